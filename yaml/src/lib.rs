@@ -1,0 +1,408 @@
+//! YAML as Ansible users write it, with every node's place in its file.
+//!
+//! Playbooks, inventories and vars files are all YAML 1.1 in practice: `yes`/`no`/`on`/`off` are
+//! booleans, `0644` is an octal number, `<<: *anchor` merges a mapping. This crate loads such a
+//! file into a [`Node`] tree where every value remembers its line and column, so that later stages
+//! can say *where* a task or a value came from, and turns any YAML error into one
+//! `file:line:column: message` line with the offending source line under it.
+//!
+//! ```
+//! let doc = settle_yaml::parse_str("- hosts: all\n  become: yes\n", "site.yml").unwrap();
+//! let play = &doc.as_seq().unwrap()[0];
+//! assert_eq!(play.get("become").unwrap().to_value(), serde_json::json!(true));
+//! assert_eq!(play.get("become").unwrap().line, 2);
+//! ```
+//!
+//! The parser is `serde-saphyr`: pure Rust, panic-free on malformed input, with a budget against
+//! alias bombs.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use indexmap::IndexMap;
+use serde::de::{Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::Value;
+
+/// A YAML value with the line and column (1-based) where it appears.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Node {
+    pub kind: Kind,
+    pub line: u32,
+    pub column: u32,
+}
+
+/// The shape of a YAML value. Mappings keep their keys in file order.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Kind {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<Node>),
+    Map(IndexMap<String, Node>),
+}
+
+impl Node {
+    pub fn as_str(&self) -> Option<&str> {
+        match &self.kind {
+            Kind::Str(s) => Some(s),
+            _ => None,
+        }
+    }
+
+    pub fn as_seq(&self) -> Option<&[Node]> {
+        match &self.kind {
+            Kind::Seq(items) => Some(items),
+            _ => None,
+        }
+    }
+
+    pub fn as_map(&self) -> Option<&IndexMap<String, Node>> {
+        match &self.kind {
+            Kind::Map(map) => Some(map),
+            _ => None,
+        }
+    }
+
+    pub fn is_null(&self) -> bool {
+        matches!(self.kind, Kind::Null)
+    }
+
+    /// The value under `key` when this node is a mapping.
+    pub fn get(&self, key: &str) -> Option<&Node> {
+        self.as_map().and_then(|m| m.get(key))
+    }
+
+    /// A short word for the node's type, for error messages.
+    pub fn type_name(&self) -> &'static str {
+        match self.kind {
+            Kind::Null => "null",
+            Kind::Bool(_) => "a boolean",
+            Kind::Int(_) | Kind::Float(_) => "a number",
+            Kind::Str(_) => "a string",
+            Kind::Seq(_) => "a list",
+            Kind::Map(_) => "a mapping",
+        }
+    }
+
+    /// The plain value, without places: what variables and module arguments hold.
+    pub fn to_value(&self) -> Value {
+        match &self.kind {
+            Kind::Null => Value::Null,
+            Kind::Bool(b) => Value::Bool(*b),
+            Kind::Int(i) => Value::from(*i),
+            Kind::Float(f) => serde_json::Number::from_f64(*f).map_or(Value::Null, Value::Number),
+            Kind::Str(s) => Value::String(s.clone()),
+            Kind::Seq(items) => Value::Array(items.iter().map(Node::to_value).collect()),
+            Kind::Map(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), v.to_value())).collect())
+            }
+        }
+    }
+}
+
+/// A place in a source file, shared cheaply by everything parsed from that file.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct Location {
+    pub file: Arc<Path>,
+    pub line: u32,
+    pub column: u32,
+}
+
+impl Location {
+    pub fn new(file: &Arc<Path>, node: &Node) -> Self {
+        Location { file: file.clone(), line: node.line, column: node.column }
+    }
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}:{}:{}", self.file.display(), self.line, self.column)
+    }
+}
+
+/// A file that could not be read or is not valid YAML.
+#[derive(Debug, thiserror::Error)]
+pub enum YamlError {
+    #[error("{}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{}:{line}:{column}: {message}{snippet}", path.display())]
+    Syntax { path: PathBuf, line: u64, column: u64, message: String, snippet: String },
+}
+
+/// Reads and parses one YAML file.
+pub fn load_file(path: &Path) -> Result<Node, YamlError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| YamlError::Read { path: path.to_path_buf(), source })?;
+    parse_str(&text, path)
+}
+
+/// Parses YAML text; `path` names it in errors. An empty document is `null`.
+pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> {
+    let path = path.as_ref();
+    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---") {
+        return Ok(Node { kind: Kind::Null, line: 1, column: 1 });
+    }
+    let options = serde_saphyr::options! {
+        legacy_octal_numbers: true,
+        duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+    };
+    match serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<RawNode>>(text, options) {
+        Ok(spanned) => Ok(convert(spanned, text)),
+        Err(err) => Err(syntax_error(text, path, &err)),
+    }
+}
+
+fn syntax_error(text: &str, path: &Path, err: &serde_saphyr::Error) -> YamlError {
+    let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
+    let rendered = err.without_snippet().to_string();
+    let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
+    let first = first.strip_prefix("error: ").unwrap_or(first);
+    // serde-saphyr starts its message with "line L column C: "; we already say where.
+    let mut message = match first.find(": ") {
+        Some(i) if first.starts_with("line ") => first[i + 2..].to_string(),
+        _ => first.to_string(),
+    };
+    let source_line = text.lines().nth(line.saturating_sub(1) as usize);
+    let tab_in_indent = source_line.is_some_and(|l| {
+        let indent: String = l.chars().take_while(|c| c.is_whitespace()).collect();
+        indent.contains('\t')
+    });
+    if message.contains("tab") || tab_in_indent {
+        message = format!("found a tab character; YAML indents with spaces, not tabs ({message})");
+    }
+    let snippet = match source_line {
+        Some(src) if line > 0 => {
+            let caret = " ".repeat(column.saturating_sub(1) as usize);
+            format!("\n  {line} | {}\n  {} | {caret}^", src.replace('\t', "→"), " ".repeat(line.to_string().len()))
+        }
+        _ => String::new(),
+    };
+    YamlError::Syntax { path: path.to_path_buf(), line, column, message, snippet }
+}
+
+/// What serde-saphyr fills in; converted into [`Node`] right after parsing.
+enum RawNode {
+    Null,
+    Bool(bool),
+    Int(i64),
+    Float(f64),
+    Str(String),
+    Seq(Vec<serde_saphyr::Spanned<RawNode>>),
+    Map(Vec<(serde_saphyr::Spanned<KeyScalar>, serde_saphyr::Spanned<RawNode>)>),
+}
+
+/// The source text a node was read from, as written.
+fn raw_text<'t>(text: &'t str, loc: &serde_saphyr::Location) -> Option<&'t str> {
+    let span = loc.span();
+    let start = span.byte_offset()? as usize;
+    text.get(start..start + span.byte_len()? as usize)
+}
+
+/// PyYAML's YAML 1.1 booleans. serde-saphyr also takes `y`/`n` and any case; Ansible does not.
+fn is_pyyaml_bool(raw: &str) -> bool {
+    const WORDS: [&str; 6] = ["yes", "no", "true", "false", "on", "off"];
+    let lower = raw.to_ascii_lowercase();
+    WORDS.contains(&lower.as_str())
+        && (raw == lower || raw == raw.to_ascii_uppercase() || raw[1..] == lower[1..])
+}
+
+/// PyYAML reads a float only with a dot in it (`1e3` stays a string), or `.inf`/`.nan`.
+fn is_pyyaml_float(raw: &str) -> bool {
+    raw.contains('.')
+}
+
+fn convert(spanned: serde_saphyr::Spanned<RawNode>, text: &str) -> Node {
+    let line = spanned.referenced.line() as u32;
+    let column = spanned.referenced.column() as u32;
+    let raw = raw_text(text, &spanned.referenced);
+    let kind = match spanned.value {
+        RawNode::Null => Kind::Null,
+        RawNode::Bool(b) => match raw {
+            Some(r) if !is_pyyaml_bool(r) => Kind::Str(r.to_string()),
+            _ => Kind::Bool(b),
+        },
+        RawNode::Int(i) => Kind::Int(i),
+        RawNode::Float(f) => match raw {
+            Some(r) if !is_pyyaml_float(r) && r.chars().all(|c| c.is_ascii_alphanumeric() || "+-_".contains(c)) => {
+                Kind::Str(r.to_string())
+            }
+            _ => Kind::Float(f),
+        },
+        RawNode::Str(s) => Kind::Str(s),
+        RawNode::Seq(items) => Kind::Seq(items.into_iter().map(|i| convert(i, text)).collect()),
+        RawNode::Map(entries) => {
+            let mut map = IndexMap::with_capacity(entries.len());
+            for (key, value) in entries {
+                let key = match key.value {
+                    KeyScalar::Text(t) => t,
+                    KeyScalar::Bool(b) => match raw_text(text, &key.referenced) {
+                        Some(r) if !is_pyyaml_bool(r) => r.to_string(),
+                        _ => if b { "True" } else { "False" }.to_string(),
+                    },
+                };
+                // Last one wins, as in Ansible (which warns about the duplicate).
+                map.shift_remove(&key);
+                map.insert(key, convert(value, text));
+            }
+            Kind::Map(map)
+        }
+    };
+    Node { kind, line, column }
+}
+
+impl<'de> Deserialize<'de> for RawNode {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(RawVisitor)
+    }
+}
+
+struct RawVisitor;
+
+impl<'de> Visitor<'de> for RawVisitor {
+    type Value = RawNode;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+    fn visit_unit<E>(self) -> Result<RawNode, E> {
+        Ok(RawNode::Null)
+    }
+    fn visit_none<E>(self) -> Result<RawNode, E> {
+        Ok(RawNode::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<RawNode, D::Error> {
+        RawNode::deserialize(d)
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<RawNode, E> {
+        Ok(RawNode::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<RawNode, E> {
+        Ok(RawNode::Int(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<RawNode, E> {
+        Ok(i64::try_from(v).map_or(RawNode::Float(v as f64), RawNode::Int))
+    }
+    fn visit_i128<E>(self, v: i128) -> Result<RawNode, E> {
+        Ok(i64::try_from(v).map_or(RawNode::Float(v as f64), RawNode::Int))
+    }
+    fn visit_u128<E>(self, v: u128) -> Result<RawNode, E> {
+        Ok(i64::try_from(v).map_or(RawNode::Float(v as f64), RawNode::Int))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<RawNode, E> {
+        Ok(RawNode::Float(v))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<RawNode, E> {
+        Ok(RawNode::Str(v.to_string()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<RawNode, E> {
+        Ok(RawNode::Str(v))
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<RawNode, A::Error> {
+        let mut items = Vec::new();
+        while let Some(item) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(RawNode::Seq(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<RawNode, A::Error> {
+        let mut entries = Vec::new();
+        while let Some(key) = map.next_key()? {
+            entries.push((key, map.next_value()?));
+        }
+        Ok(RawNode::Map(entries))
+    }
+}
+
+/// A mapping key of any scalar type, as text (`1: a` has the key `"1"`, as after Ansible's
+/// conversion to JSON-like data). Booleans are kept apart so their spelling can be checked.
+enum KeyScalar {
+    Text(String),
+    Bool(bool),
+}
+
+impl<'de> Deserialize<'de> for KeyScalar {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl<'de> Visitor<'de> for KeyVisitor {
+            type Value = KeyScalar;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a scalar mapping key")
+            }
+            fn visit_str<E>(self, v: &str) -> Result<KeyScalar, E> {
+                Ok(KeyScalar::Text(v.to_string()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<KeyScalar, E> {
+                Ok(KeyScalar::Text(v))
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<KeyScalar, E> {
+                Ok(KeyScalar::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<KeyScalar, E> {
+                Ok(KeyScalar::Text(v.to_string()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<KeyScalar, E> {
+                Ok(KeyScalar::Text(v.to_string()))
+            }
+            fn visit_f64<E>(self, v: f64) -> Result<KeyScalar, E> {
+                Ok(KeyScalar::Text(v.to_string()))
+            }
+            fn visit_unit<E>(self) -> Result<KeyScalar, E> {
+                Ok(KeyScalar::Text("null".to_string()))
+            }
+        }
+        d.deserialize_any(KeyVisitor)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn yaml_one_one_booleans_and_octal_as_ansible_reads_them() {
+        let doc = parse_str("a: yes\nb: off\nc: 0644\nd: '0644'\ne: ~\n", "x.yml").unwrap();
+        assert_eq!(doc.to_value(), json!({"a": true, "b": false, "c": 420, "d": "0644", "e": null}));
+    }
+
+    #[test]
+    fn words_pyyaml_keeps_as_strings() {
+        let doc = parse_str("a: y\nb: n\nc: 1e3\nd: tRuE\ne: 1.5\nf: True\n", "x.yml").unwrap();
+        assert_eq!(doc.to_value(), json!({"a": "y", "b": "n", "c": "1e3", "d": "tRuE", "e": 1.5, "f": true}));
+    }
+
+    #[test]
+    fn merge_keys_and_anchors() {
+        let doc = parse_str("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n", "x.yml").unwrap();
+        assert_eq!(doc.get("other").unwrap().to_value(), json!({"x": 1, "y": 3}));
+    }
+
+    #[test]
+    fn nodes_know_their_lines() {
+        let doc = parse_str("- name: one\n  debug: {}\n- name: two\n  debug: {}\n", "x.yml").unwrap();
+        let tasks = doc.as_seq().unwrap();
+        assert_eq!((tasks[0].line, tasks[1].line), (1, 3));
+        assert_eq!(tasks[1].get("name").unwrap().line, 3);
+    }
+
+    #[test]
+    fn a_tab_in_indentation_is_named() {
+        let err = parse_str("- hosts: all\n\ttasks: []\n", "site.yml").unwrap_err().to_string();
+        assert!(err.starts_with("site.yml:"), "{err}");
+        assert!(err.contains("YAML indents with spaces, not tabs"), "{err}");
+    }
+
+    #[test]
+    fn syntax_errors_name_file_line_and_column() {
+        let err = parse_str("- hosts: all\n  tasks: [\n", "site.yml").unwrap_err().to_string();
+        assert!(err.starts_with("site.yml:2:"), "{err}");
+    }
+
+    #[test]
+    fn empty_file_is_null() {
+        assert!(parse_str("---\n# nothing\n", "x.yml").unwrap().is_null());
+    }
+}
