@@ -1,1 +1,278 @@
-//! stub
+//! The playbook language: what a playbook *says*, before anything runs.
+//!
+//! [`load_playbook`] reads a playbook file (and every file it imports: `import_playbook`,
+//! `import_tasks`, roles) into [`Play`]s of [`TaskNode`]s. Each task knows its module, its
+//! arguments (still templates: rendering belongs to the engine), its keywords (`when`, `loop`,
+//! `notify`, …) and the file, line and column it came from. Keywords of enclosing blocks, imports
+//! and roles are already folded into each task ([`Keywords::inherit`]), so a task can be run
+//! without looking at its parents; blocks stay blocks only for `rescue` and `always`.
+//!
+//! ```
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("site.yml");
+//! std::fs::write(&path, "- hosts: all\n  tasks:\n    - name: greet\n      ansible.builtin.debug: msg=hi\n").unwrap();
+//! let playbook = settle_playbooks::load_playbook(&path).unwrap();
+//! let settle_playbooks::TaskNode::Task(task) = &playbook.plays[0].tasks[0] else { panic!() };
+//! assert_eq!((task.module.as_str(), task.location.line), ("debug", 3));
+//! assert_eq!(task.args["msg"], "hi");
+//! ```
+//!
+//! What this crate does not know: which modules exist and what arguments they take. The engine
+//! checks those against the modules crate, so that this stage stays about the language.
+
+mod kv;
+mod parse;
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+pub use settle_yaml::Location;
+
+pub use kv::parse_kv;
+pub use parse::{load_playbook, load_tasks_file, TASK_KEYWORDS};
+
+/// Variables: names to values (values may be templates).
+pub type Vars = Map<String, Value>;
+
+/// A mistake in a playbook, task file or role, with where it is.
+#[derive(Debug, thiserror::Error)]
+pub enum PlaybookError {
+    #[error(transparent)]
+    Yaml(#[from] settle_yaml::YamlError),
+    #[error("{}: {source}", path.display())]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("{location}: {}{message}", task.as_ref().map(|t| format!("task {t:?}: ")).unwrap_or_default())]
+    Invalid { location: Location, task: Option<String>, message: String },
+}
+
+/// A playbook file with every `import_playbook` expanded in place.
+#[derive(Debug, Clone)]
+pub struct Playbook {
+    pub path: PathBuf,
+    pub plays: Vec<Play>,
+}
+
+/// How hosts move through a play's tasks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Strategy {
+    /// Every host finishes a task before any host starts the next.
+    #[default]
+    Linear,
+    /// Each host goes through the tasks as fast as it can.
+    Free,
+}
+
+/// One play: a host pattern and what to do there.
+#[derive(Debug, Clone)]
+pub struct Play {
+    pub name: String,
+    pub hosts: String,
+    pub location: Location,
+    /// The folder of the file the play is in: `playbook_dir`, and where relative paths start.
+    pub dir: PathBuf,
+    pub vars: Vars,
+    pub vars_files: Vec<Value>,
+    pub gather_facts: bool,
+    pub pre_tasks: Vec<TaskNode>,
+    /// Role tasks come first, then the play's own `tasks`.
+    pub tasks: Vec<TaskNode>,
+    pub post_tasks: Vec<TaskNode>,
+    pub handlers: Vec<Task>,
+    pub serial: Option<Value>,
+    pub strategy: Strategy,
+    pub any_errors_fatal: bool,
+    pub max_fail_percentage: Option<f64>,
+    pub force_handlers: bool,
+    pub keywords: Keywords,
+}
+
+/// A node of a task list.
+#[derive(Debug, Clone)]
+pub enum TaskNode {
+    Task(Task),
+    Block(Block),
+    /// `include_tasks`: read and run when reached, once per host (and loop item).
+    Include(Include),
+}
+
+/// `block`, with what runs when it fails (`rescue`) and what runs in any case (`always`).
+#[derive(Debug, Clone)]
+pub struct Block {
+    pub name: Option<String>,
+    pub location: Location,
+    pub block: Vec<TaskNode>,
+    pub rescue: Vec<TaskNode>,
+    pub always: Vec<TaskNode>,
+}
+
+/// `include_tasks: FILE` (or `include_role`), resolved at run time.
+#[derive(Debug, Clone)]
+pub struct Include {
+    pub name: Option<String>,
+    pub location: Location,
+    /// The file to include, possibly a template; relative to `base_dir`.
+    pub file: Value,
+    pub base_dir: PathBuf,
+    /// Keywords for the include itself: `when` and `loop` are decided once per host.
+    pub keywords: Keywords,
+    /// Keywords handed to every included task (`apply:`), plus what the include inherited.
+    pub apply: Keywords,
+    pub role: Option<Arc<Role>>,
+}
+
+/// One task: a module call with keywords.
+#[derive(Debug, Clone)]
+pub struct Task {
+    pub name: Option<String>,
+    /// The module, without `ansible.builtin.`/`ansible.legacy.`: `copy`, `command`, …
+    pub module: String,
+    /// The module name as written in the playbook, for messages.
+    pub module_as_written: String,
+    /// The module's arguments as written (templates not yet rendered). Free-form text, such as a
+    /// command line, is in `_raw_params`.
+    pub args: Vars,
+    pub keywords: Keywords,
+    pub location: Location,
+    pub role: Option<Arc<Role>>,
+    /// Topics a handler answers to besides its name (`listen`).
+    pub listen: Vec<String>,
+}
+
+impl Task {
+    /// The name Ansible shows in `TASK [...]`: `role : name`, or the module when unnamed.
+    pub fn display_name(&self) -> String {
+        let name = self.name.clone().unwrap_or_else(|| self.module_as_written.clone());
+        match &self.role {
+            Some(role) => format!("{} : {name}", role.name),
+            None => name,
+        }
+    }
+}
+
+/// A role as used by a play: its variables and where its files are.
+#[derive(Debug)]
+pub struct Role {
+    pub name: String,
+    pub path: PathBuf,
+    pub defaults: Vars,
+    pub vars: Vars,
+    /// `role: x` with extra keys (`vars:` or inline): role parameters, high precedence.
+    pub params: Vars,
+}
+
+/// A loop over items: `loop:` or one of the `with_*` forms.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Loop {
+    pub kind: LoopKind,
+    pub items: Value,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LoopKind {
+    /// `loop:` and `with_list:`: the items as given.
+    List,
+    /// `with_items:`: the items, lists among them flattened one level.
+    Items,
+    /// `with_dict:`: `{key, value}` per entry.
+    Dict,
+    /// `with_indexed_items:`: `[index, item]` per item.
+    Indexed,
+    /// `with_sequence:`: `start=1 end=5` or `count=3`.
+    Sequence,
+    /// `with_fileglob:`: controller paths matching the globs.
+    Fileglob,
+}
+
+/// `loop_control`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct LoopControl {
+    pub loop_var: Option<String>,
+    pub index_var: Option<String>,
+    pub label: Option<Value>,
+    pub pause: Option<f64>,
+    pub extended: bool,
+}
+
+/// The task keywords that change how a module call runs. Blocks, imports and roles hand theirs
+/// down with [`Keywords::inherit`].
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Keywords {
+    /// All must hold (a block's conditions come before the task's own).
+    pub when: Vec<Value>,
+    pub loop_: Option<Loop>,
+    pub loop_control: LoopControl,
+    pub register: Option<String>,
+    pub notify: Vec<String>,
+    pub tags: Vec<String>,
+    pub changed_when: Vec<Value>,
+    pub failed_when: Vec<Value>,
+    pub ignore_errors: Option<Value>,
+    pub ignore_unreachable: Option<bool>,
+    pub become_: Option<Value>,
+    pub become_user: Option<Value>,
+    pub become_method: Option<String>,
+    pub no_log: Option<Value>,
+    pub delegate_to: Option<Value>,
+    pub delegate_facts: Option<bool>,
+    pub run_once: Option<Value>,
+    /// Block vars, then task vars (later wins).
+    pub vars: Vars,
+    pub environment: Vec<Value>,
+    pub check_mode: Option<Value>,
+    pub diff: Option<Value>,
+    pub any_errors_fatal: Option<bool>,
+    pub until: Vec<Value>,
+    pub retries: Option<Value>,
+    pub delay: Option<Value>,
+    pub remote_user: Option<Value>,
+    pub connection: Option<String>,
+    pub timeout: Option<Value>,
+}
+
+impl Keywords {
+    /// Hands a parent's keywords (block, import, role, play) down to a child: conditions and tags
+    /// add up, vars merge under the child's own, and the child's settings win over the parent's.
+    pub fn inherit(&mut self, parent: &Keywords) {
+        let mut when = parent.when.clone();
+        when.append(&mut self.when);
+        self.when = when;
+        for tag in &parent.tags {
+            if !self.tags.contains(tag) {
+                self.tags.push(tag.clone());
+            }
+        }
+        let mut vars = parent.vars.clone();
+        vars.extend(std::mem::take(&mut self.vars));
+        self.vars = vars;
+        let mut environment = parent.environment.clone();
+        environment.append(&mut self.environment);
+        self.environment = environment;
+        macro_rules! inherit_option {
+            ($($field:ident),*) => { $( if self.$field.is_none() { self.$field = parent.$field.clone(); } )* };
+        }
+        inherit_option!(ignore_errors, ignore_unreachable, become_, become_user, become_method, no_log,
+            delegate_to, run_once, check_mode, diff, any_errors_fatal, remote_user, connection, timeout);
+    }
+}
+
+/// Turns `ansible.builtin.copy`, `ansible.legacy.copy` and `copy` into `copy`.
+pub fn short_module_name(name: &str) -> &str {
+    name.strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name)
+}
+
+/// Where a role's or play's relative file names are looked up: `base/files/NAME` for
+/// `copy`, `base/templates/NAME` for `template`, then `base/NAME`.
+pub fn search_paths(kind: &str, task_role: Option<&Role>, play_dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    if let Some(role) = task_role {
+        out.push(role.path.join(kind));
+        out.push(role.path.join("tasks"));
+        out.push(role.path.clone());
+    }
+    out.push(play_dir.join(kind));
+    out.push(play_dir.to_path_buf());
+    out
+}
