@@ -1,1 +1,141 @@
-//! stub
+//! The resource modules: each reads the host's current state, says what differs from what the
+//! task wants, and changes only that.
+//!
+//! This crate runs *on the managed host* (in-process for the local connection, inside the agent
+//! over SSH) and touches only that host's system: files, processes, users. It knows nothing of
+//! playbooks, variables or other hosts. The engine hands it a [`Request`] with arguments already
+//! rendered, and gets back an [`Outcome`].
+//!
+//! Every resource module has the same small life (see [`resource::Resource`]): `check` reads the
+//! host and returns a [`Plan`] of differences; in check mode that plan is the answer, otherwise
+//! `apply` makes exactly those changes. One code path, so a dry run cannot disagree with a real
+//! one.
+//!
+//! ```
+//! use settle_modules::{run, Request};
+//! let dir = tempfile::tempdir().unwrap();
+//! let path = dir.path().join("motd");
+//! let args = serde_json::json!({"dest": path, "content": "hello\n"});
+//! let mut request = Request::new("copy", args.as_object().unwrap().clone());
+//! request.check_mode = true;
+//! let outcome = run(&request);
+//! assert!(outcome.changed && !path.exists()); // predicted, not done
+//! request.check_mode = false;
+//! assert!(run(&request).changed);
+//! assert!(!run(&request).changed); // idempotent
+//! ```
+
+mod args;
+mod command;
+mod copy;
+mod file;
+mod fsutil;
+mod ping;
+mod resource;
+mod setup;
+mod stat;
+
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+pub use args::{parse_mode, Mode};
+pub use resource::{Change, ContentDiff, Plan};
+
+/// One module call: the module's name and its arguments, with templates already rendered.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Request {
+    pub module: String,
+    pub args: Map<String, Value>,
+    /// Report what would change, change nothing.
+    pub check_mode: bool,
+    /// Compute content diffs for people to read (costs a file read).
+    pub diff: bool,
+    /// Environment variables for commands the module runs (`environment:`).
+    #[serde(default)]
+    pub environment: std::collections::BTreeMap<String, String>,
+}
+
+impl Request {
+    pub fn new(module: &str, args: Map<String, Value>) -> Self {
+        Request { module: module.to_string(), args, check_mode: false, diff: false, environment: Default::default() }
+    }
+}
+
+/// What a module call did (or, in check mode, would do).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Outcome {
+    pub changed: bool,
+    pub failed: bool,
+    pub skipped: bool,
+    pub msg: Option<String>,
+    /// The differences found (and, unless in check mode, fixed).
+    pub plan: Plan,
+    /// Module-specific return values (`rc`, `stdout`, `path`, `mode`, `stat`, …).
+    pub values: Map<String, Value>,
+}
+
+impl Outcome {
+    pub fn failed(msg: impl Into<String>) -> Self {
+        Outcome { failed: true, msg: Some(msg.into()), ..Outcome::default() }
+    }
+}
+
+/// A module call that could not be carried out, with a message for people.
+#[derive(Debug, thiserror::Error)]
+pub enum ModuleError {
+    #[error("{0}")]
+    Args(String),
+    #[error("{0}")]
+    Failed(String),
+    #[error("{context}: {source}")]
+    Io { context: String, source: std::io::Error },
+}
+
+impl ModuleError {
+    pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
+        ModuleError::Io { context: context.into(), source }
+    }
+}
+
+/// What the engine needs to know of a module before running it: the arguments it takes.
+#[derive(Debug)]
+pub struct ModuleSpec {
+    pub name: &'static str,
+    /// Arguments settle implements (aliases included).
+    pub args: &'static [&'static str],
+    /// Arguments Ansible's module has that settle does not implement: an error, never ignored.
+    pub unsupported: &'static [&'static str],
+    /// Whether the module takes free-form text (`command: ls -l`).
+    pub free_form: bool,
+}
+
+/// The modules this crate runs on hosts.
+pub static MODULES: &[&ModuleSpec] = &[
+    &file::SPEC,
+    &copy::SPEC,
+    &command::COMMAND_SPEC,
+    &command::SHELL_SPEC,
+    &stat::SPEC,
+    &ping::SPEC,
+    &setup::SPEC,
+];
+
+/// The spec of a host-side module, by short name.
+pub fn spec(name: &str) -> Option<&'static ModuleSpec> {
+    MODULES.iter().copied().find(|m| m.name == name)
+}
+
+/// Runs one module call on this machine.
+pub fn run(request: &Request) -> Outcome {
+    let result = match request.module.as_str() {
+        "file" => resource::run::<file::File>(request),
+        "copy" => resource::run::<copy::Copy>(request),
+        "command" => command::run(request, false),
+        "shell" => command::run(request, true),
+        "stat" => stat::run(request),
+        "ping" => ping::run(request),
+        "setup" => setup::run(request),
+        other => Err(ModuleError::Args(format!("settle has no module named {other:?} on the host"))),
+    };
+    result.unwrap_or_else(|e| Outcome::failed(e.to_string()))
+}

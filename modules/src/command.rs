@@ -1,0 +1,292 @@
+//! `command` and `shell`: run a program. Not a resource: whether it changes anything is unknown,
+//! so it reports changed when it runs, unless `creates`/`removes` say it need not run.
+
+use std::io::Write;
+use std::path::Path;
+use std::process::{Command, Stdio};
+use std::time::Instant;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::args::boolean;
+use crate::resource::parse_args;
+use crate::{ModuleError, ModuleSpec, Outcome, Request};
+
+pub(crate) static COMMAND_SPEC: ModuleSpec = ModuleSpec {
+    name: "command",
+    args: &["_raw_params", "cmd", "argv", "chdir", "creates", "removes", "stdin", "stdin_add_newline",
+        "strip_empty_ends", "expand_argument_vars"],
+    unsupported: &["warn", "_uses_shell"],
+    free_form: true,
+};
+
+pub(crate) static SHELL_SPEC: ModuleSpec = ModuleSpec {
+    name: "shell",
+    args: &["_raw_params", "cmd", "chdir", "creates", "removes", "stdin", "stdin_add_newline",
+        "strip_empty_ends", "executable"],
+    unsupported: &["warn"],
+    free_form: true,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Args {
+    #[serde(rename = "_raw_params")]
+    raw: Option<String>,
+    cmd: Option<String>,
+    argv: Option<Vec<String>>,
+    chdir: Option<String>,
+    creates: Option<String>,
+    removes: Option<String>,
+    stdin: Option<String>,
+    #[serde(default = "yes", deserialize_with = "boolean")]
+    stdin_add_newline: bool,
+    #[serde(default = "yes", deserialize_with = "boolean")]
+    strip_empty_ends: bool,
+    #[serde(default = "yes", deserialize_with = "boolean")]
+    expand_argument_vars: bool,
+    executable: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError> {
+    let args: Args = parse_args(&request.module, &request.args)?;
+    let text = match (&args.raw, &args.cmd) {
+        (Some(_), Some(_)) => return Err(ModuleError::Args(format!("{}: give the command once: free form or cmd, not both", request.module))),
+        (Some(t), None) | (None, Some(t)) => Some(t.clone()),
+        (None, None) => None,
+    };
+    if text.is_some() && args.argv.is_some() {
+        return Err(ModuleError::Args("command: parameters are mutually exclusive: cmd|argv".into()));
+    }
+    let mut values = Map::new();
+    let argv: Vec<String> = if shell {
+        let Some(text) = text.clone() else {
+            return Err(ModuleError::Args("shell: no command given".into()));
+        };
+        values.insert("cmd".into(), text.clone().into());
+        let executable = args.executable.clone().unwrap_or_else(|| "/bin/sh".into());
+        vec![executable, "-c".into(), text]
+    } else {
+        let words = match (&args.argv, &text) {
+            (Some(argv), _) => argv.clone(),
+            (None, Some(t)) => shell_words::split(t).map_err(|e| ModuleError::Args(format!("command: {e}")))?,
+            (None, None) => return Err(ModuleError::Args("command: no command given".into())),
+        };
+        let words: Vec<String> = if args.expand_argument_vars {
+            words.iter().map(|w| expand(w, &request.environment)).collect()
+        } else {
+            words
+        };
+        if words.is_empty() {
+            return Err(ModuleError::Args("command: no command given".into()));
+        }
+        values.insert("cmd".into(), words.clone().into());
+        words
+    };
+    let chdir = args.chdir.as_deref().map(Path::new);
+    let resolve = |p: &str| match chdir {
+        Some(dir) if !p.starts_with('/') => dir.join(p).display().to_string(),
+        _ => p.to_string(),
+    };
+    if let Some(creates) = &args.creates {
+        if glob_exists(&resolve(creates)) {
+            return Ok(not_run(values, format!("Did not run command since '{creates}' exists"), format!("skipped, since {creates} exists")));
+        }
+    }
+    if let Some(removes) = &args.removes {
+        if !glob_exists(&resolve(removes)) {
+            return Ok(not_run(values, format!("Did not run command since '{removes}' does not exist"), format!("skipped, since {removes} does not exist")));
+        }
+    }
+    if request.check_mode {
+        // With creates/removes we know it would run; without them nothing can be known.
+        let known = args.creates.is_some() || args.removes.is_some();
+        values.insert("rc".into(), 0.into());
+        return Ok(Outcome {
+            changed: known,
+            skipped: !known,
+            msg: Some("Command would have run if not in check mode".into()),
+            values,
+            ..Outcome::default()
+        });
+    }
+    let mut command = Command::new(&argv[0]);
+    command.args(&argv[1..]).envs(&request.environment).stdout(Stdio::piped()).stderr(Stdio::piped());
+    command.stdin(if args.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    if let Some(dir) = chdir {
+        command.current_dir(dir);
+    }
+    let start = Instant::now();
+    let started_at = now_string();
+    let mut child = match command.spawn() {
+        Ok(child) => child,
+        Err(e) => {
+            let mut outcome = Outcome::failed(format!("[Errno {}] {}: '{}'", e.raw_os_error().unwrap_or(0), e, argv[0]));
+            values.insert("rc".into(), 2.into());
+            outcome.values = values;
+            return Ok(outcome);
+        }
+    };
+    if let Some(input) = &args.stdin {
+        let mut data = input.clone();
+        if args.stdin_add_newline {
+            data.push('\n');
+        }
+        if let Some(mut pipe) = child.stdin.take() {
+            let _ = pipe.write_all(data.as_bytes());
+        }
+    }
+    let output = child.wait_with_output().map_err(|e| ModuleError::io(format!("run {}", argv[0]), e))?;
+    let rc = output.status.code().unwrap_or_else(|| {
+        use std::os::unix::process::ExitStatusExt;
+        -output.status.signal().unwrap_or(0)
+    });
+    let clean = |bytes: &[u8]| {
+        let text = String::from_utf8_lossy(bytes).into_owned();
+        if args.strip_empty_ends { text.trim_end_matches(['\n', '\r']).to_string() } else { text }
+    };
+    let (stdout, stderr) = (clean(&output.stdout), clean(&output.stderr));
+    values.insert("rc".into(), rc.into());
+    values.insert("stdout_lines".into(), stdout.lines().collect::<Vec<_>>().into());
+    values.insert("stderr_lines".into(), stderr.lines().collect::<Vec<_>>().into());
+    values.insert("stdout".into(), stdout.into());
+    values.insert("stderr".into(), stderr.into());
+    values.insert("start".into(), started_at.into());
+    values.insert("end".into(), now_string().into());
+    let delta = start.elapsed();
+    values.insert(
+        "delta".into(),
+        format!("{}:{:02}:{:02}.{:06}", delta.as_secs() / 3600, delta.as_secs() / 60 % 60, delta.as_secs() % 60, delta.subsec_micros()).into(),
+    );
+    let failed = rc != 0;
+    Ok(Outcome {
+        changed: true,
+        failed,
+        msg: Some(if failed { "non-zero return code".into() } else { String::new() }),
+        values,
+        ..Outcome::default()
+    })
+}
+
+fn not_run(mut values: Map<String, Value>, msg: String, stdout: String) -> Outcome {
+    values.insert("rc".into(), 0.into());
+    values.insert("stdout".into(), stdout.clone().into());
+    values.insert("stdout_lines".into(), vec![stdout].into());
+    values.insert("stderr".into(), "".into());
+    values.insert("stderr_lines".into(), Vec::<String>::new().into());
+    Outcome { changed: false, msg: Some(msg), values, ..Outcome::default() }
+}
+
+/// Whether a path, or any path matching a glob pattern, exists.
+fn glob_exists(pattern: &str) -> bool {
+    if !pattern.contains(['*', '?', '[']) {
+        return Path::new(pattern).exists();
+    }
+    let (dir, name) = match pattern.rsplit_once('/') {
+        Some((d, n)) => (if d.is_empty() { "/" } else { d }, n),
+        None => (".", pattern),
+    };
+    if dir.contains(['*', '?', '[']) {
+        return false;
+    }
+    std::fs::read_dir(dir).map(|entries| entries.flatten().any(|e| wildcard(name, &e.file_name().to_string_lossy()))).unwrap_or(false)
+}
+
+/// `*` and `?` matching, for `creates`/`removes` patterns.
+fn wildcard(pattern: &str, name: &str) -> bool {
+    let (p, n): (Vec<char>, Vec<char>) = (pattern.chars().collect(), name.chars().collect());
+    let (mut pi, mut ni, mut star, mut mark) = (0, 0, None, 0);
+    while ni < n.len() {
+        if pi < p.len() && (p[pi] == '?' || p[pi] == n[ni]) {
+            pi += 1;
+            ni += 1;
+        } else if pi < p.len() && p[pi] == '*' {
+            star = Some(pi);
+            mark = ni;
+            pi += 1;
+        } else if let Some(s) = star {
+            pi = s + 1;
+            mark += 1;
+            ni = mark;
+        } else {
+            return false;
+        }
+    }
+    p[pi..].iter().all(|c| *c == '*')
+}
+
+/// `~` and `$VAR`/`${VAR}` in a command word, as Ansible's command module expands them.
+fn expand(word: &str, env: &std::collections::BTreeMap<String, String>) -> String {
+    let lookup = |name: &str| env.get(name).cloned().or_else(|| std::env::var(name).ok());
+    let mut out = String::new();
+    let word = match word.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            out.push_str(&lookup("HOME").unwrap_or_else(|| "~".into()));
+            rest
+        }
+        _ => word,
+    };
+    let chars: Vec<char> = word.chars().collect();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '$' && i + 1 < chars.len() {
+            let (name, next) = if chars[i + 1] == '{' {
+                match chars[i + 2..].iter().position(|c| *c == '}') {
+                    Some(end) => (chars[i + 2..i + 2 + end].iter().collect::<String>(), i + 3 + end),
+                    None => (String::new(), i),
+                }
+            } else {
+                let len = chars[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == '_').count();
+                (chars[i + 1..i + 1 + len].iter().collect(), i + 1 + len)
+            };
+            if let Some(value) = (!name.is_empty()).then(|| lookup(&name)).flatten() {
+                out.push_str(&value);
+                i = next;
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+fn now_string() -> String {
+    // SAFETY: clock_gettime/localtime_r only write into the provided structs.
+    unsafe {
+        let mut ts: libc::timespec = std::mem::zeroed();
+        libc::clock_gettime(libc::CLOCK_REALTIME, &mut ts);
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&ts.tv_sec, &mut tm);
+        format!(
+            "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
+            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wildcards() {
+        assert!(wildcard("*.conf", "a.conf"));
+        assert!(!wildcard("*.conf", "a.conf.bak"));
+        assert!(wildcard("a?c*", "abcdef"));
+    }
+
+    #[test]
+    fn expands_home_and_vars() {
+        let mut env = std::collections::BTreeMap::new();
+        env.insert("HOME".to_string(), "/home/x".to_string());
+        env.insert("N".to_string(), "v".to_string());
+        assert_eq!(expand("~/a", &env), "/home/x/a");
+        assert_eq!(expand("$N-${N}-$NOPE_NOT_SET", &env), "v-v-$NOPE_NOT_SET");
+    }
+}

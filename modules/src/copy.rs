@@ -1,0 +1,232 @@
+//! `copy` (and, through the engine, `template`): a file's content, owner, group and mode.
+//!
+//! The engine reads `src` on the controller (or renders the template) and sends the bytes as
+//! `content` or `_content_base64`; with `remote_src`, `src` is a path on this host.
+
+use std::fs::{self, Metadata};
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+use std::process::Command;
+
+use base64::Engine as _;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::args::{boolean, text, Mode};
+use crate::file::Attributes;
+use crate::fsutil::{self, diffable, sha1_hex};
+use crate::resource::{ContentDiff, Plan, Resource};
+use crate::{ModuleError, ModuleSpec};
+
+pub(crate) static SPEC: ModuleSpec = ModuleSpec {
+    name: "copy",
+    args: &["dest", "content", "src", "remote_src", "owner", "group", "mode", "backup", "force", "validate",
+        "follow", "_content_base64", "_src_name"],
+    unsupported: &["directory_mode", "local_follow", "checksum", "decrypt", "attributes", "seuser", "serole",
+        "setype", "selevel", "unsafe_writes"],
+    free_form: false,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Copy {
+    dest: PathBuf,
+    content: Option<String>,
+    /// Bytes that may not be text, from a controller file.
+    #[serde(rename = "_content_base64")]
+    content_base64: Option<String>,
+    /// With `remote_src`, the path on this host to copy from.
+    src: Option<PathBuf>,
+    /// The source file's name, for a `dest` that is a directory.
+    #[serde(rename = "_src_name")]
+    src_name: Option<String>,
+    #[serde(default, deserialize_with = "boolean")]
+    remote_src: bool,
+    #[serde(default, deserialize_with = "text")]
+    owner: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    group: Option<String>,
+    mode: Option<Mode>,
+    #[serde(default, deserialize_with = "boolean")]
+    backup: bool,
+    #[serde(default = "yes", deserialize_with = "boolean")]
+    force: bool,
+    validate: Option<String>,
+    #[serde(default, deserialize_with = "boolean")]
+    follow: bool,
+    #[serde(skip)]
+    bytes: Vec<u8>,
+    #[serde(skip)]
+    backup_file: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+impl Copy {
+    /// The file to write: `dest`, or `dest/NAME` when `dest` is a directory.
+    fn target(&self) -> PathBuf {
+        let is_dir = self.dest.is_dir() || self.dest.as_os_str().to_string_lossy().ends_with('/');
+        match (&self.src_name, is_dir) {
+            (Some(name), true) => self.dest.join(name),
+            (None, true) if self.remote_src => {
+                self.dest.join(self.src.as_ref().and_then(|s| s.file_name()).unwrap_or_default())
+            }
+            _ => self.dest.clone(),
+        }
+    }
+
+    fn attributes(&self) -> Attributes<'_> {
+        Attributes { owner: self.owner.as_deref(), group: self.group.as_deref(), mode: self.mode.as_ref() }
+    }
+
+    fn target_metadata(&self) -> Option<Metadata> {
+        let target = self.target();
+        if self.follow { fs::metadata(&target).ok() } else { fs::symlink_metadata(&target).ok() }
+    }
+}
+
+impl Resource for Copy {
+    fn validate(&self) -> Result<(), ModuleError> {
+        let sources = [self.content.is_some(), self.content_base64.is_some(), self.src.is_some()];
+        match sources.iter().filter(|s| **s).count() {
+            0 => Err(ModuleError::Args("copy: one of src or content is required".into())),
+            1 => Ok(()),
+            _ => Err(ModuleError::Args("copy: src and content are mutually exclusive".into())),
+        }?;
+        if self.src.is_some() && !self.remote_src {
+            return Err(ModuleError::Args("copy: a controller src must be read by the engine; use remote_src for a path on the host".into()));
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.bytes = if let Some(content) = &self.content {
+            content.clone().into_bytes()
+        } else if let Some(encoded) = &self.content_base64 {
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| ModuleError::Args(format!("copy: _content_base64: {e}")))?
+        } else {
+            let src = self.src.as_ref().expect("validated");
+            fs::read(src).map_err(|e| ModuleError::io(format!("Source {} not found", src.display()), e))?
+        };
+        let target = self.target();
+        let meta = self.target_metadata();
+        let mut plan = Plan::default();
+        if meta.as_ref().is_some_and(|m| m.is_dir()) {
+            return Err(ModuleError::Failed(format!("{} is a directory; give src a file name or dest a file path", target.display())));
+        }
+        let current = match &meta {
+            Some(_) => Some(fs::read(&target).map_err(|e| ModuleError::io(format!("read {}", target.display()), e))?),
+            None => None,
+        };
+        let differs = current.as_deref() != Some(self.bytes.as_slice());
+        if differs && (self.force || current.is_none()) {
+            let before = current.as_ref().map(|c| sha1_hex(c));
+            plan.change("content", before, Some(sha1_hex(&self.bytes)));
+            if want_diff {
+                let path = target.display().to_string();
+                plan.content.push(match (current.as_deref().map(diffable).transpose(), diffable(&self.bytes)) {
+                    (Ok(before), Ok(after)) => ContentDiff { path, before, after: Some(after), summary: None },
+                    (Err(s), _) | (_, Err(s)) => ContentDiff { path, before: None, after: None, summary: Some(s) },
+                });
+            }
+        }
+        let default_mode = fsutil::default_file_mode();
+        if plan.has("content") || current.is_some() {
+            self.attributes().check(meta.as_ref(), false, default_mode, &mut plan)?;
+        }
+        Ok(plan)
+    }
+
+    fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        let target = self.target();
+        let meta = self.target_metadata();
+        if !plan.has("content") {
+            return self.attributes().apply(&target, plan, self.follow);
+        }
+        if let Some(validate) = &self.validate {
+            self.run_validate(validate)?;
+        }
+        if self.backup && meta.is_some() {
+            self.backup_file = Some(backup(&target)?);
+        }
+        // Mode, owner and group go on the temporary file before the rename, so the new file
+        // never exists with the wrong ones.
+        let mode = match plan.changes.iter().find(|c| c.field == "mode").and_then(|c| c.after.as_deref()) {
+            Some(m) => u32::from_str_radix(m, 8).unwrap_or(0o644),
+            None => meta.as_ref().map_or(fsutil::default_file_mode(), |m| m.mode() & 0o7777),
+        };
+        let uid = match (plan.has("owner"), &self.owner, &meta) {
+            (true, Some(o), _) => Some(fsutil::user_id(o)?),
+            (_, _, Some(m)) => Some(m.uid()),
+            _ => None,
+        };
+        let gid = match (plan.has("group"), &self.group, &meta) {
+            (true, Some(g), _) => Some(fsutil::group_id(g)?),
+            (_, _, Some(m)) => Some(m.gid()),
+            _ => None,
+        };
+        let dest = if self.follow { fs::canonicalize(&target).unwrap_or(target) } else { target };
+        fsutil::atomic_write(&dest, &self.bytes, mode, uid, gid)
+    }
+
+    fn values(&self, values: &mut Map<String, Value>) {
+        let target = self.target();
+        values.insert("dest".into(), target.display().to_string().into());
+        values.insert("checksum".into(), sha1_hex(&self.bytes).into());
+        if let Some(src) = &self.src {
+            values.insert("src".into(), src.display().to_string().into());
+        }
+        if let Some(b) = &self.backup_file {
+            values.insert("backup_file".into(), b.clone().into());
+        }
+        values.insert("state".into(), "file".into());
+        fsutil::attribute_values(&target, values);
+    }
+}
+
+impl Copy {
+    /// Runs `validate` (with `%s` as a temporary copy of the new content) and fails on non-zero.
+    fn run_validate(&self, validate: &str) -> Result<(), ModuleError> {
+        if !validate.contains("%s") {
+            return Err(ModuleError::Args(format!("validate must contain %s: {validate}")));
+        }
+        let dir = self.target().parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
+        let tmp = tempfile::Builder::new().prefix(".settle-validate.").tempfile_in(&dir)
+            .map_err(|e| ModuleError::io("validate", e))?;
+        fs::write(tmp.path(), &self.bytes).map_err(|e| ModuleError::io("validate", e))?;
+        let cmd = validate.replace("%s", &tmp.path().display().to_string());
+        let words = shell_words::split(&cmd).map_err(|e| ModuleError::Args(format!("validate: {e}")))?;
+        let output = Command::new(&words[0]).args(&words[1..]).output()
+            .map_err(|e| ModuleError::io(format!("validate: {}", words[0]), e))?;
+        if !output.status.success() {
+            return Err(ModuleError::Failed(format!(
+                "failed to validate: rc:{} error:{}",
+                output.status.code().unwrap_or(-1),
+                String::from_utf8_lossy(&output.stderr)
+            )));
+        }
+        Ok(())
+    }
+}
+
+/// Copies a file to `NAME.PID.YYYY-MM-DD@HH:MM:SS~` beside it, as Ansible's backups are named.
+pub(crate) fn backup(path: &std::path::Path) -> Result<String, ModuleError> {
+    let stamp = local_timestamp();
+    let name = format!("{}.{}.{stamp}~", path.display(), std::process::id());
+    fs::copy(path, &name).map_err(|e| ModuleError::io(format!("backup {}", path.display()), e))?;
+    Ok(name)
+}
+
+fn local_timestamp() -> String {
+    // SAFETY: time/localtime_r only write into the provided struct.
+    unsafe {
+        let t = libc::time(std::ptr::null_mut());
+        let mut tm: libc::tm = std::mem::zeroed();
+        libc::localtime_r(&t, &mut tm);
+        format!("{:04}-{:02}-{:02}@{:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
+    }
+}
