@@ -1,1 +1,4 @@
 //! stub
+mod filters;
+pub mod template;
+pub type Vars = serde_json::Map<String, serde_json::Value>;

@@ -183,6 +183,11 @@ fn syntax_error(text: &str, path: &Path, err: &serde_saphyr::Error) -> YamlError
     YamlError::Syntax { path: path.to_path_buf(), line, column, message, snippet }
 }
 
+/// Writes a value as block-style YAML (for `to_yaml`/`to_nice_yaml` and `--list` output).
+pub fn to_string(value: &Value) -> Result<String, String> {
+    serde_saphyr::to_string(value).map_err(|e| e.to_string())
+}
+
 /// What serde-saphyr fills in; converted into [`Node`] right after parsing.
 enum RawNode {
     Null,

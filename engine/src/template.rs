@@ -1,0 +1,452 @@
+//! Variables and templates: minijinja set up to render as Ansible renders.
+//!
+//! - Variables are looked up lazily through a [`Scope`]: a stack of layers in precedence order.
+//!   A variable whose value is itself a template is rendered when it is used, in the scope of the
+//!   use, as Ansible does (`vars: {a: "{{ b }}"}`).
+//! - A string that is exactly one `{{ expression }}` keeps the expression's type (a list stays a
+//!   list); anything else renders to text.
+//! - Undefined variables are errors that name the variable; `default`, `is defined` and `omit`
+//!   work as in Ansible.
+//! - Template files render with `trim_blocks` on, `lstrip_blocks` off, and keep their trailing
+//!   newline, so output matches Ansible's `template` module byte for byte.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use minijinja::value::{Enumerator, Object, ObjectRepr, ValueKind};
+use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as Mj};
+use serde_json::Value;
+
+use crate::Vars;
+
+/// The marker `omit` renders to; arguments equal to it are dropped.
+pub const OMIT: &str = "__omit_place_holder__settle__";
+
+/// A template could not be rendered.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("{message}")]
+pub struct TemplateError {
+    pub message: String,
+}
+
+/// Where other hosts' variables come from, for `hostvars[...]`.
+pub trait HostVarsSource: Send + Sync + fmt::Debug {
+    fn scope_for(&self, host: &str) -> Option<Arc<Scope>>;
+    fn host_names(&self) -> Vec<String>;
+}
+
+/// The variables visible to one task on one host: layers from lowest to highest precedence.
+pub struct Scope {
+    layers: Vec<Arc<Vars>>,
+    hostvars: Option<Arc<dyn HostVarsSource>>,
+    cache: Mutex<HashMap<String, Mj>>,
+    resolving: Mutex<Vec<String>>,
+    inner_error: Mutex<Option<String>>,
+}
+
+impl fmt::Debug for Scope {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<vars>")
+    }
+}
+
+impl Scope {
+    pub fn new(layers: Vec<Arc<Vars>>, hostvars: Option<Arc<dyn HostVarsSource>>) -> Arc<Self> {
+        Arc::new(Scope { layers, hostvars, cache: Mutex::default(), resolving: Mutex::default(), inner_error: Mutex::default() })
+    }
+
+    /// The same layers plus one more on top (loop items, task vars).
+    pub fn with_layer(self: &Arc<Self>, layer: Arc<Vars>) -> Arc<Self> {
+        let mut layers = self.layers.clone();
+        layers.push(layer);
+        Scope::new(layers, self.hostvars.clone())
+    }
+
+    /// The value as written, before rendering.
+    pub fn raw(&self, name: &str) -> Option<&Value> {
+        self.layers.iter().rev().find_map(|l| l.get(name))
+    }
+
+    /// A variable's value, rendered. `Ok(None)` when it is not defined.
+    pub fn get(self: &Arc<Self>, name: &str) -> Result<Option<Value>, TemplateError> {
+        match self.raw(name) {
+            None => Ok(None),
+            Some(v) => templar().render(v, self).map(Some),
+        }
+    }
+
+    /// Every visible variable name, for `vars` and debug output.
+    pub fn names(&self) -> Vec<String> {
+        let mut names: Vec<String> = Vec::new();
+        for layer in &self.layers {
+            for k in layer.keys() {
+                if !names.contains(k) {
+                    names.push(k.clone());
+                }
+            }
+        }
+        names
+    }
+
+    fn lookup(self: &Arc<Self>, name: &str) -> Option<Mj> {
+        match name {
+            "vars" => return Some(Mj::from_dyn_object(self.clone())),
+            "hostvars" => return self.hostvars.clone().map(|h| Mj::from_object(HostVars(h))),
+            "omit" => return Some(Mj::from(OMIT)),
+            _ => {}
+        }
+        if let Some(v) = self.cache.lock().expect("cache lock").get(name) {
+            return Some(v.clone());
+        }
+        let raw = self.raw(name)?;
+        let value = if needs_render(raw) {
+            {
+                let mut resolving = self.resolving.lock().expect("resolving lock");
+                if resolving.iter().any(|n| n == name) {
+                    *self.inner_error.lock().expect("error lock") = Some(format!("recursive loop detected in template: {name} refers to itself"));
+                    return None;
+                }
+                resolving.push(name.to_string());
+            }
+            let rendered = templar().render(raw, self);
+            self.resolving.lock().expect("resolving lock").retain(|n| n != name);
+            match rendered {
+                Ok(v) => Mj::from(minijinja::value::Serde(&v)),
+                Err(e) => {
+                    let mut slot = self.inner_error.lock().expect("error lock");
+                    if slot.is_none() {
+                        *slot = Some(format!("while rendering variable '{name}': {}", e.message));
+                    }
+                    return None;
+                }
+            }
+        } else {
+            Mj::from(minijinja::value::Serde(raw))
+        };
+        self.cache.lock().expect("cache lock").insert(name.to_string(), value.clone());
+        Some(value)
+    }
+
+    fn take_inner_error(&self) -> Option<String> {
+        self.inner_error.lock().expect("error lock").take()
+    }
+}
+
+impl Object for Scope {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
+        self.lookup(key.as_str()?)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.names().into_iter().map(Mj::from).collect())
+    }
+}
+
+/// `hostvars`: every host's variables, rendered in that host's scope when read.
+#[derive(Debug)]
+struct HostVars(Arc<dyn HostVarsSource>);
+
+impl Object for HostVars {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        ObjectRepr::Map
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
+        self.0.scope_for(key.as_str()?).map(Mj::from_dyn_object)
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        Enumerator::Values(self.0.host_names().into_iter().map(Mj::from).collect())
+    }
+}
+
+/// Whether a value holds a template anywhere inside.
+pub fn needs_render(value: &Value) -> bool {
+    match value {
+        Value::String(s) => is_template(s),
+        Value::Array(items) => items.iter().any(needs_render),
+        Value::Object(map) => map.values().any(needs_render),
+        _ => false,
+    }
+}
+
+pub fn is_template(s: &str) -> bool {
+    s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// The one template environment, with Ansible's filters and manners.
+pub struct Templar {
+    env: Environment<'static>,
+}
+
+static TEMPLAR: OnceLock<Templar> = OnceLock::new();
+
+pub fn templar() -> &'static Templar {
+    TEMPLAR.get_or_init(Templar::new)
+}
+
+impl Templar {
+    fn new() -> Self {
+        let mut env = Environment::new();
+        env.set_undefined_behavior(UndefinedBehavior::Strict);
+        env.set_syntax(
+            minijinja::syntax::SyntaxConfig::builder()
+                .trim_blocks(true)
+                .lstrip_blocks(false)
+                .keep_trailing_newline(true)
+                .build()
+                .expect("static syntax config"),
+        );
+        env.set_debug(true);
+        env.set_recursion_limit(200);
+        minijinja_contrib::add_to_environment(&mut env);
+        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        crate::filters::register(&mut env);
+        env.set_formatter(|out, state, value| {
+            if value.is_undefined() || matches!(value.kind(), ValueKind::String) || value.is_safe() {
+                return minijinja::escape_formatter(out, state, value);
+            }
+            out.write_str(&python_repr(value, true)).map_err(minijinja::Error::from)
+        });
+        Templar { env }
+    }
+
+    fn error(&self, err: minijinja::Error, scope: &Scope, source: &str) -> TemplateError {
+        if let Some(inner) = scope.take_inner_error() {
+            return TemplateError { message: inner };
+        }
+        let detail = err.detail().map(str::to_string);
+        let message = match (err.kind(), detail) {
+            (ErrorKind::UndefinedError, Some(d)) => d.replace('`', "'"),
+            (_, Some(d)) => format!("{}: {}", err.kind(), d.replace('`', "'")),
+            (kind, None) => kind.to_string(),
+        };
+        let shown: String = source.chars().take(120).collect();
+        TemplateError { message: format!("{message} (in template {shown:?})") }
+    }
+
+    /// Renders every template inside a value. A string that is one expression keeps its type.
+    pub fn render(&self, value: &Value, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
+        match value {
+            Value::String(s) if is_template(s) => self.render_string(s, scope),
+            Value::Array(items) => items.iter().map(|v| self.render(v, scope)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+            Value::Object(map) => {
+                let mut out = serde_json::Map::with_capacity(map.len());
+                for (k, v) in map {
+                    let key = if is_template(k) { self.render_text(k, scope)? } else { k.clone() };
+                    out.insert(key, self.render(v, scope)?);
+                }
+                Ok(Value::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    fn render_string(&self, s: &str, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
+        if let Some(expr) = single_expression(s) {
+            let compiled = self.env.compile_expression(expr).map_err(|e| self.error(e, scope, s))?;
+            let result = compiled.eval(Mj::from_dyn_object(scope.clone())).map_err(|e| self.error(e, scope, s))?;
+            if result.is_undefined() {
+                return Err(self.error(minijinja::Error::new(ErrorKind::UndefinedError, format!("'{}' is undefined", expr.trim())), scope, s));
+            }
+            return mj_to_json(&result);
+        }
+        self.render_text(s, scope).map(Value::String)
+    }
+
+    /// Renders a template to text.
+    pub fn render_text(&self, s: &str, scope: &Arc<Scope>) -> Result<String, TemplateError> {
+        if !is_template(s) {
+            return Ok(s.to_string());
+        }
+        self.env.render_str(s, Mj::from_dyn_object(scope.clone())).map_err(|e| self.error(e, scope, s))
+    }
+
+    /// Renders a template file (the `template` module): the text the host will get.
+    pub fn render_file(&self, name: &str, source: &str, scope: &Arc<Scope>) -> Result<String, TemplateError> {
+        self.env.render_named_str(name, source, Mj::from_dyn_object(scope.clone())).map_err(|e| {
+            let line = e.line().map(|l| format!("{name}:{l}: ")).unwrap_or_else(|| format!("{name}: "));
+            let mut te = self.error(e, scope, "");
+            te.message = format!("{line}{}", te.message.trim_end_matches(" (in template \"\")"));
+            te
+        })
+    }
+
+    /// Evaluates a condition (`when`, `changed_when`, `failed_when`, `assert: that`): a bare
+    /// expression, a boolean, or (with a warning in Ansible) a `{{ }}` template.
+    pub fn condition(&self, cond: &Value, scope: &Arc<Scope>) -> Result<bool, TemplateError> {
+        match cond {
+            Value::Bool(b) => Ok(*b),
+            Value::Null => Ok(false),
+            Value::Number(n) => Ok(n.as_f64().unwrap_or(0.0) != 0.0),
+            Value::String(s) => {
+                let rendered = if is_template(s) { self.render(cond, scope)? } else { Value::String(s.clone()) };
+                let expr = match &rendered {
+                    Value::String(text) if !is_template(s) || !text.trim().is_empty() => text.trim().to_string(),
+                    other => return Ok(json_truthy(other)),
+                };
+                let compiled = self.env.compile_expression(&expr).map_err(|e| self.error(e, scope, s))?;
+                let result = compiled.eval(Mj::from_dyn_object(scope.clone())).map_err(|e| self.error(e, scope, s))?;
+                if result.is_undefined() {
+                    return Err(TemplateError { message: format!("'{expr}' is undefined") });
+                }
+                Ok(result.is_true())
+            }
+            other => Ok(json_truthy(other)),
+        }
+    }
+}
+
+/// `{{ expr }}` alone → `expr`.
+fn single_expression(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
+    let inner = inner.strip_prefix('-').unwrap_or(inner);
+    let inner = inner.strip_suffix('-').unwrap_or(inner);
+    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner)
+}
+
+pub(crate) fn mj_to_json(value: &Mj) -> Result<Value, TemplateError> {
+    serde_json::to_value(value).map_err(|e| TemplateError { message: format!("cannot use the result: {e}") })
+}
+
+/// Python's truthiness, for values that are already data.
+pub fn json_truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().unwrap_or(0.0) != 0.0,
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// How Python prints a value inside text: `True`, `None`, `['a', 1]`, `{'k': 'v'}`.
+pub fn python_repr(value: &Mj, top: bool) -> String {
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => "None".into(),
+        ValueKind::Bool => if value.is_true() { "True" } else { "False" }.into(),
+        ValueKind::String if top => value.as_str().unwrap_or("").to_string(),
+        ValueKind::String => python_str(value.as_str().unwrap_or("")),
+        ValueKind::Number => {
+            let text = value.to_string();
+            if value.as_i64().is_none() && !text.contains(['.', 'e', 'n', 'i']) { format!("{text}.0") } else { text }
+        }
+        ValueKind::Seq | ValueKind::Iterable => {
+            let items: Vec<String> = value.try_iter().into_iter().flatten().map(|v| python_repr(&v, false)).collect();
+            format!("[{}]", items.join(", "))
+        }
+        ValueKind::Map => {
+            let mut parts = Vec::new();
+            for key in value.try_iter().into_iter().flatten() {
+                let v = value.get_item(&key).unwrap_or_default();
+                parts.push(format!("{}: {}", python_repr(&key, false), python_repr(&v, false)));
+            }
+            format!("{{{}}}", parts.join(", "))
+        }
+        _ => value.to_string(),
+    }
+}
+
+fn python_str(s: &str) -> String {
+    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push(quote);
+    for c in s.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn scope(vars: Value) -> Arc<Scope> {
+        Scope::new(vec![Arc::new(vars.as_object().unwrap().clone())], None)
+    }
+
+    #[test]
+    fn single_expressions_keep_their_type() {
+        let s = scope(json!({"users": ["a", "b"], "port": 80}));
+        assert_eq!(templar().render(&json!("{{ users }}"), &s).unwrap(), json!(["a", "b"]));
+        assert_eq!(templar().render(&json!("{{ port }}"), &s).unwrap(), json!(80));
+        assert_eq!(templar().render(&json!("port {{ port }}"), &s).unwrap(), json!("port 80"));
+    }
+
+    #[test]
+    fn lazy_variables_render_in_the_scope_of_use() {
+        let s = scope(json!({"a": "{{ b }}-x", "b": "{{ c | upper }}", "c": "v"}));
+        assert_eq!(templar().render(&json!("{{ a }}"), &s).unwrap(), json!("V-x"));
+    }
+
+    #[test]
+    fn undefined_names_the_variable() {
+        let s = scope(json!({"a": "{{ missing }}"}));
+        let err = templar().render(&json!("{{ nope }}"), &s).unwrap_err();
+        assert!(err.message.starts_with("'nope' is undefined"), "{}", err.message);
+        let err = templar().render(&json!("x {{ a }}"), &s).unwrap_err();
+        assert!(err.message.contains("while rendering variable 'a': 'missing' is undefined"), "{}", err.message);
+    }
+
+    #[test]
+    fn recursion_is_caught() {
+        let s = scope(json!({"a": "{{ a }}"}));
+        assert!(templar().render(&json!("{{ a }}"), &s).unwrap_err().message.contains("recursive loop"));
+    }
+
+    #[test]
+    fn template_files_match_ansible_whitespace() {
+        let s = scope(json!({}));
+        let out = templar().render_file("t.j2", "a\n{% if true %}\n  b\n{% endif %}\nc\n\n", &s).unwrap();
+        assert_eq!(out, "a\n  b\nc\n\n");
+    }
+
+    #[test]
+    fn python_printing_inside_text() {
+        let s = scope(json!({"flag": true, "l": ["a", 1], "n": null}));
+        assert_eq!(templar().render(&json!("{{ flag }} {{ l }} {{ n }}"), &s).unwrap(), json!("True ['a', 1] None"));
+    }
+
+    #[test]
+    fn conditions_and_filters() {
+        let s = scope(json!({"x": "yes", "items": [1, 2, 3], "m": {"a": 1}}));
+        let t = templar();
+        assert!(t.condition(&json!("x | bool"), &s).unwrap());
+        assert!(t.condition(&json!("'no' | bool == false"), &s).unwrap());
+        assert!(t.condition(&json!("missing is not defined"), &s).unwrap());
+        assert!(t.condition(&json!("items | length > 2"), &s).unwrap());
+        assert!(!t.condition(&json!(false), &s).unwrap());
+        assert_eq!(t.render(&json!("{{ m | dict2items }}"), &s).unwrap(), json!([{"key": "a", "value": 1}]));
+        assert_eq!(t.render(&json!("{{ m | combine({'b': 2}) }}"), &s).unwrap(), json!({"a": 1, "b": 2}));
+        assert_eq!(t.render(&json!("{{ [1, [2, [3]]] | flatten }}"), &s).unwrap(), json!([1, 2, 3]));
+        assert_eq!(t.render(&json!("{{ 'a.b.c' | regex_replace('\\\\.', '-') }}"), &s).unwrap(), json!("a-b-c"));
+        assert_eq!(t.render(&json!("{{ '/etc/x.conf' | basename }}"), &s).unwrap(), json!("x.conf"));
+        assert_eq!(t.render(&json!("{{ 'hi' | b64encode | b64decode }}"), &s).unwrap(), json!("hi"));
+        assert_eq!(t.render(&json!("{{ {'b': 1, 'a': [1]} | to_json }}"), &s).unwrap(), json!("{\"b\":1,\"a\":[1]}"));
+        assert_eq!(t.render(&json!("{{ 'x' | hash('sha1') }}"), &s).unwrap(), json!("11f6ad8ec52a2984abaafd7c3b516503785c2072"));
+        assert_eq!(t.render(&json!("{{ missing | default('d') }}"), &s).unwrap(), json!("d"));
+        assert_eq!(t.render(&json!("{{ (x == 'yes') | ternary('on', 'off') }}"), &s).unwrap(), json!("on"));
+        assert!(t.condition(&json!("'12.5' is version('12', '>=')"), &s).unwrap());
+        assert!(t.condition(&json!("'abc' is match('ab')"), &s).unwrap());
+        assert_eq!(t.render(&json!("{{ [1,2] | union([2,3]) }}"), &s).unwrap(), json!([1, 2, 3]));
+        assert_eq!(t.render(&json!("{{ 'a b' | quote }}"), &s).unwrap(), json!("'a b'"));
+    }
+}
