@@ -1,1 +1,341 @@
-fn main() {}
+//! `settle`: run Ansible-style playbooks, idempotently, and fast.
+//!
+//! The binary is the thin end of the pipeline: it parses the command line, loads the inventory
+//! (`settle-inventory`) and the playbooks (`settle-playbooks`), checks them against the modules
+//! the engine knows, and hands everything to `settle-engine`.
+
+use std::io::IsTerminal;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use clap::{ArgAction, CommandFactory, Parser, Subcommand};
+use serde_json::Value;
+use settle_engine::{RunOptions, Selection, Vars};
+use settle_inventory::Inventory;
+use settle_playbooks::{Playbook, TaskNode};
+
+/// Exit codes, as `ansible-playbook` gives them.
+const EXIT_ERROR: u8 = 1;
+const EXIT_PARSE: u8 = 4;
+
+#[derive(Parser, Debug)]
+#[command(
+    name = "settle",
+    version,
+    about = "Brings hosts to the state Ansible-style playbooks declare, changing only what differs.",
+    args_conflicts_with_subcommands = true,
+    after_help = "Exit codes are ansible-playbook's: 0 success (also when no host matched, and in --check \
+                  even if changes are predicted), 1 error, 2 a host failed or bad options, 4 a host \
+                  unreachable or a playbook that cannot be parsed."
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Option<Command>,
+    /// Playbooks to run, in order.
+    #[arg(value_name = "PLAYBOOK")]
+    playbooks: Vec<PathBuf>,
+    #[command(flatten)]
+    inventory: InventoryArgs,
+    /// Further limit the hosts to this pattern.
+    #[arg(short = 'l', long, value_name = "SUBSET")]
+    limit: Option<String>,
+    /// Only run tasks and plays tagged with these (comma separated, repeatable).
+    #[arg(short = 't', long, value_name = "TAGS", action = ArgAction::Append)]
+    tags: Vec<String>,
+    /// Skip tasks and plays tagged with these.
+    #[arg(long, value_name = "TAGS", action = ArgAction::Append)]
+    skip_tags: Vec<String>,
+    /// Extra variables: key=value pairs, YAML/JSON, or @file (repeatable; always win).
+    #[arg(short = 'e', long = "extra-vars", value_name = "VARS", action = ArgAction::Append)]
+    extra_vars: Vec<String>,
+    /// Do not change anything; predict what would change.
+    #[arg(short = 'C', long)]
+    check: bool,
+    /// Show the differences in files and attributes that tasks change (or would change).
+    #[arg(short = 'D', long)]
+    diff: bool,
+    /// How many hosts to work on at once.
+    #[arg(short = 'f', long, default_value_t = 5, value_name = "FORKS")]
+    forks: usize,
+    /// Run operations with become (sudo).
+    #[arg(short = 'b', long = "become")]
+    become_: bool,
+    /// The user to become (default root).
+    #[arg(long, value_name = "USER")]
+    become_user: Option<String>,
+    /// Ask for the become (sudo) password.
+    #[arg(short = 'K', long)]
+    ask_become_pass: bool,
+    /// Connect as this user.
+    #[arg(short = 'u', long = "user", value_name = "REMOTE_USER")]
+    user: Option<String>,
+    /// Connection type: local, ssh or russh.
+    #[arg(short = 'c', long, value_name = "CONNECTION")]
+    connection: Option<String>,
+    /// Connection timeout in seconds.
+    #[arg(short = 'T', long, default_value_t = 10, value_name = "SECONDS")]
+    timeout: u64,
+    /// Start the playbook at the task with this name.
+    #[arg(long, value_name = "TASK_NAME")]
+    start_at_task: Option<String>,
+    /// Confirm each task before running it.
+    #[arg(long)]
+    step: bool,
+    /// Run handlers even when a task failed.
+    #[arg(long)]
+    force_handlers: bool,
+    /// List the hosts each play would run on, and stop.
+    #[arg(long)]
+    list_hosts: bool,
+    /// List the tasks each play would run, and stop.
+    #[arg(long)]
+    list_tasks: bool,
+    /// List the tags in the playbooks, and stop.
+    #[arg(long)]
+    list_tags: bool,
+    /// Check the playbooks' syntax (and module arguments), and stop.
+    #[arg(long)]
+    syntax_check: bool,
+    /// More output (-vvv for even more).
+    #[arg(short = 'v', long, action = ArgAction::Count)]
+    verbose: u8,
+}
+
+#[derive(clap::Args, Debug, Default)]
+struct InventoryArgs {
+    /// Inventory file, directory, or comma-separated host list (repeatable).
+    #[arg(short = 'i', long = "inventory", value_name = "INVENTORY", action = ArgAction::Append)]
+    inventory: Vec<String>,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Show the inventory, like `ansible-inventory`.
+    Inventory {
+        #[command(flatten)]
+        inventory: InventoryArgs,
+        /// Every group and host with its variables, as JSON.
+        #[arg(long, conflicts_with_all = ["graph", "host"])]
+        list: bool,
+        /// The group tree.
+        #[arg(long, value_name = "GROUP", num_args = 0..=1, default_missing_value = "all")]
+        graph: Option<String>,
+        /// One host's variables, as JSON.
+        #[arg(long, value_name = "HOST")]
+        host: Option<String>,
+        /// Write YAML instead of JSON.
+        #[arg(short = 'y', long)]
+        yaml: bool,
+    },
+    /// Print a shell completion script.
+    Completions {
+        shell: clap_complete::Shell,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => ExitCode::from(code),
+        Err((code, message)) => {
+            let paint = std::io::stderr().is_terminal();
+            if paint {
+                eprintln!("\x1b[1;31mERROR! {message}\x1b[0m");
+            } else {
+                eprintln!("ERROR! {message}");
+            }
+            ExitCode::from(code)
+        }
+    }
+}
+
+type Failure = (u8, String);
+
+fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
+    let mut sources = args.inventory.clone();
+    if sources.is_empty() {
+        for var in ["SETTLE_INVENTORY", "ANSIBLE_INVENTORY"] {
+            if let Ok(v) = std::env::var(var) {
+                sources.extend(v.split(',').filter(|s| !s.is_empty()).map(str::to_string));
+                break;
+            }
+        }
+    }
+    if sources.is_empty() {
+        return Ok(Inventory::empty());
+    }
+    for source in &sources {
+        if !Path::new(source).exists() && !source.contains(',') {
+            return Err((EXIT_ERROR, format!("the inventory source {source:?} does not exist")));
+        }
+    }
+    Inventory::load(&sources).map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))
+}
+
+fn run(cli: Cli) -> Result<u8, Failure> {
+    match &cli.command {
+        Some(Command::Completions { shell }) => {
+            clap_complete::generate(*shell, &mut Cli::command(), "settle", &mut std::io::stdout());
+            return Ok(0);
+        }
+        Some(Command::Inventory { inventory, list, graph, host, yaml }) => {
+            let inventory = load_inventory(inventory)?;
+            let output = if let Some(host) = host {
+                Value::Object(inventory.host_vars(host))
+            } else if let Some(group) = graph {
+                if inventory.group(group).is_none() {
+                    return Err((EXIT_ERROR, format!("no group named {group:?}")));
+                }
+                print!("{}", inventory.to_graph(group));
+                return Ok(0);
+            } else if *list {
+                inventory.to_list_json()
+            } else {
+                return Err((EXIT_ERROR, "give one of --list, --graph or --host".into()));
+            };
+            if *yaml {
+                print!("{}", settle_yaml::to_string(&output).map_err(|e| (EXIT_ERROR, e))?);
+            } else {
+                println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());
+            }
+            return Ok(0);
+        }
+        None => {}
+    }
+    if cli.playbooks.is_empty() {
+        Cli::command().print_help().ok();
+        return Err((2, "give at least one playbook".into()));
+    }
+    let mut inventory = load_inventory(&cli.inventory)?;
+    let mut playbooks = Vec::new();
+    for path in &cli.playbooks {
+        if !path.is_file() {
+            return Err((EXIT_ERROR, format!("the playbook {} could not be found", path.display())));
+        }
+        let playbook = settle_playbooks::load_playbook(path).map_err(|e| (EXIT_PARSE, e.to_string()))?;
+        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+        inventory.add_playbook_vars_dir(dir).map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))?;
+        playbooks.push(playbook);
+    }
+    settle_engine::validate(&playbooks).map_err(|e| (EXIT_PARSE, e.to_string()))?;
+    let split = |values: &[String]| -> Vec<String> {
+        values.iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+    };
+    let selection = Selection { tags: split(&cli.tags), skip_tags: split(&cli.skip_tags), start_at_task: cli.start_at_task.clone() };
+    if cli.syntax_check {
+        for p in &playbooks {
+            println!("\nplaybook: {}", p.path.display());
+        }
+        return Ok(0);
+    }
+    if cli.list_hosts || cli.list_tasks || cli.list_tags {
+        list(&cli, &playbooks, &inventory, &selection);
+        return Ok(0);
+    }
+    let become_password = if cli.ask_become_pass {
+        Some(rpassword::prompt_password("BECOME password: ").map_err(|e| (EXIT_ERROR, format!("cannot read the password: {e}")))?)
+    } else {
+        None
+    };
+    let opts = RunOptions {
+        limit: cli.limit.clone(),
+        selection,
+        extra_vars: extra_vars(&cli.extra_vars)?,
+        check: cli.check,
+        diff: cli.diff,
+        forks: cli.forks.max(1),
+        become_: cli.become_,
+        become_user: cli.become_user.clone(),
+        become_password,
+        remote_user: cli.user.clone(),
+        connection: cli.connection.clone(),
+        timeout: cli.timeout,
+        verbosity: cli.verbose,
+        force_handlers: cli.force_handlers,
+        step: cli.step,
+    };
+    let code = settle_engine::run(&playbooks, Arc::new(inventory), &opts);
+    Ok(code as u8)
+}
+
+/// `-e` values: `key=value` pairs, a YAML/JSON mapping, or `@file`.
+fn extra_vars(values: &[String]) -> Result<Vars, Failure> {
+    let mut vars = Vars::new();
+    for value in values {
+        let value = value.trim();
+        if let Some(file) = value.strip_prefix('@') {
+            let loaded = settle_inventory::load_vars_file(Path::new(file)).map_err(|e| (EXIT_ERROR, format!("extra vars: {e}")))?;
+            vars.extend(loaded);
+        } else if value.starts_with('{') || value.starts_with('[') || value.starts_with("---") {
+            match settle_yaml::parse_str(value, "<extra vars>").map_err(|e| (EXIT_ERROR, e.to_string()))?.to_value() {
+                Value::Object(map) => vars.extend(map),
+                _ => return Err((EXIT_ERROR, format!("extra vars must be a mapping: {value}"))),
+            }
+        } else {
+            let pairs = settle_playbooks::parse_kv(value, false);
+            if let Some(raw) = pairs.get("_raw_params") {
+                return Err((EXIT_ERROR, format!("extra vars: expected key=value, found {raw}")));
+            }
+            vars.extend(pairs);
+        }
+    }
+    Ok(vars)
+}
+
+fn list(cli: &Cli, playbooks: &[Playbook], inventory: &Inventory, selection: &Selection) {
+    for playbook in playbooks {
+        println!("\nplaybook: {}\n", playbook.path.display());
+        for (i, play) in playbook.plays.iter().enumerate() {
+            println!("  play #{} ({}): {}\tTAGS: [{}]", i + 1, play.hosts, play.name, play.keywords.tags.join(","));
+            if cli.list_hosts {
+                let mut hosts = inventory.select(&play.hosts).unwrap_or_default();
+                if let Some(limit) = &cli.limit {
+                    let allowed = inventory.select(limit).unwrap_or_default();
+                    hosts.retain(|h| allowed.contains(h));
+                }
+                println!("    pattern: ['{}']", play.hosts);
+                println!("    hosts ({}):", hosts.len());
+                for h in hosts {
+                    println!("      {h}");
+                }
+                println!();
+            }
+            let mut tasks = Vec::new();
+            for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+                flatten(section, &mut tasks);
+            }
+            let selected: Vec<_> = tasks.into_iter().filter(|(_, tags)| selection.selects(tags)).collect();
+            if cli.list_tasks {
+                println!("    tasks:");
+                for (name, tags) in &selected {
+                    println!("      {name}\tTAGS: [{}]", tags.join(", "));
+                }
+                println!();
+            }
+            if cli.list_tags {
+                let mut all: Vec<String> = selected.iter().flat_map(|(_, t)| t.iter().cloned()).collect();
+                all.sort();
+                all.dedup();
+                println!("      TASK TAGS: [{}]", all.join(", "));
+                println!();
+            }
+        }
+    }
+}
+
+fn flatten(nodes: &[TaskNode], out: &mut Vec<(String, Vec<String>)>) {
+    for node in nodes {
+        match node {
+            TaskNode::Task(t) => out.push((t.display_name(), t.keywords.tags.clone())),
+            TaskNode::Block(b) => {
+                flatten(&b.block, out);
+                flatten(&b.rescue, out);
+                flatten(&b.always, out);
+            }
+            TaskNode::Include(i) => {
+                out.push((i.name.clone().unwrap_or_else(|| format!("include_tasks {}", i.file)), i.keywords.tags.clone()))
+            }
+        }
+    }
+}

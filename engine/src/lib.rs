@@ -1,4 +1,176 @@
-//! stub
+//! The engine: turns an inventory and parsed playbooks into a run.
+//!
+//! Stages, in the order data flows through them:
+//! - [`template`]: variables in layers, rendered lazily with minijinja as Ansible renders them;
+//! - [`plan`]: each play's tasks as a petgraph DAG of steps, tags and `--start-at-task` applied;
+//! - execution (`exec`): hosts walk the plan in parallel up to `--forks`, strategy `linear` or
+//!   `free`; handlers run at each flush; blocks rescue and always;
+//! - [`connection`]: how a module call reaches a host (local now, SSH later);
+//! - [`output`] and [`recap`]: what people see, as Ansible prints it.
+//!
+//! Modules themselves live in `settle-modules`; the engine only builds [`settle_modules::Request`]s
+//! and reads [`settle_modules::Outcome`]s, so it never knows a module's insides.
+//!
+//! ```no_run
+//! use std::sync::Arc;
+//! let inventory = Arc::new(settle_inventory::Inventory::empty());
+//! let playbook = settle_playbooks::load_playbook("site.yml".as_ref()).unwrap();
+//! let code = settle_engine::run(&[playbook], inventory, &settle_engine::RunOptions::default());
+//! std::process::exit(code);
+//! ```
+
+mod actions;
+pub mod connection;
+mod exec;
 mod filters;
+mod hosts;
+pub mod output;
+pub mod plan;
+pub mod recap;
 pub mod template;
-pub type Vars = serde_json::Map<String, serde_json::Value>;
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use settle_inventory::Inventory;
+use settle_playbooks::{Playbook, TaskNode};
+
+pub use plan::Selection;
+
+/// Variables: names to values.
+pub type Vars = serde_json::Map<String, Value>;
+
+/// Everything the command line says about a run.
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    pub limit: Option<String>,
+    pub selection: Selection,
+    pub extra_vars: Vars,
+    pub check: bool,
+    pub diff: bool,
+    pub forks: usize,
+    pub become_: bool,
+    pub become_user: Option<String>,
+    pub become_password: Option<String>,
+    pub remote_user: Option<String>,
+    pub connection: Option<String>,
+    pub timeout: u64,
+    pub verbosity: u8,
+    pub force_handlers: bool,
+    pub step: bool,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            limit: None,
+            selection: Selection::default(),
+            extra_vars: Vars::new(),
+            check: false,
+            diff: false,
+            forks: 5,
+            become_: false,
+            become_user: None,
+            become_password: None,
+            remote_user: None,
+            connection: None,
+            timeout: 10,
+            verbosity: 0,
+            force_handlers: false,
+            step: false,
+        }
+    }
+}
+
+/// A playbook that names a module or argument settle does not know, or notifies a handler that
+/// does not exist: found before anything runs.
+#[derive(Debug, thiserror::Error)]
+#[error("{location}: task {task:?}: {message}")]
+pub struct ValidationError {
+    pub location: settle_playbooks::Location,
+    pub task: String,
+    pub message: String,
+}
+
+/// Checks every task's module and arguments, and every `notify`, before the run.
+pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
+    for play in playbooks.iter().flat_map(|p| &p.plays) {
+        let mut handler_names: Vec<String> = Vec::new();
+        for h in &play.handlers {
+            if let Some(n) = &h.name {
+                handler_names.push(n.clone());
+                if let Some(role) = &h.role {
+                    handler_names.push(format!("{} : {n}", role.name));
+                }
+            }
+            handler_names.extend(h.listen.iter().cloned());
+        }
+        let mut tasks = Vec::new();
+        for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+            collect_tasks(section, &mut tasks);
+        }
+        tasks.extend(play.handlers.iter());
+        for task in tasks {
+            let fail = |message: String| ValidationError { location: task.location.clone(), task: task.display_name(), message };
+            actions::validate(task).map_err(fail)?;
+            for name in &task.keywords.notify {
+                if !handler_names.contains(name) && !name.contains("{{") {
+                    let hint = handler_names
+                        .iter()
+                        .map(|c| (strsim::jaro_winkler(name, c), c))
+                        .filter(|(s, _)| *s > 0.8)
+                        .max_by(|a, b| a.0.total_cmp(&b.0))
+                        .map(|(_, c)| format!("; did you mean {c:?}?"))
+                        .unwrap_or_default();
+                    return Err(fail(format!("notifies {name:?}, but no handler has that name or listens to it{hint}")));
+                }
+            }
+        }
+    }
+    Ok(())
+}
+
+fn collect_tasks<'a>(nodes: &'a [TaskNode], out: &mut Vec<&'a settle_playbooks::Task>) {
+    for node in nodes {
+        match node {
+            TaskNode::Task(t) => out.push(t),
+            TaskNode::Block(b) => {
+                collect_tasks(&b.block, out);
+                collect_tasks(&b.rescue, out);
+                collect_tasks(&b.always, out);
+            }
+            TaskNode::Include(_) => {}
+        }
+    }
+}
+
+/// Runs the playbooks and prints the recap; returns `ansible-playbook`'s exit code.
+pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions) -> i32 {
+    let mut globals = Vars::new();
+    let mut groups = serde_json::Map::new();
+    for group in inventory.groups() {
+        groups.insert(group.name.clone(), inventory.group_hosts(&group.name).into());
+    }
+    globals.insert("groups".into(), Value::Object(groups));
+    globals.insert("ansible_check_mode".into(), opts.check.into());
+    globals.insert("ansible_diff_mode".into(), opts.diff.into());
+    globals.insert("ansible_forks".into(), opts.forks.into());
+    globals.insert("ansible_verbosity".into(), opts.verbosity.into());
+    globals.insert("ansible_run_tags".into(), if opts.selection.tags.is_empty() { vec!["all".to_string()] } else { opts.selection.tags.clone() }.into());
+    globals.insert("ansible_skip_tags".into(), opts.selection.skip_tags.clone().into());
+    globals.insert(
+        "ansible_version".into(),
+        serde_json::json!({"full": "2.19.0", "major": 2, "minor": 19, "revision": 0, "string": "2.19.0 (settle)"}),
+    );
+    globals.insert("settle_version".into(), env!("CARGO_PKG_VERSION").into());
+    let hosts = hosts::Hosts::new(inventory, Arc::new(opts.extra_vars.clone()), globals);
+    let engine = exec::Engine::new(opts, hosts);
+    for playbook in playbooks {
+        for play in &playbook.plays {
+            engine.run_play(play);
+        }
+    }
+    let stats = engine.stats.lock().expect("stats lock").clone();
+    engine.out.recap(&stats);
+    stats.exit_code()
+}

@@ -32,7 +32,7 @@ pub struct TemplateError {
 
 /// Where other hosts' variables come from, for `hostvars[...]`.
 pub trait HostVarsSource: Send + Sync + fmt::Debug {
-    fn scope_for(&self, host: &str) -> Option<Arc<Scope>>;
+    fn scope_for(self: Arc<Self>, host: &str) -> Option<Arc<Scope>>;
     fn host_names(&self) -> Vec<String>;
 }
 
@@ -157,7 +157,7 @@ impl Object for HostVars {
     }
 
     fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
-        self.0.scope_for(key.as_str()?).map(Mj::from_dyn_object)
+        self.0.clone().scope_for(key.as_str()?).map(Mj::from_dyn_object)
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -323,6 +323,16 @@ pub fn json_truthy(value: &Value) -> bool {
         Value::String(s) => !s.is_empty(),
         Value::Array(a) => !a.is_empty(),
         Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Ansible's boolean reading of an argument: `true`, `yes`, `on`, `1` (any case) are true.
+pub fn json_bool(value: &Value) -> bool {
+    match value {
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64() == Some(1.0),
+        Value::String(s) => matches!(s.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1" | "y" | "t"),
+        _ => false,
     }
 }
 

@@ -155,10 +155,10 @@ impl Task {
 pub struct Role {
     pub name: String,
     pub path: PathBuf,
-    pub defaults: Vars,
-    pub vars: Vars,
+    pub defaults: Arc<Vars>,
+    pub vars: Arc<Vars>,
     /// `role: x` with extra keys (`vars:` or inline): role parameters, high precedence.
-    pub params: Vars,
+    pub params: Arc<Vars>,
 }
 
 /// A loop over items: `loop:` or one of the `with_*` forms.

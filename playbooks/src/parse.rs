@@ -697,7 +697,13 @@ impl RoleLoader {
                 None => Ok(Vars::new()),
             }
         };
-        let role = Arc::new(Role { name: name.to_string(), path: path.clone(), defaults: read_vars("defaults")?, vars: read_vars("vars")?, params });
+        let role = Arc::new(Role {
+            name: name.to_string(),
+            path: path.clone(),
+            defaults: Arc::new(read_vars("defaults")?),
+            vars: Arc::new(read_vars("vars")?),
+            params: Arc::new(params),
+        });
         // Dependencies (meta/main.yml) run before the role, with the role's keywords.
         if let Some(meta_file) = main_file(&path.join("meta"), "main") {
             let meta = settle_yaml::load_file(&meta_file)?;

@@ -1,0 +1,399 @@
+//! Actions that run on the controller (`debug`, `assert`, `set_fact`, …) and the controller half
+//! of `template` and `copy` (reading and rendering local files), then the call into a module.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use serde_json::{json, Map, Value};
+use settle_modules::{Outcome, Plan, Request};
+use settle_playbooks::{search_paths, Task};
+
+use crate::connection::ConnectionError;
+use crate::template::{templar, Scope, OMIT};
+use crate::Vars;
+
+/// Actions the engine carries out itself, with the arguments each takes (`None`: any).
+pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
+    ("debug", Some(&["msg", "var", "verbosity"])),
+    ("assert", Some(&["that", "fail_msg", "msg", "success_msg", "quiet"])),
+    ("fail", Some(&["msg"])),
+    ("set_fact", None),
+    ("meta", Some(&["_raw_params"])),
+    ("pause", Some(&["seconds", "minutes"])),
+    ("include_vars", Some(&["file", "_raw_params", "name"])),
+    ("template", Some(&["src", "dest", "owner", "group", "mode", "backup", "validate", "force", "follow", "newline_sequence", "trim_blocks", "lstrip_blocks"])),
+];
+
+/// Arguments Ansible's `template` has that settle does not.
+const TEMPLATE_UNSUPPORTED: &[&str] = &["block_start_string", "block_end_string", "variable_start_string", "variable_end_string",
+    "comment_start_string", "comment_end_string", "output_encoding", "attributes", "seuser", "serole", "setype", "selevel",
+    "unsafe_writes"];
+
+const META_ACTIONS: &[&str] = &["flush_handlers", "end_play", "end_host", "noop", "clear_facts", "reset_connection", "end_batch", "clear_host_errors", "refresh_inventory"];
+
+/// Every module name a task may use, for "did you mean".
+pub(crate) fn known_modules() -> Vec<&'static str> {
+    let mut names: Vec<&str> = CONTROLLER_ACTIONS.iter().map(|(n, _)| *n).collect();
+    names.extend(settle_modules::MODULES.iter().map(|m| m.name));
+    names
+}
+
+fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+    candidates
+        .into_iter()
+        .map(|c| (strsim::jaro_winkler(word, c), c))
+        .filter(|(s, _)| *s > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!("; did you mean {c:?}?"))
+        .unwrap_or_default()
+}
+
+/// Checks a task's module and argument names before anything runs.
+pub(crate) fn validate(task: &Task) -> Result<(), String> {
+    let module = task.module.as_str();
+    let (accepted, unsupported): (Option<Vec<&str>>, Vec<&str>) = if let Some((_, args)) = CONTROLLER_ACTIONS.iter().find(|(n, _)| *n == module) {
+        let unsupported = if module == "template" { TEMPLATE_UNSUPPORTED.to_vec() } else { Vec::new() };
+        (args.map(<[&str]>::to_vec), unsupported)
+    } else if let Some(spec) = settle_modules::spec(module) {
+        let mut args = spec.args.to_vec();
+        args.retain(|a| !a.starts_with("_content") && *a != "_src_name");
+        if spec.free_form {
+            args.push("_raw_params");
+        }
+        (Some(args), spec.unsupported.to_vec())
+    } else {
+        return Err(format!(
+            "the module {:?} is not known to settle{}",
+            task.module_as_written,
+            did_you_mean(module, known_modules())
+        ));
+    };
+    if let Some(accepted) = accepted {
+        for key in task.args.keys() {
+            if accepted.contains(&key.as_str()) {
+                continue;
+            }
+            if key == "_raw_params" {
+                return Err(format!("{module} does not take free-form text; give its arguments as key: value"));
+            }
+            if unsupported.contains(&key.as_str()) {
+                return Err(format!("{module}: the argument {key:?} is not supported by settle"));
+            }
+            return Err(format!(
+                "{module}: unsupported argument {key:?}; it takes {}{}",
+                accepted.iter().filter(|a| !a.starts_with('_')).copied().collect::<Vec<_>>().join(", "),
+                did_you_mean(key, accepted.iter().copied())
+            ));
+        }
+    }
+    if module == "meta" {
+        let action = task.args.get("_raw_params").and_then(Value::as_str).unwrap_or("");
+        if !META_ACTIONS.contains(&action) {
+            return Err(format!("meta: unknown action {action:?}; settle has {}", META_ACTIONS.join(", ")));
+        }
+    }
+    if module == "set_fact" && task.args.is_empty() {
+        return Err("set_fact needs at least one variable".into());
+    }
+    Ok(())
+}
+
+/// What running an action came to.
+pub(crate) enum ActionResult {
+    /// The result as a task registers it, and the plan behind it (for diffs).
+    Done(Map<String, Value>, Plan),
+    Unreachable(String),
+    /// A `meta` action, carried out by the executor.
+    Meta(String),
+}
+
+/// What an action may use.
+pub(crate) struct ActionContext<'a> {
+    pub task: &'a Task,
+    pub scope: &'a Arc<Scope>,
+    pub play_dir: &'a Path,
+    pub check_mode: bool,
+    pub diff: bool,
+    pub verbosity: u8,
+    pub environment: std::collections::BTreeMap<String, String>,
+    pub run_module: &'a dyn Fn(&Request) -> Result<Outcome, ConnectionError>,
+    /// Variables the action sets on the host (`set_fact`, `include_vars`).
+    pub set_var: &'a dyn Fn(&str, Value),
+}
+
+fn failed(msg: impl Into<String>) -> ActionResult {
+    ActionResult::Done(json!({"changed": false, "failed": true, "msg": msg.into()}).as_object().cloned().unwrap_or_default(), Plan::default())
+}
+
+fn render(ctx: &ActionContext, value: &Value) -> Result<Value, String> {
+    templar().render(value, ctx.scope).map_err(|e| e.message)
+}
+
+/// Renders the task's arguments and drops those equal to `omit`.
+fn rendered_args(ctx: &ActionContext, skip: &[&str]) -> Result<Vars, String> {
+    let mut out = Vars::new();
+    for (k, v) in &ctx.task.args {
+        let value = if skip.contains(&k.as_str()) { v.clone() } else { render(ctx, v)? };
+        if value.as_str() != Some(OMIT) {
+            out.insert(k.clone(), value);
+        }
+    }
+    Ok(out)
+}
+
+pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
+    let result = match ctx.task.module.as_str() {
+        "debug" => debug(ctx),
+        "assert" => assert(ctx),
+        "fail" => rendered_args(ctx, &[]).map(|args| {
+            let msg = args.get("msg").map(value_text).unwrap_or_else(|| "Failed as requested from task".into());
+            failed(msg)
+        }),
+        "set_fact" => set_fact(ctx),
+        "meta" => Ok(ActionResult::Meta(ctx.task.args.get("_raw_params").and_then(Value::as_str).unwrap_or("noop").to_string())),
+        "pause" => pause(ctx),
+        "include_vars" => include_vars(ctx),
+        "template" => template(ctx),
+        "copy" => copy(ctx),
+        _ => module(ctx, rendered_args(ctx, &[])),
+    };
+    result.unwrap_or_else(failed)
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn done(map: Value) -> ActionResult {
+    ActionResult::Done(map.as_object().cloned().unwrap_or_default(), Plan::default())
+}
+
+fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let args = rendered_args(ctx, &["var"])?;
+    let wanted = args.get("verbosity").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(0);
+    if wanted > ctx.verbosity as u64 {
+        return Ok(done(json!({"changed": false, "skipped": true, "skipped_reason": "Verbosity threshold not met."})));
+    }
+    let shown = if let Some(var) = args.get("var") {
+        let name = value_text(var);
+        let value = match templar().render(&Value::String(format!("{{{{ {name} }}}}")), ctx.scope) {
+            Ok(v) => v,
+            Err(e) if e.message.contains("undefined") => Value::String("VARIABLE IS NOT DEFINED!".into()),
+            Err(e) => return Err(e.message),
+        };
+        json!({ name: value })
+    } else {
+        json!({"msg": args.get("msg").cloned().unwrap_or(Value::String("Hello world!".into()))})
+    };
+    let mut result = shown.as_object().cloned().unwrap_or_default();
+    result.insert("changed".into(), false.into());
+    result.insert("failed".into(), false.into());
+    result.insert("_debug_output".into(), shown);
+    Ok(ActionResult::Done(result, Plan::default()))
+}
+
+fn assert(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let that = match ctx.task.args.get("that") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(other) => vec![other.clone()],
+        None => return Err("assert: the argument \"that\" is required".into()),
+    };
+    let args = rendered_args(ctx, &["that"])?;
+    let quiet = args.get("quiet").is_some_and(crate::template::json_truthy);
+    for condition in &that {
+        let holds = templar().condition(condition, ctx.scope).map_err(|e| format!("assert: {}", e.message))?;
+        if !holds {
+            let msg = args.get("fail_msg").or_else(|| args.get("msg")).map(value_text).unwrap_or_else(|| "Assertion failed".into());
+            return Ok(done(json!({"changed": false, "failed": true, "assertion": condition, "evaluated_to": false, "msg": msg})));
+        }
+    }
+    let msg = args.get("success_msg").map(value_text).unwrap_or_else(|| "All assertions passed".into());
+    let mut result = json!({"changed": false, "failed": false, "msg": msg});
+    if !quiet {
+        result["_debug_output"] = json!({"changed": false, "msg": msg});
+    }
+    Ok(done(result))
+}
+
+fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let mut facts = Map::new();
+    for (k, v) in &ctx.task.args {
+        if k == "cacheable" {
+            continue;
+        }
+        let value = render(ctx, v)?;
+        facts.insert(k.clone(), value);
+    }
+    for (k, v) in &facts {
+        (ctx.set_var)(k, v.clone());
+    }
+    Ok(done(json!({"changed": false, "failed": false, "ansible_facts": facts})))
+}
+
+fn pause(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let args = rendered_args(ctx, &[])?;
+    let number = |k: &str| args.get(k).and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+    let seconds = number("seconds").unwrap_or(0.0) + number("minutes").unwrap_or(0.0) * 60.0;
+    if !ctx.check_mode {
+        std::thread::sleep(std::time::Duration::from_secs_f64(seconds.max(0.0)));
+    }
+    Ok(done(json!({"changed": false, "failed": false, "delta": seconds as u64, "stdout": format!("Paused for {seconds} seconds")})))
+}
+
+/// A file a task names: absolute, or looked up in the role's and play's folders.
+fn find_file(ctx: &ActionContext, kind: &str, name: &str) -> Result<PathBuf, String> {
+    let path = Path::new(name);
+    if path.is_absolute() {
+        return if path.exists() { Ok(path.to_path_buf()) } else { Err(format!("could not find or access '{name}'")) };
+    }
+    let dirs = search_paths(kind, ctx.task.role.as_deref(), ctx.play_dir);
+    dirs.iter()
+        .map(|d| d.join(name))
+        .find(|p| p.exists())
+        .ok_or_else(|| {
+            let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            format!("could not find or access '{name}'; searched: {}", searched.join(", "))
+        })
+}
+
+fn include_vars(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let args = rendered_args(ctx, &[])?;
+    let Some(file) = args.get("file").or_else(|| args.get("_raw_params")).map(value_text) else {
+        return Err("include_vars: give a file".into());
+    };
+    let path = find_file(ctx, "vars", &file)?;
+    let vars = settle_inventory::load_vars_file(&path).map_err(|e| e.to_string())?;
+    let facts = match args.get("name").map(value_text) {
+        Some(name) => {
+            let mut m = Map::new();
+            m.insert(name, Value::Object(vars));
+            m
+        }
+        None => vars,
+    };
+    for (k, v) in &facts {
+        (ctx.set_var)(k, v.clone());
+    }
+    Ok(done(json!({"changed": false, "failed": false, "ansible_facts": facts, "ansible_included_var_files": [path.display().to_string()]})))
+}
+
+fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let mut args = rendered_args(ctx, &[])?;
+    let Some(src) = args.remove("src").map(|v| value_text(&v)) else {
+        return Err("template: the argument \"src\" is required".into());
+    };
+    if !args.contains_key("dest") {
+        return Err("template: the argument \"dest\" is required".into());
+    }
+    let path = find_file(ctx, "templates", &src)?;
+    let source = std::fs::read_to_string(&path).map_err(|e| format!("template: could not read {}: {e}", path.display()))?;
+    let mut layer = Vars::new();
+    layer.insert("template_path".into(), path.display().to_string().into());
+    layer.insert("template_fullpath".into(), path.display().to_string().into());
+    layer.insert("template_destpath".into(), args["dest"].clone());
+    let scope = ctx.scope.with_layer(Arc::new(layer));
+    let mut rendered = templar().render_file(&src, &source, &scope).map_err(|e| format!("template error: {}", e.message))?;
+    match args.remove("newline_sequence").map(|v| value_text(&v)).as_deref() {
+        None | Some("\\n") | Some("\n") => {}
+        Some("\\r\\n") | Some("\r\n") => rendered = rendered.replace('\n', "\r\n"),
+        Some("\\r") | Some("\r") => rendered = rendered.replace('\n', "\r"),
+        Some(other) => return Err(format!("template: newline_sequence {other:?} is not one of \\n, \\r, \\r\\n")),
+    }
+    for flag in ["trim_blocks", "lstrip_blocks"] {
+        if let Some(v) = args.remove(flag) {
+            let default = flag == "trim_blocks";
+            if crate::template::json_truthy(&v) != default && !matches!(v.as_str(), Some("yes" | "true" | "True") if default) {
+                return Err(format!("template: {flag}={v} is not supported; settle renders with trim_blocks on and lstrip_blocks off, as Ansible's default"));
+            }
+        }
+    }
+    args.insert("content".into(), rendered.into());
+    let mut result = module_call(ctx, "copy", args)?;
+    if let ActionResult::Done(map, _) = &mut result {
+        map.insert("src".into(), path.display().to_string().into());
+    }
+    Ok(result)
+}
+
+fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let mut args = rendered_args(ctx, &[])?;
+    let remote = args.get("remote_src").is_some_and(crate::template::json_bool);
+    if !remote {
+        if let Some(src) = args.remove("src").map(|v| value_text(&v)) {
+            let path = find_file(ctx, "files", &src)?;
+            if path.is_dir() {
+                return Err(format!("copy: {src} is a directory; copying a directory from the controller is not supported yet"));
+            }
+            let bytes = std::fs::read(&path).map_err(|e| format!("copy: could not read {}: {e}", path.display()))?;
+            args.insert("_content_base64".into(), base64::engine::general_purpose::STANDARD.encode(bytes).into());
+            args.insert("_src_name".into(), path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default().into());
+            let mut result = module_call(ctx, "copy", args)?;
+            if let ActionResult::Done(map, _) = &mut result {
+                map.insert("src".into(), path.display().to_string().into());
+            }
+            return Ok(result);
+        }
+    }
+    module_call(ctx, "copy", args)
+}
+
+fn module(ctx: &ActionContext, args: Result<Vars, String>) -> Result<ActionResult, String> {
+    module_call(ctx, &ctx.task.module, args?)
+}
+
+fn module_call(ctx: &ActionContext, module: &str, args: Vars) -> Result<ActionResult, String> {
+    let mut request = Request::new(module, args);
+    request.check_mode = ctx.check_mode;
+    request.diff = ctx.diff;
+    request.environment = ctx.environment.clone();
+    match (ctx.run_module)(&request) {
+        Err(ConnectionError::Unreachable(msg)) => Ok(ActionResult::Unreachable(msg)),
+        Err(ConnectionError::Failed(msg)) => Ok(failed(msg)),
+        Ok(outcome) => {
+            let mut result = outcome.values;
+            result.insert("changed".into(), outcome.changed.into());
+            result.insert("failed".into(), outcome.failed.into());
+            if outcome.skipped {
+                result.insert("skipped".into(), true.into());
+            }
+            if let Some(msg) = outcome.msg {
+                result.insert("msg".into(), msg.into());
+            }
+            Ok(ActionResult::Done(result, outcome.plan))
+        }
+    }
+}
+
+/// The diff people read for a plan: unified diffs of contents, then attribute changes.
+pub(crate) fn diff_text(plan: &Plan) -> String {
+    let mut out = String::new();
+    for content in &plan.content {
+        out.push_str(&format!("--- before: {}\n+++ after: {}\n", content.path, content.path));
+        match &content.summary {
+            Some(summary) => out.push_str(&format!("  (content not shown: {summary})\n")),
+            None => {
+                let before = content.before.as_deref().unwrap_or("");
+                let after = content.after.as_deref().unwrap_or("");
+                let diff = similar::TextDiff::from_lines(before, after);
+                for hunk in diff.unified_diff().context_radius(3).iter_hunks() {
+                    out.push_str(&hunk.to_string());
+                    if !out.ends_with('\n') {
+                        out.push('\n');
+                    }
+                }
+            }
+        }
+    }
+    let attributes: Vec<_> = plan.changes.iter().filter(|c| c.field != "content").collect();
+    if !attributes.is_empty() {
+        for change in attributes {
+            let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".into());
+            out.push_str(&format!("  {}: {} → {}\n", change.field, show(&change.before), show(&change.after)));
+        }
+    }
+    out.trim_end_matches('\n').to_string()
+}

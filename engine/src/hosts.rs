@@ -1,0 +1,167 @@
+//! What the run knows about each host: its inventory variables, its facts, the variables tasks
+//! gave it (`set_fact`, `register`), its connection, and whether it is still in the run.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, RwLock};
+
+use serde_json::Value;
+use settle_inventory::Inventory;
+
+use crate::connection::{connect, Connection, ConnectionError, Target};
+use crate::template::{HostVarsSource, Scope};
+use crate::Vars;
+
+/// One host through the whole run (across plays).
+pub struct HostState {
+    pub name: String,
+    pub inventory_vars: Arc<Vars>,
+    /// `ansible_facts` and the `ansible_*` names, from fact gathering.
+    pub facts: RwLock<Arc<Vars>>,
+    /// `set_fact`, `register` and `include_vars` results.
+    pub task_vars: RwLock<Arc<Vars>>,
+    connection: Mutex<Option<Arc<dyn Connection>>>,
+    /// Failed or unreachable: left out of the rest of the run, as in Ansible.
+    pub out_of_run: AtomicBool,
+}
+
+impl HostState {
+    pub fn facts(&self) -> Arc<Vars> {
+        self.facts.read().expect("facts lock").clone()
+    }
+
+    pub fn task_vars(&self) -> Arc<Vars> {
+        self.task_vars.read().expect("vars lock").clone()
+    }
+
+    pub fn set_task_var(&self, name: &str, value: Value) {
+        let mut guard = self.task_vars.write().expect("vars lock");
+        Arc::make_mut(&mut guard).insert(name.to_string(), value);
+    }
+
+    /// Stores gathered facts both as `ansible_facts` and as top-level `ansible_*` variables.
+    pub fn set_facts(&self, gathered: &serde_json::Map<String, Value>) {
+        let mut guard = self.facts.write().expect("facts lock");
+        let facts = Arc::make_mut(&mut guard);
+        let mut all = facts.get("ansible_facts").and_then(Value::as_object).cloned().unwrap_or_default();
+        for (k, v) in gathered {
+            all.insert(k.clone(), v.clone());
+            facts.insert(format!("ansible_{k}"), v.clone());
+        }
+        facts.insert("ansible_facts".into(), Value::Object(all));
+    }
+
+    pub fn clear_facts(&self) {
+        *self.facts.write().expect("facts lock") = Arc::new(Vars::new());
+    }
+
+    /// The host's connection, opened on first use and kept for the run.
+    pub fn connection(&self, target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> {
+        let mut slot = self.connection.lock().expect("connection lock");
+        if let Some(c) = slot.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = connect(target)?;
+        *slot = Some(c.clone());
+        Ok(c)
+    }
+
+    pub fn reset_connection(&self) {
+        *self.connection.lock().expect("connection lock") = None;
+    }
+
+    pub fn is_out(&self) -> bool {
+        self.out_of_run.load(Ordering::SeqCst)
+    }
+
+    pub fn leave_run(&self) {
+        self.out_of_run.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Every host the run has touched, created from the inventory on first use.
+#[derive(Debug)]
+pub struct Hosts {
+    inventory: Arc<Inventory>,
+    extra_vars: Arc<Vars>,
+    /// Variables every host sees at the top: `groups`, `playbook_dir`, versions, modes.
+    pub globals: RwLock<Arc<Vars>>,
+    states: RwLock<HashMap<String, Arc<HostState>>>,
+}
+
+impl std::fmt::Debug for HostState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "HostState({})", self.name)
+    }
+}
+
+impl Hosts {
+    pub fn new(inventory: Arc<Inventory>, extra_vars: Arc<Vars>, globals: Vars) -> Arc<Self> {
+        Arc::new(Hosts { inventory, extra_vars, globals: RwLock::new(Arc::new(globals)), states: RwLock::default() })
+    }
+
+    pub fn inventory(&self) -> &Inventory {
+        &self.inventory
+    }
+
+    pub fn extra_vars(&self) -> Arc<Vars> {
+        self.extra_vars.clone()
+    }
+
+    pub fn get(&self, name: &str) -> Arc<HostState> {
+        if let Some(state) = self.states.read().expect("hosts lock").get(name) {
+            return state.clone();
+        }
+        let mut states = self.states.write().expect("hosts lock");
+        states
+            .entry(name.to_string())
+            .or_insert_with(|| {
+                Arc::new(HostState {
+                    name: name.to_string(),
+                    inventory_vars: Arc::new(self.inventory.host_vars(name)),
+                    facts: RwLock::default(),
+                    task_vars: RwLock::default(),
+                    connection: Mutex::new(None),
+                    out_of_run: AtomicBool::new(false),
+                })
+            })
+            .clone()
+    }
+
+    /// The per-host magic variables Ansible defines.
+    pub fn magic(&self, host: &str) -> Vars {
+        let mut m = Vars::new();
+        m.insert("inventory_hostname".into(), host.into());
+        m.insert("inventory_hostname_short".into(), host.split('.').next().unwrap_or(host).into());
+        let groups: Vec<String> = self.inventory.host_groups(host).into_iter().filter(|g| g != "all" && g != "ungrouped").collect();
+        let mut groups = groups;
+        groups.sort();
+        m.insert("group_names".into(), groups.into());
+        m
+    }
+
+    /// A host's variables as `hostvars[host]` shows them to other hosts.
+    pub fn scope_of(self: &Arc<Self>, host: &str) -> Arc<Scope> {
+        let state = self.get(host);
+        let layers = vec![
+            self.globals.read().expect("globals lock").clone(),
+            state.inventory_vars.clone(),
+            state.facts(),
+            state.task_vars(),
+            self.extra_vars.clone(),
+            Arc::new(self.magic(host)),
+        ];
+        Scope::new(layers, Some(self.clone() as Arc<dyn HostVarsSource>))
+    }
+}
+
+impl HostVarsSource for Hosts {
+    fn scope_for(self: Arc<Self>, host: &str) -> Option<Arc<Scope>> {
+        let known = self.inventory.host(host).is_some() || self.states.read().expect("hosts lock").contains_key(host);
+        known.then(|| self.scope_of(host))
+    }
+
+    fn host_names(&self) -> Vec<String> {
+        self.inventory.hosts().map(|h| h.name.clone()).collect()
+    }
+}

@@ -1,0 +1,246 @@
+//! What people see: Ansible's default output, line for line, coloured only on a terminal.
+
+use std::io::{IsTerminal, Write};
+use std::sync::Mutex;
+
+use serde_json::Value;
+
+use crate::recap::Stats;
+
+const RESET: &str = "\x1b[0m";
+pub(crate) const GREEN: &str = "\x1b[0;32m";
+pub(crate) const YELLOW: &str = "\x1b[0;33m";
+pub(crate) const RED: &str = "\x1b[0;31m";
+pub(crate) const CYAN: &str = "\x1b[0;36m";
+pub(crate) const MAGENTA: &str = "\x1b[0;35m";
+const BRIGHT_RED: &str = "\x1b[1;31m";
+
+/// The screen: one lock so lines from parallel hosts never interleave.
+pub struct Output {
+    colour: bool,
+    pub verbosity: u8,
+    pub show_diff: bool,
+    lock: Mutex<()>,
+}
+
+/// How one host's task (or loop item) ended, as the result line shows it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Status {
+    Ok,
+    Changed,
+    Skipped,
+    Failed,
+    Unreachable,
+}
+
+impl Output {
+    pub fn new(verbosity: u8, show_diff: bool) -> Self {
+        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+        Output { colour, verbosity, show_diff, lock: Mutex::new(()) }
+    }
+
+    fn paint(&self, colour: &str, text: &str) -> String {
+        if self.colour { format!("{colour}{text}{RESET}") } else { text.to_string() }
+    }
+
+    /// Holds the screen while a question is asked (`--step`).
+    pub fn lock_for_prompt(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.lock.lock().expect("output lock")
+    }
+
+    pub fn print(&self, text: &str) {
+        let _guard = self.lock.lock().expect("output lock");
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{text}");
+        let _ = out.flush();
+    }
+
+    /// `\nPLAY [name] *****` filled with stars to 80 columns, as Ansible's banner.
+    pub fn banner(&self, text: &str) {
+        let text = text.trim();
+        let stars = 79usize.saturating_sub(text.chars().count()).max(3);
+        self.print(&format!("\n{text} {}", "*".repeat(stars)));
+    }
+
+    pub fn warning(&self, text: &str) {
+        let _guard = self.lock.lock().expect("output lock");
+        let line = format!("[WARNING]: {text}");
+        eprintln!("{}", self.paint(MAGENTA, &line));
+    }
+
+    /// One result line: `ok: [h]`, `changed: [h] => (item=x)`, `fatal: [h]: FAILED! => {…}`.
+    pub fn result(&self, host: &str, status: Status, item: Option<&str>, result: &Value, ignored: bool) {
+        let item_part = item.map(|i| format!(" => (item={i})")).unwrap_or_default();
+        let (word, colour) = match status {
+            Status::Ok => ("ok", GREEN),
+            Status::Changed => ("changed", YELLOW),
+            Status::Skipped => ("skipping", CYAN),
+            Status::Failed => ("fatal", RED),
+            Status::Unreachable => ("fatal", RED),
+        };
+        let mut text = match status {
+            Status::Failed if item.is_some() => format!("failed: [{host}]{item_part} => {}", py_json(result, None)),
+            Status::Failed => format!("fatal: [{host}]: FAILED! => {}", py_json(result, None)),
+            Status::Unreachable => format!("fatal: [{host}]: UNREACHABLE! => {}", py_json(result, None)),
+            _ => format!("{word}: [{host}]{item_part}"),
+        };
+        let shown = shown_fields(result, status, self.verbosity);
+        if let Some(shown) = shown {
+            text.push_str(&format!(" => {}", py_json(&shown, Some(4))));
+        }
+        let mut lines = vec![self.paint(colour, &text)];
+        if ignored {
+            lines.push(self.paint(CYAN, "...ignoring"));
+        }
+        self.print(&lines.join("\n"));
+    }
+
+    pub fn diff(&self, text: &str) {
+        if text.is_empty() {
+            return;
+        }
+        let painted: Vec<String> = text
+            .lines()
+            .map(|l| {
+                if l.starts_with('+') && !l.starts_with("+++") {
+                    self.paint(GREEN, l)
+                } else if l.starts_with('-') && !l.starts_with("---") {
+                    self.paint(RED, l)
+                } else if l.starts_with("@@") {
+                    self.paint(CYAN, l)
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        self.print(&format!("{}\n", painted.join("\n")));
+    }
+
+    pub fn error(&self, text: &str) {
+        let _guard = self.lock.lock().expect("output lock");
+        eprintln!("{}", self.paint(BRIGHT_RED, &format!("ERROR! {text}")));
+    }
+
+    /// `PLAY RECAP`, one line per host, then a blank line, exactly as Ansible prints it.
+    pub fn recap(&self, stats: &Stats) {
+        self.banner("PLAY RECAP");
+        let mut lines = Vec::new();
+        for (host, s) in stats.hosts() {
+            let colour = if s.failures > 0 || s.unreachable > 0 {
+                RED
+            } else if s.changed > 0 {
+                YELLOW
+            } else {
+                GREEN
+            };
+            let field = |name: &str, n: usize, c: &str| {
+                let text = format!("{name}={n:<4}");
+                if n > 0 { self.paint(c, &text) } else { text }
+            };
+            lines.push(format!(
+                "{} : {} {} {} {} {} {} {}",
+                self.paint(colour, &format!("{host:<26}")),
+                field("ok", s.ok, GREEN),
+                field("changed", s.changed, YELLOW),
+                field("unreachable", s.unreachable, RED),
+                field("failed", s.failures, RED),
+                field("skipped", s.skipped, CYAN),
+                field("rescued", s.rescued, GREEN),
+                field("ignored", s.ignored, MAGENTA),
+            ));
+        }
+        lines.push(String::new());
+        self.print(&lines.join("\n"));
+    }
+}
+
+/// What a result line shows after `=>` at this verbosity: debug's message, or (with -v) it all.
+fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> {
+    let map = result.as_object()?;
+    if matches!(status, Status::Failed | Status::Unreachable) {
+        return None;
+    }
+    if verbosity > 0 && status != Status::Skipped {
+        let mut all = map.clone();
+        all.retain(|k, _| !k.starts_with('_'));
+        return Some(Value::Object(all));
+    }
+    if status == Status::Skipped {
+        return None;
+    }
+    // debug shows its message (or variable) even without -v, as Ansible's debug action does.
+    let shown: serde_json::Map<String, Value> = map
+        .iter()
+        .filter(|(k, _)| k.as_str() == "_debug_output")
+        .flat_map(|(_, v)| v.as_object().cloned().unwrap_or_default())
+        .collect();
+    (!shown.is_empty()).then_some(Value::Object(shown))
+}
+
+/// JSON as Python's `json.dumps(..., sort_keys=True)` writes it: `{"a": 1, "b": [1, 2]}`, or
+/// with `indent`, one key per line.
+pub fn py_json(value: &Value, indent: Option<usize>) -> String {
+    let mut out = String::new();
+    write_py_json(value, indent, 0, &mut out);
+    out
+}
+
+fn write_py_json(value: &Value, indent: Option<usize>, depth: usize, out: &mut String) {
+    let newline = |out: &mut String, depth: usize| {
+        if let Some(n) = indent {
+            out.push('\n');
+            out.push_str(&" ".repeat(n * depth));
+        }
+    };
+    match value {
+        Value::Array(items) if items.is_empty() => out.push_str("[]"),
+        Value::Object(map) if map.is_empty() => out.push_str("{}"),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                    if indent.is_none() {
+                        out.push(' ');
+                    }
+                }
+                newline(out, depth + 1);
+                write_py_json(item, indent, depth + 1, out);
+            }
+            newline(out, depth);
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                    if indent.is_none() {
+                        out.push(' ');
+                    }
+                }
+                newline(out, depth + 1);
+                out.push_str(&serde_json::to_string(key).unwrap_or_default());
+                out.push_str(": ");
+                write_py_json(&map[*key], indent, depth + 1, out);
+            }
+            newline(out, depth);
+            out.push('}');
+        }
+        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn python_json_layouts() {
+        assert_eq!(py_json(&json!({"msg": "x", "changed": false}), None), r#"{"changed": false, "msg": "x"}"#);
+        assert_eq!(py_json(&json!({"msg": [1, 2]}), Some(4)), "{\n    \"msg\": [\n        1,\n        2\n    ]\n}");
+    }
+}
