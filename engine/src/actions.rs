@@ -158,7 +158,8 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "copy" => copy(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
     };
-    result.unwrap_or_else(failed)
+    // Errors here are the playbook's (a template, a missing file): say which task and where.
+    result.unwrap_or_else(|e| failed(format!("{e} (task {:?} at {})", ctx.task.display_name(), ctx.task.location)))
 }
 
 fn value_text(v: &Value) -> String {

@@ -61,6 +61,8 @@ struct PlayRun<'a> {
     vars_files: HashMap<String, Arc<Vars>>,
     magic: Mutex<HashMap<String, Arc<Vars>>>,
     play_hosts: Vec<String>,
+    /// The `serial` batch being run (`ansible_play_batch`).
+    batch: Mutex<Vec<String>>,
     notified: Mutex<HashMap<String, IndexSet<String>>>,
     end_play: AtomicBool,
     included: Mutex<HashMap<PathBuf, Arc<Vec<TaskNode>>>>,
@@ -106,6 +108,7 @@ impl<'a> Engine<'a> {
             vars_files: HashMap::new(),
             magic: Mutex::default(),
             play_hosts: hosts.clone(),
+            batch: Mutex::default(),
             notified: Mutex::default(),
             end_play: AtomicBool::new(false),
             included: Mutex::default(),
@@ -125,6 +128,8 @@ impl<'a> Engine<'a> {
             }
         }
         for batch in serial_batches(play.serial.as_ref(), &runnable) {
+            *pr.batch.lock().expect("batch lock") = batch.clone();
+            pr.magic.lock().expect("magic lock").clear();
             let ends = pr.walk(&plan, &batch, &HashMap::new());
             if play.force_handlers || self.opts.force_handlers {
                 let failed: Vec<String> = batch.iter().filter(|h| ends.get(*h) == Some(&End::Failed)).cloned().collect();
@@ -304,7 +309,7 @@ impl PlayRun<'_> {
         let hosts = Value::from(self.play_hosts.clone());
         m.insert("play_hosts".into(), hosts.clone());
         m.insert("ansible_play_hosts".into(), hosts.clone());
-        m.insert("ansible_play_batch".into(), hosts.clone());
+        m.insert("ansible_play_batch".into(), self.batch.lock().expect("batch lock").clone().into());
         m.insert("ansible_play_hosts_all".into(), hosts);
         m.insert("ansible_play_name".into(), self.play.name.clone().into());
         m.insert("playbook_dir".into(), absolute(&self.play.dir).into());
@@ -680,6 +685,9 @@ impl PlayRun<'_> {
             Status::Failed if ignored => {
                 s.ok += 1;
                 s.ignored += 1;
+                if item.flag("changed") {
+                    s.changed += 1;
+                }
             }
             Status::Failed | Status::Unreachable => {}
         });

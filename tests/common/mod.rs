@@ -1,0 +1,114 @@
+//! Helpers for driving the `settle` binary on playbooks written into a scratch folder.
+#![allow(dead_code)]
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::process::Command;
+
+pub struct Scratch {
+    pub dir: tempfile::TempDir,
+}
+
+/// One run of `settle`: what it printed and how it exited.
+#[derive(Debug)]
+pub struct Run {
+    pub stdout: String,
+    pub stderr: String,
+    pub code: i32,
+}
+
+impl Scratch {
+    pub fn new() -> Self {
+        Scratch { dir: tempfile::tempdir().expect("scratch dir") }
+    }
+
+    /// Writes a file; `@@` in the text stands for the scratch folder's path.
+    pub fn write(&self, name: &str, text: &str) -> &Self {
+        let path = self.path(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text.replace("@@", &self.root())).unwrap();
+        self
+    }
+
+    pub fn path(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+
+    pub fn root(&self) -> String {
+        self.dir.path().display().to_string()
+    }
+
+    pub fn read(&self, name: &str) -> String {
+        std::fs::read_to_string(self.path(name)).unwrap_or_else(|e| panic!("read {name}: {e}"))
+    }
+
+    /// Runs `settle ARGS` in the scratch folder.
+    pub fn settle(&self, args: &[&str]) -> Run {
+        let output = Command::new(env!("CARGO_BIN_EXE_settle"))
+            .args(args)
+            .current_dir(self.dir.path())
+            .env_remove("ANSIBLE_INVENTORY")
+            .env_remove("SETTLE_INVENTORY")
+            .output()
+            .expect("run settle");
+        Run {
+            stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+            code: output.status.code().unwrap_or(-1),
+        }
+    }
+}
+
+impl Run {
+    /// The recap counts of one host: `{"ok": 3, "changed": 1, …}`.
+    pub fn recap(&self, host: &str) -> BTreeMap<String, usize> {
+        let line = self
+            .stdout
+            .lines()
+            .skip_while(|l| !l.starts_with("PLAY RECAP"))
+            .find(|l| l.split(" : ").next().map(str::trim) == Some(host))
+            .unwrap_or_else(|| panic!("no recap line for {host} in:\n{}", self.stdout));
+        line.split(" : ")
+            .nth(1)
+            .unwrap()
+            .split_whitespace()
+            .map(|f| {
+                let (k, v) = f.split_once('=').unwrap();
+                (k.to_string(), v.parse().unwrap())
+            })
+            .collect()
+    }
+
+    /// Shorthand: (ok, changed, failed, skipped, rescued, ignored) of one host.
+    pub fn counts(&self, host: &str) -> (usize, usize, usize, usize, usize, usize) {
+        let r = self.recap(host);
+        (r["ok"], r["changed"], r["failed"], r["skipped"], r["rescued"], r["ignored"])
+    }
+
+    /// The messages `debug` printed, in order.
+    pub fn messages(&self) -> Vec<String> {
+        self.stdout
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("\"msg\": "))
+            .map(|m| serde_json::from_str::<serde_json::Value>(m.trim_end_matches(',')).map(|v| match v {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            }).unwrap_or_else(|_| m.to_string()))
+            .collect()
+    }
+
+    pub fn assert_code(&self, code: i32) -> &Self {
+        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        self
+    }
+}
+
+/// An inventory of local-connection hosts, for testing the language without SSH.
+pub fn local_inventory(hosts: &[&str]) -> String {
+    let mut text = String::from("[all:vars]\nansible_connection=local\n\n[group]\n");
+    for h in hosts {
+        text.push_str(h);
+        text.push('\n');
+    }
+    text
+}

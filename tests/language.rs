@@ -1,0 +1,500 @@
+//! The playbook language end to end: the `settle` binary on real playbook files, with the local
+//! connection on a scratch folder (the SSH suite runs the same language on test hosts).
+
+mod common;
+
+use common::{local_inventory, Scratch};
+
+fn one_host() -> Scratch {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1"]));
+    s
+}
+
+#[test]
+fn recap_line_is_byte_for_byte_ansibles() {
+    let s = one_host();
+    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: msg=hi\n    - file: path=@@/d state=directory\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("\nh1                         : ok=2    changed=1    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   \n"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("\nPLAY [all] *********************************************************************\n"));
+    assert!(run.stdout.contains("\nTASK [debug] *******************************************************************\nok: [h1] => {\n    \"msg\": \"hi\"\n}\n"));
+}
+
+#[test]
+fn second_run_reports_no_change() {
+    let s = one_host();
+    s.write("files/motd", "static\n");
+    s.write("templates/conf.j2", "port={{ port }}\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  vars: {port: 8080}
+  tasks:
+    - file: {path: '@@/out', state: directory, mode: '0750'}
+    - copy: {src: motd, dest: '@@/out/motd', mode: '0644'}
+    - copy: {content: 'inline\n', dest: '@@/out/inline'}
+    - template: {src: conf.j2, dest: '@@/out/app.conf'}
+    - file: {src: '@@/out/motd', path: '@@/out/motd.link', state: link}
+    - command: touch @@/out/marker creates=@@/out/marker
+",
+    );
+    let first = s.settle(&["site.yml", "-i", "hosts"]);
+    first.assert_code(0);
+    assert_eq!(first.recap("h1")["changed"], 6, "{}", first.stdout);
+    assert_eq!(s.read("out/app.conf"), "port=8080\n");
+    let second = s.settle(&["site.yml", "-i", "hosts"]);
+    second.assert_code(0);
+    assert_eq!(second.recap("h1")["changed"], 0, "{}", second.stdout);
+}
+
+#[test]
+fn check_mode_predicts_and_touches_nothing() {
+    let s = one_host();
+    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: {content: 'x\n', dest: '@@/f'}\n    - command: rm -rf @@\n");
+    let run = s.settle(&["site.yml", "-i", "hosts", "--check", "--diff"]);
+    run.assert_code(0);
+    assert!(!s.path("f").exists());
+    assert_eq!(run.counts("h1"), (1, 1, 0, 1, 0, 0), "{}", run.stdout);
+    assert!(run.stdout.contains("+x"), "{}", run.stdout);
+}
+
+#[test]
+fn malformed_yaml_names_file_line_and_column() {
+    let s = one_host();
+    s.write("site.yml", "- hosts: all\n  tasks:\n\t- debug: msg=x\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(4);
+    assert!(run.stderr.contains("site.yml:3:"), "{}", run.stderr);
+    assert!(run.stderr.contains("YAML indents with spaces, not tabs"), "{}", run.stderr);
+    assert_eq!(run.stderr.matches("ERROR!").count(), 1, "one message: {}", run.stderr);
+}
+
+#[test]
+fn unknown_module_gets_did_you_mean() {
+    let s = one_host();
+    s.write("site.yml", "- hosts: all\n  tasks:\n    - name: Copy it\n      coppy: {dest: /tmp/x, content: x}\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(4);
+    assert!(run.stderr.contains("site.yml:3:7: task \"Copy it\": the module \"coppy\" is not known to settle; did you mean \"copy\"?"), "{}", run.stderr);
+}
+
+#[test]
+fn unknown_argument_is_named_not_ignored() {
+    let s = one_host();
+    s.write("site.yml", "- hosts: all\n  tasks:\n    - file: {path: /tmp/x, mdoe: '0644'}\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(4);
+    assert!(run.stderr.contains("unsupported argument \"mdoe\""), "{}", run.stderr);
+    assert!(run.stderr.contains("did you mean \"mode\"?"), "{}", run.stderr);
+}
+
+#[test]
+fn undefined_variable_names_variable_task_and_host() {
+    let s = one_host();
+    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: Greet\n      debug: msg={{ nobody }}\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    let line = run.stdout.lines().find(|l| l.starts_with("fatal: [h1]")).expect(&run.stdout);
+    assert!(line.contains("'nobody' is undefined"), "{line}");
+    assert!(line.contains("Greet") && line.contains("site.yml:4:7"), "{line}");
+    assert_eq!(run.counts("h1").2, 1);
+}
+
+#[test]
+fn variable_precedence_follows_ansible() {
+    let s = Scratch::new();
+    s.write("inv/hosts", "[parent:children]\nchild\n[child]\nh1 ansible_connection=local inline_host=inline\n[parent:vars]\nv_inline_group=parent\n");
+    s.write("inv/group_vars/all.yml", "v_all: inventory_all\nv_group: all\nv_play_over_group: group\nv_role_default: group_all\n");
+    s.write("inv/group_vars/parent.yml", "v_group: parent\n");
+    s.write("inv/group_vars/child.yml", "v_group: child\n");
+    s.write("inv/host_vars/h1.yml", "v_host: host_vars\ninline_host: host_vars_file\n");
+    s.write("group_vars/all.yml", "v_all: playbook_all\n");
+    s.write("vars.yml", "v_files: vars_file\nv_play_vs_file: vars_file\n");
+    s.write("roles/r/defaults/main.yml", "v_role_default: role_default\nv_only_default: role_default\n");
+    s.write("roles/r/vars/main.yml", "v_role_vars: role_vars\nv_task_over_role: role_vars\n");
+    s.write(
+        "roles/r/tasks/main.yml",
+        "\
+- debug: msg={{ [v_all, v_group, v_host, inline_host, v_inline_group, v_only_default, v_role_default, v_role_vars] | join(',') }}
+- debug: msg={{ v_task_over_role }}
+  vars: {v_task_over_role: task}
+",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars: {v_play_over_group: play, v_play_vs_file: play, v_extra: play, v_fact: play}
+  vars_files: [vars.yml]
+  roles: [r]
+  tasks:
+    - debug: msg={{ v_play_over_group }},{{ v_play_vs_file }},{{ v_extra }}
+    - block:
+        - debug: msg={{ v_block }}
+          vars: {v_block: task}
+      vars: {v_block: block}
+    - set_fact: {v_fact: set_fact}
+    - debug: msg={{ v_fact }}
+      vars: {v_fact: task}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "inv/hosts", "-e", "v_extra=extra"]);
+    run.assert_code(0);
+    assert_eq!(
+        run.messages(),
+        [
+            "playbook_all,child,host_vars,host_vars_file,parent,role_default,group_all,role_vars",
+            "task",
+            "play,vars_file,extra",
+            "task",
+            "set_fact",
+        ],
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn loops_with_items_dict_and_registered_results() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - debug: msg={{ item }}
+      with_items: [a, [b, c]]
+    - debug: msg={{ item.key }}={{ item.value }}
+      with_dict: {x: 1}
+    - command: echo {{ thing }}-{{ i }}
+      loop: [p, q]
+      loop_control: {loop_var: thing, index_var: i, label: '{{ thing }}'}
+      register: echoed
+      changed_when: false
+    - debug: msg={{ echoed.results | map(attribute='stdout') | join(' ') }}
+    - debug: msg={{ item }}
+      loop: []
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["a", "b", "c", "x=1", "p-0 q-1"], "{}", run.stdout);
+    assert!(run.stdout.contains("ok: [h1] => (item=p)"), "{}", run.stdout);
+    assert_eq!(run.counts("h1"), (4, 0, 0, 1, 0, 0));
+}
+
+#[test]
+fn conditions_read_registered_results_and_facts() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  tasks:
+    - shell: exit 3
+      register: r
+      failed_when: r.rc not in [0, 3]
+    - debug: msg=three
+      when: r.rc == 3
+    - debug: msg=never
+      when: r is failed
+    - debug: msg=defined
+      when:
+        - missing is not defined
+        - \"'yes' | bool\"
+    - debug: msg=linux
+      when: ansible_system == 'Linux' and ansible_facts.hostname | length > 0
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["three", "defined", "linux"], "{}", run.stdout);
+    assert!(run.stdout.contains("skipping: [h1]"));
+}
+
+const HANDLERS: &str = "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: 'true'
+      notify: restart
+    - command: 'true'
+      notify: [restart, topic]
+    - debug: msg=unchanged
+      notify: quiet
+    - fail: msg=boom
+      when: fail_now | default(false) | bool
+  handlers:
+    - name: quiet
+      debug: msg='quiet ran'
+    - name: restart
+      debug: msg='restart ran'
+    - name: by topic
+      listen: topic
+      debug: msg='topic ran'
+";
+
+#[test]
+fn handlers_run_once_in_definition_order_only_when_notified_by_a_change() {
+    let s = one_host();
+    s.write("site.yml", HANDLERS);
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["unchanged", "restart ran", "topic ran"], "{}", run.stdout);
+    assert_eq!(run.stdout.matches("RUNNING HANDLER [restart]").count(), 1);
+}
+
+#[test]
+fn handlers_skipped_after_failure_unless_forced() {
+    let s = one_host();
+    s.write("site.yml", HANDLERS);
+    let run = s.settle(&["site.yml", "-i", "hosts", "-e", "fail_now=yes"]);
+    run.assert_code(2);
+    assert!(!run.stdout.contains("RUNNING HANDLER"), "{}", run.stdout);
+    let forced = s.settle(&["site.yml", "-i", "hosts", "-e", "fail_now=yes", "--force-handlers"]);
+    forced.assert_code(2);
+    assert!(forced.stdout.contains("RUNNING HANDLER [restart]"), "{}", forced.stdout);
+}
+
+#[test]
+fn meta_flush_handlers_runs_them_early() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: 'true'\n      notify: h\n    - meta: flush_handlers\n    - debug: msg=after\n  handlers:\n    - name: h\n      debug: msg=handler\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_eq!(run.messages(), ["handler", "after"], "{}", run.stdout);
+}
+
+#[test]
+fn notifying_a_missing_handler_is_caught_before_the_run() {
+    let s = one_host();
+    s.write("site.yml", "- hosts: all\n  tasks:\n    - command: 'true'\n      notify: restart nginx\n  handlers:\n    - name: restart ngnix\n      debug: {}\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(4);
+    assert!(run.stderr.contains("did you mean \"restart ngnix\"?"), "{}", run.stderr);
+}
+
+#[test]
+fn block_rescue_always() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - block:
+        - fail: msg=first
+        - debug: msg='not reached'
+      rescue:
+        - debug: msg=\"rescued {{ ansible_failed_result | default('') | length > -1 }}\"
+      always:
+        - debug: msg='always one'
+    - debug: msg=continues
+    - block:
+        - fail: msg=second
+      rescue:
+        - fail: msg='rescue fails too'
+      always:
+        - debug: msg='always two'
+    - debug: msg='not after a failed always'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    assert_eq!(run.messages(), ["rescued True", "always one", "continues", "always two"], "{}", run.stdout);
+    assert!(run.stdout.contains("\"msg\": \"rescue fails too\"}"), "{}", run.stdout);
+    assert_eq!(run.counts("h1"), (4, 0, 1, 0, 2, 0), "{}", run.stdout);
+}
+
+#[test]
+fn ignore_errors_counts_ignored() {
+    let s = one_host();
+    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: 'false'\n      ignore_errors: yes\n    - debug: msg=on\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("...ignoring"));
+    assert_eq!(run.counts("h1"), (2, 1, 0, 0, 0, 1), "{}", run.stdout);
+}
+
+#[test]
+fn tags_select_skip_always_and_never() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - {debug: {msg: web}, tags: web}
+    - {debug: {msg: db}, tags: [db]}
+    - {debug: {msg: always}, tags: always}
+    - {debug: {msg: never}, tags: never}
+    - {debug: {msg: untagged}}
+",
+    );
+    let msgs = |args: &[&str]| {
+        let mut all = vec!["site.yml", "-i", "hosts"];
+        all.extend_from_slice(args);
+        s.settle(&all).messages()
+    };
+    assert_eq!(msgs(&[]), ["web", "db", "always", "untagged"]);
+    assert_eq!(msgs(&["-t", "web"]), ["web", "always"]);
+    assert_eq!(msgs(&["--skip-tags", "web,always"]), ["db", "untagged"]);
+    assert_eq!(msgs(&["--tags", "never"]), ["always", "never"]);
+    let listed = s.settle(&["site.yml", "-i", "hosts", "--list-tags"]);
+    assert!(listed.stdout.contains("TASK TAGS: [always, db, web]"), "{}", listed.stdout);
+}
+
+#[test]
+fn limit_and_host_patterns() {
+    let s = Scratch::new();
+    s.write("hosts", "[all:vars]\nansible_connection=local\n[web]\nw[1:3]\n[db]\nd1\n");
+    s.write("site.yml", "- hosts: web:db:!w2\n  gather_facts: no\n  tasks:\n    - debug: msg={{ inventory_hostname }}\n");
+    let run = s.settle(&["site.yml", "-i", "hosts", "-l", "w*:d1"]);
+    run.assert_code(0);
+    let mut hosts = run.messages();
+    hosts.sort();
+    assert_eq!(hosts, ["d1", "w1", "w3"]);
+    let listed = s.settle(&["site.yml", "-i", "hosts", "--list-hosts", "-l", "w1"]);
+    assert!(listed.stdout.contains("hosts (1):\n      w1\n"), "{}", listed.stdout);
+    let none = s.settle(&["site.yml", "-i", "hosts", "-l", "nothing"]);
+    none.assert_code(0);
+    assert!(none.stdout.contains("skipping: no hosts matched"));
+}
+
+#[test]
+fn exit_codes_match_ansible_playbook() {
+    let s = Scratch::new();
+    s.write("hosts", "ok ansible_connection=local\nbad ansible_connection=local\nfar ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=9\n");
+    s.write("ok.yml", "- hosts: ok\n  gather_facts: no\n  tasks: [{debug: {msg: x}}]\n");
+    s.write("fail.yml", "- hosts: ok:bad\n  gather_facts: no\n  tasks: [{fail: {msg: x}, when: inventory_hostname == 'bad'}, {debug: {msg: after}}]\n");
+    s.write("unreachable.yml", "- hosts: all\n  gather_facts: no\n  tasks: [{ping: {}}]\n");
+    s.settle(&["ok.yml", "-i", "hosts"]).assert_code(0);
+    let failed = s.settle(&["fail.yml", "-i", "hosts"]);
+    failed.assert_code(2);
+    assert_eq!(failed.messages(), ["after"], "the other host goes on");
+    let dark = s.settle(&["unreachable.yml", "-i", "hosts"]);
+    dark.assert_code(4);
+    assert_eq!(dark.recap("far")["unreachable"], 1);
+    assert_eq!(dark.recap("ok")["ok"], 1);
+    s.settle(&["ok.yml", "-i", "hosts", "--no-such-option"]).assert_code(2);
+    s.settle(&["missing.yml", "-i", "hosts"]).assert_code(1);
+}
+
+#[test]
+fn include_tasks_with_loop_and_import_tasks() {
+    let s = one_host();
+    s.write("inc.yml", "- debug: msg=\"inc {{ item }} {{ extra }}\"\n");
+    s.write("imp.yml", "- debug: msg=imported\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - import_tasks: imp.yml\n    - include_tasks: inc.yml\n      loop: [1, 2]\n      vars: {extra: e}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["imported", "inc 1 e", "inc 2 e"], "{}", run.stdout);
+}
+
+#[test]
+fn run_once_serial_and_hostvars() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["a", "b", "c"]));
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  serial: 2
+  tasks:
+    - set_fact: {mine: 'v-{{ inventory_hostname }}'}
+    - command: echo once
+      run_once: true
+      register: once
+    - debug: msg=\"{{ hostvars['a']['mine'] | default('unset') }} {{ once.stdout }} {{ ansible_play_batch | length }}\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["v-a once 2", "v-a once 2", "v-a once 1"], "{}", run.stdout);
+    assert_eq!(run.stdout.matches("TASK [command]").count(), 2, "one per serial batch");
+}
+
+#[test]
+fn templates_render_byte_for_byte_like_ansible() {
+    let s = one_host();
+    s.write("templates/t.j2", "a\n{% if true %}\n  b\n{% endif %}\nc\n\n");
+    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - template: {src: t.j2, dest: '@@/out'}\n");
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+    assert_eq!(s.read("out"), "a\n  b\nc\n\n");
+}
+
+#[test]
+fn single_expressions_keep_their_type() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars: {users: [a, b], port: 80, copy_of: '{{ users }}'}\n  tasks:\n    - assert:\n        that:\n          - copy_of | length == 2\n          - port + 1 == 81\n          - (copy_of | first) == 'a'\n",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
+fn free_strategy_and_any_errors_fatal() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["a", "b"]));
+    s.write("free.yml", "- hosts: all\n  strategy: free\n  gather_facts: no\n  tasks:\n    - debug: msg={{ inventory_hostname }}\n");
+    let run = s.settle(&["free.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages().len(), 2);
+    s.write(
+        "fatal.yml",
+        "- hosts: all\n  any_errors_fatal: true\n  gather_facts: no\n  tasks:\n    - fail: msg=x\n      when: inventory_hostname == 'a'\n    - debug: msg='not reached'\n- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: msg='nor here'\n",
+    );
+    let run = s.settle(&["fatal.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    assert!(run.messages().iter().all(|m| m == "x"), "{}", run.stdout);
+}
+
+#[test]
+fn extra_vars_from_file_and_json_win() {
+    let s = one_host();
+    s.write("extra.yml", "who: file\n");
+    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  vars: {who: play, n: 1}\n  tasks:\n    - debug: msg={{ who }}-{{ n + 1 }}\n");
+    let run = s.settle(&["site.yml", "-i", "hosts", "-e", "@extra.yml", "-e", "{\"n\": 41}"]);
+    assert_eq!(run.messages(), ["file-42"], "{}", run.stdout);
+}
+
+#[test]
+fn syntax_check_and_list_tasks() {
+    let s = one_host();
+    s.write("site.yml", "- hosts: all\n  name: P\n  tasks:\n    - name: First\n      debug: {}\n      tags: [t]\n");
+    let run = s.settle(&["site.yml", "-i", "hosts", "--syntax-check"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("playbook: site.yml"));
+    let run = s.settle(&["site.yml", "-i", "hosts", "--list-tasks"]);
+    assert!(run.stdout.contains("  play #1 (all): P\tTAGS: []\n    tasks:\n      First\tTAGS: [t]\n"), "{}", run.stdout);
+}
+
+#[test]
+fn inventory_list_and_graph() {
+    let s = Scratch::new();
+    s.write("hosts", "lone\n[web]\nw1 port=80\n");
+    let graph = s.settle(&["inventory", "-i", "hosts", "--graph"]);
+    graph.assert_code(0);
+    assert_eq!(graph.stdout, "@all:\n  |--@ungrouped:\n  |  |--lone\n  |--@web:\n  |  |--w1\n");
+    let list = s.settle(&["inventory", "-i", "hosts", "--list"]);
+    let json: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
+    assert_eq!(json["_meta"]["hostvars"]["w1"]["port"], 80);
+}
