@@ -129,9 +129,7 @@ enum Command {
         yaml: bool,
     },
     /// Print a shell completion script.
-    Completions {
-        shell: clap_complete::Shell,
-    },
+    Completions { shell: clap_complete::Shell },
 }
 
 fn main() -> ExitCode {
@@ -167,7 +165,10 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
     }
     for source in &sources {
         if !Path::new(source).exists() && !source.contains(',') {
-            return Err((EXIT_ERROR, format!("the inventory source {source:?} does not exist")));
+            return Err((
+                EXIT_ERROR,
+                format!("the inventory source {source:?} does not exist"),
+            ));
         }
     }
     Inventory::load(&sources).map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))
@@ -176,10 +177,21 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
 fn run(cli: Cli) -> Result<u8, Failure> {
     match &cli.command {
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(*shell, &mut Cli::command(), "settle", &mut std::io::stdout());
+            clap_complete::generate(
+                *shell,
+                &mut Cli::command(),
+                "settle",
+                &mut std::io::stdout(),
+            );
             return Ok(0);
         }
-        Some(Command::Inventory { inventory, list, graph, host, yaml }) => {
+        Some(Command::Inventory {
+            inventory,
+            list,
+            graph,
+            host,
+            yaml,
+        }) => {
             let inventory = load_inventory(inventory)?;
             let output = if let Some(host) = host {
                 Value::Object(inventory.host_vars(host))
@@ -195,9 +207,15 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 return Err((EXIT_ERROR, "give one of --list, --graph or --host".into()));
             };
             if *yaml {
-                print!("{}", settle_yaml::to_string(&output).map_err(|e| (EXIT_ERROR, e))?);
+                print!(
+                    "{}",
+                    settle_yaml::to_string(&output).map_err(|e| (EXIT_ERROR, e))?
+                );
             } else {
-                println!("{}", serde_json::to_string_pretty(&output).unwrap_or_default());
+                println!(
+                    "{}",
+                    serde_json::to_string_pretty(&output).unwrap_or_default()
+                );
             }
             return Ok(0);
         }
@@ -211,18 +229,36 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let mut playbooks = Vec::new();
     for path in &cli.playbooks {
         if !path.is_file() {
-            return Err((EXIT_ERROR, format!("the playbook {} could not be found", path.display())));
+            return Err((
+                EXIT_ERROR,
+                format!("the playbook {} could not be found", path.display()),
+            ));
         }
-        let playbook = settle_playbooks::load_playbook(path).map_err(|e| (EXIT_PARSE, e.to_string()))?;
-        let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-        inventory.add_playbook_vars_dir(dir).map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))?;
+        let playbook =
+            settle_playbooks::load_playbook(path).map_err(|e| (EXIT_PARSE, e.to_string()))?;
+        let dir = path
+            .parent()
+            .filter(|p| !p.as_os_str().is_empty())
+            .unwrap_or(Path::new("."));
+        inventory
+            .add_playbook_vars_dir(dir)
+            .map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))?;
         playbooks.push(playbook);
     }
     settle_engine::validate(&playbooks).map_err(|e| (EXIT_PARSE, e.to_string()))?;
     let split = |values: &[String]| -> Vec<String> {
-        values.iter().flat_map(|v| v.split(',')).map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+        values
+            .iter()
+            .flat_map(|v| v.split(','))
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect()
     };
-    let selection = Selection { tags: split(&cli.tags), skip_tags: split(&cli.skip_tags), start_at_task: cli.start_at_task.clone() };
+    let selection = Selection {
+        tags: split(&cli.tags),
+        skip_tags: split(&cli.skip_tags),
+        start_at_task: cli.start_at_task.clone(),
+    };
     if cli.syntax_check {
         for p in &playbooks {
             println!("\nplaybook: {}", p.path.display());
@@ -234,7 +270,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         return Ok(0);
     }
     let become_password = if cli.ask_become_pass {
-        Some(rpassword::prompt_password("BECOME password: ").map_err(|e| (EXIT_ERROR, format!("cannot read the password: {e}")))?)
+        Some(
+            rpassword::prompt_password("BECOME password: ")
+                .map_err(|e| (EXIT_ERROR, format!("cannot read the password: {e}")))?,
+        )
     } else {
         None
     };
@@ -265,17 +304,24 @@ fn extra_vars(values: &[String]) -> Result<Vars, Failure> {
     for value in values {
         let value = value.trim();
         if let Some(file) = value.strip_prefix('@') {
-            let loaded = settle_inventory::load_vars_file(Path::new(file)).map_err(|e| (EXIT_ERROR, format!("extra vars: {e}")))?;
+            let loaded = settle_inventory::load_vars_file(Path::new(file))
+                .map_err(|e| (EXIT_ERROR, format!("extra vars: {e}")))?;
             vars.extend(loaded);
         } else if value.starts_with('{') || value.starts_with('[') || value.starts_with("---") {
-            match settle_yaml::parse_str(value, "<extra vars>").map_err(|e| (EXIT_ERROR, e.to_string()))?.to_value() {
+            match settle_yaml::parse_str(value, "<extra vars>")
+                .map_err(|e| (EXIT_ERROR, e.to_string()))?
+                .to_value()
+            {
                 Value::Object(map) => vars.extend(map),
                 _ => return Err((EXIT_ERROR, format!("extra vars must be a mapping: {value}"))),
             }
         } else {
             let pairs = settle_playbooks::parse_kv(value, false);
             if let Some(raw) = pairs.get("_raw_params") {
-                return Err((EXIT_ERROR, format!("extra vars: expected key=value, found {raw}")));
+                return Err((
+                    EXIT_ERROR,
+                    format!("extra vars: expected key=value, found {raw}"),
+                ));
             }
             vars.extend(pairs);
         }
@@ -287,7 +333,13 @@ fn list(cli: &Cli, playbooks: &[Playbook], inventory: &Inventory, selection: &Se
     for playbook in playbooks {
         println!("\nplaybook: {}\n", playbook.path.display());
         for (i, play) in playbook.plays.iter().enumerate() {
-            println!("  play #{} ({}): {}\tTAGS: [{}]", i + 1, play.hosts, play.name, play.keywords.tags.join(","));
+            println!(
+                "  play #{} ({}): {}\tTAGS: [{}]",
+                i + 1,
+                play.hosts,
+                play.name,
+                play.keywords.tags.join(",")
+            );
             if cli.list_hosts {
                 let mut hosts = inventory.select(&play.hosts).unwrap_or_default();
                 if let Some(limit) = &cli.limit {
@@ -305,7 +357,10 @@ fn list(cli: &Cli, playbooks: &[Playbook], inventory: &Inventory, selection: &Se
             for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
                 flatten(section, &mut tasks);
             }
-            let selected: Vec<_> = tasks.into_iter().filter(|(_, tags)| selection.selects(tags)).collect();
+            let selected: Vec<_> = tasks
+                .into_iter()
+                .filter(|(_, tags)| selection.selects(tags))
+                .collect();
             if cli.list_tasks {
                 println!("    tasks:");
                 for (name, tags) in &selected {
@@ -314,7 +369,10 @@ fn list(cli: &Cli, playbooks: &[Playbook], inventory: &Inventory, selection: &Se
                 println!();
             }
             if cli.list_tags {
-                let mut all: Vec<String> = selected.iter().flat_map(|(_, t)| t.iter().cloned()).collect();
+                let mut all: Vec<String> = selected
+                    .iter()
+                    .flat_map(|(_, t)| t.iter().cloned())
+                    .collect();
                 all.sort();
                 all.dedup();
                 println!("      TASK TAGS: [{}]", all.join(", "));
@@ -333,9 +391,12 @@ fn flatten(nodes: &[TaskNode], out: &mut Vec<(String, Vec<String>)>) {
                 flatten(&b.rescue, out);
                 flatten(&b.always, out);
             }
-            TaskNode::Include(i) => {
-                out.push((i.name.clone().unwrap_or_else(|| format!("include_tasks {}", i.file)), i.keywords.tags.clone()))
-            }
+            TaskNode::Include(i) => out.push((
+                i.name
+                    .clone()
+                    .unwrap_or_else(|| format!("include_tasks {}", i.file)),
+                i.keywords.tags.clone(),
+            )),
         }
     }
 }

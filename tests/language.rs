@@ -3,7 +3,7 @@
 
 mod common;
 
-use common::{local_inventory, Scratch};
+use common::{Scratch, local_inventory};
 
 fn one_host() -> Scratch {
     let s = Scratch::new();
@@ -22,7 +22,9 @@ fn recap_line_is_byte_for_byte_ansibles() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("\nPLAY [all] *********************************************************************\n"));
+    assert!(run.stdout.contains(
+        "\nPLAY [all] *********************************************************************\n"
+    ));
     assert!(run.stdout.contains("\nTASK [debug] *******************************************************************\nok: [h1] => {\n    \"msg\": \"hi\"\n}\n"));
 }
 
@@ -72,14 +74,26 @@ fn malformed_yaml_names_file_line_and_column() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(4);
     assert!(run.stderr.contains("site.yml:3:"), "{}", run.stderr);
-    assert!(run.stderr.contains("YAML indents with spaces, not tabs"), "{}", run.stderr);
-    assert_eq!(run.stderr.matches("ERROR!").count(), 1, "one message: {}", run.stderr);
+    assert!(
+        run.stderr.contains("YAML indents with spaces, not tabs"),
+        "{}",
+        run.stderr
+    );
+    assert_eq!(
+        run.stderr.matches("ERROR!").count(),
+        1,
+        "one message: {}",
+        run.stderr
+    );
 }
 
 #[test]
 fn unknown_module_gets_did_you_mean() {
     let s = one_host();
-    s.write("site.yml", "- hosts: all\n  tasks:\n    - name: Copy it\n      coppy: {dest: /tmp/x, content: x}\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - name: Copy it\n      coppy: {dest: /tmp/x, content: x}\n",
+    );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(4);
     assert!(run.stderr.contains("site.yml:3:7: task \"Copy it\": the module \"coppy\" is not known to settle; did you mean \"copy\"?"), "{}", run.stderr);
@@ -88,11 +102,22 @@ fn unknown_module_gets_did_you_mean() {
 #[test]
 fn unknown_argument_is_named_not_ignored() {
     let s = one_host();
-    s.write("site.yml", "- hosts: all\n  tasks:\n    - file: {path: /tmp/x, mdoe: '0644'}\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - file: {path: /tmp/x, mdoe: '0644'}\n",
+    );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(4);
-    assert!(run.stderr.contains("unsupported argument \"mdoe\""), "{}", run.stderr);
-    assert!(run.stderr.contains("did you mean \"mode\"?"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("unsupported argument \"mdoe\""),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr.contains("did you mean \"mode\"?"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -101,9 +126,16 @@ fn undefined_variable_names_variable_task_and_host() {
     s.write("site.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - name: Greet\n      debug: msg={{ nobody }}\n");
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(2);
-    let line = run.stdout.lines().find(|l| l.starts_with("fatal: [h1]")).expect(&run.stdout);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("fatal: [h1]"))
+        .expect(&run.stdout);
     assert!(line.contains("'nobody' is undefined"), "{line}");
-    assert!(line.contains("Greet") && line.contains("site.yml:4:7"), "{line}");
+    assert!(
+        line.contains("Greet") && line.contains("site.yml:4:7"),
+        "{line}"
+    );
     assert_eq!(run.counts("h1").2, 1);
 }
 
@@ -111,14 +143,29 @@ fn undefined_variable_names_variable_task_and_host() {
 fn variable_precedence_follows_ansible() {
     let s = Scratch::new();
     s.write("inv/hosts", "[parent:children]\nchild\n[child]\nh1 ansible_connection=local inline_host=inline\n[parent:vars]\nv_inline_group=parent\n");
-    s.write("inv/group_vars/all.yml", "v_all: inventory_all\nv_group: all\nv_play_over_group: group\nv_role_default: group_all\n");
+    s.write(
+        "inv/group_vars/all.yml",
+        "v_all: inventory_all\nv_group: all\nv_play_over_group: group\nv_role_default: group_all\n",
+    );
     s.write("inv/group_vars/parent.yml", "v_group: parent\n");
     s.write("inv/group_vars/child.yml", "v_group: child\n");
-    s.write("inv/host_vars/h1.yml", "v_host: host_vars\ninline_host: host_vars_file\n");
+    s.write(
+        "inv/host_vars/h1.yml",
+        "v_host: host_vars\ninline_host: host_vars_file\n",
+    );
     s.write("group_vars/all.yml", "v_all: playbook_all\n");
-    s.write("vars.yml", "v_files: vars_file\nv_play_vs_file: vars_file\n");
-    s.write("roles/r/defaults/main.yml", "v_role_default: role_default\nv_only_default: role_default\n");
-    s.write("roles/r/vars/main.yml", "v_role_vars: role_vars\nv_task_over_role: role_vars\n");
+    s.write(
+        "vars.yml",
+        "v_files: vars_file\nv_play_vs_file: vars_file\n",
+    );
+    s.write(
+        "roles/r/defaults/main.yml",
+        "v_role_default: role_default\nv_only_default: role_default\n",
+    );
+    s.write(
+        "roles/r/vars/main.yml",
+        "v_role_vars: role_vars\nv_task_over_role: role_vars\n",
+    );
     s.write(
         "roles/r/tasks/main.yml",
         "\
@@ -187,8 +234,17 @@ fn loops_with_items_dict_and_registered_results() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
-    assert_eq!(run.messages(), ["a", "b", "c", "x=1", "p-0 q-1"], "{}", run.stdout);
-    assert!(run.stdout.contains("ok: [h1] => (item=p)"), "{}", run.stdout);
+    assert_eq!(
+        run.messages(),
+        ["a", "b", "c", "x=1", "p-0 q-1"],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("ok: [h1] => (item=p)"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(run.counts("h1"), (4, 0, 0, 1, 0, 0));
 }
 
@@ -217,7 +273,12 @@ fn conditions_read_registered_results_and_facts() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
-    assert_eq!(run.messages(), ["three", "defined", "linux"], "{}", run.stdout);
+    assert_eq!(
+        run.messages(),
+        ["three", "defined", "linux"],
+        "{}",
+        run.stdout
+    );
     assert!(run.stdout.contains("skipping: [h1]"));
 }
 
@@ -249,7 +310,12 @@ fn handlers_run_once_in_definition_order_only_when_notified_by_a_change() {
     s.write("site.yml", HANDLERS);
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
-    assert_eq!(run.messages(), ["unchanged", "restart ran", "topic ran"], "{}", run.stdout);
+    assert_eq!(
+        run.messages(),
+        ["unchanged", "restart ran", "topic ran"],
+        "{}",
+        run.stdout
+    );
     assert_eq!(run.stdout.matches("RUNNING HANDLER [restart]").count(), 1);
 }
 
@@ -260,9 +326,20 @@ fn handlers_skipped_after_failure_unless_forced() {
     let run = s.settle(&["site.yml", "-i", "hosts", "-e", "fail_now=yes"]);
     run.assert_code(2);
     assert!(!run.stdout.contains("RUNNING HANDLER"), "{}", run.stdout);
-    let forced = s.settle(&["site.yml", "-i", "hosts", "-e", "fail_now=yes", "--force-handlers"]);
+    let forced = s.settle(&[
+        "site.yml",
+        "-i",
+        "hosts",
+        "-e",
+        "fail_now=yes",
+        "--force-handlers",
+    ]);
     forced.assert_code(2);
-    assert!(forced.stdout.contains("RUNNING HANDLER [restart]"), "{}", forced.stdout);
+    assert!(
+        forced.stdout.contains("RUNNING HANDLER [restart]"),
+        "{}",
+        forced.stdout
+    );
 }
 
 #[test]
@@ -282,7 +359,11 @@ fn notifying_a_missing_handler_is_caught_before_the_run() {
     s.write("site.yml", "- hosts: all\n  tasks:\n    - command: 'true'\n      notify: restart nginx\n  handlers:\n    - name: restart ngnix\n      debug: {}\n");
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(4);
-    assert!(run.stderr.contains("did you mean \"restart ngnix\"?"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("did you mean \"restart ngnix\"?"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]
@@ -313,8 +394,17 @@ fn block_rescue_always() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(2);
-    assert_eq!(run.messages(), ["rescued True", "always one", "continues", "always two"], "{}", run.stdout);
-    assert!(run.stdout.contains("\"msg\": \"rescue fails too\"}"), "{}", run.stdout);
+    assert_eq!(
+        run.messages(),
+        ["rescued True", "always one", "continues", "always two"],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("\"msg\": \"rescue fails too\"}"),
+        "{}",
+        run.stdout
+    );
     assert_eq!(run.counts("h1"), (4, 0, 1, 0, 2, 0), "{}", run.stdout);
 }
 
@@ -354,13 +444,20 @@ fn tags_select_skip_always_and_never() {
     assert_eq!(msgs(&["--skip-tags", "web,always"]), ["db", "untagged"]);
     assert_eq!(msgs(&["--tags", "never"]), ["always", "never"]);
     let listed = s.settle(&["site.yml", "-i", "hosts", "--list-tags"]);
-    assert!(listed.stdout.contains("TASK TAGS: [always, db, web]"), "{}", listed.stdout);
+    assert!(
+        listed.stdout.contains("TASK TAGS: [always, db, web]"),
+        "{}",
+        listed.stdout
+    );
 }
 
 #[test]
 fn limit_and_host_patterns() {
     let s = Scratch::new();
-    s.write("hosts", "[all:vars]\nansible_connection=local\n[web]\nw[1:3]\n[db]\nd1\n");
+    s.write(
+        "hosts",
+        "[all:vars]\nansible_connection=local\n[web]\nw[1:3]\n[db]\nd1\n",
+    );
     s.write("site.yml", "- hosts: web:db:!w2\n  gather_facts: no\n  tasks:\n    - debug: msg={{ inventory_hostname }}\n");
     let run = s.settle(&["site.yml", "-i", "hosts", "-l", "w*:d1"]);
     run.assert_code(0);
@@ -368,7 +465,11 @@ fn limit_and_host_patterns() {
     hosts.sort();
     assert_eq!(hosts, ["d1", "w1", "w3"]);
     let listed = s.settle(&["site.yml", "-i", "hosts", "--list-hosts", "-l", "w1"]);
-    assert!(listed.stdout.contains("hosts (1):\n      w1\n"), "{}", listed.stdout);
+    assert!(
+        listed.stdout.contains("hosts (1):\n      w1\n"),
+        "{}",
+        listed.stdout
+    );
     let none = s.settle(&["site.yml", "-i", "hosts", "-l", "nothing"]);
     none.assert_code(0);
     assert!(none.stdout.contains("skipping: no hosts matched"));
@@ -378,9 +479,15 @@ fn limit_and_host_patterns() {
 fn exit_codes_match_ansible_playbook() {
     let s = Scratch::new();
     s.write("hosts", "ok ansible_connection=local\nbad ansible_connection=local\nfar ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=9\n");
-    s.write("ok.yml", "- hosts: ok\n  gather_facts: no\n  tasks: [{debug: {msg: x}}]\n");
+    s.write(
+        "ok.yml",
+        "- hosts: ok\n  gather_facts: no\n  tasks: [{debug: {msg: x}}]\n",
+    );
     s.write("fail.yml", "- hosts: ok:bad\n  gather_facts: no\n  tasks: [{fail: {msg: x}, when: inventory_hostname == 'bad'}, {debug: {msg: after}}]\n");
-    s.write("unreachable.yml", "- hosts: all\n  gather_facts: no\n  tasks: [{ping: {}}]\n");
+    s.write(
+        "unreachable.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks: [{ping: {}}]\n",
+    );
     s.settle(&["ok.yml", "-i", "hosts"]).assert_code(0);
     let failed = s.settle(&["fail.yml", "-i", "hosts"]);
     failed.assert_code(2);
@@ -389,7 +496,8 @@ fn exit_codes_match_ansible_playbook() {
     dark.assert_code(4);
     assert_eq!(dark.recap("far")["unreachable"], 1);
     assert_eq!(dark.recap("ok")["ok"], 1);
-    s.settle(&["ok.yml", "-i", "hosts", "--no-such-option"]).assert_code(2);
+    s.settle(&["ok.yml", "-i", "hosts", "--no-such-option"])
+        .assert_code(2);
     s.settle(&["missing.yml", "-i", "hosts"]).assert_code(1);
 }
 
@@ -404,7 +512,12 @@ fn include_tasks_with_loop_and_import_tasks() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
-    assert_eq!(run.messages(), ["imported", "inc 1 e", "inc 2 e"], "{}", run.stdout);
+    assert_eq!(
+        run.messages(),
+        ["imported", "inc 1 e", "inc 2 e"],
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -427,15 +540,30 @@ fn run_once_serial_and_hostvars() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
-    assert_eq!(run.messages(), ["v-a once 2", "v-a once 2", "v-a once 1"], "{}", run.stdout);
-    assert_eq!(run.stdout.matches("TASK [command]").count(), 2, "one per serial batch");
+    assert_eq!(
+        run.messages(),
+        ["v-a once 2", "v-a once 2", "v-a once 1"],
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.matches("TASK [command]").count(),
+        2,
+        "one per serial batch"
+    );
 }
 
 #[test]
 fn templates_render_byte_for_byte_like_ansible() {
     let s = one_host();
-    s.write("templates/t.j2", "a\n{% if true %}\n  b\n{% endif %}\nc\n\n");
-    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - template: {src: t.j2, dest: '@@/out'}\n");
+    s.write(
+        "templates/t.j2",
+        "a\n{% if true %}\n  b\n{% endif %}\nc\n\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - template: {src: t.j2, dest: '@@/out'}\n",
+    );
     s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
     assert_eq!(s.read("out"), "a\n  b\nc\n\n");
 }
@@ -472,19 +600,35 @@ fn extra_vars_from_file_and_json_win() {
     let s = one_host();
     s.write("extra.yml", "who: file\n");
     s.write("site.yml", "- hosts: all\n  gather_facts: no\n  vars: {who: play, n: 1}\n  tasks:\n    - debug: msg={{ who }}-{{ n + 1 }}\n");
-    let run = s.settle(&["site.yml", "-i", "hosts", "-e", "@extra.yml", "-e", "{\"n\": 41}"]);
+    let run = s.settle(&[
+        "site.yml",
+        "-i",
+        "hosts",
+        "-e",
+        "@extra.yml",
+        "-e",
+        "{\"n\": 41}",
+    ]);
     assert_eq!(run.messages(), ["file-42"], "{}", run.stdout);
 }
 
 #[test]
 fn syntax_check_and_list_tasks() {
     let s = one_host();
-    s.write("site.yml", "- hosts: all\n  name: P\n  tasks:\n    - name: First\n      debug: {}\n      tags: [t]\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  name: P\n  tasks:\n    - name: First\n      debug: {}\n      tags: [t]\n",
+    );
     let run = s.settle(&["site.yml", "-i", "hosts", "--syntax-check"]);
     run.assert_code(0);
     assert!(run.stdout.contains("playbook: site.yml"));
     let run = s.settle(&["site.yml", "-i", "hosts", "--list-tasks"]);
-    assert!(run.stdout.contains("  play #1 (all): P\tTAGS: []\n    tasks:\n      First\tTAGS: [t]\n"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("  play #1 (all): P\tTAGS: []\n    tasks:\n      First\tTAGS: [t]\n"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -493,7 +637,10 @@ fn inventory_list_and_graph() {
     s.write("hosts", "lone\n[web]\nw1 port=80\n");
     let graph = s.settle(&["inventory", "-i", "hosts", "--graph"]);
     graph.assert_code(0);
-    assert_eq!(graph.stdout, "@all:\n  |--@ungrouped:\n  |  |--lone\n  |--@web:\n  |  |--w1\n");
+    assert_eq!(
+        graph.stdout,
+        "@all:\n  |--@ungrouped:\n  |  |--lone\n  |--@web:\n  |  |--w1\n"
+    );
     let list = s.settle(&["inventory", "-i", "hosts", "--list"]);
     let json: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(json["_meta"]["hostvars"]["w1"]["port"], 80);

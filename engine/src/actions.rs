@@ -5,32 +5,73 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use base64::Engine as _;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use settle_modules::{Outcome, Plan, Request};
-use settle_playbooks::{search_paths, Task};
+use settle_playbooks::{Task, search_paths};
 
-use crate::connection::ConnectionError;
-use crate::template::{templar, Scope, OMIT};
 use crate::Vars;
+use crate::connection::ConnectionError;
+use crate::template::{OMIT, Scope, templar};
 
 /// Actions the engine carries out itself, with the arguments each takes (`None`: any).
 pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ("debug", Some(&["msg", "var", "verbosity"])),
-    ("assert", Some(&["that", "fail_msg", "msg", "success_msg", "quiet"])),
+    (
+        "assert",
+        Some(&["that", "fail_msg", "msg", "success_msg", "quiet"]),
+    ),
     ("fail", Some(&["msg"])),
     ("set_fact", None),
     ("meta", Some(&["_raw_params"])),
     ("pause", Some(&["seconds", "minutes"])),
     ("include_vars", Some(&["file", "_raw_params", "name"])),
-    ("template", Some(&["src", "dest", "owner", "group", "mode", "backup", "validate", "force", "follow", "newline_sequence", "trim_blocks", "lstrip_blocks"])),
+    (
+        "template",
+        Some(&[
+            "src",
+            "dest",
+            "owner",
+            "group",
+            "mode",
+            "backup",
+            "validate",
+            "force",
+            "follow",
+            "newline_sequence",
+            "trim_blocks",
+            "lstrip_blocks",
+        ]),
+    ),
 ];
 
 /// Arguments Ansible's `template` has that settle does not.
-const TEMPLATE_UNSUPPORTED: &[&str] = &["block_start_string", "block_end_string", "variable_start_string", "variable_end_string",
-    "comment_start_string", "comment_end_string", "output_encoding", "attributes", "seuser", "serole", "setype", "selevel",
-    "unsafe_writes"];
+const TEMPLATE_UNSUPPORTED: &[&str] = &[
+    "block_start_string",
+    "block_end_string",
+    "variable_start_string",
+    "variable_end_string",
+    "comment_start_string",
+    "comment_end_string",
+    "output_encoding",
+    "attributes",
+    "seuser",
+    "serole",
+    "setype",
+    "selevel",
+    "unsafe_writes",
+];
 
-const META_ACTIONS: &[&str] = &["flush_handlers", "end_play", "end_host", "noop", "clear_facts", "reset_connection", "end_batch", "clear_host_errors", "refresh_inventory"];
+const META_ACTIONS: &[&str] = &[
+    "flush_handlers",
+    "end_play",
+    "end_host",
+    "noop",
+    "clear_facts",
+    "reset_connection",
+    "end_batch",
+    "clear_host_errors",
+    "refresh_inventory",
+];
 
 /// Every module name a task may use, for "did you mean".
 pub(crate) fn known_modules() -> Vec<&'static str> {
@@ -52,45 +93,66 @@ fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -
 /// Checks a task's module and argument names before anything runs.
 pub(crate) fn validate(task: &Task) -> Result<(), String> {
     let module = task.module.as_str();
-    let (accepted, unsupported): (Option<Vec<&str>>, Vec<&str>) = if let Some((_, args)) = CONTROLLER_ACTIONS.iter().find(|(n, _)| *n == module) {
-        let unsupported = if module == "template" { TEMPLATE_UNSUPPORTED.to_vec() } else { Vec::new() };
-        (args.map(<[&str]>::to_vec), unsupported)
-    } else if let Some(spec) = settle_modules::spec(module) {
-        let mut args = spec.args.to_vec();
-        args.retain(|a| !a.starts_with("_content") && *a != "_src_name");
-        if spec.free_form {
-            args.push("_raw_params");
-        }
-        (Some(args), spec.unsupported.to_vec())
-    } else {
-        return Err(format!(
-            "the module {:?} is not known to settle{}",
-            task.module_as_written,
-            did_you_mean(module, known_modules())
-        ));
-    };
+    let (accepted, unsupported): (Option<Vec<&str>>, Vec<&str>) =
+        if let Some((_, args)) = CONTROLLER_ACTIONS.iter().find(|(n, _)| *n == module) {
+            let unsupported = if module == "template" {
+                TEMPLATE_UNSUPPORTED.to_vec()
+            } else {
+                Vec::new()
+            };
+            (args.map(<[&str]>::to_vec), unsupported)
+        } else if let Some(spec) = settle_modules::spec(module) {
+            let mut args = spec.args.to_vec();
+            args.retain(|a| !a.starts_with("_content") && *a != "_src_name");
+            if spec.free_form {
+                args.push("_raw_params");
+            }
+            (Some(args), spec.unsupported.to_vec())
+        } else {
+            return Err(format!(
+                "the module {:?} is not known to settle{}",
+                task.module_as_written,
+                did_you_mean(module, known_modules())
+            ));
+        };
     if let Some(accepted) = accepted {
         for key in task.args.keys() {
             if accepted.contains(&key.as_str()) {
                 continue;
             }
             if key == "_raw_params" {
-                return Err(format!("{module} does not take free-form text; give its arguments as key: value"));
+                return Err(format!(
+                    "{module} does not take free-form text; give its arguments as key: value"
+                ));
             }
             if unsupported.contains(&key.as_str()) {
-                return Err(format!("{module}: the argument {key:?} is not supported by settle"));
+                return Err(format!(
+                    "{module}: the argument {key:?} is not supported by settle"
+                ));
             }
             return Err(format!(
                 "{module}: unsupported argument {key:?}; it takes {}{}",
-                accepted.iter().filter(|a| !a.starts_with('_')).copied().collect::<Vec<_>>().join(", "),
+                accepted
+                    .iter()
+                    .filter(|a| !a.starts_with('_'))
+                    .copied()
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 did_you_mean(key, accepted.iter().copied())
             ));
         }
     }
     if module == "meta" {
-        let action = task.args.get("_raw_params").and_then(Value::as_str).unwrap_or("");
+        let action = task
+            .args
+            .get("_raw_params")
+            .and_then(Value::as_str)
+            .unwrap_or("");
         if !META_ACTIONS.contains(&action) {
-            return Err(format!("meta: unknown action {action:?}; settle has {}", META_ACTIONS.join(", ")));
+            return Err(format!(
+                "meta: unknown action {action:?}; settle has {}",
+                META_ACTIONS.join(", ")
+            ));
         }
     }
     if module == "set_fact" && task.args.is_empty() {
@@ -123,7 +185,13 @@ pub(crate) struct ActionContext<'a> {
 }
 
 fn failed(msg: impl Into<String>) -> ActionResult {
-    ActionResult::Done(json!({"changed": false, "failed": true, "msg": msg.into()}).as_object().cloned().unwrap_or_default(), Plan::default())
+    ActionResult::Done(
+        json!({"changed": false, "failed": true, "msg": msg.into()})
+            .as_object()
+            .cloned()
+            .unwrap_or_default(),
+        Plan::default(),
+    )
 }
 
 fn render(ctx: &ActionContext, value: &Value) -> Result<Value, String> {
@@ -134,7 +202,11 @@ fn render(ctx: &ActionContext, value: &Value) -> Result<Value, String> {
 fn rendered_args(ctx: &ActionContext, skip: &[&str]) -> Result<Vars, String> {
     let mut out = Vars::new();
     for (k, v) in &ctx.task.args {
-        let value = if skip.contains(&k.as_str()) { v.clone() } else { render(ctx, v)? };
+        let value = if skip.contains(&k.as_str()) {
+            v.clone()
+        } else {
+            render(ctx, v)?
+        };
         if value.as_str() != Some(OMIT) {
             out.insert(k.clone(), value);
         }
@@ -147,11 +219,21 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "debug" => debug(ctx),
         "assert" => assert(ctx),
         "fail" => rendered_args(ctx, &[]).map(|args| {
-            let msg = args.get("msg").map(value_text).unwrap_or_else(|| "Failed as requested from task".into());
+            let msg = args
+                .get("msg")
+                .map(value_text)
+                .unwrap_or_else(|| "Failed as requested from task".into());
             failed(msg)
         }),
         "set_fact" => set_fact(ctx),
-        "meta" => Ok(ActionResult::Meta(ctx.task.args.get("_raw_params").and_then(Value::as_str).unwrap_or("noop").to_string())),
+        "meta" => Ok(ActionResult::Meta(
+            ctx.task
+                .args
+                .get("_raw_params")
+                .and_then(Value::as_str)
+                .unwrap_or("noop")
+                .to_string(),
+        )),
         "pause" => pause(ctx),
         "include_vars" => include_vars(ctx),
         "template" => template(ctx),
@@ -159,7 +241,13 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         _ => module(ctx, rendered_args(ctx, &[])),
     };
     // Errors here are the playbook's (a template, a missing file): say which task and where.
-    result.unwrap_or_else(|e| failed(format!("{e} (task {:?} at {})", ctx.task.display_name(), ctx.task.location)))
+    result.unwrap_or_else(|e| {
+        failed(format!(
+            "{e} (task {:?} at {})",
+            ctx.task.display_name(),
+            ctx.task.location
+        ))
+    })
 }
 
 fn value_text(v: &Value) -> String {
@@ -170,20 +258,33 @@ fn value_text(v: &Value) -> String {
 }
 
 fn done(map: Value) -> ActionResult {
-    ActionResult::Done(map.as_object().cloned().unwrap_or_default(), Plan::default())
+    ActionResult::Done(
+        map.as_object().cloned().unwrap_or_default(),
+        Plan::default(),
+    )
 }
 
 fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
     let args = rendered_args(ctx, &["var"])?;
-    let wanted = args.get("verbosity").and_then(|v| v.as_u64().or_else(|| v.as_str().and_then(|s| s.parse().ok()))).unwrap_or(0);
+    let wanted = args
+        .get("verbosity")
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(0);
     if wanted > ctx.verbosity as u64 {
-        return Ok(done(json!({"changed": false, "skipped": true, "skipped_reason": "Verbosity threshold not met."})));
+        return Ok(done(
+            json!({"changed": false, "skipped": true, "skipped_reason": "Verbosity threshold not met."}),
+        ));
     }
     let shown = if let Some(var) = args.get("var") {
         let name = value_text(var);
         let value = match templar().render(&Value::String(format!("{{{{ {name} }}}}")), ctx.scope) {
             Ok(v) => v,
-            Err(e) if e.message.contains("undefined") => Value::String("VARIABLE IS NOT DEFINED!".into()),
+            Err(e) if e.message.contains("undefined") => {
+                Value::String("VARIABLE IS NOT DEFINED!".into())
+            }
             Err(e) => return Err(e.message),
         };
         json!({ name: value })
@@ -206,13 +307,24 @@ fn assert(ctx: &ActionContext) -> Result<ActionResult, String> {
     let args = rendered_args(ctx, &["that"])?;
     let quiet = args.get("quiet").is_some_and(crate::template::json_truthy);
     for condition in &that {
-        let holds = templar().condition(condition, ctx.scope).map_err(|e| format!("assert: {}", e.message))?;
+        let holds = templar()
+            .condition(condition, ctx.scope)
+            .map_err(|e| format!("assert: {}", e.message))?;
         if !holds {
-            let msg = args.get("fail_msg").or_else(|| args.get("msg")).map(value_text).unwrap_or_else(|| "Assertion failed".into());
-            return Ok(done(json!({"changed": false, "failed": true, "assertion": condition, "evaluated_to": false, "msg": msg})));
+            let msg = args
+                .get("fail_msg")
+                .or_else(|| args.get("msg"))
+                .map(value_text)
+                .unwrap_or_else(|| "Assertion failed".into());
+            return Ok(done(
+                json!({"changed": false, "failed": true, "assertion": condition, "evaluated_to": false, "msg": msg}),
+            ));
         }
     }
-    let msg = args.get("success_msg").map(value_text).unwrap_or_else(|| "All assertions passed".into());
+    let msg = args
+        .get("success_msg")
+        .map(value_text)
+        .unwrap_or_else(|| "All assertions passed".into());
     let mut result = json!({"changed": false, "failed": false, "msg": msg});
     if !quiet {
         result["_debug_output"] = json!({"changed": false, "msg": msg});
@@ -232,24 +344,37 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
     for (k, v) in &facts {
         (ctx.set_var)(k, v.clone());
     }
-    Ok(done(json!({"changed": false, "failed": false, "ansible_facts": facts})))
+    Ok(done(
+        json!({"changed": false, "failed": false, "ansible_facts": facts}),
+    ))
 }
 
 fn pause(ctx: &ActionContext) -> Result<ActionResult, String> {
     let args = rendered_args(ctx, &[])?;
-    let number = |k: &str| args.get(k).and_then(|v| v.as_f64().or_else(|| v.as_str().and_then(|s| s.parse().ok())));
+    let number = |k: &str| {
+        args.get(k).and_then(|v| {
+            v.as_f64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+    };
     let seconds = number("seconds").unwrap_or(0.0) + number("minutes").unwrap_or(0.0) * 60.0;
     if !ctx.check_mode {
         std::thread::sleep(std::time::Duration::from_secs_f64(seconds.max(0.0)));
     }
-    Ok(done(json!({"changed": false, "failed": false, "delta": seconds as u64, "stdout": format!("Paused for {seconds} seconds")})))
+    Ok(done(
+        json!({"changed": false, "failed": false, "delta": seconds as u64, "stdout": format!("Paused for {seconds} seconds")}),
+    ))
 }
 
 /// A file a task names: absolute, or looked up in the role's and play's folders.
 fn find_file(ctx: &ActionContext, kind: &str, name: &str) -> Result<PathBuf, String> {
     let path = Path::new(name);
     if path.is_absolute() {
-        return if path.exists() { Ok(path.to_path_buf()) } else { Err(format!("could not find or access '{name}'")) };
+        return if path.exists() {
+            Ok(path.to_path_buf())
+        } else {
+            Err(format!("could not find or access '{name}'"))
+        };
     }
     let dirs = search_paths(kind, ctx.task.role.as_deref(), ctx.play_dir);
     dirs.iter()
@@ -257,13 +382,20 @@ fn find_file(ctx: &ActionContext, kind: &str, name: &str) -> Result<PathBuf, Str
         .find(|p| p.exists())
         .ok_or_else(|| {
             let searched: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
-            format!("could not find or access '{name}'; searched: {}", searched.join(", "))
+            format!(
+                "could not find or access '{name}'; searched: {}",
+                searched.join(", ")
+            )
         })
 }
 
 fn include_vars(ctx: &ActionContext) -> Result<ActionResult, String> {
     let args = rendered_args(ctx, &[])?;
-    let Some(file) = args.get("file").or_else(|| args.get("_raw_params")).map(value_text) else {
+    let Some(file) = args
+        .get("file")
+        .or_else(|| args.get("_raw_params"))
+        .map(value_text)
+    else {
         return Err("include_vars: give a file".into());
     };
     let path = find_file(ctx, "vars", &file)?;
@@ -279,7 +411,9 @@ fn include_vars(ctx: &ActionContext) -> Result<ActionResult, String> {
     for (k, v) in &facts {
         (ctx.set_var)(k, v.clone());
     }
-    Ok(done(json!({"changed": false, "failed": false, "ansible_facts": facts, "ansible_included_var_files": [path.display().to_string()]})))
+    Ok(done(
+        json!({"changed": false, "failed": false, "ansible_facts": facts, "ansible_included_var_files": [path.display().to_string()]}),
+    ))
 }
 
 fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
@@ -291,24 +425,42 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         return Err("template: the argument \"dest\" is required".into());
     }
     let path = find_file(ctx, "templates", &src)?;
-    let source = std::fs::read_to_string(&path).map_err(|e| format!("template: could not read {}: {e}", path.display()))?;
+    let source = std::fs::read_to_string(&path)
+        .map_err(|e| format!("template: could not read {}: {e}", path.display()))?;
     let mut layer = Vars::new();
     layer.insert("template_path".into(), path.display().to_string().into());
-    layer.insert("template_fullpath".into(), path.display().to_string().into());
+    layer.insert(
+        "template_fullpath".into(),
+        path.display().to_string().into(),
+    );
     layer.insert("template_destpath".into(), args["dest"].clone());
     let scope = ctx.scope.with_layer(Arc::new(layer));
-    let mut rendered = templar().render_file(&src, &source, &scope).map_err(|e| format!("template error: {}", e.message))?;
-    match args.remove("newline_sequence").map(|v| value_text(&v)).as_deref() {
+    let mut rendered = templar()
+        .render_file(&src, &source, &scope)
+        .map_err(|e| format!("template error: {}", e.message))?;
+    match args
+        .remove("newline_sequence")
+        .map(|v| value_text(&v))
+        .as_deref()
+    {
         None | Some("\\n") | Some("\n") => {}
         Some("\\r\\n") | Some("\r\n") => rendered = rendered.replace('\n', "\r\n"),
         Some("\\r") | Some("\r") => rendered = rendered.replace('\n', "\r"),
-        Some(other) => return Err(format!("template: newline_sequence {other:?} is not one of \\n, \\r, \\r\\n")),
+        Some(other) => {
+            return Err(format!(
+                "template: newline_sequence {other:?} is not one of \\n, \\r, \\r\\n"
+            ));
+        }
     }
     for flag in ["trim_blocks", "lstrip_blocks"] {
         if let Some(v) = args.remove(flag) {
             let default = flag == "trim_blocks";
-            if crate::template::json_truthy(&v) != default && !matches!(v.as_str(), Some("yes" | "true" | "True") if default) {
-                return Err(format!("template: {flag}={v} is not supported; settle renders with trim_blocks on and lstrip_blocks off, as Ansible's default"));
+            if crate::template::json_truthy(&v) != default
+                && !matches!(v.as_str(), Some("yes" | "true" | "True") if default)
+            {
+                return Err(format!(
+                    "template: {flag}={v} is not supported; settle renders with trim_blocks on and lstrip_blocks off, as Ansible's default"
+                ));
             }
         }
     }
@@ -322,22 +474,36 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
 
 fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut args = rendered_args(ctx, &[])?;
-    let remote = args.get("remote_src").is_some_and(crate::template::json_bool);
-    if !remote {
-        if let Some(src) = args.remove("src").map(|v| value_text(&v)) {
-            let path = find_file(ctx, "files", &src)?;
-            if path.is_dir() {
-                return Err(format!("copy: {src} is a directory; copying a directory from the controller is not supported yet"));
-            }
-            let bytes = std::fs::read(&path).map_err(|e| format!("copy: could not read {}: {e}", path.display()))?;
-            args.insert("_content_base64".into(), base64::engine::general_purpose::STANDARD.encode(bytes).into());
-            args.insert("_src_name".into(), path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default().into());
-            let mut result = module_call(ctx, "copy", args)?;
-            if let ActionResult::Done(map, _) = &mut result {
-                map.insert("src".into(), path.display().to_string().into());
-            }
-            return Ok(result);
+    let remote = args
+        .get("remote_src")
+        .is_some_and(crate::template::json_bool);
+    if !remote && let Some(src) = args.remove("src").map(|v| value_text(&v)) {
+        let path = find_file(ctx, "files", &src)?;
+        if path.is_dir() {
+            return Err(format!(
+                "copy: {src} is a directory; copying a directory from the controller is not supported yet"
+            ));
         }
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("copy: could not read {}: {e}", path.display()))?;
+        args.insert(
+            "_content_base64".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into(),
+        );
+        args.insert(
+            "_src_name".into(),
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+                .into(),
+        );
+        let mut result = module_call(ctx, "copy", args)?;
+        if let ActionResult::Done(map, _) = &mut result {
+            map.insert("src".into(), path.display().to_string().into());
+        }
+        return Ok(result);
     }
     module_call(ctx, "copy", args)
 }
@@ -373,7 +539,10 @@ fn module_call(ctx: &ActionContext, module: &str, args: Vars) -> Result<ActionRe
 pub(crate) fn diff_text(plan: &Plan) -> String {
     let mut out = String::new();
     for content in &plan.content {
-        out.push_str(&format!("--- before: {}\n+++ after: {}\n", content.path, content.path));
+        out.push_str(&format!(
+            "--- before: {}\n+++ after: {}\n",
+            content.path, content.path
+        ));
         match &content.summary {
             Some(summary) => out.push_str(&format!("  (content not shown: {summary})\n")),
             None => {
@@ -389,11 +558,20 @@ pub(crate) fn diff_text(plan: &Plan) -> String {
             }
         }
     }
-    let attributes: Vec<_> = plan.changes.iter().filter(|c| c.field != "content").collect();
+    let attributes: Vec<_> = plan
+        .changes
+        .iter()
+        .filter(|c| c.field != "content")
+        .collect();
     if !attributes.is_empty() {
         for change in attributes {
             let show = |v: &Option<String>| v.clone().unwrap_or_else(|| "(absent)".into());
-            out.push_str(&format!("  {}: {} → {}\n", change.field, show(&change.before), show(&change.after)));
+            out.push_str(&format!(
+                "  {}: {} → {}\n",
+                change.field,
+                show(&change.before),
+                show(&change.after)
+            ));
         }
     }
     out.trim_end_matches('\n').to_string()

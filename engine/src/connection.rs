@@ -52,7 +52,9 @@ pub fn connect(target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> 
             "the {} transport is not available in this build; use ansible_connection=local",
             target.transport
         ))),
-        other => Err(ConnectionError::Unreachable(format!("unknown connection type {other:?}; settle has local, ssh and russh"))),
+        other => Err(ConnectionError::Unreachable(format!(
+            "unknown connection type {other:?}; settle has local, ssh and russh"
+        ))),
     }
 }
 
@@ -79,6 +81,10 @@ fn current_user() -> String {
     let uid = unsafe { libc::geteuid() };
     std::fs::read_to_string("/etc/passwd")
         .ok()
-        .and_then(|p| p.lines().find(|l| l.split(':').nth(2) == Some(&uid.to_string())).map(|l| l.split(':').next().unwrap_or("").to_string()))
+        .and_then(|p| {
+            p.lines()
+                .find(|l| l.split(':').nth(2) == Some(&uid.to_string()))
+                .map(|l| l.split(':').next().unwrap_or("").to_string())
+        })
         .unwrap_or_else(|| uid.to_string())
 }

@@ -9,17 +9,17 @@ use std::time::Duration;
 
 use indexmap::IndexSet;
 use petgraph::graph::NodeIndex;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 use settle_modules::Request;
 use settle_playbooks::{Include, LoopKind, Play, Strategy, Task, TaskNode};
 
 use crate::actions::{self, ActionContext, ActionResult};
 use crate::connection::{Become, ConnectionError, Target};
 use crate::hosts::{HostState, Hosts};
-use crate::output::{py_json, Output, Status};
+use crate::output::{Output, Status, py_json};
 use crate::plan::{Edge, Plan, Step};
 use crate::recap::Stats;
-use crate::template::{json_bool, json_truthy, python_repr, templar, Scope};
+use crate::template::{Scope, json_bool, json_truthy, python_repr, templar};
 use crate::{RunOptions, Vars};
 
 /// How a step ended for one host.
@@ -27,7 +27,9 @@ use crate::{RunOptions, Vars};
 enum StepOutcome {
     Ok,
     /// `counted`: the failure is already in the recap (it came out of an included file).
-    Failed { counted: bool },
+    Failed {
+        counted: bool,
+    },
     Unreachable,
     /// `meta: end_host`, or the play was ended.
     Ended,
@@ -121,7 +123,13 @@ impl<'a> Engine<'a> {
                     runnable.push(host.clone());
                 }
                 Err(e) => {
-                    self.out.result(host, Status::Failed, None, &json!({"changed": false, "msg": e}), false);
+                    self.out.result(
+                        host,
+                        Status::Failed,
+                        None,
+                        &json!({"changed": false, "msg": e}),
+                        false,
+                    );
                     self.stats.lock().expect("stats").host(host).failures += 1;
                     self.hosts.get(host).leave_run();
                 }
@@ -132,7 +140,11 @@ impl<'a> Engine<'a> {
             pr.magic.lock().expect("magic lock").clear();
             let ends = pr.walk(&plan, &batch, &HashMap::new());
             if play.force_handlers || self.opts.force_handlers {
-                let failed: Vec<String> = batch.iter().filter(|h| ends.get(*h) == Some(&End::Failed)).cloned().collect();
+                let failed: Vec<String> = batch
+                    .iter()
+                    .filter(|h| ends.get(*h) == Some(&End::Failed))
+                    .cloned()
+                    .collect();
                 if !failed.is_empty() {
                     pr.flush_handlers(&failed);
                 }
@@ -150,14 +162,25 @@ impl<'a> Engine<'a> {
 
     fn play_hosts(&self, play: &Play) -> Result<Vec<String>, String> {
         let inventory = self.hosts.inventory();
-        let scope = Scope::new(vec![self.hosts.extra_vars(), Arc::new(play.vars.clone())], None);
-        let pattern = templar().render_text(&play.hosts, &scope).map_err(|e| format!("hosts: {}", e.message))?;
+        let scope = Scope::new(
+            vec![self.hosts.extra_vars(), Arc::new(play.vars.clone())],
+            None,
+        );
+        let pattern = templar()
+            .render_text(&play.hosts, &scope)
+            .map_err(|e| format!("hosts: {}", e.message))?;
         let mut hosts = inventory.select(&pattern).map_err(|e| e.to_string())?;
         if hosts.is_empty() {
-            self.out.warning(&format!("Could not match supplied host pattern, ignoring: {pattern}"));
+            self.out.warning(&format!(
+                "Could not match supplied host pattern, ignoring: {pattern}"
+            ));
         }
         if let Some(limit) = &self.opts.limit {
-            let allowed: HashSet<String> = inventory.select(limit).map_err(|e| e.to_string())?.into_iter().collect();
+            let allowed: HashSet<String> = inventory
+                .select(limit)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .collect();
             hosts.retain(|h| allowed.contains(h));
         }
         hosts.retain(|h| !self.hosts.get(h).is_out());
@@ -220,6 +243,9 @@ fn serial_batches(serial: Option<&Value>, hosts: &[String]) -> Vec<Vec<String>> 
     batches
 }
 
+/// The files one host includes, in order, each with its variables (include vars, loop item).
+type IncludeList = Vec<(PathBuf, Arc<Vars>)>;
+
 /// A task's result while it is being made.
 struct ItemResult {
     result: Map<String, Value>,
@@ -231,7 +257,10 @@ struct ItemResult {
 impl ItemResult {
     fn failed(msg: impl Into<String>) -> Self {
         ItemResult {
-            result: json!({"changed": false, "failed": true, "msg": msg.into()}).as_object().cloned().unwrap_or_default(),
+            result: json!({"changed": false, "failed": true, "msg": msg.into()})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
             plan: settle_modules::Plan::default(),
             unreachable: None,
             meta: None,
@@ -260,7 +289,10 @@ impl ItemResult {
 fn bool_of(value: &Option<Value>, scope: &Arc<Scope>) -> Result<Option<bool>, String> {
     match value {
         None => Ok(None),
-        Some(v) => templar().render(v, scope).map(|r| Some(json_bool(&r))).map_err(|e| e.message),
+        Some(v) => templar()
+            .render(v, scope)
+            .map(|r| Some(json_bool(&r)))
+            .map_err(|e| e.message),
     }
 }
 
@@ -271,7 +303,12 @@ impl PlayRun<'_> {
         }
         let state = self.engine.hosts.get(host);
         let scope = Scope::new(
-            vec![state.inventory_vars.clone(), self.play_vars.clone(), self.engine.hosts.extra_vars(), Arc::new(self.engine.hosts.magic(host))],
+            vec![
+                state.inventory_vars.clone(),
+                self.play_vars.clone(),
+                self.engine.hosts.extra_vars(),
+                Arc::new(self.engine.hosts.magic(host)),
+            ],
             None,
         );
         let mut vars = Vars::new();
@@ -283,15 +320,22 @@ impl PlayRun<'_> {
             };
             let mut loaded = false;
             for candidate in &candidates {
-                let name = templar().render_text(candidate.as_str().unwrap_or(""), &scope).map_err(|e| format!("vars_files: {}", e.message))?;
+                let name = templar()
+                    .render_text(candidate.as_str().unwrap_or(""), &scope)
+                    .map_err(|e| format!("vars_files: {}", e.message))?;
                 let path = self.play.dir.join(&name);
                 if path.is_file() {
-                    vars.extend(settle_inventory::load_vars_file(&path).map_err(|e| e.to_string())?);
+                    vars.extend(
+                        settle_inventory::load_vars_file(&path).map_err(|e| e.to_string())?,
+                    );
                     loaded = true;
                     break;
                 }
                 if candidates.len() == 1 {
-                    return Err(format!("vars file {name} was not found (looked in {})", self.play.dir.display()));
+                    return Err(format!(
+                        "vars file {name} was not found (looked in {})",
+                        self.play.dir.display()
+                    ));
                 }
             }
             if !loaded {
@@ -309,12 +353,18 @@ impl PlayRun<'_> {
         let hosts = Value::from(self.play_hosts.clone());
         m.insert("play_hosts".into(), hosts.clone());
         m.insert("ansible_play_hosts".into(), hosts.clone());
-        m.insert("ansible_play_batch".into(), self.batch.lock().expect("batch lock").clone().into());
+        m.insert(
+            "ansible_play_batch".into(),
+            self.batch.lock().expect("batch lock").clone().into(),
+        );
         m.insert("ansible_play_hosts_all".into(), hosts);
         m.insert("ansible_play_name".into(), self.play.name.clone().into());
         m.insert("playbook_dir".into(), absolute(&self.play.dir).into());
         let m = Arc::new(m);
-        self.magic.lock().expect("magic lock").insert(host.to_string(), m.clone());
+        self.magic
+            .lock()
+            .expect("magic lock")
+            .insert(host.to_string(), m.clone());
         m
     }
 
@@ -353,7 +403,12 @@ impl PlayRun<'_> {
     }
 
     /// Walks a plan with a set of hosts; returns how each host ended.
-    fn walk(&self, plan: &Plan, hosts: &[String], extra: &HashMap<String, Vec<Arc<Vars>>>) -> HashMap<String, End> {
+    fn walk(
+        &self,
+        plan: &Plan,
+        hosts: &[String],
+        extra: &HashMap<String, Vec<Arc<Vars>>>,
+    ) -> HashMap<String, End> {
         if self.play.strategy == Strategy::Free && hosts.len() > 1 {
             let ends = Mutex::new(HashMap::new());
             self.parallel(hosts, |h| {
@@ -366,26 +421,47 @@ impl PlayRun<'_> {
         self.walk_linear(plan, hosts, extra)
     }
 
-    fn walk_linear(&self, plan: &Plan, hosts: &[String], extra: &HashMap<String, Vec<Arc<Vars>>>) -> HashMap<String, End> {
+    fn walk_linear(
+        &self,
+        plan: &Plan,
+        hosts: &[String],
+        extra: &HashMap<String, Vec<Arc<Vars>>>,
+    ) -> HashMap<String, End> {
         struct Cursor {
             host: String,
             node: Option<NodeIndex>,
             carrying: bool,
         }
-        let mut cursors: Vec<Cursor> = hosts.iter().map(|h| Cursor { host: h.clone(), node: plan.entry, carrying: false }).collect();
+        let mut cursors: Vec<Cursor> = hosts
+            .iter()
+            .map(|h| Cursor {
+                host: h.clone(),
+                node: plan.entry,
+                carrying: false,
+            })
+            .collect();
         let mut ends: HashMap<String, End> = HashMap::new();
         let total = self.play_hosts.len().max(1);
         loop {
             if self.engine.stop_run.load(Ordering::SeqCst) || self.end_play.load(Ordering::SeqCst) {
                 break;
             }
-            let Some(next) = cursors.iter().filter_map(|c| c.node).min() else { break };
-            let batch: Vec<String> = cursors.iter().filter(|c| c.node == Some(next)).map(|c| c.host.clone()).collect();
+            let Some(next) = cursors.iter().filter_map(|c| c.node).min() else {
+                break;
+            };
+            let batch: Vec<String> = cursors
+                .iter()
+                .filter(|c| c.node == Some(next))
+                .map(|c| c.host.clone())
+                .collect();
             let outcomes = self.run_step(plan, next, &batch, extra);
             let node = plan.node(next);
             let mut newly_failed = 0;
             for (host, outcome) in outcomes {
-                let cursor = cursors.iter_mut().find(|c| c.host == host).expect("host in walk");
+                let cursor = cursors
+                    .iter_mut()
+                    .find(|c| c.host == host)
+                    .expect("host in walk");
                 match outcome {
                     StepOutcome::Ok => {
                         if cursor.carrying && node.ends_always {
@@ -410,7 +486,8 @@ impl PlayRun<'_> {
                     StepOutcome::Failed { counted } => {
                         if let Some(target) = plan.follow(next, Edge::Rescue) {
                             if counted {
-                                self.engine.count(&host, |s| s.failures = s.failures.saturating_sub(1));
+                                self.engine
+                                    .count(&host, |s| s.failures = s.failures.saturating_sub(1));
                             }
                             self.engine.count(&host, |s| s.rescued += 1);
                             cursor.node = Some(target);
@@ -436,9 +513,13 @@ impl PlayRun<'_> {
                 }
             }
             if newly_failed > 0 {
-                let fatal = self.play.any_errors_fatal || matches!(&node.step, Step::Task(t) if t.keywords.any_errors_fatal == Some(true));
+                let fatal = self.play.any_errors_fatal
+                    || matches!(&node.step, Step::Task(t) if t.keywords.any_errors_fatal == Some(true));
                 let failed_total = ends.values().filter(|e| **e != End::Done).count();
-                let over_limit = self.play.max_fail_percentage.is_some_and(|pct| (failed_total as f64) * 100.0 / (total as f64) > pct);
+                let over_limit = self
+                    .play
+                    .max_fail_percentage
+                    .is_some_and(|pct| (failed_total as f64) * 100.0 / (total as f64) > pct);
                 if fatal || over_limit {
                     if fatal {
                         self.engine.stop_run.store(true, Ordering::SeqCst);
@@ -469,21 +550,37 @@ impl PlayRun<'_> {
         let workers = self.engine.opts.forks.max(1).min(hosts.len());
         std::thread::scope(|s| {
             for _ in 0..workers {
-                s.spawn(|| loop {
-                    let i = next.fetch_add(1, Ordering::SeqCst);
-                    if i >= hosts.len() {
-                        break;
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= hosts.len() {
+                            break;
+                        }
+                        let outcome = f(&hosts[i]);
+                        results.lock().expect("results lock")[i] = Some(outcome);
                     }
-                    let outcome = f(&hosts[i]);
-                    results.lock().expect("results lock")[i] = Some(outcome);
                 });
             }
         });
         let results = results.into_inner().expect("results lock");
-        hosts.iter().cloned().zip(results.into_iter().map(|r| r.unwrap_or(StepOutcome::Failed { counted: false }))).collect()
+        hosts
+            .iter()
+            .cloned()
+            .zip(
+                results
+                    .into_iter()
+                    .map(|r| r.unwrap_or(StepOutcome::Failed { counted: false })),
+            )
+            .collect()
     }
 
-    fn run_step(&self, plan: &Plan, node: NodeIndex, batch: &[String], extra: &HashMap<String, Vec<Arc<Vars>>>) -> Vec<(String, StepOutcome)> {
+    fn run_step(
+        &self,
+        plan: &Plan,
+        node: NodeIndex,
+        batch: &[String],
+        extra: &HashMap<String, Vec<Arc<Vars>>>,
+    ) -> Vec<(String, StepOutcome)> {
         match &plan.node(node).step {
             Step::GatherFacts => {
                 self.engine.out.banner("TASK [Gathering Facts]");
@@ -495,30 +592,41 @@ impl PlayRun<'_> {
                 if !self.engine.step_allows(&task.display_name()) {
                     return batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
                 }
-                self.engine.out.banner(&format!("TASK [{}]", task.display_name()));
+                self.engine
+                    .out
+                    .banner(&format!("TASK [{}]", task.display_name()));
                 self.run_task_on(task, batch, extra, false)
             }
             Step::Include(include) => self.run_include(include, batch, extra),
         }
     }
 
-    fn run_task_on(&self, task: &Task, batch: &[String], extra: &HashMap<String, Vec<Arc<Vars>>>, handler: bool) -> Vec<(String, StepOutcome)> {
+    fn run_task_on(
+        &self,
+        task: &Task,
+        batch: &[String],
+        extra: &HashMap<String, Vec<Arc<Vars>>>,
+        handler: bool,
+    ) -> Vec<(String, StepOutcome)> {
         let no_extra = Vec::new();
         let extra_of = |h: &str| extra.get(h).unwrap_or(&no_extra);
         let first = batch.first().cloned().unwrap_or_default();
         let run_once = {
             let state = self.engine.hosts.get(&first);
             let scope = self.scope(&state, task, extra_of(&first));
-            bool_of(&task.keywords.run_once, &scope).ok().flatten().unwrap_or(false)
+            bool_of(&task.keywords.run_once, &scope)
+                .ok()
+                .flatten()
+                .unwrap_or(false)
         };
         if run_once && batch.len() > 1 {
             let outcome = self.run_task(&first, task, extra_of(&first), handler);
             // The one result is every host's (registered on each, as Ansible does).
-            if let Some(reg) = &task.keywords.register {
-                if let Some(value) = self.engine.hosts.get(&first).task_vars().get(reg).cloned() {
-                    for h in &batch[1..] {
-                        self.engine.hosts.get(h).set_task_var(reg, value.clone());
-                    }
+            if let Some(reg) = &task.keywords.register
+                && let Some(value) = self.engine.hosts.get(&first).task_vars().get(reg).cloned()
+            {
+                for h in &batch[1..] {
+                    self.engine.hosts.get(h).set_task_var(reg, value.clone());
                 }
             }
             return batch.iter().map(|h| (h.clone(), outcome.clone())).collect();
@@ -534,35 +642,63 @@ impl PlayRun<'_> {
             Err(e) => return self.report_failure(host, &e),
         };
         let request = Request::new("setup", Map::new());
-        let result = state.connection(&target).and_then(|c| c.run(&request, None));
+        let result = state
+            .connection(&target)
+            .and_then(|c| c.run(&request, None));
         match result {
             Ok(outcome) if !outcome.failed => {
                 if let Some(Value::Object(facts)) = outcome.values.get("ansible_facts") {
                     state.set_facts(facts);
                 }
                 self.engine.count(host, |s| s.ok += 1);
-                self.engine.out.result(host, Status::Ok, None, &json!({}), false);
+                self.engine
+                    .out
+                    .result(host, Status::Ok, None, &json!({}), false);
                 StepOutcome::Ok
             }
-            Ok(outcome) => self.report_failure(host, outcome.msg.as_deref().unwrap_or("fact gathering failed")),
+            Ok(outcome) => self.report_failure(
+                host,
+                outcome.msg.as_deref().unwrap_or("fact gathering failed"),
+            ),
             Err(ConnectionError::Unreachable(msg)) => self.report_unreachable(host, &msg),
             Err(ConnectionError::Failed(msg)) => self.report_failure(host, &msg),
         }
     }
 
     fn report_failure(&self, host: &str, msg: &str) -> StepOutcome {
-        self.engine.out.result(host, Status::Failed, None, &json!({"changed": false, "msg": msg}), false);
+        self.engine.out.result(
+            host,
+            Status::Failed,
+            None,
+            &json!({"changed": false, "msg": msg}),
+            false,
+        );
         StepOutcome::Failed { counted: false }
     }
 
     fn report_unreachable(&self, host: &str, msg: &str) -> StepOutcome {
         self.engine.count(host, |s| s.unreachable += 1);
-        self.engine.out.result(host, Status::Unreachable, None, &json!({"changed": false, "msg": msg, "unreachable": true}), false);
+        self.engine.out.result(
+            host,
+            Status::Unreachable,
+            None,
+            &json!({"changed": false, "msg": msg, "unreachable": true}),
+            false,
+        );
         StepOutcome::Unreachable
     }
 
-    fn run_meta(&self, task: &Task, batch: &[String], extra: &HashMap<String, Vec<Arc<Vars>>>) -> Vec<(String, StepOutcome)> {
-        let action = task.args.get("_raw_params").and_then(Value::as_str).unwrap_or("noop");
+    fn run_meta(
+        &self,
+        task: &Task,
+        batch: &[String],
+        extra: &HashMap<String, Vec<Arc<Vars>>>,
+    ) -> Vec<(String, StepOutcome)> {
+        let action = task
+            .args
+            .get("_raw_params")
+            .and_then(Value::as_str)
+            .unwrap_or("noop");
         if action == "flush_handlers" {
             return self.flush_handlers(batch);
         }
@@ -596,7 +732,10 @@ impl PlayRun<'_> {
 
     fn conditions_hold(&self, conditions: &[Value], scope: &Arc<Scope>) -> Result<bool, String> {
         for condition in conditions {
-            if !templar().condition(condition, scope).map_err(|e| e.message)? {
+            if !templar()
+                .condition(condition, scope)
+                .map_err(|e| e.message)?
+            {
                 return Ok(false);
             }
         }
@@ -604,9 +743,16 @@ impl PlayRun<'_> {
     }
 
     /// The first `when` condition that is false, for the skipped result.
-    fn false_condition(&self, conditions: &[Value], scope: &Arc<Scope>) -> Result<Option<Value>, String> {
+    fn false_condition(
+        &self,
+        conditions: &[Value],
+        scope: &Arc<Scope>,
+    ) -> Result<Option<Value>, String> {
         for condition in conditions {
-            if !templar().condition(condition, scope).map_err(|e| e.message)? {
+            if !templar()
+                .condition(condition, scope)
+                .map_err(|e| e.message)?
+            {
                 return Ok(Some(condition.clone()));
             }
         }
@@ -617,10 +763,23 @@ impl PlayRun<'_> {
     fn run_task(&self, host: &str, task: &Task, extra: &[Arc<Vars>], handler: bool) -> StepOutcome {
         let state = self.engine.hosts.get(host);
         let scope = self.scope(&state, task, extra);
-        let no_log = bool_of(&task.keywords.no_log, &scope).ok().flatten().unwrap_or(false);
+        let no_log = bool_of(&task.keywords.no_log, &scope)
+            .ok()
+            .flatten()
+            .unwrap_or(false);
         let fail = |msg: String| {
-            let msg = format!("{msg} (task {:?} at {})", task.display_name(), task.location);
-            self.engine.out.result(host, Status::Failed, None, &json!({"changed": false, "msg": msg}), false);
+            let msg = format!(
+                "{msg} (task {:?} at {})",
+                task.display_name(),
+                task.location
+            );
+            self.engine.out.result(
+                host,
+                Status::Failed,
+                None,
+                &json!({"changed": false, "msg": msg}),
+                false,
+            );
             StepOutcome::Failed { counted: false }
         };
         let ignore_errors = match bool_of(&task.keywords.ignore_errors, &scope) {
@@ -640,7 +799,16 @@ impl PlayRun<'_> {
                     Err(e) => return fail(format!("the conditional check failed: {e}")),
                     Ok(Some(cond)) => {
                         let result = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": cond});
-                        self.finish(host, task, &state, result.as_object().cloned().unwrap_or_default(), None, no_log, ignore_errors, handler);
+                        self.finish(
+                            host,
+                            task,
+                            &state,
+                            result.as_object().cloned().unwrap_or_default(),
+                            None,
+                            no_log,
+                            ignore_errors,
+                            handler,
+                        );
                         return StepOutcome::Ok;
                     }
                     Ok(None) => {}
@@ -653,18 +821,42 @@ impl PlayRun<'_> {
         if let Some(msg) = unreachable {
             return self.report_unreachable(host, &msg);
         }
-        self.finish(host, task, &state, result, plan, no_log, ignore_errors, handler)
+        self.finish(
+            host,
+            task,
+            &state,
+            result,
+            plan,
+            no_log,
+            ignore_errors,
+            handler,
+        )
     }
 
     /// Registers, notifies, counts and prints a task's result.
     #[allow(clippy::too_many_arguments)]
-    fn finish(&self, host: &str, task: &Task, state: &HostState, mut result: Map<String, Value>, plan: Option<settle_modules::Plan>, no_log: bool, ignore_errors: bool, _handler: bool) -> StepOutcome {
+    fn finish(
+        &self,
+        host: &str,
+        task: &Task,
+        state: &HostState,
+        mut result: Map<String, Value>,
+        plan: Option<settle_modules::Plan>,
+        no_log: bool,
+        ignore_errors: bool,
+        _handler: bool,
+    ) -> StepOutcome {
         let display = result.clone();
         result.retain(|k, _| !k.starts_with('_'));
         if let Some(reg) = &task.keywords.register {
             state.set_task_var(reg, Value::Object(result.clone()));
         }
-        let item = ItemResult { result: display, plan: plan.unwrap_or_default(), unreachable: None, meta: None };
+        let item = ItemResult {
+            result: display,
+            plan: plan.unwrap_or_default(),
+            unreachable: None,
+            meta: None,
+        };
         let status = item.status();
         let is_loop = task.keywords.loop_.is_some() && item.result.contains_key("results");
         if status == Status::Changed && !task.keywords.notify.is_empty() {
@@ -702,18 +894,41 @@ impl PlayRun<'_> {
         }
     }
 
-    fn print_result(&self, host: &str, item: &ItemResult, label: Option<&str>, no_log: bool, ignored: bool) {
+    fn print_result(
+        &self,
+        host: &str,
+        item: &ItemResult,
+        label: Option<&str>,
+        no_log: bool,
+        ignored: bool,
+    ) {
         let status = item.status();
         let out = &self.engine.out;
         let censored = json!({"censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result", "changed": item.flag("changed")});
         if out.show_diff && !no_log && matches!(status, Status::Changed) {
             out.diff(&actions::diff_text(&item.plan));
         }
-        let shown = if no_log { censored } else { Value::Object(item.result.clone()) };
+        let shown = if no_log {
+            censored
+        } else {
+            Value::Object(item.result.clone())
+        };
         out.result(host, status, label, &shown, ignored);
     }
 
-    fn run_loop(&self, host: &str, state: &HostState, task: &Task, scope: &Arc<Scope>, items: Vec<Value>, no_log: bool) -> (Map<String, Value>, Option<settle_modules::Plan>, Option<String>) {
+    fn run_loop(
+        &self,
+        host: &str,
+        state: &HostState,
+        task: &Task,
+        scope: &Arc<Scope>,
+        items: Vec<Value>,
+        no_log: bool,
+    ) -> (
+        Map<String, Value>,
+        Option<settle_modules::Plan>,
+        Option<String>,
+    ) {
         let lc = &task.keywords.loop_control;
         let loop_var = lc.loop_var.clone().unwrap_or_else(|| "item".into());
         if items.is_empty() {
@@ -737,8 +952,13 @@ impl PlayRun<'_> {
             );
             let item_scope = scope.with_layer(Arc::new(layer));
             let label = match &lc.label {
-                Some(l) => templar().render_text(&value_text(l), &item_scope).unwrap_or_else(|_| value_text(l)),
-                None => python_repr(&minijinja::Value::from(minijinja::value::Serde(&item)), true),
+                Some(l) => templar()
+                    .render_text(&value_text(l), &item_scope)
+                    .unwrap_or_else(|_| value_text(l)),
+                None => python_repr(
+                    &minijinja::Value::from(minijinja::value::Serde(&item)),
+                    true,
+                ),
             };
             let mut r = match self.false_condition(&task.keywords.when, &item_scope) {
                 Err(e) => ItemResult::failed(format!("the conditional check failed: {e}")),
@@ -755,7 +975,8 @@ impl PlayRun<'_> {
                 return (Map::new(), None, Some(msg));
             }
             r.result.insert(loop_var.clone(), item);
-            r.result.insert("ansible_loop_var".into(), loop_var.clone().into());
+            r.result
+                .insert("ansible_loop_var".into(), loop_var.clone().into());
             self.print_result(host, &r, Some(&label), no_log, false);
             combined_plan.changes.extend(r.plan.changes.iter().cloned());
             combined_plan.content.extend(r.plan.content.iter().cloned());
@@ -778,12 +999,21 @@ impl PlayRun<'_> {
         if results.iter().all(|(s, _)| *s == Status::Skipped) {
             result.insert("skipped".into(), true.into());
         }
-        result.insert("results".into(), Value::Array(results.into_iter().map(|(_, v)| v).collect()));
+        result.insert(
+            "results".into(),
+            Value::Array(results.into_iter().map(|(_, v)| v).collect()),
+        );
         (result, Some(combined_plan), None)
     }
 
     /// One module call (or controller action) with `until`, `changed_when` and `failed_when`.
-    fn run_one(&self, host: &str, state: &HostState, task: &Task, scope: &Arc<Scope>) -> ItemResult {
+    fn run_one(
+        &self,
+        host: &str,
+        state: &HostState,
+        task: &Task,
+        scope: &Arc<Scope>,
+    ) -> ItemResult {
         let opts = self.engine.opts;
         let check_mode = match bool_of(&task.keywords.check_mode, scope) {
             Ok(v) => v.unwrap_or(opts.check),
@@ -806,16 +1036,31 @@ impl PlayRun<'_> {
             None => (None, scope.clone()),
             Some(d) => match templar().render_text(&value_text(d), scope) {
                 Ok(name) if name == host => (None, scope.clone()),
-                Ok(name) => (Some(self.engine.hosts.get(&name)), self.engine.hosts.scope_of(&name)),
+                Ok(name) => (
+                    Some(self.engine.hosts.get(&name)),
+                    self.engine.hosts.scope_of(&name),
+                ),
                 Err(e) => return ItemResult::failed(format!("delegate_to: {}", e.message)),
             },
         };
-        let target = match target_of(&exec_scope, opts, &task.keywords.connection.clone().or(self.play.keywords.connection.clone())) {
+        let target = match target_of(
+            &exec_scope,
+            opts,
+            &task
+                .keywords
+                .connection
+                .clone()
+                .or(self.play.keywords.connection.clone()),
+        ) {
             Ok(t) => t,
             Err(e) => return ItemResult::failed(e),
         };
         let conn_state = exec_state.as_deref().unwrap_or(state);
-        let run_module = |request: &Request| conn_state.connection(&target)?.run(request, become_.as_ref());
+        let run_module = |request: &Request| {
+            conn_state
+                .connection(&target)?
+                .run(request, become_.as_ref())
+        };
         let set_var = |k: &str, v: Value| state.set_task_var(k, v);
         let ctx = ActionContext {
             task,
@@ -829,21 +1074,54 @@ impl PlayRun<'_> {
             set_var: &set_var,
         };
         let retries = match &task.keywords.retries {
-            Some(v) => templar().render(v, scope).ok().and_then(|r| r.as_u64().or_else(|| r.as_str().and_then(|s| s.parse().ok()))).unwrap_or(3),
+            Some(v) => templar()
+                .render(v, scope)
+                .ok()
+                .and_then(|r| {
+                    r.as_u64()
+                        .or_else(|| r.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(3),
             None => 3,
         };
         let delay = match &task.keywords.delay {
-            Some(v) => templar().render(v, scope).ok().and_then(|r| r.as_f64().or_else(|| r.as_str().and_then(|s| s.parse().ok()))).unwrap_or(5.0),
+            Some(v) => templar()
+                .render(v, scope)
+                .ok()
+                .and_then(|r| {
+                    r.as_f64()
+                        .or_else(|| r.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(5.0),
             None => 5.0,
         };
-        let attempts_allowed = if task.keywords.until.is_empty() { 1 } else { retries.max(1) };
+        let attempts_allowed = if task.keywords.until.is_empty() {
+            1
+        } else {
+            retries.max(1)
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
             let mut item = match actions::run(&ctx) {
-                ActionResult::Done(result, plan) => ItemResult { result, plan, unreachable: None, meta: None },
-                ActionResult::Unreachable(msg) => ItemResult { result: Map::new(), plan: Default::default(), unreachable: Some(msg), meta: None },
-                ActionResult::Meta(m) => ItemResult { result: Map::new(), plan: Default::default(), unreachable: None, meta: Some(m) },
+                ActionResult::Done(result, plan) => ItemResult {
+                    result,
+                    plan,
+                    unreachable: None,
+                    meta: None,
+                },
+                ActionResult::Unreachable(msg) => ItemResult {
+                    result: Map::new(),
+                    plan: Default::default(),
+                    unreachable: Some(msg),
+                    meta: None,
+                },
+                ActionResult::Meta(m) => ItemResult {
+                    result: Map::new(),
+                    plan: Default::default(),
+                    unreachable: None,
+                    meta: Some(m),
+                },
             };
             if item.unreachable.is_some() || item.meta.is_some() {
                 return item;
@@ -861,13 +1139,19 @@ impl PlayRun<'_> {
                     return item;
                 }
                 Ok(false) if attempt < attempts_allowed => {
-                    self.engine.out.print(&format!("FAILED - RETRYING: [{host}]: {} ({} retries left).", task.display_name(), attempts_allowed - attempt));
+                    self.engine.out.print(&format!(
+                        "FAILED - RETRYING: [{host}]: {} ({} retries left).",
+                        task.display_name(),
+                        attempts_allowed - attempt
+                    ));
                     std::thread::sleep(Duration::from_secs_f64(delay.max(0.0)));
                 }
                 Ok(false) => {
                     item.result.insert("attempts".into(), attempt.into());
                     item.result.insert("failed".into(), true.into());
-                    item.result.entry("msg").or_insert_with(|| "Retries exhausted".into());
+                    item.result
+                        .entry("msg")
+                        .or_insert_with(|| "Retries exhausted".into());
                     return item;
                 }
                 Err(e) => return ItemResult::failed(format!("until: {e}")),
@@ -876,18 +1160,30 @@ impl PlayRun<'_> {
     }
 
     /// `changed_when` and `failed_when`, with the result visible under the `register` name.
-    fn apply_result_conditions(&self, task: &Task, scope: &Arc<Scope>, item: &mut ItemResult) -> Result<(), String> {
-        if item.flag("skipped") || (task.keywords.changed_when.is_empty() && task.keywords.failed_when.is_empty()) {
+    fn apply_result_conditions(
+        &self,
+        task: &Task,
+        scope: &Arc<Scope>,
+        item: &mut ItemResult,
+    ) -> Result<(), String> {
+        if item.flag("skipped")
+            || (task.keywords.changed_when.is_empty() && task.keywords.failed_when.is_empty())
+        {
             return Ok(());
         }
         let reg_scope = register_scope(task, scope, &item.result);
         if !task.keywords.changed_when.is_empty() {
-            let changed = self.all_true(&task.keywords.changed_when, &reg_scope).map_err(|e| format!("changed_when: {e}"))?;
+            let changed = self
+                .all_true(&task.keywords.changed_when, &reg_scope)
+                .map_err(|e| format!("changed_when: {e}"))?;
             item.result.insert("changed".into(), changed.into());
         }
         if !task.keywords.failed_when.is_empty() {
-            let failed = self.any_true(&task.keywords.failed_when, &reg_scope).map_err(|e| format!("failed_when: {e}"))?;
-            item.result.insert("failed_when_result".into(), failed.into());
+            let failed = self
+                .any_true(&task.keywords.failed_when, &reg_scope)
+                .map_err(|e| format!("failed_when: {e}"))?;
+            item.result
+                .insert("failed_when_result".into(), failed.into());
             item.result.insert("failed".into(), failed.into());
         }
         Ok(())
@@ -907,10 +1203,15 @@ impl PlayRun<'_> {
         Ok(false)
     }
 
-    fn run_include(&self, include: &Include, batch: &[String], extra: &HashMap<String, Vec<Arc<Vars>>>) -> Vec<(String, StepOutcome)> {
+    fn run_include(
+        &self,
+        include: &Include,
+        batch: &[String],
+        extra: &HashMap<String, Vec<Arc<Vars>>>,
+    ) -> Vec<(String, StepOutcome)> {
         let no_extra = Vec::new();
         // Each host's list of (file, variables) to include, in order.
-        let mut plans: Vec<(String, Vec<(PathBuf, Arc<Vars>)>)> = Vec::new();
+        let mut plans: Vec<(String, IncludeList)> = Vec::new();
         let mut outcomes: HashMap<String, StepOutcome> = HashMap::new();
         let fake_task = include_as_task(include);
         for host in batch {
@@ -926,7 +1227,12 @@ impl PlayRun<'_> {
                     }
                 },
             };
-            let loop_var = include.keywords.loop_control.loop_var.clone().unwrap_or_else(|| "item".into());
+            let loop_var = include
+                .keywords
+                .loop_control
+                .loop_var
+                .clone()
+                .unwrap_or_else(|| "item".into());
             let mut list = Vec::new();
             let mut failed = None;
             for item in items {
@@ -951,7 +1257,15 @@ impl PlayRun<'_> {
                     }
                 };
                 let path = include.base_dir.join(&file);
-                let path = if path.exists() || include.role.is_none() { path } else { include.role.as_ref().map(|r| r.path.join("tasks").join(&file)).unwrap_or(path) };
+                let path = if path.exists() || include.role.is_none() {
+                    path
+                } else {
+                    include
+                        .role
+                        .as_ref()
+                        .map(|r| r.path.join("tasks").join(&file))
+                        .unwrap_or(path)
+                };
                 list.push((path, Arc::new(layer)));
             }
             if let Some(e) = failed {
@@ -960,7 +1274,9 @@ impl PlayRun<'_> {
             }
             if list.is_empty() {
                 self.engine.count(host, |s| s.skipped += 1);
-                self.engine.out.result(host, Status::Skipped, None, &json!({}), false);
+                self.engine
+                    .out
+                    .result(host, Status::Skipped, None, &json!({}), false);
             }
             plans.push((host.clone(), list));
         }
@@ -973,7 +1289,9 @@ impl PlayRun<'_> {
                 if outcomes.get(host).is_some_and(|o| *o != StepOutcome::Ok) {
                     continue;
                 }
-                let Some((path, layer)) = list.get(round) else { continue };
+                let Some((path, layer)) = list.get(round) else {
+                    continue;
+                };
                 let mut stack = extra.get(host).cloned().unwrap_or_default();
                 stack.push(layer.clone());
                 layers.insert(host.clone(), stack);
@@ -983,7 +1301,11 @@ impl PlayRun<'_> {
                 }
             }
             for (path, hosts) in groups {
-                self.engine.out.print(&format!("included: {} for {}", absolute(&path), hosts.join(", ")));
+                self.engine.out.print(&format!(
+                    "included: {} for {}",
+                    absolute(&path),
+                    hosts.join(", ")
+                ));
                 for h in &hosts {
                     self.engine.count(h, |s| s.ok += 1);
                 }
@@ -1008,25 +1330,43 @@ impl PlayRun<'_> {
                 }
             }
         }
-        batch.iter().map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok))).collect()
+        batch
+            .iter()
+            .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
+            .collect()
     }
 
-    fn load_included(&self, path: &PathBuf, include: &Include) -> Result<Arc<Vec<TaskNode>>, String> {
+    fn load_included(
+        &self,
+        path: &PathBuf,
+        include: &Include,
+    ) -> Result<Arc<Vec<TaskNode>>, String> {
         if let Some(t) = self.included.lock().expect("include lock").get(path) {
             return Ok(t.clone());
         }
-        let tasks = settle_playbooks::load_tasks_file(path, &self.play.dir, include.role.clone(), &include.apply).map_err(|e| e.to_string())?;
+        let tasks = settle_playbooks::load_tasks_file(
+            path,
+            &self.play.dir,
+            include.role.clone(),
+            &include.apply,
+        )
+        .map_err(|e| e.to_string())?;
         for task in tasks_of(&tasks) {
-            actions::validate(task).map_err(|e| format!("{}: task {:?}: {e}", task.location, task.display_name()))?;
+            actions::validate(task)
+                .map_err(|e| format!("{}: task {:?}: {e}", task.location, task.display_name()))?;
         }
         let tasks = Arc::new(tasks);
-        self.included.lock().expect("include lock").insert(path.clone(), tasks.clone());
+        self.included
+            .lock()
+            .expect("include lock")
+            .insert(path.clone(), tasks.clone());
         Ok(tasks)
     }
 
     /// Runs the handlers notified on these hosts, in the order they are defined.
     fn flush_handlers(&self, batch: &[String]) -> Vec<(String, StepOutcome)> {
-        let mut outcomes: HashMap<String, StepOutcome> = batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
+        let mut outcomes: HashMap<String, StepOutcome> =
+            batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
         for handler in &self.play.handlers {
             let mut names: Vec<String> = handler.listen.clone();
             if let Some(n) = &handler.name {
@@ -1041,12 +1381,12 @@ impl PlayRun<'_> {
                     .iter()
                     .filter(|h| outcomes.get(*h) == Some(&StepOutcome::Ok))
                     .filter(|h| {
-                        let Some(set) = notified.get_mut(*h) else { return false };
+                        let Some(set) = notified.get_mut(*h) else {
+                            return false;
+                        };
                         let hit = names.iter().any(|n| set.contains(n));
-                        if hit {
-                            if let Some(n) = &handler.name {
-                                set.shift_remove(n);
-                            }
+                        if hit && let Some(n) = &handler.name {
+                            set.shift_remove(n);
                         }
                         hit
                     })
@@ -1056,7 +1396,9 @@ impl PlayRun<'_> {
             if hosts.is_empty() {
                 continue;
             }
-            self.engine.out.banner(&format!("RUNNING HANDLER [{}]", handler.display_name()));
+            self.engine
+                .out
+                .banner(&format!("RUNNING HANDLER [{}]", handler.display_name()));
             for (h, outcome) in self.run_task_on(handler, &hosts, &HashMap::new(), true) {
                 if let StepOutcome::Failed { .. } = outcome {
                     self.engine.count(&h, |s| s.failures += 1);
@@ -1073,7 +1415,10 @@ impl PlayRun<'_> {
                 notified.remove(h);
             }
         }
-        batch.iter().map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok))).collect()
+        batch
+            .iter()
+            .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
+            .collect()
     }
 }
 
@@ -1100,7 +1445,10 @@ fn include_as_task(include: &Include) -> Task {
         module: "include_tasks".into(),
         module_as_written: "include_tasks".into(),
         args: Map::new(),
-        keywords: settle_playbooks::Keywords { vars: Vars::new(), ..include.keywords.clone() },
+        keywords: settle_playbooks::Keywords {
+            vars: Vars::new(),
+            ..include.keywords.clone()
+        },
         location: include.location.clone(),
         role: include.role.clone(),
         listen: Vec::new(),
@@ -1128,18 +1476,35 @@ fn value_text(v: &Value) -> String {
 }
 
 fn absolute(path: &std::path::Path) -> String {
-    std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string()
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
 }
 
 /// The items of a loop, rendered.
-fn loop_items(kind: LoopKind, items: &Value, scope: &Arc<Scope>, play_dir: &std::path::Path) -> Result<Vec<Value>, String> {
-    let rendered = templar().render(items, scope).map_err(|e| format!("loop: {}", e.message))?;
+fn loop_items(
+    kind: LoopKind,
+    items: &Value,
+    scope: &Arc<Scope>,
+    play_dir: &std::path::Path,
+) -> Result<Vec<Value>, String> {
+    let rendered = templar()
+        .render(items, scope)
+        .map_err(|e| format!("loop: {}", e.message))?;
     let as_list = |v: Value| -> Result<Vec<Value>, String> {
         match v {
             Value::Array(items) => Ok(items),
             Value::Null => Ok(Vec::new()),
-            Value::String(s) if kind != LoopKind::List => Ok(s.split(',').map(|x| Value::String(x.trim().to_string())).collect()),
-            other => Err(format!("loop requires a list, got {}: {}", type_name(&other), py_json(&other, None))),
+            Value::String(s) if kind != LoopKind::List => Ok(s
+                .split(',')
+                .map(|x| Value::String(x.trim().to_string()))
+                .collect()),
+            other => Err(format!(
+                "loop requires a list, got {}: {}",
+                type_name(&other),
+                py_json(&other, None)
+            )),
         }
     };
     match kind {
@@ -1154,10 +1519,20 @@ fn loop_items(kind: LoopKind, items: &Value, scope: &Arc<Scope>, play_dir: &std:
             }
             Ok(out)
         }
-        LoopKind::Indexed => Ok(as_list(rendered)?.into_iter().enumerate().map(|(i, v)| json!([i, v])).collect()),
+        LoopKind::Indexed => Ok(as_list(rendered)?
+            .into_iter()
+            .enumerate()
+            .map(|(i, v)| json!([i, v]))
+            .collect()),
         LoopKind::Dict => match rendered {
-            Value::Object(map) => Ok(map.into_iter().map(|(k, v)| json!({"key": k, "value": v})).collect()),
-            other => Err(format!("with_dict expects a dict, got {}", type_name(&other))),
+            Value::Object(map) => Ok(map
+                .into_iter()
+                .map(|(k, v)| json!({"key": k, "value": v}))
+                .collect()),
+            other => Err(format!(
+                "with_dict expects a dict, got {}",
+                type_name(&other)
+            )),
         },
         LoopKind::Sequence => {
             let spec = value_text(&rendered);
@@ -1174,7 +1549,13 @@ fn loop_items(kind: LoopKind, items: &Value, scope: &Arc<Scope>, play_dir: &std:
             let start = num("start", 1);
             let stride = num("stride", 1).max(1);
             let end = match params.get("count") {
-                Some(c) => start + c.parse::<i64>().map_err(|_| "with_sequence: count must be a number")? * stride - stride,
+                Some(c) => {
+                    start
+                        + c.parse::<i64>()
+                            .map_err(|_| "with_sequence: count must be a number")?
+                            * stride
+                        - stride
+                }
                 None => num("end", start),
             };
             let format = params.get("format").cloned();
@@ -1194,8 +1575,15 @@ fn loop_items(kind: LoopKind, items: &Value, scope: &Arc<Scope>, play_dir: &std:
             let mut out = Vec::new();
             for pattern in as_list(rendered)? {
                 let pattern = value_text(&pattern);
-                let full = if pattern.starts_with('/') { pattern } else { play_dir.join("files").join(&pattern).display().to_string() };
-                for path in glob::glob(&full).map_err(|e| format!("with_fileglob: {e}"))?.flatten() {
+                let full = if pattern.starts_with('/') {
+                    pattern
+                } else {
+                    play_dir.join("files").join(&pattern).display().to_string()
+                };
+                for path in glob::glob(&full)
+                    .map_err(|e| format!("with_fileglob: {e}"))?
+                    .flatten()
+                {
                     if path.is_file() {
                         out.push(Value::String(path.display().to_string()));
                     }
@@ -1208,11 +1596,19 @@ fn loop_items(kind: LoopKind, items: &Value, scope: &Arc<Scope>, play_dir: &std:
 
 fn printf_int(format: &str, value: i64) -> String {
     // The common `%02d`/`%d`/`%x` forms of with_sequence's format.
-    let Some(start) = format.find('%') else { return format.to_string() };
+    let Some(start) = format.find('%') else {
+        return format.to_string();
+    };
     let rest = &format[start + 1..];
-    let spec_len = rest.find(|c: char| c.is_ascii_alphabetic()).map_or(rest.len(), |i| i + 1);
+    let spec_len = rest
+        .find(|c: char| c.is_ascii_alphabetic())
+        .map_or(rest.len(), |i| i + 1);
     let spec = &rest[..spec_len];
-    let width: usize = spec.trim_start_matches('0').trim_end_matches(|c: char| c.is_ascii_alphabetic()).parse().unwrap_or(0);
+    let width: usize = spec
+        .trim_start_matches('0')
+        .trim_end_matches(|c: char| c.is_ascii_alphabetic())
+        .parse()
+        .unwrap_or(0);
     let zero = spec.starts_with('0');
     let body = match (spec.chars().last(), zero) {
         (Some('x'), true) => format!("{value:0width$x}"),
@@ -1234,17 +1630,28 @@ fn type_name(v: &Value) -> &'static str {
     }
 }
 
-fn environment_of(entries: &[Value], scope: &Arc<Scope>) -> Result<BTreeMap<String, String>, String> {
+fn environment_of(
+    entries: &[Value],
+    scope: &Arc<Scope>,
+) -> Result<BTreeMap<String, String>, String> {
     let mut env = BTreeMap::new();
     for entry in entries {
-        match templar().render(entry, scope).map_err(|e| format!("environment: {}", e.message))? {
+        match templar()
+            .render(entry, scope)
+            .map_err(|e| format!("environment: {}", e.message))?
+        {
             Value::Object(map) => {
                 for (k, v) in map {
                     env.insert(k, value_text(&v));
                 }
             }
             Value::Null => {}
-            other => return Err(format!("environment must be a mapping, got {}", type_name(&other))),
+            other => {
+                return Err(format!(
+                    "environment must be a mapping, got {}",
+                    type_name(&other)
+                ));
+            }
         }
     }
     Ok(env)
@@ -1252,7 +1659,10 @@ fn environment_of(entries: &[Value], scope: &Arc<Scope>) -> Result<BTreeMap<Stri
 
 fn become_of(task: &Task, scope: &Arc<Scope>, opts: &RunOptions) -> Result<Option<Become>, String> {
     let var_bool = |name: &str| -> Result<Option<bool>, String> {
-        Ok(scope.get(name).map_err(|e| e.message)?.map(|v| json_bool(&v)))
+        Ok(scope
+            .get(name)
+            .map_err(|e| e.message)?
+            .map(|v| json_bool(&v)))
     };
     let wanted = match bool_of(&task.keywords.become_, scope)? {
         Some(b) => b,
@@ -1268,7 +1678,11 @@ fn become_of(task: &Task, scope: &Arc<Scope>, opts: &RunOptions) -> Result<Optio
             None => opts.become_user.clone().unwrap_or_else(|| "root".into()),
         },
     };
-    let password = match scope.get("ansible_become_password").map_err(|e| e.message)?.or(scope.get("ansible_become_pass").map_err(|e| e.message)?) {
+    let password = match scope
+        .get("ansible_become_password")
+        .map_err(|e| e.message)?
+        .or(scope.get("ansible_become_pass").map_err(|e| e.message)?)
+    {
         Some(p) => Some(value_text(&p)),
         None => opts.become_password.clone(),
     };
@@ -1276,22 +1690,41 @@ fn become_of(task: &Task, scope: &Arc<Scope>, opts: &RunOptions) -> Result<Optio
 }
 
 /// How to reach a host, from its variables (`ansible_connection`, `ansible_host`, …).
-fn target_of(scope: &Arc<Scope>, opts: &RunOptions, keyword: &Option<String>) -> Result<Target, String> {
-    let get = |name: &str| -> Result<Option<String>, String> { Ok(scope.get(name).map_err(|e| e.message)?.map(|v| value_text(&v))) };
+fn target_of(
+    scope: &Arc<Scope>,
+    opts: &RunOptions,
+    keyword: &Option<String>,
+) -> Result<Target, String> {
+    let get = |name: &str| -> Result<Option<String>, String> {
+        Ok(scope
+            .get(name)
+            .map_err(|e| e.message)?
+            .map(|v| value_text(&v)))
+    };
     let host = get("inventory_hostname")?.unwrap_or_default();
     let transport = match get("ansible_connection")? {
         Some(c) => c,
-        None => keyword.clone().or(opts.connection.clone()).unwrap_or_else(|| "ssh".into()),
+        None => keyword
+            .clone()
+            .or(opts.connection.clone())
+            .unwrap_or_else(|| "ssh".into()),
     };
     let port = match get("ansible_port")?.or(get("ansible_ssh_port")?) {
-        Some(p) => Some(p.parse::<u16>().map_err(|_| format!("ansible_port {p:?} is not a port number"))?),
+        Some(p) => Some(
+            p.parse::<u16>()
+                .map_err(|_| format!("ansible_port {p:?} is not a port number"))?,
+        ),
         None => None,
     };
     Ok(Target {
         transport,
-        address: get("ansible_host")?.or(get("ansible_ssh_host")?).unwrap_or(host),
+        address: get("ansible_host")?
+            .or(get("ansible_ssh_host")?)
+            .unwrap_or(host),
         port,
-        user: get("ansible_user")?.or(get("ansible_ssh_user")?).or(opts.remote_user.clone()),
+        user: get("ansible_user")?
+            .or(get("ansible_ssh_user")?)
+            .or(opts.remote_user.clone()),
         private_key_file: get("ansible_ssh_private_key_file")?.or(get("ansible_private_key_file")?),
         ssh_common_args: get("ansible_ssh_common_args")?,
         timeout_secs: opts.timeout,
@@ -1307,7 +1740,10 @@ mod tests {
         let hosts: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
         assert_eq!(serial_batches(Some(&json!(2)), &hosts).len(), 3);
         assert_eq!(serial_batches(Some(&json!("40%")), &hosts)[0].len(), 2);
-        let sizes: Vec<usize> = serial_batches(Some(&json!([1, 3])), &hosts).iter().map(Vec::len).collect();
+        let sizes: Vec<usize> = serial_batches(Some(&json!([1, 3])), &hosts)
+            .iter()
+            .map(Vec::len)
+            .collect();
         assert_eq!(sizes, [1, 3, 1]);
         assert_eq!(serial_batches(None, &hosts).len(), 1);
     }

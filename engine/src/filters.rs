@@ -21,7 +21,15 @@ pub(crate) fn ansible_bool(value: &Value) -> bool {
         ValueKind::Bool => value.is_true(),
         ValueKind::Number => value.as_i64().map(|n| n == 1).unwrap_or(false),
         ValueKind::String => {
-            matches!(value.as_str().unwrap_or("").trim().to_ascii_lowercase().as_str(), "yes" | "on" | "1" | "true" | "y" | "t")
+            matches!(
+                value
+                    .as_str()
+                    .unwrap_or("")
+                    .trim()
+                    .to_ascii_lowercase()
+                    .as_str(),
+                "yes" | "on" | "1" | "true" | "y" | "t"
+            )
         }
         _ => false,
     }
@@ -50,21 +58,29 @@ fn flatten_into(value: &Value, levels: Option<i64>, skip_nulls: bool, out: &mut 
     }
 }
 
-fn combine_two(a: &serde_json::Value, b: &serde_json::Value, recursive: bool, list_merge: &str) -> serde_json::Value {
+fn combine_two(
+    a: &serde_json::Value,
+    b: &serde_json::Value,
+    recursive: bool,
+    list_merge: &str,
+) -> serde_json::Value {
     use serde_json::Value as J;
     match (a, b) {
         (J::Object(x), J::Object(y)) => {
             let mut out = x.clone();
             for (k, v) in y {
                 let merged = match (out.get(k), recursive) {
-                    (Some(old @ J::Object(_)), true) if v.is_object() => combine_two(old, v, true, list_merge),
+                    (Some(old @ J::Object(_)), true) if v.is_object() => {
+                        combine_two(old, v, true, list_merge)
+                    }
                     (Some(J::Array(old)), _) if v.is_array() && list_merge != "replace" => {
                         let new = v.as_array().cloned().unwrap_or_default();
                         match list_merge {
                             "append" => old.iter().chain(new.iter()).cloned().collect(),
                             "prepend" => new.iter().chain(old.iter()).cloned().collect(),
                             "append_rp" => {
-                                let mut o: Vec<J> = old.iter().filter(|i| !new.contains(i)).cloned().collect();
+                                let mut o: Vec<J> =
+                                    old.iter().filter(|i| !new.contains(i)).cloned().collect();
                                 o.extend(new);
                                 J::Array(o)
                             }
@@ -104,7 +120,10 @@ fn hash_with(data: &str, algorithm: &str) -> Result<String, Error> {
 
 /// Python's `shlex.quote`.
 pub(crate) fn shell_quote(s: &str) -> String {
-    if !s.is_empty() && s.chars().all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c)) {
+    if !s.is_empty()
+        && s.chars()
+            .all(|c| c.is_ascii_alphanumeric() || "@%+=:,./-_".contains(c))
+    {
         return s.to_string();
     }
     format!("'{}'", s.replace('\'', "'\"'\"'"))
@@ -126,7 +145,10 @@ fn python_replacement(rep: &str) -> String {
     while i < chars.len() {
         match chars[i] {
             '\\' if i + 1 < chars.len() && chars[i + 1].is_ascii_digit() => {
-                let digits: String = chars[i + 1..].iter().take_while(|c| c.is_ascii_digit()).collect();
+                let digits: String = chars[i + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect();
                 out.push_str(&format!("${{{digits}}}"));
                 i += 1 + digits.len();
                 continue;
@@ -159,10 +181,14 @@ fn python_replacement(rep: &str) -> String {
 
 /// Compares version strings part by part, numbers as numbers (`1.10 > 1.9`).
 fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
-    let parts = |s: &str| -> Vec<String> { s.split(['.', '-', '+', '~']).map(str::to_string).collect() };
+    let parts =
+        |s: &str| -> Vec<String> { s.split(['.', '-', '+', '~']).map(str::to_string).collect() };
     let (pa, pb) = (parts(a), parts(b));
     for i in 0..pa.len().max(pb.len()) {
-        let (x, y) = (pa.get(i).map(String::as_str).unwrap_or("0"), pb.get(i).map(String::as_str).unwrap_or("0"));
+        let (x, y) = (
+            pa.get(i).map(String::as_str).unwrap_or("0"),
+            pb.get(i).map(String::as_str).unwrap_or("0"),
+        );
         let ord = match (x.parse::<u64>(), y.parse::<u64>()) {
             (Ok(m), Ok(n)) => m.cmp(&n),
             _ => x.cmp(y),
@@ -180,64 +206,119 @@ fn result_flag(value: &Value, key: &str) -> bool {
 
 pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", |v: Value| ansible_bool(&v));
-    env.add_filter("to_json", |v: Value, _kw: Kwargs| -> Result<String, Error> {
-        serde_json::to_string(&to_json(&v)?).map_err(|e| err(e.to_string()))
-    });
-    env.add_filter("to_nice_json", |v: Value, kw: Kwargs| -> Result<String, Error> {
-        let indent: usize = kw.get::<Option<usize>>("indent")?.unwrap_or(4);
-        let json = to_json(&v)?;
-        let mut buf = Vec::new();
-        let pad = " ".repeat(indent);
-        let formatter = serde_json::ser::PrettyFormatter::with_indent(pad.as_bytes());
-        let mut ser = serde_json::Serializer::with_formatter(&mut buf, formatter);
-        serde::Serialize::serialize(&sort_keys(json), &mut ser).map_err(|e| err(e.to_string()))?;
-        Ok(String::from_utf8_lossy(&buf).into_owned())
-    });
+    env.add_filter(
+        "to_json",
+        |v: Value, _kw: Kwargs| -> Result<String, Error> {
+            serde_json::to_string(&to_json(&v)?).map_err(|e| err(e.to_string()))
+        },
+    );
+    env.add_filter(
+        "to_nice_json",
+        |v: Value, kw: Kwargs| -> Result<String, Error> {
+            let indent: usize = kw.get::<Option<usize>>("indent")?.unwrap_or(4);
+            let json = to_json(&v)?;
+            let mut buf = Vec::new();
+            let pad = " ".repeat(indent);
+            let formatter = serde_json::ser::PrettyFormatter::with_indent(pad.as_bytes());
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, formatter);
+            serde::Serialize::serialize(&sort_keys(json), &mut ser)
+                .map_err(|e| err(e.to_string()))?;
+            Ok(String::from_utf8_lossy(&buf).into_owned())
+        },
+    );
     env.add_filter("from_json", |s: String| -> Result<Value, Error> {
-        let v: serde_json::Value = serde_json::from_str(&s).map_err(|e| err(format!("from_json: {e}")))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&s).map_err(|e| err(format!("from_json: {e}")))?;
         Ok(Value::from(minijinja::value::Serde(&v)))
     });
-    env.add_filter("to_yaml", |v: Value, _kw: Kwargs| -> Result<String, Error> { settle_yaml::to_string(&to_json(&v)?).map_err(err) });
-    env.add_filter("to_nice_yaml", |v: Value, _kw: Kwargs| -> Result<String, Error> {
-        settle_yaml::to_string(&to_json(&v)?).map_err(err)
-    });
+    env.add_filter(
+        "to_yaml",
+        |v: Value, _kw: Kwargs| -> Result<String, Error> {
+            settle_yaml::to_string(&to_json(&v)?).map_err(err)
+        },
+    );
+    env.add_filter(
+        "to_nice_yaml",
+        |v: Value, _kw: Kwargs| -> Result<String, Error> {
+            settle_yaml::to_string(&to_json(&v)?).map_err(err)
+        },
+    );
     env.add_filter("from_yaml", |s: String| -> Result<Value, Error> {
         let node = settle_yaml::parse_str(&s, "<from_yaml>").map_err(|e| err(e.to_string()))?;
         Ok(Value::from(minijinja::value::Serde(node.to_value())))
     });
-    env.add_filter("b64encode", |s: String| base64::engine::general_purpose::STANDARD.encode(s.as_bytes()));
+    env.add_filter("b64encode", |s: String| {
+        base64::engine::general_purpose::STANDARD.encode(s.as_bytes())
+    });
     env.add_filter("b64decode", |s: String| -> Result<String, Error> {
-        let bytes = base64::engine::general_purpose::STANDARD.decode(s.trim()).map_err(|e| err(format!("b64decode: {e}")))?;
+        let bytes = base64::engine::general_purpose::STANDARD
+            .decode(s.trim())
+            .map_err(|e| err(format!("b64decode: {e}")))?;
         Ok(String::from_utf8_lossy(&bytes).into_owned())
     });
-    env.add_filter("regex_replace", |s: String, pattern: String, replacement: Option<String>, kw: Kwargs| -> Result<String, Error> {
-        let re = regex(&pattern, kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false), kw.get::<Option<bool>>("multiline")?.unwrap_or(false))?;
-        let count: usize = kw.get::<Option<usize>>("count")?.unwrap_or(0);
-        Ok(re.replacen(&s, count, python_replacement(&replacement.unwrap_or_default()).as_str()).into_owned())
-    });
-    env.add_filter("regex_search", |s: String, pattern: String, groups: Rest<String>, kw: Kwargs| -> Result<Value, Error> {
-        let re = regex(&pattern, kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false), kw.get::<Option<bool>>("multiline")?.unwrap_or(false))?;
-        let Some(caps) = re.captures(&s) else { return Ok(Value::from(())) };
-        if groups.is_empty() {
-            return Ok(Value::from(caps.get(0).map_or("", |m| m.as_str())));
-        }
-        let mut out = Vec::new();
-        for g in groups.iter() {
-            let g = g.trim_start_matches('\\');
-            let m = match g.parse::<usize>() {
-                Ok(i) => caps.get(i),
-                Err(_) => caps.name(g.trim_start_matches("g<").trim_end_matches('>')),
+    env.add_filter(
+        "regex_replace",
+        |s: String,
+         pattern: String,
+         replacement: Option<String>,
+         kw: Kwargs|
+         -> Result<String, Error> {
+            let re = regex(
+                &pattern,
+                kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false),
+                kw.get::<Option<bool>>("multiline")?.unwrap_or(false),
+            )?;
+            let count: usize = kw.get::<Option<usize>>("count")?.unwrap_or(0);
+            Ok(re
+                .replacen(
+                    &s,
+                    count,
+                    python_replacement(&replacement.unwrap_or_default()).as_str(),
+                )
+                .into_owned())
+        },
+    );
+    env.add_filter(
+        "regex_search",
+        |s: String, pattern: String, groups: Rest<String>, kw: Kwargs| -> Result<Value, Error> {
+            let re = regex(
+                &pattern,
+                kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false),
+                kw.get::<Option<bool>>("multiline")?.unwrap_or(false),
+            )?;
+            let Some(caps) = re.captures(&s) else {
+                return Ok(Value::from(()));
             };
-            out.push(Value::from(m.map_or("", |m| m.as_str())));
-        }
-        Ok(Value::from(out))
-    });
-    env.add_filter("regex_findall", |s: String, pattern: String, kw: Kwargs| -> Result<Vec<String>, Error> {
-        let re = regex(&pattern, kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false), kw.get::<Option<bool>>("multiline")?.unwrap_or(false))?;
-        Ok(re.find_iter(&s).map(|m| m.as_str().to_string()).collect())
-    });
+            if groups.is_empty() {
+                return Ok(Value::from(caps.get(0).map_or("", |m| m.as_str())));
+            }
+            let mut out = Vec::new();
+            for g in groups.iter() {
+                let g = g.trim_start_matches('\\');
+                let m = match g.parse::<usize>() {
+                    Ok(i) => caps.get(i),
+                    Err(_) => caps.name(g.trim_start_matches("g<").trim_end_matches('>')),
+                };
+                out.push(Value::from(m.map_or("", |m| m.as_str())));
+            }
+            Ok(Value::from(out))
+        },
+    );
+    env.add_filter(
+        "regex_findall",
+        |s: String, pattern: String, kw: Kwargs| -> Result<Vec<String>, Error> {
+            let re = regex(
+                &pattern,
+                kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false),
+                kw.get::<Option<bool>>("multiline")?.unwrap_or(false),
+            )?;
+            Ok(re.find_iter(&s).map(|m| m.as_str().to_string()).collect())
+        },
+    );
     env.add_filter("regex_escape", |s: String| regex::escape(&s));
-    env.add_filter("basename", |s: String| s.rsplit('/').next().unwrap_or("").to_string());
+    env.add_filter("basename", |s: String| {
+        s.rsplit('/').next().unwrap_or("").to_string()
+    });
     env.add_filter("dirname", |s: String| match s.rfind('/') {
         Some(0) => "/".to_string(),
         Some(i) => s[..i].to_string(),
@@ -250,28 +331,42 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_filter("splitext", |s: String| -> Vec<String> {
         let name_start = s.rfind('/').map_or(0, |i| i + 1);
         match s[name_start..].rfind('.') {
-            Some(i) if i > 0 => vec![s[..name_start + i].to_string(), s[name_start + i..].to_string()],
+            Some(i) if i > 0 => vec![
+                s[..name_start + i].to_string(),
+                s[name_start + i..].to_string(),
+            ],
             _ => vec![s.clone(), String::new()],
         }
     });
-    env.add_filter("hash", |s: String, algorithm: Option<String>| hash_with(&s, algorithm.as_deref().unwrap_or("sha1")));
+    env.add_filter("hash", |s: String, algorithm: Option<String>| {
+        hash_with(&s, algorithm.as_deref().unwrap_or("sha1"))
+    });
     env.add_filter("checksum", |s: String| hash_with(&s, "sha1"));
     env.add_filter("md5", |s: String| hash_with(&s, "md5"));
     env.add_filter("sha1", |s: String| hash_with(&s, "sha1"));
-    env.add_filter("mandatory", |v: Value, msg: Option<String>| -> Result<Value, Error> {
-        if v.is_undefined() {
-            return Err(Error::new(ErrorKind::UndefinedError, msg.unwrap_or_else(|| "Mandatory variable not defined.".into())));
-        }
-        Ok(v)
-    });
-    env.add_filter("ternary", |v: Value, yes: Value, no: Value, none: Option<Value>| {
-        if v.is_none() {
-            if let Some(n) = none {
+    env.add_filter(
+        "mandatory",
+        |v: Value, msg: Option<String>| -> Result<Value, Error> {
+            if v.is_undefined() {
+                return Err(Error::new(
+                    ErrorKind::UndefinedError,
+                    msg.unwrap_or_else(|| "Mandatory variable not defined.".into()),
+                ));
+            }
+            Ok(v)
+        },
+    );
+    env.add_filter(
+        "ternary",
+        |v: Value, yes: Value, no: Value, none: Option<Value>| {
+            if v.is_none()
+                && let Some(n) = none
+            {
                 return n;
             }
-        }
-        if v.is_true() { yes } else { no }
-    });
+            if v.is_true() { yes } else { no }
+        },
+    );
     env.add_filter("quote", |s: Value| shell_quote(&s.to_string()));
     env.add_filter("union", |a: Value, b: Value| -> Result<Value, Error> {
         let mut out = Vec::new();
@@ -296,63 +391,101 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         }
         Ok(Value::from(out))
     });
-    env.add_filter("symmetric_difference", |a: Value, b: Value| -> Result<Value, Error> {
-        let (x, y) = (items(&a)?, items(&b)?);
-        let mut out = Vec::new();
-        for v in x.iter().filter(|v| !y.contains(v)).chain(y.iter().filter(|v| !x.contains(v))) {
-            unique_push(&mut out, v.clone());
-        }
-        Ok(Value::from(out))
-    });
-    env.add_filter("flatten", |v: Value, levels: Option<i64>, kw: Kwargs| -> Result<Value, Error> {
-        let levels = match levels {
-            Some(l) => Some(l),
-            None => kw.get::<Option<i64>>("levels")?,
-        };
-        let skip_nulls = kw.get::<Option<bool>>("skip_nulls")?.unwrap_or(true);
-        let mut out = Vec::new();
-        flatten_into(&v, levels, skip_nulls, &mut out);
-        Ok(Value::from(out))
-    });
-    env.add_filter("combine", |base: Value, others: Rest<Value>, kw: Kwargs| -> Result<Value, Error> {
-        let recursive = kw.get::<Option<bool>>("recursive")?.unwrap_or(false);
-        let list_merge = kw.get::<Option<String>>("list_merge")?.unwrap_or_else(|| "replace".into());
-        let mut acc = to_json(&base)?;
-        for other in others.iter() {
-            let parts = if matches!(other.kind(), ValueKind::Seq) { items(other)? } else { vec![other.clone()] };
-            for part in parts {
-                acc = combine_two(&acc, &to_json(&part)?, recursive, &list_merge);
+    env.add_filter(
+        "symmetric_difference",
+        |a: Value, b: Value| -> Result<Value, Error> {
+            let (x, y) = (items(&a)?, items(&b)?);
+            let mut out = Vec::new();
+            for v in x
+                .iter()
+                .filter(|v| !y.contains(v))
+                .chain(y.iter().filter(|v| !x.contains(v)))
+            {
+                unique_push(&mut out, v.clone());
             }
-        }
-        Ok(Value::from(minijinja::value::Serde(&acc)))
-    });
-    env.add_filter("dict2items", |v: Value, kw: Kwargs| -> Result<Value, Error> {
-        let key_name = kw.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
-        let value_name = kw.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
-        let serde_json::Value::Object(map) = to_json(&v)? else {
-            return Err(err("dict2items requires a dictionary"));
-        };
-        let out: Vec<serde_json::Value> = map
-            .into_iter()
-            .map(|(k, v)| serde_json::json!({ key_name.as_str(): k, value_name.as_str(): v }))
-            .collect();
-        Ok(Value::from(minijinja::value::Serde(&out)))
-    });
-    env.add_filter("items2dict", |v: Value, kw: Kwargs| -> Result<Value, Error> {
-        let key_name = kw.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
-        let value_name = kw.get::<Option<String>>("value_name")?.unwrap_or_else(|| "value".into());
-        let mut out = serde_json::Map::new();
-        for item in items(&v)? {
-            let item = to_json(&item)?;
-            let key = match item.get(&key_name) {
-                Some(serde_json::Value::String(s)) => s.clone(),
-                Some(other) => other.to_string(),
-                None => return Err(err(format!("items2dict: an item has no {key_name:?}"))),
+            Ok(Value::from(out))
+        },
+    );
+    env.add_filter(
+        "flatten",
+        |v: Value, levels: Option<i64>, kw: Kwargs| -> Result<Value, Error> {
+            let levels = match levels {
+                Some(l) => Some(l),
+                None => kw.get::<Option<i64>>("levels")?,
             };
-            out.insert(key, item.get(&value_name).cloned().unwrap_or(serde_json::Value::Null));
-        }
-        Ok(Value::from(minijinja::value::Serde(&out)))
-    });
+            let skip_nulls = kw.get::<Option<bool>>("skip_nulls")?.unwrap_or(true);
+            let mut out = Vec::new();
+            flatten_into(&v, levels, skip_nulls, &mut out);
+            Ok(Value::from(out))
+        },
+    );
+    env.add_filter(
+        "combine",
+        |base: Value, others: Rest<Value>, kw: Kwargs| -> Result<Value, Error> {
+            let recursive = kw.get::<Option<bool>>("recursive")?.unwrap_or(false);
+            let list_merge = kw
+                .get::<Option<String>>("list_merge")?
+                .unwrap_or_else(|| "replace".into());
+            let mut acc = to_json(&base)?;
+            for other in others.iter() {
+                let parts = if matches!(other.kind(), ValueKind::Seq) {
+                    items(other)?
+                } else {
+                    vec![other.clone()]
+                };
+                for part in parts {
+                    acc = combine_two(&acc, &to_json(&part)?, recursive, &list_merge);
+                }
+            }
+            Ok(Value::from(minijinja::value::Serde(&acc)))
+        },
+    );
+    env.add_filter(
+        "dict2items",
+        |v: Value, kw: Kwargs| -> Result<Value, Error> {
+            let key_name = kw
+                .get::<Option<String>>("key_name")?
+                .unwrap_or_else(|| "key".into());
+            let value_name = kw
+                .get::<Option<String>>("value_name")?
+                .unwrap_or_else(|| "value".into());
+            let serde_json::Value::Object(map) = to_json(&v)? else {
+                return Err(err("dict2items requires a dictionary"));
+            };
+            let out: Vec<serde_json::Value> = map
+                .into_iter()
+                .map(|(k, v)| serde_json::json!({ key_name.as_str(): k, value_name.as_str(): v }))
+                .collect();
+            Ok(Value::from(minijinja::value::Serde(&out)))
+        },
+    );
+    env.add_filter(
+        "items2dict",
+        |v: Value, kw: Kwargs| -> Result<Value, Error> {
+            let key_name = kw
+                .get::<Option<String>>("key_name")?
+                .unwrap_or_else(|| "key".into());
+            let value_name = kw
+                .get::<Option<String>>("value_name")?
+                .unwrap_or_else(|| "value".into());
+            let mut out = serde_json::Map::new();
+            for item in items(&v)? {
+                let item = to_json(&item)?;
+                let key = match item.get(&key_name) {
+                    Some(serde_json::Value::String(s)) => s.clone(),
+                    Some(other) => other.to_string(),
+                    None => return Err(err(format!("items2dict: an item has no {key_name:?}"))),
+                };
+                out.insert(
+                    key,
+                    item.get(&value_name)
+                        .cloned()
+                        .unwrap_or(serde_json::Value::Null),
+                );
+            }
+            Ok(Value::from(minijinja::value::Serde(&out)))
+        },
+    );
     env.add_filter("dict", |v: Value| -> Result<Value, Error> {
         let mut out = serde_json::Map::new();
         for pair in items(&v)? {
@@ -376,9 +509,12 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         }
         .to_string()
     });
-    env.add_filter("strftime", |fmt: String, _seconds: Option<Value>| -> Result<String, Error> {
-        Err(err(format!("strftime ({fmt}) is not supported by settle")))
-    });
+    env.add_filter(
+        "strftime",
+        |fmt: String, _seconds: Option<Value>| -> Result<String, Error> {
+            Err(err(format!("strftime ({fmt}) is not supported by settle")))
+        },
+    );
     env.add_filter("version_compare", version_test);
     env.add_test("version", version_test);
     env.add_test("version_compare", version_test);
@@ -389,17 +525,33 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     env.add_test("skipped", |v: Value| result_flag(&v, "skipped"));
     env.add_test("truthy", |v: Value| v.is_true());
     env.add_test("falsy", |v: Value| !v.is_true());
-    env.add_test("match", |s: String, pattern: String, kw: Kwargs| -> Result<bool, Error> {
-        let re = regex(&format!("^(?:{pattern})"), kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false), kw.get::<Option<bool>>("multiline")?.unwrap_or(false))?;
-        Ok(re.is_match(&s))
-    });
-    for name in ["search", "regex"] {
-        env.add_test(name, |s: String, pattern: String, kw: Kwargs| -> Result<bool, Error> {
-            let re = regex(&pattern, kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false), kw.get::<Option<bool>>("multiline")?.unwrap_or(false))?;
+    env.add_test(
+        "match",
+        |s: String, pattern: String, kw: Kwargs| -> Result<bool, Error> {
+            let re = regex(
+                &format!("^(?:{pattern})"),
+                kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false),
+                kw.get::<Option<bool>>("multiline")?.unwrap_or(false),
+            )?;
             Ok(re.is_match(&s))
-        });
+        },
+    );
+    for name in ["search", "regex"] {
+        env.add_test(
+            name,
+            |s: String, pattern: String, kw: Kwargs| -> Result<bool, Error> {
+                let re = regex(
+                    &pattern,
+                    kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false),
+                    kw.get::<Option<bool>>("multiline")?.unwrap_or(false),
+                )?;
+                Ok(re.is_match(&s))
+            },
+        );
     }
-    env.add_test("contains", |seq: Value, item: Value| items(&seq).map(|i| i.contains(&item)).unwrap_or(false));
+    env.add_test("contains", |seq: Value, item: Value| {
+        items(&seq).map(|i| i.contains(&item)).unwrap_or(false)
+    });
     env.add_test("subset", |a: Value, b: Value| -> Result<bool, Error> {
         let other = items(&b)?;
         Ok(items(&a)?.iter().all(|v| other.contains(v)))
@@ -410,15 +562,27 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     });
     env.add_test("file", |s: String| std::path::Path::new(&s).is_file());
     env.add_test("directory", |s: String| std::path::Path::new(&s).is_dir());
-    env.add_test("link", |s: String| std::fs::symlink_metadata(&s).map(|m| m.file_type().is_symlink()).unwrap_or(false));
+    env.add_test("link", |s: String| {
+        std::fs::symlink_metadata(&s)
+            .map(|m| m.file_type().is_symlink())
+            .unwrap_or(false)
+    });
     env.add_test("exists", |s: String| std::path::Path::new(&s).exists());
     env.add_test("abs", |s: String| s.starts_with('/'));
 }
 
-fn version_test(_state: &State, a: Value, b: Value, op: Option<String>, kw: Kwargs) -> Result<bool, Error> {
+fn version_test(
+    _state: &State,
+    a: Value,
+    b: Value,
+    op: Option<String>,
+    kw: Kwargs,
+) -> Result<bool, Error> {
     let op = match op {
         Some(o) => o,
-        None => kw.get::<Option<String>>("operator")?.unwrap_or_else(|| "eq".into()),
+        None => kw
+            .get::<Option<String>>("operator")?
+            .unwrap_or_else(|| "eq".into()),
     };
     let _ = kw.get::<Option<bool>>("strict");
     let _ = kw.get::<Option<String>>("version_type");
@@ -439,10 +603,13 @@ fn version_test(_state: &State, a: Value, b: Value, op: Option<String>, kw: Kwar
 fn sort_keys(value: serde_json::Value) -> serde_json::Value {
     match value {
         serde_json::Value::Object(map) => {
-            let sorted: BTreeMap<String, serde_json::Value> = map.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
+            let sorted: BTreeMap<String, serde_json::Value> =
+                map.into_iter().map(|(k, v)| (k, sort_keys(v))).collect();
             serde_json::Value::Object(sorted.into_iter().collect())
         }
-        serde_json::Value::Array(items) => serde_json::Value::Array(items.into_iter().map(sort_keys).collect()),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.into_iter().map(sort_keys).collect())
+        }
         other => other,
     }
 }

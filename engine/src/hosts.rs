@@ -8,9 +8,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde_json::Value;
 use settle_inventory::Inventory;
 
-use crate::connection::{connect, Connection, ConnectionError, Target};
-use crate::template::{HostVarsSource, Scope};
 use crate::Vars;
+use crate::connection::{Connection, ConnectionError, Target, connect};
+use crate::template::{HostVarsSource, Scope};
 
 /// One host through the whole run (across plays).
 pub struct HostState {
@@ -43,7 +43,11 @@ impl HostState {
     pub fn set_facts(&self, gathered: &serde_json::Map<String, Value>) {
         let mut guard = self.facts.write().expect("facts lock");
         let facts = Arc::make_mut(&mut guard);
-        let mut all = facts.get("ansible_facts").and_then(Value::as_object).cloned().unwrap_or_default();
+        let mut all = facts
+            .get("ansible_facts")
+            .and_then(Value::as_object)
+            .cloned()
+            .unwrap_or_default();
         for (k, v) in gathered {
             all.insert(k.clone(), v.clone());
             facts.insert(format!("ansible_{k}"), v.clone());
@@ -97,7 +101,12 @@ impl std::fmt::Debug for HostState {
 
 impl Hosts {
     pub fn new(inventory: Arc<Inventory>, extra_vars: Arc<Vars>, globals: Vars) -> Arc<Self> {
-        Arc::new(Hosts { inventory, extra_vars, globals: RwLock::new(Arc::new(globals)), states: RwLock::default() })
+        Arc::new(Hosts {
+            inventory,
+            extra_vars,
+            globals: RwLock::new(Arc::new(globals)),
+            states: RwLock::default(),
+        })
     }
 
     pub fn inventory(&self) -> &Inventory {
@@ -132,8 +141,16 @@ impl Hosts {
     pub fn magic(&self, host: &str) -> Vars {
         let mut m = Vars::new();
         m.insert("inventory_hostname".into(), host.into());
-        m.insert("inventory_hostname_short".into(), host.split('.').next().unwrap_or(host).into());
-        let groups: Vec<String> = self.inventory.host_groups(host).into_iter().filter(|g| g != "all" && g != "ungrouped").collect();
+        m.insert(
+            "inventory_hostname_short".into(),
+            host.split('.').next().unwrap_or(host).into(),
+        );
+        let groups: Vec<String> = self
+            .inventory
+            .host_groups(host)
+            .into_iter()
+            .filter(|g| g != "all" && g != "ungrouped")
+            .collect();
         let mut groups = groups;
         groups.sort();
         m.insert("group_names".into(), groups.into());
@@ -157,7 +174,8 @@ impl Hosts {
 
 impl HostVarsSource for Hosts {
     fn scope_for(self: Arc<Self>, host: &str) -> Option<Arc<Scope>> {
-        let known = self.inventory.host(host).is_some() || self.states.read().expect("hosts lock").contains_key(host);
+        let known = self.inventory.host(host).is_some()
+            || self.states.read().expect("hosts lock").contains_key(host);
         known.then(|| self.scope_of(host))
     }
 

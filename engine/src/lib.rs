@@ -111,7 +111,11 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
         }
         tasks.extend(play.handlers.iter());
         for task in tasks {
-            let fail = |message: String| ValidationError { location: task.location.clone(), task: task.display_name(), message };
+            let fail = |message: String| ValidationError {
+                location: task.location.clone(),
+                task: task.display_name(),
+                message,
+            };
             actions::validate(task).map_err(fail)?;
             for name in &task.keywords.notify {
                 if !handler_names.contains(name) && !name.contains("{{") {
@@ -122,7 +126,9 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
                         .max_by(|a, b| a.0.total_cmp(&b.0))
                         .map(|(_, c)| format!("; did you mean {c:?}?"))
                         .unwrap_or_default();
-                    return Err(fail(format!("notifies {name:?}, but no handler has that name or listens to it{hint}")));
+                    return Err(fail(format!(
+                        "notifies {name:?}, but no handler has that name or listens to it{hint}"
+                    )));
                 }
             }
         }
@@ -149,15 +155,29 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
     let mut globals = Vars::new();
     let mut groups = serde_json::Map::new();
     for group in inventory.groups() {
-        groups.insert(group.name.clone(), inventory.group_hosts(&group.name).into());
+        groups.insert(
+            group.name.clone(),
+            inventory.group_hosts(&group.name).into(),
+        );
     }
     globals.insert("groups".into(), Value::Object(groups));
     globals.insert("ansible_check_mode".into(), opts.check.into());
     globals.insert("ansible_diff_mode".into(), opts.diff.into());
     globals.insert("ansible_forks".into(), opts.forks.into());
     globals.insert("ansible_verbosity".into(), opts.verbosity.into());
-    globals.insert("ansible_run_tags".into(), if opts.selection.tags.is_empty() { vec!["all".to_string()] } else { opts.selection.tags.clone() }.into());
-    globals.insert("ansible_skip_tags".into(), opts.selection.skip_tags.clone().into());
+    globals.insert(
+        "ansible_run_tags".into(),
+        if opts.selection.tags.is_empty() {
+            vec!["all".to_string()]
+        } else {
+            opts.selection.tags.clone()
+        }
+        .into(),
+    );
+    globals.insert(
+        "ansible_skip_tags".into(),
+        opts.selection.skip_tags.clone().into(),
+    );
     globals.insert(
         "ansible_version".into(),
         serde_json::json!({"full": "2.19.0", "major": 2, "minor": 19, "revision": 0, "string": "2.19.0 (settle)"}),

@@ -36,11 +36,20 @@ pub enum Status {
 impl Output {
     pub fn new(verbosity: u8, show_diff: bool) -> Self {
         let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
-        Output { colour, verbosity, show_diff, lock: Mutex::new(()) }
+        Output {
+            colour,
+            verbosity,
+            show_diff,
+            lock: Mutex::new(()),
+        }
     }
 
     fn paint(&self, colour: &str, text: &str) -> String {
-        if self.colour { format!("{colour}{text}{RESET}") } else { text.to_string() }
+        if self.colour {
+            format!("{colour}{text}{RESET}")
+        } else {
+            text.to_string()
+        }
     }
 
     /// Holds the screen while a question is asked (`--step`).
@@ -69,7 +78,14 @@ impl Output {
     }
 
     /// One result line: `ok: [h]`, `changed: [h] => (item=x)`, `fatal: [h]: FAILED! => {…}`.
-    pub fn result(&self, host: &str, status: Status, item: Option<&str>, result: &Value, ignored: bool) {
+    pub fn result(
+        &self,
+        host: &str,
+        status: Status,
+        item: Option<&str>,
+        result: &Value,
+        ignored: bool,
+    ) {
         let item_part = item.map(|i| format!(" => (item={i})")).unwrap_or_default();
         let (word, colour) = match status {
             Status::Ok => ("ok", GREEN),
@@ -79,9 +95,13 @@ impl Output {
             Status::Unreachable => ("fatal", RED),
         };
         let mut text = match status {
-            Status::Failed if item.is_some() => format!("failed: [{host}]{item_part} => {}", py_json(result, None)),
+            Status::Failed if item.is_some() => {
+                format!("failed: [{host}]{item_part} => {}", py_json(result, None))
+            }
             Status::Failed => format!("fatal: [{host}]: FAILED! => {}", py_json(result, None)),
-            Status::Unreachable => format!("fatal: [{host}]: UNREACHABLE! => {}", py_json(result, None)),
+            Status::Unreachable => {
+                format!("fatal: [{host}]: UNREACHABLE! => {}", py_json(result, None))
+            }
             _ => format!("{word}: [{host}]{item_part}"),
         };
         let shown = shown_fields(result, status, self.verbosity);
@@ -240,7 +260,13 @@ mod tests {
 
     #[test]
     fn python_json_layouts() {
-        assert_eq!(py_json(&json!({"msg": "x", "changed": false}), None), r#"{"changed": false, "msg": "x"}"#);
-        assert_eq!(py_json(&json!({"msg": [1, 2]}), Some(4)), "{\n    \"msg\": [\n        1,\n        2\n    ]\n}");
+        assert_eq!(
+            py_json(&json!({"msg": "x", "changed": false}), None),
+            r#"{"changed": false, "msg": "x"}"#
+        );
+        assert_eq!(
+            py_json(&json!({"msg": [1, 2]}), Some(4)),
+            "{\n    \"msg\": [\n        1,\n        2\n    ]\n}"
+        );
     }
 }

@@ -12,9 +12,9 @@
 
 use std::sync::Arc;
 
+use petgraph::Direction;
 use petgraph::graph::{DiGraph, NodeIndex};
 use petgraph::visit::EdgeRef;
-use petgraph::Direction;
 use settle_playbooks::{Include, Play, Task, TaskNode};
 
 /// One thing a host does.
@@ -57,16 +57,19 @@ impl Selection {
     pub fn selects(&self, task_tags: &[String]) -> bool {
         let has = |t: &str| task_tags.iter().any(|x| x == t);
         let any_in = |set: &[String]| task_tags.iter().any(|t| set.contains(t));
-        if !self.skip_tags.is_empty() {
-            if any_in(&self.skip_tags)
+        if !self.skip_tags.is_empty()
+            && (any_in(&self.skip_tags)
                 || (self.skip_tags.iter().any(|s| s == "tagged") && !task_tags.is_empty())
                 || (self.skip_tags.iter().any(|s| s == "untagged") && task_tags.is_empty())
-                || self.skip_tags.iter().any(|s| s == "all") && !has("always")
-            {
-                return false;
-            }
+                || self.skip_tags.iter().any(|s| s == "all") && !has("always"))
+        {
+            return false;
         }
-        let only: Vec<String> = if self.tags.is_empty() { vec!["all".to_string()] } else { self.tags.clone() };
+        let only: Vec<String> = if self.tags.is_empty() {
+            vec!["all".to_string()]
+        } else {
+            self.tags.clone()
+        };
         if has("always") {
             return true;
         }
@@ -108,7 +111,11 @@ impl Plan {
     /// Plans a play: facts, `pre_tasks`, handlers, roles and `tasks`, handlers, `post_tasks`,
     /// handlers. `started` carries `--start-at-task` from play to play.
     pub fn for_play(play: &Play, selection: &Selection, started: &mut bool) -> Plan {
-        let mut b = Builder { graph: DiGraph::new(), selection, started };
+        let mut b = Builder {
+            graph: DiGraph::new(),
+            selection,
+            started,
+        };
         let mut parts = Vec::new();
         if play.gather_facts && selection.selects(&["always".to_string()]) {
             parts.push(b.single(Step::GatherFacts));
@@ -118,15 +125,25 @@ impl Plan {
             parts.push(b.single(Step::FlushHandlers));
         }
         let built = b.chain(parts);
-        Plan { graph: b.graph, entry: built.first }
+        Plan {
+            graph: b.graph,
+            entry: built.first,
+        }
     }
 
     /// Plans the tasks of an `include_tasks` file: no facts, no handler flushes.
     pub fn for_tasks(tasks: &[TaskNode], selection: &Selection) -> Plan {
         let mut started = true;
-        let mut b = Builder { graph: DiGraph::new(), selection, started: &mut started };
+        let mut b = Builder {
+            graph: DiGraph::new(),
+            selection,
+            started: &mut started,
+        };
         let built = b.list(tasks);
-        Plan { graph: b.graph, entry: built.first }
+        Plan {
+            graph: b.graph,
+            entry: built.first,
+        }
     }
 
     pub fn node(&self, index: NodeIndex) -> &Node {
@@ -135,7 +152,10 @@ impl Plan {
 
     /// Where an edge of this kind leads from a node, if anywhere.
     pub fn follow(&self, from: NodeIndex, kind: Edge) -> Option<NodeIndex> {
-        self.graph.edges_directed(from, Direction::Outgoing).find(|e| *e.weight() == kind).map(|e| e.target())
+        self.graph
+            .edges_directed(from, Direction::Outgoing)
+            .find(|e| *e.weight() == kind)
+            .map(|e| e.target())
     }
 
     /// The steps in playbook order (for `--list-tasks`).
@@ -146,8 +166,16 @@ impl Plan {
 
 impl Builder<'_> {
     fn single(&mut self, step: Step) -> Built {
-        let n = self.graph.add_node(Node { step, ends_always: false });
-        Built { first: Some(n), lasts: vec![n], fails: vec![n], unwinds: Vec::new() }
+        let n = self.graph.add_node(Node {
+            step,
+            ends_always: false,
+        });
+        Built {
+            first: Some(n),
+            lasts: vec![n],
+            fails: vec![n],
+            unwinds: Vec::new(),
+        }
     }
 
     fn chain(&mut self, parts: Vec<Built>) -> Built {
@@ -199,12 +227,20 @@ impl Builder<'_> {
                 if body.first.is_none() {
                     return always;
                 }
-                let mut out = Built { first: body.first, ..Built::default() };
+                let mut out = Built {
+                    first: body.first,
+                    ..Built::default()
+                };
                 // Failures in the body go to rescue, else to always, else up.
-                let body_handler = rescue.first.map(|r| (r, Edge::Rescue, Edge::UnwindRescue))
+                let body_handler = rescue
+                    .first
+                    .map(|r| (r, Edge::Rescue, Edge::UnwindRescue))
                     .or(always.first.map(|a| (a, Edge::Always, Edge::UnwindAlways)));
                 let rescue_handler = always.first.map(|a| (a, Edge::Always, Edge::UnwindAlways));
-                for (sources, unwinds, handler) in [(body.fails, body.unwinds, body_handler), (rescue.fails, rescue.unwinds, rescue_handler)] {
+                for (sources, unwinds, handler) in [
+                    (body.fails, body.unwinds, body_handler),
+                    (rescue.fails, rescue.unwinds, rescue_handler),
+                ] {
                     match handler {
                         Some((target, edge, unwind_edge)) => {
                             for s in sources {
@@ -257,13 +293,22 @@ mod tests {
         let all = Selection::default();
         assert!(all.selects(&[]));
         assert!(!all.selects(&tags(&["never"])));
-        let web = Selection { tags: tags(&["web"]), ..Selection::default() };
+        let web = Selection {
+            tags: tags(&["web"]),
+            ..Selection::default()
+        };
         assert!(web.selects(&tags(&["web", "x"])));
         assert!(!web.selects(&tags(&["db"])));
         assert!(web.selects(&tags(&["always"])));
-        let skip = Selection { skip_tags: tags(&["always"]), ..Selection::default() };
+        let skip = Selection {
+            skip_tags: tags(&["always"]),
+            ..Selection::default()
+        };
         assert!(!skip.selects(&tags(&["always"])));
-        let never = Selection { tags: tags(&["never"]), ..Selection::default() };
+        let never = Selection {
+            tags: tags(&["never"]),
+            ..Selection::default()
+        };
         assert!(never.selects(&tags(&["never"])));
     }
 }

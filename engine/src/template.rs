@@ -53,7 +53,13 @@ impl fmt::Debug for Scope {
 
 impl Scope {
     pub fn new(layers: Vec<Arc<Vars>>, hostvars: Option<Arc<dyn HostVarsSource>>) -> Arc<Self> {
-        Arc::new(Scope { layers, hostvars, cache: Mutex::default(), resolving: Mutex::default(), inner_error: Mutex::default() })
+        Arc::new(Scope {
+            layers,
+            hostvars,
+            cache: Mutex::default(),
+            resolving: Mutex::default(),
+            inner_error: Mutex::default(),
+        })
     }
 
     /// The same layers plus one more on top (loop items, task vars).
@@ -104,13 +110,18 @@ impl Scope {
             {
                 let mut resolving = self.resolving.lock().expect("resolving lock");
                 if resolving.iter().any(|n| n == name) {
-                    *self.inner_error.lock().expect("error lock") = Some(format!("recursive loop detected in template: {name} refers to itself"));
+                    *self.inner_error.lock().expect("error lock") = Some(format!(
+                        "recursive loop detected in template: {name} refers to itself"
+                    ));
                     return None;
                 }
                 resolving.push(name.to_string());
             }
             let rendered = templar().render(raw, self);
-            self.resolving.lock().expect("resolving lock").retain(|n| n != name);
+            self.resolving
+                .lock()
+                .expect("resolving lock")
+                .retain(|n| n != name);
             match rendered {
                 Ok(v) => Mj::from(minijinja::value::Serde(&v)),
                 Err(e) => {
@@ -124,7 +135,10 @@ impl Scope {
         } else {
             Mj::from(minijinja::value::Serde(raw))
         };
-        self.cache.lock().expect("cache lock").insert(name.to_string(), value.clone());
+        self.cache
+            .lock()
+            .expect("cache lock")
+            .insert(name.to_string(), value.clone());
         Some(value)
     }
 
@@ -157,7 +171,10 @@ impl Object for HostVars {
     }
 
     fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
-        self.0.clone().scope_for(key.as_str()?).map(Mj::from_dyn_object)
+        self.0
+            .clone()
+            .scope_for(key.as_str()?)
+            .map(Mj::from_dyn_object)
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -208,10 +225,12 @@ impl Templar {
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         crate::filters::register(&mut env);
         env.set_formatter(|out, state, value| {
-            if value.is_undefined() || matches!(value.kind(), ValueKind::String) || value.is_safe() {
+            if value.is_undefined() || matches!(value.kind(), ValueKind::String) || value.is_safe()
+            {
                 return minijinja::escape_formatter(out, state, value);
             }
-            out.write_str(&python_repr(value, true)).map_err(minijinja::Error::from)
+            out.write_str(&python_repr(value, true))
+                .map_err(minijinja::Error::from)
         });
         Templar { env }
     }
@@ -227,18 +246,28 @@ impl Templar {
             (kind, None) => kind.to_string(),
         };
         let shown: String = source.chars().take(120).collect();
-        TemplateError { message: format!("{message} (in template {shown:?})") }
+        TemplateError {
+            message: format!("{message} (in template {shown:?})"),
+        }
     }
 
     /// Renders every template inside a value. A string that is one expression keeps its type.
     pub fn render(&self, value: &Value, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
         match value {
             Value::String(s) if is_template(s) => self.render_string(s, scope),
-            Value::Array(items) => items.iter().map(|v| self.render(v, scope)).collect::<Result<Vec<_>, _>>().map(Value::Array),
+            Value::Array(items) => items
+                .iter()
+                .map(|v| self.render(v, scope))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
             Value::Object(map) => {
                 let mut out = serde_json::Map::with_capacity(map.len());
                 for (k, v) in map {
-                    let key = if is_template(k) { self.render_text(k, scope)? } else { k.clone() };
+                    let key = if is_template(k) {
+                        self.render_text(k, scope)?
+                    } else {
+                        k.clone()
+                    };
                     out.insert(key, self.render(v, scope)?);
                 }
                 Ok(Value::Object(out))
@@ -249,10 +278,22 @@ impl Templar {
 
     fn render_string(&self, s: &str, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
         if let Some(expr) = single_expression(s) {
-            let compiled = self.env.compile_expression(expr).map_err(|e| self.error(e, scope, s))?;
-            let result = compiled.eval(Mj::from_dyn_object(scope.clone())).map_err(|e| self.error(e, scope, s))?;
+            let compiled = self
+                .env
+                .compile_expression(expr)
+                .map_err(|e| self.error(e, scope, s))?;
+            let result = compiled
+                .eval(Mj::from_dyn_object(scope.clone()))
+                .map_err(|e| self.error(e, scope, s))?;
             if result.is_undefined() {
-                return Err(self.error(minijinja::Error::new(ErrorKind::UndefinedError, format!("'{}' is undefined", expr.trim())), scope, s));
+                return Err(self.error(
+                    minijinja::Error::new(
+                        ErrorKind::UndefinedError,
+                        format!("'{}' is undefined", expr.trim()),
+                    ),
+                    scope,
+                    s,
+                ));
             }
             return mj_to_json(&result);
         }
@@ -264,17 +305,32 @@ impl Templar {
         if !is_template(s) {
             return Ok(s.to_string());
         }
-        self.env.render_str(s, Mj::from_dyn_object(scope.clone())).map_err(|e| self.error(e, scope, s))
+        self.env
+            .render_str(s, Mj::from_dyn_object(scope.clone()))
+            .map_err(|e| self.error(e, scope, s))
     }
 
     /// Renders a template file (the `template` module): the text the host will get.
-    pub fn render_file(&self, name: &str, source: &str, scope: &Arc<Scope>) -> Result<String, TemplateError> {
-        self.env.render_named_str(name, source, Mj::from_dyn_object(scope.clone())).map_err(|e| {
-            let line = e.line().map(|l| format!("{name}:{l}: ")).unwrap_or_else(|| format!("{name}: "));
-            let mut te = self.error(e, scope, "");
-            te.message = format!("{line}{}", te.message.trim_end_matches(" (in template \"\")"));
-            te
-        })
+    pub fn render_file(
+        &self,
+        name: &str,
+        source: &str,
+        scope: &Arc<Scope>,
+    ) -> Result<String, TemplateError> {
+        self.env
+            .render_named_str(name, source, Mj::from_dyn_object(scope.clone()))
+            .map_err(|e| {
+                let line = e
+                    .line()
+                    .map(|l| format!("{name}:{l}: "))
+                    .unwrap_or_else(|| format!("{name}: "));
+                let mut te = self.error(e, scope, "");
+                te.message = format!(
+                    "{line}{}",
+                    te.message.trim_end_matches(" (in template \"\")")
+                );
+                te
+            })
     }
 
     /// Evaluates a condition (`when`, `changed_when`, `failed_when`, `assert: that`): a bare
@@ -285,15 +341,28 @@ impl Templar {
             Value::Null => Ok(false),
             Value::Number(n) => Ok(n.as_f64().unwrap_or(0.0) != 0.0),
             Value::String(s) => {
-                let rendered = if is_template(s) { self.render(cond, scope)? } else { Value::String(s.clone()) };
+                let rendered = if is_template(s) {
+                    self.render(cond, scope)?
+                } else {
+                    Value::String(s.clone())
+                };
                 let expr = match &rendered {
-                    Value::String(text) if !is_template(s) || !text.trim().is_empty() => text.trim().to_string(),
+                    Value::String(text) if !is_template(s) || !text.trim().is_empty() => {
+                        text.trim().to_string()
+                    }
                     other => return Ok(json_truthy(other)),
                 };
-                let compiled = self.env.compile_expression(&expr).map_err(|e| self.error(e, scope, s))?;
-                let result = compiled.eval(Mj::from_dyn_object(scope.clone())).map_err(|e| self.error(e, scope, s))?;
+                let compiled = self
+                    .env
+                    .compile_expression(&expr)
+                    .map_err(|e| self.error(e, scope, s))?;
+                let result = compiled
+                    .eval(Mj::from_dyn_object(scope.clone()))
+                    .map_err(|e| self.error(e, scope, s))?;
                 if result.is_undefined() {
-                    return Err(TemplateError { message: format!("'{expr}' is undefined") });
+                    return Err(TemplateError {
+                        message: format!("'{expr}' is undefined"),
+                    });
                 }
                 Ok(result.is_true())
             }
@@ -311,7 +380,9 @@ fn single_expression(s: &str) -> Option<&str> {
 }
 
 pub(crate) fn mj_to_json(value: &Mj) -> Result<Value, TemplateError> {
-    serde_json::to_value(value).map_err(|e| TemplateError { message: format!("cannot use the result: {e}") })
+    serde_json::to_value(value).map_err(|e| TemplateError {
+        message: format!("cannot use the result: {e}"),
+    })
 }
 
 /// Python's truthiness, for values that are already data.
@@ -331,7 +402,10 @@ pub fn json_bool(value: &Value) -> bool {
     match value {
         Value::Bool(b) => *b,
         Value::Number(n) => n.as_f64() == Some(1.0),
-        Value::String(s) => matches!(s.trim().to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1" | "y" | "t"),
+        Value::String(s) => matches!(
+            s.trim().to_ascii_lowercase().as_str(),
+            "yes" | "true" | "on" | "1" | "y" | "t"
+        ),
         _ => false,
     }
 }
@@ -345,17 +419,30 @@ pub fn python_repr(value: &Mj, top: bool) -> String {
         ValueKind::String => python_str(value.as_str().unwrap_or("")),
         ValueKind::Number => {
             let text = value.to_string();
-            if value.as_i64().is_none() && !text.contains(['.', 'e', 'n', 'i']) { format!("{text}.0") } else { text }
+            if value.as_i64().is_none() && !text.contains(['.', 'e', 'n', 'i']) {
+                format!("{text}.0")
+            } else {
+                text
+            }
         }
         ValueKind::Seq | ValueKind::Iterable => {
-            let items: Vec<String> = value.try_iter().into_iter().flatten().map(|v| python_repr(&v, false)).collect();
+            let items: Vec<String> = value
+                .try_iter()
+                .into_iter()
+                .flatten()
+                .map(|v| python_repr(&v, false))
+                .collect();
             format!("[{}]", items.join(", "))
         }
         ValueKind::Map => {
             let mut parts = Vec::new();
             for key in value.try_iter().into_iter().flatten() {
                 let v = value.get_item(&key).unwrap_or_default();
-                parts.push(format!("{}: {}", python_repr(&key, false), python_repr(&v, false)));
+                parts.push(format!(
+                    "{}: {}",
+                    python_repr(&key, false),
+                    python_repr(&v, false)
+                ));
             }
             format!("{{{}}}", parts.join(", "))
         }
@@ -364,7 +451,11 @@ pub fn python_repr(value: &Mj, top: bool) -> String {
 }
 
 fn python_str(s: &str) -> String {
-    let quote = if s.contains('\'') && !s.contains('"') { '"' } else { '\'' };
+    let quote = if s.contains('\'') && !s.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
     let mut out = String::with_capacity(s.len() + 2);
     out.push(quote);
     for c in s.chars() {
@@ -396,43 +487,77 @@ mod tests {
     #[test]
     fn single_expressions_keep_their_type() {
         let s = scope(json!({"users": ["a", "b"], "port": 80}));
-        assert_eq!(templar().render(&json!("{{ users }}"), &s).unwrap(), json!(["a", "b"]));
-        assert_eq!(templar().render(&json!("{{ port }}"), &s).unwrap(), json!(80));
-        assert_eq!(templar().render(&json!("port {{ port }}"), &s).unwrap(), json!("port 80"));
+        assert_eq!(
+            templar().render(&json!("{{ users }}"), &s).unwrap(),
+            json!(["a", "b"])
+        );
+        assert_eq!(
+            templar().render(&json!("{{ port }}"), &s).unwrap(),
+            json!(80)
+        );
+        assert_eq!(
+            templar().render(&json!("port {{ port }}"), &s).unwrap(),
+            json!("port 80")
+        );
     }
 
     #[test]
     fn lazy_variables_render_in_the_scope_of_use() {
         let s = scope(json!({"a": "{{ b }}-x", "b": "{{ c | upper }}", "c": "v"}));
-        assert_eq!(templar().render(&json!("{{ a }}"), &s).unwrap(), json!("V-x"));
+        assert_eq!(
+            templar().render(&json!("{{ a }}"), &s).unwrap(),
+            json!("V-x")
+        );
     }
 
     #[test]
     fn undefined_names_the_variable() {
         let s = scope(json!({"a": "{{ missing }}"}));
         let err = templar().render(&json!("{{ nope }}"), &s).unwrap_err();
-        assert!(err.message.starts_with("'nope' is undefined"), "{}", err.message);
+        assert!(
+            err.message.starts_with("'nope' is undefined"),
+            "{}",
+            err.message
+        );
         let err = templar().render(&json!("x {{ a }}"), &s).unwrap_err();
-        assert!(err.message.contains("while rendering variable 'a': 'missing' is undefined"), "{}", err.message);
+        assert!(
+            err.message
+                .contains("while rendering variable 'a': 'missing' is undefined"),
+            "{}",
+            err.message
+        );
     }
 
     #[test]
     fn recursion_is_caught() {
         let s = scope(json!({"a": "{{ a }}"}));
-        assert!(templar().render(&json!("{{ a }}"), &s).unwrap_err().message.contains("recursive loop"));
+        assert!(
+            templar()
+                .render(&json!("{{ a }}"), &s)
+                .unwrap_err()
+                .message
+                .contains("recursive loop")
+        );
     }
 
     #[test]
     fn template_files_match_ansible_whitespace() {
         let s = scope(json!({}));
-        let out = templar().render_file("t.j2", "a\n{% if true %}\n  b\n{% endif %}\nc\n\n", &s).unwrap();
+        let out = templar()
+            .render_file("t.j2", "a\n{% if true %}\n  b\n{% endif %}\nc\n\n", &s)
+            .unwrap();
         assert_eq!(out, "a\n  b\nc\n\n");
     }
 
     #[test]
     fn python_printing_inside_text() {
         let s = scope(json!({"flag": true, "l": ["a", 1], "n": null}));
-        assert_eq!(templar().render(&json!("{{ flag }} {{ l }} {{ n }}"), &s).unwrap(), json!("True ['a', 1] None"));
+        assert_eq!(
+            templar()
+                .render(&json!("{{ flag }} {{ l }} {{ n }}"), &s)
+                .unwrap(),
+            json!("True ['a', 1] None")
+        );
     }
 
     #[test]
@@ -444,19 +569,65 @@ mod tests {
         assert!(t.condition(&json!("missing is not defined"), &s).unwrap());
         assert!(t.condition(&json!("items | length > 2"), &s).unwrap());
         assert!(!t.condition(&json!(false), &s).unwrap());
-        assert_eq!(t.render(&json!("{{ m | dict2items }}"), &s).unwrap(), json!([{"key": "a", "value": 1}]));
-        assert_eq!(t.render(&json!("{{ m | combine({'b': 2}) }}"), &s).unwrap(), json!({"a": 1, "b": 2}));
-        assert_eq!(t.render(&json!("{{ [1, [2, [3]]] | flatten }}"), &s).unwrap(), json!([1, 2, 3]));
-        assert_eq!(t.render(&json!("{{ 'a.b.c' | regex_replace('\\\\.', '-') }}"), &s).unwrap(), json!("a-b-c"));
-        assert_eq!(t.render(&json!("{{ '/etc/x.conf' | basename }}"), &s).unwrap(), json!("x.conf"));
-        assert_eq!(t.render(&json!("{{ 'hi' | b64encode | b64decode }}"), &s).unwrap(), json!("hi"));
-        assert_eq!(t.render(&json!("{{ {'b': 1, 'a': [1]} | to_json }}"), &s).unwrap(), json!("{\"b\":1,\"a\":[1]}"));
-        assert_eq!(t.render(&json!("{{ 'x' | hash('sha1') }}"), &s).unwrap(), json!("11f6ad8ec52a2984abaafd7c3b516503785c2072"));
-        assert_eq!(t.render(&json!("{{ missing | default('d') }}"), &s).unwrap(), json!("d"));
-        assert_eq!(t.render(&json!("{{ (x == 'yes') | ternary('on', 'off') }}"), &s).unwrap(), json!("on"));
-        assert!(t.condition(&json!("'12.5' is version('12', '>=')"), &s).unwrap());
+        assert_eq!(
+            t.render(&json!("{{ m | dict2items }}"), &s).unwrap(),
+            json!([{"key": "a", "value": 1}])
+        );
+        assert_eq!(
+            t.render(&json!("{{ m | combine({'b': 2}) }}"), &s).unwrap(),
+            json!({"a": 1, "b": 2})
+        );
+        assert_eq!(
+            t.render(&json!("{{ [1, [2, [3]]] | flatten }}"), &s)
+                .unwrap(),
+            json!([1, 2, 3])
+        );
+        assert_eq!(
+            t.render(&json!("{{ 'a.b.c' | regex_replace('\\\\.', '-') }}"), &s)
+                .unwrap(),
+            json!("a-b-c")
+        );
+        assert_eq!(
+            t.render(&json!("{{ '/etc/x.conf' | basename }}"), &s)
+                .unwrap(),
+            json!("x.conf")
+        );
+        assert_eq!(
+            t.render(&json!("{{ 'hi' | b64encode | b64decode }}"), &s)
+                .unwrap(),
+            json!("hi")
+        );
+        assert_eq!(
+            t.render(&json!("{{ {'b': 1, 'a': [1]} | to_json }}"), &s)
+                .unwrap(),
+            json!("{\"b\":1,\"a\":[1]}")
+        );
+        assert_eq!(
+            t.render(&json!("{{ 'x' | hash('sha1') }}"), &s).unwrap(),
+            json!("11f6ad8ec52a2984abaafd7c3b516503785c2072")
+        );
+        assert_eq!(
+            t.render(&json!("{{ missing | default('d') }}"), &s)
+                .unwrap(),
+            json!("d")
+        );
+        assert_eq!(
+            t.render(&json!("{{ (x == 'yes') | ternary('on', 'off') }}"), &s)
+                .unwrap(),
+            json!("on")
+        );
+        assert!(
+            t.condition(&json!("'12.5' is version('12', '>=')"), &s)
+                .unwrap()
+        );
         assert!(t.condition(&json!("'abc' is match('ab')"), &s).unwrap());
-        assert_eq!(t.render(&json!("{{ [1,2] | union([2,3]) }}"), &s).unwrap(), json!([1, 2, 3]));
-        assert_eq!(t.render(&json!("{{ 'a b' | quote }}"), &s).unwrap(), json!("'a b'"));
+        assert_eq!(
+            t.render(&json!("{{ [1,2] | union([2,3]) }}"), &s).unwrap(),
+            json!([1, 2, 3])
+        );
+        assert_eq!(
+            t.render(&json!("{{ 'a b' | quote }}"), &s).unwrap(),
+            json!("'a b'")
+        );
     }
 }

@@ -12,7 +12,11 @@ enum Section {
     Children(String),
 }
 
-pub(crate) fn load(inventory: &mut Inventory, text: &str, path: &Path) -> Result<(), InventoryError> {
+pub(crate) fn load(
+    inventory: &mut Inventory,
+    text: &str,
+    path: &Path,
+) -> Result<(), InventoryError> {
     let mut section = Section::Hosts("ungrouped".to_string());
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
@@ -20,10 +24,16 @@ pub(crate) fn load(inventory: &mut Inventory, text: &str, path: &Path) -> Result
         if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
             continue;
         }
-        let error = |message: String| InventoryError::Parse { path: path.into(), line: line_no, message };
+        let error = |message: String| InventoryError::Parse {
+            path: path.into(),
+            line: line_no,
+            message,
+        };
         if let Some(header) = line.strip_prefix('[') {
             let Some(header) = header.split(']').next().filter(|_| header.contains(']')) else {
-                return Err(error(format!("a section header needs a closing ']': {line}")));
+                return Err(error(format!(
+                    "a section header needs a closing ']': {line}"
+                )));
             };
             let (name, kind) = match header.split_once(':') {
                 Some((name, kind)) => (name.trim(), Some(kind.trim())),
@@ -38,19 +48,24 @@ pub(crate) fn load(inventory: &mut Inventory, text: &str, path: &Path) -> Result
                 Some("vars") => Section::Vars(name.to_string()),
                 Some("children") => Section::Children(name.to_string()),
                 Some(other) => {
-                    return Err(error(format!("section [{header}] has unknown kind {other:?}; use :vars or :children")));
+                    return Err(error(format!(
+                        "section [{header}] has unknown kind {other:?}; use :vars or :children"
+                    )));
                 }
             };
             continue;
         }
         match &section {
             Section::Hosts(group) => {
-                let words = shell_words::split(line).map_err(|e| error(format!("cannot split host line: {e}")))?;
+                let words = shell_words::split(line)
+                    .map_err(|e| error(format!("cannot split host line: {e}")))?;
                 let (spec, rest) = words.split_first().expect("line is not empty");
                 let mut vars = Vars::new();
                 for word in rest {
                     let Some((key, value)) = word.split_once('=') else {
-                        return Err(error(format!("expected key=value after the host name, found {word:?}")));
+                        return Err(error(format!(
+                            "expected key=value after the host name, found {word:?}"
+                        )));
                     };
                     vars.insert(key.to_string(), literal(value));
                 }
@@ -64,12 +79,20 @@ pub(crate) fn load(inventory: &mut Inventory, text: &str, path: &Path) -> Result
             }
             Section::Vars(group) => {
                 let Some((key, value)) = line.split_once('=') else {
-                    return Err(error(format!("expected key=value in [{group}:vars], found {line:?}")));
+                    return Err(error(format!(
+                        "expected key=value in [{group}:vars], found {line:?}"
+                    )));
                 };
                 // Ansible keeps [group:vars] values as strings (quotes removed).
                 let value = value.trim();
-                let value = shell_words::split(value).ok().filter(|w| w.len() == 1).map_or(value.to_string(), |mut w| w.remove(0));
-                inventory.ensure_group(group).vars.insert(key.trim().to_string(), Value::String(value));
+                let value = shell_words::split(value)
+                    .ok()
+                    .filter(|w| w.len() == 1)
+                    .map_or(value.to_string(), |mut w| w.remove(0));
+                inventory
+                    .ensure_group(group)
+                    .vars
+                    .insert(key.trim().to_string(), Value::String(value));
             }
             Section::Children(group) => {
                 let child = line.split_whitespace().next().unwrap_or(line);
@@ -82,17 +105,17 @@ pub(crate) fn load(inventory: &mut Inventory, text: &str, path: &Path) -> Result
 
 /// `host:2222` → (`host`, 2222); IPv6 addresses and ranges keep their colons.
 fn split_port(spec: &str) -> (&str, Option<u16>) {
-    if spec.matches(':').count() == 1 && !spec.contains('[') {
-        if let Some((host, port)) = spec.rsplit_once(':') {
-            if let Ok(port) = port.parse() {
-                return (host, Some(port));
-            }
-        }
+    if spec.matches(':').count() == 1
+        && !spec.contains('[')
+        && let Some((host, port)) = spec.rsplit_once(':')
+        && let Ok(port) = port.parse()
+    {
+        return (host, Some(port));
     }
-    if let Some((host, port)) = spec.rsplit_once("]:") {
-        if let Ok(port) = port.parse() {
-            return (&spec[..host.len() + 1], Some(port));
-        }
+    if let Some((host, port)) = spec.rsplit_once("]:")
+        && let Ok(port) = port.parse()
+    {
+        return (&spec[..host.len() + 1], Some(port));
     }
     (spec, None)
 }
@@ -106,18 +129,24 @@ fn literal(value: &str) -> Value {
         "None" => return Value::Null,
         _ => {}
     }
-    if let Ok(i) = value.parse::<i64>() {
-        if !(value.len() > 1 && value.starts_with('0')) {
-            return Value::from(i);
-        }
+    if let Ok(i) = value.parse::<i64>()
+        && !(value.len() > 1 && value.starts_with('0'))
+    {
+        return Value::from(i);
     }
-    if value.contains('.') {
-        if let Ok(f) = value.parse::<f64>() {
-            return serde_json::Number::from_f64(f).map_or(Value::String(value.into()), Value::Number);
-        }
+    if value.contains('.')
+        && let Ok(f) = value.parse::<f64>()
+    {
+        return serde_json::Number::from_f64(f).map_or(Value::String(value.into()), Value::Number);
     }
-    if (value.starts_with('[') && value.ends_with(']')) || (value.starts_with('{') && value.ends_with('}')) {
-        let json = value.replace('\'', "\"").replace("True", "true").replace("False", "false").replace("None", "null");
+    if (value.starts_with('[') && value.ends_with(']'))
+        || (value.starts_with('{') && value.ends_with('}'))
+    {
+        let json = value
+            .replace('\'', "\"")
+            .replace("True", "true")
+            .replace("False", "false")
+            .replace("None", "null");
         if let Ok(v) = serde_json::from_str(&json) {
             return v;
         }
@@ -137,7 +166,9 @@ pub(crate) fn expand_range(spec: &str) -> Result<Vec<String>, String> {
     let parts: Vec<&str> = range.split(':').collect();
     let (start, end) = (parts[0], parts.get(1).copied().unwrap_or(""));
     let step: usize = match parts.get(2) {
-        Some(s) => s.parse().map_err(|_| format!("invalid step in host range [{range}]"))?,
+        Some(s) => s
+            .parse()
+            .map_err(|_| format!("invalid step in host range [{range}]"))?,
         None => 1,
     };
     if step == 0 || parts.len() > 3 {
@@ -145,14 +176,22 @@ pub(crate) fn expand_range(spec: &str) -> Result<Vec<String>, String> {
     }
     let mut items = Vec::new();
     if let (Ok(a), Ok(b)) = (start.parse::<u64>(), end.parse::<u64>()) {
-        let width = if start.len() > 1 && start.starts_with('0') { start.len() } else { 0 };
+        let width = if start.len() > 1 && start.starts_with('0') {
+            start.len()
+        } else {
+            0
+        };
         if a > b {
             return Err(format!("host range [{range}] runs backwards"));
         }
         for i in (a..=b).step_by(step) {
             items.push(format!("{i:0width$}"));
         }
-    } else if start.len() == 1 && end.len() == 1 && start.chars().all(|c| c.is_ascii_alphabetic()) && end.chars().all(|c| c.is_ascii_alphabetic()) {
+    } else if start.len() == 1
+        && end.len() == 1
+        && start.chars().all(|c| c.is_ascii_alphabetic())
+        && end.chars().all(|c| c.is_ascii_alphabetic())
+    {
         let (a, b) = (start.as_bytes()[0], end.as_bytes()[0]);
         if a > b {
             return Err(format!("host range [{range}] runs backwards"));
@@ -161,7 +200,9 @@ pub(crate) fn expand_range(spec: &str) -> Result<Vec<String>, String> {
             items.push((c as char).to_string());
         }
     } else {
-        return Err(format!("invalid host range [{range}]: use [01:10] or [a:f]"));
+        return Err(format!(
+            "invalid host range [{range}]: use [01:10] or [a:f]"
+        ));
     }
     let mut out = Vec::new();
     for item in items {

@@ -37,9 +37,16 @@ pub type Vars = Map<String, Value>;
 #[derive(Debug, thiserror::Error)]
 pub enum InventoryError {
     #[error("{}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}:{line}: {message}", path.display())]
-    Parse { path: PathBuf, line: usize, message: String },
+    Parse {
+        path: PathBuf,
+        line: usize,
+        message: String,
+    },
     #[error(transparent)]
     Yaml(#[from] settle_yaml::YamlError),
     #[error("{0}")]
@@ -112,7 +119,10 @@ impl Inventory {
             }
             if path.is_dir() {
                 let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
-                    .map_err(|source| InventoryError::Read { path: path.into(), source })?
+                    .map_err(|source| InventoryError::Read {
+                        path: path.into(),
+                        source,
+                    })?
                     .filter_map(|e| e.ok().map(|e| e.path()))
                     .filter(|p| p.is_file() && !ignored_file(p))
                     .collect();
@@ -123,7 +133,10 @@ impl Inventory {
                 inventory.inventory_vars.push(VarsDir::load(path)?);
             } else {
                 inventory.load_file(path)?;
-                let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+                let dir = path
+                    .parent()
+                    .filter(|p| !p.as_os_str().is_empty())
+                    .unwrap_or(Path::new("."));
                 inventory.inventory_vars.push(VarsDir::load(dir)?);
             }
         }
@@ -138,11 +151,16 @@ impl Inventory {
     }
 
     fn load_file(&mut self, path: &Path) -> Result<(), InventoryError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| InventoryError::Read { path: path.into(), source })?;
+        let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
+            path: path.into(),
+            source,
+        })?;
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let looks_yaml = matches!(ext, "yml" | "yaml" | "json")
-            || text.lines().map(str::trim).find(|l| !l.is_empty() && !l.starts_with('#'))
+            || text
+                .lines()
+                .map(str::trim)
+                .find(|l| !l.is_empty() && !l.starts_with('#'))
                 .is_some_and(|l| l == "---" || (l.ends_with(':') && !l.starts_with('[')));
         if looks_yaml {
             yaml::load(self, &text, path)
@@ -154,14 +172,17 @@ impl Inventory {
     pub(crate) fn ensure_group(&mut self, name: &str) -> &mut Group {
         self.groups
             .entry(name.to_string())
-            .or_insert_with(|| Group { name: name.to_string(), ..Group::default() })
+            .or_insert_with(|| Group {
+                name: name.to_string(),
+                ..Group::default()
+            })
     }
 
     pub(crate) fn add_host(&mut self, name: &str, group: &str, vars: Vars) {
-        let host = self
-            .hosts
-            .entry(name.to_string())
-            .or_insert_with(|| Host { name: name.to_string(), vars: Vars::new() });
+        let host = self.hosts.entry(name.to_string()).or_insert_with(|| Host {
+            name: name.to_string(),
+            vars: Vars::new(),
+        });
         host.vars.extend(vars);
         let group = self.ensure_group(group);
         if !group.hosts.iter().any(|h| h == name) {
@@ -179,8 +200,11 @@ impl Inventory {
 
     /// Puts top-level groups under `all` and hosts with no group in `ungrouped`, as Ansible does.
     fn finish(&mut self) {
-        let children: HashSet<String> =
-            self.groups.values().flat_map(|g| g.children.iter().cloned()).collect();
+        let children: HashSet<String> = self
+            .groups
+            .values()
+            .flat_map(|g| g.children.iter().cloned())
+            .collect();
         let tops: Vec<String> = self
             .groups
             .keys()
@@ -213,7 +237,10 @@ impl Inventory {
                 let priority = self.groups[g]
                     .vars
                     .get("ansible_group_priority")
-                    .and_then(|v| v.as_i64().or_else(|| v.as_str().and_then(|s| s.parse().ok())))
+                    .and_then(|v| {
+                        v.as_i64()
+                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+                    })
                     .unwrap_or(1);
                 (g.clone(), (self.depth(g, 0), priority))
             })
@@ -260,7 +287,12 @@ impl Inventory {
         out.into_keys().collect()
     }
 
-    fn collect_hosts(&self, group: &str, out: &mut IndexMap<String, ()>, seen: &mut HashSet<String>) {
+    fn collect_hosts(
+        &self,
+        group: &str,
+        out: &mut IndexMap<String, ()>,
+        seen: &mut HashSet<String>,
+    ) {
         if !seen.insert(group.to_string()) {
             return;
         }
@@ -277,8 +309,12 @@ impl Inventory {
     /// The groups a host is in, directly or through a child group, `all` first, then sorted
     /// as Ansible sorts them for variable precedence: by depth, `ansible_group_priority`, name.
     pub fn host_groups(&self, host: &str) -> Vec<String> {
-        let mut direct: Vec<&str> =
-            self.groups.values().filter(|g| g.hosts.iter().any(|h| h == host)).map(|g| g.name.as_str()).collect();
+        let mut direct: Vec<&str> = self
+            .groups
+            .values()
+            .filter(|g| g.hosts.iter().any(|h| h == host))
+            .map(|g| g.name.as_str())
+            .collect();
         if !self.hosts.contains_key(host) {
             direct.clear();
         }
@@ -378,9 +414,17 @@ impl Inventory {
     }
 
     fn graph_group(&self, name: &str, depth: usize, out: &mut String) {
-        let indent = |d: usize| if d == 0 { String::new() } else { format!("{}|--", "  |".repeat(d - 1) + "  ") };
+        let indent = |d: usize| {
+            if d == 0 {
+                String::new()
+            } else {
+                format!("{}|--", "  |".repeat(d - 1) + "  ")
+            }
+        };
         out.push_str(&format!("{}@{}:\n", indent(depth), name));
-        let Some(group) = self.groups.get(name) else { return };
+        let Some(group) = self.groups.get(name) else {
+            return;
+        };
         let mut children = group.children.clone();
         if name == "all" {
             children.sort_by_key(|c| c != "ungrouped");
@@ -401,23 +445,36 @@ impl Inventory {
 fn ignored_file(path: &Path) -> bool {
     let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
     name.starts_with('.')
-        || [".orig", ".ini~", "~", ".retry", ".pyc", ".pyo", ".cfg", ".md"].iter().any(|s| name.ends_with(s))
+        || [
+            ".orig", ".ini~", "~", ".retry", ".pyc", ".pyo", ".cfg", ".md",
+        ]
+        .iter()
+        .any(|s| name.ends_with(s))
 }
 
 impl VarsDir {
     fn load(dir: &Path) -> Result<Self, InventoryError> {
-        Ok(VarsDir { groups: load_vars_tree(&dir.join("group_vars"))?, hosts: load_vars_tree(&dir.join("host_vars"))? })
+        Ok(VarsDir {
+            groups: load_vars_tree(&dir.join("group_vars"))?,
+            hosts: load_vars_tree(&dir.join("host_vars"))?,
+        })
     }
 }
 
 /// `group_vars/NAME`, `NAME.yml`, `NAME.yaml`, `NAME.json`, or a directory `NAME/` of such files.
 fn load_vars_tree(dir: &Path) -> Result<HashMap<String, Vars>, InventoryError> {
     let mut out: HashMap<String, Vars> = HashMap::new();
-    let Ok(entries) = std::fs::read_dir(dir) else { return Ok(out) };
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Ok(out);
+    };
     let mut entries: Vec<PathBuf> = entries.filter_map(|e| e.ok().map(|e| e.path())).collect();
     entries.sort();
     for path in entries {
-        let file_name = path.file_name().and_then(|n| n.to_str()).unwrap_or("").to_string();
+        let file_name = path
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("")
+            .to_string();
         if file_name.starts_with('.') {
             continue;
         }
@@ -447,7 +504,10 @@ fn strip_vars_ext(name: &str) -> Option<&str> {
 fn load_vars_dir(dir: &Path) -> Result<Vars, InventoryError> {
     let mut vars = Vars::new();
     let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
-        .map_err(|source| InventoryError::Read { path: dir.into(), source })?
+        .map_err(|source| InventoryError::Read {
+            path: dir.into(),
+            source,
+        })?
         .filter_map(|e| e.ok().map(|e| e.path()))
         .collect();
     entries.sort();
@@ -474,7 +534,10 @@ pub fn load_vars_file(path: &Path) -> Result<Vars, InventoryError> {
         other => Err(InventoryError::Parse {
             path: path.into(),
             line: node.line as usize,
-            message: format!("a vars file must be a mapping of names to values, found {}", type_word(&other)),
+            message: format!(
+                "a vars file must be a mapping of names to values, found {}",
+                type_word(&other)
+            ),
         }),
     }
 }

@@ -27,7 +27,11 @@ pub(crate) fn select(inventory: &Inventory, pattern: &str) -> Result<Vec<String>
             result.extend(matches(inventory, term)?);
         }
     }
-    if terms.iter().all(|t| t.starts_with('&') || t.starts_with('!')) && !terms.is_empty() {
+    if terms
+        .iter()
+        .all(|t| t.starts_with('&') || t.starts_with('!'))
+        && !terms.is_empty()
+    {
         result.extend(inventory.hosts.keys().cloned());
     }
     for term in ands {
@@ -45,7 +49,11 @@ pub(crate) fn select(inventory: &Inventory, pattern: &str) -> Result<Vec<String>
 fn split(pattern: &str) -> Vec<String> {
     let pattern = pattern.trim();
     if pattern.contains(',') {
-        return pattern.split(',').map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect();
+        return pattern
+            .split(',')
+            .map(|t| t.trim().to_string())
+            .filter(|t| !t.is_empty())
+            .collect();
     }
     let mut terms = Vec::new();
     let mut current = String::new();
@@ -63,12 +71,19 @@ fn split(pattern: &str) -> Vec<String> {
         current.push(c);
     }
     terms.push(current);
-    terms.into_iter().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()).collect()
+    terms
+        .into_iter()
+        .map(|t| t.trim().to_string())
+        .filter(|t| !t.is_empty())
+        .collect()
 }
 
 /// The hosts one term names.
 fn matches(inventory: &Inventory, term: &str) -> Result<Vec<String>, PatternError> {
-    let invalid = |reason: &str| PatternError::Invalid { pattern: term.to_string(), reason: reason.to_string() };
+    let invalid = |reason: &str| PatternError::Invalid {
+        pattern: term.to_string(),
+        reason: reason.to_string(),
+    };
     let (name, subscript) = split_subscript(term).map_err(|r| invalid(&r))?;
     let mut hosts: IndexSet<String> = IndexSet::new();
     if name == "all" || name == "*" {
@@ -81,7 +96,11 @@ fn matches(inventory: &Inventory, term: &str) -> Result<Vec<String>, PatternErro
         hosts.extend(inventory.hosts.keys().filter(|h| re.is_match(h)).cloned());
     } else {
         let is_glob = name.contains(['*', '?', '[']);
-        let glob = if is_glob { Some(glob::Pattern::new(name).map_err(|e| invalid(&e.to_string()))?) } else { None };
+        let glob = if is_glob {
+            Some(glob::Pattern::new(name).map_err(|e| invalid(&e.to_string()))?)
+        } else {
+            None
+        };
         let name_matches = |candidate: &str| match &glob {
             Some(g) => g.matches(candidate),
             None => candidate == name,
@@ -109,25 +128,44 @@ fn matches(inventory: &Inventory, term: &str) -> Result<Vec<String>, PatternErro
                 Some(e) => resolve(e).saturating_add(1).min(hosts.len()),
                 None => s + 1,
             };
-            hosts.get(s..e.max(s)).map(<[String]>::to_vec).unwrap_or_default()
+            hosts
+                .get(s..e.max(s))
+                .map(<[String]>::to_vec)
+                .unwrap_or_default()
         }
     })
 }
 
 /// `web[0]` → (`web`, [0, 0]); `web[1:3]` → (`web`, [1, 3]); `web[-1]`; otherwise no subscript.
 /// Ansible's subscripts are inclusive of the end.
-fn split_subscript(term: &str) -> Result<(&str, Option<(i64, Option<i64>)>), String> {
-    let Some(open) = term.rfind('[') else { return Ok((term, None)) };
+/// `[start]` or `[start:end]`, inclusive.
+type Subscript = (i64, Option<i64>);
+
+fn split_subscript(term: &str) -> Result<(&str, Option<Subscript>), String> {
+    let Some(open) = term.rfind('[') else {
+        return Ok((term, None));
+    };
     if !term.ends_with(']') {
         return Ok((term, None));
     }
     let inner = &term[open + 1..term.len() - 1];
-    let numeric = |s: &str| s.is_empty() || s.trim_start_matches('-').chars().all(|c| c.is_ascii_digit());
+    let numeric = |s: &str| {
+        s.is_empty()
+            || s.trim_start_matches('-')
+                .chars()
+                .all(|c| c.is_ascii_digit())
+    };
     let parts: Vec<&str> = inner.split(':').collect();
     if parts.len() > 2 || !parts.iter().all(|p| numeric(p)) || inner.is_empty() {
         return Ok((term, None));
     }
-    let parse = |s: &str, default: i64| if s.is_empty() { Ok(default) } else { s.parse::<i64>().map_err(|e| e.to_string()) };
+    let parse = |s: &str, default: i64| {
+        if s.is_empty() {
+            Ok(default)
+        } else {
+            s.parse::<i64>().map_err(|e| e.to_string())
+        }
+    };
     let start = parse(parts[0], 0)?;
     let end = match parts.get(1) {
         Some(e) => Some(parse(e, -1)?),

@@ -37,7 +37,14 @@ port=80
 #[test]
 fn ini_groups_children_and_ranges() {
     let (_d, inv) = inventory_from(&[("hosts", INI)]);
-    assert_eq!(inv.group_hosts("web"), ["web01.example.com", "web02.example.com", "web03.example.com"]);
+    assert_eq!(
+        inv.group_hosts("web"),
+        [
+            "web01.example.com",
+            "web02.example.com",
+            "web03.example.com"
+        ]
+    );
     assert_eq!(inv.group_hosts("prod").len(), 5);
     assert_eq!(inv.group_hosts("ungrouped"), ["solo"]);
     assert_eq!(inv.select("all").unwrap().len(), 6);
@@ -63,7 +70,10 @@ fn patterns_union_intersection_exclusion_glob_and_subscript() {
     assert_eq!(inv.select("!web:prod").unwrap(), ["db-a", "db-b"]);
     assert_eq!(inv.select("web0*").unwrap().len(), 3);
     assert_eq!(inv.select("web[0]").unwrap(), ["web01.example.com"]);
-    assert_eq!(inv.select("web[1:2]").unwrap(), ["web02.example.com", "web03.example.com"]);
+    assert_eq!(
+        inv.select("web[1:2]").unwrap(),
+        ["web02.example.com", "web03.example.com"]
+    );
     assert_eq!(inv.select("~db-.*").unwrap(), ["db-a", "db-b"]);
     assert_eq!(inv.select("nothing").unwrap(), Vec::<String>::new());
     assert_eq!(inv.select("db,solo").unwrap(), ["db-a", "db-b", "solo"]);
@@ -73,8 +83,15 @@ fn patterns_union_intersection_exclusion_glob_and_subscript() {
 fn implicit_localhost_is_not_in_all() {
     let (_d, inv) = inventory_from(&[("hosts", INI)]);
     assert_eq!(inv.select("localhost").unwrap(), ["localhost"]);
-    assert!(!inv.select("all").unwrap().contains(&"localhost".to_string()));
-    assert_eq!(inv.host_vars("localhost")["ansible_connection"], json!("local"));
+    assert!(
+        !inv.select("all")
+            .unwrap()
+            .contains(&"localhost".to_string())
+    );
+    assert_eq!(
+        inv.host_vars("localhost")["ansible_connection"],
+        json!("local")
+    );
 }
 
 #[test]
@@ -106,7 +123,10 @@ all:
 #[test]
 fn precedence_child_beats_parent_and_files_beat_inline_groups() {
     let (_d, inv) = inventory_from(&[
-        ("hosts", "[parent:children]\nchild\n[child]\nh1 hostvar=inline\n[parent:vars]\nx=parent_inline\ny=parent_inline\n[child:vars]\nx=child_inline\n"),
+        (
+            "hosts",
+            "[parent:children]\nchild\n[child]\nh1 hostvar=inline\n[parent:vars]\nx=parent_inline\ny=parent_inline\n[child:vars]\nx=child_inline\n",
+        ),
         ("group_vars/all.yml", "x: all_file\nz: all_file\n"),
         ("group_vars/parent.yml", "x: parent_file\n"),
         ("group_vars/child/main.yml", "x: child_file\n"),
@@ -147,14 +167,24 @@ fn errors_name_file_and_line() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hosts");
     fs::write(&path, "[g]\na\n[g:bogus]\n").unwrap();
-    let err = Inventory::load(&[path.to_str().unwrap()]).unwrap_err().to_string();
-    assert!(err.ends_with("hosts:3: section [g:bogus] has unknown kind \"bogus\"; use :vars or :children"), "{err}");
+    let err = Inventory::load(&[path.to_str().unwrap()])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.ends_with(
+            "hosts:3: section [g:bogus] has unknown kind \"bogus\"; use :vars or :children"
+        ),
+        "{err}"
+    );
 }
 
 #[test]
 fn graph_and_list() {
     let (_d, inv) = inventory_from(&[("hosts", "lone\n[web]\nw1\n")]);
-    assert_eq!(inv.to_graph("all"), "@all:\n  |--@ungrouped:\n  |  |--lone\n  |--@web:\n  |  |--w1\n");
+    assert_eq!(
+        inv.to_graph("all"),
+        "@all:\n  |--@ungrouped:\n  |  |--lone\n  |--@web:\n  |  |--w1\n"
+    );
     let list = inv.to_list_json();
     assert_eq!(list["web"]["hosts"], json!(["w1"]));
     assert_eq!(list["all"]["children"], json!(["ungrouped", "web"]));

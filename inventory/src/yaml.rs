@@ -5,15 +5,23 @@ use std::path::Path;
 use serde_json::Value;
 use settle_yaml::Node;
 
-use crate::{ini::expand_range, Inventory, InventoryError, Vars};
+use crate::{Inventory, InventoryError, Vars, ini::expand_range};
 
-pub(crate) fn load(inventory: &mut Inventory, text: &str, path: &Path) -> Result<(), InventoryError> {
+pub(crate) fn load(
+    inventory: &mut Inventory,
+    text: &str,
+    path: &Path,
+) -> Result<(), InventoryError> {
     let doc = settle_yaml::parse_str(text, path)?;
     if doc.is_null() {
         return Ok(());
     }
     let Some(top) = doc.as_map() else {
-        return Err(parse_error(path, &doc, "a YAML inventory is a mapping of group names (usually just `all:`)"));
+        return Err(parse_error(
+            path,
+            &doc,
+            "a YAML inventory is a mapping of group names (usually just `all:`)",
+        ));
     };
     for (name, group) in top {
         load_group(inventory, name, group, path)?;
@@ -22,29 +30,52 @@ pub(crate) fn load(inventory: &mut Inventory, text: &str, path: &Path) -> Result
 }
 
 fn parse_error(path: &Path, node: &Node, message: &str) -> InventoryError {
-    InventoryError::Parse { path: path.into(), line: node.line as usize, message: message.to_string() }
+    InventoryError::Parse {
+        path: path.into(),
+        line: node.line as usize,
+        message: message.to_string(),
+    }
 }
 
-fn load_group(inventory: &mut Inventory, name: &str, node: &Node, path: &Path) -> Result<(), InventoryError> {
+fn load_group(
+    inventory: &mut Inventory,
+    name: &str,
+    node: &Node,
+    path: &Path,
+) -> Result<(), InventoryError> {
     inventory.ensure_group(name);
     if node.is_null() {
         return Ok(());
     }
     let Some(map) = node.as_map() else {
-        return Err(parse_error(path, node, &format!("group {name:?} must be a mapping with hosts, vars or children")));
+        return Err(parse_error(
+            path,
+            node,
+            &format!("group {name:?} must be a mapping with hosts, vars or children"),
+        ));
     };
     for (key, value) in map {
         match key.as_str() {
             "hosts" if value.is_null() => {}
             "hosts" => {
                 let Some(hosts) = value.as_map() else {
-                    return Err(parse_error(path, value, &format!("hosts of group {name:?} must be a mapping of host names")));
+                    return Err(parse_error(
+                        path,
+                        value,
+                        &format!("hosts of group {name:?} must be a mapping of host names"),
+                    ));
                 };
                 for (host, vars) in hosts {
                     let vars = match vars.to_value() {
                         Value::Object(m) => m,
                         Value::Null => Vars::new(),
-                        _ => return Err(parse_error(path, vars, &format!("variables of host {host:?} must be a mapping"))),
+                        _ => {
+                            return Err(parse_error(
+                                path,
+                                vars,
+                                &format!("variables of host {host:?} must be a mapping"),
+                            ));
+                        }
                     };
                     let names = expand_range(host).map_err(|m| parse_error(path, value, &m))?;
                     for h in names {
@@ -55,12 +86,22 @@ fn load_group(inventory: &mut Inventory, name: &str, node: &Node, path: &Path) -
             "vars" => match value.to_value() {
                 Value::Object(vars) => inventory.ensure_group(name).vars.extend(vars),
                 Value::Null => {}
-                _ => return Err(parse_error(path, value, &format!("vars of group {name:?} must be a mapping"))),
+                _ => {
+                    return Err(parse_error(
+                        path,
+                        value,
+                        &format!("vars of group {name:?} must be a mapping"),
+                    ));
+                }
             },
             "children" if value.is_null() => {}
             "children" => {
                 let Some(children) = value.as_map() else {
-                    return Err(parse_error(path, value, &format!("children of group {name:?} must be a mapping of group names")));
+                    return Err(parse_error(
+                        path,
+                        value,
+                        &format!("children of group {name:?} must be a mapping of group names"),
+                    ));
                 };
                 for (child, body) in children {
                     inventory.add_child(name, child);
@@ -71,7 +112,9 @@ fn load_group(inventory: &mut Inventory, name: &str, node: &Node, path: &Path) -
                 return Err(parse_error(
                     path,
                     value,
-                    &format!("group {name:?} has an unknown key {other:?}; a group has hosts, vars and children"),
+                    &format!(
+                        "group {name:?} has an unknown key {other:?}; a group has hosts, vars and children"
+                    ),
                 ));
             }
         }

@@ -2,8 +2,8 @@
 
 use std::fmt;
 
-use serde::de::{self, Deserializer, Visitor};
 use serde::Deserialize;
+use serde::de::{self, Deserializer, Visitor};
 
 /// Ansible's booleans: `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`, in any case.
 pub(crate) fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
@@ -30,7 +30,9 @@ pub(crate) fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error>
             match v.to_ascii_lowercase().as_str() {
                 "yes" | "true" | "on" | "1" | "y" | "t" => Ok(true),
                 "no" | "false" | "off" | "0" | "n" | "f" | "" => Ok(false),
-                _ => Err(E::custom(format!("{v:?} is not a boolean; use true or false"))),
+                _ => Err(E::custom(format!(
+                    "{v:?} is not a boolean; use true or false"
+                ))),
             }
         }
     }
@@ -187,7 +189,10 @@ mod tests {
     fn modes_as_ansible_reads_them() {
         assert_eq!(parse_mode("0644"), Ok(Mode::Octal(0o644)));
         assert_eq!(parse_mode("644"), Ok(Mode::Octal(0o644)));
-        assert_eq!(serde_json::from_value::<Mode>(serde_json::json!(420)).unwrap(), Mode::Octal(0o644));
+        assert_eq!(
+            serde_json::from_value::<Mode>(serde_json::json!(420)).unwrap(),
+            Mode::Octal(0o644)
+        );
         assert!(parse_mode("rwx").is_err());
     }
 

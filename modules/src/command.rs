@@ -15,16 +15,35 @@ use crate::{ModuleError, ModuleSpec, Outcome, Request};
 
 pub(crate) static COMMAND_SPEC: ModuleSpec = ModuleSpec {
     name: "command",
-    args: &["_raw_params", "cmd", "argv", "chdir", "creates", "removes", "stdin", "stdin_add_newline",
-        "strip_empty_ends", "expand_argument_vars"],
+    args: &[
+        "_raw_params",
+        "cmd",
+        "argv",
+        "chdir",
+        "creates",
+        "removes",
+        "stdin",
+        "stdin_add_newline",
+        "strip_empty_ends",
+        "expand_argument_vars",
+    ],
     unsupported: &["warn", "_uses_shell"],
     free_form: true,
 };
 
 pub(crate) static SHELL_SPEC: ModuleSpec = ModuleSpec {
     name: "shell",
-    args: &["_raw_params", "cmd", "chdir", "creates", "removes", "stdin", "stdin_add_newline",
-        "strip_empty_ends", "executable"],
+    args: &[
+        "_raw_params",
+        "cmd",
+        "chdir",
+        "creates",
+        "removes",
+        "stdin",
+        "stdin_add_newline",
+        "strip_empty_ends",
+        "executable",
+    ],
     unsupported: &["warn"],
     free_form: true,
 };
@@ -56,12 +75,19 @@ fn yes() -> bool {
 pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError> {
     let args: Args = parse_args(&request.module, &request.args)?;
     let text = match (&args.raw, &args.cmd) {
-        (Some(_), Some(_)) => return Err(ModuleError::Args(format!("{}: give the command once: free form or cmd, not both", request.module))),
+        (Some(_), Some(_)) => {
+            return Err(ModuleError::Args(format!(
+                "{}: give the command once: free form or cmd, not both",
+                request.module
+            )));
+        }
         (Some(t), None) | (None, Some(t)) => Some(t.clone()),
         (None, None) => None,
     };
     if text.is_some() && args.argv.is_some() {
-        return Err(ModuleError::Args("command: parameters are mutually exclusive: cmd|argv".into()));
+        return Err(ModuleError::Args(
+            "command: parameters are mutually exclusive: cmd|argv".into(),
+        ));
     }
     let mut values = Map::new();
     let argv: Vec<String> = if shell {
@@ -74,11 +100,16 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     } else {
         let words = match (&args.argv, &text) {
             (Some(argv), _) => argv.clone(),
-            (None, Some(t)) => shell_words::split(t).map_err(|e| ModuleError::Args(format!("command: {e}")))?,
+            (None, Some(t)) => {
+                shell_words::split(t).map_err(|e| ModuleError::Args(format!("command: {e}")))?
+            }
             (None, None) => return Err(ModuleError::Args("command: no command given".into())),
         };
         let words: Vec<String> = if args.expand_argument_vars {
-            words.iter().map(|w| expand(w, &request.environment)).collect()
+            words
+                .iter()
+                .map(|w| expand(w, &request.environment))
+                .collect()
         } else {
             words
         };
@@ -93,15 +124,23 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
         Some(dir) if !p.starts_with('/') => dir.join(p).display().to_string(),
         _ => p.to_string(),
     };
-    if let Some(creates) = &args.creates {
-        if glob_exists(&resolve(creates)) {
-            return Ok(not_run(values, format!("Did not run command since '{creates}' exists"), format!("skipped, since {creates} exists")));
-        }
+    if let Some(creates) = &args.creates
+        && glob_exists(&resolve(creates))
+    {
+        return Ok(not_run(
+            values,
+            format!("Did not run command since '{creates}' exists"),
+            format!("skipped, since {creates} exists"),
+        ));
     }
-    if let Some(removes) = &args.removes {
-        if !glob_exists(&resolve(removes)) {
-            return Ok(not_run(values, format!("Did not run command since '{removes}' does not exist"), format!("skipped, since {removes} does not exist")));
-        }
+    if let Some(removes) = &args.removes
+        && !glob_exists(&resolve(removes))
+    {
+        return Ok(not_run(
+            values,
+            format!("Did not run command since '{removes}' does not exist"),
+            format!("skipped, since {removes} does not exist"),
+        ));
     }
     if request.check_mode {
         // With creates/removes we know it would run; without them nothing can be known.
@@ -116,8 +155,16 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
         });
     }
     let mut command = Command::new(&argv[0]);
-    command.args(&argv[1..]).envs(&request.environment).stdout(Stdio::piped()).stderr(Stdio::piped());
-    command.stdin(if args.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    command
+        .args(&argv[1..])
+        .envs(&request.environment)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    command.stdin(if args.stdin.is_some() {
+        Stdio::piped()
+    } else {
+        Stdio::null()
+    });
     if let Some(dir) = chdir {
         command.current_dir(dir);
     }
@@ -126,7 +173,12 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     let mut child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
-            let mut outcome = Outcome::failed(format!("[Errno {}] {}: '{}'", e.raw_os_error().unwrap_or(0), e, argv[0]));
+            let mut outcome = Outcome::failed(format!(
+                "[Errno {}] {}: '{}'",
+                e.raw_os_error().unwrap_or(0),
+                e,
+                argv[0]
+            ));
             values.insert("rc".into(), 2.into());
             outcome.values = values;
             return Ok(outcome);
@@ -141,19 +193,31 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
             let _ = pipe.write_all(data.as_bytes());
         }
     }
-    let output = child.wait_with_output().map_err(|e| ModuleError::io(format!("run {}", argv[0]), e))?;
+    let output = child
+        .wait_with_output()
+        .map_err(|e| ModuleError::io(format!("run {}", argv[0]), e))?;
     let rc = output.status.code().unwrap_or_else(|| {
         use std::os::unix::process::ExitStatusExt;
         -output.status.signal().unwrap_or(0)
     });
     let clean = |bytes: &[u8]| {
         let text = String::from_utf8_lossy(bytes).into_owned();
-        if args.strip_empty_ends { text.trim_end_matches(['\n', '\r']).to_string() } else { text }
+        if args.strip_empty_ends {
+            text.trim_end_matches(['\n', '\r']).to_string()
+        } else {
+            text
+        }
     };
     let (stdout, stderr) = (clean(&output.stdout), clean(&output.stderr));
     values.insert("rc".into(), rc.into());
-    values.insert("stdout_lines".into(), stdout.lines().collect::<Vec<_>>().into());
-    values.insert("stderr_lines".into(), stderr.lines().collect::<Vec<_>>().into());
+    values.insert(
+        "stdout_lines".into(),
+        stdout.lines().collect::<Vec<_>>().into(),
+    );
+    values.insert(
+        "stderr_lines".into(),
+        stderr.lines().collect::<Vec<_>>().into(),
+    );
     values.insert("stdout".into(), stdout.into());
     values.insert("stderr".into(), stderr.into());
     values.insert("start".into(), started_at.into());
@@ -161,13 +225,24 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     let delta = start.elapsed();
     values.insert(
         "delta".into(),
-        format!("{}:{:02}:{:02}.{:06}", delta.as_secs() / 3600, delta.as_secs() / 60 % 60, delta.as_secs() % 60, delta.subsec_micros()).into(),
+        format!(
+            "{}:{:02}:{:02}.{:06}",
+            delta.as_secs() / 3600,
+            delta.as_secs() / 60 % 60,
+            delta.as_secs() % 60,
+            delta.subsec_micros()
+        )
+        .into(),
     );
     let failed = rc != 0;
     Ok(Outcome {
         changed: true,
         failed,
-        msg: Some(if failed { "non-zero return code".into() } else { String::new() }),
+        msg: Some(if failed {
+            "non-zero return code".into()
+        } else {
+            String::new()
+        }),
         values,
         ..Outcome::default()
     })
@@ -179,7 +254,12 @@ fn not_run(mut values: Map<String, Value>, msg: String, stdout: String) -> Outco
     values.insert("stdout_lines".into(), vec![stdout].into());
     values.insert("stderr".into(), "".into());
     values.insert("stderr_lines".into(), Vec::<String>::new().into());
-    Outcome { changed: false, msg: Some(msg), values, ..Outcome::default() }
+    Outcome {
+        changed: false,
+        msg: Some(msg),
+        values,
+        ..Outcome::default()
+    }
 }
 
 /// Whether a path, or any path matching a glob pattern, exists.
@@ -194,7 +274,13 @@ fn glob_exists(pattern: &str) -> bool {
     if dir.contains(['*', '?', '[']) {
         return false;
     }
-    std::fs::read_dir(dir).map(|entries| entries.flatten().any(|e| wildcard(name, &e.file_name().to_string_lossy()))).unwrap_or(false)
+    std::fs::read_dir(dir)
+        .map(|entries| {
+            entries
+                .flatten()
+                .any(|e| wildcard(name, &e.file_name().to_string_lossy()))
+        })
+        .unwrap_or(false)
 }
 
 /// `*` and `?` matching, for `creates`/`removes` patterns.
@@ -237,11 +323,17 @@ fn expand(word: &str, env: &std::collections::BTreeMap<String, String>) -> Strin
         if chars[i] == '$' && i + 1 < chars.len() {
             let (name, next) = if chars[i + 1] == '{' {
                 match chars[i + 2..].iter().position(|c| *c == '}') {
-                    Some(end) => (chars[i + 2..i + 2 + end].iter().collect::<String>(), i + 3 + end),
+                    Some(end) => (
+                        chars[i + 2..i + 2 + end].iter().collect::<String>(),
+                        i + 3 + end,
+                    ),
                     None => (String::new(), i),
                 }
             } else {
-                let len = chars[i + 1..].iter().take_while(|c| c.is_ascii_alphanumeric() || **c == '_').count();
+                let len = chars[i + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                    .count();
                 (chars[i + 1..i + 1 + len].iter().collect(), i + 1 + len)
             };
             if let Some(value) = (!name.is_empty()).then(|| lookup(&name)).flatten() {
@@ -265,7 +357,13 @@ fn now_string() -> String {
         libc::localtime_r(&ts.tv_sec, &mut tm);
         format!(
             "{:04}-{:02}-{:02} {:02}:{:02}:{:02}.{:06}",
-            tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, ts.tv_nsec / 1000
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday,
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec,
+            ts.tv_nsec / 1000
         )
     }
 }

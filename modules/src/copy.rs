@@ -12,7 +12,7 @@ use base64::Engine as _;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::args::{boolean, text, Mode};
+use crate::args::{Mode, boolean, text};
 use crate::file::Attributes;
 use crate::fsutil::{self, diffable, sha1_hex};
 use crate::resource::{ContentDiff, Plan, Resource};
@@ -20,10 +20,33 @@ use crate::{ModuleError, ModuleSpec};
 
 pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     name: "copy",
-    args: &["dest", "content", "src", "remote_src", "owner", "group", "mode", "backup", "force", "validate",
-        "follow", "_content_base64", "_src_name"],
-    unsupported: &["directory_mode", "local_follow", "checksum", "decrypt", "attributes", "seuser", "serole",
-        "setype", "selevel", "unsafe_writes"],
+    args: &[
+        "dest",
+        "content",
+        "src",
+        "remote_src",
+        "owner",
+        "group",
+        "mode",
+        "backup",
+        "force",
+        "validate",
+        "follow",
+        "_content_base64",
+        "_src_name",
+    ],
+    unsupported: &[
+        "directory_mode",
+        "local_follow",
+        "checksum",
+        "decrypt",
+        "attributes",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
+        "unsafe_writes",
+    ],
     free_form: false,
 };
 
@@ -70,30 +93,49 @@ impl Copy {
         let is_dir = self.dest.is_dir() || self.dest.as_os_str().to_string_lossy().ends_with('/');
         match (&self.src_name, is_dir) {
             (Some(name), true) => self.dest.join(name),
-            (None, true) if self.remote_src => {
-                self.dest.join(self.src.as_ref().and_then(|s| s.file_name()).unwrap_or_default())
-            }
+            (None, true) if self.remote_src => self.dest.join(
+                self.src
+                    .as_ref()
+                    .and_then(|s| s.file_name())
+                    .unwrap_or_default(),
+            ),
             _ => self.dest.clone(),
         }
     }
 
     fn attributes(&self) -> Attributes<'_> {
-        Attributes { owner: self.owner.as_deref(), group: self.group.as_deref(), mode: self.mode.as_ref() }
+        Attributes {
+            owner: self.owner.as_deref(),
+            group: self.group.as_deref(),
+            mode: self.mode.as_ref(),
+        }
     }
 
     fn target_metadata(&self) -> Option<Metadata> {
         let target = self.target();
-        if self.follow { fs::metadata(&target).ok() } else { fs::symlink_metadata(&target).ok() }
+        if self.follow {
+            fs::metadata(&target).ok()
+        } else {
+            fs::symlink_metadata(&target).ok()
+        }
     }
 }
 
 impl Resource for Copy {
     fn validate(&self) -> Result<(), ModuleError> {
-        let sources = [self.content.is_some(), self.content_base64.is_some(), self.src.is_some()];
+        let sources = [
+            self.content.is_some(),
+            self.content_base64.is_some(),
+            self.src.is_some(),
+        ];
         match sources.iter().filter(|s| **s).count() {
-            0 => Err(ModuleError::Args("copy: one of src or content is required".into())),
+            0 => Err(ModuleError::Args(
+                "copy: one of src or content is required".into(),
+            )),
             1 => Ok(()),
-            _ => Err(ModuleError::Args("copy: src and content are mutually exclusive".into())),
+            _ => Err(ModuleError::Args(
+                "copy: src and content are mutually exclusive".into(),
+            )),
         }?;
         if self.src.is_some() && !self.remote_src {
             return Err(ModuleError::Args("copy: a controller src must be read by the engine; use remote_src for a path on the host".into()));
@@ -110,16 +152,23 @@ impl Resource for Copy {
                 .map_err(|e| ModuleError::Args(format!("copy: _content_base64: {e}")))?
         } else {
             let src = self.src.as_ref().expect("validated");
-            fs::read(src).map_err(|e| ModuleError::io(format!("Source {} not found", src.display()), e))?
+            fs::read(src)
+                .map_err(|e| ModuleError::io(format!("Source {} not found", src.display()), e))?
         };
         let target = self.target();
         let meta = self.target_metadata();
         let mut plan = Plan::default();
         if meta.as_ref().is_some_and(|m| m.is_dir()) {
-            return Err(ModuleError::Failed(format!("{} is a directory; give src a file name or dest a file path", target.display())));
+            return Err(ModuleError::Failed(format!(
+                "{} is a directory; give src a file name or dest a file path",
+                target.display()
+            )));
         }
         let current = match &meta {
-            Some(_) => Some(fs::read(&target).map_err(|e| ModuleError::io(format!("read {}", target.display()), e))?),
+            Some(_) => Some(
+                fs::read(&target)
+                    .map_err(|e| ModuleError::io(format!("read {}", target.display()), e))?,
+            ),
             None => None,
         };
         let differs = current.as_deref() != Some(self.bytes.as_slice());
@@ -128,15 +177,31 @@ impl Resource for Copy {
             plan.change("content", before, Some(sha1_hex(&self.bytes)));
             if want_diff {
                 let path = target.display().to_string();
-                plan.content.push(match (current.as_deref().map(diffable).transpose(), diffable(&self.bytes)) {
-                    (Ok(before), Ok(after)) => ContentDiff { path, before, after: Some(after), summary: None },
-                    (Err(s), _) | (_, Err(s)) => ContentDiff { path, before: None, after: None, summary: Some(s) },
-                });
+                plan.content.push(
+                    match (
+                        current.as_deref().map(diffable).transpose(),
+                        diffable(&self.bytes),
+                    ) {
+                        (Ok(before), Ok(after)) => ContentDiff {
+                            path,
+                            before,
+                            after: Some(after),
+                            summary: None,
+                        },
+                        (Err(s), _) | (_, Err(s)) => ContentDiff {
+                            path,
+                            before: None,
+                            after: None,
+                            summary: Some(s),
+                        },
+                    },
+                );
             }
         }
         let default_mode = fsutil::default_file_mode();
         if plan.has("content") || current.is_some() {
-            self.attributes().check(meta.as_ref(), false, default_mode, &mut plan)?;
+            self.attributes()
+                .check(meta.as_ref(), false, default_mode, &mut plan)?;
         }
         Ok(plan)
     }
@@ -155,9 +220,16 @@ impl Resource for Copy {
         }
         // Mode, owner and group go on the temporary file before the rename, so the new file
         // never exists with the wrong ones.
-        let mode = match plan.changes.iter().find(|c| c.field == "mode").and_then(|c| c.after.as_deref()) {
+        let mode = match plan
+            .changes
+            .iter()
+            .find(|c| c.field == "mode")
+            .and_then(|c| c.after.as_deref())
+        {
             Some(m) => u32::from_str_radix(m, 8).unwrap_or(0o644),
-            None => meta.as_ref().map_or(fsutil::default_file_mode(), |m| m.mode() & 0o7777),
+            None => meta
+                .as_ref()
+                .map_or(fsutil::default_file_mode(), |m| m.mode() & 0o7777),
         };
         let uid = match (plan.has("owner"), &self.owner, &meta) {
             (true, Some(o), _) => Some(fsutil::user_id(o)?),
@@ -169,7 +241,11 @@ impl Resource for Copy {
             (_, _, Some(m)) => Some(m.gid()),
             _ => None,
         };
-        let dest = if self.follow { fs::canonicalize(&target).unwrap_or(target) } else { target };
+        let dest = if self.follow {
+            fs::canonicalize(&target).unwrap_or(target)
+        } else {
+            target
+        };
         fsutil::atomic_write(&dest, &self.bytes, mode, uid, gid)
     }
 
@@ -192,15 +268,26 @@ impl Copy {
     /// Runs `validate` (with `%s` as a temporary copy of the new content) and fails on non-zero.
     fn run_validate(&self, validate: &str) -> Result<(), ModuleError> {
         if !validate.contains("%s") {
-            return Err(ModuleError::Args(format!("validate must contain %s: {validate}")));
+            return Err(ModuleError::Args(format!(
+                "validate must contain %s: {validate}"
+            )));
         }
-        let dir = self.target().parent().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("."));
-        let tmp = tempfile::Builder::new().prefix(".settle-validate.").tempfile_in(&dir)
+        let dir = self
+            .target()
+            .parent()
+            .map(PathBuf::from)
+            .unwrap_or_else(|| PathBuf::from("."));
+        let tmp = tempfile::Builder::new()
+            .prefix(".settle-validate.")
+            .tempfile_in(&dir)
             .map_err(|e| ModuleError::io("validate", e))?;
         fs::write(tmp.path(), &self.bytes).map_err(|e| ModuleError::io("validate", e))?;
         let cmd = validate.replace("%s", &tmp.path().display().to_string());
-        let words = shell_words::split(&cmd).map_err(|e| ModuleError::Args(format!("validate: {e}")))?;
-        let output = Command::new(&words[0]).args(&words[1..]).output()
+        let words =
+            shell_words::split(&cmd).map_err(|e| ModuleError::Args(format!("validate: {e}")))?;
+        let output = Command::new(&words[0])
+            .args(&words[1..])
+            .output()
             .map_err(|e| ModuleError::io(format!("validate: {}", words[0]), e))?;
         if !output.status.success() {
             return Err(ModuleError::Failed(format!(
@@ -227,6 +314,14 @@ fn local_timestamp() -> String {
         let t = libc::time(std::ptr::null_mut());
         let mut tm: libc::tm = std::mem::zeroed();
         libc::localtime_r(&t, &mut tm);
-        format!("{:04}-{:02}-{:02}@{:02}:{:02}:{:02}", tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec)
+        format!(
+            "{:04}-{:02}-{:02}@{:02}:{:02}:{:02}",
+            tm.tm_year + 1900,
+            tm.tm_mon + 1,
+            tm.tm_mday,
+            tm.tm_hour,
+            tm.tm_min,
+            tm.tm_sec
+        )
     }
 }

@@ -7,16 +7,30 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::args::{boolean, text, Mode};
+use crate::args::{Mode, boolean, text};
 use crate::fsutil::{self, mode_string};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
 pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     name: "file",
-    args: &["path", "dest", "name", "state", "owner", "group", "mode", "recurse", "src", "follow", "force"],
-    unsupported: &["access_time", "access_time_format", "modification_time", "modification_time_format",
-        "attributes", "attr", "seuser", "serole", "setype", "selevel", "unsafe_writes"],
+    args: &[
+        "path", "dest", "name", "state", "owner", "group", "mode", "recurse", "src", "follow",
+        "force",
+    ],
+    unsupported: &[
+        "access_time",
+        "access_time_format",
+        "modification_time",
+        "modification_time_format",
+        "attributes",
+        "attr",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
+        "unsafe_writes",
+    ],
     free_form: false,
 };
 
@@ -92,12 +106,22 @@ pub(crate) struct Attributes<'a> {
 impl Attributes<'_> {
     /// Adds the attributes that differ to `plan`. `meta` is `None` for a path about to be made,
     /// `default_mode` what it would get with no `mode:` given.
-    pub(crate) fn check(&self, meta: Option<&Metadata>, is_dir: bool, default_mode: u32, plan: &mut Plan) -> Result<(), ModuleError> {
+    pub(crate) fn check(
+        &self,
+        meta: Option<&Metadata>,
+        is_dir: bool,
+        default_mode: u32,
+        plan: &mut Plan,
+    ) -> Result<(), ModuleError> {
         if let Some(owner) = self.owner {
             let want = fsutil::user_id(owner)?;
             match meta {
                 Some(m) if m.uid() == want => {}
-                Some(m) => plan.change("owner", Some(fsutil::user_name(m.uid())), Some(fsutil::user_name(want))),
+                Some(m) => plan.change(
+                    "owner",
+                    Some(fsutil::user_name(m.uid())),
+                    Some(fsutil::user_name(want)),
+                ),
                 None => plan.change("owner", None, Some(fsutil::user_name(want))),
             }
         }
@@ -105,13 +129,19 @@ impl Attributes<'_> {
             let want = fsutil::group_id(group)?;
             match meta {
                 Some(m) if m.gid() == want => {}
-                Some(m) => plan.change("group", Some(fsutil::group_name(m.gid())), Some(fsutil::group_name(want))),
+                Some(m) => plan.change(
+                    "group",
+                    Some(fsutil::group_name(m.gid())),
+                    Some(fsutil::group_name(want)),
+                ),
                 None => plan.change("group", None, Some(fsutil::group_name(want))),
             }
         }
         if let Some(mode) = self.mode {
             let current = meta.map(|m| m.mode() & 0o7777);
-            let want = mode.resolve(current.unwrap_or(default_mode), is_dir).map_err(ModuleError::Args)?;
+            let want = mode
+                .resolve(current.unwrap_or(default_mode), is_dir)
+                .map_err(ModuleError::Args)?;
             if current != Some(want) {
                 plan.change("mode", current.map(mode_string), Some(mode_string(want)));
             }
@@ -121,17 +151,30 @@ impl Attributes<'_> {
 
     /// Sets the owner, group and mode that `plan` lists as changed.
     pub(crate) fn apply(&self, path: &Path, plan: &Plan, follow: bool) -> Result<(), ModuleError> {
-        let uid = if plan.has("owner") { self.owner.map(fsutil::user_id).transpose()? } else { None };
-        let gid = if plan.has("group") { self.group.map(fsutil::group_id).transpose()? } else { None };
+        let uid = if plan.has("owner") {
+            self.owner.map(fsutil::user_id).transpose()?
+        } else {
+            None
+        };
+        let gid = if plan.has("group") {
+            self.group.map(fsutil::group_id).transpose()?
+        } else {
+            None
+        };
         if uid.is_some() || gid.is_some() {
             if follow {
-                std::os::unix::fs::chown(path, uid, gid).map_err(|e| ModuleError::io(format!("chown {}", path.display()), e))?;
+                std::os::unix::fs::chown(path, uid, gid)
+                    .map_err(|e| ModuleError::io(format!("chown {}", path.display()), e))?;
             } else {
                 fsutil::chown(path, uid, gid)?;
             }
         }
         if let Some(change) = plan.changes.iter().find(|c| c.field == "mode") {
-            let mode = change.after.as_deref().and_then(|m| u32::from_str_radix(m, 8).ok()).unwrap_or(0o644);
+            let mode = change
+                .after
+                .as_deref()
+                .and_then(|m| u32::from_str_radix(m, 8).ok())
+                .unwrap_or(0o644);
             fsutil::chmod(path, mode)?;
         }
         Ok(())
@@ -140,7 +183,11 @@ impl Attributes<'_> {
 
 impl File {
     fn attributes(&self) -> Attributes<'_> {
-        Attributes { owner: self.owner.as_deref(), group: self.group.as_deref(), mode: self.mode.as_ref() }
+        Attributes {
+            owner: self.owner.as_deref(),
+            group: self.group.as_deref(),
+            mode: self.mode.as_ref(),
+        }
     }
 
     fn metadata(&self) -> Option<Metadata> {
@@ -149,19 +196,27 @@ impl File {
 
     /// Metadata of what the attributes apply to: a link's target when following.
     fn target_metadata(&self) -> Option<Metadata> {
-        if self.follow { fs::metadata(&self.path).ok() } else { self.metadata() }
+        if self.follow {
+            fs::metadata(&self.path).ok()
+        } else {
+            self.metadata()
+        }
     }
 
     fn check_recursive(&self, dir: &Path, plan: &mut Plan) -> Result<(), ModuleError> {
         let mut count = 0usize;
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
-            let entries = fs::read_dir(&d).map_err(|e| ModuleError::io(format!("read {}", d.display()), e))?;
+            let entries = fs::read_dir(&d)
+                .map_err(|e| ModuleError::io(format!("read {}", d.display()), e))?;
             for entry in entries.flatten() {
                 let path = entry.path();
-                let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+                let Ok(meta) = fs::symlink_metadata(&path) else {
+                    continue;
+                };
                 let mut sub = Plan::default();
-                self.attributes().check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
+                self.attributes()
+                    .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
                 if !sub.is_empty() {
                     count += 1;
                 }
@@ -171,7 +226,14 @@ impl File {
             }
         }
         if count > 0 {
-            plan.change("recurse", None, Some(format!("owner/group/mode of {count} paths below {}", dir.display())));
+            plan.change(
+                "recurse",
+                None,
+                Some(format!(
+                    "owner/group/mode of {count} paths below {}",
+                    dir.display()
+                )),
+            );
         }
         Ok(())
     }
@@ -179,15 +241,28 @@ impl File {
     fn apply_recursive(&self, dir: &Path) -> Result<(), ModuleError> {
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
-            for entry in fs::read_dir(&d).map_err(|e| ModuleError::io(format!("read {}", d.display()), e))?.flatten() {
+            for entry in fs::read_dir(&d)
+                .map_err(|e| ModuleError::io(format!("read {}", d.display()), e))?
+                .flatten()
+            {
                 let path = entry.path();
-                let Ok(meta) = fs::symlink_metadata(&path) else { continue };
+                let Ok(meta) = fs::symlink_metadata(&path) else {
+                    continue;
+                };
                 let mut sub = Plan::default();
-                self.attributes().check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
+                self.attributes()
+                    .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
                 if !meta.file_type().is_symlink() {
                     self.attributes().apply(&path, &sub, false)?;
                 } else if sub.has("owner") || sub.has("group") {
-                    let only_owner = Plan { changes: sub.changes.into_iter().filter(|c| c.field != "mode").collect(), ..Plan::default() };
+                    let only_owner = Plan {
+                        changes: sub
+                            .changes
+                            .into_iter()
+                            .filter(|c| c.field != "mode")
+                            .collect(),
+                        ..Plan::default()
+                    };
                     self.attributes().apply(&path, &only_owner, false)?;
                 }
                 if meta.is_dir() {
@@ -199,17 +274,26 @@ impl File {
     }
 
     fn link_source(&self) -> Result<&Path, ModuleError> {
-        self.src.as_deref().ok_or_else(|| ModuleError::Args(format!("src is required for state={}", self.resolved.map_or("link", State::word))))
+        self.src.as_deref().ok_or_else(|| {
+            ModuleError::Args(format!(
+                "src is required for state={}",
+                self.resolved.map_or("link", State::word)
+            ))
+        })
     }
 }
 
 impl Resource for File {
     fn validate(&self) -> Result<(), ModuleError> {
         if self.src.is_some() && !matches!(self.state, Some(State::Link | State::Hard)) {
-            return Err(ModuleError::Args("file: src is only used with state=link or state=hard".into()));
+            return Err(ModuleError::Args(
+                "file: src is only used with state=link or state=hard".into(),
+            ));
         }
         if self.recurse && !matches!(self.state, None | Some(State::Directory)) {
-            return Err(ModuleError::Args("file: recurse needs state=directory".into()));
+            return Err(ModuleError::Args(
+                "file: recurse needs state=directory".into(),
+            ));
         }
         Ok(())
     }
@@ -234,17 +318,23 @@ impl Resource for File {
             }
             State::File => {
                 if meta.is_none() {
-                    return Err(ModuleError::Failed(format!("file ({path}) is absent, cannot continue")));
+                    return Err(ModuleError::Failed(format!(
+                        "file ({path}) is absent, cannot continue"
+                    )));
                 }
                 if kind == "directory" {
-                    return Err(ModuleError::Failed(format!("file ({path}) is a directory, not a file")));
+                    return Err(ModuleError::Failed(format!(
+                        "file ({path}) is a directory, not a file"
+                    )));
                 }
-                self.attributes().check(self.target_metadata().as_ref(), false, 0, &mut plan)?;
+                self.attributes()
+                    .check(self.target_metadata().as_ref(), false, 0, &mut plan)?;
             }
             State::Directory => match kind {
                 "absent" => {
                     plan.change("state", Some("absent".into()), Some("directory".into()));
-                    self.attributes().check(None, true, 0o777 & !fsutil::umask(), &mut plan)?;
+                    self.attributes()
+                        .check(None, true, 0o777 & !fsutil::umask(), &mut plan)?;
                 }
                 "directory" => {
                     self.attributes().check(meta.as_ref(), true, 0, &mut plan)?;
@@ -253,50 +343,98 @@ impl Resource for File {
                     }
                 }
                 "link" if self.follow && self.path.is_dir() => {
-                    self.attributes().check(self.target_metadata().as_ref(), true, 0, &mut plan)?;
+                    self.attributes()
+                        .check(self.target_metadata().as_ref(), true, 0, &mut plan)?;
                 }
-                other => return Err(ModuleError::Failed(format!("{path} already exists as a {other}"))),
+                other => {
+                    return Err(ModuleError::Failed(format!(
+                        "{path} already exists as a {other}"
+                    )));
+                }
             },
             State::Touch => {
                 plan.change("state", Some(kind.into()), Some("touch".into()));
-                let target = if meta.is_some() { self.target_metadata() } else { None };
-                self.attributes().check(target.as_ref(), false, fsutil::default_file_mode(), &mut plan)?;
+                let target = if meta.is_some() {
+                    self.target_metadata()
+                } else {
+                    None
+                };
+                self.attributes().check(
+                    target.as_ref(),
+                    false,
+                    fsutil::default_file_mode(),
+                    &mut plan,
+                )?;
             }
             State::Link => {
                 let src = self.link_source()?.to_path_buf();
                 match kind {
                     "link" => {
-                        let current = fs::read_link(&self.path).map_err(|e| ModuleError::io(format!("readlink {path}"), e))?;
+                        let current = fs::read_link(&self.path)
+                            .map_err(|e| ModuleError::io(format!("readlink {path}"), e))?;
                         if current != src {
-                            plan.change("src", Some(current.display().to_string()), Some(src.display().to_string()));
+                            plan.change(
+                                "src",
+                                Some(current.display().to_string()),
+                                Some(src.display().to_string()),
+                            );
                         }
                     }
                     "absent" => plan.change("state", Some("absent".into()), Some("link".into())),
-                    "directory" if fs::read_dir(&self.path).map(|mut d| d.next().is_some()).unwrap_or(true) => {
-                        return Err(ModuleError::Failed(format!("the directory {path} is not empty, refusing to convert it")));
+                    "directory"
+                        if fs::read_dir(&self.path)
+                            .map(|mut d| d.next().is_some())
+                            .unwrap_or(true) =>
+                    {
+                        return Err(ModuleError::Failed(format!(
+                            "the directory {path} is not empty, refusing to convert it"
+                        )));
                     }
-                    other if self.force => plan.change("state", Some(other.into()), Some("link".into())),
-                    other => return Err(ModuleError::Failed(format!("refusing to convert from {other} to symlink for {path}"))),
+                    other if self.force => {
+                        plan.change("state", Some(other.into()), Some("link".into()))
+                    }
+                    other => {
+                        return Err(ModuleError::Failed(format!(
+                            "refusing to convert from {other} to symlink for {path}"
+                        )));
+                    }
                 }
-                let owner_group = Attributes { owner: self.owner.as_deref(), group: self.group.as_deref(), mode: None };
-                owner_group.check(if kind == "link" { meta.as_ref() } else { None }, false, 0, &mut plan)?;
+                let owner_group = Attributes {
+                    owner: self.owner.as_deref(),
+                    group: self.group.as_deref(),
+                    mode: None,
+                };
+                owner_group.check(
+                    if kind == "link" { meta.as_ref() } else { None },
+                    false,
+                    0,
+                    &mut plan,
+                )?;
             }
             State::Hard => {
                 let src = self.link_source()?.to_path_buf();
-                let src_meta = fs::metadata(&src).map_err(|e| ModuleError::io(format!("src file does not exist: {}", src.display()), e))?;
+                let src_meta = fs::metadata(&src).map_err(|e| {
+                    ModuleError::io(format!("src file does not exist: {}", src.display()), e)
+                })?;
                 match meta.as_ref() {
                     Some(m) if m.ino() == src_meta.ino() && m.dev() == src_meta.dev() => {
                         self.attributes().check(Some(m), false, 0, &mut plan)?;
                     }
                     None => {
                         plan.change("state", Some("absent".into()), Some("hard".into()));
-                        self.attributes().check(Some(&src_meta), false, 0, &mut plan)?;
+                        self.attributes()
+                            .check(Some(&src_meta), false, 0, &mut plan)?;
                     }
                     Some(_) if self.force || kind == "file" => {
                         plan.change("state", Some(kind.into()), Some("hard".into()));
-                        self.attributes().check(Some(&src_meta), false, 0, &mut plan)?;
+                        self.attributes()
+                            .check(Some(&src_meta), false, 0, &mut plan)?;
                     }
-                    Some(_) => return Err(ModuleError::Failed(format!("refusing to convert from {kind} to hard link for {path}"))),
+                    Some(_) => {
+                        return Err(ModuleError::Failed(format!(
+                            "refusing to convert from {kind} to hard link for {path}"
+                        )));
+                    }
                 }
             }
         }
@@ -326,28 +464,46 @@ impl Resource for File {
             }
             State::Touch => {
                 if self.metadata().is_none() {
-                    let file = fs::OpenOptions::new().create(true).append(true).open(&path).map_err(io("touch"))?;
-                    file.set_permissions(fs::Permissions::from_mode(fsutil::default_file_mode())).map_err(io("chmod"))?;
+                    let file = fs::OpenOptions::new()
+                        .create(true)
+                        .append(true)
+                        .open(&path)
+                        .map_err(io("touch"))?;
+                    file.set_permissions(fs::Permissions::from_mode(fsutil::default_file_mode()))
+                        .map_err(io("chmod"))?;
                 } else {
                     let now = std::time::SystemTime::now();
-                    let file = fs::OpenOptions::new().append(true).open(&path).map_err(io("touch"))?;
-                    file.set_times(fs::FileTimes::new().set_accessed(now).set_modified(now)).map_err(io("touch"))?;
+                    let file = fs::OpenOptions::new()
+                        .append(true)
+                        .open(&path)
+                        .map_err(io("touch"))?;
+                    file.set_times(fs::FileTimes::new().set_accessed(now).set_modified(now))
+                        .map_err(io("touch"))?;
                 }
             }
             State::Link if plan.has("state") || plan.has("src") => {
                 let src = self.link_source()?.to_path_buf();
                 // A new link beside the old path, renamed over it: never a moment without one.
-                let tmp = path.with_file_name(format!(".{}.settle-link", path.file_name().and_then(|n| n.to_str()).unwrap_or("link")));
+                let tmp = path.with_file_name(format!(
+                    ".{}.settle-link",
+                    path.file_name().and_then(|n| n.to_str()).unwrap_or("link")
+                ));
                 let _ = fs::remove_file(&tmp);
                 std::os::unix::fs::symlink(&src, &tmp).map_err(io("symlink"))?;
-                if self.metadata().is_some_and(|m| m.is_dir() && !m.file_type().is_symlink()) {
+                if self
+                    .metadata()
+                    .is_some_and(|m| m.is_dir() && !m.file_type().is_symlink())
+                {
                     fs::remove_dir(&path).map_err(io("remove"))?;
                 }
                 fs::rename(&tmp, &path).map_err(io("symlink"))?;
             }
             State::Hard if plan.has("state") => {
                 let src = self.link_source()?.to_path_buf();
-                let tmp = path.with_file_name(format!(".{}.settle-link", path.file_name().and_then(|n| n.to_str()).unwrap_or("link")));
+                let tmp = path.with_file_name(format!(
+                    ".{}.settle-link",
+                    path.file_name().and_then(|n| n.to_str()).unwrap_or("link")
+                ));
                 let _ = fs::remove_file(&tmp);
                 fs::hard_link(&src, &tmp).map_err(io("link"))?;
                 fs::rename(&tmp, &path).map_err(io("link"))?;
@@ -369,7 +525,11 @@ impl Resource for File {
             Some(s) => s.word(),
             None => "absent",
         };
-        let state = if self.metadata().is_none() { "absent" } else { state };
+        let state = if self.metadata().is_none() {
+            "absent"
+        } else {
+            state
+        };
         values.insert("state".into(), state.into());
         fsutil::attribute_values(&self.path, values);
         if let Some(src) = &self.src {

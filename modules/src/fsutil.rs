@@ -18,14 +18,25 @@ pub(crate) fn user_id(name: &str) -> Result<u32, ModuleError> {
     if let Ok(id) = name.parse() {
         return Ok(id);
     }
-    let c = CString::new(name).map_err(|_| ModuleError::Args(format!("invalid user name {name:?}")))?;
+    let c =
+        CString::new(name).map_err(|_| ModuleError::Args(format!("invalid user name {name:?}")))?;
     let mut buf = vec![0u8; 16384];
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: getpwnam_r writes into pwd/buf, which outlive the call; result is checked for null.
-    let rc = unsafe { libc::getpwnam_r(c.as_ptr(), &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getpwnam_r(
+            c.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
     if rc != 0 || result.is_null() {
-        return Err(ModuleError::Failed(format!("chown failed: failed to look up user {name}")));
+        return Err(ModuleError::Failed(format!(
+            "chown failed: failed to look up user {name}"
+        )));
     }
     Ok(pwd.pw_uid)
 }
@@ -35,14 +46,25 @@ pub(crate) fn group_id(name: &str) -> Result<u32, ModuleError> {
     if let Ok(id) = name.parse() {
         return Ok(id);
     }
-    let c = CString::new(name).map_err(|_| ModuleError::Args(format!("invalid group name {name:?}")))?;
+    let c = CString::new(name)
+        .map_err(|_| ModuleError::Args(format!("invalid group name {name:?}")))?;
     let mut buf = vec![0u8; 16384];
     let mut grp: libc::group = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: as in user_id.
-    let rc = unsafe { libc::getgrnam_r(c.as_ptr(), &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getgrnam_r(
+            c.as_ptr(),
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
     if rc != 0 || result.is_null() {
-        return Err(ModuleError::Failed(format!("chgrp failed: failed to look up group {name}")));
+        return Err(ModuleError::Failed(format!(
+            "chgrp failed: failed to look up group {name}"
+        )));
     }
     Ok(grp.gr_gid)
 }
@@ -53,11 +75,21 @@ pub(crate) fn user_name(uid: u32) -> String {
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
     // SAFETY: as in user_id; pw_name points into buf, copied out before buf is dropped.
-    let rc = unsafe { libc::getpwuid_r(uid, &mut pwd, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getpwuid_r(
+            uid,
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
     if rc != 0 || result.is_null() {
         return uid.to_string();
     }
-    unsafe { CStr::from_ptr(pwd.pw_name) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(pwd.pw_name) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The name of a gid, or the number when it has none.
@@ -66,18 +98,31 @@ pub(crate) fn group_name(gid: u32) -> String {
     let mut grp: libc::group = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::group = std::ptr::null_mut();
     // SAFETY: as in user_name.
-    let rc = unsafe { libc::getgrgid_r(gid, &mut grp, buf.as_mut_ptr().cast(), buf.len(), &mut result) };
+    let rc = unsafe {
+        libc::getgrgid_r(
+            gid,
+            &mut grp,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
     if rc != 0 || result.is_null() {
         return gid.to_string();
     }
-    unsafe { CStr::from_ptr(grp.gr_name) }.to_string_lossy().into_owned()
+    unsafe { CStr::from_ptr(grp.gr_name) }
+        .to_string_lossy()
+        .into_owned()
 }
 
 /// The process's umask, read without changing it (so other threads are not disturbed).
 pub(crate) fn umask() -> u32 {
     fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find_map(|l| l.strip_prefix("Umask:").map(|v| v.trim().to_string())))
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("Umask:").map(|v| v.trim().to_string()))
+        })
         .and_then(|v| u32::from_str_radix(&v, 8).ok())
         .unwrap_or(0o022)
 }
@@ -94,7 +139,8 @@ pub(crate) fn sha1_hex(bytes: &[u8]) -> String {
 
 /// Changes owner and group where given (`None` leaves it). Does not follow a symlink.
 pub(crate) fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), ModuleError> {
-    std::os::unix::fs::lchown(path, uid, gid).map_err(|e| ModuleError::io(format!("chown {}", path.display()), e))
+    std::os::unix::fs::lchown(path, uid, gid)
+        .map_err(|e| ModuleError::io(format!("chown {}", path.display()), e))
 }
 
 pub(crate) fn chmod(path: &Path, mode: u32) -> Result<(), ModuleError> {
@@ -110,8 +156,17 @@ pub(crate) fn default_file_mode() -> u32 {
 /// Writes `bytes` to `dest` all at once: a temporary file in the same folder, flushed to disk,
 /// given its mode and owner, then renamed over `dest`. A crash at any point leaves either the
 /// old file or the new one, never a half-written one.
-pub(crate) fn atomic_write(dest: &Path, bytes: &[u8], mode: u32, uid: Option<u32>, gid: Option<u32>) -> Result<(), ModuleError> {
-    let dir = dest.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+pub(crate) fn atomic_write(
+    dest: &Path,
+    bytes: &[u8],
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), ModuleError> {
+    let dir = dest
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     let name = dest.file_name().and_then(|n| n.to_str()).unwrap_or("file");
     let context = || format!("write {}", dest.display());
     let mut tmp = tempfile::Builder::new()
@@ -119,13 +174,17 @@ pub(crate) fn atomic_write(dest: &Path, bytes: &[u8], mode: u32, uid: Option<u32
         .suffix(".settle-tmp")
         .tempfile_in(dir)
         .map_err(|e| ModuleError::io(context(), e))?;
-    tmp.write_all(bytes).map_err(|e| ModuleError::io(context(), e))?;
-    tmp.as_file().sync_all().map_err(|e| ModuleError::io(context(), e))?;
+    tmp.write_all(bytes)
+        .map_err(|e| ModuleError::io(context(), e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| ModuleError::io(context(), e))?;
     chmod(tmp.path(), mode)?;
     if uid.is_some() || gid.is_some() {
         chown(tmp.path(), uid, gid)?;
     }
-    tmp.persist(dest).map_err(|e| ModuleError::io(context(), e.error))?;
+    tmp.persist(dest)
+        .map_err(|e| ModuleError::io(context(), e.error))?;
     if let Ok(d) = fs::File::open(dir) {
         let _ = d.sync_all();
     }
@@ -135,16 +194,26 @@ pub(crate) fn atomic_write(dest: &Path, bytes: &[u8], mode: u32, uid: Option<u32
 /// A file's content as text for a diff, or a one-line summary when it is binary or too large.
 pub(crate) fn diffable(bytes: &[u8]) -> Result<String, String> {
     if bytes.len() > MAX_DIFF_BYTES {
-        return Err(format!("{} bytes, larger than the {MAX_DIFF_BYTES}-byte diff limit", bytes.len()));
+        return Err(format!(
+            "{} bytes, larger than the {MAX_DIFF_BYTES}-byte diff limit",
+            bytes.len()
+        ));
     }
     match std::str::from_utf8(bytes) {
         Ok(text) if !text.contains('\0') => Ok(text.to_string()),
-        _ => Err(format!("binary, {} bytes, sha1 {}", bytes.len(), sha1_hex(bytes))),
+        _ => Err(format!(
+            "binary, {} bytes, sha1 {}",
+            bytes.len(),
+            sha1_hex(bytes)
+        )),
     }
 }
 
 /// Owner, group and mode of an existing path, as return values.
-pub(crate) fn attribute_values(path: &Path, values: &mut serde_json::Map<String, serde_json::Value>) {
+pub(crate) fn attribute_values(
+    path: &Path,
+    values: &mut serde_json::Map<String, serde_json::Value>,
+) {
     if let Ok(meta) = fs::symlink_metadata(path) {
         values.insert("mode".into(), mode_string(meta.mode()).into());
         values.insert("uid".into(), meta.uid().into());

@@ -38,7 +38,7 @@ mod stat;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-pub use args::{parse_mode, Mode};
+pub use args::{Mode, parse_mode};
 pub use resource::{Change, ContentDiff, Plan};
 
 /// One module call: the module's name and its arguments, with templates already rendered.
@@ -57,7 +57,13 @@ pub struct Request {
 
 impl Request {
     pub fn new(module: &str, args: Map<String, Value>) -> Self {
-        Request { module: module.to_string(), args, check_mode: false, diff: false, environment: Default::default() }
+        Request {
+            module: module.to_string(),
+            args,
+            check_mode: false,
+            diff: false,
+            environment: Default::default(),
+        }
     }
 }
 
@@ -76,7 +82,11 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn failed(msg: impl Into<String>) -> Self {
-        Outcome { failed: true, msg: Some(msg.into()), ..Outcome::default() }
+        Outcome {
+            failed: true,
+            msg: Some(msg.into()),
+            ..Outcome::default()
+        }
     }
 }
 
@@ -88,12 +98,18 @@ pub enum ModuleError {
     #[error("{0}")]
     Failed(String),
     #[error("{context}: {source}")]
-    Io { context: String, source: std::io::Error },
+    Io {
+        context: String,
+        source: std::io::Error,
+    },
 }
 
 impl ModuleError {
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
-        ModuleError::Io { context: context.into(), source }
+        ModuleError::Io {
+            context: context.into(),
+            source,
+        }
     }
 }
 
@@ -135,7 +151,9 @@ pub fn run(request: &Request) -> Outcome {
         "stat" => stat::run(request),
         "ping" => ping::run(request),
         "setup" => setup::run(request),
-        other => Err(ModuleError::Args(format!("settle has no module named {other:?} on the host"))),
+        other => Err(ModuleError::Args(format!(
+            "settle has no module named {other:?} on the host"
+        ))),
     };
     result.unwrap_or_else(|e| Outcome::failed(e.to_string()))
 }

@@ -6,7 +6,12 @@ use serde_json::Map;
 use crate::resource::parse_args;
 use crate::{ModuleError, ModuleSpec, Outcome, Request};
 
-pub(crate) static SPEC: ModuleSpec = ModuleSpec { name: "ping", args: &["data"], unsupported: &[], free_form: false };
+pub(crate) static SPEC: ModuleSpec = ModuleSpec {
+    name: "ping",
+    args: &["data"],
+    unsupported: &[],
+    free_form: false,
+};
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -26,5 +31,8 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     }
     let mut values = Map::new();
     values.insert("ping".into(), args.data.into());
-    Ok(Outcome { values, ..Outcome::default() })
+    Ok(Outcome {
+        values,
+        ..Outcome::default()
+    })
 }

@@ -37,7 +37,11 @@ impl Plan {
     }
 
     pub fn change(&mut self, field: &str, before: Option<String>, after: Option<String>) {
-        self.changes.push(Change { field: field.to_string(), before, after });
+        self.changes.push(Change {
+            field: field.to_string(),
+            before,
+            after,
+        });
     }
 
     pub fn has(&self, field: &str) -> bool {
@@ -60,7 +64,10 @@ pub(crate) trait Resource: DeserializeOwned {
 }
 
 /// Deserializes a module's arguments, naming the argument that is wrong.
-pub(crate) fn parse_args<T: DeserializeOwned>(module: &str, args: &Map<String, Value>) -> Result<T, ModuleError> {
+pub(crate) fn parse_args<T: DeserializeOwned>(
+    module: &str,
+    args: &Map<String, Value>,
+) -> Result<T, ModuleError> {
     let value = Value::Object(args.clone());
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
@@ -82,5 +89,10 @@ pub(crate) fn run<R: Resource>(request: &Request) -> Result<Outcome, ModuleError
     }
     let mut values = Map::new();
     resource.values(&mut values);
-    Ok(Outcome { changed: !plan.is_empty(), plan, values, ..Outcome::default() })
+    Ok(Outcome {
+        changed: !plan.is_empty(),
+        plan,
+        values,
+        ..Outcome::default()
+    })
 }

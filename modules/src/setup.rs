@@ -6,10 +6,10 @@ use std::ffi::CStr;
 use std::fs;
 
 use serde::Deserialize;
-use serde_json::{json, Map, Value};
+use serde_json::{Map, Value, json};
 
 use crate::resource::parse_args;
-use crate::{fsutil, ModuleError, ModuleSpec, Outcome, Request};
+use crate::{ModuleError, ModuleSpec, Outcome, Request, fsutil};
 
 pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     name: "setup",
@@ -34,24 +34,34 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let mut facts = gather();
     if let Some(filter) = args.filter {
         let patterns: Vec<String> = match filter {
-            Value::Array(items) => items.iter().filter_map(|v| v.as_str().map(str::to_string)).collect(),
+            Value::Array(items) => items
+                .iter()
+                .filter_map(|v| v.as_str().map(str::to_string))
+                .collect(),
             Value::String(s) => vec![s],
             _ => Vec::new(),
         };
         facts.retain(|k, _| {
             let full = format!("ansible_{k}");
-            patterns.iter().any(|p| glob_match(p, &full) || glob_match(p, k))
+            patterns
+                .iter()
+                .any(|p| glob_match(p, &full) || glob_match(p, k))
         });
     }
     let mut values = Map::new();
     values.insert("ansible_facts".into(), Value::Object(facts));
-    Ok(Outcome { values, ..Outcome::default() })
+    Ok(Outcome {
+        values,
+        ..Outcome::default()
+    })
 }
 
 fn glob_match(pattern: &str, name: &str) -> bool {
     match pattern.split_once('*') {
         None => pattern == name,
-        Some((head, tail)) => name.starts_with(head) && name[head.len()..].ends_with(tail.trim_start_matches('*')),
+        Some((head, tail)) => {
+            name.starts_with(head) && name[head.len()..].ends_with(tail.trim_start_matches('*'))
+        }
     }
 }
 
@@ -66,10 +76,17 @@ fn uname() -> (String, String, String, String) {
 }
 
 fn os_release() -> BTreeMap<String, String> {
-    let text = fs::read_to_string("/etc/os-release").or_else(|_| fs::read_to_string("/usr/lib/os-release")).unwrap_or_default();
+    let text = fs::read_to_string("/etc/os-release")
+        .or_else(|_| fs::read_to_string("/usr/lib/os-release"))
+        .unwrap_or_default();
     text.lines()
         .filter_map(|l| l.split_once('='))
-        .map(|(k, v)| (k.to_string(), v.trim_matches('"').trim_matches('\'').to_string()))
+        .map(|(k, v)| {
+            (
+                k.to_string(),
+                v.trim_matches('"').trim_matches('\'').to_string(),
+            )
+        })
         .collect()
 }
 
@@ -91,7 +108,9 @@ fn distribution(os: &BTreeMap<String, String>) -> (String, String) {
     };
     let name = if name.is_empty() {
         let mut c = id.chars();
-        c.next().map(|f| f.to_uppercase().collect::<String>() + c.as_str()).unwrap_or_else(|| "Linux".into())
+        c.next()
+            .map(|f| f.to_uppercase().collect::<String>() + c.as_str())
+            .unwrap_or_else(|| "Linux".into())
     } else {
         name.to_string()
     };
@@ -103,7 +122,11 @@ fn distribution(os: &BTreeMap<String, String>) -> (String, String) {
         "suse" | "opensuse" | "sles" | "opensuse-leap" => Some("Suse"),
         _ => None,
     };
-    let family = std::iter::once(id).chain(like.split_whitespace()).find_map(family_of).unwrap_or(&name).to_string();
+    let family = std::iter::once(id)
+        .chain(like.split_whitespace())
+        .find_map(family_of)
+        .unwrap_or(&name)
+        .to_string();
     (name, family)
 }
 
@@ -125,7 +148,10 @@ fn default_route() -> Option<(String, String)> {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() > 2 && f[1] == "00000000" {
             let gw = u32::from_str_radix(f[2], 16).ok()?;
-            return Some((f[0].to_string(), std::net::Ipv4Addr::from(gw.to_le_bytes()).to_string()));
+            return Some((
+                f[0].to_string(),
+                std::net::Ipv4Addr::from(gw.to_le_bytes()).to_string(),
+            ));
         }
     }
     None
@@ -164,7 +190,9 @@ fn ipv4_addresses() -> Vec<(String, String, String)> {
 
 fn fqdn(nodename: &str) -> String {
     use std::ffi::CString;
-    let Ok(c) = CString::new(nodename) else { return nodename.to_string() };
+    let Ok(c) = CString::new(nodename) else {
+        return nodename.to_string();
+    };
     // SAFETY: getaddrinfo with AI_CANONNAME; the result list is freed with freeaddrinfo.
     unsafe {
         let mut hints: libc::addrinfo = std::mem::zeroed();
@@ -177,7 +205,9 @@ fn fqdn(nodename: &str) -> String {
         let name = if (*res).ai_canonname.is_null() {
             nodename.to_string()
         } else {
-            CStr::from_ptr((*res).ai_canonname).to_string_lossy().into_owned()
+            CStr::from_ptr((*res).ai_canonname)
+                .to_string_lossy()
+                .into_owned()
         };
         libc::freeaddrinfo(res);
         name
@@ -189,18 +219,22 @@ fn gather() -> Map<String, Value> {
     let os = os_release();
     let (distribution, os_family) = distribution(&os);
     let mut version = os.get("VERSION_ID").cloned().unwrap_or_default();
-    if os_family == "Debian" && distribution == "Debian" {
-        if let Ok(v) = fs::read_to_string("/etc/debian_version") {
-            let v = v.trim();
-            if v.chars().next().is_some_and(|c| c.is_ascii_digit()) {
-                version = v.to_string();
-            }
+    if os_family == "Debian"
+        && distribution == "Debian"
+        && let Ok(v) = fs::read_to_string("/etc/debian_version")
+    {
+        let v = v.trim();
+        if v.chars().next().is_some_and(|c| c.is_ascii_digit()) {
+            version = v.to_string();
         }
     }
     let major = version.split('.').next().unwrap_or("").to_string();
     let fqdn = fqdn(&nodename);
     let hostname = nodename.split('.').next().unwrap_or(&nodename).to_string();
-    let domain = fqdn.split_once('.').map(|(_, d)| d.to_string()).unwrap_or_default();
+    let domain = fqdn
+        .split_once('.')
+        .map(|(_, d)| d.to_string())
+        .unwrap_or_default();
     // SAFETY: getuid/getgid/geteuid cannot fail.
     let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
     let user = fsutil::user_name(uid);
@@ -212,16 +246,35 @@ fn gather() -> Map<String, Value> {
         .unwrap_or_default();
     let pw: Vec<&str> = passwd_line.split(':').collect();
     let mem = meminfo();
-    let env: Map<String, Value> = std::env::vars().map(|(k, v)| (k, Value::String(v))).collect();
-    let pkg_mgr = [("/usr/bin/apt-get", "apt"), ("/usr/bin/dnf", "dnf"), ("/usr/bin/yum", "yum"), ("/sbin/apk", "apk"), ("/usr/bin/pacman", "pacman"), ("/usr/bin/zypper", "zypper")]
-        .iter()
-        .find(|(p, _)| std::path::Path::new(p).exists())
-        .map_or("unknown", |(_, n)| n);
+    let env: Map<String, Value> = std::env::vars()
+        .map(|(k, v)| (k, Value::String(v)))
+        .collect();
+    let pkg_mgr = [
+        ("/usr/bin/apt-get", "apt"),
+        ("/usr/bin/dnf", "dnf"),
+        ("/usr/bin/yum", "yum"),
+        ("/sbin/apk", "apk"),
+        ("/usr/bin/pacman", "pacman"),
+        ("/usr/bin/zypper", "zypper"),
+    ]
+    .iter()
+    .find(|(p, _)| std::path::Path::new(p).exists())
+    .map_or("unknown", |(_, n)| n);
     let init = fs::read_to_string("/proc/1/comm").unwrap_or_default();
-    let service_mgr = if std::path::Path::new("/run/systemd/system").is_dir() || init.trim() == "systemd" { "systemd" } else { "service" };
+    let service_mgr =
+        if std::path::Path::new("/run/systemd/system").is_dir() || init.trim() == "systemd" {
+            "systemd"
+        } else {
+            "service"
+        };
     let addresses = ipv4_addresses();
-    let cpus = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1);
-    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default().as_secs();
+    let cpus = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs();
     let mut facts = Map::new();
     let mut put = |k: &str, v: Value| {
         facts.insert(k.to_string(), v);
@@ -238,8 +291,20 @@ fn gather() -> Map<String, Value> {
     put("distribution", distribution.into());
     put("distribution_version", version.into());
     put("distribution_major_version", major.into());
-    put("distribution_release", os.get("VERSION_CODENAME").cloned().unwrap_or_default().into());
-    put("machine_id", fs::read_to_string("/etc/machine-id").unwrap_or_default().trim().into());
+    put(
+        "distribution_release",
+        os.get("VERSION_CODENAME")
+            .cloned()
+            .unwrap_or_default()
+            .into(),
+    );
+    put(
+        "machine_id",
+        fs::read_to_string("/etc/machine-id")
+            .unwrap_or_default()
+            .trim()
+            .into(),
+    );
     put("user_id", user.into());
     put("user_uid", uid.into());
     put("user_gid", gid.into());
@@ -251,18 +316,40 @@ fn gather() -> Map<String, Value> {
     put("service_mgr", service_mgr.into());
     put("processor_vcpus", cpus.into());
     put("processor_count", cpus.into());
-    put("memtotal_mb", (mem.get("MemTotal").copied().unwrap_or(0) / 1024).into());
-    put("memfree_mb", (mem.get("MemAvailable").or(mem.get("MemFree")).copied().unwrap_or(0) / 1024).into());
-    put("all_ipv4_addresses", addresses.iter().filter(|(n, _, _)| n != "lo").map(|(_, a, _)| a.clone()).collect::<Vec<_>>().into());
+    put(
+        "memtotal_mb",
+        (mem.get("MemTotal").copied().unwrap_or(0) / 1024).into(),
+    );
+    put(
+        "memfree_mb",
+        (mem.get("MemAvailable")
+            .or(mem.get("MemFree"))
+            .copied()
+            .unwrap_or(0)
+            / 1024)
+            .into(),
+    );
+    put(
+        "all_ipv4_addresses",
+        addresses
+            .iter()
+            .filter(|(n, _, _)| n != "lo")
+            .map(|(_, a, _)| a.clone())
+            .collect::<Vec<_>>()
+            .into(),
+    );
     put("interfaces", {
         let mut names: Vec<String> = addresses.iter().map(|(n, _, _)| n.clone()).collect();
         names.dedup();
         names.into()
     });
-    if let Some((interface, gateway)) = default_route() {
-        if let Some((_, address, netmask)) = addresses.iter().find(|(n, _, _)| *n == interface) {
-            put("default_ipv4", json!({"interface": interface, "address": address, "gateway": gateway, "netmask": netmask}));
-        }
+    if let Some((interface, gateway)) = default_route()
+        && let Some((_, address, netmask)) = addresses.iter().find(|(n, _, _)| *n == interface)
+    {
+        put(
+            "default_ipv4",
+            json!({"interface": interface, "address": address, "gateway": gateway, "netmask": netmask}),
+        );
     }
     if let Ok(container) = fs::read_to_string("/run/systemd/container") {
         put("virtualization_type", container.trim().into());

@@ -18,8 +18,18 @@ use crate::{ModuleError, ModuleSpec, Outcome, Request};
 
 pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     name: "stat",
-    args: &["path", "dest", "name", "follow", "get_checksum", "checksum_algorithm", "checksum", "checksum_algo",
-        "get_mime", "get_attributes"],
+    args: &[
+        "path",
+        "dest",
+        "name",
+        "follow",
+        "get_checksum",
+        "checksum_algorithm",
+        "checksum",
+        "checksum_algo",
+        "get_mime",
+        "get_attributes",
+    ],
     unsupported: &["get_selinux_context"],
     free_form: false,
 };
@@ -54,13 +64,20 @@ fn sha1() -> String {
 
 pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let args: Args = parse_args("stat", &request.args)?;
-    let meta = if args.follow { fs::metadata(&args.path) } else { fs::symlink_metadata(&args.path) };
+    let meta = if args.follow {
+        fs::metadata(&args.path)
+    } else {
+        fs::symlink_metadata(&args.path)
+    };
     let mut stat = Map::new();
     let Ok(meta) = meta else {
         stat.insert("exists".into(), false.into());
         let mut values = Map::new();
         values.insert("stat".into(), Value::Object(stat));
-        return Ok(Outcome { values, ..Outcome::default() });
+        return Ok(Outcome {
+            values,
+            ..Outcome::default()
+        });
     };
     let ft = meta.file_type();
     let mode = meta.mode();
@@ -84,13 +101,29 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         ("inode", meta.ino().into()),
         ("dev", meta.dev().into()),
         ("nlink", meta.nlink().into()),
-        ("mtime", (meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9).into()),
-        ("atime", (meta.atime() as f64 + meta.atime_nsec() as f64 / 1e9).into()),
-        ("ctime", (meta.ctime() as f64 + meta.ctime_nsec() as f64 / 1e9).into()),
-        ("rusr", bit(0o400)), ("wusr", bit(0o200)), ("xusr", bit(0o100)),
-        ("rgrp", bit(0o040)), ("wgrp", bit(0o020)), ("xgrp", bit(0o010)),
-        ("roth", bit(0o004)), ("woth", bit(0o002)), ("xoth", bit(0o001)),
-        ("isuid", bit(0o4000)), ("isgid", bit(0o2000)),
+        (
+            "mtime",
+            (meta.mtime() as f64 + meta.mtime_nsec() as f64 / 1e9).into(),
+        ),
+        (
+            "atime",
+            (meta.atime() as f64 + meta.atime_nsec() as f64 / 1e9).into(),
+        ),
+        (
+            "ctime",
+            (meta.ctime() as f64 + meta.ctime_nsec() as f64 / 1e9).into(),
+        ),
+        ("rusr", bit(0o400)),
+        ("wusr", bit(0o200)),
+        ("xusr", bit(0o100)),
+        ("rgrp", bit(0o040)),
+        ("wgrp", bit(0o020)),
+        ("xgrp", bit(0o010)),
+        ("roth", bit(0o004)),
+        ("woth", bit(0o002)),
+        ("xoth", bit(0o001)),
+        ("isuid", bit(0o4000)),
+        ("isgid", bit(0o2000)),
     ];
     for (k, v) in entries {
         stat.insert(k.into(), v);
@@ -109,7 +142,10 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     }
     let mut values = Map::new();
     values.insert("stat".into(), Value::Object(stat));
-    Ok(Outcome { values, ..Outcome::default() })
+    Ok(Outcome {
+        values,
+        ..Outcome::default()
+    })
 }
 
 fn checksum(path: &PathBuf, algorithm: &str) -> Result<String, ModuleError> {
@@ -123,9 +159,14 @@ fn checksum(path: &PathBuf, algorithm: &str) -> Result<String, ModuleError> {
             }
             hasher.update(&buf[..n]);
         }
-        Ok(hasher.finalize().iter().map(|b| format!("{b:02x}")).collect())
+        Ok(hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect())
     }
-    let file = fs::File::open(path).map_err(|e| ModuleError::io(format!("read {}", path.display()), e))?;
+    let file =
+        fs::File::open(path).map_err(|e| ModuleError::io(format!("read {}", path.display()), e))?;
     let result = match algorithm {
         "sha1" => hex::<Sha1>(file),
         "md5" => hex::<Md5>(file),
@@ -133,7 +174,11 @@ fn checksum(path: &PathBuf, algorithm: &str) -> Result<String, ModuleError> {
         "sha256" => hex::<Sha256>(file),
         "sha384" => hex::<Sha384>(file),
         "sha512" => hex::<Sha512>(file),
-        other => return Err(ModuleError::Args(format!("stat: checksum_algorithm {other:?} is not one of md5, sha1, sha224, sha256, sha384, sha512"))),
+        other => {
+            return Err(ModuleError::Args(format!(
+                "stat: checksum_algorithm {other:?} is not one of md5, sha1, sha224, sha256, sha384, sha512"
+            )));
+        }
     };
     result.map_err(|e| ModuleError::io(format!("read {}", path.display()), e))
 }

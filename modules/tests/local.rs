@@ -4,8 +4,8 @@
 use std::fs;
 use std::os::unix::fs::PermissionsExt;
 
-use serde_json::{json, Value};
-use settle_modules::{run, Outcome, Request};
+use serde_json::{Value, json};
+use settle_modules::{Outcome, Request, run};
 
 fn call(module: &str, args: Value, check_mode: bool) -> Outcome {
     let mut request = Request::new(module, args.as_object().unwrap().clone());
@@ -23,7 +23,10 @@ fn directory_then_file_mode_is_idempotent() {
     assert!(!path.exists(), "check mode must not touch the host");
     let first = call("file", args.clone(), false);
     assert!(first.changed && !first.failed, "{first:?}");
-    assert_eq!(fs::metadata(&path).unwrap().permissions().mode() & 0o7777, 0o750);
+    assert_eq!(
+        fs::metadata(&path).unwrap().permissions().mode() & 0o7777,
+        0o750
+    );
     assert!(!call("file", args, false).changed);
 }
 
@@ -37,10 +40,16 @@ fn copy_content_predicts_then_converges_and_diffs() {
     assert!(predicted.changed);
     assert_eq!(fs::read_to_string(&dest).unwrap(), "old\n");
     let diff = &predicted.plan.content[0];
-    assert_eq!((diff.before.as_deref(), diff.after.as_deref()), (Some("old\n"), Some("new\n")));
+    assert_eq!(
+        (diff.before.as_deref(), diff.after.as_deref()),
+        (Some("old\n"), Some("new\n"))
+    );
     assert!(call("copy", args.clone(), false).changed);
     assert_eq!(fs::read_to_string(&dest).unwrap(), "new\n");
-    assert_eq!(fs::metadata(&dest).unwrap().permissions().mode() & 0o7777, 0o600);
+    assert_eq!(
+        fs::metadata(&dest).unwrap().permissions().mode() & 0o7777,
+        0o600
+    );
     let again = call("copy", args, false);
     assert!(!again.changed, "{again:?}");
     // No temporary files left beside the destination.
@@ -68,9 +77,19 @@ fn link_absent_and_touch() {
 #[test]
 fn unknown_and_mistyped_arguments_are_named() {
     let out = call("file", json!({"path": "/tmp/x", "mdoe": "0644"}), true);
-    assert!(out.failed && out.msg.as_deref().unwrap().contains("unknown field `mdoe`"), "{out:?}");
-    let out = call("file", json!({"path": "/tmp/x", "recurse": "perhaps"}), true);
-    assert!(out.failed && out.msg.as_deref().unwrap().contains("argument \"recurse\""), "{out:?}");
+    assert!(
+        out.failed && out.msg.as_deref().unwrap().contains("unknown field `mdoe`"),
+        "{out:?}"
+    );
+    let out = call(
+        "file",
+        json!({"path": "/tmp/x", "recurse": "perhaps"}),
+        true,
+    );
+    assert!(
+        out.failed && out.msg.as_deref().unwrap().contains("argument \"recurse\""),
+        "{out:?}"
+    );
 }
 
 #[test]
@@ -84,7 +103,18 @@ fn command_creates_and_check_mode() {
     assert!(!call("command", args, false).changed);
     let unknown = call("command", json!({"_raw_params": "true"}), true);
     assert!(unknown.skipped);
-    let failing = call("shell", json!({"_raw_params": "echo out; echo err >&2; exit 3"}), false);
+    let failing = call(
+        "shell",
+        json!({"_raw_params": "echo out; echo err >&2; exit 3"}),
+        false,
+    );
     assert!(failing.failed);
-    assert_eq!((failing.values["rc"].clone(), failing.values["stdout"].clone(), failing.values["stderr"].clone()), (json!(3), json!("out"), json!("err")));
+    assert_eq!(
+        (
+            failing.values["rc"].clone(),
+            failing.values["stdout"].clone(),
+            failing.values["stderr"].clone()
+        ),
+        (json!(3), json!("out"), json!("err"))
+    );
 }

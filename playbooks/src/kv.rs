@@ -5,8 +5,16 @@ use serde_json::Value;
 use crate::Vars;
 
 /// Keys that the command-like modules take out of a free-form line; the rest is the command.
-const RAW_MODULE_KEYS: [&str; 8] =
-    ["creates", "removes", "chdir", "executable", "warn", "stdin", "stdin_add_newline", "strip_empty_ends"];
+const RAW_MODULE_KEYS: [&str; 8] = [
+    "creates",
+    "removes",
+    "chdir",
+    "executable",
+    "warn",
+    "stdin",
+    "stdin_add_newline",
+    "strip_empty_ends",
+];
 
 /// Splits an argument string into `key=value` pairs and free-form text (`_raw_params`).
 ///
@@ -19,8 +27,10 @@ pub fn parse_kv(text: &str, raw: bool) -> Vars {
         let key_end = token.find('=');
         let pair = key_end.and_then(|i| {
             let key = &token[..i];
-            let is_key = !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
-            (is_key && (!raw || RAW_MODULE_KEYS.contains(&key))).then(|| (key.to_string(), unquote(&token[i + 1..])))
+            let is_key =
+                !key.is_empty() && key.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+            (is_key && (!raw || RAW_MODULE_KEYS.contains(&key)))
+                .then(|| (key.to_string(), unquote(&token[i + 1..])))
         });
         match pair {
             Some((key, value)) => {
@@ -78,9 +88,15 @@ fn split_words(text: &str) -> Vec<String> {
 
 fn unquote(value: &str) -> String {
     let bytes = value.as_bytes();
-    if bytes.len() >= 2 && (bytes[0] == b'"' || bytes[0] == b'\'') && bytes[bytes.len() - 1] == bytes[0] {
+    if bytes.len() >= 2
+        && (bytes[0] == b'"' || bytes[0] == b'\'')
+        && bytes[bytes.len() - 1] == bytes[0]
+    {
         let inner = &value[1..value.len() - 1];
-        return inner.replace(&format!("\\{}", bytes[0] as char), &(bytes[0] as char).to_string());
+        return inner.replace(
+            &format!("\\{}", bytes[0] as char),
+            &(bytes[0] as char).to_string(),
+        );
     }
     value.to_string()
 }
@@ -92,13 +108,22 @@ mod tests {
 
     #[test]
     fn pairs_with_quotes_and_templates() {
-        let args = parse_kv("src=a.txt dest='/tmp/with space' msg={{ a | default('x y') }}", false);
-        assert_eq!(Value::Object(args), json!({"src": "a.txt", "dest": "/tmp/with space", "msg": "{{ a | default('x y') }}"}));
+        let args = parse_kv(
+            "src=a.txt dest='/tmp/with space' msg={{ a | default('x y') }}",
+            false,
+        );
+        assert_eq!(
+            Value::Object(args),
+            json!({"src": "a.txt", "dest": "/tmp/with space", "msg": "{{ a | default('x y') }}"})
+        );
     }
 
     #[test]
     fn command_lines_keep_their_words() {
         let args = parse_kv("chdir=/tmp echo a=b 'c d' creates=/x", true);
-        assert_eq!(Value::Object(args), json!({"chdir": "/tmp", "creates": "/x", "_raw_params": "echo a=b 'c d'"}));
+        assert_eq!(
+            Value::Object(args),
+            json!({"chdir": "/tmp", "creates": "/x", "_raw_params": "echo a=b 'c d'"})
+        );
     }
 }

@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 pub use settle_yaml::Location;
 
 pub use kv::parse_kv;
-pub use parse::{load_playbook, load_tasks_file, TASK_KEYWORDS};
+pub use parse::{TASK_KEYWORDS, load_playbook, load_tasks_file};
 
 /// Variables: names to values (values may be templates).
 pub type Vars = Map<String, Value>;
@@ -41,9 +41,16 @@ pub enum PlaybookError {
     #[error(transparent)]
     Yaml(#[from] settle_yaml::YamlError),
     #[error("{}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{location}: {}{message}", task.as_ref().map(|t| format!("task {t:?}: ")).unwrap_or_default())]
-    Invalid { location: Location, task: Option<String>, message: String },
+    Invalid {
+        location: Location,
+        task: Option<String>,
+        message: String,
+    },
 }
 
 /// A playbook file with every `import_playbook` expanded in place.
@@ -88,6 +95,8 @@ pub struct Play {
 }
 
 /// A node of a task list.
+// Tasks are by far the most common node; boxing them would cost an allocation each for nothing.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, Clone)]
 pub enum TaskNode {
     Task(Task),
@@ -142,7 +151,10 @@ pub struct Task {
 impl Task {
     /// The name Ansible shows in `TASK [...]`: `role : name`, or the module when unnamed.
     pub fn display_name(&self) -> String {
-        let name = self.name.clone().unwrap_or_else(|| self.module_as_written.clone());
+        let name = self
+            .name
+            .clone()
+            .unwrap_or_else(|| self.module_as_written.clone());
         match &self.role {
             Some(role) => format!("{} : {name}", role.name),
             None => name,
@@ -251,8 +263,22 @@ impl Keywords {
         macro_rules! inherit_option {
             ($($field:ident),*) => { $( if self.$field.is_none() { self.$field = parent.$field.clone(); } )* };
         }
-        inherit_option!(ignore_errors, ignore_unreachable, become_, become_user, become_method, no_log,
-            delegate_to, run_once, check_mode, diff, any_errors_fatal, remote_user, connection, timeout);
+        inherit_option!(
+            ignore_errors,
+            ignore_unreachable,
+            become_,
+            become_user,
+            become_method,
+            no_log,
+            delegate_to,
+            run_once,
+            check_mode,
+            diff,
+            any_errors_fatal,
+            remote_user,
+            connection,
+            timeout
+        );
     }
 }
 

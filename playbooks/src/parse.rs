@@ -9,46 +9,153 @@ use serde_json::Value;
 use settle_yaml::{Kind, Node};
 
 use crate::{
-    kv::parse_kv, short_module_name, Block, Include, Keywords, Location, Loop, LoopControl, LoopKind, Play,
-    PlaybookError, Playbook, Role, Strategy, Task, TaskNode, Vars,
+    Block, Include, Keywords, Location, Loop, LoopControl, LoopKind, Play, Playbook, PlaybookError,
+    Role, Strategy, Task, TaskNode, Vars, kv::parse_kv, short_module_name,
 };
 
 /// Every keyword a task may carry besides its module.
 pub const TASK_KEYWORDS: &[&str] = &[
-    "name", "when", "loop", "loop_control", "register", "notify", "listen", "tags", "changed_when",
-    "failed_when", "ignore_errors", "ignore_unreachable", "become", "become_user", "become_method",
-    "no_log", "delegate_to", "delegate_facts", "run_once", "vars", "environment", "check_mode", "diff",
-    "any_errors_fatal", "until", "retries", "delay", "remote_user", "connection", "timeout", "args",
-    "action", "local_action", "with_items", "with_list", "with_dict", "with_indexed_items",
-    "with_sequence", "with_fileglob",
+    "name",
+    "when",
+    "loop",
+    "loop_control",
+    "register",
+    "notify",
+    "listen",
+    "tags",
+    "changed_when",
+    "failed_when",
+    "ignore_errors",
+    "ignore_unreachable",
+    "become",
+    "become_user",
+    "become_method",
+    "no_log",
+    "delegate_to",
+    "delegate_facts",
+    "run_once",
+    "vars",
+    "environment",
+    "check_mode",
+    "diff",
+    "any_errors_fatal",
+    "until",
+    "retries",
+    "delay",
+    "remote_user",
+    "connection",
+    "timeout",
+    "args",
+    "action",
+    "local_action",
+    "with_items",
+    "with_list",
+    "with_dict",
+    "with_indexed_items",
+    "with_sequence",
+    "with_fileglob",
 ];
 
 /// Keywords Ansible knows that settle does not do (yet): an error rather than a silent no-op.
 const UNSUPPORTED_KEYWORDS: &[&str] = &[
-    "async", "poll", "throttle", "module_defaults", "debugger", "port", "become_flags", "become_exe",
-    "with_nested", "with_together", "with_subelements", "with_first_found", "with_random_choice",
-    "with_lines", "with_flattened", "with_inventory_hostnames", "with_cartesian", "with_file",
-    "with_template", "with_env", "with_password", "vars_prompt", "order", "gather_subset",
-    "gather_timeout", "fact_path",
+    "async",
+    "poll",
+    "throttle",
+    "module_defaults",
+    "debugger",
+    "port",
+    "become_flags",
+    "become_exe",
+    "with_nested",
+    "with_together",
+    "with_subelements",
+    "with_first_found",
+    "with_random_choice",
+    "with_lines",
+    "with_flattened",
+    "with_inventory_hostnames",
+    "with_cartesian",
+    "with_file",
+    "with_template",
+    "with_env",
+    "with_password",
+    "vars_prompt",
+    "order",
+    "gather_subset",
+    "gather_timeout",
+    "fact_path",
 ];
 
 const BLOCK_KEYWORDS: &[&str] = &[
-    "name", "block", "rescue", "always", "when", "tags", "become", "become_user", "become_method", "vars",
-    "ignore_errors", "ignore_unreachable", "environment", "no_log", "check_mode", "diff",
-    "any_errors_fatal", "delegate_to", "run_once", "remote_user", "connection", "timeout",
+    "name",
+    "block",
+    "rescue",
+    "always",
+    "when",
+    "tags",
+    "become",
+    "become_user",
+    "become_method",
+    "vars",
+    "ignore_errors",
+    "ignore_unreachable",
+    "environment",
+    "no_log",
+    "check_mode",
+    "diff",
+    "any_errors_fatal",
+    "delegate_to",
+    "run_once",
+    "remote_user",
+    "connection",
+    "timeout",
 ];
 
 const PLAY_KEYWORDS: &[&str] = &[
-    "name", "hosts", "vars", "vars_files", "become", "become_user", "become_method", "gather_facts",
-    "pre_tasks", "tasks", "post_tasks", "handlers", "roles", "serial", "tags", "any_errors_fatal",
-    "max_fail_percentage", "strategy", "connection", "remote_user", "environment", "ignore_errors",
-    "ignore_unreachable", "no_log", "check_mode", "diff", "force_handlers", "collections", "run_once",
+    "name",
+    "hosts",
+    "vars",
+    "vars_files",
+    "become",
+    "become_user",
+    "become_method",
+    "gather_facts",
+    "pre_tasks",
+    "tasks",
+    "post_tasks",
+    "handlers",
+    "roles",
+    "serial",
+    "tags",
+    "any_errors_fatal",
+    "max_fail_percentage",
+    "strategy",
+    "connection",
+    "remote_user",
+    "environment",
+    "ignore_errors",
+    "ignore_unreachable",
+    "no_log",
+    "check_mode",
+    "diff",
+    "force_handlers",
+    "collections",
+    "run_once",
     "timeout",
 ];
 
 /// Modules whose string form is a command line (or a single word), not `key=value` pairs.
-const FREE_FORM_MODULES: &[&str] =
-    &["command", "shell", "raw", "script", "meta", "include_tasks", "import_tasks", "include_vars", "group_by"];
+const FREE_FORM_MODULES: &[&str] = &[
+    "command",
+    "shell",
+    "raw",
+    "script",
+    "meta",
+    "include_tasks",
+    "import_tasks",
+    "include_vars",
+    "group_by",
+];
 
 /// Where parsing is: which file, which folder relative names start from, which role.
 #[derive(Clone)]
@@ -65,7 +172,11 @@ impl Scope {
     }
 
     fn error(&self, node: &Node, task: Option<&str>, message: impl Into<String>) -> PlaybookError {
-        PlaybookError::Invalid { location: self.location(node), task: task.map(str::to_string), message: message.into() }
+        PlaybookError::Invalid {
+            location: self.location(node),
+            task: task.map(str::to_string),
+            message: message.into(),
+        }
     }
 }
 
@@ -73,37 +184,72 @@ impl Scope {
 pub fn load_playbook(path: &Path) -> Result<Playbook, PlaybookError> {
     let mut seen = Vec::new();
     let plays = load_plays(path, &mut seen)?;
-    Ok(Playbook { path: path.to_path_buf(), plays })
+    Ok(Playbook {
+        path: path.to_path_buf(),
+        plays,
+    })
 }
 
 fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, PlaybookError> {
     let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let doc = settle_yaml::load_file(path)?;
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
-    let dir = if dir.as_os_str().is_empty() { PathBuf::from(".") } else { dir };
-    let scope = Scope { file: Arc::from(path), dir: dir.clone(), play_dir: dir.clone(), role: None };
+    let dir = if dir.as_os_str().is_empty() {
+        PathBuf::from(".")
+    } else {
+        dir
+    };
+    let scope = Scope {
+        file: Arc::from(path),
+        dir: dir.clone(),
+        play_dir: dir.clone(),
+        role: None,
+    };
     if stack.contains(&canonical) {
         return Err(scope.error(&doc, None, "this playbook imports itself"));
     }
     stack.push(canonical);
     let Some(items) = doc.as_seq() else {
-        let found = if doc.is_null() { "an empty file" } else { doc.type_name() };
-        return Err(scope.error(&doc, None, format!("a playbook must be a list of plays, found {found}")));
+        let found = if doc.is_null() {
+            "an empty file"
+        } else {
+            doc.type_name()
+        };
+        return Err(scope.error(
+            &doc,
+            None,
+            format!("a playbook must be a list of plays, found {found}"),
+        ));
     };
     let mut plays = Vec::new();
     for item in items {
         let Some(map) = item.as_map() else {
-            return Err(scope.error(item, None, format!("a play must be a mapping, found {}", item.type_name())));
+            return Err(scope.error(
+                item,
+                None,
+                format!("a play must be a mapping, found {}", item.type_name()),
+            ));
         };
         if let Some(target) = map.get("import_playbook") {
-            for key in map.keys().filter(|k| !matches!(k.as_str(), "import_playbook" | "name" | "vars")) {
-                return Err(scope.error(item, None, format!("import_playbook does not take {key:?} in settle")));
+            if let Some(key) = map
+                .keys()
+                .find(|k| !matches!(k.as_str(), "import_playbook" | "name" | "vars"))
+            {
+                return Err(scope.error(
+                    item,
+                    None,
+                    format!("import_playbook does not take {key:?} in settle"),
+                ));
             }
             let Some(file) = target.as_str() else {
                 return Err(scope.error(target, None, "import_playbook takes a file name"));
             };
             let mut imported = load_plays(&dir.join(file), stack)?;
-            if let Some(vars) = map.get("vars").map(Node::to_value).and_then(|v| v.as_object().cloned()) {
+            if let Some(vars) = map
+                .get("vars")
+                .map(Node::to_value)
+                .and_then(|v| v.as_object().cloned())
+            {
                 for play in &mut imported {
                     for (k, v) in &vars {
                         play.vars.entry(k.clone()).or_insert_with(|| v.clone());
@@ -119,7 +265,13 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Playbo
     Ok(plays)
 }
 
-fn check_keys(map: &IndexMap<String, Node>, allowed: &[&str], what: &str, scope: &Scope, name: Option<&str>) -> Result<(), PlaybookError> {
+fn check_keys(
+    map: &IndexMap<String, Node>,
+    allowed: &[&str],
+    what: &str,
+    scope: &Scope,
+    name: Option<&str>,
+) -> Result<(), PlaybookError> {
     for (key, value) in map {
         if allowed.contains(&key.as_str()) {
             continue;
@@ -127,7 +279,10 @@ fn check_keys(map: &IndexMap<String, Node>, allowed: &[&str], what: &str, scope:
         let message = if UNSUPPORTED_KEYWORDS.contains(&key.as_str()) {
             format!("{key:?} is an Ansible {what} keyword that settle does not support")
         } else {
-            format!("{key:?} is not a valid {what} keyword{}", did_you_mean(key, allowed.iter().copied()))
+            format!(
+                "{key:?} is not a valid {what} keyword{}",
+                did_you_mean(key, allowed.iter().copied())
+            )
         };
         return Err(scope.error(value, name, message));
     }
@@ -135,7 +290,10 @@ fn check_keys(map: &IndexMap<String, Node>, allowed: &[&str], what: &str, scope:
 }
 
 /// `; did you mean "when"?` when a close match exists.
-pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -145,14 +303,24 @@ pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = 
         .unwrap_or_default()
 }
 
-fn parse_play(node: &Node, map: &IndexMap<String, Node>, file_scope: &Scope) -> Result<Play, PlaybookError> {
+fn parse_play(
+    node: &Node,
+    map: &IndexMap<String, Node>,
+    file_scope: &Scope,
+) -> Result<Play, PlaybookError> {
     let play_name = map.get("name").and_then(Node::as_str).map(str::to_string);
     check_keys(map, PLAY_KEYWORDS, "play", file_scope, None)?;
     let hosts = match map.get("hosts").map(|n| (&n.kind, n)) {
         Some((Kind::Str(s), _)) => s.clone(),
-        Some((Kind::Seq(items), _)) => items.iter().map(|i| scalar_text(i)).collect::<Vec<_>>().join(","),
+        Some((Kind::Seq(items), _)) => items.iter().map(scalar_text).collect::<Vec<_>>().join(","),
         Some((_, n)) => return Err(file_scope.error(n, None, "hosts must be a host pattern")),
-        None => return Err(file_scope.error(node, None, "a play needs `hosts:` (a host pattern such as `all`)")),
+        None => {
+            return Err(file_scope.error(
+                node,
+                None,
+                "a play needs `hosts:` (a host pattern such as `all`)",
+            ));
+        }
     };
     let scope = file_scope.clone();
     let mut keywords = Keywords::default();
@@ -167,10 +335,16 @@ fn parse_play(node: &Node, map: &IndexMap<String, Node>, file_scope: &Scope) -> 
         None | Some("linear") => Strategy::Linear,
         Some("free") => Strategy::Free,
         Some(other) => {
-            return Err(scope.error(&map["strategy"], None, format!("unknown strategy {other:?}; settle has linear and free")));
+            return Err(scope.error(
+                &map["strategy"],
+                None,
+                format!("unknown strategy {other:?}; settle has linear and free"),
+            ));
         }
     };
-    let mut loader = RoleLoader { seen: HashSet::new() };
+    let mut loader = RoleLoader {
+        seen: HashSet::new(),
+    };
     let mut tasks = Vec::new();
     let mut handlers = Vec::new();
     if let Some(roles) = map.get("roles") {
@@ -201,20 +375,29 @@ fn parse_play(node: &Node, map: &IndexMap<String, Node>, file_scope: &Scope) -> 
         dir: scope.dir.clone(),
         vars,
         vars_files,
-        gather_facts: map.get("gather_facts").map(|n| truthy(&n.to_value())).unwrap_or(true),
+        gather_facts: map
+            .get("gather_facts")
+            .map(|n| truthy(&n.to_value()))
+            .unwrap_or(true),
         pre_tasks,
         tasks,
         post_tasks,
         handlers,
         serial: map.get("serial").map(Node::to_value),
         strategy,
-        any_errors_fatal: map.get("any_errors_fatal").is_some_and(|n| truthy(&n.to_value())),
-        max_fail_percentage: map.get("max_fail_percentage").and_then(|n| match n.to_value() {
-            Value::Number(n) => n.as_f64(),
-            Value::String(s) => s.trim_end_matches('%').parse().ok(),
-            _ => None,
-        }),
-        force_handlers: map.get("force_handlers").is_some_and(|n| truthy(&n.to_value())),
+        any_errors_fatal: map
+            .get("any_errors_fatal")
+            .is_some_and(|n| truthy(&n.to_value())),
+        max_fail_percentage: map
+            .get("max_fail_percentage")
+            .and_then(|n| match n.to_value() {
+                Value::Number(n) => n.as_f64(),
+                Value::String(s) => s.trim_end_matches('%').parse().ok(),
+                _ => None,
+            }),
+        force_handlers: map
+            .get("force_handlers")
+            .is_some_and(|n| truthy(&n.to_value())),
         keywords,
     })
 }
@@ -223,7 +406,10 @@ fn parse_play(node: &Node, map: &IndexMap<String, Node>, file_scope: &Scope) -> 
 pub(crate) fn truthy(value: &Value) -> bool {
     match value {
         Value::Bool(b) => *b,
-        Value::String(s) => matches!(s.to_ascii_lowercase().as_str(), "yes" | "true" | "on" | "1" | "y"),
+        Value::String(s) => matches!(
+            s.to_ascii_lowercase().as_str(),
+            "yes" | "true" | "on" | "1" | "y"
+        ),
         Value::Number(n) => n.as_f64().unwrap_or(0.0) != 0.0,
         _ => false,
     }
@@ -240,7 +426,11 @@ fn mapping(node: Option<&Node>, scope: &Scope, what: &str) -> Result<Vars, Playb
     match node.map(|n| (n, n.to_value())) {
         None | Some((_, Value::Null)) => Ok(Vars::new()),
         Some((_, Value::Object(map))) => Ok(map),
-        Some((n, _)) => Err(scope.error(n, None, format!("{what} must be a mapping, found {}", n.type_name()))),
+        Some((n, _)) => Err(scope.error(
+            n,
+            None,
+            format!("{what} must be a mapping, found {}", n.type_name()),
+        )),
     }
 }
 
@@ -261,7 +451,10 @@ fn list_of_strings(node: &Node, split_commas: bool) -> Vec<String> {
                 other => other.to_string(),
             };
             if split_commas {
-                text.split(',').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect()
+                text.split(',')
+                    .map(|s| s.trim().to_string())
+                    .filter(|s| !s.is_empty())
+                    .collect()
             } else {
                 vec![text]
             }
@@ -270,11 +463,18 @@ fn list_of_strings(node: &Node, split_commas: bool) -> Vec<String> {
 }
 
 /// Keywords shared by plays, blocks and tasks.
-fn parse_shared_keywords(map: &IndexMap<String, Node>, kw: &mut Keywords, scope: &Scope, name: Option<&str>) -> Result<(), PlaybookError> {
+fn parse_shared_keywords(
+    map: &IndexMap<String, Node>,
+    kw: &mut Keywords,
+    scope: &Scope,
+    name: Option<&str>,
+) -> Result<(), PlaybookError> {
     for (key, node) in map {
         let value = || node.to_value();
         let string = || -> Result<String, PlaybookError> {
-            node.as_str().map(str::to_string).ok_or_else(|| scope.error(node, name, format!("{key} must be a string")))
+            node.as_str()
+                .map(str::to_string)
+                .ok_or_else(|| scope.error(node, name, format!("{key} must be a string")))
         };
         match key.as_str() {
             "when" => kw.when = list_of_values(node),
@@ -286,7 +486,13 @@ fn parse_shared_keywords(map: &IndexMap<String, Node>, kw: &mut Keywords, scope:
             "become_method" => {
                 let method = string()?;
                 if method != "sudo" {
-                    return Err(scope.error(node, name, format!("become_method {method:?} is not supported; settle becomes with sudo")));
+                    return Err(scope.error(
+                        node,
+                        name,
+                        format!(
+                            "become_method {method:?} is not supported; settle becomes with sudo"
+                        ),
+                    ));
                 }
                 kw.become_method = Some(method);
             }
@@ -306,9 +512,17 @@ fn parse_shared_keywords(map: &IndexMap<String, Node>, kw: &mut Keywords, scope:
     Ok(())
 }
 
-fn parse_task_list(node: &Node, scope: &Scope, inherited: &Keywords) -> Result<Vec<TaskNode>, PlaybookError> {
+fn parse_task_list(
+    node: &Node,
+    scope: &Scope,
+    inherited: &Keywords,
+) -> Result<Vec<TaskNode>, PlaybookError> {
     let Some(items) = node.as_seq() else {
-        return Err(scope.error(node, None, format!("a task list must be a list, found {}", node.type_name())));
+        return Err(scope.error(
+            node,
+            None,
+            format!("a task list must be a list, found {}", node.type_name()),
+        ));
     };
     let mut out = Vec::with_capacity(items.len());
     for item in items {
@@ -317,9 +531,18 @@ fn parse_task_list(node: &Node, scope: &Scope, inherited: &Keywords) -> Result<V
     Ok(out)
 }
 
-fn parse_task_entry(node: &Node, scope: &Scope, inherited: &Keywords, out: &mut Vec<TaskNode>) -> Result<(), PlaybookError> {
+fn parse_task_entry(
+    node: &Node,
+    scope: &Scope,
+    inherited: &Keywords,
+    out: &mut Vec<TaskNode>,
+) -> Result<(), PlaybookError> {
     let Some(map) = node.as_map() else {
-        return Err(scope.error(node, None, format!("a task must be a mapping, found {}", node.type_name())));
+        return Err(scope.error(
+            node,
+            None,
+            format!("a task must be a mapping, found {}", node.type_name()),
+        ));
     };
     let name = map.get("name").map(scalar_text);
     let name = name.as_deref();
@@ -351,14 +574,20 @@ fn parse_task_entry(node: &Node, scope: &Scope, inherited: &Keywords, out: &mut 
             keywords.inherit(inherited);
             let path = scope.dir.join(&file);
             out.extend(load_tasks_in(&path, scope, &keywords).map_err(|e| match e {
-                PlaybookError::Yaml(settle_yaml::YamlError::Read { .. }) => {
-                    scope.error(node, name, format!("cannot read the imported task file {}", path.display()))
-                }
+                PlaybookError::Yaml(settle_yaml::YamlError::Read { .. }) => scope.error(
+                    node,
+                    name,
+                    format!("cannot read the imported task file {}", path.display()),
+                ),
                 other => other,
             })?);
         }
         "include_tasks" => {
-            let file = match task.args.get("file").or_else(|| task.args.get("_raw_params")) {
+            let file = match task
+                .args
+                .get("file")
+                .or_else(|| task.args.get("_raw_params"))
+            {
                 Some(v) => v.clone(),
                 None => return Err(scope.error(node, name, "include_tasks needs a file name")),
             };
@@ -374,11 +603,21 @@ fn parse_task_entry(node: &Node, scope: &Scope, inherited: &Keywords, out: &mut 
                     kw.vars = mapping(fake.get("vars"), scope, "vars")?;
                     kw
                 }
-                Some(_) => return Err(scope.error(node, name, "apply must be a mapping of keywords")),
+                Some(_) => {
+                    return Err(scope.error(node, name, "apply must be a mapping of keywords"));
+                }
                 None => Keywords::default(),
             };
-            if let Some(extra) = task.args.keys().find(|k| !matches!(k.as_str(), "file" | "_raw_params" | "apply")) {
-                return Err(scope.error(node, name, format!("include_tasks does not take {extra:?}")));
+            if let Some(extra) = task
+                .args
+                .keys()
+                .find(|k| !matches!(k.as_str(), "file" | "_raw_params" | "apply"))
+            {
+                return Err(scope.error(
+                    node,
+                    name,
+                    format!("include_tasks does not take {extra:?}"),
+                ));
             }
             task.keywords.inherit(inherited);
             let mut apply = apply;
@@ -399,15 +638,39 @@ fn parse_task_entry(node: &Node, scope: &Scope, inherited: &Keywords, out: &mut 
             let Some(role_name) = task.args.get("name").and_then(Value::as_str) else {
                 return Err(scope.error(node, name, format!("{} needs a role name", task.module)));
             };
-            if let Some(extra) = task.args.keys().find(|k| !matches!(k.as_str(), "name" | "tasks_from" | "public")) {
-                return Err(scope.error(node, name, format!("{} does not take {extra:?} in settle", task.module)));
+            if let Some(extra) = task
+                .args
+                .keys()
+                .find(|k| !matches!(k.as_str(), "name" | "tasks_from" | "public"))
+            {
+                return Err(scope.error(
+                    node,
+                    name,
+                    format!("{} does not take {extra:?} in settle", task.module),
+                ));
             }
-            let tasks_from = task.args.get("tasks_from").and_then(Value::as_str).unwrap_or("main").to_string();
+            let tasks_from = task
+                .args
+                .get("tasks_from")
+                .and_then(Value::as_str)
+                .unwrap_or("main")
+                .to_string();
             let mut keywords = task.keywords.clone();
             keywords.inherit(inherited);
-            let mut loader = RoleLoader { seen: HashSet::new() };
+            let mut loader = RoleLoader {
+                seen: HashSet::new(),
+            };
             let mut handlers = Vec::new();
-            loader.load_role(role_name, Vars::new(), &tasks_from, scope, &keywords, node, out, &mut handlers)?;
+            loader.load_role(
+                role_name,
+                Vars::new(),
+                &tasks_from,
+                scope,
+                &keywords,
+                node,
+                out,
+                &mut handlers,
+            )?;
         }
         _ => {
             task.keywords.inherit(inherited);
@@ -422,23 +685,51 @@ fn value_node(value: &Value, at: &Node) -> Node {
     let kind = match value {
         Value::Null => Kind::Null,
         Value::Bool(b) => Kind::Bool(*b),
-        Value::Number(n) => n.as_i64().map(Kind::Int).unwrap_or_else(|| Kind::Float(n.as_f64().unwrap_or(0.0))),
+        Value::Number(n) => n
+            .as_i64()
+            .map(Kind::Int)
+            .unwrap_or_else(|| Kind::Float(n.as_f64().unwrap_or(0.0))),
         Value::String(s) => Kind::Str(s.clone()),
         Value::Array(items) => Kind::Seq(items.iter().map(|i| value_node(i, at)).collect()),
-        Value::Object(map) => Kind::Map(map.iter().map(|(k, v)| (k.clone(), value_node(v, at))).collect()),
+        Value::Object(map) => Kind::Map(
+            map.iter()
+                .map(|(k, v)| (k.clone(), value_node(v, at)))
+                .collect(),
+        ),
     };
-    Node { kind, line: at.line, column: at.column }
+    Node {
+        kind,
+        line: at.line,
+        column: at.column,
+    }
 }
 
-fn task_file_arg(task: &Task, scope: &Scope, node: &Node, name: Option<&str>) -> Result<String, PlaybookError> {
-    match task.args.get("file").or_else(|| task.args.get("_raw_params")) {
+fn task_file_arg(
+    task: &Task,
+    scope: &Scope,
+    node: &Node,
+    name: Option<&str>,
+) -> Result<String, PlaybookError> {
+    match task
+        .args
+        .get("file")
+        .or_else(|| task.args.get("_raw_params"))
+    {
         Some(Value::String(f)) if !f.contains("{{") => Ok(f.clone()),
-        Some(Value::String(_)) => Err(scope.error(node, name, "import_tasks needs a plain file name; use include_tasks for a templated one")),
+        Some(Value::String(_)) => Err(scope.error(
+            node,
+            name,
+            "import_tasks needs a plain file name; use include_tasks for a templated one",
+        )),
         _ => Err(scope.error(node, name, "import_tasks needs a file name")),
     }
 }
 
-fn load_tasks_in(path: &Path, scope: &Scope, inherited: &Keywords) -> Result<Vec<TaskNode>, PlaybookError> {
+fn load_tasks_in(
+    path: &Path,
+    scope: &Scope,
+    inherited: &Keywords,
+) -> Result<Vec<TaskNode>, PlaybookError> {
     let doc = settle_yaml::load_file(path)?;
     let inner = Scope {
         file: Arc::from(path),
@@ -453,12 +744,27 @@ fn load_tasks_in(path: &Path, scope: &Scope, inherited: &Keywords) -> Result<Vec
 }
 
 /// Reads a task file for `include_tasks` at run time. `inherited` holds the include's `apply`.
-pub fn load_tasks_file(path: &Path, play_dir: &Path, role: Option<Arc<Role>>, inherited: &Keywords) -> Result<Vec<TaskNode>, PlaybookError> {
-    let scope = Scope { file: Arc::from(path), dir: PathBuf::new(), play_dir: play_dir.to_path_buf(), role };
+pub fn load_tasks_file(
+    path: &Path,
+    play_dir: &Path,
+    role: Option<Arc<Role>>,
+    inherited: &Keywords,
+) -> Result<Vec<TaskNode>, PlaybookError> {
+    let scope = Scope {
+        file: Arc::from(path),
+        dir: PathBuf::new(),
+        play_dir: play_dir.to_path_buf(),
+        role,
+    };
     load_tasks_in(path, &scope, inherited)
 }
 
-fn parse_task(node: &Node, map: &IndexMap<String, Node>, scope: &Scope, name: Option<&str>) -> Result<Task, PlaybookError> {
+fn parse_task(
+    node: &Node,
+    map: &IndexMap<String, Node>,
+    scope: &Scope,
+    name: Option<&str>,
+) -> Result<Task, PlaybookError> {
     let mut keywords = Keywords::default();
     parse_shared_keywords(map, &mut keywords, scope, name)?;
     let mut module: Option<(String, Vars)> = None;
@@ -467,9 +773,10 @@ fn parse_task(node: &Node, map: &IndexMap<String, Node>, scope: &Scope, name: Op
     let mut candidates: Vec<&String> = Vec::new();
     for (key, value) in map {
         match key.as_str() {
-            "name" | "when" | "tags" | "ignore_errors" | "ignore_unreachable" | "become" | "become_user"
-            | "become_method" | "no_log" | "run_once" | "environment" | "check_mode" | "diff"
-            | "any_errors_fatal" | "remote_user" | "connection" | "timeout" => {}
+            "name" | "when" | "tags" | "ignore_errors" | "ignore_unreachable" | "become"
+            | "become_user" | "become_method" | "no_log" | "run_once" | "environment"
+            | "check_mode" | "diff" | "any_errors_fatal" | "remote_user" | "connection"
+            | "timeout" => {}
             "delegate_to" => {}
             "loop" => set_loop(&mut keywords, LoopKind::List, value, scope, name)?,
             "with_items" => set_loop(&mut keywords, LoopKind::Items, value, scope, name)?,
@@ -501,23 +808,40 @@ fn parse_task(node: &Node, map: &IndexMap<String, Node>, scope: &Scope, name: Op
                     keywords.delegate_to = Some(Value::String("localhost".into()));
                 }
                 if module.replace((m, args)).is_some() {
-                    return Err(scope.error(node, name, "a task has one action: found both a module and action/local_action"));
+                    return Err(scope.error(
+                        node,
+                        name,
+                        "a task has one action: found both a module and action/local_action",
+                    ));
                 }
             }
             _ if UNSUPPORTED_KEYWORDS.contains(&key.as_str()) => {
-                return Err(scope.error(value, name, format!("{key:?} is an Ansible task keyword that settle does not support")));
+                return Err(scope.error(
+                    value,
+                    name,
+                    format!("{key:?} is an Ansible task keyword that settle does not support"),
+                ));
             }
             _ => candidates.push(key),
         }
     }
     if module.is_some() && !candidates.is_empty() || candidates.len() > 1 {
         // One of these is the module; a near miss of a keyword is the likelier mistake.
-        let misspelt = candidates.iter().find(|c| !did_you_mean(c, TASK_KEYWORDS.iter().copied()).is_empty());
+        let misspelt = candidates
+            .iter()
+            .find(|c| !did_you_mean(c, TASK_KEYWORDS.iter().copied()).is_empty());
         let message = match misspelt {
-            Some(word) => format!("{word:?} is not a valid task keyword{}", did_you_mean(word, TASK_KEYWORDS.iter().copied())),
+            Some(word) => format!(
+                "{word:?} is not a valid task keyword{}",
+                did_you_mean(word, TASK_KEYWORDS.iter().copied())
+            ),
             None => format!(
                 "a task runs one module, but this one names several: {}",
-                candidates.iter().map(|c| format!("{c:?}")).collect::<Vec<_>>().join(", ")
+                candidates
+                    .iter()
+                    .map(|c| format!("{c:?}"))
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
         };
         let at = misspelt.and_then(|w| map.get(*w)).unwrap_or(node);
@@ -529,7 +853,11 @@ fn parse_task(node: &Node, map: &IndexMap<String, Node>, scope: &Scope, name: Op
         module = Some((key.to_string(), args));
     }
     let Some((written, mut args)) = module else {
-        return Err(scope.error(node, name, "this task has no module: add one, such as `ansible.builtin.debug: msg=…`"));
+        return Err(scope.error(
+            node,
+            name,
+            "this task has no module: add one, such as `ansible.builtin.debug: msg=…`",
+        ));
     };
     for (k, v) in extra_args {
         args.entry(k).or_insert(v);
@@ -550,18 +878,37 @@ fn parse_task(node: &Node, map: &IndexMap<String, Node>, scope: &Scope, name: Op
 }
 
 fn is_identifier(s: &str) -> bool {
-    !s.is_empty() && !s.starts_with(|c: char| c.is_ascii_digit()) && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+    !s.is_empty()
+        && !s.starts_with(|c: char| c.is_ascii_digit())
+        && s.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
 }
 
-fn set_loop(kw: &mut Keywords, kind: LoopKind, node: &Node, scope: &Scope, name: Option<&str>) -> Result<(), PlaybookError> {
+fn set_loop(
+    kw: &mut Keywords,
+    kind: LoopKind,
+    node: &Node,
+    scope: &Scope,
+    name: Option<&str>,
+) -> Result<(), PlaybookError> {
     if kw.loop_.is_some() {
-        return Err(scope.error(node, name, "a task has one loop: found both loop and a with_* keyword"));
+        return Err(scope.error(
+            node,
+            name,
+            "a task has one loop: found both loop and a with_* keyword",
+        ));
     }
-    kw.loop_ = Some(Loop { kind, items: node.to_value() });
+    kw.loop_ = Some(Loop {
+        kind,
+        items: node.to_value(),
+    });
     Ok(())
 }
 
-fn parse_loop_control(node: &Node, scope: &Scope, name: Option<&str>) -> Result<LoopControl, PlaybookError> {
+fn parse_loop_control(
+    node: &Node,
+    scope: &Scope,
+    name: Option<&str>,
+) -> Result<LoopControl, PlaybookError> {
     let Some(map) = node.as_map() else {
         return Err(scope.error(node, name, "loop_control must be a mapping"));
     };
@@ -577,7 +924,13 @@ fn parse_loop_control(node: &Node, scope: &Scope, name: Option<&str>) -> Result<
                 return Err(scope.error(
                     value,
                     name,
-                    format!("loop_control has no {other:?}{}", did_you_mean(other, ["loop_var", "index_var", "label", "pause", "extended"])),
+                    format!(
+                        "loop_control has no {other:?}{}",
+                        did_you_mean(
+                            other,
+                            ["loop_var", "index_var", "label", "pause", "extended"]
+                        )
+                    ),
                 ));
             }
         }
@@ -586,12 +939,22 @@ fn parse_loop_control(node: &Node, scope: &Scope, name: Option<&str>) -> Result<
 }
 
 /// `action: copy src=a dest=b` or `action: {module: copy, src: a}`.
-fn parse_action_keyword(node: &Node, scope: &Scope, name: Option<&str>) -> Result<(String, Vars), PlaybookError> {
+fn parse_action_keyword(
+    node: &Node,
+    scope: &Scope,
+    name: Option<&str>,
+) -> Result<(String, Vars), PlaybookError> {
     match node.to_value() {
         Value::String(text) => {
-            let (module, rest) = text.trim().split_once(char::is_whitespace).unwrap_or((text.trim(), ""));
+            let (module, rest) = text
+                .trim()
+                .split_once(char::is_whitespace)
+                .unwrap_or((text.trim(), ""));
             let short = short_module_name(module);
-            Ok((module.to_string(), parse_kv(rest, FREE_FORM_MODULES.contains(&short))))
+            Ok((
+                module.to_string(),
+                parse_kv(rest, FREE_FORM_MODULES.contains(&short)),
+            ))
         }
         Value::Object(mut map) => match map.remove("module") {
             Some(Value::String(module)) => Ok((module, map)),
@@ -601,20 +964,38 @@ fn parse_action_keyword(node: &Node, scope: &Scope, name: Option<&str>) -> Resul
     }
 }
 
-fn module_args(module: &str, node: &Node, scope: &Scope, name: Option<&str>) -> Result<Vars, PlaybookError> {
+fn module_args(
+    module: &str,
+    node: &Node,
+    scope: &Scope,
+    name: Option<&str>,
+) -> Result<Vars, PlaybookError> {
     match node.to_value() {
         Value::Null => Ok(Vars::new()),
         Value::Object(map) => Ok(map),
         Value::String(text) => Ok(parse_kv(&text, FREE_FORM_MODULES.contains(&module))),
-        Value::Array(_) if module == "command" => Err(scope.error(node, name, "command takes a string; use `argv:` for a list")),
+        Value::Array(_) if module == "command" => {
+            Err(scope.error(node, name, "command takes a string; use `argv:` for a list"))
+        }
         Value::Bool(_) | Value::Number(_) if FREE_FORM_MODULES.contains(&module) => {
             Ok(parse_kv(&scalar_text(node), true))
         }
-        _ => Err(scope.error(node, name, format!("the arguments of {module} must be a mapping or key=value text, found {}", node.type_name()))),
+        _ => Err(scope.error(
+            node,
+            name,
+            format!(
+                "the arguments of {module} must be a mapping or key=value text, found {}",
+                node.type_name()
+            ),
+        )),
     }
 }
 
-fn parse_handlers(node: &Node, scope: &Scope, inherited: &Keywords) -> Result<Vec<Task>, PlaybookError> {
+fn parse_handlers(
+    node: &Node,
+    scope: &Scope,
+    inherited: &Keywords,
+) -> Result<Vec<Task>, PlaybookError> {
     let mut out = Vec::new();
     for entry in parse_task_list(node, scope, inherited)? {
         flatten_handlers(entry, &mut out)?;
@@ -631,7 +1012,11 @@ fn flatten_handlers(node: TaskNode, out: &mut Vec<Task>) -> Result<(), PlaybookE
             }
         }
         TaskNode::Block(block) => {
-            return Err(PlaybookError::Invalid { location: block.location, task: block.name, message: "handlers cannot use rescue or always".into() });
+            return Err(PlaybookError::Invalid {
+                location: block.location,
+                task: block.name,
+                message: "handlers cannot use rescue or always".into(),
+            });
         }
         TaskNode::Include(include) => {
             return Err(PlaybookError::Invalid {
@@ -650,16 +1035,37 @@ struct RoleLoader {
 }
 
 impl RoleLoader {
-    fn use_role(&mut self, entry: &Node, scope: &Scope, play_keywords: &Keywords, tasks: &mut Vec<TaskNode>, handlers: &mut Vec<Task>) -> Result<(), PlaybookError> {
+    fn use_role(
+        &mut self,
+        entry: &Node,
+        scope: &Scope,
+        play_keywords: &Keywords,
+        tasks: &mut Vec<TaskNode>,
+        handlers: &mut Vec<Task>,
+    ) -> Result<(), PlaybookError> {
         let (name, map) = match &entry.kind {
             Kind::Str(name) => (name.clone(), IndexMap::new()),
             Kind::Map(map) => {
-                let Some(name) = map.get("role").or_else(|| map.get("name")).and_then(Node::as_str) else {
-                    return Err(scope.error(entry, None, "a role entry needs `role:` (the role's name)"));
+                let Some(name) = map
+                    .get("role")
+                    .or_else(|| map.get("name"))
+                    .and_then(Node::as_str)
+                else {
+                    return Err(scope.error(
+                        entry,
+                        None,
+                        "a role entry needs `role:` (the role's name)",
+                    ));
                 };
                 (name.to_string(), map.clone())
             }
-            _ => return Err(scope.error(entry, None, "a role entry is a name or a mapping with `role:`")),
+            _ => {
+                return Err(scope.error(
+                    entry,
+                    None,
+                    "a role entry is a name or a mapping with `role:`",
+                ));
+            }
         };
         let mut keywords = Keywords::default();
         parse_shared_keywords(&map, &mut keywords, scope, None)?;
@@ -675,23 +1081,45 @@ impl RoleLoader {
                 }
             }
         }
-        self.load_role(&name, params, "main", scope, &keywords, entry, tasks, handlers)
+        self.load_role(
+            &name, params, "main", scope, &keywords, entry, tasks, handlers,
+        )
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn load_role(&mut self, name: &str, params: Vars, tasks_from: &str, scope: &Scope, keywords: &Keywords, at: &Node, tasks: &mut Vec<TaskNode>, handlers: &mut Vec<Task>) -> Result<(), PlaybookError> {
+    fn load_role(
+        &mut self,
+        name: &str,
+        params: Vars,
+        tasks_from: &str,
+        scope: &Scope,
+        keywords: &Keywords,
+        at: &Node,
+        tasks: &mut Vec<TaskNode>,
+        handlers: &mut Vec<Task>,
+    ) -> Result<(), PlaybookError> {
         let key = format!("{name}:{tasks_from}:{}", Value::Object(params.clone()));
         if !self.seen.insert(key) {
             return Ok(());
         }
         let Some(path) = find_role(name, scope) else {
-            return Err(scope.error(at, None, format!("the role {name:?} was not found in {}/roles or ANSIBLE_ROLES_PATH", scope.play_dir.display())));
+            return Err(scope.error(
+                at,
+                None,
+                format!(
+                    "the role {name:?} was not found in {}/roles or ANSIBLE_ROLES_PATH",
+                    scope.play_dir.display()
+                ),
+            ));
         };
         let read_vars = |dir: &str| -> Result<Vars, PlaybookError> {
             match main_file(&path.join(dir), "main") {
                 Some(file) => {
                     let doc = settle_yaml::load_file(&file)?;
-                    let inner = Scope { file: Arc::from(file.as_path()), ..scope.clone() };
+                    let inner = Scope {
+                        file: Arc::from(file.as_path()),
+                        ..scope.clone()
+                    };
                     mapping(Some(&doc), &inner, &format!("{dir}/main.yml"))
                 }
                 None => Ok(Vars::new()),
@@ -707,28 +1135,50 @@ impl RoleLoader {
         // Dependencies (meta/main.yml) run before the role, with the role's keywords.
         if let Some(meta_file) = main_file(&path.join("meta"), "main") {
             let meta = settle_yaml::load_file(&meta_file)?;
-            let meta_scope = Scope { file: Arc::from(meta_file.as_path()), dir: path.join("meta"), play_dir: scope.play_dir.clone(), role: None };
+            let meta_scope = Scope {
+                file: Arc::from(meta_file.as_path()),
+                dir: path.join("meta"),
+                play_dir: scope.play_dir.clone(),
+                role: None,
+            };
             if let Some(deps) = meta.get("dependencies").and_then(Node::as_seq) {
                 for dep in deps {
                     self.use_role(dep, &meta_scope, keywords, tasks, handlers)?;
                 }
             }
         }
-        let role_scope = |dir: &Path, file: &Path| Scope { file: Arc::from(file), dir: dir.to_path_buf(), play_dir: scope.play_dir.clone(), role: Some(role.clone()) };
+        let role_scope = |dir: &Path, file: &Path| Scope {
+            file: Arc::from(file),
+            dir: dir.to_path_buf(),
+            play_dir: scope.play_dir.clone(),
+            role: Some(role.clone()),
+        };
         if let Some(file) = main_file(&path.join("tasks"), tasks_from) {
             let doc = settle_yaml::load_file(&file)?;
             if !doc.is_null() {
-                tasks.extend(parse_task_list(&doc, &role_scope(&path.join("tasks"), &file), keywords)?);
+                tasks.extend(parse_task_list(
+                    &doc,
+                    &role_scope(&path.join("tasks"), &file),
+                    keywords,
+                )?);
             }
         } else if tasks_from != "main" {
-            return Err(scope.error(at, None, format!("the role {name:?} has no tasks/{tasks_from}.yml")));
+            return Err(scope.error(
+                at,
+                None,
+                format!("the role {name:?} has no tasks/{tasks_from}.yml"),
+            ));
         }
         if let Some(file) = main_file(&path.join("handlers"), "main") {
             let doc = settle_yaml::load_file(&file)?;
             if !doc.is_null() {
                 let mut handler_keywords = keywords.clone();
                 handler_keywords.when.clear();
-                handlers.extend(parse_handlers(&doc, &role_scope(&path.join("handlers"), &file), &handler_keywords)?);
+                handlers.extend(parse_handlers(
+                    &doc,
+                    &role_scope(&path.join("handlers"), &file),
+                    &handler_keywords,
+                )?);
             }
         }
         Ok(())
@@ -736,10 +1186,14 @@ impl RoleLoader {
 }
 
 fn main_file(dir: &Path, stem: &str) -> Option<PathBuf> {
-    [format!("{stem}.yml"), format!("{stem}.yaml"), stem.to_string()]
-        .into_iter()
-        .map(|f| dir.join(f))
-        .find(|p| p.is_file())
+    [
+        format!("{stem}.yml"),
+        format!("{stem}.yaml"),
+        stem.to_string(),
+    ]
+    .into_iter()
+    .map(|f| dir.join(f))
+    .find(|p| p.is_file())
 }
 
 fn find_role(name: &str, scope: &Scope) -> Option<PathBuf> {
@@ -753,7 +1207,9 @@ fn find_role(name: &str, scope: &Scope) -> Option<PathBuf> {
         }
     }
     candidates.push(scope.play_dir.join(name));
-    candidates.into_iter().find(|p| p.join("tasks").is_dir() || p.join("meta").is_dir() || p.join("handlers").is_dir())
+    candidates.into_iter().find(|p| {
+        p.join("tasks").is_dir() || p.join("meta").is_dir() || p.join("handlers").is_dir()
+    })
 }
 
 #[cfg(test)]

@@ -19,7 +19,9 @@ pub struct Run {
 
 impl Scratch {
     pub fn new() -> Self {
-        Scratch { dir: tempfile::tempdir().expect("scratch dir") }
+        Scratch {
+            dir: tempfile::tempdir().expect("scratch dir"),
+        }
     }
 
     /// Writes a file; `@@` in the text stands for the scratch folder's path.
@@ -82,7 +84,14 @@ impl Run {
     /// Shorthand: (ok, changed, failed, skipped, rescued, ignored) of one host.
     pub fn counts(&self, host: &str) -> (usize, usize, usize, usize, usize, usize) {
         let r = self.recap(host);
-        (r["ok"], r["changed"], r["failed"], r["skipped"], r["rescued"], r["ignored"])
+        (
+            r["ok"],
+            r["changed"],
+            r["failed"],
+            r["skipped"],
+            r["rescued"],
+            r["ignored"],
+        )
     }
 
     /// The messages `debug` printed, in order.
@@ -90,15 +99,23 @@ impl Run {
         self.stdout
             .lines()
             .filter_map(|l| l.trim().strip_prefix("\"msg\": "))
-            .map(|m| serde_json::from_str::<serde_json::Value>(m.trim_end_matches(',')).map(|v| match v {
-                serde_json::Value::String(s) => s,
-                other => other.to_string(),
-            }).unwrap_or_else(|_| m.to_string()))
+            .map(|m| {
+                serde_json::from_str::<serde_json::Value>(m.trim_end_matches(','))
+                    .map(|v| match v {
+                        serde_json::Value::String(s) => s,
+                        other => other.to_string(),
+                    })
+                    .unwrap_or_else(|_| m.to_string())
+            })
             .collect()
     }
 
     pub fn assert_code(&self, code: i32) -> &Self {
-        assert_eq!(self.code, code, "exit code\nstdout:\n{}\nstderr:\n{}", self.stdout, self.stderr);
+        assert_eq!(
+            self.code, code,
+            "exit code\nstdout:\n{}\nstderr:\n{}",
+            self.stdout, self.stderr
+        );
         self
     }
 }

@@ -113,7 +113,11 @@ pub struct Location {
 
 impl Location {
     pub fn new(file: &Arc<Path>, node: &Node) -> Self {
-        Location { file: file.clone(), line: node.line, column: node.column }
+        Location {
+            file: file.clone(),
+            line: node.line,
+            column: node.column,
+        }
     }
 }
 
@@ -127,23 +131,42 @@ impl fmt::Display for Location {
 #[derive(Debug, thiserror::Error)]
 pub enum YamlError {
     #[error("{}: {source}", path.display())]
-    Read { path: PathBuf, source: std::io::Error },
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
     #[error("{}:{line}:{column}: {message}{snippet}", path.display())]
-    Syntax { path: PathBuf, line: u64, column: u64, message: String, snippet: String },
+    Syntax {
+        path: PathBuf,
+        line: u64,
+        column: u64,
+        message: String,
+        snippet: String,
+    },
 }
 
 /// Reads and parses one YAML file.
 pub fn load_file(path: &Path) -> Result<Node, YamlError> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|source| YamlError::Read { path: path.to_path_buf(), source })?;
+    let text = std::fs::read_to_string(path).map_err(|source| YamlError::Read {
+        path: path.to_path_buf(),
+        source,
+    })?;
     parse_str(&text, path)
 }
 
 /// Parses YAML text; `path` names it in errors. An empty document is `null`.
 pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> {
     let path = path.as_ref();
-    if text.trim().is_empty() || text.lines().all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---") {
-        return Ok(Node { kind: Kind::Null, line: 1, column: 1 });
+    if text.trim().is_empty()
+        || text
+            .lines()
+            .all(|l| l.trim().is_empty() || l.trim_start().starts_with('#') || l.trim() == "---")
+    {
+        return Ok(Node {
+            kind: Kind::Null,
+            line: 1,
+            column: 1,
+        });
     }
     let options = serde_saphyr::options! {
         legacy_octal_numbers: true,
@@ -176,11 +199,21 @@ fn syntax_error(text: &str, path: &Path, err: &serde_saphyr::Error) -> YamlError
     let snippet = match source_line {
         Some(src) if line > 0 => {
             let caret = " ".repeat(column.saturating_sub(1) as usize);
-            format!("\n  {line} | {}\n  {} | {caret}^", src.replace('\t', "→"), " ".repeat(line.to_string().len()))
+            format!(
+                "\n  {line} | {}\n  {} | {caret}^",
+                src.replace('\t', "→"),
+                " ".repeat(line.to_string().len())
+            )
         }
         _ => String::new(),
     };
-    YamlError::Syntax { path: path.to_path_buf(), line, column, message, snippet }
+    YamlError::Syntax {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message,
+        snippet,
+    }
 }
 
 /// Writes a value as block-style YAML (for `to_yaml`/`to_nice_yaml` and `--list` output).
@@ -196,7 +229,12 @@ enum RawNode {
     Float(f64),
     Str(String),
     Seq(Vec<serde_saphyr::Spanned<RawNode>>),
-    Map(Vec<(serde_saphyr::Spanned<KeyScalar>, serde_saphyr::Spanned<RawNode>)>),
+    Map(
+        Vec<(
+            serde_saphyr::Spanned<KeyScalar>,
+            serde_saphyr::Spanned<RawNode>,
+        )>,
+    ),
 }
 
 /// The source text a node was read from, as written.
@@ -231,7 +269,11 @@ fn convert(spanned: serde_saphyr::Spanned<RawNode>, text: &str) -> Node {
         },
         RawNode::Int(i) => Kind::Int(i),
         RawNode::Float(f) => match raw {
-            Some(r) if !is_pyyaml_float(r) && r.chars().all(|c| c.is_ascii_alphanumeric() || "+-_".contains(c)) => {
+            Some(r)
+                if !is_pyyaml_float(r)
+                    && r.chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-_".contains(c)) =>
+            {
                 Kind::Str(r.to_string())
             }
             _ => Kind::Float(f),
@@ -370,24 +412,37 @@ mod tests {
     #[test]
     fn yaml_one_one_booleans_and_octal_as_ansible_reads_them() {
         let doc = parse_str("a: yes\nb: off\nc: 0644\nd: '0644'\ne: ~\n", "x.yml").unwrap();
-        assert_eq!(doc.to_value(), json!({"a": true, "b": false, "c": 420, "d": "0644", "e": null}));
+        assert_eq!(
+            doc.to_value(),
+            json!({"a": true, "b": false, "c": 420, "d": "0644", "e": null})
+        );
     }
 
     #[test]
     fn words_pyyaml_keeps_as_strings() {
         let doc = parse_str("a: y\nb: n\nc: 1e3\nd: tRuE\ne: 1.5\nf: True\n", "x.yml").unwrap();
-        assert_eq!(doc.to_value(), json!({"a": "y", "b": "n", "c": "1e3", "d": "tRuE", "e": 1.5, "f": true}));
+        assert_eq!(
+            doc.to_value(),
+            json!({"a": "y", "b": "n", "c": "1e3", "d": "tRuE", "e": 1.5, "f": true})
+        );
     }
 
     #[test]
     fn merge_keys_and_anchors() {
         let doc = parse_str("base: &b {x: 1, y: 2}\nother:\n  <<: *b\n  y: 3\n", "x.yml").unwrap();
-        assert_eq!(doc.get("other").unwrap().to_value(), json!({"x": 1, "y": 3}));
+        assert_eq!(
+            doc.get("other").unwrap().to_value(),
+            json!({"x": 1, "y": 3})
+        );
     }
 
     #[test]
     fn nodes_know_their_lines() {
-        let doc = parse_str("- name: one\n  debug: {}\n- name: two\n  debug: {}\n", "x.yml").unwrap();
+        let doc = parse_str(
+            "- name: one\n  debug: {}\n- name: two\n  debug: {}\n",
+            "x.yml",
+        )
+        .unwrap();
         let tasks = doc.as_seq().unwrap();
         assert_eq!((tasks[0].line, tasks[1].line), (1, 3));
         assert_eq!(tasks[1].get("name").unwrap().line, 3);
@@ -395,14 +450,18 @@ mod tests {
 
     #[test]
     fn a_tab_in_indentation_is_named() {
-        let err = parse_str("- hosts: all\n\ttasks: []\n", "site.yml").unwrap_err().to_string();
+        let err = parse_str("- hosts: all\n\ttasks: []\n", "site.yml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("site.yml:"), "{err}");
         assert!(err.contains("YAML indents with spaces, not tabs"), "{err}");
     }
 
     #[test]
     fn syntax_errors_name_file_line_and_column() {
-        let err = parse_str("- hosts: all\n  tasks: [\n", "site.yml").unwrap_err().to_string();
+        let err = parse_str("- hosts: all\n  tasks: [\n", "site.yml")
+            .unwrap_err()
+            .to_string();
         assert!(err.starts_with("site.yml:2:"), "{err}");
     }
 

@@ -29,18 +29,24 @@ fn task(node: &TaskNode) -> &Task {
 
 #[test]
 fn modules_in_all_three_spellings_and_free_form() {
-    let pb = load(&[("site.yml", "\
+    let pb = load(&[(
+        "site.yml",
+        "\
 - hosts: all
   tasks:
     - copy: {dest: /tmp/a, content: x}
     - ansible.builtin.command: echo hi chdir=/tmp
     - ansible.legacy.file: path=/tmp/b state=touch
     - action: debug msg=hello
-")])
+",
+    )])
     .unwrap();
     let tasks = &pb.plays[0].tasks;
     assert_eq!(task(&tasks[0]).module, "copy");
-    assert_eq!(Value::Object(task(&tasks[1]).args.clone()), json!({"chdir": "/tmp", "_raw_params": "echo hi"}));
+    assert_eq!(
+        Value::Object(task(&tasks[1]).args.clone()),
+        json!({"chdir": "/tmp", "_raw_params": "echo hi"})
+    );
     assert_eq!(task(&tasks[2]).module, "file");
     assert_eq!(task(&tasks[2]).args["state"], "touch");
     assert_eq!(task(&tasks[3]).args["msg"], "hello");
@@ -49,27 +55,49 @@ fn modules_in_all_three_spellings_and_free_form() {
 
 #[test]
 fn misspelt_keyword_gets_did_you_mean_with_place_and_task() {
-    let err = load(&[("site.yml", "- hosts: all\n  tasks:\n    - name: t1\n      debug: msg=x\n      whne: true\n")]).unwrap_err().to_string();
+    let err = load(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - name: t1\n      debug: msg=x\n      whne: true\n",
+    )])
+    .unwrap_err()
+    .to_string();
     assert!(err.contains("site.yml:5:13: task \"t1\": \"whne\" is not a valid task keyword; did you mean \"when\"?"), "{err}");
 }
 
 #[test]
 fn unknown_play_keyword_and_missing_hosts() {
-    let err = load(&[("site.yml", "- hosts: all\n  taks: []\n")]).unwrap_err().to_string();
-    assert!(err.contains("\"taks\" is not a valid play keyword; did you mean \"tasks\"?"), "{err}");
-    let err = load(&[("site.yml", "- name: x\n  tasks: []\n")]).unwrap_err().to_string();
+    let err = load(&[("site.yml", "- hosts: all\n  taks: []\n")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("\"taks\" is not a valid play keyword; did you mean \"tasks\"?"),
+        "{err}"
+    );
+    let err = load(&[("site.yml", "- name: x\n  tasks: []\n")])
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("site.yml:1:3: a play needs `hosts:`"), "{err}");
 }
 
 #[test]
 fn unsupported_keyword_is_an_error_not_ignored() {
-    let err = load(&[("site.yml", "- hosts: all\n  tasks:\n    - command: sleep 1\n      async: 10\n")]).unwrap_err().to_string();
-    assert!(err.contains("\"async\" is an Ansible task keyword that settle does not support"), "{err}");
+    let err = load(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - command: sleep 1\n      async: 10\n",
+    )])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("\"async\" is an Ansible task keyword that settle does not support"),
+        "{err}"
+    );
 }
 
 #[test]
 fn blocks_hand_down_when_tags_and_vars() {
-    let pb = load(&[("site.yml", "\
+    let pb = load(&[(
+        "site.yml",
+        "\
 - hosts: all
   tags: [play]
   tasks:
@@ -82,13 +110,19 @@ fn blocks_hand_down_when_tags_and_vars() {
       when: x
       tags: blk
       vars: {outer: 1, shared: block}
-")])
+",
+    )])
     .unwrap();
-    let TaskNode::Block(block) = &pb.plays[0].tasks[0] else { panic!() };
+    let TaskNode::Block(block) = &pb.plays[0].tasks[0] else {
+        panic!()
+    };
     let t = task(&block.block[0]);
     assert_eq!(t.keywords.when, vec![json!("x"), json!("y")]);
     assert_eq!(t.keywords.tags, vec!["blk", "play"]);
-    assert_eq!(Value::Object(t.keywords.vars.clone()), json!({"outer": 1, "shared": "task", "inner": 1}));
+    assert_eq!(
+        Value::Object(t.keywords.vars.clone()),
+        json!({"outer": 1, "shared": "task", "inner": 1})
+    );
     assert_eq!(task(&block.rescue[0]).keywords.when, vec![json!("x")]);
 }
 
@@ -128,7 +162,9 @@ fn roles_with_dependencies_defaults_and_handlers() {
 
 #[test]
 fn loops_and_handlers_listen() {
-    let pb = load(&[("site.yml", "\
+    let pb = load(&[(
+        "site.yml",
+        "\
 - hosts: all
   tasks:
     - debug: msg={{ item }}
@@ -138,7 +174,8 @@ fn loops_and_handlers_listen() {
     - name: restart
       listen: [web changed]
       debug: msg=r
-")])
+",
+    )])
     .unwrap();
     let t = task(&pb.plays[0].tasks[0]);
     assert_eq!(t.keywords.loop_.as_ref().unwrap().kind, LoopKind::Items);
@@ -147,19 +184,36 @@ fn loops_and_handlers_listen() {
 
 #[test]
 fn import_playbook_expands() {
-    let pb = load(&[("site.yml", "- import_playbook: other.yml\n- hosts: b\n"), ("other.yml", "- hosts: a\n")]).unwrap();
+    let pb = load(&[
+        ("site.yml", "- import_playbook: other.yml\n- hosts: b\n"),
+        ("other.yml", "- hosts: a\n"),
+    ])
+    .unwrap();
     let hosts: Vec<&str> = pb.plays.iter().map(|p| p.hosts.as_str()).collect();
     assert_eq!(hosts, ["a", "b"]);
 }
 
 #[test]
 fn not_a_list_of_plays() {
-    let err = load(&[("site.yml", "hosts: all\n")]).unwrap_err().to_string();
-    assert!(err.contains("a playbook must be a list of plays, found a mapping"), "{err}");
+    let err = load(&[("site.yml", "hosts: all\n")])
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("a playbook must be a list of plays, found a mapping"),
+        "{err}"
+    );
 }
 
 #[test]
 fn two_modules_in_one_task() {
-    let err = load(&[("site.yml", "- hosts: all\n  tasks:\n    - copy: {}\n      file: {}\n")]).unwrap_err().to_string();
-    assert!(err.contains("a task runs one module, but this one names several: \"copy\", \"file\""), "{err}");
+    let err = load(&[(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - copy: {}\n      file: {}\n",
+    )])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("a task runs one module, but this one names several: \"copy\", \"file\""),
+        "{err}"
+    );
 }
