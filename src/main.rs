@@ -130,6 +130,9 @@ enum Command {
     },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+    /// Serve module calls over standard input and output (started by settle on managed hosts).
+    #[command(name = "__agent", hide = true)]
+    Agent,
 }
 
 fn main() -> ExitCode {
@@ -176,6 +179,7 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
 
 fn run(cli: Cli) -> Result<u8, Failure> {
     match &cli.command {
+        Some(Command::Agent) => return Ok(settle_modules::agent::serve() as u8),
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 *shell,

@@ -25,6 +25,7 @@
 //! assert!(!run(&request).changed); // idempotent
 //! ```
 
+pub mod agent;
 mod args;
 mod command;
 mod copy;

@@ -1,8 +1,13 @@
 //! How module calls reach a host. The executor only sees [`Connection`]: it hands over a
 //! [`Request`] and gets an [`Outcome`] back, or learns that the host is unreachable.
 //!
-//! `local` runs the modules in this process. The SSH transports (a later stage) run the same
-//! modules inside an agent on the host, so both paths share every line of module code.
+//! `local` runs the modules in this process. The SSH transports (`ssh`: the system's OpenSSH
+//! client; `russh`: pure Rust) start settle's agent on the host and send it the same requests,
+//! so local and remote runs share every line of module code.
+
+mod agent;
+mod remote;
+mod ssh;
 
 use std::sync::Arc;
 
@@ -48,13 +53,44 @@ pub struct Target {
 pub fn connect(target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> {
     match target.transport.as_str() {
         "local" => Ok(Arc::new(Local)),
-        "ssh" | "smart" | "paramiko" | "russh" => Err(ConnectionError::Unreachable(format!(
-            "the {} transport is not available in this build; use ansible_connection=local",
-            target.transport
-        ))),
+        "ssh" | "smart" | "paramiko" => Ok(Arc::new(ssh::connect(target)?)),
+        "russh" => Err(ConnectionError::Unreachable("the russh transport is not built yet".into())),
         other => Err(ConnectionError::Unreachable(format!(
             "unknown connection type {other:?}; settle has local, ssh and russh"
         ))),
+    }
+}
+
+/// What to do with a host key that is not in known_hosts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HostKeyPolicy {
+    /// Refuse it (the default, as Ansible's `host_key_checking`).
+    Strict,
+    /// Remember a new host's key, refuse a changed one.
+    AcceptNew,
+    /// Accept anything: only when asked for.
+    Off,
+}
+
+impl HostKeyPolicy {
+    fn from_ssh_word(word: &str) -> Self {
+        match word.to_ascii_lowercase().as_str() {
+            "no" | "off" | "false" => HostKeyPolicy::Off,
+            "accept-new" => HostKeyPolicy::AcceptNew,
+            _ => HostKeyPolicy::Strict,
+        }
+    }
+}
+
+/// The policy from the environment: `ANSIBLE_HOST_KEY_CHECKING=False` turns checking off,
+/// `SETTLE_HOST_KEY_CHECKING=accept-new|strict|off` picks one.
+pub fn host_key_policy() -> HostKeyPolicy {
+    if let Ok(v) = std::env::var("SETTLE_HOST_KEY_CHECKING") {
+        return HostKeyPolicy::from_ssh_word(&v);
+    }
+    match std::env::var("ANSIBLE_HOST_KEY_CHECKING").map(|v| v.to_ascii_lowercase()) {
+        Ok(v) if matches!(v.as_str(), "false" | "no" | "0" | "off") => HostKeyPolicy::Off,
+        _ => HostKeyPolicy::Strict,
     }
 }
 

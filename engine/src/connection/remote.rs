@@ -1,0 +1,106 @@
+//! A host reached over a transport (system ssh or russh): one connection, and one agent process
+//! per become user, for the whole run.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use settle_modules::{Outcome, Request};
+use tokio::io::AsyncWriteExt;
+
+use super::agent::{agent_binary, start_command, upload_command, AgentPipe, Reader, Started, Writer};
+use super::{Become, Connection, ConnectionError};
+
+/// The runtime the transports' async I/O runs on; callers block on it from worker threads.
+pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
+    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
+    RUNTIME.get_or_init(|| {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .thread_name("settle-io")
+            .enable_all()
+            .build()
+            .expect("the I/O runtime starts")
+    })
+}
+
+/// A remote command's standard input and (merged) output, and what keeps it alive.
+pub(crate) struct Exec {
+    pub stdin: Writer,
+    pub stdout: Reader,
+    pub keep: Box<dyn Send>,
+}
+
+pub(crate) type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<Exec, ConnectionError>> + Send + 'a>>;
+pub(crate) type StatusFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ConnectionError>> + Send + 'a>>;
+
+/// What a transport offers: run a shell command with pipes; run one to completion with input.
+pub(crate) trait Transport: Send + Sync {
+    fn exec<'a>(&'a self, command: &'a str) -> ExecFuture<'a>;
+    fn run_with_input<'a>(&'a self, command: &'a str, input: &'a [u8]) -> StatusFuture<'a>;
+}
+
+pub(crate) struct RemoteConnection<T: Transport> {
+    transport: T,
+    /// The user we log in as, so `become` to the same user needs no sudo.
+    login_user: Option<String>,
+    agents: Mutex<HashMap<String, Arc<tokio::sync::Mutex<AgentPipe>>>>,
+}
+
+impl<T: Transport> RemoteConnection<T> {
+    pub(crate) fn new(transport: T, login_user: Option<String>) -> Self {
+        RemoteConnection { transport, login_user, agents: Mutex::default() }
+    }
+
+    async fn start_agent(&self, become_: Option<&Become>) -> Result<AgentPipe, ConnectionError> {
+        let binary = agent_binary()?;
+        let command = start_command(&binary.hash, become_);
+        for attempt in 0..2 {
+            let exec = self.transport.exec(&command).await?;
+            match AgentPipe::start(exec.stdin, exec.stdout, exec.keep, become_).await? {
+                Started::Running(pipe) => return Ok(pipe),
+                Started::NeedsUpload(arch) if attempt == 0 => {
+                    if !arch.is_empty() && arch != binary.arch {
+                        return Err(ConnectionError::Failed(format!(
+                            "the host runs on {arch}, and settle's agent here is built for {}: set SETTLE_AGENT_BINARY \
+                             (and SETTLE_AGENT_ARCH) to an agent build for {arch}",
+                            binary.arch
+                        )));
+                    }
+                    self.transport.run_with_input(&upload_command(&binary.hash), &binary.bytes).await?;
+                }
+                Started::NeedsUpload(_) => return Err(ConnectionError::Failed("the agent could not be placed on the host".into())),
+            }
+        }
+        unreachable!("the loop returns")
+    }
+
+    async fn agent(&self, become_: Option<&Become>) -> Result<Arc<tokio::sync::Mutex<AgentPipe>>, ConnectionError> {
+        // Becoming the user we log in as is no change at all.
+        let become_ = become_.filter(|b| self.login_user.as_deref() != Some(b.user.as_str()));
+        let key = become_.map(|b| b.user.clone()).unwrap_or_default();
+        if let Some(agent) = self.agents.lock().expect("agents lock").get(&key) {
+            return Ok(agent.clone());
+        }
+        let pipe = Arc::new(tokio::sync::Mutex::new(self.start_agent(become_).await?));
+        Ok(self.agents.lock().expect("agents lock").entry(key).or_insert(pipe).clone())
+    }
+}
+
+impl<T: Transport> Connection for RemoteConnection<T> {
+    fn run(&self, request: &Request, become_: Option<&Become>) -> Result<Outcome, ConnectionError> {
+        runtime().block_on(async {
+            let agent = self.agent(become_).await?;
+            let mut pipe = agent.lock().await;
+            pipe.call(request).await
+        })
+    }
+}
+
+/// Writes `input` to a command's standard input and closes it.
+pub(crate) async fn feed(stdin: &mut Writer, input: &[u8]) -> Result<(), ConnectionError> {
+    stdin.write_all(input).await.map_err(|e| ConnectionError::Unreachable(format!("upload: {e}")))?;
+    stdin.shutdown().await.map_err(|e| ConnectionError::Unreachable(format!("upload: {e}")))?;
+    Ok(())
+}
