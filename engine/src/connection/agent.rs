@@ -87,8 +87,6 @@ pub(crate) struct AgentPipe {
     next_id: u64,
     /// What keeps the remote process alive (the transport's child or channel handle).
     _keep: Box<dyn Send>,
-    /// Who the agent runs as.
-    pub hello: Hello,
 }
 
 impl AgentPipe {
@@ -129,7 +127,7 @@ impl AgentPipe {
                 if hello.settle_agent != PROTOCOL {
                     return Err(ConnectionError::Failed(format!("agent speaks protocol {}, this settle speaks {PROTOCOL}", hello.settle_agent)));
                 }
-                return Ok(Started::Running(AgentPipe { writer, reader, next_id: 1, _keep: keep, hello }));
+                return Ok(Started::Running(AgentPipe { writer, reader, next_id: 1, _keep: keep }));
             }
             // sudo's lectures and errors come before the greeting.
             if !trimmed.is_empty() && !trimmed.contains("password for") {

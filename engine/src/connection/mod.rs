@@ -7,6 +7,7 @@
 
 mod agent;
 mod remote;
+mod russh;
 mod ssh;
 
 use std::sync::Arc;
@@ -54,7 +55,7 @@ pub fn connect(target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> 
     match target.transport.as_str() {
         "local" => Ok(Arc::new(Local)),
         "ssh" | "smart" | "paramiko" => Ok(Arc::new(ssh::connect(target)?)),
-        "russh" => Err(ConnectionError::Unreachable("the russh transport is not built yet".into())),
+        "russh" => Ok(Arc::new(russh::connect(target)?)),
         other => Err(ConnectionError::Unreachable(format!(
             "unknown connection type {other:?}; settle has local, ssh and russh"
         ))),

@@ -42,7 +42,8 @@ pub(crate) trait Transport: Send + Sync {
 }
 
 pub(crate) struct RemoteConnection<T: Transport> {
-    transport: T,
+    /// Always `Some` until dropped (inside the runtime, as transports need).
+    transport: Option<T>,
     /// The user we log in as, so `become` to the same user needs no sudo.
     login_user: Option<String>,
     agents: Mutex<HashMap<String, Arc<tokio::sync::Mutex<AgentPipe>>>>,
@@ -50,14 +51,18 @@ pub(crate) struct RemoteConnection<T: Transport> {
 
 impl<T: Transport> RemoteConnection<T> {
     pub(crate) fn new(transport: T, login_user: Option<String>) -> Self {
-        RemoteConnection { transport, login_user, agents: Mutex::default() }
+        RemoteConnection { transport: Some(transport), login_user, agents: Mutex::default() }
+    }
+
+    fn transport(&self) -> &T {
+        self.transport.as_ref().expect("transport lives until drop")
     }
 
     async fn start_agent(&self, become_: Option<&Become>) -> Result<AgentPipe, ConnectionError> {
         let binary = agent_binary()?;
         let command = start_command(&binary.hash, become_);
         for attempt in 0..2 {
-            let exec = self.transport.exec(&command).await?;
+            let exec = self.transport().exec(&command).await?;
             match AgentPipe::start(exec.stdin, exec.stdout, exec.keep, become_).await? {
                 Started::Running(pipe) => return Ok(pipe),
                 Started::NeedsUpload(arch) if attempt == 0 => {
@@ -68,7 +73,7 @@ impl<T: Transport> RemoteConnection<T> {
                             binary.arch
                         )));
                     }
-                    self.transport.run_with_input(&upload_command(&binary.hash), &binary.bytes).await?;
+                    self.transport().run_with_input(&upload_command(&binary.hash), &binary.bytes).await?;
                 }
                 Started::NeedsUpload(_) => return Err(ConnectionError::Failed("the agent could not be placed on the host".into())),
             }
@@ -85,6 +90,15 @@ impl<T: Transport> RemoteConnection<T> {
         }
         let pipe = Arc::new(tokio::sync::Mutex::new(self.start_agent(become_).await?));
         Ok(self.agents.lock().expect("agents lock").entry(key).or_insert(pipe).clone())
+    }
+}
+
+impl<T: Transport> Drop for RemoteConnection<T> {
+    fn drop(&mut self) {
+        // Closing channels and sessions spawns tasks: do it where the runtime is.
+        let _guard = runtime().enter();
+        self.agents.get_mut().expect("agents lock").clear();
+        drop(self.transport.take());
     }
 }
 
