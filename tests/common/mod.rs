@@ -1,6 +1,8 @@
 //! Helpers for driving the `settle` binary on playbooks written into a scratch folder.
 #![allow(dead_code)]
 
+pub mod hosts;
+
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::Command;
@@ -46,8 +48,13 @@ impl Scratch {
 
     /// Runs `settle ARGS` in the scratch folder.
     pub fn settle(&self, args: &[&str]) -> Run {
+        self.settle_with_env(args, &[])
+    }
+
+    pub fn settle_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_settle"))
             .args(args)
+            .envs(env.iter().copied())
             .current_dir(self.dir.path())
             .env_remove("ANSIBLE_INVENTORY")
             .env_remove("SETTLE_INVENTORY")

@@ -1,0 +1,209 @@
+//! Remote execution on real test hosts (systemd-nspawn containers with sshd): the same playbooks
+//! over `local`, `ssh` and `russh` give the same results; become; unreachable hosts; host keys;
+//! a run killed half-way leaves nothing half-written. What settle did is checked with plain ssh.
+
+mod common;
+
+use common::hosts::test_hosts;
+use common::Scratch;
+
+/// A playbook that exercises every module of the core, rooted at `root`.
+const SITE: &str = "\
+- hosts: all
+  vars:
+    names: [one, two]
+  tasks:
+    - file: {path: '{{ root }}', state: directory, mode: '0755'}
+    - file: {path: '{{ root }}/{{ item }}', state: directory}
+      loop: '{{ names }}'
+    - copy: {src: motd, dest: '{{ root }}/motd', mode: '0640'}
+      notify: note
+    - copy: {content: \"port={{ port }}\\n\", dest: '{{ root }}/inline.conf'}
+    - template: {src: app.j2, dest: '{{ root }}/app.conf'}
+    - file: {src: '{{ root }}/app.conf', path: '{{ root }}/current', state: link}
+    - command: touch {{ root }}/initialised creates={{ root }}/initialised
+    - shell: cat {{ root }}/app.conf | wc -l
+      register: lines
+      changed_when: false
+    - stat: {path: '{{ root }}/motd'}
+      register: st
+    - assert:
+        that:
+          - lines.stdout | int == 4
+          - st.stat.mode == '0640'
+        quiet: true
+  handlers:
+    - name: note
+      copy: {content: \"notified\\n\", dest: '{{ root }}/handler-ran'}
+";
+
+fn site(scratch: &Scratch) {
+    scratch.write("site.yml", SITE);
+    scratch.write("files/motd", "managed by settle\n");
+    scratch.write("templates/app.j2", "host={{ inventory_hostname }}\nport={{ port }}\n{% for n in names %}\n{{ n }}\n{% endfor %}\n");
+}
+
+#[test]
+fn same_playbook_same_recap_over_local_ssh_and_russh() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    site(&s);
+    s.write("local", "localhost ansible_connection=local\n");
+    s.write("remote", &hosts.inventory("root", &["port=8080"], &[]));
+    let local = s.settle(&["site.yml", "-i", "local", "-e", &format!("root={}/tree port=8080", s.root())]);
+    local.assert_code(0);
+    let expected = local.recap("localhost");
+    for (transport, root) in [("ssh", "/srv/same-ssh"), ("russh", "/srv/same-russh")] {
+        let run = s.settle(&["site.yml", "-i", "remote", "-c", transport, "-e", &format!("root={root}")]);
+        run.assert_code(0);
+        for host in hosts.names() {
+            assert_eq!(run.recap(host), expected, "{transport} on {host}:\n{}", run.stdout);
+            assert_eq!(hosts.ssh(host, &format!("cat {root}/app.conf")), format!("host={host}\nport=8080\none\ntwo\n"));
+            assert_eq!(hosts.ssh(host, &format!("stat -c %a {root}/motd; readlink {root}/current; cat {root}/handler-ran")), format!("640\n{root}/app.conf\nnotified\n"));
+        }
+        let again = s.settle(&["site.yml", "-i", "remote", "-c", transport, "-e", &format!("root={root}")]);
+        again.assert_code(0);
+        for host in hosts.names() {
+            assert_eq!(again.recap(host)["changed"], 0, "{transport} second run on {host}:\n{}", again.stdout);
+        }
+    }
+}
+
+#[test]
+fn facts_come_from_the_host() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    s.write("facts.yml", "- hosts: all\n  tasks:\n    - debug: msg=\"{{ ansible_hostname }} {{ ansible_os_family }} {{ ansible_distribution_major_version }} {{ ansible_service_mgr }} {{ ansible_user_id }}\"\n");
+    let run = s.settle(&["facts.yml", "-i", "inv"]);
+    run.assert_code(0);
+    let mut msgs = run.messages();
+    msgs.sort();
+    let mut expected: Vec<String> = hosts.names().iter().map(|h| format!("{h} Debian 12 systemd root")).collect();
+    expected.sort();
+    assert_eq!(msgs, expected);
+}
+
+#[test]
+fn become_to_other_users_through_sudo() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    let host = hosts.names()[0];
+    s.write("deploy", &hosts.inventory("deploy", &[], &[]));
+    s.write(
+        "become.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: id -un
+      register: plain
+      changed_when: false
+    - command: id -un
+      become: true
+      register: as_root
+      changed_when: false
+    - command: id -un
+      become: true
+      become_user: alice
+      register: as_alice
+      changed_when: false
+    - file: {path: /tmp/alice-owned, state: touch, mode: '0600'}
+      become: true
+      become_user: alice
+    - debug: msg=\"{{ plain.stdout }} {{ as_root.stdout }} {{ as_alice.stdout }}\"
+",
+    );
+    for transport in ["ssh", "russh"] {
+        let run = s.settle(&["become.yml", "-i", "deploy", "-l", host, "-c", transport]);
+        run.assert_code(0);
+        assert_eq!(run.messages(), ["deploy root alice"], "{transport}: {}", run.stdout);
+        assert_eq!(hosts.ssh(host, "stat -c %U:%a /tmp/alice-owned"), "alice:600\n");
+    }
+}
+
+#[test]
+fn become_password_is_fed_to_sudo_and_never_shown() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    let host = hosts.names()[1];
+    s.write("play.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: id -un\n      become: true\n      register: r\n      changed_when: false\n    - debug: var=r.stdout\n");
+    s.write("good", &hosts.inventory("pwuser", &["ansible_become_password=sudo-secret"], &[]));
+    s.write("bad", &hosts.inventory("pwuser", &["ansible_become_password=wrong-guess"], &[]));
+    s.write("none", &hosts.inventory("pwuser", &[], &[]));
+    for transport in ["ssh", "russh"] {
+        let good = s.settle(&["play.yml", "-i", "good", "-l", host, "-c", transport]);
+        good.assert_code(0);
+        assert!(good.stdout.contains("\"r.stdout\": \"root\""), "{transport}: {}", good.stdout);
+        assert!(!good.stdout.contains("sudo-secret") && !good.stderr.contains("sudo-secret"));
+        let bad = s.settle(&["play.yml", "-i", "bad", "-l", host, "-c", transport]);
+        bad.assert_code(2);
+        assert!(bad.stdout.contains("the password was not accepted"), "{transport}: {}", bad.stdout);
+        assert!(!bad.stdout.contains("wrong-guess"));
+        let none = s.settle(&["play.yml", "-i", "none", "-l", host, "-c", transport]);
+        none.assert_code(2);
+        assert!(none.stdout.contains("needs a password"), "{transport}: {}", none.stdout);
+    }
+}
+
+#[test]
+fn unreachable_host_is_counted_and_the_others_go_on() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &["closed ansible_host=127.0.0.1 ansible_port=9"]));
+    s.write("ping.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n    - debug: msg=after\n");
+    for transport in ["ssh", "russh"] {
+        let run = s.settle(&["ping.yml", "-i", "inv", "-c", transport, "-T", "3"]);
+        run.assert_code(4);
+        assert_eq!(run.recap("closed")["unreachable"], 1, "{transport}: {}", run.stdout);
+        assert_eq!(run.messages().len(), hosts.hosts.len(), "{transport}: the other hosts go on");
+    }
+}
+
+#[test]
+fn unknown_host_keys_are_refused_by_default() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    s.write("empty_known_hosts", "");
+    let inventory = hosts
+        .inventory("root", &[], &[])
+        .replace(&hosts.known_hosts().display().to_string(), &s.path("empty_known_hosts").display().to_string());
+    s.write("inv", &inventory);
+    s.write("ping.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n");
+    let host = hosts.names()[0];
+    for transport in ["ssh", "russh"] {
+        let run = s.settle(&["ping.yml", "-i", "inv", "-l", host, "-c", transport]);
+        run.assert_code(4);
+        assert!(run.stdout.to_lowercase().contains("host key verification failed"), "{transport}: {}", run.stdout);
+        let accepted = s.settle_with_env(&["ping.yml", "-i", "inv", "-l", host, "-c", transport], &[("SETTLE_HOST_KEY_CHECKING", "accept-new")]);
+        accepted.assert_code(0);
+        assert!(std::fs::read_to_string(s.path("empty_known_hosts")).unwrap().contains("ssh-ed25519"), "{transport} learned the key");
+        std::fs::write(s.path("empty_known_hosts"), "").unwrap();
+    }
+}
+
+#[test]
+fn a_run_killed_half_way_leaves_no_half_written_file() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    let host = hosts.names()[2];
+    // 64 MiB: long enough on the wire to be cut in the middle.
+    let big: String = "0123456789abcdef".repeat(4 * 1024 * 1024);
+    s.write("files/big", &big);
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    s.write("big.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: {src: big, dest: /srv/killed/big}\n");
+    hosts.ssh(host, "mkdir -p /srv/killed && printf old > /srv/killed/big");
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
+        .args(["big.yml", "-i", "inv", "-l", host])
+        .current_dir(s.dir.path())
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(700));
+    let _ = child.kill();
+    let _ = child.wait();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    let content_size = hosts.ssh(host, "stat -c %s /srv/killed/big");
+    assert!(content_size == "3\n" || content_size == format!("{}\n", big.len()), "half-written: {content_size}");
+    assert_eq!(hosts.ssh(host, "ls -A /srv/killed"), "big\n", "no temporary files left behind");
+}
