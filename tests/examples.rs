@@ -9,14 +9,29 @@ fn local_example_converges_then_reports_no_change() {
     let scratch = Scratch::new();
     let root = scratch.root();
     let example = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/local");
-    let args = [&format!("{example}/site.yml"), "-i", &format!("{example}/inventory"), "-e", &format!("root={root}/app")];
+    let args = [
+        &format!("{example}/site.yml"),
+        "-i",
+        &format!("{example}/inventory"),
+        "-e",
+        &format!("root={root}/app"),
+    ];
     let args: Vec<&str> = args.iter().map(|s| s.as_ref()).collect();
     let first = scratch.settle(&args);
     first.assert_code(0);
     assert!(first.recap("localhost")["changed"] > 0);
-    assert!(first.stdout.contains("RUNNING HANDLER [webapp : reload the application]"), "{}", first.stdout);
+    assert!(
+        first
+            .stdout
+            .contains("RUNNING HANDLER [webapp : reload the application]"),
+        "{}",
+        first.stdout
+    );
     assert!(scratch.read("app/etc/demo.conf").contains("port = 8080"));
-    assert_eq!(scratch.read("app/var/log/reloads"), "reloaded for demo on port 8080\n");
+    assert_eq!(
+        scratch.read("app/var/log/reloads"),
+        "reloaded for demo on port 8080\n"
+    );
 
     let second = scratch.settle(&args);
     second.assert_code(0);
@@ -33,5 +48,9 @@ fn local_example_converges_then_reports_no_change() {
     assert_eq!(scratch.read("app/etc/motd"), "edited\n");
     let fix = scratch.settle(&args);
     assert_eq!(fix.recap("localhost")["changed"], 1, "{}", fix.stdout);
-    assert!(scratch.read("app/etc/motd").starts_with("This machine is managed by settle"));
+    assert!(
+        scratch
+            .read("app/etc/motd")
+            .starts_with("This machine is managed by settle")
+    );
 }

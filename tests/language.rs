@@ -645,3 +645,27 @@ fn inventory_list_and_graph() {
     let json: serde_json::Value = serde_json::from_str(&list.stdout).unwrap();
     assert_eq!(json["_meta"]["hostvars"]["w1"]["port"], 80);
 }
+
+#[test]
+fn interrupted_run_exits_99() {
+    let s = one_host();
+    s.write(
+        "slow.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - pause: {seconds: 20}\n",
+    );
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
+        .args(["slow.yml", "-i", "hosts"])
+        .current_dir(s.dir.path())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(500));
+    std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(99));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("User interrupted execution"));
+}

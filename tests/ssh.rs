@@ -4,8 +4,8 @@
 
 mod common;
 
-use common::hosts::test_hosts;
 use common::Scratch;
+use common::hosts::test_hosts;
 
 /// A playbook that exercises every module of the core, rooted at `root`.
 const SITE: &str = "\
@@ -50,21 +50,64 @@ fn same_playbook_same_recap_over_local_ssh_and_russh() {
     site(&s);
     s.write("local", "localhost ansible_connection=local\n");
     s.write("remote", &hosts.inventory("root", &["port=8080"], &[]));
-    let local = s.settle(&["site.yml", "-i", "local", "-e", &format!("root={}/tree port=8080", s.root())]);
+    let local = s.settle(&[
+        "site.yml",
+        "-i",
+        "local",
+        "-e",
+        &format!("root={}/tree port=8080", s.root()),
+    ]);
     local.assert_code(0);
     let expected = local.recap("localhost");
     for (transport, root) in [("ssh", "/srv/same-ssh"), ("russh", "/srv/same-russh")] {
-        let run = s.settle(&["site.yml", "-i", "remote", "-c", transport, "-e", &format!("root={root}")]);
+        let run = s.settle(&[
+            "site.yml",
+            "-i",
+            "remote",
+            "-c",
+            transport,
+            "-e",
+            &format!("root={root}"),
+        ]);
         run.assert_code(0);
         for host in hosts.names() {
-            assert_eq!(run.recap(host), expected, "{transport} on {host}:\n{}", run.stdout);
-            assert_eq!(hosts.ssh(host, &format!("cat {root}/app.conf")), format!("host={host}\nport=8080\none\ntwo\n"));
-            assert_eq!(hosts.ssh(host, &format!("stat -c %a {root}/motd; readlink {root}/current; cat {root}/handler-ran")), format!("640\n{root}/app.conf\nnotified\n"));
+            assert_eq!(
+                run.recap(host),
+                expected,
+                "{transport} on {host}:\n{}",
+                run.stdout
+            );
+            assert_eq!(
+                hosts.ssh(host, &format!("cat {root}/app.conf")),
+                format!("host={host}\nport=8080\none\ntwo\n")
+            );
+            assert_eq!(
+                hosts.ssh(
+                    host,
+                    &format!(
+                        "stat -c %a {root}/motd; readlink {root}/current; cat {root}/handler-ran"
+                    )
+                ),
+                format!("640\n{root}/app.conf\nnotified\n")
+            );
         }
-        let again = s.settle(&["site.yml", "-i", "remote", "-c", transport, "-e", &format!("root={root}")]);
+        let again = s.settle(&[
+            "site.yml",
+            "-i",
+            "remote",
+            "-c",
+            transport,
+            "-e",
+            &format!("root={root}"),
+        ]);
         again.assert_code(0);
         for host in hosts.names() {
-            assert_eq!(again.recap(host)["changed"], 0, "{transport} second run on {host}:\n{}", again.stdout);
+            assert_eq!(
+                again.recap(host)["changed"],
+                0,
+                "{transport} second run on {host}:\n{}",
+                again.stdout
+            );
         }
     }
 }
@@ -79,7 +122,11 @@ fn facts_come_from_the_host() {
     run.assert_code(0);
     let mut msgs = run.messages();
     msgs.sort();
-    let mut expected: Vec<String> = hosts.names().iter().map(|h| format!("{h} Debian 12 systemd root")).collect();
+    let mut expected: Vec<String> = hosts
+        .names()
+        .iter()
+        .map(|h| format!("{h} Debian 12 systemd root"))
+        .collect();
     expected.sort();
     assert_eq!(msgs, expected);
 }
@@ -117,8 +164,16 @@ fn become_to_other_users_through_sudo() {
     for transport in ["ssh", "russh"] {
         let run = s.settle(&["become.yml", "-i", "deploy", "-l", host, "-c", transport]);
         run.assert_code(0);
-        assert_eq!(run.messages(), ["deploy root alice"], "{transport}: {}", run.stdout);
-        assert_eq!(hosts.ssh(host, "stat -c %U:%a /tmp/alice-owned"), "alice:600\n");
+        assert_eq!(
+            run.messages(),
+            ["deploy root alice"],
+            "{transport}: {}",
+            run.stdout
+        );
+        assert_eq!(
+            hosts.ssh(host, "stat -c %U:%a /tmp/alice-owned"),
+            "alice:600\n"
+        );
     }
 }
 
@@ -128,21 +183,39 @@ fn become_password_is_fed_to_sudo_and_never_shown() {
     let s = Scratch::new();
     let host = hosts.names()[1];
     s.write("play.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: id -un\n      become: true\n      register: r\n      changed_when: false\n    - debug: var=r.stdout\n");
-    s.write("good", &hosts.inventory("pwuser", &["ansible_become_password=sudo-secret"], &[]));
-    s.write("bad", &hosts.inventory("pwuser", &["ansible_become_password=wrong-guess"], &[]));
+    s.write(
+        "good",
+        &hosts.inventory("pwuser", &["ansible_become_password=sudo-secret"], &[]),
+    );
+    s.write(
+        "bad",
+        &hosts.inventory("pwuser", &["ansible_become_password=wrong-guess"], &[]),
+    );
     s.write("none", &hosts.inventory("pwuser", &[], &[]));
     for transport in ["ssh", "russh"] {
         let good = s.settle(&["play.yml", "-i", "good", "-l", host, "-c", transport]);
         good.assert_code(0);
-        assert!(good.stdout.contains("\"r.stdout\": \"root\""), "{transport}: {}", good.stdout);
+        assert!(
+            good.stdout.contains("\"r.stdout\": \"root\""),
+            "{transport}: {}",
+            good.stdout
+        );
         assert!(!good.stdout.contains("sudo-secret") && !good.stderr.contains("sudo-secret"));
         let bad = s.settle(&["play.yml", "-i", "bad", "-l", host, "-c", transport]);
         bad.assert_code(2);
-        assert!(bad.stdout.contains("the password was not accepted"), "{transport}: {}", bad.stdout);
+        assert!(
+            bad.stdout.contains("the password was not accepted"),
+            "{transport}: {}",
+            bad.stdout
+        );
         assert!(!bad.stdout.contains("wrong-guess"));
         let none = s.settle(&["play.yml", "-i", "none", "-l", host, "-c", transport]);
         none.assert_code(2);
-        assert!(none.stdout.contains("needs a password"), "{transport}: {}", none.stdout);
+        assert!(
+            none.stdout.contains("needs a password"),
+            "{transport}: {}",
+            none.stdout
+        );
     }
 }
 
@@ -150,13 +223,32 @@ fn become_password_is_fed_to_sudo_and_never_shown() {
 fn unreachable_host_is_counted_and_the_others_go_on() {
     let hosts = test_hosts();
     let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &["closed ansible_host=127.0.0.1 ansible_port=9"]));
-    s.write("ping.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n    - debug: msg=after\n");
+    s.write(
+        "inv",
+        &hosts.inventory(
+            "root",
+            &[],
+            &["closed ansible_host=127.0.0.1 ansible_port=9"],
+        ),
+    );
+    s.write(
+        "ping.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n    - debug: msg=after\n",
+    );
     for transport in ["ssh", "russh"] {
         let run = s.settle(&["ping.yml", "-i", "inv", "-c", transport, "-T", "3"]);
         run.assert_code(4);
-        assert_eq!(run.recap("closed")["unreachable"], 1, "{transport}: {}", run.stdout);
-        assert_eq!(run.messages().len(), hosts.hosts.len(), "{transport}: the other hosts go on");
+        assert_eq!(
+            run.recap("closed")["unreachable"],
+            1,
+            "{transport}: {}",
+            run.stdout
+        );
+        assert_eq!(
+            run.messages().len(),
+            hosts.hosts.len(),
+            "{transport}: the other hosts go on"
+        );
     }
 }
 
@@ -165,19 +257,37 @@ fn unknown_host_keys_are_refused_by_default() {
     let hosts = test_hosts();
     let s = Scratch::new();
     s.write("empty_known_hosts", "");
-    let inventory = hosts
-        .inventory("root", &[], &[])
-        .replace(&hosts.known_hosts().display().to_string(), &s.path("empty_known_hosts").display().to_string());
+    let inventory = hosts.inventory("root", &[], &[]).replace(
+        &hosts.known_hosts().display().to_string(),
+        &s.path("empty_known_hosts").display().to_string(),
+    );
     s.write("inv", &inventory);
-    s.write("ping.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n");
+    s.write(
+        "ping.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n",
+    );
     let host = hosts.names()[0];
     for transport in ["ssh", "russh"] {
         let run = s.settle(&["ping.yml", "-i", "inv", "-l", host, "-c", transport]);
         run.assert_code(4);
-        assert!(run.stdout.to_lowercase().contains("host key verification failed"), "{transport}: {}", run.stdout);
-        let accepted = s.settle_with_env(&["ping.yml", "-i", "inv", "-l", host, "-c", transport], &[("SETTLE_HOST_KEY_CHECKING", "accept-new")]);
+        assert!(
+            run.stdout
+                .to_lowercase()
+                .contains("host key verification failed"),
+            "{transport}: {}",
+            run.stdout
+        );
+        let accepted = s.settle_with_env(
+            &["ping.yml", "-i", "inv", "-l", host, "-c", transport],
+            &[("SETTLE_HOST_KEY_CHECKING", "accept-new")],
+        );
         accepted.assert_code(0);
-        assert!(std::fs::read_to_string(s.path("empty_known_hosts")).unwrap().contains("ssh-ed25519"), "{transport} learned the key");
+        assert!(
+            std::fs::read_to_string(s.path("empty_known_hosts"))
+                .unwrap()
+                .contains("ssh-ed25519"),
+            "{transport} learned the key"
+        );
         std::fs::write(s.path("empty_known_hosts"), "").unwrap();
     }
 }
@@ -204,6 +314,13 @@ fn a_run_killed_half_way_leaves_no_half_written_file() {
     let _ = child.wait();
     std::thread::sleep(std::time::Duration::from_millis(500));
     let content_size = hosts.ssh(host, "stat -c %s /srv/killed/big");
-    assert!(content_size == "3\n" || content_size == format!("{}\n", big.len()), "half-written: {content_size}");
-    assert_eq!(hosts.ssh(host, "ls -A /srv/killed"), "big\n", "no temporary files left behind");
+    assert!(
+        content_size == "3\n" || content_size == format!("{}\n", big.len()),
+        "half-written: {content_size}"
+    );
+    assert_eq!(
+        hosts.ssh(host, "ls -A /srv/killed"),
+        "big\n",
+        "no temporary files left behind"
+    );
 }

@@ -48,7 +48,12 @@ pub fn serve() -> i32 {
     }
     // SAFETY: geteuid cannot fail.
     let uid = unsafe { libc::geteuid() };
-    let hello = Hello { settle_agent: PROTOCOL, version: env!("CARGO_PKG_VERSION").into(), user: crate::fsutil::user_name(uid), uid };
+    let hello = Hello {
+        settle_agent: PROTOCOL,
+        version: env!("CARGO_PKG_VERSION").into(),
+        user: crate::fsutil::user_name(uid),
+        uid,
+    };
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     if write_line(&mut out, &hello).is_err() {
@@ -63,14 +68,23 @@ pub fn serve() -> i32 {
         let call: Call = match serde_json::from_str(&line) {
             Ok(c) => c,
             Err(e) => {
-                let reply = Reply { id: 0, outcome: Outcome::failed(format!("agent: cannot read the call: {e}")) };
+                let reply = Reply {
+                    id: 0,
+                    outcome: Outcome::failed(format!("agent: cannot read the call: {e}")),
+                };
                 let _ = write_line(&mut out, &reply);
                 return 2;
             }
         };
         let outcome = crate::run(&call.request);
         // Keep serving even if the controller went away mid-call: the next read ends the loop.
-        let _ = write_line(&mut out, &Reply { id: call.id, outcome });
+        let _ = write_line(
+            &mut out,
+            &Reply {
+                id: call.id,
+                outcome,
+            },
+        );
     }
     0
 }

@@ -18,7 +18,9 @@ const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 extern "C" fn take_down_own_hosts() {
     if let Some(prefix) = OWN_PREFIX.get() {
-        let _ = Command::new(format!("{REPO}/tests/hosts/down")).args(["--prefix", prefix]).status();
+        let _ = Command::new(format!("{REPO}/tests/hosts/down"))
+            .args(["--prefix", prefix])
+            .status();
     }
 }
 
@@ -37,17 +39,32 @@ pub fn test_hosts() -> &'static TestHosts {
                 // SAFETY: registering a plain extern "C" function with no captured state.
                 unsafe { libc_atexit(take_down_own_hosts) };
                 let out = Command::new(format!("{REPO}/tests/hosts/up"))
-                    .args(["-n", "3", "--prefix", &prefix, "--port-base", &port_base.to_string()])
+                    .args([
+                        "-n",
+                        "3",
+                        "--prefix",
+                        &prefix,
+                        "--port-base",
+                        &port_base.to_string(),
+                    ])
                     .output()
                     .expect("run tests/hosts/up");
-                assert!(out.status.success(), "tests/hosts/up failed:\n{}", String::from_utf8_lossy(&out.stderr));
+                assert!(
+                    out.status.success(),
+                    "tests/hosts/up failed:\n{}",
+                    String::from_utf8_lossy(&out.stderr)
+                );
                 PathBuf::from(format!("/run/settle-test/{prefix}"))
             }
         };
-        let list = std::fs::read_to_string(state.join("hosts.list")).expect("hosts.list of the test hosts");
+        let list = std::fs::read_to_string(state.join("hosts.list"))
+            .expect("hosts.list of the test hosts");
         let hosts = list
             .lines()
-            .filter_map(|l| l.split_once(' ').map(|(n, p)| (n.to_string(), p.trim().parse().unwrap())))
+            .filter_map(|l| {
+                l.split_once(' ')
+                    .map(|(n, p)| (n.to_string(), p.trim().parse().unwrap()))
+            })
             .collect();
         TestHosts { state, hosts }
     })
@@ -76,7 +93,9 @@ impl TestHosts {
     pub fn inventory(&self, user: &str, vars: &[&str], extra_hosts: &[&str]) -> String {
         let mut text = String::from("[testhosts]\n");
         for (name, port) in &self.hosts {
-            text.push_str(&format!("{name} ansible_host=127.0.0.1 ansible_port={port}\n"));
+            text.push_str(&format!(
+                "{name} ansible_host=127.0.0.1 ansible_port={port}\n"
+            ));
         }
         for h in extra_hosts {
             text.push_str(h);
@@ -97,10 +116,21 @@ impl TestHosts {
     /// Runs a command on a host with plain ssh (not settle), and returns its output.
     pub fn ssh(&self, host: &str, command: &str) -> String {
         let out = Command::new("ssh")
-            .args(["-F", &self.state.join("ssh_config").display().to_string(), "-o", "BatchMode=yes", host, command])
+            .args([
+                "-F",
+                &self.state.join("ssh_config").display().to_string(),
+                "-o",
+                "BatchMode=yes",
+                host,
+                command,
+            ])
             .output()
             .expect("run ssh");
-        assert!(out.status.success(), "ssh {host} {command}: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "ssh {host} {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         String::from_utf8_lossy(&out.stdout).into_owned()
     }
 

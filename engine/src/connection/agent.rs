@@ -3,7 +3,7 @@
 
 use std::sync::OnceLock;
 
-use settle_modules::agent::{Call, Hello, Reply, PROTOCOL};
+use settle_modules::agent::{Call, Hello, PROTOCOL, Reply};
 use settle_modules::{Outcome, Request};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
@@ -30,10 +30,19 @@ pub(crate) fn agent_binary() -> Result<&'static AgentBinary, ConnectionError> {
     BINARY
         .get_or_init(|| {
             let (path, arch) = match std::env::var_os("SETTLE_AGENT_BINARY") {
-                Some(p) => (std::path::PathBuf::from(p), std::env::var("SETTLE_AGENT_ARCH").unwrap_or_else(|_| std::env::consts::ARCH.into())),
-                None => (std::env::current_exe().map_err(|e| format!("cannot find settle's own executable: {e}"))?, std::env::consts::ARCH.into()),
+                Some(p) => (
+                    std::path::PathBuf::from(p),
+                    std::env::var("SETTLE_AGENT_ARCH")
+                        .unwrap_or_else(|_| std::env::consts::ARCH.into()),
+                ),
+                None => (
+                    std::env::current_exe()
+                        .map_err(|e| format!("cannot find settle's own executable: {e}"))?,
+                    std::env::consts::ARCH.into(),
+                ),
             };
-            let bytes = std::fs::read(&path).map_err(|e| format!("cannot read the agent binary {}: {e}", path.display()))?;
+            let bytes = std::fs::read(&path)
+                .map_err(|e| format!("cannot read the agent binary {}: {e}", path.display()))?;
             use sha2::Digest;
             let digest = sha2::Sha256::digest(&bytes);
             let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
@@ -56,9 +65,16 @@ pub(crate) fn start_command(hash: &str, become_: Option<&Become>) -> String {
     let exec = match become_ {
         None => "exec \"$P\" __agent".to_string(),
         Some(b) if b.password.is_some() => {
-            format!("exec sudo -S -p {} -u {} -- \"$P\" __agent 2>&1", sh_quote(&format!("{BECOME_PROMPT}\n")), sh_quote(&b.user))
+            format!(
+                "exec sudo -S -p {} -u {} -- \"$P\" __agent 2>&1",
+                sh_quote(&format!("{BECOME_PROMPT}\n")),
+                sh_quote(&b.user)
+            )
         }
-        Some(b) => format!("exec sudo -n -u {} -- \"$P\" __agent 2>&1", sh_quote(&b.user)),
+        Some(b) => format!(
+            "exec sudo -n -u {} -- \"$P\" __agent 2>&1",
+            sh_quote(&b.user)
+        ),
     };
     format!("P={path}; if [ -x \"$P\" ]; then {exec}; else echo {NEED_AGENT} \"$(uname -m)\"; fi")
 }
@@ -91,30 +107,48 @@ pub(crate) struct AgentPipe {
 
 impl AgentPipe {
     /// Reads the agent's hello, answering sudo's password prompt on the way.
-    pub(crate) async fn start(mut writer: Writer, reader: Reader, keep: Box<dyn Send>, become_: Option<&Become>) -> Result<Started, ConnectionError> {
+    pub(crate) async fn start(
+        mut writer: Writer,
+        reader: Reader,
+        keep: Box<dyn Send>,
+        become_: Option<&Become>,
+    ) -> Result<Started, ConnectionError> {
         let mut reader = BufReader::new(reader);
         let mut seen = String::new();
         let mut sent_password = false;
         loop {
             let mut line = String::new();
-            let n = read_line_or_prompt(&mut reader, &mut line).await.map_err(|e| ConnectionError::Unreachable(format!("agent: {e}")))?;
+            let n = read_line_or_prompt(&mut reader, &mut line)
+                .await
+                .map_err(|e| ConnectionError::Unreachable(format!("agent: {e}")))?;
             if n == 0 {
                 let detail = seen.trim();
-                return Err(ConnectionError::Failed(if detail.contains("a password is required") {
-                    format!("become to {:?} needs a password: give -K or ansible_become_password", become_.map(|b| b.user.as_str()).unwrap_or(""))
-                } else if detail.is_empty() {
-                    "the agent exited before it started".into()
-                } else {
-                    format!("the agent did not start: {detail}")
-                }));
+                return Err(ConnectionError::Failed(
+                    if detail.contains("a password is required") {
+                        format!(
+                            "become to {:?} needs a password: give -K or ansible_become_password",
+                            become_.map(|b| b.user.as_str()).unwrap_or("")
+                        )
+                    } else if detail.is_empty() {
+                        "the agent exited before it started".into()
+                    } else {
+                        format!("the agent did not start: {detail}")
+                    },
+                ));
             }
             let trimmed = line.trim();
             if trimmed.starts_with(BECOME_PROMPT) {
                 if sent_password {
-                    return Err(ConnectionError::Failed(format!("become to {:?}: the password was not accepted", become_.map(|b| b.user.as_str()).unwrap_or(""))));
+                    return Err(ConnectionError::Failed(format!(
+                        "become to {:?}: the password was not accepted",
+                        become_.map(|b| b.user.as_str()).unwrap_or("")
+                    )));
                 }
                 let password = become_.and_then(|b| b.password.as_deref()).unwrap_or("");
-                writer.write_all(format!("{password}\n").as_bytes()).await.map_err(io_lost)?;
+                writer
+                    .write_all(format!("{password}\n").as_bytes())
+                    .await
+                    .map_err(io_lost)?;
                 writer.flush().await.map_err(io_lost)?;
                 sent_password = true;
                 continue;
@@ -123,11 +157,21 @@ impl AgentPipe {
                 return Ok(Started::NeedsUpload(arch.trim().to_string()));
             }
             if trimmed.starts_with('{') {
-                let hello: Hello = serde_json::from_str(trimmed).map_err(|e| ConnectionError::Failed(format!("agent: unexpected greeting {trimmed:?}: {e}")))?;
+                let hello: Hello = serde_json::from_str(trimmed).map_err(|e| {
+                    ConnectionError::Failed(format!("agent: unexpected greeting {trimmed:?}: {e}"))
+                })?;
                 if hello.settle_agent != PROTOCOL {
-                    return Err(ConnectionError::Failed(format!("agent speaks protocol {}, this settle speaks {PROTOCOL}", hello.settle_agent)));
+                    return Err(ConnectionError::Failed(format!(
+                        "agent speaks protocol {}, this settle speaks {PROTOCOL}",
+                        hello.settle_agent
+                    )));
                 }
-                return Ok(Started::Running(AgentPipe { writer, reader, next_id: 1, _keep: keep }));
+                return Ok(Started::Running(AgentPipe {
+                    writer,
+                    reader,
+                    next_id: 1,
+                    _keep: keep,
+                }));
             }
             // sudo's lectures and errors come before the greeting.
             if !trimmed.is_empty() && !trimmed.contains("password for") {
@@ -140,18 +184,31 @@ impl AgentPipe {
     pub(crate) async fn call(&mut self, request: &Request) -> Result<Outcome, ConnectionError> {
         let id = self.next_id;
         self.next_id += 1;
-        let mut line = serde_json::to_string(&Call { id, request: request.clone() }).map_err(|e| ConnectionError::Failed(e.to_string()))?;
+        let mut line = serde_json::to_string(&Call {
+            id,
+            request: request.clone(),
+        })
+        .map_err(|e| ConnectionError::Failed(e.to_string()))?;
         line.push('\n');
-        self.writer.write_all(line.as_bytes()).await.map_err(io_lost)?;
+        self.writer
+            .write_all(line.as_bytes())
+            .await
+            .map_err(io_lost)?;
         self.writer.flush().await.map_err(io_lost)?;
         let mut answer = String::new();
         let n = self.reader.read_line(&mut answer).await.map_err(io_lost)?;
         if n == 0 {
-            return Err(ConnectionError::Unreachable("the connection to the host's agent was lost".into()));
+            return Err(ConnectionError::Unreachable(
+                "the connection to the host's agent was lost".into(),
+            ));
         }
-        let reply: Reply = serde_json::from_str(answer.trim()).map_err(|e| ConnectionError::Failed(format!("agent: unreadable reply: {e}")))?;
+        let reply: Reply = serde_json::from_str(answer.trim())
+            .map_err(|e| ConnectionError::Failed(format!("agent: unreadable reply: {e}")))?;
         if reply.id != id {
-            return Err(ConnectionError::Failed(format!("agent: reply {} to call {id}", reply.id)));
+            return Err(ConnectionError::Failed(format!(
+                "agent: reply {} to call {id}",
+                reply.id
+            )));
         }
         Ok(reply.outcome)
     }
@@ -162,7 +219,10 @@ fn io_lost(e: std::io::Error) -> ConnectionError {
 }
 
 /// Reads a line, or stops early at sudo's prompt (which has no newline until we answer).
-async fn read_line_or_prompt(reader: &mut BufReader<Reader>, line: &mut String) -> std::io::Result<usize> {
+async fn read_line_or_prompt(
+    reader: &mut BufReader<Reader>,
+    line: &mut String,
+) -> std::io::Result<usize> {
     use tokio::io::AsyncReadExt;
     let mut total = 0;
     let mut byte = [0u8; 1];

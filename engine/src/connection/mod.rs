@@ -62,6 +62,77 @@ pub fn connect(target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> 
     }
 }
 
+/// `ansible_ssh_common_args`, as both transports read it: `-o Key=Value` options, `-F` and `-J`.
+pub(crate) struct CommonArgs {
+    pub options: Vec<(String, String)>,
+    pub config_file: Option<String>,
+    pub jump_hosts: Vec<String>,
+}
+
+impl CommonArgs {
+    pub(crate) fn parse(args: Option<&str>) -> Result<Self, ConnectionError> {
+        let mut out = CommonArgs {
+            options: Vec::new(),
+            config_file: None,
+            jump_hosts: Vec::new(),
+        };
+        let Some(args) = args else { return Ok(out) };
+        let words = shell_words::split(args)
+            .map_err(|e| ConnectionError::Failed(format!("ansible_ssh_common_args: {e}")))?;
+        let mut iter = words.into_iter();
+        while let Some(word) = iter.next() {
+            let mut value_of = |flag: &str| -> Result<String, ConnectionError> {
+                match word.strip_prefix(flag).filter(|v| !v.is_empty()) {
+                    Some(v) => Ok(v.to_string()),
+                    None => iter.next().ok_or_else(|| {
+                        ConnectionError::Failed(format!(
+                            "ansible_ssh_common_args: {flag} needs a value"
+                        ))
+                    }),
+                }
+            };
+            if word.starts_with("-o") {
+                let option = value_of("-o")?;
+                let (k, v) = option.split_once(['=', ' ']).ok_or_else(|| {
+                    ConnectionError::Failed(format!(
+                        "ansible_ssh_common_args: -o {option} has no value"
+                    ))
+                })?;
+                out.options
+                    .push((k.trim().to_string(), v.trim().to_string()));
+            } else if word.starts_with("-F") {
+                out.config_file = Some(value_of("-F")?);
+            } else if word.starts_with("-J") {
+                out.jump_hosts.push(value_of("-J")?);
+            } else {
+                return Err(ConnectionError::Failed(format!(
+                    "ansible_ssh_common_args: settle passes only -o, -F and -J to ssh, not {word:?}"
+                )));
+            }
+        }
+        Ok(out)
+    }
+
+    /// The value of a `-o` option, by case-insensitive name.
+    pub(crate) fn option(&self, name: &str) -> Option<&str> {
+        self.options
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// `~/x` → `$HOME/x`.
+pub(crate) fn expand_home(path: &str) -> String {
+    match path.strip_prefix("~/") {
+        Some(rest) => format!(
+            "{}/{rest}",
+            std::env::var("HOME").unwrap_or_else(|_| "/root".into())
+        ),
+        None => path.to_string(),
+    }
+}
+
 /// What to do with a host key that is not in known_hosts.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HostKeyPolicy {

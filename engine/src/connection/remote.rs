@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, OnceLock};
 use settle_modules::{Outcome, Request};
 use tokio::io::AsyncWriteExt;
 
-use super::agent::{agent_binary, start_command, upload_command, AgentPipe, Reader, Started, Writer};
+use super::agent::{
+    AgentPipe, Reader, Started, Writer, agent_binary, start_command, upload_command,
+};
 use super::{Become, Connection, ConnectionError};
 
 /// The runtime the transports' async I/O runs on; callers block on it from worker threads.
@@ -32,8 +34,10 @@ pub(crate) struct Exec {
     pub keep: Box<dyn Send>,
 }
 
-pub(crate) type ExecFuture<'a> = Pin<Box<dyn Future<Output = Result<Exec, ConnectionError>> + Send + 'a>>;
-pub(crate) type StatusFuture<'a> = Pin<Box<dyn Future<Output = Result<(), ConnectionError>> + Send + 'a>>;
+pub(crate) type ExecFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<Exec, ConnectionError>> + Send + 'a>>;
+pub(crate) type StatusFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<(), ConnectionError>> + Send + 'a>>;
 
 /// What a transport offers: run a shell command with pipes; run one to completion with input.
 pub(crate) trait Transport: Send + Sync {
@@ -51,7 +55,11 @@ pub(crate) struct RemoteConnection<T: Transport> {
 
 impl<T: Transport> RemoteConnection<T> {
     pub(crate) fn new(transport: T, login_user: Option<String>) -> Self {
-        RemoteConnection { transport: Some(transport), login_user, agents: Mutex::default() }
+        RemoteConnection {
+            transport: Some(transport),
+            login_user,
+            agents: Mutex::default(),
+        }
     }
 
     fn transport(&self) -> &T {
@@ -73,15 +81,24 @@ impl<T: Transport> RemoteConnection<T> {
                             binary.arch
                         )));
                     }
-                    self.transport().run_with_input(&upload_command(&binary.hash), &binary.bytes).await?;
+                    self.transport()
+                        .run_with_input(&upload_command(&binary.hash), &binary.bytes)
+                        .await?;
                 }
-                Started::NeedsUpload(_) => return Err(ConnectionError::Failed("the agent could not be placed on the host".into())),
+                Started::NeedsUpload(_) => {
+                    return Err(ConnectionError::Failed(
+                        "the agent could not be placed on the host".into(),
+                    ));
+                }
             }
         }
         unreachable!("the loop returns")
     }
 
-    async fn agent(&self, become_: Option<&Become>) -> Result<Arc<tokio::sync::Mutex<AgentPipe>>, ConnectionError> {
+    async fn agent(
+        &self,
+        become_: Option<&Become>,
+    ) -> Result<Arc<tokio::sync::Mutex<AgentPipe>>, ConnectionError> {
         // Becoming the user we log in as is no change at all.
         let become_ = become_.filter(|b| self.login_user.as_deref() != Some(b.user.as_str()));
         let key = become_.map(|b| b.user.clone()).unwrap_or_default();
@@ -89,7 +106,13 @@ impl<T: Transport> RemoteConnection<T> {
             return Ok(agent.clone());
         }
         let pipe = Arc::new(tokio::sync::Mutex::new(self.start_agent(become_).await?));
-        Ok(self.agents.lock().expect("agents lock").entry(key).or_insert(pipe).clone())
+        Ok(self
+            .agents
+            .lock()
+            .expect("agents lock")
+            .entry(key)
+            .or_insert(pipe)
+            .clone())
     }
 }
 
@@ -114,7 +137,13 @@ impl<T: Transport> Connection for RemoteConnection<T> {
 
 /// Writes `input` to a command's standard input and closes it.
 pub(crate) async fn feed(stdin: &mut Writer, input: &[u8]) -> Result<(), ConnectionError> {
-    stdin.write_all(input).await.map_err(|e| ConnectionError::Unreachable(format!("upload: {e}")))?;
-    stdin.shutdown().await.map_err(|e| ConnectionError::Unreachable(format!("upload: {e}")))?;
+    stdin
+        .write_all(input)
+        .await
+        .map_err(|e| ConnectionError::Unreachable(format!("upload: {e}")))?;
+    stdin
+        .shutdown()
+        .await
+        .map_err(|e| ConnectionError::Unreachable(format!("upload: {e}")))?;
     Ok(())
 }

@@ -9,8 +9,8 @@ use std::time::Duration;
 use openssh::{KnownHosts, Session, SessionBuilder, Stdio};
 use tokio::io::AsyncReadExt;
 
-use super::remote::{feed, runtime, Exec, ExecFuture, RemoteConnection, StatusFuture, Transport};
-use super::{host_key_policy, ConnectionError, HostKeyPolicy, Target};
+use super::remote::{Exec, ExecFuture, RemoteConnection, StatusFuture, Transport, feed, runtime};
+use super::{CommonArgs, ConnectionError, HostKeyPolicy, Target, expand_home, host_key_policy};
 
 pub(crate) struct SystemSsh {
     session: Arc<Session>,
@@ -27,40 +27,6 @@ fn control_dir() -> &'static Path {
     })
 }
 
-/// The options in `ansible_ssh_common_args`, split into what the builder takes and `-o` lines.
-struct CommonArgs {
-    options: Vec<(String, String)>,
-    config_file: Option<String>,
-    jump_hosts: Vec<String>,
-}
-
-fn parse_common_args(args: Option<&str>) -> Result<CommonArgs, ConnectionError> {
-    let mut out = CommonArgs { options: Vec::new(), config_file: None, jump_hosts: Vec::new() };
-    let Some(args) = args else { return Ok(out) };
-    let words = shell_words::split(args).map_err(|e| ConnectionError::Failed(format!("ansible_ssh_common_args: {e}")))?;
-    let mut iter = words.into_iter();
-    while let Some(word) = iter.next() {
-        let mut value_of = |flag: &str, word: &str| -> Result<String, ConnectionError> {
-            match word.strip_prefix(flag).filter(|v| !v.is_empty()) {
-                Some(v) => Ok(v.to_string()),
-                None => iter.next().ok_or_else(|| ConnectionError::Failed(format!("ansible_ssh_common_args: {flag} needs a value"))),
-            }
-        };
-        if word.starts_with("-o") {
-            let option = value_of("-o", &word)?;
-            let (k, v) = option.split_once(['=', ' ']).ok_or_else(|| ConnectionError::Failed(format!("ansible_ssh_common_args: -o {option} has no value")))?;
-            out.options.push((k.trim().to_string(), v.trim().to_string()));
-        } else if word.starts_with("-F") {
-            out.config_file = Some(value_of("-F", &word)?);
-        } else if word.starts_with("-J") {
-            out.jump_hosts.push(value_of("-J", &word)?);
-        } else {
-            return Err(ConnectionError::Failed(format!("ansible_ssh_common_args: settle passes only -o, -F and -J to ssh, not {word:?}")));
-        }
-    }
-    Ok(out)
-}
-
 pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<SystemSsh>, ConnectionError> {
     let mut builder = SessionBuilder::default();
     if let Some(user) = &target.user {
@@ -75,7 +41,7 @@ pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<SystemSsh>, Co
     builder.connect_timeout(Duration::from_secs(target.timeout_secs.max(1)));
     builder.server_alive_interval(Duration::from_secs(15));
     builder.control_directory(control_dir());
-    let common = parse_common_args(target.ssh_common_args.as_deref())?;
+    let common = CommonArgs::parse(target.ssh_common_args.as_deref())?;
     let mut policy = host_key_policy();
     let mut lines = Vec::new();
     for (k, v) in &common.options {
@@ -97,23 +63,42 @@ pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<SystemSsh>, Co
     }
     if !lines.is_empty() || common.config_file.is_some() {
         // Extra options go in a config file of our own that then includes the user's.
-        let base = common.config_file.clone().map(|f| expand_home(&f)).or_else(|| {
-            let home = std::env::var_os("HOME")?;
-            let user = PathBuf::from(home).join(".ssh/config");
-            user.exists().then(|| user.display().to_string())
-        });
+        let base = common
+            .config_file
+            .clone()
+            .map(|f| expand_home(&f))
+            .or_else(|| {
+                let home = std::env::var_os("HOME")?;
+                let user = PathBuf::from(home).join(".ssh/config");
+                user.exists().then(|| user.display().to_string())
+            });
         if let Some(base) = base {
             lines.push(format!("Include {base}"));
         }
-        let path = control_dir().join(format!("config-{}-{}", target.address, target.port.unwrap_or(22)));
-        std::fs::write(&path, lines.join("\n") + "\n").map_err(|e| ConnectionError::Failed(format!("ssh config: {e}")))?;
+        let path = control_dir().join(format!(
+            "config-{}-{}",
+            target.address,
+            target.port.unwrap_or(22)
+        ));
+        std::fs::write(&path, lines.join("\n") + "\n")
+            .map_err(|e| ConnectionError::Failed(format!("ssh config: {e}")))?;
         builder.config_file(path);
     }
     let address = target.address.clone();
     let session = runtime()
         .block_on(builder.connect_mux(&address))
-        .map_err(|e| ConnectionError::Unreachable(format!("Failed to connect to the host via ssh: {}", describe(&e))))?;
-    Ok(RemoteConnection::new(SystemSsh { session: Arc::new(session) }, target.user.clone()))
+        .map_err(|e| {
+            ConnectionError::Unreachable(format!(
+                "Failed to connect to the host via ssh: {}",
+                describe(&e)
+            ))
+        })?;
+    Ok(RemoteConnection::new(
+        SystemSsh {
+            session: Arc::new(session),
+        },
+        target.user.clone(),
+    ))
 }
 
 fn describe(e: &openssh::Error) -> String {
@@ -130,13 +115,6 @@ fn describe(e: &openssh::Error) -> String {
     text
 }
 
-fn expand_home(path: &str) -> String {
-    match path.strip_prefix("~/") {
-        Some(rest) => format!("{}/{rest}", std::env::var("HOME").unwrap_or_default()),
-        None => path.to_string(),
-    }
-}
-
 impl Transport for SystemSsh {
     fn exec<'a>(&'a self, command: &'a str) -> ExecFuture<'a> {
         Box::pin(async move {
@@ -151,7 +129,11 @@ impl Transport for SystemSsh {
                 .map_err(|e| ConnectionError::Unreachable(describe(&e)))?;
             let stdin = child.stdin().take().expect("piped stdin");
             let stdout = child.stdout().take().expect("piped stdout");
-            Ok(Exec { stdin: Box::new(stdin), stdout: Box::new(stdout), keep: Box::new(child) })
+            Ok(Exec {
+                stdin: Box::new(stdin),
+                stdout: Box::new(stdout),
+                keep: Box::new(child),
+            })
         })
     }
 
@@ -166,16 +148,23 @@ impl Transport for SystemSsh {
                 .spawn()
                 .await
                 .map_err(|e| ConnectionError::Unreachable(describe(&e)))?;
-            let mut stdin: super::agent::Writer = Box::new(child.stdin().take().expect("piped stdin"));
+            let mut stdin: super::agent::Writer =
+                Box::new(child.stdin().take().expect("piped stdin"));
             feed(&mut stdin, input).await?;
             drop(stdin);
             let mut stderr = String::new();
             if let Some(mut err) = child.stderr().take() {
                 let _ = err.read_to_string(&mut stderr).await;
             }
-            let status = child.wait().await.map_err(|e| ConnectionError::Unreachable(describe(&e)))?;
+            let status = child
+                .wait()
+                .await
+                .map_err(|e| ConnectionError::Unreachable(describe(&e)))?;
             if !status.success() {
-                return Err(ConnectionError::Failed(format!("placing the agent failed: {}", stderr.trim())));
+                return Err(ConnectionError::Failed(format!(
+                    "placing the agent failed: {}",
+                    stderr.trim()
+                )));
             }
             Ok(())
         })
