@@ -50,6 +50,19 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     free_form: false,
 };
 
+/// The file attributes and safety options that every content-writing module takes.
+#[derive(Debug, Default, Deserialize)]
+pub(crate) struct FileAttrs {
+    #[serde(default, deserialize_with = "text")]
+    pub owner: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    pub group: Option<String>,
+    pub mode: Option<Mode>,
+    #[serde(default, deserialize_with = "boolean")]
+    pub backup: bool,
+    pub validate: Option<String>,
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Copy {
@@ -88,6 +101,28 @@ fn yes() -> bool {
 }
 
 impl Copy {
+    /// A copy of content computed by another module (lineinfile, blockinfile): the same checks,
+    /// diff, attributes, backup, validation and atomic write.
+    pub(crate) fn of_content(dest: PathBuf, bytes: Vec<u8>, attrs: FileAttrs) -> Copy {
+        Copy {
+            dest,
+            content: None,
+            content_base64: None,
+            src: None,
+            src_name: None,
+            remote_src: false,
+            owner: attrs.owner,
+            group: attrs.group,
+            mode: attrs.mode,
+            backup: attrs.backup,
+            force: true,
+            validate: attrs.validate,
+            follow: true,
+            bytes,
+            backup_file: None,
+        }
+    }
+
     /// The file to write: `dest`, or `dest/NAME` when `dest` is a directory.
     fn target(&self) -> PathBuf {
         let is_dir = self.dest.is_dir() || self.dest.as_os_str().to_string_lossy().ends_with('/');
@@ -144,17 +179,21 @@ impl Resource for Copy {
     }
 
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
-        self.bytes = if let Some(content) = &self.content {
-            content.clone().into_bytes()
-        } else if let Some(encoded) = &self.content_base64 {
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map_err(|e| ModuleError::Args(format!("copy: _content_base64: {e}")))?
-        } else {
-            let src = self.src.as_ref().expect("validated");
-            fs::read(src)
-                .map_err(|e| ModuleError::io(format!("Source {} not found", src.display()), e))?
-        };
+        self.bytes =
+            if self.content.is_none() && self.content_base64.is_none() && self.src.is_none() {
+                std::mem::take(&mut self.bytes)
+            } else if let Some(content) = &self.content {
+                content.clone().into_bytes()
+            } else if let Some(encoded) = &self.content_base64 {
+                base64::engine::general_purpose::STANDARD
+                    .decode(encoded)
+                    .map_err(|e| ModuleError::Args(format!("copy: _content_base64: {e}")))?
+            } else {
+                let src = self.src.as_ref().expect("validated");
+                fs::read(src).map_err(|e| {
+                    ModuleError::io(format!("Source {} not found", src.display()), e)
+                })?
+            };
         let target = self.target();
         let meta = self.target_metadata();
         let mut plan = Plan::default();

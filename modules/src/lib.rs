@@ -25,16 +25,22 @@
 //! assert!(!run(&request).changed); // idempotent
 //! ```
 
+mod accounts;
 pub mod agent;
 mod args;
 mod command;
 mod copy;
 mod file;
 mod fsutil;
+mod packages;
 mod ping;
+mod process;
 mod resource;
 mod setup;
 mod stat;
+mod systemd;
+mod textedit;
+mod wait_for;
 
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -135,6 +141,16 @@ pub static MODULES: &[&ModuleSpec] = &[
     &stat::SPEC,
     &ping::SPEC,
     &setup::SPEC,
+    &accounts::USER_SPEC,
+    &accounts::GROUP_SPEC,
+    &packages::APT_SPEC,
+    &packages::PACKAGE_SPEC,
+    &systemd::SYSTEMD_SPEC,
+    &systemd::SYSTEMD_SERVICE_SPEC,
+    &systemd::SERVICE_SPEC,
+    &textedit::LINEINFILE_SPEC,
+    &textedit::BLOCKINFILE_SPEC,
+    &wait_for::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -152,6 +168,14 @@ pub fn run(request: &Request) -> Outcome {
         "stat" => stat::run(request),
         "ping" => ping::run(request),
         "setup" => setup::run(request),
+        "user" => resource::run::<accounts::User>(request),
+        "group" => resource::run::<accounts::Group>(request),
+        "apt" => resource::run::<packages::Apt>(request),
+        "package" => resource::run::<packages::Package>(request),
+        "systemd" | "systemd_service" | "service" => resource::run::<systemd::Systemd>(request),
+        "lineinfile" => resource::run::<textedit::LineInFile>(request),
+        "blockinfile" => resource::run::<textedit::BlockInFile>(request),
+        "wait_for" => wait_for::run(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

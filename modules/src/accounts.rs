@@ -1,0 +1,606 @@
+//! `user` and `group`: local accounts, read from /etc/passwd, /etc/group and /etc/shadow, and
+//! changed with the host's own useradd/usermod/userdel and groupadd/groupmod/groupdel.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::args::{boolean, text};
+use crate::process::run_ok;
+use crate::resource::{Plan, Resource};
+use crate::{ModuleError, ModuleSpec};
+
+pub(crate) static USER_SPEC: ModuleSpec = ModuleSpec {
+    name: "user",
+    args: &[
+        "name",
+        "user",
+        "state",
+        "uid",
+        "group",
+        "groups",
+        "append",
+        "system",
+        "shell",
+        "home",
+        "create_home",
+        "createhome",
+        "comment",
+        "password",
+        "password_lock",
+        "expires",
+        "remove",
+        "force",
+        "non_unique",
+        "update_password",
+        "move_home",
+    ],
+    unsupported: &[
+        "generate_ssh_key",
+        "ssh_key_bits",
+        "ssh_key_comment",
+        "ssh_key_file",
+        "ssh_key_passphrase",
+        "ssh_key_type",
+        "skeleton",
+        "local",
+        "seuser",
+        "login_class",
+        "hidden",
+        "authorization",
+        "profile",
+        "role",
+        "umask",
+        "password_expire_max",
+        "password_expire_min",
+        "password_expire_warn",
+        "password_expire_account_disable",
+        "uid_min",
+        "uid_max",
+    ],
+    free_form: false,
+};
+
+pub(crate) static GROUP_SPEC: ModuleSpec = ModuleSpec {
+    name: "group",
+    args: &["name", "gid", "system", "state", "non_unique", "force"],
+    unsupported: &["local", "gid_min", "gid_max"],
+    free_form: false,
+};
+
+/// One line of /etc/passwd.
+#[derive(Debug, Clone)]
+pub(crate) struct Passwd {
+    pub uid: u32,
+    pub gid: u32,
+    pub comment: String,
+    pub home: String,
+    pub shell: String,
+}
+
+/// One line of /etc/group.
+#[derive(Debug, Clone)]
+pub(crate) struct GroupEntry {
+    pub name: String,
+    pub gid: u32,
+    pub members: Vec<String>,
+}
+
+pub(crate) fn passwd(name: &str) -> Option<Passwd> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 7 && f[0] == name).then(|| Passwd {
+            uid: f[2].parse().unwrap_or(0),
+            gid: f[3].parse().unwrap_or(0),
+            comment: f[4].into(),
+            home: f[5].into(),
+            shell: f[6].into(),
+        })
+    })
+}
+
+pub(crate) fn groups() -> Vec<GroupEntry> {
+    std::fs::read_to_string("/etc/group")
+        .unwrap_or_default()
+        .lines()
+        .filter_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 4).then(|| GroupEntry {
+                name: f[0].into(),
+                gid: f[2].parse().unwrap_or(0),
+                members: f[3]
+                    .split(',')
+                    .filter(|m| !m.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        })
+        .collect()
+}
+
+/// (password hash, account expiry in days since 1970) from /etc/shadow.
+fn shadow(name: &str) -> Option<(String, Option<i64>)> {
+    let text = std::fs::read_to_string("/etc/shadow").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 8 && f[0] == name).then(|| (f[1].to_string(), f[7].parse().ok()))
+    })
+}
+
+/// A group given by name or number → its gid, if it exists.
+fn resolve_group(group: &str) -> Result<u32, ModuleError> {
+    let all = groups();
+    let found = match group.parse::<u32>() {
+        Ok(gid) => all.iter().find(|g| g.gid == gid),
+        Err(_) => all.iter().find(|g| g.name == group),
+    };
+    found
+        .map(|g| g.gid)
+        .ok_or_else(|| ModuleError::Failed(format!("Group {group} does not exist")))
+}
+
+fn group_name_of(gid: u32) -> String {
+    groups()
+        .into_iter()
+        .find(|g| g.gid == gid)
+        .map(|g| g.name)
+        .unwrap_or_else(|| gid.to_string())
+}
+
+/// `groups: [a, b]` or `groups: "a,b"`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum GroupList {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl GroupList {
+    fn names(&self) -> Vec<String> {
+        let raw: Vec<String> = match self {
+            GroupList::List(l) => l.clone(),
+            GroupList::Text(t) => t.split(',').map(str::to_string).collect(),
+        };
+        raw.into_iter()
+            .map(|g| g.trim().to_string())
+            .filter(|g| !g.is_empty())
+            .collect()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+enum Presence {
+    #[default]
+    Present,
+    Absent,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct User {
+    #[serde(alias = "user")]
+    name: String,
+    #[serde(default)]
+    state: Presence,
+    #[serde(default, deserialize_with = "text")]
+    uid: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    group: Option<String>,
+    groups: Option<GroupList>,
+    #[serde(default, deserialize_with = "boolean")]
+    append: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    system: bool,
+    shell: Option<String>,
+    home: Option<String>,
+    #[serde(default = "yes", alias = "createhome", deserialize_with = "boolean")]
+    create_home: bool,
+    comment: Option<String>,
+    password: Option<String>,
+    #[serde(default, deserialize_with = "optional_boolean")]
+    password_lock: Option<bool>,
+    expires: Option<f64>,
+    #[serde(default, deserialize_with = "boolean")]
+    remove: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    force: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    non_unique: bool,
+    #[serde(default = "always")]
+    update_password: String,
+    #[serde(default, deserialize_with = "boolean")]
+    move_home: bool,
+    #[serde(skip)]
+    existed: bool,
+}
+
+fn yes() -> bool {
+    true
+}
+
+fn always() -> String {
+    "always".into()
+}
+
+fn optional_boolean<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    boolean(d).map(Some)
+}
+
+/// Days since 1970-01-01 → YYYY-MM-DD (proleptic Gregorian), for `usermod -e`.
+fn date_of_days(days: i64) -> String {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    let y = yoe + era * 400 + i64::from(m <= 2);
+    format!("{y:04}-{m:02}-{d:02}")
+}
+
+const HIDDEN: &str = "(hidden)";
+
+impl User {
+    fn wanted_expiry_days(&self) -> Option<Option<i64>> {
+        self.expires.map(|e| {
+            if e < 0.0 {
+                None
+            } else {
+                Some((e / 86_400.0).floor() as i64)
+            }
+        })
+    }
+
+    fn supplementary(&self) -> Vec<String> {
+        let name = &self.name;
+        groups()
+            .into_iter()
+            .filter(|g| g.members.iter().any(|m| m == name))
+            .map(|g| g.name)
+            .collect()
+    }
+}
+
+impl Resource for User {
+    fn validate(&self) -> Result<(), ModuleError> {
+        if self.non_unique && self.uid.is_none() {
+            return Err(ModuleError::Args("user: non_unique needs uid".into()));
+        }
+        if !matches!(self.update_password.as_str(), "always" | "on_create") {
+            return Err(ModuleError::Args(
+                "user: update_password must be always or on_create".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, _want_diff: bool) -> Result<Plan, ModuleError> {
+        let mut plan = Plan::default();
+        let current = passwd(&self.name);
+        self.existed = current.is_some();
+        let Some(current) = current else {
+            if self.state == Presence::Present {
+                plan.change("state", Some("absent".into()), Some("present".into()));
+                if let Some(g) = &self.group {
+                    resolve_group(g)?;
+                }
+            }
+            return Ok(plan);
+        };
+        if self.state == Presence::Absent {
+            plan.change("state", Some("present".into()), Some("absent".into()));
+            return Ok(plan);
+        }
+        if let Some(uid) = &self.uid {
+            let want: u32 = uid
+                .parse()
+                .map_err(|_| ModuleError::Args(format!("user: uid {uid:?} is not a number")))?;
+            if want != current.uid {
+                plan.change("uid", Some(current.uid.to_string()), Some(want.to_string()));
+            }
+        }
+        if let Some(group) = &self.group {
+            let gid = resolve_group(group)?;
+            if gid != current.gid {
+                plan.change(
+                    "group",
+                    Some(group_name_of(current.gid)),
+                    Some(group_name_of(gid)),
+                );
+            }
+        }
+        if let Some(list) = &self.groups {
+            let wanted = list.names();
+            for g in &wanted {
+                resolve_group(g)?;
+            }
+            let mut have = self.supplementary();
+            have.sort();
+            let primary = group_name_of(current.gid);
+            let mut target: Vec<String> = if self.append {
+                let mut t = have.clone();
+                t.extend(wanted.iter().filter(|g| **g != primary).cloned());
+                t
+            } else {
+                wanted.iter().filter(|g| **g != primary).cloned().collect()
+            };
+            target.sort();
+            target.dedup();
+            if target != have {
+                plan.change("groups", Some(have.join(",")), Some(target.join(",")));
+            }
+        }
+        for (field, want, have) in [
+            ("shell", &self.shell, &current.shell),
+            ("home", &self.home, &current.home),
+            ("comment", &self.comment, &current.comment),
+        ] {
+            if let Some(want) = want
+                && want != have {
+                    plan.change(field, Some(have.clone()), Some(want.clone()));
+                }
+        }
+        let (hash, expiry) = shadow(&self.name).unwrap_or_default();
+        if let Some(password) = &self.password
+            && self.update_password == "always" && hash.trim_start_matches('!') != password {
+                plan.change("password", Some(HIDDEN.into()), Some(HIDDEN.into()));
+            }
+        if let Some(lock) = self.password_lock {
+            let locked = hash.starts_with('!');
+            if lock != locked {
+                plan.change(
+                    "password_lock",
+                    Some(locked.to_string()),
+                    Some(lock.to_string()),
+                );
+            }
+        }
+        if let Some(want) = self.wanted_expiry_days() {
+            let have = expiry.filter(|d| *d >= 0);
+            if want != have {
+                let show = |d: Option<i64>| d.map(date_of_days).unwrap_or_else(|| "never".into());
+                plan.change("expires", Some(show(have)), Some(show(want)));
+            }
+        }
+        Ok(plan)
+    }
+
+    fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        let name = self.name.clone();
+        if plan.has("state") {
+            if self.state == Presence::Absent {
+                let mut argv = vec!["userdel"];
+                if self.remove {
+                    argv.push("-r");
+                }
+                if self.force {
+                    argv.push("-f");
+                }
+                argv.push(&name);
+                run_ok(&argv, &[])?;
+                return Ok(());
+            }
+            let mut args: Vec<String> = vec!["useradd".into()];
+            if let Some(uid) = &self.uid {
+                args.extend(["-u".into(), uid.clone()]);
+                if self.non_unique {
+                    args.push("-o".into());
+                }
+            }
+            if let Some(g) = &self.group {
+                args.extend(["-g".into(), g.clone()]);
+            }
+            if let Some(list) = &self.groups {
+                let names = list.names();
+                if !names.is_empty() {
+                    args.extend(["-G".into(), names.join(",")]);
+                }
+            }
+            for (flag, value) in [
+                ("-s", &self.shell),
+                ("-d", &self.home),
+                ("-c", &self.comment),
+                ("-p", &self.password),
+            ] {
+                if let Some(v) = value {
+                    args.extend([flag.into(), v.clone()]);
+                }
+            }
+            if let Some(Some(days)) = self.wanted_expiry_days() {
+                args.extend(["-e".into(), date_of_days(days)]);
+            }
+            if self.system {
+                args.push("-r".into());
+            }
+            args.push(if self.create_home {
+                "-m".into()
+            } else {
+                "-M".into()
+            });
+            args.push(name.clone());
+            run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
+            if self.password_lock == Some(true) {
+                run_ok(&["usermod", "-L", &name], &[])?;
+            }
+            return Ok(());
+        }
+        let mut args: Vec<String> = vec!["usermod".into()];
+        for change in &plan.changes {
+            match change.field.as_str() {
+                "uid" => {
+                    args.extend(["-u".into(), change.after.clone().unwrap_or_default()]);
+                    if self.non_unique {
+                        args.push("-o".into());
+                    }
+                }
+                "group" => args.extend(["-g".into(), self.group.clone().unwrap_or_default()]),
+                "groups" => args.extend(["-G".into(), change.after.clone().unwrap_or_default()]),
+                "shell" => args.extend(["-s".into(), change.after.clone().unwrap_or_default()]),
+                "home" => {
+                    args.extend(["-d".into(), change.after.clone().unwrap_or_default()]);
+                    if self.move_home {
+                        args.push("-m".into());
+                    }
+                }
+                "comment" => args.extend(["-c".into(), change.after.clone().unwrap_or_default()]),
+                "password" => args.extend(["-p".into(), self.password.clone().unwrap_or_default()]),
+                "password_lock" => args.push(if self.password_lock == Some(true) {
+                    "-L".into()
+                } else {
+                    "-U".into()
+                }),
+                "expires" => args.extend([
+                    "-e".into(),
+                    match self.wanted_expiry_days().flatten() {
+                        Some(days) => date_of_days(days),
+                        None => String::new(),
+                    },
+                ]),
+                _ => {}
+            }
+        }
+        if args.len() > 1 {
+            args.push(name);
+            run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
+        }
+        Ok(())
+    }
+
+    fn values(&self, values: &mut Map<String, Value>) {
+        values.insert("name".into(), self.name.clone().into());
+        values.insert(
+            "state".into(),
+            if self.state == Presence::Present {
+                "present"
+            } else {
+                "absent"
+            }
+            .into(),
+        );
+        if let Some(p) = passwd(&self.name) {
+            values.insert("uid".into(), p.uid.into());
+            values.insert("group".into(), p.gid.into());
+            values.insert("home".into(), p.home.into());
+            values.insert("shell".into(), p.shell.into());
+            values.insert("comment".into(), p.comment.into());
+            values.insert("groups".into(), self.supplementary().join(",").into());
+        }
+        if self.password.is_some() {
+            values.insert("password".into(), "NOT_LOGGING_PASSWORD".into());
+        }
+        values.insert("system".into(), self.system.into());
+        values.insert("append".into(), self.append.into());
+        values.insert("create_home".into(), self.create_home.into());
+        if self.state == Presence::Absent && self.existed {
+            values.insert("remove".into(), self.remove.into());
+            values.insert("force".into(), self.force.into());
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Group {
+    name: String,
+    #[serde(default, deserialize_with = "text")]
+    gid: Option<String>,
+    #[serde(default, deserialize_with = "boolean")]
+    system: bool,
+    #[serde(default)]
+    state: Presence,
+    #[serde(default, deserialize_with = "boolean")]
+    non_unique: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    force: bool,
+}
+
+impl Resource for Group {
+    fn check(&mut self, _want_diff: bool) -> Result<Plan, ModuleError> {
+        let mut plan = Plan::default();
+        let current = groups().into_iter().find(|g| g.name == self.name);
+        match (current, self.state) {
+            (None, Presence::Present) => {
+                plan.change("state", Some("absent".into()), Some("present".into()))
+            }
+            (Some(_), Presence::Absent) => {
+                plan.change("state", Some("present".into()), Some("absent".into()))
+            }
+            (Some(g), Presence::Present) => {
+                if let Some(gid) = &self.gid {
+                    let want: u32 = gid.parse().map_err(|_| {
+                        ModuleError::Args(format!("group: gid {gid:?} is not a number"))
+                    })?;
+                    if want != g.gid {
+                        plan.change("gid", Some(g.gid.to_string()), Some(want.to_string()));
+                    }
+                }
+            }
+            (None, Presence::Absent) => {}
+        }
+        Ok(plan)
+    }
+
+    fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        let name = self.name.clone();
+        if plan.has("state") && self.state == Presence::Absent {
+            let mut argv = vec!["groupdel"];
+            if self.force {
+                argv.push("-f");
+            }
+            argv.push(&name);
+            run_ok(&argv, &[])?;
+            return Ok(());
+        }
+        let mut args: Vec<String> = vec![
+            if plan.has("state") {
+                "groupadd"
+            } else {
+                "groupmod"
+            }
+            .into(),
+        ];
+        if let Some(gid) = &self.gid {
+            args.extend(["-g".into(), gid.clone()]);
+            if self.non_unique {
+                args.push("-o".into());
+            }
+        }
+        if self.system && plan.has("state") {
+            args.push("-r".into());
+        }
+        args.push(name);
+        run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
+        Ok(())
+    }
+
+    fn values(&self, values: &mut Map<String, Value>) {
+        values.insert("name".into(), self.name.clone().into());
+        values.insert(
+            "state".into(),
+            if self.state == Presence::Present {
+                "present"
+            } else {
+                "absent"
+            }
+            .into(),
+        );
+        if let Some(g) = groups().into_iter().find(|g| g.name == self.name) {
+            values.insert("gid".into(), g.gid.into());
+        }
+        values.insert("system".into(), self.system.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn expiry_dates() {
+        assert_eq!(date_of_days(0), "1970-01-01");
+        assert_eq!(date_of_days(20_000), "2024-10-04");
+    }
+}

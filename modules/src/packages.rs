@@ -1,0 +1,460 @@
+//! `apt` and `package`: Debian packages. The package database is read first; the package manager
+//! runs only for what is missing (all missing packages in one call), and not at all on a no-op.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::SystemTime;
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::args::boolean;
+use crate::process::{run, run_ok};
+use crate::resource::{Plan, Resource};
+use crate::{ModuleError, ModuleSpec};
+
+pub(crate) static APT_SPEC: ModuleSpec = ModuleSpec {
+    name: "apt",
+    args: &[
+        "name",
+        "pkg",
+        "package",
+        "state",
+        "update_cache",
+        "update-cache",
+        "cache_valid_time",
+        "purge",
+        "autoremove",
+        "install_recommends",
+        "install-recommends",
+        "deb",
+        "default_release",
+        "default-release",
+        "dpkg_options",
+        "allow_downgrade",
+        "allow-downgrade",
+        "lock_timeout",
+        "force_apt_get",
+    ],
+    unsupported: &[
+        "upgrade",
+        "only_upgrade",
+        "autoclean",
+        "clean",
+        "fail_on_autoremove",
+        "force",
+        "allow_unauthenticated",
+        "allow_change_held_packages",
+        "policy_rc_d",
+        "update_cache_retries",
+        "update_cache_retry_max_delay",
+    ],
+    free_form: false,
+};
+
+pub(crate) static PACKAGE_SPEC: ModuleSpec = ModuleSpec {
+    name: "package",
+    args: &["name", "state", "use"],
+    unsupported: &[],
+    free_form: false,
+};
+
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+enum Names {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Names {
+    fn list(&self) -> Vec<String> {
+        let raw = match self {
+            Names::List(l) => l.clone(),
+            Names::Text(t) => t.split(',').map(str::to_string).collect(),
+        };
+        raw.into_iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Apt {
+    #[serde(alias = "pkg", alias = "package")]
+    name: Option<Names>,
+    state: Option<String>,
+    #[serde(default, alias = "update-cache", deserialize_with = "boolean")]
+    update_cache: bool,
+    #[serde(default)]
+    cache_valid_time: u64,
+    #[serde(default, deserialize_with = "boolean")]
+    purge: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    autoremove: bool,
+    #[serde(
+        default,
+        alias = "install-recommends",
+        deserialize_with = "optional_boolean"
+    )]
+    install_recommends: Option<bool>,
+    deb: Option<String>,
+    #[serde(alias = "default-release")]
+    default_release: Option<String>,
+    #[serde(default = "default_dpkg_options")]
+    dpkg_options: String,
+    #[serde(default, alias = "allow-downgrade", deserialize_with = "boolean")]
+    allow_downgrade: bool,
+    /// Accepted for compatibility: settle waits for the dpkg lock as apt-get does.
+    #[serde(default)]
+    #[allow(dead_code)]
+    lock_timeout: Option<u64>,
+    #[serde(default, deserialize_with = "boolean")]
+    #[allow(dead_code)]
+    force_apt_get: bool,
+    #[serde(skip)]
+    report: Map<String, Value>,
+}
+
+fn optional_boolean<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    boolean(d).map(Some)
+}
+
+fn default_dpkg_options() -> String {
+    "force-confdef,force-confold".into()
+}
+
+/// The generic `package` module: on apt hosts, `apt` with the same names and state.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Package {
+    name: Names,
+    state: Option<String>,
+    #[serde(rename = "use")]
+    manager: Option<String>,
+    #[serde(skip)]
+    inner: Option<Apt>,
+}
+
+impl Package {
+    fn apt(&mut self) -> Result<&mut Apt, ModuleError> {
+        if self.inner.is_none() {
+            match self.manager.as_deref() {
+                None | Some("auto") | Some("apt") => {}
+                Some(other) => {
+                    return Err(ModuleError::Args(format!(
+                        "package: use={other} is not supported; settle manages apt hosts"
+                    )));
+                }
+            }
+            if !Path::new("/usr/bin/apt-get").exists() {
+                let other = [
+                    "/usr/bin/dnf",
+                    "/usr/bin/yum",
+                    "/sbin/apk",
+                    "/usr/bin/pacman",
+                ]
+                .iter()
+                .find(|p| Path::new(p).exists());
+                return Err(ModuleError::Failed(format!(
+                    "package: this host has no apt-get{}; settle's package module manages apt hosts",
+                    other.map(|p| format!(" (it has {p})")).unwrap_or_default()
+                )));
+            }
+            self.inner = Some(Apt {
+                name: Some(self.name.clone()),
+                state: self.state.clone(),
+                update_cache: false,
+                cache_valid_time: 0,
+                purge: false,
+                autoremove: false,
+                install_recommends: None,
+                deb: None,
+                default_release: None,
+                dpkg_options: default_dpkg_options(),
+                allow_downgrade: false,
+                lock_timeout: None,
+                force_apt_get: false,
+                report: Map::new(),
+            });
+        }
+        Ok(self.inner.as_mut().expect("set above"))
+    }
+}
+
+impl Resource for Package {
+    fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.apt()?.check(want_diff)
+    }
+    fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        self.apt()?.apply(plan)
+    }
+    fn values(&self, values: &mut Map<String, Value>) {
+        if let Some(apt) = &self.inner {
+            apt.values(values);
+        }
+    }
+}
+
+/// Installed version of each package, from dpkg's database.
+fn installed_versions(names: &[String]) -> Result<BTreeMap<String, String>, ModuleError> {
+    let mut out = BTreeMap::new();
+    if names.is_empty() {
+        return Ok(out);
+    }
+    let mut argv = vec![
+        "dpkg-query",
+        "-W",
+        "-f",
+        "${Package}\t${db:Status-Abbrev}\t${Version}\n",
+    ];
+    argv.extend(names.iter().map(String::as_str));
+    let ran = run(&argv, &[])?;
+    for line in ran.stdout.lines() {
+        let f: Vec<&str> = line.split('\t').collect();
+        if f.len() == 3 && f[1].starts_with("ii") {
+            out.insert(f[0].to_string(), f[2].to_string());
+        }
+    }
+    Ok(out)
+}
+
+/// What apt would install for a package: its candidate version.
+fn candidate(name: &str) -> Result<Option<String>, ModuleError> {
+    let ran = run(&["apt-cache", "policy", name], &[])?;
+    Ok(ran
+        .stdout
+        .lines()
+        .find_map(|l| {
+            l.trim()
+                .strip_prefix("Candidate:")
+                .map(|v| v.trim().to_string())
+        })
+        .filter(|v| v != "(none)"))
+}
+
+/// `name=1.2*` → (`name`, Some(`1.2*`)); `name:amd64` keeps its architecture in the name.
+fn split_version(spec: &str) -> (String, Option<String>) {
+    match spec.split_once('=') {
+        Some((n, v)) => (n.to_string(), Some(v.to_string())),
+        None => (spec.to_string(), None),
+    }
+}
+
+fn version_matches(installed: &str, wanted: &str) -> bool {
+    match wanted.strip_suffix('*') {
+        Some(prefix) => installed.starts_with(prefix),
+        None => installed == wanted,
+    }
+}
+
+fn cache_age() -> Option<u64> {
+    let stamp = [
+        "/var/lib/apt/periodic/update-success-stamp",
+        "/var/lib/apt/lists",
+    ]
+    .iter()
+    .filter_map(|p| std::fs::metadata(p).and_then(|m| m.modified()).ok())
+    .max()?;
+    SystemTime::now()
+        .duration_since(stamp)
+        .ok()
+        .map(|d| d.as_secs())
+}
+
+const APT_ENV: &[(&str, &str)] = &[
+    ("DEBIAN_FRONTEND", "noninteractive"),
+    ("DEBCONF_NONINTERACTIVE_SEEN", "true"),
+];
+
+impl Apt {
+    fn state(&self) -> Result<&'static str, ModuleError> {
+        match self.state.as_deref().unwrap_or("present") {
+            "present" | "installed" => Ok("present"),
+            "absent" | "removed" => Ok("absent"),
+            "latest" => Ok("latest"),
+            other => Err(ModuleError::Args(format!(
+                "apt: state {other:?} is not one of present, absent, latest"
+            ))),
+        }
+    }
+
+    fn apt_get(&self, verb: &str, packages: &[String]) -> Result<(), ModuleError> {
+        let mut args: Vec<String> = vec!["apt-get".into(), "-y".into(), "-q".into()];
+        for opt in self.dpkg_options.split(',').filter(|o| !o.is_empty()) {
+            args.push("-o".into());
+            args.push(format!("Dpkg::Options::=--{}", opt.trim()));
+        }
+        match self.install_recommends {
+            Some(true) => args.push("--install-recommends".into()),
+            Some(false) => args.push("--no-install-recommends".into()),
+            None => {}
+        }
+        if let Some(release) = &self.default_release {
+            args.extend(["-t".into(), release.clone()]);
+        }
+        if self.allow_downgrade {
+            args.push("--allow-downgrades".into());
+        }
+        if verb == "remove" && self.purge {
+            args.push("--purge".into());
+        }
+        args.push(verb.into());
+        args.extend(packages.iter().cloned());
+        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
+        run_ok(&argv, APT_ENV).map(|_| ())
+    }
+}
+
+impl Resource for Apt {
+    fn validate(&self) -> Result<(), ModuleError> {
+        self.state()?;
+        if self.name.is_none() && self.deb.is_none() && !self.update_cache && !self.autoremove {
+            return Err(ModuleError::Args(
+                "apt: give name, deb, update_cache or autoremove".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, _want_diff: bool) -> Result<Plan, ModuleError> {
+        let mut plan = Plan::default();
+        let state = self.state()?;
+        if self.update_cache {
+            let stale = self.cache_valid_time == 0
+                || cache_age().is_none_or(|age| age > self.cache_valid_time);
+            if stale {
+                plan.change("update_cache", None, Some("apt-get update".into()));
+            }
+        }
+        let specs = self.name.as_ref().map(Names::list).unwrap_or_default();
+        let names: Vec<String> = specs.iter().map(|s| split_version(s).0).collect();
+        let installed = installed_versions(&names)?;
+        for spec in &specs {
+            let (name, version) = split_version(spec);
+            let have = installed.get(&name).cloned();
+            match (state, &have, &version) {
+                ("absent", Some(v), _) => plan.change(
+                    &format!("package {name}"),
+                    Some(v.clone()),
+                    Some("absent".into()),
+                ),
+                ("absent", None, _) => {}
+                (_, None, _) => plan.change(
+                    &format!("package {name}"),
+                    Some("absent".into()),
+                    Some(version.clone().unwrap_or_else(|| "present".into())),
+                ),
+                (_, Some(v), Some(want)) if !version_matches(v, want) => plan.change(
+                    &format!("package {name}"),
+                    Some(v.clone()),
+                    Some(want.clone()),
+                ),
+                ("latest", Some(v), None) => {
+                    if let Some(c) = candidate(&name)?
+                        && &c != v {
+                            plan.change(&format!("package {name}"), Some(v.clone()), Some(c));
+                        }
+                }
+                _ => {}
+            }
+        }
+        if let Some(deb) = &self.deb {
+            let fields = run_ok(&["dpkg-deb", "-f", deb, "Package", "Version"], &[])?;
+            let mut name = String::new();
+            let mut version = String::new();
+            for line in fields.stdout.lines() {
+                if let Some(v) = line.strip_prefix("Package: ") {
+                    name = v.trim().into();
+                } else if let Some(v) = line.strip_prefix("Version: ") {
+                    version = v.trim().into();
+                }
+            }
+            let have = installed_versions(std::slice::from_ref(&name))?
+                .get(&name)
+                .cloned();
+            if have.as_deref() != Some(version.as_str()) {
+                plan.change(
+                    &format!("package {name}"),
+                    Some(have.unwrap_or_else(|| "absent".into())),
+                    Some(format!("{version} from {deb}")),
+                );
+            }
+        }
+        if self.autoremove {
+            let sim = run(&["apt-get", "-s", "autoremove"], APT_ENV)?;
+            let removed: Vec<&str> = sim
+                .stdout
+                .lines()
+                .filter_map(|l| l.strip_prefix("Remv "))
+                .map(|r| r.split_whitespace().next().unwrap_or(""))
+                .collect();
+            if !removed.is_empty() {
+                plan.change("autoremove", None, Some(removed.join(", ")));
+            }
+        }
+        Ok(plan)
+    }
+
+    fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        if plan.has("update_cache") {
+            run_ok(&["apt-get", "update", "-q"], APT_ENV)?;
+            let _ = std::fs::create_dir_all("/var/lib/apt/periodic");
+            let _ = std::fs::write("/var/lib/apt/periodic/update-success-stamp", "");
+            self.report.insert("cache_updated".into(), true.into());
+        }
+        let state = self.state()?;
+        let specs = self.name.as_ref().map(Names::list).unwrap_or_default();
+        // Every package that needs work, in one call of the package manager.
+        let to_change: Vec<String> = specs
+            .iter()
+            .filter(|s| plan.has(&format!("package {}", split_version(s).0)))
+            .cloned()
+            .collect();
+        if !to_change.is_empty() {
+            if state == "absent" {
+                let names: Vec<String> = to_change.iter().map(|s| split_version(s).0).collect();
+                self.apt_get("remove", &names)?;
+            } else {
+                self.apt_get("install", &to_change)?;
+            }
+        }
+        if let Some(deb) = &self.deb
+            && plan.changes.iter().any(|c| {
+                c.after
+                    .as_deref()
+                    .is_some_and(|a| a.ends_with(&format!("from {deb}")))
+            }) {
+                run_ok(&["dpkg", "-i", deb], APT_ENV)?;
+            }
+        if plan.has("autoremove") {
+            let mut args = vec!["apt-get", "-y", "-q", "autoremove"];
+            if self.purge {
+                args.push("--purge");
+            }
+            run_ok(&args, APT_ENV)?;
+        }
+        Ok(())
+    }
+
+    fn values(&self, values: &mut Map<String, Value>) {
+        values.extend(self.report.clone());
+        values.entry("cache_updated").or_insert(false.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_and_globs() {
+        assert_eq!(
+            split_version("nginx=1.22*"),
+            ("nginx".into(), Some("1.22*".into()))
+        );
+        assert!(version_matches("1.22.1-9", "1.22*"));
+        assert!(!version_matches("1.22.1-9", "1.22"));
+    }
+}

@@ -1,0 +1,52 @@
+//! Running the host's own tools (useradd, apt-get, systemctl) and reading what they said.
+
+use std::process::Command;
+
+use crate::ModuleError;
+
+/// What a finished command said.
+pub(crate) struct Ran {
+    pub rc: i32,
+    pub stdout: String,
+    pub stderr: String,
+}
+
+impl Ran {
+    pub fn ok(&self) -> bool {
+        self.rc == 0
+    }
+}
+
+/// Runs a program with arguments (no shell) and waits for it.
+pub(crate) fn run(argv: &[&str], env: &[(&str, &str)]) -> Result<Ran, ModuleError> {
+    let output = Command::new(argv[0])
+        .args(&argv[1..])
+        .envs(env.iter().copied())
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| ModuleError::io(format!("run {}", argv[0]), e))?;
+    Ok(Ran {
+        rc: output.status.code().unwrap_or(-1),
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    })
+}
+
+/// Runs a program that must succeed; its failure becomes the module's, with what it printed.
+pub(crate) fn run_ok(argv: &[&str], env: &[(&str, &str)]) -> Result<Ran, ModuleError> {
+    let ran = run(argv, env)?;
+    if !ran.ok() {
+        let said = if ran.stderr.trim().is_empty() {
+            ran.stdout.trim()
+        } else {
+            ran.stderr.trim()
+        };
+        return Err(ModuleError::Failed(format!(
+            "{} failed (rc={}): {said}",
+            argv.join(" "),
+            ran.rc
+        )));
+    }
+    Ok(ran)
+}

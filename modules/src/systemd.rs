@@ -1,0 +1,340 @@
+//! `systemd` (also `systemd_service` and `service` on systemd hosts): a unit's active state,
+//! whether it is enabled or masked, and daemon reloads. Read with `systemctl show`, changed with
+//! `systemctl`.
+
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::args::boolean;
+use crate::process::{run, run_ok};
+use crate::resource::{Plan, Resource};
+use crate::{ModuleError, ModuleSpec};
+
+pub(crate) static SYSTEMD_SPEC: ModuleSpec = ModuleSpec {
+    name: "systemd",
+    args: &[
+        "name",
+        "service",
+        "unit",
+        "state",
+        "enabled",
+        "masked",
+        "daemon_reload",
+        "daemon-reload",
+        "daemon_reexec",
+        "daemon-reexec",
+        "scope",
+        "force",
+        "no_block",
+    ],
+    unsupported: &[],
+    free_form: false,
+};
+
+pub(crate) static SYSTEMD_SERVICE_SPEC: ModuleSpec = ModuleSpec {
+    name: "systemd_service",
+    args: &[
+        "name",
+        "service",
+        "unit",
+        "state",
+        "enabled",
+        "masked",
+        "daemon_reload",
+        "daemon-reload",
+        "daemon_reexec",
+        "daemon-reexec",
+        "scope",
+        "force",
+        "no_block",
+    ],
+    unsupported: &[],
+    free_form: false,
+};
+
+pub(crate) static SERVICE_SPEC: ModuleSpec = ModuleSpec {
+    name: "service",
+    args: &["name", "state", "enabled", "use", "sleep"],
+    unsupported: &["pattern", "arguments", "args", "runlevel"],
+    free_form: false,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum State {
+    Started,
+    Stopped,
+    Restarted,
+    Reloaded,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Systemd {
+    #[serde(alias = "service", alias = "unit")]
+    name: Option<String>,
+    state: Option<State>,
+    #[serde(default, deserialize_with = "optional_boolean")]
+    enabled: Option<bool>,
+    #[serde(default, deserialize_with = "optional_boolean")]
+    masked: Option<bool>,
+    #[serde(default, alias = "daemon-reload", deserialize_with = "boolean")]
+    daemon_reload: bool,
+    #[serde(default, alias = "daemon-reexec", deserialize_with = "boolean")]
+    daemon_reexec: bool,
+    #[serde(default = "system")]
+    scope: String,
+    #[serde(default, deserialize_with = "boolean")]
+    force: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    no_block: bool,
+    /// `service`'s extras.
+    #[serde(default, rename = "use")]
+    manager: Option<String>,
+    #[serde(default)]
+    sleep: Option<u64>,
+    #[serde(skip)]
+    status: Map<String, Value>,
+}
+
+fn system() -> String {
+    "system".into()
+}
+
+fn optional_boolean<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    boolean(d).map(Some)
+}
+
+const PROPERTIES: &str = "LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload,Id";
+
+impl Systemd {
+    fn systemctl(&self) -> Vec<String> {
+        let mut argv = vec!["systemctl".to_string()];
+        match self.scope.as_str() {
+            "user" => argv.push("--user".into()),
+            "global" => argv.push("--global".into()),
+            _ => {}
+        }
+        argv
+    }
+
+    fn show(&self, name: &str) -> Result<Map<String, Value>, ModuleError> {
+        let mut argv = self.systemctl();
+        argv.extend(["show".into(), name.into(), "-p".into(), PROPERTIES.into()]);
+        let ran = run_ok(&argv.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
+        Ok(ran
+            .stdout
+            .lines()
+            .filter_map(|l| l.split_once('='))
+            .map(|(k, v)| (k.to_string(), Value::String(v.to_string())))
+            .collect())
+    }
+
+    fn ctl(&self, verb: &str, name: Option<&str>) -> Result<(), ModuleError> {
+        let mut argv = self.systemctl();
+        if self.no_block
+            && matches!(
+                verb,
+                "start" | "stop" | "restart" | "reload" | "reload-or-restart"
+            )
+        {
+            argv.push("--no-block".into());
+        }
+        if self.force && matches!(verb, "enable" | "disable" | "mask" | "unmask") {
+            argv.push("--force".into());
+        }
+        argv.push(verb.into());
+        if let Some(n) = name {
+            argv.push(n.into());
+        }
+        run_ok(&argv.iter().map(String::as_str).collect::<Vec<_>>(), &[]).map(|_| ())
+    }
+
+    fn prop<'a>(&'a self, key: &str) -> &'a str {
+        self.status.get(key).and_then(Value::as_str).unwrap_or("")
+    }
+}
+
+impl Resource for Systemd {
+    fn validate(&self) -> Result<(), ModuleError> {
+        if let Some(m) = self
+            .manager
+            .as_deref()
+            .filter(|m| !matches!(*m, "auto" | "systemd"))
+        {
+            return Err(ModuleError::Args(format!(
+                "service: use={m} is not supported; settle manages systemd hosts"
+            )));
+        }
+        if !matches!(self.scope.as_str(), "system" | "user" | "global") {
+            return Err(ModuleError::Args(
+                "systemd: scope must be system, user or global".into(),
+            ));
+        }
+        if self.name.is_none()
+            && (self.state.is_some() || self.enabled.is_some() || self.masked.is_some())
+        {
+            return Err(ModuleError::Args(
+                "systemd: name is required with state, enabled or masked".into(),
+            ));
+        }
+        if self.name.is_none() && !self.daemon_reload && !self.daemon_reexec {
+            return Err(ModuleError::Args(
+                "systemd: give name, daemon_reload or daemon_reexec".into(),
+            ));
+        }
+        if !std::path::Path::new("/run/systemd/system").is_dir() {
+            return Err(ModuleError::Failed("this host does not run systemd".into()));
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, _want_diff: bool) -> Result<Plan, ModuleError> {
+        let mut plan = Plan::default();
+        if self.daemon_reexec {
+            plan.change(
+                "daemon_reexec",
+                None,
+                Some("systemctl daemon-reexec".into()),
+            );
+        }
+        let Some(name) = self.name.clone() else {
+            if self.daemon_reload {
+                plan.change(
+                    "daemon_reload",
+                    None,
+                    Some("systemctl daemon-reload".into()),
+                );
+            }
+            return Ok(plan);
+        };
+        self.status = self.show(&name)?;
+        // A unit file changed on disk since systemd read it: reload before anything else, so
+        // the new file is what gets started.
+        if self.prop("NeedDaemonReload") == "yes" {
+            plan.change(
+                "daemon_reload",
+                Some("unit file changed on disk".into()),
+                Some("systemctl daemon-reload".into()),
+            );
+        }
+        if self.prop("LoadState") == "not-found" && self.masked != Some(true) {
+            return Err(ModuleError::Failed(format!(
+                "Could not find the requested service {name}: host"
+            )));
+        }
+        let file_state = self.prop("UnitFileState").to_string();
+        if let Some(masked) = self.masked {
+            let is_masked = file_state.starts_with("masked") || self.prop("LoadState") == "masked";
+            if masked != is_masked {
+                plan.change(
+                    "masked",
+                    Some(is_masked.to_string()),
+                    Some(masked.to_string()),
+                );
+            }
+        }
+        if let Some(enabled) = self.enabled {
+            let mut argv = self.systemctl();
+            argv.extend(["is-enabled".into(), name.clone()]);
+            let ran = run(&argv.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
+            let word = ran.stdout.trim().to_string();
+            // Static and generated units cannot be enabled or disabled: nothing to do.
+            if !matches!(word.as_str(), "static" | "generated" | "indirect" | "alias") {
+                let is_enabled = ran.ok() && word.starts_with("enabled");
+                if enabled != is_enabled {
+                    plan.change(
+                        "enabled",
+                        Some(is_enabled.to_string()),
+                        Some(enabled.to_string()),
+                    );
+                }
+            }
+        }
+        if let Some(state) = self.state {
+            let active = self.prop("ActiveState");
+            let running = matches!(active, "active" | "activating" | "reloading");
+            match state {
+                State::Started if !running => {
+                    plan.change("state", Some(active.into()), Some("started".into()))
+                }
+                State::Stopped if running => {
+                    plan.change("state", Some(active.into()), Some("stopped".into()))
+                }
+                State::Restarted => {
+                    plan.change("state", Some(active.into()), Some("restarted".into()))
+                }
+                State::Reloaded => {
+                    plan.change("state", Some(active.into()), Some("reloaded".into()))
+                }
+                _ => {}
+            }
+        }
+        Ok(plan)
+    }
+
+    fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        if plan.has("daemon_reexec") {
+            self.ctl("daemon-reexec", None)?;
+        }
+        if plan.has("daemon_reload") {
+            self.ctl("daemon-reload", None)?;
+        }
+        let Some(name) = self.name.clone() else {
+            return Ok(());
+        };
+        if plan.has("masked") {
+            self.ctl(
+                if self.masked == Some(true) {
+                    "mask"
+                } else {
+                    "unmask"
+                },
+                Some(&name),
+            )?;
+        }
+        if plan.has("enabled") {
+            self.ctl(
+                if self.enabled == Some(true) {
+                    "enable"
+                } else {
+                    "disable"
+                },
+                Some(&name),
+            )?;
+        }
+        if plan.has("state") {
+            let verb = match self.state {
+                Some(State::Started) => "start",
+                Some(State::Stopped) => "stop",
+                Some(State::Restarted) => "restart",
+                Some(State::Reloaded) if self.prop("ActiveState") == "active" => "reload",
+                Some(State::Reloaded) => "start",
+                None => return Ok(()),
+            };
+            self.ctl(verb, Some(&name))?;
+            if let Some(s) = self.sleep {
+                std::thread::sleep(std::time::Duration::from_secs(s));
+            }
+        }
+        Ok(())
+    }
+
+    fn values(&self, values: &mut Map<String, Value>) {
+        if let Some(name) = &self.name {
+            values.insert("name".into(), name.clone().into());
+            let status = self.show(name).unwrap_or_else(|_| self.status.clone());
+            if let Some(state) = self.state {
+                let word = match state {
+                    State::Started | State::Restarted | State::Reloaded => "started",
+                    State::Stopped => "stopped",
+                };
+                values.insert("state".into(), word.into());
+            }
+            if let Some(e) = self.enabled {
+                values.insert("enabled".into(), e.into());
+            }
+            values.insert("status".into(), Value::Object(status));
+        }
+    }
+}

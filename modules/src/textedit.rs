@@ -1,0 +1,557 @@
+//! `lineinfile` and `blockinfile`: edit part of a text file. Each computes the file's new text
+//! and hands it to `copy`'s machinery, so the diff, attributes, backup, validation and atomic
+//! write are the same as for any other file.
+
+use std::path::PathBuf;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::args::boolean;
+use crate::copy::{Copy, FileAttrs};
+use crate::resource::{Plan, Resource};
+use crate::{ModuleError, ModuleSpec};
+
+pub(crate) static LINEINFILE_SPEC: ModuleSpec = ModuleSpec {
+    name: "lineinfile",
+    args: &[
+        "path",
+        "dest",
+        "destfile",
+        "name",
+        "line",
+        "value",
+        "regexp",
+        "regex",
+        "search_string",
+        "state",
+        "insertafter",
+        "insertbefore",
+        "create",
+        "backrefs",
+        "backup",
+        "firstmatch",
+        "owner",
+        "group",
+        "mode",
+        "validate",
+    ],
+    unsupported: &[
+        "others",
+        "unsafe_writes",
+        "attributes",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
+    ],
+    free_form: false,
+};
+
+pub(crate) static BLOCKINFILE_SPEC: ModuleSpec = ModuleSpec {
+    name: "blockinfile",
+    args: &[
+        "path",
+        "dest",
+        "destfile",
+        "name",
+        "block",
+        "content",
+        "marker",
+        "marker_begin",
+        "marker_end",
+        "state",
+        "insertafter",
+        "insertbefore",
+        "create",
+        "backup",
+        "owner",
+        "group",
+        "mode",
+        "validate",
+        "append_newline",
+        "prepend_newline",
+    ],
+    unsupported: &[
+        "unsafe_writes",
+        "attributes",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
+    ],
+    free_form: false,
+};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+enum Presence {
+    #[default]
+    Present,
+    Absent,
+}
+
+fn compile(pattern: &str, what: &str) -> Result<Regex, ModuleError> {
+    Regex::new(pattern).map_err(|e| {
+        ModuleError::Args(format!(
+            "{what}: invalid regular expression {pattern:?}: {e}"
+        ))
+    })
+}
+
+/// Python's `match.expand`: `\1` and `\g<name>` in `line` with `backrefs`.
+fn expand(template: &str, caps: &regex::Captures) -> String {
+    let chars: Vec<char> = template.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '\\' && i + 1 < chars.len() {
+            if chars[i + 1].is_ascii_digit() {
+                let digits: String = chars[i + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect();
+                out.push_str(
+                    caps.get(digits.parse().unwrap_or(0))
+                        .map_or("", |m| m.as_str()),
+                );
+                i += 1 + digits.len();
+                continue;
+            }
+            if chars[i + 1] == 'g' && chars.get(i + 2) == Some(&'<')
+                && let Some(end) = chars[i + 3..].iter().position(|c| *c == '>') {
+                    let name: String = chars[i + 3..i + 3 + end].iter().collect();
+                    let m = name
+                        .parse::<usize>()
+                        .ok()
+                        .and_then(|n| caps.get(n))
+                        .or_else(|| caps.name(&name));
+                    out.push_str(m.map_or("", |m| m.as_str()));
+                    i += 4 + end;
+                    continue;
+                }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    out
+}
+
+/// The file's text now: `None` when it does not exist.
+fn current_text(path: &PathBuf) -> Result<Option<String>, ModuleError> {
+    match std::fs::read(path) {
+        Ok(bytes) => String::from_utf8(bytes)
+            .map(Some)
+            .map_err(|_| ModuleError::Failed(format!("{} is not a text file", path.display()))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ModuleError::io(format!("read {}", path.display()), e)),
+    }
+}
+
+/// Splits into lines that keep their line endings, as Python's `readlines`.
+fn lines_of(text: &str) -> Vec<String> {
+    text.split_inclusive('\n').map(str::to_string).collect()
+}
+
+fn trim_eol(line: &str) -> &str {
+    line.trim_end_matches(['\r', '\n'])
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LineInFile {
+    #[serde(alias = "dest", alias = "destfile", alias = "name")]
+    path: PathBuf,
+    #[serde(alias = "value")]
+    line: Option<String>,
+    #[serde(alias = "regex")]
+    regexp: Option<String>,
+    search_string: Option<String>,
+    #[serde(default)]
+    state: Presence,
+    insertafter: Option<String>,
+    insertbefore: Option<String>,
+    #[serde(default, deserialize_with = "boolean")]
+    create: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    backrefs: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    firstmatch: bool,
+    #[serde(flatten)]
+    attrs: FileAttrs,
+    #[serde(skip)]
+    writer: Option<Copy>,
+    #[serde(skip)]
+    msg: String,
+}
+
+impl LineInFile {
+    /// The new text, and what was done (`line added`, `line replaced`, `1 line(s) removed`).
+    fn edit(&self, text: &str) -> Result<(String, String), ModuleError> {
+        let mut lines = lines_of(text);
+        let regexp = self
+            .regexp
+            .as_deref()
+            .map(|r| compile(r, "lineinfile: regexp"))
+            .transpose()?;
+        if self.state == Presence::Absent {
+            let before = lines.len();
+            lines.retain(|l| {
+                let cur = trim_eol(l);
+                !match (&regexp, &self.search_string, &self.line) {
+                    (Some(re), _, _) => re.is_match(cur),
+                    (None, Some(s), _) => cur.contains(s.as_str()),
+                    (None, None, Some(line)) => cur == line,
+                    _ => false,
+                }
+            });
+            let removed = before - lines.len();
+            let msg = if removed > 0 {
+                format!("{removed} line(s) removed")
+            } else {
+                String::new()
+            };
+            return Ok((lines.concat(), msg));
+        }
+        let line = self.line.clone().ok_or_else(|| {
+            ModuleError::Args("lineinfile: line is required with state=present".into())
+        })?;
+        let anchor = match (&self.insertafter, &self.insertbefore) {
+            (Some(a), _) if a != "EOF" && a != "BOF" => {
+                Some((compile(a, "lineinfile: insertafter")?, true))
+            }
+            (None, Some(b)) if b != "BOF" => Some((compile(b, "lineinfile: insertbefore")?, false)),
+            _ => None,
+        };
+        let mut matched: Option<(usize, Option<String>)> = None;
+        let mut insert_at: Option<usize> = None;
+        let mut exact_line_elsewhere = false;
+        for (i, l) in lines.iter().enumerate() {
+            let cur = trim_eol(l);
+            let found = match (&regexp, &self.search_string) {
+                (Some(re), _) => re.captures(cur).map(|c| Some(expand(&line, &c))),
+                (None, Some(s)) => cur.contains(s.as_str()).then_some(None),
+                (None, None) => (cur == line).then_some(None),
+            };
+            if let Some(expanded) = found {
+                matched = Some((i, expanded));
+                if self.firstmatch {
+                    break;
+                }
+            } else {
+                if cur == line {
+                    exact_line_elsewhere = true;
+                }
+                if let Some((re, after)) = &anchor
+                    && re.is_match(cur) {
+                        insert_at = Some(if *after { i + 1 } else { i });
+                        if self.firstmatch {
+                            break;
+                        }
+                    }
+            }
+        }
+        if let Some((index, expanded)) = matched {
+            let new_line = match (self.backrefs, expanded) {
+                (true, Some(e)) => e,
+                _ => line.clone(),
+            };
+            let ending = if lines[index].ends_with("\r\n") {
+                "\r\n"
+            } else {
+                "\n"
+            };
+            let new_full = format!("{new_line}{ending}");
+            if lines[index] != new_full {
+                lines[index] = new_full;
+                return Ok((lines.concat(), "line replaced".into()));
+            }
+            return Ok((lines.concat(), String::new()));
+        }
+        if self.backrefs
+            || ((regexp.is_some() || self.search_string.is_some()) && exact_line_elsewhere)
+        {
+            // With backrefs there is nothing safe to add; a line already present needs nothing.
+            return Ok((lines.concat(), String::new()));
+        }
+        let bof = self.insertbefore.as_deref() == Some("BOF")
+            || self.insertafter.as_deref() == Some("BOF");
+        let added = format!("{line}\n");
+        if bof {
+            lines.insert(0, added);
+        } else if let Some(at) = insert_at {
+            let already = match self.insertafter.is_some() {
+                true => lines.get(at).is_some_and(|l| trim_eol(l) == line),
+                false => at > 0 && trim_eol(&lines[at - 1]) == line,
+            };
+            if already {
+                return Ok((lines.concat(), String::new()));
+            }
+            if at > 0 && !lines[at - 1].ends_with('\n') {
+                lines[at - 1].push('\n');
+            }
+            lines.insert(at, added);
+        } else {
+            if let Some(last) = lines.last_mut()
+                && !last.ends_with('\n') {
+                    last.push('\n');
+                }
+            lines.push(added);
+        }
+        Ok((lines.concat(), "line added".into()))
+    }
+}
+
+impl Resource for LineInFile {
+    fn validate(&self) -> Result<(), ModuleError> {
+        if self.regexp.is_some() && self.search_string.is_some() {
+            return Err(ModuleError::Args(
+                "lineinfile: regexp and search_string are mutually exclusive".into(),
+            ));
+        }
+        if self.insertafter.is_some() && self.insertbefore.is_some() {
+            return Err(ModuleError::Args(
+                "lineinfile: insertafter and insertbefore are mutually exclusive".into(),
+            ));
+        }
+        if self.backrefs && self.regexp.is_none() {
+            return Err(ModuleError::Args(
+                "lineinfile: backrefs needs regexp".into(),
+            ));
+        }
+        if self.state == Presence::Absent
+            && self.line.is_none()
+            && self.regexp.is_none()
+            && self.search_string.is_none()
+        {
+            return Err(ModuleError::Args(
+                "lineinfile: state=absent needs line, regexp or search_string".into(),
+            ));
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        let text = match current_text(&self.path)? {
+            Some(t) => t,
+            None if self.state == Presence::Absent => return Ok(Plan::default()),
+            None if self.create => String::new(),
+            None => {
+                return Err(ModuleError::Failed(format!(
+                    "Destination {} does not exist !",
+                    self.path.display()
+                )));
+            }
+        };
+        let (new_text, msg) = self.edit(&text)?;
+        self.msg = msg;
+        let attrs = std::mem::take(&mut self.attrs);
+        let mut writer = Copy::of_content(self.path.clone(), new_text.into_bytes(), attrs);
+        let plan = writer.check(want_diff)?;
+        self.writer = Some(writer);
+        Ok(plan)
+    }
+
+    fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        self.writer.as_mut().expect("check ran").apply(plan)
+    }
+
+    fn values(&self, values: &mut Map<String, Value>) {
+        values.insert("msg".into(), self.msg.clone().into());
+        if let Some(w) = &self.writer {
+            let mut inner = Map::new();
+            w.values(&mut inner);
+            if let Some(b) = inner.get("backup_file") {
+                values.insert("backup".into(), b.clone());
+            }
+        }
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct BlockInFile {
+    #[serde(alias = "dest", alias = "destfile", alias = "name")]
+    path: PathBuf,
+    #[serde(default, alias = "content")]
+    block: String,
+    #[serde(default = "default_marker")]
+    marker: String,
+    #[serde(default = "begin")]
+    marker_begin: String,
+    #[serde(default = "end")]
+    marker_end: String,
+    #[serde(default)]
+    state: Presence,
+    insertafter: Option<String>,
+    insertbefore: Option<String>,
+    #[serde(default, deserialize_with = "boolean")]
+    create: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    append_newline: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    prepend_newline: bool,
+    #[serde(flatten)]
+    attrs: FileAttrs,
+    #[serde(skip)]
+    writer: Option<Copy>,
+    #[serde(skip)]
+    msg: String,
+}
+
+fn default_marker() -> String {
+    "# {mark} ANSIBLE MANAGED BLOCK".into()
+}
+
+fn begin() -> String {
+    "BEGIN".into()
+}
+
+fn end() -> String {
+    "END".into()
+}
+
+impl BlockInFile {
+    fn edit(&self, text: &str) -> Result<(String, String), ModuleError> {
+        let begin = self.marker.replace("{mark}", &self.marker_begin);
+        let end = self.marker.replace("{mark}", &self.marker_end);
+        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
+        let block: Vec<String> = if self.state == Presence::Absent || self.block.is_empty() {
+            Vec::new()
+        } else {
+            let mut b = vec![begin.clone()];
+            b.extend(self.block.lines().map(str::to_string));
+            b.push(end.clone());
+            b
+        };
+        let n0 = lines.iter().position(|l| *l == begin);
+        let n1 = lines.iter().position(|l| *l == end);
+        let at = match (n0, n1) {
+            (Some(a), Some(b)) => {
+                let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+                lines.drain(lo..=hi);
+                lo
+            }
+            _ if block.is_empty() => return Ok((text.to_string(), String::new())),
+            _ => {
+                let last_match =
+                    |pattern: &str, what: &str| -> Result<Option<usize>, ModuleError> {
+                        let re = compile(pattern, what)?;
+                        Ok(lines.iter().rposition(|l| re.is_match(l)))
+                    };
+                match (self.insertafter.as_deref(), self.insertbefore.as_deref()) {
+                    (_, Some("BOF")) => 0,
+                    (Some(a), _) if a != "EOF" => {
+                        last_match(a, "blockinfile: insertafter")?.map_or(lines.len(), |i| i + 1)
+                    }
+                    (None, Some(b)) => {
+                        last_match(b, "blockinfile: insertbefore")?.unwrap_or(lines.len())
+                    }
+                    _ => lines.len(),
+                }
+            }
+        };
+        let mut insert = block;
+        if !insert.is_empty() {
+            if self.prepend_newline && at > 0 && !lines[at - 1].is_empty() {
+                insert.insert(0, String::new());
+            }
+            if self.append_newline && at < lines.len() && !lines[at].is_empty() {
+                insert.push(String::new());
+            }
+        }
+        let inserting = !insert.is_empty();
+        lines.splice(at..at, insert);
+        let new_text = if lines.is_empty() {
+            String::new()
+        } else {
+            lines.join("\n") + "\n"
+        };
+        let msg = match (new_text == text, inserting) {
+            (true, _) => String::new(),
+            (false, true) => "Block inserted".into(),
+            (false, false) => "Block removed".into(),
+        };
+        Ok((new_text, msg))
+    }
+}
+
+impl Resource for BlockInFile {
+    fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        let text = match current_text(&self.path)? {
+            Some(t) => t,
+            None if self.state == Presence::Absent => return Ok(Plan::default()),
+            None if self.create => String::new(),
+            None => {
+                return Err(ModuleError::Failed(format!(
+                    "Path {} does not exist !",
+                    self.path.display()
+                )));
+            }
+        };
+        let (new_text, msg) = self.edit(&text)?;
+        self.msg = msg;
+        let attrs = std::mem::take(&mut self.attrs);
+        let mut writer = Copy::of_content(self.path.clone(), new_text.into_bytes(), attrs);
+        let plan = writer.check(want_diff)?;
+        self.writer = Some(writer);
+        Ok(plan)
+    }
+
+    fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        self.writer.as_mut().expect("check ran").apply(plan)
+    }
+
+    fn values(&self, values: &mut Map<String, Value>) {
+        values.insert("msg".into(), self.msg.clone().into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lif(args: serde_json::Value) -> LineInFile {
+        serde_json::from_value(args).unwrap()
+    }
+
+    #[test]
+    fn replaces_by_regexp_or_adds_at_the_end() {
+        let m = lif(serde_json::json!({"path": "/x", "regexp": "^Port ", "line": "Port 2222"}));
+        assert_eq!(m.edit("a\nPort 22\nb\n").unwrap().0, "a\nPort 2222\nb\n");
+        assert_eq!(m.edit("a\nb").unwrap().0, "a\nb\nPort 2222\n");
+        assert_eq!(m.edit("Port 2222\n").unwrap().1, "");
+    }
+
+    #[test]
+    fn insertafter_backrefs_and_absent() {
+        let m = lif(serde_json::json!({"path": "/x", "line": "new", "insertafter": "^\\[main\\]"}));
+        assert_eq!(m.edit("[main]\nx=1\n").unwrap().0, "[main]\nnew\nx=1\n");
+        let m = lif(
+            serde_json::json!({"path": "/x", "regexp": "^(\\w+)=old$", "line": "\\1=new", "backrefs": true}),
+        );
+        assert_eq!(m.edit("key=old\n").unwrap().0, "key=new\n");
+        assert_eq!(m.edit("other\n").unwrap().0, "other\n");
+        let m = lif(serde_json::json!({"path": "/x", "regexp": "^#", "state": "absent"}));
+        assert_eq!(
+            m.edit("#a\nb\n#c\n").unwrap(),
+            ("b\n".into(), "2 line(s) removed".into())
+        );
+    }
+
+    #[test]
+    fn blocks_between_markers() {
+        let b: BlockInFile =
+            serde_json::from_value(serde_json::json!({"path": "/x", "block": "one\ntwo"})).unwrap();
+        let once = b.edit("top\n").unwrap().0;
+        assert_eq!(
+            once,
+            "top\n# BEGIN ANSIBLE MANAGED BLOCK\none\ntwo\n# END ANSIBLE MANAGED BLOCK\n"
+        );
+        assert_eq!(b.edit(&once).unwrap().0, once);
+        let gone: BlockInFile =
+            serde_json::from_value(serde_json::json!({"path": "/x", "state": "absent"})).unwrap();
+        assert_eq!(gone.edit(&once).unwrap().0, "top\n");
+    }
+}
