@@ -528,6 +528,15 @@ fn module_call(ctx: &ActionContext, module: &str, args: Vars) -> Result<ActionRe
                 result.insert("skipped".into(), true.into());
             }
             if let Some(msg) = outcome.msg {
+                let msg = if outcome.bad_arguments {
+                    format!(
+                        "{msg} (task {:?} at {})",
+                        ctx.task.display_name(),
+                        ctx.task.location
+                    )
+                } else {
+                    msg
+                };
                 result.insert("msg".into(), msg.into());
             }
             Ok(ActionResult::Done(result, outcome.plan))

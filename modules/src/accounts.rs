@@ -266,6 +266,11 @@ impl User {
 
 impl Resource for User {
     fn validate(&self) -> Result<(), ModuleError> {
+        if let Some(uid) = &self.uid {
+            uid.parse::<u32>().map_err(|_| {
+                ModuleError::Args(format!("user: argument \"uid\": {uid:?} is not a number"))
+            })?;
+        }
         if self.non_unique && self.uid.is_none() {
             return Err(ModuleError::Args("user: non_unique needs uid".into()));
         }
@@ -339,15 +344,18 @@ impl Resource for User {
             ("comment", &self.comment, &current.comment),
         ] {
             if let Some(want) = want
-                && want != have {
-                    plan.change(field, Some(have.clone()), Some(want.clone()));
-                }
+                && want != have
+            {
+                plan.change(field, Some(have.clone()), Some(want.clone()));
+            }
         }
         let (hash, expiry) = shadow(&self.name).unwrap_or_default();
         if let Some(password) = &self.password
-            && self.update_password == "always" && hash.trim_start_matches('!') != password {
-                plan.change("password", Some(HIDDEN.into()), Some(HIDDEN.into()));
-            }
+            && self.update_password == "always"
+            && hash.trim_start_matches('!') != password
+        {
+            plan.change("password", Some(HIDDEN.into()), Some(HIDDEN.into()));
+        }
         if let Some(lock) = self.password_lock {
             let locked = hash.starts_with('!');
             if lock != locked {

@@ -85,6 +85,9 @@ pub struct Outcome {
     pub plan: Plan,
     /// Module-specific return values (`rc`, `stdout`, `path`, `mode`, `stat`, …).
     pub values: Map<String, Value>,
+    /// The call failed on its arguments, before looking at the host: the playbook's mistake.
+    #[serde(default)]
+    pub bad_arguments: bool,
 }
 
 impl Outcome {
@@ -180,5 +183,8 @@ pub fn run(request: &Request) -> Outcome {
             "settle has no module named {other:?} on the host"
         ))),
     };
-    result.unwrap_or_else(|e| Outcome::failed(e.to_string()))
+    result.unwrap_or_else(|e| Outcome {
+        bad_arguments: matches!(e, ModuleError::Args(_)),
+        ..Outcome::failed(e.to_string())
+    })
 }

@@ -353,9 +353,10 @@ impl Resource for Apt {
                 ),
                 ("latest", Some(v), None) => {
                     if let Some(c) = candidate(&name)?
-                        && &c != v {
-                            plan.change(&format!("package {name}"), Some(v.clone()), Some(c));
-                        }
+                        && &c != v
+                    {
+                        plan.change(&format!("package {name}"), Some(v.clone()), Some(c));
+                    }
                 }
                 _ => {}
             }
@@ -425,9 +426,10 @@ impl Resource for Apt {
                 c.after
                     .as_deref()
                     .is_some_and(|a| a.ends_with(&format!("from {deb}")))
-            }) {
-                run_ok(&["dpkg", "-i", deb], APT_ENV)?;
-            }
+            })
+        {
+            run_ok(&["dpkg", "-i", deb], APT_ENV)?;
+        }
         if plan.has("autoremove") {
             let mut args = vec!["apt-get", "-y", "-q", "autoremove"];
             if self.purge {

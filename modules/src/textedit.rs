@@ -119,18 +119,20 @@ fn expand(template: &str, caps: &regex::Captures) -> String {
                 i += 1 + digits.len();
                 continue;
             }
-            if chars[i + 1] == 'g' && chars.get(i + 2) == Some(&'<')
-                && let Some(end) = chars[i + 3..].iter().position(|c| *c == '>') {
-                    let name: String = chars[i + 3..i + 3 + end].iter().collect();
-                    let m = name
-                        .parse::<usize>()
-                        .ok()
-                        .and_then(|n| caps.get(n))
-                        .or_else(|| caps.name(&name));
-                    out.push_str(m.map_or("", |m| m.as_str()));
-                    i += 4 + end;
-                    continue;
-                }
+            if chars[i + 1] == 'g'
+                && chars.get(i + 2) == Some(&'<')
+                && let Some(end) = chars[i + 3..].iter().position(|c| *c == '>')
+            {
+                let name: String = chars[i + 3..i + 3 + end].iter().collect();
+                let m = name
+                    .parse::<usize>()
+                    .ok()
+                    .and_then(|n| caps.get(n))
+                    .or_else(|| caps.name(&name));
+                out.push_str(m.map_or("", |m| m.as_str()));
+                i += 4 + end;
+                continue;
+            }
         }
         out.push(chars[i]);
         i += 1;
@@ -244,12 +246,13 @@ impl LineInFile {
                     exact_line_elsewhere = true;
                 }
                 if let Some((re, after)) = &anchor
-                    && re.is_match(cur) {
-                        insert_at = Some(if *after { i + 1 } else { i });
-                        if self.firstmatch {
-                            break;
-                        }
+                    && re.is_match(cur)
+                {
+                    insert_at = Some(if *after { i + 1 } else { i });
+                    if self.firstmatch {
+                        break;
                     }
+                }
             }
         }
         if let Some((index, expanded)) = matched {
@@ -294,9 +297,10 @@ impl LineInFile {
             lines.insert(at, added);
         } else {
             if let Some(last) = lines.last_mut()
-                && !last.ends_with('\n') {
-                    last.push('\n');
-                }
+                && !last.ends_with('\n')
+            {
+                last.push('\n');
+            }
             lines.push(added);
         }
         Ok((lines.concat(), "line added".into()))

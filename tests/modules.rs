@@ -1,0 +1,354 @@
+//! Every module scenario proven on a real test host, in four steps:
+//! 1. apply on the host: changed, and the host is in the wanted state (checked with plain ssh);
+//! 2. apply again: changed=0;
+//! 3. drift the host by hand, then `--check --diff`: exactly that drift is reported, with a
+//!    readable diff, and the host is untouched (a snapshot of files, accounts, packages and units);
+//! 4. apply: exactly that drift is fixed.
+
+mod common;
+
+use std::sync::Mutex;
+
+use common::hosts::{TestHosts, test_hosts};
+use common::{Run, Scratch};
+
+/// Scenarios snapshot whole hosts, so they take turns.
+static TURN: Mutex<()> = Mutex::new(());
+
+const SNAPSHOT: &str = "find /etc /srv /home /opt /usr/local -xdev -printf '%p %m %u %g %s %T@ %l\\n' 2>/dev/null | sort | sha256sum; \
+    dpkg -l | sha256sum; systemctl list-unit-files --no-legend | sha256sum; \
+    systemctl list-units --all --no-legend --plain | grep -v -E '^(session-|user@|user-|run-|init.scope)' | awk '{print $1,$3,$4}' | sort | sha256sum";
+
+struct Scenario<'a> {
+    host: &'a str,
+    /// A shell command that removes what an earlier run of the scenario left.
+    reset: &'a str,
+    /// The play's tasks (YAML, indented by four spaces).
+    tasks: &'a str,
+    /// A shell command whose output shows the state the tasks set up.
+    verify: &'a str,
+    expected: &'a str,
+    /// A shell command that undoes part of that state by hand.
+    drift: &'a str,
+    /// Text the dry run's diff must show for that drift.
+    diff_shows: &'a str,
+}
+
+fn run(s: &Scratch, extra: &[&str]) -> Run {
+    let mut args = vec!["site.yml", "-i", "inv"];
+    args.extend_from_slice(extra);
+    s.settle(&args)
+}
+
+fn changed(run: &Run, host: &str) -> usize {
+    run.recap(host)["changed"]
+}
+
+fn prove(hosts: &TestHosts, scenario: Scenario) {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let host = scenario.host;
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n{}",
+            scenario.tasks
+        ),
+    );
+    s.write("files/hello.txt", "hello from the controller\n");
+    s.write(
+        "templates/conf.j2",
+        "name={{ inventory_hostname }}\nlevel={{ level | default(3) }}\n",
+    );
+    hosts.ssh(host, scenario.reset);
+
+    let first = run(&s, &[]);
+    first.assert_code(0);
+    assert!(
+        changed(&first, host) > 0,
+        "step 1 changes something:\n{}",
+        first.stdout
+    );
+    assert_eq!(
+        hosts.ssh(host, scenario.verify),
+        scenario.expected,
+        "step 1 state"
+    );
+
+    let second = run(&s, &[]);
+    second.assert_code(0);
+    assert_eq!(
+        changed(&second, host),
+        0,
+        "step 2 is a no-op:\n{}",
+        second.stdout
+    );
+
+    hosts.ssh(host, scenario.drift);
+    let before = hosts.ssh(host, SNAPSHOT);
+    let check = run(&s, &["--check", "--diff"]);
+    check.assert_code(0);
+    assert_eq!(
+        changed(&check, host),
+        1,
+        "step 3 predicts exactly the drift:\n{}",
+        check.stdout
+    );
+    assert!(
+        check.stdout.contains(scenario.diff_shows),
+        "step 3 diff shows {:?}:\n{}",
+        scenario.diff_shows,
+        check.stdout
+    );
+    assert_eq!(
+        hosts.ssh(host, SNAPSHOT),
+        before,
+        "step 3 must not touch the host:\n{}",
+        check.stdout
+    );
+
+    let fix = run(&s, &[]);
+    fix.assert_code(0);
+    assert_eq!(
+        changed(&fix, host),
+        1,
+        "step 4 fixes exactly the drift:\n{}",
+        fix.stdout
+    );
+    assert_eq!(
+        hosts.ssh(host, scenario.verify),
+        scenario.expected,
+        "step 4 state"
+    );
+}
+
+#[test]
+fn file_directory_owner_and_mode() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[0],
+            reset: "rm -rf /srv/m-file",
+            tasks: "    - file: {path: /srv/m-file/data, state: directory, owner: deploy, group: deploy, mode: '0750'}\n    - file: {path: /srv/m-file/link, src: /srv/m-file/data, state: link}\n",
+            verify: "stat -c '%U:%G %a' /srv/m-file/data; readlink /srv/m-file/link",
+            expected: "deploy:deploy 750\n/srv/m-file/data\n",
+            drift: "chmod 0700 /srv/m-file/data",
+            diff_shows: "mode: 0700 → 0750",
+        },
+    );
+}
+
+#[test]
+fn copy_content_and_src() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[0],
+            reset: "rm -rf /srv/m-copy",
+            tasks: "    - file: {path: /srv/m-copy, state: directory}\n    - copy: {src: hello.txt, dest: /srv/m-copy/hello.txt, mode: '0644'}\n    - copy: {content: \"a=1\\n\", dest: /srv/m-copy/a.conf}\n",
+            verify: "cat /srv/m-copy/hello.txt /srv/m-copy/a.conf; stat -c %a /srv/m-copy/hello.txt",
+            expected: "hello from the controller\na=1\n644\n",
+            drift: "echo edited > /srv/m-copy/hello.txt",
+            diff_shows: "-edited\n+hello from the controller",
+        },
+    );
+}
+
+#[test]
+fn template_renders_on_the_controller() {
+    let hosts = test_hosts();
+    let host = hosts.names()[1];
+    prove(
+        hosts,
+        Scenario {
+            host,
+            reset: "rm -f /srv/m-template.conf",
+            tasks: "    - template: {src: conf.j2, dest: /srv/m-template.conf, mode: '0600', owner: alice}\n",
+            verify: "cat /srv/m-template.conf; stat -c '%U %a' /srv/m-template.conf",
+            expected: &format!("name={host}\nlevel=3\nalice 600\n"),
+            drift: "sed -i s/level=3/level=9/ /srv/m-template.conf",
+            diff_shows: "-level=9\n+level=3",
+        },
+    );
+}
+
+#[test]
+fn lineinfile_and_blockinfile() {
+    let hosts = test_hosts();
+    prove(hosts, Scenario {
+        host: hosts.names()[1],
+        reset: "rm -f /srv/m-lines.conf",
+        tasks: "    - copy: {content: \"# settings\\nPort 22\\n\", dest: /srv/m-lines.conf, force: no}
+    - lineinfile: {path: /srv/m-lines.conf, regexp: '^Port ', line: Port 2222}
+    - lineinfile: {path: /srv/m-lines.conf, line: PermitRootLogin no, insertafter: '^# settings'}
+    - blockinfile: {path: /srv/m-lines.conf, block: \"Match User deploy\\n  X11Forwarding no\"}
+",
+        verify: "cat /srv/m-lines.conf",
+        expected: "# settings\nPermitRootLogin no\nPort 2222\n# BEGIN ANSIBLE MANAGED BLOCK\nMatch User deploy\n  X11Forwarding no\n# END ANSIBLE MANAGED BLOCK\n",
+        drift: "sed -i 's/Port 2222/Port 2200/' /srv/m-lines.conf",
+        diff_shows: "-Port 2200\n+Port 2222",
+    });
+}
+
+#[test]
+fn user_and_group() {
+    let hosts = test_hosts();
+    prove(hosts, Scenario {
+        host: hosts.names()[2],
+        reset: "userdel -r m-web 2>/dev/null; groupdel m-ops 2>/dev/null; true",
+        tasks: "    - group: {name: m-ops, gid: 2600}
+    - user: {name: m-web, uid: 2500, group: m-ops, groups: [sudo], shell: /bin/bash, comment: Web app, home: /home/m-web}
+",
+        verify: "getent passwd m-web; id -Gn m-web; getent group m-ops",
+        expected: "m-web:x:2500:2600:Web app:/home/m-web:/bin/bash\nm-ops sudo\nm-ops:x:2600:\n",
+        drift: "usermod -s /bin/sh m-web",
+        diff_shows: "shell: /bin/sh → /bin/bash",
+    });
+}
+
+#[test]
+fn user_absent_and_group_drift() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[2],
+            reset: "useradd -M m-gone 2>/dev/null; groupdel m-team 2>/dev/null; true",
+            tasks: "    - user: {name: m-gone, state: absent, remove: yes}\n    - group: {name: m-team, gid: 2700}\n",
+            verify: "getent passwd m-gone || echo no m-gone; getent group m-team",
+            expected: "no m-gone\nm-team:x:2700:\n",
+            drift: "useradd -M m-gone",
+            diff_shows: "state: present → absent",
+        },
+    );
+}
+
+#[test]
+fn apt_installs_all_missing_packages_at_once() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[0],
+            reset: "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q tree jq >/dev/null 2>&1; true",
+            tasks: "    - apt: {name: [tree, jq], state: present}\n",
+            verify: "dpkg-query -W -f '${Package} ${db:Status-Abbrev}\\n' tree jq",
+            expected: "jq ii \ntree ii \n",
+            drift: "DEBIAN_FRONTEND=noninteractive apt-get remove -y -q tree >/dev/null 2>&1",
+            diff_shows: "package tree: absent → present",
+        },
+    );
+}
+
+#[test]
+fn systemd_unit_enabled_and_started() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[1],
+            reset: "systemctl disable --now m-sleeper 2>/dev/null; rm -f /etc/systemd/system/m-sleeper.service; systemctl daemon-reload",
+            tasks: "    - copy:
+        dest: /etc/systemd/system/m-sleeper.service
+        content: |
+          [Unit]
+          Description=a test service
+          [Service]
+          ExecStart=/bin/sleep infinity
+          [Install]
+          WantedBy=multi-user.target
+    - systemd: {name: m-sleeper, state: started, enabled: yes, daemon_reload: yes}
+",
+            verify: "systemctl is-active m-sleeper; systemctl is-enabled m-sleeper",
+            expected: "active\nenabled\n",
+            drift: "systemctl stop m-sleeper",
+            diff_shows: "state: inactive → started",
+        },
+    );
+}
+
+#[test]
+fn command_with_creates() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[2],
+            reset: "rm -f /srv/m-marker",
+            tasks: "    - command: touch /srv/m-marker creates=/srv/m-marker\n",
+            verify: "ls /srv/m-marker",
+            expected: "/srv/m-marker\n",
+            drift: "rm /srv/m-marker",
+            diff_shows: "changed: [",
+        },
+    );
+}
+
+#[test]
+fn a_changed_unit_file_is_reloaded_before_it_is_started() {
+    let hosts = test_hosts();
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let host = hosts.names()[0];
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let play = |word: &str| {
+        format!(
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n    - copy:\n        dest: /etc/systemd/system/m-echo.service\n        content: |\n          [Service]\n          Type=oneshot\n          RemainAfterExit=yes\n          ExecStart=/bin/sh -c 'echo {word} > /srv/m-echo'\n    - systemd: {{name: m-echo, state: restarted}}\n"
+        )
+    };
+    s.write("site.yml", &play("first"));
+    run(&s, &[]).assert_code(0);
+    s.write("site.yml", &play("second"));
+    run(&s, &[]).assert_code(0);
+    assert_eq!(hosts.ssh(host, "cat /srv/m-echo"), "second\n");
+}
+
+#[test]
+fn bad_arguments_name_the_task_the_argument_and_what_is_allowed() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    let host = hosts.names()[0];
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let cases = [
+        ("user: {name: x, uid: abc}", "argument \"uid\""),
+        (
+            "systemd: {name: ssh, state: runing}",
+            "unknown variant `runing`, expected one of `started`, `stopped`, `restarted`, `reloaded`",
+        ),
+        ("lineinfile: {line: x}", "missing field `path`"),
+        (
+            "copy: {dest: /tmp/x, content: a, remote_src: yes, src: /etc/hostname}",
+            "src and content are mutually exclusive",
+        ),
+        (
+            "apt: {name: tree, state: sideways}",
+            "state \"sideways\" is not one of present, absent, latest",
+        ),
+    ];
+    for (task, expected) in cases {
+        s.write(
+            "bad.yml",
+            &format!(
+                "- hosts: {host}\n  gather_facts: no\n  tasks:\n    - name: Bad one\n      {task}\n"
+            ),
+        );
+        let run = s.settle(&["bad.yml", "-i", "inv"]);
+        run.assert_code(2);
+        let fatal = run
+            .stdout
+            .lines()
+            .find(|l| l.starts_with("fatal:"))
+            .unwrap_or_else(|| panic!("{task}: {}", run.stdout));
+        let result: serde_json::Value =
+            serde_json::from_str(fatal.split_once(" => ").unwrap().1).unwrap();
+        let msg = result["msg"].as_str().unwrap();
+        assert!(msg.contains(expected), "{task}: {msg}");
+        assert!(
+            msg.contains("\"Bad one\"") && msg.contains("bad.yml:4:7"),
+            "{task} names the task: {msg}"
+        );
+    }
+}
