@@ -29,6 +29,10 @@ pub struct ContentDiff {
 pub struct Plan {
     pub changes: Vec<Change>,
     pub content: Vec<ContentDiff>,
+    /// Things `apply` does that are not changes of state (a requested `daemon-reload`): run in a
+    /// real run, not counted as changed, not run in check mode.
+    #[serde(default)]
+    pub quiet: Vec<String>,
 }
 
 impl Plan {
@@ -46,6 +50,16 @@ impl Plan {
 
     pub fn has(&self, field: &str) -> bool {
         self.changes.iter().any(|c| c.field == field)
+    }
+
+    pub fn quietly(&mut self, action: &str) {
+        if !self.quiet.iter().any(|a| a == action) {
+            self.quiet.push(action.to_string());
+        }
+    }
+
+    pub fn has_quiet(&self, action: &str) -> bool {
+        self.quiet.iter().any(|a| a == action)
     }
 }
 
@@ -84,7 +98,7 @@ pub(crate) fn run<R: Resource>(request: &Request) -> Result<Outcome, ModuleError
     let mut resource: R = parse_args(&request.module, &request.args)?;
     resource.validate()?;
     let plan = resource.check(request.diff || request.check_mode)?;
-    if !plan.is_empty() && !request.check_mode {
+    if (!plan.is_empty() || !plan.quiet.is_empty()) && !request.check_mode {
         resource.apply(&plan)?;
     }
     let mut values = Map::new();

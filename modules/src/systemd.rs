@@ -198,25 +198,18 @@ impl Resource for Systemd {
                 Some("systemctl daemon-reexec".into()),
             );
         }
+        // As in Ansible, a daemon-reload is done when asked for but is not a change of state.
+        if self.daemon_reload {
+            plan.quietly("daemon-reload");
+        }
         let Some(name) = self.name.clone() else {
-            if self.daemon_reload {
-                plan.change(
-                    "daemon_reload",
-                    None,
-                    Some("systemctl daemon-reload".into()),
-                );
-            }
             return Ok(plan);
         };
         self.status = self.show(&name)?;
         // A unit file changed on disk since systemd read it: reload before anything else, so
         // the new file is what gets started.
         if self.prop("NeedDaemonReload") == "yes" {
-            plan.change(
-                "daemon_reload",
-                Some("unit file changed on disk".into()),
-                Some("systemctl daemon-reload".into()),
-            );
+            plan.quietly("daemon-reload");
         }
         if self.prop("LoadState") == "not-found" && self.masked != Some(true) {
             return Err(ModuleError::Failed(format!(
@@ -277,7 +270,7 @@ impl Resource for Systemd {
         if plan.has("daemon_reexec") {
             self.ctl("daemon-reexec", None)?;
         }
-        if plan.has("daemon_reload") {
+        if plan.has_quiet("daemon-reload") {
             self.ctl("daemon-reload", None)?;
         }
         let Some(name) = self.name.clone() else {
