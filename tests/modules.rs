@@ -352,3 +352,63 @@ fn bad_arguments_name_the_task_the_argument_and_what_is_allowed() {
         );
     }
 }
+
+#[test]
+fn backup_module_archives_only_when_the_source_changed() {
+    let hosts = test_hosts();
+    prove(hosts, Scenario {
+        host: hosts.names()[2],
+        reset: "rm -rf /srv/m-bk",
+        tasks: "    - file: {path: /srv/m-bk/src, state: directory}
+    - copy: {content: \"precious\\n\", dest: /srv/m-bk/src/data.txt}
+    - backup: {src: /srv/m-bk/src, dest: /srv/m-bk/dest, keep: 3, owner: deploy, mode: '0640', metrics_file: /srv/m-bk/backup.prom, report: /srv/m-bk/report.json}
+",
+        verify: "cd /srv/m-bk/dest && sha256sum --quiet -c *.sha256 && echo verified && tar -xzOf $(ls backup-*.tar.gz | tail -1) ./data.txt \
+                 && stat -c '%U %a' $(ls backup-*.tar.gz | tail -1) && grep -c '^settle_backup' /srv/m-bk/backup.prom",
+        expected: "verified\nprecious\ndeploy 640\n4\n",
+        drift: "rm /srv/m-bk/dest/$(ls /srv/m-bk/dest | grep 'tar.gz$' | tail -1)",
+        diff_shows: "archive: ",
+    });
+}
+
+#[test]
+fn backup_module_keeps_the_newest_and_verifies_them() {
+    let hosts = test_hosts();
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let host = hosts.names()[2];
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    hosts.ssh(host, "rm -rf /srv/m-keep && mkdir -p /srv/m-keep/src");
+    s.write("site.yml", &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n    - backup: {{src: /srv/m-keep/src, dest: /srv/m-keep/dest, keep: 2, compression: zstd}}\n"));
+    s.write("verify.yml", &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n    - backup: {{dest: /srv/m-keep/dest, state: verified}}\n"));
+    for round in 1..=3 {
+        hosts.ssh(host, &format!("echo {round} > /srv/m-keep/src/round"));
+        let run = s.settle(&["site.yml", "-i", "inv"]);
+        run.assert_code(0);
+        assert_eq!(run.recap(host)["changed"], 1, "{}", run.stdout);
+    }
+    assert_eq!(
+        hosts.ssh(host, "ls /srv/m-keep/dest | grep -c 'tar.zst$'"),
+        "2\n"
+    );
+    assert_eq!(
+        hosts.ssh(
+            host,
+            "cd /srv/m-keep/dest && zstd -dc $(ls *.tar.zst | tail -1) | tar -xO ./round"
+        ),
+        "3\n"
+    );
+    s.settle(&["verify.yml", "-i", "inv"]).assert_code(0);
+    hosts.ssh(
+        host,
+        "cd /srv/m-keep/dest && printf x >> $(ls *.tar.zst | head -1)",
+    );
+    let bad = s.settle(&["verify.yml", "-i", "inv"]);
+    bad.assert_code(2);
+    assert!(
+        bad.stdout
+            .contains("checksum mismatch in /srv/m-keep/dest: backup-"),
+        "{}",
+        bad.stdout
+    );
+}

@@ -28,6 +28,7 @@
 mod accounts;
 pub mod agent;
 mod args;
+mod backup;
 mod command;
 mod copy;
 mod file;
@@ -154,6 +155,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &textedit::LINEINFILE_SPEC,
     &textedit::BLOCKINFILE_SPEC,
     &wait_for::SPEC,
+    &backup::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -179,6 +181,7 @@ pub fn run(request: &Request) -> Outcome {
         "lineinfile" => resource::run::<textedit::LineInFile>(request),
         "blockinfile" => resource::run::<textedit::BlockInFile>(request),
         "wait_for" => wait_for::run(request),
+        "backup" => resource::run::<backup::Backup>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
