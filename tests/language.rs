@@ -669,3 +669,44 @@ fn interrupted_run_exits_99() {
     assert_eq!(out.status.code(), Some(99));
     assert!(String::from_utf8_lossy(&out.stderr).contains("User interrupted execution"));
 }
+
+#[test]
+fn copy_of_a_folder_and_template_whitespace_options() {
+    let s = one_host();
+    s.write("files/tree/a.txt", "a\n");
+    s.write("files/tree/sub/b.txt", "b\n");
+    s.write(
+        "templates/t.j2",
+        "x\n  {% if true %}\ny\n  {% endif %}\nz\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - copy: {src: tree, dest: '@@/out/', directory_mode: '0750'}
+    - copy: {src: tree/, dest: '@@/flat'}
+    - template: {src: t.j2, dest: '@@/lstrip', lstrip_blocks: yes}
+    - template: {src: t.j2, dest: '@@/default'}
+",
+    );
+    let first = s.settle(&["site.yml", "-i", "hosts"]);
+    first.assert_code(0);
+    assert_eq!(first.recap("h1")["changed"], 4, "{}", first.stdout);
+    assert_eq!(s.read("out/tree/sub/b.txt"), "b\n");
+    assert_eq!(s.read("flat/a.txt"), "a\n");
+    use std::os::unix::fs::PermissionsExt;
+    assert_eq!(
+        std::fs::metadata(s.path("out/tree/sub"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o750
+    );
+    assert_eq!(s.read("lstrip"), "x\ny\nz\n");
+    assert_eq!(s.read("default"), "x\n  y\n  z\n");
+    let second = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_eq!(second.recap("h1")["changed"], 0, "{}", second.stdout);
+}

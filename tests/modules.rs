@@ -379,6 +379,11 @@ fn backup_module_keeps_the_newest_and_verifies_them() {
     let s = Scratch::new();
     s.write("inv", &hosts.inventory("root", &[], &[]));
     hosts.ssh(host, "rm -rf /srv/m-keep && mkdir -p /srv/m-keep/src");
+    s.write(
+        "tools.yml",
+        &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n    - apt: {{name: zstd}}\n"),
+    );
+    s.settle(&["tools.yml", "-i", "inv"]).assert_code(0);
     s.write("site.yml", &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n    - backup: {{src: /srv/m-keep/src, dest: /srv/m-keep/dest, keep: 2, compression: zstd}}\n"));
     s.write("verify.yml", &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n    - backup: {{dest: /srv/m-keep/dest, state: verified}}\n"));
     for round in 1..=3 {
@@ -410,5 +415,91 @@ fn backup_module_keeps_the_newest_and_verifies_them() {
             .contains("checksum mismatch in /srv/m-keep/dest: backup-"),
         "{}",
         bad.stdout
+    );
+}
+
+#[test]
+fn package_and_service_on_an_apt_and_systemd_host() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[0],
+            reset: "DEBIAN_FRONTEND=noninteractive apt-get purge -y -q cron cron-daemon-common >/dev/null 2>&1; true",
+            tasks: "    - package: {name: cron, state: present}\n    - service: {name: cron, state: started, enabled: yes}\n",
+            verify: "dpkg-query -W -f '${db:Status-Abbrev}\\n' cron; systemctl is-active cron; systemctl is-enabled cron",
+            expected: "ii \nactive\nenabled\n",
+            drift: "systemctl disable --now cron 2>/dev/null",
+            diff_shows: "enabled: false → true",
+        },
+    );
+}
+
+#[test]
+fn user_password_and_lock() {
+    let hosts = test_hosts();
+    // The hash of "secret" (SHA-512 crypt, as `mkpasswd -m sha-512` gives).
+    let hash = "$6$settle$ce.RgdXqCillLmAN7r9EsTA.pgM0A4vBCbgPO7OE8oGasUsH2A5CM6j6MLQL3qXBv1f68w0Qlu4Jfc6KKVrAZ.";
+    let tasks = format!(
+        "    - user: {{name: m-pw, password: '{hash}', password_lock: no, expires: 4102444800, shell: /bin/bash}}\n"
+    );
+    let expected = format!("{hash}:47482\n");
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[1],
+            reset: "userdel -r m-pw 2>/dev/null; true",
+            tasks: &tasks,
+            verify: "getent shadow m-pw | cut -d: -f2,8",
+            expected: &expected,
+            drift: "usermod -L m-pw",
+            diff_shows: "password_lock: true → false",
+        },
+    );
+}
+
+#[test]
+fn read_only_modules_change_nothing_and_report_what_they_saw() {
+    let hosts = test_hosts();
+    let host = hosts.names()[1];
+    let port = hosts.hosts.iter().find(|(n, _)| n == host).unwrap().1;
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    s.write(
+        "site.yml",
+        &format!(
+            "\
+- hosts: {host}
+  tasks:
+    - ping:
+      register: p
+    - stat: {{path: /etc/hostname, checksum_algorithm: sha256}}
+      register: st
+    - wait_for: {{port: {port}, timeout: 5}}
+    - wait_for: {{path: /etc/hostname, search_regex: '{host}', timeout: 5}}
+    - wait_for: {{port: 1, state: stopped, timeout: 5}}
+    - assert:
+        that:
+          - p.ping == 'pong'
+          - st.stat.exists and st.stat.isreg and st.stat.pw_name == 'root'
+          - st.stat.checksum | length == 64
+          - ansible_facts.hostname == '{host}'
+"
+        ),
+    );
+    let run = s.settle(&["site.yml", "-i", "inv", "--check"]);
+    run.assert_code(0);
+    assert_eq!(run.recap(host)["changed"], 0);
+    let run = s.settle(&["site.yml", "-i", "inv"]);
+    run.assert_code(0);
+    assert_eq!(run.recap(host)["changed"], 0);
+    s.write("slow.yml", &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n    - wait_for: {{path: /nonexistent, timeout: 1}}\n"));
+    let slow = s.settle(&["slow.yml", "-i", "inv"]);
+    slow.assert_code(2);
+    assert!(
+        slow.stdout
+            .contains("Timeout when waiting for file /nonexistent"),
+        "{}",
+        slow.stdout
     );
 }

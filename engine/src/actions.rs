@@ -435,8 +435,15 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
     );
     layer.insert("template_destpath".into(), args["dest"].clone());
     let scope = ctx.scope.with_layer(Arc::new(layer));
+    // Ansible's template defaults: trim_blocks on, lstrip_blocks off.
+    let trim_blocks = args
+        .remove("trim_blocks")
+        .is_none_or(|v| crate::template::json_bool(&v));
+    let lstrip_blocks = args
+        .remove("lstrip_blocks")
+        .is_some_and(|v| crate::template::json_bool(&v));
     let mut rendered = templar()
-        .render_file(&src, &source, &scope)
+        .render_file_with(&src, &source, &scope, trim_blocks, lstrip_blocks)
         .map_err(|e| format!("template error: {}", e.message))?;
     match args
         .remove("newline_sequence")
@@ -452,18 +459,6 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
             ));
         }
     }
-    for flag in ["trim_blocks", "lstrip_blocks"] {
-        if let Some(v) = args.remove(flag) {
-            let default = flag == "trim_blocks";
-            if crate::template::json_truthy(&v) != default
-                && !matches!(v.as_str(), Some("yes" | "true" | "True") if default)
-            {
-                return Err(format!(
-                    "template: {flag}={v} is not supported; settle renders with trim_blocks on and lstrip_blocks off, as Ansible's default"
-                ));
-            }
-        }
-    }
     args.insert("content".into(), rendered.into());
     let mut result = module_call(ctx, "copy", args)?;
     if let ActionResult::Done(map, _) = &mut result {
@@ -474,15 +469,15 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
 
 fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut args = rendered_args(ctx, &[])?;
+    // Only a folder copy makes folders; the module itself copies one file.
+    let directory_mode = args.remove("directory_mode");
     let remote = args
         .get("remote_src")
         .is_some_and(crate::template::json_bool);
     if !remote && let Some(src) = args.remove("src").map(|v| value_text(&v)) {
         let path = find_file(ctx, "files", &src)?;
         if path.is_dir() {
-            return Err(format!(
-                "copy: {src} is a directory; copying a directory from the controller is not supported yet"
-            ));
+            return copy_tree(ctx, &path, src.ends_with('/'), args, directory_mode);
         }
         let bytes = std::fs::read(&path)
             .map_err(|e| format!("copy: could not read {}: {e}", path.display()))?;
@@ -506,6 +501,114 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
         return Ok(result);
     }
     module_call(ctx, "copy", args)
+}
+
+/// `copy` of a controller folder: `src: dir` puts `dir` itself under `dest`, `src: dir/` its
+/// contents. Folders are made with `directory_mode` (else the default), files copied one by
+/// one; the task's result is one result with every difference in it.
+fn copy_tree(
+    ctx: &ActionContext,
+    root: &Path,
+    contents_only: bool,
+    mut args: Vars,
+    directory_mode: Option<Value>,
+) -> Result<ActionResult, String> {
+    let dest = args
+        .remove("dest")
+        .map(|v| value_text(&v))
+        .ok_or("copy: the argument \"dest\" is required")?;
+    let base = if contents_only {
+        PathBuf::from(&dest)
+    } else {
+        PathBuf::from(&dest).join(root.file_name().unwrap_or_default())
+    };
+    let mut dirs = vec![PathBuf::new()];
+    let mut files = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(root.join(&rel))
+            .map_err(|e| format!("copy: could not read {}: {e}", root.join(&rel).display()))?
+            .flatten()
+            .collect();
+        entries.sort_by_key(|e| e.file_name());
+        for entry in entries {
+            let rel_path = rel.join(entry.file_name());
+            if entry.path().is_dir() {
+                dirs.push(rel_path.clone());
+                stack.push(rel_path);
+            } else {
+                files.push(rel_path);
+            }
+        }
+    }
+    dirs.sort();
+    let mut combined = Plan::default();
+    let mut changed = false;
+    let mut calls: Vec<(&str, Vars)> = Vec::new();
+    for rel in &dirs {
+        let mut dir_args = Vars::new();
+        dir_args.insert("path".into(), base.join(rel).display().to_string().into());
+        dir_args.insert("state".into(), "directory".into());
+        for key in ["owner", "group"] {
+            if let Some(v) = args.get(key) {
+                dir_args.insert(key.into(), v.clone());
+            }
+        }
+        if let Some(mode) = &directory_mode {
+            dir_args.insert("mode".into(), mode.clone());
+        }
+        calls.push(("file", dir_args));
+    }
+    for rel in &files {
+        let bytes = std::fs::read(root.join(rel))
+            .map_err(|e| format!("copy: could not read {}: {e}", root.join(rel).display()))?;
+        let mut file_args = args.clone();
+        file_args.insert("dest".into(), base.join(rel).display().to_string().into());
+        file_args.insert(
+            "_content_base64".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into(),
+        );
+        calls.push(("copy", file_args));
+    }
+    for (module, call_args) in calls {
+        match module_call(ctx, module, call_args)? {
+            ActionResult::Done(result, plan) => {
+                if result
+                    .get("failed")
+                    .is_some_and(crate::template::json_truthy)
+                {
+                    return Ok(ActionResult::Done(result, plan));
+                }
+                changed |= result
+                    .get("changed")
+                    .is_some_and(crate::template::json_truthy);
+                combined
+                    .changes
+                    .extend(plan.changes.into_iter().map(|mut c| {
+                        c.field = format!(
+                            "{}: {}",
+                            result
+                                .get("path")
+                                .or(result.get("dest"))
+                                .map(value_text)
+                                .unwrap_or_default(),
+                            c.field
+                        );
+                        c
+                    }));
+                combined.content.extend(plan.content);
+            }
+            other => return Ok(other),
+        }
+    }
+    let mut result = Map::new();
+    result.insert("changed".into(), changed.into());
+    result.insert("failed".into(), false.into());
+    result.insert("dest".into(), base.display().to_string().into());
+    result.insert("src".into(), root.display().to_string().into());
+    Ok(ActionResult::Done(result, combined))
 }
 
 fn module(ctx: &ActionContext, args: Result<Vars, String>) -> Result<ActionResult, String> {

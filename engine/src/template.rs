@@ -199,6 +199,9 @@ pub fn is_template(s: &str) -> bool {
 /// The one template environment, with Ansible's filters and manners.
 pub struct Templar {
     env: Environment<'static>,
+    /// The same environment with the other `trim_blocks`/`lstrip_blocks` settings, for
+    /// `template` tasks that ask for them: indexed by `trim * 2 + lstrip`.
+    variants: Vec<Environment<'static>>,
 }
 
 static TEMPLAR: OnceLock<Templar> = OnceLock::new();
@@ -232,7 +235,21 @@ impl Templar {
             out.write_str(&python_repr(value, true))
                 .map_err(minijinja::Error::from)
         });
-        Templar { env }
+        let variants = (0..4)
+            .map(|i| {
+                let mut variant = env.clone();
+                variant.set_syntax(
+                    minijinja::syntax::SyntaxConfig::builder()
+                        .trim_blocks(i / 2 == 1)
+                        .lstrip_blocks(i % 2 == 1)
+                        .keep_trailing_newline(true)
+                        .build()
+                        .expect("static syntax config"),
+                );
+                variant
+            })
+            .collect();
+        Templar { env, variants }
     }
 
     fn error(&self, err: minijinja::Error, scope: &Scope, source: &str) -> TemplateError {
@@ -317,8 +334,24 @@ impl Templar {
         source: &str,
         scope: &Arc<Scope>,
     ) -> Result<String, TemplateError> {
-        self.env
-            .render_named_str(name, source, Mj::from_dyn_object(scope.clone()))
+        self.render_file_with(name, source, scope, true, false)
+    }
+
+    /// Renders a template file with `trim_blocks`/`lstrip_blocks` as the task asks.
+    pub fn render_file_with(
+        &self,
+        name: &str,
+        source: &str,
+        scope: &Arc<Scope>,
+        trim_blocks: bool,
+        lstrip_blocks: bool,
+    ) -> Result<String, TemplateError> {
+        let env = if trim_blocks && !lstrip_blocks {
+            &self.env
+        } else {
+            &self.variants[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)]
+        };
+        env.render_named_str(name, source, Mj::from_dyn_object(scope.clone()))
             .map_err(|e| {
                 let line = e
                     .line()

@@ -414,6 +414,13 @@ impl Resource for Backup {
             return Ok(plan);
         }
         let src = self.src.clone().expect("validated");
+        if self.compression == Compression::Zstd
+            && !["/usr/bin/zstd", "/bin/zstd", "/usr/local/bin/zstd"]
+                .iter()
+                .any(|p| Path::new(p).exists())
+        {
+            return Err(ModuleError::Failed("backup: compression=zstd needs the zstd program on the host (install the zstd package first)".into()));
+        }
         if !src.is_dir() {
             return Err(ModuleError::Failed(format!(
                 "backup: source {} is not a folder",

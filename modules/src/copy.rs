@@ -34,9 +34,9 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "follow",
         "_content_base64",
         "_src_name",
+        "directory_mode",
     ],
     unsupported: &[
-        "directory_mode",
         "local_follow",
         "checksum",
         "decrypt",
