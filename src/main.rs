@@ -26,8 +26,9 @@ const EXIT_PARSE: u8 = 4;
     about = "Brings hosts to the state Ansible-style playbooks declare, changing only what differs.",
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes are ansible-playbook's: 0 success (also when no host matched, and in --check \
-                  even if changes are predicted), 1 error, 2 a host failed or bad options, 4 a host \
-                  unreachable or a playbook that cannot be parsed."
+                  even if changes are predicted), 1 error, 2 a host failed or bad options, 3 drift \
+                  found with --fail-on-change, 4 a host unreachable or a playbook that cannot be parsed, \
+                  99 interrupted."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -94,6 +95,17 @@ struct Cli {
     /// List the tags in the playbooks, and stop.
     #[arg(long)]
     list_tags: bool,
+    /// Exit with code 3 (after naming each host and task) when any host changed, or in
+    /// --check would change: the drift gate for CI, which expects changed=0.
+    #[arg(long)]
+    fail_on_change: bool,
+    /// Write a report when the run ends: json=PATH (every host × task) or junit=PATH
+    /// (a testcase per host × task). Repeatable.
+    #[arg(long, value_name = "FORMAT=PATH", action = ArgAction::Append)]
+    report: Vec<String>,
+    /// What standard output carries: text (as ansible-playbook) or json (one event per line).
+    #[arg(long, value_name = "FORMAT", default_value = "text", value_parser = ["text", "json"])]
+    output: String,
     /// Check the playbooks' syntax (and module arguments), and stop.
     #[arg(long)]
     syntax_check: bool,
@@ -313,6 +325,14 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         verbosity: cli.verbose,
         force_handlers: cli.force_handlers,
         step: cli.step,
+        fail_on_change: cli.fail_on_change,
+        reports: cli
+            .report
+            .iter()
+            .map(|r| settle_engine::report::ReportTarget::parse(r))
+            .collect::<Result<_, _>>()
+            .map_err(|e| (EXIT_ERROR, e))?,
+        json_output: cli.output == "json",
     };
     let code = settle_engine::run(&playbooks, Arc::new(inventory), &opts);
     Ok(code as u8)

@@ -5,13 +5,13 @@ use std::io::BufRead;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use indexmap::IndexSet;
 use petgraph::graph::NodeIndex;
 use serde_json::{Map, Value, json};
 use settle_modules::Request;
-use settle_playbooks::{Include, LoopKind, Play, Strategy, Task, TaskNode};
+use settle_playbooks::{Include, Location, LoopKind, Play, Strategy, Task, TaskNode};
 
 use crate::actions::{self, ActionContext, ActionResult};
 use crate::connection::{Become, ConnectionError, Target};
@@ -19,6 +19,7 @@ use crate::hosts::{HostState, Hosts};
 use crate::output::{Output, Status, py_json};
 use crate::plan::{Edge, Plan, Step};
 use crate::recap::Stats;
+use crate::report::Record;
 use crate::template::{Scope, json_bool, json_truthy, python_repr, templar};
 use crate::{RunOptions, Vars};
 
@@ -52,6 +53,8 @@ pub(crate) struct Engine<'a> {
     stop_run: AtomicBool,
     /// `--step` answered "continue".
     step_continue: AtomicBool,
+    /// Every host × task result, in the order they came.
+    pub records: Mutex<Vec<Record>>,
     started: Mutex<bool>,
 }
 
@@ -74,11 +77,12 @@ impl<'a> Engine<'a> {
     pub fn new(opts: &'a RunOptions, hosts: Arc<Hosts>) -> Self {
         Engine {
             opts,
-            out: Output::new(opts.verbosity, opts.diff),
+            out: Output::new(opts.verbosity, opts.diff, opts.json_output),
             stats: Mutex::new(Stats::default()),
             hosts,
             stop_run: AtomicBool::new(false),
             step_continue: AtomicBool::new(false),
+            records: Mutex::default(),
             started: Mutex::new(opts.selection.start_at_task.is_none()),
         }
     }
@@ -88,6 +92,7 @@ impl<'a> Engine<'a> {
             return;
         }
         self.out.banner(&format!("PLAY [{}]", play.name));
+        self.out.event(&json!({"event": "play_start", "play": play.name, "location": play.location.to_string()}));
         let hosts = match self.play_hosts(play) {
             Ok(h) => h,
             Err(e) => {
@@ -241,6 +246,16 @@ fn serial_batches(serial: Option<&Value>, hosts: &[String]) -> Vec<Vec<String>> 
         k += 1;
     }
     batches
+}
+
+/// The name fact gathering has in results and reports.
+const FACTS: (&str, Option<&Location>) = ("Gathering Facts", None);
+
+fn include_name(include: &Include) -> String {
+    include
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("include_tasks {}", value_text(&include.file)))
 }
 
 /// The files one host includes, in order, each with its variables (include vars, loop item).
@@ -584,6 +599,9 @@ impl PlayRun<'_> {
         match &plan.node(node).step {
             Step::GatherFacts => {
                 self.engine.out.banner("TASK [Gathering Facts]");
+                self.engine
+                    .out
+                    .event(&json!({"event": "task_start", "task": "Gathering Facts"}));
                 self.parallel(batch, |h| self.gather_facts(h))
             }
             Step::FlushHandlers => self.flush_handlers(batch),
@@ -595,6 +613,7 @@ impl PlayRun<'_> {
                 self.engine
                     .out
                     .banner(&format!("TASK [{}]", task.display_name()));
+                self.engine.out.event(&json!({"event": "task_start", "task": task.display_name(), "location": task.location.to_string()}));
                 self.run_task_on(task, batch, extra, false)
             }
             Step::Include(include) => self.run_include(include, batch, extra),
@@ -639,7 +658,7 @@ impl PlayRun<'_> {
         let scope = self.engine.hosts.scope_of(host);
         let target = match target_of(&scope, self.engine.opts, &self.play.keywords.connection) {
             Ok(t) => t,
-            Err(e) => return self.report_failure(host, &e),
+            Err(e) => return self.report_failure(host, FACTS, &e),
         };
         let request = Request::new("setup", Map::new());
         let result = state
@@ -651,6 +670,7 @@ impl PlayRun<'_> {
                     state.set_facts(facts);
                 }
                 self.engine.count(host, |s| s.ok += 1);
+                self.record(host, FACTS, "ok", false, None, None, 0.0, false);
                 self.engine
                     .out
                     .result(host, Status::Ok, None, &json!({}), false);
@@ -658,14 +678,58 @@ impl PlayRun<'_> {
             }
             Ok(outcome) => self.report_failure(
                 host,
+                FACTS,
                 outcome.msg.as_deref().unwrap_or("fact gathering failed"),
             ),
-            Err(ConnectionError::Unreachable(msg)) => self.report_unreachable(host, &msg),
-            Err(ConnectionError::Failed(msg)) => self.report_failure(host, &msg),
+            Err(ConnectionError::Unreachable(msg)) => self.report_unreachable(host, FACTS, &msg),
+            Err(ConnectionError::Failed(msg)) => self.report_failure(host, FACTS, &msg),
         }
     }
 
-    fn report_failure(&self, host: &str, msg: &str) -> StepOutcome {
+    /// Adds a host × task result to the run's record (for reports, drift and the summary).
+    #[allow(clippy::too_many_arguments)]
+    fn record(
+        &self,
+        host: &str,
+        (task, location): (&str, Option<&Location>),
+        status: &str,
+        changed: bool,
+        diff: Option<String>,
+        msg: Option<&str>,
+        duration: f64,
+        handler: bool,
+    ) {
+        let record = Record {
+            play: self.play.name.clone(),
+            task: task.to_string(),
+            location: location.map(ToString::to_string),
+            host: host.to_string(),
+            status: status.to_string(),
+            changed,
+            skipped_in_check_mode: status == "skipped"
+                && msg == Some("Command would have run if not in check mode"),
+            handler,
+            diff,
+            msg: msg.map(str::to_string),
+            duration_seconds: duration,
+        };
+        self.engine
+            .out
+            .event(&json!({"event": "task_result", "result": &record}));
+        self.engine
+            .records
+            .lock()
+            .expect("records lock")
+            .push(record);
+    }
+
+    fn report_failure(
+        &self,
+        host: &str,
+        task: (&str, Option<&Location>),
+        msg: &str,
+    ) -> StepOutcome {
+        self.record(host, task, "failed", false, None, Some(msg), 0.0, false);
         self.engine.out.result(
             host,
             Status::Failed,
@@ -676,7 +740,22 @@ impl PlayRun<'_> {
         StepOutcome::Failed { counted: false }
     }
 
-    fn report_unreachable(&self, host: &str, msg: &str) -> StepOutcome {
+    fn report_unreachable(
+        &self,
+        host: &str,
+        task: (&str, Option<&Location>),
+        msg: &str,
+    ) -> StepOutcome {
+        self.record(
+            host,
+            task,
+            "unreachable",
+            false,
+            None,
+            Some(msg),
+            0.0,
+            false,
+        );
         self.engine.count(host, |s| s.unreachable += 1);
         self.engine.out.result(
             host,
@@ -709,7 +788,9 @@ impl PlayRun<'_> {
             match self.conditions_hold(&task.keywords.when, &scope) {
                 Ok(true) => {}
                 Ok(false) => return StepOutcome::Ok,
-                Err(e) => return self.report_failure(h, &e),
+                Err(e) => {
+                    return self.report_failure(h, (&task.display_name(), Some(&task.location)), &e);
+                }
             }
             match action {
                 "end_play" | "end_batch" => {
@@ -761,6 +842,7 @@ impl PlayRun<'_> {
 
     /// Runs one task on one host: conditions, loop, action, result handling, output.
     fn run_task(&self, host: &str, task: &Task, extra: &[Arc<Vars>], handler: bool) -> StepOutcome {
+        let started = Instant::now();
         let state = self.engine.hosts.get(host);
         let scope = self.scope(&state, task, extra);
         let no_log = bool_of(&task.keywords.no_log, &scope)
@@ -772,6 +854,16 @@ impl PlayRun<'_> {
                 "{msg} (task {:?} at {})",
                 task.display_name(),
                 task.location
+            );
+            self.record(
+                host,
+                (&task.display_name(), Some(&task.location)),
+                "failed",
+                false,
+                None,
+                Some(&msg),
+                started.elapsed().as_secs_f64(),
+                handler,
             );
             self.engine.out.result(
                 host,
@@ -807,7 +899,7 @@ impl PlayRun<'_> {
                             None,
                             no_log,
                             ignore_errors,
-                            handler,
+                            (handler, started),
                         );
                         return StepOutcome::Ok;
                     }
@@ -819,7 +911,11 @@ impl PlayRun<'_> {
             Some(items) => self.run_loop(host, &state, task, &scope, items, no_log),
         };
         if let Some(msg) = unreachable {
-            return self.report_unreachable(host, &msg);
+            return self.report_unreachable(
+                host,
+                (&task.display_name(), Some(&task.location)),
+                &msg,
+            );
         }
         self.finish(
             host,
@@ -829,7 +925,7 @@ impl PlayRun<'_> {
             plan,
             no_log,
             ignore_errors,
-            handler,
+            (handler, started),
         )
     }
 
@@ -844,7 +940,7 @@ impl PlayRun<'_> {
         plan: Option<settle_modules::Plan>,
         no_log: bool,
         ignore_errors: bool,
-        _handler: bool,
+        (handler, started): (bool, Instant),
     ) -> StepOutcome {
         let display = result.clone();
         result.retain(|k, _| !k.starts_with('_'));
@@ -883,6 +979,28 @@ impl PlayRun<'_> {
             }
             Status::Failed | Status::Unreachable => {}
         });
+        let word = match status {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::Skipped => "skipped",
+            Status::Failed if ignored => "ignored",
+            Status::Failed => "failed",
+            Status::Unreachable => "unreachable",
+        };
+        let diff =
+            (!no_log && !item.plan.changes.is_empty()).then(|| actions::diff_text(&item.plan));
+        let msg = item.result.get("msg").map(value_text);
+        let msg = if no_log { None } else { msg };
+        self.record(
+            host,
+            (&task.display_name(), Some(&task.location)),
+            word,
+            item.flag("changed"),
+            diff,
+            msg.as_deref(),
+            started.elapsed().as_secs_f64(),
+            handler,
+        );
         if !is_loop {
             self.print_result(host, &item, None, no_log, ignored);
         } else if ignored {
@@ -1222,7 +1340,14 @@ impl PlayRun<'_> {
                 Some(l) => match loop_items(l.kind, &l.items, &scope, &self.play.dir) {
                     Ok(items) => items.into_iter().map(Some).collect(),
                     Err(e) => {
-                        outcomes.insert(host.clone(), self.report_failure(host, &e));
+                        outcomes.insert(
+                            host.clone(),
+                            self.report_failure(
+                                host,
+                                (&include_name(include), Some(&include.location)),
+                                &e,
+                            ),
+                        );
                         continue;
                     }
                 },
@@ -1269,7 +1394,14 @@ impl PlayRun<'_> {
                 list.push((path, Arc::new(layer)));
             }
             if let Some(e) = failed {
-                outcomes.insert(host.clone(), self.report_failure(host, &e));
+                outcomes.insert(
+                    host.clone(),
+                    self.report_failure(
+                        host,
+                        (&include_name(include), Some(&include.location)),
+                        &e,
+                    ),
+                );
                 continue;
             }
             if list.is_empty() {
@@ -1313,7 +1445,14 @@ impl PlayRun<'_> {
                     Ok(t) => t,
                     Err(e) => {
                         for h in &hosts {
-                            outcomes.insert(h.clone(), self.report_failure(h, &e));
+                            outcomes.insert(
+                                h.clone(),
+                                self.report_failure(
+                                    h,
+                                    (&include_name(include), Some(&include.location)),
+                                    &e,
+                                ),
+                            );
                         }
                         continue;
                     }
@@ -1399,6 +1538,7 @@ impl PlayRun<'_> {
             self.engine
                 .out
                 .banner(&format!("RUNNING HANDLER [{}]", handler.display_name()));
+            self.engine.out.event(&json!({"event": "handler_start", "task": handler.display_name(), "location": handler.location.to_string()}));
             for (h, outcome) in self.run_task_on(handler, &hosts, &HashMap::new(), true) {
                 if let StepOutcome::Failed { .. } = outcome {
                     self.engine.count(&h, |s| s.failures += 1);

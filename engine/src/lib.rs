@@ -27,6 +27,7 @@ mod hosts;
 pub mod output;
 pub mod plan;
 pub mod recap;
+pub mod report;
 pub mod template;
 
 use std::sync::Arc;
@@ -58,7 +59,16 @@ pub struct RunOptions {
     pub verbosity: u8,
     pub force_handlers: bool,
     pub step: bool,
+    /// `--fail-on-change`: exit with [`EXIT_DRIFT`] when any host changed (or would change).
+    pub fail_on_change: bool,
+    /// `--report json=PATH` / `--report junit=PATH`.
+    pub reports: Vec<report::ReportTarget>,
+    /// `--output json`: a JSON event stream on standard output instead of text.
+    pub json_output: bool,
 }
+
+/// The exit code of `--fail-on-change` when something drifted (and nothing failed).
+pub const EXIT_DRIFT: i32 = 3;
 
 impl Default for RunOptions {
     fn default() -> Self {
@@ -78,6 +88,9 @@ impl Default for RunOptions {
             verbosity: 0,
             force_handlers: false,
             step: false,
+            fail_on_change: false,
+            reports: Vec::new(),
+            json_output: false,
         }
     }
 }
@@ -183,6 +196,7 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         serde_json::json!({"full": "2.19.0", "major": 2, "minor": 19, "revision": 0, "string": "2.19.0 (settle)"}),
     );
     globals.insert("settle_version".into(), env!("CARGO_PKG_VERSION").into());
+    let started = std::time::Instant::now();
     let hosts = hosts::Hosts::new(inventory, Arc::new(opts.extra_vars.clone()), globals);
     let engine = exec::Engine::new(opts, hosts);
     for playbook in playbooks {
@@ -191,6 +205,49 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         }
     }
     let stats = engine.stats.lock().expect("stats lock").clone();
+    let records = std::mem::take(&mut *engine.records.lock().expect("records lock"));
     engine.out.recap(&stats);
-    stats.exit_code()
+    let mut summary = report::RunSummary {
+        records: &records,
+        stats: &stats,
+        check_mode: opts.check,
+        fail_on_change: opts.fail_on_change,
+        duration_seconds: started.elapsed().as_secs_f64(),
+        exit_code: stats.exit_code(),
+    };
+    let drift = summary.drift();
+    if opts.fail_on_change && summary.exit_code == 0 && !drift.is_empty() {
+        for r in &drift {
+            engine.out.print(&format!(
+                "DRIFT: [{}] {}{}",
+                r.host,
+                r.task,
+                r.location
+                    .as_ref()
+                    .map(|l| format!(" ({l})"))
+                    .unwrap_or_default()
+            ));
+        }
+        summary.exit_code = EXIT_DRIFT;
+    }
+    engine.out.print(&summary.human());
+    engine
+        .out
+        .event(&serde_json::json!({"event": "run_end", "report": summary.to_json()}));
+    for target in &opts.reports {
+        let (path, text) = match target {
+            report::ReportTarget::Json(p) => (
+                p,
+                serde_json::to_string_pretty(&summary.to_json()).unwrap_or_default() + "\n",
+            ),
+            report::ReportTarget::Junit(p) => (p, summary.to_junit()),
+        };
+        if let Err(e) = std::fs::write(path, text) {
+            engine
+                .out
+                .error(&format!("cannot write the report {}: {e}", path.display()));
+            return 1;
+        }
+    }
+    summary.exit_code
 }

@@ -18,6 +18,8 @@ const BRIGHT_RED: &str = "\x1b[1;31m";
 /// The screen: one lock so lines from parallel hosts never interleave.
 pub struct Output {
     colour: bool,
+    /// `--output json`: one JSON object per line instead of the text for people.
+    json: bool,
     pub verbosity: u8,
     pub show_diff: bool,
     lock: Mutex<()>,
@@ -34,13 +36,25 @@ pub enum Status {
 }
 
 impl Output {
-    pub fn new(verbosity: u8, show_diff: bool) -> Self {
-        let colour = std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
+    pub fn new(verbosity: u8, show_diff: bool, json: bool) -> Self {
+        let colour =
+            !json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         Output {
             colour,
+            json,
             verbosity,
             show_diff,
             lock: Mutex::new(()),
+        }
+    }
+
+    /// One event of the `--output json` stream (nothing in text mode).
+    pub fn event(&self, event: &Value) {
+        if self.json {
+            let _guard = self.lock.lock().expect("output lock");
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{event}");
+            let _ = out.flush();
         }
     }
 
@@ -58,6 +72,9 @@ impl Output {
     }
 
     pub fn print(&self, text: &str) {
+        if self.json {
+            return;
+        }
         let _guard = self.lock.lock().expect("output lock");
         let mut out = std::io::stdout().lock();
         let _ = writeln!(out, "{text}");
