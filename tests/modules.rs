@@ -87,7 +87,7 @@ fn prove(hosts: &TestHosts, scenario: Scenario) {
 
     hosts.ssh(host, scenario.drift);
     let before = hosts.ssh(host, SNAPSHOT);
-    let check = run(&s, &["--check", "--diff"]);
+    let check = run(&s, &["--check", "--diff", "--report", "json=check.json"]);
     check.assert_code(0);
     assert_eq!(
         changed(&check, host),
@@ -108,8 +108,14 @@ fn prove(hosts: &TestHosts, scenario: Scenario) {
         check.stdout
     );
 
-    let fix = run(&s, &[]);
+    let fix = run(&s, &["--report", "json=real.json"]);
     fix.assert_code(0);
+    // Task by task, the dry run said what the real run did.
+    let statuses = |name: &str| -> Vec<(String, String)> {
+        let report: serde_json::Value = serde_json::from_str(&s.read(name)).unwrap();
+        report["results"].as_array().unwrap().iter().map(|r| (r["task"].to_string(), r["status"].to_string())).collect()
+    };
+    assert_eq!(statuses("check.json"), statuses("real.json"), "step 3 predicted step 4 task by task");
     assert_eq!(
         changed(&fix, host),
         1,
