@@ -113,9 +113,18 @@ fn prove(hosts: &TestHosts, scenario: Scenario) {
     // Task by task, the dry run said what the real run did.
     let statuses = |name: &str| -> Vec<(String, String)> {
         let report: serde_json::Value = serde_json::from_str(&s.read(name)).unwrap();
-        report["results"].as_array().unwrap().iter().map(|r| (r["task"].to_string(), r["status"].to_string())).collect()
+        report["results"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| (r["task"].to_string(), r["status"].to_string()))
+            .collect()
     };
-    assert_eq!(statuses("check.json"), statuses("real.json"), "step 3 predicted step 4 task by task");
+    assert_eq!(
+        statuses("check.json"),
+        statuses("real.json"),
+        "step 3 predicted step 4 task by task"
+    );
     assert_eq!(
         changed(&fix, host),
         1,

@@ -789,7 +789,11 @@ impl PlayRun<'_> {
                 Ok(true) => {}
                 Ok(false) => return StepOutcome::Ok,
                 Err(e) => {
-                    return self.report_failure(h, (&task.display_name(), Some(&task.location)), &e);
+                    return self.report_failure(
+                        h,
+                        (&task.display_name(), Some(&task.location)),
+                        &e,
+                    );
                 }
             }
             match action {
@@ -1331,6 +1335,9 @@ impl PlayRun<'_> {
         // Each host's list of (file, variables) to include, in order.
         let mut plans: Vec<(String, IncludeList)> = Vec::new();
         let mut outcomes: HashMap<String, StepOutcome> = HashMap::new();
+        let name = include_name(include);
+        let fail_include =
+            |host: &str, e: &str| self.report_failure(host, (&name, Some(&include.location)), e);
         let fake_task = include_as_task(include);
         for host in batch {
             let state = self.engine.hosts.get(host);
@@ -1340,14 +1347,7 @@ impl PlayRun<'_> {
                 Some(l) => match loop_items(l.kind, &l.items, &scope, &self.play.dir) {
                     Ok(items) => items.into_iter().map(Some).collect(),
                     Err(e) => {
-                        outcomes.insert(
-                            host.clone(),
-                            self.report_failure(
-                                host,
-                                (&include_name(include), Some(&include.location)),
-                                &e,
-                            ),
-                        );
+                        outcomes.insert(host.clone(), fail_include(host, &e));
                         continue;
                     }
                 },
@@ -1394,14 +1394,7 @@ impl PlayRun<'_> {
                 list.push((path, Arc::new(layer)));
             }
             if let Some(e) = failed {
-                outcomes.insert(
-                    host.clone(),
-                    self.report_failure(
-                        host,
-                        (&include_name(include), Some(&include.location)),
-                        &e,
-                    ),
-                );
+                outcomes.insert(host.clone(), fail_include(host, &e));
                 continue;
             }
             if list.is_empty() {
@@ -1445,14 +1438,7 @@ impl PlayRun<'_> {
                     Ok(t) => t,
                     Err(e) => {
                         for h in &hosts {
-                            outcomes.insert(
-                                h.clone(),
-                                self.report_failure(
-                                    h,
-                                    (&include_name(include), Some(&include.location)),
-                                    &e,
-                                ),
-                            );
+                            outcomes.insert(h.clone(), fail_include(h, &e));
                         }
                         continue;
                     }

@@ -120,7 +120,10 @@ impl Output {
                 format!("fatal: [{host}]: UNREACHABLE! => {}", py_json(result, None))
             }
             // A command that check mode cannot predict says so (and counts as skipped).
-            Status::Skipped if result.get("msg").and_then(Value::as_str) == Some("Command would have run if not in check mode") => {
+            Status::Skipped
+                if result.get("msg").and_then(Value::as_str)
+                    == Some("Command would have run if not in check mode") =>
+            {
                 format!("{word}: [{host}]{item_part} (check mode)")
             }
             _ => format!("{word}: [{host}]{item_part}"),

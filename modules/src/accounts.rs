@@ -4,7 +4,8 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::args::{boolean, text};
+use crate::args::{boolean, optional_boolean, text};
+use crate::fsutil;
 use crate::process::run_ok;
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
@@ -223,21 +224,9 @@ fn always() -> String {
     "always".into()
 }
 
-fn optional_boolean<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    boolean(d).map(Some)
-}
-
-/// Days since 1970-01-01 → YYYY-MM-DD (proleptic Gregorian), for `usermod -e`.
+/// Days since 1970-01-01 → YYYY-MM-DD, for `usermod -e`.
 fn date_of_days(days: i64) -> String {
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = fsutil::civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

@@ -39,6 +39,11 @@ pub(crate) fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error>
     d.deserialize_any(V)
 }
 
+/// An Ansible boolean that may be left out (`None`: leave it as it is).
+pub(crate) fn optional_boolean<'de, D: Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
+    boolean(d).map(Some)
+}
+
 /// A string argument that may be written as a number (`owner: 0`, `group: 1000`).
 pub(crate) fn text<'de, D: Deserializer<'de>>(d: D) -> Result<Option<String>, D::Error> {
     struct V;

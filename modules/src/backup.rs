@@ -7,14 +7,13 @@
 //! by timestamps), so a drift check stays at changed=0 on an unchanged source.
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::MetadataExt;
 use std::path::{Path, PathBuf};
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 
 use crate::args::{Mode, text};
 use crate::fsutil::{self, atomic_write};
@@ -103,24 +102,7 @@ fn seven() -> usize {
 const PREFIX: &str = "backup-";
 
 fn sha256_file(path: &Path) -> Result<String, ModuleError> {
-    let mut file =
-        fs::File::open(path).map_err(|e| ModuleError::io(format!("read {}", path.display()), e))?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    loop {
-        let n = file
-            .read(&mut buf)
-            .map_err(|e| ModuleError::io(format!("read {}", path.display()), e))?;
-        if n == 0 {
-            break;
-        }
-        hasher.update(&buf[..n]);
-    }
-    Ok(hasher
-        .finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect())
+    fsutil::hash_file::<Sha256>(path)
 }
 
 /// One line per path below `root`, sorted: what the archive would hold.
@@ -164,21 +146,14 @@ fn manifest(root: &Path) -> Result<String, ModuleError> {
     Ok(lines.join("\n") + "\n")
 }
 
+/// `20261124T061342.123Z`: sortable, so archive names sort by time.
 fn utc_stamp() -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap_or_default();
     let secs = now.as_secs() as i64;
-    let (days, rest) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let z = days + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    let y = yoe + era * 400 + i64::from(m <= 2);
+    let (y, m, d) = fsutil::civil_from_days(secs.div_euclid(86_400));
+    let rest = secs.rem_euclid(86_400);
     format!(
         "{y:04}{m:02}{d:02}T{:02}{:02}{:02}.{:03}Z",
         rest / 3600,

@@ -137,6 +137,42 @@ pub(crate) fn sha1_hex(bytes: &[u8]) -> String {
     digest.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// Days since 1970-01-01 → (year, month, day), proleptic Gregorian (Howard Hinnant's method).
+pub(crate) fn civil_from_days(days: i64) -> (i64, i64, i64) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = doy - (153 * mp + 2) / 5 + 1;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 };
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// A file's digest as lowercase hex, read in chunks.
+pub(crate) fn hash_file<D: Digest>(path: &Path) -> Result<String, ModuleError> {
+    use std::io::Read;
+    let context = || format!("read {}", path.display());
+    let mut file = fs::File::open(path).map_err(|e| ModuleError::io(context(), e))?;
+    let mut hasher = D::new();
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = file
+            .read(&mut buf)
+            .map_err(|e| ModuleError::io(context(), e))?;
+        if n == 0 {
+            break;
+        }
+        hasher.update(&buf[..n]);
+    }
+    Ok(hasher
+        .finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect())
+}
+
 /// Changes owner and group where given (`None` leaves it). Does not follow a symlink.
 pub(crate) fn chown(path: &Path, uid: Option<u32>, gid: Option<u32>) -> Result<(), ModuleError> {
     std::os::unix::fs::lchown(path, uid, gid)

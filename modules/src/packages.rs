@@ -8,7 +8,7 @@ use std::time::SystemTime;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::args::boolean;
+use crate::args::{boolean, optional_boolean};
 use crate::process::{run, run_ok};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
@@ -115,10 +115,6 @@ pub(crate) struct Apt {
     force_apt_get: bool,
     #[serde(skip)]
     report: Map<String, Value>,
-}
-
-fn optional_boolean<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    boolean(d).map(Some)
 }
 
 fn default_dpkg_options() -> String {

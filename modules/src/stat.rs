@@ -1,7 +1,6 @@
 //! `stat`: facts about a path, changing nothing. `ping`'s sibling in spirit.
 
 use std::fs;
-use std::io::Read;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::PathBuf;
 
@@ -9,7 +8,7 @@ use md5::Md5;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 use sha1::Sha1;
-use sha2::{Digest, Sha224, Sha256, Sha384, Sha512};
+use sha2::{Sha224, Sha256, Sha384, Sha512};
 
 use crate::args::boolean;
 use crate::fsutil::{self, mode_string};
@@ -149,36 +148,15 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
 }
 
 fn checksum(path: &PathBuf, algorithm: &str) -> Result<String, ModuleError> {
-    fn hex<D: Digest>(mut file: fs::File) -> std::io::Result<String> {
-        let mut hasher = D::new();
-        let mut buf = vec![0u8; 1 << 16];
-        loop {
-            let n = file.read(&mut buf)?;
-            if n == 0 {
-                break;
-            }
-            hasher.update(&buf[..n]);
-        }
-        Ok(hasher
-            .finalize()
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect())
+    match algorithm {
+        "sha1" => fsutil::hash_file::<Sha1>(path),
+        "md5" => fsutil::hash_file::<Md5>(path),
+        "sha224" => fsutil::hash_file::<Sha224>(path),
+        "sha256" => fsutil::hash_file::<Sha256>(path),
+        "sha384" => fsutil::hash_file::<Sha384>(path),
+        "sha512" => fsutil::hash_file::<Sha512>(path),
+        other => Err(ModuleError::Args(format!(
+            "stat: checksum_algorithm {other:?} is not one of md5, sha1, sha224, sha256, sha384, sha512"
+        ))),
     }
-    let file =
-        fs::File::open(path).map_err(|e| ModuleError::io(format!("read {}", path.display()), e))?;
-    let result = match algorithm {
-        "sha1" => hex::<Sha1>(file),
-        "md5" => hex::<Md5>(file),
-        "sha224" => hex::<Sha224>(file),
-        "sha256" => hex::<Sha256>(file),
-        "sha384" => hex::<Sha384>(file),
-        "sha512" => hex::<Sha512>(file),
-        other => {
-            return Err(ModuleError::Args(format!(
-                "stat: checksum_algorithm {other:?} is not one of md5, sha1, sha224, sha256, sha384, sha512"
-            )));
-        }
-    };
-    result.map_err(|e| ModuleError::io(format!("read {}", path.display()), e))
 }

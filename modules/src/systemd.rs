@@ -5,49 +5,37 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::args::boolean;
+use crate::args::{boolean, optional_boolean};
 use crate::process::{run, run_ok};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
+const SYSTEMD_ARGS: &[&str] = &[
+    "name",
+    "service",
+    "unit",
+    "state",
+    "enabled",
+    "masked",
+    "daemon_reload",
+    "daemon-reload",
+    "daemon_reexec",
+    "daemon-reexec",
+    "scope",
+    "force",
+    "no_block",
+];
+
 pub(crate) static SYSTEMD_SPEC: ModuleSpec = ModuleSpec {
     name: "systemd",
-    args: &[
-        "name",
-        "service",
-        "unit",
-        "state",
-        "enabled",
-        "masked",
-        "daemon_reload",
-        "daemon-reload",
-        "daemon_reexec",
-        "daemon-reexec",
-        "scope",
-        "force",
-        "no_block",
-    ],
+    args: SYSTEMD_ARGS,
     unsupported: &[],
     free_form: false,
 };
 
 pub(crate) static SYSTEMD_SERVICE_SPEC: ModuleSpec = ModuleSpec {
     name: "systemd_service",
-    args: &[
-        "name",
-        "service",
-        "unit",
-        "state",
-        "enabled",
-        "masked",
-        "daemon_reload",
-        "daemon-reload",
-        "daemon_reexec",
-        "daemon-reexec",
-        "scope",
-        "force",
-        "no_block",
-    ],
+    args: SYSTEMD_ARGS,
     unsupported: &[],
     free_form: false,
 };
@@ -99,10 +87,6 @@ pub(crate) struct Systemd {
 
 fn system() -> String {
     "system".into()
-}
-
-fn optional_boolean<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<bool>, D::Error> {
-    boolean(d).map(Some)
 }
 
 const PROPERTIES: &str = "LoadState,ActiveState,SubState,UnitFileState,NeedDaemonReload,Id";

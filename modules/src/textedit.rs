@@ -151,6 +151,34 @@ fn current_text(path: &PathBuf) -> Result<Option<String>, ModuleError> {
     }
 }
 
+/// The text to edit: the file's, or nothing yet when `create` allows it. `None` means there is
+/// nothing to do (removing from a file that does not exist).
+fn existing_text(
+    path: &PathBuf,
+    state: Presence,
+    create: bool,
+    missing: String,
+) -> Result<Option<String>, ModuleError> {
+    match current_text(path)? {
+        Some(t) => Ok(Some(t)),
+        None if state == Presence::Absent => Ok(None),
+        None if create => Ok(Some(String::new())),
+        None => Err(ModuleError::Failed(missing)),
+    }
+}
+
+/// Plans writing the edited text through `copy`'s writer (diff, attributes, backup, validate).
+fn plan_write(
+    path: &PathBuf,
+    text: String,
+    attrs: &mut FileAttrs,
+    want_diff: bool,
+) -> Result<(Plan, Copy), ModuleError> {
+    let mut writer = Copy::of_content(path.clone(), text.into_bytes(), std::mem::take(attrs));
+    let plan = writer.check(want_diff)?;
+    Ok((plan, writer))
+}
+
 /// Splits into lines that keep their line endings, as Python's `readlines`.
 fn lines_of(text: &str) -> Vec<String> {
     text.split_inclusive('\n').map(str::to_string).collect()
@@ -337,22 +365,13 @@ impl Resource for LineInFile {
     }
 
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
-        let text = match current_text(&self.path)? {
-            Some(t) => t,
-            None if self.state == Presence::Absent => return Ok(Plan::default()),
-            None if self.create => String::new(),
-            None => {
-                return Err(ModuleError::Failed(format!(
-                    "Destination {} does not exist !",
-                    self.path.display()
-                )));
-            }
+        let missing = format!("Destination {} does not exist !", self.path.display());
+        let Some(text) = existing_text(&self.path, self.state, self.create, missing)? else {
+            return Ok(Plan::default());
         };
         let (new_text, msg) = self.edit(&text)?;
         self.msg = msg;
-        let attrs = std::mem::take(&mut self.attrs);
-        let mut writer = Copy::of_content(self.path.clone(), new_text.into_bytes(), attrs);
-        let plan = writer.check(want_diff)?;
+        let (plan, writer) = plan_write(&self.path, new_text, &mut self.attrs, want_diff)?;
         self.writer = Some(writer);
         Ok(plan)
     }
@@ -483,22 +502,13 @@ impl BlockInFile {
 
 impl Resource for BlockInFile {
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
-        let text = match current_text(&self.path)? {
-            Some(t) => t,
-            None if self.state == Presence::Absent => return Ok(Plan::default()),
-            None if self.create => String::new(),
-            None => {
-                return Err(ModuleError::Failed(format!(
-                    "Path {} does not exist !",
-                    self.path.display()
-                )));
-            }
+        let missing = format!("Path {} does not exist !", self.path.display());
+        let Some(text) = existing_text(&self.path, self.state, self.create, missing)? else {
+            return Ok(Plan::default());
         };
         let (new_text, msg) = self.edit(&text)?;
         self.msg = msg;
-        let attrs = std::mem::take(&mut self.attrs);
-        let mut writer = Copy::of_content(self.path.clone(), new_text.into_bytes(), attrs);
-        let plan = writer.check(want_diff)?;
+        let (plan, writer) = plan_write(&self.path, new_text, &mut self.attrs, want_diff)?;
         self.writer = Some(writer);
         Ok(plan)
     }
