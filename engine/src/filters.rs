@@ -584,6 +584,8 @@ fn version_test(
             .get::<Option<String>>("operator")?
             .unwrap_or_else(|| "eq".into()),
     };
+    // Accepted and read (minijinja rejects unread keyword arguments); settle's comparison is
+    // the same for every version_type.
     let _ = kw.get::<Option<bool>>("strict");
     let _ = kw.get::<Option<String>>("version_type");
     let ord = compare_versions(&a.to_string(), &b.to_string());
