@@ -60,6 +60,9 @@ fn same_playbook_same_recap_over_local_ssh_and_russh() {
     local.assert_code(0);
     let expected = local.recap("localhost");
     for (transport, root) in [("ssh", "/srv/same-ssh"), ("russh", "/srv/same-russh")] {
+        for host in hosts.names() {
+            hosts.ssh(host, &format!("rm -rf {root}"));
+        }
         let run = s.settle(&[
             "site.yml",
             "-i",
