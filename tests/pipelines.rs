@@ -5,6 +5,9 @@ mod common;
 use common::Scratch;
 use common::hosts::test_hosts;
 
+/// Both pipelines manage /srv/data on the same hosts, so they take turns.
+static TURN: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 const BACKUP: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/examples/backup-pipeline/site.yml"
@@ -12,6 +15,7 @@ const BACKUP: &str = concat!(
 
 #[test]
 fn backup_pipeline_converges_then_reports_no_change_and_its_dry_run_tells_the_truth() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let hosts = test_hosts();
     let s = Scratch::new();
     s.write("inv", &hosts.inventory("root", &[], &[]));
@@ -116,4 +120,61 @@ fn backup_pipeline_converges_then_reports_no_change_and_its_dry_run_tells_the_tr
         "the timer runs daily now"
     );
     run(&["-l", host]).assert_code(0);
+}
+
+#[test]
+fn native_backup_pipeline_converges_then_reports_no_change() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let native = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/backup-pipeline/native.yml");
+    s.settle(&[native, "-i", "inv"]).assert_code(0);
+    let second = s.settle(&[native, "-i", "inv"]);
+    second.assert_code(0);
+    for host in hosts.names() {
+        assert_eq!(second.recap(host)["changed"], 0, "{host}:\n{}", second.stdout);
+        let summary: serde_json::Value = serde_json::from_str(&hosts.ssh(host, "cat /var/backups/settle-native/last-backup.json")).unwrap();
+        let archive = summary["archive"].as_str().unwrap().to_string();
+        hosts.ssh(host, &format!("cd /var/backups/settle-native && sha256sum --quiet -c $(basename {archive}).sha256"));
+        assert!(hosts.ssh(host, "cat /var/lib/node_exporter/textfile_collector/settle_backup.prom").contains("settle_backup_last_success_timestamp_seconds"));
+    }
+}
+
+/// The Dockerfile's image runs files/backup.sh; no Docker engine runs here, so this checks the
+/// Dockerfile's content and runs the script the way the image would.
+#[test]
+fn the_container_image_runs_the_same_script() {
+    let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/backup-pipeline");
+    let dockerfile = std::fs::read_to_string(format!("{dir}/Dockerfile")).unwrap();
+    let from = dockerfile.lines().find(|l| l.starts_with("FROM ")).unwrap();
+    assert!(from.contains(":bookworm-2") || from.contains("@sha256:"), "the base image is pinned: {from}");
+    for label in ["org.opencontainers.image.source", "org.opencontainers.image.version"] {
+        assert!(dockerfile.contains(label), "{label}");
+    }
+    assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/backup.sh\"]"));
+    assert!(dockerfile.contains("COPY --chmod=0755 files/backup.sh /usr/local/bin/backup.sh"));
+    let cmd = dockerfile.lines().find(|l| l.starts_with("CMD ")).unwrap();
+    let args: Vec<String> = serde_json::from_str(cmd.trim_start_matches("CMD ")).unwrap();
+
+    let s = Scratch::new();
+    s.write("data/file.txt", "payload\n");
+    let args: Vec<String> = args
+        .iter()
+        .map(|a| a.replace("/data", &format!("{}/data", s.root())).replace("/backups", &format!("{}/backups", s.root())))
+        .collect();
+    for round in 0..9 {
+        std::fs::write(s.path("data/round"), round.to_string()).unwrap();
+        let out = std::process::Command::new(format!("{dir}/files/backup.sh")).args(&args).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        for line in String::from_utf8_lossy(&out.stdout).lines() {
+            let event: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            assert!(event["level"].is_string() && event["msg"].is_string());
+        }
+        std::thread::sleep(std::time::Duration::from_millis(1100));
+    }
+    let archives = std::fs::read_dir(s.path("backups")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".tar.gz")).count();
+    assert_eq!(archives, 7, "the image keeps the newest 7");
+    let verify = std::process::Command::new(format!("{dir}/files/verify-backups.sh")).arg(s.path("backups")).status().unwrap();
+    assert!(verify.success());
 }

@@ -2,11 +2,11 @@
 # Backs up a folder as a gzip tar with a .sha256 beside it, verifies what it wrote, and keeps
 # the newest N archives.
 #
-#   backup.sh -s SOURCE -d DEST [-k KEEP] [-j]
+#   backup.sh -s SOURCE -d DEST [-k KEEP] [-j|--json]
 #     -s SOURCE  folder to back up
 #     -d DEST    folder for the archives
 #     -k KEEP    how many archives to keep (default 7)
-#     -j         log JSON lines instead of text
+#     -j         log JSON lines instead of text (also --json)
 #
 # Exits non-zero if anything fails, a written archive's checksum included.
 set -euo pipefail
@@ -29,6 +29,17 @@ usage() {
     sed -n '4,9p' "$0" >&2
     exit 2
 }
+
+# getopts reads short options only: --json is -j.
+args=()
+for arg in "$@"; do
+    case "$arg" in
+        --json) args+=(-j) ;;
+        --help) args+=(-h) ;;
+        *) args+=("$arg") ;;
+    esac
+done
+set -- "${args[@]+"${args[@]}"}"
 
 while getopts ":s:d:k:jh" opt; do
     case "$opt" in
