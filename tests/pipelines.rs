@@ -128,16 +128,39 @@ fn native_backup_pipeline_converges_then_reports_no_change() {
     let hosts = test_hosts();
     let s = Scratch::new();
     s.write("inv", &hosts.inventory("root", &[], &[]));
-    let native = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/backup-pipeline/native.yml");
+    let native = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/examples/backup-pipeline/native.yml"
+    );
     s.settle(&[native, "-i", "inv"]).assert_code(0);
     let second = s.settle(&[native, "-i", "inv"]);
     second.assert_code(0);
     for host in hosts.names() {
-        assert_eq!(second.recap(host)["changed"], 0, "{host}:\n{}", second.stdout);
-        let summary: serde_json::Value = serde_json::from_str(&hosts.ssh(host, "cat /var/backups/settle-native/last-backup.json")).unwrap();
+        assert_eq!(
+            second.recap(host)["changed"],
+            0,
+            "{host}:\n{}",
+            second.stdout
+        );
+        let summary: serde_json::Value = serde_json::from_str(
+            &hosts.ssh(host, "cat /var/backups/settle-native/last-backup.json"),
+        )
+        .unwrap();
         let archive = summary["archive"].as_str().unwrap().to_string();
-        hosts.ssh(host, &format!("cd /var/backups/settle-native && sha256sum --quiet -c $(basename {archive}).sha256"));
-        assert!(hosts.ssh(host, "cat /var/lib/node_exporter/textfile_collector/settle_backup.prom").contains("settle_backup_last_success_timestamp_seconds"));
+        hosts.ssh(
+            host,
+            &format!(
+                "cd /var/backups/settle-native && sha256sum --quiet -c $(basename {archive}).sha256"
+            ),
+        );
+        assert!(
+            hosts
+                .ssh(
+                    host,
+                    "cat /var/lib/node_exporter/textfile_collector/settle_backup.prom"
+                )
+                .contains("settle_backup_last_success_timestamp_seconds")
+        );
     }
 }
 
@@ -148,8 +171,14 @@ fn the_container_image_runs_the_same_script() {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/backup-pipeline");
     let dockerfile = std::fs::read_to_string(format!("{dir}/Dockerfile")).unwrap();
     let from = dockerfile.lines().find(|l| l.starts_with("FROM ")).unwrap();
-    assert!(from.contains(":bookworm-2") || from.contains("@sha256:"), "the base image is pinned: {from}");
-    for label in ["org.opencontainers.image.source", "org.opencontainers.image.version"] {
+    assert!(
+        from.contains(":bookworm-2") || from.contains("@sha256:"),
+        "the base image is pinned: {from}"
+    );
+    for label in [
+        "org.opencontainers.image.source",
+        "org.opencontainers.image.version",
+    ] {
         assert!(dockerfile.contains(label), "{label}");
     }
     assert!(dockerfile.contains("ENTRYPOINT [\"/usr/local/bin/backup.sh\"]"));
@@ -161,20 +190,115 @@ fn the_container_image_runs_the_same_script() {
     s.write("data/file.txt", "payload\n");
     let args: Vec<String> = args
         .iter()
-        .map(|a| a.replace("/data", &format!("{}/data", s.root())).replace("/backups", &format!("{}/backups", s.root())))
+        .map(|a| {
+            a.replace("/data", &format!("{}/data", s.root()))
+                .replace("/backups", &format!("{}/backups", s.root()))
+        })
         .collect();
     for round in 0..9 {
         std::fs::write(s.path("data/round"), round.to_string()).unwrap();
-        let out = std::process::Command::new(format!("{dir}/files/backup.sh")).args(&args).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let out = std::process::Command::new(format!("{dir}/files/backup.sh"))
+            .args(&args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         for line in String::from_utf8_lossy(&out.stdout).lines() {
-            let event: serde_json::Value = serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            let event: serde_json::Value =
+                serde_json::from_str(line).unwrap_or_else(|e| panic!("{e}: {line}"));
             assert!(event["level"].is_string() && event["msg"].is_string());
         }
         std::thread::sleep(std::time::Duration::from_millis(1100));
     }
-    let archives = std::fs::read_dir(s.path("backups")).unwrap().flatten().filter(|e| e.file_name().to_string_lossy().ends_with(".tar.gz")).count();
+    let archives = std::fs::read_dir(s.path("backups"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().ends_with(".tar.gz"))
+        .count();
     assert_eq!(archives, 7, "the image keeps the newest 7");
-    let verify = std::process::Command::new(format!("{dir}/files/verify-backups.sh")).arg(s.path("backups")).status().unwrap();
+    let verify = std::process::Command::new(format!("{dir}/files/verify-backups.sh"))
+        .arg(s.path("backups"))
+        .status()
+        .unwrap();
     assert!(verify.success());
+}
+
+#[test]
+fn app_server_checks_out_and_follows_the_repository() {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let site = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/app-server/site.yml");
+    let ping = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/app-server/ping.yml");
+    // A local bare repository on each host stands in for the application's remote.
+    let commit = |word: &str| {
+        format!(
+            "set -e; d=$(mktemp -d); git clone -q /srv/git/notes.git $d; echo {word} > $d/app.py; git -C $d add app.py; \
+             git -C $d -c user.email=t@example.org -c user.name=t commit -qm {word}; git -C $d push -q origin HEAD:main; rm -rf $d"
+        )
+    };
+    for host in hosts.names() {
+        hosts.ssh(
+            host,
+            "set -e; DEBIAN_FRONTEND=noninteractive apt-get install -y -q git >/dev/null 2>&1; rm -rf /srv/git /opt/notes /etc/notes; \
+             git init -q --bare -b main /srv/git/notes.git; \
+             git config --system safe.directory /srv/git/notes.git",
+        );
+        hosts.ssh(host, &commit("one"));
+        hosts.ssh(host, "set -e; d=$(mktemp -d); git clone -q /srv/git/notes.git $d; git -C $d tag v1; git -C $d push -q origin v1; rm -rf $d");
+    }
+    let args = [site, "-i", "inv", "-e", "app_repo=/srv/git/notes.git"];
+    s.settle(&[ping, "-i", "inv"]).assert_code(0);
+    let first = s.settle(&args);
+    first.assert_code(0);
+    let second = s.settle(&args);
+    second.assert_code(0);
+    for host in hosts.names() {
+        assert_eq!(
+            second.recap(host)["changed"],
+            0,
+            "{host}:\n{}",
+            second.stdout
+        );
+        assert_eq!(
+            hosts.ssh(host, "cat /opt/notes/app.py; stat -c %U /opt/notes/app.py"),
+            "one\nnotes\n"
+        );
+        assert!(
+            hosts
+                .ssh(host, "cat /etc/notes/config.ini")
+                .contains("port = 8080")
+        );
+    }
+
+    // A new commit upstream: the dry run names it and leaves the checkout alone; the real run moves.
+    let host = hosts.names()[0];
+    hosts.ssh(host, &commit("two"));
+    let mut limited = args.to_vec();
+    limited.extend(["-l", host]);
+    let mut check = limited.clone();
+    check.extend(["--check", "--diff"]);
+    let dry = s.settle(&check);
+    dry.assert_code(0);
+    assert!(dry.stdout.contains("  version: "), "{}", dry.stdout);
+    assert_eq!(hosts.ssh(host, "cat /opt/notes/app.py"), "one\n");
+    let real = s.settle(&limited);
+    real.assert_code(0);
+    assert_eq!(
+        real.recap(host)["changed"],
+        dry.recap(host)["changed"],
+        "{}\n{}",
+        dry.stdout,
+        real.stdout
+    );
+    assert_eq!(hosts.ssh(host, "cat /opt/notes/app.py"), "two\n");
+    // Pinned to a tag, it goes back.
+    let mut pinned = limited.clone();
+    pinned.extend(["-e", "app_version=v1"]);
+    s.settle(&pinned).assert_code(0);
+    assert_eq!(hosts.ssh(host, "cat /opt/notes/app.py"), "one\n");
 }

@@ -33,6 +33,7 @@ mod command;
 mod copy;
 mod file;
 mod fsutil;
+mod git;
 mod packages;
 mod ping;
 mod process;
@@ -156,6 +157,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &textedit::BLOCKINFILE_SPEC,
     &wait_for::SPEC,
     &backup::SPEC,
+    &git::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -182,6 +184,7 @@ pub fn run(request: &Request) -> Outcome {
         "blockinfile" => resource::run::<textedit::BlockInFile>(request),
         "wait_for" => wait_for::run(request),
         "backup" => resource::run::<backup::Backup>(request),
+        "git" => resource::run::<git::Git>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
