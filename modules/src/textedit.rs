@@ -2,7 +2,7 @@
 //! and hands it to `copy`'s machinery, so the diff, attributes, backup, validation and atomic
 //! write are the same as for any other file.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use regex::Regex;
 use serde::Deserialize;
@@ -141,7 +141,7 @@ fn expand(template: &str, caps: &regex::Captures) -> String {
 }
 
 /// The file's text now: `None` when it does not exist.
-fn current_text(path: &PathBuf) -> Result<Option<String>, ModuleError> {
+fn current_text(path: &Path) -> Result<Option<String>, ModuleError> {
     match std::fs::read(path) {
         Ok(bytes) => String::from_utf8(bytes)
             .map(Some)
@@ -154,7 +154,7 @@ fn current_text(path: &PathBuf) -> Result<Option<String>, ModuleError> {
 /// The text to edit: the file's, or nothing yet when `create` allows it. `None` means there is
 /// nothing to do (removing from a file that does not exist).
 fn existing_text(
-    path: &PathBuf,
+    path: &Path,
     state: Presence,
     create: bool,
     missing: String,
@@ -169,12 +169,12 @@ fn existing_text(
 
 /// Plans writing the edited text through `copy`'s writer (diff, attributes, backup, validate).
 fn plan_write(
-    path: &PathBuf,
+    path: &Path,
     text: String,
     attrs: &mut FileAttrs,
     want_diff: bool,
 ) -> Result<(Plan, Copy), ModuleError> {
-    let mut writer = Copy::of_content(path.clone(), text.into_bytes(), std::mem::take(attrs));
+    let mut writer = Copy::of_content(path.to_path_buf(), text.into_bytes(), std::mem::take(attrs));
     let plan = writer.check(want_diff)?;
     Ok((plan, writer))
 }
