@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 
 use crate::args::{boolean, optional_boolean};
 use crate::process::{run, run_ok};
-use crate::resource::{Plan, Resource};
+use crate::resource::{Plan, Resource, parse_args};
 use crate::{ModuleError, ModuleSpec};
 
 pub(crate) static APT_SPEC: ModuleSpec = ModuleSpec {
@@ -158,22 +158,16 @@ impl Package {
                     other.map(|p| format!(" (it has {p})")).unwrap_or_default()
                 )));
             }
-            self.inner = Some(Apt {
-                name: Some(self.name.clone()),
-                state: self.state.clone(),
-                update_cache: false,
-                cache_valid_time: 0,
-                purge: false,
-                autoremove: false,
-                install_recommends: None,
-                deb: None,
-                default_release: None,
-                dpkg_options: default_dpkg_options(),
-                allow_downgrade: false,
-                lock_timeout: None,
-                force_apt_get: false,
-                report: Map::new(),
-            });
+            // `package` is `apt` with its defaults and the same names and state.
+            let mut args = Map::new();
+            args.insert(
+                "name".into(),
+                serde_json::to_value(self.name.list()).unwrap_or_default(),
+            );
+            if let Some(state) = &self.state {
+                args.insert("state".into(), state.clone().into());
+            }
+            self.inner = Some(parse_args("package", &args)?);
         }
         Ok(self.inner.as_mut().expect("set above"))
     }
