@@ -729,7 +729,28 @@ impl PlayRun<'_> {
         task: (&str, Option<&Location>),
         msg: &str,
     ) -> StepOutcome {
-        self.record(host, task, "failed", false, None, Some(msg), 0.0, false);
+        self.report_failure_after(host, task, msg, 0.0, false)
+    }
+
+    /// A task that failed before its module ran (a template, a condition), after `seconds`.
+    fn report_failure_after(
+        &self,
+        host: &str,
+        task: (&str, Option<&Location>),
+        msg: &str,
+        seconds: f64,
+        handler: bool,
+    ) -> StepOutcome {
+        self.record(
+            host,
+            task,
+            "failed",
+            false,
+            None,
+            Some(msg),
+            seconds,
+            handler,
+        );
         self.engine.out.result(
             host,
             Status::Failed,
@@ -859,24 +880,14 @@ impl PlayRun<'_> {
                 task.display_name(),
                 task.location
             );
-            self.record(
+            let place = (task.display_name(), Some(&task.location));
+            self.report_failure_after(
                 host,
-                (&task.display_name(), Some(&task.location)),
-                "failed",
-                false,
-                None,
-                Some(&msg),
+                (&place.0, place.1),
+                &msg,
                 started.elapsed().as_secs_f64(),
                 handler,
-            );
-            self.engine.out.result(
-                host,
-                Status::Failed,
-                None,
-                &json!({"changed": false, "msg": msg}),
-                false,
-            );
-            StepOutcome::Failed { counted: false }
+            )
         };
         let ignore_errors = match bool_of(&task.keywords.ignore_errors, &scope) {
             Ok(v) => v.unwrap_or(false),

@@ -4,7 +4,7 @@
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::args::{boolean, optional_boolean, text};
+use crate::args::{Presence, boolean, optional_boolean, text};
 use crate::fsutil;
 use crate::process::run_ok;
 use crate::resource::{Plan, Resource};
@@ -167,14 +167,6 @@ impl GroupList {
             .filter(|g| !g.is_empty())
             .collect()
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-enum Presence {
-    #[default]
-    Present,
-    Absent,
 }
 
 #[derive(Debug, Deserialize)]

@@ -8,7 +8,7 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::args::boolean;
+use crate::args::{Presence, boolean};
 use crate::copy::{Copy, FileAttrs};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
@@ -83,14 +83,6 @@ pub(crate) static BLOCKINFILE_SPEC: ModuleSpec = ModuleSpec {
     ],
     free_form: false,
 };
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "lowercase")]
-enum Presence {
-    #[default]
-    Present,
-    Absent,
-}
 
 fn compile(pattern: &str, what: &str) -> Result<Regex, ModuleError> {
     Regex::new(pattern).map_err(|e| {
