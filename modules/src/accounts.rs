@@ -410,7 +410,7 @@ impl Resource for User {
                 "-M".into()
             });
             args.push(name.clone());
-            run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
+            run_ok(&args, &[])?;
             if self.password_lock == Some(true) {
                 run_ok(&["usermod", "-L", &name], &[])?;
             }
@@ -453,22 +453,14 @@ impl Resource for User {
         }
         if args.len() > 1 {
             args.push(name);
-            run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
+            run_ok(&args, &[])?;
         }
         Ok(())
     }
 
     fn values(&self, values: &mut Map<String, Value>) {
         values.insert("name".into(), self.name.clone().into());
-        values.insert(
-            "state".into(),
-            if self.state == Presence::Present {
-                "present"
-            } else {
-                "absent"
-            }
-            .into(),
-        );
+        values.insert("state".into(), self.state.word().into());
         if let Some(p) = passwd(&self.name) {
             values.insert("uid".into(), p.uid.into());
             values.insert("group".into(), p.gid.into());
@@ -561,21 +553,13 @@ impl Resource for Group {
             args.push("-r".into());
         }
         args.push(name);
-        run_ok(&args.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
+        run_ok(&args, &[])?;
         Ok(())
     }
 
     fn values(&self, values: &mut Map<String, Value>) {
         values.insert("name".into(), self.name.clone().into());
-        values.insert(
-            "state".into(),
-            if self.state == Presence::Present {
-                "present"
-            } else {
-                "absent"
-            }
-            .into(),
-        );
+        values.insert("state".into(), self.state.word().into());
         if let Some(g) = groups().into_iter().find(|g| g.name == self.name) {
             values.insert("gid".into(), g.gid.into());
         }

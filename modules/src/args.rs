@@ -14,6 +14,15 @@ pub(crate) enum Presence {
     Absent,
 }
 
+impl Presence {
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            Presence::Present => "present",
+            Presence::Absent => "absent",
+        }
+    }
+}
+
 /// Ansible's booleans: `true`/`false`, `yes`/`no`, `on`/`off`, `1`/`0`, in any case.
 pub(crate) fn boolean<'de, D: Deserializer<'de>>(d: D) -> Result<bool, D::Error> {
     struct V;

@@ -292,8 +292,7 @@ impl Apt {
         }
         args.push(verb.into());
         args.extend(packages.iter().cloned());
-        let argv: Vec<&str> = args.iter().map(String::as_str).collect();
-        run_ok(&argv, APT_ENV).map(|_| ())
+        run_ok(&args, APT_ENV).map(|_| ())
     }
 }
 

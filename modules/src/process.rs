@@ -18,14 +18,14 @@ impl Ran {
 }
 
 /// Runs a program with arguments (no shell) and waits for it.
-pub(crate) fn run(argv: &[&str], env: &[(&str, &str)]) -> Result<Ran, ModuleError> {
-    let output = Command::new(argv[0])
-        .args(&argv[1..])
+pub(crate) fn run<S: AsRef<str>>(argv: &[S], env: &[(&str, &str)]) -> Result<Ran, ModuleError> {
+    let output = Command::new(argv[0].as_ref())
+        .args(argv[1..].iter().map(AsRef::as_ref))
         .envs(env.iter().copied())
         .env("LC_ALL", "C")
         .stdin(std::process::Stdio::null())
         .output()
-        .map_err(|e| ModuleError::io(format!("run {}", argv[0]), e))?;
+        .map_err(|e| ModuleError::io(format!("run {}", argv[0].as_ref()), e))?;
     Ok(Ran {
         rc: output.status.code().unwrap_or(-1),
         stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -34,7 +34,7 @@ pub(crate) fn run(argv: &[&str], env: &[(&str, &str)]) -> Result<Ran, ModuleErro
 }
 
 /// Runs a program that must succeed; its failure becomes the module's, with what it printed.
-pub(crate) fn run_ok(argv: &[&str], env: &[(&str, &str)]) -> Result<Ran, ModuleError> {
+pub(crate) fn run_ok<S: AsRef<str>>(argv: &[S], env: &[(&str, &str)]) -> Result<Ran, ModuleError> {
     let ran = run(argv, env)?;
     if !ran.ok() {
         let said = if ran.stderr.trim().is_empty() {
@@ -42,9 +42,10 @@ pub(crate) fn run_ok(argv: &[&str], env: &[(&str, &str)]) -> Result<Ran, ModuleE
         } else {
             ran.stderr.trim()
         };
+        let command: Vec<&str> = argv.iter().map(AsRef::as_ref).collect();
         return Err(ModuleError::Failed(format!(
             "{} failed (rc={}): {said}",
-            argv.join(" "),
+            command.join(" "),
             ran.rc
         )));
     }

@@ -105,7 +105,7 @@ impl Systemd {
     fn show(&self, name: &str) -> Result<Map<String, Value>, ModuleError> {
         let mut argv = self.systemctl();
         argv.extend(["show".into(), name.into(), "-p".into(), PROPERTIES.into()]);
-        let ran = run_ok(&argv.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
+        let ran = run_ok(&argv, &[])?;
         Ok(ran
             .stdout
             .lines()
@@ -131,7 +131,7 @@ impl Systemd {
         if let Some(n) = name {
             argv.push(n.into());
         }
-        run_ok(&argv.iter().map(String::as_str).collect::<Vec<_>>(), &[]).map(|_| ())
+        run_ok(&argv, &[]).map(|_| ())
     }
 
     fn prop<'a>(&'a self, key: &str) -> &'a str {
@@ -214,7 +214,7 @@ impl Resource for Systemd {
         if let Some(enabled) = self.enabled {
             let mut argv = self.systemctl();
             argv.extend(["is-enabled".into(), name.clone()]);
-            let ran = run(&argv.iter().map(String::as_str).collect::<Vec<_>>(), &[])?;
+            let ran = run(&argv, &[])?;
             let word = ran.stdout.trim().to_string();
             // Static and generated units cannot be enabled or disabled: nothing to do.
             if !matches!(word.as_str(), "static" | "generated" | "indirect" | "alias") {
