@@ -34,7 +34,9 @@ pub fn test_hosts() -> &'static TestHosts {
             Err(_) => {
                 let pid = std::process::id();
                 let prefix = format!("settle-c{}", pid % 100_000);
-                let port_base = 30_000 + (pid % 2_000) * 10;
+                // Below the kernel's ephemeral range (32768 and up), so no outgoing connection
+                // can hold a test host's port.
+                let port_base = 10_000 + (pid % 1_000) * 10;
                 OWN_PREFIX.set(prefix.clone()).ok();
                 // SAFETY: registering a plain extern "C" function with no captured state.
                 unsafe { libc_atexit(take_down_own_hosts) };
