@@ -96,6 +96,20 @@ fn current_kind(meta: Option<&Metadata>) -> &'static str {
     }
 }
 
+/// Adds an owner or group change to `plan` when the current id (`None`: the path is about to
+/// be made) is not the wanted one; both are shown by name.
+fn check_id(
+    plan: &mut Plan,
+    field: &str,
+    current: Option<u32>,
+    want: u32,
+    name: fn(u32) -> String,
+) {
+    if current != Some(want) {
+        plan.change(field, current.map(name), Some(name(want)));
+    }
+}
+
 /// Owner, group and mode that a task wants, compared with and applied to one path.
 pub(crate) struct Attributes<'a> {
     pub owner: Option<&'a str>,
@@ -115,27 +129,23 @@ impl Attributes<'_> {
     ) -> Result<(), ModuleError> {
         if let Some(owner) = self.owner {
             let want = fsutil::user_id(owner)?;
-            match meta {
-                Some(m) if m.uid() == want => {}
-                Some(m) => plan.change(
-                    "owner",
-                    Some(fsutil::user_name(m.uid())),
-                    Some(fsutil::user_name(want)),
-                ),
-                None => plan.change("owner", None, Some(fsutil::user_name(want))),
-            }
+            check_id(
+                plan,
+                "owner",
+                meta.map(MetadataExt::uid),
+                want,
+                fsutil::user_name,
+            );
         }
         if let Some(group) = self.group {
             let want = fsutil::group_id(group)?;
-            match meta {
-                Some(m) if m.gid() == want => {}
-                Some(m) => plan.change(
-                    "group",
-                    Some(fsutil::group_name(m.gid())),
-                    Some(fsutil::group_name(want)),
-                ),
-                None => plan.change("group", None, Some(fsutil::group_name(want))),
-            }
+            check_id(
+                plan,
+                "group",
+                meta.map(MetadataExt::gid),
+                want,
+                fsutil::group_name,
+            );
         }
         if let Some(mode) = self.mode {
             let current = meta.map(|m| m.mode() & 0o7777);
