@@ -477,7 +477,7 @@ fn user_password_and_lock() {
 fn read_only_modules_change_nothing_and_report_what_they_saw() {
     let hosts = test_hosts();
     let host = hosts.names()[1];
-    let port = hosts.hosts.iter().find(|(n, _)| n == host).unwrap().1;
+    let (_, port, address) = hosts.hosts.iter().find(|(n, ..)| n == host).unwrap();
     let s = Scratch::new();
     s.write("inv", &hosts.inventory("root", &[], &[]));
     s.write(
@@ -490,7 +490,7 @@ fn read_only_modules_change_nothing_and_report_what_they_saw() {
       register: p
     - stat: {{path: /etc/hostname, checksum_algorithm: sha256}}
       register: st
-    - wait_for: {{port: {port}, timeout: 5}}
+    - wait_for: {{host: {address}, port: {port}, timeout: 5}}
     - wait_for: {{path: /etc/hostname, search_regex: '{host}', timeout: 5}}
     - wait_for: {{port: 1, state: stopped, timeout: 5}}
     - assert:

@@ -10,66 +10,89 @@ use std::sync::OnceLock;
 
 pub struct TestHosts {
     pub state: PathBuf,
-    /// (name, port) of each host.
-    pub hosts: Vec<(String, u16)>,
+    /// (name, port, address) of each host.
+    pub hosts: Vec<(String, u16, String)>,
 }
 
 const REPO: &str = env!("CARGO_MANIFEST_DIR");
 
 extern "C" fn take_down_own_hosts() {
-    if let Some(prefix) = OWN_PREFIX.get() {
+    for prefix in OWN_PREFIXES
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .iter()
+    {
         let _ = Command::new(format!("{REPO}/tests/hosts/down"))
             .args(["--prefix", prefix])
             .status();
     }
 }
 
-static OWN_PREFIX: OnceLock<String> = OnceLock::new();
+static OWN_PREFIXES: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
 
+/// The suite's three general-purpose hosts, settle-…-1 to -3.
 pub fn test_hosts() -> &'static TestHosts {
     static HOSTS: OnceLock<TestHosts> = OnceLock::new();
+    HOSTS.get_or_init(|| boot("SETTLE_TEST_STATE", "c", &["-n", "3"], 0))
+}
+
+/// The six hosts of examples/ha-webapp, named as its inventory names them.
+pub fn ha_hosts() -> &'static TestHosts {
+    static HOSTS: OnceLock<TestHosts> = OnceLock::new();
     HOSTS.get_or_init(|| {
-        let state = match std::env::var("SETTLE_TEST_STATE") {
-            Ok(state) => PathBuf::from(state),
-            Err(_) => {
-                let pid = std::process::id();
-                let prefix = format!("settle-c{}", pid % 100_000);
-                // Below the kernel's ephemeral range (32768 and up), so no outgoing connection
-                // can hold a test host's port.
-                let port_base = 10_000 + (pid % 1_000) * 10;
-                OWN_PREFIX.set(prefix.clone()).ok();
-                // SAFETY: registering a plain extern "C" function with no captured state.
-                unsafe { libc_atexit(take_down_own_hosts) };
-                let out = Command::new(format!("{REPO}/tests/hosts/up"))
-                    .args([
-                        "-n",
-                        "3",
-                        "--prefix",
-                        &prefix,
-                        "--port-base",
-                        &port_base.to_string(),
-                    ])
-                    .output()
-                    .expect("run tests/hosts/up");
-                assert!(
-                    out.status.success(),
-                    "tests/hosts/up failed:\n{}",
-                    String::from_utf8_lossy(&out.stderr)
-                );
-                PathBuf::from(format!("/run/settle-test/{prefix}"))
-            }
-        };
-        let list = std::fs::read_to_string(state.join("hosts.list"))
-            .expect("hosts.list of the test hosts");
-        let hosts = list
-            .lines()
-            .filter_map(|l| {
-                l.split_once(' ')
-                    .map(|(n, p)| (n.to_string(), p.trim().parse().unwrap()))
-            })
-            .collect();
-        TestHosts { state, hosts }
+        boot(
+            "SETTLE_HA_STATE",
+            "ha",
+            &["--names", "lb1,app1,db1,lb2,app2,db2"],
+            3,
+        )
     })
+}
+
+/// The hosts `scripts/test` booted (their state folder in `env`), or, for a test binary run on
+/// its own, a set it boots now and removes at exit.
+fn boot(env: &str, tag: &str, what: &[&str], port_offset: u32) -> TestHosts {
+    let state = match std::env::var(env) {
+        Ok(state) => PathBuf::from(state),
+        Err(_) => {
+            let pid = std::process::id();
+            let prefix = format!("settle-{tag}{}", pid % 100_000);
+            // Below the kernel's ephemeral range (32768 and up), so no outgoing connection
+            // can hold a test host's port; ten ports per process id, the first three for the
+            // general hosts and the next six for the ha-webapp ones.
+            let port_base = 10_000 + (pid % 1_000) * 10 + port_offset;
+            OWN_PREFIXES
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .push(prefix.clone());
+            static AT_EXIT: std::sync::Once = std::sync::Once::new();
+            // SAFETY: registering a plain extern "C" function with no captured state.
+            AT_EXIT.call_once(|| unsafe {
+                libc_atexit(take_down_own_hosts);
+            });
+            let out = Command::new(format!("{REPO}/tests/hosts/up"))
+                .args(what)
+                .args(["--prefix", &prefix, "--port-base", &port_base.to_string()])
+                .output()
+                .expect("run tests/hosts/up");
+            assert!(
+                out.status.success(),
+                "tests/hosts/up failed:\n{}",
+                String::from_utf8_lossy(&out.stderr)
+            );
+            PathBuf::from(format!("/run/settle-test/{prefix}"))
+        }
+    };
+    let list =
+        std::fs::read_to_string(state.join("hosts.list")).expect("hosts.list of the test hosts");
+    let hosts = list
+        .lines()
+        .filter_map(|l| match l.split_whitespace().collect::<Vec<_>>()[..] {
+            [name, port, address] => Some((name.into(), port.parse().unwrap(), address.into())),
+            _ => None,
+        })
+        .collect();
+    TestHosts { state, hosts }
 }
 
 unsafe extern "C" {
@@ -79,7 +102,7 @@ unsafe extern "C" {
 
 impl TestHosts {
     pub fn names(&self) -> Vec<&str> {
-        self.hosts.iter().map(|(n, _)| n.as_str()).collect()
+        self.hosts.iter().map(|(n, ..)| n.as_str()).collect()
     }
 
     pub fn key(&self) -> PathBuf {
@@ -94,9 +117,9 @@ impl TestHosts {
     /// and any extra host lines.
     pub fn inventory(&self, user: &str, vars: &[&str], extra_hosts: &[&str]) -> String {
         let mut text = String::from("[testhosts]\n");
-        for (name, port) in &self.hosts {
+        for (name, port, address) in &self.hosts {
             text.push_str(&format!(
-                "{name} ansible_host=127.0.0.1 ansible_port={port}\n"
+                "{name} ansible_host={address} ansible_port={port}\n"
             ));
         }
         for h in extra_hosts {
