@@ -285,6 +285,16 @@ impl Resource for Copy {
         } else {
             target
         };
+        if let Some(folder) = dest
+            .parent()
+            .filter(|f| !f.as_os_str().is_empty() && !f.is_dir())
+        {
+            // Ansible's words: copy and template do not create the folder.
+            return Err(ModuleError::Failed(format!(
+                "Destination directory {} does not exist",
+                folder.display()
+            )));
+        }
         fsutil::atomic_write(&dest, &self.bytes, mode, uid, gid)
     }
 
