@@ -710,3 +710,50 @@ fn copy_of_a_folder_and_template_whitespace_options() {
     let second = s.settle(&["site.yml", "-i", "hosts"]);
     assert_eq!(second.recap("h1")["changed"], 0, "{}", second.stdout);
 }
+
+#[test]
+fn no_log_hides_secrets_in_results_loop_labels_and_diffs_but_keeps_them_usable() {
+    let s = one_host();
+    s.write("templates/secret.j2", "password={{ secret }}\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: false
+  vars: {secret: hunter2-secret}
+  tasks:
+    - template: {src: secret.j2, dest: '@@/secret.conf'}
+      no_log: true
+    - command: echo {{ item.password }}
+      loop:
+        - {user: a, password: '{{ secret }}'}
+        - {user: b, password: '{{ secret }}'}
+      when: item.user == 'a'
+      register: echoed
+      no_log: true
+    - debug: msg={{ echoed.results[0].stdout | length }}
+    - command: 'false {{ secret }}'
+      no_log: true
+      ignore_errors: true
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "--diff"]);
+    run.assert_code(0);
+    assert!(
+        !run.stdout.contains("hunter2") && !run.stderr.contains("hunter2"),
+        "{}\n{}",
+        run.stdout,
+        run.stderr
+    );
+    assert!(
+        run.stdout
+            .contains("changed: [h1] => (item=(censored due to no_log))")
+            && run
+                .stdout
+                .contains("skipping: [h1] => (item=(censored due to no_log))"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("\"msg\": 14"), "{}", run.stdout);
+    assert_eq!(s.read("secret.conf"), "password=hunter2-secret\n");
+}

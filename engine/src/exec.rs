@@ -1046,7 +1046,11 @@ impl PlayRun<'_> {
         } else {
             Value::Object(item.result.clone())
         };
-        out.result(host, status, label, &shown, ignored);
+        let host = match item.result.get("_ansible_delegated_label") {
+            Some(to) => format!("{host} -> {}", value_text(to)),
+            None => host.to_string(),
+        };
+        out.result(&host, status, label, &shown, ignored);
     }
 
     fn run_loop(
@@ -1085,6 +1089,8 @@ impl PlayRun<'_> {
             );
             let item_scope = scope.with_layer(Arc::new(layer));
             let label = match &lc.label {
+                // Ansible's words; the item may hold the very secret no_log protects.
+                _ if no_log => "(censored due to no_log)".to_string(),
                 Some(l) => templar()
                     .render_text(&value_text(l), &item_scope)
                     .unwrap_or_else(|_| value_text(l)),
@@ -1141,6 +1147,43 @@ impl PlayRun<'_> {
 
     /// One module call (or controller action) with `until`, `changed_when` and `failed_when`.
     fn run_one(
+        &self,
+        host: &str,
+        state: &HostState,
+        task: &Task,
+        scope: &Arc<Scope>,
+    ) -> ItemResult {
+        let mut r = self.run_here_or_delegated(host, state, task, scope);
+        if let Some(label) = self.delegate_label(host, task, scope) {
+            r.result
+                .insert("_ansible_delegated_label".into(), label.into());
+        }
+        r
+    }
+
+    /// How Ansible shows a delegated task's host: `web1 -> db1`, with the address when the
+    /// delegate's `ansible_host` is not its name: `web1 -> db1(10.0.0.5)`.
+    fn delegate_label(&self, host: &str, task: &Task, scope: &Arc<Scope>) -> Option<String> {
+        let to = templar()
+            .render_text(&value_text(task.keywords.delegate_to.as_ref()?), scope)
+            .ok()
+            .filter(|to| to != host)?;
+        let address = self
+            .engine
+            .hosts
+            .scope_of(&to)
+            .get("ansible_host")
+            .ok()
+            .flatten()
+            .map(|a| value_text(&a))
+            .filter(|a| *a != to);
+        Some(match address {
+            Some(a) => format!("{to}({a})"),
+            None => to,
+        })
+    }
+
+    fn run_here_or_delegated(
         &self,
         host: &str,
         state: &HostState,

@@ -111,13 +111,22 @@ impl Output {
             Status::Failed => ("fatal", RED),
             Status::Unreachable => ("fatal", RED),
         };
+        // Keys starting with `_` are settle's own notes for the display, never shown.
+        let visible = || match result {
+            Value::Object(map) => {
+                let mut map = map.clone();
+                map.retain(|k, _| !k.starts_with('_'));
+                py_json(&Value::Object(map), None)
+            }
+            other => py_json(other, None),
+        };
         let mut text = match status {
             Status::Failed if item.is_some() => {
-                format!("failed: [{host}]{item_part} => {}", py_json(result, None))
+                format!("failed: [{host}]{item_part} => {}", visible())
             }
-            Status::Failed => format!("fatal: [{host}]: FAILED! => {}", py_json(result, None)),
+            Status::Failed => format!("fatal: [{host}]: FAILED! => {}", visible()),
             Status::Unreachable => {
-                format!("fatal: [{host}]: UNREACHABLE! => {}", py_json(result, None))
+                format!("fatal: [{host}]: UNREACHABLE! => {}", visible())
             }
             // A command that check mode cannot predict says so (and counts as skipped).
             Status::Skipped
