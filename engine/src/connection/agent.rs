@@ -18,11 +18,27 @@ pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
 /// The agent binary sent to hosts: this very executable, unless SETTLE_AGENT_BINARY names
-/// another build (for hosts of another architecture).
+/// another build (for hosts of another architecture). Its hash names it on hosts; its bytes are
+/// read only when a host lacks it, so a run on hosts that have it never holds the file in memory.
 pub(crate) struct AgentBinary {
-    pub bytes: Vec<u8>,
+    path: std::path::PathBuf,
+    bytes: OnceLock<Result<Vec<u8>, String>>,
     pub hash: String,
     pub arch: String,
+}
+
+impl AgentBinary {
+    /// The file's bytes, read once for all the hosts that need them.
+    pub(crate) fn bytes(&self) -> Result<&[u8], ConnectionError> {
+        self.bytes
+            .get_or_init(|| std::fs::read(&self.path).map_err(|e| self.unreadable(e)))
+            .as_deref()
+            .map_err(|e| ConnectionError::Failed(e.clone()))
+    }
+
+    fn unreadable(&self, e: std::io::Error) -> String {
+        format!("cannot read the agent binary {}: {e}", self.path.display())
+    }
 }
 
 pub(crate) fn agent_binary() -> Result<&'static AgentBinary, ConnectionError> {
@@ -41,12 +57,19 @@ pub(crate) fn agent_binary() -> Result<&'static AgentBinary, ConnectionError> {
                     std::env::consts::ARCH.into(),
                 ),
             };
-            let bytes = std::fs::read(&path)
-                .map_err(|e| format!("cannot read the agent binary {}: {e}", path.display()))?;
-            use sha2::Digest;
-            let digest = sha2::Sha256::digest(&bytes);
-            let hash: String = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-            Ok(AgentBinary { bytes, hash, arch })
+            let mut binary = AgentBinary {
+                path,
+                bytes: OnceLock::new(),
+                hash: String::new(),
+                arch,
+            };
+            let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+            std::fs::File::open(&binary.path)
+                .and_then(|mut file| std::io::copy(&mut file, &mut hasher))
+                .map_err(|e| binary.unreadable(e))?;
+            let digest = sha2::Digest::finalize(hasher);
+            binary.hash = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+            Ok(binary)
         })
         .as_ref()
         .map_err(|e| ConnectionError::Failed(e.clone()))

@@ -82,7 +82,7 @@ impl<T: Transport> RemoteConnection<T> {
                         )));
                     }
                     self.transport()
-                        .run_with_input(&upload_command(&binary.hash), &binary.bytes)
+                        .run_with_input(&upload_command(&binary.hash), binary.bytes()?)
                         .await?;
                 }
                 Started::NeedsUpload(_) => {
