@@ -2,7 +2,8 @@
 //! 1. apply on the host: changed, and the host is in the wanted state (checked with plain ssh);
 //! 2. apply again: changed=0;
 //! 3. drift the host by hand, then `--check --diff`: exactly that drift is reported, with a
-//!    readable diff, and the host is untouched (a snapshot of files, accounts, packages and units);
+//!    readable diff, and the host is untouched (a snapshot of files, accounts, packages (dpkg
+//!    and rpm) and units);
 //! 4. apply: exactly that drift is fixed.
 
 mod common;
@@ -16,7 +17,7 @@ use common::{Run, Scratch};
 static TURN: Mutex<()> = Mutex::new(());
 
 const SNAPSHOT: &str = "find /etc /srv /home /opt /usr/local -xdev -printf '%p %m %u %g %s %T@ %l\\n' 2>/dev/null | sort | sha256sum; \
-    dpkg -l | sha256sum; systemctl list-unit-files --no-legend | sha256sum; \
+    dpkg -l | sha256sum; rpm -qa 2>/dev/null | sort | sha256sum; systemctl list-unit-files --no-legend | sha256sum; \
     systemctl list-units --all --no-legend --plain | grep -v -E '^(session-|user@|user-|run-|init.scope)' | awk '{print $1,$3,$4}' | sort | sha256sum";
 
 struct Scenario<'a> {
@@ -258,6 +259,52 @@ fn apt_installs_all_missing_packages_at_once() {
     );
 }
 
+/// dnf has no RPM-based host here (no Fedora or RHEL mirror is reachable), so its scenarios run
+/// Debian's own dnf and rpm on a Debian test host, with real RPMs built on the host and served
+/// from a local repository (tests/fixtures/rpm-repo.sh).
+fn rpm_repository(packages: &str) -> String {
+    format!(
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -q dnf rpm createrepo-c >/dev/null 2>&1; \
+         for p in m-hello m-extra; do rpm -e --allmatches $p >/dev/null 2>&1; done; rm -rf /srv/m-rpm /opt/m-rpm /var/cache/dnf; \
+         sh -s /srv/m-rpm {packages} <<'SCRIPT'\n{}\nSCRIPT",
+        include_str!("fixtures/rpm-repo.sh")
+    )
+}
+
+#[test]
+fn dnf_installs_all_missing_packages_at_once() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[2],
+            reset: &rpm_repository("m-hello:1.0 m-extra:1.0"),
+            tasks: "    - dnf: {name: [m-hello, m-extra], state: present}\n",
+            verify: "rpm -q --qf '%{NAME} %{VERSION}\\n' m-hello m-extra; cat /opt/m-rpm/m-extra",
+            expected: "m-hello 1.0\nm-extra 1.0\nm-extra 1.0\n",
+            drift: "rpm -e m-extra",
+            diff_shows: "package m-extra: absent → present",
+        },
+    );
+}
+
+#[test]
+fn package_with_dnf_keeps_the_latest_version() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[2],
+            reset: &rpm_repository("m-hello:1.0 m-hello:1.1"),
+            tasks: "    - package: {name: m-hello, state: latest, use: dnf}\n",
+            verify: "rpm -q --qf '%{VERSION}\\n' m-hello; cat /opt/m-rpm/m-hello",
+            expected: "1.1\nm-hello 1.1\n",
+            drift: "rpm -U --oldpackage /srv/m-rpm/repo/m-hello-1.0-1.noarch.rpm",
+            diff_shows: "package m-hello: 1.0-1 → 1.1-1",
+        },
+    );
+}
+
 #[test]
 fn systemd_unit_enabled_and_started() {
     let hosts = test_hosts();
@@ -341,6 +388,14 @@ fn bad_arguments_name_the_task_the_argument_and_what_is_allowed() {
         (
             "apt: {name: tree, state: sideways}",
             "state \"sideways\" is not one of present, absent, latest",
+        ),
+        (
+            "dnf: {name: tree, state: sideways}",
+            "state \"sideways\" is not one of present, installed, latest, absent, removed",
+        ),
+        (
+            "package: {name: tree, use: pkgng}",
+            "use=pkgng is not supported",
         ),
     ];
     for (task, expected) in cases {

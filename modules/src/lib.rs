@@ -31,6 +31,7 @@ mod args;
 mod backup;
 mod command;
 mod copy;
+mod dnf;
 mod file;
 mod fsutil;
 mod git;
@@ -150,6 +151,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &accounts::GROUP_SPEC,
     &packages::APT_SPEC,
     &packages::PACKAGE_SPEC,
+    &dnf::DNF_SPEC,
     &systemd::SYSTEMD_SPEC,
     &systemd::SYSTEMD_SERVICE_SPEC,
     &systemd::SERVICE_SPEC,
@@ -179,6 +181,7 @@ pub fn run(request: &Request) -> Outcome {
         "group" => resource::run::<accounts::Group>(request),
         "apt" => resource::run::<packages::Apt>(request),
         "package" => resource::run::<packages::Package>(request),
+        "dnf" => resource::run::<dnf::Dnf>(request),
         "systemd" | "systemd_service" | "service" => resource::run::<systemd::Systemd>(request),
         "lineinfile" => resource::run::<textedit::LineInFile>(request),
         "blockinfile" => resource::run::<textedit::BlockInFile>(request),

@@ -1,4 +1,4 @@
-//! `apt` and `package`: Debian packages. The package database is read first; the package manager
+//! `apt` and `package` (which hands on to `apt` or `dnf`): Debian packages. The package database is read first; the package manager
 //! runs only for what is missing (all missing packages in one call), and not at all on a no-op.
 
 use std::collections::BTreeMap;
@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::args::{boolean, optional_boolean};
+use crate::dnf::Dnf;
 use crate::process::{run, run_ok};
 use crate::resource::{Plan, Resource, parse_args};
 use crate::{ModuleError, ModuleSpec};
@@ -61,13 +62,13 @@ pub(crate) static PACKAGE_SPEC: ModuleSpec = ModuleSpec {
 
 #[derive(Debug, Clone, Deserialize)]
 #[serde(untagged)]
-enum Names {
+pub(crate) enum Names {
     List(Vec<String>),
     Text(String),
 }
 
 impl Names {
-    fn list(&self) -> Vec<String> {
+    pub(crate) fn list(&self) -> Vec<String> {
         let raw = match self {
             Names::List(l) => l.clone(),
             Names::Text(t) => t.split(',').map(str::to_string).collect(),
@@ -121,7 +122,8 @@ fn default_dpkg_options() -> String {
     "force-confdef,force-confold".into()
 }
 
-/// The generic `package` module: on apt hosts, `apt` with the same names and state.
+/// The generic `package` module: `apt` on Debian and Ubuntu hosts, `dnf` on Fedora and RHEL
+/// hosts (or whichever `use` names), with the same names and state.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Package {
@@ -130,44 +132,60 @@ pub(crate) struct Package {
     #[serde(rename = "use")]
     manager: Option<String>,
     #[serde(skip)]
-    inner: Option<Apt>,
+    inner: Option<Manager>,
+}
+
+#[derive(Debug)]
+enum Manager {
+    Apt(Apt),
+    Dnf(Dnf),
 }
 
 impl Package {
-    fn apt(&mut self) -> Result<&mut Apt, ModuleError> {
+    fn manager(&mut self) -> Result<&mut Manager, ModuleError> {
         if self.inner.is_none() {
-            match self.manager.as_deref() {
-                None | Some("auto") | Some("apt") => {}
-                Some(other) => {
-                    return Err(ModuleError::Args(format!(
-                        "package: use={other} is not supported; settle manages apt hosts"
+            let has = |p: &str| Path::new(p).exists();
+            let chosen = match self.manager.as_deref() {
+                None | Some("auto") if has("/usr/bin/apt-get") => "apt",
+                None | Some("auto") if has("/usr/bin/dnf") => "dnf",
+                None | Some("auto") => {
+                    let other = [
+                        "/usr/bin/yum",
+                        "/sbin/apk",
+                        "/usr/bin/pacman",
+                        "/usr/bin/zypper",
+                    ]
+                    .iter()
+                    .find(|p| has(p));
+                    return Err(ModuleError::Failed(format!(
+                        "package: this host has neither apt-get nor dnf{}; settle's package module manages apt and dnf hosts",
+                        other.map(|p| format!(" (it has {p})")).unwrap_or_default()
                     )));
                 }
-            }
-            if !Path::new("/usr/bin/apt-get").exists() {
-                let other = [
-                    "/usr/bin/dnf",
-                    "/usr/bin/yum",
-                    "/sbin/apk",
-                    "/usr/bin/pacman",
-                ]
-                .iter()
-                .find(|p| Path::new(p).exists());
-                return Err(ModuleError::Failed(format!(
-                    "package: this host has no apt-get{}; settle's package module manages apt hosts",
-                    other.map(|p| format!(" (it has {p})")).unwrap_or_default()
-                )));
-            }
-            // `package` is `apt` with its defaults and the same names and state.
-            let mut args = Map::new();
-            args.insert(
-                "name".into(),
-                serde_json::to_value(self.name.list()).unwrap_or_default(),
-            );
-            if let Some(state) = &self.state {
-                args.insert("state".into(), state.clone().into());
-            }
-            self.inner = Some(parse_args("package", &args)?);
+                Some(m @ ("apt" | "dnf")) => m,
+                Some("yum") if has("/usr/bin/dnf") => "dnf",
+                Some(other) => {
+                    return Err(ModuleError::Args(format!(
+                        "package: use={other} is not supported; settle manages apt and dnf hosts"
+                    )));
+                }
+            };
+            self.inner = Some(if chosen == "apt" {
+                // `package` is `apt` with its defaults and the same names and state.
+                let mut args = Map::new();
+                args.insert(
+                    "name".into(),
+                    serde_json::to_value(self.name.list()).unwrap_or_default(),
+                );
+                if let Some(state) = &self.state {
+                    args.insert("state".into(), state.clone().into());
+                }
+                Manager::Apt(parse_args("package", &args)?)
+            } else {
+                let dnf = Dnf::of(self.name.list(), self.state.clone());
+                dnf.validate()?;
+                Manager::Dnf(dnf)
+            });
         }
         Ok(self.inner.as_mut().expect("set above"))
     }
@@ -175,14 +193,22 @@ impl Package {
 
 impl Resource for Package {
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
-        self.apt()?.check(want_diff)
+        match self.manager()? {
+            Manager::Apt(apt) => apt.check(want_diff),
+            Manager::Dnf(dnf) => dnf.check(want_diff),
+        }
     }
     fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
-        self.apt()?.apply(plan)
+        match self.manager()? {
+            Manager::Apt(apt) => apt.apply(plan),
+            Manager::Dnf(dnf) => dnf.apply(plan),
+        }
     }
     fn values(&self, values: &mut Map<String, Value>) {
-        if let Some(apt) = &self.inner {
-            apt.values(values);
+        match &self.inner {
+            Some(Manager::Apt(apt)) => apt.values(values),
+            Some(Manager::Dnf(dnf)) => dnf.values(values),
+            None => {}
         }
     }
 }
