@@ -7,7 +7,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::args::{boolean, optional_boolean};
-use crate::packages::Names;
+use crate::packages::{Names, package_state};
 use crate::process::{run, run_ok};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
@@ -126,14 +126,11 @@ impl Dnf {
     }
 
     fn state(&self) -> Result<&'static str, ModuleError> {
-        match self.state.as_deref().unwrap_or("present") {
-            "present" | "installed" => Ok("present"),
-            "absent" | "removed" => Ok("absent"),
-            "latest" => Ok("latest"),
-            other => Err(ModuleError::Args(format!(
-                "dnf: state {other:?} is not one of present, installed, latest, absent, removed"
-            ))),
-        }
+        package_state(
+            "dnf",
+            self.state.as_deref(),
+            "present, installed, latest, absent, removed",
+        )
     }
 
     /// `dnf` with the options every call shares.

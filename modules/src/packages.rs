@@ -284,16 +284,26 @@ const APT_ENV: &[(&str, &str)] = &[
     ("DEBCONF_NONINTERACTIVE_SEEN", "true"),
 ];
 
+/// A package's wanted state, `present` (or `installed`), `absent` (or `removed`) or `latest`;
+/// `words` is how the module's error lists them.
+pub(crate) fn package_state(
+    module: &str,
+    state: Option<&str>,
+    words: &str,
+) -> Result<&'static str, ModuleError> {
+    match state.unwrap_or("present") {
+        "present" | "installed" => Ok("present"),
+        "absent" | "removed" => Ok("absent"),
+        "latest" => Ok("latest"),
+        other => Err(ModuleError::Args(format!(
+            "{module}: state {other:?} is not one of {words}"
+        ))),
+    }
+}
+
 impl Apt {
     fn state(&self) -> Result<&'static str, ModuleError> {
-        match self.state.as_deref().unwrap_or("present") {
-            "present" | "installed" => Ok("present"),
-            "absent" | "removed" => Ok("absent"),
-            "latest" => Ok("latest"),
-            other => Err(ModuleError::Args(format!(
-                "apt: state {other:?} is not one of present, absent, latest"
-            ))),
-        }
+        package_state("apt", self.state.as_deref(), "present, absent, latest")
     }
 
     fn apt_get(&self, verb: &str, packages: &[String]) -> Result<(), ModuleError> {
