@@ -1,5 +1,6 @@
-//! `apt` and `package` (which hands on to `apt` or `dnf`): Debian packages. The package database is read first; the package manager
-//! runs only for what is missing (all missing packages in one call), and not at all on a no-op.
+//! `apt`, Debian packages, and `package`, which hands on to `apt` or `dnf`. The package database
+//! is read first; the package manager runs only for what is missing (all missing packages in one
+//! call), and not at all on a no-op.
 
 use std::collections::BTreeMap;
 use std::path::Path;
