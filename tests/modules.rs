@@ -279,7 +279,7 @@ fn dnf_installs_all_missing_packages_at_once() {
         Scenario {
             host: hosts.names()[2],
             reset: &rpm_repository("m-hello:1.0 m-extra:1.0"),
-            tasks: "    - dnf: {name: [m-hello, m-extra], state: present}\n",
+            tasks: "    - dnf: {name: [m-hello, m-extra], state: present, allow_downgrade: true}\n",
             verify: "rpm -q --qf '%{NAME} %{VERSION}\\n' m-hello m-extra; cat /opt/m-rpm/m-extra",
             expected: "m-hello 1.0\nm-extra 1.0\nm-extra 1.0\n",
             drift: "rpm -e m-extra",

@@ -73,7 +73,10 @@ pub(crate) struct Dnf {
     releasever: Option<String>,
     #[serde(default, deserialize_with = "optional_boolean")]
     install_weak_deps: Option<bool>,
+    /// Accepted for compatibility: dnf's install goes down to an older version it is given by
+    /// name, whatever this says.
     #[serde(default, deserialize_with = "boolean")]
+    #[allow(dead_code)]
     allow_downgrade: bool,
     #[serde(default, deserialize_with = "boolean")]
     allowerasing: bool,
@@ -172,6 +175,21 @@ impl Dnf {
         }
         argv.extend(args.iter().map(|a| a.to_string()));
         argv
+    }
+
+    /// One dnf call for all these packages (none when there are none).
+    fn call(
+        &self,
+        verb: &str,
+        option: Option<&str>,
+        packages: &[&String],
+    ) -> Result<(), ModuleError> {
+        if packages.is_empty() {
+            return Ok(());
+        }
+        let mut args: Vec<&str> = std::iter::once(verb).chain(option).collect();
+        args.extend(packages.iter().map(|p| p.as_str()));
+        run_ok(&self.dnf(&args), &[]).map(|_| ())
     }
 
     /// Which of the wanted packages have a newer version in the repositories, as dnf's metadata
@@ -297,40 +315,23 @@ impl Resource for Dnf {
             run_ok(&self.dnf(&["makecache", "--refresh"]), &[])?;
             self.report.insert("cache_updated".into(), true.into());
         }
-        let state = self.state()?;
         let specs = self.name.as_ref().map(Names::list).unwrap_or_default();
-        let (missing, outdated): (Vec<&String>, Vec<&String>) = specs
+        let to_change: Vec<&String> = specs
             .iter()
             .filter(|s| plan.has(&format!("package {s}")))
-            .partition(|s| {
-                plan.changes.iter().any(|c| {
-                    c.field == format!("package {s}") && c.before.as_deref() == Some("absent")
-                })
-            });
-        let call = |verb: &str, packages: &[&String]| -> Result<(), ModuleError> {
-            if packages.is_empty() {
-                return Ok(());
-            }
-            let mut args = vec![verb];
-            if verb == "install" && self.allow_downgrade {
-                args.push("--allow-downgrade");
-            }
-            args.extend(packages.iter().map(|p| p.as_str()));
-            run_ok(&self.dnf(&args), &[]).map(|_| ())
-        };
-        if state == "absent" {
-            let mut args = vec!["remove"];
-            if !self.autoremove {
-                args.push("--noautoremove");
-            }
-            let names: Vec<&String> = missing.iter().chain(&outdated).copied().collect();
-            if !names.is_empty() {
-                args.extend(names.iter().map(|p| p.as_str()));
-                run_ok(&self.dnf(&args), &[])?;
-            }
+            .collect();
+        if self.state()? == "absent" {
+            let keep_dependencies = (!self.autoremove).then_some("--noautoremove");
+            self.call("remove", keep_dependencies, &to_change)?;
         } else {
-            call("install", &missing)?;
-            call("upgrade", &outdated)?;
+            let (missing, outdated): (Vec<&String>, Vec<&String>) =
+                to_change.into_iter().partition(|s| {
+                    plan.changes.iter().any(|c| {
+                        c.field == format!("package {s}") && c.before.as_deref() == Some("absent")
+                    })
+                });
+            self.call("install", None, &missing)?;
+            self.call("upgrade", None, &outdated)?;
         }
         if plan.has("autoremove") {
             run_ok(&self.dnf(&["autoremove"]), &[])?;
