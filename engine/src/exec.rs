@@ -1153,34 +1153,26 @@ impl PlayRun<'_> {
         task: &Task,
         scope: &Arc<Scope>,
     ) -> ItemResult {
-        let mut r = self.run_here_or_delegated(host, state, task, scope);
-        if let Some(label) = self.delegate_label(host, task, scope) {
-            r.result
-                .insert("_ansible_delegated_label".into(), label.into());
+        // Where the module runs: this host, or the one named by delegate_to (with its variables).
+        let delegate = match &task.keywords.delegate_to {
+            None => None,
+            Some(d) => match templar().render_text(&value_text(d), scope) {
+                Ok(name) if name == host => None,
+                Ok(name) => {
+                    let delegate_scope = self.engine.hosts.scope_of(&name);
+                    Some((name, delegate_scope))
+                }
+                Err(e) => return ItemResult::failed(format!("delegate_to: {}", e.message)),
+            },
+        };
+        let mut r = self.run_here_or_delegated(host, state, task, scope, delegate.as_ref());
+        if let Some((to, delegate_scope)) = &delegate {
+            r.result.insert(
+                "_ansible_delegated_label".into(),
+                delegate_label(to, delegate_scope).into(),
+            );
         }
         r
-    }
-
-    /// How Ansible shows a delegated task's host: `web1 -> db1`, with the address when the
-    /// delegate's `ansible_host` is not its name: `web1 -> db1(10.0.0.5)`.
-    fn delegate_label(&self, host: &str, task: &Task, scope: &Arc<Scope>) -> Option<String> {
-        let to = templar()
-            .render_text(&value_text(task.keywords.delegate_to.as_ref()?), scope)
-            .ok()
-            .filter(|to| to != host)?;
-        let address = self
-            .engine
-            .hosts
-            .scope_of(&to)
-            .get("ansible_host")
-            .ok()
-            .flatten()
-            .map(|a| value_text(&a))
-            .filter(|a| *a != to);
-        Some(match address {
-            Some(a) => format!("{to}({a})"),
-            None => to,
-        })
     }
 
     fn run_here_or_delegated(
@@ -1189,6 +1181,7 @@ impl PlayRun<'_> {
         state: &HostState,
         task: &Task,
         scope: &Arc<Scope>,
+        delegate: Option<&(String, Arc<Scope>)>,
     ) -> ItemResult {
         let opts = self.engine.opts;
         let check_mode = match bool_of(&task.keywords.check_mode, scope) {
@@ -1207,17 +1200,11 @@ impl PlayRun<'_> {
             Ok(b) => b,
             Err(e) => return ItemResult::failed(e),
         };
-        // Where the module runs: this host, or the one named by delegate_to.
-        let (exec_state, exec_scope) = match &task.keywords.delegate_to {
+        let (exec_state, exec_scope) = match delegate {
             None => (None, scope.clone()),
-            Some(d) => match templar().render_text(&value_text(d), scope) {
-                Ok(name) if name == host => (None, scope.clone()),
-                Ok(name) => (
-                    Some(self.engine.hosts.get(&name)),
-                    self.engine.hosts.scope_of(&name),
-                ),
-                Err(e) => return ItemResult::failed(format!("delegate_to: {}", e.message)),
-            },
+            Some((name, delegate_scope)) => {
+                (Some(self.engine.hosts.get(name)), delegate_scope.clone())
+            }
         };
         let target = match target_of(
             &exec_scope,
@@ -1867,6 +1854,20 @@ fn become_of(task: &Task, scope: &Arc<Scope>, opts: &RunOptions) -> Result<Optio
         None => opts.become_password.clone(),
     };
     Ok(Some(Become { user, password }))
+}
+
+/// How Ansible shows a delegated task's host after the arrow: `db1`, with the address when the
+/// delegate's `ansible_host` is not its name: `db1(10.0.0.5)`.
+fn delegate_label(to: &str, delegate_scope: &Arc<Scope>) -> String {
+    match delegate_scope
+        .get("ansible_host")
+        .ok()
+        .flatten()
+        .map(|a| value_text(&a))
+    {
+        Some(address) if address != to => format!("{to}({address})"),
+        _ => to.to_string(),
+    }
 }
 
 /// How to reach a host, from its variables (`ansible_connection`, `ansible_host`, …).
