@@ -73,13 +73,16 @@ impl Example {
         }
     }
 
+    /// A re-run changes nothing on the hosts in its recap (failover.yml's lists only those its
+    /// tasks ran for).
     fn assert_no_change(&self, run: &Run) {
-        run.assert_code(0);
-        for host in self.hosts.names() {
-            if run.stdout.contains(&format!("\n{host} ")) {
-                assert_eq!(run.recap(host)["changed"], 0, "{host}:\n{}", run.stdout);
-            }
-        }
+        let ran: Vec<&str> = self
+            .hosts
+            .names()
+            .into_iter()
+            .filter(|host| run.stdout.contains(&format!("\n{host} ")))
+            .collect();
+        run.assert_code(0).assert_unchanged(&ran);
     }
 }
 

@@ -28,14 +28,8 @@ fn backup_pipeline_converges_then_reports_no_change_and_its_dry_run_tells_the_tr
     let first = run(&[]);
     first.assert_code(0);
     let second = run(&[]);
-    second.assert_code(0);
+    second.assert_code(0).assert_unchanged(&hosts.names());
     for host in hosts.names() {
-        assert_eq!(
-            second.recap(host)["changed"],
-            0,
-            "{host}:\n{}",
-            second.stdout
-        );
         let timers = hosts.ssh(
             host,
             "systemctl list-timers backup.timer --no-legend --no-pager",
@@ -134,14 +128,8 @@ fn native_backup_pipeline_converges_then_reports_no_change() {
     );
     s.settle(&[native, "-i", "inv"]).assert_code(0);
     let second = s.settle(&[native, "-i", "inv"]);
-    second.assert_code(0);
+    second.assert_code(0).assert_unchanged(&hosts.names());
     for host in hosts.names() {
-        assert_eq!(
-            second.recap(host)["changed"],
-            0,
-            "{host}:\n{}",
-            second.stdout
-        );
         let summary: serde_json::Value = serde_json::from_str(
             &hosts.ssh(host, "cat /var/backups/settle-native/last-backup.json"),
         )
@@ -256,14 +244,8 @@ fn app_server_checks_out_and_follows_the_repository() {
     let first = s.settle(&args);
     first.assert_code(0);
     let second = s.settle(&args);
-    second.assert_code(0);
+    second.assert_code(0).assert_unchanged(&hosts.names());
     for host in hosts.names() {
-        assert_eq!(
-            second.recap(host)["changed"],
-            0,
-            "{host}:\n{}",
-            second.stdout
-        );
         assert_eq!(
             hosts.ssh(host, "cat /opt/notes/app.py; stat -c %U /opt/notes/app.py"),
             "one\nnotes\n"

@@ -103,15 +103,7 @@ fn same_playbook_same_recap_over_local_ssh_and_russh() {
             "-e",
             &format!("root={root}"),
         ]);
-        again.assert_code(0);
-        for host in hosts.names() {
-            assert_eq!(
-                again.recap(host)["changed"],
-                0,
-                "{transport} second run on {host}:\n{}",
-                again.stdout
-            );
-        }
+        again.assert_code(0).assert_unchanged(&hosts.names());
     }
 }
 

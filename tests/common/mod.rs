@@ -117,6 +117,19 @@ impl Run {
             .collect()
     }
 
+    /// A re-run of a converged playbook: none of these hosts changed anything.
+    pub fn assert_unchanged(&self, hosts: &[&str]) -> &Self {
+        for host in hosts {
+            assert_eq!(
+                self.recap(host)["changed"],
+                0,
+                "{host} changed on a re-run:\n{}",
+                self.stdout
+            );
+        }
+        self
+    }
+
     pub fn assert_code(&self, code: i32) -> &Self {
         assert_eq!(
             self.code, code,
