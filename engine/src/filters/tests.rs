@@ -1,0 +1,341 @@
+//! Ansible's Jinja tests: task results (`changed`, `failed`, `skipped`, `reachable`,
+//! `finished`, …), regular expressions (`match`, `search`, `regex`), `version`, sets
+//! (`subset`, `issuperset`, `contains`, `any`, `all`), files (`is_file`, `same_file`, `mount`,
+//! …), `truthy`/`falsy`, `nan`, `uri`/`url`/`urn` and `vault_encrypted`.
+
+use std::os::unix::fs::MetadataExt;
+
+use minijinja::value::{Kwargs, ValueKind};
+use minijinja::{Environment, Error, State, Value};
+
+use super::{err, items};
+
+fn result_map<'a>(v: &'a Value, test: &str) -> Result<&'a Value, Error> {
+    if v.kind() != ValueKind::Map {
+        return Err(err(format!("The '{test}' test expects a dictionary")));
+    }
+    Ok(v)
+}
+
+fn flag(v: &Value, key: &str) -> bool {
+    v.get_attr(key).map(|f| f.is_true()).unwrap_or(false)
+}
+
+fn changed(v: &Value) -> Result<bool, Error> {
+    let v = result_map(v, "changed")?;
+    let c = v.get_attr("changed").unwrap_or(Value::UNDEFINED);
+    if !c.is_undefined() {
+        return Ok(c.is_true());
+    }
+    let results = v.get_attr("results").unwrap_or(Value::UNDEFINED);
+    if results.kind() == ValueKind::Seq {
+        return Ok(items(&results)?
+            .iter()
+            .any(|r| r.kind() == ValueKind::Map && flag(r, "changed")));
+    }
+    Ok(false)
+}
+
+/// Ansible's reading of a loose version: numbers and letter runs, compared piecewise.
+fn loose_parts(s: &str) -> Vec<Result<u64, String>> {
+    let re = regex::Regex::new(r"(\d+|[a-zA-Z]+|\.)").ok();
+    let Some(re) = re else { return Vec::new() };
+    re.find_iter(s)
+        .map(|m| m.as_str())
+        .filter(|p| *p != ".")
+        .map(|p| p.parse::<u64>().map_err(|_| p.to_string()))
+        .collect()
+}
+
+/// Compares version strings part by part, numbers as numbers (`1.10 > 1.9`).
+pub(crate) fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
+    use std::cmp::Ordering;
+    let (pa, pb) = (loose_parts(a), loose_parts(b));
+    for (x, y) in pa.iter().zip(&pb) {
+        let ord = match (x, y) {
+            (Ok(m), Ok(n)) => m.cmp(n),
+            (Err(m), Err(n)) => m.cmp(n),
+            (Ok(_), Err(_)) => Ordering::Greater,
+            (Err(_), Ok(_)) => Ordering::Less,
+        };
+        if ord != Ordering::Equal {
+            return ord;
+        }
+    }
+    pa.len().cmp(&pb.len())
+}
+
+fn version_test(
+    _state: &State,
+    a: Value,
+    b: Value,
+    op: Option<String>,
+    kw: Kwargs,
+) -> Result<bool, Error> {
+    let op = match op {
+        Some(o) => o,
+        None => kw
+            .get::<Option<String>>("operator")?
+            .unwrap_or_else(|| "eq".into()),
+    };
+    let strict = kw.get::<Option<bool>>("strict")?.unwrap_or(false);
+    let version_type = kw.get::<Option<String>>("version_type")?;
+    let (a, b) = (a.to_string(), b.to_string());
+    if strict || version_type.as_deref() == Some("strict") {
+        let re = regex::Regex::new(r"^\d+\.\d+(\.\d+)?([ab](\d+))?$").map_err(|e| err(e.to_string()))?;
+        for v in [&a, &b] {
+            if !re.is_match(v) {
+                return Err(err(format!("Version comparison failed: invalid version number '{v}'")));
+            }
+        }
+    }
+    let ord = compare_versions(&a, &b);
+    use std::cmp::Ordering::*;
+    Ok(match op.as_str() {
+        "<" | "lt" => ord == Less,
+        "<=" | "le" => ord != Greater,
+        ">" | "gt" => ord == Greater,
+        ">=" | "ge" => ord != Less,
+        "==" | "=" | "eq" => ord == Equal,
+        "!=" | "<>" | "ne" => ord != Equal,
+        _ => return Err(err("Invalid operator type")),
+    })
+}
+
+fn regex_test(value: &Value, pattern: &str, kw: &Kwargs, anchored: bool) -> Result<bool, Error> {
+    let ic = kw.get::<Option<bool>>("ignorecase")?.unwrap_or(false);
+    let ml = kw.get::<Option<bool>>("multiline")?.unwrap_or(false);
+    let match_type = kw.get::<Option<String>>("match_type")?;
+    let anchored = anchored || match_type.as_deref() == Some("match");
+    let full = match_type.as_deref() == Some("fullmatch");
+    let pattern = pattern.replace(r"\Z", r"\z");
+    let pattern = if full {
+        format!(r"\A(?:{pattern})\z")
+    } else if anchored {
+        format!(r"\A(?:{pattern})")
+    } else {
+        pattern
+    };
+    let re = regex::RegexBuilder::new(&pattern)
+        .case_insensitive(ic)
+        .multi_line(ml)
+        .size_limit(1 << 24)
+        .build()
+        .map_err(|e| err(format!("invalid regular expression: {e}")))?;
+    let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+    Ok(re.is_match(&text))
+}
+
+fn path_arg(v: &Value) -> String {
+    let s = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let s = match s.strip_prefix('~') {
+        Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+            format!("{}{rest}", std::env::var("HOME").unwrap_or_default())
+        }
+        _ => s,
+    };
+    s
+}
+
+fn is_mount(p: &str) -> bool {
+    let path = std::path::Path::new(p);
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
+    if meta.file_type().is_symlink() {
+        return false;
+    }
+    let parent = path.join("..");
+    let Ok(pmeta) = std::fs::metadata(&parent) else { return false };
+    meta.dev() != pmeta.dev() || meta.ino() == pmeta.ino()
+}
+
+fn is_uri(v: &Value, schemes: Option<Vec<String>>) -> bool {
+    let s = v.as_str().unwrap_or("");
+    let Some((scheme, _)) = s.split_once(':') else { return false };
+    let valid = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    valid && schemes.is_none_or(|l| l.iter().any(|x| x == scheme))
+}
+
+pub(super) fn register(env: &mut Environment<'static>) {
+    env.add_test("version", version_test);
+    env.add_test("version_compare", version_test);
+    env.add_filter("version_compare", version_test);
+    for name in ["failed", "failure"] {
+        env.add_test(name, |v: Value| -> Result<bool, Error> {
+            Ok(flag(result_map(&v, "failed")?, "failed"))
+        });
+    }
+    for name in ["succeeded", "success", "successful"] {
+        env.add_test(name, |v: Value| -> Result<bool, Error> {
+            Ok(!flag(result_map(&v, "success")?, "failed"))
+        });
+    }
+    env.add_test("unreachable", |v: Value| -> Result<bool, Error> {
+        Ok(flag(result_map(&v, "unreachable")?, "unreachable"))
+    });
+    env.add_test("reachable", |v: Value| -> Result<bool, Error> {
+        Ok(!flag(result_map(&v, "reachable")?, "unreachable"))
+    });
+    for name in ["changed", "change"] {
+        env.add_test(name, |v: Value| changed(&v));
+    }
+    for name in ["skipped", "skip"] {
+        env.add_test(name, |v: Value| -> Result<bool, Error> {
+            Ok(flag(result_map(&v, "skipped")?, "skipped"))
+        });
+    }
+    for name in ["finished", "started"] {
+        env.add_test(name, move |v: Value| -> Result<bool, Error> {
+            let v = result_map(&v, name)?;
+            let f = v.get_attr(name).unwrap_or(Value::UNDEFINED);
+            Ok(f.is_undefined() || f.as_i64() == Some(1) || (f.kind() == ValueKind::Bool && f.is_true()))
+        });
+    }
+    env.add_test("timedout", |v: Value| -> Result<bool, Error> {
+        let v = result_map(&v, "timedout")?;
+        let t = v.get_attr("timedout").unwrap_or(Value::UNDEFINED);
+        Ok(!t.is_undefined() && !t.is_none() && flag(&t, "period"))
+    });
+    for name in ["truthy", "falsy"] {
+        let want = name == "truthy";
+        env.add_test(name, move |v: Value, kw: Kwargs| -> Result<bool, Error> {
+            let convert = kw.get::<Option<bool>>("convert_bool")?.unwrap_or(false);
+            let truth = if convert && matches!(v.kind(), ValueKind::String | ValueKind::Number | ValueKind::Bool) {
+                let s = v.to_string().to_lowercase();
+                match s.as_str() {
+                    "yes" | "on" | "1" | "true" | "y" | "t" | "1.0" => true,
+                    "no" | "off" | "0" | "false" | "n" | "f" | "0.0" => false,
+                    _ => v.is_true(),
+                }
+            } else {
+                v.is_true()
+            };
+            Ok(truth == want)
+        });
+    }
+    env.add_test("match", |v: Value, pattern: String, kw: Kwargs| {
+        regex_test(&v, &pattern, &kw, true)
+    });
+    for name in ["search", "regex"] {
+        env.add_test(name, |v: Value, pattern: String, kw: Kwargs| {
+            regex_test(&v, &pattern, &kw, false)
+        });
+    }
+    env.add_test("contains", |seq: Value, item: Value| {
+        items(&seq).map(|i| i.contains(&item)).unwrap_or(false)
+    });
+    for name in ["subset", "issubset"] {
+        env.add_test(name, |a: Value, b: Value| -> Result<bool, Error> {
+            let other = items(&b)?;
+            Ok(items(&a)?.iter().all(|v| other.contains(v)))
+        });
+    }
+    for name in ["superset", "issuperset"] {
+        env.add_test(name, |a: Value, b: Value| -> Result<bool, Error> {
+            let mine = items(&a)?;
+            Ok(items(&b)?.iter().all(|v| mine.contains(v)))
+        });
+    }
+    env.add_test("any", |v: Value| -> Result<bool, Error> {
+        Ok(items(&v)?.iter().any(Value::is_true))
+    });
+    env.add_test("all", |v: Value| -> Result<bool, Error> {
+        Ok(items(&v)?.iter().all(Value::is_true))
+    });
+    for name in ["nan", "isnan"] {
+        env.add_test(name, |v: Value| {
+            v.kind() == ValueKind::Number && f64::try_from(v).is_ok_and(f64::is_nan)
+        });
+    }
+    for name in ["file", "is_file"] {
+        env.add_test(name, |v: Value| std::path::Path::new(&path_arg(&v)).is_file());
+    }
+    for name in ["directory", "is_dir"] {
+        env.add_test(name, |v: Value| std::path::Path::new(&path_arg(&v)).is_dir());
+    }
+    for name in ["link", "is_link"] {
+        env.add_test(name, |v: Value| {
+            std::fs::symlink_metadata(path_arg(&v)).is_ok_and(|m| m.file_type().is_symlink())
+        });
+    }
+    env.add_test("exists", |v: Value| std::path::Path::new(&path_arg(&v)).exists());
+    env.add_test("link_exists", |v: Value| std::fs::symlink_metadata(path_arg(&v)).is_ok());
+    for name in ["abs", "is_abs"] {
+        env.add_test(name, |v: Value| path_arg(&v).starts_with('/'));
+    }
+    for name in ["same_file", "is_same_file"] {
+        env.add_test(name, |a: Value, b: Value| -> Result<bool, Error> {
+            let (x, y) = (
+                std::fs::metadata(path_arg(&a)).map_err(|e| err(format!("{e}: '{a}'")))?,
+                std::fs::metadata(path_arg(&b)).map_err(|e| err(format!("{e}: '{b}'")))?,
+            );
+            Ok(x.dev() == y.dev() && x.ino() == y.ino())
+        });
+    }
+    for name in ["mount", "is_mount"] {
+        env.add_test(name, |v: Value| is_mount(&path_arg(&v)));
+    }
+    env.add_test("uri", |v: Value, schemes: Option<Vec<String>>| is_uri(&v, schemes));
+    env.add_test("url", |v: Value, schemes: Option<Vec<String>>| {
+        let s = v.as_str().unwrap_or("");
+        is_uri(&v, schemes) && s.split_once("://").is_some_and(|(_, rest)| !rest.is_empty())
+    });
+    env.add_test("urn", |v: Value| {
+        let s = v.as_str().unwrap_or("");
+        regex::Regex::new(r"(?i)^urn:[a-z0-9][a-z0-9-]{0,31}:[a-z0-9()+,\-.:=@;$_!*'%/?#]+$")
+            .is_ok_and(|r| r.is_match(s))
+    });
+    env.add_test("vault_encrypted", |v: Value| {
+        v.as_str().is_some_and(|s| s.trim_start().starts_with("$ANSIBLE_VAULT;"))
+    });
+    env.add_test("vaulted_file", |v: Value| {
+        std::fs::read(path_arg(&v)).is_ok_and(|b| b.starts_with(b"$ANSIBLE_VAULT;"))
+    });
+}
+
+#[cfg(test)]
+mod unit {
+    use super::super::testing::{render, truth};
+    use super::*;
+
+    #[test]
+    fn versions_compare_numerically() {
+        assert_eq!(compare_versions("1.10", "1.9"), std::cmp::Ordering::Greater);
+        assert_eq!(compare_versions("1.0", "1.0"), std::cmp::Ordering::Equal);
+        assert!(truth("'12.5' is version('12', '>=')"));
+        assert!(truth("'1.0rc1' is version('1.0', '>')"));
+        assert!(truth("'1.2.3' is version('1.2.3', 'eq', strict=true)"));
+        assert!(render("{{ '1.2.x' is version('1.2', 'gt', strict=true) }}").contains("invalid version"));
+        assert!(render("{{ '1' is version('1', 'bogus') }}").contains("Invalid operator"));
+    }
+
+    #[test]
+    fn results() {
+        assert!(truth("{'changed': true} is changed"));
+        assert!(truth("{'results': [{'changed': false}, {'changed': true}]} is changed"));
+        assert!(truth("{'failed': false} is successful and {'failed': false} is not failure"));
+        assert!(truth("{'skipped': true} is skip and {} is reachable"));
+        assert!(truth("{'unreachable': true} is unreachable"));
+        assert!(truth("{'finished': 1} is finished and {'started': 0} is not started"));
+        assert!(render("{{ 'x' is failed }}").contains("expects a dictionary"));
+    }
+
+    #[test]
+    fn sets_and_truth() {
+        assert!(truth("[1, 2] is issubset([1, 2, 3]) and [1, 2, 3] is issuperset([3])"));
+        assert!(truth("[0, 1] is any and not ([0, 1] is all)"));
+        assert!(truth("'yes' is truthy(convert_bool=True) and 'off' is falsy(convert_bool=True)"));
+        assert!(truth("'abc' is match('ab') and not ('abc' is match('bc')) and 'abc' is search('bc')"));
+        assert!(truth("'abc' is regex('B', ignorecase=true)"));
+        assert!(truth("'https://x.org/a' is url and 'urn:isbn:0451450523' is urn and 'mailto:a@b' is uri"));
+        assert!(truth("'$ANSIBLE_VAULT;1.1;AES256\\n6134' is vault_encrypted and 'x' is not vault_encrypted"));
+    }
+
+    #[test]
+    fn files() {
+        assert!(truth("'/' is directory and '/' is is_dir and '/' is mount and '/' is is_abs"));
+        assert!(truth("'/etc/passwd' is is_file and '/etc/passwd' is exists"));
+        assert!(truth("'/etc/passwd' is same_file('/etc/../etc/passwd')"));
+        assert!(truth("'/nope/x' is not link_exists and 'rel' is not abs"));
+    }
+}
