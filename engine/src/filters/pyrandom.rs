@@ -73,7 +73,7 @@ impl PyRandom {
             }
         };
         let mut le: Vec<u8> = bytes_be.into_iter().rev().collect();
-        while le.len() % 4 != 0 {
+        while !le.len().is_multiple_of(4) {
             le.push(0);
         }
         let mut key: Vec<u32> = le

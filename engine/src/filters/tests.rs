@@ -128,13 +128,12 @@ fn regex_test(value: &Value, pattern: &str, kw: &Kwargs, anchored: bool) -> Resu
 
 fn path_arg(v: &Value) -> String {
     let s = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
-    let s = match s.strip_prefix('~') {
+    match s.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             format!("{}{rest}", std::env::var("HOME").unwrap_or_default())
         }
         _ => s,
-    };
-    s
+    }
 }
 
 fn is_mount(p: &str) -> bool {

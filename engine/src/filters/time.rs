@@ -101,7 +101,7 @@ impl DateTime {
         } else {
             let mut tm = self.tm();
             // SAFETY: mktime reads and normalises the tm we own.
-            i64::from(unsafe { libc::mktime(&mut tm) })
+            unsafe { libc::mktime(&mut tm) }
         };
         secs as f64 + f64::from(self.micro) / 1e6
     }
