@@ -1,0 +1,166 @@
+//! Where a task runs and as whom: `delegate_to` (with the delegate's variables), the connection
+//! target from `ansible_*` variables, `become`, and the task's `environment`.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use serde_json::Value;
+use settle_playbooks::Task;
+
+use super::results::ItemResult;
+use super::{PlayRun, bool_of, type_name, value_text};
+use crate::RunOptions;
+use crate::connection::{Become, Target};
+use crate::hosts::HostState;
+use crate::template::{Scope, json_bool, templar};
+
+pub(super) fn environment_of(
+    entries: &[Value],
+    scope: &Arc<Scope>,
+) -> Result<BTreeMap<String, String>, String> {
+    let mut env = BTreeMap::new();
+    for entry in entries {
+        match templar()
+            .render(entry, scope)
+            .map_err(|e| format!("environment: {}", e.message))?
+        {
+            Value::Object(map) => {
+                for (k, v) in map {
+                    env.insert(k, value_text(&v));
+                }
+            }
+            Value::Null => {}
+            other => {
+                return Err(format!(
+                    "environment must be a mapping, got {}",
+                    type_name(&other)
+                ));
+            }
+        }
+    }
+    Ok(env)
+}
+
+pub(super) fn become_of(
+    task: &Task,
+    scope: &Arc<Scope>,
+    opts: &RunOptions,
+) -> Result<Option<Become>, String> {
+    let var_bool = |name: &str| -> Result<Option<bool>, String> {
+        Ok(scope
+            .get(name)
+            .map_err(|e| e.message)?
+            .map(|v| json_bool(&v)))
+    };
+    let wanted = match bool_of(&task.keywords.become_, scope)? {
+        Some(b) => b,
+        None => var_bool("ansible_become")?.unwrap_or(opts.become_),
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    let user = match &task.keywords.become_user {
+        Some(u) => value_text(&templar().render(u, scope).map_err(|e| e.message)?),
+        None => match scope.get("ansible_become_user").map_err(|e| e.message)? {
+            Some(u) => value_text(&u),
+            None => opts.become_user.clone().unwrap_or_else(|| "root".into()),
+        },
+    };
+    let password = match scope
+        .get("ansible_become_password")
+        .map_err(|e| e.message)?
+        .or(scope.get("ansible_become_pass").map_err(|e| e.message)?)
+    {
+        Some(p) => Some(value_text(&p)),
+        None => opts.become_password.clone(),
+    };
+    Ok(Some(Become { user, password }))
+}
+
+/// How Ansible shows a delegated task's host after the arrow: `db1`, with the address when the
+/// delegate's `ansible_host` is not its name: `db1(10.0.0.5)`.
+pub(super) fn delegate_label(to: &str, delegate_scope: &Arc<Scope>) -> String {
+    match delegate_scope
+        .get("ansible_host")
+        .ok()
+        .flatten()
+        .map(|a| value_text(&a))
+    {
+        Some(address) if address != to => format!("{to}({address})"),
+        _ => to.to_string(),
+    }
+}
+
+/// How to reach a host, from its variables (`ansible_connection`, `ansible_host`, …).
+pub(super) fn target_of(
+    scope: &Arc<Scope>,
+    opts: &RunOptions,
+    keyword: &Option<String>,
+) -> Result<Target, String> {
+    let get = |name: &str| -> Result<Option<String>, String> {
+        Ok(scope
+            .get(name)
+            .map_err(|e| e.message)?
+            .map(|v| value_text(&v)))
+    };
+    let host = get("inventory_hostname")?.unwrap_or_default();
+    let transport = match get("ansible_connection")? {
+        Some(c) => c,
+        None => keyword
+            .clone()
+            .or(opts.connection.clone())
+            .unwrap_or_else(|| "ssh".into()),
+    };
+    let port = match get("ansible_port")?.or(get("ansible_ssh_port")?) {
+        Some(p) => Some(
+            p.parse::<u16>()
+                .map_err(|_| format!("ansible_port {p:?} is not a port number"))?,
+        ),
+        None => None,
+    };
+    Ok(Target {
+        transport,
+        address: get("ansible_host")?
+            .or(get("ansible_ssh_host")?)
+            .unwrap_or(host),
+        port,
+        user: get("ansible_user")?
+            .or(get("ansible_ssh_user")?)
+            .or(opts.remote_user.clone()),
+        private_key_file: get("ansible_ssh_private_key_file")?.or(get("ansible_private_key_file")?),
+        ssh_common_args: get("ansible_ssh_common_args")?,
+        timeout_secs: opts.timeout,
+    })
+}
+
+impl PlayRun<'_> {
+    /// One module call (or controller action) with `until`, `changed_when` and `failed_when`.
+    pub(super) fn run_one(
+        &self,
+        host: &str,
+        state: &HostState,
+        task: &Task,
+        scope: &Arc<Scope>,
+    ) -> ItemResult {
+        // Where the module runs: this host, or the one named by delegate_to (with its variables).
+        let delegate = match &task.keywords.delegate_to {
+            None => None,
+            Some(d) => match templar().render_text(&value_text(d), scope) {
+                Ok(name) if name == host => None,
+                Ok(name) => {
+                    let delegate_scope = self.engine.hosts.scope_of(&name);
+                    Some((name, delegate_scope))
+                }
+                Err(e) => return ItemResult::failed(format!("delegate_to: {}", e.message)),
+            },
+        };
+        let mut r = self.run_here_or_delegated(host, state, task, scope, delegate.as_ref());
+        if let Some((to, delegate_scope)) = &delegate {
+            r.result.insert(
+                "_ansible_delegated_label".into(),
+                delegate_label(to, delegate_scope).into(),
+            );
+        }
+        r
+    }
+}

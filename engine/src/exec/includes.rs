@@ -1,0 +1,225 @@
+//! `include_tasks`: which file each host includes (with its loop and `when`), reading each file
+//! once per run, and walking the included tasks with the hosts that include the same file.
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use serde_json::{Map, json};
+use settle_playbooks::{Include, Task, TaskNode};
+
+use super::loops::loop_items;
+use super::{End, PlayRun, StepOutcome, absolute, value_text};
+use crate::Vars;
+use crate::actions::{self};
+use crate::output::Status;
+use crate::plan::Plan;
+use crate::template::templar;
+
+pub(super) fn include_name(include: &Include) -> String {
+    include
+        .name
+        .clone()
+        .unwrap_or_else(|| format!("include_tasks {}", value_text(&include.file)))
+}
+
+/// The files one host includes, in order, each with its variables (include vars, loop item).
+pub(super) type IncludeList = Vec<(PathBuf, Arc<Vars>)>;
+
+pub(super) fn tasks_of(nodes: &[TaskNode]) -> Vec<&Task> {
+    let mut out = Vec::new();
+    for n in nodes {
+        match n {
+            TaskNode::Task(t) => out.push(t),
+            TaskNode::Block(b) => {
+                out.extend(tasks_of(&b.block));
+                out.extend(tasks_of(&b.rescue));
+                out.extend(tasks_of(&b.always));
+            }
+            TaskNode::Include(_) => {}
+        }
+    }
+    out
+}
+
+/// A stand-in task with the include's keywords, for building its scope.
+pub(super) fn include_as_task(include: &Include) -> Task {
+    Task {
+        name: include.name.clone(),
+        module: "include_tasks".into(),
+        module_as_written: "include_tasks".into(),
+        args: Map::new(),
+        keywords: settle_playbooks::Keywords {
+            vars: Vars::new(),
+            ..include.keywords.clone()
+        },
+        location: include.location.clone(),
+        role: include.role.clone(),
+        listen: Vec::new(),
+    }
+}
+
+impl PlayRun<'_> {
+    pub(super) fn run_include(
+        &self,
+        include: &Include,
+        batch: &[String],
+        extra: &HashMap<String, Vec<Arc<Vars>>>,
+    ) -> Vec<(String, StepOutcome)> {
+        let no_extra = Vec::new();
+        // Each host's list of (file, variables) to include, in order.
+        let mut plans: Vec<(String, IncludeList)> = Vec::new();
+        let mut outcomes: HashMap<String, StepOutcome> = HashMap::new();
+        let name = include_name(include);
+        let fail_include =
+            |host: &str, e: &str| self.report_failure(host, (&name, Some(&include.location)), e);
+        let fake_task = include_as_task(include);
+        for host in batch {
+            let state = self.engine.hosts.get(host);
+            let scope = self.scope(&state, &fake_task, extra.get(host).unwrap_or(&no_extra));
+            let items = match &include.keywords.loop_ {
+                None => vec![None],
+                Some(l) => match loop_items(l.kind, &l.items, &scope, &self.play.dir) {
+                    Ok(items) => items.into_iter().map(Some).collect(),
+                    Err(e) => {
+                        outcomes.insert(host.clone(), fail_include(host, &e));
+                        continue;
+                    }
+                },
+            };
+            let loop_var = include
+                .keywords
+                .loop_control
+                .loop_var
+                .clone()
+                .unwrap_or_else(|| "item".into());
+            let mut list = Vec::new();
+            let mut failed = None;
+            for item in items {
+                let mut layer = include.keywords.vars.clone();
+                if let Some(item) = &item {
+                    layer.insert(loop_var.clone(), item.clone());
+                }
+                let item_scope = scope.with_layer(Arc::new(layer.clone()));
+                match self.conditions_hold(&include.keywords.when, &item_scope) {
+                    Ok(false) => continue,
+                    Err(e) => {
+                        failed = Some(e);
+                        break;
+                    }
+                    Ok(true) => {}
+                }
+                let file = match templar().render(&include.file, &item_scope) {
+                    Ok(f) => value_text(&f),
+                    Err(e) => {
+                        failed = Some(e.message);
+                        break;
+                    }
+                };
+                let path = include.base_dir.join(&file);
+                let path = if path.exists() || include.role.is_none() {
+                    path
+                } else {
+                    include
+                        .role
+                        .as_ref()
+                        .map(|r| r.path.join("tasks").join(&file))
+                        .unwrap_or(path)
+                };
+                list.push((path, Arc::new(layer)));
+            }
+            if let Some(e) = failed {
+                outcomes.insert(host.clone(), fail_include(host, &e));
+                continue;
+            }
+            if list.is_empty() {
+                self.engine.count(host, |s| s.skipped += 1);
+                self.engine
+                    .out
+                    .result(host, Status::Skipped, None, &json!({}), false);
+            }
+            plans.push((host.clone(), list));
+        }
+        let rounds = plans.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
+        for round in 0..rounds {
+            // Hosts that include the same file at this round run it together.
+            let mut groups: Vec<(PathBuf, Vec<String>)> = Vec::new();
+            let mut layers: HashMap<String, Vec<Arc<Vars>>> = HashMap::new();
+            for (host, list) in &plans {
+                if outcomes.get(host).is_some_and(|o| *o != StepOutcome::Ok) {
+                    continue;
+                }
+                let Some((path, layer)) = list.get(round) else {
+                    continue;
+                };
+                let mut stack = extra.get(host).cloned().unwrap_or_default();
+                stack.push(layer.clone());
+                layers.insert(host.clone(), stack);
+                match groups.iter_mut().find(|(p, _)| p == path) {
+                    Some((_, hosts)) => hosts.push(host.clone()),
+                    None => groups.push((path.clone(), vec![host.clone()])),
+                }
+            }
+            for (path, hosts) in groups {
+                self.engine.out.print(&format!(
+                    "included: {} for {}",
+                    absolute(&path),
+                    hosts.join(", ")
+                ));
+                for h in &hosts {
+                    self.engine.count(h, |s| s.ok += 1);
+                }
+                let tasks = match self.load_included(&path, include) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        for h in &hosts {
+                            outcomes.insert(h.clone(), fail_include(h, &e));
+                        }
+                        continue;
+                    }
+                };
+                let plan = Plan::for_tasks(&tasks, &self.engine.opts.selection);
+                let ends = self.walk_linear(&plan, &hosts, &layers);
+                for (h, end) in ends {
+                    let outcome = match end {
+                        End::Done => StepOutcome::Ok,
+                        End::Failed => StepOutcome::Failed { counted: true },
+                        End::Unreachable => StepOutcome::Unreachable,
+                    };
+                    outcomes.insert(h, outcome);
+                }
+            }
+        }
+        batch
+            .iter()
+            .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
+            .collect()
+    }
+
+    pub(super) fn load_included(
+        &self,
+        path: &PathBuf,
+        include: &Include,
+    ) -> Result<Arc<Vec<TaskNode>>, String> {
+        if let Some(t) = self.included.lock().expect("include lock").get(path) {
+            return Ok(t.clone());
+        }
+        let tasks = settle_playbooks::load_tasks_file(
+            path,
+            &self.play.dir,
+            include.role.clone(),
+            &include.apply,
+        )
+        .map_err(|e| e.to_string())?;
+        for task in tasks_of(&tasks) {
+            actions::validate(task)
+                .map_err(|e| format!("{}: task {:?}: {e}", task.location, task.display_name()))?;
+        }
+        let tasks = Arc::new(tasks);
+        self.included
+            .lock()
+            .expect("include lock")
+            .insert(path.clone(), tasks.clone());
+        Ok(tasks)
+    }
+}

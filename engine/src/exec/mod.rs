@@ -1,0 +1,321 @@
+//! Execution: hosts walk each play's plan, in parallel up to `forks`.
+//!
+//! The rooms, one file each:
+//! - `scope`: What a task sees.
+//! - `strategy`: Strategy walking.
+//! - `task`: One task on one host.
+//! - `meta`: The steps that are not module tasks.
+//! - `results`: A task's result once it is made.
+//! - `loops`: Loops.
+//! - `includes`: `include_tasks`.
+//! - `handlers`: Handlers.
+//! - `delegate`: Where a task runs and as whom.
+
+mod delegate;
+mod handlers;
+mod includes;
+mod loops;
+mod meta;
+mod results;
+mod scope;
+mod strategy;
+mod task;
+
+use std::collections::{HashMap, HashSet};
+use std::io::BufRead;
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
+
+use indexmap::IndexSet;
+use serde_json::{Value, json};
+use settle_playbooks::{Location, Play, TaskNode};
+
+use crate::hosts::Hosts;
+use crate::output::{Output, Status};
+use crate::plan::Plan;
+use crate::recap::Stats;
+use crate::report::Record;
+use crate::template::{Scope, json_bool, templar};
+use crate::{RunOptions, Vars};
+
+/// How a step ended for one host.
+#[derive(Debug, Clone, PartialEq)]
+enum StepOutcome {
+    Ok,
+    /// `counted`: the failure is already in the recap (it came out of an included file).
+    Failed {
+        counted: bool,
+    },
+    Unreachable,
+    /// `meta: end_host`, or the play was ended.
+    Ended,
+}
+
+/// How a host's walk through a plan ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum End {
+    Done,
+    Failed,
+    Unreachable,
+}
+
+pub(crate) struct Engine<'a> {
+    pub opts: &'a RunOptions,
+    pub out: Output,
+    pub stats: Mutex<Stats>,
+    pub hosts: Arc<Hosts>,
+    /// `any_errors_fatal` fired: nothing more runs.
+    stop_run: AtomicBool,
+    /// `--step` answered "continue".
+    step_continue: AtomicBool,
+    /// Every host × task result, in the order they came.
+    pub records: Mutex<Vec<Record>>,
+    started: Mutex<bool>,
+}
+
+/// One play being run.
+struct PlayRun<'a> {
+    engine: &'a Engine<'a>,
+    play: &'a Play,
+    play_vars: Arc<Vars>,
+    vars_files: HashMap<String, Arc<Vars>>,
+    magic: Mutex<HashMap<String, Arc<Vars>>>,
+    play_hosts: Vec<String>,
+    /// The `serial` batch being run (`ansible_play_batch`).
+    batch: Mutex<Vec<String>>,
+    notified: Mutex<HashMap<String, IndexSet<String>>>,
+    end_play: AtomicBool,
+    included: Mutex<HashMap<PathBuf, Arc<Vec<TaskNode>>>>,
+}
+
+impl<'a> Engine<'a> {
+    pub fn new(opts: &'a RunOptions, hosts: Arc<Hosts>) -> Self {
+        Engine {
+            opts,
+            out: Output::new(opts.verbosity, opts.diff, opts.json_output),
+            stats: Mutex::new(Stats::default()),
+            hosts,
+            stop_run: AtomicBool::new(false),
+            step_continue: AtomicBool::new(false),
+            records: Mutex::default(),
+            started: Mutex::new(opts.selection.start_at_task.is_none()),
+        }
+    }
+
+    pub fn run_play(&self, play: &Play) {
+        if self.stop_run.load(Ordering::SeqCst) {
+            return;
+        }
+        self.out.banner(&format!("PLAY [{}]", play.name));
+        self.out.event(&json!({"event": "play_start", "play": play.name, "location": play.location.to_string()}));
+        let hosts = match self.play_hosts(play) {
+            Ok(h) => h,
+            Err(e) => {
+                self.out.error(&e);
+                return;
+            }
+        };
+        if hosts.is_empty() {
+            self.out.print("skipping: no hosts matched");
+            return;
+        }
+        let plan = {
+            let mut started = self.started.lock().expect("start lock");
+            Plan::for_play(play, &self.opts.selection, &mut started)
+        };
+        let mut pr = PlayRun {
+            engine: self,
+            play,
+            play_vars: Arc::new(play.vars.clone()),
+            vars_files: HashMap::new(),
+            magic: Mutex::default(),
+            play_hosts: hosts.clone(),
+            batch: Mutex::default(),
+            notified: Mutex::default(),
+            end_play: AtomicBool::new(false),
+            included: Mutex::default(),
+        };
+        let mut runnable = Vec::new();
+        for host in &hosts {
+            match pr.load_vars_files(host) {
+                Ok(vars) => {
+                    pr.vars_files.insert(host.clone(), vars);
+                    runnable.push(host.clone());
+                }
+                Err(e) => {
+                    self.out.result(
+                        host,
+                        Status::Failed,
+                        None,
+                        &json!({"changed": false, "msg": e}),
+                        false,
+                    );
+                    self.stats.lock().expect("stats").host(host).failures += 1;
+                    self.hosts.get(host).leave_run();
+                }
+            }
+        }
+        for batch in serial_batches(play.serial.as_ref(), &runnable) {
+            *pr.batch.lock().expect("batch lock") = batch.clone();
+            pr.magic.lock().expect("magic lock").clear();
+            let ends = pr.walk(&plan, &batch, &HashMap::new());
+            if play.force_handlers || self.opts.force_handlers {
+                let failed: Vec<String> = batch
+                    .iter()
+                    .filter(|h| ends.get(*h) == Some(&End::Failed))
+                    .cloned()
+                    .collect();
+                if !failed.is_empty() {
+                    pr.flush_handlers(&failed);
+                }
+            }
+            for (host, end) in &ends {
+                if *end != End::Done {
+                    self.hosts.get(host).leave_run();
+                }
+            }
+            if self.stop_run.load(Ordering::SeqCst) {
+                break;
+            }
+        }
+    }
+
+    fn play_hosts(&self, play: &Play) -> Result<Vec<String>, String> {
+        let inventory = self.hosts.inventory();
+        let scope = Scope::new(
+            vec![self.hosts.extra_vars(), Arc::new(play.vars.clone())],
+            None,
+        );
+        let pattern = templar()
+            .render_text(&play.hosts, &scope)
+            .map_err(|e| format!("hosts: {}", e.message))?;
+        let mut hosts = inventory.select(&pattern).map_err(|e| e.to_string())?;
+        if hosts.is_empty() {
+            self.out.warning(&format!(
+                "Could not match supplied host pattern, ignoring: {pattern}"
+            ));
+        }
+        if let Some(limit) = &self.opts.limit {
+            let allowed: HashSet<String> = inventory
+                .select(limit)
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .collect();
+            hosts.retain(|h| allowed.contains(h));
+        }
+        hosts.retain(|h| !self.hosts.get(h).is_out());
+        Ok(hosts)
+    }
+
+    fn count(&self, host: &str, f: impl FnOnce(&mut crate::recap::HostStats)) {
+        f(self.stats.lock().expect("stats lock").host(host));
+    }
+
+    /// `--step`: asks before each task; "c" stops asking.
+    fn step_allows(&self, name: &str) -> bool {
+        if !self.opts.step || self.step_continue.load(Ordering::SeqCst) {
+            return true;
+        }
+        let _guard = self.out.lock_for_prompt();
+        eprint!("Perform task: TASK: {name} (N)o/(y)es/(c)ontinue: ");
+        let mut answer = String::new();
+        let _ = std::io::stdin().lock().read_line(&mut answer);
+        match answer.trim().to_ascii_lowercase().as_str() {
+            "y" | "yes" => true,
+            "c" | "continue" => {
+                self.step_continue.store(true, Ordering::SeqCst);
+                true
+            }
+            _ => false,
+        }
+    }
+}
+
+/// `serial: 2`, `serial: "30%"`, `serial: [1, 5, "50%"]`: the batches hosts run the play in.
+fn serial_batches(serial: Option<&Value>, hosts: &[String]) -> Vec<Vec<String>> {
+    let total = hosts.len();
+    let size_of = |v: &Value| -> usize {
+        let n = match v {
+            Value::Number(n) => n.as_f64().unwrap_or(0.0) as usize,
+            Value::String(s) if s.ends_with('%') => {
+                let pct: f64 = s.trim_end_matches('%').trim().parse().unwrap_or(100.0);
+                ((total as f64) * pct / 100.0).floor() as usize
+            }
+            Value::String(s) => s.trim().parse().unwrap_or(total),
+            _ => total,
+        };
+        n.max(1)
+    };
+    let sizes: Vec<usize> = match serial {
+        None | Some(Value::Null) => return vec![hosts.to_vec()],
+        Some(Value::Array(items)) if !items.is_empty() => items.iter().map(size_of).collect(),
+        Some(other) => vec![size_of(other)],
+    };
+    let mut batches = Vec::new();
+    let mut i = 0;
+    let mut k = 0;
+    while i < total {
+        let size = sizes[k.min(sizes.len() - 1)];
+        batches.push(hosts[i..(i + size).min(total)].to_vec());
+        i += size;
+        k += 1;
+    }
+    batches
+}
+
+/// The name fact gathering has in results and reports.
+const FACTS: (&str, Option<&Location>) = ("Gathering Facts", None);
+
+fn bool_of(value: &Option<Value>, scope: &Arc<Scope>) -> Result<Option<bool>, String> {
+    match value {
+        None => Ok(None),
+        Some(v) => templar()
+            .render(v, scope)
+            .map(|r| Some(json_bool(&r)))
+            .map_err(|e| e.message),
+    }
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
+fn absolute(path: &std::path::Path) -> String {
+    std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .display()
+        .to_string()
+}
+
+fn type_name(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "None",
+        Value::Bool(_) => "bool",
+        Value::Number(_) => "number",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serial_batches_by_number_percent_and_list() {
+        let hosts: Vec<String> = (1..=5).map(|i| format!("h{i}")).collect();
+        assert_eq!(serial_batches(Some(&json!(2)), &hosts).len(), 3);
+        assert_eq!(serial_batches(Some(&json!("40%")), &hosts)[0].len(), 2);
+        let sizes: Vec<usize> = serial_batches(Some(&json!([1, 3])), &hosts)
+            .iter()
+            .map(Vec::len)
+            .collect();
+        assert_eq!(sizes, [1, 3, 1]);
+        assert_eq!(serial_batches(None, &hosts).len(), 1);
+    }
+}

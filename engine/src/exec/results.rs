@@ -1,0 +1,267 @@
+//! A task's result once it is made: registered, notified, counted in the recap, recorded for
+//! reports and printed as Ansible prints it.
+
+use std::time::Instant;
+
+use serde_json::{Map, Value, json};
+use settle_playbooks::{Location, Task};
+
+use super::{PlayRun, StepOutcome, value_text};
+use crate::actions::{self};
+use crate::hosts::HostState;
+use crate::output::Status;
+use crate::report::Record;
+use crate::template::json_truthy;
+
+/// A task's result while it is being made.
+pub(super) struct ItemResult {
+    pub(super) result: Map<String, Value>,
+    pub(super) plan: settle_modules::Plan,
+    pub(super) unreachable: Option<String>,
+    pub(super) meta: Option<String>,
+}
+
+impl ItemResult {
+    pub(super) fn failed(msg: impl Into<String>) -> Self {
+        ItemResult {
+            result: json!({"changed": false, "failed": true, "msg": msg.into()})
+                .as_object()
+                .cloned()
+                .unwrap_or_default(),
+            plan: settle_modules::Plan::default(),
+            unreachable: None,
+            meta: None,
+        }
+    }
+
+    pub(super) fn flag(&self, key: &str) -> bool {
+        self.result.get(key).is_some_and(json_truthy)
+    }
+
+    pub(super) fn status(&self) -> Status {
+        if self.unreachable.is_some() {
+            Status::Unreachable
+        } else if self.flag("failed") {
+            Status::Failed
+        } else if self.flag("skipped") {
+            Status::Skipped
+        } else if self.flag("changed") {
+            Status::Changed
+        } else {
+            Status::Ok
+        }
+    }
+}
+
+impl PlayRun<'_> {
+    /// Adds a host × task result to the run's record (for reports, drift and the summary).
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn record(
+        &self,
+        host: &str,
+        (task, location): (&str, Option<&Location>),
+        status: &str,
+        changed: bool,
+        diff: Option<String>,
+        msg: Option<&str>,
+        duration: f64,
+        handler: bool,
+    ) {
+        let record = Record {
+            play: self.play.name.clone(),
+            task: task.to_string(),
+            location: location.map(ToString::to_string),
+            host: host.to_string(),
+            status: status.to_string(),
+            changed,
+            skipped_in_check_mode: status == "skipped"
+                && msg == Some("Command would have run if not in check mode"),
+            handler,
+            diff,
+            msg: msg.map(str::to_string),
+            duration_seconds: duration,
+        };
+        self.engine
+            .out
+            .event(&json!({"event": "task_result", "result": &record}));
+        self.engine
+            .records
+            .lock()
+            .expect("records lock")
+            .push(record);
+    }
+
+    pub(super) fn report_failure(
+        &self,
+        host: &str,
+        task: (&str, Option<&Location>),
+        msg: &str,
+    ) -> StepOutcome {
+        self.report_failure_after(host, task, msg, 0.0, false)
+    }
+
+    /// A task that failed before its module ran (a template, a condition), after `seconds`.
+    pub(super) fn report_failure_after(
+        &self,
+        host: &str,
+        task: (&str, Option<&Location>),
+        msg: &str,
+        seconds: f64,
+        handler: bool,
+    ) -> StepOutcome {
+        self.record(
+            host,
+            task,
+            "failed",
+            false,
+            None,
+            Some(msg),
+            seconds,
+            handler,
+        );
+        self.engine.out.result(
+            host,
+            Status::Failed,
+            None,
+            &json!({"changed": false, "msg": msg}),
+            false,
+        );
+        StepOutcome::Failed { counted: false }
+    }
+
+    pub(super) fn report_unreachable(
+        &self,
+        host: &str,
+        task: (&str, Option<&Location>),
+        msg: &str,
+    ) -> StepOutcome {
+        self.record(
+            host,
+            task,
+            "unreachable",
+            false,
+            None,
+            Some(msg),
+            0.0,
+            false,
+        );
+        self.engine.count(host, |s| s.unreachable += 1);
+        self.engine.out.result(
+            host,
+            Status::Unreachable,
+            None,
+            &json!({"changed": false, "msg": msg, "unreachable": true}),
+            false,
+        );
+        StepOutcome::Unreachable
+    }
+
+    /// Registers, notifies, counts and prints a task's result.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) fn finish(
+        &self,
+        host: &str,
+        task: &Task,
+        state: &HostState,
+        mut result: Map<String, Value>,
+        plan: Option<settle_modules::Plan>,
+        no_log: bool,
+        ignore_errors: bool,
+        (handler, started): (bool, Instant),
+    ) -> StepOutcome {
+        let display = result.clone();
+        result.retain(|k, _| !k.starts_with('_'));
+        if let Some(reg) = &task.keywords.register {
+            state.set_task_var(reg, Value::Object(result.clone()));
+        }
+        let item = ItemResult {
+            result: display,
+            plan: plan.unwrap_or_default(),
+            unreachable: None,
+            meta: None,
+        };
+        let status = item.status();
+        let is_loop = task.keywords.loop_.is_some() && item.result.contains_key("results");
+        if status == Status::Changed && !task.keywords.notify.is_empty() {
+            let mut notified = self.notified.lock().expect("notify lock");
+            let set = notified.entry(host.to_string()).or_default();
+            for name in &task.keywords.notify {
+                set.insert(name.clone());
+            }
+        }
+        let ignored = status == Status::Failed && ignore_errors;
+        self.engine.count(host, |s| match status {
+            Status::Ok => s.ok += 1,
+            Status::Changed => {
+                s.ok += 1;
+                s.changed += 1;
+            }
+            Status::Skipped => s.skipped += 1,
+            Status::Failed if ignored => {
+                s.ok += 1;
+                s.ignored += 1;
+                if item.flag("changed") {
+                    s.changed += 1;
+                }
+            }
+            Status::Failed | Status::Unreachable => {}
+        });
+        let word = match status {
+            Status::Ok => "ok",
+            Status::Changed => "changed",
+            Status::Skipped => "skipped",
+            Status::Failed if ignored => "ignored",
+            Status::Failed => "failed",
+            Status::Unreachable => "unreachable",
+        };
+        let diff =
+            (!no_log && !item.plan.changes.is_empty()).then(|| actions::diff_text(&item.plan));
+        let msg = item.result.get("msg").map(value_text);
+        let msg = if no_log { None } else { msg };
+        self.record(
+            host,
+            (&task.display_name(), Some(&task.location)),
+            word,
+            item.flag("changed"),
+            diff,
+            msg.as_deref(),
+            started.elapsed().as_secs_f64(),
+            handler,
+        );
+        if !is_loop {
+            self.print_result(host, &item, None, no_log, ignored);
+        } else if ignored {
+            self.engine.out.print("...ignoring");
+        }
+        match status {
+            Status::Failed if !ignored => StepOutcome::Failed { counted: false },
+            _ => StepOutcome::Ok,
+        }
+    }
+
+    pub(super) fn print_result(
+        &self,
+        host: &str,
+        item: &ItemResult,
+        label: Option<&str>,
+        no_log: bool,
+        ignored: bool,
+    ) {
+        let status = item.status();
+        let out = &self.engine.out;
+        let censored = json!({"censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result", "changed": item.flag("changed")});
+        if out.show_diff && !no_log && matches!(status, Status::Changed) {
+            out.diff(&actions::diff_text(&item.plan));
+        }
+        let shown = if no_log {
+            censored
+        } else {
+            Value::Object(item.result.clone())
+        };
+        let host = match item.result.get("_ansible_delegated_label") {
+            Some(to) => format!("{host} -> {}", value_text(to)),
+            None => host.to_string(),
+        };
+        out.result(&host, status, label, &shown, ignored);
+    }
+}

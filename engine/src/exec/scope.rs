@@ -1,0 +1,136 @@
+//! What a task sees: the layers of variables for one task on one host (play vars, vars_files,
+//! role vars, task vars, magic variables), and the registered result for `until`/`changed_when`.
+
+use std::sync::Arc;
+
+use serde_json::{Map, Value};
+use settle_playbooks::Task;
+
+use super::{PlayRun, absolute};
+use crate::Vars;
+use crate::hosts::HostState;
+use crate::template::{Scope, templar};
+
+pub(super) fn register_scope(
+    task: &Task,
+    scope: &Arc<Scope>,
+    result: &Map<String, Value>,
+) -> Arc<Scope> {
+    match &task.keywords.register {
+        Some(name) => {
+            let mut layer = Vars::new();
+            let mut clean = result.clone();
+            clean.retain(|k, _| !k.starts_with('_'));
+            layer.insert(name.clone(), Value::Object(clean));
+            scope.with_layer(Arc::new(layer))
+        }
+        None => scope.clone(),
+    }
+}
+
+impl PlayRun<'_> {
+    pub(super) fn load_vars_files(&self, host: &str) -> Result<Arc<Vars>, String> {
+        if self.play.vars_files.is_empty() {
+            return Ok(Arc::new(Vars::new()));
+        }
+        let state = self.engine.hosts.get(host);
+        let scope = Scope::new(
+            vec![
+                state.inventory_vars.clone(),
+                self.play_vars.clone(),
+                self.engine.hosts.extra_vars(),
+                Arc::new(self.engine.hosts.magic(host)),
+            ],
+            None,
+        );
+        let mut vars = Vars::new();
+        for entry in &self.play.vars_files {
+            // A list inside vars_files means "the first of these that exists".
+            let candidates: Vec<Value> = match entry {
+                Value::Array(items) => items.clone(),
+                other => vec![other.clone()],
+            };
+            let mut loaded = false;
+            for candidate in &candidates {
+                let name = templar()
+                    .render_text(candidate.as_str().unwrap_or(""), &scope)
+                    .map_err(|e| format!("vars_files: {}", e.message))?;
+                let path = self.play.dir.join(&name);
+                if path.is_file() {
+                    vars.extend(
+                        settle_inventory::load_vars_file(&path).map_err(|e| e.to_string())?,
+                    );
+                    loaded = true;
+                    break;
+                }
+                if candidates.len() == 1 {
+                    return Err(format!(
+                        "vars file {name} was not found (looked in {})",
+                        self.play.dir.display()
+                    ));
+                }
+            }
+            if !loaded {
+                return Err(format!("none of the vars files {candidates:?} was found"));
+            }
+        }
+        Ok(Arc::new(vars))
+    }
+
+    pub(super) fn magic(&self, host: &str) -> Arc<Vars> {
+        if let Some(m) = self.magic.lock().expect("magic lock").get(host) {
+            return m.clone();
+        }
+        let mut m = self.engine.hosts.magic(host);
+        let hosts = Value::from(self.play_hosts.clone());
+        m.insert("play_hosts".into(), hosts.clone());
+        m.insert("ansible_play_hosts".into(), hosts.clone());
+        m.insert(
+            "ansible_play_batch".into(),
+            self.batch.lock().expect("batch lock").clone().into(),
+        );
+        m.insert("ansible_play_hosts_all".into(), hosts);
+        m.insert("ansible_play_name".into(), self.play.name.clone().into());
+        m.insert("playbook_dir".into(), absolute(&self.play.dir).into());
+        let m = Arc::new(m);
+        self.magic
+            .lock()
+            .expect("magic lock")
+            .insert(host.to_string(), m.clone());
+        m
+    }
+
+    /// The variables a task sees on a host, lowest precedence first.
+    pub(super) fn scope(&self, host: &HostState, task: &Task, extra: &[Arc<Vars>]) -> Arc<Scope> {
+        let mut layers = Vec::with_capacity(14);
+        layers.push(self.engine.hosts.globals.read().expect("globals").clone());
+        if let Some(role) = &task.role {
+            layers.push(role.defaults.clone());
+        }
+        layers.push(host.inventory_vars.clone());
+        layers.push(host.facts());
+        layers.push(self.play_vars.clone());
+        if let Some(vf) = self.vars_files.get(&host.name) {
+            layers.push(vf.clone());
+        }
+        if let Some(role) = &task.role {
+            layers.push(role.vars.clone());
+        }
+        layers.extend(extra.iter().cloned());
+        if !task.keywords.vars.is_empty() {
+            layers.push(Arc::new(task.keywords.vars.clone()));
+        }
+        layers.push(host.task_vars());
+        if let Some(role) = &task.role {
+            layers.push(role.params.clone());
+        }
+        layers.push(self.engine.hosts.extra_vars());
+        let mut magic = (*self.magic(&host.name)).clone();
+        if let Some(role) = &task.role {
+            magic.insert("role_name".into(), role.name.clone().into());
+            magic.insert("role_path".into(), absolute(&role.path).into());
+        }
+        layers.push(Arc::new(magic));
+        Scope::new(layers, Some(self.engine.hosts.clone()))
+    }
+}

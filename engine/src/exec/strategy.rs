@@ -1,0 +1,254 @@
+//! Strategy walking: hosts move through a play's plan with their own cursors. `linear` runs the
+//! lowest step any host waits at, for all hosts waiting there, up to `forks` at once; `free`
+//! walks each host alone. Failures follow `rescue`/`always` edges; `any_errors_fatal` and
+//! `max_fail_percentage` end the play here.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use petgraph::graph::NodeIndex;
+use serde_json::json;
+use settle_playbooks::{Strategy, Task};
+
+use super::{End, PlayRun, StepOutcome, bool_of};
+use crate::Vars;
+use crate::plan::{Edge, Plan, Step};
+
+impl PlayRun<'_> {
+    /// Walks a plan with a set of hosts; returns how each host ended.
+    pub(super) fn walk(
+        &self,
+        plan: &Plan,
+        hosts: &[String],
+        extra: &HashMap<String, Vec<Arc<Vars>>>,
+    ) -> HashMap<String, End> {
+        if self.play.strategy == Strategy::Free && hosts.len() > 1 {
+            let ends = Mutex::new(HashMap::new());
+            self.parallel(hosts, |h| {
+                let one = self.walk_linear(plan, &[h.to_string()], extra);
+                ends.lock().expect("ends lock").extend(one);
+                StepOutcome::Ok
+            });
+            return ends.into_inner().expect("ends lock");
+        }
+        self.walk_linear(plan, hosts, extra)
+    }
+
+    pub(super) fn walk_linear(
+        &self,
+        plan: &Plan,
+        hosts: &[String],
+        extra: &HashMap<String, Vec<Arc<Vars>>>,
+    ) -> HashMap<String, End> {
+        struct Cursor {
+            host: String,
+            node: Option<NodeIndex>,
+            carrying: bool,
+        }
+        let mut cursors: Vec<Cursor> = hosts
+            .iter()
+            .map(|h| Cursor {
+                host: h.clone(),
+                node: plan.entry,
+                carrying: false,
+            })
+            .collect();
+        let mut ends: HashMap<String, End> = HashMap::new();
+        let total = self.play_hosts.len().max(1);
+        loop {
+            if self.engine.stop_run.load(Ordering::SeqCst) || self.end_play.load(Ordering::SeqCst) {
+                break;
+            }
+            let Some(next) = cursors.iter().filter_map(|c| c.node).min() else {
+                break;
+            };
+            let batch: Vec<String> = cursors
+                .iter()
+                .filter(|c| c.node == Some(next))
+                .map(|c| c.host.clone())
+                .collect();
+            let outcomes = self.run_step(plan, next, &batch, extra);
+            let node = plan.node(next);
+            let mut newly_failed = 0;
+            for (host, outcome) in outcomes {
+                let cursor = cursors
+                    .iter_mut()
+                    .find(|c| c.host == host)
+                    .expect("host in walk");
+                match outcome {
+                    StepOutcome::Ok => {
+                        if cursor.carrying && node.ends_always {
+                            if let Some(target) = plan.follow(next, Edge::UnwindRescue) {
+                                cursor.carrying = false;
+                                self.engine.count(&host, |s| {
+                                    s.failures = s.failures.saturating_sub(1);
+                                    s.rescued += 1;
+                                });
+                                cursor.node = Some(target);
+                            } else if let Some(target) = plan.follow(next, Edge::UnwindAlways) {
+                                cursor.node = Some(target);
+                            } else {
+                                cursor.node = None;
+                                ends.insert(host, End::Failed);
+                                newly_failed += 1;
+                            }
+                        } else {
+                            cursor.node = plan.follow(next, Edge::Next);
+                        }
+                    }
+                    StepOutcome::Failed { counted } => {
+                        if let Some(target) = plan.follow(next, Edge::Rescue) {
+                            if counted {
+                                self.engine
+                                    .count(&host, |s| s.failures = s.failures.saturating_sub(1));
+                            }
+                            self.engine.count(&host, |s| s.rescued += 1);
+                            cursor.node = Some(target);
+                        } else {
+                            if !counted {
+                                self.engine.count(&host, |s| s.failures += 1);
+                            }
+                            if let Some(target) = plan.follow(next, Edge::Always) {
+                                cursor.carrying = true;
+                                cursor.node = Some(target);
+                            } else {
+                                cursor.node = None;
+                                ends.insert(host, End::Failed);
+                                newly_failed += 1;
+                            }
+                        }
+                    }
+                    StepOutcome::Unreachable => {
+                        cursor.node = None;
+                        ends.insert(host, End::Unreachable);
+                    }
+                    StepOutcome::Ended => cursor.node = None,
+                }
+            }
+            if newly_failed > 0 {
+                let fatal = self.play.any_errors_fatal
+                    || matches!(&node.step, Step::Task(t) if t.keywords.any_errors_fatal == Some(true));
+                let failed_total = ends.values().filter(|e| **e != End::Done).count();
+                let over_limit = self
+                    .play
+                    .max_fail_percentage
+                    .is_some_and(|pct| (failed_total as f64) * 100.0 / (total as f64) > pct);
+                if fatal || over_limit {
+                    if fatal {
+                        self.engine.stop_run.store(true, Ordering::SeqCst);
+                    }
+                    self.end_play.store(true, Ordering::SeqCst);
+                    if over_limit && !fatal {
+                        self.engine.out.print("\nNO MORE HOSTS LEFT *************************************************************");
+                    }
+                }
+            }
+        }
+        for c in cursors {
+            ends.entry(c.host).or_insert(End::Done);
+        }
+        ends
+    }
+
+    /// Runs `f` for each host, at most `forks` at a time, and returns the outcomes in host order.
+    pub(super) fn parallel<F>(&self, hosts: &[String], f: F) -> Vec<(String, StepOutcome)>
+    where
+        F: Fn(&str) -> StepOutcome + Sync,
+    {
+        if hosts.len() == 1 {
+            return vec![(hosts[0].clone(), f(&hosts[0]))];
+        }
+        let next = AtomicUsize::new(0);
+        let results: Mutex<Vec<Option<StepOutcome>>> = Mutex::new(vec![None; hosts.len()]);
+        let workers = self.engine.opts.forks.max(1).min(hosts.len());
+        std::thread::scope(|s| {
+            for _ in 0..workers {
+                s.spawn(|| {
+                    loop {
+                        let i = next.fetch_add(1, Ordering::SeqCst);
+                        if i >= hosts.len() {
+                            break;
+                        }
+                        let outcome = f(&hosts[i]);
+                        results.lock().expect("results lock")[i] = Some(outcome);
+                    }
+                });
+            }
+        });
+        let results = results.into_inner().expect("results lock");
+        hosts
+            .iter()
+            .cloned()
+            .zip(
+                results
+                    .into_iter()
+                    .map(|r| r.unwrap_or(StepOutcome::Failed { counted: false })),
+            )
+            .collect()
+    }
+
+    pub(super) fn run_step(
+        &self,
+        plan: &Plan,
+        node: NodeIndex,
+        batch: &[String],
+        extra: &HashMap<String, Vec<Arc<Vars>>>,
+    ) -> Vec<(String, StepOutcome)> {
+        match &plan.node(node).step {
+            Step::GatherFacts => {
+                self.engine.out.banner("TASK [Gathering Facts]");
+                self.engine
+                    .out
+                    .event(&json!({"event": "task_start", "task": "Gathering Facts"}));
+                self.parallel(batch, |h| self.gather_facts(h))
+            }
+            Step::FlushHandlers => self.flush_handlers(batch),
+            Step::Task(task) if task.module == "meta" => self.run_meta(task, batch, extra),
+            Step::Task(task) => {
+                if !self.engine.step_allows(&task.display_name()) {
+                    return batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
+                }
+                self.engine
+                    .out
+                    .banner(&format!("TASK [{}]", task.display_name()));
+                self.engine.out.event(&json!({"event": "task_start", "task": task.display_name(), "location": task.location.to_string()}));
+                self.run_task_on(task, batch, extra, false)
+            }
+            Step::Include(include) => self.run_include(include, batch, extra),
+        }
+    }
+
+    pub(super) fn run_task_on(
+        &self,
+        task: &Task,
+        batch: &[String],
+        extra: &HashMap<String, Vec<Arc<Vars>>>,
+        handler: bool,
+    ) -> Vec<(String, StepOutcome)> {
+        let no_extra = Vec::new();
+        let extra_of = |h: &str| extra.get(h).unwrap_or(&no_extra);
+        let first = batch.first().cloned().unwrap_or_default();
+        let run_once = {
+            let state = self.engine.hosts.get(&first);
+            let scope = self.scope(&state, task, extra_of(&first));
+            bool_of(&task.keywords.run_once, &scope)
+                .ok()
+                .flatten()
+                .unwrap_or(false)
+        };
+        if run_once && batch.len() > 1 {
+            let outcome = self.run_task(&first, task, extra_of(&first), handler);
+            // The one result is every host's (registered on each, as Ansible does).
+            if let Some(reg) = &task.keywords.register
+                && let Some(value) = self.engine.hosts.get(&first).task_vars().get(reg).cloned()
+            {
+                for h in &batch[1..] {
+                    self.engine.hosts.get(h).set_task_var(reg, value.clone());
+                }
+            }
+            return batch.iter().map(|h| (h.clone(), outcome.clone())).collect();
+        }
+        self.parallel(batch, |h| self.run_task(h, task, extra_of(h), handler))
+    }
+}

@@ -1,0 +1,338 @@
+//! One task on one host: `no_log`, `ignore_errors`, `when`, the loop or the single call, the
+//! action with `until`/`retries`, then `changed_when` and `failed_when`.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::{Map, Value, json};
+use settle_modules::Request;
+use settle_playbooks::Task;
+
+use super::delegate::{become_of, environment_of, target_of};
+use super::loops::loop_items;
+use super::results::ItemResult;
+use super::scope::register_scope;
+use super::{PlayRun, StepOutcome, bool_of};
+use crate::Vars;
+use crate::actions::{self, ActionContext, ActionResult};
+use crate::hosts::HostState;
+use crate::template::{Scope, templar};
+
+impl PlayRun<'_> {
+    /// Runs one task on one host: conditions, loop, action, result handling, output.
+    pub(super) fn run_task(
+        &self,
+        host: &str,
+        task: &Task,
+        extra: &[Arc<Vars>],
+        handler: bool,
+    ) -> StepOutcome {
+        let started = Instant::now();
+        let state = self.engine.hosts.get(host);
+        let scope = self.scope(&state, task, extra);
+        let no_log = bool_of(&task.keywords.no_log, &scope)
+            .ok()
+            .flatten()
+            .unwrap_or(false);
+        let fail = |msg: String| {
+            let msg = format!(
+                "{msg} (task {:?} at {})",
+                task.display_name(),
+                task.location
+            );
+            let place = (task.display_name(), Some(&task.location));
+            self.report_failure_after(
+                host,
+                (&place.0, place.1),
+                &msg,
+                started.elapsed().as_secs_f64(),
+                handler,
+            )
+        };
+        let ignore_errors = match bool_of(&task.keywords.ignore_errors, &scope) {
+            Ok(v) => v.unwrap_or(false),
+            Err(e) => return fail(e),
+        };
+        let items = match &task.keywords.loop_ {
+            None => None,
+            Some(l) => match loop_items(l.kind, &l.items, &scope, &self.play.dir) {
+                Ok(items) => Some(items),
+                Err(e) => return fail(e),
+            },
+        };
+        let (result, plan, unreachable) = match items {
+            None => {
+                match self.false_condition(&task.keywords.when, &scope) {
+                    Err(e) => return fail(format!("the conditional check failed: {e}")),
+                    Ok(Some(cond)) => {
+                        let result = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": cond});
+                        self.finish(
+                            host,
+                            task,
+                            &state,
+                            result.as_object().cloned().unwrap_or_default(),
+                            None,
+                            no_log,
+                            ignore_errors,
+                            (handler, started),
+                        );
+                        return StepOutcome::Ok;
+                    }
+                    Ok(None) => {}
+                }
+                let item = self.run_one(host, &state, task, &scope);
+                (item.result, Some(item.plan), item.unreachable)
+            }
+            Some(items) => self.run_loop(host, &state, task, &scope, items, no_log),
+        };
+        if let Some(msg) = unreachable {
+            return self.report_unreachable(
+                host,
+                (&task.display_name(), Some(&task.location)),
+                &msg,
+            );
+        }
+        self.finish(
+            host,
+            task,
+            &state,
+            result,
+            plan,
+            no_log,
+            ignore_errors,
+            (handler, started),
+        )
+    }
+
+    pub(super) fn conditions_hold(
+        &self,
+        conditions: &[Value],
+        scope: &Arc<Scope>,
+    ) -> Result<bool, String> {
+        for condition in conditions {
+            if !templar()
+                .condition(condition, scope)
+                .map_err(|e| e.message)?
+            {
+                return Ok(false);
+            }
+        }
+        Ok(true)
+    }
+
+    /// The first `when` condition that is false, for the skipped result.
+    pub(super) fn false_condition(
+        &self,
+        conditions: &[Value],
+        scope: &Arc<Scope>,
+    ) -> Result<Option<Value>, String> {
+        for condition in conditions {
+            if !templar()
+                .condition(condition, scope)
+                .map_err(|e| e.message)?
+            {
+                return Ok(Some(condition.clone()));
+            }
+        }
+        Ok(None)
+    }
+
+    pub(super) fn run_here_or_delegated(
+        &self,
+        host: &str,
+        state: &HostState,
+        task: &Task,
+        scope: &Arc<Scope>,
+        delegate: Option<&(String, Arc<Scope>)>,
+    ) -> ItemResult {
+        let opts = self.engine.opts;
+        let check_mode = match bool_of(&task.keywords.check_mode, scope) {
+            Ok(v) => v.unwrap_or(opts.check),
+            Err(e) => return ItemResult::failed(e),
+        };
+        let diff = match bool_of(&task.keywords.diff, scope) {
+            Ok(v) => v.unwrap_or(opts.diff),
+            Err(e) => return ItemResult::failed(e),
+        };
+        let environment = match environment_of(&task.keywords.environment, scope) {
+            Ok(e) => e,
+            Err(e) => return ItemResult::failed(e),
+        };
+        let become_ = match become_of(task, scope, opts) {
+            Ok(b) => b,
+            Err(e) => return ItemResult::failed(e),
+        };
+        let (exec_state, exec_scope) = match delegate {
+            None => (None, scope.clone()),
+            Some((name, delegate_scope)) => {
+                (Some(self.engine.hosts.get(name)), delegate_scope.clone())
+            }
+        };
+        let target = match target_of(
+            &exec_scope,
+            opts,
+            &task
+                .keywords
+                .connection
+                .clone()
+                .or(self.play.keywords.connection.clone()),
+        ) {
+            Ok(t) => t,
+            Err(e) => return ItemResult::failed(e),
+        };
+        let conn_state = exec_state.as_deref().unwrap_or(state);
+        let run_module = |request: &Request| {
+            conn_state
+                .connection(&target)?
+                .run(request, become_.as_ref())
+        };
+        let set_var = |k: &str, v: Value| state.set_task_var(k, v);
+        let ctx = ActionContext {
+            task,
+            scope,
+            play_dir: &self.play.dir,
+            check_mode,
+            diff,
+            verbosity: opts.verbosity,
+            environment,
+            run_module: &run_module,
+            set_var: &set_var,
+        };
+        let retries = match &task.keywords.retries {
+            Some(v) => templar()
+                .render(v, scope)
+                .ok()
+                .and_then(|r| {
+                    r.as_u64()
+                        .or_else(|| r.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(3),
+            None => 3,
+        };
+        let delay = match &task.keywords.delay {
+            Some(v) => templar()
+                .render(v, scope)
+                .ok()
+                .and_then(|r| {
+                    r.as_f64()
+                        .or_else(|| r.as_str().and_then(|s| s.parse().ok()))
+                })
+                .unwrap_or(5.0),
+            None => 5.0,
+        };
+        let attempts_allowed = if task.keywords.until.is_empty() {
+            1
+        } else {
+            retries.max(1)
+        };
+        let mut attempt = 0;
+        loop {
+            attempt += 1;
+            let mut item = match actions::run(&ctx) {
+                ActionResult::Done(result, plan) => ItemResult {
+                    result,
+                    plan,
+                    unreachable: None,
+                    meta: None,
+                },
+                ActionResult::Unreachable(msg) => ItemResult {
+                    result: Map::new(),
+                    plan: Default::default(),
+                    unreachable: Some(msg),
+                    meta: None,
+                },
+                ActionResult::Meta(m) => ItemResult {
+                    result: Map::new(),
+                    plan: Default::default(),
+                    unreachable: None,
+                    meta: Some(m),
+                },
+            };
+            if item.unreachable.is_some() || item.meta.is_some() {
+                return item;
+            }
+            if let Err(e) = self.apply_result_conditions(task, scope, &mut item) {
+                return ItemResult::failed(e);
+            }
+            if task.keywords.until.is_empty() {
+                return item;
+            }
+            let reg_scope = register_scope(task, scope, &item.result);
+            match self.conditions_hold(&task.keywords.until, &reg_scope) {
+                Ok(true) => {
+                    item.result.insert("attempts".into(), attempt.into());
+                    return item;
+                }
+                Ok(false) if attempt < attempts_allowed => {
+                    self.engine.out.print(&format!(
+                        "FAILED - RETRYING: [{host}]: {} ({} retries left).",
+                        task.display_name(),
+                        attempts_allowed - attempt
+                    ));
+                    std::thread::sleep(Duration::from_secs_f64(delay.max(0.0)));
+                }
+                Ok(false) => {
+                    item.result.insert("attempts".into(), attempt.into());
+                    item.result.insert("failed".into(), true.into());
+                    item.result
+                        .entry("msg")
+                        .or_insert_with(|| "Retries exhausted".into());
+                    return item;
+                }
+                Err(e) => return ItemResult::failed(format!("until: {e}")),
+            }
+        }
+    }
+
+    /// `changed_when` and `failed_when`, with the result visible under the `register` name.
+    pub(super) fn apply_result_conditions(
+        &self,
+        task: &Task,
+        scope: &Arc<Scope>,
+        item: &mut ItemResult,
+    ) -> Result<(), String> {
+        if item.flag("skipped")
+            || (task.keywords.changed_when.is_empty() && task.keywords.failed_when.is_empty())
+        {
+            return Ok(());
+        }
+        let reg_scope = register_scope(task, scope, &item.result);
+        if !task.keywords.changed_when.is_empty() {
+            let changed = self
+                .all_true(&task.keywords.changed_when, &reg_scope)
+                .map_err(|e| format!("changed_when: {e}"))?;
+            item.result.insert("changed".into(), changed.into());
+        }
+        if !task.keywords.failed_when.is_empty() {
+            let failed = self
+                .any_true(&task.keywords.failed_when, &reg_scope)
+                .map_err(|e| format!("failed_when: {e}"))?;
+            item.result
+                .insert("failed_when_result".into(), failed.into());
+            item.result.insert("failed".into(), failed.into());
+        }
+        Ok(())
+    }
+
+    pub(super) fn all_true(
+        &self,
+        conditions: &[Value],
+        scope: &Arc<Scope>,
+    ) -> Result<bool, String> {
+        self.conditions_hold(conditions, scope)
+    }
+
+    /// `failed_when` as a list: the task fails if any holds (Ansible's "or" for failed_when).
+    pub(super) fn any_true(
+        &self,
+        conditions: &[Value],
+        scope: &Arc<Scope>,
+    ) -> Result<bool, String> {
+        for c in conditions {
+            if templar().condition(c, scope).map_err(|e| e.message)? {
+                return Ok(true);
+            }
+        }
+        Ok(false)
+    }
+}
