@@ -227,6 +227,7 @@ impl Templar {
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         crate::filters::register(&mut env);
+        crate::lookups::register(&mut env);
         env.set_formatter(|out, state, value| {
             if value.is_undefined() || matches!(value.kind(), ValueKind::String) || value.is_safe()
             {
@@ -250,6 +251,11 @@ impl Templar {
             })
             .collect();
         Templar { env, variants }
+    }
+
+    /// The environment itself, for lookups that render with other delimiters.
+    pub(crate) fn environment(&self) -> &Environment<'static> {
+        &self.env
     }
 
     fn error(&self, err: minijinja::Error, scope: &Scope, source: &str) -> TemplateError {
