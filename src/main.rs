@@ -356,7 +356,8 @@ fn extra_vars(values: &[String]) -> Result<Vars, Failure> {
                 _ => return Err((EXIT_ERROR, format!("extra vars must be a mapping: {value}"))),
             }
         } else {
-            let pairs = settle_playbooks::parse_kv(value, false);
+            let pairs = settle_playbooks::parse_kv(value, false)
+                .map_err(|e| (EXIT_ERROR, format!("extra vars: {e}")))?;
             if let Some(raw) = pairs.get("_raw_params") {
                 return Err((
                     EXIT_ERROR,

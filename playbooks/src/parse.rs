@@ -951,10 +951,9 @@ fn parse_action_keyword(
                 .split_once(char::is_whitespace)
                 .unwrap_or((text.trim(), ""));
             let short = short_module_name(module);
-            Ok((
-                module.to_string(),
-                parse_kv(rest, FREE_FORM_MODULES.contains(&short)),
-            ))
+            let args = parse_kv(rest, FREE_FORM_MODULES.contains(&short))
+                .map_err(|e| scope.error(node, name, e))?;
+            Ok((module.to_string(), args))
         }
         Value::Object(mut map) => match map.remove("module") {
             Some(Value::String(module)) => Ok((module, map)),
@@ -973,12 +972,13 @@ fn module_args(
     match node.to_value() {
         Value::Null => Ok(Vars::new()),
         Value::Object(map) => Ok(map),
-        Value::String(text) => Ok(parse_kv(&text, FREE_FORM_MODULES.contains(&module))),
+        Value::String(text) => parse_kv(&text, FREE_FORM_MODULES.contains(&module))
+            .map_err(|e| scope.error(node, name, e)),
         Value::Array(_) if module == "command" => {
             Err(scope.error(node, name, "command takes a string; use `argv:` for a list"))
         }
         Value::Bool(_) | Value::Number(_) if FREE_FORM_MODULES.contains(&module) => {
-            Ok(parse_kv(&scalar_text(node), true))
+            parse_kv(&scalar_text(node), true).map_err(|e| scope.error(node, name, e))
         }
         _ => Err(scope.error(
             node,
