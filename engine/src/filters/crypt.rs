@@ -16,7 +16,13 @@ fn b64_triplets(out: &mut String, b2: u8, b1: u8, b0: u8, n: usize) {
     }
 }
 
-fn sha_crypt<D: Digest + Clone>(password: &[u8], salt: &[u8], rounds: usize, tag: &str, custom_rounds: bool) -> String {
+fn sha_crypt<D: Digest + Clone>(
+    password: &[u8],
+    salt: &[u8],
+    rounds: usize,
+    tag: &str,
+    custom_rounds: bool,
+) -> String {
     let hash_len = <D as Digest>::output_size();
     let mut b = D::new();
     b.update(password);
@@ -78,10 +84,27 @@ fn sha_crypt<D: Digest + Clone>(password: &[u8], salt: &[u8], rounds: usize, tag
     let mut out = String::new();
     if hash_len == 64 {
         let order: [(usize, usize, usize); 21] = [
-            (0, 21, 42), (22, 43, 1), (44, 2, 23), (3, 24, 45), (25, 46, 4), (47, 5, 26),
-            (6, 27, 48), (28, 49, 7), (50, 8, 29), (9, 30, 51), (31, 52, 10), (53, 11, 32),
-            (12, 33, 54), (34, 55, 13), (56, 14, 35), (15, 36, 57), (37, 58, 16), (59, 17, 38),
-            (18, 39, 60), (40, 61, 19), (62, 20, 41),
+            (0, 21, 42),
+            (22, 43, 1),
+            (44, 2, 23),
+            (3, 24, 45),
+            (25, 46, 4),
+            (47, 5, 26),
+            (6, 27, 48),
+            (28, 49, 7),
+            (50, 8, 29),
+            (9, 30, 51),
+            (31, 52, 10),
+            (53, 11, 32),
+            (12, 33, 54),
+            (34, 55, 13),
+            (56, 14, 35),
+            (15, 36, 57),
+            (37, 58, 16),
+            (59, 17, 38),
+            (18, 39, 60),
+            (40, 61, 19),
+            (62, 20, 41),
         ];
         for (x, y, z) in order {
             b64_triplets(&mut out, c[x], c[y], c[z], 4);
@@ -89,8 +112,16 @@ fn sha_crypt<D: Digest + Clone>(password: &[u8], salt: &[u8], rounds: usize, tag
         b64_triplets(&mut out, 0, 0, c[63], 2);
     } else {
         let order: [(usize, usize, usize); 10] = [
-            (0, 10, 20), (21, 1, 11), (12, 22, 2), (3, 13, 23), (24, 4, 14), (15, 25, 5),
-            (6, 16, 26), (27, 7, 17), (18, 28, 8), (9, 19, 29),
+            (0, 10, 20),
+            (21, 1, 11),
+            (12, 22, 2),
+            (3, 13, 23),
+            (24, 4, 14),
+            (15, 25, 5),
+            (6, 16, 26),
+            (27, 7, 17),
+            (18, 28, 8),
+            (9, 19, 29),
         ];
         for (x, y, z) in order {
             b64_triplets(&mut out, c[x], c[y], c[z], 4);
@@ -200,8 +231,20 @@ pub(crate) fn password_hash(
     let rounds_given = rounds.is_some_and(|r| r != 5000);
     let rounds = rounds.unwrap_or(5000).clamp(1000, 999_999_999);
     Ok(match algo {
-        "6" => sha_crypt::<sha2::Sha512>(password.as_bytes(), salt.as_bytes(), rounds, "6", rounds_given),
-        "5" => sha_crypt::<sha2::Sha256>(password.as_bytes(), salt.as_bytes(), rounds, "5", rounds_given),
+        "6" => sha_crypt::<sha2::Sha512>(
+            password.as_bytes(),
+            salt.as_bytes(),
+            rounds,
+            "6",
+            rounds_given,
+        ),
+        "5" => sha_crypt::<sha2::Sha256>(
+            password.as_bytes(),
+            salt.as_bytes(),
+            rounds,
+            "5",
+            rounds_given,
+        ),
         _ => md5_crypt(password.as_bytes(), salt.as_bytes()),
     })
 }
@@ -217,11 +260,30 @@ mod unit {
             password_hash("hey", "sha512", Some("saltsalt"), None, None).unwrap(),
             "$6$saltsalt$WniIeM9CZWOsKgrF0UewkHh3c5iDe8wsfY2yDky8YhCJikf7lVRPJBMkvYGEl6Ud1MgbVt7NuMctpBFA5RTcD0"
         );
-        assert_eq!(password_hash("hey", "sha256", Some("saltsalt"), None, None).unwrap(), SHA256);
-        assert_eq!(password_hash("hey", "md5", Some("saltsalt"), None, None).unwrap(), MD5);
-        assert_eq!(password_hash("hey", "sha512", Some("saltsalt"), None, Some(10000)).unwrap(), SHA512_R);
-        assert_eq!(password_hash("what in the WORLD is up?", "sha512", None, None, None).unwrap().len(), 106);
-        assert!(password_hash("hey", "msdcc", None, None, None).unwrap_err().to_string().contains("msdcc is not in the list of supported passlib algorithms"));
+        assert_eq!(
+            password_hash("hey", "sha256", Some("saltsalt"), None, None).unwrap(),
+            SHA256
+        );
+        assert_eq!(
+            password_hash("hey", "md5", Some("saltsalt"), None, None).unwrap(),
+            MD5
+        );
+        assert_eq!(
+            password_hash("hey", "sha512", Some("saltsalt"), None, Some(10000)).unwrap(),
+            SHA512_R
+        );
+        assert_eq!(
+            password_hash("what in the WORLD is up?", "sha512", None, None, None)
+                .unwrap()
+                .len(),
+            106
+        );
+        assert!(
+            password_hash("hey", "msdcc", None, None, None)
+                .unwrap_err()
+                .to_string()
+                .contains("msdcc is not in the list of supported passlib algorithms")
+        );
     }
 
     const SHA256: &str = "$5$saltsalt$OGlTw4JnmSjnIpltqLLdk2dbmwFhvwA4yiQKXsxzmeB";

@@ -156,7 +156,8 @@ fn size_range(size: f64, isbits: bool, unit: Option<&str>) -> String {
 }
 
 fn human_to_bytes(text: &str, default_unit: Option<&str>, isbits: bool) -> Result<i64, String> {
-    let re = regex::Regex::new(r"^\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]+)?\s*$").map_err(|e| e.to_string())?;
+    let re = regex::Regex::new(r"^\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]+)?\s*$")
+        .map_err(|e| e.to_string())?;
     let cant = || format!("human_to_bytes() can't interpret following string: {text}");
     let caps = re.captures(text).ok_or_else(cant)?;
     let num: f64 = caps[1].parse().map_err(|_| cant())?;
@@ -164,7 +165,11 @@ fn human_to_bytes(text: &str, default_unit: Option<&str>, isbits: bool) -> Resul
     let Some(unit) = unit else {
         return Ok(num.round_ties_even() as i64);
     };
-    let key = unit.chars().next().map(|c| c.to_ascii_uppercase()).unwrap_or('B');
+    let key = unit
+        .chars()
+        .next()
+        .map(|c| c.to_ascii_uppercase())
+        .unwrap_or('B');
     let limit: f64 = match key {
         'Y' => 1208925819614629174706176.0,
         'Z' => 1180591620717411303424.0,
@@ -197,14 +202,18 @@ fn human_to_bytes(text: &str, default_unit: Option<&str>, isbits: bool) -> Resul
     }
     let v = (num * limit).round_ties_even();
     if !v.is_finite() || v.abs() > i64::MAX as f64 {
-        return Err(format!("human_to_bytes() failed to convert {text}: too large"));
+        return Err(format!(
+            "human_to_bytes() failed to convert {text}: too large"
+        ));
     }
     Ok(v as i64)
 }
 
 fn number(v: &Value, what: &str) -> Result<f64, Error> {
     if v.kind() != ValueKind::Number {
-        return Err(err(format!("{what}() can only be used on numbers: {v} is not a number")));
+        return Err(err(format!(
+            "{what}() can only be used on numbers: {v} is not a number"
+        )));
     }
     f64::try_from(v.clone()).map_err(|e| err(format!("{what}() can only be used on numbers: {e}")))
 }
@@ -299,13 +308,17 @@ pub(super) fn register(env: &mut Environment<'static>) {
                     Some(a) => combine_two(&a, &d, recursive, &list_merge),
                 });
             }
-            Ok(Value::from(minijinja::value::Serde(acc.unwrap_or_else(|| serde_json::json!({})))))
+            Ok(Value::from(minijinja::value::Serde(
+                acc.unwrap_or_else(|| serde_json::json!({})),
+            )))
         },
     );
     env.add_filter(
         "dict2items",
         |v: Value, kw: Kwargs| -> Result<Value, Error> {
-            let key_name = kw.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
+            let key_name = kw
+                .get::<Option<String>>("key_name")?
+                .unwrap_or_else(|| "key".into());
             let value_name = kw
                 .get::<Option<String>>("value_name")?
                 .unwrap_or_else(|| "value".into());
@@ -484,30 +497,43 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 }
                 out = next;
             }
-            Ok(Value::from(out.into_iter().map(Value::from).collect::<Vec<_>>()))
+            Ok(Value::from(
+                out.into_iter().map(Value::from).collect::<Vec<_>>(),
+            ))
         },
     );
     for (name, ordered) in [("combinations", false), ("permutations", true)] {
-        env.add_filter(name, move |v: Value, r: Option<usize>| -> Result<Value, Error> {
-            let pool = items(&v)?;
-            let r = match (r, ordered) {
-                (Some(r), _) => r,
-                (None, true) => pool.len(),
-                (None, false) => return Err(err("combinations() missing required argument 'r'")),
-            };
-            let combos = index_combinations(pool.len(), r, ordered)?;
-            Ok(Value::from(
-                combos
-                    .into_iter()
-                    .map(|idx| Value::from(idx.into_iter().map(|i| pool[i].clone()).collect::<Vec<_>>()))
-                    .collect::<Vec<_>>(),
-            ))
-        });
+        env.add_filter(
+            name,
+            move |v: Value, r: Option<usize>| -> Result<Value, Error> {
+                let pool = items(&v)?;
+                let r = match (r, ordered) {
+                    (Some(r), _) => r,
+                    (None, true) => pool.len(),
+                    (None, false) => {
+                        return Err(err("combinations() missing required argument 'r'"));
+                    }
+                };
+                let combos = index_combinations(pool.len(), r, ordered)?;
+                Ok(Value::from(
+                    combos
+                        .into_iter()
+                        .map(|idx| {
+                            Value::from(
+                                idx.into_iter().map(|i| pool[i].clone()).collect::<Vec<_>>(),
+                            )
+                        })
+                        .collect::<Vec<_>>(),
+                ))
+            },
+        );
     }
     env.add_filter(
         "zip_longest",
         |first: Value, rest: Rest<Value>, kw: Kwargs| -> Result<Value, Error> {
-            let fill = kw.get::<Option<Value>>("fillvalue")?.unwrap_or(Value::from(()));
+            let fill = kw
+                .get::<Option<Value>>("fillvalue")?
+                .unwrap_or(Value::from(()));
             let mut lists = vec![items(&first)?];
             for r in rest.iter() {
                 lists.push(items(r)?);
@@ -572,32 +598,46 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(super::map_value(out))
         },
     );
-    env.add_filter("log", |x: Value, base: Option<Value>| -> Result<f64, Error> {
-        let x = number(&x, "log")?;
-        Ok(match base {
-            None => x.ln(),
-            Some(b) => {
-                let b = number(&b, "log")?;
-                if b == 10.0 { x.log10() } else { x.ln() / b.ln() }
-            }
-        })
-    });
+    env.add_filter(
+        "log",
+        |x: Value, base: Option<Value>| -> Result<f64, Error> {
+            let x = number(&x, "log")?;
+            Ok(match base {
+                None => x.ln(),
+                Some(b) => {
+                    let b = number(&b, "log")?;
+                    if b == 10.0 {
+                        x.log10()
+                    } else {
+                        x.ln() / b.ln()
+                    }
+                }
+            })
+        },
+    );
     env.add_filter("pow", |x: Value, y: Value| -> Result<f64, Error> {
         Ok(number(&x, "pow")?.powf(number(&y, "pow")?))
     });
-    env.add_filter("root", |x: Value, base: Option<Value>| -> Result<f64, Error> {
-        let x = number(&x, "root")?;
-        Ok(match base {
-            None => x.sqrt(),
-            Some(b) => {
-                let b = number(&b, "root")?;
-                if b == 2.0 { x.sqrt() } else { x.powf(1.0 / b) }
-            }
-        })
-    });
+    env.add_filter(
+        "root",
+        |x: Value, base: Option<Value>| -> Result<f64, Error> {
+            let x = number(&x, "root")?;
+            Ok(match base {
+                None => x.sqrt(),
+                Some(b) => {
+                    let b = number(&b, "root")?;
+                    if b == 2.0 { x.sqrt() } else { x.powf(1.0 / b) }
+                }
+            })
+        },
+    );
     env.add_filter(
         "human_readable",
-        |size: Value, isbits: Option<bool>, unit: Option<String>, kw: Kwargs| -> Result<String, Error> {
+        |size: Value,
+         isbits: Option<bool>,
+         unit: Option<String>,
+         kw: Kwargs|
+         -> Result<String, Error> {
             let isbits = match isbits {
                 Some(b) => b,
                 None => kw.get::<Option<bool>>("isbits")?.unwrap_or(false),
@@ -630,7 +670,11 @@ pub(super) fn register(env: &mut Environment<'static>) {
     );
     env.add_filter(
         "random",
-        |end: Value, start: Option<Value>, step: Option<Value>, kw: Kwargs| -> Result<Value, Error> {
+        |end: Value,
+         start: Option<Value>,
+         step: Option<Value>,
+         kw: Kwargs|
+         -> Result<Value, Error> {
             let start = match start {
                 Some(s) => Some(s),
                 None => kw.get::<Option<Value>>("start")?,
@@ -646,9 +690,17 @@ pub(super) fn register(env: &mut Environment<'static>) {
             };
             if end.is_integer() {
                 let end = i64::try_from(end).map_err(|e| err(e.to_string()))?;
-                let start = start.and_then(|s| i64::try_from(s).ok()).filter(|s| *s != 0).unwrap_or(0);
-                let step = step.and_then(|s| i64::try_from(s).ok()).filter(|s| *s != 0).unwrap_or(1);
-                let width = end.checked_sub(start).ok_or_else(|| err("random: range too large"))?;
+                let start = start
+                    .and_then(|s| i64::try_from(s).ok())
+                    .filter(|s| *s != 0)
+                    .unwrap_or(0);
+                let step = step
+                    .and_then(|s| i64::try_from(s).ok())
+                    .filter(|s| *s != 0)
+                    .unwrap_or(1);
+                let width = end
+                    .checked_sub(start)
+                    .ok_or_else(|| err("random: range too large"))?;
                 let n = if step > 0 {
                     (width + step - 1).checked_div(step)
                 } else {
@@ -656,7 +708,9 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 }
                 .unwrap_or(0);
                 if n <= 0 {
-                    return Err(err(format!("empty range in randrange({start}, {end}, {step})")));
+                    return Err(err(format!(
+                        "empty range in randrange({start}, {end}, {step})"
+                    )));
                 }
                 let pick = if step == 1 {
                     rng.below(width as u64) as i64
@@ -665,7 +719,10 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 };
                 return Ok(Value::from(start + pick));
             }
-            if matches!(end.kind(), ValueKind::Seq | ValueKind::String | ValueKind::Map | ValueKind::Iterable) {
+            if matches!(
+                end.kind(),
+                ValueKind::Seq | ValueKind::String | ValueKind::Map | ValueKind::Iterable
+            ) {
                 if start.is_some_and(|s| s.is_true()) || step.is_some_and(|s| s.is_true()) {
                     return Err(err("start and step can only be used with integer values"));
                 }
@@ -744,48 +801,88 @@ mod unit {
 
     #[test]
     fn sets_and_flatten() {
-        assert!(truth("[1,2,3]|symmetric_difference([3,4,5,6]) == [1,2,4,5,6]"));
+        assert!(truth(
+            "[1,2,3]|symmetric_difference([3,4,5,6]) == [1,2,4,5,6]"
+        ));
         assert!(truth("[1,2,3]|union([{}])|length == 4"));
-        assert!(truth("[1, none, [3, [4, [5]], 6], 7]|flatten(skip_nulls=false) == [1, none, 3, 4, 5, 6, 7]"));
-        assert!(truth("[1, 'None', [3, [4, [5]], 6], 7]|flatten(levels=1) == [1, 3, [4, [5]], 6, 7]"));
-        assert!(truth("[1, 2, [3, [4, [5]], 6], 7]|flatten(levels=2) == [1, 2, 3, 4, [5], 6, 7]"));
+        assert!(truth(
+            "[1, none, [3, [4, [5]], 6], 7]|flatten(skip_nulls=false) == [1, none, 3, 4, 5, 6, 7]"
+        ));
+        assert!(truth(
+            "[1, 'None', [3, [4, [5]], 6], 7]|flatten(levels=1) == [1, 3, [4, [5]], 6, 7]"
+        ));
+        assert!(truth(
+            "[1, 2, [3, [4, [5]], 6], 7]|flatten(levels=2) == [1, 2, 3, 4, [5], 6, 7]"
+        ));
     }
 
     #[test]
     fn combine_and_items() {
-        assert!(truth("[{'x': 1}, {'y': 2}] | combine({'z': 3}) == {'x': 1, 'y': 2, 'z': 3}"));
+        assert!(truth(
+            "[{'x': 1}, {'y': 2}] | combine({'z': 3}) == {'x': 1, 'y': 2, 'z': 3}"
+        ));
         assert!(truth("none | combine == {}"));
         assert!(render("{{ [1] | combine(foo='bar') }}").contains("only valid keyword"));
         assert!(render("{{ [{'a': 1}, [{'b': 2}]] | combine({}) }}").contains("expected dicts"));
         assert!(render("{{ true | dict2items }}").contains("dict2items requires a dictionary"));
         assert!(render("{{ [true] | items2dict }}").contains("requires a list of dictionaries"));
-        assert!(render("{{ [{'key': 1}] | items2dict }}").contains("to contain the keys 'key' and 'value'"));
+        assert!(
+            render("{{ [{'key': 1}] | items2dict }}")
+                .contains("to contain the keys 'key' and 'value'")
+        );
     }
 
     #[test]
     fn extract_and_subelements() {
         assert!(truth("2 | extract(['a', 'b', 'c']) == 'c'"));
-        assert!(truth("['x','y']|map('extract',{'x':42,'y':31})|list|last == 31"));
-        assert!(truth("'badkey' | extract({'key': {'subkey': 1}}, 'subkey') | default('a') == 'a'"));
-        assert!(truth("'key' | extract({'key': {'subkey': 1}}, ['subkey']) == 1"));
+        assert!(truth(
+            "['x','y']|map('extract',{'x':42,'y':31})|list|last == 31"
+        ));
+        assert!(truth(
+            "'badkey' | extract({'key': {'subkey': 1}}, 'subkey') | default('a') == 'a'"
+        ));
+        assert!(truth(
+            "'key' | extract({'key': {'subkey': 1}}, ['subkey']) == 1"
+        ));
         let demo = "[{'name': 'alice', 'groups': ['wheel'], 'authorized': ['/a.pub']}]";
-        assert!(truth(&format!("{demo}|subelements('groups') == [[{demo}[0], 'wheel']]")));
-        assert!(truth(&format!("{demo}|subelements('nope', skip_missing=true) == []")));
-        assert!(render(&format!("{{{{ {demo}|subelements('nope') }}}}")).contains("could not find"));
-        assert!(render(&format!("{{{{ {demo}|subelements('name') }}}}")).contains("should point to a list"));
-        assert!(render(&format!("{{{{ {demo}|subelements(['groups', 'x']) }}}}")).contains("should point to a dictionary"));
+        assert!(truth(&format!(
+            "{demo}|subelements('groups') == [[{demo}[0], 'wheel']]"
+        )));
+        assert!(truth(&format!(
+            "{demo}|subelements('nope', skip_missing=true) == []"
+        )));
+        assert!(
+            render(&format!("{{{{ {demo}|subelements('nope') }}}}")).contains("could not find")
+        );
+        assert!(
+            render(&format!("{{{{ {demo}|subelements('name') }}}}"))
+                .contains("should point to a list")
+        );
+        assert!(
+            render(&format!("{{{{ {demo}|subelements(['groups', 'x']) }}}}"))
+                .contains("should point to a dictionary")
+        );
         assert!(render("{{ true|subelements('x') }}").contains("obj must be a list of dicts"));
-        assert!(render("{{ {}|subelements(17) }}").contains("subelements must be a list or a string"));
+        assert!(
+            render("{{ {}|subelements(17) }}").contains("subelements must be a list or a string")
+        );
     }
 
     #[test]
     fn itertools() {
-        assert!(truth("[1,2]|product(['a','b']) == [[1,'a'],[1,'b'],[2,'a'],[2,'b']]"));
+        assert!(truth(
+            "[1,2]|product(['a','b']) == [[1,'a'],[1,'b'],[2,'a'],[2,'b']]"
+        ));
         assert!(truth("[1,2,3]|combinations(2) == [[1,2],[1,3],[2,3]]"));
         assert!(truth("[1,2,3]|permutations(2)|length == 6"));
         assert!(truth("[1,2,3]|permutations|first == [1,2,3]"));
-        assert!(truth("[1,2]|zip_longest([3], fillvalue='x') == [[1,3],[2,'x']]"));
-        assert!(render("{{ range(100)|product(range(100), range(100), range(100))|length }}").contains("settle stops"));
+        assert!(truth(
+            "[1,2]|zip_longest([3], fillvalue='x') == [[1,3],[2,'x']]"
+        ));
+        assert!(
+            render("{{ range(100)|product(range(100), range(100), range(100))|length }}")
+                .contains("settle stops")
+        );
     }
 
     #[test]
@@ -800,22 +897,51 @@ mod unit {
         assert_eq!(render("{{ 1|human_readable(isbits=True) }}"), "1.00 bits");
         assert_eq!(render("{{ 10240|human_readable }}"), "10.00 KB");
         assert_eq!(render("{{ 102400000|human_readable }}"), "97.66 MB");
-        assert_eq!(render("{{ 102400000|human_readable(unit='G') }}"), "0.10 GB");
-        assert_eq!(render("{{ 102400000|human_readable(isbits=True, unit='G') }}"), "0.10 Gb");
+        assert_eq!(
+            render("{{ 102400000|human_readable(unit='G') }}"),
+            "0.10 GB"
+        );
+        assert_eq!(
+            render("{{ 102400000|human_readable(isbits=True, unit='G') }}"),
+            "0.10 Gb"
+        );
         assert!(render("{{ 'monkeys'|human_readable }}").contains("interpret following string"));
-        for (text, n) in [("0", 0), ("0.1", 0), ("0.9", 1), ("1", 1), ("10.00 KB", 10240), ("11 MB", 11534336), ("1.1 GB", 1181116006)] {
-            assert_eq!(render(&format!("{{{{ '{text}'|human_to_bytes }}}}")), n.to_string(), "{text}");
+        for (text, n) in [
+            ("0", 0),
+            ("0.1", 0),
+            ("0.9", 1),
+            ("1", 1),
+            ("10.00 KB", 10240),
+            ("11 MB", 11534336),
+            ("1.1 GB", 1181116006),
+        ] {
+            assert_eq!(
+                render(&format!("{{{{ '{text}'|human_to_bytes }}}}")),
+                n.to_string(),
+                "{text}"
+            );
         }
-        assert_eq!(render("{{ '10.00 Kb'|human_to_bytes(isbits=True) }}"), "10240");
+        assert_eq!(
+            render("{{ '10.00 Kb'|human_to_bytes(isbits=True) }}"),
+            "10240"
+        );
         assert!(render("{{ '10.00 foo'|human_to_bytes }}").starts_with("ERROR"));
     }
 
     #[test]
     fn rekey() {
-        assert!(truth("[{'proto': 'eigrp', 's': 1}, {'proto': 'ospf', 's': 2}]|rekey_on_member('proto') == {'eigrp': {'proto': 'eigrp', 's': 1}, 'ospf': {'proto': 'ospf', 's': 2}}"));
-        assert!(render("{{ [{'p': 1}, {'p': 1}]|rekey_on_member('p') }}").contains("is not unique"));
-        assert!(render("{{ []|rekey_on_member('p', duplicates='boo') }}").contains("unknown value"));
-        assert!(render("{{ 'x'|rekey_on_member('p') }}").contains("not a valid list, set, or dict"));
+        assert!(truth(
+            "[{'proto': 'eigrp', 's': 1}, {'proto': 'ospf', 's': 2}]|rekey_on_member('proto') == {'eigrp': {'proto': 'eigrp', 's': 1}, 'ospf': {'proto': 'ospf', 's': 2}}"
+        ));
+        assert!(
+            render("{{ [{'p': 1}, {'p': 1}]|rekey_on_member('p') }}").contains("is not unique")
+        );
+        assert!(
+            render("{{ []|rekey_on_member('p', duplicates='boo') }}").contains("unknown value")
+        );
+        assert!(
+            render("{{ 'x'|rekey_on_member('p') }}").contains("not a valid list, set, or dict")
+        );
     }
 
     #[test]
@@ -827,9 +953,14 @@ mod unit {
         // python3: random.Random(1337).randrange(0, 60) == 39; Random('web1') → 52
         assert_eq!(render("{{ 60|random(seed=1337) }}"), "39");
         assert_eq!(render("{{ 60|random(seed='web1') }}"), "52");
-        assert_eq!(render("{{ range(10)|shuffle(seed=42)|join(',') }}"), "7,3,2,8,5,6,9,4,0,1");
+        assert_eq!(
+            render("{{ range(10)|shuffle(seed=42)|join(',') }}"),
+            "7,3,2,8,5,6,9,4,0,1"
+        );
         assert!(render("{{ none|random }}").contains("random can only be used on"));
-        assert!(render("{{ [1,2,3]|random(start=2) }}").contains("start and step can only be used"));
+        assert!(
+            render("{{ [1,2,3]|random(start=2) }}").contains("start and step can only be used")
+        );
         assert!(truth("22|shuffle == 22"));
     }
 

@@ -32,8 +32,10 @@ pub(crate) const MAX_ITEMS: usize = 1_000_000;
 pub(crate) fn ansible_bool(value: &Value) -> bool {
     match value.kind() {
         ValueKind::Bool => value.is_true(),
-        ValueKind::Number => value.as_i64().map(|n| n == 1).unwrap_or(false)
-            || f64::try_from(value.clone()).is_ok_and(|f| f == 1.0),
+        ValueKind::Number => {
+            value.as_i64().map(|n| n == 1).unwrap_or(false)
+                || f64::try_from(value.clone()).is_ok_and(|f| f == 1.0)
+        }
         ValueKind::String => {
             matches!(
                 value

@@ -47,7 +47,11 @@ pub(crate) fn normpath(p: &str) -> String {
         }
     }
     let joined = format!("{initial}{}", parts.join("/"));
-    if joined.is_empty() { ".".into() } else { joined }
+    if joined.is_empty() {
+        ".".into()
+    } else {
+        joined
+    }
 }
 
 fn cwd() -> String {
@@ -94,7 +98,11 @@ fn realpath(p: &str) -> String {
                 if target.starts_with('/') {
                     resolved = "/".into();
                 }
-                for c in target.split('/').filter(|c| !c.is_empty() && *c != ".").rev() {
+                for c in target
+                    .split('/')
+                    .filter(|c| !c.is_empty() && *c != ".")
+                    .rev()
+                {
                     pending.push(c.to_string());
                 }
             }
@@ -115,7 +123,11 @@ fn relpath(path: &str, start: &str) -> Result<String, Error> {
     let common = pa.iter().zip(&pb).take_while(|(x, y)| x == y).count();
     let mut parts: Vec<&str> = vec![".."; pb.len() - common];
     parts.extend(&pa[common..]);
-    Ok(if parts.is_empty() { ".".into() } else { parts.join("/") })
+    Ok(if parts.is_empty() {
+        ".".into()
+    } else {
+        parts.join("/")
+    })
 }
 
 fn path_join(parts: &[String]) -> String {
@@ -161,7 +173,11 @@ fn expanduser(p: &str) -> String {
     };
     match home {
         Some(h) => {
-            let h = if h.len() > 1 { h.trim_end_matches('/') } else { &h };
+            let h = if h.len() > 1 {
+                h.trim_end_matches('/')
+            } else {
+                &h
+            };
             format!("{h}{tail}")
         }
         None => p.to_string(),
@@ -227,7 +243,9 @@ fn win_split(p: &str) -> (String, String) {
 }
 
 fn text(v: &Value) -> String {
-    v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string())
+    v.as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string())
 }
 
 pub(super) fn register(env: &mut Environment<'static>) {
@@ -244,18 +262,21 @@ pub(super) fn register(env: &mut Environment<'static>) {
         let (a, b) = splitext(&text(&s));
         vec![a, b]
     });
-    env.add_filter("path_join", |v: Value, _rest: Rest<Value>| -> Result<String, Error> {
-        match v.kind() {
-            ValueKind::String => Ok(text(&v)),
-            ValueKind::Seq | ValueKind::Iterable => {
-                Ok(path_join(&items(&v)?.iter().map(text).collect::<Vec<_>>()))
+    env.add_filter(
+        "path_join",
+        |v: Value, _rest: Rest<Value>| -> Result<String, Error> {
+            match v.kind() {
+                ValueKind::String => Ok(text(&v)),
+                ValueKind::Seq | ValueKind::Iterable => {
+                    Ok(path_join(&items(&v)?.iter().map(text).collect::<Vec<_>>()))
+                }
+                _ => Err(err(format!(
+                    "|path_join expects string or sequence, got {} instead.",
+                    super::data::type_name(&v)
+                ))),
             }
-            _ => Err(err(format!(
-                "|path_join expects string or sequence, got {} instead.",
-                super::data::type_name(&v)
-            ))),
-        }
-    });
+        },
+    );
     env.add_filter("commonpath", |v: Value| -> Result<String, Error> {
         if v.kind() != ValueKind::Seq {
             return Err(err(format!(
@@ -273,14 +294,22 @@ pub(super) fn register(env: &mut Environment<'static>) {
         }
         let split: Vec<Vec<&str>> = paths
             .iter()
-            .map(|p| p.split('/').filter(|c| !c.is_empty() && *c != ".").collect())
+            .map(|p| {
+                p.split('/')
+                    .filter(|c| !c.is_empty() && *c != ".")
+                    .collect()
+            })
             .collect();
         let mut common: Vec<&str> = split[0].clone();
         for s in &split[1..] {
             let n = common.iter().zip(s).take_while(|(a, b)| a == b).count();
             common.truncate(n);
         }
-        Ok(format!("{}{}", if abs { "/" } else { "" }, common.join("/")))
+        Ok(format!(
+            "{}{}",
+            if abs { "/" } else { "" },
+            common.join("/")
+        ))
     });
     env.add_filter("win_basename", |s: Value| win_split(&text(&s)).1);
     env.add_filter("win_dirname", |s: Value| win_split(&text(&s)).0);
@@ -323,7 +352,9 @@ mod unit {
         assert!(truth("['foo', 'bar']|path_join == 'foo/bar'"));
         assert!(truth("['/etc', 'x', '/abs', 'y']|path_join == '/abs/y'"));
         assert!(render("{{ true|path_join }}").contains("expects string or sequence"));
-        assert!(truth("['/foo/bar/foobar','/foo/bar']|commonpath == '/foo/bar'"));
+        assert!(truth(
+            "['/foo/bar/foobar','/foo/bar']|commonpath == '/foo/bar'"
+        ));
         assert!(render("{{ '/foo/bar/foobar'|commonpath }}").contains("|commonpath expects"));
     }
 
@@ -331,7 +362,11 @@ mod unit {
     fn windows_paths() {
         assert!(truth("'C:\\\\Users\\\\x.txt'|win_basename == 'x.txt'"));
         assert!(truth("'C:\\\\Users\\\\x.txt'|win_dirname == 'C:\\\\Users'"));
-        assert!(truth("'C:\\\\Users\\\\x.txt'|win_splitdrive == ['C:', '\\\\Users\\\\x.txt']"));
-        assert!(truth("'\\\\\\\\srv\\\\share\\\\f'|win_splitdrive == ['\\\\\\\\srv\\\\share', '\\\\f']"));
+        assert!(truth(
+            "'C:\\\\Users\\\\x.txt'|win_splitdrive == ['C:', '\\\\Users\\\\x.txt']"
+        ));
+        assert!(truth(
+            "'\\\\\\\\srv\\\\share\\\\f'|win_splitdrive == ['\\\\\\\\srv\\\\share', '\\\\f']"
+        ));
     }
 }

@@ -174,7 +174,10 @@ mod unit {
         // python3 -c 'import random; r = random.Random(1337); print([r.randrange(0, 60) for _ in range(5)])'
         let mut r = PyRandom::from_seed(&Value::from(1337));
         let got: Vec<u64> = (0..5).map(|_| r.below(60)).collect();
-        assert_eq!(got, vec![PY_INT[0], PY_INT[1], PY_INT[2], PY_INT[3], PY_INT[4]]);
+        assert_eq!(
+            got,
+            vec![PY_INT[0], PY_INT[1], PY_INT[2], PY_INT[3], PY_INT[4]]
+        );
         // python3 -c 'import random; r = random.Random("web1"); print([r.randrange(0, 60) for _ in range(5)])'
         let mut r = PyRandom::from_seed(&Value::from("web1"));
         let got: Vec<u64> = (0..5).map(|_| r.below(60)).collect();

@@ -355,8 +355,7 @@ impl Emitter<'_> {
 
     fn write_indent(&mut self) {
         let indent = self.indent.unwrap_or(0);
-        if !self.indention || self.column > indent || (self.column == indent && !self.whitespace)
-        {
+        if !self.indention || self.column > indent || (self.column == indent && !self.whitespace) {
             self.line_break();
         }
         if self.column < indent {

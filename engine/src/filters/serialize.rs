@@ -58,7 +58,11 @@ fn json_key(k: &Value) -> Result<String, Error> {
             json_float(f64::try_from(k.clone()).unwrap_or(f64::NAN))
         }
         ValueKind::Number => k.to_string(),
-        _ => return Err(err(format!("keys must be str, int, float, bool or None, not {k}"))),
+        _ => {
+            return Err(err(format!(
+                "keys must be str, int, float, bool or None, not {k}"
+            )));
+        }
     })
 }
 
@@ -79,7 +83,9 @@ fn write_json(v: &Value, o: &JsonOpts, level: usize, out: &mut String) -> Result
         ValueKind::None => out.push_str("null"),
         ValueKind::Bool => out.push_str(if v.is_true() { "true" } else { "false" }),
         ValueKind::Number if v.is_integer() => out.push_str(&v.to_string()),
-        ValueKind::Number => out.push_str(&json_float(f64::try_from(v.clone()).unwrap_or(f64::NAN))),
+        ValueKind::Number => {
+            out.push_str(&json_float(f64::try_from(v.clone()).unwrap_or(f64::NAN)))
+        }
         ValueKind::String => json_string(v.as_str().unwrap_or_default(), o.ensure_ascii, out),
         ValueKind::Bytes => json_string(
             &String::from_utf8_lossy(v.as_bytes().unwrap_or_default()),
@@ -146,7 +152,14 @@ fn dumps(v: &Value, kw: &Kwargs, nice: bool) -> Result<String, Error> {
     let sort_keys = kw.get::<Option<bool>>("sort_keys")?.unwrap_or(nice);
     let ensure_ascii = kw.get::<Option<bool>>("ensure_ascii")?.unwrap_or(true);
     let separators: Option<Vec<String>> = kw.get("separators")?;
-    for accepted in ["profile", "vault_to_text", "preprocess_unsafe", "allow_nan", "skipkeys", "check_circular"] {
+    for accepted in [
+        "profile",
+        "vault_to_text",
+        "preprocess_unsafe",
+        "allow_nan",
+        "skipkeys",
+        "check_circular",
+    ] {
         let _: Option<Value> = kw.get(accepted)?;
     }
     let (item_sep, key_sep) = match separators {
@@ -198,7 +211,10 @@ fn yaml_opts(kw: &Kwargs, nice: bool) -> Result<DumpOptions, Error> {
         return Err(err("to_yaml: canonical output is not supported by settle"));
     }
     if let Err(e) = kw.assert_all_used() {
-        return Err(err(format!("to_yaml: {}", e.detail().unwrap_or("unexpected keyword argument"))));
+        return Err(err(format!(
+            "to_yaml: {}",
+            e.detail().unwrap_or("unexpected keyword argument")
+        )));
     }
     Ok(o)
 }
@@ -244,17 +260,21 @@ fn split_documents(s: &str) -> Vec<String> {
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("to_json", |v: Value, kw: Kwargs| dumps(&v, &kw, false));
     env.add_filter("to_nice_json", |v: Value, kw: Kwargs| dumps(&v, &kw, true));
-    env.add_filter("from_json", |s: String, _kw: Kwargs| -> Result<Value, Error> {
-        let v: serde_json::Value =
-            serde_json::from_str(&s).map_err(|e| err(format!("from_json: {e}")))?;
-        Ok(Value::from(minijinja::value::Serde(&v)))
-    });
+    env.add_filter(
+        "from_json",
+        |s: String, _kw: Kwargs| -> Result<Value, Error> {
+            let v: serde_json::Value =
+                serde_json::from_str(&s).map_err(|e| err(format!("from_json: {e}")))?;
+            Ok(Value::from(minijinja::value::Serde(&v)))
+        },
+    );
     env.add_filter("to_yaml", |v: Value, kw: Kwargs| -> Result<String, Error> {
         dump(&v, &yaml_opts(&kw, false)?)
     });
-    env.add_filter("to_nice_yaml", |v: Value, kw: Kwargs| -> Result<String, Error> {
-        dump(&v, &yaml_opts(&kw, true)?)
-    });
+    env.add_filter(
+        "to_nice_yaml",
+        |v: Value, kw: Kwargs| -> Result<String, Error> { dump(&v, &yaml_opts(&kw, true)?) },
+    );
     env.add_filter("from_yaml", |v: Value| -> Result<Value, Error> {
         match v.as_str() {
             Some(s) => from_yaml_text(s),
@@ -284,11 +304,23 @@ mod unit {
             render("{{ {'sublist': ['howdy'], 'subdict': {'k1': 'v1'}} | to_json }}"),
             r#"{"sublist": ["howdy"], "subdict": {"k1": "v1"}}"#
         );
-        assert_eq!(render("{{ ['one', 'two'] | to_json }}"), r#"["one", "two"]"#);
+        assert_eq!(
+            render("{{ ['one', 'two'] | to_json }}"),
+            r#"["one", "two"]"#
+        );
         assert_eq!(render("{{ 'café' | to_json }}"), r#""caf\u00e9""#);
-        assert_eq!(render("{{ 'café' | to_json(ensure_ascii=false) }}"), r#""café""#);
-        assert_eq!(render("{{ {'b': 1, 'a': 2.5} | to_json(sort_keys=true) }}"), r#"{"a": 2.5, "b": 1}"#);
-        assert_eq!(render("{{ [1, {}] | to_json(indent=2) }}"), "[\n  1,\n  {}\n]");
+        assert_eq!(
+            render("{{ 'café' | to_json(ensure_ascii=false) }}"),
+            r#""café""#
+        );
+        assert_eq!(
+            render("{{ {'b': 1, 'a': 2.5} | to_json(sort_keys=true) }}"),
+            r#"{"a": 2.5, "b": 1}"#
+        );
+        assert_eq!(
+            render("{{ [1, {}] | to_json(indent=2) }}"),
+            "[\n  1,\n  {}\n]"
+        );
         assert_eq!(render("{{ 1e20 | to_json }}"), "1e+20");
         assert_eq!(render("{{ none | to_json }}"), "null");
     }
@@ -309,14 +341,23 @@ mod unit {
     fn to_yaml_matches_pyyaml() {
         // Expected strings from yaml.dump(..., Dumper=yaml.CSafeDumper, allow_unicode=True).
         let thing = "{'sublist': ['howdy'], 'subdict': {'k1': 'v1'}}";
-        assert_eq!(render(&format!("{{{{ {thing} | to_yaml }}}}")), "subdict: {k1: v1}\nsublist: [howdy]\n");
+        assert_eq!(
+            render(&format!("{{{{ {thing} | to_yaml }}}}")),
+            "subdict: {k1: v1}\nsublist: [howdy]\n"
+        );
         assert_eq!(
             render(&format!("{{{{ {thing} | to_nice_yaml }}}}")),
             "subdict:\n    k1: v1\nsublist:\n- howdy\n"
         );
         assert_eq!(render("{{ 'Café' | to_yaml }}"), "Café\n");
-        assert_eq!(render("{{ 'Café' | to_yaml(allow_unicode=False) }}"), "\"Caf\\xE9\"\n");
-        assert_eq!(render("{{ 'thing' | to_yaml(default_style='|') }}"), "|-\n  thing\n");
+        assert_eq!(
+            render("{{ 'Café' | to_yaml(allow_unicode=False) }}"),
+            "\"Caf\\xE9\"\n"
+        );
+        assert_eq!(
+            render("{{ 'thing' | to_yaml(default_style='|') }}"),
+            "|-\n  thing\n"
+        );
         assert_eq!(
             render(concat!(
                 "{{ {'a': [{'b': 1, 'c': [1, 2]}], 'e': {}, 'f': 'x\\ny', 'g': 'yes', 'h': '1.0', ",
@@ -325,10 +366,15 @@ mod unit {
             "a:\n-   b: 1\n    c:\n    - 1\n    - 2\ne: {}\nf: 'x\n\n    y'\ng: 'yes'\nh: '1.0'\ni: ''\nj: 'a: b'\nk: -x\nl: null\nm: 1.5e+20\nn: 'x '\n"
         );
         assert_eq!(
-            render("{{ ['a,b', '#c', 'd e', '2020-01-01', 'tab\\there', '~', 'on', 'y'] | to_yaml }}"),
+            render(
+                "{{ ['a,b', '#c', 'd e', '2020-01-01', 'tab\\there', '~', 'on', 'y'] | to_yaml }}"
+            ),
             "['a,b', '#c', d e, '2020-01-01', \"tab\\there\", '~', 'on', y]\n"
         );
-        assert_eq!(render("{{ [[1, 2], {'a': [3]}] | to_yaml }}"), "- [1, 2]\n- a: [3]\n");
+        assert_eq!(
+            render("{{ [[1, 2], {'a': [3]}] | to_yaml }}"),
+            "- [1, 2]\n- a: [3]\n"
+        );
         assert_eq!(render("{{ 'x' | to_yaml }}"), "x\n");
         assert!(render("{{ 'x' | to_yaml(nonexistent_argument=True) }}").starts_with("ERROR:"));
     }
@@ -338,16 +384,24 @@ mod unit {
         let long = "word ".repeat(30);
         let long = long.trim_end();
         let expected = "k: word word word word word word word word word word word word word word word word\n    word word word word word word word word word word word word word word\n";
-        assert_eq!(render(&format!("{{{{ {{'k': '{long}'}} | to_nice_yaml }}}}")), expected);
+        assert_eq!(
+            render(&format!("{{{{ {{'k': '{long}'}} | to_nice_yaml }}}}")),
+            expected
+        );
     }
 
     #[test]
     fn from_yaml_all_splits_documents() {
         assert_eq!(
-            render("{{ '---\\nbananas: yellow\\n---\\napples: red' | from_yaml_all | list | to_json }}"),
+            render(
+                "{{ '---\\nbananas: yellow\\n---\\napples: red' | from_yaml_all | list | to_json }}"
+            ),
             r#"[{"bananas": "yellow"}, {"apples": "red"}]"#
         );
         assert_eq!(render("{{ none | from_yaml_all | to_json }}"), "[]");
-        assert_eq!(render("{{ '---\\nbananas: yellow\\napples: red' | from_yaml | to_json }}"), r#"{"bananas": "yellow", "apples": "red"}"#);
+        assert_eq!(
+            render("{{ '---\\nbananas: yellow\\napples: red' | from_yaml | to_json }}"),
+            r#"{"bananas": "yellow", "apples": "red"}"#
+        );
     }
 }

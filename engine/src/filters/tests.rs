@@ -82,10 +82,13 @@ fn version_test(
     let version_type = kw.get::<Option<String>>("version_type")?;
     let (a, b) = (a.to_string(), b.to_string());
     if strict || version_type.as_deref() == Some("strict") {
-        let re = regex::Regex::new(r"^\d+\.\d+(\.\d+)?([ab](\d+))?$").map_err(|e| err(e.to_string()))?;
+        let re =
+            regex::Regex::new(r"^\d+\.\d+(\.\d+)?([ab](\d+))?$").map_err(|e| err(e.to_string()))?;
         for v in [&a, &b] {
             if !re.is_match(v) {
-                return Err(err(format!("Version comparison failed: invalid version number '{v}'")));
+                return Err(err(format!(
+                    "Version comparison failed: invalid version number '{v}'"
+                )));
             }
         }
     }
@@ -122,12 +125,18 @@ fn regex_test(value: &Value, pattern: &str, kw: &Kwargs, anchored: bool) -> Resu
         .size_limit(1 << 24)
         .build()
         .map_err(|e| err(format!("invalid regular expression: {e}")))?;
-    let text = value.as_str().map(str::to_string).unwrap_or_else(|| value.to_string());
+    let text = value
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| value.to_string());
     Ok(re.is_match(&text))
 }
 
 fn path_arg(v: &Value) -> String {
-    let s = v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let s = v
+        .as_str()
+        .map(str::to_string)
+        .unwrap_or_else(|| v.to_string());
     match s.strip_prefix('~') {
         Some(rest) if rest.is_empty() || rest.starts_with('/') => {
             format!("{}{rest}", std::env::var("HOME").unwrap_or_default())
@@ -138,20 +147,31 @@ fn path_arg(v: &Value) -> String {
 
 fn is_mount(p: &str) -> bool {
     let path = std::path::Path::new(p);
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return false };
+    let Ok(meta) = std::fs::symlink_metadata(path) else {
+        return false;
+    };
     if meta.file_type().is_symlink() {
         return false;
     }
     let parent = path.join("..");
-    let Ok(pmeta) = std::fs::metadata(&parent) else { return false };
+    let Ok(pmeta) = std::fs::metadata(&parent) else {
+        return false;
+    };
     meta.dev() != pmeta.dev() || meta.ino() == pmeta.ino()
 }
 
 fn is_uri(v: &Value, schemes: Option<Vec<String>>) -> bool {
     let s = v.as_str().unwrap_or("");
-    let Some((scheme, _)) = s.split_once(':') else { return false };
-    let valid = scheme.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
+    let Some((scheme, _)) = s.split_once(':') else {
+        return false;
+    };
+    let valid = scheme
+        .chars()
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic())
+        && scheme
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
     valid && schemes.is_none_or(|l| l.iter().any(|x| x == scheme))
 }
 
@@ -187,7 +207,9 @@ pub(super) fn register(env: &mut Environment<'static>) {
         env.add_test(name, move |v: Value| -> Result<bool, Error> {
             let v = result_map(&v, name)?;
             let f = v.get_attr(name).unwrap_or(Value::UNDEFINED);
-            Ok(f.is_undefined() || f.as_i64() == Some(1) || (f.kind() == ValueKind::Bool && f.is_true()))
+            Ok(f.is_undefined()
+                || f.as_i64() == Some(1)
+                || (f.kind() == ValueKind::Bool && f.is_true()))
         });
     }
     env.add_test("timedout", |v: Value| -> Result<bool, Error> {
@@ -199,7 +221,11 @@ pub(super) fn register(env: &mut Environment<'static>) {
         let want = name == "truthy";
         env.add_test(name, move |v: Value, kw: Kwargs| -> Result<bool, Error> {
             let convert = kw.get::<Option<bool>>("convert_bool")?.unwrap_or(false);
-            let truth = if convert && matches!(v.kind(), ValueKind::String | ValueKind::Number | ValueKind::Bool) {
+            let truth = if convert
+                && matches!(
+                    v.kind(),
+                    ValueKind::String | ValueKind::Number | ValueKind::Bool
+                ) {
                 let s = v.to_string().to_lowercase();
                 match s.as_str() {
                     "yes" | "on" | "1" | "true" | "y" | "t" | "1.0" => true,
@@ -247,18 +273,26 @@ pub(super) fn register(env: &mut Environment<'static>) {
         });
     }
     for name in ["file", "is_file"] {
-        env.add_test(name, |v: Value| std::path::Path::new(&path_arg(&v)).is_file());
+        env.add_test(name, |v: Value| {
+            std::path::Path::new(&path_arg(&v)).is_file()
+        });
     }
     for name in ["directory", "is_dir"] {
-        env.add_test(name, |v: Value| std::path::Path::new(&path_arg(&v)).is_dir());
+        env.add_test(name, |v: Value| {
+            std::path::Path::new(&path_arg(&v)).is_dir()
+        });
     }
     for name in ["link", "is_link"] {
         env.add_test(name, |v: Value| {
             std::fs::symlink_metadata(path_arg(&v)).is_ok_and(|m| m.file_type().is_symlink())
         });
     }
-    env.add_test("exists", |v: Value| std::path::Path::new(&path_arg(&v)).exists());
-    env.add_test("link_exists", |v: Value| std::fs::symlink_metadata(path_arg(&v)).is_ok());
+    env.add_test("exists", |v: Value| {
+        std::path::Path::new(&path_arg(&v)).exists()
+    });
+    env.add_test("link_exists", |v: Value| {
+        std::fs::symlink_metadata(path_arg(&v)).is_ok()
+    });
     for name in ["abs", "is_abs"] {
         env.add_test(name, |v: Value| path_arg(&v).starts_with('/'));
     }
@@ -274,10 +308,14 @@ pub(super) fn register(env: &mut Environment<'static>) {
     for name in ["mount", "is_mount"] {
         env.add_test(name, |v: Value| is_mount(&path_arg(&v)));
     }
-    env.add_test("uri", |v: Value, schemes: Option<Vec<String>>| is_uri(&v, schemes));
+    env.add_test("uri", |v: Value, schemes: Option<Vec<String>>| {
+        is_uri(&v, schemes)
+    });
     env.add_test("url", |v: Value, schemes: Option<Vec<String>>| {
         let s = v.as_str().unwrap_or("");
-        is_uri(&v, schemes) && s.split_once("://").is_some_and(|(_, rest)| !rest.is_empty())
+        is_uri(&v, schemes)
+            && s.split_once("://")
+                .is_some_and(|(_, rest)| !rest.is_empty())
     });
     env.add_test("urn", |v: Value| {
         let s = v.as_str().unwrap_or("");
@@ -285,7 +323,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             .is_ok_and(|r| r.is_match(s))
     });
     env.add_test("vault_encrypted", |v: Value| {
-        v.as_str().is_some_and(|s| s.trim_start().starts_with("$ANSIBLE_VAULT;"))
+        v.as_str()
+            .is_some_and(|s| s.trim_start().starts_with("$ANSIBLE_VAULT;"))
     });
     env.add_test("vaulted_file", |v: Value| {
         std::fs::read(path_arg(&v)).is_ok_and(|b| b.starts_with(b"$ANSIBLE_VAULT;"))
@@ -304,36 +343,59 @@ mod unit {
         assert!(truth("'12.5' is version('12', '>=')"));
         assert!(truth("'1.0rc1' is version('1.0', '>')"));
         assert!(truth("'1.2.3' is version('1.2.3', 'eq', strict=true)"));
-        assert!(render("{{ '1.2.x' is version('1.2', 'gt', strict=true) }}").contains("invalid version"));
+        assert!(
+            render("{{ '1.2.x' is version('1.2', 'gt', strict=true) }}")
+                .contains("invalid version")
+        );
         assert!(render("{{ '1' is version('1', 'bogus') }}").contains("Invalid operator"));
     }
 
     #[test]
     fn results() {
         assert!(truth("{'changed': true} is changed"));
-        assert!(truth("{'results': [{'changed': false}, {'changed': true}]} is changed"));
-        assert!(truth("{'failed': false} is successful and {'failed': false} is not failure"));
+        assert!(truth(
+            "{'results': [{'changed': false}, {'changed': true}]} is changed"
+        ));
+        assert!(truth(
+            "{'failed': false} is successful and {'failed': false} is not failure"
+        ));
         assert!(truth("{'skipped': true} is skip and {} is reachable"));
         assert!(truth("{'unreachable': true} is unreachable"));
-        assert!(truth("{'finished': 1} is finished and {'started': 0} is not started"));
+        assert!(truth(
+            "{'finished': 1} is finished and {'started': 0} is not started"
+        ));
         assert!(render("{{ 'x' is failed }}").contains("expects a dictionary"));
     }
 
     #[test]
     fn sets_and_truth() {
-        assert!(truth("[1, 2] is issubset([1, 2, 3]) and [1, 2, 3] is issuperset([3])"));
+        assert!(truth(
+            "[1, 2] is issubset([1, 2, 3]) and [1, 2, 3] is issuperset([3])"
+        ));
         assert!(truth("[0, 1] is any and not ([0, 1] is all)"));
-        assert!(truth("'yes' is truthy(convert_bool=True) and 'off' is falsy(convert_bool=True)"));
-        assert!(truth("'abc' is match('ab') and not ('abc' is match('bc')) and 'abc' is search('bc')"));
+        assert!(truth(
+            "'yes' is truthy(convert_bool=True) and 'off' is falsy(convert_bool=True)"
+        ));
+        assert!(truth(
+            "'abc' is match('ab') and not ('abc' is match('bc')) and 'abc' is search('bc')"
+        ));
         assert!(truth("'abc' is regex('B', ignorecase=true)"));
-        assert!(truth("'https://x.org/a' is url and 'urn:isbn:0451450523' is urn and 'mailto:a@b' is uri"));
-        assert!(truth("'$ANSIBLE_VAULT;1.1;AES256\\n6134' is vault_encrypted and 'x' is not vault_encrypted"));
+        assert!(truth(
+            "'https://x.org/a' is url and 'urn:isbn:0451450523' is urn and 'mailto:a@b' is uri"
+        ));
+        assert!(truth(
+            "'$ANSIBLE_VAULT;1.1;AES256\\n6134' is vault_encrypted and 'x' is not vault_encrypted"
+        ));
     }
 
     #[test]
     fn files() {
-        assert!(truth("'/' is directory and '/' is is_dir and '/' is mount and '/' is is_abs"));
-        assert!(truth("'/etc/passwd' is is_file and '/etc/passwd' is exists"));
+        assert!(truth(
+            "'/' is directory and '/' is is_dir and '/' is mount and '/' is is_abs"
+        ));
+        assert!(truth(
+            "'/etc/passwd' is is_file and '/etc/passwd' is exists"
+        ));
         assert!(truth("'/etc/passwd' is same_file('/etc/../etc/passwd')"));
         assert!(truth("'/nope/x' is not link_exists and 'rel' is not abs"));
     }

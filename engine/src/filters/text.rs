@@ -156,7 +156,12 @@ fn parse_template(rep: &str, re: &regex::Regex) -> Result<Vec<Piece>, Error> {
 }
 
 /// Python's `re.subn`.
-fn python_sub(re: &regex::Regex, rep: &str, s: &str, count: usize) -> Result<(String, usize), Error> {
+fn python_sub(
+    re: &regex::Regex,
+    rep: &str,
+    s: &str,
+    count: usize,
+) -> Result<(String, usize), Error> {
     let pieces = parse_template(rep, re)?;
     let mut out = String::with_capacity(s.len());
     let mut last = 0;
@@ -216,17 +221,29 @@ fn comment(text: &str, style: &str, kw: &Kwargs) -> Result<String, Error> {
     };
     let deco_kw: Option<String> = kw.get("decoration")?;
     let prepostfix = deco_kw.clone().unwrap_or_else(|| decoration.to_string());
-    let newline: String = kw.get::<Option<String>>("newline")?.unwrap_or_else(|| "\n".into());
-    let beginning: String = kw.get::<Option<String>>("beginning")?.unwrap_or_else(|| beginning.into());
+    let newline: String = kw
+        .get::<Option<String>>("newline")?
+        .unwrap_or_else(|| "\n".into());
+    let beginning: String = kw
+        .get::<Option<String>>("beginning")?
+        .unwrap_or_else(|| beginning.into());
     let prefix: String = kw
         .get::<Option<String>>("prefix")?
         .unwrap_or_else(|| prepostfix.trim_end().to_string());
-    let prefix_count: usize = kw.get::<Option<usize>>("prefix_count")?.unwrap_or(1).min(10_000);
+    let prefix_count: usize = kw
+        .get::<Option<usize>>("prefix_count")?
+        .unwrap_or(1)
+        .min(10_000);
     let postfix: String = kw
         .get::<Option<String>>("postfix")?
         .unwrap_or_else(|| prepostfix.trim_end().to_string());
-    let postfix_count: usize = kw.get::<Option<usize>>("postfix_count")?.unwrap_or(1).min(10_000);
-    let end: String = kw.get::<Option<String>>("end")?.unwrap_or_else(|| end.into());
+    let postfix_count: usize = kw
+        .get::<Option<usize>>("postfix_count")?
+        .unwrap_or(1)
+        .min(10_000);
+    let end: String = kw
+        .get::<Option<String>>("end")?
+        .unwrap_or_else(|| end.into());
     let decoration = deco_kw.unwrap_or_else(|| decoration.to_string());
 
     let mut out = String::new();
@@ -268,7 +285,9 @@ fn urlsplit(url: &str) -> Vec<(&'static str, Value)> {
     if let Some(i) = rest.find(':') {
         let cand = &rest[..i];
         if cand.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
-            && cand.chars().all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+            && cand
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
         {
             scheme = cand;
             rest = &rest[i + 1..];
@@ -336,7 +355,10 @@ fn unquote_plus(s: &str) -> String {
         match bytes[i] {
             b'+' => out.push(b' '),
             b'%' if i + 2 < bytes.len() => {
-                match u8::from_str_radix(std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"), 16) {
+                match u8::from_str_radix(
+                    std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap_or("zz"),
+                    16,
+                ) {
                     Ok(b) => {
                         out.push(b);
                         i += 2;
@@ -405,7 +427,13 @@ fn encode_text(s: &str, encoding: &str) -> Result<Vec<u8>, Error> {
             .collect(),
         "ascii" => s
             .chars()
-            .map(|c| if c.is_ascii() { Ok(c as u8) } else { Err(err("character not in ascii")) })
+            .map(|c| {
+                if c.is_ascii() {
+                    Ok(c as u8)
+                } else {
+                    Err(err("character not in ascii"))
+                }
+            })
             .collect(),
         other => Err(err(format!("unknown encoding: {other}"))),
     }
@@ -420,7 +448,11 @@ fn decode_bytes(b: &[u8], encoding: &str) -> Result<String, Error> {
                 .chunks(2)
                 .map(|c| {
                     let pair = [c[0], c.get(1).copied().unwrap_or(0)];
-                    if le { u16::from_le_bytes(pair) } else { u16::from_be_bytes(pair) }
+                    if le {
+                        u16::from_le_bytes(pair)
+                    } else {
+                        u16::from_be_bytes(pair)
+                    }
                 })
                 .collect();
             Ok(String::from_utf16_lossy(&units))
@@ -431,20 +463,30 @@ fn decode_bytes(b: &[u8], encoding: &str) -> Result<String, Error> {
 }
 
 pub(super) fn register(env: &mut Environment<'static>) {
-    env.add_filter("b64encode", |s: Value, kw: Kwargs| -> Result<String, Error> {
-        let encoding = kw.get::<Option<String>>("encoding")?.unwrap_or_else(|| "utf-8".into());
-        let urlsafe = kw.get::<Option<bool>>("urlsafe")?.unwrap_or(false);
-        Ok(b64_engine(urlsafe).encode(encode_text(&text_of(&s), &encoding)?))
-    });
-    env.add_filter("b64decode", |s: Value, kw: Kwargs| -> Result<String, Error> {
-        let encoding = kw.get::<Option<String>>("encoding")?.unwrap_or_else(|| "utf-8".into());
-        let urlsafe = kw.get::<Option<bool>>("urlsafe")?.unwrap_or(false);
-        let text = text_of(&s);
-        let bytes = b64_engine(urlsafe)
-            .decode(text.trim())
-            .map_err(|e| err(format!("b64decode: {e}")))?;
-        decode_bytes(&bytes, &encoding)
-    });
+    env.add_filter(
+        "b64encode",
+        |s: Value, kw: Kwargs| -> Result<String, Error> {
+            let encoding = kw
+                .get::<Option<String>>("encoding")?
+                .unwrap_or_else(|| "utf-8".into());
+            let urlsafe = kw.get::<Option<bool>>("urlsafe")?.unwrap_or(false);
+            Ok(b64_engine(urlsafe).encode(encode_text(&text_of(&s), &encoding)?))
+        },
+    );
+    env.add_filter(
+        "b64decode",
+        |s: Value, kw: Kwargs| -> Result<String, Error> {
+            let encoding = kw
+                .get::<Option<String>>("encoding")?
+                .unwrap_or_else(|| "utf-8".into());
+            let urlsafe = kw.get::<Option<bool>>("urlsafe")?.unwrap_or(false);
+            let text = text_of(&s);
+            let bytes = b64_engine(urlsafe)
+                .decode(text.trim())
+                .map_err(|e| err(format!("b64decode: {e}")))?;
+            decode_bytes(&bytes, &encoding)
+        },
+    );
     env.add_filter(
         "regex_replace",
         |s: Value, pattern: String, replacement: Option<String>, kw: Kwargs| -> Result<String, Error> {
@@ -524,21 +566,30 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(Value::from(out))
         },
     );
-    env.add_filter("regex_escape", |s: Value, kw: Kwargs| -> Result<String, Error> {
-        let re_type = kw.get::<Option<String>>("re_type")?.unwrap_or_else(|| "python".into());
-        let s = text_of(&s);
-        let special = match re_type.as_str() {
-            "python" => return Ok(python_escape(&s)),
-            "posix_basic" => "].[^$*\\",
-            "posix_extended" => "^$.*+?[]|(){}\\",
-            other => return Err(err(format!("Invalid regex type ({other})"))),
-        };
-        Ok(s.chars()
-            .flat_map(|c| {
-                if special.contains(c) { vec!['\\', c] } else { vec![c] }
-            })
-            .collect())
-    });
+    env.add_filter(
+        "regex_escape",
+        |s: Value, kw: Kwargs| -> Result<String, Error> {
+            let re_type = kw
+                .get::<Option<String>>("re_type")?
+                .unwrap_or_else(|| "python".into());
+            let s = text_of(&s);
+            let special = match re_type.as_str() {
+                "python" => return Ok(python_escape(&s)),
+                "posix_basic" => "].[^$*\\",
+                "posix_extended" => "^$.*+?[]|(){}\\",
+                other => return Err(err(format!("Invalid regex type ({other})"))),
+            };
+            Ok(s.chars()
+                .flat_map(|c| {
+                    if special.contains(c) {
+                        vec!['\\', c]
+                    } else {
+                        vec![c]
+                    }
+                })
+                .collect())
+        },
+    );
     env.add_filter("hash", |s: Value, algorithm: Option<String>| {
         hash_with(&text_of(&s), algorithm.as_deref().unwrap_or("sha1"))
     });
@@ -547,10 +598,16 @@ pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("sha1", |s: Value| hash_with(&text_of(&s), "sha1"));
     env.add_filter(
         "password_hash",
-        |password: Value, hashtype: Option<String>, salt: Option<Value>, kw: Kwargs| -> Result<String, Error> {
+        |password: Value,
+         hashtype: Option<String>,
+         salt: Option<Value>,
+         kw: Kwargs|
+         -> Result<String, Error> {
             let hashtype = match hashtype {
                 Some(h) => h,
-                None => kw.get::<Option<String>>("hashtype")?.unwrap_or_else(|| "sha512".into()),
+                None => kw
+                    .get::<Option<String>>("hashtype")?
+                    .unwrap_or_else(|| "sha512".into()),
             };
             let salt = match salt {
                 Some(s) => Some(s),
@@ -568,7 +625,10 @@ pub(super) fn register(env: &mut Environment<'static>) {
             };
             let rounds = match kw.get::<Option<Value>>("rounds")? {
                 Some(v) if v.is_none() => None,
-                Some(v) => Some(v.as_usize().ok_or_else(|| err("rounds must be an integer"))?),
+                Some(v) => Some(
+                    v.as_usize()
+                        .ok_or_else(|| err("rounds must be an integer"))?,
+                ),
                 None => None,
             };
             let _: Option<Value> = kw.get("ident")?;
@@ -581,22 +641,25 @@ pub(super) fn register(env: &mut Environment<'static>) {
             )
         },
     );
-    env.add_filter("to_uuid", |s: Value, namespace: Option<Value>, kw: Kwargs| -> Result<String, Error> {
-        let namespace = match namespace {
-            Some(n) => Some(n),
-            None => kw.get::<Option<Value>>("namespace")?,
-        };
-        let ns = match namespace {
-            None => "361E6D51-FAEC-444A-9079-341386DA8E2E".to_string(),
-            Some(n) if n.kind() == ValueKind::String => n.as_str().unwrap_or("").to_string(),
-            Some(n) => {
-                return Err(err(format!(
-                    "Invalid value '{n}' for 'namespace': not a UUID string"
-                )));
-            }
-        };
-        to_uuid(&text_of(&s), &ns)
-    });
+    env.add_filter(
+        "to_uuid",
+        |s: Value, namespace: Option<Value>, kw: Kwargs| -> Result<String, Error> {
+            let namespace = match namespace {
+                Some(n) => Some(n),
+                None => kw.get::<Option<Value>>("namespace")?,
+            };
+            let ns = match namespace {
+                None => "361E6D51-FAEC-444A-9079-341386DA8E2E".to_string(),
+                Some(n) if n.kind() == ValueKind::String => n.as_str().unwrap_or("").to_string(),
+                Some(n) => {
+                    return Err(err(format!(
+                        "Invalid value '{n}' for 'namespace': not a UUID string"
+                    )));
+                }
+            };
+            to_uuid(&text_of(&s), &ns)
+        },
+    );
     env.add_filter("quote", |s: Value| {
         if s.is_none() {
             return "''".to_string();
@@ -608,22 +671,27 @@ pub(super) fn register(env: &mut Environment<'static>) {
         |text: Value, style: Option<String>, kw: Kwargs| -> Result<String, Error> {
             let style = match style {
                 Some(s) => s,
-                None => kw.get::<Option<String>>("style")?.unwrap_or_else(|| "plain".into()),
+                None => kw
+                    .get::<Option<String>>("style")?
+                    .unwrap_or_else(|| "plain".into()),
             };
             comment(&text_of(&text), &style, &kw)
         },
     );
-    env.add_filter("urlsplit", |url: Value, query: Option<String>| -> Result<Value, Error> {
-        let parts = urlsplit(&text_of(&url));
-        match query.filter(|q| !q.is_empty()) {
-            None => Ok(super::map_value(parts)),
-            Some(q) => parts
-                .into_iter()
-                .find(|(k, _)| *k == q)
-                .map(|(_, v)| v)
-                .ok_or_else(|| err(format!("urlsplit: unknown URL component: {q}"))),
-        }
-    });
+    env.add_filter(
+        "urlsplit",
+        |url: Value, query: Option<String>| -> Result<Value, Error> {
+            let parts = urlsplit(&text_of(&url));
+            match query.filter(|q| !q.is_empty()) {
+                None => Ok(super::map_value(parts)),
+                Some(q) => parts
+                    .into_iter()
+                    .find(|(k, _)| *k == q)
+                    .map(|(_, v)| v)
+                    .ok_or_else(|| err(format!("urlsplit: unknown URL component: {q}"))),
+            }
+        },
+    );
     env.add_filter("urldecode", |s: Value| unquote_plus(&text_of(&s)));
 }
 
@@ -634,44 +702,112 @@ mod unit {
 
     #[test]
     fn replacement_templates_are_pythons() {
-        assert_eq!(render(r"{{ 'ansible' | regex_replace('^a.*i(.*)$', 'a\\1') }}"), "able");
-        assert_eq!(render(r"{{ 'foobar' | regex_replace('(?P<x>o+)', '[\\g<x>|\\g<1>]') }}"), "f[oo|oo]bar");
-        assert_eq!(render(r"{{ 'a.b' | regex_replace('\\.', '\\\\') }}"), r"a\b");
+        assert_eq!(
+            render(r"{{ 'ansible' | regex_replace('^a.*i(.*)$', 'a\\1') }}"),
+            "able"
+        );
+        assert_eq!(
+            render(r"{{ 'foobar' | regex_replace('(?P<x>o+)', '[\\g<x>|\\g<1>]') }}"),
+            "f[oo|oo]bar"
+        );
+        assert_eq!(
+            render(r"{{ 'a.b' | regex_replace('\\.', '\\\\') }}"),
+            r"a\b"
+        );
         assert_eq!(render(r"{{ 'a$b' | regex_replace('\\$', '$1') }}"), "a$1b");
-        assert_eq!(render("{{ 'hElLo there'|regex_replace('hello', 'hi', ignorecase=True) }}"), "hi there");
-        assert_eq!(render("{{ 'foo=bar=baz'|regex_replace('=', ':', count=1) }}"), "foo:bar=baz");
-        assert_eq!(render("{{ 'foo=bar=baz'|regex_replace('=', ':', mandatory_count=2) }}"), "foo:bar:baz");
-        assert!(render("{{ 'foo=bar=baz'|regex_replace('=', ':', mandatory_count=1) }}").contains(" times, but matches "));
-        assert_eq!(render("{{ 'ab\ncd'|regex_replace('^c', 'X', multiline=True) }}"), "ab\nXd");
-        assert_eq!(render(r"{{ 'abc'|regex_replace('(b)', '\\-\\1') }}"), r"a\-bc");
+        assert_eq!(
+            render("{{ 'hElLo there'|regex_replace('hello', 'hi', ignorecase=True) }}"),
+            "hi there"
+        );
+        assert_eq!(
+            render("{{ 'foo=bar=baz'|regex_replace('=', ':', count=1) }}"),
+            "foo:bar=baz"
+        );
+        assert_eq!(
+            render("{{ 'foo=bar=baz'|regex_replace('=', ':', mandatory_count=2) }}"),
+            "foo:bar:baz"
+        );
+        assert!(
+            render("{{ 'foo=bar=baz'|regex_replace('=', ':', mandatory_count=1) }}")
+                .contains(" times, but matches ")
+        );
+        assert_eq!(
+            render("{{ 'ab\ncd'|regex_replace('^c', 'X', multiline=True) }}"),
+            "ab\nXd"
+        );
+        assert_eq!(
+            render(r"{{ 'abc'|regex_replace('(b)', '\\-\\1') }}"),
+            r"a\-bc"
+        );
     }
 
     #[test]
     fn search_findall_escape() {
-        assert!(truth("'hello' | regex_search('HELLO', ignorecase=false) is none"));
-        assert!(truth("'hello' | regex_search('HELLO', ignorecase=true) == 'hello'"));
-        assert!(truth("'hello\\nworld' | regex_search('^world', multiline=true) == 'world'"));
+        assert!(truth(
+            "'hello' | regex_search('HELLO', ignorecase=false) is none"
+        ));
+        assert!(truth(
+            "'hello' | regex_search('HELLO', ignorecase=true) == 'hello'"
+        ));
+        assert!(truth(
+            "'hello\\nworld' | regex_search('^world', multiline=true) == 'world'"
+        ));
         assert!(truth("'hello\\nworld' | regex_search('^world') is none"));
-        assert!(truth(r"'goodbye' | regex_search('(?P<first>good)(?P<second>bye)', '\\g<second>', '\\g<first>') == ['bye', 'good']"));
-        assert!(truth(r"'goodbye' | regex_search('(good)(bye)', '\\2', '\\1') == ['bye', 'good']"));
-        assert!(render("{{ 'hello' | regex_search('hello', 'unknown') }}").contains("Unknown argument"));
-        assert!(truth("'hEllo there heLlo haha HELLO there'|regex_findall('h.... ', ignorecase=True)|length == 3"));
-        assert!(truth("'a=1 b=2'|regex_findall('(\\\\w)=(\\\\d)') == [['a', '1'], ['b', '2']]"));
-        assert!(truth("'a=1 b=2'|regex_findall('\\\\w=(\\\\d)') == ['1', '2']"));
-        assert_eq!(render("{{ 'a.b-c d/e:f' | regex_escape }}"), r"a\.b\-c\ d/e:f");
-        assert_eq!(render("{{ ']]^' | regex_escape(re_type='posix_basic') }}"), r"\]\]\^");
-        assert!(render("{{ ']]^' | regex_escape(re_type='haha') }}").contains("Invalid regex type (haha)"));
+        assert!(truth(
+            r"'goodbye' | regex_search('(?P<first>good)(?P<second>bye)', '\\g<second>', '\\g<first>') == ['bye', 'good']"
+        ));
+        assert!(truth(
+            r"'goodbye' | regex_search('(good)(bye)', '\\2', '\\1') == ['bye', 'good']"
+        ));
+        assert!(
+            render("{{ 'hello' | regex_search('hello', 'unknown') }}").contains("Unknown argument")
+        );
+        assert!(truth(
+            "'hEllo there heLlo haha HELLO there'|regex_findall('h.... ', ignorecase=True)|length == 3"
+        ));
+        assert!(truth(
+            "'a=1 b=2'|regex_findall('(\\\\w)=(\\\\d)') == [['a', '1'], ['b', '2']]"
+        ));
+        assert!(truth(
+            "'a=1 b=2'|regex_findall('\\\\w=(\\\\d)') == ['1', '2']"
+        ));
+        assert_eq!(
+            render("{{ 'a.b-c d/e:f' | regex_escape }}"),
+            r"a\.b\-c\ d/e:f"
+        );
+        assert_eq!(
+            render("{{ ']]^' | regex_escape(re_type='posix_basic') }}"),
+            r"\]\]\^"
+        );
+        assert!(
+            render("{{ ']]^' | regex_escape(re_type='haha') }}")
+                .contains("Invalid regex type (haha)")
+        );
     }
 
     #[test]
     fn encodings_and_hashes() {
-        assert!(truth("'Ansible - くらとみ\\n' | b64encode == 'QW5zaWJsZSAtIOOBj+OCieOBqOOBvwo='"));
-        assert!(truth("'Ansible - くらとみ\\n' | b64encode(encoding='utf-16-le') == 'QQBuAHMAaQBiAGwAZQAgAC0AIABPMIkwaDB/MAoA'"));
-        assert!(truth("'QQBuAHMAaQBiAGwAZQAgAC0AIABPMIkwaDB/MAoA' | b64decode(encoding='utf-16-le') == 'Ansible - くらとみ\\n'"));
-        assert!(truth("'https://www.python.org/example-1' | b64encode(urlsafe=True) == 'aHR0cHM6Ly93d3cucHl0aG9uLm9yZy9leGFtcGxlLTE='"));
-        assert!(truth("'café' | hash('sha1') == 'f424452a9673918c6f09b0cdd35b20be8e6ae7d7'"));
-        assert!(render("{{ 'x' | hash('unsupported_hash_type') }}").contains("unsupported hash type"));
-        assert!(truth("'monkeys'|to_uuid == '0d03a178-da0f-5b51-934e-cda9c76578c3'"));
+        assert!(truth(
+            "'Ansible - くらとみ\\n' | b64encode == 'QW5zaWJsZSAtIOOBj+OCieOBqOOBvwo='"
+        ));
+        assert!(truth(
+            "'Ansible - くらとみ\\n' | b64encode(encoding='utf-16-le') == 'QQBuAHMAaQBiAGwAZQAgAC0AIABPMIkwaDB/MAoA'"
+        ));
+        assert!(truth(
+            "'QQBuAHMAaQBiAGwAZQAgAC0AIABPMIkwaDB/MAoA' | b64decode(encoding='utf-16-le') == 'Ansible - くらとみ\\n'"
+        ));
+        assert!(truth(
+            "'https://www.python.org/example-1' | b64encode(urlsafe=True) == 'aHR0cHM6Ly93d3cucHl0aG9uLm9yZy9leGFtcGxlLTE='"
+        ));
+        assert!(truth(
+            "'café' | hash('sha1') == 'f424452a9673918c6f09b0cdd35b20be8e6ae7d7'"
+        ));
+        assert!(
+            render("{{ 'x' | hash('unsupported_hash_type') }}").contains("unsupported hash type")
+        );
+        assert!(truth(
+            "'monkeys'|to_uuid == '0d03a178-da0f-5b51-934e-cda9c76578c3'"
+        ));
         assert!(render("{{ 'hey'|to_uuid(namespace=22) }}").contains("Invalid value"));
         assert_eq!(render("{{ none | quote }}"), "''");
         assert_eq!(shell_quote("a b'c"), "'a b'\"'\"'c'");
@@ -680,23 +816,33 @@ mod unit {
     #[test]
     fn comments() {
         assert!(truth("'boo!'|comment == '#\\n# boo!\\n#'"));
-        assert!(truth("'boo!'|comment(decoration='-- ') == '--\\n-- boo!\\n--'"));
-        assert!(truth("'boo!'|comment(style='cblock') == '/*\\n *\\n * boo!\\n *\\n */'"));
+        assert!(truth(
+            "'boo!'|comment(decoration='-- ') == '--\\n-- boo!\\n--'"
+        ));
+        assert!(truth(
+            "'boo!'|comment(style='cblock') == '/*\\n *\\n * boo!\\n *\\n */'"
+        ));
         assert!(truth("'boo!'|comment(decoration='') == 'boo!\\n'"));
-        assert!(truth("'boo!'|comment(prefix='\\n', prefix_count=3) == '\\n\\n\\n# boo!\\n#'"));
+        assert!(truth(
+            "'boo!'|comment(prefix='\\n', prefix_count=3) == '\\n\\n\\n# boo!\\n#'"
+        ));
         assert!(render("{{ 'boo'|comment(style='invalid') }}").contains("Invalid style"));
     }
 
     #[test]
     fn urls() {
         let u = "'http://user:pw@www.Acme.com:9000/dir/index.html?query=term#fragment'";
-        assert!(truth(&format!("{u}|urlsplit('hostname') == 'www.acme.com'")));
+        assert!(truth(&format!(
+            "{u}|urlsplit('hostname') == 'www.acme.com'"
+        )));
         assert!(truth(&format!("{u}|urlsplit('port') == 9000")));
         assert!(truth(&format!("{u}|urlsplit('path') == '/dir/index.html'")));
         assert!(truth(&format!("{u}|urlsplit('query') == 'query=term'")));
         assert!(truth(&format!("{u}|urlsplit('fragment') == 'fragment'")));
         assert!(truth(&format!("{u}|urlsplit('username') == 'user'")));
-        assert!(truth(&format!("({u}|urlsplit).netloc == 'user:pw@www.Acme.com:9000'")));
+        assert!(truth(&format!(
+            "({u}|urlsplit).netloc == 'user:pw@www.Acme.com:9000'"
+        )));
         assert!(truth("'a%20b+c'|urldecode == 'a b c'"));
     }
 }

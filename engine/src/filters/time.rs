@@ -133,9 +133,7 @@ impl DateTime {
         let tm = self.tm();
         let mut buf = vec![0u8; 256 + fmt.len() * 16];
         // SAFETY: strftime writes at most buf.len() bytes into buf.
-        let n = unsafe {
-            libc::strftime(buf.as_mut_ptr().cast(), buf.len(), cfmt.as_ptr(), &tm)
-        };
+        let n = unsafe { libc::strftime(buf.as_mut_ptr().cast(), buf.len(), cfmt.as_ptr(), &tm) };
         buf.truncate(n);
         Ok(String::from_utf8_lossy(&buf).into_owned())
     }
@@ -196,7 +194,9 @@ impl Object for DateTime {
             "weekday" => Ok(Value::from(
                 (days_from_civil(self.year, self.month, self.day) + 3).rem_euclid(7),
             )),
-            "toordinal" => Ok(Value::from(days_from_civil(self.year, self.month, self.day) + 719163)),
+            "toordinal" => Ok(Value::from(
+                days_from_civil(self.year, self.month, self.day) + 719163,
+            )),
             _ => Err(minijinja::Error::new(
                 minijinja::ErrorKind::UnknownMethod,
                 format!("datetime has no method {method}"),
@@ -213,15 +213,42 @@ impl Object for DateTime {
 }
 
 const MONTHS: [&str; 12] = [
-    "january", "february", "march", "april", "may", "june", "july", "august", "september",
-    "october", "november", "december",
+    "january",
+    "february",
+    "march",
+    "april",
+    "may",
+    "june",
+    "july",
+    "august",
+    "september",
+    "october",
+    "november",
+    "december",
 ];
-const DAYS: [&str; 7] = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"];
+const DAYS: [&str; 7] = [
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+    "sunday",
+];
 
 /// Python's `datetime.strptime` for `%Y %m %d %H %M %S %f %y %b %B %a %A %p %I %j %%`.
 fn strptime(s: &str, fmt: &str) -> Result<DateTime, Error> {
     let bad = || err(format!("time data '{s}' does not match format '{fmt}'"));
-    let mut dt = DateTime { year: 1900, month: 1, day: 1, hour: 0, minute: 0, second: 0, micro: 0, utc: false };
+    let mut dt = DateTime {
+        year: 1900,
+        month: 1,
+        day: 1,
+        hour: 0,
+        minute: 0,
+        second: 0,
+        micro: 0,
+        utc: false,
+    };
     let (mut pm, mut twelve) = (None, false);
     let input: Vec<char> = s.chars().collect();
     let mut pos = 0;
@@ -296,7 +323,11 @@ fn strptime(s: &str, fmt: &str) -> Result<DateTime, Error> {
                 word(&mut pos, &DAYS).ok_or_else(bad)?;
             }
             'p' => {
-                let rest: String = input[pos..].iter().take(2).collect::<String>().to_lowercase();
+                let rest: String = input[pos..]
+                    .iter()
+                    .take(2)
+                    .collect::<String>()
+                    .to_lowercase();
                 pm = Some(match rest.as_str() {
                     "am" => false,
                     "pm" => true,
@@ -319,7 +350,11 @@ fn strptime(s: &str, fmt: &str) -> Result<DateTime, Error> {
                 }
                 pos += 1;
             }
-            other => return Err(err(format!("'{other}' is a bad directive in format '%{other}'"))),
+            other => {
+                return Err(err(format!(
+                    "'{other}' is a bad directive in format '%{other}'"
+                )));
+            }
         }
     }
     if pos != input.len() {
@@ -357,7 +392,12 @@ fn epoch_of(v: &Value) -> Result<f64, Error> {
     let bad = || err(format!("Invalid value for epoch value ({v})"));
     match v.kind() {
         ValueKind::Number => f64::try_from(v.clone()).map_err(|_| bad()),
-        ValueKind::String => v.as_str().unwrap_or("").trim().parse::<f64>().map_err(|_| bad()),
+        ValueKind::String => v
+            .as_str()
+            .unwrap_or("")
+            .trim()
+            .parse::<f64>()
+            .map_err(|_| bad()),
         _ => Err(bad()),
     }
 }
@@ -385,21 +425,24 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(Value::from_object(dt))
         },
     );
-    env.add_function("now", |utc: Option<bool>, fmt: Option<String>, kw: Kwargs| -> Result<Value, Error> {
-        let utc = match utc {
-            Some(u) => u,
-            None => kw.get::<Option<bool>>("utc")?.unwrap_or(false),
-        };
-        let fmt = match fmt {
-            Some(f) => Some(f),
-            None => kw.get::<Option<String>>("fmt")?,
-        };
-        let dt = DateTime::now(utc)?;
-        match fmt {
-            Some(f) => dt.strftime(&f).map(Value::from),
-            None => Ok(Value::from_object(dt)),
-        }
-    });
+    env.add_function(
+        "now",
+        |utc: Option<bool>, fmt: Option<String>, kw: Kwargs| -> Result<Value, Error> {
+            let utc = match utc {
+                Some(u) => u,
+                None => kw.get::<Option<bool>>("utc")?.unwrap_or(false),
+            };
+            let fmt = match fmt {
+                Some(f) => Some(f),
+                None => kw.get::<Option<String>>("fmt")?,
+            };
+            let dt = DateTime::now(utc)?;
+            match fmt {
+                Some(f) => dt.strftime(&f).map(Value::from),
+                None => Ok(Value::from_object(dt)),
+            }
+        },
+    );
 }
 
 #[cfg(test)]
@@ -408,8 +451,14 @@ mod unit {
 
     #[test]
     fn strftime_as_python() {
-        assert_eq!(render("{{ '%Y-%m-%d'|strftime(1585247522, utc=True) }}"), "2020-03-26");
-        assert_eq!(render("{{ '%Y-%m-%d %H:%M:%S %z %Z'|strftime('1585247522.0', utc=True) }}"), "2020-03-26 18:32:02 +0000 UTC");
+        assert_eq!(
+            render("{{ '%Y-%m-%d'|strftime(1585247522, utc=True) }}"),
+            "2020-03-26"
+        );
+        assert_eq!(
+            render("{{ '%Y-%m-%d %H:%M:%S %z %Z'|strftime('1585247522.0', utc=True) }}"),
+            "2020-03-26 18:32:02 +0000 UTC"
+        );
         assert_eq!(render("{{ '%f'|strftime(1.25, utc=True) }}"), "250000");
         assert!(truth("('%Y'|strftime(None)).startswith('20')"));
         assert!(render("{{ '%Y'|strftime('foo') }}").contains("Invalid value for epoch value"));
@@ -417,12 +466,27 @@ mod unit {
 
     #[test]
     fn datetimes() {
-        assert!(truth("'1993-03-26 01:23:45'|to_datetime < '1994-03-26 01:23:45'|to_datetime"));
-        assert_eq!(render("{{ '2016-08-14 20:00:12'|to_datetime }}"), "2016-08-14 20:00:12");
-        assert_eq!(render("{{ ('20160814'|to_datetime('%Y%m%d')).strftime('%d %b %Y') }}"), "14 Aug 2016");
-        assert_eq!(render("{{ ('14 Aug 2016 8:05 pm'|to_datetime('%d %b %Y %I:%M %p')).hour }}"), "20");
-        assert!(render("{{ '2016-02-30 00:00:00'|to_datetime }}").contains("does not match format"));
-        assert!(render("{{ '2016-01-01 00:00:00x'|to_datetime }}").contains("unconverted data remains"));
+        assert!(truth(
+            "'1993-03-26 01:23:45'|to_datetime < '1994-03-26 01:23:45'|to_datetime"
+        ));
+        assert_eq!(
+            render("{{ '2016-08-14 20:00:12'|to_datetime }}"),
+            "2016-08-14 20:00:12"
+        );
+        assert_eq!(
+            render("{{ ('20160814'|to_datetime('%Y%m%d')).strftime('%d %b %Y') }}"),
+            "14 Aug 2016"
+        );
+        assert_eq!(
+            render("{{ ('14 Aug 2016 8:05 pm'|to_datetime('%d %b %Y %I:%M %p')).hour }}"),
+            "20"
+        );
+        assert!(
+            render("{{ '2016-02-30 00:00:00'|to_datetime }}").contains("does not match format")
+        );
+        assert!(
+            render("{{ '2016-01-01 00:00:00x'|to_datetime }}").contains("unconverted data remains")
+        );
         assert!(truth("now().year >= 2024"));
         assert!(truth("now(fmt='%Y')|int >= 2024"));
         assert!(truth("now(utc=true).strftime('%Z') == 'UTC'"));
