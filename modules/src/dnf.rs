@@ -1,5 +1,8 @@
 //! `dnf`: RPM packages. The RPM database is read first; dnf runs only for what needs work (all
 //! missing packages in one call), and not at all on a no-op.
+//!
+//! This file also owns the package arguments `apt` and `package` (packages.rs) share with it
+//! (`Names`, `package_state`), so the dependency runs one way: packages.rs → dnf.rs.
 
 use std::collections::BTreeMap;
 
@@ -7,7 +10,6 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::args::{boolean, optional_boolean};
-use crate::packages::{Names, package_state};
 use crate::process::{run, run_ok};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
@@ -54,6 +56,45 @@ pub(crate) static DNF_SPEC: ModuleSpec = ModuleSpec {
     ],
     free_form: false,
 };
+
+/// Package names as `apt`, `dnf` and `package` take them: a list, or one comma-separated text.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(untagged)]
+pub(crate) enum Names {
+    List(Vec<String>),
+    Text(String),
+}
+
+impl Names {
+    pub(crate) fn list(&self) -> Vec<String> {
+        let raw = match self {
+            Names::List(l) => l.clone(),
+            Names::Text(t) => t.split(',').map(str::to_string).collect(),
+        };
+        raw.into_iter()
+            .map(|n| n.trim().to_string())
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+}
+
+/// A package's wanted state, `present` (or `installed`), `absent` (or `removed`) or `latest`;
+/// `words` is how the module's error lists them.
+pub(crate) fn package_state(
+    module: &str,
+    state: Option<&str>,
+    words: &str,
+) -> Result<&'static str, ModuleError> {
+    match state.unwrap_or("present") {
+        "present" | "installed" => Ok("present"),
+        "absent" | "removed" => Ok("absent"),
+        "latest" => Ok("latest"),
+        other => Err(ModuleError::Args(format!(
+            "{module}: state {other:?} is not one of {words}"
+        ))),
+    }
+}
+
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]

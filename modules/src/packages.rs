@@ -10,7 +10,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::args::{boolean, optional_boolean};
-use crate::dnf::Dnf;
+use crate::dnf::{Dnf, Names, package_state};
 use crate::process::{run, run_ok};
 use crate::resource::{Plan, Resource, parse_args};
 use crate::{ModuleError, ModuleSpec};
@@ -60,26 +60,6 @@ pub(crate) static PACKAGE_SPEC: ModuleSpec = ModuleSpec {
     unsupported: &[],
     free_form: false,
 };
-
-#[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub(crate) enum Names {
-    List(Vec<String>),
-    Text(String),
-}
-
-impl Names {
-    pub(crate) fn list(&self) -> Vec<String> {
-        let raw = match self {
-            Names::List(l) => l.clone(),
-            Names::Text(t) => t.split(',').map(str::to_string).collect(),
-        };
-        raw.into_iter()
-            .map(|n| n.trim().to_string())
-            .filter(|n| !n.is_empty())
-            .collect()
-    }
-}
 
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -284,23 +264,6 @@ const APT_ENV: &[(&str, &str)] = &[
     ("DEBIAN_FRONTEND", "noninteractive"),
     ("DEBCONF_NONINTERACTIVE_SEEN", "true"),
 ];
-
-/// A package's wanted state, `present` (or `installed`), `absent` (or `removed`) or `latest`;
-/// `words` is how the module's error lists them.
-pub(crate) fn package_state(
-    module: &str,
-    state: Option<&str>,
-    words: &str,
-) -> Result<&'static str, ModuleError> {
-    match state.unwrap_or("present") {
-        "present" | "installed" => Ok("present"),
-        "absent" | "removed" => Ok("absent"),
-        "latest" => Ok("latest"),
-        other => Err(ModuleError::Args(format!(
-            "{module}: state {other:?} is not one of {words}"
-        ))),
-    }
-}
 
 impl Apt {
     fn state(&self) -> Result<&'static str, ModuleError> {
