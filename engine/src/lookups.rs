@@ -46,7 +46,6 @@ pub(crate) fn register(env: &mut Environment<'static>) {
 /// Runs a lookup for a `with_<name>` loop: `terms` are already rendered. A string becomes a
 /// one-element list (stripped), a list stays as it is, anything else is wrapped in a list, as
 /// Ansible's task executor does. The result is always the list of loop items.
-#[allow(dead_code)] // until the executor runs `with_<lookup>` loops through it
 pub fn query_in_scope(name: &str, terms: Value, scope: &Arc<Scope>) -> Result<Vec<Value>, String> {
     let terms = match terms {
         Value::String(s) => vec![Value::String(s.trim().to_string())],
@@ -1229,7 +1228,7 @@ fn sequence(terms: &[Value], opts: &Map<String, Value>) -> Result<Vec<Value>, Fa
                 o.set(k, Value::String(v));
             }
         } else {
-            let mut kv = settle_playbooks::parse_kv(&term, false);
+            let mut kv = settle_playbooks::parse_kv(&term, false).map_err(plugin)?;
             for key in ["start", "end", "stride", "count", "format"] {
                 if let Some(v) = kv.shift_remove(key) {
                     o.set(key, v);
@@ -1633,7 +1632,7 @@ fn password(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec
         let relpath = match term.split_once(' ') {
             None => term.clone(),
             Some((first, rest)) => {
-                let mut kv = settle_playbooks::parse_kv(rest, false);
+                let mut kv = settle_playbooks::parse_kv(rest, false).map_err(plugin)?;
                 let mut path = first.to_string();
                 if let Some(raw) = kv.shift_remove("_raw_params") {
                     path = format!("{path} {}", pystr(&raw));
@@ -2125,7 +2124,7 @@ fn csvfile(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<
     let mut params = opts.clone();
     let mut out = Vec::new();
     for term in terms {
-        let mut kv = settle_playbooks::parse_kv(&pystr(term), false);
+        let mut kv = settle_playbooks::parse_kv(&pystr(term), false).map_err(plugin)?;
         let Some(key) = kv.shift_remove("_raw_params").map(|k| pystr(&k)) else {
             return Err(plugin("Search key is required but was not found"));
         };

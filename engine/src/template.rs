@@ -639,7 +639,7 @@ mod tests {
         assert_eq!(
             t.render(&json!("{{ {'b': 1, 'a': [1]} | to_json }}"), &s)
                 .unwrap(),
-            json!("{\"b\":1,\"a\":[1]}")
+            json!("{\"b\": 1, \"a\": [1]}")
         );
         assert_eq!(
             t.render(&json!("{{ 'x' | hash('sha1') }}"), &s).unwrap(),

@@ -173,27 +173,13 @@ pub struct Role {
     pub params: Arc<Vars>,
 }
 
-/// A loop over items: `loop:` or one of the `with_*` forms.
+/// A loop over items: `loop:` or one of the `with_<lookup>` forms.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Loop {
-    pub kind: LoopKind,
+    /// `None` for `loop:`; the lookup's name for `with_<lookup>:` (`items`, `dict`, `nested`, …),
+    /// whose rendered terms the lookup turns into the items.
+    pub lookup: Option<String>,
     pub items: Value,
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum LoopKind {
-    /// `loop:` and `with_list:`: the items as given.
-    List,
-    /// `with_items:`: the items, lists among them flattened one level.
-    Items,
-    /// `with_dict:`: `{key, value}` per entry.
-    Dict,
-    /// `with_indexed_items:`: `[index, item]` per item.
-    Indexed,
-    /// `with_sequence:`: `start=1 end=5` or `count=3`.
-    Sequence,
-    /// `with_fileglob:`: controller paths matching the globs.
-    Fileglob,
 }
 
 /// `loop_control`.

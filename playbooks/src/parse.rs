@@ -9,8 +9,8 @@ use serde_json::Value;
 use settle_yaml::{Kind, Node};
 
 use crate::{
-    Block, Include, Keywords, Location, Loop, LoopControl, LoopKind, Play, Playbook, PlaybookError,
-    Role, Strategy, Task, TaskNode, Vars, kv::parse_kv, short_module_name,
+    Block, Include, Keywords, Location, Loop, LoopControl, Play, Playbook, PlaybookError, Role,
+    Strategy, Task, TaskNode, Vars, kv::parse_kv, short_module_name,
 };
 
 /// Every keyword a task may carry besides its module.
@@ -48,12 +48,6 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "args",
     "action",
     "local_action",
-    "with_items",
-    "with_list",
-    "with_dict",
-    "with_indexed_items",
-    "with_sequence",
-    "with_fileglob",
 ];
 
 /// Keywords Ansible knows that settle does not do (yet): an error rather than a silent no-op.
@@ -66,19 +60,6 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
     "port",
     "become_flags",
     "become_exe",
-    "with_nested",
-    "with_together",
-    "with_subelements",
-    "with_first_found",
-    "with_random_choice",
-    "with_lines",
-    "with_flattened",
-    "with_inventory_hostnames",
-    "with_cartesian",
-    "with_file",
-    "with_template",
-    "with_env",
-    "with_password",
     "vars_prompt",
     "order",
     "gather_subset",
@@ -778,13 +759,10 @@ fn parse_task(
             | "check_mode" | "diff" | "any_errors_fatal" | "remote_user" | "connection"
             | "timeout" => {}
             "delegate_to" => {}
-            "loop" => set_loop(&mut keywords, LoopKind::List, value, scope, name)?,
-            "with_items" => set_loop(&mut keywords, LoopKind::Items, value, scope, name)?,
-            "with_list" => set_loop(&mut keywords, LoopKind::List, value, scope, name)?,
-            "with_dict" => set_loop(&mut keywords, LoopKind::Dict, value, scope, name)?,
-            "with_indexed_items" => set_loop(&mut keywords, LoopKind::Indexed, value, scope, name)?,
-            "with_sequence" => set_loop(&mut keywords, LoopKind::Sequence, value, scope, name)?,
-            "with_fileglob" => set_loop(&mut keywords, LoopKind::Fileglob, value, scope, name)?,
+            "loop" => set_loop(&mut keywords, None, value, scope, name)?,
+            k if k.starts_with("with_") && k.len() > 5 => {
+                set_loop(&mut keywords, Some(&k[5..]), value, scope, name)?
+            }
             "loop_control" => keywords.loop_control = parse_loop_control(value, scope, name)?,
             "register" => {
                 let Some(var) = value.as_str().filter(|s| is_identifier(s)) else {
@@ -885,7 +863,7 @@ fn is_identifier(s: &str) -> bool {
 
 fn set_loop(
     kw: &mut Keywords,
-    kind: LoopKind,
+    lookup: Option<&str>,
     node: &Node,
     scope: &Scope,
     name: Option<&str>,
@@ -898,7 +876,7 @@ fn set_loop(
         ));
     }
     kw.loop_ = Some(Loop {
-        kind,
+        lookup: lookup.map(str::to_string),
         items: node.to_value(),
     });
     Ok(())

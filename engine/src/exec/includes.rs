@@ -79,7 +79,7 @@ impl PlayRun<'_> {
             let scope = self.scope(&state, &fake_task, extra.get(host).unwrap_or(&no_extra));
             let items = match &include.keywords.loop_ {
                 None => vec![None],
-                Some(l) => match loop_items(l.kind, &l.items, &scope, &self.play.dir) {
+                Some(l) => match loop_items(l, &scope) {
                     Ok(items) => items.into_iter().map(Some).collect(),
                     Err(e) => {
                         outcomes.insert(host.clone(), fail_include(host, &e));

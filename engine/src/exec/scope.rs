@@ -125,12 +125,38 @@ impl PlayRun<'_> {
             layers.push(role.params.clone());
         }
         layers.push(self.engine.hosts.extra_vars());
-        let mut magic = (*self.magic(&host.name)).clone();
-        if let Some(role) = &task.role {
-            magic.insert("role_name".into(), role.name.clone().into());
-            magic.insert("role_path".into(), absolute(&role.path).into());
-        }
-        layers.push(Arc::new(magic));
+        layers.push(self.magic(&host.name));
+        layers.push(Arc::new(self.task_magic(task)));
         Scope::new(layers, Some(self.engine.hosts.clone()))
+    }
+
+    /// The magic variables of the task itself: its role, and `ansible_search_path` (the role,
+    /// the folder of the task's file, the playbook's folder), where lookups and relative paths
+    /// are searched, as Ansible's `Task.get_search_path` lists them.
+    fn task_magic(&self, task: &Task) -> Vars {
+        let mut magic = Vars::new();
+        let mut search: Vec<String> = Vec::new();
+        if let Some(role) = &task.role {
+            let role_path = absolute(&role.path);
+            magic.insert("role_name".into(), role.name.clone().into());
+            magic.insert("role_path".into(), role_path.clone().into());
+            search.push(role_path);
+        }
+        if let Some(dir) = task.location.file.parent() {
+            let dir = absolute(if dir.as_os_str().is_empty() {
+                std::path::Path::new(".")
+            } else {
+                dir
+            });
+            if !search.contains(&dir) {
+                search.push(dir);
+            }
+        }
+        let play_dir = absolute(&self.play.dir);
+        if !search.contains(&play_dir) {
+            search.push(play_dir);
+        }
+        magic.insert("ansible_search_path".into(), search.into());
+        magic
     }
 }

@@ -55,7 +55,7 @@ impl PlayRun<'_> {
         };
         let items = match &task.keywords.loop_ {
             None => None,
-            Some(l) => match loop_items(l.kind, &l.items, &scope, &self.play.dir) {
+            Some(l) => match loop_items(l, &scope) {
                 Ok(items) => Some(items),
                 Err(e) => return fail(e),
             },

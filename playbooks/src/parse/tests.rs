@@ -178,7 +178,10 @@ fn loops_and_handlers_listen() {
     )])
     .unwrap();
     let t = task(&pb.plays[0].tasks[0]);
-    assert_eq!(t.keywords.loop_.as_ref().unwrap().kind, LoopKind::Items);
+    assert_eq!(
+        t.keywords.loop_.as_ref().unwrap().lookup.as_deref(),
+        Some("items")
+    );
     assert_eq!(pb.plays[0].handlers[0].listen, ["web changed"]);
 }
 
