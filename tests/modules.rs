@@ -573,3 +573,20 @@ fn read_only_modules_change_nothing_and_report_what_they_saw() {
         slow.stdout
     );
 }
+
+#[test]
+fn replace_with_backreferences_between_markers() {
+    let hosts = test_hosts();
+    prove(hosts, Scenario {
+        host: hosts.names()[0],
+        reset: "rm -f /srv/m-replace.conf",
+        tasks: "    - copy: {content: \"Listen 80\\n[app]\\nListen 80\\nhost = a.example\\n[end]\\n\", dest: /srv/m-replace.conf, force: no}
+    - ansible.builtin.replace: {path: /srv/m-replace.conf, regexp: '^(Listen) 80$', replace: '\\1 8080', after: '\\[app\\]', before: '\\[end\\]'}
+    - replace: {path: /srv/m-replace.conf, regexp: '^host = (?P<h>\\w+)\\.example$', replace: 'host = \\g<h>.example.org', mode: '0640'}
+",
+        verify: "cat /srv/m-replace.conf; stat -c %a /srv/m-replace.conf",
+        expected: "Listen 80\n[app]\nListen 8080\nhost = a.example.org\n[end]\n640\n",
+        drift: "sed -i '3s/Listen 8080/Listen 80/' /srv/m-replace.conf",
+        diff_shows: "-Listen 80\n+Listen 8080",
+    });
+}

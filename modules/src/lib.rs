@@ -38,6 +38,7 @@ mod git;
 mod packages;
 mod ping;
 mod process;
+mod replace;
 mod resource;
 mod setup;
 mod stat;
@@ -160,6 +161,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &wait_for::SPEC,
     &backup::SPEC,
     &git::SPEC,
+    &replace::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -188,6 +190,7 @@ pub fn run(request: &Request) -> Outcome {
         "wait_for" => wait_for::run(request),
         "backup" => resource::run::<backup::Backup>(request),
         "git" => resource::run::<git::Git>(request),
+        "replace" => resource::run::<replace::Replace>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

@@ -1,0 +1,451 @@
+//! `replace`: every match of a regular expression in a file replaced, as Ansible's `replace`
+//! does it (Python's `re.subn` with `MULTILINE`, optionally only between `after` and `before`).
+//! The new text goes through `copy`'s writer, so diff, attributes, backup, validation and the
+//! atomic write are those of any other file.
+
+use std::path::PathBuf;
+
+use regex::{Captures, Regex, RegexBuilder};
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::copy::{Copy, FileAttrs};
+use crate::resource::{Plan, Resource};
+use crate::{ModuleError, ModuleSpec};
+
+pub(crate) static SPEC: ModuleSpec = ModuleSpec {
+    name: "replace",
+    args: &[
+        "path",
+        "dest",
+        "destfile",
+        "name",
+        "regexp",
+        "replace",
+        "after",
+        "before",
+        "backup",
+        "validate",
+        "encoding",
+        "owner",
+        "group",
+        "mode",
+    ],
+    unsupported: &[
+        "others",
+        "unsafe_writes",
+        "attributes",
+        "attr",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
+    ],
+    free_form: false,
+};
+
+/// Python's regular expression syntax, as far as the regex crate has it: `\Z` is `\z`.
+/// Backreferences in a pattern (`(?P=name)`, `\1`) and lookaround are not available and fail to
+/// compile with the regex crate's message.
+fn python_regex(
+    pattern: &str,
+    multi_line: bool,
+    dot_all: bool,
+) -> Result<Regex, String> {
+    let mut translated = String::with_capacity(pattern.len());
+    let mut chars = pattern.chars();
+    while let Some(c) = chars.next() {
+        if c != '\\' {
+            translated.push(c);
+            continue;
+        }
+        match chars.next() {
+            Some('Z') => translated.push_str("\\z"),
+            Some(n) => {
+                translated.push('\\');
+                translated.push(n);
+            }
+            None => translated.push('\\'),
+        }
+    }
+    RegexBuilder::new(&translated)
+        .multi_line(multi_line)
+        .dot_matches_new_line(dot_all)
+        .build()
+        .map_err(|e| e.to_string())
+}
+
+/// One piece of a parsed replacement template.
+#[derive(Debug, Clone, PartialEq)]
+enum Piece {
+    Text(String),
+    Group(usize),
+    Named(String),
+}
+
+/// Parses a Python `re.sub` replacement: `\1`, `\g<1>`, `\g<name>`, `\n` and the other
+/// character escapes; an unknown escape of an ASCII letter is an error, as in Python.
+fn parse_template(template: &str, re: &Regex) -> Result<Vec<Piece>, String> {
+    let chars: Vec<char> = template.chars().collect();
+    let mut pieces = Vec::new();
+    let mut text = String::new();
+    let groups = re.captures_len();
+    let mut i = 0;
+    let flush = |text: &mut String, pieces: &mut Vec<Piece>| {
+        if !text.is_empty() {
+            pieces.push(Piece::Text(std::mem::take(text)));
+        }
+    };
+    while i < chars.len() {
+        let c = chars[i];
+        if c != '\\' {
+            text.push(c);
+            i += 1;
+            continue;
+        }
+        let Some(&n) = chars.get(i + 1) else {
+            return Err("bad escape (end of pattern)".into());
+        };
+        match n {
+            'g' => {
+                let rest = &chars[i + 2..];
+                if rest.first() != Some(&'<') {
+                    return Err("missing <".into());
+                }
+                let Some(end) = rest.iter().position(|c| *c == '>') else {
+                    return Err("missing >, unterminated name".into());
+                };
+                let name: String = rest[1..end].iter().collect();
+                flush(&mut text, &mut pieces);
+                if let Ok(index) = name.parse::<usize>() {
+                    if index >= groups {
+                        return Err(format!("invalid group reference {index}"));
+                    }
+                    pieces.push(Piece::Group(index));
+                } else if re.capture_names().any(|n| n == Some(name.as_str())) {
+                    pieces.push(Piece::Named(name));
+                } else if name.is_empty() {
+                    return Err("missing group name".into());
+                } else {
+                    return Err(format!("unknown group name '{name}'"));
+                }
+                i += 2 + end + 1;
+            }
+            '0' => {
+                let digits: String = chars[i + 1..]
+                    .iter()
+                    .take(3)
+                    .take_while(|c| c.is_digit(8))
+                    .collect();
+                let code = u32::from_str_radix(&digits, 8).unwrap_or(0);
+                text.push(char::from_u32(code).unwrap_or('\0'));
+                i += 1 + digits.len();
+            }
+            d if d.is_ascii_digit() => {
+                let three: String = chars[i + 1..].iter().take(3).collect();
+                if three.len() == 3 && three.chars().all(|c| c.is_digit(8)) {
+                    let code = u32::from_str_radix(&three, 8).unwrap_or(0);
+                    if code > 0o377 {
+                        return Err(format!("octal escape value \\{three} outside of range 0-0o377"));
+                    }
+                    text.push(char::from_u32(code).unwrap_or('\0'));
+                    i += 4;
+                    continue;
+                }
+                let digits: String = chars[i + 1..]
+                    .iter()
+                    .take(2)
+                    .take_while(|c| c.is_ascii_digit())
+                    .collect();
+                let index: usize = digits.parse().unwrap_or(0);
+                if index >= groups {
+                    return Err(format!("invalid group reference {index}"));
+                }
+                flush(&mut text, &mut pieces);
+                pieces.push(Piece::Group(index));
+                i += 1 + digits.len();
+            }
+            'n' | 't' | 'r' | 'f' | 'v' | 'a' | 'b' | '\\' => {
+                text.push(match n {
+                    'n' => '\n',
+                    't' => '\t',
+                    'r' => '\r',
+                    'f' => '\x0c',
+                    'v' => '\x0b',
+                    'a' => '\x07',
+                    'b' => '\x08',
+                    _ => '\\',
+                });
+                i += 2;
+            }
+            l if l.is_ascii_alphabetic() => return Err(format!("bad escape \\{l}")),
+            other => {
+                text.push('\\');
+                text.push(other);
+                i += 2;
+            }
+        }
+    }
+    flush(&mut text, &mut pieces);
+    Ok(pieces)
+}
+
+fn expand(pieces: &[Piece], caps: &Captures, out: &mut String) {
+    for piece in pieces {
+        match piece {
+            Piece::Text(t) => out.push_str(t),
+            Piece::Group(i) => out.push_str(caps.get(*i).map_or("", |m| m.as_str())),
+            Piece::Named(n) => out.push_str(caps.name(n).map_or("", |m| m.as_str())),
+        }
+    }
+}
+
+/// Python's `re.subn`: every non-overlapping match replaced; returns the text and the count.
+fn subn(re: &Regex, pieces: &[Piece], text: &str) -> (String, usize) {
+    let mut out = String::with_capacity(text.len());
+    let mut last = 0;
+    let mut count = 0;
+    for caps in re.captures_iter(text) {
+        let Some(whole) = caps.get(0) else { continue };
+        out.push_str(&text[last..whole.start()]);
+        expand(pieces, &caps, &mut out);
+        last = whole.end();
+        count += 1;
+    }
+    out.push_str(&text[last..]);
+    (out, count)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Replace {
+    #[serde(alias = "dest", alias = "destfile", alias = "name")]
+    path: PathBuf,
+    regexp: String,
+    #[serde(default)]
+    replace: String,
+    after: Option<String>,
+    before: Option<String>,
+    #[serde(default = "utf8")]
+    encoding: String,
+    #[serde(flatten)]
+    attrs: FileAttrs,
+    #[serde(skip)]
+    writer: Option<Copy>,
+    #[serde(skip)]
+    msg: String,
+    #[serde(skip)]
+    edited: bool,
+}
+
+fn utf8() -> String {
+    "utf-8".into()
+}
+
+/// The encodings settle reads and writes: UTF-8 (and its ASCII subset) and Latin-1.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Encoding {
+    Utf8,
+    Latin1,
+}
+
+impl Encoding {
+    fn named(name: &str) -> Option<Encoding> {
+        match name.to_ascii_lowercase().replace('_', "-").as_str() {
+            "utf-8" | "utf8" | "ascii" | "us-ascii" => Some(Encoding::Utf8),
+            "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "l1" => Some(Encoding::Latin1),
+            _ => None,
+        }
+    }
+
+    fn decode(self, bytes: Vec<u8>) -> Result<String, Vec<u8>> {
+        match self {
+            Encoding::Utf8 => String::from_utf8(bytes).map_err(|e| e.into_bytes()),
+            Encoding::Latin1 => Ok(bytes.iter().map(|b| char::from(*b)).collect()),
+        }
+    }
+
+    fn encode(self, text: &str) -> Result<Vec<u8>, char> {
+        match self {
+            Encoding::Utf8 => Ok(text.as_bytes().to_vec()),
+            Encoding::Latin1 => text
+                .chars()
+                .map(|c| u8::try_from(u32::from(c)).map_err(|_| c))
+                .collect(),
+        }
+    }
+}
+
+impl Replace {
+    /// The new text and Ansible's message, or `None` when before/after did not match.
+    fn edit(&self, contents: &str) -> Result<Result<(String, usize), String>, ModuleError> {
+        let bad = |what: &str, e: String| ModuleError::Args(format!("replace: {what}: {e}"));
+        let section_pattern = match (&self.after, &self.before) {
+            (Some(a), Some(b)) => Some(format!("{a}(?P<subsection>.*?){b}")),
+            (Some(a), None) => Some(format!("{a}(?P<subsection>.*)")),
+            (None, Some(b)) => Some(format!("(?P<subsection>.*){b}")),
+            (None, None) => None,
+        };
+        let (start, end) = match &section_pattern {
+            Some(p) => {
+                let re = python_regex(p, false, true).map_err(|e| bad("after/before", e))?;
+                match re.captures(contents).and_then(|c| c.name("subsection")) {
+                    Some(m) => (m.start(), m.end()),
+                    None => {
+                        return Ok(Err(format!(
+                            "Pattern for before/after params did not match the given file: {p}"
+                        )));
+                    }
+                }
+            }
+            None => (0, contents.len()),
+        };
+        let re = python_regex(&self.regexp, true, false).map_err(|e| bad("regexp", e))?;
+        let pieces = parse_template(&self.replace, &re).map_err(|e| bad("replace", e))?;
+        let section = &contents[start..end];
+        let (new_section, count) = subn(&re, &pieces, section);
+        if count == 0 || new_section == section {
+            return Ok(Ok((contents.to_string(), 0)));
+        }
+        let text = format!("{}{new_section}{}", &contents[..start], &contents[end..]);
+        Ok(Ok((text, count)))
+    }
+}
+
+impl Resource for Replace {
+    fn validate(&self) -> Result<(), ModuleError> {
+        if Encoding::named(&self.encoding).is_none() {
+            return Err(ModuleError::Args(format!(
+                "replace: encoding {:?} is not supported by settle (utf-8, ascii, latin-1)",
+                self.encoding
+            )));
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        let encoding = Encoding::named(&self.encoding).unwrap_or(Encoding::Utf8);
+        if self.path.is_dir() {
+            return Err(ModuleError::Failed(format!(
+                "Path {} is a directory !",
+                self.path.display()
+            )));
+        }
+        let bytes = match std::fs::read(&self.path) {
+            Ok(b) => b,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                return Err(ModuleError::Failed(format!(
+                    "Path {} does not exist !",
+                    self.path.display()
+                )));
+            }
+            Err(e) => return Err(ModuleError::io(format!("read {}", self.path.display()), e)),
+        };
+        let contents = encoding.decode(bytes).map_err(|_| {
+            ModuleError::Failed(format!(
+                "{} is not valid {} text",
+                self.path.display(),
+                self.encoding
+            ))
+        })?;
+        let (text, count) = match self.edit(&contents)? {
+            Ok(done) => done,
+            Err(msg) => {
+                // Ansible stops here, without looking at owner, group or mode.
+                self.msg = msg;
+                return Ok(Plan::default());
+            }
+        };
+        self.edited = count > 0;
+        let new_bytes = encoding.encode(&text).map_err(|c| {
+            ModuleError::Failed(format!(
+                "replace: {c:?} cannot be written as {}",
+                self.encoding
+            ))
+        })?;
+        let mut writer = Copy::of_content(
+            self.path.clone(),
+            new_bytes,
+            std::mem::take(&mut self.attrs),
+        );
+        let plan = writer.check(want_diff)?;
+        let attrs_changed = plan.changes.iter().any(|c| c.field != "content");
+        self.msg = match (self.edited, attrs_changed) {
+            (true, true) => {
+                format!("{count} replacements made and ownership, perms or SE linux context changed")
+            }
+            (true, false) => format!("{count} replacements made"),
+            (false, true) => "ownership, perms or SE linux context changed".into(),
+            (false, false) => String::new(),
+        };
+        self.writer = Some(writer);
+        Ok(plan)
+    }
+
+    fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        match self.writer.as_mut() {
+            Some(w) => w.apply(plan),
+            None => Ok(()),
+        }
+    }
+
+    fn values(&self, values: &mut Map<String, Value>) {
+        values.insert("msg".into(), self.msg.clone().into());
+        values.insert("rc".into(), 0.into());
+        if let Some(w) = &self.writer {
+            let mut inner = Map::new();
+            w.values(&mut inner);
+            if let Some(b) = inner.get("backup_file") {
+                values.insert("backup_file".into(), b.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn replace(args: serde_json::Value) -> Replace {
+        serde_json::from_value(args).unwrap()
+    }
+
+    fn edited(args: serde_json::Value, text: &str) -> (String, usize) {
+        replace(args).edit(text).unwrap().unwrap()
+    }
+
+    #[test]
+    fn multiline_with_python_backreferences() {
+        let args = serde_json::json!({"path": "/x", "regexp": "^(\\s*)Port (\\d+)$", "replace": "\\1Port \\g<2>0"});
+        assert_eq!(
+            edited(args, "Port 22\n# Port 23\n  Port 24\n"),
+            ("Port 220\n# Port 23\n  Port 240\n".into(), 2)
+        );
+        let args = serde_json::json!({"path": "/x", "regexp": "(?P<k>\\w+)=1", "replace": "\\g<k>=2\\n"});
+        assert_eq!(edited(args, "a=1 b=3").0, "a=2\n b=3");
+        let args = serde_json::json!({"path": "/x", "regexp": "x\\Z", "replace": "y"});
+        assert_eq!(edited(args, "x\nx").0, "x\ny");
+    }
+
+    #[test]
+    fn only_between_after_and_before() {
+        let args = serde_json::json!({"path": "/x", "regexp": "a", "replace": "b", "after": "\\[s\\]", "before": "\\[t\\]"});
+        assert_eq!(edited(args, "a\n[s]\na\n[t]\na\n").0, "a\n[s]\nb\n[t]\na\n");
+        let args = serde_json::json!({"path": "/x", "regexp": "a", "after": "nothere"});
+        assert_eq!(
+            replace(args).edit("a").unwrap(),
+            Err("Pattern for before/after params did not match the given file: nothere(?P<subsection>.*)".into())
+        );
+    }
+
+    #[test]
+    fn bad_templates_fail_as_python_does() {
+        let re = python_regex("(a)", true, false).unwrap();
+        assert_eq!(parse_template("\\2", &re), Err("invalid group reference 2".into()));
+        assert_eq!(parse_template("\\q", &re), Err("bad escape \\q".into()));
+        assert_eq!(
+            parse_template("\\.\\1", &re),
+            Ok(vec![Piece::Text("\\.".into()), Piece::Group(1)])
+        );
+    }
+}
