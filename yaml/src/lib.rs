@@ -143,15 +143,51 @@ pub enum YamlError {
         message: String,
         snippet: String,
     },
+    /// A vaulted file or `!vault` value that could not be decrypted.
+    #[error("{}:{line}:{column}: {message}", path.display())]
+    Vault {
+        path: PathBuf,
+        line: u32,
+        column: u32,
+        message: String,
+    },
 }
 
-/// Reads and parses one YAML file.
+/// Reads and parses one YAML file; a vault-encrypted file is decrypted first (as Ansible's
+/// loader does for every file it reads).
 pub fn load_file(path: &Path) -> Result<Node, YamlError> {
     let text = std::fs::read_to_string(path).map_err(|source| YamlError::Read {
         path: path.to_path_buf(),
         source,
     })?;
+    if settle_vault::is_encrypted(&text) {
+        return load_vaulted(&text, path);
+    }
     parse_str(&text, path)
+}
+
+/// A whole-file vault: decrypted with the process's vault secrets, then parsed. The strings of
+/// a vaulted vars file (a mapping) are all taken as secret, to be hidden from output.
+fn load_vaulted(text: &str, path: &Path) -> Result<Node, YamlError> {
+    let plain = settle_vault::decrypt(text).map_err(|e| YamlError::Vault {
+        path: path.to_path_buf(),
+        line: 1,
+        column: 1,
+        message: e.to_string(),
+    })?;
+    let node = parse_str(&plain, path)?;
+    fn reveal_strings(node: &Node) {
+        match &node.kind {
+            Kind::Str(s) => settle_vault::reveal(s),
+            Kind::Seq(items) => items.iter().for_each(reveal_strings),
+            Kind::Map(map) => map.values().for_each(reveal_strings),
+            _ => {}
+        }
+    }
+    if node.as_map().is_some() {
+        reveal_strings(&node);
+    }
+    Ok(node)
 }
 
 /// Parses YAML text; `path` names it in errors. An empty document is `null`.
@@ -173,7 +209,7 @@ pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> 
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
     };
     match serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<RawNode>>(text, options) {
-        Ok(spanned) => Ok(convert(spanned, text)),
+        Ok(spanned) => convert(spanned, text, path),
         Err(err) => Err(syntax_error(text, path, &err)),
     }
 }
@@ -257,7 +293,11 @@ fn is_pyyaml_float(raw: &str) -> bool {
     raw.contains('.')
 }
 
-fn convert(spanned: serde_saphyr::Spanned<RawNode>, text: &str) -> Node {
+fn convert(
+    spanned: serde_saphyr::Spanned<RawNode>,
+    text: &str,
+    path: &Path,
+) -> Result<Node, YamlError> {
     let line = spanned.referenced.line() as u32;
     let column = spanned.referenced.column() as u32;
     let raw = raw_text(text, &spanned.referenced);
@@ -278,8 +318,16 @@ fn convert(spanned: serde_saphyr::Spanned<RawNode>, text: &str) -> Node {
             }
             _ => Kind::Float(f),
         },
+        RawNode::Str(s) if tagged_vault(text, &spanned.referenced) => {
+            Kind::Str(decrypt_vault_scalar(&s, path, line, column)?)
+        }
         RawNode::Str(s) => Kind::Str(s),
-        RawNode::Seq(items) => Kind::Seq(items.into_iter().map(|i| convert(i, text)).collect()),
+        RawNode::Seq(items) => Kind::Seq(
+            items
+                .into_iter()
+                .map(|i| convert(i, text, path))
+                .collect::<Result<_, _>>()?,
+        ),
         RawNode::Map(entries) => {
             let mut map = IndexMap::with_capacity(entries.len());
             for (key, value) in entries {
@@ -292,12 +340,58 @@ fn convert(spanned: serde_saphyr::Spanned<RawNode>, text: &str) -> Node {
                 };
                 // Last one wins, as in Ansible (which warns about the duplicate).
                 map.shift_remove(&key);
-                map.insert(key, convert(value, text));
+                map.insert(key, convert(value, text, path)?);
             }
             Kind::Map(map)
         }
     };
-    Node { kind, line, column }
+    Ok(Node { kind, line, column })
+}
+
+// ----- `!vault` ----------------------------------------------------------------------------
+
+/// Whether the scalar at `loc` carries the `!vault` tag. serde-saphyr drops tags and its span
+/// starts after them (after the `|` of a block scalar), so the tag is read from the text just
+/// before: `!vault`, then maybe a block indicator (`|`, `>`, with chomping/indent) and a comment.
+fn tagged_vault(text: &str, loc: &serde_saphyr::Location) -> bool {
+    let Some(start) = loc.span().byte_offset() else {
+        return false;
+    };
+    let Some(before) = text.get(..start as usize) else {
+        return false;
+    };
+    let before = before.trim_end();
+    // The rest of the line the value (or its block header) starts on.
+    let line = before.rsplit('\n').next().unwrap_or(before);
+    let line = match line.find(" #") {
+        Some(i) => &line[..i],
+        None => line,
+    }
+    .trim_end();
+    let line = line
+        .trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-')
+        .trim_end_matches(['|', '>'])
+        .trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-')
+        .trim_end();
+    line.strip_suffix("!vault").is_some_and(|head| {
+        head.is_empty() || head.ends_with(|c: char| c.is_whitespace() || "[{,:-".contains(c))
+    })
+}
+
+/// The plaintext of a `!vault` value, decrypted with the process's vault secrets; without a
+/// secret that opens it, Ansible's error at the value's place.
+fn decrypt_vault_scalar(
+    ciphertext: &str,
+    path: &Path,
+    line: u32,
+    column: u32,
+) -> Result<String, YamlError> {
+    settle_vault::decrypt(ciphertext).map_err(|e| YamlError::Vault {
+        path: path.to_path_buf(),
+        line,
+        column,
+        message: e.to_string(),
+    })
 }
 
 impl<'de> Deserialize<'de> for RawNode {
@@ -468,5 +562,62 @@ mod tests {
     #[test]
     fn empty_file_is_null() {
         assert!(parse_str("---\n# nothing\n", "x.yml").unwrap().is_null());
+    }
+
+    /// One test, as the vault secrets are the process's.
+    #[test]
+    fn vault_values_and_files_are_decrypted_or_an_error() {
+        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/fixtures/vault");
+        let inline = std::fs::read_to_string(fixtures.join("encrypt_string.out")).unwrap();
+        let doc = format!("{inline}other: plain\nlist:\n  - !vault |\n{}", {
+            let body = inline.split_once('\n').unwrap().1;
+            body.lines().map(|l| format!("  {l}\n")).collect::<String>()
+        });
+
+        settle_vault::set_secrets(vec![]);
+        let err = parse_str(&doc, "vars.yml").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "vars.yml:2:11: Attempting to decrypt but no vault secrets found."
+        );
+        let err = load_file(&fixtures.join("secret.yml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.ends_with("secret.yml:1:1: Attempting to decrypt but no vault secrets found."),
+            "{err}"
+        );
+
+        settle_vault::set_secrets(vec![settle_vault::VaultSecret::new("default", "wrong")]);
+        let err = parse_str(&doc, "vars.yml").unwrap_err().to_string();
+        assert!(err.contains("Decryption failed"), "{err}");
+
+        settle_vault::set_secrets(vec![settle_vault::VaultSecret::new(
+            "default",
+            "settle-test-password",
+        )]);
+        assert_eq!(
+            parse_str(&doc, "vars.yml").unwrap().to_value(),
+            json!({"db_password": "inline-s3cret", "other": "plain", "list": ["inline-s3cret"]})
+        );
+        assert_eq!(
+            load_file(&fixtures.join("secret.yml")).unwrap().to_value(),
+            json!({"db_password": "s3cret-from-vault", "api_user": "admin"})
+        );
+        assert_eq!(settle_vault::redact("pw=s3cret-from-vault"), "pw=********");
+        // A quoted `!vault` value, and strings that only look like one, are not tags.
+        let quoted = format!(
+            "a: !vault \"{}\"\nb: '!vault'\nc: x # !vault\n",
+            inline
+                .split_once('\n')
+                .unwrap()
+                .1
+                .replace(' ', "")
+                .replace('\n', "\\n")
+        );
+        assert_eq!(
+            parse_str(&quoted, "q.yml").unwrap().to_value(),
+            json!({"a": "inline-s3cret", "b": "!vault", "c": "x"})
+        );
     }
 }
