@@ -15,6 +15,8 @@ use settle_engine::{RunOptions, Selection, Vars};
 use settle_inventory::Inventory;
 use settle_playbooks::{Playbook, TaskNode};
 
+mod vault_cli;
+
 /// Exit codes, as `ansible-playbook` gives them.
 const EXIT_ERROR: u8 = 1;
 const EXIT_PARSE: u8 = 4;
@@ -38,6 +40,8 @@ struct Cli {
     playbooks: Vec<PathBuf>,
     #[command(flatten)]
     inventory: InventoryArgs,
+    #[command(flatten)]
+    vault: vault_cli::VaultArgs,
     /// Further limit the hosts to this pattern.
     #[arg(short = 'l', long, value_name = "SUBSET")]
     limit: Option<String>,
@@ -127,6 +131,8 @@ enum Command {
     Inventory {
         #[command(flatten)]
         inventory: InventoryArgs,
+        #[command(flatten)]
+        vault: vault_cli::VaultArgs,
         /// Every group and host with its variables, as JSON.
         #[arg(long, conflicts_with_all = ["graph", "host"])]
         list: bool,
@@ -139,6 +145,11 @@ enum Command {
         /// Write YAML instead of JSON.
         #[arg(short = 'y', long)]
         yaml: bool,
+    },
+    /// Encrypt, decrypt, view and edit Ansible Vault files and strings, like `ansible-vault`.
+    Vault {
+        #[command(subcommand)]
+        action: vault_cli::VaultAction,
     },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
@@ -217,14 +228,17 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             );
             return Ok(0);
         }
+        Some(Command::Vault { action }) => return vault_cli::run(action),
         Some(Command::Inventory {
             inventory,
+            vault,
             list,
             graph,
             host,
             yaml,
         }) => {
-            let inventory = load_inventory(inventory)?;
+            set_vault_secrets(vault)?;
+            let inventory = load_inventory(inventory).map_err(vault_exit)?;
             let output = if let Some(host) = host {
                 Value::Object(inventory.host_vars(host))
             } else if let Some(group) = graph {
@@ -257,7 +271,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         Cli::command().print_help().ok();
         return Err((2, "give at least one playbook".into()));
     }
-    let mut inventory = load_inventory(&cli.inventory)?;
+    set_vault_secrets(&cli.vault)?;
+    let mut inventory = load_inventory(&cli.inventory).map_err(vault_exit)?;
     let mut playbooks = Vec::new();
     for path in &cli.playbooks {
         if !path.is_file() {
@@ -266,15 +281,15 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 format!("the playbook {} could not be found", path.display()),
             ));
         }
-        let playbook =
-            settle_playbooks::load_playbook(path).map_err(|e| (EXIT_PARSE, e.to_string()))?;
+        let playbook = settle_playbooks::load_playbook(path)
+            .map_err(|e| vault_exit((EXIT_PARSE, e.to_string())))?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())
             .unwrap_or(Path::new("."));
         inventory
             .add_playbook_vars_dir(dir)
-            .map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))?;
+            .map_err(|e| vault_exit((EXIT_ERROR, format!("inventory: {e}"))))?;
         playbooks.push(playbook);
     }
     settle_engine::validate(&playbooks).map_err(|e| (EXIT_PARSE, e.to_string()))?;
@@ -312,7 +327,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let opts = RunOptions {
         limit: cli.limit.clone(),
         selection,
-        extra_vars: extra_vars(&cli.extra_vars)?,
+        extra_vars: extra_vars(&cli.extra_vars).map_err(vault_exit)?,
         check: cli.check,
         diff: cli.diff,
         forks: cli.forks.max(1),
@@ -336,6 +351,26 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     };
     let code = settle_engine::run(&playbooks, Arc::new(inventory), &opts);
     Ok(code as u8)
+}
+
+/// The vault secrets from the command line and the environment, set for everything loaded
+/// after (vaulted files and `!vault` values). No prompt unless `--ask-vault-pass` or a
+/// `--vault-id …@prompt` asks for one, as with `ansible-playbook`.
+fn set_vault_secrets(args: &vault_cli::VaultArgs) -> Result<(), Failure> {
+    let secrets = args
+        .secrets(vault_cli::Prompt::Existing, false)
+        .map_err(|e| (EXIT_ERROR, e))?;
+    settle_vault::set_secrets(secrets);
+    Ok(())
+}
+
+/// A load that failed because a vault could not be decrypted exits 1, as in Ansible.
+fn vault_exit(failure: Failure) -> Failure {
+    if settle_vault::decrypt_failed() {
+        (EXIT_ERROR, failure.1)
+    } else {
+        failure
+    }
 }
 
 /// `-e` values: `key=value` pairs, a YAML/JSON mapping, or `@file`.

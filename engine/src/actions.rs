@@ -427,6 +427,11 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
     let path = find_file(ctx, "templates", &src)?;
     let source = std::fs::read_to_string(&path)
         .map_err(|e| format!("template: could not read {}: {e}", path.display()))?;
+    let source = if settle_vault::is_encrypted(&source) {
+        settle_vault::decrypt(&source).map_err(|e| format!("template: {}: {e}", path.display()))?
+    } else {
+        source
+    };
     let mut layer = Vars::new();
     layer.insert("template_path".into(), path.display().to_string().into());
     layer.insert(
@@ -481,6 +486,7 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
         }
         let bytes = std::fs::read(&path)
             .map_err(|e| format!("copy: could not read {}: {e}", path.display()))?;
+        let bytes = decrypt_source(&args, &path, bytes)?;
         args.insert(
             "_content_base64".into(),
             base64::engine::general_purpose::STANDARD
@@ -501,6 +507,23 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
         return Ok(result);
     }
     module_call(ctx, "copy", args)
+}
+
+/// A vault-encrypted `copy` source is decrypted unless `decrypt: false` (Ansible's default is
+/// to decrypt); its text is then secret, hidden from output.
+fn decrypt_source(args: &Vars, path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, String> {
+    let wanted = args.get("decrypt").is_none_or(crate::template::json_bool);
+    match std::str::from_utf8(&bytes) {
+        Ok(text) if wanted && settle_vault::is_encrypted(text) => {
+            let plain = settle_vault::decrypt_bytes(text)
+                .map_err(|e| format!("copy: {}: {e}", path.display()))?;
+            if let Ok(t) = std::str::from_utf8(&plain) {
+                t.lines().for_each(settle_vault::reveal);
+            }
+            Ok(plain)
+        }
+        _ => Ok(bytes),
+    }
 }
 
 /// `copy` of a controller folder: `src: dir` puts `dir` itself under `dest`, `src: dir/` its
@@ -562,6 +585,7 @@ fn copy_tree(
     for rel in &files {
         let bytes = std::fs::read(root.join(rel))
             .map_err(|e| format!("copy: could not read {}: {e}", root.join(rel).display()))?;
+        let bytes = decrypt_source(&args, &root.join(rel), bytes)?;
         let mut file_args = args.clone();
         file_args.insert("dest".into(), base.join(rel).display().to_string().into());
         file_args.insert(

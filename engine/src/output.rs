@@ -53,7 +53,8 @@ impl Output {
         if self.json {
             let _guard = self.lock.lock().expect("output lock");
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{event}");
+            // Vault-decrypted values never reach the screen.
+            let _ = writeln!(out, "{}", settle_vault::redact(&event.to_string()));
             let _ = out.flush();
         }
     }
@@ -77,7 +78,8 @@ impl Output {
         }
         let _guard = self.lock.lock().expect("output lock");
         let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{text}");
+        // Vault-decrypted values never reach the screen (results, `debug`, diffs, -v).
+        let _ = writeln!(out, "{}", settle_vault::redact(text));
         let _ = out.flush();
     }
 
@@ -90,7 +92,7 @@ impl Output {
 
     pub fn warning(&self, text: &str) {
         let _guard = self.lock.lock().expect("output lock");
-        let line = format!("[WARNING]: {text}");
+        let line = format!("[WARNING]: {}", settle_vault::redact(text));
         eprintln!("{}", self.paint(MAGENTA, &line));
     }
 
@@ -171,6 +173,7 @@ impl Output {
 
     pub fn error(&self, text: &str) {
         let _guard = self.lock.lock().expect("output lock");
+        let text = settle_vault::redact(text);
         eprintln!("{}", self.paint(BRIGHT_RED, &format!("ERROR! {text}")));
     }
 

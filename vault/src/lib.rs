@@ -315,9 +315,19 @@ pub fn secrets() -> Vec<VaultSecret> {
     }
 }
 
-/// Decrypts a vault text with the process's secrets, as text.
+static FAILED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Decrypts a vault text with the process's secrets.
 pub fn decrypt_bytes(text: &str) -> Result<Vec<u8>, VaultError> {
-    decrypt_with(text, &secrets()).map(|(plain, _)| plain)
+    decrypt_with(text, &secrets())
+        .map(|(plain, _)| plain)
+        .inspect_err(|_| FAILED.store(true, std::sync::atomic::Ordering::Relaxed))
+}
+
+/// Whether a [`decrypt`] (or [`decrypt_bytes`]) has failed in this process: the command line
+/// then exits 1, as `ansible-playbook` does for a wrong vault password.
+pub fn decrypt_failed() -> bool {
+    FAILED.load(std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Decrypts a vault text with the process's secrets, as text (invalid UTF-8 replaced), and
