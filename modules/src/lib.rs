@@ -33,6 +33,7 @@ mod command;
 mod copy;
 mod dnf;
 mod file;
+mod find;
 mod fsutil;
 mod git;
 mod packages;
@@ -162,6 +163,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &backup::SPEC,
     &git::SPEC,
     &replace::SPEC,
+    &find::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -191,6 +193,7 @@ pub fn run(request: &Request) -> Outcome {
         "backup" => resource::run::<backup::Backup>(request),
         "git" => resource::run::<git::Git>(request),
         "replace" => resource::run::<replace::Replace>(request),
+        "find" => find::run(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

@@ -147,7 +147,7 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     })
 }
 
-fn checksum(path: &std::path::Path, algorithm: &str) -> Result<String, ModuleError> {
+pub(crate) fn checksum(path: &std::path::Path, algorithm: &str) -> Result<String, ModuleError> {
     match algorithm {
         "sha1" => fsutil::hash_file::<Sha1>(path),
         "md5" => fsutil::hash_file::<Md5>(path),
