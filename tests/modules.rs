@@ -590,3 +590,68 @@ fn replace_with_backreferences_between_markers() {
         diff_shows: "-Listen 80\n+Listen 8080",
     });
 }
+
+/// Runs a play on the first test host: with `--check` and then for real, each changes nothing
+/// and fails nothing, and the dry run leaves the host exactly as it was.
+fn read_only(hosts: &TestHosts, setup: &str, tasks: &str) {
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let host = hosts.names()[0];
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    s.write(
+        "site.yml",
+        &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n{tasks}"),
+    );
+    hosts.ssh(host, setup);
+    let before = hosts.ssh(host, SNAPSHOT);
+    let check = run(&s, &["--check"]);
+    check.assert_code(0);
+    assert_eq!(changed(&check, host), 0, "{}", check.stdout);
+    assert_eq!(
+        hosts.ssh(host, SNAPSHOT),
+        before,
+        "check touches nothing:\n{}",
+        check.stdout
+    );
+    for _ in 0..2 {
+        let real = run(&s, &[]);
+        real.assert_code(0);
+        assert_eq!(changed(&real, host), 0, "{}", real.stdout);
+    }
+}
+
+#[test]
+fn find_and_slurp_read_the_host() {
+    let hosts = test_hosts();
+    read_only(
+        hosts,
+        "rm -rf /srv/m-find; mkdir -p /srv/m-find/sub/deep /srv/m-find/.cache; \
+         printf 'key=1\\nhello world\\n' > /srv/m-find/a.conf; echo x > /srv/m-find/sub/b.log; \
+         echo hello > /srv/m-find/sub/deep/c.conf; echo h > /srv/m-find/.hidden.conf; \
+         touch -d '3 days ago' /srv/m-find/sub/b.log",
+        "    - find: {paths: /srv/m-find, patterns: '*.conf', recurse: yes}
+      register: confs
+    - ansible.builtin.find: {paths: [/srv/m-find, /srv/m-none], contains: 'hel+o', recurse: yes, depth: 2, hidden: yes, get_checksum: yes}
+      register: hello
+    - find: {paths: /srv/m-find, file_type: directory, recurse: yes, use_regex: yes, patterns: '^d', excludes: 'x'}
+      register: dirs
+    - find: {paths: /srv/m-find, recurse: yes, age: 2d, size: '-1k', patterns: '*.log,*.conf'}
+      register: old
+    - slurp: {src: /srv/m-find/a.conf}
+      register: conf
+    - assert:
+        that:
+          - confs.files | map(attribute='path') | sort == ['/srv/m-find/a.conf', '/srv/m-find/sub/deep/c.conf']
+          - confs.matched == 2 and confs.msg == 'All paths examined'
+          - hello.files | map(attribute='path') | list == ['/srv/m-find/a.conf']
+          - hello.files[0].checksum | length == 40
+          - hello.skipped_paths['/srv/m-none'] == \"'/srv/m-none' is not a directory\"
+          - hello.msg == 'Not all paths examined, check warnings for details'
+          - dirs.files | map(attribute='path') | list == ['/srv/m-find/sub/deep']
+          - dirs.files[0].isdir and dirs.files[0].mode == '0755' and dirs.files[0].pw_name == 'root'
+          - old.files | map(attribute='path') | list == ['/srv/m-find/sub/b.log']
+          - conf.content | b64decode == 'key=1\\nhello world\\n'
+          - conf.encoding == 'base64' and conf.source == '/srv/m-find/a.conf'
+",
+    );
+}

@@ -42,6 +42,7 @@ mod process;
 mod replace;
 mod resource;
 mod setup;
+mod slurp;
 mod stat;
 mod systemd;
 mod textedit;
@@ -164,6 +165,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &git::SPEC,
     &replace::SPEC,
     &find::SPEC,
+    &slurp::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -194,6 +196,7 @@ pub fn run(request: &Request) -> Outcome {
         "git" => resource::run::<git::Git>(request),
         "replace" => resource::run::<replace::Replace>(request),
         "find" => find::run(request),
+        "slurp" => slurp::run(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
