@@ -655,3 +655,39 @@ fn find_and_slurp_read_the_host() {
 ",
     );
 }
+
+#[test]
+fn tempfile_makes_a_new_file_each_run_and_skips_in_check_mode() {
+    let hosts = test_hosts();
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let host = hosts.names()[0];
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n    - tempfile: {{path: /srv/m-tmp, prefix: job., suffix: .lock}}\n      register: f\n    - ansible.builtin.tempfile: {{path: /srv/m-tmp, state: directory}}\n      register: d\n    - assert: {{that: [\"f.path is match('/srv/m-tmp/job[.]........[.]lock$')\"]}}\n      when: not ansible_check_mode\n"
+        ),
+    );
+    hosts.ssh(host, "rm -rf /srv/m-tmp; mkdir /srv/m-tmp");
+    let before = hosts.ssh(host, SNAPSHOT);
+    let check = run(&s, &["--check"]);
+    check.assert_code(0);
+    assert_eq!(changed(&check, host), 0, "{}", check.stdout);
+    assert_eq!(hosts.ssh(host, SNAPSHOT), before, "{}", check.stdout);
+    for n in 1..=2 {
+        let real = run(&s, &[]);
+        real.assert_code(0);
+        assert_eq!(changed(&real, host), 2, "{}", real.stdout);
+        let listing = hosts.ssh(
+            host,
+            "cd /srv/m-tmp && stat -c '%a %F' job.*.lock | sort | uniq -c; stat -c '%a %F' ansible.* | sort | uniq -c",
+        );
+        assert_eq!(
+            listing.split_whitespace().collect::<Vec<_>>().join(" "),
+            format!("{n} 600 regular file {n} 700 directory").replace("regular file", "regular empty file"),
+            "{}",
+            real.stdout
+        );
+    }
+}

@@ -37,6 +37,7 @@ mod find;
 mod fsutil;
 mod git;
 mod packages;
+mod mktemp;
 mod ping;
 mod process;
 mod replace;
@@ -166,6 +167,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &replace::SPEC,
     &find::SPEC,
     &slurp::SPEC,
+    &mktemp::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -197,6 +199,7 @@ pub fn run(request: &Request) -> Outcome {
         "replace" => resource::run::<replace::Replace>(request),
         "find" => find::run(request),
         "slurp" => slurp::run(request),
+        "tempfile" => mktemp::run(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
