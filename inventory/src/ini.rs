@@ -1,15 +1,25 @@
-//! Ansible's INI inventory format.
+//! Ansible's INI inventory format, read as ansible-core 2.19's `ini` plugin reads it.
 
 use std::path::Path;
 
+use indexmap::IndexMap;
 use serde_json::Value;
 
+use crate::pyliteral::parse_value;
 use crate::{Inventory, InventoryError, Vars};
 
-enum Section {
-    Hosts(String),
-    Vars(String),
-    Children(String),
+#[derive(Clone, Copy, PartialEq)]
+enum State {
+    Hosts,
+    Vars,
+    Children,
+}
+
+/// A group named before it is declared: `[g:vars]` or a line of `[parent:children]`.
+struct Pending {
+    line: usize,
+    state: State,
+    parents: Vec<String>,
 }
 
 pub(crate) fn load(
@@ -17,7 +27,9 @@ pub(crate) fn load(
     text: &str,
     path: &Path,
 ) -> Result<(), InventoryError> {
-    let mut section = Section::Hosts("ungrouped".to_string());
+    let mut pending: IndexMap<String, Pending> = IndexMap::new();
+    let mut group = "ungrouped".to_string();
+    let mut state = State::Hosts;
     for (index, raw) in text.lines().enumerate() {
         let line_no = index + 1;
         let line = raw.trim();
@@ -29,186 +41,237 @@ pub(crate) fn load(
             line: line_no,
             message,
         };
-        if let Some(header) = line.strip_prefix('[') {
-            let Some(header) = header.split(']').next().filter(|_| header.contains(']')) else {
-                return Err(error(format!(
-                    "a section header needs a closing ']': {line}"
-                )));
+        if let Some((name, kind)) = section(line) {
+            let title = match kind {
+                Some(kind) => format!("{name}:{kind}"),
+                None => name.to_string(),
             };
-            let (name, kind) = match header.split_once(':') {
-                Some((name, kind)) => (name.trim(), Some(kind.trim())),
-                None => (header.trim(), None),
-            };
-            if name.is_empty() || name.contains(char::is_whitespace) {
-                return Err(error(format!("invalid group name {name:?}")));
-            }
-            inventory.ensure_group(name);
-            section = match kind {
-                None => Section::Hosts(name.to_string()),
-                Some("vars") => Section::Vars(name.to_string()),
-                Some("children") => Section::Children(name.to_string()),
+            state = match kind {
+                None | Some("hosts") => State::Hosts,
+                Some("vars") => State::Vars,
+                Some("children") => State::Children,
                 Some(other) => {
                     return Err(error(format!(
-                        "section [{header}] has unknown kind {other:?}; use :vars or :children"
+                        "Section [{title}] has unknown type: {other}"
                     )));
                 }
             };
+            group = name.to_string();
+            if inventory.group(name).is_none() {
+                if state == State::Vars && !pending.contains_key(name) {
+                    pending.insert(
+                        name.to_string(),
+                        Pending {
+                            line: line_no,
+                            state,
+                            parents: Vec::new(),
+                        },
+                    );
+                }
+                inventory.ensure_group(name);
+            }
+            if state != State::Vars && pending.contains_key(name) {
+                resolve_pending(inventory, name, &mut pending).map_err(error)?;
+            }
             continue;
         }
-        match &section {
-            Section::Hosts(group) => {
-                let words = shell_words::split(line)
-                    .map_err(|e| error(format!("cannot split host line: {e}")))?;
-                let (spec, rest) = words.split_first().expect("line is not empty");
+        if line.starts_with('[') && line.ends_with(']') {
+            return Err(error(format!(
+                "Invalid section entry: '{line}'. Please make sure that there are no spaces in the \
+                 section entry, and that there are no other invalid characters"
+            )));
+        }
+        match state {
+            State::Hosts => {
+                let tokens = shlex_split(line)
+                    .map_err(|e| error(format!("Error parsing host definition '{line}': {e}")))?;
+                let Some((spec, rest)) = tokens.split_first() else {
+                    continue;
+                };
+                let (names, port) = crate::hostname::expand_hostpattern(spec).map_err(&error)?;
+                if spec.trim().ends_with(':') && port.is_none() {
+                    return Err(error(format!(
+                        "Invalid host pattern '{spec}' supplied, ending in ':' is not allowed, this \
+                         character is reserved to provide a port."
+                    )));
+                }
+                if names.iter().any(|n| n.trim() == "---") {
+                    return Err(error(format!(
+                        "Invalid host pattern '{spec}' supplied, '---' is normally a sign this is a \
+                         YAML file."
+                    )));
+                }
                 let mut vars = Vars::new();
-                for word in rest {
-                    let Some((key, value)) = word.split_once('=') else {
+                if let Some(port) = port {
+                    vars.insert("ansible_port".into(), Value::from(port));
+                }
+                for token in rest {
+                    let Some((key, value)) = token.split_once('=') else {
                         return Err(error(format!(
-                            "expected key=value after the host name, found {word:?}"
+                            "Expected key=value host variable assignment, got: {token}"
                         )));
                     };
-                    vars.insert(key.to_string(), literal(value));
+                    vars.insert(key.to_string(), parse_value(value));
                 }
-                let (spec, port) = split_port(spec);
-                if let Some(port) = port {
-                    vars.entry("ansible_port").or_insert(Value::from(port));
-                }
-                for name in expand_range(spec).map_err(error)? {
-                    inventory.add_host(&name, group, vars.clone());
+                for name in names {
+                    inventory.add_host(&name, &group, vars.clone());
                 }
             }
-            Section::Vars(group) => {
+            State::Vars => {
                 let Some((key, value)) = line.split_once('=') else {
-                    return Err(error(format!(
-                        "expected key=value in [{group}:vars], found {line:?}"
-                    )));
+                    return Err(error(format!("Expected key=value, got: {line}")));
                 };
-                // Ansible keeps [group:vars] values as strings (quotes removed).
-                let value = value.trim();
-                let value = shell_words::split(value)
-                    .ok()
-                    .filter(|w| w.len() == 1)
-                    .map_or(value.to_string(), |mut w| w.remove(0));
-                inventory
-                    .ensure_group(group)
-                    .vars
-                    .insert(key.trim().to_string(), Value::String(value));
+                let value = parse_value(value.trim());
+                inventory.set_group_var(&group, key.trim(), value);
             }
-            Section::Children(group) => {
-                let child = line.split_whitespace().next().unwrap_or(line);
-                inventory.add_child(group, child);
+            State::Children => {
+                let Some(child) = group_name(line) else {
+                    return Err(error(format!("Expected group name, got: {line}")));
+                };
+                if inventory.group(child).is_some() {
+                    inventory.add_child(&group, child).map_err(error)?;
+                } else {
+                    pending
+                        .entry(child.to_string())
+                        .or_insert_with(|| Pending {
+                            line: line_no,
+                            state: State::Children,
+                            parents: Vec::new(),
+                        })
+                        .parents
+                        .push(group.clone());
+                }
+            }
+        }
+    }
+    // A group named but never declared: Ansible reports the first such.
+    if let Some((name, decl)) = pending.first() {
+        let message = match decl.state {
+            State::Vars => format!("Section [{name}:vars] not valid for undefined group '{name}'."),
+            _ => format!(
+                "Section [{}:children] includes undefined group '{name}'.",
+                decl.parents.last().map_or("", String::as_str)
+            ),
+        };
+        return Err(InventoryError::Parse {
+            path: path.into(),
+            line: decl.line,
+            message,
+        });
+    }
+    Ok(())
+}
+
+/// A declared group settles what was waiting for it: its pending parents adopt it.
+fn resolve_pending(
+    inventory: &mut Inventory,
+    name: &str,
+    pending: &mut IndexMap<String, Pending>,
+) -> Result<(), String> {
+    let mut work = vec![name.to_string()];
+    while let Some(group) = work.pop() {
+        let Some(decl) = pending.shift_remove(&group) else {
+            continue;
+        };
+        if decl.state != State::Children {
+            continue;
+        }
+        for parent in decl.parents {
+            inventory.add_child(&parent, &group)?;
+            if pending
+                .get(&parent)
+                .is_some_and(|p| p.state == State::Children)
+            {
+                work.push(parent);
             }
         }
     }
     Ok(())
 }
 
-/// `host:2222` → (`host`, 2222); IPv6 addresses and ranges keep their colons.
-fn split_port(spec: &str) -> (&str, Option<u16>) {
-    if spec.matches(':').count() == 1
-        && !spec.contains('[')
-        && let Some((host, port)) = spec.rsplit_once(':')
-        && let Ok(port) = port.parse()
-    {
-        return (host, Some(port));
+/// `[name]`, `[name:kind]`, optionally followed by a comment.
+fn section(line: &str) -> Option<(&str, Option<&str>)> {
+    let inner = line.strip_prefix('[')?;
+    let close = inner.find(']')?;
+    let rest = inner[close + 1..].trim_start();
+    if !(rest.is_empty() || rest.starts_with('#')) {
+        return None;
     }
-    if let Some((host, port)) = spec.rsplit_once("]:")
-        && let Ok(port) = port.parse()
-    {
-        return (&spec[..host.len() + 1], Some(port));
-    }
-    (spec, None)
+    let header = &inner[..close];
+    let (name, kind) = match header.split_once(':') {
+        Some((name, kind)) => (name, Some(kind)),
+        None => (header, None),
+    };
+    let name_ok =
+        !name.is_empty() && !name.contains(|c: char| c == ':' || c == ']' || c.is_whitespace());
+    let kind_ok =
+        kind.is_none_or(|k| !k.is_empty() && k.chars().all(|c| c.is_alphanumeric() || c == '_'));
+    (name_ok && kind_ok).then_some((name, kind))
 }
 
-/// Inline host variables are evaluated as Python literals: `22` is a number, `'a b'` a string,
-/// `True` a boolean, `[1, 2]` a list; anything else stays text.
-fn literal(value: &str) -> Value {
-    match value {
-        "True" => return Value::Bool(true),
-        "False" => return Value::Bool(false),
-        "None" => return Value::Null,
-        _ => {}
-    }
-    if let Ok(i) = value.parse::<i64>()
-        && !(value.len() > 1 && value.starts_with('0'))
-    {
-        return Value::from(i);
-    }
-    if value.contains('.')
-        && let Ok(f) = value.parse::<f64>()
-    {
-        return serde_json::Number::from_f64(f).map_or(Value::String(value.into()), Value::Number);
-    }
-    if (value.starts_with('[') && value.ends_with(']'))
-        || (value.starts_with('{') && value.ends_with('}'))
-    {
-        let json = value
-            .replace('\'', "\"")
-            .replace("True", "true")
-            .replace("False", "false")
-            .replace("None", "null");
-        if let Ok(v) = serde_json::from_str(&json) {
-            return v;
-        }
-    }
-    Value::String(value.to_string())
+/// A line of a `:children` section: one group name, optionally followed by a comment.
+fn group_name(line: &str) -> Option<&str> {
+    let end = line
+        .find(|c: char| c == ':' || c == ']' || c.is_whitespace())
+        .unwrap_or(line.len());
+    let (name, rest) = line.split_at(end);
+    let rest = rest.trim_start();
+    (!name.is_empty() && (rest.is_empty() || rest.starts_with('#'))).then_some(name)
 }
 
-/// `web[01:03].example.com` → web01…web03; `db-[a:c]` → db-a…db-c; `[1:10:2]` steps by 2.
-pub(crate) fn expand_range(spec: &str) -> Result<Vec<String>, String> {
-    let (Some(open), Some(close)) = (spec.find('['), spec.find(']')) else {
-        return Ok(vec![spec.to_string()]);
-    };
-    if close < open || !spec[open..close].contains(':') {
-        return Ok(vec![spec.to_string()]);
-    }
-    let (head, range, tail) = (&spec[..open], &spec[open + 1..close], &spec[close + 1..]);
-    let parts: Vec<&str> = range.split(':').collect();
-    let (start, end) = (parts[0], parts.get(1).copied().unwrap_or(""));
-    let step: usize = match parts.get(2) {
-        Some(s) => s
-            .parse()
-            .map_err(|_| format!("invalid step in host range [{range}]"))?,
-        None => 1,
-    };
-    if step == 0 || parts.len() > 3 {
-        return Err(format!("invalid host range [{range}]"));
-    }
-    let mut items = Vec::new();
-    if let (Ok(a), Ok(b)) = (start.parse::<u64>(), end.parse::<u64>()) {
-        let width = if start.len() > 1 && start.starts_with('0') {
-            start.len()
-        } else {
-            0
-        };
-        if a > b {
-            return Err(format!("host range [{range}] runs backwards"));
-        }
-        for i in (a..=b).step_by(step) {
-            items.push(format!("{i:0width$}"));
-        }
-    } else if start.len() == 1
-        && end.len() == 1
-        && start.chars().all(|c| c.is_ascii_alphabetic())
-        && end.chars().all(|c| c.is_ascii_alphabetic())
-    {
-        let (a, b) = (start.as_bytes()[0], end.as_bytes()[0]);
-        if a > b {
-            return Err(format!("host range [{range}] runs backwards"));
-        }
-        for c in (a..=b).step_by(step) {
-            items.push((c as char).to_string());
-        }
-    } else {
-        return Err(format!(
-            "invalid host range [{range}]: use [01:10] or [a:f]"
-        ));
-    }
-    let mut out = Vec::new();
-    for item in items {
-        for rest in expand_range(tail)? {
-            out.push(format!("{head}{item}{rest}"));
+/// Python's `shlex.split(line, comments=True)` (POSIX mode), as Ansible splits a host line.
+pub(crate) fn shlex_split(line: &str) -> Result<Vec<String>, &'static str> {
+    let mut tokens = Vec::new();
+    let mut token = String::new();
+    let mut in_token = false;
+    let mut chars = line.chars();
+    while let Some(c) = chars.next() {
+        match c {
+            ' ' | '\t' | '\r' | '\n' => {
+                if in_token {
+                    tokens.push(std::mem::take(&mut token));
+                    in_token = false;
+                }
+            }
+            '#' => break,
+            '\\' => {
+                let next = chars.next().ok_or("No escaped character")?;
+                token.push(next);
+                in_token = true;
+            }
+            '\'' => {
+                in_token = true;
+                loop {
+                    match chars.next().ok_or("No closing quotation")? {
+                        '\'' => break,
+                        c => token.push(c),
+                    }
+                }
+            }
+            '"' => {
+                in_token = true;
+                loop {
+                    match chars.next().ok_or("No closing quotation")? {
+                        '"' => break,
+                        '\\' => {
+                            let next = chars.next().ok_or("No escaped character")?;
+                            if next != '"' && next != '\\' {
+                                token.push('\\');
+                            }
+                            token.push(next);
+                        }
+                        c => token.push(c),
+                    }
+                }
+            }
+            c => {
+                token.push(c);
+                in_token = true;
+            }
         }
     }
-    Ok(out)
+    if in_token {
+        tokens.push(token);
+    }
+    Ok(tokens)
 }

@@ -1,10 +1,10 @@
 //! Who the hosts are, which groups they are in, and what variables the inventory gives them.
 //!
-//! Reads Ansible's inventory formats as they are written in the wild: INI files (`[group]`,
-//! `[group:vars]`, `[group:children]`, inline host variables, ranges like `web[01:12]`), YAML
-//! files (`all: {hosts, vars, children}`), directories of either, and a bare comma list
-//! (`-i 'a,b,'`). Beside an inventory (and, when the engine says so, beside a playbook) it reads
-//! `group_vars/` and `host_vars/`.
+//! Reads Ansible's inventory formats as ansible-core 2.19 reads them: INI files (`[group]`,
+//! `[group:vars]`, `[group:children]`, inline host variables, ranges like `web[01:12]`, values
+//! typed by Python's `ast.literal_eval`), YAML files (`all: {hosts, vars, children}`),
+//! directories of either, and a bare comma list (`-i 'a,b,'`). Beside an inventory (and, when
+//! the engine says so, beside a playbook) it reads `group_vars/` and `host_vars/`.
 //!
 //! ```
 //! let dir = tempfile::tempdir().unwrap();
@@ -16,16 +16,21 @@
 //! ```
 //!
 //! [`Inventory::host_vars`] merges a host's variables in Ansible's order of precedence;
-//! [`Inventory::select`] evaluates host patterns for `hosts:` and `--limit`.
+//! [`Inventory::select`] evaluates host patterns for `hosts:` and `--limit`;
+//! [`Inventory::magic_vars`] gives the magic variables that come from the inventory.
+//! Groups form a DAG: a group that would become its own ancestor is refused with Ansible's
+//! message, and every walk over groups is iterative, so no inventory can overflow the stack.
 
+mod hostname;
 mod ini;
 mod pattern;
+mod pyliteral;
 mod yaml;
 
-use std::collections::{HashMap, HashSet};
-use std::path::{Path, PathBuf};
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::path::{Component, Path, PathBuf};
 
-use indexmap::IndexMap;
+use indexmap::{IndexMap, IndexSet};
 use serde_json::{Map, Value};
 
 pub use pattern::PatternError;
@@ -59,6 +64,11 @@ pub struct Host {
     pub name: String,
     /// Variables set on the host in an inventory file (inline INI vars, YAML `hosts:` values).
     pub vars: Vars,
+    /// The inventory source that first named the host (`inventory_file`): an absolute file
+    /// path, or the comma list itself; `None` for hosts added without a source.
+    pub inventory_file: Option<String>,
+    /// The folder of that source (`inventory_dir`); `None` for a comma list.
+    pub inventory_dir: Option<String>,
 }
 
 /// A named set of hosts and child groups, with the variables the inventory file gives it.
@@ -68,6 +78,8 @@ pub struct Group {
     pub hosts: Vec<String>,
     pub children: Vec<String>,
     pub vars: Vars,
+    /// `ansible_group_priority` (default 1): Ansible keeps it out of the group's variables.
+    pub priority: i64,
 }
 
 /// Variables read from one `group_vars/` + `host_vars/` pair.
@@ -82,12 +94,16 @@ struct VarsDir {
 pub struct Inventory {
     hosts: IndexMap<String, Host>,
     groups: IndexMap<String, Group>,
+    /// Each group's parents, in the order they adopted it.
+    parents: HashMap<String, Vec<String>>,
     /// `group_vars/`/`host_vars/` beside the inventory sources.
     inventory_vars: Vec<VarsDir>,
     /// `group_vars/`/`host_vars/` beside the playbook: these win over the inventory's.
     playbook_vars: Vec<VarsDir>,
     /// Each group's depth below `all` and `ansible_group_priority`, for ordering group vars.
     order_cache: HashMap<String, (usize, i64)>,
+    /// The source being read: (`inventory_file`, `inventory_dir`) for the hosts it adds.
+    current_source: Option<(String, Option<String>)>,
 }
 
 /// The name Ansible gives the host that needs no inventory entry.
@@ -108,16 +124,18 @@ impl Inventory {
         let mut inventory = Inventory::default();
         inventory.ensure_group("all");
         inventory.ensure_group("ungrouped");
+        inventory
+            .add_child("all", "ungrouped")
+            .map_err(InventoryError::Other)?;
         for source in sources {
             let source = source.as_ref();
             let path = Path::new(source);
             if !path.exists() && source.contains(',') {
+                inventory.current_source = Some((source.to_string(), None));
                 for name in source.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     inventory.add_host(name, "ungrouped", Vars::new());
                 }
-                continue;
-            }
-            if path.is_dir() {
+            } else if path.is_dir() {
                 let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
                     .map_err(|source| InventoryError::Read {
                         path: path.into(),
@@ -139,7 +157,9 @@ impl Inventory {
                     .unwrap_or(Path::new("."));
                 inventory.inventory_vars.push(VarsDir::load(dir)?);
             }
+            inventory.adopt_top_groups();
         }
+        inventory.current_source = None;
         inventory.finish();
         Ok(inventory)
     }
@@ -155,6 +175,9 @@ impl Inventory {
             path: path.into(),
             source,
         })?;
+        let file = absolute(path);
+        let dir = file.parent().map(|d| d.display().to_string());
+        self.current_source = Some((file.display().to_string(), dir));
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let looks_yaml = matches!(ext, "yml" | "yaml" | "json")
             || text
@@ -174,14 +197,37 @@ impl Inventory {
             .entry(name.to_string())
             .or_insert_with(|| Group {
                 name: name.to_string(),
+                priority: 1,
                 ..Group::default()
             })
     }
 
+    /// Sets a group variable as Ansible's `Group.set_variable` does: `ansible_group_priority`
+    /// becomes the group's priority instead of a variable.
+    pub(crate) fn set_group_var(&mut self, group: &str, key: &str, value: Value) {
+        let group = self.ensure_group(group);
+        if key == "ansible_group_priority" {
+            let priority = match &value {
+                Value::Number(n) => n.as_i64().or_else(|| n.as_f64().map(|f| f.trunc() as i64)),
+                Value::Bool(b) => Some(i64::from(*b)),
+                Value::String(s) => s.trim().parse().ok(),
+                _ => None,
+            };
+            if let Some(p) = priority {
+                group.priority = p;
+            }
+        } else {
+            group.vars.insert(key.to_string(), value);
+        }
+    }
+
     pub(crate) fn add_host(&mut self, name: &str, group: &str, vars: Vars) {
+        let source = self.current_source.clone();
         let host = self.hosts.entry(name.to_string()).or_insert_with(|| Host {
             name: name.to_string(),
             vars: Vars::new(),
+            inventory_file: source.as_ref().map(|s| s.0.clone()),
+            inventory_dir: source.and_then(|s| s.1),
         });
         host.vars.extend(vars);
         let group = self.ensure_group(group);
@@ -190,73 +236,126 @@ impl Inventory {
         }
     }
 
-    pub(crate) fn add_child(&mut self, parent: &str, child: &str) {
-        self.ensure_group(child);
-        let parent = self.ensure_group(parent);
-        if !parent.children.iter().any(|c| c == child) {
-            parent.children.push(child.to_string());
+    /// Makes `child` a child group of `parent`, refusing cycles with Ansible's messages.
+    pub(crate) fn add_child(&mut self, parent: &str, child: &str) -> Result<(), String> {
+        if parent == child {
+            return Err("can't add group to itself".into());
         }
+        if self
+            .groups
+            .get(parent)
+            .is_some_and(|g| g.children.iter().any(|c| c == child))
+        {
+            return Ok(());
+        }
+        if self.ancestors(parent).contains(child) {
+            return Err(format!(
+                "Adding group '{child}' as child to '{parent}' creates a recursive dependency loop."
+            ));
+        }
+        self.ensure_group(child);
+        self.ensure_group(parent).children.push(child.to_string());
+        let parents = self.parents.entry(child.to_string()).or_default();
+        if !parents.iter().any(|p| p == parent) {
+            parents.push(parent.to_string());
+        }
+        Ok(())
     }
 
-    /// Puts top-level groups under `all` and hosts with no group in `ungrouped`, as Ansible does.
-    fn finish(&mut self) {
-        let children: HashSet<String> = self
-            .groups
-            .values()
-            .flat_map(|g| g.children.iter().cloned())
-            .collect();
+    /// Every group above `group` (not itself), found without recursion.
+    fn ancestors(&self, group: &str) -> HashSet<String> {
+        let mut seen = HashSet::new();
+        let mut stack: Vec<&str> = vec![group];
+        while let Some(g) = stack.pop() {
+            for p in self.parents.get(g).into_iter().flatten() {
+                if seen.insert(p.clone()) {
+                    stack.push(p);
+                }
+            }
+        }
+        seen
+    }
+
+    /// Groups with no parent go under `all`, as Ansible does after each source.
+    fn adopt_top_groups(&mut self) {
         let tops: Vec<String> = self
             .groups
             .keys()
-            .filter(|g| *g != "all" && !children.contains(*g))
+            .filter(|g| *g != "all" && self.parents.get(*g).is_none_or(Vec::is_empty))
             .cloned()
             .collect();
         for top in tops {
-            self.add_child("all", &top);
+            // `all` has no ancestors, so this cannot make a cycle.
+            let _ = self.add_child("all", &top);
         }
+    }
+
+    /// Puts hosts with no group in `ungrouped`, as Ansible does, and orders the groups.
+    fn finish(&mut self) {
+        self.adopt_top_groups();
         let grouped: HashSet<String> = self
             .groups
             .values()
             .filter(|g| g.name != "all" && g.name != "ungrouped")
             .flat_map(|g| g.hosts.iter().cloned())
             .collect();
-        let ungrouped = self.groups.get_mut("ungrouped").expect("created in load");
+        let hosts: Vec<String> = self.hosts.keys().cloned().collect();
+        let ungrouped = self.ensure_group("ungrouped");
         ungrouped.hosts.retain(|h| !grouped.contains(h));
-        for host in self.hosts.keys() {
-            if !grouped.contains(host) && !ungrouped.hosts.contains(host) {
-                ungrouped.hosts.push(host.clone());
+        for host in hosts {
+            if !grouped.contains(&host) && !ungrouped.hosts.contains(&host) {
+                ungrouped.hosts.push(host);
             }
         }
         if let Some(all) = self.groups.get_mut("all") {
             all.hosts.clear();
         }
+        let depths = self.depths();
         self.order_cache = self
             .groups
-            .keys()
+            .values()
             .map(|g| {
-                let priority = self.groups[g]
-                    .vars
-                    .get("ansible_group_priority")
-                    .and_then(|v| {
-                        v.as_i64()
-                            .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-                    })
-                    .unwrap_or(1);
-                (g.clone(), (self.depth(g, 0), priority))
+                let depth = depths.get(&g.name).copied().unwrap_or(0);
+                (g.name.clone(), (depth, g.priority))
             })
             .collect();
     }
 
-    fn depth(&self, group: &str, guard: usize) -> usize {
-        if group == "all" || guard > 64 {
-            return 0;
+    /// Each group's depth: the longest path down from `all` (Ansible's `Group.depth`), found
+    /// in one pass over the groups in topological order, so a deep diamond costs nothing.
+    fn depths(&self) -> HashMap<String, usize> {
+        let mut pending_parents: HashMap<&str, usize> = self
+            .groups
+            .keys()
+            .map(|g| (g.as_str(), self.parents.get(g).map_or(0, Vec::len)))
+            .collect();
+        let mut depth: HashMap<String, usize> = HashMap::new();
+        let mut queue: VecDeque<&str> = pending_parents
+            .iter()
+            .filter(|(_, n)| **n == 0)
+            .map(|(g, _)| *g)
+            .collect();
+        while let Some(g) = queue.pop_front() {
+            let d = depth.get(g).copied().unwrap_or(0);
+            depth.entry(g.to_string()).or_insert(d);
+            for child in self
+                .groups
+                .get(g)
+                .map(|g| &g.children)
+                .into_iter()
+                .flatten()
+            {
+                let cd = depth.entry(child.clone()).or_insert(0);
+                *cd = (*cd).max(d + 1);
+                if let Some(n) = pending_parents.get_mut(child.as_str()) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        queue.push_back(child);
+                    }
+                }
+            }
         }
-        self.groups
-            .values()
-            .filter(|g| g.children.iter().any(|c| c == group))
-            .map(|p| self.depth(&p.name, guard + 1) + 1)
-            .max()
-            .unwrap_or(1)
+        depth
     }
 
     /// Every host in the inventory, in the order the sources name them.
@@ -276,55 +375,53 @@ impl Inventory {
         self.groups.get(name)
     }
 
-    /// All hosts of a group, its children's included, in order and without repeats.
+    /// All hosts of a group, its descendants' included, without repeats, in Ansible's order:
+    /// the group's own hosts, then its children's, then their children's (`all` included).
     pub fn group_hosts(&self, group: &str) -> Vec<String> {
-        if group == "all" {
-            return self.hosts.keys().cloned().collect();
+        let mut out: IndexSet<String> = IndexSet::new();
+        for g in self.descendants(group) {
+            if let Some(g) = self.groups.get(g) {
+                out.extend(g.hosts.iter().cloned());
+            }
         }
-        let mut out = IndexMap::<String, ()>::new();
-        let mut seen = HashSet::new();
-        self.collect_hosts(group, &mut out, &mut seen);
-        out.into_keys().collect()
+        out.into_iter().collect()
     }
 
-    fn collect_hosts(
-        &self,
-        group: &str,
-        out: &mut IndexMap<String, ()>,
-        seen: &mut HashSet<String>,
-    ) {
-        if !seen.insert(group.to_string()) {
-            return;
-        }
-        if let Some(g) = self.groups.get(group) {
-            for h in &g.hosts {
-                out.insert(h.clone(), ());
+    /// A group and the groups below it, level by level, each once.
+    fn descendants<'a>(&'a self, group: &'a str) -> Vec<&'a str> {
+        let mut seen: IndexSet<&str> = IndexSet::new();
+        let mut queue: VecDeque<&str> = VecDeque::from([group]);
+        while let Some(g) = queue.pop_front() {
+            if !seen.insert(g) {
+                continue;
             }
-            for c in &g.children {
-                self.collect_hosts(c, out, seen);
+            for c in self
+                .groups
+                .get(g)
+                .map(|g| &g.children)
+                .into_iter()
+                .flatten()
+            {
+                if !seen.contains(c.as_str()) {
+                    queue.push_back(c);
+                }
             }
         }
+        seen.into_iter().collect()
     }
 
     /// The groups a host is in, directly or through a child group, `all` first, then sorted
     /// as Ansible sorts them for variable precedence: by depth, `ansible_group_priority`, name.
     pub fn host_groups(&self, host: &str) -> Vec<String> {
-        let mut direct: Vec<&str> = self
-            .groups
-            .values()
-            .filter(|g| g.hosts.iter().any(|h| h == host))
-            .map(|g| g.name.as_str())
-            .collect();
-        if !self.hosts.contains_key(host) {
-            direct.clear();
-        }
         let mut all: HashSet<String> = HashSet::new();
-        let mut stack: Vec<String> = direct.iter().map(|s| s.to_string()).collect();
-        while let Some(g) = stack.pop() {
-            if all.insert(g.clone()) {
-                for parent in self.groups.values().filter(|p| p.children.contains(&g)) {
-                    stack.push(parent.name.clone());
-                }
+        if self.hosts.contains_key(host) {
+            for g in self
+                .groups
+                .values()
+                .filter(|g| g.hosts.iter().any(|h| h == host))
+            {
+                all.insert(g.name.clone());
+                all.extend(self.ancestors(&g.name));
             }
         }
         all.insert("all".to_string());
@@ -337,10 +434,43 @@ impl Inventory {
         groups
     }
 
+    /// The magic variables the inventory gives a host: `group_names` (sorted, without `all`;
+    /// `ungrouped` stays, as in ansible-core 2.19's `Host.get_magic_vars`), `inventory_file` and `inventory_dir` (the source that first named the
+    /// host; `null` for a host no source names, like the implicit `localhost`).
+    pub fn magic_vars(&self, host: &str) -> Vars {
+        let mut m = Vars::new();
+        let mut names: Vec<String> = self
+            .host_groups(host)
+            .into_iter()
+            .filter(|g| g != "all")
+            .collect();
+        names.sort();
+        m.insert("group_names".into(), names.into());
+        let h = self.hosts.get(host);
+        m.insert(
+            "inventory_file".into(),
+            h.and_then(|h| h.inventory_file.clone()).into(),
+        );
+        m.insert(
+            "inventory_dir".into(),
+            h.and_then(|h| h.inventory_dir.clone()).into(),
+        );
+        m
+    }
+
+    /// The `groups` magic variable: every group (`all` and `ungrouped` included) with its hosts.
+    pub fn groups_var(&self) -> Vars {
+        self.groups
+            .keys()
+            .map(|g| (g.clone(), self.group_hosts(g).into()))
+            .collect()
+    }
+
     /// A host's variables from every inventory source, merged in Ansible's order of precedence
     /// (later wins): inventory-file group vars < `group_vars/all` (inventory, then playbook) <
     /// `group_vars/<group>` (inventory, then playbook) < inventory-file host vars <
-    /// `host_vars/<host>` (inventory, then playbook).
+    /// `host_vars/<host>` (inventory, then playbook). Within each, groups go by depth
+    /// (a child beats its parent), then `ansible_group_priority`, then name.
     pub fn host_vars(&self, host: &str) -> Vars {
         let groups = self.host_groups(host);
         let mut vars = Vars::new();
@@ -352,8 +482,9 @@ impl Inventory {
         let (all, others): (Vec<&String>, Vec<&String>) = groups.iter().partition(|g| *g == "all");
         for layer in [&all, &others] {
             for dirs in [&self.inventory_vars, &self.playbook_vars] {
-                for g in layer.iter() {
-                    for dir in dirs.iter() {
+                // Ansible merges source by source, each with all of the host's groups.
+                for dir in dirs.iter() {
+                    for g in layer.iter() {
                         if let Some(v) = dir.groups.get(g.as_str()) {
                             vars.extend(v.clone());
                         }
@@ -376,10 +507,19 @@ impl Inventory {
         vars
     }
 
-    /// The hosts a pattern names (`all`, `web`, `web:db`, `web:&prod`, `all:!db`, `web*`, `~re`,
-    /// `web[0:2]`), in the pattern's order. `localhost` matches even when not in the inventory.
+    /// The hosts a pattern names, as Ansible's `InventoryManager.get_hosts` does: `all`, `*`,
+    /// a group or host, globs, `~regex`, `a:b`/`a,b`, `a:&b`, `a:!b`, subscripts `g[0]`,
+    /// `g[1:3]`, `g[-1]`. `localhost` matches even when not in the inventory.
     pub fn select(&self, pattern: &str) -> Result<Vec<String>, PatternError> {
         pattern::select(self, pattern)
+    }
+
+    /// Checks a `--limit` as ansible-playbook does before anything runs and returns it as a
+    /// pattern for [`select`](Self::select): `@file` terms are replaced by the file's lines
+    /// (a missing file is an error), an invalid term is an error, and so is a limit that
+    /// leaves none of the inventory's hosts (with Ansible's "no hosts to target" message).
+    pub fn resolve_limit(&self, limit: &str) -> Result<String, PatternError> {
+        pattern::resolve_limit(self, limit)
     }
 
     /// `ansible-inventory --list`: every group with its hosts and children, and `_meta.hostvars`.
@@ -406,39 +546,84 @@ impl Inventory {
         Value::Object(out)
     }
 
-    /// `ansible-inventory --graph`: the group tree as text.
+    /// `ansible-inventory --graph`: the group tree as text. A group shared by several parents
+    /// is drawn under each, as Ansible draws it; past [`GRAPH_MAX_LINES`] lines (a deep diamond
+    /// doubles them at every level) the graph stops with a note instead of running forever.
     pub fn to_graph(&self, root: &str) -> String {
-        let mut out = String::new();
-        self.graph_group(root, 0, &mut out);
-        out
-    }
-
-    fn graph_group(&self, name: &str, depth: usize, out: &mut String) {
         let indent = |d: usize| {
             if d == 0 {
                 String::new()
             } else {
-                format!("{}|--", "  |".repeat(d - 1) + "  ")
+                format!("{}--", "  |".repeat(d))
             }
         };
-        out.push_str(&format!("{}@{}:\n", indent(depth), name));
-        let Some(group) = self.groups.get(name) else {
-            return;
-        };
-        let mut children = group.children.clone();
-        if name == "all" {
-            children.sort_by_key(|c| c != "ungrouped");
+        let mut out = String::new();
+        let mut lines = 0usize;
+        // An explicit stack of (group, depth, groups on the path), drawn in Ansible's order.
+        enum Item<'a> {
+            Group(&'a str, usize),
+            Host(&'a str, usize),
+            Leave(&'a str),
         }
-        for child in &children {
-            if child == "ungrouped" && self.groups[child].hosts.is_empty() {
-                continue;
+        let mut path: HashSet<&str> = HashSet::new();
+        let mut stack = vec![Item::Group(root, 0)];
+        while let Some(item) = stack.pop() {
+            if lines >= GRAPH_MAX_LINES {
+                out.push_str(&format!(
+                    "... (graph cut at {GRAPH_MAX_LINES} lines: use --list)\n"
+                ));
+                break;
             }
-            self.graph_group(child, depth + 1, out);
+            match item {
+                Item::Leave(name) => {
+                    path.remove(name);
+                }
+                Item::Host(name, depth) => {
+                    out.push_str(&format!("{}{}\n", indent(depth), name));
+                    lines += 1;
+                }
+                Item::Group(name, depth) => {
+                    out.push_str(&format!("{}@{}:\n", indent(depth), name));
+                    lines += 1;
+                    let Some(group) = self.groups.get(name) else {
+                        continue;
+                    };
+                    if !path.insert(name) {
+                        continue; // a cycle: cannot happen once loaded, but never loop
+                    }
+                    stack.push(Item::Leave(name));
+                    if name != "all" {
+                        for host in group.hosts.iter().rev() {
+                            stack.push(Item::Host(host, depth + 1));
+                        }
+                    }
+                    for child in group.children.iter().rev() {
+                        stack.push(Item::Group(child, depth + 1));
+                    }
+                }
+            }
         }
-        for host in &group.hosts {
-            out.push_str(&format!("{}{}\n", indent(depth + 1), host));
+        out
+    }
+}
+
+/// The most lines `to_graph` draws.
+pub const GRAPH_MAX_LINES: usize = 200_000;
+
+/// An absolute, lexically normalised path (Python's `os.path.abspath`): no symlinks resolved.
+fn absolute(path: &Path) -> PathBuf {
+    let joined = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut out = PathBuf::new();
+    for part in joined.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other),
         }
     }
+    out
 }
 
 /// Files in an inventory directory that Ansible skips.

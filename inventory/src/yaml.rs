@@ -5,7 +5,7 @@ use std::path::Path;
 use serde_json::Value;
 use settle_yaml::Node;
 
-use crate::{Inventory, InventoryError, Vars, ini::expand_range};
+use crate::{Inventory, InventoryError, Vars, hostname::expand_hostpattern};
 
 pub(crate) fn load(
     inventory: &mut Inventory,
@@ -77,14 +77,23 @@ fn load_group(
                             ));
                         }
                     };
-                    let names = expand_range(host).map_err(|m| parse_error(path, value, &m))?;
+                    let (names, port) =
+                        expand_hostpattern(host).map_err(|m| parse_error(path, value, &m))?;
+                    let mut vars = vars;
+                    if let Some(port) = port {
+                        vars.entry("ansible_port").or_insert(Value::from(port));
+                    }
                     for h in names {
                         inventory.add_host(&h, name, vars.clone());
                     }
                 }
             }
             "vars" => match value.to_value() {
-                Value::Object(vars) => inventory.ensure_group(name).vars.extend(vars),
+                Value::Object(vars) => {
+                    for (key, value) in vars {
+                        inventory.set_group_var(name, &key, value);
+                    }
+                }
                 Value::Null => {}
                 _ => {
                     return Err(parse_error(
@@ -104,8 +113,11 @@ fn load_group(
                     ));
                 };
                 for (child, body) in children {
-                    inventory.add_child(name, child);
+                    // As Ansible: the child is read first, then adopted (a cycle fails here).
                     load_group(inventory, child, body, path)?;
+                    inventory
+                        .add_child(name, child)
+                        .map_err(|m| parse_error(path, body, &m))?;
                 }
             }
             other => {
