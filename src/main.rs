@@ -292,6 +292,13 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             .map_err(|e| vault_exit((EXIT_ERROR, format!("inventory: {e}"))))?;
         playbooks.push(playbook);
     }
+    // --limit is checked (and `@file` read) before anything runs, as ansible-playbook does:
+    // an invalid pattern, a missing file or no host left is an error (exit 1).
+    let limit = (cli.limit.as_deref())
+        .map(|limit| inventory.resolve_limit(limit))
+        .transpose()
+        .map_err(|e| (EXIT_ERROR, e.to_string()))?;
+    let cli = Cli { limit, ..cli };
     settle_engine::validate(&playbooks).map_err(|e| (EXIT_PARSE, e.to_string()))?;
     let split = |values: &[String]| -> Vec<String> {
         values

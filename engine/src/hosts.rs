@@ -145,15 +145,8 @@ impl Hosts {
             "inventory_hostname_short".into(),
             host.split('.').next().unwrap_or(host).into(),
         );
-        let groups: Vec<String> = self
-            .inventory
-            .host_groups(host)
-            .into_iter()
-            .filter(|g| g != "all" && g != "ungrouped")
-            .collect();
-        let mut groups = groups;
-        groups.sort();
-        m.insert("group_names".into(), groups.into());
+        // `group_names`, `inventory_file`, `inventory_dir`, as the inventory gives them.
+        m.extend(self.inventory.magic_vars(host));
         m
     }
 
