@@ -401,6 +401,14 @@ pub fn split_vault_id(slug: &str) -> Result<(Option<&str>, &str), VaultError> {
 /// `*-client` script is given `--vault-id LABEL`), otherwise read and stripped of whitespace.
 pub fn secret_from_file(label: Option<&str>, path: &Path) -> Result<VaultSecret, VaultError> {
     use std::os::unix::fs::PermissionsExt;
+    // A script named without a folder is run from here, not looked up in $PATH.
+    let absolute;
+    let path = if path.is_relative() {
+        absolute = std::env::current_dir().unwrap_or_default().join(path);
+        absolute.as_path()
+    } else {
+        path
+    };
     let shown = path.display();
     let meta = std::fs::metadata(path).map_err(|_| {
         VaultError::Password(format!("The vault password file {shown} was not found"))
