@@ -685,9 +685,29 @@ fn tempfile_makes_a_new_file_each_run_and_skips_in_check_mode() {
         );
         assert_eq!(
             listing.split_whitespace().collect::<Vec<_>>().join(" "),
-            format!("{n} 600 regular file {n} 700 directory").replace("regular file", "regular empty file"),
+            format!("{n} 600 regular file {n} 700 directory")
+                .replace("regular file", "regular empty file"),
             "{}",
             real.stdout
         );
     }
+}
+
+#[test]
+fn assemble_fragments_in_name_order() {
+    let hosts = test_hosts();
+    prove(hosts, Scenario {
+        host: hosts.names()[0],
+        reset: "rm -rf /srv/m-frags /srv/m-assembled.conf",
+        tasks: "    - file: {path: /srv/m-frags, state: directory}
+    - copy: {content: \"b=2\", dest: /srv/m-frags/20-b}
+    - copy: {content: \"a=1\\n\", dest: /srv/m-frags/10-a}
+    - copy: {content: \"skip\\n\", dest: /srv/m-frags/.hidden}
+    - ansible.builtin.assemble: {src: /srv/m-frags, dest: /srv/m-assembled.conf, delimiter: '# --', ignore_hidden: yes, regexp: '^[0-9]', mode: '0640'}
+",
+        verify: "cat /srv/m-assembled.conf; echo; stat -c %a /srv/m-assembled.conf",
+        expected: "a=1\n# --\nb=2\n640\n",
+        drift: "echo c=3 >> /srv/m-assembled.conf",
+        diff_shows: "-b=2c=3\n+b=2",
+    });
 }

@@ -28,6 +28,7 @@
 mod accounts;
 pub mod agent;
 mod args;
+mod assemble;
 mod backup;
 mod command;
 mod copy;
@@ -36,8 +37,8 @@ mod file;
 mod find;
 mod fsutil;
 mod git;
-mod packages;
 mod mktemp;
+mod packages;
 mod ping;
 mod process;
 mod replace;
@@ -168,6 +169,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &find::SPEC,
     &slurp::SPEC,
     &mktemp::SPEC,
+    &assemble::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -200,6 +202,7 @@ pub fn run(request: &Request) -> Outcome {
         "find" => find::run(request),
         "slurp" => slurp::run(request),
         "tempfile" => mktemp::run(request),
+        "assemble" => resource::run::<assemble::Assemble>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

@@ -1,0 +1,254 @@
+//! `assemble`: one file made of the fragments in a folder on the host, taken in sorted name
+//! order as Ansible takes them, with an optional delimiter between them. The result is written
+//! through `copy`'s writer (diff, attributes, backup, validation, atomic write).
+
+use std::path::PathBuf;
+
+use md5::{Digest, Md5};
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::{Map, Value};
+
+use crate::args::boolean;
+use crate::copy::{Copy, FileAttrs};
+use crate::resource::{Plan, Resource};
+use crate::{ModuleError, ModuleSpec};
+
+pub(crate) static SPEC: ModuleSpec = ModuleSpec {
+    name: "assemble",
+    args: &[
+        "src",
+        "dest",
+        "delimiter",
+        "regexp",
+        "ignore_hidden",
+        "remote_src",
+        "backup",
+        "validate",
+        "owner",
+        "group",
+        "mode",
+    ],
+    unsupported: &[
+        "decrypt",
+        "unsafe_writes",
+        "attributes",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
+    ],
+    free_form: false,
+};
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct Assemble {
+    src: PathBuf,
+    dest: PathBuf,
+    delimiter: Option<String>,
+    regexp: Option<String>,
+    #[serde(default, deserialize_with = "boolean")]
+    ignore_hidden: bool,
+    #[serde(default = "yes", deserialize_with = "boolean")]
+    remote_src: bool,
+    #[serde(flatten)]
+    attrs: FileAttrs,
+    #[serde(skip)]
+    writer: Option<Copy>,
+    #[serde(skip)]
+    md5sum: String,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Python's `codecs.escape_decode`: `\n`, `\t`, `\\`, `\xNN`, octal escapes; others kept.
+fn escape_decode(text: &str) -> Vec<u8> {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] != b'\\' || i + 1 >= bytes.len() {
+            out.push(bytes[i]);
+            i += 1;
+            continue;
+        }
+        let c = bytes[i + 1];
+        i += 2;
+        match c {
+            b'n' => out.push(b'\n'),
+            b't' => out.push(b'\t'),
+            b'r' => out.push(b'\r'),
+            b'a' => out.push(7),
+            b'b' => out.push(8),
+            b'f' => out.push(12),
+            b'v' => out.push(11),
+            b'\\' => out.push(b'\\'),
+            b'\'' => out.push(b'\''),
+            b'"' => out.push(b'"'),
+            b'\n' => {}
+            b'x' => {
+                let hex = bytes
+                    .get(i..i + 2)
+                    .and_then(|h| std::str::from_utf8(h).ok());
+                match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
+                    Some(b) => {
+                        out.push(b);
+                        i += 2;
+                    }
+                    None => out.extend_from_slice(b"\\x"),
+                }
+            }
+            b'0'..=b'7' => {
+                let mut value = u32::from(c - b'0');
+                let mut n = 0;
+                while n < 2 && i < bytes.len() && (b'0'..=b'7').contains(&bytes[i]) {
+                    value = value * 8 + u32::from(bytes[i] - b'0');
+                    i += 1;
+                    n += 1;
+                }
+                out.push((value & 0xff) as u8);
+            }
+            other => {
+                out.push(b'\\');
+                out.push(other);
+            }
+        }
+    }
+    out
+}
+
+impl Assemble {
+    fn assemble(&self) -> Result<Vec<u8>, ModuleError> {
+        let src = self.src.display();
+        if !self.src.exists() {
+            return Err(ModuleError::Failed(format!(
+                "Source ({src}) does not exist"
+            )));
+        }
+        if !self.src.is_dir() {
+            return Err(ModuleError::Failed(format!(
+                "Source ({src}) is not a directory"
+            )));
+        }
+        let regexp = match &self.regexp {
+            Some(r) => Some(
+                Regex::new(r)
+                    .map_err(|e| ModuleError::Failed(format!("Invalid Regexp ({e}) in \"{r}\"")))?,
+            ),
+            None => None,
+        };
+        let mut names: Vec<String> = std::fs::read_dir(&self.src)
+            .map_err(|e| ModuleError::io(format!("read {src}"), e))?
+            .flatten()
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .collect();
+        names.sort();
+        let delimiter = self.delimiter.as_deref().map(escape_decode);
+        let mut out = Vec::new();
+        let mut delimit = false;
+        let mut add_newline = false;
+        for name in names {
+            if regexp.as_ref().is_some_and(|r| !r.is_match(&name)) {
+                continue;
+            }
+            let fragment = self.src.join(&name);
+            if !fragment.is_file() || (self.ignore_hidden && name.starts_with('.')) {
+                continue;
+            }
+            let content = std::fs::read(&fragment)
+                .map_err(|e| ModuleError::io(format!("read {}", fragment.display()), e))?;
+            if add_newline {
+                out.push(b'\n');
+            }
+            if delimit && let Some(d) = delimiter.as_ref().filter(|d| !d.is_empty()) {
+                out.extend_from_slice(d);
+                if d.last() != Some(&b'\n') {
+                    out.push(b'\n');
+                }
+            }
+            out.extend_from_slice(&content);
+            delimit = true;
+            add_newline = !content.ends_with(b"\n");
+        }
+        Ok(out)
+    }
+}
+
+impl Resource for Assemble {
+    fn validate(&self) -> Result<(), ModuleError> {
+        if !self.remote_src {
+            return Err(ModuleError::Args(
+                "assemble: remote_src=false (fragments on the controller) is not supported by settle yet".into(),
+            ));
+        }
+        if let Some(v) = &self.attrs.validate
+            && !v.contains("%s")
+        {
+            return Err(ModuleError::Failed(format!(
+                "validate must contain %s: {v}"
+            )));
+        }
+        Ok(())
+    }
+
+    fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        let bytes = self.assemble()?;
+        self.md5sum = Md5::digest(&bytes)
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let mut writer =
+            Copy::of_content(self.dest.clone(), bytes, std::mem::take(&mut self.attrs));
+        let plan = writer.check(want_diff)?;
+        self.writer = Some(writer);
+        Ok(plan)
+    }
+
+    fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        match self.writer.as_mut() {
+            Some(w) => w.apply(plan),
+            None => Ok(()),
+        }
+    }
+
+    fn values(&self, values: &mut Map<String, Value>) {
+        if let Some(w) = &self.writer {
+            w.values(values);
+        }
+        values.insert("src".into(), self.src.display().to_string().into());
+        values.insert("dest".into(), self.dest.display().to_string().into());
+        values.insert("md5sum".into(), self.md5sum.clone().into());
+        values.insert("msg".into(), "OK".into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fragments_in_order_with_delimiters() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("10-b"), "b").unwrap();
+        std::fs::write(dir.path().join("01-a"), "a\n").unwrap();
+        std::fs::write(dir.path().join(".hidden"), "h\n").unwrap();
+        std::fs::write(dir.path().join("20-c.skip"), "c\n").unwrap();
+        let a: Assemble = serde_json::from_value(serde_json::json!({
+            "src": dir.path(), "dest": "/x", "delimiter": "### \\x41", "regexp": "^[0-9.]", "ignore_hidden": true
+        }))
+        .unwrap();
+        assert_eq!(
+            String::from_utf8(a.assemble().unwrap()).unwrap(),
+            "a\n### A\nb\n### A\nc\n"
+        );
+        let plain: Assemble =
+            serde_json::from_value(serde_json::json!({"src": dir.path(), "dest": "/x"})).unwrap();
+        assert_eq!(
+            String::from_utf8(plain.assemble().unwrap()).unwrap(),
+            "h\na\nb\nc\n"
+        );
+    }
+}
