@@ -95,7 +95,6 @@ pub(crate) fn package_state(
     }
 }
 
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Dnf {

@@ -114,11 +114,7 @@ struct Args {
     follow: bool,
     #[serde(default, deserialize_with = "boolean")]
     get_checksum: bool,
-    #[serde(
-        default = "sha1",
-        alias = "checksum",
-        alias = "checksum_algo"
-    )]
+    #[serde(default = "sha1", alias = "checksum", alias = "checksum_algo")]
     checksum_algorithm: String,
     #[serde(default, deserialize_with = "boolean")]
     use_regex: bool,
@@ -249,7 +245,11 @@ fn normpath(path: &str) -> String {
         }
     }
     let joined = format!("{initial}{}", parts.join("/"));
-    if joined.is_empty() { ".".into() } else { joined }
+    if joined.is_empty() {
+        ".".into()
+    } else {
+        joined
+    }
 }
 
 fn seconds(t: i64, nsec: i64) -> f64 {
@@ -331,7 +331,9 @@ struct Walk<'a> {
 
 impl Walk<'_> {
     fn limit(&self) -> bool {
-        self.args.limit.is_some_and(|l| self.files.len() as i64 == l)
+        self.args
+            .limit
+            .is_some_and(|l| self.files.len() as i64 == l)
     }
 
     fn age_ok(&self, meta: &Metadata) -> bool {
@@ -391,7 +393,11 @@ impl Walk<'_> {
             let name = entry.file_name().to_string_lossy().into_owned();
             // os.walk's is_dir() follows symlinks.
             let is_dir = fs::metadata(entry.path()).is_ok_and(|m| m.is_dir());
-            if is_dir { dirs.push(name) } else { files.push(name) }
+            if is_dir {
+                dirs.push(name)
+            } else {
+                files.push(name)
+            }
         }
         self.examined += files.len() + dirs.len();
         let wpath = format!("{}/", top.trim_end_matches('/'));
@@ -492,16 +498,19 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         .collect::<Result<Vec<_>, _>>()
         .map_err(|e| bad("excludes", e))?;
     let contains = match &args.contains {
-        Some(c) => Some(
-            Regex::new(c)
-                .map_err(|e| bad("contains", e.to_string()))?,
-        ),
+        Some(c) => Some(Regex::new(c).map_err(|e| bad("contains", e.to_string()))?),
         None => None,
     };
     if let Some(enc) = &args.encoding
-        && !matches!(enc.to_ascii_lowercase().as_str(), "utf-8" | "utf8" | "ascii")
+        && !matches!(
+            enc.to_ascii_lowercase().as_str(),
+            "utf-8" | "utf8" | "ascii"
+        )
     {
-        return Err(bad("encoding", format!("{enc:?} is not supported by settle (utf-8)")));
+        return Err(bad(
+            "encoding",
+            format!("{enc:?} is not supported by settle (utf-8)"),
+        ));
     }
     let age = match &args.age {
         None => None,
@@ -509,7 +518,13 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
             with_unit(
                 a,
                 r"^(-?\d+)(s|m|h|d|w)?$",
-                &[("s", 1), ("m", 60), ("h", 3600), ("d", 86400), ("w", 604_800)],
+                &[
+                    ("s", 1),
+                    ("m", 60),
+                    ("h", 3600),
+                    ("d", 86400),
+                    ("w", 604_800),
+                ],
             )
             .ok_or_else(|| ModuleError::Failed("failed to process age".into()))?,
         ),
@@ -638,7 +653,13 @@ mod tests {
                 .as_array()
                 .unwrap()
                 .iter()
-                .map(|f| f["path"].as_str().unwrap().trim_start_matches(&root).to_string())
+                .map(|f| {
+                    f["path"]
+                        .as_str()
+                        .unwrap()
+                        .trim_start_matches(&root)
+                        .to_string()
+                })
                 .collect();
             paths.sort();
             paths
@@ -648,15 +669,21 @@ mod tests {
             ["/a.txt", "/sub/b.log", "/sub/deeper/c.txt"]
         );
         assert_eq!(
-            find(serde_json::json!({"paths": root, "contains": "hel+o", "recurse": true, "hidden": true})),
+            find(
+                serde_json::json!({"paths": root, "contains": "hel+o", "recurse": true, "hidden": true})
+            ),
             ["/.h.txt", "/a.txt", "/sub/deeper/c.txt"]
         );
         assert_eq!(
-            find(serde_json::json!({"paths": root, "recurse": true, "depth": 2, "file_type": "any"})),
+            find(
+                serde_json::json!({"paths": root, "recurse": true, "depth": 2, "file_type": "any"})
+            ),
             ["/a.txt", "/sub", "/sub/b.log", "/sub/deeper"]
         );
         assert_eq!(
-            find(serde_json::json!({"paths": [root], "use_regex": true, "patterns": ["^a\\.", "b"], "excludes": "b.*", "recurse": true})),
+            find(
+                serde_json::json!({"paths": [root], "use_regex": true, "patterns": ["^a\\.", "b"], "excludes": "b.*", "recurse": true})
+            ),
             ["/a.txt"]
         );
     }

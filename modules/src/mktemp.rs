@@ -59,7 +59,10 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     }
     let dir = args.path.clone().unwrap_or_else(std::env::temp_dir);
     let mut builder = tempfile::Builder::new();
-    builder.prefix(&args.prefix).suffix(&args.suffix).rand_bytes(8);
+    builder
+        .prefix(&args.prefix)
+        .suffix(&args.suffix)
+        .rand_bytes(8);
     let fail = |e: std::io::Error| ModuleError::Failed(e.to_string());
     let path = match args.state {
         Kind::File => builder
@@ -101,8 +104,14 @@ mod tests {
         let path = PathBuf::from(f.values["path"].as_str().unwrap());
         let name = path.file_name().unwrap().to_string_lossy().into_owned();
         assert!(name.starts_with("ansible.") && name.ends_with(".x"));
-        assert_eq!(std::fs::metadata(&path).unwrap().permissions().mode() & 0o777, 0o600);
+        assert_eq!(
+            std::fs::metadata(&path).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
         let d = PathBuf::from(call("directory").values["path"].as_str().unwrap());
-        assert_eq!(std::fs::metadata(&d).unwrap().permissions().mode() & 0o777, 0o700);
+        assert_eq!(
+            std::fs::metadata(&d).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 }

@@ -16,20 +16,8 @@ use crate::{ModuleError, ModuleSpec};
 pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     name: "replace",
     args: &[
-        "path",
-        "dest",
-        "destfile",
-        "name",
-        "regexp",
-        "replace",
-        "after",
-        "before",
-        "backup",
-        "validate",
-        "encoding",
-        "owner",
-        "group",
-        "mode",
+        "path", "dest", "destfile", "name", "regexp", "replace", "after", "before", "backup",
+        "validate", "encoding", "owner", "group", "mode",
     ],
     unsupported: &[
         "others",
@@ -47,11 +35,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
 /// Python's regular expression syntax, as far as the regex crate has it: `\Z` is `\z`.
 /// Backreferences in a pattern (`(?P=name)`, `\1`) and lookaround are not available and fail to
 /// compile with the regex crate's message.
-fn python_regex(
-    pattern: &str,
-    multi_line: bool,
-    dot_all: bool,
-) -> Result<Regex, String> {
+fn python_regex(pattern: &str, multi_line: bool, dot_all: bool) -> Result<Regex, String> {
     let mut translated = String::with_capacity(pattern.len());
     let mut chars = pattern.chars();
     while let Some(c) = chars.next() {
@@ -146,7 +130,9 @@ fn parse_template(template: &str, re: &Regex) -> Result<Vec<Piece>, String> {
                 if three.len() == 3 && three.chars().all(|c| c.is_digit(8)) {
                     let code = u32::from_str_radix(&three, 8).unwrap_or(0);
                     if code > 0o377 {
-                        return Err(format!("octal escape value \\{three} outside of range 0-0o377"));
+                        return Err(format!(
+                            "octal escape value \\{three} outside of range 0-0o377"
+                        ));
                     }
                     text.push(char::from_u32(code).unwrap_or('\0'));
                     i += 4;
@@ -372,7 +358,9 @@ impl Resource for Replace {
         let attrs_changed = plan.changes.iter().any(|c| c.field != "content");
         self.msg = match (self.edited, attrs_changed) {
             (true, true) => {
-                format!("{count} replacements made and ownership, perms or SE linux context changed")
+                format!(
+                    "{count} replacements made and ownership, perms or SE linux context changed"
+                )
             }
             (true, false) => format!("{count} replacements made"),
             (false, true) => "ownership, perms or SE linux context changed".into(),
@@ -421,7 +409,8 @@ mod tests {
             edited(args, "Port 22\n# Port 23\n  Port 24\n"),
             ("Port 220\n# Port 23\n  Port 240\n".into(), 2)
         );
-        let args = serde_json::json!({"path": "/x", "regexp": "(?P<k>\\w+)=1", "replace": "\\g<k>=2\\n"});
+        let args =
+            serde_json::json!({"path": "/x", "regexp": "(?P<k>\\w+)=1", "replace": "\\g<k>=2\\n"});
         assert_eq!(edited(args, "a=1 b=3").0, "a=2\n b=3");
         let args = serde_json::json!({"path": "/x", "regexp": "x\\Z", "replace": "y"});
         assert_eq!(edited(args, "x\nx").0, "x\ny");
@@ -441,7 +430,10 @@ mod tests {
     #[test]
     fn bad_templates_fail_as_python_does() {
         let re = python_regex("(a)", true, false).unwrap();
-        assert_eq!(parse_template("\\2", &re), Err("invalid group reference 2".into()));
+        assert_eq!(
+            parse_template("\\2", &re),
+            Err("invalid group reference 2".into())
+        );
         assert_eq!(parse_template("\\q", &re), Err("bad escape \\q".into()));
         assert_eq!(
             parse_template("\\.\\1", &re),

@@ -68,8 +68,16 @@ mod tests {
         assert_eq!(out.values["encoding"], "base64");
         assert_eq!(
             call(dir.path()).unwrap_err().to_string(),
-            format!("Source is a directory and must be a file: {}", dir.path().display())
+            format!(
+                "Source is a directory and must be a file: {}",
+                dir.path().display()
+            )
         );
-        assert!(call(&dir.path().join("no")).unwrap_err().to_string().starts_with("File not found: "));
+        assert!(
+            call(&dir.path().join("no"))
+                .unwrap_err()
+                .to_string()
+                .starts_with("File not found: ")
+        );
     }
 }
