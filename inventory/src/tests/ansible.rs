@@ -419,3 +419,31 @@ fn graph_shows_empty_ungrouped_and_shared_groups() {
         "@all:\n  |--@ungrouped:\n  |--@top:\n  |  |--@mid:\n  |  |  |--@z:\n  |  |  |  |--z1\n  |  |--@z:\n  |  |  |--z1\n  |  |--t1\n"
     );
 }
+
+#[test]
+fn hostile_input_never_panics_or_recurses() {
+    let deep = "[".repeat(100_000);
+    let text = format!(
+        "[g]\nh x={deep}\n[g:vars]\ny={deep}1{}\n",
+        "]".repeat(100_000)
+    );
+    let (_d, inv) = ok(&[("hosts", &text)]);
+    // Python refuses more than 200 nested brackets too: the value stays text.
+    assert_eq!(inv.host_vars("h")["x"], json!(deep));
+    for value in [
+        "'\\x4",
+        "b'\\u00e9'",
+        "\"\\N{DASH}\"",
+        "0x",
+        "1e",
+        "1_",
+        "(",
+        "{1:",
+        "'''",
+        "\u{e9}",
+    ] {
+        let _ = crate::pyliteral::parse_value(value);
+    }
+    assert!(load(&[("hosts", &"a[".repeat(10_000))]).1.is_err());
+    assert!(load(&[("hosts", "a[0:99999999999]\n")]).1.is_err());
+}
