@@ -760,3 +760,85 @@ fn no_log_hides_secrets_in_results_loop_labels_and_diffs_but_keeps_them_usable()
     assert!(run.stdout.contains("\"msg\": 14"), "{}", run.stdout);
     assert_eq!(s.read("secret.conf"), "password=hunter2-secret\n");
 }
+
+#[test]
+fn host_output_is_never_rendered_again() {
+    // A host that prints template syntax must not make the controller evaluate it: not the
+    // registered result, not a set_fact copy of it, not a loop item (Ansible 2.19's trust rule).
+    let s = one_host();
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars:
+    secret: controller-secret
+  tasks:
+    - shell: printf '%s\n' '{{ "{{" }} secret {{ "}}" }}' '{{ "{{" }} lookup("pipe", "echo pwned") {{ "}}" }}' '{{ "{{" }} r.stdout {{ "}}" }}'
+      register: r
+    - set_fact:
+        copied: "{{ r.stdout_lines[0] }}"
+    - copy:
+        dest: "@@/out.txt"
+        content: "{{ r.stdout }}|{{ copied }}"
+    - debug: msg="{{ item }}"
+      loop: "{{ r.stdout_lines }}"
+"#,
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    let written = s.read("out.txt");
+    assert_eq!(
+        written,
+        "{{ secret }}\n{{ lookup(\"pipe\", \"echo pwned\") }}\n{{ r.stdout }}|{{ secret }}"
+    );
+    assert!(!run.stdout.contains("controller-secret"), "{}", run.stdout);
+    assert!(!run.stdout.contains("\"msg\": \"pwned\""), "{}", run.stdout);
+}
+
+#[test]
+fn multi_line_shell_runs_as_written() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - shell: |\n        if true; then\n            printf '%s|' 'a  b'\n        fi\n        echo end\n      register: r\n    - copy: dest=@@/out.txt content={{ r.stdout }}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(s.read("out.txt"), "a  b|end");
+}
+
+#[test]
+fn conditions_must_be_booleans_as_in_ansible_2_19() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars:\n    computed: \"{{ 1 == 1 }}\"\n  tasks:\n    - debug: msg=from-string\n      when: flag\n      ignore_errors: true\n    - debug: msg=from-template\n      when: computed\n    - debug: msg=after\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "-e", "flag=false"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout
+            .contains("Conditional result (True) was derived from value of type 'str'"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("...ignoring"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("\"msg\": \"from-template\""),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("\"msg\": \"after\""), "{}", run.stdout);
+}
+
+#[test]
+fn no_log_fails_closed_and_hides_early_errors() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars:\n    password: hunter2-secret\n  tasks:\n    - debug: msg={{ password }}\n      no_log: \"{{ undefined_thing }}\"\n    - debug: msg=x\n      loop: \"{{ password | int + missing }}\"\n      no_log: true\n      ignore_errors: true\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+}

@@ -181,7 +181,10 @@ pub(crate) struct ActionContext<'a> {
     pub environment: std::collections::BTreeMap<String, String>,
     pub run_module: &'a dyn Fn(&Request) -> Result<Outcome, ConnectionError>,
     /// Variables the action sets on the host (`set_fact`, `include_vars`).
+    /// Sets a host variable that is data (`set_fact`): never rendered again.
     pub set_var: &'a dyn Fn(&str, Value),
+    /// Sets a host variable from a vars file (`include_vars`): a template like any vars file.
+    pub include_var: &'a dyn Fn(&str, Value),
 }
 
 fn failed(msg: impl Into<String>) -> ActionResult {
@@ -338,8 +341,9 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
         if k == "cacheable" {
             continue;
         }
+        let key = templar().render_text(k, ctx.scope).map_err(|e| e.message)?;
         let value = render(ctx, v)?;
-        facts.insert(k.clone(), value);
+        facts.insert(key, value);
     }
     for (k, v) in &facts {
         (ctx.set_var)(k, v.clone());
@@ -409,7 +413,7 @@ fn include_vars(ctx: &ActionContext) -> Result<ActionResult, String> {
         None => vars,
     };
     for (k, v) in &facts {
-        (ctx.set_var)(k, v.clone());
+        (ctx.include_var)(k, v.clone());
     }
     Ok(done(
         json!({"changed": false, "failed": false, "ansible_facts": facts, "ansible_included_var_files": [path.display().to_string()]}),
@@ -439,7 +443,7 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         path.display().to_string().into(),
     );
     layer.insert("template_destpath".into(), args["dest"].clone());
-    let scope = ctx.scope.with_layer(Arc::new(layer));
+    let scope = ctx.scope.with_data(Arc::new(layer));
     // Ansible's template defaults: trim_blocks on, lstrip_blocks off.
     let trim_blocks = args
         .remove("trim_blocks")

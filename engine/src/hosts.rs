@@ -10,7 +10,7 @@ use settle_inventory::Inventory;
 
 use crate::Vars;
 use crate::connection::{Connection, ConnectionError, Target, connect};
-use crate::template::{HostVarsSource, Scope};
+use crate::template::{HostVarsSource, Layer, Scope};
 
 /// One host through the whole run (across plays).
 pub struct HostState {
@@ -20,6 +20,8 @@ pub struct HostState {
     pub facts: RwLock<Arc<Vars>>,
     /// `set_fact`, `register` and `include_vars` results.
     pub task_vars: RwLock<Arc<Vars>>,
+    /// `include_vars` results: variables from files, templates like any vars file.
+    pub included_vars: RwLock<Arc<Vars>>,
     connection: Mutex<Option<Arc<dyn Connection>>>,
     /// Failed or unreachable: left out of the rest of the run, as in Ansible.
     pub out_of_run: AtomicBool,
@@ -32,6 +34,15 @@ impl HostState {
 
     pub fn task_vars(&self) -> Arc<Vars> {
         self.task_vars.read().expect("vars lock").clone()
+    }
+
+    pub fn included_vars(&self) -> Arc<Vars> {
+        self.included_vars.read().expect("vars lock").clone()
+    }
+
+    pub fn set_included_var(&self, name: &str, value: Value) {
+        let mut guard = self.included_vars.write().expect("vars lock");
+        Arc::make_mut(&mut guard).insert(name.to_string(), value);
     }
 
     pub fn set_task_var(&self, name: &str, value: Value) {
@@ -130,6 +141,7 @@ impl Hosts {
                     inventory_vars: Arc::new(self.inventory.host_vars(name)),
                     facts: RwLock::default(),
                     task_vars: RwLock::default(),
+                    included_vars: RwLock::default(),
                     connection: Mutex::new(None),
                     out_of_run: AtomicBool::new(false),
                 })
@@ -154,14 +166,15 @@ impl Hosts {
     pub fn scope_of(self: &Arc<Self>, host: &str) -> Arc<Scope> {
         let state = self.get(host);
         let layers = vec![
-            self.globals.read().expect("globals lock").clone(),
-            state.inventory_vars.clone(),
-            state.facts(),
-            state.task_vars(),
-            self.extra_vars.clone(),
-            Arc::new(self.magic(host)),
+            Layer::data(self.globals.read().expect("globals lock").clone()),
+            Layer::template(state.inventory_vars.clone()),
+            Layer::data(state.facts()),
+            Layer::template(state.included_vars()),
+            Layer::data(state.task_vars()),
+            Layer::template(self.extra_vars.clone()),
+            Layer::data(Arc::new(self.magic(host))),
         ];
-        Scope::new(layers, Some(self.clone() as Arc<dyn HostVarsSource>))
+        Scope::of_layers(layers, Some(self.clone() as Arc<dyn HostVarsSource>))
     }
 }
 

@@ -114,17 +114,22 @@ impl Output {
             Status::Unreachable => ("fatal", RED),
         };
         // Keys starting with `_` are settle's own notes for the display, never shown.
+        // Ansible's callback drops `failed` from a failure it already calls FAILED.
         let visible = || match result {
             Value::Object(map) => {
                 let mut map = map.clone();
                 map.retain(|k, _| !k.starts_with('_'));
+                if status == Status::Failed {
+                    map.remove("failed");
+                }
                 py_json(&Value::Object(map), None)
             }
             other => py_json(other, None),
         };
         let mut text = match status {
             Status::Failed if item.is_some() => {
-                format!("failed: [{host}]{item_part} => {}", visible())
+                let label = item.unwrap_or_default();
+                format!("failed: [{host}] (item={label}) => {}", visible())
             }
             Status::Failed => format!("fatal: [{host}]: FAILED! => {}", visible()),
             Status::Unreachable => {

@@ -36,9 +36,33 @@ pub trait HostVarsSource: Send + Sync + fmt::Debug {
     fn host_names(&self) -> Vec<String>;
 }
 
+/// One layer of variables, and whether its values may hold templates.
+///
+/// Values written by people (playbooks, inventories, vars files, `-e`) are templates, rendered
+/// when used. Values that came back from a host or from rendering (registered results, facts,
+/// `set_fact` values, loop items) are data: used as they are, never rendered again, so text a
+/// host prints can never make the controller evaluate it (Ansible 2.19's trust rule).
+#[derive(Clone)]
+pub struct Layer {
+    vars: Arc<Vars>,
+    data: bool,
+}
+
+impl Layer {
+    /// Variables whose string values are templates.
+    pub fn template(vars: Arc<Vars>) -> Self {
+        Layer { vars, data: false }
+    }
+
+    /// Variables whose values are final: never rendered.
+    pub fn data(vars: Arc<Vars>) -> Self {
+        Layer { vars, data: true }
+    }
+}
+
 /// The variables visible to one task on one host: layers from lowest to highest precedence.
 pub struct Scope {
-    layers: Vec<Arc<Vars>>,
+    layers: Vec<Layer>,
     hostvars: Option<Arc<dyn HostVarsSource>>,
     cache: Mutex<HashMap<String, Mj>>,
     resolving: Mutex<Vec<String>>,
@@ -52,7 +76,13 @@ impl fmt::Debug for Scope {
 }
 
 impl Scope {
+    /// A scope of template layers (everything written by people).
     pub fn new(layers: Vec<Arc<Vars>>, hostvars: Option<Arc<dyn HostVarsSource>>) -> Arc<Self> {
+        Scope::of_layers(layers.into_iter().map(Layer::template).collect(), hostvars)
+    }
+
+    /// A scope of layers some of which are data.
+    pub fn of_layers(layers: Vec<Layer>, hostvars: Option<Arc<dyn HostVarsSource>>) -> Arc<Self> {
         Arc::new(Scope {
             layers,
             hostvars,
@@ -62,23 +92,42 @@ impl Scope {
         })
     }
 
-    /// The same layers plus one more on top (loop items, task vars).
+    /// The same layers plus one more of templates on top (task vars, template paths).
     pub fn with_layer(self: &Arc<Self>, layer: Arc<Vars>) -> Arc<Self> {
+        self.with_layer_of(Layer::template(layer))
+    }
+
+    /// The same layers plus one more of data on top (loop items, a registered result).
+    pub fn with_data(self: &Arc<Self>, layer: Arc<Vars>) -> Arc<Self> {
+        self.with_layer_of(Layer::data(layer))
+    }
+
+    /// The same layers plus the one given on top.
+    pub fn with_layer_of(self: &Arc<Self>, layer: Layer) -> Arc<Self> {
         let mut layers = self.layers.clone();
         layers.push(layer);
-        Scope::new(layers, self.hostvars.clone())
+        Scope::of_layers(layers, self.hostvars.clone())
     }
 
     /// The value as written, before rendering.
     pub fn raw(&self, name: &str) -> Option<&Value> {
-        self.layers.iter().rev().find_map(|l| l.get(name))
+        self.entry(name).map(|(v, _)| v)
+    }
+
+    /// The value as written, and whether it is data (never rendered).
+    fn entry(&self, name: &str) -> Option<(&Value, bool)> {
+        self.layers
+            .iter()
+            .rev()
+            .find_map(|l| l.vars.get(name).map(|v| (v, l.data)))
     }
 
     /// A variable's value, rendered. `Ok(None)` when it is not defined.
     pub fn get(self: &Arc<Self>, name: &str) -> Result<Option<Value>, TemplateError> {
-        match self.raw(name) {
+        match self.entry(name) {
             None => Ok(None),
-            Some(v) => templar().render(v, self).map(Some),
+            Some((v, true)) => Ok(Some(v.clone())),
+            Some((v, false)) => templar().render(v, self).map(Some),
         }
     }
 
@@ -86,7 +135,7 @@ impl Scope {
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         for layer in &self.layers {
-            for k in layer.keys() {
+            for k in layer.vars.keys() {
                 if !names.contains(k) {
                     names.push(k.clone());
                 }
@@ -105,8 +154,8 @@ impl Scope {
         if let Some(v) = self.cache.lock().expect("cache lock").get(name) {
             return Some(v.clone());
         }
-        let raw = self.raw(name)?;
-        let value = if needs_render(raw) {
+        let (raw, data) = self.entry(name)?;
+        let value = if !data && needs_render(raw) {
             {
                 let mut resolving = self.resolving.lock().expect("resolving lock");
                 if resolving.iter().any(|n| n == name) {
@@ -372,41 +421,76 @@ impl Templar {
             })
     }
 
-    /// Evaluates a condition (`when`, `changed_when`, `failed_when`, `assert: that`): a bare
-    /// expression, a boolean, or (with a warning in Ansible) a `{{ }}` template.
+    /// Evaluates a condition (`when`, `changed_when`, `failed_when`, `until`, `assert: that`)
+    /// as Ansible 2.19 does: a bare expression (or, deprecated, a `{{ }}` template) whose result
+    /// must be a boolean. `when: flag` with `flag: "false"` is an error, not Python truthiness.
+    /// A template that renders to a variable's own text (`when: "{{ flag }}"`, `flag` written by
+    /// a person) is evaluated once more as an expression; data from hosts never is.
     pub fn condition(&self, cond: &Value, scope: &Arc<Scope>) -> Result<bool, TemplateError> {
-        match cond {
-            Value::Bool(b) => Ok(*b),
-            Value::Null => Ok(false),
-            Value::Number(n) => Ok(n.as_f64().unwrap_or(0.0) != 0.0),
-            Value::String(s) => {
-                let rendered = if is_template(s) {
-                    self.render(cond, scope)?
-                } else {
-                    Value::String(s.clone())
-                };
-                let expr = match &rendered {
-                    Value::String(text) if !is_template(s) || !text.trim().is_empty() => {
-                        text.trim().to_string()
-                    }
-                    other => return Ok(json_truthy(other)),
-                };
-                let compiled = self
-                    .env
-                    .compile_expression(&expr)
-                    .map_err(|e| self.error(e, scope, s))?;
-                let result = compiled
-                    .eval(Mj::from_dyn_object(scope.clone()))
-                    .map_err(|e| self.error(e, scope, s))?;
-                if result.is_undefined() {
-                    return Err(TemplateError {
-                        message: format!("'{expr}' is undefined"),
-                    });
-                }
-                Ok(result.is_true())
+        let expr = match cond {
+            Value::Bool(b) => return Ok(*b),
+            Value::Null => return Ok(true),
+            Value::String(s) => s.trim(),
+            _ => {
+                return Err(TemplateError {
+                    message: "Conditional expressions must be strings.".into(),
+                });
             }
-            other => Ok(json_truthy(other)),
+        };
+        let result = if is_template(expr) {
+            let rendered = self.render_string(expr, scope)?;
+            match rendered {
+                Value::Bool(b) => return Ok(b),
+                Value::String(text) if self.renders_trusted_text(expr, scope) => {
+                    self.eval_condition(text.trim(), scope, expr)?
+                }
+                other => Mj::from(minijinja::value::Serde(&other)),
+            }
+        } else {
+            self.eval_condition(expr, scope, expr)?
+        };
+        match result.kind() {
+            ValueKind::Bool => Ok(result.is_true()),
+            _ => Err(TemplateError {
+                message: format!(
+                    "Conditional result ({}) was derived from value of type '{}' at '<unknown>'. \
+                     Conditionals must have a boolean result.",
+                    if result.is_true() { "True" } else { "False" },
+                    python_type(&result)
+                ),
+            }),
         }
+    }
+
+    fn eval_condition(
+        &self,
+        expr: &str,
+        scope: &Arc<Scope>,
+        source: &str,
+    ) -> Result<Mj, TemplateError> {
+        let compiled = self
+            .env
+            .compile_expression(expr)
+            .map_err(|e| self.error(e, scope, source))?;
+        let result = compiled
+            .eval(Mj::from_dyn_object(scope.clone()))
+            .map_err(|e| self.error(e, scope, source))?;
+        if result.is_undefined() {
+            return Err(TemplateError {
+                message: format!("'{expr}' is undefined"),
+            });
+        }
+        Ok(result)
+    }
+
+    /// Whether `{{ name }}` names a variable written by a person (a template layer), whose text
+    /// Ansible 2.19 still trusts as an expression.
+    fn renders_trusted_text(&self, template: &str, scope: &Scope) -> bool {
+        single_expression(template)
+            .map(str::trim)
+            .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
+            .and_then(|name| scope.entry(name))
+            .is_some_and(|(_, data)| !data)
     }
 }
 
@@ -422,6 +506,20 @@ pub(crate) fn mj_to_json(value: &Mj) -> Result<Value, TemplateError> {
     serde_json::to_value(value).map_err(|e| TemplateError {
         message: format!("cannot use the result: {e}"),
     })
+}
+
+/// The Python type name of a value, as Ansible's messages give it.
+pub fn python_type(value: &Mj) -> &'static str {
+    match value.kind() {
+        ValueKind::Undefined | ValueKind::None => "NoneType",
+        ValueKind::Bool => "bool",
+        ValueKind::Number if value.as_i64().is_some() => "int",
+        ValueKind::Number => "float",
+        ValueKind::String => "str",
+        ValueKind::Seq | ValueKind::Iterable => "list",
+        ValueKind::Map => "dict",
+        _ => "object",
+    }
 }
 
 /// Python's truthiness, for values that are already data.

@@ -14,7 +14,7 @@ use crate::Vars;
 use crate::actions::{self};
 use crate::output::Status;
 use crate::plan::Plan;
-use crate::template::templar;
+use crate::template::{Layer, templar};
 
 pub(super) fn include_name(include: &Include) -> String {
     include
@@ -24,7 +24,7 @@ pub(super) fn include_name(include: &Include) -> String {
 }
 
 /// The files one host includes, in order, each with its variables (include vars, loop item).
-pub(super) type IncludeList = Vec<(PathBuf, Arc<Vars>)>;
+pub(super) type IncludeList = Vec<(PathBuf, Vec<Layer>)>;
 
 pub(super) fn tasks_of(nodes: &[TaskNode]) -> Vec<&Task> {
     let mut out = Vec::new();
@@ -64,7 +64,7 @@ impl PlayRun<'_> {
         &self,
         include: &Include,
         batch: &[String],
-        extra: &HashMap<String, Vec<Arc<Vars>>>,
+        extra: &HashMap<String, Vec<Layer>>,
     ) -> Vec<(String, StepOutcome)> {
         let no_extra = Vec::new();
         // Each host's list of (file, variables) to include, in order.
@@ -96,11 +96,16 @@ impl PlayRun<'_> {
             let mut list = Vec::new();
             let mut failed = None;
             for item in items {
-                let mut layer = include.keywords.vars.clone();
+                // The include's vars are templates; its loop item is data, never rendered again.
+                let mut layers = vec![Layer::template(Arc::new(include.keywords.vars.clone()))];
                 if let Some(item) = &item {
+                    let mut layer = Vars::new();
                     layer.insert(loop_var.clone(), item.clone());
+                    layers.push(Layer::data(Arc::new(layer)));
                 }
-                let item_scope = scope.with_layer(Arc::new(layer.clone()));
+                let item_scope = layers
+                    .iter()
+                    .fold(scope.clone(), |s, l| s.with_layer_of(l.clone()));
                 match self.conditions_hold(&include.keywords.when, &item_scope) {
                     Ok(false) => continue,
                     Err(e) => {
@@ -126,7 +131,7 @@ impl PlayRun<'_> {
                         .map(|r| r.path.join("tasks").join(&file))
                         .unwrap_or(path)
                 };
-                list.push((path, Arc::new(layer)));
+                list.push((path, layers));
             }
             if let Some(e) = failed {
                 outcomes.insert(host.clone(), fail_include(host, &e));
@@ -144,16 +149,16 @@ impl PlayRun<'_> {
         for round in 0..rounds {
             // Hosts that include the same file at this round run it together.
             let mut groups: Vec<(PathBuf, Vec<String>)> = Vec::new();
-            let mut layers: HashMap<String, Vec<Arc<Vars>>> = HashMap::new();
+            let mut layers: HashMap<String, Vec<Layer>> = HashMap::new();
             for (host, list) in &plans {
                 if outcomes.get(host).is_some_and(|o| *o != StepOutcome::Ok) {
                     continue;
                 }
-                let Some((path, layer)) = list.get(round) else {
+                let Some((path, include_layers)) = list.get(round) else {
                     continue;
                 };
                 let mut stack = extra.get(host).cloned().unwrap_or_default();
-                stack.push(layer.clone());
+                stack.extend(include_layers.iter().cloned());
                 layers.insert(host.clone(), stack);
                 match groups.iter_mut().find(|(p, _)| p == path) {
                     Some((_, hosts)) => hosts.push(host.clone()),

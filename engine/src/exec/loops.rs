@@ -69,7 +69,7 @@ impl PlayRun<'_> {
                 json!({"index": index + 1, "index0": index, "first": index == 0, "last": index + 1 == count, "length": count,
                        "revindex": count - index, "revindex0": count - index - 1}),
             );
-            let item_scope = scope.with_layer(Arc::new(layer));
+            let item_scope = scope.with_data(Arc::new(layer));
             let label = match &lc.label {
                 // Ansible's words; the item may hold the very secret no_log protects.
                 _ if no_log => "(censored due to no_log)".to_string(),

@@ -1,7 +1,6 @@
 //! The steps that are not module tasks: fact gathering and `meta:` actions.
 
 use std::collections::HashMap;
-use std::sync::Arc;
 use std::sync::atomic::Ordering;
 
 use serde_json::{Map, Value, json};
@@ -10,9 +9,9 @@ use settle_playbooks::Task;
 
 use super::delegate::target_of;
 use super::{FACTS, PlayRun, StepOutcome};
-use crate::Vars;
 use crate::connection::ConnectionError;
 use crate::output::Status;
+use crate::template::Layer;
 
 impl PlayRun<'_> {
     pub(super) fn gather_facts(&self, host: &str) -> StepOutcome {
@@ -52,7 +51,7 @@ impl PlayRun<'_> {
         &self,
         task: &Task,
         batch: &[String],
-        extra: &HashMap<String, Vec<Arc<Vars>>>,
+        extra: &HashMap<String, Vec<Layer>>,
     ) -> Vec<(String, StepOutcome)> {
         let action = task
             .args

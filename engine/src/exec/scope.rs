@@ -9,7 +9,7 @@ use settle_playbooks::Task;
 use super::{PlayRun, absolute};
 use crate::Vars;
 use crate::hosts::HostState;
-use crate::template::{Scope, templar};
+use crate::template::{Layer, Scope, templar};
 
 pub(super) fn register_scope(
     task: &Task,
@@ -22,7 +22,7 @@ pub(super) fn register_scope(
             let mut clean = result.clone();
             clean.retain(|k, _| !k.starts_with('_'));
             layer.insert(name.clone(), Value::Object(clean));
-            scope.with_layer(Arc::new(layer))
+            scope.with_data(Arc::new(layer))
         }
         None => scope.clone(),
     }
@@ -101,33 +101,35 @@ impl PlayRun<'_> {
     }
 
     /// The variables a task sees on a host, lowest precedence first.
-    pub(super) fn scope(&self, host: &HostState, task: &Task, extra: &[Arc<Vars>]) -> Arc<Scope> {
-        let mut layers = Vec::with_capacity(14);
-        layers.push(self.engine.hosts.globals.read().expect("globals").clone());
+    pub(super) fn scope(&self, host: &HostState, task: &Task, extra: &[Layer]) -> Arc<Scope> {
+        let hosts = &self.engine.hosts;
+        let mut layers = Vec::with_capacity(16);
+        layers.push(Layer::data(hosts.globals.read().expect("globals").clone()));
         if let Some(role) = &task.role {
-            layers.push(role.defaults.clone());
+            layers.push(Layer::template(role.defaults.clone()));
         }
-        layers.push(host.inventory_vars.clone());
-        layers.push(host.facts());
-        layers.push(self.play_vars.clone());
+        layers.push(Layer::template(host.inventory_vars.clone()));
+        layers.push(Layer::data(host.facts()));
+        layers.push(Layer::template(self.play_vars.clone()));
         if let Some(vf) = self.vars_files.get(&host.name) {
-            layers.push(vf.clone());
+            layers.push(Layer::template(vf.clone()));
         }
         if let Some(role) = &task.role {
-            layers.push(role.vars.clone());
+            layers.push(Layer::template(role.vars.clone()));
         }
         layers.extend(extra.iter().cloned());
         if !task.keywords.vars.is_empty() {
-            layers.push(Arc::new(task.keywords.vars.clone()));
+            layers.push(Layer::template(Arc::new(task.keywords.vars.clone())));
         }
-        layers.push(host.task_vars());
+        layers.push(Layer::template(host.included_vars()));
+        layers.push(Layer::data(host.task_vars()));
         if let Some(role) = &task.role {
-            layers.push(role.params.clone());
+            layers.push(Layer::template(role.params.clone()));
         }
-        layers.push(self.engine.hosts.extra_vars());
-        layers.push(self.magic(&host.name));
-        layers.push(Arc::new(self.task_magic(task)));
-        Scope::new(layers, Some(self.engine.hosts.clone()))
+        layers.push(Layer::template(hosts.extra_vars()));
+        layers.push(Layer::data(self.magic(&host.name)));
+        layers.push(Layer::data(Arc::new(self.task_magic(task))));
+        Scope::of_layers(layers, Some(hosts.clone()))
     }
 
     /// The magic variables of the task itself: its role, and `ansible_search_path` (the role,

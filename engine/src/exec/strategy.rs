@@ -4,16 +4,16 @@
 //! `max_fail_percentage` end the play here.
 
 use std::collections::HashMap;
+use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use petgraph::graph::NodeIndex;
 use serde_json::json;
 use settle_playbooks::{Strategy, Task};
 
 use super::{End, PlayRun, StepOutcome, bool_of};
-use crate::Vars;
 use crate::plan::{Edge, Plan, Step};
+use crate::template::Layer;
 
 impl PlayRun<'_> {
     /// Walks a plan with a set of hosts; returns how each host ended.
@@ -21,7 +21,7 @@ impl PlayRun<'_> {
         &self,
         plan: &Plan,
         hosts: &[String],
-        extra: &HashMap<String, Vec<Arc<Vars>>>,
+        extra: &HashMap<String, Vec<Layer>>,
     ) -> HashMap<String, End> {
         if self.play.strategy == Strategy::Free && hosts.len() > 1 {
             let ends = Mutex::new(HashMap::new());
@@ -39,7 +39,7 @@ impl PlayRun<'_> {
         &self,
         plan: &Plan,
         hosts: &[String],
-        extra: &HashMap<String, Vec<Arc<Vars>>>,
+        extra: &HashMap<String, Vec<Layer>>,
     ) -> HashMap<String, End> {
         struct Cursor {
             host: String,
@@ -193,7 +193,7 @@ impl PlayRun<'_> {
         plan: &Plan,
         node: NodeIndex,
         batch: &[String],
-        extra: &HashMap<String, Vec<Arc<Vars>>>,
+        extra: &HashMap<String, Vec<Layer>>,
     ) -> Vec<(String, StepOutcome)> {
         match &plan.node(node).step {
             Step::GatherFacts => {
@@ -223,7 +223,7 @@ impl PlayRun<'_> {
         &self,
         task: &Task,
         batch: &[String],
-        extra: &HashMap<String, Vec<Arc<Vars>>>,
+        extra: &HashMap<String, Vec<Layer>>,
         handler: bool,
     ) -> Vec<(String, StepOutcome)> {
         let no_extra = Vec::new();

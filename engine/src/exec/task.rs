@@ -13,45 +13,89 @@ use super::loops::loop_items;
 use super::results::ItemResult;
 use super::scope::register_scope;
 use super::{PlayRun, StepOutcome, bool_of};
-use crate::Vars;
 use crate::actions::{self, ActionContext, ActionResult};
 use crate::hosts::HostState;
-use crate::template::{Scope, templar};
+use crate::template::{Layer, Scope, templar};
 
 impl PlayRun<'_> {
+    /// A task that failed before its module ran (a template in `loop` or `when`).
+    #[allow(clippy::too_many_arguments)]
+    fn fail_early(
+        &self,
+        host: &str,
+        task: &Task,
+        state: &HostState,
+        msg: String,
+        no_log: bool,
+        ignore_errors: bool,
+        timing: (bool, Instant),
+    ) -> StepOutcome {
+        let msg = format!(
+            "{msg} (task {:?} at {})",
+            task.display_name(),
+            task.location
+        );
+        let result = json!({"changed": false, "failed": true, "msg": msg});
+        self.finish(
+            host,
+            task,
+            state,
+            result.as_object().cloned().unwrap_or_default(),
+            None,
+            no_log,
+            ignore_errors,
+            timing,
+        )
+    }
+
+    /// `no_log`, failing closed: a value that does not render, or is not a boolean, hides the
+    /// output (with a warning) rather than showing what it was meant to hide.
+    fn no_log(&self, task: &Task, scope: &Arc<Scope>) -> bool {
+        let Some(value) = &task.keywords.no_log else {
+            return false;
+        };
+        match templar().render(value, scope).map(|v| strict_bool(&v)) {
+            Ok(Some(b)) => b,
+            Ok(None) | Err(_) => {
+                self.engine.out.warning(&format!(
+                    "no_log of task {:?} is not a boolean; its output is hidden",
+                    task.display_name()
+                ));
+                true
+            }
+        }
+    }
+
     /// Runs one task on one host: conditions, loop, action, result handling, output.
     pub(super) fn run_task(
         &self,
         host: &str,
         task: &Task,
-        extra: &[Arc<Vars>],
+        extra: &[Layer],
         handler: bool,
     ) -> StepOutcome {
         let started = Instant::now();
         let state = self.engine.hosts.get(host);
         let scope = self.scope(&state, task, extra);
-        let no_log = bool_of(&task.keywords.no_log, &scope)
-            .ok()
-            .flatten()
-            .unwrap_or(false);
-        let fail = |msg: String| {
-            let msg = format!(
-                "{msg} (task {:?} at {})",
-                task.display_name(),
-                task.location
-            );
-            let place = (task.display_name(), Some(&task.location));
-            self.report_failure_after(
-                host,
-                (&place.0, place.1),
-                &msg,
-                started.elapsed().as_secs_f64(),
-                handler,
-            )
-        };
+        let no_log = self.no_log(task, &scope);
         let ignore_errors = match bool_of(&task.keywords.ignore_errors, &scope) {
             Ok(v) => v.unwrap_or(false),
-            Err(e) => return fail(e),
+            Err(e) => {
+                return self.fail_early(host, task, &state, e, no_log, false, (handler, started));
+            }
+        };
+        // An error before the module runs (loop, when) fails the task like any other failure:
+        // registered, censored under no_log, and ignored with ignore_errors.
+        let fail = |msg: String| {
+            self.fail_early(
+                host,
+                task,
+                &state,
+                msg,
+                no_log,
+                ignore_errors,
+                (handler, started),
+            )
         };
         let items = match &task.keywords.loop_ {
             None => None,
@@ -187,6 +231,7 @@ impl PlayRun<'_> {
                 .run(request, become_.as_ref())
         };
         let set_var = |k: &str, v: Value| state.set_task_var(k, v);
+        let include_var = |k: &str, v: Value| state.set_included_var(k, v);
         let ctx = ActionContext {
             task,
             scope,
@@ -197,6 +242,7 @@ impl PlayRun<'_> {
             environment,
             run_module: &run_module,
             set_var: &set_var,
+            include_var: &include_var,
         };
         let retries = match &task.keywords.retries {
             Some(v) => templar()
@@ -334,5 +380,23 @@ impl PlayRun<'_> {
             }
         }
         Ok(false)
+    }
+}
+
+/// Ansible's `boolean()`: the words it takes for true and false, and nothing else.
+fn strict_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "on" | "1" | "true" | "y" | "t" => Some(true),
+            "no" | "off" | "0" | "false" | "n" | "f" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
     }
 }
