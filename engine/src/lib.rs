@@ -24,6 +24,7 @@ pub mod connection;
 mod exec;
 mod filters;
 mod hosts;
+mod jinja_source;
 mod lookups;
 pub mod output;
 pub mod plan;

@@ -276,8 +276,13 @@ impl Templar {
         minijinja_contrib::add_to_environment(&mut env);
         env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
         crate::filters::register(&mut env);
+        env.add_function(crate::jinja_source::CHAIN, crate::jinja_source::chain);
         crate::lookups::register(&mut env);
         env.set_formatter(|out, state, value| {
+            // Ansible prints a None inside text as nothing ("a{{ none }}b" is "ab").
+            if value.is_none() {
+                return Ok(());
+            }
             if value.is_undefined() || matches!(value.kind(), ValueKind::String) || value.is_safe()
             {
                 return minijinja::escape_formatter(out, state, value);
@@ -349,11 +354,14 @@ impl Templar {
     }
 
     fn render_string(&self, s: &str, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
-        if let Some(expr) = single_expression(s) {
-            let compiled = self
+        // `{{ expr }}` alone keeps the expression's type. Whether the text between the outer
+        // braces is one expression is the parser's call: `{{ a | combine({'b': {'c': 1}}) }}`
+        // is one, `{{ a }} {{ b }}` is not.
+        if let Some(expr) = single_expression(s)
+            && let Ok(compiled) = self
                 .env
-                .compile_expression(expr)
-                .map_err(|e| self.error(e, scope, s))?;
+                .compile_expression_owned(crate::jinja_source::yaml_expression(expr).into_owned())
+        {
             let result = compiled
                 .eval(Mj::from_dyn_object(scope.clone()))
                 .map_err(|e| self.error(e, scope, s))?;
@@ -378,7 +386,10 @@ impl Templar {
             return Ok(s.to_string());
         }
         self.env
-            .render_str(s, Mj::from_dyn_object(scope.clone()))
+            .render_str(
+                &crate::jinja_source::yaml_template(s),
+                Mj::from_dyn_object(scope.clone()),
+            )
             .map_err(|e| self.error(e, scope, s))
     }
 
@@ -406,19 +417,23 @@ impl Templar {
         } else {
             &self.variants[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)]
         };
-        env.render_named_str(name, source, Mj::from_dyn_object(scope.clone()))
-            .map_err(|e| {
-                let line = e
-                    .line()
-                    .map(|l| format!("{name}:{l}: "))
-                    .unwrap_or_else(|| format!("{name}: "));
-                let mut te = self.error(e, scope, "");
-                te.message = format!(
-                    "{line}{}",
-                    te.message.trim_end_matches(" (in template \"\")")
-                );
-                te
-            })
+        env.render_named_str(
+            name,
+            &crate::jinja_source::template(source),
+            Mj::from_dyn_object(scope.clone()),
+        )
+        .map_err(|e| {
+            let line = e
+                .line()
+                .map(|l| format!("{name}:{l}: "))
+                .unwrap_or_else(|| format!("{name}: "));
+            let mut te = self.error(e, scope, "");
+            te.message = format!(
+                "{line}{}",
+                te.message.trim_end_matches(" (in template \"\")")
+            );
+            te
+        })
     }
 
     /// Evaluates a condition (`when`, `changed_when`, `failed_when`, `until`, `assert: that`)
@@ -470,7 +485,7 @@ impl Templar {
     ) -> Result<Mj, TemplateError> {
         let compiled = self
             .env
-            .compile_expression(expr)
+            .compile_expression_owned(crate::jinja_source::expression(expr).into_owned())
             .map_err(|e| self.error(e, scope, source))?;
         let result = compiled
             .eval(Mj::from_dyn_object(scope.clone()))
@@ -494,12 +509,13 @@ impl Templar {
     }
 }
 
-/// `{{ expr }}` alone → `expr`.
+/// `{{ expr }}` alone → `expr`, when the text between the outer braces could be one
+/// expression (the parser decides for sure).
 fn single_expression(s: &str) -> Option<&str> {
     let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
-    (!inner.contains("{{") && !inner.contains("}}") && !inner.contains("{%")).then_some(inner)
+    (!inner.contains("{{") && !inner.contains("{%")).then_some(inner)
 }
 
 pub(crate) fn mj_to_json(value: &Mj) -> Result<Value, TemplateError> {
@@ -693,7 +709,7 @@ mod tests {
             templar()
                 .render(&json!("{{ flag }} {{ l }} {{ n }}"), &s)
                 .unwrap(),
-            json!("True ['a', 1] None")
+            json!("True ['a', 1] ")
         );
     }
 
@@ -720,7 +736,7 @@ mod tests {
             json!([1, 2, 3])
         );
         assert_eq!(
-            t.render(&json!("{{ 'a.b.c' | regex_replace('\\\\.', '-') }}"), &s)
+            t.render(&json!("{{ 'a.b.c' | regex_replace('\\.', '-') }}"), &s)
                 .unwrap(),
             json!("a-b-c")
         );

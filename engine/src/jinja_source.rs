@@ -1,0 +1,402 @@
+//! Template source as Ansible hands it to Jinja: two rewrites before minijinja parses it.
+//!
+//! **Backslashes.** In templates that come from YAML values, Ansible doubles the backslashes of
+//! string literals inside `{{ }}` before Jinja reads them, so `regex_replace('(b)', '\1')`
+//! gets a backslash and a one, as written, not the control character Jinja would make of `\1`.
+//! Template files and conditions are read as Jinja reads them.
+//!
+//! **Chained undefined.** `a.b.c | default(x)` and `a.b.c is defined` work when `a` or `a.b` is
+//! undefined, while every other use of an undefined value stays an error.
+//!
+//! minijinja's strict mode fails as soon as an attribute of an undefined value is looked up,
+//! and its chainable mode lets undefined values through everywhere (a typo in `when:` would
+//! then be silently false). So the lookups that Ansible lets chain, a chain of attributes and
+//! subscripts right before `| default`, `| d`, `is defined` or `is undefined`, are rewritten
+//! into a call of [`CHAIN`], which walks the chain and gives undefined at the first missing
+//! step. Text outside `{{ }}`/`{% %}`, string literals and `{% raw %}` sections are left alone.
+
+use std::borrow::Cow;
+
+use minijinja::Value;
+use minijinja::value::Rest;
+
+/// The function a rewritten chain calls.
+pub const CHAIN: &str = "__settle_chain";
+
+/// `__settle_chain(root, key, …)`: `root[key]…`, undefined at the first step that is missing.
+pub fn chain(root: Value, keys: Rest<Value>) -> Value {
+    let mut current = root;
+    for key in keys.iter() {
+        if current.is_undefined() || current.is_none() {
+            return Value::UNDEFINED;
+        }
+        current = match current.get_item(key) {
+            Ok(v) => v,
+            Err(_) => return Value::UNDEFINED,
+        };
+    }
+    current
+}
+
+/// Whether a source may hold a chain worth rewriting (cheap, so most templates skip the scan).
+fn may_chain(source: &str) -> bool {
+    (source.contains("default") || source.contains("d(") || source.contains("defined"))
+        && (source.contains('.') || source.contains('['))
+}
+
+/// A bare expression (`when:`), its chains rewritten.
+pub fn expression(expr: &str) -> Cow<'_, str> {
+    if !may_chain(expr) {
+        return Cow::Borrowed(expr);
+    }
+    Cow::Owned(rewrite(expr))
+}
+
+/// The inside of a YAML value's `{{ expr }}`: chains rewritten, backslashes escaped.
+pub fn yaml_expression(expr: &str) -> Cow<'_, str> {
+    let chained = expression(expr);
+    if !chained.contains('\\') {
+        return chained;
+    }
+    Cow::Owned(escape_backslashes(&chained))
+}
+
+/// A template file: chains rewritten inside its blocks.
+pub fn template(source: &str) -> Cow<'_, str> {
+    blocks(source, false)
+}
+
+/// A template from a YAML value: chains rewritten, and backslashes of string literals inside
+/// `{{ }}` escaped.
+pub fn yaml_template(source: &str) -> Cow<'_, str> {
+    blocks(source, true)
+}
+
+fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
+    let chain = may_chain(source);
+    let escape = escape && source.contains('\\');
+    if !chain && !escape {
+        return Cow::Borrowed(source);
+    }
+    let mut out = String::with_capacity(source.len() + 32);
+    let mut rest = source;
+    let mut in_raw = false;
+    while let Some(open) = find_open(rest) {
+        let (before, from) = rest.split_at(open);
+        out.push_str(before);
+        let close_mark = if from.starts_with("{{") { "}}" } else { "%}" };
+        let Some(end) = block_end(&from[2..], close_mark) else {
+            out.push_str(from);
+            return Cow::Owned(out);
+        };
+        let inner = &from[2..2 + end];
+        let tag = inner.trim().trim_start_matches('-').trim();
+        if close_mark == "%}" && (tag.starts_with("raw") || tag.starts_with("endraw")) {
+            in_raw = tag.starts_with("raw");
+            out.push_str(&from[..2 + end + 2]);
+        } else if in_raw {
+            out.push_str(&from[..2 + end + 2]);
+        } else {
+            let mut inner = if chain {
+                rewrite(inner)
+            } else {
+                inner.to_string()
+            };
+            if escape && close_mark == "}}" {
+                inner = escape_backslashes(&inner);
+            }
+            out.push_str(&from[..2]);
+            out.push_str(&inner);
+            out.push_str(close_mark);
+        }
+        rest = &from[2 + end + 2..];
+    }
+    out.push_str(rest);
+    Cow::Owned(out)
+}
+
+/// Every backslash inside the string literals of an expression, doubled.
+fn escape_backslashes(expr: &str) -> String {
+    let bytes = expr.as_bytes();
+    let mut out = String::with_capacity(expr.len() + 8);
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'\'' || bytes[i] == b'"' {
+            let end = string_end(bytes, i);
+            out.push_str(&expr[i..end].replace('\\', "\\\\"));
+            i = end;
+        } else {
+            let next = expr[i..].find(['\'', '"']).map_or(expr.len(), |n| i + n);
+            out.push_str(&expr[i..next]);
+            i = next;
+        }
+    }
+    out
+}
+
+/// The next `{{` or `{%`.
+fn find_open(text: &str) -> Option<usize> {
+    let a = text.find("{{");
+    let b = text.find("{%");
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Where the block that started before `text` closes with `mark`, string literals skipped.
+fn block_end(text: &str, mark: &str) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => i = string_end(bytes, i),
+            _ if text[i..].starts_with(mark) => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The index just past the string literal starting at `start`.
+fn string_end(bytes: &[u8], start: usize) -> usize {
+    let quote = bytes[start];
+    let mut i = start + 1;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\\' => i += 2,
+            c if c == quote => return i + 1,
+            _ => i += 1,
+        }
+    }
+    bytes.len()
+}
+
+fn is_ident_start(c: u8) -> bool {
+    c.is_ascii_alphabetic() || c == b'_'
+}
+
+fn is_ident(c: u8) -> bool {
+    c.is_ascii_alphanumeric() || c == b'_'
+}
+
+const KEYWORDS: &[&str] = &[
+    "not",
+    "and",
+    "or",
+    "in",
+    "is",
+    "if",
+    "else",
+    "true",
+    "false",
+    "none",
+    "True",
+    "False",
+    "None",
+    "for",
+    "recursive",
+    "loop",
+];
+
+/// The chains in one expression, rewritten.
+fn rewrite(expr: &str) -> String {
+    let bytes = expr.as_bytes();
+    let mut out = String::with_capacity(expr.len() + 32);
+    let mut i = 0;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'\'' || c == b'"' {
+            let end = string_end(bytes, i);
+            out.push_str(&expr[i..end]);
+            i = end;
+            continue;
+        }
+        let starts_name =
+            is_ident_start(c) && (i == 0 || !(is_ident(bytes[i - 1]) || bytes[i - 1] == b'.'));
+        if !starts_name {
+            out.push(c as char);
+            i += 1;
+            continue;
+        }
+        let mut j = i;
+        while j < bytes.len() && is_ident(bytes[j]) {
+            j += 1;
+        }
+        let root = &expr[i..j];
+        let (keys, after) = accessors(expr, j);
+        if !KEYWORDS.contains(&root) && !keys.is_empty() && ends_in_test(&expr[after..]) {
+            out.push_str(CHAIN);
+            out.push('(');
+            out.push_str(root);
+            for key in &keys {
+                out.push_str(", ");
+                out.push_str(key);
+            }
+            out.push(')');
+        } else {
+            out.push_str(root);
+            // The subscripts of a chain that is not rewritten may hold chains of their own.
+            out.push_str(&rewrite_subscripts(&expr[j..after.max(j)]));
+        }
+        i = after.max(j);
+    }
+    out
+}
+
+/// Subscript text (`.a['b'][c.d | default(1)]`) with chains inside brackets rewritten.
+fn rewrite_subscripts(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'[' {
+            let end = bracket_end(bytes, i);
+            out.push('[');
+            let inner_end = (end - 1).clamp(i + 1, text.len());
+            out.push_str(&rewrite(&text[i + 1..inner_end]));
+            out.push(']');
+            i = end;
+        } else {
+            out.push(bytes[i] as char);
+            i += 1;
+        }
+    }
+    out
+}
+
+/// The accessors after a name: `.attr` as `'attr'`, `[expr]` as `expr`; and where they end.
+fn accessors(expr: &str, mut i: usize) -> (Vec<String>, usize) {
+    let bytes = expr.as_bytes();
+    let mut keys = Vec::new();
+    loop {
+        if i + 1 < bytes.len() && bytes[i] == b'.' && is_ident_start(bytes[i + 1]) {
+            let mut j = i + 1;
+            while j < bytes.len() && is_ident(bytes[j]) {
+                j += 1;
+            }
+            keys.push(format!("'{}'", &expr[i + 1..j]));
+            i = j;
+        } else if i < bytes.len() && bytes[i] == b'[' {
+            let end = bracket_end(bytes, i);
+            if end > bytes.len() || bytes.get(end - 1) != Some(&b']') {
+                return (keys, i);
+            }
+            let inner = expr[i + 1..end - 1].trim();
+            if inner.is_empty() || inner.contains(':') {
+                // A slice, not a key.
+                return (keys, i);
+            }
+            keys.push(rewrite(inner));
+            i = end;
+        } else {
+            // A call (`a.b()`) is not a chain of lookups.
+            if bytes.get(i) == Some(&b'(') {
+                return (Vec::new(), i);
+            }
+            return (keys, i);
+        }
+    }
+}
+
+/// The index just past the `]` that closes the `[` at `start`.
+fn bracket_end(bytes: &[u8], start: usize) -> usize {
+    let mut depth = 0usize;
+    let mut i = start;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                i = string_end(bytes, i);
+                continue;
+            }
+            b'[' => depth += 1,
+            b']' => {
+                depth -= 1;
+                if depth == 0 {
+                    return i + 1;
+                }
+            }
+            _ => {}
+        }
+        i += 1;
+    }
+    bytes.len() + 1
+}
+
+/// Whether what follows a chain is `| default`, `| d`, `is [not] defined` or `is [not] undefined`.
+fn ends_in_test(rest: &str) -> bool {
+    let rest = rest.trim_start();
+    let word_after = |s: &str, word: &str| {
+        s.strip_prefix(word)
+            .is_some_and(|r| r.as_bytes().first().is_none_or(|c| !is_ident(*c)))
+    };
+    if let Some(filter) = rest.strip_prefix('|') {
+        let filter = filter.trim_start();
+        return word_after(filter, "default") || word_after(filter, "d");
+    }
+    if let Some(test) = rest.strip_prefix("is")
+        && test.starts_with(char::is_whitespace)
+    {
+        let test = test.trim_start();
+        let test = test
+            .strip_prefix("not")
+            .filter(|t| t.starts_with(char::is_whitespace))
+            .map_or(test, str::trim_start);
+        return word_after(test, "defined") || word_after(test, "undefined");
+    }
+    false
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chains_before_default_and_defined_are_rewritten() {
+        assert_eq!(
+            expression("a.b.c | default('x')"),
+            "__settle_chain(a, 'b', 'c') | default('x')"
+        );
+        assert_eq!(
+            expression("a['b'].c is not defined"),
+            "__settle_chain(a, 'b', 'c') is not defined"
+        );
+        assert_eq!(
+            expression("hostvars[inventory_hostname].x|d(1)"),
+            "__settle_chain(hostvars, inventory_hostname, 'x')|d(1)"
+        );
+    }
+
+    #[test]
+    fn everything_else_is_left_alone() {
+        for e in [
+            "a.b.c",
+            "a.b.c == 1 or x | default(1)",
+            "'a.b | default(1)'",
+            "a.b() | default(1)",
+            "x[1:2] | default(1)",
+        ] {
+            assert_eq!(expression(e), e);
+        }
+    }
+
+    #[test]
+    fn backslashes_of_yaml_templates_stay_as_written() {
+        assert_eq!(
+            yaml_template(r"a\1 {{ x | regex_replace('(b)', '\1') }} {% if '\n' %}"),
+            r"a\1 {{ x | regex_replace('(b)', '\\1') }} {% if '\n' %}"
+        );
+        assert_eq!(yaml_expression(r"'\n'"), r"'\\n'");
+        assert_eq!(template(r"{{ '\n' }}"), r"{{ '\n' }}");
+    }
+
+    #[test]
+    fn templates_rewrite_inside_blocks_only() {
+        assert_eq!(
+            template(
+                "a.b | default {{ a.b | default(1) }} {% raw %}{{ a.b | default(1) }}{% endraw %}"
+            ),
+            "a.b | default {{ __settle_chain(a, 'b') | default(1) }} {% raw %}{{ a.b | default(1) }}{% endraw %}"
+        );
+    }
+}
