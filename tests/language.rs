@@ -842,3 +842,17 @@ fn no_log_fails_closed_and_hides_early_errors() {
     assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 }
+
+#[test]
+fn a_handler_can_include_a_task_file() {
+    let s = one_host();
+    s.write("cleanup.yml", "- copy: dest=@@/cleaned content={{ what }}\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: \"true\"\n      notify: clean up\n  handlers:\n    - name: clean up\n      include_tasks: cleanup.yml\n      vars:\n        what: done\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(s.read("cleaned"), "done");
+    assert!(run.stdout.contains("RUNNING HANDLER [clean up]"), "{}", run.stdout);
+}

@@ -124,7 +124,8 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
         for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
             collect_tasks(section, &mut tasks);
         }
-        tasks.extend(play.handlers.iter());
+        // A handler that includes a task file is checked when the file is read.
+        tasks.extend(play.handlers.iter().filter(|h| h.include.is_none()));
         for task in tasks {
             let fail = |message: String| ValidationError {
                 location: task.location.clone(),

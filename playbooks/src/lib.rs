@@ -128,6 +128,8 @@ pub struct Include {
     /// Keywords handed to every included task (`apply:`), plus what the include inherited.
     pub apply: Keywords,
     pub role: Option<Arc<Role>>,
+    /// Topics the include answers to when it is a handler (`listen`).
+    pub listen: Vec<String>,
 }
 
 /// One task: a module call with keywords.
@@ -146,6 +148,8 @@ pub struct Task {
     pub role: Option<Arc<Role>>,
     /// Topics a handler answers to besides its name (`listen`).
     pub listen: Vec<String>,
+    /// A handler that is an `include_tasks`: the include it runs when notified.
+    pub include: Option<Arc<Include>>,
 }
 
 impl Task {

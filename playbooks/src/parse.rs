@@ -613,6 +613,7 @@ fn parse_task_entry(
                 keywords: task.keywords,
                 apply,
                 role: scope.role.clone(),
+                listen: task.listen,
             }));
         }
         "import_role" | "include_role" => {
@@ -852,6 +853,7 @@ fn parse_task(
         location: scope.location(node),
         role: scope.role.clone(),
         listen,
+        include: None,
     })
 }
 
@@ -996,13 +998,17 @@ fn flatten_handlers(node: TaskNode, out: &mut Vec<Task>) -> Result<(), PlaybookE
                 message: "handlers cannot use rescue or always".into(),
             });
         }
-        TaskNode::Include(include) => {
-            return Err(PlaybookError::Invalid {
-                location: include.location,
-                task: include.name,
-                message: "handlers cannot use include_tasks in settle; use import_tasks".into(),
-            });
-        }
+        TaskNode::Include(include) => out.push(Task {
+            name: include.name.clone(),
+            module: "include_tasks".into(),
+            module_as_written: "include_tasks".into(),
+            args: Vars::new(),
+            keywords: include.keywords.clone(),
+            location: include.location.clone(),
+            role: include.role.clone(),
+            listen: include.listen.clone(),
+            include: Some(Arc::new(include)),
+        }),
     }
     Ok(())
 }

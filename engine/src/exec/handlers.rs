@@ -45,7 +45,11 @@ impl PlayRun<'_> {
                 .out
                 .banner(&format!("RUNNING HANDLER [{}]", handler.display_name()));
             self.engine.out.event(&json!({"event": "handler_start", "task": handler.display_name(), "location": handler.location.to_string()}));
-            for (h, outcome) in self.run_task_on(handler, &hosts, &HashMap::new(), true) {
+            let results = match &handler.include {
+                Some(include) => self.run_include(include, &hosts, &HashMap::new()),
+                None => self.run_task_on(handler, &hosts, &HashMap::new(), true),
+            };
+            for (h, outcome) in results {
                 if let StepOutcome::Failed { .. } = outcome {
                     self.engine.count(&h, |s| s.failures += 1);
                     outcomes.insert(h, StepOutcome::Failed { counted: true });

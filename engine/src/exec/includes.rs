@@ -56,6 +56,7 @@ pub(super) fn include_as_task(include: &Include) -> Task {
         location: include.location.clone(),
         role: include.role.clone(),
         listen: Vec::new(),
+        include: None,
     }
 }
 
