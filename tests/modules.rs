@@ -711,3 +711,21 @@ fn assemble_fragments_in_name_order() {
         diff_shows: "-b=2c=3\n+b=2",
     });
 }
+
+#[test]
+fn cron_jobs_and_env_in_a_crontab_and_a_cron_file() {
+    let hosts = test_hosts();
+    prove(hosts, Scenario {
+        host: hosts.names()[0],
+        reset: "command -v crontab >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q cron >/dev/null 2>&1; \
+                crontab -r 2>/dev/null; rm -f /etc/cron.d/m-cron; printf '# kept\\n' | crontab -",
+        tasks: "    - cron: {name: PATH, env: yes, job: '/usr/bin:/bin'}
+    - ansible.builtin.cron: {name: nightly backup, minute: 30, hour: 2, job: /usr/local/bin/backup}
+    - cron: {name: rotate, cron_file: m-cron, user: root, special_time: daily, job: /usr/sbin/logrotate /etc/m.conf}
+",
+        verify: "crontab -l; cat /etc/cron.d/m-cron; stat -c %a /etc/cron.d/m-cron",
+        expected: "PATH=\"/usr/bin:/bin\"\n# kept\n#Ansible: nightly backup\n30 2 * * * /usr/local/bin/backup\n#Ansible: rotate\n@daily root /usr/sbin/logrotate /etc/m.conf\n644\n",
+        drift: "crontab -l | sed 's/^30 2 /0 3 /' | crontab -",
+        diff_shows: "-0 3 * * * /usr/local/bin/backup\n+30 2 * * * /usr/local/bin/backup",
+    });
+}

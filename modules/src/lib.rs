@@ -30,8 +30,10 @@ pub mod agent;
 mod args;
 mod assemble;
 mod backup;
+mod bin_path;
 mod command;
 mod copy;
+mod cron;
 mod dnf;
 mod file;
 mod find;
@@ -170,6 +172,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &slurp::SPEC,
     &mktemp::SPEC,
     &assemble::SPEC,
+    &cron::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -203,6 +206,7 @@ pub fn run(request: &Request) -> Outcome {
         "slurp" => slurp::run(request),
         "tempfile" => mktemp::run(request),
         "assemble" => resource::run::<assemble::Assemble>(request),
+        "cron" => resource::run::<cron::Cron>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
