@@ -70,6 +70,22 @@ pub enum Strategy {
     Free,
 }
 
+impl Strategy {
+    /// The strategy a play names: `linear`, `free`, `host_pinned` (settle's free already keeps a
+    /// host on one worker) and `debug` (linear; settle has no task debugger).
+    pub fn named(name: &str) -> Option<Strategy> {
+        match name.trim() {
+            "linear" | "debug" | "ansible.builtin.linear" | "ansible.builtin.debug" => {
+                Some(Strategy::Linear)
+            }
+            "free" | "host_pinned" | "ansible.builtin.free" | "ansible.builtin.host_pinned" => {
+                Some(Strategy::Free)
+            }
+            _ => None,
+        }
+    }
+}
+
 /// One play: a host pattern and what to do there.
 #[derive(Debug, Clone)]
 pub struct Play {
@@ -87,7 +103,11 @@ pub struct Play {
     pub post_tasks: Vec<TaskNode>,
     pub handlers: Vec<Task>,
     pub serial: Option<Value>,
-    pub strategy: Strategy,
+    /// The strategy as written: a name, or a template rendered when the play starts.
+    pub strategy: String,
+    /// `order`: how the play's hosts are sorted (`inventory`, `reverse_inventory`, `sorted`,
+    /// `reverse_sorted`, `shuffle`).
+    pub order: Option<String>,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
     pub force_handlers: bool,

@@ -61,7 +61,6 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
     "become_flags",
     "become_exe",
     "vars_prompt",
-    "order",
     "gather_subset",
     "gather_timeout",
     "fact_path",
@@ -111,6 +110,7 @@ const PLAY_KEYWORDS: &[&str] = &[
     "any_errors_fatal",
     "max_fail_percentage",
     "strategy",
+    "order",
     "connection",
     "remote_user",
     "environment",
@@ -312,17 +312,19 @@ fn parse_play(
         Some(Value::Array(items)) => items,
         Some(other) => vec![other],
     };
-    let strategy = match map.get("strategy").and_then(Node::as_str) {
-        None | Some("linear") => Strategy::Linear,
-        Some("free") => Strategy::Free,
-        Some(other) => {
-            return Err(scope.error(
-                &map["strategy"],
-                None,
-                format!("unknown strategy {other:?}; settle has linear and free"),
-            ));
-        }
-    };
+    let strategy = map
+        .get("strategy")
+        .and_then(Node::as_str)
+        .unwrap_or("linear")
+        .to_string();
+    if !strategy.contains("{{") && Strategy::named(&strategy).is_none() {
+        return Err(scope.error(
+            &map["strategy"],
+            None,
+            format!("Invalid play strategy specified: {strategy}"),
+        ));
+    }
+    let order = map.get("order").map(scalar_text);
     let mut loader = RoleLoader {
         seen: HashSet::new(),
     };
@@ -366,6 +368,7 @@ fn parse_play(
         handlers,
         serial: map.get("serial").map(Node::to_value),
         strategy,
+        order,
         any_errors_fatal: map
             .get("any_errors_fatal")
             .is_some_and(|n| truthy(&n.to_value())),

@@ -12,7 +12,7 @@ use super::{PlayRun, bool_of, type_name, value_text};
 use crate::RunOptions;
 use crate::connection::{Become, Target};
 use crate::hosts::HostState;
-use crate::template::{Scope, json_bool, templar};
+use crate::template::{OMIT, Scope, json_bool, templar};
 
 pub(super) fn environment_of(
     entries: &[Value],
@@ -20,21 +20,31 @@ pub(super) fn environment_of(
 ) -> Result<BTreeMap<String, String>, String> {
     let mut env = BTreeMap::new();
     for entry in entries {
-        match templar()
+        let rendered = templar()
             .render(entry, scope)
-            .map_err(|e| format!("environment: {}", e.message))?
-        {
-            Value::Object(map) => {
-                for (k, v) in map {
-                    env.insert(k, value_text(&v));
+            .map_err(|e| format!("environment: {}", e.message))?;
+        // `environment:` is a mapping or a list of mappings, the later winning.
+        let maps = match rendered {
+            Value::Array(items) => items,
+            other => vec![other],
+        };
+        for map in maps {
+            match map {
+                Value::Object(map) => {
+                    for (k, v) in map {
+                        if v.as_str() != Some(OMIT) {
+                            env.insert(k, value_text(&v));
+                        }
+                    }
                 }
-            }
-            Value::Null => {}
-            other => {
-                return Err(format!(
-                    "environment must be a mapping, got {}",
-                    type_name(&other)
-                ));
+                Value::Null => {}
+                Value::String(s) if s == OMIT => {}
+                other => {
+                    return Err(format!(
+                        "environment must be a mapping, got {}",
+                        type_name(&other)
+                    ));
+                }
             }
         }
     }

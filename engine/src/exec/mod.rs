@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use indexmap::IndexSet;
 use serde_json::{Value, json};
-use settle_playbooks::{Location, Play, TaskNode};
+use settle_playbooks::{Location, Play, Strategy, TaskNode};
 
 use crate::hosts::Hosts;
 use crate::output::{Output, Status};
@@ -82,6 +82,8 @@ struct PlayRun<'a> {
     vars_files: HashMap<String, Arc<Vars>>,
     magic: Mutex<HashMap<String, Arc<Vars>>>,
     play_hosts: Vec<String>,
+    /// The play's strategy, its template rendered.
+    strategy: Strategy,
     /// The `serial` batch being run (`ansible_play_batch`).
     batch: Mutex<Vec<String>>,
     notified: Mutex<HashMap<String, IndexSet<String>>>,
@@ -120,6 +122,14 @@ impl<'a> Engine<'a> {
             self.out.print("skipping: no hosts matched");
             return;
         }
+        let strategy = match self.play_strategy(play) {
+            Ok(s) => s,
+            Err(e) => {
+                self.out.error(&e);
+                self.stop_run.store(true, Ordering::SeqCst);
+                return;
+            }
+        };
         let plan = {
             let mut started = self.started.lock().expect("start lock");
             Plan::for_play(play, &self.opts.selection, &mut started)
@@ -131,6 +141,7 @@ impl<'a> Engine<'a> {
             vars_files: HashMap::new(),
             magic: Mutex::default(),
             play_hosts: hosts.clone(),
+            strategy,
             batch: Mutex::default(),
             notified: Mutex::default(),
             end_play: AtomicBool::new(false),
@@ -181,10 +192,22 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// The play's strategy: a name, or a template rendered with the play's and extra vars.
+    fn play_strategy(&self, play: &Play) -> Result<Strategy, String> {
+        let scope = Scope::new(
+            vec![Arc::new(play.vars.clone()), self.hosts.extra_vars()],
+            None,
+        );
+        let name = templar()
+            .render_text(&play.strategy, &scope)
+            .map_err(|e| format!("strategy: {}", e.message))?;
+        Strategy::named(&name).ok_or_else(|| format!("Invalid play strategy specified: {name}"))
+    }
+
     fn play_hosts(&self, play: &Play) -> Result<Vec<String>, String> {
         let inventory = self.hosts.inventory();
         let scope = Scope::new(
-            vec![self.hosts.extra_vars(), Arc::new(play.vars.clone())],
+            vec![Arc::new(play.vars.clone()), self.hosts.extra_vars()],
             None,
         );
         let pattern = templar()
@@ -205,6 +228,30 @@ impl<'a> Engine<'a> {
             hosts.retain(|h| allowed.contains(h));
         }
         hosts.retain(|h| !self.hosts.get(h).is_out());
+        let order = match &play.order {
+            None => None,
+            Some(order) => Some(
+                templar()
+                    .render_text(order, &scope)
+                    .map_err(|e| format!("order: {}", e.message))?,
+            ),
+        };
+        match order.as_deref() {
+            None | Some("inventory") => {}
+            Some("reverse_inventory") => hosts.reverse(),
+            Some("sorted") => hosts.sort(),
+            Some("reverse_sorted") => {
+                hosts.sort();
+                hosts.reverse();
+            }
+            Some("shuffle") => shuffle(&mut hosts),
+            Some(other) => {
+                return Err(format!(
+                    "'{other}' is not a valid value for order: inventory, reverse_inventory, \
+                     sorted, reverse_sorted, shuffle"
+                ));
+            }
+        }
         Ok(hosts)
     }
 
@@ -229,6 +276,21 @@ impl<'a> Engine<'a> {
             }
             _ => false,
         }
+    }
+}
+
+/// `order: shuffle`: a new order each run (a small xorshift seeded from the clock; the order
+/// needs no cryptographic quality).
+fn shuffle(hosts: &mut [String]) {
+    let mut state = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0x9e37_79b9, |d| d.as_nanos() as u64)
+        | 1;
+    for i in (1..hosts.len()).rev() {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        hosts.swap(i, (state % (i as u64 + 1)) as usize);
     }
 }
 

@@ -23,7 +23,7 @@ impl PlayRun<'_> {
         hosts: &[String],
         extra: &HashMap<String, Vec<Layer>>,
     ) -> HashMap<String, End> {
-        if self.play.strategy == Strategy::Free && hosts.len() > 1 {
+        if self.strategy == Strategy::Free && hosts.len() > 1 {
             let ends = Mutex::new(HashMap::new());
             self.parallel(hosts, |h| {
                 let one = self.walk_linear(plan, &[h.to_string()], extra);
