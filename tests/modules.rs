@@ -729,3 +729,24 @@ fn cron_jobs_and_env_in_a_crontab_and_a_cron_file() {
         diff_shows: "-0 3 * * * /usr/local/bin/backup\n+30 2 * * * /usr/local/bin/backup",
     });
 }
+
+#[test]
+fn known_hosts_adds_hashes_replaces_and_removes_keys() {
+    const K1: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEIxGumpH0DfLVyh8gDhyDeLQWsXjaceGBak5WaXx6Gf";
+    const K2: &str =
+        "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIrVygWvdvI8726423fi0XPJk21fq4MuA36Y92qJXT2R";
+    let hosts = test_hosts();
+    prove(hosts, Scenario {
+        host: hosts.names()[0],
+        reset: &format!("rm -f /srv/m-known_hosts*; echo 'old.example {K2}' > /srv/m-known_hosts"),
+        tasks: &format!("    - known_hosts: {{path: /srv/m-known_hosts, name: old.example, state: absent}}
+    - known_hosts: {{path: /srv/m-known_hosts, name: h.example, key: 'h.example {K2}', hash_host: yes}}
+    - ansible.builtin.known_hosts: {{path: /srv/m-known_hosts, name: Git.Example, key: 'git.example {K1}'}}
+"),
+        verify: "sed 's/|1|[^ ]*/HASHED/' /srv/m-known_hosts; ssh-keygen -F h.example -f /srv/m-known_hosts | grep -c ssh-ed25519",
+        expected: &format!("HASHED {K2}\ngit.example {K1}\n1\n"),
+        drift: &format!("sed -i 's#^git.example .*#git.example {K2}#' /srv/m-known_hosts"),
+        diff_shows: &format!("-git.example {K2}\n+git.example {K1}"),
+    });
+}

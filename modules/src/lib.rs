@@ -39,6 +39,7 @@ mod file;
 mod find;
 mod fsutil;
 mod git;
+mod known_hosts;
 mod mktemp;
 mod packages;
 mod ping;
@@ -173,6 +174,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &mktemp::SPEC,
     &assemble::SPEC,
     &cron::SPEC,
+    &known_hosts::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -207,6 +209,7 @@ pub fn run(request: &Request) -> Outcome {
         "tempfile" => mktemp::run(request),
         "assemble" => resource::run::<assemble::Assemble>(request),
         "cron" => resource::run::<cron::Cron>(request),
+        "known_hosts" => resource::run::<known_hosts::KnownHosts>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
