@@ -50,8 +50,10 @@ impl HostState {
         Arc::make_mut(&mut guard).insert(name.to_string(), value);
     }
 
-    /// Stores gathered facts both as `ansible_facts` and as top-level `ansible_*` variables.
-    pub fn set_facts(&self, gathered: &serde_json::Map<String, Value>) {
+    /// Facts a module returned (`ansible_facts` of its result), as Ansible files them: each
+    /// key as a variable of its own (`ansible_distribution`, `getent_passwd`), and under
+    /// `ansible_facts` without its `ansible_` prefix (`ansible_facts.distribution`).
+    pub fn set_facts(&self, returned: &serde_json::Map<String, Value>) {
         let mut guard = self.facts.write().expect("facts lock");
         let facts = Arc::make_mut(&mut guard);
         let mut all = facts
@@ -59,9 +61,10 @@ impl HostState {
             .and_then(Value::as_object)
             .cloned()
             .unwrap_or_default();
-        for (k, v) in gathered {
-            all.insert(k.clone(), v.clone());
-            facts.insert(format!("ansible_{k}"), v.clone());
+        for (k, v) in returned {
+            let short = k.strip_prefix("ansible_").unwrap_or(k);
+            all.insert(short.to_string(), v.clone());
+            facts.insert(k.clone(), v.clone());
         }
         facts.insert("ansible_facts".into(), Value::Object(all));
     }

@@ -48,6 +48,12 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
                 .any(|p| glob_match(p, &full) || glob_match(p, k))
         });
     }
+    // As Ansible's setup returns them: `ansible_`-prefixed (the engine files them under
+    // `ansible_facts` without the prefix, and as `ansible_*` variables).
+    let facts: Map<String, Value> = facts
+        .into_iter()
+        .map(|(k, v)| (format!("ansible_{k}"), v))
+        .collect();
     let mut values = Map::new();
     values.insert("ansible_facts".into(), Value::Object(facts));
     Ok(Outcome {

@@ -171,6 +171,14 @@ impl PlayRun<'_> {
     ) -> StepOutcome {
         let display = result.clone();
         result.retain(|k, _| !k.starts_with('_'));
+        // Facts a module returns become the host's facts (set_fact and include_vars have set
+        // their variables already).
+        if let Some(Value::Object(facts)) = result.get("ansible_facts")
+            && !matches!(task.module.as_str(), "set_fact" | "include_vars")
+            && !result.get("failed").is_some_and(json_truthy)
+        {
+            state.set_facts(facts);
+        }
         if let Some(reg) = &task.keywords.register {
             state.set_task_var(reg, Value::Object(result.clone()));
         }
