@@ -856,3 +856,21 @@ fn a_handler_can_include_a_task_file() {
     assert_eq!(s.read("cleaned"), "done");
     assert!(run.stdout.contains("RUNNING HANDLER [clean up]"), "{}", run.stdout);
 }
+
+#[test]
+fn a_play_whose_hosts_all_failed_ends_the_run() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - fail: msg=boom\n- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: msg=second\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    assert_eq!(run.stdout.matches("PLAY [all]").count(), 1, "{}", run.stdout);
+    // Scripts read Ansible's output: nothing of settle's own after the recap.
+    assert!(
+        run.stdout.trim_end().ends_with("ignored=0"),
+        "{}",
+        run.stdout
+    );
+}

@@ -233,7 +233,11 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         }
         summary.exit_code = EXIT_DRIFT;
     }
-    engine.out.print(&summary.human());
+    // settle's own trailer (what changed where, wall time) comes after the recap, and only
+    // for people: scripts that parse Ansible's output see Ansible's output.
+    if opts.verbosity > 0 || std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+        engine.out.print(&summary.human());
+    }
     engine
         .out
         .event(&serde_json::json!({"event": "run_end", "report": summary.to_json()}));

@@ -186,6 +186,11 @@ impl<'a> Engine<'a> {
                     self.hosts.get(host).leave_run();
                 }
             }
+            // When every host of a batch has failed, Ansible ends the whole run there: no
+            // further batch, no further play.
+            if !ends.is_empty() && ends.values().all(|e| *e != End::Done) {
+                self.stop_run.store(true, Ordering::SeqCst);
+            }
             if self.stop_run.load(Ordering::SeqCst) {
                 break;
             }
