@@ -750,3 +750,34 @@ fn known_hosts_adds_hashes_replaces_and_removes_keys() {
         diff_shows: &format!("-git.example {K2}\n+git.example {K1}"),
     });
 }
+
+#[test]
+fn hostname_sets_the_running_and_the_permanent_name() {
+    let hosts = test_hosts();
+    let host = hosts.names()[0];
+    /// Gives the host its own name back, however the scenario ends.
+    struct Restore<'a>(&'a TestHosts, &'a str);
+    impl Drop for Restore<'_> {
+        fn drop(&mut self) {
+            self.0.ssh(
+                self.1,
+                &format!("hostnamectl set-hostname {} ; true", self.1),
+            );
+        }
+    }
+    let _restore = Restore(hosts, host);
+    prove(
+        hosts,
+        Scenario {
+            host,
+            reset: "hostnamectl set-hostname m-other",
+            tasks: &format!(
+                "    - hostname: {{name: {host}}}\n      register: h\n    - assert: {{that: [\"h.ansible_facts.ansible_hostname == '{host}'\", \"h.ansible_facts.ansible_nodename == '{host}'\"]}}\n"
+            ),
+            verify: "hostname; cat /etc/hostname; hostnamectl --static status",
+            expected: &format!("{host}\n{host}\n{host}\n"),
+            drift: "hostname m-drift",
+            diff_shows: &format!("-hostname = m-drift\n+hostname = {host}"),
+        },
+    );
+}

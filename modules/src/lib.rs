@@ -39,6 +39,7 @@ mod file;
 mod find;
 mod fsutil;
 mod git;
+mod hostname;
 mod known_hosts;
 mod mktemp;
 mod packages;
@@ -175,6 +176,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &assemble::SPEC,
     &cron::SPEC,
     &known_hosts::SPEC,
+    &hostname::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -210,6 +212,7 @@ pub fn run(request: &Request) -> Outcome {
         "assemble" => resource::run::<assemble::Assemble>(request),
         "cron" => resource::run::<cron::Cron>(request),
         "known_hosts" => resource::run::<known_hosts::KnownHosts>(request),
+        "hostname" => resource::run::<hostname::Hostname>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
