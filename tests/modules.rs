@@ -781,3 +781,32 @@ fn hostname_sets_the_running_and_the_permanent_name() {
         },
     );
 }
+
+#[test]
+fn getent_returns_database_entries_as_facts() {
+    let hosts = test_hosts();
+    read_only(
+        hosts,
+        "getent group m-getent >/dev/null || groupadd m-getent",
+        "    - getent: {database: passwd, key: root}
+      register: pw
+    - ansible.builtin.getent: {database: group, key: m-nope, fail_key: no}
+      register: missing
+    - getent: {database: hosts, key: localhost, service: files}
+      register: lh
+    - getent: {database: group}
+      register: groups
+    - getent: {database: nosuchdb}
+      register: bad
+      ignore_errors: yes
+    - assert:
+        that:
+          - pw.ansible_facts.getent_passwd.root == ['x', '0', '0', 'root', '/root', '/bin/bash']
+          - missing.ansible_facts.getent_group['m-nope'] is none
+          - missing.msg == 'One or more supplied key could not be found in the database.'
+          - lh.ansible_facts.getent_hosts['127.0.0.1'] == ['localhost']
+          - groups.ansible_facts.getent_group['m-getent'][0] == 'x'
+          - bad is failed and bad.msg == 'Missing arguments, or database unknown.'
+",
+    );
+}

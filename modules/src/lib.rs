@@ -38,6 +38,7 @@ mod dnf;
 mod file;
 mod find;
 mod fsutil;
+mod getent;
 mod git;
 mod hostname;
 mod known_hosts;
@@ -177,6 +178,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &cron::SPEC,
     &known_hosts::SPEC,
     &hostname::SPEC,
+    &getent::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -213,6 +215,7 @@ pub fn run(request: &Request) -> Outcome {
         "cron" => resource::run::<cron::Cron>(request),
         "known_hosts" => resource::run::<known_hosts::KnownHosts>(request),
         "hostname" => resource::run::<hostname::Hostname>(request),
+        "getent" => getent::run(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
