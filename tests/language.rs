@@ -846,7 +846,10 @@ fn no_log_fails_closed_and_hides_early_errors() {
 #[test]
 fn a_handler_can_include_a_task_file() {
     let s = one_host();
-    s.write("cleanup.yml", "- copy: dest=@@/cleaned content={{ what }}\n");
+    s.write(
+        "cleanup.yml",
+        "- copy: dest=@@/cleaned content={{ what }}\n",
+    );
     s.write(
         "site.yml",
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: \"true\"\n      notify: clean up\n  handlers:\n    - name: clean up\n      include_tasks: cleanup.yml\n      vars:\n        what: done\n",
@@ -854,7 +857,11 @@ fn a_handler_can_include_a_task_file() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
     assert_eq!(s.read("cleaned"), "done");
-    assert!(run.stdout.contains("RUNNING HANDLER [clean up]"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("RUNNING HANDLER [clean up]"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -866,11 +873,46 @@ fn a_play_whose_hosts_all_failed_ends_the_run() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(2);
-    assert_eq!(run.stdout.matches("PLAY [all]").count(), 1, "{}", run.stdout);
+    assert_eq!(
+        run.stdout.matches("PLAY [all]").count(),
+        1,
+        "{}",
+        run.stdout
+    );
     // Scripts read Ansible's output: nothing of settle's own after the recap.
     assert!(
         run.stdout.trim_end().ends_with("ignored=0"),
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn a_task_timeout_ends_the_command_and_fails_the_task() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - shell: sleep 30 | cat\n      timeout: 1\n      register: r\n      ignore_errors: true\n    - copy: dest=@@/out.txt content={{ r.msg }}|{{ r.timedout.period }}\n    - command: sleep 1\n      timeout: -1\n      ignore_errors: true\n      register: bad\n    - copy: dest=@@/bad.txt content={{ bad.msg }}\n",
+    );
+    let started = std::time::Instant::now();
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        started.elapsed().as_secs() < 20,
+        "the command was not ended"
+    );
+    assert_eq!(s.read("out.txt"), "Timed out after 1 second|1");
+    assert!(s.read("bad.txt").starts_with("Timeout -1 is invalid"));
+}
+
+#[test]
+fn a_large_stdin_does_not_hang_a_command() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: cat\n      args:\n        stdin: \"{{ 'x' * 1048576 }}\"\n      register: r\n    - copy: dest=@@/len.txt content=\"{{ r.stdout | length }} bytes\"\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(s.read("len.txt"), "1048576 bytes");
 }

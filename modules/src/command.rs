@@ -168,9 +168,11 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     if let Some(dir) = chdir {
         command.current_dir(dir);
     }
+    // A group of its own, so a timeout ends the command's children too (a shell's pipeline).
+    std::os::unix::process::CommandExt::process_group(&mut command, 0);
     let start = Instant::now();
     let started_at = now_string();
-    let mut child = match command.spawn() {
+    let child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
             let mut outcome = Outcome::failed(format!(
@@ -184,18 +186,26 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
             return Ok(outcome);
         }
     };
-    if let Some(input) = &args.stdin {
+    let stdin = args.stdin.as_ref().map(|input| {
         let mut data = input.clone();
         if args.stdin_add_newline {
             data.push('\n');
         }
-        if let Some(mut pipe) = child.stdin.take() {
-            let _ = pipe.write_all(data.as_bytes());
+        data
+    });
+    let output = match wait_for(child, stdin, request.timeout) {
+        Ok(output) => output,
+        Err(Waited::TimedOut(seconds)) => {
+            let mut outcome = Outcome::failed(format!(
+                "Timed out after {seconds} second{}",
+                if seconds == 1 { "" } else { "s" }
+            ));
+            values.insert("timedout".into(), serde_json::json!({"period": seconds}));
+            outcome.values = values;
+            return Ok(outcome);
         }
-    }
-    let output = child
-        .wait_with_output()
-        .map_err(|e| ModuleError::io(format!("run {}", argv[0]), e))?;
+        Err(Waited::Io(e)) => return Err(ModuleError::io(format!("run {}", argv[0]), e)),
+    };
     let rc = output.status.code().unwrap_or_else(|| {
         use std::os::unix::process::ExitStatusExt;
         -output.status.signal().unwrap_or(0)
@@ -246,6 +256,59 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
         values,
         ..Outcome::default()
     })
+}
+
+/// Why a command has no output to give.
+enum Waited {
+    TimedOut(u64),
+    Io(std::io::Error),
+}
+
+/// Feeds `stdin` and reads the output at the same time (a large input to a program that
+/// answers as it reads would otherwise fill both pipes and hang), up to `timeout` seconds.
+fn wait_for(
+    mut child: std::process::Child,
+    stdin: Option<String>,
+    timeout: Option<u64>,
+) -> Result<std::process::Output, Waited> {
+    let feeder = child.stdin.take().zip(stdin).map(|(mut pipe, data)| {
+        std::thread::spawn(move || {
+            // A program that stops reading early closes the pipe: not an error of ours.
+            let _ = pipe.write_all(data.as_bytes());
+        })
+    });
+    let group = child.id() as libc::pid_t;
+    let (done, finished) = std::sync::mpsc::channel();
+    let waiter = std::thread::spawn(move || {
+        let _ = done.send(child.wait_with_output());
+    });
+    let output = match timeout.filter(|t| *t > 0) {
+        None => finished.recv().ok(),
+        Some(seconds) => match finished.recv_timeout(std::time::Duration::from_secs(seconds)) {
+            Ok(output) => Some(output),
+            Err(_) => {
+                // SAFETY: killpg only sends a signal to the group the child leads.
+                unsafe {
+                    libc::killpg(group, libc::SIGKILL);
+                }
+                let _ = waiter.join();
+                if let Some(feeder) = feeder {
+                    let _ = feeder.join();
+                }
+                return Err(Waited::TimedOut(seconds));
+            }
+        },
+    };
+    let _ = waiter.join();
+    if let Some(feeder) = feeder {
+        let _ = feeder.join();
+    }
+    match output {
+        Some(result) => result.map_err(Waited::Io),
+        None => Err(Waited::Io(std::io::Error::other(
+            "the command's waiter ended",
+        ))),
+    }
 }
 
 fn not_run(mut values: Map<String, Value>, msg: String, stdout: String) -> Outcome {

@@ -73,6 +73,10 @@ pub struct Request {
     /// Environment variables for commands the module runs (`environment:`).
     #[serde(default)]
     pub environment: std::collections::BTreeMap<String, String>,
+    /// The task's `timeout:` in seconds: a command still running then is killed, with its
+    /// children, and the task fails as timed out.
+    #[serde(default)]
+    pub timeout: Option<u64>,
 }
 
 impl Request {
@@ -83,6 +87,7 @@ impl Request {
             check_mode: false,
             diff: false,
             environment: Default::default(),
+            timeout: None,
         }
     }
 }

@@ -12,7 +12,7 @@ use super::delegate::{become_of, environment_of, target_of};
 use super::loops::loop_items;
 use super::results::ItemResult;
 use super::scope::register_scope;
-use super::{PlayRun, StepOutcome, bool_of};
+use super::{PlayRun, StepOutcome, bool_of, value_text};
 use crate::actions::{self, ActionContext, ActionResult};
 use crate::hosts::HostState;
 use crate::template::{Layer, Scope, templar};
@@ -224,11 +224,21 @@ impl PlayRun<'_> {
             Ok(t) => t,
             Err(e) => return ItemResult::failed(e),
         };
+        let timeout = match task_timeout(task, scope) {
+            Ok(t) => t,
+            Err(e) => return ItemResult::failed(e),
+        };
         let conn_state = exec_state.as_deref().unwrap_or(state);
         let run_module = |request: &Request| {
-            conn_state
-                .connection(&target)?
-                .run(request, become_.as_ref())
+            let connection = conn_state.connection(&target)?;
+            match timeout {
+                None => connection.run(request, become_.as_ref()),
+                Some(seconds) => {
+                    let mut request = request.clone();
+                    request.timeout = Some(seconds);
+                    connection.run(&request, become_.as_ref())
+                }
+            }
         };
         let set_var = |k: &str, v: Value| state.set_task_var(k, v);
         let include_var = |k: &str, v: Value| state.set_included_var(k, v);
@@ -398,5 +408,25 @@ fn strict_bool(value: &Value) -> Option<bool> {
             _ => None,
         },
         _ => None,
+    }
+}
+
+/// The task's `timeout:` in seconds (`None` for none, or 0), refused as Ansible refuses it
+/// when it is negative or beyond 100,000,000.
+fn task_timeout(task: &Task, scope: &Arc<Scope>) -> Result<Option<u64>, String> {
+    let Some(value) = &task.keywords.timeout else {
+        return Ok(None);
+    };
+    let rendered = templar().render(value, scope).map_err(|e| e.message)?;
+    let seconds = match &rendered {
+        Value::Number(n) => n.as_i64(),
+        Value::String(s) => s.trim().parse::<i64>().ok(),
+        _ => None,
+    };
+    match seconds {
+        Some(0) => Ok(None),
+        Some(n) if (1..=100_000_000).contains(&n) => Ok(Some(n as u64)),
+        Some(n) => Err(format!("Timeout {n} is invalid")),
+        None => Err(format!("Timeout {} is invalid", value_text(&rendered))),
     }
 }
