@@ -97,6 +97,10 @@ impl PlayRun<'_> {
                 (handler, started),
             )
         };
+        // Arguments the module does not take fail the task here, as in Ansible.
+        if let Err(e) = actions::validate(task) {
+            return fail(e);
+        }
         let items = match &task.keywords.loop_ {
             None => None,
             Some(l) => match loop_items(l, &scope) {
@@ -130,11 +134,20 @@ impl PlayRun<'_> {
             Some(items) => self.run_loop(host, &state, task, &scope, items, no_log),
         };
         if let Some(msg) = unreachable {
-            return self.report_unreachable(
-                host,
-                (&task.display_name(), Some(&task.location)),
-                &msg,
-            );
+            let outcome =
+                self.report_unreachable(host, (&task.display_name(), Some(&task.location)), &msg);
+            // ignore_unreachable: counted as ok and ignored, as Ansible counts it, and the host
+            // goes on.
+            if task.keywords.ignore_unreachable == Some(true) {
+                self.engine.count(host, |s| {
+                    s.unreachable = s.unreachable.saturating_sub(1);
+                    s.ok += 1;
+                    s.ignored += 1;
+                });
+                self.engine.out.print("...ignoring");
+                return StepOutcome::Ok;
+            }
+            return outcome;
         }
         self.finish(
             host,
