@@ -120,6 +120,9 @@ pub(crate) struct Cron {
     backup_file: Option<String>,
     #[serde(skip)]
     warnings: Vec<String>,
+    /// Ansible's `diff` result, in diff mode when something changed.
+    #[serde(skip)]
+    diff: Option<Value>,
 }
 
 /// A crontab as Ansible's `CronTab` holds it: its lines, and the text as read.
@@ -559,6 +562,12 @@ impl Resource for Cron {
             };
             plan.change("content", None, None);
             if want_diff {
+                self.diff = Some(serde_json::json!({
+                    "before": before,
+                    "before_header": header,
+                    "after": after.clone().unwrap_or_default(),
+                    "after_header": if self.remove_file { "/dev/null".to_string() } else { header.clone() },
+                }));
                 plan.content.push(ContentDiff {
                     path: header,
                     before: Some(before),
@@ -636,6 +645,9 @@ impl Resource for Cron {
             let list = |v: Vec<String>| Value::Array(v.into_iter().map(Value::from).collect());
             values.insert("jobs".into(), list(tab.job_names()));
             values.insert("envs".into(), list(tab.env_names()));
+        }
+        if let Some(diff) = &self.diff {
+            values.insert("diff".into(), diff.clone());
         }
         if let Some(b) = &self.backup_file {
             values.insert("backup_file".into(), b.clone().into());

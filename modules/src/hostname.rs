@@ -73,6 +73,9 @@ pub(crate) struct Hostname {
     set_current: bool,
     #[serde(skip)]
     set_permanent: bool,
+    /// Ansible's `diff` result, when the name changes.
+    #[serde(skip)]
+    diff: Option<Value>,
 }
 
 fn command_failed(ran: &process::Ran) -> ModuleError {
@@ -346,14 +349,16 @@ impl Resource for Hostname {
         if self.set_current || self.set_permanent {
             // Ansible's diff: the running name when it differs, else the permanent one.
             let before = if self.set_current { current } else { permanent };
+            let before = format!("hostname = {}\n", before.as_deref().unwrap_or("None"));
+            self.diff = Some(serde_json::json!({
+                "after": format!("hostname = {name}\n"),
+                "before": before,
+            }));
             plan.change("content", None, None);
             if want_diff {
                 plan.content.push(ContentDiff {
                     path: "hostname".into(),
-                    before: Some(format!(
-                        "hostname = {}\n",
-                        before.as_deref().unwrap_or("None")
-                    )),
+                    before: Some(before),
                     after: Some(format!("hostname = {name}\n")),
                     summary: None,
                 });
@@ -394,6 +399,9 @@ impl Resource for Hostname {
         facts.insert("ansible_domain".into(), domain.into());
         values.insert("name".into(), name.into());
         values.insert("ansible_facts".into(), Value::Object(facts));
+        if let Some(diff) = &self.diff {
+            values.insert("diff".into(), diff.clone());
+        }
     }
 }
 

@@ -41,6 +41,9 @@ pub(crate) struct KnownHosts {
     state: Presence,
     #[serde(skip)]
     work: Option<Work>,
+    /// Ansible's `diff` result, which the module returns whether or not diffs were asked for.
+    #[serde(skip)]
+    diff: Value,
 }
 
 /// What `check` found and `apply` needs.
@@ -311,15 +314,22 @@ impl Resource for KnownHosts {
         };
         work.sanity_check()?;
         work.search()?;
+        let before = std::fs::read(&work.path)
+            .ok()
+            .map(|b| String::from_utf8_lossy(&b).into_owned());
+        let path = work.path.display().to_string();
+        self.diff = serde_json::json!({
+            "before_header": if before.is_some() { path.as_str() } else { "/dev/null" },
+            "after_header": path,
+            "before": before.clone().unwrap_or_default(),
+            "after": work.edited(before.as_deref().unwrap_or_default(), present),
+        });
         let mut plan = Plan::default();
         let nothing_to_remove = !present && work.found_line.is_none() && work.key.is_some();
         let changed = work.replace_or_add || present != work.found;
         if changed && !nothing_to_remove {
             plan.change("content", None, None);
             if want_diff {
-                let before = std::fs::read(&work.path)
-                    .ok()
-                    .map(|b| String::from_utf8_lossy(&b).into_owned());
                 let text = before.clone().unwrap_or_default();
                 let after = if work.key.is_none() {
                     // Every entry of the host goes (`ssh-keygen -R`).
@@ -405,6 +415,7 @@ impl Resource for KnownHosts {
             values.insert("state".into(), state.into());
         }
         values.insert("path".into(), path.into());
+        values.insert("diff".into(), self.diff.clone());
     }
 }
 
