@@ -300,6 +300,8 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         .map_err(|e| (EXIT_ERROR, e.to_string()))?;
     let cli = Cli { limit, ..cli };
     settle_engine::validate(&playbooks).map_err(|e| (EXIT_PARSE, e.to_string()))?;
+    let extra = extra_vars(&cli.extra_vars).map_err(vault_exit)?;
+    settle_engine::render_tags(&mut playbooks, &extra).map_err(|e| (EXIT_ERROR, e))?;
     let split = |values: &[String]| -> Vec<String> {
         values
             .iter()
@@ -334,7 +336,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     let opts = RunOptions {
         limit: cli.limit.clone(),
         selection,
-        extra_vars: extra_vars(&cli.extra_vars).map_err(vault_exit)?,
+        extra_vars: extra,
         check: cli.check,
         diff: cli.diff,
         forks: cli.forks.max(1),
@@ -413,15 +415,23 @@ fn extra_vars(values: &[String]) -> Result<Vars, Failure> {
 }
 
 fn list(cli: &Cli, playbooks: &[Playbook], inventory: &Inventory, selection: &Selection) {
+    // ansible-playbook's layout: a blank line before each playbook and play, tags sorted, and
+    // nothing after the last line.
+    let sorted = |tags: &[String]| {
+        let mut tags = tags.to_vec();
+        tags.sort();
+        tags.dedup();
+        tags.join(", ")
+    };
     for playbook in playbooks {
-        println!("\nplaybook: {}\n", playbook.path.display());
+        println!("\nplaybook: {}", playbook.path.display());
         for (i, play) in playbook.plays.iter().enumerate() {
             println!(
-                "  play #{} ({}): {}\tTAGS: [{}]",
+                "\n  play #{} ({}): {}\tTAGS: [{}]",
                 i + 1,
                 play.hosts,
                 play.name,
-                play.keywords.tags.join(",")
+                sorted(&play.keywords.tags)
             );
             if cli.list_hosts {
                 let mut hosts = inventory.select(&play.hosts).unwrap_or_default();
@@ -434,7 +444,6 @@ fn list(cli: &Cli, playbooks: &[Playbook], inventory: &Inventory, selection: &Se
                 for h in hosts {
                     println!("      {h}");
                 }
-                println!();
             }
             let mut tasks = Vec::new();
             for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
@@ -447,19 +456,15 @@ fn list(cli: &Cli, playbooks: &[Playbook], inventory: &Inventory, selection: &Se
             if cli.list_tasks {
                 println!("    tasks:");
                 for (name, tags) in &selected {
-                    println!("      {name}\tTAGS: [{}]", tags.join(", "));
+                    println!("      {name}\tTAGS: [{}]", sorted(tags));
                 }
-                println!();
             }
             if cli.list_tags {
-                let mut all: Vec<String> = selected
+                let all: Vec<String> = selected
                     .iter()
                     .flat_map(|(_, t)| t.iter().cloned())
                     .collect();
-                all.sort();
-                all.dedup();
-                println!("      TASK TAGS: [{}]", all.join(", "));
-                println!();
+                println!("      TASK TAGS: [{}]", sorted(&all));
             }
         }
     }

@@ -107,6 +107,64 @@ pub struct ValidationError {
     pub message: String,
 }
 
+/// Renders tags written as templates (`tags: "{{ the_tags }}"`) with the play's variables and
+/// the extra vars, as Ansible does before it selects tasks by tag.
+pub fn render_tags(playbooks: &mut [Playbook], extra_vars: &Vars) -> Result<(), String> {
+    fn walk(nodes: &mut [TaskNode], scope: &Arc<template::Scope>) -> Result<(), String> {
+        for node in nodes {
+            match node {
+                TaskNode::Task(task) => render(&mut task.keywords.tags, scope)?,
+                TaskNode::Include(include) => {
+                    render(&mut include.keywords.tags, scope)?;
+                    render(&mut include.apply.tags, scope)?;
+                }
+                TaskNode::Block(block) => {
+                    walk(&mut block.block, scope)?;
+                    walk(&mut block.rescue, scope)?;
+                    walk(&mut block.always, scope)?;
+                }
+            }
+        }
+        Ok(())
+    }
+    fn render(tags: &mut Vec<String>, scope: &Arc<template::Scope>) -> Result<(), String> {
+        if !tags.iter().any(|t| template::is_template(t)) {
+            return Ok(());
+        }
+        let mut out = Vec::with_capacity(tags.len());
+        for tag in tags.iter() {
+            match template::templar()
+                .render(&Value::String(tag.clone()), scope)
+                .map_err(|e| format!("tags: {}", e.message))?
+            {
+                Value::Array(items) => out.extend(items.iter().map(value_text)),
+                Value::String(s) => out.extend(s.split(',').map(|t| t.trim().to_string())),
+                other => out.push(value_text(&other)),
+            }
+        }
+        *tags = out;
+        Ok(())
+    }
+    let extra = Arc::new(extra_vars.clone());
+    for play in playbooks.iter_mut().flat_map(|p| &mut p.plays) {
+        let scope = template::Scope::new(vec![Arc::new(play.vars.clone()), extra.clone()], None);
+        for section in [&mut play.pre_tasks, &mut play.tasks, &mut play.post_tasks] {
+            walk(section, &scope)?;
+        }
+        for handler in &mut play.handlers {
+            render(&mut handler.keywords.tags, &scope)?;
+        }
+    }
+    Ok(())
+}
+
+fn value_text(v: &Value) -> String {
+    match v {
+        Value::String(s) => s.clone(),
+        other => other.to_string(),
+    }
+}
+
 /// Checks every task's module and arguments, and every `notify`, before the run.
 pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
     for play in playbooks.iter().flat_map(|p| &p.plays) {
