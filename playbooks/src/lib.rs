@@ -270,6 +270,12 @@ impl Keywords {
         let mut environment = parent.environment.clone();
         environment.append(&mut self.environment);
         self.environment = environment;
+        // `notify` on an `import_tasks` (or in an include's `apply`) reaches every task in it.
+        for name in &parent.notify {
+            if !self.notify.contains(name) {
+                self.notify.push(name.clone());
+            }
+        }
         macro_rules! inherit_option {
             ($($field:ident),*) => { $( if self.$field.is_none() { self.$field = parent.$field.clone(); } )* };
         }

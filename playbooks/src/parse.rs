@@ -260,8 +260,13 @@ fn check_keys(
         let message = if UNSUPPORTED_KEYWORDS.contains(&key.as_str()) {
             format!("{key:?} is an Ansible {what} keyword that settle does not support")
         } else {
+            // Ansible's words: "'include_tasks' is not a valid attribute for a Play".
+            let mut kind = what.to_string();
+            if let Some(first) = kind.get_mut(..1) {
+                first.make_ascii_uppercase();
+            }
             format!(
-                "{key:?} is not a valid {what} keyword{}",
+                "'{key}' is not a valid attribute for a {kind}{}",
                 did_you_mean(key, allowed.iter().copied())
             )
         };
@@ -581,10 +586,15 @@ fn parse_task_entry(
                         .iter()
                         .map(|(k, v)| (k.clone(), value_node(v, node)))
                         .collect();
-                    check_keys(&fake, BLOCK_KEYWORDS, "apply", scope, name)?;
+                    let mut allowed = BLOCK_KEYWORDS.to_vec();
+                    allowed.push("notify");
+                    check_keys(&fake, &allowed, "apply", scope, name)?;
                     let mut kw = Keywords::default();
                     parse_shared_keywords(&fake, &mut kw, scope, name)?;
                     kw.vars = mapping(fake.get("vars"), scope, "vars")?;
+                    if let Some(notify) = fake.get("notify") {
+                        kw.notify = list_of_strings(notify, false);
+                    }
                     kw
                 }
                 Some(_) => {

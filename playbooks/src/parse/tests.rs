@@ -70,7 +70,7 @@ fn unknown_play_keyword_and_missing_hosts() {
         .unwrap_err()
         .to_string();
     assert!(
-        err.contains("\"taks\" is not a valid play keyword; did you mean \"tasks\"?"),
+        err.contains("'taks' is not a valid attribute for a Play; did you mean \"tasks\"?"),
         "{err}"
     );
     let err = load(&[("site.yml", "- name: x\n  tasks: []\n")])
