@@ -145,6 +145,8 @@ struct Scope {
     dir: PathBuf,
     play_dir: PathBuf,
     role: Option<Arc<Role>>,
+    /// Handlers of roles that tasks import (`import_role`, `include_role`): the play's too.
+    role_handlers: Arc<std::sync::Mutex<Vec<Task>>>,
 }
 
 impl Scope {
@@ -185,6 +187,7 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Playbo
         dir: dir.clone(),
         play_dir: dir.clone(),
         role: None,
+        role_handlers: Arc::default(),
     };
     if stack.contains(&canonical) {
         return Err(scope.error(&doc, None, "this playbook imports itself"));
@@ -308,7 +311,11 @@ fn parse_play(
             ));
         }
     };
-    let scope = file_scope.clone();
+    // Each play gathers the handlers of the roles its tasks import.
+    let scope = Scope {
+        role_handlers: Arc::default(),
+        ..file_scope.clone()
+    };
     let mut keywords = Keywords::default();
     parse_shared_keywords(map, &mut keywords, &scope, play_name.as_deref())?;
     let vars = mapping(map.get("vars"), &scope, "vars")?;
@@ -353,6 +360,9 @@ fn parse_play(
     let pre_tasks = section("pre_tasks")?;
     tasks.extend(section("tasks")?);
     let post_tasks = section("post_tasks")?;
+    if let Ok(mut imported) = scope.role_handlers.lock() {
+        handlers.append(&mut imported);
+    }
     if let Some(list) = map.get("handlers").filter(|n| !n.is_null()) {
         handlers.extend(parse_handlers(list, &scope, &keywords)?);
     }
@@ -633,23 +643,38 @@ fn parse_task_entry(
             let Some(role_name) = task.args.get("name").and_then(Value::as_str) else {
                 return Err(scope.error(node, name, format!("{} needs a role name", task.module)));
             };
-            if let Some(extra) = task
-                .args
-                .keys()
-                .find(|k| !matches!(k.as_str(), "name" | "tasks_from" | "public"))
-            {
+            if let Some(extra) = task.args.keys().find(|k| {
+                !matches!(
+                    k.as_str(),
+                    "name"
+                        | "tasks_from"
+                        | "vars_from"
+                        | "defaults_from"
+                        | "handlers_from"
+                        | "public"
+                        | "allow_duplicates"
+                        | "rolespec_validate"
+                )
+            }) {
                 return Err(scope.error(
                     node,
                     name,
                     format!("{} does not take {extra:?} in settle", task.module),
                 ));
             }
-            let tasks_from = task
-                .args
-                .get("tasks_from")
-                .and_then(Value::as_str)
-                .unwrap_or("main")
-                .to_string();
+            let from = |key: &str| {
+                task.args
+                    .get(key)
+                    .and_then(Value::as_str)
+                    .unwrap_or("main")
+                    .to_string()
+            };
+            let files = RoleFiles {
+                tasks: from("tasks_from"),
+                vars: from("vars_from"),
+                defaults: from("defaults_from"),
+                handlers: from("handlers_from"),
+            };
             let mut keywords = task.keywords.clone();
             keywords.inherit(inherited);
             let mut loader = RoleLoader {
@@ -659,13 +684,26 @@ fn parse_task_entry(
             loader.load_role(
                 role_name,
                 Vars::new(),
-                &tasks_from,
+                &files,
                 scope,
                 &keywords,
                 node,
                 out,
                 &mut handlers,
             )?;
+            // The role's handlers are the play's, once each, whatever imports the role.
+            if let Ok(mut registered) = scope.role_handlers.lock() {
+                for handler in handlers {
+                    let known = registered.iter().any(|h| {
+                        h.name == handler.name
+                            && h.role.as_ref().map(|r| &r.name)
+                                == handler.role.as_ref().map(|r| &r.name)
+                    });
+                    if !known {
+                        registered.push(handler);
+                    }
+                }
+            }
         }
         _ => {
             task.keywords.inherit(inherited);
@@ -731,6 +769,7 @@ fn load_tasks_in(
         dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
         play_dir: scope.play_dir.clone(),
         role: scope.role.clone(),
+        role_handlers: scope.role_handlers.clone(),
     };
     if doc.is_null() {
         return Ok(Vec::new());
@@ -750,6 +789,7 @@ pub fn load_tasks_file(
         dir: PathBuf::new(),
         play_dir: play_dir.to_path_buf(),
         role,
+        role_handlers: Arc::default(),
     };
     load_tasks_in(path, &scope, inherited)
 }
@@ -1031,6 +1071,26 @@ struct RoleLoader {
     seen: HashSet<String>,
 }
 
+/// Which file of each role folder to read (`tasks_from`, `vars_from`, …): `main` by default.
+struct RoleFiles {
+    tasks: String,
+    vars: String,
+    defaults: String,
+    handlers: String,
+}
+
+impl Default for RoleFiles {
+    fn default() -> Self {
+        let main = || "main".to_string();
+        RoleFiles {
+            tasks: main(),
+            vars: main(),
+            defaults: main(),
+            handlers: main(),
+        }
+    }
+}
+
 impl RoleLoader {
     fn use_role(
         &mut self,
@@ -1079,7 +1139,14 @@ impl RoleLoader {
             }
         }
         self.load_role(
-            &name, params, "main", scope, &keywords, entry, tasks, handlers,
+            &name,
+            params,
+            &RoleFiles::default(),
+            scope,
+            &keywords,
+            entry,
+            tasks,
+            handlers,
         )
     }
 
@@ -1088,13 +1155,14 @@ impl RoleLoader {
         &mut self,
         name: &str,
         params: Vars,
-        tasks_from: &str,
+        files: &RoleFiles,
         scope: &Scope,
         keywords: &Keywords,
         at: &Node,
         tasks: &mut Vec<TaskNode>,
         handlers: &mut Vec<Task>,
     ) -> Result<(), PlaybookError> {
+        let tasks_from = files.tasks.as_str();
         let key = format!("{name}:{tasks_from}:{}", Value::Object(params.clone()));
         if !self.seen.insert(key) {
             return Ok(());
@@ -1109,8 +1177,8 @@ impl RoleLoader {
                 ),
             ));
         };
-        let read_vars = |dir: &str| -> Result<Vars, PlaybookError> {
-            match main_file(&path.join(dir), "main") {
+        let read_vars = |dir: &str, stem: &str| -> Result<Vars, PlaybookError> {
+            match main_file(&path.join(dir), stem) {
                 Some(file) => {
                     let doc = settle_yaml::load_file(&file)?;
                     let inner = Scope {
@@ -1125,18 +1193,20 @@ impl RoleLoader {
         let role = Arc::new(Role {
             name: name.to_string(),
             path: path.clone(),
-            defaults: Arc::new(read_vars("defaults")?),
-            vars: Arc::new(read_vars("vars")?),
+            defaults: Arc::new(read_vars("defaults", &files.defaults)?),
+            vars: Arc::new(read_vars("vars", &files.vars)?),
             params: Arc::new(params),
         });
         // Dependencies (meta/main.yml) run before the role, with the role's keywords.
         if let Some(meta_file) = main_file(&path.join("meta"), "main") {
             let meta = settle_yaml::load_file(&meta_file)?;
+            // Dependencies are found beside the role too, so its own path is the role here.
             let meta_scope = Scope {
                 file: Arc::from(meta_file.as_path()),
                 dir: path.join("meta"),
                 play_dir: scope.play_dir.clone(),
-                role: None,
+                role: Some(role.clone()),
+                role_handlers: scope.role_handlers.clone(),
             };
             if let Some(deps) = meta.get("dependencies").and_then(Node::as_seq) {
                 for dep in deps {
@@ -1149,6 +1219,7 @@ impl RoleLoader {
             dir: dir.to_path_buf(),
             play_dir: scope.play_dir.clone(),
             role: Some(role.clone()),
+            role_handlers: scope.role_handlers.clone(),
         };
         if let Some(file) = main_file(&path.join("tasks"), tasks_from) {
             let doc = settle_yaml::load_file(&file)?;
@@ -1166,7 +1237,7 @@ impl RoleLoader {
                 format!("the role {name:?} has no tasks/{tasks_from}.yml"),
             ));
         }
-        if let Some(file) = main_file(&path.join("handlers"), "main") {
+        if let Some(file) = main_file(&path.join("handlers"), &files.handlers) {
             let doc = settle_yaml::load_file(&file)?;
             if !doc.is_null() {
                 let mut handler_keywords = keywords.clone();
@@ -1204,8 +1275,11 @@ fn find_role(name: &str, scope: &Scope) -> Option<PathBuf> {
         }
     }
     candidates.push(scope.play_dir.join(name));
+    // A role is a folder with any of the role folders: one with only vars/ is a role too.
     candidates.into_iter().find(|p| {
-        p.join("tasks").is_dir() || p.join("meta").is_dir() || p.join("handlers").is_dir()
+        ["tasks", "meta", "handlers", "vars", "defaults"]
+            .iter()
+            .any(|d| p.join(d).is_dir())
     })
 }
 
