@@ -41,6 +41,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         "q",
         |state: &State, name: String, args: Rest<ValueOrKwargs>| call(state, &name, args, true),
     );
+    // Ansible's `undef(hint)`: an undefined value (settle's undefined carries no hint).
+    env.add_function("undef", |_hint: Option<Mj>| Mj::UNDEFINED);
 }
 
 /// Runs a lookup for a `with_<name>` loop: `terms` are already rendered. A string becomes a
@@ -478,7 +480,7 @@ fn opt_str(opts: &Map<String, Value>, name: &str, default: &str) -> String {
 fn opt_int(plugin_name: &str, name: &str, value: &Value) -> Result<i64, Fail> {
     let bad = || {
         plugin(format!(
-            "Config '{name}' for '{plugin_name}' lookup plugin from 'Direct' has an invalid value: Invalid value provided for 'integer': {}",
+            "Config '{name}' for '{plugin_name}' lookup plugin from 'Direct' has an invalid value: Invalid value provided for 'int': {}",
             pyrepr(value)
         ))
     };
@@ -504,7 +506,7 @@ fn cache() -> &'static Mutex<HashMap<PathBuf, Arc<str>>> {
     CACHE.get_or_init(Mutex::default)
 }
 
-/// A controller file's text, read once per run. Vaulted files are refused for now.
+/// A controller file's text, read once per run; a vaulted file decrypted with the run's secrets.
 fn read_text(path: &Path) -> Result<Arc<str>, String> {
     if let Ok(cache) = cache().lock()
         && let Some(text) = cache.get(path)
@@ -513,12 +515,13 @@ fn read_text(path: &Path) -> Result<Arc<str>, String> {
     }
     let bytes =
         std::fs::read(path).map_err(|e| format!("could not read '{}': {e}", path.display()))?;
-    if bytes.starts_with(b"$ANSIBLE_VAULT;") {
-        return Err(format!(
-            "'{}' is encrypted with Ansible Vault, and settle cannot decrypt vaulted files yet",
-            path.display()
-        ));
-    }
+    let bytes = if bytes.starts_with(b"$ANSIBLE_VAULT;") {
+        let text = String::from_utf8_lossy(&bytes);
+        settle_vault::decrypt_bytes(&text)
+            .map_err(|e| format!("could not decrypt '{}': {e}", path.display()))?
+    } else {
+        bytes
+    };
     let text: Arc<str> = String::from_utf8(bytes)
         .map_err(|_| format!("'{}' is not UTF-8 text", path.display()))?
         .into();
@@ -829,6 +832,20 @@ fn vars(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<Val
     Ok(out)
 }
 
+/// A regex error as Python's `re` words the common one (`nothing to repeat at position 0`).
+fn python_regex_error(e: &fancy_regex::Error) -> String {
+    let text = e.to_string();
+    if text.contains("repeat") {
+        let position = text
+            .split("position ")
+            .nth(1)
+            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+            .unwrap_or("0");
+        return format!("nothing to repeat at position {position}");
+    }
+    text
+}
+
 fn varnames(terms: &[Value], ctx: &Ctx) -> Result<Vec<Value>, Fail> {
     let names = ctx.vars.var_names();
     let mut out = Vec::new();
@@ -840,17 +857,18 @@ fn varnames(terms: &[Value], ctx: &Ctx) -> Result<Vec<Value>, Fail> {
                 pytype(term)
             )));
         };
-        let re = regex::Regex::new(pattern).map_err(|e| {
+        // Python's `re.search`; fancy-regex for the lookaround `regex` lacks.
+        let re = fancy_regex::Regex::new(pattern).map_err(|e| {
             plugin(format!(
-                "Unable to use \"{pattern}\" as a search parameter: {e}"
+                "Unable to use \"{pattern}\" as a search parameter: {}",
+                python_regex_error(&e)
             ))
         })?;
-        out.extend(
-            names
-                .iter()
-                .filter(|n| re.is_match(n))
-                .map(|n| Value::String(n.clone())),
-        );
+        for n in &names {
+            if re.is_match(n).map_err(|e| plugin(format!("{e}")))? {
+                out.push(Value::String(n.clone()));
+            }
+        }
     }
     Ok(out)
 }
@@ -983,6 +1001,49 @@ fn render_template(
         .build()
         .map_err(|e| plugin(format!("bad delimiters: {e}")))?;
     env.set_syntax(syntax);
+    // `{% include %}` and `{% import %}` search as the template lookup's Jinja loader does:
+    // the template's folder, then `<p>/templates` and `<p>` for each of `ansible_search_path`.
+    let mut searchpath = vec![path.parent().unwrap_or(Path::new("/")).to_path_buf()];
+    if let Ok(Some(Value::Array(paths))) = ctx.var("ansible_search_path") {
+        for p in paths.iter().map(pystr) {
+            searchpath.push(Path::new(&p).join("templates"));
+            searchpath.push(PathBuf::from(p));
+        }
+    }
+    env.set_loader(move |name: &str| {
+        // Jinja's `split_template_path`: no `..` piece may climb out of a search folder.
+        let pieces: Vec<&str> = name
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        if pieces.contains(&"..") {
+            return Ok(None);
+        }
+        for dir in &searchpath {
+            let candidate = pieces.iter().fold(dir.clone(), |acc, p| acc.join(p));
+            if candidate.is_file() {
+                // Jinja (without keep_trailing_newline) drops one trailing newline.
+                let strip = |mut s: String| {
+                    if s.ends_with('\n') {
+                        s.pop();
+                        if s.ends_with('\r') {
+                            s.pop();
+                        }
+                    }
+                    s
+                };
+                return std::fs::read_to_string(&candidate)
+                    .map(|s| Some(strip(s)))
+                    .map_err(|e| {
+                        Error::new(
+                            ErrorKind::InvalidOperation,
+                            format!("cannot read {}: {e}", candidate.display()),
+                        )
+                    });
+            }
+        }
+        Ok(None)
+    });
     let text = env
         .render_named_str(name, body, Mj::from_dyn_object(scope.clone()))
         .map_err(|e| {
@@ -2151,10 +2212,12 @@ fn csvfile(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<
             None => 0,
         };
         let file = opt_str(&params, "file", "ansible.csv");
+        // Ansible warns, then `open(None)` fails.
         let path = ctx.find(Some("files"), &file)?.ok_or_else(|| {
-            plugin(format!(
-                "Unable to access the file '{file}': File not found. Use -vvvvv to see paths searched."
-            ))
+            eprintln!(
+                "[WARNING]: Unable to find '{file}' in expected paths (use -vvvvv to see paths)"
+            );
+            plugin("expected str, bytes or os.PathLike object, not NoneType")
         })?;
         let text = read_text(&path).map_err(plugin)?;
         let pick = |row: &Vec<String>, i: i64| -> Option<String> {
@@ -2530,17 +2593,42 @@ mod tests {
     }
 
     #[test]
-    fn vaulted_files_are_refused_clearly() {
+    fn vaulted_files_are_decrypted_or_refused_clearly() {
         let dir = play_dir();
         std::fs::write(
             dir.path().join("files/v.txt"),
             "$ANSIBLE_VAULT;1.1;AES256\n3132\n",
         )
         .unwrap();
+        let secret = settle_vault::VaultSecret::new("default", "lookup-test-pw");
+        std::fs::write(
+            dir.path().join("files/ok.txt"),
+            settle_vault::encrypt(b"secret text\n", &secret).unwrap(),
+        )
+        .unwrap();
+        settle_vault::set_secrets(vec![secret]);
         let s = in_play(&dir, json!({}));
         let e = render(&s, "{{ lookup('unvault', 'v.txt') }}").unwrap_err();
-        assert!(e.contains("Ansible Vault"), "{e}");
+        assert!(e.contains("could not decrypt"), "{e}");
         assert_eq!(q(&s, "{{ lookup('unvault', 'b.txt') }}"), json!("b\n"));
+        assert_eq!(
+            q(&s, "{{ lookup('unvault', 'ok.txt') }}"),
+            json!("secret text\n")
+        );
+    }
+
+    #[test]
+    fn varnames_lookaround_and_python_errors() {
+        let s = scope(json!({"qz_1": 1, "qz_2": 2, "qa_1": 3}));
+        assert_eq!(
+            q(
+                &s,
+                "{{ lookup('varnames', '^q(?!a).*_\\d', wantlist=True) | sort }}"
+            ),
+            json!(["qz_1", "qz_2"])
+        );
+        let e = render(&s, "{{ lookup('varnames', '*') }}").unwrap_err();
+        assert!(e.contains("nothing to repeat at position 0"), "{e}");
     }
 
     #[test]

@@ -15,6 +15,84 @@ fn unique_push(out: &mut Vec<Value>, v: Value) {
     }
 }
 
+/// Jinja's `make_attrgetter`: `a.b.0` walks items (a number piece as an index).
+fn attr_path(item: &Value, path: &Value) -> Value {
+    let Some(text) = path.as_str() else {
+        return item.get_item(path).unwrap_or_default();
+    };
+    let mut cur = item.clone();
+    for piece in text.split('.') {
+        let key = piece
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or_else(|_| Value::from(piece));
+        cur = cur.get_item(&key).unwrap_or_default();
+    }
+    cur
+}
+
+/// Ansible's `unique`: Jinja's (keys compared lowercased unless `case_sensitive`, by
+/// `attribute` when given); where Jinja fails on an unhashable item (a list, a dict), Ansible's
+/// own (case-sensitive equality), unless `case_sensitive=False` or `attribute` was asked for.
+fn unique(a: Value, kw: Kwargs) -> Result<Value, Error> {
+    let case_sensitive: Option<Value> = kw.get("case_sensitive")?;
+    let attribute: Option<Value> = kw.get("attribute")?;
+    kw.assert_all_used()?;
+    let explicit_false = case_sensitive
+        .as_ref()
+        .is_some_and(|v| !v.is_none() && !v.is_true());
+    let sensitive = case_sensitive.as_ref().is_some_and(Value::is_true);
+    let attribute = attribute.filter(|v| !v.is_none() && !v.is_undefined());
+    let list: Vec<Value> = match a.kind() {
+        ValueKind::String => a
+            .as_str()
+            .unwrap_or("")
+            .chars()
+            .map(|c| Value::from(c.to_string()))
+            .collect(),
+        ValueKind::Seq | ValueKind::Map | ValueKind::Iterable => items(&a)?,
+        _ => {
+            return Err(err(format!("'{}' object is not iterable", type_name(&a))));
+        }
+    };
+    let mut seen: Vec<Value> = Vec::new();
+    let mut out = Vec::new();
+    let mut unhashable = false;
+    for item in &list {
+        let mut key = match &attribute {
+            Some(path) => attr_path(item, path),
+            None => item.clone(),
+        };
+        if !sensitive && let Some(s) = key.as_str() {
+            key = Value::from(s.to_lowercase());
+        }
+        if matches!(
+            key.kind(),
+            ValueKind::Seq | ValueKind::Map | ValueKind::Iterable
+        ) {
+            unhashable = true;
+            break;
+        }
+        if !seen.contains(&key) {
+            seen.push(key);
+            out.push(item.clone());
+        }
+    }
+    if !unhashable {
+        return Ok(Value::from(out));
+    }
+    if explicit_false || attribute.is_some() {
+        return Err(err(
+            "Jinja2's unique filter failed and we cannot fall back to Ansible's version as it does not support the parameters supplied.",
+        ));
+    }
+    let mut out = Vec::new();
+    for item in list {
+        unique_push(&mut out, item);
+    }
+    Ok(Value::from(out))
+}
+
 fn flatten_into(value: &Value, levels: Option<i64>, skip_nulls: bool, out: &mut Vec<Value>) {
     for item in value.try_iter().into_iter().flatten() {
         if skip_nulls && (item.is_none() || matches!(item.as_str(), Some("None" | "null"))) {
@@ -220,6 +298,7 @@ fn number(v: &Value, what: &str) -> Result<f64, Error> {
 
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", |v: Value| ansible_bool(&v));
+    env.add_filter("unique", unique);
     env.add_filter("union", |a: Value, b: Value| -> Result<Value, Error> {
         let mut out = Vec::new();
         for v in items(&a)?.into_iter().chain(items(&b)?) {
@@ -798,6 +877,25 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 #[cfg(test)]
 mod unit {
     use super::super::testing::{render, truth};
+
+    #[test]
+    fn unique_as_ansible() {
+        assert!(truth("['a', 'b', 'A', 'B']|unique == ['a', 'b']"));
+        assert!(truth(
+            "['a', 'b', 'A', 'B']|unique(case_sensitive=True) == ['a', 'b', 'A', 'B']"
+        ));
+        assert!(truth(
+            "[{'a': 1}, {'a': 1}, {'b': 2}]|unique == [{'a': 1}, {'b': 2}]"
+        ));
+        assert!(truth(
+            "[{'foo': 'bar', 'm': 1}, {'foo': 'bar', 'm': 2}]|unique(attribute='foo') == [{'foo': 'bar', 'm': 1}]"
+        ));
+        assert!(
+            render("{{ [{'a': 1}]|unique(case_sensitive=False) }}").contains("cannot fall back")
+        );
+        assert!(render("{{ True|unique }}").contains("'bool' object is not iterable"));
+        assert!(truth("'foo'|unique|join == 'fo'"));
+    }
 
     #[test]
     fn sets_and_flatten() {

@@ -119,17 +119,30 @@ fn regex_test(value: &Value, pattern: &str, kw: &Kwargs, anchored: bool) -> Resu
     } else {
         pattern
     };
-    let re = regex::RegexBuilder::new(&pattern)
-        .case_insensitive(ic)
-        .multi_line(ml)
-        .size_limit(1 << 24)
-        .build()
-        .map_err(|e| err(format!("invalid regular expression: {e}")))?;
     let text = value
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| value.to_string());
-    Ok(re.is_match(&text))
+    match regex::RegexBuilder::new(&pattern)
+        .case_insensitive(ic)
+        .multi_line(ml)
+        .size_limit(1 << 24)
+        .build()
+    {
+        Ok(re) => Ok(re.is_match(&text)),
+        // Lookaround and backreferences, which only fancy-regex has.
+        Err(e) => {
+            let flags = format!(
+                "{}{}",
+                if ic { "(?i)" } else { "" },
+                if ml { "(?m)" } else { "" }
+            );
+            let re = fancy_regex::Regex::new(&format!("{flags}{pattern}"))
+                .map_err(|_| err(format!("invalid regular expression: {e}")))?;
+            re.is_match(&text)
+                .map_err(|e| err(format!("regular expression failed: {e}")))
+        }
+    }
 }
 
 fn path_arg(v: &Value) -> String {
@@ -160,19 +173,50 @@ fn is_mount(p: &str) -> bool {
     meta.dev() != pmeta.dev() || meta.ino() == pmeta.ino()
 }
 
-fn is_uri(v: &Value, schemes: Option<Vec<String>>) -> bool {
-    let s = v.as_str().unwrap_or("");
-    let Some((scheme, _)) = s.split_once(':') else {
-        return false;
-    };
-    let valid = scheme
+/// Python's `urllib.parse.urlsplit` as far as `is uri`/`is url` look: the scheme (lowercased)
+/// and the netloc; `None` where Python raises (not a string, an unbalanced IPv6 bracket).
+fn scheme_netloc(v: &Value) -> Option<(String, String)> {
+    let raw = v.as_str()?;
+    let cleaned: String = raw
+        .trim_start_matches(|c: char| c <= ' ')
         .chars()
-        .next()
-        .is_some_and(|c| c.is_ascii_alphabetic())
-        && scheme
-            .chars()
-            .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c));
-    valid && schemes.is_none_or(|l| l.iter().any(|x| x == scheme))
+        .filter(|c| !matches!(c, '\t' | '\r' | '\n'))
+        .collect();
+    let mut rest = cleaned.as_str();
+    let mut scheme = String::new();
+    if let Some(i) = rest.find(':')
+        && i > 0
+    {
+        let cand = &rest[..i];
+        if cand.chars().next().is_some_and(|c| c.is_ascii_alphabetic())
+            && cand
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c))
+        {
+            scheme = cand.to_ascii_lowercase();
+            rest = &rest[i + 1..];
+        }
+    }
+    let mut netloc = "";
+    if let Some(r) = rest.strip_prefix("//") {
+        let end = r.find(['/', '?', '#']).unwrap_or(r.len());
+        netloc = &r[..end];
+    }
+    if netloc.contains('[') != netloc.contains(']') {
+        return None;
+    }
+    Some((scheme, netloc.to_string()))
+}
+
+/// Ansible's `is uri`: anything `urlparse` takes, with a scheme from `schemes` when given.
+fn is_uri(v: &Value, schemes: Option<Vec<String>>) -> bool {
+    scheme_netloc(v).is_some_and(|(scheme, _)| schemes.is_none_or(|l| l.contains(&scheme)))
+}
+
+/// Ansible's `is url`: a uri with a netloc, or a `file:` one.
+fn is_url(v: &Value, schemes: Option<Vec<String>>) -> bool {
+    is_uri(v, schemes)
+        && scheme_netloc(v).is_some_and(|(scheme, netloc)| !netloc.is_empty() || scheme == "file")
 }
 
 pub(super) fn register(env: &mut Environment<'static>) {
@@ -246,9 +290,22 @@ pub(super) fn register(env: &mut Environment<'static>) {
             regex_test(&v, &pattern, &kw, false)
         });
     }
-    env.add_test("contains", |seq: Value, item: Value| {
-        items(&seq).map(|i| i.contains(&item)).unwrap_or(false)
-    });
+    // Python's `item in seq`: a substring of a string, a key of a dict, an item of a list.
+    env.add_test(
+        "contains",
+        |seq: Value, item: Value| -> Result<bool, Error> {
+            if let Some(text) = seq.as_str() {
+                return match item.as_str() {
+                    Some(needle) => Ok(text.contains(needle)),
+                    None => Err(err(format!(
+                        "'in <string>' requires string as left operand, not {}",
+                        super::data::type_name(&item)
+                    ))),
+                };
+            }
+            Ok(items(&seq).map(|i| i.contains(&item)).unwrap_or(false))
+        },
+    );
     for name in ["subset", "issubset"] {
         env.add_test(name, |a: Value, b: Value| -> Result<bool, Error> {
             let other = items(&b)?;
@@ -312,16 +369,9 @@ pub(super) fn register(env: &mut Environment<'static>) {
         is_uri(&v, schemes)
     });
     env.add_test("url", |v: Value, schemes: Option<Vec<String>>| {
-        let s = v.as_str().unwrap_or("");
-        is_uri(&v, schemes)
-            && s.split_once("://")
-                .is_some_and(|(_, rest)| !rest.is_empty())
+        is_url(&v, schemes)
     });
-    env.add_test("urn", |v: Value| {
-        let s = v.as_str().unwrap_or("");
-        regex::Regex::new(r"(?i)^urn:[a-z0-9][a-z0-9-]{0,31}:[a-z0-9()+,\-.:=@;$_!*'%/?#]+$")
-            .is_ok_and(|r| r.is_match(s))
-    });
+    env.add_test("urn", |v: Value| is_uri(&v, Some(vec!["urn".into()])));
     env.add_test("vault_encrypted", |v: Value| {
         v.as_str()
             .is_some_and(|s| s.trim_start().starts_with("$ANSIBLE_VAULT;"))
@@ -335,6 +385,34 @@ pub(super) fn register(env: &mut Environment<'static>) {
 mod unit {
     use super::super::testing::{render, truth};
     use super::*;
+
+    #[test]
+    fn uri_url_urn_as_urlparse_sees_them() {
+        assert!(truth("'asldkfjhalsidfthjo' is uri"));
+        assert!(truth("'asldkfjhalsidfthjo' is not uri(['http'])"));
+        assert!(truth("'ftp:// searchengine.tld' is url"));
+        assert!(truth("'file://etc/hosts' is url"));
+        assert!(truth("'admin:secret@example.com' is not url"));
+        assert!(truth(
+            "'urn:isbn:9780307476463' is urn and 'urn:isbn:9780307476463' is not url"
+        ));
+        assert!(truth("'http://[::1' is not uri"));
+        assert!(truth("1 is not uri"));
+    }
+
+    #[test]
+    fn contains_is_python_in() {
+        assert!(truth("'Ansible managed\\n' is contains 'Ansible managed'"));
+        assert!(truth("{'a': 1} is contains 'a'"));
+        assert!(truth("[1, 2] is contains 2"));
+        assert!(render("{{ 'abc' is contains 1 }}").starts_with("ERROR"));
+    }
+
+    #[test]
+    fn search_test_takes_lookaround() {
+        assert!(truth("'qa_1,qz_1' is search('(?=.*qz_1)(?=.*qa_1)')"));
+        assert!(truth("'qa_1' is not search('(?=.*qz_1)')"));
+    }
 
     #[test]
     fn versions_compare_numerically() {

@@ -198,6 +198,63 @@ fn python_escape(s: &str) -> String {
     out
 }
 
+/// Jinja's `url_quote`: UTF-8 percent-encoding keeping `A-Za-z0-9_.-~` (and `/` outside a
+/// query string, where a space is `+`).
+fn url_quote(v: &Value, for_qs: bool) -> String {
+    let text = match v.as_str() {
+        Some(s) => s.to_string(),
+        None => crate::template::python_repr(v, true),
+    };
+    let mut out = String::with_capacity(text.len());
+    for b in text.bytes() {
+        if b.is_ascii_alphanumeric() || b"_.-~".contains(&b) || (!for_qs && b == b'/') {
+            out.push(b as char);
+        } else if for_qs && b == b' ' {
+            out.push('+');
+        } else {
+            out.push_str(&format!("%{b:02X}"));
+        }
+    }
+    out
+}
+
+/// Jinja's `urlencode`: a string (or any non-iterable) quoted; a dict, or a list of pairs,
+/// as a query string.
+fn urlencode(v: Value) -> Result<String, Error> {
+    let pairs: Vec<(Value, Value)> = match v.kind() {
+        ValueKind::Map => v
+            .try_iter()?
+            .map(|k| {
+                let item = v.get_item(&k).unwrap_or_default();
+                (k, item)
+            })
+            .collect(),
+        ValueKind::Seq | ValueKind::Iterable => {
+            let mut pairs = Vec::new();
+            for item in v.try_iter()? {
+                let parts: Vec<Value> = item
+                    .try_iter()
+                    .map_err(|_| super::err("cannot unpack non-iterable object"))?
+                    .collect();
+                let [k, val] = <[Value; 2]>::try_from(parts).map_err(|p| {
+                    super::err(format!(
+                        "too many values to unpack (expected 2, got {})",
+                        p.len()
+                    ))
+                })?;
+                pairs.push((k, val));
+            }
+            pairs
+        }
+        _ => return Ok(url_quote(&v, false)),
+    };
+    Ok(pairs
+        .iter()
+        .map(|(k, val)| format!("{}={}", url_quote(k, true), url_quote(val, true)))
+        .collect::<Vec<_>>()
+        .join("&"))
+}
+
 fn text_of(v: &Value) -> String {
     match v.as_str() {
         Some(s) => s.to_string(),
@@ -693,12 +750,24 @@ pub(super) fn register(env: &mut Environment<'static>) {
         },
     );
     env.add_filter("urldecode", |s: Value| unquote_plus(&text_of(&s)));
+    env.add_filter("urlencode", urlencode);
 }
 
 #[cfg(test)]
 mod unit {
     use super::super::testing::{render, truth};
     use super::*;
+
+    #[test]
+    fn urlencode_as_jinja() {
+        assert!(truth("()|urlencode == ''"));
+        assert!(truth(
+            "{'foo': 'bar', 'baz': 'buz'}|urlencode == 'foo=bar&baz=buz'"
+        ));
+        assert!(truth("[['a b', 'c/d']]|urlencode == 'a+b=c%2Fd'"));
+        assert_eq!(render("{{ 'a b/é'|urlencode }}"), "a%20b/%C3%A9");
+        assert!(render("{{ [1]|urlencode }}").starts_with("ERROR"));
+    }
 
     #[test]
     fn replacement_templates_are_pythons() {
