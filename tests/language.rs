@@ -919,3 +919,31 @@ fn a_large_stdin_does_not_hang_a_command() {
     run.assert_code(0);
     assert_eq!(s.read("len.txt"), "1048576 bytes");
 }
+
+#[test]
+fn include_role_is_dynamic_with_its_loop_and_handlers() {
+    let s = one_host();
+    s.write(
+        "roles/web/tasks/main.yml",
+        "- copy: dest=@@/{{ site }}.txt content={{ site }}\n  notify: reload web\n",
+    );
+    s.write(
+        "roles/web/handlers/main.yml",
+        "- name: reload web\n  copy: dest=@@/reloaded content=yes\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars:\n    role_name: web\n  tasks:\n    - include_role:\n        name: \"{{ role_name }}\"\n      loop: [a, b]\n      loop_control:\n        loop_var: site\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(s.read("a.txt"), "a");
+    assert_eq!(s.read("b.txt"), "b");
+    assert_eq!(s.read("reloaded"), "yes");
+    assert!(
+        run.stdout.contains("TASK [include_role : {{ role_name }}]")
+            && run.stdout.contains("included: web for h1 => (item=a)"),
+        "{}",
+        run.stdout
+    );
+}

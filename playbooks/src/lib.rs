@@ -30,7 +30,7 @@ use serde_json::{Map, Value};
 pub use settle_yaml::Location;
 
 pub use kv::parse_kv;
-pub use parse::{TASK_KEYWORDS, load_playbook, load_tasks_file};
+pub use parse::{TASK_KEYWORDS, load_included_role, load_playbook, load_tasks_file};
 
 /// Variables: names to values (values may be templates).
 pub type Vars = Map<String, Value>;
@@ -150,6 +150,17 @@ pub struct Include {
     pub role: Option<Arc<Role>>,
     /// Topics the include answers to when it is a handler (`listen`).
     pub listen: Vec<String>,
+    /// `include_role`: `file` is the role's name, and these are the files it reads.
+    pub role_include: Option<RoleInclude>,
+}
+
+/// The files an `include_role` reads from the role (`tasks_from`, …; `main` by default).
+#[derive(Debug, Clone, PartialEq)]
+pub struct RoleInclude {
+    pub tasks_from: String,
+    pub vars_from: String,
+    pub defaults_from: String,
+    pub handlers_from: String,
 }
 
 /// One task: a module call with keywords.

@@ -10,7 +10,7 @@ use settle_yaml::{Kind, Node};
 
 use crate::{
     Block, Include, Keywords, Location, Loop, LoopControl, Play, Playbook, PlaybookError, Role,
-    Strategy, Task, TaskNode, Vars, kv::parse_kv, short_module_name,
+    RoleInclude, Strategy, Task, TaskNode, Vars, kv::parse_kv, short_module_name,
 };
 
 /// Every keyword a task may carry besides its module.
@@ -590,28 +590,7 @@ fn parse_task_entry(
                 Some(v) => v.clone(),
                 None => return Err(scope.error(node, name, "include_tasks needs a file name")),
             };
-            let apply = match task.args.get("apply") {
-                Some(Value::Object(apply)) => {
-                    let fake: IndexMap<String, Node> = apply
-                        .iter()
-                        .map(|(k, v)| (k.clone(), value_node(v, node)))
-                        .collect();
-                    let mut allowed = BLOCK_KEYWORDS.to_vec();
-                    allowed.push("notify");
-                    check_keys(&fake, &allowed, "apply", scope, name)?;
-                    let mut kw = Keywords::default();
-                    parse_shared_keywords(&fake, &mut kw, scope, name)?;
-                    kw.vars = mapping(fake.get("vars"), scope, "vars")?;
-                    if let Some(notify) = fake.get("notify") {
-                        kw.notify = list_of_strings(notify, false);
-                    }
-                    kw
-                }
-                Some(_) => {
-                    return Err(scope.error(node, name, "apply must be a mapping of keywords"));
-                }
-                None => Keywords::default(),
-            };
+            let apply = parse_apply(&task, node, scope, name)?;
             if let Some(extra) = task
                 .args
                 .keys()
@@ -637,6 +616,7 @@ fn parse_task_entry(
                 apply,
                 role: scope.role.clone(),
                 listen: task.listen,
+                role_include: None,
             }));
         }
         "import_role" | "include_role" => {
@@ -654,6 +634,7 @@ fn parse_task_entry(
                         | "public"
                         | "allow_duplicates"
                         | "rolespec_validate"
+                        | "apply"
                 )
             }) {
                 return Err(scope.error(
@@ -677,20 +658,65 @@ fn parse_task_entry(
             };
             let mut keywords = task.keywords.clone();
             keywords.inherit(inherited);
-            let mut loader = RoleLoader {
-                seen: HashSet::new(),
-            };
             let mut handlers = Vec::new();
-            loader.load_role(
-                role_name,
-                Vars::new(),
-                &files,
-                scope,
-                &keywords,
-                node,
-                out,
-                &mut handlers,
-            )?;
+            if task.module == "include_role" {
+                // Dynamic, as in Ansible: the role is read when the task is reached (its name
+                // may be a template, its loop and `when` are the include's own). A role named
+                // plainly has its handlers registered now, so they can be notified.
+                let apply = {
+                    let mut apply = parse_apply(&task, node, scope, name)?;
+                    let mut parent = inherited.clone();
+                    parent.when.clear();
+                    apply.inherit(&parent);
+                    apply
+                };
+                if !role_name.contains("{{") {
+                    let mut loader = RoleLoader {
+                        seen: HashSet::new(),
+                    };
+                    let mut ignored = Vec::new();
+                    loader.load_role(
+                        role_name,
+                        Vars::new(),
+                        &files,
+                        scope,
+                        &apply,
+                        node,
+                        &mut ignored,
+                        &mut handlers,
+                    )?;
+                }
+                out.push(TaskNode::Include(Include {
+                    name: task.name.clone(),
+                    location: task.location.clone(),
+                    file: Value::String(role_name.to_string()),
+                    base_dir: scope.dir.clone(),
+                    keywords,
+                    apply,
+                    role: scope.role.clone(),
+                    listen: task.listen.clone(),
+                    role_include: Some(RoleInclude {
+                        tasks_from: files.tasks.clone(),
+                        vars_from: files.vars.clone(),
+                        defaults_from: files.defaults.clone(),
+                        handlers_from: files.handlers.clone(),
+                    }),
+                }));
+            } else {
+                let mut loader = RoleLoader {
+                    seen: HashSet::new(),
+                };
+                loader.load_role(
+                    role_name,
+                    Vars::new(),
+                    &files,
+                    scope,
+                    &keywords,
+                    node,
+                    out,
+                    &mut handlers,
+                )?;
+            }
             // The role's handlers are the play's, once each, whatever imports the role.
             if let Ok(mut registered) = scope.role_handlers.lock() {
                 for handler in handlers {
@@ -775,6 +801,51 @@ fn load_tasks_in(
         return Ok(Vec::new());
     }
     parse_task_list(&doc, &inner, inherited)
+}
+
+/// Reads a role for `include_role` at run time: its tasks (dependencies first) and handlers.
+/// `inherited` holds the include's `apply`; `at` is the include, for messages.
+pub fn load_included_role(
+    name: &str,
+    include: &RoleInclude,
+    play_dir: &Path,
+    parent: Option<Arc<Role>>,
+    at: &Location,
+    inherited: &Keywords,
+) -> Result<(Vec<TaskNode>, Vec<Task>), PlaybookError> {
+    let scope = Scope {
+        file: at.file.clone(),
+        dir: play_dir.to_path_buf(),
+        play_dir: play_dir.to_path_buf(),
+        role: parent,
+        role_handlers: Arc::default(),
+    };
+    let node = Node {
+        kind: Kind::Null,
+        line: at.line,
+        column: at.column,
+    };
+    let files = RoleFiles {
+        tasks: include.tasks_from.clone(),
+        vars: include.vars_from.clone(),
+        defaults: include.defaults_from.clone(),
+        handlers: include.handlers_from.clone(),
+    };
+    let mut loader = RoleLoader {
+        seen: HashSet::new(),
+    };
+    let (mut tasks, mut handlers) = (Vec::new(), Vec::new());
+    loader.load_role(
+        name,
+        Vars::new(),
+        &files,
+        &scope,
+        inherited,
+        &node,
+        &mut tasks,
+        &mut handlers,
+    )?;
+    Ok((tasks, handlers))
 }
 
 /// Reads a task file for `include_tasks` at run time. `inherited` holds the include's `apply`.
@@ -908,6 +979,35 @@ fn parse_task(
         listen,
         include: None,
     })
+}
+
+/// `apply:` of an include: keywords for every included task.
+fn parse_apply(
+    task: &Task,
+    node: &Node,
+    scope: &Scope,
+    name: Option<&str>,
+) -> Result<Keywords, PlaybookError> {
+    match task.args.get("apply") {
+        Some(Value::Object(apply)) => {
+            let fake: IndexMap<String, Node> = apply
+                .iter()
+                .map(|(k, v)| (k.clone(), value_node(v, node)))
+                .collect();
+            let mut allowed = BLOCK_KEYWORDS.to_vec();
+            allowed.push("notify");
+            check_keys(&fake, &allowed, "apply", scope, name)?;
+            let mut kw = Keywords::default();
+            parse_shared_keywords(&fake, &mut kw, scope, name)?;
+            kw.vars = mapping(fake.get("vars"), scope, "vars")?;
+            if let Some(notify) = fake.get("notify") {
+                kw.notify = list_of_strings(notify, false);
+            }
+            Ok(kw)
+        }
+        Some(_) => Err(scope.error(node, name, "apply must be a mapping of keywords")),
+        None => Ok(Keywords::default()),
+    }
 }
 
 fn is_identifier(s: &str) -> bool {

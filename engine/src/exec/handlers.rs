@@ -12,7 +12,12 @@ impl PlayRun<'_> {
     pub(super) fn flush_handlers(&self, batch: &[String]) -> Vec<(String, StepOutcome)> {
         let mut outcomes: HashMap<String, StepOutcome> =
             batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
-        for handler in &self.play.handlers {
+        let included = self
+            .included_handlers
+            .lock()
+            .expect("handlers lock")
+            .clone();
+        for handler in self.play.handlers.iter().chain(included.iter()) {
             let mut names: Vec<String> = handler.listen.clone();
             if let Some(n) = &handler.name {
                 names.push(n.clone());

@@ -14,17 +14,30 @@ use crate::Vars;
 use crate::actions::{self};
 use crate::output::Status;
 use crate::plan::Plan;
-use crate::template::{Layer, templar};
+use crate::template::{Layer, python_repr, templar};
 
+/// The include's name as Ansible shows it: `include_role : web` for an unnamed include_role,
+/// `include_tasks` (with its role's prefix) for an unnamed include_tasks.
 pub(super) fn include_name(include: &Include) -> String {
-    include
+    if include.role_include.is_some() {
+        return include
+            .name
+            .clone()
+            .unwrap_or_else(|| format!("include_role : {}", value_text(&include.file)));
+    }
+    let name = include
         .name
         .clone()
-        .unwrap_or_else(|| format!("include_tasks {}", value_text(&include.file)))
+        .unwrap_or_else(|| "include_tasks".to_string());
+    match &include.role {
+        Some(role) => format!("{} : {name}", role.name),
+        None => name,
+    }
 }
 
 /// The files one host includes, in order, each with its variables (include vars, loop item).
-pub(super) type IncludeList = Vec<(PathBuf, Vec<Layer>)>;
+/// The label is the loop item's, for `included: … => (item=…)`.
+pub(super) type IncludeList = Vec<(PathBuf, Vec<Layer>, Option<String>)>;
 
 pub(super) fn tasks_of(nodes: &[TaskNode]) -> Vec<&Task> {
     let mut out = Vec::new();
@@ -123,7 +136,10 @@ impl PlayRun<'_> {
                     }
                 };
                 let path = include.base_dir.join(&file);
-                let path = if path.exists() || include.role.is_none() {
+                let path = if include.role_include.is_some() {
+                    // include_role: the "file" is the role's name.
+                    PathBuf::from(&file)
+                } else if path.exists() || include.role.is_none() {
                     path
                 } else {
                     include
@@ -132,7 +148,10 @@ impl PlayRun<'_> {
                         .map(|r| r.path.join("tasks").join(&file))
                         .unwrap_or(path)
                 };
-                list.push((path, layers));
+                let label = item.as_ref().map(|item| {
+                    python_repr(&minijinja::Value::from(minijinja::value::Serde(item)), true)
+                });
+                list.push((path, layers, label));
             }
             if let Some(e) = failed {
                 outcomes.insert(host.clone(), fail_include(host, &e));
@@ -149,29 +168,34 @@ impl PlayRun<'_> {
         let rounds = plans.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
         for round in 0..rounds {
             // Hosts that include the same file at this round run it together.
-            let mut groups: Vec<(PathBuf, Vec<String>)> = Vec::new();
+            let mut groups: Vec<((PathBuf, Option<String>), Vec<String>)> = Vec::new();
             let mut layers: HashMap<String, Vec<Layer>> = HashMap::new();
             for (host, list) in &plans {
                 if outcomes.get(host).is_some_and(|o| *o != StepOutcome::Ok) {
                     continue;
                 }
-                let Some((path, include_layers)) = list.get(round) else {
+                let Some((path, include_layers, label)) = list.get(round) else {
                     continue;
                 };
                 let mut stack = extra.get(host).cloned().unwrap_or_default();
                 stack.extend(include_layers.iter().cloned());
                 layers.insert(host.clone(), stack);
-                match groups.iter_mut().find(|(p, _)| p == path) {
+                let key = (path.clone(), label.clone());
+                match groups.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, hosts)) => hosts.push(host.clone()),
-                    None => groups.push((path.clone(), vec![host.clone()])),
+                    None => groups.push((key, vec![host.clone()])),
                 }
             }
-            for (path, hosts) in groups {
-                self.engine.out.print(&format!(
-                    "included: {} for {}",
-                    absolute(&path),
-                    hosts.join(", ")
-                ));
+            for ((path, label), hosts) in groups {
+                let shown = if include.role_include.is_some() {
+                    path.display().to_string()
+                } else {
+                    absolute(&path)
+                };
+                let item = label.map(|l| format!(" => (item={l})")).unwrap_or_default();
+                self.engine
+                    .out
+                    .print(&format!("included: {shown} for {}{item}", hosts.join(", ")));
                 for h in &hosts {
                     self.engine.count(h, |s| s.ok += 1);
                 }
@@ -207,16 +231,42 @@ impl PlayRun<'_> {
         path: &PathBuf,
         include: &Include,
     ) -> Result<Arc<Vec<TaskNode>>, String> {
-        if let Some(t) = self.included.lock().expect("include lock").get(path) {
+        let key = (path.clone(), include.location.to_string());
+        if let Some(t) = self.included.lock().expect("include lock").get(&key) {
             return Ok(t.clone());
         }
-        let tasks = settle_playbooks::load_tasks_file(
-            path,
-            &self.play.dir,
-            include.role.clone(),
-            &include.apply,
-        )
-        .map_err(|e| e.to_string())?;
+        let tasks = match &include.role_include {
+            None => settle_playbooks::load_tasks_file(
+                path,
+                &self.play.dir,
+                include.role.clone(),
+                &include.apply,
+            )
+            .map_err(|e| e.to_string())?,
+            Some(files) => {
+                let (tasks, handlers) = settle_playbooks::load_included_role(
+                    &path.display().to_string(),
+                    files,
+                    &self.play.dir,
+                    include.role.clone(),
+                    &include.location,
+                    &include.apply,
+                )
+                .map_err(|e| e.to_string())?;
+                let mut known = self.included_handlers.lock().expect("handlers lock");
+                for handler in handlers {
+                    let registered = self.play.handlers.iter().chain(known.iter()).any(|h| {
+                        h.name == handler.name
+                            && h.role.as_ref().map(|r| &r.name)
+                                == handler.role.as_ref().map(|r| &r.name)
+                    });
+                    if !registered {
+                        known.push(handler);
+                    }
+                }
+                tasks
+            }
+        };
         for task in tasks_of(&tasks) {
             if !actions::known_modules().contains(&task.module.as_str()) {
                 actions::validate(task).map_err(|e| {
@@ -228,7 +278,7 @@ impl PlayRun<'_> {
         self.included
             .lock()
             .expect("include lock")
-            .insert(path.clone(), tasks.clone());
+            .insert(key, tasks.clone());
         Ok(tasks)
     }
 }

@@ -29,7 +29,7 @@ use std::sync::{Arc, Mutex};
 
 use indexmap::IndexSet;
 use serde_json::{Value, json};
-use settle_playbooks::{Location, Play, Strategy, TaskNode};
+use settle_playbooks::{Location, Play, Strategy, Task, TaskNode};
 
 use crate::hosts::Hosts;
 use crate::output::{Output, Status};
@@ -88,7 +88,11 @@ struct PlayRun<'a> {
     batch: Mutex<Vec<String>>,
     notified: Mutex<HashMap<String, IndexSet<String>>>,
     end_play: AtomicBool,
-    included: Mutex<HashMap<PathBuf, Arc<Vec<TaskNode>>>>,
+    /// Task files and roles read by includes, once per run: keyed by the file (or role) and
+    /// the include that reads it (its `apply` is part of what was read).
+    included: Mutex<HashMap<(PathBuf, String), Arc<Vec<TaskNode>>>>,
+    /// Handlers of roles that `include_role` read while the play ran.
+    included_handlers: Mutex<Vec<Task>>,
 }
 
 impl<'a> Engine<'a> {
@@ -146,6 +150,7 @@ impl<'a> Engine<'a> {
             notified: Mutex::default(),
             end_play: AtomicBool::new(false),
             included: Mutex::default(),
+            included_handlers: Mutex::default(),
         };
         let mut runnable = Vec::new();
         for host in &hosts {

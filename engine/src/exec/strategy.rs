@@ -11,6 +11,7 @@ use petgraph::graph::NodeIndex;
 use serde_json::json;
 use settle_playbooks::{Strategy, Task};
 
+use super::includes::include_name;
 use super::{End, PlayRun, StepOutcome, bool_of};
 use crate::plan::{Edge, Plan, Step};
 use crate::template::Layer;
@@ -215,7 +216,12 @@ impl PlayRun<'_> {
                 self.engine.out.event(&json!({"event": "task_start", "task": task.display_name(), "location": task.location.to_string()}));
                 self.run_task_on(task, batch, extra, false)
             }
-            Step::Include(include) => self.run_include(include, batch, extra),
+            Step::Include(include) => {
+                let name = include_name(include);
+                self.engine.out.banner(&format!("TASK [{name}]"));
+                self.engine.out.event(&json!({"event": "task_start", "task": name, "location": include.location.to_string()}));
+                self.run_include(include, batch, extra)
+            }
         }
     }
 
