@@ -24,7 +24,31 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ("set_fact", None),
     ("meta", Some(&["_raw_params"])),
     ("pause", Some(&["seconds", "minutes"])),
-    ("include_vars", Some(&["file", "_raw_params", "name"])),
+    (
+        "include_vars",
+        Some(&[
+            "file",
+            "_raw_params",
+            "name",
+            "dir",
+            "depth",
+            "files_matching",
+            "ignore_files",
+            "extensions",
+            "ignore_unknown_extensions",
+            "hash_behaviour",
+        ]),
+    ),
+    (
+        "gather_facts",
+        Some(&[
+            "parallel",
+            "gather_subset",
+            "gather_timeout",
+            "filter",
+            "fact_path",
+        ]),
+    ),
     (
         "template",
         Some(&[
@@ -40,19 +64,19 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
             "newline_sequence",
             "trim_blocks",
             "lstrip_blocks",
+            "block_start_string",
+            "block_end_string",
+            "variable_start_string",
+            "variable_end_string",
+            "comment_start_string",
+            "comment_end_string",
+            "output_encoding",
         ]),
     ),
 ];
 
 /// Arguments Ansible's `template` has that settle does not.
 const TEMPLATE_UNSUPPORTED: &[&str] = &[
-    "block_start_string",
-    "block_end_string",
-    "variable_start_string",
-    "variable_end_string",
-    "comment_start_string",
-    "comment_end_string",
-    "output_encoding",
     "attributes",
     "seuser",
     "serole",
@@ -241,6 +265,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "include_vars" => include_vars(ctx),
         "template" => template(ctx),
         "copy" => copy(ctx),
+        "gather_facts" => gather_facts(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
     };
     // Errors here are the playbook's (a template, a missing file): say which task and where.
@@ -394,30 +419,243 @@ fn find_file(ctx: &ActionContext, kind: &str, name: &str) -> Result<PathBuf, Str
 }
 
 fn include_vars(ctx: &ActionContext) -> Result<ActionResult, String> {
+    const DIR_ARGS: &[&str] = &[
+        "dir",
+        "depth",
+        "files_matching",
+        "ignore_files",
+        "extensions",
+        "ignore_unknown_extensions",
+    ];
     let args = rendered_args(ctx, &[])?;
-    let Some(file) = args
-        .get("file")
-        .or_else(|| args.get("_raw_params"))
-        .map(value_text)
-    else {
-        return Err("include_vars: give a file".into());
-    };
-    let path = find_file(ctx, "vars", &file)?;
-    let vars = settle_inventory::load_vars_file(&path).map_err(|e| e.to_string())?;
-    let facts = match args.get("name").map(value_text) {
+    let dir_args = args.keys().any(|k| DIR_ARGS.contains(&k.as_str()));
+    let file_args = args.contains_key("file") || args.contains_key("_raw_params");
+    if dir_args && file_args {
+        return Err(
+            "You are mixing file only and dir only arguments, these are incompatible".into(),
+        );
+    }
+    let mut included: Vec<String> = Vec::new();
+    let mut failure: Option<String> = None;
+    let mut results = Map::new();
+    if let Some(dir) = args.get("dir").map(value_text) {
+        match include_vars_dir(ctx, &args, &dir, &mut included, &mut results) {
+            Ok(()) => {}
+            Err(e) => failure = Some(e),
+        }
+    } else {
+        let Some(file) = args
+            .get("file")
+            .or_else(|| args.get("_raw_params"))
+            .map(value_text)
+        else {
+            return Err("include_vars: give a file or dir".into());
+        };
+        let file = file.trim_end_matches('\n').to_string();
+        let path = find_file(ctx, "vars", &file)?;
+        let vars = load_vars_map(&path)?;
+        included.push(path.display().to_string());
+        results = vars;
+    }
+    if let Some(message) = failure {
+        return Ok(done(json!({
+            "changed": false,
+            "failed": true,
+            "message": message,
+            "msg": message,
+            "ansible_included_var_files": included,
+            "ansible_facts": {},
+        })));
+    }
+    let mut facts = match args.get("name").map(value_text) {
         Some(name) => {
             let mut m = Map::new();
-            m.insert(name, Value::Object(vars));
+            m.insert(name, Value::Object(results));
             m
         }
-        None => vars,
+        None => results,
     };
+    if args.get("hash_behaviour").and_then(Value::as_str) == Some("merge") {
+        for (key, value) in facts.iter_mut() {
+            let existing = templar().render(&Value::String(format!("{{{{ {key} }}}}")), ctx.scope);
+            if let Ok(Value::Object(old)) = existing
+                && value.is_object()
+            {
+                let mut merged = Value::Object(old);
+                merge_hashes(&mut merged, std::mem::take(value));
+                *value = merged;
+            }
+        }
+    }
     for (k, v) in &facts {
         (ctx.include_var)(k, v.clone());
     }
     Ok(done(
-        json!({"changed": false, "failed": false, "ansible_facts": facts, "ansible_included_var_files": [path.display().to_string()]}),
+        json!({"changed": false, "failed": false, "ansible_facts": facts, "ansible_included_var_files": included}),
     ))
+}
+
+/// Ansible's `merge_hashes`: dicts merged key by key, recursively; anything else replaced.
+fn merge_hashes(into: &mut Value, from: Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(&k) {
+                    Some(existing) if existing.is_object() && v.is_object() => {
+                        merge_hashes(existing, v)
+                    }
+                    _ => {
+                        a.insert(k, v);
+                    }
+                }
+            }
+        }
+        (slot, other) => *slot = other,
+    }
+}
+
+/// A vars file that must hold a mapping (an empty file is an empty one).
+fn load_vars_map(path: &Path) -> Result<Map<String, Value>, String> {
+    settle_inventory::load_vars_file(path).map_err(|e| {
+        let message = e.to_string();
+        if message.contains("a vars file must be a mapping") {
+            format!("{} must be stored as a dictionary/hash", path.display())
+        } else {
+            message
+        }
+    })
+}
+
+/// `include_vars: dir=…`: every vars file below the folder, in sorted walk order, each later
+/// file's top-level keys replacing earlier ones (Ansible's `_traverse_dir_depth`).
+fn include_vars_dir(
+    ctx: &ActionContext,
+    args: &Vars,
+    dir: &str,
+    included: &mut Vec<String>,
+    results: &mut Map<String, Value>,
+) -> Result<(), String> {
+    let root = match ctx.task.role.as_deref() {
+        Some(role) if dir.split('/').next() == Some("vars") => {
+            let candidate = role.path.join(dir);
+            if candidate.exists() {
+                candidate
+            } else {
+                PathBuf::from(dir)
+            }
+        }
+        Some(role) => role.path.join("vars").join(dir),
+        None => ctx
+            .task
+            .location
+            .file
+            .parent()
+            .map_or_else(|| PathBuf::from(dir), |d| d.join(dir)),
+    };
+    if !root.exists() {
+        return Err(format!("{} directory does not exist", root.display()));
+    }
+    if !root.is_dir() {
+        return Err(format!("{} is not a directory", root.display()));
+    }
+    let depth = args
+        .get("depth")
+        .and_then(|v| {
+            v.as_u64()
+                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
+        })
+        .unwrap_or(0) as usize;
+    let matcher = args
+        .get("files_matching")
+        .map(value_text)
+        .map(|p| regex::Regex::new(&p).map_err(|e| format!("files_matching: {e}")))
+        .transpose()?;
+    let ignore: Vec<String> = match args.get("ignore_files") {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) => s.split_whitespace().map(str::to_string).collect(),
+        Some(Value::Array(items)) => items.iter().map(value_text).collect(),
+        Some(other) => return Err(format!("{} must be a list", value_text(other))),
+    };
+    let ignore: Vec<regex::Regex> = ignore
+        .iter()
+        .map(|p| {
+            regex::Regex::new(&format!("(?:{p})$"))
+                .map_err(|_| format!("Invalid regular expression: {p}"))
+        })
+        .collect::<Result<_, _>>()?;
+    let extensions: Vec<String> = match args.get("extensions") {
+        None => vec!["yaml".into(), "yml".into(), "json".into()],
+        Some(Value::Array(items)) => items.iter().map(value_text).collect(),
+        // Ansible's list() of a string: its characters.
+        Some(Value::String(s)) => s.chars().map(String::from).collect(),
+        Some(_) => return Err("Invalid type for \"extensions\" option, it must be a list".into()),
+    };
+    let ignore_unknown = args
+        .get("ignore_unknown_extensions")
+        .is_some_and(crate::template::json_bool);
+    let valid_ext = |name: &str| {
+        Path::new(name)
+            .extension()
+            .is_some_and(|e| extensions.iter().any(|x| *x == e.to_string_lossy()))
+    };
+    // os.walk with followlinks, then sorted by folder path.
+    let mut walked: Vec<(PathBuf, Vec<String>)> = Vec::new();
+    let mut stack = vec![root.clone()];
+    while let Some(d) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&d) else {
+            continue;
+        };
+        let mut files = Vec::new();
+        for entry in entries.flatten() {
+            let path = entry.path();
+            if path.is_dir() {
+                stack.push(path);
+            } else {
+                files.push(entry.file_name().to_string_lossy().into_owned());
+            }
+        }
+        files.sort();
+        walked.push((d, files));
+    }
+    walked.sort_by(|a, b| a.0.as_os_str().cmp(b.0.as_os_str()));
+    for (folder, files) in walked {
+        let level = folder
+            .strip_prefix(&root)
+            .map_or(0, |r| r.components().count())
+            + 1;
+        if depth != 0 && level > depth {
+            continue;
+        }
+        for name in files {
+            let path = folder.join(&name);
+            if matcher.as_ref().is_some_and(|m| !m.is_match(&name)) {
+                continue;
+            }
+            if ignore.iter().any(|re| re.is_match(&name)) {
+                continue;
+            }
+            if ignore_unknown && !valid_ext(&name) {
+                continue;
+            }
+            if !valid_ext(&name) {
+                return Err(format!(
+                    "{} does not have a valid extension: {}",
+                    path.display(),
+                    extensions.join(", ")
+                ));
+            }
+            let vars = load_vars_map(&path)?;
+            included.push(path.display().to_string());
+            results.extend(vars);
+        }
+    }
+    Ok(())
+}
+
+fn gather_facts(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let mut args = rendered_args(ctx, &[])?;
+    args.retain(|k, _| k == "gather_subset" || k == "filter");
+    module_call(ctx, "setup", args)
 }
 
 fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
@@ -451,9 +689,32 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
     let lstrip_blocks = args
         .remove("lstrip_blocks")
         .is_some_and(|v| crate::template::json_bool(&v));
-    let mut rendered = templar()
-        .render_file_with(&src, &source, &scope, trim_blocks, lstrip_blocks)
-        .map_err(|e| format!("template error: {}", e.message))?;
+    let delimiters = [
+        ("block_start_string", "{%"),
+        ("block_end_string", "%}"),
+        ("variable_start_string", "{{"),
+        ("variable_end_string", "}}"),
+        ("comment_start_string", "{#"),
+        ("comment_end_string", "#}"),
+    ]
+    .map(|(key, default)| match args.remove(key) {
+        Some(v) => (value_text(&v), true),
+        None => (default.to_string(), false),
+    });
+    let rendered = if delimiters.iter().any(|(_, given)| *given) {
+        let [bs, be, vs, ve, cs, ce] = delimiters.map(|(d, _)| d);
+        templar().render_file_with_syntax(
+            &src,
+            &source,
+            &scope,
+            trim_blocks,
+            lstrip_blocks,
+            [(bs, be), (vs, ve), (cs, ce)],
+        )
+    } else {
+        templar().render_file_with(&src, &source, &scope, trim_blocks, lstrip_blocks)
+    };
+    let mut rendered = rendered.map_err(|e| format!("template error: {}", e.message))?;
     match args
         .remove("newline_sequence")
         .map(|v| value_text(&v))
@@ -468,7 +729,18 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
             ));
         }
     }
-    args.insert("content".into(), rendered.into());
+    let encoding = args
+        .remove("output_encoding")
+        .map(|v| value_text(&v))
+        .unwrap_or_default();
+    let bytes = encode(&rendered, &encoding)?;
+    preserve_mode(&mut args, &path)?;
+    args.insert(
+        "_content_base64".into(),
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into(),
+    );
     let mut result = module_call(ctx, "copy", args)?;
     if let ActionResult::Done(map, _) = &mut result {
         map.insert("src".into(), path.display().to_string().into());
@@ -483,8 +755,22 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
     let remote = args
         .get("remote_src")
         .is_some_and(crate::template::json_bool);
+    if let Some(content) = args.get_mut("content") {
+        // Ansible's copy action: a dict or list is written as JSON, other values as Python's str().
+        let text = match &*content {
+            Value::String(_) | Value::Null => None,
+            Value::Object(_) | Value::Array(_) => Some(python_json(content)),
+            Value::Bool(true) => Some("True".into()),
+            Value::Bool(false) => Some("False".into()),
+            Value::Number(n) => Some(n.to_string()),
+        };
+        if let Some(text) = text {
+            *content = Value::String(text);
+        }
+    }
     if !remote && let Some(src) = args.remove("src").map(|v| value_text(&v)) {
         let path = find_file(ctx, "files", &src)?;
+        preserve_mode(&mut args, &path)?;
         if path.is_dir() {
             return copy_tree(ctx, &path, src.ends_with('/'), args, directory_mode);
         }
@@ -511,6 +797,144 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
         return Ok(result);
     }
     module_call(ctx, "copy", args)
+}
+
+/// `mode: preserve`: the controller file's own mode.
+fn preserve_mode(args: &mut Vars, source: &Path) -> Result<(), String> {
+    use std::os::unix::fs::MetadataExt;
+    if args.get("mode").and_then(Value::as_str) == Some("preserve") {
+        let meta = std::fs::metadata(source)
+            .map_err(|e| format!("could not read {}: {e}", source.display()))?;
+        args.insert(
+            "mode".into(),
+            format!("{:04o}", meta.mode() & 0o7777).into(),
+        );
+    }
+    Ok(())
+}
+
+/// JSON as Python's `json.dumps` writes it (`, ` and `: `, non-ASCII escaped, keys in order).
+fn python_json(value: &Value) -> String {
+    fn string(s: &str, out: &mut String) {
+        out.push('"');
+        for c in s.chars() {
+            match c {
+                '"' => out.push_str("\\\""),
+                '\\' => out.push_str("\\\\"),
+                '\n' => out.push_str("\\n"),
+                '\r' => out.push_str("\\r"),
+                '\t' => out.push_str("\\t"),
+                '\u{8}' => out.push_str("\\b"),
+                '\u{c}' => out.push_str("\\f"),
+                c if (c as u32) < 0x20 || (c as u32) > 0x7f => {
+                    let mut units = [0u16; 2];
+                    for unit in c.encode_utf16(&mut units) {
+                        out.push_str(&format!("\\u{unit:04x}"));
+                    }
+                }
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
+    fn write(value: &Value, out: &mut String) {
+        match value {
+            Value::Null => out.push_str("null"),
+            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
+            Value::Number(n) => out.push_str(&n.to_string()),
+            Value::String(s) => string(s, out),
+            Value::Array(items) => {
+                out.push('[');
+                for (i, item) in items.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    write(item, out);
+                }
+                out.push(']');
+            }
+            Value::Object(map) => {
+                out.push('{');
+                for (i, (k, v)) in map.iter().enumerate() {
+                    if i > 0 {
+                        out.push_str(", ");
+                    }
+                    string(k, out);
+                    out.push_str(": ");
+                    write(v, out);
+                }
+                out.push('}');
+            }
+        }
+    }
+    let mut out = String::new();
+    write(value, &mut out);
+    out
+}
+
+/// The rendered text in `output_encoding` (utf-8 when empty or not given).
+fn encode(text: &str, encoding: &str) -> Result<Vec<u8>, String> {
+    let name = encoding.to_ascii_lowercase().replace('_', "-");
+    // The characters windows-1252 puts at 0x80..0x9f (None: unassigned).
+    const CP1252_HIGH: [Option<char>; 32] = [
+        Some('\u{20ac}'),
+        None,
+        Some('\u{201a}'),
+        Some('\u{192}'),
+        Some('\u{201e}'),
+        Some('\u{2026}'),
+        Some('\u{2020}'),
+        Some('\u{2021}'),
+        Some('\u{2c6}'),
+        Some('\u{2030}'),
+        Some('\u{160}'),
+        Some('\u{2039}'),
+        Some('\u{152}'),
+        None,
+        Some('\u{17d}'),
+        None,
+        None,
+        Some('\u{2018}'),
+        Some('\u{2019}'),
+        Some('\u{201c}'),
+        Some('\u{201d}'),
+        Some('\u{2022}'),
+        Some('\u{2013}'),
+        Some('\u{2014}'),
+        Some('\u{2dc}'),
+        Some('\u{2122}'),
+        Some('\u{161}'),
+        Some('\u{203a}'),
+        Some('\u{153}'),
+        None,
+        Some('\u{17e}'),
+        Some('\u{178}'),
+    ];
+    let single = |limit: u32, cp1252: bool| -> Result<Vec<u8>, String> {
+        text.chars()
+            .map(|c| {
+                let code = c as u32;
+                if code < 0x80 || (code < limit && !(cp1252 && (0x80..0xa0).contains(&code))) {
+                    return Ok(code as u8);
+                }
+                if cp1252 && let Some(i) = CP1252_HIGH.iter().position(|h| *h == Some(c)) {
+                    return Ok(0x80 + i as u8);
+                }
+                Err(format!(
+                    "template: '{encoding}' codec can't encode character {c:?}"
+                ))
+            })
+            .collect()
+    };
+    match name.as_str() {
+        "" | "utf-8" | "utf8" => Ok(text.as_bytes().to_vec()),
+        "ascii" | "us-ascii" => single(0x80, false),
+        "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "l1" => single(0x100, false),
+        "windows-1252" | "cp1252" => single(0x100, true),
+        _ => Err(format!(
+            "template: output_encoding {encoding:?} is not one settle writes (utf-8, ascii, latin-1, windows-1252)"
+        )),
+    }
 }
 
 /// A vault-encrypted `copy` source is decrypted unless `decrypt: false` (Ansible's default is
@@ -591,6 +1015,7 @@ fn copy_tree(
             .map_err(|e| format!("copy: could not read {}: {e}", root.join(rel).display()))?;
         let bytes = decrypt_source(&args, &root.join(rel), bytes)?;
         let mut file_args = args.clone();
+        preserve_mode(&mut file_args, &root.join(rel))?;
         file_args.insert("dest".into(), base.join(rel).display().to_string().into());
         file_args.insert(
             "_content_base64".into(),

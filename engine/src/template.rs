@@ -436,6 +436,46 @@ impl Templar {
         })
     }
 
+    /// Renders a template file with other delimiters (`template`'s `variable_start_string`,
+    /// `block_start_string`, `comment_start_string` and their ends): each pair is (start, end).
+    pub fn render_file_with_syntax(
+        &self,
+        name: &str,
+        source: &str,
+        scope: &Arc<Scope>,
+        trim_blocks: bool,
+        lstrip_blocks: bool,
+        delimiters: [(String, String); 3],
+    ) -> Result<String, TemplateError> {
+        let [block, variable, comment] = delimiters;
+        let syntax = minijinja::syntax::SyntaxConfig::builder()
+            .block_delimiters(block.0, block.1)
+            .variable_delimiters(variable.0, variable.1)
+            .comment_delimiters(comment.0, comment.1)
+            .trim_blocks(trim_blocks)
+            .lstrip_blocks(lstrip_blocks)
+            .keep_trailing_newline(true)
+            .build()
+            .map_err(|e| TemplateError {
+                message: format!("{name}: {e}"),
+            })?;
+        let mut env = self.env.clone();
+        env.set_syntax(syntax);
+        env.render_named_str(name, source, Mj::from_dyn_object(scope.clone()))
+            .map_err(|e| {
+                let line = e
+                    .line()
+                    .map(|l| format!("{name}:{l}: "))
+                    .unwrap_or_else(|| format!("{name}: "));
+                let mut te = self.error(e, scope, "");
+                te.message = format!(
+                    "{line}{}",
+                    te.message.trim_end_matches(" (in template \"\")")
+                );
+                te
+            })
+    }
+
     /// Evaluates a condition (`when`, `changed_when`, `failed_when`, `until`, `assert: that`)
     /// as Ansible 2.19 does: a bare expression (or, deprecated, a `{{ }}` template) whose result
     /// must be a boolean. `when: flag` with `flag: "false"` is an error, not Python truthiness.

@@ -26,6 +26,7 @@ pub(crate) static COMMAND_SPEC: ModuleSpec = ModuleSpec {
         "stdin_add_newline",
         "strip_empty_ends",
         "expand_argument_vars",
+        "executable",
     ],
     unsupported: &["warn", "_uses_shell"],
     free_form: true,
@@ -45,6 +46,14 @@ pub(crate) static SHELL_SPEC: ModuleSpec = ModuleSpec {
         "executable",
     ],
     unsupported: &["warn"],
+    free_form: true,
+};
+
+/// `raw`: the free-form text through the host's shell (`executable`, else /bin/sh), nothing else.
+pub(crate) static RAW_SPEC: ModuleSpec = ModuleSpec {
+    name: "raw",
+    args: &["_raw_params", "executable"],
+    unsupported: &[],
     free_form: true,
 };
 
@@ -90,6 +99,13 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
         ));
     }
     let mut values = Map::new();
+    let mut warnings = Vec::new();
+    if !shell && let Some(executable) = &args.executable {
+        warnings.push(format!("As of Ansible 2.4, the parameter 'executable' is no longer supported with the 'command' module. Not using '{executable}'."));
+    }
+    if !warnings.is_empty() {
+        values.insert("warnings".into(), warnings.into());
+    }
     let argv: Vec<String> = if shell {
         let Some(text) = text.clone() else {
             return Err(ModuleError::Args("shell: no command given".into()));
@@ -256,6 +272,42 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
         values,
         ..Outcome::default()
     })
+}
+
+/// `raw`: the text through `executable` (else /bin/sh) `-c`, output as it came (no trimming),
+/// always changed, skipped in check mode; no environment (Ansible warns and ignores it).
+pub(crate) fn run_raw(request: &Request) -> Result<Outcome, ModuleError> {
+    let mut args = Map::new();
+    for (key, value) in &request.args {
+        match key.as_str() {
+            "_raw_params" | "executable" => {
+                args.insert(key.clone(), value.clone());
+            }
+            other => {
+                return Err(ModuleError::Args(format!(
+                    "raw: unsupported argument {other:?}; it takes free-form text and executable"
+                )));
+            }
+        }
+    }
+    if request.check_mode {
+        return Ok(Outcome {
+            skipped: true,
+            ..Outcome::default()
+        });
+    }
+    args.insert("strip_empty_ends".into(), false.into());
+    let mut shell = Request::new("shell", args);
+    shell.timeout = request.timeout;
+    let mut outcome = run(&shell, true)?;
+    for key in ["cmd", "start", "end", "delta"] {
+        outcome.values.remove(key);
+    }
+    if !outcome.failed {
+        outcome.msg = None;
+    }
+    outcome.changed = true;
+    Ok(outcome)
 }
 
 /// Why a command has no output to give.
@@ -434,6 +486,21 @@ fn now_string() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn raw_keeps_output_and_fails_on_rc() {
+        let args = serde_json::json!({"_raw_params": "echo hi; echo err >&2"});
+        let out = run_raw(&Request::new("raw", args.as_object().cloned().unwrap_or_default()))
+            .unwrap();
+        assert!(out.changed && !out.failed);
+        assert_eq!(out.values["stdout"], "hi\n");
+        assert_eq!(out.values["stderr_lines"], serde_json::json!(["err"]));
+        let args = serde_json::json!({"_raw_params": "exit 3"});
+        let out = run_raw(&Request::new("raw", args.as_object().cloned().unwrap_or_default()))
+            .unwrap();
+        assert!(out.failed && out.values["rc"] == 3);
+        assert_eq!(out.msg.as_deref(), Some("non-zero return code"));
+    }
 
     #[test]
     fn wildcards() {

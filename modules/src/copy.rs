@@ -35,11 +35,11 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "_content_base64",
         "_src_name",
         "directory_mode",
+        "decrypt",
     ],
     unsupported: &[
         "local_follow",
         "checksum",
-        "decrypt",
         "attributes",
         "seuser",
         "serole",
@@ -94,6 +94,13 @@ pub(crate) struct Copy {
     bytes: Vec<u8>,
     #[serde(skip)]
     backup_file: Option<String>,
+    /// Vault decryption happens on the controller; accepted here so the argument passes through.
+    #[serde(default, deserialize_with = "boolean")]
+    #[allow(dead_code)]
+    decrypt: bool,
+    /// lineinfile/blockinfile with `create`: make the missing folders (Ansible's os.makedirs).
+    #[serde(skip)]
+    make_parents: bool,
 }
 
 fn yes() -> bool {
@@ -120,7 +127,15 @@ impl Copy {
             follow: true,
             bytes,
             backup_file: None,
+            decrypt: false,
+            make_parents: false,
         }
+    }
+
+    /// Makes the missing folders above the file when writing it (`create: true`).
+    pub(crate) fn making_parents(mut self) -> Copy {
+        self.make_parents = true;
+        self
     }
 
     /// The file to write: `dest`, or `dest/NAME` when `dest` is a directory.
@@ -289,6 +304,12 @@ impl Resource for Copy {
             .parent()
             .filter(|f| !f.as_os_str().is_empty() && !f.is_dir())
         {
+            if self.make_parents {
+                fs::create_dir_all(folder).map_err(|e| {
+                    ModuleError::io(format!("Error creating {}", folder.display()), e)
+                })?;
+                return fsutil::atomic_write(&dest, &self.bytes, mode, uid, gid);
+            }
             // Ansible's words: copy and template do not create the folder.
             return Err(ModuleError::Failed(format!(
                 "Destination directory {} does not exist",

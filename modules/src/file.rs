@@ -17,12 +17,12 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     args: &[
         "path", "dest", "name", "state", "owner", "group", "mode", "recurse", "src", "follow",
         "force",
-    ],
-    unsupported: &[
         "access_time",
         "access_time_format",
         "modification_time",
         "modification_time_format",
+    ],
+    unsupported: &[
         "attributes",
         "attr",
         "seuser",
@@ -52,6 +52,18 @@ pub(crate) struct File {
     follow: bool,
     #[serde(default, deserialize_with = "boolean")]
     force: bool,
+    /// `now`, `preserve` or a time in `modification_time_format`.
+    #[serde(default, deserialize_with = "text")]
+    modification_time: Option<String>,
+    #[serde(default = "time_format")]
+    modification_time_format: String,
+    #[serde(default, deserialize_with = "text")]
+    access_time: Option<String>,
+    #[serde(default = "time_format")]
+    access_time_format: String,
+    /// The (atime, mtime) to set, decided by `check`.
+    #[serde(skip)]
+    times: Option<(f64, f64)>,
     /// The state decided by `check`, for `apply` and the return values.
     #[serde(skip)]
     resolved: Option<State>,
@@ -59,6 +71,120 @@ pub(crate) struct File {
 
 fn yes() -> bool {
     true
+}
+
+fn time_format() -> String {
+    "%Y%m%d%H%M.%S".into()
+}
+
+/// What a task wants of a timestamp.
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Stamp {
+    Preserve,
+    Now,
+    At(f64),
+}
+
+/// Ansible's `get_timestamp_for_time`: `preserve`, `now`, or `time.mktime(time.strptime(…))`.
+fn stamp(given: Option<&str>, format: &str, touch: bool) -> Result<Stamp, ModuleError> {
+    match given {
+        None if touch => Ok(Stamp::Now),
+        None | Some("preserve") => Ok(Stamp::Preserve),
+        Some("now") => Ok(Stamp::Now),
+        Some(text) => local_time(text, format).map(Stamp::At).ok_or_else(|| {
+            ModuleError::Failed(format!(
+                "Error while obtaining timestamp for time {text} using format {format}: time data {text:?} does not match format {format:?}"
+            ))
+        }),
+    }
+}
+
+/// `strptime` for the numeric directives (`%Y %y %m %d %H %M %S %%`), then `mktime`.
+fn local_time(text: &str, format: &str) -> Option<f64> {
+    let mut fields = [1900i64, 1, 1, 0, 0, 0];
+    let bytes = text.as_bytes();
+    let mut at = 0;
+    let mut directives = format.chars();
+    while let Some(c) = directives.next() {
+        if c != '%' {
+            let mut buf = [0u8; 4];
+            let literal = c.encode_utf8(&mut buf).as_bytes();
+            if !bytes[at..].starts_with(literal) {
+                return None;
+            }
+            at += literal.len();
+            continue;
+        }
+        let (slot, width) = match directives.next()? {
+            'Y' => (0, 4),
+            'y' => (6, 2),
+            'm' => (1, 2),
+            'd' => (2, 2),
+            'H' => (3, 2),
+            'M' => (4, 2),
+            'S' => (5, 2),
+            '%' => {
+                if bytes.get(at) != Some(&b'%') {
+                    return None;
+                }
+                at += 1;
+                continue;
+            }
+            _ => return None,
+        };
+        let digits = bytes[at..]
+            .iter()
+            .take(width)
+            .take_while(|b| b.is_ascii_digit())
+            .count();
+        if digits == 0 {
+            return None;
+        }
+        let value: i64 = std::str::from_utf8(&bytes[at..at + digits]).ok()?.parse().ok()?;
+        at += digits;
+        if slot == 6 {
+            fields[0] = if value < 69 { 2000 + value } else { 1900 + value };
+        } else {
+            fields[slot] = value;
+        }
+    }
+    if at != bytes.len()
+        || !(1..=12).contains(&fields[1])
+        || !(1..=31).contains(&fields[2])
+        || fields[3] > 23
+        || fields[4] > 59
+        || fields[5] > 61
+    {
+        return None;
+    }
+    // SAFETY: mktime reads and normalises the struct it is given.
+    let seconds = unsafe {
+        let mut tm: libc::tm = std::mem::zeroed();
+        tm.tm_year = (fields[0] - 1900) as libc::c_int;
+        tm.tm_mon = (fields[1] - 1) as libc::c_int;
+        tm.tm_mday = fields[2] as libc::c_int;
+        tm.tm_hour = fields[3] as libc::c_int;
+        tm.tm_min = fields[4] as libc::c_int;
+        tm.tm_sec = fields[5] as libc::c_int;
+        tm.tm_isdst = -1;
+        libc::mktime(&mut tm)
+    };
+    (seconds != -1).then_some(seconds as f64)
+}
+
+fn now_seconds() -> f64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64())
+}
+
+fn to_system_time(seconds: f64) -> std::time::SystemTime {
+    let d = std::time::Duration::from_secs_f64(seconds.abs());
+    if seconds >= 0.0 {
+        std::time::UNIX_EPOCH + d
+    } else {
+        std::time::UNIX_EPOCH - d
+    }
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -293,6 +419,64 @@ impl File {
     }
 }
 
+impl File {
+    /// Plans `modification_time`/`access_time` (touch: `now` unless given), as Ansible's
+    /// `update_timestamp_for_file` compares them.
+    fn check_times(&mut self, state: State, plan: &mut Plan) -> Result<(), ModuleError> {
+        if state == State::Absent {
+            return Ok(());
+        }
+        let touch = state == State::Touch;
+        let mtime = stamp(
+            self.modification_time.as_deref(),
+            &self.modification_time_format,
+            touch,
+        )?;
+        let atime = stamp(self.access_time.as_deref(), &self.access_time_format, touch)?;
+        if mtime == Stamp::Preserve && atime == Stamp::Preserve {
+            return Ok(());
+        }
+        let meta = fs::metadata(&self.path).ok();
+        let now = now_seconds();
+        let current = |m: Option<&Metadata>, modified: bool| {
+            m.map(|m| {
+                if modified {
+                    m.mtime() as f64 + m.mtime_nsec() as f64 / 1e9
+                } else {
+                    m.atime() as f64 + m.atime_nsec() as f64 / 1e9
+                }
+            })
+        };
+        let (before_m, before_a) = (current(meta.as_ref(), true), current(meta.as_ref(), false));
+        let want = |s: Stamp, before: Option<f64>| match s {
+            Stamp::Preserve => before.unwrap_or(now),
+            Stamp::Now => now,
+            Stamp::At(t) => t,
+        };
+        let (want_m, want_a) = (want(mtime, before_m), want(atime, before_a));
+        self.times = Some((want_a, want_m));
+        if meta.is_none() {
+            return Ok(());
+        }
+        let show = |v: Option<f64>| v.map(|t| t.to_string());
+        if before_m != Some(want_m) || mtime == Stamp::Now {
+            plan.change("mtime", show(before_m), Some(want_m.to_string()));
+        }
+        if before_a != Some(want_a) || atime == Stamp::Now {
+            plan.change("atime", show(before_a), Some(want_a.to_string()));
+        }
+        Ok(())
+    }
+
+    /// Both `now`: the time of the write itself (utime(path, None) in Ansible).
+    fn now_times(&self) -> Option<f64> {
+        let touch = self.resolved == Some(State::Touch);
+        let is_now = |given: Option<&str>| given == Some("now") || (given.is_none() && touch);
+        (is_now(self.modification_time.as_deref()) && is_now(self.access_time.as_deref()))
+            .then(now_seconds)
+    }
+}
+
 impl Resource for File {
     fn validate(&self) -> Result<(), ModuleError> {
         if self.src.is_some() && !matches!(self.state, Some(State::Link | State::Hard)) {
@@ -363,7 +547,9 @@ impl Resource for File {
                 }
             },
             State::Touch => {
-                plan.change("state", Some(kind.into()), Some("touch".into()));
+                if meta.is_none() {
+                    plan.change("state", Some(kind.into()), Some("touch".into()));
+                }
                 let target = if meta.is_some() {
                     self.target_metadata()
                 } else {
@@ -448,6 +634,7 @@ impl Resource for File {
                 }
             }
         }
+        self.check_times(state, &mut plan)?;
         Ok(plan)
     }
 
@@ -481,14 +668,6 @@ impl Resource for File {
                         .map_err(io("touch"))?;
                     file.set_permissions(fs::Permissions::from_mode(fsutil::default_file_mode()))
                         .map_err(io("chmod"))?;
-                } else {
-                    let now = std::time::SystemTime::now();
-                    let file = fs::OpenOptions::new()
-                        .append(true)
-                        .open(&path)
-                        .map_err(io("touch"))?;
-                    file.set_times(fs::FileTimes::new().set_accessed(now).set_modified(now))
-                        .map_err(io("touch"))?;
                 }
             }
             State::Link if plan.has("state") || plan.has("src") => {
@@ -522,6 +701,26 @@ impl Resource for File {
         }
         let follow = self.follow && state != State::Link;
         self.attributes().apply(&path, plan, follow)?;
+        if let Some((atime, mtime)) = self.times
+            && (plan.has("mtime") || plan.has("atime") || plan.has("state"))
+            && state != State::Absent
+        {
+            let (atime, mtime) = match self.now_times() {
+                Some(now) => (now, now),
+                None => (atime, mtime),
+            };
+            let times = fs::FileTimes::new()
+                .set_accessed(to_system_time(atime))
+                .set_modified(to_system_time(mtime));
+            fs::File::open(&path)
+                .and_then(|f| f.set_times(times))
+                .map_err(|e| {
+                    ModuleError::io(
+                        "Error while updating modification or access time".to_string(),
+                        e,
+                    )
+                })?;
+        }
         if self.recurse && plan.has("recurse") {
             self.apply_recursive(&path)?;
         }
@@ -545,5 +744,28 @@ impl Resource for File {
         if let Some(src) = &self.src {
             values.insert("src".into(), src.display().to_string().into());
         }
+    }
+}
+
+#[cfg(test)]
+mod time_tests {
+    use super::*;
+
+    #[test]
+    fn parses_ansible_time_formats() {
+        let t = local_time("202202081414.00", "%Y%m%d%H%M.%S");
+        assert!(t.is_some());
+        assert_eq!(
+            local_time("202202081414.30", "%Y%m%d%H%M.%S").zip(t).map(|(a, b)| a - b),
+            Some(30.0)
+        );
+        assert_eq!(local_time("2022-02-08", "%Y%m%d"), None);
+        assert_eq!(
+            stamp(None, "%Y", true).ok(),
+            Some(Stamp::Now),
+            "touch defaults to now"
+        );
+        assert_eq!(stamp(None, "%Y", false).ok(), Some(Stamp::Preserve));
+        assert!(stamp(Some("junk"), "%Y%m%d%H%M.%S", false).is_err());
     }
 }

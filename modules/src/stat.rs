@@ -27,7 +27,12 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "checksum",
         "checksum_algo",
         "get_mime",
+        "mime",
+        "mime_type",
+        "mime-type",
         "get_attributes",
+        "attr",
+        "attributes",
     ],
     unsupported: &["get_selinux_context"],
     free_form: false,
@@ -44,12 +49,22 @@ struct Args {
     get_checksum: bool,
     #[serde(default = "sha1", alias = "checksum", alias = "checksum_algo")]
     checksum_algorithm: String,
-    /// Accepted for compatibility; settle does not report MIME types or attributes.
-    #[serde(default, deserialize_with = "boolean")]
-    #[allow(dead_code)]
+    /// `mimetype` and `charset`, from `file --mime-type --mime-encoding`.
+    #[serde(
+        default = "yes",
+        deserialize_with = "boolean",
+        alias = "mime",
+        alias = "mime_type",
+        alias = "mime-type"
+    )]
     get_mime: bool,
-    #[serde(default, deserialize_with = "boolean")]
-    #[allow(dead_code)]
+    /// `version`, `attributes` and `attr_flags`, from `lsattr -vd`.
+    #[serde(
+        default = "yes",
+        deserialize_with = "boolean",
+        alias = "attr",
+        alias = "attributes"
+    )]
     get_attributes: bool,
 }
 
@@ -97,6 +112,9 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         ("pw_name", fsutil::user_name(meta.uid()).into()),
         ("gr_name", fsutil::group_name(meta.gid()).into()),
         ("size", meta.len().into()),
+        ("block_size", meta.blksize().into()),
+        ("blocks", meta.blocks().into()),
+        ("device_type", meta.rdev().into()),
         ("inode", meta.ino().into()),
         ("dev", meta.dev().into()),
         ("nlink", meta.nlink().into()),
@@ -127,6 +145,13 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     for (k, v) in entries {
         stat.insert(k.into(), v);
     }
+    for (key, how) in [
+        ("readable", libc::R_OK),
+        ("writeable", libc::W_OK),
+        ("executable", libc::X_OK),
+    ] {
+        stat.insert(key.into(), access(&args.path, how).into());
+    }
     if ft.is_symlink() {
         if let Ok(target) = fs::read_link(&args.path) {
             stat.insert("lnk_target".into(), target.display().to_string().into());
@@ -135,9 +160,23 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
             stat.insert("lnk_source".into(), source.display().to_string().into());
         }
     }
-    if args.get_checksum && ft.is_file() {
+    if args.get_checksum && ft.is_file() && access(&args.path, libc::R_OK) {
         let checksum = checksum(&args.path, &args.checksum_algorithm)?;
         stat.insert("checksum".into(), checksum.into());
+    }
+    if args.get_mime {
+        let (mimetype, charset) = mime(&args.path).unwrap_or(("unknown".into(), "unknown".into()));
+        stat.insert("mimetype".into(), mimetype.into());
+        stat.insert("charset".into(), charset.into());
+    }
+    if args.get_attributes {
+        let (version, flags) = match lsattr(&args.path) {
+            Some((v, f)) => (Value::String(v), f),
+            None => (Value::Null, String::new()),
+        };
+        stat.insert("version".into(), version);
+        stat.insert("attributes".into(), attribute_names(&flags).into());
+        stat.insert("attr_flags".into(), flags.into());
     }
     let mut values = Map::new();
     values.insert("stat".into(), Value::Object(stat));
@@ -145,6 +184,87 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         values,
         ..Outcome::default()
     })
+}
+
+/// `os.access`: whether this process may read, write or run the path.
+fn access(path: &std::path::Path, how: libc::c_int) -> bool {
+    use std::os::unix::ffi::OsStrExt;
+    let Ok(c) = std::ffi::CString::new(path.as_os_str().as_bytes()) else {
+        return false;
+    };
+    // SAFETY: access only reads the NUL-terminated path.
+    unsafe { libc::access(c.as_ptr(), how) == 0 }
+}
+
+/// A program's standard output, when it ran and succeeded.
+fn output_of(program: &str, args: &[&std::ffi::OsStr]) -> Option<String> {
+    let out = std::process::Command::new(program)
+        .args(args)
+        .env("LC_ALL", "C")
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    out.status
+        .success()
+        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+}
+
+/// `file --mime-type --mime-encoding PATH` → (mimetype, charset), as Ansible's stat reads it.
+fn mime(path: &std::path::Path) -> Option<(String, String)> {
+    let out = output_of(
+        "file",
+        &["--mime-type".as_ref(), "--mime-encoding".as_ref(), path.as_os_str()],
+    )?;
+    parse_mime(&out)
+}
+
+fn parse_mime(out: &str) -> Option<(String, String)> {
+    let (_, tail) = out.rsplit_once(':')?;
+    let (mimetype, charset) = tail.split_once(';')?;
+    let (_, charset) = charset.split_once('=')?;
+    Some((mimetype.trim().to_string(), charset.trim().to_string()))
+}
+
+/// `lsattr -vd PATH` → (version, flags without dashes).
+fn lsattr(path: &std::path::Path) -> Option<(String, String)> {
+    let out = output_of("lsattr", &["-vd".as_ref(), path.as_os_str()])?;
+    let mut words = out.split_whitespace();
+    let version = words.next()?.to_string();
+    let flags = words.next()?.replace('-', "");
+    Some((version, flags))
+}
+
+/// Ansible's names for `lsattr` flags.
+fn attribute_names(flags: &str) -> Vec<&'static str> {
+    flags
+        .chars()
+        .filter_map(|c| {
+            Some(match c {
+                'A' => "noatime",
+                'a' => "append",
+                'c' => "compressed",
+                'C' => "nocow",
+                'd' => "nodump",
+                'D' => "dirsync",
+                'e' => "extents",
+                'E' => "encrypted",
+                'h' => "blocksize",
+                'i' => "immutable",
+                'I' => "indexed",
+                'j' => "journalled",
+                'N' => "inline",
+                's' => "zero",
+                'S' => "synchronous",
+                't' => "notail",
+                'T' => "blockroot",
+                'u' => "undelete",
+                'X' => "compressedraw",
+                'Z' => "compresseddirty",
+                _ => return None,
+            })
+        })
+        .collect()
 }
 
 pub(crate) fn checksum(path: &std::path::Path, algorithm: &str) -> Result<String, ModuleError> {
@@ -158,5 +278,20 @@ pub(crate) fn checksum(path: &std::path::Path, algorithm: &str) -> Result<String
         other => Err(ModuleError::Args(format!(
             "stat: checksum_algorithm {other:?} is not one of md5, sha1, sha224, sha256, sha384, sha512"
         ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_file_and_lsattr_output() {
+        assert_eq!(
+            parse_mime("/etc/x: text/plain; charset=us-ascii\n"),
+            Some(("text/plain".into(), "us-ascii".into()))
+        );
+        assert_eq!(parse_mime("garbage"), None);
+        assert_eq!(attribute_names("ei"), vec!["extents", "immutable"]);
     }
 }

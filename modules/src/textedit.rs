@@ -165,8 +165,12 @@ fn plan_write(
     text: String,
     attrs: &mut FileAttrs,
     want_diff: bool,
+    create: bool,
 ) -> Result<(Plan, Copy), ModuleError> {
     let mut writer = Copy::of_content(path.to_path_buf(), text.into_bytes(), std::mem::take(attrs));
+    if create {
+        writer = writer.making_parents();
+    }
     let plan = writer.check(want_diff)?;
     Ok((plan, writer))
 }
@@ -363,7 +367,13 @@ impl Resource for LineInFile {
         };
         let (new_text, msg) = self.edit(&text)?;
         self.msg = msg;
-        let (plan, writer) = plan_write(&self.path, new_text, &mut self.attrs, want_diff)?;
+        let (plan, writer) = plan_write(
+            &self.path,
+            new_text,
+            &mut self.attrs,
+            want_diff,
+            self.create,
+        )?;
         self.writer = Some(writer);
         Ok(plan)
     }
@@ -374,13 +384,9 @@ impl Resource for LineInFile {
 
     fn values(&self, values: &mut Map<String, Value>) {
         values.insert("msg".into(), self.msg.clone().into());
-        if let Some(w) = &self.writer {
-            let mut inner = Map::new();
-            w.values(&mut inner);
-            if let Some(b) = inner.get("backup_file") {
-                values.insert("backup".into(), b.clone());
-            }
-        }
+        // Ansible's lineinfile always returns `backup`: the backup's path, or "".
+        let backup = backup_file(self.writer.as_ref()).unwrap_or_else(|| "".into());
+        values.insert("backup".into(), backup.into());
     }
 }
 
@@ -500,7 +506,13 @@ impl Resource for BlockInFile {
         };
         let (new_text, msg) = self.edit(&text)?;
         self.msg = msg;
-        let (plan, writer) = plan_write(&self.path, new_text, &mut self.attrs, want_diff)?;
+        let (plan, writer) = plan_write(
+            &self.path,
+            new_text,
+            &mut self.attrs,
+            want_diff,
+            self.create,
+        )?;
         self.writer = Some(writer);
         Ok(plan)
     }
@@ -511,7 +523,17 @@ impl Resource for BlockInFile {
 
     fn values(&self, values: &mut Map<String, Value>) {
         values.insert("msg".into(), self.msg.clone().into());
+        if let Some(b) = backup_file(self.writer.as_ref()) {
+            values.insert("backup_file".into(), b.into());
+        }
     }
+}
+
+/// The backup the writer made, if it made one.
+fn backup_file(writer: Option<&Copy>) -> Option<Value> {
+    let mut inner = Map::new();
+    writer?.values(&mut inner);
+    inner.remove("backup_file")
 }
 
 #[cfg(test)]
