@@ -218,13 +218,31 @@ pub struct Loop {
 }
 
 /// `loop_control`.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct LoopControl {
     pub loop_var: Option<String>,
     pub index_var: Option<String>,
     pub label: Option<Value>,
     pub pause: Option<f64>,
     pub extended: bool,
+    /// `extended_allitems: false` leaves `ansible_loop.allitems` out (large loops).
+    pub extended_allitems: bool,
+    /// `break_when`: conditions checked after each item; the loop stops when they all hold.
+    pub break_when: Vec<Value>,
+}
+
+impl Default for LoopControl {
+    fn default() -> Self {
+        LoopControl {
+            loop_var: None,
+            index_var: None,
+            label: None,
+            pause: None,
+            extended: false,
+            extended_allitems: true,
+            break_when: Vec::new(),
+        }
+    }
 }
 
 /// The task keywords that change how a module call runs. Blocks, imports and roles hand theirs

@@ -1051,8 +1051,25 @@ fn parse_loop_control(
             "loop_var" => lc.loop_var = value.as_str().map(str::to_string),
             "index_var" => lc.index_var = value.as_str().map(str::to_string),
             "label" => lc.label = Some(value.to_value()),
-            "pause" => lc.pause = value.to_value().as_f64(),
+            "pause" => {
+                let seconds = value.to_value().as_f64();
+                // A pause has to be a time: negative, infinite or centuries-long is an error.
+                match seconds {
+                    Some(s) if s.is_finite() && (0.0..=86_400.0 * 365.0).contains(&s) => {
+                        lc.pause = Some(s)
+                    }
+                    _ => {
+                        return Err(scope.error(
+                            value,
+                            name,
+                            "loop_control.pause must be a number of seconds from 0 to a year",
+                        ));
+                    }
+                }
+            }
             "extended" => lc.extended = truthy(&value.to_value()),
+            "extended_allitems" => lc.extended_allitems = truthy(&value.to_value()),
+            "break_when" => lc.break_when = list_of_values(value),
             other => {
                 return Err(scope.error(
                     value,
@@ -1061,7 +1078,15 @@ fn parse_loop_control(
                         "loop_control has no {other:?}{}",
                         did_you_mean(
                             other,
-                            ["loop_var", "index_var", "label", "pause", "extended"]
+                            [
+                                "loop_var",
+                                "index_var",
+                                "label",
+                                "pause",
+                                "extended",
+                                "extended_allitems",
+                                "break_when"
+                            ]
                         )
                     ),
                 ));

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, json};
 use settle_playbooks::{Include, Task, TaskNode};
 
-use super::loops::loop_items;
+use super::loops::{item_layer, loop_items};
 use super::{End, PlayRun, StepOutcome, absolute, value_text};
 use crate::Vars;
 use crate::actions::{self};
@@ -91,15 +91,19 @@ impl PlayRun<'_> {
         for host in batch {
             let state = self.engine.hosts.get(host);
             let scope = self.scope(&state, &fake_task, extra.get(host).unwrap_or(&no_extra));
-            let items = match &include.keywords.loop_ {
-                None => vec![None],
+            let looped = match &include.keywords.loop_ {
+                None => Vec::new(),
                 Some(l) => match loop_items(l, &scope) {
-                    Ok(items) => items.into_iter().map(Some).collect(),
+                    Ok(items) => items,
                     Err(e) => {
                         outcomes.insert(host.clone(), fail_include(host, &e));
                         continue;
                     }
                 },
+            };
+            let items: Vec<Option<usize>> = match &include.keywords.loop_ {
+                None => vec![None],
+                Some(_) => (0..looped.len()).map(Some).collect(),
             };
             let loop_var = include
                 .keywords
@@ -112,10 +116,11 @@ impl PlayRun<'_> {
             for item in items {
                 // The include's vars are templates; its loop item is data, never rendered again.
                 let mut layers = vec![Layer::template(Arc::new(include.keywords.vars.clone()))];
-                if let Some(item) = &item {
-                    let mut layer = Vars::new();
-                    layer.insert(loop_var.clone(), item.clone());
-                    layers.push(Layer::data(Arc::new(layer)));
+                if let Some(index) = item {
+                    let lc = &include.keywords.loop_control;
+                    layers.push(Layer::data(Arc::new(item_layer(
+                        lc, &loop_var, &looped, index,
+                    ))));
                 }
                 let item_scope = layers
                     .iter()
@@ -148,8 +153,11 @@ impl PlayRun<'_> {
                         .map(|r| r.path.join("tasks").join(&file))
                         .unwrap_or(path)
                 };
-                let label = item.as_ref().map(|item| {
-                    python_repr(&minijinja::Value::from(minijinja::value::Serde(item)), true)
+                let label = item.map(|index| {
+                    python_repr(
+                        &minijinja::Value::from(minijinja::value::Serde(&looped[index])),
+                        true,
+                    )
                 });
                 list.push((path, layers, label));
             }

@@ -5,9 +5,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value, json};
-use settle_playbooks::{Loop, Task};
+use settle_playbooks::{Loop, LoopControl, Task};
 
 use super::results::ItemResult;
+use super::scope::register_scope;
 use super::{PlayRun, value_text};
 use crate::Vars;
 use crate::hosts::HostState;
@@ -34,6 +35,35 @@ pub(super) fn loop_items(spec: &Loop, scope: &Arc<Scope>) -> Result<Vec<Value>, 
     }
 }
 
+/// The variables of one loop item: the loop variable, `index_var`, `ansible_loop_var` and
+/// `ansible_loop` (with `previtem`, `nextitem` and `allitems` under `extended`).
+pub(super) fn item_layer(lc: &LoopControl, loop_var: &str, items: &[Value], index: usize) -> Vars {
+    let count = items.len();
+    let mut layer = Vars::new();
+    layer.insert(loop_var.to_string(), items[index].clone());
+    layer.insert("ansible_loop_var".into(), loop_var.into());
+    if let Some(index_var) = &lc.index_var {
+        layer.insert(index_var.clone(), index.into());
+    }
+    let mut ansible_loop = json!({"index": index + 1, "index0": index, "first": index == 0,
+        "last": index + 1 == count, "length": count, "revindex": count - index,
+        "revindex0": count - index - 1});
+    if lc.extended {
+        // Ansible leaves previtem out on the first item and nextitem on the last.
+        if index > 0 {
+            ansible_loop["previtem"] = items[index - 1].clone();
+        }
+        if index + 1 < count {
+            ansible_loop["nextitem"] = items[index + 1].clone();
+        }
+        if lc.extended_allitems {
+            ansible_loop["allitems"] = Value::from(items.to_vec());
+        }
+    }
+    layer.insert("ansible_loop".into(), ansible_loop);
+    layer
+}
+
 impl PlayRun<'_> {
     pub(super) fn run_loop(
         &self,
@@ -56,19 +86,8 @@ impl PlayRun<'_> {
         }
         let mut results = Vec::with_capacity(items.len());
         let mut combined_plan = settle_modules::Plan::default();
-        let count = items.len();
-        for (index, item) in items.into_iter().enumerate() {
-            let mut layer = Vars::new();
-            layer.insert(loop_var.clone(), item.clone());
-            layer.insert("ansible_loop_var".into(), loop_var.clone().into());
-            if let Some(index_var) = &lc.index_var {
-                layer.insert(index_var.clone(), index.into());
-            }
-            layer.insert(
-                "ansible_loop".into(),
-                json!({"index": index + 1, "index0": index, "first": index == 0, "last": index + 1 == count, "length": count,
-                       "revindex": count - index, "revindex0": count - index - 1}),
-            );
+        for (index, item) in items.iter().cloned().enumerate() {
+            let layer = item_layer(lc, &loop_var, &items, index);
             let item_scope = scope.with_data(Arc::new(layer));
             let label = match &lc.label {
                 // Ansible's words; the item may hold the very secret no_log protects.
@@ -103,7 +122,19 @@ impl PlayRun<'_> {
             combined_plan.content.extend(r.plan.content.iter().cloned());
             let mut registered = r.result.clone();
             registered.retain(|k, _| !k.starts_with('_'));
-            results.push((r.status(), Value::Object(registered)));
+            results.push((r.status(), Value::Object(registered.clone())));
+            if !lc.break_when.is_empty() {
+                let after = register_scope(task, &item_scope, &registered);
+                match self.conditions_hold(&lc.break_when, &after) {
+                    Ok(true) => break,
+                    Ok(false) => {}
+                    Err(e) => {
+                        let failed = ItemResult::failed(format!("break_when: {e}"));
+                        results.push((failed.status(), Value::Object(failed.result)));
+                        break;
+                    }
+                }
+            }
             if let Some(pause) = lc.pause {
                 std::thread::sleep(Duration::from_secs_f64(pause));
             }

@@ -198,6 +198,16 @@ impl PlayRun<'_> {
             }
         }
         let ignored = status == Status::Failed && ignore_errors;
+        // What a `rescue` section reads about the failure it handles.
+        if status == Status::Failed && !ignored {
+            state.set_task_var(
+                "ansible_failed_task",
+                json!({"name": task.name.clone().unwrap_or_else(|| task.module_as_written.clone()),
+                       "action": task.module_as_written,
+                       "args": Value::Object(task.args.clone())}),
+            );
+            state.set_task_var("ansible_failed_result", Value::Object(result.clone()));
+        }
         self.engine.count(host, |s| match status {
             Status::Ok => s.ok += 1,
             Status::Changed => {
