@@ -964,6 +964,7 @@ fn render_template(
     }
     let scope = scope.with_layer(Arc::new(layer));
     let vs = opt_str(opts, "variable_start_string", "{{");
+    let vs_text = vs.clone();
     let ve = opt_str(opts, "variable_end_string", "}}");
     let cs = opt_str(opts, "comment_start_string", "{#");
     let ce = opt_str(opts, "comment_end_string", "#}");
@@ -1056,6 +1057,11 @@ fn render_template(
                 None => plugin(format!("{name}: {}", detail.replace('`', "'"))),
             }
         })?;
+    // Jinja's native concatenation of no output at all (only comments, blocks that print
+    // nothing) is `None`, and Ansible returns that.
+    if text.is_empty() && !body.contains(vs_text.as_str()) {
+        return Ok(Value::Null);
+    }
     Ok(restore(text))
 }
 
@@ -1719,14 +1725,16 @@ fn password(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec
                 invalid.join(", ")
             )));
         }
-        if params
+        let encrypt = params
             .get("encrypt")
-            .is_some_and(|v| !v.is_null() && json_bool(&Value::Bool(!pystr(v).is_empty())))
-        {
-            return Err(plugin(
-                "the 'encrypt' option of the password lookup is not supported by settle yet",
-            ));
-        }
+            .filter(|v| !v.is_null())
+            .map(pystr)
+            .filter(|s| !s.is_empty());
+        let want_ident = params
+            .get("ident")
+            .filter(|v| !v.is_null())
+            .map(pystr)
+            .filter(|s| !s.is_empty());
         let length = match params.get("length") {
             Some(v) => opt_int("password", "length", v)?,
             None => 20,
@@ -1776,13 +1784,22 @@ fn password(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec
         } else {
             None
         };
-        let plaintext = match existing {
+        // Ansible's `_parse_content`: "password salt=… ident=…".
+        let (plaintext, mut salt, mut ident, mut changed) = match existing {
             Some(content) if !dev_null => {
-                // "password salt=… ident=…": the password is what comes before the salt.
-                match content.rfind(" salt=") {
-                    Some(i) => content[..i].to_string(),
-                    None => content,
-                }
+                let (pw, rem) = match content.rfind(" salt=") {
+                    Some(i) => (content[..i].to_string(), content[i + 6..].to_string()),
+                    None => (content, String::new()),
+                };
+                let (salt, ident) = if rem.is_empty() {
+                    (None, None)
+                } else {
+                    match rem.rfind(" ident=") {
+                        Some(i) => (Some(rem[..i].to_string()), Some(rem[i + 7..].to_string())),
+                        None => (Some(rem), None),
+                    }
+                };
+                (pw, salt, ident, false)
             }
             _ => {
                 if chars.is_empty() && length > 0 {
@@ -1797,11 +1814,57 @@ fn password(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec
                     };
                     pw.push(chars[i]);
                 }
-                if !dev_null {
-                    write_password(&path, &pw)?;
-                }
-                pw
+                (pw, None, None, true)
             }
+        };
+        if let Some(scheme) = &encrypt
+            && salt.as_deref().is_none_or(str::is_empty)
+        {
+            changed = true;
+            let size = match scheme.as_str() {
+                "sha256_crypt" | "sha512_crypt" | "pbkdf2_sha256" | "pbkdf2_sha512" => 16,
+                "bcrypt" => 22,
+                _ => 8,
+            };
+            const SALT_CHARS: &[u8] =
+                b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789./";
+            let mut s = String::with_capacity(size);
+            for _ in 0..size {
+                s.push(char::from(SALT_CHARS[os_random_below(SALT_CHARS.len())?]));
+            }
+            salt = Some(s);
+        }
+        match (&ident, &want_ident) {
+            (None, _) => ident = want_ident.clone(),
+            (Some(have), Some(want)) if have != want => {
+                return Err(plugin(format!(
+                    "The ident parameter provided ({want}) does not match the stored one ({have})."
+                )));
+            }
+            _ => {}
+        }
+        if encrypt.as_deref() == Some("bcrypt") && ident.is_none() {
+            ident = Some("2b".into());
+            changed = true;
+        }
+        if changed && !dev_null {
+            let content = match (&encrypt, &ident, &salt) {
+                (None, None, _) | (_, _, None) => plaintext.clone(),
+                (_, Some(id), Some(salt)) => format!("{plaintext} salt={salt} ident={id}"),
+                (_, None, Some(salt)) => format!("{plaintext} salt={salt}"),
+            };
+            write_password(&path, &content)?;
+        }
+        let plaintext = match &encrypt {
+            Some(scheme) => crate::filters::crypt::password_hash(
+                &plaintext,
+                scheme,
+                salt.as_deref(),
+                None,
+                None,
+            )
+            .map_err(|e| plugin(e.detail().unwrap_or("cannot hash the password").to_string()))?,
+            None => plaintext,
         };
         out.push(Value::String(plaintext));
     }
@@ -2909,12 +2972,39 @@ mod tests {
             e.contains("Unrecognized parameter(s) given to password lookup: bogus"),
             "{e}"
         );
-        let e = render(
+        let hashed = q(
             &s,
             "{{ lookup('password', '/dev/null encrypt=sha512_crypt') }}",
-        )
-        .unwrap_err();
-        assert!(e.contains("not supported"), "{e}");
+        );
+        assert!(
+            hashed.as_str().is_some_and(|h| h.starts_with("$6$")),
+            "{hashed}"
+        );
+        // Encrypted: the file keeps the password and its salt; a plain lookup reads it back.
+        let hashed = q(
+            &s,
+            "{{ lookup('password', 'creds/salted encrypt=sha256_crypt') }}",
+        );
+        let stored = std::fs::read_to_string(dir.path().join("creds/salted")).unwrap();
+        let (plain, salt) = stored.trim_end().split_once(" salt=").unwrap();
+        assert_eq!(salt.len(), 16);
+        assert!(
+            hashed
+                .as_str()
+                .is_some_and(|h| h.starts_with(&format!("$5${salt}$"))),
+            "{hashed}"
+        );
+        assert_eq!(
+            q(&s, "{{ lookup('password', 'creds/salted') }}"),
+            json!(plain)
+        );
+        assert_eq!(
+            q(
+                &s,
+                "{{ lookup('password', 'creds/salted encrypt=sha256_crypt') }}"
+            ),
+            hashed
+        );
     }
 
     #[test]

@@ -8,7 +8,7 @@
 //! - `time`: `strftime`, `to_datetime`, `now()`
 //! - `tests`: the Jinja tests (`is changed`, `is file`, `is subset`, `is version`, …)
 
-mod crypt;
+pub(crate) mod crypt;
 mod data;
 mod paths;
 mod pyrandom;
