@@ -593,10 +593,13 @@ fn include_vars_dir(
     let ignore_unknown = args
         .get("ignore_unknown_extensions")
         .is_some_and(crate::template::json_bool);
+    // Python's os.path.splitext: the text after the last dot not leading the name, or "".
     let valid_ext = |name: &str| {
-        Path::new(name)
-            .extension()
-            .is_some_and(|e| extensions.iter().any(|x| *x == e.to_string_lossy()))
+        let stem_start = name.len() - name.trim_start_matches('.').len();
+        let ext = name[stem_start..]
+            .rfind('.')
+            .map_or("", |i| &name[stem_start + i + 1..]);
+        extensions.iter().any(|x| x == ext)
     };
     // os.walk with followlinks, then sorted by folder path.
     let mut walked: Vec<(PathBuf, Vec<String>)> = Vec::new();
@@ -681,6 +684,13 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         path.display().to_string().into(),
     );
     layer.insert("template_destpath".into(), args["dest"].clone());
+    // Ansible injects `ansible_managed` (DEFAULT_MANAGED_STR) unless the play sets it.
+    let user_managed = templar()
+        .condition(&Value::String("ansible_managed is defined".into()), ctx.scope)
+        .unwrap_or(false);
+    if !user_managed {
+        layer.insert("ansible_managed".into(), "Ansible managed".into());
+    }
     let scope = ctx.scope.with_data(Arc::new(layer));
     // Ansible's template defaults: trim_blocks on, lstrip_blocks off.
     let trim_blocks = args
@@ -1095,9 +1105,62 @@ fn module_call(ctx: &ActionContext, module: &str, args: Vars) -> Result<ActionRe
                 };
                 result.insert("msg".into(), msg.into());
             }
+            if ctx.diff
+                && let Some(diff) = result_diff(module, &result, &outcome.plan)
+            {
+                result.insert("diff".into(), diff);
+            }
             Ok(ActionResult::Done(result, outcome.plan))
         }
     }
+}
+
+/// The `diff` a task registers in diff mode, shaped as Ansible's modules return it: `file` a
+/// `{before, after}` of the changed attributes (with `path`), content modules a list of
+/// `{before, after, before_header, after_header}`.
+fn result_diff(module: &str, result: &Map<String, Value>, plan: &Plan) -> Option<Value> {
+    let path = result
+        .get("path")
+        .or_else(|| result.get("dest"))
+        .map(value_text)
+        .unwrap_or_default();
+    let mut before = Map::new();
+    let mut after = Map::new();
+    before.insert("path".into(), path.clone().into());
+    after.insert("path".into(), path.clone().into());
+    for change in plan.changes.iter().filter(|c| c.field != "content") {
+        let field = change.field.as_str();
+        if let Some(b) = &change.before {
+            before.insert(field.into(), b.clone().into());
+        }
+        if let Some(a) = &change.after {
+            after.insert(field.into(), a.clone().into());
+        }
+    }
+    if module == "file" {
+        return Some(json!({"before": before, "after": after}));
+    }
+    let mut list: Vec<Value> = plan
+        .content
+        .iter()
+        .map(|c| {
+            json!({
+                "before": c.before.clone().unwrap_or_default(),
+                "after": c.after.clone().unwrap_or_default(),
+                "before_header": format!("{} (content)", c.path),
+                "after_header": format!("{} (content)", c.path),
+            })
+        })
+        .collect();
+    if before.len() > 1 {
+        list.push(json!({
+            "before": before,
+            "after": after,
+            "before_header": format!("{path} (file attributes)"),
+            "after_header": format!("{path} (file attributes)"),
+        }));
+    }
+    (!list.is_empty()).then_some(Value::Array(list))
 }
 
 /// The diff people read for a plan: unified diffs of contents, then attribute changes.

@@ -108,7 +108,9 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     }
     let argv: Vec<String> = if shell {
         let Some(text) = text.clone() else {
-            return Err(ModuleError::Args("shell: no command given".into()));
+            return Err(ModuleError::Args(
+                "one of the following is required: _raw_params, cmd, argv".into(),
+            ));
         };
         values.insert("cmd".into(), text.clone().into());
         let executable = args.executable.clone().unwrap_or_else(|| "/bin/sh".into());
@@ -119,7 +121,11 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
             (None, Some(t)) => {
                 shell_words::split(t).map_err(|e| ModuleError::Args(format!("command: {e}")))?
             }
-            (None, None) => return Err(ModuleError::Args("command: no command given".into())),
+            (None, None) => {
+                return Err(ModuleError::Args(
+                    "one of the following is required: _raw_params, cmd, argv".into(),
+                ));
+            }
         };
         let words: Vec<String> = if args.expand_argument_vars {
             words

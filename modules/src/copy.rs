@@ -194,6 +194,8 @@ impl Resource for Copy {
     }
 
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.dest = fsutil::expand_path(&self.dest);
+        self.src = self.src.as_deref().map(fsutil::expand_path);
         self.bytes =
             if self.content.is_none() && self.content_base64.is_none() && self.src.is_none() {
                 std::mem::take(&mut self.bytes)
@@ -209,6 +211,13 @@ impl Resource for Copy {
                     ModuleError::io(format!("Source {} not found", src.display()), e)
                 })?
             };
+        if matches!(self.mode, Some(Mode::Preserve))
+            && let Some(src) = self.src.as_ref().filter(|_| self.remote_src)
+        {
+            let source = fs::metadata(src)
+                .map_err(|e| ModuleError::io(format!("Source {} not found", src.display()), e))?;
+            self.mode = Some(Mode::Octal(source.mode() & 0o7777));
+        }
         let target = self.target();
         let meta = self.target_metadata();
         let mut plan = Plan::default();

@@ -259,3 +259,48 @@ pub(crate) fn attribute_values(
         values.insert("size".into(), meta.len().into());
     }
 }
+
+/// Ansible's `type='path'` arguments: `os.path.expanduser(os.path.expandvars(value))`.
+pub(crate) fn expand_path(path: &Path) -> std::path::PathBuf {
+    let Some(text) = path.to_str() else {
+        return path.to_path_buf();
+    };
+    if !text.contains('$') && !text.starts_with('~') {
+        return path.to_path_buf();
+    }
+    let chars: Vec<char> = text.chars().collect();
+    let mut out = String::new();
+    let mut i = 0;
+    while i < chars.len() {
+        if chars[i] == '$' {
+            let (name, next) = if chars.get(i + 1) == Some(&'{') {
+                match chars[i + 2..].iter().position(|c| *c == '}') {
+                    Some(end) => (chars[i + 2..i + 2 + end].iter().collect::<String>(), i + 3 + end),
+                    None => (String::new(), i),
+                }
+            } else {
+                let len = chars[i + 1..]
+                    .iter()
+                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
+                    .count();
+                (chars[i + 1..i + 1 + len].iter().collect(), i + 1 + len)
+            };
+            if let Some(value) = (!name.is_empty())
+                .then(|| std::env::var(&name).ok())
+                .flatten()
+            {
+                out.push_str(&value);
+                i = next;
+                continue;
+            }
+        }
+        out.push(chars[i]);
+        i += 1;
+    }
+    if out == "~" || out.starts_with("~/") {
+        if let Ok(home) = std::env::var("HOME") {
+            out = format!("{home}{}", &out[1..]);
+        }
+    }
+    std::path::PathBuf::from(out)
+}

@@ -501,11 +501,20 @@ impl BlockInFile {
 impl Resource for BlockInFile {
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
         let missing = format!("Path {} does not exist !", self.path.display());
+        let existed = self.path.exists();
         let Some(text) = existing_text(&self.path, self.state, self.create, missing)? else {
             return Ok(Plan::default());
         };
         let (new_text, msg) = self.edit(&text)?;
-        self.msg = msg;
+        if !existed {
+            // Ansible's blockinfile: nothing to write leaves no file; otherwise "File created".
+            if new_text.is_empty() {
+                return Ok(Plan::default());
+            }
+            self.msg = "File created".into();
+        } else {
+            self.msg = msg;
+        }
         let (plan, writer) = plan_write(
             &self.path,
             new_text,
