@@ -299,6 +299,41 @@ fn number(v: &Value, what: &str) -> Result<f64, Error> {
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", |v: Value| ansible_bool(&v));
     env.add_filter("unique", unique);
+    // Jinja's `default(default_value='', boolean=False)`, by position or by name.
+    for name in ["default", "d"] {
+        env.add_filter(
+            name,
+            |v: Value,
+             dv: Option<Value>,
+             boolean: Option<Value>,
+             kw: Kwargs|
+             -> Result<Value, Error> {
+                let dv = match dv {
+                    Some(d) => d,
+                    None => kw
+                        .get::<Option<Value>>("default_value")?
+                        .unwrap_or_else(|| Value::from("")),
+                };
+                let boolean = match boolean {
+                    Some(b) => b.is_true(),
+                    None => kw
+                        .get::<Option<Value>>("boolean")?
+                        .is_some_and(|b| b.is_true()),
+                };
+                kw.assert_all_used()?;
+                Ok(if v.is_undefined() || (boolean && !v.is_true()) {
+                    dv
+                } else {
+                    v
+                })
+            },
+        );
+    }
+    // Ansible's explicit top-level finalize: plain lists and dicts all the way down
+    // (`groupby`'s tuples become lists).
+    env.add_filter("ansible._protomatter.finalize", |v: Value| {
+        Value::from(minijinja::value::Serde(&v))
+    });
     env.add_filter("union", |a: Value, b: Value| -> Result<Value, Error> {
         let mut out = Vec::new();
         for v in items(&a)?.into_iter().chain(items(&b)?) {
@@ -877,6 +912,22 @@ pub(crate) fn type_name(v: &Value) -> &'static str {
 #[cfg(test)]
 mod unit {
     use super::super::testing::{render, truth};
+
+    #[test]
+    fn protomatter_finalize_makes_plain_data() {
+        assert!(truth(
+            "([{'a': 1, 'b': 2}, {'a': 1, 'b': 3}] | groupby('a') | ansible._protomatter.finalize) == [[1, [{'a': 1, 'b': 2}, {'a': 1, 'b': 3}]]]"
+        ));
+    }
+
+    #[test]
+    fn default_by_position_or_name() {
+        assert!(truth("false | default('passed', boolean=true) == 'passed'"));
+        assert!(truth("false | default('failed') == false"));
+        assert!(truth("'' | d('x', true) == 'x'"));
+        assert!(truth("nope | default == ''"));
+        assert!(truth("nope | default(default_value=3) == 3"));
+    }
 
     #[test]
     fn unique_as_ansible() {
