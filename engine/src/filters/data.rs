@@ -3,8 +3,10 @@
 //! `rekey_on_member`, math (`log`, `pow`, `root`, `human_readable`, `human_to_bytes`),
 //! `random`/`shuffle`, `ternary`, `mandatory`, `type_debug`.
 
-use minijinja::value::{Kwargs, Rest, ValueKind};
-use minijinja::{Environment, Error, ErrorKind, Value};
+use std::borrow::Cow;
+
+use minijinja::value::{Kwargs, Rest, ValueKind, ValueOrKwargs};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 use super::pyrandom::PyRandom;
 use super::{MAX_ITEMS, ansible_bool, err, items};
@@ -299,6 +301,66 @@ fn number(v: &Value, what: &str) -> Result<f64, Error> {
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("bool", |v: Value| ansible_bool(&v));
     env.add_filter("unique", unique);
+    // Ansible 2.19 wraps these Jinja filters: an undefined input gives an undefined result.
+    env.add_filter(
+        "map",
+        |state: &mut State, value: Value, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
+            if value.is_undefined() {
+                return Ok(Value::UNDEFINED);
+            }
+            minijinja::filters::map(state, value, args).map(Value::from)
+        },
+    );
+    type SelectFn = fn(
+        &mut State,
+        Value,
+        Option<Cow<'_, str>>,
+        Rest<ValueOrKwargs>,
+    ) -> Result<Vec<Value>, Error>;
+    for (name, f) in [
+        ("select", minijinja::filters::select as SelectFn),
+        ("reject", minijinja::filters::reject as SelectFn),
+    ] {
+        env.add_filter(
+            name,
+            move |state: &mut State,
+                  value: Value,
+                  test: Option<Cow<'_, str>>,
+                  args: Rest<ValueOrKwargs>|
+                  -> Result<Value, Error> {
+                if value.is_undefined() {
+                    return Ok(Value::UNDEFINED);
+                }
+                f(state, value, test, args).map(Value::from)
+            },
+        );
+    }
+    type SelectAttrFn = fn(
+        &mut State,
+        Value,
+        Cow<'_, str>,
+        Option<Cow<'_, str>>,
+        Rest<ValueOrKwargs>,
+    ) -> Result<Vec<Value>, Error>;
+    for (name, f) in [
+        ("selectattr", minijinja::filters::selectattr as SelectAttrFn),
+        ("rejectattr", minijinja::filters::rejectattr as SelectAttrFn),
+    ] {
+        env.add_filter(
+            name,
+            move |state: &mut State,
+                  value: Value,
+                  attr: Cow<'_, str>,
+                  test: Option<Cow<'_, str>>,
+                  args: Rest<ValueOrKwargs>|
+                  -> Result<Value, Error> {
+                if value.is_undefined() {
+                    return Ok(Value::UNDEFINED);
+                }
+                f(state, value, attr, test, args).map(Value::from)
+            },
+        );
+    }
     // Jinja's `default(default_value='', boolean=False)`, by position or by name.
     for name in ["default", "d"] {
         env.add_filter(
@@ -927,6 +989,25 @@ mod unit {
         assert!(truth("'' | d('x', true) == 'x'"));
         assert!(truth("nope | default == ''"));
         assert!(truth("nope | default(default_value=3) == 3"));
+    }
+
+    #[test]
+    fn wrapped_jinja_filters_pass_undefined_through() {
+        assert!(truth("['a'] | map('upper') == ['A']"));
+        assert!(truth(
+            "[{'a': 1}, {'a': 0}] | rejectattr('a') == [{'a': 0}]"
+        ));
+        assert!(truth("[1, 2, 3] | select('odd') | list == [1, 3]"));
+        assert!(truth("[{'a': 1}] | map(attribute='a') | list == [1]"));
+        for f in [
+            "map('upper')",
+            "select('odd')",
+            "reject('odd')",
+            "selectattr('a')",
+            "rejectattr('a')",
+        ] {
+            assert!(truth(&format!("nope | {f} is undefined")), "{f}");
+        }
     }
 
     #[test]
