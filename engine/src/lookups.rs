@@ -531,6 +531,38 @@ fn read_text(path: &Path) -> Result<Arc<str>, String> {
     Ok(text)
 }
 
+/// A controller file's text in a Python codec: UTF-8 (as [`read_text`]), or the Latin ones
+/// (`latin-1`, `iso8859-1`, `iso8859-15`, `cp1252`'s Latin-1 part), one char per byte.
+fn read_text_in(path: &Path, encoding: &str) -> Result<Arc<str>, String> {
+    let codec = encoding.to_ascii_lowercase().replace(['-', '_'], "");
+    let latin15 = matches!(codec.as_str(), "iso885915" | "latin9" | "l9");
+    if !(latin15
+        || matches!(
+            codec.as_str(),
+            "iso88591" | "latin1" | "latin" | "l1" | "8859"
+        ))
+    {
+        return read_text(path);
+    }
+    let bytes =
+        std::fs::read(path).map_err(|e| format!("could not read '{}': {e}", path.display()))?;
+    Ok(bytes
+        .iter()
+        .map(|&b| match (latin15, b) {
+            (true, 0xA4) => '€',
+            (true, 0xA6) => 'Š',
+            (true, 0xA8) => 'š',
+            (true, 0xB4) => 'Ž',
+            (true, 0xB8) => 'ž',
+            (true, 0xBC) => 'Œ',
+            (true, 0xBD) => 'œ',
+            (true, 0xBE) => 'Ÿ',
+            _ => char::from(b),
+        })
+        .collect::<String>()
+        .into())
+}
+
 fn file(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<Value>, Fail> {
     let lstrip = opt_bool(opts, "lstrip", false);
     let rstrip = opt_bool(opts, "rstrip", true);
@@ -2121,7 +2153,8 @@ fn ini(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<Valu
                 "Unable to access the file '{file}': File not found. Use -vvvvv to see paths searched."
             ))
         })?;
-        let text = read_text(&path).map_err(plugin)?;
+        let encoding = opt_str(&params, "encoding", "utf-8");
+        let text = read_text_in(&path, &encoding).map_err(plugin)?;
         let properties = opt_str(&params, "type", "ini") == "properties";
         let section = if properties {
             "java_properties".to_string()
@@ -2677,6 +2710,31 @@ mod tests {
         assert_eq!(
             q(&s, "{{ lookup('unvault', 'ok.txt') }}"),
             json!("secret text\n")
+        );
+    }
+
+    #[test]
+    fn ini_reads_latin1() {
+        let dir = play_dir();
+        std::fs::write(
+            dir.path().join("files/l1.ini"),
+            b"[global]\nname = \xe9t\xe9 \xa4\n",
+        )
+        .unwrap();
+        let s = in_play(&dir, json!({}));
+        assert_eq!(
+            q(
+                &s,
+                "{{ lookup('ini', 'name section=global encoding=iso8859-1 file=l1.ini') }}"
+            ),
+            json!("été ¤")
+        );
+        assert_eq!(
+            q(
+                &s,
+                "{{ lookup('ini', 'name', section='global', encoding='iso8859-15', file='l1.ini') }}"
+            ),
+            json!("été €")
         );
     }
 
