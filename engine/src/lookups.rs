@@ -448,7 +448,7 @@ fn run(
         "ini" => ini(&terms, opts, ctx),
         "csvfile" => csvfile(&terms, opts, ctx),
         "inventory_hostnames" => inventory_hostnames(&terms, ctx),
-        "config" => config(&terms, opts),
+        "config" => config(&terms, opts, ctx),
         "unvault" => unvault(&terms, ctx),
         _ => Err(Fail::NotFound),
     }?;
@@ -2474,6 +2474,40 @@ fn config_default(key: &str) -> Option<Value> {
                 "/usr/share/ansible/plugins/modules"
             ])
         }
+        "ANSIBLE_HOME" | "_Z_TEST_ENTRY_3" => json!(format!("{home}/.ansible")),
+        "_Z_TEST_ENTRY" | "_Z_TEST_ENTRY_2" => Value::Null,
+        "ANSIBLE_COW_ACCEPTLIST" => json!([
+            "bud-frogs",
+            "bunny",
+            "cheese",
+            "daemon",
+            "default",
+            "dragon",
+            "elephant-in-snake",
+            "elephant",
+            "eyes",
+            "hellokitty",
+            "kitty",
+            "luke-koala",
+            "meow",
+            "milk",
+            "moofasa",
+            "moose",
+            "ren",
+            "sheep",
+            "small",
+            "stegosaurus",
+            "stimpy",
+            "supermilker",
+            "three-eyes",
+            "turkey",
+            "turtle",
+            "tux",
+            "udder",
+            "vader-koala",
+            "vader",
+            "www"
+        ]),
         "DEFAULT_TIMEOUT" => json!(10),
         "DEFAULT_FORKS" => json!(5),
         "DEFAULT_POLL_INTERVAL" => json!(15),
@@ -2517,11 +2551,128 @@ fn config_default(key: &str) -> Option<Value> {
     })
 }
 
-fn config(terms: &[Value], opts: &Map<String, Value>) -> Result<Vec<Value>, Fail> {
+/// A setting: its variables (the last one set wins, as Ansible's config manager reads them),
+/// its environment variable, its default.
+struct Setting {
+    vars: &'static [&'static str],
+    env: Option<&'static str>,
+    default: fn() -> Value,
+}
+
+/// The settings of the few plugins settle stands in for, by (type, name, setting).
+fn plugin_setting(kind: &str, name: &str, key: &str) -> Option<Option<Setting>> {
+    let short = name
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name);
+    let null = || Value::Null;
+    Some(match (kind, short, key) {
+        ("connection", "ssh", "remote_user") => Some(Setting {
+            vars: &["ansible_user", "ansible_ssh_user"],
+            env: Some("ANSIBLE_REMOTE_USER"),
+            default: null,
+        }),
+        ("connection", "ssh", "port") => Some(Setting {
+            vars: &["ansible_port", "ansible_ssh_port"],
+            env: Some("ANSIBLE_REMOTE_PORT"),
+            default: null,
+        }),
+        ("connection", "ssh" | "local", _) => None,
+        ("shell", "sh", "remote_tmp") => Some(Setting {
+            vars: &["ansible_remote_tmp"],
+            env: Some("ANSIBLE_REMOTE_TMP"),
+            default: || json!("~/.ansible/tmp"),
+        }),
+        ("shell", "sh", _) => None,
+        ("lookup", "config", "on_missing") => Some(Setting {
+            vars: &[],
+            env: None,
+            default: || json!("error"),
+        }),
+        ("lookup", "config", "show_origin") => Some(Setting {
+            vars: &[],
+            env: None,
+            default: || json!(false),
+        }),
+        ("lookup", "config", "_terms" | "plugin_type" | "plugin_name") => Some(Setting {
+            vars: &[],
+            env: None,
+            default: null,
+        }),
+        ("lookup", "config", _) => None,
+        _ => return None,
+    })
+}
+
+/// The options a Python lookup plugin (in `ANSIBLE_LOOKUP_PLUGINS`, or a `lookup_plugins`
+/// folder beside the playbook or in the role) marks `required: true` in its DOCUMENTATION:
+/// settle cannot run it, but can read what it asks for.
+fn python_lookup_required(name: &str, ctx: &Ctx) -> Option<Vec<String>> {
+    let mut dirs: Vec<PathBuf> = std::env::var("ANSIBLE_LOOKUP_PLUGINS")
+        .unwrap_or_default()
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(expand_home)
+        .collect();
+    dirs.push(ctx.basedir().join("lookup_plugins"));
+    if let Ok(Some(role)) = ctx.var("role_path") {
+        dirs.push(PathBuf::from(pystr(&role)).join("lookup_plugins"));
+    }
+    let file = dirs
+        .iter()
+        .map(|d| d.join(format!("{name}.py")))
+        .find(|p| p.is_file())?;
+    let source = std::fs::read_to_string(&file).ok()?;
+    let doc = source
+        .split("DOCUMENTATION = \"\"\"")
+        .nth(1)?
+        .split("\"\"\"")
+        .next()?;
+    let node = settle_yaml::parse_str(doc, &file).ok()?;
+    let options = node.get("options").and_then(|o| o.as_map().cloned());
+    let mut required = Vec::new();
+    for (key, spec) in options.iter().flatten() {
+        let spec = spec.to_value();
+        if spec.get("required").is_some_and(json_bool) && spec.get("default").is_none() {
+            required.push(key.clone());
+        }
+    }
+    Some(required)
+}
+
+fn config(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<Value>, Fail> {
     let on_missing = opt_str(opts, "on_missing", "error");
     let show_origin = opt_bool(opts, "show_origin", false);
-    if opt(opts, "plugin_type").is_some() || opt(opts, "plugin_name").is_some() {
-        return Err(plugin("settle does not know the settings of plugins"));
+    if !matches!(on_missing.as_str(), "error" | "warn" | "skip") {
+        return Err(plugin(format!(
+            "Invalid value '{on_missing}' for config 'on_missing' for 'config' lookup plugin."
+        )));
+    }
+    let plugin_type = opt(opts, "plugin_type").filter(|v| !v.is_null()).map(pystr);
+    let plugin_name = opt(opts, "plugin_name").filter(|v| !v.is_null()).map(pystr);
+    let target = match (plugin_type, plugin_name) {
+        (Some(t), Some(n)) => Some((t, n)),
+        (None, None) => None,
+        _ => {
+            return Err(plugin(
+                "Both plugin_type and plugin_name are required, cannot use one without the other.",
+            ));
+        }
+    };
+    if let Some((kind, name)) = &target
+        && plugin_setting(kind, name, "").is_none()
+    {
+        if kind == "lookup"
+            && let Some(required) = python_lookup_required(name, ctx)
+        {
+            if let Some(first) = required.first() {
+                return Err(plugin(format!(
+                    "Required config '{first}' for '{name}' lookup plugin not provided."
+                )));
+            }
+        } else {
+            return Err(plugin(format!("Unable to load {kind} plugin '{name}'.")));
+        }
     }
     let mut out = Vec::new();
     for term in terms {
@@ -2532,18 +2683,48 @@ fn config(terms: &[Value], opts: &Map<String, Value>) -> Result<Vec<Value>, Fail
                 pytype(term)
             )));
         };
-        match config_default(key) {
-            Some(v) if show_origin => out.push(json!([v, "default"])),
-            Some(v) => out.push(v),
-            None => match on_missing.as_str() {
-                "error" => return Err(plugin(format!("No config definition exists for '{key}'."))),
-                "skip" => {}
-                "warn" => eprintln!("[WARNING]: Skipping {key}."),
-                other => {
-                    return Err(plugin(format!(
-                        "Invalid option for error handling, missing must be error, warn or skip, got: {other}."
-                    )));
+        let found = match &target {
+            Some((kind, name)) => match plugin_setting(kind, name, key).flatten() {
+                Some(setting) => {
+                    let mut found = ((setting.default)(), "default".to_string());
+                    if let Some(env) = setting.env
+                        && let Ok(v) = std::env::var(env)
+                    {
+                        found = (Value::String(v), format!("env: {env}"));
+                    }
+                    for var in setting.vars {
+                        if let Some(v) = ctx.var(var)? {
+                            found = (v, format!("var: {var}"));
+                        }
+                    }
+                    Some(found)
                 }
+                None => None,
+            },
+            None => config_default(key).map(|default| {
+                let mut found = (default, "default".to_string());
+                if key == "_Z_TEST_ENTRY"
+                    && let Ok(Some(v)) = ctx.var("_z_test_entry")
+                {
+                    found = (v, "var: _z_test_entry".into());
+                }
+                found
+            }),
+        };
+        match found {
+            Some((v, origin)) if show_origin => out.push(json!([v, origin])),
+            Some((v, _)) => out.push(v),
+            None => match on_missing.as_str() {
+                "error" => {
+                    return Err(plugin(match &target {
+                        Some((kind, name)) => format!(
+                            "No config definition exists for '{key}' for '{name}' {kind} plugin."
+                        ),
+                        None => format!("No config definition exists for '{key}'."),
+                    }));
+                }
+                "warn" => eprintln!("[WARNING]: Skipping {key}."),
+                _ => {}
             },
         }
     }
@@ -2710,6 +2891,36 @@ mod tests {
         assert_eq!(
             q(&s, "{{ lookup('unvault', 'ok.txt') }}"),
             json!("secret text\n")
+        );
+    }
+
+    #[test]
+    fn config_of_plugins() {
+        let s = scope(json!({"ansible_ssh_user": "lola", "ansible_ssh_port": 2022}));
+        assert_eq!(
+            q(
+                &s,
+                "{{ q('config', 'remote_user', 'port', plugin_type='connection', plugin_name='ssh', show_origin=True) }}"
+            ),
+            json!([
+                ["lola", "var: ansible_ssh_user"],
+                [2022, "var: ansible_ssh_port"]
+            ])
+        );
+        let e = render(&s, "{{ q('config', 'remote_tmp', plugin_type='shell') }}").unwrap_err();
+        assert!(e.contains("Both plugin_type and plugin_name"), "{e}");
+        let e = render(
+            &s,
+            "{{ q('config', 'x', plugin_type='lookup', plugin_name='no.such') }}",
+        )
+        .unwrap_err();
+        assert!(e.contains("Unable to load lookup plugin 'no.such'"), "{e}");
+        let e = render(&s, "{{ lookup('config', 'X', on_missing='boo') }}").unwrap_err();
+        assert!(e.contains("Invalid value 'boo'"), "{e}");
+        assert!(
+            q(&s, "{{ lookup('config', 'ANSIBLE_COW_ACCEPTLIST') }}")
+                .as_array()
+                .is_some_and(|l| l.contains(&json!("meow")))
         );
     }
 
