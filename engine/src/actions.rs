@@ -444,18 +444,24 @@ fn include_vars(ctx: &ActionContext) -> Result<ActionResult, String> {
             Err(e) => failure = Some(e),
         }
     } else {
-        let Some(file) = args
+        let file = args
             .get("file")
             .or_else(|| args.get("_raw_params"))
+            .filter(|v| !v.is_null())
             .map(value_text)
-        else {
-            return Err("include_vars: give a file or dir".into());
-        };
-        let file = file.trim_end_matches('\n').to_string();
-        let path = find_file(ctx, "vars", &file)?;
-        let vars = load_vars_map(&path)?;
-        included.push(path.display().to_string());
-        results = vars;
+            .map(|f| f.trim_end_matches('\n').to_string())
+            .filter(|f| !f.is_empty());
+        match file.map(|f| find_file(ctx, "vars", &f)) {
+            None => failure = Some("Could not find file".into()),
+            Some(Err(e)) => failure = Some(e),
+            Some(Ok(path)) => match load_vars_map(&path) {
+                Ok(vars) => {
+                    included.push(path.display().to_string());
+                    results = vars;
+                }
+                Err(e) => failure = Some(e),
+            },
+        }
     }
     if let Some(message) = failure {
         return Ok(done(json!({
@@ -777,6 +783,17 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
         if let Some(text) = text {
             *content = Value::String(text);
         }
+    }
+    if args.get("dest").is_none_or(|v| v.is_null() || v.as_str() == Some("")) {
+        return Ok(failed("dest is required"));
+    }
+    if args.get("content").is_some_and(|v| !v.is_null())
+        && args.get("dest").and_then(Value::as_str).is_some_and(|d| d.ends_with('/'))
+    {
+        return Ok(failed("can not use content with a dir as dest"));
+    }
+    if args.get("src").is_some_and(|v| v.is_null() || v.as_str() == Some("")) {
+        args.remove("src");
     }
     if !remote && let Some(src) = args.remove("src").map(|v| value_text(&v)) {
         let path = find_file(ctx, "files", &src)?;

@@ -146,12 +146,20 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
         Some(dir) if !p.starts_with('/') => dir.join(p).display().to_string(),
         _ => p.to_string(),
     };
+    if let Some(dir) = chdir
+        && !dir.is_dir()
+    {
+        let mut outcome = Outcome::failed("Unable to change directory before execution.");
+        outcome.values = values;
+        return Ok(outcome);
+    }
+    let shoulda = if request.check_mode { "Would" } else { "Did" };
     if let Some(creates) = &args.creates
         && glob_exists(&resolve(creates))
     {
         return Ok(not_run(
             values,
-            format!("Did not run command since '{creates}' exists"),
+            format!("{shoulda} not run command since '{creates}' exists"),
             format!("skipped, since {creates} exists"),
         ));
     }
@@ -160,7 +168,7 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     {
         return Ok(not_run(
             values,
-            format!("Did not run command since '{removes}' does not exist"),
+            format!("{shoulda} not run command since '{removes}' does not exist"),
             format!("skipped, since {removes} does not exist"),
         ));
     }

@@ -180,11 +180,11 @@ impl Resource for Copy {
         ];
         match sources.iter().filter(|s| **s).count() {
             0 => Err(ModuleError::Args(
-                "copy: one of src or content is required".into(),
+                "src (or content) is required".into(),
             )),
             1 => Ok(()),
             _ => Err(ModuleError::Args(
-                "copy: src and content are mutually exclusive".into(),
+                "src and content are mutually exclusive".into(),
             )),
         }?;
         if self.src.is_some() && !self.remote_src {
@@ -222,6 +222,11 @@ impl Resource for Copy {
         let meta = self.target_metadata();
         let mut plan = Plan::default();
         if meta.as_ref().is_some_and(|m| m.is_dir()) {
+            if self.content.is_some() {
+                return Err(ModuleError::Failed(
+                    "can not use content with a dir as dest".into(),
+                ));
+            }
             return Err(ModuleError::Failed(format!(
                 "{} is a directory; give src a file name or dest a file path",
                 target.display()
@@ -332,6 +337,12 @@ impl Resource for Copy {
         let target = self.target();
         values.insert("dest".into(), target.display().to_string().into());
         values.insert("checksum".into(), sha1_hex(&self.bytes).into());
+        {
+            use md5::Digest as _;
+            let digest = md5::Md5::digest(&self.bytes);
+            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
+            values.insert("md5sum".into(), hex.into());
+        }
         if let Some(src) = &self.src {
             values.insert("src".into(), src.display().to_string().into());
         }

@@ -468,6 +468,11 @@ impl File {
         Ok(())
     }
 
+    /// `file: path=LINK mode=…` (no state) on an existing link with `follow`: the target.
+    fn follows_link_target(&self, kind: &str) -> bool {
+        self.state.is_none() && self.follow && kind == "link" && fs::metadata(&self.path).is_ok()
+    }
+
     /// Both `now`: the time of the write itself (utime(path, None) in Ansible).
     fn now_times(&self) -> Option<f64> {
         let touch = self.resolved == Some(State::Touch);
@@ -563,7 +568,32 @@ impl Resource for File {
                 )?;
             }
             State::Link => {
+                // No src: an existing link keeps (and, with follow, is described by) its target.
+                if self.src.is_none()
+                    && kind == "link"
+                    && let Ok(current) = fs::read_link(&self.path)
+                {
+                    self.src = Some(current);
+                }
                 let src = self.link_source()?.to_path_buf();
+                // Ansible checks the source relative to the link's folder (or the folder itself).
+                let base = if kind == "directory" {
+                    self.path.clone()
+                } else {
+                    self.path.parent().map(Path::to_path_buf).unwrap_or_default()
+                };
+                let absrc = base.join(&src);
+                if !self.force && fs::metadata(&absrc).is_err() {
+                    return Err(ModuleError::Failed(format!(
+                        "src file does not exist, use 'force=yes' if you really want to create the link: {}",
+                        absrc.display()
+                    )));
+                }
+                if kind == "directory" && !self.force {
+                    return Err(ModuleError::Failed(format!(
+                        "refusing to convert from directory to symlink for {path}"
+                    )));
+                }
                 match kind {
                     "link" => {
                         let current = fs::read_link(&self.path)
@@ -594,6 +624,12 @@ impl Resource for File {
                             "refusing to convert from {other} to symlink for {path}"
                         )));
                     }
+                }
+                // An existing link given no state, followed: its target gets the attributes.
+                if self.follows_link_target(kind) {
+                    self.attributes()
+                        .check(self.target_metadata().as_ref(), false, 0, &mut plan)?;
+                    return Ok(plan);
                 }
                 let owner_group = Attributes {
                     owner: self.owner.as_deref(),
@@ -699,7 +735,7 @@ impl Resource for File {
             }
             _ => {}
         }
-        let follow = self.follow && state != State::Link;
+        let follow = self.follow && (state != State::Link || self.follows_link_target("link"));
         self.attributes().apply(&path, plan, follow)?;
         if let Some((atime, mtime)) = self.times
             && (plan.has("mtime") || plan.has("atime") || plan.has("state"))
