@@ -695,16 +695,14 @@ impl Resource for File {
             State::Directory if plan.has("state") => {
                 fs::create_dir_all(&path).map_err(io("mkdir"))?;
             }
-            State::Touch => {
-                if self.metadata().is_none() {
-                    let file = fs::OpenOptions::new()
-                        .create(true)
-                        .append(true)
-                        .open(&path)
-                        .map_err(io("touch"))?;
-                    file.set_permissions(fs::Permissions::from_mode(fsutil::default_file_mode()))
-                        .map_err(io("chmod"))?;
-                }
+            State::Touch if self.metadata().is_none() => {
+                let file = fs::OpenOptions::new()
+                    .create(true)
+                    .append(true)
+                    .open(&path)
+                    .map_err(io("touch"))?;
+                file.set_permissions(fs::Permissions::from_mode(fsutil::default_file_mode()))
+                    .map_err(io("chmod"))?;
             }
             State::Link if plan.has("state") || plan.has("src") => {
                 let src = self.link_source()?.to_path_buf();

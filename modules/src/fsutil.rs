@@ -297,10 +297,10 @@ pub(crate) fn expand_path(path: &Path) -> std::path::PathBuf {
         out.push(chars[i]);
         i += 1;
     }
-    if out == "~" || out.starts_with("~/") {
-        if let Ok(home) = std::env::var("HOME") {
-            out = format!("{home}{}", &out[1..]);
-        }
+    if (out == "~" || out.starts_with("~/"))
+        && let Ok(home) = std::env::var("HOME")
+    {
+        out = format!("{home}{}", &out[1..]);
     }
     std::path::PathBuf::from(out)
 }

@@ -386,7 +386,7 @@ impl Resource for LineInFile {
         values.insert("msg".into(), self.msg.clone().into());
         // Ansible's lineinfile always returns `backup`: the backup's path, or "".
         let backup = backup_file(self.writer.as_ref()).unwrap_or_else(|| "".into());
-        values.insert("backup".into(), backup.into());
+        values.insert("backup".into(), backup);
     }
 }
 
@@ -533,7 +533,7 @@ impl Resource for BlockInFile {
     fn values(&self, values: &mut Map<String, Value>) {
         values.insert("msg".into(), self.msg.clone().into());
         if let Some(b) = backup_file(self.writer.as_ref()) {
-            values.insert("backup_file".into(), b.into());
+            values.insert("backup_file".into(), b);
         }
     }
 }
