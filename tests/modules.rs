@@ -147,9 +147,9 @@ fn file_directory_owner_and_mode() {
         Scenario {
             host: hosts.names()[0],
             reset: "rm -rf /srv/m-file",
-            tasks: "    - file: {path: /srv/m-file/data, state: directory, owner: deploy, group: deploy, mode: '0750'}\n    - file: {path: /srv/m-file/link, src: /srv/m-file/data, state: link}\n",
-            verify: "stat -c '%U:%G %a' /srv/m-file/data; readlink /srv/m-file/link",
-            expected: "deploy:deploy 750\n/srv/m-file/data\n",
+            tasks: "    - file: {path: /srv/m-file/data, state: directory, owner: deploy, group: deploy, mode: '0750'}\n    - file: {path: /srv/m-file/link, src: /srv/m-file/data, state: link}\n    - file: {path: /srv/m-file/stamp, state: touch, modification_time: '202202081414.00', access_time: preserve}\n",
+            verify: "stat -c '%U:%G %a' /srv/m-file/data; readlink /srv/m-file/link; date -d @$(stat -c %Y /srv/m-file/stamp) +%Y%m%d%H%M.%S",
+            expected: "deploy:deploy 750\n/srv/m-file/data\n202202081414.00\n",
             drift: "chmod 0700 /srv/m-file/data",
             diff_shows: "mode: 0700 → 0750",
         },
