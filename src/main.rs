@@ -205,13 +205,21 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
     if sources.is_empty() {
         return Ok(Inventory::empty());
     }
-    for source in &sources {
-        if !Path::new(source).exists() && !source.contains(',') {
-            return Err((
-                EXIT_ERROR,
-                format!("the inventory source {source:?} does not exist"),
-            ));
+    // As ansible-playbook: a source that does not exist is a warning, and with none left only
+    // the implicit localhost is there.
+    sources.retain(|source| {
+        let usable = Path::new(source).exists() || source.contains(',');
+        if !usable {
+            let shown = std::path::absolute(source)
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|_| source.clone());
+            eprintln!("[WARNING]: Unable to parse {shown} as an inventory source");
         }
+        usable
+    });
+    if sources.is_empty() {
+        eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
+        return Ok(Inventory::empty());
     }
     Inventory::load(&sources).map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))
 }

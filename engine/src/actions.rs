@@ -366,7 +366,31 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
         if k == "cacheable" {
             continue;
         }
-        let key = templar().render_text(k, ctx.scope).map_err(|e| e.message)?;
+        let key = match templar()
+            .render(&Value::String(k.clone()), ctx.scope)
+            .map_err(|e| e.message)?
+        {
+            Value::String(key) => key,
+            other => {
+                let kind = match &other {
+                    Value::Number(n) if n.is_f64() => "float",
+                    Value::Number(_) => "int",
+                    Value::Bool(_) => "bool",
+                    Value::Null => "NoneType",
+                    Value::Array(_) => "list",
+                    _ => "dict",
+                };
+                return Err(format!(
+                    "Invalid variable name '{}' of type '{kind}'",
+                    value_text(&other)
+                ));
+            }
+        };
+        if !is_variable_name(&key) {
+            return Err(format!(
+                "Invalid variable name '{key}'; variable names must be identifiers and not Python keywords"
+            ));
+        }
         let value = render(ctx, v)?;
         facts.insert(key, value);
     }
@@ -1220,4 +1244,19 @@ pub(crate) fn diff_text(plan: &Plan) -> String {
         }
     }
     out.trim_end_matches('\n').to_string()
+}
+
+/// A name a variable can have: an identifier that is not one of Python's keywords or
+/// constants, as Ansible checks for `set_fact`.
+fn is_variable_name(name: &str) -> bool {
+    const RESERVED: &[&str] = &[
+        "True", "False", "None", "true", "false", "none", "and", "as", "assert", "async", "await",
+        "break", "class", "continue", "def", "del", "elif", "else", "except", "finally", "for",
+        "from", "global", "if", "import", "in", "is", "lambda", "nonlocal", "not", "or", "pass",
+        "raise", "return", "try", "while", "with", "yield",
+    ];
+    !name.is_empty()
+        && !name.starts_with(|c: char| c.is_ascii_digit())
+        && name.chars().all(|c| c.is_alphanumeric() || c == '_')
+        && !RESERVED.contains(&name)
 }

@@ -13,7 +13,7 @@ use super::{PlayRun, value_text};
 use crate::Vars;
 use crate::hosts::HostState;
 use crate::output::Status;
-use crate::template::{Scope, python_repr, templar};
+use crate::template::{Layer, Scope, python_repr, templar};
 
 /// The items of a loop: `loop:` renders to the list itself; `with_<lookup>:` renders its terms
 /// and hands them to that lookup, as Ansible does.
@@ -70,7 +70,7 @@ impl PlayRun<'_> {
         host: &str,
         state: &HostState,
         task: &Task,
-        scope: &Arc<Scope>,
+        (scope, extra): (&Arc<Scope>, &[Layer]),
         items: Vec<Value>,
         no_log: bool,
     ) -> (
@@ -88,7 +88,13 @@ impl PlayRun<'_> {
         let mut combined_plan = settle_modules::Plan::default();
         for (index, item) in items.iter().cloned().enumerate() {
             let layer = item_layer(lc, &loop_var, &items, index);
-            let item_scope = scope.with_data(Arc::new(layer));
+            // set_fact and include_vars in a loop see what the items before them set.
+            let base = if index > 0 && matches!(task.module.as_str(), "set_fact" | "include_vars") {
+                self.scope(state, task, extra)
+            } else {
+                scope.clone()
+            };
+            let item_scope = base.with_data(Arc::new(layer));
             let label = match &lc.label {
                 // Ansible's words; the item may hold the very secret no_log protects.
                 _ if no_log => "(censored due to no_log)".to_string(),

@@ -105,7 +105,24 @@ impl PlayRun<'_> {
             None => None,
             Some(l) => match loop_items(l, &scope) {
                 Ok(items) => Some(items),
-                Err(e) => return fail(e),
+                // As Ansible: a loop that cannot be rendered fails the task only when its
+                // `when` (without the loop variable) does not already skip it.
+                Err(e) => match self.false_condition(&task.keywords.when, &scope) {
+                    Ok(Some(cond)) => {
+                        let result = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": cond});
+                        return self.finish(
+                            host,
+                            task,
+                            &state,
+                            result.as_object().cloned().unwrap_or_default(),
+                            None,
+                            no_log,
+                            ignore_errors,
+                            (handler, started),
+                        );
+                    }
+                    _ => return fail(e),
+                },
             },
         };
         let (result, plan, unreachable) = match items {
@@ -131,7 +148,7 @@ impl PlayRun<'_> {
                 let item = self.run_one(host, &state, task, &scope);
                 (item.result, Some(item.plan), item.unreachable)
             }
-            Some(items) => self.run_loop(host, &state, task, &scope, items, no_log),
+            Some(items) => self.run_loop(host, &state, task, (&scope, extra), items, no_log),
         };
         if let Some(msg) = unreachable {
             let outcome =
