@@ -947,3 +947,20 @@ fn include_role_is_dynamic_with_its_loop_and_handlers() {
         run.stdout
     );
 }
+
+#[test]
+fn unsafe_values_are_never_templates_and_duplicate_keys_warn() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars:\n    secret: s3cret\n    raw: !unsafe 'x{{ secret }}'\n    raw: !unsafe 'y{{ secret }}'\n  tasks:\n    - copy: dest=@@/out.txt content={{ raw }}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(s.read("out.txt"), "y{{ secret }}");
+    assert!(
+        run.stderr.contains("[WARNING]: Found duplicate mapping key 'raw'."),
+        "{}",
+        run.stderr
+    );
+}

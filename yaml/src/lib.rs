@@ -298,6 +298,24 @@ fn convert(
     text: &str,
     path: &Path,
 ) -> Result<Node, YamlError> {
+    convert_node(spanned, text, path, true)
+}
+
+/// The same as [`convert`] for a node whose `!unsafe` tag is already handled.
+fn convert_plain(
+    spanned: serde_saphyr::Spanned<RawNode>,
+    text: &str,
+    path: &Path,
+) -> Result<Node, YamlError> {
+    convert_node(spanned, text, path, false)
+}
+
+fn convert_node(
+    spanned: serde_saphyr::Spanned<RawNode>,
+    text: &str,
+    path: &Path,
+    see_tags: bool,
+) -> Result<Node, YamlError> {
     let line = spanned.referenced.line() as u32;
     let column = spanned.referenced.column() as u32;
     let raw = raw_text(text, &spanned.referenced);
@@ -321,6 +339,13 @@ fn convert(
         RawNode::Str(s) if tagged_vault(text, &spanned.referenced) => {
             Kind::Str(decrypt_vault_scalar(&s, path, line, column)?)
         }
+        _ if see_tags && tagged(text, &spanned.referenced, "!unsafe") => {
+            // `!unsafe`: never a template. Its strings are wrapped so that rendering gives them
+            // back as written, once; rendered values are data from then on.
+            let mut node = convert_plain(spanned, text, path)?;
+            node.make_unsafe();
+            return Ok(node);
+        }
         RawNode::Str(s) => Kind::Str(s),
         RawNode::Seq(items) => Kind::Seq(
             items
@@ -331,6 +356,8 @@ fn convert(
         RawNode::Map(entries) => {
             let mut map = IndexMap::with_capacity(entries.len());
             for (key, value) in entries {
+                let key_line = key.referenced.line() as u32;
+                let key_column = key.referenced.column() as u32;
                 let key = match key.value {
                     KeyScalar::Text(t) => t,
                     KeyScalar::Bool(b) => match raw_text(text, &key.referenced) {
@@ -338,14 +365,113 @@ fn convert(
                         _ => if b { "True" } else { "False" }.to_string(),
                     },
                 };
-                // Last one wins, as in Ansible (which warns about the duplicate).
-                map.shift_remove(&key);
+                // Last one wins, as in Ansible, which warns about the duplicate (or, with
+                // ANSIBLE_DUPLICATE_YAML_DICT_KEY, fails or says nothing).
+                if map.shift_remove(&key).is_some() {
+                    duplicate_key(&key, path, key_line, key_column)?;
+                }
                 map.insert(key, convert(value, text, path)?);
             }
             Kind::Map(map)
         }
     };
     Ok(Node { kind, line, column })
+}
+
+// ----- duplicate keys and `!unsafe` ----------------------------------------------------------
+
+/// A key written twice in one mapping: Ansible's warning, or its error with
+/// `ANSIBLE_DUPLICATE_YAML_DICT_KEY=error`, or nothing with `=ignore`.
+fn duplicate_key(key: &str, path: &Path, line: u32, column: u32) -> Result<(), YamlError> {
+    let message = format!("Found duplicate mapping key '{key}'.");
+    match std::env::var("ANSIBLE_DUPLICATE_YAML_DICT_KEY").as_deref() {
+        Ok("ignore") => Ok(()),
+        Ok("error") => Err(YamlError::Syntax {
+            path: path.to_path_buf(),
+            line: line.into(),
+            column: column.into(),
+            message,
+            snippet: String::new(),
+        }),
+        _ => {
+            eprintln!(
+                "[WARNING]: {message}\nOrigin: {}:{line}:{column}",
+                path.display()
+            );
+            Ok(())
+        }
+    }
+}
+
+/// Whether the value at `loc` carries `tag` (serde-saphyr drops tags; see [`tagged_vault`]).
+fn tagged(text: &str, loc: &serde_saphyr::Location, tag: &str) -> bool {
+    let Some(start) = loc.span().byte_offset() else {
+        return false;
+    };
+    let Some(before) = text.get(..start as usize) else {
+        return false;
+    };
+    let line = before.trim_end();
+    let line = line.rsplit('\n').next().unwrap_or(line);
+    let line = match line.find(" #") {
+        Some(i) => &line[..i],
+        None => line,
+    }
+    .trim_end();
+    let line = line
+        .trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-')
+        .trim_end_matches(['|', '>'])
+        .trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-')
+        .trim_end();
+    line.strip_suffix(tag).is_some_and(|head| {
+        head.is_empty() || head.ends_with(|c: char| c.is_whitespace() || "[{,:-".contains(c))
+    })
+}
+
+impl Node {
+    /// Every string inside, wrapped so that a template engine renders it back as written.
+    fn make_unsafe(&mut self) {
+        match &mut self.kind {
+            Kind::Str(s) => *s = literal_template(s),
+            Kind::Seq(items) => items.iter_mut().for_each(Node::make_unsafe),
+            Kind::Map(map) => map.values_mut().for_each(Node::make_unsafe),
+            _ => {}
+        }
+    }
+}
+
+/// `text` as a Jinja template that renders to `text` itself.
+pub fn literal_template(text: &str) -> String {
+    if !(text.contains("{{") || text.contains("{%") || text.contains("{#")) {
+        return text.to_string();
+    }
+    // Inside {% raw %} only an endraw tag ends the raw text: such a tag is given as a string.
+    let mut out = String::from("{% raw %}");
+    let mut rest = text;
+    while let Some(at) = rest.find("{%") {
+        let tail = &rest[at..];
+        let end = tail.find("%}").map(|e| e + 2);
+        let is_endraw = end.is_some_and(|e| {
+            tail[2..e - 2].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace())
+                == "endraw"
+        });
+        match end {
+            Some(e) if is_endraw => {
+                out.push_str(&rest[..at]);
+                out.push_str("{% endraw %}{{ ");
+                out.push_str(&format!("{:?}", &tail[..e]));
+                out.push_str(" }}{% raw %}");
+                rest = &tail[e..];
+            }
+            _ => {
+                out.push_str(&rest[..at + 2]);
+                rest = &tail[2..];
+            }
+        }
+    }
+    out.push_str(rest);
+    out.push_str("{% endraw %}");
+    out
 }
 
 // ----- `!vault` ----------------------------------------------------------------------------
