@@ -93,6 +93,8 @@ struct PlayRun<'a> {
     included: Mutex<HashMap<(PathBuf, String), Arc<Vec<TaskNode>>>>,
     /// Handlers of roles that `include_role` read while the play ran.
     included_handlers: Mutex<Vec<Task>>,
+    /// Hosts of this play that failed or were unreachable (gone from `ansible_play_hosts`).
+    failed_hosts: Mutex<HashSet<String>>,
 }
 
 impl<'a> Engine<'a> {
@@ -151,6 +153,7 @@ impl<'a> Engine<'a> {
             end_play: AtomicBool::new(false),
             included: Mutex::default(),
             included_handlers: Mutex::default(),
+            failed_hosts: Mutex::default(),
         };
         let mut runnable = Vec::new();
         for host in &hosts {

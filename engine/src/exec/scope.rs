@@ -82,14 +82,28 @@ impl PlayRun<'_> {
             return m.clone();
         }
         let mut m = self.engine.hosts.magic(host);
-        let hosts = Value::from(self.play_hosts.clone());
-        m.insert("play_hosts".into(), hosts.clone());
-        m.insert("ansible_play_hosts".into(), hosts.clone());
+        // ansible_play_hosts and ansible_play_batch leave out the hosts that failed or were
+        // unreachable; ansible_play_hosts_all keeps every host the play started with.
+        let failed = self.failed_hosts.lock().expect("failed lock").clone();
+        let active = |hosts: &[String]| -> Value {
+            hosts
+                .iter()
+                .filter(|h| !failed.contains(*h))
+                .cloned()
+                .collect::<Vec<_>>()
+                .into()
+        };
+        let play_hosts = active(&self.play_hosts);
+        m.insert("play_hosts".into(), play_hosts.clone());
+        m.insert("ansible_play_hosts".into(), play_hosts);
         m.insert(
             "ansible_play_batch".into(),
-            self.batch.lock().expect("batch lock").clone().into(),
+            active(&self.batch.lock().expect("batch lock")),
         );
-        m.insert("ansible_play_hosts_all".into(), hosts);
+        m.insert(
+            "ansible_play_hosts_all".into(),
+            Value::from(self.play_hosts.clone()),
+        );
         m.insert("ansible_play_name".into(), self.play.name.clone().into());
         m.insert("playbook_dir".into(), absolute(&self.play.dir).into());
         let m = Arc::new(m);

@@ -127,6 +127,7 @@ impl PlayRun<'_> {
                     StepOutcome::Ended => cursor.node = None,
                 }
             }
+            self.note_failures(&ends);
             if newly_failed > 0 {
                 let fatal = self.play.any_errors_fatal
                     || matches!(&node.step, Step::Task(t) if t.keywords.any_errors_fatal == Some(true));
@@ -150,6 +151,20 @@ impl PlayRun<'_> {
             ends.entry(c.host).or_insert(End::Done);
         }
         ends
+    }
+
+    /// Hosts that failed leave `ansible_play_hosts`: their magic variables are made anew.
+    fn note_failures(&self, ends: &HashMap<String, End>) {
+        let mut failed = self.failed_hosts.lock().expect("failed lock");
+        let before = failed.len();
+        failed.extend(
+            ends.iter()
+                .filter(|(_, e)| **e != End::Done)
+                .map(|(h, _)| h.clone()),
+        );
+        if failed.len() != before {
+            self.magic.lock().expect("magic lock").clear();
+        }
     }
 
     /// Runs `f` for each host, at most `forks` at a time, and returns the outcomes in host order.
