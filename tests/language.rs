@@ -964,3 +964,18 @@ fn unsafe_values_are_never_templates_and_duplicate_keys_warn() {
         run.stderr
     );
 }
+
+#[test]
+fn role_vars_and_defaults_are_visible_to_the_whole_play() {
+    let s = one_host();
+    s.write("roles/web/defaults/main.yml", "web_port: 8080\n");
+    s.write("roles/web/vars/main.yml", "web_user: www\n");
+    s.write("roles/web/tasks/main.yml", "- debug: msg=in-role\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: [web]\n  tasks:\n    - copy: dest=@@/out.txt content={{ web_user }}:{{ web_port }}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(s.read("out.txt"), "www:8080");
+}

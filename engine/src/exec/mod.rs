@@ -95,6 +95,10 @@ struct PlayRun<'a> {
     included_handlers: Mutex<Vec<Task>>,
     /// Hosts of this play that failed or were unreachable (gone from `ansible_play_hosts`).
     failed_hosts: Mutex<HashSet<String>>,
+    /// The `defaults/` and `vars/` of every role the play uses, merged in play order: visible
+    /// to the whole play, as with Ansible's default `private_role_vars = false`.
+    role_defaults: Arc<Vars>,
+    role_vars: Arc<Vars>,
 }
 
 impl<'a> Engine<'a> {
@@ -140,6 +144,7 @@ impl<'a> Engine<'a> {
             let mut started = self.started.lock().expect("start lock");
             Plan::for_play(play, &self.opts.selection, &mut started)
         };
+        let (role_defaults, role_vars) = play_role_vars(play);
         let mut pr = PlayRun {
             engine: self,
             play,
@@ -154,6 +159,8 @@ impl<'a> Engine<'a> {
             included: Mutex::default(),
             included_handlers: Mutex::default(),
             failed_hosts: Mutex::default(),
+            role_defaults,
+            role_vars,
         };
         let mut runnable = Vec::new();
         for host in &hosts {
@@ -290,6 +297,44 @@ impl<'a> Engine<'a> {
             _ => false,
         }
     }
+}
+
+/// The defaults and vars of the roles a play uses (in `roles:`, or imported by its tasks),
+/// each merged over the ones before it.
+fn play_role_vars(play: &Play) -> (Arc<Vars>, Arc<Vars>) {
+    fn collect(nodes: &[TaskNode], out: &mut Vec<Arc<settle_playbooks::Role>>) {
+        for node in nodes {
+            match node {
+                TaskNode::Task(task) => add(task.role.as_ref(), out),
+                TaskNode::Include(include) => add(include.role.as_ref(), out),
+                TaskNode::Block(block) => {
+                    collect(&block.block, out);
+                    collect(&block.rescue, out);
+                    collect(&block.always, out);
+                }
+            }
+        }
+    }
+    fn add(role: Option<&Arc<settle_playbooks::Role>>, out: &mut Vec<Arc<settle_playbooks::Role>>) {
+        if let Some(role) = role
+            && !out.iter().any(|r| r.name == role.name && r.path == role.path)
+        {
+            out.push(role.clone());
+        }
+    }
+    let mut roles = Vec::new();
+    for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
+        collect(section, &mut roles);
+    }
+    for handler in &play.handlers {
+        add(handler.role.as_ref(), &mut roles);
+    }
+    let (mut defaults, mut vars) = (Vars::new(), Vars::new());
+    for role in &roles {
+        defaults.extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+        vars.extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    }
+    (Arc::new(defaults), Arc::new(vars))
 }
 
 /// `order: shuffle`: a new order each run (a small xorshift seeded from the clock; the order

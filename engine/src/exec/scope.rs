@@ -119,6 +119,8 @@ impl PlayRun<'_> {
         let hosts = &self.engine.hosts;
         let mut layers = Vec::with_capacity(16);
         layers.push(Layer::data(hosts.globals.read().expect("globals").clone()));
+        // Every role's defaults and vars are the play's; the task's own role wins over others.
+        layers.push(Layer::template(self.role_defaults.clone()));
         if let Some(role) = &task.role {
             layers.push(Layer::template(role.defaults.clone()));
         }
@@ -128,6 +130,7 @@ impl PlayRun<'_> {
         if let Some(vf) = self.vars_files.get(&host.name) {
             layers.push(Layer::template(vf.clone()));
         }
+        layers.push(Layer::template(self.role_vars.clone()));
         if let Some(role) = &task.role {
             layers.push(Layer::template(role.vars.clone()));
         }
