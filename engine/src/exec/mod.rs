@@ -230,9 +230,14 @@ impl<'a> Engine<'a> {
             vec![Arc::new(play.vars.clone()), self.hosts.extra_vars()],
             None,
         );
-        let pattern = templar()
-            .render_text(&play.hosts, &scope)
-            .map_err(|e| format!("hosts: {}", e.message))?;
+        // `hosts:` may be a template that gives a list of patterns.
+        let pattern = match templar()
+            .render(&Value::String(play.hosts.clone()), &scope)
+            .map_err(|e| format!("hosts: {}", e.message))?
+        {
+            Value::Array(items) => items.iter().map(value_text).collect::<Vec<_>>().join(","),
+            other => value_text(&other),
+        };
         let mut hosts = inventory.select(&pattern).map_err(|e| e.to_string())?;
         if hosts.is_empty() {
             self.out.warning(&format!(
