@@ -289,8 +289,13 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 format!("the playbook {} could not be found", path.display()),
             ));
         }
-        let playbook = settle_playbooks::load_playbook(path)
-            .map_err(|e| vault_exit((EXIT_PARSE, e.to_string())))?;
+        let playbook = settle_playbooks::load_playbook(path).map_err(|e| {
+            let code = match e {
+                settle_playbooks::PlaybookError::Missing { .. } => EXIT_ERROR,
+                _ => EXIT_PARSE,
+            };
+            vault_exit((code, e.to_string()))
+        })?;
         let dir = path
             .parent()
             .filter(|p| !p.as_os_str().is_empty())

@@ -959,7 +959,8 @@ fn unsafe_values_are_never_templates_and_duplicate_keys_warn() {
     run.assert_code(0);
     assert_eq!(s.read("out.txt"), "y{{ secret }}");
     assert!(
-        run.stderr.contains("[WARNING]: Found duplicate mapping key 'raw'."),
+        run.stderr
+            .contains("[WARNING]: Found duplicate mapping key 'raw'."),
         "{}",
         run.stderr
     );
@@ -978,4 +979,19 @@ fn role_vars_and_defaults_are_visible_to_the_whole_play() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
     assert_eq!(s.read("out.txt"), "www:8080");
+}
+
+#[test]
+fn a_missing_role_or_imported_file_exits_1_as_ansible_playbook() {
+    let s = one_host();
+    s.write("role.yml", "- hosts: all\n  roles: [nosuchrole]\n");
+    s.write(
+        "import.yml",
+        "- hosts: all\n  tasks:\n    - import_tasks: nosuch.yml\n",
+    );
+    for playbook in ["role.yml", "import.yml"] {
+        let run = s.settle(&[playbook, "-i", "hosts"]);
+        run.assert_code(1);
+        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+    }
 }

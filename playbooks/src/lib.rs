@@ -51,6 +51,14 @@ pub enum PlaybookError {
         task: Option<String>,
         message: String,
     },
+    /// A role or imported task file that is not there (ansible-playbook exits 1 for these, not
+    /// 4 as for a playbook it cannot parse).
+    #[error("{location}: {}{message}", task.as_ref().map(|t| format!("task {t:?}: ")).unwrap_or_default())]
+    Missing {
+        location: Location,
+        task: Option<String>,
+        message: String,
+    },
 }
 
 /// A playbook file with every `import_playbook` expanded in place.

@@ -161,6 +161,20 @@ impl Scope {
             message: message.into(),
         }
     }
+
+    /// A role or task file that is not there.
+    fn missing(
+        &self,
+        node: &Node,
+        task: Option<&str>,
+        message: impl Into<String>,
+    ) -> PlaybookError {
+        PlaybookError::Missing {
+            location: self.location(node),
+            task: task.map(str::to_string),
+            message: message.into(),
+        }
+    }
 }
 
 /// Reads a playbook and everything it imports.
@@ -573,7 +587,7 @@ fn parse_task_entry(
             keywords.inherit(inherited);
             let path = scope.dir.join(&file);
             out.extend(load_tasks_in(&path, scope, &keywords).map_err(|e| match e {
-                PlaybookError::Yaml(settle_yaml::YamlError::Read { .. }) => scope.error(
+                PlaybookError::Yaml(settle_yaml::YamlError::Read { .. }) => scope.missing(
                     node,
                     name,
                     format!("cannot read the imported task file {}", path.display()),
@@ -1293,7 +1307,7 @@ impl RoleLoader {
             return Ok(());
         }
         let Some(path) = find_role(name, scope) else {
-            return Err(scope.error(
+            return Err(scope.missing(
                 at,
                 None,
                 format!(
