@@ -789,11 +789,34 @@ fn task_file_arg(
         .or_else(|| task.args.get("_raw_params"))
     {
         Some(Value::String(f)) if !f.contains("{{") => Ok(f.clone()),
-        Some(Value::String(_)) => Err(scope.error(
-            node,
-            name,
-            "import_tasks needs a plain file name; use include_tasks for a templated one",
-        )),
+        // What is known while the playbook is read: the role's and the playbook's folders.
+        Some(Value::String(f)) => {
+            let absolute = |p: &Path| {
+                std::path::absolute(p)
+                    .unwrap_or_else(|_| p.to_path_buf())
+                    .display()
+                    .to_string()
+            };
+            let mut known = vec![("playbook_dir", absolute(&scope.play_dir))];
+            if let Some(role) = &scope.role {
+                known.push(("role_path", absolute(&role.path)));
+            }
+            let mut file = f.clone();
+            for (var, value) in known {
+                for form in [format!("{{{{ {var} }}}}"), format!("{{{{{var}}}}}")] {
+                    file = file.replace(&form, &value);
+                }
+            }
+            if file.contains("{{") {
+                return Err(scope.error(
+                    node,
+                    name,
+                    "import_tasks takes a file name known when the playbook is read \
+                     (role_path, playbook_dir); use include_tasks for one made at run time",
+                ));
+            }
+            Ok(file)
+        }
         _ => Err(scope.error(node, name, "import_tasks needs a file name")),
     }
 }
