@@ -15,6 +15,7 @@ use settle_engine::{RunOptions, Selection, Vars};
 use settle_inventory::Inventory;
 use settle_playbooks::{Playbook, TaskNode};
 
+mod config;
 mod vault_cli;
 
 /// Exit codes, as `ansible-playbook` gives them.
@@ -61,8 +62,8 @@ struct Cli {
     #[arg(short = 'D', long)]
     diff: bool,
     /// How many hosts to work on at once.
-    #[arg(short = 'f', long, default_value_t = 5, value_name = "FORKS")]
-    forks: usize,
+    #[arg(short = 'f', long, value_name = "FORKS")]
+    forks: Option<usize>,
     /// Run operations with become (sudo).
     #[arg(short = 'b', long = "become")]
     become_: bool,
@@ -75,12 +76,15 @@ struct Cli {
     /// Connect as this user.
     #[arg(short = 'u', long = "user", value_name = "REMOTE_USER")]
     user: Option<String>,
+    /// The private key file for SSH, for hosts that name none.
+    #[arg(long = "private-key", visible_alias = "key-file", value_name = "FILE")]
+    private_key: Option<String>,
     /// Connection type: local, ssh or russh.
     #[arg(short = 'c', long, value_name = "CONNECTION")]
     connection: Option<String>,
     /// Connection timeout in seconds.
-    #[arg(short = 'T', long, default_value_t = 10, value_name = "SECONDS")]
-    timeout: u64,
+    #[arg(short = 'T', long, value_name = "SECONDS")]
+    timeout: Option<u64>,
     /// Start the playbook at the task with this name.
     #[arg(long, value_name = "TASK_NAME")]
     start_at_task: Option<String>,
@@ -225,6 +229,9 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
+    // ansible.cfg's settings reach everything below as ANSIBLE_* variables (the environment's
+    // own win; the command line wins over both).
+    config::apply().map_err(|e| (EXIT_ERROR, format!("ansible.cfg: {e}")))?;
     match &cli.command {
         Some(Command::Agent) => return Ok(settle_modules::agent::serve() as u8),
         Some(Command::Completions { shell }) => {
@@ -351,16 +358,34 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         selection,
         extra_vars: extra,
         check: cli.check,
-        diff: cli.diff,
-        forks: cli.forks.max(1),
-        become_: cli.become_,
-        become_user: cli.become_user.clone(),
+        diff: cli.diff || config::env_flag("ANSIBLE_DIFF_ALWAYS") == Some(true),
+        forks: cli
+            .forks
+            .or_else(|| config::env_value("ANSIBLE_FORKS").and_then(|f| f.trim().parse().ok()))
+            .unwrap_or(5)
+            .max(1),
+        become_: cli.become_ || config::env_flag("ANSIBLE_BECOME") == Some(true),
+        become_user: cli
+            .become_user
+            .clone()
+            .or_else(|| config::env_value("ANSIBLE_BECOME_USER")),
         become_password,
-        remote_user: cli.user.clone(),
+        remote_user: cli
+            .user
+            .clone()
+            .or_else(|| config::env_value("ANSIBLE_REMOTE_USER")),
+        private_key_file: cli
+            .private_key
+            .clone()
+            .or_else(|| config::env_value("ANSIBLE_PRIVATE_KEY_FILE")),
         connection: cli.connection.clone(),
-        timeout: cli.timeout,
+        timeout: cli
+            .timeout
+            .or_else(|| config::env_value("ANSIBLE_TIMEOUT").and_then(|t| t.trim().parse().ok()))
+            .unwrap_or(10),
         verbosity: cli.verbose,
-        force_handlers: cli.force_handlers,
+        force_handlers: cli.force_handlers
+            || config::env_flag("ANSIBLE_FORCE_HANDLERS") == Some(true),
         step: cli.step,
         fail_on_change: cli.fail_on_change,
         reports: cli

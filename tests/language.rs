@@ -995,3 +995,39 @@ fn a_missing_role_or_imported_file_exits_1_as_ansible_playbook() {
         assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
     }
 }
+
+#[test]
+fn ansible_cfg_is_read_as_ansible_reads_it() {
+    let s = one_host();
+    s.write(
+        "ansible.cfg",
+        "[defaults]\ninventory = hosts\nroles_path = shared_roles\nforks = 1\nno_such_setting = 1\n\n[ssh_connection]\npipelining = True\n",
+    );
+    s.write(
+        "shared_roles/hello/tasks/main.yml",
+        "- copy: dest=@@/hello content=hi\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: [hello]\n",
+    );
+    // No -i: the inventory comes from ansible.cfg, as with ansible-playbook.
+    let run = s.settle(&["site.yml"]);
+    run.assert_code(0);
+    assert_eq!(s.read("hello"), "hi");
+    assert!(
+        run.stderr
+            .contains("does not know the setting [defaults] no_such_setting"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stderr.contains("pipelining"), "{}", run.stderr);
+    // The environment wins over the file.
+    let run = s.settle_with_env(&["site.yml"], &[("ANSIBLE_ROLES_PATH", "/nonexistent")]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains("\"hello\" was not found"),
+        "{}",
+        run.stderr
+    );
+}

@@ -56,6 +56,8 @@ pub struct RunOptions {
     pub become_user: Option<String>,
     pub become_password: Option<String>,
     pub remote_user: Option<String>,
+    /// `--private-key` (or `private_key_file` in ansible.cfg): the key when a host names none.
+    pub private_key_file: Option<String>,
     pub connection: Option<String>,
     pub timeout: u64,
     pub verbosity: u8,
@@ -85,6 +87,7 @@ impl Default for RunOptions {
             become_user: None,
             become_password: None,
             remote_user: None,
+            private_key_file: None,
             connection: None,
             timeout: 10,
             verbosity: 0,

@@ -137,7 +137,9 @@ pub(super) fn target_of(
         user: get("ansible_user")?
             .or(get("ansible_ssh_user")?)
             .or(opts.remote_user.clone()),
-        private_key_file: get("ansible_ssh_private_key_file")?.or(get("ansible_private_key_file")?),
+        private_key_file: get("ansible_ssh_private_key_file")?
+            .or(get("ansible_private_key_file")?)
+            .or(opts.private_key_file.clone()),
         ssh_common_args: get("ansible_ssh_common_args")?,
         timeout_secs: opts.timeout,
     })

@@ -2,7 +2,7 @@
 //! once per run, and walking the included tasks with the hosts that include the same file.
 
 use std::collections::HashMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Map, json};
@@ -36,6 +36,9 @@ pub(super) fn include_name(include: &Include) -> String {
 }
 
 /// The files one host includes, in order, each with its variables (include vars, loop item).
+/// What hosts that include together share: the file (or role) and the loop item's label.
+type IncludeKey = (PathBuf, Option<String>);
+
 /// The label is the loop item's, for `included: … => (item=…)`.
 pub(super) type IncludeList = Vec<(PathBuf, Vec<Layer>, Option<String>)>;
 
@@ -176,7 +179,7 @@ impl PlayRun<'_> {
         let rounds = plans.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
         for round in 0..rounds {
             // Hosts that include the same file at this round run it together.
-            let mut groups: Vec<((PathBuf, Option<String>), Vec<String>)> = Vec::new();
+            let mut groups: Vec<(IncludeKey, Vec<String>)> = Vec::new();
             let mut layers: HashMap<String, Vec<Layer>> = HashMap::new();
             for (host, list) in &plans {
                 if outcomes.get(host).is_some_and(|o| *o != StepOutcome::Ok) {
@@ -236,10 +239,10 @@ impl PlayRun<'_> {
 
     pub(super) fn load_included(
         &self,
-        path: &PathBuf,
+        path: &Path,
         include: &Include,
     ) -> Result<Arc<Vec<TaskNode>>, String> {
-        let key = (path.clone(), include.location.to_string());
+        let key = (path.to_path_buf(), include.location.to_string());
         if let Some(t) = self.included.lock().expect("include lock").get(&key) {
             return Ok(t.clone());
         }

@@ -74,6 +74,9 @@ pub(crate) struct Engine<'a> {
     started: Mutex<bool>,
 }
 
+/// A task file (or role) read by an include, and where that include is.
+type IncludedFile = (PathBuf, String);
+
 /// One play being run.
 struct PlayRun<'a> {
     engine: &'a Engine<'a>,
@@ -90,7 +93,7 @@ struct PlayRun<'a> {
     end_play: AtomicBool,
     /// Task files and roles read by includes, once per run: keyed by the file (or role) and
     /// the include that reads it (its `apply` is part of what was read).
-    included: Mutex<HashMap<(PathBuf, String), Arc<Vec<TaskNode>>>>,
+    included: Mutex<HashMap<IncludedFile, Arc<Vec<TaskNode>>>>,
     /// Handlers of roles that `include_role` read while the play ran.
     included_handlers: Mutex<Vec<Task>>,
     /// Hosts of this play that failed or were unreachable (gone from `ansible_play_hosts`).
@@ -322,7 +325,9 @@ fn play_role_vars(play: &Play) -> (Arc<Vars>, Arc<Vars>) {
     }
     fn add(role: Option<&Arc<settle_playbooks::Role>>, out: &mut Vec<Arc<settle_playbooks::Role>>) {
         if let Some(role) = role
-            && !out.iter().any(|r| r.name == role.name && r.path == role.path)
+            && !out
+                .iter()
+                .any(|r| r.name == role.name && r.path == role.path)
         {
             out.push(role.clone());
         }

@@ -1,0 +1,271 @@
+//! `ansible.cfg`, found where Ansible finds it, and ranked as Ansible ranks settings: command
+//! line > `ANSIBLE_*` environment > file > default.
+//!
+//! The file's settings are handed on as the `ANSIBLE_*` variables Ansible documents for them
+//! (only where the environment does not already set one), so every part of settle reads a
+//! setting in one place whichever way the user gave it; the command line is applied on top in
+//! `main`. A key settle does not know is a warning that names it, never silence.
+
+use std::path::{Path, PathBuf};
+
+/// A setting: its section and key in `ansible.cfg`, and its environment variable (`None` for a
+/// setting settle accepts and has no use for, such as `pipelining`).
+struct Setting {
+    section: &'static str,
+    key: &'static str,
+    env: Option<&'static str>,
+}
+
+const fn setting(section: &'static str, key: &'static str, env: Option<&'static str>) -> Setting {
+    Setting { section, key, env }
+}
+
+const SETTINGS: &[Setting] = &[
+    setting("defaults", "inventory", Some("ANSIBLE_INVENTORY")),
+    setting("defaults", "hostfile", Some("ANSIBLE_INVENTORY")),
+    setting("defaults", "remote_user", Some("ANSIBLE_REMOTE_USER")),
+    setting(
+        "defaults",
+        "private_key_file",
+        Some("ANSIBLE_PRIVATE_KEY_FILE"),
+    ),
+    setting("defaults", "forks", Some("ANSIBLE_FORKS")),
+    setting("defaults", "timeout", Some("ANSIBLE_TIMEOUT")),
+    setting(
+        "defaults",
+        "host_key_checking",
+        Some("ANSIBLE_HOST_KEY_CHECKING"),
+    ),
+    setting("defaults", "roles_path", Some("ANSIBLE_ROLES_PATH")),
+    setting(
+        "defaults",
+        "vault_password_file",
+        Some("ANSIBLE_VAULT_PASSWORD_FILE"),
+    ),
+    setting(
+        "defaults",
+        "vault_identity_list",
+        Some("ANSIBLE_VAULT_IDENTITY_LIST"),
+    ),
+    setting("defaults", "force_handlers", Some("ANSIBLE_FORCE_HANDLERS")),
+    setting(
+        "defaults",
+        "duplicate_dict_key",
+        Some("ANSIBLE_DUPLICATE_YAML_DICT_KEY"),
+    ),
+    setting("defaults", "nocolor", Some("ANSIBLE_NOCOLOR")),
+    setting("defaults", "force_color", Some("ANSIBLE_FORCE_COLOR")),
+    setting("diff", "always", Some("ANSIBLE_DIFF_ALWAYS")),
+    setting("privilege_escalation", "become", Some("ANSIBLE_BECOME")),
+    setting(
+        "privilege_escalation",
+        "become_user",
+        Some("ANSIBLE_BECOME_USER"),
+    ),
+    setting(
+        "privilege_escalation",
+        "become_method",
+        Some("ANSIBLE_BECOME_METHOD"),
+    ),
+    setting(
+        "privilege_escalation",
+        "become_ask_pass",
+        Some("ANSIBLE_BECOME_ASK_PASS"),
+    ),
+    // Accepted; settle has no use for them (no Python on hosts, no retry files, its own SSH).
+    setting("defaults", "collections_path", None),
+    setting("defaults", "collections_paths", None),
+    setting("defaults", "interpreter_python", None),
+    setting("defaults", "retry_files_enabled", None),
+    setting("defaults", "stdout_callback", None),
+    setting("defaults", "callbacks_enabled", None),
+    setting("defaults", "callback_whitelist", None),
+    setting("defaults", "log_path", None),
+    setting("defaults", "gathering", None),
+    setting("defaults", "fact_caching", None),
+    setting("defaults", "fact_caching_connection", None),
+    setting("defaults", "any_errors_fatal", None),
+    setting("defaults", "deprecation_warnings", None),
+    setting("defaults", "command_warnings", None),
+    setting("defaults", "localhost_warning", None),
+    setting("defaults", "library", None),
+    setting("defaults", "module_utils", None),
+    setting("defaults", "host_pattern_mismatch", None),
+    setting("ssh_connection", "ssh_args", None),
+    setting("ssh_connection", "control_path", None),
+    setting("ssh_connection", "control_path_dir", None),
+    setting("ssh_connection", "pipelining", None),
+    setting("ssh_connection", "scp_if_ssh", None),
+    setting("ssh_connection", "transfer_method", None),
+    setting("connection", "pipelining", None),
+];
+
+/// Where Ansible looks for its configuration, first found wins: `ANSIBLE_CONFIG`,
+/// `./ansible.cfg`, `~/.ansible.cfg`, `/etc/ansible/ansible.cfg`.
+fn find() -> Option<PathBuf> {
+    if let Some(path) = std::env::var_os("ANSIBLE_CONFIG").filter(|p| !p.is_empty()) {
+        let path = PathBuf::from(path);
+        // ANSIBLE_CONFIG may name a folder holding an ansible.cfg.
+        let path = if path.is_dir() {
+            path.join("ansible.cfg")
+        } else {
+            path
+        };
+        return path.is_file().then_some(path);
+    }
+    let home = std::env::var_os("HOME").map(|h| Path::new(&h).join(".ansible.cfg"));
+    [
+        Some(PathBuf::from("ansible.cfg")),
+        home,
+        Some(PathBuf::from("/etc/ansible/ansible.cfg")),
+    ]
+    .into_iter()
+    .flatten()
+    .find(|p| p.is_file())
+}
+
+/// Reads the configuration file, if there is one, and hands its settings on as `ANSIBLE_*`
+/// variables where the environment has none. Returns the file read.
+pub fn apply() -> Result<Option<PathBuf>, String> {
+    let Some(path) = find() else {
+        return Ok(None);
+    };
+    let text = std::fs::read_to_string(&path)
+        .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    for (section, key, value) in parse(&text) {
+        let Some(known) = SETTINGS
+            .iter()
+            .find(|s| s.section == section && s.key == key)
+        else {
+            eprintln!(
+                "[WARNING]: {}: settle does not know the setting [{section}] {key}; it is ignored",
+                path.display()
+            );
+            continue;
+        };
+        let Some(env) = known.env else {
+            continue;
+        };
+        if std::env::var_os(env).is_some() {
+            continue;
+        }
+        // Relative paths in the file are relative to the file, as in Ansible.
+        let value = match key.as_str() {
+            "inventory"
+            | "hostfile"
+            | "roles_path"
+            | "vault_password_file"
+            | "private_key_file" => resolve_paths(&value, &base, key == "roles_path"),
+            _ => value,
+        };
+        // SAFETY: called once at start-up, before any thread (the async runtime included)
+        // exists, so nothing reads the environment concurrently.
+        unsafe {
+            std::env::set_var(env, value);
+        }
+    }
+    Ok(Some(path))
+}
+
+/// `a,b` (or `a:b` for `roles_path`) with each relative path taken from `base`.
+fn resolve_paths(value: &str, base: &Path, colon: bool) -> String {
+    let separator = if colon { ':' } else { ',' };
+    value
+        .split(separator)
+        .map(|p| {
+            let p = p.trim();
+            let expanded = match p.strip_prefix("~/") {
+                Some(rest) => std::env::var("HOME")
+                    .map(|h| format!("{h}/{rest}"))
+                    .unwrap_or_else(|_| p.to_string()),
+                None => p.to_string(),
+            };
+            // Taken from the file's folder when it is there (a bare host name stays a name).
+            let joined = base.join(&expanded);
+            if expanded.is_empty() || Path::new(&expanded).is_absolute() || !joined.exists() {
+                expanded
+            } else {
+                joined.display().to_string()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(&separator.to_string())
+}
+
+/// `(section, key, value)` of every setting in an INI text, as Python's configparser reads
+/// Ansible's file: `#` and `;` comment lines, `key = value` or `key: value`, an inline ` ;`
+/// comment, keys in lower case.
+fn parse(text: &str) -> Vec<(String, String, String)> {
+    let mut out = Vec::new();
+    let mut section = String::from("defaults");
+    for line in text.lines() {
+        let line = line.trim();
+        if line.is_empty() || line.starts_with('#') || line.starts_with(';') {
+            continue;
+        }
+        if let Some(name) = line.strip_prefix('[').and_then(|l| l.strip_suffix(']')) {
+            section = name.trim().to_string();
+            continue;
+        }
+        let Some(at) = line.find(['=', ':']) else {
+            continue;
+        };
+        let key = line[..at].trim().to_ascii_lowercase();
+        let mut value = line[at + 1..].trim();
+        if let Some(comment) = value.find(" ;") {
+            value = value[..comment].trim_end();
+        }
+        out.push((section.clone(), key, value.to_string()));
+    }
+    out
+}
+
+/// A boolean setting from the environment, as Ansible reads one (`true`, `yes`, `on`, `1`).
+pub fn env_flag(name: &str) -> Option<bool> {
+    let value = std::env::var(name).ok()?;
+    Some(matches!(
+        value.trim().to_ascii_lowercase().as_str(),
+        "1" | "true" | "yes" | "on" | "y" | "t"
+    ))
+}
+
+/// A setting from the environment, when it is set and not empty.
+pub fn env_value(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.trim().is_empty())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_sections_keys_and_comments_as_configparser() {
+        let parsed = parse(
+            "# comment\n[defaults]\ninventory = hosts.ini ; where\nForks: 10\n\n[privilege_escalation]\nbecome=True\n",
+        );
+        assert_eq!(
+            parsed,
+            [
+                ("defaults".into(), "inventory".into(), "hosts.ini".into()),
+                ("defaults".into(), "forks".into(), "10".into()),
+                (
+                    "privilege_escalation".into(),
+                    "become".into(),
+                    "True".into()
+                ),
+            ]
+        );
+    }
+
+    #[test]
+    fn relative_paths_are_the_files() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("hosts"), "").unwrap();
+        let base = dir.path().display().to_string();
+        assert_eq!(
+            resolve_paths("hosts, /etc/x, web1", dir.path(), false),
+            format!("{base}/hosts,/etc/x,web1")
+        );
+    }
+}
