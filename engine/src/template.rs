@@ -422,18 +422,21 @@ impl Templar {
             &crate::jinja_source::template(source),
             Mj::from_dyn_object(scope.clone()),
         )
-        .map_err(|e| {
-            let line = e
-                .line()
-                .map(|l| format!("{name}:{l}: "))
-                .unwrap_or_else(|| format!("{name}: "));
-            let mut te = self.error(e, scope, "");
-            te.message = format!(
-                "{line}{}",
-                te.message.trim_end_matches(" (in template \"\")")
-            );
-            te
-        })
+        .map_err(|e| self.file_error(name, e, scope))
+    }
+
+    /// A template file's error, naming the file and line.
+    fn file_error(&self, name: &str, e: minijinja::Error, scope: &Scope) -> TemplateError {
+        let line = e
+            .line()
+            .map(|l| format!("{name}:{l}: "))
+            .unwrap_or_else(|| format!("{name}: "));
+        let mut te = self.error(e, scope, "");
+        te.message = format!(
+            "{line}{}",
+            te.message.trim_end_matches(" (in template \"\")")
+        );
+        te
     }
 
     /// Renders a template file with other delimiters (`template`'s `variable_start_string`,
@@ -462,18 +465,7 @@ impl Templar {
         let mut env = self.env.clone();
         env.set_syntax(syntax);
         env.render_named_str(name, source, Mj::from_dyn_object(scope.clone()))
-            .map_err(|e| {
-                let line = e
-                    .line()
-                    .map(|l| format!("{name}:{l}: "))
-                    .unwrap_or_else(|| format!("{name}: "));
-                let mut te = self.error(e, scope, "");
-                te.message = format!(
-                    "{line}{}",
-                    te.message.trim_end_matches(" (in template \"\")")
-                );
-                te
-            })
+            .map_err(|e| self.file_error(name, e, scope))
     }
 
     /// Evaluates a condition (`when`, `changed_when`, `failed_when`, `until`, `assert: that`)

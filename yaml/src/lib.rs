@@ -336,7 +336,7 @@ fn convert_node(
             }
             _ => Kind::Float(f),
         },
-        RawNode::Str(s) if tagged_vault(text, &spanned.referenced) => {
+        RawNode::Str(s) if tagged(text, &spanned.referenced, "!vault") => {
             Kind::Str(decrypt_vault_scalar(&s, path, line, column)?)
         }
         _ if see_tags && tagged(text, &spanned.referenced, "!unsafe") => {
@@ -403,7 +403,10 @@ fn duplicate_key(key: &str, path: &Path, line: u32, column: u32) -> Result<(), Y
     }
 }
 
-/// Whether the value at `loc` carries `tag` (serde-saphyr drops tags; see [`tagged_vault`]).
+/// Whether the value at `loc` carries `tag` (`!vault`, `!unsafe`). serde-saphyr drops tags and
+/// its span starts after them (after the `|` of a block scalar), so the tag is read from the
+/// text just before: the tag, then maybe a block indicator (`|`, `>`, with chomping/indent)
+/// and a comment.
 fn tagged(text: &str, loc: &serde_saphyr::Location, tag: &str) -> bool {
     let Some(start) = loc.span().byte_offset() else {
         return false;
@@ -475,34 +478,6 @@ pub fn literal_template(text: &str) -> String {
 }
 
 // ----- `!vault` ----------------------------------------------------------------------------
-
-/// Whether the scalar at `loc` carries the `!vault` tag. serde-saphyr drops tags and its span
-/// starts after them (after the `|` of a block scalar), so the tag is read from the text just
-/// before: `!vault`, then maybe a block indicator (`|`, `>`, with chomping/indent) and a comment.
-fn tagged_vault(text: &str, loc: &serde_saphyr::Location) -> bool {
-    let Some(start) = loc.span().byte_offset() else {
-        return false;
-    };
-    let Some(before) = text.get(..start as usize) else {
-        return false;
-    };
-    let before = before.trim_end();
-    // The rest of the line the value (or its block header) starts on.
-    let line = before.rsplit('\n').next().unwrap_or(before);
-    let line = match line.find(" #") {
-        Some(i) => &line[..i],
-        None => line,
-    }
-    .trim_end();
-    let line = line
-        .trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-')
-        .trim_end_matches(['|', '>'])
-        .trim_end_matches(|c: char| c.is_ascii_digit() || c == '+' || c == '-')
-        .trim_end();
-    line.strip_suffix("!vault").is_some_and(|head| {
-        head.is_empty() || head.ends_with(|c: char| c.is_whitespace() || "[{,:-".contains(c))
-    })
-}
 
 /// The plaintext of a `!vault` value, decrypted with the process's vault secrets; without a
 /// secret that opens it, Ansible's error at the value's place.

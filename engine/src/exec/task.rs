@@ -18,6 +18,29 @@ use crate::hosts::HostState;
 use crate::template::{Layer, Scope, templar};
 
 impl PlayRun<'_> {
+    /// A task skipped by its `when`: Ansible's skipped result, registered and counted.
+    fn skip(
+        &self,
+        host: &str,
+        task: &Task,
+        state: &HostState,
+        condition: Value,
+        (no_log, ignore_errors): (bool, bool),
+        timing: (bool, Instant),
+    ) -> StepOutcome {
+        let result = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": condition});
+        self.finish(
+            host,
+            task,
+            state,
+            result.as_object().cloned().unwrap_or_default(),
+            None,
+            no_log,
+            ignore_errors,
+            timing,
+        )
+    }
+
     /// A task that failed before its module ran (a template in `loop` or `when`).
     #[allow(clippy::too_many_arguments)]
     fn fail_early(
@@ -109,15 +132,12 @@ impl PlayRun<'_> {
                 // `when` (without the loop variable) does not already skip it.
                 Err(e) => match self.false_condition(&task.keywords.when, &scope) {
                     Ok(Some(cond)) => {
-                        let result = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": cond});
-                        return self.finish(
+                        return self.skip(
                             host,
                             task,
                             &state,
-                            result.as_object().cloned().unwrap_or_default(),
-                            None,
-                            no_log,
-                            ignore_errors,
+                            cond,
+                            (no_log, ignore_errors),
                             (handler, started),
                         );
                     }
@@ -130,15 +150,12 @@ impl PlayRun<'_> {
                 match self.false_condition(&task.keywords.when, &scope) {
                     Err(e) => return fail(format!("the conditional check failed: {e}")),
                     Ok(Some(cond)) => {
-                        let result = json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": cond});
-                        self.finish(
+                        self.skip(
                             host,
                             task,
                             &state,
-                            result.as_object().cloned().unwrap_or_default(),
-                            None,
-                            no_log,
-                            ignore_errors,
+                            cond,
+                            (no_log, ignore_errors),
                             (handler, started),
                         );
                         return StepOutcome::Ok;
