@@ -164,7 +164,7 @@ enum Command {
 
 /// Ctrl-C ends the run with ansible-playbook's code for "interrupted by the user".
 extern "C" fn interrupted(_: libc::c_int) {
-    const MSG: &[u8] = b"\nERROR! User interrupted execution\n";
+    const MSG: &[u8] = b"\n[ERROR]: User interrupted execution\n";
     // SAFETY: write(2) and _exit(2) are async-signal-safe.
     unsafe {
         libc::write(2, MSG.as_ptr().cast(), MSG.len());
@@ -185,9 +185,9 @@ fn main() -> ExitCode {
         Err((code, message)) => {
             let paint = std::io::stderr().is_terminal();
             if paint {
-                eprintln!("\x1b[1;31mERROR! {message}\x1b[0m");
+                eprintln!("\x1b[1;31m[ERROR]: {message}\x1b[0m");
             } else {
-                eprintln!("ERROR! {message}");
+                eprintln!("[ERROR]: {message}");
             }
             ExitCode::from(code)
         }

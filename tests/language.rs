@@ -80,7 +80,7 @@ fn malformed_yaml_names_file_line_and_column() {
         run.stderr
     );
     assert_eq!(
-        run.stderr.matches("ERROR!").count(),
+        run.stderr.matches("[ERROR]:").count(),
         1,
         "one message: {}",
         run.stderr

@@ -716,7 +716,10 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
     layer.insert("template_destpath".into(), args["dest"].clone());
     // Ansible injects `ansible_managed` (DEFAULT_MANAGED_STR) unless the play sets it.
     let user_managed = templar()
-        .condition(&Value::String("ansible_managed is defined".into()), ctx.scope)
+        .condition(
+            &Value::String("ansible_managed is defined".into()),
+            ctx.scope,
+        )
         .unwrap_or(false);
     if !user_managed {
         layer.insert("ansible_managed".into(), "Ansible managed".into());

@@ -275,6 +275,14 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
     let stats = engine.stats.lock().expect("stats lock").clone();
     let records = std::mem::take(&mut *engine.records.lock().expect("records lock"));
     engine.out.recap(&stats);
+    if let Some(name) = &opts.selection.start_at_task
+        && !engine.start_at_task_found()
+    {
+        // As ansible-playbook: said after the recap, and the exit code is left as it is.
+        engine.out.error(&format!(
+            "No matching task \"{name}\" found. Note: --start-at-task can only follow static includes."
+        ));
+    }
     let mut summary = report::RunSummary {
         records: &records,
         stats: &stats,

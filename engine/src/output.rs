@@ -179,7 +179,7 @@ impl Output {
     pub fn error(&self, text: &str) {
         let _guard = self.lock.lock().expect("output lock");
         let text = settle_vault::redact(text);
-        eprintln!("{}", self.paint(BRIGHT_RED, &format!("ERROR! {text}")));
+        eprintln!("{}", self.paint(BRIGHT_RED, &format!("[ERROR]: {text}")));
     }
 
     /// `PLAY RECAP`, one line per host, then a blank line, exactly as Ansible prints it.

@@ -283,6 +283,11 @@ impl<'a> Engine<'a> {
         Ok(hosts)
     }
 
+    /// Whether `--start-at-task` found its task (always, without the option).
+    pub fn start_at_task_found(&self) -> bool {
+        *self.started.lock().expect("start lock")
+    }
+
     fn count(&self, host: &str, f: impl FnOnce(&mut crate::recap::HostStats)) {
         f(self.stats.lock().expect("stats lock").host(host));
     }
