@@ -229,9 +229,15 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
-    // ansible.cfg's settings reach everything below as ANSIBLE_* variables (the environment's
-    // own win; the command line wins over both).
-    config::apply().map_err(|e| (EXIT_ERROR, format!("ansible.cfg: {e}")))?;
+    // The agent on a managed host and shell completions read no configuration.
+    if !matches!(
+        &cli.command,
+        Some(Command::Agent) | Some(Command::Completions { .. })
+    ) {
+        // ansible.cfg's settings reach everything below as ANSIBLE_* variables (the
+        // environment's own win; the command line wins over both).
+        config::apply().map_err(|e| (EXIT_ERROR, format!("ansible.cfg: {e}")))?;
+    }
     match &cli.command {
         Some(Command::Agent) => return Ok(settle_modules::agent::serve() as u8),
         Some(Command::Completions { shell }) => {
