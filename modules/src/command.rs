@@ -504,14 +504,20 @@ mod tests {
     #[test]
     fn raw_keeps_output_and_fails_on_rc() {
         let args = serde_json::json!({"_raw_params": "echo hi; echo err >&2"});
-        let out = run_raw(&Request::new("raw", args.as_object().cloned().unwrap_or_default()))
-            .unwrap();
+        let out = run_raw(&Request::new(
+            "raw",
+            args.as_object().cloned().unwrap_or_default(),
+        ))
+        .unwrap();
         assert!(out.changed && !out.failed);
         assert_eq!(out.values["stdout"], "hi\n");
         assert_eq!(out.values["stderr_lines"], serde_json::json!(["err"]));
         let args = serde_json::json!({"_raw_params": "exit 3"});
-        let out = run_raw(&Request::new("raw", args.as_object().cloned().unwrap_or_default()))
-            .unwrap();
+        let out = run_raw(&Request::new(
+            "raw",
+            args.as_object().cloned().unwrap_or_default(),
+        ))
+        .unwrap();
         assert!(out.failed && out.values["rc"] == 3);
         assert_eq!(out.msg.as_deref(), Some("non-zero return code"));
     }

@@ -179,9 +179,7 @@ impl Resource for Copy {
             self.src.is_some(),
         ];
         match sources.iter().filter(|s| **s).count() {
-            0 => Err(ModuleError::Args(
-                "src (or content) is required".into(),
-            )),
+            0 => Err(ModuleError::Args("src (or content) is required".into())),
             1 => Ok(()),
             _ => Err(ModuleError::Args(
                 "src and content are mutually exclusive".into(),

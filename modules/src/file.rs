@@ -15,7 +15,16 @@ use crate::{ModuleError, ModuleSpec};
 pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     name: "file",
     args: &[
-        "path", "dest", "name", "state", "owner", "group", "mode", "recurse", "src", "follow",
+        "path",
+        "dest",
+        "name",
+        "state",
+        "owner",
+        "group",
+        "mode",
+        "recurse",
+        "src",
+        "follow",
         "force",
         "access_time",
         "access_time_format",
@@ -140,10 +149,17 @@ fn local_time(text: &str, format: &str) -> Option<f64> {
         if digits == 0 {
             return None;
         }
-        let value: i64 = std::str::from_utf8(&bytes[at..at + digits]).ok()?.parse().ok()?;
+        let value: i64 = std::str::from_utf8(&bytes[at..at + digits])
+            .ok()?
+            .parse()
+            .ok()?;
         at += digits;
         if slot == 6 {
-            fields[0] = if value < 69 { 2000 + value } else { 1900 + value };
+            fields[0] = if value < 69 {
+                2000 + value
+            } else {
+                1900 + value
+            };
         } else {
             fields[slot] = value;
         }
@@ -580,7 +596,10 @@ impl Resource for File {
                 let base = if kind == "directory" {
                     self.path.clone()
                 } else {
-                    self.path.parent().map(Path::to_path_buf).unwrap_or_default()
+                    self.path
+                        .parent()
+                        .map(Path::to_path_buf)
+                        .unwrap_or_default()
                 };
                 let absrc = base.join(&src);
                 if !self.force && fs::metadata(&absrc).is_err() {
@@ -627,8 +646,12 @@ impl Resource for File {
                 }
                 // An existing link given no state, followed: its target gets the attributes.
                 if self.follows_link_target(kind) {
-                    self.attributes()
-                        .check(self.target_metadata().as_ref(), false, 0, &mut plan)?;
+                    self.attributes().check(
+                        self.target_metadata().as_ref(),
+                        false,
+                        0,
+                        &mut plan,
+                    )?;
                     return Ok(plan);
                 }
                 let owner_group = Attributes {
@@ -790,7 +813,9 @@ mod time_tests {
         let t = local_time("202202081414.00", "%Y%m%d%H%M.%S");
         assert!(t.is_some());
         assert_eq!(
-            local_time("202202081414.30", "%Y%m%d%H%M.%S").zip(t).map(|(a, b)| a - b),
+            local_time("202202081414.30", "%Y%m%d%H%M.%S")
+                .zip(t)
+                .map(|(a, b)| a - b),
             Some(30.0)
         );
         assert_eq!(local_time("2022-02-08", "%Y%m%d"), None);

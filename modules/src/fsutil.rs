@@ -275,7 +275,10 @@ pub(crate) fn expand_path(path: &Path) -> std::path::PathBuf {
         if chars[i] == '$' {
             let (name, next) = if chars.get(i + 1) == Some(&'{') {
                 match chars[i + 2..].iter().position(|c| *c == '}') {
-                    Some(end) => (chars[i + 2..i + 2 + end].iter().collect::<String>(), i + 3 + end),
+                    Some(end) => (
+                        chars[i + 2..i + 2 + end].iter().collect::<String>(),
+                        i + 3 + end,
+                    ),
                     None => (String::new(), i),
                 }
             } else {

@@ -46,6 +46,7 @@ mod mktemp;
 mod packages;
 mod ping;
 mod process;
+pub mod pyre;
 mod replace;
 mod resource;
 mod setup;

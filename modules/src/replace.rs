@@ -5,11 +5,12 @@
 
 use std::path::PathBuf;
 
-use regex::{Captures, Regex, RegexBuilder};
+use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::copy::{Copy, FileAttrs};
+use crate::pyre;
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
@@ -57,149 +58,6 @@ fn python_regex(pattern: &str, multi_line: bool, dot_all: bool) -> Result<Regex,
         .dot_matches_new_line(dot_all)
         .build()
         .map_err(|e| e.to_string())
-}
-
-/// One piece of a parsed replacement template.
-#[derive(Debug, Clone, PartialEq)]
-enum Piece {
-    Text(String),
-    Group(usize),
-    Named(String),
-}
-
-/// Parses a Python `re.sub` replacement: `\1`, `\g<1>`, `\g<name>`, `\n` and the other
-/// character escapes; an unknown escape of an ASCII letter is an error, as in Python.
-fn parse_template(template: &str, re: &Regex) -> Result<Vec<Piece>, String> {
-    let chars: Vec<char> = template.chars().collect();
-    let mut pieces = Vec::new();
-    let mut text = String::new();
-    let groups = re.captures_len();
-    let mut i = 0;
-    let flush = |text: &mut String, pieces: &mut Vec<Piece>| {
-        if !text.is_empty() {
-            pieces.push(Piece::Text(std::mem::take(text)));
-        }
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        if c != '\\' {
-            text.push(c);
-            i += 1;
-            continue;
-        }
-        let Some(&n) = chars.get(i + 1) else {
-            return Err("bad escape (end of pattern)".into());
-        };
-        match n {
-            'g' => {
-                let rest = &chars[i + 2..];
-                if rest.first() != Some(&'<') {
-                    return Err("missing <".into());
-                }
-                let Some(end) = rest.iter().position(|c| *c == '>') else {
-                    return Err("missing >, unterminated name".into());
-                };
-                let name: String = rest[1..end].iter().collect();
-                flush(&mut text, &mut pieces);
-                if let Ok(index) = name.parse::<usize>() {
-                    if index >= groups {
-                        return Err(format!("invalid group reference {index}"));
-                    }
-                    pieces.push(Piece::Group(index));
-                } else if re.capture_names().any(|n| n == Some(name.as_str())) {
-                    pieces.push(Piece::Named(name));
-                } else if name.is_empty() {
-                    return Err("missing group name".into());
-                } else {
-                    return Err(format!("unknown group name '{name}'"));
-                }
-                i += 2 + end + 1;
-            }
-            '0' => {
-                let digits: String = chars[i + 1..]
-                    .iter()
-                    .take(3)
-                    .take_while(|c| c.is_digit(8))
-                    .collect();
-                let code = u32::from_str_radix(&digits, 8).unwrap_or(0);
-                text.push(char::from_u32(code).unwrap_or('\0'));
-                i += 1 + digits.len();
-            }
-            d if d.is_ascii_digit() => {
-                let three: String = chars[i + 1..].iter().take(3).collect();
-                if three.len() == 3 && three.chars().all(|c| c.is_digit(8)) {
-                    let code = u32::from_str_radix(&three, 8).unwrap_or(0);
-                    if code > 0o377 {
-                        return Err(format!(
-                            "octal escape value \\{three} outside of range 0-0o377"
-                        ));
-                    }
-                    text.push(char::from_u32(code).unwrap_or('\0'));
-                    i += 4;
-                    continue;
-                }
-                let digits: String = chars[i + 1..]
-                    .iter()
-                    .take(2)
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect();
-                let index: usize = digits.parse().unwrap_or(0);
-                if index >= groups {
-                    return Err(format!("invalid group reference {index}"));
-                }
-                flush(&mut text, &mut pieces);
-                pieces.push(Piece::Group(index));
-                i += 1 + digits.len();
-            }
-            'n' | 't' | 'r' | 'f' | 'v' | 'a' | 'b' | '\\' => {
-                text.push(match n {
-                    'n' => '\n',
-                    't' => '\t',
-                    'r' => '\r',
-                    'f' => '\x0c',
-                    'v' => '\x0b',
-                    'a' => '\x07',
-                    'b' => '\x08',
-                    _ => '\\',
-                });
-                i += 2;
-            }
-            l if l.is_ascii_alphabetic() => return Err(format!("bad escape \\{l}")),
-            other => {
-                text.push('\\');
-                text.push(other);
-                i += 2;
-            }
-        }
-    }
-    flush(&mut text, &mut pieces);
-    Ok(pieces)
-}
-
-fn expand(pieces: &[Piece], caps: &Captures, out: &mut String) {
-    for piece in pieces {
-        match piece {
-            Piece::Text(t) => out.push_str(t),
-            Piece::Group(i) => out.push_str(caps.get(*i).map_or("", |m| m.as_str())),
-            Piece::Named(n) => out.push_str(caps.name(n).map_or("", |m| m.as_str())),
-        }
-    }
-}
-
-/// Python's `re.subn`: every non-overlapping match replaced; returns the text and the count.
-fn subn(re: &Regex, pieces: &[Piece], text: &str) -> (String, usize) {
-    let mut out = String::with_capacity(text.len());
-    let mut last = 0;
-    let mut count = 0;
-    for caps in re.captures_iter(text) {
-        let Some(whole) = caps.get(0) else { continue };
-        out.push_str(&text[last..whole.start()]);
-        expand(pieces, &caps, &mut out);
-        last = whole.end();
-        count += 1;
-    }
-    out.push_str(&text[last..]);
-    (out, count)
 }
 
 #[derive(Debug, Deserialize)]
@@ -287,9 +145,9 @@ impl Replace {
             None => (0, contents.len()),
         };
         let re = python_regex(&self.regexp, true, false).map_err(|e| bad("regexp", e))?;
-        let pieces = parse_template(&self.replace, &re).map_err(|e| bad("replace", e))?;
+        let pieces = pyre::Replacement::parse(&self.replace, &re).map_err(|e| bad("replace", e))?;
         let section = &contents[start..end];
-        let (new_section, count) = subn(&re, &pieces, section);
+        let (new_section, count) = pieces.subn(&re, section, 0);
         if count == 0 || new_section == section {
             return Ok(Ok((contents.to_string(), 0)));
         }
@@ -431,13 +289,19 @@ mod tests {
     fn bad_templates_fail_as_python_does() {
         let re = python_regex("(a)", true, false).unwrap();
         assert_eq!(
-            parse_template("\\2", &re),
+            pyre::Replacement::parse("\\2", &re),
             Err("invalid group reference 2".into())
         );
-        assert_eq!(parse_template("\\q", &re), Err("bad escape \\q".into()));
         assert_eq!(
-            parse_template("\\.\\1", &re),
-            Ok(vec![Piece::Text("\\.".into()), Piece::Group(1)])
+            pyre::Replacement::parse("\\q", &re),
+            Err("bad escape \\q".into())
+        );
+        assert_eq!(
+            pyre::Replacement::parse("\\.\\1", &re),
+            Ok(pyre::Replacement(vec![
+                pyre::Piece::Text("\\.".into()),
+                pyre::Piece::Group(1)
+            ]))
         );
     }
 }

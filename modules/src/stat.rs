@@ -214,7 +214,11 @@ fn output_of(program: &str, args: &[&std::ffi::OsStr]) -> Option<String> {
 fn mime(path: &std::path::Path) -> Option<(String, String)> {
     let out = output_of(
         "file",
-        &["--mime-type".as_ref(), "--mime-encoding".as_ref(), path.as_os_str()],
+        &[
+            "--mime-type".as_ref(),
+            "--mime-encoding".as_ref(),
+            path.as_os_str(),
+        ],
     )?;
     parse_mime(&out)
 }

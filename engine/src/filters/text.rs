@@ -54,107 +54,6 @@ fn flags(kw: &Kwargs) -> Result<(bool, bool), Error> {
     ))
 }
 
-#[derive(Debug, PartialEq)]
-enum Piece {
-    Text(String),
-    Group(usize),
-    Named(String),
-}
-
-/// Parses a Python `re.sub` replacement template: `\1`, `\g<1>`, `\g<name>`, `\n`, `\\`.
-fn parse_template(rep: &str, re: &regex::Regex) -> Result<Vec<Piece>, Error> {
-    let mut out = Vec::new();
-    let mut text = String::new();
-    let chars: Vec<char> = rep.chars().collect();
-    let mut i = 0;
-    let flush = |text: &mut String, out: &mut Vec<Piece>| {
-        if !text.is_empty() {
-            out.push(Piece::Text(std::mem::take(text)));
-        }
-    };
-    while i < chars.len() {
-        let c = chars[i];
-        if c != '\\' {
-            text.push(c);
-            i += 1;
-            continue;
-        }
-        let Some(&next) = chars.get(i + 1) else {
-            return Err(err("bad escape (end of pattern)"));
-        };
-        match next {
-            'g' => {
-                let rest: String = chars[i + 2..].iter().collect();
-                let Some(body) = rest.strip_prefix('<').and_then(|r| r.split_once('>')) else {
-                    return Err(err("missing group name in replacement"));
-                };
-                let name = body.0;
-                flush(&mut text, &mut out);
-                match name.parse::<usize>() {
-                    Ok(n) if n < re.captures_len() => out.push(Piece::Group(n)),
-                    Ok(n) => return Err(err(format!("invalid group reference {n}"))),
-                    Err(_) if re.capture_names().any(|c| c == Some(name)) => {
-                        out.push(Piece::Named(name.to_string()))
-                    }
-                    Err(_) => return Err(err(format!("unknown group name '{name}'"))),
-                }
-                i += 3 + name.chars().count() + 1;
-            }
-            '0' => {
-                let digits: String = chars[i + 1..]
-                    .iter()
-                    .take(3)
-                    .take_while(|c| c.is_digit(8))
-                    .collect();
-                let code = u32::from_str_radix(&digits, 8).unwrap_or(0);
-                text.push(char::from_u32(code).unwrap_or('\0'));
-                i += 1 + digits.len();
-            }
-            d if d.is_ascii_digit() => {
-                let mut digits: String = d.to_string();
-                if let Some(&d2) = chars.get(i + 2)
-                    && d2.is_ascii_digit()
-                {
-                    digits.push(d2);
-                }
-                let n: usize = digits.parse().unwrap_or(0);
-                if n >= re.captures_len() {
-                    return Err(err(format!("invalid group reference {n}")));
-                }
-                flush(&mut text, &mut out);
-                out.push(Piece::Group(n));
-                i += 1 + digits.len();
-            }
-            _ => {
-                let escaped = match next {
-                    'n' => Some('\n'),
-                    't' => Some('\t'),
-                    'r' => Some('\r'),
-                    'a' => Some('\x07'),
-                    'b' => Some('\x08'),
-                    'f' => Some('\x0C'),
-                    'v' => Some('\x0B'),
-                    '\\' => Some('\\'),
-                    c if c.is_ascii_alphabetic() => {
-                        return Err(err(format!("bad escape \\{c}")));
-                    }
-                    _ => None,
-                };
-                match escaped {
-                    Some(c) => text.push(c),
-                    None => {
-                        text.push('\\');
-                        text.push(next);
-                    }
-                }
-                i += 2;
-            }
-        }
-    }
-    flush(&mut text, &mut out);
-    Ok(out)
-}
-
 /// Python's `re.subn`.
 fn python_sub(
     re: &regex::Regex,
@@ -162,28 +61,8 @@ fn python_sub(
     s: &str,
     count: usize,
 ) -> Result<(String, usize), Error> {
-    let pieces = parse_template(rep, re)?;
-    let mut out = String::with_capacity(s.len());
-    let mut last = 0;
-    let mut n = 0;
-    for caps in re.captures_iter(s) {
-        if count > 0 && n >= count {
-            break;
-        }
-        let Some(m) = caps.get(0) else { continue };
-        out.push_str(&s[last..m.start()]);
-        for p in &pieces {
-            match p {
-                Piece::Text(t) => out.push_str(t),
-                Piece::Group(g) => out.push_str(caps.get(*g).map_or("", |m| m.as_str())),
-                Piece::Named(name) => out.push_str(caps.name(name).map_or("", |m| m.as_str())),
-            }
-        }
-        last = m.end();
-        n += 1;
-    }
-    out.push_str(&s[last..]);
-    Ok((out, n))
+    let replacement = settle_modules::pyre::Replacement::parse(rep, re).map_err(err)?;
+    Ok(replacement.subn(re, s, count))
 }
 
 /// Python's `re.escape` (3.7+): only the characters special in a pattern.
