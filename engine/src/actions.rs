@@ -11,7 +11,7 @@ use settle_playbooks::{Task, search_paths};
 
 use crate::Vars;
 use crate::connection::ConnectionError;
-use crate::template::{OMIT, Scope, templar};
+use crate::template::{OMIT, Scope, is_template, templar};
 
 /// Actions the engine carries out itself, with the arguments each takes (`None`: any).
 pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
@@ -307,7 +307,13 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
         ));
     }
     let shown = if let Some(var) = args.get("var") {
-        let name = value_text(var);
+        // `var: "{{ item }}"` names the variable the template gives, as in Ansible.
+        let name = match var {
+            Value::String(s) if is_template(s) => {
+                templar().render_text(s, ctx.scope).map_err(|e| e.message)?
+            }
+            other => value_text(other),
+        };
         let value = match templar().render(&Value::String(format!("{{{{ {name} }}}}")), ctx.scope) {
             Ok(v) => v,
             Err(e) if e.message.contains("undefined") => {
