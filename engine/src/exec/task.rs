@@ -168,6 +168,13 @@ impl PlayRun<'_> {
             Some(items) => self.run_loop(host, &state, task, (&scope, extra), items, no_log),
         };
         if let Some(msg) = unreachable {
+            // An unreachable result is registered too (`result is unreachable`).
+            if let Some(reg) = &task.keywords.register {
+                state.set_task_var(
+                    reg,
+                    json!({"changed": false, "unreachable": true, "msg": msg}),
+                );
+            }
             let outcome =
                 self.report_unreachable(host, (&task.display_name(), Some(&task.location)), &msg);
             // ignore_unreachable: counted as ok and ignored, as Ansible counts it, and the host
