@@ -808,7 +808,9 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
         // Ansible's copy action: a dict or list is written as JSON, other values as Python's str().
         let text = match &*content {
             Value::String(_) | Value::Null => None,
-            Value::Object(_) | Value::Array(_) => Some(python_json(content)),
+            Value::Object(_) | Value::Array(_) => {
+                Some(crate::filters::python_json(content).map_err(|e| format!("copy: {e}"))?)
+            }
             Value::Bool(true) => Some("True".into()),
             Value::Bool(false) => Some("False".into()),
             Value::Number(n) => Some(n.to_string()),
@@ -817,15 +819,24 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
             *content = Value::String(text);
         }
     }
-    if args.get("dest").is_none_or(|v| v.is_null() || v.as_str() == Some("")) {
+    if args
+        .get("dest")
+        .is_none_or(|v| v.is_null() || v.as_str() == Some(""))
+    {
         return Ok(failed("dest is required"));
     }
     if args.get("content").is_some_and(|v| !v.is_null())
-        && args.get("dest").and_then(Value::as_str).is_some_and(|d| d.ends_with('/'))
+        && args
+            .get("dest")
+            .and_then(Value::as_str)
+            .is_some_and(|d| d.ends_with('/'))
     {
         return Ok(failed("can not use content with a dir as dest"));
     }
-    if args.get("src").is_some_and(|v| v.is_null() || v.as_str() == Some("")) {
+    if args
+        .get("src")
+        .is_some_and(|v| v.is_null() || v.as_str() == Some(""))
+    {
         args.remove("src");
     }
     if !remote && let Some(src) = args.remove("src").map(|v| value_text(&v)) {
@@ -871,65 +882,6 @@ fn preserve_mode(args: &mut Vars, source: &Path) -> Result<(), String> {
         );
     }
     Ok(())
-}
-
-/// JSON as Python's `json.dumps` writes it (`, ` and `: `, non-ASCII escaped, keys in order).
-fn python_json(value: &Value) -> String {
-    fn string(s: &str, out: &mut String) {
-        out.push('"');
-        for c in s.chars() {
-            match c {
-                '"' => out.push_str("\\\""),
-                '\\' => out.push_str("\\\\"),
-                '\n' => out.push_str("\\n"),
-                '\r' => out.push_str("\\r"),
-                '\t' => out.push_str("\\t"),
-                '\u{8}' => out.push_str("\\b"),
-                '\u{c}' => out.push_str("\\f"),
-                c if (c as u32) < 0x20 || (c as u32) > 0x7f => {
-                    let mut units = [0u16; 2];
-                    for unit in c.encode_utf16(&mut units) {
-                        out.push_str(&format!("\\u{unit:04x}"));
-                    }
-                }
-                c => out.push(c),
-            }
-        }
-        out.push('"');
-    }
-    fn write(value: &Value, out: &mut String) {
-        match value {
-            Value::Null => out.push_str("null"),
-            Value::Bool(b) => out.push_str(if *b { "true" } else { "false" }),
-            Value::Number(n) => out.push_str(&n.to_string()),
-            Value::String(s) => string(s, out),
-            Value::Array(items) => {
-                out.push('[');
-                for (i, item) in items.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    write(item, out);
-                }
-                out.push(']');
-            }
-            Value::Object(map) => {
-                out.push('{');
-                for (i, (k, v)) in map.iter().enumerate() {
-                    if i > 0 {
-                        out.push_str(", ");
-                    }
-                    string(k, out);
-                    out.push_str(": ");
-                    write(v, out);
-                }
-                out.push('}');
-            }
-        }
-    }
-    let mut out = String::new();
-    write(value, &mut out);
-    out
 }
 
 /// The rendered text in `output_encoding` (utf-8 when empty or not given).

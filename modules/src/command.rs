@@ -446,34 +446,7 @@ fn expand(word: &str, env: &std::collections::BTreeMap<String, String>) -> Strin
         }
         _ => word,
     };
-    let chars: Vec<char> = word.chars().collect();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '$' && i + 1 < chars.len() {
-            let (name, next) = if chars[i + 1] == '{' {
-                match chars[i + 2..].iter().position(|c| *c == '}') {
-                    Some(end) => (
-                        chars[i + 2..i + 2 + end].iter().collect::<String>(),
-                        i + 3 + end,
-                    ),
-                    None => (String::new(), i),
-                }
-            } else {
-                let len = chars[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_alphanumeric() || **c == '_')
-                    .count();
-                (chars[i + 1..i + 1 + len].iter().collect(), i + 1 + len)
-            };
-            if let Some(value) = (!name.is_empty()).then(|| lookup(&name)).flatten() {
-                out.push_str(&value);
-                i = next;
-                continue;
-            }
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
+    out.push_str(&crate::fsutil::expand_vars(word, lookup));
     out
 }
 

@@ -260,14 +260,9 @@ pub(crate) fn attribute_values(
     }
 }
 
-/// Ansible's `type='path'` arguments: `os.path.expanduser(os.path.expandvars(value))`.
-pub(crate) fn expand_path(path: &Path) -> std::path::PathBuf {
-    let Some(text) = path.to_str() else {
-        return path.to_path_buf();
-    };
-    if !text.contains('$') && !text.starts_with('~') {
-        return path.to_path_buf();
-    }
+/// `$VAR` and `${VAR}` replaced by what `lookup` gives; a name it does not know stays as
+/// written, as Python's `os.path.expandvars` leaves it.
+pub(crate) fn expand_vars(text: &str, lookup: impl Fn(&str) -> Option<String>) -> String {
     let chars: Vec<char> = text.chars().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -288,10 +283,7 @@ pub(crate) fn expand_path(path: &Path) -> std::path::PathBuf {
                     .count();
                 (chars[i + 1..i + 1 + len].iter().collect(), i + 1 + len)
             };
-            if let Some(value) = (!name.is_empty())
-                .then(|| std::env::var(&name).ok())
-                .flatten()
-            {
+            if let Some(value) = (!name.is_empty()).then(|| lookup(&name)).flatten() {
                 out.push_str(&value);
                 i = next;
                 continue;
@@ -300,6 +292,18 @@ pub(crate) fn expand_path(path: &Path) -> std::path::PathBuf {
         out.push(chars[i]);
         i += 1;
     }
+    out
+}
+
+/// Ansible's `type='path'` arguments: `os.path.expanduser(os.path.expandvars(value))`.
+pub(crate) fn expand_path(path: &Path) -> std::path::PathBuf {
+    let Some(text) = path.to_str() else {
+        return path.to_path_buf();
+    };
+    if !text.contains('$') && !text.starts_with('~') {
+        return path.to_path_buf();
+    }
+    let mut out = expand_vars(text, |name| std::env::var(name).ok());
     if (out == "~" || out.starts_with("~/"))
         && let Ok(home) = std::env::var("HOME")
     {

@@ -14,6 +14,7 @@ mod paths;
 mod pyrandom;
 mod pyyaml;
 mod serialize;
+pub(crate) use serialize::python_json;
 mod tests;
 mod text;
 mod time;

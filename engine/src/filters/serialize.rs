@@ -140,6 +140,27 @@ fn write_json(v: &Value, o: &JsonOpts, level: usize, out: &mut String) -> Result
     Ok(())
 }
 
+/// `json.dumps(value)` with Python's defaults (`, ` and `: `, non-ASCII escaped, keys in
+/// order): what `to_json` gives, and how Ansible's copy action writes a dict or list `content`.
+pub(crate) fn python_json(value: &serde_json::Value) -> Result<String, String> {
+    let o = JsonOpts {
+        indent: None,
+        sort_keys: false,
+        ensure_ascii: true,
+        item_sep: ", ".into(),
+        key_sep: ": ".into(),
+    };
+    let mut out = String::new();
+    write_json(
+        &Value::from(minijinja::value::Serde(value)),
+        &o,
+        0,
+        &mut out,
+    )
+    .map_err(|e| e.to_string())?;
+    Ok(out)
+}
+
 /// Python's `json.dumps(v, indent=…, sort_keys=…, ensure_ascii=…, separators=…)`.
 fn dumps(v: &Value, kw: &Kwargs, nice: bool) -> Result<String, Error> {
     let indent = match kw.get::<Option<Value>>("indent")? {
