@@ -83,7 +83,9 @@ struct PlayRun<'a> {
     play: &'a Play,
     play_vars: Arc<Vars>,
     vars_files: HashMap<String, Arc<Vars>>,
+    /// Each host's own magic variables, and the play's (shared by all hosts).
     magic: Mutex<HashMap<String, Arc<Vars>>>,
+    play_magic: Mutex<Option<Arc<Vars>>>,
     play_hosts: Vec<String>,
     /// The play's strategy, its template rendered.
     strategy: Strategy,
@@ -154,6 +156,7 @@ impl<'a> Engine<'a> {
             play_vars: Arc::new(play.vars.clone()),
             vars_files: HashMap::new(),
             magic: Mutex::default(),
+            play_magic: Mutex::default(),
             play_hosts: hosts.clone(),
             strategy,
             batch: Mutex::default(),
@@ -187,7 +190,7 @@ impl<'a> Engine<'a> {
         }
         for batch in serial_batches(play.serial.as_ref(), &runnable) {
             *pr.batch.lock().expect("batch lock") = batch.clone();
-            pr.magic.lock().expect("magic lock").clear();
+            pr.forget_play_magic();
             let ends = pr.walk(&plan, &batch, &HashMap::new());
             if play.force_handlers || self.opts.force_handlers {
                 let failed: Vec<String> = batch

@@ -77,11 +77,26 @@ impl PlayRun<'_> {
         Ok(Arc::new(vars))
     }
 
+    /// A host's own magic variables (`inventory_hostname`, `group_names`, …), kept per host.
     pub(super) fn magic(&self, host: &str) -> Arc<Vars> {
         if let Some(m) = self.magic.lock().expect("magic lock").get(host) {
             return m.clone();
         }
-        let mut m = self.engine.hosts.magic(host);
+        let m = Arc::new(self.engine.hosts.magic(host));
+        self.magic
+            .lock()
+            .expect("magic lock")
+            .insert(host.to_string(), m.clone());
+        m
+    }
+
+    /// The play's magic variables, the same for every host: one copy shared by all of them, so
+    /// memory grows with the hosts, not with their square (each host list is as long as the play).
+    pub(super) fn play_magic(&self) -> Arc<Vars> {
+        if let Some(m) = &*self.play_magic.lock().expect("magic lock") {
+            return m.clone();
+        }
+        let mut m = Vars::new();
         // ansible_play_hosts and ansible_play_batch leave out the hosts that failed or were
         // unreachable; ansible_play_hosts_all keeps every host the play started with.
         let failed = self.failed_hosts.lock().expect("failed lock").clone();
@@ -107,11 +122,13 @@ impl PlayRun<'_> {
         m.insert("ansible_play_name".into(), self.play.name.clone().into());
         m.insert("playbook_dir".into(), absolute(&self.play.dir).into());
         let m = Arc::new(m);
-        self.magic
-            .lock()
-            .expect("magic lock")
-            .insert(host.to_string(), m.clone());
+        *self.play_magic.lock().expect("magic lock") = Some(m.clone());
         m
+    }
+
+    /// The play's host lists changed (a new batch, hosts that failed): made anew when next used.
+    pub(super) fn forget_play_magic(&self) {
+        *self.play_magic.lock().expect("magic lock") = None;
     }
 
     /// The variables a task sees on a host, lowest precedence first.
@@ -144,6 +161,7 @@ impl PlayRun<'_> {
             layers.push(Layer::template(role.params.clone()));
         }
         layers.push(Layer::template(hosts.extra_vars()));
+        layers.push(Layer::data(self.play_magic()));
         layers.push(Layer::data(self.magic(&host.name)));
         layers.push(Layer::data(Arc::new(self.task_magic(task))));
         Scope::of_layers(layers, Some(hosts.clone()))

@@ -163,7 +163,7 @@ impl PlayRun<'_> {
                 .map(|(h, _)| h.clone()),
         );
         if failed.len() != before {
-            self.magic.lock().expect("magic lock").clear();
+            self.forget_play_magic();
         }
     }
 
