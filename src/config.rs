@@ -72,6 +72,11 @@ const SETTINGS: &[Setting] = &[
         "become_ask_pass",
         Some("ANSIBLE_BECOME_ASK_PASS"),
     ),
+    setting(
+        "defaults",
+        "show_custom_stats",
+        Some("ANSIBLE_SHOW_CUSTOM_STATS"),
+    ),
     // Accepted; settle has no use for them (no Python on hosts, no retry files, its own SSH).
     setting("defaults", "collections_path", None),
     setting("defaults", "collections_paths", None),

@@ -1031,3 +1031,100 @@ fn ansible_cfg_is_read_as_ansible_reads_it() {
         run.stderr
     );
 }
+
+#[test]
+fn add_host_and_group_by_change_the_inventory_for_later_plays() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["w1", "w2"]));
+    s.write("group_vars/dyn.yml", "from_group_vars: hello\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - add_host: {name: 'new{{ item }}:2222', groups: 'extra, more', ansible_connection: local, color: blue}
+      loop: [1, 2]
+      register: added
+    - add_host: {name: new1, groups: extra}
+      register: again
+    - group_by: key=dyn
+      when: inventory_hostname == 'w1'
+      register: grouped
+    - debug: {msg: \"{{ added.results | map(attribute='changed') | list }} {{ again.changed }} {{ groups['all'] }}\"}
+      when: inventory_hostname == 'w1'
+- hosts: extra
+  gather_facts: no
+  tasks:
+    - debug: {msg: '{{ color }} {{ ansible_ssh_port }} {{ group_names }}'}
+- hosts: dyn
+  gather_facts: no
+  tasks:
+    - debug: {msg: '{{ from_group_vars }} {{ group_names }}'}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    // add_host runs once (first host), changed only when the inventory changed; added hosts
+    // come first in groups['all'], as Ansible puts them in `all` itself.
+    assert!(run.stdout.contains("changed: [w1] => (item=1)\nchanged: [w1] => (item=2)\n"), "{}", run.stdout);
+    assert!(run.stdout.contains("\"msg\": \"[True, True] False ['new1', 'new2', 'w1', 'w2']\""), "{}", run.stdout);
+    assert!(run.stdout.contains("\"msg\": \"blue 2222 ['extra', 'more']\""), "{}", run.stdout);
+    assert!(run.stdout.contains("ok: [w1] => {\n    \"msg\": \"hello ['dyn', 'group']\""), "{}", run.stdout);
+    assert_eq!(run.recap("w1")["changed"], 2, "{}", run.stdout);
+    assert_eq!(run.recap("new1")["ok"], 1, "{}", run.stdout);
+}
+
+#[test]
+fn set_stats_are_kept_and_shown_as_ansible_shows_them() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - set_stats: {data: {n: 10, l: [1], d: {a: 1}, s: x}}
+    - set_stats: {data: {n: 15, l: [2], d: {b: 2}, s: y}}
+    - set_stats: {data: {mine: 1}, per_host: yes}
+    - set_stats: {data: [1]}
+      ignore_errors: true
+      register: bad
+    - assert: {that: [\"bad.msg == \\\"The 'data' option needs to be a dictionary/hash\\\"\", bad.exception is defined]}
+",
+    );
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &[("ANSIBLE_SHOW_CUSTOM_STATS", "yes")]);
+    run.assert_code(0);
+    assert!(run.stdout.ends_with("CUSTOM STATS: ******************************************************************\n\th1: { \"mine\": 1}\n\n\tRUN: { \"d\": {  \"a\": 1,  \"b\": 2 }, \"l\": [  1,  2 ], \"n\": 25, \"s\": \"xy\"}\n\n"), "{}", run.stdout);
+    let quiet = s.settle(&["site.yml", "-i", "hosts"]);
+    assert!(!quiet.stdout.contains("CUSTOM STATS"), "{}", quiet.stdout);
+}
+
+#[test]
+fn conditions_that_fail_to_evaluate_keep_the_module_result() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: echo foo
+      changed_when: boom
+      register: c
+      ignore_errors: true
+    - shell: exit 1
+      failed_when: false
+      register: f
+    - assert:
+        that:
+          - c is failed and c.stdout == 'foo' and c.exception is defined
+          - c.changed_when_result is contains('Error while evaluating conditional')
+          - f is not failed and f.failed_when_suppressed_exception is defined
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    // The exception is registered, never printed.
+    assert!(!run.stdout.contains("traceback unavailable"), "{}", run.stdout);
+}

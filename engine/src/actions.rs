@@ -22,6 +22,9 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ),
     ("fail", Some(&["msg"])),
     ("set_fact", None),
+    ("add_host", None),
+    ("set_stats", Some(&["data", "per_host", "aggregate"])),
+    ("group_by", Some(&["key", "parents"])),
     ("meta", Some(&["_raw_params"])),
     ("pause", Some(&["seconds", "minutes"])),
     (
@@ -266,6 +269,9 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "template" => template(ctx),
         "copy" => copy(ctx),
         "gather_facts" => gather_facts(ctx),
+        "add_host" => add_host(ctx),
+        "group_by" => group_by(ctx),
+        "set_stats" => set_stats(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
     };
     // Errors here are the playbook's (a template, a missing file): say which task and where.
@@ -285,11 +291,153 @@ fn value_text(v: &Value) -> String {
     }
 }
 
+/// Python's name for a value's type, for messages that quote Ansible's.
+fn python_type(v: &Value) -> &'static str {
+    match v {
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::Bool(_) => "bool",
+        Value::Null => "NoneType",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
+
 fn done(map: Value) -> ActionResult {
     ActionResult::Done(
         map.as_object().cloned().unwrap_or_default(),
         Plan::default(),
     )
+}
+
+/// `add_host`: what to add, as Ansible's action returns it (`add_host: {host_name, groups,
+/// host_vars}`); the executor changes the inventory and reports whether that changed anything.
+fn add_host(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let mut args = rendered_args(ctx, &[])?;
+    if let Some(raw) = args.shift_remove("_raw_params") {
+        match raw {
+            Value::Object(raw) => {
+                for (k, v) in raw {
+                    args.entry(k).or_insert(v);
+                }
+            }
+            other => {
+                return Ok(failed(format!(
+                    "Invalid raw parameters passed, requires a dictionary/mapping got a  {}",
+                    python_type(&other)
+                )));
+            }
+        }
+    }
+    let Some(new_name) = ["name", "hostname", "host"]
+        .iter()
+        .find_map(|k| args.get(*k))
+        .map(value_text)
+    else {
+        return Ok(failed("name, host or hostname needs to be provided"));
+    };
+    let (name, port) = split_host_port(&new_name);
+    if let Some(port) = port {
+        args.insert("ansible_ssh_port".into(), port.into());
+    }
+    let mut groups: Vec<String> = Vec::new();
+    let listed: Vec<String> = match ["groupname", "groups", "group"]
+        .iter()
+        .find_map(|k| args.get(*k))
+    {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::String(s)) if s.is_empty() => Vec::new(),
+        Some(Value::String(s)) => s.split(',').map(str::to_string).collect(),
+        Some(Value::Array(items)) => items.iter().map(value_text).collect(),
+        Some(_) => return Ok(failed("Groups must be specified as a list.")),
+    };
+    for g in listed {
+        let g = g.trim().to_string();
+        if !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    let host_vars: Map<String, Value> = args
+        .into_iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "name" | "hostname" | "groupname" | "groups"))
+        .collect();
+    Ok(done(json!({
+        "changed": false,
+        "add_host": {"host_name": name, "groups": groups, "host_vars": host_vars},
+    })))
+}
+
+/// A host name with a port after it (`web1:2222`, `[::1]:2222`), as Ansible's `parse_address`
+/// reads it for `add_host`; anything else is the name as given.
+fn split_host_port(address: &str) -> (String, Option<u16>) {
+    if let Some(rest) = address.strip_prefix('[')
+        && let Some((host, port)) = rest.split_once("]:")
+        && let Ok(port) = port.parse()
+    {
+        return (host.to_string(), Some(port));
+    }
+    match address.rsplit_once(':') {
+        Some((host, port)) if !host.contains(':') && !host.is_empty() => match port.parse() {
+            Ok(port) => (host.to_string(), Some(port)),
+            Err(_) => (address.to_string(), None),
+        },
+        _ => (address.to_string(), None),
+    }
+}
+
+/// `set_stats`: the data to keep, as Ansible's action returns it (`ansible_stats: {data,
+/// per_host, aggregate}`); the executor adds it to the run's custom stats.
+fn set_stats(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let args = rendered_args(ctx, &[])?;
+    let data = match args.get("data") {
+        None | Some(Value::Null) => Map::new(),
+        Some(Value::Object(data)) => data.clone(),
+        Some(_) => return Ok(failed("The 'data' option needs to be a dictionary/hash")),
+    };
+    for key in data.keys() {
+        if !is_variable_name(key) {
+            return Ok(failed(format!(
+                "Invalid variable name '{key}'; variable names must be identifiers and not Python keywords"
+            )));
+        }
+    }
+    let flag = |name: &str, default: bool| match args.get(name) {
+        None | Some(Value::Null) => default,
+        // Ansible's boolean(strict=False): anything it does not know as true is false.
+        Some(Value::Bool(b)) => *b,
+        Some(other) => matches!(
+            value_text(other).trim().to_ascii_lowercase().as_str(),
+            "yes" | "on" | "1" | "true" | "y" | "t" | "1.0"
+        ),
+    };
+    Ok(done(json!({
+        "changed": false,
+        "ansible_stats": {
+            "data": data,
+            "per_host": flag("per_host", false),
+            "aggregate": flag("aggregate", true),
+        },
+    })))
+}
+
+/// `group_by`: the group to put the host in (spaces become dashes, as in Ansible) and its
+/// parents; the executor changes the inventory.
+fn group_by(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let args = rendered_args(ctx, &[])?;
+    let Some(key) = args.get("key").map(value_text) else {
+        return Ok(failed("the 'key' param is required when using group_by"));
+    };
+    let parents: Vec<String> = match args.get("parents") {
+        None => vec!["all".into()],
+        Some(Value::Array(items)) => items.iter().map(value_text).collect(),
+        Some(other) => vec![value_text(other)],
+    };
+    Ok(done(json!({
+        "changed": false,
+        "add_group": key.replace(' ', "-"),
+        "parent_groups": parents.iter().map(|p| p.replace(' ', "-")).collect::<Vec<_>>(),
+    })))
 }
 
 fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
@@ -378,17 +526,10 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
         {
             Value::String(key) => key,
             other => {
-                let kind = match &other {
-                    Value::Number(n) if n.is_f64() => "float",
-                    Value::Number(_) => "int",
-                    Value::Bool(_) => "bool",
-                    Value::Null => "NoneType",
-                    Value::Array(_) => "list",
-                    _ => "dict",
-                };
                 return Err(format!(
-                    "Invalid variable name '{}' of type '{kind}'",
-                    value_text(&other)
+                    "Invalid variable name '{}' of type '{}'",
+                    value_text(&other),
+                    python_type(&other)
                 ));
             }
         };
@@ -518,7 +659,7 @@ fn include_vars(ctx: &ActionContext) -> Result<ActionResult, String> {
                 && value.is_object()
             {
                 let mut merged = Value::Object(old);
-                merge_hashes(&mut merged, std::mem::take(value));
+                crate::recap::merge(&mut merged, std::mem::take(value));
                 *value = merged;
             }
         }
@@ -529,25 +670,6 @@ fn include_vars(ctx: &ActionContext) -> Result<ActionResult, String> {
     Ok(done(
         json!({"changed": false, "failed": false, "ansible_facts": facts, "ansible_included_var_files": included}),
     ))
-}
-
-/// Ansible's `merge_hashes`: dicts merged key by key, recursively; anything else replaced.
-fn merge_hashes(into: &mut Value, from: Value) {
-    match (into, from) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                match a.get_mut(&k) {
-                    Some(existing) if existing.is_object() && v.is_object() => {
-                        merge_hashes(existing, v)
-                    }
-                    _ => {
-                        a.insert(k, v);
-                    }
-                }
-            }
-        }
-        (slot, other) => *slot = other,
-    }
 }
 
 /// A vars file that must hold a mapping (an empty file is an empty one).

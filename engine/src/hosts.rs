@@ -15,7 +15,8 @@ use crate::template::{HostVarsSource, Layer, Scope};
 /// One host through the whole run (across plays).
 pub struct HostState {
     pub name: String,
-    pub inventory_vars: Arc<Vars>,
+    /// The inventory's variables for the host; made anew when `add_host`/`group_by` change it.
+    inventory_vars: RwLock<Arc<Vars>>,
     /// `ansible_facts` and the `ansible_*` names, from fact gathering.
     pub facts: RwLock<Arc<Vars>>,
     /// `set_fact`, `register` and `include_vars` results.
@@ -28,6 +29,10 @@ pub struct HostState {
 }
 
 impl HostState {
+    pub fn inventory_vars(&self) -> Arc<Vars> {
+        self.inventory_vars.read().expect("vars lock").clone()
+    }
+
     pub fn facts(&self) -> Arc<Vars> {
         self.facts.read().expect("facts lock").clone()
     }
@@ -100,7 +105,8 @@ impl HostState {
 /// Every host the run has touched, created from the inventory on first use.
 #[derive(Debug)]
 pub struct Hosts {
-    inventory: Arc<Inventory>,
+    /// The inventory as it stands: `add_host` and `group_by` replace it with a changed copy.
+    inventory: RwLock<Arc<Inventory>>,
     extra_vars: Arc<Vars>,
     /// Variables every host sees at the top: `groups`, `playbook_dir`, versions, modes.
     pub globals: RwLock<Arc<Vars>>,
@@ -116,15 +122,44 @@ impl std::fmt::Debug for HostState {
 impl Hosts {
     pub fn new(inventory: Arc<Inventory>, extra_vars: Arc<Vars>, globals: Vars) -> Arc<Self> {
         Arc::new(Hosts {
-            inventory,
+            inventory: RwLock::new(inventory),
             extra_vars,
             globals: RwLock::new(Arc::new(globals)),
             states: RwLock::default(),
         })
     }
 
-    pub fn inventory(&self) -> &Inventory {
-        &self.inventory
+    /// The inventory as it stands now.
+    pub fn inventory(&self) -> Arc<Inventory> {
+        self.inventory.read().expect("inventory lock").clone()
+    }
+
+    /// Changes the inventory while the run goes (`add_host`, `group_by`): `change` edits a copy
+    /// and says whether it changed anything; if so, the copy becomes the inventory, `groups`
+    /// follows, and every known host's inventory variables are read again (a new group may
+    /// bring `group_vars`). Returns what `change` returned.
+    pub fn change_inventory<T>(
+        &self,
+        change: impl FnOnce(&mut Inventory) -> Result<bool, T>,
+    ) -> Result<bool, T> {
+        let mut slot = self.inventory.write().expect("inventory lock");
+        let mut copy = Inventory::clone(&slot);
+        if !change(&mut copy)? {
+            return Ok(false);
+        }
+        let inventory = Arc::new(copy);
+        *slot = inventory.clone();
+        drop(slot);
+        {
+            let mut globals = self.globals.write().expect("globals lock");
+            Arc::make_mut(&mut globals)
+                .insert("groups".into(), Value::Object(inventory.groups_var()));
+        }
+        for state in self.states.read().expect("hosts lock").values() {
+            *state.inventory_vars.write().expect("vars lock") =
+                Arc::new(inventory.host_vars(&state.name));
+        }
+        Ok(true)
     }
 
     pub fn extra_vars(&self) -> Arc<Vars> {
@@ -141,7 +176,7 @@ impl Hosts {
             .or_insert_with(|| {
                 Arc::new(HostState {
                     name: name.to_string(),
-                    inventory_vars: Arc::new(self.inventory.host_vars(name)),
+                    inventory_vars: RwLock::new(Arc::new(self.inventory().host_vars(name))),
                     facts: RwLock::default(),
                     task_vars: RwLock::default(),
                     included_vars: RwLock::default(),
@@ -161,7 +196,7 @@ impl Hosts {
             host.split('.').next().unwrap_or(host).into(),
         );
         // `group_names`, `inventory_file`, `inventory_dir`, as the inventory gives them.
-        m.extend(self.inventory.magic_vars(host));
+        m.extend(self.inventory().magic_vars(host));
         m
     }
 
@@ -170,7 +205,7 @@ impl Hosts {
         let state = self.get(host);
         let layers = vec![
             Layer::data(self.globals.read().expect("globals lock").clone()),
-            Layer::template(state.inventory_vars.clone()),
+            Layer::template(state.inventory_vars()),
             Layer::data(state.facts()),
             Layer::template(state.included_vars()),
             Layer::data(state.task_vars()),
@@ -183,12 +218,12 @@ impl Hosts {
 
 impl HostVarsSource for Hosts {
     fn scope_for(self: Arc<Self>, host: &str) -> Option<Arc<Scope>> {
-        let known = self.inventory.host(host).is_some()
+        let known = self.inventory().host(host).is_some()
             || self.states.read().expect("hosts lock").contains_key(host);
         known.then(|| self.scope_of(host))
     }
 
     fn host_names(&self) -> Vec<String> {
-        self.inventory.hosts().map(|h| h.name.clone()).collect()
+        self.inventory().hosts().map(|h| h.name.clone()).collect()
     }
 }

@@ -234,14 +234,7 @@ fn collect_tasks<'a>(nodes: &'a [TaskNode], out: &mut Vec<&'a settle_playbooks::
 /// Runs the playbooks and prints the recap; returns `ansible-playbook`'s exit code.
 pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions) -> i32 {
     let mut globals = Vars::new();
-    let mut groups = serde_json::Map::new();
-    for group in inventory.groups() {
-        groups.insert(
-            group.name.clone(),
-            inventory.group_hosts(&group.name).into(),
-        );
-    }
-    globals.insert("groups".into(), Value::Object(groups));
+    globals.insert("groups".into(), Value::Object(inventory.groups_var()));
     globals.insert("ansible_check_mode".into(), opts.check.into());
     globals.insert("ansible_diff_mode".into(), opts.diff.into());
     globals.insert("ansible_forks".into(), opts.forks.into());
@@ -275,6 +268,7 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
     let stats = engine.stats.lock().expect("stats lock").clone();
     let records = std::mem::take(&mut *engine.records.lock().expect("records lock"));
     engine.out.recap(&stats);
+    engine.out.custom_stats(&stats);
     if let Some(name) = &opts.selection.start_at_task
         && !engine.start_at_task_found()
     {

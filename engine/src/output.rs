@@ -182,6 +182,40 @@ impl Output {
         eprintln!("{}", self.paint(BRIGHT_RED, &format!("[ERROR]: {text}")));
     }
 
+    /// `CUSTOM STATS`, when `show_custom_stats` is on (`ANSIBLE_SHOW_CUSTOM_STATS`, or the
+    /// ansible.cfg key): each host's, then the run's, as Ansible prints them.
+    pub fn custom_stats(&self, stats: &Stats) {
+        let on = std::env::var("ANSIBLE_SHOW_CUSTOM_STATS").is_ok_and(|v| {
+            matches!(
+                v.trim().to_ascii_lowercase().as_str(),
+                "yes" | "on" | "1" | "true" | "y" | "t"
+            )
+        });
+        if !on || stats.custom().is_empty() {
+            return;
+        }
+        // Python's json.dumps(indent=1, sort_keys=True) with its newlines taken out.
+        let dump = |data: &serde_json::Map<String, Value>| {
+            let sorted: std::collections::BTreeMap<_, _> = data.iter().collect();
+            let mut buf = Vec::new();
+            let formatter = serde_json::ser::PrettyFormatter::with_indent(b" ");
+            let mut ser = serde_json::Serializer::with_formatter(&mut buf, formatter);
+            let _ = serde::Serialize::serialize(&sorted, &mut ser);
+            String::from_utf8_lossy(&buf).replace('\n', "")
+        };
+        self.banner("CUSTOM STATS: ");
+        let mut lines = Vec::new();
+        for (host, data) in stats.custom().iter().filter(|(h, _)| *h != "_run") {
+            lines.push(format!("\t{host}: {}", dump(data)));
+        }
+        if let Some(run) = stats.custom().get("_run") {
+            lines.push(String::new());
+            lines.push(format!("\tRUN: {}", dump(run)));
+        }
+        lines.push(String::new());
+        self.print(&lines.join("\n"));
+    }
+
     /// `PLAY RECAP`, one line per host, then a blank line, exactly as Ansible prints it.
     pub fn recap(&self, stats: &Stats) {
         self.banner("PLAY RECAP");

@@ -83,14 +83,14 @@ pub struct Group {
 }
 
 /// Variables read from one `group_vars/` + `host_vars/` pair.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 struct VarsDir {
     groups: HashMap<String, Vars>,
     hosts: HashMap<String, Vars>,
 }
 
 /// The whole inventory: every source given with `-i`, merged.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub struct Inventory {
     hosts: IndexMap<String, Host>,
     groups: IndexMap<String, Group>,
@@ -104,6 +104,9 @@ pub struct Inventory {
     order_cache: HashMap<String, (usize, i64)>,
     /// The source being read: (`inventory_file`, `inventory_dir`) for the hosts it adds.
     current_source: Option<(String, Option<String>)>,
+    /// Hosts `add_host` added while the run went: Ansible puts them in `all` itself, so they
+    /// come first in `groups['all']`.
+    added: Vec<String>,
 }
 
 /// The name Ansible gives the host that needs no inventory entry.
@@ -262,6 +265,83 @@ impl Inventory {
         Ok(())
     }
 
+    /// A host added while the run goes (`add_host`): created under `all` when new, its
+    /// variables merged over the ones it has, put in each of `groups` (created when new).
+    /// Returns whether anything changed, as Ansible's `add_dynamic_host` reports it.
+    pub fn add_dynamic_host(&mut self, name: &str, groups: &[String], vars: Vars) -> bool {
+        let mut changed = false;
+        if !self.hosts.contains_key(name) {
+            let source = self.current_source.take();
+            self.add_host(name, "ungrouped", Vars::new());
+            self.current_source = source;
+            self.added.push(name.to_string());
+            changed = true;
+        }
+        if let Some(host) = self.hosts.get_mut(name) {
+            for (k, v) in vars {
+                if host.vars.get(&k) != Some(&v) {
+                    host.vars.insert(k, v);
+                    changed = true;
+                }
+            }
+        }
+        for group in groups {
+            let group = self.ensure_group(group);
+            if !group.hosts.iter().any(|h| h == name) {
+                group.hosts.push(name.to_string());
+                changed = true;
+            }
+        }
+        if changed {
+            self.finish();
+        }
+        changed
+    }
+
+    /// A host put in a group while the run goes (`group_by`): the group is created when new,
+    /// under each of `parents` (created when new). Returns whether anything changed.
+    pub fn add_dynamic_group(
+        &mut self,
+        host: &str,
+        group: &str,
+        parents: &[String],
+    ) -> Result<bool, String> {
+        let mut changed = false;
+        if !self.groups.contains_key(group) {
+            self.ensure_group(group);
+            changed = true;
+        }
+        for parent in parents {
+            if !self.groups.contains_key(parent.as_str()) {
+                self.ensure_group(parent);
+                changed = true;
+            }
+            let adopted = self
+                .groups
+                .get(parent.as_str())
+                .is_some_and(|p| p.children.iter().any(|c| c == group));
+            if !adopted {
+                self.add_child(parent, group)?;
+                changed = true;
+            }
+        }
+        if !self.hosts.contains_key(host) {
+            // The implicit localhost, named in a play but in no inventory.
+            let source = self.current_source.take();
+            self.add_host(host, "ungrouped", Vars::new());
+            self.current_source = source;
+        }
+        let g = self.ensure_group(group);
+        if !g.hosts.iter().any(|h| h == host) {
+            g.hosts.push(host.to_string());
+            changed = true;
+        }
+        if changed {
+            self.finish();
+        }
+        Ok(changed)
+    }
+
     /// Every group above `group` (not itself), found without recursion.
     fn ancestors(&self, group: &str) -> HashSet<String> {
         let mut seen = HashSet::new();
@@ -307,8 +387,9 @@ impl Inventory {
                 ungrouped.hosts.push(host);
             }
         }
+        let added = self.added.clone();
         if let Some(all) = self.groups.get_mut("all") {
-            all.hosts.clear();
+            all.hosts = added;
         }
         let depths = self.depths();
         self.order_cache = self

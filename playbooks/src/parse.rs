@@ -138,6 +138,10 @@ const FREE_FORM_MODULES: &[&str] = &[
     "group_by",
 ];
 
+/// Modules whose free-form text is a command: of its `key=value` words only the keys the module
+/// knows are arguments (Ansible's `FREEFORM_ACTIONS`); other modules take every `key=value`.
+const COMMAND_MODULES: &[&str] = &["command", "shell", "raw", "script"];
+
 /// Where parsing is: which file, which folder relative names start from, which role.
 #[derive(Clone)]
 struct Scope {
@@ -928,7 +932,20 @@ fn parse_task(
             "loop_control" => keywords.loop_control = parse_loop_control(value, scope, name)?,
             "register" => {
                 let Some(var) = value.as_str().filter(|s| is_identifier(s)) else {
-                    return Err(scope.error(value, name, "register takes a variable name"));
+                    let (text, kind) = match value.to_value() {
+                        Value::String(s) => (s, "str"),
+                        Value::Number(n) if n.is_f64() => (n.to_string(), "float"),
+                        Value::Number(n) => (n.to_string(), "int"),
+                        Value::Bool(b) => (if b { "True" } else { "False" }.into(), "bool"),
+                        other => (other.to_string(), "object"),
+                    };
+                    return Err(scope.error(
+                        value,
+                        name,
+                        format!(
+                            "Invalid 'register' specified: Invalid variable name '{text}' of type '{kind}'."
+                        ),
+                    ));
                 };
                 keywords.register = Some(var.to_string());
             }
@@ -1146,7 +1163,7 @@ fn parse_action_keyword(
                 .split_once(char::is_whitespace)
                 .unwrap_or((text.trim(), ""));
             let short = short_module_name(module);
-            let args = parse_kv(rest, FREE_FORM_MODULES.contains(&short))
+            let args = parse_kv(rest, COMMAND_MODULES.contains(&short))
                 .map_err(|e| scope.error(node, name, e))?;
             Ok((module.to_string(), args))
         }
@@ -1167,7 +1184,7 @@ fn module_args(
     match node.to_value() {
         Value::Null => Ok(Vars::new()),
         Value::Object(map) => Ok(map),
-        Value::String(text) => parse_kv(&text, FREE_FORM_MODULES.contains(&module))
+        Value::String(text) => parse_kv(&text, COMMAND_MODULES.contains(&module))
             .map_err(|e| scope.error(node, name, e)),
         Value::Array(_) if module == "command" => {
             Err(scope.error(node, name, "command takes a string; use `argv:` for a list"))

@@ -13,6 +13,26 @@ use crate::output::Status;
 use crate::report::Record;
 use crate::template::json_truthy;
 
+/// What Ansible 2.19 registers as the `exception` of a failure that raised none.
+pub(super) const NO_TRACEBACK: &str = "(traceback unavailable)";
+
+/// A registered failure has an `exception` (Ansible 2.19 gives every failed result one, so
+/// `result.exception is defined` holds), and so has each failed item of a loop.
+fn add_exception(result: &mut Map<String, Value>) {
+    if result.get("failed").is_some_and(json_truthy) {
+        result
+            .entry("exception")
+            .or_insert_with(|| NO_TRACEBACK.into());
+    }
+    if let Some(Value::Array(items)) = result.get_mut("results") {
+        for item in items {
+            if let Value::Object(item) = item {
+                add_exception(item);
+            }
+        }
+    }
+}
+
 /// A task's result while it is being made.
 pub(super) struct ItemResult {
     pub(super) result: Map<String, Value>,
@@ -180,7 +200,9 @@ impl PlayRun<'_> {
             state.set_facts(facts);
         }
         if let Some(reg) = &task.keywords.register {
-            state.set_task_var(reg, Value::Object(result.clone()));
+            let mut registered = result.clone();
+            add_exception(&mut registered);
+            state.set_task_var(reg, Value::Object(registered));
         }
         let item = ItemResult {
             result: display,

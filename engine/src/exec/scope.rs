@@ -36,7 +36,7 @@ impl PlayRun<'_> {
         let state = self.engine.hosts.get(host);
         let scope = Scope::new(
             vec![
-                state.inventory_vars.clone(),
+                state.inventory_vars(),
                 self.play_vars.clone(),
                 self.engine.hosts.extra_vars(),
                 Arc::new(self.engine.hosts.magic(host)),
@@ -141,7 +141,7 @@ impl PlayRun<'_> {
         if let Some(role) = &task.role {
             layers.push(Layer::template(role.defaults.clone()));
         }
-        layers.push(Layer::template(host.inventory_vars.clone()));
+        layers.push(Layer::template(host.inventory_vars()));
         layers.push(Layer::data(host.facts()));
         layers.push(Layer::template(self.play_vars.clone()));
         if let Some(vf) = self.vars_files.get(&host.name) {

@@ -253,15 +253,19 @@ impl PlayRun<'_> {
         let run_once = {
             let state = self.engine.hosts.get(&first);
             let scope = self.scope(&state, task, extra_of(&first));
-            bool_of(&task.keywords.run_once, &scope)
-                .ok()
-                .flatten()
-                .unwrap_or(false)
+            // add_host runs once for the batch, as Ansible's BYPASS_HOST_LOOP actions do.
+            task.module == "add_host"
+                || bool_of(&task.keywords.run_once, &scope)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(false)
         };
         if run_once && batch.len() > 1 {
             let outcome = self.run_task(&first, task, extra_of(&first), handler);
-            // The one result is every host's (registered on each, as Ansible does).
+            // The one result is every host's (registered on each, as Ansible does), but for
+            // add_host, whose result stays the first host's.
             if let Some(reg) = &task.keywords.register
+                && task.module != "add_host"
                 && let Some(value) = self.engine.hosts.get(&first).task_vars().get(reg).cloned()
             {
                 for h in &batch[1..] {

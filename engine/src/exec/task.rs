@@ -12,6 +12,7 @@ use super::delegate::{become_of, environment_of, target_of};
 use super::loops::loop_items;
 use super::results::ItemResult;
 use super::scope::register_scope;
+use super::results::NO_TRACEBACK;
 use super::{PlayRun, StepOutcome, bool_of, value_text};
 use crate::actions::{self, ActionContext, ActionResult};
 use crate::hosts::HostState;
@@ -361,6 +362,7 @@ impl PlayRun<'_> {
             if item.unreachable.is_some() || item.meta.is_some() {
                 return item;
             }
+            self.change_inventory(host, task, &mut item);
             if let Err(e) = self.apply_result_conditions(task, scope, &mut item) {
                 return ItemResult::failed(e);
             }
@@ -394,6 +396,78 @@ impl PlayRun<'_> {
         }
     }
 
+    /// `add_host` and `group_by` results change the inventory, as Ansible's strategy applies
+    /// them (the task is changed when the inventory is); `set_stats` results are kept.
+    fn change_inventory(&self, host: &str, task: &Task, item: &mut ItemResult) {
+        let hosts = &self.engine.hosts;
+        let changed = match task.module.as_str() {
+            "add_host" => {
+                let Some(info) = item.result.get("add_host") else {
+                    return;
+                };
+                let name = info["host_name"].as_str().unwrap_or_default().to_string();
+                let groups: Vec<String> = info["groups"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(value_text)
+                    .collect();
+                let vars = info["host_vars"].as_object().cloned().unwrap_or_default();
+                hosts.change_inventory(|inventory| {
+                    Ok::<_, String>(inventory.add_dynamic_host(&name, &groups, vars))
+                })
+            }
+            "group_by" => {
+                let Some(group) = item.result.get("add_group").map(value_text) else {
+                    return;
+                };
+                let parents: Vec<String> = item.result["parent_groups"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(value_text)
+                    .collect();
+                hosts.change_inventory(|inventory| {
+                    inventory.add_dynamic_group(host, &group, &parents)
+                })
+            }
+            "set_stats" => {
+                self.keep_stats(host, &item.result);
+                return;
+            }
+            _ => return,
+        };
+        match changed {
+            Ok(changed) => {
+                if changed {
+                    // group_names and hostvars follow the new inventory.
+                    self.magic.lock().expect("magic lock").clear();
+                }
+                item.result.insert("changed".into(), changed.into());
+            }
+            Err(e) => *item = ItemResult::failed(e),
+        }
+    }
+
+    /// A `set_stats` result goes into the run's custom stats, the host's (`per_host`) or the
+    /// run's, added to what is there (`aggregate`) or replacing it.
+    fn keep_stats(&self, host: &str, result: &Map<String, Value>) {
+        let Some(Value::Object(data)) = result.get("ansible_stats").map(|s| &s["data"]) else {
+            return;
+        };
+        let stats = &result["ansible_stats"];
+        let per_host = stats["per_host"].as_bool().unwrap_or(false).then_some(host);
+        let aggregate = stats["aggregate"].as_bool().unwrap_or(true);
+        let mut all = self.engine.stats.lock().expect("stats lock");
+        for (k, v) in data {
+            if aggregate {
+                all.update_custom(per_host, k, v.clone());
+            } else {
+                all.set_custom(per_host, k, v.clone());
+            }
+        }
+    }
+
     /// `changed_when` and `failed_when`, with the result visible under the `register` name.
     pub(super) fn apply_result_conditions(
         &self,
@@ -408,15 +482,39 @@ impl PlayRun<'_> {
         }
         let reg_scope = register_scope(task, scope, &item.result);
         if !task.keywords.changed_when.is_empty() {
-            let changed = self
-                .all_true(&task.keywords.changed_when, &reg_scope)
-                .map_err(|e| format!("changed_when: {e}"))?;
-            item.result.insert("changed".into(), changed.into());
+            match self.all_true(&task.keywords.changed_when, &reg_scope) {
+                Ok(changed) => {
+                    item.result.insert("changed".into(), changed.into());
+                }
+                // As Ansible: the module's result stays, failed, with the error beside it.
+                Err(e) => {
+                    item.result.insert(
+                        "changed_when_result".into(),
+                        format!("Error while evaluating conditional: {e}").into(),
+                    );
+                    item.result.insert("failed".into(), true.into());
+                    return Ok(());
+                }
+            }
         }
         if !task.keywords.failed_when.is_empty() {
-            let failed = self
-                .any_true(&task.keywords.failed_when, &reg_scope)
-                .map_err(|e| format!("failed_when: {e}"))?;
+            let failed = match self.any_true(&task.keywords.failed_when, &reg_scope) {
+                Ok(failed) => failed,
+                Err(e) => {
+                    item.result.insert(
+                        "failed_when_result".into(),
+                        format!("Error while evaluating conditional: {e}").into(),
+                    );
+                    item.result.insert("failed".into(), true.into());
+                    return Ok(());
+                }
+            };
+            if !failed && item.flag("failed") {
+                item.result.insert(
+                    "failed_when_suppressed_exception".into(),
+                    NO_TRACEBACK.into(),
+                );
+            }
             item.result
                 .insert("failed_when_result".into(), failed.into());
             item.result.insert("failed".into(), failed.into());
