@@ -162,23 +162,10 @@ enum Command {
     Agent,
 }
 
-/// Ctrl-C ends the run with ansible-playbook's code for "interrupted by the user".
-extern "C" fn interrupted(_: libc::c_int) {
-    const MSG: &[u8] = b"\n[ERROR]: User interrupted execution\n";
-    // SAFETY: write(2) and _exit(2) are async-signal-safe.
-    unsafe {
-        libc::write(2, MSG.as_ptr().cast(), MSG.len());
-        libc::_exit(99);
-    }
-}
-
 fn main() -> ExitCode {
     let cli = Cli::parse();
     if !matches!(cli.command, Some(Command::Agent)) {
-        // SAFETY: installs a handler that only calls async-signal-safe functions.
-        unsafe {
-            libc::signal(libc::SIGINT, interrupted as *const () as libc::sighandler_t);
-        }
+        settle_engine::interrupt::install();
     }
     match run(cli) {
         Ok(code) => ExitCode::from(code),

@@ -1128,3 +1128,83 @@ fn conditions_that_fail_to_evaluate_keep_the_module_result() {
     // The exception is registered, never printed.
     assert!(!run.stdout.contains("traceback unavailable"), "{}", run.stdout);
 }
+
+/// Starts `settle site.yml -i hosts` in the scratch folder, waits until `ready` exists there,
+/// sends `signal`, and returns the finished run.
+fn interrupt_when(s: &Scratch, ready: &str, signal: libc::c_int) -> common::Run {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
+        .args(["site.yml", "-i", "hosts"])
+        .current_dir(s.dir.path())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start settle");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
+    while !s.path(ready).exists() {
+        assert!(std::time::Instant::now() < deadline, "{ready} never appeared");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    // SAFETY: kill(2) on the child we started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, signal);
+    }
+    let output = child.wait_with_output().expect("wait for settle");
+    common::Run {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+        code: output.status.code().unwrap_or(-1),
+    }
+}
+
+#[test]
+fn sigterm_ends_running_commands_and_prints_the_recap_so_far() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - shell: 'echo $$ > @@/pid.tmp && mv @@/pid.tmp @@/pid && sleep 300 | cat'
+    - file: {path: '@@/never', state: touch}
+",
+    );
+    let run = interrupt_when(&s, "pid", libc::SIGTERM);
+    assert_eq!(run.code, 143, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("PLAY RECAP"), "{}", run.stdout);
+    assert!(run.stderr.contains("[ERROR]: User interrupted execution"), "{}", run.stderr);
+    assert!(!s.path("never").exists(), "no task starts after the signal");
+    let shell: String = s.read("pid").trim().to_string();
+    assert!(
+        !std::path::Path::new(&format!("/proc/{shell}")).exists(),
+        "the command's shell {shell} was ended"
+    );
+}
+
+#[test]
+fn ctrl_c_during_a_copy_leaves_no_temporary_file() {
+    let s = one_host();
+    for i in 0..400 {
+        s.write(&format!("files/many/f{i}.txt"), &"x".repeat(4096));
+    }
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - copy: {src: many/, dest: '@@/out/'}
+    - file: {path: '@@/never', state: touch}
+",
+    );
+    let run = interrupt_when(&s, "out/f1.txt", libc::SIGINT);
+    assert_eq!(run.code, 99, "{}\n{}", run.stdout, run.stderr);
+    assert!(run.stdout.contains("PLAY RECAP"), "{}", run.stdout);
+    assert!(!s.path("never").exists());
+    let leftovers: Vec<_> = std::fs::read_dir(s.path("out"))
+        .unwrap()
+        .flatten()
+        .filter(|e| e.file_name().to_string_lossy().contains("settle-tmp"))
+        .collect();
+    assert!(leftovers.is_empty(), "{leftovers:?}");
+}

@@ -24,6 +24,7 @@ pub mod connection;
 mod exec;
 mod filters;
 mod hosts;
+pub mod interrupt;
 mod jinja_source;
 mod lookups;
 pub mod output;
@@ -233,6 +234,7 @@ fn collect_tasks<'a>(nodes: &'a [TaskNode], out: &mut Vec<&'a settle_playbooks::
 
 /// Runs the playbooks and prints the recap; returns `ansible-playbook`'s exit code.
 pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions) -> i32 {
+    interrupt::run_started();
     let mut globals = Vars::new();
     globals.insert("groups".into(), Value::Object(inventory.groups_var()));
     globals.insert("ansible_check_mode".into(), opts.check.into());
@@ -285,6 +287,11 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         duration_seconds: started.elapsed().as_secs_f64(),
         exit_code: stats.exit_code(),
     };
+    // Interrupted: the recap so far, then ansible-playbook's message and code.
+    if let Some(signal) = interrupt::signal() {
+        engine.out.error("User interrupted execution");
+        summary.exit_code = interrupt::exit_code(signal);
+    }
     let drift = summary.drift();
     if opts.fail_on_change && summary.exit_code == 0 && !drift.is_empty() {
         for r in &drift {

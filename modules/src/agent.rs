@@ -37,9 +37,9 @@ pub struct Reply {
     pub outcome: Outcome,
 }
 
-/// Serves calls until the controller closes the connection. A lost connection never cuts a
-/// module call short: the agent ignores SIGHUP and SIGPIPE, finishes the call in hand (whose
-/// writes are atomic anyway), and exits when it reads end-of-file.
+/// Serves calls until the controller closes the connection. A lost connection ends the
+/// commands the call in hand started, but not the call itself: the agent ignores SIGHUP and
+/// SIGPIPE, finishes the call (whose writes are atomic), and exits at end-of-file.
 pub fn serve() -> i32 {
     // SAFETY: setting signal dispositions to SIG_IGN before any thread is started.
     unsafe {
@@ -59,8 +59,20 @@ pub fn serve() -> i32 {
     if write_line(&mut out, &hello).is_err() {
         return 1;
     }
-    let stdin = std::io::stdin();
-    for line in stdin.lock().lines() {
+    // Calls are read on a thread of their own, so the end of the connection is seen while a
+    // call runs: the commands it started are ended, and the call in hand finishes (its writes
+    // are atomic) before the agent exits.
+    let (calls, incoming) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::stdin().lock().lines() {
+            let failed = line.is_err();
+            if calls.send(line).is_err() || failed {
+                break;
+            }
+        }
+        crate::children::signal_all(libc::SIGKILL);
+    });
+    for line in incoming {
         let Ok(line) = line else { return 1 };
         if line.trim().is_empty() {
             continue;

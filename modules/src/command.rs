@@ -344,6 +344,8 @@ fn wait_for(
         })
     });
     let group = child.id() as libc::pid_t;
+    // An interrupt of the run (or a lost controller, on a host) ends the group.
+    let _running = crate::children::track(group);
     let (done, finished) = std::sync::mpsc::channel();
     let waiter = std::thread::spawn(move || {
         let _ = done.send(child.wait_with_output());

@@ -31,6 +31,7 @@ mod args;
 mod assemble;
 mod backup;
 mod bin_path;
+pub mod children;
 mod command;
 mod copy;
 mod cron;

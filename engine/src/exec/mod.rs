@@ -120,8 +120,14 @@ impl<'a> Engine<'a> {
         }
     }
 
+    /// Nothing more may run: `any_errors_fatal` fired, every host failed, or the run was
+    /// interrupted.
+    fn stopped(&self) -> bool {
+        self.stop_run.load(Ordering::SeqCst) || crate::interrupt::interrupted()
+    }
+
     pub fn run_play(&self, play: &Play) {
-        if self.stop_run.load(Ordering::SeqCst) {
+        if self.stopped() {
             return;
         }
         self.out.banner(&format!("PLAY [{}]", play.name));
@@ -192,7 +198,7 @@ impl<'a> Engine<'a> {
             *pr.batch.lock().expect("batch lock") = batch.clone();
             pr.forget_play_magic();
             let ends = pr.walk(&plan, &batch, &HashMap::new());
-            if play.force_handlers || self.opts.force_handlers {
+            if (play.force_handlers || self.opts.force_handlers) && !crate::interrupt::interrupted() {
                 let failed: Vec<String> = batch
                     .iter()
                     .filter(|h| ends.get(*h) == Some(&End::Failed))
@@ -212,7 +218,7 @@ impl<'a> Engine<'a> {
             if !ends.is_empty() && ends.values().all(|e| *e != End::Done) {
                 self.stop_run.store(true, Ordering::SeqCst);
             }
-            if self.stop_run.load(Ordering::SeqCst) {
+            if self.stopped() {
                 break;
             }
         }

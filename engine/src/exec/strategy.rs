@@ -58,7 +58,7 @@ impl PlayRun<'_> {
         let mut ends: HashMap<String, End> = HashMap::new();
         let total = self.play_hosts.len().max(1);
         loop {
-            if self.engine.stop_run.load(Ordering::SeqCst) || self.end_play.load(Ordering::SeqCst) {
+            if self.engine.stopped() || self.end_play.load(Ordering::SeqCst) {
                 break;
             }
             let Some(next) = cursors.iter().filter_map(|c| c.node).min() else {
@@ -183,7 +183,7 @@ impl PlayRun<'_> {
                 s.spawn(|| {
                     loop {
                         let i = next.fetch_add(1, Ordering::SeqCst);
-                        if i >= hosts.len() {
+                        if i >= hosts.len() || crate::interrupt::interrupted() {
                             break;
                         }
                         let outcome = f(&hosts[i]);
@@ -199,7 +199,15 @@ impl PlayRun<'_> {
             .zip(
                 results
                     .into_iter()
-                    .map(|r| r.unwrap_or(StepOutcome::Failed { counted: false })),
+                    // A host never started: the run was interrupted (it just stops there), or
+                    // its worker died.
+                    .map(|r| {
+                        r.unwrap_or(if crate::interrupt::interrupted() {
+                            StepOutcome::Ended
+                        } else {
+                            StepOutcome::Failed { counted: false }
+                        })
+                    }),
             )
             .collect()
     }

@@ -98,6 +98,10 @@ impl PlayRun<'_> {
         extra: &[Layer],
         handler: bool,
     ) -> StepOutcome {
+        // An interrupted run starts no new task.
+        if crate::interrupt::interrupted() {
+            return StepOutcome::Ended;
+        }
         let started = Instant::now();
         let state = self.engine.hosts.get(host);
         let scope = self.scope(&state, task, extra);
