@@ -1208,3 +1208,28 @@ fn ctrl_c_during_a_copy_leaves_no_temporary_file() {
         .collect();
     assert!(leftovers.is_empty(), "{leftovers:?}");
 }
+
+#[test]
+fn backup_keeps_archives_inside_its_source_out_of_the_next_archive() {
+    let s = one_host();
+    s.write("data/app.conf", "port=1\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - backup: {src: '@@/data', dest: '@@/data/backups', keep: 3}\n",
+    );
+    let first = s.settle(&["site.yml", "-i", "hosts"]);
+    first.assert_code(0);
+    assert_eq!(first.recap("h1")["changed"], 1, "{}", first.stdout);
+    for _ in 0..2 {
+        let again = s.settle(&["site.yml", "-i", "hosts"]);
+        again.assert_code(0);
+        assert_eq!(again.recap("h1")["changed"], 0, "{}", again.stdout);
+    }
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - backup: {src: '@@/data', dest: '@@/data/'}\n",
+    );
+    let same = s.settle(&["site.yml", "-i", "hosts"]);
+    same.assert_code(2);
+    assert!(same.stdout.contains("is the source folder itself"), "{}", same.stdout);
+}

@@ -106,7 +106,7 @@ fn sha256_file(path: &Path) -> Result<String, ModuleError> {
 }
 
 /// One line per path below `root`, sorted: what the archive would hold.
-fn manifest(root: &Path) -> Result<String, ModuleError> {
+fn manifest(root: &Path, skip: Option<&Path>) -> Result<String, ModuleError> {
     let mut lines = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {
@@ -115,6 +115,9 @@ fn manifest(root: &Path) -> Result<String, ModuleError> {
             .map_err(|e| ModuleError::io(format!("read {}", dir.display()), e))?;
         for entry in entries.flatten() {
             let rel_path = rel.join(entry.file_name());
+            if Some(rel_path.as_path()) == skip {
+                continue;
+            }
             let meta = fs::symlink_metadata(entry.path())
                 .map_err(|e| ModuleError::io(format!("stat {}", entry.path().display()), e))?;
             let ft = meta.file_type();
@@ -246,6 +249,24 @@ impl Backup {
         Ok(archives)
     }
 
+    /// Where `dest` is inside `src`, relative to it: that folder is left out of the archive
+    /// and its manifest (else each archive would hold the ones before it, and never be
+    /// unchanged). `dest` being `src` itself is refused.
+    fn dest_inside(&self, src: &Path) -> Result<Option<PathBuf>, ModuleError> {
+        let real = |p: &Path| {
+            fs::canonicalize(p).unwrap_or_else(|_| std::path::absolute(p).unwrap_or(p.into()))
+        };
+        let (src, dest) = (real(src), real(&self.dest));
+        match dest.strip_prefix(&src) {
+            Ok(rel) if rel.as_os_str().is_empty() => Err(ModuleError::Args(format!(
+                "backup: dest {} is the source folder itself; keep archives elsewhere",
+                self.dest.display()
+            ))),
+            Ok(rel) => Ok(Some(rel.to_path_buf())),
+            Err(_) => Ok(None),
+        }
+    }
+
     fn make_archive(&mut self) -> Result<String, ModuleError> {
         let started = Instant::now();
         let src = self.src.clone().expect("validated");
@@ -257,18 +278,17 @@ impl Backup {
             .tempfile_in(&self.dest)
             .map_err(|e| ModuleError::io("backup", e))?;
         let tmp_path = tmp.path().display().to_string();
-        run_ok(
-            &[
-                "tar",
-                "-C",
-                &src.display().to_string(),
-                self.compression.tar_flag(),
-                "-cf",
-                &tmp_path,
-                ".",
-            ],
-            &[],
-        )?;
+        let src_text = src.display().to_string();
+        // Archives kept inside the source are not part of the next archive.
+        let exclude = self
+            .dest_inside(&src)?
+            .map(|rel| format!("--exclude=./{}", rel.display()));
+        let mut argv = vec!["tar", "-C", &src_text, self.compression.tar_flag()];
+        if let Some(exclude) = &exclude {
+            argv.extend(["--anchored", exclude.as_str()]);
+        }
+        argv.extend(["-cf", &tmp_path, "."]);
+        run_ok(&argv, &[])?;
         tmp.as_file()
             .sync_all()
             .map_err(|e| ModuleError::io("backup", e))?;
@@ -402,7 +422,7 @@ impl Resource for Backup {
                 src.display()
             )));
         }
-        self.manifest = manifest(&src)?;
+        self.manifest = manifest(&src, self.dest_inside(&src)?.as_deref())?;
         let archives = self.archives();
         let newest = archives.last();
         let held = newest.and_then(|n| fs::read_to_string(self.sidecar(n, "manifest")).ok());

@@ -322,6 +322,13 @@ impl Resource for Copy {
                 })?;
                 return fsutil::atomic_write(&dest, &self.bytes, mode, uid, gid);
             }
+            // A file where a folder should be: Ansible's words for it.
+            if folder.ancestors().any(|a| a.is_file()) {
+                return Err(ModuleError::Failed(format!(
+                    "Failed to get information on remote file ({}): Not a directory",
+                    dest.display()
+                )));
+            }
             // Ansible's words: copy and template do not create the folder.
             return Err(ModuleError::Failed(format!(
                 "Destination directory {} does not exist",
