@@ -10,7 +10,7 @@ use settle_modules::{Outcome, Request};
 use tokio::io::AsyncWriteExt;
 
 use super::agent::{
-    AgentPipe, Reader, Started, Writer, agent_binary, start_command, upload_command,
+    AgentBinary, AgentPipe, Reader, Started, Writer, agent_binary, start_command, upload_command,
 };
 use super::{Become, Connection, ConnectionError};
 
@@ -43,6 +43,10 @@ pub(crate) type StatusFuture<'a> =
 pub(crate) trait Transport: Send + Sync {
     fn exec<'a>(&'a self, command: &'a str) -> ExecFuture<'a>;
     fn run_with_input<'a>(&'a self, command: &'a str, input: &'a [u8]) -> StatusFuture<'a>;
+    /// The agent to place on this host.
+    fn agent_binary(&self) -> Result<&'static AgentBinary, ConnectionError> {
+        agent_binary()
+    }
 }
 
 pub(crate) struct RemoteConnection<T: Transport> {
@@ -50,7 +54,8 @@ pub(crate) struct RemoteConnection<T: Transport> {
     transport: Option<T>,
     /// The user we log in as, so `become` to the same user needs no sudo.
     login_user: Option<String>,
-    agents: Mutex<HashMap<String, Arc<tokio::sync::Mutex<AgentPipe>>>>,
+    /// One agent per way of becoming (none, or a user with a method, flags and password).
+    agents: Mutex<HashMap<Option<Become>, Arc<tokio::sync::Mutex<AgentPipe>>>>,
 }
 
 impl<T: Transport> RemoteConnection<T> {
@@ -67,7 +72,7 @@ impl<T: Transport> RemoteConnection<T> {
     }
 
     async fn start_agent(&self, become_: Option<&Become>) -> Result<AgentPipe, ConnectionError> {
-        let binary = agent_binary()?;
+        let binary = self.transport().agent_binary()?;
         let command = start_command(&binary.hash, become_);
         for attempt in 0..2 {
             let exec = self.transport().exec(&command).await?;
@@ -100,8 +105,8 @@ impl<T: Transport> RemoteConnection<T> {
         become_: Option<&Become>,
     ) -> Result<Arc<tokio::sync::Mutex<AgentPipe>>, ConnectionError> {
         // Becoming the user we log in as is no change at all.
-        let become_ = become_.filter(|b| self.login_user.as_deref() != Some(b.user.as_str()));
-        let key = become_.map(|b| b.user.clone()).unwrap_or_default();
+        let become_ = become_.filter(|b| self.login_user.as_deref() != Some(b.effective_user()));
+        let key = become_.cloned();
         if let Some(agent) = self.agents.lock().expect("agents lock").get(&key) {
             return Ok(agent.clone());
         }
