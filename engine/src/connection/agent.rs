@@ -290,6 +290,20 @@ impl AgentPipe {
         }
     }
 
+    /// Ends the agent: closes its input and waits until its output closes, which is when it
+    /// (and sudo or su around it) has exited.
+    pub(crate) async fn close(&mut self) {
+        let _ = self.writer.shutdown().await;
+        // Some writers (a child's stdin) only close when dropped.
+        self.writer = Box::new(tokio::io::sink());
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tokio::io::AsyncReadExt::read_to_end(&mut self.reader, &mut rest),
+        )
+        .await;
+    }
+
     pub(crate) async fn call(&mut self, request: &Request) -> Result<Outcome, ConnectionError> {
         let id = self.next_id;
         self.next_id += 1;

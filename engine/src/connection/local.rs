@@ -10,7 +10,7 @@ use settle_modules::{Outcome, Request};
 use tokio::io::AsyncReadExt;
 
 use super::agent::{AgentBinary, Writer, own_binary};
-use super::remote::{Exec, ExecFuture, RemoteConnection, StatusFuture, Transport, feed};
+use super::remote::{Exec, ExecFuture, RemoteConnection, StatusFuture, Transport, feed, runtime};
 use super::{Become, Connection, ConnectionError};
 
 pub struct Local {
@@ -42,7 +42,12 @@ impl Connection for Local {
                 .agents
                 .get_or_init(|| RemoteConnection::new(LocalShell, Some(self.me.clone())))
                 .run(request, Some(b)),
-            _ => Ok(settle_modules::run(request)),
+            _ => {
+                if let Some(agents) = self.agents.get() {
+                    runtime().block_on(agents.retire_agents_of_removed_user(request));
+                }
+                Ok(settle_modules::run(request))
+            }
         }
     }
 }

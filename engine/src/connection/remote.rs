@@ -121,6 +121,30 @@ impl<T: Transport> RemoteConnection<T> {
     }
 }
 
+impl<T: Transport> RemoteConnection<T> {
+    /// Before `user: state=absent` removes a user, the agents running as them exit: userdel
+    /// refuses a user who still has processes (Ansible runs none between tasks).
+    pub(crate) async fn retire_agents_of_removed_user(&self, request: &Request) {
+        let removed = match (request.module.as_str(), request.args.get("state")) {
+            ("user", Some(state)) if state.as_str() == Some("absent") => request.args.get("name"),
+            _ => None,
+        };
+        let Some(name) = removed.and_then(|n| n.as_str()) else {
+            return;
+        };
+        let retired: Vec<_> = self
+            .agents
+            .lock()
+            .expect("agents lock")
+            .extract_if(|key, _| key.as_ref().is_some_and(|b| b.effective_user() == name))
+            .map(|(_, agent)| agent)
+            .collect();
+        for agent in retired {
+            agent.lock().await.close().await;
+        }
+    }
+}
+
 impl<T: Transport> Drop for RemoteConnection<T> {
     fn drop(&mut self) {
         // Closing channels and sessions spawns tasks: do it where the runtime is.
@@ -133,6 +157,7 @@ impl<T: Transport> Drop for RemoteConnection<T> {
 impl<T: Transport> Connection for RemoteConnection<T> {
     fn run(&self, request: &Request, become_: Option<&Become>) -> Result<Outcome, ConnectionError> {
         runtime().block_on(async {
+            self.retire_agents_of_removed_user(request).await;
             let agent = self.agent(become_).await?;
             let mut pipe = agent.lock().await;
             pipe.call(request).await

@@ -56,27 +56,9 @@ pub(super) fn become_of(
     scope: &Arc<Scope>,
     opts: &RunOptions,
 ) -> Result<Option<Become>, String> {
-    let var_bool = |name: &str| -> Result<Option<bool>, String> {
-        Ok(scope
-            .get(name)
-            .map_err(|e| e.message)?
-            .map(|v| json_bool(&v)))
-    };
-    let wanted = match bool_of(&task.keywords.become_, scope)? {
-        Some(b) => b,
-        None => var_bool("ansible_become")?.unwrap_or(opts.become_),
-    };
-    if !wanted {
-        return Ok(None);
-    }
-    let user = match &task.keywords.become_user {
-        Some(u) => value_text(&templar().render(u, scope).map_err(|e| e.message)?),
-        None => match scope.get("ansible_become_user").map_err(|e| e.message)? {
-            Some(u) => value_text(&u),
-            None => opts.become_user.clone().unwrap_or_else(|| "root".into()),
-        },
-    };
     // The first of these variables that is set, as Ansible's become plugins read their options.
+    // Ansible's connection variables win over keywords: a task's `ansible_become_user` beats the
+    // `become_user` of its role or play.
     let var = |names: &[&str]| -> Result<Option<Value>, String> {
         for name in names {
             if let Some(v) = scope.get(name).map_err(|e| e.message)? {
@@ -94,10 +76,17 @@ pub(super) fn become_of(
             })
             .transpose()
     };
-    let method_name = match &task.keywords.become_method {
-        Some(m) => keyword(&Some(Value::String(m.clone())))?.unwrap_or_default(),
-        None => match var(&["ansible_become_method"])? {
-            Some(m) => value_text(&m),
+    let wanted = match var(&["ansible_become"])? {
+        Some(v) => json_bool(&v),
+        None => bool_of(&task.keywords.become_, scope)?.unwrap_or(opts.become_),
+    };
+    if !wanted {
+        return Ok(None);
+    }
+    let method_name = match var(&["ansible_become_method"])? {
+        Some(m) => value_text(&m),
+        None => match &task.keywords.become_method {
+            Some(m) => keyword(&Some(Value::String(m.clone())))?.unwrap_or_default(),
             None => opts.become_method.clone().unwrap_or_else(|| "sudo".into()),
         },
     };
@@ -107,18 +96,23 @@ pub(super) fn become_of(
     let m = method.name();
     // Unset, null and empty all mean "the default", as for Ansible's options.
     let text = |v: Option<Value>| v.filter(|v| !v.is_null()).map(|v| value_text(&v));
-    let exe = match keyword(&task.keywords.become_exe)? {
-        Some(e) => Some(e),
-        None => text(var(&["ansible_become_exe", &format!("ansible_{m}_exe")])?)
-            .or(opts.become_exe.clone()),
+    let user = match var(&["ansible_become_user", &format!("ansible_{m}_user")])? {
+        Some(u) => value_text(&u),
+        None => match keyword(&task.keywords.become_user)? {
+            Some(u) => u,
+            None => opts.become_user.clone().unwrap_or_else(|| "root".into()),
+        },
     };
-    let flags = match keyword(&task.keywords.become_flags)? {
+    let exe = match text(var(&["ansible_become_exe", &format!("ansible_{m}_exe")])?) {
+        Some(e) => Some(e),
+        None => keyword(&task.keywords.become_exe)?.or(opts.become_exe.clone()),
+    };
+    let flags = match text(var(&[
+        "ansible_become_flags",
+        &format!("ansible_{m}_flags"),
+    ])?) {
         Some(f) => Some(f),
-        None => text(var(&[
-            "ansible_become_flags",
-            &format!("ansible_{m}_flags"),
-        ])?)
-        .or(opts.become_flags.clone()),
+        None => keyword(&task.keywords.become_flags)?.or(opts.become_flags.clone()),
     };
     let password = text(var(&[
         "ansible_become_password",
