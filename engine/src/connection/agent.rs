@@ -478,3 +478,83 @@ async fn read_line_or_prompt(
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn become_(method: BecomeMethod, user: &str) -> Become {
+        Become {
+            method,
+            ..Become::sudo(user)
+        }
+    }
+
+    #[test]
+    fn sudo_runs_with_ansible_s_default_flags_and_our_prompt_only_with_a_password() {
+        let b = become_(BecomeMethod::Sudo, "alice");
+        assert_eq!(
+            become_exec(&b),
+            "exec sudo -H -S -n -u 'alice' \"$P\" __agent 2>&1"
+        );
+        let b = Become {
+            password: Some("secret".into()),
+            flags: Some("-Hn --non-interactive -E".into()),
+            ..b
+        };
+        assert_eq!(
+            become_exec(&b),
+            format!("exec sudo -H -E -p '{BECOME_PROMPT}\n' -u 'alice' \"$P\" __agent 2>&1")
+        );
+    }
+
+    #[test]
+    fn su_runs_the_agent_through_the_user_s_shell() {
+        let b = Become {
+            flags: Some("-s /bin/sh".into()),
+            ..become_(BecomeMethod::Su, "bob")
+        };
+        assert_eq!(
+            become_exec(&b),
+            "exec su -s /bin/sh 'bob' -c \"exec $P __agent\" 2>&1"
+        );
+        let b = Become {
+            exe: Some("/tmp/sushim.sh".into()),
+            ..become_(BecomeMethod::Su, "")
+        };
+        assert_eq!(
+            become_exec(&b),
+            "exec /tmp/sushim.sh -c \"exec $P __agent\" 2>&1"
+        );
+    }
+
+    #[test]
+    fn sudo_chdir_goes_first() {
+        let b = Become {
+            chdir: Some("/nonexistent".into()),
+            ..become_(BecomeMethod::Sudo, "")
+        };
+        assert_eq!(
+            become_exec(&b),
+            "cd '/nonexistent' 2>&1 && exec sudo -H -S -n \"$P\" __agent 2>&1"
+        );
+    }
+
+    #[test]
+    fn su_s_prompt_is_found_in_any_of_ansible_s_languages() {
+        let b = become_(BecomeMethod::Su, "bob");
+        assert!(is_password_prompt(&b, "Password:"));
+        assert!(is_password_prompt(&b, "Пароль: "));
+        assert!(is_password_prompt(&b, "bob's password："));
+        assert!(!is_password_prompt(&b, "{\"settle_agent\":"));
+        let custom = Become {
+            prompts: vec!["NOT_A_VALID_PROMPT".into()],
+            ..b
+        };
+        assert!(!is_password_prompt(&custom, "Password:"));
+        assert!(is_password_prompt(&custom, "not_a_valid_prompt :"));
+        let sudo = become_(BecomeMethod::Sudo, "bob");
+        assert!(is_password_prompt(&sudo, BECOME_PROMPT));
+        assert!(!is_password_prompt(&sudo, "Password:"));
+    }
+}
