@@ -162,10 +162,11 @@ fn interactive_sudo_flags(flags: &str) -> String {
         .filter(|w| w != "-n" && w != "--non-interactive")
         .map(|mut w| {
             // `-Hn` → `-H`: the first `n` of a cluster of short flags.
-            if w.starts_with('-') && !w.starts_with("--") {
-                if let Some(i) = w[1..].find('n') {
-                    w.remove(i + 1);
-                }
+            if w.starts_with('-')
+                && !w.starts_with("--")
+                && let Some(i) = w[1..].find('n')
+            {
+                w.remove(i + 1);
             }
             w
         })
