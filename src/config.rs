@@ -69,6 +69,16 @@ const SETTINGS: &[Setting] = &[
     ),
     setting(
         "privilege_escalation",
+        "become_exe",
+        Some("ANSIBLE_BECOME_EXE"),
+    ),
+    setting(
+        "privilege_escalation",
+        "become_flags",
+        Some("ANSIBLE_BECOME_FLAGS"),
+    ),
+    setting(
+        "privilege_escalation",
         "become_ask_pass",
         Some("ANSIBLE_BECOME_ASK_PASS"),
     ),

@@ -64,15 +64,18 @@ struct Cli {
     /// How many hosts to work on at once.
     #[arg(short = 'f', long, value_name = "FORKS")]
     forks: Option<usize>,
-    /// Run operations with become (sudo).
+    /// Run operations with become (sudo, or su with --become-method su).
     #[arg(short = 'b', long = "become")]
     become_: bool,
     /// The user to become (default root).
     #[arg(long, value_name = "USER")]
     become_user: Option<String>,
-    /// Ask for the become (sudo) password.
+    /// Ask for the become (sudo or su) password.
     #[arg(short = 'K', long)]
     ask_become_pass: bool,
+    /// How to become: sudo (the default) or su.
+    #[arg(long, value_name = "BECOME_METHOD")]
+    become_method: Option<String>,
     /// Connect as this user.
     #[arg(short = 'u', long = "user", value_name = "REMOTE_USER")]
     user: Option<String>,
@@ -363,6 +366,12 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             .clone()
             .or_else(|| config::env_value("ANSIBLE_BECOME_USER")),
         become_password,
+        become_method: cli
+            .become_method
+            .clone()
+            .or_else(|| config::env_value("ANSIBLE_BECOME_METHOD")),
+        become_exe: config::env_value("ANSIBLE_BECOME_EXE"),
+        become_flags: config::env_value("ANSIBLE_BECOME_FLAGS"),
         remote_user: cli
             .user
             .clone()

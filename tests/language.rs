@@ -1233,3 +1233,194 @@ fn backup_keeps_archives_inside_its_source_out_of_the_next_archive() {
     same.assert_code(2);
     assert!(same.stdout.contains("is the source folder itself"), "{}", same.stdout);
 }
+
+/// Root can become any user with su without a password: the tests that really switch users run
+/// only then (CI runs as root; `nobody`'s shell is nologin, hence `-s /bin/sh`).
+fn root_with_su() -> bool {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let su = ["/bin/su", "/usr/bin/su"]
+        .iter()
+        .any(|p| std::path::Path::new(p).exists());
+    if !(root && su) {
+        eprintln!("skipped: needs root and su");
+    }
+    root && su
+}
+
+#[test]
+fn become_on_the_local_connection_runs_the_module_as_that_user() {
+    if !root_with_su() {
+        return;
+    }
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  become: true
+  become_method: su
+  become_flags: -s /bin/sh
+  tasks:
+    - command: id -un
+      become_user: nobody
+      register: other
+      changed_when: false
+    - command: id -un
+      register: me
+      changed_when: false
+    - command: id -un
+      become_user: nobody
+      register: again
+      changed_when: false
+    - debug: msg='{{ other.stdout }} {{ me.stdout }} {{ again.stdout }}'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["nobody root nobody"], "{}", run.stdout);
+}
+
+#[test]
+fn become_to_an_unknown_user_fails_the_task_with_su_s_words() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: id -un
+      become: true
+      become_user: no-such-user-settle
+      become_method: su
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    assert!(
+        run.stdout.contains(
+            "Premature end of stream waiting for become success.\\n>>> Standard Output\\n"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn become_variables_win_over_keywords_and_an_omitted_keyword_inherits() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  become: true
+  become_user: no-such-user-settle
+  become_method: su
+  tasks:
+    - command: id -un
+      vars: {ansible_become: false}
+    - command: id -un
+      become: false
+    - command: id -un
+      become: '{{ omit }}'
+      ignore_errors: true
+      register: inherited
+    - assert: {that: [inherited is failed]}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.counts("h1"), (4, 2, 0, 0, 0, 1), "{}", run.stdout);
+}
+
+#[test]
+fn an_unsupported_become_method_is_named_before_the_run() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  become_method: doas\n  tasks:\n    - debug: msg=hi\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_ne!(run.code, 0);
+    assert!(
+        run.stderr
+            .contains("become_method \"doas\" is not supported; settle becomes with sudo or su"),
+        "{}",
+        run.stderr
+    );
+}
+
+/// A stand-in for su that asks for a password ("right") and then runs the command as the same
+/// user: the password dialogue without root or a second account.
+const FAKE_SU: &str = "#!/bin/sh
+printf 'Password: '
+read -r pw
+[ \"$pw\" = right ] || { echo 'su: Authentication failure'; exit 1; }
+while [ \"$1\" != -c ]; do shift; done
+exec /bin/sh -c \"$2\"
+";
+
+#[test]
+fn su_s_password_prompt_is_answered_and_a_wrong_password_named() {
+    let s = one_host();
+    s.write("fake-su", FAKE_SU);
+    std::fs::set_permissions(
+        s.path("fake-su"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    ansible_become: true
+    ansible_become_method: su
+    ansible_become_user: someone-else
+    ansible_become_exe: '@@/fake-su'
+  tasks:
+    - command: echo through
+      vars: {ansible_become_password: right}
+      register: right
+    - command: echo through
+      vars: {ansible_become_password: wrong}
+      register: wrong
+      ignore_errors: true
+    - command: echo through
+      register: missing
+      ignore_errors: true
+    - command: echo through
+      vars:
+        ansible_become_password: right
+        ansible_su_prompt_l10n: [NOT_A_VALID_PROMPT]
+        ansible_local_become_success_timeout: 1
+      register: stalled
+      ignore_unreachable: true
+    - debug: msg='{{ right.stdout }}'
+    - debug: msg='{{ wrong.msg }}'
+    - debug: msg='{{ missing.msg }}'
+    - debug: msg='{{ stalled.msg }} {{ stalled is unreachable }}'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    let msgs = run.messages();
+    assert_eq!(msgs[0], "through", "{}", run.stdout);
+    assert!(
+        msgs[1].starts_with("Incorrect su password"),
+        "{}",
+        run.stdout
+    );
+    assert!(msgs[2].starts_with("Missing su password"), "{}", run.stdout);
+    assert!(
+        msgs[3].starts_with("Timed out waiting for become success or become password prompt.")
+            && msgs[3].ends_with(" True"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("right\n") && !run.stderr.contains("wrong"));
+}

@@ -56,6 +56,11 @@ pub struct RunOptions {
     pub become_: bool,
     pub become_user: Option<String>,
     pub become_password: Option<String>,
+    /// `--become-method` (or `ANSIBLE_BECOME_METHOD`): `sudo` unless a host or task says otherwise.
+    pub become_method: Option<String>,
+    /// `ANSIBLE_BECOME_EXE` and `ANSIBLE_BECOME_FLAGS`, for tasks and hosts that set none.
+    pub become_exe: Option<String>,
+    pub become_flags: Option<String>,
     pub remote_user: Option<String>,
     /// `--private-key` (or `private_key_file` in ansible.cfg): the key when a host names none.
     pub private_key_file: Option<String>,
@@ -87,6 +92,9 @@ impl Default for RunOptions {
             become_: false,
             become_user: None,
             become_password: None,
+            become_method: None,
+            become_exe: None,
+            become_flags: None,
             remote_user: None,
             private_key_file: None,
             connection: None,

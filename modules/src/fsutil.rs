@@ -304,10 +304,43 @@ pub(crate) fn expand_path(path: &Path) -> std::path::PathBuf {
         return path.to_path_buf();
     }
     let mut out = expand_vars(text, |name| std::env::var(name).ok());
-    if (out == "~" || out.starts_with("~/"))
-        && let Ok(home) = std::env::var("HOME")
-    {
-        out = format!("{home}{}", &out[1..]);
+    if let Some(rest) = out.strip_prefix('~') {
+        let (name, tail) = rest.split_at(rest.find('/').unwrap_or(rest.len()));
+        let home = if name.is_empty() {
+            std::env::var("HOME").ok()
+        } else {
+            // `~alice/x`: that user's home, or the path as written when there is no such user.
+            home_of(name)
+        };
+        if let Some(home) = home {
+            out = format!("{home}{tail}");
+        }
     }
     std::path::PathBuf::from(out)
+}
+
+/// A user's home folder, from the password database.
+fn home_of(name: &str) -> Option<String> {
+    let c = CString::new(name).ok()?;
+    let mut buf = vec![0u8; 16384];
+    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
+    let mut result: *mut libc::passwd = std::ptr::null_mut();
+    // SAFETY: as in user_id; pw_dir points into buf, copied out before buf is dropped.
+    let rc = unsafe {
+        libc::getpwnam_r(
+            c.as_ptr(),
+            &mut pwd,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+            &mut result,
+        )
+    };
+    if rc != 0 || result.is_null() || pwd.pw_dir.is_null() {
+        return None;
+    }
+    Some(
+        unsafe { CStr::from_ptr(pwd.pw_dir) }
+            .to_string_lossy()
+            .into_owned(),
+    )
 }

@@ -24,7 +24,8 @@ struct Args {
 }
 
 pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
-    let args: Args = parse_args("slurp", &request.args)?;
+    let mut args: Args = parse_args("slurp", &request.args)?;
+    args.src = crate::fsutil::expand_path(&args.src);
     let source = args.src.display().to_string();
     let bytes = std::fs::read(&args.src).map_err(|e| {
         ModuleError::Failed(match e.raw_os_error() {

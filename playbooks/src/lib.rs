@@ -271,6 +271,8 @@ pub struct Keywords {
     pub become_: Option<Value>,
     pub become_user: Option<Value>,
     pub become_method: Option<String>,
+    pub become_exe: Option<Value>,
+    pub become_flags: Option<Value>,
     pub no_log: Option<Value>,
     pub delegate_to: Option<Value>,
     pub delegate_facts: Option<bool>,
@@ -313,6 +315,24 @@ impl Keywords {
                 self.notify.push(name.clone());
             }
         }
+        // `become: '{{ omit }}'` is as if the keyword were not there: the parent's value holds.
+        macro_rules! forget_omitted {
+            ($($field:ident),*) => { $( if self.$field.as_ref().is_some_and(is_omit) { self.$field = None; } )* };
+        }
+        forget_omitted!(
+            ignore_errors,
+            become_,
+            become_user,
+            become_exe,
+            become_flags,
+            no_log,
+            delegate_to,
+            run_once,
+            check_mode,
+            diff,
+            remote_user,
+            timeout
+        );
         macro_rules! inherit_option {
             ($($field:ident),*) => { $( if self.$field.is_none() { self.$field = parent.$field.clone(); } )* };
         }
@@ -322,6 +342,8 @@ impl Keywords {
             become_,
             become_user,
             become_method,
+            become_exe,
+            become_flags,
             no_log,
             delegate_to,
             run_once,
@@ -333,6 +355,16 @@ impl Keywords {
             timeout
         );
     }
+}
+
+/// A keyword written as `'{{ omit }}'`.
+fn is_omit(value: &Value) -> bool {
+    value.as_str().is_some_and(|s| {
+        s.trim()
+            .strip_prefix("{{")
+            .and_then(|s| s.strip_suffix("}}"))
+            .is_some_and(|inner| inner.trim() == "omit")
+    })
 }
 
 /// Turns `ansible.builtin.copy`, `ansible.legacy.copy` and `copy` into `copy`.

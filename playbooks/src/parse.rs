@@ -30,6 +30,8 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "become",
     "become_user",
     "become_method",
+    "become_exe",
+    "become_flags",
     "no_log",
     "delegate_to",
     "delegate_facts",
@@ -58,8 +60,6 @@ const UNSUPPORTED_KEYWORDS: &[&str] = &[
     "module_defaults",
     "debugger",
     "port",
-    "become_flags",
-    "become_exe",
     "vars_prompt",
     "gather_subset",
     "gather_timeout",
@@ -76,6 +76,8 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "become",
     "become_user",
     "become_method",
+    "become_exe",
+    "become_flags",
     "vars",
     "ignore_errors",
     "ignore_unreachable",
@@ -99,6 +101,8 @@ const PLAY_KEYWORDS: &[&str] = &[
     "become",
     "become_user",
     "become_method",
+    "become_exe",
+    "become_flags",
     "gather_facts",
     "pre_tasks",
     "tasks",
@@ -502,17 +506,24 @@ fn parse_shared_keywords(
             "become_user" => kw.become_user = Some(value()),
             "become_method" => {
                 let method = string()?;
-                if method != "sudo" {
+                // A template is rendered (and checked) when the task runs.
+                if !matches!(
+                    method.as_str(),
+                    "sudo" | "su" | "ansible.builtin.sudo" | "ansible.builtin.su"
+                ) && !method.contains("{{")
+                {
                     return Err(scope.error(
                         node,
                         name,
                         format!(
-                            "become_method {method:?} is not supported; settle becomes with sudo"
+                            "become_method {method:?} is not supported; settle becomes with sudo or su"
                         ),
                     ));
                 }
                 kw.become_method = Some(method);
             }
+            "become_exe" => kw.become_exe = Some(value()),
+            "become_flags" => kw.become_flags = Some(value()),
             "no_log" => kw.no_log = Some(value()),
             "delegate_to" => kw.delegate_to = Some(value()),
             "run_once" => kw.run_once = Some(value()),
@@ -921,9 +932,9 @@ fn parse_task(
     for (key, value) in map {
         match key.as_str() {
             "name" | "when" | "tags" | "ignore_errors" | "ignore_unreachable" | "become"
-            | "become_user" | "become_method" | "no_log" | "run_once" | "environment"
-            | "check_mode" | "diff" | "any_errors_fatal" | "remote_user" | "connection"
-            | "timeout" => {}
+            | "become_user" | "become_method" | "become_exe" | "become_flags" | "no_log"
+            | "run_once" | "environment" | "check_mode" | "diff" | "any_errors_fatal"
+            | "remote_user" | "connection" | "timeout" => {}
             "delegate_to" => {}
             "loop" => set_loop(&mut keywords, None, value, scope, name)?,
             k if k.starts_with("with_") && k.len() > 5 => {

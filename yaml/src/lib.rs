@@ -318,7 +318,8 @@ fn convert_node(
 ) -> Result<Node, YamlError> {
     let line = spanned.referenced.line() as u32;
     let column = spanned.referenced.column() as u32;
-    let raw = raw_text(text, &spanned.referenced);
+    // What was written, at the anchor for a node reached through an alias (`*b` says nothing).
+    let raw = raw_text(text, &spanned.defined);
     let kind = match spanned.value {
         RawNode::Null => Kind::Null,
         RawNode::Bool(b) => match raw {
@@ -336,10 +337,10 @@ fn convert_node(
             }
             _ => Kind::Float(f),
         },
-        RawNode::Str(s) if tagged(text, &spanned.referenced, "!vault") => {
+        RawNode::Str(s) if tagged(text, &spanned.defined, "!vault") => {
             Kind::Str(decrypt_vault_scalar(&s, path, line, column)?)
         }
-        _ if see_tags && tagged(text, &spanned.referenced, "!unsafe") => {
+        _ if see_tags && tagged(text, &spanned.defined, "!unsafe") => {
             // `!unsafe`: never a template. Its strings are wrapped so that rendering gives them
             // back as written, once; rendered values are data from then on.
             let mut node = convert_plain(spanned, text, path)?;
@@ -360,7 +361,7 @@ fn convert_node(
                 let key_column = key.referenced.column() as u32;
                 let key = match key.value {
                     KeyScalar::Text(t) => t,
-                    KeyScalar::Bool(b) => match raw_text(text, &key.referenced) {
+                    KeyScalar::Bool(b) => match raw_text(text, &key.defined) {
                         Some(r) if !is_pyyaml_bool(r) => r.to_string(),
                         _ => if b { "True" } else { "False" }.to_string(),
                     },
@@ -628,6 +629,15 @@ mod tests {
         assert_eq!(
             doc.get("other").unwrap().to_value(),
             json!({"x": 1, "y": 3})
+        );
+    }
+
+    #[test]
+    fn an_alias_keeps_the_anchored_booleans_and_numbers() {
+        let doc = parse_str("a: &b {on: yes, n: 1.5, s: y}\nc: *b\n", "x.yml").unwrap();
+        assert_eq!(
+            doc.get("c").unwrap().to_value(),
+            json!({"True": true, "n": 1.5, "s": "y"})
         );
     }
 

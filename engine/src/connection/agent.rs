@@ -7,7 +7,7 @@ use settle_modules::agent::{Call, Hello, PROTOCOL, Reply};
 use settle_modules::{Outcome, Request};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 
-use super::{Become, ConnectionError};
+use super::{Become, BecomeMethod, ConnectionError};
 
 /// What sudo prints when it wants the become password (our own prompt, so we can spot it).
 const BECOME_PROMPT: &str = "[settle-become-password]";
@@ -44,35 +44,51 @@ impl AgentBinary {
 pub(crate) fn agent_binary() -> Result<&'static AgentBinary, ConnectionError> {
     static BINARY: OnceLock<Result<AgentBinary, String>> = OnceLock::new();
     BINARY
-        .get_or_init(|| {
-            let (path, arch) = match std::env::var_os("SETTLE_AGENT_BINARY") {
-                Some(p) => (
-                    std::path::PathBuf::from(p),
-                    std::env::var("SETTLE_AGENT_ARCH")
-                        .unwrap_or_else(|_| std::env::consts::ARCH.into()),
-                ),
-                None => (
-                    std::env::current_exe()
-                        .map_err(|e| format!("cannot find settle's own executable: {e}"))?,
-                    std::env::consts::ARCH.into(),
-                ),
-            };
-            let mut binary = AgentBinary {
-                path,
-                bytes: OnceLock::new(),
-                hash: String::new(),
-                arch,
-            };
-            let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
-            std::fs::File::open(&binary.path)
-                .and_then(|mut file| std::io::copy(&mut file, &mut hasher))
-                .map_err(|e| binary.unreadable(e))?;
-            let digest = sha2::Digest::finalize(hasher);
-            binary.hash = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
-            Ok(binary)
+        .get_or_init(|| match std::env::var_os("SETTLE_AGENT_BINARY") {
+            Some(p) => AgentBinary::load(
+                std::path::PathBuf::from(p),
+                std::env::var("SETTLE_AGENT_ARCH")
+                    .unwrap_or_else(|_| std::env::consts::ARCH.into()),
+            ),
+            None => {
+                own_binary_path().and_then(|p| AgentBinary::load(p, std::env::consts::ARCH.into()))
+            }
         })
         .as_ref()
         .map_err(|e| ConnectionError::Failed(e.clone()))
+}
+
+/// This very executable, whatever SETTLE_AGENT_BINARY says: the agent for the controller itself.
+pub(crate) fn own_binary() -> Result<&'static AgentBinary, ConnectionError> {
+    static BINARY: OnceLock<Result<AgentBinary, String>> = OnceLock::new();
+    BINARY
+        .get_or_init(|| {
+            own_binary_path().and_then(|p| AgentBinary::load(p, std::env::consts::ARCH.into()))
+        })
+        .as_ref()
+        .map_err(|e| ConnectionError::Failed(e.clone()))
+}
+
+fn own_binary_path() -> Result<std::path::PathBuf, String> {
+    std::env::current_exe().map_err(|e| format!("cannot find settle's own executable: {e}"))
+}
+
+impl AgentBinary {
+    fn load(path: std::path::PathBuf, arch: String) -> Result<AgentBinary, String> {
+        let mut binary = AgentBinary {
+            path,
+            bytes: OnceLock::new(),
+            hash: String::new(),
+            arch,
+        };
+        let mut hasher = <sha2::Sha256 as sha2::Digest>::new();
+        std::fs::File::open(&binary.path)
+            .and_then(|mut file| std::io::copy(&mut file, &mut hasher))
+            .map_err(|e| binary.unreadable(e))?;
+        let digest = sha2::Digest::finalize(hasher);
+        binary.hash = digest.iter().take(12).map(|b| format!("{b:02x}")).collect();
+        Ok(binary)
+    }
 }
 
 /// Single quotes for the remote shell.
@@ -87,19 +103,75 @@ pub(crate) fn start_command(hash: &str, become_: Option<&Become>) -> String {
     let path = format!("{AGENT_DIR}/agent-{hash}");
     let exec = match become_ {
         None => "exec \"$P\" __agent".to_string(),
-        Some(b) if b.password.is_some() => {
-            format!(
-                "exec sudo -S -p {} -u {} -- \"$P\" __agent 2>&1",
-                sh_quote(&format!("{BECOME_PROMPT}\n")),
-                sh_quote(&b.user)
-            )
-        }
-        Some(b) => format!(
-            "exec sudo -n -u {} -- \"$P\" __agent 2>&1",
-            sh_quote(&b.user)
-        ),
+        Some(b) => become_exec(b),
     };
     format!("P={path}; if [ -x \"$P\" ]; then {exec}; else echo {NEED_AGENT} \"$(uname -m)\"; fi")
+}
+
+/// `exec sudo … "$P" __agent` or `exec su … -c "exec $P __agent"`, built as Ansible's become
+/// plugins build theirs: the executable and flags are shell text, inserted as given. Their
+/// messages (and the password prompt) come on the agent's standard output, before its greeting.
+fn become_exec(b: &Become) -> String {
+    let exe = b
+        .exe
+        .as_deref()
+        .filter(|e| !e.trim().is_empty())
+        .unwrap_or(b.method.name());
+    let mut words = vec![exe.to_string()];
+    match b.method {
+        BecomeMethod::Sudo => {
+            let flags = b.flags.as_deref().unwrap_or("-H -S -n");
+            match b.password {
+                // A password is answered on stdin: sudo must be allowed to ask for it.
+                Some(_) => {
+                    words.push(interactive_sudo_flags(flags));
+                    words.push(format!("-p {}", sh_quote(&format!("{BECOME_PROMPT}\n"))));
+                }
+                None => words.push(flags.to_string()),
+            }
+            if !b.user.is_empty() {
+                words.push(format!("-u {}", sh_quote(&b.user)));
+            }
+            words.push("\"$P\" __agent".into());
+        }
+        BecomeMethod::Su => {
+            words.push(b.flags.clone().unwrap_or_default());
+            if !b.user.is_empty() {
+                words.push(sh_quote(&b.user));
+            }
+            // The agent's path has no quotes or spaces: $P is expanded here, the rest by su's shell.
+            words.push("-c \"exec $P __agent\"".into());
+        }
+    }
+    let words: Vec<String> = words.into_iter().filter(|w| !w.trim().is_empty()).collect();
+    let cd = match &b.chdir {
+        Some(dir) if b.method == BecomeMethod::Sudo => format!("cd {} 2>&1 && ", sh_quote(dir)),
+        _ => String::new(),
+    };
+    format!("{cd}exec {} 2>&1", words.join(" "))
+}
+
+/// sudo's flags without `-n`/`--non-interactive` (also inside `-Hn`), as Ansible drops them
+/// when it has a password to give.
+fn interactive_sudo_flags(flags: &str) -> String {
+    let Ok(words) = shell_words::split(flags) else {
+        return flags.to_string();
+    };
+    let kept: Vec<String> = words
+        .into_iter()
+        .filter(|w| w != "-n" && w != "--non-interactive")
+        .map(|mut w| {
+            // `-Hn` → `-H`: the first `n` of a cluster of short flags.
+            if w.starts_with('-')
+                && !w.starts_with("--")
+                && let Some(i) = w[1..].find('n')
+            {
+                w.remove(i + 1);
+            }
+            w
+        })
+        .collect();
+    shell_words::join(kept)
 }
 
 /// The command that stores the agent sent on its standard input. The folder must be the login
@@ -129,7 +201,8 @@ pub(crate) struct AgentPipe {
 }
 
 impl AgentPipe {
-    /// Reads the agent's hello, answering sudo's password prompt on the way.
+    /// Reads the agent's hello, answering sudo's or su's password prompt on the way. With
+    /// become, the become program has `become_.timeout_secs` to get the agent to say hello.
     pub(crate) async fn start(
         mut writer: Writer,
         reader: Reader,
@@ -137,37 +210,51 @@ impl AgentPipe {
         become_: Option<&Become>,
     ) -> Result<Started, ConnectionError> {
         let mut reader = BufReader::new(reader);
+        let deadline = become_.map(|b| {
+            tokio::time::Instant::now() + std::time::Duration::from_secs(b.timeout_secs.max(1))
+        });
         let mut seen = String::new();
         let mut sent_password = false;
         loop {
-            let mut line = String::new();
-            let n = read_line_or_prompt(&mut reader, &mut line)
-                .await
-                .map_err(|e| ConnectionError::Unreachable(format!("agent: {e}")))?;
+            let mut line = Vec::new();
+            let read = read_line_or_prompt(&mut reader, &mut line, become_);
+            let read = match deadline {
+                Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
+                    Ok(read) => read,
+                    Err(_) => {
+                        seen.push_str(String::from_utf8_lossy(&line).trim());
+                        let become_ = become_.expect("a deadline comes with become");
+                        let waiting_for_prompt = become_.password.is_some() && !sent_password;
+                        return Err(ConnectionError::Unreachable(become_failure(
+                            "Timed out",
+                            waiting_for_prompt,
+                            &seen,
+                        )));
+                    }
+                },
+                None => read.await,
+            };
+            let n = read.map_err(|e| ConnectionError::Unreachable(format!("agent: {e}")))?;
+            let text = String::from_utf8_lossy(&line);
             if n == 0 {
-                let detail = seen.trim();
-                return Err(ConnectionError::Failed(
-                    if detail.contains("a password is required") {
-                        format!(
-                            "become to {:?} needs a password: give -K or ansible_become_password",
-                            become_.map(|b| b.user.as_str()).unwrap_or("")
-                        )
-                    } else if detail.is_empty() {
-                        "the agent exited before it started".into()
-                    } else {
-                        format!("the agent did not start: {detail}")
-                    },
-                ));
+                return Err(ConnectionError::Failed(match become_ {
+                    Some(b) => ended_before_hello(b, &seen, sent_password),
+                    None if seen.trim().is_empty() => "the agent exited before it started".into(),
+                    None => format!("the agent did not start: {}", seen.trim()),
+                }));
             }
-            let trimmed = line.trim();
-            if trimmed.starts_with(BECOME_PROMPT) {
+            let trimmed = text.trim();
+            if let Some(b) = become_.filter(|b| is_password_prompt(b, trimmed)) {
+                let method = b.method.name();
+                let Some(password) = b.password.as_deref() else {
+                    return Err(ConnectionError::Failed(missing_password(b)));
+                };
                 if sent_password {
                     return Err(ConnectionError::Failed(format!(
-                        "become to {:?}: the password was not accepted",
-                        become_.map(|b| b.user.as_str()).unwrap_or("")
+                        "Incorrect {method} password: the password was not accepted for become to {:?}",
+                        b.effective_user()
                     )));
                 }
-                let password = become_.and_then(|b| b.password.as_deref()).unwrap_or("");
                 writer
                     .write_all(format!("{password}\n").as_bytes())
                     .await
@@ -202,6 +289,20 @@ impl AgentPipe {
                 seen.push('\n');
             }
         }
+    }
+
+    /// Ends the agent: closes its input and waits until its output closes, which is when it
+    /// (and sudo or su around it) has exited.
+    pub(crate) async fn close(&mut self) {
+        let _ = self.writer.shutdown().await;
+        // Some writers (a child's stdin) only close when dropped.
+        self.writer = Box::new(tokio::io::sink());
+        let mut rest = Vec::new();
+        let _ = tokio::time::timeout(
+            std::time::Duration::from_secs(10),
+            tokio::io::AsyncReadExt::read_to_end(&mut self.reader, &mut rest),
+        )
+        .await;
     }
 
     pub(crate) async fn call(&mut self, request: &Request) -> Result<Outcome, ConnectionError> {
@@ -241,10 +342,113 @@ fn io_lost(e: std::io::Error) -> ConnectionError {
     ConnectionError::Unreachable(format!("the connection to the host's agent was lost: {e}"))
 }
 
-/// Reads a line, or stops early at sudo's prompt (which has no newline until we answer).
+/// Ansible's words for su's password prompt (its `SU_PROMPT_LOCALIZATIONS`), each followed by
+/// a colon (or a fullwidth one) in su's prompt.
+const SU_PROMPTS: &[&str] = &[
+    "Password",
+    "암호",
+    "パスワード",
+    "Adgangskode",
+    "Contraseña",
+    "Contrasenya",
+    "Hasło",
+    "Heslo",
+    "Jelszó",
+    "Lösenord",
+    "Mật khẩu",
+    "Mot de passe",
+    "Parola",
+    "Parool",
+    "Pasahitza",
+    "Passord",
+    "Passwort",
+    "Salasana",
+    "Sandi",
+    "Senha",
+    "Wachtwoord",
+    "ססמה",
+    "Лозинка",
+    "Парола",
+    "Пароль",
+    "गुप्तशब्द",
+    "शब्दकूट",
+    "సంకేతపదము",
+    "හස්පදය",
+    "密码",
+    "密碼",
+    "口令",
+];
+
+/// Whether output so far (a line, or the start of one) ends with the become program asking for
+/// its password: sudo with our own prompt, su with a localized `Password:`.
+fn is_password_prompt(b: &Become, text: &str) -> bool {
+    match b.method {
+        BecomeMethod::Sudo => text.trim().starts_with(BECOME_PROMPT),
+        BecomeMethod::Su => {
+            let text = text.trim_end();
+            let Some(before) = text
+                .strip_suffix(':')
+                .or_else(|| text.strip_suffix('：'))
+                .map(|t| t.trim_end().to_lowercase())
+            else {
+                return false;
+            };
+            let custom: Vec<&str> = b.prompts.iter().map(String::as_str).collect();
+            let words = if custom.is_empty() {
+                SU_PROMPTS
+            } else {
+                &custom[..]
+            };
+            words.iter().any(|w| before.ends_with(&w.to_lowercase()))
+        }
+    }
+}
+
+/// Ansible's words when the become program stops or stalls before the agent says hello.
+fn become_failure(reason: &str, waiting_for_prompt: bool, seen: &str) -> String {
+    let mut message = format!("{reason} waiting for become success");
+    if waiting_for_prompt {
+        message.push_str(" or become password prompt");
+    }
+    message.push('.');
+    if !seen.trim().is_empty() {
+        message.push_str("\n>>> Standard Output\n");
+        message.push_str(seen.trim_end());
+    }
+    message
+}
+
+fn missing_password(b: &Become) -> String {
+    format!(
+        "Missing {} password: become to {:?} needs a password: give -K or ansible_become_password",
+        b.method.name(),
+        b.effective_user()
+    )
+}
+
+/// Why sudo or su exited without starting the agent, from what they said.
+fn ended_before_hello(b: &Become, seen: &str, sent_password: bool) -> String {
+    let detail = seen.trim();
+    if detail.contains("a password is required") {
+        missing_password(b)
+    } else if sent_password
+        && (detail.contains("Authentication failure") || detail.contains("incorrect password"))
+    {
+        format!(
+            "Incorrect {} password: the password was not accepted for become to {:?}\n>>> Standard Output\n{detail}",
+            b.method.name(),
+            b.effective_user()
+        )
+    } else {
+        become_failure("Premature end of stream", false, seen)
+    }
+}
+
+/// Reads a line, or stops early at a password prompt (which has no newline until answered).
 async fn read_line_or_prompt(
     reader: &mut BufReader<Reader>,
-    line: &mut String,
+    line: &mut Vec<u8>,
+    become_: Option<&Become>,
 ) -> std::io::Result<usize> {
     use tokio::io::AsyncReadExt;
     let mut total = 0;
@@ -255,16 +459,103 @@ async fn read_line_or_prompt(
             return Ok(total);
         }
         total += 1;
-        line.push(byte[0] as char);
-        if byte[0] == b'\n' || line.ends_with(BECOME_PROMPT) {
+        line.push(byte[0]);
+        if byte[0] == b'\n' {
+            return Ok(total);
+        }
+        // A prompt ends in `]` (sudo, ours) or a colon (su: `:`, or the fullwidth `：`).
+        if let Some(b) = become_
+            && (line.ends_with(b"]") || line.ends_with(b":") || line.ends_with("：".as_bytes()))
+            && is_password_prompt(b, &String::from_utf8_lossy(line))
+        {
             return Ok(total);
         }
         // A greeting is a full JSON line: read the rest at once.
-        if line == "{" {
-            let mut rest = String::new();
-            reader.read_line(&mut rest).await?;
-            line.push_str(&rest);
+        if line.trim_ascii_start() == b"{" {
+            let mut rest = Vec::new();
+            reader.read_until(b'\n', &mut rest).await?;
+            line.extend_from_slice(&rest);
             return Ok(total + rest.len());
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn become_(method: BecomeMethod, user: &str) -> Become {
+        Become {
+            method,
+            ..Become::sudo(user)
+        }
+    }
+
+    #[test]
+    fn sudo_runs_with_ansible_s_default_flags_and_our_prompt_only_with_a_password() {
+        let b = become_(BecomeMethod::Sudo, "alice");
+        assert_eq!(
+            become_exec(&b),
+            "exec sudo -H -S -n -u 'alice' \"$P\" __agent 2>&1"
+        );
+        let b = Become {
+            password: Some("secret".into()),
+            flags: Some("-Hn --non-interactive -E".into()),
+            ..b
+        };
+        assert_eq!(
+            become_exec(&b),
+            format!("exec sudo -H -E -p '{BECOME_PROMPT}\n' -u 'alice' \"$P\" __agent 2>&1")
+        );
+    }
+
+    #[test]
+    fn su_runs_the_agent_through_the_user_s_shell() {
+        let b = Become {
+            flags: Some("-s /bin/sh".into()),
+            ..become_(BecomeMethod::Su, "bob")
+        };
+        assert_eq!(
+            become_exec(&b),
+            "exec su -s /bin/sh 'bob' -c \"exec $P __agent\" 2>&1"
+        );
+        let b = Become {
+            exe: Some("/tmp/sushim.sh".into()),
+            ..become_(BecomeMethod::Su, "")
+        };
+        assert_eq!(
+            become_exec(&b),
+            "exec /tmp/sushim.sh -c \"exec $P __agent\" 2>&1"
+        );
+    }
+
+    #[test]
+    fn sudo_chdir_goes_first() {
+        let b = Become {
+            chdir: Some("/nonexistent".into()),
+            ..become_(BecomeMethod::Sudo, "")
+        };
+        assert_eq!(
+            become_exec(&b),
+            "cd '/nonexistent' 2>&1 && exec sudo -H -S -n \"$P\" __agent 2>&1"
+        );
+    }
+
+    #[test]
+    fn su_s_prompt_is_found_in_any_of_ansible_s_languages() {
+        let b = become_(BecomeMethod::Su, "bob");
+        assert!(is_password_prompt(&b, "Password:"));
+        assert!(is_password_prompt(&b, "Пароль: "));
+        assert!(is_password_prompt(&b, "bob's password："));
+        assert!(!is_password_prompt(&b, "{\"settle_agent\":"));
+        let custom = Become {
+            prompts: vec!["NOT_A_VALID_PROMPT".into()],
+            ..b
+        };
+        assert!(!is_password_prompt(&custom, "Password:"));
+        assert!(is_password_prompt(&custom, "not_a_valid_prompt :"));
+        let sudo = become_(BecomeMethod::Sudo, "bob");
+        assert!(is_password_prompt(&sudo, BECOME_PROMPT));
+        assert!(!is_password_prompt(&sudo, "Password:"));
     }
 }

@@ -1,25 +1,91 @@
 //! How module calls reach a host. The executor only sees [`Connection`]: it hands over a
 //! [`Request`] and gets an [`Outcome`] back, or learns that the host is unreachable.
 //!
-//! `local` runs the modules in this process. The SSH transports (`ssh`: the system's OpenSSH
+//! `local` runs the modules in this process, or, to become another user, in settle's agent
+//! started through sudo or su as a child process. The SSH transports (`ssh`: the system's OpenSSH
 //! client; `russh`: pure Rust) start settle's agent on the host and send it the same requests,
 //! so local and remote runs share every line of module code.
 
 mod agent;
+mod local;
 mod remote;
 mod russh;
 mod ssh;
 
 use std::sync::Arc;
 
+pub use local::Local;
 use settle_modules::{Outcome, Request};
 
-/// `become`: run as another user, through sudo.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// `become`: run as another user, through sudo or su. Equal values share one agent process.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Become {
+    /// Empty: the method's own default (root), as `sudo`/`su` without a user.
     pub user: String,
-    /// Fed to sudo on its standard input, never on a command line or in a log.
+    pub method: BecomeMethod,
+    /// `become_exe`: the program to run instead of `sudo`/`su` (shell text, as Ansible inserts it).
+    pub exe: Option<String>,
+    /// `become_flags` (shell text); `None` is the method's defaults (sudo: `-H -S -n`, su: none).
+    pub flags: Option<String>,
+    /// Fed to sudo or su on its standard input, never on a command line or in a log.
     pub password: Option<String>,
+    /// `ansible_su_prompt_l10n`: the words of su's password prompt; empty is Ansible's list.
+    pub prompts: Vec<String>,
+    /// `ansible_sudo_chdir`: the folder to `cd` to before sudo runs.
+    pub chdir: Option<String>,
+    /// How long to wait for the agent to answer through sudo or su
+    /// (`ansible_local_become_success_timeout`, 10 seconds by default).
+    pub timeout_secs: u64,
+}
+
+/// `become_method`: the ways settle can become another user.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum BecomeMethod {
+    Sudo,
+    Su,
+}
+
+impl BecomeMethod {
+    /// `sudo` or `su`, as Ansible names its become plugins.
+    pub fn parse(name: &str) -> Option<Self> {
+        match name.strip_prefix("ansible.builtin.").unwrap_or(name) {
+            "sudo" => Some(BecomeMethod::Sudo),
+            "su" => Some(BecomeMethod::Su),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            BecomeMethod::Sudo => "sudo",
+            BecomeMethod::Su => "su",
+        }
+    }
+}
+
+impl Become {
+    /// Becoming `user` with sudo and Ansible's defaults.
+    pub fn sudo(user: &str) -> Self {
+        Become {
+            user: user.to_string(),
+            method: BecomeMethod::Sudo,
+            exe: None,
+            flags: None,
+            password: None,
+            prompts: Vec::new(),
+            chdir: None,
+            timeout_secs: 10,
+        }
+    }
+
+    /// The user this becomes: the named one, or root when none is named.
+    pub fn effective_user(&self) -> &str {
+        if self.user.is_empty() {
+            "root"
+        } else {
+            &self.user
+        }
+    }
 }
 
 #[derive(Debug, Clone, thiserror::Error)]
@@ -53,7 +119,7 @@ pub struct Target {
 /// Opens a connection for a target.
 pub fn connect(target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> {
     match target.transport.as_str() {
-        "local" => Ok(Arc::new(Local)),
+        "local" => Ok(Arc::new(Local::new())),
         "ssh" | "smart" | "paramiko" => Ok(Arc::new(ssh::connect(target)?)),
         "russh" => Ok(Arc::new(russh::connect(target)?)),
         other => Err(ConnectionError::Unreachable(format!(
@@ -164,35 +230,4 @@ pub fn host_key_policy() -> HostKeyPolicy {
         Ok(v) if matches!(v.as_str(), "false" | "no" | "0" | "off") => HostKeyPolicy::Off,
         _ => HostKeyPolicy::Strict,
     }
-}
-
-/// The controller itself: modules run in this process.
-pub struct Local;
-
-impl Connection for Local {
-    fn run(&self, request: &Request, become_: Option<&Become>) -> Result<Outcome, ConnectionError> {
-        if let Some(b) = become_ {
-            let me = current_user();
-            if b.user != me {
-                return Err(ConnectionError::Failed(format!(
-                    "become to {:?} on the local connection is not supported yet (running as {me:?})",
-                    b.user
-                )));
-            }
-        }
-        Ok(settle_modules::run(request))
-    }
-}
-
-fn current_user() -> String {
-    // SAFETY: geteuid cannot fail.
-    let uid = unsafe { libc::geteuid() };
-    std::fs::read_to_string("/etc/passwd")
-        .ok()
-        .and_then(|p| {
-            p.lines()
-                .find(|l| l.split(':').nth(2) == Some(&uid.to_string()))
-                .map(|l| l.split(':').next().unwrap_or("").to_string())
-        })
-        .unwrap_or_else(|| uid.to_string())
 }

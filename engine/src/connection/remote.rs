@@ -10,7 +10,7 @@ use settle_modules::{Outcome, Request};
 use tokio::io::AsyncWriteExt;
 
 use super::agent::{
-    AgentPipe, Reader, Started, Writer, agent_binary, start_command, upload_command,
+    AgentBinary, AgentPipe, Reader, Started, Writer, agent_binary, start_command, upload_command,
 };
 use super::{Become, Connection, ConnectionError};
 
@@ -43,6 +43,10 @@ pub(crate) type StatusFuture<'a> =
 pub(crate) trait Transport: Send + Sync {
     fn exec<'a>(&'a self, command: &'a str) -> ExecFuture<'a>;
     fn run_with_input<'a>(&'a self, command: &'a str, input: &'a [u8]) -> StatusFuture<'a>;
+    /// The agent to place on this host.
+    fn agent_binary(&self) -> Result<&'static AgentBinary, ConnectionError> {
+        agent_binary()
+    }
 }
 
 pub(crate) struct RemoteConnection<T: Transport> {
@@ -50,7 +54,8 @@ pub(crate) struct RemoteConnection<T: Transport> {
     transport: Option<T>,
     /// The user we log in as, so `become` to the same user needs no sudo.
     login_user: Option<String>,
-    agents: Mutex<HashMap<String, Arc<tokio::sync::Mutex<AgentPipe>>>>,
+    /// One agent per way of becoming (none, or a user with a method, flags and password).
+    agents: Mutex<HashMap<Option<Become>, Arc<tokio::sync::Mutex<AgentPipe>>>>,
 }
 
 impl<T: Transport> RemoteConnection<T> {
@@ -67,7 +72,7 @@ impl<T: Transport> RemoteConnection<T> {
     }
 
     async fn start_agent(&self, become_: Option<&Become>) -> Result<AgentPipe, ConnectionError> {
-        let binary = agent_binary()?;
+        let binary = self.transport().agent_binary()?;
         let command = start_command(&binary.hash, become_);
         for attempt in 0..2 {
             let exec = self.transport().exec(&command).await?;
@@ -100,8 +105,8 @@ impl<T: Transport> RemoteConnection<T> {
         become_: Option<&Become>,
     ) -> Result<Arc<tokio::sync::Mutex<AgentPipe>>, ConnectionError> {
         // Becoming the user we log in as is no change at all.
-        let become_ = become_.filter(|b| self.login_user.as_deref() != Some(b.user.as_str()));
-        let key = become_.map(|b| b.user.clone()).unwrap_or_default();
+        let become_ = become_.filter(|b| self.login_user.as_deref() != Some(b.effective_user()));
+        let key = become_.cloned();
         if let Some(agent) = self.agents.lock().expect("agents lock").get(&key) {
             return Ok(agent.clone());
         }
@@ -113,6 +118,30 @@ impl<T: Transport> RemoteConnection<T> {
             .entry(key)
             .or_insert(pipe)
             .clone())
+    }
+}
+
+impl<T: Transport> RemoteConnection<T> {
+    /// Before `user: state=absent` removes a user, the agents running as them exit: userdel
+    /// refuses a user who still has processes (Ansible runs none between tasks).
+    pub(crate) async fn retire_agents_of_removed_user(&self, request: &Request) {
+        let removed = match (request.module.as_str(), request.args.get("state")) {
+            ("user", Some(state)) if state.as_str() == Some("absent") => request.args.get("name"),
+            _ => None,
+        };
+        let Some(name) = removed.and_then(|n| n.as_str()) else {
+            return;
+        };
+        let retired: Vec<_> = self
+            .agents
+            .lock()
+            .expect("agents lock")
+            .extract_if(|key, _| key.as_ref().is_some_and(|b| b.effective_user() == name))
+            .map(|(_, agent)| agent)
+            .collect();
+        for agent in retired {
+            agent.lock().await.close().await;
+        }
     }
 }
 
@@ -128,6 +157,7 @@ impl<T: Transport> Drop for RemoteConnection<T> {
 impl<T: Transport> Connection for RemoteConnection<T> {
     fn run(&self, request: &Request, become_: Option<&Become>) -> Result<Outcome, ConnectionError> {
         runtime().block_on(async {
+            self.retire_agents_of_removed_user(request).await;
             let agent = self.agent(become_).await?;
             let mut pipe = agent.lock().await;
             pipe.call(request).await

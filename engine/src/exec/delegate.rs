@@ -10,7 +10,7 @@ use settle_playbooks::Task;
 use super::results::ItemResult;
 use super::{PlayRun, bool_of, type_name, value_text};
 use crate::RunOptions;
-use crate::connection::{Become, Target};
+use crate::connection::{Become, BecomeMethod, Target};
 use crate::hosts::HostState;
 use crate::template::{OMIT, Scope, json_bool, templar};
 
@@ -56,35 +56,102 @@ pub(super) fn become_of(
     scope: &Arc<Scope>,
     opts: &RunOptions,
 ) -> Result<Option<Become>, String> {
-    let var_bool = |name: &str| -> Result<Option<bool>, String> {
-        Ok(scope
-            .get(name)
-            .map_err(|e| e.message)?
-            .map(|v| json_bool(&v)))
+    // The first of these variables that is set, as Ansible's become plugins read their options.
+    // Ansible's connection variables win over keywords: a task's `ansible_become_user` beats the
+    // `become_user` of its role or play.
+    let var = |names: &[&str]| -> Result<Option<Value>, String> {
+        for name in names {
+            if let Some(v) = scope.get(name).map_err(|e| e.message)? {
+                return Ok(Some(v));
+            }
+        }
+        Ok(None)
     };
-    let wanted = match bool_of(&task.keywords.become_, scope)? {
-        Some(b) => b,
-        None => var_bool("ansible_become")?.unwrap_or(opts.become_),
+    let keyword = |v: &Option<Value>| -> Result<Option<String>, String> {
+        v.as_ref()
+            .map(|v| {
+                Ok(value_text(
+                    &templar().render(v, scope).map_err(|e| e.message)?,
+                ))
+            })
+            .transpose()
+    };
+    let wanted = match var(&["ansible_become"])? {
+        Some(v) => json_bool(&v),
+        None => bool_of(&task.keywords.become_, scope)?.unwrap_or(opts.become_),
     };
     if !wanted {
         return Ok(None);
     }
-    let user = match &task.keywords.become_user {
-        Some(u) => value_text(&templar().render(u, scope).map_err(|e| e.message)?),
-        None => match scope.get("ansible_become_user").map_err(|e| e.message)? {
-            Some(u) => value_text(&u),
+    let method_name = match var(&["ansible_become_method"])? {
+        Some(m) => value_text(&m),
+        None => match &task.keywords.become_method {
+            Some(m) => keyword(&Some(Value::String(m.clone())))?.unwrap_or_default(),
+            None => opts.become_method.clone().unwrap_or_else(|| "sudo".into()),
+        },
+    };
+    let method = BecomeMethod::parse(&method_name).ok_or_else(|| {
+        format!("become_method {method_name:?} is not supported; settle becomes with sudo or su")
+    })?;
+    let m = method.name();
+    // Unset, null and empty all mean "the default", as for Ansible's options.
+    let text = |v: Option<Value>| v.filter(|v| !v.is_null()).map(|v| value_text(&v));
+    let user = match var(&["ansible_become_user", &format!("ansible_{m}_user")])? {
+        Some(u) => value_text(&u),
+        None => match keyword(&task.keywords.become_user)? {
+            Some(u) => u,
             None => opts.become_user.clone().unwrap_or_else(|| "root".into()),
         },
     };
-    let password = match scope
-        .get("ansible_become_password")
-        .map_err(|e| e.message)?
-        .or(scope.get("ansible_become_pass").map_err(|e| e.message)?)
-    {
-        Some(p) => Some(value_text(&p)),
-        None => opts.become_password.clone(),
+    let exe = match text(var(&["ansible_become_exe", &format!("ansible_{m}_exe")])?) {
+        Some(e) => Some(e),
+        None => keyword(&task.keywords.become_exe)?.or(opts.become_exe.clone()),
     };
-    Ok(Some(Become { user, password }))
+    let flags = match text(var(&[
+        "ansible_become_flags",
+        &format!("ansible_{m}_flags"),
+    ])?) {
+        Some(f) => Some(f),
+        None => keyword(&task.keywords.become_flags)?.or(opts.become_flags.clone()),
+    };
+    let password = text(var(&[
+        "ansible_become_password",
+        "ansible_become_pass",
+        &format!("ansible_{m}_password"),
+        &format!("ansible_{m}_pass"),
+    ])?)
+    .or(opts.become_password.clone())
+    .filter(|p| !p.is_empty());
+    let prompts = match (method, var(&["ansible_su_prompt_l10n"])?) {
+        (BecomeMethod::Su, Some(Value::Array(words))) => words.iter().map(value_text).collect(),
+        (BecomeMethod::Su, Some(Value::String(words))) => words
+            .split(',')
+            .map(|w| w.trim().to_string())
+            .filter(|w| !w.is_empty())
+            .collect(),
+        _ => Vec::new(),
+    };
+    let chdir = match method {
+        BecomeMethod::Sudo => text(var(&["ansible_sudo_chdir"])?).filter(|d| !d.is_empty()),
+        BecomeMethod::Su => None,
+    };
+    let timeout_secs = match text(var(&["ansible_local_become_success_timeout"])?) {
+        Some(t) => match t.trim().parse::<u64>() {
+            Ok(t) if t >= 1 => t,
+            _ => 10,
+        },
+        None => 10,
+    };
+    Ok(Some(Become {
+        user,
+        method,
+        exe,
+        flags,
+        password,
+        prompts,
+        chdir,
+        timeout_secs,
+    }))
 }
 
 /// How Ansible shows a delegated task's host after the arrow: `db1`, with the address when the
