@@ -207,12 +207,23 @@ pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> 
     let options = serde_saphyr::options! {
         legacy_octal_numbers: true,
         duplicate_keys: serde_saphyr::DuplicateKeyPolicy::LastWins,
+        budget: serde_saphyr::budget! {
+            max_reader_input_bytes: Some(MAX_NODES * 64),
+            max_events: MAX_NODES * 2,
+            max_nodes: MAX_NODES,
+            max_total_scalar_bytes: MAX_NODES * 64,
+        },
     };
     match serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<RawNode>>(text, options) {
         Ok(spanned) => convert(spanned, text, path),
         Err(err) => Err(syntax_error(text, path, &err)),
     }
 }
+
+/// The most YAML nodes one file may hold: far beyond real files (a 50 MB playbook, a vars
+/// file with a list of a million items) and far below what an alias bomb expands to (each
+/// alias's nodes count, so a billion laughs stops here, at a few hundred MB).
+const MAX_NODES: usize = 4_000_000;
 
 fn syntax_error(text: &str, path: &Path, err: &serde_saphyr::Error) -> YamlError {
     let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
@@ -224,6 +235,18 @@ fn syntax_error(text: &str, path: &Path, err: &serde_saphyr::Error) -> YamlError
         Some(i) if first.starts_with("line ") => first[i + 2..].to_string(),
         _ => first.to_string(),
     };
+    // A breached budget reads as a Rust value ("budget breached: Nodes { nodes: 250001 }").
+    if message.starts_with("budget breached") {
+        message = format!(
+            "the document is too large: more than {MAX_NODES} values once aliases are expanded \
+             (settle's limit against YAML alias bombs)"
+        );
+    }
+    if message.len() > 300 {
+        let cut = (0..=300).rev().find(|i| message.is_char_boundary(*i)).unwrap_or(0);
+        message.truncate(cut);
+        message.push('…');
+    }
     let source_line = text.lines().nth(line.saturating_sub(1) as usize);
     let tab_in_indent = source_line.is_some_and(|l| {
         let indent: String = l.chars().take_while(|c| c.is_whitespace()).collect();
@@ -604,6 +627,24 @@ impl<'de> Deserialize<'de> for KeyScalar {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn large_real_files_load_and_alias_bombs_stop_with_a_short_error() {
+        let mut big = String::from("big:\n");
+        for i in 0..300_000 {
+            big.push_str(&format!("  - {i}\n"));
+        }
+        let doc = parse_str(&big, "vars.yml").unwrap();
+        assert_eq!(doc.get("big").unwrap().as_seq().unwrap().len(), 300_000);
+
+        let mut bomb = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
+            bomb.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{prev}"); 9].join(", ")));
+        }
+        let err = parse_str(&bomb, "bomb.yml").unwrap_err().to_string();
+        assert!(err.contains("too large"), "{err}");
+        assert!(err.lines().count() <= 3 && err.len() < 500, "{err}");
+    }
 
     #[test]
     fn yaml_one_one_booleans_and_octal_as_ansible_reads_them() {
