@@ -282,6 +282,10 @@ impl PlayRun<'_> {
             Ok(t) => t,
             Err(e) => return ItemResult::failed(e),
         };
+        let async_task = match super::async_poll::async_task(task, scope) {
+            Ok(a) => a,
+            Err(e) => return ItemResult::failed(e),
+        };
         let conn_state = exec_state.as_deref().unwrap_or(state);
         let run_module = |request: &Request| {
             let connection = conn_state.connection(&target)?;
@@ -307,6 +311,7 @@ impl PlayRun<'_> {
             run_module: &run_module,
             set_var: &set_var,
             include_var: &include_var,
+            async_task: async_task.as_ref(),
         };
         let retries = match &task.keywords.retries {
             Some(v) => templar()
@@ -360,6 +365,13 @@ impl PlayRun<'_> {
             };
             if item.unreachable.is_some() || item.meta.is_some() {
                 return item;
+            }
+            if let Some(job) = &async_task
+                && job.poll > 0
+                && !item.flag("skipped")
+                && !item.flag("failed")
+            {
+                item = self.poll_job(host, item, job, &ctx);
             }
             if let Err(e) = self.apply_result_conditions(task, scope, &mut item) {
                 return ItemResult::failed(e);
