@@ -77,7 +77,8 @@ fn sha1() -> String {
 }
 
 pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
-    let args: Args = parse_args("stat", &request.args)?;
+    let mut args: Args = parse_args("stat", &request.args)?;
+    args.path = crate::fsutil::expand_path(&args.path);
     let meta = if args.follow {
         fs::metadata(&args.path)
     } else {
