@@ -335,10 +335,11 @@ impl PlayRun<'_> {
                 .unwrap_or(5.0),
             None => 5.0,
         };
+        // As Ansible 2.19 counts: the first attempt, then `retries` more (3 unless given).
         let attempts_allowed = if task.keywords.until.is_empty() {
             1
         } else {
-            retries.max(1)
+            retries + 1
         };
         let mut attempt = 0;
         loop {
@@ -373,6 +374,10 @@ impl PlayRun<'_> {
             {
                 item = self.poll_job(host, item, job, &ctx);
             }
+            if !task.keywords.until.is_empty() {
+                // Seen by changed_when and failed_when too, as in Ansible.
+                item.result.insert("attempts".into(), attempt.into());
+            }
             if let Err(e) = self.apply_result_conditions(task, scope, &mut item) {
                 return ItemResult::failed(e);
             }
@@ -394,7 +399,8 @@ impl PlayRun<'_> {
                     std::thread::sleep(Duration::from_secs_f64(delay.max(0.0)));
                 }
                 Ok(false) => {
-                    item.result.insert("attempts".into(), attempt.into());
+                    // Ansible's count once retries run out: one less than the attempts made.
+                    item.result.insert("attempts".into(), (attempt - 1).into());
                     item.result.insert("failed".into(), true.into());
                     item.result
                         .entry("msg")
