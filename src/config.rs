@@ -37,6 +37,8 @@ const SETTINGS: &[Setting] = &[
         Some("ANSIBLE_HOST_KEY_CHECKING"),
     ),
     setting("defaults", "roles_path", Some("ANSIBLE_ROLES_PATH")),
+    setting("defaults", "async_dir", Some("ANSIBLE_ASYNC_DIR")),
+    setting("defaults", "poll_interval", Some("ANSIBLE_POLL_INTERVAL")),
     setting(
         "defaults",
         "vault_password_file",

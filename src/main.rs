@@ -163,11 +163,14 @@ enum Command {
     /// Serve module calls over standard input and output (started by settle on managed hosts).
     #[command(name = "__agent", hide = true)]
     Agent,
+    /// Start or supervise the background job of an `async` task (started by settle on hosts).
+    #[command(name = "__async_job", hide = true)]
+    AsyncJob { stage: String },
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    if !matches!(cli.command, Some(Command::Agent)) {
+    if !matches!(cli.command, Some(Command::Agent | Command::AsyncJob { .. })) {
         settle_engine::interrupt::install();
     }
     match run(cli) {
@@ -222,7 +225,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     // The agent on a managed host and shell completions read no configuration.
     if !matches!(
         &cli.command,
-        Some(Command::Agent) | Some(Command::Completions { .. })
+        Some(Command::Agent) | Some(Command::AsyncJob { .. }) | Some(Command::Completions { .. })
     ) {
         // ansible.cfg's settings reach everything below as ANSIBLE_* variables (the
         // environment's own win; the command line wins over both).
@@ -230,6 +233,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     }
     match &cli.command {
         Some(Command::Agent) => return Ok(settle_modules::agent::serve() as u8),
+        Some(Command::AsyncJob { stage }) => {
+            return Ok(settle_modules::async_job::main(stage) as u8);
+        }
         Some(Command::Completions { shell }) => {
             clap_complete::generate(
                 *shell,

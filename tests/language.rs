@@ -1424,3 +1424,160 @@ fn su_s_password_prompt_is_answered_and_a_wrong_password_named() {
     );
     assert!(!run.stdout.contains("right\n") && !run.stderr.contains("wrong"));
 }
+
+/// A play on the local host whose async jobs keep their files in the scratch folder.
+fn async_play(tasks: &str) -> Scratch {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: no\n  vars: {{ansible_async_dir: '@@/jobs'}}\n  tasks:\n{}",
+            tasks
+                .lines()
+                .map(|line| format!("    {line}\n"))
+                .collect::<String>()
+        ),
+    );
+    s
+}
+
+#[test]
+fn async_with_poll_waits_and_registers_the_modules_result() {
+    let s = async_play(
+        "\
+- shell: echo hi; sleep 1
+  async: 10
+  poll: 1
+  register: r
+- assert:
+    that:
+      - r is finished and r.finished == 1 and r.started
+      - r is changed and r.rc == 0 and r.stdout == 'hi' and r.stdout_lines == ['hi']
+      - r.ansible_job_id is match('j\\d+\\.\\d+')
+      - r.results_file == '@@/jobs/' ~ r.ansible_job_id
+- stat: path={{ r.results_file }}
+  register: job_file
+- assert: {that: not job_file.stat.exists}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("ASYNC OK on h1: jid=j"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.counts("h1"), (4, 1, 0, 0, 0, 0), "{}", run.stdout);
+}
+
+#[test]
+fn fire_and_forget_then_async_status_until_finished() {
+    let s = async_play(
+        "\
+- shell: sleep 1 && echo done > @@/{{ item }}
+  loop: [a, b]
+  async: 30
+  poll: 0
+  register: jobs
+- assert:
+    that:
+      - jobs.results | map(attribute='started') | list == [true, true]
+      - jobs.results | map(attribute='finished') | list == [false, false]
+      - jobs.results[0] is not finished and jobs.results[0] is changed
+- async_status: jid={{ item.ansible_job_id }}
+  loop: '{{ jobs.results }}'
+  register: polled
+  until: polled is finished
+  retries: 20
+  delay: 0.5
+- assert:
+    that:
+      - polled.results | map(attribute='rc') | list == [0, 0]
+      - lookup('file', '@@/a') == 'done'
+- async_status:
+    jid: '{{ jobs.results[0].ansible_job_id }}'
+    mode: cleanup
+  register: cleaned
+- async_status: jid={{ jobs.results[0].ansible_job_id }}
+  register: gone
+  ignore_errors: true
+- assert:
+    that:
+      - cleaned.erased == '@@/jobs/' ~ jobs.results[0].ansible_job_id
+      - gone is failed and gone.msg == 'could not find job'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.recap("h1")["ignored"], 1, "{}", run.stdout);
+}
+
+#[test]
+fn async_job_past_its_time_fails_the_task_and_is_killed() {
+    let s = async_play(
+        "\
+- shell: sleep 3 && touch @@/late
+  async: 1
+  poll: 1
+  register: slow
+  ignore_errors: true
+- assert:
+    that:
+      - slow is failed
+      - slow.msg == 'async task did not complete within the requested time - 1s'
+- async_status: jid={{ slow.async_result.ansible_job_id }}
+  register: job
+  until: job is finished
+  ignore_errors: true
+  retries: 10
+  delay: 0.5
+- assert:
+    that:
+      - job is failed and job.msg == 'Timeout exceeded'
+- command: sleep 3
+- stat: path=@@/late
+  register: late
+- assert: {that: not late.stat.exists}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("ASYNC FAILED on h1: jid=j"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn async_is_refused_by_actions_that_cannot_run_in_the_background() {
+    let s = async_play(
+        "\
+- debug: msg=hi
+  async: 10
+  register: d
+  ignore_errors: true
+- assert: {that: \"d.msg == 'This action (debug) does not support async.'\"}
+",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
+fn async_in_check_mode_runs_the_module_in_check_mode() {
+    let s = async_play(
+        "\
+- command: touch @@/never
+  async: 10
+  poll: 1
+  register: r
+- assert:
+    that:
+      - r is skipped and r is finished
+      - r.msg == 'Command would have run if not in check mode'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "--check"]);
+    run.assert_code(0);
+    assert!(!s.path("never").exists());
+}

@@ -319,3 +319,49 @@ fn a_run_killed_half_way_leaves_no_half_written_file() {
         "no temporary files left behind"
     );
 }
+
+#[test]
+fn async_jobs_run_on_the_host_over_ssh() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - shell: sleep 1; hostname
+      async: 10
+      poll: 1
+      register: polled
+    - shell: sleep 1; echo late > /tmp/async-late
+      async: 30
+      poll: 0
+      register: started
+    - async_status: jid={{ started.ansible_job_id }}
+      register: job
+      until: job is finished
+      retries: 10
+      delay: 1
+    - assert:
+        that:
+          - polled is finished and polled.stdout == inventory_hostname
+          - started is not finished
+          - job is finished and job.rc == 0
+          - job.results_file == '/root/.ansible_async/' ~ started.ansible_job_id
+    - copy: {content: '{{ started.ansible_job_id }}', dest: /tmp/async-jid}
+",
+    );
+    for host in hosts.names() {
+        hosts.ssh(host, "rm -f /tmp/async-late /tmp/async-jid");
+    }
+    let run = s.settle(&["site.yml", "-i", "inv"]);
+    run.assert_code(0);
+    for host in hosts.names() {
+        // The job ran on the host, and its file stays there, as Ansible leaves it, until cleanup.
+        assert_eq!(hosts.ssh(host, "cat /tmp/async-late"), "late\n");
+        let file = hosts.ssh(host, "cat /root/.ansible_async/$(cat /tmp/async-jid)");
+        assert!(file.contains("\"rc\":0"), "{host}: {file}");
+    }
+}

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use base64::Engine as _;
 use serde_json::{Map, Value, json};
-use settle_modules::{Outcome, Plan, Request};
+use settle_modules::{AsyncJob, Outcome, Plan, Request};
 use settle_playbooks::{Task, search_paths};
 
 use crate::Vars;
@@ -212,6 +212,53 @@ pub(crate) struct ActionContext<'a> {
     pub set_var: &'a dyn Fn(&str, Value),
     /// Sets a host variable from a vars file (`include_vars`): a template like any vars file.
     pub include_var: &'a dyn Fn(&str, Value),
+    /// `async`: start the module as a background job on the host.
+    pub async_task: Option<&'a AsyncTask>,
+}
+
+/// A task's `async` and `poll`, and where its host keeps job files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct AsyncTask {
+    /// Seconds the job may run.
+    pub limit: u64,
+    /// Seconds between looks at the job; 0 leaves it running (fire and forget).
+    pub poll: u64,
+    /// The folder of job files on the host, as given (`~` is the host's).
+    pub dir: String,
+}
+
+/// Where hosts keep job files, as Ansible's shell option `async_dir`: the `ansible_async_dir`
+/// variable, else `ANSIBLE_ASYNC_DIR` (or `async_dir` in ansible.cfg), else `~/.ansible_async`.
+pub(crate) fn async_dir(scope: &Arc<Scope>) -> Result<String, String> {
+    let var = Value::String("{{ ansible_async_dir | default(None) }}".into());
+    match templar().render(&var, scope).map_err(|e| e.message)? {
+        Value::String(dir) if !dir.is_empty() => return Ok(dir),
+        _ => {}
+    }
+    Ok(std::env::var("ANSIBLE_ASYNC_DIR")
+        .ok()
+        .filter(|d| !d.is_empty())
+        .unwrap_or_else(|| "~/.ansible_async".into()))
+}
+
+/// Whether a module may run as an `async` job: those Ansible runs through its `normal`,
+/// `command`, `package`, `service` or `dnf` action. The actions carried out on the controller,
+/// and `copy`, `assemble`, `raw` and `async_status` (Ansible's own action plugins), may not.
+fn supports_async(module: &str) -> bool {
+    settle_modules::spec(module).is_some()
+        && !matches!(module, "copy" | "assemble" | "raw" | "async_status")
+        && !CONTROLLER_ACTIONS.iter().any(|(name, _)| *name == module)
+}
+
+/// `j` and a random number below 999,999,999,999: the controller's half of a job id.
+fn new_jid() -> String {
+    let n = getrandom::u64().unwrap_or_else(|_| {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_nanos() as u64)
+            .unwrap_or_default()
+    });
+    format!("j{}", n % 999_999_999_999)
 }
 
 fn failed(msg: impl Into<String>) -> ActionResult {
@@ -245,6 +292,12 @@ fn rendered_args(ctx: &ActionContext, skip: &[&str]) -> Result<Vars, String> {
 }
 
 pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
+    if ctx.async_task.is_some() && !supports_async(&ctx.task.module) {
+        return failed(format!(
+            "This action ({}) does not support async.",
+            ctx.task.module_as_written
+        ));
+    }
     let result = match ctx.task.module.as_str() {
         "debug" => debug(ctx),
         "assert" => assert(ctx),
@@ -272,6 +325,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "add_host" => add_host(ctx),
         "group_by" => group_by(ctx),
         "set_stats" => set_stats(ctx),
+        "async_status" => async_status(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
     };
     // Errors here are the playbook's (a template, a missing file): say which task and where.
@@ -1207,6 +1261,11 @@ fn module_call(ctx: &ActionContext, module: &str, args: Vars) -> Result<ActionRe
     request.check_mode = ctx.check_mode;
     request.diff = ctx.diff;
     request.environment = ctx.environment.clone();
+    request.async_job = ctx.async_task.map(|a| AsyncJob {
+        jid: new_jid(),
+        limit: a.limit,
+        dir: a.dir.clone(),
+    });
     match (ctx.run_module)(&request) {
         Err(ConnectionError::Unreachable(msg)) => Ok(ActionResult::Unreachable(msg)),
         Err(ConnectionError::Failed(msg)) => Ok(failed(msg)),
@@ -1237,6 +1296,70 @@ fn module_call(ctx: &ActionContext, module: &str, args: Vars) -> Result<ActionRe
             Ok(ActionResult::Done(result, outcome.plan))
         }
     }
+}
+
+/// `async_status`: the state of a job (`mode: status`) or its file removed (`mode: cleanup`).
+fn async_status(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let args = rendered_args(ctx, &[])?;
+    let jid = match args.get("jid") {
+        Some(Value::String(jid)) => jid.clone(),
+        Some(other) if !other.is_null() => value_text(other),
+        _ => return Ok(failed("missing required arguments: jid")),
+    };
+    let mode = args.get("mode").map(value_text).unwrap_or("status".into());
+    if mode != "status" && mode != "cleanup" {
+        return Ok(failed(format!(
+            "value of mode must be one of: status, cleanup, got: {mode}"
+        )));
+    }
+    Ok(job_status(ctx, &jid, &mode, &async_dir(ctx.scope)?))
+}
+
+/// Asks the host about a job, and shapes the answer as Ansible's `async_status` action does:
+/// `started` and `finished` always there (booleans), `stdout` and `stderr` at least empty.
+pub(crate) fn job_status(ctx: &ActionContext, jid: &str, mode: &str, dir: &str) -> ActionResult {
+    let mut args = Vars::new();
+    args.insert("jid".into(), jid.into());
+    args.insert("mode".into(), mode.into());
+    args.insert("_async_dir".into(), dir.into());
+    let mut request = Request::new("async_status", args);
+    request.check_mode = ctx.check_mode;
+    request.environment = ctx.environment.clone();
+    let outcome = match (ctx.run_module)(&request) {
+        Err(ConnectionError::Unreachable(msg)) => return ActionResult::Unreachable(msg),
+        Err(ConnectionError::Failed(msg)) => return failed(msg),
+        Ok(outcome) => outcome,
+    };
+    let mut result = json!({"started": mode == "status", "finished": false, "stdout": "",
+        "stderr": "", "stdout_lines": [], "stderr_lines": [], "ansible_job_id": jid})
+    .as_object()
+    .cloned()
+    .unwrap_or_default();
+    let mut values = outcome.values;
+    // The job's own stdout split into lines, as Ansible splits any module's.
+    for key in ["stdout", "stderr"] {
+        let lines_key = format!("{key}_lines");
+        if let Some(Value::String(text)) = values.get(key)
+            && !values.contains_key(&lines_key)
+        {
+            let lines: Vec<Value> = text.lines().map(Value::from).collect();
+            values.insert(lines_key, lines.into());
+        }
+    }
+    result.extend(values);
+    result.insert("changed".into(), outcome.changed.into());
+    result.insert("failed".into(), outcome.failed.into());
+    if outcome.skipped {
+        result.insert("skipped".into(), true.into());
+    }
+    if let Some(msg) = outcome.msg {
+        result.insert("msg".into(), msg.into());
+    }
+    for key in ["started", "finished"] {
+        let truth = result.get(key).is_some_and(crate::template::json_truthy);
+        result.insert(key.into(), truth.into());
+    }
+    ActionResult::Done(result, outcome.plan)
 }
 
 /// The `diff` a task registers in diff mode, shaped as Ansible's modules return it: `file` a

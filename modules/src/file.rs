@@ -514,6 +514,8 @@ impl Resource for File {
     }
 
     fn check(&mut self, _want_diff: bool) -> Result<Plan, ModuleError> {
+        // A `type='path'` argument in Ansible: `~` and `$VAR` expanded on the host.
+        self.path = fsutil::expand_path(&self.path);
         let meta = self.metadata();
         let kind = current_kind(meta.as_ref());
         let state = self.state.unwrap_or(match kind {

@@ -29,6 +29,7 @@ mod accounts;
 pub mod agent;
 mod args;
 mod assemble;
+pub mod async_job;
 mod backup;
 mod bin_path;
 pub mod children;
@@ -61,6 +62,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
 pub use args::{Mode, parse_mode};
+pub use async_job::AsyncJob;
 pub use resource::{Change, ContentDiff, Plan};
 
 /// One module call: the module's name and its arguments, with templates already rendered.
@@ -79,6 +81,9 @@ pub struct Request {
     /// children, and the task fails as timed out.
     #[serde(default)]
     pub timeout: Option<u64>,
+    /// `async`: start the call as a background job and answer at once with its id.
+    #[serde(default)]
+    pub async_job: Option<AsyncJob>,
 }
 
 impl Request {
@@ -90,6 +95,7 @@ impl Request {
             diff: false,
             environment: Default::default(),
             timeout: None,
+            async_job: None,
         }
     }
 }
@@ -187,6 +193,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &known_hosts::SPEC,
     &hostname::SPEC,
     &getent::SPEC,
+    &async_job::STATUS_SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -197,6 +204,7 @@ pub fn spec(name: &str) -> Option<&'static ModuleSpec> {
 /// Runs one module call on this machine.
 pub fn run(request: &Request) -> Outcome {
     let result = match request.module.as_str() {
+        _ if request.async_job.is_some() => async_job::launch(request),
         "file" => resource::run::<file::File>(request),
         "copy" => resource::run::<copy::Copy>(request),
         "command" => command::run(request, false),
@@ -225,6 +233,7 @@ pub fn run(request: &Request) -> Outcome {
         "known_hosts" => resource::run::<known_hosts::KnownHosts>(request),
         "hostname" => resource::run::<hostname::Hostname>(request),
         "getent" => getent::run(request),
+        "async_status" => async_job::status(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

@@ -289,6 +289,11 @@ pub struct Keywords {
     pub remote_user: Option<Value>,
     pub connection: Option<String>,
     pub timeout: Option<Value>,
+    /// `async`: run the module in the background for at most this many seconds. Like `poll`,
+    /// the task's own: Ansible hands neither down from blocks (they may not carry them).
+    pub async_: Option<Value>,
+    /// `poll`: seconds between looks at an `async` job; 0 leaves it running.
+    pub poll: Option<Value>,
 }
 
 impl Keywords {

@@ -50,12 +50,12 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "args",
     "action",
     "local_action",
+    "async",
+    "poll",
 ];
 
 /// Keywords Ansible knows that settle does not do (yet): an error rather than a silent no-op.
 const UNSUPPORTED_KEYWORDS: &[&str] = &[
-    "async",
-    "poll",
     "throttle",
     "module_defaults",
     "debugger",
@@ -967,6 +967,8 @@ fn parse_task(
             "until" => keywords.until = list_of_values(value),
             "retries" => keywords.retries = Some(value.to_value()),
             "delay" => keywords.delay = Some(value.to_value()),
+            "async" => keywords.async_ = Some(value.to_value()),
+            "poll" => keywords.poll = Some(value.to_value()),
             "delegate_facts" => keywords.delegate_facts = Some(truthy(&value.to_value())),
             "vars" => keywords.vars = mapping(Some(value), scope, "vars")?,
             "args" => extra_args = mapping(Some(value), scope, "args")?,

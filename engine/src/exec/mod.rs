@@ -11,6 +11,7 @@
 //! - `handlers`: Handlers.
 //! - `delegate`: Where a task runs and as whom.
 
+mod async_poll;
 mod delegate;
 mod handlers;
 mod includes;

@@ -287,6 +287,10 @@ impl PlayRun<'_> {
             Ok(t) => t,
             Err(e) => return ItemResult::failed(e),
         };
+        let async_task = match super::async_poll::async_task(task, scope) {
+            Ok(a) => a,
+            Err(e) => return ItemResult::failed(e),
+        };
         let conn_state = exec_state.as_deref().unwrap_or(state);
         let run_module = |request: &Request| {
             let connection = conn_state.connection(&target)?;
@@ -312,6 +316,7 @@ impl PlayRun<'_> {
             run_module: &run_module,
             set_var: &set_var,
             include_var: &include_var,
+            async_task: async_task.as_ref(),
         };
         let retries = match &task.keywords.retries {
             Some(v) => templar()
@@ -335,10 +340,11 @@ impl PlayRun<'_> {
                 .unwrap_or(5.0),
             None => 5.0,
         };
+        // As Ansible 2.19 counts: the first attempt, then `retries` more (3 unless given).
         let attempts_allowed = if task.keywords.until.is_empty() {
             1
         } else {
-            retries.max(1)
+            retries + 1
         };
         let mut attempt = 0;
         loop {
@@ -366,6 +372,17 @@ impl PlayRun<'_> {
             if item.unreachable.is_some() || item.meta.is_some() {
                 return item;
             }
+            if let Some(job) = &async_task
+                && job.poll > 0
+                && !item.flag("skipped")
+                && !item.flag("failed")
+            {
+                item = self.poll_job(host, item, job, &ctx);
+            }
+            if !task.keywords.until.is_empty() {
+                // Seen by changed_when and failed_when too, as in Ansible.
+                item.result.insert("attempts".into(), attempt.into());
+            }
             self.change_inventory(host, task, &mut item);
             if let Err(e) = self.apply_result_conditions(task, scope, &mut item) {
                 return ItemResult::failed(e);
@@ -388,7 +405,8 @@ impl PlayRun<'_> {
                     std::thread::sleep(Duration::from_secs_f64(delay.max(0.0)));
                 }
                 Ok(false) => {
-                    item.result.insert("attempts".into(), attempt.into());
+                    // Ansible's count once retries run out: one less than the attempts made.
+                    item.result.insert("attempts".into(), (attempt - 1).into());
                     item.result.insert("failed".into(), true.into());
                     item.result
                         .entry("msg")
