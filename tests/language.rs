@@ -1581,3 +1581,56 @@ fn async_in_check_mode_runs_the_module_in_check_mode() {
     run.assert_code(0);
     assert!(!s.path("never").exists());
 }
+
+#[test]
+fn module_defaults_merge_by_module_from_play_to_task() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  module_defaults:
+    ansible.builtin.file: {mode: '0600'}
+    debug: {msg: \"play {{ 'default' }}\"}
+  tasks:
+    - debug:
+    - file: {path: '@@/f', state: touch}
+    - stat: {path: '@@/f'}
+      register: st
+    - assert: {that: st.stat.mode == '0600'}
+    - block:
+        - debug:
+        - debug:
+          module_defaults:
+            debug: {}
+        - file: {path: '@@/g', state: touch, mode: '0640'}
+      module_defaults:
+        debug: {msg: block}
+    - debug: {var: st.stat.mode}
+      ignore_errors: true
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    let msgs: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("    \"msg\"") && !l.contains("assertions"))
+        .collect();
+    assert_eq!(
+        msgs,
+        [
+            "    \"msg\": \"play default\"",
+            "    \"msg\": \"block\"",
+            "    \"msg\": \"Hello world!\"",
+        ],
+        "{}",
+        run.stdout
+    );
+    // The task's own arguments win; msg from the defaults and var of the task clash, as in Ansible.
+    assert!(run.stdout.contains("parameters are mutually exclusive: msg|var"), "{}", run.stdout);
+    use std::os::unix::fs::PermissionsExt;
+    let mode = |p: &str| std::fs::metadata(s.path(p)).unwrap().permissions().mode() & 0o777;
+    assert_eq!((mode("f"), mode("g")), (0o600, 0o640));
+}

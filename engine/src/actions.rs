@@ -495,6 +495,9 @@ fn group_by(ctx: &ActionContext) -> Result<ActionResult, String> {
 }
 
 fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
+    if ctx.task.args.contains_key("msg") && ctx.task.args.contains_key("var") {
+        return Ok(failed("parameters are mutually exclusive: msg|var"));
+    }
     let args = rendered_args(ctx, &["var"])?;
     let wanted = args
         .get("verbosity")

@@ -280,6 +280,8 @@ pub struct Keywords {
     /// Block vars, then task vars (later wins).
     pub vars: Vars,
     pub environment: Vec<Value>,
+    /// `module_defaults` of the play, blocks, role and task, outermost first.
+    pub module_defaults: Vec<Vars>,
     pub check_mode: Option<Value>,
     pub diff: Option<Value>,
     pub any_errors_fatal: Option<bool>,
@@ -314,6 +316,9 @@ impl Keywords {
         let mut environment = parent.environment.clone();
         environment.append(&mut self.environment);
         self.environment = environment;
+        let mut defaults = parent.module_defaults.clone();
+        defaults.append(&mut self.module_defaults);
+        self.module_defaults = defaults;
         // `notify` on an `import_tasks` (or in an include's `apply`) reaches every task in it.
         for name in &parent.notify {
             if !self.notify.contains(name) {

@@ -52,12 +52,12 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "local_action",
     "async",
     "poll",
+    "module_defaults",
 ];
 
 /// Keywords Ansible knows that settle does not do (yet): an error rather than a silent no-op.
 const UNSUPPORTED_KEYWORDS: &[&str] = &[
     "throttle",
-    "module_defaults",
     "debugger",
     "port",
     "vars_prompt",
@@ -91,6 +91,7 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "remote_user",
     "connection",
     "timeout",
+    "module_defaults",
 ];
 
 const PLAY_KEYWORDS: &[&str] = &[
@@ -127,6 +128,7 @@ const PLAY_KEYWORDS: &[&str] = &[
     "collections",
     "run_once",
     "timeout",
+    "module_defaults",
 ];
 
 /// Modules whose string form is a command line (or a single word), not `key=value` pairs.
@@ -483,6 +485,32 @@ fn list_of_strings(node: &Node, split_commas: bool) -> Vec<String> {
         .collect()
 }
 
+/// `module_defaults`: a mapping of module name to default arguments, or a list of them.
+fn module_defaults(
+    node: &Node,
+    scope: &Scope,
+    name: Option<&str>,
+) -> Result<Vec<Vars>, PlaybookError> {
+    let bad = || {
+        scope.error(
+            node,
+            name,
+            "module_defaults must be a mapping of module names to their arguments, or a list of them",
+        )
+    };
+    let each = |v: Value| -> Result<Vars, PlaybookError> {
+        match v {
+            Value::Object(map) => Ok(map),
+            Value::Null => Ok(Vars::new()),
+            _ => Err(bad()),
+        }
+    };
+    match node.to_value() {
+        Value::Array(items) => items.into_iter().map(each).collect(),
+        other => Ok(vec![each(other)?]),
+    }
+}
+
 /// Keywords shared by plays, blocks and tasks.
 fn parse_shared_keywords(
     map: &IndexMap<String, Node>,
@@ -528,6 +556,7 @@ fn parse_shared_keywords(
             "delegate_to" => kw.delegate_to = Some(value()),
             "run_once" => kw.run_once = Some(value()),
             "environment" => kw.environment = vec![value()],
+            "module_defaults" => kw.module_defaults = module_defaults(node, scope, name)?,
             "check_mode" => kw.check_mode = Some(value()),
             "diff" => kw.diff = Some(value()),
             "any_errors_fatal" => kw.any_errors_fatal = Some(truthy(&value())),
@@ -934,7 +963,7 @@ fn parse_task(
             "name" | "when" | "tags" | "ignore_errors" | "ignore_unreachable" | "become"
             | "become_user" | "become_method" | "become_exe" | "become_flags" | "no_log"
             | "run_once" | "environment" | "check_mode" | "diff" | "any_errors_fatal"
-            | "remote_user" | "connection" | "timeout" => {}
+            | "remote_user" | "connection" | "timeout" | "module_defaults" => {}
             "delegate_to" => {}
             "loop" => set_loop(&mut keywords, None, value, scope, name)?,
             k if k.starts_with("with_") && k.len() > 5 => {

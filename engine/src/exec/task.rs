@@ -102,6 +102,8 @@ impl PlayRun<'_> {
         if crate::interrupt::interrupted() {
             return StepOutcome::Ended;
         }
+        let with_defaults = with_module_defaults(task);
+        let task = with_defaults.as_ref();
         let started = Instant::now();
         let state = self.engine.hosts.get(host);
         let scope = self.scope(&state, task, extra);
@@ -603,4 +605,36 @@ fn task_timeout(task: &Task, scope: &Arc<Scope>) -> Result<Option<u64>, String> 
         Some(n) => Err(format!("Timeout {n} is invalid")),
         None => Err(format!("Timeout {} is invalid", value_text(&rendered))),
     }
+}
+
+/// The task with its `module_defaults` applied, as Ansible's `get_action_args_with_defaults`
+/// does: the levels (play, block, role, task) are merged by module name, an inner level's entry
+/// replacing an outer one's, and the task's own arguments win over the defaults. Names are
+/// matched with or without `ansible.builtin.`/`ansible.legacy.`; `group/…` entries name action
+/// groups, which settle's builtin modules belong to none of.
+fn with_module_defaults(task: &Task) -> std::borrow::Cow<'_, Task> {
+    if task.keywords.module_defaults.is_empty() {
+        return std::borrow::Cow::Borrowed(task);
+    }
+    let short = |name: &str| -> String {
+        name.strip_prefix("ansible.builtin.")
+            .or_else(|| name.strip_prefix("ansible.legacy."))
+            .unwrap_or(name)
+            .to_string()
+    };
+    let mut by_module: std::collections::HashMap<String, &Value> =
+        std::collections::HashMap::new();
+    for level in &task.keywords.module_defaults {
+        for (module, args) in level {
+            by_module.insert(short(module), args);
+        }
+    }
+    let Some(Value::Object(defaults)) = by_module.get(&short(&task.module)) else {
+        return std::borrow::Cow::Borrowed(task);
+    };
+    let mut task = task.clone();
+    let mut args = defaults.clone();
+    args.extend(std::mem::take(&mut task.args));
+    task.args = args;
+    std::borrow::Cow::Owned(task)
 }
