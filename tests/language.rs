@@ -1634,3 +1634,30 @@ fn module_defaults_merge_by_module_from_play_to_task() {
     let mode = |p: &str| std::fs::metadata(s.path(p)).unwrap().permissions().mode() & 0o777;
     assert_eq!((mode("f"), mode("g")), (0o600, 0o640));
 }
+
+#[test]
+fn a_module_name_may_be_a_template() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1", "h2"]));
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars: {prefix: ansible.builtin.}
+  tasks:
+    - set_fact: {m: \"{{ 'debug' if inventory_hostname == 'h1' else 'ping' }}\"}
+    - action: {module: '{{ m }}'}
+      register: out
+    - assert: {that: \"('msg' in out) == (inventory_hostname == 'h1') and ('ping' in out) == (inventory_hostname == 'h2')\"}
+    - action: '{{ prefix }}file path=@@/made-{{ inventory_hostname }} state=touch'
+    - action: {module: '{{ undefined_module_var }}'}
+      ignore_errors: true
+      register: bad
+    - assert: {that: bad is failed}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(s.path("made-h1").exists() && s.path("made-h2").exists());
+}

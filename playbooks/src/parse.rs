@@ -1193,6 +1193,31 @@ fn parse_loop_control(
 }
 
 /// `action: copy src=a dest=b` or `action: {module: copy, src: a}`.
+/// The module name at the start of an `action:` string, and the arguments after it. The name
+/// may hold a template (`{{ prefix }}file path=…`): spaces inside `{{ }}` do not end it.
+fn split_module_word(text: &str) -> (&str, &str) {
+    let mut depth = 0usize;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i..].starts_with(b"{{") {
+            depth += 1;
+            i += 2;
+            continue;
+        }
+        if bytes[i..].starts_with(b"}}") {
+            depth = depth.saturating_sub(1);
+            i += 2;
+            continue;
+        }
+        if depth == 0 && bytes[i].is_ascii_whitespace() {
+            return (&text[..i], text[i..].trim_start());
+        }
+        i += 1;
+    }
+    (text, "")
+}
+
 fn parse_action_keyword(
     node: &Node,
     scope: &Scope,
@@ -1200,10 +1225,7 @@ fn parse_action_keyword(
 ) -> Result<(String, Vars), PlaybookError> {
     match node.to_value() {
         Value::String(text) => {
-            let (module, rest) = text
-                .trim()
-                .split_once(char::is_whitespace)
-                .unwrap_or((text.trim(), ""));
+            let (module, rest) = split_module_word(text.trim());
             let short = short_module_name(module);
             let args = parse_kv(rest, COMMAND_MODULES.contains(&short))
                 .map_err(|e| scope.error(node, name, e))?;

@@ -279,7 +279,9 @@ impl PlayRun<'_> {
             }
         };
         for task in tasks_of(&tasks) {
-            if !actions::known_modules().contains(&task.module.as_str()) {
+            if !actions::known_modules().contains(&task.module.as_str())
+                && !task.module.contains("{{")
+            {
                 actions::validate(task).map_err(|e| {
                     format!("{}: task {:?}: {e}", task.location, task.display_name())
                 })?;

@@ -102,8 +102,6 @@ impl PlayRun<'_> {
         if crate::interrupt::interrupted() {
             return StepOutcome::Ended;
         }
-        let with_defaults = with_module_defaults(task);
-        let task = with_defaults.as_ref();
         let started = Instant::now();
         let state = self.engine.hosts.get(host);
         let scope = self.scope(&state, task, extra);
@@ -127,6 +125,13 @@ impl PlayRun<'_> {
                 (handler, started),
             )
         };
+        // A module named by a template (`action: {module: '{{ m }}'}`) is known per host.
+        let resolved = match resolve_module(task, &scope) {
+            Ok(t) => t,
+            Err(e) => return fail(e),
+        };
+        let with_defaults = with_module_defaults(resolved.as_ref());
+        let task = with_defaults.as_ref();
         // Arguments the module does not take fail the task here, as in Ansible.
         if let Err(e) = actions::validate(task) {
             return fail(e);
@@ -607,6 +612,24 @@ fn task_timeout(task: &Task, scope: &Arc<Scope>) -> Result<Option<u64>, String> 
     }
 }
 
+/// The task with its module name rendered, when the name is a template; the task as it is
+/// otherwise. The name must then be one settle knows, as any module's.
+fn resolve_module<'t>(
+    task: &'t Task,
+    scope: &Arc<Scope>,
+) -> Result<std::borrow::Cow<'t, Task>, String> {
+    if !task.module.contains("{{") {
+        return Ok(std::borrow::Cow::Borrowed(task));
+    }
+    let name = templar()
+        .render_text(&task.module, scope)
+        .map_err(|e| format!("the module name {:?}: {}", task.module, e.message))?;
+    let mut task = task.clone();
+    task.module = settle_playbooks::short_module_name(name.trim()).to_string();
+    task.module_as_written = name.trim().to_string();
+    Ok(std::borrow::Cow::Owned(task))
+}
+
 /// The task with its `module_defaults` applied, as Ansible's `get_action_args_with_defaults`
 /// does: the levels (play, block, role, task) are merged by module name, an inner level's entry
 /// replacing an outer one's, and the task's own arguments win over the defaults. Names are
@@ -616,12 +639,7 @@ fn with_module_defaults(task: &Task) -> std::borrow::Cow<'_, Task> {
     if task.keywords.module_defaults.is_empty() {
         return std::borrow::Cow::Borrowed(task);
     }
-    let short = |name: &str| -> String {
-        name.strip_prefix("ansible.builtin.")
-            .or_else(|| name.strip_prefix("ansible.legacy."))
-            .unwrap_or(name)
-            .to_string()
-    };
+    let short = |name: &str| settle_playbooks::short_module_name(name).to_string();
     let mut by_module: std::collections::HashMap<String, &Value> =
         std::collections::HashMap::new();
     for level in &task.keywords.module_defaults {
