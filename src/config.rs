@@ -86,6 +86,11 @@ const SETTINGS: &[Setting] = &[
     ),
     setting(
         "defaults",
+        "allow_broken_conditionals",
+        Some("ANSIBLE_ALLOW_BROKEN_CONDITIONALS"),
+    ),
+    setting(
+        "defaults",
         "show_custom_stats",
         Some("ANSIBLE_SHOW_CUSTOM_STATS"),
     ),

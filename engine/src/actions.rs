@@ -144,7 +144,8 @@ pub(crate) fn validate(task: &Task) -> Result<(), String> {
         };
     if let Some(accepted) = accepted {
         for key in task.args.keys() {
-            if accepted.contains(&key.as_str()) {
+            // Arguments from a template are checked once rendered.
+            if accepted.contains(&key.as_str()) || key == "_variable_params" {
                 continue;
             }
             if key == "_raw_params" {
@@ -292,6 +293,21 @@ fn rendered_args(ctx: &ActionContext, skip: &[&str]) -> Result<Vars, String> {
 }
 
 pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
+    if ctx.task.args.contains_key("_variable_params") {
+        return match splat_args(ctx) {
+            Ok(task) => {
+                if let Err(e) = validate(&task) {
+                    return failed(e);
+                }
+                run(&ActionContext {
+                    task: &task,
+                    environment: ctx.environment.clone(),
+                    ..*ctx
+                })
+            }
+            Err(e) => failed(e),
+        };
+    }
     if ctx.async_task.is_some() && !supports_async(&ctx.task.module) {
         return failed(format!(
             "This action ({}) does not support async.",
@@ -336,6 +352,26 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
             ctx.task.location
         ))
     })
+}
+
+/// The task with its arguments from a template (`assert: '{{ item }}'`), rendered for this
+/// host and item; arguments given beside it (`args:`) win, as in Ansible.
+fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
+    let mut task = ctx.task.clone();
+    let template = task.args.shift_remove("_variable_params").unwrap_or_default();
+    match render(ctx, &template)? {
+        Value::Object(mut args) => {
+            args.extend(std::mem::take(&mut task.args));
+            task.args = args;
+            Ok(task)
+        }
+        other => Err(format!(
+            "the arguments of {} must be a mapping; {} gave {}",
+            task.module,
+            value_text(&template),
+            python_type(&other)
+        )),
+    }
 }
 
 fn value_text(v: &Value) -> String {
@@ -540,6 +576,9 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
 fn assert(ctx: &ActionContext) -> Result<ActionResult, String> {
     let that = match ctx.task.args.get("that") {
         Some(Value::Array(items)) => items.clone(),
+        Some(Value::String(s)) if is_template(s) => templar()
+            .trusted_list(s.trim(), ctx.scope)
+            .unwrap_or_else(|| vec![Value::String(s.clone())]),
         Some(other) => vec![other.clone()],
         None => return Err("assert: the argument \"that\" is required".into()),
     };

@@ -2508,6 +2508,7 @@ fn config_default(key: &str) -> Option<Value> {
             "vader",
             "www"
         ]),
+        "ALLOW_BROKEN_CONDITIONALS" => json!(crate::template::allow_broken_conditionals()),
         "DEFAULT_TIMEOUT" => json!(10),
         "DEFAULT_FORKS" => json!(5),
         "DEFAULT_POLL_INTERVAL" => json!(15),

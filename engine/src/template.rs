@@ -241,6 +241,17 @@ pub fn needs_render(value: &Value) -> bool {
     }
 }
 
+/// `ALLOW_BROKEN_CONDITIONALS` (`ANSIBLE_ALLOW_BROKEN_CONDITIONALS`, default false): a
+/// condition whose result is not a boolean counts by its truthiness instead of failing.
+pub fn allow_broken_conditionals() -> bool {
+    std::env::var("ANSIBLE_ALLOW_BROKEN_CONDITIONALS").is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on" | "y" | "t"
+        )
+    })
+}
+
 pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
@@ -274,7 +285,7 @@ impl Templar {
         env.set_debug(true);
         env.set_recursion_limit(200);
         minijinja_contrib::add_to_environment(&mut env);
-        env.set_unknown_method_callback(minijinja_contrib::pycompat::unknown_method_callback);
+        env.set_unknown_method_callback(python_methods);
         crate::filters::register(&mut env);
         env.add_function(crate::jinja_source::CHAIN, crate::jinja_source::chain);
         crate::lookups::register(&mut env);
@@ -491,6 +502,21 @@ impl Templar {
                 Value::String(text) if self.renders_trusted_text(expr, scope) => {
                     self.eval_condition(text.trim(), scope, expr)?
                 }
+                // An expression with templates inside (`"{{ 'hi' }}" == "hi"`): evaluated once
+                // rendered, unless what the templates put in came from host data.
+                Value::String(text)
+                    if single_expression(expr).is_none()
+                        && !expr.starts_with("{%")
+                        && !embeds_data(expr, scope) =>
+                {
+                    self.eval_condition(text.trim(), scope, expr)?
+                }
+                // Text a template computed, or host data: Ansible 2.19 will not evaluate it.
+                Value::String(_) => {
+                    return Err(TemplateError {
+                        message: "Encountered untrusted template or expression.".into(),
+                    });
+                }
                 other => Mj::from(minijinja::value::Serde(&other)),
             }
         } else {
@@ -498,6 +524,8 @@ impl Templar {
         };
         match result.kind() {
             ValueKind::Bool => Ok(result.is_true()),
+            // ANSIBLE_ALLOW_BROKEN_CONDITIONALS: Ansible before 2.19 took any truthy value.
+            _ if allow_broken_conditionals() => Ok(result.is_true()),
             _ => Err(TemplateError {
                 message: format!(
                     "Conditional result ({}) was derived from value of type '{}' at '<unknown>'. \
@@ -530,6 +558,23 @@ impl Templar {
         Ok(result)
     }
 
+    /// A list of conditions a template names (`that: '{{ checks }}'`), when it names a variable
+    /// written by a person: its items are conditions as if written in place.
+    pub fn trusted_list(&self, template: &str, scope: &Arc<Scope>) -> Option<Vec<Value>> {
+        if !self.renders_trusted_text(template, scope) {
+            return None;
+        }
+        // The items as written, so each keeps what it is (an `!unsafe` one stays untrusted).
+        let name = single_expression(template).map(str::trim)?;
+        if let Some(Value::Array(items)) = scope.raw(name) {
+            return Some(items.clone());
+        }
+        match self.render_string(template, scope) {
+            Ok(Value::Array(items)) => Some(items),
+            _ => None,
+        }
+    }
+
     /// Whether `{{ name }}` names a variable written by a person (a template layer), whose text
     /// Ansible 2.19 still trusts as an expression.
     fn renders_trusted_text(&self, template: &str, scope: &Scope) -> bool {
@@ -537,8 +582,52 @@ impl Templar {
             .map(str::trim)
             .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
             .and_then(|name| scope.entry(name))
-            .is_some_and(|(_, data)| !data)
+            // Data never is; nor is `!unsafe` text, which the YAML loader wrapped in raw.
+            .is_some_and(|(value, data)| {
+                !data && !value.as_str().is_some_and(|s| s.starts_with("{% raw %}"))
+            })
     }
+}
+
+/// Whether a `{{ … }}` inside `text` reads a variable that is data (a registered result, a
+/// fact): text from the host, which must never become part of an expression.
+fn embeds_data(text: &str, scope: &Scope) -> bool {
+    let mut rest = text;
+    while let Some(start) = rest.find("{{") {
+        let after = &rest[start + 2..];
+        let Some(end) = after.find("}}") else {
+            return true;
+        };
+        let inner = &after[..end];
+        let mut quote: Option<char> = None;
+        let mut prev = ' ';
+        let mut word = String::new();
+        for c in inner.chars().chain([' ']) {
+            match quote {
+                Some(q) if c == q => quote = None,
+                Some(_) => {}
+                None if c == '\'' || c == '"' => quote = Some(c),
+                None if c.is_ascii_alphanumeric() || c == '_' => {
+                    if word.is_empty() && prev == '.' {
+                        word.push('.');
+                    }
+                    word.push(c);
+                }
+                None => {
+                    if !word.starts_with('.')
+                        && !word.starts_with(|c: char| c.is_ascii_digit())
+                        && scope.entry(&word).is_some_and(|(_, data)| data)
+                    {
+                        return true;
+                    }
+                    word.clear();
+                }
+            }
+            prev = c;
+        }
+        rest = &after[end + 2..];
+    }
+    false
 }
 
 /// `{{ expr }}` alone → `expr`, when the text between the outer braces could be one
@@ -815,4 +904,27 @@ mod tests {
             json!("'a b'")
         );
     }
+}
+
+/// Python's methods on values, as templates written for Ansible call them: minijinja-contrib's
+/// set, plus `list.index`.
+fn python_methods(
+    state: &mut minijinja::State,
+    value: &Mj,
+    method: &str,
+    args: &[Mj],
+) -> Result<Mj, minijinja::Error> {
+    if value.kind() == ValueKind::Seq && method == "index" {
+        let (wanted,): (&Mj,) = minijinja::value::from_args(args)?;
+        for (i, item) in value.try_iter()?.enumerate() {
+            if item == *wanted {
+                return Ok(Mj::from(i));
+            }
+        }
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("{wanted} is not in list"),
+        ));
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
 }

@@ -1232,11 +1232,30 @@ fn parse_action_keyword(
             Ok((module.to_string(), args))
         }
         Value::Object(mut map) => match map.remove("module") {
-            Some(Value::String(module)) => Ok((module, map)),
+            Some(Value::String(module)) => {
+                // `action: {module: x, args: {...}}`: the nested args are the module's too.
+                if let Some(Value::Object(args)) = map.get("args").cloned() {
+                    map.shift_remove("args");
+                    for (k, v) in args {
+                        map.entry(k).or_insert(v);
+                    }
+                }
+                Ok((module, map))
+            }
             _ => Err(scope.error(node, name, "action as a mapping needs `module:`")),
         },
         _ => Err(scope.error(node, name, "action must be a string or a mapping")),
     }
+}
+
+/// Text that is one `{{ … }}` expression and nothing else.
+fn is_whole_template(text: &str) -> bool {
+    let t = text.trim();
+    t.len() >= 4
+        && t.starts_with("{{")
+        && t.ends_with("}}")
+        && !t[2..t.len() - 2].contains("{{")
+        && !t[2..t.len() - 2].contains("}}")
 }
 
 fn module_args(
@@ -1248,6 +1267,13 @@ fn module_args(
     match node.to_value() {
         Value::Null => Ok(Vars::new()),
         Value::Object(map) => Ok(map),
+        // `assert: '{{ item }}'`: the arguments are a mapping a template gives at run time.
+        Value::String(text) if is_whole_template(&text) && !FREE_FORM_MODULES.contains(&module) => {
+            Ok(Vars::from_iter([(
+                "_variable_params".to_string(),
+                Value::String(text.trim().to_string()),
+            )]))
+        }
         Value::String(text) => parse_kv(&text, COMMAND_MODULES.contains(&module))
             .map_err(|e| scope.error(node, name, e)),
         Value::Array(_) if module == "command" => {

@@ -459,7 +459,9 @@ impl Node {
     /// Every string inside, wrapped so that a template engine renders it back as written.
     fn make_unsafe(&mut self) {
         match &mut self.kind {
-            Kind::Str(s) => *s = literal_template(s),
+            // Always wrapped, even without template markers: the wrapper is also how later
+            // stages know the text is untrusted (never evaluated as a condition).
+            Kind::Str(s) => *s = raw_template(s),
             Kind::Seq(items) => items.iter_mut().for_each(Node::make_unsafe),
             Kind::Map(map) => map.values_mut().for_each(Node::make_unsafe),
             _ => {}
@@ -472,6 +474,11 @@ pub fn literal_template(text: &str) -> String {
     if !(text.contains("{{") || text.contains("{%") || text.contains("{#")) {
         return text.to_string();
     }
+    raw_template(text)
+}
+
+/// `text` inside `{% raw %}…{% endraw %}`, whatever it holds.
+fn raw_template(text: &str) -> String {
     // Inside {% raw %} only an endraw tag ends the raw text: such a tag is given as a string.
     let mut out = String::from("{% raw %}");
     let mut rest = text;

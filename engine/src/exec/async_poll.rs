@@ -117,7 +117,13 @@ impl PlayRun<'_> {
             ));
             last = Some(status);
         }
-        let done = last.as_ref().is_some_and(|s| s.flag("finished"));
+        // A job the host's supervisor ended at its limit did not complete either: the same
+        // message whichever of the two saw the time run out first (its file stays, for
+        // async_status).
+        let done = last.as_ref().is_some_and(|s| {
+            s.flag("finished")
+                && s.result.get("msg").and_then(Value::as_str) != Some("Timeout exceeded")
+        });
         let item = match last {
             Some(status) if done => {
                 // The job's file goes once its result is read.
