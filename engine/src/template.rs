@@ -749,6 +749,29 @@ fn python_str(s: &str) -> String {
     out
 }
 
+/// Python's methods on values, as templates written for Ansible call them: minijinja-contrib's
+/// set, plus `list.index`.
+fn python_methods(
+    state: &mut minijinja::State,
+    value: &Mj,
+    method: &str,
+    args: &[Mj],
+) -> Result<Mj, minijinja::Error> {
+    if value.kind() == ValueKind::Seq && method == "index" {
+        let (wanted,): (&Mj,) = minijinja::value::from_args(args)?;
+        for (i, item) in value.try_iter()?.enumerate() {
+            if item == *wanted {
+                return Ok(Mj::from(i));
+            }
+        }
+        return Err(minijinja::Error::new(
+            minijinja::ErrorKind::InvalidOperation,
+            format!("{wanted} is not in list"),
+        ));
+    }
+    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -906,25 +929,3 @@ mod tests {
     }
 }
 
-/// Python's methods on values, as templates written for Ansible call them: minijinja-contrib's
-/// set, plus `list.index`.
-fn python_methods(
-    state: &mut minijinja::State,
-    value: &Mj,
-    method: &str,
-    args: &[Mj],
-) -> Result<Mj, minijinja::Error> {
-    if value.kind() == ValueKind::Seq && method == "index" {
-        let (wanted,): (&Mj,) = minijinja::value::from_args(args)?;
-        for (i, item) in value.try_iter()?.enumerate() {
-            if item == *wanted {
-                return Ok(Mj::from(i));
-            }
-        }
-        return Err(minijinja::Error::new(
-            minijinja::ErrorKind::InvalidOperation,
-            format!("{wanted} is not in list"),
-        ));
-    }
-    minijinja_contrib::pycompat::unknown_method_callback(state, value, method, args)
-}
