@@ -1385,7 +1385,7 @@ fn su_s_password_prompt_is_answered_and_a_wrong_password_named() {
   tasks:
     - command: echo through
       vars: {ansible_become_password: right}
-      register: right
+      register: good
     - command: echo through
       vars: {ansible_become_password: wrong}
       register: wrong
@@ -1400,7 +1400,7 @@ fn su_s_password_prompt_is_answered_and_a_wrong_password_named() {
         ansible_local_become_success_timeout: 1
       register: stalled
       ignore_unreachable: true
-    - debug: msg='{{ right.stdout }}'
+    - debug: msg='{{ good.stdout }}'
     - debug: msg='{{ wrong.msg }}'
     - debug: msg='{{ missing.msg }}'
     - debug: msg='{{ stalled.msg }} {{ stalled is unreachable }}'

@@ -100,6 +100,13 @@ const META_ACTIONS: &[&str] = &[
     "refresh_inventory",
 ];
 
+/// Whether a failure of this action is the action's own ("Action failed" in Ansible's words):
+/// the controller actions that call no module.
+pub(crate) fn runs_no_module(module: &str) -> bool {
+    CONTROLLER_ACTIONS.iter().any(|(n, _)| *n == module)
+        && !matches!(module, "template" | "copy" | "gather_facts")
+}
+
 /// Every module name a task may use, for "did you mean".
 pub(crate) fn known_modules() -> Vec<&'static str> {
     let mut names: Vec<&str> = CONTROLLER_ACTIONS.iter().map(|(n, _)| *n).collect();

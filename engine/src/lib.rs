@@ -274,6 +274,20 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
     let hosts = hosts::Hosts::new(inventory, Arc::new(opts.extra_vars.clone()), globals);
     let engine = exec::Engine::new(opts, hosts);
     for playbook in playbooks {
+        // -vv: which playbook, and how many plays, as ansible-playbook says it.
+        if opts.verbosity >= 2 {
+            let name = playbook
+                .path
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            engine.out.banner(&format!("PLAYBOOK: {name}"));
+            engine.out.print(&format!(
+                "{} plays in {}",
+                playbook.plays.len(),
+                playbook.path.display()
+            ));
+        }
         for play in &playbook.plays {
             engine.run_play(play);
         }

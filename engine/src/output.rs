@@ -216,6 +216,56 @@ impl Output {
         self.print(&lines.join("\n"));
     }
 
+    /// The block Ansible 2.19 prints (on standard output) before a task's failure: what failed,
+    /// where the task is, and the lines around it with a caret under the task.
+    ///
+    /// ```text
+    /// [ERROR]: Task failed: Module failed: non-zero return code
+    /// Origin: /play/site.yml:4:7
+    ///
+    /// 2   gather_facts: no
+    /// 3   tasks:
+    /// 4     - name: first
+    ///         ^ column 7
+    /// ```
+    ///
+    /// Unlike Ansible, a source line that may carry a secret (it names a password, a secret, a
+    /// token or a vault) is replaced by a note.
+    pub fn task_error(&self, what: &str, msg: &str, origin: Option<&settle_yaml::Location>) {
+        let mut lines = vec![self.paint(BRIGHT_RED, &format!("[ERROR]: Task failed: {what}{msg}"))];
+        if let Some(at) = origin {
+            let file = std::path::absolute(&*at.file).unwrap_or_else(|_| at.file.to_path_buf());
+            lines.push(format!("Origin: {}:{}:{}", file.display(), at.line, at.column));
+            if let Ok(text) = std::fs::read_to_string(&file) {
+                let line = at.line as usize;
+                let width = line.to_string().len();
+                lines.push(String::new());
+                for n in line.saturating_sub(2).max(1)..=line {
+                    if let Some(src) = text.lines().nth(n - 1) {
+                        // A line that may carry a secret is not shown (Ansible shows it).
+                        let lower = src.to_ascii_lowercase();
+                        let src = if ["pass", "secret", "token", "vault"]
+                            .iter()
+                            .any(|w| lower.contains(w))
+                        {
+                            "(line not shown: it may hold a secret)"
+                        } else {
+                            src
+                        };
+                        lines.push(format!("{n:>width$} {src}"));
+                    }
+                }
+                lines.push(format!(
+                    "{}^ column {}",
+                    " ".repeat(width + at.column as usize),
+                    at.column
+                ));
+            }
+        }
+        lines.push(String::new());
+        self.print(&lines.join("\n"));
+    }
+
     /// `PLAY RECAP`, one line per host, then a blank line, exactly as Ansible prints it.
     pub fn recap(&self, stats: &Stats) {
         self.banner("PLAY RECAP");

@@ -92,6 +92,7 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "connection",
     "timeout",
     "module_defaults",
+    "notify",
 ];
 
 const PLAY_KEYWORDS: &[&str] = &[
@@ -608,6 +609,10 @@ fn parse_task_entry(
         let mut keywords = Keywords::default();
         parse_shared_keywords(map, &mut keywords, scope, name)?;
         keywords.vars = mapping(map.get("vars"), scope, "vars")?;
+        // `notify` on a block reaches every task in it, as the block's other keywords do.
+        if let Some(notify) = map.get("notify") {
+            keywords.notify = list_of_strings(notify, false);
+        }
         keywords.inherit(inherited);
         let part = |key: &str| match map.get(key) {
             None => Ok(Vec::new()),
@@ -1090,9 +1095,7 @@ fn parse_apply(
                 .iter()
                 .map(|(k, v)| (k.clone(), value_node(v, node)))
                 .collect();
-            let mut allowed = BLOCK_KEYWORDS.to_vec();
-            allowed.push("notify");
-            check_keys(&fake, &allowed, "apply", scope, name)?;
+            check_keys(&fake, BLOCK_KEYWORDS, "apply", scope, name)?;
             let mut kw = Keywords::default();
             parse_shared_keywords(&fake, &mut kw, scope, name)?;
             kw.vars = mapping(fake.get("vars"), scope, "vars")?;

@@ -123,6 +123,9 @@ impl PlayRun<'_> {
             r.result.insert(loop_var.clone(), item);
             r.result
                 .insert("ansible_loop_var".into(), loop_var.clone().into());
+            if r.status() == crate::output::Status::Failed {
+                self.show_task_error(task, &r, no_log);
+            }
             self.print_result(host, &r, Some(&label), no_log, false);
             combined_plan.changes.extend(r.plan.changes.iter().cloned());
             combined_plan.content.extend(r.plan.content.iter().cloned());

@@ -90,6 +90,7 @@ impl PlayRun<'_> {
                     state.reset_connection();
                     StepOutcome::Ok
                 }
+                "clear_host_errors" => StepOutcome::ErrorsCleared,
                 _ => StepOutcome::Ok,
             }
         })

@@ -51,6 +51,9 @@ enum StepOutcome {
     Unreachable,
     /// `meta: end_host`, or the play was ended.
     Ended,
+    /// `meta: clear_host_errors`: a failure carried through `always` is forgotten, and the run's
+    /// exit code no longer counts the host's failures so far.
+    ErrorsCleared,
 }
 
 /// How a host's walk through a plan ended.

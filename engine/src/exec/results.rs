@@ -13,6 +13,10 @@ use crate::output::Status;
 use crate::report::Record;
 use crate::template::json_truthy;
 
+/// What `no_log` shows instead of a result.
+pub(super) const CENSORED: &str =
+    "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
+
 /// What Ansible 2.19 registers as the `exception` of a failure that raised none.
 pub(super) const NO_TRACEBACK: &str = "(traceback unavailable)";
 
@@ -269,6 +273,9 @@ impl PlayRun<'_> {
             handler,
         );
         if !is_loop {
+            if status == Status::Failed && !item.flag("_error_shown") {
+                self.show_task_error(task, &item, no_log);
+            }
             self.print_result(host, &item, None, no_log, ignored);
         } else if ignored {
             self.engine.out.print("...ignoring");
@@ -277,6 +284,28 @@ impl PlayRun<'_> {
             Status::Failed if !ignored => StepOutcome::Failed { counted: false },
             _ => StepOutcome::Ok,
         }
+    }
+
+    /// Ansible 2.19's `[ERROR]: Task failed: …` block before a failure is printed.
+    pub(super) fn show_task_error(&self, task: &Task, item: &ItemResult, no_log: bool) {
+        let what = if actions::runs_no_module(&task.module) {
+            "Action failed"
+        } else {
+            "Module failed"
+        };
+        let msg = match item.result.get("msg").map(value_text) {
+            _ if no_log => CENSORED.to_string(),
+            Some(msg) if !msg.is_empty() => msg,
+            _ => String::new(),
+        };
+        let what = if msg.is_empty() {
+            what.to_string()
+        } else {
+            format!("{what}: ")
+        };
+        self.engine
+            .out
+            .task_error(&what, &msg, Some(&task.location));
     }
 
     pub(super) fn print_result(
@@ -289,7 +318,7 @@ impl PlayRun<'_> {
     ) {
         let status = item.status();
         let out = &self.engine.out;
-        let censored = json!({"censored": "the output has been hidden due to the fact that 'no_log: true' was specified for this result", "changed": item.flag("changed")});
+        let censored = json!({"censored": CENSORED, "changed": item.flag("changed")});
         if out.show_diff && !no_log && matches!(status, Status::Changed) {
             out.diff(&actions::diff_text(&item.plan));
         }

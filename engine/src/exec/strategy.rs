@@ -125,6 +125,13 @@ impl PlayRun<'_> {
                         ends.insert(host, End::Unreachable);
                     }
                     StepOutcome::Ended => cursor.node = None,
+                    StepOutcome::ErrorsCleared => {
+                        cursor.carrying = false;
+                        self.failed_hosts.lock().expect("failed lock").remove(&host);
+                        self.forget_play_magic();
+                        self.engine.count(&host, |s| s.cleared = s.failures);
+                        cursor.node = plan.follow(next, Edge::Next);
+                    }
                 }
             }
             self.note_failures(&ends);

@@ -12,7 +12,7 @@ use super::delegate::{become_of, environment_of, target_of};
 use super::loops::loop_items;
 use super::results::ItemResult;
 use super::scope::register_scope;
-use super::results::NO_TRACEBACK;
+use super::results::{CENSORED, NO_TRACEBACK};
 use super::{PlayRun, StepOutcome, bool_of, value_text};
 use crate::actions::{self, ActionContext, ActionResult};
 use crate::hosts::HostState;
@@ -54,12 +54,15 @@ impl PlayRun<'_> {
         ignore_errors: bool,
         timing: (bool, Instant),
     ) -> StepOutcome {
+        self.engine
+            .out
+            .task_error("", if no_log { CENSORED } else { &msg }, Some(&task.location));
         let msg = format!(
             "{msg} (task {:?} at {})",
             task.display_name(),
             task.location
         );
-        let result = json!({"changed": false, "failed": true, "msg": msg});
+        let result = json!({"changed": false, "failed": true, "msg": msg, "_error_shown": true});
         self.finish(
             host,
             task,
