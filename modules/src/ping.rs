@@ -27,7 +27,8 @@ fn pong() -> String {
 pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let args: Args = parse_args("ping", &request.args)?;
     if args.data == "crash" {
-        return Err(ModuleError::Failed("boom".into()));
+        // Ansible's ping raises; 2.19 reports a module's exception with this prefix.
+        return Err(ModuleError::Failed("Task failed: Module failed: boom".into()));
     }
     let mut values = Map::new();
     values.insert("ping".into(), args.data.into());

@@ -225,7 +225,8 @@ impl PlayRun<'_> {
         let delegate = match &task.keywords.delegate_to {
             None => None,
             Some(d) => match templar().render_text(&value_text(d), scope) {
-                Ok(name) if name == host => None,
+                // `delegate_to: "{{ x | default(omit) }}"` delegates nowhere.
+                Ok(name) if name == host || name == crate::template::OMIT => None,
                 Ok(name) => {
                     let delegate_scope = self.engine.hosts.scope_of(&name);
                     Some((name, delegate_scope))

@@ -139,6 +139,17 @@ impl PlayRun<'_> {
         if let Err(e) = actions::validate(task) {
             return fail(e);
         }
+        // Ansible resolves delegate_to before `when`: an empty host name fails even a task
+        // whose condition is false.
+        if let Some(d) = &task.keywords.delegate_to
+            && let Ok(name) = templar().render_text(&value_text(d), &scope)
+            && name.trim().is_empty()
+        {
+            return fail(format!(
+                "Empty hostname produced from delegate_to: \"{}\"",
+                value_text(d)
+            ));
+        }
         let items = match &task.keywords.loop_ {
             None => None,
             Some(l) => match loop_items(l, &scope) {
