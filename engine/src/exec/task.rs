@@ -126,7 +126,7 @@ impl PlayRun<'_> {
             )
         };
         // Arguments the module does not take fail the task here, as in Ansible.
-        if let Err(e) = actions::validate(task) {
+        if let Err(e) = actions::validate(task, &self.play.dir) {
             return fail(e);
         }
         let items = match &task.keywords.loop_ {
@@ -312,6 +312,13 @@ impl PlayRun<'_> {
             check_mode,
             diff,
             verbosity: opts.verbosity,
+            no_log: task.keywords.no_log.as_ref().is_some_and(|v| {
+                templar()
+                    .render(v, scope)
+                    .ok()
+                    .and_then(|v| strict_bool(&v))
+                    .unwrap_or(true)
+            }),
             environment,
             run_module: &run_module,
             set_var: &set_var,
