@@ -1273,11 +1273,15 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
             _ => None,
         }
     };
-    let python = var("ansible_python_interpreter").or_else(|| {
-        std::env::var("ANSIBLE_PYTHON_INTERPRETER")
-            .ok()
-            .filter(|p| !p.is_empty())
-    });
+    // As Ansible: the interpreter named for the host, else the one discovered there before.
+    let python = var("ansible_python_interpreter")
+        .or_else(|| {
+            std::env::var("ANSIBLE_PYTHON_INTERPRETER")
+                .ok()
+                .filter(|p| !p.is_empty())
+        })
+        .filter(|p| !p.starts_with("auto"))
+        .or_else(|| var("(ansible_facts | default({})).discovered_interpreter_python"));
     let payload = ansible_modules::payload(&packed, &ctx.task.module_as_written, python, |base| {
         var(&format!("ansible_{base}_interpreter"))
     });
@@ -1315,7 +1319,7 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
     let result = call(ctx, request)?;
     Ok(match result {
         ActionResult::Done(mut result, mut plan) => {
-            from_ansible_module(&mut result, &mut plan);
+            from_ansible_module(&result, &mut plan);
             result.insert(
                 ANSIBLE_MODULE_KEY.into(),
                 found.path.display().to_string().into(),
@@ -1329,9 +1333,8 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
 /// The hidden key of a result that came from one of Ansible's modules: its file.
 pub(crate) const ANSIBLE_MODULE_KEY: &str = "_settle_ansible_module";
 
-/// An Ansible module's answer made settle's: its `diff` shown as settle shows diffs, and an
-/// exception it raised given the message Ansible gives it.
-fn from_ansible_module(result: &mut Map<String, Value>, plan: &mut Plan) {
+/// An Ansible module's `diff`, shown as settle shows diffs.
+fn from_ansible_module(result: &Map<String, Value>, plan: &mut Plan) {
     let diffs: Vec<Value> = match result.get("diff") {
         Some(Value::Array(list)) => list.clone(),
         Some(one @ Value::Object(_)) => vec![one.clone()],
@@ -1368,19 +1371,6 @@ fn from_ansible_module(result: &mut Map<String, Value>, plan: &mut Plan) {
             after,
             summary: None,
         });
-    }
-    // Ansible 2.19 modules report an exception as an error summary; the task's message is
-    // the exception's, as Ansible's controller shows it.
-    if !result.contains_key("msg")
-        && let Some(Value::Object(summary)) = result.get("exception")
-        && let Some(msg) = summary
-            .get("event")
-            .and_then(|e| e.get("msg"))
-            .and_then(Value::as_str)
-    {
-        let msg = format!("Module failed: {msg}");
-        result.insert("msg".into(), msg.into());
-        result.insert("exception".into(), "(traceback unavailable)".into());
     }
 }
 

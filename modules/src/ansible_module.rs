@@ -133,6 +133,10 @@ const PYTHON_CANDIDATES: &[&str] = &[
     "python3",
 ];
 
+/// The hidden value holding what the module printed on standard error: dropped from a task's
+/// result (as Ansible drops it), kept as `stderr` by an async job (as Ansible's wrapper keeps it).
+pub(crate) const STDERR_KEY: &str = "_settle_module_stderr";
+
 /// Runs the request's Ansible module on this host.
 pub(crate) fn run(request: &Request, payload: &ModulePayload) -> Result<Outcome, ModuleError> {
     let data = base64::engine::general_purpose::STANDARD
@@ -143,9 +147,14 @@ pub(crate) fn run(request: &Request, payload: &ModulePayload) -> Result<Outcome,
     args.insert("_ansible_check_mode".into(), request.check_mode.into());
     args.insert("_ansible_diff".into(), request.diff.into());
     args.insert("_ansible_tmpdir".into(), tmp.path().display().to_string().into());
+    let discovered = std::cell::RefCell::new(None);
     let interpreter = || match &payload.interpreter {
         Some(interpreter) => Ok(interpreter.clone()),
-        None => host_python(),
+        None => {
+            let python = host_python()?;
+            *discovered.borrow_mut() = Some(python.clone());
+            Ok(python)
+        }
     };
     let write = |name: &str, bytes: &[u8], mode: u32| -> Result<PathBuf, ModuleError> {
         let path = tmp.path().join(name);
@@ -249,7 +258,18 @@ pub(crate) fn run(request: &Request, payload: &ModulePayload) -> Result<Outcome,
     let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
     let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
     drop(tmp);
-    Ok(outcome_of(&stdout, &stderr, rc))
+    let mut outcome = outcome_of(&stdout, &stderr, rc);
+    // As Ansible: a Python found on the host is said as a fact, so later tasks use it.
+    if let Some(python) = discovered.into_inner() {
+        let facts = outcome
+            .values
+            .entry("ansible_facts")
+            .or_insert_with(|| Value::Object(Map::new()));
+        if let Value::Object(facts) = facts {
+            facts.insert("discovered_interpreter_python".into(), python.into());
+        }
+    }
+    Ok(outcome)
 }
 
 /// The module's answer as settle's `Outcome`: the JSON it printed (junk around it dropped),
@@ -288,6 +308,28 @@ pub(crate) fn outcome_of(stdout: &str, stderr: &str, rc: i32) -> Outcome {
         }
     };
     values.retain(|k, _| !k.starts_with("_ansible_"));
+    // An exception the module raised comes as ansible-core 2.19's error summary: the task's
+    // message is the exception's, as Ansible's controller words it.
+    let raised = match values.get("exception") {
+        Some(Value::Object(summary)) => summary.get("event").map(|event| {
+            let text = |k: &str| event.get(k).and_then(Value::as_str).map(str::to_string);
+            (text("msg"), text("formatted_traceback"))
+        }),
+        _ => None,
+    };
+    if let Some((msg, traceback)) = raised {
+        if let Some(msg) = msg {
+            values
+                .entry("msg")
+                .or_insert_with(|| format!("Task failed: Module failed: {msg}").into());
+        }
+        values.insert(
+            "exception".into(),
+            traceback
+                .unwrap_or_else(|| "(traceback unavailable)".into())
+                .into(),
+        );
+    }
     if !warnings.is_empty() {
         let mut all: Vec<Value> = match values.remove("warnings") {
             Some(Value::Array(list)) => list,
@@ -338,6 +380,7 @@ pub(crate) fn outcome_of(stdout: &str, stderr: &str, rc: i32) -> Outcome {
             values.insert(lines, list.into());
         }
     }
+    values.insert(STDERR_KEY.into(), stderr.into());
     Outcome {
         changed,
         failed,

@@ -100,12 +100,22 @@ pub(crate) fn remember_role(role_path: &Path) {
     }
 }
 
+static CORE: OnceLock<Result<AnsibleCore, String>> = OnceLock::new();
+
 /// ansible-core on the controller, looked for once per run.
 pub(crate) fn ansible_core() -> Result<&'static AnsibleCore, &'static str> {
-    static CORE: OnceLock<Result<AnsibleCore, String>> = OnceLock::new();
     CORE.get_or_init(find_ansible_core)
         .as_ref()
         .map_err(String::as_str)
+}
+
+/// Which ansible-core the run used, and why that one, if it needed one.
+pub(crate) fn ansible_core_used() -> Option<String> {
+    let core = CORE.get()?.as_ref().ok()?;
+    Some(format!(
+        "ansible-core {} with {} ({})",
+        core.version, core.python, core.chosen_by
+    ))
 }
 
 fn find_ansible_core() -> Result<AnsibleCore, String> {
@@ -219,6 +229,11 @@ pub(crate) fn find(task: &Task, play_dir: &Path) -> Result<FoundModule, String> 
 }
 
 fn find_uncached(written: &str, role: Option<&Path>, play_dir: &Path) -> Result<FoundModule, String> {
+    if written.contains("{{") {
+        return Err(format!(
+            "the module name {written:?} is a template: settle reads a task's module as written"
+        ));
+    }
     let builtin = written.strip_prefix("ansible.builtin.");
     let short = builtin
         .or_else(|| written.strip_prefix("ansible.legacy."))
@@ -246,7 +261,7 @@ fn find_uncached(written: &str, role: Option<&Path>, play_dir: &Path) -> Result<
         for dir in &dirs {
             if let Some(path) = module_file(dir, short) {
                 return Ok(FoundModule {
-                    path,
+                    path: std::fs::canonicalize(&path).unwrap_or(path),
                     python_name: format!("ansible.legacy.{short}"),
                     module_name: short.to_string(),
                 });

@@ -33,6 +33,17 @@ fn add_exception(result: &mut Map<String, Value>) {
     }
 }
 
+/// The file of Ansible's module that made a result (or an item of a loop's), if one did.
+fn ansible_module_of(result: &Map<String, Value>) -> Option<String> {
+    let here = result.get(actions::ANSIBLE_MODULE_KEY).map(value_text);
+    here.or_else(|| match result.get("results") {
+        Some(Value::Array(items)) => items.iter().find_map(|item| {
+            item.get(actions::ANSIBLE_MODULE_KEY).map(value_text)
+        }),
+        _ => None,
+    })
+}
+
 /// A task's result while it is being made.
 pub(super) struct ItemResult {
     pub(super) result: Map<String, Value>,
@@ -86,6 +97,7 @@ impl PlayRun<'_> {
         msg: Option<&str>,
         duration: f64,
         handler: bool,
+        ansible_module: Option<String>,
     ) {
         let record = Record {
             play: self.play.name.clone(),
@@ -100,6 +112,7 @@ impl PlayRun<'_> {
             diff,
             msg: msg.map(str::to_string),
             duration_seconds: duration,
+            ansible_module,
         };
         self.engine
             .out
@@ -138,6 +151,7 @@ impl PlayRun<'_> {
             Some(msg),
             seconds,
             handler,
+            None,
         );
         self.engine.out.result(
             host,
@@ -164,6 +178,7 @@ impl PlayRun<'_> {
             Some(msg),
             0.0,
             false,
+            None,
         );
         self.engine.count(host, |s| s.unreachable += 1);
         self.engine.out.result(
@@ -258,6 +273,7 @@ impl PlayRun<'_> {
             (!no_log && !item.plan.changes.is_empty()).then(|| actions::diff_text(&item.plan));
         let msg = item.result.get("msg").map(value_text);
         let msg = if no_log { None } else { msg };
+        let ansible_module = ansible_module_of(&item.result);
         self.record(
             host,
             (&task.display_name(), Some(&task.location)),
@@ -267,7 +283,13 @@ impl PlayRun<'_> {
             msg.as_deref(),
             started.elapsed().as_secs_f64(),
             handler,
+            ansible_module.clone(),
         );
+        if let Some(path) = &ansible_module
+            && self.engine.opts.verbosity >= 3
+        {
+            self.engine.out.print(&format!("Using module file {path}"));
+        }
         if !is_loop {
             self.print_result(host, &item, None, no_log, ignored);
         } else if ignored {
