@@ -107,7 +107,10 @@ pub(crate) fn known_modules() -> Vec<&'static str> {
     names
 }
 
-pub(crate) fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))

@@ -141,12 +141,20 @@ pub(crate) const STDERR_KEY: &str = "_settle_module_stderr";
 pub(crate) fn run(request: &Request, payload: &ModulePayload) -> Result<Outcome, ModuleError> {
     let data = base64::engine::general_purpose::STANDARD
         .decode(&payload.data)
-        .map_err(|e| ModuleError::Failed(format!("{}: the module payload is damaged: {e}", payload.name)))?;
+        .map_err(|e| {
+            ModuleError::Failed(format!(
+                "{}: the module payload is damaged: {e}",
+                payload.name
+            ))
+        })?;
     let tmp = private_tmp()?;
     let mut args = request.args.clone();
     args.insert("_ansible_check_mode".into(), request.check_mode.into());
     args.insert("_ansible_diff".into(), request.diff.into());
-    args.insert("_ansible_tmpdir".into(), tmp.path().display().to_string().into());
+    args.insert(
+        "_ansible_tmpdir".into(),
+        tmp.path().display().to_string().into(),
+    );
     let discovered = std::cell::RefCell::new(None);
     let interpreter = || match &payload.interpreter {
         Some(interpreter) => Ok(interpreter.clone()),
@@ -281,12 +289,8 @@ pub(crate) fn outcome_of(stdout: &str, stderr: &str, rc: i32) -> Outcome {
             let mut outcome = Outcome::failed(
                 "Module result deserialization failed. See stdout/stderr for the returned output.",
             );
-            outcome
-                .values
-                .insert("module_stdout".into(), stdout.into());
-            outcome
-                .values
-                .insert("module_stderr".into(), stderr.into());
+            outcome.values.insert("module_stdout".into(), stdout.into());
+            outcome.values.insert("module_stderr".into(), stderr.into());
             outcome.values.insert("rc".into(), rc.into());
             return outcome;
         }
@@ -297,12 +301,8 @@ pub(crate) fn outcome_of(stdout: &str, stderr: &str, rc: i32) -> Outcome {
             let mut outcome = Outcome::failed(
                 "Module result deserialization failed. See stdout/stderr for the returned output.",
             );
-            outcome
-                .values
-                .insert("module_stdout".into(), stdout.into());
-            outcome
-                .values
-                .insert("module_stderr".into(), stderr.into());
+            outcome.values.insert("module_stdout".into(), stdout.into());
+            outcome.values.insert("module_stderr".into(), stderr.into());
             outcome.values.insert("rc".into(), rc.into());
             return outcome;
         }
@@ -351,9 +351,9 @@ pub(crate) fn outcome_of(stdout: &str, stderr: &str, rc: i32) -> Outcome {
     // As Ansible's task executor: without `failed`, a non-zero `rc` is a failure.
     let failed = match values.remove("failed") {
         Some(v) => truthy(Some(v)),
-        None => values
-            .get("rc")
-            .is_some_and(|rc| rc.as_i64().is_some_and(|n| n != 0) || rc.as_str().is_some_and(|s| s != "0")),
+        None => values.get("rc").is_some_and(|rc| {
+            rc.as_i64().is_some_and(|n| n != 0) || rc.as_str().is_some_and(|s| s != "0")
+        }),
     };
     let changed = truthy(values.remove("changed"));
     let skipped = truthy(values.remove("skipped"));
@@ -438,7 +438,9 @@ fn old_style_args(args: &Map<String, Value>) -> String {
 /// The interpreter a script names on its first line (`#!/usr/bin/python` → `/usr/bin/python`).
 pub fn shebang(source: &[u8]) -> Option<(String, Vec<String>)> {
     let first = source.split(|&b| b == b'\n').next()?;
-    let line = String::from_utf8_lossy(first.strip_prefix(b"#!")?).trim().to_string();
+    let line = String::from_utf8_lossy(first.strip_prefix(b"#!")?)
+        .trim()
+        .to_string();
     let mut words = shell_words::split(&line).ok()?.into_iter();
     let interpreter = words.next()?;
     Some((interpreter, words.collect()))
@@ -476,7 +478,9 @@ fn private_tmp() -> Result<tempfile::TempDir, ModuleError> {
     let home_tmp = std::env::var_os("HOME").map(|h| Path::new(&h).join(".ansible/tmp"));
     if let Some(dir) = home_tmp
         && std::fs::create_dir_all(&dir).is_ok()
-        && let Ok(tmp) = tempfile::Builder::new().prefix("ansible-tmp-").tempdir_in(&dir)
+        && let Ok(tmp) = tempfile::Builder::new()
+            .prefix("ansible-tmp-")
+            .tempdir_in(&dir)
     {
         return Ok(tmp);
     }
@@ -493,15 +497,23 @@ mod tests {
     #[test]
     fn styles_are_told_apart_as_ansible_does() {
         assert_eq!(
-            ModuleStyle::of(b"#!/usr/bin/python\nfrom ansible.module_utils.basic import AnsibleModule\n"),
+            ModuleStyle::of(
+                b"#!/usr/bin/python\nfrom ansible.module_utils.basic import AnsibleModule\n"
+            ),
             ModuleStyle::Python
         );
         assert_eq!(
             ModuleStyle::of(b"from ..module_utils.x import y\n"),
             ModuleStyle::Python
         );
-        assert_eq!(ModuleStyle::of(b"#!/bin/sh\n# WANT_JSON\n"), ModuleStyle::WantJson);
-        assert_eq!(ModuleStyle::of(b"#!/usr/bin/python\nprint('{}')\n"), ModuleStyle::Old);
+        assert_eq!(
+            ModuleStyle::of(b"#!/bin/sh\n# WANT_JSON\n"),
+            ModuleStyle::WantJson
+        );
+        assert_eq!(
+            ModuleStyle::of(b"#!/usr/bin/python\nprint('{}')\n"),
+            ModuleStyle::Old
+        );
         assert_eq!(ModuleStyle::of(b"\x7fELF\x02\x01\x00"), ModuleStyle::Binary);
     }
 
@@ -534,8 +546,9 @@ mod tests {
         let payload = ModulePayload {
             name: "echo_args".into(),
             style: ModuleStyle::Old,
-            data: base64::engine::general_purpose::STANDARD
-                .encode("#!/bin/sh\nprintf '{\"changed\": true, \"args\": \"%s\"}\\n' \"$(cat \"$1\")\"\n"),
+            data: base64::engine::general_purpose::STANDARD.encode(
+                "#!/bin/sh\nprintf '{\"changed\": true, \"args\": \"%s\"}\\n' \"$(cat \"$1\")\"\n",
+            ),
             python_name: "ansible.legacy.echo_args".into(),
             interpreter: Some("/bin/sh".into()),
             interpreter_args: Vec::new(),

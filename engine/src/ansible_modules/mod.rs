@@ -212,7 +212,11 @@ pub(crate) const HOW_TO_GET: &str = "install ansible-core on the controller (`pi
 /// Finds the module a task names, as Ansible would; `Err` says why none was found.
 pub(crate) fn find(task: &Task, play_dir: &Path) -> Result<FoundModule, String> {
     let role = task.role.as_ref().map(|r| r.path.clone());
-    let key = (task.module_as_written.clone(), role.clone(), play_dir.to_path_buf());
+    let key = (
+        task.module_as_written.clone(),
+        role.clone(),
+        play_dir.to_path_buf(),
+    );
     if let Some(found) = state().lock().expect("module state").found.get(&key) {
         return found.clone();
     }
@@ -228,7 +232,11 @@ pub(crate) fn find(task: &Task, play_dir: &Path) -> Result<FoundModule, String> 
     found
 }
 
-fn find_uncached(written: &str, role: Option<&Path>, play_dir: &Path) -> Result<FoundModule, String> {
+fn find_uncached(
+    written: &str,
+    role: Option<&Path>,
+    play_dir: &Path,
+) -> Result<FoundModule, String> {
     if written.contains("{{") {
         return Err(format!(
             "the module name {written:?} is a template: settle reads a task's module as written"
@@ -257,7 +265,14 @@ fn find_uncached(written: &str, role: Option<&Path>, play_dir: &Path) -> Result<
                     .map(|d| PathBuf::from(crate::connection::expand_home(d))),
             );
         }
-        dirs.extend(state().lock().expect("module state").role_libraries.iter().cloned());
+        dirs.extend(
+            state()
+                .lock()
+                .expect("module state")
+                .role_libraries
+                .iter()
+                .cloned(),
+        );
         for dir in &dirs {
             if let Some(path) = module_file(dir, short) {
                 return Ok(FoundModule {
@@ -466,7 +481,12 @@ fn builtin_redirect(core: &AnsibleCore, name: &str) -> Option<String> {
 
 /// The payload of a found module, packed once per run.
 pub(crate) fn pack(found: &FoundModule, play_dir: &Path) -> Result<Arc<Packed>, String> {
-    if let Some(packed) = state().lock().expect("module state").packed.get(&found.path) {
+    if let Some(packed) = state()
+        .lock()
+        .expect("module state")
+        .packed
+        .get(&found.path)
+    {
         return packed.clone();
     }
     let packed = pack_uncached(found, play_dir).map(Arc::new);

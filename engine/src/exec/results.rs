@@ -37,9 +37,9 @@ fn add_exception(result: &mut Map<String, Value>) {
 fn ansible_module_of(result: &Map<String, Value>) -> Option<String> {
     let here = result.get(actions::ANSIBLE_MODULE_KEY).map(value_text);
     here.or_else(|| match result.get("results") {
-        Some(Value::Array(items)) => items.iter().find_map(|item| {
-            item.get(actions::ANSIBLE_MODULE_KEY).map(value_text)
-        }),
+        Some(Value::Array(items)) => items
+            .iter()
+            .find_map(|item| item.get(actions::ANSIBLE_MODULE_KEY).map(value_text)),
         _ => None,
     })
 }
