@@ -395,7 +395,10 @@ fn ansibles_own_modules_run_on_the_host_over_ssh() {
     for host in hosts.names() {
         hosts.ssh(host, "rm -f /tmp/ansible-module-ran");
     }
-    let run = s.settle_with_env(&["site.yml", "-i", "inv"], &[("SETTLE_ANSIBLE_PYTHON", python)]);
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "inv"],
+        &[("SETTLE_ANSIBLE_PYTHON", python)],
+    );
     run.assert_code(0);
     for host in hosts.names() {
         assert_eq!(hosts.ssh(host, "cat /tmp/ansible-module-ran"), *host);
