@@ -94,9 +94,20 @@ const SETTINGS: &[Setting] = &[
         "show_custom_stats",
         Some("ANSIBLE_SHOW_CUSTOM_STATS"),
     ),
+    // Where Ansible's own modules are found, for the tasks settle has no module for.
+    setting("defaults", "library", Some("ANSIBLE_LIBRARY")),
+    setting("defaults", "module_utils", Some("ANSIBLE_MODULE_UTILS")),
+    setting(
+        "defaults",
+        "collections_path",
+        Some("ANSIBLE_COLLECTIONS_PATH"),
+    ),
+    setting(
+        "defaults",
+        "collections_paths",
+        Some("ANSIBLE_COLLECTIONS_PATH"),
+    ),
     // Accepted; settle has no use for them (no Python on hosts, no retry files, its own SSH).
-    setting("defaults", "collections_path", None),
-    setting("defaults", "collections_paths", None),
     setting("defaults", "interpreter_python", None),
     setting("defaults", "retry_files_enabled", None),
     setting("defaults", "stdout_callback", None),
@@ -110,8 +121,6 @@ const SETTINGS: &[Setting] = &[
     setting("defaults", "deprecation_warnings", None),
     setting("defaults", "command_warnings", None),
     setting("defaults", "localhost_warning", None),
-    setting("defaults", "library", None),
-    setting("defaults", "module_utils", None),
     setting("defaults", "host_pattern_mismatch", None),
     setting("ssh_connection", "ssh_args", None),
     setting("ssh_connection", "control_path", None),
@@ -179,6 +188,9 @@ pub fn apply() -> Result<Option<PathBuf>, String> {
             | "roles_path"
             | "vault_password_file"
             | "private_key_file" => resolve_paths(&value, &base, key == "roles_path"),
+            "library" | "module_utils" | "collections_path" | "collections_paths" => {
+                resolve_paths(&value, &base, true)
+            }
             _ => value,
         };
         // SAFETY: called once at start-up, before any thread (the async runtime included)

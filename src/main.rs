@@ -123,6 +123,10 @@ struct Cli {
     /// More output (-vvv for even more).
     #[arg(short = 'v', long, action = ArgAction::Count)]
     verbose: u8,
+    /// Folders of Ansible modules for tasks settle has no module for (`a:b`, repeatable),
+    /// searched before ANSIBLE_LIBRARY's.
+    #[arg(short = 'M', long, value_name = "PATHS", action = ArgAction::Append)]
+    module_path: Vec<String>,
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -321,6 +325,13 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         .transpose()
         .map_err(|e| (EXIT_ERROR, e.to_string()))?;
     let cli = Cli { limit, ..cli };
+    settle_engine::ansible_modules::add_module_paths(
+        cli.module_path
+            .iter()
+            .flat_map(|p| p.split(':'))
+            .filter(|p| !p.is_empty())
+            .map(std::path::PathBuf::from),
+    );
     settle_engine::validate(&playbooks).map_err(|e| (EXIT_PARSE, e.to_string()))?;
     let extra = extra_vars(&cli.extra_vars).map_err(vault_exit)?;
     settle_engine::render_tags(&mut playbooks, &extra).map_err(|e| (EXIT_ERROR, e))?;

@@ -1660,4 +1660,198 @@ fn a_module_name_may_be_a_template() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
     assert!(s.path("made-h1").exists() && s.path("made-h2").exists());
+// ---- Every other module: Ansible's own code ----
+
+/// The Python of the ansible-core that tests/compat/install puts in the compat cache (scripts/test
+/// installs it before the tests run), or `None` (and a note) when it is not there.
+fn ansible_core_python() -> Option<String> {
+    let cache =
+        std::env::var("SETTLE_COMPAT_CACHE").unwrap_or_else(|_| "/var/cache/settle-compat".into());
+    let python = format!("{cache}/venv/bin/python");
+    let works = std::process::Command::new(&python)
+        .args(["-c", "import ansible"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !works {
+        eprintln!("skipped: no ansible-core at {python} (tests/compat/install makes it)");
+        return None;
+    }
+    Some(python)
+}
+
+/// One local host whose modules run with ansible-core's Python, and settle told where it is.
+fn host_with_ansible_core(python: &str) -> Scratch {
+    let s = Scratch::new();
+    s.write(
+        "hosts",
+        &format!(
+            "{}\n[all:vars]\nansible_python_interpreter={python}\n",
+            local_inventory(&["h1"])
+        ),
+    );
+    s
+}
+
+const HELLO_MODULE: &str = r#"#!/usr/bin/python
+from ansible.module_utils.basic import AnsibleModule
+
+def main():
+    module = AnsibleModule(
+        argument_spec=dict(name=dict(type='str', required=True),
+                           secret=dict(type='str', no_log=True),
+                           fail=dict(type='str', default='no')),
+        supports_check_mode=True,
+    )
+    if module.params['fail'] == 'gracefully':
+        module.fail_json(msg='asked to fail: %s' % module.params['name'])
+    if module.params['fail'] == 'raise':
+        raise Exception('it broke')
+    module.exit_json(changed=not module.check_mode, greeting='hello ' + module.params['name'],
+                     check_mode=module.check_mode, ansible_facts=dict(greeted=module.params['name']))
+
+main()
+"#;
+
+#[test]
+fn a_library_module_beside_the_playbook_runs_as_ansible_runs_it() {
+    let Some(python) = ansible_core_python() else {
+        return;
+    };
+    let s = host_with_ansible_core(&python);
+    s.write("library/hello.py", HELLO_MODULE);
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - hello: name=world\n      register: r\n      notify: greeted\n    - assert:\n        that:\n          - r is changed\n          - r.greeting == 'hello world'\n          - greeted == 'world'\n          - r.invocation.module_args.name == 'world'\n    - name: a secret\n      hello: {name: x, secret: hunter2}\n      no_log: true\n  handlers:\n    - name: greeted\n      debug: {msg: handler ran}\n",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "--report", "json=report.json"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    );
+    run.assert_code(0);
+    assert_eq!(run.counts("h1"), (4, 2, 0, 0, 0, 0), "{}", run.stdout);
+    assert!(
+        run.messages().contains(&"handler ran".to_string()),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
+    let report: serde_json::Value = serde_json::from_str(&s.read("report.json")).unwrap();
+    let first = &report["results"][0];
+    assert!(
+        first["ansible_module"]
+            .as_str()
+            .unwrap()
+            .ends_with("library/hello.py"),
+        "{first}"
+    );
+    assert!(report["results"][1].get("ansible_module").is_none());
+}
+
+#[test]
+fn check_mode_reaches_ansibles_module_and_an_unsupporting_one_skips() {
+    let Some(python) = ansible_core_python() else {
+        return;
+    };
+    let s = host_with_ansible_core(&python);
+    s.write("library/hello.py", HELLO_MODULE);
+    s.write(
+        "library/no_check.py",
+        "from ansible.module_utils.basic import AnsibleModule\nAnsibleModule(argument_spec={}).exit_json(changed=True)\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - hello: name=world\n      register: r\n    - assert: {that: [r.check_mode, r is not changed]}\n    - no_check:\n",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "--check"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    );
+    run.assert_code(0);
+    assert_eq!(run.counts("h1"), (2, 0, 0, 1, 0, 0), "{}", run.stdout);
+}
+
+#[test]
+fn an_ansible_core_module_settle_lacks_converges_and_keeps_check_mode_honest() {
+    let Some(python) = ansible_core_python() else {
+        return;
+    };
+    let s = host_with_ansible_core(&python);
+    s.write("source.txt", "payload\n");
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.get_url:\n        url: file://{root}/source.txt\n        dest: {root}/copied.txt\n",
+            root = s.root()
+        ),
+    );
+    let env = [("SETTLE_ANSIBLE_PYTHON", python.as_str())];
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts", "--check"], &env);
+    run.assert_code(0);
+    assert!(!s.path("copied.txt").exists(), "check mode wrote the file");
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &env);
+    run.assert_code(0);
+    assert_eq!(run.recap("h1")["changed"], 1, "{}", run.stdout);
+    assert_eq!(s.read("copied.txt"), "payload\n");
+    s.settle_with_env(&["site.yml", "-i", "hosts"], &env)
+        .assert_code(0)
+        .assert_unchanged(&["h1"]);
+}
+
+#[test]
+fn a_failing_ansible_module_fails_the_task_with_its_message() {
+    let Some(python) = ansible_core_python() else {
+        return;
+    };
+    let s = host_with_ansible_core(&python);
+    s.write("library/hello.py", HELLO_MODULE);
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - hello: {name: x, fail: gracefully}\n      register: graceful\n      ignore_errors: true\n    - hello: {name: x, fail: raise}\n      register: raised\n      ignore_errors: true\n    - hello: {name: x, bogus: 1}\n      register: bad_args\n      ignore_errors: true\n    - assert:\n        that:\n          - \"graceful.msg == 'asked to fail: x'\"\n          - \"raised.msg == 'Task failed: Module failed: it broke'\"\n          - bad_args.msg is search('Unsupported parameters for [(]hello[)] module')\n          - bad_args.msg is search('bogus')\n",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    );
+    run.assert_code(0);
+    assert_eq!(run.counts("h1"), (4, 0, 0, 0, 0, 3), "{}", run.stdout);
+}
+
+#[test]
+fn an_old_style_library_module_needs_no_ansible_core() {
+    let s = one_host();
+    s.write(
+        "library/shout.sh",
+        "#!/bin/sh\n# WANT_JSON\necho 'noise before'\nprintf '{\"changed\": true, \"args\": %s}\\n' \"$(cat \"$1\")\"\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - shout: {word: hey}\n      register: r\n    - assert: {that: [r is changed, r.args.word == 'hey', not r.args._ansible_check_mode]}\n",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("SETTLE_ANSIBLE_PYTHON", "/nonexistent/python3")],
+    );
+    run.assert_code(0);
+    assert_eq!(run.counts("h1"), (2, 1, 0, 0, 0, 0), "{}", run.stdout);
+}
+
+#[test]
+fn without_ansible_core_the_error_names_the_module_and_how_to_get_it() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - name: fetch it\n      get_url: {url: 'http://example.com/', dest: /tmp/x}\n",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("SETTLE_ANSIBLE_PYTHON", "/nonexistent/python3")],
+    );
+    run.assert_code(4);
+    assert!(
+        run.stderr
+            .contains("task \"fetch it\": the module \"get_url\" is not known to settle")
+            && run.stderr.contains("pip install ansible-core"),
+        "{}",
+        run.stderr
+    );
 }

@@ -365,3 +365,42 @@ fn async_jobs_run_on_the_host_over_ssh() {
         assert!(file.contains("\"rc\":0"), "{host}: {file}");
     }
 }
+
+#[test]
+fn ansibles_own_modules_run_on_the_host_over_ssh() {
+    let python = "/var/cache/settle-compat/venv/bin/python";
+    if !std::path::Path::new(python).exists() {
+        eprintln!("skipped: no ansible-core at {python} (tests/compat/install makes it)");
+        return;
+    }
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    s.write(
+        "library/where.py",
+        "#!/usr/bin/python\nimport socket, sys\nfrom ansible.module_utils.basic import AnsibleModule\nm = AnsibleModule(argument_spec=dict(path=dict(type='path', required=True)), supports_check_mode=True)\nif not m.check_mode:\n    open(m.params['path'], 'w').write(socket.gethostname())\nm.exit_json(changed=True, python=sys.executable)\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - where: {path: /tmp/ansible-module-ran}
+      register: where
+    - assert:
+        that: [where is changed, where.python == '/usr/bin/python3']
+",
+    );
+    for host in hosts.names() {
+        hosts.ssh(host, "rm -f /tmp/ansible-module-ran");
+    }
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "inv"],
+        &[("SETTLE_ANSIBLE_PYTHON", python)],
+    );
+    run.assert_code(0);
+    for host in hosts.names() {
+        assert_eq!(hosts.ssh(host, "cat /tmp/ansible-module-ran"), *host);
+    }
+}

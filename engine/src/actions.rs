@@ -114,7 +114,10 @@ pub(crate) fn known_modules() -> Vec<&'static str> {
     names
 }
 
-fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> String {
+pub(crate) fn did_you_mean<'a>(
+    word: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> String {
     candidates
         .into_iter()
         .map(|c| (strsim::jaro_winkler(word, c), c))
@@ -124,8 +127,9 @@ fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -
         .unwrap_or_default()
 }
 
-/// Checks a task's module and argument names before anything runs.
-pub(crate) fn validate(task: &Task) -> Result<(), String> {
+/// Checks a task's module and argument names before anything runs. A module settle does not
+/// have must be one of Ansible's it can find (which checks its own arguments).
+pub(crate) fn validate(task: &Task, play_dir: &Path) -> Result<(), String> {
     let module = task.module.as_str();
     let (accepted, unsupported): (Option<Vec<&str>>, Vec<&str>) =
         if let Some((_, args)) = CONTROLLER_ACTIONS.iter().find(|(n, _)| *n == module) {
@@ -143,11 +147,7 @@ pub(crate) fn validate(task: &Task) -> Result<(), String> {
             }
             (Some(args), spec.unsupported.to_vec())
         } else {
-            return Err(format!(
-                "the module {:?} is not known to settle{}",
-                task.module_as_written,
-                did_you_mean(module, known_modules())
-            ));
+            return crate::ansible_modules::find(task, play_dir).map(|_| ());
         };
     if let Some(accepted) = accepted {
         for key in task.args.keys() {
@@ -213,6 +213,8 @@ pub(crate) struct ActionContext<'a> {
     pub check_mode: bool,
     pub diff: bool,
     pub verbosity: u8,
+    /// The task's `no_log`, for Ansible's modules (`_ansible_no_log`).
+    pub no_log: bool,
     pub environment: std::collections::BTreeMap<String, String>,
     pub run_module: &'a dyn Fn(&Request) -> Result<Outcome, ConnectionError>,
     /// Variables the action sets on the host (`set_fact`, `include_vars`).
@@ -250,11 +252,11 @@ pub(crate) fn async_dir(scope: &Arc<Scope>) -> Result<String, String> {
 }
 
 /// Whether a module may run as an `async` job: those Ansible runs through its `normal`,
-/// `command`, `package`, `service` or `dnf` action. The actions carried out on the controller,
-/// and `copy`, `assemble`, `raw` and `async_status` (Ansible's own action plugins), may not.
+/// `command`, `package`, `service` or `dnf` action (Ansible's own modules included). The
+/// actions carried out on the controller, and `copy`, `assemble`, `raw` and `async_status`
+/// (Ansible's own action plugins), may not.
 fn supports_async(module: &str) -> bool {
-    settle_modules::spec(module).is_some()
-        && !matches!(module, "copy" | "assemble" | "raw" | "async_status")
+    !matches!(module, "copy" | "assemble" | "raw" | "async_status")
         && !CONTROLLER_ACTIONS.iter().any(|(name, _)| *name == module)
 }
 
@@ -303,7 +305,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
     if ctx.task.args.contains_key("_variable_params") {
         return match splat_args(ctx) {
             Ok(task) => {
-                if let Err(e) = validate(&task) {
+                if let Err(e) = validate(&task, ctx.play_dir) {
                     return failed(e);
                 }
                 run(&ActionContext {
@@ -349,6 +351,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "group_by" => group_by(ctx),
         "set_stats" => set_stats(ctx),
         "async_status" => async_status(ctx),
+        name if settle_modules::spec(name).is_none() => ansible_module(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
     };
     // Errors here are the playbook's (a template, a missing file): say which task and where.
@@ -1306,7 +1309,127 @@ fn module(ctx: &ActionContext, args: Result<Vars, String>) -> Result<ActionResul
 }
 
 fn module_call(ctx: &ActionContext, module: &str, args: Vars) -> Result<ActionResult, String> {
-    let mut request = Request::new(module, args);
+    call(ctx, Request::new(module, args))
+}
+
+/// A module settle does not have: Ansible's own, packed on the controller and run on the host
+/// with the arguments as written (the module checks them) and Ansible's `_ansible_*` ones.
+fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
+    use crate::ansible_modules;
+    let found = ansible_modules::find(ctx.task, ctx.play_dir)?;
+    let packed = ansible_modules::pack(&found, ctx.play_dir)?;
+    let var = |name: &str| -> Option<String> {
+        let probe = Value::String(format!("{{{{ {name} | default(None) }}}}"));
+        match templar().render(&probe, ctx.scope) {
+            Ok(Value::String(s)) if !s.is_empty() && s != "None" => Some(s),
+            _ => None,
+        }
+    };
+    // As Ansible: the interpreter named for the host, else the one discovered there before.
+    let python = var("ansible_python_interpreter")
+        .or_else(|| {
+            std::env::var("ANSIBLE_PYTHON_INTERPRETER")
+                .ok()
+                .filter(|p| !p.is_empty())
+        })
+        .filter(|p| !p.starts_with("auto"))
+        .or_else(|| var("(ansible_facts | default({})).discovered_interpreter_python"));
+    let payload = ansible_modules::payload(&packed, &ctx.task.module_as_written, python, |base| {
+        var(&format!("ansible_{base}_interpreter"))
+    });
+    let mut args = rendered_args(ctx, &[])?;
+    let version = ansible_modules::ansible_core()
+        .map(|core| core.version.clone())
+        .unwrap_or_else(|_| "2.19.0".into());
+    let remote_tmp = var("ansible_remote_tmp").unwrap_or_else(|| "~/.ansible/tmp".into());
+    let internal = json!({
+        "_ansible_no_log": ctx.no_log,
+        "_ansible_debug": false,
+        "_ansible_verbosity": ctx.verbosity,
+        "_ansible_version": version,
+        "_ansible_module_name": found.module_name,
+        "_ansible_syslog_facility": var("ansible_syslog_facility").unwrap_or_else(|| "LOG_USER".into()),
+        "_ansible_selinux_special_fs": ["fuse", "nfs", "vboxsf", "ramfs", "9p", "vfat"],
+        "_ansible_socket": null,
+        "_ansible_shell_executable": var("ansible_shell_executable").unwrap_or_else(|| "/bin/sh".into()),
+        "_ansible_keep_remote_files": false,
+        "_ansible_remote_tmp": remote_tmp,
+        "_ansible_ignore_unknown_opts": false,
+        "_ansible_target_log_info": null,
+        "_ansible_tracebacks_for": [],
+    });
+    // Only those the installed ansible-core knows: its modules reject any other.
+    let known = ansible_modules::ansible_core().map(|core| &core.pass_vars);
+    if let Value::Object(internal) = internal {
+        args.extend(internal.into_iter().filter(|(k, _)| match known {
+            Ok(known) => known.contains(k),
+            Err(_) => true,
+        }));
+    }
+    let mut request = Request::new(&ctx.task.module, args);
+    request.ansible_module = Some(payload);
+    let result = call(ctx, request)?;
+    Ok(match result {
+        ActionResult::Done(mut result, mut plan) => {
+            from_ansible_module(&result, &mut plan);
+            result.insert(
+                ANSIBLE_MODULE_KEY.into(),
+                found.path.display().to_string().into(),
+            );
+            ActionResult::Done(result, plan)
+        }
+        other => other,
+    })
+}
+
+/// The hidden key of a result that came from one of Ansible's modules: its file.
+pub(crate) const ANSIBLE_MODULE_KEY: &str = "_settle_ansible_module";
+
+/// An Ansible module's `diff`, shown as settle shows diffs.
+fn from_ansible_module(result: &Map<String, Value>, plan: &mut Plan) {
+    let diffs: Vec<Value> = match result.get("diff") {
+        Some(Value::Array(list)) => list.clone(),
+        Some(one @ Value::Object(_)) => vec![one.clone()],
+        _ => Vec::new(),
+    };
+    let text = |v: Option<&Value>| match v {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) => Some(s.clone()),
+        Some(other) => Some(serde_json::to_string_pretty(other).unwrap_or_default() + "\n"),
+    };
+    for diff in &diffs {
+        if let Some(prepared) = diff.get("prepared").and_then(Value::as_str) {
+            plan.content.push(settle_modules::ContentDiff {
+                path: String::new(),
+                before: None,
+                after: None,
+                summary: Some(prepared.to_string()),
+            });
+            continue;
+        }
+        let (before, after) = (text(diff.get("before")), text(diff.get("after")));
+        if before.is_none() && after.is_none() || before == after {
+            continue;
+        }
+        let header = diff
+            .get("after_header")
+            .or_else(|| diff.get("before_header"))
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_string();
+        plan.content.push(settle_modules::ContentDiff {
+            path: header,
+            before,
+            after,
+            summary: None,
+        });
+    }
+}
+
+/// Sends a module call to the host and shapes its outcome as the task's result.
+fn call(ctx: &ActionContext, mut request: Request) -> Result<ActionResult, String> {
+    let module = request.module.clone();
+    let module = module.as_str();
     request.check_mode = ctx.check_mode;
     request.diff = ctx.diff;
     request.environment = ctx.environment.clone();
@@ -1338,6 +1461,7 @@ fn module_call(ctx: &ActionContext, module: &str, args: Vars) -> Result<ActionRe
                 result.insert("msg".into(), msg.into());
             }
             if ctx.diff
+                && request.ansible_module.is_none()
                 && let Some(diff) = result_diff(module, &result, &outcome.plan)
             {
                 result.insert("diff".into(), diff);

@@ -20,6 +20,7 @@
 //! ```
 
 mod actions;
+pub mod ansible_modules;
 pub mod connection;
 mod exec;
 mod filters;
@@ -196,6 +197,12 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
         }
         // A handler that includes a task file is checked when the file is read.
         tasks.extend(play.handlers.iter().filter(|h| h.include.is_none()));
+        // Every role's `library/` is known to every task, as in Ansible.
+        for task in &tasks {
+            if let Some(role) = &task.role {
+                ansible_modules::remember_role(&role.path);
+            }
+        }
         for task in tasks {
             let fail = |message: String| ValidationError {
                 location: task.location.clone(),
@@ -208,7 +215,7 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
             if !actions::known_modules().contains(&task.module.as_str())
                 && !task.module.contains("{{")
             {
-                actions::validate(task).map_err(fail)?;
+                actions::validate(task, &play.dir).map_err(fail)?;
             }
             for name in &task.keywords.notify {
                 if !handler_names.contains(name) && !name.contains("{{") {

@@ -28,6 +28,9 @@ pub struct Record {
     pub diff: Option<String>,
     pub msg: Option<String>,
     pub duration_seconds: f64,
+    /// The file of Ansible's own module that ran for a task settle has no module for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ansible_module: Option<String>,
 }
 
 /// Where `--report` writes, and in which format.
@@ -197,6 +200,22 @@ impl RunSummary<'_> {
             } else {
                 let _ = writeln!(out, "{host}: {verb}: {}", tasks.join(", "));
             }
+        }
+        let mut fallback: Vec<&str> = Vec::new();
+        for r in self.records.iter().filter(|r| r.ansible_module.is_some()) {
+            if !fallback.contains(&r.task.as_str()) {
+                fallback.push(&r.task);
+            }
+        }
+        if !fallback.is_empty() {
+            let core = crate::ansible_modules::ansible_core_used()
+                .map(|c| format!(" ({c})"))
+                .unwrap_or_default();
+            let _ = writeln!(
+                out,
+                "Ran Ansible's own modules{core}: {}",
+                fallback.join(", ")
+            );
         }
         let _ = write!(out, "Run time: {:.2} s", self.duration_seconds);
         out

@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use crate::{Outcome, Request};
 
 /// Bumped whenever a message changes shape.
-pub const PROTOCOL: u32 = 2;
+pub const PROTOCOL: u32 = 3;
 
 /// The agent's first line.
 #[derive(Debug, Clone, Serialize, Deserialize)]

@@ -325,14 +325,14 @@ pub(crate) fn run_raw(request: &Request) -> Result<Outcome, ModuleError> {
 }
 
 /// Why a command has no output to give.
-enum Waited {
+pub(crate) enum Waited {
     TimedOut(u64),
     Io(std::io::Error),
 }
 
 /// Feeds `stdin` and reads the output at the same time (a large input to a program that
 /// answers as it reads would otherwise fill both pipes and hang), up to `timeout` seconds.
-fn wait_for(
+pub(crate) fn wait_for(
     mut child: std::process::Child,
     stdin: Option<String>,
     timeout: Option<u64>,

@@ -27,6 +27,7 @@
 
 mod accounts;
 pub mod agent;
+pub mod ansible_module;
 mod args;
 mod assemble;
 pub mod async_job;
@@ -61,6 +62,7 @@ mod wait_for;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+pub use ansible_module::{ModulePayload, ModuleStyle};
 pub use args::{Mode, parse_mode};
 pub use async_job::AsyncJob;
 pub use resource::{Change, ContentDiff, Plan};
@@ -84,6 +86,9 @@ pub struct Request {
     /// `async`: start the call as a background job and answer at once with its id.
     #[serde(default)]
     pub async_job: Option<AsyncJob>,
+    /// Ansible's own module for a task settle has none for: run it instead of one of ours.
+    #[serde(default)]
+    pub ansible_module: Option<ModulePayload>,
 }
 
 impl Request {
@@ -96,6 +101,7 @@ impl Request {
             environment: Default::default(),
             timeout: None,
             async_job: None,
+            ansible_module: None,
         }
     }
 }
@@ -205,6 +211,7 @@ pub fn spec(name: &str) -> Option<&'static ModuleSpec> {
 pub fn run(request: &Request) -> Outcome {
     let result = match request.module.as_str() {
         _ if request.async_job.is_some() => async_job::launch(request),
+        _ if let Some(payload) = &request.ansible_module => ansible_module::run(request, payload),
         "file" => resource::run::<file::File>(request),
         "copy" => resource::run::<copy::Copy>(request),
         "command" => command::run(request, false),

@@ -279,10 +279,15 @@ impl PlayRun<'_> {
             }
         };
         for task in tasks_of(&tasks) {
+            if let Some(role) = &task.role {
+                crate::ansible_modules::remember_role(&role.path);
+            }
+        }
+        for task in tasks_of(&tasks) {
             if !actions::known_modules().contains(&task.module.as_str())
                 && !task.module.contains("{{")
             {
-                actions::validate(task).map_err(|e| {
+                actions::validate(task, &self.play.dir).map_err(|e| {
                     format!("{}: task {:?}: {e}", task.location, task.display_name())
                 })?;
             }

@@ -31,7 +31,7 @@ impl PlayRun<'_> {
                     state.set_facts(facts);
                 }
                 self.engine.count(host, |s| s.ok += 1);
-                self.record(host, FACTS, "ok", false, None, None, 0.0, false);
+                self.record(host, FACTS, "ok", false, None, None, 0.0, false, None);
                 self.engine
                     .out
                     .result(host, Status::Ok, None, &json!({}), false);

@@ -37,6 +37,17 @@ fn add_exception(result: &mut Map<String, Value>) {
     }
 }
 
+/// The file of Ansible's module that made a result (or an item of a loop's), if one did.
+fn ansible_module_of(result: &Map<String, Value>) -> Option<String> {
+    let here = result.get(actions::ANSIBLE_MODULE_KEY).map(value_text);
+    here.or_else(|| match result.get("results") {
+        Some(Value::Array(items)) => items
+            .iter()
+            .find_map(|item| item.get(actions::ANSIBLE_MODULE_KEY).map(value_text)),
+        _ => None,
+    })
+}
+
 /// A task's result while it is being made.
 pub(super) struct ItemResult {
     pub(super) result: Map<String, Value>,
@@ -90,6 +101,7 @@ impl PlayRun<'_> {
         msg: Option<&str>,
         duration: f64,
         handler: bool,
+        ansible_module: Option<String>,
     ) {
         let record = Record {
             play: self.play.name.clone(),
@@ -104,6 +116,7 @@ impl PlayRun<'_> {
             diff,
             msg: msg.map(str::to_string),
             duration_seconds: duration,
+            ansible_module,
         };
         self.engine
             .out
@@ -142,6 +155,7 @@ impl PlayRun<'_> {
             Some(msg),
             seconds,
             handler,
+            None,
         );
         self.engine.out.result(
             host,
@@ -168,6 +182,7 @@ impl PlayRun<'_> {
             Some(msg),
             0.0,
             false,
+            None,
         );
         self.engine.count(host, |s| s.unreachable += 1);
         self.engine.out.result(
@@ -262,6 +277,7 @@ impl PlayRun<'_> {
             (!no_log && !item.plan.changes.is_empty()).then(|| actions::diff_text(&item.plan));
         let msg = item.result.get("msg").map(value_text);
         let msg = if no_log { None } else { msg };
+        let ansible_module = ansible_module_of(&item.result);
         self.record(
             host,
             (&task.display_name(), Some(&task.location)),
@@ -271,7 +287,13 @@ impl PlayRun<'_> {
             msg.as_deref(),
             started.elapsed().as_secs_f64(),
             handler,
+            ansible_module.clone(),
         );
+        if let Some(path) = &ansible_module
+            && self.engine.opts.verbosity >= 3
+        {
+            self.engine.out.print(&format!("Using module file {path}"));
+        }
         if !is_loop {
             if status == Status::Failed && !item.flag("_error_shown") {
                 self.show_task_error(task, &item, no_log);

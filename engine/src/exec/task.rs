@@ -136,7 +136,7 @@ impl PlayRun<'_> {
         let with_defaults = with_module_defaults(resolved.as_ref());
         let task = with_defaults.as_ref();
         // Arguments the module does not take fail the task here, as in Ansible.
-        if let Err(e) = actions::validate(task) {
+        if let Err(e) = actions::validate(task, &self.play.dir) {
             return fail(e);
         }
         // Ansible resolves delegate_to before `when`: an empty host name fails even a task
@@ -333,6 +333,13 @@ impl PlayRun<'_> {
             check_mode,
             diff,
             verbosity: opts.verbosity,
+            no_log: task.keywords.no_log.as_ref().is_some_and(|v| {
+                templar()
+                    .render(v, scope)
+                    .ok()
+                    .and_then(|v| strict_bool(&v))
+                    .unwrap_or(true)
+            }),
             environment,
             run_module: &run_module,
             set_var: &set_var,
