@@ -1581,3 +1581,46 @@ fn async_in_check_mode_runs_the_module_in_check_mode() {
     run.assert_code(0);
     assert!(!s.path("never").exists());
 }
+
+#[test]
+fn script_runs_a_controller_file_on_the_host_and_creates_makes_it_idempotent() {
+    let s = one_host();
+    s.write(
+        "files/make.sh",
+        "#!/bin/sh\necho \"made $2\" > \"$1\"\necho out; echo err >&2\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - script: make.sh @@/made 'two words'
+      args: {creates: '@@/made'}
+      register: r
+    - assert:
+        that:
+          - r.rc == 0
+          - r.stdout == 'out\\n' and r.stdout_lines == ['out']
+          - r.stderr_lines == ['err']
+      when: r is changed and not ansible_check_mode
+    - script: {cmd: missing.sh}
+      register: m
+      ignore_errors: true
+    - assert: {that: [m is failed, \"'missing.sh' in m.msg\"]}
+",
+    );
+    let first = s.settle(&["site.yml", "-i", "hosts"]);
+    first.assert_code(0);
+    assert_eq!(first.recap("h1")["changed"], 1, "{}", first.stdout);
+    assert_eq!(s.read("made"), "made two words\n");
+    let second = s.settle(&["site.yml", "-i", "hosts"]);
+    second.assert_code(0);
+    assert_eq!(second.recap("h1")["changed"], 0, "{}", second.stdout);
+    assert_eq!(second.recap("h1")["skipped"], 2, "{}", second.stdout);
+    std::fs::remove_file(s.path("made")).unwrap();
+    let check = s.settle(&["site.yml", "-i", "hosts", "--check"]);
+    check.assert_code(0);
+    assert_eq!(check.recap("h1")["changed"], 1, "{}", check.stdout);
+    assert!(!s.path("made").exists(), "check mode runs no script");
+}

@@ -51,6 +51,7 @@ mod process;
 pub mod pyre;
 mod replace;
 mod resource;
+pub mod script;
 mod setup;
 mod slurp;
 mod stat;
@@ -187,6 +188,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &replace::SPEC,
     &find::SPEC,
     &slurp::SPEC,
+    &script::SPEC,
     &mktemp::SPEC,
     &assemble::SPEC,
     &cron::SPEC,
@@ -227,6 +229,7 @@ pub fn run(request: &Request) -> Outcome {
         "replace" => resource::run::<replace::Replace>(request),
         "find" => find::run(request),
         "slurp" => slurp::run(request),
+        "script" => script::run(request),
         "tempfile" => mktemp::run(request),
         "assemble" => resource::run::<assemble::Assemble>(request),
         "cron" => resource::run::<cron::Cron>(request),
