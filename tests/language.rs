@@ -1624,3 +1624,48 @@ fn script_runs_a_controller_file_on_the_host_and_creates_makes_it_idempotent() {
     assert_eq!(check.recap("h1")["changed"], 1, "{}", check.stdout);
     assert!(!s.path("made").exists(), "check mode runs no script");
 }
+
+#[test]
+fn fetch_copies_into_a_folder_per_host_and_a_second_run_changes_nothing() {
+    let s = one_host();
+    s.write("remote/orig", "test");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - fetch: {src: '@@/remote/orig', dest: '@@/fetched'}
+      register: f
+    - fetch: {src: '@@/remote/orig', dest: '@@/flat/', flat: yes}
+    - fetch: {src: '@@/remote/nope', dest: '@@/fetched', fail_on_missing: no}
+      register: missing
+    - fetch: {src: '@@/remote', dest: '@@/fetched'}
+      register: dir
+      ignore_errors: true
+    - assert:
+        that:
+          - f.checksum == 'a94a8fe5ccb19ba61c4c0873d391e987982fbbd3'
+          - missing is not failed and missing.msg is search('ignored')
+          - dir is failed and dir.msg is search('is a directory')
+      when: not ansible_check_mode
+    - assert: {that: [f is skipped, \"f.msg is search('not \\\\(yet\\\\) supported')\"]}
+      when: ansible_check_mode
+",
+    );
+    let first = s.settle(&["site.yml", "-i", "hosts"]);
+    first.assert_code(0);
+    assert_eq!(first.recap("h1")["changed"], 2, "{}", first.stdout);
+    let fetched = format!("fetched/h1{}/remote/orig", s.root());
+    assert_eq!(s.read(&fetched), "test");
+    assert_eq!(s.read("flat/orig"), "test");
+    let second = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_eq!(second.recap("h1")["changed"], 0, "{}", second.stdout);
+    s.write(&fetched, "drifted");
+    let check = s.settle(&["site.yml", "-i", "hosts", "--check"]);
+    check.assert_code(0);
+    assert_eq!(s.read(&fetched), "drifted", "check mode skips fetch");
+    let third = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_eq!(third.recap("h1")["changed"], 1, "{}", third.stdout);
+    assert_eq!(s.read(&fetched), "test");
+}

@@ -1,6 +1,6 @@
 //! Actions that run on the controller (`debug`, `assert`, `set_fact`, …) and the controller half
-//! of `template`, `copy` and `script` (reading and rendering local files), then the call into a
-//! module.
+//! of `template`, `copy` and `script` (reading and rendering local files) and of `fetch` (writing
+//! one), then the call into a module.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -14,6 +14,7 @@ use crate::Vars;
 use crate::connection::ConnectionError;
 use crate::template::{OMIT, Scope, is_template, templar};
 
+mod fetch;
 mod script;
 
 /// Actions the engine carries out itself, with the arguments each takes (`None`: any).
@@ -246,13 +247,13 @@ pub(crate) fn async_dir(scope: &Arc<Scope>) -> Result<String, String> {
 
 /// Whether a module may run as an `async` job: those Ansible runs through its `normal`,
 /// `command`, `package`, `service` or `dnf` action. The actions carried out on the controller,
-/// and `copy`, `assemble`, `raw`, `async_status` and `script` (Ansible's own action plugins),
-/// may not.
+/// and `copy`, `assemble`, `raw`, `async_status`, `script` and `fetch` (Ansible's own action
+/// plugins), may not.
 fn supports_async(module: &str) -> bool {
     settle_modules::spec(module).is_some()
         && !matches!(
             module,
-            "copy" | "assemble" | "raw" | "async_status" | "script"
+            "copy" | "assemble" | "raw" | "async_status" | "script" | "fetch"
         )
         && !CONTROLLER_ACTIONS.iter().any(|(name, _)| *name == module)
 }
@@ -329,6 +330,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "template" => template(ctx),
         "copy" => copy(ctx),
         "script" => script::script(ctx),
+        "fetch" => fetch::fetch(ctx),
         "gather_facts" => gather_facts(ctx),
         "add_host" => add_host(ctx),
         "group_by" => group_by(ctx),

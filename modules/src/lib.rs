@@ -37,6 +37,7 @@ mod command;
 mod copy;
 mod cron;
 mod dnf;
+mod fetch;
 mod file;
 mod find;
 mod fsutil;
@@ -188,6 +189,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &replace::SPEC,
     &find::SPEC,
     &slurp::SPEC,
+    &fetch::SPEC,
     &script::SPEC,
     &mktemp::SPEC,
     &assemble::SPEC,
@@ -229,6 +231,7 @@ pub fn run(request: &Request) -> Outcome {
         "replace" => resource::run::<replace::Replace>(request),
         "find" => find::run(request),
         "slurp" => slurp::run(request),
+        "fetch" => fetch::run(request),
         "script" => script::run(request),
         "tempfile" => mktemp::run(request),
         "assemble" => resource::run::<assemble::Assemble>(request),
