@@ -72,7 +72,13 @@ pub(super) fn fetch(ctx: &ActionContext) -> Result<ActionResult, String> {
         return missing(msg.into(), msg.into());
     }
     if let Some(error) = found.get("error").map(value_text) {
-        let msg = format!("Failed to get information on remote file ({source}): {error}");
+        // Ansible words this by the way it happened to look (stat without become, slurp with
+        // it); settle says both: what it means, and the system's reason.
+        let msg = if error == "Permission denied" {
+            format!("File is not readable: {source} ({error})")
+        } else {
+            format!("Failed to get information on remote file ({source}): {error}")
+        };
         return missing(msg.clone(), format!("{msg}, ignored"));
     }
     if is("isdir") {
