@@ -61,10 +61,14 @@ fn semver(v: &str) -> Result<([u64; 3], bool, Vec<Ident>), String> {
     Ok(([n(1)?, n(2)?, n(3)?], pre.is_empty(), pre))
 }
 
+/// Release, pre-release (rank, number), post-release (-1: none), development release (rank,
+/// number), in the order they are compared.
+type Pep440 = (Vec<u64>, (i8, u64), i64, (i8, u64));
+
 /// A PEP 440 version as packaging orders it: the release (trailing zeros do not count), then
 /// pre-release (`a` < `b` < `rc`, none after them, but a bare `.devN` first of all), post-release,
 /// development release (none last).
-fn pep440(v: &str) -> Result<(Vec<u64>, (i8, u64), i64, (i8, u64)), String> {
+fn pep440(v: &str) -> Result<Pep440, String> {
     let bad = || format!("Invalid version: '{v}'");
     let re = regex::Regex::new(
         r"(?i)^\s*v?(?:\d+!)?(\d+(?:\.\d+)*)(?:[-_.]?(a|b|c|rc|alpha|beta|pre|preview)[-_.]?(\d*))?(?:-(\d+)|[-_.]?(?:post|rev|r)[-_.]?(\d*))?(?:[-_.]?dev[-_.]?(\d*))?(?:\+[a-z0-9]+(?:[-_.][a-z0-9]+)*)?\s*$",
