@@ -1586,6 +1586,13 @@ fn async_in_check_mode_runs_the_module_in_check_mode() {
 fn module_defaults_merge_by_module_from_play_to_task() {
     let s = one_host();
     s.write(
+fn script_runs_a_controller_file_on_the_host_and_creates_makes_it_idempotent() {
+    let s = one_host();
+    s.write(
+        "files/make.sh",
+        "#!/bin/sh\necho \"made $2\" > \"$1\"\necho out; echo err >&2\n",
+    );
+    s.write(
         "site.yml",
         "\
 - hosts: all
@@ -1639,6 +1646,41 @@ fn module_defaults_merge_by_module_from_play_to_task() {
 fn a_module_name_may_be_a_template() {
     let s = Scratch::new();
     s.write("hosts", &local_inventory(&["h1", "h2"]));
+  tasks:
+    - script: make.sh @@/made 'two words'
+      args: {creates: '@@/made'}
+      register: r
+    - assert:
+        that:
+          - r.rc == 0
+          - r.stdout == 'out\\n' and r.stdout_lines == ['out']
+          - r.stderr_lines == ['err']
+      when: r is changed and not ansible_check_mode
+    - script: {cmd: missing.sh}
+      register: m
+      ignore_errors: true
+    - assert: {that: [m is failed, \"'missing.sh' in m.msg\"]}
+",
+    );
+    let first = s.settle(&["site.yml", "-i", "hosts"]);
+    first.assert_code(0);
+    assert_eq!(first.recap("h1")["changed"], 1, "{}", first.stdout);
+    assert_eq!(s.read("made"), "made two words\n");
+    let second = s.settle(&["site.yml", "-i", "hosts"]);
+    second.assert_code(0);
+    assert_eq!(second.recap("h1")["changed"], 0, "{}", second.stdout);
+    assert_eq!(second.recap("h1")["skipped"], 2, "{}", second.stdout);
+    std::fs::remove_file(s.path("made")).unwrap();
+    let check = s.settle(&["site.yml", "-i", "hosts", "--check"]);
+    check.assert_code(0);
+    assert_eq!(check.recap("h1")["changed"], 1, "{}", check.stdout);
+    assert!(!s.path("made").exists(), "check mode runs no script");
+}
+
+#[test]
+fn fetch_copies_into_a_folder_per_host_and_a_second_run_changes_nothing() {
+    let s = one_host();
+    s.write("remote/orig", "test");
     s.write(
         "site.yml",
         "\
@@ -1854,4 +1896,38 @@ fn without_ansible_core_the_error_names_the_module_and_how_to_get_it() {
         "{}",
         run.stderr
     );
+  tasks:
+    - fetch: {src: '@@/remote/orig', dest: '@@/fetched'}
+      register: f
+    - fetch: {src: '@@/remote/orig', dest: '@@/flat/', flat: yes}
+    - fetch: {src: '@@/remote/nope', dest: '@@/fetched', fail_on_missing: no}
+      register: missing
+    - fetch: {src: '@@/remote', dest: '@@/fetched'}
+      register: dir
+      ignore_errors: true
+    - assert:
+        that:
+          - f.checksum == 'a94a8fe5ccb19ba61c4c0873d391e987982fbbd3'
+          - missing is not failed and missing.msg is search('ignored')
+          - dir is failed and dir.msg is search('is a directory')
+      when: not ansible_check_mode
+    - assert: {that: [f is skipped, \"f.msg is search('not \\\\(yet\\\\) supported')\"]}
+      when: ansible_check_mode
+",
+    );
+    let first = s.settle(&["site.yml", "-i", "hosts"]);
+    first.assert_code(0);
+    assert_eq!(first.recap("h1")["changed"], 2, "{}", first.stdout);
+    let fetched = format!("fetched/h1{}/remote/orig", s.root());
+    assert_eq!(s.read(&fetched), "test");
+    assert_eq!(s.read("flat/orig"), "test");
+    let second = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_eq!(second.recap("h1")["changed"], 0, "{}", second.stdout);
+    s.write(&fetched, "drifted");
+    let check = s.settle(&["site.yml", "-i", "hosts", "--check"]);
+    check.assert_code(0);
+    assert_eq!(s.read(&fetched), "drifted", "check mode skips fetch");
+    let third = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_eq!(third.recap("h1")["changed"], 1, "{}", third.stdout);
+    assert_eq!(s.read(&fetched), "test");
 }

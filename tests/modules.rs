@@ -61,6 +61,7 @@ fn prove(hosts: &TestHosts, scenario: Scenario) {
         ),
     );
     s.write("files/hello.txt", "hello from the controller\n");
+    s.write("files/stamp.sh", "#!/bin/sh\necho \"$2\" > \"$1\"\n");
     s.write(
         "templates/conf.j2",
         "name={{ inventory_hostname }}\nlevel={{ level | default(3) }}\n",
@@ -812,4 +813,72 @@ fn getent_returns_database_entries_as_facts() {
           - bad is failed and bad.msg == 'Missing arguments, or database unknown.'
 ",
     );
+}
+
+#[test]
+fn script_with_creates_runs_only_while_its_file_is_missing() {
+    let hosts = test_hosts();
+    let host = hosts.names()[2];
+    prove(
+        hosts,
+        Scenario {
+            host,
+            reset: "rm -rf /srv/m-script",
+            tasks: "    - file: {path: /srv/m-script, state: directory}\n    - script: stamp.sh /srv/m-script/stamp 'made by script'\n      args: {creates: /srv/m-script/stamp}\n",
+            verify: "cat /srv/m-script/stamp; ls -A ~/.ansible/tmp | wc -l",
+            expected: "made by script\n0\n",
+            drift: "rm /srv/m-script/stamp",
+            diff_shows: &format!(
+                "TASK [script] ******************************************************************\nchanged: [{host}]"
+            ),
+        },
+    );
+}
+
+#[test]
+fn fetch_reads_as_the_become_user_and_copies_only_what_changed() {
+    let hosts = test_hosts();
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let host = hosts.names()[2];
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("deploy", &[], &[]));
+    s.write(
+        "site.yml",
+        &format!(
+            "\
+- hosts: {host}
+  gather_facts: no
+  tasks:
+    - fetch: {{src: /srv/m-fetch/alice.txt, dest: fetched}}
+      become: true
+      become_user: alice
+    - fetch: {{src: /srv/m-fetch/alice.txt, dest: fetched}}
+      register: as_deploy
+      ignore_errors: true
+    - assert: {{that: [as_deploy is failed, \"as_deploy.msg is search('File is not readable')\"]}}
+      when: not ansible_check_mode
+"
+        ),
+    );
+    hosts.ssh(
+        host,
+        "rm -rf /srv/m-fetch; mkdir -p /srv/m-fetch; echo secret > /srv/m-fetch/alice.txt; \
+         chown alice /srv/m-fetch/alice.txt; chmod 0600 /srv/m-fetch/alice.txt",
+    );
+    let local = format!("fetched/{host}/srv/m-fetch/alice.txt");
+    let first = run(&s, &[]);
+    first.assert_code(0);
+    assert_eq!(changed(&first, host), 1, "{}", first.stdout);
+    assert_eq!(s.read(&local), "secret\n");
+    let second = run(&s, &[]);
+    assert_eq!(changed(&second, host), 0, "{}", second.stdout);
+    hosts.ssh(host, "echo new > /srv/m-fetch/alice.txt");
+    // Ansible's fetch does not support check mode: the task is skipped, nothing is written.
+    let check = run(&s, &["--check"]);
+    check.assert_code(0);
+    assert_eq!(changed(&check, host), 0, "{}", check.stdout);
+    assert_eq!(s.read(&local), "secret\n");
+    let third = run(&s, &[]);
+    assert_eq!(changed(&third, host), 1, "{}", third.stdout);
+    assert_eq!(s.read(&local), "new\n");
 }

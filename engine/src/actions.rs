@@ -1,5 +1,6 @@
 //! Actions that run on the controller (`debug`, `assert`, `set_fact`, …) and the controller half
-//! of `template` and `copy` (reading and rendering local files), then the call into a module.
+//! of `template`, `copy` and `script` (reading and rendering local files) and of `fetch` (writing
+//! one), then the call into a module.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -12,6 +13,9 @@ use settle_playbooks::{Task, search_paths};
 use crate::Vars;
 use crate::connection::ConnectionError;
 use crate::template::{OMIT, Scope, is_template, templar};
+
+mod fetch;
+mod script;
 
 /// Actions the engine carries out itself, with the arguments each takes (`None`: any).
 pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
@@ -253,10 +257,13 @@ pub(crate) fn async_dir(scope: &Arc<Scope>) -> Result<String, String> {
 
 /// Whether a module may run as an `async` job: those Ansible runs through its `normal`,
 /// `command`, `package`, `service` or `dnf` action (Ansible's own modules included). The
-/// actions carried out on the controller, and `copy`, `assemble`, `raw` and `async_status`
-/// (Ansible's own action plugins), may not.
+/// actions carried out on the controller, and `copy`, `assemble`, `raw`, `async_status`,
+/// `script` and `fetch` (Ansible's own action plugins), may not.
 fn supports_async(module: &str) -> bool {
-    !matches!(module, "copy" | "assemble" | "raw" | "async_status")
+    !matches!(
+        module,
+        "copy" | "assemble" | "raw" | "async_status" | "script" | "fetch"
+    )
         && !CONTROLLER_ACTIONS.iter().any(|(name, _)| *name == module)
 }
 
@@ -346,6 +353,8 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "include_vars" => include_vars(ctx),
         "template" => template(ctx),
         "copy" => copy(ctx),
+        "script" => script::script(ctx),
+        "fetch" => fetch::fetch(ctx),
         "gather_facts" => gather_facts(ctx),
         "add_host" => add_host(ctx),
         "group_by" => group_by(ctx),

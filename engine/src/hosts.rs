@@ -28,6 +28,14 @@ pub struct HostState {
     pub out_of_run: AtomicBool,
 }
 
+/// A host's facts before any are gathered: `ansible_facts` is still there, empty, as Ansible
+/// always defines it (`when: ansible_facts == {}` is how roles ask whether to gather).
+fn no_facts() -> Arc<Vars> {
+    let mut facts = Vars::new();
+    facts.insert("ansible_facts".into(), Value::Object(Default::default()));
+    Arc::new(facts)
+}
+
 impl HostState {
     pub fn inventory_vars(&self) -> Arc<Vars> {
         self.inventory_vars.read().expect("vars lock").clone()
@@ -75,7 +83,7 @@ impl HostState {
     }
 
     pub fn clear_facts(&self) {
-        *self.facts.write().expect("facts lock") = Arc::new(Vars::new());
+        *self.facts.write().expect("facts lock") = no_facts();
     }
 
     /// The host's connection, opened on first use and kept for the run.
@@ -177,7 +185,7 @@ impl Hosts {
                 Arc::new(HostState {
                     name: name.to_string(),
                     inventory_vars: RwLock::new(Arc::new(self.inventory().host_vars(name))),
-                    facts: RwLock::default(),
+                    facts: RwLock::new(no_facts()),
                     task_vars: RwLock::default(),
                     included_vars: RwLock::default(),
                     connection: Mutex::new(None),

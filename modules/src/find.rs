@@ -312,11 +312,19 @@ fn content_matches(path: &Path, re: &Regex, whole: bool) -> Result<bool, ModuleE
         ))
     })?;
     if whole {
-        return Ok(re.is_match(&text));
+        return Ok(python_finds(re, &text, false));
     }
     Ok(text
         .split_inclusive('\n')
-        .any(|line| re.find(line).is_some_and(|m| m.start() == 0)))
+        .any(|line| python_finds(re, line, true)))
+}
+
+/// Python's `re.search` (or, `at_start`, `re.match`): its `$` also matches just before a final
+/// newline, where Rust's matches only at the very end; so the text without that newline is
+/// tried too.
+fn python_finds(re: &Regex, text: &str, at_start: bool) -> bool {
+    let found = |t: &str| re.find(t).is_some_and(|m| !at_start || m.start() == 0);
+    found(text) || text.strip_suffix('\n').is_some_and(found)
 }
 
 struct Walk<'a> {
@@ -686,5 +694,18 @@ mod tests {
             ),
             ["/a.txt"]
         );
+    }
+
+    #[test]
+    fn dollar_matches_before_a_final_newline_as_in_python() {
+        let re = Regex::new("OK$").unwrap();
+        assert!(python_finds(&re, "line\nOK\n", false));
+        assert!(!python_finds(&re, "OK\nmore\n", false));
+        assert!(python_finds(&re, "OK\n", true));
+        assert!(!python_finds(
+            &Regex::new("KO$").unwrap(),
+            "KO\nOK\n",
+            false
+        ));
     }
 }

@@ -38,6 +38,7 @@ mod command;
 mod copy;
 mod cron;
 mod dnf;
+mod fetch;
 mod file;
 mod find;
 mod fsutil;
@@ -52,6 +53,7 @@ mod process;
 pub mod pyre;
 mod replace;
 mod resource;
+pub mod script;
 mod setup;
 mod slurp;
 mod stat;
@@ -193,6 +195,8 @@ pub static MODULES: &[&ModuleSpec] = &[
     &replace::SPEC,
     &find::SPEC,
     &slurp::SPEC,
+    &fetch::SPEC,
+    &script::SPEC,
     &mktemp::SPEC,
     &assemble::SPEC,
     &cron::SPEC,
@@ -234,6 +238,8 @@ pub fn run(request: &Request) -> Outcome {
         "replace" => resource::run::<replace::Replace>(request),
         "find" => find::run(request),
         "slurp" => slurp::run(request),
+        "fetch" => fetch::run(request),
+        "script" => script::run(request),
         "tempfile" => mktemp::run(request),
         "assemble" => resource::run::<assemble::Assemble>(request),
         "cron" => resource::run::<cron::Cron>(request),

@@ -18,6 +18,7 @@ pub(crate) use serialize::python_json;
 mod tests;
 mod text;
 mod time;
+mod versions;
 
 use minijinja::value::ValueKind;
 use minijinja::{Environment, Error, ErrorKind, Value};

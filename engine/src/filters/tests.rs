@@ -6,7 +6,7 @@
 use std::os::unix::fs::MetadataExt;
 
 use minijinja::value::{Kwargs, ValueKind};
-use minijinja::{Environment, Error, State, Value};
+use minijinja::{Environment, Error, Value};
 
 use super::{err, items};
 
@@ -65,11 +65,13 @@ pub(crate) fn compare_versions(a: &str, b: &str) -> std::cmp::Ordering {
     pa.len().cmp(&pb.len())
 }
 
+/// Ansible's `version(value, version, operator='eq', strict=None, version_type=None)`: the
+/// operator and `strict` may be given by position or by name.
 fn version_test(
-    _state: &State,
     a: Value,
     b: Value,
     op: Option<String>,
+    strict: Option<Value>,
     kw: Kwargs,
 ) -> Result<bool, Error> {
     let op = match op {
@@ -78,21 +80,34 @@ fn version_test(
             .get::<Option<String>>("operator")?
             .unwrap_or_else(|| "eq".into()),
     };
-    let strict = kw.get::<Option<bool>>("strict")?.unwrap_or(false);
-    let version_type = kw.get::<Option<String>>("version_type")?;
-    let (a, b) = (a.to_string(), b.to_string());
-    if strict || version_type.as_deref() == Some("strict") {
-        let re =
-            regex::Regex::new(r"^\d+\.\d+(\.\d+)?([ab](\d+))?$").map_err(|e| err(e.to_string()))?;
-        for v in [&a, &b] {
-            if !re.is_match(v) {
-                return Err(err(format!(
-                    "Version comparison failed: invalid version number '{v}'"
-                )));
-            }
-        }
+    let strict = match strict {
+        Some(v) => Some(v),
+        None => kw.get::<Option<Value>>("strict")?,
     }
-    let ord = compare_versions(&a, &b);
+    .filter(|v| !v.is_none() && !v.is_undefined());
+    let version_type = kw.get::<Option<String>>("version_type")?;
+    if strict.is_some() && version_type.is_some() {
+        return Err(err("Cannot specify both 'strict' and 'version_type'"));
+    }
+    let (a, b) = (a.to_string(), b.to_string());
+    if a.is_empty() {
+        return Err(err("Input version value cannot be empty"));
+    }
+    if b.is_empty() {
+        return Err(err("Version parameter to compare against cannot be empty"));
+    }
+    let scheme = if strict.is_some_and(|v| v.is_true()) {
+        "strict".to_string()
+    } else {
+        version_type.unwrap_or_else(|| "loose".into())
+    };
+    if !["loose", "strict", "semver", "semantic", "pep440"].contains(&scheme.as_str()) {
+        return Err(err(format!(
+            "Invalid version type ({scheme}). Must be one of 'loose', 'strict', 'semver', 'semantic', 'pep440'"
+        )));
+    }
+    let ord = super::versions::compare(&scheme, &a, &b)
+        .map_err(|e| err(format!("Version comparison failed: {e}")))?;
     use std::cmp::Ordering::*;
     Ok(match op.as_str() {
         "<" | "lt" => ord == Less,
