@@ -1586,13 +1586,6 @@ fn async_in_check_mode_runs_the_module_in_check_mode() {
 fn module_defaults_merge_by_module_from_play_to_task() {
     let s = one_host();
     s.write(
-fn script_runs_a_controller_file_on_the_host_and_creates_makes_it_idempotent() {
-    let s = one_host();
-    s.write(
-        "files/make.sh",
-        "#!/bin/sh\necho \"made $2\" > \"$1\"\necho out; echo err >&2\n",
-    );
-    s.write(
         "site.yml",
         "\
 - hosts: all
@@ -1646,41 +1639,6 @@ fn script_runs_a_controller_file_on_the_host_and_creates_makes_it_idempotent() {
 fn a_module_name_may_be_a_template() {
     let s = Scratch::new();
     s.write("hosts", &local_inventory(&["h1", "h2"]));
-  tasks:
-    - script: make.sh @@/made 'two words'
-      args: {creates: '@@/made'}
-      register: r
-    - assert:
-        that:
-          - r.rc == 0
-          - r.stdout == 'out\\n' and r.stdout_lines == ['out']
-          - r.stderr_lines == ['err']
-      when: r is changed and not ansible_check_mode
-    - script: {cmd: missing.sh}
-      register: m
-      ignore_errors: true
-    - assert: {that: [m is failed, \"'missing.sh' in m.msg\"]}
-",
-    );
-    let first = s.settle(&["site.yml", "-i", "hosts"]);
-    first.assert_code(0);
-    assert_eq!(first.recap("h1")["changed"], 1, "{}", first.stdout);
-    assert_eq!(s.read("made"), "made two words\n");
-    let second = s.settle(&["site.yml", "-i", "hosts"]);
-    second.assert_code(0);
-    assert_eq!(second.recap("h1")["changed"], 0, "{}", second.stdout);
-    assert_eq!(second.recap("h1")["skipped"], 2, "{}", second.stdout);
-    std::fs::remove_file(s.path("made")).unwrap();
-    let check = s.settle(&["site.yml", "-i", "hosts", "--check"]);
-    check.assert_code(0);
-    assert_eq!(check.recap("h1")["changed"], 1, "{}", check.stdout);
-    assert!(!s.path("made").exists(), "check mode runs no script");
-}
-
-#[test]
-fn fetch_copies_into_a_folder_per_host_and_a_second_run_changes_nothing() {
-    let s = one_host();
-    s.write("remote/orig", "test");
     s.write(
         "site.yml",
         "\
@@ -1702,6 +1660,8 @@ fn fetch_copies_into_a_folder_per_host_and_a_second_run_changes_nothing() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
     assert!(s.path("made-h1").exists() && s.path("made-h2").exists());
+}
+
 // ---- Every other module: Ansible's own code ----
 
 /// The Python of the ansible-core that tests/compat/install puts in the compat cache (scripts/test
@@ -1896,6 +1856,60 @@ fn without_ansible_core_the_error_names_the_module_and_how_to_get_it() {
         "{}",
         run.stderr
     );
+}
+
+#[test]
+fn script_runs_a_controller_file_on_the_host_and_creates_makes_it_idempotent() {
+    let s = one_host();
+    s.write(
+        "files/make.sh",
+        "#!/bin/sh\necho \"made $2\" > \"$1\"\necho out; echo err >&2\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - script: make.sh @@/made 'two words'
+      args: {creates: '@@/made'}
+      register: r
+    - assert:
+        that:
+          - r.rc == 0
+          - r.stdout == 'out\\n' and r.stdout_lines == ['out']
+          - r.stderr_lines == ['err']
+      when: r is changed and not ansible_check_mode
+    - script: {cmd: missing.sh}
+      register: m
+      ignore_errors: true
+    - assert: {that: [m is failed, \"'missing.sh' in m.msg\"]}
+",
+    );
+    let first = s.settle(&["site.yml", "-i", "hosts"]);
+    first.assert_code(0);
+    assert_eq!(first.recap("h1")["changed"], 1, "{}", first.stdout);
+    assert_eq!(s.read("made"), "made two words\n");
+    let second = s.settle(&["site.yml", "-i", "hosts"]);
+    second.assert_code(0);
+    assert_eq!(second.recap("h1")["changed"], 0, "{}", second.stdout);
+    assert_eq!(second.recap("h1")["skipped"], 2, "{}", second.stdout);
+    std::fs::remove_file(s.path("made")).unwrap();
+    let check = s.settle(&["site.yml", "-i", "hosts", "--check"]);
+    check.assert_code(0);
+    assert_eq!(check.recap("h1")["changed"], 1, "{}", check.stdout);
+    assert!(!s.path("made").exists(), "check mode runs no script");
+}
+
+#[test]
+fn fetch_copies_into_a_folder_per_host_and_a_second_run_changes_nothing() {
+    let s = one_host();
+    s.write("remote/orig", "test");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
   tasks:
     - fetch: {src: '@@/remote/orig', dest: '@@/fetched'}
       register: f
