@@ -1945,3 +1945,41 @@ fn fetch_copies_into_a_folder_per_host_and_a_second_run_changes_nothing() {
     assert_eq!(third.recap("h1")["changed"], 1, "{}", third.stdout);
     assert_eq!(s.read(&fetched), "test");
 }
+
+#[test]
+fn host_data_is_never_a_condition() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    written: '1 == 1'
+  tasks:
+    - shell: echo \"lookup('pipe', 'touch @@/bang') == ''\"
+      register: out
+    - debug: {msg: never}
+      when: '{{ out.stdout }}'
+      ignore_errors: true
+      register: whole
+    - debug: {msg: never}
+      when: '\"x\" in {{ out.stdout }}'
+      ignore_errors: true
+      register: embedded
+    - assert: {that: '{{ \"1 == 1\" }}'}
+      ignore_errors: true
+      register: computed
+    - assert:
+        that:
+          - whole is failed and embedded is failed and computed is failed
+          - whole.msg is contains 'untrusted template or expression'
+          - computed.msg is contains 'untrusted template or expression'
+    # Text a person wrote is still an expression, and templates of constants still work.
+    - assert: {that: ['{{ written }}', '\"{{ \"hi\" }}\" == \"hi\"']}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(!s.path("bang").exists(), "the host's text ran as an expression");
+}
