@@ -16,6 +16,7 @@ use settle_inventory::Inventory;
 use settle_playbooks::{Playbook, TaskNode};
 
 mod config;
+mod prompt;
 mod vault_cli;
 
 /// Exit codes, as `ansible-playbook` gives them.
@@ -360,7 +361,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     }
     let become_password = if cli.ask_become_pass {
         Some(
-            rpassword::prompt_password("BECOME password: ")
+            prompt::secret("BECOME password: ")
                 .map_err(|e| (EXIT_ERROR, format!("cannot read the password: {e}")))?,
         )
     } else {

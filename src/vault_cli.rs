@@ -33,7 +33,7 @@ pub enum Prompt {
 }
 
 fn ask(prompt: &str) -> Result<String, String> {
-    rpassword::prompt_password(prompt).map_err(|e| format!("cannot read the vault password: {e}"))
+    crate::prompt::secret(prompt).map_err(|e| format!("cannot read the vault password: {e}"))
 }
 
 /// Asks for a password (and its confirmation when new), as `ansible-vault` words it.

@@ -1983,3 +1983,43 @@ fn host_data_is_never_a_condition() {
     run.assert_code(0);
     assert!(!s.path("bang").exists(), "the host's text ran as an expression");
 }
+
+#[test]
+fn ask_become_pass_reads_standard_input_when_there_is_no_terminal() {
+    use std::io::Write;
+    use std::os::unix::process::CommandExt;
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: {msg: ran}\n",
+    );
+    let run = |input: &[u8]| {
+        let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_settle"));
+        command
+            .args(["site.yml", "-i", "hosts", "-K"])
+            .current_dir(s.dir.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped());
+        // SAFETY: setsid(2) in the child before exec: a session without a controlling terminal.
+        unsafe {
+            command.pre_exec(|| {
+                libc::setsid();
+                Ok(())
+            });
+        }
+        let mut child = command.spawn().expect("start settle");
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        child.wait_with_output().unwrap()
+    };
+    let piped = run(b"s3cret\n");
+    let stdout = String::from_utf8_lossy(&piped.stdout);
+    assert_eq!(piped.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("\"msg\": \"ran\""), "{stdout}");
+    assert!(!stdout.contains("s3cret") && !String::from_utf8_lossy(&piped.stderr).contains("s3cret"));
+    let empty = run(b"");
+    assert_ne!(empty.status.code(), Some(0));
+    assert!(
+        String::from_utf8_lossy(&empty.stderr).contains("no terminal to ask on, and nothing on standard input")
+    );
+}
