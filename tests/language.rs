@@ -2023,3 +2023,24 @@ fn ask_become_pass_reads_standard_input_when_there_is_no_terminal() {
         String::from_utf8_lossy(&empty.stderr).contains("no terminal to ask on, and nothing on standard input")
     );
 }
+
+#[test]
+fn two_runs_editing_one_file_at_once_keep_every_edit() {
+    let s = one_host();
+    s.write("conf.txt", "");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - lineinfile: {path: '@@/conf.txt', line: '{{ tag }}-{{ item }}'}\n      loop: '{{ range(60) | list }}'\n",
+    );
+    let start = |tag: &str| {
+        std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
+            .args(["site.yml", "-i", "hosts", "-e", &format!("tag={tag}")])
+            .current_dir(s.dir.path())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .expect("start settle")
+    };
+    let (mut a, mut b) = (start("a"), start("b"));
+    assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
+    assert_eq!(s.read("conf.txt").lines().count(), 120);
+}

@@ -344,3 +344,18 @@ fn home_of(name: &str) -> Option<String> {
             .into_owned(),
     )
 }
+
+/// An exclusive lock on the folder holding `path` (flock(2) on the folder itself: no lock file
+/// is left anywhere), held until the returned file is dropped. `None` when the folder cannot
+/// be opened (it does not exist yet: there is nothing to edit then).
+pub(crate) fn lock_folder_of(path: &Path) -> Option<fs::File> {
+    let path = expand_path(path);
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let folder = fs::File::open(dir).ok()?;
+    // SAFETY: flock on a descriptor we own; it blocks until the other holder lets go.
+    let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&folder), libc::LOCK_EX) };
+    (locked == 0).then_some(folder)
+}
