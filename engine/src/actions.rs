@@ -1512,12 +1512,13 @@ pub(crate) fn job_status(ctx: &ActionContext, jid: &str, mode: &str, dir: &str) 
         Err(ConnectionError::Failed(msg)) => return failed(msg),
         Ok(outcome) => outcome,
     };
+    let mut outcome = outcome;
     let mut result = json!({"started": mode == "status", "finished": false, "stdout": "",
         "stderr": "", "stdout_lines": [], "stderr_lines": [], "ansible_job_id": jid})
     .as_object()
     .cloned()
     .unwrap_or_default();
-    let mut values = outcome.values;
+    let mut values = std::mem::take(&mut outcome.values);
     // The job's own stdout split into lines, as Ansible splits any module's.
     for key in ["stdout", "stderr"] {
         let lines_key = format!("{key}_lines");
@@ -1529,14 +1530,7 @@ pub(crate) fn job_status(ctx: &ActionContext, jid: &str, mode: &str, dir: &str) 
         }
     }
     result.extend(values);
-    result.insert("changed".into(), outcome.changed.into());
-    result.insert("failed".into(), outcome.failed.into());
-    if outcome.skipped {
-        result.insert("skipped".into(), true.into());
-    }
-    if let Some(msg) = outcome.msg {
-        result.insert("msg".into(), msg.into());
-    }
+    outcome.status_into(&mut result);
     for key in ["started", "finished"] {
         let truth = result.get(key).is_some_and(crate::template::json_truthy);
         result.insert(key.into(), truth.into());

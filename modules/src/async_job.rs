@@ -303,22 +303,15 @@ fn kill_session() -> Vec<i32> {
 }
 
 /// A module's outcome as Ansible's modules return it, and so as the job file keeps it.
-fn result_of(outcome: Outcome) -> Value {
-    let mut result = outcome.values;
+fn result_of(mut outcome: Outcome) -> Value {
+    let mut result = std::mem::take(&mut outcome.values);
     // What an Ansible module printed on standard error, kept as Ansible's async wrapper does.
     if let Some(stderr) = result.remove(crate::ansible_module::STDERR_KEY)
         && stderr.as_str().is_some_and(|s| !s.is_empty())
     {
         result.entry("stderr").or_insert(stderr);
     }
-    result.insert("changed".into(), outcome.changed.into());
-    result.insert("failed".into(), outcome.failed.into());
-    if outcome.skipped {
-        result.insert("skipped".into(), true.into());
-    }
-    if let Some(msg) = outcome.msg {
-        result.insert("msg".into(), msg.into());
-    }
+    outcome.status_into(&mut result);
     Value::Object(result)
 }
 

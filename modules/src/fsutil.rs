@@ -18,12 +18,22 @@ pub(crate) fn user_id(name: &str) -> Result<u32, ModuleError> {
     if let Ok(id) = name.parse() {
         return Ok(id);
     }
-    let c =
-        CString::new(name).map_err(|_| ModuleError::Args(format!("invalid user name {name:?}")))?;
+    if name.contains('\0') {
+        return Err(ModuleError::Args(format!("invalid user name {name:?}")));
+    }
+    passwd_entry(name).map(|(uid, _)| uid).ok_or_else(|| {
+        ModuleError::Failed(format!("chown failed: failed to look up user {name}"))
+    })
+}
+
+/// A user's uid and home folder, from the password database.
+fn passwd_entry(name: &str) -> Option<(u32, String)> {
+    let c = CString::new(name).ok()?;
     let mut buf = vec![0u8; 16384];
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
     let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: getpwnam_r writes into pwd/buf, which outlive the call; result is checked for null.
+    // SAFETY: getpwnam_r writes into pwd/buf, which outlive the call; result is checked for
+    // null; pw_dir points into buf and is copied out before buf is dropped.
     let rc = unsafe {
         libc::getpwnam_r(
             c.as_ptr(),
@@ -34,11 +44,16 @@ pub(crate) fn user_id(name: &str) -> Result<u32, ModuleError> {
         )
     };
     if rc != 0 || result.is_null() {
-        return Err(ModuleError::Failed(format!(
-            "chown failed: failed to look up user {name}"
-        )));
+        return None;
     }
-    Ok(pwd.pw_uid)
+    let home = if pwd.pw_dir.is_null() {
+        String::new()
+    } else {
+        unsafe { CStr::from_ptr(pwd.pw_dir) }
+            .to_string_lossy()
+            .into_owned()
+    };
+    Some((pwd.pw_uid, home))
 }
 
 /// A group name or numeric id → gid.
@@ -321,28 +336,9 @@ pub(crate) fn expand_path(path: &Path) -> std::path::PathBuf {
 
 /// A user's home folder, from the password database.
 fn home_of(name: &str) -> Option<String> {
-    let c = CString::new(name).ok()?;
-    let mut buf = vec![0u8; 16384];
-    let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
-    let mut result: *mut libc::passwd = std::ptr::null_mut();
-    // SAFETY: as in user_id; pw_dir points into buf, copied out before buf is dropped.
-    let rc = unsafe {
-        libc::getpwnam_r(
-            c.as_ptr(),
-            &mut pwd,
-            buf.as_mut_ptr().cast(),
-            buf.len(),
-            &mut result,
-        )
-    };
-    if rc != 0 || result.is_null() || pwd.pw_dir.is_null() {
-        return None;
-    }
-    Some(
-        unsafe { CStr::from_ptr(pwd.pw_dir) }
-            .to_string_lossy()
-            .into_owned(),
-    )
+    passwd_entry(name)
+        .map(|(_, home)| home)
+        .filter(|home| !home.is_empty())
 }
 
 /// An exclusive lock on the folder holding `path` (flock(2) on the folder itself: no lock file

@@ -132,6 +132,19 @@ impl Outcome {
             ..Outcome::default()
         }
     }
+
+    /// Puts `changed`, `failed`, `skipped` (when true) and `msg` into a task's result, as
+    /// Ansible's result dictionary has them.
+    pub fn status_into(&self, result: &mut Map<String, Value>) {
+        result.insert("changed".into(), self.changed.into());
+        result.insert("failed".into(), self.failed.into());
+        if self.skipped {
+            result.insert("skipped".into(), true.into());
+        }
+        if let Some(msg) = &self.msg {
+            result.insert("msg".into(), msg.clone().into());
+        }
+    }
 }
 
 /// A module call that could not be carried out, with a message for people.
