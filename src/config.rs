@@ -7,6 +7,122 @@
 //! `main`. A key settle does not know is a warning that names it, never silence.
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+/// The file read at start-up, and the environment variables its settings were handed on as.
+static FROM_FILE: OnceLock<(PathBuf, Vec<&'static str>)> = OnceLock::new();
+
+/// How `ansible-config` shows a setting's value.
+#[derive(Clone, Copy)]
+enum Kind {
+    Text,
+    Int,
+    Bool,
+    /// Comma-separated.
+    List,
+    /// Comma-separated paths.
+    PathList,
+    /// Colon-separated paths.
+    PathSpec,
+    Path,
+}
+
+/// Ansible's name and type for the settings settle reads (from ansible-core's `base.yml`), by
+/// environment variable, for `settle config dump`.
+const NAMES: &[(&str, &str, Kind)] = &[
+    ("ANSIBLE_ALLOW_BROKEN_CONDITIONALS", "ALLOW_BROKEN_CONDITIONALS", Kind::Bool),
+    ("ANSIBLE_FORCE_COLOR", "ANSIBLE_FORCE_COLOR", Kind::Bool),
+    ("ANSIBLE_NOCOLOR", "ANSIBLE_NOCOLOR", Kind::Bool),
+    ("ANSIBLE_COLLECTIONS_PATH", "COLLECTIONS_PATHS", Kind::PathSpec),
+    ("ANSIBLE_BECOME", "DEFAULT_BECOME", Kind::Bool),
+    ("ANSIBLE_BECOME_ASK_PASS", "DEFAULT_BECOME_ASK_PASS", Kind::Bool),
+    ("ANSIBLE_BECOME_EXE", "DEFAULT_BECOME_EXE", Kind::Text),
+    ("ANSIBLE_BECOME_FLAGS", "DEFAULT_BECOME_FLAGS", Kind::Text),
+    ("ANSIBLE_BECOME_METHOD", "DEFAULT_BECOME_METHOD", Kind::Text),
+    ("ANSIBLE_BECOME_USER", "DEFAULT_BECOME_USER", Kind::Text),
+    ("ANSIBLE_FORCE_HANDLERS", "DEFAULT_FORCE_HANDLERS", Kind::Bool),
+    ("ANSIBLE_FORKS", "DEFAULT_FORKS", Kind::Int),
+    ("ANSIBLE_INVENTORY", "DEFAULT_HOST_LIST", Kind::PathList),
+    ("ANSIBLE_LIBRARY", "DEFAULT_MODULE_PATH", Kind::PathSpec),
+    ("ANSIBLE_MODULE_UTILS", "DEFAULT_MODULE_UTILS_PATH", Kind::PathSpec),
+    ("ANSIBLE_POLL_INTERVAL", "DEFAULT_POLL_INTERVAL", Kind::Int),
+    ("ANSIBLE_PRIVATE_KEY_FILE", "DEFAULT_PRIVATE_KEY_FILE", Kind::Path),
+    ("ANSIBLE_REMOTE_USER", "DEFAULT_REMOTE_USER", Kind::Text),
+    ("ANSIBLE_ROLES_PATH", "DEFAULT_ROLES_PATH", Kind::PathSpec),
+    ("ANSIBLE_TIMEOUT", "DEFAULT_TIMEOUT", Kind::Int),
+    ("ANSIBLE_VAULT_IDENTITY_LIST", "DEFAULT_VAULT_IDENTITY_LIST", Kind::List),
+    ("ANSIBLE_VAULT_PASSWORD_FILE", "DEFAULT_VAULT_PASSWORD_FILE", Kind::Path),
+    ("ANSIBLE_DIFF_ALWAYS", "DIFF_ALWAYS", Kind::Bool),
+    ("ANSIBLE_DUPLICATE_YAML_DICT_KEY", "DUPLICATE_YAML_DICT_KEY", Kind::Text),
+    ("ANSIBLE_HOST_KEY_CHECKING", "HOST_KEY_CHECKING", Kind::Bool),
+    ("ANSIBLE_SHOW_CUSTOM_STATS", "SHOW_CUSTOM_STATS", Kind::Bool),
+];
+
+/// `ansible-config dump --only-changed`: the settings given by the file or the environment,
+/// named and shown as `ansible-config` shows them (`DEFAULT_FORKS(/etc/ansible.cfg) = 7`).
+/// Settings settle does not read are not listed.
+pub fn dump_changed() -> String {
+    let (file, from_file) = match FROM_FILE.get() {
+        Some((file, envs)) => (Some(file.clone()), envs.as_slice()),
+        None => (None, &[][..]),
+    };
+    let mut out = vec![format!(
+        "CONFIG_FILE() = {}",
+        file.as_ref()
+            .map_or("None".to_string(), |f| f.display().to_string())
+    )];
+    for (env, name, kind) in NAMES {
+        let Some(value) = std::env::var(env).ok() else {
+            continue;
+        };
+        let origin = match &file {
+            Some(f) if from_file.contains(env) => f.display().to_string(),
+            _ => format!("env: {env}"),
+        };
+        out.push(format!("{name}({origin}) = {}", shown(&value, *kind)));
+    }
+    out.push(String::new());
+    out.push("GALAXY_SERVERS:".into());
+    out.push(String::new());
+    out.join("\n")
+}
+
+/// A value as Python prints the typed setting.
+fn shown(value: &str, kind: Kind) -> String {
+    let list = |items: Vec<String>| {
+        format!(
+            "[{}]",
+            items
+                .iter()
+                .map(|i| format!("'{}'", i.replace('\'', "\\'")))
+                .collect::<Vec<_>>()
+                .join(", ")
+        )
+    };
+    let path = |p: &str| {
+        let p = p.trim();
+        let p = match p.strip_prefix("~/") {
+            Some(rest) => format!("{}/{rest}", std::env::var("HOME").unwrap_or_default()),
+            None => p.to_string(),
+        };
+        std::path::absolute(&p)
+            .map(|a| a.display().to_string())
+            .unwrap_or(p)
+    };
+    match kind {
+        Kind::Text => value.to_string(),
+        Kind::Int => value.trim().to_string(),
+        Kind::Bool => match env_flag_text(value) {
+            Some(true) => "True".into(),
+            Some(false) => "False".into(),
+            None => value.to_string(),
+        },
+        Kind::List => list(value.split(',').map(|s| s.trim().to_string()).collect()),
+        Kind::PathList => list(value.split(',').map(path).collect()),
+        Kind::PathSpec => list(value.split(':').map(path).collect()),
+        Kind::Path => path(value),
+    }
+}
 
 /// A setting: its section and key in `ansible.cfg`, and its environment variable (`None` for a
 /// setting settle accepts and has no use for, such as `pipelining`).
@@ -164,6 +280,7 @@ pub fn apply() -> Result<Option<PathBuf>, String> {
     let text = std::fs::read_to_string(&path)
         .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
+    let mut handed_on: Vec<&'static str> = Vec::new();
     for (section, key, value) in parse(&text) {
         let Some(known) = SETTINGS
             .iter()
@@ -198,7 +315,10 @@ pub fn apply() -> Result<Option<PathBuf>, String> {
         unsafe {
             std::env::set_var(env, value);
         }
+        handed_on.push(env);
     }
+    let absolute = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+    let _ = FROM_FILE.set((absolute, handed_on));
     Ok(Some(path))
 }
 
@@ -258,10 +378,16 @@ fn parse(text: &str) -> Vec<(String, String, String)> {
 /// A boolean setting from the environment, as Ansible reads one (`true`, `yes`, `on`, `1`).
 pub fn env_flag(name: &str) -> Option<bool> {
     let value = std::env::var(name).ok()?;
-    Some(matches!(
-        value.trim().to_ascii_lowercase().as_str(),
-        "1" | "true" | "yes" | "on" | "y" | "t"
-    ))
+    Some(env_flag_text(&value).unwrap_or(false))
+}
+
+/// Ansible's words for a boolean setting; `None` for anything else.
+fn env_flag_text(value: &str) -> Option<bool> {
+    match value.trim().to_ascii_lowercase().as_str() {
+        "1" | "true" | "yes" | "on" | "y" | "t" => Some(true),
+        "0" | "false" | "no" | "off" | "n" | "f" | "" => Some(false),
+        _ => None,
+    }
 }
 
 /// A setting from the environment, when it is set and not empty.

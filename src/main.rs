@@ -138,6 +138,18 @@ struct InventoryArgs {
 }
 
 #[derive(Subcommand, Debug)]
+enum ConfigAction {
+    /// The settings ansible.cfg or the environment give, as `ansible-config dump
+    /// --only-changed` shows them (settle lists the settings it reads).
+    Dump {
+        /// Only the settings that differ from the defaults (required: settle does not carry
+        /// Ansible's defaults for settings it does not read).
+        #[arg(long)]
+        only_changed: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 enum Command {
     /// Show the inventory, like `ansible-inventory`.
     Inventory {
@@ -157,6 +169,11 @@ enum Command {
         /// Write YAML instead of JSON.
         #[arg(short = 'y', long)]
         yaml: bool,
+    },
+    /// Show the configuration, like `ansible-config`.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
     },
     /// Encrypt, decrypt, view and edit Ansible Vault files and strings, like `ansible-vault`.
     Vault {
@@ -251,6 +268,19 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             return Ok(0);
         }
         Some(Command::Vault { action }) => return vault_cli::run(action),
+        Some(Command::Config {
+            action: ConfigAction::Dump { only_changed },
+        }) => {
+            if !only_changed {
+                return Err((
+                    EXIT_ERROR,
+                    "settle config dump shows only the settings you changed: add --only-changed"
+                        .into(),
+                ));
+            }
+            print!("{}", config::dump_changed());
+            return Ok(0);
+        }
         Some(Command::Inventory {
             inventory,
             vault,

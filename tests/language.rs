@@ -2044,3 +2044,24 @@ fn two_runs_editing_one_file_at_once_keep_every_edit() {
     assert!(a.wait().unwrap().success() && b.wait().unwrap().success());
     assert_eq!(s.read("conf.txt").lines().count(), 120);
 }
+
+#[test]
+fn config_dump_only_changed_names_settings_as_ansible_config() {
+    let s = one_host();
+    s.write(
+        "ansible.cfg",
+        "[defaults]\nforks = 7\nremote_user = deploy\nhost_key_checking = False\nvault_identity_list = a@x, b@y\n[privilege_escalation]\nbecome = True\n",
+    );
+    let run = s.settle_with_env(&["config", "dump", "--only-changed"], &[("ANSIBLE_TIMEOUT", "33")]);
+    run.assert_code(0);
+    let cfg = s.path("ansible.cfg").display().to_string();
+    assert_eq!(
+        run.stdout,
+        format!(
+            "CONFIG_FILE() = {cfg}\nDEFAULT_BECOME({cfg}) = True\nDEFAULT_FORKS({cfg}) = 7\n\
+             DEFAULT_REMOTE_USER({cfg}) = deploy\nDEFAULT_TIMEOUT(env: ANSIBLE_TIMEOUT) = 33\n\
+             DEFAULT_VAULT_IDENTITY_LIST({cfg}) = ['a@x', 'b@y']\nHOST_KEY_CHECKING({cfg}) = False\n\
+             \nGALAXY_SERVERS:\n"
+        )
+    );
+}
