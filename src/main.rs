@@ -128,6 +128,41 @@ struct Cli {
     /// searched before ANSIBLE_LIBRARY's.
     #[arg(short = 'M', long, value_name = "PATHS", action = ArgAction::Append)]
     module_path: Vec<String>,
+    /// Run one module on the hosts of a pattern instead of playbooks, like `ansible` (settle
+    /// does this when it is called `ansible`): `settle --adhoc web -m ping`.
+    #[arg(long)]
+    adhoc: bool,
+    /// The module an ad-hoc command runs (default: command).
+    #[arg(
+        short = 'm',
+        long = "module-name",
+        value_name = "MODULE",
+        requires = "adhoc"
+    )]
+    module_name: Option<String>,
+    /// The module's arguments in an ad-hoc command (`key=value …`, or the command line).
+    #[arg(short = 'a', long = "args", value_name = "ARGS", requires = "adhoc")]
+    module_args: Option<String>,
+}
+
+/// The names Ansible's commands have: settle installed (or linked) under one of them behaves
+/// as that command.
+fn as_ansible_command(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> {
+    let name = args
+        .first()
+        .and_then(|a| Path::new(a).file_name())
+        .and_then(|n| n.to_str())
+        .unwrap_or("settle");
+    let inserted = match name {
+        "ansible" => "--adhoc",
+        "ansible-vault" => "vault",
+        "ansible-inventory" => "inventory",
+        "ansible-config" => "config",
+        _ => return args,
+    };
+    let mut args = args;
+    args.insert(1, inserted.into());
+    args
 }
 
 #[derive(clap::Args, Debug, Default)]
@@ -191,7 +226,7 @@ enum Command {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let cli = Cli::parse_from(as_ansible_command(std::env::args_os().collect()));
     if !matches!(cli.command, Some(Command::Agent | Command::AsyncJob { .. })) {
         settle_engine::interrupt::install();
     }
@@ -210,6 +245,24 @@ fn main() -> ExitCode {
 }
 
 type Failure = (u8, String);
+
+/// The one-task play an ad-hoc command runs: the module with its arguments on the pattern's
+/// hosts, without gathering facts, as `ansible` runs it.
+fn adhoc_playbook(cli: &Cli) -> Result<Playbook, Failure> {
+    if cli.playbooks.len() != 1 {
+        return Err((2, "an ad-hoc command takes one host pattern".into()));
+    }
+    let module = cli.module_name.as_deref().unwrap_or("command");
+    let play = serde_json::json!([{
+        "name": "Ansible Ad-Hoc",
+        "hosts": cli.playbooks[0].display().to_string(),
+        "gather_facts": false,
+        "tasks": [{ module: cli.module_args.clone() }],
+    }]);
+    let text = settle_yaml::to_string(&play).map_err(|e| (EXIT_ERROR, e))?;
+    settle_playbooks::playbook_from_text(&text, Path::new("<adhoc>"))
+        .map_err(|e| (EXIT_PARSE, e.to_string()))
+}
 
 fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
     let mut sources = args.inventory.clone();
@@ -321,12 +374,20 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     }
     if cli.playbooks.is_empty() {
         Cli::command().print_help().ok();
-        return Err((2, "give at least one playbook".into()));
+        let what = if cli.adhoc {
+            "a host pattern"
+        } else {
+            "at least one playbook"
+        };
+        return Err((2, format!("give {what}")));
     }
     set_vault_secrets(&cli.vault)?;
     let mut inventory = load_inventory(&cli.inventory).map_err(vault_exit)?;
     let mut playbooks = Vec::new();
-    for path in &cli.playbooks {
+    if cli.adhoc {
+        playbooks.push(adhoc_playbook(&cli)?);
+    }
+    for path in cli.playbooks.iter().filter(|_| !cli.adhoc) {
         if !path.is_file() {
             return Err((
                 EXIT_ERROR,
@@ -445,6 +506,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             .collect::<Result<_, _>>()
             .map_err(|e| (EXIT_ERROR, e))?,
         json_output: cli.output == "json",
+        adhoc_module: cli.adhoc.then(|| {
+            settle_playbooks::short_module_name(cli.module_name.as_deref().unwrap_or("command"))
+                .to_string()
+        }),
     };
     let code = settle_engine::run(&playbooks, Arc::new(inventory), &opts);
     Ok(code as u8)

@@ -1067,10 +1067,30 @@ fn add_host_and_group_by_change_the_inventory_for_later_plays() {
     run.assert_code(0);
     // add_host runs once (first host), changed only when the inventory changed; added hosts
     // come first in groups['all'], as Ansible puts them in `all` itself.
-    assert!(run.stdout.contains("changed: [w1] => (item=1)\nchanged: [w1] => (item=2)\n"), "{}", run.stdout);
-    assert!(run.stdout.contains("\"msg\": \"[True, True] False ['new1', 'new2', 'w1', 'w2']\""), "{}", run.stdout);
-    assert!(run.stdout.contains("\"msg\": \"blue 2222 ['extra', 'more']\""), "{}", run.stdout);
-    assert!(run.stdout.contains("ok: [w1] => {\n    \"msg\": \"hello ['dyn', 'group']\""), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("changed: [w1] => (item=1)\nchanged: [w1] => (item=2)\n"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("\"msg\": \"[True, True] False ['new1', 'new2', 'w1', 'w2']\""),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("\"msg\": \"blue 2222 ['extra', 'more']\""),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("ok: [w1] => {\n    \"msg\": \"hello ['dyn', 'group']\""),
+        "{}",
+        run.stdout
+    );
     assert_eq!(run.recap("w1")["changed"], 2, "{}", run.stdout);
     assert_eq!(run.recap("new1")["ok"], 1, "{}", run.stdout);
 }
@@ -1093,7 +1113,10 @@ fn set_stats_are_kept_and_shown_as_ansible_shows_them() {
     - assert: {that: [\"bad.msg == \\\"The 'data' option needs to be a dictionary/hash\\\"\", bad.exception is defined]}
 ",
     );
-    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &[("ANSIBLE_SHOW_CUSTOM_STATS", "yes")]);
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("ANSIBLE_SHOW_CUSTOM_STATS", "yes")],
+    );
     run.assert_code(0);
     assert!(run.stdout.ends_with("CUSTOM STATS: ******************************************************************\n\th1: { \"mine\": 1}\n\n\tRUN: { \"d\": {  \"a\": 1,  \"b\": 2 }, \"l\": [  1,  2 ], \"n\": 25, \"s\": \"xy\"}\n\n"), "{}", run.stdout);
     let quiet = s.settle(&["site.yml", "-i", "hosts"]);
@@ -1126,7 +1149,11 @@ fn conditions_that_fail_to_evaluate_keep_the_module_result() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
     // The exception is registered, never printed.
-    assert!(!run.stdout.contains("traceback unavailable"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("traceback unavailable"),
+        "{}",
+        run.stdout
+    );
 }
 
 /// Starts `settle site.yml -i hosts` in the scratch folder, waits until `ready` exists there,
@@ -1141,7 +1168,10 @@ fn interrupt_when(s: &Scratch, ready: &str, signal: libc::c_int) -> common::Run 
         .expect("start settle");
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(30);
     while !s.path(ready).exists() {
-        assert!(std::time::Instant::now() < deadline, "{ready} never appeared");
+        assert!(
+            std::time::Instant::now() < deadline,
+            "{ready} never appeared"
+        );
         std::thread::sleep(std::time::Duration::from_millis(20));
     }
     // SAFETY: kill(2) on the child we started.
@@ -1172,7 +1202,11 @@ fn sigterm_ends_running_commands_and_prints_the_recap_so_far() {
     let run = interrupt_when(&s, "pid", libc::SIGTERM);
     assert_eq!(run.code, 143, "{}\n{}", run.stdout, run.stderr);
     assert!(run.stdout.contains("PLAY RECAP"), "{}", run.stdout);
-    assert!(run.stderr.contains("[ERROR]: User interrupted execution"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("[ERROR]: User interrupted execution"),
+        "{}",
+        run.stderr
+    );
     assert!(!s.path("never").exists(), "no task starts after the signal");
     let shell: String = s.read("pid").trim().to_string();
     assert!(
@@ -1231,7 +1265,11 @@ fn backup_keeps_archives_inside_its_source_out_of_the_next_archive() {
     );
     let same = s.settle(&["site.yml", "-i", "hosts"]);
     same.assert_code(2);
-    assert!(same.stdout.contains("is the source folder itself"), "{}", same.stdout);
+    assert!(
+        same.stdout.contains("is the source folder itself"),
+        "{}",
+        same.stdout
+    );
 }
 
 /// Root can become any user with su without a password: the tests that really switch users run
@@ -1629,7 +1667,12 @@ fn module_defaults_merge_by_module_from_play_to_task() {
         run.stdout
     );
     // The task's own arguments win; msg from the defaults and var of the task clash, as in Ansible.
-    assert!(run.stdout.contains("parameters are mutually exclusive: msg|var"), "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("parameters are mutually exclusive: msg|var"),
+        "{}",
+        run.stdout
+    );
     use std::os::unix::fs::PermissionsExt;
     let mode = |p: &str| std::fs::metadata(s.path(p)).unwrap().permissions().mode() & 0o777;
     assert_eq!((mode("f"), mode("g")), (0o600, 0o640));
@@ -1981,7 +2024,10 @@ fn host_data_is_never_a_condition() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
-    assert!(!s.path("bang").exists(), "the host's text ran as an expression");
+    assert!(
+        !s.path("bang").exists(),
+        "the host's text ran as an expression"
+    );
 }
 
 #[test]
@@ -2016,11 +2062,14 @@ fn ask_become_pass_reads_standard_input_when_there_is_no_terminal() {
     let stdout = String::from_utf8_lossy(&piped.stdout);
     assert_eq!(piped.status.code(), Some(0), "{stdout}");
     assert!(stdout.contains("\"msg\": \"ran\""), "{stdout}");
-    assert!(!stdout.contains("s3cret") && !String::from_utf8_lossy(&piped.stderr).contains("s3cret"));
+    assert!(
+        !stdout.contains("s3cret") && !String::from_utf8_lossy(&piped.stderr).contains("s3cret")
+    );
     let empty = run(b"");
     assert_ne!(empty.status.code(), Some(0));
     assert!(
-        String::from_utf8_lossy(&empty.stderr).contains("no terminal to ask on, and nothing on standard input")
+        String::from_utf8_lossy(&empty.stderr)
+            .contains("no terminal to ask on, and nothing on standard input")
     );
 }
 
@@ -2052,7 +2101,10 @@ fn config_dump_only_changed_names_settings_as_ansible_config() {
         "ansible.cfg",
         "[defaults]\nforks = 7\nremote_user = deploy\nhost_key_checking = False\nvault_identity_list = a@x, b@y\n[privilege_escalation]\nbecome = True\n",
     );
-    let run = s.settle_with_env(&["config", "dump", "--only-changed"], &[("ANSIBLE_TIMEOUT", "33")]);
+    let run = s.settle_with_env(
+        &["config", "dump", "--only-changed"],
+        &[("ANSIBLE_TIMEOUT", "33")],
+    );
     run.assert_code(0);
     let cfg = s.path("ansible.cfg").display().to_string();
     assert_eq!(
@@ -2064,4 +2116,53 @@ fn config_dump_only_changed_names_settings_as_ansible_config() {
              \nGALAXY_SERVERS:\n"
         )
     );
+}
+
+#[test]
+fn settle_called_ansible_runs_ad_hoc_commands_as_ansible_prints_them() {
+    let s = one_host();
+    let ansible = s.path("ansible");
+    std::os::unix::fs::symlink(env!("CARGO_BIN_EXE_settle"), &ansible).unwrap();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&ansible)
+            .args(args)
+            .current_dir(s.dir.path())
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    assert_eq!(
+        run(&["all", "-i", "hosts", "-m", "ping"]),
+        (
+            Some(0),
+            "h1 | SUCCESS => {\n    \"changed\": false,\n    \"ping\": \"pong\"\n}\n".into(),
+            String::new()
+        )
+    );
+    assert_eq!(
+        run(&["h1", "-i", "hosts", "-a", "echo hi"]).1,
+        "h1 | CHANGED | rc=0 >>\nhi\n"
+    );
+    let (code, out, _) = run(&["h1", "-i", "hosts", "-a", "false"]);
+    assert_eq!(
+        (code, out.as_str()),
+        (Some(2), "h1 | FAILED | rc=1 >>\nnon-zero return code\n")
+    );
+    let (code, _, err) = run(&["nothing", "-i", "hosts", "-m", "ping"]);
+    assert_eq!(code, Some(0));
+    assert!(err.contains("No hosts matched, nothing to do"), "{err}");
+    // The same through the flag.
+    let touch = format!("path={}/touched state=touch", s.root());
+    let flag = s.settle(&["--adhoc", "h1", "-i", "hosts", "-m", "file", "-a", &touch]);
+    flag.assert_code(0);
+    assert!(
+        flag.stdout.starts_with("h1 | CHANGED => {"),
+        "{}",
+        flag.stdout
+    );
+    assert!(s.path("touched").exists());
 }

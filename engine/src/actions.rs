@@ -13,6 +13,7 @@ use settle_playbooks::{Task, search_paths};
 use crate::Vars;
 use crate::connection::ConnectionError;
 use crate::template::{OMIT, Scope, is_template, templar};
+use crate::value_text;
 
 mod fetch;
 mod script;
@@ -263,8 +264,7 @@ fn supports_async(module: &str) -> bool {
     !matches!(
         module,
         "copy" | "assemble" | "raw" | "async_status" | "script" | "fetch"
-    )
-        && !CONTROLLER_ACTIONS.iter().any(|(name, _)| *name == module)
+    ) && !CONTROLLER_ACTIONS.iter().any(|(name, _)| *name == module)
 }
 
 /// `j` and a random number below 999,999,999,999: the controller's half of a job id.
@@ -377,7 +377,10 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
 /// host and item; arguments given beside it (`args:`) win, as in Ansible.
 fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
     let mut task = ctx.task.clone();
-    let template = task.args.shift_remove("_variable_params").unwrap_or_default();
+    let template = task
+        .args
+        .shift_remove("_variable_params")
+        .unwrap_or_default();
     match render(ctx, &template)? {
         Value::Object(mut args) => {
             args.extend(std::mem::take(&mut task.args));
@@ -390,13 +393,6 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
             value_text(&template),
             python_type(&other)
         )),
-    }
-}
-
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 

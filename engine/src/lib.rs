@@ -76,6 +76,9 @@ pub struct RunOptions {
     pub reports: Vec<report::ReportTarget>,
     /// `--output json`: a JSON event stream on standard output instead of text.
     pub json_output: bool,
+    /// An ad-hoc command (`ansible PATTERN -m MODULE`): the module it runs, and the output of
+    /// Ansible's `minimal` callback instead of the playbook's.
+    pub adhoc_module: Option<String>,
 }
 
 /// The exit code of `--fail-on-change` when something drifted (and nothing failed).
@@ -106,6 +109,7 @@ impl Default for RunOptions {
             fail_on_change: false,
             reports: Vec::new(),
             json_output: false,
+            adhoc_module: None,
         }
     }
 }
@@ -171,7 +175,8 @@ pub fn render_tags(playbooks: &mut [Playbook], extra_vars: &Vars) -> Result<(), 
     Ok(())
 }
 
-fn value_text(v: &Value) -> String {
+/// A value as text: a string as it is, anything else as JSON.
+pub(crate) fn value_text(v: &Value) -> String {
     match v {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -341,7 +346,9 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
     }
     // settle's own trailer (what changed where, wall time) comes after the recap, and only
     // for people: scripts that parse Ansible's output see Ansible's output.
-    if opts.verbosity > 0 || std::io::IsTerminal::is_terminal(&std::io::stdout()) {
+    if (opts.verbosity > 0 || std::io::IsTerminal::is_terminal(&std::io::stdout()))
+        && opts.adhoc_module.is_none()
+    {
         engine.out.print(&summary.human());
     }
     engine

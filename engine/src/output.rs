@@ -6,6 +6,7 @@ use std::sync::Mutex;
 use serde_json::Value;
 
 use crate::recap::Stats;
+use crate::value_text;
 
 const RESET: &str = "\x1b[0m";
 pub(crate) const GREEN: &str = "\x1b[0;32m";
@@ -22,6 +23,10 @@ pub struct Output {
     json: bool,
     pub verbosity: u8,
     pub show_diff: bool,
+    /// Ad-hoc mode, Ansible's `minimal` callback: the module the command runs. No banners, no
+    /// recap; results as `host | CHANGED => {…}`, or for command, shell and raw
+    /// `host | CHANGED | rc=0 >>` and what the command printed.
+    minimal: Option<String>,
     lock: Mutex<()>,
 }
 
@@ -44,8 +49,73 @@ impl Output {
             json,
             verbosity,
             show_diff,
+            minimal: None,
             lock: Mutex::new(()),
         }
+    }
+
+    /// The output of an ad-hoc command running `module` (see [`Output::minimal`]'s field).
+    pub fn minimal(mut self, module: Option<String>) -> Self {
+        self.minimal = module;
+        self
+    }
+
+    /// A play whose pattern matched no host: `skipping: no hosts matched` in a playbook, a
+    /// warning for an ad-hoc command, as Ansible says them.
+    pub fn no_hosts_matched(&self) {
+        if self.minimal.is_some() {
+            self.warning("No hosts matched, nothing to do");
+        } else {
+            self.print("skipping: no hosts matched");
+        }
+    }
+
+    /// `host | STATUS …` as Ansible's `minimal` callback prints a result.
+    fn minimal_result(&self, module: &str, host: &str, status: Status, result: &Value) {
+        let caption = match status {
+            Status::Ok => "SUCCESS",
+            Status::Changed => "CHANGED",
+            Status::Skipped => {
+                self.print(&self.paint(CYAN, &format!("{host} | SKIPPED")));
+                return;
+            }
+            Status::Failed => "FAILED",
+            Status::Unreachable => "UNREACHABLE!",
+        };
+        let colour = match status {
+            Status::Ok => GREEN,
+            Status::Changed => YELLOW,
+            _ => RED,
+        };
+        let text_of = |key: &str| result.get(key).map(value_text).unwrap_or_default();
+        let commandlike = matches!(module, "command" | "shell" | "raw")
+            && status != Status::Unreachable
+            && result.get("ansible_job_id").is_none();
+        let text = if commandlike {
+            let rc = result
+                .get("rc")
+                .map(value_text)
+                .unwrap_or_else(|| "-1".into());
+            format!(
+                "{host} | {caption} | rc={rc} >>\n{}{}{}",
+                text_of("stdout"),
+                text_of("stderr"),
+                text_of("msg")
+            )
+        } else {
+            let caption = if status == Status::Failed {
+                "FAILED!"
+            } else {
+                caption
+            };
+            let mut map = result.as_object().cloned().unwrap_or_default();
+            map.retain(|k, _| !k.starts_with('_') && k != "failed");
+            format!(
+                "{host} | {caption} => {}",
+                py_json(&Value::Object(map), Some(4))
+            )
+        };
+        self.print(&self.paint(colour, &text));
     }
 
     /// One event of the `--output json` stream (nothing in text mode).
@@ -85,6 +155,9 @@ impl Output {
 
     /// `\nPLAY [name] *****` filled with stars to 80 columns, as Ansible's banner.
     pub fn banner(&self, text: &str) {
+        if self.minimal.is_some() {
+            return;
+        }
         let text = text.trim();
         let stars = 79usize.saturating_sub(text.chars().count()).max(3);
         self.print(&format!("\n{text} {}", "*".repeat(stars)));
@@ -105,6 +178,9 @@ impl Output {
         result: &Value,
         ignored: bool,
     ) {
+        if let Some(module) = &self.minimal {
+            return self.minimal_result(module, host, status, result);
+        }
         let item_part = item.map(|i| format!(" => (item={i})")).unwrap_or_default();
         let (word, colour) = match status {
             Status::Ok => ("ok", GREEN),
@@ -232,10 +308,18 @@ impl Output {
     /// Unlike Ansible, a source line that may carry a secret (it names a password, a secret, a
     /// token or a vault) is replaced by a note.
     pub fn task_error(&self, what: &str, msg: &str, origin: Option<&settle_yaml::Location>) {
+        if self.minimal.is_some() {
+            return;
+        }
         let mut lines = vec![self.paint(BRIGHT_RED, &format!("[ERROR]: Task failed: {what}{msg}"))];
         if let Some(at) = origin {
             let file = std::path::absolute(&*at.file).unwrap_or_else(|_| at.file.to_path_buf());
-            lines.push(format!("Origin: {}:{}:{}", file.display(), at.line, at.column));
+            lines.push(format!(
+                "Origin: {}:{}:{}",
+                file.display(),
+                at.line,
+                at.column
+            ));
             if let Ok(text) = std::fs::read_to_string(&file) {
                 let line = at.line as usize;
                 let width = line.to_string().len();
@@ -268,6 +352,9 @@ impl Output {
 
     /// `PLAY RECAP`, one line per host, then a blank line, exactly as Ansible prints it.
     pub fn recap(&self, stats: &Stats) {
+        if self.minimal.is_some() {
+            return;
+        }
         self.banner("PLAY RECAP");
         let mut lines = Vec::new();
         for (host, s) in stats.hosts() {

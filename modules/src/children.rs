@@ -23,14 +23,10 @@ impl Drop for Running {
 /// Puts a process group in the table for as long as the returned guard lives. With more than
 /// 256 commands at once, the rest are not tracked (they still end with their own timeout).
 pub(crate) fn track(group: libc::pid_t) -> Running {
-    Running(
-        GROUPS
-            .iter()
-            .position(|slot| {
-                slot.compare_exchange(0, group, Ordering::SeqCst, Ordering::SeqCst)
-                    .is_ok()
-            }),
-    )
+    Running(GROUPS.iter().position(|slot| {
+        slot.compare_exchange(0, group, Ordering::SeqCst, Ordering::SeqCst)
+            .is_ok()
+    }))
 }
 
 /// Sends `signal` to every running command's group. Async-signal-safe: atomics and killpg(2).

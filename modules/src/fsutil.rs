@@ -21,9 +21,9 @@ pub(crate) fn user_id(name: &str) -> Result<u32, ModuleError> {
     if name.contains('\0') {
         return Err(ModuleError::Args(format!("invalid user name {name:?}")));
     }
-    passwd_entry(name).map(|(uid, _)| uid).ok_or_else(|| {
-        ModuleError::Failed(format!("chown failed: failed to look up user {name}"))
-    })
+    passwd_entry(name)
+        .map(|(uid, _)| uid)
+        .ok_or_else(|| ModuleError::Failed(format!("chown failed: failed to look up user {name}")))
 }
 
 /// A user's uid and home folder, from the password database.

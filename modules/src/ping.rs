@@ -28,7 +28,9 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let args: Args = parse_args("ping", &request.args)?;
     if args.data == "crash" {
         // Ansible's ping raises; 2.19 reports a module's exception with this prefix.
-        return Err(ModuleError::Failed("Task failed: Module failed: boom".into()));
+        return Err(ModuleError::Failed(
+            "Task failed: Module failed: boom".into(),
+        ));
     }
     let mut values = Map::new();
     values.insert("ping".into(), args.data.into());

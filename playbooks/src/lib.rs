@@ -30,7 +30,9 @@ use serde_json::{Map, Value};
 pub use settle_yaml::Location;
 
 pub use kv::parse_kv;
-pub use parse::{TASK_KEYWORDS, load_included_role, load_playbook, load_tasks_file};
+pub use parse::{
+    TASK_KEYWORDS, load_included_role, load_playbook, load_tasks_file, playbook_from_text,
+};
 
 /// Variables: names to values (values may be templates).
 pub type Vars = Map<String, Value>;

@@ -191,16 +191,34 @@ impl Scope {
 /// Reads a playbook and everything it imports.
 pub fn load_playbook(path: &Path) -> Result<Playbook, PlaybookError> {
     let mut seen = Vec::new();
-    let plays = load_plays(path, &mut seen)?;
+    let plays = load_plays(path, None, &mut seen)?;
     Ok(Playbook {
         path: path.to_path_buf(),
         plays,
     })
 }
 
-fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, PlaybookError> {
+/// A playbook given as text (the play an ad-hoc command makes), named `path` in messages;
+/// relative names in it start from `path`'s folder.
+pub fn playbook_from_text(text: &str, path: &Path) -> Result<Playbook, PlaybookError> {
+    let doc = settle_yaml::parse_str(text, path.display().to_string())?;
+    let plays = load_plays(path, Some(doc), &mut Vec::new())?;
+    Ok(Playbook {
+        path: path.to_path_buf(),
+        plays,
+    })
+}
+
+fn load_plays(
+    path: &Path,
+    text: Option<settle_yaml::Node>,
+    stack: &mut Vec<PathBuf>,
+) -> Result<Vec<Play>, PlaybookError> {
     let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
-    let doc = settle_yaml::load_file(path)?;
+    let doc = match text {
+        Some(doc) => doc,
+        None => settle_yaml::load_file(path)?,
+    };
     let dir = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let dir = if dir.as_os_str().is_empty() {
         PathBuf::from(".")
@@ -253,7 +271,7 @@ fn load_plays(path: &Path, stack: &mut Vec<PathBuf>) -> Result<Vec<Play>, Playbo
             let Some(file) = target.as_str() else {
                 return Err(scope.error(target, None, "import_playbook takes a file name"));
             };
-            let mut imported = load_plays(&dir.join(file), stack)?;
+            let mut imported = load_plays(&dir.join(file), None, stack)?;
             if let Some(vars) = map
                 .get("vars")
                 .map(Node::to_value)

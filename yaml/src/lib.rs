@@ -243,7 +243,10 @@ fn syntax_error(text: &str, path: &Path, err: &serde_saphyr::Error) -> YamlError
         );
     }
     if message.len() > 300 {
-        let cut = (0..=300).rev().find(|i| message.is_char_boundary(*i)).unwrap_or(0);
+        let cut = (0..=300)
+            .rev()
+            .find(|i| message.is_char_boundary(*i))
+            .unwrap_or(0);
         message.truncate(cut);
         message.push('…');
     }
@@ -645,8 +648,14 @@ mod tests {
         assert_eq!(doc.get("big").unwrap().as_seq().unwrap().len(), 300_000);
 
         let mut bomb = String::from("a: &a [lol, lol, lol, lol, lol, lol, lol, lol, lol]\n");
-        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"].iter().zip(["b", "c", "d", "e", "f", "g", "h", "i"]) {
-            bomb.push_str(&format!("{name}: &{name} [{}]\n", vec![format!("*{prev}"); 9].join(", ")));
+        for (prev, name) in ["a", "b", "c", "d", "e", "f", "g", "h"]
+            .iter()
+            .zip(["b", "c", "d", "e", "f", "g", "h", "i"])
+        {
+            bomb.push_str(&format!(
+                "{name}: &{name} [{}]\n",
+                vec![format!("*{prev}"); 9].join(", ")
+            ));
         }
         let err = parse_str(&bomb, "bomb.yml").unwrap_err().to_string();
         assert!(err.contains("too large"), "{err}");

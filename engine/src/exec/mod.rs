@@ -38,6 +38,7 @@ use crate::plan::Plan;
 use crate::recap::Stats;
 use crate::report::Record;
 use crate::template::{Scope, json_bool, templar};
+use crate::value_text;
 use crate::{RunOptions, Vars};
 
 /// How a step ended for one host.
@@ -114,7 +115,8 @@ impl<'a> Engine<'a> {
     pub fn new(opts: &'a RunOptions, hosts: Arc<Hosts>) -> Self {
         Engine {
             opts,
-            out: Output::new(opts.verbosity, opts.diff, opts.json_output),
+            out: Output::new(opts.verbosity, opts.diff, opts.json_output)
+                .minimal(opts.adhoc_module.clone()),
             stats: Mutex::new(Stats::default()),
             hosts,
             stop_run: AtomicBool::new(false),
@@ -144,7 +146,7 @@ impl<'a> Engine<'a> {
             }
         };
         if hosts.is_empty() {
-            self.out.print("skipping: no hosts matched");
+            self.out.no_hosts_matched();
             return;
         }
         let strategy = match self.play_strategy(play) {
@@ -202,7 +204,8 @@ impl<'a> Engine<'a> {
             *pr.batch.lock().expect("batch lock") = batch.clone();
             pr.forget_play_magic();
             let ends = pr.walk(&plan, &batch, &HashMap::new());
-            if (play.force_handlers || self.opts.force_handlers) && !crate::interrupt::interrupted() {
+            if (play.force_handlers || self.opts.force_handlers) && !crate::interrupt::interrupted()
+            {
                 let failed: Vec<String> = batch
                     .iter()
                     .filter(|h| ends.get(*h) == Some(&End::Failed))
@@ -422,13 +425,6 @@ fn bool_of(value: &Option<Value>, scope: &Arc<Scope>) -> Result<Option<bool>, St
             .render(v, scope)
             .map(|r| Some(json_bool(&r)))
             .map_err(|e| e.message),
-    }
-}
-
-fn value_text(v: &Value) -> String {
-    match v {
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
     }
 }
 
