@@ -263,8 +263,7 @@ fn supports_async(module: &str) -> bool {
     !matches!(
         module,
         "copy" | "assemble" | "raw" | "async_status" | "script" | "fetch"
-    )
-        && !CONTROLLER_ACTIONS.iter().any(|(name, _)| *name == module)
+    ) && !CONTROLLER_ACTIONS.iter().any(|(name, _)| *name == module)
 }
 
 /// `j` and a random number below 999,999,999,999: the controller's half of a job id.
@@ -377,7 +376,10 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
 /// host and item; arguments given beside it (`args:`) win, as in Ansible.
 fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
     let mut task = ctx.task.clone();
-    let template = task.args.shift_remove("_variable_params").unwrap_or_default();
+    let template = task
+        .args
+        .shift_remove("_variable_params")
+        .unwrap_or_default();
     match render(ctx, &template)? {
         Value::Object(mut args) => {
             args.extend(std::mem::take(&mut task.args));
@@ -930,8 +932,37 @@ fn include_vars_dir(
 
 fn gather_facts(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut args = rendered_args(ctx, &[])?;
-    args.retain(|k, _| k == "gather_subset" || k == "filter");
+    args.retain(|k, _| {
+        matches!(
+            k.as_str(),
+            "gather_subset" | "filter" | "fact_path" | "gather_timeout"
+        )
+    });
+    if let Some(python) = host_python(ctx.scope) {
+        args.insert("_settle_python".into(), python.into());
+    }
     module_call(ctx, "setup", args)
+}
+
+/// The Python a host runs Ansible's modules with, as Ansible picks it: the host's
+/// `ansible_python_interpreter`, else `ANSIBLE_PYTHON_INTERPRETER`, else the one discovered
+/// there before; `None` (or `auto*`): the host finds its own.
+pub(crate) fn host_python(scope: &Arc<Scope>) -> Option<String> {
+    let var = |name: &str| -> Option<String> {
+        let probe = Value::String(format!("{{{{ {name} | default(None) }}}}"));
+        match templar().render(&probe, scope) {
+            Ok(Value::String(s)) if !s.is_empty() && s != "None" => Some(s),
+            _ => None,
+        }
+    };
+    var("ansible_python_interpreter")
+        .or_else(|| {
+            std::env::var("ANSIBLE_PYTHON_INTERPRETER")
+                .ok()
+                .filter(|p| !p.is_empty())
+        })
+        .filter(|p| !p.starts_with("auto"))
+        .or_else(|| var("(ansible_facts | default({})).discovered_interpreter_python"))
 }
 
 fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
@@ -1335,14 +1366,7 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
         }
     };
     // As Ansible: the interpreter named for the host, else the one discovered there before.
-    let python = var("ansible_python_interpreter")
-        .or_else(|| {
-            std::env::var("ANSIBLE_PYTHON_INTERPRETER")
-                .ok()
-                .filter(|p| !p.is_empty())
-        })
-        .filter(|p| !p.starts_with("auto"))
-        .or_else(|| var("(ansible_facts | default({})).discovered_interpreter_python"));
+    let python = host_python(ctx.scope);
     let payload = ansible_modules::payload(&packed, &ctx.task.module_as_written, python, |base| {
         var(&format!("ansible_{base}_interpreter"))
     });

@@ -235,7 +235,12 @@ impl Output {
         let mut lines = vec![self.paint(BRIGHT_RED, &format!("[ERROR]: Task failed: {what}{msg}"))];
         if let Some(at) = origin {
             let file = std::path::absolute(&*at.file).unwrap_or_else(|_| at.file.to_path_buf());
-            lines.push(format!("Origin: {}:{}:{}", file.display(), at.line, at.column));
+            lines.push(format!(
+                "Origin: {}:{}:{}",
+                file.display(),
+                at.line,
+                at.column
+            ));
             if let Ok(text) = std::fs::read_to_string(&file) {
                 let line = at.line as usize;
                 let width = line.to_string().len();

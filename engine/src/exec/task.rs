@@ -11,8 +11,8 @@ use settle_playbooks::Task;
 use super::delegate::{become_of, environment_of, target_of};
 use super::loops::loop_items;
 use super::results::ItemResult;
-use super::scope::register_scope;
 use super::results::{CENSORED, NO_TRACEBACK};
+use super::scope::register_scope;
 use super::{PlayRun, StepOutcome, bool_of, value_text};
 use crate::actions::{self, ActionContext, ActionResult};
 use crate::hosts::HostState;
@@ -54,9 +54,11 @@ impl PlayRun<'_> {
         ignore_errors: bool,
         timing: (bool, Instant),
     ) -> StepOutcome {
-        self.engine
-            .out
-            .task_error("", if no_log { CENSORED } else { &msg }, Some(&task.location));
+        self.engine.out.task_error(
+            "",
+            if no_log { CENSORED } else { &msg },
+            Some(&task.location),
+        );
         let msg = format!(
             "{msg} (task {:?} at {})",
             task.display_name(),
@@ -661,8 +663,7 @@ fn with_module_defaults(task: &Task) -> std::borrow::Cow<'_, Task> {
         return std::borrow::Cow::Borrowed(task);
     }
     let short = |name: &str| settle_playbooks::short_module_name(name).to_string();
-    let mut by_module: std::collections::HashMap<String, &Value> =
-        std::collections::HashMap::new();
+    let mut by_module: std::collections::HashMap<String, &Value> = std::collections::HashMap::new();
     for level in &task.keywords.module_defaults {
         for (module, args) in level {
             by_module.insert(short(module), args);
