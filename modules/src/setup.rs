@@ -589,14 +589,12 @@ fn gather() -> Map<String, Value> {
         names.dedup();
         names.into()
     });
-    if let Some((interface, gateway)) = default_route()
-        && let Some((_, address, netmask)) = addresses.iter().find(|(n, _, _)| *n == interface)
-    {
-        put(
-            "default_ipv4",
-            json!({"interface": interface, "address": address, "gateway": gateway, "netmask": netmask}),
-        );
-    }
+    // Ansible's fact is there even without a default route: empty.
+    let default_ipv4 = default_route().and_then(|(interface, gateway)| {
+        let (_, address, netmask) = addresses.iter().find(|(n, _, _)| *n == interface)?;
+        Some(json!({"interface": interface, "address": address, "gateway": gateway, "netmask": netmask}))
+    });
+    put("default_ipv4", default_ipv4.unwrap_or_else(|| json!({})));
     if let Ok(container) = fs::read_to_string("/run/systemd/container") {
         put("virtualization_type", container.trim().into());
         put("virtualization_role", "guest".into());
