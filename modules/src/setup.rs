@@ -213,19 +213,19 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let mut warnings = Vec::new();
     let mut facts = gather();
     facts.retain(|k, _| wanted.contains(collector_of(k)));
-    if wanted.contains("python") || wanted.contains("platform") {
-        if let Some(mut python) = python_facts(args.python.as_deref()) {
-            let version = python
-                .as_object_mut()
-                .and_then(|p| p.remove("_python_version"));
-            if wanted.contains("platform")
-                && let Some(version) = version
-            {
-                facts.insert("python_version".into(), version);
-            }
-            if wanted.contains("python") {
-                facts.insert("python".into(), python);
-            }
+    if (wanted.contains("python") || wanted.contains("platform"))
+        && let Some(mut python) = python_facts(args.python.as_deref())
+    {
+        let version = python
+            .as_object_mut()
+            .and_then(|p| p.remove("_python_version"));
+        if wanted.contains("platform")
+            && let Some(version) = version
+        {
+            facts.insert("python_version".into(), version);
+        }
+        if wanted.contains("python") {
+            facts.insert("python".into(), python);
         }
     }
     if wanted.contains("local") {
