@@ -98,6 +98,11 @@ struct Cli {
     /// Run handlers even when a task failed.
     #[arg(long)]
     force_handlers: bool,
+    /// Clear the fact cache of every host (accepted: settle keeps no fact cache between
+    /// runs, so every run starts without cached facts).
+    #[arg(long)]
+    #[allow(dead_code)]
+    flush_cache: bool,
     /// List the hosts each play would run on, and stop.
     #[arg(long)]
     list_hosts: bool,

@@ -2166,3 +2166,161 @@ fn settle_called_ansible_runs_ad_hoc_commands_as_ansible_prints_them() {
     );
     assert!(s.path("touched").exists());
 }
+
+/// Whether this machine has the Python the `python` fact describes (`/usr/bin/python3`, or
+/// `python3` on `PATH`): without one, Ansible's fact is absent, and so is settle's.
+fn has_python3() -> bool {
+    std::path::Path::new("/usr/bin/python3").is_file()
+        || std::env::var_os("PATH").is_some_and(|path| {
+            std::env::split_paths(&path).any(|dir| dir.join("python3").is_file())
+        })
+}
+
+#[test]
+fn python_fact_describes_the_hosts_python() {
+    if !has_python3() {
+        return;
+    }
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  tasks:
+    - assert:
+        that:
+          - ansible_python.executable is string
+          - ansible_python.has_sslcontext is boolean
+          - ansible_python.type is string
+          - ansible_python.version.major is number
+          - ansible_python.version.minor is number
+          - ansible_python.version.micro is number
+          - ansible_python.version.releaselevel is string
+          - ansible_python.version.serial is number
+          - ansible_python.version_info | length == 5
+          - ansible_python.version_info[0] == ansible_python.version.major
+          - ansible_facts.python == ansible_python
+          - ansible_python_version is string
+",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
+fn gather_subset_and_filter_choose_the_facts_as_ansible_does() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_subset: ['!all']
+  gather_timeout: 10
+  tasks:
+    - name: the minimal subset is gathered, hardware and network are not
+      assert:
+        that:
+          - ansible_distribution is defined
+          - ansible_user_id is defined
+          - ansible_env is mapping
+          - ansible_local is mapping
+          - ansible_memtotal_mb is not defined
+          - ansible_all_ipv4_addresses is not defined
+          - ansible_facts.gather_subset == ['!all']
+    - setup:
+        gather_subset: '!all,!min'
+        filter: 'ansible_*'
+      register: nothing
+    - setup:
+        gather_subset: [network]
+        filter: [ansible_user_*, ansible_all_ipv4*]
+      register: some
+    - assert:
+        that:
+          - nothing.ansible_facts == {}
+          - some.ansible_facts.ansible_user_id is string
+          - some.ansible_facts.ansible_all_ipv4_addresses is sequence
+          - some.ansible_facts | reject('match', 'ansible_(user_|all_ipv4)') | list == []
+    - setup:
+        gather_subset: nope
+      register: bad
+      ignore_errors: true
+    - assert:
+        that:
+          - bad is failed
+          - bad.msg is search(\"Bad subset 'nope' given to Ansible\")
+",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
+fn local_facts_come_from_fact_path() {
+    let s = one_host();
+    s.write("facts.d/json.fact", "{\"answer\": 42}\n");
+    s.write(
+        "facts.d/prefs.fact",
+        "[general]\nBar=loaded\nboth = %(bar)s 100%%\n",
+    );
+    s.write("facts.d/broken.fact", "not = a section\n");
+    s.write("facts.d/script.fact", "#!/bin/sh\necho '{\"ran\": true}'\n");
+    s.write("facts.d/failing.fact", "#!/bin/sh\nexit 3\n");
+    s.write("facts.d/ignored.txt", "{}\n");
+    for script in ["script.fact", "failing.fact"] {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(
+            s.path("facts.d").join(script),
+            std::fs::Permissions::from_mode(0o755),
+        )
+        .unwrap();
+    }
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  fact_path: '@@/facts.d'
+  tasks:
+    - assert:
+        that:
+          - ansible_local.json.answer == 42
+          - ansible_local.prefs.general.bar == 'loaded'
+          - ansible_local.prefs.general.both == 'loaded 100%'
+          - ansible_local.script.ran
+          - ansible_local.failing is match('Failure executing fact script')
+          - ansible_local.broken is match('error loading facts as JSON or ini')
+          - ansible_local | length == 5
+    - setup:
+        fact_path: '@@/nowhere'
+        filter: '*local*'
+      register: r
+    - assert:
+        that:
+          - \"r.ansible_facts == {'ansible_local': {}}\"
+",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
+fn implicit_localhost_is_local_with_the_controllers_python() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - assert:
+        that:
+          - ansible_connection == 'local'
+          - ansible_python_interpreter is not defined or ansible_python_interpreter is string
+",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+    if has_python3() {
+        s.write(
+            "python.yml",
+            "- hosts: localhost\n  gather_facts: no\n  tasks:\n    - command: '{{ ansible_python_interpreter }} -c pass'\n",
+        );
+        s.settle(&["python.yml", "-i", "hosts"]).assert_code(0);
+    }
+}

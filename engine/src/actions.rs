@@ -926,8 +926,37 @@ fn include_vars_dir(
 
 fn gather_facts(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut args = rendered_args(ctx, &[])?;
-    args.retain(|k, _| k == "gather_subset" || k == "filter");
+    args.retain(|k, _| {
+        matches!(
+            k.as_str(),
+            "gather_subset" | "filter" | "fact_path" | "gather_timeout"
+        )
+    });
+    if let Some(python) = host_python(ctx.scope) {
+        args.insert("_settle_python".into(), python.into());
+    }
     module_call(ctx, "setup", args)
+}
+
+/// The Python a host runs Ansible's modules with, as Ansible picks it: the host's
+/// `ansible_python_interpreter`, else `ANSIBLE_PYTHON_INTERPRETER`, else the one discovered
+/// there before; `None` (or `auto*`): the host finds its own.
+pub(crate) fn host_python(scope: &Arc<Scope>) -> Option<String> {
+    let var = |name: &str| -> Option<String> {
+        let probe = Value::String(format!("{{{{ {name} | default(None) }}}}"));
+        match templar().render(&probe, scope) {
+            Ok(Value::String(s)) if !s.is_empty() && s != "None" => Some(s),
+            _ => None,
+        }
+    };
+    var("ansible_python_interpreter")
+        .or_else(|| {
+            std::env::var("ANSIBLE_PYTHON_INTERPRETER")
+                .ok()
+                .filter(|p| !p.is_empty())
+        })
+        .filter(|p| !p.starts_with("auto"))
+        .or_else(|| var("(ansible_facts | default({})).discovered_interpreter_python"))
 }
 
 fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
@@ -1331,14 +1360,7 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
         }
     };
     // As Ansible: the interpreter named for the host, else the one discovered there before.
-    let python = var("ansible_python_interpreter")
-        .or_else(|| {
-            std::env::var("ANSIBLE_PYTHON_INTERPRETER")
-                .ok()
-                .filter(|p| !p.is_empty())
-        })
-        .filter(|p| !p.starts_with("auto"))
-        .or_else(|| var("(ansible_facts | default({})).discovered_interpreter_python"));
+    let python = host_python(ctx.scope);
     let payload = ansible_modules::payload(&packed, &ctx.task.module_as_written, python, |base| {
         var(&format!("ansible_{base}_interpreter"))
     });

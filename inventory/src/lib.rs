@@ -109,6 +109,23 @@ pub struct Inventory {
     added: Vec<String>,
 }
 
+/// The controller's Python, which Ansible gives its implicit `localhost` (Ansible's own
+/// `sys.executable`): `$SETTLE_ANSIBLE_PYTHON` when set, else `python3` on `PATH` (a
+/// virtualenv's, when one is active, as Ansible's would be), else `/usr/bin/python3`.
+fn controller_python() -> Option<String> {
+    if let Ok(python) = std::env::var("SETTLE_ANSIBLE_PYTHON")
+        && !python.is_empty()
+    {
+        return Some(python);
+    }
+    let path = std::env::var_os("PATH").unwrap_or_default();
+    std::env::split_paths(&path)
+        .map(|dir| dir.join("python3"))
+        .find(|p| p.is_file())
+        .or_else(|| Some(PathBuf::from("/usr/bin/python3")).filter(|p| p.is_file()))
+        .map(|p| p.display().to_string())
+}
+
 /// The name Ansible gives the host that needs no inventory entry.
 pub const LOCALHOST: &str = "localhost";
 
@@ -576,7 +593,11 @@ impl Inventory {
         if let Some(h) = self.hosts.get(host) {
             vars.extend(h.vars.clone());
         } else if host == LOCALHOST {
+            // As Ansible makes its implicit localhost: local, with the controller's Python.
             vars.insert("ansible_connection".into(), "local".into());
+            if let Some(python) = controller_python() {
+                vars.insert("ansible_python_interpreter".into(), python.into());
+            }
         }
         for dirs in [&self.inventory_vars, &self.playbook_vars] {
             for dir in dirs.iter() {

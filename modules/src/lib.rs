@@ -46,6 +46,7 @@ mod getent;
 mod git;
 mod hostname;
 mod known_hosts;
+mod local_facts;
 mod mktemp;
 mod packages;
 mod ping;

@@ -1,7 +1,7 @@
 //! `setup`: the facts Ansible users read most, gathered from this host. Names are without the
 //! `ansible_` prefix (the engine adds it for the top-level `ansible_*` variables).
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::ffi::CStr;
 use std::fs;
 
@@ -9,66 +9,306 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::resource::parse_args;
-use crate::{ModuleError, ModuleSpec, Outcome, Request, fsutil};
+use crate::{ModuleError, ModuleSpec, Outcome, Request, find, fsutil, local_facts};
 
 pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     name: "setup",
-    args: &["gather_subset", "filter"],
-    unsupported: &["fact_path", "gather_timeout"],
+    args: &["gather_subset", "filter", "fact_path", "gather_timeout"],
+    unsupported: &[],
     free_form: false,
 };
+
+/// The subsets Ansible always gathers, even for `gather_subset: '!all'` (setup.py's
+/// `minimal_gather_subset`).
+const MINIMAL_SUBSET: &[&str] = &[
+    "apparmor",
+    "caps",
+    "cmdline",
+    "date_time",
+    "distribution",
+    "dns",
+    "env",
+    "fips",
+    "local",
+    "lsb",
+    "pkg_mgr",
+    "platform",
+    "python",
+    "selinux",
+    "service_mgr",
+    "ssh_pub_keys",
+    "user",
+];
+
+/// Every name Ansible takes in `gather_subset` (its collectors, their fact ids and the
+/// `hardware`/`network`/`virtual`/`ohai`/`facter` aliases), with the collector of settle's
+/// that answers it (`""`: one settle does not gather).
+const VALID_SUBSETS: &[(&str, &str)] = &[
+    ("all_ipv4_addresses", "network"),
+    ("all_ipv6_addresses", "network"),
+    ("apparmor", ""),
+    ("architecture", "platform"),
+    ("caps", ""),
+    ("chroot", ""),
+    ("cmdline", ""),
+    ("date_time", "date_time"),
+    ("default_ipv4", "network"),
+    ("default_ipv6", "network"),
+    ("devices", "hardware"),
+    ("distribution", "distribution"),
+    ("distribution_major_version", "distribution"),
+    ("distribution_release", "distribution"),
+    ("distribution_version", "distribution"),
+    ("dns", ""),
+    ("effective_group_ids", "user"),
+    ("effective_user_id", "user"),
+    ("env", "env"),
+    ("facter", ""),
+    ("fips", ""),
+    ("hardware", "hardware"),
+    ("interfaces", "network"),
+    ("is_chroot", ""),
+    ("iscsi", ""),
+    ("kernel", "platform"),
+    ("loadavg", ""),
+    ("local", "local"),
+    ("lsb", ""),
+    ("machine", "platform"),
+    ("machine_id", "platform"),
+    ("mounts", "hardware"),
+    ("network", "network"),
+    ("ohai", ""),
+    ("os_family", "distribution"),
+    ("pkg_mgr", "pkg_mgr"),
+    ("platform", "platform"),
+    ("processor", "hardware"),
+    ("processor_cores", "hardware"),
+    ("processor_count", "hardware"),
+    ("python", "python"),
+    ("python_version", "platform"),
+    ("real_user_id", "user"),
+    ("selinux", ""),
+    ("service_mgr", "service_mgr"),
+    ("ssh_host_key_dsa_public", ""),
+    ("ssh_host_key_ecdsa_public", ""),
+    ("ssh_host_key_ed25519_public", ""),
+    ("ssh_host_key_rsa_public", ""),
+    ("ssh_host_pub_keys", ""),
+    ("ssh_pub_keys", ""),
+    ("system", "platform"),
+    ("system_capabilities", ""),
+    ("system_capabilities_enforced", ""),
+    ("systemd", ""),
+    ("user", "user"),
+    ("user_dir", "user"),
+    ("user_gecos", "user"),
+    ("user_gid", "user"),
+    ("user_id", "user"),
+    ("user_shell", "user"),
+    ("user_uid", "user"),
+    ("virtual", "virtual"),
+    ("virtualization_role", "virtual"),
+    ("virtualization_type", "virtual"),
+];
+
+/// Ansible's default `fact_path`.
+const DEFAULT_FACT_PATH: &str = "/etc/ansible/facts.d";
 
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Args {
-    /// Accepted; settle always gathers its one small set.
     #[serde(default)]
-    #[allow(dead_code)]
     gather_subset: Option<Value>,
     #[serde(default)]
     filter: Option<Value>,
+    #[serde(default)]
+    fact_path: Option<String>,
+    /// Accepted: settle's collectors read files and run at most one short Python each.
+    #[serde(default)]
+    #[allow(dead_code)]
+    gather_timeout: Option<Value>,
+    /// The host's `ansible_python_interpreter`, which the engine passes along; `None`: the
+    /// host's own Python, found as Ansible's discovery finds one.
+    #[serde(default, rename = "_settle_python")]
+    python: Option<String>,
+}
+
+/// Ansible's `type='list', elements='str'`: a list, or a string of comma-separated words.
+fn string_list(value: Option<Value>) -> Vec<String> {
+    match value {
+        None | Some(Value::Null) => Vec::new(),
+        Some(Value::Array(items)) => items
+            .iter()
+            .map(|v| match v {
+                Value::String(s) => s.trim().to_string(),
+                other => other.to_string(),
+            })
+            .collect(),
+        Some(Value::String(s)) => s
+            .split(',')
+            .map(|w| w.trim().to_string())
+            .filter(|w| !w.is_empty())
+            .collect(),
+        Some(other) => vec![other.to_string()],
+    }
+}
+
+/// The collectors a `gather_subset` list asks for, as Ansible's `get_collector_names` works
+/// them out: `min` always, `all` every one, `!name` removes one unless it is also named.
+fn collectors(gather_subset: &[String]) -> Result<HashSet<&'static str>, String> {
+    let all: HashSet<&'static str> = VALID_SUBSETS.iter().map(|(name, _)| *name).collect();
+    let minimal: HashSet<&'static str> = MINIMAL_SUBSET.iter().copied().collect();
+    let mut added: HashSet<&'static str> = HashSet::new();
+    let mut excluded: HashSet<&'static str> = HashSet::new();
+    let mut explicit: HashSet<&'static str> = HashSet::new();
+    let subsets = std::iter::once("min").chain(gather_subset.iter().map(String::as_str));
+    for subset in subsets {
+        match subset {
+            "min" => added.extend(&minimal),
+            "all" => added.extend(&all),
+            "!min" => excluded.extend(&minimal),
+            "!all" => excluded.extend(all.difference(&minimal)),
+            _ => {
+                let (name, exclude) = match subset.strip_prefix('!') {
+                    Some(name) => (name, true),
+                    None => (subset, false),
+                };
+                let Some(&(name, _)) = VALID_SUBSETS.iter().find(|(n, _)| *n == name) else {
+                    if exclude {
+                        continue;
+                    }
+                    let mut names: Vec<&str> = all.iter().copied().collect();
+                    names.sort_unstable();
+                    return Err(format!(
+                        "Bad subset '{subset}' given to Ansible. gather_subset options allowed: \
+                         all, {}",
+                        names.join(", ")
+                    ));
+                };
+                if exclude {
+                    excluded.insert(name);
+                } else {
+                    explicit.insert(name);
+                    added.insert(name);
+                }
+            }
+        }
+    }
+    Ok(added
+        .into_iter()
+        .filter(|s| !excluded.contains(s) || explicit.contains(s))
+        .filter_map(|s| VALID_SUBSETS.iter().find(|(n, _)| *n == s))
+        .map(|(_, collector)| *collector)
+        .filter(|c| !c.is_empty())
+        .collect())
 }
 
 pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let args: Args = parse_args("setup", &request.args)?;
+    let mut gather_subset = string_list(args.gather_subset);
+    if gather_subset.is_empty() {
+        gather_subset.push("all".into());
+    }
+    let wanted = collectors(&gather_subset).map_err(ModuleError::Failed)?;
+    let mut warnings = Vec::new();
     let mut facts = gather();
-    if let Some(filter) = args.filter {
-        let patterns: Vec<String> = match filter {
-            Value::Array(items) => items
-                .iter()
-                .filter_map(|v| v.as_str().map(str::to_string))
-                .collect(),
-            Value::String(s) => vec![s],
-            _ => Vec::new(),
-        };
-        facts.retain(|k, _| {
-            let full = format!("ansible_{k}");
-            patterns
-                .iter()
-                .any(|p| glob_match(p, &full) || glob_match(p, k))
-        });
+    facts.retain(|k, _| wanted.contains(collector_of(k)));
+    if (wanted.contains("python") || wanted.contains("platform"))
+        && let Some(mut python) = python_facts(args.python.as_deref())
+    {
+        let version = python
+            .as_object_mut()
+            .and_then(|p| p.remove("_python_version"));
+        if wanted.contains("platform")
+            && let Some(version) = version
+        {
+            facts.insert("python_version".into(), version);
+        }
+        if wanted.contains("python") {
+            facts.insert("python".into(), python);
+        }
+    }
+    if wanted.contains("local") {
+        let fact_path = args.fact_path.as_deref().unwrap_or(DEFAULT_FACT_PATH);
+        let fact_path = fsutil::expand_path(std::path::Path::new(fact_path));
+        let local = local_facts::gather(&fact_path, &mut warnings);
+        facts.insert("local".into(), Value::Object(local));
     }
     // As Ansible's setup returns them: `ansible_`-prefixed (the engine files them under
-    // `ansible_facts` without the prefix, and as `ansible_*` variables).
-    let facts: Map<String, Value> = facts
+    // `ansible_facts` without the prefix, and as `ansible_*` variables), beside the two facts
+    // about the gathering itself, which have no prefix.
+    let mut facts: Map<String, Value> = facts
         .into_iter()
         .map(|(k, v)| (format!("ansible_{k}"), v))
         .collect();
+    facts.insert("gather_subset".into(), json!(gather_subset));
+    facts.insert("module_setup".into(), true.into());
+    let patterns: Vec<regex::Regex> = string_list(args.filter)
+        .iter()
+        .map(|p| find::glob_regex(p).map_err(ModuleError::Args))
+        .collect::<Result<_, _>>()?;
+    if !patterns.is_empty() {
+        facts.retain(|k, _| patterns.iter().any(|p| p.is_match(k)));
+    }
     let mut values = Map::new();
     values.insert("ansible_facts".into(), Value::Object(facts));
+    if !warnings.is_empty() {
+        values.insert("warnings".into(), json!(warnings));
+    }
     Ok(Outcome {
         values,
         ..Outcome::default()
     })
 }
 
-fn glob_match(pattern: &str, name: &str) -> bool {
-    match pattern.split_once('*') {
-        None => pattern == name,
-        Some((head, tail)) => {
-            name.starts_with(head) && name[head.len()..].ends_with(tail.trim_start_matches('*'))
-        }
+/// The collector (subset) a fact of [`gather`] belongs to.
+fn collector_of(fact: &str) -> &'static str {
+    match fact {
+        "os_family" => "distribution",
+        "env" => "env",
+        "pkg_mgr" => "pkg_mgr",
+        "service_mgr" => "service_mgr",
+        "date_time" => "date_time",
+        "memtotal_mb" | "memfree_mb" => "hardware",
+        "all_ipv4_addresses" | "interfaces" | "default_ipv4" => "network",
+        f if f.starts_with("distribution") => "distribution",
+        f if f.starts_with("user_") => "user",
+        f if f.starts_with("processor") => "hardware",
+        f if f.starts_with("virtualization_") => "virtual",
+        _ => "platform",
     }
+}
+
+/// What Ansible's python collector (and the platform collector's `python_version`) reports
+/// of the host's Python, from one short run of it; `None` when the host has none.
+fn python_facts(interpreter: Option<&str>) -> Option<Value> {
+    const PROBE: &str = "import json, sys\n\
+try:\n    from ssl import create_default_context, SSLContext\n    ssl = True\n\
+except ImportError:\n    ssl = False\n\
+v = sys.version_info\n\
+impl = getattr(sys, 'implementation', None)\n\
+print(json.dumps({'version': {'major': v[0], 'minor': v[1], 'micro': v[2], \
+'releaselevel': v[3], 'serial': v[4]}, 'version_info': list(v), \
+'executable': sys.executable, 'has_sslcontext': ssl, \
+'type': impl.name if impl else None, \
+'_python_version': '%d.%d.%d' % tuple(v[:3])}))";
+    let python = match interpreter {
+        Some(p) if !p.trim().is_empty() => p.trim().to_string(),
+        _ => crate::ansible_module::host_python().ok()?,
+    };
+    let mut words = python.split_whitespace();
+    let program = words.next()?;
+    let output = std::process::Command::new(program)
+        .args(words)
+        .args(["-c", PROBE])
+        .stdin(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()?;
+    if !output.status.success() {
+        return None;
+    }
+    serde_json::from_slice(&output.stdout).ok()
 }
 
 fn uname() -> (String, String, String, String) {
@@ -349,14 +589,12 @@ fn gather() -> Map<String, Value> {
         names.dedup();
         names.into()
     });
-    if let Some((interface, gateway)) = default_route()
-        && let Some((_, address, netmask)) = addresses.iter().find(|(n, _, _)| *n == interface)
-    {
-        put(
-            "default_ipv4",
-            json!({"interface": interface, "address": address, "gateway": gateway, "netmask": netmask}),
-        );
-    }
+    // Ansible's fact is there even without a default route: empty.
+    let default_ipv4 = default_route().and_then(|(interface, gateway)| {
+        let (_, address, netmask) = addresses.iter().find(|(n, _, _)| *n == interface)?;
+        Some(json!({"interface": interface, "address": address, "gateway": gateway, "netmask": netmask}))
+    });
+    put("default_ipv4", default_ipv4.unwrap_or_else(|| json!({})));
     if let Ok(container) = fs::read_to_string("/run/systemd/container") {
         put("virtualization_type", container.trim().into());
         put("virtualization_role", "guest".into());

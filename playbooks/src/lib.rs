@@ -107,6 +107,9 @@ pub struct Play {
     pub vars: Vars,
     pub vars_files: Vec<Value>,
     pub gather_facts: bool,
+    /// `gather_subset`, `gather_timeout` and `fact_path` as written: the arguments of the
+    /// play's fact gathering (templates, rendered for each host).
+    pub fact_options: Map<String, Value>,
     pub pre_tasks: Vec<TaskNode>,
     /// Role tasks come first, then the play's own `tasks`.
     pub tasks: Vec<TaskNode>,

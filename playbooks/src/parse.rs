@@ -56,15 +56,7 @@ pub const TASK_KEYWORDS: &[&str] = &[
 ];
 
 /// Keywords Ansible knows that settle does not do (yet): an error rather than a silent no-op.
-const UNSUPPORTED_KEYWORDS: &[&str] = &[
-    "throttle",
-    "debugger",
-    "port",
-    "vars_prompt",
-    "gather_subset",
-    "gather_timeout",
-    "fact_path",
-];
+const UNSUPPORTED_KEYWORDS: &[&str] = &["throttle", "debugger", "port", "vars_prompt"];
 
 const BLOCK_KEYWORDS: &[&str] = &[
     "name",
@@ -106,6 +98,9 @@ const PLAY_KEYWORDS: &[&str] = &[
     "become_exe",
     "become_flags",
     "gather_facts",
+    "gather_subset",
+    "gather_timeout",
+    "fact_path",
     "pre_tasks",
     "tasks",
     "post_tasks",
@@ -420,6 +415,11 @@ fn parse_play(
             .get("gather_facts")
             .map(|n| truthy(&n.to_value()))
             .unwrap_or(true),
+        fact_options: ["gather_subset", "gather_timeout", "fact_path"]
+            .into_iter()
+            .filter_map(|k| Some((k.to_string(), map.get(k)?.to_value())))
+            .filter(|(_, v)| !v.is_null())
+            .collect(),
         pre_tasks,
         tasks,
         post_tasks,

@@ -9,9 +9,10 @@ use settle_playbooks::Task;
 
 use super::delegate::target_of;
 use super::{FACTS, PlayRun, StepOutcome};
+use crate::actions::host_python;
 use crate::connection::ConnectionError;
 use crate::output::Status;
-use crate::template::Layer;
+use crate::template::{Layer, templar};
 
 impl PlayRun<'_> {
     pub(super) fn gather_facts(&self, host: &str) -> StepOutcome {
@@ -21,7 +22,20 @@ impl PlayRun<'_> {
             Ok(t) => t,
             Err(e) => return self.report_failure(host, FACTS, &e),
         };
-        let request = Request::new("setup", Map::new());
+        let scope = self.fact_scope(&state);
+        let mut args = Map::new();
+        for (key, value) in &self.play.fact_options {
+            match templar().render(value, &scope) {
+                Ok(v) => {
+                    args.insert(key.clone(), v);
+                }
+                Err(e) => return self.report_failure(host, FACTS, &e.to_string()),
+            }
+        }
+        if let Some(python) = host_python(&scope) {
+            args.insert("_settle_python".into(), python.into());
+        }
+        let request = Request::new("setup", args);
         let result = state
             .connection(&target)
             .and_then(|c| c.run(&request, None));

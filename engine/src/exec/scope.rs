@@ -131,6 +131,30 @@ impl PlayRun<'_> {
         *self.play_magic.lock().expect("magic lock") = None;
     }
 
+    /// The variables the play's fact gathering sees on a host: the play's, without a task's.
+    pub(super) fn fact_scope(&self, host: &HostState) -> Arc<Scope> {
+        let hosts = &self.engine.hosts;
+        let mut layers = vec![
+            Layer::data(hosts.globals.read().expect("globals").clone()),
+            Layer::template(self.role_defaults.clone()),
+            Layer::template(host.inventory_vars()),
+            Layer::data(host.facts()),
+            Layer::template(self.play_vars.clone()),
+        ];
+        if let Some(vf) = self.vars_files.get(&host.name) {
+            layers.push(Layer::template(vf.clone()));
+        }
+        layers.extend([
+            Layer::template(self.role_vars.clone()),
+            Layer::template(host.included_vars()),
+            Layer::data(host.task_vars()),
+            Layer::template(hosts.extra_vars()),
+            Layer::data(self.play_magic()),
+            Layer::data(self.magic(&host.name)),
+        ]);
+        Scope::of_layers(layers, Some(hosts.clone()))
+    }
+
     /// The variables a task sees on a host, lowest precedence first.
     pub(super) fn scope(&self, host: &HostState, task: &Task, extra: &[Layer]) -> Arc<Scope> {
         let hosts = &self.engine.hosts;
