@@ -181,7 +181,7 @@ pub(crate) fn validate(task: &Task, play_dir: &Path) -> Result<(), String> {
             ));
         }
     }
-    if module == "meta" {
+    if module == "meta" && !task.is_role_complete() {
         let action = task
             .args
             .get("_raw_params")
