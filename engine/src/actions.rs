@@ -1475,6 +1475,13 @@ fn call(ctx: &ActionContext, mut request: Request) -> Result<ActionResult, Strin
             {
                 result.insert("diff".into(), diff);
             }
+            // As Ansible's modules report them, shown from -vvv on (Ansible's own modules
+            // report theirs).
+            if ctx.verbosity >= 3 && !ctx.no_log && request.ansible_module.is_none() {
+                result
+                    .entry("invocation")
+                    .or_insert_with(|| json!({"module_args": Value::Object(request.args.clone())}));
+            }
             Ok(ActionResult::Done(result, outcome.plan))
         }
     }
