@@ -1997,3 +1997,15 @@ fn an_included_role_sees_the_parameters_of_the_role_that_includes_it() {
     let m = run.messages();
     assert_eq!(m, ["top-1", "bottom-1", "top-none", "bottom-none"], "{}", run.stdout);
 }
+
+#[test]
+fn role_defaults_may_be_a_folder_of_files() {
+    let s = one_host();
+    s.write("roles/r/defaults/main/00.yml", "x: 1\ny: 1\n");
+    s.write("roles/r/defaults/main/01.yml", "y: 2\n");
+    s.write("roles/r/tasks/main.yml", "- debug: msg={{ x }}-{{ y }}\n");
+    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  roles: [r]\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["1-2"], "{}", run.stdout);
+}

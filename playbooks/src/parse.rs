@@ -1462,18 +1462,36 @@ impl RoleLoader {
                 ),
             ));
         };
+        let read_file = |dir: &str, file: &Path| -> Result<Vars, PlaybookError> {
+            let doc = settle_yaml::load_file(file)?;
+            let inner = Scope {
+                file: Arc::from(file),
+                ..scope.clone()
+            };
+            mapping(Some(&doc), &inner, &format!("{dir}/main.yml"))
+        };
         let read_vars = |dir: &str, stem: &str| -> Result<Vars, PlaybookError> {
-            match main_file(&path.join(dir), stem) {
-                Some(file) => {
-                    let doc = settle_yaml::load_file(&file)?;
-                    let inner = Scope {
-                        file: Arc::from(file.as_path()),
-                        ..scope.clone()
-                    };
-                    mapping(Some(&doc), &inner, &format!("{dir}/main.yml"))
-                }
-                None => Ok(Vars::new()),
+            if let Some(file) = main_file(&path.join(dir), stem) {
+                return read_file(dir, &file);
             }
+            // `defaults/main/` as a folder: its files merged in name order, as Ansible does.
+            let folder = path.join(dir).join(stem);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+                .map(|entries| entries.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            files.retain(|f| {
+                f.is_file()
+                    && matches!(
+                        f.extension().and_then(|e| e.to_str()),
+                        Some("yml" | "yaml" | "json")
+                    )
+            });
+            files.sort();
+            let mut vars = Vars::new();
+            for file in files {
+                vars.extend(read_file(dir, &file)?);
+            }
+            Ok(vars)
         };
         let meta = match main_file(&path.join("meta"), "main") {
             Some(file) => Some((settle_yaml::load_file(&file)?, file)),
