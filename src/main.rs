@@ -631,6 +631,7 @@ fn list(cli: &Cli, playbooks: &[Playbook], inventory: &Inventory, selection: &Se
 fn flatten(nodes: &[TaskNode], out: &mut Vec<(String, Vec<String>)>) {
     for node in nodes {
         match node {
+            TaskNode::Task(t) if t.is_role_complete() => {}
             TaskNode::Task(t) => out.push((t.display_name(), t.keywords.tags.clone())),
             TaskNode::Block(b) => {
                 flatten(&b.block, out);

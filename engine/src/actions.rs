@@ -182,7 +182,7 @@ pub(crate) fn validate(task: &Task, play_dir: &Path) -> Result<(), String> {
             ));
         }
     }
-    if module == "meta" {
+    if module == "meta" && !task.is_role_complete() {
         let action = task
             .args
             .get("_raw_params")
@@ -1492,6 +1492,13 @@ fn call(ctx: &ActionContext, mut request: Request) -> Result<ActionResult, Strin
                 && let Some(diff) = result_diff(module, &result, &outcome.plan)
             {
                 result.insert("diff".into(), diff);
+            }
+            // As Ansible's modules report them, shown from -vvv on (Ansible's own modules
+            // report theirs).
+            if ctx.verbosity >= 3 && !ctx.no_log && request.ansible_module.is_none() {
+                result
+                    .entry("invocation")
+                    .or_insert_with(|| json!({"module_args": Value::Object(request.args.clone())}));
             }
             Ok(ActionResult::Done(result, outcome.plan))
         }

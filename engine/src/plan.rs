@@ -209,7 +209,7 @@ impl Builder<'_> {
                         return Built::default();
                     }
                 }
-                if !self.selection.selects(&task.keywords.tags) {
+                if !self.selection.selects(&task.keywords.tags) && !task.is_role_complete() {
                     return Built::default();
                 }
                 self.single(Step::Task(Arc::new(task.clone())))

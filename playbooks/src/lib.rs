@@ -174,6 +174,8 @@ pub struct RoleInclude {
     pub vars_from: String,
     pub defaults_from: String,
     pub handlers_from: String,
+    /// `allow_duplicates` (true unless the include says otherwise, as in Ansible).
+    pub allow_duplicates: bool,
 }
 
 /// One task: a module call with keywords.
@@ -197,6 +199,14 @@ pub struct Task {
 }
 
 impl Task {
+    /// The step Ansible adds after a role's tasks (an implicit `meta: role_complete`): hosts
+    /// that ran a task of the role have run the role from here on.
+    pub fn is_role_complete(&self) -> bool {
+        self.module == "meta"
+            && self.name.is_none()
+            && self.args.get("_raw_params").and_then(Value::as_str) == Some("role_complete")
+    }
+
     /// The name Ansible shows in `TASK [...]`: `role : name`, or the module when unnamed.
     pub fn display_name(&self) -> String {
         let name = self
@@ -219,6 +229,12 @@ pub struct Role {
     pub vars: Arc<Vars>,
     /// `role: x` with extra keys (`vars:` or inline): role parameters, high precedence.
     pub params: Arc<Vars>,
+    /// Which use of the role this is: its path, files, parameters, own `when`/`tags`, and
+    /// whether an `import_role`/`include_role` made it. Two uses with the same instance are one
+    /// role to the play: it runs once per host unless `allow_duplicates`.
+    pub instance: String,
+    /// `allow_duplicates` of `meta/main.yml` (or of the include that used the role).
+    pub allow_duplicates: bool,
 }
 
 /// A loop over items: `loop:` or one of the `with_<lookup>` forms.

@@ -375,9 +375,7 @@ fn parse_play(
         ));
     }
     let order = map.get("order").map(scalar_text);
-    let mut loader = RoleLoader {
-        seen: HashSet::new(),
-    };
+    let mut loader = RoleLoader::default();
     let mut tasks = Vec::new();
     let mut handlers = Vec::new();
     if let Some(roles) = map.get("roles") {
@@ -737,6 +735,17 @@ fn parse_task_entry(
                 defaults: from("defaults_from"),
                 handlers: from("handlers_from"),
             };
+            // Unlike `roles:`, an import or include runs its role again unless told otherwise.
+            let allow_duplicates = !matches!(
+                task.args.get("allow_duplicates"),
+                Some(Value::Bool(false))
+            ) && !task.args.get("allow_duplicates").and_then(Value::as_str).is_some_and(|s| {
+                matches!(s.to_ascii_lowercase().as_str(), "no" | "false" | "n" | "off" | "0")
+            });
+            let own = format!(
+                "include when={:?} tags={:?}",
+                task.keywords.when, task.keywords.tags
+            );
             let mut keywords = task.keywords.clone();
             keywords.inherit(inherited);
             let mut handlers = Vec::new();
@@ -752,14 +761,13 @@ fn parse_task_entry(
                     apply
                 };
                 if !role_name.contains("{{") {
-                    let mut loader = RoleLoader {
-                        seen: HashSet::new(),
-                    };
+                    let mut loader = RoleLoader::default();
                     let mut ignored = Vec::new();
                     loader.load_role(
                         role_name,
                         Vars::new(),
                         &files,
+                        (&own, Some(allow_duplicates)),
                         scope,
                         &apply,
                         node,
@@ -781,16 +789,16 @@ fn parse_task_entry(
                         vars_from: files.vars.clone(),
                         defaults_from: files.defaults.clone(),
                         handlers_from: files.handlers.clone(),
+                        allow_duplicates,
                     }),
                 }));
             } else {
-                let mut loader = RoleLoader {
-                    seen: HashSet::new(),
-                };
+                let mut loader = RoleLoader::default();
                 loader.load_role(
                     role_name,
                     Vars::new(),
                     &files,
+                    (&own, Some(allow_duplicates)),
                     scope,
                     &keywords,
                     node,
@@ -935,14 +943,13 @@ pub fn load_included_role(
         defaults: include.defaults_from.clone(),
         handlers: include.handlers_from.clone(),
     };
-    let mut loader = RoleLoader {
-        seen: HashSet::new(),
-    };
+    let mut loader = RoleLoader::default();
     let (mut tasks, mut handlers) = (Vec::new(), Vec::new());
     loader.load_role(
         name,
         Vars::new(),
         &files,
+        ("include", Some(include.allow_duplicates)),
         &scope,
         inherited,
         &node,
@@ -1356,9 +1363,14 @@ fn flatten_handlers(node: TaskNode, out: &mut Vec<Task>) -> Result<(), PlaybookE
     Ok(())
 }
 
-/// Loads roles and their dependencies, each once per play unless its parameters differ.
+/// Loads roles and their dependencies. A role used twice is read twice (whether the second use
+/// runs is decided per host at run time, as Ansible does), but its handlers are read once.
+#[derive(Default)]
 struct RoleLoader {
+    /// Role instances whose handlers are read.
     seen: HashSet<String>,
+    /// The instances being read, outermost first: a dependency loop is an error.
+    chain: Vec<String>,
 }
 
 /// Which file of each role folder to read (`tasks_from`, `vars_from`, …): `main` by default.
@@ -1416,6 +1428,8 @@ impl RoleLoader {
         };
         let mut keywords = Keywords::default();
         parse_shared_keywords(&map, &mut keywords, scope, None)?;
+        // The entry's own `when` and `tags` tell role instances apart; inherited ones do not.
+        let own = format!("when={:?} tags={:?}", keywords.when, keywords.tags);
         keywords.inherit(play_keywords);
         let mut params = Vars::new();
         for (key, value) in &map {
@@ -1432,6 +1446,7 @@ impl RoleLoader {
             &name,
             params,
             &RoleFiles::default(),
+            (&own, None),
             scope,
             &keywords,
             entry,
@@ -1441,22 +1456,20 @@ impl RoleLoader {
     }
 
     #[allow(clippy::too_many_arguments)]
+    /// `own` is what the use adds to the role's identity (see [`Role::instance`]) and, for
+    /// `import_role`/`include_role`, their `allow_duplicates`.
     fn load_role(
         &mut self,
         name: &str,
         params: Vars,
         files: &RoleFiles,
+        (own, include_allows): (&str, Option<bool>),
         scope: &Scope,
         keywords: &Keywords,
         at: &Node,
         tasks: &mut Vec<TaskNode>,
         handlers: &mut Vec<Task>,
     ) -> Result<(), PlaybookError> {
-        let tasks_from = files.tasks.as_str();
-        let key = format!("{name}:{tasks_from}:{}", Value::Object(params.clone()));
-        if !self.seen.insert(key) {
-            return Ok(());
-        }
         let Some(path) = find_role(name, scope) else {
             return Err(scope.missing(
                 at,
@@ -1467,29 +1480,108 @@ impl RoleLoader {
                 ),
             ));
         };
-        let read_vars = |dir: &str, stem: &str| -> Result<Vars, PlaybookError> {
-            match main_file(&path.join(dir), stem) {
-                Some(file) => {
-                    let doc = settle_yaml::load_file(&file)?;
-                    let inner = Scope {
-                        file: Arc::from(file.as_path()),
-                        ..scope.clone()
-                    };
-                    mapping(Some(&doc), &inner, &format!("{dir}/main.yml"))
-                }
-                None => Ok(Vars::new()),
-            }
+        let read_file = |dir: &str, file: &Path| -> Result<Vars, PlaybookError> {
+            let doc = settle_yaml::load_file(file)?;
+            let inner = Scope {
+                file: Arc::from(file),
+                ..scope.clone()
+            };
+            mapping(Some(&doc), &inner, &format!("{dir}/main.yml"))
         };
+        let read_vars = |dir: &str, stem: &str| -> Result<Vars, PlaybookError> {
+            if let Some(file) = main_file(&path.join(dir), stem) {
+                return read_file(dir, &file);
+            }
+            // `defaults/main/` as a folder: its files merged in name order, as Ansible does.
+            let folder = path.join(dir).join(stem);
+            let mut files: Vec<PathBuf> = std::fs::read_dir(&folder)
+                .map(|entries| entries.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            files.retain(|f| {
+                f.is_file()
+                    && matches!(
+                        f.extension().and_then(|e| e.to_str()),
+                        Some("yml" | "yaml" | "json")
+                    )
+            });
+            files.sort();
+            let mut vars = Vars::new();
+            for file in files {
+                vars.extend(read_file(dir, &file)?);
+            }
+            Ok(vars)
+        };
+        let meta = match main_file(&path.join("meta"), "main") {
+            Some(file) => Some((settle_yaml::load_file(&file)?, file)),
+            None => None,
+        };
+        let allow_duplicates = include_allows.unwrap_or_else(|| {
+            meta.as_ref()
+                .and_then(|(doc, _)| doc.get("allow_duplicates"))
+                .is_some_and(|n| matches!(n.to_value(), Value::Bool(true)))
+        });
+        let instance = format!(
+            "{}|{}|{}|{}|{}|{}|{own}",
+            path.display(),
+            files.tasks,
+            files.vars,
+            files.defaults,
+            files.handlers,
+            Value::Object(params.clone()),
+        );
+        if self.chain.contains(&instance) {
+            return Err(scope.error(
+                at,
+                None,
+                format!(
+                    "A recursion loop was detected with the roles specified ({name}). Make sure \
+                     child roles do not have dependencies on parent roles"
+                ),
+            ));
+        }
+        let first_use = self.seen.insert(instance.clone());
+        // A role sees the parameters of the roles that depend on or include it, under its own.
+        let mut inherited_params = scope
+            .role
+            .as_ref()
+            .map(|r| (*r.params).clone())
+            .unwrap_or_default();
+        inherited_params.extend(params);
         let role = Arc::new(Role {
             name: name.to_string(),
             path: path.clone(),
             defaults: Arc::new(read_vars("defaults", &files.defaults)?),
             vars: Arc::new(read_vars("vars", &files.vars)?),
-            params: Arc::new(params),
+            params: Arc::new(inherited_params),
+            instance: instance.clone(),
+            allow_duplicates,
         });
+        self.chain.push(instance);
+        let loaded = self.load_role_files(&role, files, scope, keywords, at, meta, first_use);
+        self.chain.pop();
+        let (role_tasks, role_handlers) = loaded?;
+        tasks.extend(role_tasks);
+        handlers.extend(role_handlers);
+        Ok(())
+    }
+
+    /// A role's dependencies, tasks (with the implicit `role_complete` step after them) and
+    /// handlers (`with_handlers`: the first use of this instance).
+    #[allow(clippy::too_many_arguments)]
+    fn load_role_files(
+        &mut self,
+        role: &Arc<Role>,
+        files: &RoleFiles,
+        scope: &Scope,
+        keywords: &Keywords,
+        at: &Node,
+        meta: Option<(Node, PathBuf)>,
+        with_handlers: bool,
+    ) -> Result<(Vec<TaskNode>, Vec<Task>), PlaybookError> {
+        let (name, path, tasks_from) = (&role.name, &role.path, files.tasks.as_str());
+        let (mut tasks, mut handlers) = (Vec::new(), Vec::new());
         // Dependencies (meta/main.yml) run before the role, with the role's keywords.
-        if let Some(meta_file) = main_file(&path.join("meta"), "main") {
-            let meta = settle_yaml::load_file(&meta_file)?;
+        if let Some((meta, meta_file)) = meta {
             // Dependencies are found beside the role too, so its own path is the role here.
             let meta_scope = Scope {
                 file: Arc::from(meta_file.as_path()),
@@ -1500,7 +1592,7 @@ impl RoleLoader {
             };
             if let Some(deps) = meta.get("dependencies").and_then(Node::as_seq) {
                 for dep in deps {
-                    self.use_role(dep, &meta_scope, keywords, tasks, handlers)?;
+                    self.use_role(dep, &meta_scope, keywords, &mut tasks, &mut handlers)?;
                 }
             }
         }
@@ -1527,6 +1619,10 @@ impl RoleLoader {
                 format!("the role {name:?} has no tasks/{tasks_from}.yml"),
             ));
         }
+        tasks.push(TaskNode::Task(role_complete(role, scope.location(at))));
+        if !with_handlers {
+            return Ok((tasks, handlers));
+        }
         if let Some(file) = main_file(&path.join("handlers"), &files.handlers) {
             let doc = settle_yaml::load_file(&file)?;
             if !doc.is_null() {
@@ -1539,7 +1635,24 @@ impl RoleLoader {
                 )?);
             }
         }
-        Ok(())
+        Ok((tasks, handlers))
+    }
+}
+
+/// The implicit `meta: role_complete` after a role's tasks (see [`Task::is_role_complete`]).
+fn role_complete(role: &Arc<Role>, location: Location) -> Task {
+    let mut args = Vars::new();
+    args.insert("_raw_params".into(), Value::String("role_complete".into()));
+    Task {
+        name: None,
+        module: "meta".into(),
+        module_as_written: "meta".into(),
+        args,
+        keywords: Keywords::default(),
+        location,
+        role: Some(role.clone()),
+        listen: Vec::new(),
+        include: None,
     }
 }
 

@@ -242,7 +242,19 @@ impl PlayRun<'_> {
         path: &Path,
         include: &Include,
     ) -> Result<Arc<Vec<TaskNode>>, String> {
-        let key = (path.to_path_buf(), include.location.to_string());
+        // The including role's instance too: its parameters are the included role's.
+        let key = (
+            path.to_path_buf(),
+            format!(
+                "{} {}",
+                include.location,
+                include.role.as_ref().map_or(String::new(), |r| format!(
+                    "{} {}",
+                    r.instance,
+                    serde_json::Value::Object((*r.params).clone())
+                ))
+            ),
+        );
         if let Some(t) = self.included.lock().expect("include lock").get(&key) {
             return Ok(t.clone());
         }

@@ -109,6 +109,15 @@ struct PlayRun<'a> {
     /// to the whole play, as with Ansible's default `private_role_vars = false`.
     role_defaults: Arc<Vars>,
     role_vars: Arc<Vars>,
+    /// Per role instance ([`settle_playbooks::Role::instance`]): the hosts that ran one of its
+    /// tasks, and those that reached its end after that (for them it has run).
+    role_runs: Mutex<HashMap<String, RoleRun>>,
+}
+
+#[derive(Default)]
+struct RoleRun {
+    ran_a_task: HashSet<String>,
+    completed: HashSet<String>,
 }
 
 impl<'a> Engine<'a> {
@@ -179,6 +188,7 @@ impl<'a> Engine<'a> {
             failed_hosts: Mutex::default(),
             role_defaults,
             role_vars,
+            role_runs: Mutex::default(),
         };
         let mut runnable = Vec::new();
         for host in &hosts {
@@ -324,6 +334,52 @@ impl<'a> Engine<'a> {
                 true
             }
             _ => false,
+        }
+    }
+}
+
+impl PlayRun<'_> {
+    /// A task of a role the host has already run, in this play: Ansible passes over it without
+    /// a word, unless the role allows duplicates.
+    fn role_already_run(&self, role: Option<&Arc<settle_playbooks::Role>>, host: &str) -> bool {
+        role.is_some_and(|role| {
+            !role.allow_duplicates
+                && self
+                    .role_runs
+                    .lock()
+                    .expect("role runs lock")
+                    .get(&role.instance)
+                    .is_some_and(|run| run.completed.contains(host))
+        })
+    }
+
+    /// A task of the role ran on the host (ok, changed or failed; not skipped or unreachable).
+    fn note_role_task(&self, role: Option<&Arc<settle_playbooks::Role>>, host: &str) {
+        if let Some(role) = role {
+            self.role_runs
+                .lock()
+                .expect("role runs lock")
+                .entry(role.instance.clone())
+                .or_default()
+                .ran_a_task
+                .insert(host.to_string());
+        }
+    }
+
+    /// The implicit `role_complete` step: hosts that ran a task of the role have run it.
+    fn complete_role(&self, role: Option<&Arc<settle_playbooks::Role>>, hosts: &[String]) {
+        if let Some(role) = role
+            && let Some(run) = self
+                .role_runs
+                .lock()
+                .expect("role runs lock")
+                .get_mut(&role.instance)
+        {
+            for host in hosts {
+                if run.ran_a_task.contains(host) {
+                    run.completed.insert(host.clone());
+                }
+            }
         }
     }
 }

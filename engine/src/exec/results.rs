@@ -239,6 +239,9 @@ impl PlayRun<'_> {
             }
         }
         let ignored = status == Status::Failed && ignore_errors;
+        if !handler && matches!(status, Status::Ok | Status::Changed | Status::Failed) {
+            self.note_role_task(task.role.as_ref(), host);
+        }
         // What a `rescue` section reads about the failure it handles.
         if status == Status::Failed && !ignored {
             state.set_task_var(

@@ -226,7 +226,34 @@ impl PlayRun<'_> {
         batch: &[String],
         extra: &HashMap<String, Vec<Layer>>,
     ) -> Vec<(String, StepOutcome)> {
-        match &plan.node(node).step {
+        let step = &plan.node(node).step;
+        let role = match step {
+            Step::Task(task) => task.role.as_ref(),
+            Step::Include(include) => include.role.as_ref(),
+            _ => None,
+        };
+        let (passed, batch): (Vec<String>, Vec<String>) = batch
+            .iter()
+            .cloned()
+            .partition(|h| self.role_already_run(role, h));
+        if !passed.is_empty() {
+            let mut outcomes: Vec<(String, StepOutcome)> =
+                passed.into_iter().map(|h| (h, StepOutcome::Ok)).collect();
+            if !batch.is_empty() {
+                outcomes.extend(self.run_step_for(step, &batch, extra));
+            }
+            return outcomes;
+        }
+        self.run_step_for(step, &batch, extra)
+    }
+
+    fn run_step_for(
+        &self,
+        step: &Step,
+        batch: &[String],
+        extra: &HashMap<String, Vec<Layer>>,
+    ) -> Vec<(String, StepOutcome)> {
+        match step {
             Step::GatherFacts => {
                 self.engine.out.banner("TASK [Gathering Facts]");
                 self.engine
@@ -235,6 +262,10 @@ impl PlayRun<'_> {
                 self.parallel(batch, |h| self.gather_facts(h))
             }
             Step::FlushHandlers => self.flush_handlers(batch),
+            Step::Task(task) if task.is_role_complete() => {
+                self.complete_role(task.role.as_ref(), batch);
+                batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect()
+            }
             Step::Task(task) if task.module == "meta" => self.run_meta(task, batch, extra),
             Step::Task(task) => {
                 if !self.engine.step_allows(&task.display_name()) {
