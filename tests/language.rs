@@ -2328,7 +2328,10 @@ fn implicit_localhost_is_local_with_the_controllers_python() {
 #[test]
 fn a_role_runs_once_per_play_unless_its_parameters_differ_or_duplicates_are_allowed() {
     let s = one_host();
-    s.write("roles/a/tasks/main.yml", "- debug: msg=A-{{ p | default('none') }}\n");
+    s.write(
+        "roles/a/tasks/main.yml",
+        "- debug: msg=A-{{ p | default('none') }}\n",
+    );
     s.write("roles/b/meta/main.yml", "dependencies: [a]\n");
     s.write("roles/b/tasks/main.yml", "- debug: msg=B\n");
     s.write("roles/c/meta/main.yml", "dependencies: [{role: a}]\n");
@@ -2359,14 +2362,25 @@ fn a_role_skipped_by_its_condition_runs_when_used_again() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
-    assert_eq!(run.stdout.matches("\"msg\": \"A\"").count(), 1, "{}", run.stdout);
+    assert_eq!(
+        run.stdout.matches("\"msg\": \"A\"").count(),
+        1,
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
 fn an_included_role_sees_the_parameters_of_the_role_that_includes_it() {
     let s = one_host();
-    s.write("roles/top/tasks/main.yml", "- debug: msg=top-{{ v | default('none') }}\n- include_role: name=bottom\n");
-    s.write("roles/bottom/tasks/main.yml", "- debug: msg=bottom-{{ v | default('none') }}\n");
+    s.write(
+        "roles/top/tasks/main.yml",
+        "- debug: msg=top-{{ v | default('none') }}\n- include_role: name=bottom\n",
+    );
+    s.write(
+        "roles/bottom/tasks/main.yml",
+        "- debug: msg=bottom-{{ v | default('none') }}\n",
+    );
     s.write(
         "site.yml",
         "- hosts: all\n  gather_facts: no\n  roles:\n    - {role: top, v: 1}\n    - {role: top, w: 2}\n",
@@ -2374,7 +2388,12 @@ fn an_included_role_sees_the_parameters_of_the_role_that_includes_it() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
     let m = run.messages();
-    assert_eq!(m, ["top-1", "bottom-1", "top-none", "bottom-none"], "{}", run.stdout);
+    assert_eq!(
+        m,
+        ["top-1", "bottom-1", "top-none", "bottom-none"],
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -2383,7 +2402,10 @@ fn role_defaults_may_be_a_folder_of_files() {
     s.write("roles/r/defaults/main/00.yml", "x: 1\ny: 1\n");
     s.write("roles/r/defaults/main/01.yml", "y: 2\n");
     s.write("roles/r/tasks/main.yml", "- debug: msg={{ x }}-{{ y }}\n");
-    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  roles: [r]\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: [r]\n",
+    );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
     assert_eq!(run.messages(), ["1-2"], "{}", run.stdout);

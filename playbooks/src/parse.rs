@@ -736,12 +736,18 @@ fn parse_task_entry(
                 handlers: from("handlers_from"),
             };
             // Unlike `roles:`, an import or include runs its role again unless told otherwise.
-            let allow_duplicates = !matches!(
-                task.args.get("allow_duplicates"),
-                Some(Value::Bool(false))
-            ) && !task.args.get("allow_duplicates").and_then(Value::as_str).is_some_and(|s| {
-                matches!(s.to_ascii_lowercase().as_str(), "no" | "false" | "n" | "off" | "0")
-            });
+            let allow_duplicates =
+                !matches!(task.args.get("allow_duplicates"), Some(Value::Bool(false)))
+                    && !task
+                        .args
+                        .get("allow_duplicates")
+                        .and_then(Value::as_str)
+                        .is_some_and(|s| {
+                            matches!(
+                                s.to_ascii_lowercase().as_str(),
+                                "no" | "false" | "n" | "off" | "0"
+                            )
+                        });
             let own = format!(
                 "include when={:?} tags={:?}",
                 task.keywords.when, task.keywords.tags

@@ -154,7 +154,16 @@ fn roles_with_dependencies_defaults_and_handlers() {
     let play = &pb.plays[0];
     // Each role's tasks end with the implicit `role_complete` step.
     let names: Vec<String> = play.tasks.iter().map(|t| task(t).display_name()).collect();
-    assert_eq!(names, ["common : debug", "common : meta", "web : configure", "web : meta", "debug"]);
+    assert_eq!(
+        names,
+        [
+            "common : debug",
+            "common : meta",
+            "web : configure",
+            "web : meta",
+            "debug"
+        ]
+    );
     assert!(task(&play.tasks[3]).is_role_complete());
     let role = task(&play.tasks[2]).role.as_ref().unwrap();
     assert_eq!(role.defaults["port"], 80);
