@@ -148,6 +148,9 @@ struct Cli {
     /// The module's arguments in an ad-hoc command (`key=value …`, or the command line).
     #[arg(short = 'a', long = "args", value_name = "ARGS", requires = "adhoc")]
     module_args: Option<String>,
+    /// An ad-hoc command's results one line per host.
+    #[arg(short = 'o', long = "one-line", requires = "adhoc")]
+    one_line: bool,
 }
 
 /// The names Ansible's commands have: settle installed (or linked) under one of them behaves
@@ -158,6 +161,12 @@ fn as_ansible_command(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
         .and_then(|a| Path::new(a).file_name())
         .and_then(|n| n.to_str())
         .unwrap_or("settle");
+    // `settle adhoc PATTERN …` is `settle --adhoc PATTERN …`.
+    if args.get(1).is_some_and(|a| a == "adhoc") {
+        let mut args = args;
+        args[1] = "--adhoc".into();
+        return args;
+    }
     let inserted = match name {
         "ansible" => "--adhoc",
         "ansible-vault" => "vault",
@@ -511,6 +520,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             .collect::<Result<_, _>>()
             .map_err(|e| (EXIT_ERROR, e))?,
         json_output: cli.output == "json",
+        one_line: cli.one_line,
         adhoc_module: cli.adhoc.then(|| {
             settle_playbooks::short_module_name(cli.module_name.as_deref().unwrap_or("command"))
                 .to_string()

@@ -2155,6 +2155,19 @@ fn settle_called_ansible_runs_ad_hoc_commands_as_ansible_prints_them() {
     let (code, _, err) = run(&["nothing", "-i", "hosts", "-m", "ping"]);
     assert_eq!(code, Some(0));
     assert!(err.contains("No hosts matched, nothing to do"), "{err}");
+    assert_eq!(
+        run(&["all", "-i", "hosts", "-m", "ping", "-o"]).1,
+        "h1 | SUCCESS => {\"changed\": false,\"ping\": \"pong\"}\n"
+    );
+    assert_eq!(
+        run(&["h1", "-i", "hosts", "-o", "-a", "printf 'a\\nb'"]).1,
+        "h1 | CHANGED | rc=0 | (stdout) a\\nb\n"
+    );
+    assert_eq!(
+        s.settle(&["adhoc", "h1", "-i", "hosts", "-m", "ping", "-o"])
+            .stdout,
+        "h1 | SUCCESS => {\"changed\": false,\"ping\": \"pong\"}\n"
+    );
     // The same through the flag.
     let touch = format!("path={}/touched state=touch", s.root());
     let flag = s.settle(&["--adhoc", "h1", "-i", "hosts", "-m", "file", "-a", &touch]);

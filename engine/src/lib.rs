@@ -79,6 +79,8 @@ pub struct RunOptions {
     /// An ad-hoc command (`ansible PATTERN -m MODULE`): the module it runs, and the output of
     /// Ansible's `minimal` callback instead of the playbook's.
     pub adhoc_module: Option<String>,
+    /// `-o`: an ad-hoc command's results one line each.
+    pub one_line: bool,
 }
 
 /// The exit code of `--fail-on-change` when something drifted (and nothing failed).
@@ -110,6 +112,7 @@ impl Default for RunOptions {
             reports: Vec::new(),
             json_output: false,
             adhoc_module: None,
+            one_line: false,
         }
     }
 }

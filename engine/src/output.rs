@@ -27,6 +27,8 @@ pub struct Output {
     /// recap; results as `host | CHANGED => {…}`, or for command, shell and raw
     /// `host | CHANGED | rc=0 >>` and what the command printed.
     minimal: Option<String>,
+    /// `-o`: each ad-hoc result on one line, as Ansible's `oneline` callback.
+    oneline: bool,
     lock: Mutex<()>,
 }
 
@@ -50,13 +52,15 @@ impl Output {
             verbosity,
             show_diff,
             minimal: None,
+            oneline: false,
             lock: Mutex::new(()),
         }
     }
 
     /// The output of an ad-hoc command running `module` (see [`Output::minimal`]'s field).
-    pub fn minimal(mut self, module: Option<String>) -> Self {
+    pub fn minimal(mut self, module: Option<String>, oneline: bool) -> Self {
         self.minimal = module;
+        self.oneline = oneline;
         self
     }
 
@@ -91,11 +95,25 @@ impl Output {
         let commandlike = matches!(module, "command" | "shell" | "raw")
             && status != Status::Unreachable
             && result.get("ansible_job_id").is_none();
-        let text = if commandlike {
-            let rc = result
+        let rc = || {
+            result
                 .get("rc")
                 .map(value_text)
-                .unwrap_or_else(|| "-1".into());
+                .unwrap_or_else(|| "-1".into())
+        };
+        let text = if commandlike && self.oneline {
+            let mut line = format!(
+                "{host} | {caption} | rc={} | (stdout) {}",
+                rc(),
+                text_of("stdout").replace('\n', "\\n")
+            );
+            let stderr = text_of("stderr");
+            if !stderr.is_empty() {
+                line.push_str(&format!(" (stderr) {}", stderr.replace('\n', "\\n")));
+            }
+            line
+        } else if commandlike {
+            let rc = rc();
             format!(
                 "{host} | {caption} | rc={rc} >>\n{}{}{}",
                 text_of("stdout"),
@@ -110,10 +128,12 @@ impl Output {
             };
             let mut map = result.as_object().cloned().unwrap_or_default();
             map.retain(|k, _| !k.starts_with('_') && k != "failed");
-            format!(
-                "{host} | {caption} => {}",
+            let json = if self.oneline {
+                py_json(&Value::Object(map), Some(0)).replace('\n', "")
+            } else {
                 py_json(&Value::Object(map), Some(4))
-            )
+            };
+            format!("{host} | {caption} => {json}")
         };
         self.print(&self.paint(colour, &text));
     }

@@ -125,7 +125,7 @@ impl<'a> Engine<'a> {
         Engine {
             opts,
             out: Output::new(opts.verbosity, opts.diff, opts.json_output)
-                .minimal(opts.adhoc_module.clone()),
+                .minimal(opts.adhoc_module.clone(), opts.one_line),
             stats: Mutex::new(Stats::default()),
             hosts,
             stop_run: AtomicBool::new(false),
