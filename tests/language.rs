@@ -2423,3 +2423,18 @@ fn role_defaults_may_be_a_folder_of_files() {
     run.assert_code(0);
     assert_eq!(run.messages(), ["1-2"], "{}", run.stdout);
 }
+
+#[test]
+fn copy_to_a_folder_path_makes_the_folder() {
+    let s = one_host();
+    s.write("files/a.txt", "a\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - copy: {src: a.txt, dest: '@@/made/deeper/'}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(s.read("made/deeper/a.txt"), "a\n");
+    let again = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_eq!(again.recap("h1")["changed"], 0, "{}", again.stdout);
+}

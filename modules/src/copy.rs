@@ -316,7 +316,8 @@ impl Resource for Copy {
             .parent()
             .filter(|f| !f.as_os_str().is_empty() && !f.is_dir())
         {
-            if self.make_parents {
+            // `dest: some/dir/` names a folder: copy makes it, as Ansible's copy does.
+            if self.make_parents || self.dest.as_os_str().to_string_lossy().ends_with('/') {
                 fs::create_dir_all(folder).map_err(|e| {
                     ModuleError::io(format!("Error creating {}", folder.display()), e)
                 })?;

@@ -80,6 +80,10 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     };
     let mut values = Map::new();
     values.insert("path".into(), path.display().to_string().into());
+    // As Ansible's tempfile, the new path's state and attributes come back too.
+    let state = if path.is_dir() { "directory" } else { "file" };
+    values.insert("state".into(), state.into());
+    crate::fsutil::attribute_values(&path, &mut values);
     Ok(Outcome {
         changed: true,
         values,
