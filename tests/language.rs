@@ -1945,3 +1945,59 @@ fn fetch_copies_into_a_folder_per_host_and_a_second_run_changes_nothing() {
     assert_eq!(third.recap("h1")["changed"], 1, "{}", third.stdout);
     assert_eq!(s.read(&fetched), "test");
 }
+
+#[test]
+fn debug_var_shows_undefined_values_as_numbered_error_markers() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars:
+    nested: {ok: 1, bad: '{{ nope }}', list: ['{{ missing }}']}
+  tasks:
+    - debug: var=not_set
+      register: plain
+    - debug: var=through
+      vars: {through: '{{ not_defined }}'}
+      register: templated
+    - debug: var=nested
+      register: deep
+    - assert:
+        that:
+          - plain.not_set == "<< error 1 - 'not_set' is undefined >>"
+          - templated.through == "<< error 1 - 'not_defined' is undefined >>"
+          - deep.nested.ok == 1
+          - deep.nested.bad == "<< error 1 - 'nope' is undefined >>"
+          - deep.nested.list == ["<< error 2 - 'missing' is undefined >>"]
+"#,
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("Encountered 2 template errors.\nerror 1 - 'nope' is undefined\nerror 2 - 'missing' is undefined"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn template_sees_the_template_variables_ansible_defines() {
+    let s = one_host();
+    s.write(
+        "templates/t.j2",
+        "{{ template_path }}|{{ template_fullpath is match('/') }}|{{ template_destpath }}|{{ template_uid | length > 0 }}|{{ template_mtime | length > 0 }}|{{ template_run_date | length > 0 }}|{{ template_host | length > 0 }}|{{ ansible_managed }}\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - template: {src: t.j2, dest: '@@/out'}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    let dest = s.path("out").display().to_string();
+    assert_eq!(
+        s.read("out"),
+        format!("t.j2|True|{dest}|True|True|True|True|Ansible managed\n")
+    );
+}

@@ -30,6 +30,21 @@ pub struct TemplateError {
     pub message: String,
 }
 
+impl TemplateError {
+    /// The message of the undefined value that caused this error, without the variables it
+    /// was reached through: `'x' is undefined` for `while rendering variable 'y': 'x' is
+    /// undefined (in template ...)`. `None` when the error is not about an undefined value.
+    pub fn undefined_message(&self) -> Option<String> {
+        let mut text = self.message.as_str();
+        while let Some(rest) = text.strip_prefix("while rendering variable '") {
+            text = rest.split_once("': ").map_or(rest, |(_, inner)| inner);
+        }
+        let text = text.split(" (in template ").next().unwrap_or(text);
+        (text.ends_with(" is undefined") || text.contains(" has no attribute "))
+            .then(|| text.to_string())
+    }
+}
+
 /// Where other hosts' variables come from, for `hostvars[...]`.
 pub trait HostVarsSource: Send + Sync + fmt::Debug {
     fn scope_for(self: Arc<Self>, host: &str) -> Option<Arc<Scope>>;
@@ -115,7 +130,7 @@ impl Scope {
     }
 
     /// The value as written, and whether it is data (never rendered).
-    fn entry(&self, name: &str) -> Option<(&Value, bool)> {
+    pub(crate) fn entry(&self, name: &str) -> Option<(&Value, bool)> {
         self.layers
             .iter()
             .rev()
@@ -357,6 +372,47 @@ impl Templar {
                         k.clone()
                     };
                     out.insert(key, self.render(v, scope)?);
+                }
+                Ok(Value::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
+    /// Renders every template inside a value as `render` does, but a part that is undefined
+    /// becomes Ansible 2.19's marker `<< error N - message >>` instead of failing, as `debug:
+    /// var=` shows it. `markers` collects the messages, numbered in the order met.
+    pub fn render_marking_undefined(
+        &self,
+        value: &Value,
+        scope: &Arc<Scope>,
+        markers: &mut Vec<String>,
+    ) -> Result<Value, TemplateError> {
+        match value {
+            Value::String(s) if is_template(s) => match self.render_string(s, scope) {
+                Ok(v) => Ok(v),
+                Err(e) => match e.undefined_message() {
+                    Some(message) => {
+                        markers.push(message.clone());
+                        Ok(Value::String(format!("<< error {} - {message} >>", markers.len())))
+                    }
+                    None => Err(e),
+                },
+            },
+            Value::Array(items) => items
+                .iter()
+                .map(|v| self.render_marking_undefined(v, scope, markers))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Value::Object(map) => {
+                let mut out = serde_json::Map::with_capacity(map.len());
+                for (k, v) in map {
+                    let key = if is_template(k) {
+                        self.render_text(k, scope)?
+                    } else {
+                        k.clone()
+                    };
+                    out.insert(key, self.render_marking_undefined(v, scope, markers)?);
                 }
                 Ok(Value::Object(out))
             }
