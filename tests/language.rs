@@ -2001,3 +2001,32 @@ fn template_sees_the_template_variables_ansible_defines() {
         format!("t.j2|True|{dest}|True|True|True|True|Ansible managed\n")
     );
 }
+
+#[test]
+fn cacheable_set_fact_is_read_back_from_the_jsonfile_cache_by_a_later_run() {
+    let s = one_host();
+    s.write(
+        "first.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - set_fact: {kept: 'from the cache', cacheable: true}\n    - set_fact: {lost: 'run only'}\n",
+    );
+    s.write(
+        "second.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - assert:\n        that:\n          - kept == 'from the cache'\n          - ansible_facts.kept == 'from the cache'\n          - lost is undefined\n",
+    );
+    s.write(
+        "flushed.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - assert: {that: [kept is undefined]}\n",
+    );
+    let cache = s.path("cache").display().to_string();
+    let env = [
+        ("ANSIBLE_CACHE_PLUGIN", "jsonfile"),
+        ("ANSIBLE_CACHE_PLUGIN_CONNECTION", cache.as_str()),
+        ("ANSIBLE_CACHE_PLUGIN_PREFIX", "prefix_"),
+    ];
+    s.settle_with_env(&["first.yml", "-i", "hosts"], &env).assert_code(0);
+    let cached: serde_json::Value = serde_json::from_str(&s.read("cache/prefix_h1")).unwrap();
+    assert_eq!(cached, serde_json::json!({"kept": "from the cache"}));
+    s.settle_with_env(&["second.yml", "-i", "hosts"], &env).assert_code(0);
+    s.settle_with_env(&["flushed.yml", "-i", "hosts", "--flush-cache"], &env)
+        .assert_code(0);
+}

@@ -677,8 +677,13 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
     for (k, v) in &facts {
         (ctx.set_var)(k, v.clone());
     }
+    // `cacheable: true` makes them facts too (kept in the fact cache), as in Ansible.
+    let cacheable = match ctx.task.args.get("cacheable") {
+        None => false,
+        Some(v) => crate::template::json_bool(&render(ctx, v)?),
+    };
     Ok(done(
-        json!({"changed": false, "failed": false, "ansible_facts": facts}),
+        json!({"changed": false, "failed": false, "ansible_facts": facts, "_ansible_facts_cacheable": cacheable}),
     ))
 }
 

@@ -23,6 +23,7 @@ mod actions;
 pub mod ansible_modules;
 pub mod connection;
 mod exec;
+pub mod fact_cache;
 mod filters;
 mod hosts;
 pub mod interrupt;
@@ -69,6 +70,10 @@ pub struct RunOptions {
     pub timeout: u64,
     pub verbosity: u8,
     pub force_handlers: bool,
+    /// `fact_caching = jsonfile`: facts kept between runs.
+    pub fact_cache: Option<fact_cache::FactCache>,
+    /// `--flush-cache`: forget the inventory hosts' cached facts first.
+    pub flush_cache: bool,
     pub step: bool,
     /// `--fail-on-change`: exit with [`EXIT_DRIFT`] when any host changed (or would change).
     pub fail_on_change: bool,
@@ -102,6 +107,8 @@ impl Default for RunOptions {
             timeout: 10,
             verbosity: 0,
             force_handlers: false,
+            fact_cache: None,
+            flush_cache: false,
             step: false,
             fail_on_change: false,
             reports: Vec::new(),
@@ -278,7 +285,19 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
     );
     globals.insert("settle_version".into(), env!("CARGO_PKG_VERSION").into());
     let started = std::time::Instant::now();
-    let hosts = hosts::Hosts::new(inventory, Arc::new(opts.extra_vars.clone()), globals);
+    if opts.flush_cache
+        && let Some(cache) = &opts.fact_cache
+    {
+        for host in inventory.hosts() {
+            cache.remove(&host.name);
+        }
+    }
+    let hosts = hosts::Hosts::new(
+        inventory,
+        Arc::new(opts.extra_vars.clone()),
+        globals,
+        opts.fact_cache.clone(),
+    );
     let engine = exec::Engine::new(opts, hosts);
     for playbook in playbooks {
         // -vv: which playbook, and how many plays, as ansible-playbook says it.
