@@ -2030,3 +2030,30 @@ fn cacheable_set_fact_is_read_back_from_the_jsonfile_cache_by_a_later_run() {
     s.settle_with_env(&["flushed.yml", "-i", "hosts", "--flush-cache"], &env)
         .assert_code(0);
 }
+
+#[test]
+fn ansible_host_is_the_inventory_name_unless_set_and_a_missing_var_lookup_says_which() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  tasks:
+    - assert:
+        that:
+          - ansible_host == inventory_hostname
+          - lookup('vars', 'ansible_host') == 'h1'
+    - assert: {that: [ansible_host == '10.0.0.9']}
+      vars: {ansible_host: 10.0.0.9}
+    - debug: msg="{{ lookup('vars', 'doesnotexist') }}"
+"#,
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    assert_eq!(run.counts("h1").0, 2, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("No variable named 'doesnotexist' was found."),
+        "{}",
+        run.stdout
+    );
+}

@@ -312,7 +312,10 @@ fn call(
     };
     match run(name, terms, &kwargs, &ctx) {
         Ok(items) => Ok(shape(items, wantlist)),
-        Err(Fail::Undefined(_)) => Ok(Mj::UNDEFINED),
+        Err(Fail::Undefined(reason)) => {
+            crate::template::note_undefined_reason(reason);
+            Ok(Mj::UNDEFINED)
+        }
         Err(fail @ (Fail::Plugin(_) | Fail::Plain(_)))
             if errors == "warn" || errors == "ignore" =>
         {

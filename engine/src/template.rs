@@ -45,6 +45,21 @@ impl TemplateError {
     }
 }
 
+thread_local! {
+    /// Why the last undefined value of this thread's render is undefined, when a lookup knows
+    /// better than "'expr' is undefined" (`No variable named 'x' was found.`).
+    static UNDEFINED_REASON: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Says why the undefined value about to be returned is undefined, for the error message.
+pub(crate) fn note_undefined_reason(reason: String) {
+    UNDEFINED_REASON.with(|r| *r.borrow_mut() = Some(reason));
+}
+
+fn forget_undefined_reason() -> Option<String> {
+    UNDEFINED_REASON.with(|r| r.borrow_mut().take())
+}
+
 /// Where other hosts' variables come from, for `hostvars[...]`.
 pub trait HostVarsSource: Send + Sync + fmt::Debug {
     fn scope_for(self: Arc<Self>, host: &str) -> Option<Arc<Scope>>;
@@ -343,7 +358,8 @@ impl Templar {
             return TemplateError { message: inner };
         }
         let detail = err.detail().map(str::to_string);
-        let message = match (err.kind(), detail) {
+        let reason = forget_undefined_reason().filter(|_| err.kind() == ErrorKind::UndefinedError);
+        let message = match (err.kind(), reason.or(detail)) {
             (ErrorKind::UndefinedError, Some(d)) => d.replace('`', "'"),
             (_, Some(d)) => format!("{}: {}", err.kind(), d.replace('`', "'")),
             (kind, None) => kind.to_string(),
@@ -424,6 +440,7 @@ impl Templar {
         // `{{ expr }}` alone keeps the expression's type. Whether the text between the outer
         // braces is one expression is the parser's call: `{{ a | combine({'b': {'c': 1}}) }}`
         // is one, `{{ a }} {{ b }}` is not.
+        forget_undefined_reason();
         if let Some(expr) = single_expression(s)
             && let Ok(compiled) = self
                 .env
@@ -452,6 +469,7 @@ impl Templar {
         if !is_template(s) {
             return Ok(s.to_string());
         }
+        forget_undefined_reason();
         self.env
             .render_str(
                 &crate::jinja_source::yaml_template(s),

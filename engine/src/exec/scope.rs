@@ -136,6 +136,11 @@ impl PlayRun<'_> {
         let hosts = &self.engine.hosts;
         let mut layers = Vec::with_capacity(16);
         layers.push(Layer::data(hosts.globals.read().expect("globals").clone()));
+        // Ansible's PlayContext fills in the connection's variables a task's vars lack: the
+        // address is the inventory name when nothing sets `ansible_host`.
+        let mut connection = Vars::new();
+        connection.insert("ansible_host".into(), host.name.clone().into());
+        layers.push(Layer::data(Arc::new(connection)));
         // Every role's defaults and vars are the play's; the task's own role wins over others.
         layers.push(Layer::template(self.role_defaults.clone()));
         if let Some(role) = &task.role {
