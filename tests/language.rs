@@ -2057,3 +2057,28 @@ fn ansible_host_is_the_inventory_name_unless_set_and_a_missing_var_lookup_says_w
         run.stdout
     );
 }
+
+#[test]
+fn a_list_holding_an_undefined_item_fails_naming_the_missing_attribute() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars:
+    things: [{name: one}, {other: two}]
+  tasks:
+    - set_fact:
+        names: '{{ things | map(attribute="name") }}'
+      ignore_errors: true
+      register: r
+    - assert:
+        that:
+          - r is failed
+          - r.msg is contains "object of type 'dict' has no attribute 'name'"
+          - things | map(attribute='name', default='-') | list == ['one', '-']
+          - things | selectattr('name', 'defined') | map(attribute='name') | list == ['one']
+"#,
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}

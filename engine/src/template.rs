@@ -449,7 +449,9 @@ impl Templar {
             let result = compiled
                 .eval(Mj::from_dyn_object(scope.clone()))
                 .map_err(|e| self.error(e, scope, s))?;
-            if result.is_undefined() {
+            // Ansible 2.19 fails when the result holds an undefined value anywhere (a list made
+            // by `map(attribute=...)` over items lacking it), not only when it is undefined.
+            if result.is_undefined() || list_holds_undefined(&result) {
                 return Err(self.error(
                     minijinja::Error::new(
                         ErrorKind::UndefinedError,
@@ -711,6 +713,14 @@ fn single_expression(s: &str) -> Option<&str> {
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
     (!inner.contains("{{") && !inner.contains("{%")).then_some(inner)
+}
+
+/// Whether a list (at any depth of lists) holds an undefined value.
+fn list_holds_undefined(value: &Mj) -> bool {
+    value.kind() == ValueKind::Seq
+        && value
+            .try_iter()
+            .is_ok_and(|mut items| items.any(|v| v.is_undefined() || list_holds_undefined(&v)))
 }
 
 pub(crate) fn mj_to_json(value: &Mj) -> Result<Value, TemplateError> {
