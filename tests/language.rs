@@ -2082,3 +2082,21 @@ fn a_list_holding_an_undefined_item_fails_naming_the_missing_attribute() {
     );
     s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
 }
+
+#[test]
+fn a_dependency_sees_its_parents_role_params_and_vars_files_may_list_mappings() {
+    let s = one_host();
+    s.write("roles/parent/meta/main.yml", "dependencies:\n  - child\n");
+    s.write("roles/parent/tasks/main.yml", "- assert: {that: [p == 'from parent']}\n");
+    s.write(
+        "roles/child/tasks/main.yml",
+        "- assert: {that: [p == 'from parent', q == 'own']}\n",
+    );
+    s.write("roles/child/defaults/main.yml", "p: default\nq: own\n");
+    s.write("listed.yml", "- a: 1\n- b: 2\n  a: 3\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars_files: [listed.yml]\n  roles:\n    - {role: parent, p: from parent}\n  tasks:\n    - assert: {that: [a == 3, b == 2]}\n",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}

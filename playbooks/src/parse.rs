@@ -364,6 +364,7 @@ fn parse_play(
     let order = map.get("order").map(scalar_text);
     let mut loader = RoleLoader {
         seen: HashSet::new(),
+        parent_params: None,
     };
     let mut tasks = Vec::new();
     let mut handlers = Vec::new();
@@ -736,6 +737,7 @@ fn parse_task_entry(
                 if !role_name.contains("{{") {
                     let mut loader = RoleLoader {
                         seen: HashSet::new(),
+                        parent_params: None,
                     };
                     let mut ignored = Vec::new();
                     loader.load_role(
@@ -768,6 +770,7 @@ fn parse_task_entry(
             } else {
                 let mut loader = RoleLoader {
                     seen: HashSet::new(),
+                    parent_params: None,
                 };
                 loader.load_role(
                     role_name,
@@ -919,6 +922,7 @@ pub fn load_included_role(
     };
     let mut loader = RoleLoader {
         seen: HashSet::new(),
+        parent_params: None,
     };
     let (mut tasks, mut handlers) = (Vec::new(), Vec::new());
     loader.load_role(
@@ -1341,6 +1345,8 @@ fn flatten_handlers(node: TaskNode, out: &mut Vec<Task>) -> Result<(), PlaybookE
 /// Loads roles and their dependencies, each once per play unless its parameters differ.
 struct RoleLoader {
     seen: HashSet<String>,
+    /// The parameters of the role whose dependency is being loaded.
+    parent_params: Option<Arc<Vars>>,
 }
 
 /// Which file of each role folder to read (`tasks_from`, `vars_from`, …): `main` by default.
@@ -1434,6 +1440,8 @@ impl RoleLoader {
         tasks: &mut Vec<TaskNode>,
         handlers: &mut Vec<Task>,
     ) -> Result<(), PlaybookError> {
+        // Taken first: only this role is the dependency, not the ones it loads.
+        let inherited = self.parent_params.take();
         let tasks_from = files.tasks.as_str();
         let key = format!("{name}:{tasks_from}:{}", Value::Object(params.clone()));
         if !self.seen.insert(key) {
@@ -1462,6 +1470,16 @@ impl RoleLoader {
                 None => Ok(Vars::new()),
             }
         };
+        // A dependency sees the parameters of the roles that depend on it, its own winning
+        // (Ansible's role params along the dependency chain).
+        let params = match inherited {
+            Some(parent) => {
+                let mut all = Vars::clone(&parent);
+                all.extend(params);
+                all
+            }
+            None => params,
+        };
         let role = Arc::new(Role {
             name: name.to_string(),
             path: path.clone(),
@@ -1482,6 +1500,7 @@ impl RoleLoader {
             };
             if let Some(deps) = meta.get("dependencies").and_then(Node::as_seq) {
                 for dep in deps {
+                    self.parent_params = Some(role.params.clone());
                     self.use_role(dep, &meta_scope, keywords, tasks, handlers)?;
                 }
             }

@@ -58,7 +58,7 @@ impl PlayRun<'_> {
                 let path = self.play.dir.join(&name);
                 if path.is_file() {
                     vars.extend(
-                        settle_inventory::load_vars_file(&path).map_err(|e| e.to_string())?,
+                        settle_inventory::load_play_vars_file(&path).map_err(|e| e.to_string())?,
                     );
                     loaded = true;
                     break;
