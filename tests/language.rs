@@ -2100,3 +2100,18 @@ fn a_dependency_sees_its_parents_role_params_and_vars_files_may_list_mappings() 
     );
     s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
 }
+
+#[test]
+fn include_params_beat_set_fact_and_a_taskless_roles_vars_are_the_plays() {
+    let s = one_host();
+    s.write("roles/only_vars/vars/main.yml", "from_role: role var\n");
+    s.write(
+        "inc.yml",
+        "- assert: {that: [findme == 'include param', from_role == 'role var']}\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: [only_vars]\n  tasks:\n    - set_fact: {findme: set_fact}\n    - include_tasks: inc.yml\n      vars: {findme: include param}\n",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}

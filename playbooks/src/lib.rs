@@ -104,6 +104,9 @@ pub struct Play {
     pub dir: PathBuf,
     pub vars: Vars,
     pub vars_files: Vec<Value>,
+    /// The roles of `roles:` with their dependencies, each after its dependencies (their
+    /// defaults and vars are the play's even when they have no tasks).
+    pub roles: Vec<Arc<Role>>,
     pub gather_facts: bool,
     pub pre_tasks: Vec<TaskNode>,
     /// Role tasks come first, then the play's own `tasks`.

@@ -365,6 +365,7 @@ fn parse_play(
     let mut loader = RoleLoader {
         seen: HashSet::new(),
         parent_params: None,
+        loaded: Vec::new(),
     };
     let mut tasks = Vec::new();
     let mut handlers = Vec::new();
@@ -393,6 +394,7 @@ fn parse_play(
         handlers.extend(parse_handlers(list, &scope, &keywords)?);
     }
     Ok(Play {
+        roles: loader.loaded,
         name: play_name.unwrap_or_else(|| hosts.clone()),
         hosts,
         location: scope.location(node),
@@ -738,6 +740,7 @@ fn parse_task_entry(
                     let mut loader = RoleLoader {
                         seen: HashSet::new(),
                         parent_params: None,
+                        loaded: Vec::new(),
                     };
                     let mut ignored = Vec::new();
                     loader.load_role(
@@ -771,6 +774,7 @@ fn parse_task_entry(
                 let mut loader = RoleLoader {
                     seen: HashSet::new(),
                     parent_params: None,
+                    loaded: Vec::new(),
                 };
                 loader.load_role(
                     role_name,
@@ -923,6 +927,7 @@ pub fn load_included_role(
     let mut loader = RoleLoader {
         seen: HashSet::new(),
         parent_params: None,
+        loaded: Vec::new(),
     };
     let (mut tasks, mut handlers) = (Vec::new(), Vec::new());
     loader.load_role(
@@ -1347,6 +1352,8 @@ struct RoleLoader {
     seen: HashSet<String>,
     /// The parameters of the role whose dependency is being loaded.
     parent_params: Option<Arc<Vars>>,
+    /// Every role loaded, each after its dependencies.
+    loaded: Vec<Arc<Role>>,
 }
 
 /// Which file of each role folder to read (`tasks_from`, `vars_from`, …): `main` by default.
@@ -1505,6 +1512,7 @@ impl RoleLoader {
                 }
             }
         }
+        self.loaded.push(role.clone());
         let role_scope = |dir: &Path, file: &Path| Scope {
             file: Arc::from(file),
             dir: dir.to_path_buf(),

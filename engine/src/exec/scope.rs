@@ -156,7 +156,6 @@ impl PlayRun<'_> {
         if let Some(role) = &task.role {
             layers.push(Layer::template(role.vars.clone()));
         }
-        layers.extend(extra.iter().cloned());
         if !task.keywords.vars.is_empty() {
             layers.push(Layer::template(Arc::new(task.keywords.vars.clone())));
         }
@@ -165,6 +164,9 @@ impl PlayRun<'_> {
         if let Some(role) = &task.role {
             layers.push(Layer::template(role.params.clone()));
         }
+        // Include params (an include's `vars:`, its loop item) rank above set_fact and role
+        // params, below extra vars, as in Ansible's precedence list.
+        layers.extend(extra.iter().cloned());
         layers.push(Layer::template(hosts.extra_vars()));
         layers.push(Layer::data(self.play_magic()));
         layers.push(Layer::data(self.magic(&host.name)));
