@@ -2115,3 +2115,32 @@ fn include_params_beat_set_fact_and_a_taskless_roles_vars_are_the_plays() {
     );
     s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
 }
+
+#[test]
+fn role_name_lists_and_parent_roles_are_as_ansible_names_them() {
+    let s = one_host();
+    s.write("roles/top/meta/main.yml", "dependencies: [dep]\n");
+    s.write(
+        "roles/top/tasks/main.yml",
+        "\
+- assert:
+    that:
+      - role_names == ['top']
+      - ansible_play_role_names == ['top']
+      - ansible_dependent_role_names == ['dep']
+      - ansible_role_names | sort == ['dep', 'top']
+      - ansible_parent_role_names is undefined
+- include_role: {name: inner}
+- import_role: {name: inner}
+",
+    );
+    s.write("roles/dep/tasks/main.yml", "- assert: {that: [ansible_parent_role_names is undefined]}\n");
+    s.write(
+        "roles/inner/tasks/main.yml",
+        "- assert: {that: [\"ansible_parent_role_names == ['top']\", ansible_parent_role_paths | length == 1]}\n",
+    );
+    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  roles: [top]\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.counts("h1").0, 5, "{}", run.stdout);
+}

@@ -217,6 +217,11 @@ pub struct Role {
     pub vars: Arc<Vars>,
     /// `role: x` with extra keys (`vars:` or inline): role parameters, high precedence.
     pub params: Arc<Vars>,
+    /// Loaded as another role's dependency (`meta/main.yml`).
+    pub dependency: bool,
+    /// For a role that `import_role`/`include_role` brought in from another role's tasks: that
+    /// role, then the one that brought it in, and so on (`ansible_parent_role_names`).
+    pub parents: Vec<Arc<Role>>,
 }
 
 /// A loop over items: `loop:` or one of the `with_<lookup>` forms.

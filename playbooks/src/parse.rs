@@ -366,6 +366,7 @@ fn parse_play(
         seen: HashSet::new(),
         parent_params: None,
         loaded: Vec::new(),
+        included_by: None,
     };
     let mut tasks = Vec::new();
     let mut handlers = Vec::new();
@@ -741,6 +742,7 @@ fn parse_task_entry(
                         seen: HashSet::new(),
                         parent_params: None,
                         loaded: Vec::new(),
+                        included_by: scope.role.clone(),
                     };
                     let mut ignored = Vec::new();
                     loader.load_role(
@@ -775,6 +777,7 @@ fn parse_task_entry(
                     seen: HashSet::new(),
                     parent_params: None,
                     loaded: Vec::new(),
+                    included_by: scope.role.clone(),
                 };
                 loader.load_role(
                     role_name,
@@ -928,6 +931,7 @@ pub fn load_included_role(
         seen: HashSet::new(),
         parent_params: None,
         loaded: Vec::new(),
+        included_by: scope.role.clone(),
     };
     let (mut tasks, mut handlers) = (Vec::new(), Vec::new());
     loader.load_role(
@@ -1354,6 +1358,8 @@ struct RoleLoader {
     parent_params: Option<Arc<Vars>>,
     /// Every role loaded, each after its dependencies.
     loaded: Vec<Arc<Role>>,
+    /// Loading for `import_role`/`include_role`: the role whose tasks do it.
+    included_by: Option<Arc<Role>>,
 }
 
 /// Which file of each role folder to read (`tasks_from`, `vars_from`, …): `main` by default.
@@ -1447,8 +1453,10 @@ impl RoleLoader {
         tasks: &mut Vec<TaskNode>,
         handlers: &mut Vec<Task>,
     ) -> Result<(), PlaybookError> {
-        // Taken first: only this role is the dependency, not the ones it loads.
+        // Taken first: only this role is the dependency (or the included one), not the ones
+        // it loads.
         let inherited = self.parent_params.take();
+        let included_by = self.included_by.take();
         let tasks_from = files.tasks.as_str();
         let key = format!("{name}:{tasks_from}:{}", Value::Object(params.clone()));
         if !self.seen.insert(key) {
@@ -1479,6 +1487,13 @@ impl RoleLoader {
         };
         // A dependency sees the parameters of the roles that depend on it, its own winning
         // (Ansible's role params along the dependency chain).
+        let dependency = inherited.is_some();
+        let parents = match included_by {
+            Some(parent) => std::iter::once(parent.clone())
+                .chain(parent.parents.iter().cloned())
+                .collect(),
+            None => Vec::new(),
+        };
         let params = match inherited {
             Some(parent) => {
                 let mut all = Vars::clone(&parent);
@@ -1493,6 +1508,8 @@ impl RoleLoader {
             defaults: Arc::new(read_vars("defaults", &files.defaults)?),
             vars: Arc::new(read_vars("vars", &files.vars)?),
             params: Arc::new(params),
+            dependency,
+            parents,
         });
         // Dependencies (meta/main.yml) run before the role, with the role's keywords.
         if let Some(meta_file) = main_file(&path.join("meta"), "main") {

@@ -120,6 +120,21 @@ impl PlayRun<'_> {
             Value::from(self.play_hosts.clone()),
         );
         m.insert("ansible_play_name".into(), self.play.name.clone().into());
+        // The roles of `roles:` and their dependencies, by name, as Ansible lists them.
+        let mut play_roles: Vec<String> = Vec::new();
+        let mut dependent: Vec<String> = Vec::new();
+        for role in &self.play.roles {
+            let list = if role.dependency { &mut dependent } else { &mut play_roles };
+            if !list.contains(&role.name) {
+                list.push(role.name.clone());
+            }
+        }
+        let mut all = dependent.clone();
+        all.extend(play_roles.iter().filter(|r| !dependent.contains(r)).cloned());
+        m.insert("role_names".into(), play_roles.clone().into());
+        m.insert("ansible_play_role_names".into(), play_roles.into());
+        m.insert("ansible_dependent_role_names".into(), dependent.into());
+        m.insert("ansible_role_names".into(), all.into());
         m.insert("playbook_dir".into(), absolute(&self.play.dir).into());
         let m = Arc::new(m);
         *self.play_magic.lock().expect("magic lock") = Some(m.clone());
@@ -184,6 +199,12 @@ impl PlayRun<'_> {
             let role_path = absolute(&role.path);
             magic.insert("role_name".into(), role.name.clone().into());
             magic.insert("role_path".into(), role_path.clone().into());
+            if !role.parents.is_empty() {
+                let names: Vec<String> = role.parents.iter().map(|r| r.name.clone()).collect();
+                let paths: Vec<String> = role.parents.iter().map(|r| absolute(&r.path)).collect();
+                magic.insert("ansible_parent_role_names".into(), names.into());
+                magic.insert("ansible_parent_role_paths".into(), paths.into());
+            }
             search.push(role_path);
         }
         if let Some(dir) = task.location.file.parent() {
