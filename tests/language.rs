@@ -2144,3 +2144,16 @@ fn role_name_lists_and_parent_roles_are_as_ansible_names_them() {
     run.assert_code(0);
     assert_eq!(run.counts("h1").0, 5, "{}", run.stdout);
 }
+
+#[test]
+fn an_argument_starting_with_the_reserved_ansible_prefix_is_refused() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - set_fact: {_ansible_foo: bar}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_ne!(run.code, 0);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(all.matches("is reserved for internal use only.").count(), 1, "{all}");
+}

@@ -216,6 +216,17 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
                 task: task.display_name(),
                 message,
             };
+            // Ansible refuses, when it reads the task, arguments it keeps for itself.
+            if !matches!(
+                task.module.as_str(),
+                "command" | "shell" | "script" | "raw" | "win_command" | "win_shell"
+            ) && let Some(arg) = task.args.keys().find(|k| k.starts_with("_ansible_"))
+            {
+                return Err(fail(format!(
+                    "Invalid parameter specified beginning with keyword '_ansible_' for action '{}': '{arg}'. The prefix '_ansible_' is reserved for internal use only.",
+                    task.module_as_written
+                )));
+            }
             // An unknown module stops the run before it starts; arguments a module does not
             // take fail that task when it runs, as in Ansible.
             // A module named by a template is checked when the task runs.
