@@ -81,6 +81,11 @@ const SETTINGS: &[Setting] = &[
     ),
     setting(
         "privilege_escalation",
+        "become_allow_same_user",
+        Some("ANSIBLE_BECOME_ALLOW_SAME_USER"),
+    ),
+    setting(
+        "privilege_escalation",
         "become_ask_pass",
         Some("ANSIBLE_BECOME_ASK_PASS"),
     ),

@@ -2157,3 +2157,19 @@ fn an_argument_starting_with_the_reserved_ansible_prefix_is_refused() {
     let all = format!("{}{}", run.stdout, run.stderr);
     assert_eq!(all.matches("is reserved for internal use only.").count(), 1, "{all}");
 }
+
+#[test]
+fn vvvv_shows_the_become_command_and_allow_same_user_becomes_anyway() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: whoami\n      become: true\n      become_user: \"{{ lookup('env', 'USER') | default('root', true) }}\"\n      ignore_errors: true\n",
+    );
+    let me = String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "-vvvv"],
+        &[("ANSIBLE_BECOME_ALLOW_SAME_USER", "true"), ("USER", me.trim())],
+    );
+    assert!(run.stdout.contains("> EXEC /bin/sh -c "), "{}", run.stdout);
+    assert!(run.stdout.contains("sudo -H -S -n"), "{}", run.stdout);
+}

@@ -303,6 +303,7 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
             cache.remove(&host.name);
         }
     }
+    connection::set_verbosity(opts.verbosity);
     let hosts = hosts::Hosts::new(
         inventory,
         Arc::new(opts.extra_vars.clone()),
