@@ -410,7 +410,10 @@ impl Templar {
                 Err(e) => match e.undefined_message() {
                     Some(message) => {
                         markers.push(message.clone());
-                        Ok(Value::String(format!("<< error {} - {message} >>", markers.len())))
+                        Ok(Value::String(format!(
+                            "<< error {} - {message} >>",
+                            markers.len()
+                        )))
                     }
                     None => Err(e),
                 },

@@ -78,7 +78,11 @@ impl<T: Transport> RemoteConnection<T> {
         let binary = self.transport().agent_binary()?;
         let command = start_command(&binary.hash, become_);
         if super::verbosity() >= 4 {
-            println!("<{}> EXEC /bin/sh -c {}", self.label, super::agent::sh_quote(&command));
+            println!(
+                "<{}> EXEC /bin/sh -c {}",
+                self.label,
+                super::agent::sh_quote(&command)
+            );
         }
         for attempt in 0..2 {
             let exec = self.transport().exec(&command).await?;
@@ -113,7 +117,8 @@ impl<T: Transport> RemoteConnection<T> {
         // Becoming the user we log in as is no change at all (unless the configuration says
         // to become them anyway: ANSIBLE_BECOME_ALLOW_SAME_USER).
         let become_ = become_.filter(|b| {
-            self.login_user.as_deref() != Some(b.effective_user()) || super::become_allow_same_user()
+            self.login_user.as_deref() != Some(b.effective_user())
+                || super::become_allow_same_user()
         });
         let key = become_.cloned();
         if let Some(agent) = self.agents.lock().expect("agents lock").get(&key) {

@@ -124,13 +124,22 @@ impl PlayRun<'_> {
         let mut play_roles: Vec<String> = Vec::new();
         let mut dependent: Vec<String> = Vec::new();
         for role in &self.play.roles {
-            let list = if role.dependency { &mut dependent } else { &mut play_roles };
+            let list = if role.dependency {
+                &mut dependent
+            } else {
+                &mut play_roles
+            };
             if !list.contains(&role.name) {
                 list.push(role.name.clone());
             }
         }
         let mut all = dependent.clone();
-        all.extend(play_roles.iter().filter(|r| !dependent.contains(r)).cloned());
+        all.extend(
+            play_roles
+                .iter()
+                .filter(|r| !dependent.contains(r))
+                .cloned(),
+        );
         m.insert("role_names".into(), play_roles.clone().into());
         m.insert("ansible_play_role_names".into(), play_roles.into());
         m.insert("ansible_dependent_role_names".into(), dependent.into());
