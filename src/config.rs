@@ -233,6 +233,11 @@ const SETTINGS: &[Setting] = &[
     ),
     setting(
         "privilege_escalation",
+        "become_allow_same_user",
+        Some("ANSIBLE_BECOME_ALLOW_SAME_USER"),
+    ),
+    setting(
+        "privilege_escalation",
         "become_ask_pass",
         Some("ANSIBLE_BECOME_ASK_PASS"),
     ),
@@ -267,8 +272,22 @@ const SETTINGS: &[Setting] = &[
     setting("defaults", "callback_whitelist", None),
     setting("defaults", "log_path", None),
     setting("defaults", "gathering", None),
-    setting("defaults", "fact_caching", None),
-    setting("defaults", "fact_caching_connection", None),
+    setting("defaults", "fact_caching", Some("ANSIBLE_CACHE_PLUGIN")),
+    setting(
+        "defaults",
+        "fact_caching_connection",
+        Some("ANSIBLE_CACHE_PLUGIN_CONNECTION"),
+    ),
+    setting(
+        "defaults",
+        "fact_caching_prefix",
+        Some("ANSIBLE_CACHE_PLUGIN_PREFIX"),
+    ),
+    setting(
+        "defaults",
+        "fact_caching_timeout",
+        Some("ANSIBLE_CACHE_PLUGIN_TIMEOUT"),
+    ),
     setting("defaults", "any_errors_fatal", None),
     setting("defaults", "deprecation_warnings", None),
     setting("defaults", "command_warnings", None),

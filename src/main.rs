@@ -98,10 +98,8 @@ struct Cli {
     /// Run handlers even when a task failed.
     #[arg(long)]
     force_handlers: bool,
-    /// Clear the fact cache of every host (accepted: settle keeps no fact cache between
-    /// runs, so every run starts without cached facts).
+    /// Forget the cached facts of every host in the inventory before the run.
     #[arg(long)]
-    #[allow(dead_code)]
     flush_cache: bool,
     /// List the hosts each play would run on, and stop.
     #[arg(long)]
@@ -512,6 +510,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         force_handlers: cli.force_handlers
             || config::env_flag("ANSIBLE_FORCE_HANDLERS") == Some(true),
         step: cli.step,
+        fact_cache: settle_engine::fact_cache::FactCache::from_env()
+            .map_err(|e| (EXIT_ERROR, e))?,
+        flush_cache: cli.flush_cache,
         fail_on_change: cli.fail_on_change,
         reports: cli
             .report

@@ -2438,3 +2438,231 @@ fn copy_to_a_folder_path_makes_the_folder() {
     let again = s.settle(&["site.yml", "-i", "hosts"]);
     assert_eq!(again.recap("h1")["changed"], 0, "{}", again.stdout);
 }
+
+#[test]
+fn debug_var_shows_undefined_values_as_numbered_error_markers() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars:
+    nested: {ok: 1, bad: '{{ nope }}', list: ['{{ missing }}']}
+  tasks:
+    - debug: var=not_set
+      register: plain
+    - debug: var=through
+      vars: {through: '{{ not_defined }}'}
+      register: templated
+    - debug: var=nested
+      register: deep
+    - assert:
+        that:
+          - plain.not_set == "<< error 1 - 'not_set' is undefined >>"
+          - templated.through == "<< error 1 - 'not_defined' is undefined >>"
+          - deep.nested.ok == 1
+          - deep.nested.bad == "<< error 1 - 'nope' is undefined >>"
+          - deep.nested.list == ["<< error 2 - 'missing' is undefined >>"]
+"#,
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("Encountered 2 template errors.\nerror 1 - 'nope' is undefined\nerror 2 - 'missing' is undefined"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn template_sees_the_template_variables_ansible_defines() {
+    let s = one_host();
+    s.write(
+        "templates/t.j2",
+        "{{ template_path }}|{{ template_fullpath is match('/') }}|{{ template_destpath }}|{{ template_uid | length > 0 }}|{{ template_mtime | length > 0 }}|{{ template_run_date | length > 0 }}|{{ template_host | length > 0 }}|{{ ansible_managed }}\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - template: {src: t.j2, dest: '@@/out'}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    let dest = s.path("out").display().to_string();
+    assert_eq!(
+        s.read("out"),
+        format!("t.j2|True|{dest}|True|True|True|True|Ansible managed\n")
+    );
+}
+
+#[test]
+fn cacheable_set_fact_is_read_back_from_the_jsonfile_cache_by_a_later_run() {
+    let s = one_host();
+    s.write(
+        "first.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - set_fact: {kept: 'from the cache', cacheable: true}\n    - set_fact: {lost: 'run only'}\n",
+    );
+    s.write(
+        "second.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - assert:\n        that:\n          - kept == 'from the cache'\n          - ansible_facts.kept == 'from the cache'\n          - lost is undefined\n",
+    );
+    s.write(
+        "flushed.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - assert: {that: [kept is undefined]}\n",
+    );
+    let cache = s.path("cache").display().to_string();
+    let env = [
+        ("ANSIBLE_CACHE_PLUGIN", "jsonfile"),
+        ("ANSIBLE_CACHE_PLUGIN_CONNECTION", cache.as_str()),
+        ("ANSIBLE_CACHE_PLUGIN_PREFIX", "prefix_"),
+    ];
+    s.settle_with_env(&["first.yml", "-i", "hosts"], &env).assert_code(0);
+    let cached: serde_json::Value = serde_json::from_str(&s.read("cache/prefix_h1")).unwrap();
+    assert_eq!(cached, serde_json::json!({"kept": "from the cache"}));
+    s.settle_with_env(&["second.yml", "-i", "hosts"], &env).assert_code(0);
+    s.settle_with_env(&["flushed.yml", "-i", "hosts", "--flush-cache"], &env)
+        .assert_code(0);
+}
+
+#[test]
+fn ansible_host_is_the_inventory_name_unless_set_and_a_missing_var_lookup_says_which() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  tasks:
+    - assert:
+        that:
+          - ansible_host == inventory_hostname
+          - lookup('vars', 'ansible_host') == 'h1'
+    - assert: {that: [ansible_host == '10.0.0.9']}
+      vars: {ansible_host: 10.0.0.9}
+    - debug: msg="{{ lookup('vars', 'doesnotexist') }}"
+"#,
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    assert_eq!(run.counts("h1").0, 2, "{}", run.stdout);
+    assert!(
+        run.stdout.contains("No variable named 'doesnotexist' was found."),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_list_holding_an_undefined_item_fails_naming_the_missing_attribute() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars:
+    things: [{name: one}, {other: two}]
+  tasks:
+    - set_fact:
+        names: '{{ things | map(attribute="name") }}'
+      ignore_errors: true
+      register: r
+    - assert:
+        that:
+          - r is failed
+          - r.msg is contains "object of type 'dict' has no attribute 'name'"
+          - things | map(attribute='name', default='-') | list == ['one', '-']
+          - things | selectattr('name', 'defined') | map(attribute='name') | list == ['one']
+"#,
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
+fn a_dependency_sees_its_parents_role_params_and_vars_files_may_list_mappings() {
+    let s = one_host();
+    s.write("roles/parent/meta/main.yml", "dependencies:\n  - child\n");
+    s.write("roles/parent/tasks/main.yml", "- assert: {that: [p == 'from parent']}\n");
+    s.write(
+        "roles/child/tasks/main.yml",
+        "- assert: {that: [p == 'from parent', q == 'own']}\n",
+    );
+    s.write("roles/child/defaults/main.yml", "p: default\nq: own\n");
+    s.write("listed.yml", "- a: 1\n- b: 2\n  a: 3\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars_files: [listed.yml]\n  roles:\n    - {role: parent, p: from parent}\n  tasks:\n    - assert: {that: [a == 3, b == 2]}\n",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
+fn include_params_beat_set_fact_and_a_taskless_roles_vars_are_the_plays() {
+    let s = one_host();
+    s.write("roles/only_vars/vars/main.yml", "from_role: role var\n");
+    s.write(
+        "inc.yml",
+        "- assert: {that: [findme == 'include param', from_role == 'role var']}\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: [only_vars]\n  tasks:\n    - set_fact: {findme: set_fact}\n    - include_tasks: inc.yml\n      vars: {findme: include param}\n",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
+fn role_name_lists_and_parent_roles_are_as_ansible_names_them() {
+    let s = one_host();
+    s.write("roles/top/meta/main.yml", "dependencies: [dep]\n");
+    s.write(
+        "roles/top/tasks/main.yml",
+        "\
+- assert:
+    that:
+      - role_names == ['top']
+      - ansible_play_role_names == ['top']
+      - ansible_dependent_role_names == ['dep']
+      - ansible_role_names | sort == ['dep', 'top']
+      - ansible_parent_role_names is undefined
+- include_role: {name: inner}
+- import_role: {name: inner}
+",
+    );
+    s.write("roles/dep/tasks/main.yml", "- assert: {that: [ansible_parent_role_names is undefined]}\n");
+    s.write(
+        "roles/inner/tasks/main.yml",
+        "- assert: {that: [\"ansible_parent_role_names == ['top']\", ansible_parent_role_paths | length == 1]}\n",
+    );
+    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  roles: [top]\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.counts("h1").0, 5, "{}", run.stdout);
+}
+
+#[test]
+fn an_argument_starting_with_the_reserved_ansible_prefix_is_refused() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - set_fact: {_ansible_foo: bar}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_ne!(run.code, 0);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert_eq!(all.matches("is reserved for internal use only.").count(), 1, "{all}");
+}
+
+#[test]
+fn vvvv_shows_the_become_command_and_allow_same_user_becomes_anyway() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: whoami\n      become: true\n      become_user: \"{{ lookup('env', 'USER') | default('root', true) }}\"\n      ignore_errors: true\n",
+    );
+    let me = String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "-vvvv"],
+        &[("ANSIBLE_BECOME_ALLOW_SAME_USER", "true"), ("USER", me.trim())],
+    );
+    assert!(run.stdout.contains("> EXEC /bin/sh -c "), "{}", run.stdout);
+    assert!(run.stdout.contains("sudo -H -S -n"), "{}", run.stdout);
+}

@@ -570,13 +570,31 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
             }
             other => value_text(other),
         };
-        let value = match templar().render(&Value::String(format!("{{{{ {name} }}}}")), ctx.scope) {
-            Ok(v) => v,
-            Err(e) if e.message.contains("undefined") => {
-                Value::String("VARIABLE IS NOT DEFINED!".into())
-            }
-            Err(e) => return Err(e.message),
+        // Ansible 2.19 shows what is undefined, at any depth, as a numbered marker and warns.
+        let mut markers = Vec::new();
+        let value = match ctx.scope.entry(name.trim()) {
+            Some((raw, false)) => templar()
+                .render_marking_undefined(raw, ctx.scope, &mut markers)
+                .map_err(|e| e.message)?,
+            _ => templar()
+                .render_marking_undefined(
+                    &Value::String(format!("{{{{ {name} }}}}")),
+                    ctx.scope,
+                    &mut markers,
+                )
+                .map_err(|e| e.message)?,
         };
+        if !markers.is_empty() {
+            let mut warning = format!(
+                "Encountered {} template error{}.",
+                markers.len(),
+                if markers.len() > 1 { "s" } else { "" }
+            );
+            for (n, message) in markers.iter().enumerate() {
+                warning.push_str(&format!("\nerror {} - {message}", n + 1));
+            }
+            eprintln!("[WARNING]: {warning}");
+        }
         json!({ name: value })
     } else {
         json!({"msg": args.get("msg").cloned().unwrap_or(Value::String("Hello world!".into()))})
@@ -655,8 +673,13 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
     for (k, v) in &facts {
         (ctx.set_var)(k, v.clone());
     }
+    // `cacheable: true` makes them facts too (kept in the fact cache), as in Ansible.
+    let cacheable = match ctx.task.args.get("cacheable") {
+        None => false,
+        Some(v) => crate::template::json_bool(&render(ctx, v)?),
+    };
     Ok(done(
-        json!({"changed": false, "failed": false, "ansible_facts": facts}),
+        json!({"changed": false, "failed": false, "ansible_facts": facts, "_ansible_facts_cacheable": cacheable}),
     ))
 }
 
@@ -975,22 +998,17 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
     } else {
         source
     };
-    let mut layer = Vars::new();
-    layer.insert("template_path".into(), path.display().to_string().into());
-    layer.insert(
-        "template_fullpath".into(),
-        path.display().to_string().into(),
-    );
-    layer.insert("template_destpath".into(), args["dest"].clone());
-    // Ansible injects `ansible_managed` (DEFAULT_MANAGED_STR) unless the play sets it.
+    let fullpath = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
+    let mut layer = crate::lookups::template_file_vars(&src, &fullpath, args["dest"].clone());
+    // Ansible keeps the play's own `ansible_managed`.
     let user_managed = templar()
         .condition(
             &Value::String("ansible_managed is defined".into()),
             ctx.scope,
         )
         .unwrap_or(false);
-    if !user_managed {
-        layer.insert("ansible_managed".into(), "Ansible managed".into());
+    if user_managed {
+        layer.remove("ansible_managed");
     }
     let scope = ctx.scope.with_data(Arc::new(layer));
     // Ansible's template defaults: trim_blocks on, lstrip_blocks off.

@@ -10,6 +10,7 @@ use settle_inventory::Inventory;
 
 use crate::Vars;
 use crate::connection::{Connection, ConnectionError, Target, connect};
+use crate::fact_cache::FactCache;
 use crate::template::{HostVarsSource, Layer, Scope};
 
 /// One host through the whole run (across plays).
@@ -24,6 +25,8 @@ pub struct HostState {
     /// `include_vars` results: variables from files, templates like any vars file.
     pub included_vars: RwLock<Arc<Vars>>,
     connection: Mutex<Option<Arc<dyn Connection>>>,
+    /// Where the host's facts are kept between runs (`fact_caching = jsonfile`).
+    fact_cache: Option<Arc<FactCache>>,
     /// Failed or unreachable: left out of the rest of the run, as in Ansible.
     pub out_of_run: AtomicBool,
 }
@@ -80,10 +83,18 @@ impl HostState {
             facts.insert(k.clone(), v.clone());
         }
         facts.insert("ansible_facts".into(), Value::Object(all));
+        if let Some(cache) = &self.fact_cache {
+            let mut cached = facts.clone();
+            cached.remove("ansible_facts");
+            cache.store(&self.name, &cached);
+        }
     }
 
     pub fn clear_facts(&self) {
         *self.facts.write().expect("facts lock") = no_facts();
+        if let Some(cache) = &self.fact_cache {
+            cache.remove(&self.name);
+        }
     }
 
     /// The host's connection, opened on first use and kept for the run.
@@ -119,6 +130,7 @@ pub struct Hosts {
     /// Variables every host sees at the top: `groups`, `playbook_dir`, versions, modes.
     pub globals: RwLock<Arc<Vars>>,
     states: RwLock<HashMap<String, Arc<HostState>>>,
+    fact_cache: Option<Arc<FactCache>>,
 }
 
 impl std::fmt::Debug for HostState {
@@ -128,12 +140,18 @@ impl std::fmt::Debug for HostState {
 }
 
 impl Hosts {
-    pub fn new(inventory: Arc<Inventory>, extra_vars: Arc<Vars>, globals: Vars) -> Arc<Self> {
+    pub fn new(
+        inventory: Arc<Inventory>,
+        extra_vars: Arc<Vars>,
+        globals: Vars,
+        fact_cache: Option<FactCache>,
+    ) -> Arc<Self> {
         Arc::new(Hosts {
             inventory: RwLock::new(inventory),
             extra_vars,
             globals: RwLock::new(Arc::new(globals)),
             states: RwLock::default(),
+            fact_cache: fact_cache.map(Arc::new),
         })
     }
 
@@ -182,15 +200,21 @@ impl Hosts {
         states
             .entry(name.to_string())
             .or_insert_with(|| {
-                Arc::new(HostState {
+                let state = HostState {
                     name: name.to_string(),
                     inventory_vars: RwLock::new(Arc::new(self.inventory().host_vars(name))),
                     facts: RwLock::new(no_facts()),
                     task_vars: RwLock::default(),
                     included_vars: RwLock::default(),
                     connection: Mutex::new(None),
+                    fact_cache: self.fact_cache.clone(),
                     out_of_run: AtomicBool::new(false),
-                })
+                };
+                // Facts an earlier run cached are the host's facts from the start.
+                if let Some(cached) = self.fact_cache.as_ref().and_then(|c| c.load(name)) {
+                    state.set_facts(&cached);
+                }
+                Arc::new(state)
             })
             .clone()
     }

@@ -23,6 +23,7 @@ mod actions;
 pub mod ansible_modules;
 pub mod connection;
 mod exec;
+pub mod fact_cache;
 mod filters;
 mod hosts;
 pub mod interrupt;
@@ -69,6 +70,10 @@ pub struct RunOptions {
     pub timeout: u64,
     pub verbosity: u8,
     pub force_handlers: bool,
+    /// `fact_caching = jsonfile`: facts kept between runs.
+    pub fact_cache: Option<fact_cache::FactCache>,
+    /// `--flush-cache`: forget the inventory hosts' cached facts first.
+    pub flush_cache: bool,
     pub step: bool,
     /// `--fail-on-change`: exit with [`EXIT_DRIFT`] when any host changed (or would change).
     pub fail_on_change: bool,
@@ -107,6 +112,8 @@ impl Default for RunOptions {
             timeout: 10,
             verbosity: 0,
             force_handlers: false,
+            fact_cache: None,
+            flush_cache: false,
             step: false,
             fail_on_change: false,
             reports: Vec::new(),
@@ -217,6 +224,17 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
                 task: task.display_name(),
                 message,
             };
+            // Ansible refuses, when it reads the task, arguments it keeps for itself.
+            if !matches!(
+                task.module.as_str(),
+                "command" | "shell" | "script" | "raw" | "win_command" | "win_shell"
+            ) && let Some(arg) = task.args.keys().find(|k| k.starts_with("_ansible_"))
+            {
+                return Err(fail(format!(
+                    "Invalid parameter specified beginning with keyword '_ansible_' for action '{}': '{arg}'. The prefix '_ansible_' is reserved for internal use only.",
+                    task.module_as_written
+                )));
+            }
             // An unknown module stops the run before it starts; arguments a module does not
             // take fail that task when it runs, as in Ansible.
             // A module named by a template is checked when the task runs.
@@ -286,7 +304,20 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
     );
     globals.insert("settle_version".into(), env!("CARGO_PKG_VERSION").into());
     let started = std::time::Instant::now();
-    let hosts = hosts::Hosts::new(inventory, Arc::new(opts.extra_vars.clone()), globals);
+    if opts.flush_cache
+        && let Some(cache) = &opts.fact_cache
+    {
+        for host in inventory.hosts() {
+            cache.remove(&host.name);
+        }
+    }
+    connection::set_verbosity(opts.verbosity);
+    let hosts = hosts::Hosts::new(
+        inventory,
+        Arc::new(opts.extra_vars.clone()),
+        globals,
+        opts.fact_cache.clone(),
+    );
     let engine = exec::Engine::new(opts, hosts);
     for playbook in playbooks {
         // -vv: which playbook, and how many plays, as ansible-playbook says it.

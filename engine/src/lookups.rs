@@ -312,7 +312,10 @@ fn call(
     };
     match run(name, terms, &kwargs, &ctx) {
         Ok(items) => Ok(shape(items, wantlist)),
-        Err(Fail::Undefined(_)) => Ok(Mj::UNDEFINED),
+        Err(Fail::Undefined(reason)) => {
+            crate::template::note_undefined_reason(reason);
+            Ok(Mj::UNDEFINED)
+        }
         Err(fail @ (Fail::Plugin(_) | Fail::Plain(_)))
             if errors == "warn" || errors == "ignore" =>
         {
@@ -932,6 +935,44 @@ fn hostname() -> String {
         .unwrap_or_default()
 }
 
+/// The variables Ansible defines while rendering a template file: `template_host`,
+/// `template_path` (the source as named), `template_fullpath`, `template_destpath`,
+/// `template_uid` (the owner's name), `template_mtime`, `template_run_date` (both as Python
+/// prints a datetime) and `ansible_managed` (the caller drops it when the play sets one).
+pub(crate) fn template_file_vars(src: &str, fullpath: &Path, dest: Value) -> Map<String, Value> {
+    use std::os::unix::fs::MetadataExt as _;
+    let mut layer = Map::new();
+    layer.insert("template_host".into(), Value::String(hostname()));
+    layer.insert("template_path".into(), Value::String(src.to_string()));
+    layer.insert(
+        "template_fullpath".into(),
+        Value::String(fullpath.display().to_string()),
+    );
+    layer.insert("template_destpath".into(), dest);
+    if let Ok(meta) = std::fs::metadata(fullpath) {
+        layer.insert("template_uid".into(), user_name(meta.uid()));
+        let mtime = meta.mtime() as f64 + f64::from(meta.mtime_nsec() as u32 / 1000) / 1e6;
+        layer.insert(
+            "template_mtime".into(),
+            Value::String(crate::filters::local_datetime_text(mtime)),
+        );
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs_f64())
+        .unwrap_or(0.0);
+    layer.insert(
+        "template_run_date".into(),
+        Value::String(crate::filters::local_datetime_text(now)),
+    );
+    // DEFAULT_MANAGED_STR; its `{host}`-style fields are not in the default.
+    layer.insert(
+        "ansible_managed".into(),
+        Value::String("Ansible managed".into()),
+    );
+    layer
+}
+
 /// The name of the user with this id, from `/etc/passwd`; the number when there is none.
 fn user_name(uid: u32) -> Value {
     let passwd = std::fs::read_to_string("/etc/passwd").unwrap_or_default();
@@ -966,23 +1007,9 @@ fn render_template(
         .vars
         .scope()
         .ok_or_else(|| plugin("the template lookup needs the task's variables"))?;
-    let mut layer = Map::new();
-    layer.insert("template_host".into(), Value::String(hostname()));
-    layer.insert("template_path".into(), Value::String(name.to_string()));
-    layer.insert(
-        "template_fullpath".into(),
-        Value::String(path.display().to_string()),
-    );
-    layer.insert("template_destpath".into(), Value::Null);
-    if let Ok(meta) = std::fs::metadata(path) {
-        use std::os::unix::fs::MetadataExt as _;
-        layer.insert("template_uid".into(), user_name(meta.uid()));
-    }
-    if scope.raw("ansible_managed").is_none() {
-        layer.insert(
-            "ansible_managed".into(),
-            Value::String("Ansible managed".into()),
-        );
+    let mut layer = template_file_vars(name, path, Value::Null);
+    if scope.raw("ansible_managed").is_some() {
+        layer.remove("ansible_managed");
     }
     match opt(opts, "template_vars") {
         Some(Value::Object(extra)) => layer.extend(extra.clone()),

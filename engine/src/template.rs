@@ -30,6 +30,36 @@ pub struct TemplateError {
     pub message: String,
 }
 
+impl TemplateError {
+    /// The message of the undefined value that caused this error, without the variables it
+    /// was reached through: `'x' is undefined` for `while rendering variable 'y': 'x' is
+    /// undefined (in template ...)`. `None` when the error is not about an undefined value.
+    pub fn undefined_message(&self) -> Option<String> {
+        let mut text = self.message.as_str();
+        while let Some(rest) = text.strip_prefix("while rendering variable '") {
+            text = rest.split_once("': ").map_or(rest, |(_, inner)| inner);
+        }
+        let text = text.split(" (in template ").next().unwrap_or(text);
+        (text.ends_with(" is undefined") || text.contains(" has no attribute "))
+            .then(|| text.to_string())
+    }
+}
+
+thread_local! {
+    /// Why the last undefined value of this thread's render is undefined, when a lookup knows
+    /// better than "'expr' is undefined" (`No variable named 'x' was found.`).
+    static UNDEFINED_REASON: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Says why the undefined value about to be returned is undefined, for the error message.
+pub(crate) fn note_undefined_reason(reason: String) {
+    UNDEFINED_REASON.with(|r| *r.borrow_mut() = Some(reason));
+}
+
+fn forget_undefined_reason() -> Option<String> {
+    UNDEFINED_REASON.with(|r| r.borrow_mut().take())
+}
+
 /// Where other hosts' variables come from, for `hostvars[...]`.
 pub trait HostVarsSource: Send + Sync + fmt::Debug {
     fn scope_for(self: Arc<Self>, host: &str) -> Option<Arc<Scope>>;
@@ -115,7 +145,7 @@ impl Scope {
     }
 
     /// The value as written, and whether it is data (never rendered).
-    fn entry(&self, name: &str) -> Option<(&Value, bool)> {
+    pub(crate) fn entry(&self, name: &str) -> Option<(&Value, bool)> {
         self.layers
             .iter()
             .rev()
@@ -328,7 +358,8 @@ impl Templar {
             return TemplateError { message: inner };
         }
         let detail = err.detail().map(str::to_string);
-        let message = match (err.kind(), detail) {
+        let reason = forget_undefined_reason().filter(|_| err.kind() == ErrorKind::UndefinedError);
+        let message = match (err.kind(), reason.or(detail)) {
             (ErrorKind::UndefinedError, Some(d)) => d.replace('`', "'"),
             (_, Some(d)) => format!("{}: {}", err.kind(), d.replace('`', "'")),
             (kind, None) => kind.to_string(),
@@ -364,10 +395,55 @@ impl Templar {
         }
     }
 
+    /// Renders every template inside a value as `render` does, but a part that is undefined
+    /// becomes Ansible 2.19's marker `<< error N - message >>` instead of failing, as `debug:
+    /// var=` shows it. `markers` collects the messages, numbered in the order met.
+    pub fn render_marking_undefined(
+        &self,
+        value: &Value,
+        scope: &Arc<Scope>,
+        markers: &mut Vec<String>,
+    ) -> Result<Value, TemplateError> {
+        match value {
+            Value::String(s) if is_template(s) => match self.render_string(s, scope) {
+                Ok(v) => Ok(v),
+                Err(e) => match e.undefined_message() {
+                    Some(message) => {
+                        markers.push(message.clone());
+                        Ok(Value::String(format!(
+                            "<< error {} - {message} >>",
+                            markers.len()
+                        )))
+                    }
+                    None => Err(e),
+                },
+            },
+            Value::Array(items) => items
+                .iter()
+                .map(|v| self.render_marking_undefined(v, scope, markers))
+                .collect::<Result<Vec<_>, _>>()
+                .map(Value::Array),
+            Value::Object(map) => {
+                let mut out = serde_json::Map::with_capacity(map.len());
+                for (k, v) in map {
+                    let key = if is_template(k) {
+                        self.render_text(k, scope)?
+                    } else {
+                        k.clone()
+                    };
+                    out.insert(key, self.render_marking_undefined(v, scope, markers)?);
+                }
+                Ok(Value::Object(out))
+            }
+            other => Ok(other.clone()),
+        }
+    }
+
     fn render_string(&self, s: &str, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
         // `{{ expr }}` alone keeps the expression's type. Whether the text between the outer
         // braces is one expression is the parser's call: `{{ a | combine({'b': {'c': 1}}) }}`
         // is one, `{{ a }} {{ b }}` is not.
+        forget_undefined_reason();
         if let Some(expr) = single_expression(s)
             && let Ok(compiled) = self
                 .env
@@ -376,7 +452,9 @@ impl Templar {
             let result = compiled
                 .eval(Mj::from_dyn_object(scope.clone()))
                 .map_err(|e| self.error(e, scope, s))?;
-            if result.is_undefined() {
+            // Ansible 2.19 fails when the result holds an undefined value anywhere (a list made
+            // by `map(attribute=...)` over items lacking it), not only when it is undefined.
+            if result.is_undefined() || list_holds_undefined(&result) {
                 return Err(self.error(
                     minijinja::Error::new(
                         ErrorKind::UndefinedError,
@@ -396,6 +474,7 @@ impl Templar {
         if !is_template(s) {
             return Ok(s.to_string());
         }
+        forget_undefined_reason();
         self.env
             .render_str(
                 &crate::jinja_source::yaml_template(s),
@@ -637,6 +716,14 @@ fn single_expression(s: &str) -> Option<&str> {
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
     (!inner.contains("{{") && !inner.contains("{%")).then_some(inner)
+}
+
+/// Whether a list (at any depth of lists) holds an undefined value.
+fn list_holds_undefined(value: &Mj) -> bool {
+    value.kind() == ValueKind::Seq
+        && value
+            .try_iter()
+            .is_ok_and(|mut items| items.any(|v| v.is_undefined() || list_holds_undefined(&v)))
 }
 
 pub(crate) fn mj_to_json(value: &Mj) -> Result<Value, TemplateError> {

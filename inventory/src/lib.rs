@@ -829,6 +829,24 @@ pub fn load_vars_file(path: &Path) -> Result<Vars, InventoryError> {
     }
 }
 
+/// A play's `vars_files` entry: a mapping, or (as Ansible's `preprocess_vars` allows there) a
+/// list of mappings merged in order.
+pub fn load_play_vars_file(path: &Path) -> Result<Vars, InventoryError> {
+    let node = settle_yaml::load_file(path)?;
+    match node.to_value() {
+        Value::Array(items) if items.iter().all(Value::is_object) => {
+            let mut vars = Vars::new();
+            for item in items {
+                if let Value::Object(map) = item {
+                    vars.extend(map);
+                }
+            }
+            Ok(vars)
+        }
+        _ => load_vars_file(path),
+    }
+}
+
 fn type_word(v: &Value) -> &'static str {
     match v {
         Value::Array(_) => "a list",

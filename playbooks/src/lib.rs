@@ -106,6 +106,9 @@ pub struct Play {
     pub dir: PathBuf,
     pub vars: Vars,
     pub vars_files: Vec<Value>,
+    /// The roles of `roles:` with their dependencies, each after its dependencies (their
+    /// defaults and vars are the play's even when they have no tasks).
+    pub roles: Vec<Arc<Role>>,
     pub gather_facts: bool,
     /// `gather_subset`, `gather_timeout` and `fact_path` as written: the arguments of the
     /// play's fact gathering (templates, rendered for each host).
@@ -235,6 +238,11 @@ pub struct Role {
     pub instance: String,
     /// `allow_duplicates` of `meta/main.yml` (or of the include that used the role).
     pub allow_duplicates: bool,
+    /// Loaded as another role's dependency (`meta/main.yml`).
+    pub dependency: bool,
+    /// For a role that `import_role`/`include_role` brought in from another role's tasks: that
+    /// role, then the one that brought it in, and so on (`ansible_parent_role_names`).
+    pub parents: Vec<Arc<Role>>,
 }
 
 /// A loop over items: `loop:` or one of the `with_<lookup>` forms.

@@ -403,6 +403,7 @@ fn parse_play(
         handlers.extend(parse_handlers(list, &scope, &keywords)?);
     }
     Ok(Play {
+        roles: loader.loaded,
         name: play_name.unwrap_or_else(|| hosts.clone()),
         hosts,
         location: scope.location(node),
@@ -767,7 +768,10 @@ fn parse_task_entry(
                     apply
                 };
                 if !role_name.contains("{{") {
-                    let mut loader = RoleLoader::default();
+                    let mut loader = RoleLoader {
+                        included_by: scope.role.clone(),
+                        ..RoleLoader::default()
+                    };
                     let mut ignored = Vec::new();
                     loader.load_role(
                         role_name,
@@ -799,7 +803,10 @@ fn parse_task_entry(
                     }),
                 }));
             } else {
-                let mut loader = RoleLoader::default();
+                let mut loader = RoleLoader {
+                    included_by: scope.role.clone(),
+                    ..RoleLoader::default()
+                };
                 loader.load_role(
                     role_name,
                     Vars::new(),
@@ -949,7 +956,10 @@ pub fn load_included_role(
         defaults: include.defaults_from.clone(),
         handlers: include.handlers_from.clone(),
     };
-    let mut loader = RoleLoader::default();
+    let mut loader = RoleLoader {
+        included_by: scope.role.clone(),
+        ..RoleLoader::default()
+    };
     let (mut tasks, mut handlers) = (Vec::new(), Vec::new());
     loader.load_role(
         name,
@@ -1377,6 +1387,12 @@ struct RoleLoader {
     seen: HashSet<String>,
     /// The instances being read, outermost first: a dependency loop is an error.
     chain: Vec<String>,
+    /// Every role loaded, each after its dependencies.
+    loaded: Vec<Arc<Role>>,
+    /// Loading for `import_role`/`include_role`: the role whose tasks do it.
+    included_by: Option<Arc<Role>>,
+    /// The next role loaded is a dependency (`meta/main.yml`) of the one being read.
+    loading_dependency: bool,
 }
 
 /// Which file of each role folder to read (`tasks_from`, `vars_from`, …): `main` by default.
@@ -1476,6 +1492,10 @@ impl RoleLoader {
         tasks: &mut Vec<TaskNode>,
         handlers: &mut Vec<Task>,
     ) -> Result<(), PlaybookError> {
+        // Taken first: only this role is the dependency (or the included one), not the ones
+        // it loads.
+        let dependency = std::mem::take(&mut self.loading_dependency);
+        let included_by = self.included_by.take();
         let Some(path) = find_role(name, scope) else {
             return Err(scope.missing(
                 at,
@@ -1553,6 +1573,12 @@ impl RoleLoader {
             .map(|r| (*r.params).clone())
             .unwrap_or_default();
         inherited_params.extend(params);
+        let parents = match included_by {
+            Some(parent) => std::iter::once(parent.clone())
+                .chain(parent.parents.iter().cloned())
+                .collect(),
+            None => Vec::new(),
+        };
         let role = Arc::new(Role {
             name: name.to_string(),
             path: path.clone(),
@@ -1561,6 +1587,8 @@ impl RoleLoader {
             params: Arc::new(inherited_params),
             instance: instance.clone(),
             allow_duplicates,
+            dependency,
+            parents,
         });
         self.chain.push(instance);
         let loaded = self.load_role_files(&role, files, scope, keywords, at, meta, first_use);
@@ -1598,10 +1626,12 @@ impl RoleLoader {
             };
             if let Some(deps) = meta.get("dependencies").and_then(Node::as_seq) {
                 for dep in deps {
+                    self.loading_dependency = true;
                     self.use_role(dep, &meta_scope, keywords, &mut tasks, &mut handlers)?;
                 }
             }
         }
+        self.loaded.push(role.clone());
         let role_scope = |dir: &Path, file: &Path| Scope {
             file: Arc::from(file),
             dir: dir.to_path_buf(),

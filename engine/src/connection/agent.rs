@@ -92,7 +92,7 @@ impl AgentBinary {
 }
 
 /// Single quotes for the remote shell.
-fn sh_quote(s: &str) -> String {
+pub(crate) fn sh_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\\''"))
 }
 

@@ -38,9 +38,11 @@ impl Default for Local {
 impl Connection for Local {
     fn run(&self, request: &Request, become_: Option<&Become>) -> Result<Outcome, ConnectionError> {
         match become_ {
-            Some(b) if b.effective_user() != self.me => self
+            Some(b) if b.effective_user() != self.me || super::become_allow_same_user() => self
                 .agents
-                .get_or_init(|| RemoteConnection::new(LocalShell, Some(self.me.clone())))
+                .get_or_init(|| {
+                    RemoteConnection::new(LocalShell, Some(self.me.clone()), "localhost".into())
+                })
                 .run(request, Some(b)),
             _ => {
                 if let Some(agents) = self.agents.get() {

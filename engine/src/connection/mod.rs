@@ -98,6 +98,27 @@ pub enum ConnectionError {
     Failed(String),
 }
 
+static VERBOSITY: std::sync::atomic::AtomicU8 = std::sync::atomic::AtomicU8::new(0);
+
+/// How many `-v` the run has: at 4, connections show the commands that start agents.
+pub fn set_verbosity(verbosity: u8) {
+    VERBOSITY.store(verbosity, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn verbosity() -> u8 {
+    VERBOSITY.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// `become_allow_same_user` (ANSIBLE_BECOME_ALLOW_SAME_USER): become even the user we are.
+fn become_allow_same_user() -> bool {
+    std::env::var("ANSIBLE_BECOME_ALLOW_SAME_USER").is_ok_and(|v| {
+        matches!(
+            v.trim().to_ascii_lowercase().as_str(),
+            "1" | "true" | "yes" | "on" | "y" | "t"
+        )
+    })
+}
+
 /// A way to run module calls on one host.
 pub trait Connection: Send + Sync {
     fn run(&self, request: &Request, become_: Option<&Become>) -> Result<Outcome, ConnectionError>;

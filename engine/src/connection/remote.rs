@@ -54,15 +54,18 @@ pub(crate) struct RemoteConnection<T: Transport> {
     transport: Option<T>,
     /// The user we log in as, so `become` to the same user needs no sudo.
     login_user: Option<String>,
+    /// The host as -vvvv shows it: `<address> EXEC …`.
+    label: String,
     /// One agent per way of becoming (none, or a user with a method, flags and password).
     agents: Mutex<HashMap<Option<Become>, Arc<tokio::sync::Mutex<AgentPipe>>>>,
 }
 
 impl<T: Transport> RemoteConnection<T> {
-    pub(crate) fn new(transport: T, login_user: Option<String>) -> Self {
+    pub(crate) fn new(transport: T, login_user: Option<String>, label: String) -> Self {
         RemoteConnection {
             transport: Some(transport),
             login_user,
+            label,
             agents: Mutex::default(),
         }
     }
@@ -74,6 +77,13 @@ impl<T: Transport> RemoteConnection<T> {
     async fn start_agent(&self, become_: Option<&Become>) -> Result<AgentPipe, ConnectionError> {
         let binary = self.transport().agent_binary()?;
         let command = start_command(&binary.hash, become_);
+        if super::verbosity() >= 4 {
+            println!(
+                "<{}> EXEC /bin/sh -c {}",
+                self.label,
+                super::agent::sh_quote(&command)
+            );
+        }
         for attempt in 0..2 {
             let exec = self.transport().exec(&command).await?;
             match AgentPipe::start(exec.stdin, exec.stdout, exec.keep, become_).await? {
@@ -104,8 +114,12 @@ impl<T: Transport> RemoteConnection<T> {
         &self,
         become_: Option<&Become>,
     ) -> Result<Arc<tokio::sync::Mutex<AgentPipe>>, ConnectionError> {
-        // Becoming the user we log in as is no change at all.
-        let become_ = become_.filter(|b| self.login_user.as_deref() != Some(b.effective_user()));
+        // Becoming the user we log in as is no change at all (unless the configuration says
+        // to become them anyway: ANSIBLE_BECOME_ALLOW_SAME_USER).
+        let become_ = become_.filter(|b| {
+            self.login_user.as_deref() != Some(b.effective_user())
+                || super::become_allow_same_user()
+        });
         let key = become_.cloned();
         if let Some(agent) = self.agents.lock().expect("agents lock").get(&key) {
             return Ok(agent.clone());

@@ -130,7 +130,11 @@ pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<Russh>, Connec
         Ok(handle)
     });
     let handle = handle.map_err(ConnectionError::Unreachable)?;
-    Ok(RemoteConnection::new(Russh { handle }, target.user.clone()))
+    Ok(RemoteConnection::new(
+        Russh { handle },
+        target.user.clone(),
+        target.address.clone(),
+    ))
 }
 
 /// Tries the given key file, then the ssh-agent, then the usual `~/.ssh/id_*` files.

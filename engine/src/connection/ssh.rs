@@ -98,6 +98,7 @@ pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<SystemSsh>, Co
             session: Arc::new(session),
         },
         target.user.clone(),
+        target.address.clone(),
     ))
 }
 

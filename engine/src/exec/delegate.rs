@@ -197,8 +197,10 @@ pub(super) fn target_of(
     };
     Ok(Target {
         transport,
-        address: get("ansible_host")?
-            .or(get("ansible_ssh_host")?)
+        // Of the two, ansible_ssh_host wins, as in the ssh plugin (and `ansible_host` is the
+        // inventory name when nothing sets it).
+        address: get("ansible_ssh_host")?
+            .or(get("ansible_host")?)
             .unwrap_or(host),
         port,
         user: get("ansible_user")?

@@ -410,6 +410,9 @@ fn play_role_vars(play: &Play) -> (Arc<Vars>, Arc<Vars>) {
         }
     }
     let mut roles = Vec::new();
+    for role in &play.roles {
+        add(Some(role), &mut roles);
+    }
     for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
         collect(section, &mut roles);
     }

@@ -209,11 +209,14 @@ impl PlayRun<'_> {
         (handler, started): (bool, Instant),
     ) -> StepOutcome {
         let display = result.clone();
+        let cacheable = result
+            .get("_ansible_facts_cacheable")
+            .is_some_and(json_truthy);
         result.retain(|k, _| !k.starts_with('_'));
         // Facts a module returns become the host's facts (set_fact and include_vars have set
-        // their variables already).
+        // their variables already; `set_fact: cacheable: true` makes them facts as well).
         if let Some(Value::Object(facts)) = result.get("ansible_facts")
-            && !matches!(task.module.as_str(), "set_fact" | "include_vars")
+            && (cacheable || !matches!(task.module.as_str(), "set_fact" | "include_vars"))
             && !result.get("failed").is_some_and(json_truthy)
         {
             state.set_facts(facts);

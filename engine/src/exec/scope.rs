@@ -58,7 +58,7 @@ impl PlayRun<'_> {
                 let path = self.play.dir.join(&name);
                 if path.is_file() {
                     vars.extend(
-                        settle_inventory::load_vars_file(&path).map_err(|e| e.to_string())?,
+                        settle_inventory::load_play_vars_file(&path).map_err(|e| e.to_string())?,
                     );
                     loaded = true;
                     break;
@@ -120,6 +120,30 @@ impl PlayRun<'_> {
             Value::from(self.play_hosts.clone()),
         );
         m.insert("ansible_play_name".into(), self.play.name.clone().into());
+        // The roles of `roles:` and their dependencies, by name, as Ansible lists them.
+        let mut play_roles: Vec<String> = Vec::new();
+        let mut dependent: Vec<String> = Vec::new();
+        for role in &self.play.roles {
+            let list = if role.dependency {
+                &mut dependent
+            } else {
+                &mut play_roles
+            };
+            if !list.contains(&role.name) {
+                list.push(role.name.clone());
+            }
+        }
+        let mut all = dependent.clone();
+        all.extend(
+            play_roles
+                .iter()
+                .filter(|r| !dependent.contains(r))
+                .cloned(),
+        );
+        m.insert("role_names".into(), play_roles.clone().into());
+        m.insert("ansible_play_role_names".into(), play_roles.into());
+        m.insert("ansible_dependent_role_names".into(), dependent.into());
+        m.insert("ansible_role_names".into(), all.into());
         m.insert("playbook_dir".into(), absolute(&self.play.dir).into());
         let m = Arc::new(m);
         *self.play_magic.lock().expect("magic lock") = Some(m.clone());
@@ -160,6 +184,11 @@ impl PlayRun<'_> {
         let hosts = &self.engine.hosts;
         let mut layers = Vec::with_capacity(16);
         layers.push(Layer::data(hosts.globals.read().expect("globals").clone()));
+        // Ansible's PlayContext fills in the connection's variables a task's vars lack: the
+        // address is the inventory name when nothing sets `ansible_host`.
+        let mut connection = Vars::new();
+        connection.insert("ansible_host".into(), host.name.clone().into());
+        layers.push(Layer::data(Arc::new(connection)));
         // Every role's defaults and vars are the play's; the task's own role wins over others.
         layers.push(Layer::template(self.role_defaults.clone()));
         if let Some(role) = &task.role {
@@ -175,7 +204,6 @@ impl PlayRun<'_> {
         if let Some(role) = &task.role {
             layers.push(Layer::template(role.vars.clone()));
         }
-        layers.extend(extra.iter().cloned());
         if !task.keywords.vars.is_empty() {
             layers.push(Layer::template(Arc::new(task.keywords.vars.clone())));
         }
@@ -184,6 +212,9 @@ impl PlayRun<'_> {
         if let Some(role) = &task.role {
             layers.push(Layer::template(role.params.clone()));
         }
+        // Include params (an include's `vars:`, its loop item) rank above set_fact and role
+        // params, below extra vars, as in Ansible's precedence list.
+        layers.extend(extra.iter().cloned());
         layers.push(Layer::template(hosts.extra_vars()));
         layers.push(Layer::data(self.play_magic()));
         layers.push(Layer::data(self.magic(&host.name)));
@@ -201,6 +232,12 @@ impl PlayRun<'_> {
             let role_path = absolute(&role.path);
             magic.insert("role_name".into(), role.name.clone().into());
             magic.insert("role_path".into(), role_path.clone().into());
+            if !role.parents.is_empty() {
+                let names: Vec<String> = role.parents.iter().map(|r| r.name.clone()).collect();
+                let paths: Vec<String> = role.parents.iter().map(|r| absolute(&r.path)).collect();
+                magic.insert("ansible_parent_role_names".into(), names.into());
+                magic.insert("ansible_parent_role_paths".into(), paths.into());
+            }
             search.push(role_path);
         }
         if let Some(dir) = task.location.file.parent() {

@@ -308,7 +308,25 @@ pub(super) fn register(env: &mut Environment<'static>) {
             if value.is_undefined() {
                 return Ok(Value::UNDEFINED);
             }
-            minijinja::filters::map(state, value, args).map(Value::from)
+            let attribute = args.iter().find_map(|a| {
+                let kwargs = Kwargs::try_from(Value::clone(a)).ok()?;
+                if kwargs.has("default") {
+                    return None;
+                }
+                kwargs.peek::<String>("attribute").ok()
+            });
+            let mapped = minijinja::filters::map(state, value.clone(), args)?;
+            // Which item lacked the attribute, for the error if the result is used.
+            if let Some(attribute) = attribute
+                && let Some(position) = mapped.iter().position(Value::is_undefined)
+                && let Ok(item) = value.get_item(&Value::from(position))
+            {
+                crate::template::note_undefined_reason(format!(
+                    "object of type '{}' has no attribute '{attribute}'",
+                    crate::template::python_type(&item)
+                ));
+            }
+            Ok(Value::from(mapped))
         },
     );
     type SelectFn = fn(

@@ -18,6 +18,7 @@ pub(crate) use serialize::python_json;
 mod tests;
 mod text;
 mod time;
+pub(crate) use time::local_datetime_text;
 mod versions;
 
 use minijinja::value::ValueKind;

@@ -139,6 +139,13 @@ impl DateTime {
     }
 }
 
+/// Python's `str(datetime.fromtimestamp(secs))`, local time (`template_mtime` and friends).
+pub(crate) fn local_datetime_text(secs: f64) -> String {
+    DateTime::from_epoch(secs, false)
+        .map(|d| d.to_string())
+        .unwrap_or_default()
+}
+
 impl fmt::Display for DateTime {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(
