@@ -2516,10 +2516,12 @@ fn cacheable_set_fact_is_read_back_from_the_jsonfile_cache_by_a_later_run() {
         ("ANSIBLE_CACHE_PLUGIN_CONNECTION", cache.as_str()),
         ("ANSIBLE_CACHE_PLUGIN_PREFIX", "prefix_"),
     ];
-    s.settle_with_env(&["first.yml", "-i", "hosts"], &env).assert_code(0);
+    s.settle_with_env(&["first.yml", "-i", "hosts"], &env)
+        .assert_code(0);
     let cached: serde_json::Value = serde_json::from_str(&s.read("cache/prefix_h1")).unwrap();
     assert_eq!(cached, serde_json::json!({"kept": "from the cache"}));
-    s.settle_with_env(&["second.yml", "-i", "hosts"], &env).assert_code(0);
+    s.settle_with_env(&["second.yml", "-i", "hosts"], &env)
+        .assert_code(0);
     s.settle_with_env(&["flushed.yml", "-i", "hosts", "--flush-cache"], &env)
         .assert_code(0);
 }
@@ -2545,7 +2547,8 @@ fn ansible_host_is_the_inventory_name_unless_set_and_a_missing_var_lookup_says_w
     run.assert_code(2);
     assert_eq!(run.counts("h1").0, 2, "{}", run.stdout);
     assert!(
-        run.stdout.contains("No variable named 'doesnotexist' was found."),
+        run.stdout
+            .contains("No variable named 'doesnotexist' was found."),
         "{}",
         run.stdout
     );
@@ -2580,7 +2583,10 @@ fn a_list_holding_an_undefined_item_fails_naming_the_missing_attribute() {
 fn a_dependency_sees_its_parents_role_params_and_vars_files_may_list_mappings() {
     let s = one_host();
     s.write("roles/parent/meta/main.yml", "dependencies:\n  - child\n");
-    s.write("roles/parent/tasks/main.yml", "- assert: {that: [p == 'from parent']}\n");
+    s.write(
+        "roles/parent/tasks/main.yml",
+        "- assert: {that: [p == 'from parent']}\n",
+    );
     s.write(
         "roles/child/tasks/main.yml",
         "- assert: {that: [p == 'from parent', q == 'own']}\n",
@@ -2627,12 +2633,18 @@ fn role_name_lists_and_parent_roles_are_as_ansible_names_them() {
 - import_role: {name: inner}
 ",
     );
-    s.write("roles/dep/tasks/main.yml", "- assert: {that: [ansible_parent_role_names is undefined]}\n");
+    s.write(
+        "roles/dep/tasks/main.yml",
+        "- assert: {that: [ansible_parent_role_names is undefined]}\n",
+    );
     s.write(
         "roles/inner/tasks/main.yml",
         "- assert: {that: [\"ansible_parent_role_names == ['top']\", ansible_parent_role_paths | length == 1]}\n",
     );
-    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  roles: [top]\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: [top]\n",
+    );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
     assert_eq!(run.counts("h1").0, 5, "{}", run.stdout);
@@ -2648,7 +2660,11 @@ fn an_argument_starting_with_the_reserved_ansible_prefix_is_refused() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     assert_ne!(run.code, 0);
     let all = format!("{}{}", run.stdout, run.stderr);
-    assert_eq!(all.matches("is reserved for internal use only.").count(), 1, "{all}");
+    assert_eq!(
+        all.matches("is reserved for internal use only.").count(),
+        1,
+        "{all}"
+    );
 }
 
 #[test]
@@ -2658,10 +2674,20 @@ fn vvvv_shows_the_become_command_and_allow_same_user_becomes_anyway() {
         "site.yml",
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: whoami\n      become: true\n      become_user: \"{{ lookup('env', 'USER') | default('root', true) }}\"\n      ignore_errors: true\n",
     );
-    let me = String::from_utf8(std::process::Command::new("id").arg("-un").output().unwrap().stdout).unwrap();
+    let me = String::from_utf8(
+        std::process::Command::new("id")
+            .arg("-un")
+            .output()
+            .unwrap()
+            .stdout,
+    )
+    .unwrap();
     let run = s.settle_with_env(
         &["site.yml", "-i", "hosts", "-vvvv"],
-        &[("ANSIBLE_BECOME_ALLOW_SAME_USER", "true"), ("USER", me.trim())],
+        &[
+            ("ANSIBLE_BECOME_ALLOW_SAME_USER", "true"),
+            ("USER", me.trim()),
+        ],
     );
     assert!(run.stdout.contains("> EXEC /bin/sh -c "), "{}", run.stdout);
     assert!(run.stdout.contains("sudo -H -S -n"), "{}", run.stdout);
