@@ -372,27 +372,7 @@ impl Templar {
 
     /// Renders every template inside a value. A string that is one expression keeps its type.
     pub fn render(&self, value: &Value, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
-        match value {
-            Value::String(s) if is_template(s) => self.render_string(s, scope),
-            Value::Array(items) => items
-                .iter()
-                .map(|v| self.render(v, scope))
-                .collect::<Result<Vec<_>, _>>()
-                .map(Value::Array),
-            Value::Object(map) => {
-                let mut out = serde_json::Map::with_capacity(map.len());
-                for (k, v) in map {
-                    let key = if is_template(k) {
-                        self.render_text(k, scope)?
-                    } else {
-                        k.clone()
-                    };
-                    out.insert(key, self.render(v, scope)?);
-                }
-                Ok(Value::Object(out))
-            }
-            other => Ok(other.clone()),
-        }
+        self.render_each(value, scope, &mut |s| self.render_string(s, scope))
     }
 
     /// Renders every template inside a value as `render` does, but a part that is undefined
@@ -404,23 +384,34 @@ impl Templar {
         scope: &Arc<Scope>,
         markers: &mut Vec<String>,
     ) -> Result<Value, TemplateError> {
-        match value {
-            Value::String(s) if is_template(s) => match self.render_string(s, scope) {
-                Ok(v) => Ok(v),
-                Err(e) => match e.undefined_message() {
-                    Some(message) => {
-                        markers.push(message.clone());
-                        Ok(Value::String(format!(
-                            "<< error {} - {message} >>",
-                            markers.len()
-                        )))
-                    }
-                    None => Err(e),
-                },
+        self.render_each(value, scope, &mut |s| match self.render_string(s, scope) {
+            Ok(v) => Ok(v),
+            Err(e) => match e.undefined_message() {
+                Some(message) => {
+                    markers.push(message.clone());
+                    Ok(Value::String(format!(
+                        "<< error {} - {message} >>",
+                        markers.len()
+                    )))
+                }
+                None => Err(e),
             },
+        })
+    }
+
+    /// Walks a value: each string holding a template goes through `template`, mapping keys
+    /// that are templates are rendered, everything else is kept.
+    fn render_each(
+        &self,
+        value: &Value,
+        scope: &Arc<Scope>,
+        template: &mut dyn FnMut(&str) -> Result<Value, TemplateError>,
+    ) -> Result<Value, TemplateError> {
+        match value {
+            Value::String(s) if is_template(s) => template(s),
             Value::Array(items) => items
                 .iter()
-                .map(|v| self.render_marking_undefined(v, scope, markers))
+                .map(|v| self.render_each(v, scope, template))
                 .collect::<Result<Vec<_>, _>>()
                 .map(Value::Array),
             Value::Object(map) => {
@@ -431,7 +422,7 @@ impl Templar {
                     } else {
                         k.clone()
                     };
-                    out.insert(key, self.render_marking_undefined(v, scope, markers)?);
+                    out.insert(key, self.render_each(v, scope, template)?);
                 }
                 Ok(Value::Object(out))
             }

@@ -283,29 +283,22 @@ pub(crate) fn run(request: &Request, payload: &ModulePayload) -> Result<Outcome,
 /// The module's answer as settle's `Outcome`: the JSON it printed (junk around it dropped),
 /// `failed` from `rc` when the module does not say, Ansible's `_ansible_*` keys removed.
 pub(crate) fn outcome_of(stdout: &str, stderr: &str, rc: i32) -> Outcome {
-    let (json, warnings) = match json_of(stdout) {
-        Some(found) => found,
-        None => {
-            let mut outcome = Outcome::failed(
-                "Module result deserialization failed. See stdout/stderr for the returned output.",
-            );
-            outcome.values.insert("module_stdout".into(), stdout.into());
-            outcome.values.insert("module_stderr".into(), stderr.into());
-            outcome.values.insert("rc".into(), rc.into());
-            return outcome;
-        }
+    // Output that holds no JSON object: Ansible's message, with what the module printed.
+    let unreadable = || {
+        let mut outcome = Outcome::failed(
+            "Module result deserialization failed. See stdout/stderr for the returned output.",
+        );
+        outcome.values.insert("module_stdout".into(), stdout.into());
+        outcome.values.insert("module_stderr".into(), stderr.into());
+        outcome.values.insert("rc".into(), rc.into());
+        outcome
+    };
+    let Some((json, warnings)) = json_of(stdout) else {
+        return unreadable();
     };
     let mut values: Map<String, Value> = match serde_json::from_str(&json) {
         Ok(Value::Object(map)) => map,
-        _ => {
-            let mut outcome = Outcome::failed(
-                "Module result deserialization failed. See stdout/stderr for the returned output.",
-            );
-            outcome.values.insert("module_stdout".into(), stdout.into());
-            outcome.values.insert("module_stderr".into(), stderr.into());
-            outcome.values.insert("rc".into(), rc.into());
-            return outcome;
-        }
+        _ => return unreadable(),
     };
     values.retain(|k, _| !k.starts_with("_ansible_"));
     // An exception the module raised comes as ansible-core 2.19's error summary: the task's
