@@ -229,15 +229,17 @@ pub fn spec(name: &str) -> Option<&'static ModuleSpec> {
 pub fn run(request: &Request) -> Outcome {
     // Modules that read a file, change it and write it back take turns on its folder, so two
     // runs editing one file at once do not lose each other's edits.
-    let _turn = match request.module.as_str() {
-        "lineinfile" | "blockinfile" | "replace" | "known_hosts" | "cron" => {
-            ["path", "dest", "name"]
-                .iter()
-                .find_map(|k| request.args.get(*k).and_then(serde_json::Value::as_str))
-                .and_then(|p| fsutil::lock_folder_of(std::path::Path::new(p)))
-        }
-        _ => None,
+    let file_keys: &[&str] = match request.module.as_str() {
+        "lineinfile" | "blockinfile" | "replace" => &["path", "dest", "destfile", "name"],
+        // `name` is a host for known_hosts and a job for cron, never the file.
+        "known_hosts" => &["path"],
+        "cron" => &["cron_file"],
+        _ => &[],
     };
+    let _turn = file_keys
+        .iter()
+        .find_map(|k| request.args.get(*k).and_then(serde_json::Value::as_str))
+        .and_then(|p| fsutil::lock_folder_of(std::path::Path::new(p)));
     let result = match request.module.as_str() {
         _ if request.async_job.is_some() => async_job::launch(request),
         _ if let Some(payload) = &request.ansible_module => ansible_module::run(request, payload),
