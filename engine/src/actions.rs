@@ -442,7 +442,12 @@ fn add_host(ctx: &ActionContext) -> Result<ActionResult, String> {
     else {
         return Ok(failed("name, host or hostname needs to be provided"));
     };
-    let (name, port) = split_host_port(&new_name);
+    // `web1:2222`, `[::1]:2222`: the name, and the port as ansible_ssh_port (Ansible's
+    // parse_address, as the inventory reads host names); anything else is the name as given.
+    let (name, port) = match settle_inventory::parse_address(&new_name) {
+        Some((name, port)) => (name.to_string(), port),
+        None => (new_name.clone(), None),
+    };
     if let Some(port) = port {
         args.insert("ansible_ssh_port".into(), port.into());
     }
@@ -473,24 +478,6 @@ fn add_host(ctx: &ActionContext) -> Result<ActionResult, String> {
     })))
 }
 
-/// A host name with a port after it (`web1:2222`, `[::1]:2222`), as Ansible's `parse_address`
-/// reads it for `add_host`; anything else is the name as given.
-fn split_host_port(address: &str) -> (String, Option<u16>) {
-    if let Some(rest) = address.strip_prefix('[')
-        && let Some((host, port)) = rest.split_once("]:")
-        && let Ok(port) = port.parse()
-    {
-        return (host.to_string(), Some(port));
-    }
-    match address.rsplit_once(':') {
-        Some((host, port)) if !host.contains(':') && !host.is_empty() => match port.parse() {
-            Ok(port) => (host.to_string(), Some(port)),
-            Err(_) => (address.to_string(), None),
-        },
-        _ => (address.to_string(), None),
-    }
-}
-
 /// `set_stats`: the data to keep, as Ansible's action returns it (`ansible_stats: {data,
 /// per_host, aggregate}`); the executor adds it to the run's custom stats.
 fn set_stats(ctx: &ActionContext) -> Result<ActionResult, String> {
@@ -507,14 +494,10 @@ fn set_stats(ctx: &ActionContext) -> Result<ActionResult, String> {
             )));
         }
     }
+    // Ansible's boolean(strict=False): anything it does not know as true is false.
     let flag = |name: &str, default: bool| match args.get(name) {
         None | Some(Value::Null) => default,
-        // Ansible's boolean(strict=False): anything it does not know as true is false.
-        Some(Value::Bool(b)) => *b,
-        Some(other) => matches!(
-            value_text(other).trim().to_ascii_lowercase().as_str(),
-            "yes" | "on" | "1" | "true" | "y" | "t" | "1.0"
-        ),
+        Some(other) => crate::template::json_bool(other),
     };
     Ok(done(json!({
         "changed": false,

@@ -281,13 +281,7 @@ impl Output {
     /// `CUSTOM STATS`, when `show_custom_stats` is on (`ANSIBLE_SHOW_CUSTOM_STATS`, or the
     /// ansible.cfg key): each host's, then the run's, as Ansible prints them.
     pub fn custom_stats(&self, stats: &Stats) {
-        let on = std::env::var("ANSIBLE_SHOW_CUSTOM_STATS").is_ok_and(|v| {
-            matches!(
-                v.trim().to_ascii_lowercase().as_str(),
-                "yes" | "on" | "1" | "true" | "y" | "t"
-            )
-        });
-        if !on || stats.custom().is_empty() {
+        if !crate::template::env_flag("ANSIBLE_SHOW_CUSTOM_STATS") || stats.custom().is_empty() {
             return;
         }
         // Python's json.dumps(indent=1, sort_keys=True) with its newlines taken out.

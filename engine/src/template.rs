@@ -274,12 +274,13 @@ pub fn needs_render(value: &Value) -> bool {
 /// `ALLOW_BROKEN_CONDITIONALS` (`ANSIBLE_ALLOW_BROKEN_CONDITIONALS`, default false): a
 /// condition whose result is not a boolean counts by its truthiness instead of failing.
 pub fn allow_broken_conditionals() -> bool {
-    std::env::var("ANSIBLE_ALLOW_BROKEN_CONDITIONALS").is_ok_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on" | "y" | "t"
-        )
-    })
+    env_flag("ANSIBLE_ALLOW_BROKEN_CONDITIONALS")
+}
+
+/// An `ANSIBLE_*` boolean setting from the environment (ansible.cfg's are handed on there):
+/// true when set to one of Ansible's words for true.
+pub fn env_flag(name: &str) -> bool {
+    std::env::var(name).is_ok_and(|v| json_bool(&Value::String(v)))
 }
 
 pub fn is_template(s: &str) -> bool {

@@ -17,7 +17,7 @@ pub(crate) fn expand_hostpattern(spec: &str) -> Result<(Vec<String>, Option<u64>
 
 /// Splits a `:port` off a host name, IPv4 or bracketed IPv6 address; `None` if the rest is not
 /// a host (then Ansible keeps the whole text as the name).
-pub(crate) fn parse_address(address: &str) -> Option<(&str, Option<u64>)> {
+pub fn parse_address(address: &str) -> Option<(&str, Option<u64>)> {
     let mut address = address;
     let mut port = None;
     // `[host]:port`, then `host:port` (applied in turn, as Ansible does).

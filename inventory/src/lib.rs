@@ -33,6 +33,7 @@ use std::path::{Component, Path, PathBuf};
 use indexmap::{IndexMap, IndexSet};
 use serde_json::{Map, Value};
 
+pub use hostname::parse_address;
 pub use pattern::PatternError;
 
 /// Variables: names to values, in the order they were written.

@@ -111,12 +111,7 @@ fn verbosity() -> u8 {
 
 /// `become_allow_same_user` (ANSIBLE_BECOME_ALLOW_SAME_USER): become even the user we are.
 fn become_allow_same_user() -> bool {
-    std::env::var("ANSIBLE_BECOME_ALLOW_SAME_USER").is_ok_and(|v| {
-        matches!(
-            v.trim().to_ascii_lowercase().as_str(),
-            "1" | "true" | "yes" | "on" | "y" | "t"
-        )
-    })
+    crate::template::env_flag("ANSIBLE_BECOME_ALLOW_SAME_USER")
 }
 
 /// A way to run module calls on one host.
