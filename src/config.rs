@@ -58,6 +58,11 @@ const NAMES: &[(&str, &str, Kind)] = &[
         Kind::Bool,
     ),
     ("ANSIBLE_FORKS", "DEFAULT_FORKS", Kind::Int),
+    (
+        "ANSIBLE_ERROR_ON_MISSING_HANDLER",
+        "ERROR_ON_MISSING_HANDLER",
+        Kind::Bool,
+    ),
     ("ANSIBLE_INVENTORY", "DEFAULT_HOST_LIST", Kind::PathList),
     ("ANSIBLE_LIBRARY", "DEFAULT_MODULE_PATH", Kind::PathSpec),
     (
@@ -202,6 +207,11 @@ const SETTINGS: &[Setting] = &[
         Some("ANSIBLE_VAULT_IDENTITY_LIST"),
     ),
     setting("defaults", "force_handlers", Some("ANSIBLE_FORCE_HANDLERS")),
+    setting(
+        "defaults",
+        "error_on_missing_handler",
+        Some("ANSIBLE_ERROR_ON_MISSING_HANDLER"),
+    ),
     setting(
         "defaults",
         "duplicate_dict_key",

@@ -2692,3 +2692,41 @@ fn vvvv_shows_the_become_command_and_allow_same_user_becomes_anyway() {
     assert!(run.stdout.contains("> EXEC /bin/sh -c "), "{}", run.stdout);
     assert!(run.stdout.contains("sudo -H -S -n"), "{}", run.stdout);
 }
+
+#[test]
+fn notify_reaches_handlers_as_ansible_searches_them() {
+    let s = one_host();
+    // A name reaches the first handler of that name in the play's own handlers, a topic every
+    // listener; a templated notify and a templated handler name are rendered; a role's
+    // handler answers `role : name`; the play's `force_handlers: false` wins over the flag.
+    s.write(
+        "roles/r/handlers/main.yml",
+        "- name: rh\n  debug: {msg: role handler}\n",
+    );
+    s.write("roles/r/tasks/main.yml", "- debug: {msg: role task}\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  force_handlers: false\n  vars: {which: second, many: [t, 'r : rh']}\n  roles: [r]\n  tasks:\n    - command: 'true'\n      notify: ['{{ \"first\" }}', '{{ which }}']\n    - meta: flush_handlers\n    - command: 'true'\n      notify: '{{ many }}'\n  handlers:\n    - name: first\n      debug: {msg: first one}\n    - name: first\n      debug: {msg: first again}\n    - name: '{{ \"sec\" ~ \"ond\" }}'\n      debug: {msg: templated name}\n    - name: listener\n      debug: {msg: listener}\n      listen: first\n    - name: t1\n      debug: {msg: t1}\n      listen: t\n    - name: t2\n      debug: {msg: t2}\n      listen: t\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "--force-handlers"]);
+    run.assert_code(0);
+    assert_eq!(
+        run.messages(),
+        [
+            "role task",
+            "first one",
+            "templated name",
+            "listener",
+            "role handler",
+            "t1",
+            "t2"
+        ],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("RUNNING HANDLER [second]"),
+        "{}",
+        run.stdout
+    );
+}

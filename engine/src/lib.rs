@@ -197,14 +197,8 @@ pub(crate) fn value_text(v: &Value) -> String {
 pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
     for play in playbooks.iter().flat_map(|p| &p.plays) {
         let mut handler_names: Vec<String> = Vec::new();
-        for h in &play.handlers {
-            if let Some(n) = &h.name {
-                handler_names.push(n.clone());
-                if let Some(role) = &h.role {
-                    handler_names.push(format!("{} : {n}", role.name));
-                }
-            }
-            handler_names.extend(h.listen.iter().cloned());
+        for h in play.handlers.iter().chain(&play.included_role_handlers) {
+            handler_names.extend(h.handler_names());
         }
         let mut tasks = Vec::new();
         for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
@@ -244,7 +238,10 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
                 actions::validate(task, &play.dir).map_err(fail)?;
             }
             for name in &task.keywords.notify {
-                if !handler_names.contains(name) && !name.contains("{{") {
+                if !handler_names.contains(name)
+                    && !name.contains("{{")
+                    && missing_handler_is_error()
+                {
                     let hint = handler_names
                         .iter()
                         .map(|c| (strsim::jaro_winkler(name, c), c))
@@ -253,13 +250,20 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
                         .map(|(_, c)| format!("; did you mean {c:?}?"))
                         .unwrap_or_default();
                     return Err(fail(format!(
-                        "notifies {name:?}, but no handler has that name or listens to it{hint}"
+                        "The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list{hint}"
                     )));
                 }
             }
         }
     }
     Ok(())
+}
+
+/// `error_on_missing_handler` (`ANSIBLE_ERROR_ON_MISSING_HANDLER`, default true): a `notify`
+/// that no handler answers stops the run.
+fn missing_handler_is_error() -> bool {
+    std::env::var("ANSIBLE_ERROR_ON_MISSING_HANDLER").is_err()
+        || template::env_flag("ANSIBLE_ERROR_ON_MISSING_HANDLER")
 }
 
 fn collect_tasks<'a>(nodes: &'a [TaskNode], out: &mut Vec<&'a settle_playbooks::Task>) {

@@ -118,6 +118,9 @@ pub struct Play {
     pub tasks: Vec<TaskNode>,
     pub post_tasks: Vec<TaskNode>,
     pub handlers: Vec<Task>,
+    /// The handlers of roles that `include_role` names plainly: known before the run (a
+    /// `notify` of them is no error), but handlers only once the include has run, as in Ansible.
+    pub included_role_handlers: Vec<Task>,
     pub serial: Option<Value>,
     /// The strategy as written: a name, or a template rendered when the play starts.
     pub strategy: String,
@@ -126,7 +129,8 @@ pub struct Play {
     pub order: Option<String>,
     pub any_errors_fatal: bool,
     pub max_fail_percentage: Option<f64>,
-    pub force_handlers: bool,
+    /// `force_handlers` as the play writes it: when set, it wins over `--force-handlers`.
+    pub force_handlers: Option<bool>,
     pub keywords: Keywords,
 }
 
@@ -220,6 +224,35 @@ impl Task {
             Some(role) => format!("{} : {name}", role.name),
             None => name,
         }
+    }
+
+    /// The names a `notify` reaches this handler by: its name and its `listen` topics, and for a
+    /// role's handler each of them prefixed `role : `, by the role's name as written and (for a
+    /// collection's role, `ns.col.role`) by its short name.
+    pub fn handler_names(&self) -> Vec<String> {
+        let mut names = self.handler_names_by(false);
+        names.extend(self.handler_names_by(true));
+        names
+    }
+
+    /// The names of [`Task::handler_names`] that come from the handler's name (`listen: false`)
+    /// or from its `listen` topics (`listen: true`): a notification by name reaches only the
+    /// first handler of that name, one by topic every listener.
+    pub fn handler_names_by(&self, listen: bool) -> Vec<String> {
+        let own: Vec<&String> = match listen {
+            true => self.listen.iter().collect(),
+            false => self.name.iter().collect(),
+        };
+        let mut names: Vec<String> = own.iter().map(|n| n.to_string()).collect();
+        if let Some(role) = &self.role {
+            let short = role.name.rsplit('.').next().unwrap_or(&role.name);
+            let prefixes =
+                std::iter::once(role.name.as_str()).chain((short != role.name).then_some(short));
+            for prefix in prefixes {
+                names.extend(own.iter().map(|n| format!("{prefix} : {n}")));
+            }
+        }
+        names
     }
 }
 

@@ -152,7 +152,16 @@ struct Scope {
     play_dir: PathBuf,
     role: Option<Arc<Role>>,
     /// Handlers of roles that tasks import (`import_role`, `include_role`): the play's too.
-    role_handlers: Arc<std::sync::Mutex<Vec<Task>>>,
+    role_handlers: Arc<std::sync::Mutex<RoleHandlers>>,
+}
+
+/// The handlers of roles that tasks bring in, kept apart by where Ansible puts them: an
+/// imported role's before the play's own `handlers:` (with the `roles:` ones), an included
+/// role's apart (Ansible adds them when the include runs).
+#[derive(Default)]
+struct RoleHandlers {
+    imported: Vec<Task>,
+    included: Vec<Task>,
 }
 
 impl Scope {
@@ -166,6 +175,22 @@ impl Scope {
             task: task.map(str::to_string),
             message: message.into(),
         }
+    }
+
+    /// Where `import_tasks: file` finds its file: beside the importing file, else (in a role)
+    /// the role's `tasks/` and the role's own folder, else the playbook's folder, as Ansible's
+    /// search goes. A file found nowhere is named beside the importing file.
+    fn import_path(&self, file: &str) -> PathBuf {
+        let here = self.dir.join(file);
+        let role = self.role.as_ref().map(|r| &r.path);
+        let elsewhere = role
+            .into_iter()
+            .flat_map(|r| [r.join("tasks").join(file), r.join(file)])
+            .chain([self.play_dir.join(file)]);
+        std::iter::once(here.clone())
+            .chain(elsewhere)
+            .find(|p| p.exists())
+            .unwrap_or(here)
     }
 
     /// A role or task file that is not there.
@@ -396,12 +421,13 @@ fn parse_play(
     let pre_tasks = section("pre_tasks")?;
     tasks.extend(section("tasks")?);
     let post_tasks = section("post_tasks")?;
-    if let Ok(mut imported) = scope.role_handlers.lock() {
-        handlers.append(&mut imported);
-    }
+    let mut role_handlers =
+        std::mem::take(&mut *scope.role_handlers.lock().expect("handlers lock"));
+    handlers.append(&mut role_handlers.imported);
     if let Some(list) = map.get("handlers").filter(|n| !n.is_null()) {
         handlers.extend(parse_handlers(list, &scope, &keywords)?);
     }
+
     Ok(Play {
         roles: loader.loaded,
         name: play_name.unwrap_or_else(|| hosts.clone()),
@@ -423,6 +449,7 @@ fn parse_play(
         tasks,
         post_tasks,
         handlers,
+        included_role_handlers: role_handlers.included,
         serial: map.get("serial").map(Node::to_value),
         strategy,
         order,
@@ -436,9 +463,7 @@ fn parse_play(
                 Value::String(s) => s.trim_end_matches('%').parse().ok(),
                 _ => None,
             }),
-        force_handlers: map
-            .get("force_handlers")
-            .is_some_and(|n| truthy(&n.to_value())),
+        force_handlers: map.get("force_handlers").map(|n| truthy(&n.to_value())),
         keywords,
     })
 }
@@ -651,7 +676,7 @@ fn parse_task_entry(
             let file = task_file_arg(&task, scope, node, name)?;
             let mut keywords = task.keywords.clone();
             keywords.inherit(inherited);
-            let path = scope.dir.join(&file);
+            let path = scope.import_path(&file);
             out.extend(load_tasks_in(&path, scope, &keywords).map_err(|e| match e {
                 PlaybookError::Yaml(settle_yaml::YamlError::Read { .. }) => scope.missing(
                     node,
@@ -822,13 +847,19 @@ fn parse_task_entry(
             // The role's handlers are the play's, once each, whatever imports the role.
             if let Ok(mut registered) = scope.role_handlers.lock() {
                 for handler in handlers {
-                    let known = registered.iter().any(|h| {
-                        h.name == handler.name
-                            && h.role.as_ref().map(|r| &r.name)
-                                == handler.role.as_ref().map(|r| &r.name)
-                    });
-                    if !known {
-                        registered.push(handler);
+                    let known = registered
+                        .imported
+                        .iter()
+                        .chain(&registered.included)
+                        .any(|h| {
+                            h.name == handler.name
+                                && h.role.as_ref().map(|r| &r.name)
+                                    == handler.role.as_ref().map(|r| &r.name)
+                        });
+                    match task.module.as_str() {
+                        _ if known => {}
+                        "include_role" => registered.included.push(handler),
+                        _ => registered.imported.push(handler),
                     }
                 }
             }
@@ -1714,12 +1745,45 @@ fn find_role(name: &str, scope: &Scope) -> Option<PathBuf> {
         }
     }
     candidates.push(scope.play_dir.join(name));
+    candidates.extend(collection_role_dirs(name, &scope.play_dir));
     // A role is a folder with any of the role folders: one with only vars/ is a role too.
     candidates.into_iter().find(|p| {
         ["tasks", "meta", "handlers", "vars", "defaults"]
             .iter()
             .any(|d| p.join(d).is_dir())
     })
+}
+
+/// Where a role named by its collection (`namespace.collection.role`) can be: the playbook's
+/// `collections/` folder, then `ANSIBLE_COLLECTIONS_PATH` (default `~/.ansible/collections` and
+/// `/usr/share/ansible/collections`), each holding `ansible_collections/NS/COLL/roles/ROLE`.
+fn collection_role_dirs(name: &str, play_dir: &Path) -> Vec<PathBuf> {
+    let parts: Vec<&str> = name.split('.').collect();
+    let [namespace, collection, role] = parts[..] else {
+        return Vec::new();
+    };
+    let configured = std::env::var("ANSIBLE_COLLECTIONS_PATH")
+        .or_else(|_| std::env::var("ANSIBLE_COLLECTIONS_PATHS"))
+        .unwrap_or_else(|_| "~/.ansible/collections:/usr/share/ansible/collections".into());
+    let home = std::env::var("HOME").unwrap_or_default();
+    let roots = std::iter::once(play_dir.join("collections")).chain(
+        configured
+            .split(':')
+            .filter(|d| !d.is_empty())
+            .map(|d| PathBuf::from(d.replacen('~', &home, usize::from(d.starts_with('~'))))),
+    );
+    roots
+        .map(|root| match root.file_name().and_then(|n| n.to_str()) {
+            Some("ansible_collections") => root,
+            _ => root.join("ansible_collections"),
+        })
+        .map(|root| {
+            root.join(namespace)
+                .join(collection)
+                .join("roles")
+                .join(role)
+        })
+        .collect()
 }
 
 #[cfg(test)]

@@ -214,7 +214,8 @@ impl<'a> Engine<'a> {
             *pr.batch.lock().expect("batch lock") = batch.clone();
             pr.forget_play_magic();
             let ends = pr.walk(&plan, &batch, &HashMap::new());
-            if (play.force_handlers || self.opts.force_handlers) && !crate::interrupt::interrupted()
+            if play.force_handlers.unwrap_or(self.opts.force_handlers)
+                && !crate::interrupt::interrupted()
             {
                 let failed: Vec<String> = batch
                     .iter()

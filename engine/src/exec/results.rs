@@ -235,11 +235,9 @@ impl PlayRun<'_> {
         let status = item.status();
         let is_loop = task.keywords.loop_.is_some() && item.result.contains_key("results");
         if status == Status::Changed && !task.keywords.notify.is_empty() {
+            let names = self.notify_names(task, state);
             let mut notified = self.notified.lock().expect("notify lock");
-            let set = notified.entry(host.to_string()).or_default();
-            for name in &task.keywords.notify {
-                set.insert(name.clone());
-            }
+            notified.entry(host.to_string()).or_default().extend(names);
         }
         let ignored = status == Status::Failed && ignore_errors;
         if !handler && matches!(status, Status::Ok | Status::Changed | Status::Failed) {
