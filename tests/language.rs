@@ -2730,3 +2730,18 @@ fn notify_reaches_handlers_as_ansible_searches_them() {
         run.stdout
     );
 }
+
+#[test]
+fn any_errors_fatal_sends_every_host_to_its_rescue_and_a_missing_include_fails_only_its_host() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1", "h2"]));
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  any_errors_fatal: true\n  tasks:\n    - block:\n        - fail:\n          when: inventory_hostname == 'h1'\n        - debug: {msg: SHOULD NOT HAPPEN}\n      rescue:\n        - debug: {msg: rescued}\n    - include_role: {name: not-there}\n      when: inventory_hostname == 'h2'\n    - debug: {msg: never reached}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    assert_eq!(run.messages(), ["rescued", "rescued"], "{}", run.stdout);
+    assert!(!run.stdout.contains("included:"), "{}", run.stdout);
+    assert!(run.stdout.contains("not-there"), "{}", run.stdout);
+}

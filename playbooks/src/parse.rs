@@ -792,7 +792,9 @@ fn parse_task_entry(
                     apply.inherit(&parent);
                     apply
                 };
-                if !role_name.contains("{{") {
+                // A role that is not there fails the include when it runs, on the hosts that
+                // reach it (a `when` may keep every host away from it).
+                if !role_name.contains("{{") && find_role(role_name, scope).is_some() {
                     let mut loader = RoleLoader {
                         included_by: scope.role.clone(),
                         ..RoleLoader::default()

@@ -203,13 +203,7 @@ impl PlayRun<'_> {
                 } else {
                     absolute(&path)
                 };
-                let item = label.map(|l| format!(" => (item={l})")).unwrap_or_default();
-                self.engine
-                    .out
-                    .print(&format!("included: {shown} for {}{item}", hosts.join(", ")));
-                for h in &hosts {
-                    self.engine.count(h, |s| s.ok += 1);
-                }
+                // A file or role that cannot be read fails the include: no `included:` line.
                 let tasks = match self.load_included(&path, include) {
                     Ok(t) => t,
                     Err(e) => {
@@ -219,6 +213,13 @@ impl PlayRun<'_> {
                         continue;
                     }
                 };
+                let item = label.map(|l| format!(" => (item={l})")).unwrap_or_default();
+                self.engine
+                    .out
+                    .print(&format!("included: {shown} for {}{item}", hosts.join(", ")));
+                for h in &hosts {
+                    self.engine.count(h, |s| s.ok += 1);
+                }
                 let plan = Plan::for_tasks(&tasks, &self.engine.opts.selection);
                 let ends = self.walk_linear(&plan, &hosts, &layers);
                 for (h, end) in ends {

@@ -71,8 +71,17 @@ impl PlayRun<'_> {
                 .collect();
             let outcomes = self.run_step(plan, next, &batch, extra);
             let node = plan.node(next);
+            let fatal = self.play.any_errors_fatal
+                || matches!(&node.step, Step::Task(t) if t.keywords.any_errors_fatal == Some(true));
             let mut newly_failed = 0;
+            let mut failing: Vec<String> = Vec::new();
             for (host, outcome) in outcomes {
+                if matches!(
+                    outcome,
+                    StepOutcome::Failed { .. } | StepOutcome::Unreachable
+                ) {
+                    failing.push(host.clone());
+                }
                 let cursor = cursors
                     .iter_mut()
                     .find(|c| c.host == host)
@@ -134,10 +143,30 @@ impl PlayRun<'_> {
                     }
                 }
             }
+            // `any_errors_fatal`: one host failing fails every other host still going, which
+            // then takes its own block's `rescue` or `always` (uncounted, as in Ansible).
+            if fatal && !failing.is_empty() {
+                for cursor in cursors.iter_mut().filter(|c| !failing.contains(&c.host)) {
+                    let Some(at) = cursor.node else { continue };
+                    let from = if batch.contains(&cursor.host) {
+                        next
+                    } else {
+                        at
+                    };
+                    if let Some(target) = plan.follow(from, Edge::Rescue) {
+                        cursor.node = Some(target);
+                    } else if let Some(target) = plan.follow(from, Edge::Always) {
+                        cursor.carrying = true;
+                        cursor.node = Some(target);
+                    } else {
+                        cursor.node = None;
+                        ends.insert(cursor.host.clone(), End::Failed);
+                        newly_failed += 1;
+                    }
+                }
+            }
             self.note_failures(&ends);
             if newly_failed > 0 {
-                let fatal = self.play.any_errors_fatal
-                    || matches!(&node.step, Step::Task(t) if t.keywords.any_errors_fatal == Some(true));
                 let failed_total = ends.values().filter(|e| **e != End::Done).count();
                 let over_limit = self
                     .play
