@@ -2745,3 +2745,61 @@ fn any_errors_fatal_sends_every_host_to_its_rescue_and_a_missing_include_fails_o
     assert!(!run.stdout.contains("included:"), "{}", run.stdout);
     assert!(run.stdout.contains("not-there"), "{}", run.stdout);
 }
+
+#[test]
+fn meta_says_what_it_did_and_end_batch_ends_only_the_batch() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1", "h2"]));
+    s.write(
+        "site.yml",
+        "- name: 'batch {{ word }}'\n  hosts: all\n  gather_facts: no\n  serial: 1\n  vars: {word: play}\n  tasks:\n    - debug: {msg: 'in {{ inventory_hostname }}'}\n    - meta: end_host\n      when: inventory_hostname == 'nobody'\n    - meta: end_batch\n    - debug: {msg: never}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "-vv"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["in h1", "in h2"], "{}", run.stdout);
+    assert_eq!(
+        run.stdout.matches("PLAY [batch play]").count(),
+        2,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(
+        run.stdout.matches("META: ending batch").count(),
+        2,
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("META: end_host conditional evaluated to False, continuing execution for h1\nskipping: [h1] => {\"msg\": \"end_host conditional evaluated to false, continuing execution for h1\", \"skip_reason\": \"end_host conditional evaluated to False, continuing execution for h1\"}"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn verbose_results_are_one_line_unless_debug_or_vvv() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: 'true'\n      when: false\n    - command: echo hi\n      changed_when: false\n    - debug: {msg: shown}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "-v"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("skipping: [h1] => {\"changed\": false, \"false_condition\": false, \"skip_reason\": \"Conditional result was False\"}"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("ok: [h1] => {\"changed\": false, \"cmd\": [\"echo\", \"hi\"], \"delta\": "),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("ok: [h1] => {\n    \"msg\": \"shown\"\n}"),
+        "{}",
+        run.stdout
+    );
+}

@@ -188,6 +188,17 @@ impl Hosts {
         Ok(true)
     }
 
+    /// `meta: refresh_inventory`: the inventory read again from its sources (see
+    /// [`Inventory::reloaded`]); `groups` and the hosts' inventory variables follow.
+    pub fn refresh_inventory(&self) -> Result<(), String> {
+        let fresh = self.inventory().reloaded().map_err(|e| e.to_string())?;
+        self.change_inventory(|inventory| {
+            *inventory = fresh;
+            Ok::<_, String>(true)
+        })
+        .map(|_| ())
+    }
+
     pub fn extra_vars(&self) -> Arc<Vars> {
         self.extra_vars.clone()
     }

@@ -242,7 +242,11 @@ impl Output {
         };
         let shown = shown_fields(result, status, self.verbosity);
         if let Some(shown) = shown {
-            text.push_str(&format!(" => {}", py_json(&shown, Some(4))));
+            // As Ansible's callback: one key a line for what is always shown (debug, assert)
+            // or from -vvv on, else one line.
+            let always = result.get("_debug_output").is_some();
+            let indent = (always || self.verbosity > 2).then_some(4);
+            text.push_str(&format!(" => {}", py_json(&shown, indent)));
         }
         let mut lines = vec![self.paint(colour, &text)];
         if ignored {
@@ -406,9 +410,22 @@ fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> 
     if matches!(status, Status::Failed | Status::Unreachable) {
         return None;
     }
-    if verbosity > 0 && status != Status::Skipped {
+    // debug and assert show what they were meant to (Ansible's callback cleans debug's result).
+    if let Some(Value::Object(shown)) = map.get("_debug_output")
+        && status != Status::Skipped
+    {
+        return Some(Value::Object(shown.clone()));
+    }
+    if verbosity > 0 {
         let mut all = map.clone();
         all.retain(|k, _| !k.starts_with('_'));
+        if status == Status::Skipped {
+            all.remove("skipped");
+        }
+        // The result a callback gets says `failed` only when it failed.
+        if all.get("failed") == Some(&Value::Bool(false)) {
+            all.remove("failed");
+        }
         return Some(Value::Object(all));
     }
     if status == Status::Skipped {

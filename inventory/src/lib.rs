@@ -108,6 +108,17 @@ pub struct Inventory {
     /// Hosts `add_host` added while the run went: Ansible puts them in `all` itself, so they
     /// come first in `groups['all']`.
     added: Vec<String>,
+    /// The sources [`Inventory::load`] read, for [`Inventory::reloaded`].
+    sources: Vec<String>,
+    /// What `add_host` and `group_by` changed, in order, for [`Inventory::reloaded`].
+    dynamic: Vec<DynamicChange>,
+}
+
+/// One change the run made to the inventory.
+#[derive(Debug, Clone)]
+enum DynamicChange {
+    Host(String, Vec<String>, Vars),
+    Group(String, String, Vec<String>),
 }
 
 /// The controller's Python, which Ansible gives its implicit `localhost` (Ansible's own
@@ -142,7 +153,10 @@ impl Inventory {
 
     /// Loads every source: a file (INI or YAML), a directory of them, or a comma list of hosts.
     pub fn load<S: AsRef<str>>(sources: &[S]) -> Result<Self, InventoryError> {
-        let mut inventory = Inventory::default();
+        let mut inventory = Inventory {
+            sources: sources.iter().map(|s| s.as_ref().to_string()).collect(),
+            ..Inventory::default()
+        };
         inventory.ensure_group("all");
         inventory.ensure_group("ungrouped");
         inventory
@@ -287,6 +301,11 @@ impl Inventory {
     /// variables merged over the ones it has, put in each of `groups` (created when new).
     /// Returns whether anything changed, as Ansible's `add_dynamic_host` reports it.
     pub fn add_dynamic_host(&mut self, name: &str, groups: &[String], vars: Vars) -> bool {
+        self.dynamic.push(DynamicChange::Host(
+            name.to_string(),
+            groups.to_vec(),
+            vars.clone(),
+        ));
         let mut changed = false;
         if !self.hosts.contains_key(name) {
             let source = self.current_source.take();
@@ -324,6 +343,11 @@ impl Inventory {
         group: &str,
         parents: &[String],
     ) -> Result<bool, String> {
+        self.dynamic.push(DynamicChange::Group(
+            host.to_string(),
+            group.to_string(),
+            parents.to_vec(),
+        ));
         let mut changed = false;
         if !self.groups.contains_key(group) {
             self.ensure_group(group);
@@ -358,6 +382,33 @@ impl Inventory {
             self.finish();
         }
         Ok(changed)
+    }
+
+    /// The inventory read again from its sources (`meta: refresh_inventory`), with the
+    /// playbook's `group_vars/`/`host_vars/` and what `add_host` and `group_by` did since
+    /// the start applied again, as Ansible keeps them.
+    pub fn reloaded(&self) -> Result<Inventory, InventoryError> {
+        let mut fresh = match self.sources.is_empty() {
+            true => Inventory::empty(),
+            false => Inventory::load(&self.sources)?,
+        };
+        fresh.playbook_vars = self.playbook_vars.clone();
+        for change in &self.dynamic {
+            match change {
+                DynamicChange::Host(name, groups, vars) => {
+                    fresh.add_dynamic_host(name, groups, vars.clone());
+                }
+                // A host the sources no longer have leaves its groups behind (Ansible's way).
+                DynamicChange::Group(host, _, _) if !fresh.hosts.contains_key(host) => {}
+                DynamicChange::Group(host, group, parents) => {
+                    fresh
+                        .add_dynamic_group(host, group, parents)
+                        .map_err(InventoryError::Other)?;
+                }
+            }
+        }
+        fresh.finish();
+        Ok(fresh)
     }
 
     /// Every group above `group` (not itself), found without recursion.

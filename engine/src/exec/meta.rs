@@ -61,6 +61,10 @@ impl PlayRun<'_> {
         }
     }
 
+    /// A `meta:` task the playbook names. As Ansible's linear strategy: the actions that act
+    /// per host (`noop`, `flush_handlers`, `end_host`, `end_role`, `role_complete`,
+    /// `reset_connection`) show their `TASK` banner for each host, the others once; with -vv
+    /// each says what it did (`META: …`), and a `when` that is false skips it with a reason.
     pub(super) fn run_meta(
         &self,
         task: &Task,
@@ -72,27 +76,61 @@ impl PlayRun<'_> {
             .get("_raw_params")
             .and_then(Value::as_str)
             .unwrap_or("noop");
-        if action == "flush_handlers" {
-            return self.flush_handlers(batch);
-        }
+        let per_host = matches!(
+            action,
+            "noop"
+                | "flush_handlers"
+                | "end_host"
+                | "end_role"
+                | "role_complete"
+                | "reset_connection"
+        );
+        let title = format!("TASK [{}]", task.display_name());
         let no_extra = Vec::new();
-        self.parallel(batch, |h| {
+        let mut outcomes = Vec::new();
+        let mut flush = Vec::new();
+        for (i, h) in batch.iter().enumerate() {
+            if per_host || i == 0 {
+                self.engine.out.banner(&title);
+            }
             let state = self.engine.hosts.get(h);
             let scope = self.scope(&state, task, extra.get(h).unwrap_or(&no_extra));
-            match self.conditions_hold(&task.keywords.when, &scope) {
-                Ok(true) => {}
-                Ok(false) => return StepOutcome::Ok,
+            let holds = match self.conditions_hold(&task.keywords.when, &scope) {
+                Ok(holds) => holds,
                 Err(e) => {
-                    return self.report_failure(
-                        h,
-                        (&task.display_name(), Some(&task.location)),
-                        &e,
-                    );
+                    let name = task.display_name();
+                    let at = (name.as_str(), Some(&task.location));
+                    outcomes.push((h.clone(), self.report_failure(h, at, &e)));
+                    continue;
+                }
+            };
+            let role = task
+                .role
+                .as_ref()
+                .map(|r| r.name.as_str())
+                .unwrap_or_default();
+            let (msg, skip_reason) = meta_message(action, h, role, holds);
+            if per_host || i == 0 {
+                let header = skip_reason.as_deref().unwrap_or(&msg);
+                if self.engine.opts.verbosity >= 2 {
+                    self.engine.out.print(&format!("META: {header}"));
                 }
             }
-            match action {
-                "end_play" | "end_batch" => {
+            if let Some(reason) = skip_reason {
+                let result = json!({"msg": msg, "skipped": true, "skip_reason": reason});
+                self.engine
+                    .out
+                    .result(h, Status::Skipped, None, &result, false);
+                outcomes.push((h.clone(), StepOutcome::Ok));
+                continue;
+            }
+            let outcome = match action {
+                "end_play" => {
                     self.end_play.store(true, Ordering::SeqCst);
+                    StepOutcome::Ended
+                }
+                "end_batch" => {
+                    self.end_batch.store(true, Ordering::SeqCst);
                     StepOutcome::Ended
                 }
                 "end_host" => StepOutcome::Ended,
@@ -105,8 +143,74 @@ impl PlayRun<'_> {
                     StepOutcome::Ok
                 }
                 "clear_host_errors" => StepOutcome::ErrorsCleared,
+                "refresh_inventory" if i == 0 => match self.engine.hosts.refresh_inventory() {
+                    Ok(()) => {
+                        self.magic.lock().expect("magic lock").clear();
+                        self.forget_play_magic();
+                        StepOutcome::Ok
+                    }
+                    Err(e) => {
+                        let name = task.display_name();
+                        self.report_failure(h, (name.as_str(), Some(&task.location)), &e)
+                    }
+                },
+                "flush_handlers" => {
+                    flush.push(h.clone());
+                    continue;
+                }
                 _ => StepOutcome::Ok,
-            }
-        })
+            };
+            outcomes.push((h.clone(), outcome));
+        }
+        if !flush.is_empty() {
+            outcomes.extend(self.flush_handlers(&flush));
+        }
+        outcomes
+    }
+}
+
+/// What a meta action says it did on a host, and why it was skipped when its `when` is false:
+/// Ansible's words.
+fn meta_message(action: &str, host: &str, role: &str, holds: bool) -> (String, Option<String>) {
+    let skipped = |rest: &str| format!("{action} conditional evaluated to False{rest}");
+    let (done, skip) = match action {
+        "flush_handlers" => (
+            format!("triggered running handlers for {host}"),
+            skipped(&format!(", not running handlers for {host}")),
+        ),
+        "clear_facts" => (
+            "facts cleared".to_string(),
+            skipped(&format!(", not clearing facts and fact cache for {host}")),
+        ),
+        "clear_host_errors" => (
+            "cleared host errors".to_string(),
+            skipped(&format!(", not clearing host error state for {host}")),
+        ),
+        "end_batch" => (
+            "ending batch".to_string(),
+            skipped(", continuing current batch"),
+        ),
+        "end_play" => ("ending play".to_string(), skipped(", continuing play")),
+        "end_host" => (
+            format!("ending play for {host}"),
+            skipped(&format!(", continuing execution for {host}")),
+        ),
+        "end_role" => (
+            format!("ending role {role} for {host}"),
+            skipped(&format!("continuing role {role} for {host}")),
+        ),
+        "role_complete" => (format!("role_complete for {host}"), skipped("")),
+        "reset_connection" => ("reset connection".to_string(), skipped("")),
+        "refresh_inventory" => ("inventory successfully refreshed".to_string(), skipped("")),
+        other => (other.to_string(), skipped("")),
+    };
+    match holds {
+        true => (done, None),
+        // Ansible keeps an older message beside end_host's reason.
+        false if action == "end_host" => (
+            format!("end_host conditional evaluated to false, continuing execution for {host}"),
+            Some(skip),
+        ),
+        false => (action.to_string(), Some(skip)),
     }
 }

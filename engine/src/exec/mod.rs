@@ -98,6 +98,8 @@ struct PlayRun<'a> {
     batch: Mutex<Vec<String>>,
     notified: Mutex<HashMap<String, IndexSet<String>>>,
     end_play: AtomicBool,
+    /// `meta: end_batch`: the batch in hand ends; the next one (`serial`) starts.
+    end_batch: AtomicBool,
     /// Task files and roles read by includes, once per run: keyed by the file (or role) and
     /// the include that reads it (its `apply` is part of what was read).
     included: Mutex<HashMap<IncludedFile, Arc<Vec<TaskNode>>>>,
@@ -145,8 +147,17 @@ impl<'a> Engine<'a> {
         if self.stopped() {
             return;
         }
-        self.out.banner(&format!("PLAY [{}]", play.name));
-        self.out.event(&json!({"event": "play_start", "play": play.name, "location": play.location.to_string()}));
+        // The name is a template of the play's variables and the extra vars, as in Ansible.
+        let name = match crate::template::is_template(&play.name) {
+            true => templar()
+                .render_text(&play.name, &self.play_scope(play))
+                .unwrap_or_else(|_| play.name.clone()),
+            false => play.name.clone(),
+        };
+        self.out.banner(&format!("PLAY [{name}]"));
+        self.out.event(
+            &json!({"event": "play_start", "play": name, "location": play.location.to_string()}),
+        );
         let hosts = match self.play_hosts(play) {
             Ok(h) => h,
             Err(e) => {
@@ -183,6 +194,7 @@ impl<'a> Engine<'a> {
             batch: Mutex::default(),
             notified: Mutex::default(),
             end_play: AtomicBool::new(false),
+            end_batch: AtomicBool::new(false),
             included: Mutex::default(),
             included_handlers: Mutex::default(),
             failed_hosts: Mutex::default(),
@@ -210,7 +222,15 @@ impl<'a> Engine<'a> {
                 }
             }
         }
-        for batch in serial_batches(play.serial.as_ref(), &runnable) {
+        for (n, batch) in serial_batches(play.serial.as_ref(), &runnable)
+            .into_iter()
+            .enumerate()
+        {
+            // Each batch after the first is announced as Ansible does: the play's banner again.
+            if n > 0 {
+                self.out.banner(&format!("PLAY [{name}]"));
+            }
+            pr.end_batch.store(false, Ordering::SeqCst);
             *pr.batch.lock().expect("batch lock") = batch.clone();
             pr.forget_play_magic();
             let ends = pr.walk(&plan, &batch, &HashMap::new());
@@ -243,11 +263,17 @@ impl<'a> Engine<'a> {
     }
 
     /// The play's strategy: a name, or a template rendered with the play's and extra vars.
-    fn play_strategy(&self, play: &Play) -> Result<Strategy, String> {
-        let scope = Scope::new(
+    /// What the play's own keywords (name, hosts, strategy) are rendered with: the play's
+    /// variables and the extra vars.
+    fn play_scope(&self, play: &Play) -> Arc<Scope> {
+        Scope::new(
             vec![Arc::new(play.vars.clone()), self.hosts.extra_vars()],
             None,
-        );
+        )
+    }
+
+    fn play_strategy(&self, play: &Play) -> Result<Strategy, String> {
+        let scope = self.play_scope(play);
         let name = templar()
             .render_text(&play.strategy, &scope)
             .map_err(|e| format!("strategy: {}", e.message))?;
@@ -256,10 +282,7 @@ impl<'a> Engine<'a> {
 
     fn play_hosts(&self, play: &Play) -> Result<Vec<String>, String> {
         let inventory = self.hosts.inventory();
-        let scope = Scope::new(
-            vec![Arc::new(play.vars.clone()), self.hosts.extra_vars()],
-            None,
-        );
+        let scope = self.play_scope(play);
         // `hosts:` may be a template that gives a list of patterns.
         let pattern = match templar()
             .render(&Value::String(play.hosts.clone()), &scope)

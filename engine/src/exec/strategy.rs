@@ -58,7 +58,10 @@ impl PlayRun<'_> {
         let mut ends: HashMap<String, End> = HashMap::new();
         let total = self.play_hosts.len().max(1);
         loop {
-            if self.engine.stopped() || self.end_play.load(Ordering::SeqCst) {
+            if self.engine.stopped()
+                || self.end_play.load(Ordering::SeqCst)
+                || self.end_batch.load(Ordering::SeqCst)
+            {
                 break;
             }
             let Some(next) = cursors.iter().filter_map(|c| c.node).min() else {
