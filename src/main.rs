@@ -395,6 +395,18 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     }
     set_vault_secrets(&cli.vault)?;
     let mut inventory = load_inventory(&cli.inventory).map_err(vault_exit)?;
+    let extra = extra_vars(&cli.extra_vars).map_err(vault_exit)?;
+    // Static imports name their files with the variables known while the playbook is read.
+    let known = std::sync::Arc::new(extra.clone());
+    settle_playbooks::set_static_renderer(Box::new(move |text, vars| {
+        let scope = settle_engine::template::Scope::new(
+            vec![std::sync::Arc::new(vars.clone()), known.clone()],
+            None,
+        );
+        settle_engine::template::templar()
+            .render_text(text, &scope)
+            .map_err(|e| e.message)
+    }));
     let mut playbooks = Vec::new();
     if cli.adhoc {
         playbooks.push(adhoc_playbook(&cli)?);
@@ -407,11 +419,22 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             ));
         }
         let playbook = settle_playbooks::load_playbook(path).map_err(|e| {
+            use settle_playbooks::PlaybookError::{Invalid, Missing};
             let code = match e {
-                settle_playbooks::PlaybookError::Missing { .. } => EXIT_ERROR,
+                Missing { .. } => EXIT_ERROR,
                 _ => EXIT_PARSE,
             };
-            vault_exit((code, e.to_string()))
+            // As Ansible's: the error, then where it is with the source lines.
+            let origin = match &e {
+                Invalid { location, .. } | Missing { location, .. } => {
+                    settle_engine::output::source_excerpt(location)
+                }
+                _ => Vec::new(),
+            };
+            let text = std::iter::once(e.to_string())
+                .chain(origin)
+                .collect::<Vec<_>>();
+            vault_exit((code, text.join("\n")))
         })?;
         let dir = path
             .parent()
@@ -437,7 +460,6 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             .map(std::path::PathBuf::from),
     );
     settle_engine::validate(&playbooks).map_err(|e| (EXIT_PARSE, e.to_string()))?;
-    let extra = extra_vars(&cli.extra_vars).map_err(vault_exit)?;
     settle_engine::render_tags(&mut playbooks, &extra).map_err(|e| (EXIT_ERROR, e))?;
     let split = |values: &[String]| -> Vec<String> {
         values

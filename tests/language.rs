@@ -992,7 +992,9 @@ fn a_missing_role_or_imported_file_exits_1_as_ansible_playbook() {
     for playbook in ["role.yml", "import.yml"] {
         let run = s.settle(&[playbook, "-i", "hosts"]);
         run.assert_code(1);
-        assert_eq!(run.stderr.trim().lines().count(), 1, "{}", run.stderr);
+        // One error, with where it is as Ansible shows it (Origin and the source lines).
+        assert_eq!(run.stderr.matches("[ERROR]").count(), 1, "{}", run.stderr);
+        assert!(run.stderr.contains("\nOrigin: "), "{}", run.stderr);
     }
 }
 
@@ -2802,4 +2804,31 @@ fn verbose_results_are_one_line_unless_debug_or_vvv() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn static_imports_name_files_with_the_variables_known_when_read() {
+    let s = one_host();
+    s.write(
+        "inner.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: {msg: 'imported {{ who }}'}\n",
+    );
+    s.write("tasks/t.yml", "- debug: {msg: 'tasks {{ play_var }}'}\n");
+    s.write(
+        "site.yml",
+        "- import_playbook: '{{ pb }}'\n  vars: {who: first}\n- ansible.builtin.import_playbook: inner.yml\n  vars: {who: never}\n  when: false\n- hosts: all\n  gather_facts: no\n  vars: {play_var: tasks/t.yml}\n  tasks:\n    - import_tasks: '{{ play_var }}'\n    - include_tasks: missing.yml\n      ignore_errors: true\n      register: r\n    - assert: {that: [r is failed]}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "-e", "pb=inner.yml"]);
+    run.assert_code(0);
+    assert_eq!(
+        run.messages(),
+        [
+            "imported first",
+            "tasks tasks/t.yml",
+            "All assertions passed"
+        ],
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("ignored=1"), "{}", run.stdout);
 }

@@ -331,38 +331,7 @@ impl Output {
         }
         let mut lines = vec![self.paint(BRIGHT_RED, &format!("[ERROR]: Task failed: {what}{msg}"))];
         if let Some(at) = origin {
-            let file = std::path::absolute(&*at.file).unwrap_or_else(|_| at.file.to_path_buf());
-            lines.push(format!(
-                "Origin: {}:{}:{}",
-                file.display(),
-                at.line,
-                at.column
-            ));
-            if let Ok(text) = std::fs::read_to_string(&file) {
-                let line = at.line as usize;
-                let width = line.to_string().len();
-                lines.push(String::new());
-                for n in line.saturating_sub(2).max(1)..=line {
-                    if let Some(src) = text.lines().nth(n - 1) {
-                        // A line that may carry a secret is not shown (Ansible shows it).
-                        let lower = src.to_ascii_lowercase();
-                        let src = if ["pass", "secret", "token", "vault"]
-                            .iter()
-                            .any(|w| lower.contains(w))
-                        {
-                            "(line not shown: it may hold a secret)"
-                        } else {
-                            src
-                        };
-                        lines.push(format!("{n:>width$} {src}"));
-                    }
-                }
-                lines.push(format!(
-                    "{}^ column {}",
-                    " ".repeat(width + at.column as usize),
-                    at.column
-                ));
-            }
+            lines.extend(source_excerpt(at));
         }
         lines.push(String::new());
         self.print(&lines.join("\n"));
@@ -512,4 +481,43 @@ mod tests {
             "{\n    \"msg\": [\n        1,\n        2\n    ]\n}"
         );
     }
+}
+
+/// Where Ansible 2.19's error blocks point: `Origin: file:line:column`, then the lines up to
+/// it with a caret under the column. Unlike Ansible, a source line that may carry a secret (it
+/// names a password, a secret, a token or a vault) is replaced by a note.
+pub fn source_excerpt(at: &settle_yaml::Location) -> Vec<String> {
+    let file = std::path::absolute(&*at.file).unwrap_or_else(|_| at.file.to_path_buf());
+    let mut lines = vec![format!(
+        "Origin: {}:{}:{}",
+        file.display(),
+        at.line,
+        at.column
+    )];
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return lines;
+    };
+    let line = at.line as usize;
+    let width = line.to_string().len();
+    lines.push(String::new());
+    for n in line.saturating_sub(2).max(1)..=line {
+        if let Some(src) = text.lines().nth(n - 1) {
+            let lower = src.to_ascii_lowercase();
+            let src = if ["pass", "secret", "token", "vault"]
+                .iter()
+                .any(|w| lower.contains(w))
+            {
+                "(line not shown: it may hold a secret)"
+            } else {
+                src
+            };
+            lines.push(format!("{n:>width$} {src}"));
+        }
+    }
+    lines.push(format!(
+        "{}^ column {}",
+        " ".repeat(width + at.column as usize),
+        at.column
+    ));
+    lines
 }

@@ -31,7 +31,8 @@ pub use settle_yaml::Location;
 
 pub use kv::parse_kv;
 pub use parse::{
-    TASK_KEYWORDS, load_included_role, load_playbook, load_tasks_file, playbook_from_text,
+    StaticRenderer, TASK_KEYWORDS, load_included_role, load_playbook, load_tasks_file,
+    playbook_from_text, set_static_renderer,
 };
 
 /// Variables: names to values (values may be templates).
@@ -110,6 +111,9 @@ pub struct Play {
     /// defaults and vars are the play's even when they have no tasks).
     pub roles: Vec<Arc<Role>>,
     pub gather_facts: bool,
+    /// The `when` of the `import_playbook` that brought the play: its facts are gathered
+    /// only on the hosts where it holds.
+    pub gather_when: Vec<Value>,
     /// `gather_subset`, `gather_timeout` and `fact_path` as written: the arguments of the
     /// play's fact gathering (templates, rendered for each host).
     pub fact_options: Map<String, Value>,

@@ -153,6 +153,31 @@ struct Scope {
     role: Option<Arc<Role>>,
     /// Handlers of roles that tasks import (`import_role`, `include_role`): the play's too.
     role_handlers: Arc<std::sync::Mutex<RoleHandlers>>,
+    /// The play's `vars:`, which static imports may name in their file names.
+    play_vars: Arc<Vars>,
+}
+
+/// Renders a template with variables: what the engine lends this crate (which has no template
+/// engine) for the names static imports give as templates.
+pub type StaticRenderer = dyn Fn(&str, &Vars) -> Result<String, String> + Send + Sync;
+
+static STATIC_RENDERER: std::sync::OnceLock<Box<StaticRenderer>> = std::sync::OnceLock::new();
+
+/// Sets how static imports (`import_playbook`, `import_tasks`, `import_role`'s `*_from`)
+/// render a file name given as a template, as Ansible does while it reads the playbook: with
+/// the variables known then (the import's and the task's `vars`, the play's `vars`, and what
+/// the renderer adds itself: the extra vars). Without one, only `playbook_dir` and `role_path`
+/// are known.
+pub fn set_static_renderer(renderer: Box<StaticRenderer>) {
+    let _ = STATIC_RENDERER.set(renderer);
+}
+
+/// A static import's file name, rendered with `vars` when it is a template.
+fn render_static(text: &str, vars: &Vars) -> Result<String, String> {
+    match STATIC_RENDERER.get() {
+        Some(render) if text.contains("{{") || text.contains("{%") => render(text, vars),
+        _ => Ok(text.to_string()),
+    }
 }
 
 /// The handlers of roles that tasks bring in, kept apart by where Ansible puts them: an
@@ -211,7 +236,7 @@ impl Scope {
 /// Reads a playbook and everything it imports.
 pub fn load_playbook(path: &Path) -> Result<Playbook, PlaybookError> {
     let mut seen = Vec::new();
-    let plays = load_plays(path, None, &mut seen)?;
+    let plays = load_plays(path, None, &mut seen, &Vars::new())?;
     Ok(Playbook {
         path: path.to_path_buf(),
         plays,
@@ -222,17 +247,20 @@ pub fn load_playbook(path: &Path) -> Result<Playbook, PlaybookError> {
 /// relative names in it start from `path`'s folder.
 pub fn playbook_from_text(text: &str, path: &Path) -> Result<Playbook, PlaybookError> {
     let doc = settle_yaml::parse_str(text, path.display().to_string())?;
-    let plays = load_plays(path, Some(doc), &mut Vec::new())?;
+    let plays = load_plays(path, Some(doc), &mut Vec::new(), &Vars::new())?;
     Ok(Playbook {
         path: path.to_path_buf(),
         plays,
     })
 }
 
+/// The plays of a playbook file; `import_vars` are the `vars` of the `import_playbook` that
+/// reads it (and of the ones above), which its plays see while they are read.
 fn load_plays(
     path: &Path,
     text: Option<settle_yaml::Node>,
     stack: &mut Vec<PathBuf>,
+    import_vars: &Vars,
 ) -> Result<Vec<Play>, PlaybookError> {
     let canonical = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
     let doc = match text {
@@ -251,6 +279,7 @@ fn load_plays(
         play_dir: dir.clone(),
         role: None,
         role_handlers: Arc::default(),
+        play_vars: Arc::new(import_vars.clone()),
     };
     if stack.contains(&canonical) {
         return Err(scope.error(&doc, None, "this playbook imports itself"));
@@ -277,11 +306,18 @@ fn load_plays(
                 format!("a play must be a mapping, found {}", item.type_name()),
             ));
         };
-        if let Some(target) = map.get("import_playbook") {
-            if let Some(key) = map
-                .keys()
-                .find(|k| !matches!(k.as_str(), "import_playbook" | "name" | "vars"))
-            {
+        let import_key = [
+            "import_playbook",
+            "ansible.builtin.import_playbook",
+            "ansible.legacy.import_playbook",
+        ]
+        .into_iter()
+        .find(|k| map.contains_key(*k));
+        if let Some(target) = import_key.and_then(|k| map.get(k)) {
+            if let Some(key) = map.keys().find(|k| {
+                Some(k.as_str()) != import_key
+                    && !matches!(k.as_str(), "name" | "vars" | "when" | "tags")
+            }) {
                 return Err(scope.error(
                     item,
                     None,
@@ -291,16 +327,35 @@ fn load_plays(
             let Some(file) = target.as_str() else {
                 return Err(scope.error(target, None, "import_playbook takes a file name"));
             };
-            let mut imported = load_plays(&dir.join(file), None, stack)?;
-            if let Some(vars) = map
+            let vars = map
                 .get("vars")
                 .map(Node::to_value)
-                .and_then(|v| v.as_object().cloned())
-            {
-                for play in &mut imported {
-                    for (k, v) in &vars {
-                        play.vars.entry(k.clone()).or_insert_with(|| v.clone());
-                    }
+                .and_then(|v| v.as_object().cloned());
+            let file = render_static(file, &vars.clone().unwrap_or_default()).map_err(|e| {
+                scope.error(
+                    target,
+                    None,
+                    format!("Error when evaluating variable in import path {file:?}: {e}"),
+                )
+            })?;
+            let mut inner_vars = import_vars.clone();
+            inner_vars.extend(vars.clone().unwrap_or_default());
+            let mut imported = load_plays(&dir.join(file), None, stack, &inner_vars)?;
+            // The import's vars win over the plays' own; its `when` and `tags` reach every
+            // task of them (and its `when` their fact gathering), as in Ansible.
+            let when = map.get("when").map(list_of_values).unwrap_or_default();
+            let tags = map
+                .get("tags")
+                .map(|n| list_of_strings(n, true))
+                .unwrap_or_default();
+            for play in &mut imported {
+                if let Some(vars) = &vars {
+                    play.vars
+                        .extend(vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                play.gather_when.splice(0..0, when.iter().cloned());
+                for section in [&mut play.pre_tasks, &mut play.tasks, &mut play.post_tasks] {
+                    add_to_tasks(section, &when, &tags);
                 }
             }
             plays.extend(imported);
@@ -310,6 +365,30 @@ fn load_plays(
     }
     stack.pop();
     Ok(plays)
+}
+
+/// Puts conditions before every task's own (and tags beside its own), through blocks.
+fn add_to_tasks(nodes: &mut [TaskNode], when: &[Value], tags: &[String]) {
+    let add = |keywords: &mut Keywords| {
+        keywords.when.splice(0..0, when.iter().cloned());
+        keywords.tags.extend(
+            tags.iter()
+                .filter(|t| !keywords.tags.contains(t))
+                .cloned()
+                .collect::<Vec<_>>(),
+        );
+    };
+    for node in nodes {
+        match node {
+            TaskNode::Task(task) => add(&mut task.keywords),
+            TaskNode::Include(include) => add(&mut include.keywords),
+            TaskNode::Block(block) => {
+                for part in [&mut block.block, &mut block.rescue, &mut block.always] {
+                    add_to_tasks(part, when, tags);
+                }
+            }
+        }
+    }
 }
 
 fn check_keys(
@@ -382,6 +461,12 @@ fn parse_play(
     let mut keywords = Keywords::default();
     parse_shared_keywords(map, &mut keywords, &scope, play_name.as_deref())?;
     let vars = mapping(map.get("vars"), &scope, "vars")?;
+    let mut known = vars.clone();
+    known.extend(scope.play_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+    let scope = Scope {
+        play_vars: Arc::new(known),
+        ..scope
+    };
     let vars_files = match map.get("vars_files").map(Node::to_value) {
         None | Some(Value::Null) => Vec::new(),
         Some(Value::Array(items)) => items,
@@ -450,6 +535,7 @@ fn parse_play(
         post_tasks,
         handlers,
         included_role_handlers: role_handlers.included,
+        gather_when: Vec::new(),
         serial: map.get("serial").map(Node::to_value),
         strategy,
         order,
@@ -673,6 +759,18 @@ fn parse_task_entry(
     let mut task = parse_task(node, map, scope, name)?;
     match task.module.as_str() {
         "import_tasks" => {
+            // Ansible's words: only an include takes `apply`.
+            if let Some(extra) = task
+                .args
+                .keys()
+                .find(|k| !matches!(k.as_str(), "file" | "_raw_params"))
+            {
+                return Err(scope.error(
+                    node,
+                    name,
+                    format!("Invalid options for import_tasks: {extra}"),
+                ));
+            }
             let file = task_file_arg(&task, scope, node, name)?;
             let mut keywords = task.keywords.clone();
             keywords.inherit(inherited);
@@ -748,18 +846,50 @@ fn parse_task_entry(
                     format!("{} does not take {extra:?} in settle", task.module),
                 ));
             }
-            let from = |key: &str| {
-                task.args
-                    .get(key)
-                    .and_then(Value::as_str)
-                    .unwrap_or("main")
-                    .to_string()
+            // An import's `*_from` may be a template of the variables known now.
+            let mut known = Vars::clone(&scope.play_vars);
+            known.extend(
+                task.keywords
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+            let from = |key: &str| -> Result<String, PlaybookError> {
+                let file = match task.args.get(key) {
+                    None => "main",
+                    Some(Value::String(file)) => file.as_str(),
+                    Some(other) => {
+                        let kind = match other {
+                            Value::Array(_) => "list",
+                            Value::Object(_) => "dict",
+                            Value::Bool(_) => "bool",
+                            Value::Number(n) if n.is_f64() => "float",
+                            Value::Number(_) => "int",
+                            _ => "NoneType",
+                        };
+                        return Err(scope.error(
+                            node,
+                            name,
+                            format!("Expected a string for {key} but got <class '{kind}'>"),
+                        ));
+                    }
+                };
+                match task.module.as_str() {
+                    "import_role" => render_static(file, &known).map_err(|e| {
+                        scope.error(
+                            node,
+                            name,
+                            format!("Error when evaluating variable in import path {file:?}: {e}"),
+                        )
+                    }),
+                    _ => Ok(file.to_string()),
+                }
             };
             let files = RoleFiles {
-                tasks: from("tasks_from"),
-                vars: from("vars_from"),
-                defaults: from("defaults_from"),
-                handlers: from("handlers_from"),
+                tasks: from("tasks_from")?,
+                vars: from("vars_from")?,
+                defaults: from("defaults_from")?,
+                handlers: from("handlers_from")?,
             };
             // Unlike `roles:`, an import or include runs its role again unless told otherwise.
             let allow_duplicates =
@@ -794,7 +924,11 @@ fn parse_task_entry(
                 };
                 // A role that is not there fails the include when it runs, on the hosts that
                 // reach it (a `when` may keep every host away from it).
-                if !role_name.contains("{{") && find_role(role_name, scope).is_some() {
+                let templated = [&files.tasks, &files.vars, &files.defaults, &files.handlers]
+                    .iter()
+                    .any(|f| f.contains("{{"));
+                if !role_name.contains("{{") && !templated && find_role(role_name, scope).is_some()
+                {
                     let mut loader = RoleLoader {
                         included_by: scope.role.clone(),
                         ..RoleLoader::default()
@@ -834,8 +968,15 @@ fn parse_task_entry(
                     included_by: scope.role.clone(),
                     ..RoleLoader::default()
                 };
+                let role_name = render_static(role_name, &known).map_err(|e| {
+                    scope.error(
+                        node,
+                        name,
+                        format!("Error when evaluating variable in import path {role_name:?}: {e}"),
+                    )
+                })?;
                 loader.load_role(
-                    role_name,
+                    &role_name,
                     Vars::new(),
                     &files,
                     (&own, Some(allow_duplicates)),
@@ -922,7 +1063,25 @@ fn task_file_arg(
             if let Some(role) = &scope.role {
                 known.push(("role_path", absolute(&role.path)));
             }
-            let mut file = f.clone();
+            let mut vars = Vars::clone(&scope.play_vars);
+            vars.extend(
+                task.keywords
+                    .vars
+                    .iter()
+                    .map(|(k, v)| (k.clone(), v.clone())),
+            );
+            vars.extend(
+                known
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), Value::String(v.clone()))),
+            );
+            let mut file = render_static(f, &vars).map_err(|e| {
+                scope.error(
+                    node,
+                    name,
+                    format!("Error when evaluating variable in import path {f:?}: {e}"),
+                )
+            })?;
             for (var, value) in known {
                 for form in [format!("{{{{ {var} }}}}"), format!("{{{{{var}}}}}")] {
                     file = file.replace(&form, &value);
@@ -954,6 +1113,7 @@ fn load_tasks_in(
         play_dir: scope.play_dir.clone(),
         role: scope.role.clone(),
         role_handlers: scope.role_handlers.clone(),
+        play_vars: scope.play_vars.clone(),
     };
     if doc.is_null() {
         return Ok(Vec::new());
@@ -977,6 +1137,7 @@ pub fn load_included_role(
         play_dir: play_dir.to_path_buf(),
         role: parent,
         role_handlers: Arc::default(),
+        play_vars: Arc::default(),
     };
     let node = Node {
         kind: Kind::Null,
@@ -1021,6 +1182,7 @@ pub fn load_tasks_file(
         play_dir: play_dir.to_path_buf(),
         role,
         role_handlers: Arc::default(),
+        play_vars: Arc::default(),
     };
     load_tasks_in(path, &scope, inherited)
 }
@@ -1656,6 +1818,7 @@ impl RoleLoader {
                 play_dir: scope.play_dir.clone(),
                 role: Some(role.clone()),
                 role_handlers: scope.role_handlers.clone(),
+                play_vars: scope.play_vars.clone(),
             };
             if let Some(deps) = meta.get("dependencies").and_then(Node::as_seq) {
                 for dep in deps {
@@ -1671,6 +1834,7 @@ impl RoleLoader {
             play_dir: scope.play_dir.clone(),
             role: Some(role.clone()),
             role_handlers: scope.role_handlers.clone(),
+            play_vars: scope.play_vars.clone(),
         };
         if let Some(file) = main_file(&path.join("tasks"), tasks_from) {
             let doc = settle_yaml::load_file(&file)?;

@@ -4,15 +4,16 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use settle_playbooks::Task;
 
 use super::results::ItemResult;
 use super::{PlayRun, bool_of, type_name, value_text};
 use crate::RunOptions;
+use crate::Vars;
 use crate::connection::{Become, BecomeMethod, Target};
 use crate::hosts::HostState;
-use crate::template::{OMIT, Scope, json_bool, templar};
+use crate::template::{Layer, OMIT, Scope, json_bool, templar};
 
 pub(super) fn environment_of(
     entries: &[Value],
@@ -235,6 +236,21 @@ impl PlayRun<'_> {
                 }
                 Err(e) => return ItemResult::failed(format!("delegate_to: {}", e.message)),
             },
+        };
+        // The task sees the delegate's connection variables as `ansible_delegated_vars`.
+        let delegated_scope;
+        let scope = match &delegate {
+            Some((to, _)) => {
+                let mut vars = Vars::clone(&self.engine.hosts.get(to).inventory_vars());
+                vars.entry("ansible_host")
+                    .or_insert_with(|| to.clone().into());
+                vars.insert("inventory_hostname".into(), to.clone().into());
+                let mut layer = Vars::new();
+                layer.insert("ansible_delegated_vars".into(), json!({ to.clone(): vars }));
+                delegated_scope = scope.with_layer_of(Layer::data(Arc::new(layer)));
+                &delegated_scope
+            }
+            None => scope,
         };
         let mut r = self.run_here_or_delegated(host, state, task, scope, delegate.as_ref());
         if let Some((to, delegate_scope)) = &delegate {

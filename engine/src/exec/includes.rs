@@ -6,15 +6,15 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use serde_json::{Map, json};
-use settle_playbooks::{Include, Task, TaskNode};
+use settle_playbooks::{Include, RoleInclude, Task, TaskNode};
 
 use super::loops::{item_layer, loop_items};
-use super::{End, PlayRun, StepOutcome, absolute, value_text};
+use super::{End, PlayRun, StepOutcome, absolute, bool_of, value_text};
 use crate::Vars;
 use crate::actions::{self};
 use crate::output::Status;
 use crate::plan::Plan;
-use crate::template::{Layer, python_repr, templar};
+use crate::template::{Layer, Scope, is_template, python_repr, templar};
 
 /// The include's name as Ansible shows it: `include_role : web` for an unnamed include_role,
 /// `include_tasks` (with its role's prefix) for an unnamed include_tasks.
@@ -37,10 +37,11 @@ pub(super) fn include_name(include: &Include) -> String {
 
 /// The files one host includes, in order, each with its variables (include vars, loop item).
 /// What hosts that include together share: the file (or role) and the loop item's label.
-type IncludeKey = (PathBuf, Option<String>);
+/// For `include_role`, the role's files (`tasks_from`, …) as rendered for the host.
+type IncludeKey = (PathBuf, Option<String>, Option<RoleInclude>);
 
 /// The label is the loop item's, for `included: … => (item=…)`.
-pub(super) type IncludeList = Vec<(PathBuf, Vec<Layer>, Option<String>)>;
+pub(super) type IncludeList = Vec<(PathBuf, Vec<Layer>, Option<String>, Option<RoleInclude>)>;
 
 pub(super) fn tasks_of(nodes: &[TaskNode]) -> Vec<&Task> {
     let mut out = Vec::new();
@@ -87,10 +88,26 @@ impl PlayRun<'_> {
         // Each host's list of (file, variables) to include, in order.
         let mut plans: Vec<(String, IncludeList)> = Vec::new();
         let mut outcomes: HashMap<String, StepOutcome> = HashMap::new();
-        let name = include_name(include);
-        let fail_include =
-            |host: &str, e: &str| self.report_failure(host, (&name, Some(&include.location)), e);
         let fake_task = include_as_task(include);
+        // A failed include is a failed task: registered, and ignored with `ignore_errors`.
+        let fail_include = |host: &str, e: &str| {
+            let state = self.engine.hosts.get(host);
+            let scope = self.scope(&state, &fake_task, extra.get(host).unwrap_or(&no_extra));
+            let ignore = bool_of(&include.keywords.ignore_errors, &scope)
+                .ok()
+                .flatten()
+                .unwrap_or(false);
+            let timing = (false, std::time::Instant::now());
+            self.fail_early(
+                host,
+                &fake_task,
+                &state,
+                e.to_string(),
+                false,
+                ignore,
+                timing,
+            )
+        };
         for host in batch {
             let state = self.engine.hosts.get(host);
             let scope = self.scope(&state, &fake_task, extra.get(host).unwrap_or(&no_extra));
@@ -162,7 +179,18 @@ impl PlayRun<'_> {
                         true,
                     )
                 });
-                list.push((path, layers, label));
+                // include_role's `tasks_from` and friends may be templates too.
+                let files = match &include.role_include {
+                    None => None,
+                    Some(files) => match render_role_files(files, &item_scope) {
+                        Ok(f) => Some(f),
+                        Err(e) => {
+                            failed = Some(e);
+                            break;
+                        }
+                    },
+                };
+                list.push((path, layers, label, files));
             }
             if let Some(e) = failed {
                 outcomes.insert(host.clone(), fail_include(host, &e));
@@ -185,25 +213,36 @@ impl PlayRun<'_> {
                 if outcomes.get(host).is_some_and(|o| *o != StepOutcome::Ok) {
                     continue;
                 }
-                let Some((path, include_layers, label)) = list.get(round) else {
+                let Some((path, include_layers, label, files)) = list.get(round) else {
                     continue;
                 };
                 let mut stack = extra.get(host).cloned().unwrap_or_default();
                 stack.extend(include_layers.iter().cloned());
                 layers.insert(host.clone(), stack);
-                let key = (path.clone(), label.clone());
+                let key = (path.clone(), label.clone(), files.clone());
                 match groups.iter_mut().find(|(k, _)| *k == key) {
                     Some((_, hosts)) => hosts.push(host.clone()),
                     None => groups.push((key, vec![host.clone()])),
                 }
             }
-            for ((path, label), hosts) in groups {
+            for ((path, label, files), hosts) in groups {
                 let shown = if include.role_include.is_some() {
                     path.display().to_string()
                 } else {
                     absolute(&path)
                 };
                 // A file or role that cannot be read fails the include: no `included:` line.
+                let rendered;
+                let include = match files {
+                    Some(files) => {
+                        rendered = Include {
+                            role_include: Some(files),
+                            ..include.clone()
+                        };
+                        &rendered
+                    }
+                    None => include,
+                };
                 let tasks = match self.load_included(&path, include) {
                     Ok(t) => t,
                     Err(e) => {
@@ -312,4 +351,22 @@ impl PlayRun<'_> {
             .insert(key, tasks.clone());
         Ok(tasks)
     }
+}
+
+/// An `include_role`'s `tasks_from`, `vars_from`, `defaults_from` and `handlers_from`, each
+/// rendered when it is a template.
+fn render_role_files(files: &RoleInclude, scope: &Arc<Scope>) -> Result<RoleInclude, String> {
+    let render = |text: &String| -> Result<String, String> {
+        match is_template(text) {
+            true => templar().render_text(text, scope).map_err(|e| e.message),
+            false => Ok(text.clone()),
+        }
+    };
+    Ok(RoleInclude {
+        tasks_from: render(&files.tasks_from)?,
+        vars_from: render(&files.vars_from)?,
+        defaults_from: render(&files.defaults_from)?,
+        handlers_from: render(&files.handlers_from)?,
+        allow_duplicates: files.allow_duplicates,
+    })
 }

@@ -44,6 +44,7 @@ pub(super) fn item_layer(lc: &LoopControl, loop_var: &str, items: &[Value], inde
     layer.insert("ansible_loop_var".into(), loop_var.into());
     if let Some(index_var) = &lc.index_var {
         layer.insert(index_var.clone(), index.into());
+        layer.insert("ansible_index_var".into(), index_var.clone().into());
     }
     let mut ansible_loop = json!({"index": index + 1, "index0": index, "first": index == 0,
         "last": index + 1 == count, "length": count, "revindex": count - index,

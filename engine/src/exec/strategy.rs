@@ -291,7 +291,28 @@ impl PlayRun<'_> {
                 self.engine
                     .out
                     .event(&json!({"event": "task_start", "task": "Gathering Facts"}));
-                self.parallel(batch, |h| self.gather_facts(h))
+                self.parallel(batch, |h| {
+                    if !self.play.gather_when.is_empty() {
+                        let scope = self.fact_scope(&self.engine.hosts.get(h));
+                        match self.conditions_hold(&self.play.gather_when, &scope) {
+                            Ok(true) => {}
+                            Ok(false) => {
+                                self.engine.count(h, |s| s.skipped += 1);
+                                let result = json!({"changed": false, "skipped": true});
+                                self.engine.out.result(
+                                    h,
+                                    crate::output::Status::Skipped,
+                                    None,
+                                    &result,
+                                    false,
+                                );
+                                return StepOutcome::Ok;
+                            }
+                            Err(e) => return self.report_failure(h, super::FACTS, &e),
+                        }
+                    }
+                    self.gather_facts(h)
+                })
             }
             Step::FlushHandlers => self.flush_handlers(batch),
             Step::Task(task) if task.is_role_complete() => {

@@ -44,7 +44,7 @@ impl PlayRun<'_> {
 
     /// A task that failed before its module ran (a template in `loop` or `when`).
     #[allow(clippy::too_many_arguments)]
-    fn fail_early(
+    pub(super) fn fail_early(
         &self,
         host: &str,
         task: &Task,
