@@ -5,12 +5,11 @@
 
 use std::path::PathBuf;
 
-use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::copy::{Copy, FileAttrs};
-use crate::pyre;
+use crate::pyre::{self, Pattern};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
@@ -33,31 +32,14 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     free_form: false,
 };
 
-/// Python's regular expression syntax, as far as the regex crate has it: `\Z` is `\z`.
-/// Backreferences in a pattern (`(?P=name)`, `\1`) and lookaround are not available and fail to
-/// compile with the regex crate's message.
-fn python_regex(pattern: &str, multi_line: bool, dot_all: bool) -> Result<Regex, String> {
-    let mut translated = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            translated.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('Z') => translated.push_str("\\z"),
-            Some(n) => {
-                translated.push('\\');
-                translated.push(n);
-            }
-            None => translated.push('\\'),
-        }
-    }
-    RegexBuilder::new(&translated)
-        .multi_line(multi_line)
-        .dot_matches_new_line(dot_all)
-        .build()
-        .map_err(|e| e.to_string())
+/// A Python pattern with `re.MULTILINE` or `re.DOTALL`.
+fn python_regex(pattern: &str, multiline: bool, dotall: bool) -> Result<Pattern, String> {
+    let flags = pyre::Flags {
+        multiline,
+        dotall,
+        ..pyre::Flags::default()
+    };
+    Pattern::compile(pattern, flags)
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,8 +115,9 @@ impl Replace {
         let (start, end) = match &section_pattern {
             Some(p) => {
                 let re = python_regex(p, false, true).map_err(|e| bad("after/before", e))?;
-                match re.captures(contents).and_then(|c| c.name("subsection")) {
-                    Some(m) => (m.start(), m.end()),
+                let caps = re.captures(contents).map_err(|e| bad("after/before", e))?;
+                match caps.and_then(|c| c.name_span("subsection")) {
+                    Some(m) => (m.start, m.end),
                     None => {
                         return Ok(Err(format!(
                             "Pattern for before/after params did not match the given file: {p}"
@@ -147,7 +130,7 @@ impl Replace {
         let re = python_regex(&self.regexp, true, false).map_err(|e| bad("regexp", e))?;
         let pieces = pyre::Replacement::parse(&self.replace, &re).map_err(|e| bad("replace", e))?;
         let section = &contents[start..end];
-        let (new_section, count) = pieces.subn(&re, section, 0);
+        let (new_section, count) = pieces.subn(&re, section, 0).map_err(|e| bad("regexp", e))?;
         if count == 0 || new_section == section {
             return Ok(Ok((contents.to_string(), 0)));
         }

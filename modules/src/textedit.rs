@@ -4,12 +4,12 @@
 
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::args::{Presence, boolean};
 use crate::copy::{Copy, FileAttrs};
+use crate::pyre::{Caps, Flags, Pattern};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
@@ -84,16 +84,29 @@ pub(crate) static BLOCKINFILE_SPEC: ModuleSpec = ModuleSpec {
     free_form: false,
 };
 
-fn compile(pattern: &str, what: &str) -> Result<Regex, ModuleError> {
-    Regex::new(pattern).map_err(|e| {
+/// A Python pattern (`re.compile`), with backreferences and lookaround.
+fn compile(pattern: &str, what: &str) -> Result<Pattern, ModuleError> {
+    Pattern::compile(pattern, Flags::default()).map_err(|e| {
         ModuleError::Args(format!(
             "{what}: invalid regular expression {pattern:?}: {e}"
         ))
     })
 }
 
+/// Python's `re.search` on one line; a pattern that gives up (fancy-regex's backtracking
+/// limit) fails the task rather than silently not matching.
+fn search<'p, 't>(re: &'p Pattern, line: &'t str) -> Result<Option<Caps<'p, 't>>, ModuleError> {
+    re.captures(line)
+        .map_err(|e| ModuleError::Failed(format!("regular expression failed on {line:?}: {e}")))
+}
+
+fn matches(re: &Pattern, line: &str) -> Result<bool, ModuleError> {
+    re.is_match(line)
+        .map_err(|e| ModuleError::Failed(format!("regular expression failed on {line:?}: {e}")))
+}
+
 /// Python's `match.expand`: `\1` and `\g<name>` in `line` with `backrefs`.
-fn expand(template: &str, caps: &regex::Captures) -> String {
+fn expand(template: &str, caps: &Caps) -> String {
     let chars: Vec<char> = template.chars().collect();
     let mut out = String::new();
     let mut i = 0;
@@ -104,10 +117,7 @@ fn expand(template: &str, caps: &regex::Captures) -> String {
                     .iter()
                     .take_while(|c| c.is_ascii_digit())
                     .collect();
-                out.push_str(
-                    caps.get(digits.parse().unwrap_or(0))
-                        .map_or("", |m| m.as_str()),
-                );
+                out.push_str(caps.get(digits.parse().unwrap_or(0)).unwrap_or(""));
                 i += 1 + digits.len();
                 continue;
             }
@@ -116,12 +126,11 @@ fn expand(template: &str, caps: &regex::Captures) -> String {
                 && let Some(end) = chars[i + 3..].iter().position(|c| *c == '>')
             {
                 let name: String = chars[i + 3..i + 3 + end].iter().collect();
-                let m = name
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|n| caps.get(n))
-                    .or_else(|| caps.name(&name));
-                out.push_str(m.map_or("", |m| m.as_str()));
+                let m = match name.parse::<usize>() {
+                    Ok(n) => caps.get(n),
+                    Err(_) => caps.name(&name),
+                };
+                out.push_str(m.unwrap_or(""));
                 i += 4 + end;
                 continue;
             }
@@ -216,23 +225,28 @@ impl LineInFile {
     /// The new text, and what was done (`line added`, `line replaced`, `1 line(s) removed`).
     fn edit(&self, text: &str) -> Result<(String, String), ModuleError> {
         let mut lines = lines_of(text);
+        let before = lines.len();
         let regexp = self
             .regexp
             .as_deref()
             .map(|r| compile(r, "lineinfile: regexp"))
             .transpose()?;
         if self.state == Presence::Absent {
-            let before = lines.len();
-            lines.retain(|l| {
-                let cur = trim_eol(l);
-                !match (&regexp, &self.search_string, &self.line) {
-                    (Some(re), _, _) => re.is_match(cur),
+            let mut kept = Vec::with_capacity(lines.len());
+            for l in lines {
+                let cur = trim_eol(&l);
+                let hit = match (&regexp, &self.search_string, &self.line) {
+                    (Some(re), _, _) => matches(re, cur)?,
                     (None, Some(s), _) => cur.contains(s.as_str()),
                     (None, None, Some(line)) => cur == line,
                     _ => false,
+                };
+                if !hit {
+                    kept.push(l);
                 }
-            });
-            let removed = before - lines.len();
+            }
+            let removed = before - kept.len();
+            let lines = kept;
             let msg = if removed > 0 {
                 format!("{removed} line(s) removed")
             } else {
@@ -256,7 +270,7 @@ impl LineInFile {
         for (i, l) in lines.iter().enumerate() {
             let cur = trim_eol(l);
             let found = match (&regexp, &self.search_string) {
-                (Some(re), _) => re.captures(cur).map(|c| Some(expand(&line, &c))),
+                (Some(re), _) => search(re, cur)?.map(|c| Some(expand(&line, &c))),
                 (None, Some(s)) => cur.contains(s.as_str()).then_some(None),
                 (None, None) => (cur == line).then_some(None),
             };
@@ -269,8 +283,12 @@ impl LineInFile {
                 if cur == line {
                     exact_line_elsewhere = true;
                 }
-                if let Some((re, after)) = &anchor
-                    && re.is_match(cur)
+                let anchored = match &anchor {
+                    Some((re, _)) => matches(re, cur)?,
+                    None => false,
+                };
+                if let Some((_, after)) = &anchor
+                    && anchored
                 {
                     insert_at = Some(if *after { i + 1 } else { i });
                     if self.firstmatch {
@@ -459,7 +477,13 @@ impl BlockInFile {
                 let last_match =
                     |pattern: &str, what: &str| -> Result<Option<usize>, ModuleError> {
                         let re = compile(pattern, what)?;
-                        Ok(lines.iter().rposition(|l| re.is_match(l)))
+                        let mut last = None;
+                        for (i, l) in lines.iter().enumerate() {
+                            if matches(&re, l)? {
+                                last = Some(i);
+                            }
+                        }
+                        Ok(last)
                     };
                 match (self.insertafter.as_deref(), self.insertbefore.as_deref()) {
                     (_, Some("BOF")) => 0,
