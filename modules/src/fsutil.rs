@@ -230,6 +230,9 @@ pub(crate) fn atomic_write(
     tmp.as_file()
         .sync_all()
         .map_err(|e| ModuleError::io(context(), e))?;
+    // Ansible's `atomic_move` copies the old file's stat onto the new one (`shutil.copystat`),
+    // extended attributes and so POSIX ACLs included; the mode then goes on top.
+    copy_xattrs(dest, tmp.path());
     chmod(tmp.path(), mode)?;
     if uid.is_some() || gid.is_some() {
         chown(tmp.path(), uid, gid)?;
@@ -240,6 +243,67 @@ pub(crate) fn atomic_write(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+fn c_path(path: &Path) -> Option<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes()).ok()
+}
+
+/// The names of a file's extended attributes (none when it has none or cannot say).
+fn xattr_names(path: &CStr) -> Vec<CString> {
+    // SAFETY: a null buffer of size 0 asks only for the size the list needs.
+    let size = unsafe { libc::listxattr(path.as_ptr(), std::ptr::null_mut(), 0) };
+    let Ok(size) = usize::try_from(size) else {
+        return Vec::new();
+    };
+    let mut buf = vec![0u8; size];
+    // SAFETY: `buf` has `size` writable bytes.
+    let got = unsafe { libc::listxattr(path.as_ptr(), buf.as_mut_ptr().cast(), size) };
+    let Ok(got) = usize::try_from(got) else {
+        return Vec::new();
+    };
+    buf[..got.min(size)]
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+        .filter_map(|n| CString::new(n).ok())
+        .collect()
+}
+
+/// One extended attribute's value.
+fn xattr_value(path: &CStr, name: &CStr) -> Option<Vec<u8>> {
+    // SAFETY: a null buffer of size 0 asks only for the value's size.
+    let size = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+    let size = usize::try_from(size).ok()?;
+    let mut buf = vec![0u8; size];
+    // SAFETY: `buf` has `size` writable bytes.
+    let got =
+        unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), size) };
+    buf.truncate(usize::try_from(got).ok()?);
+    Some(buf)
+}
+
+/// Copies `from`'s extended attributes (POSIX ACLs, SELinux label, user attributes) onto `to`,
+/// as Python's `shutil.copystat`: best effort, an attribute that cannot be set is skipped.
+pub(crate) fn copy_xattrs(from: &Path, to: &Path) {
+    let (Some(from), Some(to)) = (c_path(from), c_path(to)) else {
+        return;
+    };
+    for name in xattr_names(&from) {
+        let Some(value) = xattr_value(&from, &name) else {
+            continue;
+        };
+        // SAFETY: all pointers are valid for the lengths given.
+        unsafe {
+            libc::setxattr(
+                to.as_ptr(),
+                name.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            );
+        }
+    }
 }
 
 /// A file's content as text for a diff, or a one-line summary when it is binary or too large.
@@ -354,4 +418,29 @@ pub(crate) fn lock_folder_of(path: &Path) -> Option<fs::File> {
     // SAFETY: flock on a descriptor we own; it blocks until the other holder lets go.
     let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&folder), libc::LOCK_EX) };
     (locked == 0).then_some(folder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_keeps_extended_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f");
+        fs::write(&dest, "old").unwrap();
+        let (path, name) = (c_path(&dest).unwrap(), c"user.settle");
+        // SAFETY: valid pointers and lengths.
+        let set =
+            unsafe { libc::setxattr(path.as_ptr(), name.as_ptr(), b"v".as_ptr().cast(), 1, 0) };
+        if set != 0 {
+            return; // the file system has no user attributes
+        }
+        atomic_write(&dest, b"new", 0o644, None, None).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        assert_eq!(
+            xattr_value(&c_path(&dest).unwrap(), name),
+            Some(b"v".to_vec())
+        );
+    }
 }

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::copy::{Copy, FileAttrs};
+use crate::fsutil;
 use crate::pyre::{self, Pattern};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
@@ -151,6 +152,7 @@ impl Resource for Replace {
     }
 
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.path = fsutil::expand_path(&self.path);
         let encoding = Encoding::named(&self.encoding).unwrap_or(Encoding::Utf8);
         if self.path.is_dir() {
             return Err(ModuleError::Failed(format!(

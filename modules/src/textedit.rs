@@ -9,7 +9,8 @@ use serde_json::{Map, Value};
 
 use crate::args::{Presence, boolean};
 use crate::copy::{Copy, FileAttrs};
-use crate::pyre::{Caps, Flags, Pattern};
+use crate::fsutil;
+use crate::pyre::{Caps, Flags, Pattern, Replacement};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
@@ -105,40 +106,14 @@ fn matches(re: &Pattern, line: &str) -> Result<bool, ModuleError> {
         .map_err(|e| ModuleError::Failed(format!("regular expression failed on {line:?}: {e}")))
 }
 
-/// Python's `match.expand`: `\1` and `\g<name>` in `line` with `backrefs`.
-fn expand(template: &str, caps: &Caps) -> String {
-    let chars: Vec<char> = template.chars().collect();
+/// Python's `match.expand`: the `line` of `backrefs` with `\\1`, `\\g<name>` and the
+/// escapes a replacement template has.
+fn expand(template: &str, re: &Pattern, caps: &Caps) -> Result<String, ModuleError> {
+    let replacement = Replacement::parse(template, re)
+        .map_err(|e| ModuleError::Failed(format!("lineinfile: line: {e}")))?;
     let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '\\' && i + 1 < chars.len() {
-            if chars[i + 1].is_ascii_digit() {
-                let digits: String = chars[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect();
-                out.push_str(caps.get(digits.parse().unwrap_or(0)).unwrap_or(""));
-                i += 1 + digits.len();
-                continue;
-            }
-            if chars[i + 1] == 'g'
-                && chars.get(i + 2) == Some(&'<')
-                && let Some(end) = chars[i + 3..].iter().position(|c| *c == '>')
-            {
-                let name: String = chars[i + 3..i + 3 + end].iter().collect();
-                let m = match name.parse::<usize>() {
-                    Ok(n) => caps.get(n),
-                    Err(_) => caps.name(&name),
-                };
-                out.push_str(m.unwrap_or(""));
-                i += 4 + end;
-                continue;
-            }
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
+    replacement.expand(caps, &mut out);
+    Ok(out)
 }
 
 /// The file's text now: `None` when it does not exist.
@@ -219,151 +194,238 @@ pub(crate) struct LineInFile {
     writer: Option<Copy>,
     #[serde(skip)]
     msg: String,
+    #[serde(skip)]
+    found: Option<usize>,
+}
+
+/// What an edit did: the new text, Ansible's message, and for `state=absent` how many lines
+/// matched (`found`).
+#[derive(Debug, PartialEq)]
+struct Edited {
+    text: String,
+    msg: String,
+    found: Option<usize>,
+}
+
+/// A line as Python's `re.search` sees it in `readlines()` output, less the final `\n` (which
+/// only Python's `$` can see, and it matches before it anyway).
+fn searched(line: &str) -> &str {
+    line.strip_suffix('\n').unwrap_or(line)
 }
 
 impl LineInFile {
-    /// The new text, and what was done (`line added`, `line replaced`, `1 line(s) removed`).
-    fn edit(&self, text: &str) -> Result<(String, String), ModuleError> {
-        let mut lines = lines_of(text);
-        let before = lines.len();
+    fn edit(&self, text: &str) -> Result<Edited, ModuleError> {
         let regexp = self
             .regexp
             .as_deref()
             .map(|r| compile(r, "lineinfile: regexp"))
             .transpose()?;
         if self.state == Presence::Absent {
-            let mut kept = Vec::with_capacity(lines.len());
-            for l in lines {
-                let cur = trim_eol(&l);
-                let hit = match (&regexp, &self.search_string, &self.line) {
-                    (Some(re), _, _) => matches(re, cur)?,
-                    (None, Some(s), _) => cur.contains(s.as_str()),
-                    (None, None, Some(line)) => cur == line,
-                    _ => false,
-                };
-                if !hit {
-                    kept.push(l);
-                }
-            }
-            let removed = before - kept.len();
-            let lines = kept;
-            let msg = if removed > 0 {
-                format!("{removed} line(s) removed")
-            } else {
-                String::new()
-            };
-            return Ok((lines.concat(), msg));
+            return self.remove(lines_of(text), regexp.as_ref());
         }
-        let line = self.line.clone().ok_or_else(|| {
-            ModuleError::Args("lineinfile: line is required with state=present".into())
-        })?;
-        let anchor = match (&self.insertafter, &self.insertbefore) {
+        let line = self
+            .line
+            .clone()
+            .ok_or_else(|| ModuleError::Args("line is required with state=present".into()))?;
+        let (lines, msg) = self.present(lines_of(text), regexp.as_ref(), &line)?;
+        Ok(Edited {
+            text: lines.concat(),
+            msg,
+            found: None,
+        })
+    }
+
+    /// Ansible's `absent`: every line the regexp, search string or line matches goes.
+    fn remove(&self, lines: Vec<String>, regexp: Option<&Pattern>) -> Result<Edited, ModuleError> {
+        let before = lines.len();
+        let mut kept = Vec::with_capacity(lines.len());
+        for l in lines {
+            let hit = match (regexp, &self.search_string, &self.line) {
+                (Some(re), _, _) => matches(re, searched(&l))?,
+                (None, Some(s), _) => l.contains(s.as_str()),
+                (None, None, Some(line)) => trim_eol(&l) == line,
+                _ => false,
+            };
+            if !hit {
+                kept.push(l);
+            }
+        }
+        let removed = before - kept.len();
+        let msg = match removed {
+            0 => String::new(),
+            n => format!("{n} line(s) removed"),
+        };
+        Ok(Edited {
+            text: kept.concat(),
+            msg,
+            found: Some(removed),
+        })
+    }
+
+    /// The pattern of `insertafter`/`insertbefore`, and whether it is `insertafter`.
+    fn anchor(&self) -> Result<Option<(Pattern, bool)>, ModuleError> {
+        Ok(match (&self.insertafter, &self.insertbefore) {
             (Some(a), _) if a != "EOF" && a != "BOF" => {
                 Some((compile(a, "lineinfile: insertafter")?, true))
             }
             (None, Some(b)) if b != "BOF" => Some((compile(b, "lineinfile: insertbefore")?, false)),
             _ => None,
-        };
-        let mut matched: Option<(usize, Option<String>)> = None;
-        let mut insert_at: Option<usize> = None;
-        let mut exact_line_elsewhere = false;
+        })
+    }
+
+    /// The last line (the first with `firstmatch`) the regexp or search string matches, and
+    /// the line `backrefs` makes of it.
+    fn find_match(
+        &self,
+        lines: &[String],
+        regexp: Option<&Pattern>,
+        line: &str,
+    ) -> Result<Option<(usize, Option<String>)>, ModuleError> {
+        let mut found = None;
         for (i, l) in lines.iter().enumerate() {
-            let cur = trim_eol(l);
-            let found = match (&regexp, &self.search_string) {
-                (Some(re), _) => search(re, cur)?.map(|c| Some(expand(&line, &c))),
-                (None, Some(s)) => cur.contains(s.as_str()).then_some(None),
-                (None, None) => (cur == line).then_some(None),
+            let hit = match (regexp, &self.search_string) {
+                (Some(re), _) => match search(re, searched(l))? {
+                    Some(caps) if self.backrefs => Some(Some(expand(line, re, &caps)?)),
+                    Some(_) => Some(None),
+                    None => None,
+                },
+                (None, Some(s)) => l.contains(s.as_str()).then_some(None),
+                (None, None) => None,
             };
-            if let Some(expanded) = found {
-                matched = Some((i, expanded));
+            if let Some(expanded) = hit {
+                found = Some((i, expanded));
                 if self.firstmatch {
                     break;
                 }
-            } else {
-                if cur == line {
-                    exact_line_elsewhere = true;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Where no match was found: the line itself (its index), and where the anchor says to
+    /// insert (the line after an `insertafter` match, the line of an `insertbefore` one).
+    fn find_line_or_anchor(
+        &self,
+        lines: &[String],
+        line: &str,
+    ) -> Result<(Option<usize>, Option<usize>), ModuleError> {
+        let anchor = self.anchor()?;
+        let (mut exact, mut at) = (None, None);
+        for (i, l) in lines.iter().enumerate() {
+            if trim_eol(l) == line {
+                exact = Some(i);
+            } else if let Some((re, after)) = &anchor
+                && matches(re, searched(l))?
+            {
+                at = Some(if *after { i + 1 } else { i });
+                if self.firstmatch {
+                    break;
                 }
-                let anchored = match &anchor {
-                    Some((re, _)) => matches(re, cur)?,
-                    None => false,
-                };
-                if let Some((_, after)) = &anchor
-                    && anchored
-                {
-                    insert_at = Some(if *after { i + 1 } else { i });
-                    if self.firstmatch {
-                        break;
-                    }
-                }
             }
         }
-        if let Some((index, expanded)) = matched {
-            let new_line = match (self.backrefs, expanded) {
-                (true, Some(e)) => e,
-                _ => line.clone(),
-            };
-            let ending = if lines[index].ends_with("\r\n") {
-                "\r\n"
-            } else {
-                "\n"
-            };
-            let new_full = format!("{new_line}{ending}");
-            if lines[index] != new_full {
-                lines[index] = new_full;
-                return Ok((lines.concat(), "line replaced".into()));
-            }
-            return Ok((lines.concat(), String::new()));
+        Ok((exact, at))
+    }
+
+    /// Ansible's `present`: replace the matched line, or insert the line where asked.
+    fn present(
+        &self,
+        mut lines: Vec<String>,
+        regexp: Option<&Pattern>,
+        line: &str,
+    ) -> Result<(Vec<String>, String), ModuleError> {
+        let with_eol = |l: &str| match l.ends_with('\n') {
+            true => l.to_string(),
+            false => format!("{l}\n"),
+        };
+        let mut found = self.find_match(&lines, regexp, line)?;
+        let mut anchor_at = None;
+        if found.is_none() {
+            let (exact, at) = self.find_line_or_anchor(&lines, line)?;
+            found = exact.map(|i| (i, None));
+            anchor_at = at;
         }
-        if self.backrefs
-            || ((regexp.is_some() || self.search_string.is_some()) && exact_line_elsewhere)
-        {
-            // With backrefs there is nothing safe to add; a line already present needs nothing.
-            return Ok((lines.concat(), String::new()));
+        if let Some((index, expanded)) = found {
+            let new_line = with_eol(expanded.as_deref().unwrap_or(line));
+            if lines[index] == new_line {
+                return Ok((lines, String::new()));
+            }
+            lines[index] = new_line;
+            return Ok((lines, "line replaced".into()));
         }
-        let bof = self.insertbefore.as_deref() == Some("BOF")
-            || self.insertafter.as_deref() == Some("BOF");
-        let added = format!("{line}\n");
-        if bof {
-            lines.insert(0, added);
-        } else if let Some(at) = insert_at {
-            let already = match self.insertafter.is_some() {
-                true => lines.get(at).is_some_and(|l| trim_eol(l) == line),
-                false => at > 0 && trim_eol(&lines[at - 1]) == line,
-            };
-            if already {
-                return Ok((lines.concat(), String::new()));
+        if self.backrefs {
+            // Nothing safe to add: the backreferences have nothing to fill them.
+            return Ok((lines, String::new()));
+        }
+        let after = self.insertafter.as_deref();
+        let before = self.insertbefore.as_deref();
+        let added = with_eol(line);
+        let at = match anchor_at {
+            _ if before == Some("BOF") || after == Some("BOF") => 0,
+            Some(at) if after != Some("EOF") => at,
+            _ => lines.len(),
+        };
+        if at == lines.len() {
+            if after.is_some() && at > 0 && anchor_at.is_some() && trim_eol(&lines[at - 1]) == line
+            {
+                return Ok((lines, String::new()));
             }
-            if at > 0 && !lines[at - 1].ends_with('\n') {
-                lines[at - 1].push('\n');
-            }
-            lines.insert(at, added);
-        } else {
             if let Some(last) = lines.last_mut()
-                && !last.ends_with('\n')
+                && !last.ends_with(['\n', '\r'])
             {
                 last.push('\n');
             }
-            lines.push(added);
+        } else if after.is_some() && at > 0 && trim_eol(&lines[at]) == line {
+            return Ok((lines, String::new()));
         }
-        Ok((lines.concat(), "line added".into()))
+        lines.insert(at, added);
+        Ok((lines, "line added".into()))
+    }
+
+    /// Ansible's warning for an empty `regexp` or `search_string`, which matches every line.
+    fn warnings(&self) -> Vec<String> {
+        let (name, hint) = match (self.regexp.as_deref(), self.search_string.as_deref()) {
+            (Some(""), _) => (
+                "regular expression",
+                " If this is desired, use '^' to match every line in the file and avoid this warning.",
+            ),
+            (_, Some("")) => ("search string", ""),
+            _ => return Vec::new(),
+        };
+        vec![format!(
+            "The {name} is an empty string, which will match every line in the file. This may have unintended consequences, such as replacing the last line in the file rather than appending.{hint}"
+        )]
     }
 }
 
 impl Resource for LineInFile {
     fn validate(&self) -> Result<(), ModuleError> {
-        if self.regexp.is_some() && self.search_string.is_some() {
-            return Err(ModuleError::Args(
-                "lineinfile: regexp and search_string are mutually exclusive".into(),
+        let exclusive = [
+            (
+                "insertbefore|insertafter",
+                self.insertbefore.is_some() && self.insertafter.is_some(),
+            ),
+            (
+                "regexp|search_string",
+                self.regexp.is_some() && self.search_string.is_some(),
+            ),
+            (
+                "backrefs|search_string",
+                self.backrefs && self.search_string.is_some(),
+            ),
+        ];
+        if let Some((names, _)) = exclusive.iter().find(|(_, both)| *both) {
+            return Err(ModuleError::Args(format!(
+                "parameters are mutually exclusive: {names}"
+            )));
+        }
+        if self.state == Presence::Present && self.backrefs && self.regexp.is_none() {
+            return Err(ModuleError::Failed(
+                "regexp is required with backrefs=true".into(),
             ));
         }
-        if self.insertafter.is_some() && self.insertbefore.is_some() {
-            return Err(ModuleError::Args(
-                "lineinfile: insertafter and insertbefore are mutually exclusive".into(),
-            ));
-        }
-        if self.backrefs && self.regexp.is_none() {
-            return Err(ModuleError::Args(
-                "lineinfile: backrefs needs regexp".into(),
+        if self.state == Presence::Present && self.line.is_none() {
+            return Err(ModuleError::Failed(
+                "line is required with state=present".into(),
             ));
         }
         if self.state == Presence::Absent
@@ -371,23 +433,32 @@ impl Resource for LineInFile {
             && self.regexp.is_none()
             && self.search_string.is_none()
         {
-            return Err(ModuleError::Args(
-                "lineinfile: state=absent needs line, regexp or search_string".into(),
+            return Err(ModuleError::Failed(
+                "one of line, search_string, or regexp is required with state=absent".into(),
             ));
         }
         Ok(())
     }
 
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.path = fsutil::expand_path(&self.path);
+        if self.path.is_dir() {
+            return Err(ModuleError::Failed(format!(
+                "Path {} is a directory !",
+                self.path.display()
+            )));
+        }
         let missing = format!("Destination {} does not exist !", self.path.display());
         let Some(text) = existing_text(&self.path, self.state, self.create, missing)? else {
+            self.msg = "file not present".into();
             return Ok(Plan::default());
         };
-        let (new_text, msg) = self.edit(&text)?;
-        self.msg = msg;
+        let edited = self.edit(&text)?;
+        self.msg = edited.msg;
+        self.found = edited.found;
         let (plan, writer) = plan_write(
             &self.path,
-            new_text,
+            edited.text,
             &mut self.attrs,
             want_diff,
             self.create,
@@ -405,6 +476,13 @@ impl Resource for LineInFile {
         // Ansible's lineinfile always returns `backup`: the backup's path, or "".
         let backup = backup_file(self.writer.as_ref()).unwrap_or_else(|| "".into());
         values.insert("backup".into(), backup);
+        if let Some(found) = self.found {
+            values.insert("found".into(), found.into());
+        }
+        let warnings = self.warnings();
+        if !warnings.is_empty() {
+            values.insert("warnings".into(), warnings.into());
+        }
     }
 }
 
@@ -524,6 +602,7 @@ impl BlockInFile {
 
 impl Resource for BlockInFile {
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.path = fsutil::expand_path(&self.path);
         let missing = format!("Path {} does not exist !", self.path.display());
         let existed = self.path.exists();
         let Some(text) = existing_text(&self.path, self.state, self.create, missing)? else {
@@ -577,28 +656,58 @@ mod tests {
         serde_json::from_value(args).unwrap()
     }
 
+    fn edited(m: &LineInFile, text: &str) -> (String, String) {
+        let e = m.edit(text).unwrap();
+        (e.text, e.msg)
+    }
+
     #[test]
     fn replaces_by_regexp_or_adds_at_the_end() {
         let m = lif(serde_json::json!({"path": "/x", "regexp": "^Port ", "line": "Port 2222"}));
-        assert_eq!(m.edit("a\nPort 22\nb\n").unwrap().0, "a\nPort 2222\nb\n");
-        assert_eq!(m.edit("a\nb").unwrap().0, "a\nb\nPort 2222\n");
-        assert_eq!(m.edit("Port 2222\n").unwrap().1, "");
+        assert_eq!(edited(&m, "a\nPort 22\nb\n").0, "a\nPort 2222\nb\n");
+        assert_eq!(edited(&m, "a\nb").0, "a\nb\nPort 2222\n");
+        assert_eq!(edited(&m, "Port 2222\n").1, "");
     }
 
     #[test]
     fn insertafter_backrefs_and_absent() {
         let m = lif(serde_json::json!({"path": "/x", "line": "new", "insertafter": "^\\[main\\]"}));
-        assert_eq!(m.edit("[main]\nx=1\n").unwrap().0, "[main]\nnew\nx=1\n");
+        assert_eq!(edited(&m, "[main]\nx=1\n").0, "[main]\nnew\nx=1\n");
         let m = lif(
             serde_json::json!({"path": "/x", "regexp": "^(\\w+)=old$", "line": "\\1=new", "backrefs": true}),
         );
-        assert_eq!(m.edit("key=old\n").unwrap().0, "key=new\n");
-        assert_eq!(m.edit("other\n").unwrap().0, "other\n");
+        assert_eq!(edited(&m, "key=old\n").0, "key=new\n");
+        assert_eq!(edited(&m, "other\n").0, "other\n");
         let m = lif(serde_json::json!({"path": "/x", "regexp": "^#", "state": "absent"}));
         assert_eq!(
             m.edit("#a\nb\n#c\n").unwrap(),
-            ("b\n".into(), "2 line(s) removed".into())
+            Edited {
+                text: "b\n".into(),
+                msg: "2 line(s) removed".into(),
+                found: Some(2)
+            }
         );
+    }
+
+    #[test]
+    fn python_patterns_with_backreferences() {
+        let m = lif(serde_json::json!({"path": "/x", "regexp": "^(REF) .* \\1$", "line": "ok"}));
+        assert_eq!(edited(&m, "REF a REF\nREF b FER\n").0, "ok\nREF b FER\n");
+        let m = lif(
+            serde_json::json!({"path": "/x", "regexp": "^(?P<k>\\w+)=(?!keep)", "line": "\\g<k>=new", "backrefs": true}),
+        );
+        assert_eq!(edited(&m, "a=keep\nb=old\n").0, "a=keep\nb=new\n");
+    }
+
+    #[test]
+    fn insertbefore_and_the_line_already_there() {
+        let m = lif(serde_json::json!({"path": "/x", "line": "new", "insertbefore": "^b"}));
+        assert_eq!(edited(&m, "a\nb\n").0, "a\nnew\nb\n");
+        assert_eq!(edited(&m, "new\nb\n"), ("new\nb\n".into(), "".into()));
+        let m = lif(serde_json::json!({"path": "/x", "line": "x", "insertbefore": "BOF"}));
+        assert_eq!(edited(&m, "a\n").0, "x\na\n");
+        let m = lif(serde_json::json!({"path": "/x", "regexp": "", "line": "x"}));
+        assert!(m.warnings()[0].starts_with("The regular expression is an empty string"));
     }
 
     #[test]
