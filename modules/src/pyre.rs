@@ -63,6 +63,21 @@ impl<'t> Caps<'_, 't> {
     }
 }
 
+/// The global inline flags a Python pattern opens with (`(?im)...` gives `im`): Python allows
+/// them only at the start.
+pub fn global_flags(pattern: &str) -> &str {
+    let Some(rest) = pattern.strip_prefix("(?") else {
+        return "";
+    };
+    let flags = rest
+        .find(|c: char| !"aiLmsux".contains(c))
+        .map_or(rest, |end| &rest[..end]);
+    match rest[flags.len()..].starts_with(')') {
+        true => flags,
+        false => "",
+    }
+}
+
 /// Python's `\Z` (the very end) is `\z` in both engines; the rest of the syntax is shared.
 fn translate(pattern: &str) -> String {
     let mut out = String::with_capacity(pattern.len());

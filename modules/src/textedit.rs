@@ -10,7 +10,7 @@ use serde_json::{Map, Value};
 use crate::args::{Presence, boolean};
 use crate::copy::{Copy, FileAttrs};
 use crate::fsutil;
-use crate::pyre::{Caps, Flags, Pattern, Replacement};
+use crate::pyre::{self, Caps, Flags, Pattern, Replacement};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
@@ -529,68 +529,117 @@ fn end() -> String {
     "END".into()
 }
 
-impl BlockInFile {
-    fn edit(&self, text: &str) -> Result<(String, String), ModuleError> {
-        let begin = self.marker.replace("{mark}", &self.marker_begin);
-        let end = self.marker.replace("{mark}", &self.marker_end);
-        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-        let block: Vec<String> = if self.state == Presence::Absent || self.block.is_empty() {
-            Vec::new()
-        } else {
-            let mut b = vec![begin.clone()];
-            b.extend(self.block.lines().map(str::to_string));
-            b.push(end.clone());
-            b
+/// Python's `bytes.splitlines(True)`: lines split at `\n`, `\r\n` or `\r`, endings kept.
+fn splitlines_keep(text: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let end = match bytes[i] {
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => i + 2,
+            b'\r' | b'\n' => i + 1,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
-        let n0 = lines.iter().position(|l| *l == begin);
-        let n1 = lines.iter().position(|l| *l == end);
-        let at = match (n0, n1) {
+        lines.push(text[start..end].to_string());
+        start = end;
+        i = end;
+    }
+    if start < text.len() {
+        lines.push(text[start..].to_string());
+    }
+    lines
+}
+
+impl BlockInFile {
+    /// Where the block goes when its markers are not in the file: after the last line
+    /// `insertafter` matches (before it with `insertbefore`), at the start for `BOF`, else at
+    /// the end. A pattern with the global `(?m)` flag is searched in the whole text, as
+    /// Ansible does.
+    fn insert_at(&self, text: &str, lines: &[String]) -> Result<usize, ModuleError> {
+        let after = match (&self.insertafter, &self.insertbefore) {
+            (None, None) => Some("EOF"),
+            (a, _) => a.as_deref(),
+        };
+        let (pattern, what) = match (after, self.insertbefore.as_deref()) {
+            (Some("EOF"), _) => return Ok(lines.len()),
+            (Some(a), _) => (a, "blockinfile: insertafter"),
+            (None, Some("BOF")) => return Ok(0),
+            (None, Some(b)) => (b, "blockinfile: insertbefore"),
+            (None, None) => return Ok(lines.len()),
+        };
+        let re = compile(pattern, what)?;
+        let mut found = None;
+        if pyre::global_flags(pattern).contains('m') {
+            if let Some(m) = search(&re, text)?.and_then(|c| c.span(0)) {
+                let upto = if after.is_some() { m.end } else { m.start };
+                found = Some(text[..upto].matches('\n').count());
+            }
+        } else {
+            for (i, l) in lines.iter().enumerate() {
+                if matches(&re, searched(l))? {
+                    found = Some(i);
+                }
+            }
+        }
+        Ok(match found {
+            None => lines.len(),
+            Some(n) if after.is_some() => n + 1,
+            Some(n) => n,
+        })
+    }
+
+    /// The marker lines and the block between them (none to remove the block).
+    fn block_lines(&self) -> (String, String, Vec<String>) {
+        let begin = self.marker.replace("{mark}", &self.marker_begin) + "\n";
+        let end = self.marker.replace("{mark}", &self.marker_end) + "\n";
+        if self.state == Presence::Absent || self.block.is_empty() {
+            return (begin, end, Vec::new());
+        }
+        let mut block = self.block.clone();
+        if !block.ends_with('\n') {
+            block.push('\n');
+        }
+        let mut lines = vec![begin.clone()];
+        lines.extend(splitlines_keep(&block));
+        lines.push(end.clone());
+        (begin, end, lines)
+    }
+
+    /// Ansible's blockinfile: the block replaces the one between the markers, or goes where
+    /// `insertafter`/`insertbefore` say; the file's own line endings stay as they are.
+    fn edit(&self, text: &str) -> Result<(String, String), ModuleError> {
+        let mut lines = splitlines_keep(text);
+        let (begin, end, block) = self.block_lines();
+        let n0 = lines.iter().rposition(|l| *l == begin);
+        let n1 = lines.iter().rposition(|l| *l == end);
+        let mut at = match (n0, n1) {
             (Some(a), Some(b)) => {
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
                 lines.drain(lo..=hi);
                 lo
             }
-            _ if block.is_empty() => return Ok((text.to_string(), String::new())),
-            _ => {
-                let last_match =
-                    |pattern: &str, what: &str| -> Result<Option<usize>, ModuleError> {
-                        let re = compile(pattern, what)?;
-                        let mut last = None;
-                        for (i, l) in lines.iter().enumerate() {
-                            if matches(&re, l)? {
-                                last = Some(i);
-                            }
-                        }
-                        Ok(last)
-                    };
-                match (self.insertafter.as_deref(), self.insertbefore.as_deref()) {
-                    (_, Some("BOF")) => 0,
-                    (Some(a), _) if a != "EOF" => {
-                        last_match(a, "blockinfile: insertafter")?.map_or(lines.len(), |i| i + 1)
-                    }
-                    (None, Some(b)) => {
-                        last_match(b, "blockinfile: insertbefore")?.unwrap_or(lines.len())
-                    }
-                    _ => lines.len(),
-                }
-            }
+            _ => self.insert_at(text, &lines)?,
         };
-        let mut insert = block;
-        if !insert.is_empty() {
-            if self.prepend_newline && at > 0 && !lines[at - 1].is_empty() {
-                insert.insert(0, String::new());
-            }
-            if self.append_newline && at < lines.len() && !lines[at].is_empty() {
-                insert.push(String::new());
-            }
+        if at > 0 && !lines[at - 1].ends_with('\n') {
+            lines[at - 1].push('\n');
         }
-        let inserting = !insert.is_empty();
-        lines.splice(at..at, insert);
-        let new_text = if lines.is_empty() {
-            String::new()
-        } else {
-            lines.join("\n") + "\n"
-        };
+        let present = self.state == Presence::Present;
+        if present && self.prepend_newline && at != 0 && lines[at - 1] != "\n" {
+            lines.insert(at, "\n".into());
+            at += 1;
+        }
+        let after_block = at + block.len();
+        let inserting = !block.is_empty();
+        lines.splice(at..at, block);
+        if present && self.append_newline && after_block < lines.len() && lines[after_block] != "\n"
+        {
+            lines.insert(after_block, "\n".into());
+        }
+        let new_text = lines.concat();
         let msg = match (new_text == text, inserting) {
             (true, _) => String::new(),
             (false, true) => "Block inserted".into(),
@@ -603,21 +652,21 @@ impl BlockInFile {
 impl Resource for BlockInFile {
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
         self.path = fsutil::expand_path(&self.path);
+        if self.path.is_dir() {
+            return Err(ModuleError::Failed(format!(
+                "Path {} is a directory !",
+                self.path.display()
+            )));
+        }
         let missing = format!("Path {} does not exist !", self.path.display());
         let existed = self.path.exists();
         let Some(text) = existing_text(&self.path, self.state, self.create, missing)? else {
+            self.msg = format!("File {} not present", self.path.display());
             return Ok(Plan::default());
         };
         let (new_text, msg) = self.edit(&text)?;
-        if !existed {
-            // Ansible's blockinfile: nothing to write leaves no file; otherwise "File created".
-            if new_text.is_empty() {
-                return Ok(Plan::default());
-            }
-            self.msg = "File created".into();
-        } else {
-            self.msg = msg;
-        }
+        // Ansible's blockinfile creates the file even when there is nothing to put in it.
+        self.msg = if existed { msg } else { "File created".into() };
         let (plan, writer) = plan_write(
             &self.path,
             new_text,
@@ -723,5 +772,30 @@ mod tests {
         let gone: BlockInFile =
             serde_json::from_value(serde_json::json!({"path": "/x", "state": "absent"})).unwrap();
         assert_eq!(gone.edit(&once).unwrap().0, "top\n");
+    }
+
+    fn bif(args: serde_json::Value) -> BlockInFile {
+        serde_json::from_value(args).unwrap()
+    }
+
+    #[test]
+    fn blocks_keep_the_files_line_endings() {
+        let b = bif(serde_json::json!({"path": "/x", "block": "new", "insertafter": "^dos"}));
+        assert_eq!(
+            b.edit("dos\r\nend\r\n").unwrap().0,
+            "dos\r\n# BEGIN ANSIBLE MANAGED BLOCK\nnew\n# END ANSIBLE MANAGED BLOCK\nend\r\n"
+        );
+        assert_eq!(splitlines_keep("a\rb\r\nc"), ["a\r", "b\r\n", "c"]);
+    }
+
+    #[test]
+    fn multiline_anchor_searches_the_whole_text() {
+        let b = bif(serde_json::json!({"path": "/x", "block": "B", "insertbefore": "(?m)^b\\nc$"}));
+        assert_eq!(
+            b.edit("a\nb\nc\n").unwrap().0,
+            "a\n# BEGIN ANSIBLE MANAGED BLOCK\nB\n# END ANSIBLE MANAGED BLOCK\nb\nc\n"
+        );
+        assert_eq!(pyre::global_flags("(?mi)x"), "mi");
+        assert_eq!(pyre::global_flags("(?m:x)"), "");
     }
 }
