@@ -254,6 +254,13 @@ impl Replacement {
     }
 }
 
+/// Python's `str.isidentifier`, near enough: a letter or `_`, then letters, digits or `_`.
+fn is_identifier(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_')
+        && chars.all(|c| c.is_alphanumeric() || c == '_')
+}
+
 /// Parses a Python `re.sub` replacement: `\1`, `\g<1>`, `\g<name>`, `\n` and the other
 /// character escapes; an unknown escape of an ASCII letter is an error, as in Python.
 fn parse_pieces(template: &str, re: &Pattern) -> Result<Vec<Piece>, String> {
@@ -275,28 +282,39 @@ fn parse_pieces(template: &str, re: &Pattern) -> Result<Vec<Piece>, String> {
             continue;
         }
         let Some(&n) = chars.get(i + 1) else {
-            return Err("bad escape (end of pattern)".into());
+            return Err(format!("bad escape (end of pattern) at position {i}"));
         };
         match n {
             'g' => {
                 let rest = &chars[i + 2..];
                 if rest.first() != Some(&'<') {
-                    return Err("missing <".into());
+                    return Err(format!("missing < at position {}", i + 2));
                 }
                 let Some(end) = rest.iter().position(|c| *c == '>') else {
-                    return Err("missing >, unterminated name".into());
+                    return Err(format!(
+                        "missing >, unterminated name at position {}",
+                        i + 3
+                    ));
                 };
                 let name: String = rest[1..end].iter().collect();
                 flush(&mut text, &mut pieces);
                 if let Ok(index) = name.parse::<usize>() {
                     if index >= groups {
-                        return Err(format!("invalid group reference {index}"));
+                        return Err(format!(
+                            "invalid group reference {index} at position {}",
+                            i + 3
+                        ));
                     }
                     pieces.push(Piece::Group(index));
                 } else if re.group_index(&name).is_some() {
                     pieces.push(Piece::Named(name));
                 } else if name.is_empty() {
-                    return Err("missing group name".into());
+                    return Err(format!("missing group name at position {}", i + 3));
+                } else if !is_identifier(&name) {
+                    return Err(format!(
+                        "bad character in group name '{name}' at position {}",
+                        i + 3
+                    ));
                 } else {
                     return Err(format!("unknown group name '{name}'"));
                 }
@@ -318,7 +336,7 @@ fn parse_pieces(template: &str, re: &Pattern) -> Result<Vec<Piece>, String> {
                     let code = u32::from_str_radix(&three, 8).unwrap_or(0);
                     if code > 0o377 {
                         return Err(format!(
-                            "octal escape value \\{three} outside of range 0-0o377"
+                            "octal escape value \\{three} outside of range 0-0o377 at position {i}"
                         ));
                     }
                     text.push(char::from_u32(code).unwrap_or('\0'));
@@ -332,7 +350,10 @@ fn parse_pieces(template: &str, re: &Pattern) -> Result<Vec<Piece>, String> {
                     .collect();
                 let index: usize = digits.parse().unwrap_or(0);
                 if index >= groups {
-                    return Err(format!("invalid group reference {index}"));
+                    return Err(format!(
+                        "invalid group reference {index} at position {}",
+                        i + 1
+                    ));
                 }
                 flush(&mut text, &mut pieces);
                 pieces.push(Piece::Group(index));
@@ -351,7 +372,9 @@ fn parse_pieces(template: &str, re: &Pattern) -> Result<Vec<Piece>, String> {
                 });
                 i += 2;
             }
-            l if l.is_ascii_alphabetic() => return Err(format!("bad escape \\{l}")),
+            l if l.is_ascii_alphabetic() => {
+                return Err(format!("bad escape \\{l} at position {i}"));
+            }
             other => {
                 text.push('\\');
                 text.push(other);

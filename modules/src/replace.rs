@@ -129,9 +129,12 @@ impl Replace {
             None => (0, contents.len()),
         };
         let re = python_regex(&self.regexp, true, false).map_err(|e| bad("regexp", e))?;
-        let pieces = pyre::Replacement::parse(&self.replace, &re).map_err(|e| bad("replace", e))?;
+        // Python's `re.subn` raising `re.error`, as Ansible words it.
+        let unable =
+            |e: String| ModuleError::Failed(format!("Unable to process replace due to error: {e}"));
+        let pieces = pyre::Replacement::parse(&self.replace, &re).map_err(unable)?;
         let section = &contents[start..end];
-        let (new_section, count) = pieces.subn(&re, section, 0).map_err(|e| bad("regexp", e))?;
+        let (new_section, count) = pieces.subn(&re, section, 0).map_err(unable)?;
         if count == 0 || new_section == section {
             return Ok(Ok((contents.to_string(), 0)));
         }
@@ -271,15 +274,25 @@ mod tests {
     }
 
     #[test]
+    fn bad_template_is_unable_to_process() {
+        let args = serde_json::json!({"path": "/x", "regexp": "\\.", "replace": "\\D"});
+        let e = replace(args).edit("a.b").unwrap_err().to_string();
+        assert!(
+            e.contains("Unable to process replace due to error: bad escape \\D at position 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_templates_fail_as_python_does() {
         let re = python_regex("(a)", true, false).unwrap();
         assert_eq!(
             pyre::Replacement::parse("\\2", &re),
-            Err("invalid group reference 2".into())
+            Err("invalid group reference 2 at position 1".into())
         );
         assert_eq!(
             pyre::Replacement::parse("\\q", &re),
-            Err("bad escape \\q".into())
+            Err("bad escape \\q at position 0".into())
         );
         assert_eq!(
             pyre::Replacement::parse("\\.\\1", &re),
