@@ -5,12 +5,13 @@
 use std::path::PathBuf;
 
 use md5::{Digest, Md5};
-use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::args::boolean;
 use crate::copy::{Copy, FileAttrs};
+use crate::fsutil;
+use crate::pyre::{Flags, Pattern};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
@@ -28,9 +29,9 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "owner",
         "group",
         "mode",
+        "decrypt",
     ],
     unsupported: &[
-        "decrypt",
         "unsafe_writes",
         "attributes",
         "seuser",
@@ -52,6 +53,10 @@ pub(crate) struct Assemble {
     ignore_hidden: bool,
     #[serde(default = "yes", deserialize_with = "boolean")]
     remote_src: bool,
+    /// For fragments on the controller (Ansible's action plugin decrypts vaulted ones). On the
+    /// host, where settle assembles, Ansible's module takes the fragments as they are.
+    #[serde(default = "yes", rename = "decrypt", deserialize_with = "boolean")]
+    _decrypt: bool,
     #[serde(flatten)]
     attrs: FileAttrs,
     #[serde(skip)]
@@ -135,7 +140,7 @@ impl Assemble {
         }
         let regexp = match &self.regexp {
             Some(r) => Some(
-                Regex::new(r)
+                Pattern::compile(r, Flags::default())
                     .map_err(|e| ModuleError::Failed(format!("Invalid Regexp ({e}) in \"{r}\"")))?,
             ),
             None => None,
@@ -151,7 +156,9 @@ impl Assemble {
         let mut delimit = false;
         let mut add_newline = false;
         for name in names {
-            if regexp.as_ref().is_some_and(|r| !r.is_match(&name)) {
+            if let Some(r) = &regexp
+                && !r.is_match(&name).map_err(ModuleError::Failed)?
+            {
                 continue;
             }
             let fragment = self.src.join(&name);
@@ -195,6 +202,8 @@ impl Resource for Assemble {
     }
 
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.src = fsutil::expand_path(&self.src);
+        self.dest = fsutil::expand_path(&self.dest);
         let bytes = self.assemble()?;
         self.md5sum = Md5::digest(&bytes)
             .iter()
