@@ -79,19 +79,13 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
             "comment_start_string",
             "comment_end_string",
             "output_encoding",
+            "unsafe_writes",
         ]),
     ),
 ];
 
 /// Arguments Ansible's `template` has that settle does not.
-const TEMPLATE_UNSUPPORTED: &[&str] = &[
-    "attributes",
-    "seuser",
-    "serole",
-    "setype",
-    "selevel",
-    "unsafe_writes",
-];
+const TEMPLATE_UNSUPPORTED: &[&str] = &["attributes", "seuser", "serole", "setype", "selevel"];
 
 const META_ACTIONS: &[&str] = &[
     "flush_handlers",

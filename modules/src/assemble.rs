@@ -30,15 +30,9 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "group",
         "mode",
         "decrypt",
-    ],
-    unsupported: &[
         "unsafe_writes",
-        "attributes",
-        "seuser",
-        "serole",
-        "setype",
-        "selevel",
     ],
+    unsupported: &["attributes", "seuser", "serole", "setype", "selevel"],
     free_form: false,
 };
 

@@ -214,6 +214,75 @@ pub(crate) fn atomic_write(
     uid: Option<u32>,
     gid: Option<u32>,
 ) -> Result<(), ModuleError> {
+    write_file(dest, bytes, (mode, uid, gid), false)
+}
+
+/// `atomic_write`, and with `unsafe_writes` (Ansible's common file argument) a direct write
+/// into `dest` when the atomic way is refused: a folder where no temporary file can be made or
+/// renamed (immutable, a bind-mounted file, another device: EPERM, EACCES, EXDEV, EBUSY,
+/// ETXTBSY), as Ansible's `atomic_move` falls back.
+pub(crate) fn write_file(
+    dest: &Path,
+    bytes: &[u8],
+    (mode, uid, gid): (u32, Option<u32>, Option<u32>),
+    unsafe_writes: bool,
+) -> Result<(), ModuleError> {
+    match replace_atomically(dest, bytes, mode, uid, gid) {
+        Err(ModuleError::Io { source, .. }) if unsafe_writes && refused_atomic(&source) => {
+            write_in_place(dest, bytes, mode, uid, gid)
+        }
+        done => done,
+    }
+}
+
+/// The errors after which Ansible's `atomic_move` tries an unsafe write.
+/// (`tempfile` wraps the OS error with its path, keeping only the kind.)
+fn refused_atomic(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPERM | libc::EACCES | libc::EXDEV | libc::EBUSY | libc::ETXTBSY)
+    ) || matches!(
+        e.kind(),
+        K::PermissionDenied | K::CrossesDevices | K::ResourceBusy | K::ExecutableFileBusy
+    )
+}
+
+/// Ansible's `_unsafe_writes`: `dest` opened, truncated and written; then mode and owner.
+fn write_in_place(
+    dest: &Path,
+    bytes: &[u8],
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), ModuleError> {
+    let context = || {
+        format!(
+            "Could not write data to file {:?} (unsafe_writes)",
+            dest.display().to_string()
+        )
+    };
+    let mut file = fs::File::create(dest).map_err(|e| ModuleError::io(context(), e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| ModuleError::io(context(), e))?;
+    let current = file.metadata().map_err(|e| ModuleError::io(context(), e))?;
+    if current.mode() & 0o7777 != mode {
+        chmod(dest, mode)?;
+    }
+    if uid.is_some_and(|u| u != current.uid()) || gid.is_some_and(|g| g != current.gid()) {
+        chown(dest, uid, gid)?;
+    }
+    Ok(())
+}
+
+fn replace_atomically(
+    dest: &Path,
+    bytes: &[u8],
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), ModuleError> {
     let dir = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -442,5 +511,50 @@ mod tests {
             xattr_value(&c_path(&dest).unwrap(), name),
             Some(b"v".to_vec())
         );
+    }
+
+    #[test]
+    fn refusals_that_allow_an_unsafe_write() {
+        let wrapped = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "at path x");
+        assert!(refused_atomic(&wrapped));
+        assert!(refused_atomic(&std::io::Error::from_raw_os_error(
+            libc::EXDEV
+        )));
+        assert!(!refused_atomic(&std::io::Error::from_raw_os_error(
+            libc::ENOSPC
+        )));
+    }
+
+    /// Takes the immutable flag off again, whatever the test did.
+    struct Mutable<'a>(&'a Path);
+
+    impl Drop for Mutable<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(self.0)
+                .status();
+        }
+    }
+
+    #[test]
+    fn unsafe_writes_write_in_place_in_an_immutable_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("d");
+        fs::create_dir(&folder).unwrap();
+        let dest = folder.join("f");
+        fs::write(&dest, "old").unwrap();
+        let _undo = Mutable(&folder);
+        let made = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&folder)
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            return; // no chattr, no root, or a file system without the flag
+        }
+        assert!(write_file(&dest, b"new", (0o640, None, None), false).is_err());
+        write_file(&dest, b"new", (0o640, None, None), true).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        assert_eq!(fs::metadata(&dest).unwrap().mode() & 0o7777, 0o640);
     }
 }

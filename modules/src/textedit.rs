@@ -37,10 +37,10 @@ pub(crate) static LINEINFILE_SPEC: ModuleSpec = ModuleSpec {
         "group",
         "mode",
         "validate",
+        "unsafe_writes",
     ],
     unsupported: &[
         "others",
-        "unsafe_writes",
         "attributes",
         "seuser",
         "serole",
@@ -73,15 +73,9 @@ pub(crate) static BLOCKINFILE_SPEC: ModuleSpec = ModuleSpec {
         "validate",
         "append_newline",
         "prepend_newline",
-    ],
-    unsupported: &[
         "unsafe_writes",
-        "attributes",
-        "seuser",
-        "serole",
-        "setype",
-        "selevel",
     ],
+    unsupported: &["attributes", "seuser", "serole", "setype", "selevel"],
     free_form: false,
 };
 
