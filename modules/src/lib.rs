@@ -67,6 +67,7 @@ use serde_json::{Map, Value};
 
 pub use ansible_module::{ModulePayload, ModuleStyle};
 pub use args::{Mode, parse_mode};
+pub use assemble::{Fragments, assemble_fragments};
 pub use async_job::AsyncJob;
 pub use resource::{Change, ContentDiff, Plan};
 
