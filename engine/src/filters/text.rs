@@ -685,6 +685,19 @@ mod unit {
     }
 
     #[test]
+    fn backreferences_and_lookaround_in_patterns() {
+        assert_eq!(
+            render(r"{{ 'aa bb cd' | regex_replace('(\\w)\\1', '<\\1>') }}"),
+            "<a> <b> cd"
+        );
+        assert!(truth(
+            r"'foobar foobaz' | regex_findall('foo(?!bar)\\w+') == ['foobaz']"
+        ));
+        assert!(truth(r"'abab' | regex_search('(ab)\\1') == 'abab'"));
+        assert!(truth(r"'xyx' is search('(?<=y)x')"));
+    }
+
+    #[test]
     fn search_findall_escape() {
         assert!(truth(
             "'hello' | regex_search('HELLO', ignorecase=false) is none"
