@@ -2831,4 +2831,30 @@ fn static_imports_name_files_with_the_variables_known_when_read() {
         run.stdout
     );
     assert!(run.stdout.contains("ignored=1"), "{}", run.stdout);
+
+fn assemble_joins_controller_fragments_decrypting_vaulted_ones() {
+    let s = one_host();
+    s.write("pw", "secret\n");
+    s.write("files/frags/01-a", "alpha");
+    s.write("files/frags/02-b", "beta\n");
+    s.write("files/frags/03-skip", "no\n");
+    s.settle(&[
+        "vault",
+        "encrypt",
+        "--vault-password-file",
+        "pw",
+        "files/frags/02-b",
+    ])
+    .assert_code(0);
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - assemble: {src: frags, dest: '@@/out', remote_src: false, delimiter: '#--\\n', regexp: '^0[12]'}\n      register: r\n    - assert: {that: [r.checksum is defined]}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "--vault-password-file", "pw"]);
+    run.assert_code(0);
+    assert_eq!(run.counts("h1").1, 1, "{}", run.stdout);
+    // A newline after the delimiter even though it ends in one: Ansible's action plugin.
+    assert_eq!(s.read("out"), "alpha\n#--\n\nbeta\n");
+    let again = s.settle(&["site.yml", "-i", "hosts", "--vault-password-file", "pw"]);
+    assert_eq!(again.counts("h1").1, 0, "{}", again.stdout);
 }

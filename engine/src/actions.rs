@@ -79,19 +79,13 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
             "comment_start_string",
             "comment_end_string",
             "output_encoding",
+            "unsafe_writes",
         ]),
     ),
 ];
 
 /// Arguments Ansible's `template` has that settle does not.
-const TEMPLATE_UNSUPPORTED: &[&str] = &[
-    "attributes",
-    "seuser",
-    "serole",
-    "setype",
-    "selevel",
-    "unsafe_writes",
-];
+const TEMPLATE_UNSUPPORTED: &[&str] = &["attributes", "seuser", "serole", "setype", "selevel"];
 
 const META_ACTIONS: &[&str] = &[
     "flush_handlers",
@@ -353,6 +347,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "include_vars" => include_vars(ctx),
         "template" => template(ctx),
         "copy" => copy(ctx),
+        "assemble" => assemble(ctx),
         "script" => script::script(ctx),
         "fetch" => fetch::fetch(ctx),
         "gather_facts" => gather_facts(ctx),
@@ -1131,6 +1126,69 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
         return Ok(result);
     }
     module_call(ctx, "copy", args)
+}
+
+/// Ansible's `assemble` action: with `remote_src` (the default) the module joins fragments on
+/// the host; without it, the fragments are the controller's (found as `copy` finds `src`,
+/// vault-encrypted ones decrypted unless `decrypt: false`) and `copy` writes the result.
+fn assemble(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let mut args = rendered_args(ctx, &[])?;
+    if args
+        .get("remote_src")
+        .is_none_or(crate::template::json_bool)
+    {
+        return module_call(ctx, "assemble", args);
+    }
+    let (Some(src), true) = (args.remove("src"), args.contains_key("dest")) else {
+        return Ok(failed("src and dest are required"));
+    };
+    let path = find_file(ctx, "files", &value_text(&src))?;
+    if !path.is_dir() {
+        return Ok(failed(format!(
+            "Source ({}) is not a directory",
+            path.display()
+        )));
+    }
+    let text = |key: &str| args.get(key).filter(|v| !v.is_null()).map(value_text);
+    let (delimiter, regexp) = (text("delimiter"), text("regexp"));
+    let how = settle_modules::Fragments {
+        delimiter: delimiter.as_deref(),
+        regexp: regexp.as_deref(),
+        ignore_hidden: args
+            .get("ignore_hidden")
+            .is_some_and(crate::template::json_bool),
+        always_newline_after_delimiter: true,
+    };
+    let read = |p: &Path| {
+        let bytes = std::fs::read(p).map_err(|e| format!("could not read {}: {e}", p.display()))?;
+        decrypt_source(&args, p, bytes)
+    };
+    let bytes = settle_modules::assemble_fragments(&path, &how, &read)?;
+    for key in [
+        "remote_src",
+        "regexp",
+        "delimiter",
+        "ignore_hidden",
+        "decrypt",
+    ] {
+        args.remove(key);
+    }
+    args.insert(
+        "_content_base64".into(),
+        base64::engine::general_purpose::STANDARD
+            .encode(bytes)
+            .into(),
+    );
+    let mut result = module_call(ctx, "copy", args)?;
+    if let ActionResult::Done(map, _) = &mut result {
+        // Ansible's action answers with one diff, the content's, not the module's list.
+        if let Some(Value::Array(list)) = map.get("diff")
+            && let Some(first) = list.first().cloned()
+        {
+            map.insert("diff".into(), first);
+        }
+    }
+    Ok(result)
 }
 
 /// `mode: preserve`: the controller file's own mode.

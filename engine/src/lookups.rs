@@ -19,6 +19,7 @@ use std::sync::{Arc, Mutex, OnceLock};
 use minijinja::value::{Kwargs, Object, Rest, ValueOrKwargs};
 use minijinja::{Environment, Error, ErrorKind, State, Value as Mj};
 use serde_json::{Map, Value, json};
+use settle_modules::pyre::{Flags, Pattern};
 
 use crate::template::{Scope, json_bool, python_repr, templar};
 
@@ -867,20 +868,6 @@ fn vars(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<Val
     Ok(out)
 }
 
-/// A regex error as Python's `re` words the common one (`nothing to repeat at position 0`).
-fn python_regex_error(e: &fancy_regex::Error) -> String {
-    let text = e.to_string();
-    if text.contains("repeat") {
-        let position = text
-            .split("position ")
-            .nth(1)
-            .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
-            .unwrap_or("0");
-        return format!("nothing to repeat at position {position}");
-    }
-    text
-}
-
 fn varnames(terms: &[Value], ctx: &Ctx) -> Result<Vec<Value>, Fail> {
     let names = ctx.vars.var_names();
     let mut out = Vec::new();
@@ -892,15 +879,14 @@ fn varnames(terms: &[Value], ctx: &Ctx) -> Result<Vec<Value>, Fail> {
                 pytype(term)
             )));
         };
-        // Python's `re.search`; fancy-regex for the lookaround `regex` lacks.
-        let re = fancy_regex::Regex::new(pattern).map_err(|e| {
+        // Python's `re.search`.
+        let re = Pattern::compile(pattern, Flags::default()).map_err(|e| {
             plugin(format!(
-                "Unable to use \"{pattern}\" as a search parameter: {}",
-                python_regex_error(&e)
+                "Unable to use \"{pattern}\" as a search parameter: {e}"
             ))
         })?;
         for n in &names {
-            if re.is_match(n).map_err(|e| plugin(format!("{e}")))? {
+            if re.is_match(n).map_err(plugin)? {
                 out.push(Value::String(n.clone()));
             }
         }

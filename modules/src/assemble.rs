@@ -2,15 +2,16 @@
 //! order as Ansible takes them, with an optional delimiter between them. The result is written
 //! through `copy`'s writer (diff, attributes, backup, validation, atomic write).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use md5::{Digest, Md5};
-use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::args::boolean;
 use crate::copy::{Copy, FileAttrs};
+use crate::fsutil;
+use crate::pyre::{Flags, Pattern};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
@@ -28,16 +29,10 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "owner",
         "group",
         "mode",
-    ],
-    unsupported: &[
         "decrypt",
         "unsafe_writes",
-        "attributes",
-        "seuser",
-        "serole",
-        "setype",
-        "selevel",
     ],
+    unsupported: &["attributes", "seuser", "serole", "setype", "selevel"],
     free_form: false,
 };
 
@@ -52,6 +47,10 @@ pub(crate) struct Assemble {
     ignore_hidden: bool,
     #[serde(default = "yes", deserialize_with = "boolean")]
     remote_src: bool,
+    /// For fragments on the controller (Ansible's action plugin decrypts vaulted ones). On the
+    /// host, where settle assembles, Ansible's module takes the fragments as they are.
+    #[serde(default = "yes", rename = "decrypt", deserialize_with = "boolean")]
+    _decrypt: bool,
     #[serde(flatten)]
     attrs: FileAttrs,
     #[serde(skip)]
@@ -120,6 +119,72 @@ fn escape_decode(text: &str) -> Vec<u8> {
     out
 }
 
+/// How fragments are joined into one file.
+#[derive(Debug, Default)]
+pub struct Fragments<'a> {
+    /// Written between fragments, after Python's `codecs.escape_decode`.
+    pub delimiter: Option<&'a str>,
+    /// Only fragments whose name this Python pattern finds something in.
+    pub regexp: Option<&'a str>,
+    /// Skips fragments whose name starts with a dot.
+    pub ignore_hidden: bool,
+    /// A newline after the delimiter even when it ends in one: Ansible's action plugin (fragments
+    /// on the controller) does so, its module (fragments on the host) does not.
+    pub always_newline_after_delimiter: bool,
+}
+
+/// The fragments in `src` (regular files, in sorted name order) joined as Ansible joins them:
+/// a newline after a fragment that lacks one, the delimiter between fragments. `read` gives a
+/// fragment's bytes (the controller decrypts vaulted ones there).
+pub fn assemble_fragments(
+    src: &Path,
+    how: &Fragments,
+    read: &dyn Fn(&Path) -> Result<Vec<u8>, String>,
+) -> Result<Vec<u8>, String> {
+    let regexp = match how.regexp {
+        Some(r) => Some(
+            Pattern::compile(r, Flags::default())
+                .map_err(|e| format!("Invalid Regexp ({e}) in \"{r}\""))?,
+        ),
+        None => None,
+    };
+    let mut names: Vec<String> = std::fs::read_dir(src)
+        .map_err(|e| format!("read {}: {e}", src.display()))?
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .collect();
+    names.sort();
+    let delimiter = how.delimiter.map(escape_decode);
+    let mut out = Vec::new();
+    let mut delimit = false;
+    let mut add_newline = false;
+    for name in names {
+        if let Some(r) = &regexp
+            && !r.is_match(&name)?
+        {
+            continue;
+        }
+        let fragment = src.join(&name);
+        if !fragment.is_file() || (how.ignore_hidden && name.starts_with('.')) {
+            continue;
+        }
+        let content = read(&fragment)?;
+        if add_newline {
+            out.push(b'\n');
+        }
+        if delimit && let Some(d) = delimiter.as_ref().filter(|d| !d.is_empty()) {
+            out.extend_from_slice(d);
+            if how.always_newline_after_delimiter || d.last() != Some(&b'\n') {
+                out.push(b'\n');
+            }
+        }
+        out.extend_from_slice(&content);
+        delimit = true;
+        add_newline = !content.ends_with(b"\n");
+    }
+    Ok(out)
+}
+
 impl Assemble {
     fn assemble(&self) -> Result<Vec<u8>, ModuleError> {
         let src = self.src.display();
@@ -133,47 +198,14 @@ impl Assemble {
                 "Source ({src}) is not a directory"
             )));
         }
-        let regexp = match &self.regexp {
-            Some(r) => Some(
-                Regex::new(r)
-                    .map_err(|e| ModuleError::Failed(format!("Invalid Regexp ({e}) in \"{r}\"")))?,
-            ),
-            None => None,
+        let how = Fragments {
+            delimiter: self.delimiter.as_deref(),
+            regexp: self.regexp.as_deref(),
+            ignore_hidden: self.ignore_hidden,
+            always_newline_after_delimiter: false,
         };
-        let mut names: Vec<String> = std::fs::read_dir(&self.src)
-            .map_err(|e| ModuleError::io(format!("read {src}"), e))?
-            .flatten()
-            .map(|e| e.file_name().to_string_lossy().into_owned())
-            .collect();
-        names.sort();
-        let delimiter = self.delimiter.as_deref().map(escape_decode);
-        let mut out = Vec::new();
-        let mut delimit = false;
-        let mut add_newline = false;
-        for name in names {
-            if regexp.as_ref().is_some_and(|r| !r.is_match(&name)) {
-                continue;
-            }
-            let fragment = self.src.join(&name);
-            if !fragment.is_file() || (self.ignore_hidden && name.starts_with('.')) {
-                continue;
-            }
-            let content = std::fs::read(&fragment)
-                .map_err(|e| ModuleError::io(format!("read {}", fragment.display()), e))?;
-            if add_newline {
-                out.push(b'\n');
-            }
-            if delimit && let Some(d) = delimiter.as_ref().filter(|d| !d.is_empty()) {
-                out.extend_from_slice(d);
-                if d.last() != Some(&b'\n') {
-                    out.push(b'\n');
-                }
-            }
-            out.extend_from_slice(&content);
-            delimit = true;
-            add_newline = !content.ends_with(b"\n");
-        }
-        Ok(out)
+        let read = |p: &Path| std::fs::read(p).map_err(|e| format!("read {}: {e}", p.display()));
+        assemble_fragments(&self.src, &how, &read).map_err(ModuleError::Failed)
     }
 }
 
@@ -195,6 +227,8 @@ impl Resource for Assemble {
     }
 
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.src = fsutil::expand_path(&self.src);
+        self.dest = fsutil::expand_path(&self.dest);
         let bytes = self.assemble()?;
         self.md5sum = Md5::digest(&bytes)
             .iter()
@@ -250,5 +284,17 @@ mod tests {
             String::from_utf8(plain.assemble().unwrap()).unwrap(),
             "h\na\nb\nc\n"
         );
+    }
+
+    #[test]
+    fn decrypt_is_accepted_and_fragments_read_as_they_are() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a"), "$ANSIBLE_VAULT;1.1;AES256\n").unwrap();
+        let a: Assemble = serde_json::from_value(
+            serde_json::json!({"src": dir.path(), "dest": "/x", "decrypt": "yes"}),
+        )
+        .unwrap();
+        assert_eq!(a.assemble().unwrap(), b"$ANSIBLE_VAULT;1.1;AES256\n");
+        assert!(SPEC.args.contains(&"decrypt") && SPEC.args.contains(&"unsafe_writes"));
     }
 }

@@ -36,6 +36,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "_src_name",
         "directory_mode",
         "decrypt",
+        "unsafe_writes",
     ],
     unsupported: &[
         "local_follow",
@@ -45,7 +46,6 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "serole",
         "setype",
         "selevel",
-        "unsafe_writes",
     ],
     free_form: false,
 };
@@ -61,6 +61,9 @@ pub(crate) struct FileAttrs {
     #[serde(default, deserialize_with = "boolean")]
     pub backup: bool,
     pub validate: Option<String>,
+    /// Ansible's `unsafe_writes`: write in place when the atomic rename is refused.
+    #[serde(default, deserialize_with = "boolean")]
+    pub unsafe_writes: bool,
 }
 
 #[derive(Debug, Deserialize)]
@@ -90,6 +93,8 @@ pub(crate) struct Copy {
     validate: Option<String>,
     #[serde(default, deserialize_with = "boolean")]
     follow: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    unsafe_writes: bool,
     #[serde(skip)]
     bytes: Vec<u8>,
     #[serde(skip)]
@@ -125,6 +130,7 @@ impl Copy {
             force: true,
             validate: attrs.validate,
             follow: true,
+            unsafe_writes: attrs.unsafe_writes,
             bytes,
             backup_file: None,
             decrypt: false,
@@ -321,7 +327,8 @@ impl Resource for Copy {
                 fs::create_dir_all(folder).map_err(|e| {
                     ModuleError::io(format!("Error creating {}", folder.display()), e)
                 })?;
-                return fsutil::atomic_write(&dest, &self.bytes, mode, uid, gid);
+                let owner = (mode, uid, gid);
+                return fsutil::write_file(&dest, &self.bytes, owner, self.unsafe_writes);
             }
             // A file where a folder should be: Ansible's words for it.
             if folder.ancestors().any(|a| a.is_file()) {
@@ -336,7 +343,7 @@ impl Resource for Copy {
                 folder.display()
             )));
         }
-        fsutil::atomic_write(&dest, &self.bytes, mode, uid, gid)
+        fsutil::write_file(&dest, &self.bytes, (mode, uid, gid), self.unsafe_writes)
     }
 
     fn values(&self, values: &mut Map<String, Value>) {

@@ -30,6 +30,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "access_time_format",
         "modification_time",
         "modification_time_format",
+        "unsafe_writes",
     ],
     unsupported: &[
         "attributes",
@@ -38,7 +39,6 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "serole",
         "setype",
         "selevel",
-        "unsafe_writes",
     ],
     free_form: false,
 };
@@ -59,6 +59,9 @@ pub(crate) struct File {
     src: Option<PathBuf>,
     #[serde(default = "yes", deserialize_with = "boolean")]
     follow: bool,
+    /// A common file argument; the file module writes no content, so it has nothing to do.
+    #[serde(default, rename = "unsafe_writes", deserialize_with = "boolean")]
+    _unsafe_writes: bool,
     #[serde(default, deserialize_with = "boolean")]
     force: bool,
     /// `now`, `preserve` or a time in `modification_time_format`.

@@ -214,6 +214,75 @@ pub(crate) fn atomic_write(
     uid: Option<u32>,
     gid: Option<u32>,
 ) -> Result<(), ModuleError> {
+    write_file(dest, bytes, (mode, uid, gid), false)
+}
+
+/// `atomic_write`, and with `unsafe_writes` (Ansible's common file argument) a direct write
+/// into `dest` when the atomic way is refused: a folder where no temporary file can be made or
+/// renamed (immutable, a bind-mounted file, another device: EPERM, EACCES, EXDEV, EBUSY,
+/// ETXTBSY), as Ansible's `atomic_move` falls back.
+pub(crate) fn write_file(
+    dest: &Path,
+    bytes: &[u8],
+    (mode, uid, gid): (u32, Option<u32>, Option<u32>),
+    unsafe_writes: bool,
+) -> Result<(), ModuleError> {
+    match replace_atomically(dest, bytes, mode, uid, gid) {
+        Err(ModuleError::Io { source, .. }) if unsafe_writes && refused_atomic(&source) => {
+            write_in_place(dest, bytes, mode, uid, gid)
+        }
+        done => done,
+    }
+}
+
+/// The errors after which Ansible's `atomic_move` tries an unsafe write.
+/// (`tempfile` wraps the OS error with its path, keeping only the kind.)
+fn refused_atomic(e: &std::io::Error) -> bool {
+    use std::io::ErrorKind as K;
+    matches!(
+        e.raw_os_error(),
+        Some(libc::EPERM | libc::EACCES | libc::EXDEV | libc::EBUSY | libc::ETXTBSY)
+    ) || matches!(
+        e.kind(),
+        K::PermissionDenied | K::CrossesDevices | K::ResourceBusy | K::ExecutableFileBusy
+    )
+}
+
+/// Ansible's `_unsafe_writes`: `dest` opened, truncated and written; then mode and owner.
+fn write_in_place(
+    dest: &Path,
+    bytes: &[u8],
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), ModuleError> {
+    let context = || {
+        format!(
+            "Could not write data to file {:?} (unsafe_writes)",
+            dest.display().to_string()
+        )
+    };
+    let mut file = fs::File::create(dest).map_err(|e| ModuleError::io(context(), e))?;
+    file.write_all(bytes)
+        .and_then(|()| file.sync_all())
+        .map_err(|e| ModuleError::io(context(), e))?;
+    let current = file.metadata().map_err(|e| ModuleError::io(context(), e))?;
+    if current.mode() & 0o7777 != mode {
+        chmod(dest, mode)?;
+    }
+    if uid.is_some_and(|u| u != current.uid()) || gid.is_some_and(|g| g != current.gid()) {
+        chown(dest, uid, gid)?;
+    }
+    Ok(())
+}
+
+fn replace_atomically(
+    dest: &Path,
+    bytes: &[u8],
+    mode: u32,
+    uid: Option<u32>,
+    gid: Option<u32>,
+) -> Result<(), ModuleError> {
     let dir = dest
         .parent()
         .filter(|p| !p.as_os_str().is_empty())
@@ -230,6 +299,9 @@ pub(crate) fn atomic_write(
     tmp.as_file()
         .sync_all()
         .map_err(|e| ModuleError::io(context(), e))?;
+    // Ansible's `atomic_move` copies the old file's stat onto the new one (`shutil.copystat`),
+    // extended attributes and so POSIX ACLs included; the mode then goes on top.
+    copy_xattrs(dest, tmp.path());
     chmod(tmp.path(), mode)?;
     if uid.is_some() || gid.is_some() {
         chown(tmp.path(), uid, gid)?;
@@ -240,6 +312,67 @@ pub(crate) fn atomic_write(
         let _ = d.sync_all();
     }
     Ok(())
+}
+
+fn c_path(path: &Path) -> Option<CString> {
+    use std::os::unix::ffi::OsStrExt;
+    CString::new(path.as_os_str().as_bytes()).ok()
+}
+
+/// The names of a file's extended attributes (none when it has none or cannot say).
+fn xattr_names(path: &CStr) -> Vec<CString> {
+    // SAFETY: a null buffer of size 0 asks only for the size the list needs.
+    let size = unsafe { libc::listxattr(path.as_ptr(), std::ptr::null_mut(), 0) };
+    let Ok(size) = usize::try_from(size) else {
+        return Vec::new();
+    };
+    let mut buf = vec![0u8; size];
+    // SAFETY: `buf` has `size` writable bytes.
+    let got = unsafe { libc::listxattr(path.as_ptr(), buf.as_mut_ptr().cast(), size) };
+    let Ok(got) = usize::try_from(got) else {
+        return Vec::new();
+    };
+    buf[..got.min(size)]
+        .split(|b| *b == 0)
+        .filter(|n| !n.is_empty())
+        .filter_map(|n| CString::new(n).ok())
+        .collect()
+}
+
+/// One extended attribute's value.
+fn xattr_value(path: &CStr, name: &CStr) -> Option<Vec<u8>> {
+    // SAFETY: a null buffer of size 0 asks only for the value's size.
+    let size = unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), std::ptr::null_mut(), 0) };
+    let size = usize::try_from(size).ok()?;
+    let mut buf = vec![0u8; size];
+    // SAFETY: `buf` has `size` writable bytes.
+    let got =
+        unsafe { libc::getxattr(path.as_ptr(), name.as_ptr(), buf.as_mut_ptr().cast(), size) };
+    buf.truncate(usize::try_from(got).ok()?);
+    Some(buf)
+}
+
+/// Copies `from`'s extended attributes (POSIX ACLs, SELinux label, user attributes) onto `to`,
+/// as Python's `shutil.copystat`: best effort, an attribute that cannot be set is skipped.
+pub(crate) fn copy_xattrs(from: &Path, to: &Path) {
+    let (Some(from), Some(to)) = (c_path(from), c_path(to)) else {
+        return;
+    };
+    for name in xattr_names(&from) {
+        let Some(value) = xattr_value(&from, &name) else {
+            continue;
+        };
+        // SAFETY: all pointers are valid for the lengths given.
+        unsafe {
+            libc::setxattr(
+                to.as_ptr(),
+                name.as_ptr(),
+                value.as_ptr().cast(),
+                value.len(),
+                0,
+            );
+        }
+    }
 }
 
 /// A file's content as text for a diff, or a one-line summary when it is binary or too large.
@@ -354,4 +487,74 @@ pub(crate) fn lock_folder_of(path: &Path) -> Option<fs::File> {
     // SAFETY: flock on a descriptor we own; it blocks until the other holder lets go.
     let locked = unsafe { libc::flock(std::os::fd::AsRawFd::as_raw_fd(&folder), libc::LOCK_EX) };
     (locked == 0).then_some(folder)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn atomic_write_keeps_extended_attributes() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("f");
+        fs::write(&dest, "old").unwrap();
+        let (path, name) = (c_path(&dest).unwrap(), c"user.settle");
+        // SAFETY: valid pointers and lengths.
+        let set =
+            unsafe { libc::setxattr(path.as_ptr(), name.as_ptr(), b"v".as_ptr().cast(), 1, 0) };
+        if set != 0 {
+            return; // the file system has no user attributes
+        }
+        atomic_write(&dest, b"new", 0o644, None, None).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        assert_eq!(
+            xattr_value(&c_path(&dest).unwrap(), name),
+            Some(b"v".to_vec())
+        );
+    }
+
+    #[test]
+    fn refusals_that_allow_an_unsafe_write() {
+        let wrapped = std::io::Error::new(std::io::ErrorKind::PermissionDenied, "at path x");
+        assert!(refused_atomic(&wrapped));
+        assert!(refused_atomic(&std::io::Error::from_raw_os_error(
+            libc::EXDEV
+        )));
+        assert!(!refused_atomic(&std::io::Error::from_raw_os_error(
+            libc::ENOSPC
+        )));
+    }
+
+    /// Takes the immutable flag off again, whatever the test did.
+    struct Mutable<'a>(&'a Path);
+
+    impl Drop for Mutable<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("chattr")
+                .arg("-i")
+                .arg(self.0)
+                .status();
+        }
+    }
+
+    #[test]
+    fn unsafe_writes_write_in_place_in_an_immutable_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let folder = dir.path().join("d");
+        fs::create_dir(&folder).unwrap();
+        let dest = folder.join("f");
+        fs::write(&dest, "old").unwrap();
+        let _undo = Mutable(&folder);
+        let made = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(&folder)
+            .status();
+        if !made.is_ok_and(|s| s.success()) {
+            return; // no chattr, no root, or a file system without the flag
+        }
+        assert!(write_file(&dest, b"new", (0o640, None, None), false).is_err());
+        write_file(&dest, b"new", (0o640, None, None), true).unwrap();
+        assert_eq!(fs::read(&dest).unwrap(), b"new");
+        assert_eq!(fs::metadata(&dest).unwrap().mode() & 0o7777, 0o640);
+    }
 }

@@ -67,6 +67,7 @@ use serde_json::{Map, Value};
 
 pub use ansible_module::{ModulePayload, ModuleStyle};
 pub use args::{Mode, parse_mode};
+pub use assemble::{Fragments, assemble_fragments};
 pub use async_job::AsyncJob;
 pub use resource::{Change, ContentDiff, Plan};
 
@@ -225,8 +226,30 @@ pub fn spec(name: &str) -> Option<&'static ModuleSpec> {
     MODULES.iter().copied().find(|m| m.name == name)
 }
 
+/// Ansible's `env_fallback`s of the common file arguments: `unsafe_writes` not given is
+/// `ANSIBLE_UNSAFE_WRITES` from the task's `environment:` or the host's.
+fn with_env_fallbacks(request: &Request) -> std::borrow::Cow<'_, Request> {
+    let takes = spec(&request.module).is_some_and(|s| s.args.contains(&"unsafe_writes"));
+    if !takes || request.args.contains_key("unsafe_writes") {
+        return std::borrow::Cow::Borrowed(request);
+    }
+    let value = request
+        .environment
+        .get("ANSIBLE_UNSAFE_WRITES")
+        .cloned()
+        .or_else(|| std::env::var("ANSIBLE_UNSAFE_WRITES").ok())
+        .filter(|v| !v.is_empty());
+    let Some(value) = value else {
+        return std::borrow::Cow::Borrowed(request);
+    };
+    let mut request = request.clone();
+    request.args.insert("unsafe_writes".into(), value.into());
+    std::borrow::Cow::Owned(request)
+}
+
 /// Runs one module call on this machine.
 pub fn run(request: &Request) -> Outcome {
+    let request = &*with_env_fallbacks(request);
     // Modules that read a file, change it and write it back take turns on its folder, so two
     // runs editing one file at once do not lose each other's edits.
     let file_keys: &[&str] = match request.module.as_str() {
@@ -282,4 +305,34 @@ pub fn run(request: &Request) -> Outcome {
         bad_arguments: matches!(e, ModuleError::Args(_)),
         ..Outcome::failed(e.to_string())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn unsafe_writes_falls_back_to_the_environment() {
+        let mut args = Map::new();
+        args.insert("dest".into(), "/x".into());
+        let mut request = Request::new("copy", args);
+        request
+            .environment
+            .insert("ANSIBLE_UNSAFE_WRITES".into(), "1".into());
+        assert_eq!(with_env_fallbacks(&request).args["unsafe_writes"], "1");
+        request
+            .args
+            .insert("unsafe_writes".into(), Value::Bool(false));
+        assert_eq!(
+            with_env_fallbacks(&request).args["unsafe_writes"],
+            Value::Bool(false)
+        );
+        request.module = "command".into();
+        request.args.remove("unsafe_writes");
+        assert!(
+            !with_env_fallbacks(&request)
+                .args
+                .contains_key("unsafe_writes")
+        );
+    }
 }

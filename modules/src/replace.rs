@@ -5,24 +5,36 @@
 
 use std::path::PathBuf;
 
-use regex::{Regex, RegexBuilder};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::copy::{Copy, FileAttrs};
-use crate::pyre;
+use crate::fsutil;
+use crate::pyre::{self, Pattern};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
 pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     name: "replace",
     args: &[
-        "path", "dest", "destfile", "name", "regexp", "replace", "after", "before", "backup",
-        "validate", "encoding", "owner", "group", "mode",
+        "path",
+        "dest",
+        "destfile",
+        "name",
+        "regexp",
+        "replace",
+        "after",
+        "before",
+        "backup",
+        "validate",
+        "encoding",
+        "owner",
+        "group",
+        "mode",
+        "unsafe_writes",
     ],
     unsupported: &[
         "others",
-        "unsafe_writes",
         "attributes",
         "attr",
         "seuser",
@@ -33,31 +45,14 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     free_form: false,
 };
 
-/// Python's regular expression syntax, as far as the regex crate has it: `\Z` is `\z`.
-/// Backreferences in a pattern (`(?P=name)`, `\1`) and lookaround are not available and fail to
-/// compile with the regex crate's message.
-fn python_regex(pattern: &str, multi_line: bool, dot_all: bool) -> Result<Regex, String> {
-    let mut translated = String::with_capacity(pattern.len());
-    let mut chars = pattern.chars();
-    while let Some(c) = chars.next() {
-        if c != '\\' {
-            translated.push(c);
-            continue;
-        }
-        match chars.next() {
-            Some('Z') => translated.push_str("\\z"),
-            Some(n) => {
-                translated.push('\\');
-                translated.push(n);
-            }
-            None => translated.push('\\'),
-        }
-    }
-    RegexBuilder::new(&translated)
-        .multi_line(multi_line)
-        .dot_matches_new_line(dot_all)
-        .build()
-        .map_err(|e| e.to_string())
+/// A Python pattern with `re.MULTILINE` or `re.DOTALL`.
+fn python_regex(pattern: &str, multiline: bool, dotall: bool) -> Result<Pattern, String> {
+    let flags = pyre::Flags {
+        multiline,
+        dotall,
+        ..pyre::Flags::default()
+    };
+    Pattern::compile(pattern, flags)
 }
 
 #[derive(Debug, Deserialize)]
@@ -133,8 +128,9 @@ impl Replace {
         let (start, end) = match &section_pattern {
             Some(p) => {
                 let re = python_regex(p, false, true).map_err(|e| bad("after/before", e))?;
-                match re.captures(contents).and_then(|c| c.name("subsection")) {
-                    Some(m) => (m.start(), m.end()),
+                let caps = re.captures(contents).map_err(|e| bad("after/before", e))?;
+                match caps.and_then(|c| c.name_span("subsection")) {
+                    Some(m) => (m.start, m.end),
                     None => {
                         return Ok(Err(format!(
                             "Pattern for before/after params did not match the given file: {p}"
@@ -145,9 +141,12 @@ impl Replace {
             None => (0, contents.len()),
         };
         let re = python_regex(&self.regexp, true, false).map_err(|e| bad("regexp", e))?;
-        let pieces = pyre::Replacement::parse(&self.replace, &re).map_err(|e| bad("replace", e))?;
+        // Python's `re.subn` raising `re.error`, as Ansible words it.
+        let unable =
+            |e: String| ModuleError::Failed(format!("Unable to process replace due to error: {e}"));
+        let pieces = pyre::Replacement::parse(&self.replace, &re).map_err(unable)?;
         let section = &contents[start..end];
-        let (new_section, count) = pieces.subn(&re, section, 0);
+        let (new_section, count) = pieces.subn(&re, section, 0).map_err(unable)?;
         if count == 0 || new_section == section {
             return Ok(Ok((contents.to_string(), 0)));
         }
@@ -168,6 +167,7 @@ impl Resource for Replace {
     }
 
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.path = fsutil::expand_path(&self.path);
         let encoding = Encoding::named(&self.encoding).unwrap_or(Encoding::Utf8);
         if self.path.is_dir() {
             return Err(ModuleError::Failed(format!(
@@ -286,15 +286,25 @@ mod tests {
     }
 
     #[test]
+    fn bad_template_is_unable_to_process() {
+        let args = serde_json::json!({"path": "/x", "regexp": "\\.", "replace": "\\D"});
+        let e = replace(args).edit("a.b").unwrap_err().to_string();
+        assert!(
+            e.contains("Unable to process replace due to error: bad escape \\D at position 0"),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn bad_templates_fail_as_python_does() {
         let re = python_regex("(a)", true, false).unwrap();
         assert_eq!(
             pyre::Replacement::parse("\\2", &re),
-            Err("invalid group reference 2".into())
+            Err("invalid group reference 2 at position 1".into())
         );
         assert_eq!(
             pyre::Replacement::parse("\\q", &re),
-            Err("bad escape \\q".into())
+            Err("bad escape \\q at position 0".into())
         );
         assert_eq!(
             pyre::Replacement::parse("\\.\\1", &re),

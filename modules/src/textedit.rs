@@ -4,12 +4,13 @@
 
 use std::path::{Path, PathBuf};
 
-use regex::Regex;
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::args::{Presence, boolean};
 use crate::copy::{Copy, FileAttrs};
+use crate::fsutil;
+use crate::pyre::{self, Caps, Flags, Pattern, Replacement};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
@@ -36,10 +37,10 @@ pub(crate) static LINEINFILE_SPEC: ModuleSpec = ModuleSpec {
         "group",
         "mode",
         "validate",
+        "unsafe_writes",
     ],
     unsupported: &[
         "others",
-        "unsafe_writes",
         "attributes",
         "seuser",
         "serole",
@@ -72,64 +73,41 @@ pub(crate) static BLOCKINFILE_SPEC: ModuleSpec = ModuleSpec {
         "validate",
         "append_newline",
         "prepend_newline",
-    ],
-    unsupported: &[
         "unsafe_writes",
-        "attributes",
-        "seuser",
-        "serole",
-        "setype",
-        "selevel",
     ],
+    unsupported: &["attributes", "seuser", "serole", "setype", "selevel"],
     free_form: false,
 };
 
-fn compile(pattern: &str, what: &str) -> Result<Regex, ModuleError> {
-    Regex::new(pattern).map_err(|e| {
+/// A Python pattern (`re.compile`), with backreferences and lookaround.
+fn compile(pattern: &str, what: &str) -> Result<Pattern, ModuleError> {
+    Pattern::compile(pattern, Flags::default()).map_err(|e| {
         ModuleError::Args(format!(
             "{what}: invalid regular expression {pattern:?}: {e}"
         ))
     })
 }
 
-/// Python's `match.expand`: `\1` and `\g<name>` in `line` with `backrefs`.
-fn expand(template: &str, caps: &regex::Captures) -> String {
-    let chars: Vec<char> = template.chars().collect();
+/// Python's `re.search` on one line; a pattern that gives up (fancy-regex's backtracking
+/// limit) fails the task rather than silently not matching.
+fn search<'p, 't>(re: &'p Pattern, line: &'t str) -> Result<Option<Caps<'p, 't>>, ModuleError> {
+    re.captures(line)
+        .map_err(|e| ModuleError::Failed(format!("regular expression failed on {line:?}: {e}")))
+}
+
+fn matches(re: &Pattern, line: &str) -> Result<bool, ModuleError> {
+    re.is_match(line)
+        .map_err(|e| ModuleError::Failed(format!("regular expression failed on {line:?}: {e}")))
+}
+
+/// Python's `match.expand`: the `line` of `backrefs` with `\\1`, `\\g<name>` and the
+/// escapes a replacement template has.
+fn expand(template: &str, re: &Pattern, caps: &Caps) -> Result<String, ModuleError> {
+    let replacement = Replacement::parse(template, re)
+        .map_err(|e| ModuleError::Failed(format!("lineinfile: line: {e}")))?;
     let mut out = String::new();
-    let mut i = 0;
-    while i < chars.len() {
-        if chars[i] == '\\' && i + 1 < chars.len() {
-            if chars[i + 1].is_ascii_digit() {
-                let digits: String = chars[i + 1..]
-                    .iter()
-                    .take_while(|c| c.is_ascii_digit())
-                    .collect();
-                out.push_str(
-                    caps.get(digits.parse().unwrap_or(0))
-                        .map_or("", |m| m.as_str()),
-                );
-                i += 1 + digits.len();
-                continue;
-            }
-            if chars[i + 1] == 'g'
-                && chars.get(i + 2) == Some(&'<')
-                && let Some(end) = chars[i + 3..].iter().position(|c| *c == '>')
-            {
-                let name: String = chars[i + 3..i + 3 + end].iter().collect();
-                let m = name
-                    .parse::<usize>()
-                    .ok()
-                    .and_then(|n| caps.get(n))
-                    .or_else(|| caps.name(&name));
-                out.push_str(m.map_or("", |m| m.as_str()));
-                i += 4 + end;
-                continue;
-            }
-        }
-        out.push(chars[i]);
-        i += 1;
-    }
-    out
+    replacement.expand(caps, &mut out);
+    Ok(out)
 }
 
 /// The file's text now: `None` when it does not exist.
@@ -210,142 +188,238 @@ pub(crate) struct LineInFile {
     writer: Option<Copy>,
     #[serde(skip)]
     msg: String,
+    #[serde(skip)]
+    found: Option<usize>,
+}
+
+/// What an edit did: the new text, Ansible's message, and for `state=absent` how many lines
+/// matched (`found`).
+#[derive(Debug, PartialEq)]
+struct Edited {
+    text: String,
+    msg: String,
+    found: Option<usize>,
+}
+
+/// A line as Python's `re.search` sees it in `readlines()` output, less the final `\n` (which
+/// only Python's `$` can see, and it matches before it anyway).
+fn searched(line: &str) -> &str {
+    line.strip_suffix('\n').unwrap_or(line)
 }
 
 impl LineInFile {
-    /// The new text, and what was done (`line added`, `line replaced`, `1 line(s) removed`).
-    fn edit(&self, text: &str) -> Result<(String, String), ModuleError> {
-        let mut lines = lines_of(text);
+    fn edit(&self, text: &str) -> Result<Edited, ModuleError> {
         let regexp = self
             .regexp
             .as_deref()
             .map(|r| compile(r, "lineinfile: regexp"))
             .transpose()?;
         if self.state == Presence::Absent {
-            let before = lines.len();
-            lines.retain(|l| {
-                let cur = trim_eol(l);
-                !match (&regexp, &self.search_string, &self.line) {
-                    (Some(re), _, _) => re.is_match(cur),
-                    (None, Some(s), _) => cur.contains(s.as_str()),
-                    (None, None, Some(line)) => cur == line,
-                    _ => false,
-                }
-            });
-            let removed = before - lines.len();
-            let msg = if removed > 0 {
-                format!("{removed} line(s) removed")
-            } else {
-                String::new()
-            };
-            return Ok((lines.concat(), msg));
+            return self.remove(lines_of(text), regexp.as_ref());
         }
-        let line = self.line.clone().ok_or_else(|| {
-            ModuleError::Args("lineinfile: line is required with state=present".into())
-        })?;
-        let anchor = match (&self.insertafter, &self.insertbefore) {
+        let line = self
+            .line
+            .clone()
+            .ok_or_else(|| ModuleError::Args("line is required with state=present".into()))?;
+        let (lines, msg) = self.present(lines_of(text), regexp.as_ref(), &line)?;
+        Ok(Edited {
+            text: lines.concat(),
+            msg,
+            found: None,
+        })
+    }
+
+    /// Ansible's `absent`: every line the regexp, search string or line matches goes.
+    fn remove(&self, lines: Vec<String>, regexp: Option<&Pattern>) -> Result<Edited, ModuleError> {
+        let before = lines.len();
+        let mut kept = Vec::with_capacity(lines.len());
+        for l in lines {
+            let hit = match (regexp, &self.search_string, &self.line) {
+                (Some(re), _, _) => matches(re, searched(&l))?,
+                (None, Some(s), _) => l.contains(s.as_str()),
+                (None, None, Some(line)) => trim_eol(&l) == line,
+                _ => false,
+            };
+            if !hit {
+                kept.push(l);
+            }
+        }
+        let removed = before - kept.len();
+        let msg = match removed {
+            0 => String::new(),
+            n => format!("{n} line(s) removed"),
+        };
+        Ok(Edited {
+            text: kept.concat(),
+            msg,
+            found: Some(removed),
+        })
+    }
+
+    /// The pattern of `insertafter`/`insertbefore`, and whether it is `insertafter`.
+    fn anchor(&self) -> Result<Option<(Pattern, bool)>, ModuleError> {
+        Ok(match (&self.insertafter, &self.insertbefore) {
             (Some(a), _) if a != "EOF" && a != "BOF" => {
                 Some((compile(a, "lineinfile: insertafter")?, true))
             }
             (None, Some(b)) if b != "BOF" => Some((compile(b, "lineinfile: insertbefore")?, false)),
             _ => None,
-        };
-        let mut matched: Option<(usize, Option<String>)> = None;
-        let mut insert_at: Option<usize> = None;
-        let mut exact_line_elsewhere = false;
+        })
+    }
+
+    /// The last line (the first with `firstmatch`) the regexp or search string matches, and
+    /// the line `backrefs` makes of it.
+    fn find_match(
+        &self,
+        lines: &[String],
+        regexp: Option<&Pattern>,
+        line: &str,
+    ) -> Result<Option<(usize, Option<String>)>, ModuleError> {
+        let mut found = None;
         for (i, l) in lines.iter().enumerate() {
-            let cur = trim_eol(l);
-            let found = match (&regexp, &self.search_string) {
-                (Some(re), _) => re.captures(cur).map(|c| Some(expand(&line, &c))),
-                (None, Some(s)) => cur.contains(s.as_str()).then_some(None),
-                (None, None) => (cur == line).then_some(None),
+            let hit = match (regexp, &self.search_string) {
+                (Some(re), _) => match search(re, searched(l))? {
+                    Some(caps) if self.backrefs => Some(Some(expand(line, re, &caps)?)),
+                    Some(_) => Some(None),
+                    None => None,
+                },
+                (None, Some(s)) => l.contains(s.as_str()).then_some(None),
+                (None, None) => None,
             };
-            if let Some(expanded) = found {
-                matched = Some((i, expanded));
+            if let Some(expanded) = hit {
+                found = Some((i, expanded));
                 if self.firstmatch {
                     break;
                 }
-            } else {
-                if cur == line {
-                    exact_line_elsewhere = true;
+            }
+        }
+        Ok(found)
+    }
+
+    /// Where no match was found: the line itself (its index), and where the anchor says to
+    /// insert (the line after an `insertafter` match, the line of an `insertbefore` one).
+    fn find_line_or_anchor(
+        &self,
+        lines: &[String],
+        line: &str,
+    ) -> Result<(Option<usize>, Option<usize>), ModuleError> {
+        let anchor = self.anchor()?;
+        let (mut exact, mut at) = (None, None);
+        for (i, l) in lines.iter().enumerate() {
+            if trim_eol(l) == line {
+                exact = Some(i);
+            } else if let Some((re, after)) = &anchor
+                && matches(re, searched(l))?
+            {
+                at = Some(if *after { i + 1 } else { i });
+                if self.firstmatch {
+                    break;
                 }
-                if let Some((re, after)) = &anchor
-                    && re.is_match(cur)
-                {
-                    insert_at = Some(if *after { i + 1 } else { i });
-                    if self.firstmatch {
-                        break;
-                    }
-                }
             }
         }
-        if let Some((index, expanded)) = matched {
-            let new_line = match (self.backrefs, expanded) {
-                (true, Some(e)) => e,
-                _ => line.clone(),
-            };
-            let ending = if lines[index].ends_with("\r\n") {
-                "\r\n"
-            } else {
-                "\n"
-            };
-            let new_full = format!("{new_line}{ending}");
-            if lines[index] != new_full {
-                lines[index] = new_full;
-                return Ok((lines.concat(), "line replaced".into()));
-            }
-            return Ok((lines.concat(), String::new()));
+        Ok((exact, at))
+    }
+
+    /// Ansible's `present`: replace the matched line, or insert the line where asked.
+    fn present(
+        &self,
+        mut lines: Vec<String>,
+        regexp: Option<&Pattern>,
+        line: &str,
+    ) -> Result<(Vec<String>, String), ModuleError> {
+        let with_eol = |l: &str| match l.ends_with('\n') {
+            true => l.to_string(),
+            false => format!("{l}\n"),
+        };
+        let mut found = self.find_match(&lines, regexp, line)?;
+        let mut anchor_at = None;
+        if found.is_none() {
+            let (exact, at) = self.find_line_or_anchor(&lines, line)?;
+            found = exact.map(|i| (i, None));
+            anchor_at = at;
         }
-        if self.backrefs
-            || ((regexp.is_some() || self.search_string.is_some()) && exact_line_elsewhere)
-        {
-            // With backrefs there is nothing safe to add; a line already present needs nothing.
-            return Ok((lines.concat(), String::new()));
+        if let Some((index, expanded)) = found {
+            let new_line = with_eol(expanded.as_deref().unwrap_or(line));
+            if lines[index] == new_line {
+                return Ok((lines, String::new()));
+            }
+            lines[index] = new_line;
+            return Ok((lines, "line replaced".into()));
         }
-        let bof = self.insertbefore.as_deref() == Some("BOF")
-            || self.insertafter.as_deref() == Some("BOF");
-        let added = format!("{line}\n");
-        if bof {
-            lines.insert(0, added);
-        } else if let Some(at) = insert_at {
-            let already = match self.insertafter.is_some() {
-                true => lines.get(at).is_some_and(|l| trim_eol(l) == line),
-                false => at > 0 && trim_eol(&lines[at - 1]) == line,
-            };
-            if already {
-                return Ok((lines.concat(), String::new()));
+        if self.backrefs {
+            // Nothing safe to add: the backreferences have nothing to fill them.
+            return Ok((lines, String::new()));
+        }
+        let after = self.insertafter.as_deref();
+        let before = self.insertbefore.as_deref();
+        let added = with_eol(line);
+        let at = match anchor_at {
+            _ if before == Some("BOF") || after == Some("BOF") => 0,
+            Some(at) if after != Some("EOF") => at,
+            _ => lines.len(),
+        };
+        if at == lines.len() {
+            if after.is_some() && at > 0 && anchor_at.is_some() && trim_eol(&lines[at - 1]) == line
+            {
+                return Ok((lines, String::new()));
             }
-            if at > 0 && !lines[at - 1].ends_with('\n') {
-                lines[at - 1].push('\n');
-            }
-            lines.insert(at, added);
-        } else {
             if let Some(last) = lines.last_mut()
-                && !last.ends_with('\n')
+                && !last.ends_with(['\n', '\r'])
             {
                 last.push('\n');
             }
-            lines.push(added);
+        } else if after.is_some() && at > 0 && trim_eol(&lines[at]) == line {
+            return Ok((lines, String::new()));
         }
-        Ok((lines.concat(), "line added".into()))
+        lines.insert(at, added);
+        Ok((lines, "line added".into()))
+    }
+
+    /// Ansible's warning for an empty `regexp` or `search_string`, which matches every line.
+    fn warnings(&self) -> Vec<String> {
+        let (name, hint) = match (self.regexp.as_deref(), self.search_string.as_deref()) {
+            (Some(""), _) => (
+                "regular expression",
+                " If this is desired, use '^' to match every line in the file and avoid this warning.",
+            ),
+            (_, Some("")) => ("search string", ""),
+            _ => return Vec::new(),
+        };
+        vec![format!(
+            "The {name} is an empty string, which will match every line in the file. This may have unintended consequences, such as replacing the last line in the file rather than appending.{hint}"
+        )]
     }
 }
 
 impl Resource for LineInFile {
     fn validate(&self) -> Result<(), ModuleError> {
-        if self.regexp.is_some() && self.search_string.is_some() {
-            return Err(ModuleError::Args(
-                "lineinfile: regexp and search_string are mutually exclusive".into(),
+        let exclusive = [
+            (
+                "insertbefore|insertafter",
+                self.insertbefore.is_some() && self.insertafter.is_some(),
+            ),
+            (
+                "regexp|search_string",
+                self.regexp.is_some() && self.search_string.is_some(),
+            ),
+            (
+                "backrefs|search_string",
+                self.backrefs && self.search_string.is_some(),
+            ),
+        ];
+        if let Some((names, _)) = exclusive.iter().find(|(_, both)| *both) {
+            return Err(ModuleError::Args(format!(
+                "parameters are mutually exclusive: {names}"
+            )));
+        }
+        if self.state == Presence::Present && self.backrefs && self.regexp.is_none() {
+            return Err(ModuleError::Failed(
+                "regexp is required with backrefs=true".into(),
             ));
         }
-        if self.insertafter.is_some() && self.insertbefore.is_some() {
-            return Err(ModuleError::Args(
-                "lineinfile: insertafter and insertbefore are mutually exclusive".into(),
-            ));
-        }
-        if self.backrefs && self.regexp.is_none() {
-            return Err(ModuleError::Args(
-                "lineinfile: backrefs needs regexp".into(),
+        if self.state == Presence::Present && self.line.is_none() {
+            return Err(ModuleError::Failed(
+                "line is required with state=present".into(),
             ));
         }
         if self.state == Presence::Absent
@@ -353,23 +427,32 @@ impl Resource for LineInFile {
             && self.regexp.is_none()
             && self.search_string.is_none()
         {
-            return Err(ModuleError::Args(
-                "lineinfile: state=absent needs line, regexp or search_string".into(),
+            return Err(ModuleError::Failed(
+                "one of line, search_string, or regexp is required with state=absent".into(),
             ));
         }
         Ok(())
     }
 
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.path = fsutil::expand_path(&self.path);
+        if self.path.is_dir() {
+            return Err(ModuleError::Failed(format!(
+                "Path {} is a directory !",
+                self.path.display()
+            )));
+        }
         let missing = format!("Destination {} does not exist !", self.path.display());
         let Some(text) = existing_text(&self.path, self.state, self.create, missing)? else {
+            self.msg = "file not present".into();
             return Ok(Plan::default());
         };
-        let (new_text, msg) = self.edit(&text)?;
-        self.msg = msg;
+        let edited = self.edit(&text)?;
+        self.msg = edited.msg;
+        self.found = edited.found;
         let (plan, writer) = plan_write(
             &self.path,
-            new_text,
+            edited.text,
             &mut self.attrs,
             want_diff,
             self.create,
@@ -387,6 +470,13 @@ impl Resource for LineInFile {
         // Ansible's lineinfile always returns `backup`: the backup's path, or "".
         let backup = backup_file(self.writer.as_ref()).unwrap_or_else(|| "".into());
         values.insert("backup".into(), backup);
+        if let Some(found) = self.found {
+            values.insert("found".into(), found.into());
+        }
+        let warnings = self.warnings();
+        if !warnings.is_empty() {
+            values.insert("warnings".into(), warnings.into());
+        }
     }
 }
 
@@ -433,62 +523,117 @@ fn end() -> String {
     "END".into()
 }
 
-impl BlockInFile {
-    fn edit(&self, text: &str) -> Result<(String, String), ModuleError> {
-        let begin = self.marker.replace("{mark}", &self.marker_begin);
-        let end = self.marker.replace("{mark}", &self.marker_end);
-        let mut lines: Vec<String> = text.lines().map(str::to_string).collect();
-        let block: Vec<String> = if self.state == Presence::Absent || self.block.is_empty() {
-            Vec::new()
-        } else {
-            let mut b = vec![begin.clone()];
-            b.extend(self.block.lines().map(str::to_string));
-            b.push(end.clone());
-            b
+/// Python's `bytes.splitlines(True)`: lines split at `\n`, `\r\n` or `\r`, endings kept.
+fn splitlines_keep(text: &str) -> Vec<String> {
+    let mut lines = Vec::new();
+    let mut start = 0;
+    let bytes = text.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        let end = match bytes[i] {
+            b'\r' if bytes.get(i + 1) == Some(&b'\n') => i + 2,
+            b'\r' | b'\n' => i + 1,
+            _ => {
+                i += 1;
+                continue;
+            }
         };
-        let n0 = lines.iter().position(|l| *l == begin);
-        let n1 = lines.iter().position(|l| *l == end);
-        let at = match (n0, n1) {
+        lines.push(text[start..end].to_string());
+        start = end;
+        i = end;
+    }
+    if start < text.len() {
+        lines.push(text[start..].to_string());
+    }
+    lines
+}
+
+impl BlockInFile {
+    /// Where the block goes when its markers are not in the file: after the last line
+    /// `insertafter` matches (before it with `insertbefore`), at the start for `BOF`, else at
+    /// the end. A pattern with the global `(?m)` flag is searched in the whole text, as
+    /// Ansible does.
+    fn insert_at(&self, text: &str, lines: &[String]) -> Result<usize, ModuleError> {
+        let after = match (&self.insertafter, &self.insertbefore) {
+            (None, None) => Some("EOF"),
+            (a, _) => a.as_deref(),
+        };
+        let (pattern, what) = match (after, self.insertbefore.as_deref()) {
+            (Some("EOF"), _) => return Ok(lines.len()),
+            (Some(a), _) => (a, "blockinfile: insertafter"),
+            (None, Some("BOF")) => return Ok(0),
+            (None, Some(b)) => (b, "blockinfile: insertbefore"),
+            (None, None) => return Ok(lines.len()),
+        };
+        let re = compile(pattern, what)?;
+        let mut found = None;
+        if pyre::global_flags(pattern).contains('m') {
+            if let Some(m) = search(&re, text)?.and_then(|c| c.span(0)) {
+                let upto = if after.is_some() { m.end } else { m.start };
+                found = Some(text[..upto].matches('\n').count());
+            }
+        } else {
+            for (i, l) in lines.iter().enumerate() {
+                if matches(&re, searched(l))? {
+                    found = Some(i);
+                }
+            }
+        }
+        Ok(match found {
+            None => lines.len(),
+            Some(n) if after.is_some() => n + 1,
+            Some(n) => n,
+        })
+    }
+
+    /// The marker lines and the block between them (none to remove the block).
+    fn block_lines(&self) -> (String, String, Vec<String>) {
+        let begin = self.marker.replace("{mark}", &self.marker_begin) + "\n";
+        let end = self.marker.replace("{mark}", &self.marker_end) + "\n";
+        if self.state == Presence::Absent || self.block.is_empty() {
+            return (begin, end, Vec::new());
+        }
+        let mut block = self.block.clone();
+        if !block.ends_with('\n') {
+            block.push('\n');
+        }
+        let mut lines = vec![begin.clone()];
+        lines.extend(splitlines_keep(&block));
+        lines.push(end.clone());
+        (begin, end, lines)
+    }
+
+    /// Ansible's blockinfile: the block replaces the one between the markers, or goes where
+    /// `insertafter`/`insertbefore` say; the file's own line endings stay as they are.
+    fn edit(&self, text: &str) -> Result<(String, String), ModuleError> {
+        let mut lines = splitlines_keep(text);
+        let (begin, end, block) = self.block_lines();
+        let n0 = lines.iter().rposition(|l| *l == begin);
+        let n1 = lines.iter().rposition(|l| *l == end);
+        let mut at = match (n0, n1) {
             (Some(a), Some(b)) => {
                 let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
                 lines.drain(lo..=hi);
                 lo
             }
-            _ if block.is_empty() => return Ok((text.to_string(), String::new())),
-            _ => {
-                let last_match =
-                    |pattern: &str, what: &str| -> Result<Option<usize>, ModuleError> {
-                        let re = compile(pattern, what)?;
-                        Ok(lines.iter().rposition(|l| re.is_match(l)))
-                    };
-                match (self.insertafter.as_deref(), self.insertbefore.as_deref()) {
-                    (_, Some("BOF")) => 0,
-                    (Some(a), _) if a != "EOF" => {
-                        last_match(a, "blockinfile: insertafter")?.map_or(lines.len(), |i| i + 1)
-                    }
-                    (None, Some(b)) => {
-                        last_match(b, "blockinfile: insertbefore")?.unwrap_or(lines.len())
-                    }
-                    _ => lines.len(),
-                }
-            }
+            _ => self.insert_at(text, &lines)?,
         };
-        let mut insert = block;
-        if !insert.is_empty() {
-            if self.prepend_newline && at > 0 && !lines[at - 1].is_empty() {
-                insert.insert(0, String::new());
-            }
-            if self.append_newline && at < lines.len() && !lines[at].is_empty() {
-                insert.push(String::new());
-            }
+        if at > 0 && !lines[at - 1].ends_with('\n') {
+            lines[at - 1].push('\n');
         }
-        let inserting = !insert.is_empty();
-        lines.splice(at..at, insert);
-        let new_text = if lines.is_empty() {
-            String::new()
-        } else {
-            lines.join("\n") + "\n"
-        };
+        let present = self.state == Presence::Present;
+        if present && self.prepend_newline && at != 0 && lines[at - 1] != "\n" {
+            lines.insert(at, "\n".into());
+            at += 1;
+        }
+        let after_block = at + block.len();
+        let inserting = !block.is_empty();
+        lines.splice(at..at, block);
+        if present && self.append_newline && after_block < lines.len() && lines[after_block] != "\n"
+        {
+            lines.insert(after_block, "\n".into());
+        }
+        let new_text = lines.concat();
         let msg = match (new_text == text, inserting) {
             (true, _) => String::new(),
             (false, true) => "Block inserted".into(),
@@ -500,21 +645,22 @@ impl BlockInFile {
 
 impl Resource for BlockInFile {
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.path = fsutil::expand_path(&self.path);
+        if self.path.is_dir() {
+            return Err(ModuleError::Failed(format!(
+                "Path {} is a directory !",
+                self.path.display()
+            )));
+        }
         let missing = format!("Path {} does not exist !", self.path.display());
         let existed = self.path.exists();
         let Some(text) = existing_text(&self.path, self.state, self.create, missing)? else {
+            self.msg = format!("File {} not present", self.path.display());
             return Ok(Plan::default());
         };
         let (new_text, msg) = self.edit(&text)?;
-        if !existed {
-            // Ansible's blockinfile: nothing to write leaves no file; otherwise "File created".
-            if new_text.is_empty() {
-                return Ok(Plan::default());
-            }
-            self.msg = "File created".into();
-        } else {
-            self.msg = msg;
-        }
+        // Ansible's blockinfile creates the file even when there is nothing to put in it.
+        self.msg = if existed { msg } else { "File created".into() };
         let (plan, writer) = plan_write(
             &self.path,
             new_text,
@@ -553,28 +699,58 @@ mod tests {
         serde_json::from_value(args).unwrap()
     }
 
+    fn edited(m: &LineInFile, text: &str) -> (String, String) {
+        let e = m.edit(text).unwrap();
+        (e.text, e.msg)
+    }
+
     #[test]
     fn replaces_by_regexp_or_adds_at_the_end() {
         let m = lif(serde_json::json!({"path": "/x", "regexp": "^Port ", "line": "Port 2222"}));
-        assert_eq!(m.edit("a\nPort 22\nb\n").unwrap().0, "a\nPort 2222\nb\n");
-        assert_eq!(m.edit("a\nb").unwrap().0, "a\nb\nPort 2222\n");
-        assert_eq!(m.edit("Port 2222\n").unwrap().1, "");
+        assert_eq!(edited(&m, "a\nPort 22\nb\n").0, "a\nPort 2222\nb\n");
+        assert_eq!(edited(&m, "a\nb").0, "a\nb\nPort 2222\n");
+        assert_eq!(edited(&m, "Port 2222\n").1, "");
     }
 
     #[test]
     fn insertafter_backrefs_and_absent() {
         let m = lif(serde_json::json!({"path": "/x", "line": "new", "insertafter": "^\\[main\\]"}));
-        assert_eq!(m.edit("[main]\nx=1\n").unwrap().0, "[main]\nnew\nx=1\n");
+        assert_eq!(edited(&m, "[main]\nx=1\n").0, "[main]\nnew\nx=1\n");
         let m = lif(
             serde_json::json!({"path": "/x", "regexp": "^(\\w+)=old$", "line": "\\1=new", "backrefs": true}),
         );
-        assert_eq!(m.edit("key=old\n").unwrap().0, "key=new\n");
-        assert_eq!(m.edit("other\n").unwrap().0, "other\n");
+        assert_eq!(edited(&m, "key=old\n").0, "key=new\n");
+        assert_eq!(edited(&m, "other\n").0, "other\n");
         let m = lif(serde_json::json!({"path": "/x", "regexp": "^#", "state": "absent"}));
         assert_eq!(
             m.edit("#a\nb\n#c\n").unwrap(),
-            ("b\n".into(), "2 line(s) removed".into())
+            Edited {
+                text: "b\n".into(),
+                msg: "2 line(s) removed".into(),
+                found: Some(2)
+            }
         );
+    }
+
+    #[test]
+    fn python_patterns_with_backreferences() {
+        let m = lif(serde_json::json!({"path": "/x", "regexp": "^(REF) .* \\1$", "line": "ok"}));
+        assert_eq!(edited(&m, "REF a REF\nREF b FER\n").0, "ok\nREF b FER\n");
+        let m = lif(
+            serde_json::json!({"path": "/x", "regexp": "^(?P<k>\\w+)=(?!keep)", "line": "\\g<k>=new", "backrefs": true}),
+        );
+        assert_eq!(edited(&m, "a=keep\nb=old\n").0, "a=keep\nb=new\n");
+    }
+
+    #[test]
+    fn insertbefore_and_the_line_already_there() {
+        let m = lif(serde_json::json!({"path": "/x", "line": "new", "insertbefore": "^b"}));
+        assert_eq!(edited(&m, "a\nb\n").0, "a\nnew\nb\n");
+        assert_eq!(edited(&m, "new\nb\n"), ("new\nb\n".into(), "".into()));
+        let m = lif(serde_json::json!({"path": "/x", "line": "x", "insertbefore": "BOF"}));
+        assert_eq!(edited(&m, "a\n").0, "x\na\n");
+        let m = lif(serde_json::json!({"path": "/x", "regexp": "", "line": "x"}));
+        assert!(m.warnings()[0].starts_with("The regular expression is an empty string"));
     }
 
     #[test]
@@ -590,5 +766,30 @@ mod tests {
         let gone: BlockInFile =
             serde_json::from_value(serde_json::json!({"path": "/x", "state": "absent"})).unwrap();
         assert_eq!(gone.edit(&once).unwrap().0, "top\n");
+    }
+
+    fn bif(args: serde_json::Value) -> BlockInFile {
+        serde_json::from_value(args).unwrap()
+    }
+
+    #[test]
+    fn blocks_keep_the_files_line_endings() {
+        let b = bif(serde_json::json!({"path": "/x", "block": "new", "insertafter": "^dos"}));
+        assert_eq!(
+            b.edit("dos\r\nend\r\n").unwrap().0,
+            "dos\r\n# BEGIN ANSIBLE MANAGED BLOCK\nnew\n# END ANSIBLE MANAGED BLOCK\nend\r\n"
+        );
+        assert_eq!(splitlines_keep("a\rb\r\nc"), ["a\r", "b\r\n", "c"]);
+    }
+
+    #[test]
+    fn multiline_anchor_searches_the_whole_text() {
+        let b = bif(serde_json::json!({"path": "/x", "block": "B", "insertbefore": "(?m)^b\\nc$"}));
+        assert_eq!(
+            b.edit("a\nb\nc\n").unwrap().0,
+            "a\n# BEGIN ANSIBLE MANAGED BLOCK\nB\n# END ANSIBLE MANAGED BLOCK\nb\nc\n"
+        );
+        assert_eq!(pyre::global_flags("(?mi)x"), "mi");
+        assert_eq!(pyre::global_flags("(?m:x)"), "");
     }
 }

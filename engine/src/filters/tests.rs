@@ -126,38 +126,26 @@ fn regex_test(value: &Value, pattern: &str, kw: &Kwargs, anchored: bool) -> Resu
     let match_type = kw.get::<Option<String>>("match_type")?;
     let anchored = anchored || match_type.as_deref() == Some("match");
     let full = match_type.as_deref() == Some("fullmatch");
-    let pattern = pattern.replace(r"\Z", r"\z");
     let pattern = if full {
-        format!(r"\A(?:{pattern})\z")
+        format!(r"\A(?:{pattern})\Z")
     } else if anchored {
         format!(r"\A(?:{pattern})")
     } else {
-        pattern
+        pattern.to_string()
     };
     let text = value
         .as_str()
         .map(str::to_string)
         .unwrap_or_else(|| value.to_string());
-    match regex::RegexBuilder::new(&pattern)
-        .case_insensitive(ic)
-        .multi_line(ml)
-        .size_limit(1 << 24)
-        .build()
-    {
-        Ok(re) => Ok(re.is_match(&text)),
-        // Lookaround and backreferences, which only fancy-regex has.
-        Err(e) => {
-            let flags = format!(
-                "{}{}",
-                if ic { "(?i)" } else { "" },
-                if ml { "(?m)" } else { "" }
-            );
-            let re = fancy_regex::Regex::new(&format!("{flags}{pattern}"))
-                .map_err(|_| err(format!("invalid regular expression: {e}")))?;
-            re.is_match(&text)
-                .map_err(|e| err(format!("regular expression failed: {e}")))
-        }
-    }
+    let flags = settle_modules::pyre::Flags {
+        ignorecase: ic,
+        multiline: ml,
+        dotall: false,
+    };
+    let re = settle_modules::pyre::Pattern::compile(&pattern, flags)
+        .map_err(|e| err(format!("invalid regular expression: {e}")))?;
+    re.is_match(&text)
+        .map_err(|e| err(format!("regular expression failed: {e}")))
 }
 
 fn path_arg(v: &Value) -> String {

@@ -5,6 +5,7 @@
 use base64::Engine as _;
 use minijinja::value::{Kwargs, Rest, ValueKind};
 use minijinja::{Environment, Error, Value};
+use settle_modules::pyre::{Flags, Pattern, Replacement};
 use sha1::Digest;
 
 use super::err;
@@ -36,15 +37,14 @@ pub(crate) fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "'\"'\"'"))
 }
 
-/// A Python pattern as the regex crate reads it (`\Z` is `\z` there).
-fn regex(pattern: &str, ignorecase: bool, multiline: bool) -> Result<regex::Regex, Error> {
-    let pattern = pattern.replace(r"\Z", r"\z");
-    regex::RegexBuilder::new(&pattern)
-        .case_insensitive(ignorecase)
-        .multi_line(multiline)
-        .size_limit(1 << 24)
-        .build()
-        .map_err(|e| err(format!("invalid regular expression: {e}")))
+/// A Python pattern (`re.compile` with `re.I`/`re.M`), backreferences and lookaround included.
+fn regex(pattern: &str, ignorecase: bool, multiline: bool) -> Result<Pattern, Error> {
+    let flags = Flags {
+        ignorecase,
+        multiline,
+        dotall: false,
+    };
+    Pattern::compile(pattern, flags).map_err(|e| err(format!("invalid regular expression: {e}")))
 }
 
 fn flags(kw: &Kwargs) -> Result<(bool, bool), Error> {
@@ -55,14 +55,9 @@ fn flags(kw: &Kwargs) -> Result<(bool, bool), Error> {
 }
 
 /// Python's `re.subn`.
-fn python_sub(
-    re: &regex::Regex,
-    rep: &str,
-    s: &str,
-    count: usize,
-) -> Result<(String, usize), Error> {
-    let replacement = settle_modules::pyre::Replacement::parse(rep, re).map_err(err)?;
-    Ok(replacement.subn(re, s, count))
+fn python_sub(re: &Pattern, rep: &str, s: &str, count: usize) -> Result<(String, usize), Error> {
+    let replacement = Replacement::parse(rep, re).map_err(err)?;
+    replacement.subn(re, s, count).map_err(err)
 }
 
 /// Python's `re.escape` (3.7+): only the characters special in a pattern.
@@ -464,21 +459,21 @@ pub(super) fn register(env: &mut Environment<'static>) {
             let (ic, ml) = flags(&kw)?;
             let re = regex(&pattern, ic, ml)?;
             let value = text_of(&s);
-            let Some(caps) = re.captures(&value) else {
+            let Some(caps) = re.captures(&value).map_err(err)? else {
                 return Ok(Value::from(()));
             };
             if wanted.is_empty() {
-                return Ok(Value::from(caps.get(0).map_or("", |m| m.as_str())));
+                return Ok(Value::from(caps.get(0).unwrap_or("")));
             }
             let mut out = Vec::new();
             for g in wanted {
                 let m = match g.parse::<usize>() {
                     Ok(i) if i < re.captures_len() => caps.get(i),
                     Ok(i) => return Err(err(format!("no such group: {i}"))),
-                    Err(_) if re.capture_names().any(|c| c == Some(g.as_str())) => caps.name(&g),
+                    Err(_) if re.group_index(&g).is_some() => caps.name(&g),
                     Err(_) => return Err(err(format!("no such group: {g}"))),
                 };
-                out.push(m.map_or(Value::from(()), |m| Value::from(m.as_str())));
+                out.push(m.map_or(Value::from(()), Value::from));
             }
             Ok(Value::from(out))
         },
@@ -491,8 +486,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             let value = text_of(&s);
             let groups = re.captures_len() - 1;
             let mut out = Vec::new();
-            for caps in re.captures_iter(&value) {
-                let g = |i: usize| Value::from(caps.get(i).map_or("", |m| m.as_str()));
+            for caps in re.captures_all(&value, 0).map_err(err)? {
+                let g = |i: usize| Value::from(caps.get(i).unwrap_or(""));
                 out.push(match groups {
                     0 => g(0),
                     1 => g(1),
@@ -687,6 +682,19 @@ mod unit {
             render(r"{{ 'abc'|regex_replace('(b)', '\\-\\1') }}"),
             r"a\-bc"
         );
+    }
+
+    #[test]
+    fn backreferences_and_lookaround_in_patterns() {
+        assert_eq!(
+            render(r"{{ 'aa bb cd' | regex_replace('(\\w)\\1', '<\\1>') }}"),
+            "<a> <b> cd"
+        );
+        assert!(truth(
+            r"'foobar foobaz' | regex_findall('foo(?!bar)\\w+') == ['foobaz']"
+        ));
+        assert!(truth(r"'abab' | regex_search('(ab)\\1') == 'abab'"));
+        assert!(truth(r"'xyx' is search('(?<=y)x')"));
     }
 
     #[test]
