@@ -484,8 +484,8 @@ pub(crate) fn ansible_boolean(value: &Value) -> Result<bool, String> {
     let word = match value {
         Value::Bool(b) => return Ok(*b),
         Value::Number(n) => match n.as_f64() {
-            Some(x) if x == 1.0 => return Ok(true),
-            Some(x) if x == 0.0 => return Ok(false),
+            Some(1.0) => return Ok(true),
+            Some(0.0) => return Ok(false),
             _ => String::new(),
         },
         Value::String(s) => s.trim().to_lowercase(),
