@@ -1057,11 +1057,16 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
 
 fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut args = rendered_args(ctx, &[])?;
-    // Only a folder copy makes folders; the module itself copies one file.
-    let directory_mode = args.remove("directory_mode");
     let remote = args
         .get("remote_src")
         .is_some_and(crate::template::json_bool);
+    // Only a folder copy makes folders: the engine's from the controller, the module's with
+    // remote_src.
+    let directory_mode = if remote {
+        None
+    } else {
+        args.remove("directory_mode")
+    };
     if let Some(content) = args.get_mut("content") {
         // Ansible's copy action: a dict or list is written as JSON, other values as Python's str().
         let text = match &*content {

@@ -44,6 +44,8 @@ pub(crate) static SHELL_SPEC: ModuleSpec = ModuleSpec {
         "stdin_add_newline",
         "strip_empty_ends",
         "executable",
+        // Taken only to refuse it with Ansible's message: shell expands nothing.
+        "expand_argument_vars",
     ],
     unsupported: &["warn"],
     free_form: true,
@@ -82,6 +84,13 @@ fn yes() -> bool {
 }
 
 pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError> {
+    // Ansible's shell action refuses it with a plain message, as an action failure.
+    if shell && request.args.contains_key("expand_argument_vars") {
+        return Ok(Outcome::failed(format!(
+            "Unsupported parameters for ({}) module: expand_argument_vars",
+            request.module
+        )));
+    }
     let args: Args = parse_args(&request.module, &request.args)?;
     let text = match (&args.raw, &args.cmd) {
         (Some(_), Some(_)) => {
@@ -205,13 +214,14 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     let child = match command.spawn() {
         Ok(child) => child,
         Err(e) => {
-            let mut outcome = Outcome::failed(format!(
-                "[Errno {}] {}: '{}'",
-                e.raw_os_error().unwrap_or(0),
-                e,
-                argv[0]
-            ));
-            values.insert("rc".into(), 2.into());
+            // As Ansible's run_command reports a program it cannot start.
+            let mut outcome = Outcome::failed("Error executing command.");
+            values.insert("rc".into(), e.raw_os_error().unwrap_or(2).into());
+            values.insert("cmd".into(), shell_words::join(&argv).into());
+            for stream in ["stdout", "stderr"] {
+                values.insert(stream.into(), "".into());
+                values.insert(format!("{stream}_lines"), Vec::<String>::new().into());
+            }
             outcome.values = values;
             return Ok(outcome);
         }
@@ -330,8 +340,25 @@ pub(crate) enum Waited {
     Io(std::io::Error),
 }
 
+/// What the threads watching a running command report.
+enum Watched {
+    /// More output arrived on stdout (0) or stderr (1).
+    Output,
+    /// One of the pipes reached its end.
+    Closed,
+    /// The command itself ended.
+    Exited(std::io::Result<std::process::ExitStatus>),
+}
+
+/// How long output may stay silent, once the command has ended, before its pipes are left
+/// behind: a program it started in the background may hold them open for ever (Ansible's
+/// `run_command` stops reading the same way).
+const QUIET_AFTER_EXIT: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// Feeds `stdin` and reads the output at the same time (a large input to a program that
 /// answers as it reads would otherwise fill both pipes and hang), up to `timeout` seconds.
+/// Once the command has ended, output still coming is read until the pipes close or stay quiet
+/// for a second.
 pub(crate) fn wait_for(
     mut child: std::process::Child,
     stdin: Option<String>,
@@ -346,37 +373,89 @@ pub(crate) fn wait_for(
     let group = child.id() as libc::pid_t;
     // An interrupt of the run (or a lost controller, on a host) ends the group.
     let _running = crate::children::track(group);
-    let (done, finished) = std::sync::mpsc::channel();
-    let waiter = std::thread::spawn(move || {
-        let _ = done.send(child.wait_with_output());
+    let (events, watched) = std::sync::mpsc::channel();
+    let stdout = read_in_background(child.stdout.take(), events.clone());
+    let stderr = read_in_background(child.stderr.take(), events.clone());
+    std::thread::spawn(move || {
+        let _ = events.send(Watched::Exited(child.wait()));
     });
-    let output = match timeout.filter(|t| *t > 0) {
-        None => finished.recv().ok(),
-        Some(seconds) => match finished.recv_timeout(std::time::Duration::from_secs(seconds)) {
-            Ok(output) => Some(output),
-            Err(_) => {
-                // SAFETY: killpg only sends a signal to the group the child leads.
-                unsafe {
-                    libc::killpg(group, libc::SIGKILL);
+    let deadline = timeout
+        .filter(|t| *t > 0)
+        .map(|t| (t, Instant::now() + std::time::Duration::from_secs(t)));
+    let mut status = None;
+    let mut open_pipes = 2;
+    while status.is_none() || open_pipes > 0 {
+        let wait = match (&status, deadline) {
+            (Some(_), _) => QUIET_AFTER_EXIT,
+            (None, Some((_, at))) => at.saturating_duration_since(Instant::now()),
+            (None, None) => std::time::Duration::from_secs(3600),
+        };
+        match watched.recv_timeout(wait) {
+            Ok(Watched::Output) => {}
+            Ok(Watched::Closed) => open_pipes -= 1,
+            Ok(Watched::Exited(result)) => status = Some(result.map_err(Waited::Io)?),
+            Err(_) if status.is_some() => break,
+            Err(_) => match deadline {
+                Some((seconds, at)) if Instant::now() >= at => {
+                    // SAFETY: killpg only sends a signal to the group the child leads.
+                    unsafe {
+                        libc::killpg(group, libc::SIGKILL);
+                    }
+                    return Err(Waited::TimedOut(seconds));
                 }
-                let _ = waiter.join();
-                if let Some(feeder) = feeder {
-                    let _ = feeder.join();
-                }
-                return Err(Waited::TimedOut(seconds));
-            }
-        },
-    };
-    let _ = waiter.join();
+                _ => {}
+            },
+        }
+    }
     if let Some(feeder) = feeder {
         let _ = feeder.join();
     }
-    match output {
-        Some(result) => result.map_err(Waited::Io),
+    let taken = |buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>>| {
+        std::mem::take(&mut *buffer.lock().unwrap_or_else(|e| e.into_inner()))
+    };
+    match status {
+        Some(status) => Ok(std::process::Output {
+            status,
+            stdout: taken(stdout),
+            stderr: taken(stderr),
+        }),
         None => Err(Waited::Io(std::io::Error::other(
             "the command's waiter ended",
         ))),
     }
+}
+
+/// Reads a pipe on a thread of its own into a shared buffer, saying when data comes and when
+/// the pipe closes. The thread outlives the call if a background program keeps the pipe open.
+fn read_in_background(
+    pipe: Option<impl std::io::Read + Send + 'static>,
+    events: std::sync::mpsc::Sender<Watched>,
+) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
+    let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let Some(mut pipe) = pipe else {
+        let _ = events.send(Watched::Closed);
+        return buffer;
+    };
+    let shared = buffer.clone();
+    std::thread::spawn(move || {
+        let mut chunk = [0u8; 8192];
+        loop {
+            match pipe.read(&mut chunk) {
+                Ok(0) => break,
+                Ok(n) => {
+                    shared
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .extend_from_slice(&chunk[..n]);
+                    let _ = events.send(Watched::Output);
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(_) => break,
+            }
+        }
+        let _ = events.send(Watched::Closed);
+    });
+    buffer
 }
 
 fn not_run(mut values: Map<String, Value>, msg: String, stdout: String) -> Outcome {
@@ -495,6 +574,54 @@ mod tests {
         .unwrap();
         assert!(out.failed && out.values["rc"] == 3);
         assert_eq!(out.msg.as_deref(), Some("non-zero return code"));
+    }
+
+    #[test]
+    fn shell_refuses_expand_argument_vars_and_creates_may_be_a_boolean() {
+        let args = serde_json::json!({"_raw_params": "echo hi", "expand_argument_vars": false});
+        let out = run(
+            &Request::new("shell", args.as_object().cloned().unwrap_or_default()),
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            out.msg.as_deref(),
+            Some("Unsupported parameters for (shell) module: expand_argument_vars")
+        );
+        // `creates: true` is the path "True", as Ansible converts it.
+        let args = serde_json::json!({"_raw_params": "echo hi", "creates": true});
+        let mut request = Request::new("command", args.as_object().cloned().unwrap_or_default());
+        request.check_mode = true;
+        let out = run(&request, false).unwrap();
+        assert!(out.changed);
+    }
+
+    #[test]
+    fn a_program_left_in_the_background_does_not_hold_the_task() {
+        let args = serde_json::json!({"_raw_params": "echo started; sleep 30 &"});
+        let start = Instant::now();
+        let out = run(
+            &Request::new("shell", args.as_object().cloned().unwrap_or_default()),
+            true,
+        )
+        .unwrap();
+        assert!(start.elapsed() < std::time::Duration::from_secs(10));
+        assert_eq!(out.values["stdout"], "started");
+    }
+
+    #[test]
+    fn a_missing_program_fails_with_empty_output() {
+        let args = serde_json::json!({"_raw_params": "commandthatdoesnotexist --x"});
+        let out = run(
+            &Request::new("command", args.as_object().cloned().unwrap_or_default()),
+            false,
+        )
+        .unwrap();
+        assert!(out.failed);
+        assert_eq!(out.msg.as_deref(), Some("Error executing command."));
+        assert_eq!(out.values["rc"], 2);
+        assert_eq!(out.values["stdout"], "");
+        assert_eq!(out.values["cmd"], "commandthatdoesnotexist --x");
     }
 
     #[test]

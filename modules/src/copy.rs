@@ -5,7 +5,7 @@
 
 use std::fs::{self, Metadata};
 use std::os::unix::fs::MetadataExt;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use base64::Engine as _;
@@ -106,6 +106,11 @@ pub(crate) struct Copy {
     /// lineinfile/blockinfile with `create`: make the missing folders (Ansible's os.makedirs).
     #[serde(skip)]
     make_parents: bool,
+    /// The mode of folders a folder copy makes (`remote_src` with a folder as `src`).
+    directory_mode: Option<Mode>,
+    /// A folder copy, when `remote_src` names a folder: decided by `check`.
+    #[serde(skip)]
+    folder: Option<FolderCopy>,
 }
 
 fn yes() -> bool {
@@ -135,6 +140,8 @@ impl Copy {
             backup_file: None,
             decrypt: false,
             make_parents: false,
+            directory_mode: None,
+            folder: None,
         }
     }
 
@@ -200,6 +207,11 @@ impl Resource for Copy {
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
         self.dest = fsutil::expand_path(&self.dest);
         self.src = self.src.as_deref().map(fsutil::expand_path);
+        if self.remote_src
+            && let Some(src) = self.src.clone().filter(|s| s.is_dir())
+        {
+            return self.check_folder(&src);
+        }
         self.bytes =
             if self.content.is_none() && self.content_base64.is_none() && self.src.is_none() {
                 std::mem::take(&mut self.bytes)
@@ -279,6 +291,9 @@ impl Resource for Copy {
     }
 
     fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        if let Some(folder) = &self.folder {
+            return self.apply_folder(folder, plan);
+        }
         let target = self.target();
         let meta = self.target_metadata();
         if !plan.has("content") {
@@ -347,6 +362,16 @@ impl Resource for Copy {
     }
 
     fn values(&self, values: &mut Map<String, Value>) {
+        if let Some(folder) = &self.folder {
+            values.insert("dest".into(), folder.reported_text.clone().into());
+            if let Some(src) = &self.src {
+                values.insert("src".into(), src.display().to_string().into());
+            }
+            values.insert("checksum".into(), Value::Null);
+            values.insert("md5sum".into(), Value::Null);
+            fsutil::attribute_values(&folder.reported, values);
+            return;
+        }
         let target = self.target();
         values.insert("dest".into(), target.display().to_string().into());
         values.insert("checksum".into(), sha1_hex(&self.bytes).into());
@@ -367,7 +392,264 @@ impl Resource for Copy {
     }
 }
 
+/// `remote_src` with a folder as `src`, as Ansible's copy module does it: `src/` copies the
+/// folder's contents into `dest`, `src` the folder itself into `dest/NAME`; what is missing or
+/// different is copied (links as links, modes kept), nothing is removed.
+#[derive(Debug)]
+struct FolderCopy {
+    /// The folder whose entries are copied.
+    from: PathBuf,
+    /// Where they go.
+    to: PathBuf,
+    /// The path the result and `mode` speak of (Ansible's `dest` after its adjustments).
+    reported: PathBuf,
+    reported_text: String,
+    /// The folder above a `dest/` that does not exist yet.
+    make: Option<PathBuf>,
+}
+
+/// One thing a folder copy writes.
+#[derive(Debug)]
+enum Copied {
+    Folder(PathBuf, PathBuf),
+    File(PathBuf, PathBuf),
+    Link(PathBuf, PathBuf),
+}
+
+/// Lists what copying the entries of `from` into `to` writes: missing entries, and files whose
+/// content differs; a folder present on both sides is compared entry by entry.
+fn folder_differences(from: &Path, to: &Path, out: &mut Vec<Copied>) -> Result<(), ModuleError> {
+    let mut entries: Vec<_> = fs::read_dir(from)
+        .map_err(|e| ModuleError::io(format!("read {}", from.display()), e))?
+        .flatten()
+        .map(|e| e.path())
+        .collect();
+    entries.sort();
+    for source in entries {
+        let Some(name) = source.file_name() else {
+            continue;
+        };
+        let dest = to.join(name);
+        let Ok(meta) = fs::symlink_metadata(&source) else {
+            continue;
+        };
+        let existing = fs::symlink_metadata(&dest).ok();
+        if meta.file_type().is_symlink() {
+            if existing.is_none() {
+                out.push(Copied::Link(source, dest));
+            }
+        } else if meta.is_dir() {
+            match existing {
+                None => {
+                    out.push(Copied::Folder(source.clone(), dest.clone()));
+                    folder_differences(&source, &dest, out)?;
+                }
+                Some(m) if m.is_dir() => folder_differences(&source, &dest, out)?,
+                Some(_) => {}
+            }
+        } else {
+            let differs = match existing {
+                None => true,
+                Some(m) if m.is_file() => fs::read(&source).ok() != fs::read(&dest).ok(),
+                Some(_) => false,
+            };
+            if differs {
+                out.push(Copied::File(source, dest));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Every path of a folder tree, the folder first.
+fn tree_paths(root: &Path) -> Vec<PathBuf> {
+    let mut paths = vec![root.to_path_buf()];
+    let mut at = 0;
+    while at < paths.len() {
+        let path = paths[at].clone();
+        at += 1;
+        if fs::symlink_metadata(&path).is_ok_and(|m| m.is_dir()) {
+            let mut entries: Vec<_> = fs::read_dir(&path)
+                .map(|d| d.flatten().map(|e| e.path()).collect())
+                .unwrap_or_default();
+            entries.sort();
+            paths.extend(entries);
+        }
+    }
+    paths
+}
+
 impl Copy {
+    /// Plans a folder copy (see [`FolderCopy`]).
+    fn check_folder(&mut self, src: &Path) -> Result<Plan, ModuleError> {
+        let src_text = src.display().to_string();
+        let mut dest_text = self.dest.display().to_string();
+        if !dest_text.contains('/') {
+            dest_text = format!("./{dest_text}");
+        }
+        let mut plan = Plan::default();
+        let mut make = None;
+        if dest_text.ends_with('/') {
+            let dirname = PathBuf::from(&dest_text[..dest_text.len() - 1]);
+            if !dirname.exists() {
+                plan.change(
+                    "folder",
+                    None,
+                    Some(format!(
+                        "dest directory {} would be created",
+                        dirname.display()
+                    )),
+                );
+                make = Some(dirname);
+            }
+        }
+        let name = if src_text.ends_with('/') {
+            String::new()
+        } else {
+            src.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        };
+        let reported_text = if Path::new(&dest_text).is_dir() && !name.is_empty() {
+            format!("{}/{name}", dest_text.trim_end_matches('/'))
+        } else {
+            dest_text.clone()
+        };
+        let dest = Path::new(&dest_text);
+        if dest.exists() && !dest.is_dir() {
+            return Err(ModuleError::with(
+                format!("Cannot copy the folder {src_text} over the file {dest_text}"),
+                &[("src", &src_text), ("dest", &dest_text)],
+            ));
+        }
+        let to = if name.is_empty() {
+            dest.to_path_buf()
+        } else {
+            dest.join(&name)
+        };
+        let mut copied = Vec::new();
+        if to.exists() {
+            folder_differences(src, &to, &mut copied)?;
+        } else {
+            copied.push(Copied::Folder(src.to_path_buf(), to.clone()));
+            folder_differences(src, &to, &mut copied)?;
+        }
+        if !copied.is_empty() {
+            plan.change(
+                "folder",
+                None,
+                Some(format!("{} paths copied from {src_text}", copied.len())),
+            );
+        }
+        if to.exists() && (self.owner.is_some() || self.group.is_some()) {
+            let owner_group = Attributes {
+                owner: self.owner.as_deref(),
+                group: self.group.as_deref(),
+                mode: None,
+            };
+            let mut sub = Plan::default();
+            for path in tree_paths(&to) {
+                owner_group.check(
+                    fs::symlink_metadata(&path).ok().as_ref(),
+                    false,
+                    0,
+                    &mut sub,
+                )?;
+            }
+            if !sub.is_empty() {
+                plan.change("owner/group", None, Some(format!("below {}", to.display())));
+            }
+        }
+        let reported = PathBuf::from(&reported_text);
+        if let Ok(meta) = fs::metadata(&reported) {
+            self.attributes()
+                .check(Some(&meta), meta.is_dir(), 0, &mut plan)?;
+        }
+        self.folder = Some(FolderCopy {
+            from: src.to_path_buf(),
+            to,
+            reported,
+            reported_text,
+            make,
+        });
+        Ok(plan)
+    }
+
+    /// Makes the folder copy `check` planned, then sets owner and group below it and the
+    /// attributes of the reported path.
+    fn apply_folder(&self, folder: &FolderCopy, plan: &Plan) -> Result<(), ModuleError> {
+        let io = |what: &'static str, path: &Path| {
+            let path = path.display().to_string();
+            move |e| ModuleError::io(format!("{what} {path}"), e)
+        };
+        let owner_group = Attributes {
+            owner: self.owner.as_deref(),
+            group: self.group.as_deref(),
+            mode: None,
+        };
+        let set_owner_group = |path: &Path| -> Result<(), ModuleError> {
+            let mut sub = Plan::default();
+            owner_group.check(fs::symlink_metadata(path).ok().as_ref(), false, 0, &mut sub)?;
+            owner_group.apply(path, &sub, false)
+        };
+        if let Some(make) = &folder.make {
+            let missing: Vec<PathBuf> = make
+                .ancestors()
+                .take_while(|a| !a.as_os_str().is_empty() && !a.exists())
+                .map(Path::to_path_buf)
+                .collect();
+            fs::create_dir_all(make).map_err(io("mkdir", make))?;
+            let made = Attributes {
+                owner: self.owner.as_deref(),
+                group: self.group.as_deref(),
+                mode: self.directory_mode.as_ref(),
+            };
+            for dir in missing.iter().rev() {
+                let mut sub = Plan::default();
+                made.check(fs::metadata(dir).ok().as_ref(), true, 0, &mut sub)?;
+                made.apply(dir, &sub, false)?;
+            }
+        }
+        let mut copied = Vec::new();
+        if folder.to.exists() {
+            folder_differences(&folder.from, &folder.to, &mut copied)?;
+        } else {
+            copied.push(Copied::Folder(folder.from.clone(), folder.to.clone()));
+            folder_differences(&folder.from, &folder.to, &mut copied)?;
+        }
+        for item in &copied {
+            match item {
+                Copied::Folder(from, to) => {
+                    fs::create_dir_all(to).map_err(io("mkdir", to))?;
+                    let mode = fs::metadata(from).map_err(io("stat", from))?.mode();
+                    fsutil::chmod(to, mode & 0o7777)?;
+                }
+                Copied::File(from, to) => {
+                    fs::copy(from, to).map_err(io("copy to", to))?;
+                }
+                Copied::Link(from, to) => {
+                    let target = fs::read_link(from).map_err(io("readlink", from))?;
+                    std::os::unix::fs::symlink(target, to).map_err(io("symlink", to))?;
+                }
+            }
+        }
+        if self.owner.is_some() || self.group.is_some() {
+            for path in tree_paths(&folder.to) {
+                set_owner_group(&path)?;
+            }
+        }
+        if plan.is_empty() {
+            return Ok(());
+        }
+        let mut sub = Plan::default();
+        if let Ok(meta) = fs::metadata(&folder.reported) {
+            self.attributes()
+                .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
+            self.attributes().apply(&folder.reported, &sub, true)?;
+        }
+        Ok(())
+    }
+
     /// Runs `validate` (with `%s` as a temporary copy of the new content) and fails on non-zero.
     fn run_validate(&self, validate: &str) -> Result<(), ModuleError> {
         if !validate.contains("%s") {
@@ -426,5 +708,42 @@ fn local_timestamp() -> String {
             tm.tm_min,
             tm.tm_sec
         )
+    }
+}
+
+#[cfg(test)]
+mod folder_tests {
+    use crate::{Request, run};
+
+    fn copy(args: serde_json::Value) -> crate::Outcome {
+        run(&Request::new(
+            "copy",
+            args.as_object().cloned().unwrap_or_default(),
+        ))
+    }
+
+    #[test]
+    fn remote_folder_copies_its_contents_with_a_slash_and_itself_without() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/a.txt"), "a").unwrap();
+        let contents = dir.path().join("contents");
+        let args = serde_json::json!({
+            "src": format!("{}/", src.display()),
+            "dest": format!("{}/", contents.display()),
+            "remote_src": true,
+        });
+        let out = copy(args.clone());
+        assert!(out.changed && !out.failed, "{out:?}");
+        assert_eq!(
+            std::fs::read_to_string(contents.join("sub/a.txt")).unwrap(),
+            "a"
+        );
+        assert!(!copy(args).changed, "a second run changes nothing");
+        let itself = dir.path().join("itself");
+        let out = copy(serde_json::json!({"src": src, "dest": itself, "remote_src": true}));
+        assert!(out.changed && !out.failed, "{out:?}");
+        assert!(itself.join("src/sub/a.txt").is_file());
     }
 }

@@ -37,6 +37,8 @@ pub(crate) static DNF_SPEC: ModuleSpec = ModuleSpec {
         "cacheonly",
         "lock_timeout",
         "use_backend",
+        // Ansible's dnf action plugin takes `use` as another name for `use_backend`.
+        "use",
     ],
     unsupported: &[
         "list",
@@ -138,6 +140,9 @@ pub(crate) struct Dnf {
     #[serde(default)]
     #[allow(dead_code)]
     use_backend: Option<String>,
+    /// `use_backend` as Ansible's dnf action plugin also takes it (not both).
+    #[serde(default, rename = "use")]
+    use_: Option<String>,
     #[serde(skip)]
     report: Map<String, Value>,
 }
@@ -164,6 +169,7 @@ impl Dnf {
             cacheonly: false,
             lock_timeout: None,
             use_backend: None,
+            use_: None,
             report: Map::new(),
         }
     }
@@ -287,6 +293,12 @@ fn installed(specs: &[String]) -> Result<BTreeMap<String, String>, ModuleError> 
 
 impl Resource for Dnf {
     fn validate(&self) -> Result<(), ModuleError> {
+        if self.use_.is_some() && self.use_backend.is_some() {
+            // Ansible's action plugin refuses it before the module runs: a plain failure.
+            return Err(ModuleError::Failed(
+                "parameters are mutually exclusive: ('use', 'use_backend')".into(),
+            ));
+        }
         self.state()?;
         if self.name.is_none() && !self.update_cache && !self.autoremove {
             return Err(ModuleError::Args(
@@ -382,5 +394,24 @@ impl Resource for Dnf {
     fn values(&self, values: &mut Map<String, Value>) {
         values.extend(self.report.clone());
         values.entry("cache_updated").or_insert(false.into());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Request, run};
+
+    #[test]
+    fn use_is_another_name_for_use_backend_never_both() {
+        let args = serde_json::json!({"name": "at", "use": "dnf", "use_backend": "dnf"});
+        let out = run(&Request::new(
+            "dnf",
+            args.as_object().cloned().unwrap_or_default(),
+        ));
+        assert!(out.failed && !out.changed);
+        assert_eq!(
+            out.msg.as_deref(),
+            Some("parameters are mutually exclusive: ('use', 'use_backend')")
+        );
     }
 }

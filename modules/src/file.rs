@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 use serde_json::{Map, Value};
 
-use crate::args::{Mode, boolean, text};
+use crate::args::{Mode, boolean, optional_boolean, text};
 use crate::fsutil::{self, mode_string};
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
@@ -30,16 +30,13 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "access_time_format",
         "modification_time",
         "modification_time_format",
-        "unsafe_writes",
-    ],
-    unsupported: &[
+        // Internal: Ansible's action plugins ask whether a file looks binary.
+        "_diff_peek",
         "attributes",
         "attr",
-        "seuser",
-        "serole",
-        "setype",
-        "selevel",
+        "unsafe_writes",
     ],
+    unsupported: &["seuser", "serole", "setype", "selevel"],
     free_form: false,
 };
 
@@ -79,6 +76,15 @@ pub(crate) struct File {
     /// The state decided by `check`, for `apply` and the return values.
     #[serde(skip)]
     resolved: Option<State>,
+    /// chattr flags: `A`, `+i`, `-a`.
+    #[serde(default, alias = "attr", deserialize_with = "text")]
+    attributes: Option<String>,
+    /// `_diff_peek`: only say whether the file looks binary (a NUL in its first 8 KiB).
+    #[serde(rename = "_diff_peek", default, deserialize_with = "optional_boolean")]
+    diff_peek: Option<bool>,
+    /// What `check` found worth a warning.
+    #[serde(skip)]
+    warnings: Vec<String>,
 }
 
 fn yes() -> bool {
@@ -428,6 +434,93 @@ impl File {
         Ok(())
     }
 
+    /// Owner, group, mode, chattr flags and times of a path `apply` has made as `state` wants.
+    fn apply_attributes(&self, path: &Path, plan: &Plan, state: State) -> Result<(), ModuleError> {
+        let follow = self.follow && (state != State::Link || fs::metadata(path).is_ok());
+        self.attributes().apply(path, plan, follow)?;
+        fsutil::apply_file_flags(&self.followed_path(), plan)?;
+        if let Some((atime, mtime)) = self.times
+            && (plan.has("mtime") || plan.has("atime") || plan.has("state"))
+            && state != State::Absent
+        {
+            let (atime, mtime) = match self.now_times() {
+                Some(now) => (now, now),
+                None => (atime, mtime),
+            };
+            let times = fs::FileTimes::new()
+                .set_accessed(to_system_time(atime))
+                .set_modified(to_system_time(mtime));
+            fs::File::open(path)
+                .and_then(|f| f.set_times(times))
+                .map_err(|e| {
+                    ModuleError::io(
+                        "Error while updating modification or access time".to_string(),
+                        e,
+                    )
+                })?;
+        }
+        if self.recurse && plan.has("recurse") {
+            self.apply_recursive(path)?;
+        }
+        Ok(())
+    }
+
+    /// The path attributes apply to: a link's target when following.
+    fn followed_path(&self) -> PathBuf {
+        match self.follow {
+            true => fs::canonicalize(&self.path).unwrap_or_else(|_| self.path.clone()),
+            false => self.path.clone(),
+        }
+    }
+
+    /// `state: hard`, as Ansible's `ensure_hardlink` decides: an existing file or other hard
+    /// link is replaced only with `force`.
+    fn check_hard_link(&self, meta: Option<&Metadata>, plan: &mut Plan) -> Result<(), ModuleError> {
+        let path = self.path.display().to_string();
+        let prev = match meta {
+            Some(m) if !m.is_dir() && !m.file_type().is_symlink() && m.nlink() > 1 => "hard",
+            m => current_kind(m),
+        };
+        let Some(src) = &self.src else {
+            if prev != "hard" {
+                return Err(ModuleError::Failed(
+                    "src is required for creating new hardlinks".into(),
+                ));
+            }
+            return self.attributes().check(meta, false, 0, plan);
+        };
+        let src_text = src.display().to_string();
+        let fail = |msg: &str| ModuleError::with(msg, &[("dest", &path), ("src", &src_text)]);
+        let src_meta = fs::metadata(src).map_err(|_| fail("src does not exist"))?;
+        let same = fs::metadata(&self.path)
+            .is_ok_and(|m| m.ino() == src_meta.ino() && m.dev() == src_meta.dev());
+        let replace = match prev {
+            "absent" => true,
+            "link" => fs::read_link(&self.path).is_ok_and(|old| old != *src),
+            "hard" if same => false,
+            "hard" if !self.force => {
+                return Err(fail(
+                    "Cannot link, different hard link exists at destination",
+                ));
+            }
+            "directory" if same => false,
+            "directory" if !self.force => {
+                return Err(fail(
+                    "Cannot link: different hard link exists at destination",
+                ));
+            }
+            "file" if !self.force => {
+                return Err(fail(&format!("Cannot link, {prev} exists at destination")));
+            }
+            _ => true,
+        };
+        if replace {
+            plan.change("state", Some(prev.into()), Some("hard".into()));
+        }
+        let current = if replace { Some(&src_meta) } else { meta };
+        self.attributes().check(current, false, 0, plan)
+    }
+
     fn link_source(&self) -> Result<&Path, ModuleError> {
         self.src.as_deref().ok_or_else(|| {
             ModuleError::Args(format!(
@@ -487,11 +580,6 @@ impl File {
         Ok(())
     }
 
-    /// `file: path=LINK mode=…` (no state) on an existing link with `follow`: the target.
-    fn follows_link_target(&self, kind: &str) -> bool {
-        self.state.is_none() && self.follow && kind == "link" && fs::metadata(&self.path).is_ok()
-    }
-
     /// Both `now`: the time of the write itself (utime(path, None) in Ansible).
     fn now_times(&self) -> Option<f64> {
         let touch = self.resolved == Some(State::Touch);
@@ -503,14 +591,17 @@ impl File {
 
 impl Resource for File {
     fn validate(&self) -> Result<(), ModuleError> {
+        // Failures of the module, as Ansible's file module reports them (not argument errors).
         if self.src.is_some() && !matches!(self.state, Some(State::Link | State::Hard)) {
-            return Err(ModuleError::Args(
-                "file: src is only used with state=link or state=hard".into(),
+            return Err(ModuleError::with(
+                "src option requires state to be 'link' or 'hard'",
+                &[("path", &self.path.display().to_string())],
             ));
         }
         if self.recurse && !matches!(self.state, None | Some(State::Directory)) {
-            return Err(ModuleError::Args(
-                "file: recurse needs state=directory".into(),
+            return Err(ModuleError::with(
+                "recurse option requires state to be 'directory'",
+                &[("path", &self.path.display().to_string())],
             ));
         }
         Ok(())
@@ -519,6 +610,9 @@ impl Resource for File {
     fn check(&mut self, _want_diff: bool) -> Result<Plan, ModuleError> {
         // A `type='path'` argument in Ansible: `~` and `$VAR` expanded on the host.
         self.path = fsutil::expand_path(&self.path);
+        if self.diff_peek.is_some() {
+            return Ok(Plan::default());
+        }
         let meta = self.metadata();
         let kind = current_kind(meta.as_ref());
         let state = self.state.unwrap_or(match kind {
@@ -537,15 +631,11 @@ impl Resource for File {
                 }
             }
             State::File => {
-                if meta.is_none() {
-                    return Err(ModuleError::Failed(format!(
-                        "file ({path}) is absent, cannot continue"
-                    )));
-                }
-                if kind == "directory" {
-                    return Err(ModuleError::Failed(format!(
-                        "file ({path}) is a directory, not a file"
-                    )));
+                if matches!(kind, "absent" | "directory") {
+                    return Err(ModuleError::with(
+                        format!("file ({path}) is {kind}, cannot continue"),
+                        &[("path", &path), ("state", kind)],
+                    ));
                 }
                 self.attributes()
                     .check(self.target_metadata().as_ref(), false, 0, &mut plan)?;
@@ -567,9 +657,10 @@ impl Resource for File {
                         .check(self.target_metadata().as_ref(), true, 0, &mut plan)?;
                 }
                 other => {
-                    return Err(ModuleError::Failed(format!(
-                        "{path} already exists as a {other}"
-                    )));
+                    return Err(ModuleError::with(
+                        format!("{path} already exists as a {other}"),
+                        &[("path", &path)],
+                    ));
                 }
             },
             State::Touch => {
@@ -608,15 +699,19 @@ impl Resource for File {
                 };
                 let absrc = base.join(&src);
                 if !self.force && fs::metadata(&absrc).is_err() {
-                    return Err(ModuleError::Failed(format!(
-                        "src file does not exist, use 'force=yes' if you really want to create the link: {}",
-                        absrc.display()
-                    )));
+                    return Err(ModuleError::with(
+                        format!(
+                            "src file does not exist, use 'force=yes' if you really want to create the link: {}",
+                            absrc.display()
+                        ),
+                        &[("path", &path), ("src", &src.display().to_string())],
+                    ));
                 }
                 if kind == "directory" && !self.force {
-                    return Err(ModuleError::Failed(format!(
-                        "refusing to convert from directory to symlink for {path}"
-                    )));
+                    return Err(ModuleError::with(
+                        format!("refusing to convert from directory to symlink for {path}"),
+                        &[("path", &path)],
+                    ));
                 }
                 match kind {
                     "link" => {
@@ -636,67 +731,59 @@ impl Resource for File {
                             .map(|mut d| d.next().is_some())
                             .unwrap_or(true) =>
                     {
-                        return Err(ModuleError::Failed(format!(
-                            "the directory {path} is not empty, refusing to convert it"
-                        )));
+                        return Err(ModuleError::with(
+                            format!("the directory {path} is not empty, refusing to convert it"),
+                            &[("path", &path)],
+                        ));
                     }
                     other if self.force => {
                         plan.change("state", Some(other.into()), Some("link".into()))
                     }
                     other => {
-                        return Err(ModuleError::Failed(format!(
-                            "refusing to convert from {other} to symlink for {path}"
-                        )));
+                        return Err(ModuleError::with(
+                            format!("refusing to convert from {other} to symlink for {path}"),
+                            &[("path", &path)],
+                        ));
                     }
                 }
-                // An existing link given no state, followed: its target gets the attributes.
-                if self.follows_link_target(kind) {
-                    self.attributes().check(
-                        self.target_metadata().as_ref(),
+                // Followed (the default), the link's target gets the attributes, once there is
+                // one; otherwise the link itself gets its owner and group.
+                if self.follow {
+                    match fs::metadata(&absrc) {
+                        Ok(target) => {
+                            self.attributes().check(
+                                Some(&target),
+                                target.is_dir(),
+                                0,
+                                &mut plan,
+                            )?;
+                        }
+                        Err(_) => self.warnings.push(
+                            "Cannot set fs attributes on a non-existent symlink target. follow \
+                             should be set to False to avoid this."
+                                .into(),
+                        ),
+                    }
+                } else {
+                    let owner_group = Attributes {
+                        owner: self.owner.as_deref(),
+                        group: self.group.as_deref(),
+                        mode: None,
+                    };
+                    owner_group.check(
+                        if kind == "link" { meta.as_ref() } else { None },
                         false,
                         0,
                         &mut plan,
                     )?;
-                    return Ok(plan);
-                }
-                let owner_group = Attributes {
-                    owner: self.owner.as_deref(),
-                    group: self.group.as_deref(),
-                    mode: None,
-                };
-                owner_group.check(
-                    if kind == "link" { meta.as_ref() } else { None },
-                    false,
-                    0,
-                    &mut plan,
-                )?;
-            }
-            State::Hard => {
-                let src = self.link_source()?.to_path_buf();
-                let src_meta = fs::metadata(&src).map_err(|e| {
-                    ModuleError::io(format!("src file does not exist: {}", src.display()), e)
-                })?;
-                match meta.as_ref() {
-                    Some(m) if m.ino() == src_meta.ino() && m.dev() == src_meta.dev() => {
-                        self.attributes().check(Some(m), false, 0, &mut plan)?;
-                    }
-                    None => {
-                        plan.change("state", Some("absent".into()), Some("hard".into()));
-                        self.attributes()
-                            .check(Some(&src_meta), false, 0, &mut plan)?;
-                    }
-                    Some(_) if self.force || kind == "file" => {
-                        plan.change("state", Some(kind.into()), Some("hard".into()));
-                        self.attributes()
-                            .check(Some(&src_meta), false, 0, &mut plan)?;
-                    }
-                    Some(_) => {
-                        return Err(ModuleError::Failed(format!(
-                            "refusing to convert from {kind} to hard link for {path}"
-                        )));
-                    }
                 }
             }
+            State::Hard => self.check_hard_link(meta.as_ref(), &mut plan)?,
+        }
+        if let Some(flags) = &self.attributes
+            && state != State::Absent
+        {
+            fsutil::check_file_flags(&self.followed_path(), flags, &mut plan);
         }
         self.check_times(state, &mut plan)?;
         Ok(plan)
@@ -761,52 +848,54 @@ impl Resource for File {
             }
             _ => {}
         }
-        let follow = self.follow && (state != State::Link || self.follows_link_target("link"));
-        self.attributes().apply(&path, plan, follow)?;
-        if let Some((atime, mtime)) = self.times
-            && (plan.has("mtime") || plan.has("atime") || plan.has("state"))
-            && state != State::Absent
-        {
-            let (atime, mtime) = match self.now_times() {
-                Some(now) => (now, now),
-                None => (atime, mtime),
-            };
-            let times = fs::FileTimes::new()
-                .set_accessed(to_system_time(atime))
-                .set_modified(to_system_time(mtime));
-            fs::File::open(&path)
-                .and_then(|f| f.set_times(times))
-                .map_err(|e| {
-                    ModuleError::io(
-                        "Error while updating modification or access time".to_string(),
-                        e,
-                    )
-                })?;
+        let finished = self.apply_attributes(&path, plan, state);
+        // A file touched into being is removed again when its attributes cannot be set, as
+        // Ansible's `execute_touch` does.
+        if finished.is_err() && state == State::Touch && plan.has("state") {
+            let _ = fs::remove_file(&path);
         }
-        if self.recurse && plan.has("recurse") {
-            self.apply_recursive(&path)?;
-        }
-        Ok(())
+        finished
     }
 
     fn values(&self, values: &mut Map<String, Value>) {
-        values.insert("path".into(), self.path.display().to_string().into());
-        let state = match self.resolved {
-            Some(State::Touch) => "file",
-            Some(s) => s.word(),
-            None => "absent",
+        let path = self.path.display().to_string();
+        if self.diff_peek.is_some() {
+            values.insert("path".into(), path.into());
+            values.insert("appears_binary".into(), appears_binary(&self.path).into());
+            return;
+        }
+        // Ansible's file module names the path `dest` for what it links or touches.
+        let key = match self.resolved {
+            Some(State::Touch | State::Link | State::Hard) => "dest",
+            _ => "path",
         };
-        let state = if self.metadata().is_none() {
-            "absent"
-        } else {
-            state
+        values.insert(key.into(), path.into());
+        // As Ansible's `add_path_info` reads it from the path itself.
+        let state = match self.metadata() {
+            None => "absent",
+            Some(m) if m.file_type().is_symlink() => "link",
+            Some(m) if m.is_dir() => "directory",
+            Some(m) if m.nlink() > 1 => "hard",
+            Some(_) => "file",
         };
         values.insert("state".into(), state.into());
         fsutil::attribute_values(&self.path, values);
         if let Some(src) = &self.src {
             values.insert("src".into(), src.display().to_string().into());
         }
+        if !self.warnings.is_empty() {
+            values.insert("warnings".into(), self.warnings.clone().into());
+        }
     }
+}
+
+/// Whether a file looks binary: a NUL byte in its first 8 KiB (unreadable: text).
+fn appears_binary(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::with_capacity(8192);
+    fs::File::open(path)
+        .and_then(|f| f.take(8192).read_to_end(&mut head))
+        .is_ok_and(|_| head.contains(&0))
 }
 
 #[cfg(test)]
@@ -831,5 +920,58 @@ mod time_tests {
         );
         assert_eq!(stamp(None, "%Y", false).ok(), Some(Stamp::Preserve));
         assert!(stamp(Some("junk"), "%Y%m%d%H%M.%S", false).is_err());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::{Request, run};
+    use std::os::unix::fs::PermissionsExt;
+
+    fn file(args: serde_json::Value) -> crate::Outcome {
+        run(&Request::new(
+            "file",
+            args.as_object().cloned().unwrap_or_default(),
+        ))
+    }
+
+    #[test]
+    fn a_new_link_gives_its_mode_to_the_target_when_following() {
+        let dir = tempfile::tempdir().unwrap();
+        let target = dir.path().join("target");
+        std::fs::write(&target, "x").unwrap();
+        std::fs::set_permissions(&target, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let link = dir.path().join("link");
+        let out = file(serde_json::json!({
+            "src": target, "dest": link, "state": "link", "mode": "0700"
+        }));
+        assert!(out.changed && !out.failed, "{out:?}");
+        let mode = std::fs::metadata(&target).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode, 0o700);
+        let again = file(serde_json::json!({
+            "src": target, "dest": link, "state": "link", "mode": "0700"
+        }));
+        assert!(!again.changed, "{again:?}");
+    }
+
+    #[test]
+    fn src_without_a_link_state_fails_as_ansible_says() {
+        let out = file(serde_json::json!({"src": "/etc/hostname", "dest": "/nonexistent/x"}));
+        assert!(out.failed);
+        assert_eq!(
+            out.msg.as_deref(),
+            Some("src option requires state to be 'link' or 'hard'")
+        );
+    }
+
+    #[test]
+    fn diff_peek_only_says_whether_the_file_looks_binary() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("bin");
+        std::fs::write(&path, b"a\0b").unwrap();
+        let out = file(serde_json::json!({"path": path, "_diff_peek": true}));
+        assert!(!out.changed && !out.failed, "{out:?}");
+        assert_eq!(out.values["appears_binary"], true);
+        assert!(!out.values.contains_key("warnings"));
     }
 }

@@ -156,6 +156,12 @@ pub enum ModuleError {
     Args(String),
     #[error("{0}")]
     Failed(String),
+    /// A failure that returns values besides its message (Ansible's `fail_json(msg=…, path=…)`).
+    #[error("{msg}")]
+    FailedWith {
+        msg: String,
+        values: Map<String, Value>,
+    },
     #[error("{context}: {source}")]
     Io {
         context: String,
@@ -164,6 +170,17 @@ pub enum ModuleError {
 }
 
 impl ModuleError {
+    /// A failure with return values: `("path", "/x")`, … as strings.
+    pub(crate) fn with(msg: impl Into<String>, values: &[(&str, &str)]) -> Self {
+        ModuleError::FailedWith {
+            msg: msg.into(),
+            values: values
+                .iter()
+                .map(|(k, v)| (k.to_string(), Value::from(*v)))
+                .collect(),
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         ModuleError::Io {
             context: context.into(),
@@ -301,9 +318,15 @@ pub fn run(request: &Request) -> Outcome {
             "settle has no module named {other:?} on the host"
         ))),
     };
-    result.unwrap_or_else(|e| Outcome {
-        bad_arguments: matches!(e, ModuleError::Args(_)),
-        ..Outcome::failed(e.to_string())
+    result.unwrap_or_else(|e| match e {
+        ModuleError::FailedWith { msg, values } => Outcome {
+            values,
+            ..Outcome::failed(msg)
+        },
+        e => Outcome {
+            bad_arguments: matches!(e, ModuleError::Args(_)),
+            ..Outcome::failed(e.to_string())
+        },
     })
 }
 

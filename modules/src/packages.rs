@@ -145,9 +145,10 @@ impl Package {
                 }
                 Some(m @ ("apt" | "dnf")) => m,
                 Some("yum") if has("/usr/bin/dnf") => "dnf",
+                // Ansible's words for a manager it has no module for; settle has apt and dnf.
                 Some(other) => {
-                    return Err(ModuleError::Args(format!(
-                        "package: use={other} is not supported; settle manages apt and dnf hosts"
+                    return Err(ModuleError::Failed(format!(
+                        "Could not find a matching action for the \"{other}\" package manager."
                     )));
                 }
             };
@@ -438,6 +439,19 @@ impl Resource for Apt {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_unknown_manager_fails_as_ansible_says() {
+        let args = serde_json::json!({"name": "x", "use": "lola"});
+        let out = crate::run(&crate::Request::new(
+            "package",
+            args.as_object().cloned().unwrap_or_default(),
+        ));
+        assert_eq!(
+            out.msg.as_deref(),
+            Some("Could not find a matching action for the \"lola\" package manager.")
+        );
+    }
 
     #[test]
     fn versions_and_globs() {

@@ -4,6 +4,7 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
+use crate::args::Lenient;
 use crate::{ModuleError, Outcome, Request};
 
 /// One attribute that differs: `mode` is `0644`, wanted `0755`. `None` is "absent".
@@ -77,12 +78,13 @@ pub(crate) trait Resource: DeserializeOwned {
     }
 }
 
-/// Deserializes a module's arguments, naming the argument that is wrong.
+/// Deserializes a module's arguments, converting types as Ansible's argument spec does
+/// ([`Lenient`]), naming the argument that is wrong.
 pub(crate) fn parse_args<T: DeserializeOwned>(
     module: &str,
     args: &Map<String, Value>,
 ) -> Result<T, ModuleError> {
-    let value = Value::Object(args.clone());
+    let value = Lenient(Value::Object(args.clone()));
     serde_path_to_error::deserialize(value).map_err(|e| {
         let path = e.path().to_string();
         let inner = e.into_inner().to_string();

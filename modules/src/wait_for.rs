@@ -24,8 +24,10 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "connect_timeout",
         "search_regex",
         "msg",
+        "active_connection_states",
+        "exclude_hosts",
     ],
-    unsupported: &["active_connection_states", "exclude_hosts"],
+    unsupported: &[],
     free_form: false,
 };
 
@@ -48,6 +50,24 @@ struct Args {
     connect_timeout: f64,
     search_regex: Option<String>,
     msg: Option<String>,
+    /// `state: drained`: the TCP states that count as a connection still open.
+    #[serde(default = "active_states")]
+    active_connection_states: Vec<String>,
+    /// `state: drained`: connections from these hosts do not count.
+    exclude_hosts: Option<Vec<String>>,
+}
+
+fn active_states() -> Vec<String> {
+    [
+        "ESTABLISHED",
+        "FIN_WAIT1",
+        "FIN_WAIT2",
+        "SYN_RECV",
+        "SYN_SENT",
+        "TIME_WAIT",
+    ]
+    .map(String::from)
+    .to_vec()
 }
 
 fn localhost() -> String {
@@ -68,24 +88,49 @@ fn five() -> f64 {
 
 pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let args: Args = parse_args("wait_for", &request.args)?;
-    if args.port.is_some() && args.path.is_some() {
-        return Err(ModuleError::Args(
-            "wait_for: port and path are mutually exclusive".into(),
-        ));
+    let path_given = args.path.is_some();
+    if args.port.is_some() && path_given {
+        let mut values = Map::new();
+        values.insert("elapsed".into(), 0.into());
+        return Err(ModuleError::FailedWith {
+            msg: "port and path parameter can not both be passed to wait_for".into(),
+            values,
+        });
     }
+    let fail = |msg: &str| {
+        let mut values = Map::new();
+        values.insert("elapsed".into(), 0.into());
+        ModuleError::FailedWith {
+            msg: msg.into(),
+            values,
+        }
+    };
     let wants_presence = match args.state.as_str() {
         "started" | "present" => true,
-        "stopped" | "absent" => false,
+        "stopped" | "absent" | "drained" => false,
         other => {
             return Err(ModuleError::Args(format!(
-                "wait_for: state {other:?} is not one of started, stopped, present, absent"
+                "value of state must be one of: absent, drained, present, started, stopped, got: {other}"
             )));
         }
     };
-    if !wants_presence && args.state == "stopped" && args.path.is_some() {
-        return Err(ModuleError::Args(
-            "state=stopped should only be used for checking a port in the wait_for module".into(),
-        ));
+    if path_given && matches!(args.state.as_str(), "stopped" | "drained") {
+        return Err(fail(&format!(
+            "state={} should only be used for checking a port in the wait_for module",
+            args.state
+        )));
+    }
+    if args.exclude_hosts.is_some() && args.state != "drained" {
+        return Err(fail("exclude_hosts should only be with state=drained"));
+    }
+    if let Some(bad) = args
+        .active_connection_states
+        .iter()
+        .find(|s| tcp_state_id(s).is_none())
+    {
+        return Err(fail(&format!(
+            "unknown active_connection_state ({bad}) defined"
+        )));
     }
     // Python's re.MULTILINE on the file's bytes (a file need not be UTF-8).
     let regex = args
@@ -99,7 +144,11 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     std::thread::sleep(Duration::from_secs_f64(args.delay.max(0.0)));
     let mut groups = Value::Array(Vec::new());
     let mut groupdict = Value::Object(Map::new());
-    if path.is_none() && args.port.is_none() {
+    if args.state == "drained" {
+        if let Some(failed) = wait_drained(&args, start) {
+            return Ok(failed);
+        }
+    } else if path.is_none() && args.port.is_none() {
         // Nothing to wait for but the time itself, as Ansible's `wait_for: timeout=N`.
         std::thread::sleep(Duration::from_secs_f64(args.timeout.max(0.0)));
     } else {
@@ -192,6 +241,116 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     })
 }
 
+/// The number /proc/net/tcp gives a TCP state.
+fn tcp_state_id(state: &str) -> Option<&'static str> {
+    Some(match state {
+        "ESTABLISHED" => "01",
+        "SYN_SENT" => "02",
+        "SYN_RECV" => "03",
+        "FIN_WAIT1" => "04",
+        "FIN_WAIT2" => "05",
+        "TIME_WAIT" => "06",
+        "CLOSE" => "07",
+        "CLOSE_WAIT" => "08",
+        "LAST_ACK" => "09",
+        "LISTEN" => "0A",
+        "CLOSING" => "0B",
+        _ => return None,
+    })
+}
+
+/// A host's addresses as /proc/net/tcp and tcp6 write them (each 32-bit word little-endian),
+/// an IPv4 address also as its IPv4-mapped IPv6 form.
+fn proc_addresses(host: &str) -> Vec<String> {
+    let words = |bytes: &[u8]| -> String {
+        bytes
+            .chunks(4)
+            .map(|w| format!("{:08X}", u32::from_le_bytes([w[0], w[1], w[2], w[3]])))
+            .collect()
+    };
+    let Ok(addrs) = (host, 80).to_socket_addrs() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for addr in addrs {
+        match addr.ip() {
+            std::net::IpAddr::V4(v4) => {
+                out.push(words(&v4.octets()));
+                out.push(words(&v4.to_ipv6_mapped().octets()));
+            }
+            std::net::IpAddr::V6(v6) => out.push(words(&v6.octets())),
+        }
+    }
+    out
+}
+
+/// How many TCP connections on `host:port` are in one of `states`, as Ansible's wait_for
+/// counts them from /proc/net/tcp and tcp6 (`0.0.0.0`/`::` as host: any local address).
+fn active_connections(port: u16, ips: &[String], exclude: &[String], states: &[&str]) -> usize {
+    let port = format!("{port:04X}");
+    let any = |ip: &str| ips.iter().any(|i| i == ip);
+    let mapped_prefix = "0000000000000000FFFF0000";
+    ["/proc/net/tcp", "/proc/net/tcp6"]
+        .iter()
+        .filter_map(|f| std::fs::read_to_string(f).ok())
+        .flat_map(|text| text.lines().skip(1).map(str::to_string).collect::<Vec<_>>())
+        .filter(|line| {
+            let fields: Vec<&str> = line.split_whitespace().collect();
+            let (Some(local), Some(remote), Some(state)) =
+                (fields.get(1), fields.get(2), fields.get(3))
+            else {
+                return false;
+            };
+            let (Some((local_ip, local_port)), Some((remote_ip, _))) =
+                (local.split_once(':'), remote.split_once(':'))
+            else {
+                return false;
+            };
+            states.contains(state)
+                && local_port == port
+                && !exclude.iter().any(|e| e == remote_ip)
+                && (any(local_ip)
+                    || any(&"0".repeat(local_ip.len()))
+                    || (local_ip.starts_with(mapped_prefix)
+                        && any("0000000000000000FFFF000000000000")))
+        })
+        .count()
+}
+
+/// `state: drained`: waits until no connection on the port is active; the failed outcome when
+/// the time runs out.
+fn wait_drained(args: &Args, start: Instant) -> Option<Outcome> {
+    let port = args.port.unwrap_or_default();
+    let ips = proc_addresses(&args.host);
+    let exclude: Vec<String> = args
+        .exclude_hosts
+        .iter()
+        .flatten()
+        .flat_map(|h| proc_addresses(h))
+        .collect();
+    let states: Vec<&str> = args
+        .active_connection_states
+        .iter()
+        .filter_map(|s| tcp_state_id(s))
+        .collect();
+    let deadline = start + Duration::from_secs_f64(args.timeout.max(0.0));
+    while Instant::now() < deadline {
+        if active_connections(port, &ips, &exclude, &states) == 0 {
+            return None;
+        }
+        std::thread::sleep(Duration::from_secs_f64(args.sleep.max(0.05)));
+    }
+    let msg = args
+        .msg
+        .clone()
+        .unwrap_or_else(|| format!("Timeout when waiting for {}:{port} to drain", args.host));
+    let mut outcome = Outcome::failed(msg);
+    outcome
+        .values
+        .insert("elapsed".into(), start.elapsed().as_secs().into());
+    Some(outcome)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -201,6 +360,25 @@ mod tests {
             "wait_for",
             args.as_object().cloned().unwrap_or_default(),
         ))
+    }
+
+    #[test]
+    fn drained_waits_for_the_port_connections_to_end() {
+        assert_eq!(proc_addresses("127.0.0.1")[0], "0100007F");
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let out = call(serde_json::json!({"port": port, "state": "drained", "timeout": 2}));
+        assert!(!out.failed, "{out:?}");
+        let _client = TcpStream::connect(("127.0.0.1", port)).unwrap();
+        let _server = listener.accept().unwrap();
+        let out = call(serde_json::json!({"port": port, "state": "drained", "timeout": 1}));
+        assert!(out.failed, "{out:?}");
+        assert_eq!(
+            out.msg,
+            Some(format!(
+                "Timeout when waiting for 127.0.0.1:{port} to drain"
+            ))
+        );
     }
 
     #[test]
