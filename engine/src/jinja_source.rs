@@ -212,6 +212,13 @@ fn rewrite(expr: &str) -> String {
             i = end;
             continue;
         }
+        if c == b'('
+            && let Some((chained, end)) = parenthesized_chain(expr, i)
+        {
+            out.push_str(&chained);
+            i = end;
+            continue;
+        }
         let starts_name =
             is_ident_start(c) && (i == 0 || !(is_ident(bytes[i - 1]) || bytes[i - 1] == b'.'));
         if !starts_name {
@@ -242,6 +249,31 @@ fn rewrite(expr: &str) -> String {
         i = after.max(j);
     }
     out
+}
+
+/// `(expr).a['b'] | default(…)`: a parenthesized expression (not a call's arguments) whose
+/// lookups end in a test, rewritten to a chain; and where it ends. `None` for anything else.
+fn parenthesized_chain(expr: &str, start: usize) -> Option<(String, usize)> {
+    let bytes = expr.as_bytes();
+    let before = expr[..start].trim_end().as_bytes().last();
+    if before.is_some_and(|&b| is_ident(b) || b == b')' || b == b']') {
+        return None;
+    }
+    let end = group_end(bytes, start, b'(', b')');
+    if end > bytes.len() {
+        return None;
+    }
+    let (keys, after) = accessors(expr, end);
+    if keys.is_empty() || !ends_in_test(&expr[after..]) {
+        return None;
+    }
+    let mut out = format!("{CHAIN}(({})", rewrite(&expr[start + 1..end - 1]));
+    for key in &keys {
+        out.push_str(", ");
+        out.push_str(key);
+    }
+    out.push(')');
+    Some((out, after))
 }
 
 /// Subscript text (`.a['b'][c.d | default(1)]`) with chains inside brackets rewritten.
@@ -301,6 +333,12 @@ fn accessors(expr: &str, mut i: usize) -> (Vec<String>, usize) {
 
 /// The index just past the `]` that closes the `[` at `start`.
 fn bracket_end(bytes: &[u8], start: usize) -> usize {
+    group_end(bytes, start, b'[', b']')
+}
+
+/// The index just past the `close` that closes the `open` at `start` (string literals
+/// skipped); past the end when it never closes.
+fn group_end(bytes: &[u8], start: usize, open: u8, close: u8) -> usize {
     let mut depth = 0usize;
     let mut i = start;
     while i < bytes.len() {
@@ -309,8 +347,8 @@ fn bracket_end(bytes: &[u8], start: usize) -> usize {
                 i = string_end(bytes, i);
                 continue;
             }
-            b'[' => depth += 1,
-            b']' => {
+            c if c == open => depth += 1,
+            c if c == close => {
                 depth -= 1;
                 if depth == 0 {
                     return i + 1;
@@ -362,6 +400,10 @@ mod tests {
             "__settle_chain(a, 'b', 'c') is not defined"
         );
         assert_eq!(
+            expression("('k' | extract(c)).sub | default('a') == 'a'"),
+            "__settle_chain(('k' | extract(c)), 'sub') | default('a') == 'a'"
+        );
+        assert_eq!(
             expression("hostvars[inventory_hostname].x|d(1)"),
             "__settle_chain(hostvars, inventory_hostname, 'x')|d(1)"
         );
@@ -374,6 +416,7 @@ mod tests {
             "a.b.c == 1 or x | default(1)",
             "'a.b | default(1)'",
             "a.b() | default(1)",
+            "f(x).a | default(1)",
             "x[1:2] | default(1)",
         ] {
             assert_eq!(expression(e), e);

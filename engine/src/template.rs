@@ -40,8 +40,10 @@ impl TemplateError {
             text = rest.split_once("': ").map_or(rest, |(_, inner)| inner);
         }
         let text = text.split(" (in template ").next().unwrap_or(text);
-        (text.ends_with(" is undefined") || text.contains(" has no attribute "))
-            .then(|| text.to_string())
+        (text.ends_with(" is undefined")
+            || text.contains(" has no attribute ")
+            || was_undefined_reason(text))
+        .then(|| text.to_string())
     }
 }
 
@@ -49,11 +51,80 @@ thread_local! {
     /// Why the last undefined value of this thread's render is undefined, when a lookup knows
     /// better than "'expr' is undefined" (`No variable named 'x' was found.`).
     static UNDEFINED_REASON: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// The last reasons given, so that an error carrying one is known as an undefined value's.
+    static UNDEFINED_REASONS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A filter's error about an undefined value whose message names the variable (`Mandatory
+/// variable 'x' not defined.`): only the template engine knows the name, so the filter returns
+/// the undefined value's own error with this as its source, and [`Templar`] fills the name in.
+#[derive(Debug)]
+pub(crate) struct NamingUndefined {
+    /// The message, with `{name}` where `'x' ` goes (nothing when there is no name).
+    pub message: &'static str,
+}
+
+impl fmt::Display for NamingUndefined {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message)
+    }
+}
+
+impl std::error::Error for NamingUndefined {}
+
+impl NamingUndefined {
+    /// The error to return for `undefined`.
+    pub(crate) fn error(self, undefined: &Mj) -> minijinja::Error {
+        match undefined.get_attr("") {
+            Err(e) => e,
+            Ok(_) => minijinja::Error::from(ErrorKind::UndefinedError),
+        }
+        .with_source(self)
+    }
+
+    /// The message, given the detail minijinja wrote (``'`x` is undefined'``).
+    fn message_for(&self, detail: Option<&str>) -> String {
+        let name = detail
+            .and_then(|d| d.strip_prefix('`'))
+            .and_then(|d| d.split_once("` is undefined"))
+            .map(|(name, _)| format!("'{name}' "))
+            .unwrap_or_default();
+        self.message.replace("{name}", &name)
+    }
 }
 
 /// Says why the undefined value about to be returned is undefined, for the error message.
 pub(crate) fn note_undefined_reason(reason: String) {
+    UNDEFINED_REASONS.with(|r| {
+        let mut reasons = r.borrow_mut();
+        if !reasons.contains(&reason) {
+            if reasons.len() >= 16 {
+                reasons.remove(0);
+            }
+            reasons.push(reason.clone());
+        }
+    });
     UNDEFINED_REASON.with(|r| *r.borrow_mut() = Some(reason));
+}
+
+fn was_undefined_reason(text: &str) -> bool {
+    UNDEFINED_REASONS.with(|r| r.borrow().iter().any(|reason| reason == text))
+}
+
+/// Ansible's `undef(hint)`: an undefined value whose error, when used, is the hint.
+pub(crate) fn undef(
+    hint: Option<String>,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<Mj, minijinja::Error> {
+    let hint = match hint {
+        Some(hint) => hint,
+        None => kwargs
+            .get::<Option<String>>("hint")?
+            .unwrap_or_else(|| "Mandatory variable has not been overridden".into()),
+    };
+    kwargs.assert_all_used()?;
+    note_undefined_reason(hint);
+    Ok(Mj::UNDEFINED)
 }
 
 fn forget_undefined_reason() -> Option<String> {
@@ -319,6 +390,7 @@ impl Templar {
         env.set_unknown_method_callback(python_methods);
         crate::filters::register(&mut env);
         env.add_function(crate::jinja_source::CHAIN, crate::jinja_source::chain);
+        env.add_function(WHOLE, whole);
         crate::lookups::register(&mut env);
         env.set_formatter(|out, state, value| {
             // Ansible prints a None inside text as nothing ("a{{ none }}b" is "ab").
@@ -357,6 +429,14 @@ impl Templar {
     fn error(&self, err: minijinja::Error, scope: &Scope, source: &str) -> TemplateError {
         if let Some(inner) = scope.take_inner_error() {
             return TemplateError { message: inner };
+        }
+        if let Some(naming) = std::error::Error::source(&err)
+            .and_then(|s| s.downcast_ref::<NamingUndefined>())
+        {
+            let shown: String = source.chars().take(120).collect();
+            return TemplateError {
+                message: format!("{} (in template {shown:?})", naming.message_for(err.detail())),
+            };
         }
         let detail = err.detail().map(str::to_string);
         let reason = forget_undefined_reason().filter(|_| err.kind() == ErrorKind::UndefinedError);
@@ -437,9 +517,11 @@ impl Templar {
         // is one, `{{ a }} {{ b }}` is not.
         forget_undefined_reason();
         if let Some(expr) = single_expression(s)
-            && let Ok(compiled) = self
-                .env
-                .compile_expression_owned(crate::jinja_source::yaml_expression(expr).into_owned())
+            && self.env.compile_expression(expr).is_ok()
+            && let Ok(compiled) = self.env.compile_expression_owned(format!(
+                "{WHOLE}(({}))",
+                crate::jinja_source::yaml_expression(expr)
+            ))
         {
             let result = compiled
                 .eval(Mj::from_dyn_object(scope.clone()))
@@ -710,6 +792,54 @@ fn single_expression(s: &str) -> Option<&str> {
     (!inner.contains("{{") && !inner.contains("{%")).then_some(inner)
 }
 
+/// The function a single expression's result goes through: [`whole`].
+const WHOLE: &str = "__settle_whole";
+
+/// `__settle_whole(value)`: the value, unless an undefined value hides inside it (a map or a
+/// list built around an undefined variable): Ansible 2.19 fails then, naming the variable,
+/// and the error raised here, inside the template, lets minijinja name it.
+fn whole(value: Mj) -> Result<Mj, minijinja::Error> {
+    reject_inner_undefined(&value)?;
+    Ok(value)
+}
+
+/// The error of the first undefined value inside a list or a map, which names the variable it
+/// came from when raised inside a template (a filter, a function).
+pub(crate) fn reject_inner_undefined(value: &Mj) -> Result<(), minijinja::Error> {
+    match inner_undefined(value) {
+        None => Ok(()),
+        Some(undefined) => Err(match undefined.get_attr("") {
+            Err(e) => e,
+            Ok(_) => minijinja::Error::from(ErrorKind::UndefinedError),
+        }),
+    }
+}
+
+/// The first undefined value inside a list or a map (at any depth). Variables (`vars`,
+/// `hostvars`) are not searched: their values are rendered only when used.
+fn inner_undefined(value: &Mj) -> Option<Mj> {
+    let children: Vec<Mj> = match value.kind() {
+        ValueKind::Seq => value.try_iter().ok()?.collect(),
+        ValueKind::Map
+            if value.downcast_object_ref::<Scope>().is_none()
+                && value.downcast_object_ref::<HostVars>().is_none() =>
+        {
+            let keys: Vec<Mj> = value.try_iter().ok()?.collect();
+            keys.iter()
+                .filter_map(|k| value.get_item(k).ok())
+                .collect()
+        }
+        _ => return None,
+    };
+    children.into_iter().find_map(|child| {
+        if child.is_undefined() {
+            Some(child)
+        } else {
+            inner_undefined(&child)
+        }
+    })
+}
+
 /// Whether a list (at any depth of lists) holds an undefined value.
 fn list_holds_undefined(value: &Mj) -> bool {
     value.kind() == ValueKind::Seq
@@ -785,7 +915,11 @@ pub fn python_repr(value: &Mj, top: bool) -> String {
                 .flatten()
                 .map(|v| python_repr(&v, false))
                 .collect();
-            format!("[{}]", items.join(", "))
+            match (value.is_tuple(), items.len()) {
+                (true, 1) => format!("({},)", items[0]),
+                (true, _) => format!("({})", items.join(", ")),
+                (false, _) => format!("[{}]", items.join(", ")),
+            }
         }
         ValueKind::Map => {
             let mut parts = Vec::new();
