@@ -430,12 +430,15 @@ impl Templar {
         if let Some(inner) = scope.take_inner_error() {
             return TemplateError { message: inner };
         }
-        if let Some(naming) = std::error::Error::source(&err)
-            .and_then(|s| s.downcast_ref::<NamingUndefined>())
+        if let Some(naming) =
+            std::error::Error::source(&err).and_then(|s| s.downcast_ref::<NamingUndefined>())
         {
             let shown: String = source.chars().take(120).collect();
             return TemplateError {
-                message: format!("{} (in template {shown:?})", naming.message_for(err.detail())),
+                message: format!(
+                    "{} (in template {shown:?})",
+                    naming.message_for(err.detail())
+                ),
             };
         }
         let detail = err.detail().map(str::to_string);
@@ -825,9 +828,7 @@ fn inner_undefined(value: &Mj) -> Option<Mj> {
                 && value.downcast_object_ref::<HostVars>().is_none() =>
         {
             let keys: Vec<Mj> = value.try_iter().ok()?.collect();
-            keys.iter()
-                .filter_map(|k| value.get_item(k).ok())
-                .collect()
+            keys.iter().filter_map(|k| value.get_item(k).ok()).collect()
         }
         _ => return None,
     };
