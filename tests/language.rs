@@ -2692,3 +2692,43 @@ fn vvvv_shows_the_become_command_and_allow_same_user_becomes_anyway() {
     assert!(run.stdout.contains("> EXEC /bin/sh -c "), "{}", run.stdout);
     assert!(run.stdout.contains("sudo -H -S -n"), "{}", run.stdout);
 }
+
+#[test]
+fn undefined_values_chain_until_used_and_errors_name_the_variable_and_the_filter() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars:
+    container: {key: {subkey: value}}
+  tasks:
+    - assert:
+        that:
+          - "('key' | extract(badcontainer)).subkey | default('a') == 'a'"
+          - "('key' | extract(container)).subkey | default('a') == 'value'"
+    - set_fact: {x: "{{ {'a': 1} | combine({'b': undef_variable}) }}"}
+      register: combined
+      ignore_errors: true
+    - set_fact: {x: "{{ hey | mandatory }}"}
+      register: mandatory
+      ignore_errors: true
+    - set_fact: {x: "{{ fail_foo }}"}
+      vars: {fail_foo: "{{ undef(hint='Expected failure') }}"}
+      register: hinted
+      ignore_errors: true
+    - set_fact: {x: "{{ 'monkeys' | human_readable }}"}
+      register: bad_input
+      ignore_errors: true
+    - assert:
+        that:
+          - "\"'undef_variable' is undefined\" in combined.msg"
+          - "\"Mandatory variable 'hey' not defined.\" in mandatory.msg"
+          - "'Expected failure' in hinted.msg"
+          - "\"The filter plugin 'ansible.builtin.human_readable' failed: human_readable() failed on bad input\" in bad_input.msg"
+          - "[1, 2] | product(['a']) | list == [(1, 'a'), (2, 'a')]"
+"#,
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -445,6 +445,10 @@ impl Templar {
         let reason = forget_undefined_reason().filter(|_| err.kind() == ErrorKind::UndefinedError);
         let message = match (err.kind(), reason.or(detail)) {
             (ErrorKind::UndefinedError, Some(d)) => d.replace('`', "'"),
+            (_, Some(d)) if let Some((kind, name)) = failed_plugin(&err) => format!(
+                "The {kind} plugin 'ansible.builtin.{name}' failed: {}",
+                d.replace('`', "'")
+            ),
             (_, Some(d)) => format!("{}: {}", err.kind(), d.replace('`', "'")),
             (kind, None) => kind.to_string(),
         };
@@ -793,6 +797,25 @@ fn single_expression(s: &str) -> Option<&str> {
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
     (!inner.contains("{{") && !inner.contains("{%")).then_some(inner)
+}
+
+/// The filter or test whose call raised `err` (`("filter", "human_readable")`): minijinja
+/// points the error at the plugin's name in the source.
+fn failed_plugin(err: &minijinja::Error) -> Option<(&'static str, &str)> {
+    let source = err.template_source()?;
+    let range = err.range()?;
+    let name = source.get(range.clone())?;
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return None;
+    }
+    let before = source.get(..range.start)?.trim_end();
+    if before.ends_with('|') {
+        Some(("filter", name))
+    } else if before.ends_with(" is") || before.ends_with(" not") {
+        Some(("test", name))
+    } else {
+        None
+    }
 }
 
 /// The function a single expression's result goes through: [`whole`].

@@ -756,7 +756,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 .unwrap_or_else(|| "error".into());
             if duplicates != "error" && duplicates != "overwrite" {
                 return Err(err(format!(
-                    "duplicates parameter to rekey_on_member has unknown value: {duplicates}"
+                    "duplicates parameter to rekey_on_member has unknown value {}",
+                    crate::template::python_repr(&Value::from(duplicates.as_str()), false)
                 )));
             }
             let list = match data.kind() {
@@ -777,12 +778,16 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 }
                 let k = item.get_item(&key).unwrap_or(Value::UNDEFINED);
                 if k.is_undefined() {
-                    return Err(err(format!("Key {key} was not found")));
+                    return Err(err(format!(
+                        "Key {} was not found.",
+                        crate::template::python_repr(&key, false)
+                    )));
                 }
                 if let Some(slot) = out.iter_mut().find(|(ek, _)| *ek == k) {
                     if duplicates == "error" {
                         return Err(err(format!(
-                            "Key {k} is not unique, cannot correctly turn into dict"
+                            "Key {} is not unique, cannot convert to dict.",
+                            crate::template::python_repr(&k, false)
                         )));
                     }
                     slot.1 = item;
@@ -843,9 +848,12 @@ pub(super) fn register(env: &mut Environment<'static>) {
             };
             let n = match size.kind() {
                 ValueKind::Number => f64::try_from(size.clone()).unwrap_or(0.0),
+                // Python compares the size with a number: a TypeError for anything else.
                 _ => {
                     return Err(err(format!(
-                        "human_readable() can't interpret following string: {size}"
+                        "human_readable() failed on bad input: '>=' not supported between \
+                         instances of '{}' and 'int'",
+                        crate::template::python_type(&size)
                     )));
                 }
             };
@@ -860,7 +868,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 None => kw.get::<Option<String>>("default_unit")?,
             };
             let isbits = kw.get::<Option<bool>>("isbits")?.unwrap_or(false);
-            human_to_bytes(&size.to_string(), default_unit.as_deref(), isbits).map_err(err)
+            human_to_bytes(&size.to_string(), default_unit.as_deref(), isbits)
+                .map_err(|e| err(format!("human_to_bytes() can't interpret the input: {e}")))
         },
     );
     env.add_filter(
@@ -1157,7 +1166,9 @@ mod unit {
             render("{{ 102400000|human_readable(isbits=True, unit='G') }}"),
             "0.10 Gb"
         );
-        assert!(render("{{ 'monkeys'|human_readable }}").contains("interpret following string"));
+        assert!(render("{{ 'monkeys'|human_readable }}").contains(
+            "human_readable() failed on bad input: '>=' not supported between instances of 'str'"
+        ));
         for (text, n) in [
             ("0", 0),
             ("0.1", 0),
