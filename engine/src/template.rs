@@ -227,7 +227,9 @@ impl Scope {
     pub fn get(self: &Arc<Self>, name: &str) -> Result<Option<Value>, TemplateError> {
         match self.entry(name) {
             None => Ok(None),
-            Some((v, true)) => Ok(Some(v.clone())),
+            Some((v, true)) => crate::vaulted::reveal(v)
+                .map(Some)
+                .map_err(|message| TemplateError { message }),
             Some((v, false)) => templar().render(v, self).map(Some),
         }
     }
@@ -267,13 +269,13 @@ impl Scope {
                 }
                 resolving.push(name.to_string());
             }
-            let rendered = templar().render(raw, self);
+            let rendered = templar().render_keeping_vaulted(raw, self);
             self.resolving
                 .lock()
                 .expect("resolving lock")
                 .retain(|n| n != name);
             match rendered {
-                Ok(v) => Mj::from(minijinja::value::Serde(&v)),
+                Ok(v) => crate::vaulted::to_template_value(&v),
                 Err(e) => {
                     let mut slot = self.inner_error.lock().expect("error lock");
                     if slot.is_none() {
@@ -283,7 +285,7 @@ impl Scope {
                 }
             }
         } else {
-            Mj::from(minijinja::value::Serde(raw))
+            crate::vaulted::to_template_value(raw)
         };
         self.cache
             .lock()
@@ -442,9 +444,11 @@ impl Templar {
             };
         }
         let detail = err.detail().map(str::to_string);
+        let plain = std::error::Error::source(&err).is_some_and(|s| s.is::<PlainMessage>());
         let reason = forget_undefined_reason().filter(|_| err.kind() == ErrorKind::UndefinedError);
         let message = match (err.kind(), reason.or(detail)) {
             (ErrorKind::UndefinedError, Some(d)) => d.replace('`', "'"),
+            (_, Some(d)) if plain => d,
             (_, Some(d)) if let Some((kind, name)) = failed_plugin(&err) => format!(
                 "The {kind} plugin 'ansible.builtin.{name}' failed: {}",
                 d.replace('`', "'")
@@ -459,7 +463,19 @@ impl Templar {
     }
 
     /// Renders every template inside a value. A string that is one expression keeps its type.
+    /// `!vault` values inside are decrypted: this is what a task gets.
     pub fn render(&self, value: &Value, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
+        let rendered = self.render_keeping_vaulted(value, scope)?;
+        crate::vaulted::reveal(&rendered).map_err(|message| TemplateError { message })
+    }
+
+    /// Renders as [`Templar::render`] does, but `!vault` values stay encrypted until a template
+    /// uses them (a variable's value).
+    fn render_keeping_vaulted(
+        &self,
+        value: &Value,
+        scope: &Arc<Scope>,
+    ) -> Result<Value, TemplateError> {
         self.render_each(value, scope, &mut |s| self.render_string(s, scope))
     }
 
@@ -472,19 +488,21 @@ impl Templar {
         scope: &Arc<Scope>,
         markers: &mut Vec<String>,
     ) -> Result<Value, TemplateError> {
-        self.render_each(value, scope, &mut |s| match self.render_string(s, scope) {
-            Ok(v) => Ok(v),
-            Err(e) => match e.undefined_message() {
-                Some(message) => {
-                    markers.push(message.clone());
-                    Ok(Value::String(format!(
-                        "<< error {} - {message} >>",
-                        markers.len()
-                    )))
-                }
-                None => Err(e),
-            },
-        })
+        let rendered =
+            self.render_each(value, scope, &mut |s| match self.render_string(s, scope) {
+                Ok(v) => Ok(v),
+                Err(e) => match e.undefined_message() {
+                    Some(message) => {
+                        markers.push(message.clone());
+                        Ok(Value::String(format!(
+                            "<< error {} - {message} >>",
+                            markers.len()
+                        )))
+                    }
+                    None => Err(e),
+                },
+            })?;
+        crate::vaulted::reveal(&rendered).map_err(|message| TemplateError { message })
     }
 
     /// Walks a value: each string holding a template goes through `template`, mapping keys
@@ -556,12 +574,14 @@ impl Templar {
             return Ok(s.to_string());
         }
         forget_undefined_reason();
-        self.env
+        let text = self
+            .env
             .render_str(
                 &crate::jinja_source::yaml_template(s),
                 Mj::from_dyn_object(scope.clone()),
             )
-            .map_err(|e| self.error(e, scope, s))
+            .map_err(|e| self.error(e, scope, s))?;
+        refuse_undecryptable(text, s)
     }
 
     /// Renders a template file (the `template` module): the text the host will get.
@@ -588,12 +608,20 @@ impl Templar {
         } else {
             &self.variants[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)]
         };
-        env.render_named_str(
-            name,
-            &crate::jinja_source::template(source),
-            Mj::from_dyn_object(scope.clone()),
-        )
-        .map_err(|e| self.file_error(name, e, scope))
+        let text = env
+            .render_named_str(
+                name,
+                &crate::jinja_source::template(source),
+                Mj::from_dyn_object(scope.clone()),
+            )
+            .map_err(|e| self.file_error(name, e, scope))?;
+        refuse_undecryptable(text, "").map_err(|mut e| {
+            e.message = format!(
+                "{name}: {}",
+                e.message.trim_end_matches(" (in template \"\")")
+            );
+            e
+        })
     }
 
     /// A template file's error, naming the file and line.
@@ -826,8 +854,28 @@ const WHOLE: &str = "__settle_whole";
 /// and the error raised here, inside the template, lets minijinja name it.
 fn whole(value: Mj) -> Result<Mj, minijinja::Error> {
     reject_inner_undefined(&value)?;
+    if let Some(message) = crate::vaulted::undecryptable_in(&value) {
+        return Err(plain_error(message));
+    }
     Ok(value)
 }
+
+/// An error whose message is Ansible's as it is, without minijinja's kind in front.
+pub(crate) fn plain_error(message: String) -> minijinja::Error {
+    minijinja::Error::new(ErrorKind::InvalidOperation, message).with_source(PlainMessage)
+}
+
+/// Marks a [`plain_error`].
+#[derive(Debug)]
+struct PlainMessage;
+
+impl fmt::Display for PlainMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("plain message")
+    }
+}
+
+impl std::error::Error for PlainMessage {}
 
 /// The error of the first undefined value inside a list or a map, which names the variable it
 /// came from when raised inside a template (a filter, a function).
@@ -841,15 +889,19 @@ pub(crate) fn reject_inner_undefined(value: &Mj) -> Result<(), minijinja::Error>
     }
 }
 
+/// Whether a value is variables (`vars`, `hostvars`, a host's), whose values are rendered only
+/// when read: never walked whole.
+pub(crate) fn is_variables(value: &Mj) -> bool {
+    value.downcast_object_ref::<Scope>().is_some()
+        || value.downcast_object_ref::<HostVars>().is_some()
+}
+
 /// The first undefined value inside a list or a map (at any depth). Variables (`vars`,
 /// `hostvars`) are not searched: their values are rendered only when used.
 fn inner_undefined(value: &Mj) -> Option<Mj> {
     let children: Vec<Mj> = match value.kind() {
         ValueKind::Seq => value.try_iter().ok()?.collect(),
-        ValueKind::Map
-            if value.downcast_object_ref::<Scope>().is_none()
-                && value.downcast_object_ref::<HostVars>().is_none() =>
-        {
+        ValueKind::Map if !is_variables(value) => {
             let keys: Vec<Mj> = value.try_iter().ok()?.collect();
             keys.iter().filter_map(|k| value.get_item(k).ok()).collect()
         }
@@ -873,9 +925,26 @@ fn list_holds_undefined(value: &Mj) -> bool {
 }
 
 pub(crate) fn mj_to_json(value: &Mj) -> Result<Value, TemplateError> {
-    serde_json::to_value(value).map_err(|e| TemplateError {
+    let json = serde_json::to_value(value).map_err(|e| TemplateError {
         message: format!("cannot use the result: {e}"),
-    })
+    })?;
+    match crate::vaulted::poisoned_json(&json) {
+        Some(message) => Err(TemplateError { message }),
+        None => Ok(json),
+    }
+}
+
+/// Text a template made, unless it was made from an undecryptable `!vault` value.
+fn refuse_undecryptable(text: String, source: &str) -> Result<String, TemplateError> {
+    match crate::vaulted::poisoned(&text) {
+        Some(message) => {
+            let shown: String = source.chars().take(120).collect();
+            Err(TemplateError {
+                message: format!("{message} (in template {shown:?})"),
+            })
+        }
+        None => Ok(text),
+    }
 }
 
 /// The Python type name of a value, as Ansible's messages give it.
