@@ -2764,3 +2764,33 @@ fn vault_values_are_decrypted_only_when_used() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn python_string_formatting_and_python_error_words_in_templates() {
+    let s = one_host();
+    s.write(
+        "t.j2",
+        "#jinja2:variable_start_string:'<<',variable_end_string:'>>'\n<< 'a%sc' % 'b' >>\n",
+    );
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars:
+    d: /tmp
+  tasks:
+    - set_fact: {x: "{{ 5 / 0 }}"}
+      register: divided
+      ignore_errors: true
+    - template: {src: t.j2, dest: "@@/out"}
+    - assert:
+        that:
+          - "'division by zero' in divided.msg"
+          - "'Failed to read %s/x' % d == 'Failed to read /tmp/x'"
+          - "'%d of %s' % (2, 'three') == '2 of three'"
+          - "lookup('file', '@@/out') == 'abc'"
+"#,
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -38,10 +38,17 @@ pub fn chain(root: Value, keys: Rest<Value>) -> Value {
     current
 }
 
-/// Whether a source may hold a chain worth rewriting (cheap, so most templates skip the scan).
+/// Whether a source may hold a chain or a `'text' % args` worth rewriting (cheap, so most
+/// templates skip the scan).
 fn may_chain(source: &str) -> bool {
-    (source.contains("default") || source.contains("d(") || source.contains("defined"))
-        && (source.contains('.') || source.contains('['))
+    let chain = (source.contains("default") || source.contains("d(") || source.contains("defined"))
+        && (source.contains('.') || source.contains('['));
+    chain
+        || (source.contains('%')
+            && (source.contains("' %")
+                || source.contains("\" %")
+                || source.contains("'%")
+                || source.contains("\"%")))
 }
 
 /// A bare expression (`when:`), its chains rewritten.
@@ -208,8 +215,21 @@ fn rewrite(expr: &str) -> String {
         let c = bytes[i];
         if c == b'\'' || c == b'"' {
             let end = string_end(bytes, i);
-            out.push_str(&expr[i..end]);
-            i = end;
+            match percent_operand(expr, end) {
+                Some((rhs_start, rhs_end)) => {
+                    out.push_str(crate::filters::percent::PERCENT);
+                    out.push('(');
+                    out.push_str(&expr[i..end]);
+                    out.push_str(", (");
+                    out.push_str(&rewrite(&expr[rhs_start..rhs_end]));
+                    out.push_str("))");
+                    i = rhs_end;
+                }
+                None => {
+                    out.push_str(&expr[i..end]);
+                    i = end;
+                }
+            }
             continue;
         }
         if c == b'('
@@ -274,6 +294,68 @@ fn parenthesized_chain(expr: &str, start: usize) -> Option<(String, usize)> {
     }
     out.push(')');
     Some((out, after))
+}
+
+/// Where the right operand of `%` after a string literal ending at `at` lies: Python's
+/// string formatting (`'%s of %s' % (a, b)`, `"%s" % x.y | upper`). `None` when no `%` follows.
+fn percent_operand(expr: &str, at: usize) -> Option<(usize, usize)> {
+    let bytes = expr.as_bytes();
+    let skip = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let op = skip(at);
+    if bytes.get(op) != Some(&b'%') || matches!(bytes.get(op + 1), Some(b'}' | b'%')) {
+        return None;
+    }
+    let start = skip(op + 1);
+    let mut i = match *bytes.get(start)? {
+        b'(' => group_end(bytes, start, b'(', b')'),
+        b'[' => group_end(bytes, start, b'[', b']'),
+        b'{' => group_end(bytes, start, b'{', b'}'),
+        b'\'' | b'"' => string_end(bytes, start),
+        c if is_ident(c) || c == b'-' => {
+            let mut j = start + 1;
+            while j < bytes.len() && (is_ident(bytes[j]) || bytes[j] == b'.') {
+                j += 1;
+            }
+            j
+        }
+        _ => return None,
+    };
+    // Subscripts, calls and filters bind tighter than `%`.
+    loop {
+        if i > bytes.len() {
+            return None;
+        }
+        match bytes.get(i) {
+            Some(b'[') => i = group_end(bytes, i, b'[', b']'),
+            Some(b'(') => i = group_end(bytes, i, b'(', b')'),
+            Some(b'.') if bytes.get(i + 1).is_some_and(|c| is_ident_start(*c)) => {
+                i += 1;
+                while i < bytes.len() && is_ident(bytes[i]) {
+                    i += 1;
+                }
+            }
+            _ => {
+                let pipe = skip(i);
+                if bytes.get(pipe) == Some(&b'|') && bytes.get(pipe + 1) != Some(&b'|') {
+                    let name = skip(pipe + 1);
+                    if !bytes.get(name).is_some_and(|c| is_ident_start(*c)) {
+                        return Some((start, i));
+                    }
+                    i = name;
+                    while i < bytes.len() && is_ident(bytes[i]) {
+                        i += 1;
+                    }
+                } else {
+                    return Some((start, i));
+                }
+            }
+        }
+    }
 }
 
 /// Subscript text (`.a['b'][c.d | default(1)]`) with chains inside brackets rewritten.
@@ -407,6 +489,23 @@ mod tests {
             expression("hostvars[inventory_hostname].x|d(1)"),
             "__settle_chain(hostvars, inventory_hostname, 'x')|d(1)"
         );
+    }
+
+    #[test]
+    fn string_formatting_becomes_a_call() {
+        assert_eq!(
+            expression("x == (\"read %s/a\" % (d))"),
+            "x == (__settle_percent(\"read %s/a\", ((d))))"
+        );
+        assert_eq!(
+            expression("'%s-%d' % (a.b, n) ~ 'x'"),
+            "__settle_percent('%s-%d', ((a.b, n))) ~ 'x'"
+        );
+        assert_eq!(
+            expression("'%s' % x | upper == 'A'"),
+            "__settle_percent('%s', (x | upper)) == 'A'"
+        );
+        assert_eq!(expression("'100%'"), "'100%'");
     }
 
     #[test]

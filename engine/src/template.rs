@@ -334,6 +334,52 @@ impl Object for HostVars {
     }
 }
 
+/// A template file's `#jinja2:key:value,…` first line (`#jinja2:trim_blocks:False,
+/// variable_start_string:'<<'`): the settings it gives, as the `template` task's options, and
+/// the source without that line. Values are Python literals: quoted text, `True`/`False`.
+pub fn jinja2_header(source: &str) -> (serde_json::Map<String, Value>, String) {
+    let mut settings = serde_json::Map::new();
+    let Some(rest) = source.strip_prefix("#jinja2:") else {
+        return (settings, source.to_string());
+    };
+    let (line, body) = rest.split_once('\n').unwrap_or((rest, ""));
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quote = None;
+    for c in line.trim_end_matches('\r').chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, ',') => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    for part in parts {
+        let Some((key, value)) = part.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        let value = match value {
+            "True" | "true" => Value::Bool(true),
+            "False" | "false" => Value::Bool(false),
+            _ => Value::String(
+                value
+                    .strip_prefix(['\'', '"'])
+                    .and_then(|v| v.strip_suffix(['\'', '"']))
+                    .unwrap_or(value)
+                    .to_string(),
+            ),
+        };
+        settings.insert(key.trim().to_string(), value);
+    }
+    (settings, body.to_string())
+}
+
 /// Whether a value holds a template anywhere inside.
 pub fn needs_render(value: &Value) -> bool {
     match value {
@@ -449,6 +495,9 @@ impl Templar {
         let message = match (err.kind(), reason.or(detail)) {
             (ErrorKind::UndefinedError, Some(d)) => d.replace('`', "'"),
             (_, Some(d)) if plain => d,
+            (ErrorKind::InvalidOperation, Some(d)) if python_zero_division(&d).is_some() => {
+                python_zero_division(&d).unwrap_or_default().to_string()
+            }
             (_, Some(d)) if let Some((kind, name)) = failed_plugin(&err) => format!(
                 "The {kind} plugin 'ansible.builtin.{name}' failed: {}",
                 d.replace('`', "'")
@@ -827,6 +876,26 @@ fn single_expression(s: &str) -> Option<&str> {
     (!inner.contains("{{") && !inner.contains("{%")).then_some(inner)
 }
 
+/// Python's `ZeroDivisionError` message for minijinja's `unable to calculate a / 0`.
+fn python_zero_division(detail: &str) -> Option<&'static str> {
+    let calc = detail.strip_prefix("unable to calculate ")?;
+    let (lhs, rest) = calc.split_once(' ')?;
+    let (op, rhs) = rest.split_once(' ')?;
+    if rhs.parse::<f64>().ok()? != 0.0 {
+        return None;
+    }
+    let float = lhs.contains(['.', 'e', 'n']) || rhs.contains('.');
+    Some(match (op, float) {
+        ("/", false) => "division by zero",
+        ("/", true) => "float division by zero",
+        ("//", false) => "integer division or modulo by zero",
+        ("//", true) => "float floor division by zero",
+        ("%", false) => "integer modulo by zero",
+        ("%", true) => "float modulo",
+        _ => return None,
+    })
+}
+
 /// The filter or test whose call raised `err` (`("filter", "human_readable")`): minijinja
 /// points the error at the plugin's name in the source.
 fn failed_plugin(err: &minijinja::Error) -> Option<(&'static str, &str)> {
@@ -1141,6 +1210,18 @@ mod tests {
                 .message
                 .contains("recursive loop")
         );
+    }
+
+    #[test]
+    fn jinja2_header_lines_set_the_file_s_environment() {
+        let (settings, body) =
+            jinja2_header("#jinja2: variable_start_string:'<<', trim_blocks: False\nx << y >>\n");
+        assert_eq!(
+            Value::Object(settings),
+            json!({"variable_start_string": "<<", "trim_blocks": false})
+        );
+        assert_eq!(body, "x << y >>\n");
+        assert_eq!(jinja2_header("plain\n").1, "plain\n");
     }
 
     #[test]
