@@ -2770,7 +2770,7 @@ fn python_string_formatting_and_python_error_words_in_templates() {
     let s = one_host();
     s.write(
         "t.j2",
-        "#jinja2:variable_start_string:'<<',variable_end_string:'>>'\n<< 'a%sc' % 'b' >>\n",
+        "#jinja2:variable_start_string:'<<',variable_end_string:'>>'\n<< 'a' ~ 'bc' >>\n",
     );
     s.write(
         "site.yml",
