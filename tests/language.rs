@@ -2857,4 +2857,104 @@ fn assemble_joins_controller_fragments_decrypting_vaulted_ones() {
     assert_eq!(s.read("out"), "alpha\n#--\n\nbeta\n");
     let again = s.settle(&["site.yml", "-i", "hosts", "--vault-password-file", "pw"]);
     assert_eq!(again.counts("h1").1, 0, "{}", again.stdout);
+
+fn undefined_values_chain_until_used_and_errors_name_the_variable_and_the_filter() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars:
+    container: {key: {subkey: value}}
+  tasks:
+    - assert:
+        that:
+          - "('key' | extract(badcontainer)).subkey | default('a') == 'a'"
+          - "('key' | extract(container)).subkey | default('a') == 'value'"
+    - set_fact: {x: "{{ {'a': 1} | combine({'b': undef_variable}) }}"}
+      register: combined
+      ignore_errors: true
+    - set_fact: {x: "{{ hey | mandatory }}"}
+      register: mandatory
+      ignore_errors: true
+    - set_fact: {x: "{{ fail_foo }}"}
+      vars: {fail_foo: "{{ undef(hint='Expected failure') }}"}
+      register: hinted
+      ignore_errors: true
+    - set_fact: {x: "{{ 'monkeys' | human_readable }}"}
+      register: bad_input
+      ignore_errors: true
+    - assert:
+        that:
+          - "\"'undef_variable' is undefined\" in combined.msg"
+          - "\"Mandatory variable 'hey' not defined.\" in mandatory.msg"
+          - "'Expected failure' in hinted.msg"
+          - "\"The filter plugin 'ansible.builtin.human_readable' failed: human_readable() failed on bad input\" in bad_input.msg"
+          - "[1, 2] | product(['a']) | list == [(1, 'a'), (2, 'a')]"
+"#,
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn vault_values_are_decrypted_only_when_used() {
+    let s = one_host();
+    // "secret" encrypted with the password "test"; the run has no vault secrets.
+    let vaulted = "$ANSIBLE_VAULT;1.1;AES256\n33323332333033383335333533383338333333303339333733323339333833303334333133313339\n33373339333133323331333833373335333933323338333633343338333133343334333733383334\n33333335333433383337333133303339333433353332333333363339333733363335333233303330\n3337333733353331333633313335333733373334333733320a373938666533366165653830313163\n62386564343438653437333564383664646538653364343138303831613039313232636437336530\n3438376662373764650a633366646563386335623161646262366137393635633464333265613938\n6661";
+    let indented: String = vaulted.lines().map(|l| format!("      {l}\n")).collect();
+    s.write(
+        "site.yml",
+        &format!(
+            r#"- hosts: all
+  gather_facts: no
+  vars:
+    unused: 1
+    locked: !vault |
+{indented}  tasks:
+    - debug: {{msg: "{{{{ locked }}}}"}}
+      register: used
+      ignore_errors: true
+    - assert:
+        that:
+          - "'Attempt to use undecryptable variable' in used.msg"
+          - locked is vault_encrypted
+          - "'plain' is not vault_encrypted"
+          - locked | unvault('test') == 'secret'
+          - "'x' | vault('pw', vault_id='v') | unvault('pw', vault_id='v') == 'x'"
+"#
+        ),
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn python_string_formatting_and_python_error_words_in_templates() {
+    let s = one_host();
+    s.write(
+        "t.j2",
+        "#jinja2:variable_start_string:'<<',variable_end_string:'>>'\n<< 'a' ~ 'bc' >>\n",
+    );
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars:
+    d: /tmp
+  tasks:
+    - set_fact: {x: "{{ 5 / 0 }}"}
+      register: divided
+      ignore_errors: true
+    - template: {src: t.j2, dest: "@@/out"}
+    - assert:
+        that:
+          - "'division by zero' in divided.msg"
+          - "'Failed to read %s/x' % d == 'Failed to read /tmp/x'"
+          - "'%d of %s' % (2, 'three') == '2 of three'"
+          - "lookup('file', '@@/out') == 'abc'"
+"#,
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
 }

@@ -976,6 +976,9 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
     } else {
         source
     };
+    // A `#jinja2:` first line sets the environment for this file, over the task's options.
+    let (overrides, source) = crate::template::jinja2_header(&source);
+    args.extend(overrides);
     let fullpath = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
     let mut layer = crate::lookups::template_file_vars(&src, &fullpath, args["dest"].clone());
     // Ansible keeps the play's own `ansible_managed`.

@@ -38,10 +38,17 @@ pub fn chain(root: Value, keys: Rest<Value>) -> Value {
     current
 }
 
-/// Whether a source may hold a chain worth rewriting (cheap, so most templates skip the scan).
+/// Whether a source may hold a chain or a `'text' % args` worth rewriting (cheap, so most
+/// templates skip the scan).
 fn may_chain(source: &str) -> bool {
-    (source.contains("default") || source.contains("d(") || source.contains("defined"))
-        && (source.contains('.') || source.contains('['))
+    let chain = (source.contains("default") || source.contains("d(") || source.contains("defined"))
+        && (source.contains('.') || source.contains('['));
+    chain
+        || (source.contains('%')
+            && (source.contains("' %")
+                || source.contains("\" %")
+                || source.contains("'%")
+                || source.contains("\"%")))
 }
 
 /// A bare expression (`when:`), its chains rewritten.
@@ -208,7 +215,27 @@ fn rewrite(expr: &str) -> String {
         let c = bytes[i];
         if c == b'\'' || c == b'"' {
             let end = string_end(bytes, i);
-            out.push_str(&expr[i..end]);
+            match percent_operand(expr, end) {
+                Some((rhs_start, rhs_end)) => {
+                    out.push_str(crate::filters::percent::PERCENT);
+                    out.push('(');
+                    out.push_str(&expr[i..end]);
+                    out.push_str(", (");
+                    out.push_str(&rewrite(&expr[rhs_start..rhs_end]));
+                    out.push_str("))");
+                    i = rhs_end;
+                }
+                None => {
+                    out.push_str(&expr[i..end]);
+                    i = end;
+                }
+            }
+            continue;
+        }
+        if c == b'('
+            && let Some((chained, end)) = parenthesized_chain(expr, i)
+        {
+            out.push_str(&chained);
             i = end;
             continue;
         }
@@ -242,6 +269,93 @@ fn rewrite(expr: &str) -> String {
         i = after.max(j);
     }
     out
+}
+
+/// `(expr).a['b'] | default(…)`: a parenthesized expression (not a call's arguments) whose
+/// lookups end in a test, rewritten to a chain; and where it ends. `None` for anything else.
+fn parenthesized_chain(expr: &str, start: usize) -> Option<(String, usize)> {
+    let bytes = expr.as_bytes();
+    let before = expr[..start].trim_end().as_bytes().last();
+    if before.is_some_and(|&b| is_ident(b) || b == b')' || b == b']') {
+        return None;
+    }
+    let end = group_end(bytes, start, b'(', b')');
+    if end > bytes.len() {
+        return None;
+    }
+    let (keys, after) = accessors(expr, end);
+    if keys.is_empty() || !ends_in_test(&expr[after..]) {
+        return None;
+    }
+    let mut out = format!("{CHAIN}(({})", rewrite(&expr[start + 1..end - 1]));
+    for key in &keys {
+        out.push_str(", ");
+        out.push_str(key);
+    }
+    out.push(')');
+    Some((out, after))
+}
+
+/// Where the right operand of `%` after a string literal ending at `at` lies: Python's
+/// string formatting (`'%s of %s' % (a, b)`, `"%s" % x.y | upper`). `None` when no `%` follows.
+fn percent_operand(expr: &str, at: usize) -> Option<(usize, usize)> {
+    let bytes = expr.as_bytes();
+    let skip = |mut i: usize| {
+        while i < bytes.len() && bytes[i].is_ascii_whitespace() {
+            i += 1;
+        }
+        i
+    };
+    let op = skip(at);
+    if bytes.get(op) != Some(&b'%') || matches!(bytes.get(op + 1), Some(b'}' | b'%')) {
+        return None;
+    }
+    let start = skip(op + 1);
+    let mut i = match *bytes.get(start)? {
+        b'(' => group_end(bytes, start, b'(', b')'),
+        b'[' => group_end(bytes, start, b'[', b']'),
+        b'{' => group_end(bytes, start, b'{', b'}'),
+        b'\'' | b'"' => string_end(bytes, start),
+        c if is_ident(c) || c == b'-' => {
+            let mut j = start + 1;
+            while j < bytes.len() && (is_ident(bytes[j]) || bytes[j] == b'.') {
+                j += 1;
+            }
+            j
+        }
+        _ => return None,
+    };
+    // Subscripts, calls and filters bind tighter than `%`.
+    loop {
+        if i > bytes.len() {
+            return None;
+        }
+        match bytes.get(i) {
+            Some(b'[') => i = group_end(bytes, i, b'[', b']'),
+            Some(b'(') => i = group_end(bytes, i, b'(', b')'),
+            Some(b'.') if bytes.get(i + 1).is_some_and(|c| is_ident_start(*c)) => {
+                i += 1;
+                while i < bytes.len() && is_ident(bytes[i]) {
+                    i += 1;
+                }
+            }
+            _ => {
+                let pipe = skip(i);
+                if bytes.get(pipe) == Some(&b'|') && bytes.get(pipe + 1) != Some(&b'|') {
+                    let name = skip(pipe + 1);
+                    if !bytes.get(name).is_some_and(|c| is_ident_start(*c)) {
+                        return Some((start, i));
+                    }
+                    i = name;
+                    while i < bytes.len() && is_ident(bytes[i]) {
+                        i += 1;
+                    }
+                } else {
+                    return Some((start, i));
+                }
+            }
+        }
+    }
 }
 
 /// Subscript text (`.a['b'][c.d | default(1)]`) with chains inside brackets rewritten.
@@ -301,6 +415,12 @@ fn accessors(expr: &str, mut i: usize) -> (Vec<String>, usize) {
 
 /// The index just past the `]` that closes the `[` at `start`.
 fn bracket_end(bytes: &[u8], start: usize) -> usize {
+    group_end(bytes, start, b'[', b']')
+}
+
+/// The index just past the `close` that closes the `open` at `start` (string literals
+/// skipped); past the end when it never closes.
+fn group_end(bytes: &[u8], start: usize, open: u8, close: u8) -> usize {
     let mut depth = 0usize;
     let mut i = start;
     while i < bytes.len() {
@@ -309,8 +429,8 @@ fn bracket_end(bytes: &[u8], start: usize) -> usize {
                 i = string_end(bytes, i);
                 continue;
             }
-            b'[' => depth += 1,
-            b']' => {
+            c if c == open => depth += 1,
+            c if c == close => {
                 depth -= 1;
                 if depth == 0 {
                     return i + 1;
@@ -362,9 +482,30 @@ mod tests {
             "__settle_chain(a, 'b', 'c') is not defined"
         );
         assert_eq!(
+            expression("('k' | extract(c)).sub | default('a') == 'a'"),
+            "__settle_chain(('k' | extract(c)), 'sub') | default('a') == 'a'"
+        );
+        assert_eq!(
             expression("hostvars[inventory_hostname].x|d(1)"),
             "__settle_chain(hostvars, inventory_hostname, 'x')|d(1)"
         );
+    }
+
+    #[test]
+    fn string_formatting_becomes_a_call() {
+        assert_eq!(
+            expression("x == (\"read %s/a\" % (d))"),
+            "x == (__settle_percent(\"read %s/a\", ((d))))"
+        );
+        assert_eq!(
+            expression("'%s-%d' % (a.b, n) ~ 'x'"),
+            "__settle_percent('%s-%d', ((a.b, n))) ~ 'x'"
+        );
+        assert_eq!(
+            expression("'%s' % x | upper == 'A'"),
+            "__settle_percent('%s', (x | upper)) == 'A'"
+        );
+        assert_eq!(expression("'100%'"), "'100%'");
     }
 
     #[test]
@@ -374,6 +515,7 @@ mod tests {
             "a.b.c == 1 or x | default(1)",
             "'a.b | default(1)'",
             "a.b() | default(1)",
+            "f(x).a | default(1)",
             "x[1:2] | default(1)",
         ] {
             assert_eq!(expression(e), e);

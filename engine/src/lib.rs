@@ -34,6 +34,7 @@ pub mod plan;
 pub mod recap;
 pub mod report;
 pub mod template;
+mod vaulted;
 
 use std::sync::Arc;
 

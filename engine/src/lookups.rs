@@ -42,8 +42,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         "q",
         |state: &State, name: String, args: Rest<ValueOrKwargs>| call(state, &name, args, true),
     );
-    // Ansible's `undef(hint)`: an undefined value (settle's undefined carries no hint).
-    env.add_function("undef", |_hint: Option<Mj>| Mj::UNDEFINED);
+    env.add_function("undef", crate::template::undef);
 }
 
 /// Runs a lookup for a `with_<name>` loop: `terms` are already rendered. A string becomes a

@@ -40,8 +40,10 @@ impl TemplateError {
             text = rest.split_once("': ").map_or(rest, |(_, inner)| inner);
         }
         let text = text.split(" (in template ").next().unwrap_or(text);
-        (text.ends_with(" is undefined") || text.contains(" has no attribute "))
-            .then(|| text.to_string())
+        (text.ends_with(" is undefined")
+            || text.contains(" has no attribute ")
+            || was_undefined_reason(text))
+        .then(|| text.to_string())
     }
 }
 
@@ -49,11 +51,80 @@ thread_local! {
     /// Why the last undefined value of this thread's render is undefined, when a lookup knows
     /// better than "'expr' is undefined" (`No variable named 'x' was found.`).
     static UNDEFINED_REASON: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+    /// The last reasons given, so that an error carrying one is known as an undefined value's.
+    static UNDEFINED_REASONS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// A filter's error about an undefined value whose message names the variable (`Mandatory
+/// variable 'x' not defined.`): only the template engine knows the name, so the filter returns
+/// the undefined value's own error with this as its source, and [`Templar`] fills the name in.
+#[derive(Debug)]
+pub(crate) struct NamingUndefined {
+    /// The message, with `{name}` where `'x' ` goes (nothing when there is no name).
+    pub message: &'static str,
+}
+
+impl fmt::Display for NamingUndefined {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.message)
+    }
+}
+
+impl std::error::Error for NamingUndefined {}
+
+impl NamingUndefined {
+    /// The error to return for `undefined`.
+    pub(crate) fn error(self, undefined: &Mj) -> minijinja::Error {
+        match undefined.get_attr("") {
+            Err(e) => e,
+            Ok(_) => minijinja::Error::from(ErrorKind::UndefinedError),
+        }
+        .with_source(self)
+    }
+
+    /// The message, given the detail minijinja wrote (``'`x` is undefined'``).
+    fn message_for(&self, detail: Option<&str>) -> String {
+        let name = detail
+            .and_then(|d| d.strip_prefix('`'))
+            .and_then(|d| d.split_once("` is undefined"))
+            .map(|(name, _)| format!("'{name}' "))
+            .unwrap_or_default();
+        self.message.replace("{name}", &name)
+    }
 }
 
 /// Says why the undefined value about to be returned is undefined, for the error message.
 pub(crate) fn note_undefined_reason(reason: String) {
+    UNDEFINED_REASONS.with(|r| {
+        let mut reasons = r.borrow_mut();
+        if !reasons.contains(&reason) {
+            if reasons.len() >= 16 {
+                reasons.remove(0);
+            }
+            reasons.push(reason.clone());
+        }
+    });
     UNDEFINED_REASON.with(|r| *r.borrow_mut() = Some(reason));
+}
+
+fn was_undefined_reason(text: &str) -> bool {
+    UNDEFINED_REASONS.with(|r| r.borrow().iter().any(|reason| reason == text))
+}
+
+/// Ansible's `undef(hint)`: an undefined value whose error, when used, is the hint.
+pub(crate) fn undef(
+    hint: Option<String>,
+    kwargs: minijinja::value::Kwargs,
+) -> Result<Mj, minijinja::Error> {
+    let hint = match hint {
+        Some(hint) => hint,
+        None => kwargs
+            .get::<Option<String>>("hint")?
+            .unwrap_or_else(|| "Mandatory variable has not been overridden".into()),
+    };
+    kwargs.assert_all_used()?;
+    note_undefined_reason(hint);
+    Ok(Mj::UNDEFINED)
 }
 
 fn forget_undefined_reason() -> Option<String> {
@@ -156,7 +227,9 @@ impl Scope {
     pub fn get(self: &Arc<Self>, name: &str) -> Result<Option<Value>, TemplateError> {
         match self.entry(name) {
             None => Ok(None),
-            Some((v, true)) => Ok(Some(v.clone())),
+            Some((v, true)) => crate::vaulted::reveal(v)
+                .map(Some)
+                .map_err(|message| TemplateError { message }),
             Some((v, false)) => templar().render(v, self).map(Some),
         }
     }
@@ -196,13 +269,13 @@ impl Scope {
                 }
                 resolving.push(name.to_string());
             }
-            let rendered = templar().render(raw, self);
+            let rendered = templar().render_keeping_vaulted(raw, self);
             self.resolving
                 .lock()
                 .expect("resolving lock")
                 .retain(|n| n != name);
             match rendered {
-                Ok(v) => Mj::from(minijinja::value::Serde(&v)),
+                Ok(v) => crate::vaulted::to_template_value(&v),
                 Err(e) => {
                     let mut slot = self.inner_error.lock().expect("error lock");
                     if slot.is_none() {
@@ -212,7 +285,7 @@ impl Scope {
                 }
             }
         } else {
-            Mj::from(minijinja::value::Serde(raw))
+            crate::vaulted::to_template_value(raw)
         };
         self.cache
             .lock()
@@ -259,6 +332,52 @@ impl Object for HostVars {
     fn enumerate(self: &Arc<Self>) -> Enumerator {
         Enumerator::Values(self.0.host_names().into_iter().map(Mj::from).collect())
     }
+}
+
+/// A template file's `#jinja2:key:value,…` first line (`#jinja2:trim_blocks:False,
+/// variable_start_string:'<<'`): the settings it gives, as the `template` task's options, and
+/// the source without that line. Values are Python literals: quoted text, `True`/`False`.
+pub fn jinja2_header(source: &str) -> (serde_json::Map<String, Value>, String) {
+    let mut settings = serde_json::Map::new();
+    let Some(rest) = source.strip_prefix("#jinja2:") else {
+        return (settings, source.to_string());
+    };
+    let (line, body) = rest.split_once('\n').unwrap_or((rest, ""));
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quote = None;
+    for c in line.trim_end_matches('\r').chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, ',') => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    for part in parts {
+        let Some((key, value)) = part.split_once(':') else {
+            continue;
+        };
+        let value = value.trim();
+        let value = match value {
+            "True" | "true" => Value::Bool(true),
+            "False" | "false" => Value::Bool(false),
+            _ => Value::String(
+                value
+                    .strip_prefix(['\'', '"'])
+                    .and_then(|v| v.strip_suffix(['\'', '"']))
+                    .unwrap_or(value)
+                    .to_string(),
+            ),
+        };
+        settings.insert(key.trim().to_string(), value);
+    }
+    (settings, body.to_string())
 }
 
 /// Whether a value holds a template anywhere inside.
@@ -319,6 +438,7 @@ impl Templar {
         env.set_unknown_method_callback(python_methods);
         crate::filters::register(&mut env);
         env.add_function(crate::jinja_source::CHAIN, crate::jinja_source::chain);
+        env.add_function(WHOLE, whole);
         crate::lookups::register(&mut env);
         env.set_formatter(|out, state, value| {
             // Ansible prints a None inside text as nothing ("a{{ none }}b" is "ab").
@@ -358,10 +478,30 @@ impl Templar {
         if let Some(inner) = scope.take_inner_error() {
             return TemplateError { message: inner };
         }
+        if let Some(naming) =
+            std::error::Error::source(&err).and_then(|s| s.downcast_ref::<NamingUndefined>())
+        {
+            let shown: String = source.chars().take(120).collect();
+            return TemplateError {
+                message: format!(
+                    "{} (in template {shown:?})",
+                    naming.message_for(err.detail())
+                ),
+            };
+        }
         let detail = err.detail().map(str::to_string);
+        let plain = std::error::Error::source(&err).is_some_and(|s| s.is::<PlainMessage>());
         let reason = forget_undefined_reason().filter(|_| err.kind() == ErrorKind::UndefinedError);
         let message = match (err.kind(), reason.or(detail)) {
             (ErrorKind::UndefinedError, Some(d)) => d.replace('`', "'"),
+            (_, Some(d)) if plain => d,
+            (ErrorKind::InvalidOperation, Some(d)) if python_zero_division(&d).is_some() => {
+                python_zero_division(&d).unwrap_or_default().to_string()
+            }
+            (_, Some(d)) if let Some((kind, name)) = failed_plugin(&err) => format!(
+                "The {kind} plugin 'ansible.builtin.{name}' failed: {}",
+                d.replace('`', "'")
+            ),
             (_, Some(d)) => format!("{}: {}", err.kind(), d.replace('`', "'")),
             (kind, None) => kind.to_string(),
         };
@@ -372,7 +512,19 @@ impl Templar {
     }
 
     /// Renders every template inside a value. A string that is one expression keeps its type.
+    /// `!vault` values inside are decrypted: this is what a task gets.
     pub fn render(&self, value: &Value, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
+        let rendered = self.render_keeping_vaulted(value, scope)?;
+        crate::vaulted::reveal(&rendered).map_err(|message| TemplateError { message })
+    }
+
+    /// Renders as [`Templar::render`] does, but `!vault` values stay encrypted until a template
+    /// uses them (a variable's value).
+    fn render_keeping_vaulted(
+        &self,
+        value: &Value,
+        scope: &Arc<Scope>,
+    ) -> Result<Value, TemplateError> {
         self.render_each(value, scope, &mut |s| self.render_string(s, scope))
     }
 
@@ -385,19 +537,21 @@ impl Templar {
         scope: &Arc<Scope>,
         markers: &mut Vec<String>,
     ) -> Result<Value, TemplateError> {
-        self.render_each(value, scope, &mut |s| match self.render_string(s, scope) {
-            Ok(v) => Ok(v),
-            Err(e) => match e.undefined_message() {
-                Some(message) => {
-                    markers.push(message.clone());
-                    Ok(Value::String(format!(
-                        "<< error {} - {message} >>",
-                        markers.len()
-                    )))
-                }
-                None => Err(e),
-            },
-        })
+        let rendered =
+            self.render_each(value, scope, &mut |s| match self.render_string(s, scope) {
+                Ok(v) => Ok(v),
+                Err(e) => match e.undefined_message() {
+                    Some(message) => {
+                        markers.push(message.clone());
+                        Ok(Value::String(format!(
+                            "<< error {} - {message} >>",
+                            markers.len()
+                        )))
+                    }
+                    None => Err(e),
+                },
+            })?;
+        crate::vaulted::reveal(&rendered).map_err(|message| TemplateError { message })
     }
 
     /// Walks a value: each string holding a template goes through `template`, mapping keys
@@ -437,9 +591,11 @@ impl Templar {
         // is one, `{{ a }} {{ b }}` is not.
         forget_undefined_reason();
         if let Some(expr) = single_expression(s)
-            && let Ok(compiled) = self
-                .env
-                .compile_expression_owned(crate::jinja_source::yaml_expression(expr).into_owned())
+            && self.env.compile_expression(expr).is_ok()
+            && let Ok(compiled) = self.env.compile_expression_owned(format!(
+                "{WHOLE}(({}))",
+                crate::jinja_source::yaml_expression(expr)
+            ))
         {
             let result = compiled
                 .eval(Mj::from_dyn_object(scope.clone()))
@@ -467,12 +623,14 @@ impl Templar {
             return Ok(s.to_string());
         }
         forget_undefined_reason();
-        self.env
+        let text = self
+            .env
             .render_str(
                 &crate::jinja_source::yaml_template(s),
                 Mj::from_dyn_object(scope.clone()),
             )
-            .map_err(|e| self.error(e, scope, s))
+            .map_err(|e| self.error(e, scope, s))?;
+        refuse_undecryptable(text, s)
     }
 
     /// Renders a template file (the `template` module): the text the host will get.
@@ -499,12 +657,20 @@ impl Templar {
         } else {
             &self.variants[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)]
         };
-        env.render_named_str(
-            name,
-            &crate::jinja_source::template(source),
-            Mj::from_dyn_object(scope.clone()),
-        )
-        .map_err(|e| self.file_error(name, e, scope))
+        let text = env
+            .render_named_str(
+                name,
+                &crate::jinja_source::template(source),
+                Mj::from_dyn_object(scope.clone()),
+            )
+            .map_err(|e| self.file_error(name, e, scope))?;
+        refuse_undecryptable(text, "").map_err(|mut e| {
+            e.message = format!(
+                "{name}: {}",
+                e.message.trim_end_matches(" (in template \"\")")
+            );
+            e
+        })
     }
 
     /// A template file's error, naming the file and line.
@@ -710,6 +876,115 @@ fn single_expression(s: &str) -> Option<&str> {
     (!inner.contains("{{") && !inner.contains("{%")).then_some(inner)
 }
 
+/// Python's `ZeroDivisionError` message for minijinja's `unable to calculate a / 0`.
+fn python_zero_division(detail: &str) -> Option<&'static str> {
+    let calc = detail.strip_prefix("unable to calculate ")?;
+    let (lhs, rest) = calc.split_once(' ')?;
+    let (op, rhs) = rest.split_once(' ')?;
+    if rhs.parse::<f64>().ok()? != 0.0 {
+        return None;
+    }
+    let float = lhs.contains(['.', 'e', 'n']) || rhs.contains('.');
+    Some(match (op, float) {
+        ("/", false) => "division by zero",
+        ("/", true) => "float division by zero",
+        ("//", false) => "integer division or modulo by zero",
+        ("//", true) => "float floor division by zero",
+        ("%", false) => "integer modulo by zero",
+        ("%", true) => "float modulo",
+        _ => return None,
+    })
+}
+
+/// The filter or test whose call raised `err` (`("filter", "human_readable")`): minijinja
+/// points the error at the plugin's name in the source.
+fn failed_plugin(err: &minijinja::Error) -> Option<(&'static str, &str)> {
+    let source = err.template_source()?;
+    let range = err.range()?;
+    let name = source.get(range.clone())?;
+    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+        return None;
+    }
+    let before = source.get(..range.start)?.trim_end();
+    if before.ends_with('|') {
+        Some(("filter", name))
+    } else if before.ends_with(" is") || before.ends_with(" not") {
+        Some(("test", name))
+    } else {
+        None
+    }
+}
+
+/// The function a single expression's result goes through: [`whole`].
+const WHOLE: &str = "__settle_whole";
+
+/// `__settle_whole(value)`: the value, unless an undefined value hides inside it (a map or a
+/// list built around an undefined variable): Ansible 2.19 fails then, naming the variable,
+/// and the error raised here, inside the template, lets minijinja name it.
+fn whole(value: Mj) -> Result<Mj, minijinja::Error> {
+    reject_inner_undefined(&value)?;
+    if let Some(message) = crate::vaulted::undecryptable_in(&value) {
+        return Err(plain_error(message));
+    }
+    Ok(value)
+}
+
+/// An error whose message is Ansible's as it is, without minijinja's kind in front.
+pub(crate) fn plain_error(message: String) -> minijinja::Error {
+    minijinja::Error::new(ErrorKind::InvalidOperation, message).with_source(PlainMessage)
+}
+
+/// Marks a [`plain_error`].
+#[derive(Debug)]
+struct PlainMessage;
+
+impl fmt::Display for PlainMessage {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("plain message")
+    }
+}
+
+impl std::error::Error for PlainMessage {}
+
+/// The error of the first undefined value inside a list or a map, which names the variable it
+/// came from when raised inside a template (a filter, a function).
+pub(crate) fn reject_inner_undefined(value: &Mj) -> Result<(), minijinja::Error> {
+    match inner_undefined(value) {
+        None => Ok(()),
+        Some(undefined) => Err(match undefined.get_attr("") {
+            Err(e) => e,
+            Ok(_) => minijinja::Error::from(ErrorKind::UndefinedError),
+        }),
+    }
+}
+
+/// Whether a value is variables (`vars`, `hostvars`, a host's), whose values are rendered only
+/// when read: never walked whole.
+pub(crate) fn is_variables(value: &Mj) -> bool {
+    value.downcast_object_ref::<Scope>().is_some()
+        || value.downcast_object_ref::<HostVars>().is_some()
+}
+
+/// The first undefined value inside a list or a map (at any depth). Variables (`vars`,
+/// `hostvars`) are not searched: their values are rendered only when used.
+fn inner_undefined(value: &Mj) -> Option<Mj> {
+    let children: Vec<Mj> = match value.kind() {
+        ValueKind::Seq => value.try_iter().ok()?.collect(),
+        ValueKind::Map if !is_variables(value) => {
+            let keys: Vec<Mj> = value.try_iter().ok()?.collect();
+            keys.iter().filter_map(|k| value.get_item(k).ok()).collect()
+        }
+        _ => return None,
+    };
+    children.into_iter().find_map(|child| {
+        if child.is_undefined() {
+            Some(child)
+        } else {
+            inner_undefined(&child)
+        }
+    })
+}
+
 /// Whether a list (at any depth of lists) holds an undefined value.
 fn list_holds_undefined(value: &Mj) -> bool {
     value.kind() == ValueKind::Seq
@@ -719,9 +994,26 @@ fn list_holds_undefined(value: &Mj) -> bool {
 }
 
 pub(crate) fn mj_to_json(value: &Mj) -> Result<Value, TemplateError> {
-    serde_json::to_value(value).map_err(|e| TemplateError {
+    let json = serde_json::to_value(value).map_err(|e| TemplateError {
         message: format!("cannot use the result: {e}"),
-    })
+    })?;
+    match crate::vaulted::poisoned_json(&json) {
+        Some(message) => Err(TemplateError { message }),
+        None => Ok(json),
+    }
+}
+
+/// Text a template made, unless it was made from an undecryptable `!vault` value.
+fn refuse_undecryptable(text: String, source: &str) -> Result<String, TemplateError> {
+    match crate::vaulted::poisoned(&text) {
+        Some(message) => {
+            let shown: String = source.chars().take(120).collect();
+            Err(TemplateError {
+                message: format!("{message} (in template {shown:?})"),
+            })
+        }
+        None => Ok(text),
+    }
 }
 
 /// The Python type name of a value, as Ansible's messages give it.
@@ -785,7 +1077,11 @@ pub fn python_repr(value: &Mj, top: bool) -> String {
                 .flatten()
                 .map(|v| python_repr(&v, false))
                 .collect();
-            format!("[{}]", items.join(", "))
+            match (value.is_tuple(), items.len()) {
+                (true, 1) => format!("({},)", items[0]),
+                (true, _) => format!("({})", items.join(", ")),
+                (false, _) => format!("[{}]", items.join(", ")),
+            }
         }
         ValueKind::Map => {
             let mut parts = Vec::new();
@@ -914,6 +1210,18 @@ mod tests {
                 .message
                 .contains("recursive loop")
         );
+    }
+
+    #[test]
+    fn jinja2_header_lines_set_the_file_s_environment() {
+        let (settings, body) =
+            jinja2_header("#jinja2: variable_start_string:'<<', trim_blocks: False\nx << y >>\n");
+        assert_eq!(
+            Value::Object(settings),
+            json!({"variable_start_string": "<<", "trim_blocks": false})
+        );
+        assert_eq!(body, "x << y >>\n");
+        assert_eq!(jinja2_header("plain\n").1, "plain\n");
     }
 
     #[test]

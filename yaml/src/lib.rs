@@ -364,7 +364,7 @@ fn convert_node(
             _ => Kind::Float(f),
         },
         RawNode::Str(s) if tagged(text, &spanned.defined, "!vault") => {
-            Kind::Str(decrypt_vault_scalar(&s, path, line, column)?)
+            vault_marker(s, line, column)
         }
         _ if see_tags && tagged(text, &spanned.defined, "!unsafe") => {
             // `!unsafe`: never a template. Its strings are wrapped so that rendering gives them
@@ -513,20 +513,27 @@ fn raw_template(text: &str) -> String {
 
 // ----- `!vault` ----------------------------------------------------------------------------
 
-/// The plaintext of a `!vault` value, decrypted with the process's vault secrets; without a
-/// secret that opens it, Ansible's error at the value's place.
-fn decrypt_vault_scalar(
-    ciphertext: &str,
-    path: &Path,
-    line: u32,
-    column: u32,
-) -> Result<String, YamlError> {
-    settle_vault::decrypt(ciphertext).map_err(|e| YamlError::Vault {
-        path: path.to_path_buf(),
+/// The key of the one-entry mapping a `!vault` value loads as: `{"__ansible_vault":
+/// ciphertext}`, the form Ansible's own JSON gives a vaulted value.
+pub const VAULT_KEY: &str = "__ansible_vault";
+
+/// A `!vault` value, still encrypted: as Ansible 2.19, it is decrypted when used (the template
+/// engine does it), so a value that cannot be decrypted is an error only if something uses it.
+fn vault_marker(ciphertext: String, line: u32, column: u32) -> Kind {
+    let text = Node {
+        kind: Kind::Str(ciphertext),
         line,
         column,
-        message: e.to_string(),
-    })
+    };
+    Kind::Map(IndexMap::from([(VAULT_KEY.to_string(), text)]))
+}
+
+/// The ciphertext of a `!vault` value as [`Node::to_value`] gives it, or `None`.
+pub fn vault_ciphertext(value: &Value) -> Option<&str> {
+    match value {
+        Value::Object(map) if map.len() == 1 => map.get(VAULT_KEY)?.as_str(),
+        _ => None,
+    }
 }
 
 impl<'de> Deserialize<'de> for RawNode {
@@ -743,11 +750,12 @@ mod tests {
         });
 
         settle_vault::set_secrets(vec![]);
-        let err = parse_str(&doc, "vars.yml").unwrap_err().to_string();
-        assert_eq!(
-            err,
-            "vars.yml:2:11: Attempting to decrypt but no vault secrets found."
-        );
+        // `!vault` values stay encrypted until used; vaulted files are opened when read.
+        let loaded = parse_str(&doc, "vars.yml").unwrap().to_value();
+        let ciphertext = vault_ciphertext(&loaded["db_password"]).unwrap();
+        assert!(settle_vault::is_encrypted(ciphertext), "{ciphertext}");
+        assert_eq!(vault_ciphertext(&loaded["list"][0]), Some(ciphertext));
+        assert_eq!(loaded["other"], json!("plain"));
         let err = load_file(&fixtures.join("secret.yml"))
             .unwrap_err()
             .to_string();
@@ -756,18 +764,10 @@ mod tests {
             "{err}"
         );
 
-        settle_vault::set_secrets(vec![settle_vault::VaultSecret::new("default", "wrong")]);
-        let err = parse_str(&doc, "vars.yml").unwrap_err().to_string();
-        assert!(err.contains("Decryption failed"), "{err}");
-
         settle_vault::set_secrets(vec![settle_vault::VaultSecret::new(
             "default",
             "settle-test-password",
         )]);
-        assert_eq!(
-            parse_str(&doc, "vars.yml").unwrap().to_value(),
-            json!({"db_password": "inline-s3cret", "other": "plain", "list": ["inline-s3cret"]})
-        );
         assert_eq!(
             load_file(&fixtures.join("secret.yml")).unwrap().to_value(),
             json!({"db_password": "s3cret-from-vault", "api_user": "admin"})
@@ -783,9 +783,11 @@ mod tests {
                 .replace(' ', "")
                 .replace('\n', "\\n")
         );
+        let loaded = parse_str(&quoted, "q.yml").unwrap().to_value();
+        assert!(vault_ciphertext(&loaded["a"]).is_some(), "{loaded}");
         assert_eq!(
-            parse_str(&quoted, "q.yml").unwrap().to_value(),
-            json!({"a": "inline-s3cret", "b": "!vault", "c": "x"})
+            (&loaded["b"], &loaded["c"]),
+            (&json!("!vault"), &json!("x"))
         );
     }
 }

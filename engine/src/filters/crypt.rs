@@ -228,8 +228,12 @@ pub(crate) fn password_hash(
         }
         None => random_salt(salt_size.unwrap_or(max_salt).min(max_salt)),
     };
+    // passlib refuses rounds outside the algorithm's range, and Ansible says so.
+    if algo != "1" && rounds.is_some_and(|r| !(1000..=999_999_999).contains(&r)) {
+        return Err(err("Could not hash the secret."));
+    }
     let rounds_given = rounds.is_some_and(|r| r != 5000);
-    let rounds = rounds.unwrap_or(5000).clamp(1000, 999_999_999);
+    let rounds = rounds.unwrap_or(5000);
     Ok(match algo {
         "6" => sha_crypt::<sha2::Sha512>(
             password.as_bytes(),
@@ -252,6 +256,12 @@ pub(crate) fn password_hash(
 #[cfg(test)]
 mod unit {
     use super::*;
+
+    #[test]
+    fn rounds_out_of_range_are_refused() {
+        let e = password_hash("hey", "sha512", None, None, Some(1)).unwrap_err();
+        assert!(e.to_string().contains("Could not hash the secret"), "{e}");
+    }
 
     #[test]
     fn matches_crypt3() {

@@ -108,7 +108,14 @@ fn flatten_into(value: &Value, levels: Option<i64>, skip_nulls: bool, out: &mut 
     }
 }
 
+/// A Python tuple (what `itertools` and `subelements` give): a sequence that equals only
+/// another tuple, and prints as `(a, b)`.
+fn tuple(items: Vec<Value>) -> Value {
+    Value::from_object(minijinja::value::Tuple::new(items))
+}
+
 fn to_data(value: &Value) -> Result<serde_json::Value, Error> {
+    crate::template::reject_inner_undefined(value)?;
     serde_json::to_value(value).map_err(|e| err(e.to_string()))
 }
 
@@ -656,7 +663,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
                     )));
                 }
                 for v in items(&values)? {
-                    out.push(Value::from(vec![element.clone(), v]));
+                    out.push(tuple(vec![element.clone(), v]));
                     check_size(out.len())?;
                 }
             }
@@ -691,9 +698,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 }
                 out = next;
             }
-            Ok(Value::from(
-                out.into_iter().map(Value::from).collect::<Vec<_>>(),
-            ))
+            Ok(Value::from(out.into_iter().map(tuple).collect::<Vec<_>>()))
         },
     );
     for (name, ordered) in [("combinations", false), ("permutations", true)] {
@@ -712,11 +717,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 Ok(Value::from(
                     combos
                         .into_iter()
-                        .map(|idx| {
-                            Value::from(
-                                idx.into_iter().map(|i| pool[i].clone()).collect::<Vec<_>>(),
-                            )
-                        })
+                        .map(|idx| tuple(idx.into_iter().map(|i| pool[i].clone()).collect()))
                         .collect::<Vec<_>>(),
                 ))
             },
@@ -736,11 +737,11 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(Value::from(
                 (0..n)
                     .map(|i| {
-                        Value::from(
+                        tuple(
                             lists
                                 .iter()
                                 .map(|l| l.get(i).cloned().unwrap_or_else(|| fill.clone()))
-                                .collect::<Vec<_>>(),
+                                .collect(),
                         )
                     })
                     .collect::<Vec<_>>(),
@@ -755,7 +756,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 .unwrap_or_else(|| "error".into());
             if duplicates != "error" && duplicates != "overwrite" {
                 return Err(err(format!(
-                    "duplicates parameter to rekey_on_member has unknown value: {duplicates}"
+                    "duplicates parameter to rekey_on_member has unknown value {}",
+                    crate::template::python_repr(&Value::from(duplicates.as_str()), false)
                 )));
             }
             let list = match data.kind() {
@@ -776,12 +778,16 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 }
                 let k = item.get_item(&key).unwrap_or(Value::UNDEFINED);
                 if k.is_undefined() {
-                    return Err(err(format!("Key {key} was not found")));
+                    return Err(err(format!(
+                        "Key {} was not found.",
+                        crate::template::python_repr(&key, false)
+                    )));
                 }
                 if let Some(slot) = out.iter_mut().find(|(ek, _)| *ek == k) {
                     if duplicates == "error" {
                         return Err(err(format!(
-                            "Key {k} is not unique, cannot correctly turn into dict"
+                            "Key {} is not unique, cannot convert to dict.",
+                            crate::template::python_repr(&k, false)
                         )));
                     }
                     slot.1 = item;
@@ -842,9 +848,12 @@ pub(super) fn register(env: &mut Environment<'static>) {
             };
             let n = match size.kind() {
                 ValueKind::Number => f64::try_from(size.clone()).unwrap_or(0.0),
+                // Python compares the size with a number: a TypeError for anything else.
                 _ => {
                     return Err(err(format!(
-                        "human_readable() can't interpret following string: {size}"
+                        "human_readable() failed on bad input: '>=' not supported between \
+                         instances of '{}' and 'int'",
+                        crate::template::python_type(&size)
                     )));
                 }
             };
@@ -859,7 +868,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 None => kw.get::<Option<String>>("default_unit")?,
             };
             let isbits = kw.get::<Option<bool>>("isbits")?.unwrap_or(false);
-            human_to_bytes(&size.to_string(), default_unit.as_deref(), isbits).map_err(err)
+            human_to_bytes(&size.to_string(), default_unit.as_deref(), isbits)
+                .map_err(|e| err(format!("human_to_bytes() can't interpret the input: {e}")))
         },
     );
     env.add_filter(
@@ -951,10 +961,13 @@ pub(super) fn register(env: &mut Environment<'static>) {
         "mandatory",
         |v: Value, msg: Option<String>| -> Result<Value, Error> {
             if v.is_undefined() {
-                return Err(Error::new(
-                    ErrorKind::UndefinedError,
-                    msg.unwrap_or_else(|| "Mandatory variable not defined.".into()),
-                ));
+                return Err(match msg {
+                    Some(msg) => Error::new(ErrorKind::UndefinedError, msg),
+                    None => crate::template::NamingUndefined {
+                        message: "Mandatory variable {name}not defined.",
+                    }
+                    .error(&v),
+                });
             }
             Ok(v)
         },
@@ -1094,7 +1107,7 @@ mod unit {
         ));
         let demo = "[{'name': 'alice', 'groups': ['wheel'], 'authorized': ['/a.pub']}]";
         assert!(truth(&format!(
-            "{demo}|subelements('groups') == [[{demo}[0], 'wheel']]"
+            "{demo}|subelements('groups') == [({demo}[0], 'wheel')]"
         )));
         assert!(truth(&format!(
             "{demo}|subelements('nope', skip_missing=true) == []"
@@ -1119,13 +1132,13 @@ mod unit {
     #[test]
     fn itertools() {
         assert!(truth(
-            "[1,2]|product(['a','b']) == [[1,'a'],[1,'b'],[2,'a'],[2,'b']]"
+            "[1,2]|product(['a','b']) == [(1,'a'),(1,'b'),(2,'a'),(2,'b')]"
         ));
-        assert!(truth("[1,2,3]|combinations(2) == [[1,2],[1,3],[2,3]]"));
+        assert!(truth("[1,2,3]|combinations(2) == [(1,2),(1,3),(2,3)]"));
         assert!(truth("[1,2,3]|permutations(2)|length == 6"));
-        assert!(truth("[1,2,3]|permutations|first == [1,2,3]"));
+        assert!(truth("[1,2,3]|permutations|first == (1,2,3)"));
         assert!(truth(
-            "[1,2]|zip_longest([3], fillvalue='x') == [[1,3],[2,'x']]"
+            "[1,2]|zip_longest([3], fillvalue='x') == [(1,3),(2,'x')]"
         ));
         assert!(
             render("{{ range(100)|product(range(100), range(100), range(100))|length }}")
@@ -1153,7 +1166,9 @@ mod unit {
             render("{{ 102400000|human_readable(isbits=True, unit='G') }}"),
             "0.10 Gb"
         );
-        assert!(render("{{ 'monkeys'|human_readable }}").contains("interpret following string"));
+        assert!(render("{{ 'monkeys'|human_readable }}").contains(
+            "human_readable() failed on bad input: '>=' not supported between instances of 'str'"
+        ));
         for (text, n) in [
             ("0", 0),
             ("0.1", 0),

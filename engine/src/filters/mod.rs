@@ -6,11 +6,14 @@
 //! - `paths`: `basename`, `realpath`, `path_join`, `win_*`, … (Python's `os.path`)
 //! - `serialize`: `to_json`/`to_yaml` and friends, byte for byte as Python writes them
 //! - `time`: `strftime`, `to_datetime`, `now()`
+//! - `percent`: Python's `'%s' % x` string formatting
+//! - `vault`: `vault`/`unvault`, encrypting and decrypting with a password the template gives
 //! - `tests`: the Jinja tests (`is changed`, `is file`, `is subset`, `is version`, …)
 
 pub(crate) mod crypt;
 mod data;
 mod paths;
+pub(crate) mod percent;
 mod pyrandom;
 mod pyyaml;
 mod serialize;
@@ -19,6 +22,7 @@ mod tests;
 mod text;
 mod time;
 pub(crate) use time::local_datetime_text;
+mod vault;
 mod versions;
 
 use minijinja::value::ValueKind;
@@ -118,6 +122,8 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     serialize::register(env);
     time::register(env);
     tests::register(env);
+    vault::register(env);
+    percent::register(env);
 }
 
 #[cfg(test)]

@@ -20,6 +20,9 @@ pub(crate) struct DumpOptions {
     pub explicit_start: bool,
     pub explicit_end: bool,
     pub default_style: Option<char>,
+    /// YAML's canonical form: every node tagged, every scalar double-quoted, every collection
+    /// in flow style with one item a line.
+    pub canonical: bool,
 }
 
 impl Default for DumpOptions {
@@ -33,12 +36,17 @@ impl Default for DumpOptions {
             explicit_start: false,
             explicit_end: false,
             default_style: None,
+            canonical: false,
         }
     }
 }
 
 enum Node {
-    Scalar { text: String, implicit: bool },
+    Scalar {
+        text: String,
+        implicit: bool,
+        tag: &'static str,
+    },
     Seq(Vec<Node>, bool),
     Map(Vec<(Node, Node)>, bool),
 }
@@ -49,31 +57,43 @@ fn represent(value: &Value, opts: &DumpOptions, depth: usize) -> Result<Node, Er
     if depth > MAX_DEPTH {
         return Err(err("to_yaml: the value is nested too deeply"));
     }
-    let scalar = |text: String| Node::Scalar {
+    let scalar = |text: String, tag| Node::Scalar {
         text,
         implicit: true,
+        tag,
     };
     Ok(match value.kind() {
         ValueKind::Undefined => return Err(err("to_yaml: the value is undefined")),
-        ValueKind::None => scalar("null".into()),
-        ValueKind::Bool => scalar(if value.is_true() { "true" } else { "false" }.into()),
+        ValueKind::None => scalar("null".into(), "null"),
+        ValueKind::Bool => scalar(
+            if value.is_true() { "true" } else { "false" }.into(),
+            "bool",
+        ),
         ValueKind::Number => {
             if value.is_integer() {
-                scalar(value.to_string())
+                scalar(value.to_string(), "int")
             } else {
                 let f = f64::try_from(value.clone()).unwrap_or(f64::NAN);
-                scalar(yaml_float(f))
+                scalar(yaml_float(f), "float")
             }
         }
         ValueKind::String => {
             let s = value.as_str().unwrap_or_default().to_string();
             let implicit = resolves_to_str(&s);
-            Node::Scalar { text: s, implicit }
+            Node::Scalar {
+                text: s,
+                implicit,
+                tag: "str",
+            }
         }
         ValueKind::Bytes => {
             let s = String::from_utf8_lossy(value.as_bytes().unwrap_or_default()).into_owned();
             let implicit = resolves_to_str(&s);
-            Node::Scalar { text: s, implicit }
+            Node::Scalar {
+                text: s,
+                implicit,
+                tag: "str",
+            }
         }
         ValueKind::Map => {
             let mut pairs = Vec::new();
@@ -98,7 +118,8 @@ fn represent(value: &Value, opts: &DumpOptions, depth: usize) -> Result<Node, Er
                 }
                 out.push((kn, vn));
             }
-            Node::Map(out, opts.default_flow_style.unwrap_or(best))
+            let flow = opts.canonical || opts.default_flow_style.unwrap_or(best);
+            Node::Map(out, flow)
         }
         ValueKind::Seq | ValueKind::Iterable => {
             let mut out = Vec::new();
@@ -110,12 +131,17 @@ fn represent(value: &Value, opts: &DumpOptions, depth: usize) -> Result<Node, Er
                 }
                 out.push(n);
             }
-            Node::Seq(out, opts.default_flow_style.unwrap_or(best))
+            let flow = opts.canonical || opts.default_flow_style.unwrap_or(best);
+            Node::Seq(out, flow)
         }
         _ => {
             let s = value.to_string();
             let implicit = resolves_to_str(&s);
-            Node::Scalar { text: s, implicit }
+            Node::Scalar {
+                text: s,
+                implicit,
+                tag: "str",
+            }
         }
     })
 }
@@ -402,12 +428,18 @@ impl Emitter<'_> {
 
     fn node(&mut self, node: &Node, ctx: Ctx) {
         match node {
-            Node::Scalar { text, implicit } => {
+            Node::Scalar {
+                text,
+                implicit,
+                tag,
+            } => {
+                self.tag(tag);
                 self.increase_indent(true, false);
                 self.scalar(text, *implicit, ctx);
                 self.pop_indent();
             }
             Node::Seq(items, flow) => {
+                self.tag("seq");
                 if self.flow_level > 0 || *flow || items.is_empty() {
                     self.indicator("[", true, true, false);
                     self.flow_level += 1;
@@ -416,14 +448,14 @@ impl Emitter<'_> {
                         if i > 0 {
                             self.indicator(",", false, false, false);
                         }
-                        if self.column > self.best_width {
+                        if self.opts.canonical || self.column > self.best_width {
                             self.write_indent();
                         }
                         self.node(item, Ctx::default());
                     }
                     self.pop_indent();
                     self.flow_level -= 1;
-                    self.indicator("]", false, false, false);
+                    self.close_flow("]", items.is_empty());
                 } else {
                     let indentless = ctx.mapping && !self.indention;
                     self.increase_indent(false, indentless);
@@ -444,6 +476,7 @@ impl Emitter<'_> {
                     mapping: true,
                     simple_key: true,
                 };
+                self.tag("map");
                 if self.flow_level > 0 || *flow || pairs.is_empty() {
                     self.indicator("{", true, true, false);
                     self.flow_level += 1;
@@ -452,16 +485,16 @@ impl Emitter<'_> {
                         if i > 0 {
                             self.indicator(",", false, false, false);
                         }
-                        if self.column > self.best_width {
+                        if self.opts.canonical || self.column > self.best_width {
                             self.write_indent();
                         }
-                        if Self::simple_key(k, self.opts.allow_unicode) {
+                        if !self.opts.canonical && Self::simple_key(k, self.opts.allow_unicode) {
                             self.node(k, key_ctx);
                             self.indicator(":", false, false, false);
                         } else {
                             self.indicator("?", true, false, false);
                             self.node(k, value_ctx);
-                            if self.column > self.best_width {
+                            if self.opts.canonical || self.column > self.best_width {
                                 self.write_indent();
                             }
                             self.indicator(":", true, false, false);
@@ -470,7 +503,7 @@ impl Emitter<'_> {
                     }
                     self.pop_indent();
                     self.flow_level -= 1;
-                    self.indicator("}", false, false, false);
+                    self.close_flow("}", pairs.is_empty());
                 } else {
                     self.increase_indent(false, false);
                     for (k, v) in pairs {
@@ -492,9 +525,28 @@ impl Emitter<'_> {
         }
     }
 
+    /// A node's tag (`!!str`), written only in canonical form.
+    fn tag(&mut self, tag: &str) {
+        if self.opts.canonical {
+            self.indicator(&format!("!!{tag}"), true, false, false);
+        }
+    }
+
+    /// The end of a flow collection; canonical form ends its last item with a comma too.
+    fn close_flow(&mut self, mark: &str, empty: bool) {
+        if self.opts.canonical && !empty {
+            self.indicator(",", false, false, false);
+            self.write_indent();
+        }
+        self.indicator(mark, false, false, false);
+    }
+
     fn scalar(&mut self, text: &str, implicit: bool, ctx: Ctx) {
         let a = analyze(text, self.opts.allow_unicode);
         let mut style = self.opts.default_style.unwrap_or(' ');
+        if self.opts.canonical {
+            style = '"';
+        }
         if ctx.simple_key && a.multiline {
             style = '"';
         }
@@ -721,8 +773,11 @@ pub(crate) fn dump(value: &Value, opts: &DumpOptions) -> Result<String, Error> {
         best_indent,
         best_width,
     };
-    if opts.explicit_start {
+    if opts.explicit_start || opts.canonical {
         e.indicator("---", true, false, false);
+        if opts.canonical {
+            e.write_indent();
+        }
     }
     e.node(&node, Ctx::default());
     e.write_indent();

@@ -228,9 +228,7 @@ fn yaml_opts(kw: &Kwargs, nice: bool) -> Result<DumpOptions, Error> {
     }
     let _: Option<Value> = kw.get("vault_behavior")?;
     let _: Option<Value> = kw.get("dump_vault_tags")?;
-    if kw.get::<Option<bool>>("canonical")?.unwrap_or(false) {
-        return Err(err("to_yaml: canonical output is not supported by settle"));
-    }
+    o.canonical = kw.get::<Option<bool>>("canonical")?.unwrap_or(false);
     if let Err(e) = kw.assert_all_used() {
         return Err(err(format!(
             "to_yaml: {}",
@@ -398,6 +396,21 @@ mod unit {
         );
         assert_eq!(render("{{ 'x' | to_yaml }}"), "x\n");
         assert!(render("{{ 'x' | to_yaml(nonexistent_argument=True) }}").starts_with("ERROR:"));
+    }
+
+    #[test]
+    fn canonical_yaml_matches_libyaml() {
+        assert_eq!(
+            render("{{ 'thing' | to_yaml(canonical=True) }}"),
+            "---\n!!str \"thing\"\n"
+        );
+        // yaml.dump(..., canonical=True, Dumper=yaml.CSafeDumper)
+        assert_eq!(
+            render(
+                "{{ {'a': 1, 'b': [1, 'x', none, true, 1.5, {}], 'c': {'d': []}} | to_yaml(canonical=True) }}"
+            ),
+            "---\n!!map {\n  ? !!str \"a\"\n  : !!int \"1\",\n  ? !!str \"b\"\n  : !!seq [\n    !!int \"1\",\n    !!str \"x\",\n    !!null \"null\",\n    !!bool \"true\",\n    !!float \"1.5\",\n    !!map {},\n  ],\n  ? !!str \"c\"\n  : !!map {\n    ? !!str \"d\"\n    : !!seq [],\n  },\n}\n"
+        );
     }
 
     #[test]
