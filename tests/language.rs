@@ -2692,3 +2692,36 @@ fn vvvv_shows_the_become_command_and_allow_same_user_becomes_anyway() {
     assert!(run.stdout.contains("> EXEC /bin/sh -c "), "{}", run.stdout);
     assert!(run.stdout.contains("sudo -H -S -n"), "{}", run.stdout);
 }
+
+#[test]
+fn loop_var_may_be_a_template_and_label_sees_the_items_own_result() {
+    let s = one_host();
+    s.write("inc.yml", "- assert: {that: \"picked == 'value'\"}\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - include_tasks: inc.yml
+      loop: [value]
+      loop_control: {loop_var: '{{ name }}'}
+      vars: {name: picked}
+    - command: echo {{ item }}
+      register: r
+      loop: [changed, skipped]
+      loop_control: {label: '{{ r.stdout }}'}
+      when: item == 'changed'
+      ignore_errors: true
+    - assert:
+        that:
+          - r.results[0].stdout == 'changed'
+          - r.results[1].failed
+          - \"r.results[1].msg is contains(\\\"label: object of type 'dict' has no attribute 'stdout'\\\")\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("(item=changed)"), "{}", run.stdout);
+    assert_eq!(run.recap("h1")["ignored"], 1, "{}", run.stdout);
+}
