@@ -2725,3 +2725,38 @@ fn loop_var_may_be_a_template_and_label_sees_the_items_own_result() {
     assert!(run.stdout.contains("(item=changed)"), "{}", run.stdout);
     assert_eq!(run.recap("h1")["ignored"], 1, "{}", run.stdout);
 }
+
+#[test]
+fn failed_when_outranks_until_running_out_and_a_folded_expression_keeps_its_type() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - set_fact:
+        names: >
+          {{ ['n' ~ item] + names | default([]) }}
+      loop: [1, 2]
+    - assert: {that: \"names == ['n2', 'n1']\"}
+    - command: 'true'
+      register: r
+      until: 1 == 0
+      retries: 2
+      delay: 0
+      failed_when: r.attempts > 6
+      loop: [a]
+    - assert: {that: ['r.results[0].attempts == 2', 'r.results[0].failed', 'r is failed']}
+    - command: 'true'
+      register: one
+      until: 1 == 0
+      retries: 1
+      delay: 0
+      failed_when: false
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.recap("h1")["failed"], 0, "{}", run.stdout);
+}

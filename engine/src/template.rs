@@ -464,8 +464,14 @@ impl Templar {
         // `{{ expr }}` alone keeps the expression's type. Whether the text between the outer
         // braces is one expression is the parser's call: `{{ a | combine({'b': {'c': 1}}) }}`
         // is one, `{{ a }} {{ b }}` is not.
+        // Jinja drops one newline at the end of a template, so `{{ expr }}\n` (a folded `>`
+        // scalar) is still one expression; Ansible gives the newline back only to text.
+        let (body, newline) = match s.strip_suffix('\n') {
+            Some(body) if single_expression(body).is_some() => (body, true),
+            _ => (s, false),
+        };
         forget_undefined_reason();
-        if let Some(expr) = single_expression(s)
+        if let Some(expr) = single_expression(body)
             && let Ok(compiled) = self
                 .env
                 .compile_expression_owned(crate::jinja_source::yaml_expression(expr).into_owned())
@@ -485,7 +491,12 @@ impl Templar {
                     s,
                 ));
             }
-            return mj_to_json(&result);
+            return match mj_to_json(&result)? {
+                Value::String(text) if newline && !text.ends_with('\n') => {
+                    Ok(Value::String(text + "\n"))
+                }
+                other => Ok(other),
+            };
         }
         self.render_text(s, scope).map(Value::String)
     }
@@ -940,6 +951,17 @@ mod tests {
         assert_eq!(
             templar().render(&json!("port {{ port }}"), &s).unwrap(),
             json!("port 80")
+        );
+        // A folded scalar's one trailing newline keeps the type; text gets its newline back.
+        assert_eq!(
+            templar().render(&json!("{{ users }}\n"), &s).unwrap(),
+            json!(["a", "b"])
+        );
+        assert_eq!(
+            templar()
+                .render(&json!("{{ port | string }}\n"), &s)
+                .unwrap(),
+            json!("80\n")
         );
     }
 

@@ -190,7 +190,10 @@ impl PlayRun<'_> {
         let any = |s: Status| results.iter().any(|(st, _)| *st == s);
         let mut result = Map::new();
         result.insert("changed".into(), any(Status::Changed).into());
-        if any(Status::Failed) {
+        // Ansible marks the loop failed when any item says `failed`; whether the task counts as
+        // failed is `is_failed`'s call (an item's `failed_when` verdict outranks it).
+        let failed_flag = |v: &Value| v.get("failed").is_some_and(crate::template::json_truthy);
+        if any(Status::Failed) || results.iter().any(|(_, v)| failed_flag(v)) {
             result.insert("failed".into(), true.into());
             result.insert("msg".into(), "One or more items failed".into());
         } else {

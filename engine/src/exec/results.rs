@@ -48,6 +48,29 @@ fn ansible_module_of(result: &Map<String, Value>) -> Option<String> {
     })
 }
 
+/// Whether a result counts as failed, as Ansible's `TaskResult.is_failed`: `failed_when`'s
+/// verdict, where there is one (here or in any item of a loop), outranks `failed`, so a task
+/// whose `until` ran out still passes when its `failed_when` says so.
+pub(super) fn is_failed(result: &Map<String, Value>) -> bool {
+    let items = || match result.get("results") {
+        Some(Value::Array(items)) => items.as_slice(),
+        _ => &[],
+    };
+    let key = if result.contains_key("failed_when_result")
+        || items()
+            .iter()
+            .any(|i| i.get("failed_when_result").is_some())
+    {
+        "failed_when_result"
+    } else {
+        "failed"
+    };
+    match result.get(key) {
+        Some(v) => json_truthy(v),
+        None => items().iter().any(|i| i.get(key).is_some_and(json_truthy)),
+    }
+}
+
 /// A task's result while it is being made.
 pub(super) struct ItemResult {
     pub(super) result: Map<String, Value>,
@@ -76,7 +99,7 @@ impl ItemResult {
     pub(super) fn status(&self) -> Status {
         if self.unreachable.is_some() {
             Status::Unreachable
-        } else if self.flag("failed") {
+        } else if is_failed(&self.result) {
             Status::Failed
         } else if self.flag("skipped") {
             Status::Skipped
