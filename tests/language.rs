@@ -2760,3 +2760,39 @@ fn failed_when_outranks_until_running_out_and_a_folded_expression_keeps_its_type
     run.assert_code(0);
     assert_eq!(run.recap("h1")["failed"], 0, "{}", run.stdout);
 }
+
+#[test]
+fn set_fact_and_include_vars_results_keep_the_trust_of_what_was_written() {
+    let s = one_host();
+    s.write("vars.yml", "from_file: plain\nlater: '{{ w }}'\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars: {w: world}
+  tasks:
+    - set_fact:
+        foo: bar
+        shout: '{{ w | upper }}'
+        unsafe: !unsafe '{{ nope }}'
+      register: baz
+    - include_vars: vars.yml
+      register: inc
+    - command: echo bar
+      register: out
+    - assert:
+        that:
+          - baz.ansible_facts.foo is ansible._protomatter.tagged_with('TrustedAsTemplate')
+          - baz.ansible_facts.shout == 'WORLD'
+          - baz.ansible_facts.shout is not ansible._protomatter.tagged_with('TrustedAsTemplate')
+          - \"baz.ansible_facts.unsafe == '{{ '{{' }} nope }}'\"
+          - inc.ansible_facts.from_file is ansible._protomatter.tagged_with('TrustedAsTemplate')
+          - inc.ansible_facts.later == 'world'
+          - out.stdout is not ansible._protomatter.tagged
+          - lookup('env', 'SETTLE_T') | ansible._protomatter.origin == \"<environment variable 'SETTLE_T'>\"
+",
+    );
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &[("SETTLE_T", "v")]);
+    run.assert_code(0);
+}

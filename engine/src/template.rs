@@ -181,6 +181,9 @@ impl Scope {
             "omit" => return Some(Mj::from(OMIT)),
             _ => {}
         }
+        if let Some(layer) = self.layers.iter().rev().find(|l| l.vars.contains_key(name)) {
+            crate::filters::protomatter::note_read(&layer.vars, name, layer.data);
+        }
         if let Some(v) = self.cache.lock().expect("cache lock").get(name) {
             return Some(v.clone());
         }

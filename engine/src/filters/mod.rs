@@ -11,6 +11,7 @@
 pub(crate) mod crypt;
 mod data;
 mod paths;
+pub(crate) mod protomatter;
 mod pyrandom;
 mod pyyaml;
 mod serialize;
@@ -118,6 +119,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     serialize::register(env);
     time::register(env);
     tests::register(env);
+    protomatter::register(env);
 }
 
 #[cfg(test)]
