@@ -2796,3 +2796,16 @@ fn set_fact_and_include_vars_results_keep_the_trust_of_what_was_written() {
     let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &[("SETTLE_T", "v")]);
     run.assert_code(0);
 }
+
+#[test]
+fn include_role_takes_role_as_the_other_spelling_of_name() {
+    let s = one_host();
+    s.write("roles/r/tasks/main.yml", "- debug: msg=in-r\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars: {which: r}\n  tasks:\n    - include_role:\n        role: '{{ which }}'\n    - import_role: {role: r}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.stdout.matches("in-r").count(), 2, "{}", run.stdout);
+}
