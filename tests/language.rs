@@ -2957,4 +2957,119 @@ fn python_string_formatting_and_python_error_words_in_templates() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
+
+fn loop_var_may_be_a_template_and_label_sees_the_items_own_result() {
+    let s = one_host();
+    s.write("inc.yml", "- assert: {that: \"picked == 'value'\"}\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - include_tasks: inc.yml
+      loop: [value]
+      loop_control: {loop_var: '{{ name }}'}
+      vars: {name: picked}
+    - command: echo {{ item }}
+      register: r
+      loop: [changed, skipped]
+      loop_control: {label: '{{ r.stdout }}'}
+      when: item == 'changed'
+      ignore_errors: true
+    - assert:
+        that:
+          - r.results[0].stdout == 'changed'
+          - r.results[1].failed
+          - \"r.results[1].msg is contains(\\\"label: object of type 'dict' has no attribute 'stdout'\\\")\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("(item=changed)"), "{}", run.stdout);
+    assert_eq!(run.recap("h1")["ignored"], 1, "{}", run.stdout);
+}
+
+#[test]
+fn failed_when_outranks_until_running_out_and_a_folded_expression_keeps_its_type() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - set_fact:
+        names: >
+          {{ ['n' ~ item] + names | default([]) }}
+      loop: [1, 2]
+    - assert: {that: \"names == ['n2', 'n1']\"}
+    - command: 'true'
+      register: r
+      until: 1 == 0
+      retries: 2
+      delay: 0
+      failed_when: r.attempts > 6
+      loop: [a]
+    - assert: {that: ['r.results[0].attempts == 2', 'r.results[0].failed', 'r is failed']}
+    - command: 'true'
+      register: one
+      until: 1 == 0
+      retries: 1
+      delay: 0
+      failed_when: false
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.recap("h1")["failed"], 0, "{}", run.stdout);
+}
+
+#[test]
+fn set_fact_and_include_vars_results_keep_the_trust_of_what_was_written() {
+    let s = one_host();
+    s.write("vars.yml", "from_file: plain\nlater: '{{ w }}'\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars: {w: world}
+  tasks:
+    - set_fact:
+        foo: bar
+        shout: '{{ w | upper }}'
+        unsafe: !unsafe '{{ nope }}'
+      register: baz
+    - include_vars: vars.yml
+      register: inc
+    - command: echo bar
+      register: out
+    - assert:
+        that:
+          - baz.ansible_facts.foo is ansible._protomatter.tagged_with('TrustedAsTemplate')
+          - baz.ansible_facts.shout == 'WORLD'
+          - baz.ansible_facts.shout is not ansible._protomatter.tagged_with('TrustedAsTemplate')
+          - \"baz.ansible_facts.unsafe == '{{ '{{' }} nope }}'\"
+          - inc.ansible_facts.from_file is ansible._protomatter.tagged_with('TrustedAsTemplate')
+          - inc.ansible_facts.later == 'world'
+          - out.stdout is not ansible._protomatter.tagged
+          - lookup('env', 'SETTLE_T') | ansible._protomatter.origin == \"<environment variable 'SETTLE_T'>\"
+",
+    );
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &[("SETTLE_T", "v")]);
+    run.assert_code(0);
+}
+
+#[test]
+fn include_role_takes_role_as_the_other_spelling_of_name() {
+    let s = one_host();
+    s.write("roles/r/tasks/main.yml", "- debug: msg=in-r\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars: {which: r}\n  tasks:\n    - include_role:\n        role: '{{ which }}'\n    - import_role: {role: r}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.stdout.matches("in-r").count(), 2, "{}", run.stdout);
 }

@@ -24,6 +24,10 @@ pub struct HostState {
     pub task_vars: RwLock<Arc<Vars>>,
     /// `include_vars` results: variables from files, templates like any vars file.
     pub included_vars: RwLock<Arc<Vars>>,
+    /// Registered results of `set_fact` and `include_vars`, which hand back what a person
+    /// wrote: templates, with every string they computed wrapped to render as itself (and so
+    /// count as untrusted). A name is here or in `task_vars`, never both.
+    pub trusted_results: RwLock<Arc<Vars>>,
     connection: Mutex<Option<Arc<dyn Connection>>>,
     /// Where the host's facts are kept between runs (`fact_caching = jsonfile`).
     fact_cache: Option<Arc<FactCache>>,
@@ -62,8 +66,32 @@ impl HostState {
     }
 
     pub fn set_task_var(&self, name: &str, value: Value) {
+        let mut trusted = self.trusted_results.write().expect("vars lock");
+        if trusted.contains_key(name) {
+            Arc::make_mut(&mut trusted).remove(name);
+        }
         let mut guard = self.task_vars.write().expect("vars lock");
         Arc::make_mut(&mut guard).insert(name.to_string(), value);
+    }
+
+    pub fn trusted_results(&self) -> Arc<Vars> {
+        self.trusted_results.read().expect("vars lock").clone()
+    }
+
+    /// Registers a result whose strings are templates as written (see `trusted_results`).
+    pub fn set_trusted_result(&self, name: &str, value: Value) {
+        let mut plain = self.task_vars.write().expect("vars lock");
+        if plain.contains_key(name) {
+            Arc::make_mut(&mut plain).remove(name);
+        }
+        let mut guard = self.trusted_results.write().expect("vars lock");
+        Arc::make_mut(&mut guard).insert(name.to_string(), value);
+    }
+
+    /// A registered result, wherever it is kept.
+    pub fn registered(&self, name: &str) -> Option<Value> {
+        let trusted = self.trusted_results().get(name).cloned();
+        trusted.or_else(|| self.task_vars().get(name).cloned())
     }
 
     /// Facts a module returned (`ansible_facts` of its result), as Ansible files them: each
@@ -217,6 +245,7 @@ impl Hosts {
                     facts: RwLock::new(no_facts()),
                     task_vars: RwLock::default(),
                     included_vars: RwLock::default(),
+                    trusted_results: RwLock::default(),
                     connection: Mutex::new(None),
                     fact_cache: self.fact_cache.clone(),
                     out_of_run: AtomicBool::new(false),
@@ -251,6 +280,7 @@ impl Hosts {
             Layer::template(state.inventory_vars()),
             Layer::data(state.facts()),
             Layer::template(state.included_vars()),
+            Layer::template(state.trusted_results()),
             Layer::data(state.task_vars()),
             Layer::template(self.extra_vars.clone()),
             Layer::data(Arc::new(self.magic(host))),

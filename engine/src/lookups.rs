@@ -828,7 +828,12 @@ fn env(terms: &[Value], opts: &Map<String, Value>) -> Result<Vec<Value>, Fail> {
             return Err(plugin("list index out of range"));
         };
         match std::env::var(var) {
-            Ok(value) => out.push(Value::String(value)),
+            Ok(value) => {
+                let value = Value::String(value);
+                let origin = format!("<environment variable '{var}'>");
+                crate::filters::protomatter::note_origin(&value, origin);
+                out.push(value);
+            }
             Err(_) if undefined_default => {
                 return Err(Fail::Undefined(format!(
                     "The environment variable '{var}' is not set."

@@ -254,6 +254,9 @@ impl Scope {
             "omit" => return Some(Mj::from(OMIT)),
             _ => {}
         }
+        if let Some(layer) = self.layers.iter().rev().find(|l| l.vars.contains_key(name)) {
+            crate::filters::protomatter::note_read(&layer.vars, name, layer.data);
+        }
         if let Some(v) = self.cache.lock().expect("cache lock").get(name) {
             return Some(v.clone());
         }
@@ -474,7 +477,7 @@ impl Templar {
         &self.env
     }
 
-    fn error(&self, err: minijinja::Error, scope: &Scope, source: &str) -> TemplateError {
+    fn error(&self, err: minijinja::Error, scope: &Arc<Scope>, source: &str) -> TemplateError {
         if let Some(inner) = scope.take_inner_error() {
             return TemplateError { message: inner };
         }
@@ -493,7 +496,10 @@ impl Templar {
         let plain = std::error::Error::source(&err).is_some_and(|s| s.is::<PlainMessage>());
         let reason = forget_undefined_reason().filter(|_| err.kind() == ErrorKind::UndefinedError);
         let message = match (err.kind(), reason.or(detail)) {
-            (ErrorKind::UndefinedError, Some(d)) => d.replace('`', "'"),
+            (ErrorKind::UndefinedError, Some(d)) => {
+                let d = d.replace('`', "'");
+                self.missing_attribute(&d, scope).unwrap_or(d)
+            }
             (_, Some(d)) if plain => d,
             (ErrorKind::InvalidOperation, Some(d)) if python_zero_division(&d).is_some() => {
                 python_zero_division(&d).unwrap_or_default().to_string()
@@ -509,6 +515,32 @@ impl Templar {
         TemplateError {
             message: format!("{message} (in template {shown:?})"),
         }
+    }
+
+    /// Ansible's words for `'a.b.c' is undefined` when `a` is defined: the first step that
+    /// is missing, `object of type 'dict' has no attribute 'b'`; `'a' is undefined` when `a`
+    /// itself is. `None` when the message is not about such a path.
+    fn missing_attribute(&self, message: &str, scope: &Arc<Scope>) -> Option<String> {
+        let path = message.strip_prefix('\'')?.strip_suffix("' is undefined")?;
+        let steps = attribute_path(path)?;
+        let mut parent: Option<Mj> = None;
+        for (end, name) in steps {
+            let value = self
+                .env
+                .compile_expression(&path[..end])
+                .ok()
+                .and_then(|e| e.eval(Mj::from_dyn_object(scope.clone())).ok())
+                .filter(|v| !v.is_undefined());
+            match (value, &parent) {
+                (Some(v), _) => parent = Some(v),
+                (None, None) => return Some(format!("'{name}' is undefined")),
+                (None, Some(p)) => {
+                    let kind = python_type(p);
+                    return Some(format!("object of type '{kind}' has no attribute '{name}'"));
+                }
+            }
+        }
+        None
     }
 
     /// Renders every template inside a value. A string that is one expression keeps its type.
@@ -589,8 +621,14 @@ impl Templar {
         // `{{ expr }}` alone keeps the expression's type. Whether the text between the outer
         // braces is one expression is the parser's call: `{{ a | combine({'b': {'c': 1}}) }}`
         // is one, `{{ a }} {{ b }}` is not.
+        // Jinja drops one newline at the end of a template, so `{{ expr }}\n` (a folded `>`
+        // scalar) is still one expression; Ansible gives the newline back only to text.
+        let (body, newline) = match s.strip_suffix('\n') {
+            Some(body) if single_expression(body).is_some() => (body, true),
+            _ => (s, false),
+        };
         forget_undefined_reason();
-        if let Some(expr) = single_expression(s)
+        if let Some(expr) = single_expression(body)
             && self.env.compile_expression(expr).is_ok()
             && let Ok(compiled) = self.env.compile_expression_owned(format!(
                 "{WHOLE}(({}))",
@@ -612,7 +650,12 @@ impl Templar {
                     s,
                 ));
             }
-            return mj_to_json(&result);
+            return match mj_to_json(&result)? {
+                Value::String(text) if newline && !text.ends_with('\n') => {
+                    Ok(Value::String(text + "\n"))
+                }
+                other => Ok(other),
+            };
         }
         self.render_text(s, scope).map(Value::String)
     }
@@ -674,7 +717,7 @@ impl Templar {
     }
 
     /// A template file's error, naming the file and line.
-    fn file_error(&self, name: &str, e: minijinja::Error, scope: &Scope) -> TemplateError {
+    fn file_error(&self, name: &str, e: minijinja::Error, scope: &Arc<Scope>) -> TemplateError {
         let line = e
             .line()
             .map(|l| format!("{name}:{l}: "))
@@ -1030,6 +1073,43 @@ pub fn python_type(value: &Mj) -> &'static str {
     }
 }
 
+/// The steps of a plain variable path (`a.b['c'][0]`): for each, where its prefix ends in the
+/// text and the name it looks up. `None` for anything else (calls, filters, operators).
+fn attribute_path(path: &str) -> Option<Vec<(usize, String)>> {
+    let ident = |s: &str| {
+        let n = s
+            .find(|c: char| !(c.is_alphanumeric() || c == '_'))
+            .unwrap_or(s.len());
+        (n > 0 && !s.starts_with(|c: char| c.is_ascii_digit())).then_some(n)
+    };
+    let mut steps = Vec::new();
+    let first = ident(path)?;
+    steps.push((first, path[..first].to_string()));
+    let mut at = first;
+    while at < path.len() {
+        let rest = &path[at..];
+        let (len, name) = if let Some(r) = rest.strip_prefix('.') {
+            let n = ident(r)?;
+            (n + 1, r[..n].to_string())
+        } else if let Some(r) = rest.strip_prefix('[') {
+            let close = r.find(']')?;
+            let inner = r[..close].trim();
+            let name = inner
+                .strip_prefix('\'')
+                .and_then(|i| i.strip_suffix('\''))
+                .or_else(|| inner.strip_prefix('"').and_then(|i| i.strip_suffix('"')))
+                .map(str::to_string)
+                .or_else(|| inner.parse::<i64>().ok().map(|n| n.to_string()))?;
+            (close + 2, name)
+        } else {
+            return None;
+        };
+        at += len;
+        steps.push((at, name));
+    }
+    Some(steps)
+}
+
 /// Python's truthiness, for values that are already data.
 pub fn json_truthy(value: &Value) -> bool {
     match value {
@@ -1171,6 +1251,38 @@ mod tests {
             templar().render(&json!("port {{ port }}"), &s).unwrap(),
             json!("port 80")
         );
+        // A folded scalar's one trailing newline keeps the type; text gets its newline back.
+        assert_eq!(
+            templar().render(&json!("{{ users }}\n"), &s).unwrap(),
+            json!(["a", "b"])
+        );
+        assert_eq!(
+            templar()
+                .render(&json!("{{ port | string }}\n"), &s)
+                .unwrap(),
+            json!("80\n")
+        );
+    }
+
+    #[test]
+    fn a_missing_attribute_names_the_type_that_lacks_it() {
+        let s = scope(json!({"r": {"a": 1, "l": [1]}}));
+        let message = |t: &str| templar().render(&json!(t), &s).unwrap_err().message;
+        for (t, want) in [
+            (
+                "{{ r.stdout }}",
+                "object of type 'dict' has no attribute 'stdout'",
+            ),
+            (
+                "{{ r['stdout'].x }}",
+                "object of type 'dict' has no attribute 'stdout'",
+            ),
+            ("{{ r.l.x }}", "object of type 'list' has no attribute 'x'"),
+            ("x{{ r.a.x }}", "object of type 'int' has no attribute 'x'"),
+            ("{{ nope.x }}", "'nope' is undefined"),
+        ] {
+            assert!(message(t).starts_with(want), "{t}: {}", message(t));
+        }
     }
 
     #[test]

@@ -823,13 +823,16 @@ fn parse_task_entry(
             }));
         }
         "import_role" | "include_role" => {
-            let Some(role_name) = task.args.get("name").and_then(Value::as_str) else {
+            // `role:` is Ansible's other spelling of `name:` (IncludeRole.BASE).
+            let given = task.args.get("name").or_else(|| task.args.get("role"));
+            let Some(role_name) = given.and_then(Value::as_str) else {
                 return Err(scope.error(node, name, format!("{} needs a role name", task.module)));
             };
             if let Some(extra) = task.args.keys().find(|k| {
                 !matches!(
                     k.as_str(),
                     "name"
+                        | "role"
                         | "tasks_from"
                         | "vars_from"
                         | "defaults_from"

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, json};
 use settle_playbooks::{Include, RoleInclude, Task, TaskNode};
 
-use super::loops::{item_layer, loop_items};
+use super::loops::{item_layer, loop_items, loop_var_name};
 use super::{End, PlayRun, StepOutcome, absolute, bool_of, value_text};
 use crate::Vars;
 use crate::actions::{self};
@@ -111,9 +111,12 @@ impl PlayRun<'_> {
         for host in batch {
             let state = self.engine.hosts.get(host);
             let scope = self.scope(&state, &fake_task, extra.get(host).unwrap_or(&no_extra));
+            // The loop and its loop_var see the include's own vars, as a task's do.
+            let vars = Layer::template(Arc::new(include.keywords.vars.clone()));
+            let vars_scope = scope.with_layer_of(vars.clone());
             let looped = match &include.keywords.loop_ {
                 None => Vec::new(),
-                Some(l) => match loop_items(l, &scope) {
+                Some(l) => match loop_items(l, &vars_scope) {
                     Ok(items) => items,
                     Err(e) => {
                         outcomes.insert(host.clone(), fail_include(host, &e));
@@ -125,17 +128,18 @@ impl PlayRun<'_> {
                 None => vec![None],
                 Some(_) => (0..looped.len()).map(Some).collect(),
             };
-            let loop_var = include
-                .keywords
-                .loop_control
-                .loop_var
-                .clone()
-                .unwrap_or_else(|| "item".into());
+            let loop_var = match loop_var_name(&include.keywords.loop_control, &vars_scope) {
+                Ok(name) => name,
+                Err(e) => {
+                    outcomes.insert(host.clone(), fail_include(host, &e));
+                    continue;
+                }
+            };
             let mut list = Vec::new();
             let mut failed = None;
             for item in items {
                 // The include's vars are templates; its loop item is data, never rendered again.
-                let mut layers = vec![Layer::template(Arc::new(include.keywords.vars.clone()))];
+                let mut layers = vec![vars.clone()];
                 if let Some(index) = item {
                     let lc = &include.keywords.loop_control;
                     layers.push(Layer::data(Arc::new(item_layer(

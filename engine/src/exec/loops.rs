@@ -35,6 +35,18 @@ pub(super) fn loop_items(spec: &Loop, scope: &Arc<Scope>) -> Result<Vec<Value>, 
     }
 }
 
+/// The name of the loop variable: `loop_control.loop_var`, rendered when it is a template
+/// (`loop_var: "{{ name }}"`), as Ansible templates its `loop_control` first; `item` without one.
+pub(super) fn loop_var_name(lc: &LoopControl, scope: &Arc<Scope>) -> Result<String, String> {
+    match &lc.loop_var {
+        None => Ok("item".into()),
+        Some(name) if !name.contains("{{") && !name.contains("{%") => Ok(name.clone()),
+        Some(name) => templar()
+            .render_text(name, scope)
+            .map_err(|e| format!("loop_control.loop_var: {}", e.message)),
+    }
+}
+
 /// The variables of one loop item: the loop variable, `index_var`, `ansible_loop_var` and
 /// `ansible_loop` (with `previtem`, `nextitem` and `allitems` under `extended`).
 pub(super) fn item_layer(lc: &LoopControl, loop_var: &str, items: &[Value], index: usize) -> Vars {
@@ -65,6 +77,37 @@ pub(super) fn item_layer(lc: &LoopControl, loop_var: &str, items: &[Value], inde
     layer
 }
 
+/// How an item is shown: `loop_control.label` rendered once the item has run, so it may name
+/// the item's own registered result (`label: "{{ r.stdout }}"`), else the item's Python repr.
+/// A label that fails to render fails the item, in Ansible's words.
+fn item_label(
+    task: &Task,
+    no_log: bool,
+    item: &Value,
+    item_scope: &Arc<Scope>,
+    result: &mut Map<String, Value>,
+) -> String {
+    let repr = || python_repr(&minijinja::Value::from(minijinja::value::Serde(item)), true);
+    match &task.keywords.loop_control.label {
+        // Ansible's words; the item may hold the very secret no_log protects.
+        _ if no_log => "(censored due to no_log)".to_string(),
+        None => repr(),
+        Some(l) => {
+            let after = register_scope(task, item_scope, result);
+            match templar().render(l, &after) {
+                Ok(label) => value_text(&label),
+                Err(e) => {
+                    let msg = format!("Failed to template loop_control.label: {}", e.message);
+                    result.remove("skipped");
+                    result.insert("failed".into(), true.into());
+                    result.insert("msg".into(), msg.into());
+                    repr()
+                }
+            }
+        }
+    }
+}
+
 impl PlayRun<'_> {
     pub(super) fn run_loop(
         &self,
@@ -80,7 +123,13 @@ impl PlayRun<'_> {
         Option<String>,
     ) {
         let lc = &task.keywords.loop_control;
-        let loop_var = lc.loop_var.clone().unwrap_or_else(|| "item".into());
+        let loop_var = match loop_var_name(lc, scope) {
+            Ok(name) => name,
+            Err(e) => {
+                let failed = ItemResult::failed(e);
+                return (failed.result, None, None);
+            }
+        };
         if items.is_empty() {
             let result = json!({"changed": false, "skipped": true, "skipped_reason": "No items in the list", "results": []});
             return (result.as_object().cloned().unwrap_or_default(), None, None);
@@ -96,17 +145,6 @@ impl PlayRun<'_> {
                 scope.clone()
             };
             let item_scope = base.with_data(Arc::new(layer));
-            let label = match &lc.label {
-                // Ansible's words; the item may hold the very secret no_log protects.
-                _ if no_log => "(censored due to no_log)".to_string(),
-                Some(l) => templar()
-                    .render_text(&value_text(l), &item_scope)
-                    .unwrap_or_else(|_| value_text(l)),
-                None => python_repr(
-                    &minijinja::Value::from(minijinja::value::Serde(&item)),
-                    true,
-                ),
-            };
             let mut r = match self.false_condition(&task.keywords.when, &item_scope) {
                 Err(e) => ItemResult::failed(format!("the conditional check failed: {e}")),
                 Ok(Some(cond)) => ItemResult {
@@ -121,9 +159,10 @@ impl PlayRun<'_> {
             if let Some(msg) = r.unreachable.take() {
                 return (Map::new(), None, Some(msg));
             }
-            r.result.insert(loop_var.clone(), item);
+            r.result.insert(loop_var.clone(), item.clone());
             r.result
                 .insert("ansible_loop_var".into(), loop_var.clone().into());
+            let label = item_label(task, no_log, &item, &item_scope, &mut r.result);
             if r.status() == crate::output::Status::Failed {
                 self.show_task_error(task, &r, no_log);
             }
@@ -152,7 +191,10 @@ impl PlayRun<'_> {
         let any = |s: Status| results.iter().any(|(st, _)| *st == s);
         let mut result = Map::new();
         result.insert("changed".into(), any(Status::Changed).into());
-        if any(Status::Failed) {
+        // Ansible marks the loop failed when any item says `failed`; whether the task counts as
+        // failed is `is_failed`'s call (an item's `failed_when` verdict outranks it).
+        let failed_flag = |v: &Value| v.get("failed").is_some_and(crate::template::json_truthy);
+        if any(Status::Failed) || results.iter().any(|(_, v)| failed_flag(v)) {
             result.insert("failed".into(), true.into());
             result.insert("msg".into(), "One or more items failed".into());
         } else {

@@ -48,6 +48,94 @@ fn ansible_module_of(result: &Map<String, Value>) -> Option<String> {
     })
 }
 
+/// Whether a result counts as failed, as Ansible's `TaskResult.is_failed`: `failed_when`'s
+/// verdict, where there is one (here or in any item of a loop), outranks `failed`, so a task
+/// whose `until` ran out still passes when its `failed_when` says so.
+pub(super) fn is_failed(result: &Map<String, Value>) -> bool {
+    let items = || match result.get("results") {
+        Some(Value::Array(items)) => items.as_slice(),
+        _ => &[],
+    };
+    let key = if result.contains_key("failed_when_result")
+        || items()
+            .iter()
+            .any(|i| i.get("failed_when_result").is_some())
+    {
+        "failed_when_result"
+    } else {
+        "failed"
+    };
+    match result.get(key) {
+        Some(v) => json_truthy(v),
+        None => items().iter().any(|i| i.get(key).is_some_and(json_truthy)),
+    }
+}
+
+/// The registered result of `set_fact` or `include_vars` as Ansible 2.19 keeps it: the
+/// values a person wrote keep their trust (`TrustedAsTemplate`; include_vars' templates still
+/// render when read), everything the task computed is wrapped to render as itself, so it stays
+/// untrusted text. `None` for other tasks, loops and failures: those results are plain data.
+fn trusted_result(task: &Task, result: &Map<String, Value>) -> Option<Map<String, Value>> {
+    if !matches!(task.module.as_str(), "set_fact" | "include_vars")
+        || result.contains_key("results")
+        || result.get("failed").is_some_and(json_truthy)
+    {
+        return None;
+    }
+    let mut trusted = Map::new();
+    for (key, value) in result {
+        let kept = match (key.as_str(), value) {
+            ("ansible_facts", Value::Object(facts)) if task.module == "include_vars" => {
+                Value::Object(facts.clone())
+            }
+            ("ansible_facts", Value::Object(facts)) => Value::Object(
+                facts
+                    .iter()
+                    .map(|(k, v)| {
+                        let v = match written_as_is(task, k, v) {
+                            true => v.clone(),
+                            false => untrusted(v),
+                        };
+                        (k.clone(), v)
+                    })
+                    .collect(),
+            ),
+            _ => untrusted(value),
+        };
+        trusted.insert(key.clone(), kept);
+    }
+    Some(trusted)
+}
+
+/// Whether a `set_fact` value is its argument as written (no template in it, so the
+/// rendered value is the written one).
+fn written_as_is(task: &Task, key: &str, value: &Value) -> bool {
+    let plain = |written: &Value| !crate::template::needs_render(written) && written == value;
+    match task.args.get(key) {
+        Some(written) => plain(written),
+        // A templated name (`"x_{{ i }}": 1`): the value as written under such a name.
+        None => task
+            .args
+            .iter()
+            .any(|(k, written)| crate::template::is_template(k) && plain(written)),
+    }
+}
+
+/// Every string inside wrapped to render as itself, and so read as untrusted text.
+fn untrusted(value: &Value) -> Value {
+    match value {
+        Value::String(s) if crate::template::is_template(s) => {
+            Value::String(settle_yaml::literal_template(s))
+        }
+        Value::String(s) => Value::String(format!("{{% raw %}}{s}{{% endraw %}}")),
+        Value::Array(items) => Value::Array(items.iter().map(untrusted).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), untrusted(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 /// A task's result while it is being made.
 pub(super) struct ItemResult {
     pub(super) result: Map<String, Value>,
@@ -76,7 +164,7 @@ impl ItemResult {
     pub(super) fn status(&self) -> Status {
         if self.unreachable.is_some() {
             Status::Unreachable
-        } else if self.flag("failed") {
+        } else if is_failed(&self.result) {
             Status::Failed
         } else if self.flag("skipped") {
             Status::Skipped
@@ -224,7 +312,10 @@ impl PlayRun<'_> {
         if let Some(reg) = &task.keywords.register {
             let mut registered = result.clone();
             add_exception(&mut registered);
-            state.set_task_var(reg, Value::Object(registered));
+            match trusted_result(task, &registered) {
+                Some(trusted) => state.set_trusted_result(reg, Value::Object(trusted)),
+                None => state.set_task_var(reg, Value::Object(registered)),
+            }
         }
         let item = ItemResult {
             result: display,

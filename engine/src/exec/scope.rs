@@ -171,6 +171,7 @@ impl PlayRun<'_> {
         layers.extend([
             Layer::template(self.role_vars.clone()),
             Layer::template(host.included_vars()),
+            Layer::template(host.trusted_results()),
             Layer::data(host.task_vars()),
             Layer::template(hosts.extra_vars()),
             Layer::data(self.play_magic()),
@@ -208,6 +209,7 @@ impl PlayRun<'_> {
             layers.push(Layer::template(Arc::new(task.keywords.vars.clone())));
         }
         layers.push(Layer::template(host.included_vars()));
+        layers.push(Layer::template(host.trusted_results()));
         layers.push(Layer::data(host.task_vars()));
         if let Some(role) = &task.role {
             layers.push(Layer::template(role.params.clone()));

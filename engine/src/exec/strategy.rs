@@ -365,10 +365,20 @@ impl PlayRun<'_> {
             // add_host, whose result stays the first host's.
             if let Some(reg) = &task.keywords.register
                 && task.module != "add_host"
-                && let Some(value) = self.engine.hosts.get(&first).task_vars().get(reg).cloned()
+                && let Some(value) = self.engine.hosts.get(&first).registered(reg)
             {
+                let trusted = self
+                    .engine
+                    .hosts
+                    .get(&first)
+                    .trusted_results()
+                    .contains_key(reg);
                 for h in &batch[1..] {
-                    self.engine.hosts.get(h).set_task_var(reg, value.clone());
+                    let state = self.engine.hosts.get(h);
+                    match trusted {
+                        true => state.set_trusted_result(reg, value.clone()),
+                        false => state.set_task_var(reg, value.clone()),
+                    }
                 }
             }
             return batch.iter().map(|h| (h.clone(), outcome.clone())).collect();

@@ -14,6 +14,8 @@ pub(crate) mod crypt;
 mod data;
 mod paths;
 pub(crate) mod percent;
+
+pub(crate) mod protomatter;
 mod pyrandom;
 mod pyyaml;
 mod serialize;
@@ -124,6 +126,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     tests::register(env);
     vault::register(env);
     percent::register(env);
+    protomatter::register(env);
 }
 
 #[cfg(test)]
