@@ -25,6 +25,7 @@ mod hostname;
 mod ini;
 mod pattern;
 mod pyliteral;
+mod show;
 mod yaml;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -35,6 +36,7 @@ use serde_json::{Map, Value};
 
 pub use hostname::parse_address;
 pub use pattern::PatternError;
+pub use show::{ShowOptions, python_json};
 
 /// Variables: names to values, in the order they were written.
 pub type Vars = Map<String, Value>;
@@ -605,6 +607,37 @@ impl Inventory {
                 if let Some(v) = dir.hosts.get(host) {
                     vars.extend(v.clone());
                 }
+            }
+        }
+        vars
+    }
+
+    /// A host's own variables: the inventory file's, then `host_vars/` beside the inventory
+    /// (what `ansible-inventory --export` shows for it).
+    pub fn own_host_vars(&self, host: &str) -> Vars {
+        let mut vars = self
+            .hosts
+            .get(host)
+            .map(|h| h.vars.clone())
+            .unwrap_or_default();
+        for dir in &self.inventory_vars {
+            if let Some(v) = dir.hosts.get(host) {
+                vars.extend(v.clone());
+            }
+        }
+        vars
+    }
+
+    /// A group's own variables: the inventory file's, then `group_vars/` beside the inventory.
+    pub fn own_group_vars(&self, group: &str) -> Vars {
+        let mut vars = self
+            .groups
+            .get(group)
+            .map(|g| g.vars.clone())
+            .unwrap_or_default();
+        for dir in &self.inventory_vars {
+            if let Some(v) = dir.groups.get(group) {
+                vars.extend(v.clone());
             }
         }
         vars
