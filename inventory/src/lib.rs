@@ -25,6 +25,7 @@ mod hostname;
 mod ini;
 mod pattern;
 mod pyliteral;
+mod script;
 mod show;
 mod yaml;
 
@@ -194,13 +195,44 @@ impl Inventory {
     }
 
     fn load_file(&mut self, path: &Path) -> Result<(), InventoryError> {
+        if !script::is_script(path) {
+            return self.load_text_file(path);
+        }
+        // As Ansible: an executable file is run first; when that fails, the file is read as
+        // INI or YAML, and only when that fails too is the script's failure the error.
+        let mut trial = self.clone();
+        trial.set_source(path);
+        match script::load(&mut trial, path) {
+            Ok(()) => {
+                *self = trial;
+                Ok(())
+            }
+            Err(script_error) => {
+                let mut trial = self.clone();
+                match trial.load_text_file(path) {
+                    Ok(()) => {
+                        *self = trial;
+                        Ok(())
+                    }
+                    Err(_) => Err(script_error),
+                }
+            }
+        }
+    }
+
+    /// Hosts added from now on name this file as their `inventory_file`.
+    fn set_source(&mut self, path: &Path) {
+        let file = absolute(path);
+        let dir = file.parent().map(|d| d.display().to_string());
+        self.current_source = Some((file.display().to_string(), dir));
+    }
+
+    fn load_text_file(&mut self, path: &Path) -> Result<(), InventoryError> {
         let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
             path: path.into(),
             source,
         })?;
-        let file = absolute(path);
-        let dir = file.parent().map(|d| d.display().to_string());
-        self.current_source = Some((file.display().to_string(), dir));
+        self.set_source(path);
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let looks_yaml = matches!(ext, "yml" | "yaml" | "json")
             || text
@@ -256,6 +288,13 @@ impl Inventory {
         let group = self.ensure_group(group);
         if !group.hosts.iter().any(|h| h == name) {
             group.hosts.push(name.to_string());
+        }
+    }
+
+    /// Sets variables on a host the inventory has.
+    pub(crate) fn add_host_vars(&mut self, name: &str, vars: Vars) {
+        if let Some(host) = self.hosts.get_mut(name) {
+            host.vars.extend(vars);
         }
     }
 

@@ -214,7 +214,7 @@ fn python_str(value: &Value) -> String {
     }
 }
 
-fn python_repr(value: &Value) -> String {
+pub(crate) fn python_repr(value: &Value) -> String {
     match value {
         Value::Null => "None".into(),
         Value::Bool(true) => "True".into(),
@@ -245,6 +245,30 @@ fn python_repr(value: &Value) -> String {
             format!("{{{}}}", items.join(", "))
         }
     }
+}
+
+const RAW_OPEN: &str = "{% raw %}";
+const RAW_CLOSE: &str = "{% endraw %}";
+
+/// Text that is never templated (Ansible's untrusted strings, `__ansible_unsafe`): wrapped
+/// in `{% raw %}`, as `!unsafe` YAML strings are, so the wrapper also marks it untrusted.
+pub(crate) fn unsafe_text(text: &str) -> String {
+    if text.contains("{%") {
+        settle_yaml::literal_template(text)
+    } else {
+        format!("{RAW_OPEN}{text}{RAW_CLOSE}")
+    }
+}
+
+/// Whether `s` is untrusted text already.
+pub(crate) fn is_unsafe(s: &str) -> bool {
+    s.starts_with(RAW_OPEN)
+}
+
+/// The text of an untrusted string, when `s` is one.
+fn unsafe_inner(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix(RAW_OPEN)?.strip_suffix(RAW_CLOSE)?;
+    (!inner.contains("{%")).then_some(inner)
 }
 
 /// JSON as `json.dumps(value, sort_keys=True, indent=4)` writes it: keys sorted, four spaces,
@@ -291,7 +315,15 @@ fn write_json(value: &Value, depth: usize, out: &mut String) {
             newline(out, depth);
             out.push('}');
         }
-        Value::String(s) => write_string(s, out),
+        Value::String(s) => match unsafe_inner(s) {
+            // Ansible's inventory encoder marks untrusted text so that it stays untrusted.
+            Some(inner) => write_json(
+                &serde_json::json!({ "__ansible_unsafe": inner }),
+                depth,
+                out,
+            ),
+            None => write_string(s, out),
+        },
         other => out.push_str(&other.to_string()),
     }
 }
