@@ -289,7 +289,11 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
         eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
         return Ok(Inventory::empty());
     }
-    Inventory::load(&sources).map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))
+    Inventory::load_with(
+        &sources,
+        Some(&settle_engine::inventory_jinja::InventoryJinja),
+    )
+    .map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {

@@ -21,6 +21,7 @@
 //! Groups form a DAG: a group that would become its own ancestor is refused with Ansible's
 //! message, and every walk over groups is iterative, so no inventory can overflow the stack.
 
+mod construct;
 mod hostname;
 mod ini;
 mod pattern;
@@ -35,6 +36,7 @@ use std::path::{Component, Path, PathBuf};
 use indexmap::{IndexMap, IndexSet};
 use serde_json::{Map, Value};
 
+pub use construct::Evaluator;
 pub use hostname::parse_address;
 pub use pattern::PatternError;
 pub use show::{ShowOptions, python_json};
@@ -144,7 +146,17 @@ impl Inventory {
     }
 
     /// Loads every source: a file (INI or YAML), a directory of them, or a comma list of hosts.
+    /// A `constructed` plugin file among them is an error: see [`load_with`](Self::load_with).
     pub fn load<S: AsRef<str>>(sources: &[S]) -> Result<Self, InventoryError> {
+        Self::load_with(sources, None)
+    }
+
+    /// Loads every source as [`load`](Self::load) does, with an [`Evaluator`] for the Jinja
+    /// of `constructed` plugin files (which see the hosts of the sources before them).
+    pub fn load_with<S: AsRef<str>>(
+        sources: &[S],
+        evaluator: Option<&dyn Evaluator>,
+    ) -> Result<Self, InventoryError> {
         let mut inventory = Inventory::default();
         inventory.ensure_group("all");
         inventory.ensure_group("ungrouped");
@@ -170,11 +182,11 @@ impl Inventory {
                     .collect();
                 entries.sort();
                 for file in entries {
-                    inventory.load_file(&file)?;
+                    inventory.load_file(&file, evaluator)?;
                 }
                 inventory.inventory_vars.push(VarsDir::load(path)?);
             } else {
-                inventory.load_file(path)?;
+                inventory.load_file(path, evaluator)?;
                 let dir = path
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
@@ -194,9 +206,13 @@ impl Inventory {
         Ok(())
     }
 
-    fn load_file(&mut self, path: &Path) -> Result<(), InventoryError> {
+    fn load_file(
+        &mut self,
+        path: &Path,
+        evaluator: Option<&dyn Evaluator>,
+    ) -> Result<(), InventoryError> {
         if !script::is_script(path) {
-            return self.load_text_file(path);
+            return self.load_text_file(path, evaluator);
         }
         // As Ansible: an executable file is run first; when that fails, the file is read as
         // INI or YAML, and only when that fails too is the script's failure the error.
@@ -209,7 +225,7 @@ impl Inventory {
             }
             Err(script_error) => {
                 let mut trial = self.clone();
-                match trial.load_text_file(path) {
+                match trial.load_text_file(path, evaluator) {
                     Ok(()) => {
                         *self = trial;
                         Ok(())
@@ -227,7 +243,11 @@ impl Inventory {
         self.current_source = Some((file.display().to_string(), dir));
     }
 
-    fn load_text_file(&mut self, path: &Path) -> Result<(), InventoryError> {
+    fn load_text_file(
+        &mut self,
+        path: &Path,
+        evaluator: Option<&dyn Evaluator>,
+    ) -> Result<(), InventoryError> {
         let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
             path: path.into(),
             source,
@@ -241,7 +261,7 @@ impl Inventory {
                 .find(|l| !l.is_empty() && !l.starts_with('#'))
                 .is_some_and(|l| l == "---" || (l.ends_with(':') && !l.starts_with('[')));
         if looks_yaml {
-            yaml::load(self, &text, path)
+            yaml::load(self, &text, path, evaluator)
         } else {
             ini::load(self, &text, path)
         }

@@ -30,7 +30,7 @@ fn failure(path: &Path, message: String, stderr: &str) -> InventoryError {
 }
 
 /// Python's name for a JSON value's type, as Ansible's messages give it.
-fn type_name(value: &Value) -> &'static str {
+pub(crate) fn type_name(value: &Value) -> &'static str {
     match value {
         Value::Null => "NoneType",
         Value::Bool(_) => "bool",
@@ -155,19 +155,6 @@ fn decode(value: Value) -> Result<Value, ()> {
     }
 }
 
-/// Every string inside, as text that is never templated.
-fn untrusted(value: Value) -> Value {
-    match value {
-        Value::String(s) if crate::show::is_unsafe(&s) => Value::String(s),
-        Value::String(s) => Value::String(crate::show::unsafe_text(&s)),
-        Value::Array(items) => Value::Array(items.into_iter().map(untrusted).collect()),
-        Value::Object(map) => {
-            Value::Object(map.into_iter().map(|(k, v)| (k, untrusted(v))).collect())
-        }
-        other => other,
-    }
-}
-
 fn show_stderr(stderr: &str) {
     let shown = std::env::var("ANSIBLE_INVENTORY_PLUGIN_SCRIPT_STDERR")
         .map(|v| {
@@ -287,7 +274,7 @@ fn load_group(
             );
             let mut body = Map::new();
             body.insert("hosts".into(), vec![Value::String(group.into())].into());
-            body.insert("vars".into(), untrusted(Value::Object(map)));
+            body.insert("vars".into(), crate::show::untrusted(Value::Object(map)));
             body
         }
         other => {

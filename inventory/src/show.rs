@@ -207,10 +207,22 @@ fn show_vars(vars: &Vars, depth: usize, out: &mut String) {
 }
 
 /// A value as Python's `str()` shows it in `--graph --vars`.
-fn python_str(value: &Value) -> String {
+pub(crate) fn python_str(value: &Value) -> String {
     match value {
-        Value::String(s) => s.clone(),
+        Value::String(s) => unsafe_inner(s).unwrap_or(s).to_string(),
         other => python_repr(other),
+    }
+}
+
+/// Python's truth of a value: `0`, `""`, `[]`, `{}`, `None` and `False` are false.
+pub(crate) fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
     }
 }
 
@@ -221,6 +233,7 @@ pub(crate) fn python_repr(value: &Value) -> String {
         Value::Bool(false) => "False".into(),
         Value::Number(n) => n.to_string(),
         Value::String(s) => {
+            let s = unsafe_inner(s).unwrap_or(s);
             if s.contains('\'') && !s.contains('"') {
                 format!("\"{s}\"")
             } else {
@@ -260,6 +273,19 @@ pub(crate) fn unsafe_text(text: &str) -> String {
     }
 }
 
+/// Every string inside, as untrusted text (what templates computed, what a script marked).
+pub(crate) fn untrusted(value: Value) -> Value {
+    match value {
+        Value::String(s) if is_unsafe(&s) => Value::String(s),
+        Value::String(s) => Value::String(unsafe_text(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(untrusted).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, untrusted(v))).collect())
+        }
+        other => other,
+    }
+}
+
 /// Whether `s` is untrusted text already.
 pub(crate) fn is_unsafe(s: &str) -> bool {
     s.starts_with(RAW_OPEN)
@@ -271,8 +297,8 @@ fn unsafe_inner(s: &str) -> Option<&str> {
     (!inner.contains("{%")).then_some(inner)
 }
 
-/// JSON as `json.dumps(value, sort_keys=True, indent=4)` writes it: keys sorted, four spaces,
-/// non-ASCII text as `\uXXXX` escapes.
+/// JSON as ansible-inventory's `json.dumps(value, sort_keys=True, indent=4)` writes it: keys
+/// sorted, four spaces, non-ASCII text as it is (its encoder does not ask for `ensure_ascii`).
 pub fn python_json(value: &Value) -> String {
     let mut out = String::new();
     write_json(value, 0, &mut out);
@@ -328,7 +354,7 @@ fn write_json(value: &Value, depth: usize, out: &mut String) {
     }
 }
 
-/// A JSON string with Python's `ensure_ascii` escapes.
+/// A JSON string with Python's escapes.
 fn write_string(s: &str, out: &mut String) {
     out.push('"');
     for c in s.chars() {
@@ -340,7 +366,7 @@ fn write_string(s: &str, out: &mut String) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 || (c as u32) > 0x7e => {
+            c if (c as u32) < 0x20 => {
                 let mut buf = [0u16; 2];
                 for unit in c.encode_utf16(&mut buf) {
                     out.push_str(&format!("\\u{unit:04x}"));
