@@ -10,12 +10,21 @@ use serde_json::{Map, Value};
 
 use crate::{Inventory, InventoryError, Vars};
 
-/// Whether Ansible would run this file: a regular file we may execute.
+/// Whether Ansible would run this file: an executable regular file the kernel can start (a
+/// `#!` script or an ELF program). A file without either is never handed to a shell, which
+/// `execvp` would do: Ansible's `exec` fails on it and the file is read as INI or YAML.
 pub(crate) fn is_script(path: &Path) -> bool {
+    use std::io::Read;
     use std::os::unix::fs::PermissionsExt;
-    path.metadata()
-        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
-        && std::fs::File::open(path).is_ok()
+    let executable = path
+        .metadata()
+        .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0);
+    let mut magic = [0u8; 4];
+    executable
+        && std::fs::File::open(path)
+            .and_then(|mut f| f.read_exact(&mut magic))
+            .is_ok()
+        && (magic.starts_with(b"#!") || magic == *b"\x7fELF")
 }
 
 /// A failure of the script, with what it wrote on standard error.

@@ -96,10 +96,14 @@ fn script_failures_in_ansibles_words() {
 fn an_executable_ini_file_is_still_read_as_ini() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("hosts");
-    fs::write(&path, "[web]\nw1\n").unwrap();
+    let marker = dir.path().join("ran");
+    // Read by a shell, this file would run `touch`: it must never be handed to one.
+    let text = format!("[web]\nw1\n[web:vars]\nx=1;touch {}\n", marker.display());
+    fs::write(&path, text).unwrap();
     fs::set_permissions(&path, fs::Permissions::from_mode(0o755)).unwrap();
     let inv = Inventory::load(&[path.to_str().unwrap()]).unwrap();
     assert_eq!(inv.group_hosts("web"), ["w1"]);
+    assert!(!marker.exists());
 }
 
 /// Expressions that are variable names, for testing without the engine's templates.
