@@ -16,6 +16,7 @@ use settle_inventory::Inventory;
 use settle_playbooks::{Playbook, TaskNode};
 
 mod config;
+mod inventory_cli;
 mod prompt;
 mod vault_cli;
 
@@ -178,7 +179,7 @@ fn as_ansible_command(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
 }
 
 #[derive(clap::Args, Debug, Default)]
-struct InventoryArgs {
+pub(crate) struct InventoryArgs {
     /// Inventory file, directory, or comma-separated host list (repeatable).
     #[arg(short = 'i', long = "inventory", value_name = "INVENTORY", action = ArgAction::Append)]
     inventory: Vec<String>,
@@ -199,24 +200,7 @@ enum ConfigAction {
 #[derive(Subcommand, Debug)]
 enum Command {
     /// Show the inventory, like `ansible-inventory`.
-    Inventory {
-        #[command(flatten)]
-        inventory: InventoryArgs,
-        #[command(flatten)]
-        vault: vault_cli::VaultArgs,
-        /// Every group and host with its variables, as JSON.
-        #[arg(long, conflicts_with_all = ["graph", "host"])]
-        list: bool,
-        /// The group tree.
-        #[arg(long, value_name = "GROUP", num_args = 0..=1, default_missing_value = "all")]
-        graph: Option<String>,
-        /// One host's variables, as JSON.
-        #[arg(long, value_name = "HOST")]
-        host: Option<String>,
-        /// Write YAML instead of JSON.
-        #[arg(short = 'y', long)]
-        yaml: bool,
-    },
+    Inventory(inventory_cli::InventoryCommand),
     /// Show the configuration, like `ansible-config`.
     Config {
         #[command(subcommand)]
@@ -305,7 +289,11 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
         eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
         return Ok(Inventory::empty());
     }
-    Inventory::load(&sources).map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))
+    Inventory::load_with(
+        &sources,
+        Some(&settle_engine::inventory_jinja::InventoryJinja),
+    )
+    .map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
@@ -346,42 +334,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             print!("{}", config::dump_changed());
             return Ok(0);
         }
-        Some(Command::Inventory {
-            inventory,
-            vault,
-            list,
-            graph,
-            host,
-            yaml,
-        }) => {
-            set_vault_secrets(vault)?;
-            let inventory = load_inventory(inventory).map_err(vault_exit)?;
-            let output = if let Some(host) = host {
-                Value::Object(inventory.host_vars(host))
-            } else if let Some(group) = graph {
-                if inventory.group(group).is_none() {
-                    return Err((EXIT_ERROR, format!("no group named {group:?}")));
-                }
-                print!("{}", inventory.to_graph(group));
-                return Ok(0);
-            } else if *list {
-                inventory.to_list_json()
-            } else {
-                return Err((EXIT_ERROR, "give one of --list, --graph or --host".into()));
-            };
-            if *yaml {
-                print!(
-                    "{}",
-                    settle_yaml::to_string(&output).map_err(|e| (EXIT_ERROR, e))?
-                );
-            } else {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&output).unwrap_or_default()
-                );
-            }
-            return Ok(0);
-        }
+        Some(Command::Inventory(cmd)) => return inventory_cli::run(cmd),
         None => {}
     }
     if cli.playbooks.is_empty() {

@@ -219,7 +219,8 @@ impl Hosts {
     /// `meta: refresh_inventory`: the inventory read again from its sources (see
     /// [`Inventory::reloaded`]); `groups` and the hosts' inventory variables follow.
     pub fn refresh_inventory(&self) -> Result<(), String> {
-        let fresh = self.inventory().reloaded().map_err(|e| e.to_string())?;
+        let jinja = crate::inventory_jinja::InventoryJinja;
+        let fresh = self.inventory().reloaded(Some(&jinja)).map_err(|e| e.to_string())?;
         self.change_inventory(|inventory| {
             *inventory = fresh;
             Ok::<_, String>(true)

@@ -27,6 +27,7 @@ pub mod fact_cache;
 mod filters;
 mod hosts;
 pub mod interrupt;
+pub mod inventory_jinja;
 mod jinja_source;
 mod lookups;
 pub mod output;

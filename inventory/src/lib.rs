@@ -21,10 +21,13 @@
 //! Groups form a DAG: a group that would become its own ancestor is refused with Ansible's
 //! message, and every walk over groups is iterative, so no inventory can overflow the stack.
 
+mod construct;
 mod hostname;
 mod ini;
 mod pattern;
 mod pyliteral;
+mod script;
+mod show;
 mod yaml;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -33,8 +36,10 @@ use std::path::{Component, Path, PathBuf};
 use indexmap::{IndexMap, IndexSet};
 use serde_json::{Map, Value};
 
+pub use construct::Evaluator;
 pub use hostname::parse_address;
 pub use pattern::PatternError;
+pub use show::{ShowOptions, python_json};
 
 /// Variables: names to values, in the order they were written.
 pub type Vars = Map<String, Value>;
@@ -152,7 +157,17 @@ impl Inventory {
     }
 
     /// Loads every source: a file (INI or YAML), a directory of them, or a comma list of hosts.
+    /// A `constructed` plugin file among them is an error: see [`load_with`](Self::load_with).
     pub fn load<S: AsRef<str>>(sources: &[S]) -> Result<Self, InventoryError> {
+        Self::load_with(sources, None)
+    }
+
+    /// Loads every source as [`load`](Self::load) does, with an [`Evaluator`] for the Jinja
+    /// of `constructed` plugin files (which see the hosts of the sources before them).
+    pub fn load_with<S: AsRef<str>>(
+        sources: &[S],
+        evaluator: Option<&dyn Evaluator>,
+    ) -> Result<Self, InventoryError> {
         let mut inventory = Inventory {
             sources: sources.iter().map(|s| s.as_ref().to_string()).collect(),
             ..Inventory::default()
@@ -181,11 +196,11 @@ impl Inventory {
                     .collect();
                 entries.sort();
                 for file in entries {
-                    inventory.load_file(&file)?;
+                    inventory.load_file(&file, evaluator)?;
                 }
                 inventory.inventory_vars.push(VarsDir::load(path)?);
             } else {
-                inventory.load_file(path)?;
+                inventory.load_file(path, evaluator)?;
                 let dir = path
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
@@ -205,14 +220,53 @@ impl Inventory {
         Ok(())
     }
 
-    fn load_file(&mut self, path: &Path) -> Result<(), InventoryError> {
+    fn load_file(
+        &mut self,
+        path: &Path,
+        evaluator: Option<&dyn Evaluator>,
+    ) -> Result<(), InventoryError> {
+        if !script::is_script(path) {
+            return self.load_text_file(path, evaluator);
+        }
+        // As Ansible: an executable file is run first; when that fails, the file is read as
+        // INI or YAML, and only when that fails too is the script's failure the error.
+        let mut trial = self.clone();
+        trial.set_source(path);
+        match script::load(&mut trial, path) {
+            Ok(()) => {
+                *self = trial;
+                Ok(())
+            }
+            Err(script_error) => {
+                let mut trial = self.clone();
+                match trial.load_text_file(path, evaluator) {
+                    Ok(()) => {
+                        *self = trial;
+                        Ok(())
+                    }
+                    Err(_) => Err(script_error),
+                }
+            }
+        }
+    }
+
+    /// Hosts added from now on name this file as their `inventory_file`.
+    fn set_source(&mut self, path: &Path) {
+        let file = absolute(path);
+        let dir = file.parent().map(|d| d.display().to_string());
+        self.current_source = Some((file.display().to_string(), dir));
+    }
+
+    fn load_text_file(
+        &mut self,
+        path: &Path,
+        evaluator: Option<&dyn Evaluator>,
+    ) -> Result<(), InventoryError> {
         let text = std::fs::read_to_string(path).map_err(|source| InventoryError::Read {
             path: path.into(),
             source,
         })?;
-        let file = absolute(path);
-        let dir = file.parent().map(|d| d.display().to_string());
-        self.current_source = Some((file.display().to_string(), dir));
+        self.set_source(path);
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         let looks_yaml = matches!(ext, "yml" | "yaml" | "json")
             || text
@@ -221,7 +275,7 @@ impl Inventory {
                 .find(|l| !l.is_empty() && !l.starts_with('#'))
                 .is_some_and(|l| l == "---" || (l.ends_with(':') && !l.starts_with('[')));
         if looks_yaml {
-            yaml::load(self, &text, path)
+            yaml::load(self, &text, path, evaluator)
         } else {
             ini::load(self, &text, path)
         }
@@ -268,6 +322,13 @@ impl Inventory {
         let group = self.ensure_group(group);
         if !group.hosts.iter().any(|h| h == name) {
             group.hosts.push(name.to_string());
+        }
+    }
+
+    /// Sets variables on a host the inventory has.
+    pub(crate) fn add_host_vars(&mut self, name: &str, vars: Vars) {
+        if let Some(host) = self.hosts.get_mut(name) {
+            host.vars.extend(vars);
         }
     }
 
@@ -387,10 +448,10 @@ impl Inventory {
     /// The inventory read again from its sources (`meta: refresh_inventory`), with the
     /// playbook's `group_vars/`/`host_vars/` and what `add_host` and `group_by` did since
     /// the start applied again, as Ansible keeps them.
-    pub fn reloaded(&self) -> Result<Inventory, InventoryError> {
+    pub fn reloaded(&self, evaluator: Option<&dyn Evaluator>) -> Result<Inventory, InventoryError> {
         let mut fresh = match self.sources.is_empty() {
             true => Inventory::empty(),
-            false => Inventory::load(&self.sources)?,
+            false => Inventory::load_with(&self.sources, evaluator)?,
         };
         fresh.playbook_vars = self.playbook_vars.clone();
         for change in &self.dynamic {
@@ -656,6 +717,37 @@ impl Inventory {
                 if let Some(v) = dir.hosts.get(host) {
                     vars.extend(v.clone());
                 }
+            }
+        }
+        vars
+    }
+
+    /// A host's own variables: the inventory file's, then `host_vars/` beside the inventory
+    /// (what `ansible-inventory --export` shows for it).
+    pub fn own_host_vars(&self, host: &str) -> Vars {
+        let mut vars = self
+            .hosts
+            .get(host)
+            .map(|h| h.vars.clone())
+            .unwrap_or_default();
+        for dir in &self.inventory_vars {
+            if let Some(v) = dir.hosts.get(host) {
+                vars.extend(v.clone());
+            }
+        }
+        vars
+    }
+
+    /// A group's own variables: the inventory file's, then `group_vars/` beside the inventory.
+    pub fn own_group_vars(&self, group: &str) -> Vars {
+        let mut vars = self
+            .groups
+            .get(group)
+            .map(|g| g.vars.clone())
+            .unwrap_or_default();
+        for dir in &self.inventory_vars {
+            if let Some(v) = dir.groups.get(group) {
+                vars.extend(v.clone());
             }
         }
         vars

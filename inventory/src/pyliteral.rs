@@ -3,8 +3,9 @@
 //! Both inline host variables (after shell-style splitting) and `[group:vars]` values go through
 //! Python's `ast.literal_eval`; whatever it rejects stays the string as written. So `100` is an
 //! int, `False` a bool, `[1, 2]` and `(1, 2)` lists, `"quoted"` the string without its quotes,
-//! while `yes`, `true`, `hello` and `0644` (a syntax error in Python 3) stay strings. `...` and
-//! complex numbers become their text, as Ansible does.
+//! while `yes`, `true`, `hello` and `0644` (a syntax error in Python 3) stay strings. `set()` is
+//! an empty list; `...` and complex numbers (`1j`, `1+2j`) become their Python `str()`, as
+//! Ansible turns them back into text, at any depth.
 
 use serde_json::{Map, Number, Value};
 
@@ -40,6 +41,8 @@ enum Lit {
     Bytes(Vec<u8>),
     Int(i128),
     Float(f64),
+    /// A complex number (real, imaginary): Ansible keeps its `str()`.
+    Complex(f64, f64),
 }
 
 impl Lit {
@@ -59,6 +62,7 @@ impl Lit {
                 }
             }
             Lit::Float(f) => Value::Number(Number::from_f64(f)?),
+            Lit::Complex(re, im) => Value::String(complex_str(re, im)),
         })
     }
 
@@ -141,21 +145,7 @@ impl Parser<'_> {
     fn expr(&mut self) -> Option<Lit> {
         self.skip_ws();
         match self.peek()? {
-            b'-' | b'+' => {
-                let negative = self.peek() == Some(b'-');
-                self.pos += 1;
-                self.skip_ws();
-                match self.number()? {
-                    Lit::Int(i) => Some(Lit::Int(if negative { -i } else { i })),
-                    Lit::Float(f) => Some(Lit::Float(if negative { -f } else { f })),
-                    _ => None,
-                }
-                .and_then(|lit| self.no_complex_tail(lit))
-            }
-            b'0'..=b'9' | b'.' if self.starts_number() => {
-                let lit = self.number()?;
-                self.no_complex_tail(lit)
-            }
+            b'-' | b'+' | b'0'..=b'9' | b'.' if self.starts_signed_number() => self.signed_sum(),
             b'.' if self.src[self.pos..].starts_with(b"...") => {
                 self.pos += 3;
                 Some(Lit::Str("...".into()))
@@ -184,6 +174,9 @@ impl Parser<'_> {
                     return self.strings();
                 }
                 match word {
+                    "set" if self.eat(b'(') && self.eat(b')') => {
+                        Some(Lit::Value(Value::Array(Vec::new())))
+                    }
                     "True" => Some(Lit::Value(Value::Bool(true))),
                     "False" => Some(Lit::Value(Value::Bool(false))),
                     "None" => Some(Lit::Value(Value::Null)),
@@ -202,14 +195,83 @@ impl Parser<'_> {
         }
     }
 
-    /// `1+2j` and `1j` are complex numbers, which Ansible turns into text; we refuse them
-    /// (so they stay as written) rather than imitate Python's complex formatting.
-    fn no_complex_tail(&mut self, lit: Lit) -> Option<Lit> {
+    /// A number with an optional sign, then nothing else on this line of input yet.
+    fn starts_signed_number(&self) -> bool {
+        let mut probe = Parser {
+            src: self.src,
+            text: self.text,
+            pos: self.pos,
+            nesting: self.nesting,
+        };
+        if matches!(probe.peek(), Some(b'-' | b'+')) {
+            probe.pos += 1;
+            probe.skip_ws();
+        }
+        probe.starts_number()
+    }
+
+    /// What `literal_eval` accepts around numbers: a signed number (`-5`, `-1j`), or a signed
+    /// int/float plus or minus an imaginary literal (`1+2j`, `-1.5-2j`).
+    fn signed_sum(&mut self) -> Option<Lit> {
+        let left = self.signed_number()?;
         self.skip_ws();
-        if matches!(self.peek(), Some(b'+' | b'-' | b'j' | b'J')) {
+        let op = match self.peek() {
+            Some(c @ (b'+' | b'-')) if !matches!(left, Lit::Complex(..)) => c,
+            _ => return Some(left),
+        };
+        self.pos += 1;
+        self.skip_ws();
+        let Lit::Complex(_, im) = self.imaginary_or_number()? else {
+            return None; // `1+2` is an expression, not a literal
+        };
+        let re = match left {
+            Lit::Int(i) => i as f64,
+            Lit::Float(f) => f,
+            _ => return None,
+        };
+        Some(Lit::Complex(re + 0.0, if op == b'-' { -im } else { im }))
+    }
+
+    fn signed_number(&mut self) -> Option<Lit> {
+        let sign = match self.peek() {
+            Some(c @ (b'-' | b'+')) => {
+                self.pos += 1;
+                self.skip_ws();
+                Some(c)
+            }
+            _ => None,
+        };
+        let lit = self.imaginary_or_number()?;
+        if sign != Some(b'-') {
+            return Some(lit);
+        }
+        match lit {
+            Lit::Int(i) => Some(Lit::Int(-i)),
+            Lit::Float(f) => Some(Lit::Float(-f)),
+            // Python negates both parts: `-1j` is `(-0-1j)`.
+            Lit::Complex(re, im) => Some(Lit::Complex(-re, -im)),
+            _ => None,
+        }
+    }
+
+    /// A number, or an imaginary literal (`2j`, `1.5J`) when `j` follows it.
+    fn imaginary_or_number(&mut self) -> Option<Lit> {
+        let lit = self.number()?;
+        if !matches!(self.peek(), Some(b'j' | b'J')) {
+            return Some(lit);
+        }
+        self.pos += 1;
+        if self
+            .peek()
+            .is_some_and(|c| c.is_ascii_alphanumeric() || c == b'_')
+        {
             return None;
         }
-        Some(lit)
+        match lit {
+            Lit::Int(i) => Some(Lit::Complex(0.0, i as f64)),
+            Lit::Float(f) => Some(Lit::Complex(0.0, f)),
+            _ => None,
+        }
     }
 
     /// Digits with single underscores between them.
@@ -238,7 +300,11 @@ impl Parser<'_> {
             return None;
         }
         let rest = &self.src[self.pos..];
-        if rest.len() > 1 && rest[0] == b'0' && rest[1].is_ascii_alphabetic() {
+        if rest.len() > 1
+            && rest[0] == b'0'
+            && rest[1].is_ascii_alphabetic()
+            && !matches!(rest[1], b'j' | b'J' | b'e' | b'E')
+        {
             let radix = match rest[1].to_ascii_lowercase() {
                 b'x' => 16,
                 b'o' => 8,
@@ -573,4 +639,50 @@ impl Parser<'_> {
         }
         Some(())
     }
+}
+
+/// Python's `str(complex)`: `2j`, `(1+2j)`, `(-0-1j)`, each part as `repr` writes a float but
+/// without a trailing `.0`.
+fn complex_str(re: f64, im: f64) -> String {
+    let imag = py_float_repr(im);
+    if re == 0.0 && re.is_sign_positive() {
+        return format!("{imag}j");
+    }
+    let sign = if imag.starts_with('-') { "" } else { "+" };
+    format!("({}{sign}{imag}j)", py_float_repr(re))
+}
+
+/// A float as Python's `repr` writes it inside a complex: the shortest digits, in exponent
+/// form below 1e-4 or from 1e16, and no `.0` on whole numbers.
+fn py_float_repr(f: f64) -> String {
+    if f.is_nan() {
+        return "nan".into();
+    }
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    let sci = format!("{:e}", f.abs());
+    let (mantissa, exp) = sci.split_once('e').unwrap_or((&sci, "0"));
+    let exp: i32 = exp.parse().unwrap_or(0);
+    let digits: String = mantissa.chars().filter(char::is_ascii_digit).collect();
+    let sign = if f.is_sign_negative() { "-" } else { "" };
+    if !(-4..16).contains(&exp) {
+        let (first, rest) = digits.split_at(1);
+        let dot = if rest.is_empty() { "" } else { "." };
+        let esign = if exp < 0 { '-' } else { '+' };
+        return format!("{sign}{first}{dot}{rest}e{esign}{:02}", exp.abs());
+    }
+    let point = exp + 1; // digits before the decimal point
+    let text = if point <= 0 {
+        format!("0.{}{digits}", "0".repeat((-point) as usize))
+    } else if digits.len() as i32 <= point {
+        format!(
+            "{digits}{}",
+            "0".repeat((point - digits.len() as i32) as usize)
+        )
+    } else {
+        let (a, b) = digits.split_at(point as usize);
+        format!("{a}.{b}")
+    };
+    format!("{sign}{text}")
 }

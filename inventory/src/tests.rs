@@ -191,3 +191,4 @@ fn graph_and_list() {
 }
 
 mod ansible;
+mod plugins;

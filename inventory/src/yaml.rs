@@ -1,20 +1,25 @@
-//! Ansible's YAML inventory format: `all: {hosts, vars, children}`, nested.
+//! Ansible's YAML inventory format: `all: {hosts, vars, children}`, nested; a document with
+//! `plugin:` is a plugin file, handed to `construct`.
 
 use std::path::Path;
 
 use serde_json::Value;
 use settle_yaml::Node;
 
-use crate::{Inventory, InventoryError, Vars, hostname::expand_hostpattern};
+use crate::{Evaluator, Inventory, InventoryError, Vars, construct, hostname::expand_hostpattern};
 
 pub(crate) fn load(
     inventory: &mut Inventory,
     text: &str,
     path: &Path,
+    evaluator: Option<&dyn Evaluator>,
 ) -> Result<(), InventoryError> {
     let doc = settle_yaml::parse_str(text, path)?;
     if doc.is_null() {
         return Ok(());
+    }
+    if construct::plugin_name(&doc).is_some() {
+        return construct::load(inventory, &doc, path, evaluator);
     }
     let Some(top) = doc.as_map() else {
         return Err(parse_error(

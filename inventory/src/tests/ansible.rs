@@ -447,3 +447,34 @@ fn hostile_input_never_panics_or_recurses() {
     assert!(load(&[("hosts", &"a[".repeat(10_000))]).1.is_err());
     assert!(load(&[("hosts", "a[0:99999999999]\n")]).1.is_err());
 }
+
+#[test]
+fn complex_numbers_and_empty_sets_as_ansible_2_19_types_them() {
+    use crate::pyliteral::parse_value;
+    for (text, want) in [
+        ("1j", json!("1j")),
+        ("1+2j", json!("(1+2j)")),
+        ("-1j", json!("(-0-1j)")),
+        ("+1j", json!("1j")),
+        ("1.5-2.5j", json!("(1.5-2.5j)")),
+        ("-1+0j", json!("(-1+0j)")),
+        ("1e20j", json!("1e+20j")),
+        ("1e-5j", json!("1e-05j")),
+        ("2.0j", json!("2j")),
+        ("123456789012345678j", json!("1.2345678901234568e+17j")),
+        ("set()", json!([])),
+        ("set( )", json!([])),
+        (
+            "[..., 1j, set(), {1, 2}, b'x']",
+            json!(["...", "1j", [], [1, 2], "x"]),
+        ),
+        // Not literals: the text as written.
+        ("1j+2", json!("1j+2")),
+        ("1+-2j", json!("1+-2j")),
+        ("1+2", json!("1+2")),
+        ("set(1)", json!("set(1)")),
+        ("host-01.internal", json!("host-01.internal")),
+    ] {
+        assert_eq!(parse_value(text), want, "{text}");
+    }
+}

@@ -1,0 +1,379 @@
+//! What `ansible-inventory` prints: `--list` (with and without `--export`), `--graph` (with
+//! `--vars`), and the JSON layout Python's `json.dumps(sort_keys=True, indent=4)` writes, so the
+//! output is byte for byte Ansible's.
+
+use std::collections::HashSet;
+
+use serde_json::{Map, Value};
+
+use crate::{Inventory, Vars};
+
+/// How `--list` and `--graph` show the inventory.
+#[derive(Debug, Default, Clone)]
+pub struct ShowOptions {
+    /// `--export`: group variables on their groups, hosts with only their own variables.
+    pub export: bool,
+    /// `--limit`: the hosts to show (`None`: all of them).
+    pub hosts: Option<HashSet<String>>,
+    /// `--graph --vars`: each host's and group's variables under it.
+    pub vars: bool,
+    /// Variables that win over the inventory's in `--list` without `--export` (`-e`).
+    pub extra_vars: Vars,
+}
+
+/// The variables Ansible never shows in `ansible-inventory` (its `INTERNAL_STATIC_VARS`).
+const INTERNAL_VARS: &[&str] = &[
+    "ansible_async_path",
+    "ansible_collection_name",
+    "ansible_config_file",
+    "ansible_dependent_role_names",
+    "ansible_diff_mode",
+    "ansible_config_file",
+    "ansible_facts",
+    "ansible_forks",
+    "ansible_inventory_sources",
+    "ansible_limit",
+    "ansible_role_name",
+    "ansible_run_tags",
+    "ansible_skip_tags",
+    "ansible_verbosity",
+    "ansible_version",
+    "inventory_dir",
+    "inventory_file",
+    "inventory_hostname",
+    "inventory_hostname_short",
+    "groups",
+    "group_names",
+    "omit",
+    "hostvars",
+    "playbook_dir",
+    "play_hosts",
+    "role_names",
+    "ungrouped",
+];
+
+fn without_internal(mut vars: Vars) -> Vars {
+    vars.retain(|k, _| !INTERNAL_VARS.contains(&k.as_str()));
+    vars
+}
+
+impl Inventory {
+    /// A host's variables as `--list` shows them: all of them merged, or with `--export` only
+    /// the host's own (inventory file, then `host_vars/`).
+    pub fn shown_host_vars(&self, host: &str, options: &ShowOptions) -> Vars {
+        let vars = if options.export {
+            self.own_host_vars(host)
+        } else {
+            let mut vars = self.host_vars(host);
+            vars.extend(options.extra_vars.clone());
+            vars
+        };
+        without_internal(vars)
+    }
+
+    /// A group's own variables (inventory file, then `group_vars/`), with its priority when it
+    /// is not the default, as `--export` shows them.
+    pub fn shown_group_vars(&self, group: &str) -> Vars {
+        let mut vars = self.own_group_vars(group);
+        if let Some(g) = self.group(group)
+            && g.priority != 1
+        {
+            vars.insert("ansible_group_priority".into(), g.priority.into());
+        }
+        without_internal(vars)
+    }
+
+    fn shown(&self, host: &str, options: &ShowOptions) -> bool {
+        options.hosts.as_ref().is_none_or(|h| h.contains(host))
+    }
+
+    /// `ansible-inventory --list`: each group reached from `all` with its hosts, children and
+    /// (with `--export`) variables, groups left empty dropped, and `_meta`.
+    pub fn list_json(&self, options: &ShowOptions) -> Value {
+        let mut out = Map::new();
+        let mut seen: HashSet<&str> = HashSet::new();
+        let mut stack: Vec<&str> = vec!["all"];
+        while let Some(name) = stack.pop() {
+            let Some(group) = self.group(name) else {
+                continue;
+            };
+            let mut entry = Map::new();
+            if name != "all" {
+                let hosts: Vec<Value> = group
+                    .hosts
+                    .iter()
+                    .filter(|h| self.shown(h, options))
+                    .map(|h| Value::String(h.clone()))
+                    .collect();
+                if !hosts.is_empty() {
+                    entry.insert("hosts".into(), hosts.into());
+                }
+            }
+            if !group.children.is_empty() {
+                entry.insert("children".into(), group.children.clone().into());
+            }
+            if options.export {
+                let vars = self.shown_group_vars(name);
+                if !vars.is_empty() {
+                    entry.insert("vars".into(), vars.into());
+                }
+            }
+            if !entry.is_empty() {
+                out.insert(name.to_string(), entry.into());
+            }
+            for child in group.children.iter().rev() {
+                if seen.insert(child) {
+                    stack.push(child);
+                }
+            }
+        }
+        let mut hostvars = Map::new();
+        for host in self.group_hosts("all") {
+            if !self.shown(&host, options) {
+                continue;
+            }
+            let vars = self.shown_host_vars(&host, options);
+            if !vars.is_empty() {
+                hostvars.insert(host, vars.into());
+            }
+        }
+        out.insert(
+            "_meta".into(),
+            serde_json::json!({ "hostvars": hostvars, "profile": "inventory_legacy" }),
+        );
+        Value::Object(out)
+    }
+
+    /// `ansible-inventory --graph [GROUP] [--vars]`: the group tree as text, each line ending in
+    /// a newline.
+    pub fn graph(&self, root: &str, options: &ShowOptions) -> String {
+        if !options.vars {
+            return self.to_graph(root);
+        }
+        let mut out = String::new();
+        self.graph_with_vars(root, 0, options, &mut out, &mut Vec::new());
+        out
+    }
+
+    fn graph_with_vars<'a>(
+        &'a self,
+        name: &'a str,
+        depth: usize,
+        options: &ShowOptions,
+        out: &mut String,
+        path: &mut Vec<&'a str>,
+    ) {
+        out.push_str(&graph_line(&format!("@{name}:"), depth));
+        let Some(group) = self.group(name) else {
+            return;
+        };
+        if path.contains(&name) || out.len() > GRAPH_MAX_BYTES {
+            return;
+        }
+        path.push(name);
+        for child in &group.children {
+            self.graph_with_vars(child, depth + 1, options, out, path);
+        }
+        if name != "all" {
+            for host in &group.hosts {
+                out.push_str(&graph_line(host, depth + 1));
+                let vars = self.shown_host_vars(host, options);
+                show_vars(&vars, depth + 2, out);
+            }
+        }
+        show_vars(&self.shown_group_vars(name), depth + 1, out);
+        path.pop();
+    }
+}
+
+/// The most a `--graph --vars` draws (it recurses once per level, and levels are few).
+const GRAPH_MAX_BYTES: usize = 64 << 20;
+
+fn graph_line(name: &str, depth: usize) -> String {
+    if depth == 0 {
+        format!("{name}\n")
+    } else {
+        format!("{}--{name}\n", "  |".repeat(depth))
+    }
+}
+
+fn show_vars(vars: &Vars, depth: usize, out: &mut String) {
+    let mut names: Vec<&String> = vars.keys().collect();
+    names.sort();
+    for name in names {
+        let value = python_str(&vars[name.as_str()]);
+        out.push_str(&graph_line(&format!("{{{name} = {value}}}"), depth));
+    }
+}
+
+/// A value as Python's `str()` shows it in `--graph --vars`.
+pub(crate) fn python_str(value: &Value) -> String {
+    match value {
+        Value::String(s) => unsafe_inner(s).unwrap_or(s).to_string(),
+        other => python_repr(other),
+    }
+}
+
+/// Python's truth of a value: `0`, `""`, `[]`, `{}`, `None` and `False` are false.
+pub(crate) fn truthy(value: &Value) -> bool {
+    match value {
+        Value::Null => false,
+        Value::Bool(b) => *b,
+        Value::Number(n) => n.as_f64().is_some_and(|f| f != 0.0),
+        Value::String(s) => !s.is_empty(),
+        Value::Array(a) => !a.is_empty(),
+        Value::Object(m) => !m.is_empty(),
+    }
+}
+
+pub(crate) fn python_repr(value: &Value) -> String {
+    match value {
+        Value::Null => "None".into(),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => {
+            let s = unsafe_inner(s).unwrap_or(s);
+            if s.contains('\'') && !s.contains('"') {
+                format!("\"{s}\"")
+            } else {
+                format!("'{}'", s.replace('\\', "\\\\").replace('\'', "\\'"))
+            }
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(python_repr).collect();
+            format!("[{}]", items.join(", "))
+        }
+        Value::Object(map) => {
+            let items: Vec<String> = map
+                .iter()
+                .map(|(k, v)| {
+                    format!(
+                        "{}: {}",
+                        python_repr(&Value::String(k.clone())),
+                        python_repr(v)
+                    )
+                })
+                .collect();
+            format!("{{{}}}", items.join(", "))
+        }
+    }
+}
+
+const RAW_OPEN: &str = "{% raw %}";
+const RAW_CLOSE: &str = "{% endraw %}";
+
+/// Text that is never templated (Ansible's untrusted strings, `__ansible_unsafe`): wrapped
+/// in `{% raw %}`, as `!unsafe` YAML strings are, so the wrapper also marks it untrusted.
+pub(crate) fn unsafe_text(text: &str) -> String {
+    if text.contains("{%") {
+        settle_yaml::literal_template(text)
+    } else {
+        format!("{RAW_OPEN}{text}{RAW_CLOSE}")
+    }
+}
+
+/// Every string inside, as untrusted text (what templates computed, what a script marked).
+pub(crate) fn untrusted(value: Value) -> Value {
+    match value {
+        Value::String(s) if is_unsafe(&s) => Value::String(s),
+        Value::String(s) => Value::String(unsafe_text(&s)),
+        Value::Array(items) => Value::Array(items.into_iter().map(untrusted).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, untrusted(v))).collect())
+        }
+        other => other,
+    }
+}
+
+/// Whether `s` is untrusted text already.
+pub(crate) fn is_unsafe(s: &str) -> bool {
+    s.starts_with(RAW_OPEN)
+}
+
+/// The text of an untrusted string, when `s` is one.
+fn unsafe_inner(s: &str) -> Option<&str> {
+    let inner = s.strip_prefix(RAW_OPEN)?.strip_suffix(RAW_CLOSE)?;
+    (!inner.contains("{%")).then_some(inner)
+}
+
+/// JSON as ansible-inventory's `json.dumps(value, sort_keys=True, indent=4)` writes it: keys
+/// sorted, four spaces, non-ASCII text as it is (its encoder does not ask for `ensure_ascii`).
+pub fn python_json(value: &Value) -> String {
+    let mut out = String::new();
+    write_json(value, 0, &mut out);
+    out
+}
+
+fn write_json(value: &Value, depth: usize, out: &mut String) {
+    let newline = |out: &mut String, depth: usize| {
+        out.push('\n');
+        out.push_str(&"    ".repeat(depth));
+    };
+    match value {
+        Value::Array(items) if items.is_empty() => out.push_str("[]"),
+        Value::Object(map) if map.is_empty() => out.push_str("{}"),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                write_json(item, depth + 1, out);
+            }
+            newline(out, depth);
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    out.push(',');
+                }
+                newline(out, depth + 1);
+                write_string(key, out);
+                out.push_str(": ");
+                write_json(&map[key.as_str()], depth + 1, out);
+            }
+            newline(out, depth);
+            out.push('}');
+        }
+        Value::String(s) => match unsafe_inner(s) {
+            // Ansible's inventory encoder marks untrusted text so that it stays untrusted.
+            Some(inner) => write_json(
+                &serde_json::json!({ "__ansible_unsafe": inner }),
+                depth,
+                out,
+            ),
+            None => write_string(s, out),
+        },
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// A JSON string with Python's escapes.
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}

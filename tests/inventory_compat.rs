@@ -1,0 +1,138 @@
+//! `settle inventory --list`/`--graph` print what ansible-inventory 2.19 prints for the same
+//! sources, byte for byte: INI, YAML, an executable script, `constructed` plugin files and a
+//! folder mixing them. Skipped (with a note) when the real ansible-inventory is not installed
+//! (tests/compat/install puts it in the compat cache; scripts/test runs it first).
+
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+/// The real ansible-inventory, or `None` (and a note) when it is not there.
+fn ansible_inventory() -> Option<PathBuf> {
+    let cache =
+        std::env::var("SETTLE_COMPAT_CACHE").unwrap_or_else(|_| "/var/cache/settle-compat".into());
+    let path = Path::new(&cache).join("venv/bin/ansible-inventory");
+    if path.exists() {
+        Some(path)
+    } else {
+        eprintln!(
+            "skipped: {} is not installed (tests/compat/install makes it)",
+            path.display()
+        );
+        None
+    }
+}
+
+/// Standard output of one run, failing the test when the command fails.
+fn stdout_of(mut cmd: Command, dir: &Path) -> String {
+    let out = cmd
+        .current_dir(dir)
+        .env("ANSIBLE_DEPRECATION_WARNINGS", "0")
+        .env_remove("ANSIBLE_INVENTORY")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// Writes the files (a name ending in `*` is made executable) and compares each view.
+fn compare(files: &[(&str, &str)], sources: &[&str], views: &[&[&str]]) {
+    let Some(real) = ansible_inventory() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        let (name, executable) = match name.strip_suffix('*') {
+            Some(n) => (n, true),
+            None => (*name, false),
+        };
+        let path = dir.path().join(name);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(&path, text).unwrap();
+        if executable {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
+    }
+    for view in views {
+        let mut args: Vec<&str> = Vec::new();
+        for source in sources {
+            args.extend(["-i", source]);
+        }
+        args.extend(view.iter());
+        let mut ours = Command::new(env!("CARGO_BIN_EXE_settle"));
+        ours.arg("inventory").args(&args);
+        let mut theirs = Command::new(&real);
+        theirs.args(&args);
+        assert_eq!(
+            stdout_of(ours, dir.path()),
+            stdout_of(theirs, dir.path()),
+            "ansible-inventory {}",
+            args.join(" ")
+        );
+    }
+}
+
+const VIEWS: &[&[&str]] = &[
+    &["--list"],
+    &["--list", "--export"],
+    &["--graph"],
+    &["--graph", "--vars"],
+];
+
+#[test]
+fn ini_with_ungrouped_and_typed_values() {
+    compare(
+        &[(
+            "hosts",
+            "loner x=1\n[web]\nw1 a=True b=[1,2] c='s' d=1j\nw2\n[db]\nd1 é=\"ü\"\n[empty]\n\
+             [db:vars]\nport=5432\n[all:vars]\ny=set()\n[prod:children]\nweb\n",
+        )],
+        &["hosts"],
+        VIEWS,
+    );
+}
+
+#[test]
+fn yaml_with_empty_groups_and_group_vars() {
+    compare(
+        &[
+            (
+                "inv.yml",
+                "all:\n  children:\n    kids:\n      hosts:\n        a: {x: 1}\n        b:\n      \
+                 vars: {v: true}\n    cousins:\n      children:\n        redheads:\n          \
+                 hosts:\n  hosts:\n    top:\n",
+            ),
+            ("group_vars/kids.yml", "gv: 1\n"),
+            ("host_vars/a.yml", "hv: 2\n"),
+        ],
+        &["inv.yml"],
+        VIEWS,
+    );
+}
+
+#[test]
+fn script_constructed_and_a_folder_mixing_sources() {
+    compare(
+        &[
+            (
+                "inv/01-script.sh*",
+                "#!/bin/sh\necho '{\"web\": {\"hosts\": [\"w1\", \"w2\"], \"vars\": {\"role\": \"web\"}}, \
+                 \"_meta\": {\"hostvars\": {\"w1\": {\"zone\": \"eu-1\", \"tags\": {\"env\": \"prod\"}}}}}'\n",
+            ),
+            ("inv/02-static.ini", "[db]\nd1 zone=us-2\n"),
+            (
+                "inv/03-constructed.yml",
+                "plugin: ansible.builtin.constructed\nstrict: false\ncompose:\n  upper_zone: zone | upper\n\
+                 groups:\n  europe: zone is defined and zone.startswith('eu')\n\
+                 keyed_groups:\n  - key: zone\n    prefix: zone\n  - key: tags\n    parent_group: tagged\n",
+            ),
+            ("inv/04-other.yml", "plugin: some.collection.unknown\n"),
+        ],
+        &["inv"],
+        VIEWS,
+    );
+}
