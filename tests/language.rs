@@ -2831,7 +2831,9 @@ fn static_imports_name_files_with_the_variables_known_when_read() {
         run.stdout
     );
     assert!(run.stdout.contains("ignored=1"), "{}", run.stdout);
+}
 
+#[test]
 fn assemble_joins_controller_fragments_decrypting_vaulted_ones() {
     let s = one_host();
     s.write("pw", "secret\n");
@@ -2857,7 +2859,9 @@ fn assemble_joins_controller_fragments_decrypting_vaulted_ones() {
     assert_eq!(s.read("out"), "alpha\n#--\n\nbeta\n");
     let again = s.settle(&["site.yml", "-i", "hosts", "--vault-password-file", "pw"]);
     assert_eq!(again.counts("h1").1, 0, "{}", again.stdout);
+}
 
+#[test]
 fn undefined_values_chain_until_used_and_errors_name_the_variable_and_the_filter() {
     let s = one_host();
     s.write(
@@ -2957,7 +2961,9 @@ fn python_string_formatting_and_python_error_words_in_templates() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
+}
 
+#[test]
 fn loop_var_may_be_a_template_and_label_sees_the_items_own_result() {
     let s = one_host();
     s.write("inc.yml", "- assert: {that: \"picked == 'value'\"}\n");

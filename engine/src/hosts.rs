@@ -220,7 +220,10 @@ impl Hosts {
     /// [`Inventory::reloaded`]); `groups` and the hosts' inventory variables follow.
     pub fn refresh_inventory(&self) -> Result<(), String> {
         let jinja = crate::inventory_jinja::InventoryJinja;
-        let fresh = self.inventory().reloaded(Some(&jinja)).map_err(|e| e.to_string())?;
+        let fresh = self
+            .inventory()
+            .reloaded(Some(&jinja))
+            .map_err(|e| e.to_string())?;
         self.change_inventory(|inventory| {
             *inventory = fresh;
             Ok::<_, String>(true)

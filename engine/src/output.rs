@@ -465,24 +465,6 @@ fn write_py_json(value: &Value, indent: Option<usize>, depth: usize, out: &mut S
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use serde_json::json;
-
-    #[test]
-    fn python_json_layouts() {
-        assert_eq!(
-            py_json(&json!({"msg": "x", "changed": false}), None),
-            r#"{"changed": false, "msg": "x"}"#
-        );
-        assert_eq!(
-            py_json(&json!({"msg": [1, 2]}), Some(4)),
-            "{\n    \"msg\": [\n        1,\n        2\n    ]\n}"
-        );
-    }
-}
-
 /// Where Ansible 2.19's error blocks point: `Origin: file:line:column`, then the lines up to
 /// it with a caret under the column. Unlike Ansible, a source line that may carry a secret (it
 /// names a password, a secret, a token or a vault) is replaced by a note.
@@ -520,4 +502,22 @@ pub fn source_excerpt(at: &settle_yaml::Location) -> Vec<String> {
         at.column
     ));
     lines
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn python_json_layouts() {
+        assert_eq!(
+            py_json(&json!({"msg": "x", "changed": false}), None),
+            r#"{"changed": false, "msg": "x"}"#
+        );
+        assert_eq!(
+            py_json(&json!({"msg": [1, 2]}), Some(4)),
+            "{\n    \"msg\": [\n        1,\n        2\n    ]\n}"
+        );
+    }
 }

@@ -489,6 +489,66 @@ pub(crate) fn lock_folder_of(path: &Path) -> Option<fs::File> {
     (locked == 0).then_some(folder)
 }
 
+/// `attributes:` (chattr flags: `A`, `+i`, `-a`, `=e`), compared as Ansible's
+/// `set_attributes_if_different` does: the flags `lsattr -d` shows against those given, and
+/// always a change for `-`. Adds an `attributes` change to `plan`; empty flags change nothing.
+pub(crate) fn check_file_flags(path: &Path, wanted: &str, plan: &mut crate::Plan) {
+    let (op, flags) = match wanted.strip_prefix(['+', '-']) {
+        Some(rest) => (&wanted[..1], rest),
+        None => ("=", wanted),
+    };
+    let existing = file_flags(path).unwrap_or_default();
+    if !flags.is_empty()
+        && (existing != flags || op == "-")
+        && crate::bin_path::find("chattr").is_some()
+    {
+        plan.change("attributes", Some(existing), Some(format!("{op}{flags}")));
+    }
+}
+
+/// Runs `chattr` for an `attributes` change of `plan` (see [`check_file_flags`]).
+pub(crate) fn apply_file_flags(path: &Path, plan: &crate::Plan) -> Result<(), ModuleError> {
+    let Some(change) = plan.changes.iter().find(|c| c.field == "attributes") else {
+        return Ok(());
+    };
+    let Some(chattr) = crate::bin_path::find("chattr") else {
+        return Ok(());
+    };
+    let flags = change.after.clone().unwrap_or_default();
+    let out = std::process::Command::new(chattr)
+        .arg(&flags)
+        .arg(path)
+        .output()
+        .map_err(|e| ModuleError::io("chattr", e))?;
+    if out.status.success() && out.stderr.is_empty() {
+        return Ok(());
+    }
+    let details = format!(
+        "Error while setting attributes: {}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    Err(ModuleError::with(
+        "chattr failed",
+        &[("path", &path.display().to_string()), ("details", &details)],
+    ))
+}
+
+/// The flags `lsattr -d` shows for a path, without the dashes; `None` where it cannot tell
+/// (`-d` alone: some file systems have flags but no version to read).
+fn file_flags(path: &Path) -> Option<String> {
+    let lsattr = crate::bin_path::find("lsattr")?;
+    let out = std::process::Command::new(lsattr)
+        .arg("-d")
+        .arg(path)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .ok()
+        .filter(|o| o.status.success())?;
+    let text = String::from_utf8_lossy(&out.stdout);
+    text.split_whitespace().next().map(|f| f.replace('-', ""))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -557,64 +617,4 @@ mod tests {
         assert_eq!(fs::read(&dest).unwrap(), b"new");
         assert_eq!(fs::metadata(&dest).unwrap().mode() & 0o7777, 0o640);
     }
-}
-
-/// `attributes:` (chattr flags: `A`, `+i`, `-a`, `=e`), compared as Ansible's
-/// `set_attributes_if_different` does: the flags `lsattr -d` shows against those given, and
-/// always a change for `-`. Adds an `attributes` change to `plan`; empty flags change nothing.
-pub(crate) fn check_file_flags(path: &Path, wanted: &str, plan: &mut crate::Plan) {
-    let (op, flags) = match wanted.strip_prefix(['+', '-']) {
-        Some(rest) => (&wanted[..1], rest),
-        None => ("=", wanted),
-    };
-    let existing = file_flags(path).unwrap_or_default();
-    if !flags.is_empty()
-        && (existing != flags || op == "-")
-        && crate::bin_path::find("chattr").is_some()
-    {
-        plan.change("attributes", Some(existing), Some(format!("{op}{flags}")));
-    }
-}
-
-/// Runs `chattr` for an `attributes` change of `plan` (see [`check_file_flags`]).
-pub(crate) fn apply_file_flags(path: &Path, plan: &crate::Plan) -> Result<(), ModuleError> {
-    let Some(change) = plan.changes.iter().find(|c| c.field == "attributes") else {
-        return Ok(());
-    };
-    let Some(chattr) = crate::bin_path::find("chattr") else {
-        return Ok(());
-    };
-    let flags = change.after.clone().unwrap_or_default();
-    let out = std::process::Command::new(chattr)
-        .arg(&flags)
-        .arg(path)
-        .output()
-        .map_err(|e| ModuleError::io("chattr", e))?;
-    if out.status.success() && out.stderr.is_empty() {
-        return Ok(());
-    }
-    let details = format!(
-        "Error while setting attributes: {}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    Err(ModuleError::with(
-        "chattr failed",
-        &[("path", &path.display().to_string()), ("details", &details)],
-    ))
-}
-
-/// The flags `lsattr -d` shows for a path, without the dashes; `None` where it cannot tell
-/// (`-d` alone: some file systems have flags but no version to read).
-fn file_flags(path: &Path) -> Option<String> {
-    let lsattr = crate::bin_path::find("lsattr")?;
-    let out = std::process::Command::new(lsattr)
-        .arg("-d")
-        .arg(path)
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()
-        .filter(|o| o.status.success())?;
-    let text = String::from_utf8_lossy(&out.stdout);
-    text.split_whitespace().next().map(|f| f.replace('-', ""))
 }
