@@ -187,6 +187,8 @@ pub struct RoleInclude {
     pub handlers_from: String,
     /// `allow_duplicates` (true unless the include says otherwise, as in Ansible).
     pub allow_duplicates: bool,
+    /// `public`: once included, the role's defaults and vars are the play's.
+    pub public: bool,
 }
 
 /// One task: a module call with keywords.

@@ -89,6 +89,24 @@ impl PlayRun<'_> {
         let mut plans: Vec<(String, IncludeList)> = Vec::new();
         let mut outcomes: HashMap<String, StepOutcome> = HashMap::new();
         let fake_task = include_as_task(include);
+        // `run_once` on an include: only the first host reads it, so only it runs the tasks
+        // (unless they are themselves run_once, through `apply`), as in Ansible.
+        let once = batch.first().is_some_and(|first| {
+            let scope = self.scope(
+                &self.engine.hosts.get(first),
+                &fake_task,
+                extra.get(first).unwrap_or(&no_extra),
+            );
+            bool_of(&include.keywords.run_once, &scope)
+                .ok()
+                .flatten()
+                .unwrap_or(false)
+        });
+        let everyone = batch;
+        let batch = match once {
+            true => &batch[..1],
+            false => batch,
+        };
         // A failed include is a failed task: registered, and ignored with `ignore_errors`.
         let fail_include = |host: &str, e: &str| {
             let state = self.engine.hosts.get(host);
@@ -256,6 +274,9 @@ impl PlayRun<'_> {
                         continue;
                     }
                 };
+                if include.role_include.as_ref().is_some_and(|f| f.public) {
+                    self.make_public(&tasks);
+                }
                 let item = label.map(|l| format!(" => (item={l})")).unwrap_or_default();
                 self.engine
                     .out
@@ -275,10 +296,26 @@ impl PlayRun<'_> {
                 }
             }
         }
-        batch
+        everyone
             .iter()
             .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
             .collect()
+    }
+
+    /// `include_role: public: true`: the included role's defaults and vars join the play's.
+    fn make_public(&self, tasks: &[TaskNode]) {
+        let Some(role) = tasks_of(tasks).into_iter().find_map(|t| t.role.clone()) else {
+            return;
+        };
+        for (mine, theirs) in [
+            (&self.role_defaults, &role.defaults),
+            (&self.role_vars, &role.vars),
+        ] {
+            let mut slot = mine.lock().expect("role vars lock");
+            let mut merged = Vars::clone(&slot);
+            merged.extend(theirs.iter().map(|(k, v)| (k.clone(), v.clone())));
+            *slot = Arc::new(merged);
+        }
     }
 
     pub(super) fn load_included(
@@ -372,5 +409,6 @@ fn render_role_files(files: &RoleInclude, scope: &Arc<Scope>) -> Result<RoleIncl
         defaults_from: render(&files.defaults_from)?,
         handlers_from: render(&files.handlers_from)?,
         allow_duplicates: files.allow_duplicates,
+        public: files.public,
     })
 }

@@ -109,8 +109,8 @@ struct PlayRun<'a> {
     failed_hosts: Mutex<HashSet<String>>,
     /// The `defaults/` and `vars/` of every role the play uses, merged in play order: visible
     /// to the whole play, as with Ansible's default `private_role_vars = false`.
-    role_defaults: Arc<Vars>,
-    role_vars: Arc<Vars>,
+    role_defaults: Mutex<Arc<Vars>>,
+    role_vars: Mutex<Arc<Vars>>,
     /// Per role instance ([`settle_playbooks::Role::instance`]): the hosts that ran one of its
     /// tasks, and those that reached its end after that (for them it has run).
     role_runs: Mutex<HashMap<String, RoleRun>>,
@@ -198,8 +198,8 @@ impl<'a> Engine<'a> {
             included: Mutex::default(),
             included_handlers: Mutex::default(),
             failed_hosts: Mutex::default(),
-            role_defaults,
-            role_vars,
+            role_defaults: Mutex::new(role_defaults),
+            role_vars: Mutex::new(role_vars),
             role_runs: Mutex::default(),
         };
         let mut runnable = Vec::new();

@@ -160,7 +160,7 @@ impl PlayRun<'_> {
         let hosts = &self.engine.hosts;
         let mut layers = vec![
             Layer::data(hosts.globals.read().expect("globals").clone()),
-            Layer::template(self.role_defaults.clone()),
+            Layer::template(self.role_defaults.lock().expect("role vars lock").clone()),
             Layer::template(host.inventory_vars()),
             Layer::data(host.facts()),
             Layer::template(self.play_vars.clone()),
@@ -169,7 +169,7 @@ impl PlayRun<'_> {
             layers.push(Layer::template(vf.clone()));
         }
         layers.extend([
-            Layer::template(self.role_vars.clone()),
+            Layer::template(self.role_vars.lock().expect("role vars lock").clone()),
             Layer::template(host.included_vars()),
             Layer::template(host.trusted_results()),
             Layer::data(host.task_vars()),
@@ -191,7 +191,9 @@ impl PlayRun<'_> {
         connection.insert("ansible_host".into(), host.name.clone().into());
         layers.push(Layer::data(Arc::new(connection)));
         // Every role's defaults and vars are the play's; the task's own role wins over others.
-        layers.push(Layer::template(self.role_defaults.clone()));
+        layers.push(Layer::template(
+            self.role_defaults.lock().expect("role vars lock").clone(),
+        ));
         if let Some(role) = &task.role {
             layers.push(Layer::template(role.defaults.clone()));
         }
@@ -201,7 +203,9 @@ impl PlayRun<'_> {
         if let Some(vf) = self.vars_files.get(&host.name) {
             layers.push(Layer::template(vf.clone()));
         }
-        layers.push(Layer::template(self.role_vars.clone()));
+        layers.push(Layer::template(
+            self.role_vars.lock().expect("role vars lock").clone(),
+        ));
         if let Some(role) = &task.role {
             layers.push(Layer::template(role.vars.clone()));
         }

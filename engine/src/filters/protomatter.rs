@@ -15,8 +15,9 @@
 //! - `TrustedAsTemplate`: a string found as written in a template layer (not `!unsafe`);
 //! - `Origin`: only for `lookup('env', …)` results. settle does not keep the file and line of
 //!   variables, so a variable from a file has no `Origin` here though it has one in Ansible;
-//! - `VaultedValue`, `SourceWasEncrypted`, `Deprecated` and the rest are never known: settle
-//!   decrypts on load and keeps no marker, so they always read as absent;
+//! - `VaultedValue`: a value from `!vault` or the `vault` filter (see `vaulted`);
+//! - `SourceWasEncrypted`, `Deprecated` and the rest are never known: they always read as
+//!   absent;
 //! - a literal in the expression (`'x' is tagged`) that equals a value read just before would
 //!   be mistaken for it: the notes match by value, not by identity.
 
@@ -88,6 +89,10 @@ pub(crate) fn note_origin(value: &Json, origin: String) {
 
 /// The tags settle can vouch for on `value` (sorted, as `tag_names` gives them).
 fn tags_of(value: &Value) -> Vec<&'static str> {
+    // A value that came from `!vault` (or the `vault` filter) is known as such.
+    if crate::vaulted::ciphertext_of(value).is_some() {
+        return vec!["VaultedValue"];
+    }
     let Ok(wanted) = serde_json::to_value(value) else {
         return Vec::new();
     };
