@@ -409,61 +409,7 @@ fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> 
     (!shown.is_empty()).then_some(Value::Object(shown))
 }
 
-/// JSON as Python's `json.dumps(..., sort_keys=True)` writes it: `{"a": 1, "b": [1, 2]}`, or
-/// with `indent`, one key per line.
-pub fn py_json(value: &Value, indent: Option<usize>) -> String {
-    let mut out = String::new();
-    write_py_json(value, indent, 0, &mut out);
-    out
-}
-
-fn write_py_json(value: &Value, indent: Option<usize>, depth: usize, out: &mut String) {
-    let newline = |out: &mut String, depth: usize| {
-        if let Some(n) = indent {
-            out.push('\n');
-            out.push_str(&" ".repeat(n * depth));
-        }
-    };
-    match value {
-        Value::Array(items) if items.is_empty() => out.push_str("[]"),
-        Value::Object(map) if map.is_empty() => out.push_str("{}"),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                    if indent.is_none() {
-                        out.push(' ');
-                    }
-                }
-                newline(out, depth + 1);
-                write_py_json(item, indent, depth + 1, out);
-            }
-            newline(out, depth);
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            for (i, key) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                    if indent.is_none() {
-                        out.push(' ');
-                    }
-                }
-                newline(out, depth + 1);
-                out.push_str(&serde_json::to_string(key).unwrap_or_default());
-                out.push_str(": ");
-                write_py_json(&map[*key], indent, depth + 1, out);
-            }
-            newline(out, depth);
-            out.push('}');
-        }
-        other => out.push_str(&serde_json::to_string(other).unwrap_or_default()),
-    }
-}
+pub use settle_yaml::py_json;
 
 /// Where Ansible 2.19's error blocks point: `Origin: file:line:column`, then the lines up to
 /// it with a caret under the column. Unlike Ansible, a source line that may carry a secret (it

@@ -298,82 +298,10 @@ fn unsafe_inner(s: &str) -> Option<&str> {
 }
 
 /// JSON as ansible-inventory's `json.dumps(value, sort_keys=True, indent=4)` writes it: keys
-/// sorted, four spaces, non-ASCII text as it is (its encoder does not ask for `ensure_ascii`).
+/// sorted, four spaces, non-ASCII text as it is; untrusted text as its encoder marks it,
+/// `{"__ansible_unsafe": …}`, so that it stays untrusted.
 pub fn python_json(value: &Value) -> String {
-    let mut out = String::new();
-    write_json(value, 0, &mut out);
-    out
-}
-
-fn write_json(value: &Value, depth: usize, out: &mut String) {
-    let newline = |out: &mut String, depth: usize| {
-        out.push('\n');
-        out.push_str(&"    ".repeat(depth));
-    };
-    match value {
-        Value::Array(items) if items.is_empty() => out.push_str("[]"),
-        Value::Object(map) if map.is_empty() => out.push_str("{}"),
-        Value::Array(items) => {
-            out.push('[');
-            for (i, item) in items.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline(out, depth + 1);
-                write_json(item, depth + 1, out);
-            }
-            newline(out, depth);
-            out.push(']');
-        }
-        Value::Object(map) => {
-            out.push('{');
-            let mut keys: Vec<&String> = map.keys().collect();
-            keys.sort();
-            for (i, key) in keys.iter().enumerate() {
-                if i > 0 {
-                    out.push(',');
-                }
-                newline(out, depth + 1);
-                write_string(key, out);
-                out.push_str(": ");
-                write_json(&map[key.as_str()], depth + 1, out);
-            }
-            newline(out, depth);
-            out.push('}');
-        }
-        Value::String(s) => match unsafe_inner(s) {
-            // Ansible's inventory encoder marks untrusted text so that it stays untrusted.
-            Some(inner) => write_json(
-                &serde_json::json!({ "__ansible_unsafe": inner }),
-                depth,
-                out,
-            ),
-            None => write_string(s, out),
-        },
-        other => out.push_str(&other.to_string()),
-    }
-}
-
-/// A JSON string with Python's escapes.
-fn write_string(s: &str, out: &mut String) {
-    out.push('"');
-    for c in s.chars() {
-        match c {
-            '"' => out.push_str("\\\""),
-            '\\' => out.push_str("\\\\"),
-            '\n' => out.push_str("\\n"),
-            '\r' => out.push_str("\\r"),
-            '\t' => out.push_str("\\t"),
-            '\u{8}' => out.push_str("\\b"),
-            '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => {
-                let mut buf = [0u16; 2];
-                for unit in c.encode_utf16(&mut buf) {
-                    out.push_str(&format!("\\u{unit:04x}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out.push('"');
+    settle_yaml::py_json_with(value, Some(4), &|s| {
+        unsafe_inner(s).map(|inner| serde_json::json!({ "__ansible_unsafe": inner }))
+    })
 }

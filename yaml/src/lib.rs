@@ -16,6 +16,10 @@
 //! The parser is `serde-saphyr`: pure Rust, panic-free on malformed input, with a budget against
 //! alias bombs.
 
+mod pyjson;
+
+pub use pyjson::{py_json, py_json_with};
+
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;

@@ -1,0 +1,118 @@
+//! JSON as Python's `json.dumps(value, sort_keys=True, ensure_ascii=False, indent=…)` writes
+//! it, the form Ansible's output takes (the default callback, `ansible-inventory`): keys
+//! sorted, `", "`/`": "` between items on one line, or one item a line under `indent`.
+
+use serde_json::Value;
+
+/// `value` as one line (`indent: None`) or one item a line, `indent` spaces a level.
+pub fn py_json(value: &Value, indent: Option<usize>) -> String {
+    py_json_with(value, indent, &|_| None)
+}
+
+/// As [`py_json`], with `rewrite` given each string first: a value it returns is written in
+/// the string's place (`ansible-inventory` writes untrusted text as `{"__ansible_unsafe": …}`).
+pub fn py_json_with(
+    value: &Value,
+    indent: Option<usize>,
+    rewrite: &dyn Fn(&str) -> Option<Value>,
+) -> String {
+    let mut out = String::new();
+    write(value, indent, rewrite, 0, &mut out);
+    out
+}
+
+fn write(
+    value: &Value,
+    indent: Option<usize>,
+    rewrite: &dyn Fn(&str) -> Option<Value>,
+    depth: usize,
+    out: &mut String,
+) {
+    let newline = |out: &mut String, depth: usize| {
+        if let Some(n) = indent {
+            out.push('\n');
+            out.push_str(&" ".repeat(n * depth));
+        }
+    };
+    let separator = |out: &mut String| {
+        out.push(',');
+        if indent.is_none() {
+            out.push(' ');
+        }
+    };
+    match value {
+        Value::Array(items) if items.is_empty() => out.push_str("[]"),
+        Value::Object(map) if map.is_empty() => out.push_str("{}"),
+        Value::Array(items) => {
+            out.push('[');
+            for (i, item) in items.iter().enumerate() {
+                if i > 0 {
+                    separator(out);
+                }
+                newline(out, depth + 1);
+                write(item, indent, rewrite, depth + 1, out);
+            }
+            newline(out, depth);
+            out.push(']');
+        }
+        Value::Object(map) => {
+            out.push('{');
+            let mut keys: Vec<&String> = map.keys().collect();
+            keys.sort();
+            for (i, key) in keys.iter().enumerate() {
+                if i > 0 {
+                    separator(out);
+                }
+                newline(out, depth + 1);
+                write_string(key, out);
+                out.push_str(": ");
+                write(&map[key.as_str()], indent, rewrite, depth + 1, out);
+            }
+            newline(out, depth);
+            out.push('}');
+        }
+        // What takes a string's place is written as it is, not rewritten again.
+        Value::String(s) => match rewrite(s) {
+            Some(other) => write(&other, indent, &|_| None, depth, out),
+            None => write_string(s, out),
+        },
+        other => out.push_str(&other.to_string()),
+    }
+}
+
+/// A JSON string with Python's escapes (`ensure_ascii=False`: other text as it is).
+fn write_string(s: &str, out: &mut String) {
+    out.push('"');
+    for c in s.chars() {
+        match c {
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            '\u{8}' => out.push_str("\\b"),
+            '\u{c}' => out.push_str("\\f"),
+            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn writes_as_python_does() {
+        let v = json!({"b": [1, "é\u{1}"], "a": {}});
+        assert_eq!(py_json(&v, None), r#"{"a": {}, "b": [1, "é\u0001"]}"#);
+        assert_eq!(
+            py_json(&v, Some(4)),
+            "{\n    \"a\": {},\n    \"b\": [\n        1,\n        \"é\\u0001\"\n    ]\n}"
+        );
+        let marked = py_json_with(&json!(["x"]), None, &|s| Some(json!({ "u": s })));
+        assert_eq!(marked, r#"[{"u": "x"}]"#);
+    }
+}
