@@ -386,21 +386,8 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
             "the arguments of {} must be a mapping; {} gave {}",
             task.module,
             value_text(&template),
-            python_type(&other)
+            settle_yaml::python_type(&other)
         )),
-    }
-}
-
-/// Python's name for a value's type, for messages that quote Ansible's.
-fn python_type(v: &Value) -> &'static str {
-    match v {
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::Bool(_) => "bool",
-        Value::Null => "NoneType",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
     }
 }
 
@@ -425,7 +412,7 @@ fn add_host(ctx: &ActionContext) -> Result<ActionResult, String> {
             other => {
                 return Ok(failed(format!(
                     "Invalid raw parameters passed, requires a dictionary/mapping got a  {}",
-                    python_type(&other)
+                    settle_yaml::python_type(&other)
                 )));
             }
         }
@@ -636,7 +623,7 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
                 return Err(format!(
                     "Invalid variable name '{}' of type '{}'",
                     value_text(&other),
-                    python_type(&other)
+                    settle_yaml::python_type(&other)
                 ));
             }
         };

@@ -373,19 +373,6 @@ fn pyrepr(value: &Value) -> String {
     python_repr(&Mj::from(minijinja::value::Serde(value)), false)
 }
 
-/// Python's name for a value's type.
-fn pytype(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
-}
-
 /// Iterating a value as Python would: a list's items, a dict's keys, a string's characters.
 fn py_iter(value: &Value) -> Result<Vec<Value>, Fail> {
     match value {
@@ -394,7 +381,7 @@ fn py_iter(value: &Value) -> Result<Vec<Value>, Fail> {
         Value::String(s) => Ok(s.chars().map(|c| Value::String(c.to_string())).collect()),
         other => Err(plugin(format!(
             "'{}' object is not iterable",
-            pytype(other)
+            settle_yaml::python_type(other)
         ))),
     }
 }
@@ -711,7 +698,7 @@ fn first_found(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<
                 other => {
                     return Err(plugin(format!(
                         "Invalid term supplied. A string, dict or list is required, not '{}').",
-                        pytype(other)
+                        settle_yaml::python_type(other)
                     )));
                 }
             };
@@ -854,7 +841,7 @@ fn vars(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<Val
         let Value::String(name) = term else {
             return Err(plugin(format!(
                 "Variable name must be 'str' not '{}'.",
-                pytype(term)
+                settle_yaml::python_type(term)
             )));
         };
         match ctx.var(name)? {
@@ -880,7 +867,7 @@ fn varnames(terms: &[Value], ctx: &Ctx) -> Result<Vec<Value>, Fail> {
             return Err(plugin(format!(
                 "Invalid setting identifier, \"{}\" is not a string, it is a <class '{}'>",
                 pystr(term),
-                pytype(term)
+                settle_yaml::python_type(term)
             )));
         };
         // Python's `re.search`.
@@ -1007,7 +994,7 @@ fn render_template(
         Some(other) => {
             return Err(plugin(format!(
                 "template_vars must be a dict, not '{}'",
-                pytype(other)
+                settle_yaml::python_type(other)
             )));
         }
     }
@@ -1123,7 +1110,7 @@ fn dict(terms: &[Value]) -> Result<Vec<Value>, Fail> {
             return Err(plugin(format!(
                 "the 'dict' lookup plugin expects a dictionary, got '{}' of type <class '{}'>)",
                 pystr(term),
-                pytype(term)
+                settle_yaml::python_type(term)
             )));
         };
         out.extend(map.iter().map(|(k, v)| json!({"key": k, "value": v})));
@@ -2698,7 +2685,7 @@ fn config(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<V
             return Err(plugin(format!(
                 "Invalid setting identifier, {} is not a <class 'str'>, its a <class '{}'>.",
                 pyrepr(term),
-                pytype(term)
+                settle_yaml::python_type(term)
             )));
         };
         let found = match &target {

@@ -344,7 +344,7 @@ fn keyed_group(
                 return Err(format!(
                     "Invalid group name format, expected a string or a list of them or \
                      dictionary, got: <class '{}'>",
-                    crate::script::type_name(other)
+                    settle_yaml::python_type(other)
                 ));
             }
         }

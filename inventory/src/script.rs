@@ -38,19 +38,6 @@ fn failure(path: &Path, message: String, stderr: &str) -> InventoryError {
     InventoryError::Other(format!("{}: {message}", path.display()))
 }
 
-/// Python's name for a JSON value's type, as Ansible's messages give it.
-pub(crate) fn type_name(value: &Value) -> &'static str {
-    match value {
-        Value::Null => "NoneType",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
-}
-
 /// Runs the script with `args`: its standard output as text, and its standard error.
 fn run(path: &Path, args: &[&str]) -> Result<(String, String), InventoryError> {
     let path = &crate::absolute(path);
@@ -107,7 +94,10 @@ fn shell_quote(s: &str) -> String {
 /// The JSON profile the output names (`_meta.profile`), checked as Ansible checks it.
 fn check_profile(data: &Value) -> Result<(), String> {
     let Value::Object(map) = data else {
-        return Err(format!("Value is '{}' instead of 'dict'.", type_name(data)));
+        return Err(format!(
+            "Value is '{}' instead of 'dict'.",
+            settle_yaml::python_type(data)
+        ));
     };
     let Some(meta) = map.get("_meta") else {
         return Ok(());
@@ -115,7 +105,7 @@ fn check_profile(data: &Value) -> Result<(), String> {
     let Value::Object(meta) = meta else {
         return Err(format!(
             "Value contains '_meta' which is '{}' instead of 'dict'.",
-            type_name(meta)
+            settle_yaml::python_type(meta)
         ));
     };
     match meta.get("profile") {
@@ -129,7 +119,7 @@ fn check_profile(data: &Value) -> Result<(), String> {
         Some(Value::String(_)) => Ok(()),
         Some(other) => Err(format!(
             "Value contains '_meta.profile' which is '{}' instead of 'str'.",
-            type_name(other)
+            settle_yaml::python_type(other)
         )),
     }
 }
@@ -224,7 +214,7 @@ pub(crate) fn load(inventory: &mut Inventory, path: &Path) -> Result<(), Invento
             let Value::Object(hostvars) = hostvars else {
                 return Err(fail(format!(
                     "Value contains '_meta.hostvars' which is '{}' instead of 'dict'.",
-                    type_name(&hostvars)
+                    settle_yaml::python_type(&hostvars)
                 )));
             };
             meta_hostvars = Some(hostvars);
@@ -291,7 +281,7 @@ fn load_group(
                 path,
                 &format!(
                     "Group '{group}' was converted to 'dict' from '{}'.",
-                    type_name(&other)
+                    settle_yaml::python_type(&other)
                 ),
             );
             let mut body = Map::new();
@@ -303,7 +293,7 @@ fn load_group(
         let Value::Array(list) = list else {
             return Err(format!(
                 "Value contains '{group}.hosts' which is '{}' instead of 'list'.",
-                type_name(list)
+                settle_yaml::python_type(list)
             ));
         };
         for host in list {
@@ -318,7 +308,7 @@ fn load_group(
         let Value::Object(vars) = vars else {
             return Err(format!(
                 "Value contains '{group}.vars' which is '{}' instead of 'dict'.",
-                type_name(vars)
+                settle_yaml::python_type(vars)
             ));
         };
         for (k, v) in vars {

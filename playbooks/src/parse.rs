@@ -862,14 +862,7 @@ fn parse_task_entry(
                     None => "main",
                     Some(Value::String(file)) => file.as_str(),
                     Some(other) => {
-                        let kind = match other {
-                            Value::Array(_) => "list",
-                            Value::Object(_) => "dict",
-                            Value::Bool(_) => "bool",
-                            Value::Number(n) if n.is_f64() => "float",
-                            Value::Number(_) => "int",
-                            _ => "NoneType",
-                        };
+                        let kind = settle_yaml::python_type(other);
                         return Err(scope.error(
                             node,
                             name,

@@ -18,7 +18,7 @@
 
 mod pyjson;
 
-pub use pyjson::{py_json, py_json_with};
+pub use pyjson::{py_json, py_json_with, python_type};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

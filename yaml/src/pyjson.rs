@@ -1,8 +1,22 @@
 //! JSON as Python's `json.dumps(value, sort_keys=True, ensure_ascii=False, indent=…)` writes
 //! it, the form Ansible's output takes (the default callback, `ansible-inventory`): keys
-//! sorted, `", "`/`": "` between items on one line, or one item a line under `indent`.
+//! sorted, `", "`/`": "` between items on one line, or one item a line under `indent`; and
+//! Python's names for the types of such values.
 
 use serde_json::Value;
+
+/// Python's name for a JSON value's type, as Ansible's messages give it (`dict`, `NoneType`).
+pub fn python_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "NoneType",
+        Value::Bool(_) => "bool",
+        Value::Number(n) if n.is_f64() => "float",
+        Value::Number(_) => "int",
+        Value::String(_) => "str",
+        Value::Array(_) => "list",
+        Value::Object(_) => "dict",
+    }
+}
 
 /// `value` as one line (`indent: None`) or one item a line, `indent` spaces a level.
 pub fn py_json(value: &Value, indent: Option<usize>) -> String {
