@@ -593,8 +593,9 @@ fn list(cli: &Cli, playbooks: &[Playbook], inventory: &Inventory, selection: &Se
             for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
                 flatten(section, &mut tasks);
             }
-            let selected: Vec<_> = tasks
-                .into_iter()
+            let all_tasks = tasks;
+            let selected: Vec<_> = all_tasks
+                .iter()
                 .filter(|(_, tags)| selection.selects(tags))
                 .collect();
             if cli.list_tasks {
@@ -604,8 +605,18 @@ fn list(cli: &Cli, playbooks: &[Playbook], inventory: &Inventory, selection: &Se
                 }
             }
             if cli.list_tags {
-                let all: Vec<String> = selected
+                // Without --tags, the tags of `never` tasks are listed too, as ansible-playbook
+                // lists them.
+                let listing = Selection {
+                    tags: match selection.tags.is_empty() {
+                        true => vec!["all".into(), "never".into()],
+                        false => selection.tags.clone(),
+                    },
+                    ..selection.clone()
+                };
+                let all: Vec<String> = all_tasks
                     .iter()
+                    .filter(|(_, tags)| listing.selects(tags))
                     .flat_map(|(_, t)| t.iter().cloned())
                     .collect();
                 println!("      TASK TAGS: [{}]", sorted(&all));
@@ -625,9 +636,10 @@ fn flatten(nodes: &[TaskNode], out: &mut Vec<(String, Vec<String>)>) {
                 flatten(&b.always, out);
             }
             TaskNode::Include(i) => out.push((
-                i.name
-                    .clone()
-                    .unwrap_or_else(|| format!("include_tasks {}", i.file)),
+                i.name.clone().unwrap_or_else(|| match i.role_include {
+                    Some(_) => "include_role".into(),
+                    None => "include_tasks".into(),
+                }),
                 i.keywords.tags.clone(),
             )),
         }
