@@ -4,7 +4,7 @@
 //! (`settle-inventory`) and the playbooks (`settle-playbooks`), checks them against the modules
 //! the engine knows, and hands everything to `settle-engine`.
 
-use std::io::IsTerminal;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -27,7 +27,7 @@ const EXIT_PARSE: u8 = 4;
 #[derive(Parser, Debug)]
 #[command(
     name = "settle",
-    version,
+    version = concat!(env!("CARGO_PKG_VERSION"), " (commit ", env!("SETTLE_COMMIT"), ")"),
     about = "Brings hosts to the state Ansible-style playbooks declare, changing only what differs.",
     args_conflicts_with_subcommands = true,
     after_help = "Exit codes are ansible-playbook's: 0 success (also when no host matched, and in --check \
@@ -312,12 +312,12 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             return Ok(settle_modules::async_job::main(stage) as u8);
         }
         Some(Command::Completions { shell }) => {
-            clap_complete::generate(
-                *shell,
-                &mut Cli::command(),
-                "settle",
-                &mut std::io::stdout(),
-            );
+            // Written whole, then sent: a reader that closes the pipe early (`| head`) ends
+            // the output, not the program with a panic.
+            let mut script = Vec::new();
+            clap_complete::generate(*shell, &mut Cli::command(), "settle", &mut script);
+            let mut out = std::io::stdout().lock();
+            let _ = out.write_all(&script).and_then(|()| out.flush());
             return Ok(0);
         }
         Some(Command::Vault { action }) => return vault_cli::run(action),

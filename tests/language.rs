@@ -3082,3 +3082,23 @@ fn include_role_takes_role_as_the_other_spelling_of_name() {
     run.assert_code(0);
     assert_eq!(run.stdout.matches("in-r").count(), 2, "{}", run.stdout);
 }
+
+#[test]
+fn version_names_the_commit_and_completions_survive_a_closed_pipe() {
+    let s = Scratch::new();
+    let version = s.settle(&["--version"]);
+    version.assert_code(0);
+    assert!(version.stdout.starts_with("settle "), "{}", version.stdout);
+    assert!(version.stdout.contains("(commit "), "{}", version.stdout);
+    // A reader that stops at once: the program ends quietly, no panic.
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
+        .args(["completions", "bash"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
