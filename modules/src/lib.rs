@@ -43,6 +43,7 @@ mod file;
 mod find;
 mod fsutil;
 mod getent;
+mod hardware;
 mod git;
 mod hostname;
 mod known_hosts;
