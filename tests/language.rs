@@ -3079,3 +3079,29 @@ fn include_role_takes_role_as_the_other_spelling_of_name() {
     run.assert_code(0);
     assert_eq!(run.stdout.matches("in-r").count(), 2, "{}", run.stdout);
 }
+
+#[test]
+fn gathering_smart_gathers_once_per_host_and_explicit_only_when_asked() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - assert: {that: [ansible_facts._ansible_facts_gathered]}\n    - meta: noop\n\
+- hosts: all\n  tasks:\n    - debug: msg=second-play\n",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("ANSIBLE_GATHERING", "smart")],
+    );
+    run.assert_code(0);
+    assert_eq!(run.stdout.matches("ok: [").count(), 3, "{}", run.stdout);
+    s.write(
+        "explicit.yml",
+        "- hosts: all\n  tasks:\n    - assert: {that: ['ansible_facts.fqdn is undefined']}\n\
+- hosts: all\n  gather_facts: true\n  tasks:\n    - assert: {that: ['ansible_facts.fqdn is defined', 'ansible_memory_mb.real.total > 0']}\n",
+    );
+    let run = s.settle_with_env(
+        &["explicit.yml", "-i", "hosts"],
+        &[("ANSIBLE_GATHERING", "explicit")],
+    );
+    run.assert_code(0);
+}

@@ -57,11 +57,12 @@ fn cpu_facts(cpuinfo: &str, architecture: &str, nproc: usize) -> Map<String, Val
     let mut sockets: Vec<(String, u64)> = Vec::new();
     let mut cores: Vec<(String, u64)> = Vec::new();
     let (mut physid, mut coreid) = (String::from("0"), String::from("0"));
-    let set = |list: &mut Vec<(String, u64)>, key: &str, value: u64| {
-        match list.iter_mut().find(|(k, _)| k == key) {
-            Some(entry) => entry.1 = value,
-            None => list.push((key.to_string(), value)),
-        }
+    let set = |list: &mut Vec<(String, u64)>, key: &str, value: u64| match list
+        .iter_mut()
+        .find(|(k, _)| k == key)
+    {
+        Some(entry) => entry.1 = value,
+        None => list.push((key.to_string(), value)),
     };
     for line in cpuinfo.lines() {
         let (key, val) = match line.split_once(':') {
@@ -135,7 +136,11 @@ fn memory_facts(meminfo: &str) -> Map<String, Value> {
         let Some((key, rest)) = line.split_once(':') else {
             continue;
         };
-        let Some(kb) = rest.split_whitespace().next().and_then(|v| v.parse::<u64>().ok()) else {
+        let Some(kb) = rest
+            .split_whitespace()
+            .next()
+            .and_then(|v| v.parse::<u64>().ok())
+        else {
             continue;
         };
         if matches!(key, "MemTotal" | "SwapTotal" | "MemFree" | "SwapFree") {
@@ -459,7 +464,9 @@ fn unescape_octal(field: &str) -> String {
     while i < bytes.len() {
         if bytes[i] == b'\\'
             && i + 3 < bytes.len()
-            && bytes[i + 1..i + 4].iter().all(|b| (b'0'..=b'7').contains(b))
+            && bytes[i + 1..i + 4]
+                .iter()
+                .all(|b| (b'0'..=b'7').contains(b))
         {
             let text = &field[i + 1..i + 4];
             if let Ok(n) = u8::from_str_radix(text, 8) {
@@ -650,7 +657,14 @@ physical id\t: 0\nsiblings\t: 2\ncore id\t: 1\ncpu cores\t: 2\nflags\t\t: fpu vm
         let facts = cpu_facts(CPUINFO, "x86_64", 2);
         assert_eq!(
             facts["processor"],
-            json!(["0", "AuthenticAMD", "AMD EPYC", "1", "AuthenticAMD", "AMD EPYC"])
+            json!([
+                "0",
+                "AuthenticAMD",
+                "AMD EPYC",
+                "1",
+                "AuthenticAMD",
+                "AMD EPYC"
+            ])
         );
         assert_eq!(facts["processor_count"], json!(1));
         assert_eq!(facts["processor_cores"], json!(2));
@@ -669,7 +683,10 @@ SwapCached:            0 kB\nSwapTotal:             0 kB\nSwapFree:             
         assert_eq!(facts["memtotal_mb"], json!(24105));
         assert_eq!(facts["memfree_mb"], json!(691));
         assert_eq!(facts["swaptotal_mb"], json!(0));
-        assert_eq!(facts["memory_mb"]["real"], json!({"total": 24105, "used": 23414, "free": 691}));
+        assert_eq!(
+            facts["memory_mb"]["real"],
+            json!({"total": 24105, "used": 23414, "free": 691})
+        );
         assert_eq!(facts["memory_mb"]["nocache"]["free"], json!(22350));
         assert_eq!(facts["memory_mb"]["swap"]["cached"], json!(0));
     }
@@ -679,7 +696,10 @@ SwapCached:            0 kB\nSwapTotal:             0 kB\nSwapFree:             
         let mtab = "/dev/vda / ext4 rw,relatime 0 0\nproc /proc proc rw 0 0\n\
 /dev/sdb1 /mnt/my\\040disk xfs ro 0 2\nhost:/export /nfs nfs rw 0 0\n";
         let entries = mount_entries(mtab);
-        let mounts: Vec<&str> = entries.iter().map(|m| m["mount"].as_str().unwrap_or("")).collect();
+        let mounts: Vec<&str> = entries
+            .iter()
+            .map(|m| m["mount"].as_str().unwrap_or(""))
+            .collect();
         assert_eq!(mounts, ["/", "/mnt/my disk", "/nfs"]);
         assert_eq!(entries[1]["passno"], json!(2));
     }
@@ -708,7 +728,10 @@ SwapCached:            0 kB\nSwapTotal:             0 kB\nSwapFree:             
         let facts = virtual_of(&docker);
         assert_eq!(facts["virtualization_type"], json!("docker"));
         assert_eq!(facts["virtualization_role"], json!("guest"));
-        assert_eq!(facts["virtualization_tech_guest"], json!(["container", "docker"]));
+        assert_eq!(
+            facts["virtualization_tech_guest"],
+            json!(["container", "docker"])
+        );
         assert_eq!(facts["virtualization_tech_host"], json!(["kvm"]));
         let none = VirtProbes {
             cgroup: "",

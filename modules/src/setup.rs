@@ -609,7 +609,10 @@ mod tests {
         assert!(kept(json!("ansible_date_time"), "ansible_date_time"));
         assert!(!kept(json!("ansible_user_id"), "ansible_env"));
         assert!(kept(json!(""), "ansible_env"));
-        assert!(kept(json!(["*env*", "*virt*"]), "ansible_virtualization_role"));
+        assert!(kept(
+            json!(["*env*", "*virt*"]),
+            "ansible_virtualization_role"
+        ));
     }
 
     #[test]

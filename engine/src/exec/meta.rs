@@ -11,12 +11,17 @@ use super::delegate::target_of;
 use super::{FACTS, PlayRun, StepOutcome};
 use crate::actions::host_python;
 use crate::connection::ConnectionError;
+use crate::fact_cache::Gathering;
 use crate::output::Status;
 use crate::template::{Layer, templar};
 
 impl PlayRun<'_> {
     pub(super) fn gather_facts(&self, host: &str) -> StepOutcome {
         let state = self.engine.hosts.get(host);
+        // `gathering: smart` leaves hosts whose facts were gathered before alone.
+        if !Gathering::from_env().gathers_on(&state.facts()) {
+            return StepOutcome::Ok;
+        }
         let scope = self.engine.hosts.scope_of(host);
         let target = match target_of(&scope, self.engine.opts, &self.play.keywords.connection) {
             Ok(t) => t,
@@ -41,9 +46,13 @@ impl PlayRun<'_> {
             .and_then(|c| c.run(&request, None));
         match result {
             Ok(outcome) if !outcome.failed => {
-                if let Some(Value::Object(facts)) = outcome.values.get("ansible_facts") {
-                    state.set_facts(facts);
-                }
+                let mut facts = match outcome.values.get("ansible_facts") {
+                    Some(Value::Object(facts)) => facts.clone(),
+                    _ => Map::new(),
+                };
+                // Ansible's gather_facts marks the facts it gathered (`smart` looks for it).
+                facts.insert("_ansible_facts_gathered".into(), true.into());
+                state.set_facts(&facts);
                 self.engine.count(host, |s| s.ok += 1);
                 self.record(host, FACTS, "ok", false, None, None, 0.0, false, None);
                 self.engine
