@@ -13,8 +13,8 @@ use super::{FACTS, PlayRun, StepOutcome};
 use crate::actions::host_python;
 use crate::connection::ConnectionError;
 use crate::fact_cache::Gathering;
-use crate::output::Status;
 use crate::hosts::HostState;
+use crate::output::Status;
 use crate::template::{Layer, Scope, templar};
 
 impl PlayRun<'_> {
@@ -72,7 +72,12 @@ impl PlayRun<'_> {
     }
 
     /// Files the facts gathered on a host and reports the step ok.
-    fn gathered(&self, host: &str, state: &HostState, mut facts: Map<String, Value>) -> StepOutcome {
+    fn gathered(
+        &self,
+        host: &str,
+        state: &HostState,
+        mut facts: Map<String, Value>,
+    ) -> StepOutcome {
         // Ansible's gather_facts marks the facts it gathered (`smart` looks for it).
         facts.insert("_ansible_facts_gathered".into(), true.into());
         state.set_facts(&facts);
