@@ -281,7 +281,7 @@ const SETTINGS: &[Setting] = &[
     setting("defaults", "callbacks_enabled", None),
     setting("defaults", "callback_whitelist", None),
     setting("defaults", "log_path", None),
-    setting("defaults", "gathering", None),
+    setting("defaults", "gathering", Some("ANSIBLE_GATHERING")),
     setting("defaults", "fact_caching", Some("ANSIBLE_CACHE_PLUGIN")),
     setting(
         "defaults",

@@ -3102,3 +3102,29 @@ fn version_names_the_commit_and_completions_survive_a_closed_pipe() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("panicked"), "{stderr}");
 }
+
+#[test]
+fn gathering_smart_gathers_once_per_host_and_explicit_only_when_asked() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  tasks:\n    - assert: {that: [ansible_facts._ansible_facts_gathered]}\n    - meta: noop\n\
+- hosts: all\n  tasks:\n    - debug: msg=second-play\n",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("ANSIBLE_GATHERING", "smart")],
+    );
+    run.assert_code(0);
+    assert_eq!(run.stdout.matches("ok: [").count(), 3, "{}", run.stdout);
+    s.write(
+        "explicit.yml",
+        "- hosts: all\n  tasks:\n    - assert: {that: ['ansible_facts.fqdn is undefined']}\n\
+- hosts: all\n  gather_facts: true\n  tasks:\n    - assert: {that: ['ansible_facts.fqdn is defined', 'ansible_memory_mb.real.total > 0']}\n",
+    );
+    let run = s.settle_with_env(
+        &["explicit.yml", "-i", "hosts"],
+        &[("ANSIBLE_GATHERING", "explicit")],
+    );
+    run.assert_code(0);
+}

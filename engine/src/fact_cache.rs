@@ -5,11 +5,62 @@
 //! Configured as Ansible configures it: `ANSIBLE_CACHE_PLUGIN` (`fact_caching` in ansible.cfg),
 //! `ANSIBLE_CACHE_PLUGIN_CONNECTION`, `ANSIBLE_CACHE_PLUGIN_PREFIX` and
 //! `ANSIBLE_CACHE_PLUGIN_TIMEOUT` (seconds, 86400 by default, 0 for never).
+//!
+//! Also the `gathering` setting (`ANSIBLE_GATHERING`), which decides from a play's
+//! `gather_facts` and what the cache holds whether facts are gathered.
 
 use std::path::PathBuf;
 use std::time::{Duration, SystemTime};
 
 use crate::Vars;
+
+/// Ansible's `DEFAULT_GATHERING`: when a play gathers facts on a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Gathering {
+    /// Unless the play says `gather_facts: false` (the default).
+    Implicit,
+    /// Only when the play says `gather_facts: true`.
+    Explicit,
+    /// As implicit, but not on hosts whose facts were gathered already (this run, or in the
+    /// fact cache).
+    Smart,
+}
+
+impl Gathering {
+    /// The setting `ANSIBLE_GATHERING` (or `gathering` in ansible.cfg) names; implicit when
+    /// unset or not one of Ansible's three.
+    pub fn from_env() -> Gathering {
+        match std::env::var("ANSIBLE_GATHERING")
+            .unwrap_or_default()
+            .trim()
+            .to_ascii_lowercase()
+            .as_str()
+        {
+            "explicit" => Gathering::Explicit,
+            "smart" => Gathering::Smart,
+            _ => Gathering::Implicit,
+        }
+    }
+
+    /// Whether a play with this `gather_facts` has a fact-gathering step at all.
+    pub fn plans(self, gather_facts: Option<bool>) -> bool {
+        match self {
+            Gathering::Explicit => gather_facts == Some(true),
+            Gathering::Implicit | Gathering::Smart => gather_facts != Some(false),
+        }
+    }
+
+    /// Whether the step gathers on a host whose facts are `facts` (Ansible looks for the
+    /// `_ansible_facts_gathered` mark its `gather_facts` leaves).
+    pub fn gathers_on(self, facts: &Vars) -> bool {
+        let gathered = facts
+            .get("ansible_facts")
+            .and_then(|f| f.get("_ansible_facts_gathered"))
+            .and_then(serde_json::Value::as_bool)
+            .unwrap_or(false);
+        self != Gathering::Smart || !gathered
+    }
+}
 
 #[derive(Debug, Clone)]
 pub struct FactCache {
@@ -112,5 +163,27 @@ impl FactCache {
     /// `--flush-cache`: forget the host's cached facts.
     pub fn remove(&self, host: &str) {
         let _ = std::fs::remove_file(self.file(host));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gathering_modes_decide_as_ansible() {
+        assert!(Gathering::Implicit.plans(None));
+        assert!(!Gathering::Implicit.plans(Some(false)));
+        assert!(!Gathering::Explicit.plans(None));
+        assert!(Gathering::Explicit.plans(Some(true)));
+        assert!(Gathering::Smart.plans(None));
+        let mut gathered = Vars::new();
+        gathered.insert(
+            "ansible_facts".into(),
+            serde_json::json!({"_ansible_facts_gathered": true}),
+        );
+        assert!(!Gathering::Smart.gathers_on(&gathered));
+        assert!(Gathering::Implicit.gathers_on(&gathered));
+        assert!(Gathering::Smart.gathers_on(&Vars::new()));
     }
 }

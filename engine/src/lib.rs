@@ -309,6 +309,10 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         serde_json::json!({"full": "2.19.0", "major": 2, "minor": 19, "revision": 0, "string": "2.19.0 (settle)"}),
     );
     globals.insert("settle_version".into(), env!("CARGO_PKG_VERSION").into());
+    // Ansible's controller Python: the one settle runs Python modules with on this machine.
+    if let Ok(python) = settle_modules::ansible_module::host_python() {
+        globals.insert("ansible_playbook_python".into(), python.into());
+    }
     let started = std::time::Instant::now();
     if opts.flush_cache
         && let Some(cache) = &opts.fact_cache

@@ -117,7 +117,9 @@ impl Plan {
             started,
         };
         let mut parts = Vec::new();
-        if play.gather_facts && selection.selects(&["always".to_string()]) {
+        if crate::fact_cache::Gathering::from_env().plans(play.gather_facts)
+            && selection.selects(&["always".to_string()])
+        {
             parts.push(b.single(Step::GatherFacts));
         }
         for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {

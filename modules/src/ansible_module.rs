@@ -441,7 +441,7 @@ pub fn shebang(source: &[u8]) -> Option<(String, Vec<String>)> {
 
 /// The host's Python, found as Ansible's interpreter discovery finds one: `/usr/bin/python3`
 /// first, then the newest `python3.x` on `PATH`.
-pub(crate) fn host_python() -> Result<String, ModuleError> {
+pub fn host_python() -> Result<String, ModuleError> {
     let path = std::env::var("PATH").unwrap_or_else(|_| "/usr/local/bin:/usr/bin:/bin".into());
     for candidate in PYTHON_CANDIDATES {
         if candidate.starts_with('/') {

@@ -44,6 +44,7 @@ mod find;
 mod fsutil;
 mod getent;
 mod git;
+mod hardware;
 mod hostname;
 mod known_hosts;
 mod local_facts;

@@ -9,7 +9,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::resource::parse_args;
-use crate::{ModuleError, ModuleSpec, Outcome, Request, find, fsutil, local_facts};
+use crate::{ModuleError, ModuleSpec, Outcome, Request, find, fsutil, hardware, local_facts};
 
 pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     name: "setup",
@@ -70,7 +70,7 @@ const VALID_SUBSETS: &[(&str, &str)] = &[
     ("is_chroot", ""),
     ("iscsi", ""),
     ("kernel", "platform"),
-    ("loadavg", ""),
+    ("loadavg", "loadavg"),
     ("local", "local"),
     ("lsb", ""),
     ("machine", "platform"),
@@ -213,6 +213,18 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let mut warnings = Vec::new();
     let mut facts = gather();
     facts.retain(|k, _| wanted.contains(collector_of(k)));
+    if wanted.contains("hardware") {
+        let architecture = uname().3;
+        facts.extend(hardware::hardware_facts(&architecture));
+    }
+    if wanted.contains("virtual") {
+        facts.extend(hardware::virtual_facts());
+    }
+    if wanted.contains("loadavg")
+        && let Some(loadavg) = hardware::loadavg()
+    {
+        facts.insert("loadavg".into(), loadavg);
+    }
     if (wanted.contains("python") || wanted.contains("platform"))
         && let Some(mut python) = python_facts(args.python.as_deref())
     {
@@ -243,10 +255,7 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         .collect();
     facts.insert("gather_subset".into(), json!(gather_subset));
     facts.insert("module_setup".into(), true.into());
-    let patterns: Vec<regex::Regex> = string_list(args.filter)
-        .iter()
-        .map(|p| find::glob_regex(p).map_err(ModuleError::Args))
-        .collect::<Result<_, _>>()?;
+    let patterns = filter_patterns(args.filter)?;
     if !patterns.is_empty() {
         facts.retain(|k, _| patterns.iter().any(|p| p.is_match(k)));
     }
@@ -261,6 +270,25 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     })
 }
 
+/// The fact-name patterns of `filter`, as Ansible's `_filter` reads them: none (keep every
+/// fact) for an empty filter or `*`; a pattern without the `ansible_` prefix also matches
+/// with it (`date_time` keeps `ansible_date_time`).
+fn filter_patterns(filter: Option<Value>) -> Result<Vec<regex::Regex>, ModuleError> {
+    let specs = string_list(filter);
+    if specs.iter().any(|s| s.is_empty() || s == "*") {
+        return Ok(Vec::new());
+    }
+    let mut patterns = Vec::new();
+    for spec in specs {
+        patterns.push(find::glob_regex(&spec).map_err(ModuleError::Args)?);
+        if !spec.starts_with("ansible_") && !spec.starts_with("facter") && !spec.starts_with("ohai")
+        {
+            patterns.push(find::glob_regex(&format!("ansible_{spec}")).map_err(ModuleError::Args)?);
+        }
+    }
+    Ok(patterns)
+}
+
 /// The collector (subset) a fact of [`gather`] belongs to.
 fn collector_of(fact: &str) -> &'static str {
     match fact {
@@ -269,12 +297,9 @@ fn collector_of(fact: &str) -> &'static str {
         "pkg_mgr" => "pkg_mgr",
         "service_mgr" => "service_mgr",
         "date_time" => "date_time",
-        "memtotal_mb" | "memfree_mb" => "hardware",
         "all_ipv4_addresses" | "interfaces" | "default_ipv4" => "network",
         f if f.starts_with("distribution") => "distribution",
         f if f.starts_with("user_") => "user",
-        f if f.starts_with("processor") => "hardware",
-        f if f.starts_with("virtualization_") => "virtual",
         _ => "platform",
     }
 }
@@ -374,17 +399,6 @@ fn distribution(os: &BTreeMap<String, String>) -> (String, String) {
         .unwrap_or(&name)
         .to_string();
     (name, family)
-}
-
-fn meminfo() -> BTreeMap<String, u64> {
-    fs::read_to_string("/proc/meminfo")
-        .unwrap_or_default()
-        .lines()
-        .filter_map(|l| {
-            let (k, v) = l.split_once(':')?;
-            Some((k.to_string(), v.split_whitespace().next()?.parse().ok()?))
-        })
-        .collect()
 }
 
 /// The interface and gateway of the default IPv4 route, from /proc/net/route.
@@ -491,7 +505,6 @@ fn gather() -> Map<String, Value> {
         .map(str::to_string)
         .unwrap_or_default();
     let pw: Vec<&str> = passwd_line.split(':').collect();
-    let mem = meminfo();
     let env: Map<String, Value> = std::env::vars()
         .map(|(k, v)| (k, Value::String(v)))
         .collect();
@@ -514,9 +527,6 @@ fn gather() -> Map<String, Value> {
             "service"
         };
     let addresses = ipv4_addresses();
-    let cpus = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1);
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default()
@@ -560,21 +570,6 @@ fn gather() -> Map<String, Value> {
     put("env", Value::Object(env));
     put("pkg_mgr", pkg_mgr.into());
     put("service_mgr", service_mgr.into());
-    put("processor_vcpus", cpus.into());
-    put("processor_count", cpus.into());
-    put(
-        "memtotal_mb",
-        (mem.get("MemTotal").copied().unwrap_or(0) / 1024).into(),
-    );
-    put(
-        "memfree_mb",
-        (mem.get("MemAvailable")
-            .or(mem.get("MemFree"))
-            .copied()
-            .unwrap_or(0)
-            / 1024)
-            .into(),
-    );
     put(
         "all_ipv4_addresses",
         addresses
@@ -595,10 +590,38 @@ fn gather() -> Map<String, Value> {
         Some(json!({"interface": interface, "address": address, "gateway": gateway, "netmask": netmask}))
     });
     put("default_ipv4", default_ipv4.unwrap_or_else(|| json!({})));
-    if let Ok(container) = fs::read_to_string("/run/systemd/container") {
-        put("virtualization_type", container.trim().into());
-        put("virtualization_role", "guest".into());
-    }
     put("date_time", json!({"epoch": now.to_string()}));
     facts
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn kept(filter: Value, fact: &str) -> bool {
+        let patterns = filter_patterns(Some(filter)).unwrap_or_default();
+        patterns.is_empty() || patterns.iter().any(|p| p.is_match(fact))
+    }
+
+    #[test]
+    fn filter_matches_with_or_without_the_ansible_prefix() {
+        assert!(kept(json!("date_time"), "ansible_date_time"));
+        assert!(kept(json!("ansible_date_time"), "ansible_date_time"));
+        assert!(!kept(json!("ansible_user_id"), "ansible_env"));
+        assert!(kept(json!(""), "ansible_env"));
+        assert!(kept(
+            json!(["*env*", "*virt*"]),
+            "ansible_virtualization_role"
+        ));
+    }
+
+    #[test]
+    fn hardware_and_virtual_subsets_name_their_collectors() {
+        let wanted = collectors(&["!all".into(), "hardware".into()]).unwrap_or_default();
+        assert!(wanted.contains("hardware") && !wanted.contains("network"));
+        let wanted = collectors(&["!hardware".into()]).unwrap_or_default();
+        assert!(!wanted.contains("hardware") && !wanted.contains("virtual"));
+        let wanted = collectors(&["all".into()]).unwrap_or_default();
+        assert!(wanted.contains("loadavg"));
+    }
 }

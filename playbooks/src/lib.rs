@@ -110,7 +110,9 @@ pub struct Play {
     /// The roles of `roles:` with their dependencies, each after its dependencies (their
     /// defaults and vars are the play's even when they have no tasks).
     pub roles: Vec<Arc<Role>>,
-    pub gather_facts: bool,
+    /// `gather_facts` as written; `None` when the play does not say (the `gathering` setting
+    /// decides then).
+    pub gather_facts: Option<bool>,
     /// The `when` of the `import_playbook` that brought the play: its facts are gathered
     /// only on the hosts where it holds.
     pub gather_when: Vec<Value>,

@@ -523,8 +523,9 @@ fn parse_play(
         vars_files,
         gather_facts: map
             .get("gather_facts")
-            .map(|n| truthy(&n.to_value()))
-            .unwrap_or(true),
+            .map(|n| n.to_value())
+            .filter(|v| !v.is_null())
+            .map(|v| truthy(&v)),
         fact_options: ["gather_subset", "gather_timeout", "fact_path"]
             .into_iter()
             .filter_map(|k| Some((k.to_string(), map.get(k)?.to_value())))

@@ -6,17 +6,24 @@ use std::sync::atomic::Ordering;
 use serde_json::{Map, Value, json};
 use settle_modules::Request;
 use settle_playbooks::Task;
+use std::sync::Arc;
 
 use super::delegate::target_of;
 use super::{FACTS, PlayRun, StepOutcome};
 use crate::actions::host_python;
 use crate::connection::ConnectionError;
+use crate::fact_cache::Gathering;
+use crate::hosts::HostState;
 use crate::output::Status;
-use crate::template::{Layer, templar};
+use crate::template::{Layer, Scope, templar};
 
 impl PlayRun<'_> {
     pub(super) fn gather_facts(&self, host: &str) -> StepOutcome {
         let state = self.engine.hosts.get(host);
+        // `gathering: smart` leaves hosts whose facts were gathered before alone.
+        if !Gathering::from_env().gathers_on(&state.facts()) {
+            return StepOutcome::Ok;
+        }
         let scope = self.engine.hosts.scope_of(host);
         let target = match target_of(&scope, self.engine.opts, &self.play.keywords.connection) {
             Ok(t) => t,
@@ -32,6 +39,13 @@ impl PlayRun<'_> {
                 Err(e) => return self.report_failure(host, FACTS, &e.to_string()),
             }
         }
+        let modules = match facts_modules(&scope) {
+            Ok(modules) => modules,
+            Err(e) => return self.report_failure(host, FACTS, &e),
+        };
+        if modules.iter().any(|m| !is_setup(m)) {
+            return self.gather_with_modules(host, &state, &scope, &modules, &args);
+        }
         if let Some(python) = host_python(&scope) {
             args.insert("_settle_python".into(), python.into());
         }
@@ -41,15 +55,11 @@ impl PlayRun<'_> {
             .and_then(|c| c.run(&request, None));
         match result {
             Ok(outcome) if !outcome.failed => {
-                if let Some(Value::Object(facts)) = outcome.values.get("ansible_facts") {
-                    state.set_facts(facts);
-                }
-                self.engine.count(host, |s| s.ok += 1);
-                self.record(host, FACTS, "ok", false, None, None, 0.0, false, None);
-                self.engine
-                    .out
-                    .result(host, Status::Ok, None, &json!({}), false);
-                StepOutcome::Ok
+                let facts = match outcome.values.get("ansible_facts") {
+                    Some(Value::Object(facts)) => facts.clone(),
+                    _ => Map::new(),
+                };
+                self.gathered(host, &state, facts)
             }
             Ok(outcome) => self.report_failure(
                 host,
@@ -58,6 +68,80 @@ impl PlayRun<'_> {
             ),
             Err(ConnectionError::Unreachable(msg)) => self.report_unreachable(host, FACTS, &msg),
             Err(ConnectionError::Failed(msg)) => self.report_failure(host, FACTS, &msg),
+        }
+    }
+
+    /// Files the facts gathered on a host and reports the step ok.
+    fn gathered(
+        &self,
+        host: &str,
+        state: &HostState,
+        mut facts: Map<String, Value>,
+    ) -> StepOutcome {
+        // Ansible's gather_facts marks the facts it gathered (`smart` looks for it).
+        facts.insert("_ansible_facts_gathered".into(), true.into());
+        state.set_facts(&facts);
+        self.engine.count(host, |s| s.ok += 1);
+        self.record(host, FACTS, "ok", false, None, None, 0.0, false, None);
+        self.engine
+            .out
+            .result(host, Status::Ok, None, &json!({}), false);
+        StepOutcome::Ok
+    }
+
+    /// Fact gathering with the modules `ansible_facts_modules` (`FACTS_MODULES`) names, one
+    /// after the other, their facts merged as Ansible merges them (dictionaries key by key,
+    /// lists appended with the earlier copies of repeated items dropped).
+    fn gather_with_modules(
+        &self,
+        host: &str,
+        state: &HostState,
+        scope: &Arc<Scope>,
+        modules: &[String],
+        options: &Map<String, Value>,
+    ) -> StepOutcome {
+        let mut facts = Value::Object(Map::new());
+        let mut failed = Vec::new();
+        for module in modules {
+            let mut args = options.clone();
+            if !is_setup(module) {
+                args.remove("gather_subset");
+                args.remove("gather_timeout");
+                args.remove("filter");
+            }
+            let task = Task {
+                name: Some("Gathering Facts".into()),
+                module: short_module_name(module).to_string(),
+                module_as_written: module.clone(),
+                args,
+                keywords: Default::default(),
+                location: self.play.location.clone(),
+                role: None,
+                listen: Vec::new(),
+                include: None,
+            };
+            let outcome = self.run_here_or_delegated(host, state, &task, scope, None);
+            if let Some(reason) = &outcome.unreachable {
+                return self.report_unreachable(host, FACTS, reason);
+            }
+            if outcome.flag("failed") {
+                failed.push(module.as_str());
+                continue;
+            }
+            if let Some(returned) = outcome.result.get("ansible_facts") {
+                merge_facts(&mut facts, returned);
+            }
+        }
+        if !failed.is_empty() {
+            let msg = format!(
+                "The following modules failed to execute: {}.",
+                failed.join(", ")
+            );
+            return self.report_failure(host, FACTS, &msg);
+        }
+        match facts {
+            Value::Object(facts) => self.gathered(host, state, facts),
+            _ => self.gathered(host, state, Map::new()),
         }
     }
 
@@ -212,5 +296,113 @@ fn meta_message(action: &str, host: &str, role: &str, holds: bool) -> (String, O
             Some(skip),
         ),
         false => (action.to_string(), Some(skip)),
+    }
+}
+
+/// `setup` under any of its names.
+fn is_setup(module: &str) -> bool {
+    short_module_name(module) == "setup"
+}
+
+fn short_module_name(module: &str) -> &str {
+    module
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| module.strip_prefix("ansible.legacy."))
+        .unwrap_or(module)
+}
+
+/// The fact modules a host's facts come from: `ansible_facts_modules`, else
+/// `ANSIBLE_FACTS_MODULES`, else `smart`; `smart` is the network OS's module when
+/// `ansible_network_os` names one Ansible knows, else `setup` (unless one is listed already).
+fn facts_modules(scope: &Arc<Scope>) -> Result<Vec<String>, String> {
+    let probe = Value::String("{{ ansible_facts_modules | default(None) }}".into());
+    let configured = match templar().render(&probe, scope) {
+        Ok(Value::Array(items)) => items
+            .iter()
+            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
+            .collect(),
+        Ok(Value::String(s)) if !s.is_empty() && s != "None" => comma_words(&s),
+        _ => std::env::var("ANSIBLE_FACTS_MODULES")
+            .ok()
+            .map(|s| comma_words(&s))
+            .unwrap_or_default(),
+    };
+    let mut modules: Vec<String> = if configured.is_empty() {
+        vec!["smart".into()]
+    } else {
+        configured
+    };
+    if let Some(i) = modules.iter().position(|m| m == "smart") {
+        modules.remove(i);
+        let probe = Value::String("{{ ansible_network_os | default(None) }}".into());
+        let network_os = match templar().render(&probe, scope) {
+            Ok(Value::String(s)) if !s.is_empty() && s != "None" => Some(s),
+            _ => None,
+        };
+        match network_os {
+            Some(os) if modules.is_empty() => {
+                return Err(format!(
+                    "No fact modules available and we could not find a fact module for your \
+                     network OS ({os}), try setting one via the `FACTS_MODULES` configuration."
+                ));
+            }
+            Some(_) => {}
+            None if !modules.iter().any(|m| is_setup(m)) => {
+                modules.push("ansible.legacy.setup".into())
+            }
+            None => {}
+        }
+    }
+    Ok(modules)
+}
+
+fn comma_words(text: &str) -> Vec<String> {
+    text.split(',')
+        .map(|w| w.trim().to_string())
+        .filter(|w| !w.is_empty())
+        .collect()
+}
+
+/// Ansible's `merge_hash(…, list_merge='append_rp')`: dictionaries merge key by key, lists
+/// are the earlier list without the items the later one has, then the later one; anything
+/// else is replaced.
+fn merge_facts(into: &mut Value, from: &Value) {
+    match (into, from) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in b {
+                match a.get_mut(k) {
+                    Some(existing) if existing.is_object() || existing.is_array() => {
+                        merge_facts(existing, v)
+                    }
+                    _ => {
+                        a.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            let mut merged: Vec<Value> = a.iter().filter(|x| !b.contains(x)).cloned().collect();
+            merged.extend(b.iter().cloned());
+            *a = merged;
+        }
+        (slot, other) => *slot = other.clone(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_merge_as_ansibles_append_rp() {
+        let mut facts = json!({"d": {"one": 1, "two": 1}, "l": ["one", "three", "five"], "s": "a"});
+        merge_facts(
+            &mut facts,
+            &json!({"d": {"two": 2, "four": 2}, "l": ["one", "two", "four"], "s": "b"}),
+        );
+        assert_eq!(
+            facts,
+            json!({"d": {"one": 1, "two": 2, "four": 2}, "l": ["three", "five", "one", "two", "four"], "s": "b"})
+        );
     }
 }
