@@ -3079,3 +3079,41 @@ fn include_role_takes_role_as_the_other_spelling_of_name() {
     run.assert_code(0);
     assert_eq!(run.stdout.matches("in-r").count(), 2, "{}", run.stdout);
 }
+
+#[test]
+fn clear_host_errors_brings_failed_hosts_back_for_the_next_plays() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["a", "b", "c"]));
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - fail:
+      when: inventory_hostname == 'b'
+    - meta: clear_host_errors
+- hosts: all
+  gather_facts: no
+  tasks:
+    - assert:
+        that: ansible_play_hosts | length == 3
+      run_once: true
+    - fail:
+      when: inventory_hostname == 'b'
+- hosts: all
+  gather_facts: no
+  tasks:
+    - assert:
+        that:
+          - ansible_play_batch == ['a', 'c']
+          - ansible_play_hosts == ['a', 'c']
+          - ansible_play_hosts_all == ['a', 'b', 'c']
+      run_once: true
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    assert_eq!(run.recap("b")["failed"], 2, "{}", run.stdout);
+    assert_eq!(run.recap("a")["ok"], 2, "{}", run.stdout);
+}

@@ -91,7 +91,10 @@ struct PlayRun<'a> {
     /// Each host's own magic variables, and the play's (shared by all hosts).
     magic: Mutex<HashMap<String, Arc<Vars>>>,
     play_magic: Mutex<Option<Arc<Vars>>>,
+    /// The hosts the play runs on (those still in the run), and every host its pattern matches
+    /// (`ansible_play_hosts_all`: also those that failed in an earlier play).
     play_hosts: Vec<String>,
+    play_hosts_all: Vec<String>,
     /// The play's strategy, its template rendered.
     strategy: Strategy,
     /// The `serial` batch being run (`ansible_play_batch`).
@@ -158,13 +161,19 @@ impl<'a> Engine<'a> {
         self.out.event(
             &json!({"event": "play_start", "play": name, "location": play.location.to_string()}),
         );
-        let hosts = match self.play_hosts(play) {
+        let all_hosts = match self.play_hosts(play) {
             Ok(h) => h,
             Err(e) => {
                 self.out.error(&e);
                 return;
             }
         };
+        // Hosts that failed or were unreachable in an earlier play stay out of this one.
+        let hosts: Vec<String> = all_hosts
+            .iter()
+            .filter(|h| !self.hosts.get(h).is_out())
+            .cloned()
+            .collect();
         if hosts.is_empty() {
             self.out.no_hosts_matched();
             return;
@@ -190,6 +199,14 @@ impl<'a> Engine<'a> {
             magic: Mutex::default(),
             play_magic: Mutex::default(),
             play_hosts: hosts.clone(),
+            failed_hosts: Mutex::new(
+                all_hosts
+                    .iter()
+                    .filter(|h| !hosts.contains(h))
+                    .cloned()
+                    .collect(),
+            ),
+            play_hosts_all: all_hosts,
             strategy,
             batch: Mutex::default(),
             notified: Mutex::default(),
@@ -197,7 +214,6 @@ impl<'a> Engine<'a> {
             end_batch: AtomicBool::new(false),
             included: Mutex::default(),
             included_handlers: Mutex::default(),
-            failed_hosts: Mutex::default(),
             role_defaults: Mutex::new(role_defaults),
             role_vars: Mutex::new(role_vars),
             role_runs: Mutex::default(),
@@ -246,14 +262,9 @@ impl<'a> Engine<'a> {
                     pr.flush_handlers(&failed);
                 }
             }
-            for (host, end) in &ends {
-                if *end != End::Done {
-                    self.hosts.get(host).leave_run();
-                }
-            }
-            // When every host of a batch has failed, Ansible ends the whole run there: no
-            // further batch, no further play.
-            if !ends.is_empty() && ends.values().all(|e| *e != End::Done) {
+            // When every host of a batch has failed (and no `meta: clear_host_errors` forgave
+            // them), Ansible ends the whole run there: no further batch, no further play.
+            if !batch.is_empty() && batch.iter().all(|h| self.hosts.get(h).is_out()) {
                 self.stop_run.store(true, Ordering::SeqCst);
             }
             if self.stopped() {
@@ -305,7 +316,6 @@ impl<'a> Engine<'a> {
                 .collect();
             hosts.retain(|h| allowed.contains(h));
         }
-        hosts.retain(|h| !self.hosts.get(h).is_out());
         let order = match &play.order {
             None => None,
             Some(order) => Some(

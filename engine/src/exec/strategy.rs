@@ -139,9 +139,7 @@ impl PlayRun<'_> {
                     StepOutcome::Ended => cursor.node = None,
                     StepOutcome::ErrorsCleared => {
                         cursor.carrying = false;
-                        self.failed_hosts.lock().expect("failed lock").remove(&host);
-                        self.forget_play_magic();
-                        self.engine.count(&host, |s| s.cleared = s.failures);
+                        self.clear_host_errors(&host);
                         cursor.node = plan.follow(next, Edge::Next);
                     }
                 }
@@ -192,17 +190,35 @@ impl PlayRun<'_> {
         ends
     }
 
-    /// Hosts that failed leave `ansible_play_hosts`: their magic variables are made anew.
+    /// Hosts that failed leave `ansible_play_hosts` (their magic variables are made anew) and
+    /// the run: later plays pass them over.
     fn note_failures(&self, ends: &HashMap<String, End>) {
         let mut failed = self.failed_hosts.lock().expect("failed lock");
-        let before = failed.len();
-        failed.extend(
-            ends.iter()
-                .filter(|(_, e)| **e != End::Done)
-                .map(|(h, _)| h.clone()),
-        );
-        if failed.len() != before {
+        let mut changed = false;
+        for (host, _) in ends.iter().filter(|(_, e)| **e != End::Done) {
+            if failed.insert(host.clone()) {
+                self.engine.hosts.get(host).leave_run();
+                changed = true;
+            }
+        }
+        if changed {
             self.forget_play_magic();
+        }
+    }
+
+    /// `meta: clear_host_errors` on `host`: its carried failure is forgotten here, and every
+    /// host of the play that failed or was unreachable takes part in the next plays again (as
+    /// in Ansible, they stay out of this play's `ansible_play_hosts`). The run's exit code no
+    /// longer counts their failures so far.
+    fn clear_host_errors(&self, host: &str) {
+        self.failed_hosts.lock().expect("failed lock").remove(host);
+        self.forget_play_magic();
+        for h in &self.play_hosts_all {
+            let state = self.engine.hosts.get(h);
+            if state.is_out() || h == host {
+                state.rejoin_run();
+                self.engine.count(h, |s| s.cleared = s.failures);
+            }
         }
     }
 
