@@ -3117,3 +3117,39 @@ fn clear_host_errors_brings_failed_hosts_back_for_the_next_plays() {
     assert_eq!(run.recap("b")["failed"], 2, "{}", run.stdout);
     assert_eq!(run.recap("a")["ok"], 2, "{}", run.stdout);
 }
+
+#[test]
+fn throttle_limits_how_many_hosts_run_a_task_at_once() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["a", "b", "c", "d"]));
+    s.write(
+        "site.yml",
+        &format!(
+            "\
+- hosts: all
+  gather_facts: no
+  throttle: '{{{{ 4 }}}}'
+  tasks:
+    - block:
+        - shell: mkdir {0}/lock && sleep 0.2 && rmdir {0}/lock
+      throttle: 1
+",
+            s.root()
+        ),
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "--forks", "4"]);
+    run.assert_code(0);
+    s.write(
+        "bad.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug:\n      throttle: \"{{ 'nope' }}\"\n",
+    );
+    let run = s.settle(&["bad.yml", "-i", "hosts"]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(
+            "Failed to convert the throttle value to an integer: invalid literal for int() with base 10: 'nope'"
+        ),
+        "{}",
+        run.stderr
+    );
+}

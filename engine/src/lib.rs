@@ -362,7 +362,10 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         check_mode: opts.check,
         fail_on_change: opts.fail_on_change,
         duration_seconds: started.elapsed().as_secs_f64(),
-        exit_code: stats.exit_code(),
+        exit_code: match engine.aborted.load(std::sync::atomic::Ordering::SeqCst) {
+            true => 1,
+            false => stats.exit_code(),
+        },
     };
     // Interrupted: the recap so far, then ansible-playbook's message and code.
     if let Some(signal) = interrupt::signal() {

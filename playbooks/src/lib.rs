@@ -364,6 +364,8 @@ pub struct Keywords {
     pub async_: Option<Value>,
     /// `poll`: seconds between looks at an `async` job; 0 leaves it running.
     pub poll: Option<Value>,
+    /// `throttle`: at most this many hosts run the task at once (a template; 0 is no limit).
+    pub throttle: Option<Value>,
 }
 
 impl Keywords {
@@ -409,12 +411,14 @@ impl Keywords {
             check_mode,
             diff,
             remote_user,
-            timeout
+            timeout,
+            throttle
         );
         macro_rules! inherit_option {
             ($($field:ident),*) => { $( if self.$field.is_none() { self.$field = parent.$field.clone(); } )* };
         }
         inherit_option!(
+            throttle,
             ignore_errors,
             ignore_unreachable,
             become_,

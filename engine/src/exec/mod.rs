@@ -72,6 +72,9 @@ pub(crate) struct Engine<'a> {
     pub hosts: Arc<Hosts>,
     /// `any_errors_fatal` fired: nothing more runs.
     stop_run: AtomicBool,
+    /// An error Ansible raises out of its strategy (a `throttle` that is no number) ended the
+    /// run: the exit code is 1.
+    pub aborted: AtomicBool,
     /// `--step` answered "continue".
     step_continue: AtomicBool,
     /// Every host × task result, in the order they came.
@@ -103,6 +106,9 @@ struct PlayRun<'a> {
     end_play: AtomicBool,
     /// `meta: end_batch`: the batch in hand ends; the next one (`serial`) starts.
     end_batch: AtomicBool,
+    /// `throttle`: how many hosts run each throttled task now (keyed by the task's address).
+    throttled: Mutex<HashMap<usize, usize>>,
+    throttle_freed: std::sync::Condvar,
     /// Task files and roles read by includes, once per run: keyed by the file (or role) and
     /// the include that reads it (its `apply` is part of what was read).
     included: Mutex<HashMap<IncludedFile, Arc<Vec<TaskNode>>>>,
@@ -134,6 +140,7 @@ impl<'a> Engine<'a> {
             stats: Mutex::new(Stats::default()),
             hosts,
             stop_run: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             step_continue: AtomicBool::new(false),
             records: Mutex::default(),
             started: Mutex::new(opts.selection.start_at_task.is_none()),
@@ -212,6 +219,8 @@ impl<'a> Engine<'a> {
             notified: Mutex::default(),
             end_play: AtomicBool::new(false),
             end_batch: AtomicBool::new(false),
+            throttled: Mutex::default(),
+            throttle_freed: std::sync::Condvar::new(),
             included: Mutex::default(),
             included_handlers: Mutex::default(),
             role_defaults: Mutex::new(role_defaults),

@@ -8,13 +8,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use petgraph::graph::NodeIndex;
-use serde_json::json;
+use serde_json::{Value, json};
 use settle_playbooks::{Strategy, Task};
 
 use super::includes::include_name;
 use super::{End, PlayRun, StepOutcome, bool_of};
 use crate::plan::{Edge, Plan, Step};
-use crate::template::Layer;
+use crate::template::{Layer, templar};
 
 impl PlayRun<'_> {
     /// Walks a plan with a set of hosts; returns how each host ended.
@@ -375,6 +375,16 @@ impl PlayRun<'_> {
                     .flatten()
                     .unwrap_or(false)
         };
+        let throttle = match self.throttle_of(task, &first, extra_of(&first)) {
+            Ok(n) => n,
+            Err(e) => {
+                self.abort_run(
+                    &format!("Failed to convert the throttle value to an integer: {e}"),
+                    &task.location,
+                );
+                return batch.iter().map(|h| (h.clone(), StepOutcome::Ended)).collect();
+            }
+        };
         if run_once && batch.len() > 1 {
             let outcome = self.run_task(&first, task, extra_of(&first), handler);
             // The one result is every host's (registered on each, as Ansible does), but for
@@ -399,6 +409,81 @@ impl PlayRun<'_> {
             }
             return batch.iter().map(|h| (h.clone(), outcome.clone())).collect();
         }
+        // Ansible ignores `throttle` on a `run_once` task.
+        if throttle > 0 && !run_once {
+            return self.parallel(batch, |h| {
+                self.throttled(task, throttle, || {
+                    self.run_task(h, task, extra_of(h), handler)
+                })
+            });
+        }
         self.parallel(batch, |h| self.run_task(h, task, extra_of(h), handler))
+    }
+
+    /// The task's `throttle` (0: none), rendered for the batch's first host; Python's `int()`
+    /// decides what a number is, and its words say what is not.
+    fn throttle_of(&self, task: &Task, host: &str, extra: &[Layer]) -> Result<u64, String> {
+        let Some(value) = &task.keywords.throttle else {
+            return Ok(0);
+        };
+        let scope = self.scope(&self.engine.hosts.get(host), task, extra);
+        let value = templar()
+            .render(value, &scope)
+            .map_err(|e| e.message)?;
+        python_int(&value).map(|n| n.max(0) as u64)
+    }
+
+    /// Runs `f` once fewer than `limit` hosts are running `task` (in any walk: the `free`
+    /// strategy walks each host on its own thread).
+    fn throttled(&self, task: &Task, limit: u64, f: impl FnOnce() -> StepOutcome) -> StepOutcome {
+        let key = task as *const Task as usize;
+        let mut running = self.throttled.lock().expect("throttle lock");
+        while running.get(&key).copied().unwrap_or(0) as u64 >= limit {
+            running = self
+                .throttle_freed
+                .wait(running)
+                .expect("throttle lock");
+        }
+        *running.entry(key).or_default() += 1;
+        drop(running);
+        let outcome = f();
+        let mut running = self.throttled.lock().expect("throttle lock");
+        if let Some(n) = running.get_mut(&key) {
+            *n = n.saturating_sub(1);
+        }
+        self.throttle_freed.notify_all();
+        outcome
+    }
+
+    /// An error Ansible raises out of its strategy: said with the task's place, and the run
+    /// ends there with exit code 1.
+    fn abort_run(&self, msg: &str, at: &settle_playbooks::Location) {
+        let mut text = msg.to_string();
+        for line in crate::output::source_excerpt(at) {
+            text.push('\n');
+            text.push_str(&line);
+        }
+        self.engine.out.error(&text);
+        self.engine.aborted.store(true, Ordering::SeqCst);
+        self.engine.stop_run.store(true, Ordering::SeqCst);
+        self.end_play.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Python's `int()` of a keyword's value, and its error when it is not a whole number.
+fn python_int(value: &Value) -> Result<i64, String> {
+    match value {
+        Value::Bool(b) => Ok(i64::from(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
+            .ok_or_else(|| format!("int() cannot convert {n}")),
+        Value::String(s) => s.trim().replace('_', "").parse::<i64>().map_err(|_| {
+            format!("invalid literal for int() with base 10: '{s}'")
+        }),
+        other => Err(format!(
+            "int() argument must be a string, a bytes-like object or a real number, not '{}'",
+            super::type_name(other).replace("None", "NoneType")
+        )),
     }
 }
