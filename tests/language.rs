@@ -3153,3 +3153,55 @@ fn throttle_limits_how_many_hosts_run_a_task_at_once() {
         run.stderr
     );
 }
+
+#[test]
+fn unreachable_loop_items_go_on_and_clear_host_errors_brings_the_host_back_behind() {
+    let s = Scratch::new();
+    s.write(
+        "hosts",
+        "ok ansible_connection=local\nfar ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=9\nodd ansible_connection=nope_conn\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: ok,far
+  gather_facts: no
+  tasks:
+    - ping:
+      ignore_unreachable: '{{ item }}'
+      loop: [true, true]
+      register: all_ignored
+    - ping:
+      ignore_unreachable: '{{ item }}'
+      loop: [false, true]
+    - meta: clear_host_errors
+    - ping:
+    - assert:
+        that:
+          - all_ignored.results[0] is unreachable
+          - all_ignored is unreachable
+      delegate_to: ok
+      when: inventory_hostname == 'ok'
+- hosts: odd
+  gather_facts: no
+  tasks:
+    - ping:
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(4);
+    let far = run.recap("far");
+    assert_eq!(
+        (far["ok"], far["ignored"], far["unreachable"]),
+        (1, 1, 2),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("the connection plugin 'nope_conn' was not found"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.recap("odd")["failed"], 1, "{}", run.stdout);
+}

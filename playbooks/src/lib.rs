@@ -335,7 +335,7 @@ pub struct Keywords {
     pub changed_when: Vec<Value>,
     pub failed_when: Vec<Value>,
     pub ignore_errors: Option<Value>,
-    pub ignore_unreachable: Option<bool>,
+    pub ignore_unreachable: Option<Value>,
     pub become_: Option<Value>,
     pub become_user: Option<Value>,
     pub become_method: Option<String>,
@@ -401,6 +401,7 @@ impl Keywords {
         }
         forget_omitted!(
             ignore_errors,
+            ignore_unreachable,
             become_,
             become_user,
             become_exe,

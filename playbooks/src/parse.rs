@@ -661,7 +661,7 @@ fn parse_shared_keywords(
             "when" => kw.when = list_of_values(node),
             "tags" => kw.tags = list_of_strings(node, true),
             "ignore_errors" => kw.ignore_errors = Some(value()),
-            "ignore_unreachable" => kw.ignore_unreachable = Some(truthy(&value())),
+            "ignore_unreachable" => kw.ignore_unreachable = Some(value()),
             "become" => kw.become_ = Some(value()),
             "become_user" => kw.become_user = Some(value()),
             "become_method" => {

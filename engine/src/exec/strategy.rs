@@ -46,6 +46,12 @@ impl PlayRun<'_> {
             host: String,
             node: Option<NodeIndex>,
             carrying: bool,
+            /// Unreachable: where the host would go on, should `meta: clear_host_errors` bring
+            /// it back in this play (as Ansible's iterator keeps an unreachable host's place).
+            parked: Option<NodeIndex>,
+            /// Brought back by `meta: clear_host_errors` behind the others: as Ansible's
+            /// lockstep, it goes on once the others have reached the end.
+            behind: bool,
         }
         let mut cursors: Vec<Cursor> = hosts
             .iter()
@@ -53,6 +59,8 @@ impl PlayRun<'_> {
                 host: h.clone(),
                 node: plan.entry,
                 carrying: false,
+                parked: None,
+                behind: false,
             })
             .collect();
         let mut ends: HashMap<String, End> = HashMap::new();
@@ -64,12 +72,17 @@ impl PlayRun<'_> {
             {
                 break;
             }
-            let Some(next) = cursors.iter().filter_map(|c| c.node).min() else {
+            let ahead = cursors.iter().filter(|c| !c.behind).filter_map(|c| c.node);
+            let Some(next) = ahead.min() else {
+                if cursors.iter().any(|c| c.behind && c.node.is_some()) {
+                    cursors.iter_mut().for_each(|c| c.behind = false);
+                    continue;
+                }
                 break;
             };
             let batch: Vec<String> = cursors
                 .iter()
-                .filter(|c| c.node == Some(next))
+                .filter(|c| c.node == Some(next) && !c.behind)
                 .map(|c| c.host.clone())
                 .collect();
             let outcomes = self.run_step(plan, next, &batch, extra);
@@ -78,6 +91,7 @@ impl PlayRun<'_> {
                 || matches!(&node.step, Step::Task(t) if t.keywords.any_errors_fatal == Some(true));
             let mut newly_failed = 0;
             let mut failing: Vec<String> = Vec::new();
+            let mut cleared = false;
             for (host, outcome) in outcomes {
                 if matches!(
                     outcome,
@@ -134,6 +148,7 @@ impl PlayRun<'_> {
                     }
                     StepOutcome::Unreachable => {
                         cursor.node = None;
+                        cursor.parked = plan.follow(next, Edge::Next);
                         ends.insert(host, End::Unreachable);
                     }
                     StepOutcome::Ended => cursor.node = None,
@@ -141,7 +156,15 @@ impl PlayRun<'_> {
                         cursor.carrying = false;
                         self.clear_host_errors(&host);
                         cursor.node = plan.follow(next, Edge::Next);
+                        cleared = true;
                     }
+                }
+            }
+            if cleared {
+                for cursor in cursors.iter_mut().filter(|c| c.parked.is_some()) {
+                    cursor.node = cursor.parked.take();
+                    cursor.behind = true;
+                    ends.remove(&cursor.host);
                 }
             }
             // `any_errors_fatal`: one host failing fails every other host still going, which
