@@ -3205,3 +3205,14 @@ fn unreachable_loop_items_go_on_and_clear_host_errors_brings_the_host_back_behin
     );
     assert_eq!(run.recap("odd")["failed"], 1, "{}", run.stdout);
 }
+
+#[test]
+fn ansible_playbook_python_names_the_controllers_python() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - assert:\n        that: ansible_playbook_python is match('/')\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

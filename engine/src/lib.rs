@@ -309,6 +309,11 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         serde_json::json!({"full": "2.19.0", "major": 2, "minor": 19, "revision": 0, "string": "2.19.0 (settle)"}),
     );
     globals.insert("settle_version".into(), env!("CARGO_PKG_VERSION").into());
+    // Ansible's own Python (`sys.executable`): here the controller's Python, as the implicit
+    // localhost gets it.
+    if let Some(python) = settle_inventory::controller_python() {
+        globals.insert("ansible_playbook_python".into(), python.into());
+    }
     let started = std::time::Instant::now();
     if opts.flush_cache
         && let Some(cache) = &opts.fact_cache
