@@ -3216,3 +3216,14 @@ fn ansible_playbook_python_names_the_controllers_python() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn debug_var_given_as_unsafe_text_fails_as_untrusted() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars: {debug_me: x}\n  tasks:\n    - debug:\n        var: !unsafe debug_me\n      ignore_errors: true\n      register: out\n    - assert:\n        that:\n          - out is failed\n          - out.msg is contains 'untrusted template or expression'\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -405,7 +405,10 @@ impl PlayRun<'_> {
                     &format!("Failed to convert the throttle value to an integer: {e}"),
                     &task.location,
                 );
-                return batch.iter().map(|h| (h.clone(), StepOutcome::Ended)).collect();
+                return batch
+                    .iter()
+                    .map(|h| (h.clone(), StepOutcome::Ended))
+                    .collect();
             }
         };
         if run_once && batch.len() > 1 {
@@ -450,9 +453,7 @@ impl PlayRun<'_> {
             return Ok(0);
         };
         let scope = self.scope(&self.engine.hosts.get(host), task, extra);
-        let value = templar()
-            .render(value, &scope)
-            .map_err(|e| e.message)?;
+        let value = templar().render(value, &scope).map_err(|e| e.message)?;
         python_int(&value).map(|n| n.max(0) as u64)
     }
 
@@ -462,10 +463,7 @@ impl PlayRun<'_> {
         let key = task as *const Task as usize;
         let mut running = self.throttled.lock().expect("throttle lock");
         while running.get(&key).copied().unwrap_or(0) as u64 >= limit {
-            running = self
-                .throttle_freed
-                .wait(running)
-                .expect("throttle lock");
+            running = self.throttle_freed.wait(running).expect("throttle lock");
         }
         *running.entry(key).or_default() += 1;
         drop(running);
@@ -501,9 +499,11 @@ fn python_int(value: &Value) -> Result<i64, String> {
             .as_i64()
             .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
             .ok_or_else(|| format!("int() cannot convert {n}")),
-        Value::String(s) => s.trim().replace('_', "").parse::<i64>().map_err(|_| {
-            format!("invalid literal for int() with base 10: '{s}'")
-        }),
+        Value::String(s) => s
+            .trim()
+            .replace('_', "")
+            .parse::<i64>()
+            .map_err(|_| format!("invalid literal for int() with base 10: '{s}'")),
         other => Err(format!(
             "int() argument must be a string, a bytes-like object or a real number, not '{}'",
             super::type_name(other).replace("None", "NoneType")
