@@ -3128,3 +3128,151 @@ fn gathering_smart_gathers_once_per_host_and_explicit_only_when_asked() {
     );
     run.assert_code(0);
 }
+
+#[test]
+fn clear_host_errors_brings_failed_hosts_back_for_the_next_plays() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["a", "b", "c"]));
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - fail:
+      when: inventory_hostname == 'b'
+    - meta: clear_host_errors
+- hosts: all
+  gather_facts: no
+  tasks:
+    - assert:
+        that: ansible_play_hosts | length == 3
+      run_once: true
+    - fail:
+      when: inventory_hostname == 'b'
+- hosts: all
+  gather_facts: no
+  tasks:
+    - assert:
+        that:
+          - ansible_play_batch == ['a', 'c']
+          - ansible_play_hosts == ['a', 'c']
+          - ansible_play_hosts_all == ['a', 'b', 'c']
+      run_once: true
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    assert_eq!(run.recap("b")["failed"], 2, "{}", run.stdout);
+    assert_eq!(run.recap("a")["ok"], 2, "{}", run.stdout);
+}
+
+#[test]
+fn throttle_limits_how_many_hosts_run_a_task_at_once() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["a", "b", "c", "d"]));
+    s.write(
+        "site.yml",
+        &format!(
+            "\
+- hosts: all
+  gather_facts: no
+  throttle: '{{{{ 4 }}}}'
+  tasks:
+    - block:
+        - shell: mkdir {0}/lock && sleep 0.2 && rmdir {0}/lock
+      throttle: 1
+",
+            s.root()
+        ),
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "--forks", "4"]);
+    run.assert_code(0);
+    s.write(
+        "bad.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug:\n      throttle: \"{{ 'nope' }}\"\n",
+    );
+    let run = s.settle(&["bad.yml", "-i", "hosts"]);
+    run.assert_code(1);
+    assert!(
+        run.stderr.contains(
+            "Failed to convert the throttle value to an integer: invalid literal for int() with base 10: 'nope'"
+        ),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn unreachable_loop_items_go_on_and_clear_host_errors_brings_the_host_back_behind() {
+    let s = Scratch::new();
+    s.write(
+        "hosts",
+        "ok ansible_connection=local\nfar ansible_connection=ssh ansible_host=127.0.0.1 ansible_port=9\nodd ansible_connection=nope_conn\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: ok,far
+  gather_facts: no
+  tasks:
+    - ping:
+      ignore_unreachable: '{{ item }}'
+      loop: [true, true]
+      register: all_ignored
+    - ping:
+      ignore_unreachable: '{{ item }}'
+      loop: [false, true]
+    - meta: clear_host_errors
+    - ping:
+    - assert:
+        that:
+          - all_ignored.results[0] is unreachable
+          - all_ignored is unreachable
+      delegate_to: ok
+      when: inventory_hostname == 'ok'
+- hosts: odd
+  gather_facts: no
+  tasks:
+    - ping:
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(4);
+    let far = run.recap("far");
+    assert_eq!(
+        (far["ok"], far["ignored"], far["unreachable"]),
+        (1, 1, 2),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("the connection plugin 'nope_conn' was not found"),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.recap("odd")["failed"], 1, "{}", run.stdout);
+}
+
+#[test]
+fn ansible_playbook_python_names_the_controllers_python() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - assert:\n        that: ansible_playbook_python is match('/')\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn debug_var_given_as_unsafe_text_fails_as_untrusted() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  vars: {debug_me: x}\n  tasks:\n    - debug:\n        var: !unsafe debug_me\n      ignore_errors: true\n      register: out\n    - assert:\n        that:\n          - out is failed\n          - out.msg is contains 'untrusted template or expression'\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -528,6 +528,10 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
         ));
     }
     let shown = if let Some(var) = args.get("var") {
+        // `var: !unsafe name`: untrusted text is never evaluated, as in Ansible 2.19.
+        if var.as_str().is_some_and(|s| s.starts_with("{% raw %}")) {
+            return Ok(failed("Encountered untrusted template or expression."));
+        }
         // `var: "{{ item }}"` names the variable the template gives, as in Ansible.
         let name = match var {
             Value::String(s) if is_template(s) => {

@@ -147,6 +147,11 @@ impl HostState {
     pub fn leave_run(&self) {
         self.out_of_run.store(true, Ordering::SeqCst);
     }
+
+    /// `meta: clear_host_errors`: the host takes part in the next plays again.
+    pub fn rejoin_run(&self) {
+        self.out_of_run.store(false, Ordering::SeqCst);
+    }
 }
 
 /// Every host the run has touched, created from the inventory on first use.

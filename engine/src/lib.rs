@@ -309,8 +309,9 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         serde_json::json!({"full": "2.19.0", "major": 2, "minor": 19, "revision": 0, "string": "2.19.0 (settle)"}),
     );
     globals.insert("settle_version".into(), env!("CARGO_PKG_VERSION").into());
-    // Ansible's controller Python: the one settle runs Python modules with on this machine.
-    if let Ok(python) = settle_modules::ansible_module::host_python() {
+    // Ansible's own Python (`sys.executable`): here the controller's Python, as the implicit
+    // localhost gets it.
+    if let Some(python) = settle_inventory::controller_python() {
         globals.insert("ansible_playbook_python".into(), python.into());
     }
     let started = std::time::Instant::now();
@@ -366,7 +367,10 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         check_mode: opts.check,
         fail_on_change: opts.fail_on_change,
         duration_seconds: started.elapsed().as_secs_f64(),
-        exit_code: stats.exit_code(),
+        exit_code: match engine.aborted.load(std::sync::atomic::Ordering::SeqCst) {
+            true => 1,
+            false => stats.exit_code(),
+        },
     };
     // Interrupted: the recap so far, then ansible-playbook's message and code.
     if let Some(signal) = interrupt::signal() {

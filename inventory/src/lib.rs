@@ -129,7 +129,7 @@ enum DynamicChange {
 /// The controller's Python, which Ansible gives its implicit `localhost` (Ansible's own
 /// `sys.executable`): `$SETTLE_ANSIBLE_PYTHON` when set, else `python3` on `PATH` (a
 /// virtualenv's, when one is active, as Ansible's would be), else `/usr/bin/python3`.
-fn controller_python() -> Option<String> {
+pub fn controller_python() -> Option<String> {
     if let Ok(python) = std::env::var("SETTLE_ANSIBLE_PYTHON")
         && !python.is_empty()
     {

@@ -337,7 +337,7 @@ pub struct Keywords {
     pub changed_when: Vec<Value>,
     pub failed_when: Vec<Value>,
     pub ignore_errors: Option<Value>,
-    pub ignore_unreachable: Option<bool>,
+    pub ignore_unreachable: Option<Value>,
     pub become_: Option<Value>,
     pub become_user: Option<Value>,
     pub become_method: Option<String>,
@@ -366,6 +366,8 @@ pub struct Keywords {
     pub async_: Option<Value>,
     /// `poll`: seconds between looks at an `async` job; 0 leaves it running.
     pub poll: Option<Value>,
+    /// `throttle`: at most this many hosts run the task at once (a template; 0 is no limit).
+    pub throttle: Option<Value>,
 }
 
 impl Keywords {
@@ -401,6 +403,7 @@ impl Keywords {
         }
         forget_omitted!(
             ignore_errors,
+            ignore_unreachable,
             become_,
             become_user,
             become_exe,
@@ -411,12 +414,14 @@ impl Keywords {
             check_mode,
             diff,
             remote_user,
-            timeout
+            timeout,
+            throttle
         );
         macro_rules! inherit_option {
             ($($field:ident),*) => { $( if self.$field.is_none() { self.$field = parent.$field.clone(); } )* };
         }
         inherit_option!(
+            throttle,
             ignore_errors,
             ignore_unreachable,
             become_,

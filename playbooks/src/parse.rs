@@ -53,10 +53,11 @@ pub const TASK_KEYWORDS: &[&str] = &[
     "async",
     "poll",
     "module_defaults",
+    "throttle",
 ];
 
 /// Keywords Ansible knows that settle does not do (yet): an error rather than a silent no-op.
-const UNSUPPORTED_KEYWORDS: &[&str] = &["throttle", "debugger", "port", "vars_prompt"];
+const UNSUPPORTED_KEYWORDS: &[&str] = &["debugger", "port", "vars_prompt"];
 
 const BLOCK_KEYWORDS: &[&str] = &[
     "name",
@@ -85,6 +86,7 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "timeout",
     "module_defaults",
     "notify",
+    "throttle",
 ];
 
 const PLAY_KEYWORDS: &[&str] = &[
@@ -124,6 +126,7 @@ const PLAY_KEYWORDS: &[&str] = &[
     "collections",
     "run_once",
     "timeout",
+    "throttle",
     "module_defaults",
 ];
 
@@ -659,7 +662,7 @@ fn parse_shared_keywords(
             "when" => kw.when = list_of_values(node),
             "tags" => kw.tags = list_of_strings(node, true),
             "ignore_errors" => kw.ignore_errors = Some(value()),
-            "ignore_unreachable" => kw.ignore_unreachable = Some(truthy(&value())),
+            "ignore_unreachable" => kw.ignore_unreachable = Some(value()),
             "become" => kw.become_ = Some(value()),
             "become_user" => kw.become_user = Some(value()),
             "become_method" => {
@@ -693,6 +696,7 @@ fn parse_shared_keywords(
             "remote_user" => kw.remote_user = Some(value()),
             "connection" => kw.connection = Some(string()?),
             "timeout" => kw.timeout = Some(value()),
+            "throttle" => kw.throttle = Some(value()),
             _ => {}
         }
     }
@@ -1202,7 +1206,7 @@ fn parse_task(
             "name" | "when" | "tags" | "ignore_errors" | "ignore_unreachable" | "become"
             | "become_user" | "become_method" | "become_exe" | "become_flags" | "no_log"
             | "run_once" | "environment" | "check_mode" | "diff" | "any_errors_fatal"
-            | "remote_user" | "connection" | "timeout" | "module_defaults" => {}
+            | "remote_user" | "connection" | "timeout" | "throttle" | "module_defaults" => {}
             "delegate_to" => {}
             "loop" => set_loop(&mut keywords, None, value, scope, name)?,
             k if k.starts_with("with_") && k.len() > 5 => {

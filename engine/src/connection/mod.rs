@@ -138,8 +138,10 @@ pub fn connect(target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> 
         "local" => Ok(Arc::new(Local::new())),
         "ssh" | "smart" | "paramiko" => Ok(Arc::new(ssh::connect(target)?)),
         "russh" => Ok(Arc::new(russh::connect(target)?)),
-        other => Err(ConnectionError::Unreachable(format!(
-            "unknown connection type {other:?}; settle has local, ssh and russh"
+        // As Ansible: a task that fails (the host is not unreachable). settle has local, ssh
+        // and russh.
+        other => Err(ConnectionError::Failed(format!(
+            "Task failed: the connection plugin '{other}' was not found"
         ))),
     }
 }

@@ -135,6 +135,7 @@ impl PlayRun<'_> {
             return (result.as_object().cloned().unwrap_or_default(), None, None);
         }
         let mut results = Vec::with_capacity(items.len());
+        let (mut unreachable, mut ignore_unreachable) = (None, true);
         let mut combined_plan = settle_modules::Plan::default();
         for (index, item) in items.iter().cloned().enumerate() {
             let layer = item_layer(lc, &loop_var, &items, index);
@@ -156,22 +157,45 @@ impl PlayRun<'_> {
                 },
                 Ok(None) => self.run_one(host, state, task, &item_scope),
             };
-            if let Some(msg) = r.unreachable.take() {
-                return (Map::new(), None, Some(msg));
+            // An unreachable item does not end the loop (as in Ansible): the task is unreachable,
+            // and ignored only when every unreachable item's `ignore_unreachable` says so.
+            let item_unreachable = r.unreachable.take();
+            if let Some(msg) = &item_unreachable {
+                let ignore = super::bool_of(&task.keywords.ignore_unreachable, &item_scope)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(false);
+                ignore_unreachable = ignore_unreachable && ignore;
+                unreachable.get_or_insert_with(|| msg.clone());
+                r.result = json!({"changed": false, "unreachable": true, "msg": msg})
+                    .as_object()
+                    .cloned()
+                    .unwrap_or_default();
             }
             r.result.insert(loop_var.clone(), item.clone());
             r.result
                 .insert("ansible_loop_var".into(), loop_var.clone().into());
             let label = item_label(task, no_log, &item, &item_scope, &mut r.result);
-            if r.status() == crate::output::Status::Failed {
-                self.show_task_error(task, &r, no_log);
+            if item_unreachable.is_some() {
+                let shown = Value::Object(r.result.clone());
+                self.engine
+                    .out
+                    .result(host, Status::Failed, Some(&label), &shown, false);
+            } else {
+                if r.status() == crate::output::Status::Failed {
+                    self.show_task_error(task, &r, no_log);
+                }
+                self.print_result(host, &r, Some(&label), no_log, false);
             }
-            self.print_result(host, &r, Some(&label), no_log, false);
             combined_plan.changes.extend(r.plan.changes.iter().cloned());
             combined_plan.content.extend(r.plan.content.iter().cloned());
             let mut registered = r.result.clone();
             registered.retain(|k, _| !k.starts_with('_'));
-            results.push((r.status(), Value::Object(registered.clone())));
+            let status = match item_unreachable {
+                Some(_) => Status::Unreachable,
+                None => r.status(),
+            };
+            results.push((status, Value::Object(registered.clone())));
             if !lc.break_when.is_empty() {
                 let after = register_scope(task, &item_scope, &registered);
                 match self.conditions_hold(&lc.break_when, &after) {
@@ -207,6 +231,13 @@ impl PlayRun<'_> {
             "results".into(),
             Value::Array(results.into_iter().map(|(_, v)| v).collect()),
         );
-        (result, Some(combined_plan), None)
+        if unreachable.is_some() {
+            result.insert("unreachable".into(), true.into());
+            result.insert(
+                "_ansible_ignore_unreachable".into(),
+                ignore_unreachable.into(),
+            );
+        }
+        (result, Some(combined_plan), unreachable)
     }
 }

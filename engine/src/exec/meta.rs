@@ -9,7 +9,7 @@ use settle_playbooks::Task;
 use std::sync::Arc;
 
 use super::delegate::target_of;
-use super::{FACTS, PlayRun, StepOutcome};
+use super::{FACTS, PlayRun, StepOutcome, bool_of};
 use crate::actions::host_python;
 use crate::connection::ConnectionError;
 use crate::fact_cache::Gathering;
@@ -66,7 +66,14 @@ impl PlayRun<'_> {
                 FACTS,
                 outcome.msg.as_deref().unwrap_or("fact gathering failed"),
             ),
-            Err(ConnectionError::Unreachable(msg)) => self.report_unreachable(host, FACTS, &msg),
+            Err(ConnectionError::Unreachable(msg)) => {
+                let outcome = self.report_unreachable(host, FACTS, &msg);
+                // The play's `ignore_unreachable` holds for its fact gathering too.
+                match bool_of(&self.play.keywords.ignore_unreachable, &scope) {
+                    Ok(Some(true)) => self.ignore_unreachable(host),
+                    _ => outcome,
+                }
+            }
             Err(ConnectionError::Failed(msg)) => self.report_failure(host, FACTS, &msg),
         }
     }

@@ -72,6 +72,9 @@ pub(crate) struct Engine<'a> {
     pub hosts: Arc<Hosts>,
     /// `any_errors_fatal` fired: nothing more runs.
     stop_run: AtomicBool,
+    /// An error Ansible raises out of its strategy (a `throttle` that is no number) ended the
+    /// run: the exit code is 1.
+    pub aborted: AtomicBool,
     /// `--step` answered "continue".
     step_continue: AtomicBool,
     /// Every host × task result, in the order they came.
@@ -91,7 +94,10 @@ struct PlayRun<'a> {
     /// Each host's own magic variables, and the play's (shared by all hosts).
     magic: Mutex<HashMap<String, Arc<Vars>>>,
     play_magic: Mutex<Option<Arc<Vars>>>,
+    /// The hosts the play runs on (those still in the run), and every host its pattern matches
+    /// (`ansible_play_hosts_all`: also those that failed in an earlier play).
     play_hosts: Vec<String>,
+    play_hosts_all: Vec<String>,
     /// The play's strategy, its template rendered.
     strategy: Strategy,
     /// The `serial` batch being run (`ansible_play_batch`).
@@ -100,6 +106,9 @@ struct PlayRun<'a> {
     end_play: AtomicBool,
     /// `meta: end_batch`: the batch in hand ends; the next one (`serial`) starts.
     end_batch: AtomicBool,
+    /// `throttle`: how many hosts run each throttled task now (keyed by the task's address).
+    throttled: Mutex<HashMap<usize, usize>>,
+    throttle_freed: std::sync::Condvar,
     /// Task files and roles read by includes, once per run: keyed by the file (or role) and
     /// the include that reads it (its `apply` is part of what was read).
     included: Mutex<HashMap<IncludedFile, Arc<Vec<TaskNode>>>>,
@@ -131,6 +140,7 @@ impl<'a> Engine<'a> {
             stats: Mutex::new(Stats::default()),
             hosts,
             stop_run: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             step_continue: AtomicBool::new(false),
             records: Mutex::default(),
             started: Mutex::new(opts.selection.start_at_task.is_none()),
@@ -158,13 +168,19 @@ impl<'a> Engine<'a> {
         self.out.event(
             &json!({"event": "play_start", "play": name, "location": play.location.to_string()}),
         );
-        let hosts = match self.play_hosts(play) {
+        let all_hosts = match self.play_hosts(play) {
             Ok(h) => h,
             Err(e) => {
                 self.out.error(&e);
                 return;
             }
         };
+        // Hosts that failed or were unreachable in an earlier play stay out of this one.
+        let hosts: Vec<String> = all_hosts
+            .iter()
+            .filter(|h| !self.hosts.get(h).is_out())
+            .cloned()
+            .collect();
         if hosts.is_empty() {
             self.out.no_hosts_matched();
             return;
@@ -190,14 +206,23 @@ impl<'a> Engine<'a> {
             magic: Mutex::default(),
             play_magic: Mutex::default(),
             play_hosts: hosts.clone(),
+            failed_hosts: Mutex::new(
+                all_hosts
+                    .iter()
+                    .filter(|h| !hosts.contains(h))
+                    .cloned()
+                    .collect(),
+            ),
+            play_hosts_all: all_hosts,
             strategy,
             batch: Mutex::default(),
             notified: Mutex::default(),
             end_play: AtomicBool::new(false),
             end_batch: AtomicBool::new(false),
+            throttled: Mutex::default(),
+            throttle_freed: std::sync::Condvar::new(),
             included: Mutex::default(),
             included_handlers: Mutex::default(),
-            failed_hosts: Mutex::default(),
             role_defaults: Mutex::new(role_defaults),
             role_vars: Mutex::new(role_vars),
             role_runs: Mutex::default(),
@@ -246,14 +271,9 @@ impl<'a> Engine<'a> {
                     pr.flush_handlers(&failed);
                 }
             }
-            for (host, end) in &ends {
-                if *end != End::Done {
-                    self.hosts.get(host).leave_run();
-                }
-            }
-            // When every host of a batch has failed, Ansible ends the whole run there: no
-            // further batch, no further play.
-            if !ends.is_empty() && ends.values().all(|e| *e != End::Done) {
+            // When every host of a batch has failed (and no `meta: clear_host_errors` forgave
+            // them), Ansible ends the whole run there: no further batch, no further play.
+            if !batch.is_empty() && batch.iter().all(|h| self.hosts.get(h).is_out()) {
                 self.stop_run.store(true, Ordering::SeqCst);
             }
             if self.stopped() {
@@ -305,7 +325,6 @@ impl<'a> Engine<'a> {
                 .collect();
             hosts.retain(|h| allowed.contains(h));
         }
-        hosts.retain(|h| !self.hosts.get(h).is_out());
         let order = match &play.order {
             None => None,
             Some(order) => Some(

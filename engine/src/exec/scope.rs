@@ -108,7 +108,7 @@ impl PlayRun<'_> {
                 .collect::<Vec<_>>()
                 .into()
         };
-        let play_hosts = active(&self.play_hosts);
+        let play_hosts = active(&self.play_hosts_all);
         m.insert("play_hosts".into(), play_hosts.clone());
         m.insert("ansible_play_hosts".into(), play_hosts);
         m.insert(
@@ -117,7 +117,7 @@ impl PlayRun<'_> {
         );
         m.insert(
             "ansible_play_hosts_all".into(),
-            Value::from(self.play_hosts.clone()),
+            Value::from(self.play_hosts_all.clone()),
         );
         m.insert("ansible_play_name".into(), self.play.name.clone().into());
         // The roles of `roles:` and their dependencies, by name, as Ansible lists them.

@@ -8,13 +8,13 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use petgraph::graph::NodeIndex;
-use serde_json::json;
+use serde_json::{Value, json};
 use settle_playbooks::{Strategy, Task};
 
 use super::includes::include_name;
 use super::{End, PlayRun, StepOutcome, bool_of};
 use crate::plan::{Edge, Plan, Step};
-use crate::template::Layer;
+use crate::template::{Layer, templar};
 
 impl PlayRun<'_> {
     /// Walks a plan with a set of hosts; returns how each host ended.
@@ -46,6 +46,12 @@ impl PlayRun<'_> {
             host: String,
             node: Option<NodeIndex>,
             carrying: bool,
+            /// Unreachable: where the host would go on, should `meta: clear_host_errors` bring
+            /// it back in this play (as Ansible's iterator keeps an unreachable host's place).
+            parked: Option<NodeIndex>,
+            /// Brought back by `meta: clear_host_errors` behind the others: as Ansible's
+            /// lockstep, it goes on once the others have reached the end.
+            behind: bool,
         }
         let mut cursors: Vec<Cursor> = hosts
             .iter()
@@ -53,6 +59,8 @@ impl PlayRun<'_> {
                 host: h.clone(),
                 node: plan.entry,
                 carrying: false,
+                parked: None,
+                behind: false,
             })
             .collect();
         let mut ends: HashMap<String, End> = HashMap::new();
@@ -64,12 +72,17 @@ impl PlayRun<'_> {
             {
                 break;
             }
-            let Some(next) = cursors.iter().filter_map(|c| c.node).min() else {
+            let ahead = cursors.iter().filter(|c| !c.behind).filter_map(|c| c.node);
+            let Some(next) = ahead.min() else {
+                if cursors.iter().any(|c| c.behind && c.node.is_some()) {
+                    cursors.iter_mut().for_each(|c| c.behind = false);
+                    continue;
+                }
                 break;
             };
             let batch: Vec<String> = cursors
                 .iter()
-                .filter(|c| c.node == Some(next))
+                .filter(|c| c.node == Some(next) && !c.behind)
                 .map(|c| c.host.clone())
                 .collect();
             let outcomes = self.run_step(plan, next, &batch, extra);
@@ -78,6 +91,7 @@ impl PlayRun<'_> {
                 || matches!(&node.step, Step::Task(t) if t.keywords.any_errors_fatal == Some(true));
             let mut newly_failed = 0;
             let mut failing: Vec<String> = Vec::new();
+            let mut cleared = false;
             for (host, outcome) in outcomes {
                 if matches!(
                     outcome,
@@ -134,16 +148,23 @@ impl PlayRun<'_> {
                     }
                     StepOutcome::Unreachable => {
                         cursor.node = None;
+                        cursor.parked = plan.follow(next, Edge::Next);
                         ends.insert(host, End::Unreachable);
                     }
                     StepOutcome::Ended => cursor.node = None,
                     StepOutcome::ErrorsCleared => {
                         cursor.carrying = false;
-                        self.failed_hosts.lock().expect("failed lock").remove(&host);
-                        self.forget_play_magic();
-                        self.engine.count(&host, |s| s.cleared = s.failures);
+                        self.clear_host_errors(&host);
                         cursor.node = plan.follow(next, Edge::Next);
+                        cleared = true;
                     }
+                }
+            }
+            if cleared {
+                for cursor in cursors.iter_mut().filter(|c| c.parked.is_some()) {
+                    cursor.node = cursor.parked.take();
+                    cursor.behind = true;
+                    ends.remove(&cursor.host);
                 }
             }
             // `any_errors_fatal`: one host failing fails every other host still going, which
@@ -192,17 +213,35 @@ impl PlayRun<'_> {
         ends
     }
 
-    /// Hosts that failed leave `ansible_play_hosts`: their magic variables are made anew.
+    /// Hosts that failed leave `ansible_play_hosts` (their magic variables are made anew) and
+    /// the run: later plays pass them over.
     fn note_failures(&self, ends: &HashMap<String, End>) {
         let mut failed = self.failed_hosts.lock().expect("failed lock");
-        let before = failed.len();
-        failed.extend(
-            ends.iter()
-                .filter(|(_, e)| **e != End::Done)
-                .map(|(h, _)| h.clone()),
-        );
-        if failed.len() != before {
+        let mut changed = false;
+        for (host, _) in ends.iter().filter(|(_, e)| **e != End::Done) {
+            if failed.insert(host.clone()) {
+                self.engine.hosts.get(host).leave_run();
+                changed = true;
+            }
+        }
+        if changed {
             self.forget_play_magic();
+        }
+    }
+
+    /// `meta: clear_host_errors` on `host`: its carried failure is forgotten here, and every
+    /// host of the play that failed or was unreachable takes part in the next plays again (as
+    /// in Ansible, they stay out of this play's `ansible_play_hosts`). The run's exit code no
+    /// longer counts their failures so far.
+    fn clear_host_errors(&self, host: &str) {
+        self.failed_hosts.lock().expect("failed lock").remove(host);
+        self.forget_play_magic();
+        for h in &self.play_hosts_all {
+            let state = self.engine.hosts.get(h);
+            if state.is_out() || h == host {
+                state.rejoin_run();
+                self.engine.count(h, |s| s.cleared = s.failures);
+            }
         }
     }
 
@@ -359,6 +398,19 @@ impl PlayRun<'_> {
                     .flatten()
                     .unwrap_or(false)
         };
+        let throttle = match self.throttle_of(task, &first, extra_of(&first)) {
+            Ok(n) => n,
+            Err(e) => {
+                self.abort_run(
+                    &format!("Failed to convert the throttle value to an integer: {e}"),
+                    &task.location,
+                );
+                return batch
+                    .iter()
+                    .map(|h| (h.clone(), StepOutcome::Ended))
+                    .collect();
+            }
+        };
         if run_once && batch.len() > 1 {
             let outcome = self.run_task(&first, task, extra_of(&first), handler);
             // The one result is every host's (registered on each, as Ansible does), but for
@@ -383,6 +435,78 @@ impl PlayRun<'_> {
             }
             return batch.iter().map(|h| (h.clone(), outcome.clone())).collect();
         }
+        // Ansible ignores `throttle` on a `run_once` task.
+        if throttle > 0 && !run_once {
+            return self.parallel(batch, |h| {
+                self.throttled(task, throttle, || {
+                    self.run_task(h, task, extra_of(h), handler)
+                })
+            });
+        }
         self.parallel(batch, |h| self.run_task(h, task, extra_of(h), handler))
+    }
+
+    /// The task's `throttle` (0: none), rendered for the batch's first host; Python's `int()`
+    /// decides what a number is, and its words say what is not.
+    fn throttle_of(&self, task: &Task, host: &str, extra: &[Layer]) -> Result<u64, String> {
+        let Some(value) = &task.keywords.throttle else {
+            return Ok(0);
+        };
+        let scope = self.scope(&self.engine.hosts.get(host), task, extra);
+        let value = templar().render(value, &scope).map_err(|e| e.message)?;
+        python_int(&value).map(|n| n.max(0) as u64)
+    }
+
+    /// Runs `f` once fewer than `limit` hosts are running `task` (in any walk: the `free`
+    /// strategy walks each host on its own thread).
+    fn throttled(&self, task: &Task, limit: u64, f: impl FnOnce() -> StepOutcome) -> StepOutcome {
+        let key = task as *const Task as usize;
+        let mut running = self.throttled.lock().expect("throttle lock");
+        while running.get(&key).copied().unwrap_or(0) as u64 >= limit {
+            running = self.throttle_freed.wait(running).expect("throttle lock");
+        }
+        *running.entry(key).or_default() += 1;
+        drop(running);
+        let outcome = f();
+        let mut running = self.throttled.lock().expect("throttle lock");
+        if let Some(n) = running.get_mut(&key) {
+            *n = n.saturating_sub(1);
+        }
+        self.throttle_freed.notify_all();
+        outcome
+    }
+
+    /// An error Ansible raises out of its strategy: said with the task's place, and the run
+    /// ends there with exit code 1.
+    fn abort_run(&self, msg: &str, at: &settle_playbooks::Location) {
+        let mut text = msg.to_string();
+        for line in crate::output::source_excerpt(at) {
+            text.push('\n');
+            text.push_str(&line);
+        }
+        self.engine.out.error(&text);
+        self.engine.aborted.store(true, Ordering::SeqCst);
+        self.engine.stop_run.store(true, Ordering::SeqCst);
+        self.end_play.store(true, Ordering::SeqCst);
+    }
+}
+
+/// Python's `int()` of a keyword's value, and its error when it is not a whole number.
+fn python_int(value: &Value) -> Result<i64, String> {
+    match value {
+        Value::Bool(b) => Ok(i64::from(*b)),
+        Value::Number(n) => n
+            .as_i64()
+            .or_else(|| n.as_f64().map(|f| f.trunc() as i64))
+            .ok_or_else(|| format!("int() cannot convert {n}")),
+        Value::String(s) => s
+            .trim()
+            .replace('_', "")
+            .parse::<i64>()
+            .map_err(|_| format!("invalid literal for int() with base 10: '{s}'")),
+        other => Err(format!(
+            "int() argument must be a string, a bytes-like object or a real number, not '{}'",
+            super::type_name(other).replace("None", "NoneType")
+        )),
     }
 }

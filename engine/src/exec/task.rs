@@ -196,27 +196,7 @@ impl PlayRun<'_> {
             Some(items) => self.run_loop(host, &state, task, (&scope, extra), items, no_log),
         };
         if let Some(msg) = unreachable {
-            // An unreachable result is registered too (`result is unreachable`).
-            if let Some(reg) = &task.keywords.register {
-                state.set_task_var(
-                    reg,
-                    json!({"changed": false, "unreachable": true, "msg": msg}),
-                );
-            }
-            let outcome =
-                self.report_unreachable(host, (&task.display_name(), Some(&task.location)), &msg);
-            // ignore_unreachable: counted as ok and ignored, as Ansible counts it, and the host
-            // goes on.
-            if task.keywords.ignore_unreachable == Some(true) {
-                self.engine.count(host, |s| {
-                    s.unreachable = s.unreachable.saturating_sub(1);
-                    s.ok += 1;
-                    s.ignored += 1;
-                });
-                self.engine.out.print("...ignoring");
-                return StepOutcome::Ok;
-            }
-            return outcome;
+            return self.unreachable_task(host, task, &scope, result, &msg);
         }
         self.finish(
             host,
@@ -228,6 +208,53 @@ impl PlayRun<'_> {
             ignore_errors,
             (handler, started),
         )
+    }
+
+    /// A task whose host could not be reached (on one of its loop's items, for a loop): the
+    /// result is registered too (`result is unreachable`); with `ignore_unreachable` it is
+    /// counted as ok and ignored, as Ansible counts it, and the host goes on.
+    fn unreachable_task(
+        &self,
+        host: &str,
+        task: &Task,
+        scope: &Arc<Scope>,
+        mut result: Map<String, Value>,
+        msg: &str,
+    ) -> StepOutcome {
+        let ignore = match result.remove("_ansible_ignore_unreachable") {
+            Some(v) => crate::template::json_truthy(&v),
+            None => bool_of(&task.keywords.ignore_unreachable, scope)
+                .ok()
+                .flatten()
+                .unwrap_or(false),
+        };
+        let looped = result.contains_key("results");
+        if let Some(reg) = &task.keywords.register {
+            let registered = match looped {
+                true => Value::Object(result),
+                false => json!({"changed": false, "unreachable": true, "msg": msg}),
+            };
+            self.engine.hosts.get(host).set_task_var(reg, registered);
+        }
+        let msg = if looped { "All items completed" } else { msg };
+        let outcome =
+            self.report_unreachable(host, (&task.display_name(), Some(&task.location)), msg);
+        match ignore {
+            true => self.ignore_unreachable(host),
+            false => outcome,
+        }
+    }
+
+    /// `ignore_unreachable` after an unreachable result was reported: counted as ok and
+    /// ignored instead, and the host goes on.
+    pub(super) fn ignore_unreachable(&self, host: &str) -> StepOutcome {
+        self.engine.count(host, |s| {
+            s.unreachable = s.unreachable.saturating_sub(1);
+            s.ok += 1;
+            s.ignored += 1;
+        });
+        self.engine.out.print("...ignoring");
+        StepOutcome::Ok
     }
 
     pub(super) fn conditions_hold(

@@ -83,12 +83,12 @@ fn unknown_play_keyword_and_missing_hosts() {
 fn unsupported_keyword_is_an_error_not_ignored() {
     let err = load(&[(
         "site.yml",
-        "- hosts: all\n  tasks:\n    - command: sleep 1\n      throttle: 1\n",
+        "- hosts: all\n  tasks:\n    - command: sleep 1\n      debugger: always\n",
     )])
     .unwrap_err()
     .to_string();
     assert!(
-        err.contains("\"throttle\" is an Ansible task keyword that settle does not support"),
+        err.contains("\"debugger\" is an Ansible task keyword that settle does not support"),
         "{err}"
     );
 }
