@@ -3079,3 +3079,49 @@ fn include_role_takes_role_as_the_other_spelling_of_name() {
     run.assert_code(0);
     assert_eq!(run.stdout.matches("in-r").count(), 2, "{}", run.stdout);
 }
+
+#[test]
+fn handler_notifications_are_checked_when_a_changed_task_notifies() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - debug: msg=quiet
+      notify: nobody
+    - debug: msg=lazy
+      changed_when: true
+      notify: handler name
+    - debug: msg=missing
+      changed_when: true
+      notify: 'handler name with {{ \"myvar\" }}'
+    - debug: msg=never-here
+  handlers:
+    - name: handler name with {{ test_var }}
+      debug: msg=with-var-ran
+    - name: handler name
+      debug: msg=handler-ran
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("[WARNING]: Handler 'handler name with {{ test_var }}' is unusable because it has no listen topics and the name could not be templated (host-specific variables are not supported in handler names). The error: 'test_var' is undefined"), "{}", run.stderr);
+    assert!(run.stderr.contains("[ERROR]: The requested handler 'handler name with myvar' was not found in either the main handlers list nor in the listening handlers list"), "{}", run.stderr);
+    assert!(
+        !run.stdout.contains("never-here") && !run.stdout.contains("PLAY RECAP"),
+        "{}",
+        run.stdout
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "-e", "test_var=myvar"],
+        &[("ANSIBLE_ERROR_ON_MISSING_HANDLER", "false")],
+    );
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("with-var-ran") && run.stdout.contains("handler-ran"),
+        "{}",
+        run.stdout
+    );
+}

@@ -195,7 +195,8 @@ pub(crate) fn value_text(v: &Value) -> String {
     }
 }
 
-/// Checks every task's module and arguments, and every `notify`, before the run.
+/// Checks every task's module and arguments before the run, and the `notify` of a task that
+/// surely notifies (see [`surely_missing_handler`]).
 pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
     for play in playbooks.iter().flat_map(|p| &p.plays) {
         let mut handler_names: Vec<String> = Vec::new();
@@ -239,31 +240,49 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
             {
                 actions::validate(task, &play.dir).map_err(fail)?;
             }
-            for name in &task.keywords.notify {
-                if !handler_names.contains(name)
-                    && !name.contains("{{")
-                    && missing_handler_is_error()
-                {
-                    let hint = handler_names
-                        .iter()
-                        .map(|c| (strsim::jaro_winkler(name, c), c))
-                        .filter(|(s, _)| *s > 0.8)
-                        .max_by(|a, b| a.0.total_cmp(&b.0))
-                        .map(|(_, c)| format!("; did you mean {c:?}?"))
-                        .unwrap_or_default();
-                    return Err(fail(format!(
-                        "The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list{hint}"
-                    )));
-                }
+            if let Some(message) = surely_missing_handler(task, &handler_names) {
+                return Err(fail(message));
             }
         }
     }
     Ok(())
 }
 
+/// A `notify` of this task that no handler answers, found before the run only where that
+/// cannot be wrong: no handler name and no notified name is a template, and the task has no
+/// `when` or `changed_when` that could keep it from notifying. Everything else is checked when
+/// a changed task notifies, as in Ansible.
+fn surely_missing_handler(
+    task: &settle_playbooks::Task,
+    handler_names: &[String],
+) -> Option<String> {
+    if handler_names.iter().any(|n| template::is_template(n))
+        || !task.keywords.when.is_empty()
+        || !task.keywords.changed_when.is_empty()
+        || !missing_handler_is_error()
+    {
+        return None;
+    }
+    let name = task
+        .keywords
+        .notify
+        .iter()
+        .find(|n| !template::is_template(n) && !handler_names.contains(n))?;
+    let hint = handler_names
+        .iter()
+        .map(|c| (strsim::jaro_winkler(name, c), c))
+        .filter(|(s, _)| *s > 0.8)
+        .max_by(|a, b| a.0.total_cmp(&b.0))
+        .map(|(_, c)| format!("; did you mean {c:?}?"))
+        .unwrap_or_default();
+    Some(format!(
+        "The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list{hint}"
+    ))
+}
+
 /// `error_on_missing_handler` (`ANSIBLE_ERROR_ON_MISSING_HANDLER`, default true): a `notify`
 /// that no handler answers stops the run.
-fn missing_handler_is_error() -> bool {
+pub(crate) fn missing_handler_is_error() -> bool {
     std::env::var("ANSIBLE_ERROR_ON_MISSING_HANDLER").is_err()
         || template::env_flag("ANSIBLE_ERROR_ON_MISSING_HANDLER")
 }
@@ -343,6 +362,9 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         for play in &playbook.plays {
             engine.run_play(play);
         }
+    }
+    if engine.aborted() {
+        return 1;
     }
     let stats = engine.stats.lock().expect("stats lock").clone();
     let records = std::mem::take(&mut *engine.records.lock().expect("records lock"));

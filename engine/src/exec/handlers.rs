@@ -2,12 +2,13 @@
 //! defined, once per host, by name or by `listen`.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::{PlayRun, StepOutcome};
 use crate::hosts::HostState;
-use crate::template::{is_template, templar};
+use crate::template::{Layer, Scope, is_template, templar};
 use settle_playbooks::Task;
 
 impl PlayRun<'_> {
@@ -31,42 +32,129 @@ impl PlayRun<'_> {
         names
     }
 
-    /// A handler's `RUNNING HANDLER` title, a templated name rendered for the first host.
-    fn handler_title(&self, handler: &Task, host: &str) -> String {
+    /// Every handler of the play: its own, then those of the roles `include_role` has read.
+    fn all_handlers(&self) -> Vec<Task> {
+        let included = self.included_handlers.lock().expect("handlers lock");
+        self.play
+            .handlers
+            .iter()
+            .chain(included.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// What a handler's name is rendered with: the play's variables, its role's, the extra
+    /// vars and the play's magic variables, but no host's (Ansible templates handler names
+    /// once, without a host).
+    fn handler_scope(&self, handler: &Task) -> Arc<Scope> {
+        let hosts = &self.engine.hosts;
+        let mut layers = vec![
+            Layer::data(hosts.globals.read().expect("globals").clone()),
+            Layer::template(self.role_defaults.lock().expect("role vars lock").clone()),
+        ];
+        if let Some(role) = &handler.role {
+            layers.push(Layer::template(role.defaults.clone()));
+        }
+        layers.push(Layer::template(self.play_vars.clone()));
+        if let Some(vf) = self.play_hosts.first().and_then(|h| self.vars_files.get(h)) {
+            layers.push(Layer::template(vf.clone()));
+        }
+        layers.push(Layer::template(
+            self.role_vars.lock().expect("role vars lock").clone(),
+        ));
+        if let Some(role) = &handler.role {
+            layers.push(Layer::template(role.vars.clone()));
+            layers.push(Layer::template(role.params.clone()));
+        }
+        layers.push(Layer::template(hosts.extra_vars()));
+        layers.push(Layer::data(self.play_magic()));
+        Scope::of_layers(layers, Some(hosts.clone()))
+    }
+
+    /// The names a notification reaches a handler by (see [`Task::handler_names_by`]), a
+    /// templated name rendered. `None` when the name does not render: the handler answers no
+    /// name then, and (`warn`) Ansible's warning says so unless it listens to a topic.
+    fn handler_names_rendered(&self, handler: &Task, warn: bool) -> Option<Vec<String>> {
+        let names = handler.handler_names_by(false);
+        if !names.iter().any(|n| is_template(n)) {
+            return Some(names);
+        }
+        let scope = self.handler_scope(handler);
+        let mut rendered = Vec::with_capacity(names.len());
+        for name in names {
+            match templar().render_text(&name, &scope) {
+                Ok(text) => rendered.push(text),
+                Err(e) => {
+                    if warn && handler.listen.is_empty() {
+                        self.engine.out.warning_once(&format!(
+                            "Handler '{}' is unusable because it has no listen topics and the name could not be templated (host-specific variables are not supported in handler names). The error: {}",
+                            handler.name.as_deref().unwrap_or_default(),
+                            e.undefined_message().unwrap_or(e.message)
+                        ));
+                    }
+                    return None;
+                }
+            }
+        }
+        Some(rendered)
+    }
+
+    /// A handler's `RUNNING HANDLER` title, a templated name rendered.
+    fn handler_title(&self, handler: &Task) -> String {
         let title = handler.display_name();
         if !is_template(&title) {
             return title;
         }
-        let scope = self.fact_scope(&self.engine.hosts.get(host));
-        templar().render_text(&title, &scope).unwrap_or(title)
+        templar()
+            .render_text(&title, &self.handler_scope(handler))
+            .unwrap_or(title)
     }
 
-    /// A handler's names on a host (see [`Task::handler_names_by`]), a templated name rendered
-    /// with the play's variables for that host.
-    fn handler_names_on(&self, handler: &Task, listen: bool, state: &HostState) -> Vec<String> {
-        let names = handler.handler_names_by(listen);
-        if listen || !names.iter().any(|n| is_template(n)) {
-            return names;
+    /// Whether a notification reaches a handler, searched as Ansible's
+    /// `search_handlers_by_notification` does: by name, block by block from the last, each
+    /// handler's name rendered as the search meets it; then by `listen` topic.
+    fn notification_reaches(&self, handlers: &[Task], notification: &str) -> bool {
+        let by_name = search_order(handlers).into_iter().any(|i| {
+            self.handler_names_rendered(&handlers[i], true)
+                .is_some_and(|names| names.iter().any(|n| n == notification))
+        });
+        by_name
+            || handlers
+                .iter()
+                .any(|h| h.handler_names_by(true).iter().any(|n| n == notification))
+    }
+
+    /// Checks, when a changed task notifies, that each notification reaches a handler: one
+    /// that reaches none is an error that ends the run (the message, `Err`), or a warning
+    /// when `error_on_missing_handler` is off.
+    pub(super) fn check_notifications(&self, names: &[String]) -> Result<(), String> {
+        let handlers = self.all_handlers();
+        for name in names {
+            if self.notification_reaches(&handlers, name) {
+                continue;
+            }
+            let message = format!(
+                "The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list"
+            );
+            if crate::missing_handler_is_error() {
+                return Err(message);
+            }
+            self.engine.out.warning_once(&message);
         }
-        let scope = self.fact_scope(state);
-        names
-            .into_iter()
-            .map(|n| templar().render_text(&n, &scope).unwrap_or(n))
-            .collect()
+        Ok(())
     }
 
     /// Runs the handlers notified on these hosts, in the order they are defined.
     pub(super) fn flush_handlers(&self, batch: &[String]) -> Vec<(String, StepOutcome)> {
         let mut outcomes: HashMap<String, StepOutcome> =
             batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
-        let included = self
-            .included_handlers
-            .lock()
-            .expect("handlers lock")
-            .clone();
-        let handlers: Vec<&Task> = self.play.handlers.iter().chain(included.iter()).collect();
-        // Per host, every handler's names (a templated name rendered for that host).
-        let mut names: HashMap<&String, Vec<Vec<String>>> = HashMap::new();
+        let all = self.all_handlers();
+        let handlers: Vec<&Task> = all.iter().collect();
+        // Every handler's names, a templated name rendered; none for one that does not render.
+        let by_name: Vec<Vec<String>> = handlers
+            .iter()
+            .map(|t| self.handler_names_rendered(t, false).unwrap_or_default())
+            .collect();
         for (index, handler) in handlers.iter().enumerate() {
             let hosts: Vec<String> = {
                 let notified = self.notified.lock().expect("notify lock");
@@ -74,17 +162,9 @@ impl PlayRun<'_> {
                     .iter()
                     .filter(|h| outcomes.get(*h) == Some(&StepOutcome::Ok))
                     .filter(|h| {
-                        let Some(set) = notified.get(*h) else {
-                            return false;
-                        };
-                        let by_name = names.entry(h).or_insert_with(|| {
-                            let state = self.engine.hosts.get(h);
-                            handlers
-                                .iter()
-                                .map(|t| self.handler_names_on(t, false, &state))
-                                .collect()
-                        });
-                        answers(&handlers, index, by_name, set)
+                        notified
+                            .get(*h)
+                            .is_some_and(|set| answers(&handlers, index, &by_name, set))
                     })
                     .cloned()
                     .collect()
@@ -92,7 +172,7 @@ impl PlayRun<'_> {
             if hosts.is_empty() {
                 continue;
             }
-            let title = self.handler_title(handler, &hosts[0]);
+            let title = self.handler_title(handler);
             self.engine
                 .out
                 .banner(&format!("RUNNING HANDLER [{title}]"));
@@ -122,6 +202,20 @@ impl PlayRun<'_> {
             .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
             .collect()
     }
+}
+
+/// The order Ansible searches handlers by name: block by block from the last (a role's
+/// handlers are a block, the play's own another), in order within a block.
+fn search_order(handlers: &[Task]) -> Vec<usize> {
+    let block = |i: usize| handlers[i].role.as_ref().map(|r| r.instance.as_str());
+    let mut blocks: Vec<Vec<usize>> = Vec::new();
+    for i in 0..handlers.len() {
+        match blocks.last_mut() {
+            Some(last) if block(last[0]) == block(i) => last.push(i),
+            _ => blocks.push(vec![i]),
+        }
+    }
+    blocks.into_iter().rev().flatten().collect()
 }
 
 /// Whether a host's notifications reach handler `index`: a topic it listens to, or a name of

@@ -72,6 +72,9 @@ pub(crate) struct Engine<'a> {
     pub hosts: Arc<Hosts>,
     /// `any_errors_fatal` fired: nothing more runs.
     stop_run: AtomicBool,
+    /// An error ended the run where it stood (Ansible's `AnsibleError` out of the strategy):
+    /// no recap, exit code 1.
+    aborted: AtomicBool,
     /// `--step` answered "continue".
     step_continue: AtomicBool,
     /// Every host × task result, in the order they came.
@@ -131,6 +134,7 @@ impl<'a> Engine<'a> {
             stats: Mutex::new(Stats::default()),
             hosts,
             stop_run: AtomicBool::new(false),
+            aborted: AtomicBool::new(false),
             step_continue: AtomicBool::new(false),
             records: Mutex::default(),
             started: Mutex::new(opts.selection.start_at_task.is_none()),
@@ -141,6 +145,19 @@ impl<'a> Engine<'a> {
     /// interrupted.
     fn stopped(&self) -> bool {
         self.stop_run.load(Ordering::SeqCst) || crate::interrupt::interrupted()
+    }
+
+    /// Ends the whole run with an error, as an `AnsibleError` raised while Ansible processes
+    /// results does: the message, nothing more run, no recap.
+    pub(crate) fn abort_run(&self, message: &str) {
+        self.out.error(message);
+        self.aborted.store(true, Ordering::SeqCst);
+        self.stop_run.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Engine::abort_run`] ended the run.
+    pub(crate) fn aborted(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
     }
 
     pub fn run_play(&self, play: &Play) {
