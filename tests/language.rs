@@ -357,11 +357,11 @@ fn meta_flush_handlers_runs_them_early() {
 }
 
 #[test]
-fn notifying_a_missing_handler_is_caught_before_the_run() {
+fn notifying_a_missing_handler_stops_the_run_when_the_task_notifies() {
     let s = one_host();
     s.write("site.yml", "- hosts: all\n  tasks:\n    - command: 'true'\n      notify: restart nginx\n  handlers:\n    - name: restart ngnix\n      debug: {}\n");
     let run = s.settle(&["site.yml", "-i", "hosts"]);
-    run.assert_code(4);
+    run.assert_code(1);
     assert!(
         run.stderr.contains("did you mean \"restart ngnix\"?"),
         "{}",
@@ -3124,4 +3124,60 @@ fn handler_notifications_are_checked_when_a_changed_task_notifies() {
         "{}",
         run.stdout
     );
+}
+
+#[test]
+fn handlers_refuse_roles_nested_blocks_and_flush_handlers() {
+    let s = one_host();
+    let play = |handler: &str| {
+        format!(
+            "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: 'true'\n      notify: h\n  handlers:\n{handler}"
+        )
+    };
+    s.write(
+        "role.yml",
+        &play("    - name: h\n      include_role: {name: nowhere}\n"),
+    );
+    let run = s.settle(&["role.yml", "-i", "hosts"]);
+    assert!(
+        run.stderr
+            .contains("Using 'include_role' as a handler is not supported."),
+        "{}",
+        run.stderr
+    );
+    s.write(
+        "nested.yml",
+        "- name: h\n  block:\n    - debug: msg=fine\n    - block:\n        - debug: msg=nested\n",
+    );
+    s.write(
+        "block.yml",
+        &play("    - name: h\n      include_tasks: nested.yml\n"),
+    );
+    let run = s.settle(&["block.yml", "-i", "hosts"]);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("Using a block as a handler is not supported."),
+        "{said}"
+    );
+    s.write(
+        "flush.yml",
+        &play("    - name: h\n      meta: flush_handlers\n"),
+    );
+    let run = s.settle(&["flush.yml", "-i", "hosts"]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("flush_handlers cannot be used as a handler"),
+        "{}",
+        run.stderr
+    );
+    s.write("noop.yml", &play("    - name: h\n      meta: noop\n"));
+    let run = s.settle(&["noop.yml", "-i", "hosts", "-vv"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("RUNNING HANDLER [h]") && run.stdout.contains("META: noop"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("TASK [h]"), "{}", run.stdout);
 }

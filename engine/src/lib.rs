@@ -195,14 +195,11 @@ pub(crate) fn value_text(v: &Value) -> String {
     }
 }
 
-/// Checks every task's module and arguments before the run, and the `notify` of a task that
-/// surely notifies (see [`surely_missing_handler`]).
+/// Checks every task's module and arguments before the run. A `notify` is checked when a
+/// changed task notifies, as in Ansible: tasks before it run, and one that never changes may
+/// name no handler.
 pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
     for play in playbooks.iter().flat_map(|p| &p.plays) {
-        let mut handler_names: Vec<String> = Vec::new();
-        for h in play.handlers.iter().chain(&play.included_role_handlers) {
-            handler_names.extend(h.handler_names());
-        }
         let mut tasks = Vec::new();
         for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
             collect_tasks(section, &mut tasks);
@@ -240,44 +237,9 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
             {
                 actions::validate(task, &play.dir).map_err(fail)?;
             }
-            if let Some(message) = surely_missing_handler(task, &handler_names) {
-                return Err(fail(message));
-            }
         }
     }
     Ok(())
-}
-
-/// A `notify` of this task that no handler answers, found before the run only where that
-/// cannot be wrong: no handler name and no notified name is a template, and the task has no
-/// `when` or `changed_when` that could keep it from notifying. Everything else is checked when
-/// a changed task notifies, as in Ansible.
-fn surely_missing_handler(
-    task: &settle_playbooks::Task,
-    handler_names: &[String],
-) -> Option<String> {
-    if handler_names.iter().any(|n| template::is_template(n))
-        || !task.keywords.when.is_empty()
-        || !task.keywords.changed_when.is_empty()
-        || !missing_handler_is_error()
-    {
-        return None;
-    }
-    let name = task
-        .keywords
-        .notify
-        .iter()
-        .find(|n| !template::is_template(n) && !handler_names.contains(n))?;
-    let hint = handler_names
-        .iter()
-        .map(|c| (strsim::jaro_winkler(name, c), c))
-        .filter(|(s, _)| *s > 0.8)
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .map(|(_, c)| format!("; did you mean {c:?}?"))
-        .unwrap_or_default();
-    Some(format!(
-        "The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list{hint}"
-    ))
 }
 
 /// `error_on_missing_handler` (`ANSIBLE_ERROR_ON_MISSING_HANDLER`, default true): a `notify`

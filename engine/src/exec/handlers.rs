@@ -124,6 +124,22 @@ impl PlayRun<'_> {
                 .any(|h| h.handler_names_by(true).iter().any(|n| n == notification))
     }
 
+    /// `; did you mean "x"?` for the handler name closest to a notification that reaches none.
+    fn closest_handler(&self, handlers: &[Task], name: &str) -> String {
+        let names: Vec<String> = handlers
+            .iter()
+            .flat_map(|h| h.handler_names())
+            .filter(|n| !is_template(n))
+            .collect();
+        names
+            .iter()
+            .map(|c| (strsim::jaro_winkler(name, c), c))
+            .filter(|(s, _)| *s > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, c)| format!("; did you mean {c:?}?"))
+            .unwrap_or_default()
+    }
+
     /// Checks, when a changed task notifies, that each notification reaches a handler: one
     /// that reaches none is an error that ends the run (the message, `Err`), or a warning
     /// when `error_on_missing_handler` is off.
@@ -134,7 +150,8 @@ impl PlayRun<'_> {
                 continue;
             }
             let message = format!(
-                "The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list"
+                "The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list{}",
+                self.closest_handler(&handlers, name)
             );
             if crate::missing_handler_is_error() {
                 return Err(message);
@@ -177,7 +194,20 @@ impl PlayRun<'_> {
                 .out
                 .banner(&format!("RUNNING HANDLER [{title}]"));
             self.engine.out.event(&json!({"event": "handler_start", "task": title, "location": handler.location.to_string()}));
+            if handler.module == "meta"
+                && handler.args.get("_raw_params").and_then(Value::as_str) == Some("flush_handlers")
+            {
+                self.engine
+                    .abort_run("flush_handlers cannot be used as a handler");
+                return batch
+                    .iter()
+                    .map(|h| (h.clone(), StepOutcome::Ended))
+                    .collect();
+            }
             let results = match &handler.include {
+                _ if handler.module == "meta" => {
+                    self.run_meta(handler, &hosts, &HashMap::new(), true)
+                }
                 Some(include) => self.run_include(include, &hosts, &HashMap::new()),
                 None => self.run_task_on(handler, &hosts, &HashMap::new(), true),
             };

@@ -319,7 +319,7 @@ impl PlayRun<'_> {
                 self.complete_role(task.role.as_ref(), batch);
                 batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect()
             }
-            Step::Task(task) if task.module == "meta" => self.run_meta(task, batch, extra),
+            Step::Task(task) if task.module == "meta" => self.run_meta(task, batch, extra, false),
             Step::Task(task) => {
                 if !self.engine.step_allows(&task.display_name()) {
                     return batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
