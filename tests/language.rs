@@ -3181,3 +3181,16 @@ fn handlers_refuse_roles_nested_blocks_and_flush_handlers() {
     );
     assert!(!run.stdout.contains("TASK [h]"), "{}", run.stdout);
 }
+
+#[test]
+fn an_included_roles_tasks_and_handlers_see_the_including_roles_defaults() {
+    let s = one_host();
+    s.write("roles/r1/defaults/main.yml", "v: foo\n");
+    s.write("roles/r1/tasks/main.yml", "- include_role: {name: r2}\n");
+    s.write("roles/r2/tasks/main.yml", "- command: 'true'\n  notify: h\n- debug: msg=task-{{ v }}\n");
+    s.write("roles/r2/handlers/main.yml", "- name: h\n  debug: msg=handler-{{ v }}\n");
+    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - include_role: {name: r1}\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("task-foo") && run.stdout.contains("handler-foo"), "{}", run.stdout);
+}
