@@ -3194,3 +3194,31 @@ fn an_included_roles_tasks_and_handlers_see_the_including_roles_defaults() {
     run.assert_code(0);
     assert!(run.stdout.contains("task-foo") && run.stdout.contains("handler-foo"), "{}", run.stdout);
 }
+
+#[test]
+fn a_handler_that_failed_in_a_rescued_flush_does_not_run_again() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  force_handlers: true
+  tasks:
+    - block:
+        - command: 'true'
+          notify: h
+        - meta: flush_handlers
+      rescue:
+        - debug: msg=rescued
+  handlers:
+    - name: h
+      fail: msg=handler-failed
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.stdout.matches("RUNNING HANDLER [h]").count(), 1, "{}", run.stdout);
+    assert_eq!(run.recap("h1")["failed"], 0, "{}", run.stdout);
+    assert_eq!(run.recap("h1")["rescued"], 1, "{}", run.stdout);
+}

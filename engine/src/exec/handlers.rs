@@ -1,7 +1,7 @@
 //! Handlers: at each flush, the handlers notified on each host run in the order they are
 //! defined, once per host, by name or by `listen`.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -172,6 +172,8 @@ impl PlayRun<'_> {
             .iter()
             .map(|t| self.handler_names_rendered(t, false).unwrap_or_default())
             .collect();
+        // Per host, the handlers that ran on it in this flush.
+        let mut ran: HashMap<String, HashSet<usize>> = HashMap::new();
         for (index, handler) in handlers.iter().enumerate() {
             let hosts: Vec<String> = {
                 let notified = self.notified.lock().expect("notify lock");
@@ -211,26 +213,56 @@ impl PlayRun<'_> {
                 Some(include) => self.run_include(include, &hosts, &HashMap::new()),
                 None => self.run_task_on(handler, &hosts, &HashMap::new(), true),
             };
+            for h in &hosts {
+                ran.entry(h.clone()).or_default().insert(index);
+            }
             for (h, outcome) in results {
-                if let StepOutcome::Failed { .. } = outcome {
-                    self.engine.count(&h, |s| s.failures += 1);
+                if let StepOutcome::Failed { counted } = outcome {
+                    if !counted {
+                        self.engine.count(&h, |s| s.failures += 1);
+                    }
                     outcomes.insert(h, StepOutcome::Failed { counted: true });
                 } else if outcome != StepOutcome::Ok {
                     outcomes.insert(h, outcome);
                 }
             }
         }
-        // Topics no handler listens to are dropped once the flush is done.
-        let mut notified = self.notified.lock().expect("notify lock");
-        for h in batch {
-            if outcomes.get(h) == Some(&StepOutcome::Ok) {
-                notified.remove(h);
-            }
-        }
+        self.consume_notifications(batch, &outcomes, &handlers, &by_name, &ran);
         batch
             .iter()
             .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
             .collect()
+    }
+}
+
+impl PlayRun<'_> {
+    /// After a flush, what each host was notified of is spent: all of it when the host came
+    /// through; for a host that failed, the notifications whose handlers all ran (each handler
+    /// runs once per notification, whatever its result), the rest kept for `force_handlers`.
+    /// Topics no handler listens to are dropped with the rest.
+    fn consume_notifications(
+        &self,
+        batch: &[String],
+        outcomes: &HashMap<String, StepOutcome>,
+        handlers: &[&Task],
+        by_name: &[Vec<String>],
+        ran: &HashMap<String, HashSet<usize>>,
+    ) {
+        let mut notified = self.notified.lock().expect("notify lock");
+        for h in batch {
+            if outcomes.get(h) == Some(&StepOutcome::Ok) {
+                notified.remove(h);
+                continue;
+            }
+            let (Some(set), Some(done)) = (notified.get_mut(h), ran.get(h)) else {
+                continue;
+            };
+            set.retain(|name| {
+                let one = indexmap::IndexSet::from([name.clone()]);
+                (0..handlers.len())
+                    .any(|i| !done.contains(&i) && answers(handlers, i, by_name, &one))
+            });
+        }
     }
 }
 
