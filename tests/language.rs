@@ -3187,12 +3187,25 @@ fn an_included_roles_tasks_and_handlers_see_the_including_roles_defaults() {
     let s = one_host();
     s.write("roles/r1/defaults/main.yml", "v: foo\n");
     s.write("roles/r1/tasks/main.yml", "- include_role: {name: r2}\n");
-    s.write("roles/r2/tasks/main.yml", "- command: 'true'\n  notify: h\n- debug: msg=task-{{ v }}\n");
-    s.write("roles/r2/handlers/main.yml", "- name: h\n  debug: msg=handler-{{ v }}\n");
-    s.write("site.yml", "- hosts: all\n  gather_facts: no\n  tasks:\n    - include_role: {name: r1}\n");
+    s.write(
+        "roles/r2/tasks/main.yml",
+        "- command: 'true'\n  notify: h\n- debug: msg=task-{{ v }}\n",
+    );
+    s.write(
+        "roles/r2/handlers/main.yml",
+        "- name: h\n  debug: msg=handler-{{ v }}\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - include_role: {name: r1}\n",
+    );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
-    assert!(run.stdout.contains("task-foo") && run.stdout.contains("handler-foo"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("task-foo") && run.stdout.contains("handler-foo"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -3218,7 +3231,30 @@ fn a_handler_that_failed_in_a_rescued_flush_does_not_run_again() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
-    assert_eq!(run.stdout.matches("RUNNING HANDLER [h]").count(), 1, "{}", run.stdout);
+    assert_eq!(
+        run.stdout.matches("RUNNING HANDLER [h]").count(),
+        1,
+        "{}",
+        run.stdout
+    );
     assert_eq!(run.recap("h1")["failed"], 0, "{}", run.stdout);
     assert_eq!(run.recap("h1")["rescued"], 1, "{}", run.stdout);
+}
+
+#[test]
+fn tasks_of_a_file_a_handler_includes_run_as_handlers() {
+    let s = one_host();
+    s.write("more.yml", "- name: inner\n  debug: msg=inner-ran\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: 'true'\n      notify: h\n  handlers:\n    - name: h\n      include_tasks: more.yml\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("RUNNING HANDLER [inner]"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("TASK [inner]"), "{}", run.stdout);
 }

@@ -1,6 +1,7 @@
 //! Handlers: at each flush, the handlers notified on each host run in the order they are
 //! defined, once per host, by name or by `listen`.
 
+use std::cell::Cell;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
@@ -10,6 +11,34 @@ use super::{PlayRun, StepOutcome};
 use crate::hosts::HostState;
 use crate::template::{Layer, Scope, is_template, templar};
 use settle_playbooks::Task;
+
+thread_local! {
+    /// Whether this thread is running handlers: the tasks of a file a handler includes are
+    /// handlers too (`RUNNING HANDLER` banners).
+    static RUNNING_HANDLERS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the tasks run now are handlers (see [`RUNNING_HANDLERS`]).
+pub(super) fn running_handlers() -> bool {
+    RUNNING_HANDLERS.with(Cell::get)
+}
+
+/// The banner word of a task run now: `RUNNING HANDLER` for a handler, else `TASK`.
+pub(super) fn banner_word() -> &'static str {
+    if running_handlers() {
+        "RUNNING HANDLER"
+    } else {
+        "TASK"
+    }
+}
+
+/// Runs `f` as handlers, then returns to what was running before.
+fn as_handlers<T>(f: impl FnOnce() -> T) -> T {
+    let before = RUNNING_HANDLERS.with(|r| r.replace(true));
+    let out = f();
+    RUNNING_HANDLERS.with(|r| r.set(before));
+    out
+}
 
 impl PlayRun<'_> {
     /// What a changed task notifies on a host: its `notify` names, each rendered when it is a
@@ -210,7 +239,7 @@ impl PlayRun<'_> {
                 _ if handler.module == "meta" => {
                     self.run_meta(handler, &hosts, &HashMap::new(), true)
                 }
-                Some(include) => self.run_include(include, &hosts, &HashMap::new()),
+                Some(include) => as_handlers(|| self.run_include(include, &hosts, &HashMap::new())),
                 None => self.run_task_on(handler, &hosts, &HashMap::new(), true),
             };
             for h in &hosts {

@@ -324,15 +324,17 @@ impl PlayRun<'_> {
                 if !self.engine.step_allows(&task.display_name()) {
                     return batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
                 }
+                let word = super::handlers::banner_word();
                 self.engine
                     .out
-                    .banner(&format!("TASK [{}]", task.display_name()));
+                    .banner(&format!("{word} [{}]", task.display_name()));
                 self.engine.out.event(&json!({"event": "task_start", "task": task.display_name(), "location": task.location.to_string()}));
-                self.run_task_on(task, batch, extra, false)
+                self.run_task_on(task, batch, extra, super::handlers::running_handlers())
             }
             Step::Include(include) => {
                 let name = include_name(include);
-                self.engine.out.banner(&format!("TASK [{name}]"));
+                let word = super::handlers::banner_word();
+                self.engine.out.banner(&format!("{word} [{name}]"));
                 self.engine.out.event(&json!({"event": "task_start", "task": name, "location": include.location.to_string()}));
                 self.run_include(include, batch, extra)
             }
