@@ -3258,3 +3258,15 @@ fn tasks_of_a_file_a_handler_includes_run_as_handlers() {
     );
     assert!(!run.stdout.contains("TASK [inner]"), "{}", run.stdout);
 }
+
+#[test]
+fn a_handler_may_notify_one_defined_before_it() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: 'true'\n      notify: h2\n  handlers:\n    - name: h1\n      debug: msg=h1_ran\n    - name: h2\n      debug: msg=h2_ran\n      changed_when: true\n      notify: h1\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["h2_ran", "h1_ran"], "{}", run.stdout);
+}

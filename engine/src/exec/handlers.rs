@@ -203,16 +203,52 @@ impl PlayRun<'_> {
             .collect();
         // Per host, the handlers that ran on it in this flush.
         let mut ran: HashMap<String, HashSet<usize>> = HashMap::new();
+        // A handler may notify one defined before it: passes go on while one has a handler
+        // to run that has not run on that host in this flush.
+        loop {
+            match self.flush_pass(batch, &handlers, &by_name, &mut outcomes, &mut ran) {
+                None => {
+                    return batch
+                        .iter()
+                        .map(|h| (h.clone(), StepOutcome::Ended))
+                        .collect();
+                }
+                Some(false) => break,
+                Some(true) => {}
+            }
+        }
+        self.consume_notifications(batch, &outcomes, &handlers, &by_name, &ran);
+        batch
+            .iter()
+            .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
+            .collect()
+    }
+}
+
+impl PlayRun<'_> {
+    /// One pass over the handlers in the order they are defined: each runs on the hosts still
+    /// going whose notifications reach it and on which it has not run in this flush. Whether
+    /// one ran; `None` when the run was ended.
+    fn flush_pass(
+        &self,
+        batch: &[String],
+        handlers: &[&Task],
+        by_name: &[Vec<String>],
+        outcomes: &mut HashMap<String, StepOutcome>,
+        ran: &mut HashMap<String, HashSet<usize>>,
+    ) -> Option<bool> {
+        let mut progressed = false;
         for (index, handler) in handlers.iter().enumerate() {
             let hosts: Vec<String> = {
                 let notified = self.notified.lock().expect("notify lock");
                 batch
                     .iter()
                     .filter(|h| outcomes.get(*h) == Some(&StepOutcome::Ok))
+                    .filter(|h| !ran.get(*h).is_some_and(|r| r.contains(&index)))
                     .filter(|h| {
                         notified
                             .get(*h)
-                            .is_some_and(|set| answers(&handlers, index, &by_name, set))
+                            .is_some_and(|set| answers(handlers, index, by_name, set))
                     })
                     .cloned()
                     .collect()
@@ -220,6 +256,7 @@ impl PlayRun<'_> {
             if hosts.is_empty() {
                 continue;
             }
+            progressed = true;
             let title = self.handler_title(handler);
             self.engine
                 .out
@@ -230,10 +267,7 @@ impl PlayRun<'_> {
             {
                 self.engine
                     .abort_run("flush_handlers cannot be used as a handler");
-                return batch
-                    .iter()
-                    .map(|h| (h.clone(), StepOutcome::Ended))
-                    .collect();
+                return None;
             }
             let results = match &handler.include {
                 _ if handler.module == "meta" => {
@@ -256,15 +290,9 @@ impl PlayRun<'_> {
                 }
             }
         }
-        self.consume_notifications(batch, &outcomes, &handlers, &by_name, &ran);
-        batch
-            .iter()
-            .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
-            .collect()
+        Some(progressed)
     }
-}
 
-impl PlayRun<'_> {
     /// After a flush, what each host was notified of is spent: all of it when the host came
     /// through; for a host that failed, the notifications whose handlers all ran (each handler
     /// runs once per notification, whatever its result), the rest kept for `force_handlers`.
