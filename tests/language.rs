@@ -357,11 +357,11 @@ fn meta_flush_handlers_runs_them_early() {
 }
 
 #[test]
-fn notifying_a_missing_handler_is_caught_before_the_run() {
+fn notifying_a_missing_handler_stops_the_run_when_the_task_notifies() {
     let s = one_host();
     s.write("site.yml", "- hosts: all\n  tasks:\n    - command: 'true'\n      notify: restart nginx\n  handlers:\n    - name: restart ngnix\n      debug: {}\n");
     let run = s.settle(&["site.yml", "-i", "hosts"]);
-    run.assert_code(4);
+    run.assert_code(1);
     assert!(
         run.stderr.contains("did you mean \"restart ngnix\"?"),
         "{}",
@@ -3275,4 +3275,195 @@ fn debug_var_given_as_unsafe_text_fails_as_untrusted() {
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
+}
+
+#[test]
+fn handler_notifications_are_checked_when_a_changed_task_notifies() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - debug: msg=quiet
+      notify: nobody
+    - debug: msg=lazy
+      changed_when: true
+      notify: handler name
+    - debug: msg=missing
+      changed_when: true
+      notify: 'handler name with {{ \"myvar\" }}'
+    - debug: msg=never-here
+  handlers:
+    - name: handler name with {{ test_var }}
+      debug: msg=with-var-ran
+    - name: handler name
+      debug: msg=handler-ran
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(1);
+    assert!(run.stderr.contains("[WARNING]: Handler 'handler name with {{ test_var }}' is unusable because it has no listen topics and the name could not be templated (host-specific variables are not supported in handler names). The error: 'test_var' is undefined"), "{}", run.stderr);
+    assert!(run.stderr.contains("[ERROR]: The requested handler 'handler name with myvar' was not found in either the main handlers list nor in the listening handlers list"), "{}", run.stderr);
+    assert!(
+        !run.stdout.contains("never-here") && !run.stdout.contains("PLAY RECAP"),
+        "{}",
+        run.stdout
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "-e", "test_var=myvar"],
+        &[("ANSIBLE_ERROR_ON_MISSING_HANDLER", "false")],
+    );
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("with-var-ran") && run.stdout.contains("handler-ran"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn handlers_refuse_roles_nested_blocks_and_flush_handlers() {
+    let s = one_host();
+    let play = |handler: &str| {
+        format!(
+            "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: 'true'\n      notify: h\n  handlers:\n{handler}"
+        )
+    };
+    s.write(
+        "role.yml",
+        &play("    - name: h\n      include_role: {name: nowhere}\n"),
+    );
+    let run = s.settle(&["role.yml", "-i", "hosts"]);
+    assert!(
+        run.stderr
+            .contains("Using 'include_role' as a handler is not supported."),
+        "{}",
+        run.stderr
+    );
+    s.write(
+        "nested.yml",
+        "- name: h\n  block:\n    - debug: msg=fine\n    - block:\n        - debug: msg=nested\n",
+    );
+    s.write(
+        "block.yml",
+        &play("    - name: h\n      include_tasks: nested.yml\n"),
+    );
+    let run = s.settle(&["block.yml", "-i", "hosts"]);
+    let said = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        said.contains("Using a block as a handler is not supported."),
+        "{said}"
+    );
+    s.write(
+        "flush.yml",
+        &play("    - name: h\n      meta: flush_handlers\n"),
+    );
+    let run = s.settle(&["flush.yml", "-i", "hosts"]);
+    run.assert_code(1);
+    assert!(
+        run.stderr
+            .contains("flush_handlers cannot be used as a handler"),
+        "{}",
+        run.stderr
+    );
+    s.write("noop.yml", &play("    - name: h\n      meta: noop\n"));
+    let run = s.settle(&["noop.yml", "-i", "hosts", "-vv"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("RUNNING HANDLER [h]") && run.stdout.contains("META: noop"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("TASK [h]"), "{}", run.stdout);
+}
+
+#[test]
+fn an_included_roles_tasks_and_handlers_see_the_including_roles_defaults() {
+    let s = one_host();
+    s.write("roles/r1/defaults/main.yml", "v: foo\n");
+    s.write("roles/r1/tasks/main.yml", "- include_role: {name: r2}\n");
+    s.write(
+        "roles/r2/tasks/main.yml",
+        "- command: 'true'\n  notify: h\n- debug: msg=task-{{ v }}\n",
+    );
+    s.write(
+        "roles/r2/handlers/main.yml",
+        "- name: h\n  debug: msg=handler-{{ v }}\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - include_role: {name: r1}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("task-foo") && run.stdout.contains("handler-foo"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_handler_that_failed_in_a_rescued_flush_does_not_run_again() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  force_handlers: true
+  tasks:
+    - block:
+        - command: 'true'
+          notify: h
+        - meta: flush_handlers
+      rescue:
+        - debug: msg=rescued
+  handlers:
+    - name: h
+      fail: msg=handler-failed
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout.matches("RUNNING HANDLER [h]").count(),
+        1,
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.recap("h1")["failed"], 0, "{}", run.stdout);
+    assert_eq!(run.recap("h1")["rescued"], 1, "{}", run.stdout);
+}
+
+#[test]
+fn tasks_of_a_file_a_handler_includes_run_as_handlers() {
+    let s = one_host();
+    s.write("more.yml", "- name: inner\n  debug: msg=inner-ran\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: 'true'\n      notify: h\n  handlers:\n    - name: h\n      include_tasks: more.yml\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("RUNNING HANDLER [inner]"),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("TASK [inner]"), "{}", run.stdout);
+}
+
+#[test]
+fn a_handler_may_notify_one_defined_before_it() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: 'true'\n      notify: h2\n  handlers:\n    - name: h1\n      debug: msg=h1_ran\n    - name: h2\n      debug: msg=h2_ran\n      changed_when: true\n      notify: h1\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["h2_ran", "h1_ran"], "{}", run.stdout);
 }

@@ -195,13 +195,11 @@ pub(crate) fn value_text(v: &Value) -> String {
     }
 }
 
-/// Checks every task's module and arguments, and every `notify`, before the run.
+/// Checks every task's module and arguments before the run. A `notify` is checked when a
+/// changed task notifies, as in Ansible: tasks before it run, and one that never changes may
+/// name no handler.
 pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
     for play in playbooks.iter().flat_map(|p| &p.plays) {
-        let mut handler_names: Vec<String> = Vec::new();
-        for h in play.handlers.iter().chain(&play.included_role_handlers) {
-            handler_names.extend(h.handler_names());
-        }
         let mut tasks = Vec::new();
         for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
             collect_tasks(section, &mut tasks);
@@ -239,23 +237,6 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
             {
                 actions::validate(task, &play.dir).map_err(fail)?;
             }
-            for name in &task.keywords.notify {
-                if !handler_names.contains(name)
-                    && !name.contains("{{")
-                    && missing_handler_is_error()
-                {
-                    let hint = handler_names
-                        .iter()
-                        .map(|c| (strsim::jaro_winkler(name, c), c))
-                        .filter(|(s, _)| *s > 0.8)
-                        .max_by(|a, b| a.0.total_cmp(&b.0))
-                        .map(|(_, c)| format!("; did you mean {c:?}?"))
-                        .unwrap_or_default();
-                    return Err(fail(format!(
-                        "The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list{hint}"
-                    )));
-                }
-            }
         }
     }
     Ok(())
@@ -263,7 +244,7 @@ pub fn validate(playbooks: &[Playbook]) -> Result<(), ValidationError> {
 
 /// `error_on_missing_handler` (`ANSIBLE_ERROR_ON_MISSING_HANDLER`, default true): a `notify`
 /// that no handler answers stops the run.
-fn missing_handler_is_error() -> bool {
+pub(crate) fn missing_handler_is_error() -> bool {
     std::env::var("ANSIBLE_ERROR_ON_MISSING_HANDLER").is_err()
         || template::env_flag("ANSIBLE_ERROR_ON_MISSING_HANDLER")
 }
@@ -349,6 +330,9 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
             engine.run_play(play);
         }
     }
+    if engine.aborted() {
+        return 1;
+    }
     let stats = engine.stats.lock().expect("stats lock").clone();
     let records = std::mem::take(&mut *engine.records.lock().expect("records lock"));
     engine.out.recap(&stats);
@@ -367,10 +351,7 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         check_mode: opts.check,
         fail_on_change: opts.fail_on_change,
         duration_seconds: started.elapsed().as_secs_f64(),
-        exit_code: match engine.aborted.load(std::sync::atomic::Ordering::SeqCst) {
-            true => 1,
-            false => stats.exit_code(),
-        },
+        exit_code: stats.exit_code(),
     };
     // Interrupted: the recap so far, then ansible-playbook's message and code.
     if let Some(signal) = interrupt::signal() {

@@ -30,6 +30,8 @@ pub struct Output {
     /// `-o`: each ad-hoc result on one line, as Ansible's `oneline` callback.
     oneline: bool,
     lock: Mutex<()>,
+    /// The warnings [`Output::warning_once`] has printed.
+    warned: Mutex<std::collections::HashSet<String>>,
 }
 
 /// How one host's task (or loop item) ended, as the result line shows it.
@@ -54,6 +56,7 @@ impl Output {
             minimal: None,
             oneline: false,
             lock: Mutex::new(()),
+            warned: Mutex::default(),
         }
     }
 
@@ -181,6 +184,19 @@ impl Output {
         let text = text.trim();
         let stars = 79usize.saturating_sub(text.chars().count()).max(3);
         self.print(&format!("\n{text} {}", "*".repeat(stars)));
+    }
+
+    /// A warning printed once per run however often it is met, as Ansible's display
+    /// deduplicates its warnings.
+    pub fn warning_once(&self, text: &str) {
+        if self
+            .warned
+            .lock()
+            .expect("warned lock")
+            .insert(text.to_string())
+        {
+            self.warning(text);
+        }
     }
 
     pub fn warning(&self, text: &str) {

@@ -178,6 +178,8 @@ pub struct Include {
     pub listen: Vec<String>,
     /// `include_role`: `file` is the role's name, and these are the files it reads.
     pub role_include: Option<RoleInclude>,
+    /// The include is a handler: the file it reads holds handlers.
+    pub handler: bool,
 }
 
 /// The files an `include_role` reads from the role (`tasks_from`, …; `main` by default).

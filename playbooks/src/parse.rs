@@ -158,6 +158,28 @@ struct Scope {
     role_handlers: Arc<std::sync::Mutex<RoleHandlers>>,
     /// The play's `vars:`, which static imports may name in their file names.
     play_vars: Arc<Vars>,
+    /// Whether these are handlers, and at which level.
+    handlers: Handlers,
+}
+
+/// Where in a list of handlers parsing is, as Ansible's `use_handlers` reads them: a block is
+/// taken at the top of the list (or of a file it imports or includes) and its tasks are the
+/// handlers; a block within that, or a role, is not a handler.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Handlers {
+    No,
+    Blocks,
+    Tasks,
+}
+
+impl Handlers {
+    /// The level of a file that a task at this level imports or includes.
+    fn in_file(self) -> Handlers {
+        match self {
+            Handlers::No => Handlers::No,
+            _ => Handlers::Blocks,
+        }
+    }
 }
 
 /// Renders a template with variables: what the engine lends this crate (which has no template
@@ -283,6 +305,7 @@ fn load_plays(
         role: None,
         role_handlers: Arc::default(),
         play_vars: Arc::new(import_vars.clone()),
+        handlers: Handlers::No,
     };
     if stack.contains(&canonical) {
         return Err(scope.error(&doc, None, "this playbook imports itself"));
@@ -738,6 +761,9 @@ fn parse_task_entry(
     let name = map.get("name").map(scalar_text);
     let name = name.as_deref();
     if map.contains_key("block") {
+        if scope.handlers == Handlers::Tasks {
+            return Err(scope.error(node, name, "Using a block as a handler is not supported."));
+        }
         check_keys(map, BLOCK_KEYWORDS, "block", scope, name)?;
         let mut keywords = Keywords::default();
         parse_shared_keywords(map, &mut keywords, scope, name)?;
@@ -747,10 +773,17 @@ fn parse_task_entry(
             keywords.notify = list_of_strings(notify, false);
         }
         keywords.inherit(inherited);
+        let inner = Scope {
+            handlers: match scope.handlers {
+                Handlers::No => Handlers::No,
+                _ => Handlers::Tasks,
+            },
+            ..scope.clone()
+        };
         let part = |key: &str| match map.get(key) {
             None => Ok(Vec::new()),
             Some(n) if n.is_null() => Ok(Vec::new()),
-            Some(n) => parse_task_list(n, scope, &keywords),
+            Some(n) => parse_task_list(n, &inner, &keywords),
         };
         out.push(TaskNode::Block(Block {
             name: name.map(str::to_string),
@@ -762,6 +795,18 @@ fn parse_task_entry(
         return Ok(());
     }
     let mut task = parse_task(node, map, scope, name)?;
+    if scope.handlers != Handlers::No
+        && matches!(task.module.as_str(), "import_role" | "include_role")
+    {
+        return Err(scope.error(
+            node,
+            name,
+            format!(
+                "Using '{}' as a handler is not supported.",
+                task.module_as_written
+            ),
+        ));
+    }
     match task.module.as_str() {
         "import_tasks" => {
             // Ansible's words: only an include takes `apply`.
@@ -825,6 +870,7 @@ fn parse_task_entry(
                 role: scope.role.clone(),
                 listen: task.listen,
                 role_include: None,
+                handler: scope.handlers != Handlers::No,
             }));
         }
         "import_role" | "include_role" => {
@@ -956,6 +1002,7 @@ fn parse_task_entry(
                     apply,
                     role: scope.role.clone(),
                     listen: task.listen.clone(),
+                    handler: false,
                     role_include: Some(RoleInclude {
                         tasks_from: files.tasks.clone(),
                         vars_from: files.vars.clone(),
@@ -1116,6 +1163,7 @@ fn load_tasks_in(
         role: scope.role.clone(),
         role_handlers: scope.role_handlers.clone(),
         play_vars: scope.play_vars.clone(),
+        handlers: scope.handlers.in_file(),
     };
     if doc.is_null() {
         return Ok(Vec::new());
@@ -1140,6 +1188,7 @@ pub fn load_included_role(
         role: parent,
         role_handlers: Arc::default(),
         play_vars: Arc::default(),
+        handlers: Handlers::No,
     };
     let node = Node {
         kind: Kind::Null,
@@ -1171,12 +1220,14 @@ pub fn load_included_role(
     Ok((tasks, handlers))
 }
 
-/// Reads a task file for `include_tasks` at run time. `inherited` holds the include's `apply`.
+/// Reads a task file for `include_tasks` at run time. `inherited` holds the include's `apply`;
+/// `handlers`: the include is a handler, and the file holds handlers.
 pub fn load_tasks_file(
     path: &Path,
     play_dir: &Path,
     role: Option<Arc<Role>>,
     inherited: &Keywords,
+    handlers: bool,
 ) -> Result<Vec<TaskNode>, PlaybookError> {
     let scope = Scope {
         file: Arc::from(path),
@@ -1185,6 +1236,11 @@ pub fn load_tasks_file(
         role,
         role_handlers: Arc::default(),
         play_vars: Arc::default(),
+        handlers: if handlers {
+            Handlers::Blocks
+        } else {
+            Handlers::No
+        },
     };
     load_tasks_in(path, &scope, inherited)
 }
@@ -1539,8 +1595,12 @@ fn parse_handlers(
     scope: &Scope,
     inherited: &Keywords,
 ) -> Result<Vec<Task>, PlaybookError> {
+    let scope = Scope {
+        handlers: Handlers::Blocks,
+        ..scope.clone()
+    };
     let mut out = Vec::new();
-    for entry in parse_task_list(node, scope, inherited)? {
+    for entry in parse_task_list(node, &scope, inherited)? {
         flatten_handlers(entry, &mut out)?;
     }
     Ok(out)
@@ -1821,6 +1881,7 @@ impl RoleLoader {
                 role: Some(role.clone()),
                 role_handlers: scope.role_handlers.clone(),
                 play_vars: scope.play_vars.clone(),
+                handlers: Handlers::No,
             };
             if let Some(deps) = meta.get("dependencies").and_then(Node::as_seq) {
                 for dep in deps {
@@ -1837,6 +1898,7 @@ impl RoleLoader {
             role: Some(role.clone()),
             role_handlers: scope.role_handlers.clone(),
             play_vars: scope.play_vars.clone(),
+            handlers: Handlers::No,
         };
         if let Some(file) = main_file(&path.join("tasks"), tasks_from) {
             let doc = settle_yaml::load_file(&file)?;

@@ -1,14 +1,44 @@
 //! Handlers: at each flush, the handlers notified on each host run in the order they are
 //! defined, once per host, by name or by `listen`.
 
-use std::collections::HashMap;
+use std::cell::Cell;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
 
 use serde_json::{Value, json};
 
 use super::{PlayRun, StepOutcome};
 use crate::hosts::HostState;
-use crate::template::{is_template, templar};
+use crate::template::{Layer, Scope, is_template, templar};
 use settle_playbooks::Task;
+
+thread_local! {
+    /// Whether this thread is running handlers: the tasks of a file a handler includes are
+    /// handlers too (`RUNNING HANDLER` banners).
+    static RUNNING_HANDLERS: Cell<bool> = const { Cell::new(false) };
+}
+
+/// Whether the tasks run now are handlers (see [`RUNNING_HANDLERS`]).
+pub(super) fn running_handlers() -> bool {
+    RUNNING_HANDLERS.with(Cell::get)
+}
+
+/// The banner word of a task run now: `RUNNING HANDLER` for a handler, else `TASK`.
+pub(super) fn banner_word() -> &'static str {
+    if running_handlers() {
+        "RUNNING HANDLER"
+    } else {
+        "TASK"
+    }
+}
+
+/// Runs `f` as handlers, then returns to what was running before.
+fn as_handlers<T>(f: impl FnOnce() -> T) -> T {
+    let before = RUNNING_HANDLERS.with(|r| r.replace(true));
+    let out = f();
+    RUNNING_HANDLERS.with(|r| r.set(before));
+    out
+}
 
 impl PlayRun<'_> {
     /// What a changed task notifies on a host: its `notify` names, each rendered when it is a
@@ -31,60 +61,194 @@ impl PlayRun<'_> {
         names
     }
 
-    /// A handler's `RUNNING HANDLER` title, a templated name rendered for the first host.
-    fn handler_title(&self, handler: &Task, host: &str) -> String {
+    /// Every handler of the play: its own, then those of the roles `include_role` has read.
+    fn all_handlers(&self) -> Vec<Task> {
+        let included = self.included_handlers.lock().expect("handlers lock");
+        self.play
+            .handlers
+            .iter()
+            .chain(included.iter())
+            .cloned()
+            .collect()
+    }
+
+    /// What a handler's name is rendered with: the play's variables, its role's, the extra
+    /// vars and the play's magic variables, but no host's (Ansible templates handler names
+    /// once, without a host).
+    fn handler_scope(&self, handler: &Task) -> Arc<Scope> {
+        let hosts = &self.engine.hosts;
+        let mut layers = vec![
+            Layer::data(hosts.globals.read().expect("globals").clone()),
+            Layer::template(self.role_defaults.lock().expect("role vars lock").clone()),
+        ];
+        if let Some(role) = &handler.role {
+            layers.push(Layer::template(role.defaults.clone()));
+        }
+        layers.push(Layer::template(self.play_vars.clone()));
+        if let Some(vf) = self.play_hosts.first().and_then(|h| self.vars_files.get(h)) {
+            layers.push(Layer::template(vf.clone()));
+        }
+        layers.push(Layer::template(
+            self.role_vars.lock().expect("role vars lock").clone(),
+        ));
+        if let Some(role) = &handler.role {
+            layers.push(Layer::template(role.vars.clone()));
+            layers.push(Layer::template(role.params.clone()));
+        }
+        layers.push(Layer::template(hosts.extra_vars()));
+        layers.push(Layer::data(self.play_magic()));
+        Scope::of_layers(layers, Some(hosts.clone()))
+    }
+
+    /// The names a notification reaches a handler by (see [`Task::handler_names_by`]), a
+    /// templated name rendered. `None` when the name does not render: the handler answers no
+    /// name then, and (`warn`) Ansible's warning says so unless it listens to a topic.
+    fn handler_names_rendered(&self, handler: &Task, warn: bool) -> Option<Vec<String>> {
+        let names = handler.handler_names_by(false);
+        if !names.iter().any(|n| is_template(n)) {
+            return Some(names);
+        }
+        let scope = self.handler_scope(handler);
+        let mut rendered = Vec::with_capacity(names.len());
+        for name in names {
+            match templar().render_text(&name, &scope) {
+                Ok(text) => rendered.push(text),
+                Err(e) => {
+                    if warn && handler.listen.is_empty() {
+                        self.engine.out.warning_once(&format!(
+                            "Handler '{}' is unusable because it has no listen topics and the name could not be templated (host-specific variables are not supported in handler names). The error: {}",
+                            handler.name.as_deref().unwrap_or_default(),
+                            e.undefined_message().unwrap_or(e.message)
+                        ));
+                    }
+                    return None;
+                }
+            }
+        }
+        Some(rendered)
+    }
+
+    /// A handler's `RUNNING HANDLER` title, a templated name rendered.
+    fn handler_title(&self, handler: &Task) -> String {
         let title = handler.display_name();
         if !is_template(&title) {
             return title;
         }
-        let scope = self.fact_scope(&self.engine.hosts.get(host));
-        templar().render_text(&title, &scope).unwrap_or(title)
+        templar()
+            .render_text(&title, &self.handler_scope(handler))
+            .unwrap_or(title)
     }
 
-    /// A handler's names on a host (see [`Task::handler_names_by`]), a templated name rendered
-    /// with the play's variables for that host.
-    fn handler_names_on(&self, handler: &Task, listen: bool, state: &HostState) -> Vec<String> {
-        let names = handler.handler_names_by(listen);
-        if listen || !names.iter().any(|n| is_template(n)) {
-            return names;
-        }
-        let scope = self.fact_scope(state);
+    /// Whether a notification reaches a handler, searched as Ansible's
+    /// `search_handlers_by_notification` does: by name, block by block from the last, each
+    /// handler's name rendered as the search meets it; then by `listen` topic.
+    fn notification_reaches(&self, handlers: &[Task], notification: &str) -> bool {
+        let by_name = search_order(handlers).into_iter().any(|i| {
+            self.handler_names_rendered(&handlers[i], true)
+                .is_some_and(|names| names.iter().any(|n| n == notification))
+        });
+        by_name
+            || handlers
+                .iter()
+                .any(|h| h.handler_names_by(true).iter().any(|n| n == notification))
+    }
+
+    /// `; did you mean "x"?` for the handler name closest to a notification that reaches none.
+    fn closest_handler(&self, handlers: &[Task], name: &str) -> String {
+        let names: Vec<String> = handlers
+            .iter()
+            .flat_map(|h| h.handler_names())
+            .filter(|n| !is_template(n))
+            .collect();
         names
-            .into_iter()
-            .map(|n| templar().render_text(&n, &scope).unwrap_or(n))
-            .collect()
+            .iter()
+            .map(|c| (strsim::jaro_winkler(name, c), c))
+            .filter(|(s, _)| *s > 0.8)
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .map(|(_, c)| format!("; did you mean {c:?}?"))
+            .unwrap_or_default()
+    }
+
+    /// Checks, when a changed task notifies, that each notification reaches a handler: one
+    /// that reaches none is an error that ends the run (the message, `Err`), or a warning
+    /// when `error_on_missing_handler` is off.
+    pub(super) fn check_notifications(&self, names: &[String]) -> Result<(), String> {
+        let handlers = self.all_handlers();
+        for name in names {
+            if self.notification_reaches(&handlers, name) {
+                continue;
+            }
+            let message = format!(
+                "The requested handler '{name}' was not found in either the main handlers list nor in the listening handlers list{}",
+                self.closest_handler(&handlers, name)
+            );
+            if crate::missing_handler_is_error() {
+                return Err(message);
+            }
+            self.engine.out.warning_once(&message);
+        }
+        Ok(())
     }
 
     /// Runs the handlers notified on these hosts, in the order they are defined.
     pub(super) fn flush_handlers(&self, batch: &[String]) -> Vec<(String, StepOutcome)> {
         let mut outcomes: HashMap<String, StepOutcome> =
             batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
-        let included = self
-            .included_handlers
-            .lock()
-            .expect("handlers lock")
-            .clone();
-        let handlers: Vec<&Task> = self.play.handlers.iter().chain(included.iter()).collect();
-        // Per host, every handler's names (a templated name rendered for that host).
-        let mut names: HashMap<&String, Vec<Vec<String>>> = HashMap::new();
+        let all = self.all_handlers();
+        let handlers: Vec<&Task> = all.iter().collect();
+        // Every handler's names, a templated name rendered; none for one that does not render.
+        let by_name: Vec<Vec<String>> = handlers
+            .iter()
+            .map(|t| self.handler_names_rendered(t, false).unwrap_or_default())
+            .collect();
+        // Per host, the handlers that ran on it in this flush.
+        let mut ran: HashMap<String, HashSet<usize>> = HashMap::new();
+        // A handler may notify one defined before it: passes go on while one has a handler
+        // to run that has not run on that host in this flush.
+        loop {
+            match self.flush_pass(batch, &handlers, &by_name, &mut outcomes, &mut ran) {
+                None => {
+                    return batch
+                        .iter()
+                        .map(|h| (h.clone(), StepOutcome::Ended))
+                        .collect();
+                }
+                Some(false) => break,
+                Some(true) => {}
+            }
+        }
+        self.consume_notifications(batch, &outcomes, &handlers, &by_name, &ran);
+        batch
+            .iter()
+            .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
+            .collect()
+    }
+}
+
+impl PlayRun<'_> {
+    /// One pass over the handlers in the order they are defined: each runs on the hosts still
+    /// going whose notifications reach it and on which it has not run in this flush. Whether
+    /// one ran; `None` when the run was ended.
+    fn flush_pass(
+        &self,
+        batch: &[String],
+        handlers: &[&Task],
+        by_name: &[Vec<String>],
+        outcomes: &mut HashMap<String, StepOutcome>,
+        ran: &mut HashMap<String, HashSet<usize>>,
+    ) -> Option<bool> {
+        let mut progressed = false;
         for (index, handler) in handlers.iter().enumerate() {
             let hosts: Vec<String> = {
                 let notified = self.notified.lock().expect("notify lock");
                 batch
                     .iter()
                     .filter(|h| outcomes.get(*h) == Some(&StepOutcome::Ok))
+                    .filter(|h| !ran.get(*h).is_some_and(|r| r.contains(&index)))
                     .filter(|h| {
-                        let Some(set) = notified.get(*h) else {
-                            return false;
-                        };
-                        let by_name = names.entry(h).or_insert_with(|| {
-                            let state = self.engine.hosts.get(h);
-                            handlers
-                                .iter()
-                                .map(|t| self.handler_names_on(t, false, &state))
-                                .collect()
-                        });
-                        answers(&handlers, index, by_name, set)
+                        notified
+                            .get(*h)
+                            .is_some_and(|set| answers(handlers, index, by_name, set))
                     })
                     .cloned()
                     .collect()
@@ -92,36 +256,85 @@ impl PlayRun<'_> {
             if hosts.is_empty() {
                 continue;
             }
-            let title = self.handler_title(handler, &hosts[0]);
+            progressed = true;
+            let title = self.handler_title(handler);
             self.engine
                 .out
                 .banner(&format!("RUNNING HANDLER [{title}]"));
             self.engine.out.event(&json!({"event": "handler_start", "task": title, "location": handler.location.to_string()}));
+            if handler.module == "meta"
+                && handler.args.get("_raw_params").and_then(Value::as_str) == Some("flush_handlers")
+            {
+                self.engine
+                    .abort_run("flush_handlers cannot be used as a handler");
+                return None;
+            }
             let results = match &handler.include {
-                Some(include) => self.run_include(include, &hosts, &HashMap::new()),
+                _ if handler.module == "meta" => {
+                    self.run_meta(handler, &hosts, &HashMap::new(), true)
+                }
+                Some(include) => as_handlers(|| self.run_include(include, &hosts, &HashMap::new())),
                 None => self.run_task_on(handler, &hosts, &HashMap::new(), true),
             };
+            for h in &hosts {
+                ran.entry(h.clone()).or_default().insert(index);
+            }
             for (h, outcome) in results {
-                if let StepOutcome::Failed { .. } = outcome {
-                    self.engine.count(&h, |s| s.failures += 1);
+                if let StepOutcome::Failed { counted } = outcome {
+                    if !counted {
+                        self.engine.count(&h, |s| s.failures += 1);
+                    }
                     outcomes.insert(h, StepOutcome::Failed { counted: true });
                 } else if outcome != StepOutcome::Ok {
                     outcomes.insert(h, outcome);
                 }
             }
         }
-        // Topics no handler listens to are dropped once the flush is done.
+        Some(progressed)
+    }
+
+    /// After a flush, what each host was notified of is spent: all of it when the host came
+    /// through; for a host that failed, the notifications whose handlers all ran (each handler
+    /// runs once per notification, whatever its result), the rest kept for `force_handlers`.
+    /// Topics no handler listens to are dropped with the rest.
+    fn consume_notifications(
+        &self,
+        batch: &[String],
+        outcomes: &HashMap<String, StepOutcome>,
+        handlers: &[&Task],
+        by_name: &[Vec<String>],
+        ran: &HashMap<String, HashSet<usize>>,
+    ) {
         let mut notified = self.notified.lock().expect("notify lock");
         for h in batch {
             if outcomes.get(h) == Some(&StepOutcome::Ok) {
                 notified.remove(h);
+                continue;
             }
+            let (Some(set), Some(done)) = (notified.get_mut(h), ran.get(h)) else {
+                continue;
+            };
+            set.retain(|name| {
+                let one = indexmap::IndexSet::from([name.clone()]);
+                (0..handlers.len())
+                    .any(|i| !done.contains(&i) && answers(handlers, i, by_name, &one))
+            });
         }
-        batch
-            .iter()
-            .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
-            .collect()
     }
+}
+
+/// The order Ansible searches handlers by name: block by block from the last (a role's
+/// handlers are a block, the play's own another), in order within a block.
+fn search_order(handlers: &[Task]) -> Vec<usize> {
+    let block = |i: usize| handlers[i].role.as_ref().map(|r| r.instance.as_str());
+    let mut blocks: Vec<Vec<usize>> = Vec::new();
+    for i in 0..handlers.len() {
+        match blocks.last_mut() {
+            Some(last) if block(last[0]) == block(i) => last.push(i),
+            _ => blocks.push(vec![i]),
+        }
+    }
+    blocks.into_iter().rev().flatten().collect()
 }
 
 /// Whether a host's notifications reach handler `index`: a topic it listens to, or a name of

@@ -345,6 +345,7 @@ impl PlayRun<'_> {
                 &self.play.dir,
                 include.role.clone(),
                 &include.apply,
+                include.handler,
             )
             .map_err(|e| e.to_string())?,
             Some(files) => {

@@ -156,11 +156,13 @@ impl PlayRun<'_> {
     /// per host (`noop`, `flush_handlers`, `end_host`, `end_role`, `role_complete`,
     /// `reset_connection`) show their `TASK` banner for each host, the others once; with -vv
     /// each says what it did (`META: …`), and a `when` that is false skips it with a reason.
+    /// A `handler` has had its `RUNNING HANDLER` banner: no `TASK` banner then.
     pub(super) fn run_meta(
         &self,
         task: &Task,
         batch: &[String],
         extra: &HashMap<String, Vec<Layer>>,
+        handler: bool,
     ) -> Vec<(String, StepOutcome)> {
         let action = task
             .args
@@ -181,7 +183,7 @@ impl PlayRun<'_> {
         let mut outcomes = Vec::new();
         let mut flush = Vec::new();
         for (i, h) in batch.iter().enumerate() {
-            if per_host || i == 0 {
+            if !handler && (per_host || i == 0) {
                 self.engine.out.banner(&title);
             }
             let state = self.engine.hosts.get(h);

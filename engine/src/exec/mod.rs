@@ -72,9 +72,9 @@ pub(crate) struct Engine<'a> {
     pub hosts: Arc<Hosts>,
     /// `any_errors_fatal` fired: nothing more runs.
     stop_run: AtomicBool,
-    /// An error Ansible raises out of its strategy (a `throttle` that is no number) ended the
-    /// run: the exit code is 1.
-    pub aborted: AtomicBool,
+    /// An error Ansible raises out of its strategy ended the run where it stood (a `throttle`
+    /// that is no number, a notify no handler answers): no recap, exit code 1.
+    aborted: AtomicBool,
     /// `--step` answered "continue".
     step_continue: AtomicBool,
     /// Every host × task result, in the order they came.
@@ -151,6 +151,19 @@ impl<'a> Engine<'a> {
     /// interrupted.
     fn stopped(&self) -> bool {
         self.stop_run.load(Ordering::SeqCst) || crate::interrupt::interrupted()
+    }
+
+    /// Ends the whole run with an error, as an `AnsibleError` raised while Ansible processes
+    /// results does: the message, nothing more run, no recap.
+    pub(crate) fn abort_run(&self, message: &str) {
+        self.out.error(message);
+        self.aborted.store(true, Ordering::SeqCst);
+        self.stop_run.store(true, Ordering::SeqCst);
+    }
+
+    /// Whether [`Engine::abort_run`] ended the run.
+    pub(crate) fn aborted(&self) -> bool {
+        self.aborted.load(Ordering::SeqCst)
     }
 
     pub fn run_play(&self, play: &Play) {

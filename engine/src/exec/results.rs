@@ -327,6 +327,10 @@ impl PlayRun<'_> {
         let is_loop = task.keywords.loop_.is_some() && item.result.contains_key("results");
         if status == Status::Changed && !task.keywords.notify.is_empty() {
             let names = self.notify_names(task, state);
+            if let Err(message) = self.check_notifications(&names) {
+                self.engine.abort_run(&message);
+                return StepOutcome::Ended;
+            }
             let mut notified = self.notified.lock().expect("notify lock");
             notified.entry(host.to_string()).or_default().extend(names);
         }

@@ -194,7 +194,12 @@ impl PlayRun<'_> {
         layers.push(Layer::template(
             self.role_defaults.lock().expect("role vars lock").clone(),
         ));
+        // A role's defaults and vars come with those of the roles that brought it in (its
+        // dependency chain, outermost first), as Ansible's `get_default_vars(dep_chain)`.
         if let Some(role) = &task.role {
+            for parent in role.parents.iter().rev() {
+                layers.push(Layer::template(parent.defaults.clone()));
+            }
             layers.push(Layer::template(role.defaults.clone()));
         }
         layers.push(Layer::template(host.inventory_vars()));
@@ -207,6 +212,9 @@ impl PlayRun<'_> {
             self.role_vars.lock().expect("role vars lock").clone(),
         ));
         if let Some(role) = &task.role {
+            for parent in role.parents.iter().rev() {
+                layers.push(Layer::template(parent.vars.clone()));
+            }
             layers.push(Layer::template(role.vars.clone()));
         }
         if !task.keywords.vars.is_empty() {

@@ -358,20 +358,22 @@ impl PlayRun<'_> {
                 self.complete_role(task.role.as_ref(), batch);
                 batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect()
             }
-            Step::Task(task) if task.module == "meta" => self.run_meta(task, batch, extra),
+            Step::Task(task) if task.module == "meta" => self.run_meta(task, batch, extra, false),
             Step::Task(task) => {
                 if !self.engine.step_allows(&task.display_name()) {
                     return batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
                 }
+                let word = super::handlers::banner_word();
                 self.engine
                     .out
-                    .banner(&format!("TASK [{}]", task.display_name()));
+                    .banner(&format!("{word} [{}]", task.display_name()));
                 self.engine.out.event(&json!({"event": "task_start", "task": task.display_name(), "location": task.location.to_string()}));
-                self.run_task_on(task, batch, extra, false)
+                self.run_task_on(task, batch, extra, super::handlers::running_handlers())
             }
             Step::Include(include) => {
                 let name = include_name(include);
-                self.engine.out.banner(&format!("TASK [{name}]"));
+                let word = super::handlers::banner_word();
+                self.engine.out.banner(&format!("{word} [{name}]"));
                 self.engine.out.event(&json!({"event": "task_start", "task": name, "location": include.location.to_string()}));
                 self.run_include(include, batch, extra)
             }
@@ -484,9 +486,7 @@ impl PlayRun<'_> {
             text.push('\n');
             text.push_str(&line);
         }
-        self.engine.out.error(&text);
-        self.engine.aborted.store(true, Ordering::SeqCst);
-        self.engine.stop_run.store(true, Ordering::SeqCst);
+        self.engine.abort_run(&text);
         self.end_play.store(true, Ordering::SeqCst);
     }
 }
