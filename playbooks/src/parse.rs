@@ -1714,7 +1714,9 @@ impl RoleLoader {
             mapping(Some(&doc), &inner, &format!("{dir}/main.yml"))
         };
         let read_vars = |dir: &str, stem: &str| -> Result<Vars, PlaybookError> {
-            if let Some(file) = main_file(&path.join(dir), stem) {
+            let found =
+                role_file(&path.join(dir), stem, name).map_err(|e| scope.error(at, None, e))?;
+            if let Some(file) = found {
                 return read_file(dir, &file);
             }
             // `defaults/main/` as a folder: its files merged in name order, as Ansible does.
@@ -1840,7 +1842,8 @@ impl RoleLoader {
             role_handlers: scope.role_handlers.clone(),
             play_vars: scope.play_vars.clone(),
         };
-        if let Some(file) = main_file(&path.join("tasks"), tasks_from) {
+        let found = role_file(&path.join("tasks"), tasks_from, name);
+        if let Some(file) = found.map_err(|e| scope.error(at, None, e))? {
             let doc = settle_yaml::load_file(&file)?;
             if !doc.is_null() {
                 tasks.extend(parse_task_list(
@@ -1860,7 +1863,8 @@ impl RoleLoader {
         if !with_handlers {
             return Ok((tasks, handlers));
         }
-        if let Some(file) = main_file(&path.join("handlers"), &files.handlers) {
+        let found = role_file(&path.join("handlers"), &files.handlers, name);
+        if let Some(file) = found.map_err(|e| scope.error(at, None, e))? {
             let doc = settle_yaml::load_file(&file)?;
             if !doc.is_null() {
                 let mut handler_keywords = keywords.clone();
@@ -1891,6 +1895,40 @@ fn role_complete(role: &Arc<Role>, location: Location) -> Task {
         listen: Vec::new(),
         include: None,
     }
+}
+
+/// A role's file (`tasks_from: x` and the like), refused when it resolves outside the role's
+/// folder for it (`../`, an absolute path), with Ansible's words.
+fn role_file(dir: &Path, stem: &str, role: &str) -> Result<Option<PathBuf>, String> {
+    let Some(found) = main_file(dir, stem) else {
+        return Ok(None);
+    };
+    if !lexical(&found).starts_with(lexical(dir)) {
+        return Err(format!(
+            "Failed loading '{}' for role ({role}) as it is not inside the expected role path: '{}'",
+            found.display(),
+            dir.display()
+        ));
+    }
+    Ok(Some(found))
+}
+
+/// `path` with `.` and `a/..` resolved by name only (symbolic links are not followed).
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn main_file(dir: &Path, stem: &str) -> Option<PathBuf> {
