@@ -3079,3 +3079,44 @@ fn include_role_takes_role_as_the_other_spelling_of_name() {
     run.assert_code(0);
     assert_eq!(run.stdout.matches("in-r").count(), 2, "{}", run.stdout);
 }
+
+#[test]
+fn a_role_task_sees_its_dep_chain_and_dependencies_vars_over_the_plays() {
+    let s = one_host();
+    s.write(
+        "roles/a/meta/main.yml",
+        "dependencies:\n  - role: common\n    vars: {test_var: A}\n",
+    );
+    s.write(
+        "roles/b/meta/main.yml",
+        "dependencies:\n  - role: common\n    vars: {test_var: B}\n",
+    );
+    s.write("roles/common/vars/main.yml", "precedence: parent\n");
+    s.write(
+        "roles/common/meta/main.yml",
+        "dependencies:\n  - role: nested\n    vars: {nested_var: '{{ test_var }}'}\n",
+    );
+    s.write(
+        "roles/nested/meta/main.yml",
+        "allow_duplicates: yes\ndependencies: [child]\n",
+    );
+    s.write(
+        "roles/nested/tasks/main.yml",
+        "- debug: msg='{{ nested_var }}-{{ precedence }}'\n- include_role: {name: inner}\n",
+    );
+    s.write("roles/nested/defaults/main.yml", "from_parent: default\n");
+    s.write("roles/child/vars/main.yml", "precedence: dependency\n");
+    s.write(
+        "roles/inner/tasks/main.yml",
+        "- debug: msg='inner-{{ from_parent }}'\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: [a, b]\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    for want in ["A-dependency", "B-dependency", "inner-default"] {
+        assert!(run.stdout.contains(want), "{want}: {}", run.stdout);
+    }
+}

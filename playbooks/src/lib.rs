@@ -24,7 +24,7 @@ mod kv;
 mod parse;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 pub use settle_yaml::Location;
@@ -282,6 +282,50 @@ pub struct Role {
     /// For a role that `import_role`/`include_role` brought in from another role's tasks: that
     /// role, then the one that brought it in, and so on (`ansible_parent_role_names`).
     pub parents: Vec<Arc<Role>>,
+    /// The roles whose dependency list or include brought this one in, outermost first
+    /// (Ansible's dep chain): a task of this role sees their defaults and vars under its own.
+    pub dep_chain: Vec<Arc<Role>>,
+    /// This role's dependencies (`meta/main.yml`), each after its own ones, set once read.
+    pub dependencies: OnceLock<Vec<Arc<Role>>>,
+    /// [`Role::task_defaults`] and [`Role::task_vars`], made on first use.
+    pub task_layers: OnceLock<(Arc<Vars>, Arc<Vars>)>,
+}
+
+impl Role {
+    /// The role defaults a task of this role sees: its dependencies', its dep chain's, then its
+    /// own, each merged over the ones before (Ansible's `Role.get_default_vars(dep_chain)`).
+    pub fn task_defaults(&self) -> Arc<Vars> {
+        self.layers().0
+    }
+
+    /// The role vars a task of this role sees: its dep chain's, its dependencies', then its own
+    /// (Ansible's `Role.get_vars(dep_chain)`; parameters are a layer of their own).
+    pub fn task_vars(&self) -> Arc<Vars> {
+        self.layers().1
+    }
+
+    fn layers(&self) -> (Arc<Vars>, Arc<Vars>) {
+        self.task_layers
+            .get_or_init(|| {
+                let deps = self.dependencies.get().map(Vec::as_slice).unwrap_or(&[]);
+                let mut defaults = Vars::new();
+                let mut vars = Vars::new();
+                for parent in &self.dep_chain {
+                    vars.extend(parent.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                for dep in deps {
+                    defaults.extend(dep.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    vars.extend(dep.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                for parent in &self.dep_chain {
+                    defaults.extend(parent.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                defaults.extend(self.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+                vars.extend(self.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+                (Arc::new(defaults), Arc::new(vars))
+            })
+            .clone()
+    }
 }
 
 /// A loop over items: `loop:` or one of the `with_<lookup>` forms.

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -1790,6 +1790,14 @@ impl RoleLoader {
             allow_duplicates,
             dependency,
             parents,
+            dep_chain: scope
+                .role
+                .iter()
+                .flat_map(|r| r.dep_chain.iter().chain(std::iter::once(r)))
+                .cloned()
+                .collect(),
+            dependencies: OnceLock::new(),
+            task_layers: OnceLock::new(),
         });
         self.chain.push(instance);
         let loaded = self.load_role_files(&role, files, scope, keywords, at, meta, first_use);
@@ -1826,12 +1834,14 @@ impl RoleLoader {
                 role_handlers: scope.role_handlers.clone(),
                 play_vars: scope.play_vars.clone(),
             };
+            let before = self.loaded.len();
             if let Some(deps) = meta.get("dependencies").and_then(Node::as_seq) {
                 for dep in deps {
                     self.loading_dependency = true;
                     self.use_role(dep, &meta_scope, keywords, &mut tasks, &mut handlers)?;
                 }
             }
+            let _ = role.dependencies.set(self.loaded[before..].to_vec());
         }
         self.loaded.push(role.clone());
         let role_scope = |dir: &Path, file: &Path| Scope {

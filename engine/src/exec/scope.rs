@@ -195,7 +195,7 @@ impl PlayRun<'_> {
             self.role_defaults.lock().expect("role vars lock").clone(),
         ));
         if let Some(role) = &task.role {
-            layers.push(Layer::template(role.defaults.clone()));
+            layers.push(Layer::template(role.task_defaults()));
         }
         layers.push(Layer::template(host.inventory_vars()));
         layers.push(Layer::data(host.facts()));
@@ -207,7 +207,7 @@ impl PlayRun<'_> {
             self.role_vars.lock().expect("role vars lock").clone(),
         ));
         if let Some(role) = &task.role {
-            layers.push(Layer::template(role.vars.clone()));
+            layers.push(Layer::template(role.task_vars()));
         }
         if !task.keywords.vars.is_empty() {
             layers.push(Layer::template(Arc::new(task.keywords.vars.clone())));
