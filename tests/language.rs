@@ -3120,3 +3120,51 @@ fn a_role_task_sees_its_dep_chain_and_dependencies_vars_over_the_plays() {
         assert!(run.stdout.contains(want), "{want}: {}", run.stdout);
     }
 }
+
+#[test]
+fn role_vars_are_the_plays_as_public_and_private_role_vars_say() {
+    let s = one_host();
+    s.write("roles/a/vars/main.yml", "privacy: a\n");
+    s.write(
+        "roles/a/tasks/main.yml",
+        "- debug: msg='own-{{ privacy }}'\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  roles: [a]
+  pre_tasks:
+    - debug: msg='pre-{{ privacy | default(\"none\") }}'
+- hosts: all
+  gather_facts: no
+  tasks:
+    - import_role: {name: a, public: no}
+    - debug: msg='import-{{ privacy | default(\"none\") }}'
+    - include_role: {name: a}
+    - debug: msg='include-{{ privacy | default(\"none\") }}'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    for want in ["pre-a", "own-a", "import-none", "include-none"] {
+        assert!(run.stdout.contains(want), "{want}: {}", run.stdout);
+    }
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("ANSIBLE_PRIVATE_ROLE_VARS", "1")],
+    );
+    run.assert_code(0);
+    for want in ["pre-none", "own-a", "import-none", "include-none"] {
+        assert!(run.stdout.contains(want), "{want}: {}", run.stdout);
+    }
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("ANSIBLE_PRIVATE_ROLE_VARS", "0")],
+    );
+    run.assert_code(0);
+    for want in ["pre-a", "import-none", "include-a"] {
+        assert!(run.stdout.contains(want), "{want}: {}", run.stdout);
+    }
+}

@@ -279,6 +279,9 @@ pub struct Role {
     pub allow_duplicates: bool,
     /// Loaded as another role's dependency (`meta/main.yml`).
     pub dependency: bool,
+    /// Its defaults and vars are the whole play's, not only its own tasks' (see
+    /// [`default_public`]; a dependency is as public as the role that depends on it).
+    pub public: bool,
     /// For a role that `import_role`/`include_role` brought in from another role's tasks: that
     /// role, then the one that brought it in, and so on (`ansible_parent_role_names`).
     pub parents: Vec<Arc<Role>>,
@@ -289,6 +292,19 @@ pub struct Role {
     pub dependencies: OnceLock<Vec<Arc<Role>>>,
     /// [`Role::task_defaults`] and [`Role::task_vars`], made on first use.
     pub task_layers: OnceLock<(Arc<Vars>, Arc<Vars>)>,
+}
+
+/// Whether a role is public when its use does not say (`public:`): as `private_role_vars`
+/// (`ANSIBLE_PRIVATE_ROLE_VARS`) says when it is set, else imports and `roles:` (`static`) are
+/// and includes are not, as in Ansible.
+pub fn default_public(static_: bool) -> bool {
+    match std::env::var("ANSIBLE_PRIVATE_ROLE_VARS") {
+        Ok(v) if !v.is_empty() => !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "yes" | "true" | "on" | "1" | "y" | "t"
+        ),
+        _ => static_,
+    }
 }
 
 impl Role {

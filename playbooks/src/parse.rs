@@ -10,7 +10,7 @@ use settle_yaml::{Kind, Node};
 
 use crate::{
     Block, Include, Keywords, Location, Loop, LoopControl, Play, Playbook, PlaybookError, Role,
-    RoleInclude, Strategy, Task, TaskNode, Vars, kv::parse_kv, short_module_name,
+    RoleInclude, Strategy, Task, TaskNode, Vars, default_public, kv::parse_kv, short_module_name,
 };
 
 /// Every keyword a task may carry besides its module.
@@ -914,6 +914,10 @@ fn parse_task_entry(
             let mut keywords = task.keywords.clone();
             keywords.inherit(inherited);
             let mut handlers = Vec::new();
+            let public = task
+                .args
+                .get("public")
+                .map_or_else(|| default_public(task.module == "import_role"), truthy);
             if task.module == "include_role" {
                 // Dynamic, as in Ansible: the role is read when the task is reached (its name
                 // may be a template, its loop and `when` are the include's own). A role named
@@ -934,6 +938,7 @@ fn parse_task_entry(
                 {
                     let mut loader = RoleLoader {
                         included_by: scope.role.clone(),
+                        public: Some(public),
                         ..RoleLoader::default()
                     };
                     let mut ignored = Vec::new();
@@ -964,12 +969,13 @@ fn parse_task_entry(
                         defaults_from: files.defaults.clone(),
                         handlers_from: files.handlers.clone(),
                         allow_duplicates,
-                        public: task.args.get("public").is_some_and(|v| truthy(v)),
+                        public,
                     }),
                 }));
             } else {
                 let mut loader = RoleLoader {
                     included_by: scope.role.clone(),
+                    public: Some(public),
                     ..RoleLoader::default()
                 };
                 let role_name = render_static(role_name, &known).map_err(|e| {
@@ -1156,6 +1162,7 @@ pub fn load_included_role(
     };
     let mut loader = RoleLoader {
         included_by: scope.role.clone(),
+        public: Some(include.public),
         ..RoleLoader::default()
     };
     let (mut tasks, mut handlers) = (Vec::new(), Vec::new());
@@ -1592,6 +1599,8 @@ struct RoleLoader {
     included_by: Option<Arc<Role>>,
     /// The next role loaded is a dependency (`meta/main.yml`) of the one being read.
     loading_dependency: bool,
+    /// The `public:` of the import or include that loads the next role.
+    public: Option<bool>,
 }
 
 /// Which file of each role folder to read (`tasks_from`, `vars_from`, …): `main` by default.
@@ -1695,6 +1704,11 @@ impl RoleLoader {
         // it loads.
         let dependency = std::mem::take(&mut self.loading_dependency);
         let included_by = self.included_by.take();
+        let public = match (self.public.take(), &scope.role) {
+            (Some(public), _) => public,
+            (None, Some(parent)) if dependency => parent.public,
+            (None, _) => default_public(true),
+        };
         let Some(path) = find_role(name, scope) else {
             return Err(scope.missing(
                 at,
@@ -1789,6 +1803,7 @@ impl RoleLoader {
             instance: instance.clone(),
             allow_duplicates,
             dependency,
+            public,
             parents,
             dep_chain: scope
                 .role

@@ -444,7 +444,7 @@ fn play_role_vars(play: &Play) -> (Arc<Vars>, Arc<Vars>) {
         add(handler.role.as_ref(), &mut roles);
     }
     let (mut defaults, mut vars) = (Vars::new(), Vars::new());
-    for role in &roles {
+    for role in roles.iter().filter(|r| r.public) {
         defaults.extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars.extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
     }
