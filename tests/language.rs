@@ -3168,3 +3168,34 @@ fn role_vars_are_the_plays_as_public_and_private_role_vars_say() {
         assert!(run.stdout.contains(want), "{want}: {}", run.stdout);
     }
 }
+
+#[test]
+fn a_run_once_set_fact_inside_a_run_once_include_sets_the_fact_on_every_host() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1", "h2", "h3"]));
+    s.write("inc.yml", "- set_fact: {lola: wiseman}\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars: {lola: untouched}
+  tasks:
+    - include_tasks: {file: inc.yml, apply: {run_once: true}}
+      run_once: true
+    - assert: {that: lola == 'wiseman'}
+    - include_tasks: inc.yml
+      run_once: true
+      vars: {lola: again}
+    - include_vars: {file: v.yml}
+      run_once: true
+    - assert: {that: from_file == 1}
+",
+    );
+    s.write("v.yml", "from_file: 1\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(run.recap(h)["failed"], 0, "{}", run.stdout);
+    }
+}

@@ -88,12 +88,6 @@ impl HostState {
         Arc::make_mut(&mut guard).insert(name.to_string(), value);
     }
 
-    /// A registered result, wherever it is kept.
-    pub fn registered(&self, name: &str) -> Option<Value> {
-        let trusted = self.trusted_results().get(name).cloned();
-        trusted.or_else(|| self.task_vars().get(name).cloned())
-    }
-
     /// Facts a module returned (`ansible_facts` of its result), as Ansible files them: each
     /// key as a variable of its own (`ansible_distribution`, `getent_passwd`), and under
     /// `ansible_facts` without its `ansible_` prefix (`ansible_facts.distribution`).

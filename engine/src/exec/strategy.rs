@@ -4,8 +4,8 @@
 //! `max_fail_percentage` end the play here.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use petgraph::graph::NodeIndex;
 use serde_json::json;
@@ -13,6 +13,8 @@ use settle_playbooks::{Strategy, Task};
 
 use super::includes::include_name;
 use super::{End, PlayRun, StepOutcome, bool_of};
+use crate::Vars;
+use crate::hosts::HostState;
 use crate::plan::{Edge, Plan, Step};
 use crate::template::Layer;
 
@@ -359,30 +361,94 @@ impl PlayRun<'_> {
                     .flatten()
                     .unwrap_or(false)
         };
-        if run_once && batch.len() > 1 {
+        if run_once {
+            let state = self.engine.hosts.get(&first);
+            let before = RunOnceVars::of(&state);
             let outcome = self.run_task(&first, task, extra_of(&first), handler);
-            // The one result is every host's (registered on each, as Ansible does), but for
-            // add_host, whose result stays the first host's.
-            if let Some(reg) = &task.keywords.register
-                && task.module != "add_host"
-                && let Some(value) = self.engine.hosts.get(&first).registered(reg)
-            {
-                let trusted = self
-                    .engine
-                    .hosts
-                    .get(&first)
-                    .trusted_results()
-                    .contains_key(reg);
-                for h in &batch[1..] {
-                    let state = self.engine.hosts.get(h);
-                    match trusted {
-                        true => state.set_trusted_result(reg, value.clone()),
-                        false => state.set_task_var(reg, value.clone()),
-                    }
+            // The one result is every host's: its facts, set_fact and include_vars variables
+            // and registered result land on each host of the play's batch, as Ansible copies
+            // them; add_host's result stays the first host's.
+            if task.module != "add_host" {
+                let changed = before.changes(&state);
+                for h in self.run_once_targets(batch).iter().filter(|h| **h != first) {
+                    changed.apply(&self.engine.hosts.get(h));
                 }
             }
             return batch.iter().map(|h| (h.clone(), outcome.clone())).collect();
         }
         self.parallel(batch, |h| self.run_task(h, task, extra_of(h), handler))
+    }
+}
+
+impl PlayRun<'_> {
+    /// The hosts a `run_once` result is copied to: the play's batch (the hosts at this step
+    /// with the free strategy, where each host walks alone), less those out of the play.
+    fn run_once_targets(&self, batch: &[String]) -> Vec<String> {
+        let mut hosts = batch.to_vec();
+        if self.strategy == Strategy::Linear {
+            let failed = self.failed_hosts.lock().expect("failed lock").clone();
+            for h in self.batch.lock().expect("batch lock").iter() {
+                if !hosts.contains(h) && !failed.contains(h) {
+                    hosts.push(h.clone());
+                }
+            }
+        }
+        hosts
+    }
+}
+
+/// A host's variables that a task can set (facts, set_fact/register results, include_vars),
+/// taken before a `run_once` task to see what it set.
+struct RunOnceVars {
+    facts: Arc<Vars>,
+    task_vars: Arc<Vars>,
+    included: Arc<Vars>,
+    trusted: Arc<Vars>,
+}
+
+impl RunOnceVars {
+    fn of(state: &HostState) -> Self {
+        RunOnceVars {
+            facts: state.facts(),
+            task_vars: state.task_vars(),
+            included: state.included_vars(),
+            trusted: state.trusted_results(),
+        }
+    }
+
+    /// What changed since `self` was taken, as a `RunOnceVars` of only the changed names.
+    fn changes(&self, state: &HostState) -> Self {
+        let diff = |before: &Vars, after: Arc<Vars>| -> Arc<Vars> {
+            let mut out = Vars::new();
+            for (k, v) in after.iter() {
+                if before.get(k) != Some(v) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            Arc::new(out)
+        };
+        let mut facts = diff(&self.facts, state.facts());
+        Arc::make_mut(&mut facts).remove("ansible_facts");
+        RunOnceVars {
+            facts,
+            task_vars: diff(&self.task_vars, state.task_vars()),
+            included: diff(&self.included, state.included_vars()),
+            trusted: diff(&self.trusted, state.trusted_results()),
+        }
+    }
+
+    fn apply(&self, state: &HostState) {
+        if !self.facts.is_empty() {
+            state.set_facts(&self.facts);
+        }
+        for (k, v) in self.included.iter() {
+            state.set_included_var(k, v.clone());
+        }
+        for (k, v) in self.task_vars.iter() {
+            state.set_task_var(k, v.clone());
+        }
+        for (k, v) in self.trusted.iter() {
+            state.set_trusted_result(k, v.clone());
+        }
     }
 }
