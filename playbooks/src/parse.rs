@@ -894,19 +894,23 @@ fn parse_task_entry(
                 defaults: from("defaults_from")?,
                 handlers: from("handlers_from")?,
             };
+            // `allow_duplicates:` and `public:` may be templates of the variables known now;
+            // an include's that need more keep their default.
+            let flag = |key: &str, default: bool| -> Result<bool, PlaybookError> {
+                let Some(value) = task.args.get(key) else {
+                    return Ok(default);
+                };
+                let Value::String(text) = value else {
+                    return Ok(truthy(value));
+                };
+                match render_static(text, &known) {
+                    Ok(text) => Ok(truthy(&Value::String(text))),
+                    Err(_) if task.module == "include_role" => Ok(default),
+                    Err(e) => Err(scope.error(node, name, format!("{key}: {e}"))),
+                }
+            };
             // Unlike `roles:`, an import or include runs its role again unless told otherwise.
-            let allow_duplicates =
-                !matches!(task.args.get("allow_duplicates"), Some(Value::Bool(false)))
-                    && !task
-                        .args
-                        .get("allow_duplicates")
-                        .and_then(Value::as_str)
-                        .is_some_and(|s| {
-                            matches!(
-                                s.to_ascii_lowercase().as_str(),
-                                "no" | "false" | "n" | "off" | "0"
-                            )
-                        });
+            let allow_duplicates = flag("allow_duplicates", true)?;
             let own = format!(
                 "include when={:?} tags={:?}",
                 task.keywords.when, task.keywords.tags
@@ -914,10 +918,7 @@ fn parse_task_entry(
             let mut keywords = task.keywords.clone();
             keywords.inherit(inherited);
             let mut handlers = Vec::new();
-            let public = task
-                .args
-                .get("public")
-                .map_or_else(|| default_public(task.module == "import_role"), truthy);
+            let public = flag("public", default_public(task.module == "import_role"))?;
             if task.module == "include_role" {
                 // Dynamic, as in Ansible: the role is read when the task is reached (its name
                 // may be a template, its loop and `when` are the include's own). A role named
@@ -1266,6 +1267,9 @@ fn parse_task(
                     ));
                 }
             }
+            // The debugger never starting is what settle does: that much of it is kept.
+            "debugger" if matches!(value.to_value(), Value::Null)
+                || value.as_str() == Some("never") => {}
             _ if UNSUPPORTED_KEYWORDS.contains(&key.as_str()) => {
                 return Err(scope.error(
                     value,
