@@ -136,8 +136,15 @@ impl PlayRun<'_> {
                 None => Vec::new(),
                 Some(l) => match loop_items(l, &vars_scope) {
                     Ok(items) => items,
+                    // As for a task: a loop that cannot be rendered fails the include only
+                    // when its `when` (without the loop variable) does not skip it.
                     Err(e) => {
-                        outcomes.insert(host.clone(), fail_include(host, &e));
+                        match self.false_condition(&include.keywords.when, &vars_scope) {
+                            Ok(Some(cond)) => self.skip_include(host, include, cond),
+                            _ => {
+                                outcomes.insert(host.clone(), fail_include(host, &e));
+                            }
+                        }
                         continue;
                     }
                 },
@@ -219,10 +226,19 @@ impl PlayRun<'_> {
                 continue;
             }
             if list.is_empty() {
-                self.engine.count(host, |s| s.skipped += 1);
-                self.engine
-                    .out
-                    .result(host, Status::Skipped, None, &json!({}), false);
+                let cond = match include.keywords.loop_ {
+                    None => self.false_condition(&include.keywords.when, &vars_scope),
+                    Some(_) => Ok(None),
+                };
+                match cond {
+                    Ok(Some(cond)) => self.skip_include(host, include, cond),
+                    _ => {
+                        self.engine.count(host, |s| s.skipped += 1);
+                        self.engine
+                            .out
+                            .result(host, Status::Skipped, None, &json!({}), false);
+                    }
+                }
             }
             plans.push((host.clone(), list));
         }
@@ -300,6 +316,22 @@ impl PlayRun<'_> {
             .iter()
             .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
             .collect()
+    }
+
+    /// An include its `when` skips on a host: counted, shown, and registered as Ansible
+    /// registers a skipped task.
+    fn skip_include(&self, host: &str, include: &Include, condition: serde_json::Value) {
+        if let Some(reg) = &include.keywords.register {
+            self.engine.hosts.get(host).set_task_var(
+                reg,
+                json!({"changed": false, "false_condition": condition,
+                       "skip_reason": "Conditional result was False", "skipped": true}),
+            );
+        }
+        self.engine.count(host, |s| s.skipped += 1);
+        self.engine
+            .out
+            .result(host, Status::Skipped, None, &json!({}), false);
     }
 
     /// `include_role: public: true`: the included role's defaults and vars join the play's.
