@@ -3199,3 +3199,31 @@ fn a_run_once_set_fact_inside_a_run_once_include_sets_the_fact_on_every_host() {
         assert_eq!(run.recap(h)["failed"], 0, "{}", run.stdout);
     }
 }
+
+#[test]
+fn include_skipped_by_when_registers_even_when_its_loop_is_undefined_and_omit_means_main() {
+    let s = one_host();
+    s.write("roles/r/tasks/main.yml", "- debug: msg=in-main\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - include_tasks: nothing.yml
+      loop: '{{ undefined_list }}'
+      when: false
+      register: skipped_include
+    - assert:
+        that:
+          - skipped_include is skipped
+          - skipped_include.results is undefined
+    - include_role: {name: r, tasks_from: '{{ omit }}'}
+    - import_role: {name: r, allow_duplicates: '{{ False | bool }}'}
+      debugger: never
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.stdout.matches("in-main").count(), 2, "{}", run.stdout);
+}

@@ -1268,8 +1268,8 @@ fn parse_task(
                 }
             }
             // The debugger never starting is what settle does: that much of it is kept.
-            "debugger" if matches!(value.to_value(), Value::Null)
-                || value.as_str() == Some("never") => {}
+            "debugger"
+                if matches!(value.to_value(), Value::Null) || value.as_str() == Some("never") => {}
             _ if UNSUPPORTED_KEYWORDS.contains(&key.as_str()) => {
                 return Err(scope.error(
                     value,

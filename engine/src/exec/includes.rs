@@ -14,7 +14,7 @@ use crate::Vars;
 use crate::actions::{self};
 use crate::output::Status;
 use crate::plan::Plan;
-use crate::template::{Layer, Scope, is_template, python_repr, templar};
+use crate::template::{Layer, OMIT, Scope, is_template, python_repr, templar};
 
 /// The include's name as Ansible shows it: `include_role : web` for an unnamed include_role,
 /// `include_tasks` (with its role's prefix) for an unnamed include_tasks.
@@ -431,7 +431,11 @@ impl PlayRun<'_> {
 fn render_role_files(files: &RoleInclude, scope: &Arc<Scope>) -> Result<RoleInclude, String> {
     let render = |text: &String| -> Result<String, String> {
         match is_template(text) {
-            true => templar().render_text(text, scope).map_err(|e| e.message),
+            // `{{ omit }}` leaves the argument out: the role's `main` file.
+            true => templar()
+                .render_text(text, scope)
+                .map(|t| if t == OMIT { "main".into() } else { t })
+                .map_err(|e| e.message),
             false => Ok(text.clone()),
         }
     };
