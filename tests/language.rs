@@ -3227,3 +3227,45 @@ fn include_skipped_by_when_registers_even_when_its_loop_is_undefined_and_omit_me
     run.assert_code(0);
     assert_eq!(run.stdout.matches("in-main").count(), 2, "{}", run.stdout);
 }
+
+#[test]
+fn an_included_file_that_does_not_parse_ends_the_run_one_that_is_missing_fails_the_include() {
+    let s = one_host();
+    s.write(
+        "bad.yml",
+        "- name: no file\n  ansible.builtin.include_tasks:\n",
+    );
+    s.write("missing.yml", "- import_tasks: nowhere.yml\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - block:
+        - include_tasks: missing.yml
+      rescue:
+        - debug: msg=rescued-missing
+    - block:
+        - include_tasks: bad.yml
+      rescue:
+        - debug: msg=SHOULD_NOT_RUN
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(4);
+    assert!(run.stdout.contains("rescued-missing"), "{}", run.stdout);
+    assert!(!run.stdout.contains("SHOULD_NOT_RUN"), "{}", run.stdout);
+    assert!(!run.stdout.contains("PLAY RECAP"), "{}", run.stdout);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("No file specified for ansible.builtin.include_tasks"),
+        "{all}"
+    );
+    assert!(all.contains("bad.yml:1:3"), "{all}");
+    assert!(
+        all.contains("Could not find or access '")
+            && all.contains("nowhere.yml' on the Ansible Controller"),
+        "{all}"
+    );
+}

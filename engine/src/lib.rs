@@ -344,6 +344,9 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
             engine.run_play(play);
         }
     }
+    if engine.ended_by_error() {
+        return 4;
+    }
     let stats = engine.stats.lock().expect("stats lock").clone();
     let records = std::mem::take(&mut *engine.records.lock().expect("records lock"));
     engine.out.recap(&stats);

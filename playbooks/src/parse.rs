@@ -779,7 +779,7 @@ fn parse_task_entry(
                 PlaybookError::Yaml(settle_yaml::YamlError::Read { .. }) => scope.missing(
                     node,
                     name,
-                    format!("cannot read the imported task file {}", path.display()),
+                    not_found_on_controller(&scope.play_dir.join(&file)),
                 ),
                 other => other,
             })?);
@@ -791,7 +791,10 @@ fn parse_task_entry(
                 .or_else(|| task.args.get("_raw_params"))
             {
                 Some(v) => v.clone(),
-                None => return Err(scope.error(node, name, "include_tasks needs a file name")),
+                None => {
+                    let message = format!("No file specified for {}", task.module_as_written);
+                    return Err(scope.error(node, name, message));
+                }
             };
             let apply = parse_apply(&task, node, scope, name)?;
             if let Some(extra) = task
@@ -1924,6 +1927,19 @@ fn role_complete(role: &Arc<Role>, location: Location) -> Task {
         listen: Vec::new(),
         include: None,
     }
+}
+
+/// Ansible's words for a file to import that is nowhere it looked (it names the last place:
+/// the playbook's folder).
+fn not_found_on_controller(path: &Path) -> String {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = path.display();
+    format!(
+        "Could not find or access '{path}' on the Ansible Controller: Unable to retrieve file \
+         contents.\nCould not find or access '{path}' on the Ansible Controller.\nIf you are \
+         using a module and expect the file to exist on the remote, see the remote_src option: \
+         [Errno 2] No such file or directory: '{path}'"
+    )
 }
 
 /// A role's file (`tasks_from: x` and the like), refused when it resolves outside the role's

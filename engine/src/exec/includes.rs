@@ -59,6 +59,28 @@ pub(super) fn tasks_of(nodes: &[TaskNode]) -> Vec<&Task> {
     out
 }
 
+/// Why an included file or role could not be read. As in Ansible, one that is not there
+/// fails the include on its hosts (a `rescue` can take it); one that does not parse (bad YAML,
+/// an unknown module or keyword) ends the run.
+pub(super) enum IncludeError {
+    Failed(String),
+    /// The message, and where in the file the problem is, when that is known.
+    Fatal(String, Option<settle_playbooks::Location>),
+}
+
+impl IncludeError {
+    fn of(e: settle_playbooks::PlaybookError) -> Self {
+        use settle_playbooks::PlaybookError as E;
+        match e {
+            E::Read { .. } | E::Missing { .. } => IncludeError::Failed(e.to_string()),
+            E::Invalid {
+                location, message, ..
+            } => IncludeError::Fatal(message, Some(location)),
+            E::Yaml(_) => IncludeError::Fatal(e.to_string(), None),
+        }
+    }
+}
+
 /// A stand-in task with the include's keywords, for building its scope.
 pub(super) fn include_as_task(include: &Include) -> Task {
     Task {
@@ -283,11 +305,15 @@ impl PlayRun<'_> {
                 };
                 let tasks = match self.load_included(&path, include) {
                     Ok(t) => t,
-                    Err(e) => {
+                    Err(IncludeError::Failed(e)) => {
                         for h in &hosts {
                             outcomes.insert(h.clone(), fail_include(h, &e));
                         }
                         continue;
+                    }
+                    Err(IncludeError::Fatal(e, at)) => {
+                        self.engine.fatal(&e, at.as_ref());
+                        return Vec::new();
                     }
                 };
                 if include.role_include.as_ref().is_some_and(|f| f.public) {
@@ -354,7 +380,7 @@ impl PlayRun<'_> {
         &self,
         path: &Path,
         include: &Include,
-    ) -> Result<Arc<Vec<TaskNode>>, String> {
+    ) -> Result<Arc<Vec<TaskNode>>, IncludeError> {
         // The including role's instance too: its parameters are the included role's.
         let key = (
             path.to_path_buf(),
@@ -378,7 +404,7 @@ impl PlayRun<'_> {
                 include.role.clone(),
                 &include.apply,
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(IncludeError::of)?,
             Some(files) => {
                 let (tasks, handlers) = settle_playbooks::load_included_role(
                     &path.display().to_string(),
@@ -388,7 +414,7 @@ impl PlayRun<'_> {
                     &include.location,
                     &include.apply,
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(IncludeError::of)?;
                 let mut known = self.included_handlers.lock().expect("handlers lock");
                 for handler in handlers {
                     let registered = self.play.handlers.iter().chain(known.iter()).any(|h| {
@@ -412,9 +438,8 @@ impl PlayRun<'_> {
             if !actions::known_modules().contains(&task.module.as_str())
                 && !task.module.contains("{{")
             {
-                actions::validate(task, &self.play.dir).map_err(|e| {
-                    format!("{}: task {:?}: {e}", task.location, task.display_name())
-                })?;
+                actions::validate(task, &self.play.dir)
+                    .map_err(|e| IncludeError::Fatal(e, Some(task.location.clone())))?;
             }
         }
         let tasks = Arc::new(tasks);

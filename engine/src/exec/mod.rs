@@ -72,6 +72,9 @@ pub(crate) struct Engine<'a> {
     pub hosts: Arc<Hosts>,
     /// `any_errors_fatal` fired: nothing more runs.
     stop_run: AtomicBool,
+    /// An error that ends the run as ansible-playbook's errors do (exit 4, no recap): an
+    /// included file that does not parse.
+    fatal: AtomicBool,
     /// `--step` answered "continue".
     step_continue: AtomicBool,
     /// Every host × task result, in the order they came.
@@ -131,10 +134,29 @@ impl<'a> Engine<'a> {
             stats: Mutex::new(Stats::default()),
             hosts,
             stop_run: AtomicBool::new(false),
+            fatal: AtomicBool::new(false),
             step_continue: AtomicBool::new(false),
             records: Mutex::default(),
             started: Mutex::new(opts.selection.start_at_task.is_none()),
         }
+    }
+
+    /// Says an error that ends the run, and ends it (see [`Engine::ended_by_error`]).
+    fn fatal(&self, message: &str, at: Option<&settle_yaml::Location>) {
+        match at {
+            Some(at) => {
+                let origin = crate::output::source_excerpt(at).join("\n");
+                self.out.error(&format!("{message}\n{origin}\n"));
+            }
+            None => self.out.error(message),
+        }
+        self.fatal.store(true, Ordering::SeqCst);
+        self.stop_run.store(true, Ordering::SeqCst);
+    }
+
+    /// The run ended on an error: ansible-playbook prints no recap and exits 4.
+    pub fn ended_by_error(&self) -> bool {
+        self.fatal.load(Ordering::SeqCst)
     }
 
     /// Nothing more may run: `any_errors_fatal` fired, every host failed, or the run was
