@@ -3269,3 +3269,51 @@ fn an_included_file_that_does_not_parse_ends_the_run_one_that_is_missing_fails_t
         "{all}"
     );
 }
+
+#[test]
+fn end_role_passes_over_the_rest_of_the_role_and_is_refused_outside_one() {
+    let s = one_host();
+    s.write(
+        "roles/r/tasks/main.yml",
+        "- set_fact: {runs: '{{ runs | default(0) | int + 1 }}'}\n- meta: end_role\n- set_fact: {after: true}\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  roles: [r]
+  tasks:
+    - import_role: {name: r, allow_duplicates: true}
+    - include_role: {name: r, allow_duplicates: false}
+    - assert:
+        that:
+          - runs | int == 2
+          - after is undefined
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    s.write(
+        "outside.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - meta: end_role\n",
+    );
+    let run = s.settle(&["outside.yml", "-i", "hosts"]);
+    assert!(
+        run.stderr
+            .contains("[ERROR]: Cannot execute 'end_role' from outside of a role"),
+        "{}",
+        run.stderr
+    );
+    s.write(
+        "handler.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks: []\n  handlers:\n    - name: h\n      meta: end_role\n",
+    );
+    let run = s.settle(&["handler.yml", "-i", "hosts"]);
+    assert!(
+        run.stderr
+            .contains("[ERROR]: Cannot execute 'end_role' from a handler"),
+        "{}",
+        run.stderr
+    );
+}

@@ -54,6 +54,10 @@ pub enum PlaybookError {
         task: Option<String>,
         message: String,
     },
+    /// A task Ansible refuses as it reads it, in its words alone (`Cannot execute 'end_role'
+    /// from a handler`); where it is follows as the source excerpt.
+    #[error("{message}")]
+    Refused { location: Location, message: String },
     /// A role or imported task file that is not there (ansible-playbook exits 1 for these, not
     /// 4 as for a playbook it cannot parse).
     #[error("{location}: {}{message}", task.as_ref().map(|t| format!("task {t:?}: ")).unwrap_or_default())]
@@ -189,6 +193,9 @@ pub struct RoleInclude {
     pub allow_duplicates: bool,
     /// `public`: once included, the role's defaults and vars are the play's.
     pub public: bool,
+    /// What the include adds to its role's identity ([`Role::instance`]): its own `when` and
+    /// `tags`, as for `import_role`, so the two are one role when those match.
+    pub identity: String,
 }
 
 /// One task: a module call with keywords.

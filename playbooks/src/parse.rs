@@ -974,6 +974,7 @@ fn parse_task_entry(
                         handlers_from: files.handlers.clone(),
                         allow_duplicates,
                         public,
+                        identity: own.clone(),
                     }),
                 }));
             } else {
@@ -1022,11 +1023,22 @@ fn parse_task_entry(
             }
         }
         _ => {
+            if scope.role.is_none() && is_end_role(&task) {
+                return Err(PlaybookError::Refused {
+                    location: scope.location(node),
+                    message: "Cannot execute 'end_role' from outside of a role".into(),
+                });
+            }
             task.keywords.inherit(inherited);
             out.push(TaskNode::Task(task));
         }
     }
     Ok(())
+}
+
+fn is_end_role(task: &Task) -> bool {
+    task.module == "meta"
+        && task.args.get("_raw_params").and_then(Value::as_str) == Some("end_role")
 }
 
 /// A value from an `apply:` mapping back as a node, placed at the include task.
@@ -1174,7 +1186,7 @@ pub fn load_included_role(
         name,
         Vars::new(),
         &files,
-        ("include", Some(include.allow_duplicates)),
+        (&include.identity, Some(include.allow_duplicates)),
         &scope,
         inherited,
         &node,
@@ -1555,6 +1567,18 @@ fn parse_handlers(
     scope: &Scope,
     inherited: &Keywords,
 ) -> Result<Vec<Task>, PlaybookError> {
+    // Refused before anything else is said about the handler, as Ansible does.
+    for entry in node.as_seq().into_iter().flatten() {
+        let meta = ["meta", "ansible.builtin.meta", "ansible.legacy.meta"]
+            .iter()
+            .find_map(|k| entry.get(k).and_then(Node::as_str));
+        if meta.is_some_and(|m| m.trim() == "end_role") {
+            return Err(PlaybookError::Refused {
+                location: scope.location(entry),
+                message: "Cannot execute 'end_role' from a handler".into(),
+            });
+        }
+    }
     let mut out = Vec::new();
     for entry in parse_task_list(node, scope, inherited)? {
         flatten_handlers(entry, &mut out)?;

@@ -75,7 +75,8 @@ impl IncludeError {
             E::Read { .. } | E::Missing { .. } => IncludeError::Failed(e.to_string()),
             E::Invalid {
                 location, message, ..
-            } => IncludeError::Fatal(message, Some(location)),
+            }
+            | E::Refused { location, message } => IncludeError::Fatal(message, Some(location)),
             E::Yaml(_) => IncludeError::Fatal(e.to_string(), None),
         }
     }
@@ -381,12 +382,15 @@ impl PlayRun<'_> {
         path: &Path,
         include: &Include,
     ) -> Result<Arc<Vec<TaskNode>>, IncludeError> {
-        // The including role's instance too: its parameters are the included role's.
+        // The including role's instance too: its parameters are the included role's; and the
+        // vars the include inherits (an import_role and an include_role of one role instance
+        // hand their tasks different ones).
         let key = (
             path.to_path_buf(),
             format!(
-                "{} {}",
+                "{} {} {}",
                 include.location,
+                serde_json::Value::Object(include.keywords.vars.clone()),
                 include.role.as_ref().map_or(String::new(), |r| format!(
                     "{} {}",
                     r.instance,
@@ -471,5 +475,6 @@ fn render_role_files(files: &RoleInclude, scope: &Arc<Scope>) -> Result<RoleIncl
         handlers_from: render(&files.handlers_from)?,
         allow_duplicates: files.allow_duplicates,
         public: files.public,
+        identity: files.identity.clone(),
     })
 }

@@ -117,6 +117,9 @@ struct PlayRun<'a> {
     /// Per role instance ([`settle_playbooks::Role::instance`]): the hosts that ran one of its
     /// tasks, and those that reached its end after that (for them it has run).
     role_runs: Mutex<HashMap<String, RoleRun>>,
+    /// `meta: end_role`: (host, role instance) whose remaining tasks the host passes over, up
+    /// to the role's implicit `role_complete`.
+    ended_roles: Mutex<HashSet<(String, String)>>,
 }
 
 #[derive(Default)]
@@ -223,6 +226,7 @@ impl<'a> Engine<'a> {
             role_defaults: Mutex::new(role_defaults),
             role_vars: Mutex::new(role_vars),
             role_runs: Mutex::default(),
+            ended_roles: Mutex::default(),
         };
         let mut runnable = Vec::new();
         for host in &hosts {
@@ -397,6 +401,37 @@ impl PlayRun<'_> {
                     .get(&role.instance)
                     .is_some_and(|run| run.completed.contains(host))
         })
+    }
+
+    /// A step the host passes over without a word: a task of a role it has already run (see
+    /// [`PlayRun::role_already_run`]), or of a role it ended with `meta: end_role`, up to that
+    /// role's `role_complete` (which ends the ending).
+    fn passes_over(&self, step: &crate::plan::Step, host: &str) -> bool {
+        use crate::plan::Step;
+        let (role, complete) = match step {
+            Step::Task(task) => (task.role.as_ref(), task.is_role_complete()),
+            Step::Include(include) => (include.role.as_ref(), false),
+            _ => (None, false),
+        };
+        let Some(r) = role else { return false };
+        let key = (host.to_string(), r.instance.clone());
+        let mut ended = self.ended_roles.lock().expect("ended roles lock");
+        if ended.contains(&key) {
+            if !complete {
+                return true;
+            }
+            ended.remove(&key);
+        }
+        drop(ended);
+        self.role_already_run(role, host)
+    }
+
+    /// `meta: end_role` on a host: the rest of the task's role is passed over.
+    fn end_role(&self, role: &settle_playbooks::Role, host: &str) {
+        self.ended_roles
+            .lock()
+            .expect("ended roles lock")
+            .insert((host.to_string(), role.instance.clone()));
     }
 
     /// A task of the role ran on the host (ok, changed or failed; not skipped or unreachable).

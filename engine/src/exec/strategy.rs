@@ -261,15 +261,10 @@ impl PlayRun<'_> {
         extra: &HashMap<String, Vec<Layer>>,
     ) -> Vec<(String, StepOutcome)> {
         let step = &plan.node(node).step;
-        let role = match step {
-            Step::Task(task) => task.role.as_ref(),
-            Step::Include(include) => include.role.as_ref(),
-            _ => None,
-        };
         let (passed, batch): (Vec<String>, Vec<String>) = batch
             .iter()
             .cloned()
-            .partition(|h| self.role_already_run(role, h));
+            .partition(|h| self.passes_over(step, h));
         if !passed.is_empty() {
             let mut outcomes: Vec<(String, StepOutcome)> =
                 passed.into_iter().map(|h| (h, StepOutcome::Ok)).collect();
