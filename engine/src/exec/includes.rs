@@ -72,7 +72,9 @@ impl IncludeError {
     fn of(e: settle_playbooks::PlaybookError) -> Self {
         use settle_playbooks::PlaybookError as E;
         match e {
-            E::Read { .. } | E::Missing { .. } => IncludeError::Failed(e.to_string()),
+            E::Read { .. } | E::Missing { .. } | E::Yaml(settle_yaml::YamlError::Read { .. }) => {
+                IncludeError::Failed(e.to_string())
+            }
             E::Invalid {
                 location, message, ..
             }
