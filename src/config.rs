@@ -194,6 +194,11 @@ const SETTINGS: &[Setting] = &[
         Some("ANSIBLE_HOST_KEY_CHECKING"),
     ),
     setting("defaults", "roles_path", Some("ANSIBLE_ROLES_PATH")),
+    setting(
+        "defaults",
+        "private_role_vars",
+        Some("ANSIBLE_PRIVATE_ROLE_VARS"),
+    ),
     setting("defaults", "async_dir", Some("ANSIBLE_ASYNC_DIR")),
     setting("defaults", "poll_interval", Some("ANSIBLE_POLL_INTERVAL")),
     setting(

@@ -372,14 +372,14 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             ));
         }
         let playbook = settle_playbooks::load_playbook(path).map_err(|e| {
-            use settle_playbooks::PlaybookError::{Invalid, Missing};
+            use settle_playbooks::PlaybookError::{Invalid, Missing, Refused};
             let code = match e {
                 Missing { .. } => EXIT_ERROR,
                 _ => EXIT_PARSE,
             };
             // As Ansible's: the error, then where it is with the source lines.
             let origin = match &e {
-                Invalid { location, .. } | Missing { location, .. } => {
+                Invalid { location, .. } | Missing { location, .. } | Refused { location, .. } => {
                     settle_engine::output::source_excerpt(location)
                 }
                 _ => Vec::new(),

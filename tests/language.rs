@@ -3467,3 +3467,243 @@ fn a_handler_may_notify_one_defined_before_it() {
     run.assert_code(0);
     assert_eq!(run.messages(), ["h2_ran", "h1_ran"], "{}", run.stdout);
 }
+
+#[test]
+fn a_role_task_sees_its_dep_chain_and_dependencies_vars_over_the_plays() {
+    let s = one_host();
+    s.write(
+        "roles/a/meta/main.yml",
+        "dependencies:\n  - role: common\n    vars: {test_var: A}\n",
+    );
+    s.write(
+        "roles/b/meta/main.yml",
+        "dependencies:\n  - role: common\n    vars: {test_var: B}\n",
+    );
+    s.write("roles/common/vars/main.yml", "precedence: parent\n");
+    s.write(
+        "roles/common/meta/main.yml",
+        "dependencies:\n  - role: nested\n    vars: {nested_var: '{{ test_var }}'}\n",
+    );
+    s.write(
+        "roles/nested/meta/main.yml",
+        "allow_duplicates: yes\ndependencies: [child]\n",
+    );
+    s.write(
+        "roles/nested/tasks/main.yml",
+        "- debug: msg='{{ nested_var }}-{{ precedence }}'\n- include_role: {name: inner}\n",
+    );
+    s.write("roles/nested/defaults/main.yml", "from_parent: default\n");
+    s.write("roles/child/vars/main.yml", "precedence: dependency\n");
+    s.write(
+        "roles/inner/tasks/main.yml",
+        "- debug: msg='inner-{{ from_parent }}'\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: [a, b]\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    for want in ["A-dependency", "B-dependency", "inner-default"] {
+        assert!(run.stdout.contains(want), "{want}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn role_vars_are_the_plays_as_public_and_private_role_vars_say() {
+    let s = one_host();
+    s.write("roles/a/vars/main.yml", "privacy: a\n");
+    s.write(
+        "roles/a/tasks/main.yml",
+        "- debug: msg='own-{{ privacy }}'\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  roles: [a]
+  pre_tasks:
+    - debug: msg='pre-{{ privacy | default(\"none\") }}'
+- hosts: all
+  gather_facts: no
+  tasks:
+    - import_role: {name: a, public: no}
+    - debug: msg='import-{{ privacy | default(\"none\") }}'
+    - include_role: {name: a}
+    - debug: msg='include-{{ privacy | default(\"none\") }}'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    for want in ["pre-a", "own-a", "import-none", "include-none"] {
+        assert!(run.stdout.contains(want), "{want}: {}", run.stdout);
+    }
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("ANSIBLE_PRIVATE_ROLE_VARS", "1")],
+    );
+    run.assert_code(0);
+    for want in ["pre-none", "own-a", "import-none", "include-none"] {
+        assert!(run.stdout.contains(want), "{want}: {}", run.stdout);
+    }
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("ANSIBLE_PRIVATE_ROLE_VARS", "0")],
+    );
+    run.assert_code(0);
+    for want in ["pre-a", "import-none", "include-a"] {
+        assert!(run.stdout.contains(want), "{want}: {}", run.stdout);
+    }
+}
+
+#[test]
+fn a_run_once_set_fact_inside_a_run_once_include_sets_the_fact_on_every_host() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1", "h2", "h3"]));
+    s.write("inc.yml", "- set_fact: {lola: wiseman}\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars: {lola: untouched}
+  tasks:
+    - include_tasks: {file: inc.yml, apply: {run_once: true}}
+      run_once: true
+    - assert: {that: lola == 'wiseman'}
+    - include_tasks: inc.yml
+      run_once: true
+      vars: {lola: again}
+    - include_vars: {file: v.yml}
+      run_once: true
+    - assert: {that: from_file == 1}
+",
+    );
+    s.write("v.yml", "from_file: 1\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    for h in ["h1", "h2", "h3"] {
+        assert_eq!(run.recap(h)["failed"], 0, "{}", run.stdout);
+    }
+}
+
+#[test]
+fn include_skipped_by_when_registers_even_when_its_loop_is_undefined_and_omit_means_main() {
+    let s = one_host();
+    s.write("roles/r/tasks/main.yml", "- debug: msg=in-main\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - include_tasks: nothing.yml
+      loop: '{{ undefined_list }}'
+      when: false
+      register: skipped_include
+    - assert:
+        that:
+          - skipped_include is skipped
+          - skipped_include.results is undefined
+    - include_role: {name: r, tasks_from: '{{ omit }}'}
+    - import_role: {name: r, allow_duplicates: '{{ False | bool }}'}
+      debugger: never
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    // The import is the include's role instance (same role, when and tags): it has run, and
+    // the templated allow_duplicates says not again.
+    assert_eq!(run.stdout.matches("in-main").count(), 1, "{}", run.stdout);
+}
+
+#[test]
+fn an_included_file_that_does_not_parse_ends_the_run_one_that_is_missing_fails_the_include() {
+    let s = one_host();
+    s.write(
+        "bad.yml",
+        "- name: no file\n  ansible.builtin.include_tasks:\n",
+    );
+    s.write("missing.yml", "- import_tasks: nowhere.yml\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - block:
+        - include_tasks: missing.yml
+      rescue:
+        - debug: msg=rescued-missing
+    - block:
+        - include_tasks: bad.yml
+      rescue:
+        - debug: msg=SHOULD_NOT_RUN
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(4);
+    assert!(run.stdout.contains("rescued-missing"), "{}", run.stdout);
+    assert!(!run.stdout.contains("SHOULD_NOT_RUN"), "{}", run.stdout);
+    assert!(!run.stdout.contains("PLAY RECAP"), "{}", run.stdout);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("No file specified for ansible.builtin.include_tasks"),
+        "{all}"
+    );
+    assert!(all.contains("bad.yml:1:3"), "{all}");
+    assert!(
+        all.contains("Could not find or access '")
+            && all.contains("nowhere.yml' on the Ansible Controller"),
+        "{all}"
+    );
+}
+
+#[test]
+fn end_role_passes_over_the_rest_of_the_role_and_is_refused_outside_one() {
+    let s = one_host();
+    s.write(
+        "roles/r/tasks/main.yml",
+        "- set_fact: {runs: '{{ runs | default(0) | int + 1 }}'}\n- meta: end_role\n- set_fact: {after: true}\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  roles: [r]
+  tasks:
+    - import_role: {name: r, allow_duplicates: true}
+    - include_role: {name: r, allow_duplicates: false}
+    - assert:
+        that:
+          - runs | int == 2
+          - after is undefined
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    s.write(
+        "outside.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - meta: end_role\n",
+    );
+    let run = s.settle(&["outside.yml", "-i", "hosts"]);
+    assert!(
+        run.stderr
+            .contains("[ERROR]: Cannot execute 'end_role' from outside of a role"),
+        "{}",
+        run.stderr
+    );
+    s.write(
+        "handler.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks: []\n  handlers:\n    - name: h\n      meta: end_role\n",
+    );
+    let run = s.settle(&["handler.yml", "-i", "hosts"]);
+    assert!(
+        run.stderr
+            .contains("[ERROR]: Cannot execute 'end_role' from a handler"),
+        "{}",
+        run.stderr
+    );
+}

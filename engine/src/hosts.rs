@@ -88,12 +88,6 @@ impl HostState {
         Arc::make_mut(&mut guard).insert(name.to_string(), value);
     }
 
-    /// A registered result, wherever it is kept.
-    pub fn registered(&self, name: &str) -> Option<Value> {
-        let trusted = self.trusted_results().get(name).cloned();
-        trusted.or_else(|| self.task_vars().get(name).cloned())
-    }
-
     /// Facts a module returned (`ansible_facts` of its result), as Ansible files them: each
     /// key as a variable of its own (`ansible_distribution`, `getent_passwd`), and under
     /// `ansible_facts` without its `ansible_` prefix (`ansible_facts.distribution`).
@@ -208,7 +202,8 @@ impl Hosts {
         }
         let inventory = Arc::new(copy);
         *slot = inventory.clone();
-        drop(slot);
+        // `groups` and the hosts' variables follow while the inventory is still held: two
+        // hosts changing it at once (group_by) must not leave the older copy's `groups` last.
         {
             let mut globals = self.globals.write().expect("globals lock");
             Arc::make_mut(&mut globals)
@@ -218,6 +213,7 @@ impl Hosts {
             *state.inventory_vars.write().expect("vars lock") =
                 Arc::new(inventory.host_vars(&state.name));
         }
+        drop(slot);
         Ok(true)
     }
 

@@ -330,8 +330,8 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
             engine.run_play(play);
         }
     }
-    if engine.aborted() {
-        return 1;
+    if let Some(code) = engine.aborted() {
+        return code.into();
     }
     let stats = engine.stats.lock().expect("stats lock").clone();
     let records = std::mem::take(&mut *engine.records.lock().expect("records lock"));

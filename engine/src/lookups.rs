@@ -2452,6 +2452,16 @@ fn inventory_hostnames(terms: &[Value], ctx: &Ctx) -> Result<Vec<Value>, Fail> {
 
 // --- config ----------------------------------------------------------------------------------
 
+/// The environment variable that sets a core setting, for the settings roles and handlers
+/// read (ansible.cfg's values reach the environment too).
+fn config_env(key: &str) -> Option<&'static str> {
+    Some(match key {
+        "DEFAULT_PRIVATE_ROLE_VARS" => "ANSIBLE_PRIVATE_ROLE_VARS",
+        "DEFAULT_FORCE_HANDLERS" => "ANSIBLE_FORCE_HANDLERS",
+        _ => return None,
+    })
+}
+
 fn config_default(key: &str) -> Option<Value> {
     let home = std::env::var("HOME").unwrap_or_else(|_| "~".into());
     Some(match key {
@@ -2545,6 +2555,7 @@ fn config_default(key: &str) -> Option<Value> {
         | "DEFAULT_NO_LOG"
         | "DEFAULT_ASK_VAULT_PASS"
         | "DEFAULT_FORCE_HANDLERS"
+        | "DEFAULT_PRIVATE_ROLE_VARS"
         | "DEFAULT_LOAD_CALLBACK_PLUGINS"
         | "RETRY_FILES_ENABLED"
         | "ANSIBLE_FORCE_COLOR"
@@ -2708,6 +2719,16 @@ fn config(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<V
             },
             None => config_default(key).map(|default| {
                 let mut found = (default, "default".to_string());
+                if let Some(env) = config_env(key)
+                    && let Ok(v) = std::env::var(env)
+                    && !v.is_empty()
+                {
+                    let value = match found.0 {
+                        Value::Bool(_) => Value::Bool(json_bool(&Value::String(v))),
+                        _ => Value::String(v),
+                    };
+                    found = (value, format!("env: {env}"));
+                }
                 if key == "_Z_TEST_ENTRY"
                     && let Ok(Some(v)) = ctx.var("_z_test_entry")
                 {

@@ -24,7 +24,7 @@ mod kv;
 mod parse;
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use serde_json::{Map, Value};
 pub use settle_yaml::Location;
@@ -54,6 +54,10 @@ pub enum PlaybookError {
         task: Option<String>,
         message: String,
     },
+    /// A task Ansible refuses as it reads it, in its words alone (`Cannot execute 'end_role'
+    /// from a handler`); where it is follows as the source excerpt.
+    #[error("{message}")]
+    Refused { location: Location, message: String },
     /// A role or imported task file that is not there (ansible-playbook exits 1 for these, not
     /// 4 as for a playbook it cannot parse).
     #[error("{location}: {}{message}", task.as_ref().map(|t| format!("task {t:?}: ")).unwrap_or_default())]
@@ -193,6 +197,9 @@ pub struct RoleInclude {
     pub allow_duplicates: bool,
     /// `public`: once included, the role's defaults and vars are the play's.
     pub public: bool,
+    /// What the include adds to its role's identity ([`Role::instance`]): its own `when` and
+    /// `tags`, as for `import_role`, so the two are one role when those match.
+    pub identity: String,
 }
 
 /// One task: a module call with keywords.
@@ -283,9 +290,69 @@ pub struct Role {
     pub allow_duplicates: bool,
     /// Loaded as another role's dependency (`meta/main.yml`).
     pub dependency: bool,
+    /// Its defaults and vars are the whole play's, not only its own tasks' (see
+    /// [`default_public`]; a dependency is as public as the role that depends on it).
+    pub public: bool,
     /// For a role that `import_role`/`include_role` brought in from another role's tasks: that
     /// role, then the one that brought it in, and so on (`ansible_parent_role_names`).
     pub parents: Vec<Arc<Role>>,
+    /// The roles whose dependency list or include brought this one in, outermost first
+    /// (Ansible's dep chain): a task of this role sees their defaults and vars under its own.
+    pub dep_chain: Vec<Arc<Role>>,
+    /// This role's dependencies (`meta/main.yml`), each after its own ones, set once read.
+    pub dependencies: OnceLock<Vec<Arc<Role>>>,
+    /// [`Role::task_defaults`] and [`Role::task_vars`], made on first use.
+    pub task_layers: OnceLock<(Arc<Vars>, Arc<Vars>)>,
+}
+
+/// Whether a role is public when its use does not say (`public:`): as `private_role_vars`
+/// (`ANSIBLE_PRIVATE_ROLE_VARS`) says when it is set, else imports and `roles:` (`static`) are
+/// and includes are not, as in Ansible.
+pub fn default_public(static_: bool) -> bool {
+    match std::env::var("ANSIBLE_PRIVATE_ROLE_VARS") {
+        Ok(v) if !v.is_empty() => !matches!(
+            v.to_ascii_lowercase().as_str(),
+            "yes" | "true" | "on" | "1" | "y" | "t"
+        ),
+        _ => static_,
+    }
+}
+
+impl Role {
+    /// The role defaults a task of this role sees: its dependencies', its dep chain's, then its
+    /// own, each merged over the ones before (Ansible's `Role.get_default_vars(dep_chain)`).
+    pub fn task_defaults(&self) -> Arc<Vars> {
+        self.layers().0
+    }
+
+    /// The role vars a task of this role sees: its dep chain's, its dependencies', then its own
+    /// (Ansible's `Role.get_vars(dep_chain)`; parameters are a layer of their own).
+    pub fn task_vars(&self) -> Arc<Vars> {
+        self.layers().1
+    }
+
+    fn layers(&self) -> (Arc<Vars>, Arc<Vars>) {
+        self.task_layers
+            .get_or_init(|| {
+                let deps = self.dependencies.get().map(Vec::as_slice).unwrap_or(&[]);
+                let mut defaults = Vars::new();
+                let mut vars = Vars::new();
+                for parent in &self.dep_chain {
+                    vars.extend(parent.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                for dep in deps {
+                    defaults.extend(dep.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+                    vars.extend(dep.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                for parent in &self.dep_chain {
+                    defaults.extend(parent.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+                }
+                defaults.extend(self.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
+                vars.extend(self.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
+                (Arc::new(defaults), Arc::new(vars))
+            })
+            .clone()
+    }
 }
 
 /// A loop over items: `loop:` or one of the `with_<lookup>` forms.

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -10,7 +10,7 @@ use settle_yaml::{Kind, Node};
 
 use crate::{
     Block, Include, Keywords, Location, Loop, LoopControl, Play, Playbook, PlaybookError, Role,
-    RoleInclude, Strategy, Task, TaskNode, Vars, kv::parse_kv, short_module_name,
+    RoleInclude, Strategy, Task, TaskNode, Vars, default_public, kv::parse_kv, short_module_name,
 };
 
 /// Every keyword a task may carry besides its module.
@@ -829,7 +829,7 @@ fn parse_task_entry(
                 PlaybookError::Yaml(settle_yaml::YamlError::Read { .. }) => scope.missing(
                     node,
                     name,
-                    format!("cannot read the imported task file {}", path.display()),
+                    not_found_on_controller(&scope.play_dir.join(&file)),
                 ),
                 other => other,
             })?);
@@ -841,7 +841,10 @@ fn parse_task_entry(
                 .or_else(|| task.args.get("_raw_params"))
             {
                 Some(v) => v.clone(),
-                None => return Err(scope.error(node, name, "include_tasks needs a file name")),
+                None => {
+                    let message = format!("No file specified for {}", task.module_as_written);
+                    return Err(scope.error(node, name, message));
+                }
             };
             let apply = parse_apply(&task, node, scope, name)?;
             if let Some(extra) = task
@@ -938,19 +941,23 @@ fn parse_task_entry(
                 defaults: from("defaults_from")?,
                 handlers: from("handlers_from")?,
             };
+            // `allow_duplicates:` and `public:` may be templates of the variables known now;
+            // an include's that need more keep their default.
+            let flag = |key: &str, default: bool| -> Result<bool, PlaybookError> {
+                let Some(value) = task.args.get(key) else {
+                    return Ok(default);
+                };
+                let Value::String(text) = value else {
+                    return Ok(truthy(value));
+                };
+                match render_static(text, &known) {
+                    Ok(text) => Ok(truthy(&Value::String(text))),
+                    Err(_) if task.module == "include_role" => Ok(default),
+                    Err(e) => Err(scope.error(node, name, format!("{key}: {e}"))),
+                }
+            };
             // Unlike `roles:`, an import or include runs its role again unless told otherwise.
-            let allow_duplicates =
-                !matches!(task.args.get("allow_duplicates"), Some(Value::Bool(false)))
-                    && !task
-                        .args
-                        .get("allow_duplicates")
-                        .and_then(Value::as_str)
-                        .is_some_and(|s| {
-                            matches!(
-                                s.to_ascii_lowercase().as_str(),
-                                "no" | "false" | "n" | "off" | "0"
-                            )
-                        });
+            let allow_duplicates = flag("allow_duplicates", true)?;
             let own = format!(
                 "include when={:?} tags={:?}",
                 task.keywords.when, task.keywords.tags
@@ -958,6 +965,7 @@ fn parse_task_entry(
             let mut keywords = task.keywords.clone();
             keywords.inherit(inherited);
             let mut handlers = Vec::new();
+            let public = flag("public", default_public(task.module == "import_role"))?;
             if task.module == "include_role" {
                 // Dynamic, as in Ansible: the role is read when the task is reached (its name
                 // may be a template, its loop and `when` are the include's own). A role named
@@ -978,6 +986,7 @@ fn parse_task_entry(
                 {
                     let mut loader = RoleLoader {
                         included_by: scope.role.clone(),
+                        public: Some(public),
                         ..RoleLoader::default()
                     };
                     let mut ignored = Vec::new();
@@ -1009,12 +1018,14 @@ fn parse_task_entry(
                         defaults_from: files.defaults.clone(),
                         handlers_from: files.handlers.clone(),
                         allow_duplicates,
-                        public: task.args.get("public").is_some_and(truthy),
+                        public,
+                        identity: own.clone(),
                     }),
                 }));
             } else {
                 let mut loader = RoleLoader {
                     included_by: scope.role.clone(),
+                    public: Some(public),
                     ..RoleLoader::default()
                 };
                 let role_name = render_static(role_name, &known).map_err(|e| {
@@ -1057,11 +1068,22 @@ fn parse_task_entry(
             }
         }
         _ => {
+            if scope.role.is_none() && is_end_role(&task) {
+                return Err(PlaybookError::Refused {
+                    location: scope.location(node),
+                    message: "Cannot execute 'end_role' from outside of a role".into(),
+                });
+            }
             task.keywords.inherit(inherited);
             out.push(TaskNode::Task(task));
         }
     }
     Ok(())
+}
+
+fn is_end_role(task: &Task) -> bool {
+    task.module == "meta"
+        && task.args.get("_raw_params").and_then(Value::as_str) == Some("end_role")
 }
 
 /// A value from an `apply:` mapping back as a node, placed at the include task.
@@ -1203,6 +1225,7 @@ pub fn load_included_role(
     };
     let mut loader = RoleLoader {
         included_by: scope.role.clone(),
+        public: Some(include.public),
         ..RoleLoader::default()
     };
     let (mut tasks, mut handlers) = (Vec::new(), Vec::new());
@@ -1210,7 +1233,7 @@ pub fn load_included_role(
         name,
         Vars::new(),
         &files,
-        ("include", Some(include.allow_duplicates)),
+        (&include.identity, Some(include.allow_duplicates)),
         &scope,
         inherited,
         &node,
@@ -1313,6 +1336,9 @@ fn parse_task(
                     ));
                 }
             }
+            // The debugger never starting is what settle does: that much of it is kept.
+            "debugger"
+                if matches!(value.to_value(), Value::Null) || value.as_str() == Some("never") => {}
             _ if UNSUPPORTED_KEYWORDS.contains(&key.as_str()) => {
                 return Err(scope.error(
                     value,
@@ -1595,6 +1621,18 @@ fn parse_handlers(
     scope: &Scope,
     inherited: &Keywords,
 ) -> Result<Vec<Task>, PlaybookError> {
+    // Refused before anything else is said about the handler, as Ansible does.
+    for entry in node.as_seq().into_iter().flatten() {
+        let meta = ["meta", "ansible.builtin.meta", "ansible.legacy.meta"]
+            .iter()
+            .find_map(|k| entry.get(k).and_then(Node::as_str));
+        if meta.is_some_and(|m| m.trim() == "end_role") {
+            return Err(PlaybookError::Refused {
+                location: scope.location(entry),
+                message: "Cannot execute 'end_role' from a handler".into(),
+            });
+        }
+    }
     let scope = Scope {
         handlers: Handlers::Blocks,
         ..scope.clone()
@@ -1650,6 +1688,8 @@ struct RoleLoader {
     included_by: Option<Arc<Role>>,
     /// The next role loaded is a dependency (`meta/main.yml`) of the one being read.
     loading_dependency: bool,
+    /// The `public:` of the import or include that loads the next role.
+    public: Option<bool>,
 }
 
 /// Which file of each role folder to read (`tasks_from`, `vars_from`, …): `main` by default.
@@ -1753,6 +1793,11 @@ impl RoleLoader {
         // it loads.
         let dependency = std::mem::take(&mut self.loading_dependency);
         let included_by = self.included_by.take();
+        let public = match (self.public.take(), &scope.role) {
+            (Some(public), _) => public,
+            (None, Some(parent)) if dependency => parent.public,
+            (None, _) => default_public(true),
+        };
         let Some(path) = find_role(name, scope) else {
             return Err(scope.missing(
                 at,
@@ -1772,7 +1817,9 @@ impl RoleLoader {
             mapping(Some(&doc), &inner, &format!("{dir}/main.yml"))
         };
         let read_vars = |dir: &str, stem: &str| -> Result<Vars, PlaybookError> {
-            if let Some(file) = main_file(&path.join(dir), stem) {
+            let found =
+                role_file(&path.join(dir), stem, name).map_err(|e| scope.error(at, None, e))?;
+            if let Some(file) = found {
                 return read_file(dir, &file);
             }
             // `defaults/main/` as a folder: its files merged in name order, as Ansible does.
@@ -1845,7 +1892,16 @@ impl RoleLoader {
             instance: instance.clone(),
             allow_duplicates,
             dependency,
+            public,
             parents,
+            dep_chain: scope
+                .role
+                .iter()
+                .flat_map(|r| r.dep_chain.iter().chain(std::iter::once(r)))
+                .cloned()
+                .collect(),
+            dependencies: OnceLock::new(),
+            task_layers: OnceLock::new(),
         });
         self.chain.push(instance);
         let loaded = self.load_role_files(&role, files, scope, keywords, at, meta, first_use);
@@ -1883,12 +1939,14 @@ impl RoleLoader {
                 play_vars: scope.play_vars.clone(),
                 handlers: Handlers::No,
             };
+            let before = self.loaded.len();
             if let Some(deps) = meta.get("dependencies").and_then(Node::as_seq) {
                 for dep in deps {
                     self.loading_dependency = true;
                     self.use_role(dep, &meta_scope, keywords, &mut tasks, &mut handlers)?;
                 }
             }
+            let _ = role.dependencies.set(self.loaded[before..].to_vec());
         }
         self.loaded.push(role.clone());
         let role_scope = |dir: &Path, file: &Path| Scope {
@@ -1900,7 +1958,8 @@ impl RoleLoader {
             play_vars: scope.play_vars.clone(),
             handlers: Handlers::No,
         };
-        if let Some(file) = main_file(&path.join("tasks"), tasks_from) {
+        let found = role_file(&path.join("tasks"), tasks_from, name);
+        if let Some(file) = found.map_err(|e| scope.error(at, None, e))? {
             let doc = settle_yaml::load_file(&file)?;
             if !doc.is_null() {
                 tasks.extend(parse_task_list(
@@ -1920,7 +1979,8 @@ impl RoleLoader {
         if !with_handlers {
             return Ok((tasks, handlers));
         }
-        if let Some(file) = main_file(&path.join("handlers"), &files.handlers) {
+        let found = role_file(&path.join("handlers"), &files.handlers, name);
+        if let Some(file) = found.map_err(|e| scope.error(at, None, e))? {
             let doc = settle_yaml::load_file(&file)?;
             if !doc.is_null() {
                 let mut handler_keywords = keywords.clone();
@@ -1951,6 +2011,53 @@ fn role_complete(role: &Arc<Role>, location: Location) -> Task {
         listen: Vec::new(),
         include: None,
     }
+}
+
+/// Ansible's words for a file to import that is nowhere it looked (it names the last place:
+/// the playbook's folder).
+fn not_found_on_controller(path: &Path) -> String {
+    let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let path = path.display();
+    format!(
+        "Could not find or access '{path}' on the Ansible Controller: Unable to retrieve file \
+         contents.\nCould not find or access '{path}' on the Ansible Controller.\nIf you are \
+         using a module and expect the file to exist on the remote, see the remote_src option: \
+         [Errno 2] No such file or directory: '{path}'"
+    )
+}
+
+/// A role's file (`tasks_from: x` and the like), refused when it resolves outside the role's
+/// folder for it (`../`, an absolute path), with Ansible's words.
+fn role_file(dir: &Path, stem: &str, role: &str) -> Result<Option<PathBuf>, String> {
+    let Some(found) = main_file(dir, stem) else {
+        return Ok(None);
+    };
+    if !lexical(&found).starts_with(lexical(dir)) {
+        return Err(format!(
+            "Failed loading '{}' for role ({role}) as it is not inside the expected role path: '{}'",
+            found.display(),
+            dir.display()
+        ));
+    }
+    Ok(Some(found))
+}
+
+/// `path` with `.` and `a/..` resolved by name only (symbolic links are not followed).
+fn lexical(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !out.pop() {
+                    out.push("..");
+                }
+            }
+            other => out.push(other),
+        }
+    }
+    out
 }
 
 fn main_file(dir: &Path, stem: &str) -> Option<PathBuf> {

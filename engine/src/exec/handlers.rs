@@ -265,8 +265,11 @@ impl PlayRun<'_> {
             if handler.module == "meta"
                 && handler.args.get("_raw_params").and_then(Value::as_str) == Some("flush_handlers")
             {
-                self.engine
-                    .abort_run("flush_handlers cannot be used as a handler");
+                self.engine.abort_run(
+                    "flush_handlers cannot be used as a handler",
+                    Some(&handler.location),
+                    1,
+                );
                 return None;
             }
             let results = match &handler.include {

@@ -14,7 +14,7 @@ use crate::Vars;
 use crate::actions::{self};
 use crate::output::Status;
 use crate::plan::Plan;
-use crate::template::{Layer, Scope, is_template, python_repr, templar};
+use crate::template::{Layer, OMIT, Scope, is_template, python_repr, templar};
 
 /// The include's name as Ansible shows it: `include_role : web` for an unnamed include_role,
 /// `include_tasks` (with its role's prefix) for an unnamed include_tasks.
@@ -57,6 +57,31 @@ pub(super) fn tasks_of(nodes: &[TaskNode]) -> Vec<&Task> {
         }
     }
     out
+}
+
+/// Why an included file or role could not be read. As in Ansible, one that is not there
+/// fails the include on its hosts (a `rescue` can take it); one that does not parse (bad YAML,
+/// an unknown module or keyword) ends the run.
+pub(super) enum IncludeError {
+    Failed(String),
+    /// The message, and where in the file the problem is, when that is known.
+    Fatal(String, Option<settle_playbooks::Location>),
+}
+
+impl IncludeError {
+    fn of(e: settle_playbooks::PlaybookError) -> Self {
+        use settle_playbooks::PlaybookError as E;
+        match e {
+            E::Read { .. } | E::Missing { .. } | E::Yaml(settle_yaml::YamlError::Read { .. }) => {
+                IncludeError::Failed(e.to_string())
+            }
+            E::Invalid {
+                location, message, ..
+            }
+            | E::Refused { location, message } => IncludeError::Fatal(message, Some(location)),
+            E::Yaml(_) => IncludeError::Fatal(e.to_string(), None),
+        }
+    }
 }
 
 /// A stand-in task with the include's keywords, for building its scope.
@@ -136,8 +161,15 @@ impl PlayRun<'_> {
                 None => Vec::new(),
                 Some(l) => match loop_items(l, &vars_scope) {
                     Ok(items) => items,
+                    // As for a task: a loop that cannot be rendered fails the include only
+                    // when its `when` (without the loop variable) does not skip it.
                     Err(e) => {
-                        outcomes.insert(host.clone(), fail_include(host, &e));
+                        match self.false_condition(&include.keywords.when, &vars_scope) {
+                            Ok(Some(cond)) => self.skip_include(host, include, cond),
+                            _ => {
+                                outcomes.insert(host.clone(), fail_include(host, &e));
+                            }
+                        }
                         continue;
                     }
                 },
@@ -219,10 +251,19 @@ impl PlayRun<'_> {
                 continue;
             }
             if list.is_empty() {
-                self.engine.count(host, |s| s.skipped += 1);
-                self.engine
-                    .out
-                    .result(host, Status::Skipped, None, &json!({}), false);
+                let cond = match include.keywords.loop_ {
+                    None => self.false_condition(&include.keywords.when, &vars_scope),
+                    Some(_) => Ok(None),
+                };
+                match cond {
+                    Ok(Some(cond)) => self.skip_include(host, include, cond),
+                    _ => {
+                        self.engine.count(host, |s| s.skipped += 1);
+                        self.engine
+                            .out
+                            .result(host, Status::Skipped, None, &json!({}), false);
+                    }
+                }
             }
             plans.push((host.clone(), list));
         }
@@ -267,11 +308,15 @@ impl PlayRun<'_> {
                 };
                 let tasks = match self.load_included(&path, include) {
                     Ok(t) => t,
-                    Err(e) => {
+                    Err(IncludeError::Failed(e)) => {
                         for h in &hosts {
                             outcomes.insert(h.clone(), fail_include(h, &e));
                         }
                         continue;
+                    }
+                    Err(IncludeError::Fatal(e, at)) => {
+                        self.engine.abort_run(&e, at.as_ref(), 4);
+                        return Vec::new();
                     }
                 };
                 if include.role_include.as_ref().is_some_and(|f| f.public) {
@@ -302,6 +347,22 @@ impl PlayRun<'_> {
             .collect()
     }
 
+    /// An include its `when` skips on a host: counted, shown, and registered as Ansible
+    /// registers a skipped task.
+    fn skip_include(&self, host: &str, include: &Include, condition: serde_json::Value) {
+        if let Some(reg) = &include.keywords.register {
+            self.engine.hosts.get(host).set_task_var(
+                reg,
+                json!({"changed": false, "false_condition": condition,
+                       "skip_reason": "Conditional result was False", "skipped": true}),
+            );
+        }
+        self.engine.count(host, |s| s.skipped += 1);
+        self.engine
+            .out
+            .result(host, Status::Skipped, None, &json!({}), false);
+    }
+
     /// `include_role: public: true`: the included role's defaults and vars join the play's.
     fn make_public(&self, tasks: &[TaskNode]) {
         let Some(role) = tasks_of(tasks).into_iter().find_map(|t| t.role.clone()) else {
@@ -322,13 +383,16 @@ impl PlayRun<'_> {
         &self,
         path: &Path,
         include: &Include,
-    ) -> Result<Arc<Vec<TaskNode>>, String> {
-        // The including role's instance too: its parameters are the included role's.
+    ) -> Result<Arc<Vec<TaskNode>>, IncludeError> {
+        // The including role's instance too: its parameters are the included role's; and the
+        // vars the include inherits (an import_role and an include_role of one role instance
+        // hand their tasks different ones).
         let key = (
             path.to_path_buf(),
             format!(
-                "{} {}",
+                "{} {} {}",
                 include.location,
+                serde_json::Value::Object(include.keywords.vars.clone()),
                 include.role.as_ref().map_or(String::new(), |r| format!(
                     "{} {}",
                     r.instance,
@@ -347,7 +411,7 @@ impl PlayRun<'_> {
                 &include.apply,
                 include.handler,
             )
-            .map_err(|e| e.to_string())?,
+            .map_err(IncludeError::of)?,
             Some(files) => {
                 let (tasks, handlers) = settle_playbooks::load_included_role(
                     &path.display().to_string(),
@@ -357,7 +421,7 @@ impl PlayRun<'_> {
                     &include.location,
                     &include.apply,
                 )
-                .map_err(|e| e.to_string())?;
+                .map_err(IncludeError::of)?;
                 let mut known = self.included_handlers.lock().expect("handlers lock");
                 for handler in handlers {
                     let registered = self.play.handlers.iter().chain(known.iter()).any(|h| {
@@ -381,9 +445,8 @@ impl PlayRun<'_> {
             if !actions::known_modules().contains(&task.module.as_str())
                 && !task.module.contains("{{")
             {
-                actions::validate(task, &self.play.dir).map_err(|e| {
-                    format!("{}: task {:?}: {e}", task.location, task.display_name())
-                })?;
+                actions::validate(task, &self.play.dir)
+                    .map_err(|e| IncludeError::Fatal(e, Some(task.location.clone())))?;
             }
         }
         let tasks = Arc::new(tasks);
@@ -400,7 +463,11 @@ impl PlayRun<'_> {
 fn render_role_files(files: &RoleInclude, scope: &Arc<Scope>) -> Result<RoleInclude, String> {
     let render = |text: &String| -> Result<String, String> {
         match is_template(text) {
-            true => templar().render_text(text, scope).map_err(|e| e.message),
+            // `{{ omit }}` leaves the argument out: the role's `main` file.
+            true => templar()
+                .render_text(text, scope)
+                .map(|t| if t == OMIT { "main".into() } else { t })
+                .map_err(|e| e.message),
             false => Ok(text.clone()),
         }
     };
@@ -411,5 +478,6 @@ fn render_role_files(files: &RoleInclude, scope: &Arc<Scope>) -> Result<RoleIncl
         handlers_from: render(&files.handlers_from)?,
         allow_duplicates: files.allow_duplicates,
         public: files.public,
+        identity: files.identity.clone(),
     })
 }

@@ -227,6 +227,12 @@ impl PlayRun<'_> {
                     StepOutcome::Ended
                 }
                 "end_host" => StepOutcome::Ended,
+                "end_role" => {
+                    if let Some(role) = &task.role {
+                        self.end_role(role, h);
+                    }
+                    StepOutcome::Ok
+                }
                 "clear_facts" => {
                     state.clear_facts();
                     StepOutcome::Ok

@@ -25,7 +25,7 @@ mod task;
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU8, Ordering};
 use std::sync::{Arc, Mutex};
 
 use indexmap::IndexSet;
@@ -72,9 +72,11 @@ pub(crate) struct Engine<'a> {
     pub hosts: Arc<Hosts>,
     /// `any_errors_fatal` fired: nothing more runs.
     stop_run: AtomicBool,
-    /// An error Ansible raises out of its strategy ended the run where it stood (a `throttle`
-    /// that is no number, a notify no handler answers): no recap, exit code 1.
-    aborted: AtomicBool,
+    /// An error that ends the run where it stands, as ansible-playbook's errors do: no recap,
+    /// and this exit code (1 for an error raised out of the strategy, such as a `throttle` that
+    /// is no number or a notify no handler answers; 4 for an included file that does not
+    /// parse). 0 while the run goes on.
+    aborted: AtomicU8,
     /// `--step` answered "continue".
     step_continue: AtomicBool,
     /// Every host × task result, in the order they came.
@@ -123,6 +125,9 @@ struct PlayRun<'a> {
     /// Per role instance ([`settle_playbooks::Role::instance`]): the hosts that ran one of its
     /// tasks, and those that reached its end after that (for them it has run).
     role_runs: Mutex<HashMap<String, RoleRun>>,
+    /// `meta: end_role`: (host, role instance) whose remaining tasks the host passes over, up
+    /// to the role's implicit `role_complete`.
+    ended_roles: Mutex<HashSet<(String, String)>>,
 }
 
 #[derive(Default)]
@@ -140,7 +145,7 @@ impl<'a> Engine<'a> {
             stats: Mutex::new(Stats::default()),
             hosts,
             stop_run: AtomicBool::new(false),
-            aborted: AtomicBool::new(false),
+            aborted: AtomicU8::new(0),
             step_continue: AtomicBool::new(false),
             records: Mutex::default(),
             started: Mutex::new(opts.selection.start_at_task.is_none()),
@@ -153,17 +158,26 @@ impl<'a> Engine<'a> {
         self.stop_run.load(Ordering::SeqCst) || crate::interrupt::interrupted()
     }
 
-    /// Ends the whole run with an error, as an `AnsibleError` raised while Ansible processes
-    /// results does: the message, nothing more run, no recap.
-    pub(crate) fn abort_run(&self, message: &str) {
-        self.out.error(message);
-        self.aborted.store(true, Ordering::SeqCst);
+    /// Ends the whole run with an error, as an `AnsibleError` raised while Ansible runs a play
+    /// does: the message (with where it is, when known), nothing more run, no recap, and
+    /// `code` as the exit code.
+    pub(crate) fn abort_run(&self, message: &str, at: Option<&settle_yaml::Location>, code: u8) {
+        match at {
+            Some(at) => {
+                let origin = crate::output::source_excerpt(at).join("\n");
+                self.out.error(&format!("{message}\n{origin}\n"));
+            }
+            None => self.out.error(message),
+        }
+        let _ = self
+            .aborted
+            .compare_exchange(0, code, Ordering::SeqCst, Ordering::SeqCst);
         self.stop_run.store(true, Ordering::SeqCst);
     }
 
-    /// Whether [`Engine::abort_run`] ended the run.
-    pub(crate) fn aborted(&self) -> bool {
-        self.aborted.load(Ordering::SeqCst)
+    /// The exit code [`Engine::abort_run`] ended the run with.
+    pub(crate) fn aborted(&self) -> Option<u8> {
+        Some(self.aborted.load(Ordering::SeqCst)).filter(|c| *c != 0)
     }
 
     pub fn run_play(&self, play: &Play) {
@@ -239,6 +253,7 @@ impl<'a> Engine<'a> {
             role_defaults: Mutex::new(role_defaults),
             role_vars: Mutex::new(role_vars),
             role_runs: Mutex::default(),
+            ended_roles: Mutex::default(),
         };
         let mut runnable = Vec::new();
         for host in &hosts {
@@ -409,6 +424,37 @@ impl PlayRun<'_> {
         })
     }
 
+    /// A step the host passes over without a word: a task of a role it has already run (see
+    /// [`PlayRun::role_already_run`]), or of a role it ended with `meta: end_role`, up to that
+    /// role's `role_complete` (which ends the ending).
+    fn passes_over(&self, step: &crate::plan::Step, host: &str) -> bool {
+        use crate::plan::Step;
+        let (role, complete) = match step {
+            Step::Task(task) => (task.role.as_ref(), task.is_role_complete()),
+            Step::Include(include) => (include.role.as_ref(), false),
+            _ => (None, false),
+        };
+        let Some(r) = role else { return false };
+        let key = (host.to_string(), r.instance.clone());
+        let mut ended = self.ended_roles.lock().expect("ended roles lock");
+        if ended.contains(&key) {
+            if !complete {
+                return true;
+            }
+            ended.remove(&key);
+        }
+        drop(ended);
+        self.role_already_run(role, host)
+    }
+
+    /// `meta: end_role` on a host: the rest of the task's role is passed over.
+    fn end_role(&self, role: &settle_playbooks::Role, host: &str) {
+        self.ended_roles
+            .lock()
+            .expect("ended roles lock")
+            .insert((host.to_string(), role.instance.clone()));
+    }
+
     /// A task of the role ran on the host (ok, changed or failed; not skipped or unreachable).
     fn note_role_task(&self, role: Option<&Arc<settle_playbooks::Role>>, host: &str) {
         if let Some(role) = role {
@@ -476,7 +522,7 @@ fn play_role_vars(play: &Play) -> (Arc<Vars>, Arc<Vars>) {
         add(handler.role.as_ref(), &mut roles);
     }
     let (mut defaults, mut vars) = (Vars::new(), Vars::new());
-    for role in &roles {
+    for role in roles.iter().filter(|r| r.public) {
         defaults.extend(role.defaults.iter().map(|(k, v)| (k.clone(), v.clone())));
         vars.extend(role.vars.iter().map(|(k, v)| (k.clone(), v.clone())));
     }

@@ -328,7 +328,7 @@ impl PlayRun<'_> {
         if status == Status::Changed && !task.keywords.notify.is_empty() {
             let names = self.notify_names(task, state);
             if let Err(message) = self.check_notifications(&names) {
-                self.engine.abort_run(&message);
+                self.engine.abort_run(&message, None, 1);
                 return StepOutcome::Ended;
             }
             let mut notified = self.notified.lock().expect("notify lock");

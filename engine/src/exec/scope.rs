@@ -197,10 +197,7 @@ impl PlayRun<'_> {
         // A role's defaults and vars come with those of the roles that brought it in (its
         // dependency chain, outermost first), as Ansible's `get_default_vars(dep_chain)`.
         if let Some(role) = &task.role {
-            for parent in role.parents.iter().rev() {
-                layers.push(Layer::template(parent.defaults.clone()));
-            }
-            layers.push(Layer::template(role.defaults.clone()));
+            layers.push(Layer::template(role.task_defaults()));
         }
         layers.push(Layer::template(host.inventory_vars()));
         layers.push(Layer::data(host.facts()));
@@ -212,10 +209,7 @@ impl PlayRun<'_> {
             self.role_vars.lock().expect("role vars lock").clone(),
         ));
         if let Some(role) = &task.role {
-            for parent in role.parents.iter().rev() {
-                layers.push(Layer::template(parent.vars.clone()));
-            }
-            layers.push(Layer::template(role.vars.clone()));
+            layers.push(Layer::template(role.task_vars()));
         }
         if !task.keywords.vars.is_empty() {
             layers.push(Layer::template(Arc::new(task.keywords.vars.clone())));

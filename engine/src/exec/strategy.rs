@@ -4,8 +4,8 @@
 //! `max_fail_percentage` end the play here.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 
 use petgraph::graph::NodeIndex;
 use serde_json::{Value, json};
@@ -13,6 +13,8 @@ use settle_playbooks::{Strategy, Task};
 
 use super::includes::include_name;
 use super::{End, PlayRun, StepOutcome, bool_of};
+use crate::Vars;
+use crate::hosts::HostState;
 use crate::plan::{Edge, Plan, Step};
 use crate::template::{Layer, templar};
 
@@ -298,15 +300,10 @@ impl PlayRun<'_> {
         extra: &HashMap<String, Vec<Layer>>,
     ) -> Vec<(String, StepOutcome)> {
         let step = &plan.node(node).step;
-        let role = match step {
-            Step::Task(task) => task.role.as_ref(),
-            Step::Include(include) => include.role.as_ref(),
-            _ => None,
-        };
         let (passed, batch): (Vec<String>, Vec<String>) = batch
             .iter()
             .cloned()
-            .partition(|h| self.role_already_run(role, h));
+            .partition(|h| self.passes_over(step, h));
         if !passed.is_empty() {
             let mut outcomes: Vec<(String, StepOutcome)> =
                 passed.into_iter().map(|h| (h, StepOutcome::Ok)).collect();
@@ -413,26 +410,17 @@ impl PlayRun<'_> {
                     .collect();
             }
         };
-        if run_once && batch.len() > 1 {
+        if run_once {
+            let state = self.engine.hosts.get(&first);
+            let before = RunOnceVars::of(&state);
             let outcome = self.run_task(&first, task, extra_of(&first), handler);
-            // The one result is every host's (registered on each, as Ansible does), but for
-            // add_host, whose result stays the first host's.
-            if let Some(reg) = &task.keywords.register
-                && task.module != "add_host"
-                && let Some(value) = self.engine.hosts.get(&first).registered(reg)
-            {
-                let trusted = self
-                    .engine
-                    .hosts
-                    .get(&first)
-                    .trusted_results()
-                    .contains_key(reg);
-                for h in &batch[1..] {
-                    let state = self.engine.hosts.get(h);
-                    match trusted {
-                        true => state.set_trusted_result(reg, value.clone()),
-                        false => state.set_task_var(reg, value.clone()),
-                    }
+            // The one result is every host's: its facts, set_fact and include_vars variables
+            // and registered result land on each host of the play's batch, as Ansible copies
+            // them; add_host's result stays the first host's.
+            if task.module != "add_host" {
+                let changed = before.changes(&state);
+                for h in self.run_once_targets(batch).iter().filter(|h| **h != first) {
+                    changed.apply(&self.engine.hosts.get(h));
                 }
             }
             return batch.iter().map(|h| (h.clone(), outcome.clone())).collect();
@@ -481,12 +469,7 @@ impl PlayRun<'_> {
     /// An error Ansible raises out of its strategy: said with the task's place, and the run
     /// ends there with exit code 1.
     fn abort_run(&self, msg: &str, at: &settle_playbooks::Location) {
-        let mut text = msg.to_string();
-        for line in crate::output::source_excerpt(at) {
-            text.push('\n');
-            text.push_str(&line);
-        }
-        self.engine.abort_run(&text);
+        self.engine.abort_run(msg, Some(at), 1);
         self.end_play.store(true, Ordering::SeqCst);
     }
 }
@@ -508,5 +491,78 @@ fn python_int(value: &Value) -> Result<i64, String> {
             "int() argument must be a string, a bytes-like object or a real number, not '{}'",
             super::type_name(other).replace("None", "NoneType")
         )),
+    }
+}
+
+impl PlayRun<'_> {
+    /// The hosts a `run_once` result is copied to: the play's batch (the hosts at this step
+    /// with the free strategy, where each host walks alone), less those out of the play.
+    fn run_once_targets(&self, batch: &[String]) -> Vec<String> {
+        let mut hosts = batch.to_vec();
+        if self.strategy == Strategy::Linear {
+            let failed = self.failed_hosts.lock().expect("failed lock").clone();
+            for h in self.batch.lock().expect("batch lock").iter() {
+                if !hosts.contains(h) && !failed.contains(h) {
+                    hosts.push(h.clone());
+                }
+            }
+        }
+        hosts
+    }
+}
+
+/// A host's variables that a task can set (facts, set_fact/register results, include_vars),
+/// taken before a `run_once` task to see what it set.
+struct RunOnceVars {
+    facts: Arc<Vars>,
+    task_vars: Arc<Vars>,
+    included: Arc<Vars>,
+    trusted: Arc<Vars>,
+}
+
+impl RunOnceVars {
+    fn of(state: &HostState) -> Self {
+        RunOnceVars {
+            facts: state.facts(),
+            task_vars: state.task_vars(),
+            included: state.included_vars(),
+            trusted: state.trusted_results(),
+        }
+    }
+
+    /// What changed since `self` was taken, as a `RunOnceVars` of only the changed names.
+    fn changes(&self, state: &HostState) -> Self {
+        let diff = |before: &Vars, after: Arc<Vars>| -> Arc<Vars> {
+            let mut out = Vars::new();
+            for (k, v) in after.iter() {
+                if before.get(k) != Some(v) {
+                    out.insert(k.clone(), v.clone());
+                }
+            }
+            Arc::new(out)
+        };
+        let mut facts = diff(&self.facts, state.facts());
+        Arc::make_mut(&mut facts).remove("ansible_facts");
+        RunOnceVars {
+            facts,
+            task_vars: diff(&self.task_vars, state.task_vars()),
+            included: diff(&self.included, state.included_vars()),
+            trusted: diff(&self.trusted, state.trusted_results()),
+        }
+    }
+
+    fn apply(&self, state: &HostState) {
+        if !self.facts.is_empty() {
+            state.set_facts(&self.facts);
+        }
+        for (k, v) in self.included.iter() {
+            state.set_included_var(k, v.clone());
+        }
+        for (k, v) in self.task_vars.iter() {
+            state.set_task_var(k, v.clone());
+        }
+        for (k, v) in self.trusted.iter() {
+            state.set_trusted_result(k, v.clone());
+        }
     }
 }

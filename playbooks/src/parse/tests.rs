@@ -231,3 +231,29 @@ fn two_modules_in_one_task() {
         "{err}"
     );
 }
+
+#[test]
+fn role_file_outside_the_role_is_refused() {
+    let err = load(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - import_role:\n        name: a\n        tasks_from: sub/../../../../site.yml\n",
+        ),
+        ("roles/a/tasks/main.yml", "- debug: msg=a\n"),
+        ("roles/a/tasks/sub/x.yml", "- debug: msg=x\n"),
+    ])
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("for role (a) as it is not inside the expected role path:"),
+        "{err}"
+    );
+    let ok = load(&[
+        (
+            "site.yml",
+            "- hosts: all\n  tasks:\n    - import_role:\n        name: a\n        tasks_from: sub/x\n",
+        ),
+        ("roles/a/tasks/sub/x.yml", "- debug: msg=x\n"),
+    ]);
+    assert!(ok.is_ok());
+}
