@@ -960,6 +960,22 @@ pub(crate) fn host_python(scope: &Arc<Scope>) -> Option<String> {
         .or_else(|| var("(ansible_facts | default({})).discovered_interpreter_python"))
 }
 
+/// Where a template's `{% include %}` and `{% import %}` look, as Ansible's template action
+/// has it: `<p>/templates` then `<p>` for each of `ansible_search_path`, the playbook's folder
+/// and the template's own folder.
+fn template_searchpath(ctx: &ActionContext, fullpath: &Path) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = match ctx.scope.get("ansible_search_path") {
+        Ok(Some(Value::Array(paths))) => paths.iter().map(|p| value_text(p).into()).collect(),
+        _ => Vec::new(),
+    };
+    roots.push(ctx.play_dir.to_path_buf());
+    roots.push(fullpath.parent().unwrap_or(Path::new("/")).to_path_buf());
+    roots
+        .into_iter()
+        .flat_map(|p| [p.join("templates"), p])
+        .collect()
+}
+
 fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut args = rendered_args(ctx, &[])?;
     let Some(src) = args.remove("src").map(|v| value_text(&v)) else {
@@ -992,6 +1008,7 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         layer.remove("ansible_managed");
     }
     let scope = ctx.scope.with_data(Arc::new(layer));
+    let searchpath = template_searchpath(ctx, &fullpath);
     // Ansible's template defaults: trim_blocks on, lstrip_blocks off.
     let trim_blocks = args
         .remove("trim_blocks")
@@ -1020,9 +1037,17 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
             trim_blocks,
             lstrip_blocks,
             [(bs, be), (vs, ve), (cs, ce)],
+            &searchpath,
         )
     } else {
-        templar().render_file_with(&src, &source, &scope, trim_blocks, lstrip_blocks)
+        templar().render_file_with(
+            &src,
+            &source,
+            &scope,
+            trim_blocks,
+            lstrip_blocks,
+            &searchpath,
+        )
     };
     let mut rendered = rendered.map_err(|e| format!("template error: {}", e.message))?;
     match args
@@ -1051,6 +1076,10 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
             .encode(bytes)
             .into(),
     );
+    // A folder as dest gets the template's own name, as Ansible's `_original_basename`.
+    if let Some(name) = path.file_name() {
+        args.insert("_src_name".into(), name.to_string_lossy().into_owned().into());
+    }
     let mut result = module_call(ctx, "copy", args)?;
     if let ActionResult::Done(map, _) = &mut result {
         map.insert("src".into(), path.display().to_string().into());

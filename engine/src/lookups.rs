@@ -1060,40 +1060,7 @@ fn render_template(
             searchpath.push(PathBuf::from(p));
         }
     }
-    env.set_loader(move |name: &str| {
-        // Jinja's `split_template_path`: no `..` piece may climb out of a search folder.
-        let pieces: Vec<&str> = name
-            .split('/')
-            .filter(|p| !p.is_empty() && *p != ".")
-            .collect();
-        if pieces.contains(&"..") {
-            return Ok(None);
-        }
-        for dir in &searchpath {
-            let candidate = pieces.iter().fold(dir.clone(), |acc, p| acc.join(p));
-            if candidate.is_file() {
-                // Jinja (without keep_trailing_newline) drops one trailing newline.
-                let strip = |mut s: String| {
-                    if s.ends_with('\n') {
-                        s.pop();
-                        if s.ends_with('\r') {
-                            s.pop();
-                        }
-                    }
-                    s
-                };
-                return std::fs::read_to_string(&candidate)
-                    .map(|s| Some(strip(s)))
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorKind::InvalidOperation,
-                            format!("cannot read {}: {e}", candidate.display()),
-                        )
-                    });
-            }
-        }
-        Ok(None)
-    });
+    env.set_loader(crate::template::search_loader(searchpath));
     let text = env
         .render_named_str(name, body, Mj::from_dyn_object(scope.clone()))
         .map_err(|e| {

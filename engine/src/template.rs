@@ -12,6 +12,7 @@
 
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, ValueKind};
@@ -412,8 +413,9 @@ pub fn is_template(s: &str) -> bool {
 /// The one template environment, with Ansible's filters and manners.
 pub struct Templar {
     env: Environment<'static>,
-    /// The same environment with the other `trim_blocks`/`lstrip_blocks` settings, for
-    /// `template` tasks that ask for them: indexed by `trim * 2 + lstrip`.
+    /// The environments of template files, one per `trim_blocks`/`lstrip_blocks` setting:
+    /// indexed by `trim * 2 + lstrip`. Jinja drops the file's last newline there, and
+    /// [`keep_newlines`] puts back what the source ended with, as Ansible does.
     variants: Vec<Environment<'static>>,
 }
 
@@ -462,7 +464,7 @@ impl Templar {
                     minijinja::syntax::SyntaxConfig::builder()
                         .trim_blocks(i / 2 == 1)
                         .lstrip_blocks(i % 2 == 1)
-                        .keep_trailing_newline(true)
+                        .keep_trailing_newline(false)
                         .build()
                         .expect("static syntax config"),
                 );
@@ -683,10 +685,11 @@ impl Templar {
         source: &str,
         scope: &Arc<Scope>,
     ) -> Result<String, TemplateError> {
-        self.render_file_with(name, source, scope, true, false)
+        self.render_file_with(name, source, scope, true, false, &[])
     }
 
-    /// Renders a template file with `trim_blocks`/`lstrip_blocks` as the task asks.
+    /// Renders a template file with `trim_blocks`/`lstrip_blocks` as the task asks;
+    /// `{% include %}`, `{% import %}` and `{% extends %}` find templates in `searchpath`.
     pub fn render_file_with(
         &self,
         name: &str,
@@ -694,11 +697,17 @@ impl Templar {
         scope: &Arc<Scope>,
         trim_blocks: bool,
         lstrip_blocks: bool,
+        searchpath: &[PathBuf],
     ) -> Result<String, TemplateError> {
-        let env = if trim_blocks && !lstrip_blocks {
-            &self.env
+        let env = &self.variants[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)];
+        let searching;
+        let env = if searchpath.is_empty() {
+            env
         } else {
-            &self.variants[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)]
+            let mut copy = env.clone();
+            copy.set_loader(search_loader(searchpath.to_vec()));
+            searching = copy;
+            &searching
         };
         let text = env
             .render_named_str(
@@ -707,7 +716,7 @@ impl Templar {
                 Mj::from_dyn_object(scope.clone()),
             )
             .map_err(|e| self.file_error(name, e, scope))?;
-        refuse_undecryptable(text, "").map_err(|mut e| {
+        refuse_undecryptable(keep_newlines(source, text), "").map_err(|mut e| {
             e.message = format!(
                 "{name}: {}",
                 e.message.trim_end_matches(" (in template \"\")")
@@ -732,6 +741,7 @@ impl Templar {
 
     /// Renders a template file with other delimiters (`template`'s `variable_start_string`,
     /// `block_start_string`, `comment_start_string` and their ends): each pair is (start, end).
+    #[allow(clippy::too_many_arguments)]
     pub fn render_file_with_syntax(
         &self,
         name: &str,
@@ -740,6 +750,7 @@ impl Templar {
         trim_blocks: bool,
         lstrip_blocks: bool,
         delimiters: [(String, String); 3],
+        searchpath: &[PathBuf],
     ) -> Result<String, TemplateError> {
         let [block, variable, comment] = delimiters;
         let syntax = minijinja::syntax::SyntaxConfig::builder()
@@ -748,14 +759,18 @@ impl Templar {
             .comment_delimiters(comment.0, comment.1)
             .trim_blocks(trim_blocks)
             .lstrip_blocks(lstrip_blocks)
-            .keep_trailing_newline(true)
+            .keep_trailing_newline(false)
             .build()
             .map_err(|e| TemplateError {
                 message: format!("{name}: {e}"),
             })?;
         let mut env = self.env.clone();
         env.set_syntax(syntax);
+        if !searchpath.is_empty() {
+            env.set_loader(search_loader(searchpath.to_vec()));
+        }
         env.render_named_str(name, source, Mj::from_dyn_object(scope.clone()))
+            .map(|text| keep_newlines(source, text))
             .map_err(|e| self.file_error(name, e, scope))
     }
 
@@ -908,6 +923,55 @@ fn embeds_data(text: &str, scope: &Scope) -> bool {
         rest = &after[end + 2..];
     }
     false
+}
+
+/// A rendered file ends with as many newlines as its source does, when it had fewer (Jinja
+/// dropped the last one, or `trim_blocks` ate it after a closing block): Ansible's
+/// `_post_render_mutation`. Included templates keep dropping theirs.
+fn keep_newlines(source: &str, mut text: String) -> String {
+    let count = |s: &str| s.len() - s.trim_end_matches('\n').len();
+    for _ in count(&text)..count(source) {
+        text.push('\n');
+    }
+    text
+}
+
+/// The loader of `{% include %}`, `{% import %}`, `{% from %}` and `{% extends %}` as
+/// Ansible's Jinja `FileSystemLoader` finds templates: the first of `searchpath` that holds
+/// the name, never climbing out of a folder with `..`. Jinja drops one trailing newline of an
+/// included template (only the top template keeps it).
+pub(crate) fn search_loader(
+    searchpath: Vec<PathBuf>,
+) -> impl Fn(&str) -> Result<Option<String>, minijinja::Error> + Send + Sync + 'static {
+    move |name: &str| {
+        let pieces: Vec<&str> = name
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        if pieces.contains(&"..") {
+            return Ok(None);
+        }
+        let Some(found) = searchpath
+            .iter()
+            .map(|dir| pieces.iter().fold(dir.clone(), |acc, p| acc.join(p)))
+            .find(|candidate| candidate.is_file())
+        else {
+            return Ok(None);
+        };
+        let mut text = std::fs::read_to_string(&found).map_err(|e| {
+            minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("cannot read {}: {e}", found.display()),
+            )
+        })?;
+        if text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        Ok(Some(crate::jinja_source::template(&text).into_owned()))
+    }
 }
 
 /// `{{ expr }}` alone → `expr`, when the text between the outer braces could be one
