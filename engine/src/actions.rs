@@ -993,7 +993,8 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         source
     };
     // A `#jinja2:` first line sets the environment for this file, over the task's options.
-    let (overrides, source) = crate::template::jinja2_header(&source);
+    let (overrides, source) = crate::template::jinja2_header(&source)
+        .map_err(|e| format!("template error: {}: {e}", path.display()))?;
     args.extend(overrides);
     let fullpath = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
     let mut layer = crate::lookups::template_file_vars(&src, &fullpath, args["dest"].clone());
@@ -1028,15 +1029,26 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         Some(v) => (value_text(&v), true),
         None => (default.to_string(), false),
     });
-    let rendered = if delimiters.iter().any(|(_, given)| *given) {
+    // Only a `#jinja2:` line sets these; Ansible's template module has no such options.
+    let mut line_prefix = |key: &str| args.remove(key).map(|v| value_text(&v));
+    let line_statement_prefix = line_prefix("line_statement_prefix");
+    let line_comment_prefix = line_prefix("line_comment_prefix");
+    args.remove("keep_trailing_newline");
+    let own_syntax = line_statement_prefix.is_some() || line_comment_prefix.is_some();
+    let rendered = if own_syntax || delimiters.iter().any(|(_, given)| *given) {
         let [bs, be, vs, ve, cs, ce] = delimiters.map(|(d, _)| d);
+        let syntax = crate::template::FileSyntax {
+            delimiters: [(bs, be), (vs, ve), (cs, ce)],
+            line_statement_prefix,
+            line_comment_prefix,
+        };
         templar().render_file_with_syntax(
             &src,
             &source,
             &scope,
             trim_blocks,
             lstrip_blocks,
-            [(bs, be), (vs, ve), (cs, ce)],
+            syntax,
             &searchpath,
         )
     } else {

@@ -338,35 +338,51 @@ impl Object for HostVars {
     }
 }
 
+/// The settings a `#jinja2:` line may give (Ansible's `TemplateOverrides`).
+const JINJA2_OVERRIDES: &[&str] = &[
+    "block_start_string",
+    "block_end_string",
+    "variable_start_string",
+    "variable_end_string",
+    "comment_start_string",
+    "comment_end_string",
+    "line_statement_prefix",
+    "line_comment_prefix",
+    "trim_blocks",
+    "lstrip_blocks",
+    "newline_sequence",
+    "keep_trailing_newline",
+];
+
 /// A template file's `#jinja2:key:value,…` first line (`#jinja2:trim_blocks:False,
 /// variable_start_string:'<<'`): the settings it gives, as the `template` task's options, and
 /// the source without that line. Values are Python literals: quoted text, `True`/`False`.
-pub fn jinja2_header(source: &str) -> (serde_json::Map<String, Value>, String) {
+/// A malformed line is an error in Ansible's words.
+pub fn jinja2_header(source: &str) -> Result<(serde_json::Map<String, Value>, String), String> {
     let mut settings = serde_json::Map::new();
     let Some(rest) = source.strip_prefix("#jinja2:") else {
-        return (settings, source.to_string());
+        return Ok((settings, source.to_string()));
     };
-    let (line, body) = rest.split_once('\n').unwrap_or((rest, ""));
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut quote = None;
-    for c in line.trim_end_matches('\r').chars() {
-        match (quote, c) {
-            (None, '\'' | '"') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, ',') => {
-                parts.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
+    let Some((line, body)) = rest.split_once('\n') else {
+        return Err("Missing newline after '#jinja2:' override.".into());
+    };
+    for part in header_pairs(line.trim_end_matches('\r')) {
+        if part.trim().is_empty() {
+            return Err("Empty '#jinja2:' override pair not allowed.".into());
         }
-        current.push(c);
-    }
-    parts.push(current);
-    for part in parts {
         let Some((key, value)) = part.split_once(':') else {
-            continue;
+            return Err(format!(
+                "Missing key-value separator `:` in '#jinja2:' override pair {}.",
+                python_str(&part)
+            ));
         };
+        let key = key.trim();
+        if !JINJA2_OVERRIDES.contains(&key) {
+            return Err(format!(
+                "Invalid '#jinja2:' override key {}.",
+                python_str(key)
+            ));
+        }
         let value = value.trim();
         let value = match value {
             "True" | "true" => Value::Bool(true),
@@ -379,9 +395,30 @@ pub fn jinja2_header(source: &str) -> (serde_json::Map<String, Value>, String) {
                     .to_string(),
             ),
         };
-        settings.insert(key.trim().to_string(), value);
+        settings.insert(key.to_string(), value);
     }
-    (settings, body.to_string())
+    Ok((settings, body.to_string()))
+}
+
+/// The comma-separated pairs of a `#jinja2:` line; commas inside quotes stay.
+fn header_pairs(line: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, ',') => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    parts
 }
 
 /// Whether a value holds a template anywhere inside.
@@ -408,6 +445,14 @@ pub fn env_flag(name: &str) -> bool {
 
 pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
+}
+
+/// A template file's own syntax: the (start, end) pairs of blocks, variables and comments,
+/// and the prefixes of line statements and line comments when it has them.
+pub struct FileSyntax {
+    pub delimiters: [(String, String); 3],
+    pub line_statement_prefix: Option<String>,
+    pub line_comment_prefix: Option<String>,
 }
 
 /// The one template environment, with Ansible's filters and manners.
@@ -740,7 +785,8 @@ impl Templar {
     }
 
     /// Renders a template file with other delimiters (`template`'s `variable_start_string`,
-    /// `block_start_string`, `comment_start_string` and their ends): each pair is (start, end).
+    /// `block_start_string`, `comment_start_string` and their ends, and a `#jinja2:` line's
+    /// `line_statement_prefix`/`line_comment_prefix`).
     #[allow(clippy::too_many_arguments)]
     pub fn render_file_with_syntax(
         &self,
@@ -749,14 +795,22 @@ impl Templar {
         scope: &Arc<Scope>,
         trim_blocks: bool,
         lstrip_blocks: bool,
-        delimiters: [(String, String); 3],
+        syntax: FileSyntax,
         searchpath: &[PathBuf],
     ) -> Result<String, TemplateError> {
-        let [block, variable, comment] = delimiters;
-        let syntax = minijinja::syntax::SyntaxConfig::builder()
+        let [block, variable, comment] = syntax.delimiters;
+        let mut builder = minijinja::syntax::SyntaxConfig::builder();
+        builder
             .block_delimiters(block.0, block.1)
             .variable_delimiters(variable.0, variable.1)
-            .comment_delimiters(comment.0, comment.1)
+            .comment_delimiters(comment.0, comment.1);
+        if let Some(prefix) = syntax.line_statement_prefix {
+            builder.line_statement_prefix(prefix);
+        }
+        if let Some(prefix) = syntax.line_comment_prefix {
+            builder.line_comment_prefix(prefix);
+        }
+        let syntax = builder
             .trim_blocks(trim_blocks)
             .lstrip_blocks(lstrip_blocks)
             .keep_trailing_newline(false)
@@ -1391,13 +1445,17 @@ mod tests {
     #[test]
     fn jinja2_header_lines_set_the_file_s_environment() {
         let (settings, body) =
-            jinja2_header("#jinja2: variable_start_string:'<<', trim_blocks: False\nx << y >>\n");
+            jinja2_header("#jinja2: variable_start_string:'<<', trim_blocks: False\nx << y >>\n")
+                .unwrap();
         assert_eq!(
             Value::Object(settings),
             json!({"variable_start_string": "<<", "trim_blocks": false})
         );
         assert_eq!(body, "x << y >>\n");
-        assert_eq!(jinja2_header("plain\n").1, "plain\n");
+        assert_eq!(jinja2_header("plain\n").unwrap().1, "plain\n");
+        let err = jinja2_header("#jinja2: lstrip_blocks=True\nx\n").unwrap_err();
+        assert!(err.contains("Missing key-value separator `:`"), "{err}");
+        assert!(jinja2_header("#jinja2: nope: 1\nx\n").is_err());
     }
 
     #[test]
