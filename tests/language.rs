@@ -3079,3 +3079,57 @@ fn include_role_takes_role_as_the_other_spelling_of_name() {
     run.assert_code(0);
     assert_eq!(run.stdout.matches("in-r").count(), 2, "{}", run.stdout);
 }
+
+#[test]
+fn template_files_include_and_import_templates_on_the_search_path() {
+    let s = one_host();
+    s.write(
+        "roles/r/templates/main.j2",
+        "{% import 'macros.j2' as m with context %}{% include 'part.j2' %}|{{ m.hi() }}\n{% for i in [1] %}\n{{ i }}\n{% endfor %}\n",
+    );
+    s.write("roles/r/templates/part.j2", "part {{ who }}\n");
+    s.write("templates/macros.j2", "{% macro hi() %}hi {{ who }}{% endmacro %}\n");
+    s.write(
+        "roles/r/tasks/main.yml",
+        "- template: {src: main.j2, dest: '{{ out }}/'}\n",
+    );
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: no\n  vars: {{who: you, out: '{}'}}\n  roles: [r]\n",
+            s.root()
+        ),
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(s.read("main.j2"), "part you|hi you\n1\n");
+}
+
+#[test]
+fn unknown_plugins_and_bad_jinja2_lines_fail_in_ansibles_words() {
+    let s = one_host();
+    s.write("bad.j2", "#jinja2: lstrip_blocks=True\nx\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - {debug: {msg: \"{{ '' | nope }}\"}, register: f, ignore_errors: yes}
+    - {debug: {msg: \"{{ '' is nope }}\"}, register: t, ignore_errors: yes}
+    - {debug: {msg: \"{{ lookup('nope') }}\"}, register: l, ignore_errors: yes}
+    - {template: {src: bad.j2, dest: /tmp/never}, register: j, ignore_errors: yes}
+    - assert:
+        that:
+          - |-
+            f.msg is contains(\"Syntax error in template: No filter named 'nope'.\")
+          - |-
+            t.msg is contains(\"Syntax error in template: No test named 'nope'.\")
+          - l.msg is search(\"^The lookup plugin 'nope' was not found\")
+          - |-
+            j.msg is contains(\"Missing key-value separator `:` in '#jinja2:' override pair\")
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

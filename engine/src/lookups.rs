@@ -334,7 +334,8 @@ fn call(
                 Mj::from(())
             })
         }
-        Err(fail) => Err(Error::new(ErrorKind::InvalidOperation, fail.message(name))),
+        // Ansible's message as it is, without minijinja's "invalid operation".
+        Err(fail) => Err(crate::template::plain_error(fail.message(name))),
     }
 }
 

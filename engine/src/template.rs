@@ -548,6 +548,11 @@ impl Templar {
                 self.missing_attribute(&d, scope).unwrap_or(d)
             }
             (_, Some(d)) if plain => d,
+            (ErrorKind::UnknownFilter | ErrorKind::UnknownTest, _)
+                if let Some((plugin, name)) = failed_plugin(&err) =>
+            {
+                format!("Syntax error in template: No {plugin} named '{name}'.")
+            }
             (ErrorKind::InvalidOperation, Some(d)) if python_zero_division(&d).is_some() => {
                 python_zero_division(&d).unwrap_or_default().to_string()
             }
