@@ -3133,3 +3133,28 @@ fn unknown_plugins_and_bad_jinja2_lines_fail_in_ansibles_words() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn play_environment_reaches_gathered_facts_and_skips_values_needing_ansible_env() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  environment:
+    PATH: '{{ ansible_env.PATH + \":/nowhere\" }}'
+    SETTLE_LOLA: ido
+  tasks:
+    - assert:
+        that:
+          - ansible_env.SETTLE_LOLA == 'ido'
+          - \"'/nowhere' not in ansible_env.PATH\"
+    - shell: echo $SETTLE_LOLA
+      register: out
+      environment: [{SETTLE_LOLA: '{{ omit }}'}, {OTHER: x}]
+    - assert: {that: [out.stdout == 'ido']}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
