@@ -3088,7 +3088,10 @@ fn template_files_include_and_import_templates_on_the_search_path() {
         "{% import 'macros.j2' as m with context %}{% include 'part.j2' %}|{{ m.hi() }}\n{% for i in [1] %}\n{{ i }}\n{% endfor %}\n",
     );
     s.write("roles/r/templates/part.j2", "part {{ who }}\n");
-    s.write("templates/macros.j2", "{% macro hi() %}hi {{ who }}{% endmacro %}\n");
+    s.write(
+        "templates/macros.j2",
+        "{% macro hi() %}hi {{ who }}{% endmacro %}\n",
+    );
     s.write(
         "roles/r/tasks/main.yml",
         "- template: {src: main.j2, dest: '{{ out }}/'}\n",
@@ -3156,5 +3159,35 @@ fn play_environment_reaches_gathered_facts_and_skips_values_needing_ansible_env(
 ",
     );
     let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn hash_behaviour_merge_merges_dictionaries_across_precedence_levels() {
+    let s = Scratch::new();
+    s.write(
+        "hosts",
+        "h1 ansible_connection=local d=\"{'inv': 1, 'deep': {'a': 1}}\"\n",
+    );
+    s.write("v.yml", "d: {file: 1, deep: {b: 2}}\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars_files: [v.yml]
+  vars: {d: {play: 1}}
+  tasks:
+    - assert:
+        that:
+          - \"d == {'inv': 1, 'file': 1, 'play': 1, 'task': 1, 'extra': 1, 'deep': {'a': 1, 'b': 2}}\"
+          - lookup('config', 'DEFAULT_HASH_BEHAVIOUR') == 'merge'
+      vars: {d: {task: 1}}
+",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "-e", "{\"d\": {\"extra\": 1}}"],
+        &[("ANSIBLE_HASH_BEHAVIOUR", "merge")],
+    );
     run.assert_code(0);
 }

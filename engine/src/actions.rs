@@ -552,7 +552,7 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
         let mut markers = Vec::new();
         let value = match ctx.scope.entry(name.trim()) {
             Some((raw, false)) => templar()
-                .render_marking_undefined(raw, ctx.scope, &mut markers)
+                .render_marking_undefined(&raw, ctx.scope, &mut markers)
                 .map_err(|e| e.message)?,
             _ => templar()
                 .render_marking_undefined(
@@ -1090,7 +1090,10 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
     );
     // A folder as dest gets the template's own name, as Ansible's `_original_basename`.
     if let Some(name) = path.file_name() {
-        args.insert("_src_name".into(), name.to_string_lossy().into_owned().into());
+        args.insert(
+            "_src_name".into(),
+            name.to_string_lossy().into_owned().into(),
+        );
     }
     let mut result = module_call(ctx, "copy", args)?;
     if let ActionResult::Done(map, _) = &mut result {

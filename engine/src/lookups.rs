@@ -2506,7 +2506,11 @@ fn config_default(key: &str) -> Option<Value> {
         | "DEFAULT_BECOME_EXE"
         | "DEFAULT_VAULT_PASSWORD_FILE" => Value::Null,
         "DEFAULT_MANAGED_STR" => json!("Ansible managed"),
-        "DEFAULT_HASH_BEHAVIOUR" => json!("replace"),
+        "DEFAULT_HASH_BEHAVIOUR" => json!(if crate::template::hash_behaviour_merge() {
+            "merge"
+        } else {
+            "replace"
+        }),
         "DEFAULT_GATHERING" => json!("implicit"),
         "DEFAULT_TRANSPORT" => json!("ssh"),
         "DEFAULT_MODULE_NAME" => json!("command"),

@@ -10,6 +10,7 @@
 //! - Template files render with `trim_blocks` on, `lstrip_blocks` off, and keep their trailing
 //!   newline, so output matches Ansible's `template` module byte for byte.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
 use std::path::PathBuf;
@@ -212,26 +213,47 @@ impl Scope {
     }
 
     /// The value as written, before rendering.
-    pub fn raw(&self, name: &str) -> Option<&Value> {
+    pub fn raw(&self, name: &str) -> Option<Cow<'_, Value>> {
         self.entry(name).map(|(v, _)| v)
     }
 
-    /// The value as written, and whether it is data (never rendered).
-    pub(crate) fn entry(&self, name: &str) -> Option<(&Value, bool)> {
-        self.layers
+    /// The value as written, and whether it is data (never rendered). With
+    /// `hash_behaviour = merge`, a mapping is merged with the mappings of the layers below it,
+    /// recursively, down to the first layer where the variable is not a mapping.
+    pub(crate) fn entry(&self, name: &str) -> Option<(Cow<'_, Value>, bool)> {
+        let mut found = self
+            .layers
             .iter()
             .rev()
-            .find_map(|l| l.vars.get(name).map(|v| (v, l.data)))
+            .filter_map(|l| l.vars.get(name).map(|v| (v, l.data)));
+        let (top, data) = found.next()?;
+        if !top.is_object() || !hash_behaviour_merge() {
+            return Some((Cow::Borrowed(top), data));
+        }
+        let mut below = Vec::new();
+        let mut all_data = data;
+        for (value, layer_data) in found.take_while(|(v, _)| v.is_object()) {
+            below.push(value);
+            all_data &= layer_data;
+        }
+        if below.is_empty() {
+            return Some((Cow::Borrowed(top), data));
+        }
+        let mut merged = Value::Object(serde_json::Map::new());
+        for value in below.into_iter().rev().chain([top]) {
+            merge_hash(&mut merged, value);
+        }
+        Some((Cow::Owned(merged), all_data))
     }
 
     /// A variable's value, rendered. `Ok(None)` when it is not defined.
     pub fn get(self: &Arc<Self>, name: &str) -> Result<Option<Value>, TemplateError> {
         match self.entry(name) {
             None => Ok(None),
-            Some((v, true)) => crate::vaulted::reveal(v)
+            Some((v, true)) => crate::vaulted::reveal(&v)
                 .map(Some)
                 .map_err(|message| TemplateError { message }),
-            Some((v, false)) => templar().render(v, self).map(Some),
+            Some((v, false)) => templar().render(&v, self).map(Some),
         }
     }
 
@@ -262,7 +284,7 @@ impl Scope {
             return Some(v.clone());
         }
         let (raw, data) = self.entry(name)?;
-        let value = if !data && needs_render(raw) {
+        let value = if !data && needs_render(&raw) {
             {
                 let mut resolving = self.resolving.lock().expect("resolving lock");
                 if resolving.iter().any(|n| n == name) {
@@ -273,7 +295,7 @@ impl Scope {
                 }
                 resolving.push(name.to_string());
             }
-            let rendered = templar().render_keeping_vaulted(raw, self);
+            let rendered = templar().render_keeping_vaulted(&raw, self);
             self.resolving
                 .lock()
                 .expect("resolving lock")
@@ -289,7 +311,7 @@ impl Scope {
                 }
             }
         } else {
-            crate::vaulted::to_template_value(raw)
+            crate::vaulted::to_template_value(&raw)
         };
         self.cache
             .lock()
@@ -436,6 +458,8 @@ pub fn needs_render(value: &Value) -> bool {
 pub fn allow_broken_conditionals() -> bool {
     env_flag("ANSIBLE_ALLOW_BROKEN_CONDITIONALS")
 }
+
+pub use settle_inventory::{hash_behaviour_merge, merge_hash};
 
 /// An `ANSIBLE_*` boolean setting from the environment (ansible.cfg's are handed on there):
 /// true when set to one of Ansible's words for true.
@@ -920,7 +944,7 @@ impl Templar {
         }
         // The items as written, so each keeps what it is (an `!unsafe` one stays untrusted).
         let name = single_expression(template).map(str::trim)?;
-        if let Some(Value::Array(items)) = scope.raw(name) {
+        if let Some(Value::Array(items)) = scope.raw(name).as_deref() {
             return Some(items.clone());
         }
         match self.render_string(template, scope) {

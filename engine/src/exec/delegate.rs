@@ -77,7 +77,8 @@ fn render_env(value: &Value, scope: &Arc<Scope>) -> Result<Option<Value>, String
         Ok(v) => Ok(Some(v)),
         Err(e)
             if e.undefined_message().is_some()
-                && (e.message.contains("ansible_env") || e.message.contains("ansible_facts.env")) =>
+                && (e.message.contains("ansible_env")
+                    || e.message.contains("ansible_facts.env")) =>
         {
             Ok(None)
         }

@@ -57,7 +57,8 @@ impl PlayRun<'_> {
                     .map_err(|e| format!("vars_files: {}", e.message))?;
                 let path = self.play.dir.join(&name);
                 if path.is_file() {
-                    vars.extend(
+                    settle_inventory::combine_vars(
+                        &mut vars,
                         settle_inventory::load_play_vars_file(&path).map_err(|e| e.to_string())?,
                     );
                     loaded = true;
