@@ -3191,3 +3191,42 @@ fn hash_behaviour_merge_merges_dictionaries_across_precedence_levels() {
     );
     run.assert_code(0);
 }
+
+#[test]
+fn variables_with_reserved_names_get_ansibles_warning_with_the_key_s_origin() {
+    let s = one_host();
+    s.write("v.yml", "query: x\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    lipsum: x
+  tasks:
+    - set_fact:
+        lookup: x
+    - include_vars: v.yml
+    - debug: msg=hi
+      vars:
+        q: x
+        fine: y
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    let root = std::fs::canonicalize(s.root()).unwrap();
+    for (name, at) in [
+        ("lipsum", "site.yml:4:5"),
+        ("lookup", "site.yml:7:9"),
+        ("query", "v.yml:1:1"),
+        ("q", "site.yml:11:9"),
+    ] {
+        let want = format!(
+            "[WARNING]: Found variable using reserved name '{name}'.\nOrigin: {}/{at}",
+            root.display()
+        );
+        assert!(run.stderr.contains(&want), "{want}\n{}", run.stderr);
+    }
+    assert!(!run.stderr.contains("'fine'"), "{}", run.stderr);
+}

@@ -784,16 +784,19 @@ fn include_vars(ctx: &ActionContext) -> Result<ActionResult, String> {
     ))
 }
 
-/// A vars file that must hold a mapping (an empty file is an empty one).
+/// A vars file that must hold a mapping (an empty file is an empty one). Reserved names in
+/// it get Ansible's warning.
 fn load_vars_map(path: &Path) -> Result<Map<String, Value>, String> {
-    settle_inventory::load_vars_file(path).map_err(|e| {
+    let vars = settle_inventory::load_vars_file(path).map_err(|e| {
         let message = e.to_string();
         if message.contains("a vars file must be a mapping") {
             format!("{} must be stored as a dictionary/hash", path.display())
         } else {
             message
         }
-    })
+    })?;
+    settle_playbooks::reserved::warn_reserved_in_file(path, vars.keys());
+    Ok(vars)
 }
 
 /// `include_vars: dir=…`: every vars file below the folder, in sorted walk order, each later

@@ -575,6 +575,11 @@ fn scalar_text(node: &Node) -> String {
 }
 
 fn mapping(node: Option<&Node>, scope: &Scope, what: &str) -> Result<Vars, PlaybookError> {
+    if what == "vars"
+        && let Some(node) = node
+    {
+        crate::reserved::warn_reserved_keys(node, &scope.file);
+    }
     match node.map(|n| (n, n.to_value())) {
         None | Some((_, Value::Null)) => Ok(Vars::new()),
         Some((_, Value::Object(map))) => Ok(map),
@@ -1040,6 +1045,7 @@ fn value_node(value: &Value, at: &Node) -> Node {
         kind,
         line: at.line,
         column: at.column,
+        key_at: at.key_at,
     }
 }
 
@@ -1147,6 +1153,7 @@ pub fn load_included_role(
         kind: Kind::Null,
         line: at.line,
         column: at.column,
+        key_at: None,
     };
     let files = RoleFiles {
         tasks: include.tasks_from.clone(),
@@ -1507,6 +1514,9 @@ fn module_args(
     scope: &Scope,
     name: Option<&str>,
 ) -> Result<Vars, PlaybookError> {
+    if module == "set_fact" {
+        crate::reserved::warn_reserved_keys(node, &scope.file);
+    }
     match node.to_value() {
         Value::Null => Ok(Vars::new()),
         Value::Object(map) => Ok(map),
