@@ -3230,3 +3230,30 @@ fn variables_with_reserved_names_get_ansibles_warning_with_the_key_s_origin() {
     }
     assert!(!run.stderr.contains("'fine'"), "{}", run.stderr);
 }
+
+#[test]
+fn protomatter_debug_marks_undefined_results_and_env_defaults_keep_their_hints() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - ansible._protomatter.debug:
+        expression:
+          - 1 + 1
+          - lookup('env', 'SETTLE_UNSET_VAR', default=undef())
+          - lookup('env', 'SETTLE_UNSET_VAR', default=undef('custom'))
+      register: r
+    - assert:
+        that:
+          - r.expression_result[0] == 2
+          - r.expression_result[1] is search(\"environment variable 'SETTLE_UNSET_VAR' is not set\")
+          - r.expression_result[2] == '<< error 2 - custom >>'
+          - r.warnings | length == 2
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -21,6 +21,7 @@ mod script;
 /// Actions the engine carries out itself, with the arguments each takes (`None`: any).
 pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ("debug", Some(&["msg", "var", "verbosity"])),
+    ("ansible._protomatter.debug", Some(&["expression"])),
     (
         "assert",
         Some(&["that", "fail_msg", "msg", "success_msg", "quiet"]),
@@ -326,6 +327,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
     }
     let result = match ctx.task.module.as_str() {
         "debug" => debug(ctx),
+        "ansible._protomatter.debug" => protomatter_debug(ctx),
         "assert" => assert(ctx),
         "fail" => rendered_args(ctx, &[]).map(|args| {
             let msg = args
@@ -580,6 +582,34 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut result = shown.as_object().cloned().unwrap_or_default();
     result.insert("changed".into(), false.into());
     result.insert("failed".into(), false.into());
+    result.insert("_debug_output".into(), shown);
+    Ok(ActionResult::Done(result, Plan::default()))
+}
+
+/// `ansible._protomatter.debug`: its expressions evaluated, undefined results marked, never
+/// failing on them (see [`crate::filters::protomatter::evaluate_expressions`]).
+fn protomatter_debug(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let expressions = match ctx.task.args.get("expression") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(other) => {
+            return Err(format!(
+                "argument 'expression' is of type {} and we were unable to convert to list",
+                crate::template::python_type(&crate::vaulted::to_template_value(other))
+            ));
+        }
+        None => return Err("missing required arguments: expression".into()),
+    };
+    let (results, warnings) =
+        crate::filters::protomatter::evaluate_expressions(&expressions, ctx.scope)?;
+    for warning in &warnings {
+        eprintln!("[WARNING]: {warning}");
+    }
+    let shown = json!({"expression_result": results});
+    let mut result = shown.as_object().cloned().unwrap_or_default();
+    result.insert("changed".into(), false.into());
+    if !warnings.is_empty() {
+        result.insert("warnings".into(), json!(warnings));
+    }
     result.insert("_debug_output".into(), shown);
     Ok(ActionResult::Done(result, Plan::default()))
 }

@@ -273,7 +273,8 @@ fn call(
 ) -> Result<Mj, Error> {
     let mut terms = Vec::new();
     let mut kwargs = Map::new();
-    let mut undefined_default = false;
+    // An undefined `default=`: why it is undefined, when `undef('hint')` said.
+    let mut undefined_default: Option<Option<String>> = None;
     for arg in args.0 {
         let value = arg.into_value();
         if value.is_kwargs() {
@@ -283,7 +284,7 @@ fn call(
                 let v: Mj = kw.get(&key)?;
                 if v.is_undefined() {
                     if key == "default" {
-                        undefined_default = true;
+                        undefined_default = Some(crate::template::forget_undefined_reason());
                         continue;
                     }
                     return Ok(Mj::UNDEFINED);
@@ -303,8 +304,11 @@ fn call(
         .remove("errors")
         .map(|v| pystr(&v))
         .unwrap_or_else(|| "strict".into());
-    if undefined_default {
-        kwargs.insert(UNDEFINED_DEFAULT.into(), Value::Bool(true));
+    if let Some(reason) = undefined_default {
+        kwargs.insert(
+            UNDEFINED_DEFAULT.into(),
+            reason.map_or(Value::Null, Value::String),
+        );
     }
     let ctx = Ctx {
         vars: state,
@@ -821,7 +825,12 @@ fn env(terms: &[Value], opts: &Map<String, Value>) -> Result<Vec<Value>, Fail> {
     let default = opt(opts, "default")
         .cloned()
         .unwrap_or_else(|| Value::String(String::new()));
-    let undefined_default = opts.contains_key(UNDEFINED_DEFAULT);
+    // An undefined default stays undefined, with its own hint when `undef('hint')` gave one;
+    // `undef()` without one gets the lookup's ("The environment variable 'X' is not set.").
+    let undefined_default = opts.get(UNDEFINED_DEFAULT).map(|reason| match reason {
+        Value::String(hint) if hint != crate::template::UNDEF_DEFAULT_HINT => Some(hint.clone()),
+        _ => None,
+    });
     let mut out = Vec::new();
     for term in terms {
         let text = pystr(term);
@@ -835,10 +844,10 @@ fn env(terms: &[Value], opts: &Map<String, Value>) -> Result<Vec<Value>, Fail> {
                 crate::filters::protomatter::note_origin(&value, origin);
                 out.push(value);
             }
-            Err(_) if undefined_default => {
-                return Err(Fail::Undefined(format!(
-                    "The environment variable '{var}' is not set."
-                )));
+            Err(_) if let Some(hint) = &undefined_default => {
+                return Err(Fail::Undefined(hint.clone().unwrap_or_else(|| {
+                    format!("The environment variable '{var}' is not set.")
+                })));
             }
             Err(_) => out.push(default.clone()),
         }

@@ -122,14 +122,17 @@ pub(crate) fn undef(
         Some(hint) => hint,
         None => kwargs
             .get::<Option<String>>("hint")?
-            .unwrap_or_else(|| "Mandatory variable has not been overridden".into()),
+            .unwrap_or_else(|| UNDEF_DEFAULT_HINT.into()),
     };
     kwargs.assert_all_used()?;
     note_undefined_reason(hint);
     Ok(Mj::UNDEFINED)
 }
 
-fn forget_undefined_reason() -> Option<String> {
+/// The hint `undef()` gives without one.
+pub(crate) const UNDEF_DEFAULT_HINT: &str = "Mandatory variable has not been overridden";
+
+pub(crate) fn forget_undefined_reason() -> Option<String> {
     UNDEFINED_REASON.with(|r| r.borrow_mut().take())
 }
 
