@@ -36,6 +36,11 @@ const NAMES: &[(&str, &str, Kind)] = &[
         Kind::Bool,
     ),
     ("ANSIBLE_FORCE_COLOR", "ANSIBLE_FORCE_COLOR", Kind::Bool),
+    (
+        "ANSIBLE_HASH_BEHAVIOUR",
+        "DEFAULT_HASH_BEHAVIOUR",
+        Kind::Text,
+    ),
     ("ANSIBLE_NOCOLOR", "ANSIBLE_NOCOLOR", Kind::Bool),
     (
         "ANSIBLE_COLLECTIONS_PATH",
@@ -261,6 +266,7 @@ const SETTINGS: &[Setting] = &[
         "allow_broken_conditionals",
         Some("ANSIBLE_ALLOW_BROKEN_CONDITIONALS"),
     ),
+    setting("defaults", "hash_behaviour", Some("ANSIBLE_HASH_BEHAVIOUR")),
     setting(
         "defaults",
         "show_custom_stats",

@@ -3707,3 +3707,181 @@ fn end_role_passes_over_the_rest_of_the_role_and_is_refused_outside_one() {
         run.stderr
     );
 }
+
+#[test]
+fn template_files_include_and_import_templates_on_the_search_path() {
+    let s = one_host();
+    s.write(
+        "roles/r/templates/main.j2",
+        "{% import 'macros.j2' as m with context %}{% include 'part.j2' %}|{{ m.hi() }}\n{% for i in [1] %}\n{{ i }}\n{% endfor %}\n",
+    );
+    s.write("roles/r/templates/part.j2", "part {{ who }}\n");
+    s.write(
+        "templates/macros.j2",
+        "{% macro hi() %}hi {{ who }}{% endmacro %}\n",
+    );
+    s.write(
+        "roles/r/tasks/main.yml",
+        "- template: {src: main.j2, dest: '{{ out }}/'}\n",
+    );
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: no\n  vars: {{who: you, out: '{}'}}\n  roles: [r]\n",
+            s.root()
+        ),
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(s.read("main.j2"), "part you|hi you\n1\n");
+}
+
+#[test]
+fn unknown_plugins_and_bad_jinja2_lines_fail_in_ansibles_words() {
+    let s = one_host();
+    s.write("bad.j2", "#jinja2: lstrip_blocks=True\nx\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - {debug: {msg: \"{{ '' | nope }}\"}, register: f, ignore_errors: yes}
+    - {debug: {msg: \"{{ '' is nope }}\"}, register: t, ignore_errors: yes}
+    - {debug: {msg: \"{{ lookup('nope') }}\"}, register: l, ignore_errors: yes}
+    - {template: {src: bad.j2, dest: /tmp/never}, register: j, ignore_errors: yes}
+    - assert:
+        that:
+          - |-
+            f.msg is contains(\"Syntax error in template: No filter named 'nope'.\")
+          - |-
+            t.msg is contains(\"Syntax error in template: No test named 'nope'.\")
+          - l.msg is search(\"^The lookup plugin 'nope' was not found\")
+          - |-
+            j.msg is contains(\"Missing key-value separator `:` in '#jinja2:' override pair\")
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn play_environment_reaches_gathered_facts_and_skips_values_needing_ansible_env() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  environment:
+    PATH: '{{ ansible_env.PATH + \":/nowhere\" }}'
+    SETTLE_LOLA: ido
+  tasks:
+    - assert:
+        that:
+          - ansible_env.SETTLE_LOLA == 'ido'
+          - \"'/nowhere' not in ansible_env.PATH\"
+    - shell: echo $SETTLE_LOLA
+      register: out
+      environment: [{SETTLE_LOLA: '{{ omit }}'}, {OTHER: x}]
+    - assert: {that: [out.stdout == 'ido']}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn hash_behaviour_merge_merges_dictionaries_across_precedence_levels() {
+    let s = Scratch::new();
+    s.write(
+        "hosts",
+        "h1 ansible_connection=local d=\"{'inv': 1, 'deep': {'a': 1}}\"\n",
+    );
+    s.write("v.yml", "d: {file: 1, deep: {b: 2}}\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars_files: [v.yml]
+  vars: {d: {play: 1}}
+  tasks:
+    - assert:
+        that:
+          - \"d == {'inv': 1, 'file': 1, 'play': 1, 'task': 1, 'extra': 1, 'deep': {'a': 1, 'b': 2}}\"
+          - lookup('config', 'DEFAULT_HASH_BEHAVIOUR') == 'merge'
+      vars: {d: {task: 1}}
+",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "-e", "{\"d\": {\"extra\": 1}}"],
+        &[("ANSIBLE_HASH_BEHAVIOUR", "merge")],
+    );
+    run.assert_code(0);
+}
+
+#[test]
+fn variables_with_reserved_names_get_ansibles_warning_with_the_key_s_origin() {
+    let s = one_host();
+    s.write("v.yml", "query: x\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    lipsum: x
+  tasks:
+    - set_fact:
+        lookup: x
+    - include_vars: v.yml
+    - debug: msg=hi
+      vars:
+        q: x
+        fine: y
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    let root = std::fs::canonicalize(s.root()).unwrap();
+    for (name, at) in [
+        ("lipsum", "site.yml:4:5"),
+        ("lookup", "site.yml:7:9"),
+        ("query", "v.yml:1:1"),
+        ("q", "site.yml:11:9"),
+    ] {
+        let want = format!(
+            "[WARNING]: Found variable using reserved name '{name}'.\nOrigin: {}/{at}",
+            root.display()
+        );
+        assert!(run.stderr.contains(&want), "{want}\n{}", run.stderr);
+    }
+    assert!(!run.stderr.contains("'fine'"), "{}", run.stderr);
+}
+
+#[test]
+fn protomatter_debug_marks_undefined_results_and_env_defaults_keep_their_hints() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - ansible._protomatter.debug:
+        expression:
+          - 1 + 1
+          - lookup('env', 'SETTLE_UNSET_VAR', default=undef())
+          - lookup('env', 'SETTLE_UNSET_VAR', default=undef('custom'))
+      register: r
+    - assert:
+        that:
+          - r.expression_result[0] == 2
+          - r.expression_result[1] is search(\"environment variable 'SETTLE_UNSET_VAR' is not set\")
+          - r.expression_result[2] == '<< error 2 - custom >>'
+          - r.warnings | length == 2
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

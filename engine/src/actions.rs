@@ -21,6 +21,7 @@ mod script;
 /// Actions the engine carries out itself, with the arguments each takes (`None`: any).
 pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ("debug", Some(&["msg", "var", "verbosity"])),
+    ("ansible._protomatter.debug", Some(&["expression"])),
     (
         "assert",
         Some(&["that", "fail_msg", "msg", "success_msg", "quiet"]),
@@ -326,6 +327,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
     }
     let result = match ctx.task.module.as_str() {
         "debug" => debug(ctx),
+        "ansible._protomatter.debug" => protomatter_debug(ctx),
         "assert" => assert(ctx),
         "fail" => rendered_args(ctx, &[]).map(|args| {
             let msg = args
@@ -543,7 +545,7 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
         let mut markers = Vec::new();
         let value = match ctx.scope.entry(name.trim()) {
             Some((raw, false)) => templar()
-                .render_marking_undefined(raw, ctx.scope, &mut markers)
+                .render_marking_undefined(&raw, ctx.scope, &mut markers)
                 .map_err(|e| e.message)?,
             _ => templar()
                 .render_marking_undefined(
@@ -571,6 +573,34 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut result = shown.as_object().cloned().unwrap_or_default();
     result.insert("changed".into(), false.into());
     result.insert("failed".into(), false.into());
+    result.insert("_debug_output".into(), shown);
+    Ok(ActionResult::Done(result, Plan::default()))
+}
+
+/// `ansible._protomatter.debug`: its expressions evaluated, undefined results marked, never
+/// failing on them (see [`crate::filters::protomatter::evaluate_expressions`]).
+fn protomatter_debug(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let expressions = match ctx.task.args.get("expression") {
+        Some(Value::Array(items)) => items.clone(),
+        Some(other) => {
+            return Err(format!(
+                "argument 'expression' is of type {} and we were unable to convert to list",
+                crate::template::python_type(&crate::vaulted::to_template_value(other))
+            ));
+        }
+        None => return Err("missing required arguments: expression".into()),
+    };
+    let (results, warnings) =
+        crate::filters::protomatter::evaluate_expressions(&expressions, ctx.scope)?;
+    for warning in &warnings {
+        eprintln!("[WARNING]: {warning}");
+    }
+    let shown = json!({"expression_result": results});
+    let mut result = shown.as_object().cloned().unwrap_or_default();
+    result.insert("changed".into(), false.into());
+    if !warnings.is_empty() {
+        result.insert("warnings".into(), json!(warnings));
+    }
     result.insert("_debug_output".into(), shown);
     Ok(ActionResult::Done(result, Plan::default()))
 }
@@ -775,16 +805,19 @@ fn include_vars(ctx: &ActionContext) -> Result<ActionResult, String> {
     ))
 }
 
-/// A vars file that must hold a mapping (an empty file is an empty one).
+/// A vars file that must hold a mapping (an empty file is an empty one). Reserved names in
+/// it get Ansible's warning.
 fn load_vars_map(path: &Path) -> Result<Map<String, Value>, String> {
-    settle_inventory::load_vars_file(path).map_err(|e| {
+    let vars = settle_inventory::load_vars_file(path).map_err(|e| {
         let message = e.to_string();
         if message.contains("a vars file must be a mapping") {
             format!("{} must be stored as a dictionary/hash", path.display())
         } else {
             message
         }
-    })
+    })?;
+    settle_playbooks::reserved::warn_reserved_in_file(path, vars.keys());
+    Ok(vars)
 }
 
 /// `include_vars: dir=…`: every vars file below the folder, in sorted walk order, each later
@@ -951,6 +984,22 @@ pub(crate) fn host_python(scope: &Arc<Scope>) -> Option<String> {
         .or_else(|| var("(ansible_facts | default({})).discovered_interpreter_python"))
 }
 
+/// Where a template's `{% include %}` and `{% import %}` look, as Ansible's template action
+/// has it: `<p>/templates` then `<p>` for each of `ansible_search_path`, the playbook's folder
+/// and the template's own folder.
+fn template_searchpath(ctx: &ActionContext, fullpath: &Path) -> Vec<PathBuf> {
+    let mut roots: Vec<PathBuf> = match ctx.scope.get("ansible_search_path") {
+        Ok(Some(Value::Array(paths))) => paths.iter().map(|p| value_text(p).into()).collect(),
+        _ => Vec::new(),
+    };
+    roots.push(ctx.play_dir.to_path_buf());
+    roots.push(fullpath.parent().unwrap_or(Path::new("/")).to_path_buf());
+    roots
+        .into_iter()
+        .flat_map(|p| [p.join("templates"), p])
+        .collect()
+}
+
 fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut args = rendered_args(ctx, &[])?;
     let Some(src) = args.remove("src").map(|v| value_text(&v)) else {
@@ -968,7 +1017,8 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         source
     };
     // A `#jinja2:` first line sets the environment for this file, over the task's options.
-    let (overrides, source) = crate::template::jinja2_header(&source);
+    let (overrides, source) = crate::template::jinja2_header(&source)
+        .map_err(|e| format!("template error: {}: {e}", path.display()))?;
     args.extend(overrides);
     let fullpath = std::path::absolute(&path).unwrap_or_else(|_| path.clone());
     let mut layer = crate::lookups::template_file_vars(&src, &fullpath, args["dest"].clone());
@@ -983,6 +1033,7 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         layer.remove("ansible_managed");
     }
     let scope = ctx.scope.with_data(Arc::new(layer));
+    let searchpath = template_searchpath(ctx, &fullpath);
     // Ansible's template defaults: trim_blocks on, lstrip_blocks off.
     let trim_blocks = args
         .remove("trim_blocks")
@@ -1002,18 +1053,37 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         Some(v) => (value_text(&v), true),
         None => (default.to_string(), false),
     });
-    let rendered = if delimiters.iter().any(|(_, given)| *given) {
+    // Only a `#jinja2:` line sets these; Ansible's template module has no such options.
+    let mut line_prefix = |key: &str| args.remove(key).map(|v| value_text(&v));
+    let line_statement_prefix = line_prefix("line_statement_prefix");
+    let line_comment_prefix = line_prefix("line_comment_prefix");
+    args.remove("keep_trailing_newline");
+    let own_syntax = line_statement_prefix.is_some() || line_comment_prefix.is_some();
+    let rendered = if own_syntax || delimiters.iter().any(|(_, given)| *given) {
         let [bs, be, vs, ve, cs, ce] = delimiters.map(|(d, _)| d);
+        let syntax = crate::template::FileSyntax {
+            delimiters: [(bs, be), (vs, ve), (cs, ce)],
+            line_statement_prefix,
+            line_comment_prefix,
+        };
         templar().render_file_with_syntax(
             &src,
             &source,
             &scope,
             trim_blocks,
             lstrip_blocks,
-            [(bs, be), (vs, ve), (cs, ce)],
+            syntax,
+            &searchpath,
         )
     } else {
-        templar().render_file_with(&src, &source, &scope, trim_blocks, lstrip_blocks)
+        templar().render_file_with(
+            &src,
+            &source,
+            &scope,
+            trim_blocks,
+            lstrip_blocks,
+            &searchpath,
+        )
     };
     let mut rendered = rendered.map_err(|e| format!("template error: {}", e.message))?;
     match args
@@ -1042,6 +1112,13 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
             .encode(bytes)
             .into(),
     );
+    // A folder as dest gets the template's own name, as Ansible's `_original_basename`.
+    if let Some(name) = path.file_name() {
+        args.insert(
+            "_src_name".into(),
+            name.to_string_lossy().into_owned().into(),
+        );
+    }
     let mut result = module_call(ctx, "copy", args)?;
     if let ActionResult::Done(map, _) = &mut result {
         map.insert("src".into(), path.display().to_string().into());

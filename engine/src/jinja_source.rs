@@ -391,6 +391,10 @@ fn accessors(expr: &str, mut i: usize) -> (Vec<String>, usize) {
             }
             keys.push(format!("'{}'", &expr[i + 1..j]));
             i = j;
+        } else if let Some(j) = index_end(bytes, i) {
+            // `a.1` is Jinja's `a[1]`.
+            keys.push(expr[i + 1..j].to_string());
+            i = j;
         } else if i < bytes.len() && bytes[i] == b'[' {
             let end = bracket_end(bytes, i);
             if end > bytes.len() || bytes.get(end - 1) != Some(&b']') {
@@ -411,6 +415,18 @@ fn accessors(expr: &str, mut i: usize) -> (Vec<String>, usize) {
             return (keys, i);
         }
     }
+}
+
+/// The end of `.<digits>` at `i` (an index by attribute, `a.1`), when that is what is there.
+fn index_end(bytes: &[u8], i: usize) -> Option<usize> {
+    if bytes.get(i) != Some(&b'.') || !bytes.get(i + 1).is_some_and(u8::is_ascii_digit) {
+        return None;
+    }
+    let mut j = i + 1;
+    while bytes.get(j).is_some_and(u8::is_ascii_digit) {
+        j += 1;
+    }
+    (!bytes.get(j).is_some_and(|c| is_ident(*c))).then_some(j)
 }
 
 /// The index just past the `]` that closes the `[` at `start`.
@@ -480,6 +496,10 @@ mod tests {
         assert_eq!(
             expression("a['b'].c is not defined"),
             "__settle_chain(a, 'b', 'c') is not defined"
+        );
+        assert_eq!(
+            expression("a.1.c is not defined"),
+            "__settle_chain(a, 1, 'c') is not defined"
         );
         assert_eq!(
             expression("('k' | extract(c)).sub | default('a') == 'a'"),

@@ -273,7 +273,8 @@ fn call(
 ) -> Result<Mj, Error> {
     let mut terms = Vec::new();
     let mut kwargs = Map::new();
-    let mut undefined_default = false;
+    // An undefined `default=`: why it is undefined, when `undef('hint')` said.
+    let mut undefined_default: Option<Option<String>> = None;
     for arg in args.0 {
         let value = arg.into_value();
         if value.is_kwargs() {
@@ -283,7 +284,7 @@ fn call(
                 let v: Mj = kw.get(&key)?;
                 if v.is_undefined() {
                     if key == "default" {
-                        undefined_default = true;
+                        undefined_default = Some(crate::template::forget_undefined_reason());
                         continue;
                     }
                     return Ok(Mj::UNDEFINED);
@@ -303,8 +304,11 @@ fn call(
         .remove("errors")
         .map(|v| pystr(&v))
         .unwrap_or_else(|| "strict".into());
-    if undefined_default {
-        kwargs.insert(UNDEFINED_DEFAULT.into(), Value::Bool(true));
+    if let Some(reason) = undefined_default {
+        kwargs.insert(
+            UNDEFINED_DEFAULT.into(),
+            reason.map_or(Value::Null, Value::String),
+        );
     }
     let ctx = Ctx {
         vars: state,
@@ -334,7 +338,8 @@ fn call(
                 Mj::from(())
             })
         }
-        Err(fail) => Err(Error::new(ErrorKind::InvalidOperation, fail.message(name))),
+        // Ansible's message as it is, without minijinja's "invalid operation".
+        Err(fail) => Err(crate::template::plain_error(fail.message(name))),
     }
 }
 
@@ -807,7 +812,12 @@ fn env(terms: &[Value], opts: &Map<String, Value>) -> Result<Vec<Value>, Fail> {
     let default = opt(opts, "default")
         .cloned()
         .unwrap_or_else(|| Value::String(String::new()));
-    let undefined_default = opts.contains_key(UNDEFINED_DEFAULT);
+    // An undefined default stays undefined, with its own hint when `undef('hint')` gave one;
+    // `undef()` without one gets the lookup's ("The environment variable 'X' is not set.").
+    let undefined_default = opts.get(UNDEFINED_DEFAULT).map(|reason| match reason {
+        Value::String(hint) if hint != crate::template::UNDEF_DEFAULT_HINT => Some(hint.clone()),
+        _ => None,
+    });
     let mut out = Vec::new();
     for term in terms {
         let text = pystr(term);
@@ -821,10 +831,10 @@ fn env(terms: &[Value], opts: &Map<String, Value>) -> Result<Vec<Value>, Fail> {
                 crate::filters::protomatter::note_origin(&value, origin);
                 out.push(value);
             }
-            Err(_) if undefined_default => {
-                return Err(Fail::Undefined(format!(
-                    "The environment variable '{var}' is not set."
-                )));
+            Err(_) if let Some(hint) = &undefined_default => {
+                return Err(Fail::Undefined(hint.clone().unwrap_or_else(|| {
+                    format!("The environment variable '{var}' is not set.")
+                })));
             }
             Err(_) => out.push(default.clone()),
         }
@@ -1047,40 +1057,7 @@ fn render_template(
             searchpath.push(PathBuf::from(p));
         }
     }
-    env.set_loader(move |name: &str| {
-        // Jinja's `split_template_path`: no `..` piece may climb out of a search folder.
-        let pieces: Vec<&str> = name
-            .split('/')
-            .filter(|p| !p.is_empty() && *p != ".")
-            .collect();
-        if pieces.contains(&"..") {
-            return Ok(None);
-        }
-        for dir in &searchpath {
-            let candidate = pieces.iter().fold(dir.clone(), |acc, p| acc.join(p));
-            if candidate.is_file() {
-                // Jinja (without keep_trailing_newline) drops one trailing newline.
-                let strip = |mut s: String| {
-                    if s.ends_with('\n') {
-                        s.pop();
-                        if s.ends_with('\r') {
-                            s.pop();
-                        }
-                    }
-                    s
-                };
-                return std::fs::read_to_string(&candidate)
-                    .map(|s| Some(strip(s)))
-                    .map_err(|e| {
-                        Error::new(
-                            ErrorKind::InvalidOperation,
-                            format!("cannot read {}: {e}", candidate.display()),
-                        )
-                    });
-            }
-        }
-        Ok(None)
-    });
+    env.set_loader(crate::template::search_loader(searchpath));
     let text = env
         .render_named_str(name, body, Mj::from_dyn_object(scope.clone()))
         .map_err(|e| {
@@ -2535,7 +2512,11 @@ fn config_default(key: &str) -> Option<Value> {
         | "DEFAULT_BECOME_EXE"
         | "DEFAULT_VAULT_PASSWORD_FILE" => Value::Null,
         "DEFAULT_MANAGED_STR" => json!("Ansible managed"),
-        "DEFAULT_HASH_BEHAVIOUR" => json!("replace"),
+        "DEFAULT_HASH_BEHAVIOUR" => json!(if crate::template::hash_behaviour_merge() {
+            "merge"
+        } else {
+            "replace"
+        }),
         "DEFAULT_GATHERING" => json!("implicit"),
         "DEFAULT_TRANSPORT" => json!("ssh"),
         "DEFAULT_MODULE_NAME" => json!("command"),

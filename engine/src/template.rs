@@ -10,8 +10,10 @@
 //! - Template files render with `trim_blocks` on, `lstrip_blocks` off, and keep their trailing
 //!   newline, so output matches Ansible's `template` module byte for byte.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt;
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex, OnceLock};
 
 use minijinja::value::{Enumerator, Object, ObjectRepr, ValueKind};
@@ -120,14 +122,17 @@ pub(crate) fn undef(
         Some(hint) => hint,
         None => kwargs
             .get::<Option<String>>("hint")?
-            .unwrap_or_else(|| "Mandatory variable has not been overridden".into()),
+            .unwrap_or_else(|| UNDEF_DEFAULT_HINT.into()),
     };
     kwargs.assert_all_used()?;
     note_undefined_reason(hint);
     Ok(Mj::UNDEFINED)
 }
 
-fn forget_undefined_reason() -> Option<String> {
+/// The hint `undef()` gives without one.
+pub(crate) const UNDEF_DEFAULT_HINT: &str = "Mandatory variable has not been overridden";
+
+pub(crate) fn forget_undefined_reason() -> Option<String> {
     UNDEFINED_REASON.with(|r| r.borrow_mut().take())
 }
 
@@ -211,26 +216,47 @@ impl Scope {
     }
 
     /// The value as written, before rendering.
-    pub fn raw(&self, name: &str) -> Option<&Value> {
+    pub fn raw(&self, name: &str) -> Option<Cow<'_, Value>> {
         self.entry(name).map(|(v, _)| v)
     }
 
-    /// The value as written, and whether it is data (never rendered).
-    pub(crate) fn entry(&self, name: &str) -> Option<(&Value, bool)> {
-        self.layers
+    /// The value as written, and whether it is data (never rendered). With
+    /// `hash_behaviour = merge`, a mapping is merged with the mappings of the layers below it,
+    /// recursively, down to the first layer where the variable is not a mapping.
+    pub(crate) fn entry(&self, name: &str) -> Option<(Cow<'_, Value>, bool)> {
+        let mut found = self
+            .layers
             .iter()
             .rev()
-            .find_map(|l| l.vars.get(name).map(|v| (v, l.data)))
+            .filter_map(|l| l.vars.get(name).map(|v| (v, l.data)));
+        let (top, data) = found.next()?;
+        if !top.is_object() || !hash_behaviour_merge() {
+            return Some((Cow::Borrowed(top), data));
+        }
+        let mut below = Vec::new();
+        let mut all_data = data;
+        for (value, layer_data) in found.take_while(|(v, _)| v.is_object()) {
+            below.push(value);
+            all_data &= layer_data;
+        }
+        if below.is_empty() {
+            return Some((Cow::Borrowed(top), data));
+        }
+        let mut merged = Value::Object(serde_json::Map::new());
+        for value in below.into_iter().rev().chain([top]) {
+            merge_hash(&mut merged, value);
+        }
+        Some((Cow::Owned(merged), all_data))
     }
 
     /// A variable's value, rendered. `Ok(None)` when it is not defined.
     pub fn get(self: &Arc<Self>, name: &str) -> Result<Option<Value>, TemplateError> {
         match self.entry(name) {
             None => Ok(None),
-            Some((v, true)) => crate::vaulted::reveal(v)
+            Some((v, true)) => crate::vaulted::reveal(&v)
                 .map(Some)
                 .map_err(|message| TemplateError { message }),
-            Some((v, false)) => templar().render(v, self).map(Some),
+            Some((v, false)) => templar().render(&v, self).map(Some),
         }
     }
 
@@ -261,7 +287,7 @@ impl Scope {
             return Some(v.clone());
         }
         let (raw, data) = self.entry(name)?;
-        let value = if !data && needs_render(raw) {
+        let value = if !data && needs_render(&raw) {
             {
                 let mut resolving = self.resolving.lock().expect("resolving lock");
                 if resolving.iter().any(|n| n == name) {
@@ -272,7 +298,7 @@ impl Scope {
                 }
                 resolving.push(name.to_string());
             }
-            let rendered = templar().render_keeping_vaulted(raw, self);
+            let rendered = templar().render_keeping_vaulted(&raw, self);
             self.resolving
                 .lock()
                 .expect("resolving lock")
@@ -288,7 +314,7 @@ impl Scope {
                 }
             }
         } else {
-            crate::vaulted::to_template_value(raw)
+            crate::vaulted::to_template_value(&raw)
         };
         self.cache
             .lock()
@@ -337,35 +363,51 @@ impl Object for HostVars {
     }
 }
 
+/// The settings a `#jinja2:` line may give (Ansible's `TemplateOverrides`).
+const JINJA2_OVERRIDES: &[&str] = &[
+    "block_start_string",
+    "block_end_string",
+    "variable_start_string",
+    "variable_end_string",
+    "comment_start_string",
+    "comment_end_string",
+    "line_statement_prefix",
+    "line_comment_prefix",
+    "trim_blocks",
+    "lstrip_blocks",
+    "newline_sequence",
+    "keep_trailing_newline",
+];
+
 /// A template file's `#jinja2:key:value,…` first line (`#jinja2:trim_blocks:False,
 /// variable_start_string:'<<'`): the settings it gives, as the `template` task's options, and
 /// the source without that line. Values are Python literals: quoted text, `True`/`False`.
-pub fn jinja2_header(source: &str) -> (serde_json::Map<String, Value>, String) {
+/// A malformed line is an error in Ansible's words.
+pub fn jinja2_header(source: &str) -> Result<(serde_json::Map<String, Value>, String), String> {
     let mut settings = serde_json::Map::new();
     let Some(rest) = source.strip_prefix("#jinja2:") else {
-        return (settings, source.to_string());
+        return Ok((settings, source.to_string()));
     };
-    let (line, body) = rest.split_once('\n').unwrap_or((rest, ""));
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut quote = None;
-    for c in line.trim_end_matches('\r').chars() {
-        match (quote, c) {
-            (None, '\'' | '"') => quote = Some(c),
-            (Some(q), c) if c == q => quote = None,
-            (None, ',') => {
-                parts.push(std::mem::take(&mut current));
-                continue;
-            }
-            _ => {}
+    let Some((line, body)) = rest.split_once('\n') else {
+        return Err("Missing newline after '#jinja2:' override.".into());
+    };
+    for part in header_pairs(line.trim_end_matches('\r')) {
+        if part.trim().is_empty() {
+            return Err("Empty '#jinja2:' override pair not allowed.".into());
         }
-        current.push(c);
-    }
-    parts.push(current);
-    for part in parts {
         let Some((key, value)) = part.split_once(':') else {
-            continue;
+            return Err(format!(
+                "Missing key-value separator `:` in '#jinja2:' override pair {}.",
+                python_str(&part)
+            ));
         };
+        let key = key.trim();
+        if !JINJA2_OVERRIDES.contains(&key) {
+            return Err(format!(
+                "Invalid '#jinja2:' override key {}.",
+                python_str(key)
+            ));
+        }
         let value = value.trim();
         let value = match value {
             "True" | "true" => Value::Bool(true),
@@ -378,9 +420,30 @@ pub fn jinja2_header(source: &str) -> (serde_json::Map<String, Value>, String) {
                     .to_string(),
             ),
         };
-        settings.insert(key.trim().to_string(), value);
+        settings.insert(key.to_string(), value);
     }
-    (settings, body.to_string())
+    Ok((settings, body.to_string()))
+}
+
+/// The comma-separated pairs of a `#jinja2:` line; commas inside quotes stay.
+fn header_pairs(line: &str) -> Vec<String> {
+    let mut parts = Vec::new();
+    let mut current = String::new();
+    let mut quote = None;
+    for c in line.chars() {
+        match (quote, c) {
+            (None, '\'' | '"') => quote = Some(c),
+            (Some(q), c) if c == q => quote = None,
+            (None, ',') => {
+                parts.push(std::mem::take(&mut current));
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    parts.push(current);
+    parts
 }
 
 /// Whether a value holds a template anywhere inside.
@@ -399,6 +462,8 @@ pub fn allow_broken_conditionals() -> bool {
     env_flag("ANSIBLE_ALLOW_BROKEN_CONDITIONALS")
 }
 
+pub use settle_inventory::{hash_behaviour_merge, merge_hash};
+
 /// An `ANSIBLE_*` boolean setting from the environment (ansible.cfg's are handed on there):
 /// true when set to one of Ansible's words for true.
 pub fn env_flag(name: &str) -> bool {
@@ -409,11 +474,20 @@ pub fn is_template(s: &str) -> bool {
     s.contains("{{") || s.contains("{%") || s.contains("{#")
 }
 
+/// A template file's own syntax: the (start, end) pairs of blocks, variables and comments,
+/// and the prefixes of line statements and line comments when it has them.
+pub struct FileSyntax {
+    pub delimiters: [(String, String); 3],
+    pub line_statement_prefix: Option<String>,
+    pub line_comment_prefix: Option<String>,
+}
+
 /// The one template environment, with Ansible's filters and manners.
 pub struct Templar {
     env: Environment<'static>,
-    /// The same environment with the other `trim_blocks`/`lstrip_blocks` settings, for
-    /// `template` tasks that ask for them: indexed by `trim * 2 + lstrip`.
+    /// The environments of template files, one per `trim_blocks`/`lstrip_blocks` setting:
+    /// indexed by `trim * 2 + lstrip`. Jinja drops the file's last newline there, and
+    /// [`keep_newlines`] puts back what the source ended with, as Ansible does.
     variants: Vec<Environment<'static>>,
 }
 
@@ -462,7 +536,7 @@ impl Templar {
                     minijinja::syntax::SyntaxConfig::builder()
                         .trim_blocks(i / 2 == 1)
                         .lstrip_blocks(i % 2 == 1)
-                        .keep_trailing_newline(true)
+                        .keep_trailing_newline(false)
                         .build()
                         .expect("static syntax config"),
                 );
@@ -501,6 +575,11 @@ impl Templar {
                 self.missing_attribute(&d, scope).unwrap_or(d)
             }
             (_, Some(d)) if plain => d,
+            (ErrorKind::UnknownFilter | ErrorKind::UnknownTest, _)
+                if let Some((plugin, name)) = failed_plugin(&err) =>
+            {
+                format!("Syntax error in template: No {plugin} named '{name}'.")
+            }
             (ErrorKind::InvalidOperation, Some(d)) if python_zero_division(&d).is_some() => {
                 python_zero_division(&d).unwrap_or_default().to_string()
             }
@@ -683,10 +762,11 @@ impl Templar {
         source: &str,
         scope: &Arc<Scope>,
     ) -> Result<String, TemplateError> {
-        self.render_file_with(name, source, scope, true, false)
+        self.render_file_with(name, source, scope, true, false, &[])
     }
 
-    /// Renders a template file with `trim_blocks`/`lstrip_blocks` as the task asks.
+    /// Renders a template file with `trim_blocks`/`lstrip_blocks` as the task asks;
+    /// `{% include %}`, `{% import %}` and `{% extends %}` find templates in `searchpath`.
     pub fn render_file_with(
         &self,
         name: &str,
@@ -694,11 +774,17 @@ impl Templar {
         scope: &Arc<Scope>,
         trim_blocks: bool,
         lstrip_blocks: bool,
+        searchpath: &[PathBuf],
     ) -> Result<String, TemplateError> {
-        let env = if trim_blocks && !lstrip_blocks {
-            &self.env
+        let env = &self.variants[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)];
+        let searching;
+        let env = if searchpath.is_empty() {
+            env
         } else {
-            &self.variants[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)]
+            let mut copy = env.clone();
+            copy.set_loader(search_loader(searchpath.to_vec()));
+            searching = copy;
+            &searching
         };
         let text = env
             .render_named_str(
@@ -707,7 +793,7 @@ impl Templar {
                 Mj::from_dyn_object(scope.clone()),
             )
             .map_err(|e| self.file_error(name, e, scope))?;
-        refuse_undecryptable(text, "").map_err(|mut e| {
+        refuse_undecryptable(keep_newlines(source, text), "").map_err(|mut e| {
             e.message = format!(
                 "{name}: {}",
                 e.message.trim_end_matches(" (in template \"\")")
@@ -731,7 +817,9 @@ impl Templar {
     }
 
     /// Renders a template file with other delimiters (`template`'s `variable_start_string`,
-    /// `block_start_string`, `comment_start_string` and their ends): each pair is (start, end).
+    /// `block_start_string`, `comment_start_string` and their ends, and a `#jinja2:` line's
+    /// `line_statement_prefix`/`line_comment_prefix`).
+    #[allow(clippy::too_many_arguments)]
     pub fn render_file_with_syntax(
         &self,
         name: &str,
@@ -739,23 +827,36 @@ impl Templar {
         scope: &Arc<Scope>,
         trim_blocks: bool,
         lstrip_blocks: bool,
-        delimiters: [(String, String); 3],
+        syntax: FileSyntax,
+        searchpath: &[PathBuf],
     ) -> Result<String, TemplateError> {
-        let [block, variable, comment] = delimiters;
-        let syntax = minijinja::syntax::SyntaxConfig::builder()
+        let [block, variable, comment] = syntax.delimiters;
+        let mut builder = minijinja::syntax::SyntaxConfig::builder();
+        builder
             .block_delimiters(block.0, block.1)
             .variable_delimiters(variable.0, variable.1)
-            .comment_delimiters(comment.0, comment.1)
+            .comment_delimiters(comment.0, comment.1);
+        if let Some(prefix) = syntax.line_statement_prefix {
+            builder.line_statement_prefix(prefix);
+        }
+        if let Some(prefix) = syntax.line_comment_prefix {
+            builder.line_comment_prefix(prefix);
+        }
+        let syntax = builder
             .trim_blocks(trim_blocks)
             .lstrip_blocks(lstrip_blocks)
-            .keep_trailing_newline(true)
+            .keep_trailing_newline(false)
             .build()
             .map_err(|e| TemplateError {
                 message: format!("{name}: {e}"),
             })?;
         let mut env = self.env.clone();
         env.set_syntax(syntax);
+        if !searchpath.is_empty() {
+            env.set_loader(search_loader(searchpath.to_vec()));
+        }
         env.render_named_str(name, source, Mj::from_dyn_object(scope.clone()))
+            .map(|text| keep_newlines(source, text))
             .map_err(|e| self.file_error(name, e, scope))
     }
 
@@ -846,7 +947,7 @@ impl Templar {
         }
         // The items as written, so each keeps what it is (an `!unsafe` one stays untrusted).
         let name = single_expression(template).map(str::trim)?;
-        if let Some(Value::Array(items)) = scope.raw(name) {
+        if let Some(Value::Array(items)) = scope.raw(name).as_deref() {
             return Some(items.clone());
         }
         match self.render_string(template, scope) {
@@ -908,6 +1009,55 @@ fn embeds_data(text: &str, scope: &Scope) -> bool {
         rest = &after[end + 2..];
     }
     false
+}
+
+/// A rendered file ends with as many newlines as its source does, when it had fewer (Jinja
+/// dropped the last one, or `trim_blocks` ate it after a closing block): Ansible's
+/// `_post_render_mutation`. Included templates keep dropping theirs.
+fn keep_newlines(source: &str, mut text: String) -> String {
+    let count = |s: &str| s.len() - s.trim_end_matches('\n').len();
+    for _ in count(&text)..count(source) {
+        text.push('\n');
+    }
+    text
+}
+
+/// The loader of `{% include %}`, `{% import %}`, `{% from %}` and `{% extends %}` as
+/// Ansible's Jinja `FileSystemLoader` finds templates: the first of `searchpath` that holds
+/// the name, never climbing out of a folder with `..`. Jinja drops one trailing newline of an
+/// included template (only the top template keeps it).
+pub(crate) fn search_loader(
+    searchpath: Vec<PathBuf>,
+) -> impl Fn(&str) -> Result<Option<String>, minijinja::Error> + Send + Sync + 'static {
+    move |name: &str| {
+        let pieces: Vec<&str> = name
+            .split('/')
+            .filter(|p| !p.is_empty() && *p != ".")
+            .collect();
+        if pieces.contains(&"..") {
+            return Ok(None);
+        }
+        let Some(found) = searchpath
+            .iter()
+            .map(|dir| pieces.iter().fold(dir.clone(), |acc, p| acc.join(p)))
+            .find(|candidate| candidate.is_file())
+        else {
+            return Ok(None);
+        };
+        let mut text = std::fs::read_to_string(&found).map_err(|e| {
+            minijinja::Error::new(
+                ErrorKind::InvalidOperation,
+                format!("cannot read {}: {e}", found.display()),
+            )
+        })?;
+        if text.ends_with('\n') {
+            text.pop();
+            if text.ends_with('\r') {
+                text.pop();
+            }
+        }
+        Ok(Some(crate::jinja_source::template(&text).into_owned()))
+    }
 }
 
 /// `{{ expr }}` alone → `expr`, when the text between the outer braces could be one
@@ -1327,13 +1477,17 @@ mod tests {
     #[test]
     fn jinja2_header_lines_set_the_file_s_environment() {
         let (settings, body) =
-            jinja2_header("#jinja2: variable_start_string:'<<', trim_blocks: False\nx << y >>\n");
+            jinja2_header("#jinja2: variable_start_string:'<<', trim_blocks: False\nx << y >>\n")
+                .unwrap();
         assert_eq!(
             Value::Object(settings),
             json!({"variable_start_string": "<<", "trim_blocks": false})
         );
         assert_eq!(body, "x << y >>\n");
-        assert_eq!(jinja2_header("plain\n").1, "plain\n");
+        assert_eq!(jinja2_header("plain\n").unwrap().1, "plain\n");
+        let err = jinja2_header("#jinja2: lstrip_blocks=True\nx\n").unwrap_err();
+        assert!(err.contains("Missing key-value separator `:`"), "{err}");
+        assert!(jinja2_header("#jinja2: nope: 1\nx\n").is_err());
     }
 
     #[test]

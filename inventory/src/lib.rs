@@ -22,12 +22,15 @@
 //! message, and every walk over groups is iterative, so no inventory can overflow the stack.
 
 mod construct;
+mod hashmerge;
 mod hostname;
 mod ini;
 mod pattern;
 mod pyliteral;
 mod script;
 mod show;
+
+pub use hashmerge::{combine_vars, hash_behaviour_merge, merge_hash};
 mod yaml;
 
 use std::collections::{HashMap, HashSet, VecDeque};
@@ -306,7 +309,10 @@ impl Inventory {
                 group.priority = p;
             }
         } else {
-            group.vars.insert(key.to_string(), value);
+            // A second inventory source setting the same group variable: combined.
+            let mut one = Vars::new();
+            one.insert(key.to_string(), value);
+            combine_vars(&mut group.vars, one);
         }
     }
 
@@ -318,7 +324,7 @@ impl Inventory {
             inventory_file: source.as_ref().map(|s| s.0.clone()),
             inventory_dir: source.and_then(|s| s.1),
         });
-        host.vars.extend(vars);
+        combine_vars(&mut host.vars, vars);
         let group = self.ensure_group(group);
         if !group.hosts.iter().any(|h| h == name) {
             group.hosts.push(name.to_string());
@@ -328,7 +334,7 @@ impl Inventory {
     /// Sets variables on a host the inventory has.
     pub(crate) fn add_host_vars(&mut self, name: &str, vars: Vars) {
         if let Some(host) = self.hosts.get_mut(name) {
-            host.vars.extend(vars);
+            combine_vars(&mut host.vars, vars);
         }
     }
 
@@ -687,7 +693,7 @@ impl Inventory {
         let mut vars = Vars::new();
         for g in &groups {
             if let Some(group) = self.groups.get(g) {
-                vars.extend(group.vars.clone());
+                combine_vars(&mut vars, group.vars.clone());
             }
         }
         let (all, others): (Vec<&String>, Vec<&String>) = groups.iter().partition(|g| *g == "all");
@@ -697,14 +703,14 @@ impl Inventory {
                 for dir in dirs.iter() {
                     for g in layer.iter() {
                         if let Some(v) = dir.groups.get(g.as_str()) {
-                            vars.extend(v.clone());
+                            combine_vars(&mut vars, v.clone());
                         }
                     }
                 }
             }
         }
         if let Some(h) = self.hosts.get(host) {
-            vars.extend(h.vars.clone());
+            combine_vars(&mut vars, h.vars.clone());
         } else if host == LOCALHOST {
             // As Ansible makes its implicit localhost: local, with the controller's Python.
             vars.insert("ansible_connection".into(), "local".into());
@@ -715,7 +721,7 @@ impl Inventory {
         for dirs in [&self.inventory_vars, &self.playbook_vars] {
             for dir in dirs.iter() {
                 if let Some(v) = dir.hosts.get(host) {
-                    vars.extend(v.clone());
+                    combine_vars(&mut vars, v.clone());
                 }
             }
         }

@@ -690,6 +690,11 @@ pub(crate) fn backup(path: &std::path::Path) -> Result<String, ModuleError> {
     let stamp = local_timestamp();
     let name = format!("{}.{}.{stamp}~", path.display(), std::process::id());
     fs::copy(path, &name).map_err(|e| ModuleError::io(format!("backup {}", path.display()), e))?;
+    // The backup keeps the owner too (Ansible's `preserved_copy`), when we may give it.
+    if let Ok(meta) = fs::metadata(path) {
+        use std::os::unix::fs::MetadataExt as _;
+        let _ = std::os::unix::fs::chown(&name, Some(meta.uid()), Some(meta.gid()));
+    }
     Ok(name)
 }
 

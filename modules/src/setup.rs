@@ -225,6 +225,12 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     {
         facts.insert("loadavg".into(), loadavg);
     }
+    // The environment the module runs with includes the task's (the play's `environment:`).
+    if let Some(Value::Object(env)) = facts.get_mut("env") {
+        for (k, v) in &request.environment {
+            env.insert(k.clone(), Value::String(v.clone()));
+        }
+    }
     if (wanted.contains("python") || wanted.contains("platform"))
         && let Some(mut python) = python_facts(args.python.as_deref())
     {

@@ -22,6 +22,7 @@
 
 mod kv;
 mod parse;
+pub mod reserved;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};

@@ -602,6 +602,11 @@ fn scalar_text(node: &Node) -> String {
 }
 
 fn mapping(node: Option<&Node>, scope: &Scope, what: &str) -> Result<Vars, PlaybookError> {
+    if what == "vars"
+        && let Some(node) = node
+    {
+        crate::reserved::warn_reserved_keys(node, &scope.file);
+    }
     match node.map(|n| (n, n.to_value())) {
         None | Some((_, Value::Null)) => Ok(Vars::new()),
         Some((_, Value::Object(map))) => Ok(map),
@@ -1107,6 +1112,7 @@ fn value_node(value: &Value, at: &Node) -> Node {
         kind,
         line: at.line,
         column: at.column,
+        key_at: at.key_at,
     }
 }
 
@@ -1216,6 +1222,7 @@ pub fn load_included_role(
         kind: Kind::Null,
         line: at.line,
         column: at.column,
+        key_at: None,
     };
     let files = RoleFiles {
         tasks: include.tasks_from.clone(),
@@ -1587,6 +1594,9 @@ fn module_args(
     scope: &Scope,
     name: Option<&str>,
 ) -> Result<Vars, PlaybookError> {
+    if module == "set_fact" {
+        crate::reserved::warn_reserved_keys(node, &scope.file);
+    }
     match node.to_value() {
         Value::Null => Ok(Vars::new()),
         Value::Object(map) => Ok(map),

@@ -34,6 +34,8 @@ pub struct Node {
     pub kind: Kind,
     pub line: u32,
     pub column: u32,
+    /// Where the key of this value is, for a value in a mapping (line, column).
+    pub key_at: Option<(u32, u32)>,
 }
 
 /// The shape of a YAML value. Mappings keep their keys in file order.
@@ -206,6 +208,7 @@ pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> 
             kind: Kind::Null,
             line: 1,
             column: 1,
+            key_at: None,
         });
     }
     let options = serde_saphyr::options! {
@@ -401,12 +404,19 @@ fn convert_node(
                 if map.shift_remove(&key).is_some() {
                     duplicate_key(&key, path, key_line, key_column)?;
                 }
-                map.insert(key, convert(value, text, path)?);
+                let mut value = convert(value, text, path)?;
+                value.key_at = Some((key_line, key_column));
+                map.insert(key, value);
             }
             Kind::Map(map)
         }
     };
-    Ok(Node { kind, line, column })
+    Ok(Node {
+        kind,
+        line,
+        column,
+        key_at: None,
+    })
 }
 
 // ----- duplicate keys and `!unsafe` ----------------------------------------------------------
@@ -528,6 +538,7 @@ fn vault_marker(ciphertext: String, line: u32, column: u32) -> Kind {
         kind: Kind::Str(ciphertext),
         line,
         column,
+        key_at: None,
     };
     Kind::Map(IndexMap::from([(VAULT_KEY.to_string(), text)]))
 }

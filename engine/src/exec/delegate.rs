@@ -1,7 +1,7 @@
 //! Where a task runs and as whom: `delegate_to` (with the delegate's variables), the connection
 //! target from `ansible_*` variables, `become`, and the task's `environment`.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{Value, json};
@@ -15,41 +15,75 @@ use crate::connection::{Become, BecomeMethod, Target};
 use crate::hosts::HostState;
 use crate::template::{Layer, OMIT, Scope, json_bool, templar};
 
-pub(super) fn environment_of(
+/// The variables of an `environment:` keyword (a mapping, or a list of them, the later
+/// winning). As Ansible does, a value that is omitted is left out, and so is one that cannot
+/// be rendered for want of `ansible_env` (facts not gathered yet).
+pub(crate) fn environment_of(
     entries: &[Value],
     scope: &Arc<Scope>,
 ) -> Result<BTreeMap<String, String>, String> {
     let mut env = BTreeMap::new();
-    for entry in entries {
-        let rendered = templar()
-            .render(entry, scope)
-            .map_err(|e| format!("environment: {}", e.message))?;
-        // `environment:` is a mapping or a list of mappings, the later winning.
-        let maps = match rendered {
-            Value::Array(items) => items,
-            other => vec![other],
+    // Each item with whether it was rendered already (then its values are data).
+    let mut items: VecDeque<(Value, bool)> = entries.iter().map(|e| (e.clone(), false)).collect();
+    while let Some((item, rendered)) = items.pop_front() {
+        let item = match item {
+            Value::Object(_) | Value::Array(_) => item,
+            _ if rendered => item,
+            other => match render_env(&other, scope)? {
+                Some(v) => {
+                    items.push_front((v, true));
+                    continue;
+                }
+                None => continue,
+            },
         };
-        for map in maps {
-            match map {
-                Value::Object(map) => {
-                    for (k, v) in map {
-                        if v.as_str() != Some(OMIT) {
+        match item {
+            Value::Array(list) => list
+                .into_iter()
+                .rev()
+                .for_each(|i| items.push_front((i, rendered))),
+            Value::Object(map) => {
+                for (k, v) in map {
+                    let v = if rendered {
+                        Some(v)
+                    } else {
+                        render_env(&v, scope)?
+                    };
+                    match v {
+                        Some(Value::String(s)) if s == OMIT => {}
+                        Some(v) => {
                             env.insert(k, value_text(&v));
                         }
+                        None => {}
                     }
                 }
-                Value::Null => {}
-                Value::String(s) if s == OMIT => {}
-                other => {
-                    return Err(format!(
-                        "environment must be a mapping, got {}",
-                        type_name(&other)
-                    ));
-                }
+            }
+            Value::Null => {}
+            Value::String(s) if s == OMIT => {}
+            other => {
+                return Err(format!(
+                    "environment must be a mapping, got {}",
+                    type_name(&other)
+                ));
             }
         }
     }
     Ok(env)
+}
+
+/// One value of `environment:` rendered; `None` when it needs `ansible_env` that is not there.
+fn render_env(value: &Value, scope: &Arc<Scope>) -> Result<Option<Value>, String> {
+    match templar().render(value, scope) {
+        Ok(v) => Ok(Some(v)),
+        Err(e)
+            if e.undefined_message().is_some()
+                && (e.message.contains("ansible_env")
+                    || e.message.contains("ansible_facts.env")) =>
+        {
+            Ok(None)
+        }
+        Err(e) => Err(format!("environment: {}", e.message)),
+    }
 }
 
 pub(super) fn become_of(

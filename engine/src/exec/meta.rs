@@ -49,7 +49,13 @@ impl PlayRun<'_> {
         if let Some(python) = host_python(&scope) {
             args.insert("_settle_python".into(), python.into());
         }
-        let request = Request::new("setup", args);
+        let mut request = Request::new("setup", args);
+        // The play's `environment:` applies to fact gathering too.
+        request.environment =
+            match super::delegate::environment_of(&self.play.keywords.environment, &scope) {
+                Ok(env) => env,
+                Err(e) => return self.report_failure(host, FACTS, &e),
+            };
         let result = state
             .connection(&target)
             .and_then(|c| c.run(&request, None));

@@ -57,9 +57,10 @@ impl PlayRun<'_> {
                     .map_err(|e| format!("vars_files: {}", e.message))?;
                 let path = self.play.dir.join(&name);
                 if path.is_file() {
-                    vars.extend(
-                        settle_inventory::load_play_vars_file(&path).map_err(|e| e.to_string())?,
-                    );
+                    let file_vars =
+                        settle_inventory::load_play_vars_file(&path).map_err(|e| e.to_string())?;
+                    settle_playbooks::reserved::warn_reserved_in_file(&path, file_vars.keys());
+                    settle_inventory::combine_vars(&mut vars, file_vars);
                     loaded = true;
                     break;
                 }

@@ -1,7 +1,8 @@
 //! `ansible._protomatter`: the test-only collection of ansible-core 2.19 that asks about the
 //! *tags* of a value (`tagged_with`, `tagged`, `tag_names`, `origin`, `true_type`) and
-//! `apply_trust` (`finalize` lives with the data filters; `python_literal_eval`, `unmask`,
-//! `dump_object` and the `debug` action are not here yet).
+//! `apply_trust` (`finalize` lives with the data filters; `python_literal_eval`, `unmask` and
+//! `dump_object` are not here yet), and the evaluation behind its `debug` action
+//! ([`evaluate_expressions`]).
 //!
 //! Ansible tags each value: `TrustedAsTemplate` on strings a person wrote (playbooks, vars
 //! files, inventories), `Origin` with the file and line or `<environment variable 'X'>`. settle
@@ -203,6 +204,46 @@ fn true_type(value: Value) -> String {
         (true, "dict") => "_AnsibleTaggedDict".into(),
         _ => plain.into(),
     }
+}
+
+/// `ansible._protomatter.debug`'s `expression`: each expression (as written, never a
+/// template) evaluated, an undefined result replaced by Ansible's marker text (`<< error 1 -
+/// 'x' is undefined >>`, numbered across the list), and one warning for each expression that
+/// had some (`Encountered 1 template error.` then the numbered messages).
+pub(crate) fn evaluate_expressions(
+    expressions: &[Json],
+    scope: &Arc<crate::template::Scope>,
+) -> Result<(Vec<Json>, Vec<String>), String> {
+    let mut markers = Vec::new();
+    let mut results = Vec::new();
+    let mut warnings = Vec::new();
+    for expression in expressions {
+        let Json::String(text) = expression else {
+            return Err(format!(
+                "ansible._protomatter.debug: each expression must be a string, not {}",
+                crate::template::python_type(&crate::vaulted::to_template_value(expression))
+            ));
+        };
+        let before = markers.len();
+        let template = Json::String(format!("{{{{ {text} }}}}"));
+        let value = crate::template::templar()
+            .render_marking_undefined(&template, scope, &mut markers)
+            .map_err(|e| e.message)?;
+        results.push(value);
+        let new = &markers[before..];
+        if !new.is_empty() {
+            let mut warning = format!(
+                "Encountered {} template error{}.",
+                new.len(),
+                if new.len() > 1 { "s" } else { "" }
+            );
+            for (n, message) in new.iter().enumerate() {
+                warning.push_str(&format!("\nerror {} - {message}", before + n + 1));
+            }
+            warnings.push(warning);
+        }
+    }
+    Ok((results, warnings))
 }
 
 pub(crate) fn register(env: &mut Environment<'static>) {
