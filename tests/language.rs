@@ -3079,3 +3079,32 @@ fn include_role_takes_role_as_the_other_spelling_of_name() {
     run.assert_code(0);
     assert_eq!(run.stdout.matches("in-r").count(), 2, "{}", run.stdout);
 }
+
+#[test]
+fn wait_for_connection_pings_on_the_controller_and_checks_its_arguments() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - wait_for_connection: {timeout: 10, delay: 1, sleep: 1}
+      register: up
+    - ansible.builtin.wait_for_connection: {foo: bar}
+      register: bad
+      ignore_errors: yes
+    - wait_for_connection:
+      check_mode: yes
+      register: checked
+    - assert:
+        that:
+          - up is not failed and up is not changed
+          - up.elapsed >= 1
+          - \"bad.msg == 'Invalid options for ansible.builtin.wait_for_connection: foo'\"
+          - checked is skipped
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -17,6 +17,7 @@ use crate::value_text;
 
 mod fetch;
 mod script;
+mod wait_for_connection;
 
 /// Actions the engine carries out itself, with the arguments each takes (`None`: any).
 pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
@@ -32,6 +33,8 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ("group_by", Some(&["key", "parents"])),
     ("meta", Some(&["_raw_params"])),
     ("pause", Some(&["seconds", "minutes"])),
+    // Checks its own arguments when it runs, with Ansible's message.
+    ("wait_for_connection", None),
     (
         "include_vars",
         Some(&[
@@ -216,6 +219,8 @@ pub(crate) struct ActionContext<'a> {
     pub no_log: bool,
     pub environment: std::collections::BTreeMap<String, String>,
     pub run_module: &'a dyn Fn(&Request) -> Result<Outcome, ConnectionError>,
+    /// Drops the host's connection: the next module call opens a new one.
+    pub reset_connection: &'a dyn Fn(),
     /// Variables the action sets on the host (`set_fact`, `include_vars`).
     /// Sets a host variable that is data (`set_fact`): never rendered again.
     pub set_var: &'a dyn Fn(&str, Value),
@@ -344,6 +349,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
                 .to_string(),
         )),
         "pause" => pause(ctx),
+        "wait_for_connection" => wait_for_connection::wait_for_connection(ctx),
         "include_vars" => include_vars(ctx),
         "template" => template(ctx),
         "copy" => copy(ctx),
