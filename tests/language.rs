@@ -3108,3 +3108,66 @@ fn wait_for_connection_pings_on_the_controller_and_checks_its_arguments() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn copy_of_a_controller_folder_follows_links_unless_local_follow_is_false() {
+    let s = one_host();
+    s.write("files/tree/real.txt", "real\n");
+    std::os::unix::fs::symlink("real.txt", s.path("files/tree/link.txt")).unwrap();
+    std::os::unix::fs::symlink(".", s.path("files/tree/loop")).unwrap();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - copy: {src: tree, dest: '{{ playbook_dir }}/followed/'}
+    - copy: {src: tree, dest: '{{ playbook_dir }}/kept/', local_follow: false}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    let is_link = |p: &str| {
+        std::fs::symlink_metadata(s.path(p))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    };
+    assert!(!is_link("followed/tree/link.txt"), "{}", run.stdout);
+    assert_eq!(s.read("followed/tree/link.txt"), "real\n");
+    assert!(is_link("followed/tree/loop"), "a loop stays a link");
+    assert!(is_link("kept/tree/link.txt"));
+    assert_eq!(
+        std::fs::read_link(s.path("kept/tree/link.txt")).unwrap(),
+        std::path::PathBuf::from("real.txt")
+    );
+}
+
+#[test]
+fn copy_hides_its_content_argument_and_names_a_vault_file_it_cannot_open() {
+    let s = one_host();
+    s.write("secret.txt", "$ANSIBLE_VAULT;1.1;AES256\n6162\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - copy: {content: SECRET, dest: '{{ playbook_dir }}/out'}
+    - copy: {src: '{{ playbook_dir }}/secret.txt', dest: '{{ playbook_dir }}/out2'}
+      register: locked
+      ignore_errors: yes
+    - assert:
+        that:
+          - \"locked.msg == 'A vault password or secret must be specified to decrypt ' ~ playbook_dir ~ '/secret.txt'\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "-vvv"]);
+    run.assert_code(0);
+    assert!(!run.stdout.contains("SECRET"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"),
+        "{}",
+        run.stdout
+    );
+}

@@ -54,7 +54,11 @@ pub(super) fn wait_for_connection(ctx: &ActionContext) -> Result<ActionResult, S
     }
     let start = Instant::now();
     std::thread::sleep(Duration::from_secs(delay));
-    let error = until_pong(ctx, Duration::from_secs(timeout), Duration::from_secs(sleep));
+    let error = until_pong(
+        ctx,
+        Duration::from_secs(timeout),
+        Duration::from_secs(sleep),
+    );
     let mut result = Map::new();
     result.insert("changed".into(), false.into());
     result.insert("failed".into(), error.is_some().into());
