@@ -1661,8 +1661,10 @@ fn call(ctx: &ActionContext, mut request: Request) -> Result<ActionResult, Strin
                 };
                 result.insert("msg".into(), msg.into());
             }
+            // A module's own diff (`file`'s `path_content`, `cron`'s) goes through as it is.
             if ctx.diff
                 && request.ansible_module.is_none()
+                && !result.contains_key("diff")
                 && let Some(diff) = result_diff(module, &result, &outcome.plan)
             {
                 result.insert("diff".into(), diff);

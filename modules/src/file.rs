@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::args::{Mode, boolean, optional_boolean, text};
-use crate::fsutil::{self, mode_string};
+use crate::fsutil;
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
@@ -76,6 +76,12 @@ pub(crate) struct File {
     /// The state decided by `check`, for `apply` and the return values.
     #[serde(skip)]
     resolved: Option<State>,
+    /// A dry run: owners and groups that do not exist (yet) are warned about.
+    #[serde(skip)]
+    check_mode: bool,
+    /// In diff mode, the folder `state: absent` removes: Ansible's `diff.before.path_content`.
+    #[serde(skip)]
+    removed_content: Option<Value>,
     /// chattr flags: `A`, `+i`, `-a`.
     #[serde(default, alias = "attr", deserialize_with = "text")]
     attributes: Option<String>,
@@ -304,7 +310,11 @@ impl Attributes<'_> {
                 .resolve(current.unwrap_or(default_mode), is_dir)
                 .map_err(ModuleError::Args)?;
             if current != Some(want) {
-                plan.change("mode", current.map(mode_string), Some(mode_string(want)));
+                plan.change(
+                    "mode",
+                    current.map(fsutil::ansible_mode_string),
+                    Some(fsutil::ansible_mode_string(want)),
+                );
             }
         }
         Ok(())
@@ -443,21 +453,20 @@ impl File {
             && (plan.has("mtime") || plan.has("atime") || plan.has("state"))
             && state != State::Absent
         {
-            let (atime, mtime) = match self.now_times() {
-                Some(now) => (now, now),
-                None => (atime, mtime),
+            let result = if self.now_times().is_some() {
+                touch_now(path)
+            } else {
+                let times = fs::FileTimes::new()
+                    .set_accessed(to_system_time(atime))
+                    .set_modified(to_system_time(mtime));
+                fs::File::open(path).and_then(|f| f.set_times(times))
             };
-            let times = fs::FileTimes::new()
-                .set_accessed(to_system_time(atime))
-                .set_modified(to_system_time(mtime));
-            fs::File::open(path)
-                .and_then(|f| f.set_times(times))
-                .map_err(|e| {
-                    ModuleError::io(
-                        "Error while updating modification or access time".to_string(),
-                        e,
-                    )
-                })?;
+            result.map_err(|e| {
+                ModuleError::io(
+                    "Error while updating modification or access time".to_string(),
+                    e,
+                )
+            })?;
         }
         if self.recurse && plan.has("recurse") {
             self.apply_recursive(path)?;
@@ -589,25 +598,9 @@ impl File {
     }
 }
 
-impl Resource for File {
-    fn validate(&self) -> Result<(), ModuleError> {
-        // Failures of the module, as Ansible's file module reports them (not argument errors).
-        if self.src.is_some() && !matches!(self.state, Some(State::Link | State::Hard)) {
-            return Err(ModuleError::with(
-                "src option requires state to be 'link' or 'hard'",
-                &[("path", &self.path.display().to_string())],
-            ));
-        }
-        if self.recurse && !matches!(self.state, None | Some(State::Directory)) {
-            return Err(ModuleError::with(
-                "recurse option requires state to be 'directory'",
-                &[("path", &self.path.display().to_string())],
-            ));
-        }
-        Ok(())
-    }
-
-    fn check(&mut self, _want_diff: bool) -> Result<Plan, ModuleError> {
+impl File {
+    /// What `state` asks of the path, against what is there.
+    fn check_state(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
         // A `type='path'` argument in Ansible: `~` and `$VAR` expanded on the host.
         self.path = fsutil::expand_path(&self.path);
         if self.diff_peek.is_some() {
@@ -628,6 +621,9 @@ impl Resource for File {
             State::Absent => {
                 if meta.is_some() {
                     plan.change("state", Some(kind.into()), Some("absent".into()));
+                }
+                if want_diff && kind == "directory" {
+                    self.removed_content = Some(folder_content(&self.path));
                 }
             }
             State::File => {
@@ -789,6 +785,79 @@ impl Resource for File {
         Ok(plan)
     }
 
+    /// Ansible's check-mode warnings for an owner or group this host does not know.
+    fn warn_missing_owners(&mut self) {
+        if let Some(owner) = &self.owner {
+            let warning = match owner.parse::<u32>() {
+                Ok(uid) if fsutil::user_name(uid) == owner.as_str() => {
+                    Some(format!("with uid {uid}"))
+                }
+                Ok(_) => None,
+                Err(_) => fsutil::user_id(owner).is_err().then(|| owner.clone()),
+            };
+            if let Some(who) = warning {
+                self.warnings.push(format!(
+                    "failed to look up user {who}. Create user up to this point in real play"
+                ));
+            }
+        }
+        if let Some(group) = &self.group {
+            let warning = match group.parse::<u32>() {
+                Ok(gid) if fsutil::group_name(gid) == group.as_str() => {
+                    Some(format!("with gid {gid}"))
+                }
+                Ok(_) => None,
+                Err(_) => fsutil::group_id(group).is_err().then(|| group.clone()),
+            };
+            if let Some(which) = warning {
+                self.warnings.push(format!(
+                    "failed to look up group {which}. Create group up to this point in real play"
+                ));
+            }
+        }
+    }
+}
+
+impl Resource for File {
+    fn validate(&self) -> Result<(), ModuleError> {
+        // Failures of the module, as Ansible's file module reports them (not argument errors).
+        if self.src.is_some() && !matches!(self.state, Some(State::Link | State::Hard)) {
+            return Err(ModuleError::with(
+                "src option requires state to be 'link' or 'hard'",
+                &[("path", &self.path.display().to_string())],
+            ));
+        }
+        if self.recurse && !matches!(self.state, None | Some(State::Directory)) {
+            return Err(ModuleError::with(
+                "recurse option requires state to be 'directory'",
+                &[("path", &self.path.display().to_string())],
+            ));
+        }
+        Ok(())
+    }
+
+    fn dry_run(&mut self, check_mode: bool) {
+        self.check_mode = check_mode;
+    }
+
+    fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        if self.check_mode && self.state != Some(State::Absent) {
+            self.warn_missing_owners();
+        }
+        // The warnings go with a failure too, as Ansible's.
+        self.check_state(want_diff).map_err(|e| match e {
+            ModuleError::FailedWith { msg, mut values } if !self.warnings.is_empty() => {
+                values.insert("warnings".into(), self.warnings.clone().into());
+                ModuleError::FailedWith { msg, values }
+            }
+            ModuleError::Failed(msg) if !self.warnings.is_empty() => ModuleError::FailedWith {
+                msg,
+                values: Map::from_iter([("warnings".into(), self.warnings.clone().into())]),
+            },
+            e => e,
+        })
+    }
+
     fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
         let path = self.path.clone();
         let io = |what: &str| {
@@ -886,6 +955,58 @@ impl Resource for File {
         if !self.warnings.is_empty() {
             values.insert("warnings".into(), self.warnings.clone().into());
         }
+        if let Some(content) = &self.removed_content {
+            let path = self.path.display().to_string();
+            values.insert(
+                "diff".into(),
+                serde_json::json!({
+                    "before": {"path": path, "state": "directory", "path_content": content},
+                    "after": {"path": path, "state": "absent"},
+                }),
+            );
+        }
+    }
+}
+
+/// What a folder holds, as Ansible lists it (`os.walk`, top down): `{directories, files}`,
+/// full paths, each folder's sub-folders then its files. Links are listed, not followed.
+fn folder_content(root: &Path) -> Value {
+    let (mut directories, mut files) = (Vec::new(), Vec::new());
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        entries.sort();
+        let mut below = Vec::new();
+        for entry in entries {
+            let text = Value::String(entry.display().to_string());
+            if entry.is_dir() {
+                directories.push(text);
+                if !fs::symlink_metadata(&entry).is_ok_and(|m| m.file_type().is_symlink()) {
+                    below.push(entry);
+                }
+            } else {
+                files.push(text);
+            }
+        }
+        stack.extend(below.into_iter().rev());
+    }
+    serde_json::json!({"directories": directories, "files": files})
+}
+
+/// Sets a file's times to now as `os.utime(path, None)` does: allowed to anyone who may write
+/// it, not only its owner (who alone may set other times).
+fn touch_now(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `c` is a valid C string; null times mean "now" for both.
+    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), std::ptr::null(), 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
