@@ -3171,3 +3171,25 @@ fn copy_hides_its_content_argument_and_names_a_vault_file_it_cannot_open() {
         run.stdout
     );
 }
+
+#[test]
+fn a_modules_own_diff_is_registered_as_it_returned_it() {
+    let s = one_host();
+    s.write("gone/sub/f", "x\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - file: {path: '{{ playbook_dir }}/gone', state: absent}
+      register: r
+    - assert:
+        that:
+          - r.diff.before.path_content.files == [playbook_dir ~ '/gone/sub/f']
+          - r.diff.after.state == 'absent'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "--diff"]);
+    run.assert_code(0);
+}

@@ -43,7 +43,8 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct File {
-    #[serde(alias = "dest", alias = "name")]
+    /// Required; checked in `validate`, to fail in Ansible's words.
+    #[serde(alias = "dest", alias = "name", default)]
     path: PathBuf,
     state: Option<State>,
     #[serde(default, deserialize_with = "text")]
@@ -374,8 +375,14 @@ impl File {
         }
     }
 
-    fn check_recursive(&self, dir: &Path, plan: &mut Plan) -> Result<(), ModuleError> {
-        let mut count = 0usize;
+    /// The paths `recurse` sets attributes on, as Ansible walks them: everything below `dir`
+    /// (a link itself, not what it points to), and with `follow` also what a link points to,
+    /// a folder's contents included (each folder once, so a loop ends).
+    fn recursive_paths(&self, dir: &Path) -> Result<Vec<(PathBuf, Metadata)>, ModuleError> {
+        let id = |m: &Metadata| (m.dev(), m.ino());
+        let mut seen: std::collections::HashSet<(u64, u64)> =
+            fs::metadata(dir).iter().map(id).collect();
+        let mut out = Vec::new();
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
             let entries = fs::read_dir(&d)
@@ -385,15 +392,36 @@ impl File {
                 let Ok(meta) = fs::symlink_metadata(&path) else {
                     continue;
                 };
-                let mut sub = Plan::default();
-                self.attributes()
-                    .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
-                if !sub.is_empty() {
-                    count += 1;
+                if meta.is_dir() && seen.insert(id(&meta)) {
+                    stack.push(path.clone());
                 }
-                if meta.is_dir() {
-                    stack.push(path);
+                let link = meta.file_type().is_symlink();
+                out.push((path.clone(), meta));
+                if !(link && self.follow) {
+                    continue;
                 }
+                let Ok(target) = fs::read_link(&path).map(|t| d.join(t)) else {
+                    continue;
+                };
+                if let Ok(target_meta) = fs::metadata(&target) {
+                    if target_meta.is_dir() && seen.insert(id(&target_meta)) {
+                        stack.push(target.clone());
+                    }
+                    out.push((target, target_meta));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn check_recursive(&self, dir: &Path, plan: &mut Plan) -> Result<(), ModuleError> {
+        let mut count = 0usize;
+        for (_, meta) in self.recursive_paths(dir)? {
+            let mut sub = Plan::default();
+            self.attributes()
+                .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
+            if !sub.is_empty() {
+                count += 1;
             }
         }
         if count > 0 {
@@ -410,35 +438,22 @@ impl File {
     }
 
     fn apply_recursive(&self, dir: &Path) -> Result<(), ModuleError> {
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for entry in fs::read_dir(&d)
-                .map_err(|e| ModuleError::io(format!("read {}", d.display()), e))?
-                .flatten()
-            {
-                let path = entry.path();
-                let Ok(meta) = fs::symlink_metadata(&path) else {
-                    continue;
+        for (path, meta) in self.recursive_paths(dir)? {
+            let mut sub = Plan::default();
+            self.attributes()
+                .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
+            if !meta.file_type().is_symlink() {
+                self.attributes().apply(&path, &sub, false)?;
+            } else if sub.has("owner") || sub.has("group") {
+                let only_owner = Plan {
+                    changes: sub
+                        .changes
+                        .into_iter()
+                        .filter(|c| c.field != "mode")
+                        .collect(),
+                    ..Plan::default()
                 };
-                let mut sub = Plan::default();
-                self.attributes()
-                    .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
-                if !meta.file_type().is_symlink() {
-                    self.attributes().apply(&path, &sub, false)?;
-                } else if sub.has("owner") || sub.has("group") {
-                    let only_owner = Plan {
-                        changes: sub
-                            .changes
-                            .into_iter()
-                            .filter(|c| c.field != "mode")
-                            .collect(),
-                        ..Plan::default()
-                    };
-                    self.attributes().apply(&path, &only_owner, false)?;
-                }
-                if meta.is_dir() {
-                    stack.push(path);
-                }
+                self.attributes().apply(&path, &only_owner, false)?;
             }
         }
         Ok(())
@@ -821,6 +836,11 @@ impl File {
 impl Resource for File {
     fn validate(&self) -> Result<(), ModuleError> {
         // Failures of the module, as Ansible's file module reports them (not argument errors).
+        if self.path.as_os_str().is_empty() {
+            return Err(ModuleError::Failed(
+                "missing required arguments: path".into(),
+            ));
+        }
         if self.src.is_some() && !matches!(self.state, Some(State::Link | State::Hard)) {
             return Err(ModuleError::with(
                 "src option requires state to be 'link' or 'hard'",
@@ -1094,5 +1114,81 @@ mod tests {
         assert!(!out.changed && !out.failed, "{out:?}");
         assert_eq!(out.values["appears_binary"], true);
         assert!(!out.values.contains_key("warnings"));
+    }
+
+    fn file_with(args: serde_json::Value, check_mode: bool, diff: bool) -> crate::Outcome {
+        let mut request = Request::new("file", args.as_object().cloned().unwrap_or_default());
+        request.check_mode = check_mode;
+        request.diff = diff;
+        run(&request)
+    }
+
+    #[test]
+    fn removing_a_folder_in_diff_mode_lists_what_it_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        std::fs::create_dir_all(gone.join("sub")).unwrap();
+        std::fs::write(gone.join("sub/f"), "").unwrap();
+        let out = file_with(
+            serde_json::json!({"path": gone, "state": "absent"}),
+            false,
+            true,
+        );
+        assert!(out.changed && !gone.exists(), "{out:?}");
+        let before = &out.values["diff"]["before"];
+        assert_eq!(before["state"], "directory");
+        let g = gone.display();
+        assert_eq!(
+            before["path_content"],
+            serde_json::json!({"directories": [format!("{g}/sub")], "files": [format!("{g}/sub/f")]})
+        );
+        assert_eq!(out.values["diff"]["after"]["state"], "absent");
+    }
+
+    #[test]
+    fn a_dry_run_warns_of_an_unknown_owner_even_when_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = serde_json::json!({"path": dir.path().join("none"), "owner": "no-such-user-h6"});
+        let out = file_with(args, true, false);
+        assert!(out.failed, "{out:?}");
+        assert_eq!(
+            out.values["warnings"][0],
+            "failed to look up user no-such-user-h6. Create user up to this point in real play"
+        );
+    }
+
+    #[test]
+    fn a_missing_path_is_reported_in_ansibles_words() {
+        let out = file(serde_json::json!({"state": "hard"}));
+        assert!(out.failed);
+        assert_eq!(out.msg.as_deref(), Some("missing required arguments: path"));
+    }
+
+    #[test]
+    fn recurse_with_follow_changes_what_links_point_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tree, outside) = (dir.path().join("tree"), dir.path().join("outside"));
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("foo"), "").unwrap();
+        std::fs::set_permissions(outside.join("foo"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        std::os::unix::fs::symlink(&outside, tree.join("link")).unwrap();
+        let args = |follow| serde_json::json!({"path": tree, "mode": "a-x", "recurse": true, "follow": follow});
+        file(args(false));
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&outside.join("foo")), 0o700);
+        let out = file(args(true));
+        assert!(!out.failed, "{out:?}");
+        assert_eq!(mode(&outside.join("foo")), 0o600);
+    }
+
+    #[test]
+    fn a_sticky_mode_is_reported_as_ansible_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let out = file(serde_json::json!({"path": path, "state": "touch", "mode": "01444"}));
+        assert_eq!(out.values["mode"], "01444", "{out:?}");
     }
 }
