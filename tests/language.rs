@@ -3193,3 +3193,26 @@ fn a_modules_own_diff_is_registered_as_it_returned_it() {
     let run = s.settle(&["site.yml", "-i", "hosts", "--diff"]);
     run.assert_code(0);
 }
+
+#[test]
+fn package_takes_its_manager_from_ansible_package_use() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - package: {name: doesnotmatter}
+      vars: {ansible_package_use: lola}
+      register: r
+      ignore_errors: yes
+    - assert:
+        that:
+          - r is failed
+          - \"'Could not find a matching action for the \\\"lola\\\" package manager.' == r.msg\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -361,6 +361,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "group_by" => group_by(ctx),
         "set_stats" => set_stats(ctx),
         "async_status" => async_status(ctx),
+        "package" => package(ctx),
         name if settle_modules::spec(name).is_none() => ansible_module(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
     };
@@ -1159,6 +1160,25 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
         return Ok(result);
     }
     module_call(ctx, "copy", args)
+}
+
+/// Ansible's `package` action: without `use` (or with `use: auto`), the `ansible_package_use`
+/// variable names the package manager, else the module finds the host's.
+fn package(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let mut args = rendered_args(ctx, &[])?;
+    let auto = args
+        .get("use")
+        .is_none_or(|v| v.is_null() || v.as_str() == Some("auto"));
+    if auto {
+        let probe = Value::String("{{ ansible_package_use | default(None) }}".into());
+        match render(ctx, &probe)? {
+            Value::String(name) if !name.is_empty() && name != "None" => {
+                args.insert("use".into(), name.into());
+            }
+            _ => {}
+        }
+    }
+    module_call(ctx, "package", args)
 }
 
 /// Ansible's `assemble` action: with `remote_src` (the default) the module joins fragments on
