@@ -964,7 +964,7 @@ fn parse_task_entry(
                         defaults_from: files.defaults.clone(),
                         handlers_from: files.handlers.clone(),
                         allow_duplicates,
-                        public: task.args.get("public").is_some_and(|v| truthy(v)),
+                        public: task.args.get("public").is_some_and(truthy),
                     }),
                 }));
             } else {
