@@ -3885,3 +3885,140 @@ fn protomatter_debug_marks_undefined_results_and_env_defaults_keep_their_hints()
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn wait_for_connection_pings_on_the_controller_and_checks_its_arguments() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - wait_for_connection: {timeout: 10, delay: 1, sleep: 1}
+      register: up
+    - ansible.builtin.wait_for_connection: {foo: bar}
+      register: bad
+      ignore_errors: yes
+    - wait_for_connection:
+      check_mode: yes
+      register: checked
+    - assert:
+        that:
+          - up is not failed and up is not changed
+          - up.elapsed >= 1
+          - \"bad.msg == 'Invalid options for ansible.builtin.wait_for_connection: foo'\"
+          - checked is skipped
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn copy_of_a_controller_folder_follows_links_unless_local_follow_is_false() {
+    let s = one_host();
+    s.write("files/tree/real.txt", "real\n");
+    std::os::unix::fs::symlink("real.txt", s.path("files/tree/link.txt")).unwrap();
+    std::os::unix::fs::symlink(".", s.path("files/tree/loop")).unwrap();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - copy: {src: tree, dest: '{{ playbook_dir }}/followed/'}
+    - copy: {src: tree, dest: '{{ playbook_dir }}/kept/', local_follow: false}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    let is_link = |p: &str| {
+        std::fs::symlink_metadata(s.path(p))
+            .unwrap()
+            .file_type()
+            .is_symlink()
+    };
+    assert!(!is_link("followed/tree/link.txt"), "{}", run.stdout);
+    assert_eq!(s.read("followed/tree/link.txt"), "real\n");
+    assert!(is_link("followed/tree/loop"), "a loop stays a link");
+    assert!(is_link("kept/tree/link.txt"));
+    assert_eq!(
+        std::fs::read_link(s.path("kept/tree/link.txt")).unwrap(),
+        std::path::PathBuf::from("real.txt")
+    );
+}
+
+#[test]
+fn copy_hides_its_content_argument_and_names_a_vault_file_it_cannot_open() {
+    let s = one_host();
+    s.write("secret.txt", "$ANSIBLE_VAULT;1.1;AES256\n6162\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - copy: {content: SECRET, dest: '{{ playbook_dir }}/out'}
+    - copy: {src: '{{ playbook_dir }}/secret.txt', dest: '{{ playbook_dir }}/out2'}
+      register: locked
+      ignore_errors: yes
+    - assert:
+        that:
+          - \"locked.msg == 'A vault password or secret must be specified to decrypt ' ~ playbook_dir ~ '/secret.txt'\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "-vvv"]);
+    run.assert_code(0);
+    assert!(!run.stdout.contains("SECRET"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("VALUE_SPECIFIED_IN_NO_LOG_PARAMETER"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_modules_own_diff_is_registered_as_it_returned_it() {
+    let s = one_host();
+    s.write("gone/sub/f", "x\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - file: {path: '{{ playbook_dir }}/gone', state: absent}
+      register: r
+    - assert:
+        that:
+          - r.diff.before.path_content.files == [playbook_dir ~ '/gone/sub/f']
+          - r.diff.after.state == 'absent'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "--diff"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn package_takes_its_manager_from_ansible_package_use() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - package: {name: doesnotmatter}
+      vars: {ansible_package_use: lola}
+      register: r
+      ignore_errors: yes
+    - assert:
+        that:
+          - r is failed
+          - \"'Could not find a matching action for the \\\"lola\\\" package manager.' == r.msg\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

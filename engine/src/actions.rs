@@ -17,6 +17,7 @@ use crate::value_text;
 
 mod fetch;
 mod script;
+mod wait_for_connection;
 
 /// Actions the engine carries out itself, with the arguments each takes (`None`: any).
 pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
@@ -33,6 +34,8 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ("group_by", Some(&["key", "parents"])),
     ("meta", Some(&["_raw_params"])),
     ("pause", Some(&["seconds", "minutes"])),
+    // Checks its own arguments when it runs, with Ansible's message.
+    ("wait_for_connection", None),
     (
         "include_vars",
         Some(&[
@@ -217,6 +220,8 @@ pub(crate) struct ActionContext<'a> {
     pub no_log: bool,
     pub environment: std::collections::BTreeMap<String, String>,
     pub run_module: &'a dyn Fn(&Request) -> Result<Outcome, ConnectionError>,
+    /// Drops the host's connection: the next module call opens a new one.
+    pub reset_connection: &'a dyn Fn(),
     /// Variables the action sets on the host (`set_fact`, `include_vars`).
     /// Sets a host variable that is data (`set_fact`): never rendered again.
     pub set_var: &'a dyn Fn(&str, Value),
@@ -346,6 +351,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
                 .to_string(),
         )),
         "pause" => pause(ctx),
+        "wait_for_connection" => wait_for_connection::wait_for_connection(ctx),
         "include_vars" => include_vars(ctx),
         "template" => template(ctx),
         "copy" => copy(ctx),
@@ -357,18 +363,25 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "group_by" => group_by(ctx),
         "set_stats" => set_stats(ctx),
         "async_status" => async_status(ctx),
+        "package" => package(ctx),
         name if settle_modules::spec(name).is_none() => ansible_module(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
     };
-    // Errors here are the playbook's (a template, a missing file): say which task and where.
-    result.unwrap_or_else(|e| {
-        failed(format!(
+    // Errors here are the playbook's (a template, a missing file): say which task and where,
+    // unless the message is Ansible's own, complete as it is.
+    result.unwrap_or_else(|e| match e.strip_prefix(NO_TASK_SUFFIX) {
+        Some(msg) => failed(msg),
+        None => failed(format!(
             "{e} (task {:?} at {})",
             ctx.task.display_name(),
             ctx.task.location
-        ))
+        )),
     })
 }
+
+/// Opens an action's error that is complete as it is: the task's failure message, with no
+/// task and place added (Ansible's own words, which tests compare whole).
+const NO_TASK_SUFFIX: &str = "\u{1}complete:";
 
 /// The task with its arguments from a template (`assert: '{{ item }}'`), rendered for this
 /// host and item; arguments given beside it (`args:`) win, as in Ansible.
@@ -1138,6 +1151,12 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
     } else {
         args.remove("directory_mode")
     };
+    // Whether a controller folder's symlinks are followed (Ansible's default) or copied as
+    // links; with remote_src the module's business.
+    let local_follow = remote
+        || args
+            .remove("local_follow")
+            .is_none_or(|v| v.is_null() || crate::template::json_bool(&v));
     if let Some(content) = args.get_mut("content") {
         // Ansible's copy action: a dict or list is written as JSON, other values as Python's str().
         let text = match &*content {
@@ -1177,7 +1196,14 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
         let path = find_file(ctx, "files", &src)?;
         preserve_mode(&mut args, &path)?;
         if path.is_dir() {
-            return copy_tree(ctx, &path, src.ends_with('/'), args, directory_mode);
+            return copy_tree(
+                ctx,
+                &path,
+                src.ends_with('/'),
+                args,
+                directory_mode,
+                local_follow,
+            );
         }
         let bytes = std::fs::read(&path)
             .map_err(|e| format!("copy: could not read {}: {e}", path.display()))?;
@@ -1202,6 +1228,25 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
         return Ok(result);
     }
     module_call(ctx, "copy", args)
+}
+
+/// Ansible's `package` action: without `use` (or with `use: auto`), the `ansible_package_use`
+/// variable names the package manager, else the module finds the host's.
+fn package(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let mut args = rendered_args(ctx, &[])?;
+    let auto = args
+        .get("use")
+        .is_none_or(|v| v.is_null() || v.as_str() == Some("auto"));
+    if auto {
+        let probe = Value::String("{{ ansible_package_use | default(None) }}".into());
+        match render(ctx, &probe)? {
+            Value::String(name) if !name.is_empty() && name != "None" => {
+                args.insert("use".into(), name.into());
+            }
+            _ => {}
+        }
+    }
+    module_call(ctx, "package", args)
 }
 
 /// Ansible's `assemble` action: with `remote_src` (the default) the module joins fragments on
@@ -1352,8 +1397,14 @@ fn decrypt_source(args: &Vars, path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, S
     let wanted = args.get("decrypt").is_none_or(crate::template::json_bool);
     match std::str::from_utf8(&bytes) {
         Ok(text) if wanted && settle_vault::is_encrypted(text) => {
-            let plain = settle_vault::decrypt_bytes(text)
-                .map_err(|e| format!("copy: {}: {e}", path.display()))?;
+            let plain = settle_vault::decrypt_bytes(text).map_err(|e| match e {
+                // Ansible's loader says it so, naming no task.
+                settle_vault::VaultError::NoSecrets => format!(
+                    "{NO_TASK_SUFFIX}A vault password or secret must be specified to decrypt {}",
+                    path.display()
+                ),
+                e => format!("copy: {}: {e}", path.display()),
+            })?;
             if let Ok(t) = std::str::from_utf8(&plain) {
                 t.lines().for_each(settle_vault::reveal);
             }
@@ -1361,6 +1412,75 @@ fn decrypt_source(args: &Vars, path: &Path, bytes: Vec<u8>) -> Result<Vec<u8>, S
         }
         _ => Ok(bytes),
     }
+}
+
+/// What a controller folder holds, as Ansible's copy action walks it: folders and files as
+/// (source, path under the copy), and symlinks kept as links as (their target as written, path).
+#[derive(Debug, Default)]
+struct Tree {
+    dirs: Vec<(PathBuf, PathBuf)>,
+    files: Vec<(PathBuf, PathBuf)>,
+    links: Vec<(String, PathBuf)>,
+    /// `src` itself is a link, copied as one (`local_follow: false`).
+    root_is_link: bool,
+}
+
+/// Walks `root`. With `local_follow`, a link to a file is copied as that file and a link to a
+/// folder is walked as a folder, unless the folder is one the walk is inside (a loop), which
+/// stays a link; broken links stay links. Without it every link stays a link.
+fn walk_tree(root: &Path, local_follow: bool) -> Result<Tree, String> {
+    let mut tree = Tree::default();
+    let is_link = |p: &Path| {
+        p.symlink_metadata()
+            .is_ok_and(|m| m.file_type().is_symlink())
+    };
+    let target = |p: &Path| {
+        std::fs::read_link(p)
+            .map(|t| t.display().to_string())
+            .map_err(|e| format!("copy: could not read the link {}: {e}", p.display()))
+    };
+    if !local_follow && is_link(root) {
+        tree.links.push((target(root)?, PathBuf::new()));
+        tree.root_is_link = true;
+        return Ok(tree);
+    }
+    let mut stack = vec![(root.to_path_buf(), PathBuf::new(), vec![dir_id(root)?])];
+    while let Some((dir, rel, parents)) = stack.pop() {
+        let mut entries: Vec<_> = std::fs::read_dir(&dir)
+            .map_err(|e| format!("copy: could not read {}: {e}", dir.display()))?
+            .flatten()
+            .map(|e| e.path())
+            .collect();
+        entries.sort();
+        for path in entries {
+            let rel_path = rel.join(path.file_name().unwrap_or_default());
+            let link = is_link(&path);
+            if path.is_dir() {
+                let id = dir_id(&path)?;
+                if link && (!local_follow || parents.contains(&id)) {
+                    tree.links.push((target(&path)?, rel_path));
+                    continue;
+                }
+                let mut inner = parents.clone();
+                inner.push(id);
+                tree.dirs.push((path.clone(), rel_path.clone()));
+                stack.push((path, rel_path, inner));
+            } else if link && !(local_follow && path.is_file()) {
+                tree.links.push((target(&path)?, rel_path));
+            } else {
+                tree.files.push((path, rel_path));
+            }
+        }
+    }
+    Ok(tree)
+}
+
+/// A folder's device and inode: the same folder by any path.
+fn dir_id(path: &Path) -> Result<(u64, u64), String> {
+    use std::os::unix::fs::MetadataExt as _;
+    std::fs::metadata(path)
+        .map(|m| (m.dev(), m.ino()))
+        .map_err(|e| format!("copy: could not read {}: {e}", path.display()))
 }
 
 /// `copy` of a controller folder: `src: dir` puts `dir` itself under `dest`, `src: dir/` its
@@ -1372,6 +1492,7 @@ fn copy_tree(
     contents_only: bool,
     mut args: Vars,
     directory_mode: Option<Value>,
+    local_follow: bool,
 ) -> Result<ActionResult, String> {
     let dest = args
         .remove("dest")
@@ -1382,30 +1503,16 @@ fn copy_tree(
     } else {
         PathBuf::from(&dest).join(root.file_name().unwrap_or_default())
     };
-    let mut dirs = vec![PathBuf::new()];
-    let mut files = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let mut entries: Vec<_> = std::fs::read_dir(root.join(&rel))
-            .map_err(|e| format!("copy: could not read {}: {e}", root.join(&rel).display()))?
-            .flatten()
-            .collect();
-        entries.sort_by_key(|e| e.file_name());
-        for entry in entries {
-            let rel_path = rel.join(entry.file_name());
-            if entry.path().is_dir() {
-                dirs.push(rel_path.clone());
-                stack.push(rel_path);
-            } else {
-                files.push(rel_path);
-            }
-        }
+    let tree = walk_tree(root, local_follow)?;
+    let (mut dirs, files, links) = (tree.dirs, tree.files, tree.links);
+    if !tree.root_is_link {
+        dirs.push((root.to_path_buf(), PathBuf::new()));
     }
-    dirs.sort();
+    dirs.sort_by(|a, b| a.1.cmp(&b.1));
     let mut combined = Plan::default();
     let mut changed = false;
     let mut calls: Vec<(&str, Vars)> = Vec::new();
-    for rel in &dirs {
+    for (_, rel) in &dirs {
         let mut dir_args = Vars::new();
         dir_args.insert("path".into(), base.join(rel).display().to_string().into());
         dir_args.insert("state".into(), "directory".into());
@@ -1419,12 +1526,12 @@ fn copy_tree(
         }
         calls.push(("file", dir_args));
     }
-    for rel in &files {
-        let bytes = std::fs::read(root.join(rel))
-            .map_err(|e| format!("copy: could not read {}: {e}", root.join(rel).display()))?;
-        let bytes = decrypt_source(&args, &root.join(rel), bytes)?;
+    for (source, rel) in &files {
+        let bytes = std::fs::read(source)
+            .map_err(|e| format!("copy: could not read {}: {e}", source.display()))?;
+        let bytes = decrypt_source(&args, source, bytes)?;
         let mut file_args = args.clone();
-        preserve_mode(&mut file_args, &root.join(rel))?;
+        preserve_mode(&mut file_args, source)?;
         file_args.insert("dest".into(), base.join(rel).display().to_string().into());
         file_args.insert(
             "_content_base64".into(),
@@ -1433,6 +1540,26 @@ fn copy_tree(
                 .into(),
         );
         calls.push(("copy", file_args));
+    }
+    // Links last, as Ansible makes them: the link's own target, replacing what is there.
+    for (target, rel) in links {
+        let mut link_args = Vars::new();
+        let path = if rel.as_os_str().is_empty() {
+            base.clone()
+        } else {
+            base.join(&rel)
+        };
+        link_args.insert("path".into(), path.display().to_string().into());
+        link_args.insert("src".into(), target.into());
+        link_args.insert("state".into(), "link".into());
+        link_args.insert("force".into(), true.into());
+        link_args.insert("follow".into(), false.into());
+        for key in ["owner", "group"] {
+            if let Some(v) = args.get(key) {
+                link_args.insert(key.into(), v.clone());
+            }
+        }
+        calls.push(("file", link_args));
     }
     for (module, call_args) in calls {
         match module_call(ctx, module, call_args)? {
@@ -1622,8 +1749,10 @@ fn call(ctx: &ActionContext, mut request: Request) -> Result<ActionResult, Strin
                 };
                 result.insert("msg".into(), msg.into());
             }
+            // A module's own diff (`file`'s `path_content`, `cron`'s) goes through as it is.
             if ctx.diff
                 && request.ansible_module.is_none()
+                && !result.contains_key("diff")
                 && let Some(diff) = result_diff(module, &result, &outcome.plan)
             {
                 result.insert("diff".into(), diff);
@@ -1633,11 +1762,34 @@ fn call(ctx: &ActionContext, mut request: Request) -> Result<ActionResult, Strin
             if ctx.verbosity >= 3 && !ctx.no_log && request.ansible_module.is_none() {
                 result
                     .entry("invocation")
-                    .or_insert_with(|| json!({"module_args": Value::Object(request.args.clone())}));
+                    .or_insert_with(|| json!({"module_args": invocation_args(&request)}));
             }
             Ok(ActionResult::Done(result, outcome.plan))
         }
     }
+}
+
+/// Arguments of settle's modules that Ansible's declare `no_log`: never shown.
+const NO_LOG_ARGS: &[(&str, &[&str])] = &[
+    ("copy", &["content"]),
+    ("user", &["password", "ssh_key_passphrase"]),
+];
+
+/// A module call's arguments as `invocation.module_args` shows them: `no_log` ones masked as
+/// Ansible masks them, the engine's internal ones (a file's bytes) left out.
+fn invocation_args(request: &Request) -> Value {
+    let secret = NO_LOG_ARGS
+        .iter()
+        .find(|(module, _)| *module == request.module)
+        .map_or(&[][..], |(_, args)| *args);
+    let mut args = request.args.clone();
+    args.retain(|k, _| !k.starts_with("_content") && k != "_src_name");
+    for (k, v) in args.iter_mut() {
+        if secret.contains(&k.as_str()) && !v.is_null() {
+            *v = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER".into();
+        }
+    }
+    Value::Object(args)
 }
 
 /// `async_status`: the state of a job (`mode: status`) or its file removed (`mode: cleanup`).

@@ -298,6 +298,14 @@ pub(crate) fn outcome_of(stdout: &str, stderr: &str, rc: i32) -> Outcome {
     };
     let mut values: Map<String, Value> = match serde_json::from_str(&json) {
         Ok(Value::Object(map)) => map,
+        // Python reads a lone surrogate; Ansible's controller then refuses the string.
+        Err(_) if let Some((unit, position)) = lone_surrogate(&json) => {
+            return Outcome::failed(format!(
+                "Task failed: Refusing to deserialize an invalid UTF8 string value: 'utf-8' \
+                 codec can't encode character '\\u{unit:04x}' in position {position}: \
+                 surrogates not allowed"
+            ));
+        }
         _ => return unreadable(),
     };
     values.retain(|k, _| !k.starts_with("_ansible_"));
@@ -381,6 +389,54 @@ pub(crate) fn outcome_of(stdout: &str, stderr: &str, rc: i32) -> Outcome {
         msg,
         values,
         ..Outcome::default()
+    }
+}
+
+/// The first `\uXXXX` escape in JSON text that is half of a UTF-16 pair without its other
+/// half (Python's `surrogateescape` writes undecodable bytes so), and its position among the
+/// characters of the string it is in, as Python counts them.
+fn lone_surrogate(json: &str) -> Option<(u32, usize)> {
+    let hex = |at: usize| {
+        json.get(at..at + 4)
+            .and_then(|h| u32::from_str_radix(h, 16).ok())
+    };
+    let bytes = json.as_bytes();
+    let (mut i, mut in_string, mut position) = (0, false, 0);
+    while i < bytes.len() {
+        match bytes[i] {
+            b'"' => {
+                in_string = !in_string;
+                position = 0;
+                i += 1;
+                continue;
+            }
+            b'\\' if in_string && bytes.get(i + 1) == Some(&b'u') => {
+                let unit = hex(i + 2)?;
+                let paired = (0xd800..0xdc00).contains(&unit)
+                    && json.get(i + 6..i + 8) == Some("\\u")
+                    && hex(i + 8).is_some_and(|low| (0xdc00..0xe000).contains(&low));
+                if paired {
+                    i += 12;
+                } else if (0xd800..0xe000).contains(&unit) {
+                    return Some((unit, position));
+                } else {
+                    i += 6;
+                }
+            }
+            b'\\' if in_string => i += 2,
+            b => i += if b < 0x80 { 1 } else { utf8_len(b) },
+        }
+        position += 1;
+    }
+    None
+}
+
+/// The length of the UTF-8 sequence a lead byte opens.
+fn utf8_len(lead: u8) -> usize {
+    match lead {
+        0xf0.. => 4,
+        0xe0.. => 3,
+        _ => 2,
     }
 }
 
@@ -486,6 +542,25 @@ fn private_tmp() -> Result<tempfile::TempDir, ModuleError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_lone_surrogate_is_refused_as_ansibles_controller_refuses_it() {
+        let out = outcome_of(r#"{"changed": true, "stdout": "premi\udce8re"}"#, "", 0);
+        assert!(out.failed);
+        assert_eq!(
+            out.msg.as_deref(),
+            Some(
+                "Task failed: Refusing to deserialize an invalid UTF8 string value: 'utf-8' codec \
+                 can't encode character '\\udce8' in position 5: surrogates not allowed"
+            )
+        );
+        // A pair is one character, and escaped quotes or backslashes are no surprise.
+        assert_eq!(
+            lone_surrogate(r#"{"a": "\ud83d\ude00\"\\é\ud800x"}"#),
+            Some((0xd800, 4))
+        );
+        assert_eq!(lone_surrogate(r#"{"a": "\ud83d\ude00 \u00e9"}"#), None);
+    }
 
     #[test]
     fn styles_are_told_apart_as_ansible_does() {

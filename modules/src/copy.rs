@@ -37,9 +37,9 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "directory_mode",
         "decrypt",
         "unsafe_writes",
+        "local_follow",
     ],
     unsupported: &[
-        "local_follow",
         "checksum",
         "attributes",
         "seuser",
@@ -103,6 +103,10 @@ pub(crate) struct Copy {
     #[serde(default, deserialize_with = "boolean")]
     #[allow(dead_code)]
     decrypt: bool,
+    /// Whether a folder's symlinks are followed: for a controller folder the engine's business,
+    /// with `remote_src` this module's.
+    #[serde(default, deserialize_with = "boolean")]
+    local_follow: bool,
     /// lineinfile/blockinfile with `create`: make the missing folders (Ansible's os.makedirs).
     #[serde(skip)]
     make_parents: bool,
@@ -115,6 +119,36 @@ pub(crate) struct Copy {
 
 fn yes() -> bool {
     true
+}
+
+/// The old file's owner (or group) for the new one, when this user may give it: as Ansible's
+/// `atomic_move`, which ignores EPERM there, a user who overwrites another's file in a
+/// world-writable folder ends up owning the new one.
+fn kept_owner(id: u32, group: bool) -> Option<u32> {
+    // SAFETY: geteuid/getegid cannot fail.
+    let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+    if euid == 0 {
+        return Some(id);
+    }
+    let allowed = if group {
+        id == egid || supplementary_groups().contains(&id)
+    } else {
+        id == euid
+    };
+    allowed.then_some(id)
+}
+
+fn supplementary_groups() -> Vec<u32> {
+    // SAFETY: a null buffer of size 0 asks only for the count.
+    let count = unsafe { libc::getgroups(0, std::ptr::null_mut()) };
+    let Ok(size) = usize::try_from(count) else {
+        return Vec::new();
+    };
+    let mut groups = vec![0 as libc::gid_t; size];
+    // SAFETY: `groups` has room for `count` entries.
+    let got = unsafe { libc::getgroups(count, groups.as_mut_ptr()) };
+    groups.truncate(usize::try_from(got).unwrap_or(0));
+    groups
 }
 
 impl Copy {
@@ -139,6 +173,7 @@ impl Copy {
             bytes,
             backup_file: None,
             decrypt: false,
+            local_follow: false,
             make_parents: false,
             directory_mode: None,
             folder: None,
@@ -223,6 +258,13 @@ impl Resource for Copy {
                     .map_err(|e| ModuleError::Args(format!("copy: _content_base64: {e}")))?
             } else {
                 let src = self.src.as_ref().expect("validated");
+                // A device, a pipe, a socket: Ansible's copy refuses what is not a file.
+                if fs::metadata(src).is_ok_and(|m| !m.is_file()) {
+                    return Err(ModuleError::Failed(format!(
+                        "Cannot copy invalid source '{}': not a file",
+                        src.display()
+                    )));
+                }
                 fs::read(src).map_err(|e| {
                     ModuleError::io(format!("Source {} not found", src.display()), e)
                 })?
@@ -320,12 +362,12 @@ impl Resource for Copy {
         };
         let uid = match (plan.has("owner"), &self.owner, &meta) {
             (true, Some(o), _) => Some(fsutil::user_id(o)?),
-            (_, _, Some(m)) => Some(m.uid()),
+            (_, _, Some(m)) => kept_owner(m.uid(), false),
             _ => None,
         };
         let gid = match (plan.has("group"), &self.group, &meta) {
             (true, Some(g), _) => Some(fsutil::group_id(g)?),
-            (_, _, Some(m)) => Some(m.gid()),
+            (_, _, Some(m)) => kept_owner(m.gid(), true),
             _ => None,
         };
         let dest = if self.follow {
@@ -417,8 +459,15 @@ enum Copied {
 }
 
 /// Lists what copying the entries of `from` into `to` writes: missing entries, and files whose
-/// content differs; a folder present on both sides is compared entry by entry.
-fn folder_differences(from: &Path, to: &Path, out: &mut Vec<Copied>) -> Result<(), ModuleError> {
+/// content differs; a folder present on both sides is compared entry by entry. With `follow`
+/// (`local_follow: true`), a link is copied as what it points to, unless that is a folder the
+/// copy is inside (a loop), which stays a link.
+fn folder_differences(
+    from: &Path,
+    to: &Path,
+    follow: bool,
+    out: &mut Vec<Copied>,
+) -> Result<(), ModuleError> {
     let mut entries: Vec<_> = fs::read_dir(from)
         .map_err(|e| ModuleError::io(format!("read {}", from.display()), e))?
         .flatten()
@@ -430,9 +479,16 @@ fn folder_differences(from: &Path, to: &Path, out: &mut Vec<Copied>) -> Result<(
             continue;
         };
         let dest = to.join(name);
-        let Ok(meta) = fs::symlink_metadata(&source) else {
+        let Ok(mut meta) = fs::symlink_metadata(&source) else {
             continue;
         };
+        if follow
+            && meta.file_type().is_symlink()
+            && let Ok(target) = fs::metadata(&source)
+            && !(target.is_dir() && is_loop(&source))
+        {
+            meta = target;
+        }
         let existing = fs::symlink_metadata(&dest).ok();
         if meta.file_type().is_symlink() {
             if existing.is_none() {
@@ -442,9 +498,9 @@ fn folder_differences(from: &Path, to: &Path, out: &mut Vec<Copied>) -> Result<(
             match existing {
                 None => {
                     out.push(Copied::Folder(source.clone(), dest.clone()));
-                    folder_differences(&source, &dest, out)?;
+                    folder_differences(&source, &dest, follow, out)?;
                 }
-                Some(m) if m.is_dir() => folder_differences(&source, &dest, out)?,
+                Some(m) if m.is_dir() => folder_differences(&source, &dest, follow, out)?,
                 Some(_) => {}
             }
         } else {
@@ -459,6 +515,14 @@ fn folder_differences(from: &Path, to: &Path, out: &mut Vec<Copied>) -> Result<(
         }
     }
     Ok(())
+}
+
+/// Whether a link to a folder points at a folder it is in.
+fn is_loop(link: &Path) -> bool {
+    match (fs::canonicalize(link), link.parent().map(fs::canonicalize)) {
+        (Ok(target), Some(Ok(parent))) => parent.starts_with(&target),
+        _ => false,
+    }
 }
 
 /// Every path of a folder tree, the folder first.
@@ -529,10 +593,10 @@ impl Copy {
         };
         let mut copied = Vec::new();
         if to.exists() {
-            folder_differences(src, &to, &mut copied)?;
+            folder_differences(src, &to, self.local_follow, &mut copied)?;
         } else {
             copied.push(Copied::Folder(src.to_path_buf(), to.clone()));
-            folder_differences(src, &to, &mut copied)?;
+            folder_differences(src, &to, self.local_follow, &mut copied)?;
         }
         if !copied.is_empty() {
             plan.change(
@@ -612,10 +676,10 @@ impl Copy {
         }
         let mut copied = Vec::new();
         if folder.to.exists() {
-            folder_differences(&folder.from, &folder.to, &mut copied)?;
+            folder_differences(&folder.from, &folder.to, self.local_follow, &mut copied)?;
         } else {
             copied.push(Copied::Folder(folder.from.clone(), folder.to.clone()));
-            folder_differences(&folder.from, &folder.to, &mut copied)?;
+            folder_differences(&folder.from, &folder.to, self.local_follow, &mut copied)?;
         }
         for item in &copied {
             match item {
@@ -750,5 +814,54 @@ mod folder_tests {
         let out = copy(serde_json::json!({"src": src, "dest": itself, "remote_src": true}));
         assert!(out.changed && !out.failed, "{out:?}");
         assert!(itself.join("src/sub/a.txt").is_file());
+    }
+
+    #[test]
+    fn remote_folder_links_are_followed_only_with_local_follow() {
+        let dir = tempfile::tempdir().unwrap();
+        let src = dir.path().join("src");
+        std::fs::create_dir_all(src.join("sub")).unwrap();
+        std::fs::write(src.join("sub/f"), "f").unwrap();
+        std::os::unix::fs::symlink(src.join("sub/f"), src.join("link")).unwrap();
+        std::os::unix::fs::symlink("..", src.join("sub/up")).unwrap();
+        for (follow, name) in [(true, "followed"), (false, "kept")] {
+            let dest = dir.path().join(name);
+            let out = copy(serde_json::json!({
+                "src": format!("{}/", src.display()),
+                "dest": format!("{}/", dest.display()),
+                "remote_src": true,
+                "local_follow": follow,
+            }));
+            assert!(out.changed && !out.failed, "{out:?}");
+            let link = std::fs::symlink_metadata(dest.join("link")).unwrap();
+            assert_eq!(link.file_type().is_symlink(), !follow, "{name}");
+            assert_eq!(std::fs::read_to_string(dest.join("link")).unwrap(), "f");
+            // A link to a folder the copy is inside stays a link either way.
+            let up = std::fs::symlink_metadata(dest.join("sub/up")).unwrap();
+            assert!(up.file_type().is_symlink(), "{name}");
+        }
+    }
+
+    #[test]
+    fn a_source_that_is_not_a_file_is_refused_in_ansibles_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let dest = dir.path().join("whocares");
+        let out = copy(serde_json::json!({"src": "/dev/null", "dest": dest, "remote_src": true}));
+        assert!(out.failed, "{out:?}");
+        assert_eq!(
+            out.msg.as_deref(),
+            Some("Cannot copy invalid source '/dev/null': not a file")
+        );
+        assert!(!dest.exists());
+    }
+
+    #[test]
+    fn an_old_owner_is_kept_only_where_this_user_may_give_it() {
+        // SAFETY: geteuid/getegid cannot fail.
+        let (euid, egid) = unsafe { (libc::geteuid(), libc::getegid()) };
+        assert_eq!(super::kept_owner(euid, false), Some(euid));
+        assert_eq!(super::kept_owner(egid, true), Some(egid));
+        let other = if euid == 0 { Some(4242) } else { None };
+        assert_eq!(super::kept_owner(4242, false), other);
     }
 }

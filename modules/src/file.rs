@@ -8,7 +8,7 @@ use serde::Deserialize;
 use serde_json::{Map, Value};
 
 use crate::args::{Mode, boolean, optional_boolean, text};
-use crate::fsutil::{self, mode_string};
+use crate::fsutil;
 use crate::resource::{Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
@@ -43,7 +43,8 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct File {
-    #[serde(alias = "dest", alias = "name")]
+    /// Required; checked in `validate`, to fail in Ansible's words.
+    #[serde(alias = "dest", alias = "name", default)]
     path: PathBuf,
     state: Option<State>,
     #[serde(default, deserialize_with = "text")]
@@ -76,6 +77,12 @@ pub(crate) struct File {
     /// The state decided by `check`, for `apply` and the return values.
     #[serde(skip)]
     resolved: Option<State>,
+    /// A dry run: owners and groups that do not exist (yet) are warned about.
+    #[serde(skip)]
+    check_mode: bool,
+    /// In diff mode, the folder `state: absent` removes: Ansible's `diff.before.path_content`.
+    #[serde(skip)]
+    removed_content: Option<Value>,
     /// chattr flags: `A`, `+i`, `-a`.
     #[serde(default, alias = "attr", deserialize_with = "text")]
     attributes: Option<String>,
@@ -304,7 +311,11 @@ impl Attributes<'_> {
                 .resolve(current.unwrap_or(default_mode), is_dir)
                 .map_err(ModuleError::Args)?;
             if current != Some(want) {
-                plan.change("mode", current.map(mode_string), Some(mode_string(want)));
+                plan.change(
+                    "mode",
+                    current.map(fsutil::ansible_mode_string),
+                    Some(fsutil::ansible_mode_string(want)),
+                );
             }
         }
         Ok(())
@@ -364,8 +375,14 @@ impl File {
         }
     }
 
-    fn check_recursive(&self, dir: &Path, plan: &mut Plan) -> Result<(), ModuleError> {
-        let mut count = 0usize;
+    /// The paths `recurse` sets attributes on, as Ansible walks them: everything below `dir`
+    /// (a link itself, not what it points to), and with `follow` also what a link points to,
+    /// a folder's contents included (each folder once, so a loop ends).
+    fn recursive_paths(&self, dir: &Path) -> Result<Vec<(PathBuf, Metadata)>, ModuleError> {
+        let id = |m: &Metadata| (m.dev(), m.ino());
+        let mut seen: std::collections::HashSet<(u64, u64)> =
+            fs::metadata(dir).iter().map(id).collect();
+        let mut out = Vec::new();
         let mut stack = vec![dir.to_path_buf()];
         while let Some(d) = stack.pop() {
             let entries = fs::read_dir(&d)
@@ -375,15 +392,36 @@ impl File {
                 let Ok(meta) = fs::symlink_metadata(&path) else {
                     continue;
                 };
-                let mut sub = Plan::default();
-                self.attributes()
-                    .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
-                if !sub.is_empty() {
-                    count += 1;
+                if meta.is_dir() && seen.insert(id(&meta)) {
+                    stack.push(path.clone());
                 }
-                if meta.is_dir() {
-                    stack.push(path);
+                let link = meta.file_type().is_symlink();
+                out.push((path.clone(), meta));
+                if !(link && self.follow) {
+                    continue;
                 }
+                let Ok(target) = fs::read_link(&path).map(|t| d.join(t)) else {
+                    continue;
+                };
+                if let Ok(target_meta) = fs::metadata(&target) {
+                    if target_meta.is_dir() && seen.insert(id(&target_meta)) {
+                        stack.push(target.clone());
+                    }
+                    out.push((target, target_meta));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    fn check_recursive(&self, dir: &Path, plan: &mut Plan) -> Result<(), ModuleError> {
+        let mut count = 0usize;
+        for (_, meta) in self.recursive_paths(dir)? {
+            let mut sub = Plan::default();
+            self.attributes()
+                .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
+            if !sub.is_empty() {
+                count += 1;
             }
         }
         if count > 0 {
@@ -400,35 +438,22 @@ impl File {
     }
 
     fn apply_recursive(&self, dir: &Path) -> Result<(), ModuleError> {
-        let mut stack = vec![dir.to_path_buf()];
-        while let Some(d) = stack.pop() {
-            for entry in fs::read_dir(&d)
-                .map_err(|e| ModuleError::io(format!("read {}", d.display()), e))?
-                .flatten()
-            {
-                let path = entry.path();
-                let Ok(meta) = fs::symlink_metadata(&path) else {
-                    continue;
+        for (path, meta) in self.recursive_paths(dir)? {
+            let mut sub = Plan::default();
+            self.attributes()
+                .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
+            if !meta.file_type().is_symlink() {
+                self.attributes().apply(&path, &sub, false)?;
+            } else if sub.has("owner") || sub.has("group") {
+                let only_owner = Plan {
+                    changes: sub
+                        .changes
+                        .into_iter()
+                        .filter(|c| c.field != "mode")
+                        .collect(),
+                    ..Plan::default()
                 };
-                let mut sub = Plan::default();
-                self.attributes()
-                    .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
-                if !meta.file_type().is_symlink() {
-                    self.attributes().apply(&path, &sub, false)?;
-                } else if sub.has("owner") || sub.has("group") {
-                    let only_owner = Plan {
-                        changes: sub
-                            .changes
-                            .into_iter()
-                            .filter(|c| c.field != "mode")
-                            .collect(),
-                        ..Plan::default()
-                    };
-                    self.attributes().apply(&path, &only_owner, false)?;
-                }
-                if meta.is_dir() {
-                    stack.push(path);
-                }
+                self.attributes().apply(&path, &only_owner, false)?;
             }
         }
         Ok(())
@@ -443,21 +468,20 @@ impl File {
             && (plan.has("mtime") || plan.has("atime") || plan.has("state"))
             && state != State::Absent
         {
-            let (atime, mtime) = match self.now_times() {
-                Some(now) => (now, now),
-                None => (atime, mtime),
+            let result = if self.now_times().is_some() {
+                touch_now(path)
+            } else {
+                let times = fs::FileTimes::new()
+                    .set_accessed(to_system_time(atime))
+                    .set_modified(to_system_time(mtime));
+                fs::File::open(path).and_then(|f| f.set_times(times))
             };
-            let times = fs::FileTimes::new()
-                .set_accessed(to_system_time(atime))
-                .set_modified(to_system_time(mtime));
-            fs::File::open(path)
-                .and_then(|f| f.set_times(times))
-                .map_err(|e| {
-                    ModuleError::io(
-                        "Error while updating modification or access time".to_string(),
-                        e,
-                    )
-                })?;
+            result.map_err(|e| {
+                ModuleError::io(
+                    "Error while updating modification or access time".to_string(),
+                    e,
+                )
+            })?;
         }
         if self.recurse && plan.has("recurse") {
             self.apply_recursive(path)?;
@@ -589,25 +613,9 @@ impl File {
     }
 }
 
-impl Resource for File {
-    fn validate(&self) -> Result<(), ModuleError> {
-        // Failures of the module, as Ansible's file module reports them (not argument errors).
-        if self.src.is_some() && !matches!(self.state, Some(State::Link | State::Hard)) {
-            return Err(ModuleError::with(
-                "src option requires state to be 'link' or 'hard'",
-                &[("path", &self.path.display().to_string())],
-            ));
-        }
-        if self.recurse && !matches!(self.state, None | Some(State::Directory)) {
-            return Err(ModuleError::with(
-                "recurse option requires state to be 'directory'",
-                &[("path", &self.path.display().to_string())],
-            ));
-        }
-        Ok(())
-    }
-
-    fn check(&mut self, _want_diff: bool) -> Result<Plan, ModuleError> {
+impl File {
+    /// What `state` asks of the path, against what is there.
+    fn check_state(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
         // A `type='path'` argument in Ansible: `~` and `$VAR` expanded on the host.
         self.path = fsutil::expand_path(&self.path);
         if self.diff_peek.is_some() {
@@ -628,6 +636,9 @@ impl Resource for File {
             State::Absent => {
                 if meta.is_some() {
                     plan.change("state", Some(kind.into()), Some("absent".into()));
+                }
+                if want_diff && kind == "directory" {
+                    self.removed_content = Some(folder_content(&self.path));
                 }
             }
             State::File => {
@@ -789,6 +800,84 @@ impl Resource for File {
         Ok(plan)
     }
 
+    /// Ansible's check-mode warnings for an owner or group this host does not know.
+    fn warn_missing_owners(&mut self) {
+        if let Some(owner) = &self.owner {
+            let warning = match owner.parse::<u32>() {
+                Ok(uid) if fsutil::user_name(uid) == owner.as_str() => {
+                    Some(format!("with uid {uid}"))
+                }
+                Ok(_) => None,
+                Err(_) => fsutil::user_id(owner).is_err().then(|| owner.clone()),
+            };
+            if let Some(who) = warning {
+                self.warnings.push(format!(
+                    "failed to look up user {who}. Create user up to this point in real play"
+                ));
+            }
+        }
+        if let Some(group) = &self.group {
+            let warning = match group.parse::<u32>() {
+                Ok(gid) if fsutil::group_name(gid) == group.as_str() => {
+                    Some(format!("with gid {gid}"))
+                }
+                Ok(_) => None,
+                Err(_) => fsutil::group_id(group).is_err().then(|| group.clone()),
+            };
+            if let Some(which) = warning {
+                self.warnings.push(format!(
+                    "failed to look up group {which}. Create group up to this point in real play"
+                ));
+            }
+        }
+    }
+}
+
+impl Resource for File {
+    fn validate(&self) -> Result<(), ModuleError> {
+        // Failures of the module, as Ansible's file module reports them (not argument errors).
+        if self.path.as_os_str().is_empty() {
+            return Err(ModuleError::Failed(
+                "missing required arguments: path".into(),
+            ));
+        }
+        if self.src.is_some() && !matches!(self.state, Some(State::Link | State::Hard)) {
+            return Err(ModuleError::with(
+                "src option requires state to be 'link' or 'hard'",
+                &[("path", &self.path.display().to_string())],
+            ));
+        }
+        if self.recurse && !matches!(self.state, None | Some(State::Directory)) {
+            return Err(ModuleError::with(
+                "recurse option requires state to be 'directory'",
+                &[("path", &self.path.display().to_string())],
+            ));
+        }
+        Ok(())
+    }
+
+    fn dry_run(&mut self, check_mode: bool) {
+        self.check_mode = check_mode;
+    }
+
+    fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        if self.check_mode && self.state != Some(State::Absent) {
+            self.warn_missing_owners();
+        }
+        // The warnings go with a failure too, as Ansible's.
+        self.check_state(want_diff).map_err(|e| match e {
+            ModuleError::FailedWith { msg, mut values } if !self.warnings.is_empty() => {
+                values.insert("warnings".into(), self.warnings.clone().into());
+                ModuleError::FailedWith { msg, values }
+            }
+            ModuleError::Failed(msg) if !self.warnings.is_empty() => ModuleError::FailedWith {
+                msg,
+                values: Map::from_iter([("warnings".into(), self.warnings.clone().into())]),
+            },
+            e => e,
+        })
+    }
+
     fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
         let path = self.path.clone();
         let io = |what: &str| {
@@ -886,6 +975,58 @@ impl Resource for File {
         if !self.warnings.is_empty() {
             values.insert("warnings".into(), self.warnings.clone().into());
         }
+        if let Some(content) = &self.removed_content {
+            let path = self.path.display().to_string();
+            values.insert(
+                "diff".into(),
+                serde_json::json!({
+                    "before": {"path": path, "state": "directory", "path_content": content},
+                    "after": {"path": path, "state": "absent"},
+                }),
+            );
+        }
+    }
+}
+
+/// What a folder holds, as Ansible lists it (`os.walk`, top down): `{directories, files}`,
+/// full paths, each folder's sub-folders then its files. Links are listed, not followed.
+fn folder_content(root: &Path) -> Value {
+    let (mut directories, mut files) = (Vec::new(), Vec::new());
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let mut entries: Vec<PathBuf> = fs::read_dir(&dir)
+            .map(|d| d.flatten().map(|e| e.path()).collect())
+            .unwrap_or_default();
+        entries.sort();
+        let mut below = Vec::new();
+        for entry in entries {
+            let text = Value::String(entry.display().to_string());
+            if entry.is_dir() {
+                directories.push(text);
+                if !fs::symlink_metadata(&entry).is_ok_and(|m| m.file_type().is_symlink()) {
+                    below.push(entry);
+                }
+            } else {
+                files.push(text);
+            }
+        }
+        stack.extend(below.into_iter().rev());
+    }
+    serde_json::json!({"directories": directories, "files": files})
+}
+
+/// Sets a file's times to now as `os.utime(path, None)` does: allowed to anyone who may write
+/// it, not only its owner (who alone may set other times).
+fn touch_now(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    let c = std::ffi::CString::new(path.as_os_str().as_bytes())
+        .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e))?;
+    // SAFETY: `c` is a valid C string; null times mean "now" for both.
+    let rc = unsafe { libc::utimensat(libc::AT_FDCWD, c.as_ptr(), std::ptr::null(), 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
     }
 }
 
@@ -973,5 +1114,81 @@ mod tests {
         assert!(!out.changed && !out.failed, "{out:?}");
         assert_eq!(out.values["appears_binary"], true);
         assert!(!out.values.contains_key("warnings"));
+    }
+
+    fn file_with(args: serde_json::Value, check_mode: bool, diff: bool) -> crate::Outcome {
+        let mut request = Request::new("file", args.as_object().cloned().unwrap_or_default());
+        request.check_mode = check_mode;
+        request.diff = diff;
+        run(&request)
+    }
+
+    #[test]
+    fn removing_a_folder_in_diff_mode_lists_what_it_held() {
+        let dir = tempfile::tempdir().unwrap();
+        let gone = dir.path().join("gone");
+        std::fs::create_dir_all(gone.join("sub")).unwrap();
+        std::fs::write(gone.join("sub/f"), "").unwrap();
+        let out = file_with(
+            serde_json::json!({"path": gone, "state": "absent"}),
+            false,
+            true,
+        );
+        assert!(out.changed && !gone.exists(), "{out:?}");
+        let before = &out.values["diff"]["before"];
+        assert_eq!(before["state"], "directory");
+        let g = gone.display();
+        assert_eq!(
+            before["path_content"],
+            serde_json::json!({"directories": [format!("{g}/sub")], "files": [format!("{g}/sub/f")]})
+        );
+        assert_eq!(out.values["diff"]["after"]["state"], "absent");
+    }
+
+    #[test]
+    fn a_dry_run_warns_of_an_unknown_owner_even_when_it_fails() {
+        let dir = tempfile::tempdir().unwrap();
+        let args = serde_json::json!({"path": dir.path().join("none"), "owner": "no-such-user-h6"});
+        let out = file_with(args, true, false);
+        assert!(out.failed, "{out:?}");
+        assert_eq!(
+            out.values["warnings"][0],
+            "failed to look up user no-such-user-h6. Create user up to this point in real play"
+        );
+    }
+
+    #[test]
+    fn a_missing_path_is_reported_in_ansibles_words() {
+        let out = file(serde_json::json!({"state": "hard"}));
+        assert!(out.failed);
+        assert_eq!(out.msg.as_deref(), Some("missing required arguments: path"));
+    }
+
+    #[test]
+    fn recurse_with_follow_changes_what_links_point_to() {
+        let dir = tempfile::tempdir().unwrap();
+        let (tree, outside) = (dir.path().join("tree"), dir.path().join("outside"));
+        std::fs::create_dir_all(&tree).unwrap();
+        std::fs::create_dir_all(&outside).unwrap();
+        std::fs::write(outside.join("foo"), "").unwrap();
+        std::fs::set_permissions(outside.join("foo"), std::fs::Permissions::from_mode(0o700))
+            .unwrap();
+        std::os::unix::fs::symlink(&outside, tree.join("link")).unwrap();
+        let args = |follow| serde_json::json!({"path": tree, "mode": "a-x", "recurse": true, "follow": follow});
+        file(args(false));
+        let mode =
+            |p: &std::path::Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o7777;
+        assert_eq!(mode(&outside.join("foo")), 0o700);
+        let out = file(args(true));
+        assert!(!out.failed, "{out:?}");
+        assert_eq!(mode(&outside.join("foo")), 0o600);
+    }
+
+    #[test]
+    fn a_sticky_mode_is_reported_as_ansible_writes_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        let out = file(serde_json::json!({"path": path, "state": "touch", "mode": "01444"}));
+        assert_eq!(out.values["mode"], "01444", "{out:?}");
     }
 }

@@ -300,14 +300,22 @@ fn statinfo(path: &str, meta: &Metadata) -> Map<String, Value> {
     r
 }
 
-/// Whether a file has a line that starts with a match (or, reading the whole file, any match).
-fn content_matches(path: &Path, re: &Regex, whole: bool) -> Result<bool, ModuleError> {
+/// Whether a file has a line that starts with a match (or, reading the whole file, any match),
+/// the file read in `encoding` (a Python codec name; none: UTF-8, the host's default).
+fn content_matches(
+    path: &Path,
+    re: &Regex,
+    whole: bool,
+    encoding: Option<&str>,
+) -> Result<bool, ModuleError> {
     let Ok(bytes) = fs::read(path) else {
         return Ok(false);
     };
-    let text = String::from_utf8(bytes).map_err(|_| {
+    let text = decode(&bytes, encoding.unwrap_or("utf-8"))?.ok_or_else(|| {
+        let encoding = encoding
+            .unwrap_or(r#"None (default determined by the Python built-in function "open")"#);
         ModuleError::Failed(format!(
-            "Failed to read the file {} due to an encoding error. current encoding: utf-8",
+            "Failed to read the file {} due to an encoding error. current encoding: {encoding}",
             path.display()
         ))
     })?;
@@ -317,6 +325,45 @@ fn content_matches(path: &Path, re: &Regex, whole: bool) -> Result<bool, ModuleE
     Ok(text
         .split_inclusive('\n')
         .any(|line| python_finds(re, line, true)))
+}
+
+/// Bytes as Python's codec `encoding` reads them strictly: `None` when they are not valid in
+/// it; an error, in Python's words, when there is no such codec. Python's names that the web's
+/// encodings (`encoding_rs`) read differently are done here: `latin-1` is ISO 8859-1 (not
+/// windows-1252), `ascii` is 7-bit, and `utf-16`/`utf-32` follow a byte order mark.
+fn decode(bytes: &[u8], encoding: &str) -> Result<Option<String>, ModuleError> {
+    let name = encoding.trim().to_ascii_lowercase().replace('_', "-");
+    match name.as_str() {
+        "utf-8" | "utf8" | "u8" => return Ok(String::from_utf8(bytes.to_vec()).ok()),
+        "ascii" | "us-ascii" | "646" => {
+            return Ok(bytes
+                .is_ascii()
+                .then(|| String::from_utf8_lossy(bytes).into_owned()));
+        }
+        "latin-1" | "latin1" | "iso-8859-1" | "iso8859-1" | "l1" | "8859" | "cp819" => {
+            return Ok(Some(bytes.iter().map(|b| char::from(*b)).collect()));
+        }
+        _ => {}
+    }
+    let label = match name.as_str() {
+        "utf-16" => match bytes {
+            [0xfe, 0xff, ..] => "utf-16be",
+            _ => "utf-16le",
+        },
+        "cp936" | "936" | "ms936" | "gb2312" => "gbk",
+        other => other,
+    };
+    let Some(codec) = encoding_rs::Encoding::for_label(label.as_bytes()) else {
+        return Err(ModuleError::Failed(format!("unknown encoding: {encoding}")));
+    };
+    // Python's `utf-16` reads the byte order mark; its other codecs keep one as text.
+    let body = match (name.as_str(), bytes) {
+        ("utf-16", [0xff, 0xfe, rest @ ..] | [0xfe, 0xff, rest @ ..]) => rest,
+        _ => bytes,
+    };
+    Ok(codec
+        .decode_without_bom_handling_and_without_replacement(body)
+        .map(|t| t.into_owned()))
 }
 
 /// Python's `re.search` (or, `at_start`, `re.match`): its `$` also matches just before a final
@@ -441,9 +488,12 @@ impl Walk<'_> {
                         && common
                         && self.size_ok(&meta)
                         && match &self.filters.contains {
-                            Some(re) => {
-                                content_matches(Path::new(&fsname), re, self.args.read_whole_file)?
-                            }
+                            Some(re) => content_matches(
+                                Path::new(&fsname),
+                                re,
+                                self.args.read_whole_file,
+                                self.args.encoding.as_deref(),
+                            )?,
                             None => true,
                         }
                 }
@@ -509,17 +559,6 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         Some(c) => Some(Regex::new(c).map_err(|e| bad("contains", e.to_string()))?),
         None => None,
     };
-    if let Some(enc) = &args.encoding
-        && !matches!(
-            enc.to_ascii_lowercase().as_str(),
-            "utf-8" | "utf8" | "ascii"
-        )
-    {
-        return Err(bad(
-            "encoding",
-            format!("{enc:?} is not supported by settle (utf-8)"),
-        ));
-    }
     let age = match &args.age {
         None => None,
         Some(a) => Some(
@@ -586,6 +625,10 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     };
     let mut warnings = Vec::new();
     for top in args.paths.items() {
+        // `elements='path'` in Ansible: `~` and `$VAR` expanded on the host.
+        let top = crate::fsutil::expand_path(Path::new(&top))
+            .display()
+            .to_string();
         let outcome = if Path::new(&top).is_dir() {
             walk.folder(&top, &top, true)
         } else {
@@ -707,5 +750,41 @@ mod tests {
             "KO\nOK\n",
             false
         ));
+    }
+
+    #[test]
+    fn contents_are_read_in_pythons_codecs() {
+        // 你好 in GBK.
+        let gbk = [0xc4, 0xe3, 0xba, 0xc3];
+        assert_eq!(decode(&gbk, "gbk").unwrap().as_deref(), Some("你好"));
+        assert_eq!(decode(&gbk, "utf-8").unwrap(), None);
+        assert_eq!(decode(&[0xe9], "latin-1").unwrap().as_deref(), Some("é"));
+        assert_eq!(
+            decode(&[0x80], "latin_1").unwrap().as_deref(),
+            Some("\u{80}")
+        );
+        assert_eq!(decode(&[0xe9], "ascii").unwrap(), None);
+        let utf16 = [0xff, 0xfe, b'h', 0, b'i', 0];
+        assert_eq!(decode(&utf16, "utf-16").unwrap().as_deref(), Some("hi"));
+        match decode(b"x", "idontexist") {
+            Err(ModuleError::Failed(msg)) => assert_eq!(msg, "unknown encoding: idontexist"),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_file_in_the_wrong_encoding_skips_its_path_in_ansibles_words() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("a.gbk"), [0xc4, 0xe3, 0xba, 0xc3]).unwrap();
+        let re = Regex::new("你好").unwrap();
+        let path = dir.path().join("a.gbk");
+        assert!(content_matches(&path, &re, false, Some("gbk")).unwrap());
+        match content_matches(&path, &re, false, None) {
+            Err(ModuleError::Failed(msg)) => assert!(
+                msg.ends_with(r#"current encoding: None (default determined by the Python built-in function "open")"#),
+                "{msg}"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -147,6 +147,11 @@ pub(crate) fn mode_string(mode: u32) -> String {
     format!("{:04o}", mode & 0o7777)
 }
 
+/// A mode as Ansible's `add_path_info` and file diffs write it (`'0%03o'`): `0644`, `01444`.
+pub(crate) fn ansible_mode_string(mode: u32) -> String {
+    format!("0{:03o}", mode & 0o7777)
+}
+
 pub(crate) fn sha1_hex(bytes: &[u8]) -> String {
     let digest = Sha1::digest(bytes);
     digest.iter().map(|b| format!("{b:02x}")).collect()
@@ -399,7 +404,7 @@ pub(crate) fn attribute_values(
     values: &mut serde_json::Map<String, serde_json::Value>,
 ) {
     if let Ok(meta) = fs::symlink_metadata(path) {
-        values.insert("mode".into(), mode_string(meta.mode()).into());
+        values.insert("mode".into(), ansible_mode_string(meta.mode()).into());
         values.insert("uid".into(), meta.uid().into());
         values.insert("gid".into(), meta.gid().into());
         values.insert("owner".into(), user_name(meta.uid()).into());

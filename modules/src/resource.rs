@@ -76,6 +76,8 @@ pub(crate) trait Resource: DeserializeOwned {
     fn validate(&self) -> Result<(), ModuleError> {
         Ok(())
     }
+    /// Told before `check` whether this is a dry run, for modules that say more in one.
+    fn dry_run(&mut self, _check_mode: bool) {}
 }
 
 /// Deserializes a module's arguments, converting types as Ansible's argument spec does
@@ -99,6 +101,7 @@ pub(crate) fn parse_args<T: DeserializeOwned>(
 pub(crate) fn run<R: Resource>(request: &Request) -> Result<Outcome, ModuleError> {
     let mut resource: R = parse_args(&request.module, &request.args)?;
     resource.validate()?;
+    resource.dry_run(request.check_mode);
     let plan = resource.check(request.diff || request.check_mode)?;
     if (!plan.is_empty() || !plan.quiet.is_empty()) && !request.check_mode {
         resource.apply(&plan)?;

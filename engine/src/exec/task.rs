@@ -353,6 +353,7 @@ impl PlayRun<'_> {
                 }
             }
         };
+        let reset_connection = || conn_state.reset_connection();
         let set_var = |k: &str, v: Value| state.set_task_var(k, v);
         let include_var = |k: &str, v: Value| state.set_included_var(k, v);
         let ctx = ActionContext {
@@ -371,6 +372,7 @@ impl PlayRun<'_> {
             }),
             environment,
             run_module: &run_module,
+            reset_connection: &reset_connection,
             set_var: &set_var,
             include_var: &include_var,
             async_task: async_task.as_ref(),
