@@ -397,10 +397,6 @@ fn bad_arguments_name_the_task_the_argument_and_what_is_allowed() {
             "dnf: {name: tree, state: sideways}",
             "state \"sideways\" is not one of present, installed, latest, absent, removed",
         ),
-        (
-            "package: {name: tree, use: pkgng}",
-            "use=pkgng is not supported",
-        ),
     ];
     for (task, expected) in cases {
         s.write(
@@ -425,6 +421,20 @@ fn bad_arguments_name_the_task_the_argument_and_what_is_allowed() {
             "{task} names the task: {msg}"
         );
     }
+    // A package manager the package action cannot find: Ansible's own words, as its action
+    // plugin says them (no task suffix).
+    s.write(
+        "bad.yml",
+        &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n    - package: {{name: tree, use: pkgng}}\n"),
+    );
+    let run = s.settle(&["bad.yml", "-i", "inv"]);
+    run.assert_code(2);
+    assert!(
+        run.stdout
+            .contains("Could not find a matching action for the \\\"pkgng\\\" package manager."),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
