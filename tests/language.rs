@@ -4022,3 +4022,27 @@ fn package_takes_its_manager_from_ansible_package_use() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn a_role_handler_includes_tasks_named_from_the_role_folder() {
+    let s = one_host();
+    s.write(
+        "roles/r/tasks/main.yml",
+        "- command: 'true'\n  notify: do_include\n",
+    );
+    s.write(
+        "roles/r/tasks/handlers.yml",
+        "- debug: {msg: included handler}\n",
+    );
+    s.write(
+        "roles/r/handlers/main.yml",
+        "- name: do_include\n  include_tasks: tasks/handlers.yml\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: [r]\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["included handler"], "{}", run.stdout);
+}

@@ -221,11 +221,16 @@ impl PlayRun<'_> {
                 } else if path.exists() || include.role.is_none() {
                     path
                 } else {
-                    include
-                        .role
-                        .as_ref()
-                        .map(|r| r.path.join("tasks").join(&file))
-                        .unwrap_or(path)
+                    // In a role: its `tasks/`, else the role's own folder (`tasks/x.yml` named
+                    // from the role's handlers), as Ansible's search goes.
+                    let role = include.role.as_ref().map(|r| &r.path);
+                    let in_tasks = role.map(|r| r.join("tasks").join(&file));
+                    let in_role = role.map(|r| r.join(&file));
+                    match (in_tasks, in_role) {
+                        (Some(t), Some(r)) if !t.exists() && r.exists() => r,
+                        (Some(t), _) => t,
+                        _ => path,
+                    }
                 };
                 let label = item.map(|index| {
                     python_repr(
