@@ -444,7 +444,8 @@ impl PlayRun<'_> {
             ended.remove(&key);
         }
         drop(ended);
-        self.role_already_run(role, host)
+        // A handler (and what it includes) runs whenever notified, its role done or not.
+        !handlers::running_handlers() && self.role_already_run(role, host)
     }
 
     /// `meta: end_role` on a host: the rest of the task's role is passed over.
