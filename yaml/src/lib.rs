@@ -18,7 +18,7 @@
 
 mod pyjson;
 
-pub use pyjson::{py_json, py_json_with, python_type};
+pub use pyjson::{py_json, py_json_with, python_type, write_json_string};
 
 use std::fmt;
 use std::path::{Path, PathBuf};

@@ -96,6 +96,12 @@ fn write(
 
 /// A JSON string with Python's escapes (`ensure_ascii=False`: other text as it is).
 fn write_string(s: &str, out: &mut String) {
+    write_json_string(s, false, out);
+}
+
+/// A JSON string as Python's `json.dumps` escapes it: with `ensure_ascii`, everything outside
+/// printable ASCII as `\uXXXX` (UTF-16 units), else only control characters.
+pub fn write_json_string(s: &str, ensure_ascii: bool, out: &mut String) {
     out.push('"');
     for c in s.chars() {
         match c {
@@ -106,7 +112,12 @@ fn write_string(s: &str, out: &mut String) {
             '\t' => out.push_str("\\t"),
             '\u{8}' => out.push_str("\\b"),
             '\u{c}' => out.push_str("\\f"),
-            c if (c as u32) < 0x20 => out.push_str(&format!("\\u{:04x}", c as u32)),
+            c if (c as u32) < 0x20 || (ensure_ascii && (c as u32) > 0x7E) => {
+                let mut buf = [0u16; 2];
+                for unit in c.encode_utf16(&mut buf) {
+                    out.push_str(&format!("\\u{unit:04x}"));
+                }
+            }
             c => out.push(c),
         }
     }

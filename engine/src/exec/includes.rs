@@ -116,17 +116,18 @@ impl PlayRun<'_> {
         let fake_task = include_as_task(include);
         // `run_once` on an include: only the first host reads it, so only it runs the tasks
         // (unless they are themselves run_once, through `apply`), as in Ansible.
-        let once = batch.first().is_some_and(|first| {
-            let scope = self.scope(
-                &self.engine.hosts.get(first),
-                &fake_task,
-                extra.get(first).unwrap_or(&no_extra),
-            );
-            bool_of(&include.keywords.run_once, &scope)
-                .ok()
-                .flatten()
-                .unwrap_or(false)
-        });
+        let once = include.keywords.run_once.is_some()
+            && batch.first().is_some_and(|first| {
+                let scope = self.scope(
+                    &self.engine.hosts.get(first),
+                    &fake_task,
+                    extra.get(first).unwrap_or(&no_extra),
+                );
+                bool_of(&include.keywords.run_once, &scope)
+                    .ok()
+                    .flatten()
+                    .unwrap_or(false)
+            });
         let everyone = batch;
         let batch = match once {
             true => &batch[..1],

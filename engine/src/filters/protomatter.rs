@@ -25,7 +25,6 @@
 use std::cell::RefCell;
 use std::sync::Arc;
 
-use minijinja::value::ValueKind;
 use minijinja::{Environment, Error, ErrorKind, Value};
 use serde_json::Value as Json;
 
@@ -186,17 +185,10 @@ fn tagged_with(value: Value, tag: String) -> Result<bool, Error> {
 /// Python's type name as Ansible's `true_type` gives it (tagged strings are `_AnsibleTaggedStr`).
 fn true_type(value: Value) -> String {
     let tagged = !tags_of(&value).is_empty();
-    let plain = match value.kind() {
-        ValueKind::Undefined => return "UndefinedMarker".into(),
-        ValueKind::None => "NoneType",
-        ValueKind::Bool => "bool",
-        ValueKind::Number if value.as_i64().is_some() => "int",
-        ValueKind::Number => "float",
-        ValueKind::String => "str",
-        ValueKind::Seq | ValueKind::Iterable => "list",
-        ValueKind::Map => "dict",
-        _ => "object",
-    };
+    if value.is_undefined() {
+        return "UndefinedMarker".into();
+    }
+    let plain = crate::template::python_type(&value);
     match (tagged, plain) {
         (true, "str") => "_AnsibleTaggedStr".into(),
         (true, "int") => "_AnsibleTaggedInt".into(),
