@@ -88,8 +88,21 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ),
 ];
 
-/// Arguments Ansible's `template` has that settle does not.
-const TEMPLATE_UNSUPPORTED: &[&str] = &["attributes", "seuser", "serole", "setype", "selevel"];
+/// Arguments Ansible's controller actions have that settle's do not: refused by name.
+const CONTROLLER_UNSUPPORTED: &[(&str, &[&str])] = &[
+    (
+        "template",
+        &[
+            "attributes",
+            "attr",
+            "seuser",
+            "serole",
+            "setype",
+            "selevel",
+        ],
+    ),
+    ("pause", &["prompt", "echo"]),
+];
 
 const META_ACTIONS: &[&str] = &[
     "flush_handlers",
@@ -130,28 +143,61 @@ pub(crate) fn did_you_mean<'a>(
         .unwrap_or_default()
 }
 
+/// The arguments of a module settle runs itself: those it takes (`None`: any, checked when the
+/// action runs) and those Ansible's module has that settle refuses by name.
+#[derive(Debug, Clone)]
+pub struct ModuleArguments {
+    pub name: &'static str,
+    pub accepted: Option<Vec<&'static str>>,
+    pub unsupported: Vec<&'static str>,
+}
+
+/// The arguments of `module`, if settle runs it itself (a controller action or a host module).
+pub fn module_arguments(module: &str) -> Option<ModuleArguments> {
+    if let Some((name, args)) = CONTROLLER_ACTIONS.iter().find(|(n, _)| *n == module) {
+        let unsupported = CONTROLLER_UNSUPPORTED
+            .iter()
+            .find(|(n, _)| n == name)
+            .map_or_else(Vec::new, |(_, args)| args.to_vec());
+        return Some(ModuleArguments {
+            name,
+            accepted: args.map(<[&str]>::to_vec),
+            unsupported,
+        });
+    }
+    let spec = settle_modules::spec(module)?;
+    let mut args = spec.args.to_vec();
+    args.retain(|a| !a.starts_with("_content") && *a != "_src_name");
+    if spec.free_form {
+        args.push("_raw_params");
+    }
+    Some(ModuleArguments {
+        name: spec.name,
+        accepted: Some(args),
+        unsupported: spec.unsupported.to_vec(),
+    })
+}
+
+/// Every module settle runs itself, with its arguments.
+pub fn native_modules() -> Vec<ModuleArguments> {
+    known_modules()
+        .into_iter()
+        .filter_map(module_arguments)
+        .collect()
+}
+
 /// Checks a task's module and argument names before anything runs. A module settle does not
 /// have must be one of Ansible's it can find (which checks its own arguments).
 pub(crate) fn validate(task: &Task, play_dir: &Path) -> Result<(), String> {
     let module = task.module.as_str();
-    let (accepted, unsupported): (Option<Vec<&str>>, Vec<&str>) =
-        if let Some((_, args)) = CONTROLLER_ACTIONS.iter().find(|(n, _)| *n == module) {
-            let unsupported = if module == "template" {
-                TEMPLATE_UNSUPPORTED.to_vec()
-            } else {
-                Vec::new()
-            };
-            (args.map(<[&str]>::to_vec), unsupported)
-        } else if let Some(spec) = settle_modules::spec(module) {
-            let mut args = spec.args.to_vec();
-            args.retain(|a| !a.starts_with("_content") && *a != "_src_name");
-            if spec.free_form {
-                args.push("_raw_params");
-            }
-            (Some(args), spec.unsupported.to_vec())
-        } else {
-            return crate::ansible_modules::find(task, play_dir).map(|_| ());
-        };
+    let Some(ModuleArguments {
+        accepted,
+        unsupported,
+        ..
+    }) = module_arguments(module)
+    else {
+        return crate::ansible_modules::find(task, play_dir).map(|_| ());
+    };
     if let Some(accepted) = accepted {
         for key in task.args.keys() {
             // Arguments from a template are checked once rendered.

@@ -43,6 +43,7 @@ use serde_json::Value;
 use settle_inventory::Inventory;
 use settle_playbooks::{Playbook, TaskNode};
 
+pub use actions::{ModuleArguments, module_arguments, native_modules};
 pub use plan::Selection;
 
 /// Variables: names to values.

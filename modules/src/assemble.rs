@@ -32,7 +32,14 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "decrypt",
         "unsafe_writes",
     ],
-    unsupported: &["attributes", "seuser", "serole", "setype", "selevel"],
+    unsupported: &[
+        "attributes",
+        "attr",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
+    ],
     free_form: false,
 };
 

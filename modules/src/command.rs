@@ -28,7 +28,7 @@ pub(crate) static COMMAND_SPEC: ModuleSpec = ModuleSpec {
         "expand_argument_vars",
         "executable",
     ],
-    unsupported: &["warn", "_uses_shell"],
+    unsupported: &[],
     free_form: true,
 };
 
@@ -47,7 +47,7 @@ pub(crate) static SHELL_SPEC: ModuleSpec = ModuleSpec {
         // Taken only to refuse it with Ansible's message: shell expands nothing.
         "expand_argument_vars",
     ],
-    unsupported: &["warn"],
+    unsupported: &[],
     free_form: true,
 };
 

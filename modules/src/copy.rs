@@ -42,6 +42,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     unsupported: &[
         "checksum",
         "attributes",
+        "attr",
         "seuser",
         "serole",
         "setype",

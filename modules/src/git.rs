@@ -40,6 +40,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "separate_git_dir",
         "verify_commit",
         "gpg_whitelist",
+        "gpg_allowlist",
         "archive",
         "archive_prefix",
         "umask",

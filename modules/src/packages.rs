@@ -35,6 +35,8 @@ pub(crate) static APT_SPEC: ModuleSpec = ModuleSpec {
         "dpkg_options",
         "allow_downgrade",
         "allow-downgrade",
+        "allow_downgrades",
+        "allow-downgrades",
         "lock_timeout",
         "force_apt_get",
     ],
@@ -46,6 +48,8 @@ pub(crate) static APT_SPEC: ModuleSpec = ModuleSpec {
         "fail_on_autoremove",
         "force",
         "allow_unauthenticated",
+        "allow-unauthenticated",
+        "auto_install_module_deps",
         "allow_change_held_packages",
         "policy_rc_d",
         "update_cache_retries",
@@ -86,7 +90,13 @@ pub(crate) struct Apt {
     default_release: Option<String>,
     #[serde(default = "default_dpkg_options")]
     dpkg_options: String,
-    #[serde(default, alias = "allow-downgrade", deserialize_with = "boolean")]
+    #[serde(
+        default,
+        alias = "allow-downgrade",
+        alias = "allow_downgrades",
+        alias = "allow-downgrades",
+        deserialize_with = "boolean"
+    )]
     allow_downgrade: bool,
     /// Accepted for compatibility: settle waits for the dpkg lock as apt-get does.
     #[serde(default)]

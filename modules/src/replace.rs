@@ -34,7 +34,6 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "unsafe_writes",
     ],
     unsupported: &[
-        "others",
         "attributes",
         "attr",
         "seuser",

@@ -34,7 +34,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "attr",
         "attributes",
     ],
-    unsupported: &["get_selinux_context"],
+    unsupported: &[],
     free_form: false,
 };
 

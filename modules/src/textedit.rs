@@ -40,8 +40,8 @@ pub(crate) static LINEINFILE_SPEC: ModuleSpec = ModuleSpec {
         "unsafe_writes",
     ],
     unsupported: &[
-        "others",
         "attributes",
+        "attr",
         "seuser",
         "serole",
         "setype",
@@ -75,7 +75,14 @@ pub(crate) static BLOCKINFILE_SPEC: ModuleSpec = ModuleSpec {
         "prepend_newline",
         "unsafe_writes",
     ],
-    unsupported: &["attributes", "seuser", "serole", "setype", "selevel"],
+    unsupported: &[
+        "attributes",
+        "attr",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
+    ],
     free_form: false,
 };
 
