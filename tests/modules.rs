@@ -543,6 +543,41 @@ fn user_password_and_lock() {
 }
 
 #[test]
+fn user_ssh_key_skeleton_and_password_ageing() {
+    let hosts = test_hosts();
+    let tasks = "    - user: {name: m-key, shell: /bin/bash, skeleton: /etc/m-skel, password_expire_max: 90, password_expire_min: 1, password_expire_warn: 7, password_expire_account_disable: 30, generate_ssh_key: yes, ssh_key_type: ed25519, ssh_key_comment: m-key@settle}\n";
+    let verify = "getent shadow m-key | cut -d: -f4-7; stat -c '%U %a' /home/m-key/.ssh /home/m-key/.ssh/id_ed25519 /home/m-key/.ssh/id_ed25519.pub; cut -d' ' -f1,3 /home/m-key/.ssh/id_ed25519.pub; cat /home/m-key/from-skel";
+    let expected =
+        "1:90:7:30\nm-key 700\nm-key 600\nm-key 644\nssh-ed25519 m-key@settle\nskeleton\n";
+    let reset = "userdel -r m-key 2>/dev/null; mkdir -p /etc/m-skel && echo skeleton > /etc/m-skel/from-skel";
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[0],
+            reset,
+            tasks,
+            verify,
+            expected,
+            drift: "chage -M 30 m-key",
+            diff_shows: "password_expire_max: 30 → 90",
+        },
+    );
+    // A key that went missing is made again; one that exists is kept (no `force`).
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[0],
+            reset,
+            tasks,
+            verify,
+            expected,
+            drift: "rm /home/m-key/.ssh/id_ed25519 /home/m-key/.ssh/id_ed25519.pub",
+            diff_shows: "/home/m-key/.ssh/id_ed25519",
+        },
+    );
+}
+
+#[test]
 fn read_only_modules_change_nothing_and_report_what_they_saw() {
     let hosts = test_hosts();
     let host = hosts.names()[1];

@@ -34,22 +34,12 @@ pub(crate) static USER_SPEC: ModuleSpec = ModuleSpec {
         "non_unique",
         "update_password",
         "move_home",
-    ],
-    unsupported: &[
         "generate_ssh_key",
         "ssh_key_bits",
         "ssh_key_comment",
         "ssh_key_file",
-        "ssh_key_passphrase",
         "ssh_key_type",
         "skeleton",
-        "local",
-        "seuser",
-        "login_class",
-        "hidden",
-        "authorization",
-        "profile",
-        "role",
         "umask",
         "password_expire_max",
         "password_expire_min",
@@ -57,6 +47,18 @@ pub(crate) static USER_SPEC: ModuleSpec = ModuleSpec {
         "password_expire_account_disable",
         "uid_min",
         "uid_max",
+    ],
+    // `ssh_key_passphrase` would need a terminal to reach ssh-keygen without showing on its
+    // command line; the rest are for other systems (macOS, BSD, Solaris) or `luseradd`.
+    unsupported: &[
+        "ssh_key_passphrase",
+        "local",
+        "seuser",
+        "login_class",
+        "hidden",
+        "authorization",
+        "profile",
+        "role",
     ],
     free_form: false,
 };
@@ -119,12 +121,30 @@ pub(crate) fn groups() -> Vec<GroupEntry> {
         .collect()
 }
 
-/// (password hash, account expiry in days since 1970) from /etc/shadow.
-fn shadow(name: &str) -> Option<(String, Option<i64>)> {
+/// One line of /etc/shadow. An empty number field is `None`.
+#[derive(Debug, Default)]
+struct Shadow {
+    hash: String,
+    min: Option<i64>,
+    max: Option<i64>,
+    warn: Option<i64>,
+    inactive: Option<i64>,
+    /// Account expiry, in days since 1970.
+    expire: Option<i64>,
+}
+
+fn shadow(name: &str) -> Option<Shadow> {
     let text = std::fs::read_to_string("/etc/shadow").ok()?;
     text.lines().find_map(|l| {
         let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 8 && f[0] == name).then(|| (f[1].to_string(), f[7].parse().ok()))
+        (f.len() >= 8 && f[0] == name).then(|| Shadow {
+            hash: f[1].to_string(),
+            min: f[3].parse().ok(),
+            max: f[4].parse().ok(),
+            warn: f[5].parse().ok(),
+            inactive: f[6].parse().ok(),
+            expire: f[7].parse().ok(),
+        })
     })
 }
 
@@ -204,9 +224,37 @@ pub(crate) struct User {
     update_password: String,
     #[serde(default, deserialize_with = "boolean")]
     move_home: bool,
+    skeleton: Option<String>,
+    #[serde(default, deserialize_with = "text")]
+    umask: Option<String>,
+    uid_min: Option<u32>,
+    uid_max: Option<u32>,
+    password_expire_max: Option<i64>,
+    password_expire_min: Option<i64>,
+    password_expire_warn: Option<i64>,
+    password_expire_account_disable: Option<i64>,
+    #[serde(default, deserialize_with = "boolean")]
+    generate_ssh_key: bool,
+    #[serde(default)]
+    ssh_key_bits: u32,
+    #[serde(default = "rsa")]
+    ssh_key_type: String,
+    ssh_key_file: Option<String>,
+    ssh_key_comment: Option<String>,
     #[serde(skip)]
     existed: bool,
 }
+
+fn rsa() -> String {
+    "rsa".into()
+}
+
+/// `chage`'s flag for each password ageing argument, with the /etc/shadow field it sets.
+const AGEING: [(&str, &str); 3] = [
+    ("password_expire_min", "-m"),
+    ("password_expire_max", "-M"),
+    ("password_expire_warn", "-W"),
+];
 
 fn yes() -> bool {
     true
@@ -233,6 +281,74 @@ impl User {
                 Some((e / 86_400.0).floor() as i64)
             }
         })
+    }
+
+    fn ageing(&self, field: &str) -> Option<i64> {
+        match field {
+            "password_expire_min" => self.password_expire_min,
+            "password_expire_max" => self.password_expire_max,
+            "password_expire_warn" => self.password_expire_warn,
+            _ => None,
+        }
+    }
+
+    /// The home folder the user has, or will have once created (useradd's default).
+    fn home_dir(&self) -> String {
+        passwd(&self.name)
+            .map(|p| p.home)
+            .or_else(|| self.home.clone())
+            .unwrap_or_else(|| format!("/home/{}", self.name))
+    }
+
+    /// The private key file of `generate_ssh_key`: `ssh_key_file`, relative to the home folder,
+    /// by default `.ssh/id_<type>`.
+    fn ssh_key_path(&self) -> std::path::PathBuf {
+        let file = self
+            .ssh_key_file
+            .clone()
+            .unwrap_or_else(|| format!(".ssh/id_{}", self.ssh_key_type));
+        std::path::Path::new(&self.home_dir()).join(file)
+    }
+
+    /// Runs ssh-keygen for `generate_ssh_key` (the folder made 0700, both files given to the
+    /// user), as Ansible's user module does.
+    fn generate_key(&self) -> Result<(), ModuleError> {
+        let key = self.ssh_key_path();
+        let public = format!("{}.pub", key.display());
+        let owner = passwd(&self.name)
+            .ok_or_else(|| ModuleError::Failed(format!("user {} does not exist", self.name)))?;
+        let chown = |path: &std::path::Path| {
+            std::os::unix::fs::chown(path, Some(owner.uid), Some(owner.gid))
+                .map_err(|e| ModuleError::io(format!("chown {}", path.display()), e))
+        };
+        if let Some(dir) = key.parent()
+            && !dir.exists()
+        {
+            use std::os::unix::fs::DirBuilderExt;
+            std::fs::DirBuilder::new()
+                .mode(0o700)
+                .create(dir)
+                .map_err(|e| ModuleError::io(format!("Failed to create {}", dir.display()), e))?;
+            chown(dir)?;
+        }
+        // `force`: ssh-keygen asks before overwriting the private key; the public one goes first.
+        for path in [key.as_path(), std::path::Path::new(&public)] {
+            if path.exists() {
+                std::fs::remove_file(path)
+                    .map_err(|e| ModuleError::io(format!("remove {}", path.display()), e))?;
+            }
+        }
+        let comment = self.ssh_key_comment.clone().unwrap_or_else(default_comment);
+        let mut argv: Vec<String> =
+            vec!["ssh-keygen".into(), "-t".into(), self.ssh_key_type.clone()];
+        if self.ssh_key_bits > 0 {
+            argv.extend(["-b".into(), self.ssh_key_bits.to_string()]);
+        }
+        argv.extend(["-C".into(), comment, "-f".into(), key.display().to_string()]);
+        argv.extend(["-N".into(), String::new()]);
+        run_ok(&argv, &[])?;
+        chown(&key)?;
+        chown(std::path::Path::new(&public))
     }
 
     fn supplementary(&self) -> Vec<String> {
@@ -273,6 +389,12 @@ impl Resource for User {
                 if let Some(g) = &self.group {
                     resolve_group(g)?;
                 }
+                for (field, _) in AGEING {
+                    if let Some(want) = self.ageing(field) {
+                        plan.change(field, None, Some(want.to_string()));
+                    }
+                }
+                self.plan_ssh_key(&mut plan);
             }
             return Ok(plan);
         };
@@ -330,7 +452,11 @@ impl Resource for User {
                 plan.change(field, Some(have.clone()), Some(want.clone()));
             }
         }
-        let (hash, expiry) = shadow(&self.name).unwrap_or_default();
+        let Shadow {
+            hash,
+            expire: expiry,
+            ..
+        } = shadow(&self.name).unwrap_or_default();
         if let Some(password) = &self.password
             && self.update_password == "always"
             && hash.trim_start_matches('!') != password
@@ -354,6 +480,25 @@ impl Resource for User {
                 plan.change("expires", Some(show(have)), Some(show(want)));
             }
         }
+        let ageing = shadow(&self.name).unwrap_or_default();
+        for (field, have) in [
+            ("password_expire_min", ageing.min),
+            ("password_expire_max", ageing.max),
+            ("password_expire_warn", ageing.warn),
+            ("password_expire_account_disable", ageing.inactive),
+        ] {
+            let want = match field {
+                "password_expire_account_disable" => self.password_expire_account_disable,
+                _ => self.ageing(field),
+            };
+            if let Some(want) = want
+                && Some(want) != have
+            {
+                let show = |d: Option<i64>| d.map_or_else(|| "none".into(), |d| d.to_string());
+                plan.change(field, Some(show(have)), Some(want.to_string()));
+            }
+        }
+        self.plan_ssh_key(&mut plan);
         Ok(plan)
     }
 
@@ -401,18 +546,36 @@ impl Resource for User {
             if let Some(Some(days)) = self.wanted_expiry_days() {
                 args.extend(["-e".into(), date_of_days(days)]);
             }
+            if let Some(days) = self.password_expire_account_disable {
+                args.extend(["-f".into(), days.to_string()]);
+            }
             if self.system {
                 args.push("-r".into());
             }
-            args.push(if self.create_home {
-                "-m".into()
+            if self.create_home {
+                args.push("-m".into());
+                if let Some(skeleton) = &self.skeleton {
+                    args.extend(["-k".into(), skeleton.clone()]);
+                }
+                if let Some(umask) = &self.umask {
+                    args.extend(["-K".into(), format!("UMASK={umask}")]);
+                }
             } else {
-                "-M".into()
-            });
+                args.push("-M".into());
+            }
+            for (key, value) in [("UID_MIN", self.uid_min), ("UID_MAX", self.uid_max)] {
+                if let Some(value) = value {
+                    args.extend(["-K".into(), format!("{key}={value}")]);
+                }
+            }
             args.push(name.clone());
             run_ok(&args, &[])?;
             if self.password_lock == Some(true) {
                 run_ok(&["usermod", "-L", &name], &[])?;
+            }
+            self.chage(plan)?;
+            if plan.has("ssh_key") {
+                self.generate_key()?;
             }
             return Ok(());
         }
@@ -448,12 +611,19 @@ impl Resource for User {
                         None => String::new(),
                     },
                 ]),
+                "password_expire_account_disable" => {
+                    args.extend(["-f".into(), change.after.clone().unwrap_or_default()])
+                }
                 _ => {}
             }
         }
         if args.len() > 1 {
             args.push(name);
             run_ok(&args, &[])?;
+        }
+        self.chage(plan)?;
+        if plan.has("ssh_key") {
+            self.generate_key()?;
         }
         Ok(())
     }
@@ -479,7 +649,64 @@ impl Resource for User {
             values.insert("remove".into(), self.remove.into());
             values.insert("force".into(), self.force.into());
         }
+        if self.generate_ssh_key && self.state == Presence::Present {
+            let key = self.ssh_key_path();
+            let fingerprint = if key.exists() {
+                crate::process::run(&["ssh-keygen", "-l", "-f", &key.display().to_string()], &[])
+                    .map(|r| r.stdout.trim().to_string())
+                    .unwrap_or_default()
+            } else {
+                format!("SSH Key file {} does not exist", key.display())
+            };
+            values.insert("ssh_fingerprint".into(), fingerprint.into());
+            let public = std::fs::read_to_string(format!("{}.pub", key.display()))
+                .ok()
+                .map(|k| k.trim().to_string());
+            values.insert("ssh_key_file".into(), key.display().to_string().into());
+            values.insert("ssh_public_key".into(), public.into());
+        }
     }
+}
+
+impl User {
+    /// `generate_ssh_key`: a key is made when neither its private nor its public file exists,
+    /// or always with `force` (Ansible's rule: an existing file is never replaced without it).
+    fn plan_ssh_key(&self, plan: &mut Plan) {
+        if !self.generate_ssh_key {
+            return;
+        }
+        let key = self.ssh_key_path();
+        let public = std::path::PathBuf::from(format!("{}.pub", key.display()));
+        let exists = key.exists() || public.exists();
+        if !exists || self.force {
+            plan.change(
+                "ssh_key",
+                exists.then(|| key.display().to_string()),
+                Some(key.display().to_string()),
+            );
+        }
+    }
+
+    /// `chage` for the password ageing arguments that differ.
+    fn chage(&self, plan: &Plan) -> Result<(), ModuleError> {
+        let mut args: Vec<String> = vec!["chage".into()];
+        for (field, flag) in AGEING {
+            if let Some(change) = plan.changes.iter().find(|c| c.field == field) {
+                args.extend([flag.into(), change.after.clone().unwrap_or_default()]);
+            }
+        }
+        if args.len() > 1 {
+            args.push(self.name.clone());
+            run_ok(&args, &[])?;
+        }
+        Ok(())
+    }
+}
+
+/// Ansible's default key comment: `ansible-generated on <the host's name>`.
+fn default_comment() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    format!("ansible-generated on {}", host.trim())
 }
 
 #[derive(Debug, Deserialize)]
