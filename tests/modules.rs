@@ -263,6 +263,64 @@ fn apt_installs_all_missing_packages_at_once() {
     );
 }
 
+/// A local apt repository on the host offering `m-dummy` 2.0, with 1.0 installed: everything
+/// else upgradable is held, so `upgrade` touches only the test's package.
+const APT_UPGRADE_RESET: &str = r#"set -e
+export DEBIAN_FRONTEND=noninteractive
+r=/srv/m-apt; rm -rf $r /etc/apt/sources.list.d/m-apt.list; mkdir -p $r/pkg/DEBIAN $r/repo
+for v in 1.0 2.0; do
+  printf 'Package: m-dummy\nVersion: %s\nArchitecture: all\nMaintainer: settle <t@settle>\nDescription: settle test\n' $v > $r/pkg/DEBIAN/control
+  dpkg-deb -b $r/pkg $r/m-dummy_${v}_all.deb >/dev/null
+done
+cp $r/m-dummy_2.0_all.deb $r/repo/
+f=m-dummy_2.0_all.deb
+printf 'Package: m-dummy\nVersion: 2.0\nArchitecture: all\nMaintainer: settle <t@settle>\nFilename: ./%s\nSize: %s\nSHA256: %s\nDescription: settle test\n\n' $f $(stat -c %s $r/repo/$f) $(sha256sum $r/repo/$f | cut -d' ' -f1) > $r/repo/Packages
+echo 'deb [trusted=yes] file:/srv/m-apt/repo ./' > /etc/apt/sources.list.d/m-apt.list
+apt-get update -q -o Dir::Etc::sourcelist=sources.list.d/m-apt.list -o Dir::Etc::sourceparts=- -o APT::Get::List-Cleanup=0 >/dev/null
+apt-mark hold $(apt-get -s upgrade | awk '/^Inst/ && $2 != "m-dummy" {print $2}') >/dev/null 2>&1 || true
+dpkg -i $r/m-dummy_1.0_all.deb >/dev/null
+touch /var/cache/apt/archives/m-stale_1.0_all.deb"#;
+
+#[test]
+fn apt_upgrade_clean_and_policy_rc_d() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[0],
+            reset: APT_UPGRADE_RESET,
+            tasks: "    - apt: {upgrade: dist, clean: yes, policy_rc_d: 101}\n",
+            verify: "dpkg-query -W -f '${Version}\\n' m-dummy; ls /var/cache/apt/archives/*.deb 2>/dev/null | wc -l; test -e /usr/sbin/policy-rc.d && echo left || echo gone",
+            expected: "2.0\n0\ngone\n",
+            drift: "dpkg -i /srv/m-apt/m-dummy_1.0_all.deb >/dev/null",
+            diff_shows: "upgrade: ",
+        },
+    );
+    // only_upgrade leaves a package that is not installed alone.
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let host = hosts.names()[0];
+    s.write(
+        "site.yml",
+        &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n    - apt: {{name: m-dummy, state: latest, only_upgrade: yes}}\n"),
+    );
+    hosts.ssh(
+        host,
+        "DEBIAN_FRONTEND=noninteractive dpkg -r m-dummy >/dev/null",
+    );
+    let only = run(&s, &[]);
+    only.assert_code(0);
+    assert_eq!(changed(&only, host), 0, "{}", only.stdout);
+    assert_eq!(
+        hosts.ssh(
+            host,
+            "dpkg -s m-dummy >/dev/null 2>&1 && echo installed || echo absent"
+        ),
+        "absent\n"
+    );
+    hosts.ssh(host, "apt-mark unhold $(apt-mark showhold) >/dev/null 2>&1; rm -f /etc/apt/sources.list.d/m-apt.list; true");
+}
+
 /// dnf has no RPM-based host here (no Fedora or RHEL mirror is reachable), so its scenarios run
 /// Debian's own dnf and rpm on a Debian test host, with real RPMs built on the host and served
 /// from a local repository (tests/fixtures/rpm-repo.sh).

@@ -39,8 +39,6 @@ pub(crate) static APT_SPEC: ModuleSpec = ModuleSpec {
         "allow-downgrades",
         "lock_timeout",
         "force_apt_get",
-    ],
-    unsupported: &[
         "upgrade",
         "only_upgrade",
         "autoclean",
@@ -55,6 +53,7 @@ pub(crate) static APT_SPEC: ModuleSpec = ModuleSpec {
         "update_cache_retries",
         "update_cache_retry_max_delay",
     ],
+    unsupported: &[],
     free_form: false,
 };
 
@@ -105,8 +104,92 @@ pub(crate) struct Apt {
     #[serde(default, deserialize_with = "boolean")]
     #[allow(dead_code)]
     force_apt_get: bool,
+    /// `no`, `yes`/`safe` (apt-get upgrade --with-new-pkgs), `full`/`dist` (apt-get
+    /// dist-upgrade): settle always uses apt-get, as Ansible does without aptitude.
+    #[serde(default, deserialize_with = "crate::args::text")]
+    upgrade: Option<String>,
+    #[serde(default, deserialize_with = "boolean")]
+    only_upgrade: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    autoclean: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    clean: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    fail_on_autoremove: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    force: bool,
+    #[serde(default, alias = "allow-unauthenticated", deserialize_with = "boolean")]
+    allow_unauthenticated: bool,
+    #[serde(default, deserialize_with = "boolean")]
+    allow_change_held_packages: bool,
+    /// Accepted for compatibility: it installs Python's apt bindings, which settle does not use.
+    #[serde(default, deserialize_with = "boolean")]
+    #[allow(dead_code)]
+    auto_install_module_deps: bool,
+    policy_rc_d: Option<i64>,
+    #[serde(default = "five")]
+    update_cache_retries: u32,
+    #[serde(default = "twelve")]
+    update_cache_retry_max_delay: u64,
     #[serde(skip)]
     report: Map<String, Value>,
+}
+
+fn five() -> u32 {
+    5
+}
+
+fn twelve() -> u64 {
+    12
+}
+
+/// Where apt keeps downloaded packages, which `clean` empties.
+const APT_ARCHIVES: &str = "/var/cache/apt/archives";
+
+/// The `.deb` files apt has downloaded (`clean` removes them).
+fn downloaded_packages() -> Vec<String> {
+    [APT_ARCHIVES.to_string(), format!("{APT_ARCHIVES}/partial")]
+        .iter()
+        .filter_map(|dir| std::fs::read_dir(dir).ok())
+        .flatten()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".deb"))
+        .collect()
+}
+
+/// Installs `/usr/sbin/policy-rc.d` answering `exit N` for the life of the guard (Ansible's
+/// `policy_rc_d`: services are not started by package scripts), then puts back what was there.
+struct PolicyRcD {
+    previous: Option<Vec<u8>>,
+}
+
+const POLICY_RC_D: &str = "/usr/sbin/policy-rc.d";
+
+impl PolicyRcD {
+    fn install(code: Option<i64>) -> Result<Option<PolicyRcD>, ModuleError> {
+        let Some(code) = code else {
+            return Ok(None);
+        };
+        let previous = std::fs::read(POLICY_RC_D).ok();
+        crate::fsutil::atomic_write(
+            Path::new(POLICY_RC_D),
+            format!("#!/bin/sh\nexit {code}\n").as_bytes(),
+            0o755,
+            None,
+            None,
+        )?;
+        Ok(Some(PolicyRcD { previous }))
+    }
+}
+
+impl Drop for PolicyRcD {
+    fn drop(&mut self) {
+        let _ = match &self.previous {
+            Some(bytes) => std::fs::write(POLICY_RC_D, bytes),
+            None => std::fs::remove_file(POLICY_RC_D),
+        };
+    }
 }
 
 fn default_dpkg_options() -> String {
@@ -281,6 +364,57 @@ impl Apt {
         package_state("apt", self.state.as_deref(), "present, absent, latest")
     }
 
+    /// The apt-get command for `upgrade`, if one is asked for.
+    fn upgrade_verb(&self) -> Result<Option<&'static [&'static str]>, ModuleError> {
+        match self
+            .upgrade
+            .as_deref()
+            .map(str::to_ascii_lowercase)
+            .as_deref()
+        {
+            None | Some("no" | "false") => Ok(None),
+            Some("yes" | "true" | "safe") => Ok(Some(&["upgrade", "--with-new-pkgs"])),
+            Some("full" | "dist") => Ok(Some(&["dist-upgrade"])),
+            Some(other) => Err(ModuleError::Args(format!(
+                "apt: value of upgrade must be one of: dist, full, no, safe, yes, got: {other}"
+            ))),
+        }
+    }
+
+    /// The packages `apt-get -s VERB` would install or upgrade.
+    fn simulate(&self, verb: &[&str]) -> Result<Vec<String>, ModuleError> {
+        let mut argv = vec!["apt-get", "-s"];
+        argv.extend(verb);
+        if let Some(release) = &self.default_release {
+            argv.extend(["-t", release]);
+        }
+        let sim = run_ok(&argv, APT_ENV)?;
+        Ok(sim
+            .stdout
+            .lines()
+            .filter_map(|l| l.strip_prefix("Inst "))
+            .map(|r| r.split_whitespace().next().unwrap_or("").to_string())
+            .collect())
+    }
+
+    /// `apt-get update`, tried `update_cache_retries` times with a growing pause (at most
+    /// `update_cache_retry_max_delay` seconds), as Ansible retries it.
+    fn update(&self) -> Result<(), ModuleError> {
+        let mut delay = 1;
+        let mut attempt = 0;
+        loop {
+            match run_ok(&["apt-get", "update", "-q"], APT_ENV) {
+                Ok(_) => return Ok(()),
+                Err(e) if attempt + 1 >= self.update_cache_retries.max(1) => return Err(e),
+                Err(_) => {
+                    attempt += 1;
+                    std::thread::sleep(std::time::Duration::from_secs(delay));
+                    delay = (delay * 2).min(self.update_cache_retry_max_delay.max(1));
+                }
+            }
+        }
+    }
+
     fn apt_get(&self, verb: &str, packages: &[String]) -> Result<(), ModuleError> {
         let mut args: Vec<String> = vec!["apt-get".into(), "-y".into(), "-q".into()];
         for opt in self.dpkg_options.split(',').filter(|o| !o.is_empty()) {
@@ -298,10 +432,25 @@ impl Apt {
         if self.allow_downgrade {
             args.push("--allow-downgrades".into());
         }
+        for (on, flag) in [
+            (self.force, "--force-yes"),
+            (self.allow_unauthenticated, "--allow-unauthenticated"),
+            (
+                self.allow_change_held_packages,
+                "--allow-change-held-packages",
+            ),
+            (self.fail_on_autoremove, "--no-remove"),
+            (self.only_upgrade && verb == "install", "--only-upgrade"),
+        ] {
+            if on {
+                args.push(flag.into());
+            }
+        }
         if verb == "remove" && self.purge {
             args.push("--purge".into());
         }
-        args.push(verb.into());
+        let mut verb = verb.split(' ');
+        args.extend(verb.by_ref().map(str::to_string));
         args.extend(packages.iter().cloned());
         run_ok(&args, APT_ENV).map(|_| ())
     }
@@ -310,9 +459,17 @@ impl Apt {
 impl Resource for Apt {
     fn validate(&self) -> Result<(), ModuleError> {
         self.state()?;
-        if self.name.is_none() && self.deb.is_none() && !self.update_cache && !self.autoremove {
+        self.upgrade_verb()?;
+        if self.name.is_none()
+            && self.deb.is_none()
+            && !self.update_cache
+            && !self.autoremove
+            && !self.autoclean
+            && !self.clean
+            && self.upgrade_verb()?.is_none()
+        {
             return Err(ModuleError::Args(
-                "apt: give name, deb, update_cache or autoremove".into(),
+                "apt: give name, deb, upgrade, update_cache, autoremove, autoclean or clean".into(),
             ));
         }
         Ok(())
@@ -341,6 +498,8 @@ impl Resource for Apt {
                     Some("absent".into()),
                 ),
                 ("absent", None, _) => {}
+                // only_upgrade upgrades packages that are already installed.
+                (_, None, _) if self.only_upgrade => {}
                 (_, None, _) => plan.change(
                     &format!("package {name}"),
                     Some("absent".into()),
@@ -395,12 +554,42 @@ impl Resource for Apt {
                 plan.change("autoremove", None, Some(removed.join(", ")));
             }
         }
+        if let Some(verb) = self.upgrade_verb()? {
+            let upgraded = self.simulate(verb)?;
+            if !upgraded.is_empty() {
+                plan.change("upgrade", None, Some(upgraded.join(", ")));
+            }
+        }
+        if self.autoclean {
+            let sim = run(&["apt-get", "-s", "autoclean"], APT_ENV)?;
+            let removed: Vec<&str> = sim
+                .stdout
+                .lines()
+                .filter_map(|l| l.strip_prefix("Del "))
+                .map(|r| r.split_whitespace().next().unwrap_or(""))
+                .collect();
+            if !removed.is_empty() {
+                plan.change("autoclean", None, Some(removed.join(", ")));
+            }
+        }
+        // Ansible counts every `clean` as a change; settle only when there is something to
+        // remove, so a drift check stays at changed=0.
+        if self.clean {
+            let downloaded = downloaded_packages();
+            if !downloaded.is_empty() {
+                plan.change("clean", Some(downloaded.join(", ")), None);
+            }
+        }
         Ok(plan)
     }
 
     fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
+        let _policy = PolicyRcD::install(self.policy_rc_d)?;
+        if plan.has("clean") {
+            run_ok(&["apt-get", "clean"], APT_ENV)?;
+        }
         if plan.has("update_cache") {
-            run_ok(&["apt-get", "update", "-q"], APT_ENV)?;
+            self.update()?;
             let _ = std::fs::create_dir_all("/var/lib/apt/periodic");
             let _ = std::fs::write("/var/lib/apt/periodic/update-success-stamp", "");
             self.report.insert("cache_updated".into(), true.into());
@@ -430,12 +619,24 @@ impl Resource for Apt {
         {
             run_ok(&["dpkg", "-i", deb], APT_ENV)?;
         }
+        if plan.has("upgrade")
+            && let Some(verb) = self.upgrade_verb()?
+        {
+            let mut verb = verb.join(" ");
+            if self.autoremove {
+                verb.push_str(" --auto-remove");
+            }
+            self.apt_get(&verb, &[])?;
+        }
         if plan.has("autoremove") {
             let mut args = vec!["apt-get", "-y", "-q", "autoremove"];
             if self.purge {
                 args.push("--purge");
             }
             run_ok(&args, APT_ENV)?;
+        }
+        if plan.has("autoclean") {
+            run_ok(&["apt-get", "-y", "-q", "autoclean"], APT_ENV)?;
         }
         Ok(())
     }
