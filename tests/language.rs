@@ -4046,3 +4046,53 @@ fn a_role_handler_includes_tasks_named_from_the_role_folder() {
     run.assert_code(0);
     assert_eq!(run.messages(), ["included handler"], "{}", run.stdout);
 }
+
+#[test]
+fn debug_checks_var_and_splatted_args_as_ansible() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    indirect_omit: '{{ omit }}'
+    splat: {msg: '{{ omit }}', var: shown}
+    shown: yes
+  tasks:
+    - debug: {var: {a: 1}}
+      register: r
+      ignore_errors: yes
+    - assert:
+        that:
+          - r is failed
+          - \"r.msg is contains 'is not a string and conversion is not allowed'\"
+    - debug:
+      args: '{{ \"a string\" }}'
+      register: r
+      ignore_errors: yes
+    - assert:
+        that: r.msg is contains \"Task args must resolve to a 'dict' not 'str'\"
+    - debug:
+      args: '{{ splat }}'
+      register: r
+    - assert:
+        that: r.shown
+    - debug: {var: indirect_omit}
+      register: r
+    - assert:
+        that: [r.indirect_omit == '<<Omit>>', r.warnings | length == 1]
+    - debug: {var: '{{ \"shown\" }}'}
+      register: r
+      ignore_errors: yes
+    - assert:
+        that: r.msg is contains 'untrusted template or expression'
+    - set_fact: {ansible_facts: {nonfact: 1}}
+    - debug: {var: ansible_facts}
+    - assert:
+        that: nonfact is not defined
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -321,7 +321,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
                     ..*ctx
                 })
             }
-            Err(e) => failed(e),
+            Err(e) => failed(e.strip_prefix(NO_TASK_SUFFIX).unwrap_or(&e)),
         };
     }
     if ctx.async_task.is_some() && !supports_async(&ctx.task.module) {
@@ -391,16 +391,25 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
         .args
         .shift_remove("_variable_params")
         .unwrap_or_default();
+    // Ansible names the module by its full name; settle's own modules are all builtins.
+    let fqcn = if task.module_as_written.contains('.') {
+        task.module_as_written.clone()
+    } else {
+        format!("ansible.builtin.{}", task.module)
+    };
     match render(ctx, &template)? {
         Value::Object(mut args) => {
+            // Omitted arguments are dropped before the action checks them.
+            args.retain(|_, v| v.as_str() != Some(OMIT));
             args.extend(std::mem::take(&mut task.args));
             task.args = args;
             Ok(task)
         }
+        // `args: '{{ omit }}'` leaves the arguments written beside it.
+        Value::String(s) if s == OMIT => Ok(task),
         other => Err(format!(
-            "the arguments of {} must be a mapping; {} gave {}",
-            task.module,
-            value_text(&template),
+            "{NO_TASK_SUFFIX}Finalization of task args for '{fqcn}' failed: Task args must \
+             resolve to a 'dict' not '{}'.",
             settle_yaml::python_type(&other)
         )),
     }
@@ -525,6 +534,27 @@ fn group_by(ctx: &ActionContext) -> Result<ActionResult, String> {
     })))
 }
 
+/// A template that is one variable, with attributes or indexes (`{{ item }}`,
+/// `{{ item.name }}`, `{{ names[0] }}`): what it gives is a value as written, not text computed
+/// by the template.
+fn is_variable_reference(template: &str) -> bool {
+    let Some(inner) = template
+        .trim()
+        .strip_prefix("{{")
+        .and_then(|t| t.strip_suffix("}}"))
+    else {
+        return false;
+    };
+    let inner = inner.trim();
+    let mut chars = inner.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && inner
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+}
+
 fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
     if ctx.task.args.contains_key("msg") && ctx.task.args.contains_key("var") {
         return Ok(failed("parameters are mutually exclusive: msg|var"));
@@ -542,18 +572,45 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
             json!({"changed": false, "skipped": true, "skipped_reason": "Verbosity threshold not met."}),
         ));
     }
-    let shown = if let Some(var) = args.get("var") {
-        // `var: !unsafe name`: untrusted text is never evaluated, as in Ansible 2.19.
-        if var.as_str().is_some_and(|s| s.starts_with("{% raw %}")) {
-            return Ok(failed("Encountered untrusted template or expression."));
+    // `var` names a variable: Ansible's argument spec refuses any other type, and reads `var:`
+    // with no value as absent.
+    let var = match args.get("var") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(_)) => args.get("var"),
+        Some(other) => {
+            let value = crate::vaulted::to_template_value(other);
+            return Err(format!(
+                "argument 'var' is of type {} and we were unable to convert to \
+                 _check_type_str_no_conversion: '{}' is not a string and conversion is not allowed",
+                crate::template::python_type(&value),
+                crate::template::python_repr(&value, false)
+            ));
         }
-        // `var: "{{ item }}"` names the variable the template gives, as in Ansible.
-        let name = match var {
-            Value::String(s) if is_template(s) => {
-                templar().render_text(s, ctx.scope).map_err(|e| e.message)?
+    };
+    // `var: !unsafe name`: untrusted text is never evaluated, as in Ansible 2.19.
+    if var.and_then(Value::as_str).is_some_and(|s| s.starts_with("{% raw %}")) {
+        return Ok(failed("Encountered untrusted template or expression."));
+    }
+    // `var: "{{ item }}"` names the variable the template gives, as in Ansible, when that is a
+    // value written in the playbook; what a template computes (`{{ "name" }}`) is untrusted
+    // text, never evaluated. `var: "{{ omit }}"` leaves `var` out.
+    let name = match var {
+        Some(Value::String(s)) if is_template(s) => {
+            if !is_variable_reference(s) {
+                return Err(format!(
+                    "{NO_TASK_SUFFIX}Error while resolving `var` expression: Encountered \
+                     untrusted template or expression."
+                ));
             }
-            other => value_text(other),
-        };
+            let name = templar().render_text(s, ctx.scope).map_err(|e| e.message)?;
+            (name != OMIT).then_some(name)
+        }
+        Some(other) => Some(value_text(other)),
+        None => None,
+    };
+    let mut warnings = Vec::new();
+    let shown = if let Some(name) = name {
         // Ansible 2.19 shows what is undefined, at any depth, as a numbered marker and warns.
         let mut markers = Vec::new();
         let value = match ctx.scope.entry(name.trim()) {
@@ -568,6 +625,15 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
                 )
                 .map_err(|e| e.message)?,
         };
+        let value = if value.as_str() == Some(OMIT) {
+            let warning = "The result of the `var` expression could not be omitted; a \
+                           placeholder was used instead.";
+            eprintln!("[WARNING]: {warning}");
+            warnings.push(warning.to_string());
+            Value::String("<<Omit>>".into())
+        } else {
+            value
+        };
         if !markers.is_empty() {
             let mut warning = format!(
                 "Encountered {} template error{}.",
@@ -578,6 +644,7 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
                 warning.push_str(&format!("\nerror {} - {message}", n + 1));
             }
             eprintln!("[WARNING]: {warning}");
+            warnings.push(warning);
         }
         json!({ name: value })
     } else {
@@ -586,6 +653,9 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut result = shown.as_object().cloned().unwrap_or_default();
     result.insert("changed".into(), false.into());
     result.insert("failed".into(), false.into());
+    if !warnings.is_empty() {
+        result.insert("warnings".into(), json!(warnings));
+    }
     result.insert("_debug_output".into(), shown);
     Ok(ActionResult::Done(result, Plan::default()))
 }

@@ -1329,7 +1329,25 @@ fn parse_task(
             "poll" => keywords.poll = Some(value.to_value()),
             "delegate_facts" => keywords.delegate_facts = Some(truthy(&value.to_value())),
             "vars" => keywords.vars = mapping(Some(value), scope, "vars")?,
-            "args" => extra_args = mapping(Some(value), scope, "args")?,
+            // `args: '{{ splatted }}'`: a mapping a template gives at run time, as the module's
+            // own arguments may be (what the module names beside it wins).
+            "args" => match value.to_value() {
+                Value::String(text) if text.contains("{{") || text.contains("{%") => {
+                    extra_args = Vars::from_iter([(
+                        "_variable_params".to_string(),
+                        Value::String(text.trim().to_string()),
+                    )])
+                }
+                Value::String(_) => {
+                    return Err(scope.error(
+                        value,
+                        name,
+                        "The value of the task `args` keyword is invalid: a mapping or template \
+                         which resolves to a mapping is required",
+                    ));
+                }
+                _ => extra_args = mapping(Some(value), scope, "args")?,
+            },
             "action" | "local_action" => {
                 let (m, args) = parse_action_keyword(value, scope, name)?;
                 if key == "local_action" {

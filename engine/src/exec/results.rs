@@ -303,8 +303,10 @@ impl PlayRun<'_> {
         result.retain(|k, _| !k.starts_with('_'));
         // Facts a module returns become the host's facts (set_fact and include_vars have set
         // their variables already; `set_fact: cacheable: true` makes them facts as well).
+        // `debug: var=ansible_facts` shows facts, it does not set them.
         if let Some(Value::Object(facts)) = result.get("ansible_facts")
             && (cacheable || !matches!(task.module.as_str(), "set_fact" | "include_vars"))
+            && task.module != "debug"
             && !result.get("failed").is_some_and(json_truthy)
         {
             state.set_facts(facts);
