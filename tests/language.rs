@@ -4096,3 +4096,24 @@ fn debug_checks_var_and_splatted_args_as_ansible() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn an_undefined_lookup_default_names_the_missing_variable() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - debug:
+        msg: \"{{ lookup('env', 'SETTLE_SURELY_UNSET', default=bogus_var) }}\"
+      register: r
+      ignore_errors: yes
+    - assert:
+        that: r.msg is contains \"'bogus_var' is undefined\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -597,14 +597,17 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
     // text, never evaluated. `var: "{{ omit }}"` leaves `var` out.
     let name = match var {
         Some(Value::String(s)) if is_template(s) => {
-            if !is_variable_reference(s) {
+            let name = templar().render_text(s, ctx.scope).map_err(|e| e.message)?;
+            if name == OMIT {
+                None
+            } else if !is_variable_reference(s) {
                 return Err(format!(
                     "{NO_TASK_SUFFIX}Error while resolving `var` expression: Encountered \
                      untrusted template or expression."
                 ));
+            } else {
+                Some(name)
             }
-            let name = templar().render_text(s, ctx.scope).map_err(|e| e.message)?;
-            (name != OMIT).then_some(name)
         }
         Some(other) => Some(value_text(other)),
         None => None,

@@ -284,7 +284,7 @@ fn call(
                 let v: Mj = kw.get(&key)?;
                 if v.is_undefined() {
                     if key == "default" {
-                        undefined_default = Some(crate::template::forget_undefined_reason());
+                        undefined_default = Some(crate::template::undefined_argument_reason());
                         continue;
                     }
                     return Ok(Mj::UNDEFINED);

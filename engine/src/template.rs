@@ -55,6 +55,20 @@ thread_local! {
     static UNDEFINED_REASON: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
     /// The last reasons given, so that an error carrying one is known as an undefined value's.
     static UNDEFINED_REASONS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The variable the last look-up in a scope did not find (`None` when it found one):
+    /// minijinja's undefined value does not carry its name, and `lookup('env', 'X',
+    /// default=bogus)` must say `'bogus' is undefined`.
+    static LAST_MISSING_NAME: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Why the undefined value just passed as an argument is undefined: the reason `undef(hint)`
+/// gave, else `'name' is undefined` when it was a variable that is not defined.
+pub(crate) fn undefined_argument_reason() -> Option<String> {
+    forget_undefined_reason().or_else(|| {
+        LAST_MISSING_NAME
+            .with(|n| n.borrow_mut().take())
+            .map(|name| format!("'{name}' is undefined"))
+    })
 }
 
 /// A filter's error about an undefined value whose message names the variable (`Mandatory
@@ -334,7 +348,15 @@ impl Object for Scope {
     }
 
     fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
-        self.lookup(key.as_str()?)
+        let name = key.as_str()?;
+        let found = self.lookup(name);
+        // A function's name is looked up here before the environment's globals, after its
+        // arguments: it must not hide the name of the argument that was missing.
+        let missing = found.is_none() && !templar().env.globals().any(|(global, _)| global == name);
+        if missing || found.is_some() {
+            LAST_MISSING_NAME.with(|n| *n.borrow_mut() = missing.then(|| name.to_string()));
+        }
+        found
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
