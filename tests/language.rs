@@ -4117,3 +4117,80 @@ fn an_undefined_lookup_default_names_the_missing_variable() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn a_boolean_keyword_that_is_no_boolean_fails_its_task() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  user: nobody_needed_locally
+  tasks:
+    - debug: {msg: fine}
+      diff: yes
+      register: good
+    - debug: {msg: not important}
+      diff: yes.
+      ignore_errors: true
+      register: bad
+    - assert:
+        that:
+          - good is success
+          - bad is failed
+          - bad.msg is contains \"The value 'yes.' could not be converted to 'bool'\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn malformed_plays_are_refused_in_ansibles_words() {
+    let s = one_host();
+    let cases = [
+        ("[]\n", "A playbook must contain at least one play", 4),
+        (
+            "- hosts: []\n  tasks: []\n",
+            "Hosts list cannot be empty. Please check your playbook",
+            4,
+        ),
+        (
+            "- hosts: all\n  tasks: 123\n",
+            "A malformed block was encountered while loading tasks: 123 should be a list or None",
+            4,
+        ),
+        (
+            "- hosts: all\n  roles: 123\n",
+            "A malformed role declaration was encountered",
+            4,
+        ),
+        (
+            "- hosts: all\n  roles: ['foo,bar']\n",
+            "Invalid old style role requirement: foo,bar",
+            1,
+        ),
+        (
+            "- hosts: all\n  vars_prompt:\n    - foo: bar\n",
+            "Invalid vars_prompt data structure, missing 'name' key",
+            4,
+        ),
+        (
+            "- hosts: all\n  user: a\n  remote_user: b\n",
+            "both 'user' and 'remote_user' are set for this play.",
+            4,
+        ),
+    ];
+    for (playbook, message, code) in cases {
+        s.write("site.yml", playbook);
+        let run = s.settle(&["site.yml", "-i", "hosts"]);
+        run.assert_code(code);
+        assert!(run.stderr.contains(message), "{playbook}: {}", run.stderr);
+    }
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: null\n  vars_prompt: null\n  tasks: []\n",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}

@@ -589,7 +589,10 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
         }
     };
     // `var: !unsafe name`: untrusted text is never evaluated, as in Ansible 2.19.
-    if var.and_then(Value::as_str).is_some_and(|s| s.starts_with("{% raw %}")) {
+    if var
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.starts_with("{% raw %}"))
+    {
         return Ok(failed("Encountered untrusted template or expression."));
     }
     // `var: "{{ item }}"` names the variable the template gives, as in Ansible, when that is a

@@ -113,7 +113,7 @@ pub(super) fn become_of(
     };
     let wanted = match var(&["ansible_become"])? {
         Some(v) => json_bool(&v),
-        None => bool_of(&task.keywords.become_, scope)?.unwrap_or(opts.become_),
+        None => bool_of("become", &task.keywords.become_, scope)?.unwrap_or(opts.become_),
     };
     if !wanted {
         return Ok(None);

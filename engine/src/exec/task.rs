@@ -111,7 +111,7 @@ impl PlayRun<'_> {
         let state = self.engine.hosts.get(host);
         let scope = self.scope(&state, task, extra);
         let no_log = self.no_log(task, &scope);
-        let ignore_errors = match bool_of(&task.keywords.ignore_errors, &scope) {
+        let ignore_errors = match bool_of("ignore_errors", &task.keywords.ignore_errors, &scope) {
             Ok(v) => v.unwrap_or(false),
             Err(e) => {
                 return self.fail_early(host, task, &state, e, no_log, false, (handler, started));
@@ -223,10 +223,14 @@ impl PlayRun<'_> {
     ) -> StepOutcome {
         let ignore = match result.remove("_ansible_ignore_unreachable") {
             Some(v) => crate::template::json_truthy(&v),
-            None => bool_of(&task.keywords.ignore_unreachable, scope)
-                .ok()
-                .flatten()
-                .unwrap_or(false),
+            None => bool_of(
+                "ignore_unreachable",
+                &task.keywords.ignore_unreachable,
+                scope,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(false),
         };
         let looped = result.contains_key("results");
         if let Some(reg) = &task.keywords.register {
@@ -299,11 +303,11 @@ impl PlayRun<'_> {
         delegate: Option<&(String, Arc<Scope>)>,
     ) -> ItemResult {
         let opts = self.engine.opts;
-        let check_mode = match bool_of(&task.keywords.check_mode, scope) {
+        let check_mode = match bool_of("check_mode", &task.keywords.check_mode, scope) {
             Ok(v) => v.unwrap_or(opts.check),
             Err(e) => return ItemResult::failed(e),
         };
-        let diff = match bool_of(&task.keywords.diff, scope) {
+        let diff = match bool_of("diff", &task.keywords.diff, scope) {
             Ok(v) => v.unwrap_or(opts.diff),
             Err(e) => return ItemResult::failed(e),
         };
