@@ -4194,3 +4194,36 @@ fn malformed_plays_are_refused_in_ansibles_words() {
     );
     s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
 }
+
+#[test]
+fn delegate_facts_gives_set_facts_to_the_delegate_also_from_a_block() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1", "h2"]));
+    s.write(
+        "site.yml",
+        "\
+- hosts: h1
+  gather_facts: no
+  tasks:
+    - set_fact: {direct: 1}
+      delegate_to: h2
+      delegate_facts: true
+    - block:
+        - set_fact: {inherited: 2}
+      delegate_to: h2
+      delegate_facts: true
+    - set_fact: {per_item: '{{ item }}'}
+      delegate_to: '{{ item }}'
+      delegate_facts: true
+      loop: [h2]
+    - assert:
+        that:
+          - direct is undefined and inherited is undefined and per_item is undefined
+          - hostvars.h2.direct == 1
+          - hostvars.h2.inherited == 2
+          - hostvars.h2.per_item == 'h2'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -292,7 +292,14 @@ impl PlayRun<'_> {
                 "_ansible_delegated_label".into(),
                 delegate_label(to, delegate_scope).into(),
             );
+            if task.keywords.delegate_facts == Some(true) {
+                r.result
+                    .insert(DELEGATED_FACTS_HOST.into(), Value::String(to.clone()));
+            }
         }
         r
     }
 }
+
+/// The result's note that its facts belong to the host it was delegated to (`delegate_facts`).
+pub(super) const DELEGATED_FACTS_HOST: &str = "_settle_delegated_facts_host";

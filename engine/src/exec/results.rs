@@ -300,8 +300,13 @@ impl PlayRun<'_> {
         let cacheable = result
             .get("_ansible_facts_cacheable")
             .is_some_and(json_truthy);
+        let facts_host = result
+            .get(super::delegate::DELEGATED_FACTS_HOST)
+            .and_then(Value::as_str)
+            .map(|to| self.engine.hosts.get(to));
+        let facts_state = facts_host.as_deref().unwrap_or(state);
         result.retain(|k, _| !k.starts_with('_'));
-        // Facts a module returns become the host's facts (set_fact and include_vars have set
+        // Facts a module returns become the host's facts (the delegate's with `delegate_facts`) (set_fact and include_vars have set
         // their variables already; `set_fact: cacheable: true` makes them facts as well).
         // `debug: var=ansible_facts` shows facts, it does not set them.
         if let Some(Value::Object(facts)) = result.get("ansible_facts")
@@ -309,7 +314,7 @@ impl PlayRun<'_> {
             && task.module != "debug"
             && !result.get("failed").is_some_and(json_truthy)
         {
-            state.set_facts(facts);
+            facts_state.set_facts(facts);
         }
         if let Some(reg) = &task.keywords.register {
             let mut registered = result.clone();

@@ -358,8 +358,13 @@ impl PlayRun<'_> {
             }
         };
         let reset_connection = || conn_state.reset_connection();
-        let set_var = |k: &str, v: Value| state.set_task_var(k, v);
-        let include_var = |k: &str, v: Value| state.set_included_var(k, v);
+        // `delegate_facts`: what set_fact and include_vars set belongs to the delegate.
+        let facts_state = match (&exec_state, task.keywords.delegate_facts) {
+            (Some(delegate), Some(true)) => &**delegate,
+            _ => state,
+        };
+        let set_var = |k: &str, v: Value| facts_state.set_task_var(k, v);
+        let include_var = |k: &str, v: Value| facts_state.set_included_var(k, v);
         let ctx = ActionContext {
             task,
             scope,
