@@ -278,7 +278,8 @@ impl PlayRun<'_> {
                 let mut vars = Vars::clone(&self.engine.hosts.get(to).inventory_vars());
                 vars.entry("ansible_host")
                     .or_insert_with(|| to.clone().into());
-                vars.insert("inventory_hostname".into(), to.clone().into());
+                // Ansible names the task's own host here, not the delegate.
+                vars.insert("inventory_hostname".into(), host.into());
                 let mut layer = Vars::new();
                 layer.insert("ansible_delegated_vars".into(), json!({ to.clone(): vars }));
                 delegated_scope = scope.with_layer_of(Layer::data(Arc::new(layer)));
