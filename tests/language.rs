@@ -4227,3 +4227,44 @@ fn delegate_facts_gives_set_facts_to_the_delegate_also_from_a_block() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn skipping_a_plays_tag_skips_its_fact_gathering_and_handler_flushes() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: yes
+  tags: the_whole_play
+  tasks:
+    - debug: {msg: tagged}
+      changed_when: true
+      notify: h
+  handlers:
+    - name: h
+      debug: {msg: handler_ran}
+",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "--skip-tags", "the_whole_play"],
+        &[("ANSIBLE_DEBUG", "1")],
+    );
+    run.assert_code(0);
+    assert!(!run.stdout.contains("Gathering Facts"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("handler notifications"),
+        "{}",
+        run.stdout
+    );
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &[("ANSIBLE_DEBUG", "1")]);
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout
+            .matches("META: triggered running handlers for h1")
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+}

@@ -350,7 +350,10 @@ impl PlayRun<'_> {
                     self.gather_facts(h)
                 })
             }
-            Step::FlushHandlers => self.flush_handlers(batch),
+            Step::FlushHandlers => {
+                self.debug_implicit_flush(batch);
+                self.flush_handlers(batch)
+            }
             Step::Task(task) if task.is_role_complete() => {
                 self.complete_role(task.role.as_ref(), batch);
                 batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect()
