@@ -4268,3 +4268,34 @@ fn skipping_a_plays_tag_skips_its_fact_gathering_and_handler_flushes() {
         run.stdout
     );
 }
+
+#[test]
+fn a_macro_whose_body_is_one_expression_returns_its_value() {
+    let s = one_host();
+    s.write(
+        "templates/json_macro.j2",
+        "{% macro m() %}{{ {\"foo\": \"bar\"} }}{% endmacro %}\n{{ m() }}\n",
+    );
+    s.write(
+        "templates/mixed.j2",
+        "{% macro m() %}{{ [1, 2] }}{% endmacro %}\n{% macro t() %}text {{ 1 }}{% endmacro %}\n{{ m() | length }} {{ t() }} {{ m()[0] }}\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    data_converted: \"{{ lookup('template', 'json_macro.j2') }}\"
+    inline: \"{% macro m() %}{{ [1] }}{% endmacro %}{{ m() | length }}\"
+  tasks:
+    - assert:
+        that:
+          - data_converted['foo'] == 'bar'
+          - lookup('template', 'mixed.j2') == '2 text 1 1\\n'
+          - inline == 1
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

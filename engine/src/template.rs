@@ -538,6 +538,11 @@ impl Templar {
         crate::filters::register(&mut env);
         env.add_function(crate::jinja_source::CHAIN, crate::jinja_source::chain);
         env.add_function(WHOLE, whole);
+        env.add_function(crate::native_macros::KEEP, crate::native_macros::keep);
+        env.add_function(
+            crate::native_macros::NATIVE_MACRO,
+            crate::native_macros::native_macro,
+        );
         crate::lookups::register(&mut env);
         env.set_formatter(|out, state, value| {
             // Ansible prints a None inside text as nothing ("a{{ none }}b" is "ab").
@@ -756,6 +761,27 @@ impl Templar {
                     Ok(Value::String(text + "\n"))
                 }
                 other => Ok(other),
+            };
+        }
+        // Macro definitions, then one expression: the expression's value, as in Ansible
+        // (`{% macro m() %}{{ [1] }}{% endmacro %}{{ m() }}` is a list).
+        let lead = crate::native_macros::leading_definitions(body);
+        if lead > 0
+            && let Some(expr) = single_expression(&body[lead..])
+            && self.env.compile_expression(expr).is_ok()
+        {
+            let text = self.render_text(
+                &format!(
+                    "{}{{{{ {}(({expr})) }}}}",
+                    &body[..lead],
+                    crate::native_macros::KEEP
+                ),
+                scope,
+            )?;
+            return match crate::native_macros::take(&text) {
+                Some(value) => mj_to_json(&value),
+                None if newline && !text.ends_with('\n') => Ok(Value::String(text + "\n")),
+                None => Ok(Value::String(text)),
             };
         }
         self.render_text(s, scope).map(Value::String)
