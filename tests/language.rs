@@ -4299,3 +4299,44 @@ fn a_macro_whose_body_is_one_expression_returns_its_value() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn pause_checks_its_arguments_and_waits_for_no_one_without_a_terminal() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - pause:
+      register: prompt
+    - pause: {seconds: 0.1}
+      register: short
+    - pause: {seconds: hello}
+      register: bad_int
+      ignore_errors: yes
+    - pause: {minutes: 1, seconds: 1}
+      register: exclusive
+      ignore_errors: yes
+    - pause: {foo: bar}
+      register: invalid
+      ignore_errors: yes
+    - assert:
+        that:
+          - prompt.user_input == ''
+          - short.stdout is search('Paused for \\d+\\.\\d+ seconds')
+          - \"'unable to convert to int' in bad_int.msg\"
+          - '\"parameters are mutually exclusive: minutes|seconds\" in exclusive.msg'
+          - '\"Unsupported parameters for (pause) module: foo.\" in invalid.msg'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("Not waiting for response to prompt as stdin is not interactive"),
+        "{}",
+        run.stderr
+    );
+}

@@ -16,6 +16,7 @@ use crate::template::{OMIT, Scope, is_template, templar};
 use crate::value_text;
 
 mod fetch;
+mod pause;
 mod script;
 mod wait_for_connection;
 
@@ -33,7 +34,8 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ("set_stats", Some(&["data", "per_host", "aggregate"])),
     ("group_by", Some(&["key", "parents"])),
     ("meta", Some(&["_raw_params"])),
-    ("pause", Some(&["seconds", "minutes"])),
+    // Checks its own arguments when it runs, with Ansible's message.
+    ("pause", None),
     // Checks its own arguments when it runs, with Ansible's message.
     ("wait_for_connection", None),
     (
@@ -350,7 +352,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
                 .unwrap_or("noop")
                 .to_string(),
         )),
-        "pause" => pause(ctx),
+        "pause" => pause::pause(ctx),
         "wait_for_connection" => wait_for_connection::wait_for_connection(ctx),
         "include_vars" => include_vars(ctx),
         "template" => template(ctx),
@@ -768,23 +770,6 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
     };
     Ok(done(
         json!({"changed": false, "failed": false, "ansible_facts": facts, "_ansible_facts_cacheable": cacheable}),
-    ))
-}
-
-fn pause(ctx: &ActionContext) -> Result<ActionResult, String> {
-    let args = rendered_args(ctx, &[])?;
-    let number = |k: &str| {
-        args.get(k).and_then(|v| {
-            v.as_f64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-    };
-    let seconds = number("seconds").unwrap_or(0.0) + number("minutes").unwrap_or(0.0) * 60.0;
-    if !ctx.check_mode {
-        std::thread::sleep(std::time::Duration::from_secs_f64(seconds.max(0.0)));
-    }
-    Ok(done(
-        json!({"changed": false, "failed": false, "delta": seconds as u64, "stdout": format!("Paused for {seconds} seconds")}),
     ))
 }
 

@@ -1320,6 +1320,24 @@ pub fn json_truthy(value: &Value) -> bool {
     }
 }
 
+/// Ansible's `boolean()`: the words it takes for true and false, and nothing else.
+pub(crate) fn strict_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "on" | "1" | "true" | "y" | "t" => Some(true),
+            "no" | "off" | "0" | "false" | "n" | "f" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    }
+}
+
 /// Ansible's boolean reading of an argument: `true`, `yes`, `on`, `1` (any case) are true.
 pub fn json_bool(value: &Value) -> bool {
     match value {

@@ -83,7 +83,10 @@ impl PlayRun<'_> {
         let Some(value) = &task.keywords.no_log else {
             return false;
         };
-        match templar().render(value, scope).map(|v| strict_bool(&v)) {
+        match templar()
+            .render(value, scope)
+            .map(|v| crate::template::strict_bool(&v))
+        {
             Ok(Some(b)) => b,
             Ok(None) | Err(_) => {
                 self.engine.out.warning(&format!(
@@ -376,7 +379,7 @@ impl PlayRun<'_> {
                 templar()
                     .render(v, scope)
                     .ok()
-                    .and_then(|v| strict_bool(&v))
+                    .and_then(|v| crate::template::strict_bool(&v))
                     .unwrap_or(true)
             }),
             environment,
@@ -632,24 +635,6 @@ impl PlayRun<'_> {
             }
         }
         Ok(false)
-    }
-}
-
-/// Ansible's `boolean()`: the words it takes for true and false, and nothing else.
-fn strict_bool(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::Number(n) => match n.as_f64() {
-            Some(1.0) => Some(true),
-            Some(0.0) => Some(false),
-            _ => None,
-        },
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "yes" | "on" | "1" | "true" | "y" | "t" => Some(true),
-            "no" | "off" | "0" | "false" | "n" | "f" | "" => Some(false),
-            _ => None,
-        },
-        _ => None,
     }
 }
 
