@@ -4340,3 +4340,21 @@ fn pause_checks_its_arguments_and_waits_for_no_one_without_a_terminal() {
         run.stderr
     );
 }
+
+#[test]
+fn a_boolean_keyword_that_renders_to_omit_keeps_its_default() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: 'false'
+      ignore_errors: \"{{ nope | default(omit) }}\"
+      check_mode: \"{{ None }}\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+}

@@ -594,7 +594,9 @@ fn bool_of(
     };
     let rendered = templar().render(v, scope).map_err(|e| e.message)?;
     let wanted = match &rendered {
+        // `'{{ x | default(omit) }}'`: as if the keyword were not there.
         Value::Null => return Ok(None),
+        Value::String(s) if s == crate::template::OMIT => return Ok(None),
         Value::Bool(b) => Some(*b),
         Value::Number(n) => match n.as_f64() {
             Some(1.0) => Some(true),
