@@ -4358,3 +4358,28 @@ fn a_boolean_keyword_that_renders_to_omit_keeps_its_default() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(2);
 }
+
+#[test]
+fn assert_without_a_condition_says_so_in_ansibles_words() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - assert: {}
+      register: missing
+      ignore_errors: yes
+    - assert: {that: }
+      register: empty
+      ignore_errors: yes
+    - assert:
+        that:
+          - \"missing.msg == 'missing required arguments: that'\"
+          - empty.msg is contains('Empty conditional expression')
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -703,8 +703,17 @@ fn assert(ctx: &ActionContext) -> Result<ActionResult, String> {
             .trusted_list(s.trim(), ctx.scope)
             .unwrap_or_else(|| vec![Value::String(s.clone())]),
         Some(other) => vec![other.clone()],
-        None => return Err("assert: the argument \"that\" is required".into()),
+        None => return Err(format!("{NO_TASK_SUFFIX}missing required arguments: that")),
     };
+    // `that:` with nothing, or an empty string, is refused before anything is evaluated.
+    if that
+        .iter()
+        .any(|c| c.is_null() || c.as_str().is_some_and(|s| s.trim().is_empty()))
+    {
+        return Err(format!(
+            "{NO_TASK_SUFFIX}Empty conditional expressions are not allowed."
+        ));
+    }
     let args = rendered_args(ctx, &["that"])?;
     let quiet = args.get("quiet").is_some_and(crate::template::json_truthy);
     for condition in &that {
