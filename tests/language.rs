@@ -4046,3 +4046,340 @@ fn a_role_handler_includes_tasks_named_from_the_role_folder() {
     run.assert_code(0);
     assert_eq!(run.messages(), ["included handler"], "{}", run.stdout);
 }
+
+#[test]
+fn debug_checks_var_and_splatted_args_as_ansible() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    indirect_omit: '{{ omit }}'
+    splat: {msg: '{{ omit }}', var: shown}
+    shown: yes
+  tasks:
+    - debug: {var: {a: 1}}
+      register: r
+      ignore_errors: yes
+    - assert:
+        that:
+          - r is failed
+          - \"r.msg is contains 'is not a string and conversion is not allowed'\"
+    - debug:
+      args: '{{ \"a string\" }}'
+      register: r
+      ignore_errors: yes
+    - assert:
+        that: r.msg is contains \"Task args must resolve to a 'dict' not 'str'\"
+    - debug:
+      args: '{{ splat }}'
+      register: r
+    - assert:
+        that: r.shown
+    - debug: {var: indirect_omit}
+      register: r
+    - assert:
+        that: [r.indirect_omit == '<<Omit>>', r.warnings | length == 1]
+    - debug: {var: '{{ \"shown\" }}'}
+      register: r
+      ignore_errors: yes
+    - assert:
+        that: r.msg is contains 'untrusted template or expression'
+    - set_fact: {ansible_facts: {nonfact: 1}}
+    - debug: {var: ansible_facts}
+    - assert:
+        that: nonfact is not defined
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn an_undefined_lookup_default_names_the_missing_variable() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - debug:
+        msg: \"{{ lookup('env', 'SETTLE_SURELY_UNSET', default=bogus_var) }}\"
+      register: r
+      ignore_errors: yes
+    - assert:
+        that: r.msg is contains \"'bogus_var' is undefined\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn a_boolean_keyword_that_is_no_boolean_fails_its_task() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  user: nobody_needed_locally
+  tasks:
+    - debug: {msg: fine}
+      diff: yes
+      register: good
+    - debug: {msg: not important}
+      diff: yes.
+      ignore_errors: true
+      register: bad
+    - assert:
+        that:
+          - good is success
+          - bad is failed
+          - bad.msg is contains \"The value 'yes.' could not be converted to 'bool'\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn malformed_plays_are_refused_in_ansibles_words() {
+    let s = one_host();
+    let cases = [
+        ("[]\n", "A playbook must contain at least one play", 4),
+        (
+            "- hosts: []\n  tasks: []\n",
+            "Hosts list cannot be empty. Please check your playbook",
+            4,
+        ),
+        (
+            "- hosts: all\n  tasks: 123\n",
+            "A malformed block was encountered while loading tasks: 123 should be a list or None",
+            4,
+        ),
+        (
+            "- hosts: all\n  roles: 123\n",
+            "A malformed role declaration was encountered",
+            4,
+        ),
+        (
+            "- hosts: all\n  roles: ['foo,bar']\n",
+            "Invalid old style role requirement: foo,bar",
+            1,
+        ),
+        (
+            "- hosts: all\n  vars_prompt:\n    - foo: bar\n",
+            "Invalid vars_prompt data structure, missing 'name' key",
+            4,
+        ),
+        (
+            "- hosts: all\n  user: a\n  remote_user: b\n",
+            "both 'user' and 'remote_user' are set for this play.",
+            4,
+        ),
+    ];
+    for (playbook, message, code) in cases {
+        s.write("site.yml", playbook);
+        let run = s.settle(&["site.yml", "-i", "hosts"]);
+        run.assert_code(code);
+        assert!(run.stderr.contains(message), "{playbook}: {}", run.stderr);
+    }
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: null\n  vars_prompt: null\n  tasks: []\n",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
+fn delegate_facts_gives_set_facts_to_the_delegate_also_from_a_block() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1", "h2"]));
+    s.write(
+        "site.yml",
+        "\
+- hosts: h1
+  gather_facts: no
+  tasks:
+    - set_fact: {direct: 1}
+      delegate_to: h2
+      delegate_facts: true
+    - block:
+        - set_fact: {inherited: 2}
+      delegate_to: h2
+      delegate_facts: true
+    - set_fact: {per_item: '{{ item }}'}
+      delegate_to: '{{ item }}'
+      delegate_facts: true
+      loop: [h2]
+    - assert:
+        that:
+          - direct is undefined and inherited is undefined and per_item is undefined
+          - hostvars.h2.direct == 1
+          - hostvars.h2.inherited == 2
+          - hostvars.h2.per_item == 'h2'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn skipping_a_plays_tag_skips_its_fact_gathering_and_handler_flushes() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: yes
+  tags: the_whole_play
+  tasks:
+    - debug: {msg: tagged}
+      changed_when: true
+      notify: h
+  handlers:
+    - name: h
+      debug: {msg: handler_ran}
+",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "--skip-tags", "the_whole_play"],
+        &[("ANSIBLE_DEBUG", "1")],
+    );
+    run.assert_code(0);
+    assert!(!run.stdout.contains("Gathering Facts"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("handler notifications"),
+        "{}",
+        run.stdout
+    );
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &[("ANSIBLE_DEBUG", "1")]);
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout
+            .matches("META: triggered running handlers for h1")
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_macro_whose_body_is_one_expression_returns_its_value() {
+    let s = one_host();
+    s.write(
+        "templates/json_macro.j2",
+        "{% macro m() %}{{ {\"foo\": \"bar\"} }}{% endmacro %}\n{{ m() }}\n",
+    );
+    s.write(
+        "templates/mixed.j2",
+        "{% macro m() %}{{ [1, 2] }}{% endmacro %}\n{% macro t() %}text {{ 1 }}{% endmacro %}\n{{ m() | length }} {{ t() }} {{ m()[0] }}\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    data_converted: \"{{ lookup('template', 'json_macro.j2') }}\"
+    inline: \"{% macro m() %}{{ [1] }}{% endmacro %}{{ m() | length }}\"
+  tasks:
+    - assert:
+        that:
+          - data_converted['foo'] == 'bar'
+          - lookup('template', 'mixed.j2') == '2 text 1 1\\n'
+          - inline == 1
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn pause_checks_its_arguments_and_waits_for_no_one_without_a_terminal() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - pause:
+      register: prompt
+    - pause: {seconds: 0.1}
+      register: short
+    - pause: {seconds: hello}
+      register: bad_int
+      ignore_errors: yes
+    - pause: {minutes: 1, seconds: 1}
+      register: exclusive
+      ignore_errors: yes
+    - pause: {foo: bar}
+      register: invalid
+      ignore_errors: yes
+    - assert:
+        that:
+          - prompt.user_input == ''
+          - short.stdout is search('Paused for \\d+\\.\\d+ seconds')
+          - \"'unable to convert to int' in bad_int.msg\"
+          - '\"parameters are mutually exclusive: minutes|seconds\" in exclusive.msg'
+          - '\"Unsupported parameters for (pause) module: foo.\" in invalid.msg'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("Not waiting for response to prompt as stdin is not interactive"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_boolean_keyword_that_renders_to_omit_keeps_its_default() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: 'false'
+      ignore_errors: \"{{ nope | default(omit) }}\"
+      check_mode: \"{{ None }}\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+}
+
+#[test]
+fn assert_without_a_condition_says_so_in_ansibles_words() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - assert: {}
+      register: missing
+      ignore_errors: yes
+    - assert: {that: }
+      register: empty
+      ignore_errors: yes
+    - assert:
+        that:
+          - \"missing.msg == 'missing required arguments: that'\"
+          - empty.msg is contains('Empty conditional expression')
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

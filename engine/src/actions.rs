@@ -16,6 +16,7 @@ use crate::template::{OMIT, Scope, is_template, templar};
 use crate::value_text;
 
 mod fetch;
+mod pause;
 mod script;
 mod wait_for_connection;
 
@@ -33,7 +34,8 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ("set_stats", Some(&["data", "per_host", "aggregate"])),
     ("group_by", Some(&["key", "parents"])),
     ("meta", Some(&["_raw_params"])),
-    ("pause", Some(&["seconds", "minutes"])),
+    // Checks its own arguments when it runs, with Ansible's message.
+    ("pause", None),
     // Checks its own arguments when it runs, with Ansible's message.
     ("wait_for_connection", None),
     (
@@ -367,7 +369,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
                     ..*ctx
                 })
             }
-            Err(e) => failed(e),
+            Err(e) => failed(e.strip_prefix(NO_TASK_SUFFIX).unwrap_or(&e)),
         };
     }
     if ctx.async_task.is_some() && !supports_async(&ctx.task.module) {
@@ -396,7 +398,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
                 .unwrap_or("noop")
                 .to_string(),
         )),
-        "pause" => pause(ctx),
+        "pause" => pause::pause(ctx),
         "wait_for_connection" => wait_for_connection::wait_for_connection(ctx),
         "include_vars" => include_vars(ctx),
         "template" => template(ctx),
@@ -437,16 +439,25 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
         .args
         .shift_remove("_variable_params")
         .unwrap_or_default();
+    // Ansible names the module by its full name; settle's own modules are all builtins.
+    let fqcn = if task.module_as_written.contains('.') {
+        task.module_as_written.clone()
+    } else {
+        format!("ansible.builtin.{}", task.module)
+    };
     match render(ctx, &template)? {
         Value::Object(mut args) => {
+            // Omitted arguments are dropped before the action checks them.
+            args.retain(|_, v| v.as_str() != Some(OMIT));
             args.extend(std::mem::take(&mut task.args));
             task.args = args;
             Ok(task)
         }
+        // `args: '{{ omit }}'` leaves the arguments written beside it.
+        Value::String(s) if s == OMIT => Ok(task),
         other => Err(format!(
-            "the arguments of {} must be a mapping; {} gave {}",
-            task.module,
-            value_text(&template),
+            "{NO_TASK_SUFFIX}Finalization of task args for '{fqcn}' failed: Task args must \
+             resolve to a 'dict' not '{}'.",
             settle_yaml::python_type(&other)
         )),
     }
@@ -571,6 +582,27 @@ fn group_by(ctx: &ActionContext) -> Result<ActionResult, String> {
     })))
 }
 
+/// A template that is one variable, with attributes or indexes (`{{ item }}`,
+/// `{{ item.name }}`, `{{ names[0] }}`): what it gives is a value as written, not text computed
+/// by the template.
+fn is_variable_reference(template: &str) -> bool {
+    let Some(inner) = template
+        .trim()
+        .strip_prefix("{{")
+        .and_then(|t| t.strip_suffix("}}"))
+    else {
+        return false;
+    };
+    let inner = inner.trim();
+    let mut chars = inner.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_')
+        && inner
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '[' | ']'))
+}
+
 fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
     if ctx.task.args.contains_key("msg") && ctx.task.args.contains_key("var") {
         return Ok(failed("parameters are mutually exclusive: msg|var"));
@@ -588,18 +620,51 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
             json!({"changed": false, "skipped": true, "skipped_reason": "Verbosity threshold not met."}),
         ));
     }
-    let shown = if let Some(var) = args.get("var") {
-        // `var: !unsafe name`: untrusted text is never evaluated, as in Ansible 2.19.
-        if var.as_str().is_some_and(|s| s.starts_with("{% raw %}")) {
-            return Ok(failed("Encountered untrusted template or expression."));
+    // `var` names a variable: Ansible's argument spec refuses any other type, and reads `var:`
+    // with no value as absent.
+    let var = match args.get("var") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if s.is_empty() => None,
+        Some(Value::String(_)) => args.get("var"),
+        Some(other) => {
+            let value = crate::vaulted::to_template_value(other);
+            return Err(format!(
+                "argument 'var' is of type {} and we were unable to convert to \
+                 _check_type_str_no_conversion: '{}' is not a string and conversion is not allowed",
+                crate::template::python_type(&value),
+                crate::template::python_repr(&value, false)
+            ));
         }
-        // `var: "{{ item }}"` names the variable the template gives, as in Ansible.
-        let name = match var {
-            Value::String(s) if is_template(s) => {
-                templar().render_text(s, ctx.scope).map_err(|e| e.message)?
+    };
+    // `var: !unsafe name`: untrusted text is never evaluated, as in Ansible 2.19.
+    if var
+        .and_then(Value::as_str)
+        .is_some_and(|s| s.starts_with("{% raw %}"))
+    {
+        return Ok(failed("Encountered untrusted template or expression."));
+    }
+    // `var: "{{ item }}"` names the variable the template gives, as in Ansible, when that is a
+    // value written in the playbook; what a template computes (`{{ "name" }}`) is untrusted
+    // text, never evaluated. `var: "{{ omit }}"` leaves `var` out.
+    let name = match var {
+        Some(Value::String(s)) if is_template(s) => {
+            let name = templar().render_text(s, ctx.scope).map_err(|e| e.message)?;
+            if name == OMIT {
+                None
+            } else if !is_variable_reference(s) {
+                return Err(format!(
+                    "{NO_TASK_SUFFIX}Error while resolving `var` expression: Encountered \
+                     untrusted template or expression."
+                ));
+            } else {
+                Some(name)
             }
-            other => value_text(other),
-        };
+        }
+        Some(other) => Some(value_text(other)),
+        None => None,
+    };
+    let mut warnings = Vec::new();
+    let shown = if let Some(name) = name {
         // Ansible 2.19 shows what is undefined, at any depth, as a numbered marker and warns.
         let mut markers = Vec::new();
         let value = match ctx.scope.entry(name.trim()) {
@@ -614,6 +679,15 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
                 )
                 .map_err(|e| e.message)?,
         };
+        let value = if value.as_str() == Some(OMIT) {
+            let warning = "The result of the `var` expression could not be omitted; a \
+                           placeholder was used instead.";
+            eprintln!("[WARNING]: {warning}");
+            warnings.push(warning.to_string());
+            Value::String("<<Omit>>".into())
+        } else {
+            value
+        };
         if !markers.is_empty() {
             let mut warning = format!(
                 "Encountered {} template error{}.",
@@ -624,6 +698,7 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
                 warning.push_str(&format!("\nerror {} - {message}", n + 1));
             }
             eprintln!("[WARNING]: {warning}");
+            warnings.push(warning);
         }
         json!({ name: value })
     } else {
@@ -632,6 +707,9 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut result = shown.as_object().cloned().unwrap_or_default();
     result.insert("changed".into(), false.into());
     result.insert("failed".into(), false.into());
+    if !warnings.is_empty() {
+        result.insert("warnings".into(), json!(warnings));
+    }
     result.insert("_debug_output".into(), shown);
     Ok(ActionResult::Done(result, Plan::default()))
 }
@@ -671,8 +749,17 @@ fn assert(ctx: &ActionContext) -> Result<ActionResult, String> {
             .trusted_list(s.trim(), ctx.scope)
             .unwrap_or_else(|| vec![Value::String(s.clone())]),
         Some(other) => vec![other.clone()],
-        None => return Err("assert: the argument \"that\" is required".into()),
+        None => return Err(format!("{NO_TASK_SUFFIX}missing required arguments: that")),
     };
+    // `that:` with nothing, or an empty string, is refused before anything is evaluated.
+    if that
+        .iter()
+        .any(|c| c.is_null() || c.as_str().is_some_and(|s| s.trim().is_empty()))
+    {
+        return Err(format!(
+            "{NO_TASK_SUFFIX}Empty conditional expressions are not allowed."
+        ));
+    }
     let args = rendered_args(ctx, &["that"])?;
     let quiet = args.get("quiet").is_some_and(crate::template::json_truthy);
     for condition in &that {
@@ -738,23 +825,6 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
     };
     Ok(done(
         json!({"changed": false, "failed": false, "ansible_facts": facts, "_ansible_facts_cacheable": cacheable}),
-    ))
-}
-
-fn pause(ctx: &ActionContext) -> Result<ActionResult, String> {
-    let args = rendered_args(ctx, &[])?;
-    let number = |k: &str| {
-        args.get(k).and_then(|v| {
-            v.as_f64()
-                .or_else(|| v.as_str().and_then(|s| s.parse().ok()))
-        })
-    };
-    let seconds = number("seconds").unwrap_or(0.0) + number("minutes").unwrap_or(0.0) * 60.0;
-    if !ctx.check_mode {
-        std::thread::sleep(std::time::Duration::from_secs_f64(seconds.max(0.0)));
-    }
-    Ok(done(
-        json!({"changed": false, "failed": false, "delta": seconds as u64, "stdout": format!("Paused for {seconds} seconds")}),
     ))
 }
 

@@ -70,13 +70,22 @@ pub fn yaml_expression(expr: &str) -> Cow<'_, str> {
 
 /// A template file: chains rewritten inside its blocks.
 pub fn template(source: &str) -> Cow<'_, str> {
-    blocks(source, false)
+    with_native_macros(source, false)
+}
+
+/// Macros whose body is one expression made to return its value (see
+/// [`crate::native_macros`]), then the blocks rewritten.
+fn with_native_macros(source: &str, escape: bool) -> Cow<'_, str> {
+    match crate::native_macros::rewrite(source) {
+        Cow::Borrowed(source) => blocks(source, escape),
+        Cow::Owned(rewritten) => Cow::Owned(blocks(&rewritten, escape).into_owned()),
+    }
 }
 
 /// A template from a YAML value: chains rewritten, and backslashes of string literals inside
 /// `{{ }}` escaped.
 pub fn yaml_template(source: &str) -> Cow<'_, str> {
-    blocks(source, true)
+    with_native_macros(source, true)
 }
 
 fn blocks(source: &str, escape: bool) -> Cow<'_, str> {

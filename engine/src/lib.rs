@@ -30,6 +30,7 @@ pub mod interrupt;
 pub mod inventory_jinja;
 mod jinja_source;
 mod lookups;
+mod native_macros;
 pub mod output;
 pub mod plan;
 pub mod recap;

@@ -284,7 +284,7 @@ fn call(
                 let v: Mj = kw.get(&key)?;
                 if v.is_undefined() {
                     if key == "default" {
-                        undefined_default = Some(crate::template::forget_undefined_reason());
+                        undefined_default = Some(crate::template::undefined_argument_reason());
                         continue;
                     }
                     return Ok(Mj::UNDEFINED);
@@ -1029,7 +1029,8 @@ fn render_template(
         }
         Value::String(text)
     };
-    if standard && trim_blocks && is_single_expression(body) {
+    let output = &body[crate::native_macros::leading_definitions(body)..];
+    if standard && trim_blocks && is_single_expression(output) {
         let value = templar()
             .render(&Value::String(body.to_string()), &scope)
             .map_err(|e| plugin(e.message))?;
@@ -1058,8 +1059,14 @@ fn render_template(
         }
     }
     env.set_loader(crate::template::search_loader(searchpath));
+    // Rewritten as every template is (chains, macros returning values) when it uses the
+    // standard delimiters the rewriting knows.
+    let source = match standard {
+        true => crate::jinja_source::template(body),
+        false => std::borrow::Cow::Borrowed(body),
+    };
     let text = env
-        .render_named_str(name, body, Mj::from_dyn_object(scope.clone()))
+        .render_named_str(name, &source, Mj::from_dyn_object(scope.clone()))
         .map_err(|e| {
             let detail = e
                 .detail()

@@ -117,14 +117,19 @@ impl Plan {
             started,
         };
         let mut parts = Vec::new();
-        if crate::fact_cache::Gathering::from_env().plans(play.gather_facts)
-            && selection.selects(&["always".to_string()])
-        {
+        // The steps the play adds itself are tagged `always` and with the play's tags, as in
+        // Ansible: `--skip-tags` naming a play's tag skips its fact gathering and flushes too.
+        let mut implicit_tags = play.keywords.tags.clone();
+        implicit_tags.push("always".to_string());
+        let implicit = selection.selects(&implicit_tags);
+        if crate::fact_cache::Gathering::from_env().plans(play.gather_facts) && implicit {
             parts.push(b.single(Step::GatherFacts));
         }
         for section in [&play.pre_tasks, &play.tasks, &play.post_tasks] {
             parts.push(b.list(section));
-            parts.push(b.single(Step::FlushHandlers));
+            if implicit {
+                parts.push(b.single(Step::FlushHandlers));
+            }
         }
         let built = b.chain(parts);
         Plan {

@@ -55,6 +55,20 @@ thread_local! {
     static UNDEFINED_REASON: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
     /// The last reasons given, so that an error carrying one is known as an undefined value's.
     static UNDEFINED_REASONS: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+    /// The variable the last look-up in a scope did not find (`None` when it found one):
+    /// minijinja's undefined value does not carry its name, and `lookup('env', 'X',
+    /// default=bogus)` must say `'bogus' is undefined`.
+    static LAST_MISSING_NAME: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// Why the undefined value just passed as an argument is undefined: the reason `undef(hint)`
+/// gave, else `'name' is undefined` when it was a variable that is not defined.
+pub(crate) fn undefined_argument_reason() -> Option<String> {
+    forget_undefined_reason().or_else(|| {
+        LAST_MISSING_NAME
+            .with(|n| n.borrow_mut().take())
+            .map(|name| format!("'{name}' is undefined"))
+    })
 }
 
 /// A filter's error about an undefined value whose message names the variable (`Mandatory
@@ -334,7 +348,15 @@ impl Object for Scope {
     }
 
     fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
-        self.lookup(key.as_str()?)
+        let name = key.as_str()?;
+        let found = self.lookup(name);
+        // A function's name is looked up here before the environment's globals, after its
+        // arguments: it must not hide the name of the argument that was missing.
+        let missing = found.is_none() && !templar().env.globals().any(|(global, _)| global == name);
+        if missing || found.is_some() {
+            LAST_MISSING_NAME.with(|n| *n.borrow_mut() = missing.then(|| name.to_string()));
+        }
+        found
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -516,6 +538,11 @@ impl Templar {
         crate::filters::register(&mut env);
         env.add_function(crate::jinja_source::CHAIN, crate::jinja_source::chain);
         env.add_function(WHOLE, whole);
+        env.add_function(crate::native_macros::KEEP, crate::native_macros::keep);
+        env.add_function(
+            crate::native_macros::NATIVE_MACRO,
+            crate::native_macros::native_macro,
+        );
         crate::lookups::register(&mut env);
         env.set_formatter(|out, state, value| {
             // Ansible prints a None inside text as nothing ("a{{ none }}b" is "ab").
@@ -734,6 +761,27 @@ impl Templar {
                     Ok(Value::String(text + "\n"))
                 }
                 other => Ok(other),
+            };
+        }
+        // Macro definitions, then one expression: the expression's value, as in Ansible
+        // (`{% macro m() %}{{ [1] }}{% endmacro %}{{ m() }}` is a list).
+        let lead = crate::native_macros::leading_definitions(body);
+        if lead > 0
+            && let Some(expr) = single_expression(&body[lead..])
+            && self.env.compile_expression(expr).is_ok()
+        {
+            let text = self.render_text(
+                &format!(
+                    "{}{{{{ {}(({expr})) }}}}",
+                    &body[..lead],
+                    crate::native_macros::KEEP
+                ),
+                scope,
+            )?;
+            return match crate::native_macros::take(&text) {
+                Some(value) => mj_to_json(&value),
+                None if newline && !text.ends_with('\n') => Ok(Value::String(text + "\n")),
+                None => Ok(Value::String(text)),
             };
         }
         self.render_text(s, scope).map(Value::String)
@@ -1269,6 +1317,24 @@ pub fn json_truthy(value: &Value) -> bool {
         Value::String(s) => !s.is_empty(),
         Value::Array(a) => !a.is_empty(),
         Value::Object(o) => !o.is_empty(),
+    }
+}
+
+/// Ansible's `boolean()`: the words it takes for true and false, and nothing else.
+pub(crate) fn strict_bool(value: &Value) -> Option<bool> {
+    match value {
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
+            "yes" | "on" | "1" | "true" | "y" | "t" => Some(true),
+            "no" | "off" | "0" | "false" | "n" | "f" | "" => Some(false),
+            _ => None,
+        },
+        _ => None,
     }
 }
 

@@ -501,6 +501,7 @@ impl Keywords {
             become_flags,
             no_log,
             delegate_to,
+            delegate_facts,
             run_once,
             check_mode,
             diff,

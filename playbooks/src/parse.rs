@@ -80,6 +80,7 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "diff",
     "any_errors_fatal",
     "delegate_to",
+    "delegate_facts",
     "run_once",
     "remote_user",
     "connection",
@@ -116,6 +117,8 @@ const PLAY_KEYWORDS: &[&str] = &[
     "order",
     "connection",
     "remote_user",
+    "user",
+    "vars_prompt",
     "environment",
     "ignore_errors",
     "ignore_unreachable",
@@ -323,6 +326,16 @@ fn load_plays(
             format!("a playbook must be a list of plays, found {found}"),
         ));
     };
+    if items.is_empty() {
+        return Err(scope.error(
+            &doc,
+            None,
+            format!(
+                "A playbook must contain at least one play: {}",
+                path.display()
+            ),
+        ));
+    }
     let mut plays = Vec::new();
     for item in items {
         let Some(map) = item.as_map() else {
@@ -479,11 +492,46 @@ fn parse_play(
             ));
         }
     };
+    if hosts.trim().is_empty() {
+        return Err(file_scope.error(
+            map.get("hosts").unwrap_or(node),
+            None,
+            "Hosts list cannot be empty. Please check your playbook",
+        ));
+    }
+    // `vars_prompt: []` (or null) asks nothing; an entry needs a name before anything else.
+    if let Some(prompts) = map.get("vars_prompt") {
+        for entry in prompts.as_seq().into_iter().flatten() {
+            if entry.get("name").is_none() {
+                return Err(file_scope.error(
+                    entry,
+                    None,
+                    "Invalid vars_prompt data structure, missing 'name' key",
+                ));
+            }
+        }
+        if !prompts.is_null() && prompts.as_seq().is_none_or(|p| !p.is_empty()) {
+            return Err(file_scope.error(
+                prompts,
+                None,
+                "\"vars_prompt\" is an Ansible play keyword that settle does not support",
+            ));
+        }
+    }
     // Each play gathers the handlers of the roles its tasks import.
     let scope = Scope {
         role_handlers: Arc::default(),
         ..file_scope.clone()
     };
+    // `user` is the play's old name for `remote_user`.
+    if let (Some(_), Some(user)) = (map.get("remote_user"), map.get("user")) {
+        return Err(scope.error(
+            user,
+            None,
+            "both 'user' and 'remote_user' are set for this play. The use of 'user' is \
+             deprecated, and should be removed",
+        ));
+    }
     let mut keywords = Keywords::default();
     parse_shared_keywords(map, &mut keywords, &scope, play_name.as_deref())?;
     let vars = mapping(map.get("vars"), &scope, "vars")?;
@@ -514,9 +562,18 @@ fn parse_play(
     let mut loader = RoleLoader::default();
     let mut tasks = Vec::new();
     let mut handlers = Vec::new();
-    if let Some(roles) = map.get("roles") {
+    if let Some(roles) = map.get("roles").filter(|n| !n.is_null()) {
         let Some(entries) = roles.as_seq() else {
-            return Err(scope.error(roles, None, "roles must be a list"));
+            return Err(scope.error(
+                roles,
+                None,
+                format!(
+                    "A malformed role declaration was encountered: ds ({}) should be a list \
+                     but was a <class '{}'>",
+                    scalar_text(roles),
+                    settle_yaml::python_type(&roles.to_value())
+                ),
+            ));
         };
         for entry in entries {
             loader.use_role(entry, &scope, &keywords, &mut tasks, &mut handlers)?;
@@ -526,6 +583,16 @@ fn parse_play(
         match map.get(key) {
             None => Ok(Vec::new()),
             Some(n) if n.is_null() => Ok(Vec::new()),
+            Some(n) if n.as_seq().is_none() => Err(scope.error(
+                n,
+                None,
+                format!(
+                    "A malformed block was encountered while loading {key}: {} should be a \
+                     list or None but is <class '{}'>",
+                    scalar_text(n),
+                    settle_yaml::python_type(&n.to_value())
+                ),
+            )),
             Some(n) => parse_task_list(n, &scope, &keywords),
         }
     };
@@ -721,7 +788,8 @@ fn parse_shared_keywords(
             "check_mode" => kw.check_mode = Some(value()),
             "diff" => kw.diff = Some(value()),
             "any_errors_fatal" => kw.any_errors_fatal = Some(truthy(&value())),
-            "remote_user" => kw.remote_user = Some(value()),
+            "remote_user" | "user" => kw.remote_user = Some(value()),
+            "delegate_facts" => kw.delegate_facts = Some(truthy(&value())),
             "connection" => kw.connection = Some(string()?),
             "timeout" => kw.timeout = Some(value()),
             "throttle" => kw.throttle = Some(value()),
@@ -1293,7 +1361,7 @@ fn parse_task(
             | "become_user" | "become_method" | "become_exe" | "become_flags" | "no_log"
             | "run_once" | "environment" | "check_mode" | "diff" | "any_errors_fatal"
             | "remote_user" | "connection" | "timeout" | "throttle" | "module_defaults" => {}
-            "delegate_to" => {}
+            "delegate_to" | "delegate_facts" => {}
             "loop" => set_loop(&mut keywords, None, value, scope, name)?,
             k if k.starts_with("with_") && k.len() > 5 => {
                 set_loop(&mut keywords, Some(&k[5..]), value, scope, name)?
@@ -1327,9 +1395,26 @@ fn parse_task(
             "delay" => keywords.delay = Some(value.to_value()),
             "async" => keywords.async_ = Some(value.to_value()),
             "poll" => keywords.poll = Some(value.to_value()),
-            "delegate_facts" => keywords.delegate_facts = Some(truthy(&value.to_value())),
             "vars" => keywords.vars = mapping(Some(value), scope, "vars")?,
-            "args" => extra_args = mapping(Some(value), scope, "args")?,
+            // `args: '{{ splatted }}'`: a mapping a template gives at run time, as the module's
+            // own arguments may be (what the module names beside it wins).
+            "args" => match value.to_value() {
+                Value::String(text) if text.contains("{{") || text.contains("{%") => {
+                    extra_args = Vars::from_iter([(
+                        "_variable_params".to_string(),
+                        Value::String(text.trim().to_string()),
+                    )])
+                }
+                Value::String(_) => {
+                    return Err(scope.error(
+                        value,
+                        name,
+                        "The value of the task `args` keyword is invalid: a mapping or template \
+                         which resolves to a mapping is required",
+                    ));
+                }
+                _ => extra_args = mapping(Some(value), scope, "args")?,
+            },
             "action" | "local_action" => {
                 let (m, args) = parse_action_keyword(value, scope, name)?;
                 if key == "local_action" {
@@ -1732,6 +1817,15 @@ impl RoleLoader {
         handlers: &mut Vec<Task>,
     ) -> Result<(), PlaybookError> {
         let (name, map) = match &entry.kind {
+            // `foo,bar` is the requirement syntax of Ansible's old role files, not a role name
+            // (ansible-playbook exits 1 for it, as for a role that is not there).
+            Kind::Str(name) if name.contains(',') => {
+                return Err(scope.missing(
+                    entry,
+                    None,
+                    format!("Invalid old style role requirement: {name}"),
+                ));
+            }
             Kind::Str(name) => (name.clone(), IndexMap::new()),
             Kind::Map(map) => {
                 let Some(name) = map

@@ -113,7 +113,7 @@ pub(super) fn become_of(
     };
     let wanted = match var(&["ansible_become"])? {
         Some(v) => json_bool(&v),
-        None => bool_of(&task.keywords.become_, scope)?.unwrap_or(opts.become_),
+        None => bool_of("become", &task.keywords.become_, scope)?.unwrap_or(opts.become_),
     };
     if !wanted {
         return Ok(None);
@@ -278,7 +278,8 @@ impl PlayRun<'_> {
                 let mut vars = Vars::clone(&self.engine.hosts.get(to).inventory_vars());
                 vars.entry("ansible_host")
                     .or_insert_with(|| to.clone().into());
-                vars.insert("inventory_hostname".into(), to.clone().into());
+                // Ansible names the task's own host here, not the delegate.
+                vars.insert("inventory_hostname".into(), host.into());
                 let mut layer = Vars::new();
                 layer.insert("ansible_delegated_vars".into(), json!({ to.clone(): vars }));
                 delegated_scope = scope.with_layer_of(Layer::data(Arc::new(layer)));
@@ -292,7 +293,14 @@ impl PlayRun<'_> {
                 "_ansible_delegated_label".into(),
                 delegate_label(to, delegate_scope).into(),
             );
+            if task.keywords.delegate_facts == Some(true) {
+                r.result
+                    .insert(DELEGATED_FACTS_HOST.into(), Value::String(to.clone()));
+            }
         }
         r
     }
 }
+
+/// The result's note that its facts belong to the host it was delegated to (`delegate_facts`).
+pub(super) const DELEGATED_FACTS_HOST: &str = "_settle_delegated_facts_host";

@@ -190,6 +190,28 @@ impl PlayRun<'_> {
         Ok(())
     }
 
+    /// With `ANSIBLE_DEBUG` set, what Ansible's debug output says at a flush the play makes
+    /// itself (after its tasks): whether each host has handlers to run. Tests grep for it.
+    pub(super) fn debug_implicit_flush(&self, batch: &[String]) {
+        if !std::env::var("ANSIBLE_DEBUG").is_ok_and(|v| crate::template::json_bool(&v.into())) {
+            return;
+        }
+        let notified = self.notified.lock().expect("notify lock");
+        for host in batch {
+            let message = match notified.get(host).is_some_and(|set| !set.is_empty()) {
+                true => format!("META: triggered running handlers for {host}"),
+                false => format!("No handler notifications for {host}, skipping."),
+            };
+            let now = std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_secs_f64();
+            self.engine
+                .out
+                .print(&format!("{:6} {now:.5}: {message}", std::process::id()));
+        }
+    }
+
     /// Runs the handlers notified on these hosts, in the order they are defined.
     pub(super) fn flush_handlers(&self, batch: &[String]) -> Vec<(String, StepOutcome)> {
         let mut outcomes: HashMap<String, StepOutcome> =

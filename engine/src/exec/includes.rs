@@ -123,7 +123,7 @@ impl PlayRun<'_> {
                     &fake_task,
                     extra.get(first).unwrap_or(&no_extra),
                 );
-                bool_of(&include.keywords.run_once, &scope)
+                bool_of("run_once", &include.keywords.run_once, &scope)
                     .ok()
                     .flatten()
                     .unwrap_or(false)
@@ -137,7 +137,7 @@ impl PlayRun<'_> {
         let fail_include = |host: &str, e: &str| {
             let state = self.engine.hosts.get(host);
             let scope = self.scope(&state, &fake_task, extra.get(host).unwrap_or(&no_extra));
-            let ignore = bool_of(&include.keywords.ignore_errors, &scope)
+            let ignore = bool_of("ignore_errors", &include.keywords.ignore_errors, &scope)
                 .ok()
                 .flatten()
                 .unwrap_or(false);

@@ -161,10 +161,14 @@ impl PlayRun<'_> {
             // and ignored only when every unreachable item's `ignore_unreachable` says so.
             let item_unreachable = r.unreachable.take();
             if let Some(msg) = &item_unreachable {
-                let ignore = super::bool_of(&task.keywords.ignore_unreachable, &item_scope)
-                    .ok()
-                    .flatten()
-                    .unwrap_or(false);
+                let ignore = super::bool_of(
+                    "ignore_unreachable",
+                    &task.keywords.ignore_unreachable,
+                    &item_scope,
+                )
+                .ok()
+                .flatten()
+                .unwrap_or(false);
                 ignore_unreachable = ignore_unreachable && ignore;
                 unreachable.get_or_insert_with(|| msg.clone());
                 r.result = json!({"changed": false, "unreachable": true, "msg": msg})

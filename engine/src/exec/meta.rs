@@ -75,7 +75,11 @@ impl PlayRun<'_> {
             Err(ConnectionError::Unreachable(msg)) => {
                 let outcome = self.report_unreachable(host, FACTS, &msg);
                 // The play's `ignore_unreachable` holds for its fact gathering too.
-                match bool_of(&self.play.keywords.ignore_unreachable, &scope) {
+                match bool_of(
+                    "ignore_unreachable",
+                    &self.play.keywords.ignore_unreachable,
+                    &scope,
+                ) {
                     Ok(Some(true)) => self.ignore_unreachable(host),
                     _ => outcome,
                 }

@@ -37,7 +37,7 @@ use crate::output::{Output, Status};
 use crate::plan::Plan;
 use crate::recap::Stats;
 use crate::report::Record;
-use crate::template::{Scope, json_bool, templar};
+use crate::template::{Scope, templar};
 use crate::value_text;
 use crate::{RunOptions, Vars};
 
@@ -580,14 +580,42 @@ fn serial_batches(serial: Option<&Value>, hosts: &[String]) -> Vec<Vec<String>> 
 /// The name fact gathering has in results and reports.
 const FACTS: (&str, Option<&Location>) = ("Gathering Facts", None);
 
-fn bool_of(value: &Option<Value>, scope: &Arc<Scope>) -> Result<Option<bool>, String> {
-    match value {
-        None => Ok(None),
-        Some(v) => templar()
-            .render(v, scope)
-            .map(|r| Some(json_bool(&r)))
-            .map_err(|e| e.message),
-    }
+/// A boolean keyword's value, rendered and read as Ansible's strict `boolean()` reads it:
+/// `yes`/`no`, `on`/`off`, `true`/`false`, `y`/`n`, `t`/`f`, `1`/`0` (any case), booleans, and
+/// 1 and 0. Anything else (`diff: yes.`) fails the task, in Ansible's words; `None` leaves the
+/// default.
+fn bool_of(
+    keyword: &str,
+    value: &Option<Value>,
+    scope: &Arc<Scope>,
+) -> Result<Option<bool>, String> {
+    let Some(v) = value else {
+        return Ok(None);
+    };
+    let rendered = templar().render(v, scope).map_err(|e| e.message)?;
+    let wanted = match &rendered {
+        // `'{{ x | default(omit) }}'`: as if the keyword were not there.
+        Value::Null => return Ok(None),
+        Value::String(s) if s == crate::template::OMIT => return Ok(None),
+        Value::Bool(b) => Some(*b),
+        Value::Number(n) => match n.as_f64() {
+            Some(1.0) => Some(true),
+            Some(0.0) => Some(false),
+            _ => None,
+        },
+        Value::String(s) => match s.trim().to_lowercase().as_str() {
+            "y" | "yes" | "on" | "1" | "true" | "t" => Some(true),
+            "n" | "no" | "off" | "0" | "false" | "f" => Some(false),
+            _ => None,
+        },
+        _ => None,
+    };
+    wanted.map(Some).ok_or_else(|| {
+        format!(
+            "Error processing keyword '{keyword}': The value {} could not be converted to 'bool'.",
+            crate::template::python_repr(&crate::vaulted::to_template_value(&rendered), false)
+        )
+    })
 }
 
 fn absolute(path: &std::path::Path) -> String {

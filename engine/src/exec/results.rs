@@ -300,14 +300,21 @@ impl PlayRun<'_> {
         let cacheable = result
             .get("_ansible_facts_cacheable")
             .is_some_and(json_truthy);
+        let facts_host = result
+            .get(super::delegate::DELEGATED_FACTS_HOST)
+            .and_then(Value::as_str)
+            .map(|to| self.engine.hosts.get(to));
+        let facts_state = facts_host.as_deref().unwrap_or(state);
         result.retain(|k, _| !k.starts_with('_'));
-        // Facts a module returns become the host's facts (set_fact and include_vars have set
+        // Facts a module returns become the host's facts (the delegate's with `delegate_facts`) (set_fact and include_vars have set
         // their variables already; `set_fact: cacheable: true` makes them facts as well).
+        // `debug: var=ansible_facts` shows facts, it does not set them.
         if let Some(Value::Object(facts)) = result.get("ansible_facts")
             && (cacheable || !matches!(task.module.as_str(), "set_fact" | "include_vars"))
+            && task.module != "debug"
             && !result.get("failed").is_some_and(json_truthy)
         {
-            state.set_facts(facts);
+            facts_state.set_facts(facts);
         }
         if let Some(reg) = &task.keywords.register {
             let mut registered = result.clone();

@@ -350,7 +350,10 @@ impl PlayRun<'_> {
                     self.gather_facts(h)
                 })
             }
-            Step::FlushHandlers => self.flush_handlers(batch),
+            Step::FlushHandlers => {
+                self.debug_implicit_flush(batch);
+                self.flush_handlers(batch)
+            }
             Step::Task(task) if task.is_role_complete() => {
                 self.complete_role(task.role.as_ref(), batch);
                 batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect()
@@ -392,7 +395,7 @@ impl PlayRun<'_> {
             let scope = self.scope(&state, task, extra_of(&first));
             // add_host runs once for the batch, as Ansible's BYPASS_HOST_LOOP actions do.
             task.module == "add_host"
-                || bool_of(&task.keywords.run_once, &scope)
+                || bool_of("run_once", &task.keywords.run_once, &scope)
                     .ok()
                     .flatten()
                     .unwrap_or(false)

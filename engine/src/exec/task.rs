@@ -83,7 +83,10 @@ impl PlayRun<'_> {
         let Some(value) = &task.keywords.no_log else {
             return false;
         };
-        match templar().render(value, scope).map(|v| strict_bool(&v)) {
+        match templar()
+            .render(value, scope)
+            .map(|v| crate::template::strict_bool(&v))
+        {
             Ok(Some(b)) => b,
             Ok(None) | Err(_) => {
                 self.engine.out.warning(&format!(
@@ -111,7 +114,7 @@ impl PlayRun<'_> {
         let state = self.engine.hosts.get(host);
         let scope = self.scope(&state, task, extra);
         let no_log = self.no_log(task, &scope);
-        let ignore_errors = match bool_of(&task.keywords.ignore_errors, &scope) {
+        let ignore_errors = match bool_of("ignore_errors", &task.keywords.ignore_errors, &scope) {
             Ok(v) => v.unwrap_or(false),
             Err(e) => {
                 return self.fail_early(host, task, &state, e, no_log, false, (handler, started));
@@ -223,10 +226,14 @@ impl PlayRun<'_> {
     ) -> StepOutcome {
         let ignore = match result.remove("_ansible_ignore_unreachable") {
             Some(v) => crate::template::json_truthy(&v),
-            None => bool_of(&task.keywords.ignore_unreachable, scope)
-                .ok()
-                .flatten()
-                .unwrap_or(false),
+            None => bool_of(
+                "ignore_unreachable",
+                &task.keywords.ignore_unreachable,
+                scope,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(false),
         };
         let looped = result.contains_key("results");
         if let Some(reg) = &task.keywords.register {
@@ -299,11 +306,11 @@ impl PlayRun<'_> {
         delegate: Option<&(String, Arc<Scope>)>,
     ) -> ItemResult {
         let opts = self.engine.opts;
-        let check_mode = match bool_of(&task.keywords.check_mode, scope) {
+        let check_mode = match bool_of("check_mode", &task.keywords.check_mode, scope) {
             Ok(v) => v.unwrap_or(opts.check),
             Err(e) => return ItemResult::failed(e),
         };
-        let diff = match bool_of(&task.keywords.diff, scope) {
+        let diff = match bool_of("diff", &task.keywords.diff, scope) {
             Ok(v) => v.unwrap_or(opts.diff),
             Err(e) => return ItemResult::failed(e),
         };
@@ -354,8 +361,13 @@ impl PlayRun<'_> {
             }
         };
         let reset_connection = || conn_state.reset_connection();
-        let set_var = |k: &str, v: Value| state.set_task_var(k, v);
-        let include_var = |k: &str, v: Value| state.set_included_var(k, v);
+        // `delegate_facts`: what set_fact and include_vars set belongs to the delegate.
+        let facts_state = match (&exec_state, task.keywords.delegate_facts) {
+            (Some(delegate), Some(true)) => &**delegate,
+            _ => state,
+        };
+        let set_var = |k: &str, v: Value| facts_state.set_task_var(k, v);
+        let include_var = |k: &str, v: Value| facts_state.set_included_var(k, v);
         let ctx = ActionContext {
             task,
             scope,
@@ -367,7 +379,7 @@ impl PlayRun<'_> {
                 templar()
                     .render(v, scope)
                     .ok()
-                    .and_then(|v| strict_bool(&v))
+                    .and_then(|v| crate::template::strict_bool(&v))
                     .unwrap_or(true)
             }),
             environment,
@@ -623,24 +635,6 @@ impl PlayRun<'_> {
             }
         }
         Ok(false)
-    }
-}
-
-/// Ansible's `boolean()`: the words it takes for true and false, and nothing else.
-fn strict_bool(value: &Value) -> Option<bool> {
-    match value {
-        Value::Bool(b) => Some(*b),
-        Value::Number(n) => match n.as_f64() {
-            Some(1.0) => Some(true),
-            Some(0.0) => Some(false),
-            _ => None,
-        },
-        Value::String(s) => match s.trim().to_ascii_lowercase().as_str() {
-            "yes" | "on" | "1" | "true" | "y" | "t" => Some(true),
-            "no" | "off" | "0" | "false" | "n" | "f" | "" => Some(false),
-            _ => None,
-        },
-        _ => None,
     }
 }
 
