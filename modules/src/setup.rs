@@ -9,7 +9,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::resource::parse_args;
-use crate::{ModuleError, ModuleSpec, Outcome, Request, find, fsutil, hardware, local_facts};
+use crate::{
+    ModuleError, ModuleSpec, Outcome, Request, find, fsutil, hardware, local_facts, network_facts,
+    system_facts,
+};
 
 pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     name: "setup",
@@ -46,11 +49,11 @@ const MINIMAL_SUBSET: &[&str] = &[
 const VALID_SUBSETS: &[(&str, &str)] = &[
     ("all_ipv4_addresses", "network"),
     ("all_ipv6_addresses", "network"),
-    ("apparmor", ""),
+    ("apparmor", "apparmor"),
     ("architecture", "platform"),
-    ("caps", ""),
-    ("chroot", ""),
-    ("cmdline", ""),
+    ("caps", "caps"),
+    ("chroot", "chroot"),
+    ("cmdline", "cmdline"),
     ("date_time", "date_time"),
     ("default_ipv4", "network"),
     ("default_ipv6", "network"),
@@ -59,24 +62,27 @@ const VALID_SUBSETS: &[(&str, &str)] = &[
     ("distribution_major_version", "distribution"),
     ("distribution_release", "distribution"),
     ("distribution_version", "distribution"),
-    ("dns", ""),
+    ("dns", "dns"),
     ("effective_group_ids", "user"),
     ("effective_user_id", "user"),
     ("env", "env"),
     ("facter", ""),
-    ("fips", ""),
+    ("fibre_channel_wwn", "fibre_channel_wwn"),
+    ("fips", "fips"),
     ("hardware", "hardware"),
     ("interfaces", "network"),
-    ("is_chroot", ""),
-    ("iscsi", ""),
+    ("is_chroot", "chroot"),
+    ("iscsi", "iscsi"),
     ("kernel", "platform"),
+    ("kernel_version", "platform"),
     ("loadavg", "loadavg"),
     ("local", "local"),
-    ("lsb", ""),
+    ("lsb", "lsb"),
     ("machine", "platform"),
     ("machine_id", "platform"),
     ("mounts", "hardware"),
     ("network", "network"),
+    ("nvme", "nvme"),
     ("ohai", ""),
     ("os_family", "distribution"),
     ("pkg_mgr", "pkg_mgr"),
@@ -87,18 +93,18 @@ const VALID_SUBSETS: &[(&str, &str)] = &[
     ("python", "python"),
     ("python_version", "platform"),
     ("real_user_id", "user"),
-    ("selinux", ""),
+    ("selinux", "selinux"),
     ("service_mgr", "service_mgr"),
-    ("ssh_host_key_dsa_public", ""),
-    ("ssh_host_key_ecdsa_public", ""),
-    ("ssh_host_key_ed25519_public", ""),
-    ("ssh_host_key_rsa_public", ""),
-    ("ssh_host_pub_keys", ""),
-    ("ssh_pub_keys", ""),
+    ("ssh_host_key_dsa_public", "ssh_pub_keys"),
+    ("ssh_host_key_ecdsa_public", "ssh_pub_keys"),
+    ("ssh_host_key_ed25519_public", "ssh_pub_keys"),
+    ("ssh_host_key_rsa_public", "ssh_pub_keys"),
+    ("ssh_host_pub_keys", "ssh_pub_keys"),
+    ("ssh_pub_keys", "ssh_pub_keys"),
     ("system", "platform"),
-    ("system_capabilities", ""),
-    ("system_capabilities_enforced", ""),
-    ("systemd", ""),
+    ("system_capabilities", "caps"),
+    ("system_capabilities_enforced", "caps"),
+    ("systemd", "systemd"),
     ("user", "user"),
     ("user_dir", "user"),
     ("user_gecos", "user"),
@@ -108,6 +114,8 @@ const VALID_SUBSETS: &[(&str, &str)] = &[
     ("user_uid", "user"),
     ("virtual", "virtual"),
     ("virtualization_role", "virtual"),
+    ("virtualization_tech_guest", "virtual"),
+    ("virtualization_tech_host", "virtual"),
     ("virtualization_type", "virtual"),
 ];
 
@@ -225,6 +233,46 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     {
         facts.insert("loadavg".into(), loadavg);
     }
+    if wanted.contains("network") {
+        facts.extend(network_facts::network_facts());
+    }
+    if wanted.contains("platform") {
+        facts.extend(system_facts::platform_extras(&uname().3));
+    }
+    if wanted.contains("user") {
+        facts.extend(system_facts::user_ids());
+    }
+    if wanted.contains("distribution") {
+        facts.extend(system_facts::distribution_files());
+    }
+    let service_mgr = facts
+        .get("service_mgr")
+        .and_then(Value::as_str)
+        .map(str::to_string)
+        .unwrap_or_else(service_mgr);
+    let small: [(&str, fn() -> Map<String, Value>); 13] = [
+        ("apparmor", system_facts::apparmor),
+        ("caps", system_facts::caps),
+        ("chroot", system_facts::chroot),
+        ("cmdline", system_facts::cmdline),
+        ("date_time", system_facts::date_time),
+        ("dns", system_facts::dns),
+        ("fibre_channel_wwn", system_facts::fc_wwn),
+        ("fips", system_facts::fips),
+        ("iscsi", system_facts::iscsi),
+        ("lsb", system_facts::lsb),
+        ("nvme", system_facts::nvme),
+        ("selinux", system_facts::selinux),
+        ("ssh_pub_keys", system_facts::ssh_pub_keys),
+    ];
+    for (collector, gather) in small {
+        if wanted.contains(collector) {
+            facts.extend(gather());
+        }
+    }
+    if wanted.contains("systemd") {
+        facts.extend(system_facts::systemd(&service_mgr));
+    }
     // The environment the module runs with includes the task's (the play's `environment:`).
     if let Some(Value::Object(env)) = facts.get_mut("env") {
         for (k, v) in &request.environment {
@@ -302,8 +350,6 @@ fn collector_of(fact: &str) -> &'static str {
         "env" => "env",
         "pkg_mgr" => "pkg_mgr",
         "service_mgr" => "service_mgr",
-        "date_time" => "date_time",
-        "all_ipv4_addresses" | "interfaces" | "default_ipv4" => "network",
         f if f.starts_with("distribution") => "distribution",
         f if f.starts_with("user_") => "user",
         _ => "platform",
@@ -407,53 +453,6 @@ fn distribution(os: &BTreeMap<String, String>) -> (String, String) {
     (name, family)
 }
 
-/// The interface and gateway of the default IPv4 route, from /proc/net/route.
-fn default_route() -> Option<(String, String)> {
-    let text = fs::read_to_string("/proc/net/route").ok()?;
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() > 2 && f[1] == "00000000" {
-            let gw = u32::from_str_radix(f[2], 16).ok()?;
-            return Some((
-                f[0].to_string(),
-                std::net::Ipv4Addr::from(gw.to_le_bytes()).to_string(),
-            ));
-        }
-    }
-    None
-}
-
-/// IPv4 addresses per interface.
-fn ipv4_addresses() -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    // SAFETY: getifaddrs allocates a list we walk read-only and free with freeifaddrs.
-    unsafe {
-        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-        if libc::getifaddrs(&mut list) != 0 {
-            return out;
-        }
-        let mut cur = list;
-        while !cur.is_null() {
-            let ifa = &*cur;
-            if !ifa.ifa_addr.is_null() && (*ifa.ifa_addr).sa_family as i32 == libc::AF_INET {
-                let addr = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                let ip = std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
-                let mask = if ifa.ifa_netmask.is_null() {
-                    String::new()
-                } else {
-                    let m = &*(ifa.ifa_netmask as *const libc::sockaddr_in);
-                    std::net::Ipv4Addr::from(u32::from_be(m.sin_addr.s_addr)).to_string()
-                };
-                let name = CStr::from_ptr(ifa.ifa_name).to_string_lossy().into_owned();
-                out.push((name, ip.to_string(), mask));
-            }
-            cur = ifa.ifa_next;
-        }
-        libc::freeifaddrs(list);
-    }
-    out
-}
-
 fn fqdn(nodename: &str) -> String {
     use std::ffi::CString;
     let Ok(c) = CString::new(nodename) else {
@@ -477,6 +476,17 @@ fn fqdn(nodename: &str) -> String {
         };
         libc::freeaddrinfo(res);
         name
+    }
+}
+
+/// `systemd` when systemd runs the host (PID 1 is systemd or its runtime folder exists), else
+/// `service`.
+fn service_mgr() -> String {
+    let init = fs::read_to_string("/proc/1/comm").unwrap_or_default();
+    if std::path::Path::new("/run/systemd/system").is_dir() || init.trim() == "systemd" {
+        "systemd".into()
+    } else {
+        "service".into()
     }
 }
 
@@ -525,18 +535,6 @@ fn gather() -> Map<String, Value> {
     .iter()
     .find(|(p, _)| std::path::Path::new(p).exists())
     .map_or("unknown", |(_, n)| n);
-    let init = fs::read_to_string("/proc/1/comm").unwrap_or_default();
-    let service_mgr =
-        if std::path::Path::new("/run/systemd/system").is_dir() || init.trim() == "systemd" {
-            "systemd"
-        } else {
-            "service"
-        };
-    let addresses = ipv4_addresses();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
     let mut facts = Map::new();
     let mut put = |k: &str, v: Value| {
         facts.insert(k.to_string(), v);
@@ -560,13 +558,14 @@ fn gather() -> Map<String, Value> {
             .unwrap_or_default()
             .into(),
     );
-    put(
-        "machine_id",
-        fs::read_to_string("/etc/machine-id")
-            .unwrap_or_default()
-            .trim()
-            .into(),
-    );
+    // Ansible reads D-Bus's copy first; the two differ on a host whose image carried one.
+    if let Some(id) = ["/var/lib/dbus/machine-id", "/etc/machine-id"]
+        .iter()
+        .find_map(|p| fs::read_to_string(p).ok().filter(|t| !t.trim().is_empty()))
+        .and_then(|t| t.trim().lines().next().map(str::to_string))
+    {
+        put("machine_id", id.into());
+    }
     put("user_id", user.into());
     put("user_uid", uid.into());
     put("user_gid", gid.into());
@@ -575,28 +574,7 @@ fn gather() -> Map<String, Value> {
     put("user_shell", pw.get(6).copied().unwrap_or("").into());
     put("env", Value::Object(env));
     put("pkg_mgr", pkg_mgr.into());
-    put("service_mgr", service_mgr.into());
-    put(
-        "all_ipv4_addresses",
-        addresses
-            .iter()
-            .filter(|(n, _, _)| n != "lo")
-            .map(|(_, a, _)| a.clone())
-            .collect::<Vec<_>>()
-            .into(),
-    );
-    put("interfaces", {
-        let mut names: Vec<String> = addresses.iter().map(|(n, _, _)| n.clone()).collect();
-        names.dedup();
-        names.into()
-    });
-    // Ansible's fact is there even without a default route: empty.
-    let default_ipv4 = default_route().and_then(|(interface, gateway)| {
-        let (_, address, netmask) = addresses.iter().find(|(n, _, _)| *n == interface)?;
-        Some(json!({"interface": interface, "address": address, "gateway": gateway, "netmask": netmask}))
-    });
-    put("default_ipv4", default_ipv4.unwrap_or_else(|| json!({})));
-    put("date_time", json!({"epoch": now.to_string()}));
+    put("service_mgr", service_mgr().into());
     facts
 }
 
