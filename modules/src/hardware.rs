@@ -30,7 +30,8 @@ pub(crate) fn hardware_facts(architecture: &str) -> Map<String, Value> {
         facts.extend(memory_facts(&text));
     }
     facts.extend(dmi_facts());
-    facts.extend(device_facts());
+    let links = device_links();
+    facts.extend(device_facts(&links));
     if let Some(uptime) = content("/proc/uptime").as_deref().and_then(uptime_seconds) {
         facts.insert("uptime_seconds".into(), uptime.into());
     }
@@ -44,11 +45,11 @@ pub(crate) fn hardware_facts(architecture: &str) -> Map<String, Value> {
     } else {
         BTreeSet::new()
     };
-    let uuids = device_links()
-        .remove("uuids")
-        .unwrap_or_default()
+    let uuids = links
+        .get("uuids")
         .into_iter()
-        .filter_map(|(device, uuids)| Some((device, uuids.into_iter().next()?)))
+        .flatten()
+        .filter_map(|(device, uuids)| Some((device.clone(), uuids.iter().next()?.clone())))
         .collect();
     facts.insert("mounts".into(), Value::Array(mounts(&mtab, &binds, &uuids)));
     facts
@@ -371,8 +372,9 @@ fn sizes(sysdir: &Path) -> (u64, String, String) {
 }
 
 /// `devices` and `device_links`, from /sys/block and /dev/disk.
-fn device_facts() -> Map<String, Value> {
-    let links = device_links();
+fn device_facts(
+    links: &BTreeMap<&'static str, BTreeMap<String, BTreeSet<String>>>,
+) -> Map<String, Value> {
     let mut devices = Map::new();
     for block in fs::read_dir("/sys/block").into_iter().flatten().flatten() {
         let name = block.file_name().to_string_lossy().into_owned();
@@ -387,7 +389,7 @@ fn device_facts() -> Map<String, Value> {
         let sysdir = block.path();
         let mut d = Map::new();
         d.insert("virtual".into(), u8::from(virtual_).into());
-        d.insert("links".into(), links_of(&links, &name));
+        d.insert("links".into(), links_of(links, &name));
         for key in ["vendor", "model", "sas_address", "sas_device_handle"] {
             d.insert(key.into(), content_value(sysdir.join("device").join(key)));
         }
@@ -402,7 +404,7 @@ fn device_facts() -> Map<String, Value> {
             content_value(sysdir.join("queue/discard_granularity"))
         };
         d.insert("support_discard".into(), discard);
-        d.insert("partitions".into(), partitions(&sysdir, &name, &links));
+        d.insert("partitions".into(), partitions(&sysdir, &name, links));
         d.insert(
             "rotational".into(),
             content_value(sysdir.join("queue/rotational")),

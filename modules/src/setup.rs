@@ -202,14 +202,30 @@ fn collectors(gather_subset: &[String]) -> Result<HashSet<&'static str>, String>
             }
         }
     }
-    Ok(added
+    let mut wanted: HashSet<&'static str> = added
         .into_iter()
         .filter(|s| !excluded.contains(s) || explicit.contains(s))
         .filter_map(|s| VALID_SUBSETS.iter().find(|(n, _)| *n == s))
         .map(|(_, collector)| *collector)
         .filter(|c| !c.is_empty())
-        .collect())
+        .collect();
+    // The facts a collector needs are gathered with it, even when excluded (Ansible's
+    // `required_facts`).
+    for (collector, needs) in REQUIRED {
+        if wanted.contains(collector) {
+            wanted.extend(needs.iter().copied());
+        }
+    }
+    Ok(wanted)
 }
+
+/// The collectors whose facts another one needs, as Ansible's Linux collectors declare them.
+const REQUIRED: &[(&str, &[&str])] = &[
+    ("network", &["distribution", "platform"]),
+    ("hardware", &["platform"]),
+    ("pkg_mgr", &["distribution"]),
+    ("service_mgr", &["platform", "distribution"]),
+];
 
 pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let args: Args = parse_args("setup", &request.args)?;
@@ -219,6 +235,26 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     }
     let wanted = collectors(&gather_subset).map_err(ModuleError::Failed)?;
     let mut warnings = Vec::new();
+    // The programs Ansible runs start first and are read last: their start-up overlaps the
+    // reading of files.
+    let interpreter = args.python.clone().unwrap_or_default();
+    let known_python = known_python(&interpreter);
+    let python = (known_python.is_none()
+        && (wanted.contains("python") || wanted.contains("platform")))
+    .then(|| start_python_probe(args.python.as_deref()))
+    .flatten();
+    let capsh = wanted
+        .contains("caps")
+        .then(system_facts::start_caps)
+        .flatten();
+    let lsb_release = wanted
+        .contains("lsb")
+        .then(system_facts::start_lsb)
+        .flatten();
+    let systemctl = wanted
+        .contains("systemd")
+        .then(|| system_facts::start_systemd(&service_mgr()))
+        .flatten();
     let mut facts = gather();
     facts.retain(|k, _| wanted.contains(collector_of(k)));
     if wanted.contains("hardware") {
@@ -245,14 +281,8 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     if wanted.contains("distribution") {
         facts.extend(system_facts::distribution_files());
     }
-    let service_mgr = facts
-        .get("service_mgr")
-        .and_then(Value::as_str)
-        .map(str::to_string)
-        .unwrap_or_else(service_mgr);
-    let small: [(&str, fn() -> Map<String, Value>); 13] = [
+    let small: [(&str, fn() -> Map<String, Value>); 11] = [
         ("apparmor", system_facts::apparmor),
-        ("caps", system_facts::caps),
         ("chroot", system_facts::chroot),
         ("cmdline", system_facts::cmdline),
         ("date_time", system_facts::date_time),
@@ -260,7 +290,6 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         ("fibre_channel_wwn", system_facts::fc_wwn),
         ("fips", system_facts::fips),
         ("iscsi", system_facts::iscsi),
-        ("lsb", system_facts::lsb),
         ("nvme", system_facts::nvme),
         ("selinux", system_facts::selinux),
         ("ssh_pub_keys", system_facts::ssh_pub_keys),
@@ -270,25 +299,31 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
             facts.extend(gather());
         }
     }
-    if wanted.contains("systemd") {
-        facts.extend(system_facts::systemd(&service_mgr));
+    if wanted.contains("caps") {
+        facts.extend(system_facts::caps(capsh));
     }
+    if wanted.contains("lsb") {
+        facts.extend(system_facts::lsb(lsb_release));
+    }
+    facts.extend(system_facts::systemd(systemctl));
     // The environment the module runs with includes the task's (the play's `environment:`).
     if let Some(Value::Object(env)) = facts.get_mut("env") {
         for (k, v) in &request.environment {
             env.insert(k.clone(), Value::String(v.clone()));
         }
     }
-    if (wanted.contains("python") || wanted.contains("platform"))
-        && let Some(mut python) = python_facts(args.python.as_deref())
+    let python = known_python.or_else(|| {
+        let python = python_facts(&python?.output()?)?;
+        remember_python(&interpreter, &python);
+        Some(python)
+    });
+    if let Some(python) =
+        python.filter(|_| wanted.contains("python") || wanted.contains("platform"))
     {
-        let version = python
-            .as_object_mut()
-            .and_then(|p| p.remove("_python_version"));
-        if wanted.contains("platform")
-            && let Some(version) = version
-        {
-            facts.insert("python_version".into(), version);
+        if wanted.contains("platform") {
+            let v = &python["version"];
+            let version = format!("{}.{}.{}", v["major"], v["minor"], v["micro"]);
+            facts.insert("python_version".into(), version.into());
         }
         if wanted.contains("python") {
             facts.insert("python".into(), python);
@@ -356,36 +391,71 @@ fn collector_of(fact: &str) -> &'static str {
     }
 }
 
-/// What Ansible's python collector (and the platform collector's `python_version`) reports
-/// of the host's Python, from one short run of it; `None` when the host has none.
-fn python_facts(interpreter: Option<&str>) -> Option<Value> {
-    const PROBE: &str = "import json, sys\n\
-try:\n    from ssl import create_default_context, SSLContext\n    ssl = True\n\
-except ImportError:\n    ssl = False\n\
+/// The host's Python (`ansible_python_interpreter`, else the one Ansible's discovery would
+/// find) started on a short probe of what Ansible's python collector reports. `-S` (no `site`)
+/// and no imports keep it to the interpreter's own start-up; `has_sslcontext` is whether the
+/// `_ssl` extension that Python's `ssl` needs is there.
+fn start_python_probe(interpreter: Option<&str>) -> Option<system_facts::Pending> {
+    const PROBE: &str = "import sys, os\n\
 v = sys.version_info\n\
-impl = getattr(sys, 'implementation', None)\n\
-print(json.dumps({'version': {'major': v[0], 'minor': v[1], 'micro': v[2], \
-'releaselevel': v[3], 'serial': v[4]}, 'version_info': list(v), \
-'executable': sys.executable, 'has_sslcontext': ssl, \
-'type': impl.name if impl else None, \
-'_python_version': '%d.%d.%d' % tuple(v[:3])}))";
+i = getattr(sys, 'implementation', None)\n\
+ssl = '_ssl' in sys.builtin_module_names or any(n.startswith('_ssl.') \
+for d in sys.path if d and os.path.isdir(d) for n in os.listdir(d))\n\
+print('\\t'.join(map(str, [v[0], v[1], v[2], v[3], v[4], int(ssl), \
+i.name if i else '', sys.executable])))";
     let python = match interpreter {
         Some(p) if !p.trim().is_empty() => p.trim().to_string(),
         _ => crate::ansible_module::host_python().ok()?,
     };
     let mut words = python.split_whitespace();
     let program = words.next()?;
-    let output = std::process::Command::new(program)
-        .args(words)
-        .args(["-c", PROBE])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
+    let mut args: Vec<&str> = words.collect();
+    args.extend(["-S", "-c", PROBE]);
+    system_facts::Pending::start(std::path::Path::new(program), &args)
+}
+
+/// The python facts found by earlier calls of this process (the agent serves a whole run),
+/// per interpreter: a host's Python does not change in the middle of a run.
+static KNOWN_PYTHONS: std::sync::Mutex<Vec<(String, Value)>> = std::sync::Mutex::new(Vec::new());
+
+fn known_python(interpreter: &str) -> Option<Value> {
+    let known = KNOWN_PYTHONS.lock().unwrap_or_else(|e| e.into_inner());
+    known
+        .iter()
+        .find(|(i, _)| i == interpreter)
+        .map(|(_, v)| v.clone())
+}
+
+fn remember_python(interpreter: &str, python: &Value) {
+    let mut known = KNOWN_PYTHONS.lock().unwrap_or_else(|e| e.into_inner());
+    if !known.iter().any(|(i, _)| i == interpreter) {
+        known.push((interpreter.to_string(), python.clone()));
     }
-    serde_json::from_slice(&output.stdout).ok()
+}
+
+/// The `python` fact from the probe's line: major, minor, micro, releaselevel, serial,
+/// has_sslcontext, implementation, executable (tab-separated).
+fn python_facts(out: &str) -> Option<Value> {
+    let line = out.lines().next()?;
+    let f: Vec<&str> = line.splitn(8, '\t').collect();
+    let [major, minor, micro, level, serial, ssl, kind, executable] = f[..] else {
+        return None;
+    };
+    let number = |s: &str| s.parse::<i64>().ok();
+    let (major, minor, micro, serial) = (
+        number(major)?,
+        number(minor)?,
+        number(micro)?,
+        number(serial)?,
+    );
+    Some(json!({
+        "version": {"major": major, "minor": minor, "micro": micro, "releaselevel": level,
+                    "serial": serial},
+        "version_info": [major, minor, micro, level, serial],
+        "executable": executable,
+        "has_sslcontext": ssl == "1",
+        "type": if kind.is_empty() { Value::Null } else { kind.into() },
+    }))
 }
 
 fn uname() -> (String, String, String, String) {
@@ -600,6 +670,23 @@ mod tests {
     }
 
     #[test]
+    fn python_probe_line_becomes_ansibles_python_fact() {
+        let python = python_facts("3\t11\t2\tfinal\t0\t1\tcpython\t/usr/bin/python3\n");
+        assert_eq!(
+            python,
+            Some(json!({
+                "version": {"major": 3, "minor": 11, "micro": 2, "releaselevel": "final",
+                            "serial": 0},
+                "version_info": [3, 11, 2, "final", 0],
+                "executable": "/usr/bin/python3",
+                "has_sslcontext": true,
+                "type": "cpython",
+            }))
+        );
+        assert_eq!(python_facts("Python 2.7\n"), None);
+    }
+
+    #[test]
     fn hardware_and_virtual_subsets_name_their_collectors() {
         let wanted = collectors(&["!all".into(), "hardware".into()]).unwrap_or_default();
         assert!(wanted.contains("hardware") && !wanted.contains("network"));
@@ -607,5 +694,8 @@ mod tests {
         assert!(!wanted.contains("hardware") && !wanted.contains("virtual"));
         let wanted = collectors(&["all".into()]).unwrap_or_default();
         assert!(wanted.contains("loadavg"));
+        let wanted = collectors(&["!all".into(), "!min".into(), "hardware".into()]);
+        let wanted = wanted.unwrap_or_default();
+        assert!(wanted.contains("platform") && !wanted.contains("distribution"));
     }
 }

@@ -19,17 +19,30 @@ fn content(path: impl AsRef<Path>) -> Option<String> {
     (!text.is_empty()).then(|| text.to_string())
 }
 
-/// A program's standard output when it ran and exited 0.
-fn output_of(program: &Path, args: &[&str]) -> Option<String> {
-    let out = std::process::Command::new(program)
-        .args(args)
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    out.status
-        .success()
-        .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+/// A program started early and read late, so that the facts gathered meanwhile hide its
+/// start-up time.
+pub(crate) struct Pending(std::process::Child);
+
+impl Pending {
+    /// Starts a program (a path, then its arguments); `None` when it cannot be started.
+    pub(crate) fn start(program: &Path, args: &[&str]) -> Option<Pending> {
+        std::process::Command::new(program)
+            .args(args)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .ok()
+            .map(Pending)
+    }
+
+    /// Its standard output, when it exited 0.
+    pub(crate) fn output(self) -> Option<String> {
+        let out = self.0.wait_with_output().ok()?;
+        out.status
+            .success()
+            .then(|| String::from_utf8_lossy(&out.stdout).into_owned())
+    }
 }
 
 /// `apparmor`: enabled when the kernel exposes AppArmor's security folder.
@@ -244,10 +257,15 @@ pub(crate) fn selinux() -> Map<String, Value> {
     facts
 }
 
-/// `lsb`: `lsb_release -a` when the host has it, else /etc/lsb-release.
-pub(crate) fn lsb() -> Map<String, Value> {
-    let mut lsb = bin_path::find("lsb_release")
-        .and_then(|p| output_of(&p, &["-a"]))
+/// `lsb_release -a`, started when the host has it.
+pub(crate) fn start_lsb() -> Option<Pending> {
+    Pending::start(&bin_path::find("lsb_release")?, &["-a"])
+}
+
+/// `lsb` from what `lsb_release -a` printed (see [`start_lsb`]), else /etc/lsb-release.
+pub(crate) fn lsb(lsb_release: Option<Pending>) -> Map<String, Value> {
+    let mut lsb = lsb_release
+        .and_then(Pending::output)
         .map(|out| lsb_of_command(&out))
         .unwrap_or_default();
     if lsb.is_empty() {
@@ -368,10 +386,15 @@ fn ssh_pub_keys_in(dirs: &[&str]) -> Map<String, Value> {
     facts
 }
 
-/// `system_capabilities` and `system_capabilities_enforced`, from `capsh --print` when the
+/// `system_capabilities` and `system_capabilities_enforced` come from `capsh --print` when the
 /// host has capsh (`N/A` otherwise), read as Ansible reads its `Current:` line.
-pub(crate) fn caps() -> Map<String, Value> {
-    let out = bin_path::find("capsh").and_then(|p| output_of(&p, &["--print"]));
+pub(crate) fn start_caps() -> Option<Pending> {
+    Pending::start(&bin_path::find("capsh")?, &["--print"])
+}
+
+/// The caps facts from what [`start_caps`] started.
+pub(crate) fn caps(capsh: Option<Pending>) -> Map<String, Value> {
+    let out = capsh.and_then(Pending::output);
     let mut facts = Map::new();
     let Some(out) = out else {
         facts.insert("system_capabilities_enforced".into(), "N/A".into());
@@ -409,12 +432,17 @@ fn caps_of(out: &str) -> (&'static str, Vec<String>) {
 }
 
 /// `systemd`: `systemctl --version`'s version and features, on a host systemd manages.
-pub(crate) fn systemd(service_mgr: &str) -> Map<String, Value> {
+pub(crate) fn start_systemd(service_mgr: &str) -> Option<Pending> {
     if service_mgr != "systemd" {
-        return Map::new();
+        return None;
     }
-    bin_path::find("systemctl")
-        .and_then(|p| output_of(&p, &["--version"]))
+    Pending::start(&bin_path::find("systemctl")?, &["--version"])
+}
+
+/// The `systemd` fact from what [`start_systemd`] started.
+pub(crate) fn systemd(systemctl: Option<Pending>) -> Map<String, Value> {
+    systemctl
+        .and_then(Pending::output)
         .and_then(|out| {
             let version: i64 = out.split(' ').nth(1)?.trim().parse().ok()?;
             let features = out.split('\n').nth(1)?.to_string();
