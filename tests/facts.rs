@@ -1,7 +1,8 @@
 //! settle's `setup` gathers what Ansible 2.19's gathers on a Linux test host, key by key: the
-//! real `ansible-playbook` and settle run the same play (setup with a few `gather_subset`s,
-//! each result written to a JSON file on the controller) against the same host, one right
-//! after the other, and every fact Ansible returns must be in settle's with the same value.
+//! real `ansible-playbook` and settle run the same play (setup with a few `gather_subset`s, a
+//! `filter` and a `fact_path`, each result written to a JSON file on the controller) against
+//! the same host, one right after the other, and every fact Ansible returns must be in
+//! settle's with the same value.
 //! The exceptions are short lists: facts that change between two runs (compared by shape) and
 //! facts of the transport rather than the host. Skipped (with a note) when the real
 //! ansible-core is not installed (tests/compat/install puts it in the compat cache).
@@ -44,14 +45,21 @@ const HOST_ENV: &[&str] = &["HOME", "LOGNAME", "PATH", "SHELL", "USER"];
 /// which the test hosts do not have, so they do not show here.
 const NOT_GATHERED: &[&str] = &[];
 
-/// The `gather_subset`s the play asks for, in order.
-const SUBSETS: &[&str] = &[
-    "all",
-    "!all",
-    "!all,network",
-    "!all,!min,hardware",
-    "!all,virtual,!cmdline",
+/// The arguments of the play's setup tasks, in order (YAML flow mappings).
+const CASES: &[&str] = &[
+    "{gather_subset: all}",
+    "{gather_subset: '!all'}",
+    "{gather_subset: '!all,network'}",
+    "{gather_subset: '!all,!min,hardware'}",
+    "{gather_subset: '!all,virtual,!cmdline'}",
+    "{filter: [ansible_default_ipv4, '*_mb', 'ansible_lo*', 'date*']}",
+    "{gather_subset: '!all', fact_path: /tmp/settle-facts.d}",
 ];
+
+/// Local facts for the `fact_path` case: an INI file and a JSON one.
+const LOCAL_FACTS: &str = "mkdir -p /tmp/settle-facts.d && \
+    printf '[section]\\nkey = value\\nnumber=3\\n' > /tmp/settle-facts.d/ini.fact && \
+    printf '{\"list\": [1, \"two\"], \"nested\": {\"on\": true}}' > /tmp/settle-facts.d/json.fact";
 
 fn ansible_playbook() -> Option<PathBuf> {
     let cache =
@@ -68,12 +76,12 @@ fn ansible_playbook() -> Option<PathBuf> {
     }
 }
 
-/// The play: setup once per subset, each result's facts written to `OUT/<n>.json`.
+/// The play: setup once per case, each result's facts written to `OUT/<n>.json`.
 fn play(host: &str) -> String {
     let mut text = format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n");
-    for (n, subset) in SUBSETS.iter().enumerate() {
+    for (n, args) in CASES.iter().enumerate() {
         text.push_str(&format!(
-            "    - setup:\n        gather_subset: '{subset}'\n      register: r{n}\n\
+            "    - setup: {args}\n      register: r{n}\n\
              \x20   - copy:\n        content: '{{{{ r{n}.ansible_facts | to_json }}}}'\n\
              \x20       dest: '{{{{ out }}}}/{n}.json'\n      delegate_to: localhost\n"
         ));
@@ -192,6 +200,7 @@ fn setup_gathers_what_ansible_gathers_key_by_key() {
         ),
     );
     s.write("facts.yml", &play(host));
+    hosts.ssh(host, LOCAL_FACTS);
     std::fs::create_dir_all(s.path("ansible")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(s.path("settle")).unwrap_or_else(|e| panic!("{e}"));
 
@@ -214,11 +223,11 @@ fn setup_gathers_what_ansible_gathers_key_by_key() {
         .assert_code(0);
 
     let mut report = Vec::new();
-    for (n, subset) in SUBSETS.iter().enumerate() {
+    for (n, case) in CASES.iter().enumerate() {
         let ansible = read_facts(&s.path("ansible"), n);
         let settle = read_facts(&s.path("settle"), n);
         for line in differences(&ansible, &settle) {
-            report.push(format!("[gather_subset: {subset}] {line}"));
+            report.push(format!("[setup: {case}] {line}"));
         }
     }
     assert!(

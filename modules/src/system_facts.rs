@@ -580,21 +580,45 @@ fn strftime(format: &str, tm: &libc::tm) -> String {
     String::from_utf8_lossy(&buffer[..len]).into_owned()
 }
 
-/// The distribution-file facts Ansible adds for Debian and Ubuntu: the file it parsed and,
-/// for Debian, the minor version of /etc/debian_version. Other distributions get none yet.
+/// The distribution-file facts: the first release file of Ansible's list that is there and
+/// that it can parse (for the files of the common distributions; others get none yet), and for
+/// Debian the minor version of /etc/debian_version.
 pub(crate) fn distribution_files() -> Map<String, Value> {
     let mut facts = Map::new();
-    let Ok(os_release) = fs::read_to_string("/etc/os-release") else {
+    let file = |path: &str, variety: &str, parsed: bool| {
+        let mut facts = Map::new();
+        facts.insert("distribution_file_path".into(), path.into());
+        facts.insert("distribution_file_variety".into(), variety.into());
+        if parsed {
+            facts.insert("distribution_file_parsed".into(), true.into());
+        }
+        facts
+    };
+    let stripped =
+        |path: &str| content(path).map(|t| t.trim_matches(['\'', '"', '\\']).to_string());
+    if stripped("/etc/oracle-release").is_some() {
+        return file("/etc/oracle-release", "OracleLinux", true);
+    }
+    if stripped("/etc/centos-release").is_some_and(|t| t.contains("CentOS Stream")) {
+        return file("/etc/centos-release", "CentOS", true);
+    }
+    if stripped("/etc/redhat-release").is_some() {
+        return file("/etc/redhat-release", "RedHat", true);
+    }
+    if stripped("/etc/alpine-release").is_some() {
+        return file("/etc/alpine-release", "Alpine", true);
+    }
+    if Path::new("/etc/arch-release").is_file() {
+        return file("/etc/arch-release", "Archlinux", false);
+    }
+    let Some(data) = stripped("/etc/os-release") else {
         return facts;
     };
-    let data = os_release.trim_matches(['\'', '"', '\\']);
     let debian = data.contains("Debian") || data.contains("Raspbian");
     if !debian && !data.contains("Ubuntu") {
         return facts;
     }
-    facts.insert("distribution_file_path".into(), "/etc/os-release".into());
-    facts.insert("distribution_file_variety".into(), "Debian".into());
-    facts.insert("distribution_file_parsed".into(), true.into());
+    facts = file("/etc/os-release", "Debian", true);
     if debian {
         let version = fs::read_to_string("/etc/debian_version").unwrap_or_default();
         if let Some(minor) = version.lines().find_map(|l| minor_of(l.trim())) {
