@@ -203,22 +203,45 @@ fn locally_reachable_ips() -> Value {
 
 /// Every fact of the `network` collector (names without the `ansible_` prefix).
 pub(crate) fn network_facts() -> Map<String, Value> {
-    let addresses = netlink::addresses().unwrap_or_default();
-    let mut default_ipv4 = default_route(IpAddr::V4(DEFAULT_V4));
-    let mut default_ipv6 = default_route(IpAddr::V6(DEFAULT_V6));
-    // Interfaces in /sys/class/net's own order, as Ansible's glob walks them; an IPv4 label
-    // (`eth0:1`) becomes an interface of its own.
-    let mut interfaces: Vec<(String, Map<String, Value>)> = Vec::new();
-    let mut all_ipv4: Vec<String> = Vec::new();
-    let mut all_ipv6: Vec<String> = Vec::new();
-    let sys = Path::new("/sys/class/net");
-    for entry in fs::read_dir(sys).into_iter().flatten().flatten() {
+    // Interfaces in /sys/class/net's own order, as Ansible's glob walks them.
+    let mut devices = Vec::new();
+    for entry in fs::read_dir("/sys/class/net")
+        .into_iter()
+        .flatten()
+        .flatten()
+    {
         let dir = entry.path();
         if !dir.is_dir() {
             continue;
         }
         let device = entry.file_name().to_string_lossy().into_owned();
-        let facts = device_facts(&dir, &device);
+        let index = content(dir.join("ifindex")).and_then(|i| i.parse::<u32>().ok());
+        devices.push((device.clone(), index, device_facts(&dir, &device)));
+    }
+    let mut facts = assemble(
+        devices,
+        &netlink::addresses().unwrap_or_default(),
+        default_route(IpAddr::V4(DEFAULT_V4)),
+        default_route(IpAddr::V6(DEFAULT_V6)),
+    );
+    facts.insert("locally_reachable_ips".into(), locally_reachable_ips());
+    facts
+}
+
+/// The network facts from what /sys told of each interface (name, index, facts), the
+/// kernel's addresses and the two default routes, put together as Ansible's parsing of `ip
+/// addr` does: an interface's first primary IPv4 address is its `ipv4`, the others
+/// `ipv4_secondaries`; an IPv4 label (`eth0:1`) becomes an interface of its own (`eth0_1`).
+fn assemble(
+    devices: Vec<(String, Option<u32>, Map<String, Value>)>,
+    addresses: &[Address],
+    mut default_ipv4: Map<String, Value>,
+    mut default_ipv6: Map<String, Value>,
+) -> Map<String, Value> {
+    let mut interfaces: Vec<(String, Map<String, Value>)> = Vec::new();
+    let mut all_ipv4: Vec<String> = Vec::new();
+    let mut all_ipv6: Vec<String> = Vec::new();
+    for (device, index, facts) in devices {
         let macaddress = facts.get("macaddress").cloned();
         let mtu = facts.get("mtu").cloned().unwrap_or(Value::Null);
         let kind = facts
@@ -226,7 +249,6 @@ pub(crate) fn network_facts() -> Map<String, Value> {
             .cloned()
             .unwrap_or_else(|| "unknown".into());
         interfaces.push((device.clone(), facts));
-        let index = content(dir.join("ifindex")).and_then(|i| i.parse::<u32>().ok());
         let own: Vec<&Address> = addresses
             .iter()
             .filter(|a| Some(a.index) == index)
@@ -331,7 +353,6 @@ pub(crate) fn network_facts() -> Map<String, Value> {
     facts.insert("default_ipv6".into(), Value::Object(default_ipv6));
     facts.insert("all_ipv4_addresses".into(), json!(all_ipv4));
     facts.insert("all_ipv6_addresses".into(), json!(all_ipv6));
-    facts.insert("locally_reachable_ips".into(), locally_reachable_ips());
     facts
 }
 
@@ -362,6 +383,85 @@ mod tests {
             ipv4_entry(Ipv4Addr::LOCALHOST, 0, "")["netmask"],
             json!("0.0.0.0")
         );
+    }
+
+    fn v4(index: u32, local: [u8; 4], prefix: u8, flags: u32, label: &str) -> Address {
+        Address {
+            index,
+            prefix,
+            flags,
+            scope: 0,
+            local: IpAddr::from(local),
+            peer: None,
+            broadcast: Some(IpAddr::from([local[0], local[1], local[2], 255])),
+            label: Some(label.into()),
+        }
+    }
+
+    #[test]
+    fn secondaries_and_labels_are_filed_as_ansible_files_them() {
+        let mut eth = Map::new();
+        eth.insert("device".into(), "eth0".into());
+        eth.insert("macaddress".into(), "02:00:00:00:00:01".into());
+        eth.insert("mtu".into(), 1500.into());
+        eth.insert("type".into(), "ether".into());
+        let addresses = [
+            v4(2, [10, 0, 0, 5], 24, 0, "eth0"),
+            v4(2, [10, 0, 0, 6], 24, IFA_F_SECONDARY, "eth0"),
+            v4(2, [10, 0, 0, 7], 24, IFA_F_SECONDARY, "eth0:web"),
+            Address {
+                index: 2,
+                prefix: 64,
+                flags: 0,
+                scope: 253,
+                local: "fe80::1".parse().unwrap_or(IpAddr::from([0u8; 16])),
+                peer: None,
+                broadcast: None,
+                label: None,
+            },
+        ];
+        let mut default_ipv4 = Map::new();
+        default_ipv4.insert("interface".into(), "eth0".into());
+        default_ipv4.insert("address".into(), "10.0.0.5".into());
+        default_ipv4.insert("gateway".into(), "10.0.0.1".into());
+        let facts = assemble(
+            vec![("eth0".into(), Some(2), eth)],
+            &addresses,
+            default_ipv4,
+            Map::new(),
+        );
+        let net = |a: &str| {
+            json!({"address": a, "broadcast": "10.0.0.255", "netmask": "255.255.255.0",
+                   "network": "10.0.0.0", "prefix": "24"})
+        };
+        assert_eq!(facts["eth0"]["ipv4"], net("10.0.0.5"));
+        assert_eq!(
+            facts["eth0"]["ipv4_secondaries"],
+            json!([net("10.0.0.6"), net("10.0.0.7")])
+        );
+        // A labelled secondary is its label's secondary too, and its only fact (Ansible's).
+        assert_eq!(
+            facts["eth0_web"],
+            json!({"ipv4_secondaries": [net("10.0.0.7")]})
+        );
+        assert_eq!(facts["interfaces"], json!(["eth0", "eth0_web"]));
+        assert_eq!(
+            facts["eth0"]["ipv6"],
+            json!([{"address": "fe80::1", "prefix": "64", "scope": "link"}])
+        );
+        assert_eq!(
+            facts["all_ipv4_addresses"],
+            json!(["10.0.0.5", "10.0.0.6", "10.0.0.7"])
+        );
+        assert_eq!(facts["all_ipv6_addresses"], json!(["fe80::1"]));
+        assert_eq!(
+            facts["default_ipv4"],
+            json!({"interface": "eth0", "address": "10.0.0.5", "gateway": "10.0.0.1",
+                   "broadcast": "10.0.0.255", "netmask": "255.255.255.0",
+                   "network": "10.0.0.0", "prefix": "24", "macaddress": "02:00:00:00:00:01",
+                   "mtu": 1500, "type": "ether", "alias": "eth0"})
+        );
+        assert_eq!(facts["default_ipv6"], json!({}));
     }
 
     #[test]
