@@ -523,29 +523,77 @@ fn distribution(os: &BTreeMap<String, String>) -> (String, String) {
     (name, family)
 }
 
+/// The host's fully qualified name as Python's `socket.getfqdn()` finds it (Ansible's `fqdn`):
+/// the name the first address of the host name resolves back to, or the first of its aliases
+/// with a dot; the host name itself when either lookup fails.
 fn fqdn(nodename: &str) -> String {
+    reverse_name(nodename).unwrap_or_else(|| nodename.to_string())
+}
+
+unsafe extern "C" {
+    fn gethostbyaddr_r(
+        addr: *const libc::c_void,
+        len: libc::socklen_t,
+        kind: libc::c_int,
+        ret: *mut libc::hostent,
+        buf: *mut libc::c_char,
+        buflen: libc::size_t,
+        result: *mut *mut libc::hostent,
+        h_errnop: *mut libc::c_int,
+    ) -> libc::c_int;
+}
+
+fn reverse_name(nodename: &str) -> Option<String> {
     use std::ffi::CString;
-    let Ok(c) = CString::new(nodename) else {
-        return nodename.to_string();
-    };
-    // SAFETY: getaddrinfo with AI_CANONNAME; the result list is freed with freeaddrinfo.
+    let c = CString::new(nodename).ok()?;
+    // SAFETY: getaddrinfo's list is read, copied from, and freed with freeaddrinfo;
+    // gethostbyaddr_r writes into the hostent and buffer we own, and the names it points to
+    // live in that buffer, which outlives their use.
     unsafe {
-        let mut hints: libc::addrinfo = std::mem::zeroed();
-        hints.ai_flags = libc::AI_CANONNAME;
-        hints.ai_family = libc::AF_UNSPEC;
+        let hints: libc::addrinfo = std::mem::zeroed();
         let mut res: *mut libc::addrinfo = std::ptr::null_mut();
         if libc::getaddrinfo(c.as_ptr(), std::ptr::null(), &hints, &mut res) != 0 || res.is_null() {
-            return nodename.to_string();
+            return None;
         }
-        let name = if (*res).ai_canonname.is_null() {
-            nodename.to_string()
-        } else {
-            CStr::from_ptr((*res).ai_canonname)
-                .to_string_lossy()
-                .into_owned()
+        let first = &*res;
+        let address: Option<(Vec<u8>, libc::c_int)> = match first.ai_family {
+            libc::AF_INET if !first.ai_addr.is_null() => {
+                let a = &*(first.ai_addr as *const libc::sockaddr_in);
+                Some((a.sin_addr.s_addr.to_ne_bytes().to_vec(), libc::AF_INET))
+            }
+            libc::AF_INET6 if !first.ai_addr.is_null() => {
+                let a = &*(first.ai_addr as *const libc::sockaddr_in6);
+                Some((a.sin6_addr.s6_addr.to_vec(), libc::AF_INET6))
+            }
+            _ => None,
         };
         libc::freeaddrinfo(res);
-        name
+        let (bytes, family) = address?;
+        let mut entry: libc::hostent = std::mem::zeroed();
+        let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+        let mut result: *mut libc::hostent = std::ptr::null_mut();
+        let mut h_errno = 0;
+        let rc = gethostbyaddr_r(
+            bytes.as_ptr().cast(),
+            bytes.len() as libc::socklen_t,
+            family,
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut result,
+            &mut h_errno,
+        );
+        if rc != 0 || result.is_null() || entry.h_name.is_null() {
+            return None;
+        }
+        let name = CStr::from_ptr(entry.h_name).to_string_lossy().into_owned();
+        let mut names = vec![name.clone()];
+        let mut alias = entry.h_aliases;
+        while !alias.is_null() && !(*alias).is_null() {
+            names.push(CStr::from_ptr(*alias).to_string_lossy().into_owned());
+            alias = alias.add(1);
+        }
+        Some(names.into_iter().find(|n| n.contains('.')).unwrap_or(name))
     }
 }
 
