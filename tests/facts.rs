@@ -236,3 +236,77 @@ fn setup_gathers_what_ansible_gathers_key_by_key() {
         report.join("\n")
     );
 }
+
+/// A network namespace with what the test hosts lack: a bridge with a secondary address, a
+/// labelled one and one in another subnet, IPv6, default routes for both families, and a
+/// second loopback address. Run by `unshare --net --mount`, with /sys mounted again so that
+/// /sys/class/net shows the namespace's interfaces.
+const NAMESPACE: &str = "set -e
+mount -t sysfs sysfs /sys
+ip link set lo up
+ip link add br0 type bridge
+ip link set br0 up
+ip addr add 10.9.0.5/24 dev br0
+ip addr add 10.9.0.6/24 dev br0
+ip addr add 10.9.0.7/24 dev br0 label br0:web
+ip addr add 192.168.77.1/16 brd + dev br0
+ip addr add 127.0.0.9/8 dev lo
+ip -6 addr add fd01::5/64 dev br0 nodad
+ip route add default via 10.9.0.1 dev br0 onlink
+ip -6 route add default via fd01::1 dev br0 onlink
+";
+
+#[test]
+fn network_facts_match_ansibles_with_secondaries_labels_and_ipv6() {
+    let Some(ansible_playbook) = ansible_playbook() else {
+        return;
+    };
+    let probe = Command::new("unshare")
+        .args(["--net", "--mount", "sh", "-c", "ip link add t0 type bridge"])
+        .output();
+    if !probe.is_ok_and(|o| o.status.success()) {
+        eprintln!("skipped: cannot make a network namespace with a bridge here (needs root)");
+        return;
+    }
+    let s = Scratch::new();
+    s.write(
+        "play.yml",
+        "- hosts: localhost\n  connection: local\n  gather_facts: no\n  tasks:\n\
+         \x20   - setup: {gather_subset: '!all,!min,network'}\n      register: r\n\
+         \x20   - copy: {content: '{{ r.ansible_facts | to_json }}', dest: '{{ out }}'}\n",
+    );
+    let script = format!(
+        "{NAMESPACE}\n\
+         '{ansible}' -i localhost, -e ansible_python_interpreter=/usr/bin/python3 \
+         -e out=@@/0.json play.yml > ansible.log 2>&1 || {{ cat ansible.log; exit 1; }}\n\
+         mkdir -p settle && '{settle}' -i localhost, -e out=@@/settle/0.json play.yml \
+         > settle.log 2>&1 || {{ cat settle.log; exit 1; }}\n",
+        ansible = ansible_playbook.display(),
+        settle = env!("CARGO_BIN_EXE_settle"),
+    )
+    .replace("@@", &s.root());
+    let out = Command::new("unshare")
+        .args(["--net", "--mount", "sh", "-c", &script])
+        .current_dir(s.path(""))
+        .env("ANSIBLE_DEPRECATION_WARNINGS", "0")
+        .output()
+        .unwrap_or_else(|e| panic!("run unshare: {e}"));
+    assert!(
+        out.status.success(),
+        "the namespace's runs failed:\n{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let ansible = read_facts(&s.path(""), 0);
+    let settle = read_facts(&s.path("settle"), 0);
+    assert!(
+        ansible["ansible_br0_web"]["ipv4_secondaries"].is_array(),
+        "the namespace has its labelled address: {ansible:?}"
+    );
+    let report = differences(&ansible, &settle);
+    assert!(
+        report.is_empty(),
+        "settle's network facts differ from Ansible's:\n{}",
+        report.join("\n")
+    );
+}
