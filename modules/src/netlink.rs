@@ -84,6 +84,22 @@ impl Socket {
         if fd < 0 {
             return Err(io::Error::last_os_error());
         }
+        // The kernel answers at once; a bound on the wait keeps a misbehaving one from holding
+        // the gathering forever.
+        let timeout = libc::timeval {
+            tv_sec: 2,
+            tv_usec: 0,
+        };
+        // SAFETY: setsockopt reads a timeval of the size given.
+        unsafe {
+            libc::setsockopt(
+                fd,
+                libc::SOL_SOCKET,
+                libc::SO_RCVTIMEO,
+                (&timeout as *const libc::timeval).cast(),
+                std::mem::size_of::<libc::timeval>() as libc::socklen_t,
+            );
+        }
         Ok(Socket(fd))
     }
 

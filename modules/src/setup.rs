@@ -219,6 +219,9 @@ fn collectors(gather_subset: &[String]) -> Result<HashSet<&'static str>, String>
     Ok(wanted)
 }
 
+/// A collector that reads files only: its facts, without the `ansible_` prefix.
+type Collector = fn() -> Map<String, Value>;
+
 /// The collectors whose facts another one needs, as Ansible's Linux collectors declare them.
 const REQUIRED: &[(&str, &[&str])] = &[
     ("network", &["distribution", "platform"]),
@@ -281,7 +284,7 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     if wanted.contains("distribution") {
         facts.extend(system_facts::distribution_files());
     }
-    let small: [(&str, fn() -> Map<String, Value>); 11] = [
+    let small: [(&str, Collector); 11] = [
         ("apparmor", system_facts::apparmor),
         ("chroot", system_facts::chroot),
         ("cmdline", system_facts::cmdline),
