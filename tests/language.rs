@@ -2272,6 +2272,33 @@ fn gather_subset_and_filter_choose_the_facts_as_ansible_does() {
 }
 
 #[test]
+fn gather_facts_takes_setups_module_defaults_after_its_own() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - gather_facts:
+      module_defaults:
+        setup: {gather_subset: '!all'}
+    - assert: {that: \"gather_subset == ['!all']\"}
+    - gather_facts:
+      module_defaults:
+        ansible.legacy.setup: {gather_subset: '!all'}
+        gather_facts: {gather_subset: min}
+    - assert: {that: \"gather_subset == ['min']\"}
+    - gather_facts: {gather_subset: '!all,network'}
+      module_defaults:
+        gather_facts: {gather_subset: min}
+    - assert: {that: \"gather_subset == ['!all', 'network']\"}
+",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
 fn local_facts_come_from_fact_path() {
     let s = one_host();
     s.write("facts.d/json.fact", "{\"answer\": 42}\n");
