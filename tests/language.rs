@@ -2272,7 +2272,7 @@ fn gather_subset_and_filter_choose_the_facts_as_ansible_does() {
 }
 
 #[test]
-fn gather_facts_takes_setups_module_defaults_after_its_own() {
+fn fact_gathering_takes_setups_module_defaults_after_its_own() {
     let s = one_host();
     s.write(
         "site.yml",
@@ -2293,6 +2293,29 @@ fn gather_facts_takes_setups_module_defaults_after_its_own() {
       module_defaults:
         gather_facts: {gather_subset: min}
     - assert: {that: \"gather_subset == ['!all', 'network']\"}
+",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+    // The play's gathering too; the play's own gather_subset wins.
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  module_defaults:
+    setup: {gather_subset: '!all', filter: 'ansible_[dl]*'}
+  tasks:
+    - assert:
+        that:
+          - ansible_facts.gather_subset is not defined
+          - ansible_facts.distribution is defined
+          - ansible_facts.env is not defined
+- hosts: all
+  gather_subset: ['!all', network]
+  module_defaults:
+    gather_facts: {gather_subset: min, parallel: true}
+  tasks:
+    - assert: {that: \"ansible_facts.gather_subset == ['!all', 'network']\"}
 ",
     );
     s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
