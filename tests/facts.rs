@@ -77,9 +77,9 @@ fn ansible_playbook() -> Option<PathBuf> {
 }
 
 /// The play: setup once per case, each result's facts written to `OUT/<n>.json`.
-fn play(host: &str) -> String {
+fn play(host: &str, cases: &[&str]) -> String {
     let mut text = format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n");
-    for (n, args) in CASES.iter().enumerate() {
+    for (n, args) in cases.iter().enumerate() {
         text.push_str(&format!(
             "    - setup: {args}\n      register: r{n}\n\
              \x20   - copy:\n        content: '{{{{ r{n}.ansible_facts | to_json }}}}'\n\
@@ -185,6 +185,17 @@ fn differences(ansible: &Map<String, Value>, settle: &Map<String, Value>) -> Vec
 
 #[test]
 fn setup_gathers_what_ansible_gathers_key_by_key() {
+    compare_on_a_test_host("root", CASES);
+}
+
+#[test]
+fn setup_gathers_what_ansible_gathers_for_a_user_who_is_not_root() {
+    compare_on_a_test_host("deploy", &CASES[..1]);
+}
+
+/// Runs the setup cases with the real ansible-playbook, then with settle, logged in as `user`
+/// on the first test host, and fails with every difference.
+fn compare_on_a_test_host(user: &str, cases: &[&str]) {
     let Some(ansible_playbook) = ansible_playbook() else {
         return;
     };
@@ -193,14 +204,12 @@ fn setup_gathers_what_ansible_gathers_key_by_key() {
     let s = Scratch::new();
     s.write(
         "inv",
-        &hosts.inventory(
-            "root",
-            &["ansible_python_interpreter=/usr/bin/python3"],
-            &[],
-        ),
+        &hosts.inventory(user, &["ansible_python_interpreter=/usr/bin/python3"], &[]),
     );
-    s.write("facts.yml", &play(host));
-    hosts.ssh(host, LOCAL_FACTS);
+    s.write("facts.yml", &play(host, cases));
+    if user == "root" {
+        hosts.ssh(host, LOCAL_FACTS);
+    }
     std::fs::create_dir_all(s.path("ansible")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(s.path("settle")).unwrap_or_else(|e| panic!("{e}"));
 
@@ -223,7 +232,7 @@ fn setup_gathers_what_ansible_gathers_key_by_key() {
         .assert_code(0);
 
     let mut report = Vec::new();
-    for (n, case) in CASES.iter().enumerate() {
+    for (n, case) in cases.iter().enumerate() {
         let ansible = read_facts(&s.path("ansible"), n);
         let settle = read_facts(&s.path("settle"), n);
         for line in differences(&ansible, &settle) {
@@ -232,7 +241,7 @@ fn setup_gathers_what_ansible_gathers_key_by_key() {
     }
     assert!(
         report.is_empty(),
-        "settle's facts differ from Ansible's on {host}:\n{}",
+        "settle's facts differ from Ansible's on {host} (as {user}):\n{}",
         report.join("\n")
     );
 }
