@@ -2272,6 +2272,56 @@ fn gather_subset_and_filter_choose_the_facts_as_ansible_does() {
 }
 
 #[test]
+fn fact_gathering_takes_setups_module_defaults_after_its_own() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - gather_facts:
+      module_defaults:
+        setup: {gather_subset: '!all'}
+    - assert: {that: \"gather_subset == ['!all']\"}
+    - gather_facts:
+      module_defaults:
+        ansible.legacy.setup: {gather_subset: '!all'}
+        gather_facts: {gather_subset: min}
+    - assert: {that: \"gather_subset == ['min']\"}
+    - gather_facts: {gather_subset: '!all,network'}
+      module_defaults:
+        gather_facts: {gather_subset: min}
+    - assert: {that: \"gather_subset == ['!all', 'network']\"}
+",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+    // The play's gathering too; the play's own gather_subset wins.
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  module_defaults:
+    setup: {gather_subset: '!all', filter: 'ansible_[dl]*'}
+  tasks:
+    - assert:
+        that:
+          - ansible_facts.gather_subset is not defined
+          - ansible_facts.distribution is defined
+          - ansible_facts.env is not defined
+- hosts: all
+  gather_subset: ['!all', network]
+  module_defaults:
+    gather_facts: {gather_subset: min, parallel: true}
+  tasks:
+    - assert: {that: \"ansible_facts.gather_subset == ['!all', 'network']\"}
+",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
 fn local_facts_come_from_fact_path() {
     let s = one_host();
     s.write("facts.d/json.fact", "{\"answer\": 42}\n");
@@ -2308,7 +2358,7 @@ fn local_facts_come_from_fact_path() {
           - ansible_local | length == 5
     - setup:
         fact_path: '@@/nowhere'
-        filter: '*local*'
+        filter: '*_local'
       register: r
     - assert:
         that:

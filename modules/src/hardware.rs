@@ -30,7 +30,8 @@ pub(crate) fn hardware_facts(architecture: &str) -> Map<String, Value> {
         facts.extend(memory_facts(&text));
     }
     facts.extend(dmi_facts());
-    facts.extend(device_facts());
+    let links = device_links();
+    facts.extend(device_facts(&links));
     if let Some(uptime) = content("/proc/uptime").as_deref().and_then(uptime_seconds) {
         facts.insert("uptime_seconds".into(), uptime.into());
     }
@@ -38,7 +39,19 @@ pub(crate) fn hardware_facts(architecture: &str) -> Map<String, Value> {
     let mtab = content("/etc/mtab")
         .or_else(|| content("/proc/mounts"))
         .unwrap_or_default();
-    facts.insert("mounts".into(), Value::Array(mounts(&mtab)));
+    let mountinfo = fs::read_to_string("/proc/self/mountinfo").unwrap_or_default();
+    let binds = if crate::bin_path::find("findmnt").is_some() {
+        bind_mounts(&mountinfo)
+    } else {
+        BTreeSet::new()
+    };
+    let uuids = links
+        .get("uuids")
+        .into_iter()
+        .flatten()
+        .filter_map(|(device, uuids)| Some((device.clone(), uuids.iter().next()?.clone())))
+        .collect();
+    facts.insert("mounts".into(), Value::Array(mounts(&mtab, &binds, &uuids)));
     facts
 }
 
@@ -359,19 +372,24 @@ fn sizes(sysdir: &Path) -> (u64, String, String) {
 }
 
 /// `devices` and `device_links`, from /sys/block and /dev/disk.
-fn device_facts() -> Map<String, Value> {
-    let links = device_links();
+fn device_facts(
+    links: &BTreeMap<&'static str, BTreeMap<String, BTreeSet<String>>>,
+) -> Map<String, Value> {
     let mut devices = Map::new();
     for block in fs::read_dir("/sys/block").into_iter().flatten().flatten() {
         let name = block.file_name().to_string_lossy().into_owned();
-        let target = fs::read_link(block.path()).ok();
-        let virtual_ = target
-            .as_ref()
-            .is_none_or(|t| t.to_string_lossy().contains("/virtual/"));
+        // As Ansible reads it: a /sys/block entry that is a link (every modern kernel) is
+        // "virtual"; only an old plain folder with a `device` entry is not.
+        let virtual_ = fs::read_link(block.path()).is_ok()
+            || !fs::read_dir(block.path())
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().contains("device"));
         let sysdir = block.path();
         let mut d = Map::new();
         d.insert("virtual".into(), u8::from(virtual_).into());
-        d.insert("links".into(), links_of(&links, &name));
+        d.insert("links".into(), links_of(links, &name));
         for key in ["vendor", "model", "sas_address", "sas_device_handle"] {
             d.insert(key.into(), content_value(sysdir.join("device").join(key)));
         }
@@ -386,7 +404,7 @@ fn device_facts() -> Map<String, Value> {
             content_value(sysdir.join("queue/discard_granularity"))
         };
         d.insert("support_discard".into(), discard);
-        d.insert("partitions".into(), partitions(&sysdir, &name, &links));
+        d.insert("partitions".into(), partitions(&sysdir, &name, links));
         d.insert(
             "rotational".into(),
             content_value(sysdir.join("queue/rotational")),
@@ -481,17 +499,50 @@ fn unescape_octal(field: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// The mounts of an mtab text with a device path (or `host:/path`), as Ansible lists them,
-/// each with its statvfs sizes.
-fn mounts(mtab: &str) -> Vec<Value> {
-    mount_entries(mtab)
-        .into_iter()
-        .map(|mut info| {
-            if let Some(mount) = info.get("mount").and_then(Value::as_str) {
-                info.extend(mount_size(mount));
-            }
-            info.insert("uuid".into(), "N/A".into());
-            Value::Object(info)
+/// The mounts of an mtab text with a device path (or `host:/path`), as Ansible lists them:
+/// one per mount point (the last line for it wins), `,bind` added to a bind mount's options,
+/// each with its statvfs sizes and its device's UUID (`N/A` when it has none).
+fn mounts(mtab: &str, binds: &BTreeSet<String>, uuids: &BTreeMap<String, String>) -> Vec<Value> {
+    let mut out: Vec<Map<String, Value>> = Vec::new();
+    for mut info in mount_entries(mtab) {
+        let mount = info
+            .get("mount")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        let device = info
+            .get("device")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        if binds.contains(&mount)
+            && let Some(Value::String(options)) = info.get_mut("options")
+            && !options.contains("bind")
+        {
+            options.push_str(",bind");
+        }
+        info.extend(mount_size(&mount));
+        let name = device.rsplit('/').next().unwrap_or_default();
+        let uuid = uuids.get(name).map_or("N/A", String::as_str);
+        info.insert("uuid".into(), uuid.into());
+        match out.iter_mut().find(|m| m.get("mount") == info.get("mount")) {
+            Some(earlier) => *earlier = info,
+            None => out.push(info),
+        }
+    }
+    out.into_iter().map(Value::Object).collect()
+}
+
+/// The mount points findmnt shows with a `[/folder]` source: those whose root in
+/// /proc/self/mountinfo is not `/` (bind mounts, btrfs subvolumes).
+fn bind_mounts(mountinfo: &str) -> BTreeSet<String> {
+    mountinfo
+        .lines()
+        .filter_map(|line| {
+            let mut fields = line.split_whitespace().skip(3);
+            let root = fields.next()?;
+            let mount = fields.next()?;
+            (root != "/").then(|| unescape_octal(mount))
         })
         .collect()
 }
@@ -548,9 +599,19 @@ fn mount_size(mount: &str) -> Map<String, Value> {
     facts
 }
 
-/// `loadavg`: /proc/loadavg's three averages as floats.
+/// `loadavg`: the three averages with the kernel's own precision, as Python's `os.getloadavg`
+/// gives them on glibc (sysinfo's fixed-point loads; /proc/loadavg rounds to two decimals).
 pub(crate) fn loadavg() -> Option<Value> {
-    loadavg_of(&fs::read_to_string("/proc/loadavg").ok()?)
+    // SAFETY: sysinfo fills the zeroed struct we own.
+    let info = unsafe {
+        let mut info: libc::sysinfo = std::mem::zeroed();
+        (libc::sysinfo(&mut info) == 0).then_some(info)
+    };
+    let Some(info) = info else {
+        return loadavg_of(&fs::read_to_string("/proc/loadavg").ok()?);
+    };
+    let load = |i: usize| info.loads[i] as f64 / 65536.0;
+    Some(json!({"1m": load(0), "5m": load(1), "15m": load(2)}))
 }
 
 fn loadavg_of(text: &str) -> Option<Value> {
@@ -702,6 +763,11 @@ SwapCached:            0 kB\nSwapTotal:             0 kB\nSwapFree:             
             .collect();
         assert_eq!(mounts, ["/", "/mnt/my disk", "/nfs"]);
         assert_eq!(entries[1]["passno"], json!(2));
+        let binds = bind_mounts(
+            "22 1 0:21 / / rw - ext4 /dev/vda rw\n\
+             30 22 254:0 /usr/lib/os-release /run/os\\040release ro - ext4 /dev/vda rw\n",
+        );
+        assert_eq!(binds.into_iter().collect::<Vec<_>>(), ["/run/os release"]);
     }
 
     #[test]

@@ -9,7 +9,10 @@ use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
 use crate::resource::parse_args;
-use crate::{ModuleError, ModuleSpec, Outcome, Request, find, fsutil, hardware, local_facts};
+use crate::{
+    ModuleError, ModuleSpec, Outcome, Request, find, fsutil, hardware, local_facts, network_facts,
+    system_facts,
+};
 
 pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     name: "setup",
@@ -46,11 +49,11 @@ const MINIMAL_SUBSET: &[&str] = &[
 const VALID_SUBSETS: &[(&str, &str)] = &[
     ("all_ipv4_addresses", "network"),
     ("all_ipv6_addresses", "network"),
-    ("apparmor", ""),
+    ("apparmor", "apparmor"),
     ("architecture", "platform"),
-    ("caps", ""),
-    ("chroot", ""),
-    ("cmdline", ""),
+    ("caps", "caps"),
+    ("chroot", "chroot"),
+    ("cmdline", "cmdline"),
     ("date_time", "date_time"),
     ("default_ipv4", "network"),
     ("default_ipv6", "network"),
@@ -59,24 +62,27 @@ const VALID_SUBSETS: &[(&str, &str)] = &[
     ("distribution_major_version", "distribution"),
     ("distribution_release", "distribution"),
     ("distribution_version", "distribution"),
-    ("dns", ""),
+    ("dns", "dns"),
     ("effective_group_ids", "user"),
     ("effective_user_id", "user"),
     ("env", "env"),
     ("facter", ""),
-    ("fips", ""),
+    ("fibre_channel_wwn", "fibre_channel_wwn"),
+    ("fips", "fips"),
     ("hardware", "hardware"),
     ("interfaces", "network"),
-    ("is_chroot", ""),
-    ("iscsi", ""),
+    ("is_chroot", "chroot"),
+    ("iscsi", "iscsi"),
     ("kernel", "platform"),
+    ("kernel_version", "platform"),
     ("loadavg", "loadavg"),
     ("local", "local"),
-    ("lsb", ""),
+    ("lsb", "lsb"),
     ("machine", "platform"),
     ("machine_id", "platform"),
     ("mounts", "hardware"),
     ("network", "network"),
+    ("nvme", "nvme"),
     ("ohai", ""),
     ("os_family", "distribution"),
     ("pkg_mgr", "pkg_mgr"),
@@ -87,18 +93,18 @@ const VALID_SUBSETS: &[(&str, &str)] = &[
     ("python", "python"),
     ("python_version", "platform"),
     ("real_user_id", "user"),
-    ("selinux", ""),
+    ("selinux", "selinux"),
     ("service_mgr", "service_mgr"),
-    ("ssh_host_key_dsa_public", ""),
-    ("ssh_host_key_ecdsa_public", ""),
-    ("ssh_host_key_ed25519_public", ""),
-    ("ssh_host_key_rsa_public", ""),
-    ("ssh_host_pub_keys", ""),
-    ("ssh_pub_keys", ""),
+    ("ssh_host_key_dsa_public", "ssh_pub_keys"),
+    ("ssh_host_key_ecdsa_public", "ssh_pub_keys"),
+    ("ssh_host_key_ed25519_public", "ssh_pub_keys"),
+    ("ssh_host_key_rsa_public", "ssh_pub_keys"),
+    ("ssh_host_pub_keys", "ssh_pub_keys"),
+    ("ssh_pub_keys", "ssh_pub_keys"),
     ("system", "platform"),
-    ("system_capabilities", ""),
-    ("system_capabilities_enforced", ""),
-    ("systemd", ""),
+    ("system_capabilities", "caps"),
+    ("system_capabilities_enforced", "caps"),
+    ("systemd", "systemd"),
     ("user", "user"),
     ("user_dir", "user"),
     ("user_gecos", "user"),
@@ -108,6 +114,8 @@ const VALID_SUBSETS: &[(&str, &str)] = &[
     ("user_uid", "user"),
     ("virtual", "virtual"),
     ("virtualization_role", "virtual"),
+    ("virtualization_tech_guest", "virtual"),
+    ("virtualization_tech_host", "virtual"),
     ("virtualization_type", "virtual"),
 ];
 
@@ -194,14 +202,33 @@ fn collectors(gather_subset: &[String]) -> Result<HashSet<&'static str>, String>
             }
         }
     }
-    Ok(added
+    let mut wanted: HashSet<&'static str> = added
         .into_iter()
         .filter(|s| !excluded.contains(s) || explicit.contains(s))
         .filter_map(|s| VALID_SUBSETS.iter().find(|(n, _)| *n == s))
         .map(|(_, collector)| *collector)
         .filter(|c| !c.is_empty())
-        .collect())
+        .collect();
+    // The facts a collector needs are gathered with it, even when excluded (Ansible's
+    // `required_facts`).
+    for (collector, needs) in REQUIRED {
+        if wanted.contains(collector) {
+            wanted.extend(needs.iter().copied());
+        }
+    }
+    Ok(wanted)
 }
+
+/// A collector that reads files only: its facts, without the `ansible_` prefix.
+type Collector = fn() -> Map<String, Value>;
+
+/// The collectors whose facts another one needs, as Ansible's Linux collectors declare them.
+const REQUIRED: &[(&str, &[&str])] = &[
+    ("network", &["distribution", "platform"]),
+    ("hardware", &["platform"]),
+    ("pkg_mgr", &["distribution"]),
+    ("service_mgr", &["platform", "distribution"]),
+];
 
 pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let args: Args = parse_args("setup", &request.args)?;
@@ -211,6 +238,26 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     }
     let wanted = collectors(&gather_subset).map_err(ModuleError::Failed)?;
     let mut warnings = Vec::new();
+    // The programs Ansible runs start first and are read last: their start-up overlaps the
+    // reading of files.
+    let interpreter = args.python.clone().unwrap_or_default();
+    let known_python = known_python(&interpreter);
+    let python = (known_python.is_none()
+        && (wanted.contains("python") || wanted.contains("platform")))
+    .then(|| start_python_probe(args.python.as_deref()))
+    .flatten();
+    let capsh = wanted
+        .contains("caps")
+        .then(system_facts::start_caps)
+        .flatten();
+    let lsb_release = wanted
+        .contains("lsb")
+        .then(system_facts::start_lsb)
+        .flatten();
+    let systemctl = wanted
+        .contains("systemd")
+        .then(|| system_facts::start_systemd(&service_mgr()))
+        .flatten();
     let mut facts = gather();
     facts.retain(|k, _| wanted.contains(collector_of(k)));
     if wanted.contains("hardware") {
@@ -225,22 +272,61 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     {
         facts.insert("loadavg".into(), loadavg);
     }
+    if wanted.contains("network") {
+        facts.extend(network_facts::network_facts());
+    }
+    if wanted.contains("platform") {
+        facts.extend(system_facts::platform_extras(&uname().3));
+    }
+    if wanted.contains("user") {
+        facts.extend(system_facts::user_ids());
+    }
+    if wanted.contains("distribution") {
+        facts.extend(system_facts::distribution_files());
+    }
+    let small: [(&str, Collector); 11] = [
+        ("apparmor", system_facts::apparmor),
+        ("chroot", system_facts::chroot),
+        ("cmdline", system_facts::cmdline),
+        ("date_time", system_facts::date_time),
+        ("dns", system_facts::dns),
+        ("fibre_channel_wwn", system_facts::fc_wwn),
+        ("fips", system_facts::fips),
+        ("iscsi", system_facts::iscsi),
+        ("nvme", system_facts::nvme),
+        ("selinux", system_facts::selinux),
+        ("ssh_pub_keys", system_facts::ssh_pub_keys),
+    ];
+    for (collector, gather) in small {
+        if wanted.contains(collector) {
+            facts.extend(gather());
+        }
+    }
+    if wanted.contains("caps") {
+        facts.extend(system_facts::caps(capsh));
+    }
+    if wanted.contains("lsb") {
+        facts.extend(system_facts::lsb(lsb_release));
+    }
+    facts.extend(system_facts::systemd(systemctl));
     // The environment the module runs with includes the task's (the play's `environment:`).
     if let Some(Value::Object(env)) = facts.get_mut("env") {
         for (k, v) in &request.environment {
             env.insert(k.clone(), Value::String(v.clone()));
         }
     }
-    if (wanted.contains("python") || wanted.contains("platform"))
-        && let Some(mut python) = python_facts(args.python.as_deref())
+    let python = known_python.or_else(|| {
+        let python = python_facts(&python?.output()?)?;
+        remember_python(&interpreter, &python);
+        Some(python)
+    });
+    if let Some(python) =
+        python.filter(|_| wanted.contains("python") || wanted.contains("platform"))
     {
-        let version = python
-            .as_object_mut()
-            .and_then(|p| p.remove("_python_version"));
-        if wanted.contains("platform")
-            && let Some(version) = version
-        {
-            facts.insert("python_version".into(), version);
+        if wanted.contains("platform") {
+            let v = &python["version"];
+            let version = format!("{}.{}.{}", v["major"], v["minor"], v["micro"]);
+            facts.insert("python_version".into(), version.into());
         }
         if wanted.contains("python") {
             facts.insert("python".into(), python);
@@ -302,44 +388,77 @@ fn collector_of(fact: &str) -> &'static str {
         "env" => "env",
         "pkg_mgr" => "pkg_mgr",
         "service_mgr" => "service_mgr",
-        "date_time" => "date_time",
-        "all_ipv4_addresses" | "interfaces" | "default_ipv4" => "network",
         f if f.starts_with("distribution") => "distribution",
         f if f.starts_with("user_") => "user",
         _ => "platform",
     }
 }
 
-/// What Ansible's python collector (and the platform collector's `python_version`) reports
-/// of the host's Python, from one short run of it; `None` when the host has none.
-fn python_facts(interpreter: Option<&str>) -> Option<Value> {
-    const PROBE: &str = "import json, sys\n\
-try:\n    from ssl import create_default_context, SSLContext\n    ssl = True\n\
-except ImportError:\n    ssl = False\n\
+/// The host's Python (`ansible_python_interpreter`, else the one Ansible's discovery would
+/// find) started on a short probe of what Ansible's python collector reports. `-S` (no `site`)
+/// and no imports keep it to the interpreter's own start-up; `has_sslcontext` is whether the
+/// `_ssl` extension that Python's `ssl` needs is there.
+fn start_python_probe(interpreter: Option<&str>) -> Option<system_facts::Pending> {
+    const PROBE: &str = "import sys, os\n\
 v = sys.version_info\n\
-impl = getattr(sys, 'implementation', None)\n\
-print(json.dumps({'version': {'major': v[0], 'minor': v[1], 'micro': v[2], \
-'releaselevel': v[3], 'serial': v[4]}, 'version_info': list(v), \
-'executable': sys.executable, 'has_sslcontext': ssl, \
-'type': impl.name if impl else None, \
-'_python_version': '%d.%d.%d' % tuple(v[:3])}))";
+i = getattr(sys, 'implementation', None)\n\
+ssl = '_ssl' in sys.builtin_module_names or any(n.startswith('_ssl.') \
+for d in sys.path if d and os.path.isdir(d) for n in os.listdir(d))\n\
+print('\\t'.join(map(str, [v[0], v[1], v[2], v[3], v[4], int(ssl), \
+i.name if i else '', sys.executable])))";
     let python = match interpreter {
         Some(p) if !p.trim().is_empty() => p.trim().to_string(),
         _ => crate::ansible_module::host_python().ok()?,
     };
     let mut words = python.split_whitespace();
     let program = words.next()?;
-    let output = std::process::Command::new(program)
-        .args(words)
-        .args(["-c", PROBE])
-        .stdin(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .output()
-        .ok()?;
-    if !output.status.success() {
-        return None;
+    let mut args: Vec<&str> = words.collect();
+    args.extend(["-S", "-c", PROBE]);
+    system_facts::Pending::start(std::path::Path::new(program), &args)
+}
+
+/// The python facts found by earlier calls of this process (the agent serves a whole run),
+/// per interpreter: a host's Python does not change in the middle of a run.
+static KNOWN_PYTHONS: std::sync::Mutex<Vec<(String, Value)>> = std::sync::Mutex::new(Vec::new());
+
+fn known_python(interpreter: &str) -> Option<Value> {
+    let known = KNOWN_PYTHONS.lock().unwrap_or_else(|e| e.into_inner());
+    known
+        .iter()
+        .find(|(i, _)| i == interpreter)
+        .map(|(_, v)| v.clone())
+}
+
+fn remember_python(interpreter: &str, python: &Value) {
+    let mut known = KNOWN_PYTHONS.lock().unwrap_or_else(|e| e.into_inner());
+    if !known.iter().any(|(i, _)| i == interpreter) {
+        known.push((interpreter.to_string(), python.clone()));
     }
-    serde_json::from_slice(&output.stdout).ok()
+}
+
+/// The `python` fact from the probe's line: major, minor, micro, releaselevel, serial,
+/// has_sslcontext, implementation, executable (tab-separated).
+fn python_facts(out: &str) -> Option<Value> {
+    let line = out.lines().next()?;
+    let f: Vec<&str> = line.splitn(8, '\t').collect();
+    let [major, minor, micro, level, serial, ssl, kind, executable] = f[..] else {
+        return None;
+    };
+    let number = |s: &str| s.parse::<i64>().ok();
+    let (major, minor, micro, serial) = (
+        number(major)?,
+        number(minor)?,
+        number(micro)?,
+        number(serial)?,
+    );
+    Some(json!({
+        "version": {"major": major, "minor": minor, "micro": micro, "releaselevel": level,
+                    "serial": serial},
+        "version_info": [major, minor, micro, level, serial],
+        "executable": executable,
+        "has_sslcontext": ssl == "1",
+        "type": if kind.is_empty() { Value::Null } else { kind.into() },
+    }))
 }
 
 fn uname() -> (String, String, String, String) {
@@ -407,76 +526,88 @@ fn distribution(os: &BTreeMap<String, String>) -> (String, String) {
     (name, family)
 }
 
-/// The interface and gateway of the default IPv4 route, from /proc/net/route.
-fn default_route() -> Option<(String, String)> {
-    let text = fs::read_to_string("/proc/net/route").ok()?;
-    for line in text.lines().skip(1) {
-        let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() > 2 && f[1] == "00000000" {
-            let gw = u32::from_str_radix(f[2], 16).ok()?;
-            return Some((
-                f[0].to_string(),
-                std::net::Ipv4Addr::from(gw.to_le_bytes()).to_string(),
-            ));
-        }
-    }
-    None
-}
-
-/// IPv4 addresses per interface.
-fn ipv4_addresses() -> Vec<(String, String, String)> {
-    let mut out = Vec::new();
-    // SAFETY: getifaddrs allocates a list we walk read-only and free with freeifaddrs.
-    unsafe {
-        let mut list: *mut libc::ifaddrs = std::ptr::null_mut();
-        if libc::getifaddrs(&mut list) != 0 {
-            return out;
-        }
-        let mut cur = list;
-        while !cur.is_null() {
-            let ifa = &*cur;
-            if !ifa.ifa_addr.is_null() && (*ifa.ifa_addr).sa_family as i32 == libc::AF_INET {
-                let addr = &*(ifa.ifa_addr as *const libc::sockaddr_in);
-                let ip = std::net::Ipv4Addr::from(u32::from_be(addr.sin_addr.s_addr));
-                let mask = if ifa.ifa_netmask.is_null() {
-                    String::new()
-                } else {
-                    let m = &*(ifa.ifa_netmask as *const libc::sockaddr_in);
-                    std::net::Ipv4Addr::from(u32::from_be(m.sin_addr.s_addr)).to_string()
-                };
-                let name = CStr::from_ptr(ifa.ifa_name).to_string_lossy().into_owned();
-                out.push((name, ip.to_string(), mask));
-            }
-            cur = ifa.ifa_next;
-        }
-        libc::freeifaddrs(list);
-    }
-    out
-}
-
+/// The host's fully qualified name as Python's `socket.getfqdn()` finds it (Ansible's `fqdn`):
+/// the name the first address of the host name resolves back to, or the first of its aliases
+/// with a dot; the host name itself when either lookup fails.
 fn fqdn(nodename: &str) -> String {
+    reverse_name(nodename).unwrap_or_else(|| nodename.to_string())
+}
+
+unsafe extern "C" {
+    fn gethostbyaddr_r(
+        addr: *const libc::c_void,
+        len: libc::socklen_t,
+        kind: libc::c_int,
+        ret: *mut libc::hostent,
+        buf: *mut libc::c_char,
+        buflen: libc::size_t,
+        result: *mut *mut libc::hostent,
+        h_errnop: *mut libc::c_int,
+    ) -> libc::c_int;
+}
+
+fn reverse_name(nodename: &str) -> Option<String> {
     use std::ffi::CString;
-    let Ok(c) = CString::new(nodename) else {
-        return nodename.to_string();
-    };
-    // SAFETY: getaddrinfo with AI_CANONNAME; the result list is freed with freeaddrinfo.
+    let c = CString::new(nodename).ok()?;
+    // SAFETY: getaddrinfo's list is read, copied from, and freed with freeaddrinfo;
+    // gethostbyaddr_r writes into the hostent and buffer we own, and the names it points to
+    // live in that buffer, which outlives their use.
     unsafe {
-        let mut hints: libc::addrinfo = std::mem::zeroed();
-        hints.ai_flags = libc::AI_CANONNAME;
-        hints.ai_family = libc::AF_UNSPEC;
+        let hints: libc::addrinfo = std::mem::zeroed();
         let mut res: *mut libc::addrinfo = std::ptr::null_mut();
         if libc::getaddrinfo(c.as_ptr(), std::ptr::null(), &hints, &mut res) != 0 || res.is_null() {
-            return nodename.to_string();
+            return None;
         }
-        let name = if (*res).ai_canonname.is_null() {
-            nodename.to_string()
-        } else {
-            CStr::from_ptr((*res).ai_canonname)
-                .to_string_lossy()
-                .into_owned()
+        let first = &*res;
+        let address: Option<(Vec<u8>, libc::c_int)> = match first.ai_family {
+            libc::AF_INET if !first.ai_addr.is_null() => {
+                let a = &*(first.ai_addr as *const libc::sockaddr_in);
+                Some((a.sin_addr.s_addr.to_ne_bytes().to_vec(), libc::AF_INET))
+            }
+            libc::AF_INET6 if !first.ai_addr.is_null() => {
+                let a = &*(first.ai_addr as *const libc::sockaddr_in6);
+                Some((a.sin6_addr.s6_addr.to_vec(), libc::AF_INET6))
+            }
+            _ => None,
         };
         libc::freeaddrinfo(res);
-        name
+        let (bytes, family) = address?;
+        let mut entry: libc::hostent = std::mem::zeroed();
+        let mut buffer = vec![0 as libc::c_char; 16 * 1024];
+        let mut result: *mut libc::hostent = std::ptr::null_mut();
+        let mut h_errno = 0;
+        let rc = gethostbyaddr_r(
+            bytes.as_ptr().cast(),
+            bytes.len() as libc::socklen_t,
+            family,
+            &mut entry,
+            buffer.as_mut_ptr(),
+            buffer.len(),
+            &mut result,
+            &mut h_errno,
+        );
+        if rc != 0 || result.is_null() || entry.h_name.is_null() {
+            return None;
+        }
+        let name = CStr::from_ptr(entry.h_name).to_string_lossy().into_owned();
+        let mut names = vec![name.clone()];
+        let mut alias = entry.h_aliases;
+        while !alias.is_null() && !(*alias).is_null() {
+            names.push(CStr::from_ptr(*alias).to_string_lossy().into_owned());
+            alias = alias.add(1);
+        }
+        Some(names.into_iter().find(|n| n.contains('.')).unwrap_or(name))
+    }
+}
+
+/// `systemd` when systemd runs the host (PID 1 is systemd or its runtime folder exists), else
+/// `service`.
+fn service_mgr() -> String {
+    let init = fs::read_to_string("/proc/1/comm").unwrap_or_default();
+    if std::path::Path::new("/run/systemd/system").is_dir() || init.trim() == "systemd" {
+        "systemd".into()
+    } else {
+        "service".into()
     }
 }
 
@@ -525,18 +656,6 @@ fn gather() -> Map<String, Value> {
     .iter()
     .find(|(p, _)| std::path::Path::new(p).exists())
     .map_or("unknown", |(_, n)| n);
-    let init = fs::read_to_string("/proc/1/comm").unwrap_or_default();
-    let service_mgr =
-        if std::path::Path::new("/run/systemd/system").is_dir() || init.trim() == "systemd" {
-            "systemd"
-        } else {
-            "service"
-        };
-    let addresses = ipv4_addresses();
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .unwrap_or_default()
-        .as_secs();
     let mut facts = Map::new();
     let mut put = |k: &str, v: Value| {
         facts.insert(k.to_string(), v);
@@ -560,13 +679,14 @@ fn gather() -> Map<String, Value> {
             .unwrap_or_default()
             .into(),
     );
-    put(
-        "machine_id",
-        fs::read_to_string("/etc/machine-id")
-            .unwrap_or_default()
-            .trim()
-            .into(),
-    );
+    // Ansible reads D-Bus's copy first; the two differ on a host whose image carried one.
+    if let Some(id) = ["/var/lib/dbus/machine-id", "/etc/machine-id"]
+        .iter()
+        .find_map(|p| fs::read_to_string(p).ok().filter(|t| !t.trim().is_empty()))
+        .and_then(|t| t.trim().lines().next().map(str::to_string))
+    {
+        put("machine_id", id.into());
+    }
     put("user_id", user.into());
     put("user_uid", uid.into());
     put("user_gid", gid.into());
@@ -575,28 +695,7 @@ fn gather() -> Map<String, Value> {
     put("user_shell", pw.get(6).copied().unwrap_or("").into());
     put("env", Value::Object(env));
     put("pkg_mgr", pkg_mgr.into());
-    put("service_mgr", service_mgr.into());
-    put(
-        "all_ipv4_addresses",
-        addresses
-            .iter()
-            .filter(|(n, _, _)| n != "lo")
-            .map(|(_, a, _)| a.clone())
-            .collect::<Vec<_>>()
-            .into(),
-    );
-    put("interfaces", {
-        let mut names: Vec<String> = addresses.iter().map(|(n, _, _)| n.clone()).collect();
-        names.dedup();
-        names.into()
-    });
-    // Ansible's fact is there even without a default route: empty.
-    let default_ipv4 = default_route().and_then(|(interface, gateway)| {
-        let (_, address, netmask) = addresses.iter().find(|(n, _, _)| *n == interface)?;
-        Some(json!({"interface": interface, "address": address, "gateway": gateway, "netmask": netmask}))
-    });
-    put("default_ipv4", default_ipv4.unwrap_or_else(|| json!({})));
-    put("date_time", json!({"epoch": now.to_string()}));
+    put("service_mgr", service_mgr().into());
     facts
 }
 
@@ -622,6 +721,23 @@ mod tests {
     }
 
     #[test]
+    fn python_probe_line_becomes_ansibles_python_fact() {
+        let python = python_facts("3\t11\t2\tfinal\t0\t1\tcpython\t/usr/bin/python3\n");
+        assert_eq!(
+            python,
+            Some(json!({
+                "version": {"major": 3, "minor": 11, "micro": 2, "releaselevel": "final",
+                            "serial": 0},
+                "version_info": [3, 11, 2, "final", 0],
+                "executable": "/usr/bin/python3",
+                "has_sslcontext": true,
+                "type": "cpython",
+            }))
+        );
+        assert_eq!(python_facts("Python 2.7\n"), None);
+    }
+
+    #[test]
     fn hardware_and_virtual_subsets_name_their_collectors() {
         let wanted = collectors(&["!all".into(), "hardware".into()]).unwrap_or_default();
         assert!(wanted.contains("hardware") && !wanted.contains("network"));
@@ -629,5 +745,8 @@ mod tests {
         assert!(!wanted.contains("hardware") && !wanted.contains("virtual"));
         let wanted = collectors(&["all".into()]).unwrap_or_default();
         assert!(wanted.contains("loadavg"));
+        let wanted = collectors(&["!all".into(), "!min".into(), "hardware".into()]);
+        let wanted = wanted.unwrap_or_default();
+        assert!(wanted.contains("platform") && !wanted.contains("distribution"));
     }
 }

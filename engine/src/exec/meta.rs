@@ -39,6 +39,36 @@ impl PlayRun<'_> {
                 Err(e) => return self.report_failure(host, FACTS, &e.to_string()),
             }
         }
+        // The play's module_defaults for gather_facts, then for setup, fill in what the play's
+        // own gather_subset/gather_timeout/fact_path leave out, as for a gather_facts task.
+        for name in ["gather_facts", "setup"] {
+            let mut defaults = None;
+            for level in &self.play.keywords.module_defaults {
+                for (module, values) in level {
+                    if settle_playbooks::short_module_name(module) == name {
+                        defaults = Some(values);
+                    }
+                }
+            }
+            let Some(Value::Object(defaults)) = defaults else {
+                continue;
+            };
+            for (key, value) in defaults {
+                let known = matches!(
+                    key.as_str(),
+                    "gather_subset" | "filter" | "fact_path" | "gather_timeout"
+                );
+                if !known || args.contains_key(key) {
+                    continue;
+                }
+                match templar().render(value, &scope) {
+                    Ok(v) => {
+                        args.insert(key.clone(), v);
+                    }
+                    Err(e) => return self.report_failure(host, FACTS, &e.to_string()),
+                }
+            }
+        }
         let modules = match facts_modules(&scope) {
             Ok(modules) => modules,
             Err(e) => return self.report_failure(host, FACTS, &e),

@@ -692,12 +692,30 @@ fn with_module_defaults(task: &Task) -> std::borrow::Cow<'_, Task> {
             by_module.insert(short(module), args);
         }
     }
-    let Some(Value::Object(defaults)) = by_module.get(&short(&task.module)) else {
+    // The `gather_facts` action passes its arguments to `setup`, whose defaults fill in what
+    // neither the task nor the action's own defaults gave.
+    let module = short(&task.module);
+    let mut names = vec![module.as_str()];
+    if module == "gather_facts" {
+        names.push("setup");
+    }
+    let defaults: Vec<&Map<String, Value>> = names
+        .iter()
+        .filter_map(|name| match by_module.get(*name) {
+            Some(Value::Object(defaults)) => Some(defaults),
+            _ => None,
+        })
+        .collect();
+    if defaults.is_empty() {
         return std::borrow::Cow::Borrowed(task);
-    };
+    }
     let mut task = task.clone();
-    let mut args = defaults.clone();
-    args.extend(std::mem::take(&mut task.args));
-    task.args = args;
+    for defaults in defaults {
+        for (key, value) in defaults {
+            if !task.args.contains_key(key) {
+                task.args.insert(key.clone(), value.clone());
+            }
+        }
+    }
     std::borrow::Cow::Owned(task)
 }
