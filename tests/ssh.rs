@@ -404,3 +404,82 @@ fn ansibles_own_modules_run_on_the_host_over_ssh() {
         assert_eq!(hosts.ssh(host, "cat /tmp/ansible-module-ran"), *host);
     }
 }
+
+/// The pid of the master behind a control socket, as `ssh -O check` reports it (`None`: no
+/// master answers there).
+fn master_pid(socket: &std::path::Path) -> Option<String> {
+    let out = std::process::Command::new("ssh")
+        .args(["-O", "check", "-S"])
+        .arg(socket)
+        .arg("unused")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    let pid = text.split("pid=").nth(1)?.split(')').next()?.to_string();
+    out.status.success().then_some(pid)
+}
+
+#[test]
+fn a_second_run_reuses_the_ssh_masters_of_the_first() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    s.write(
+        "ping.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n",
+    );
+    let cp = s.path("cp");
+    let env = [("ANSIBLE_SSH_CONTROL_PATH_DIR", cp.to_str().unwrap())];
+    let sockets = || -> Vec<std::path::PathBuf> {
+        let mut found: Vec<_> = std::fs::read_dir(&cp)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        found.retain(|p| p.extension().is_none());
+        found.sort();
+        found
+    };
+    s.settle_with_env(&["ping.yml", "-i", "inv", "-c", "ssh"], &env)
+        .assert_code(0);
+    let first: Vec<_> = sockets().iter().map(|p| master_pid(p)).collect();
+    assert_eq!(first.len(), hosts.hosts.len(), "one master per host");
+    assert!(first.iter().all(Option::is_some), "masters outlive the run");
+
+    s.settle_with_env(&["ping.yml", "-i", "inv", "-c", "ssh"], &env)
+        .assert_code(0);
+    let second: Vec<_> = sockets().iter().map(|p| master_pid(p)).collect();
+    assert_eq!(second, first, "the second run started no new master");
+
+    // A master killed without cleaning up leaves its socket behind; it is replaced silently.
+    let stale = &sockets()[0];
+    let pid = first[0].clone().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(stale.exists() && master_pid(stale).is_none());
+    s.settle_with_env(&["ping.yml", "-i", "inv", "-c", "ssh"], &env)
+        .assert_code(0);
+    let third = master_pid(stale);
+    assert!(third.is_some() && third != first[0], "a new master");
+
+    for socket in sockets() {
+        let _ = std::process::Command::new("ssh")
+            .args(["-O", "exit", "-S"])
+            .arg(&socket)
+            .arg("unused")
+            .output();
+    }
+
+    // ssh_args without ControlPersist: the masters end with the run, as before.
+    std::fs::remove_dir_all(&cp).unwrap();
+    s.settle_with_env(
+        &["ping.yml", "-i", "inv", "-c", "ssh"],
+        &[
+            env[0],
+            ("ANSIBLE_SSH_ARGS", "-o ControlPersist=no -o Compression=no"),
+        ],
+    )
+    .assert_code(0);
+    assert!(sockets().is_empty(), "{:?}", sockets());
+}

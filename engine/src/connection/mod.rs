@@ -146,41 +146,45 @@ pub fn connect(target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> 
     }
 }
 
-/// `ansible_ssh_common_args`, as both transports read it: `-o Key=Value` options, `-F` and `-J`.
+/// `ansible_ssh_common_args` (and ansible.cfg's `ssh_args`), as both transports read it:
+/// `-o Key=Value` options, `-F`, `-J` and `-C`.
 pub(crate) struct CommonArgs {
     pub options: Vec<(String, String)>,
     pub config_file: Option<String>,
     pub jump_hosts: Vec<String>,
+    pub compression: bool,
 }
 
 impl CommonArgs {
     pub(crate) fn parse(args: Option<&str>) -> Result<Self, ConnectionError> {
+        Self::parse_setting("ansible_ssh_common_args", args)
+    }
+
+    /// The same words from the setting `what` (named in errors).
+    pub(crate) fn parse_setting(what: &str, args: Option<&str>) -> Result<Self, ConnectionError> {
         let mut out = CommonArgs {
             options: Vec::new(),
             config_file: None,
             jump_hosts: Vec::new(),
+            compression: false,
         };
         let Some(args) = args else { return Ok(out) };
         let words = shell_words::split(args)
-            .map_err(|e| ConnectionError::Failed(format!("ansible_ssh_common_args: {e}")))?;
+            .map_err(|e| ConnectionError::Failed(format!("{what}: {e}")))?;
         let mut iter = words.into_iter();
         while let Some(word) = iter.next() {
             let mut value_of = |flag: &str| -> Result<String, ConnectionError> {
                 match word.strip_prefix(flag).filter(|v| !v.is_empty()) {
                     Some(v) => Ok(v.to_string()),
                     None => iter.next().ok_or_else(|| {
-                        ConnectionError::Failed(format!(
-                            "ansible_ssh_common_args: {flag} needs a value"
-                        ))
+                        ConnectionError::Failed(format!("{what}: {flag} needs a value"))
                     }),
                 }
             };
             if word.starts_with("-o") {
                 let option = value_of("-o")?;
                 let (k, v) = option.split_once(['=', ' ']).ok_or_else(|| {
-                    ConnectionError::Failed(format!(
-                        "ansible_ssh_common_args: -o {option} has no value"
-                    ))
+                    ConnectionError::Failed(format!("{what}: -o {option} has no value"))
                 })?;
                 out.options
                     .push((k.trim().to_string(), v.trim().to_string()));
@@ -188,9 +192,11 @@ impl CommonArgs {
                 out.config_file = Some(value_of("-F")?);
             } else if word.starts_with("-J") {
                 out.jump_hosts.push(value_of("-J")?);
+            } else if word == "-C" {
+                out.compression = true;
             } else {
                 return Err(ConnectionError::Failed(format!(
-                    "ansible_ssh_common_args: settle passes only -o, -F and -J to ssh, not {word:?}"
+                    "{what}: settle passes only -o, -F, -J and -C to ssh, not {word:?}"
                 )));
             }
         }
