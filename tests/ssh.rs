@@ -483,3 +483,63 @@ fn a_second_run_reuses_the_ssh_masters_of_the_first() {
     .assert_code(0);
     assert!(sockets().is_empty(), "{:?}", sockets());
 }
+
+#[test]
+fn russh_reads_the_ssh_config_as_openssh_does() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    let (_, port1, address1) = &hosts.hosts[0];
+    let (_, port2, address2) = &hosts.hosts[1];
+    // Only names in the inventory: where, as whom and with which key come from the file; the
+    // second host is reached through the first (ProxyJump).
+    let config = |jump: &str, extra: &str| {
+        format!(
+            "Host first\n  HostName {address1}\n  Port {port1}\nHost second\n  HostName {address2}\n  Port {port2}\n  ProxyJump {jump}\n{extra}Host *\n  User root\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n  SendEnv LANG\n",
+            hosts.key().display(),
+            hosts.known_hosts().display()
+        )
+    };
+    s.write("config", &config("first", ""));
+    s.write(
+        "inv",
+        &format!(
+            "first expected={}\nsecond expected={}\n[all:vars]\nansible_ssh_common_args=-F @@/config\n",
+            hosts.hosts[0].0, hosts.hosts[1].0
+        ),
+    );
+    s.write(
+        "ping.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: hostname\n      register: h\n    - assert: {that: h.stdout == expected}\n",
+    );
+    for transport in ["russh", "ssh", "smart"] {
+        let run = s.settle(&["ping.yml", "-i", "inv", "-c", transport]);
+        run.assert_code(0);
+    }
+
+    // The jump is really taken: through a closed port, the second host is unreachable.
+    s.write("config", &config(&format!("root@{address1}:9"), ""));
+    let run = s.settle(&["ping.yml", "-i", "inv", "-c", "russh"]);
+    run.assert_code(4);
+    assert_eq!(run.recap("second")["unreachable"], 1, "{}", run.stdout);
+
+    // An option russh cannot honour: -c russh says so, the default goes through OpenSSH.
+    s.write(
+        "config",
+        &config("first", "Host first second\n  Ciphers aes256-ctr\n"),
+    );
+    let run = s.settle(&["ping.yml", "-i", "inv", "-c", "russh"]);
+    run.assert_code(2);
+    assert!(
+        run.stdout.contains("cannot honour Ciphers"),
+        "{}",
+        run.stdout
+    );
+    let run = s.settle(&["ping.yml", "-i", "inv", "-c", "smart", "-vvv"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout
+            .contains("using OpenSSH: the russh transport cannot honour Ciphers"),
+        "{}",
+        run.stdout
+    );
+}

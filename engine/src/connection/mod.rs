@@ -11,6 +11,7 @@ mod local;
 mod remote;
 mod russh;
 mod ssh;
+mod ssh_config;
 
 use std::sync::Arc;
 
@@ -122,7 +123,8 @@ pub trait Connection: Send + Sync {
 /// What the inventory and play say about reaching a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// `local`, `ssh` (the default) or `russh`.
+    /// `local`, `ssh` (the default: OpenSSH), `russh`, or `smart` (russh when the ssh
+    /// configuration allows, else OpenSSH).
     pub transport: String,
     pub address: String,
     pub port: Option<u16>,
@@ -136,8 +138,22 @@ pub struct Target {
 pub fn connect(target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> {
     match target.transport.as_str() {
         "local" => Ok(Arc::new(Local::new())),
-        "ssh" | "smart" | "paramiko" => Ok(Arc::new(ssh::connect(target)?)),
+        "ssh" | "paramiko" => Ok(Arc::new(ssh::connect(target)?)),
         "russh" => Ok(Arc::new(russh::connect(target)?)),
+        // The fastest transport that reaches the host as OpenSSH would: russh, unless the ssh
+        // configuration asks for something only OpenSSH does.
+        "smart" => match russh::can_honour(target) {
+            Ok(()) => Ok(Arc::new(russh::connect(target)?)),
+            Err(why) => {
+                if verbosity() >= 3 {
+                    println!(
+                        "<{}> using OpenSSH: the russh transport cannot honour {why}",
+                        target.address
+                    );
+                }
+                Ok(Arc::new(ssh::connect(target)?))
+            }
+        },
         // As Ansible: a task that fails (the host is not unreachable). settle has local, ssh
         // and russh.
         other => Err(ConnectionError::Failed(format!(
@@ -201,14 +217,6 @@ impl CommonArgs {
             }
         }
         Ok(out)
-    }
-
-    /// The value of a `-o` option, by case-insensitive name.
-    pub(crate) fn option(&self, name: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
     }
 }
 
