@@ -314,9 +314,18 @@ const SETTINGS: &[Setting] = &[
     setting("defaults", "command_warnings", None),
     setting("defaults", "localhost_warning", None),
     setting("defaults", "host_pattern_mismatch", None),
-    setting("ssh_connection", "ssh_args", None),
-    setting("ssh_connection", "control_path", None),
-    setting("ssh_connection", "control_path_dir", None),
+    // How the ssh transport keeps its masters between runs (`ControlPersist`).
+    setting("ssh_connection", "ssh_args", Some("ANSIBLE_SSH_ARGS")),
+    setting(
+        "ssh_connection",
+        "control_path",
+        Some("ANSIBLE_SSH_CONTROL_PATH"),
+    ),
+    setting(
+        "ssh_connection",
+        "control_path_dir",
+        Some("ANSIBLE_SSH_CONTROL_PATH_DIR"),
+    ),
     setting("ssh_connection", "pipelining", None),
     setting("ssh_connection", "scp_if_ssh", None),
     setting("ssh_connection", "transfer_method", None),

@@ -404,3 +404,142 @@ fn ansibles_own_modules_run_on_the_host_over_ssh() {
         assert_eq!(hosts.ssh(host, "cat /tmp/ansible-module-ran"), *host);
     }
 }
+
+/// The pid of the master behind a control socket, as `ssh -O check` reports it (`None`: no
+/// master answers there).
+fn master_pid(socket: &std::path::Path) -> Option<String> {
+    let out = std::process::Command::new("ssh")
+        .args(["-O", "check", "-S"])
+        .arg(socket)
+        .arg("unused")
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stderr).to_string();
+    let pid = text.split("pid=").nth(1)?.split(')').next()?.to_string();
+    out.status.success().then_some(pid)
+}
+
+#[test]
+fn a_second_run_reuses_the_ssh_masters_of_the_first() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    s.write(
+        "ping.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n",
+    );
+    let cp = s.path("cp");
+    let env = [("ANSIBLE_SSH_CONTROL_PATH_DIR", cp.to_str().unwrap())];
+    let sockets = || -> Vec<std::path::PathBuf> {
+        let mut found: Vec<_> = std::fs::read_dir(&cp)
+            .map(|d| d.map(|e| e.unwrap().path()).collect())
+            .unwrap_or_default();
+        found.retain(|p| p.extension().is_none());
+        found.sort();
+        found
+    };
+    s.settle_with_env(&["ping.yml", "-i", "inv", "-c", "ssh"], &env)
+        .assert_code(0);
+    let first: Vec<_> = sockets().iter().map(|p| master_pid(p)).collect();
+    assert_eq!(first.len(), hosts.hosts.len(), "one master per host");
+    assert!(first.iter().all(Option::is_some), "masters outlive the run");
+
+    s.settle_with_env(&["ping.yml", "-i", "inv", "-c", "ssh"], &env)
+        .assert_code(0);
+    let second: Vec<_> = sockets().iter().map(|p| master_pid(p)).collect();
+    assert_eq!(second, first, "the second run started no new master");
+
+    // A master killed without cleaning up leaves its socket behind; it is replaced silently.
+    let stale = &sockets()[0];
+    let pid = first[0].clone().unwrap();
+    std::process::Command::new("kill")
+        .args(["-9", &pid])
+        .status()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(200));
+    assert!(stale.exists() && master_pid(stale).is_none());
+    s.settle_with_env(&["ping.yml", "-i", "inv", "-c", "ssh"], &env)
+        .assert_code(0);
+    let third = master_pid(stale);
+    assert!(third.is_some() && third != first[0], "a new master");
+
+    for socket in sockets() {
+        let _ = std::process::Command::new("ssh")
+            .args(["-O", "exit", "-S"])
+            .arg(&socket)
+            .arg("unused")
+            .output();
+    }
+
+    // ssh_args without ControlPersist: the masters end with the run, as before.
+    std::fs::remove_dir_all(&cp).unwrap();
+    s.settle_with_env(
+        &["ping.yml", "-i", "inv", "-c", "ssh"],
+        &[
+            env[0],
+            ("ANSIBLE_SSH_ARGS", "-o ControlPersist=no -o Compression=no"),
+        ],
+    )
+    .assert_code(0);
+    assert!(sockets().is_empty(), "{:?}", sockets());
+}
+
+#[test]
+fn russh_reads_the_ssh_config_as_openssh_does() {
+    let hosts = test_hosts();
+    let s = Scratch::new();
+    let (_, port1, address1) = &hosts.hosts[0];
+    let (_, port2, address2) = &hosts.hosts[1];
+    // Only names in the inventory: where, as whom and with which key come from the file; the
+    // second host is reached through the first (ProxyJump).
+    let config = |jump: &str, extra: &str| {
+        format!(
+            "Host first\n  HostName {address1}\n  Port {port1}\nHost second\n  HostName {address2}\n  Port {port2}\n  ProxyJump {jump}\n{extra}Host *\n  User root\n  IdentityFile {}\n  UserKnownHostsFile {}\n  StrictHostKeyChecking yes\n  SendEnv LANG\n",
+            hosts.key().display(),
+            hosts.known_hosts().display()
+        )
+    };
+    s.write("config", &config("first", ""));
+    s.write(
+        "inv",
+        &format!(
+            "first expected={}\nsecond expected={}\n[all:vars]\nansible_ssh_common_args=-F @@/config\n",
+            hosts.hosts[0].0, hosts.hosts[1].0
+        ),
+    );
+    s.write(
+        "ping.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - command: hostname\n      register: h\n    - assert: {that: h.stdout == expected}\n",
+    );
+    for transport in ["russh", "ssh", "smart"] {
+        let run = s.settle(&["ping.yml", "-i", "inv", "-c", transport]);
+        run.assert_code(0);
+    }
+
+    // The jump is really taken: through a closed port, the second host is unreachable.
+    s.write("config", &config(&format!("root@{address1}:9"), ""));
+    let run = s.settle(&["ping.yml", "-i", "inv", "-c", "russh"]);
+    run.assert_code(4);
+    assert_eq!(run.recap("second")["unreachable"], 1, "{}", run.stdout);
+
+    // An option russh cannot honour: -c russh says so, the default goes through OpenSSH.
+    s.write(
+        "config",
+        &config("first", "Host first second\n  Ciphers aes256-ctr\n"),
+    );
+    let run = s.settle(&["ping.yml", "-i", "inv", "-c", "russh"]);
+    run.assert_code(2);
+    assert!(
+        run.stdout.contains("cannot honour Ciphers"),
+        "{}",
+        run.stdout
+    );
+    let run = s.settle(&["ping.yml", "-i", "inv", "-c", "smart", "-vvv"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout
+            .contains("using OpenSSH: the russh transport cannot honour Ciphers"),
+        "{}",
+        run.stdout
+    );
+}

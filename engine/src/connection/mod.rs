@@ -11,6 +11,7 @@ mod local;
 mod remote;
 mod russh;
 mod ssh;
+mod ssh_config;
 
 use std::sync::Arc;
 
@@ -122,7 +123,8 @@ pub trait Connection: Send + Sync {
 /// What the inventory and play say about reaching a host.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Target {
-    /// `local`, `ssh` (the default) or `russh`.
+    /// `local`, `ssh` (the default: OpenSSH), `russh`, or `smart` (russh when the ssh
+    /// configuration allows, else OpenSSH).
     pub transport: String,
     pub address: String,
     pub port: Option<u16>,
@@ -136,8 +138,22 @@ pub struct Target {
 pub fn connect(target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> {
     match target.transport.as_str() {
         "local" => Ok(Arc::new(Local::new())),
-        "ssh" | "smart" | "paramiko" => Ok(Arc::new(ssh::connect(target)?)),
+        "ssh" | "paramiko" => Ok(Arc::new(ssh::connect(target)?)),
         "russh" => Ok(Arc::new(russh::connect(target)?)),
+        // The fastest transport that reaches the host as OpenSSH would: russh, unless the ssh
+        // configuration asks for something only OpenSSH does.
+        "smart" => match russh::can_honour(target) {
+            Ok(()) => Ok(Arc::new(russh::connect(target)?)),
+            Err(why) => {
+                if verbosity() >= 3 {
+                    println!(
+                        "<{}> using OpenSSH: the russh transport cannot honour {why}",
+                        target.address
+                    );
+                }
+                Ok(Arc::new(ssh::connect(target)?))
+            }
+        },
         // As Ansible: a task that fails (the host is not unreachable). settle has local, ssh
         // and russh.
         other => Err(ConnectionError::Failed(format!(
@@ -146,41 +162,45 @@ pub fn connect(target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> 
     }
 }
 
-/// `ansible_ssh_common_args`, as both transports read it: `-o Key=Value` options, `-F` and `-J`.
+/// `ansible_ssh_common_args` (and ansible.cfg's `ssh_args`), as both transports read it:
+/// `-o Key=Value` options, `-F`, `-J` and `-C`.
 pub(crate) struct CommonArgs {
     pub options: Vec<(String, String)>,
     pub config_file: Option<String>,
     pub jump_hosts: Vec<String>,
+    pub compression: bool,
 }
 
 impl CommonArgs {
     pub(crate) fn parse(args: Option<&str>) -> Result<Self, ConnectionError> {
+        Self::parse_setting("ansible_ssh_common_args", args)
+    }
+
+    /// The same words from the setting `what` (named in errors).
+    pub(crate) fn parse_setting(what: &str, args: Option<&str>) -> Result<Self, ConnectionError> {
         let mut out = CommonArgs {
             options: Vec::new(),
             config_file: None,
             jump_hosts: Vec::new(),
+            compression: false,
         };
         let Some(args) = args else { return Ok(out) };
         let words = shell_words::split(args)
-            .map_err(|e| ConnectionError::Failed(format!("ansible_ssh_common_args: {e}")))?;
+            .map_err(|e| ConnectionError::Failed(format!("{what}: {e}")))?;
         let mut iter = words.into_iter();
         while let Some(word) = iter.next() {
             let mut value_of = |flag: &str| -> Result<String, ConnectionError> {
                 match word.strip_prefix(flag).filter(|v| !v.is_empty()) {
                     Some(v) => Ok(v.to_string()),
                     None => iter.next().ok_or_else(|| {
-                        ConnectionError::Failed(format!(
-                            "ansible_ssh_common_args: {flag} needs a value"
-                        ))
+                        ConnectionError::Failed(format!("{what}: {flag} needs a value"))
                     }),
                 }
             };
             if word.starts_with("-o") {
                 let option = value_of("-o")?;
                 let (k, v) = option.split_once(['=', ' ']).ok_or_else(|| {
-                    ConnectionError::Failed(format!(
-                        "ansible_ssh_common_args: -o {option} has no value"
-                    ))
+                    ConnectionError::Failed(format!("{what}: -o {option} has no value"))
                 })?;
                 out.options
                     .push((k.trim().to_string(), v.trim().to_string()));
@@ -188,21 +208,15 @@ impl CommonArgs {
                 out.config_file = Some(value_of("-F")?);
             } else if word.starts_with("-J") {
                 out.jump_hosts.push(value_of("-J")?);
+            } else if word == "-C" {
+                out.compression = true;
             } else {
                 return Err(ConnectionError::Failed(format!(
-                    "ansible_ssh_common_args: settle passes only -o, -F and -J to ssh, not {word:?}"
+                    "{what}: settle passes only -o, -F, -J and -C to ssh, not {word:?}"
                 )));
             }
         }
         Ok(out)
-    }
-
-    /// The value of a `-o` option, by case-insensitive name.
-    pub(crate) fn option(&self, name: &str) -> Option<&str> {
-        self.options
-            .iter()
-            .find(|(k, _)| k.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
     }
 }
 

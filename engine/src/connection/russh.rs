@@ -1,6 +1,9 @@
-//! The `russh` transport: SSH in pure Rust, no `ssh` binary needed. Key files (the host's own,
-//! `~/.ssh/id_*`) and the ssh-agent authenticate; host keys are checked against known_hosts with
-//! the same policy as the `ssh` transport (strict by default).
+//! The `russh` transport: SSH in pure Rust, no `ssh` binary needed. `~/.ssh/config` is read as
+//! `ssh` reads it (`ssh_config`): `HostName`, `User`, `Port`, `IdentityFile`, `ProxyJump`
+//! (tunnelled through the jump host's `direct-tcpip` channels), `StrictHostKeyChecking`,
+//! `UserKnownHostsFile`; an option it cannot honour is an error naming it. Key files and the
+//! ssh-agent authenticate; host keys are checked against the known_hosts files with the same
+//! policy as the `ssh` transport (strict by default).
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -8,22 +11,35 @@ use std::time::Duration;
 
 use russh::ChannelMsg;
 use russh::client::{self, Handle};
-use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate, check_known_hosts_path};
+use russh::keys::{PrivateKeyWithHashAlg, PublicKeyOrCertificate};
 
 use super::remote::{Exec, ExecFuture, RemoteConnection, StatusFuture, Transport, runtime};
-use super::{CommonArgs, ConnectionError, HostKeyPolicy, Target, expand_home, host_key_policy};
+use super::ssh_config::{self, HostKeyStatus, check_host_key};
+use super::{ConnectionError, HostKeyPolicy, Target, expand_home};
 
 pub(crate) struct Russh {
     handle: Handle<HostKeyCheck>,
+    /// The connections to `ProxyJump` hosts this one is tunnelled through: kept open with it.
+    _jumps: Vec<Handle<HostKeyCheck>>,
 }
 
-/// Checks the server's key against known_hosts, and remembers why it refused one.
+/// Checks the server's key against the known_hosts files, and remembers why it refused one.
 struct HostKeyCheck {
     host: String,
     port: u16,
-    known_hosts: PathBuf,
+    /// The user's files, then the global ones; a new key is learnt into the first.
+    known_hosts: Vec<PathBuf>,
     policy: HostKeyPolicy,
     refusal: Arc<Mutex<Option<String>>>,
+}
+
+impl HostKeyCheck {
+    fn refuse(&self, why: String) -> Result<bool, russh::Error> {
+        if let Ok(mut refusal) = self.refusal.lock() {
+            *refusal = Some(why);
+        }
+        Ok(false)
+    }
 }
 
 impl client::Handler for HostKeyCheck {
@@ -37,113 +53,200 @@ impl client::Handler for HostKeyCheck {
             return Ok(true);
         }
         let PublicKeyOrCertificate::PublicKey { key, .. } = server_key else {
-            *self.refusal.lock().expect("refusal lock") = Some(
+            return self.refuse(
                 "the host offered a certificate; settle's russh transport checks plain host keys"
                     .into(),
             );
-            return Ok(false);
         };
-        let refuse = |why: String| {
-            *self.refusal.lock().expect("refusal lock") = Some(why);
-            Ok(false)
-        };
-        match check_known_hosts_path(&self.host, self.port, key, &self.known_hosts) {
-            Ok(true) => Ok(true),
-            Ok(false) | Err(russh::keys::Error::IO(_))
-                if self.policy == HostKeyPolicy::AcceptNew =>
-            {
-                let _ = russh::keys::known_hosts::learn_known_hosts_path(
-                    &self.host,
-                    self.port,
-                    key,
-                    &self.known_hosts,
-                );
+        let name = format!("[{}]:{}", self.host, self.port);
+        match check_host_key(&self.known_hosts, &self.host, self.port, key) {
+            HostKeyStatus::Known => Ok(true),
+            HostKeyStatus::Unknown if self.policy == HostKeyPolicy::AcceptNew => {
+                if let Some(file) = self.known_hosts.first() {
+                    let _ = russh::keys::known_hosts::learn_known_hosts_path(
+                        &self.host, self.port, key, file,
+                    );
+                }
                 Ok(true)
             }
-            Ok(false) => refuse(format!(
-                "Host key verification failed: no key for [{}]:{} in {}",
-                self.host,
-                self.port,
-                self.known_hosts.display()
+            HostKeyStatus::Unknown => self.refuse(format!(
+                "Host key verification failed: no key for {name} in {}",
+                self.known_hosts
+                    .iter()
+                    .map(|f| f.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
             )),
-            Err(russh::keys::Error::KeyChanged { line }) => refuse(format!(
-                "Host key verification failed: the host key of [{}]:{} CHANGED (known_hosts line {line})",
-                self.host, self.port
+            HostKeyStatus::Changed(at) => self.refuse(format!(
+                "Host key verification failed: the host key of {name} CHANGED (known: {at})"
             )),
-            Err(e) => refuse(format!("Host key verification failed: {e}")),
+            HostKeyStatus::Revoked(at) => self.refuse(format!(
+                "Host key verification failed: the host key of {name} is REVOKED in {at}"
+            )),
         }
     }
 }
 
-/// `UserKnownHostsFile` and `StrictHostKeyChecking` from `ansible_ssh_common_args`, else
-/// `~/.ssh/known_hosts` and the policy from the environment.
-fn known_hosts_and_policy(
-    common_args: Option<&str>,
-) -> Result<(PathBuf, HostKeyPolicy), ConnectionError> {
-    let common = CommonArgs::parse(common_args)?;
-    let known_hosts = common
-        .option("UserKnownHostsFile")
-        .map(expand_home)
-        .unwrap_or_else(|| expand_home("~/.ssh/known_hosts"));
-    let policy = common
-        .option("StrictHostKeyChecking")
-        .map_or_else(host_key_policy, HostKeyPolicy::from_ssh_word);
-    Ok((PathBuf::from(known_hosts), policy))
-}
-
 pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<Russh>, ConnectionError> {
-    let port = target.port.unwrap_or(22);
-    let user = target
-        .user
-        .clone()
-        .unwrap_or_else(|| std::env::var("USER").unwrap_or_else(|_| "root".into()));
-    let refusal = Arc::new(Mutex::new(None));
-    let (known_hosts, policy) = known_hosts_and_policy(target.ssh_common_args.as_deref())?;
-    let handler = HostKeyCheck {
-        host: target.address.clone(),
-        port,
-        known_hosts,
-        policy,
-        refusal: refusal.clone(),
-    };
-    let config = Arc::new(client::Config {
-        inactivity_timeout: None,
-        keepalive_interval: Some(Duration::from_secs(15)),
-        ..Default::default()
-    });
+    let resolved = ssh_config::resolve(target).map_err(|why| {
+        ConnectionError::Failed(format!(
+            "the russh transport cannot honour {why}; connect to this host with -c ssh"
+        ))
+    })?;
     let timeout = Duration::from_secs(target.timeout_secs.max(1));
-    let address = (target.address.clone(), port);
-    let key_file = target.private_key_file.clone();
-    let handle = runtime().block_on(async move {
-        let connecting = client::connect(config, address, handler);
-        let mut handle =
-            match tokio::time::timeout(timeout, connecting).await {
-                Err(_) => return Err(format!("Connection timed out after {}s", timeout.as_secs())),
-                Ok(Err(e)) => {
-                    return Err(refusal.lock().expect("refusal lock").take().unwrap_or_else(
-                        || format!("Failed to connect to the host via russh: {e}"),
-                    ));
-                }
-                Ok(Ok(h)) => h,
-            };
-        authenticate(&mut handle, &user, key_file.as_deref()).await?;
-        Ok(handle)
-    });
-    let handle = handle.map_err(ConnectionError::Unreachable)?;
+    let (handle, jumps) = runtime()
+        .block_on(open(resolved, timeout))
+        .map_err(ConnectionError::Unreachable)?;
     Ok(RemoteConnection::new(
-        Russh { handle },
+        Russh {
+            handle,
+            _jumps: jumps,
+        },
         target.user.clone(),
         target.address.clone(),
     ))
 }
 
-/// Tries the given key file, then the ssh-agent, then the usual `~/.ssh/id_*` files.
+/// Whether the ssh configuration lets russh reach this host as OpenSSH would; `Err` names the
+/// option only OpenSSH honours.
+pub(crate) fn can_honour(target: &Target) -> Result<(), String> {
+    ssh_config::resolve(target).map(|_| ())
+}
+
+fn client_config() -> Arc<client::Config> {
+    Arc::new(client::Config {
+        inactivity_timeout: None,
+        keepalive_interval: Some(Duration::from_secs(15)),
+        // Requests and replies are small: waiting to fill a segment only adds latency.
+        nodelay: true,
+        ..Default::default()
+    })
+}
+
+/// A `ProxyJump` spec, `[user@]host[:port]`, as a target of its own (read through the ssh
+/// configuration too, but not jumping again).
+fn jump_target(
+    spec: &str,
+    config_arg: Option<String>,
+    timeout_secs: u64,
+) -> Result<Target, String> {
+    let spec = spec.strip_prefix("ssh://").unwrap_or(spec);
+    let (user, rest) = match spec.rsplit_once('@') {
+        Some((u, r)) => (Some(u.to_string()), r),
+        None => (None, spec),
+    };
+    let (address, port) = match rest.rsplit_once(':') {
+        Some((h, p)) if !h.contains(':') || h.starts_with('[') => (
+            h.trim_matches(['[', ']']).to_string(),
+            Some(
+                p.parse()
+                    .map_err(|_| format!("ProxyJump {spec:?}: {p:?} is not a port"))?,
+            ),
+        ),
+        _ => (rest.to_string(), None),
+    };
+    Ok(Target {
+        transport: "russh".into(),
+        address,
+        port,
+        user,
+        private_key_file: None,
+        ssh_common_args: config_arg,
+        timeout_secs,
+    })
+}
+
+/// Connects (through the jump hosts, each over a `direct-tcpip` channel of the one before) and
+/// authenticates.
+async fn open(
+    resolved: ssh_config::Resolved,
+    timeout: Duration,
+) -> Result<(Handle<HostKeyCheck>, Vec<Handle<HostKeyCheck>>), String> {
+    let mut hops = Vec::new();
+    for spec in &resolved.jump_hosts {
+        let mut hop = ssh_config::resolve(&jump_target(
+            spec,
+            resolved.config_arg.clone(),
+            timeout.as_secs(),
+        )?)
+        .map_err(|why| format!("jump host {spec}: russh cannot honour {why}"))?;
+        hop.jump_hosts.clear();
+        hops.push(hop);
+    }
+    hops.push(resolved);
+    let mut jumps: Vec<Handle<HostKeyCheck>> = Vec::new();
+    for hop in hops {
+        let refusal = Arc::new(Mutex::new(None));
+        let mut known_hosts = hop.known_hosts.clone();
+        known_hosts.extend(hop.global_known_hosts.iter().cloned());
+        let handler = HostKeyCheck {
+            host: hop.host_name.clone(),
+            port: hop.port,
+            known_hosts,
+            policy: hop.policy,
+            refusal: refusal.clone(),
+        };
+        let connecting = async {
+            match jumps.last() {
+                None => {
+                    client::connect(client_config(), (hop.host_name.clone(), hop.port), handler)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+                Some(through) => {
+                    let channel = through
+                        .channel_open_direct_tcpip(
+                            hop.host_name.clone(),
+                            u32::from(hop.port),
+                            "127.0.0.1",
+                            0,
+                        )
+                        .await
+                        .map_err(|e| {
+                            format!(
+                                "the jump host refused to open a channel to {}:{}: {e}",
+                                hop.host_name, hop.port
+                            )
+                        })?;
+                    client::connect_stream(client_config(), channel.into_stream(), handler)
+                        .await
+                        .map_err(|e| e.to_string())
+                }
+            }
+        };
+        let mut handle = match tokio::time::timeout(timeout, connecting).await {
+            Err(_) => {
+                return Err(format!(
+                    "Connection to {}:{} timed out after {}s",
+                    hop.host_name,
+                    hop.port,
+                    timeout.as_secs()
+                ));
+            }
+            Ok(Err(e)) => {
+                let refused = refusal.lock().ok().and_then(|mut r| r.take());
+                return Err(refused
+                    .unwrap_or_else(|| format!("Failed to connect to the host via russh: {e}")));
+            }
+            Ok(Ok(h)) => h,
+        };
+        authenticate(&mut handle, &hop).await?;
+        jumps.push(handle);
+    }
+    match jumps.pop() {
+        Some(handle) => Ok((handle, jumps)),
+        None => Err("no host to connect to".into()),
+    }
+}
+
+/// As `ssh` tries them: a key given on the command line alone; else the ssh-agent's keys
+/// (unless `IdentitiesOnly`), then the configuration's `IdentityFile`s or the usual
+/// `~/.ssh/id_*` files.
 async fn authenticate(
     handle: &mut Handle<HostKeyCheck>,
-    user: &str,
-    key_file: Option<&str>,
+    hop: &ssh_config::Resolved,
 ) -> Result<(), String> {
-    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let user = hop.user.as_str();
     let rsa_hash = handle
         .best_supported_rsa_hash()
         .await
@@ -156,8 +259,8 @@ async fn authenticate(
             .map_err(|e| format!("cannot load the key {path}: {e}"))?;
         Ok::<_, String>(PrivateKeyWithHashAlg::new(Arc::new(key), rsa_hash))
     };
-    if let Some(file) = key_file {
-        let key = try_file(expand_home(file)).await?;
+    if let Some(file) = &hop.key_file {
+        let key = try_file(file.clone()).await?;
         if handle
             .authenticate_publickey(user, key)
             .await
@@ -170,7 +273,8 @@ async fn authenticate(
             "Permission denied (publickey) for {user} with {file}"
         ));
     }
-    if std::env::var_os("SSH_AUTH_SOCK").is_some()
+    if !hop.identities_only
+        && std::env::var_os("SSH_AUTH_SOCK").is_some()
         && let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await
     {
         for identity in agent.request_identities().await.unwrap_or_default() {
@@ -185,8 +289,15 @@ async fn authenticate(
         }
         tried.push("the ssh-agent".to_string());
     }
-    for name in ["id_ed25519", "id_ecdsa", "id_rsa"] {
-        let path = format!("{home}/.ssh/{name}");
+    let files = if hop.identity_files.is_empty() {
+        ["id_ed25519", "id_ecdsa", "id_rsa"]
+            .iter()
+            .map(|name| expand_home(&format!("~/.ssh/{name}")))
+            .collect()
+    } else {
+        hop.identity_files.clone()
+    };
+    for path in files {
         if !std::path::Path::new(&path).exists() {
             continue;
         }

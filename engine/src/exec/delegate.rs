@@ -221,7 +221,7 @@ pub(super) fn target_of(
         None => keyword
             .clone()
             .or(opts.connection.clone())
-            .unwrap_or_else(|| "ssh".into()),
+            .unwrap_or_else(|| "smart".into()),
     };
     let port = match get("ansible_port")?.or(get("ansible_ssh_port")?) {
         Some(p) => Some(
