@@ -160,7 +160,11 @@ pub(crate) fn run(args: PullArgs) -> Result<u8, Failure> {
     if dir.exists() && !dir.is_dir() {
         return Err((EXIT_ERROR, format!("{} is not a directory", dir.display())));
     }
-    println!("Starting settle pull of {url} into {}", dir.display());
+    println!(
+        "Starting settle pull of {} into {}",
+        shown_url(&url),
+        dir.display()
+    );
     if let Some(most) = args.sleep.filter(|s| *s > 0) {
         let secs = random_below(most);
         println!("Sleeping for {secs} seconds...");
@@ -172,7 +176,7 @@ pub(crate) fn run(args: PullArgs) -> Result<u8, Failure> {
     let _lock = git.lock()?;
     let metrics = Metrics::path(&args.metrics_dir);
     let mut state = Metrics::load(&metrics);
-    state.url = url.clone();
+    state.url = shown_url(&url);
     let last_good = git.rev(LAST_GOOD);
     state.last_good = last_good.clone().unwrap_or_default();
 
@@ -456,6 +460,8 @@ fn counts_in_report(path: &Path) -> Counts {
 struct Git {
     dir: PathBuf,
     ssh: Option<String>,
+    /// The password in the URL, if it has one: never in a message.
+    secret: Option<String>,
 }
 
 impl Git {
@@ -477,6 +483,7 @@ impl Git {
         Git {
             dir: dir.to_path_buf(),
             ssh,
+            secret: args.url.as_deref().and_then(url_password),
         }
     }
 
@@ -495,12 +502,16 @@ impl Git {
         if out.status.success() {
             Ok(String::from_utf8_lossy(&out.stdout).trim().to_string())
         } else {
-            Err(format!(
+            let message = format!(
                 "git {} failed in {}: {}",
                 args.join(" "),
                 self.dir.display(),
                 String::from_utf8_lossy(&out.stderr).trim()
-            ))
+            );
+            Err(match &self.secret {
+                Some(secret) => message.replace(secret.as_str(), "***"),
+                None => message,
+            })
         }
     }
 
@@ -767,6 +778,23 @@ fn escape(value: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// The password of a `scheme://user:password@host/…` URL.
+fn url_password(url: &str) -> Option<String> {
+    let (_, rest) = url.split_once("://")?;
+    let authority = rest.split('/').next()?;
+    let (userinfo, _) = authority.rsplit_once('@')?;
+    let (_, password) = userinfo.split_once(':')?;
+    (!password.is_empty()).then(|| password.to_string())
+}
+
+/// The URL as output, metrics and unit descriptions show it: without its password.
+fn shown_url(url: &str) -> String {
+    match url_password(url) {
+        Some(password) => url.replacen(&format!(":{password}@"), ":***@", 1),
+        None => url.to_string(),
+    }
+}
+
 fn now() -> f64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -806,7 +834,7 @@ fn install_timer(args: &PullArgs) -> Result<u8, Failure> {
         .map(|a| systemd_quote(a))
         .collect::<Vec<_>>()
         .join(" ");
-    let url = args.url.clone().unwrap_or_default();
+    let url = shown_url(&args.url.clone().unwrap_or_default());
     let service = format!(
         "# Written by settle pull --install-timer.\n\
          [Unit]\n\
@@ -836,12 +864,18 @@ fn install_timer(args: &PullArgs) -> Result<u8, Failure> {
         interval = args.interval.trim(),
         delay = args.random_delay.trim()
     );
+    // ExecStart carries the URL: with a password in it, only root reads the service.
+    let mode = if args.url.as_deref().and_then(url_password).is_some() {
+        0o600
+    } else {
+        0o644
+    };
     let dir = Path::new(UNIT_DIR);
     for (name, text) in [
         (format!("{UNIT}.service"), service),
         (format!("{UNIT}.timer"), timer),
     ] {
-        write_atomically(&dir.join(&name), &text)
+        write_atomically(&dir.join(&name), &text, mode)
             .map_err(|e| (EXIT_ERROR, format!("cannot write {UNIT_DIR}/{name}: {e}")))?;
         println!("wrote {UNIT_DIR}/{name}");
     }
@@ -868,7 +902,7 @@ fn install_timer(args: &PullArgs) -> Result<u8, Failure> {
     Ok(0)
 }
 
-fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
+fn write_atomically(path: &Path, text: &str, mode: u32) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     std::fs::create_dir_all(dir)?;
     let mut file = tempfile::Builder::new()
@@ -876,7 +910,7 @@ fn write_atomically(path: &Path, text: &str) -> std::io::Result<()> {
         .tempfile_in(dir)?;
     file.write_all(text.as_bytes())?;
     file.as_file().sync_all()?;
-    set_mode(file.path(), 0o644)?;
+    set_mode(file.path(), mode)?;
     file.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
@@ -1021,6 +1055,18 @@ mod tests {
             "{text}"
         );
         assert_eq!(Metrics::load(&path), m);
+    }
+
+    #[test]
+    fn a_password_in_the_url_is_never_shown() {
+        let url = "https://deploy:s3cret@git.example.com/site.git";
+        assert_eq!(url_password(url).as_deref(), Some("s3cret"));
+        assert_eq!(
+            shown_url(url),
+            "https://deploy:***@git.example.com/site.git"
+        );
+        assert_eq!(shown_url("ssh://git@h:22/x.git"), "ssh://git@h:22/x.git");
+        assert_eq!(url_password("git@h:site.git"), None);
     }
 
     #[test]
