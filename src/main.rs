@@ -213,7 +213,7 @@ enum Command {
         action: vault_cli::VaultAction,
     },
     /// Fetch playbooks from a git repository and run them on this host, like `ansible-pull`.
-    Pull(pull::PullArgs),
+    Pull(Box<pull::PullArgs>),
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
     /// Serve module calls over standard input and output (started by settle on managed hosts).
@@ -342,7 +342,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             return Ok(0);
         }
         Some(Command::Inventory(cmd)) => return inventory_cli::run(cmd),
-        Some(Command::Pull(args)) => return pull::run(args.clone()),
+        Some(Command::Pull(args)) => return pull::run(args.as_ref().clone()),
         None => {}
     }
     if cli.playbooks.is_empty() {
