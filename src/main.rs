@@ -18,6 +18,7 @@ use settle_playbooks::{Playbook, TaskNode};
 mod config;
 mod inventory_cli;
 mod prompt;
+mod pull;
 mod vault_cli;
 
 /// Exit codes, as `ansible-playbook` gives them.
@@ -178,7 +179,7 @@ fn as_ansible_command(args: Vec<std::ffi::OsString>) -> Vec<std::ffi::OsString> 
     args
 }
 
-#[derive(clap::Args, Debug, Default)]
+#[derive(clap::Args, Debug, Default, Clone)]
 pub(crate) struct InventoryArgs {
     /// Inventory file, directory, or comma-separated host list (repeatable).
     #[arg(short = 'i', long = "inventory", value_name = "INVENTORY", action = ArgAction::Append)]
@@ -211,6 +212,8 @@ enum Command {
         #[command(subcommand)]
         action: vault_cli::VaultAction,
     },
+    /// Fetch playbooks from a git repository and run them on this host, like `ansible-pull`.
+    Pull(Box<pull::PullArgs>),
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
     /// Serve module calls over standard input and output (started by settle on managed hosts).
@@ -297,10 +300,14 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
-    // The agent on a managed host and shell completions read no configuration.
+    // The agent on a managed host and shell completions read no configuration; a pull reads
+    // its checkout's, once it is in it.
     if !matches!(
         &cli.command,
-        Some(Command::Agent) | Some(Command::AsyncJob { .. }) | Some(Command::Completions { .. })
+        Some(Command::Agent)
+            | Some(Command::AsyncJob { .. })
+            | Some(Command::Completions { .. })
+            | Some(Command::Pull(_))
     ) {
         // ansible.cfg's settings reach everything below as ANSIBLE_* variables (the
         // environment's own win; the command line wins over both).
@@ -335,6 +342,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             return Ok(0);
         }
         Some(Command::Inventory(cmd)) => return inventory_cli::run(cmd),
+        Some(Command::Pull(args)) => return pull::run(args.as_ref().clone()),
         None => {}
     }
     if cli.playbooks.is_empty() {

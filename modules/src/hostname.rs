@@ -136,8 +136,9 @@ fn distribution() -> String {
 }
 
 /// Python's `socket.getfqdn()`: the host's name resolved, then its address looked up back; the
-/// first of the names found that has a dot, else the canonical one.
-fn fqdn() -> String {
+/// first of the names found that has a dot, else the canonical one. (`settle pull` picks the
+/// host's playbook and inventory name with it, as `ansible-pull` does with Python's.)
+pub fn fqdn() -> String {
     let mut buf = [0u8; 256];
     // SAFETY: gethostname writes at most buf.len() bytes into buf.
     let rc = unsafe { libc::gethostname(buf.as_mut_ptr().cast(), buf.len()) };

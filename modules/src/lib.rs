@@ -73,6 +73,7 @@ pub use ansible_module::{ModulePayload, ModuleStyle};
 pub use args::{Mode, parse_mode};
 pub use assemble::{Fragments, assemble_fragments};
 pub use async_job::AsyncJob;
+pub use hostname::fqdn;
 pub use resource::{Change, ContentDiff, Plan};
 
 /// One module call: the module's name and its arguments, with templates already rendered.

@@ -49,6 +49,13 @@ pub fn ha_hosts() -> &'static TestHosts {
     })
 }
 
+/// Four hosts for `settle pull`: three pull from a repository the fourth serves. Their own,
+/// because a pull leaves a systemd timer running on each.
+pub fn pull_hosts() -> &'static TestHosts {
+    static HOSTS: OnceLock<TestHosts> = OnceLock::new();
+    HOSTS.get_or_init(|| boot("SETTLE_PULL_STATE", "pull", &["-n", "4"], 9))
+}
+
 /// The hosts `scripts/test` booted (their state folder in `env`), or, for a test binary run on
 /// its own, a set it boots now and removes at exit.
 fn boot(env: &str, tag: &str, what: &[&str], port_offset: u32) -> TestHosts {
@@ -58,9 +65,9 @@ fn boot(env: &str, tag: &str, what: &[&str], port_offset: u32) -> TestHosts {
             let pid = std::process::id();
             let prefix = format!("settle-{tag}{}", pid % 100_000);
             // Below the kernel's ephemeral range (32768 and up), so no outgoing connection
-            // can hold a test host's port; ten ports per process id, the first three for the
-            // general hosts and the next six for the ha-webapp ones.
-            let port_base = 10_000 + (pid % 1_000) * 10 + port_offset;
+            // can hold a test host's port; twenty ports per process id, the first three for
+            // the general hosts, the next six for the ha-webapp ones, then four for pull's.
+            let port_base = 10_000 + (pid % 1_000) * 20 + port_offset;
             OWN_PREFIXES
                 .lock()
                 .unwrap_or_else(|e| e.into_inner())
