@@ -3,7 +3,7 @@
 //! Reads Ansible's inventory formats as ansible-core 2.19 reads them: INI files (`[group]`,
 //! `[group:vars]`, `[group:children]`, inline host variables, ranges like `web[01:12]`, values
 //! typed by Python's `ast.literal_eval`), YAML files (`all: {hosts, vars, children}`),
-//! directories of either, and a bare comma list (`-i 'a,b,'`). Beside an inventory (and, when
+//! TOML files (`*.toml`: `[web.hosts]`, `[web.vars]`, `children = [...]`), directories of these, and a bare comma list (`-i 'a,b,'`). Beside an inventory (and, when
 //! the engine says so, beside a playbook) it reads `group_vars/` and `host_vars/`.
 //!
 //! ```
@@ -29,6 +29,7 @@ mod pattern;
 mod pyliteral;
 mod script;
 mod show;
+mod toml_file;
 
 pub use hashmerge::{combine_vars, hash_behaviour_merge, merge_hash};
 mod yaml;
@@ -159,7 +160,7 @@ impl Inventory {
         inventory
     }
 
-    /// Loads every source: a file (INI or YAML), a directory of them, or a comma list of hosts.
+    /// Loads every source: a file (INI, YAML or TOML), a directory of them, or a comma list of hosts.
     /// A `constructed` plugin file among them is an error: see [`load_with`](Self::load_with).
     pub fn load<S: AsRef<str>>(sources: &[S]) -> Result<Self, InventoryError> {
         Self::load_with(sources, None)
@@ -271,6 +272,10 @@ impl Inventory {
         })?;
         self.set_source(path);
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        // As Ansible: `*.toml` is TOML and nothing else, and no other file is TOML.
+        if ext == "toml" {
+            return toml_file::load(self, &text, path);
+        }
         let looks_yaml = matches!(ext, "yml" | "yaml" | "json")
             || text
                 .lines()
