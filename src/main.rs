@@ -260,7 +260,11 @@ fn adhoc_playbook(cli: &Cli) -> Result<Playbook, Failure> {
         .map_err(|e| (EXIT_PARSE, e.to_string()))
 }
 
-fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
+/// Loads the inventory. A file that cannot be read is an error for a run; with
+/// `skip_unparsed` (`settle inventory`, as `ansible-inventory`) it is a warning and left out,
+/// unless ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED (or, when nothing could be read,
+/// ANSIBLE_INVENTORY_UNPARSED_FAILED) says otherwise.
+fn load_inventory(args: &InventoryArgs, skip_unparsed: bool) -> Result<Inventory, Failure> {
     let mut sources = args.inventory.clone();
     if sources.is_empty() {
         for var in ["SETTLE_INVENTORY", "ANSIBLE_INVENTORY"] {
@@ -289,11 +293,35 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
         eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
         return Ok(Inventory::empty());
     }
-    Inventory::load_with(
-        &sources,
-        Some(&settle_engine::inventory_jinja::InventoryJinja),
-    )
-    .map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))
+    let jinja =
+        Some(&settle_engine::inventory_jinja::InventoryJinja as &dyn settle_inventory::Evaluator);
+    let failed = |e: settle_inventory::InventoryError| (EXIT_ERROR, format!("inventory: {e}"));
+    if !skip_unparsed || config::env_flag("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED") == Some(true)
+    {
+        return Inventory::load_with(&sources, jinja).map_err(failed);
+    }
+    let mut unparsed = 0;
+    let inventory = Inventory::load_skipping_unparsed(&sources, jinja, &mut |path, error| {
+        let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        eprintln!("[WARNING]: Failed to parse inventory: {error}");
+        eprintln!(
+            "[WARNING]: Unable to parse {} as an inventory source",
+            shown.display()
+        );
+        unparsed += 1;
+        Ok(())
+    })
+    .map_err(failed)?;
+    if unparsed > 0 && inventory.is_empty() {
+        if config::env_flag("ANSIBLE_INVENTORY_UNPARSED_FAILED") == Some(true) {
+            return Err((
+                EXIT_ERROR,
+                "Completely failed to parse inventory source(s)".into(),
+            ));
+        }
+        eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
+    }
+    Ok(inventory)
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
@@ -347,7 +375,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         return Err((2, format!("give {what}")));
     }
     set_vault_secrets(&cli.vault)?;
-    let mut inventory = load_inventory(&cli.inventory).map_err(vault_exit)?;
+    let mut inventory = load_inventory(&cli.inventory, false).map_err(vault_exit)?;
     let extra = extra_vars(&cli.extra_vars).map_err(vault_exit)?;
     // Static imports name their files with the variables known while the playbook is read.
     let known = std::sync::Arc::new(extra.clone());

@@ -178,3 +178,23 @@ fn toml_dates_are_shown_as_ansible_shows_them_in_json() {
         &[&["--list"], &["--list", "--export"]],
     );
 }
+
+#[test]
+fn a_source_that_cannot_be_read_is_a_warning_and_the_rest_is_shown() {
+    // ansible-inventory warns and shows the rest, with what a failed file gave before its
+    // error; `1234:` is an integer, which Ansible refuses as a host name (its inventory_yaml
+    // target).
+    compare(
+        &[
+            ("inv/a.ini", "[web]\nw1\n"),
+            (
+                "inv/b.yml",
+                "all:\n  children:\n    kids:\n      hosts:\n        1234: {}\n",
+            ),
+            ("inv/c.yml", "all:\n  hosts:\n    '1234':\n"),
+            ("inv/d.toml", "[db.hosts]\nd1 = {}\n[db]\nvars = 1\n"),
+        ],
+        &["inv"],
+        &[&["--list"], &["--graph"]],
+    );
+}

@@ -241,3 +241,33 @@ fn a_toml_looking_file_without_the_extension_is_not_toml() {
     let (_d, inv) = inventory_from(&[("hosts", "[web.hosts]\nh1\n")]);
     assert_eq!(inv.group_hosts("web.hosts"), ["h1"]);
 }
+
+#[test]
+fn yaml_host_names_written_as_numbers_are_refused_as_ansible_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |text: &str| {
+        let path = dir.path().join("inv.yml");
+        fs::write(&path, text).unwrap();
+        Inventory::load(&[path.to_str().unwrap()])
+    };
+    for text in [
+        "all:\n  children:\n    kids:\n      hosts:\n        1234: {}\n",
+        "all:\n  hosts: {web: {}, 1.5: {x: 1}}\n",
+    ] {
+        let error = load(text).unwrap_err().to_string();
+        assert!(
+            error.contains("must be a string. Enclose integers/floats in quotation marks."),
+            "{error}"
+        );
+    }
+    let error = load("all:\n  hosts:\n    ok:\n    1234:\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.ends_with("inv.yml:4: Host pattern 1234 must be a string. Enclose integers/floats in quotation marks."), "{error}");
+    for text in [
+        "all:\n  hosts:\n    '1234': {}\n    \"1.5\":\n    web-1: {}\n",
+        "all:\n  hosts: {'1234': {}, 10.0.0.1: {}, \"a: b\": {}}\n",
+    ] {
+        assert!(load(text).is_ok(), "{text}");
+    }
+}
