@@ -17,6 +17,7 @@ use settle_playbooks::{Playbook, TaskNode};
 
 mod config;
 mod inventory_cli;
+mod man;
 mod prompt;
 mod vault_cli;
 
@@ -213,6 +214,12 @@ enum Command {
     },
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), or write one for settle and each command into a folder.
+    Man {
+        /// Write settle.1, settle-inventory.1, … into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Serve module calls over standard input and output (started by settle on managed hosts).
     #[command(name = "__agent", hide = true)]
     Agent,
@@ -325,10 +332,15 @@ fn load_inventory(args: &InventoryArgs, skip_unparsed: bool) -> Result<Inventory
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
-    // The agent on a managed host and shell completions read no configuration.
+    // The agent on a managed host shell completions and manual pages read no configuration.
     if !matches!(
         &cli.command,
-        Some(Command::Agent) | Some(Command::AsyncJob { .. }) | Some(Command::Completions { .. })
+        Some(
+            Command::Agent
+                | Command::AsyncJob { .. }
+                | Command::Completions { .. }
+                | Command::Man { .. }
+        )
     ) {
         // ansible.cfg's settings reach everything below as ANSIBLE_* variables (the
         // environment's own win; the command line wins over both).
@@ -348,6 +360,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             let _ = out.write_all(&script).and_then(|()| out.flush());
             return Ok(0);
         }
+        Some(Command::Man { dir }) => return man::run(Cli::command(), dir.as_deref()),
         Some(Command::Vault { action }) => return vault_cli::run(action),
         Some(Command::Config {
             action: ConfigAction::Dump { only_changed },
