@@ -60,7 +60,7 @@ fn man_pages_cover_every_command_and_say_what_help_says() {
     assert!(main.contains(".TH settle 1 "), "{main}");
     assert!(main.contains("\\-\\-fail\\-on\\-change"), "{main}");
     // `settle man` alone prints the main page; a closed pipe is no error.
-    let printed = run(&mut Command::new(settle()).arg("man"));
+    let printed = run(Command::new(settle()).arg("man"));
     assert_eq!(text(&printed), main);
     let status = Command::new("sh")
         .arg("-c")
