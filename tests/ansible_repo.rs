@@ -1,9 +1,11 @@
 //! An Ansible repository laid out as users lay them out runs under settle unchanged, with the
 //! same recap and the same files as under the real ansible-playbook 2.19: `ansible.cfg`
-//! naming the inventory, the roles path and the vault password file; `group_vars/`
-//! (one of them a folder with a vaulted file) and `host_vars/` beside an INI inventory; roles
-//! with defaults, vars, handlers, templates and a dependency; `site.yml` importing one
-//! playbook per tier. Everything runs on the local connection, each tool in its own copy.
+//! naming the inventory, the roles path and the vault password file; an inventory folder
+//! with an INI file and an inventory script, `group_vars/` (one of them a folder with a
+//! vaulted file) and `host_vars/`; roles with defaults, vars, handlers, templates and a
+//! dependency, and one installed by `ansible-galaxy` from a `requirements.yml` into
+//! `~/.ansible/roles`; `site.yml` importing one playbook per tier. Everything runs on the
+//! local connection, each tool in its own copy with its own home folder.
 //! Skipped (with a note) when the real Ansible is not installed (tests/compat/install).
 
 use std::collections::BTreeMap;
@@ -32,7 +34,7 @@ const SECRET: &str = "hunter2-from-vault";
 const FILES: &[(&str, &str)] = &[
     (
         "ansible.cfg",
-        "[defaults]\ninventory = inventory/hosts.ini\nroles_path = vendor/roles\n\
+        "[defaults]\ninventory = inventory\nroles_path = vendor/roles:~/.ansible/roles\n\
          vault_password_file = .vault_pass\nretry_files_enabled = False\n\
          interpreter_python = /usr/bin/python3\n",
     ),
@@ -57,6 +59,23 @@ const FILES: &[(&str, &str)] = &[
         "motd_banner: Welcome to the web tier\n",
     ),
     ("inventory/host_vars/db1.yml", "db_port: 5433\n"),
+    // Run as Ansible runs an executable inventory file: `--list`, with `_meta.hostvars`.
+    (
+        "inventory/zz-dynamic.py*",
+        "#!/usr/bin/env python3\nimport json, sys\n\
+         if sys.argv[1:] == ['--list']:\n    print(json.dumps({'db': {'hosts': ['db1'], 'vars': {'backup_hour': 3}},\n\
+         \x20                     '_meta': {'hostvars': {'db1': {'datacenter': 'eu-1'}}}}))\n\
+         else:\n    print('{}')\n",
+    ),
+    // The role the galaxy installs, packed by the test.
+    (
+        "galaxy/ntp/tasks/main.yml",
+        "- name: Configure time from the galaxy role\n  copy:\n    content: \"server pool.ntp.org\\n# {{ datacenter }}, backups at {{ backup_hour }}\\n\"\n    dest: \"{{ out }}/etc/ntp.conf\"\n    mode: \"0644\"\n",
+    ),
+    (
+        "galaxy/ntp/meta/main.yml",
+        "galaxy_info: {author: ops, description: time, license: MIT, min_ansible_version: '2.9'}\ndependencies: []\n",
+    ),
     (
         "vendor/roles/common/defaults/main.yml",
         "motd_banner: Welcome\npackages_wanted: [curl, vim]\n",
@@ -111,18 +130,55 @@ const FILES: &[(&str, &str)] = &[
     ),
     (
         "playbooks/dbservers.yml",
-        "- name: Database servers\n  hosts: db\n  roles:\n    - common\n    - role: db\n  tasks:\n\
+        "- name: Database servers\n  hosts: db\n  roles:\n    - common\n    - role: db\n    - acme.ntp\n  tasks:\n\
          \x20   - name: Record the facts we use\n      copy:\n        content: \"{{ ansible_facts['system'] }}\\n\"\n        dest: \"{{ out }}/system\"\n        mode: \"0644\"\n",
     ),
 ];
 
-/// Writes the repository into `dir`, its vault file encrypted by the real ansible-vault.
+/// Writes the repository into `dir`, its vault file encrypted by the real ansible-vault,
+/// and installs its galaxy role with the real ansible-galaxy into `dir/home`, the home
+/// folder its runs get.
 fn write_repo(dir: &Path, bin: &Path) {
     for (name, text) in FILES {
+        let (name, executable) = match name.strip_suffix('*') {
+            Some(name) => (name, true),
+            None => (*name, false),
+        };
         let path = dir.join(name);
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(&path, text).unwrap();
+        if executable {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+        }
     }
+    std::fs::create_dir_all(dir.join("home")).unwrap();
+    let packed = Command::new("tar")
+        .arg("-czf")
+        .arg(dir.join("ntp.tar.gz"))
+        .arg("-C")
+        .arg(dir.join("galaxy"))
+        .arg("ntp")
+        .status()
+        .unwrap();
+    assert!(packed.success());
+    std::fs::write(
+        dir.join("requirements.yml"),
+        format!(
+            "- src: file://{}/ntp.tar.gz\n  name: acme.ntp\n",
+            dir.display()
+        ),
+    )
+    .unwrap();
+    let installed = tool(bin.join("ansible-galaxy"), dir)
+        .args(["install", "-r", "requirements.yml", "-p"])
+        .arg(dir.join("home/.ansible/roles"))
+        .output()
+        .unwrap();
+    assert!(installed.status.success(), "{installed:?}");
+    assert!(
+        dir.join("home/.ansible/roles/acme.ntp/tasks/main.yml")
+            .is_file()
+    );
     std::fs::set_permissions(
         dir.join(".vault_pass"),
         std::fs::Permissions::from_mode(0o600),
@@ -141,7 +197,7 @@ fn write_repo(dir: &Path, bin: &Path) {
 /// repository's ansible.cfg speaks.
 fn tool(program: impl AsRef<std::ffi::OsStr>, dir: &Path) -> Command {
     let mut cmd = Command::new(program);
-    cmd.current_dir(dir);
+    cmd.current_dir(dir).env("HOME", dir.join("home"));
     for (name, _) in std::env::vars_os() {
         let name = name.to_string_lossy().into_owned();
         if name.starts_with("ANSIBLE_") || name.starts_with("SETTLE_INVENTORY") {
@@ -214,7 +270,7 @@ fn ansible_repository_runs_unchanged_with_the_same_recap_and_files() {
     let first_theirs = converge(ansible(), &["site.yml"]);
     let first_ours = converge(settle(), &["site.yml"]);
     assert_eq!(recap(&first_ours), recap(&first_theirs), "{first_ours}");
-    assert!(first_ours.contains("changed=6"), "{first_ours}");
+    assert!(first_ours.contains("changed=7"), "{first_ours}");
     assert_eq!(files(ours.path()), files(theirs.path()));
     let db = &files(ours.path())["playbooks/out/db1/etc/db.conf"];
     assert_eq!(
@@ -235,4 +291,32 @@ fn ansible_repository_runs_unchanged_with_the_same_recap_and_files() {
     for output in [&first_ours, &dry, &second_ours] {
         assert!(!output.contains(SECRET), "{output}");
     }
+}
+
+#[test]
+fn a_role_in_the_default_roles_path_is_found_without_any_setting() {
+    // Where `ansible-galaxy install` puts roles when nothing says otherwise.
+    let dir = tempfile::tempdir().unwrap();
+    let role = dir.path().join("home/.ansible/roles/acme.hello/tasks");
+    std::fs::create_dir_all(&role).unwrap();
+    std::fs::write(
+        role.join("main.yml"),
+        "- copy: {content: \"hello\\n\", dest: \"{{ playbook_dir }}/hello\"}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("play.yml"),
+        "- hosts: localhost\n  gather_facts: false\n  roles: [acme.hello]\n",
+    )
+    .unwrap();
+    let out = tool(env!("CARGO_BIN_EXE_settle"), dir.path())
+        .env_remove("SETTLE_ROLES_PATH")
+        .arg("play.yml")
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("hello")).unwrap(),
+        "hello\n"
+    );
 }
