@@ -17,6 +17,7 @@ use settle_playbooks::{Playbook, TaskNode};
 
 mod config;
 mod inventory_cli;
+mod man;
 mod prompt;
 mod pull;
 mod vault_cli;
@@ -216,6 +217,12 @@ enum Command {
     Pull(Box<pull::PullArgs>),
     /// Print a shell completion script.
     Completions { shell: clap_complete::Shell },
+    /// Print the manual page (roff), or write one for settle and each command into a folder.
+    Man {
+        /// Write settle.1, settle-inventory.1, … into this folder.
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+    },
     /// Serve module calls over standard input and output (started by settle on managed hosts).
     #[command(name = "__agent", hide = true)]
     Agent,
@@ -263,7 +270,11 @@ fn adhoc_playbook(cli: &Cli) -> Result<Playbook, Failure> {
         .map_err(|e| (EXIT_PARSE, e.to_string()))
 }
 
-fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
+/// Loads the inventory. A file that cannot be read is an error for a run; with
+/// `skip_unparsed` (`settle inventory`, as `ansible-inventory`) it is a warning and left out,
+/// unless ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED (or, when nothing could be read,
+/// ANSIBLE_INVENTORY_UNPARSED_FAILED) says otherwise.
+fn load_inventory(args: &InventoryArgs, skip_unparsed: bool) -> Result<Inventory, Failure> {
     let mut sources = args.inventory.clone();
     if sources.is_empty() {
         for var in ["SETTLE_INVENTORY", "ANSIBLE_INVENTORY"] {
@@ -292,22 +303,49 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
         eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
         return Ok(Inventory::empty());
     }
-    Inventory::load_with(
-        &sources,
-        Some(&settle_engine::inventory_jinja::InventoryJinja),
-    )
-    .map_err(|e| (EXIT_ERROR, format!("inventory: {e}")))
+    let jinja =
+        Some(&settle_engine::inventory_jinja::InventoryJinja as &dyn settle_inventory::Evaluator);
+    let failed = |e: settle_inventory::InventoryError| (EXIT_ERROR, format!("inventory: {e}"));
+    if !skip_unparsed || config::env_flag("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED") == Some(true)
+    {
+        return Inventory::load_with(&sources, jinja).map_err(failed);
+    }
+    let mut unparsed = 0;
+    let inventory = Inventory::load_skipping_unparsed(&sources, jinja, &mut |path, error| {
+        let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        eprintln!("[WARNING]: Failed to parse inventory: {error}");
+        eprintln!(
+            "[WARNING]: Unable to parse {} as an inventory source",
+            shown.display()
+        );
+        unparsed += 1;
+        Ok(())
+    })
+    .map_err(failed)?;
+    if unparsed > 0 && inventory.is_empty() {
+        if config::env_flag("ANSIBLE_INVENTORY_UNPARSED_FAILED") == Some(true) {
+            return Err((
+                EXIT_ERROR,
+                "Completely failed to parse inventory source(s)".into(),
+            ));
+        }
+        eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
+    }
+    Ok(inventory)
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
-    // The agent on a managed host and shell completions read no configuration; a pull reads
-    // its checkout's, once it is in it.
+    // The agent on a managed host, shell completions and manual pages read no configuration;
+    // a pull reads its checkout's, once it is in it.
     if !matches!(
         &cli.command,
-        Some(Command::Agent)
-            | Some(Command::AsyncJob { .. })
-            | Some(Command::Completions { .. })
-            | Some(Command::Pull(_))
+        Some(
+            Command::Agent
+                | Command::AsyncJob { .. }
+                | Command::Completions { .. }
+                | Command::Man { .. }
+                | Command::Pull(_)
+        )
     ) {
         // ansible.cfg's settings reach everything below as ANSIBLE_* variables (the
         // environment's own win; the command line wins over both).
@@ -327,6 +365,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             let _ = out.write_all(&script).and_then(|()| out.flush());
             return Ok(0);
         }
+        Some(Command::Man { dir }) => return man::run(Cli::command(), dir.as_deref()),
         Some(Command::Vault { action }) => return vault_cli::run(action),
         Some(Command::Config {
             action: ConfigAction::Dump { only_changed },
@@ -355,7 +394,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         return Err((2, format!("give {what}")));
     }
     set_vault_secrets(&cli.vault)?;
-    let mut inventory = load_inventory(&cli.inventory).map_err(vault_exit)?;
+    let mut inventory = load_inventory(&cli.inventory, false).map_err(vault_exit)?;
     let extra = extra_vars(&cli.extra_vars).map_err(vault_exit)?;
     // Static imports name their files with the variables known while the playbook is read.
     let known = std::sync::Arc::new(extra.clone());

@@ -1,5 +1,5 @@
 //! `settle inventory --list`/`--graph` print what ansible-inventory 2.19 prints for the same
-//! sources, byte for byte: INI, YAML, an executable script, `constructed` plugin files and a
+//! sources, byte for byte: INI, YAML, TOML, an executable script, `constructed` plugin files and a
 //! folder mixing them. Skipped (with a note) when the real ansible-inventory is not installed
 //! (tests/compat/install puts it in the compat cache; scripts/test runs it first).
 
@@ -134,5 +134,67 @@ fn script_constructed_and_a_folder_mixing_sources() {
         ],
         &["inv"],
         VIEWS,
+    );
+}
+
+#[test]
+fn toml_as_the_toml_plugin_reads_it() {
+    // Ansible's documented examples, with what else TOML has: dotted and inline tables, host
+    // ranges and ports, typed values, a folder mixing TOML with INI and group_vars.
+    compare(
+        &[
+            (
+                "inv/hosts.toml",
+                "[all.vars]\nhas_java = false\nday = 1979-05-27\nat = 07:32:00.25\nbig = 1e300\n\
+                 mixed = [1, \"two\", { three = 3.0 }]\n\n\
+                 [web]\nchildren = [\n    \"apache\",\n    \"nginx\"\n]\nvars = { http_port = 8080, myvar = 23 }\n\n\
+                 [web.hosts]\nhost1 = {}\nhost2 = { ansible_port = 222 }\n\"www[01:03].example.com\" = { x = 1 }\n\
+                 \"h5:2222\" = { ansible_host = \"127.0.0.1\" }\n\n\
+                 [apache.hosts.tomcat1]\n[apache.hosts.tomcat2]\nmyvar = 34\n\n\
+                 [nginx.hosts]\njenkins1 = {}\n\n[nginx.vars]\nhas_java = true\n\n\
+                 [ungrouped.hosts]\nlone = { ansible_host = \"127.0.0.1\", ansible_port = 44 }\n\n\
+                 [g1.hosts]\nhost4 = {}\n[g2.hosts]\nhost4 = {}\n[empty]\n",
+            ),
+            ("inv/more.ini", "[g1]\nhost5\n[web:children]\ng1\n"),
+            ("inv/group_vars/nginx.yml", "from_group_vars: 1\n"),
+        ],
+        &["inv"],
+        VIEWS,
+    );
+}
+
+#[test]
+fn toml_dates_are_shown_as_ansible_shows_them_in_json() {
+    // Python's datetimes print with a space and serialise with a `T`; settle keeps the JSON
+    // form (the one `to_json` and `--list` show), so `--graph --vars` is not compared here.
+    compare(
+        &[(
+            "dates.toml",
+            "[all.vars]\nwhen = 1979-05-27T07:32:00Z\nlocal = 1979-05-27T07:32:00.999999\n\
+             off = 1979-05-27T00:32:00-07:30\nday = 1979-05-27\nat = 07:32:00\n\
+             [web.hosts.h1]\n",
+        )],
+        &["dates.toml"],
+        &[&["--list"], &["--list", "--export"]],
+    );
+}
+
+#[test]
+fn a_source_that_cannot_be_read_is_a_warning_and_the_rest_is_shown() {
+    // ansible-inventory warns and shows the rest, with what a failed file gave before its
+    // error; `1234:` is an integer, which Ansible refuses as a host name (its inventory_yaml
+    // target).
+    compare(
+        &[
+            ("inv/a.ini", "[web]\nw1\n"),
+            (
+                "inv/b.yml",
+                "all:\n  children:\n    kids:\n      hosts:\n        1234: {}\n",
+            ),
+            ("inv/c.yml", "all:\n  hosts:\n    '1234':\n"),
+            ("inv/d.toml", "[db.hosts]\nd1 = {}\n[db]\nvars = 1\n"),
+        ],
+        &["inv"],
+        &[&["--list"], &["--graph"]],
     );
 }

@@ -3,7 +3,7 @@
 //! Reads Ansible's inventory formats as ansible-core 2.19 reads them: INI files (`[group]`,
 //! `[group:vars]`, `[group:children]`, inline host variables, ranges like `web[01:12]`, values
 //! typed by Python's `ast.literal_eval`), YAML files (`all: {hosts, vars, children}`),
-//! directories of either, and a bare comma list (`-i 'a,b,'`). Beside an inventory (and, when
+//! TOML files (`*.toml`: `[web.hosts]`, `[web.vars]`, `children = [...]`), directories of these, and a bare comma list (`-i 'a,b,'`). Beside an inventory (and, when
 //! the engine says so, beside a playbook) it reads `group_vars/` and `host_vars/`.
 //!
 //! ```
@@ -29,6 +29,7 @@ mod pattern;
 mod pyliteral;
 mod script;
 mod show;
+mod toml_file;
 
 pub use hashmerge::{combine_vars, hash_behaviour_merge, merge_hash};
 mod yaml;
@@ -146,6 +147,9 @@ pub fn controller_python() -> Option<String> {
         .map(|p| p.display().to_string())
 }
 
+/// What decides about an inventory file that cannot be read: skip it (`Ok`) or fail.
+pub type Unparsed<'a> = dyn FnMut(&Path, InventoryError) -> Result<(), InventoryError> + 'a;
+
 /// The name Ansible gives the host that needs no inventory entry.
 pub const LOCALHOST: &str = "localhost";
 
@@ -159,7 +163,7 @@ impl Inventory {
         inventory
     }
 
-    /// Loads every source: a file (INI or YAML), a directory of them, or a comma list of hosts.
+    /// Loads every source: a file (INI, YAML or TOML), a directory of them, or a comma list of hosts.
     /// A `constructed` plugin file among them is an error: see [`load_with`](Self::load_with).
     pub fn load<S: AsRef<str>>(sources: &[S]) -> Result<Self, InventoryError> {
         Self::load_with(sources, None)
@@ -170,6 +174,26 @@ impl Inventory {
     pub fn load_with<S: AsRef<str>>(
         sources: &[S],
         evaluator: Option<&dyn Evaluator>,
+    ) -> Result<Self, InventoryError> {
+        Self::load_sources(sources, evaluator, None)
+    }
+
+    /// Loads every source as [`load_with`](Self::load_with) does, but a file that cannot be
+    /// read is handed to `unparsed` with its error and the load goes on (keeping what the file
+    /// gave before the error), as `ansible-inventory` warns and goes on; `unparsed` may still
+    /// make it an error by returning one.
+    pub fn load_skipping_unparsed<S: AsRef<str>>(
+        sources: &[S],
+        evaluator: Option<&dyn Evaluator>,
+        unparsed: &mut Unparsed<'_>,
+    ) -> Result<Self, InventoryError> {
+        Self::load_sources(sources, evaluator, Some(unparsed))
+    }
+
+    fn load_sources<S: AsRef<str>>(
+        sources: &[S],
+        evaluator: Option<&dyn Evaluator>,
+        mut unparsed: Option<&mut Unparsed<'_>>,
     ) -> Result<Self, InventoryError> {
         let mut inventory = Inventory {
             sources: sources.iter().map(|s| s.as_ref().to_string()).collect(),
@@ -199,11 +223,11 @@ impl Inventory {
                     .collect();
                 entries.sort();
                 for file in entries {
-                    inventory.load_file(&file, evaluator)?;
+                    inventory.load_file_or_skip(&file, evaluator, unparsed.as_deref_mut())?;
                 }
                 inventory.inventory_vars.push(VarsDir::load(path)?);
             } else {
-                inventory.load_file(path, evaluator)?;
+                inventory.load_file_or_skip(path, evaluator, unparsed.as_deref_mut())?;
                 let dir = path
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
@@ -215,6 +239,20 @@ impl Inventory {
         inventory.current_source = None;
         inventory.finish();
         Ok(inventory)
+    }
+
+    /// Loads one file; when it cannot be read and there is an `unparsed` to decide, that says
+    /// whether it is an error. What the file gave before its error stays, as in Ansible.
+    fn load_file_or_skip(
+        &mut self,
+        path: &Path,
+        evaluator: Option<&dyn Evaluator>,
+        unparsed: Option<&mut Unparsed<'_>>,
+    ) -> Result<(), InventoryError> {
+        match (self.load_file(path, evaluator), unparsed) {
+            (Err(error), Some(unparsed)) => unparsed(path, error),
+            (result, _) => result,
+        }
     }
 
     /// Adds the `group_vars/` and `host_vars/` beside a playbook; they rank above the inventory's.
@@ -271,6 +309,10 @@ impl Inventory {
         })?;
         self.set_source(path);
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
+        // As Ansible: `*.toml` is TOML and nothing else, and no other file is TOML.
+        if ext == "toml" {
+            return toml_file::load(self, &text, path);
+        }
         let looks_yaml = matches!(ext, "yml" | "yaml" | "json")
             || text
                 .lines()
@@ -573,6 +615,11 @@ impl Inventory {
             }
         }
         depth
+    }
+
+    /// Whether the sources gave nothing: no host, and no group but `all` and `ungrouped`.
+    pub fn is_empty(&self) -> bool {
+        self.hosts.is_empty() && self.groups.len() <= 2
     }
 
     /// Every host in the inventory, in the order the sources name them.

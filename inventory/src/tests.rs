@@ -192,3 +192,82 @@ fn graph_and_list() {
 
 mod ansible;
 mod plugins;
+
+#[test]
+fn toml_groups_hosts_children_and_typed_vars() {
+    let (_d, inv) = inventory_from(&[(
+        "hosts.toml",
+        "[all.vars]\nwhen = 1979-05-27T07:32:00.5Z\n\n[web]\nchildren = [\"apache\"]\n\
+         vars = { http_port = 8080 }\n\n[web.hosts]\n\"www[1:2]:2222\" = { x = 1.5 }\n\n\
+         [apache.hosts.tomcat1]\nmyvar = [1, \"two\"]\n",
+    )]);
+    assert_eq!(inv.group_hosts("web"), ["www1", "www2", "tomcat1"]);
+    let vars = inv.host_vars("www2");
+    assert_eq!(vars["ansible_port"], json!(2222));
+    assert_eq!(vars["x"], json!(1.5));
+    assert_eq!(vars["http_port"], json!(8080));
+    assert_eq!(vars["when"], json!("1979-05-27T07:32:00.500000+00:00"));
+    assert_eq!(inv.host_vars("tomcat1")["myvar"], json!([1, "two"]));
+}
+
+#[test]
+fn toml_errors_name_the_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |name: &str, text: &str| {
+        let path = dir.path().join(name);
+        fs::write(&path, text).unwrap();
+        Inventory::load(&[path.to_str().unwrap()])
+            .unwrap_err()
+            .to_string()
+    };
+    let error = load("broken.toml", "[web]\nh1\n");
+    assert!(
+        error.ends_with("broken.toml:2: TOML file is invalid: key with no value, expected `=`"),
+        "{error}"
+    );
+    let error = load("vars.toml", "[web]\nhosts = {}\n\nvars = [1]\n");
+    assert!(error.ends_with("vars.toml:4: Invalid \"vars\" entry for \"web\" group, requires a table, found an array instead."), "{error}");
+    let error = load("host.toml", "[web.hosts]\na = {}\nb = 1\n");
+    assert!(
+        error.contains("host.toml:3: the variables of host \"b\""),
+        "{error}"
+    );
+    assert!(load("empty.toml", "# nothing\n").ends_with("empty.toml:1: Parsed empty TOML file"));
+}
+
+#[test]
+fn a_toml_looking_file_without_the_extension_is_not_toml() {
+    // As Ansible: only `*.toml` is TOML; this is an INI file with a group named `web.hosts`.
+    let (_d, inv) = inventory_from(&[("hosts", "[web.hosts]\nh1\n")]);
+    assert_eq!(inv.group_hosts("web.hosts"), ["h1"]);
+}
+
+#[test]
+fn yaml_host_names_written_as_numbers_are_refused_as_ansible_refuses_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let load = |text: &str| {
+        let path = dir.path().join("inv.yml");
+        fs::write(&path, text).unwrap();
+        Inventory::load(&[path.to_str().unwrap()])
+    };
+    for text in [
+        "all:\n  children:\n    kids:\n      hosts:\n        1234: {}\n",
+        "all:\n  hosts: {web: {}, 1.5: {x: 1}}\n",
+    ] {
+        let error = load(text).unwrap_err().to_string();
+        assert!(
+            error.contains("must be a string. Enclose integers/floats in quotation marks."),
+            "{error}"
+        );
+    }
+    let error = load("all:\n  hosts:\n    ok:\n    1234:\n")
+        .unwrap_err()
+        .to_string();
+    assert!(error.ends_with("inv.yml:4: Host pattern 1234 must be a string. Enclose integers/floats in quotation marks."), "{error}");
+    for text in [
+        "all:\n  hosts:\n    '1234': {}\n    \"1.5\":\n    web-1: {}\n",
+        "all:\n  hosts: {'1234': {}, 10.0.0.1: {}, \"a: b\": {}}\n",
+    ] {
+        assert!(load(text).is_ok(), "{text}");
+    }
+}

@@ -28,10 +28,48 @@ pub(crate) fn load(
             "a YAML inventory is a mapping of group names (usually just `all:`)",
         ));
     };
+    let source = Source { text, path };
     for (name, group) in top {
-        load_group(inventory, name, group, path)?;
+        load_group(inventory, name, group, &source)?;
     }
     Ok(())
+}
+
+/// The file being read: its path for errors, its text for what a key was written as.
+struct Source<'a> {
+    text: &'a str,
+    path: &'a Path,
+}
+
+impl Source<'_> {
+    /// Whether the mapping key of `value` was written as a string. Ansible's YAML keeps a key's
+    /// type (`1234:` is an integer, `'1234':` a string) where settle's tree keeps its text; the
+    /// key as written, read again on its own, tells.
+    fn key_is_string(&self, value: &Node) -> bool {
+        self.written_key(value).is_none_or(|written| {
+            written.starts_with(['\'', '"'])
+                || settle_yaml::parse_str(written, self.path)
+                    .map_or(true, |node| matches!(node.kind, settle_yaml::Kind::Str(_)))
+        })
+    }
+
+    /// The text of the key of `value` as written: a quoted key from its quote, a plain key
+    /// up to `: `, a `:` closing the line, or (in a flow mapping) `,` or `}`.
+    fn written_key(&self, value: &Node) -> Option<&str> {
+        let (line, column) = value.key_at?;
+        let line = self.text.lines().nth((line as usize).checked_sub(1)?)?;
+        let (at, _) = line.char_indices().nth((column as usize).checked_sub(1)?)?;
+        let rest = &line[at..];
+        let bytes = rest.as_bytes();
+        let end = (0..bytes.len())
+            .find(|&i| {
+                (bytes[i] == b':' && bytes.get(i + 1).is_none_or(|b| b.is_ascii_whitespace()))
+                    || bytes[i] == b','
+                    || bytes[i] == b'}'
+            })
+            .unwrap_or(bytes.len());
+        Some(rest[..end].trim())
+    }
 }
 
 fn parse_error(path: &Path, node: &Node, message: &str) -> InventoryError {
@@ -46,8 +84,9 @@ fn load_group(
     inventory: &mut Inventory,
     name: &str,
     node: &Node,
-    path: &Path,
+    source: &Source,
 ) -> Result<(), InventoryError> {
+    let path = source.path;
     inventory.ensure_group(name);
     if node.is_null() {
         return Ok(());
@@ -71,6 +110,17 @@ fn load_group(
                     ));
                 };
                 for (host, vars) in hosts {
+                    if !source.key_is_string(vars) {
+                        let line = vars.key_at.map_or(vars.line, |(line, _)| line);
+                        return Err(InventoryError::Parse {
+                            path: path.into(),
+                            line: line as usize,
+                            message: format!(
+                                "Host pattern {host} must be a string. Enclose integers/floats in \
+                                 quotation marks."
+                            ),
+                        });
+                    }
                     let vars = match vars.to_value() {
                         Value::Object(m) => m,
                         Value::Null => Vars::new(),
@@ -119,7 +169,7 @@ fn load_group(
                 };
                 for (child, body) in children {
                     // As Ansible: the child is read first, then adopted (a cycle fails here).
-                    load_group(inventory, child, body, path)?;
+                    load_group(inventory, child, body, source)?;
                     inventory
                         .add_child(name, child)
                         .map_err(|m| parse_error(path, body, &m))?;

@@ -2180,11 +2180,7 @@ fn find_role(name: &str, scope: &Scope) -> Option<PathBuf> {
     if let Some(parent) = scope.role.as_ref().and_then(|r| r.path.parent()) {
         candidates.push(parent.join(name));
     }
-    for var in ["SETTLE_ROLES_PATH", "ANSIBLE_ROLES_PATH"] {
-        if let Ok(paths) = std::env::var(var) {
-            candidates.extend(std::env::split_paths(&paths).map(|p| p.join(name)));
-        }
-    }
+    candidates.extend(roles_path().into_iter().map(|p| p.join(name)));
     candidates.push(scope.play_dir.join(name));
     candidates.extend(collection_role_dirs(name, &scope.play_dir));
     // A role is a folder with any of the role folders: one with only vars/ is a role too.
@@ -2193,6 +2189,32 @@ fn find_role(name: &str, scope: &Scope) -> Option<PathBuf> {
             .iter()
             .any(|d| p.join(d).is_dir())
     })
+}
+
+/// The roles path: `SETTLE_ROLES_PATH`, then `ANSIBLE_ROLES_PATH` (which ansible.cfg's
+/// `roles_path` becomes); when neither is set, Ansible's default, where `ansible-galaxy install` puts roles:
+/// `~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles`. `~` is the home folder.
+fn roles_path() -> Vec<PathBuf> {
+    let set: Vec<String> = ["SETTLE_ROLES_PATH", "ANSIBLE_ROLES_PATH"]
+        .iter()
+        .filter_map(|var| std::env::var(var).ok())
+        .collect();
+    let paths = if set.is_empty() {
+        "~/.ansible/roles:/usr/share/ansible/roles:/etc/ansible/roles".to_string()
+    } else {
+        set.join(":")
+    };
+    let home = std::env::var("HOME").unwrap_or_default();
+    paths
+        .split(':')
+        .filter(|p| !p.is_empty())
+        .map(|p| match p.strip_prefix('~') {
+            Some(rest) if rest.is_empty() || rest.starts_with('/') => {
+                PathBuf::from(format!("{home}{rest}"))
+            }
+            _ => PathBuf::from(p),
+        })
+        .collect()
 }
 
 /// Where a role named by its collection (`namespace.collection.role`) can be: the playbook's
