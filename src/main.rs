@@ -4,6 +4,10 @@
 //! (`settle-inventory`) and the playbooks (`settle-playbooks`), checks them against the modules
 //! the engine knows, and hands everything to `settle-engine`.
 
+// No input reaches a panic: a value that may be missing is an error naming where, not an
+// unwrap. Tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;

@@ -167,7 +167,8 @@ fn block_end(text: &str, mark: &str) -> Option<usize> {
     while i < bytes.len() {
         match bytes[i] {
             b'\'' | b'"' => i = string_end(bytes, i),
-            _ if text[i..].starts_with(mark) => return Some(i),
+            // Bytes, not `text[i..]`: `i` may be inside a multi-byte character.
+            _ if bytes[i..].starts_with(mark.as_bytes()) => return Some(i),
             _ => i += 1,
         }
     }
@@ -251,8 +252,7 @@ fn rewrite(expr: &str) -> String {
         let starts_name =
             is_ident_start(c) && (i == 0 || !(is_ident(bytes[i - 1]) || bytes[i - 1] == b'.'));
         if !starts_name {
-            out.push(c as char);
-            i += 1;
+            i = push_char(&mut out, expr, i);
             continue;
         }
         let mut j = i;
@@ -381,11 +381,22 @@ fn rewrite_subscripts(text: &str) -> String {
             out.push(']');
             i = end;
         } else {
-            out.push(bytes[i] as char);
-            i += 1;
+            i = push_char(&mut out, text, i);
         }
     }
     out
+}
+
+/// Copies the character at byte `i` (all its bytes, not one as Latin-1) and returns where the
+/// next one starts.
+fn push_char(out: &mut String, text: &str, i: usize) -> usize {
+    match text.get(i..).and_then(|rest| rest.chars().next()) {
+        Some(c) => {
+            out.push(c);
+            i + c.len_utf8()
+        }
+        None => i + 1,
+    }
 }
 
 /// The accessors after a name: `.attr` as `'attr'`, `[expr]` as `expr`; and where they end.
@@ -517,6 +528,18 @@ mod tests {
         assert_eq!(
             expression("hostvars[inventory_hostname].x|d(1)"),
             "__settle_chain(hostvars, inventory_hostname, 'x')|d(1)"
+        );
+    }
+
+    #[test]
+    fn text_beyond_ascii_is_kept_whole() {
+        // Found by fuzz/run: a multi-byte character before `%}` panicked (a byte index inside it).
+        let source = "{{ d\u{491}issin%}g | default(omit) }}";
+        assert_eq!(yaml_template(source), source);
+        assert_eq!(expression("x ~ 'é' ~ ґ['ü']"), "x ~ 'é' ~ ґ['ü']");
+        assert_eq!(
+            template("{{ a['ü'].b | default('ä') }}é"),
+            "{{ __settle_chain(a, 'ü', 'b') | default('ä') }}é"
         );
     }
 

@@ -21,6 +21,10 @@
 //! Groups form a DAG: a group that would become its own ancestor is refused with Ansible's
 //! message, and every walk over groups is iterative, so no inventory can overflow the stack.
 
+// No input reaches a panic: a value that may be missing is an error naming where, not an
+// unwrap. Tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod construct;
 mod hashmerge;
 mod hostname;
@@ -255,6 +259,28 @@ impl Inventory {
         }
     }
 
+    /// Reads one inventory held in memory, INI or YAML as [`load`](Self::load) would read a
+    /// file of that name, without the `group_vars/` and `host_vars/` a file has beside it.
+    ///
+    /// ```
+    /// let inventory = settle_inventory::Inventory::parse_str("[db]\ndb[1:2]\n", "hosts").unwrap();
+    /// assert_eq!(inventory.select("db").unwrap(), ["db1", "db2"]);
+    /// ```
+    pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Self, InventoryError> {
+        let path = path.as_ref();
+        let mut inventory = Inventory::default();
+        inventory.ensure_group("all");
+        inventory.ensure_group("ungrouped");
+        inventory
+            .add_child("all", "ungrouped")
+            .map_err(InventoryError::Other)?;
+        inventory.set_source(path);
+        inventory.load_text(text, path, None)?;
+        inventory.current_source = None;
+        inventory.finish();
+        Ok(inventory)
+    }
+
     /// Adds the `group_vars/` and `host_vars/` beside a playbook; they rank above the inventory's.
     pub fn add_playbook_vars_dir(&mut self, dir: &Path) -> Result<(), InventoryError> {
         self.playbook_vars.push(VarsDir::load(dir)?);
@@ -308,6 +334,17 @@ impl Inventory {
             source,
         })?;
         self.set_source(path);
+        self.load_text(&text, path, evaluator)
+    }
+
+    /// Reads an INI or YAML inventory's text; `path` names it in errors and, by its extension,
+    /// can say it is YAML.
+    fn load_text(
+        &mut self,
+        text: &str,
+        path: &Path,
+        evaluator: Option<&dyn Evaluator>,
+    ) -> Result<(), InventoryError> {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         // As Ansible: `*.toml` is TOML and nothing else, and no other file is TOML.
         if ext == "toml" {
@@ -320,9 +357,9 @@ impl Inventory {
                 .find(|l| !l.is_empty() && !l.starts_with('#'))
                 .is_some_and(|l| l == "---" || (l.ends_with(':') && !l.starts_with('[')));
         if looks_yaml {
-            yaml::load(self, &text, path, evaluator)
+            yaml::load(self, text, path, evaluator)
         } else {
-            ini::load(self, &text, path)
+            ini::load(self, text, path)
         }
     }
 

@@ -20,6 +20,10 @@
 //! What this crate does not know: which modules exist and what arguments they take. The engine
 //! checks those against the modules crate, so that this stage stays about the language.
 
+// No input reaches a panic: a value that may be missing is an error naming where, not an
+// unwrap. Tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod kv;
 mod parse;
 pub mod reserved;

@@ -2,7 +2,7 @@
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, PoisonError};
 
 use indexmap::IndexMap;
 use serde_json::Value;
@@ -599,8 +599,12 @@ fn parse_play(
     let pre_tasks = section("pre_tasks")?;
     tasks.extend(section("tasks")?);
     let post_tasks = section("post_tasks")?;
-    let mut role_handlers =
-        std::mem::take(&mut *scope.role_handlers.lock().expect("handlers lock"));
+    let mut role_handlers = std::mem::take(
+        &mut *scope
+            .role_handlers
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner),
+    );
     handlers.append(&mut role_handlers.imported);
     if let Some(list) = map.get("handlers").filter(|n| !n.is_null()) {
         handlers.extend(parse_handlers(list, &scope, &keywords)?);

@@ -20,6 +20,10 @@
 //! assert_eq!((plain.as_slice(), id.as_str()), (&b"db_password: s3cret\n"[..], "default"));
 //! ```
 
+// No input reaches a panic: a value that may be missing is an error naming where, not an
+// unwrap. Tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex, RwLock};

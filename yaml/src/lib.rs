@@ -16,6 +16,10 @@
 //! The parser is `serde-saphyr`: pure Rust, panic-free on malformed input, with a budget against
 //! alias bombs.
 
+// No input reaches a panic: a value that may be missing is an error naming where, not an
+// unwrap. Tests may unwrap.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod pyjson;
 
 pub use pyjson::{py_json, py_json_with, python_type, write_json_string};
