@@ -348,7 +348,7 @@ impl Inventory {
         let ext = path.extension().and_then(|e| e.to_str()).unwrap_or("");
         // As Ansible: `*.toml` is TOML and nothing else, and no other file is TOML.
         if ext == "toml" {
-            return toml_file::load(self, &text, path);
+            return toml_file::load(self, text, path);
         }
         let looks_yaml = matches!(ext, "yml" | "yaml" | "json")
             || text
