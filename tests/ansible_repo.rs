@@ -9,25 +9,11 @@
 //! Skipped (with a note) when the real Ansible is not installed (tests/compat/install).
 
 use std::collections::BTreeMap;
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-/// The compat cache's ansible-core bin folder, or `None` (and a note).
-fn ansible_bin() -> Option<PathBuf> {
-    let cache =
-        std::env::var("SETTLE_COMPAT_CACHE").unwrap_or_else(|_| "/var/cache/settle-compat".into());
-    let bin = Path::new(&cache).join("venv/bin");
-    if bin.join("ansible-playbook").exists() && bin.join("ansible-vault").exists() {
-        Some(bin)
-    } else {
-        eprintln!(
-            "skipped: no ansible-playbook in {} (tests/compat/install makes it)",
-            bin.display()
-        );
-        None
-    }
-}
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
 
 const SECRET: &str = "hunter2-from-vault";
 
@@ -257,7 +243,9 @@ fn files(dir: &Path) -> BTreeMap<String, (u32, String)> {
 
 #[test]
 fn ansible_repository_runs_unchanged_with_the_same_recap_and_files() {
-    let Some(bin) = ansible_bin() else {
+    let Some(bin) =
+        common::ansible_tool("ansible-playbook").and_then(|p| p.parent().map(Path::to_path_buf))
+    else {
         return;
     };
     let theirs = tempfile::tempdir().unwrap();

@@ -10,7 +10,7 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
 use common::Scratch;
@@ -60,21 +60,6 @@ const CASES: &[&str] = &[
 const LOCAL_FACTS: &str = "mkdir -p /tmp/settle-facts.d && \
     printf '[section]\\nkey = value\\nnumber=3\\n' > /tmp/settle-facts.d/ini.fact && \
     printf '{\"list\": [1, \"two\"], \"nested\": {\"on\": true}}' > /tmp/settle-facts.d/json.fact";
-
-fn ansible_playbook() -> Option<PathBuf> {
-    let cache =
-        std::env::var("SETTLE_COMPAT_CACHE").unwrap_or_else(|_| "/var/cache/settle-compat".into());
-    let path = Path::new(&cache).join("venv/bin/ansible-playbook");
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipped: {} is not installed (tests/compat/install makes it)",
-            path.display()
-        );
-        None
-    }
-}
 
 /// The play: setup once per case, each result's facts written to `OUT/<n>.json`.
 fn play(host: &str, cases: &[&str]) -> String {
@@ -196,7 +181,7 @@ fn setup_gathers_what_ansible_gathers_for_a_user_who_is_not_root() {
 /// Runs the setup cases with the real ansible-playbook, then with settle, logged in as `user`
 /// on the first test host, and fails with every difference.
 fn compare_on_a_test_host(user: &str, cases: &[&str]) {
-    let Some(ansible_playbook) = ansible_playbook() else {
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
         return;
     };
     let hosts = test_hosts();
@@ -267,7 +252,7 @@ ip -6 route add default via fd01::1 dev br0 onlink
 
 #[test]
 fn network_facts_match_ansibles_with_secondaries_labels_and_ipv6() {
-    let Some(ansible_playbook) = ansible_playbook() else {
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
         return;
     };
     let probe = Command::new("unshare")

@@ -3,25 +3,11 @@
 //! folder mixing them. Skipped (with a note) when the real ansible-inventory is not installed
 //! (tests/compat/install puts it in the compat cache; scripts/test runs it first).
 
-use std::os::unix::fs::PermissionsExt;
-use std::path::{Path, PathBuf};
-use std::process::Command;
+mod common;
 
-/// The real ansible-inventory, or `None` (and a note) when it is not there.
-fn ansible_inventory() -> Option<PathBuf> {
-    let cache =
-        std::env::var("SETTLE_COMPAT_CACHE").unwrap_or_else(|_| "/var/cache/settle-compat".into());
-    let path = Path::new(&cache).join("venv/bin/ansible-inventory");
-    if path.exists() {
-        Some(path)
-    } else {
-        eprintln!(
-            "skipped: {} is not installed (tests/compat/install makes it)",
-            path.display()
-        );
-        None
-    }
-}
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+use std::process::Command;
 
 /// Standard output of one run, failing the test when the command fails.
 fn stdout_of(mut cmd: Command, dir: &Path) -> String {
@@ -41,7 +27,7 @@ fn stdout_of(mut cmd: Command, dir: &Path) -> String {
 
 /// Writes the files (a name ending in `*` is made executable) and compares each view.
 fn compare(files: &[(&str, &str)], sources: &[&str], views: &[&[&str]]) {
-    let Some(real) = ansible_inventory() else {
+    let Some(real) = common::ansible_tool("ansible-inventory") else {
         return;
     };
     let dir = tempfile::tempdir().unwrap();

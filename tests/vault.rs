@@ -8,8 +8,6 @@ use std::process::Command;
 
 use common::{Scratch, local_inventory};
 
-const ANSIBLE_VAULT: &str = "/var/cache/settle-compat/venv/bin/ansible-vault";
-
 fn fixtures() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/vault")
 }
@@ -22,18 +20,8 @@ fn password_file() -> String {
     fixtures().join("password").display().to_string()
 }
 
-/// The real ansible-vault, or `None` (and a note) when it is not installed.
-fn ansible_vault() -> Option<Command> {
-    if Path::new(ANSIBLE_VAULT).exists() {
-        Some(Command::new(ANSIBLE_VAULT))
-    } else {
-        eprintln!("skipped: {ANSIBLE_VAULT} is not installed");
-        None
-    }
-}
-
 fn ansible_view(s: &Scratch, args: &[&str]) -> String {
-    let Some(mut cmd) = ansible_vault() else {
+    let Some(mut cmd) = common::ansible_tool("ansible-vault").map(Command::new) else {
         return String::new();
     };
     let out = cmd
@@ -105,7 +93,10 @@ fn settle_encrypts_and_ansible_vault_decrypts() {
         .replace("          ", "");
     s.write("string.vault", &body);
 
-    if ansible_vault().is_none() {
+    if common::ansible_tool("ansible-vault")
+        .map(Command::new)
+        .is_none()
+    {
         return;
     }
     assert_eq!(

@@ -91,20 +91,7 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
 ];
 
 /// Arguments Ansible's controller actions have that settle's do not: refused by name.
-const CONTROLLER_UNSUPPORTED: &[(&str, &[&str])] = &[
-    (
-        "template",
-        &[
-            "attributes",
-            "attr",
-            "seuser",
-            "serole",
-            "setype",
-            "selevel",
-        ],
-    ),
-    ("pause", &["prompt", "echo"]),
-];
+const CONTROLLER_UNSUPPORTED: &[(&str, &[&str])] = &[("template", settle_modules::FILE_ATTRIBUTES)];
 
 const META_ACTIONS: &[&str] = &[
     "flush_handlers",

@@ -32,14 +32,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "decrypt",
         "unsafe_writes",
     ],
-    unsupported: &[
-        "attributes",
-        "attr",
-        "seuser",
-        "serole",
-        "setype",
-        "selevel",
-    ],
+    unsupported: crate::FILE_ATTRIBUTES,
     free_form: false,
 };
 

@@ -206,6 +206,17 @@ pub struct ModuleSpec {
     pub free_form: bool,
 }
 
+/// The common file arguments settle does not take yet (extended attributes and SELinux
+/// contexts): refused by name by every module that writes a file.
+pub const FILE_ATTRIBUTES: &[&str] = &[
+    "attributes",
+    "attr",
+    "seuser",
+    "serole",
+    "setype",
+    "selevel",
+];
+
 /// The modules this crate runs on hosts.
 pub static MODULES: &[&ModuleSpec] = &[
     &file::SPEC,

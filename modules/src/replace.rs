@@ -33,14 +33,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "mode",
         "unsafe_writes",
     ],
-    unsupported: &[
-        "attributes",
-        "attr",
-        "seuser",
-        "serole",
-        "setype",
-        "selevel",
-    ],
+    unsupported: crate::FILE_ATTRIBUTES,
     free_form: false,
 };
 

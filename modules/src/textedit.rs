@@ -39,14 +39,7 @@ pub(crate) static LINEINFILE_SPEC: ModuleSpec = ModuleSpec {
         "validate",
         "unsafe_writes",
     ],
-    unsupported: &[
-        "attributes",
-        "attr",
-        "seuser",
-        "serole",
-        "setype",
-        "selevel",
-    ],
+    unsupported: crate::FILE_ATTRIBUTES,
     free_form: false,
 };
 
@@ -75,14 +68,7 @@ pub(crate) static BLOCKINFILE_SPEC: ModuleSpec = ModuleSpec {
         "prepend_newline",
         "unsafe_writes",
     ],
-    unsupported: &[
-        "attributes",
-        "attr",
-        "seuser",
-        "serole",
-        "setype",
-        "selevel",
-    ],
+    unsupported: crate::FILE_ATTRIBUTES,
     free_form: false,
 };
 

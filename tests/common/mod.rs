@@ -4,8 +4,30 @@
 pub mod hosts;
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+
+/// One of the real Ansible tools that tests/compat/install puts in its virtual environment
+/// (`ansible-playbook`, `ansible-doc`, …), or `None` and a note when it is not there. Under CI,
+/// whose suite installs them, a missing tool fails the test instead of skipping it.
+pub fn ansible_tool(name: &str) -> Option<PathBuf> {
+    let cache =
+        std::env::var("SETTLE_COMPAT_CACHE").unwrap_or_else(|_| "/var/cache/settle-compat".into());
+    let path = Path::new(&cache).join("venv/bin").join(name);
+    if path.exists() {
+        return Some(path);
+    }
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "{} is missing: tests/compat/install puts it there",
+        path.display()
+    );
+    eprintln!(
+        "skipped: {} is not installed (tests/compat/install makes it)",
+        path.display()
+    );
+    None
+}
 
 pub struct Scratch {
     pub dir: tempfile::TempDir,
