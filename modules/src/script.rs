@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
 use serde::Deserialize;
-use serde_json::Map;
+use serde_json::{Map, Value};
 
 use crate::resource::parse_args;
 use crate::{ModuleError, ModuleSpec, Outcome, Request};
@@ -137,7 +137,23 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let mut shell = Request::new("shell", shell_args);
     shell.environment = request.environment.clone();
     shell.timeout = request.timeout;
+    // Another thread of this process may fork while the copy was still open for writing; its
+    // child holds the file open until it executes, and running the copy then fails with
+    // ETXTBSY ("Text file busy", exit 126). That passes within moments: try again.
     let mut outcome = crate::command::run(&shell, true)?;
+    for _ in 0..20 {
+        let busy = outcome.values.get("rc").and_then(Value::as_i64) == Some(126)
+            && outcome
+                .values
+                .get("stderr")
+                .and_then(Value::as_str)
+                .is_some_and(|e| e.contains("Text file busy"));
+        if !busy {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+        outcome = crate::command::run(&shell, true)?;
+    }
     drop(folder);
     for key in ["cmd", "start", "end", "delta"] {
         outcome.values.remove(key);
