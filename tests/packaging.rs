@@ -288,3 +288,25 @@ fn containerfile_parses_and_its_entry_point_runs() {
     let out = run(Command::new(settle()).args(&cmd).current_dir(dir.path()));
     assert!(text(&out).contains("Usage: settle"), "{out:?}");
 }
+
+/// The fuzz targets are a workspace of their own with their own Cargo.lock, which `fuzz/run`
+/// builds `--locked`: a dependency added to the main crates must reach it too.
+#[test]
+fn the_fuzz_workspace_lock_file_is_current() {
+    let out = Command::new(env!("CARGO"))
+        .args([
+            "metadata",
+            "--format-version",
+            "1",
+            "--locked",
+            "--manifest-path",
+        ])
+        .arg(repo().join("fuzz/Cargo.toml"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "fuzz/Cargo.lock is stale: run `cargo update --workspace --manifest-path fuzz/Cargo.toml`\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
