@@ -890,7 +890,16 @@ impl Resource for File {
             State::Absent => {
                 let meta = self.metadata();
                 if meta.as_ref().is_some_and(|m| m.is_dir()) {
-                    fs::remove_dir_all(&path).map_err(io("remove"))?;
+                    // A process still writing in the tree (a finishing async job writing its
+                    // result) can add an entry while it is removed: ENOTEMPTY. Go again.
+                    let mut tries = 0;
+                    while let Err(e) = fs::remove_dir_all(&path) {
+                        tries += 1;
+                        if e.kind() != std::io::ErrorKind::DirectoryNotEmpty || tries == 10 {
+                            return Err(io("remove")(e));
+                        }
+                        std::thread::sleep(std::time::Duration::from_millis(20));
+                    }
                 } else if meta.is_some() {
                     fs::remove_file(&path).map_err(io("remove"))?;
                 }
