@@ -83,18 +83,6 @@ fn read_facts(dir: &Path, n: usize) -> Map<String, Value> {
     }
 }
 
-fn kind(v: &Value) -> &'static str {
-    match v {
-        Value::Null => "null",
-        Value::Bool(_) => "bool",
-        Value::Number(n) if n.is_f64() => "float",
-        Value::Number(_) => "int",
-        Value::String(_) => "str",
-        Value::Array(_) => "list",
-        Value::Object(_) => "dict",
-    }
-}
-
 fn keys(v: &Value) -> BTreeSet<String> {
     v.as_object()
         .map(|m| m.keys().cloned().collect())
@@ -112,7 +100,7 @@ fn mounts(v: &Value) -> Vec<(String, Value)> {
             let mut m = m.as_object().cloned().unwrap_or_default();
             for field in CHANGING_MOUNT_FIELDS {
                 if let Some(x) = m.get_mut(*field) {
-                    *x = Value::from(kind(x));
+                    *x = Value::from(settle_yaml::python_type(x));
                 }
             }
             let mount = m.get("mount").and_then(Value::as_str).unwrap_or("").into();
@@ -135,7 +123,10 @@ fn differences(ansible: &Map<String, Value>, settle: &Map<String, Value>) -> Vec
             continue;
         };
         let same = match key.as_str() {
-            k if CHANGING.contains(&k) => kind(theirs) == kind(ours) && keys(theirs) == keys(ours),
+            k if CHANGING.contains(&k) => {
+                settle_yaml::python_type(theirs) == settle_yaml::python_type(ours)
+                    && keys(theirs) == keys(ours)
+            }
             "ansible_env" => HOST_ENV.iter().all(|v| theirs.get(v) == ours.get(v)),
             // Sets in Ansible: their order changes from run to run.
             "ansible_interfaces"

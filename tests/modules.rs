@@ -608,31 +608,28 @@ fn user_ssh_key_skeleton_and_password_ageing() {
     let expected =
         "1:90:7:30\nm-key 700\nm-key 600\nm-key 644\nssh-ed25519 m-key@settle\nskeleton\n";
     let reset = "userdel -r m-key 2>/dev/null; mkdir -p /etc/m-skel && echo skeleton > /etc/m-skel/from-skel";
-    prove(
-        hosts,
-        Scenario {
-            host: hosts.names()[0],
-            reset,
-            tasks,
-            verify,
-            expected,
-            drift: "chage -M 30 m-key",
-            diff_shows: "password_expire_max: 30 → 90",
-        },
-    );
-    // A key that went missing is made again; one that exists is kept (no `force`).
-    prove(
-        hosts,
-        Scenario {
-            host: hosts.names()[0],
-            reset,
-            tasks,
-            verify,
-            expected,
-            drift: "rm /home/m-key/.ssh/id_ed25519 /home/m-key/.ssh/id_ed25519.pub",
-            diff_shows: "/home/m-key/.ssh/id_ed25519",
-        },
-    );
+    // A drift of the ageing, then of the key: a key that went missing is made again; one that
+    // exists is kept (no `force`).
+    for (drift, diff_shows) in [
+        ("chage -M 30 m-key", "password_expire_max: 30 → 90"),
+        (
+            "rm /home/m-key/.ssh/id_ed25519 /home/m-key/.ssh/id_ed25519.pub",
+            "/home/m-key/.ssh/id_ed25519",
+        ),
+    ] {
+        prove(
+            hosts,
+            Scenario {
+                host: hosts.names()[0],
+                reset,
+                tasks,
+                verify,
+                expected,
+                drift,
+                diff_shows,
+            },
+        );
+    }
 }
 
 #[test]
