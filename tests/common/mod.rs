@@ -2,6 +2,7 @@
 #![allow(dead_code)]
 
 pub mod hosts;
+pub mod scenario;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
