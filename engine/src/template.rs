@@ -1481,6 +1481,39 @@ mod tests {
     }
 
     #[test]
+    fn literal_text_renders_back_as_written() {
+        let s = scope(json!({}));
+        for text in [
+            "{%}\"}",
+            "{% endraw %}{%}",
+            "a {%- endraw -%} b {{ x }} {# c #}",
+            "{% endraw \u{b} %} and {%\tendraw\n%}",
+            "\u{1b}{% endraw \u{1b} %}",
+            "{% raw %}{% endraw %}",
+        ] {
+            let literal = settle_yaml::literal_template(text);
+            assert_eq!(
+                templar().render(&json!(literal), &s).unwrap(),
+                json!(text),
+                "{literal}"
+            );
+        }
+    }
+
+    proptest::proptest! {
+        /// Any text, wrapped as a literal, renders to itself (the wrapping is how `!unsafe`
+        /// values and host output stay data).
+        #[test]
+        fn any_text_wrapped_as_a_literal_renders_to_itself(
+            text in "([{}%#\\-+ \t\n\"'a-z]|endraw|raw){0,24}"
+        ) {
+            let literal = settle_yaml::literal_template(&text);
+            let rendered = templar().render(&json!(literal), &scope(json!({})));
+            proptest::prop_assert_eq!(rendered.map_err(|e| e.message), Ok(json!(text)));
+        }
+    }
+
+    #[test]
     fn a_missing_attribute_names_the_type_that_lacks_it() {
         let s = scope(json!({"r": {"a": 1, "l": [1]}}));
         let message = |t: &str| templar().render(&json!(t), &s).unwrap_err().message;

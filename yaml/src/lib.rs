@@ -500,29 +500,23 @@ pub fn literal_template(text: &str) -> String {
 
 /// `text` inside `{% raw %}…{% endraw %}`, whatever it holds.
 fn raw_template(text: &str) -> String {
-    // Inside {% raw %} only an endraw tag ends the raw text: such a tag is given as a string.
+    // Inside {% raw %} only an endraw tag ends the raw text: such a tag's `{%` is given as a
+    // string, and the rest of the tag, raw again, ends nothing.
     let mut out = String::from("{% raw %}");
     let mut rest = text;
     while let Some(at) = rest.find("{%") {
-        let tail = &rest[at..];
-        let end = tail.find("%}").map(|e| e + 2);
-        let is_endraw = end.is_some_and(|e| {
-            tail[2..e - 2].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace())
-                == "endraw"
+        let (before, tag) = (&rest[..at], &rest[at + 2..]);
+        // The tag's end is after its start: in `{%}` the `%}` overlaps the `{%`, no tag.
+        let is_endraw = tag.find("%}").is_some_and(|e| {
+            tag[..e].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()) == "endraw"
         });
-        match end {
-            Some(e) if is_endraw => {
-                out.push_str(&rest[..at]);
-                out.push_str("{% endraw %}{{ ");
-                out.push_str(&format!("{:?}", &tail[..e]));
-                out.push_str(" }}{% raw %}");
-                rest = &tail[e..];
-            }
-            _ => {
-                out.push_str(&rest[..at + 2]);
-                rest = &tail[2..];
-            }
-        }
+        out.push_str(before);
+        out.push_str(if is_endraw {
+            "{% endraw %}{{ '{%' }}{% raw %}"
+        } else {
+            "{%"
+        });
+        rest = tag;
     }
     out.push_str(rest);
     out.push_str("{% endraw %}");
@@ -663,6 +657,16 @@ impl<'de> Deserialize<'de> for KeyScalar {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn an_unsafe_value_with_a_tag_end_inside_its_start_loads() {
+        // Found by fuzz/run: `{%}` once sliced the text backwards.
+        let doc = parse_str("raw: !unsafe |\n  {% endraw %}{%}\"}\n", "x.yml").unwrap();
+        assert_eq!(
+            doc.get("raw").unwrap().as_str().unwrap(),
+            "{% raw %}{% endraw %}{{ '{%' }}{% raw %} endraw %}{%}\"}\n{% endraw %}"
+        );
+    }
 
     #[test]
     fn large_real_files_load_and_alias_bombs_stop_with_a_short_error() {
