@@ -330,6 +330,55 @@ fn is_pyyaml_float(raw: &str) -> bool {
     raw.contains('.')
 }
 
+/// PyYAML's YAML 1.1 base-60 (sexagesimal) numbers: `1:30` is the int 90 (`[-+]?[1-9][0-9_]*`
+/// then `:[0-5]?[0-9]` parts), `1:30.5` the float 90.5 (the first part may start with 0, a
+/// `.` and digits after the last part). Too big for an int stays text.
+fn pyyaml_base_60(raw: &str) -> Option<Kind> {
+    let (sign, body) = match raw.strip_prefix('-') {
+        Some(body) => (-1i32, body),
+        None => (1, raw.strip_prefix('+').unwrap_or(raw)),
+    };
+    let (body, fraction) = match body.split_once('.') {
+        Some((body, fraction)) => (body, Some(fraction)),
+        None => (body, None),
+    };
+    let (first, parts) = body.split_once(':')?;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit() || b == b'_');
+    let first_ok = digits(first)
+        && first.starts_with(|c: char| c.is_ascii_digit())
+        && (fraction.is_some() || !first.starts_with('0'));
+    let part_ok = |p: &str| match p.as_bytes() {
+        [d] => d.is_ascii_digit(),
+        [t, d] => (b'0'..=b'5').contains(t) && d.is_ascii_digit(),
+        _ => false,
+    };
+    if !first_ok
+        || !parts.split(':').all(part_ok)
+        || fraction.is_some_and(|f| !f.bytes().all(|b| b.is_ascii_digit() || b == b'_'))
+    {
+        return None;
+    }
+    let first: String = first.chars().filter(|c| *c != '_').collect();
+    match fraction {
+        None => {
+            let mut value: i64 = first.parse().ok()?;
+            for part in parts.split(':') {
+                value = value.checked_mul(60)?.checked_add(part.parse().ok()?)?;
+            }
+            Some(Kind::Int(i64::from(sign) * value))
+        }
+        Some(fraction) => {
+            let mut value: f64 = first.parse().ok()?;
+            for part in parts.split(':') {
+                value = value * 60.0 + part.parse::<f64>().ok()?;
+            }
+            let fraction: String = fraction.chars().filter(|c| *c != '_').collect();
+            let fraction: f64 = format!("0.{fraction}0").parse().ok()?;
+            Some(Kind::Float(f64::from(sign) * (value + fraction)))
+        }
+    }
+}
+
 fn convert(
     spanned: serde_saphyr::Spanned<RawNode>,
     text: &str,
@@ -363,6 +412,12 @@ fn convert_node(
             Some(r) if !is_pyyaml_bool(r) => Kind::Str(r.to_string()),
             _ => Kind::Bool(b),
         },
+        // YAML 1.2's octal `0o10` is not a number in PyYAML's YAML 1.1.
+        RawNode::Int(_)
+            if raw.is_some_and(|r| r.trim_start_matches(['-', '+']).starts_with("0o")) =>
+        {
+            Kind::Str(raw.unwrap_or_default().to_string())
+        }
         RawNode::Int(i) => Kind::Int(i),
         RawNode::Float(f) => match raw {
             Some(r)
@@ -383,6 +438,10 @@ fn convert_node(
             let mut node = convert_plain(spanned, text, path)?;
             node.make_unsafe();
             return Ok(node);
+        }
+        // A plain (unquoted) `1:30` is PyYAML's base-60 number.
+        RawNode::Str(s) if let Some(number) = raw.filter(|r| *r == s).and_then(pyyaml_base_60) => {
+            number
         }
         RawNode::Str(s) => Kind::Str(s),
         RawNode::Seq(items) => Kind::Seq(
@@ -657,6 +716,33 @@ impl<'de> Deserialize<'de> for KeyScalar {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn base_60_numbers_and_octal_as_pyyaml_reads_them() {
+        let doc = parse_str(
+            "[1:30, 190:20:30, 1:30.5, -1:30, +12:00, 1:60, '1:30', 0:30, 0:30.5, 1_0:30, 0o10, 010, 1:2:3:4:5:6:7:8:9:10:11:12:13]",
+            "x.yml",
+        )
+        .unwrap();
+        assert_eq!(
+            doc.to_value(),
+            json!([
+                90,
+                685230,
+                90.5,
+                -90,
+                720,
+                "1:60",
+                "1:30",
+                "0:30",
+                30.5,
+                630,
+                "0o10",
+                8,
+                "1:2:3:4:5:6:7:8:9:10:11:12:13"
+            ])
+        );
+    }
 
     #[test]
     fn an_unsafe_value_with_a_tag_end_inside_its_start_loads() {
