@@ -69,6 +69,16 @@ const NAMES: &[(&str, &str, Kind)] = &[
         Kind::Bool,
     ),
     ("ANSIBLE_INVENTORY", "DEFAULT_HOST_LIST", Kind::PathList),
+    (
+        "ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED",
+        "INVENTORY_ANY_UNPARSED_IS_FAILED",
+        Kind::Bool,
+    ),
+    (
+        "ANSIBLE_INVENTORY_UNPARSED_FAILED",
+        "INVENTORY_UNPARSED_IS_FAILED",
+        Kind::Bool,
+    ),
     ("ANSIBLE_LIBRARY", "DEFAULT_MODULE_PATH", Kind::PathSpec),
     (
         "ANSIBLE_MODULE_UTILS",
@@ -184,6 +194,16 @@ const fn setting(section: &'static str, key: &'static str, env: Option<&'static 
 
 const SETTINGS: &[Setting] = &[
     setting("defaults", "inventory", Some("ANSIBLE_INVENTORY")),
+    setting(
+        "inventory",
+        "any_unparsed_is_failed",
+        Some("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED"),
+    ),
+    setting(
+        "inventory",
+        "unparsed_is_failed",
+        Some("ANSIBLE_INVENTORY_UNPARSED_FAILED"),
+    ),
     setting("defaults", "hostfile", Some("ANSIBLE_INVENTORY")),
     setting("defaults", "remote_user", Some("ANSIBLE_REMOTE_USER")),
     setting(

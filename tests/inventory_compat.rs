@@ -184,3 +184,54 @@ fn a_source_that_cannot_be_read_is_a_warning_and_the_rest_is_shown() {
         &[&["--list"], &["--graph"]],
     );
 }
+
+#[test]
+fn ansible_cfg_can_make_an_unreadable_source_fatal() {
+    // `[inventory] any_unparsed_is_failed` (or unparsed_is_failed, when nothing could be read)
+    // turns the warning into an error: the same exit code and no listing, as ansible-inventory.
+    let Some(real) = common::ansible_tool("ansible-inventory") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("inv")).unwrap();
+    std::fs::write(dir.path().join("inv/a.ini"), "[web]\nw1\n").unwrap();
+    std::fs::write(dir.path().join("inv/b.yml"), "all: [broken\n").unwrap();
+    let code = |program: &Path, pre: &[&str], cfg: &str, sources: &[&str]| {
+        std::fs::write(dir.path().join("ansible.cfg"), cfg).unwrap();
+        let mut cmd = Command::new(program);
+        cmd.args(pre);
+        for source in sources {
+            cmd.args(["-i", source]);
+        }
+        let out = cmd
+            .arg("--list")
+            .current_dir(dir.path())
+            .env_remove("ANSIBLE_INVENTORY")
+            .env_remove("ANSIBLE_CONFIG")
+            .output()
+            .unwrap();
+        (out.status.code(), out.stdout.is_empty())
+    };
+    let ours = Path::new(env!("CARGO_BIN_EXE_settle"));
+    for (cfg, sources) in [
+        ("[inventory]\nany_unparsed_is_failed = true\n", &["inv"][..]),
+        (
+            "[inventory]\nany_unparsed_is_failed = false\n",
+            &["inv"][..],
+        ),
+        (
+            "[inventory]\nunparsed_is_failed = true\n",
+            &["inv/b.yml"][..],
+        ),
+        (
+            "[inventory]\nunparsed_is_failed = false\n",
+            &["inv/b.yml"][..],
+        ),
+    ] {
+        assert_eq!(
+            code(ours, &["inventory"], cfg, sources),
+            code(&real, &[], cfg, sources),
+            "{cfg}"
+        );
+    }
+}
