@@ -32,6 +32,9 @@ pub(crate) struct InventoryCommand {
     /// Write YAML instead of JSON.
     #[arg(short = 'y', long)]
     yaml: bool,
+    /// Write TOML instead of JSON.
+    #[arg(long)]
+    toml: bool,
     /// With --list: group variables on their groups, and hosts with only their own variables.
     #[arg(long)]
     export: bool,
@@ -99,8 +102,8 @@ pub(crate) fn run(cmd: &InventoryCommand) -> Result<u8, Failure> {
             ));
         };
         dump(
-            &Value::Object(inventory.shown_host_vars(host, &options)),
-            cmd.yaml,
+            Value::Object(inventory.shown_host_vars(host, &options)),
+            cmd,
         )?
     } else {
         if let Some(limit) = &cmd.limit {
@@ -119,30 +122,54 @@ pub(crate) fn run(cmd: &InventoryCommand) -> Result<u8, Failure> {
                     "Pattern must be valid group name when using --graph",
                 ));
             }
-            inventory.graph(group, &options)
+            // Ansible's graph text has no final newline (its `display` adds one).
+            let graph = inventory.graph(group, &options);
+            graph.strip_suffix('\n').unwrap_or(&graph).to_string()
         } else {
-            dump(&inventory.list_json(&options), cmd.yaml)?
+            let list = if cmd.yaml {
+                inventory.list_nested(&options)
+            } else if cmd.toml {
+                inventory.list_flat(&options)
+            } else {
+                Ok(inventory.list_json(&options))
+            };
+            dump(list.map_err(|e| (EXIT_ERROR, e))?, cmd)?
         }
     };
     write(&text, cmd.output.as_ref())?;
     Ok(0)
 }
 
-fn dump(value: &Value, yaml: bool) -> Result<String, Failure> {
-    if yaml {
-        return settle_yaml::to_string(value).map_err(|e| (EXIT_ERROR, e));
+/// The text ansible-inventory's `dump` gives: JSON (no final newline), PyYAML's block style
+/// or tomli_w's TOML (`--yaml` wins over `--toml`, as there).
+fn dump(value: Value, cmd: &InventoryCommand) -> Result<String, Failure> {
+    if cmd.yaml {
+        return settle_engine::yaml_dump_block(&settle_inventory::plain_values(value))
+            .map_err(|e| (EXIT_ERROR, e));
     }
-    Ok(format!("{}\n", python_json(value)))
+    if cmd.toml {
+        return settle_inventory::toml_text(&settle_inventory::plain_values(value)).map_err(|e| {
+            (
+                EXIT_ERROR,
+                format!("Unexpected Exception, this is probably a bug: {e}"),
+            )
+        });
+    }
+    Ok(python_json(&value))
 }
 
+/// Printed with a final newline (when it has none), as Ansible's `display` prints; written to
+/// a file as it is.
 fn write(text: &str, output: Option<&PathBuf>) -> Result<(), Failure> {
     let Some(path) = output else {
-        print!("{text}");
+        if text.ends_with('\n') {
+            print!("{text}");
+        } else {
+            println!("{text}");
+        }
         return Ok(());
     };
-    // Ansible writes the file without the newline it would print.
-    let body = text.strip_suffix('\n').unwrap_or(text);
-    std::fs::write(path, body).map_err(|_| {
+    std::fs::write(path, text).map_err(|_| {
         (
             EXIT_ERROR,
             format!("Unable to write to destination file '{}'.", path.display()),

@@ -235,3 +235,29 @@ fn ansible_cfg_can_make_an_unreadable_source_fatal() {
         );
     }
 }
+
+#[test]
+fn yaml_and_toml_views_nest_and_flatten_groups_as_ansible_inventory_does() {
+    // A host in several groups (its variables only where it is first met), a group reached on
+    // two paths (a diamond), ungrouped hosts, group variables with --export. Group variables
+    // are scalars here: PyYAML writes a list or mapping shared by several hosts as one anchor
+    // (`&id001`) and aliases, which settle does not copy.
+    compare(
+        &[(
+            "hosts",
+            "loner x=1 l='[1, \"two\"]'\n[web]\nw1 a=True m='{\"k\": \"v\", \"n\": 2}'\nw2 s='a\"b'\n\
+             [db]\nd1\nw1\n[db:vars]\nport=5432\n[prod:children]\nweb\ndb\n\
+             [eu:children]\ndb\n[all:vars]\ny=1.5\nz='tab\there'\n",
+        )],
+        &["hosts"],
+        &[
+            &["--list", "--yaml"],
+            &["--list", "--yaml", "--export"],
+            &["--list", "--toml"],
+            &["--list", "--toml", "--export"],
+            &["--host", "w1", "--yaml"],
+            &["--host", "w1", "--toml"],
+            &["--list", "--toml", "--limit", "web"],
+        ],
+    );
+}

@@ -45,6 +45,7 @@ use settle_inventory::Inventory;
 use settle_playbooks::{Playbook, TaskNode};
 
 pub use actions::{ModuleArguments, module_arguments, native_modules};
+pub use filters::yaml_dump_block;
 pub use plan::Selection;
 
 /// Variables: names to values.

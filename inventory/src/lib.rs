@@ -47,7 +47,7 @@ use serde_json::{Map, Value};
 pub use construct::Evaluator;
 pub use hostname::parse_address;
 pub use pattern::PatternError;
-pub use show::{ShowOptions, python_json};
+pub use show::{ShowOptions, plain_values, python_json, toml_text};
 
 /// Variables: names to values, in the order they were written.
 pub type Vars = Map<String, Value>;

@@ -144,6 +144,174 @@ impl Inventory {
         Value::Object(out)
     }
 
+    /// `ansible-inventory --list --yaml`: groups nested under their parents from `all`, each
+    /// with its hosts (a host's variables at its first appearance, `{}` after), a group met a
+    /// second time as `{}`, empty parts and groups left out.
+    pub fn list_nested(&self, options: &ShowOptions) -> Result<Value, String> {
+        let mut seen_groups = HashSet::new();
+        let mut seen_hosts = HashSet::new();
+        let mut out = Map::new();
+        self.nested_group(
+            "all",
+            options,
+            &mut seen_groups,
+            &mut seen_hosts,
+            0,
+            &mut out,
+        )?;
+        Ok(Value::Object(out))
+    }
+
+    fn nested_group<'a>(
+        &'a self,
+        name: &'a str,
+        options: &ShowOptions,
+        seen_groups: &mut HashSet<&'a str>,
+        seen_hosts: &mut HashSet<&'a str>,
+        depth: usize,
+        out: &mut Map<String, Value>,
+    ) -> Result<(), String> {
+        if depth > MAX_GROUP_DEPTH {
+            return Err(format!(
+                "groups are nested more than {MAX_GROUP_DEPTH} deep (at '{name}')"
+            ));
+        }
+        let Some(group) = self.group(name) else {
+            return Ok(());
+        };
+        let mut children = Map::new();
+        for child in &group.children {
+            if child == "all" {
+                continue;
+            }
+            if seen_groups.contains(child.as_str()) {
+                children.insert(child.clone(), Value::Object(Map::new()));
+            } else {
+                seen_groups.insert(child);
+                self.nested_group(
+                    child,
+                    options,
+                    seen_groups,
+                    seen_hosts,
+                    depth + 1,
+                    &mut children,
+                )?;
+            }
+        }
+        let mut entry = Map::new();
+        entry.insert("children".into(), children.into());
+        entry.insert(
+            "hosts".into(),
+            self.hosts_once(group, options, seen_hosts).into(),
+        );
+        if options.export {
+            entry.insert("vars".into(), self.shown_group_vars(name).into());
+        }
+        entry.retain(|_, v| v.as_object().is_some_and(|m| !m.is_empty()));
+        if !entry.is_empty() {
+            out.insert(name.to_string(), entry.into());
+        }
+        Ok(())
+    }
+
+    /// A group's shown hosts (none for `all`), each with its variables the first time any
+    /// group shows it and `{}` after, as ansible-inventory's YAML and TOML views have them.
+    fn hosts_once<'a>(
+        &self,
+        group: &'a crate::Group,
+        options: &ShowOptions,
+        seen_hosts: &mut HashSet<&'a str>,
+    ) -> Map<String, Value> {
+        if group.name == "all" {
+            return Map::new();
+        }
+        group
+            .hosts
+            .iter()
+            .filter(|h| self.shown(h, options))
+            .map(|h| {
+                let vars = if seen_hosts.insert(h) {
+                    self.shown_host_vars(h, options)
+                } else {
+                    Vars::new()
+                };
+                (h.clone(), Value::Object(vars))
+            })
+            .collect()
+    }
+
+    /// `ansible-inventory --list --toml`: every group a table of its own (`children` as names),
+    /// in the order ansible-inventory walks them: each group's place before its children's, its
+    /// hosts taken after its children's (a host's variables at its first appearance, `{}`
+    /// after), a group reached again written again in its first place.
+    pub fn list_flat(&self, options: &ShowOptions) -> Result<Value, String> {
+        enum Step<'a> {
+            Enter(&'a str, usize),
+            Leave(&'a str, bool),
+        }
+        let has_ungrouped = self.group("ungrouped").is_some_and(|g| !g.hosts.is_empty());
+        let mut seen_hosts = HashSet::new();
+        let mut out = Map::new();
+        let mut stack = vec![Step::Enter("all", 0)];
+        let mut steps = 0usize;
+        while let Some(step) = stack.pop() {
+            match step {
+                Step::Enter(name, depth) => {
+                    steps += 1;
+                    if depth > MAX_GROUP_DEPTH || steps > MAX_FLAT_STEPS {
+                        return Err(format!(
+                            "the group tree is too deep or too wide to write as TOML (at '{name}')"
+                        ));
+                    }
+                    let Some(group) = self.group(name) else {
+                        continue;
+                    };
+                    let first = !out.contains_key(name);
+                    if first {
+                        out.insert(name.to_string(), Value::Null);
+                    }
+                    stack.push(Step::Leave(name, first));
+                    for child in group.children.iter().rev() {
+                        if has_ungrouped || child != "ungrouped" {
+                            stack.push(Step::Enter(child, depth + 1));
+                        }
+                    }
+                }
+                Step::Leave(name, first) => {
+                    let Some(group) = self.group(name) else {
+                        continue;
+                    };
+                    let mut entry = Map::new();
+                    if name != "all" {
+                        let children = group
+                            .children
+                            .iter()
+                            .filter(|c| has_ungrouped || c.as_str() != "ungrouped");
+                        entry.insert("children".into(), children.map(|c| c.as_str()).collect());
+                    }
+                    let hosts = self.hosts_once(group, options, &mut seen_hosts);
+                    entry.insert("hosts".into(), hosts.into());
+                    if options.export {
+                        entry.insert("vars".into(), self.shown_group_vars(name).into());
+                    }
+                    entry.retain(|_, v| match v {
+                        Value::Object(m) => !m.is_empty(),
+                        Value::Array(a) => !a.is_empty(),
+                        _ => true,
+                    });
+                    match out.get_mut(name) {
+                        Some(place) if !entry.is_empty() => *place = entry.into(),
+                        Some(_) if first => {
+                            out.shift_remove(name);
+                        }
+                        _ => {}
+                    }
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+
     /// `ansible-inventory --graph [GROUP] [--vars]`: the group tree as text, each line ending in
     /// a newline.
     pub fn graph(&self, root: &str, options: &ShowOptions) -> String {
@@ -295,6 +463,163 @@ pub(crate) fn is_unsafe(s: &str) -> bool {
 fn unsafe_inner(s: &str) -> Option<&str> {
     let inner = s.strip_prefix(RAW_OPEN)?.strip_suffix(RAW_CLOSE)?;
     (!inner.contains("{%")).then_some(inner)
+}
+
+/// How deep `--list --yaml`/`--toml` follow nested groups before giving up with an error.
+const MAX_GROUP_DEPTH: usize = 1_000;
+/// How many group tables `--list --toml` writes at most (a group reached on several paths
+/// is written each time, as ansible-inventory does, which diamonds multiply).
+const MAX_FLAT_STEPS: usize = 1_000_000;
+
+/// Untrusted text as its plain text (YAML and TOML have no mark for it in ansible-inventory).
+pub fn plain_values(value: Value) -> Value {
+    match value {
+        Value::String(s) => match unsafe_inner(&s) {
+            Some(inner) => Value::String(inner.to_string()),
+            None => Value::String(s),
+        },
+        Value::Array(items) => Value::Array(items.into_iter().map(plain_values).collect()),
+        Value::Object(map) => {
+            Value::Object(map.into_iter().map(|(k, v)| (k, plain_values(v))).collect())
+        }
+        other => other,
+    }
+}
+
+/// TOML as `tomli_w.dumps` (what ansible-inventory `--toml` uses) writes it: tables for
+/// mappings, in their order, arrays one item a line. `null` has no TOML form: an error, as
+/// with tomli_w.
+pub fn toml_text(value: &Value) -> Result<String, String> {
+    let Value::Object(table) = value else {
+        return Err("only a mapping can be written as TOML".into());
+    };
+    let mut out = String::new();
+    toml_table(table, "", false, &mut out)?;
+    Ok(out)
+}
+
+fn toml_table(
+    table: &Map<String, Value>,
+    name: &str,
+    inside_array: bool,
+    out: &mut String,
+) -> Result<(), String> {
+    let mut literals = Vec::new();
+    let mut tables = Vec::new();
+    for (key, value) in table {
+        match value {
+            Value::Object(sub) => tables.push((key, sub, false)),
+            Value::Array(items)
+                if !items.is_empty()
+                    && items.iter().all(Value::is_object)
+                    && !items.iter().all(toml_fits_inline) =>
+            {
+                tables.extend(
+                    items
+                        .iter()
+                        .filter_map(Value::as_object)
+                        .map(|t| (key, t, true)),
+                );
+            }
+            _ => literals.push((key, value)),
+        }
+    }
+    let mut written = false;
+    if inside_array || (!name.is_empty() && (!literals.is_empty() || tables.is_empty())) {
+        written = true;
+        out.push_str(&if inside_array {
+            format!("[[{name}]]\n")
+        } else {
+            format!("[{name}]\n")
+        });
+    }
+    for (key, value) in &literals {
+        written = true;
+        out.push_str(&format!(
+            "{} = {}\n",
+            toml_key(key),
+            toml_literal(value, 0)?
+        ));
+    }
+    for (key, sub, in_array) in tables {
+        if written {
+            out.push('\n');
+        }
+        written = true;
+        let key = toml_key(key);
+        let full = if name.is_empty() {
+            key
+        } else {
+            format!("{name}.{key}")
+        };
+        toml_table(sub, &full, in_array, out)?;
+    }
+    Ok(())
+}
+
+fn toml_fits_inline(table: &Value) -> bool {
+    toml_literal(table, 0).is_ok_and(|t| t.len() + 5 <= 100 && !t.contains('\n'))
+}
+
+fn toml_key(key: &str) -> String {
+    if !key.is_empty()
+        && key
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+    {
+        key.to_string()
+    } else {
+        toml_string(key)
+    }
+}
+
+fn toml_literal(value: &Value, nest: usize) -> Result<String, String> {
+    Ok(match value {
+        Value::Null => return Err("Object of type 'NoneType' is not TOML serializable".into()),
+        Value::Bool(b) => b.to_string(),
+        Value::Number(n) => n.to_string(),
+        Value::String(s) => toml_string(s),
+        Value::Array(items) if items.is_empty() => "[]".into(),
+        Value::Array(items) => {
+            let indent = "    ".repeat(nest + 1);
+            let items = items
+                .iter()
+                .map(|i| Ok(format!("{indent}{}", toml_literal(i, nest + 1)?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            format!("[\n{},\n{}]", items.join(",\n"), "    ".repeat(nest))
+        }
+        Value::Object(map) if map.is_empty() => "{}".into(),
+        Value::Object(map) => {
+            let items = map
+                .iter()
+                .map(|(k, v)| Ok(format!("{} = {}", toml_key(k), toml_literal(v, 0)?)))
+                .collect::<Result<Vec<_>, String>>()?;
+            format!("{{ {} }}", items.join(", "))
+        }
+    })
+}
+
+/// A TOML basic string with tomli_w's escapes: `\b \n \f \r \" \\` and `\uXXXX` for other
+/// control characters (tab as it is).
+fn toml_string(s: &str) -> String {
+    let mut out = String::from("\"");
+    for c in s.chars() {
+        match c {
+            '\u{8}' => out.push_str("\\b"),
+            '\n' => out.push_str("\\n"),
+            '\u{c}' => out.push_str("\\f"),
+            '\r' => out.push_str("\\r"),
+            '"' => out.push_str("\\\""),
+            '\\' => out.push_str("\\\\"),
+            '\t' => out.push('\t'),
+            c if (c as u32) < 0x20 || c as u32 == 0x7f => {
+                out.push_str(&format!("\\u{:04x}", c as u32))
+            }
+            c => out.push(c),
+        }
+    }
+    out.push('"');
+    out
 }
 
 /// JSON as ansible-inventory's `json.dumps(value, sort_keys=True, indent=4)` writes it: keys

@@ -164,6 +164,20 @@ pub(crate) mod testing {
     }
 }
 
+/// `yaml.dump(value, default_flow_style=False, allow_unicode=True)` as Ansible's command-line
+/// tools write YAML (`ansible-inventory --yaml`): PyYAML's bytes, keys sorted.
+pub fn yaml_dump_block(value: &serde_json::Value) -> Result<String, String> {
+    let opts = pyyaml::DumpOptions {
+        default_flow_style: Some(false),
+        ..pyyaml::DumpOptions::default()
+    };
+    pyyaml::dump(
+        &minijinja::Value::from(minijinja::value::Serde(value)),
+        &opts,
+    )
+    .map_err(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;
