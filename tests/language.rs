@@ -4433,3 +4433,27 @@ fn assert_without_a_condition_says_so_in_ansibles_words() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn module_warnings_are_printed_once_and_kept_in_the_registered_result() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - find: paths=@@/missing-dir
+      register: found
+      loop: [1, 2]
+    - assert:
+        that: found.results[0].warnings[0] is search('missing-dir')
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "-v"]);
+    run.assert_code(0);
+    let warning = "[WARNING]: Skipped '";
+    assert_eq!(run.stderr.matches(warning).count(), 1, "{}", run.stderr);
+    // Shown as a warning, not again inside the result line.
+    assert!(!run.stdout.contains("\"warnings\""), "{}", run.stdout);
+}

@@ -214,6 +214,14 @@ impl Output {
         result: &Value,
         ignored: bool,
     ) {
+        // A module's warnings, before its result line, once per run (Ansible's callbacks take
+        // them out of the result they show).
+        if let Some(Value::Array(warnings)) = result.get("warnings") {
+            for warning in warnings.iter().filter_map(Value::as_str) {
+                self.warning_once(warning.trim());
+            }
+        }
+        let result: &Value = &without_notices(result);
         if let Some(module) = &self.minimal {
             return self.minimal_result(module, host, status, result);
         }
@@ -390,6 +398,19 @@ impl Output {
 }
 
 /// What a result line shows after `=>` at this verbosity: debug's message, or (with -v) it all.
+/// A result without the warnings and deprecations the display has dealt with.
+fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
+    match result {
+        Value::Object(map) if map.contains_key("warnings") || map.contains_key("deprecations") => {
+            let mut map = map.clone();
+            map.remove("warnings");
+            map.remove("deprecations");
+            std::borrow::Cow::Owned(Value::Object(map))
+        }
+        other => std::borrow::Cow::Borrowed(other),
+    }
+}
+
 fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> {
     let map = result.as_object()?;
     if matches!(status, Status::Failed | Status::Unreachable) {
