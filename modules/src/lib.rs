@@ -186,6 +186,14 @@ impl ModuleError {
         }
     }
 
+    /// A failure with Ansible's `rc` beside its message (`fail_json(rc=257, msg=…)`).
+    pub(crate) fn with_rc(msg: impl Into<String>, rc: i64) -> Self {
+        ModuleError::FailedWith {
+            msg: msg.into(),
+            values: Map::from_iter([("rc".to_string(), Value::from(rc))]),
+        }
+    }
+
     pub(crate) fn io(context: impl Into<String>, source: std::io::Error) -> Self {
         ModuleError::Io {
             context: context.into(),

@@ -162,18 +162,18 @@ impl Resource for Replace {
         self.path = fsutil::expand_path(&self.path);
         let encoding = Encoding::named(&self.encoding).unwrap_or(Encoding::Utf8);
         if self.path.is_dir() {
-            return Err(ModuleError::Failed(format!(
-                "Path {} is a directory !",
-                self.path.display()
-            )));
+            return Err(ModuleError::with_rc(
+                format!("Path {} is a directory !", self.path.display()),
+                256,
+            ));
         }
         let bytes = match std::fs::read(&self.path) {
             Ok(b) => b,
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-                return Err(ModuleError::Failed(format!(
-                    "Path {} does not exist !",
-                    self.path.display()
-                )));
+                return Err(ModuleError::with_rc(
+                    format!("Path {} does not exist !", self.path.display()),
+                    257,
+                ));
             }
             Err(e) => return Err(ModuleError::io(format!("read {}", self.path.display()), e)),
         };

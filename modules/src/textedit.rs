@@ -126,7 +126,7 @@ fn existing_text(
         Some(t) => Ok(Some(t)),
         None if state == Presence::Absent => Ok(None),
         None if create => Ok(Some(String::new())),
-        None => Err(ModuleError::Failed(missing)),
+        None => Err(ModuleError::with_rc(missing, 257)),
     }
 }
 
@@ -430,10 +430,10 @@ impl Resource for LineInFile {
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
         self.path = fsutil::expand_path(&self.path);
         if self.path.is_dir() {
-            return Err(ModuleError::Failed(format!(
-                "Path {} is a directory !",
-                self.path.display()
-            )));
+            return Err(ModuleError::with_rc(
+                format!("Path {} is a directory !", self.path.display()),
+                256,
+            ));
         }
         let missing = format!("Destination {} does not exist !", self.path.display());
         let Some(text) = existing_text(&self.path, self.state, self.create, missing)? else {
@@ -640,10 +640,10 @@ impl Resource for BlockInFile {
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
         self.path = fsutil::expand_path(&self.path);
         if self.path.is_dir() {
-            return Err(ModuleError::Failed(format!(
-                "Path {} is a directory !",
-                self.path.display()
-            )));
+            return Err(ModuleError::with_rc(
+                format!("Path {} is a directory !", self.path.display()),
+                256,
+            ));
         }
         let missing = format!("Path {} does not exist !", self.path.display());
         let existed = self.path.exists();
