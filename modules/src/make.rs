@@ -143,7 +143,11 @@ impl Resource for Make {
         self.command = command;
         let mut plan = Plan::default();
         if self.run(&["-q"])? != 0 {
-            plan.change("target", Some("out of date".into()), Some("made".into()));
+            plan.change(
+                "target",
+                Some("out of date".into()),
+                Some("up to date".into()),
+            );
         }
         Ok(plan)
     }

@@ -272,7 +272,7 @@ impl Resource for Modprobe {
         self.writes = self.persistence();
         for (path, after) in &self.writes {
             let before = path.exists().then(|| read(path));
-            plan.change("persistent", None, Some(path.display().to_string()));
+            plan.change("content", None, None);
             if want_diff {
                 plan.content.push(ContentDiff {
                     path: path.display().to_string(),

@@ -169,6 +169,13 @@ fn mounted_from(path: &str, mounts: &Option<Vec<(String, String, String)>>) -> O
         .map(|(_, s, _)| s.clone())
 }
 
+/// Whether the plan mounts what is not mounted yet (rather than remounting it).
+fn mounts_now(plan: &Plan) -> bool {
+    plan.changes
+        .iter()
+        .any(|c| c.field == "state" && c.after.as_deref() == Some("mounted"))
+}
+
 impl Mount {
     fn state(&self) -> State {
         self.state.unwrap_or(State::Present)
@@ -449,7 +456,7 @@ impl Resource for Mount {
             _ => None,
         };
         if let Some(new) = &new {
-            plan.change("fstab", None, None);
+            plan.change("content", None, None);
             if want_diff {
                 plan.content.push(ContentDiff {
                     path: fstab.display().to_string(),
@@ -464,13 +471,19 @@ impl Resource for Mount {
         let mounts = linux_mounts();
         let mounted = is_mounted(&name, &mounts);
         match state {
-            State::Absent if plan.has("fstab") && (mounted || Path::new(&name).exists()) => {
+            State::Absent if plan.has("content") && (mounted || Path::new(&name).exists()) => {
                 plan.quietly("unmount");
             }
-            State::Unmounted if mounted => plan.change("mounted", Some("yes".into()), None),
-            State::Mounted if !mounted => plan.change("mounted", None, Some("yes".into())),
-            State::Mounted if plan.has("fstab") => plan.quietly("remount"),
-            State::Ephemeral if !mounted => plan.change("mounted", None, Some("yes".into())),
+            State::Unmounted if mounted => {
+                plan.change("state", Some("mounted".into()), Some("unmounted".into()))
+            }
+            State::Mounted if !mounted => {
+                plan.change("state", Some("unmounted".into()), Some("mounted".into()))
+            }
+            State::Mounted if plan.has("content") => plan.quietly("remount"),
+            State::Ephemeral if !mounted => {
+                plan.change("state", Some("unmounted".into()), Some("mounted".into()))
+            }
             State::Ephemeral => {
                 let src = self.src.clone().unwrap_or_default();
                 let same = mounted_from(&name, &mounts).is_some_and(|s| s == src)
@@ -490,9 +503,11 @@ impl Resource for Mount {
                             .into(),
                     ));
                 }
-                plan.change("remount", None, None);
+                plan.change("state", Some("mounted".into()), Some("remounted".into()));
             }
-            State::Remounted => plan.change("remount", None, None),
+            State::Remounted => {
+                plan.change("state", Some("mounted".into()), Some("remounted".into()))
+            }
             _ => {}
         }
         Ok(plan)
@@ -546,9 +561,8 @@ impl Resource for Mount {
                 }
                 None
             }
-            State::Mounted if plan.has("mounted") => self.mount()?,
+            State::Mounted | State::Ephemeral if mounts_now(plan) => self.mount()?,
             State::Mounted if plan.has_quiet("remount") => self.remount()?,
-            State::Ephemeral if plan.has("mounted") => self.mount()?,
             State::Ephemeral => self.remount()?,
             State::Remounted => {
                 if let Some(msg) = self.remount()? {

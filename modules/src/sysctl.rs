@@ -206,7 +206,7 @@ impl Resource for Sysctl {
         }
         if write_file {
             let after: String = lines.iter().map(|l| format!("{l}\n")).collect();
-            plan.change("file", in_file.clone(), present.then(|| value.clone()));
+            plan.change("content", None, None);
             if want_diff {
                 plan.content.push(ContentDiff {
                     path: file.display().to_string(),
