@@ -413,6 +413,10 @@ impl Resource for Mount {
         let name = expand_path(Path::new(self.path.as_deref().unwrap_or_default()))
             .display()
             .to_string();
+        // `src` is a `path` argument: `~` and `$VARS` expanded, as Ansible does.
+        if let Some(src) = &self.src {
+            self.src = Some(expand_path(Path::new(src)).display().to_string());
+        }
         let fstab = PathBuf::from(self.fstab.as_deref().unwrap_or("/etc/fstab"));
         let mut opts = self.opts.clone().unwrap_or_else(|| "defaults".into());
         let mut warnings = Vec::new();
@@ -458,11 +462,17 @@ impl Resource for Mount {
         if let Some(new) = &new {
             plan.change("content", None, None);
             if want_diff {
+                // With opts_no_log the options are secret (a password for cifs): no diff shows them.
+                let (before, after, summary) = if self.opts_no_log {
+                    (None, None, Some("opts_no_log".to_string()))
+                } else {
+                    (Some(old.clone()), Some(new.clone()), None)
+                };
                 plan.content.push(ContentDiff {
                     path: fstab.display().to_string(),
-                    before: Some(old.clone()),
-                    after: Some(new.clone()),
-                    summary: None,
+                    before,
+                    after,
+                    summary,
                 });
             }
         }
