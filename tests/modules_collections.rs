@@ -139,3 +139,22 @@ fn make_runs_only_out_of_date_targets() {
         },
     );
 }
+
+#[test]
+fn mount_unmounted_and_absent_undo_live_mounts() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[2],
+            reset: "umount /mnt/m-u /mnt/m-abs 2>/dev/null; sed -i '/m-abs/d' /etc/fstab; \
+                    mkdir -p /mnt/m-u /mnt/m-abs; mount -t tmpfs tmpfs /mnt/m-u; mount -t tmpfs tmpfs /mnt/m-abs; \
+                    echo 'tmpfs /mnt/m-abs tmpfs defaults 0 0' >> /etc/fstab",
+            tasks: "    - ansible.posix.mount: {path: /mnt/m-u, state: unmounted}\n    - ansible.posix.mount: {path: /mnt/m-abs, state: absent}\n",
+            verify: "findmnt /mnt/m-u >/dev/null || echo m-u unmounted; test -e /mnt/m-abs || echo m-abs gone; grep -c m-abs /etc/fstab; true",
+            expected: "m-u unmounted\nm-abs gone\n0\n",
+            drift: "mount -t tmpfs tmpfs /mnt/m-u",
+            diff_shows: "state: mounted → unmounted",
+        },
+    );
+}
