@@ -22,12 +22,12 @@ pub(crate) fn user_id(name: &str) -> Result<u32, ModuleError> {
         return Err(ModuleError::Args(format!("invalid user name {name:?}")));
     }
     passwd_entry(name)
-        .map(|(uid, _)| uid)
+        .map(|(uid, _, _)| uid)
         .ok_or_else(|| ModuleError::Failed(format!("chown failed: failed to look up user {name}")))
 }
 
-/// A user's uid and home folder, from the password database.
-fn passwd_entry(name: &str) -> Option<(u32, String)> {
+/// A user's uid, primary gid and home folder, from the password database.
+pub(crate) fn passwd_entry(name: &str) -> Option<(u32, u32, String)> {
     let c = CString::new(name).ok()?;
     let mut buf = vec![0u8; 16384];
     let mut pwd: libc::passwd = unsafe { std::mem::zeroed() };
@@ -53,7 +53,7 @@ fn passwd_entry(name: &str) -> Option<(u32, String)> {
             .to_string_lossy()
             .into_owned()
     };
-    Some((pwd.pw_uid, home))
+    Some((pwd.pw_uid, pwd.pw_gid, home))
 }
 
 /// A group name or numeric id → gid.
@@ -475,7 +475,7 @@ pub(crate) fn expand_path(path: &Path) -> std::path::PathBuf {
 /// A user's home folder, from the password database.
 fn home_of(name: &str) -> Option<String> {
     passwd_entry(name)
-        .map(|(_, home)| home)
+        .map(|(_, _, home)| home)
         .filter(|home| !home.is_empty())
 }
 

@@ -31,6 +31,7 @@ pub mod ansible_module;
 mod args;
 mod assemble;
 pub mod async_job;
+mod authorized_key;
 mod backup;
 mod bin_path;
 pub mod children;
@@ -48,7 +49,11 @@ mod hardware;
 mod hostname;
 mod known_hosts;
 mod local_facts;
+mod locale_gen;
+mod make;
 mod mktemp;
+mod modprobe;
+mod mount;
 mod netlink;
 mod network_facts;
 mod packages;
@@ -61,9 +66,11 @@ pub mod script;
 mod setup;
 mod slurp;
 mod stat;
+mod sysctl;
 mod system_facts;
 mod systemd;
 mod textedit;
+mod timezone;
 mod wait_for;
 
 use serde::{Deserialize, Serialize};
@@ -260,6 +267,14 @@ pub static MODULES: &[&ModuleSpec] = &[
     &hostname::SPEC,
     &getent::SPEC,
     &async_job::STATUS_SPEC,
+    // From collections, by their full names.
+    &authorized_key::SPEC,
+    &sysctl::SPEC,
+    &mount::SPEC,
+    &timezone::SPEC,
+    &locale_gen::SPEC,
+    &modprobe::SPEC,
+    &make::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -338,6 +353,13 @@ pub fn run(request: &Request) -> Outcome {
         "hostname" => resource::run::<hostname::Hostname>(request),
         "getent" => getent::run(request),
         "async_status" => async_job::status(request),
+        "ansible.posix.authorized_key" => resource::run::<authorized_key::AuthorizedKey>(request),
+        "ansible.posix.sysctl" => resource::run::<sysctl::Sysctl>(request),
+        "ansible.posix.mount" => resource::run::<mount::Mount>(request),
+        "community.general.timezone" => resource::run::<timezone::Timezone>(request),
+        "community.general.locale_gen" => resource::run::<locale_gen::LocaleGen>(request),
+        "community.general.modprobe" => resource::run::<modprobe::Modprobe>(request),
+        "community.general.make" => resource::run::<make::Make>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

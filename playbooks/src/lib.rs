@@ -527,12 +527,32 @@ fn is_omit(value: &Value) -> bool {
     })
 }
 
-/// Turns `ansible.builtin.copy`, `ansible.legacy.copy` and `copy` into `copy`.
+/// Turns `ansible.builtin.copy`, `ansible.legacy.copy` and `copy` into `copy`, and the old
+/// short names ansible-core routes to a collection into that module's full name
+/// (`authorized_key` is `ansible.posix.authorized_key`).
 pub fn short_module_name(name: &str) -> &str {
-    name.strip_prefix("ansible.builtin.")
+    let short = name
+        .strip_prefix("ansible.builtin.")
         .or_else(|| name.strip_prefix("ansible.legacy."))
-        .unwrap_or(name)
+        .unwrap_or(name);
+    COLLECTION_REDIRECTS
+        .iter()
+        .find(|(old, _)| *old == short)
+        .map_or(short, |(_, fqcn)| fqcn)
 }
+
+/// ansible-core's `plugin_routing.modules.*.redirect` (config/ansible_builtin_runtime.yml) for
+/// the collection modules settle runs itself; other redirects are followed by the fallback
+/// that runs Ansible's own module.
+const COLLECTION_REDIRECTS: &[(&str, &str)] = &[
+    ("authorized_key", "ansible.posix.authorized_key"),
+    ("sysctl", "ansible.posix.sysctl"),
+    ("mount", "ansible.posix.mount"),
+    ("timezone", "community.general.timezone"),
+    ("locale_gen", "community.general.locale_gen"),
+    ("modprobe", "community.general.modprobe"),
+    ("make", "community.general.make"),
+];
 
 /// Where a role's or play's relative file names are looked up: `base/files/NAME` for
 /// `copy`, `base/templates/NAME` for `template`, then `base/NAME`.
