@@ -4457,3 +4457,71 @@ fn module_warnings_are_printed_once_and_kept_in_the_registered_result() {
     // Shown as a warning, not again inside the result line.
     assert!(!run.stdout.contains("\"warnings\""), "{}", run.stdout);
 }
+
+#[test]
+fn file_module_diffs_are_ansibles_byte_for_byte() {
+    // Attribute changes as indented JSON mappings, `(content)`/`(file attributes)` headers for
+    // line and block edits, no "before" header for a file that did not exist: as
+    // ansible-playbook 2.19 prints them, for a real run and a dry run.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    let root = s.root();
+    s.write("t.j2", "hello {{ 1 + 1 }}\n");
+    s.write(
+        "site.yml",
+        &format!(
+            "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - file: path={root}/x mode=0600
+    - copy: dest={root}/y content=\"same\\n\" mode=0600
+    - lineinfile: path={root}/y line=more mode=0644
+    - blockinfile: path={root}/y block=blk mode=0600
+    - replace: path={root}/y regexp=more replace=less
+    - template: src=t.j2 dest={root}/z mode=0640
+    - file: path={root}/w state=directory mode=0755
+    - file: path={root}/w state=absent
+    - copy: dest={root}/new content=n
+"
+        ),
+    );
+    let prepare = || {
+        let _ = std::fs::remove_file(s.path("new"));
+        for (name, text) in [("x", ""), ("y", "same\n"), ("z", "hello 2\n")] {
+            s.write(name, text);
+            std::fs::set_permissions(
+                s.path(name),
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )
+            .unwrap();
+        }
+    };
+    let tasks = |out: &str| {
+        let start = out.find("TASK [").unwrap_or(0);
+        let end = out.find("PLAY RECAP").unwrap_or(out.len());
+        out[start..end].to_string()
+    };
+    for mode in [&["--diff"][..], &["--check", "--diff"][..]] {
+        prepare();
+        let mut args = vec!["site.yml", "-i", "localhost,", "-c", "local"];
+        args.extend_from_slice(mode);
+        let ours = s.settle(&args);
+        ours.assert_code(0);
+        prepare();
+        let theirs = std::process::Command::new(&ansible_playbook)
+            .args(&args)
+            .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+            .current_dir(s.path(""))
+            .env("ANSIBLE_NOCOLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(
+            tasks(&ours.stdout),
+            tasks(&String::from_utf8_lossy(&theirs.stdout)),
+            "{mode:?}"
+        );
+    }
+}

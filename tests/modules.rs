@@ -24,7 +24,7 @@ fn file_directory_owner_and_mode() {
             verify: "stat -c '%U:%G %a' /srv/m-file/data; readlink /srv/m-file/link; date -d @$(stat -c %Y /srv/m-file/stamp) +%Y%m%d%H%M.%S",
             expected: "deploy:deploy 750\n/srv/m-file/data\n202202081414.00\n",
             drift: "chmod 0700 /srv/m-file/data",
-            diff_shows: "mode: 0700 → 0750",
+            diff_shows: "-    \"mode\": \"0700\",\n+    \"mode\": \"0750\",",
         },
     );
 }

@@ -1954,19 +1954,27 @@ pub(crate) fn job_status(ctx: &ActionContext, jid: &str, mode: &str, dir: &str) 
 }
 
 /// The `diff` a task registers in diff mode, shaped as Ansible's modules return it: `file` a
-/// `{before, after}` of the changed attributes (with `path`), content modules a list of
-/// `{before, after, before_header, after_header}`.
+/// `{before, after}` of the changed attributes (with `path`); `lineinfile`/`blockinfile` their
+/// content (`PATH (content)`) and then the changed attributes (`PATH (file attributes)`);
+/// `copy`/`template` their content under the plain path, or, when only attributes changed,
+/// what the `file` module they call returns; others their content under the plain path.
 fn result_diff(module: &str, result: &Map<String, Value>, plan: &Plan) -> Option<Value> {
     let path = result
         .get("path")
         .or_else(|| result.get("dest"))
         .map(value_text)
+        .or_else(|| plan.content.first().map(|c| c.path.clone()))
         .unwrap_or_default();
     let mut before = Map::new();
     let mut after = Map::new();
-    before.insert("path".into(), path.clone().into());
-    after.insert("path".into(), path.clone().into());
-    for change in plan.changes.iter().filter(|c| c.field != "content") {
+    // What comes into being (or goes) is its state alone: the mode a new folder gets is not
+    // a change of mode.
+    let appears = plan
+        .changes
+        .iter()
+        .any(|c| c.field == "state" && c.before.as_deref() == Some("absent"));
+    let shown = |field: &str| field != "content" && (!appears || field == "state");
+    for change in plan.changes.iter().filter(|c| shown(&c.field)) {
         let field = change.field.as_str();
         if let Some(b) = &change.before {
             before.insert(field.into(), b.clone().into());
@@ -1975,22 +1983,43 @@ fn result_diff(module: &str, result: &Map<String, Value>, plan: &Plan) -> Option
             after.insert(field.into(), a.clone().into());
         }
     }
-    if module == "file" {
-        return Some(json!({"before": before, "after": after}));
+    let with_path = |mut map: Map<String, Value>| {
+        map.insert("path".into(), path.clone().into());
+        Value::Object(map)
+    };
+    let attributes_only =
+        json!({"before": with_path(before.clone()), "after": with_path(after.clone())});
+    if module == "file" || (matches!(module, "copy" | "template") && plan.content.is_empty()) {
+        return (module == "file" || !before.is_empty() || !after.is_empty())
+            .then_some(attributes_only);
     }
+    let in_parts = matches!(module, "lineinfile" | "blockinfile");
     let mut list: Vec<Value> = plan
         .content
         .iter()
         .map(|c| {
-            json!({
+            let header = if in_parts {
+                format!("{} (content)", c.path)
+            } else {
+                c.path.clone()
+            };
+            let mut diff = json!({
                 "before": c.before.clone().unwrap_or_default(),
                 "after": c.after.clone().unwrap_or_default(),
-                "before_header": format!("{} (content)", c.path),
-                "after_header": format!("{} (content)", c.path),
-            })
+                "before_header": header,
+                "after_header": header,
+            });
+            // Ansible's copy and template name the file before only when there was one.
+            if c.before.is_none()
+                && matches!(module, "copy" | "template")
+                && let Some(map) = diff.as_object_mut()
+            {
+                map.remove("before_header");
+            }
+            diff
         })
         .collect();
-    if before.len() > 1 {
+    if in_parts && (!before.is_empty() || !after.is_empty()) {
         list.push(json!({
             "before": before,
             "after": after,

@@ -398,6 +398,74 @@ impl Output {
 }
 
 /// What a result line shows after `=>` at this verbosity: debug's message, or (with -v) it all.
+/// A task's `diff` (one or a list of `{before, after, before_header, after_header}`,
+/// `prepared`, or the binary/size notes) as Ansible's callbacks print it (`_get_diff`):
+/// mappings as sorted, indented JSON, then a unified diff with three lines of context.
+pub fn ansible_diff_text(diff: &Value) -> String {
+    let list = match diff {
+        Value::Array(list) => list.as_slice(),
+        one => std::slice::from_ref(one),
+    };
+    let mut out = String::new();
+    for diff in list {
+        let Value::Object(diff) = diff else { continue };
+        for (key, note) in [
+            (
+                "dst_binary",
+                "diff skipped: destination file appears to be binary",
+            ),
+            (
+                "src_binary",
+                "diff skipped: source file appears to be binary",
+            ),
+        ] {
+            if diff.contains_key(key) {
+                out.push_str(note);
+                out.push('\n');
+            }
+        }
+        for (key, side) in [("dst_larger", "destination"), ("src_larger", "source")] {
+            if let Some(size) = diff.get(key) {
+                out.push_str(&format!(
+                    "diff skipped: {side} file size is greater than {size}\n"
+                ));
+            }
+        }
+        if let (Some(before), Some(after)) = (diff.get("before"), diff.get("after")) {
+            let text = |v: &Value| match v {
+                Value::Object(_) => py_json(v, Some(4)) + "\n",
+                Value::Null => String::new(),
+                Value::String(s) => s.clone(),
+                other => crate::value_text(other),
+            };
+            let header = |key: &str, word: &str| match diff.get(key) {
+                Some(h) => format!("{word}: {}", crate::value_text(h)),
+                None => word.to_string(),
+            };
+            let (before, after) = (text(before), text(after));
+            let unified = similar::TextDiff::from_lines(&before, &after)
+                .unified_diff()
+                .context_radius(3)
+                .header(
+                    &header("before_header", "before"),
+                    &header("after_header", "after"),
+                )
+                .to_string();
+            if !unified.is_empty() {
+                out.push_str(&unified);
+                if !out.ends_with('\n') {
+                    out.push('\n');
+                }
+                out.push('\n');
+            }
+        }
+        if let Some(prepared) = diff.get("prepared") {
+            out.push_str(&crate::value_text(prepared));
+        }
+    }
+    out
+}
+
 /// A result without the warnings and deprecations the display has dealt with.
 fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
     match result {

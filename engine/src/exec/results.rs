@@ -448,7 +448,18 @@ impl PlayRun<'_> {
         let out = &self.engine.out;
         let censored = json!({"censored": CENSORED, "changed": item.flag("changed")});
         if out.show_diff && !no_log && matches!(status, Status::Changed) {
-            out.diff(&actions::diff_text(&item.plan));
+            // What the task registers as its diff is what Ansible's callback prints; settle's
+            // own view of the plan where there is none.
+            match item
+                .result
+                .get("diff")
+                .filter(|d| crate::template::json_truthy(d))
+            {
+                Some(diff) => {
+                    out.diff(crate::output::ansible_diff_text(diff).trim_end_matches('\n'))
+                }
+                None => out.diff(&actions::diff_text(&item.plan)),
+            }
         }
         let shown = if no_log {
             censored
