@@ -49,8 +49,10 @@ mod hostname;
 mod known_hosts;
 mod local_facts;
 mod mktemp;
+mod mount_facts;
 mod netlink;
 mod network_facts;
+mod package_facts;
 mod packages;
 mod ping;
 mod process;
@@ -58,6 +60,7 @@ pub mod pyre;
 mod replace;
 mod resource;
 pub mod script;
+mod service_facts;
 mod setup;
 mod slurp;
 mod stat;
@@ -252,6 +255,9 @@ pub static MODULES: &[&ModuleSpec] = &[
     &hostname::SPEC,
     &getent::SPEC,
     &async_job::STATUS_SPEC,
+    &service_facts::SPEC,
+    &package_facts::SPEC,
+    &mount_facts::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -330,6 +336,9 @@ pub fn run(request: &Request) -> Outcome {
         "hostname" => resource::run::<hostname::Hostname>(request),
         "getent" => getent::run(request),
         "async_status" => async_job::status(request),
+        "service_facts" => service_facts::run(request),
+        "package_facts" => package_facts::run(request),
+        "mount_facts" => mount_facts::run(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
