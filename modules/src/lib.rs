@@ -55,6 +55,7 @@ mod network_facts;
 mod package_facts;
 mod packages;
 mod ping;
+mod pip;
 mod process;
 pub mod pyre;
 mod replace;
@@ -258,6 +259,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &service_facts::SPEC,
     &package_facts::SPEC,
     &mount_facts::SPEC,
+    &pip::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -339,6 +341,7 @@ pub fn run(request: &Request) -> Outcome {
         "service_facts" => service_facts::run(request),
         "package_facts" => package_facts::run(request),
         "mount_facts" => mount_facts::run(request),
+        "pip" => resource::run::<pip::Pip>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
