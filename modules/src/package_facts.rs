@@ -312,17 +312,35 @@ fn list_origins(
         else {
             continue;
         };
-        let Ok(text) = std::fs::read_to_string(lists.join(name)) else {
+        let Ok(bytes) = std::fs::read(lists.join(name)) else {
             continue;
         };
-        for stanza in text.split("\n\n") {
-            let s = parse_stanza(stanza);
-            if wanted.contains(&(s.package.as_str(), s.version.as_str())) {
+        // Lists run to tens of megabytes: only the three fields are looked at, as bytes.
+        let field = |line: &[u8], key: &[u8]| -> Option<String> {
+            line.strip_prefix(key)
+                .map(|v| String::from_utf8_lossy(v).trim().to_string())
+        };
+        let (mut package, mut version, mut section) = (String::new(), String::new(), String::new());
+        let mut finish = |package: &mut String, version: &mut String, section: &mut String| {
+            if wanted.contains(&(package.as_str(), version.as_str())) {
                 found
-                    .entry((s.package, s.version))
-                    .or_insert_with(|| (origin.clone(), s.section));
+                    .entry((std::mem::take(package), std::mem::take(version)))
+                    .or_insert_with(|| (origin.clone(), std::mem::take(section)));
+            }
+            package.clear();
+            version.clear();
+            section.clear();
+        };
+        for line in bytes.split(|b| *b == b'\n') {
+            match line.first() {
+                None => finish(&mut package, &mut version, &mut section),
+                Some(b'P') => package = field(line, b"Package:").unwrap_or(package),
+                Some(b'V') => version = field(line, b"Version:").unwrap_or(version),
+                Some(b'S') => section = field(line, b"Section:").unwrap_or(section),
+                _ => {}
             }
         }
+        finish(&mut package, &mut version, &mut section);
     }
     found
 }
