@@ -17,6 +17,7 @@ use crate::value_text;
 
 mod fetch;
 mod pause;
+mod reboot;
 mod script;
 mod wait_for_connection;
 
@@ -38,6 +39,8 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ("pause", None),
     // Checks its own arguments when it runs, with Ansible's message.
     ("wait_for_connection", None),
+    // Checks its own arguments when it runs, with Ansible's message.
+    ("reboot", None),
     (
         "include_vars",
         Some(&[
@@ -387,6 +390,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         )),
         "pause" => pause::pause(ctx),
         "wait_for_connection" => wait_for_connection::wait_for_connection(ctx),
+        "reboot" => reboot::reboot(ctx),
         "include_vars" => include_vars(ctx),
         "template" => template(ctx),
         "copy" => copy(ctx),

@@ -572,7 +572,7 @@ fn mount_entries(mtab: &str) -> Vec<Map<String, Value>> {
 }
 
 /// Ansible's `get_mount_size`: the statvfs numbers of a mount point (none when it fails).
-fn mount_size(mount: &str) -> Map<String, Value> {
+pub(crate) fn mount_size(mount: &str) -> Map<String, Value> {
     let mut facts = Map::new();
     let Ok(path) = std::ffi::CString::new(mount) else {
         return facts;

@@ -54,15 +54,19 @@ mod make;
 mod mktemp;
 mod modprobe;
 mod mount;
+mod mount_facts;
 mod netlink;
 mod network_facts;
+mod package_facts;
 mod packages;
 mod ping;
+mod pip;
 mod process;
 pub mod pyre;
 mod replace;
 mod resource;
 pub mod script;
+mod service_facts;
 mod setup;
 mod slurp;
 mod stat;
@@ -275,6 +279,10 @@ pub static MODULES: &[&ModuleSpec] = &[
     &locale_gen::SPEC,
     &modprobe::SPEC,
     &make::SPEC,
+    &service_facts::SPEC,
+    &package_facts::SPEC,
+    &mount_facts::SPEC,
+    &pip::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -360,6 +368,10 @@ pub fn run(request: &Request) -> Outcome {
         "community.general.locale_gen" => resource::run::<locale_gen::LocaleGen>(request),
         "community.general.modprobe" => resource::run::<modprobe::Modprobe>(request),
         "community.general.make" => resource::run::<make::Make>(request),
+        "service_facts" => service_facts::run(request),
+        "package_facts" => package_facts::run(request),
+        "mount_facts" => mount_facts::run(request),
+        "pip" => resource::run::<pip::Pip>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
