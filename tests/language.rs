@@ -4433,3 +4433,82 @@ fn assert_without_a_condition_says_so_in_ansibles_words() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn loop_items_keep_the_trust_of_each_value() {
+    // Ansible 2.19: a loop item written in the playbook is a trusted expression, one a template
+    // computed is not; a list of conditions reached through the item is used as written.
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    a_var: one
+  tasks:
+    - assert: '{{ item }}'
+      loop:
+        - that: a_var == 'one'
+        - that: ['1 == 1', '{{ a_var == \"one\" }}']
+    - assert: '{{ item }}'
+      loop:
+        - that: \"'hi' == '{{ 'hi' }}'\"
+      register: computed
+      ignore_errors: true
+    - assert:
+        that: '{{ item }}'
+      loop: ['1 == 1', '1 == 42']
+      register: indirect
+      ignore_errors: true
+    - assert:
+        that: '{{ item.checks }}'
+      loop:
+        - checks: ['a_var is defined', 'a_var == \"one\"']
+    - include_tasks: checks.yml
+      loop:
+        - checks: ['a_var == \"one\"']
+    - assert:
+        that:
+          - computed is failed
+          - computed.results[0].msg is contains 'untrusted'
+          - indirect.results[0] is success
+          - indirect.results[1].msg is contains 'Assertion failed'
+          - indirect.results[1].item == '1 == 42'
+",
+    );
+    s.write(
+        "checks.yml",
+        "\
+- assert:
+    that: '{{ item.checks }}'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn json_from_trusted_text_keeps_the_legacy_unsafe_marker_untrusted() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    text: !unsafe '{\"plain\": \"avalue\", \"marked\": {\"__ansible_unsafe\": \"{{ not_rendered }}\"}}'
+  tasks:
+    - set_fact:
+        data: '{{ text | ansible._protomatter.apply_trust | from_json(profile=\"inventory_legacy\") }}'
+    - assert:
+        that:
+          - data.plain == 'avalue'
+          - data.plain is ansible._protomatter.tagged_with 'TrustedAsTemplate'
+          - data.marked == '{' ~ '{ not_rendered }}'
+          - data.marked is not ansible._protomatter.tagged_with 'TrustedAsTemplate'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

@@ -260,6 +260,9 @@ pub(crate) struct ActionContext<'a> {
     /// Variables the action sets on the host (`set_fact`, `include_vars`).
     /// Sets a host variable that is data (`set_fact`): never rendered again.
     pub set_var: &'a dyn Fn(&str, Value),
+    /// Sets a host variable as `set_fact` does, but with trust kept per value: a template
+    /// layer whose untrusted text is wrapped to render as itself.
+    pub set_trusted_var: &'a dyn Fn(&str, Value),
     /// Sets a host variable from a vars file (`include_vars`): a template like any vars file.
     pub include_var: &'a dyn Fn(&str, Value),
     /// `async`: start the module as a background job on the host.
@@ -432,7 +435,24 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
     } else {
         format!("ansible.builtin.{}", task.module)
     };
-    match render(ctx, &template)? {
+    let written = template
+        .as_str()
+        .and_then(|t| templar().trusted_mapping(t.trim(), ctx.scope));
+    let rendered = match written {
+        // Arguments as written, each keeping its trust, less those that render to `omit`.
+        Some(mut args) => {
+            let mut omitted = Vec::new();
+            for (k, v) in &args {
+                if is_template_value(v) && render(ctx, v)?.as_str() == Some(OMIT) {
+                    omitted.push(k.clone());
+                }
+            }
+            args.retain(|k, _| !omitted.contains(k));
+            Value::Object(args)
+        }
+        None => render(ctx, &template)?,
+    };
+    match rendered {
         Value::Object(mut args) => {
             // Omitted arguments are dropped before the action checks them.
             args.retain(|_, v| v.as_str() != Some(OMIT));
@@ -448,6 +468,11 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
             settle_yaml::python_type(&other)
         )),
     }
+}
+
+/// A string holding a template (other values are taken as they are).
+fn is_template_value(v: &Value) -> bool {
+    v.as_str().is_some_and(is_template)
 }
 
 fn done(map: Value) -> ActionResult {
@@ -803,7 +828,11 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
         facts.insert(key, value);
     }
     for (k, v) in &facts {
-        (ctx.set_var)(k, v.clone());
+        // A value decoded from text `apply_trust` vouched for keeps its trust per value.
+        match crate::filters::protomatter::trusted_form(v) {
+            Some(kept) => (ctx.set_trusted_var)(k, kept),
+            None => (ctx.set_var)(k, v.clone()),
+        }
     }
     // `cacheable: true` makes them facts too (kept in the fact cache), as in Ansible.
     let cacheable = match ctx.task.args.get("cacheable") {

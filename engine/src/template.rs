@@ -701,7 +701,12 @@ impl Templar {
         template: &mut dyn FnMut(&str) -> Result<Value, TemplateError>,
     ) -> Result<Value, TemplateError> {
         match value {
-            Value::String(s) if is_template(s) => template(s),
+            // Untrusted text (a host's, or what a template computed) renders to itself; the
+            // common case needs no template engine.
+            Value::String(s) if is_template(s) => match plain_raw(s) {
+                Some(text) => Ok(Value::String(text.into())),
+                None => template(s),
+            },
             Value::Array(items) => items
                 .iter()
                 .map(|v| self.render_each(v, scope, template))
@@ -994,8 +999,11 @@ impl Templar {
             return None;
         }
         // The items as written, so each keeps what it is (an `!unsafe` one stays untrusted).
-        let name = single_expression(template).map(str::trim)?;
-        if let Some(Value::Array(items)) = scope.raw(name).as_deref() {
+        let path = single_expression(template)?;
+        if let Some((Value::Array(items), _)) = written_path(path, scope)
+            .as_ref()
+            .map(|(v, d)| (v.as_ref(), d))
+        {
             return Some(items.clone());
         }
         match self.render_string(template, scope) {
@@ -1004,17 +1012,119 @@ impl Templar {
         }
     }
 
+    /// The arguments a template names (`assert: "{{ item }}"`), as written, when it names a
+    /// mapping written by a person: each value keeps its own trust, as if written in place.
+    pub fn trusted_mapping(
+        &self,
+        template: &str,
+        scope: &Arc<Scope>,
+    ) -> Option<serde_json::Map<String, Value>> {
+        if !self.renders_trusted_text(template, scope) {
+            return None;
+        }
+        match written_path(single_expression(template)?, scope)?
+            .0
+            .as_ref()
+        {
+            Value::Object(map) => Some(map.clone()),
+            _ => None,
+        }
+    }
+
     /// Whether `{{ name }}` names a variable written by a person (a template layer), whose text
     /// Ansible 2.19 still trusts as an expression.
     fn renders_trusted_text(&self, template: &str, scope: &Scope) -> bool {
         single_expression(template)
-            .map(str::trim)
-            .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-            .and_then(|name| scope.entry(name))
+            .and_then(|path| written_path(path, scope))
             // Data never is; nor is `!unsafe` text, which the YAML loader wrapped in raw.
             .is_some_and(|(value, data)| {
                 !data && !value.as_str().is_some_and(|s| s.starts_with("{% raw %}"))
             })
+    }
+}
+
+/// The text of `{% raw %}text{% endraw %}` when nothing else is inside (no other tag).
+fn plain_raw(s: &str) -> Option<&str> {
+    let text = s.strip_prefix("{% raw %}")?.strip_suffix("{% endraw %}")?;
+    (!text.contains("{%")).then_some(text)
+}
+
+/// Every string inside wrapped to render as itself, and so read as untrusted text (what a
+/// template computed, or what a host sent), as Ansible 2.19 keeps such values untagged.
+pub(crate) fn untrusted(value: &Value) -> Value {
+    match value {
+        Value::String(s) if is_template(s) => Value::String(settle_yaml::literal_template(s)),
+        Value::String(s) => Value::String(format!("{{% raw %}}{s}{{% endraw %}}")),
+        Value::Array(items) => Value::Array(items.iter().map(untrusted).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), untrusted(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The value a variable path (`item`, `item.item.checks`) names as written, and whether the
+/// variable is data. Only names and `.attribute` steps; anything else is `None`.
+fn written_path<'s>(path: &str, scope: &'s Scope) -> Option<(Cow<'s, Value>, bool)> {
+    let mut steps = path.trim().split('.');
+    let name = steps.next()?;
+    let is_word =
+        |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !is_word(name) || name.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let (mut value, data) = scope.entry(name)?;
+    for step in steps {
+        if !is_word(step) {
+            return None;
+        }
+        value = Cow::Owned(value.get(step)?.clone());
+    }
+    Some((value, data))
+}
+
+/// `rendered` (what `written` rendered to) with Ansible 2.19's trust kept per value: a string
+/// as a person wrote it stays trusted, one a template computed (or that came from a host) is
+/// wrapped to render as itself ([`untrusted`]). A template that only names a variable written
+/// by a person (`loop: "{{ checks }}"`) passes that variable's own trust on. This is what a
+/// loop item holds, so `that: "{{ item }}"` evaluates a written expression and refuses a
+/// computed one.
+pub fn keep_trust(written: &Value, rendered: &Value, scope: &Scope) -> Value {
+    match (written, rendered) {
+        (Value::String(w), _) if !is_template(w) => rendered.clone(),
+        // `!unsafe` text stays as it was written: wrapped.
+        (Value::String(w), Value::String(r))
+            if w.strip_prefix("{% raw %}")
+                .and_then(|t| t.strip_suffix("{% endraw %}"))
+                == Some(r.as_str()) =>
+        {
+            written.clone()
+        }
+        (Value::String(w), _) => {
+            match single_expression(w.trim()).and_then(|p| written_path(p, scope)) {
+                Some((raw, false)) if raw.as_ref() != written => keep_trust(&raw, rendered, scope),
+                _ => untrusted(rendered),
+            }
+        }
+        (Value::Array(ws), Value::Array(rs)) if ws.len() == rs.len() => Value::Array(
+            ws.iter()
+                .zip(rs)
+                .map(|(w, r)| keep_trust(w, r, scope))
+                .collect(),
+        ),
+        (Value::Object(wm), Value::Object(rm)) => Value::Object(
+            rm.iter()
+                .map(|(k, r)| {
+                    let kept = match wm.get(k) {
+                        Some(w) => keep_trust(w, r, scope),
+                        None => untrusted(r),
+                    };
+                    (k.clone(), kept)
+                })
+                .collect(),
+        ),
+        (Value::Array(_) | Value::Object(_), _) => untrusted(rendered),
+        _ => rendered.clone(),
     }
 }
 

@@ -94,13 +94,13 @@ fn trusted_result(task: &Task, result: &Map<String, Value>) -> Option<Map<String
                     .map(|(k, v)| {
                         let v = match written_as_is(task, k, v) {
                             true => v.clone(),
-                            false => untrusted(v),
+                            false => crate::template::untrusted(v),
                         };
                         (k.clone(), v)
                     })
                     .collect(),
             ),
-            _ => untrusted(value),
+            _ => crate::template::untrusted(value),
         };
         trusted.insert(key.clone(), kept);
     }
@@ -118,21 +118,6 @@ fn written_as_is(task: &Task, key: &str, value: &Value) -> bool {
             .args
             .iter()
             .any(|(k, written)| crate::template::is_template(k) && plain(written)),
-    }
-}
-
-/// Every string inside wrapped to render as itself, and so read as untrusted text.
-fn untrusted(value: &Value) -> Value {
-    match value {
-        Value::String(s) if crate::template::is_template(s) => {
-            Value::String(settle_yaml::literal_template(s))
-        }
-        Value::String(s) => Value::String(format!("{{% raw %}}{s}{{% endraw %}}")),
-        Value::Array(items) => Value::Array(items.iter().map(untrusted).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), untrusted(v))).collect())
-        }
-        other => other.clone(),
     }
 }
 

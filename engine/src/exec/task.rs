@@ -367,6 +367,7 @@ impl PlayRun<'_> {
             _ => state,
         };
         let set_var = |k: &str, v: Value| facts_state.set_task_var(k, v);
+        let set_trusted_var = |k: &str, v: Value| facts_state.set_trusted_result(k, v);
         let include_var = |k: &str, v: Value| facts_state.set_included_var(k, v);
         let ctx = ActionContext {
             task,
@@ -386,6 +387,7 @@ impl PlayRun<'_> {
             run_module: &run_module,
             reset_connection: &reset_connection,
             set_var: &set_var,
+            set_trusted_var: &set_trusted_var,
             include_var: &include_var,
             async_task: async_task.as_ref(),
         };
