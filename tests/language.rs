@@ -4512,3 +4512,74 @@ fn json_from_trusted_text_keeps_the_legacy_unsafe_marker_untrusted() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn a_role_with_argument_specs_checks_its_arguments_first() {
+    let s = one_host();
+    s.write(
+        "roles/b/meta/argument_specs.yml",
+        "\
+argument_specs:
+  main:
+    short_description: Main entry point for role B.
+    options:
+      b_str: {type: str, required: true}
+      b_int: {type: int, required: true}
+      nested:
+        type: dict
+        options:
+          inner: {type: dict, options: {level: {type: int, required: true}}}
+",
+    );
+    s.write("roles/b/tasks/main.yml", "- debug: msg=ran\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - include_role: {name: b}
+      vars: {b_str: x, b_int: '5'}
+    - block:
+        - import_role: {name: b}
+          vars:
+            b_int: ~
+            nested: {inner: {other: true}}
+        - fail: msg='not reached'
+      rescue:
+        - assert:
+            that:
+              - ansible_failed_task.name == \"Validating arguments against arg spec 'main' - Main entry point for role B.\"
+              - ansible_failed_result.argument_errors | length == 4
+              - \"'missing required arguments: b_str' in ansible_failed_result.argument_errors\"
+              - \"'missing required arguments: level found in nested -> inner' in ansible_failed_result.argument_errors\"
+              - \"'nested.inner.other. Supported parameters include: level.' in ansible_failed_result.argument_errors\"
+              - ansible_failed_result.argument_errors[1] is search('b_int. is of type NoneType and we were unable to convert to int')
+              - ansible_failed_result.validate_args_context.name == 'b'
+              - ansible_failed_result.argument_spec_data.b_int.type == 'int'
+    - import_role: {name: b, rolespec_validate: false}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    // Tagged `always`: it runs whatever `--tags` selects.
+    s.write(
+        "tagged.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - import_role: {name: b}
+      vars: {b_str: x, b_int: 5}
+",
+    );
+    let run = s.settle(&["tagged.yml", "-i", "hosts", "--tags", "nothing"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains(
+            "TASK [b : Validating arguments against arg spec 'main' - Main entry point for role B.]"
+        ),
+        "{}",
+        run.stdout
+    );
+}

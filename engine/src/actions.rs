@@ -15,6 +15,7 @@ use crate::connection::ConnectionError;
 use crate::template::{OMIT, Scope, is_template, templar};
 use crate::value_text;
 
+mod argument_spec;
 mod fetch;
 mod pause;
 mod script;
@@ -29,6 +30,14 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
         Some(&["that", "fail_msg", "msg", "success_msg", "quiet"]),
     ),
     ("fail", Some(&["msg"])),
+    (
+        "validate_argument_spec",
+        Some(&[
+            "argument_spec",
+            "provided_arguments",
+            "validate_args_context",
+        ]),
+    ),
     ("set_fact", None),
     ("add_host", None),
     ("set_stats", Some(&["data", "per_host", "aggregate"])),
@@ -380,6 +389,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
             failed(msg)
         }),
         "set_fact" => set_fact(ctx),
+        "validate_argument_spec" => argument_spec::validate_argument_spec(ctx),
         "meta" => Ok(ActionResult::Meta(
             ctx.task
                 .args

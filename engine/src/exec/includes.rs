@@ -486,5 +486,6 @@ fn render_role_files(files: &RoleInclude, scope: &Arc<Scope>) -> Result<RoleIncl
         allow_duplicates: files.allow_duplicates,
         public: files.public,
         identity: files.identity.clone(),
+        rolespec_validate: files.rolespec_validate,
     })
 }
