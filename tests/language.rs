@@ -4583,3 +4583,38 @@ argument_specs:
         run.stdout
     );
 }
+
+#[test]
+fn a_registered_loop_keeps_its_items_trusted_and_host_output_untrusted() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: echo '{{ '{{' }} 1 == 1 }}'
+      loop:
+        - checks: ['item is success', \"item.stdout is contains('1 == 1')\"]
+      register: ran
+    - assert:
+        that: '{{ item.item.checks }}'
+      loop: '{{ ran.results }}'
+    - assert:
+        that: '{{ item.stdout }}'
+      loop: '{{ ran.results }}'
+      register: hostile
+      ignore_errors: true
+    - assert:
+        that: \"{{ 'a' }} == {{ 'a' }}\"
+      register: meta
+      ignore_errors: true
+    - assert:
+        that:
+          - hostile is failed
+          - meta.msg is contains 'untrusted template or expression'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}

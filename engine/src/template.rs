@@ -938,8 +938,11 @@ impl Templar {
                 }
                 // An expression with templates inside (`"{{ 'hi' }}" == "hi"`): evaluated once
                 // rendered, unless what the templates put in came from host data.
+                // Text wholly inside delimiters (`{{ 'a' }} == {{ 'b' }}`) is meta-templating,
+                // which Ansible 2.19 refuses as untrusted.
                 Value::String(text)
                     if single_expression(expr).is_none()
+                        && !meta_template(expr)
                         && !expr.starts_with("{%")
                         && !embeds_data(expr, scope) =>
                 {
@@ -1128,6 +1131,46 @@ pub fn keep_trust(written: &Value, rendered: &Value, scope: &Scope) -> Value {
     }
 }
 
+/// Whether `text` is wholly templates but more than one (`{{ 'a' }} == {{ 'b' }}`): an
+/// expression made by templating, which Ansible 2.19 refuses. Quotes inside a template are
+/// followed, so `{{ "{{ x }}" == y }}` is one template.
+fn meta_template(text: &str) -> bool {
+    if !(text.starts_with("{{") && text.ends_with("}}")) {
+        return false;
+    }
+    let (mut blocks, mut inside, mut quote) = (0, false, None::<char>);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (inside, quote) {
+            (true, Some(q)) if c == q => quote = None,
+            (true, Some(_)) => {}
+            (true, None) if c == '\'' || c == '"' => quote = Some(c),
+            (true, None) if c == '}' && chars.peek() == Some(&'}') => {
+                chars.next();
+                inside = false;
+            }
+            (false, _) if c == '{' && chars.peek() == Some(&'{') => {
+                chars.next();
+                inside = true;
+                blocks += 1;
+            }
+            _ => {}
+        }
+    }
+    blocks > 1
+}
+
+/// Whether a value holds untrusted text (wrapped to render as itself): a registered result
+/// or a fact set from computed values, kept with trust per value.
+fn holds_untrusted(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.starts_with("{% raw %}"),
+        Value::Array(items) => items.iter().any(holds_untrusted),
+        Value::Object(map) => map.values().any(holds_untrusted),
+        _ => false,
+    }
+}
+
 /// Whether a `{{ … }}` inside `text` reads a variable that is data (a registered result, a
 /// fact): text from the host, which must never become part of an expression.
 fn embeds_data(text: &str, scope: &Scope) -> bool {
@@ -1155,7 +1198,9 @@ fn embeds_data(text: &str, scope: &Scope) -> bool {
                 None => {
                     if !word.starts_with('.')
                         && !word.starts_with(|c: char| c.is_ascii_digit())
-                        && scope.entry(&word).is_some_and(|(_, data)| data)
+                        && scope
+                            .entry(&word)
+                            .is_some_and(|(value, data)| data || holds_untrusted(&value))
                     {
                         return true;
                     }

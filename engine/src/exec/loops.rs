@@ -124,6 +124,10 @@ fn item_label(
     }
 }
 
+/// The private result key carrying a loop's items with their trust (see `trusted_items`), for
+/// the registered result; never shown.
+pub(super) const KEPT_ITEMS: &str = "_ansible_kept_items";
+
 impl PlayRun<'_> {
     pub(super) fn run_loop(
         &self,
@@ -257,6 +261,8 @@ impl PlayRun<'_> {
             "results".into(),
             Value::Array(results.into_iter().map(|(_, v)| v).collect()),
         );
+        // Each item as the loop variable held it, so the registered result keeps its trust.
+        result.insert(KEPT_ITEMS.into(), Value::Array(kept));
         if unreachable.is_some() {
             result.insert("unreachable".into(), true.into());
             result.insert(

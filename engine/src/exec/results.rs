@@ -107,6 +107,28 @@ fn trusted_result(task: &Task, result: &Map<String, Value>) -> Option<Map<String
     Some(trusted)
 }
 
+/// A loop's registered result as Ansible 2.19 keeps it: what the task returned is untrusted
+/// text, but each result's loop variable is the item itself, with the item's own trust (so
+/// `that: "{{ item.item.checks }}"` over the results evaluates the checks as written).
+fn loop_result_with_trust(registered: &Map<String, Value>, kept: Vec<Value>) -> Value {
+    let mut trusted = crate::template::untrusted(&Value::Object(registered.clone()));
+    let plain = registered.get("results").and_then(Value::as_array);
+    if let (Some(Value::Array(results)), Some(plain)) = (trusted.get_mut("results"), plain) {
+        for ((result, item), original) in results.iter_mut().zip(kept).zip(plain) {
+            let loop_var = original
+                .get("ansible_loop_var")
+                .and_then(Value::as_str)
+                .unwrap_or("item");
+            if let Value::Object(map) = result
+                && map.contains_key(loop_var)
+            {
+                map.insert(loop_var.to_string(), item);
+            }
+        }
+    }
+    trusted
+}
+
 /// Whether a `set_fact` value is its argument as written (no template in it, so the
 /// rendered value is the written one).
 fn written_as_is(task: &Task, key: &str, value: &Value) -> bool {
@@ -281,6 +303,7 @@ impl PlayRun<'_> {
         ignore_errors: bool,
         (handler, started): (bool, Instant),
     ) -> StepOutcome {
+        let kept_items = result.remove(super::loops::KEPT_ITEMS);
         let display = result.clone();
         let cacheable = result
             .get("_ansible_facts_cacheable")
@@ -306,7 +329,12 @@ impl PlayRun<'_> {
             add_exception(&mut registered);
             match trusted_result(task, &registered) {
                 Some(trusted) => state.set_trusted_result(reg, Value::Object(trusted)),
-                None => state.set_task_var(reg, Value::Object(registered)),
+                None => match kept_items {
+                    Some(Value::Array(kept)) => {
+                        state.set_trusted_result(reg, loop_result_with_trust(&registered, kept))
+                    }
+                    _ => state.set_task_var(reg, Value::Object(registered)),
+                },
             }
         }
         let item = ItemResult {

@@ -224,6 +224,7 @@ impl PlayRun<'_> {
         mut result: Map<String, Value>,
         msg: &str,
     ) -> StepOutcome {
+        result.remove(super::loops::KEPT_ITEMS);
         let ignore = match result.remove("_ansible_ignore_unreachable") {
             Some(v) => crate::template::json_truthy(&v),
             None => bool_of(
