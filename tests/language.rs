@@ -4618,3 +4618,42 @@ fn a_registered_loop_keeps_its_items_trusted_and_host_output_untrusted() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn templated_lookup_arguments_render_and_wrapped_conditions_are_deprecated() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    word: dude
+    ansible_deprecation_warnings: true
+  tasks:
+    - debug:
+        msg: \"{{ lookup('pipe', 'echo {{ word }}') }}\"
+      register: piped
+    - assert:
+        that:
+          - |
+            {{ query('pipe', 'echo {{ \"dude\" }}') == [\"dude\"] }}
+          - piped.msg == 'dude'
+    - assert:
+        that: '{{ word == \"dude\" }}'
+      register: wrapped
+    - assert:
+        that:
+          - wrapped.deprecations | length == 1
+          - wrapped.deprecations[0].msg is contains 'should not be surrounded by templating delimiters'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("[DEPRECATION WARNING]: Conditionals should not be surrounded"),
+        "{}",
+        run.stderr
+    );
+}

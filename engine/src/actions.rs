@@ -784,10 +784,14 @@ fn assert(ctx: &ActionContext) -> Result<ActionResult, String> {
     }
     let args = rendered_args(ctx, &["that"])?;
     let quiet = args.get("quiet").is_some_and(crate::template::json_truthy);
+    let mut deprecations = Vec::new();
     for condition in &that {
-        let holds = templar()
-            .condition(condition, ctx.scope)
+        let (holds, wrapped) = templar()
+            .condition_noting(condition, ctx.scope)
             .map_err(|e| format!("assert: {}", e.message))?;
+        if wrapped {
+            deprecations.push(conditional_as_template(ctx));
+        }
         if !holds {
             let msg = args
                 .get("fail_msg")
@@ -804,10 +808,33 @@ fn assert(ctx: &ActionContext) -> Result<ActionResult, String> {
         .map(value_text)
         .unwrap_or_else(|| "All assertions passed".into());
     let mut result = json!({"changed": false, "failed": false, "msg": msg});
+    if !deprecations.is_empty() {
+        result["deprecations"] = json!(deprecations);
+    }
     if !quiet {
         result["_debug_output"] = json!({"changed": false, "msg": msg});
     }
     Ok(done(result))
+}
+
+/// Ansible 2.19's deprecation of a condition in `{{ }}` that gives a value, not an expression,
+/// shown (unless deprecation warnings are off) and kept in the result's `deprecations`.
+fn conditional_as_template(ctx: &ActionContext) -> Value {
+    const MSG: &str =
+        "Conditionals should not be surrounded by templating delimiters such as {{ }} or {% %}.";
+    let enabled = match ctx.scope.get("ansible_deprecation_warnings") {
+        Ok(Some(v)) => crate::template::json_truthy(&v),
+        _ => std::env::var("ANSIBLE_DEPRECATION_WARNINGS")
+            .map(|v| crate::template::json_truthy(&Value::String(v)))
+            .unwrap_or(true),
+    };
+    if enabled {
+        eprintln!(
+            "[DEPRECATION WARNING]: {MSG} This feature will be removed from ansible-core version \
+             2.23."
+        );
+    }
+    json!({"msg": MSG, "version": "2.23", "collection_name": "ansible.builtin"})
 }
 
 fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {

@@ -537,6 +537,7 @@ impl Templar {
         env.set_unknown_method_callback(python_methods);
         crate::filters::register(&mut env);
         env.add_function(crate::jinja_source::CHAIN, crate::jinja_source::chain);
+        env.add_function(crate::jinja_source::LOOKUP_TEMPLATE, lookup_template);
         env.add_function(WHOLE, whole);
         env.add_function(crate::native_macros::KEEP, crate::native_macros::keep);
         env.add_function(
@@ -919,6 +920,28 @@ impl Templar {
     /// A template that renders to a variable's own text (`when: "{{ flag }}"`, `flag` written by
     /// a person) is evaluated once more as an expression; data from hosts never is.
     pub fn condition(&self, cond: &Value, scope: &Arc<Scope>) -> Result<bool, TemplateError> {
+        self.condition_noting(cond, scope).map(|(holds, _)| holds)
+    }
+
+    /// [`Templar::condition`], and whether the condition was a template that gave no
+    /// expression (`that: "{{ x == 1 }}"`), which Ansible 2.19 deprecates: "Conditionals
+    /// should not be surrounded by templating delimiters".
+    pub fn condition_noting(
+        &self,
+        cond: &Value,
+        scope: &Arc<Scope>,
+    ) -> Result<(bool, bool), TemplateError> {
+        let mut wrapped = false;
+        let holds = self.condition_inner(cond, scope, &mut wrapped)?;
+        Ok((holds, wrapped))
+    }
+
+    fn condition_inner(
+        &self,
+        cond: &Value,
+        scope: &Arc<Scope>,
+        wrapped: &mut bool,
+    ) -> Result<bool, TemplateError> {
         let expr = match cond {
             Value::Bool(b) => return Ok(*b),
             Value::Null => return Ok(true),
@@ -931,6 +954,9 @@ impl Templar {
         };
         let result = if is_template(expr) {
             let rendered = self.render_string(expr, scope)?;
+            *wrapped = !matches!(rendered, Value::String(_))
+                && (expr.starts_with("{{") || expr.starts_with("{%"))
+                && (expr.ends_with("}}") || expr.ends_with("%}"));
             match rendered {
                 Value::Bool(b) => return Ok(b),
                 Value::String(text) if self.renders_trusted_text(expr, scope) => {
@@ -1044,6 +1070,21 @@ impl Templar {
                 !data && !value.as_str().is_some_and(|s| s.starts_with("{% raw %}"))
             })
     }
+}
+
+/// A template written as a lookup's argument (`lookup('pipe', 'echo {{ x }}')`), rendered
+/// in the scope of the template that calls the lookup (see `jinja_source`).
+fn lookup_template(state: &minijinja::State, text: String) -> Result<Mj, minijinja::Error> {
+    let Some(scope) = state
+        .lookup("vars")
+        .and_then(|v| v.downcast_object::<Scope>())
+    else {
+        return Ok(Mj::from(text));
+    };
+    templar()
+        .render_text(&text, &scope)
+        .map(Mj::from)
+        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.message))
 }
 
 /// The text of `{% raw %}text{% endraw %}` when nothing else is inside (no other tag).
