@@ -4657,3 +4657,28 @@ fn templated_lookup_arguments_render_and_wrapped_conditions_are_deprecated() {
         run.stderr
     );
 }
+
+#[test]
+fn ssh_arguments_ssh_cannot_take_make_the_host_unreachable() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - ping:
+      vars:
+        ansible_connection: ssh
+        ansible_host: 127.0.0.1
+        ansible_ssh_common_args: MEEEEEE
+      register: bad_args
+      ignore_unreachable: true
+    - assert:
+        that:
+          - bad_args is unreachable
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
