@@ -4682,3 +4682,27 @@ fn ssh_arguments_ssh_cannot_take_make_the_host_unreachable() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
 }
+
+#[test]
+fn the_config_lookup_reads_the_sudo_become_plugins_options() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - assert:
+        that:
+          - lookup('config', 'become_flags', plugin_type='become', plugin_name='sudo') == '-H -S -n'
+          - lookup('config', 'become_exe', plugin_type='become', plugin_name='ansible.builtin.sudo') == 'sudo'
+    - assert:
+        that:
+          - lookup('config', 'become_flags', plugin_type='become', plugin_name='sudo') == '-n'
+      vars:
+        ansible_become_flags: '-n'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
