@@ -4435,6 +4435,279 @@ fn assert_without_a_condition_says_so_in_ansibles_words() {
 }
 
 #[test]
+fn loop_items_keep_the_trust_of_each_value() {
+    // Ansible 2.19: a loop item written in the playbook is a trusted expression, one a template
+    // computed is not; a list of conditions reached through the item is used as written.
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    a_var: one
+  tasks:
+    - assert: '{{ item }}'
+      loop:
+        - that: a_var == 'one'
+        - that: ['1 == 1', '{{ a_var == \"one\" }}']
+    - assert: '{{ item }}'
+      loop:
+        - that: \"'hi' == '{{ 'hi' }}'\"
+      register: computed
+      ignore_errors: true
+    - assert:
+        that: '{{ item }}'
+      loop: ['1 == 1', '1 == 42']
+      register: indirect
+      ignore_errors: true
+    - assert:
+        that: '{{ item.checks }}'
+      loop:
+        - checks: ['a_var is defined', 'a_var == \"one\"']
+    - include_tasks: checks.yml
+      loop:
+        - checks: ['a_var == \"one\"']
+    - assert:
+        that:
+          - computed is failed
+          - computed.results[0].msg is contains 'untrusted'
+          - indirect.results[0] is success
+          - indirect.results[1].msg is contains 'Assertion failed'
+          - indirect.results[1].item == '1 == 42'
+",
+    );
+    s.write(
+        "checks.yml",
+        "\
+- assert:
+    that: '{{ item.checks }}'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn json_from_trusted_text_keeps_the_legacy_unsafe_marker_untrusted() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    text: !unsafe '{\"plain\": \"avalue\", \"marked\": {\"__ansible_unsafe\": \"{{ not_rendered }}\"}}'
+  tasks:
+    - set_fact:
+        data: '{{ text | ansible._protomatter.apply_trust | from_json(profile=\"inventory_legacy\") }}'
+    - assert:
+        that:
+          - data.plain == 'avalue'
+          - data.plain is ansible._protomatter.tagged_with 'TrustedAsTemplate'
+          - data.marked == '{' ~ '{ not_rendered }}'
+          - data.marked is not ansible._protomatter.tagged_with 'TrustedAsTemplate'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn a_role_with_argument_specs_checks_its_arguments_first() {
+    let s = one_host();
+    s.write(
+        "roles/b/meta/argument_specs.yml",
+        "\
+argument_specs:
+  main:
+    short_description: Main entry point for role B.
+    options:
+      b_str: {type: str, required: true}
+      b_int: {type: int, required: true}
+      nested:
+        type: dict
+        options:
+          inner: {type: dict, options: {level: {type: int, required: true}}}
+",
+    );
+    s.write("roles/b/tasks/main.yml", "- debug: msg=ran\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - include_role: {name: b}
+      vars: {b_str: x, b_int: '5'}
+    - block:
+        - import_role: {name: b}
+          vars:
+            b_int: ~
+            nested: {inner: {other: true}}
+        - fail: msg='not reached'
+      rescue:
+        - assert:
+            that:
+              - ansible_failed_task.name == \"Validating arguments against arg spec 'main' - Main entry point for role B.\"
+              - ansible_failed_result.argument_errors | length == 4
+              - \"'missing required arguments: b_str' in ansible_failed_result.argument_errors\"
+              - \"'missing required arguments: level found in nested -> inner' in ansible_failed_result.argument_errors\"
+              - \"'nested.inner.other. Supported parameters include: level.' in ansible_failed_result.argument_errors\"
+              - ansible_failed_result.argument_errors[1] is search('b_int. is of type NoneType and we were unable to convert to int')
+              - ansible_failed_result.validate_args_context.name == 'b'
+              - ansible_failed_result.argument_spec_data.b_int.type == 'int'
+    - import_role: {name: b, rolespec_validate: false}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    // Tagged `always`: it runs whatever `--tags` selects.
+    s.write(
+        "tagged.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - import_role: {name: b}
+      vars: {b_str: x, b_int: 5}
+",
+    );
+    let run = s.settle(&["tagged.yml", "-i", "hosts", "--tags", "nothing"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains(
+            "TASK [b : Validating arguments against arg spec 'main' - Main entry point for role B.]"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_registered_loop_keeps_its_items_trusted_and_host_output_untrusted() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: echo '{{ '{{' }} 1 == 1 }}'
+      loop:
+        - checks: ['item is success', \"item.stdout is contains('1 == 1')\"]
+      register: ran
+    - assert:
+        that: '{{ item.item.checks }}'
+      loop: '{{ ran.results }}'
+    - assert:
+        that: '{{ item.stdout }}'
+      loop: '{{ ran.results }}'
+      register: hostile
+      ignore_errors: true
+    - assert:
+        that: \"{{ 'a' }} == {{ 'a' }}\"
+      register: meta
+      ignore_errors: true
+    - assert:
+        that:
+          - hostile is failed
+          - meta.msg is contains 'untrusted template or expression'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn templated_lookup_arguments_render_and_wrapped_conditions_are_deprecated() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    word: dude
+    ansible_deprecation_warnings: true
+  tasks:
+    - debug:
+        msg: \"{{ lookup('pipe', 'echo {{ word }}') }}\"
+      register: piped
+    - assert:
+        that:
+          - |
+            {{ query('pipe', 'echo {{ \"dude\" }}') == [\"dude\"] }}
+          - piped.msg == 'dude'
+    - assert:
+        that: '{{ word == \"dude\" }}'
+      register: wrapped
+    - assert:
+        that:
+          - wrapped.deprecations | length == 1
+          - wrapped.deprecations[0].msg is contains 'should not be surrounded by templating delimiters'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("[DEPRECATION WARNING]: Conditionals should not be surrounded"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn ssh_arguments_ssh_cannot_take_make_the_host_unreachable() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - ping:
+      vars:
+        ansible_connection: ssh
+        ansible_host: 127.0.0.1
+        ansible_ssh_common_args: MEEEEEE
+      register: bad_args
+      ignore_unreachable: true
+    - assert:
+        that:
+          - bad_args is unreachable
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn the_config_lookup_reads_the_sudo_become_plugins_options() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - assert:
+        that:
+          - lookup('config', 'become_flags', plugin_type='become', plugin_name='sudo') == '-H -S -n'
+          - lookup('config', 'become_exe', plugin_type='become', plugin_name='ansible.builtin.sudo') == 'sudo'
+    - assert:
+        that:
+          - lookup('config', 'become_flags', plugin_type='become', plugin_name='sudo') == '-n'
+      vars:
+        ansible_become_flags: '-n'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
 fn module_warnings_are_printed_once_and_kept_in_the_registered_result() {
     let s = one_host();
     s.write(

@@ -24,6 +24,8 @@ const BEYOND_THE_DOCS: &[(&str, &[&str])] = &[
         "gather_facts",
         &["gather_subset", "gather_timeout", "filter", "fact_path"],
     ),
+    // The validate_argument_spec action reads what a role's implicit task says it checks.
+    ("validate_argument_spec", &["validate_args_context"]),
 ];
 
 /// Whether the module is one of Ansible's modules (a builtin or a collection's), not one of

@@ -15,6 +15,7 @@ use crate::connection::ConnectionError;
 use crate::template::{OMIT, Scope, is_template, templar};
 use crate::value_text;
 
+mod argument_spec;
 mod fetch;
 mod pause;
 mod reboot;
@@ -30,6 +31,14 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
         Some(&["that", "fail_msg", "msg", "success_msg", "quiet"]),
     ),
     ("fail", Some(&["msg"])),
+    (
+        "validate_argument_spec",
+        Some(&[
+            "argument_spec",
+            "provided_arguments",
+            "validate_args_context",
+        ]),
+    ),
     ("set_fact", None),
     ("add_host", None),
     ("set_stats", Some(&["data", "per_host", "aggregate"])),
@@ -263,6 +272,9 @@ pub(crate) struct ActionContext<'a> {
     /// Variables the action sets on the host (`set_fact`, `include_vars`).
     /// Sets a host variable that is data (`set_fact`): never rendered again.
     pub set_var: &'a dyn Fn(&str, Value),
+    /// Sets a host variable as `set_fact` does, but with trust kept per value: a template
+    /// layer whose untrusted text is wrapped to render as itself.
+    pub set_trusted_var: &'a dyn Fn(&str, Value),
     /// Sets a host variable from a vars file (`include_vars`): a template like any vars file.
     pub include_var: &'a dyn Fn(&str, Value),
     /// `async`: start the module as a background job on the host.
@@ -380,6 +392,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
             failed(msg)
         }),
         "set_fact" => set_fact(ctx),
+        "validate_argument_spec" => argument_spec::validate_argument_spec(ctx),
         "meta" => Ok(ActionResult::Meta(
             ctx.task
                 .args
@@ -436,7 +449,24 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
     } else {
         format!("ansible.builtin.{}", task.module)
     };
-    match render(ctx, &template)? {
+    let written = template
+        .as_str()
+        .and_then(|t| templar().trusted_mapping(t.trim(), ctx.scope));
+    let rendered = match written {
+        // Arguments as written, each keeping its trust, less those that render to `omit`.
+        Some(mut args) => {
+            let mut omitted = Vec::new();
+            for (k, v) in &args {
+                if is_template_value(v) && render(ctx, v)?.as_str() == Some(OMIT) {
+                    omitted.push(k.clone());
+                }
+            }
+            args.retain(|k, _| !omitted.contains(k));
+            Value::Object(args)
+        }
+        None => render(ctx, &template)?,
+    };
+    match rendered {
         Value::Object(mut args) => {
             // Omitted arguments are dropped before the action checks them.
             args.retain(|_, v| v.as_str() != Some(OMIT));
@@ -452,6 +482,11 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
             settle_yaml::python_type(&other)
         )),
     }
+}
+
+/// A string holding a template (other values are taken as they are).
+fn is_template_value(v: &Value) -> bool {
+    v.as_str().is_some_and(is_template)
 }
 
 fn done(map: Value) -> ActionResult {
@@ -753,10 +788,14 @@ fn assert(ctx: &ActionContext) -> Result<ActionResult, String> {
     }
     let args = rendered_args(ctx, &["that"])?;
     let quiet = args.get("quiet").is_some_and(crate::template::json_truthy);
+    let mut deprecations = Vec::new();
     for condition in &that {
-        let holds = templar()
-            .condition(condition, ctx.scope)
+        let (holds, wrapped) = templar()
+            .condition_noting(condition, ctx.scope)
             .map_err(|e| format!("assert: {}", e.message))?;
+        if wrapped {
+            deprecations.push(conditional_as_template(ctx));
+        }
         if !holds {
             let msg = args
                 .get("fail_msg")
@@ -773,10 +812,33 @@ fn assert(ctx: &ActionContext) -> Result<ActionResult, String> {
         .map(value_text)
         .unwrap_or_else(|| "All assertions passed".into());
     let mut result = json!({"changed": false, "failed": false, "msg": msg});
+    if !deprecations.is_empty() {
+        result["deprecations"] = json!(deprecations);
+    }
     if !quiet {
         result["_debug_output"] = json!({"changed": false, "msg": msg});
     }
     Ok(done(result))
+}
+
+/// Ansible 2.19's deprecation of a condition in `{{ }}` that gives a value, not an expression,
+/// shown (unless deprecation warnings are off) and kept in the result's `deprecations`.
+fn conditional_as_template(ctx: &ActionContext) -> Value {
+    const MSG: &str =
+        "Conditionals should not be surrounded by templating delimiters such as {{ }} or {% %}.";
+    let enabled = match ctx.scope.get("ansible_deprecation_warnings") {
+        Ok(Some(v)) => crate::template::json_truthy(&v),
+        _ => std::env::var("ANSIBLE_DEPRECATION_WARNINGS")
+            .map(|v| crate::template::json_truthy(&Value::String(v)))
+            .unwrap_or(true),
+    };
+    if enabled {
+        eprintln!(
+            "[DEPRECATION WARNING]: {MSG} This feature will be removed from ansible-core version \
+             2.23."
+        );
+    }
+    json!({"msg": MSG, "version": "2.23", "collection_name": "ansible.builtin"})
 }
 
 fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
@@ -807,7 +869,11 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
         facts.insert(key, value);
     }
     for (k, v) in &facts {
-        (ctx.set_var)(k, v.clone());
+        // A value decoded from text `apply_trust` vouched for keeps its trust per value.
+        match crate::filters::protomatter::trusted_form(v) {
+            Some(kept) => (ctx.set_trusted_var)(k, kept),
+            None => (ctx.set_var)(k, v.clone()),
+        }
     }
     // `cacheable: true` makes them facts too (kept in the fact cache), as in Ansible.
     let cacheable = match ctx.task.args.get("cacheable") {

@@ -38,6 +38,79 @@ pub fn chain(root: Value, keys: Rest<Value>) -> Value {
     current
 }
 
+/// The function a lookup's templated string argument is wrapped in.
+pub const LOOKUP_TEMPLATE: &str = "__settle_lookup_template";
+
+/// Whether an expression may pass a lookup a string literal holding a template (cheap).
+fn may_template_lookup_args(expr: &str) -> bool {
+    (expr.contains("lookup(") || expr.contains("query(") || expr.contains("q("))
+        && (expr.contains("{{") || expr.contains("{%"))
+}
+
+/// The string literals that hold a template and are arguments of `lookup()`/`query()`/`q()`
+/// (not the lookup's name), wrapped in [`LOOKUP_TEMPLATE`]: Ansible 2.19 trusts such constants
+/// and renders them before the lookup runs (`lookup('pipe', 'echo {{ x }}')`), while other
+/// string constants stay text.
+fn template_lookup_args(expr: &str) -> Cow<'_, str> {
+    if !may_template_lookup_args(expr) {
+        return Cow::Borrowed(expr);
+    }
+    let bytes = expr.as_bytes();
+    let mut out = String::with_capacity(expr.len() + 32);
+    // Per open bracket: whether it is a lookup call's, and which argument is being read.
+    let mut stack: Vec<(bool, usize)> = Vec::new();
+    let mut i = 0;
+    let mut changed = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        match c {
+            b'\'' | b'"' => {
+                let end = string_end(bytes, i);
+                let literal = &expr[i..end];
+                let in_args = stack.last().is_some_and(|(call, arg)| *call && *arg > 0);
+                if in_args && (literal.contains("{{") || literal.contains("{%")) {
+                    out.push_str(LOOKUP_TEMPLATE);
+                    out.push('(');
+                    out.push_str(literal);
+                    out.push(')');
+                    changed = true;
+                } else {
+                    out.push_str(literal);
+                }
+                i = end;
+                continue;
+            }
+            b'(' => {
+                let name_end = out.len();
+                let name_start = out[..name_end]
+                    .rfind(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                    .map_or(0, |p| p + 1);
+                let name = &out[name_start..name_end];
+                let after_dot = out[..name_start].ends_with('.');
+                let call = !after_dot && matches!(name, "lookup" | "query" | "q");
+                stack.push((call, 0));
+            }
+            b'[' | b'{' => stack.push((false, 0)),
+            b')' | b']' | b'}' => {
+                stack.pop();
+            }
+            b',' => {
+                if let Some(top) = stack.last_mut() {
+                    top.1 += 1;
+                }
+            }
+            _ => {}
+        }
+        let next = i + expr[i..].chars().next().map_or(1, char::len_utf8);
+        out.push_str(&expr[i..next]);
+        i = next;
+    }
+    match changed {
+        true => Cow::Owned(out),
+        false => Cow::Borrowed(expr),
+    }
+}
+
 /// Whether a source may hold a chain or a `'text' % args` worth rewriting (cheap, so most
 /// templates skip the scan).
 fn may_chain(source: &str) -> bool {
@@ -53,10 +126,11 @@ fn may_chain(source: &str) -> bool {
 
 /// A bare expression (`when:`), its chains rewritten.
 pub fn expression(expr: &str) -> Cow<'_, str> {
-    if !may_chain(expr) {
-        return Cow::Borrowed(expr);
+    let expr = template_lookup_args(expr);
+    if !may_chain(&expr) {
+        return expr;
     }
-    Cow::Owned(rewrite(expr))
+    Cow::Owned(rewrite(&expr))
 }
 
 /// The inside of a YAML value's `{{ expr }}`: chains rewritten, backslashes escaped.
@@ -91,7 +165,8 @@ pub fn yaml_template(source: &str) -> Cow<'_, str> {
 fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
     let chain = may_chain(source);
     let escape = escape && source.contains('\\');
-    if !chain && !escape {
+    let lookups = may_template_lookup_args(source);
+    if !chain && !escape && !lookups {
         return Cow::Borrowed(source);
     }
     let mut out = String::with_capacity(source.len() + 32);
@@ -113,10 +188,11 @@ fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
         } else if in_raw {
             out.push_str(&from[..2 + end + 2]);
         } else {
+            let inner = template_lookup_args(inner);
             let mut inner = if chain {
-                rewrite(inner)
+                rewrite(&inner)
             } else {
-                inner.to_string()
+                inner.into_owned()
             };
             if escape && close_mark == "}}" {
                 inner = escape_backslashes(&inner);

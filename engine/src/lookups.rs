@@ -2582,6 +2582,37 @@ fn plugin_setting(kind: &str, name: &str, key: &str) -> Option<Option<Setting>> 
             default: null,
         }),
         ("connection", "ssh" | "local", _) => None,
+        // The sudo become plugin's options (ansible.builtin.sudo's DOCUMENTATION).
+        ("become", "sudo", "become_flags") => Some(Setting {
+            vars: &["ansible_become_flags", "ansible_sudo_flags"],
+            env: Some("ANSIBLE_BECOME_FLAGS"),
+            default: || json!("-H -S -n"),
+        }),
+        ("become", "sudo", "become_exe") => Some(Setting {
+            vars: &["ansible_become_exe", "ansible_sudo_exe"],
+            env: Some("ANSIBLE_BECOME_EXE"),
+            default: || json!("sudo"),
+        }),
+        ("become", "sudo", "become_user") => Some(Setting {
+            vars: &["ansible_become_user", "ansible_sudo_user"],
+            env: Some("ANSIBLE_BECOME_USER"),
+            default: || json!("root"),
+        }),
+        ("become", "sudo", "become_pass") => Some(Setting {
+            vars: &[
+                "ansible_become_password",
+                "ansible_become_pass",
+                "ansible_sudo_pass",
+            ],
+            env: Some("ANSIBLE_BECOME_PASS"),
+            default: null,
+        }),
+        ("become", "sudo", "sudo_chdir") => Some(Setting {
+            vars: &["ansible_sudo_chdir"],
+            env: Some("ANSIBLE_SUDO_CHDIR"),
+            default: null,
+        }),
+        ("become", "sudo", _) => None,
         ("shell", "sh", "remote_tmp") => Some(Setting {
             vars: &["ansible_remote_tmp"],
             env: Some("ANSIBLE_REMOTE_TMP"),

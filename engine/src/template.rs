@@ -537,6 +537,7 @@ impl Templar {
         env.set_unknown_method_callback(python_methods);
         crate::filters::register(&mut env);
         env.add_function(crate::jinja_source::CHAIN, crate::jinja_source::chain);
+        env.add_function(crate::jinja_source::LOOKUP_TEMPLATE, lookup_template);
         env.add_function(WHOLE, whole);
         env.add_function(crate::native_macros::KEEP, crate::native_macros::keep);
         env.add_function(
@@ -701,7 +702,12 @@ impl Templar {
         template: &mut dyn FnMut(&str) -> Result<Value, TemplateError>,
     ) -> Result<Value, TemplateError> {
         match value {
-            Value::String(s) if is_template(s) => template(s),
+            // Untrusted text (a host's, or what a template computed) renders to itself; the
+            // common case needs no template engine.
+            Value::String(s) if is_template(s) => match plain_raw(s) {
+                Some(text) => Ok(Value::String(text.into())),
+                None => template(s),
+            },
             Value::Array(items) => items
                 .iter()
                 .map(|v| self.render_each(v, scope, template))
@@ -914,6 +920,28 @@ impl Templar {
     /// A template that renders to a variable's own text (`when: "{{ flag }}"`, `flag` written by
     /// a person) is evaluated once more as an expression; data from hosts never is.
     pub fn condition(&self, cond: &Value, scope: &Arc<Scope>) -> Result<bool, TemplateError> {
+        self.condition_noting(cond, scope).map(|(holds, _)| holds)
+    }
+
+    /// [`Templar::condition`], and whether the condition was a template that gave no
+    /// expression (`that: "{{ x == 1 }}"`), which Ansible 2.19 deprecates: "Conditionals
+    /// should not be surrounded by templating delimiters".
+    pub fn condition_noting(
+        &self,
+        cond: &Value,
+        scope: &Arc<Scope>,
+    ) -> Result<(bool, bool), TemplateError> {
+        let mut wrapped = false;
+        let holds = self.condition_inner(cond, scope, &mut wrapped)?;
+        Ok((holds, wrapped))
+    }
+
+    fn condition_inner(
+        &self,
+        cond: &Value,
+        scope: &Arc<Scope>,
+        wrapped: &mut bool,
+    ) -> Result<bool, TemplateError> {
         let expr = match cond {
             Value::Bool(b) => return Ok(*b),
             Value::Null => return Ok(true),
@@ -926,6 +954,9 @@ impl Templar {
         };
         let result = if is_template(expr) {
             let rendered = self.render_string(expr, scope)?;
+            *wrapped = !matches!(rendered, Value::String(_))
+                && (expr.starts_with("{{") || expr.starts_with("{%"))
+                && (expr.ends_with("}}") || expr.ends_with("%}"));
             match rendered {
                 Value::Bool(b) => return Ok(b),
                 Value::String(text) if self.renders_trusted_text(expr, scope) => {
@@ -933,8 +964,11 @@ impl Templar {
                 }
                 // An expression with templates inside (`"{{ 'hi' }}" == "hi"`): evaluated once
                 // rendered, unless what the templates put in came from host data.
+                // Text wholly inside delimiters (`{{ 'a' }} == {{ 'b' }}`) is meta-templating,
+                // which Ansible 2.19 refuses as untrusted.
                 Value::String(text)
                     if single_expression(expr).is_none()
+                        && !meta_template(expr)
                         && !expr.starts_with("{%")
                         && !embeds_data(expr, scope) =>
                 {
@@ -994,8 +1028,11 @@ impl Templar {
             return None;
         }
         // The items as written, so each keeps what it is (an `!unsafe` one stays untrusted).
-        let name = single_expression(template).map(str::trim)?;
-        if let Some(Value::Array(items)) = scope.raw(name).as_deref() {
+        let path = single_expression(template)?;
+        if let Some((Value::Array(items), _)) = written_path(path, scope)
+            .as_ref()
+            .map(|(v, d)| (v.as_ref(), d))
+        {
             return Some(items.clone());
         }
         match self.render_string(template, scope) {
@@ -1004,17 +1041,174 @@ impl Templar {
         }
     }
 
+    /// The arguments a template names (`assert: "{{ item }}"`), as written, when it names a
+    /// mapping written by a person: each value keeps its own trust, as if written in place.
+    pub fn trusted_mapping(
+        &self,
+        template: &str,
+        scope: &Arc<Scope>,
+    ) -> Option<serde_json::Map<String, Value>> {
+        if !self.renders_trusted_text(template, scope) {
+            return None;
+        }
+        match written_path(single_expression(template)?, scope)?
+            .0
+            .as_ref()
+        {
+            Value::Object(map) => Some(map.clone()),
+            _ => None,
+        }
+    }
+
     /// Whether `{{ name }}` names a variable written by a person (a template layer), whose text
     /// Ansible 2.19 still trusts as an expression.
     fn renders_trusted_text(&self, template: &str, scope: &Scope) -> bool {
         single_expression(template)
-            .map(str::trim)
-            .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_'))
-            .and_then(|name| scope.entry(name))
+            .and_then(|path| written_path(path, scope))
             // Data never is; nor is `!unsafe` text, which the YAML loader wrapped in raw.
             .is_some_and(|(value, data)| {
                 !data && !value.as_str().is_some_and(|s| s.starts_with("{% raw %}"))
             })
+    }
+}
+
+/// A template written as a lookup's argument (`lookup('pipe', 'echo {{ x }}')`), rendered
+/// in the scope of the template that calls the lookup (see `jinja_source`).
+fn lookup_template(state: &minijinja::State, text: String) -> Result<Mj, minijinja::Error> {
+    let Some(scope) = state
+        .lookup("vars")
+        .and_then(|v| v.downcast_object::<Scope>())
+    else {
+        return Ok(Mj::from(text));
+    };
+    templar()
+        .render_text(&text, &scope)
+        .map(Mj::from)
+        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.message))
+}
+
+/// The text of `{% raw %}text{% endraw %}` when nothing else is inside (no other tag).
+fn plain_raw(s: &str) -> Option<&str> {
+    let text = s.strip_prefix("{% raw %}")?.strip_suffix("{% endraw %}")?;
+    (!text.contains("{%")).then_some(text)
+}
+
+/// Every string inside wrapped to render as itself, and so read as untrusted text (what a
+/// template computed, or what a host sent), as Ansible 2.19 keeps such values untagged.
+pub(crate) fn untrusted(value: &Value) -> Value {
+    match value {
+        Value::String(s) if is_template(s) => Value::String(settle_yaml::literal_template(s)),
+        Value::String(s) => Value::String(format!("{{% raw %}}{s}{{% endraw %}}")),
+        Value::Array(items) => Value::Array(items.iter().map(untrusted).collect()),
+        Value::Object(map) => {
+            Value::Object(map.iter().map(|(k, v)| (k.clone(), untrusted(v))).collect())
+        }
+        other => other.clone(),
+    }
+}
+
+/// The value a variable path (`item`, `item.item.checks`) names as written, and whether the
+/// variable is data. Only names and `.attribute` steps; anything else is `None`.
+fn written_path<'s>(path: &str, scope: &'s Scope) -> Option<(Cow<'s, Value>, bool)> {
+    let mut steps = path.trim().split('.');
+    let name = steps.next()?;
+    let is_word =
+        |w: &str| !w.is_empty() && w.chars().all(|c| c.is_ascii_alphanumeric() || c == '_');
+    if !is_word(name) || name.starts_with(|c: char| c.is_ascii_digit()) {
+        return None;
+    }
+    let (mut value, data) = scope.entry(name)?;
+    for step in steps {
+        if !is_word(step) {
+            return None;
+        }
+        value = Cow::Owned(value.get(step)?.clone());
+    }
+    Some((value, data))
+}
+
+/// `rendered` (what `written` rendered to) with Ansible 2.19's trust kept per value: a string
+/// as a person wrote it stays trusted, one a template computed (or that came from a host) is
+/// wrapped to render as itself ([`untrusted`]). A template that only names a variable written
+/// by a person (`loop: "{{ checks }}"`) passes that variable's own trust on. This is what a
+/// loop item holds, so `that: "{{ item }}"` evaluates a written expression and refuses a
+/// computed one.
+pub fn keep_trust(written: &Value, rendered: &Value, scope: &Scope) -> Value {
+    match (written, rendered) {
+        (Value::String(w), _) if !is_template(w) => rendered.clone(),
+        // `!unsafe` text stays as it was written: wrapped.
+        (Value::String(w), Value::String(r))
+            if w.strip_prefix("{% raw %}")
+                .and_then(|t| t.strip_suffix("{% endraw %}"))
+                == Some(r.as_str()) =>
+        {
+            written.clone()
+        }
+        (Value::String(w), _) => {
+            match single_expression(w.trim()).and_then(|p| written_path(p, scope)) {
+                Some((raw, false)) if raw.as_ref() != written => keep_trust(&raw, rendered, scope),
+                _ => untrusted(rendered),
+            }
+        }
+        (Value::Array(ws), Value::Array(rs)) if ws.len() == rs.len() => Value::Array(
+            ws.iter()
+                .zip(rs)
+                .map(|(w, r)| keep_trust(w, r, scope))
+                .collect(),
+        ),
+        (Value::Object(wm), Value::Object(rm)) => Value::Object(
+            rm.iter()
+                .map(|(k, r)| {
+                    let kept = match wm.get(k) {
+                        Some(w) => keep_trust(w, r, scope),
+                        None => untrusted(r),
+                    };
+                    (k.clone(), kept)
+                })
+                .collect(),
+        ),
+        (Value::Array(_) | Value::Object(_), _) => untrusted(rendered),
+        _ => rendered.clone(),
+    }
+}
+
+/// Whether `text` is wholly templates but more than one (`{{ 'a' }} == {{ 'b' }}`): an
+/// expression made by templating, which Ansible 2.19 refuses. Quotes inside a template are
+/// followed, so `{{ "{{ x }}" == y }}` is one template.
+fn meta_template(text: &str) -> bool {
+    if !(text.starts_with("{{") && text.ends_with("}}")) {
+        return false;
+    }
+    let (mut blocks, mut inside, mut quote) = (0, false, None::<char>);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match (inside, quote) {
+            (true, Some(q)) if c == q => quote = None,
+            (true, Some(_)) => {}
+            (true, None) if c == '\'' || c == '"' => quote = Some(c),
+            (true, None) if c == '}' && chars.peek() == Some(&'}') => {
+                chars.next();
+                inside = false;
+            }
+            (false, _) if c == '{' && chars.peek() == Some(&'{') => {
+                chars.next();
+                inside = true;
+                blocks += 1;
+            }
+            _ => {}
+        }
+    }
+    blocks > 1
+}
+
+/// Whether a value holds untrusted text (wrapped to render as itself): a registered result
+/// or a fact set from computed values, kept with trust per value.
+fn holds_untrusted(value: &Value) -> bool {
+    match value {
+        Value::String(s) => s.starts_with("{% raw %}"),
+        Value::Array(items) => items.iter().any(holds_untrusted),
+        Value::Object(map) => map.values().any(holds_untrusted),
+        _ => false,
     }
 }
 
@@ -1045,7 +1239,9 @@ fn embeds_data(text: &str, scope: &Scope) -> bool {
                 None => {
                     if !word.starts_with('.')
                         && !word.starts_with(|c: char| c.is_ascii_digit())
-                        && scope.entry(&word).is_some_and(|(_, data)| data)
+                        && scope
+                            .entry(&word)
+                            .is_some_and(|(value, data)| data || holds_untrusted(&value))
                     {
                         return true;
                     }

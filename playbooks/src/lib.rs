@@ -205,6 +205,8 @@ pub struct RoleInclude {
     /// What the include adds to its role's identity ([`Role::instance`]): its own `when` and
     /// `tags`, as for `import_role`, so the two are one role when those match.
     pub identity: String,
+    /// `rolespec_validate`: check the role's arguments against its argument specs first.
+    pub rolespec_validate: bool,
 }
 
 /// One task: a module call with keywords.

@@ -1012,11 +1012,12 @@ fn parse_task_entry(
                     _ => Ok(file.to_string()),
                 }
             };
-            let files = RoleFiles {
+            let mut files = RoleFiles {
                 tasks: from("tasks_from")?,
                 vars: from("vars_from")?,
                 defaults: from("defaults_from")?,
                 handlers: from("handlers_from")?,
+                validate: true,
             };
             // `allow_duplicates:` and `public:` may be templates of the variables known now;
             // an include's that need more keep their default.
@@ -1033,6 +1034,7 @@ fn parse_task_entry(
                     Err(e) => Err(scope.error(node, name, format!("{key}: {e}"))),
                 }
             };
+            files.validate = flag("rolespec_validate", true)?;
             // Unlike `roles:`, an import or include runs its role again unless told otherwise.
             let allow_duplicates = flag("allow_duplicates", true)?;
             let own = format!(
@@ -1097,6 +1099,7 @@ fn parse_task_entry(
                         allow_duplicates,
                         public,
                         identity: own.clone(),
+                        rolespec_validate: files.validate,
                     }),
                 }));
             } else {
@@ -1301,6 +1304,7 @@ pub fn load_included_role(
         vars: include.vars_from.clone(),
         defaults: include.defaults_from.clone(),
         handlers: include.handlers_from.clone(),
+        validate: include.rolespec_validate,
     };
     let mut loader = RoleLoader {
         included_by: scope.role.clone(),
@@ -1797,6 +1801,9 @@ struct RoleFiles {
     vars: String,
     defaults: String,
     handlers: String,
+    /// `rolespec_validate`: check the role's arguments against `meta/argument_specs.yml`
+    /// first (true unless the import or include says otherwise).
+    validate: bool,
 }
 
 impl Default for RoleFiles {
@@ -1807,6 +1814,7 @@ impl Default for RoleFiles {
             vars: main(),
             defaults: main(),
             handlers: main(),
+            validate: true,
         }
     }
 }
@@ -1984,6 +1992,7 @@ impl RoleLoader {
             .as_ref()
             .map(|r| (*r.params).clone())
             .unwrap_or_default();
+        let own_params = params.clone();
         inherited_params.extend(params);
         let parents = match included_by {
             Some(parent) => std::iter::once(parent.clone())
@@ -2012,7 +2021,15 @@ impl RoleLoader {
             task_layers: OnceLock::new(),
         });
         self.chain.push(instance);
-        let loaded = self.load_role_files(&role, files, scope, keywords, at, meta, first_use);
+        let loaded = self.load_role_files(
+            &role,
+            files,
+            scope,
+            keywords,
+            at,
+            (meta, &own_params),
+            first_use,
+        );
         self.chain.pop();
         let (role_tasks, role_handlers) = loaded?;
         tasks.extend(role_tasks);
@@ -2030,11 +2047,15 @@ impl RoleLoader {
         scope: &Scope,
         keywords: &Keywords,
         at: &Node,
-        meta: Option<(Node, PathBuf)>,
+        (meta, own_params): (Option<(Node, PathBuf)>, &Vars),
         with_handlers: bool,
     ) -> Result<(Vec<TaskNode>, Vec<Task>), PlaybookError> {
         let (name, path, tasks_from) = (&role.name, &role.path, files.tasks.as_str());
         let (mut tasks, mut handlers) = (Vec::new(), Vec::new());
+        let argument_specs = match files.validate {
+            true => role_argument_specs(path, meta.as_ref().map(|(doc, _)| doc))?,
+            false => None,
+        };
         // Dependencies (meta/main.yml) run before the role, with the role's keywords.
         if let Some((meta, meta_file)) = meta {
             // Dependencies are found beside the role too, so its own path is the role here.
@@ -2066,6 +2087,21 @@ impl RoleLoader {
             play_vars: scope.play_vars.clone(),
             handlers: Handlers::No,
         };
+        // Ansible's implicit first task: the arguments checked against the entry point's spec.
+        if let Some(spec) = argument_specs
+            .as_ref()
+            .and_then(|specs| specs.get(tasks_from))
+            .filter(|spec| !spec.is_null())
+        {
+            tasks.push(TaskNode::Task(validation_task(
+                role,
+                tasks_from,
+                spec,
+                own_params,
+                keywords,
+                scope.location(at),
+            )));
+        }
         let found = role_file(&path.join("tasks"), tasks_from, name);
         if let Some(file) = found.map_err(|e| scope.error(at, None, e))? {
             let doc = settle_yaml::load_file(&file)?;
@@ -2102,6 +2138,95 @@ impl RoleLoader {
         }
         Ok((tasks, handlers))
     }
+}
+
+/// A role's argument specs: the `argument_specs` of `meta/argument_specs.yml` (or `.yaml`),
+/// else of `meta/main.yml`, as Ansible reads them. `None` when there are none.
+fn role_argument_specs(
+    path: &Path,
+    meta: Option<&Node>,
+) -> Result<Option<serde_json::Map<String, Value>>, PlaybookError> {
+    let specs = match main_file(&path.join("meta"), "argument_specs") {
+        Some(file) => settle_yaml::load_file(&file)?
+            .get("argument_specs")
+            .map(Node::to_value),
+        None => meta
+            .and_then(|m| m.get("argument_specs"))
+            .map(Node::to_value),
+    };
+    Ok(match specs {
+        Some(Value::Object(map)) => Some(map),
+        _ => None,
+    })
+}
+
+/// The `validate_argument_spec` task Ansible puts first in a role whose entry point has a spec
+/// (`Role._create_validation_task`): named after the entry point, tagged `always`.
+fn validation_task(
+    role: &Arc<Role>,
+    entry_point: &str,
+    spec: &Value,
+    own_params: &Vars,
+    keywords: &Keywords,
+    location: Location,
+) -> Task {
+    let mut name = format!("Validating arguments against arg spec '{entry_point}'");
+    if let Some(short) = spec.get("short_description") {
+        name.push_str(" - ");
+        name.push_str(&match short {
+            Value::String(s) => s.clone(),
+            other => other.to_string(),
+        });
+    }
+    let role_name = role
+        .path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| role.name.clone());
+    let mut args = Vars::new();
+    args.insert(
+        "argument_spec".into(),
+        spec.get("options")
+            .filter(|o| !o.is_null())
+            .cloned()
+            .unwrap_or_else(|| Value::Object(Default::default())),
+    );
+    args.insert(
+        "provided_arguments".into(),
+        Value::Object(own_params.clone().into_iter().collect()),
+    );
+    args.insert(
+        "validate_args_context".into(),
+        serde_json::json!({
+            "type": "role",
+            "name": role_name,
+            "argument_spec_name": entry_point,
+            "path": absolute_path(&role.path).display().to_string(),
+        }),
+    );
+    let mut keywords = keywords.clone();
+    if !keywords.tags.iter().any(|t| t == "always") {
+        keywords.tags.push("always".into());
+    }
+    Task {
+        name: Some(name),
+        module: "validate_argument_spec".into(),
+        module_as_written: "ansible.builtin.validate_argument_spec".into(),
+        args,
+        keywords,
+        location,
+        role: Some(role.clone()),
+        listen: Vec::new(),
+        include: None,
+    }
+}
+
+/// `path` from the root, without `.` steps (`./roles/b` read from the playbook's folder).
+fn absolute_path(path: &Path) -> PathBuf {
+    let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    full.components()
+        .filter(|c| !matches!(c, std::path::Component::CurDir))
+        .collect()
 }
 
 /// The implicit `meta: role_complete` after a role's tasks (see [`Task::is_role_complete`]).

@@ -225,8 +225,28 @@ pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> 
             max_total_scalar_bytes: MAX_NODES * 64,
         },
     };
-    match serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<RawNode>>(text, options) {
+    match serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<RawNode>>(
+        text,
+        options.clone(),
+    ) {
         Ok(spanned) => convert(spanned, text, path),
+        // `!!binary` that is not text (an image): Python loads bytes, which settle has not;
+        // the value is kept as its base64 text, so the file loads as it does in Ansible.
+        Err(err)
+            if matches!(
+                err.without_snippet(),
+                serde_saphyr::Error::BinaryNotUtf8 { .. }
+            ) =>
+        {
+            let mut options = options;
+            options.ignore_binary_tag_for_string = true;
+            match serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<RawNode>>(
+                text, options,
+            ) {
+                Ok(spanned) => convert(spanned, text, path),
+                Err(err) => Err(syntax_error(text, path, &err)),
+            }
+        }
         Err(err) => Err(syntax_error(text, path, &err)),
     }
 }

@@ -211,8 +211,11 @@ impl CommonArgs {
             } else if word == "-C" {
                 out.compression = true;
             } else {
-                return Err(ConnectionError::Failed(format!(
-                    "{what}: settle passes only -o, -F, -J and -C to ssh, not {word:?}"
+                // ssh itself would take the word for the host or a command and fail to
+                // connect: the host is unreachable, as in Ansible (`ignore_unreachable` works).
+                return Err(ConnectionError::Unreachable(format!(
+                    "Failed to connect to the host via ssh: {what}: settle passes only -o, -F, \
+                     -J and -C to ssh, not {word:?}"
                 )));
             }
         }

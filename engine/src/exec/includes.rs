@@ -8,7 +8,7 @@ use std::sync::Arc;
 use serde_json::{Map, json};
 use settle_playbooks::{Include, RoleInclude, Task, TaskNode};
 
-use super::loops::{item_layer, loop_items, loop_var_name};
+use super::loops::{item_layer, loop_items, loop_var_name, trusted_items};
 use super::{End, PlayRun, StepOutcome, absolute, bool_of, value_text};
 use crate::Vars;
 use crate::actions::{self};
@@ -158,10 +158,10 @@ impl PlayRun<'_> {
             // The loop and its loop_var see the include's own vars, as a task's do.
             let vars = Layer::template(Arc::new(include.keywords.vars.clone()));
             let vars_scope = scope.with_layer_of(vars.clone());
-            let looped = match &include.keywords.loop_ {
-                None => Vec::new(),
+            let (looped, shown_items) = match &include.keywords.loop_ {
+                None => (Vec::new(), Vec::new()),
                 Some(l) => match loop_items(l, &vars_scope) {
-                    Ok(items) => items,
+                    Ok(items) => (trusted_items(l, &items, &vars_scope), items),
                     // As for a task: a loop that cannot be rendered fails the include only
                     // when its `when` (without the loop variable) does not skip it.
                     Err(e) => {
@@ -189,11 +189,12 @@ impl PlayRun<'_> {
             let mut list = Vec::new();
             let mut failed = None;
             for item in items {
-                // The include's vars are templates; its loop item is data, never rendered again.
+                // The include's vars are templates; its loop item keeps each value's trust:
+                // what a template computed renders as itself.
                 let mut layers = vec![vars.clone()];
                 if let Some(index) = item {
                     let lc = &include.keywords.loop_control;
-                    layers.push(Layer::data(Arc::new(item_layer(
+                    layers.push(Layer::template(Arc::new(item_layer(
                         lc, &loop_var, &looped, index,
                     ))));
                 }
@@ -235,7 +236,7 @@ impl PlayRun<'_> {
                 };
                 let label = item.map(|index| {
                     python_repr(
-                        &minijinja::Value::from(minijinja::value::Serde(&looped[index])),
+                        &minijinja::Value::from(minijinja::value::Serde(&shown_items[index])),
                         true,
                     )
                 });
@@ -485,5 +486,6 @@ fn render_role_files(files: &RoleInclude, scope: &Arc<Scope>) -> Result<RoleIncl
         allow_duplicates: files.allow_duplicates,
         public: files.public,
         identity: files.identity.clone(),
+        rolespec_validate: files.rolespec_validate,
     })
 }

@@ -35,6 +35,22 @@ pub(super) fn loop_items(spec: &Loop, scope: &Arc<Scope>) -> Result<Vec<Value>, 
     }
 }
 
+/// The items as an item layer holds them, with Ansible 2.19's trust per value: what the loop
+/// wrote as it is stays trusted (`that: "{{ item }}"` evaluates it), what a template computed
+/// or a host sent is untrusted text ([`crate::template::keep_trust`]). `with_<lookup>` items
+/// are what a lookup made of the terms: all untrusted.
+pub(super) fn trusted_items(spec: &Loop, items: &[Value], scope: &Arc<Scope>) -> Vec<Value> {
+    match (&spec.lookup, &spec.items) {
+        (None, Value::Array(_)) | (None, Value::String(_)) => {
+            match crate::template::keep_trust(&spec.items, &Value::Array(items.to_vec()), scope) {
+                Value::Array(kept) if kept.len() == items.len() => kept,
+                _ => items.iter().map(crate::template::untrusted).collect(),
+            }
+        }
+        _ => items.iter().map(crate::template::untrusted).collect(),
+    }
+}
+
 /// The name of the loop variable: `loop_control.loop_var`, rendered when it is a template
 /// (`loop_var: "{{ name }}"`), as Ansible templates its `loop_control` first; `item` without one.
 pub(super) fn loop_var_name(lc: &LoopControl, scope: &Arc<Scope>) -> Result<String, String> {
@@ -108,6 +124,10 @@ fn item_label(
     }
 }
 
+/// The private result key carrying a loop's items with their trust (see `trusted_items`), for
+/// the registered result; never shown.
+pub(super) const KEPT_ITEMS: &str = "_ansible_kept_items";
+
 impl PlayRun<'_> {
     pub(super) fn run_loop(
         &self,
@@ -134,18 +154,24 @@ impl PlayRun<'_> {
             let result = json!({"changed": false, "skipped": true, "skipped_reason": "No items in the list", "results": []});
             return (result.as_object().cloned().unwrap_or_default(), None, None);
         }
+        // The items as the loop variable holds them: a template layer whose untrusted text
+        // renders as itself (see `trusted_items`).
+        let kept = match &task.keywords.loop_ {
+            Some(spec) => trusted_items(spec, &items, scope),
+            None => items.iter().map(crate::template::untrusted).collect(),
+        };
         let mut results = Vec::with_capacity(items.len());
         let (mut unreachable, mut ignore_unreachable) = (None, true);
         let mut combined_plan = settle_modules::Plan::default();
         for (index, item) in items.iter().cloned().enumerate() {
-            let layer = item_layer(lc, &loop_var, &items, index);
+            let layer = item_layer(lc, &loop_var, &kept, index);
             // set_fact and include_vars in a loop see what the items before them set.
             let base = if index > 0 && matches!(task.module.as_str(), "set_fact" | "include_vars") {
                 self.scope(state, task, extra)
             } else {
                 scope.clone()
             };
-            let item_scope = base.with_data(Arc::new(layer));
+            let item_scope = base.with_layer(Arc::new(layer));
             let mut r = match self.false_condition(&task.keywords.when, &item_scope) {
                 Err(e) => ItemResult::failed(format!("the conditional check failed: {e}")),
                 Ok(Some(cond)) => ItemResult {
@@ -235,6 +261,8 @@ impl PlayRun<'_> {
             "results".into(),
             Value::Array(results.into_iter().map(|(_, v)| v).collect()),
         );
+        // Each item as the loop variable held it, so the registered result keeps its trust.
+        result.insert(KEPT_ITEMS.into(), Value::Array(kept));
         if unreachable.is_some() {
             result.insert("unreachable".into(), true.into());
             result.insert(

@@ -94,17 +94,39 @@ fn trusted_result(task: &Task, result: &Map<String, Value>) -> Option<Map<String
                     .map(|(k, v)| {
                         let v = match written_as_is(task, k, v) {
                             true => v.clone(),
-                            false => untrusted(v),
+                            false => crate::template::untrusted(v),
                         };
                         (k.clone(), v)
                     })
                     .collect(),
             ),
-            _ => untrusted(value),
+            _ => crate::template::untrusted(value),
         };
         trusted.insert(key.clone(), kept);
     }
     Some(trusted)
+}
+
+/// A loop's registered result as Ansible 2.19 keeps it: what the task returned is untrusted
+/// text, but each result's loop variable is the item itself, with the item's own trust (so
+/// `that: "{{ item.item.checks }}"` over the results evaluates the checks as written).
+fn loop_result_with_trust(registered: &Map<String, Value>, kept: Vec<Value>) -> Value {
+    let mut trusted = crate::template::untrusted(&Value::Object(registered.clone()));
+    let plain = registered.get("results").and_then(Value::as_array);
+    if let (Some(Value::Array(results)), Some(plain)) = (trusted.get_mut("results"), plain) {
+        for ((result, item), original) in results.iter_mut().zip(kept).zip(plain) {
+            let loop_var = original
+                .get("ansible_loop_var")
+                .and_then(Value::as_str)
+                .unwrap_or("item");
+            if let Value::Object(map) = result
+                && map.contains_key(loop_var)
+            {
+                map.insert(loop_var.to_string(), item);
+            }
+        }
+    }
+    trusted
 }
 
 /// Whether a `set_fact` value is its argument as written (no template in it, so the
@@ -118,21 +140,6 @@ fn written_as_is(task: &Task, key: &str, value: &Value) -> bool {
             .args
             .iter()
             .any(|(k, written)| crate::template::is_template(k) && plain(written)),
-    }
-}
-
-/// Every string inside wrapped to render as itself, and so read as untrusted text.
-fn untrusted(value: &Value) -> Value {
-    match value {
-        Value::String(s) if crate::template::is_template(s) => {
-            Value::String(settle_yaml::literal_template(s))
-        }
-        Value::String(s) => Value::String(format!("{{% raw %}}{s}{{% endraw %}}")),
-        Value::Array(items) => Value::Array(items.iter().map(untrusted).collect()),
-        Value::Object(map) => {
-            Value::Object(map.iter().map(|(k, v)| (k.clone(), untrusted(v))).collect())
-        }
-        other => other.clone(),
     }
 }
 
@@ -296,6 +303,7 @@ impl PlayRun<'_> {
         ignore_errors: bool,
         (handler, started): (bool, Instant),
     ) -> StepOutcome {
+        let kept_items = result.remove(super::loops::KEPT_ITEMS);
         let display = result.clone();
         let cacheable = result
             .get("_ansible_facts_cacheable")
@@ -321,7 +329,12 @@ impl PlayRun<'_> {
             add_exception(&mut registered);
             match trusted_result(task, &registered) {
                 Some(trusted) => state.set_trusted_result(reg, Value::Object(trusted)),
-                None => state.set_task_var(reg, Value::Object(registered)),
+                None => match kept_items {
+                    Some(Value::Array(kept)) => {
+                        state.set_trusted_result(reg, loop_result_with_trust(&registered, kept))
+                    }
+                    _ => state.set_task_var(reg, Value::Object(registered)),
+                },
             }
         }
         let item = ItemResult {

@@ -224,6 +224,7 @@ impl PlayRun<'_> {
         mut result: Map<String, Value>,
         msg: &str,
     ) -> StepOutcome {
+        result.remove(super::loops::KEPT_ITEMS);
         let ignore = match result.remove("_ansible_ignore_unreachable") {
             Some(v) => crate::template::json_truthy(&v),
             None => bool_of(
@@ -367,6 +368,7 @@ impl PlayRun<'_> {
             _ => state,
         };
         let set_var = |k: &str, v: Value| facts_state.set_task_var(k, v);
+        let set_trusted_var = |k: &str, v: Value| facts_state.set_trusted_result(k, v);
         let include_var = |k: &str, v: Value| facts_state.set_included_var(k, v);
         let ctx = ActionContext {
             task,
@@ -386,6 +388,7 @@ impl PlayRun<'_> {
             run_module: &run_module,
             reset_connection: &reset_connection,
             set_var: &set_var,
+            set_trusted_var: &set_trusted_var,
             include_var: &include_var,
             async_task: async_task.as_ref(),
         };

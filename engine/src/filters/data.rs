@@ -242,7 +242,11 @@ fn size_range(size: f64, isbits: bool, unit: Option<&str>) -> String {
     format!("{:.2} {suffix}", size / chosen.1)
 }
 
-fn human_to_bytes(text: &str, default_unit: Option<&str>, isbits: bool) -> Result<i64, String> {
+pub(crate) fn human_to_bytes(
+    text: &str,
+    default_unit: Option<&str>,
+    isbits: bool,
+) -> Result<i64, String> {
     let re = regex::Regex::new(r"^\s*([0-9]*\.?[0-9]+)\s*([A-Za-z]+)?\s*$")
         .map_err(|e| e.to_string())?;
     let cant = || format!("human_to_bytes() can't interpret following string: {text}");

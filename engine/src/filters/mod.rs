@@ -11,7 +11,7 @@
 //! - `tests`: the Jinja tests (`is changed`, `is file`, `is subset`, `is version`, …)
 
 pub(crate) mod crypt;
-mod data;
+pub(crate) mod data;
 mod paths;
 pub(crate) mod percent;
 

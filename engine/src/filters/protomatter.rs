@@ -70,6 +70,50 @@ fn remember(note: Note) {
     });
 }
 
+thread_local! {
+    /// Text `apply_trust` was given: Ansible tags it `TrustedAsTemplate`.
+    static TRUSTED_TEXT: RefCell<Vec<String>> = const { RefCell::new(Vec::new()) };
+    /// Values decoded from trusted text, each with its form that keeps trust per value
+    /// (untrusted text wrapped to render as itself).
+    static TRUSTED_JSON: RefCell<Vec<(Json, Json)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// How many trusted texts and decoded values are remembered: enough for one task.
+const TRUSTED_NOTES: usize = 8;
+
+fn remember_bounded<T>(list: &'static std::thread::LocalKey<RefCell<Vec<T>>>, item: T) {
+    list.with(|l| {
+        let mut l = l.borrow_mut();
+        if l.len() >= TRUSTED_NOTES {
+            l.remove(0);
+        }
+        l.push(item);
+    });
+}
+
+/// Whether `apply_trust` just vouched for this text.
+pub(crate) fn is_trusted_text(text: &str) -> bool {
+    TRUSTED_TEXT.with(|l| l.borrow().iter().any(|t| t == text))
+}
+
+/// A value decoded from trusted text: `plain` as templates see it, `kept` with each value's
+/// trust (the form a template layer holds).
+pub(crate) fn note_trusted_json(plain: Json, kept: Json) {
+    remember_bounded(&TRUSTED_JSON, (plain, kept));
+}
+
+/// The trust-keeping form of a value decoded from trusted text, when `value` is one
+/// (`set_fact: x: "{{ out | apply_trust | from_json(profile='inventory_legacy') }}"`).
+pub(crate) fn trusted_form(value: &Json) -> Option<Json> {
+    TRUSTED_JSON.with(|l| {
+        l.borrow()
+            .iter()
+            .rev()
+            .find(|(plain, _)| plain == value)
+            .map(|(_, kept)| kept.clone())
+    })
+}
+
 /// A variable was read from a layer (called by the scope on every read).
 pub(crate) fn note_read(vars: &Arc<Vars>, name: &str, data: bool) {
     remember(Note::Read {
@@ -250,8 +294,15 @@ pub(crate) fn register(env: &mut Environment<'static>) {
         undefined_passes(&v).unwrap_or_else(|| Value::from(origin_of(&v)))
     });
     env.add_filter("ansible._protomatter.true_type", true_type);
-    // settle has no value-level trust to add or masks to take off: both give the value back.
-    env.add_filter("ansible._protomatter.apply_trust", |v: Value| v);
+    // settle keeps no tags on values: the text is remembered as trusted, so that what
+    // `from_json(profile='inventory_legacy')` decodes from it keeps its trust (see
+    // `trusted_form`).
+    env.add_filter("ansible._protomatter.apply_trust", |v: Value| {
+        if let Some(text) = v.as_str() {
+            remember_bounded(&TRUSTED_TEXT, text.to_string());
+        }
+        v
+    });
 }
 
 #[cfg(test)]

@@ -255,14 +255,61 @@ fn split_documents(s: &str) -> Vec<String> {
     docs
 }
 
+/// Ansible's legacy JSON profile: `{"__ansible_unsafe": text}` (how `ansible-inventory` and
+/// inventory scripts mark untrusted text) is that text.
+fn unwrap_legacy_markers(v: &mut serde_json::Value) {
+    match v {
+        serde_json::Value::Object(map)
+            if map.len() == 1 && map.contains_key("__ansible_unsafe") =>
+        {
+            if let Some(inner) = map.remove("__ansible_unsafe") {
+                *v = inner;
+            }
+        }
+        serde_json::Value::Object(map) => map.values_mut().for_each(unwrap_legacy_markers),
+        serde_json::Value::Array(items) => items.iter_mut().for_each(unwrap_legacy_markers),
+        _ => {}
+    }
+}
+
+/// The legacy profile's decoding of trusted text, trust kept per value: the text of an
+/// `__ansible_unsafe` marker is untrusted, every other string keeps the input's trust.
+fn keep_legacy_trust(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(map)
+            if map.len() == 1 && map.contains_key("__ansible_unsafe") =>
+        {
+            crate::template::untrusted(&map["__ansible_unsafe"])
+        }
+        serde_json::Value::Object(map) => serde_json::Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), keep_legacy_trust(v)))
+                .collect(),
+        ),
+        serde_json::Value::Array(items) => {
+            serde_json::Value::Array(items.iter().map(keep_legacy_trust).collect())
+        }
+        other => other.clone(),
+    }
+}
+
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("to_json", |v: Value, kw: Kwargs| dumps(&v, &kw, false));
     env.add_filter("to_nice_json", |v: Value, kw: Kwargs| dumps(&v, &kw, true));
     env.add_filter(
         "from_json",
-        |s: String, _kw: Kwargs| -> Result<Value, Error> {
-            let v: serde_json::Value =
+        |s: String, kw: Kwargs| -> Result<Value, Error> {
+            let mut v: serde_json::Value =
                 serde_json::from_str(&s).map_err(|e| err(format!("from_json: {e}")))?;
+            let profile: Option<String> = kw.get("profile")?;
+            if matches!(profile.as_deref(), Some("inventory_legacy" | "legacy")) {
+                let trusted = super::protomatter::is_trusted_text(&s);
+                let kept = trusted.then(|| keep_legacy_trust(&v));
+                unwrap_legacy_markers(&mut v);
+                if let Some(kept) = kept {
+                    super::protomatter::note_trusted_json(v.clone(), kept);
+                }
+            }
             Ok(Value::from(minijinja::value::Serde(&v)))
         },
     );
