@@ -28,6 +28,8 @@
 mod accounts;
 pub mod agent;
 pub mod ansible_module;
+mod apt_key;
+mod apt_repository;
 mod args;
 mod assemble;
 pub mod async_job;
@@ -37,7 +39,10 @@ pub mod children;
 mod command;
 mod copy;
 mod cron;
+mod deb822_repository;
+mod debconf;
 mod dnf;
+mod dpkg_selections;
 mod fetch;
 mod file;
 mod find;
@@ -46,6 +51,7 @@ mod getent;
 mod git;
 mod hardware;
 mod hostname;
+mod http_fetch;
 mod known_hosts;
 mod local_facts;
 mod mktemp;
@@ -252,6 +258,11 @@ pub static MODULES: &[&ModuleSpec] = &[
     &hostname::SPEC,
     &getent::SPEC,
     &async_job::STATUS_SPEC,
+    &apt_repository::SPEC,
+    &deb822_repository::SPEC,
+    &apt_key::SPEC,
+    &dpkg_selections::SPEC,
+    &debconf::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -330,6 +341,11 @@ pub fn run(request: &Request) -> Outcome {
         "hostname" => resource::run::<hostname::Hostname>(request),
         "getent" => getent::run(request),
         "async_status" => async_job::status(request),
+        "apt_repository" => resource::run::<apt_repository::AptRepository>(request),
+        "deb822_repository" => resource::run::<deb822_repository::Deb822Repository>(request),
+        "apt_key" => resource::run::<apt_key::AptKey>(request),
+        "dpkg_selections" => resource::run::<dpkg_selections::DpkgSelections>(request),
+        "debconf" => resource::run::<debconf::Debconf>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
