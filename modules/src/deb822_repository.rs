@@ -92,6 +92,8 @@ struct Work {
     key: Option<(PathBuf, Vec<u8>, bool)>,
     key_mode: bool,
     make_keyrings: bool,
+    /// `key_filename` as Ansible returns it: the host file `signed_by` names.
+    key_file: Option<String>,
     /// Files `state: absent` removes.
     remove: Vec<PathBuf>,
 }
@@ -180,6 +182,7 @@ impl Deb822Repository {
     /// The `Signed-By` value: a host file's path, a downloaded key's file, or the key itself.
     fn signed_by(&mut self, value: &str, slug: &str) -> Result<String, ModuleError> {
         if Path::new(value).is_file() {
+            self.work.key_file = Some(value.to_string());
             return Ok(value.to_string());
         }
         if !has_url_scheme(value) {
@@ -395,13 +398,21 @@ impl Resource for Deb822Repository {
             }
             Presence::Present => {
                 values.insert("repo".into(), self.work.text.clone().into());
+                let key_file = self
+                    .work
+                    .key
+                    .as_ref()
+                    .map(|(f, _, _)| f.display().to_string())
+                    .or_else(|| self.work.key_file.clone());
                 values.insert(
                     "key_filename".into(),
-                    self.work
-                        .key
-                        .as_ref()
-                        .map_or(Value::Null, |(f, _, _)| f.display().to_string().into()),
+                    key_file.map_or(Value::Null, Value::from),
                 );
+                // Ansible adds the file's attributes to a result naming a `dest` that exists.
+                if self.work.sources.is_file() {
+                    crate::fsutil::attribute_values(&self.work.sources, values);
+                    values.insert("state".into(), "file".into());
+                }
             }
         }
     }

@@ -69,6 +69,8 @@ struct Work {
     previous: Option<String>,
     changed: bool,
     check_mode: bool,
+    /// Ansible returns the diff only when diffs were asked for (`{}` otherwise).
+    want_diff: bool,
     msg: String,
 }
 
@@ -195,7 +197,8 @@ impl Resource for Debconf {
         self.work.check_mode = check_mode;
     }
 
-    fn check(&mut self, _want_diff: bool) -> Result<Plan, ModuleError> {
+    fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
+        self.work.want_diff = want_diff;
         self.work.selections = show(&self.name)?;
         let mut plan = Plan::default();
         let (Some(question), Some(vtype), Some(value)) = (&self.question, &self.vtype, &self.value)
@@ -284,9 +287,11 @@ impl Resource for Debconf {
         let wanted = self.shown(wanted);
         values.insert("current".into(), json!({ question: wanted }));
         values.insert("previous".into(), json!({ question: previous }));
-        values.insert(
-            "diff".into(),
-            json!({"before": {question: previous}, "after": {question: wanted}}),
-        );
+        let diff = if self.work.want_diff {
+            json!({"before": {question: previous}, "after": {question: wanted}})
+        } else {
+            json!({})
+        };
+        values.insert("diff".into(), diff);
     }
 }
