@@ -192,7 +192,6 @@ impl SourcesFile {
 
     fn changed(&self) -> bool {
         dump(&self.before) != dump(&self.lines)
-            || (self.lines.is_empty() && !self.before.is_empty())
     }
 
     /// The file's text after the task; `None` when it is removed (no lines left).
