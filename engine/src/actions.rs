@@ -1957,8 +1957,12 @@ fn invocation_args(request: &Request) -> Value {
         .map_or(&[][..], |(_, args)| *args);
     let mut args = request.args.clone();
     args.retain(|k, _| !k.starts_with("_content") && k != "_src_name");
+    // debconf's answer is a secret when it is a password.
+    let password = request.module == "debconf"
+        && request.args.get("vtype").and_then(Value::as_str) == Some("password");
     for (k, v) in args.iter_mut() {
-        if secret.contains(&k.as_str()) && !v.is_null() {
+        let answer = password && matches!(k.as_str(), "value" | "answer");
+        if (secret.contains(&k.as_str()) || answer) && !v.is_null() {
             *v = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER".into();
         }
     }

@@ -28,6 +28,8 @@
 mod accounts;
 pub mod agent;
 pub mod ansible_module;
+mod apt_key;
+mod apt_repository;
 mod args;
 mod assemble;
 pub mod async_job;
@@ -38,7 +40,10 @@ pub mod children;
 mod command;
 mod copy;
 mod cron;
+mod deb822_repository;
+mod debconf;
 mod dnf;
+mod dpkg_selections;
 mod fetch;
 mod file;
 mod find;
@@ -47,6 +52,7 @@ mod getent;
 mod git;
 mod hardware;
 mod hostname;
+mod http_fetch;
 mod known_hosts;
 mod local_facts;
 mod locale_gen;
@@ -283,6 +289,11 @@ pub static MODULES: &[&ModuleSpec] = &[
     &package_facts::SPEC,
     &mount_facts::SPEC,
     &pip::SPEC,
+    &apt_repository::SPEC,
+    &deb822_repository::SPEC,
+    &apt_key::SPEC,
+    &dpkg_selections::SPEC,
+    &debconf::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -372,6 +383,11 @@ pub fn run(request: &Request) -> Outcome {
         "package_facts" => package_facts::run(request),
         "mount_facts" => mount_facts::run(request),
         "pip" => resource::run::<pip::Pip>(request),
+        "apt_repository" => resource::run::<apt_repository::AptRepository>(request),
+        "deb822_repository" => resource::run::<deb822_repository::Deb822Repository>(request),
+        "apt_key" => resource::run::<apt_key::AptKey>(request),
+        "dpkg_selections" => resource::run::<dpkg_selections::DpkgSelections>(request),
+        "debconf" => resource::run::<debconf::Debconf>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

@@ -354,7 +354,25 @@ fn cache_age() -> Option<u64> {
         .map(|d| d.as_secs())
 }
 
-const APT_ENV: &[(&str, &str)] = &[
+/// `apt-get update`, tried `retries` times with a growing pause (at most `max_delay` seconds),
+/// as Ansible retries it (`apt`, `apt_repository`).
+pub(crate) fn update_cache(retries: u32, max_delay: u64) -> Result<(), ModuleError> {
+    let mut delay = 1;
+    let mut attempt = 0;
+    loop {
+        match run_ok(&["apt-get", "update", "-q"], APT_ENV) {
+            Ok(_) => return Ok(()),
+            Err(e) if attempt + 1 >= retries.max(1) => return Err(e),
+            Err(_) => {
+                attempt += 1;
+                std::thread::sleep(std::time::Duration::from_secs(delay));
+                delay = (delay * 2).min(max_delay.max(1));
+            }
+        }
+    }
+}
+
+pub(crate) const APT_ENV: &[(&str, &str)] = &[
     ("DEBIAN_FRONTEND", "noninteractive"),
     ("DEBCONF_NONINTERACTIVE_SEEN", "true"),
 ];
@@ -397,22 +415,8 @@ impl Apt {
             .collect())
     }
 
-    /// `apt-get update`, tried `update_cache_retries` times with a growing pause (at most
-    /// `update_cache_retry_max_delay` seconds), as Ansible retries it.
     fn update(&self) -> Result<(), ModuleError> {
-        let mut delay = 1;
-        let mut attempt = 0;
-        loop {
-            match run_ok(&["apt-get", "update", "-q"], APT_ENV) {
-                Ok(_) => return Ok(()),
-                Err(e) if attempt + 1 >= self.update_cache_retries.max(1) => return Err(e),
-                Err(_) => {
-                    attempt += 1;
-                    std::thread::sleep(std::time::Duration::from_secs(delay));
-                    delay = (delay * 2).min(self.update_cache_retry_max_delay.max(1));
-                }
-            }
-        }
+        update_cache(self.update_cache_retries, self.update_cache_retry_max_delay)
     }
 
     fn apt_get(&self, verb: &str, packages: &[String]) -> Result<(), ModuleError> {
