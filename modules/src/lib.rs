@@ -64,6 +64,7 @@ mod stat;
 mod system_facts;
 mod systemd;
 mod textedit;
+pub mod transfer;
 mod wait_for;
 
 use serde::{Deserialize, Serialize};
@@ -330,6 +331,8 @@ pub fn run(request: &Request) -> Outcome {
         "hostname" => resource::run::<hostname::Hostname>(request),
         "getent" => getent::run(request),
         "async_status" => async_job::status(request),
+        "_put" => transfer::put(request),
+        "_get" => transfer::get(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
