@@ -153,10 +153,6 @@ enum Body {
     Absent,
 }
 
-/// What `copy` answers when the content differs and the engine has sent only its checksum:
-/// the engine then uploads the bytes and calls again. Never shown to people.
-pub const NEEDS_CONTENT: &str = "_settle_needs_content";
-
 /// A file's text for a diff when it is small enough to show, read only then.
 fn small_file_text(path: &Path, len: u64) -> Result<String, String> {
     if len > fsutil::MAX_DIFF_BYTES as u64 {
@@ -299,9 +295,12 @@ impl Copy {
             Body::File(path) => Ok(Content::File(path)),
             Body::Absent => Err(ModuleError::FailedWith {
                 msg: "copy: the content differs and has not been sent".into(),
-                values: [(NEEDS_CONTENT.to_string(), Value::Bool(true))]
-                    .into_iter()
-                    .collect(),
+                values: [(
+                    crate::transfer::NEEDS_CONTENT.to_string(),
+                    Value::Bool(true),
+                )]
+                .into_iter()
+                .collect(),
             }),
         }
     }

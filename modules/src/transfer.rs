@@ -23,6 +23,10 @@ use crate::{ModuleError, Outcome, Request};
 /// enough that the calls' round trips do not dominate.
 pub const CHUNK: usize = 1 << 20;
 
+/// What `copy` answers when the content differs and the engine has sent only its checksum
+/// (`_content_sha1`): the engine then uploads the bytes and calls again. Never shown to people.
+pub const NEEDS_CONTENT: &str = "_settle_needs_content";
+
 /// The name every staged upload starts with: the only files `copy` removes after use.
 pub(crate) const STAGED_PREFIX: &str = ".settle-upload.";
 
