@@ -248,7 +248,7 @@ pub(crate) fn run(request: &Request, payload: &ModulePayload) -> Result<Outcome,
         }
         Err(e) => return Err(ModuleError::io(format!("run {}", argv[0]), e)),
     };
-    let output = match wait_for(child, stdin, request.timeout) {
+    let output = match wait_for(child, stdin, request.timeout, usize::MAX) {
         Ok(output) => output,
         Err(Waited::TimedOut(seconds)) => {
             let mut outcome = Outcome::failed(format!(
