@@ -25,6 +25,9 @@
 //! assert!(!run(&request).changed); // idempotent
 //! ```
 
+// Input from a task or a host must never panic a module: handle the error instead.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod accounts;
 pub mod agent;
 pub mod ansible_module;
