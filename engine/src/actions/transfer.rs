@@ -101,16 +101,16 @@ fn hex(digest: &[u8]) -> String {
 }
 
 /// One internal call (`_put`, `_get`) on the task's connection, never in check mode.
-fn raw_call(ctx: &ActionContext, module: &str, args: Vars) -> Result<Outcome, ActionResult> {
+fn raw_call(ctx: &ActionContext, module: &str, args: Vars) -> Result<Outcome, Box<ActionResult>> {
     let mut request = Request::new(module, args);
     request.environment = ctx.environment.clone();
     match (ctx.run_module)(&request) {
-        Ok(outcome) if outcome.failed => Err(failed(
+        Ok(outcome) if outcome.failed => Err(Box::new(failed(
             outcome.msg.unwrap_or_else(|| format!("{module} failed")),
-        )),
+        ))),
         Ok(outcome) => Ok(outcome),
-        Err(ConnectionError::Unreachable(msg)) => Err(ActionResult::Unreachable(msg)),
-        Err(ConnectionError::Failed(msg)) => Err(failed(msg)),
+        Err(ConnectionError::Unreachable(msg)) => Err(Box::new(ActionResult::Unreachable(msg))),
+        Err(ConnectionError::Failed(msg)) => Err(Box::new(failed(msg))),
     }
 }
 
@@ -144,7 +144,7 @@ fn upload(
         );
         let outcome = match raw_call(ctx, "_put", args) {
             Ok(outcome) => outcome,
-            Err(stopped) => return Ok(Err(stopped)),
+            Err(stopped) => return Ok(Err(*stopped)),
         };
         staged = outcome
             .values
@@ -197,7 +197,7 @@ pub(super) fn download(
         args.insert("length".into(), CHUNK.into());
         let outcome = match raw_call(ctx, "_get", args) {
             Ok(outcome) => outcome,
-            Err(stopped) => return Ok(Err(stopped)),
+            Err(stopped) => return Ok(Err(*stopped)),
         };
         let data = base64::engine::general_purpose::STANDARD
             .decode(
