@@ -5,7 +5,6 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
 use settle_modules::{AsyncJob, Outcome, Plan, Request};
 use settle_playbooks::{Task, search_paths};
@@ -20,6 +19,7 @@ mod fetch;
 mod pause;
 mod reboot;
 mod script;
+mod transfer;
 mod wait_for_connection;
 
 /// Actions the engine carries out itself, with the arguments each takes (`None`: any).
@@ -1292,12 +1292,6 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         .unwrap_or_default();
     let bytes = encode(&rendered, &encoding)?;
     preserve_mode(&mut args, &path)?;
-    args.insert(
-        "_content_base64".into(),
-        base64::engine::general_purpose::STANDARD
-            .encode(bytes)
-            .into(),
-    );
     // A folder as dest gets the template's own name, as Ansible's `_original_basename`.
     if let Some(name) = path.file_name() {
         args.insert(
@@ -1305,7 +1299,7 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
             name.to_string_lossy().into_owned().into(),
         );
     }
-    let mut result = module_call(ctx, "copy", args)?;
+    let mut result = transfer::copy_content(ctx, args, transfer::Source::Bytes(bytes))?;
     if let ActionResult::Done(map, _) = &mut result {
         map.insert("src".into(), path.display().to_string().into());
     }
@@ -1378,15 +1372,6 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
                 local_follow,
             );
         }
-        let bytes = std::fs::read(&path)
-            .map_err(|e| format!("copy: could not read {}: {e}", path.display()))?;
-        let bytes = decrypt_source(&args, &path, bytes)?;
-        args.insert(
-            "_content_base64".into(),
-            base64::engine::general_purpose::STANDARD
-                .encode(bytes)
-                .into(),
-        );
         args.insert(
             "_src_name".into(),
             path.file_name()
@@ -1394,7 +1379,8 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
                 .unwrap_or_default()
                 .into(),
         );
-        let mut result = module_call(ctx, "copy", args)?;
+        let source = copy_source(&args, &path)?;
+        let mut result = transfer::copy_content(ctx, args, source)?;
         if let ActionResult::Done(map, _) = &mut result {
             map.insert("src".into(), path.display().to_string().into());
         }
@@ -1467,13 +1453,7 @@ fn assemble(ctx: &ActionContext) -> Result<ActionResult, String> {
     ] {
         args.remove(key);
     }
-    args.insert(
-        "_content_base64".into(),
-        base64::engine::general_purpose::STANDARD
-            .encode(bytes)
-            .into(),
-    );
-    let mut result = module_call(ctx, "copy", args)?;
+    let mut result = transfer::copy_content(ctx, args, transfer::Source::Bytes(bytes))?;
     if let ActionResult::Done(map, _) = &mut result {
         // Ansible's action answers with one diff, the content's, not the module's list.
         if let Some(Value::Array(list)) = map.get("diff")
@@ -1562,6 +1542,22 @@ fn encode(text: &str, encoding: &str) -> Result<Vec<u8>, String> {
             "template: output_encoding {encoding:?} is not one settle writes (utf-8, ascii, latin-1, windows-1252)"
         )),
     }
+}
+
+/// A controller file as `copy`'s content: read in pieces when sent, unless it is
+/// vault-encrypted (and to be decrypted): then decrypted here, in memory.
+fn copy_source<'a>(args: &Vars, path: &'a Path) -> Result<transfer::Source<'a>, String> {
+    use std::io::Read as _;
+    let unreadable = |e: std::io::Error| format!("copy: could not read {}: {e}", path.display());
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(4096).read_to_end(&mut head))
+        .map_err(unreadable)?;
+    if !head.trim_ascii_start().starts_with(b"$ANSIBLE_VAULT") {
+        return Ok(transfer::Source::File(path));
+    }
+    let bytes = std::fs::read(path).map_err(unreadable)?;
+    decrypt_source(args, path, bytes).map(transfer::Source::Bytes)
 }
 
 /// A vault-encrypted `copy` source is decrypted unless `decrypt: false` (Ansible's default is
@@ -1684,7 +1680,7 @@ fn copy_tree(
     dirs.sort_by(|a, b| a.1.cmp(&b.1));
     let mut combined = Plan::default();
     let mut changed = false;
-    let mut calls: Vec<(&str, Vars)> = Vec::new();
+    let mut calls: Vec<(&str, Vars, Option<&Path>)> = Vec::new();
     for (_, rel) in &dirs {
         let mut dir_args = Vars::new();
         dir_args.insert("path".into(), base.join(rel).display().to_string().into());
@@ -1697,22 +1693,14 @@ fn copy_tree(
         if let Some(mode) = &directory_mode {
             dir_args.insert("mode".into(), mode.clone());
         }
-        calls.push(("file", dir_args));
+        calls.push(("file", dir_args, None));
     }
     for (source, rel) in &files {
-        let bytes = std::fs::read(source)
-            .map_err(|e| format!("copy: could not read {}: {e}", source.display()))?;
-        let bytes = decrypt_source(&args, source, bytes)?;
+        // Read one at a time when its call is made: never the whole tree in memory.
         let mut file_args = args.clone();
         preserve_mode(&mut file_args, source)?;
         file_args.insert("dest".into(), base.join(rel).display().to_string().into());
-        file_args.insert(
-            "_content_base64".into(),
-            base64::engine::general_purpose::STANDARD
-                .encode(bytes)
-                .into(),
-        );
-        calls.push(("copy", file_args));
+        calls.push(("copy", file_args, Some(source.as_path())));
     }
     // Links last, as Ansible makes them: the link's own target, replacing what is there.
     for (target, rel) in links {
@@ -1732,10 +1720,17 @@ fn copy_tree(
                 link_args.insert(key.into(), v.clone());
             }
         }
-        calls.push(("file", link_args));
+        calls.push(("file", link_args, None));
     }
-    for (module, call_args) in calls {
-        match module_call(ctx, module, call_args)? {
+    for (module, call_args, source) in calls {
+        let answer = match source {
+            Some(source) => {
+                let content = copy_source(&call_args, source)?;
+                transfer::copy_content(ctx, call_args, content)?
+            }
+            None => module_call(ctx, module, call_args)?,
+        };
+        match answer {
             ActionResult::Done(result, plan) => {
                 if result
                     .get("failed")

@@ -85,13 +85,13 @@ impl ModuleStyle {
 /// Whether Python source imports Ansible's module utilities: `ansible.module_utils`, a
 /// collection's `plugins.module_utils`, or `..module_utils` relative to a collection module.
 fn imports_module_utils(text: &str) -> bool {
-    static NEW_STYLE: std::sync::LazyLock<regex::Regex> = std::sync::LazyLock::new(|| {
+    static NEW_STYLE: std::sync::LazyLock<Option<regex::Regex>> = std::sync::LazyLock::new(|| {
         regex::Regex::new(
             r"(?m)(from +\.{2,} *module_utils.* +import |from +ansible_collections\.[^.\s]+\.[^.\s]+\.plugins\.module_utils.* +import |import +ansible_collections\.[^.\s]+\.[^.\s]+\.plugins\.module_utils|from +ansible\.module_utils.* +import |import +ansible\.module_utils\.)",
         )
-        .expect("valid regex")
+        .ok()
     });
-    NEW_STYLE.is_match(text)
+    NEW_STYLE.as_ref().is_some_and(|r| r.is_match(text))
 }
 
 /// What runs a zipped module: the zip first on `sys.path`, the arguments from standard input
@@ -248,7 +248,7 @@ pub(crate) fn run(request: &Request, payload: &ModulePayload) -> Result<Outcome,
         }
         Err(e) => return Err(ModuleError::io(format!("run {}", argv[0]), e)),
     };
-    let output = match wait_for(child, stdin, request.timeout) {
+    let output = match wait_for(child, stdin, request.timeout, usize::MAX) {
         Ok(output) => output,
         Err(Waited::TimedOut(seconds)) => {
             let mut outcome = Outcome::failed(format!(

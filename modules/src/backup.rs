@@ -269,7 +269,10 @@ impl Backup {
 
     fn make_archive(&mut self) -> Result<String, ModuleError> {
         let started = Instant::now();
-        let src = self.src.clone().expect("validated");
+        let src = self
+            .src
+            .clone()
+            .ok_or_else(|| ModuleError::Args("backup: src is required".into()))?;
         let name = format!("{PREFIX}{}.{}", utc_stamp(), self.compression.extension());
         fs::create_dir_all(&self.dest)
             .map_err(|e| ModuleError::io(format!("mkdir {}", self.dest.display()), e))?;
@@ -408,7 +411,10 @@ impl Resource for Backup {
             self.made.insert("verified".into(), verified.into());
             return Ok(plan);
         }
-        let src = self.src.clone().expect("validated");
+        let src = self
+            .src
+            .clone()
+            .ok_or_else(|| ModuleError::Args("backup: src is required".into()))?;
         if self.compression == Compression::Zstd
             && !["/usr/bin/zstd", "/bin/zstd", "/usr/local/bin/zstd"]
                 .iter()

@@ -233,7 +233,7 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
         }
         data
     });
-    let output = match wait_for(child, stdin, request.timeout) {
+    let output = match wait_for(child, stdin, request.timeout, OUTPUT_CAP) {
         Ok(output) => output,
         Err(Waited::TimedOut(seconds)) => {
             let mut outcome = Outcome::failed(format!(
@@ -250,15 +250,17 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
         use std::os::unix::process::ExitStatusExt;
         -output.status.signal().unwrap_or(0)
     });
-    let clean = |bytes: &[u8]| {
-        let text = String::from_utf8_lossy(bytes).into_owned();
+    // Output is text in place when it is UTF-8 (it nearly always is): no second copy of it.
+    let clean = |bytes: Vec<u8>| {
+        let mut text = String::from_utf8(bytes)
+            .unwrap_or_else(|e| String::from_utf8_lossy(e.as_bytes()).into_owned());
         if args.strip_empty_ends {
-            text.trim_end_matches(['\n', '\r']).to_string()
-        } else {
-            text
+            let kept = text.trim_end_matches(['\n', '\r']).len();
+            text.truncate(kept);
         }
+        text
     };
-    let (stdout, stderr) = (clean(&output.stdout), clean(&output.stderr));
+    let (stdout, stderr) = (clean(output.stdout), clean(output.stderr));
     values.insert("rc".into(), rc.into());
     values.insert(
         "stdout_lines".into(),
@@ -270,6 +272,10 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     );
     values.insert("stdout".into(), stdout.into());
     values.insert("stderr".into(), stderr.into());
+    let truncated = truncation_note(output.dropped, OUTPUT_CAP);
+    if let Some(note) = &truncated {
+        values.insert("warnings".into(), vec![note.clone()].into());
+    }
     values.insert("start".into(), started_at.into());
     values.insert("end".into(), now_string().into());
     let delta = start.elapsed();
@@ -288,10 +294,11 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     Ok(Outcome {
         changed: true,
         failed,
-        msg: Some(if failed {
-            "non-zero return code".into()
-        } else {
-            String::new()
+        msg: Some(match (failed, truncated) {
+            (true, Some(note)) => format!("non-zero return code; {note}"),
+            (true, None) => "non-zero return code".into(),
+            (false, Some(note)) => note,
+            (false, None) => String::new(),
         }),
         values,
         ..Outcome::default()
@@ -363,7 +370,8 @@ pub(crate) fn wait_for(
     mut child: std::process::Child,
     stdin: Option<String>,
     timeout: Option<u64>,
-) -> Result<std::process::Output, Waited> {
+    cap: usize,
+) -> Result<Captured, Waited> {
     let feeder = child.stdin.take().zip(stdin).map(|(mut pipe, data)| {
         std::thread::spawn(move || {
             // A program that stops reading early closes the pipe: not an error of ours.
@@ -374,8 +382,8 @@ pub(crate) fn wait_for(
     // An interrupt of the run (or a lost controller, on a host) ends the group.
     let _running = crate::children::track(group);
     let (events, watched) = std::sync::mpsc::channel();
-    let stdout = read_in_background(child.stdout.take(), events.clone());
-    let stderr = read_in_background(child.stderr.take(), events.clone());
+    let stdout = read_in_background(child.stdout.take(), events.clone(), cap);
+    let stderr = read_in_background(child.stderr.take(), events.clone(), cap);
     std::thread::spawn(move || {
         let _ = events.send(Watched::Exited(child.wait()));
     });
@@ -410,28 +418,81 @@ pub(crate) fn wait_for(
     if let Some(feeder) = feeder {
         let _ = feeder.join();
     }
-    let taken = |buffer: std::sync::Arc<std::sync::Mutex<Vec<u8>>>| {
+    let taken = |buffer: std::sync::Arc<std::sync::Mutex<Kept>>| {
         std::mem::take(&mut *buffer.lock().unwrap_or_else(|e| e.into_inner()))
     };
     match status {
-        Some(status) => Ok(std::process::Output {
-            status,
-            stdout: taken(stdout),
-            stderr: taken(stderr),
-        }),
+        Some(status) => {
+            let (stdout, stderr) = (taken(stdout), taken(stderr));
+            Ok(Captured {
+                status,
+                stdout: stdout.bytes,
+                stderr: stderr.bytes,
+                dropped: [stdout.dropped, stderr.dropped],
+            })
+        }
         None => Err(Waited::Io(std::io::Error::other(
             "the command's waiter ended",
         ))),
     }
 }
 
-/// Reads a pipe on a thread of its own into a shared buffer, saying when data comes and when
-/// the pipe closes. The thread outlives the call if a background program keeps the pipe open.
+/// How much of each of a command's streams is kept: 10 MiB, far more than a playbook reads
+/// from a command, and a bound on what a command that prints without end costs the host and
+/// the controller (the result travels and is kept there too). The rest is read and dropped,
+/// so the command never blocks on a full pipe, and the result says so (see [`truncation_note`]).
+pub(crate) const OUTPUT_CAP: usize = 10 << 20;
+
+/// A command's exit status and the output kept of it.
+pub(crate) struct Captured {
+    pub status: std::process::ExitStatus,
+    pub stdout: Vec<u8>,
+    pub stderr: Vec<u8>,
+    /// Bytes of stdout and of stderr read past the cap and dropped.
+    pub dropped: [u64; 2],
+}
+
+/// The first bytes of a stream, up to a cap, and how many more came.
+#[derive(Default)]
+struct Kept {
+    bytes: Vec<u8>,
+    dropped: u64,
+}
+
+impl Kept {
+    fn add(&mut self, data: &[u8], cap: usize) {
+        let room = cap.saturating_sub(self.bytes.len()).min(data.len());
+        self.bytes.extend_from_slice(&data[..room]);
+        self.dropped += (data.len() - room) as u64;
+    }
+}
+
+/// What a result says when output went past the cap, or nothing when none did.
+pub(crate) fn truncation_note(dropped: [u64; 2], cap: usize) -> Option<String> {
+    let parts: Vec<String> = ["stdout", "stderr"]
+        .iter()
+        .zip(dropped)
+        .filter(|(_, n)| *n > 0)
+        .map(|(name, n)| format!("{name} (the last {n} bytes dropped)"))
+        .collect();
+    (!parts.is_empty()).then(|| {
+        format!(
+            "output truncated: settle keeps the first {} MiB of each stream; {}",
+            cap >> 20,
+            parts.join(", ")
+        )
+    })
+}
+
+/// Reads a pipe on a thread of its own into a shared buffer (up to `cap` bytes, the rest read
+/// and counted), saying when data comes and when the pipe closes. The thread outlives the call
+/// if a background program keeps the pipe open.
 fn read_in_background(
     pipe: Option<impl std::io::Read + Send + 'static>,
     events: std::sync::mpsc::Sender<Watched>,
-) -> std::sync::Arc<std::sync::Mutex<Vec<u8>>> {
-    let buffer = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    cap: usize,
+) -> std::sync::Arc<std::sync::Mutex<Kept>> {
+    let buffer = std::sync::Arc::new(std::sync::Mutex::new(Kept::default()));
     let Some(mut pipe) = pipe else {
         let _ = events.send(Watched::Closed);
         return buffer;
@@ -446,7 +507,7 @@ fn read_in_background(
                     shared
                         .lock()
                         .unwrap_or_else(|e| e.into_inner())
-                        .extend_from_slice(&chunk[..n]);
+                        .add(&chunk[..n], cap);
                     let _ = events.send(Watched::Output);
                 }
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
@@ -536,6 +597,35 @@ fn now_string() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_past_the_cap_is_counted_not_kept() {
+        let mut kept = Kept::default();
+        kept.add(b"abcd", 6);
+        kept.add(b"efgh", 6);
+        kept.add(b"ij", 6);
+        assert_eq!(kept.bytes, b"abcdef");
+        assert_eq!(kept.dropped, 4);
+        assert_eq!(truncation_note([0, 0], 6), None);
+        let note = truncation_note([0, 4], OUTPUT_CAP).unwrap();
+        assert!(note.contains("first 10 MiB") && note.contains("stderr (the last 4 bytes"));
+    }
+
+    #[test]
+    fn a_command_printing_past_the_cap_ends_with_its_first_bytes_and_a_note() {
+        let args = serde_json::json!({
+            "_raw_params": format!("head -c {} /dev/zero | tr '\\0' x; echo done >&2", OUTPUT_CAP + 5000),
+        });
+        let out = crate::run(&Request::new("shell", args.as_object().unwrap().clone()));
+        assert!(!out.failed, "{out:?}");
+        assert_eq!(out.values["stdout"].as_str().unwrap().len(), OUTPUT_CAP);
+        assert_eq!(out.values["stderr"], "done");
+        assert!(
+            out.msg
+                .unwrap()
+                .contains("stdout (the last 5000 bytes dropped)")
+        );
+    }
 
     #[test]
     fn raw_keeps_output_and_fails_on_rc() {

@@ -14,7 +14,7 @@ use serde_json::{Map, Value};
 
 use crate::args::{Mode, boolean, text};
 use crate::file::Attributes;
-use crate::fsutil::{self, diffable, sha1_hex};
+use crate::fsutil::{self, Content, diffable, sha1_hex};
 use crate::resource::{ContentDiff, Plan, Resource};
 use crate::{ModuleError, ModuleSpec};
 
@@ -33,6 +33,9 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "validate",
         "follow",
         "_content_base64",
+        "_content_file",
+        "_content_sha1",
+        "_content_size",
         "_src_name",
         "directory_mode",
         "decrypt",
@@ -75,6 +78,16 @@ pub(crate) struct Copy {
     /// Bytes that may not be text, from a controller file.
     #[serde(rename = "_content_base64")]
     content_base64: Option<String>,
+    /// A large controller file, uploaded in pieces and staged on this host (removed after).
+    #[serde(rename = "_content_file")]
+    content_file: Option<PathBuf>,
+    /// A large controller file's SHA-1 and size: without `_content_file`, the engine asks
+    /// whether the file is already there before it sends the bytes; with it, the upload is
+    /// checked against them.
+    #[serde(rename = "_content_sha1")]
+    content_sha1: Option<String>,
+    #[serde(rename = "_content_size")]
+    content_size: Option<u64>,
     /// With `remote_src`, the path on this host to copy from.
     src: Option<PathBuf>,
     /// The source file's name, for a `dest` that is a directory.
@@ -98,6 +111,12 @@ pub(crate) struct Copy {
     unsafe_writes: bool,
     #[serde(skip)]
     bytes: Vec<u8>,
+    /// Where the new content is: `bytes`, a file on this host, or not here yet.
+    #[serde(skip)]
+    body: Body,
+    /// The new content's SHA-1 and size, once known.
+    #[serde(skip)]
+    wanted: Option<(String, u64)>,
     #[serde(skip)]
     backup_file: Option<String>,
     /// Vault decryption happens on the controller; accepted here so the argument passes through.
@@ -120,6 +139,30 @@ pub(crate) struct Copy {
 
 fn yes() -> bool {
     true
+}
+
+/// Where a copy's new content is.
+#[derive(Debug, Default)]
+enum Body {
+    /// In memory (`content`, `_content_base64`, another module's computed text).
+    #[default]
+    Bytes,
+    /// A file on this host, read in pieces: a staged upload or `remote_src`'s source.
+    File(PathBuf),
+    /// Only its checksum is known (`_content_sha1`): enough to see the file is already there.
+    Absent,
+}
+
+/// A file's text for a diff when it is small enough to show, read only then.
+fn small_file_text(path: &Path, len: u64) -> Result<String, String> {
+    if len > fsutil::MAX_DIFF_BYTES as u64 {
+        return Err(format!(
+            "{len} bytes, larger than the {}-byte diff limit",
+            fsutil::MAX_DIFF_BYTES
+        ));
+    }
+    let bytes = fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    diffable(&bytes)
 }
 
 /// The old file's owner (or group) for the new one, when this user may give it: as Ansible's
@@ -160,6 +203,9 @@ impl Copy {
             dest,
             content: None,
             content_base64: None,
+            content_file: None,
+            content_sha1: None,
+            content_size: None,
             src: None,
             src_name: None,
             remote_src: false,
@@ -172,6 +218,8 @@ impl Copy {
             follow: true,
             unsafe_writes: attrs.unsafe_writes,
             bytes,
+            body: Body::Bytes,
+            wanted: None,
             backup_file: None,
             decrypt: false,
             local_follow: false,
@@ -210,6 +258,53 @@ impl Copy {
         }
     }
 
+    /// The new content's SHA-1 and size, hashed once (a file in pieces).
+    fn wanted(&mut self) -> Result<(String, u64), ModuleError> {
+        if let Some(known) = &self.wanted {
+            return Ok(known.clone());
+        }
+        let known = match &self.body {
+            Body::Bytes | Body::Absent => (sha1_hex(&self.bytes), self.bytes.len() as u64),
+            Body::File(path) => {
+                let len = fs::metadata(path)
+                    .map_err(|e| ModuleError::io(format!("read {}", path.display()), e))?
+                    .len();
+                (fsutil::hash_file::<sha1::Sha1>(path)?, len)
+            }
+        };
+        self.wanted = Some(known.clone());
+        Ok(known)
+    }
+
+    /// The new content as text for a diff, or why it cannot be shown.
+    fn diff_text(&self, len: u64) -> Result<String, String> {
+        match &self.body {
+            Body::Bytes => diffable(&self.bytes),
+            Body::File(path) => small_file_text(path, len),
+            Body::Absent => Err(format!(
+                "{len} bytes, sha1 {}",
+                self.wanted.as_ref().map_or("", |w| w.0.as_str())
+            )),
+        }
+    }
+
+    /// The new content, for writing.
+    fn content(&self) -> Result<Content<'_>, ModuleError> {
+        match &self.body {
+            Body::Bytes => Ok(Content::Bytes(&self.bytes)),
+            Body::File(path) => Ok(Content::File(path)),
+            Body::Absent => Err(ModuleError::FailedWith {
+                msg: "copy: the content differs and has not been sent".into(),
+                values: [(
+                    crate::transfer::NEEDS_CONTENT.to_string(),
+                    Value::Bool(true),
+                )]
+                .into_iter()
+                .collect(),
+            }),
+        }
+    }
+
     fn target_metadata(&self) -> Option<Metadata> {
         let target = self.target();
         if self.follow {
@@ -226,6 +321,7 @@ impl Resource for Copy {
             self.content.is_some(),
             self.content_base64.is_some(),
             self.src.is_some(),
+            self.content_file.is_some() || self.content_sha1.is_some(),
         ];
         match sources.iter().filter(|s| **s).count() {
             0 => Err(ModuleError::Args("src (or content) is required".into())),
@@ -248,28 +344,43 @@ impl Resource for Copy {
         {
             return self.check_folder(&src);
         }
-        self.bytes =
-            if self.content.is_none() && self.content_base64.is_none() && self.src.is_none() {
-                std::mem::take(&mut self.bytes)
-            } else if let Some(content) = &self.content {
-                content.clone().into_bytes()
-            } else if let Some(encoded) = &self.content_base64 {
-                base64::engine::general_purpose::STANDARD
-                    .decode(encoded)
-                    .map_err(|e| ModuleError::Args(format!("copy: _content_base64: {e}")))?
-            } else {
-                let src = self.src.as_ref().expect("validated");
-                // A device, a pipe, a socket: Ansible's copy refuses what is not a file.
-                if fs::metadata(src).is_ok_and(|m| !m.is_file()) {
+        if let Some(content) = &self.content {
+            self.bytes = content.clone().into_bytes();
+        } else if let Some(encoded) = &self.content_base64 {
+            self.bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| ModuleError::Args(format!("copy: _content_base64: {e}")))?;
+        } else if let Some(staged) = &self.content_file {
+            self.body = Body::File(fsutil::expand_path(staged));
+        } else if let Some(sum) = &self.content_sha1 {
+            self.body = Body::Absent;
+            self.wanted = Some((sum.to_ascii_lowercase(), self.content_size.unwrap_or(0)));
+        } else if let Some(src) = &self.src {
+            // A device, a pipe, a socket: Ansible's copy refuses what is not a file.
+            match fs::metadata(src) {
+                Ok(m) if !m.is_file() => {
                     return Err(ModuleError::Failed(format!(
                         "Cannot copy invalid source '{}': not a file",
                         src.display()
                     )));
                 }
-                fs::read(src).map_err(|e| {
-                    ModuleError::io(format!("Source {} not found", src.display()), e)
-                })?
-            };
+                Ok(_) => self.body = Body::File(src.clone()),
+                Err(e) => {
+                    return Err(ModuleError::io(
+                        format!("Source {} not found", src.display()),
+                        e,
+                    ));
+                }
+            }
+        }
+        let (want_sum, want_len) = self.wanted()?;
+        if let (Body::File(_), Some(sent)) = (&self.body, &self.content_sha1)
+            && !sent.eq_ignore_ascii_case(&want_sum)
+        {
+            return Err(ModuleError::Failed(format!(
+                "the upload arrived damaged: its sha1 is {want_sum}, the controller's file's {sent}"
+            )));
+        }
         if matches!(self.mode, Some(Mode::Preserve))
             && let Some(src) = self.src.as_ref().filter(|_| self.remote_src)
         {
@@ -291,38 +402,34 @@ impl Resource for Copy {
                 target.display()
             )));
         }
+        // The file on the host is hashed in pieces, never read whole.
         let current = match &meta {
-            Some(_) => Some(
-                fs::read(&target)
-                    .map_err(|e| ModuleError::io(format!("read {}", target.display()), e))?,
-            ),
+            Some(_) => Some(fsutil::hash_file::<sha1::Sha1>(&target)?),
             None => None,
         };
-        let differs = current.as_deref() != Some(self.bytes.as_slice());
+        let differs = current.as_deref() != Some(want_sum.as_str());
         if differs && (self.force || current.is_none()) {
-            let before = current.as_ref().map(|c| sha1_hex(c));
-            plan.change("content", before, Some(sha1_hex(&self.bytes)));
+            plan.change("content", current.clone(), Some(want_sum));
             if want_diff {
                 let path = target.display().to_string();
-                plan.content.push(
-                    match (
-                        current.as_deref().map(diffable).transpose(),
-                        diffable(&self.bytes),
-                    ) {
-                        (Ok(before), Ok(after)) => ContentDiff {
-                            path,
-                            before,
-                            after: Some(after),
-                            summary: None,
-                        },
-                        (Err(s), _) | (_, Err(s)) => ContentDiff {
-                            path,
-                            before: None,
-                            after: None,
-                            summary: Some(s),
-                        },
+                let before = meta
+                    .as_ref()
+                    .map(|m| small_file_text(&target, m.len()))
+                    .transpose();
+                plan.content.push(match (before, self.diff_text(want_len)) {
+                    (Ok(before), Ok(after)) => ContentDiff {
+                        path,
+                        before,
+                        after: Some(after),
+                        summary: None,
                     },
-                );
+                    (Err(s), _) | (_, Err(s)) => ContentDiff {
+                        path,
+                        before: None,
+                        after: None,
+                        summary: Some(s),
+                    },
+                });
             }
         }
         let default_mode = fsutil::default_file_mode();
@@ -342,6 +449,8 @@ impl Resource for Copy {
         if !plan.has("content") {
             return self.attributes().apply(&target, plan, self.follow);
         }
+        // Without the bytes nothing is done: the engine sends them and calls again.
+        self.content()?;
         if let Some(validate) = &self.validate {
             self.run_validate(validate)?;
         }
@@ -371,6 +480,7 @@ impl Resource for Copy {
             (_, _, Some(m)) => kept_owner(m.gid(), true),
             _ => None,
         };
+        let content = self.content()?;
         let dest = if self.follow {
             fs::canonicalize(&target).unwrap_or(target)
         } else {
@@ -386,7 +496,7 @@ impl Resource for Copy {
                     ModuleError::io(format!("Error creating {}", folder.display()), e)
                 })?;
                 let owner = (mode, uid, gid);
-                return fsutil::write_file(&dest, &self.bytes, owner, self.unsafe_writes);
+                return fsutil::write_file_from(&dest, content, owner, self.unsafe_writes);
             }
             // A file where a folder should be: Ansible's words for it.
             if folder.ancestors().any(|a| a.is_file()) {
@@ -401,7 +511,7 @@ impl Resource for Copy {
                 folder.display()
             )));
         }
-        fsutil::write_file(&dest, &self.bytes, (mode, uid, gid), self.unsafe_writes)
+        fsutil::write_file_from(&dest, content, (mode, uid, gid), self.unsafe_writes)
     }
 
     fn values(&self, values: &mut Map<String, Value>) {
@@ -417,12 +527,23 @@ impl Resource for Copy {
         }
         let target = self.target();
         values.insert("dest".into(), target.display().to_string().into());
-        values.insert("checksum".into(), sha1_hex(&self.bytes).into());
-        {
-            use md5::Digest as _;
-            let digest = md5::Md5::digest(&self.bytes);
-            let hex: String = digest.iter().map(|b| format!("{b:02x}")).collect();
-            values.insert("md5sum".into(), hex.into());
+        let checksum = match &self.wanted {
+            Some((sum, _)) => sum.clone(),
+            None => sha1_hex(&self.bytes),
+        };
+        values.insert("checksum".into(), checksum.into());
+        let md5sum = match &self.body {
+            Body::Bytes => {
+                use md5::Digest as _;
+                let digest = md5::Md5::digest(&self.bytes);
+                Some(digest.iter().map(|b| format!("{b:02x}")).collect())
+            }
+            Body::File(path) => fsutil::hash_file::<md5::Md5>(path).ok(),
+            // The content was already there: the file's own.
+            Body::Absent => fsutil::hash_file::<md5::Md5>(&target).ok(),
+        };
+        if let Some(md5sum) = md5sum {
+            values.insert("md5sum".into(), md5sum.into());
         }
         if let Some(src) = &self.src {
             values.insert("src".into(), src.display().to_string().into());
@@ -432,6 +553,19 @@ impl Resource for Copy {
         }
         values.insert("state".into(), "file".into());
         fsutil::attribute_values(&target, values);
+    }
+}
+
+/// A staged upload is this call's to remove, whatever came of it.
+impl Drop for Copy {
+    fn drop(&mut self) {
+        if let Some(staged) = self
+            .content_file
+            .as_deref()
+            .filter(|p| crate::transfer::is_staged(p))
+        {
+            let _ = fs::remove_file(fsutil::expand_path(staged));
+        }
     }
 }
 
@@ -507,7 +641,7 @@ fn folder_differences(
         } else {
             let differs = match existing {
                 None => true,
-                Some(m) if m.is_file() => fs::read(&source).ok() != fs::read(&dest).ok(),
+                Some(m) if m.is_file() => !fsutil::same_content(&source, &dest),
                 Some(_) => false,
             };
             if differs {
@@ -731,7 +865,11 @@ impl Copy {
             .prefix(".settle-validate.")
             .tempfile_in(&dir)
             .map_err(|e| ModuleError::io("validate", e))?;
-        fs::write(tmp.path(), &self.bytes).map_err(|e| ModuleError::io("validate", e))?;
+        let written = match self.content()? {
+            Content::Bytes(bytes) => fs::write(tmp.path(), bytes),
+            Content::File(path) => fs::copy(path, tmp.path()).map(drop),
+        };
+        written.map_err(|e| ModuleError::io("validate", e))?;
         let cmd = validate.replace("%s", &tmp.path().display().to_string());
         let words =
             shell_words::split(&cmd).map_err(|e| ModuleError::Args(format!("validate: {e}")))?;

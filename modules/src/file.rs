@@ -885,7 +885,9 @@ impl Resource for File {
             let what = what.to_string();
             move |e| ModuleError::io(format!("{what} {p}"), e)
         };
-        let state = self.resolved.expect("check ran before apply");
+        let state = self
+            .resolved
+            .ok_or_else(|| ModuleError::Failed("file: apply before check".into()))?;
         match state {
             State::Absent => {
                 let meta = self.metadata();

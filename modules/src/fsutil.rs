@@ -229,14 +229,71 @@ pub(crate) fn atomic_write(
 pub(crate) fn write_file(
     dest: &Path,
     bytes: &[u8],
+    owner: (u32, Option<u32>, Option<u32>),
+    unsafe_writes: bool,
+) -> Result<(), ModuleError> {
+    write_file_from(dest, Content::Bytes(bytes), owner, unsafe_writes)
+}
+
+/// New content for a file: bytes in memory, or a file on this host streamed in pieces (so a
+/// file of any size costs no more memory than one piece).
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Content<'a> {
+    Bytes(&'a [u8]),
+    File(&'a Path),
+}
+
+impl Content<'_> {
+    fn write_into(&self, out: &mut impl Write) -> std::io::Result<()> {
+        match self {
+            Content::Bytes(bytes) => out.write_all(bytes),
+            Content::File(path) => {
+                let mut file = fs::File::open(path)?;
+                std::io::copy(&mut file, out).map(drop)
+            }
+        }
+    }
+}
+
+/// `write_file` of content that may be a file on this host.
+pub(crate) fn write_file_from(
+    dest: &Path,
+    content: Content<'_>,
     (mode, uid, gid): (u32, Option<u32>, Option<u32>),
     unsafe_writes: bool,
 ) -> Result<(), ModuleError> {
-    match replace_atomically(dest, bytes, mode, uid, gid) {
+    match replace_atomically(dest, content, mode, uid, gid) {
         Err(ModuleError::Io { source, .. }) if unsafe_writes && refused_atomic(&source) => {
-            write_in_place(dest, bytes, mode, uid, gid)
+            write_in_place(dest, content, mode, uid, gid)
         }
         done => done,
+    }
+}
+
+/// Whether two files hold the same bytes, read side by side in pieces; unreadable is different.
+pub(crate) fn same_content(a: &Path, b: &Path) -> bool {
+    use std::io::Read;
+    let (Ok(ma), Ok(mb)) = (fs::metadata(a), fs::metadata(b)) else {
+        return false;
+    };
+    if ma.len() != mb.len() {
+        return false;
+    }
+    let (Ok(mut fa), Ok(mut fb)) = (fs::File::open(a), fs::File::open(b)) else {
+        return false;
+    };
+    let (mut ba, mut bb) = (vec![0u8; 1 << 16], vec![0u8; 1 << 16]);
+    loop {
+        let Ok(n) = fa.read(&mut ba) else {
+            return false;
+        };
+        if n == 0 {
+            // Same length at the start; the second must end here too.
+            return fb.read(&mut bb[..1]).is_ok_and(|m| m == 0);
+        }
+        if fb.read_exact(&mut bb[..n]).is_err() || ba[..n] != bb[..n] {
+            return false;
+        }
     }
 }
 
@@ -256,7 +313,7 @@ fn refused_atomic(e: &std::io::Error) -> bool {
 /// Ansible's `_unsafe_writes`: `dest` opened, truncated and written; then mode and owner.
 fn write_in_place(
     dest: &Path,
-    bytes: &[u8],
+    content: Content<'_>,
     mode: u32,
     uid: Option<u32>,
     gid: Option<u32>,
@@ -268,7 +325,8 @@ fn write_in_place(
         )
     };
     let mut file = fs::File::create(dest).map_err(|e| ModuleError::io(context(), e))?;
-    file.write_all(bytes)
+    content
+        .write_into(&mut file)
         .and_then(|()| file.sync_all())
         .map_err(|e| ModuleError::io(context(), e))?;
     let current = file.metadata().map_err(|e| ModuleError::io(context(), e))?;
@@ -283,7 +341,7 @@ fn write_in_place(
 
 fn replace_atomically(
     dest: &Path,
-    bytes: &[u8],
+    content: Content<'_>,
     mode: u32,
     uid: Option<u32>,
     gid: Option<u32>,
@@ -299,7 +357,8 @@ fn replace_atomically(
         .suffix(".settle-tmp")
         .tempfile_in(dir)
         .map_err(|e| ModuleError::io(context(), e))?;
-    tmp.write_all(bytes)
+    content
+        .write_into(tmp.as_file_mut())
         .map_err(|e| ModuleError::io(context(), e))?;
     tmp.as_file()
         .sync_all()

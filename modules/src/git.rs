@@ -224,7 +224,10 @@ impl Resource for Git {
     }
 
     fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
-        let want = self.after.clone().expect("check found the commit");
+        let want = self
+            .after
+            .clone()
+            .ok_or_else(|| ModuleError::Failed("git: apply before check".into()))?;
         let dest = self.dest.display().to_string();
         if plan.has("checkout") {
             if let Some(parent) = self.dest.parent() {

@@ -25,6 +25,9 @@
 //! assert!(!run(&request).changed); // idempotent
 //! ```
 
+// Input from a task or a host must never panic a module: handle the error instead.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod accounts;
 pub mod agent;
 pub mod ansible_module;
@@ -81,6 +84,7 @@ mod system_facts;
 mod systemd;
 mod textedit;
 mod timezone;
+pub mod transfer;
 mod wait_for;
 
 use serde::{Deserialize, Serialize};
@@ -388,6 +392,8 @@ pub fn run(request: &Request) -> Outcome {
         "apt_key" => resource::run::<apt_key::AptKey>(request),
         "dpkg_selections" => resource::run::<dpkg_selections::DpkgSelections>(request),
         "debconf" => resource::run::<debconf::Debconf>(request),
+        "_put" => transfer::put(request),
+        "_get" => transfer::get(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

@@ -262,7 +262,9 @@ impl Package {
                 Manager::Dnf(dnf)
             });
         }
-        Ok(self.inner.as_mut().expect("set above"))
+        self.inner
+            .as_mut()
+            .ok_or_else(|| ModuleError::Failed("package: no package manager chosen".into()))
     }
 }
 

@@ -455,7 +455,10 @@ impl Resource for LineInFile {
     }
 
     fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
-        self.writer.as_mut().expect("check ran").apply(plan)
+        self.writer
+            .as_mut()
+            .ok_or_else(|| ModuleError::Failed("apply before check".into()))?
+            .apply(plan)
     }
 
     fn values(&self, values: &mut Map<String, Value>) {
@@ -666,7 +669,10 @@ impl Resource for BlockInFile {
     }
 
     fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
-        self.writer.as_mut().expect("check ran").apply(plan)
+        self.writer
+            .as_mut()
+            .ok_or_else(|| ModuleError::Failed("apply before check".into()))?
+            .apply(plan)
     }
 
     fn values(&self, values: &mut Map<String, Value>) {

@@ -7,10 +7,9 @@
 
 use std::path::{Path, PathBuf};
 
-use base64::Engine as _;
 use serde_json::{Map, Value, json};
-use sha1::Digest;
 
+use super::transfer::{download, file_digest};
 use super::{ActionContext, ActionResult, failed, module_call, render, rendered_args, value_text};
 use crate::template::json_bool;
 
@@ -96,31 +95,38 @@ pub(super) fn fetch(ctx: &ActionContext) -> Result<ActionResult, String> {
         Err(msg) => return Ok(failed(msg)),
     };
     let shown = dest.display().to_string();
-    let local = std::fs::read(&dest).ok().filter(|_| dest.is_file());
-    if local.as_deref().map(hex::<sha1::Sha1>).as_ref() == Some(&remote_checksum) {
+    // The copy kept here is hashed in pieces, never read whole.
+    let local = dest
+        .is_file()
+        .then(|| file_digest::<sha1::Sha1>(&dest))
+        .flatten();
+    if local.as_ref() == Some(&remote_checksum) {
         return Ok(done(json!({
             "changed": false,
-            "md5sum": local.as_deref().map(hex::<md5::Md5>),
+            "md5sum": file_digest::<md5::Md5>(&dest),
             "file": source,
             "dest": shown,
             "checksum": remote_checksum,
         })));
     }
-    let mut read = Map::new();
-    read.insert("src".into(), source.clone().into());
-    let slurped = match module_call(ctx, "slurp", read)? {
-        ActionResult::Done(slurped, _) if !slurped.get("failed").is_some_and(json_bool) => slurped,
-        ActionResult::Done(slurped, _) => {
-            let msg = slurped.get("msg").map(value_text).unwrap_or_default();
+    // The bytes come a piece at a time into a temporary file beside `dest`, renamed over it
+    // once all are there: never half-written, never whole in memory.
+    let mut temporary = match Temporary::beside(&dest) {
+        Ok(t) => t,
+        Err(e) => return Ok(failed(format!("Failed to fetch the file. {shown}: {e}"))),
+    };
+    let got = match download(ctx, &source, &mut temporary.file)? {
+        Ok(got) => got,
+        Err(ActionResult::Done(result, _)) => {
+            let msg = result.get("msg").map(value_text).unwrap_or_default();
             return missing(msg.clone(), msg);
         }
-        other => return Ok(other),
+        Err(other) => return Ok(other),
     };
-    let data = base64::engine::general_purpose::STANDARD
-        .decode(slurped.get("content").map(value_text).unwrap_or_default())
-        .map_err(|e| format!("fetch: the host sent content that is not base64: {e}"))?;
-    write_file(&dest, &data).map_err(|e| format!("Failed to fetch the file. {shown}: {e}"))?;
-    let (checksum, md5sum) = (hex::<sha1::Sha1>(&data), hex::<md5::Md5>(&data));
+    temporary
+        .finish(&dest)
+        .map_err(|e| format!("Failed to fetch the file. {shown}: {e}"))?;
+    let (checksum, md5sum) = (got.sha1, got.md5);
     if validate && checksum != remote_checksum {
         // The file changed between the look and the read.
         return Ok(done(json!({
@@ -218,23 +224,46 @@ fn normalize(path: &str) -> String {
     }
 }
 
-/// Writes through a temporary file beside `dest`, renamed over it: never half-written.
-fn write_file(dest: &Path, data: &[u8]) -> std::io::Result<()> {
-    let folder = dest.parent().unwrap_or(Path::new("."));
-    std::fs::create_dir_all(folder)?;
-    let name = dest.file_name().unwrap_or_default().to_string_lossy();
-    // Hosts fetch in parallel threads, maybe to one flat `dest`: each its own temporary name.
-    static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
-    let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let temporary = folder.join(format!(".{name}.settle-{}-{n}", std::process::id()));
-    std::fs::write(&temporary, data)?;
-    std::fs::rename(&temporary, dest).inspect_err(|_| {
-        let _ = std::fs::remove_file(&temporary);
-    })
+/// A file being fetched: a temporary name beside `dest`, removed unless it is finished.
+struct Temporary {
+    path: PathBuf,
+    file: std::io::BufWriter<std::fs::File>,
+    finished: bool,
 }
 
-fn hex<D: Digest>(data: &[u8]) -> String {
-    D::digest(data).iter().map(|b| format!("{b:02x}")).collect()
+impl Temporary {
+    fn beside(dest: &Path) -> std::io::Result<Temporary> {
+        let folder = dest.parent().unwrap_or(Path::new("."));
+        std::fs::create_dir_all(folder)?;
+        let name = dest.file_name().unwrap_or_default().to_string_lossy();
+        // Hosts fetch in parallel threads, maybe to one flat `dest`: each its own temporary name.
+        static COUNT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = COUNT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let path = folder.join(format!(".{name}.settle-{}-{n}", std::process::id()));
+        let file = std::io::BufWriter::new(std::fs::File::create(&path)?);
+        Ok(Temporary {
+            path,
+            file,
+            finished: false,
+        })
+    }
+
+    /// Writes out what is buffered and renames the file over `dest`.
+    fn finish(mut self, dest: &Path) -> std::io::Result<()> {
+        use std::io::Write as _;
+        self.file.flush()?;
+        std::fs::rename(&self.path, dest)?;
+        self.finished = true;
+        Ok(())
+    }
+}
+
+impl Drop for Temporary {
+    fn drop(&mut self) {
+        if !self.finished {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
 }
 
 fn done(result: Value) -> ActionResult {
