@@ -56,6 +56,20 @@ pub fn pull_hosts() -> &'static TestHosts {
     HOSTS.get_or_init(|| boot("SETTLE_PULL_STATE", "pull", &["-n", "4"], 9))
 }
 
+/// One Debian 11 (bullseye, glibc 2.31) host, for the agent built for old hosts
+/// (tests/old_hosts.rs).
+pub fn old_hosts() -> &'static TestHosts {
+    static HOSTS: OnceLock<TestHosts> = OnceLock::new();
+    HOSTS.get_or_init(|| {
+        boot(
+            "SETTLE_OLD_STATE",
+            "old",
+            &["-n", "1", "--suite", "bullseye"],
+            13,
+        )
+    })
+}
+
 /// The hosts `scripts/test` booted (their state folder in `env`), or, for a test binary run on
 /// its own, a set it boots now and removes at exit.
 fn boot(env: &str, tag: &str, what: &[&str], port_offset: u32) -> TestHosts {
@@ -66,7 +80,8 @@ fn boot(env: &str, tag: &str, what: &[&str], port_offset: u32) -> TestHosts {
             let prefix = format!("settle-{tag}{}", pid % 100_000);
             // Below the kernel's ephemeral range (32768 and up), so no outgoing connection
             // can hold a test host's port; twenty ports per process id, the first three for
-            // the general hosts, the next six for the ha-webapp ones, then four for pull's.
+            // the general hosts, the next six for the ha-webapp ones, then four for pull's, then
+            // the old (bullseye) one.
             let port_base = 10_000 + (pid % 1_000) * 20 + port_offset;
             OWN_PREFIXES
                 .lock()

@@ -102,7 +102,9 @@ const AGENT_DIR: &str = "/var/tmp/settle-agent-$(id -u)";
 pub(crate) fn start_command(hash: &str, become_: Option<&Become>) -> String {
     let path = format!("{AGENT_DIR}/agent-{hash}");
     let exec = match become_ {
-        None => "exec \"$P\" __agent".to_string(),
+        // Merged, as under become: what the agent (or the host's loader) says before its
+        // greeting is the reason it did not start.
+        None => "exec \"$P\" __agent 2>&1".to_string(),
         Some(b) => become_exec(b),
     };
     format!("P={path}; if [ -x \"$P\" ]; then {exec}; else echo {NEED_AGENT} \"$(uname -m)\"; fi")
@@ -237,11 +239,12 @@ impl AgentPipe {
             let n = read.map_err(|e| ConnectionError::Unreachable(format!("agent: {e}")))?;
             let text = String::from_utf8_lossy(&line);
             if n == 0 {
-                return Err(ConnectionError::Failed(match become_ {
+                let message = match become_ {
                     Some(b) => ended_before_hello(b, &seen, sent_password),
                     None if seen.trim().is_empty() => "the agent exited before it started".into(),
                     None => format!("the agent did not start: {}", seen.trim()),
-                }));
+                };
+                return Err(ConnectionError::Failed(message + &too_new_for_host(&seen)));
             }
             let trimmed = text.trim();
             if let Some(b) = become_.filter(|b| is_password_prompt(b, trimmed)) {
@@ -326,8 +329,11 @@ impl AgentPipe {
                 "the connection to the host's agent was lost".into(),
             ));
         }
-        let reply: Reply = serde_json::from_str(answer.trim())
-            .map_err(|e| ConnectionError::Failed(format!("agent: unreadable reply: {e}")))?;
+        let reply: Reply = serde_json::from_str(answer.trim()).map_err(|e| {
+            // Not a reply: most likely the agent's last words (a panic's message).
+            let text: String = answer.trim().chars().take(400).collect();
+            ConnectionError::Failed(format!("agent: unreadable reply ({e}): {text}"))
+        })?;
         if reply.id != id {
             return Err(ConnectionError::Failed(format!(
                 "agent: reply {} to call {id}",
@@ -444,6 +450,30 @@ fn ended_before_hello(b: &Become, seen: &str, sent_password: bool) -> String {
     }
 }
 
+/// What to do when the host's dynamic loader refused the agent for its glibc (``version
+/// `GLIBC_2.34' not found``): the host's glibc is older than the one the agent was linked with.
+fn too_new_for_host(seen: &str) -> String {
+    // The loader names each missing version on a line of its own: the newest is what counts.
+    let newest = seen
+        .lines()
+        .filter(|line| line.contains("not found"))
+        .filter_map(|line| line.split("`GLIBC_").nth(1)?.split('\'').next())
+        .max_by_key(|version| {
+            version
+                .split('.')
+                .map(|n| n.parse::<u32>().unwrap_or(0))
+                .collect::<Vec<_>>()
+        });
+    let Some(version) = newest else {
+        return String::new();
+    };
+    format!(
+        "\nThe agent needs glibc {version} or newer, and this host's is older: use a settle built \
+         by packaging/build-agent (it runs on glibc 2.17 and newer), or set SETTLE_AGENT_BINARY \
+         to such a build."
+    )
+}
+
 /// Reads a line, or stops early at a password prompt (which has no newline until answered).
 async fn read_line_or_prompt(
     reader: &mut BufReader<Reader>,
@@ -527,6 +557,17 @@ mod tests {
             become_exec(&b),
             "exec /tmp/sushim.sh -c \"exec $P __agent\" 2>&1"
         );
+    }
+
+    #[test]
+    fn an_agent_too_new_for_the_host_s_glibc_says_what_to_use() {
+        let loader = "agent-ab: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.9' not found (required by agent-ab)\n\
+                      agent-ab: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.34' not found (required by agent-ab)\n\
+                      agent-ab: /lib/x86_64-linux-gnu/libc.so.6: version `GLIBC_2.33' not found (required by agent-ab)";
+        let hint = too_new_for_host(loader);
+        assert!(hint.contains("needs glibc 2.34 or newer"), "{hint}");
+        assert!(hint.contains("packaging/build-agent"), "{hint}");
+        assert_eq!(too_new_for_host("sudo: a password is required"), "");
     }
 
     #[test]
