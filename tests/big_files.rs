@@ -44,8 +44,7 @@ fn big_files_copy_and_fetch_intact_and_a_second_run_moves_nothing() {
     let hosts = test_hosts();
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let host = hosts.names()[0];
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     std::fs::create_dir_all(s.path("files/tree/sub")).unwrap();
     // 50 MiB and a few bytes: many pieces and a short last one.
     std::fs::write(s.path("files/big.bin"), pseudo_random(50 * MB + 17, 1)).unwrap();

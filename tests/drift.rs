@@ -46,8 +46,7 @@ const PLAY: &str = "\
 ";
 
 fn setup(hosts: &TestHosts) -> Scratch {
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write("site.yml", PLAY);
     s.write("templates/conf.j2", "host={{ inventory_hostname }}\n");
     s

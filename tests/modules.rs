@@ -166,8 +166,7 @@ fn apt_upgrade_clean_and_policy_rc_d() {
         },
     );
     // only_upgrade leaves a package that is not installed alone.
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     let host = hosts.names()[0];
     s.write(
         "site.yml",
@@ -285,8 +284,7 @@ fn a_changed_unit_file_is_reloaded_before_it_is_started() {
     let hosts = test_hosts();
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let host = hosts.names()[0];
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     let play = |word: &str| {
         format!(
             "- hosts: {host}\n  gather_facts: no\n  tasks:\n    - copy:\n        dest: /etc/systemd/system/m-echo.service\n        content: |\n          [Service]\n          Type=oneshot\n          RemainAfterExit=yes\n          ExecStart=/bin/sh -c 'echo {word} > /srv/m-echo'\n    - systemd: {{name: m-echo, state: restarted}}\n"
@@ -387,8 +385,7 @@ fn backup_module_keeps_the_newest_and_verifies_them() {
     let hosts = test_hosts();
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let host = hosts.names()[2];
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     hosts.ssh(host, "rm -rf /srv/m-keep && mkdir -p /srv/m-keep/src");
     s.write(
         "tools.yml",
@@ -506,8 +503,7 @@ fn read_only_modules_change_nothing_and_report_what_they_saw() {
     let hosts = test_hosts();
     let host = hosts.names()[1];
     let (_, port, address) = hosts.hosts.iter().find(|(n, ..)| n == host).unwrap();
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "site.yml",
         &format!(
@@ -605,8 +601,7 @@ fn tempfile_makes_a_new_file_each_run_and_skips_in_check_mode() {
     let hosts = test_hosts();
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let host = hosts.names()[0];
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "site.yml",
         &format!(

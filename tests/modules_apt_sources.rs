@@ -9,7 +9,6 @@ mod common;
 
 use std::process::Command;
 
-use common::Scratch;
 use common::hosts::{TestHosts, test_hosts};
 use common::scenario::{Scenario, TURN, prove, run};
 
@@ -110,8 +109,7 @@ fn apt_repository_refuses_a_ppa_it_cannot_look_up() {
     let hosts = test_hosts();
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let host = hosts.names()[0];
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "site.yml",
         &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n    - apt_repository: {{repo: 'ppa:deadsnakes/ppa', codename: jammy}}\n"),
@@ -143,8 +141,7 @@ fn deb822_repository_writes_the_sources_file_and_fetches_its_key() {
         },
     );
     // state: absent removes the file and the key it fetched.
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "site.yml",
         &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n    - deb822_repository: {{name: Settle local, state: absent}}\n"),
@@ -236,8 +233,7 @@ fn dpkg_selections_holds_a_package_and_debconf_answers_a_question() {
         host,
         "echo 'settle-test settle-test/secret password oldpw7' | debconf-set-selections",
     );
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "site.yml",
         &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n    - debconf: {{name: settle-test, question: settle-test/secret, vtype: password, value: hunter2}}\n      register: r\n    - debug: {{var: r}}\n"),

@@ -238,8 +238,7 @@ fn reboot_comes_back_with_a_new_boot_id_and_the_play_goes_on() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let hosts = test_hosts();
     let host = hosts.names()[1];
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "site.yml",
         &format!(

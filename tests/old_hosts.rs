@@ -69,8 +69,7 @@ const EXPECTED: &str = "release=bullseye\nhost=HOST\nextra=yes\nhello from the c
     hello install ok installed\nolduser:/bin/bash\n";
 
 fn scratch(hosts: &TestHosts) -> Scratch {
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write("site.yml", PLAYBOOK);
     s.write("files/hello.txt", "hello from the controller\n");
     s.write(

@@ -17,8 +17,7 @@ const BACKUP: &str = concat!(
 fn backup_pipeline_converges_then_reports_no_change_and_its_dry_run_tells_the_truth() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let hosts = test_hosts();
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     let run = |extra: &[&str]| {
         let mut args = vec![BACKUP, "-i", "inv"];
         args.extend_from_slice(extra);
@@ -120,8 +119,7 @@ fn backup_pipeline_converges_then_reports_no_change_and_its_dry_run_tells_the_tr
 fn native_backup_pipeline_converges_then_reports_no_change() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let hosts = test_hosts();
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     let native = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/examples/backup-pipeline/native.yml"
@@ -218,8 +216,7 @@ fn the_container_image_runs_the_same_script() {
 fn app_server_checks_out_and_follows_the_repository() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let hosts = test_hosts();
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     let site = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/app-server/site.yml");
     let ping = concat!(env!("CARGO_MANIFEST_DIR"), "/examples/app-server/ping.yml");
     // A local bare repository on each host stands in for the application's remote.

@@ -110,8 +110,7 @@ fn same_playbook_same_recap_over_local_ssh_and_russh() {
 #[test]
 fn facts_come_from_the_host() {
     let hosts = test_hosts();
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write("facts.yml", "- hosts: all\n  tasks:\n    - debug: msg=\"{{ ansible_hostname }} {{ ansible_os_family }} {{ ansible_distribution_major_version }} {{ ansible_service_mgr }} {{ ansible_user_id }}\"\n");
     let run = s.settle(&["facts.yml", "-i", "inv"]);
     run.assert_code(0);
@@ -323,8 +322,7 @@ fn a_run_killed_half_way_leaves_no_half_written_file() {
 #[test]
 fn async_jobs_run_on_the_host_over_ssh() {
     let hosts = test_hosts();
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "site.yml",
         "\
@@ -374,8 +372,7 @@ fn ansibles_own_modules_run_on_the_host_over_ssh() {
         return;
     }
     let hosts = test_hosts();
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "library/where.py",
         "#!/usr/bin/python\nimport socket, sys\nfrom ansible.module_utils.basic import AnsibleModule\nm = AnsibleModule(argument_spec=dict(path=dict(type='path', required=True)), supports_check_mode=True)\nif not m.check_mode:\n    open(m.params['path'], 'w').write(socket.gethostname())\nm.exit_json(changed=True, python=sys.executable)\n",
@@ -422,8 +419,7 @@ fn master_pid(socket: &std::path::Path) -> Option<String> {
 #[test]
 fn a_second_run_reuses_the_ssh_masters_of_the_first() {
     let hosts = test_hosts();
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "ping.yml",
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - ping:\n",

@@ -207,7 +207,11 @@ pub(crate) struct User {
     system: bool,
     shell: Option<String>,
     home: Option<String>,
-    #[serde(default = "yes", alias = "createhome", deserialize_with = "boolean")]
+    #[serde(
+        default = "crate::args::yes",
+        alias = "createhome",
+        deserialize_with = "boolean"
+    )]
     create_home: bool,
     comment: Option<String>,
     password: Option<String>,
@@ -255,10 +259,6 @@ const AGEING: [(&str, &str); 3] = [
     ("password_expire_max", "-M"),
     ("password_expire_warn", "-W"),
 ];
-
-fn yes() -> bool {
-    true
-}
 
 fn always() -> String {
     "always".into()

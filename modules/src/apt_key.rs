@@ -35,17 +35,13 @@ pub(crate) struct AptKey {
     data: Option<String>,
     file: Option<String>,
     keyring: Option<String>,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     validate_certs: bool,
     keyserver: Option<String>,
     #[serde(default)]
     state: Presence,
     #[serde(skip)]
     work: Work,
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Debug, Default)]

@@ -46,7 +46,11 @@ pub(crate) struct AptRepository {
     #[serde(default)]
     state: Presence,
     mode: Option<Mode>,
-    #[serde(default = "yes", alias = "update-cache", deserialize_with = "boolean")]
+    #[serde(
+        default = "crate::args::yes",
+        alias = "update-cache",
+        deserialize_with = "boolean"
+    )]
     update_cache: bool,
     #[serde(default = "five")]
     update_cache_retries: u32,
@@ -54,11 +58,11 @@ pub(crate) struct AptRepository {
     update_cache_retry_max_delay: u64,
     filename: Option<String>,
     /// Accepted for compatibility: settle reads and writes sources files itself.
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     #[allow(dead_code)]
     install_python_apt: bool,
     /// Accepted: only Launchpad lookups for `ppa:` lines fetch anything, and settle does none.
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     #[allow(dead_code)]
     validate_certs: bool,
     codename: Option<String>,
@@ -66,9 +70,6 @@ pub(crate) struct AptRepository {
     files: Vec<SourcesFile>,
 }
 
-fn yes() -> bool {
-    true
-}
 fn five() -> u32 {
     5
 }

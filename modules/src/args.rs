@@ -645,6 +645,11 @@ fn python_quote(s: &str) -> String {
     out
 }
 
+/// `#[serde(default = "crate::args::yes")]`: an argument that is true unless given.
+pub(crate) fn yes() -> bool {
+    true
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

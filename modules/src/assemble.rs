@@ -45,11 +45,15 @@ pub(crate) struct Assemble {
     regexp: Option<String>,
     #[serde(default, deserialize_with = "boolean")]
     ignore_hidden: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     remote_src: bool,
     /// For fragments on the controller (Ansible's action plugin decrypts vaulted ones). On the
     /// host, where settle assembles, Ansible's module takes the fragments as they are.
-    #[serde(default = "yes", rename = "decrypt", deserialize_with = "boolean")]
+    #[serde(
+        default = "crate::args::yes",
+        rename = "decrypt",
+        deserialize_with = "boolean"
+    )]
     _decrypt: bool,
     #[serde(flatten)]
     attrs: FileAttrs,
@@ -57,10 +61,6 @@ pub(crate) struct Assemble {
     writer: Option<Copy>,
     #[serde(skip)]
     md5sum: String,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Python's `codecs.escape_decode`: `\n`, `\t`, `\\`, `\xNN`, octal escapes; others kept.

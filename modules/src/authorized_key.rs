@@ -70,7 +70,7 @@ pub(crate) struct AuthorizedKey {
     key: Option<String>,
     #[serde(default, deserialize_with = "text")]
     path: Option<String>,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     manage_dir: bool,
     #[serde(default)]
     state: Presence,
@@ -78,7 +78,7 @@ pub(crate) struct AuthorizedKey {
     key_options: Option<String>,
     #[serde(default, deserialize_with = "boolean")]
     exclusive: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     validate_certs: bool,
     #[serde(default, deserialize_with = "text")]
     comment: Option<String>,
@@ -92,10 +92,6 @@ pub(crate) struct AuthorizedKey {
     new_content: String,
     #[serde(skip)]
     diff: Option<Value>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Options in front of a key, in order: `no-pty`, `from="10.0.0.1"`.

@@ -70,17 +70,13 @@ struct Args {
     creates: Option<String>,
     removes: Option<String>,
     stdin: Option<String>,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     stdin_add_newline: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     strip_empty_ends: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     expand_argument_vars: bool,
     executable: Option<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError> {

@@ -102,7 +102,7 @@ pub(crate) struct Copy {
     mode: Option<Mode>,
     #[serde(default, deserialize_with = "boolean")]
     backup: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     force: bool,
     validate: Option<String>,
     #[serde(default, deserialize_with = "boolean")]
@@ -135,10 +135,6 @@ pub(crate) struct Copy {
     /// A folder copy, when `remote_src` names a folder: decided by `check`.
     #[serde(skip)]
     folder: Option<FolderCopy>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Where a copy's new content is.

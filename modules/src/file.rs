@@ -55,7 +55,7 @@ pub(crate) struct File {
     #[serde(default, deserialize_with = "boolean")]
     recurse: bool,
     src: Option<PathBuf>,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     follow: bool,
     /// A common file argument; the file module writes no content, so it has nothing to do.
     #[serde(default, rename = "unsafe_writes", deserialize_with = "boolean")]
@@ -92,10 +92,6 @@ pub(crate) struct File {
     /// What `check` found worth a warning.
     #[serde(skip)]
     warnings: Vec<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn time_format() -> String {

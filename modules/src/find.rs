@@ -120,7 +120,7 @@ struct Args {
     use_regex: bool,
     depth: Option<i64>,
     mode: Option<Mode>,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     exact_mode: bool,
     encoding: Option<String>,
     limit: Option<i64>,
@@ -128,10 +128,6 @@ struct Args {
 
 fn sha1() -> String {
     "sha1".into()
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Python's `fnmatch.translate`: `*`, `?`, `[seq]`, `[!seq]`, matched against the whole name.

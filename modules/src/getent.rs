@@ -16,10 +16,6 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
     free_form: false,
 };
 
-fn yes() -> bool {
-    true
-}
-
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct Args {
@@ -31,7 +27,7 @@ struct Args {
     service: Option<String>,
     #[serde(default, deserialize_with = "text")]
     split: Option<String>,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     fail_key: bool,
 }
 

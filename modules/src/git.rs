@@ -58,9 +58,9 @@ pub(crate) struct Git {
     version: String,
     #[serde(default, deserialize_with = "boolean")]
     force: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     update: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     clone: bool,
     depth: Option<u32>,
     #[serde(default = "origin")]
@@ -86,9 +86,6 @@ pub(crate) struct Git {
 
 fn head() -> String {
     "HEAD".into()
-}
-fn yes() -> bool {
-    true
 }
 fn origin() -> String {
     "origin".into()

@@ -68,16 +68,12 @@ pub(crate) struct Mount {
     state: Option<State>,
     #[serde(default, deserialize_with = "text")]
     fstab: Option<String>,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     boot: bool,
     #[serde(default, deserialize_with = "boolean")]
     backup: bool,
     #[serde(skip)]
     work: Work,
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Debug, Default)]

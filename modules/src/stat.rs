@@ -45,13 +45,13 @@ struct Args {
     path: PathBuf,
     #[serde(default, deserialize_with = "boolean")]
     follow: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     get_checksum: bool,
     #[serde(default = "sha1", alias = "checksum", alias = "checksum_algo")]
     checksum_algorithm: String,
     /// `mimetype` and `charset`, from `file --mime-type --mime-encoding`.
     #[serde(
-        default = "yes",
+        default = "crate::args::yes",
         deserialize_with = "boolean",
         alias = "mime",
         alias = "mime_type",
@@ -60,16 +60,12 @@ struct Args {
     get_mime: bool,
     /// `version`, `attributes` and `attr_flags`, from `lsattr -vd`.
     #[serde(
-        default = "yes",
+        default = "crate::args::yes",
         deserialize_with = "boolean",
         alias = "attr",
         alias = "attributes"
     )]
     get_attributes: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn sha1() -> String {

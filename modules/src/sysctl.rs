@@ -42,7 +42,7 @@ pub(crate) struct Sysctl {
     state: Presence,
     #[serde(default, deserialize_with = "boolean")]
     ignoreerrors: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     reload: bool,
     #[serde(default, deserialize_with = "text")]
     sysctl_file: Option<String>,
@@ -61,10 +61,6 @@ struct Work {
     set_live: bool,
     write_file: bool,
     reload: bool,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// Ansible's `_parse_value`: booleans become `1`/`0`, text is trimmed.

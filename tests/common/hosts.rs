@@ -135,6 +135,13 @@ impl TestHosts {
         self.state.join("known_hosts")
     }
 
+    /// A scratch folder holding the test hosts' inventory as `inv`, logging in as root.
+    pub fn scratch(&self) -> super::Scratch {
+        let s = super::Scratch::new();
+        s.write("inv", &self.inventory("root", &[], &[]));
+        s
+    }
+
     /// An inventory of the test hosts, logging in as `user`, with extra lines for the group vars
     /// and any extra host lines.
     pub fn inventory(&self, user: &str, vars: &[&str], extra_hosts: &[&str]) -> String {

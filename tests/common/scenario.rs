@@ -44,8 +44,7 @@ pub fn changed(run: &Run, host: &str) -> usize {
 pub fn prove(hosts: &TestHosts, scenario: Scenario) {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let host = scenario.host;
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "site.yml",
         &format!(
@@ -141,8 +140,7 @@ pub fn prove(hosts: &TestHosts, scenario: Scenario) {
 pub fn read_only(hosts: &TestHosts, setup: &str, tasks: &str) {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let host = hosts.names()[0];
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "site.yml",
         &format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n{tasks}"),
