@@ -1769,7 +1769,14 @@ fn copy_tree(
 }
 
 fn module(ctx: &ActionContext, args: Result<Vars, String>) -> Result<ActionResult, String> {
-    module_call(ctx, &ctx.task.module, args?)
+    let mut args = args?;
+    // Ansible's pip runs the pip of the Python its module runs with.
+    if ctx.task.module == "pip"
+        && let Some(python) = host_python(ctx.scope)
+    {
+        args.insert("_settle_python".into(), python.into());
+    }
+    module_call(ctx, &ctx.task.module, args)
 }
 
 fn module_call(ctx: &ActionContext, module: &str, args: Vars) -> Result<ActionResult, String> {

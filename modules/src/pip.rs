@@ -83,6 +83,10 @@ pub(crate) struct Pip {
     umask: Option<String>,
     #[serde(default, deserialize_with = "boolean")]
     break_system_packages: bool,
+    /// The Python Ansible's pip module would run with (`ansible_python_interpreter`), whose pip
+    /// it uses when no executable or virtualenv is given.
+    #[serde(default, rename = "_settle_python")]
+    settle_python: Option<String>,
 
     /// Worked out by `check`, used by `apply` and the return values.
     #[serde(skip)]
@@ -168,6 +172,9 @@ impl Pip {
     }
 
     fn python(&self) -> String {
+        if let Some(python) = &self.settle_python {
+            return python.clone();
+        }
         bin_path::find("python3")
             .map(|p| p.to_string_lossy().into_owned())
             .unwrap_or_else(|| "python3".into())
