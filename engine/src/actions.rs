@@ -399,6 +399,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "set_stats" => set_stats(ctx),
         "async_status" => async_status(ctx),
         "package" => package(ctx),
+        "unarchive" => unarchive(ctx),
         name if settle_modules::spec(name).is_none() => ansible_module(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
     };
@@ -1331,6 +1332,45 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
         return Ok(result);
     }
     module_call(ctx, "copy", args)
+}
+
+/// Ansible's `unarchive` action: a controller `src` (found as `copy` finds it, decrypted when
+/// vaulted) goes to the host as bytes; with `remote_src` (or `copy: no`) or a URL, the host
+/// reads it itself.
+fn unarchive(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let mut args = rendered_args(ctx, &[])?;
+    let flag = |args: &Vars, key: &str| args.get(key).map(crate::template::json_bool);
+    if flag(&args, "remote_src").is_some() && flag(&args, "copy").is_some() {
+        return Ok(failed("parameters are mutually exclusive: copy|remote_src"));
+    }
+    let remote = flag(&args, "remote_src").unwrap_or(false) || flag(&args, "copy") == Some(false);
+    let src = args.get("src").map(value_text).unwrap_or_default();
+    if src.is_empty() {
+        return Ok(failed("src (or content) and dest are required"));
+    }
+    if !remote && !src.contains("://") {
+        let path = match find_file(ctx, "files", &src) {
+            Ok(path) => path,
+            Err(msg) => return Ok(failed(msg)),
+        };
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("unarchive: could not read {}: {e}", path.display()))?;
+        let bytes = decrypt_source(&args, &path, bytes)?;
+        args.insert(
+            "_content_base64".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into(),
+        );
+        args.insert(
+            "_src_name".into(),
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+                .into(),
+        );
+    }
+    module_call(ctx, "unarchive", args)
 }
 
 /// Ansible's `package` action: without `use` (or with `use: auto`), the `ansible_package_use`

@@ -42,6 +42,7 @@ mod fetch;
 mod file;
 mod find;
 mod fsutil;
+mod get_url;
 mod getent;
 mod git;
 mod hardware;
@@ -64,6 +65,9 @@ mod stat;
 mod system_facts;
 mod systemd;
 mod textedit;
+mod unarchive;
+mod uri;
+mod urls;
 mod wait_for;
 
 use serde::{Deserialize, Serialize};
@@ -252,6 +256,9 @@ pub static MODULES: &[&ModuleSpec] = &[
     &hostname::SPEC,
     &getent::SPEC,
     &async_job::STATUS_SPEC,
+    &get_url::SPEC,
+    &uri::SPEC,
+    &unarchive::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -330,6 +337,9 @@ pub fn run(request: &Request) -> Outcome {
         "hostname" => resource::run::<hostname::Hostname>(request),
         "getent" => getent::run(request),
         "async_status" => async_job::status(request),
+        "get_url" => resource::run::<get_url::GetUrl>(request),
+        "uri" => uri::run(request),
+        "unarchive" => resource::run::<unarchive::Unarchive>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
