@@ -298,7 +298,7 @@ pub(crate) fn async_dir(scope: &Arc<Scope>) -> Result<String, String> {
 fn supports_async(module: &str) -> bool {
     !matches!(
         module,
-        "copy" | "assemble" | "raw" | "async_status" | "script" | "fetch"
+        "copy" | "assemble" | "raw" | "async_status" | "script" | "fetch" | "unarchive"
     ) && !CONTROLLER_ACTIONS.iter().any(|(name, _)| *name == module)
 }
 

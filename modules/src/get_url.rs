@@ -431,6 +431,41 @@ impl Resource for GetUrl {
 mod tests {
     use super::*;
 
+    fn get_url(args: serde_json::Value, check_mode: bool) -> crate::Outcome {
+        let mut request = crate::Request::new("get_url", args.as_object().unwrap().clone());
+        request.check_mode = check_mode;
+        crate::run(&request)
+    }
+
+    #[test]
+    fn a_file_url_is_copied_once_and_check_mode_writes_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dest) = (dir.path().join("src.txt"), dir.path().join("dest.txt"));
+        fs::write(&src, "payload\n").unwrap();
+        let sum = {
+            use sha2::Digest as _;
+            let d = sha2::Sha256::digest(b"payload\n");
+            d.iter().map(|b| format!("{b:02x}")).collect::<String>()
+        };
+        let args = serde_json::json!({
+            "url": format!("file://{}", src.display()), "dest": dest,
+            "checksum": format!("sha256:{sum}"), "mode": "0600",
+        });
+        let dry = get_url(args.clone(), true);
+        assert!(dry.changed && !dry.failed, "{dry:?}");
+        assert!(!dest.exists());
+        let first = get_url(args.clone(), false);
+        assert!(first.changed, "{first:?}");
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "payload\n");
+        assert_eq!(first.values["checksum_src"], sha1_hex(b"payload\n"));
+        let again = get_url(args.clone(), false);
+        assert!(!again.changed, "{again:?}");
+        assert_eq!(again.values["msg"], "file already exists");
+        fs::write(&dest, "tampered\n").unwrap();
+        assert!(get_url(args, false).changed);
+        assert_eq!(fs::read_to_string(&dest).unwrap(), "payload\n");
+    }
+
     #[test]
     fn checksum_files_are_read_in_gnu_and_bsd_style() {
         let text = "abc  other.tgz\ndef *file.tgz\nSHA256 (x.tgz) = 123\n";

@@ -571,6 +571,71 @@ impl Resource for Unarchive {
 mod tests {
     use super::*;
 
+    fn unarchive(args: serde_json::Value, check_mode: bool) -> crate::Outcome {
+        let mut request = crate::Request::new("unarchive", args.as_object().unwrap().clone());
+        request.check_mode = check_mode;
+        crate::run(&request)
+    }
+
+    #[test]
+    fn a_zip_is_unpacked_once_and_again_after_a_member_changed() {
+        let have = |tool: &str| Command::new(tool).arg("-v").output().is_ok();
+        if !have("zip") || !have("unzip") {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let (src, dest) = (dir.path().join("src"), dir.path().join("dest"));
+        fs::create_dir_all(src.join("app")).unwrap();
+        fs::create_dir_all(&dest).unwrap();
+        fs::write(src.join("app/run.sh"), "echo hi\n").unwrap();
+        let zipped = Command::new("zip")
+            .args(["-qr", "../app.zip", "app"])
+            .current_dir(&src)
+            .status()
+            .unwrap();
+        assert!(zipped.success());
+        let args = serde_json::json!({
+            "src": dir.path().join("app.zip"), "remote_src": true, "dest": dest,
+            "list_files": true,
+        });
+        let first = unarchive(args.clone(), false);
+        assert!(first.changed && !first.failed, "{first:?}");
+        assert_eq!(first.values["handler"], "ZipArchive");
+        assert_eq!(
+            first.values["files"],
+            serde_json::json!(["app/", "app/run.sh"])
+        );
+        assert_eq!(
+            fs::read_to_string(dest.join("app/run.sh")).unwrap(),
+            "echo hi\n"
+        );
+        assert!(!unarchive(args.clone(), false).changed);
+        fs::write(dest.join("app/run.sh"), "echo bye\n").unwrap();
+        assert!(unarchive(args.clone(), true).changed);
+        assert_eq!(
+            fs::read_to_string(dest.join("app/run.sh")).unwrap(),
+            "echo bye\n"
+        );
+        assert!(unarchive(args.clone(), false).changed);
+        assert_eq!(
+            fs::read_to_string(dest.join("app/run.sh")).unwrap(),
+            "echo hi\n"
+        );
+    }
+
+    #[test]
+    fn a_missing_dest_is_refused_in_ansibles_words() {
+        let out = unarchive(
+            serde_json::json!({"src": "/nonexistent.tgz", "remote_src": true, "dest": "/nonexistent-dest"}),
+            false,
+        );
+        assert!(out.failed);
+        assert_eq!(
+            out.msg.as_deref(),
+            Some("Destination '/nonexistent-dest' is not a directory")
+        );
+    }
+
     #[test]
     fn crc32_is_zips() {
         assert_eq!(crc32(b"123456789"), 0xcbf4_3926);

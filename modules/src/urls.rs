@@ -307,6 +307,9 @@ fn reason(status: u16) -> &'static str {
 /// has status -1 and says why in `msg`.
 pub(crate) fn fetch(options: &Options, method: &str, url: &str, body: Option<Vec<u8>>) -> Reply {
     let masked = mask_url(url);
+    if let Some(path) = url.strip_prefix("file://") {
+        return local_file(url, &percent_decode(path));
+    }
     let (clean, credentials) = split_credentials(url);
     let (mut username, mut password) = (options.username.clone(), options.password.clone());
     if username.is_none()
@@ -441,6 +444,27 @@ pub(crate) fn fetch(options: &Options, method: &str, url: &str, body: Option<Vec
         "HTTP Error 310: The HTTP server returned a redirect error that would lead to an infinite loop."
             .into(),
     )
+}
+
+/// A `file://` URL, as urllib's file handler answers it.
+fn local_file(url: &str, path: &str) -> Reply {
+    match std::fs::read(path) {
+        Ok(body) => Reply {
+            status: 200,
+            url: url.to_string(),
+            msg: format!("OK ({} bytes)", body.len()),
+            headers: vec![("content-length".into(), body.len().to_string())],
+            body,
+        },
+        Err(e) => Reply::failure(
+            url,
+            format!(
+                "Request failed: <urlopen error [Errno {}] {}: '{path}'>",
+                e.raw_os_error().unwrap_or(0),
+                e.kind()
+            ),
+        ),
+    }
 }
 
 fn connection_failure(e: ureq::Error) -> String {
