@@ -258,12 +258,21 @@ fn uri_answers_with_status_json_headers_and_redirects() {
              \x20   - uri: {{url: '{b}/moved', follow_redirects: none, status_code: 302}}\n      register: stay\n\
              \x20   - assert: {{that: [\"stay.location == '{b}/files/hello.txt'\", 'not stay.redirected']}}\n\
              \x20   - uri: {{url: '{b}/private/hello.txt', url_username: deploy, url_password: s3cret, force_basic_auth: yes}}\n\
+             \x20   - uri: {{url: '{b}/api/echo', method: POST, src: body.json, status_code: 201}}\n      register: sent\n\
+             \x20   - assert: {{that: [\"sent.json.from == 'a file'\"]}}\n\
+             \x20   - uri: {{url: '{b}/private/hello.txt'}}\n\
              \x20   - uri: {{url: '{b}/nowhere'}}\n      register: gone\n      ignore_errors: yes\n\
              \x20   - assert: {{that: ['gone is failed', 'gone.status == 404', \"gone.msg.startswith('Status code was 404 and not [200]')\"]}}\n",
             b = base()
         ),
     );
+    s.write("files/body.json", r#"{"from": "a file"}"#);
+    hosts.ssh(
+        host,
+        "printf 'machine 127.0.0.1 login deploy password s3cret\\n' > /root/.netrc",
+    );
     let r = run(&s, &[]);
+    hosts.ssh(host, "rm -f /root/.netrc");
     r.assert_code(0);
     assert_eq!(changed(&r, host), 0, "{}", r.stdout);
     // Ansible's uri does not run in check mode: skipped, never failed.

@@ -400,6 +400,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "async_status" => async_status(ctx),
         "package" => package(ctx),
         "unarchive" => unarchive(ctx),
+        "uri" => uri(ctx),
         name if settle_modules::spec(name).is_none() => ansible_module(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
     };
@@ -1371,6 +1372,31 @@ fn unarchive(ctx: &ActionContext) -> Result<ActionResult, String> {
         );
     }
     module_call(ctx, "unarchive", args)
+}
+
+/// Ansible's `uri` action: a controller `src` (found as `copy` finds it) is sent to the host
+/// as the request's body; with `remote_src` the host reads it.
+fn uri(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let mut args = rendered_args(ctx, &[])?;
+    let remote = args
+        .get("remote_src")
+        .is_some_and(crate::template::json_bool);
+    if !remote && let Some(src) = args.get("src").filter(|v| !v.is_null()).map(value_text) {
+        let path = match find_file(ctx, "files", &src) {
+            Ok(path) => path,
+            Err(msg) => return Ok(failed(msg)),
+        };
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("uri: could not read {}: {e}", path.display()))?;
+        args.shift_remove("src");
+        args.insert(
+            "_content_base64".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into(),
+        );
+    }
+    module_call(ctx, "uri", args)
 }
 
 /// Ansible's `package` action: without `use` (or with `use: auto`), the `ansible_package_use`

@@ -97,9 +97,7 @@ pub(crate) struct GetUrl {
     #[serde(default = "yes", deserialize_with = "boolean")]
     #[allow(dead_code)]
     decompress: bool,
-    /// `~/.netrc` is not read; accepted since without one it changes nothing.
     #[serde(default = "yes", deserialize_with = "boolean")]
-    #[allow(dead_code)]
     use_netrc: bool,
     #[serde(default, deserialize_with = "text")]
     owner: Option<String>,
@@ -211,6 +209,7 @@ impl GetUrl {
             unredirected_headers: self.unredirected_headers.clone(),
             last_modified: None,
             force: self.force,
+            use_netrc: self.use_netrc,
         }
     }
 

@@ -49,10 +49,11 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "group",
         "mode",
         "unsafe_writes",
-    ],
-    unsupported: &[
         "src",
         "remote_src",
+        "_content_base64",
+    ],
+    unsupported: &[
         "unix_socket",
         "ciphers",
         "client_cert",
@@ -109,9 +110,7 @@ struct Args {
     #[serde(default = "yes", deserialize_with = "boolean")]
     #[allow(dead_code)]
     decompress: bool,
-    /// `~/.netrc` is not read; accepted since without one it changes nothing.
     #[serde(default = "yes", deserialize_with = "boolean")]
-    #[allow(dead_code)]
     use_netrc: bool,
     #[serde(default, deserialize_with = "text")]
     owner: Option<String>,
@@ -120,6 +119,15 @@ struct Args {
     mode: Option<Mode>,
     #[serde(default, deserialize_with = "boolean")]
     unsafe_writes: bool,
+    /// The body from a file: on this host with `remote_src`, else sent by the engine as
+    /// `_content_base64`.
+    src: Option<PathBuf>,
+    /// Read by the engine.
+    #[serde(default, deserialize_with = "boolean")]
+    #[allow(dead_code)]
+    remote_src: bool,
+    #[serde(rename = "_content_base64")]
+    content_base64: Option<String>,
 }
 
 fn yes() -> bool {
@@ -320,7 +328,29 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         .clone()
         .unwrap_or_else(|| "raw".into())
         .to_lowercase();
+    let given_body = args.body.as_ref().is_some_and(|b| !b.is_null());
+    if given_body && (args.src.is_some() || args.content_base64.is_some()) {
+        return Err(ModuleError::Args(
+            "parameters are mutually exclusive: body|src".into(),
+        ));
+    }
+    let file_body = if let Some(encoded) = &args.content_base64 {
+        use base64::Engine as _;
+        Some(
+            base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| ModuleError::Args(format!("uri: _content_base64: {e}")))?,
+        )
+    } else if let Some(src) = &args.src {
+        let src = crate::fsutil::expand_path(src);
+        Some(std::fs::read(&src).map_err(|_| {
+            ModuleError::Failed(format!("Unable to open source file {}", src.display()))
+        })?)
+    } else {
+        None
+    };
     let body: Option<Vec<u8>> = match (&args.body, format.as_str()) {
+        _ if file_body.is_some() => file_body,
         (None | Some(Value::Null), _) => None,
         (Some(body), "json") => {
             if !has_type {
@@ -402,6 +432,7 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
             .and_then(|d| std::fs::metadata(d).ok())
             .and_then(|m| m.modified().ok()),
         force: args.force,
+        use_netrc: args.use_netrc,
     };
     let started = Instant::now();
     let reply = urls::fetch(&options, &method, &url, body);

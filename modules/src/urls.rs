@@ -56,6 +56,8 @@ pub(crate) struct Options {
     /// `If-Modified-Since` (unless `force`).
     pub last_modified: Option<SystemTime>,
     pub force: bool,
+    /// Credentials from `$NETRC` or `~/.netrc` for a URL that names none.
+    pub use_netrc: bool,
 }
 
 impl Default for Options {
@@ -74,6 +76,7 @@ impl Default for Options {
             unredirected_headers: Vec::new(),
             last_modified: None,
             force: false,
+            use_netrc: true,
         }
     }
 }
@@ -176,6 +179,69 @@ fn percent_decode(text: &str) -> String {
         i += 1;
     }
     String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The host name of a URL, without port or brackets.
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = host.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("").to_string();
+    }
+    host.split(':').next().unwrap_or("").to_lowercase()
+}
+
+/// `(login, password)` for `host` from `$NETRC` or `~/.netrc` (its `machine` entry, else its
+/// `default`), as Python's `netrc` finds them; both must be given for Ansible to use them.
+fn netrc_login(host: &str) -> Option<(String, String)> {
+    let path = std::env::var_os("NETRC")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".netrc")))?;
+    netrc_entry(&std::fs::read_to_string(path).ok()?, host)
+}
+
+fn netrc_entry(text: &str, host: &str) -> Option<(String, String)> {
+    let mut tokens = text.split_whitespace();
+    let (mut found, mut default) = (None, None);
+    let mut current: Option<(bool, Option<String>, Option<String>)> = None;
+    let mut finish = |entry: Option<(bool, Option<String>, Option<String>)>| {
+        if let Some((is_default, Some(login), Some(password))) = entry {
+            if is_default {
+                default.get_or_insert((login, password));
+            } else {
+                found.get_or_insert((login, password));
+            }
+        }
+    };
+    while let Some(token) = tokens.next() {
+        match token {
+            "machine" => {
+                finish(current.take());
+                let name = tokens.next().unwrap_or("");
+                current = name
+                    .eq_ignore_ascii_case(host)
+                    .then_some((false, None, None));
+            }
+            "default" => {
+                finish(current.take());
+                current = Some((true, None, None));
+            }
+            "login" | "password" | "account" | "macdef" => {
+                let value = tokens.next().map(str::to_string);
+                if let Some(entry) = current.as_mut() {
+                    match token {
+                        "login" => entry.1 = value,
+                        "password" => entry.2 = value,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    finish(current.take());
+    found.or(default)
 }
 
 /// `Location` resolved against the URL it came from.
@@ -318,6 +384,14 @@ pub(crate) fn fetch(options: &Options, method: &str, url: &str, body: Option<Vec
         username = Some(u);
         password = p;
     }
+    let mut send_auth = options.force_basic_auth;
+    if username.is_none()
+        && options.use_netrc
+        && let Some((login, secret)) = netrc_login(&url_host(&clean))
+    {
+        (username, password) = (Some(login), Some(secret));
+        send_auth = true;
+    }
     let auth = username.as_ref().map(|u| {
         let pair = format!("{u}:{}", password.as_deref().unwrap_or(""));
         format!(
@@ -335,7 +409,6 @@ pub(crate) fn fetch(options: &Options, method: &str, url: &str, body: Option<Vec
     {
         headers.push(("If-Modified-Since".into(), http_date(time)));
     }
-    let mut send_auth = options.force_basic_auth;
     let mut method = method.to_string();
     let mut body = body;
     let mut current = clean;
@@ -532,6 +605,21 @@ mod tests {
         assert_eq!(url_filename("http://h/a/b.tgz?x=1"), "b.tgz");
         assert_eq!(url_filename("http://h/"), "index.html");
         assert_eq!(url_filename("http://h"), "index.html");
+    }
+
+    #[test]
+    fn netrc_gives_the_machines_login_or_the_default() {
+        let text = "machine repo.example login bob password pw\ndefault login anon password x\n";
+        assert_eq!(
+            netrc_entry(text, "repo.example"),
+            Some(("bob".into(), "pw".into()))
+        );
+        assert_eq!(
+            netrc_entry(text, "other"),
+            Some(("anon".into(), "x".into()))
+        );
+        assert_eq!(netrc_entry("machine h login only\n", "h"), None);
+        assert_eq!(url_host("https://u@Repo.example:8443/x"), "repo.example");
     }
 
     #[test]
