@@ -279,7 +279,7 @@ fn uri_answers_with_status_json_headers_and_redirects() {
     s.write(
         "check.yml",
         &format!(
-            "- hosts: {host}\n  gather_facts: no\n  tasks:\n    - uri: {{url: '{}/api/status'}}\n      register: st\n    - assert: {{that: ['st is skipped']}}\n",
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n    - uri: {{url: '{}/api/status'}}\n      register: st\n    - assert: {{that: ['st is skipped', \"st.msg == 'This action (uri) does not support check mode.'\"]}}\n",
             base()
         ),
     );

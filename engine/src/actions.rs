@@ -1336,20 +1336,27 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
 }
 
 /// Ansible's `unarchive` action: a controller `src` (found as `copy` finds it, decrypted when
-/// vaulted) goes to the host as bytes; with `remote_src` (or `copy: no`) or a URL, the host
-/// reads it itself.
+/// vaulted) goes to the host as bytes; with `remote_src` (or `copy: no`) the host reads it
+/// itself, or downloads it when it is a URL.
 fn unarchive(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut args = rendered_args(ctx, &[])?;
     let flag = |args: &Vars, key: &str| args.get(key).map(crate::template::json_bool);
-    if flag(&args, "remote_src").is_some() && flag(&args, "copy").is_some() {
-        return Ok(failed("parameters are mutually exclusive: copy|remote_src"));
+    if args.contains_key("remote_src") && args.contains_key("copy") {
+        return Ok(failed(
+            "parameters are mutually exclusive: ('copy', 'remote_src')",
+        ));
     }
     let remote = flag(&args, "remote_src").unwrap_or(false) || flag(&args, "copy") == Some(false);
     let src = args.get("src").map(value_text).unwrap_or_default();
-    if src.is_empty() {
+    if src.is_empty() || args.get("dest").is_none_or(Value::is_null) {
         return Ok(failed("src (or content) and dest are required"));
     }
-    if !remote && !src.contains("://") {
+    if !remote && src.contains("://") {
+        return Ok(failed(format!(
+            "Unsupported option, an URI src ({src}) is only supported when remote_src is True"
+        )));
+    }
+    if !remote {
         let path = match find_file(ctx, "files", &src) {
             Ok(path) => path,
             Err(msg) => return Ok(failed(msg)),
@@ -1377,6 +1384,17 @@ fn unarchive(ctx: &ActionContext) -> Result<ActionResult, String> {
 /// Ansible's `uri` action: a controller `src` (found as `copy` finds it) is sent to the host
 /// as the request's body; with `remote_src` the host reads it.
 fn uri(ctx: &ActionContext) -> Result<ActionResult, String> {
+    if ctx.check_mode {
+        // Ansible's uri action does not run in check mode: skipped before the module.
+        return Ok(done(json!({
+            "changed": false,
+            "skipped": true,
+            "msg": format!(
+                "This action ({}) does not support check mode.",
+                ctx.task.module_as_written
+            ),
+        })));
+    }
     let mut args = rendered_args(ctx, &[])?;
     let remote = args
         .get("remote_src")

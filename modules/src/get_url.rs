@@ -393,7 +393,6 @@ impl Resource for GetUrl {
         if let Some(copy) = &self.found.copy {
             copy.values(values);
             values.remove("checksum");
-            values.remove("state");
         } else {
             fsutil::attribute_values(&self.dest, values);
         }
@@ -401,9 +400,15 @@ impl Resource for GetUrl {
         values.insert("url".into(), urls::mask_url(&self.url).into());
         values.insert("msg".into(), self.found.msg.clone().into());
         values.insert("elapsed".into(), self.found.elapsed.into());
-        let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::from);
-        values.insert("checksum_src".into(), text(&self.found.checksum_src));
-        values.insert("checksum_dest".into(), text(&self.found.checksum_dest));
+        if self.dest.is_file() {
+            values.insert("state".into(), "file".into());
+        }
+        // A 304 answer ends Ansible's module before it knows checksums.
+        if self.found.status != Some(304) {
+            let text = |v: &Option<String>| v.clone().map_or(Value::Null, Value::from);
+            values.insert("checksum_src".into(), text(&self.found.checksum_src));
+            values.insert("checksum_dest".into(), text(&self.found.checksum_dest));
+        }
         if let Some(status) = self.found.status {
             values.insert("status_code".into(), status.into());
         }

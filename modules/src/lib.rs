@@ -339,7 +339,7 @@ pub fn run(request: &Request) -> Outcome {
         "async_status" => async_job::status(request),
         "get_url" => resource::run::<get_url::GetUrl>(request),
         "uri" => uri::run(request),
-        "unarchive" => resource::run::<unarchive::Unarchive>(request),
+        "unarchive" => unarchive::run(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

@@ -72,6 +72,8 @@ pub(crate) struct Unarchive {
     #[serde(default, deserialize_with = "crate::args::optional_boolean")]
     #[allow(dead_code)]
     copy: Option<bool>,
+    /// Checked by [`run`] before anything else.
+    #[allow(dead_code)]
     creates: Option<PathBuf>,
     #[serde(default, deserialize_with = "boolean")]
     list_files: bool,
@@ -117,7 +119,6 @@ struct State {
     _scratch: Option<tempfile::TempDir>,
     kind: Option<Kind>,
     members: Vec<String>,
-    skipped: Option<String>,
     /// Members whose owner, group or mode differ, with what differs.
     attribute_plans: Vec<(PathBuf, Plan)>,
     extract: Option<Map<String, Value>>,
@@ -174,7 +175,7 @@ fn sniff(path: &Path) -> Result<Kind, ModuleError> {
     )
 }
 
-fn run(cmd: &mut Command) -> Result<(i32, String, String), ModuleError> {
+fn output(cmd: &mut Command) -> Result<(i32, String, String), ModuleError> {
     let program = cmd.get_program().to_string_lossy().into_owned();
     let out = cmd
         .env("LC_ALL", "C")
@@ -254,7 +255,7 @@ impl Unarchive {
     }
 
     fn tar(&self, action: &str, zipflag: Option<&str>) -> Command {
-        let mut cmd = Command::new("tar");
+        let mut cmd = Command::new(tool("tar"));
         cmd.arg(action).arg("-C").arg(&self.dest);
         if let Some(flag) = zipflag {
             cmd.arg(flag);
@@ -283,8 +284,8 @@ impl Unarchive {
 
     fn list(&self, kind: Kind) -> Result<Vec<String>, ModuleError> {
         let (rc, out, err) = match kind {
-            Kind::Tar(flag) => run(&mut self.tar("--list", flag))?,
-            Kind::Zip => run(Command::new("unzip").arg("-Z1").arg(self.archive()))?,
+            Kind::Tar(flag) => output(&mut self.tar("--list", flag))?,
+            Kind::Zip => output(Command::new(tool("unzip")).arg("-Z1").arg(self.archive()))?,
         };
         if rc != 0 {
             return Err(ModuleError::Failed(format!(
@@ -317,7 +318,7 @@ impl Unarchive {
     fn differences(&self, kind: Kind) -> Result<Vec<String>, ModuleError> {
         match kind {
             Kind::Tar(flag) => {
-                let (_, out, err) = run(&mut self.tar("--diff", flag))?;
+                let (_, out, err) = output(&mut self.tar("--diff", flag))?;
                 // SAFETY: getuid cannot fail.
                 let root = unsafe { libc::getuid() } == 0;
                 let counts = |line: &str| {
@@ -351,7 +352,7 @@ impl Unarchive {
     }
 
     fn zip_differences(&self) -> Result<Vec<String>, ModuleError> {
-        let (rc, out, err) = run(Command::new("unzip").arg("-lv").arg(self.archive()))?;
+        let (rc, out, err) = output(Command::new(tool("unzip")).arg("-lv").arg(self.archive()))?;
         if rc != 0 {
             return Err(ModuleError::Failed(format!(
                 "Unable to list files in the archive {}: {}",
@@ -423,6 +424,30 @@ impl Unarchive {
     }
 }
 
+/// A tool's full path (as Ansible's `get_bin_path` gives it in `extract_results.cmd`), or its
+/// bare name for the error to name.
+fn tool(name: &str) -> PathBuf {
+    crate::bin_path::find(name).unwrap_or_else(|| PathBuf::from(name))
+}
+
+/// `creates` that exists skips the task, as Ansible's action does before the module runs.
+pub(crate) fn run(request: &crate::Request) -> Result<crate::Outcome, ModuleError> {
+    let creates = request
+        .args
+        .get("creates")
+        .and_then(Value::as_str)
+        .filter(|c| !c.is_empty())
+        .map(|c| fsutil::expand_path(Path::new(c)));
+    if let Some(creates) = creates.filter(|c| c.exists()) {
+        return Ok(crate::Outcome {
+            skipped: true,
+            msg: Some(format!("skipped, since {} exists", creates.display())),
+            ..crate::Outcome::default()
+        });
+    }
+    crate::resource::run::<Unarchive>(request)
+}
+
 /// CRC-32 (IEEE), as zip stores it.
 fn crc32(bytes: &[u8]) -> u32 {
     let mut table = [0u32; 256];
@@ -455,12 +480,6 @@ impl Resource for Unarchive {
     fn check(&mut self, _want_diff: bool) -> Result<Plan, ModuleError> {
         self.dest = fsutil::expand_path(&self.dest);
         let mut plan = Plan::default();
-        if let Some(creates) = &self.creates
-            && fsutil::expand_path(creates).exists()
-        {
-            self.state.skipped = Some(format!("skipped, since {} exists", creates.display()));
-            return Ok(plan);
-        }
         if !self.dest.is_dir() {
             return Err(ModuleError::Failed(format!(
                 "Destination '{}' is not a directory",
@@ -500,7 +519,7 @@ impl Resource for Unarchive {
             let mut cmd = match kind {
                 Kind::Tar(flag) => self.tar("--extract", flag),
                 Kind::Zip => {
-                    let mut cmd = Command::new("unzip");
+                    let mut cmd = Command::new(tool("unzip"));
                     cmd.arg("-o").args(&self.extra_opts).arg(self.archive());
                     cmd.args(&self.include);
                     if !self.exclude.is_empty() {
@@ -511,7 +530,7 @@ impl Resource for Unarchive {
                 }
             };
             let line = command_line(&cmd);
-            let (rc, out, err) = run(&mut cmd)?;
+            let (rc, out, err) = output(&mut cmd)?;
             let mut results = Map::new();
             results.insert("cmd".into(), Value::Array(line));
             results.insert("rc".into(), rc.into());
@@ -540,10 +559,6 @@ impl Resource for Unarchive {
 
     fn values(&self, values: &mut Map<String, Value>) {
         values.insert("dest".into(), self.dest.display().to_string().into());
-        if let Some(msg) = &self.state.skipped {
-            values.insert("stdout".into(), msg.clone().into());
-            return;
-        }
         values.insert("src".into(), self.archive().display().to_string().into());
         if let Some(kind) = self.state.kind {
             values.insert("handler".into(), kind.handler().into());

@@ -299,6 +299,8 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         .clone()
         .filter(|u| !u.is_empty())
         .ok_or_else(|| ModuleError::Args("missing required arguments: url".into()))?;
+    // The engine skips uri in check mode as Ansible's action does; a call that still gets
+    // here is answered as Ansible's module would.
     if request.check_mode {
         return Ok(Outcome {
             skipped: true,
