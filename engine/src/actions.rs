@@ -1960,6 +1960,8 @@ fn call(ctx: &ActionContext, mut request: Request) -> Result<ActionResult, Strin
 const NO_LOG_ARGS: &[(&str, &[&str])] = &[
     ("copy", &["content"]),
     ("user", &["password", "ssh_key_passphrase"]),
+    ("get_url", &["url_password", "password"]),
+    ("uri", &["url_password", "password"]),
 ];
 
 /// A module call's arguments as `invocation.module_args` shows them: `no_log` ones masked as
