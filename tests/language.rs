@@ -1830,18 +1830,18 @@ fn an_ansible_core_module_settle_lacks_converges_and_keeps_check_mode_honest() {
     s.write(
         "site.yml",
         &format!(
-            "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.get_url:\n        url: file://{root}/source.txt\n        dest: {root}/copied.txt\n",
+            "- hosts: all\n  gather_facts: false\n  tasks:\n    - ansible.builtin.yum_repository:\n        name: settle\n        description: settle test\n        baseurl: file://{root}/repo\n        reposdir: {root}\n",
             root = s.root()
         ),
     );
     let env = [("SETTLE_ANSIBLE_PYTHON", python.as_str())];
     let run = s.settle_with_env(&["site.yml", "-i", "hosts", "--check"], &env);
     run.assert_code(0);
-    assert!(!s.path("copied.txt").exists(), "check mode wrote the file");
+    assert!(!s.path("settle.repo").exists(), "check mode wrote the file");
     let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &env);
     run.assert_code(0);
     assert_eq!(run.recap("h1")["changed"], 1, "{}", run.stdout);
-    assert_eq!(s.read("copied.txt"), "payload\n");
+    assert!(s.read("settle.repo").contains("baseurl = file://"));
     s.settle_with_env(&["site.yml", "-i", "hosts"], &env)
         .assert_code(0)
         .assert_unchanged(&["h1"]);
@@ -1890,7 +1890,7 @@ fn without_ansible_core_the_error_names_the_module_and_how_to_get_it() {
     let s = one_host();
     s.write(
         "site.yml",
-        "- hosts: all\n  tasks:\n    - name: fetch it\n      get_url: {url: 'http://example.com/', dest: /tmp/x}\n",
+        "- hosts: all\n  tasks:\n    - name: fetch it\n      yum_repository: {name: x, description: x, baseurl: 'http://example.com/'}\n",
     );
     let run = s.settle_with_env(
         &["site.yml", "-i", "hosts"],
@@ -1899,7 +1899,7 @@ fn without_ansible_core_the_error_names_the_module_and_how_to_get_it() {
     run.assert_code(4);
     assert!(
         run.stderr
-            .contains("task \"fetch it\": the module \"get_url\" is not known to settle")
+            .contains("task \"fetch it\": the module \"yum_repository\" is not known to settle")
             && run.stderr.contains("pip install ansible-core"),
         "{}",
         run.stderr

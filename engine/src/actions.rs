@@ -2,6 +2,7 @@
 //! of `template`, `copy` and `script` (reading and rendering local files) and of `fetch` (writing
 //! one), then the call into a module.
 
+use base64::Engine as _;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -313,7 +314,7 @@ pub(crate) fn async_dir(scope: &Arc<Scope>) -> Result<String, String> {
 fn supports_async(module: &str) -> bool {
     !matches!(
         module,
-        "copy" | "assemble" | "raw" | "async_status" | "script" | "fetch"
+        "copy" | "assemble" | "raw" | "async_status" | "script" | "fetch" | "unarchive"
     ) && !CONTROLLER_ACTIONS.iter().any(|(name, _)| *name == module)
 }
 
@@ -416,6 +417,8 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "set_stats" => set_stats(ctx),
         "async_status" => async_status(ctx),
         "package" => package(ctx),
+        "unarchive" => unarchive(ctx),
+        "uri" => uri(ctx),
         name if settle_modules::spec(name).is_none() => ansible_module(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
     };
@@ -1389,6 +1392,88 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
     module_call(ctx, "copy", args)
 }
 
+/// Ansible's `unarchive` action: a controller `src` (found as `copy` finds it, decrypted when
+/// vaulted) goes to the host as bytes; with `remote_src` (or `copy: no`) the host reads it
+/// itself, or downloads it when it is a URL.
+fn unarchive(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let mut args = rendered_args(ctx, &[])?;
+    let flag = |args: &Vars, key: &str| args.get(key).map(crate::template::json_bool);
+    if args.contains_key("remote_src") && args.contains_key("copy") {
+        return Ok(failed(
+            "parameters are mutually exclusive: ('copy', 'remote_src')",
+        ));
+    }
+    let remote = flag(&args, "remote_src").unwrap_or(false) || flag(&args, "copy") == Some(false);
+    let src = args.get("src").map(value_text).unwrap_or_default();
+    if src.is_empty() || args.get("dest").is_none_or(Value::is_null) {
+        return Ok(failed("src (or content) and dest are required"));
+    }
+    if !remote && src.contains("://") {
+        return Ok(failed(format!(
+            "Unsupported option, an URI src ({src}) is only supported when remote_src is True"
+        )));
+    }
+    if !remote {
+        let path = match find_file(ctx, "files", &src) {
+            Ok(path) => path,
+            Err(msg) => return Ok(failed(msg)),
+        };
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("unarchive: could not read {}: {e}", path.display()))?;
+        let bytes = decrypt_source(&args, &path, bytes)?;
+        args.insert(
+            "_content_base64".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into(),
+        );
+        args.insert(
+            "_src_name".into(),
+            path.file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default()
+                .into(),
+        );
+    }
+    module_call(ctx, "unarchive", args)
+}
+
+/// Ansible's `uri` action: a controller `src` (found as `copy` finds it) is sent to the host
+/// as the request's body; with `remote_src` the host reads it.
+fn uri(ctx: &ActionContext) -> Result<ActionResult, String> {
+    if ctx.check_mode {
+        // Ansible's uri action does not run in check mode: skipped before the module.
+        return Ok(done(json!({
+            "changed": false,
+            "skipped": true,
+            "msg": format!(
+                "This action ({}) does not support check mode.",
+                ctx.task.module_as_written
+            ),
+        })));
+    }
+    let mut args = rendered_args(ctx, &[])?;
+    let remote = args
+        .get("remote_src")
+        .is_some_and(crate::template::json_bool);
+    if !remote && let Some(src) = args.get("src").filter(|v| !v.is_null()).map(value_text) {
+        let path = match find_file(ctx, "files", &src) {
+            Ok(path) => path,
+            Err(msg) => return Ok(failed(msg)),
+        };
+        let bytes = std::fs::read(&path)
+            .map_err(|e| format!("uri: could not read {}: {e}", path.display()))?;
+        args.shift_remove("src");
+        args.insert(
+            "_content_base64".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into(),
+        );
+    }
+    module_call(ctx, "uri", args)
+}
+
 /// Ansible's `package` action: without `use` (or with `use: auto`), the `ansible_package_use`
 /// variable names the package manager, else the module finds the host's.
 fn package(ctx: &ActionContext) -> Result<ActionResult, String> {
@@ -1948,6 +2033,8 @@ fn call(ctx: &ActionContext, mut request: Request) -> Result<ActionResult, Strin
 const NO_LOG_ARGS: &[(&str, &[&str])] = &[
     ("copy", &["content"]),
     ("user", &["password", "ssh_key_passphrase"]),
+    ("get_url", &["url_password", "password"]),
+    ("uri", &["url_password", "password"]),
 ];
 
 /// A module call's arguments as `invocation.module_args` shows them: `no_log` ones masked as

@@ -51,6 +51,7 @@ mod fetch;
 mod file;
 mod find;
 mod fsutil;
+mod get_url;
 mod getent;
 mod git;
 mod hardware;
@@ -85,6 +86,9 @@ mod systemd;
 mod textedit;
 mod timezone;
 pub mod transfer;
+mod unarchive;
+mod uri;
+mod urls;
 mod wait_for;
 
 use serde::{Deserialize, Serialize};
@@ -298,6 +302,9 @@ pub static MODULES: &[&ModuleSpec] = &[
     &apt_key::SPEC,
     &dpkg_selections::SPEC,
     &debconf::SPEC,
+    &get_url::SPEC,
+    &uri::SPEC,
+    &unarchive::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -394,6 +401,9 @@ pub fn run(request: &Request) -> Outcome {
         "debconf" => resource::run::<debconf::Debconf>(request),
         "_put" => transfer::put(request),
         "_get" => transfer::get(request),
+        "get_url" => resource::run::<get_url::GetUrl>(request),
+        "uri" => uri::run(request),
+        "unarchive" => unarchive::run(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

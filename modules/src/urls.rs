@@ -1,0 +1,630 @@
+//! HTTP requests for `get_url`, `uri` and `unarchive` from a URL, as Ansible's
+//! `module_utils/urls.py` makes them: its redirect rules (`follow_redirects`), basic auth (sent
+//! at once with `force_basic_auth`, else after a 401 that asks for it), `If-Modified-Since`, its
+//! `User-agent`, the host's CA bundle (or only `ca_path`), and its `info` of the response
+//! (`status`, `url`, `msg`, headers lower-cased).
+//!
+//! Redirects are followed here, not by the client, so the rules and `unredirected_headers` are
+//! Ansible's and the final URL is known.
+
+use std::io::Read;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use base64::Engine as _;
+use ureq::http;
+
+/// How redirects are followed (Ansible's `follow_redirects`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(crate) enum Follow {
+    /// `none`/`no`: a redirect is the answer.
+    Never,
+    /// `safe`: only for GET and HEAD.
+    Safe,
+    /// `all`/`yes`/`urllib2`.
+    All,
+}
+
+impl Follow {
+    pub(crate) fn parse(word: &str) -> Result<Follow, String> {
+        match word {
+            "none" | "no" | "false" => Ok(Follow::Never),
+            "safe" => Ok(Follow::Safe),
+            "all" | "yes" | "true" | "urllib2" | "urllib" => Ok(Follow::All),
+            other => Err(format!(
+                "value of follow_redirects must be one of: all, no, none, safe, urllib2, yes, got: {other}"
+            )),
+        }
+    }
+}
+
+/// What a request is made with: Ansible's `url_argument_spec` and friends.
+#[derive(Debug, Clone)]
+pub(crate) struct Options {
+    pub validate_certs: bool,
+    pub ca_path: Option<PathBuf>,
+    pub timeout: u64,
+    pub use_proxy: bool,
+    pub http_agent: String,
+    pub username: Option<String>,
+    pub password: Option<String>,
+    pub force_basic_auth: bool,
+    pub follow: Follow,
+    pub headers: Vec<(String, String)>,
+    pub unredirected_headers: Vec<String>,
+    /// `If-Modified-Since` (unless `force`).
+    pub last_modified: Option<SystemTime>,
+    pub force: bool,
+    /// Credentials from `$NETRC` or `~/.netrc` for a URL that names none.
+    pub use_netrc: bool,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            validate_certs: true,
+            ca_path: None,
+            timeout: 10,
+            use_proxy: true,
+            http_agent: "ansible-httpget".into(),
+            username: None,
+            password: None,
+            force_basic_auth: false,
+            follow: Follow::All,
+            headers: Vec::new(),
+            unredirected_headers: Vec::new(),
+            last_modified: None,
+            force: false,
+            use_netrc: true,
+        }
+    }
+}
+
+/// A response, as Ansible's `fetch_url` describes it in its `info`.
+#[derive(Debug)]
+pub(crate) struct Reply {
+    /// The HTTP status, or -1 when no response came (connection, TLS, timeout).
+    pub status: i64,
+    /// The URL that answered (after redirects).
+    pub url: String,
+    /// `OK (N bytes)`, `HTTP Error 404: Not Found`, `Connection failure: …`.
+    pub msg: String,
+    /// Response headers, names lower-cased, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Reply {
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Ansible's `info` dict: headers, then `url`, `status`, `msg`.
+    pub(crate) fn info(&self) -> serde_json::Map<String, serde_json::Value> {
+        let mut info = serde_json::Map::new();
+        for (k, v) in &self.headers {
+            info.insert(k.clone(), v.clone().into());
+        }
+        info.insert("url".into(), self.url.clone().into());
+        info.insert("status".into(), self.status.into());
+        info.insert("msg".into(), self.msg.clone().into());
+        info
+    }
+
+    fn failure(url: &str, msg: String) -> Reply {
+        Reply {
+            status: -1,
+            url: url.to_string(),
+            msg,
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+}
+
+/// Ansible's `mask_url`: the password of a `user:password@` URL shown as `********`.
+pub(crate) fn mask_url(url: &str) -> String {
+    match split_credentials(url) {
+        (clean, Some((user, Some(_)))) => with_userinfo(&clean, &format!("{user}:********")),
+        _ => url.to_string(),
+    }
+}
+
+fn with_userinfo(url: &str, userinfo: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{userinfo}@{rest}"),
+        None => url.to_string(),
+    }
+}
+
+/// The URL without `user:password@`, and those credentials.
+type Credentials = (String, Option<String>);
+
+fn split_credentials(url: &str) -> (String, Option<Credentials>) {
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return (url.to_string(), None);
+    };
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let authority = &rest[..authority_end];
+    let Some((userinfo, host)) = authority.rsplit_once('@') else {
+        return (url.to_string(), None);
+    };
+    let clean = format!("{scheme}://{host}{}", &rest[authority_end..]);
+    let decode = |s: &str| percent_decode(s);
+    let creds = match userinfo.split_once(':') {
+        Some((u, p)) => (decode(u), Some(decode(p))),
+        None => (decode(userinfo), None),
+    };
+    (clean, Some(creds))
+}
+
+fn percent_decode(text: &str) -> String {
+    let bytes = text.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(hex) = text.get(i + 1..i + 3)
+            && let Ok(b) = u8::from_str_radix(hex, 16)
+        {
+            out.push(b);
+            i += 3;
+            continue;
+        }
+        out.push(bytes[i]);
+        i += 1;
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// The host name of a URL, without port or brackets.
+fn url_host(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let authority = &rest[..rest.find(['/', '?', '#']).unwrap_or(rest.len())];
+    let host = authority.rsplit_once('@').map_or(authority, |(_, h)| h);
+    if let Some(v6) = host.strip_prefix('[') {
+        return v6.split(']').next().unwrap_or("").to_string();
+    }
+    host.split(':').next().unwrap_or("").to_lowercase()
+}
+
+/// `(login, password)` for `host` from `$NETRC` or `~/.netrc` (its `machine` entry, else its
+/// `default`), as Python's `netrc` finds them; both must be given for Ansible to use them.
+fn netrc_login(host: &str) -> Option<(String, String)> {
+    let path = std::env::var_os("NETRC")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".netrc")))?;
+    netrc_entry(&std::fs::read_to_string(path).ok()?, host)
+}
+
+fn netrc_entry(text: &str, host: &str) -> Option<(String, String)> {
+    let mut tokens = text.split_whitespace();
+    let (mut found, mut default) = (None, None);
+    let mut current: Option<(bool, Option<String>, Option<String>)> = None;
+    let mut finish = |entry: Option<(bool, Option<String>, Option<String>)>| {
+        if let Some((is_default, Some(login), Some(password))) = entry {
+            if is_default {
+                default.get_or_insert((login, password));
+            } else {
+                found.get_or_insert((login, password));
+            }
+        }
+    };
+    while let Some(token) = tokens.next() {
+        match token {
+            "machine" => {
+                finish(current.take());
+                let name = tokens.next().unwrap_or("");
+                current = name
+                    .eq_ignore_ascii_case(host)
+                    .then_some((false, None, None));
+            }
+            "default" => {
+                finish(current.take());
+                current = Some((true, None, None));
+            }
+            "login" | "password" | "account" | "macdef" => {
+                let value = tokens.next().map(str::to_string);
+                if let Some(entry) = current.as_mut() {
+                    match token {
+                        "login" => entry.1 = value,
+                        "password" => entry.2 = value,
+                        _ => {}
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+    finish(current.take());
+    found.or(default)
+}
+
+/// `Location` resolved against the URL it came from.
+pub(crate) fn join_url(base: &str, location: &str) -> String {
+    let location = location.replace(' ', "%20");
+    if location.contains("://") {
+        return location;
+    }
+    let Some((scheme, rest)) = base.split_once("://") else {
+        return location;
+    };
+    if let Some(net) = location.strip_prefix("//") {
+        return format!("{scheme}://{net}");
+    }
+    let authority_end = rest.find(['/', '?', '#']).unwrap_or(rest.len());
+    let origin = format!("{scheme}://{}", &rest[..authority_end]);
+    if location.starts_with('/') {
+        return format!("{origin}{location}");
+    }
+    let path = &rest[authority_end..];
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    if location.starts_with('?') {
+        return format!("{origin}{path}{location}");
+    }
+    let folder = &path[..path.rfind('/').map_or(0, |i| i + 1)];
+    let folder = if folder.is_empty() { "/" } else { folder };
+    format!("{origin}{folder}{location}")
+}
+
+/// An HTTP date (`If-Modified-Since`), as `email.utils.formatdate(usegmt=True)` writes it.
+fn http_date(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs()) as i64;
+    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
+    let (y, m, d) = crate::fsutil::civil_from_days(days);
+    const DAYS: [&str; 7] = ["Thu", "Fri", "Sat", "Sun", "Mon", "Tue", "Wed"];
+    const MONTHS: [&str; 12] = [
+        "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+    ];
+    format!(
+        "{}, {d:02} {} {y} {:02}:{:02}:{:02} GMT",
+        DAYS[days.rem_euclid(7) as usize],
+        MONTHS[(m - 1).clamp(0, 11) as usize],
+        rem / 3600,
+        rem % 3600 / 60,
+        rem % 60
+    )
+}
+
+/// The CA certificates a request trusts: only `ca_path` when given (as Ansible), else the
+/// host's bundle.
+fn root_certs(ca_path: Option<&PathBuf>) -> Result<Vec<ureq::tls::Certificate<'static>>, String> {
+    let files: Vec<PathBuf> = match ca_path {
+        Some(p) => vec![p.clone()],
+        None => std::env::var_os("SSL_CERT_FILE")
+            .map(PathBuf::from)
+            .into_iter()
+            .chain(
+                [
+                    "/etc/ssl/certs/ca-certificates.crt",
+                    "/etc/pki/tls/certs/ca-bundle.crt",
+                    "/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem",
+                    "/etc/ssl/ca-bundle.pem",
+                    "/etc/ssl/cert.pem",
+                ]
+                .map(PathBuf::from),
+            )
+            .filter(|p| p.is_file())
+            .take(1)
+            .collect(),
+    };
+    let mut certs = Vec::new();
+    for file in files {
+        let pem = std::fs::read(&file).map_err(|e| {
+            format!(
+                "Failed to read CA certificates from {}: {e}",
+                file.display()
+            )
+        })?;
+        for item in ureq::tls::parse_pem(&pem) {
+            if let Ok(ureq::tls::PemItem::Certificate(cert)) = item {
+                certs.push(cert);
+            }
+        }
+    }
+    Ok(certs)
+}
+
+fn agent(options: &Options) -> Result<ureq::Agent, String> {
+    let mut tls = ureq::tls::TlsConfig::builder()
+        .provider(ureq::tls::TlsProvider::Rustls)
+        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
+    if options.validate_certs {
+        let certs = root_certs(options.ca_path.as_ref())?;
+        tls = tls.root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)));
+    } else {
+        tls = tls.disable_verification(true);
+    }
+    let timeout = Some(Duration::from_secs(options.timeout.max(1)));
+    let proxy = if options.use_proxy {
+        ureq::Proxy::try_from_env()
+    } else {
+        None
+    };
+    let config = ureq::Agent::config_builder()
+        .tls_config(tls.build())
+        .http_status_as_error(false)
+        .max_redirects(0)
+        .proxy(proxy)
+        .allow_non_standard_methods(true)
+        .user_agent(options.http_agent.as_str())
+        .timeout_connect(timeout)
+        .timeout_per_read(timeout)
+        .timeout_per_write(timeout)
+        .build();
+    Ok(config.new_agent())
+}
+
+/// Python's `http.client.responses` reason phrase, for `HTTP Error 404: Not Found`.
+fn reason(status: u16) -> &'static str {
+    http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("")
+}
+
+/// Makes a request as Ansible's `fetch_url` does; never fails: a request that got no answer
+/// has status -1 and says why in `msg`.
+pub(crate) fn fetch(options: &Options, method: &str, url: &str, body: Option<Vec<u8>>) -> Reply {
+    let masked = mask_url(url);
+    if let Some(path) = url.strip_prefix("file://") {
+        return local_file(url, &percent_decode(path));
+    }
+    let (clean, credentials) = split_credentials(url);
+    let (mut username, mut password) = (options.username.clone(), options.password.clone());
+    if username.is_none()
+        && let Some((u, p)) = credentials
+    {
+        username = Some(u);
+        password = p;
+    }
+    let mut send_auth = options.force_basic_auth;
+    if username.is_none()
+        && options.use_netrc
+        && let Some((login, secret)) = netrc_login(&url_host(&clean))
+    {
+        (username, password) = (Some(login), Some(secret));
+        send_auth = true;
+    }
+    let auth = username.as_ref().map(|u| {
+        let pair = format!("{u}:{}", password.as_deref().unwrap_or(""));
+        format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(pair)
+        )
+    });
+    let agent = match agent(options) {
+        Ok(agent) => agent,
+        Err(msg) => return Reply::failure(&masked, msg),
+    };
+    let mut headers: Vec<(String, String)> = options.headers.clone();
+    if !options.force
+        && let Some(time) = options.last_modified
+    {
+        headers.push(("If-Modified-Since".into(), http_date(time)));
+    }
+    let mut method = method.to_string();
+    let mut body = body;
+    let mut current = clean;
+    let mut redirected = false;
+    for _ in 0..=10 {
+        let mut builder = http::Request::builder()
+            .method(method.as_str())
+            .uri(current.as_str());
+        for (k, v) in &headers {
+            let dropped = redirected
+                && options
+                    .unredirected_headers
+                    .iter()
+                    .any(|u| u.eq_ignore_ascii_case(k));
+            if !dropped {
+                builder = builder.header(k.as_str(), v.as_str());
+            }
+        }
+        if send_auth && let Some(auth) = &auth {
+            builder = builder.header("Authorization", auth.as_str());
+        }
+        let request = match builder.body(body.clone().unwrap_or_default()) {
+            Ok(r) => r,
+            Err(e) => return Reply::failure(&masked, format!("Request failed: {e}")),
+        };
+        let response = match agent.run(request) {
+            Ok(r) => r,
+            Err(e) => return Reply::failure(&mask_url(&current), connection_failure(e)),
+        };
+        let status = response.status().as_u16();
+        let response_headers: Vec<(String, String)> = response
+            .headers()
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect();
+        let header = |name: &str| {
+            response_headers
+                .iter()
+                .find(|(k, _)| k == name)
+                .map(|(_, v)| v.clone())
+        };
+        // urllib's HTTPBasicAuthHandler: credentials go only after the server asks for them.
+        if status == 401
+            && !send_auth
+            && auth.is_some()
+            && header("www-authenticate").is_some_and(|h| h.to_ascii_lowercase().contains("basic"))
+        {
+            send_auth = true;
+            continue;
+        }
+        let location = header("location");
+        let is_redirect = matches!(status, 301 | 302 | 303 | 307 | 308) && location.is_some();
+        let follows = match options.follow {
+            Follow::Never => false,
+            Follow::Safe => method == "GET" || method == "HEAD",
+            Follow::All => true,
+        };
+        if is_redirect && follows {
+            let next = join_url(&current, location.as_deref().unwrap_or(""));
+            if !matches!(status, 307 | 308) {
+                body = None;
+                headers.retain(|(k, _)| {
+                    !["content-length", "content-type", "transfer-encoding"]
+                        .contains(&k.to_ascii_lowercase().as_str())
+                });
+                if (status == 303 || status == 302) && method != "HEAD"
+                    || (status == 301 && method == "POST")
+                {
+                    method = "GET".into();
+                }
+            }
+            current = next;
+            redirected = true;
+            continue;
+        }
+        let mut bytes = Vec::new();
+        if let Err(e) = response.into_body().into_reader().read_to_end(&mut bytes) {
+            return Reply::failure(
+                &mask_url(&current),
+                format!("Connection failure: failed to read the response: {e}"),
+            );
+        }
+        let msg = if (200..300).contains(&status) {
+            format!(
+                "OK ({} bytes)",
+                header("content-length").unwrap_or_else(|| "unknown".into())
+            )
+        } else {
+            format!("HTTP Error {status}: {}", reason(status))
+        };
+        return Reply {
+            status: i64::from(status),
+            url: mask_url(&current),
+            msg,
+            headers: response_headers,
+            body: bytes,
+        };
+    }
+    Reply::failure(
+        &masked,
+        "HTTP Error 310: The HTTP server returned a redirect error that would lead to an infinite loop."
+            .into(),
+    )
+}
+
+/// A `file://` URL, as urllib's file handler answers it.
+fn local_file(url: &str, path: &str) -> Reply {
+    match std::fs::read(path) {
+        Ok(body) => Reply {
+            status: 200,
+            url: url.to_string(),
+            msg: format!("OK ({} bytes)", body.len()),
+            headers: vec![("content-length".into(), body.len().to_string())],
+            body,
+        },
+        Err(e) => Reply::failure(
+            url,
+            format!(
+                "Request failed: <urlopen error [Errno {}] {}: '{path}'>",
+                e.raw_os_error().unwrap_or(0),
+                e.kind()
+            ),
+        ),
+    }
+}
+
+fn connection_failure(e: ureq::Error) -> String {
+    let text = e.to_string();
+    match e {
+        ureq::Error::Timeout(_) => "Connection failure: The read operation timed out".into(),
+        _ if text.contains("certificate") => format!(
+            "Request failed: <urlopen error [SSL: CERTIFICATE_VERIFY_FAILED] certificate verify \
+             failed: {text}>"
+        ),
+        ureq::Error::Io(e) => format!("Request failed: <urlopen error {e}>"),
+        other => format!("Connection failure: {other}"),
+    }
+}
+
+/// The file name a response offers in `Content-Disposition` (without folders), as Ansible's
+/// `get_response_filename`.
+pub(crate) fn disposition_filename(reply: &Reply) -> Option<String> {
+    let header = reply.header("content-disposition")?;
+    let value = header.split(';').find_map(|part| {
+        let (k, v) = part.trim().split_once('=')?;
+        k.trim()
+            .eq_ignore_ascii_case("filename")
+            .then(|| v.trim().trim_matches('"').to_string())
+    })?;
+    let name = value.rsplit('/').next().unwrap_or("").to_string();
+    (!name.is_empty()).then_some(name)
+}
+
+/// The last path segment of a URL, `index.html` for none (Ansible's `url_filename`).
+pub(crate) fn url_filename(url: &str) -> String {
+    let rest = url.split_once("://").map_or(url, |(_, r)| r);
+    let path = rest.find('/').map_or("", |i| &rest[i..]);
+    let path = &path[..path.find(['?', '#']).unwrap_or(path.len())];
+    match path.rsplit('/').next() {
+        Some(name) if !name.is_empty() => percent_decode(name),
+        _ => "index.html".into(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locations_are_resolved_against_the_url_they_came_from() {
+        let base = "http://h:8/a/b?q=1";
+        assert_eq!(join_url(base, "/c"), "http://h:8/c");
+        assert_eq!(join_url(base, "c"), "http://h:8/a/c");
+        assert_eq!(join_url(base, "https://x/y"), "https://x/y");
+        assert_eq!(join_url(base, "//x/y"), "http://x/y");
+    }
+
+    #[test]
+    fn credentials_in_a_url_are_split_off_and_masked() {
+        let url = "https://bob:s%40cret@h/f";
+        let (clean, creds) = split_credentials(url);
+        assert_eq!(clean, "https://h/f");
+        assert_eq!(creds, Some(("bob".into(), Some("s@cret".into()))));
+        assert_eq!(mask_url(url), "https://bob:********@h/f");
+    }
+
+    #[test]
+    fn file_names_come_from_the_url_path() {
+        assert_eq!(url_filename("http://h/a/b.tgz?x=1"), "b.tgz");
+        assert_eq!(url_filename("http://h/"), "index.html");
+        assert_eq!(url_filename("http://h"), "index.html");
+    }
+
+    #[test]
+    fn netrc_gives_the_machines_login_or_the_default() {
+        let text = "machine repo.example login bob password pw\ndefault login anon password x\n";
+        assert_eq!(
+            netrc_entry(text, "repo.example"),
+            Some(("bob".into(), "pw".into()))
+        );
+        assert_eq!(
+            netrc_entry(text, "other"),
+            Some(("anon".into(), "x".into()))
+        );
+        assert_eq!(netrc_entry("machine h login only\n", "h"), None);
+        assert_eq!(url_host("https://u@Repo.example:8443/x"), "repo.example");
+    }
+
+    #[test]
+    fn dates_are_http_dates() {
+        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
+    }
+}
