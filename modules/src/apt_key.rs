@@ -141,7 +141,7 @@ impl AptKey {
     }
 
     fn download(&self, url: &str) -> Result<Vec<u8>, ModuleError> {
-        crate::http_fetch::fetch(url, self.validate_certs)
+        crate::urls::get_bytes(url, self.validate_certs)
             .map_err(|e| ModuleError::Failed(format!("Failed to download key at {url}: {e}")))
     }
 

@@ -188,7 +188,7 @@ impl Deb822Repository {
         if !has_url_scheme(value) {
             return Ok(value.to_string());
         }
-        let bytes = crate::http_fetch::fetch(value, true)
+        let bytes = crate::urls::get_bytes(value, true)
             .map_err(|e| ModuleError::Failed(format!("Could not fetch signed_by key: {e}")))?;
         if bytes.is_empty() {
             return Ok(value.to_string());

@@ -56,7 +56,6 @@ mod getent;
 mod git;
 mod hardware;
 mod hostname;
-mod http_fetch;
 mod known_hosts;
 mod local_facts;
 mod locale_gen;

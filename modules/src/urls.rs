@@ -369,6 +369,21 @@ fn reason(status: u16) -> &'static str {
         .unwrap_or("")
 }
 
+/// The body of a GET of `url` with Ansible's defaults (an apt signing key for `apt_key` and
+/// `deb822_repository`), or a message saying what went wrong.
+pub(crate) fn get_bytes(url: &str, validate_certs: bool) -> Result<Vec<u8>, String> {
+    let options = Options {
+        validate_certs,
+        ..Options::default()
+    };
+    let reply = fetch(&options, "GET", url, None);
+    if reply.status == 200 {
+        Ok(reply.body)
+    } else {
+        Err(format!("failed to fetch {}: {}", mask_url(url), reply.msg))
+    }
+}
+
 /// Makes a request as Ansible's `fetch_url` does; never fails: a request that got no answer
 /// has status -1 and says why in `msg`.
 pub(crate) fn fetch(options: &Options, method: &str, url: &str, body: Option<Vec<u8>>) -> Reply {
