@@ -224,7 +224,7 @@ fn dpkg_selections_holds_a_package_and_debconf_answers_a_question() {
             verify: "debconf-show tzdata | grep 'tzdata/Areas:'; grep -A2 '^Name: settle-test/secret' /var/cache/debconf/passwords.dat | sed -n 's/^Value: //p'",
             expected: "* tzdata/Areas: Europe\nhunter2\n",
             drift: "echo 'tzdata tzdata/Areas select Etc' | debconf-set-selections",
-            diff_shows: "tzdata/Areas: Etc → Europe",
+            diff_shows: "-    \"tzdata/Areas\": \"Etc\"\n+    \"tzdata/Areas\": \"Europe\"",
         },
     );
     // A password is never shown, in the diff or the results.
