@@ -224,12 +224,14 @@ fn compare_on_a_test_host(user: &str, cases: &[&str]) {
 
 /// A network namespace with what the test hosts lack: a bridge with a secondary address, a
 /// labelled one and one in another subnet, IPv6, default routes for both families, and a
-/// second loopback address. Run by `unshare --net --mount`, with /sys mounted again so that
+/// second loopback address (no link-local one, which the kernel adds some time after the bridge
+/// comes up, between one run and the next). Run by `unshare --net --mount`, with /sys mounted again so that
 /// /sys/class/net shows the namespace's interfaces.
 const NAMESPACE: &str = "set -e
 mount -t sysfs sysfs /sys
 ip link set lo up
 ip link add br0 type bridge
+ip link set br0 addrgenmode none
 ip link set br0 up
 ip addr add 10.9.0.5/24 dev br0
 ip addr add 10.9.0.6/24 dev br0
