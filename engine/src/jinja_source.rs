@@ -82,9 +82,13 @@ fn template_lookup_args(expr: &str) -> Cow<'_, str> {
             }
             b'(' => {
                 let name_end = out.len();
+                // After the last character that is not part of a name (which may be wider
+                // than a byte: found by the fuzzer).
                 let name_start = out[..name_end]
-                    .rfind(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
-                    .map_or(0, |p| p + 1);
+                    .char_indices()
+                    .rev()
+                    .find(|(_, ch)| !(ch.is_ascii_alphanumeric() || *ch == '_'))
+                    .map_or(0, |(p, ch)| p + ch.len_utf8());
                 let name = &out[name_start..name_end];
                 let after_dot = out[..name_start].ends_with('.');
                 let call = !after_dot && matches!(name, "lookup" | "query" | "q");
@@ -582,6 +586,13 @@ fn ends_in_test(rest: &str) -> bool {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_call_after_a_wide_character_is_rewritten_without_a_panic() {
+        // Found by fuzz/run: the name before `(` was cut inside a two-byte character.
+        let source = "{{ x }}\u{7c2}zr('a') }}{{ \u{e9}lookup('pipe', 'echo {{ y }}') }}";
+        assert!(yaml_template(source).contains(LOOKUP_TEMPLATE));
+    }
 
     #[test]
     fn chains_before_default_and_defined_are_rewritten() {
