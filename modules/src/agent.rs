@@ -72,6 +72,17 @@ pub fn serve() -> i32 {
         }
         crate::children::signal_all(libc::SIGKILL);
     });
+    let code = serve_calls(incoming, &mut out);
+    crate::transfer::remove_staged_leftovers();
+    code
+}
+
+/// Answers each call in turn until the connection ends: 0 at its end, 1 when it failed, 2 for
+/// a call that cannot be read.
+fn serve_calls(
+    incoming: std::sync::mpsc::Receiver<std::io::Result<String>>,
+    out: &mut impl Write,
+) -> i32 {
     for line in incoming {
         let Ok(line) = line else { return 1 };
         if line.trim().is_empty() {
@@ -84,14 +95,14 @@ pub fn serve() -> i32 {
                     id: 0,
                     outcome: Outcome::failed(format!("agent: cannot read the call: {e}")),
                 };
-                let _ = write_line(&mut out, &reply);
+                let _ = write_line(out, &reply);
                 return 2;
             }
         };
         let outcome = crate::run(&call.request);
         // Keep serving even if the controller went away mid-call: the next read ends the loop.
         let _ = write_line(
-            &mut out,
+            out,
             &Reply {
                 id: call.id,
                 outcome,

@@ -94,6 +94,18 @@ pub(crate) fn put(request: &Request) -> Result<Outcome, ModuleError> {
     })
 }
 
+/// The staged uploads this agent made: when the connection ends, the ones no `copy` took (a
+/// run killed half-way through an upload) are removed, so none is left beside its target.
+static STAGED: std::sync::Mutex<Vec<PathBuf>> = std::sync::Mutex::new(Vec::new());
+
+/// Removes the staged uploads that are still there (`copy` removes the ones it takes).
+pub fn remove_staged_leftovers() {
+    let staged = std::mem::take(&mut *STAGED.lock().unwrap_or_else(|e| e.into_inner()));
+    for path in staged {
+        let _ = std::fs::remove_file(path);
+    }
+}
+
 /// Whether `path` names a staged upload (by its file name).
 pub(crate) fn is_staged(path: &Path) -> bool {
     path.file_name()
@@ -118,10 +130,15 @@ fn stage(near: Option<&Path>) -> Result<PathBuf, ModuleError> {
             .tempfile_in(&folder)
         {
             Ok(file) => {
-                return file
+                let path = file
                     .keep()
                     .map(|(_, path)| path)
-                    .map_err(|e| ModuleError::io("upload", e.error));
+                    .map_err(|e| ModuleError::io("upload", e.error))?;
+                STAGED
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push(path.clone());
+                return Ok(path);
             }
             Err(e) => last = Some((folder, e)),
         }
