@@ -85,19 +85,19 @@ pub(crate) struct GetUrl {
     url_password: Option<String>,
     #[serde(default, deserialize_with = "boolean")]
     force_basic_auth: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     validate_certs: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     use_proxy: bool,
     #[serde(default, deserialize_with = "text")]
     http_agent: Option<String>,
     #[serde(default)]
     unredirected_headers: Vec<String>,
     /// settle asks for no compression, so what arrives is what is meant either way.
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     #[allow(dead_code)]
     decompress: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     use_netrc: bool,
     #[serde(default, deserialize_with = "text")]
     owner: Option<String>,
@@ -108,10 +108,6 @@ pub(crate) struct GetUrl {
     unsafe_writes: bool,
     #[serde(skip)]
     found: Found,
-}
-
-fn yes() -> bool {
-    true
 }
 
 fn required_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {

@@ -85,7 +85,7 @@ pub(crate) struct Unarchive {
     include: Vec<String>,
     #[serde(default)]
     extra_opts: Vec<String>,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     validate_certs: bool,
     /// Vault decryption happens on the controller.
     #[serde(default, deserialize_with = "boolean")]
@@ -106,10 +106,6 @@ pub(crate) struct Unarchive {
     src_name: Option<String>,
     #[serde(skip)]
     state: State,
-}
-
-fn yes() -> bool {
-    true
 }
 
 #[derive(Debug, Default)]

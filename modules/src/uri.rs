@@ -89,7 +89,7 @@ struct Args {
     #[serde(default, deserialize_with = "text")]
     follow_redirects: Option<String>,
     timeout: Option<u64>,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     validate_certs: bool,
     ca_path: Option<PathBuf>,
     #[serde(default, alias = "user", deserialize_with = "text")]
@@ -100,17 +100,17 @@ struct Args {
     force_basic_auth: bool,
     #[serde(default, deserialize_with = "boolean")]
     force: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     use_proxy: bool,
     #[serde(default, deserialize_with = "text")]
     http_agent: Option<String>,
     #[serde(default)]
     unredirected_headers: Vec<String>,
     /// settle asks for no compression, so what arrives is what is meant either way.
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     #[allow(dead_code)]
     decompress: bool,
-    #[serde(default = "yes", deserialize_with = "boolean")]
+    #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     use_netrc: bool,
     #[serde(default, deserialize_with = "text")]
     owner: Option<String>,
@@ -128,10 +128,6 @@ struct Args {
     remote_src: bool,
     #[serde(rename = "_content_base64")]
     content_base64: Option<String>,
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// `status_code: 200`, `[200, 201]` or `"200,201"`.
