@@ -189,19 +189,11 @@ fn compare_on_a_test_host(user: &str, cases: &[&str]) {
     std::fs::create_dir_all(s.path("ansible")).unwrap_or_else(|e| panic!("{e}"));
     std::fs::create_dir_all(s.path("settle")).unwrap_or_else(|e| panic!("{e}"));
 
-    let out = Command::new(&ansible_playbook)
-        .args(["facts.yml", "-i", "inv", "-e"])
-        .arg(format!("out={}", s.path("ansible").display()))
-        .current_dir(s.path(""))
-        .env("ANSIBLE_DEPRECATION_WARNINGS", "0")
-        .env("ANSIBLE_HOST_KEY_CHECKING", "1")
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", ansible_playbook.display()));
-    assert!(
-        out.status.success(),
-        "ansible-playbook failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let ansible_out = format!("out={}", s.path("ansible").display());
+    s.ansible_playbook(
+        &ansible_playbook,
+        &["facts.yml", "-i", "inv", "-e", &ansible_out],
+        &[("ANSIBLE_HOST_KEY_CHECKING", "1")],
     );
     let out_arg = format!("out={}", s.path("settle").display());
     s.settle(&["facts.yml", "-i", "inv", "-e", &out_arg])

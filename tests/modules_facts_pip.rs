@@ -5,7 +5,6 @@
 
 mod common;
 
-use std::process::Command;
 
 use common::Scratch;
 use common::hosts::test_hosts;
@@ -119,18 +118,11 @@ fn facts_modules_match_ansibles() {
              \x20     delegate_to: localhost\n"
         ),
     );
-    let out = Command::new(&ansible_playbook)
-        .args(["facts.yml", "-i", "inv", "-e"])
-        .arg(format!("out={}", s.path("ansible.json").display()))
-        .current_dir(s.path(""))
-        .env("ANSIBLE_DEPRECATION_WARNINGS", "0")
-        .output()
-        .unwrap_or_else(|e| panic!("run {}: {e}", ansible_playbook.display()));
-    assert!(
-        out.status.success(),
-        "ansible-playbook failed:\n{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
+    let ansible_out = format!("out={}", s.path("ansible.json").display());
+    s.ansible_playbook(
+        &ansible_playbook,
+        &["facts.yml", "-i", "inv", "-e", &ansible_out],
+        &[],
     );
     let out_arg = format!("out={}", s.path("settle.json").display());
     s.settle(&["facts.yml", "-i", "inv", "-e", &out_arg])

@@ -74,6 +74,24 @@ impl Scratch {
         self.settle_with_env(args, &[])
     }
 
+    /// Runs the real `ansible-playbook` (`program`) here with `args`, failing the test with its
+    /// output when it fails.
+    pub fn ansible_playbook(&self, program: &Path, args: &[&str], env: &[(&str, &str)]) {
+        let out = Command::new(program)
+            .args(args)
+            .envs(env.iter().copied())
+            .current_dir(self.dir.path())
+            .env("ANSIBLE_DEPRECATION_WARNINGS", "0")
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+        assert!(
+            out.status.success(),
+            "ansible-playbook failed:\n{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
     pub fn settle_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {
         let output = Command::new(env!("CARGO_BIN_EXE_settle"))
             .args(args)
