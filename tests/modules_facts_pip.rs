@@ -5,7 +5,6 @@
 
 mod common;
 
-
 use common::Scratch;
 use common::hosts::test_hosts;
 use common::scenario::{Scenario, TURN, changed, prove, read_only};

@@ -10,7 +10,6 @@ use std::net::{TcpListener, TcpStream};
 use std::process::{Child, Command, Stdio};
 use std::sync::OnceLock;
 
-use common::Scratch;
 use common::hosts::test_hosts;
 use common::scenario::{Scenario, TURN, changed, prove, run};
 
@@ -212,8 +211,7 @@ fn get_url_refuses_a_wrong_checksum_and_keeps_the_file() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let hosts = test_hosts();
     let host = hosts.names()[0];
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "site.yml",
         &format!(
@@ -243,8 +241,7 @@ fn uri_answers_with_status_json_headers_and_redirects() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let hosts = test_hosts();
     let host = hosts.names()[0];
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write(
         "site.yml",
         &format!(
@@ -314,8 +311,7 @@ fn unarchive_a_controller_file_with_mode_and_list_files() {
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let hosts = test_hosts();
     let host = hosts.names()[1];
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     std::fs::create_dir_all(s.path("files")).unwrap();
     std::fs::write(s.path("files/site.tar.gz"), &server().tarball).unwrap();
     s.write(
@@ -427,8 +423,7 @@ fn https_is_verified_against_the_hosts_cas_or_ca_path() {
     let hosts = test_hosts();
     let host = hosts.names()[1];
     let tls = tls_server();
-    let s = Scratch::new();
-    s.write("inv", &hosts.inventory("root", &[], &[]));
+    let s = hosts.scratch();
     s.write("files/test-ca.pem", &tls.ca);
     let url = format!("https://127.0.0.1:{}/hello.txt", tls.port);
     s.write(
