@@ -2150,11 +2150,10 @@ fn result_diff(module: &str, result: &Map<String, Value>, plan: &Plan) -> Option
         map.insert("path".into(), path.clone().into());
         Value::Object(map)
     };
-    let attributes_only =
-        json!({"before": with_path(before.clone()), "after": with_path(after.clone())});
+    let attributes_changed = !before.is_empty() || !after.is_empty();
     if module == "file" || (matches!(module, "copy" | "template") && plan.content.is_empty()) {
-        return (module == "file" || !before.is_empty() || !after.is_empty())
-            .then_some(attributes_only);
+        return (module == "file" || attributes_changed)
+            .then(|| json!({"before": with_path(before), "after": with_path(after)}));
     }
     let in_parts = matches!(module, "lineinfile" | "blockinfile");
     let mut list: Vec<Value> = plan
@@ -2182,7 +2181,7 @@ fn result_diff(module: &str, result: &Map<String, Value>, plan: &Plan) -> Option
             diff
         })
         .collect();
-    if in_parts && (!before.is_empty() || !after.is_empty()) {
+    if in_parts && attributes_changed {
         list.push(json!({
             "before": before,
             "after": after,

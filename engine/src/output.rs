@@ -397,7 +397,6 @@ impl Output {
     }
 }
 
-/// What a result line shows after `=>` at this verbosity: debug's message, or (with -v) it all.
 /// A task's `diff` (one or a list of `{before, after, before_header, after_header}`,
 /// `prepared`, or the binary/size notes) as Ansible's callbacks print it (`_get_diff`):
 /// mappings as sorted, indented JSON, then a unified diff with three lines of context.
@@ -479,6 +478,7 @@ fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
     }
 }
 
+/// What a result line shows after `=>` at this verbosity: debug's message, or (with -v) it all.
 fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> {
     let map = result.as_object()?;
     if matches!(status, Status::Failed | Status::Unreachable) {
