@@ -207,7 +207,8 @@ impl Inventory {
         if options.export {
             entry.insert("vars".into(), self.shown_group_vars(name).into());
         }
-        entry.retain(|_, v| v.as_object().is_some_and(|m| !m.is_empty()));
+        // ansible-inventory's `_remove_empty_keys`.
+        entry.retain(|_, v| truthy(v));
         if !entry.is_empty() {
             out.insert(name.to_string(), entry.into());
         }
@@ -294,11 +295,8 @@ impl Inventory {
                     if options.export {
                         entry.insert("vars".into(), self.shown_group_vars(name).into());
                     }
-                    entry.retain(|_, v| match v {
-                        Value::Object(m) => !m.is_empty(),
-                        Value::Array(a) => !a.is_empty(),
-                        _ => true,
-                    });
+                    // ansible-inventory's `_remove_empty_keys`.
+                    entry.retain(|_, v| truthy(v));
                     match out.get_mut(name) {
                         Some(place) if !entry.is_empty() => *place = entry.into(),
                         Some(_) if first => {
