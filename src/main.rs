@@ -341,6 +341,7 @@ fn load_inventory(args: &InventoryArgs, skip_unparsed: bool) -> Result<Inventory
 fn run(cli: Cli) -> Result<u8, Failure> {
     // The agent on a managed host, shell completions and manual pages read no configuration;
     // a pull reads its checkout's, once it is in it.
+    let mut config_file = None;
     if !matches!(
         &cli.command,
         Some(
@@ -353,7 +354,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     ) {
         // ansible.cfg's settings reach everything below as ANSIBLE_* variables (the
         // environment's own win; the command line wins over both).
-        config::apply().map_err(|e| (EXIT_ERROR, format!("ansible.cfg: {e}")))?;
+        config_file = config::apply().map_err(|e| (EXIT_ERROR, format!("ansible.cfg: {e}")))?;
     }
     match &cli.command {
         Some(Command::Agent) => return Ok(settle_modules::agent::serve() as u8),
@@ -396,6 +397,16 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             "at least one playbook"
         };
         return Err((2, format!("give {what}")));
+    }
+    // With -v, which configuration is in force, in Ansible's words.
+    if cli.verbose > 0 {
+        match &config_file {
+            Some(path) => {
+                let path = std::path::absolute(path).unwrap_or_else(|_| path.clone());
+                println!("Using {} as config file", path.display())
+            }
+            None => println!("No config file found; using defaults"),
+        }
     }
     set_vault_secrets(&cli.vault)?;
     let mut inventory = load_inventory(&cli.inventory, false).map_err(vault_exit)?;

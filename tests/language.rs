@@ -4798,3 +4798,64 @@ fn file_module_diffs_are_ansibles_byte_for_byte() {
         );
     }
 }
+
+#[test]
+fn skipped_loops_print_and_register_as_ansibles() {
+    // A skipped item's line ends with a space; a loop with every item skipped, or none, ends
+    // with the task's own `skipping: [h]`; a debug task's skipped results are cleaned as
+    // Ansible's callback cleans them (-v); a registered loop says `skipped` and "All items
+    // skipped"; -v opens with which configuration is in force.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - command: echo {{ item }}
+      loop: [a, b]
+      when: item == 'b'
+      register: some
+    - debug: msg=x
+      loop: [1]
+      when: false
+      register: nothing
+    - command: 'true'
+      loop: []
+    - debug: var=some.skipped
+    - debug: var=nothing
+",
+    );
+    let tasks = |out: &str| {
+        let out = out
+            .lines()
+            .filter(|l| {
+                !l.contains("\"start\"") && !l.contains("\"end\"") && !l.contains("\"delta\"")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let end = out.find("PLAY RECAP").unwrap_or(out.len());
+        out[..end].to_string()
+    };
+    for verbose in [&[][..], &["-v"][..]] {
+        let mut args = vec!["site.yml", "-i", "localhost,", "-c", "local"];
+        args.extend_from_slice(verbose);
+        let ours = s.settle(&args);
+        ours.assert_code(0);
+        let theirs = std::process::Command::new(&ansible_playbook)
+            .args(&args)
+            .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+            .current_dir(s.path(""))
+            .env("ANSIBLE_NOCOLOR", "1")
+            .output()
+            .unwrap();
+        assert_eq!(
+            tasks(&ours.stdout),
+            tasks(&String::from_utf8_lossy(&theirs.stdout)),
+            "{verbose:?}"
+        );
+    }
+}

@@ -225,7 +225,12 @@ impl Output {
         if let Some(module) = &self.minimal {
             return self.minimal_result(module, host, status, result);
         }
-        let item_part = item.map(|i| format!(" => (item={i})")).unwrap_or_default();
+        // Ansible's callback ends a skipped item's line with a space (`(item=x) `).
+        let item_part = match (item, status) {
+            (Some(i), Status::Skipped) => format!(" => (item={i}) "),
+            (Some(i), _) => format!(" => (item={i})"),
+            (None, _) => String::new(),
+        };
         let (word, colour) = match status {
             Status::Ok => ("ok", GREEN),
             Status::Changed => ("changed", YELLOW),

@@ -215,7 +215,7 @@ impl PlayRun<'_> {
                 if r.status() == crate::output::Status::Failed {
                     self.show_task_error(task, &r, no_log);
                 }
-                self.print_result(host, &r, Some(&label), no_log, false);
+                self.print_result(host, task, &r, Some(&label), no_log, false);
             }
             combined_plan.changes.extend(r.plan.changes.iter().cloned());
             combined_plan.content.extend(r.plan.content.iter().cloned());
@@ -254,8 +254,11 @@ impl PlayRun<'_> {
         } else {
             result.insert("msg".into(), "All items completed".into());
         }
-        if results.iter().all(|(s, _)| *s == Status::Skipped) {
-            result.insert("skipped".into(), true.into());
+        // As Ansible: `skipped` says whether every item was, and then so does `msg`.
+        let all_skipped = results.iter().all(|(s, _)| *s == Status::Skipped);
+        result.insert("skipped".into(), all_skipped.into());
+        if all_skipped {
+            result.insert("msg".into(), "All items skipped".into());
         }
         result.insert(
             "results".into(),

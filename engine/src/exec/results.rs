@@ -417,9 +417,15 @@ impl PlayRun<'_> {
             if status == Status::Failed && !item.flag("_error_shown") {
                 self.show_task_error(task, &item, no_log);
             }
-            self.print_result(host, &item, None, no_log, ignored);
+            self.print_result(host, task, &item, None, no_log, ignored);
         } else if ignored {
             self.engine.out.print("...ignoring");
+        } else if status == Status::Skipped {
+            // A loop whose items were all skipped (or that had none) ends with the task's own
+            // `skipping: [h]`, its items left out, as Ansible's callback prints it.
+            let mut whole = item;
+            whole.result.remove("results");
+            self.print_result(host, task, &whole, None, no_log, false);
         }
         match status {
             Status::Failed if !ignored => StepOutcome::Failed { counted: false },
@@ -452,6 +458,7 @@ impl PlayRun<'_> {
     pub(super) fn print_result(
         &self,
         host: &str,
+        task: &Task,
         item: &ItemResult,
         label: Option<&str>,
         no_log: bool,
@@ -474,10 +481,12 @@ impl PlayRun<'_> {
                 None => out.diff(&actions::diff_text(&item.plan)),
             }
         }
-        let shown = if no_log {
-            censored
-        } else {
-            Value::Object(item.result.clone())
+        let shown = match no_log {
+            true => censored,
+            false if task.module == "debug" && status == Status::Skipped => {
+                Value::Object(debug_cleaned(&item.result))
+            }
+            false => Value::Object(item.result.clone()),
         };
         let host = match item.result.get("_ansible_delegated_label") {
             Some(to) => format!("{host} -> {}", value_text(to)),
@@ -485,4 +494,27 @@ impl PlayRun<'_> {
         };
         out.result(&host, status, label, &shown, ignored);
     }
+}
+
+/// A debug task's result as Ansible's callback cleans it for display (`_clean_results`): its
+/// message alone when it has one, else without the keys debug's output hides.
+fn debug_cleaned(result: &Map<String, Value>) -> Map<String, Value> {
+    const ALLOWED: [&str; 4] = ["msg", "exception", "warnings", "deprecations"];
+    const HIDDEN: [&str; 8] = [
+        "changed",
+        "failed",
+        "skipped",
+        "invocation",
+        "skip_reason",
+        "ansible_loop_var",
+        "ansible_index_var",
+        "ansible_loop",
+    ];
+    let has_msg = result.contains_key("msg");
+    let mut cleaned = result.clone();
+    cleaned.retain(|k, _| match has_msg {
+        true => k.starts_with('_') || ALLOWED.contains(&k.as_str()),
+        false => !HIDDEN.contains(&k.as_str()),
+    });
+    cleaned
 }
