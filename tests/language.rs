@@ -4859,3 +4859,44 @@ fn skipped_loops_print_and_register_as_ansibles() {
         );
     }
 }
+
+#[test]
+fn looped_includes_print_every_included_line_first_as_ansible() {
+    // Ansible's linear strategy: all `included:` lines of a looped include_tasks (a repeated
+    // item is its own file again), then the included tasks file after file. (With several
+    // hosts Ansible orders the lines as the hosts' results arrive, which no test can pin.)
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write("inc.yml", "- debug: msg=\"inc {{ item }}\"\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - include_tasks: inc.yml
+      loop: [1, 2, 2]
+    - debug: msg=done
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    let theirs = std::process::Command::new(&ansible_playbook)
+        .args(args)
+        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .current_dir(s.path(""))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .unwrap();
+    let tasks = |out: &str| {
+        let end = out.find("PLAY RECAP").unwrap_or(out.len());
+        out[..end].replace(&s.root(), "ROOT")
+    };
+    assert_eq!(
+        tasks(&ours.stdout),
+        tasks(&String::from_utf8_lossy(&theirs.stdout))
+    );
+}

@@ -247,7 +247,9 @@ impl Output {
                 if status == Status::Failed {
                     map.remove("failed");
                 }
-                py_json(&Value::Object(map), None)
+                // debug's results are always shown one key a line, failed ones too.
+                let indent = result.get("_debug_output").map(|_| 4);
+                py_json(&Value::Object(map), indent)
             }
             other => py_json(other, None),
         };

@@ -274,78 +274,97 @@ impl PlayRun<'_> {
             }
             plans.push((host.clone(), list));
         }
-        let rounds = plans.iter().map(|(_, l)| l.len()).max().unwrap_or(0);
-        for round in 0..rounds {
-            // Hosts that include the same file at this round run it together.
-            let mut groups: Vec<(IncludeKey, Vec<String>)> = Vec::new();
-            let mut layers: HashMap<String, Vec<Layer>> = HashMap::new();
-            for (host, list) in &plans {
-                if outcomes.get(host).is_some_and(|o| *o != StepOutcome::Ok) {
-                    continue;
-                }
-                let Some((path, include_layers, label, files)) = list.get(round) else {
-                    continue;
-                };
+        // As Ansible's linear strategy: every `included:` line first, then the included
+        // tasks, file after file (hosts that include the same file with the same item together).
+        // Hosts that include the same file with the same item run it together, in the order
+        // the files are first met (host by host, item by item), as Ansible's included files.
+        let mut groups: Vec<(IncludeKey, Vec<String>, HashMap<String, Vec<Layer>>)> = Vec::new();
+        for (host, list) in &plans {
+            if outcomes.get(host).is_some_and(|o| *o != StepOutcome::Ok) {
+                continue;
+            }
+            for (path, include_layers, label, files) in list {
                 let mut stack = extra.get(host).cloned().unwrap_or_default();
                 stack.extend(include_layers.iter().cloned());
-                layers.insert(host.clone(), stack);
                 let key = (path.clone(), label.clone(), files.clone());
-                match groups.iter_mut().find(|(k, _)| *k == key) {
-                    Some((_, hosts)) => hosts.push(host.clone()),
-                    None => groups.push((key, vec![host.clone()])),
-                }
+                // A host's repeated item is a file of its own again, as Ansible's IncludedFile.
+                let same = |(k, hosts, _): &(IncludeKey, Vec<String>, _)| {
+                    *k == key && !hosts.contains(host)
+                };
+                let at = match groups.iter().position(same) {
+                    Some(at) => at,
+                    None => {
+                        groups.push((key, Vec::new(), HashMap::new()));
+                        groups.len() - 1
+                    }
+                };
+                let (_, hosts, layers) = &mut groups[at];
+                hosts.push(host.clone());
+                layers.insert(host.clone(), stack);
             }
-            for ((path, label, files), hosts) in groups {
-                let shown = if include.role_include.is_some() {
-                    path.display().to_string()
-                } else {
-                    absolute(&path)
-                };
-                // A file or role that cannot be read fails the include: no `included:` line.
-                let rendered;
-                let include = match files {
-                    Some(files) => {
-                        rendered = Include {
-                            role_include: Some(files),
-                            ..include.clone()
-                        };
-                        &rendered
-                    }
-                    None => include,
-                };
-                let tasks = match self.load_included(&path, include) {
-                    Ok(t) => t,
-                    Err(IncludeError::Failed(e)) => {
-                        for h in &hosts {
-                            outcomes.insert(h.clone(), fail_include(h, &e));
-                        }
-                        continue;
-                    }
-                    Err(IncludeError::Fatal(e, at)) => {
-                        self.engine.abort_run(&e, at.as_ref(), 4);
-                        return Vec::new();
-                    }
-                };
-                if include.role_include.as_ref().is_some_and(|f| f.public) {
-                    self.make_public(&tasks);
-                }
-                let item = label.map(|l| format!(" => (item={l})")).unwrap_or_default();
-                self.engine
-                    .out
-                    .print(&format!("included: {shown} for {}{item}", hosts.join(", ")));
-                for h in &hosts {
-                    self.engine.count(h, |s| s.ok += 1);
-                }
-                let plan = Plan::for_tasks(&tasks, &self.engine.opts.selection);
-                let ends = self.walk_linear(&plan, &hosts, &layers);
-                for (h, end) in ends {
-                    let outcome = match end {
-                        End::Done => StepOutcome::Ok,
-                        End::Failed => StepOutcome::Failed { counted: true },
-                        End::Unreachable => StepOutcome::Unreachable,
+        }
+        let mut loaded = Vec::new();
+        for ((path, label, files), hosts, layers) in groups {
+            let shown = if include.role_include.is_some() {
+                path.display().to_string()
+            } else {
+                absolute(&path)
+            };
+            // A file or role that cannot be read fails the include: no `included:` line.
+            let rendered;
+            let include = match files {
+                Some(files) => {
+                    rendered = Include {
+                        role_include: Some(files),
+                        ..include.clone()
                     };
-                    outcomes.insert(h, outcome);
+                    &rendered
                 }
+                None => include,
+            };
+            let tasks = match self.load_included(&path, include) {
+                Ok(t) => t,
+                Err(IncludeError::Failed(e)) => {
+                    for h in &hosts {
+                        outcomes.insert(h.clone(), fail_include(h, &e));
+                    }
+                    continue;
+                }
+                Err(IncludeError::Fatal(e, at)) => {
+                    self.engine.abort_run(&e, at.as_ref(), 4);
+                    return Vec::new();
+                }
+            };
+            if include.role_include.as_ref().is_some_and(|f| f.public) {
+                self.make_public(&tasks);
+            }
+            let item = label.map(|l| format!(" => (item={l})")).unwrap_or_default();
+            self.engine
+                .out
+                .print(&format!("included: {shown} for {}{item}", hosts.join(", ")));
+            for h in &hosts {
+                self.engine.count(h, |s| s.ok += 1);
+            }
+            loaded.push((tasks, hosts, layers));
+        }
+        for (tasks, hosts, layers) in loaded {
+            // A host that failed in an earlier file's tasks runs no later one.
+            let hosts: Vec<String> = hosts
+                .into_iter()
+                .filter(|h| outcomes.get(h).is_none_or(|o| *o == StepOutcome::Ok))
+                .collect();
+            if hosts.is_empty() {
+                continue;
+            }
+            let plan = Plan::for_tasks(&tasks, &self.engine.opts.selection);
+            let ends = self.walk_linear(&plan, &hosts, &layers);
+            for (h, end) in ends {
+                let outcome = match end {
+                    End::Done => StepOutcome::Ok,
+                    End::Failed => StepOutcome::Failed { counted: true },
+                    End::Unreachable => StepOutcome::Unreachable,
+                };
+                outcomes.insert(h, outcome);
             }
         }
         everyone

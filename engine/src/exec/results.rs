@@ -19,6 +19,9 @@ pub(super) const CENSORED: &str =
 
 /// What Ansible 2.19 registers as the `exception` of a failure that raised none.
 pub(super) const NO_TRACEBACK: &str = "(traceback unavailable)";
+/// Marks a result whose failure came from `failed_when` or `until`, not from its module:
+/// Ansible calls that an action's failure.
+pub(super) const ACTION_FAILED: &str = "_settle_action_failed";
 
 /// A registered failure has an `exception` (Ansible 2.19 gives every failed result one, so
 /// `result.exception is defined` holds), and so has each failed item of a loop.
@@ -435,7 +438,7 @@ impl PlayRun<'_> {
 
     /// Ansible 2.19's `[ERROR]: Task failed: …` block before a failure is printed.
     pub(super) fn show_task_error(&self, task: &Task, item: &ItemResult, no_log: bool) {
-        let what = if actions::runs_no_module(&task.module) {
+        let what = if actions::runs_no_module(&task.module) || item.flag(ACTION_FAILED) {
             "Action failed"
         } else {
             "Module failed"
@@ -445,8 +448,9 @@ impl PlayRun<'_> {
             Some(msg) if !msg.is_empty() => msg,
             _ => String::new(),
         };
+        // Without a message, Ansible's error type says its default sentence.
         let what = if msg.is_empty() {
-            what.to_string()
+            format!("{what}.")
         } else {
             format!("{what}: ")
         };
@@ -483,7 +487,9 @@ impl PlayRun<'_> {
         }
         let shown = match no_log {
             true => censored,
-            false if task.module == "debug" && status == Status::Skipped => {
+            false
+                if task.module == "debug" && matches!(status, Status::Skipped | Status::Failed) =>
+            {
                 Value::Object(debug_cleaned(&item.result))
             }
             false => Value::Object(item.result.clone()),

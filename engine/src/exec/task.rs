@@ -10,6 +10,7 @@ use settle_playbooks::Task;
 
 use super::delegate::{become_of, environment_of, target_of};
 use super::loops::loop_items;
+use super::results::ACTION_FAILED;
 use super::results::ItemResult;
 use super::results::{CENSORED, NO_TRACEBACK};
 use super::scope::register_scope;
@@ -458,8 +459,12 @@ impl PlayRun<'_> {
                 item.result.insert("attempts".into(), attempt.into());
             }
             self.change_inventory(host, task, &mut item);
+            let module_failed = item.flag("failed");
             if let Err(e) = self.apply_result_conditions(task, scope, &mut item) {
                 return ItemResult::failed(e);
+            }
+            if item.flag("failed") && !module_failed {
+                item.result.insert(ACTION_FAILED.into(), true.into());
             }
             if task.keywords.until.is_empty() {
                 return item;
@@ -482,6 +487,9 @@ impl PlayRun<'_> {
                     // Ansible's count once retries run out: one less than the attempts made.
                     item.result.insert("attempts".into(), (attempt - 1).into());
                     item.result.insert("failed".into(), true.into());
+                    if !module_failed {
+                        item.result.insert(ACTION_FAILED.into(), true.into());
+                    }
                     item.result
                         .entry("msg")
                         .or_insert_with(|| "Retries exhausted".into());
