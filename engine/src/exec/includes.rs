@@ -39,6 +39,8 @@ pub(super) fn include_name(include: &Include) -> String {
 /// What hosts that include together share: the file (or role) and the loop item's label.
 /// For `include_role`, the role's files (`tasks_from`, …) as rendered for the host.
 type IncludeKey = (PathBuf, Option<String>, Option<RoleInclude>);
+/// One included file: the hosts that run it and each one's variable layers.
+type IncludeGroup = (IncludeKey, Vec<String>, HashMap<String, Vec<Layer>>);
 
 /// The label is the loop item's, for `included: … => (item=…)`.
 pub(super) type IncludeList = Vec<(PathBuf, Vec<Layer>, Option<String>, Option<RoleInclude>)>;
@@ -278,7 +280,7 @@ impl PlayRun<'_> {
         // tasks, file after file (hosts that include the same file with the same item together).
         // Hosts that include the same file with the same item run it together, in the order
         // the files are first met (host by host, item by item), as Ansible's included files.
-        let mut groups: Vec<(IncludeKey, Vec<String>, HashMap<String, Vec<Layer>>)> = Vec::new();
+        let mut groups: Vec<IncludeGroup> = Vec::new();
         for (host, list) in &plans {
             if outcomes.get(host).is_some_and(|o| *o != StepOutcome::Ok) {
                 continue;
@@ -288,9 +290,7 @@ impl PlayRun<'_> {
                 stack.extend(include_layers.iter().cloned());
                 let key = (path.clone(), label.clone(), files.clone());
                 // A host's repeated item is a file of its own again, as Ansible's IncludedFile.
-                let same = |(k, hosts, _): &(IncludeKey, Vec<String>, _)| {
-                    *k == key && !hosts.contains(host)
-                };
+                let same = |(k, hosts, _): &IncludeGroup| *k == key && !hosts.contains(host);
                 let at = match groups.iter().position(same) {
                     Some(at) => at,
                     None => {
