@@ -4900,3 +4900,35 @@ fn looped_includes_print_every_included_line_first_as_ansible() {
         tasks(&String::from_utf8_lossy(&theirs.stdout))
     );
 }
+
+#[test]
+fn loop_results_carry_index_var_and_extended_loop_as_ansibles() {
+    // Each registered item has its `index_var` and (under `extended`) `ansible_loop`;
+    // without `extended` there is no `ansible_loop` at all.
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - debug: msg={{ item }}
+      loop: [a, b]
+      loop_control: {index_var: i, extended: true}
+      register: rr
+    - debug:
+        msg: \"{{ rr.results | map(attribute='i') | list }} {{ rr.results[1].ansible_index_var }} {{ rr.results[0].ansible_loop.nextitem }}\"
+    - debug:
+        msg: \"{{ ansible_loop | default('none') }}\"
+      loop: [1]
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "localhost,", "-c", "local"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("\"msg\": \"[0, 1] i b\""),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("\"msg\": \"none\""), "{}", run.stdout);
+}

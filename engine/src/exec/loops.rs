@@ -64,7 +64,7 @@ pub(super) fn loop_var_name(lc: &LoopControl, scope: &Arc<Scope>) -> Result<Stri
 }
 
 /// The variables of one loop item: the loop variable, `index_var`, `ansible_loop_var` and
-/// `ansible_loop` (with `previtem`, `nextitem` and `allitems` under `extended`).
+/// `ansible_loop` (only under `extended`, as in Ansible).
 pub(super) fn item_layer(lc: &LoopControl, loop_var: &str, items: &[Value], index: usize) -> Vars {
     let count = items.len();
     let mut layer = Vars::new();
@@ -74,20 +74,21 @@ pub(super) fn item_layer(lc: &LoopControl, loop_var: &str, items: &[Value], inde
         layer.insert(index_var.clone(), index.into());
         layer.insert("ansible_index_var".into(), index_var.clone().into());
     }
+    if !lc.extended {
+        return layer;
+    }
     let mut ansible_loop = json!({"index": index + 1, "index0": index, "first": index == 0,
         "last": index + 1 == count, "length": count, "revindex": count - index,
         "revindex0": count - index - 1});
-    if lc.extended {
-        // Ansible leaves previtem out on the first item and nextitem on the last.
-        if index > 0 {
-            ansible_loop["previtem"] = items[index - 1].clone();
-        }
-        if index + 1 < count {
-            ansible_loop["nextitem"] = items[index + 1].clone();
-        }
-        if lc.extended_allitems {
-            ansible_loop["allitems"] = Value::from(items.to_vec());
-        }
+    // Ansible leaves previtem out on the first item and nextitem on the last.
+    if index > 0 {
+        ansible_loop["previtem"] = items[index - 1].clone();
+    }
+    if index + 1 < count {
+        ansible_loop["nextitem"] = items[index + 1].clone();
+    }
+    if lc.extended_allitems {
+        ansible_loop["allitems"] = Value::from(items.to_vec());
     }
     layer.insert("ansible_loop".into(), ansible_loop);
     layer
@@ -165,6 +166,12 @@ impl PlayRun<'_> {
         let mut combined_plan = settle_modules::Plan::default();
         for (index, item) in items.iter().cloned().enumerate() {
             let layer = item_layer(lc, &loop_var, &kept, index);
+            // An item's result carries its index and `ansible_loop` as well, as Ansible's.
+            let loop_keys: Vec<(String, Value)> = layer
+                .iter()
+                .filter(|(k, _)| *k != &loop_var && *k != "ansible_loop_var")
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             // set_fact and include_vars in a loop see what the items before them set.
             let base = if index > 0 && matches!(task.module.as_str(), "set_fact" | "include_vars") {
                 self.scope(state, task, extra)
@@ -205,6 +212,7 @@ impl PlayRun<'_> {
             r.result.insert(loop_var.clone(), item.clone());
             r.result
                 .insert("ansible_loop_var".into(), loop_var.clone().into());
+            r.result.extend(loop_keys);
             let label = item_label(task, no_log, &item, &item_scope, &mut r.result);
             if item_unreachable.is_some() {
                 let shown = Value::Object(r.result.clone());
