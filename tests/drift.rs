@@ -97,7 +97,7 @@ fn check_predicts_real(s: &Scratch, label: &str) {
     );
     for (key, wanted) in &predicted {
         let got = &happened[key];
-        // A command check mode cannot predict is reported as skipped (check mode), by design.
+        // A command check mode cannot predict is reported as skipped, as in Ansible.
         if wanted.iter().any(|(_, unknown)| *unknown) {
             continue;
         }

@@ -262,13 +262,6 @@ impl Output {
             Status::Unreachable => {
                 format!("fatal: [{host}]: UNREACHABLE! => {}", visible())
             }
-            // A command that check mode cannot predict says so (and counts as skipped).
-            Status::Skipped
-                if result.get("msg").and_then(Value::as_str)
-                    == Some("Command would have run if not in check mode") =>
-            {
-                format!("{word}: [{host}]{item_part} (check mode)")
-            }
             _ => format!("{word}: [{host}]{item_part}"),
         };
         let shown = shown_fields(result, status, self.verbosity);
