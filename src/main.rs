@@ -446,8 +446,11 @@ fn run(cli: Cli) -> Result<u8, Failure> {
                 }
                 _ => Vec::new(),
             };
+            // Ansible leaves a blank line after the excerpt's caret.
+            let blank = (!origin.is_empty()).then(String::new);
             let text = std::iter::once(e.to_string())
                 .chain(origin)
+                .chain(blank)
                 .collect::<Vec<_>>();
             vault_exit((code, text.join("\n")))
         })?;

@@ -1459,11 +1459,12 @@ fn parse_task(
                 "{word:?} is not a valid task keyword{}",
                 did_you_mean(word, TASK_KEYWORDS.iter().copied())
             ),
+            // Ansible's words: a task runs one module, and this one names several.
             None => format!(
-                "a task runs one module, but this one names several: {}",
+                "conflicting action statements: {}",
                 candidates
                     .iter()
-                    .map(|c| format!("{c:?}"))
+                    .map(|c| c.as_str())
                     .collect::<Vec<_>>()
                     .join(", ")
             ),

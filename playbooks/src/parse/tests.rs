@@ -227,7 +227,7 @@ fn two_modules_in_one_task() {
     .unwrap_err()
     .to_string();
     assert!(
-        err.contains("a task runs one module, but this one names several: \"copy\", \"file\""),
+        err.contains("conflicting action statements: copy, file"),
         "{err}"
     );
 }
