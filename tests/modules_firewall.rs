@@ -235,3 +235,62 @@ fn ufw_enabled_with_ssh_allowed_then_a_rule_restored_after_drift() {
         "ufw's default deny is the INPUT policy"
     );
 }
+
+/// settle's rules are the ones Ansible's own module would write, word for word: each finds the
+/// other's rules present and changes nothing.
+#[test]
+fn iptables_rules_agree_with_ansibles_module() {
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let hosts = hosts();
+    let host = hosts.names()[0];
+    let _turn = common::scenario::TURN
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    let s = hosts.scratch();
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n    \
+             - iptables: {{chain: OUTPUT, protocol: tcp, destination_port: 7070, ctstate: [NEW], jump: ACCEPT, source: '!10.1.0.0/16', limit: 5/sec, comment: both agree}}\n      register: r\n    \
+             - iptables: {{chain: OUTPUT, log_prefix: 'out: ', log_level: info}}\n    \
+             - copy: {{content: '{{{{ r.rule }}}}', dest: /root/rule.txt}}\n"
+        ),
+    );
+    let ansible = |s: &common::Scratch| {
+        let out = Command::new(&ansible_playbook)
+            .args(["site.yml", "-i", "inv"])
+            .current_dir(s.dir.path())
+            .env("ANSIBLE_DEPRECATION_WARNINGS", "0")
+            .env("ANSIBLE_PYTHON_INTERPRETER", "/usr/bin/python3")
+            .output()
+            .expect("run ansible-playbook");
+        common::Run {
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+            code: out.status.code().unwrap_or(-1),
+        }
+    };
+    let changed = |run: &common::Run| {
+        run.assert_code(0);
+        run.recap(host)["changed"]
+    };
+    hosts.ssh(host, "iptables -F OUTPUT; rm -f /root/rule.txt");
+    assert_eq!(changed(&s.settle(&["site.yml", "-i", "inv"])), 3);
+    let settles_rule = hosts.ssh(host, "cat /root/rule.txt");
+    assert_eq!(changed(&ansible(&s)), 0, "Ansible finds settle's rules");
+    hosts.ssh(host, "iptables -F OUTPUT; rm -f /root/rule.txt");
+    assert_eq!(changed(&ansible(&s)), 3);
+    assert_eq!(
+        hosts.ssh(host, "cat /root/rule.txt"),
+        settles_rule,
+        "the rule result"
+    );
+    assert_eq!(
+        changed(&s.settle(&["site.yml", "-i", "inv"])),
+        0,
+        "settle finds Ansible's"
+    );
+    hosts.ssh(host, "iptables -F OUTPUT");
+}
