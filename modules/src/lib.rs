@@ -56,6 +56,7 @@ mod getent;
 mod git;
 mod hardware;
 mod hostname;
+mod iptables;
 mod known_hosts;
 mod local_facts;
 mod locale_gen;
@@ -85,6 +86,7 @@ mod systemd;
 mod textedit;
 mod timezone;
 pub mod transfer;
+mod ufw;
 mod unarchive;
 mod uri;
 mod urls;
@@ -304,6 +306,8 @@ pub static MODULES: &[&ModuleSpec] = &[
     &get_url::SPEC,
     &uri::SPEC,
     &unarchive::SPEC,
+    &iptables::SPEC,
+    &ufw::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -403,6 +407,8 @@ pub fn run(request: &Request) -> Outcome {
         "get_url" => resource::run::<get_url::GetUrl>(request),
         "uri" => uri::run(request),
         "unarchive" => unarchive::run(request),
+        "iptables" => resource::run::<iptables::Iptables>(request),
+        "community.general.ufw" => resource::run::<ufw::Ufw>(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

@@ -554,6 +554,7 @@ const COLLECTION_REDIRECTS: &[(&str, &str)] = &[
     ("locale_gen", "community.general.locale_gen"),
     ("modprobe", "community.general.modprobe"),
     ("make", "community.general.make"),
+    ("ufw", "community.general.ufw"),
 ];
 
 /// Where a role's or play's relative file names are looked up: `base/files/NAME` for

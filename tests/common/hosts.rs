@@ -70,6 +70,20 @@ pub fn old_hosts() -> &'static TestHosts {
     })
 }
 
+/// Two hosts with networks of their own (`tests/hosts/up --private-network`), whose firewalls
+/// tests may change without touching this machine's (tests/modules_firewall.rs).
+pub fn firewall_hosts() -> &'static TestHosts {
+    static HOSTS: OnceLock<TestHosts> = OnceLock::new();
+    HOSTS.get_or_init(|| {
+        boot(
+            "SETTLE_FIREWALL_STATE",
+            "fw",
+            &["-n", "2", "--private-network"],
+            14,
+        )
+    })
+}
+
 /// The hosts `scripts/test` booted (their state folder in `env`), or, for a test binary run on
 /// its own, a set it boots now and removes at exit.
 fn boot(env: &str, tag: &str, what: &[&str], port_offset: u32) -> TestHosts {
@@ -81,7 +95,7 @@ fn boot(env: &str, tag: &str, what: &[&str], port_offset: u32) -> TestHosts {
             // Below the kernel's ephemeral range (32768 and up), so no outgoing connection
             // can hold a test host's port; twenty ports per process id, the first three for
             // the general hosts, the next six for the ha-webapp ones, then four for pull's, then
-            // the old (bullseye) one.
+            // the old (bullseye) one, then the two private-network ones.
             let port_base = 10_000 + (pid % 1_000) * 20 + port_offset;
             OWN_PREFIXES
                 .lock()
@@ -183,6 +197,22 @@ impl TestHosts {
         assert!(
             out.status.success(),
             "ssh {host} {command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    }
+
+    /// Runs a command inside a host without SSH or settle (tests/hosts/exec: nsenter into the
+    /// container), to see what settle did with the host's own tools, and returns its output.
+    pub fn exec(&self, host: &str, command: &str) -> String {
+        let out = Command::new(format!("{REPO}/tests/hosts/exec"))
+            .args(["--state", &self.state.display().to_string(), host])
+            .args(["sh", "-c", command])
+            .output()
+            .expect("run tests/hosts/exec");
+        assert!(
+            out.status.success(),
+            "exec {host} {command}: {}",
             String::from_utf8_lossy(&out.stderr)
         );
         String::from_utf8_lossy(&out.stdout).into_owned()
