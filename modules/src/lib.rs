@@ -47,6 +47,7 @@ mod deb822_repository;
 mod debconf;
 mod dnf;
 mod dpkg_selections;
+mod expect;
 mod fetch;
 mod file;
 mod find;
@@ -304,6 +305,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &get_url::SPEC,
     &uri::SPEC,
     &unarchive::SPEC,
+    &expect::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -403,6 +405,7 @@ pub fn run(request: &Request) -> Outcome {
         "get_url" => resource::run::<get_url::GetUrl>(request),
         "uri" => uri::run(request),
         "unarchive" => unarchive::run(request),
+        "expect" => expect::run(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),
