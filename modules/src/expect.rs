@@ -75,6 +75,8 @@ pub(crate) struct Conversation {
     pub rc: Option<i32>,
     /// A prompt matched once more than it had answers: its question and what led to it.
     pub out_of_answers: Option<(String, String)>,
+    /// The first byte of the output that is not UTF-8, and how many characters came before it.
+    pub first_invalid: Option<(u8, usize)>,
 }
 
 /// Runs `argv` with a pseudo-terminal as its controlling terminal, stdin, stdout and stderr,
@@ -145,6 +147,7 @@ pub(crate) fn converse(
     let mut unmatched = 0;
     let mut killed = false;
     let mut out_of_answers = None;
+    let mut first_invalid = None;
     'talk: loop {
         let prompt_at = timeout.map(|t| waiting_since + Duration::from_secs(t));
         let deadline = match (prompt_at, limit_at) {
@@ -157,7 +160,7 @@ pub(crate) fn converse(
         match arrived.recv_timeout(wait) {
             Ok(bytes) => {
                 pending.extend_from_slice(&bytes);
-                decode(&mut pending, &mut output);
+                decode(&mut pending, &mut output, &mut first_invalid);
             }
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
@@ -210,19 +213,21 @@ pub(crate) fn converse(
     }
     drop(writer);
     let status = child.wait()?;
-    if !pending.is_empty() {
+    if let Some(&byte) = pending.first() {
+        first_invalid.get_or_insert((byte, output.chars().count()));
         output.push_str(&String::from_utf8_lossy(&pending));
     }
     Ok(Conversation {
         output,
         rc: if killed { None } else { status.code() },
         out_of_answers,
+        first_invalid,
     })
 }
 
-/// Moves the complete characters of `pending` onto `out` (invalid bytes as U+FFFD), keeping a
-/// character cut short for the next read.
-fn decode(pending: &mut Vec<u8>, out: &mut String) {
+/// Moves the complete characters of `pending` onto `out` (invalid bytes as U+FFFD, the first
+/// of them noted in `invalid`), keeping a character cut short for the next read.
+fn decode(pending: &mut Vec<u8>, out: &mut String, invalid: &mut Option<(u8, usize)>) {
     loop {
         match std::str::from_utf8(pending) {
             Ok(text) => {
@@ -236,6 +241,7 @@ fn decode(pending: &mut Vec<u8>, out: &mut String) {
                 out.push_str(&String::from_utf8_lossy(&pending[..valid]));
                 match e.error_len() {
                     Some(bad) => {
+                        invalid.get_or_insert((pending[valid], out.chars().count()));
                         out.push('\u{FFFD}');
                         pending.drain(..valid + bad);
                     }
@@ -434,6 +440,14 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
             "No remaining responses for '{question}', output was '{said}'"
         )));
     }
+    // Ansible's module sends such output on, and its controller refuses it.
+    if let Some((byte, position)) = talk.first_invalid {
+        return Ok(Outcome::failed(format!(
+            "Task failed: Refusing to deserialize an invalid UTF8 string value: 'utf-8' codec \
+             can't encode character '\\udc{byte:02x}' in position {position}: surrogates not \
+             allowed"
+        )));
+    }
     let stdout = talk.output.trim_end_matches(['\r', '\n']).to_string();
     values.insert(
         "stdout_lines".into(),
@@ -513,6 +527,23 @@ mod tests {
         assert!(outcome.failed);
         assert_eq!(outcome.msg.as_deref(), Some("command exceeded timeout"));
         assert_eq!(outcome.values["rc"], Value::Null);
+    }
+
+    #[test]
+    fn output_that_is_not_utf8_is_refused_as_ansibles_controller_refuses_it() {
+        let outcome = run(&request(serde_json::json!({
+            "command": "printf 'premi\\350re'",
+            "responses": {},
+        })))
+        .unwrap();
+        assert!(outcome.failed);
+        assert_eq!(
+            outcome.msg.as_deref(),
+            Some(
+                "Task failed: Refusing to deserialize an invalid UTF8 string value: 'utf-8' \
+                 codec can't encode character '\\udce8' in position 5: surrogates not allowed"
+            )
+        );
     }
 
     #[test]
