@@ -98,6 +98,81 @@ fn synchronize_pulls_a_folder_from_the_host() {
     assert_eq!(s.read("pulled/sub/b.txt"), "three\n");
 }
 
+/// Delegated to the host itself, rsync runs there, between two of its own folders.
+#[test]
+fn synchronize_delegated_to_the_host_copies_within_it() {
+    let hosts = test_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[2],
+            reset: "rm -rf /srv/m-sync-from /srv/m-sync-to; mkdir -p /srv/m-sync-from; echo local > /srv/m-sync-from/f.txt",
+            tasks: &format!(
+                "{RSYNC}    - synchronize: {{src: /srv/m-sync-from/, dest: /srv/m-sync-to/}}\n      delegate_to: '{{{{ inventory_hostname }}}}'\n"
+            ),
+            verify: "cat /srv/m-sync-to/f.txt",
+            expected: "local\n",
+            drift: "echo drifted > /srv/m-sync-to/f.txt",
+            diff_shows: ">f.st...... f.txt",
+        },
+    );
+}
+
+/// `verify_host` checks the host's key against the known_hosts file settle's SSH options name:
+/// the test hosts' file lets rsync in, an empty one keeps it out.
+#[test]
+fn synchronize_verify_host_checks_the_known_hosts_settle_uses() {
+    let hosts = test_hosts();
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let host = hosts.names()[0];
+    let s = hosts.scratch();
+    s.write("empty_known_hosts", "");
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n{RSYNC}    - synchronize: {{src: files/, dest: /srv/m-sync-verify/, verify_host: yes}}\n"
+        ),
+    );
+    s.write("files/x.txt", "x\n");
+    let trusted = run(&s, &[]);
+    trusted.assert_code(0);
+    assert_eq!(hosts.ssh(host, "cat /srv/m-sync-verify/x.txt"), "x\n");
+
+    // The task alone, since settle's own connection would refuse the host as well.
+    s.write(
+        "stranger.yml",
+        &format!(
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n    - synchronize: {{src: files/, dest: /srv/m-sync-verify/, verify_host: yes}}\n      vars: {{ansible_ssh_common_args: '-o UserKnownHostsFile=@@/empty_known_hosts'}}\n"
+        ),
+    );
+    let stranger = s.settle(&["stranger.yml", "-i", "inv"]);
+    assert_eq!(stranger.code, 2, "{}", stranger.stdout);
+    assert!(
+        stranger.stdout.contains("Host key verification failed"),
+        "{}",
+        stranger.stdout
+    );
+}
+
+/// With the local connection, rsync copies on the controller: no SSH at all.
+#[test]
+fn synchronize_with_the_local_connection_copies_on_the_controller() {
+    let s = common::Scratch::new();
+    s.write("inv", &common::local_inventory(&["here"]));
+    s.write("from/a.txt", "a\n");
+    s.write(
+        "site.yml",
+        "- hosts: here\n  gather_facts: no\n  tasks:\n    - synchronize: {src: '@@/from/', dest: '@@/to/'}\n",
+    );
+    let first = run(&s, &[]);
+    first.assert_code(0);
+    assert_eq!(changed(&first, "here"), 1, "{}", first.stdout);
+    assert_eq!(s.read("to/a.txt"), "a\n");
+    let again = run(&s, &["--check"]);
+    again.assert_code(0);
+    assert_eq!(changed(&again, "here"), 0, "{}", again.stdout);
+}
+
 /// A script asking two questions with `read -p`.
 const ASK: &str = "mkdir -p /srv/m-expect; rm -f /srv/m-expect/answers; \
     printf '#!/bin/sh\\nread -p \"Your name? \" name\\nread -p \"Favourite colour? \" colour\\necho \"$name likes $colour\" > /srv/m-expect/answers\\necho done\\n' > /srv/m-expect/ask.sh";

@@ -11,7 +11,8 @@ use settle_modules::{ContentDiff, Plan};
 
 use super::{ActionContext, ActionResult, Reach, call, done, failed, rendered_args};
 use crate::connection::expand_home;
-use crate::template::json_bool;
+use crate::filters::text::shell_quote;
+use crate::template::{OMIT, json_bool, templar};
 use crate::value_text;
 
 /// Every argument of Ansible's module.
@@ -95,11 +96,20 @@ pub(super) fn synchronize(ctx: &ActionContext) -> Result<ActionResult, String> {
              cannot give; use a key",
         ));
     }
+    // Delegated to the host itself (which settle's executor treats as not delegated), rsync
+    // runs there, between two of its own folders, as in Ansible.
+    let delegate_to = reach.delegate_to.clone().or_else(|| {
+        let written = ctx.task.keywords.delegate_to.as_ref()?;
+        templar()
+            .render_text(&value_text(written), ctx.scope)
+            .ok()
+            .filter(|name| name != OMIT)
+    });
     // rsync runs on the controller, unless delegated to a host reached over SSH.
-    let runs_locally = reach.delegate_to.is_none() || reach.exec.transport == "local";
+    let runs_locally = delegate_to.is_none() || reach.exec.transport == "local";
     let host_ids = [var("inventory_hostname"), Some(reach.host.address.clone())];
     // Whether rsync runs on the machine whose files it changes (no SSH at all).
-    let dest_is_local = match &reach.delegate_to {
+    let dest_is_local = match &delegate_to {
         None => reach.host.transport == "local",
         Some(to) => host_ids.iter().flatten().any(|id| id == to),
     };
@@ -216,7 +226,7 @@ pub(super) fn synchronize(ctx: &ActionContext) -> Result<ActionResult, String> {
     // The command as Ansible shows it: words quoted for a shell.
     let shown = cmd
         .iter()
-        .map(|w| shell_words::quote(w).into_owned())
+        .map(|w| shell_quote(w))
         .collect::<Vec<_>>()
         .join(" ");
 
@@ -288,6 +298,7 @@ fn local_path(ctx: &ActionContext, path: &str) -> String {
         .map(|d| d.join(path))
         .find(|p| p.exists())
         .unwrap_or_else(|| ctx.play_dir.join(path));
+    let found = std::path::absolute(&found).unwrap_or(found);
     let mut found = found.display().to_string();
     if path.ends_with('/') && !found.ends_with('/') {
         found.push('/');
@@ -372,7 +383,7 @@ fn ssh_command(
     }
     let mut text = ssh
         .iter()
-        .map(|w| shell_words::quote(w).into_owned())
+        .map(|w| shell_quote(w))
         .collect::<Vec<_>>()
         .join(" ");
     if flag("use_ssh_args").unwrap_or(false) {
@@ -445,5 +456,42 @@ fn run_there(
             }
         }
         other => Ok(Err(other)),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remote_paths_name_the_user_and_bracket_ipv6() {
+        assert_eq!(
+            remote_path("10.0.0.5", "/srv", Some("root")),
+            "root@10.0.0.5:/srv"
+        );
+        assert_eq!(
+            remote_path("fe80::1", "/srv", Some("u")),
+            "[u@fe80::1]:/srv"
+        );
+        assert_eq!(remote_path("h", "/srv", None), "h:/srv");
+        // A path that names its own host keeps it.
+        assert_eq!(remote_path("h", "other:/srv", Some("u")), "u@other:/srv");
+        assert_eq!(
+            remote_path("h", "rsync://mirror/x", Some("u")),
+            "rsync://mirror/x"
+        );
+    }
+
+    #[test]
+    fn the_known_hosts_file_comes_from_the_ssh_options() {
+        assert_eq!(
+            known_hosts_file("-C -o UserKnownHostsFile=/k -o ControlPersist=60s").as_deref(),
+            Some("/k")
+        );
+        assert_eq!(
+            known_hosts_file("-oUserKnownHostsFile=/a -o 'userknownhostsfile /b'").as_deref(),
+            Some("/b")
+        );
+        assert_eq!(known_hosts_file("-o ControlMaster=auto"), None);
     }
 }
