@@ -77,6 +77,8 @@ pub(crate) struct Conversation {
     pub out_of_answers: Option<(String, String)>,
     /// The first byte of the output that is not UTF-8, and how many characters came before it.
     pub first_invalid: Option<(u8, usize)>,
+    /// The task's `timeout:` (seconds) ended the command.
+    pub hit_limit: Option<u64>,
 }
 
 /// Runs `argv` with a pseudo-terminal as its controlling terminal, stdin, stdout and stderr,
@@ -148,6 +150,7 @@ pub(crate) fn converse(
     let mut killed = false;
     let mut out_of_answers = None;
     let mut first_invalid = None;
+    let mut hit_limit = None;
     'talk: loop {
         let prompt_at = timeout.map(|t| waiting_since + Duration::from_secs(t));
         let deadline = match (prompt_at, limit_at) {
@@ -165,6 +168,9 @@ pub(crate) fn converse(
             Err(std::sync::mpsc::RecvTimeoutError::Disconnected) => break,
             Err(std::sync::mpsc::RecvTimeoutError::Timeout) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
+                    if limit_at.is_some_and(|at| Instant::now() >= at) {
+                        hit_limit = limit;
+                    }
                     killed = true;
                     break;
                 }
@@ -222,6 +228,7 @@ pub(crate) fn converse(
         rc: if killed { None } else { status.code() },
         out_of_answers,
         first_invalid,
+        hit_limit,
     })
 }
 
@@ -435,6 +442,16 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         }
         Err(e) => return Err(ModuleError::io(format!("run {}", argv[0]), e)),
     };
+    if let Some(seconds) = talk.hit_limit {
+        // As `command` words the task's own timeout.
+        let mut outcome = Outcome::failed(format!(
+            "Timed out after {seconds} second{}",
+            if seconds == 1 { "" } else { "s" }
+        ));
+        values.insert("timedout".into(), serde_json::json!({"period": seconds}));
+        outcome.values = values;
+        return Ok(outcome);
+    }
     if let Some((question, said)) = &talk.out_of_answers {
         return Err(ModuleError::Failed(format!(
             "No remaining responses for '{question}', output was '{said}'"
@@ -544,6 +561,20 @@ mod tests {
                  codec can't encode character '\\udce8' in position 5: surrogates not allowed"
             )
         );
+    }
+
+    #[test]
+    fn the_tasks_timeout_ends_the_command_as_it_ends_command() {
+        let mut request = request(serde_json::json!({
+            "command": "sleep 30",
+            "responses": {"never": "x"},
+            "timeout": null,
+        }));
+        request.timeout = Some(1);
+        let outcome = run(&request).unwrap();
+        assert!(outcome.failed);
+        assert_eq!(outcome.msg.as_deref(), Some("Timed out after 1 second"));
+        assert_eq!(outcome.values["timedout"]["period"], 1);
     }
 
     #[test]
