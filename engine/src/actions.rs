@@ -20,6 +20,7 @@ mod fetch;
 mod pause;
 mod reboot;
 mod script;
+mod synchronize;
 mod transfer;
 mod wait_for_connection;
 
@@ -51,6 +52,7 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
     ("wait_for_connection", None),
     // Checks its own arguments when it runs, with Ansible's message.
     ("reboot", None),
+    ("ansible.posix.synchronize", Some(synchronize::ARGS)),
     (
         "include_vars",
         Some(&[
@@ -122,7 +124,10 @@ const META_ACTIONS: &[&str] = &[
 /// the controller actions that call no module.
 pub(crate) fn runs_no_module(module: &str) -> bool {
     CONTROLLER_ACTIONS.iter().any(|(n, _)| *n == module)
-        && !matches!(module, "template" | "copy" | "gather_facts")
+        && !matches!(
+            module,
+            "template" | "copy" | "gather_facts" | "ansible.posix.synchronize"
+        )
 }
 
 /// Every module name a task may use, for "did you mean".
@@ -280,6 +285,20 @@ pub(crate) struct ActionContext<'a> {
     pub include_var: &'a dyn Fn(&str, Value),
     /// `async`: start the module as a background job on the host.
     pub async_task: Option<&'a AsyncTask>,
+    /// How the host is reached, for actions that reach it themselves (`synchronize`).
+    pub reach: &'a Reach,
+}
+
+/// Where the task's host is and where its module calls go: what `synchronize` needs to point
+/// rsync's own SSH connection at the host.
+#[derive(Debug, Clone)]
+pub(crate) struct Reach {
+    /// The task's host, as its variables say to reach it.
+    pub host: crate::connection::Target,
+    /// Where module calls go: the host, or the delegate (`delegate_to`).
+    pub exec: crate::connection::Target,
+    pub delegate_to: Option<String>,
+    pub become_: Option<crate::connection::Become>,
 }
 
 /// A task's `async` and `poll`, and where its host keeps job files.
@@ -411,6 +430,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "assemble" => assemble(ctx),
         "script" => script::script(ctx),
         "fetch" => fetch::fetch(ctx),
+        "ansible.posix.synchronize" => synchronize::synchronize(ctx),
         "gather_facts" => gather_facts(ctx),
         "add_host" => add_host(ctx),
         "group_by" => group_by(ctx),

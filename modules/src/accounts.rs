@@ -39,6 +39,7 @@ pub(crate) static USER_SPEC: ModuleSpec = ModuleSpec {
         "ssh_key_comment",
         "ssh_key_file",
         "ssh_key_type",
+        "ssh_key_passphrase",
         "skeleton",
         "umask",
         "password_expire_max",
@@ -48,10 +49,8 @@ pub(crate) static USER_SPEC: ModuleSpec = ModuleSpec {
         "uid_min",
         "uid_max",
     ],
-    // `ssh_key_passphrase` would need a terminal to reach ssh-keygen without showing on its
-    // command line; the rest are for other systems (macOS, BSD, Solaris) or `luseradd`.
+    // For other systems (macOS, BSD, Solaris) or `luseradd`.
     unsupported: &[
-        "ssh_key_passphrase",
         "local",
         "seuser",
         "login_class",
@@ -245,6 +244,7 @@ pub(crate) struct User {
     ssh_key_type: String,
     ssh_key_file: Option<String>,
     ssh_key_comment: Option<String>,
+    ssh_key_passphrase: Option<String>,
     #[serde(skip)]
     existed: bool,
 }
@@ -345,10 +345,44 @@ impl User {
             argv.extend(["-b".into(), self.ssh_key_bits.to_string()]);
         }
         argv.extend(["-C".into(), comment, "-f".into(), key.display().to_string()]);
-        argv.extend(["-N".into(), String::new()]);
-        run_ok(&argv, &[])?;
+        match &self.ssh_key_passphrase {
+            None => {
+                argv.extend(["-N".into(), String::new()]);
+                run_ok(&argv, &[])?;
+            }
+            // Answered at ssh-keygen's prompts on a terminal of its own, as Ansible does: never
+            // on a command line, where `ps` would show it.
+            Some(passphrase) => self.keygen_with_passphrase(&argv, passphrase)?,
+        }
         chown(&key)?;
         chown(std::path::Path::new(&public))
+    }
+
+    /// ssh-keygen asking for the passphrase twice, answered under a pseudo-terminal.
+    fn keygen_with_passphrase(&self, argv: &[String], passphrase: &str) -> Result<(), ModuleError> {
+        use crate::expect::{Answer, Prompt, converse};
+        use crate::pyre::{Flags, Pattern};
+        let mut prompts = Vec::new();
+        for question in ["Enter passphrase", "Enter same passphrase again"] {
+            prompts.push(Prompt {
+                question: question.into(),
+                pattern: Pattern::compile(question, Flags::default())
+                    .map_err(ModuleError::Failed)?,
+                answer: Answer::Always(passphrase.into()),
+            });
+        }
+        let env = [("LC_ALL".to_string(), "C".to_string())];
+        // Ansible gives ssh-keygen 900 seconds.
+        let talk = converse(argv, None, &env, &mut prompts, false, Some(900), None)
+            .map_err(|e| ModuleError::io("run ssh-keygen", e))?;
+        match talk.rc {
+            Some(0) => Ok(()),
+            rc => Err(ModuleError::Failed(format!(
+                "ssh-keygen failed (rc={}): {}",
+                rc.map_or("killed".into(), |rc| rc.to_string()),
+                talk.output.trim()
+            ))),
+        }
     }
 
     fn supplementary(&self) -> Vec<String> {

@@ -572,7 +572,7 @@ fn key_value_fields(text: &str) -> Vec<String> {
 }
 
 /// Python's name for the type of a JSON value, for messages.
-fn python_type(value: &Value) -> &'static str {
+pub(crate) fn python_type(value: &Value) -> &'static str {
     match value {
         Value::Null => "<class 'NoneType'>",
         Value::Bool(_) => "<class 'bool'>",
@@ -585,7 +585,7 @@ fn python_type(value: &Value) -> &'static str {
 }
 
 /// Python's `str()` of a JSON value (null is the empty string, as Ansible 2.19 converts it).
-fn python_str(value: &Value) -> String {
+pub(crate) fn python_str(value: &Value) -> String {
     match value {
         Value::Null => String::new(),
         Value::String(s) => s.clone(),

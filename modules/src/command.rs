@@ -570,7 +570,7 @@ fn expand(word: &str, env: &std::collections::BTreeMap<String, String>) -> Strin
     out
 }
 
-fn now_string() -> String {
+pub(crate) fn now_string() -> String {
     // SAFETY: clock_gettime/localtime_r only write into the provided structs.
     unsafe {
         let mut ts: libc::timespec = std::mem::zeroed();

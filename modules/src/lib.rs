@@ -47,6 +47,7 @@ mod deb822_repository;
 mod debconf;
 mod dnf;
 mod dpkg_selections;
+mod expect;
 mod fetch;
 mod file;
 mod find;
@@ -308,6 +309,7 @@ pub static MODULES: &[&ModuleSpec] = &[
     &unarchive::SPEC,
     &iptables::SPEC,
     &ufw::SPEC,
+    &expect::SPEC,
 ];
 
 /// The spec of a host-side module, by short name.
@@ -409,6 +411,7 @@ pub fn run(request: &Request) -> Outcome {
         "unarchive" => unarchive::run(request),
         "iptables" => resource::run::<iptables::Iptables>(request),
         "community.general.ufw" => resource::run::<ufw::Ufw>(request),
+        "expect" => expect::run(request),
         other => Err(ModuleError::Args(format!(
             "settle has no module named {other:?} on the host"
         ))),

@@ -550,6 +550,7 @@ const COLLECTION_REDIRECTS: &[(&str, &str)] = &[
     ("authorized_key", "ansible.posix.authorized_key"),
     ("sysctl", "ansible.posix.sysctl"),
     ("mount", "ansible.posix.mount"),
+    ("synchronize", "ansible.posix.synchronize"),
     ("timezone", "community.general.timezone"),
     ("locale_gen", "community.general.locale_gen"),
     ("modprobe", "community.general.modprobe"),

@@ -342,6 +342,28 @@ impl PlayRun<'_> {
             Ok(t) => t,
             Err(e) => return ItemResult::failed(e),
         };
+        // The host's own target, for actions that reach it themselves (`synchronize`).
+        let host_target = match delegate {
+            None => target.clone(),
+            Some(_) => match target_of(
+                scope,
+                opts,
+                &task
+                    .keywords
+                    .connection
+                    .clone()
+                    .or(self.play.keywords.connection.clone()),
+            ) {
+                Ok(t) => t,
+                Err(e) => return ItemResult::failed(e),
+            },
+        };
+        let reach = actions::Reach {
+            host: host_target,
+            exec: target.clone(),
+            delegate_to: delegate.map(|(name, _)| name.clone()),
+            become_: become_.clone(),
+        };
         let timeout = match task_timeout(task, scope) {
             Ok(t) => t,
             Err(e) => return ItemResult::failed(e),
@@ -392,6 +414,7 @@ impl PlayRun<'_> {
             set_trusted_var: &set_trusted_var,
             include_var: &include_var,
             async_task: async_task.as_ref(),
+            reach: &reach,
         };
         let retries = match &task.keywords.retries {
             Some(v) => templar()

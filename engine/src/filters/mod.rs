@@ -21,7 +21,7 @@ mod pyyaml;
 mod serialize;
 pub(crate) use serialize::python_json;
 mod tests;
-mod text;
+pub(crate) mod text;
 mod time;
 pub(crate) use time::local_datetime_text;
 mod vault;
