@@ -11,7 +11,8 @@ use settle_modules::{AsyncJob, Outcome, Plan, Request};
 use settle_playbooks::{Task, search_paths};
 
 use crate::Vars;
-use crate::connection::ConnectionError;
+use crate::ansible_modules::action::ActionPlugin;
+use crate::connection::{Become, ConnectionError, Target};
 use crate::template::{OMIT, Scope, is_template, templar};
 use crate::value_text;
 
@@ -191,6 +192,17 @@ pub fn native_modules() -> Vec<ModuleArguments> {
 /// Checks a task's module and argument names before anything runs. A module settle does not
 /// have must be one of Ansible's it can find (which checks its own arguments).
 pub(crate) fn validate(task: &Task, play_dir: &Path) -> Result<(), String> {
+    // An action plugin of the playbook's checks its own arguments; one that re-exports a
+    // builtin action takes that action's.
+    let aliased;
+    let task = match crate::ansible_modules::action::find(task, play_dir) {
+        Some(ActionPlugin::Python(_)) => return Ok(()),
+        Some(ActionPlugin::Alias(builtin)) => {
+            aliased = with_module(task, &builtin);
+            &aliased
+        }
+        None => task,
+    };
     let module = task.module.as_str();
     let Some(ModuleArguments {
         accepted,
@@ -268,6 +280,10 @@ pub(crate) struct ActionContext<'a> {
     pub no_log: bool,
     pub environment: std::collections::BTreeMap<String, String>,
     pub run_module: &'a dyn Fn(&Request) -> Result<Outcome, ConnectionError>,
+    /// Where and how `run_module` reaches the host, for Ansible's action plugins, which
+    /// connect by themselves.
+    pub target: &'a Target,
+    pub become_: Option<&'a Become>,
     /// Drops the host's connection: the next module call opens a new one.
     pub reset_connection: &'a dyn Fn(),
     /// Variables the action sets on the host (`set_fact`, `include_vars`).
@@ -381,7 +397,32 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
             ctx.task.module_as_written
         ));
     }
-    let result = match ctx.task.module.as_str() {
+    let result = match crate::ansible_modules::action::find(ctx.task, ctx.play_dir) {
+        Some(ActionPlugin::Python(_)) => action_plugin(ctx),
+        _ => run_native(ctx),
+    };
+    // Errors here are the playbook's (a template, a missing file): say which task and where,
+    // unless the message is Ansible's own, complete as it is.
+    result.unwrap_or_else(|e| match e.strip_prefix(NO_TASK_SUFFIX) {
+        Some(msg) => failed(msg),
+        None => failed(format!(
+            "{e} (task {:?} at {})",
+            ctx.task.display_name(),
+            ctx.task.location
+        )),
+    })
+}
+
+/// The task with another action: what an action plugin that re-exports a builtin one stands
+/// for (`module_as_written` keeps the name the playbook gave).
+pub(crate) fn with_module(task: &Task, module: &str) -> Task {
+    let mut task = task.clone();
+    task.module = module.to_string();
+    task
+}
+
+fn run_native(ctx: &ActionContext) -> Result<ActionResult, String> {
+    match ctx.task.module.as_str() {
         "debug" => debug(ctx),
         "ansible._protomatter.debug" => protomatter_debug(ctx),
         "assert" => assert(ctx),
@@ -421,17 +462,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "uri" => uri(ctx),
         name if settle_modules::spec(name).is_none() => ansible_module(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
-    };
-    // Errors here are the playbook's (a template, a missing file): say which task and where,
-    // unless the message is Ansible's own, complete as it is.
-    result.unwrap_or_else(|e| match e.strip_prefix(NO_TASK_SUFFIX) {
-        Some(msg) => failed(msg),
-        None => failed(format!(
-            "{e} (task {:?} at {})",
-            ctx.task.display_name(),
-            ctx.task.location
-        )),
-    })
+    }
 }
 
 /// Opens an action's error that is complete as it is: the task's failure message, with no
@@ -1929,6 +1960,64 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
         }
         other => other,
     })
+}
+
+/// An action plugin of the playbook's, run by ansible-core on the controller with the task's
+/// rendered arguments, the host's variables and the connection settle would use.
+fn action_plugin(ctx: &ActionContext) -> Result<ActionResult, String> {
+    use crate::ansible_modules::action;
+    if ctx.async_task.is_some() {
+        return Ok(failed(format!(
+            "{} is an Ansible action plugin: settle does not run those as async jobs",
+            ctx.task.module_as_written
+        )));
+    }
+    let args = rendered_args(ctx, &[])?;
+    // Values from hosts and results are final; what people wrote stays a template that
+    // Ansible renders if the plugin reads it (as its task_vars hold it).
+    let (mut vars, mut templates) = (Map::new(), Map::new());
+    for name in ctx.scope.names() {
+        match ctx.scope.entry(&name) {
+            Some((raw, false)) if crate::template::needs_render(&raw) => {
+                templates.insert(name, raw.into_owned());
+            }
+            Some(_) => {
+                if let Ok(Some(value)) = ctx.scope.get(&name) {
+                    vars.insert(name, value);
+                }
+            }
+            None => {}
+        }
+    }
+    let host = match ctx.scope.get("inventory_hostname") {
+        Ok(Some(name)) => value_text(&name),
+        _ => ctx.target.address.clone(),
+    };
+    let mut result = action::run(action::Call {
+        task: ctx.task,
+        play_dir: ctx.play_dir,
+        host,
+        args,
+        vars,
+        templates,
+        target: ctx.target,
+        become_: ctx.become_,
+        check_mode: ctx.check_mode,
+        diff: ctx.diff,
+        no_log: ctx.no_log,
+        verbosity: ctx.verbosity,
+        environment: &ctx.environment,
+    })?;
+    if result.get("unreachable").is_some_and(crate::template::json_truthy) {
+        let msg = result.get("msg").map(value_text).unwrap_or_default();
+        return Ok(ActionResult::Unreachable(msg));
+    }
+    let mut plan = Plan::default();
+    from_ansible_module(&result, &mut plan);
+    if let Some(ActionPlugin::Python(path)) = action::find(ctx.task, ctx.play_dir) {
+        result.insert(ANSIBLE_MODULE_KEY.into(), path.display().to_string().into());
+    }
+    Ok(ActionResult::Done(result, plan))
 }
 
 /// The hidden key of a result that came from one of Ansible's modules: its file.

@@ -17,12 +17,16 @@ use crate::template::{Layer, Scope, python_repr, templar};
 
 /// The items of a loop: `loop:` renders to the list itself; `with_<lookup>:` renders its terms
 /// and hands them to that lookup, as Ansible does.
-pub(super) fn loop_items(spec: &Loop, scope: &Arc<Scope>) -> Result<Vec<Value>, String> {
+pub(super) fn loop_items(
+    spec: &Loop,
+    scope: &Arc<Scope>,
+    action: &str,
+) -> Result<Vec<Value>, String> {
     let rendered = templar()
         .render(&spec.items, scope)
         .map_err(|e| format!("loop: {}", e.message))?;
     match &spec.lookup {
-        Some(name) => crate::lookups::query_in_scope(name, rendered, scope),
+        Some(name) => crate::lookups::query_for_action(name, rendered, scope, action),
         None => match rendered {
             Value::Array(items) => Ok(items),
             other => Err(format!(
@@ -163,6 +167,7 @@ impl PlayRun<'_> {
         let mut results = Vec::with_capacity(items.len());
         let (mut unreachable, mut ignore_unreachable) = (None, true);
         let mut combined_plan = settle_modules::Plan::default();
+        let mut any_no_log = false;
         for (index, item) in items.iter().cloned().enumerate() {
             let layer = item_layer(lc, &loop_var, &kept, index);
             // set_fact and include_vars in a loop see what the items before them set.
@@ -205,6 +210,13 @@ impl PlayRun<'_> {
             r.result.insert(loop_var.clone(), item.clone());
             r.result
                 .insert("ansible_loop_var".into(), loop_var.clone().into());
+            // An action may ask for its own result to be hidden, as Ansible's honour.
+            let action_no_log = r
+                .result
+                .get("_ansible_no_log")
+                .is_some_and(crate::template::json_truthy);
+            any_no_log |= action_no_log;
+            let no_log = no_log || action_no_log;
             let label = item_label(task, no_log, &item, &item_scope, &mut r.result);
             if item_unreachable.is_some() {
                 let shown = Value::Object(r.result.clone());
@@ -261,6 +273,9 @@ impl PlayRun<'_> {
             "results".into(),
             Value::Array(results.into_iter().map(|(_, v)| v).collect()),
         );
+        if any_no_log {
+            result.insert("_ansible_no_log".into(), true.into());
+        }
         // Each item as the loop variable held it, so the registered result keeps its trust.
         result.insert(KEPT_ITEMS.into(), Value::Array(kept));
         if unreachable.is_some() {

@@ -304,6 +304,8 @@ impl PlayRun<'_> {
         (handler, started): (bool, Instant),
     ) -> StepOutcome {
         let kept_items = result.remove(super::loops::KEPT_ITEMS);
+        // An action may ask for its own result to be hidden, as Ansible's honour.
+        let no_log = no_log || result.get("_ansible_no_log").is_some_and(json_truthy);
         let display = result.clone();
         let cacheable = result
             .get("_ansible_facts_cacheable")

@@ -138,7 +138,8 @@ impl PlayRun<'_> {
             Ok(t) => t,
             Err(e) => return fail(e),
         };
-        let with_defaults = with_module_defaults(resolved.as_ref());
+        let aliased = resolve_alias(resolved.as_ref(), &self.play.dir);
+        let with_defaults = with_module_defaults(aliased.as_ref());
         let task = with_defaults.as_ref();
         // Arguments the module does not take fail the task here, as in Ansible.
         if let Err(e) = actions::validate(task, &self.play.dir) {
@@ -157,7 +158,7 @@ impl PlayRun<'_> {
         }
         let items = match &task.keywords.loop_ {
             None => None,
-            Some(l) => match loop_items(l, &scope) {
+            Some(l) => match loop_items(l, &scope, &task.module_as_written) {
                 Ok(items) => Some(items),
                 // As Ansible: a loop that cannot be rendered fails the task only when its
                 // `when` (without the loop variable) does not already skip it.
@@ -386,6 +387,8 @@ impl PlayRun<'_> {
             }),
             environment,
             run_module: &run_module,
+            target: &target,
+            become_: become_.as_ref(),
             reset_connection: &reset_connection,
             set_var: &set_var,
             set_trusted_var: &set_trusted_var,
@@ -677,6 +680,17 @@ fn resolve_module<'t>(
     task.module = settle_playbooks::short_module_name(name.trim()).to_string();
     task.module_as_written = name.trim().to_string();
     Ok(std::borrow::Cow::Owned(task))
+}
+
+/// The task as the builtin action its action plugin re-exports
+/// (`from ansible.plugins.action.debug import ActionModule`), under the name it was given.
+fn resolve_alias<'t>(task: &'t Task, play_dir: &std::path::Path) -> std::borrow::Cow<'t, Task> {
+    match crate::ansible_modules::action::find(task, play_dir) {
+        Some(crate::ansible_modules::action::ActionPlugin::Alias(builtin)) => {
+            std::borrow::Cow::Owned(actions::with_module(task, &builtin))
+        }
+        _ => std::borrow::Cow::Borrowed(task),
+    }
 }
 
 /// The task with its `module_defaults` applied, as Ansible's `get_action_args_with_defaults`
