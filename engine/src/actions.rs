@@ -219,8 +219,14 @@ pub(crate) fn validate(task: &Task, play_dir: &Path) -> Result<(), String> {
                 continue;
             }
             if key == "_raw_params" {
+                // Ansible's words, with the action's full name.
+                let fqcn = match module.split('.').count() {
+                    1 => format!("ansible.builtin.{module}"),
+                    _ => module.to_string(),
+                };
                 return Err(format!(
-                    "{module} does not take free-form text; give its arguments as key: value"
+                    "Action '{fqcn}' does not support raw params; give its \
+                     arguments as key: value"
                 ));
             }
             if unsupported.contains(&key.as_str()) {
@@ -366,7 +372,17 @@ fn rendered_args(ctx: &ActionContext, skip: &[&str]) -> Result<Vars, String> {
         let value = if skip.contains(&k.as_str()) {
             v.clone()
         } else {
-            render(ctx, v)?
+            // An undefined value in an argument, in Ansible 2.19's words.
+            templar()
+                .render(v, ctx.scope)
+                .map_err(|e| match e.undefined_message() {
+                    Some(undefined) => {
+                        format!(
+                            "{NO_TASK_SUFFIX}Error while resolving value for '{k}': {undefined}"
+                        )
+                    }
+                    None => e.message,
+                })?
         };
         if value.as_str() != Some(OMIT) {
             out.insert(k.clone(), value);
@@ -2008,7 +2024,10 @@ fn action_plugin(ctx: &ActionContext) -> Result<ActionResult, String> {
         verbosity: ctx.verbosity,
         environment: &ctx.environment,
     })?;
-    if result.get("unreachable").is_some_and(crate::template::json_truthy) {
+    if result
+        .get("unreachable")
+        .is_some_and(crate::template::json_truthy)
+    {
         let msg = result.get("msg").map(value_text).unwrap_or_default();
         return Ok(ActionResult::Unreachable(msg));
     }
@@ -2017,8 +2036,12 @@ fn action_plugin(ctx: &ActionContext) -> Result<ActionResult, String> {
     if let Some(ActionPlugin::Python(path)) = action::find(ctx.task, ctx.play_dir) {
         result.insert(ANSIBLE_MODULE_KEY.into(), path.display().to_string().into());
     }
+    result.insert(ACTION_PLUGIN_KEY.into(), true.into());
     Ok(ActionResult::Done(result, plan))
 }
+
+/// The hidden key of a result that came from one of Ansible's action plugins.
+pub(crate) const ACTION_PLUGIN_KEY: &str = "_settle_action_plugin";
 
 /// The hidden key of a result that came from one of Ansible's modules: its file.
 pub(crate) const ANSIBLE_MODULE_KEY: &str = "_settle_ansible_module";

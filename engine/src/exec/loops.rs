@@ -22,9 +22,14 @@ pub(super) fn loop_items(
     scope: &Arc<Scope>,
     action: &str,
 ) -> Result<Vec<Value>, String> {
-    let rendered = templar()
-        .render(&spec.items, scope)
-        .map_err(|e| format!("loop: {}", e.message))?;
+    // Ansible's words for a template that fails for another reason than an undefined value.
+    let rendered =
+        templar()
+            .render(&spec.items, scope)
+            .map_err(|e| match e.undefined_message() {
+                Some(_) => format!("loop: {}", e.message),
+                None => format!("loop: Error rendering template: {}", e.message),
+            })?;
     match &spec.lookup {
         Some(name) => crate::lookups::query_for_action(name, rendered, scope, action),
         None => match rendered {

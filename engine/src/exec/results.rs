@@ -431,7 +431,9 @@ impl PlayRun<'_> {
 
     /// Ansible 2.19's `[ERROR]: Task failed: …` block before a failure is printed.
     pub(super) fn show_task_error(&self, task: &Task, item: &ItemResult, no_log: bool) {
-        let what = if actions::runs_no_module(&task.module) {
+        let what = if actions::runs_no_module(&task.module)
+            || item.result.contains_key(actions::ACTION_PLUGIN_KEY)
+        {
             "Action failed"
         } else {
             "Module failed"
@@ -441,6 +443,12 @@ impl PlayRun<'_> {
             Some(msg) if !msg.is_empty() => msg,
             _ => String::new(),
         };
+        // A message Ansible already worded as the task's failure (an exception an action
+        // raised) is shown whole.
+        if let Some(whole) = msg.strip_prefix("Task failed: ") {
+            self.engine.out.task_error("", whole, Some(&task.location));
+            return;
+        }
         let what = if msg.is_empty() {
             what.to_string()
         } else {

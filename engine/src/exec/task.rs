@@ -417,12 +417,10 @@ impl PlayRun<'_> {
                 .unwrap_or(5.0),
             None => 5.0,
         };
-        // As Ansible 2.19 counts: the first attempt, then `retries` more (3 unless given).
-        let attempts_allowed = if task.keywords.until.is_empty() {
-            1
-        } else {
-            retries + 1
-        };
+        // As Ansible 2.19 counts: the first attempt, then `retries` more (3 unless given);
+        // `retries` without `until` retries until the task succeeds.
+        let retrying = !task.keywords.until.is_empty() || task.keywords.retries.is_some();
+        let attempts_allowed = if retrying { retries + 1 } else { 1 };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -456,7 +454,7 @@ impl PlayRun<'_> {
             {
                 item = self.poll_job(host, item, job, &ctx);
             }
-            if !task.keywords.until.is_empty() {
+            if retrying && attempts_allowed > 1 {
                 // Seen by changed_when and failed_when too, as in Ansible.
                 item.result.insert("attempts".into(), attempt.into());
             }
@@ -464,11 +462,15 @@ impl PlayRun<'_> {
             if let Err(e) = self.apply_result_conditions(task, scope, &mut item) {
                 return ItemResult::failed(e);
             }
-            if task.keywords.until.is_empty() {
+            if !retrying || attempts_allowed <= 1 {
                 return item;
             }
             let reg_scope = register_scope(task, scope, &item.result);
-            match self.conditions_hold(&task.keywords.until, &reg_scope) {
+            let done = match task.keywords.until.is_empty() {
+                true => Ok(!item.flag("failed")),
+                false => self.conditions_hold(&task.keywords.until, &reg_scope),
+            };
+            match done {
                 Ok(true) => {
                     item.result.insert("attempts".into(), attempt.into());
                     return item;
