@@ -377,9 +377,7 @@ fn rendered_args(ctx: &ActionContext, skip: &[&str]) -> Result<Vars, String> {
                 .render(v, ctx.scope)
                 .map_err(|e| match e.undefined_message() {
                     Some(undefined) => {
-                        format!(
-                            "{NO_TASK_SUFFIX}Error while resolving value for '{k}': {undefined}"
-                        )
+                        format!("Error while resolving value for '{k}': {undefined}")
                     }
                     None => e.message,
                 })?
