@@ -22,14 +22,19 @@ pub(super) fn loop_items(
     scope: &Arc<Scope>,
     action: &str,
 ) -> Result<Vec<Value>, String> {
+    // first_found skips terms that are undefined (Ansible's are lazy): each undefined part
+    // becomes a marker, which names no file.
+    let rendered = if spec.lookup.as_deref() == Some("first_found") {
+        let items = lazy_terms(&spec.items, scope, 8);
+        templar().render_marking_undefined(&items, scope, &mut Vec::new())
+    } else {
+        templar().render(&spec.items, scope)
+    };
     // Ansible's words for a template that fails for another reason than an undefined value.
-    let rendered =
-        templar()
-            .render(&spec.items, scope)
-            .map_err(|e| match e.undefined_message() {
-                Some(_) => format!("loop: {}", e.message),
-                None => format!("loop: Error rendering template: {}", e.message),
-            })?;
+    let rendered = rendered.map_err(|e| match e.undefined_message() {
+        Some(_) => format!("loop: {}", e.message),
+        None => format!("loop: Error rendering template: {}", e.message),
+    })?;
     match &spec.lookup {
         Some(name) => crate::lookups::query_for_action(name, rendered, scope, action),
         None => match rendered {
@@ -41,6 +46,39 @@ pub(super) fn loop_items(
                 value_text(&other)
             )),
         },
+    }
+}
+
+/// Terms with each `{{ name }}` that names a list or mapping written in the playbook replaced
+/// by what was written, so that its undefined parts are skipped one by one, as Ansible's lazy
+/// containers let first_found skip them.
+fn lazy_terms(value: &Value, scope: &Arc<Scope>, depth: u8) -> Value {
+    match value {
+        Value::String(s) if depth > 0 => {
+            let name = s
+                .trim()
+                .strip_prefix("{{")
+                .and_then(|t| t.strip_suffix("}}"))
+                .map(str::trim)
+                .filter(|n| {
+                    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            match name.and_then(|n| scope.entry(n)) {
+                Some((raw, false)) if raw.is_array() || raw.is_object() => {
+                    lazy_terms(&raw, scope, depth - 1)
+                }
+                _ => value.clone(),
+            }
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| lazy_terms(v, scope, depth)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), lazy_terms(v, scope, depth)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
