@@ -4911,3 +4911,49 @@ fn without_ansible_core_an_action_plugin_says_how_to_get_it_and_an_alias_still_r
         run.stdout
     );
 }
+
+#[test]
+fn with_first_found_skips_undefined_terms_and_looks_where_the_action_name_says() {
+    let s = one_host();
+    s.write("files/b.txt", "b\n");
+    s.write("files/f.txt", "f\n");
+    s.write("vars/f.txt", "f\n");
+    s.write(
+        "action_plugins/show_var.py",
+        "from ansible.plugins.action.debug import ActionModule\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: false
+  vars:
+    lazy: [\"{{ missing }}a.txt\", b.txt]
+  tasks:
+    - debug: var=item
+      with_first_found: [\"{{ missing }}x\", b.txt]
+      register: r1
+    - debug: var=item
+      with_first_found: [{files: \"{{ lazy }}\"}]
+      register: r2
+    - show_var: {var: item}
+      with_first_found: [f.txt]
+      register: r3
+    - debug: var=item
+      with_first_found: [f.txt]
+      register: r4
+    - assert:
+        that:
+          - r1.results[0].item is search('/files/b.txt$')
+          - r2.results[0].item is search('/files/b.txt$')
+          - r3.results[0].item is search('/vars/f.txt$')
+          - r4.results[0].item is search('/files/f.txt$')
+",
+    );
+    if let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") {
+        s.ansible_playbook(&ansible_playbook, &["site.yml", "-i", "hosts"], &[]);
+    }
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.counts("h1").0, 5, "{}", run.stdout);
+}
