@@ -4894,19 +4894,23 @@ fn action_plugins_beside_the_playbook_run_as_ansible_runs_them() {
 fn without_ansible_core_an_action_plugin_says_how_to_get_it_and_an_alias_still_runs() {
     let s = one_host();
     with_action_plugins(&s);
-    let run = s.settle_with_env(
-        &["site.yml", "-i", "hosts"],
-        &[("SETTLE_ANSIBLE_PYTHON", "/nonexistent/python3")],
-    );
+    let env = [("SETTLE_ANSIBLE_PYTHON", "/nonexistent/python3")];
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &env);
+    run.assert_code(4);
+    let all = format!("{}{}", run.stdout, run.stderr);
     assert!(
-        run.stdout.contains("said 40"),
-        "the alias of debug ran: {}",
-        run.stdout
+        all.contains("\"compute\" is an Ansible action plugin")
+            && all.contains("SETTLE_ANSIBLE_PYTHON"),
+        "{all}"
     );
+    s.write(
+        "alias.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - say: msg=\"said {{ 40 }}\"\n",
+    );
+    let run = s.settle_with_env(&["alias.yml", "-i", "hosts"], &env);
+    run.assert_code(0);
     assert!(
-        run.stdout
-            .contains("\"compute\" is an Ansible action plugin")
-            && run.stdout.contains("SETTLE_ANSIBLE_PYTHON"),
+        run.messages().contains(&"said 40".to_string()),
         "{}",
         run.stdout
     );

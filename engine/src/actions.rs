@@ -196,7 +196,18 @@ pub(crate) fn validate(task: &Task, play_dir: &Path) -> Result<(), String> {
     // builtin action takes that action's.
     let aliased;
     let task = match crate::ansible_modules::action::find(task, play_dir) {
-        Some(ActionPlugin::Python(_)) => return Ok(()),
+        // Refused before the run without ansible-core, as a module nobody can run is.
+        Some(ActionPlugin::Python(path)) => {
+            return crate::ansible_modules::ansible_core()
+                .map(|_| ())
+                .map_err(|why| {
+                    crate::ansible_modules::action::without_ansible_core(
+                        &task.module_as_written,
+                        &path,
+                        why,
+                    )
+                });
+        }
         Some(ActionPlugin::Alias(builtin)) => {
             aliased = with_module(task, &builtin);
             &aliased
