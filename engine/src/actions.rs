@@ -2032,6 +2032,14 @@ fn action_plugin(ctx: &ActionContext) -> Result<ActionResult, String> {
         no_log: ctx.no_log,
         verbosity: ctx.verbosity,
         environment: &ctx.environment,
+        timeout: ctx
+            .task
+            .keywords
+            .timeout
+            .as_ref()
+            .and_then(|t| render(ctx, t).ok())
+            .and_then(|t| t.as_u64().or_else(|| t.as_str()?.trim().parse().ok()))
+            .filter(|t| *t > 0),
     })?;
     if result
         .get("unreachable")

@@ -208,6 +208,8 @@ pub(crate) struct Call<'a> {
     pub no_log: bool,
     pub verbosity: u8,
     pub environment: &'a std::collections::BTreeMap<String, String>,
+    /// The task's `timeout:` in seconds, enforced by Ansible's executor.
+    pub timeout: Option<u64>,
 }
 
 /// Runs the call in the worker and gives Ansible's result (`Err`: the worker could not).
@@ -275,6 +277,9 @@ fn request(call: &Call) -> Value {
         "diff": call.diff,
         "no_log": call.no_log,
     });
+    if let Some(seconds) = call.timeout {
+        task_ds["timeout"] = seconds.into();
+    }
     if !call.environment.is_empty() {
         task_ds["environment"] = json!([call.environment]);
     }
