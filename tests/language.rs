@@ -4932,3 +4932,166 @@ fn loop_results_carry_index_var_and_extended_loop_as_ansibles() {
     );
     assert!(run.stdout.contains("\"msg\": \"none\""), "{}", run.stdout);
 }
+
+const COMPUTE_ACTION: &str = r#"from ansible.plugins.action import ActionBase
+
+
+class ActionModule(ActionBase):
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        result.update(changed=True, sum=int(args['a']) + int(args['b']),
+                      host=task_vars['inventory_hostname'], greeting=self._templar.template(task_vars['greeting']),
+                      check=self._play_context.check_mode, connection=self._connection.transport)
+        return result
+"#;
+
+/// A playbook with an `action_plugins/` folder: a plugin that re-exports `debug`, one that
+/// computes its result on the controller, and one that raises.
+fn with_action_plugins(s: &Scratch) {
+    s.write(
+        "action_plugins/say.py",
+        "from __future__ import annotations\n\nfrom ansible.plugins.action.debug import ActionModule\n\nassert ActionModule\n",
+    );
+    s.write("action_plugins/compute.py", COMPUTE_ACTION);
+    s.write(
+        "action_plugins/broken.py",
+        "from ansible.plugins.action import ActionBase\n\nclass ActionModule(ActionBase):\n    def run(self, tmp=None, task_vars=None):\n        raise Exception('it broke')\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: false
+  vars:
+    base: 40
+    greeting: \"hello {{ base }}\"
+  tasks:
+    - say: msg=\"said {{ base }}\"
+      register: said
+    - compute: {a: \"{{ base }}\", b: 2}
+      register: r
+      notify: computed
+    - compute: {a: \"{{ item }}\", b: 1}
+      loop: [1, 2]
+      register: looped
+    - broken:
+      register: b
+      ignore_errors: true
+    - assert:
+        that:
+          - said.msg == 'said 40'
+          - r is changed
+          - r.sum == 42
+          - r.host == 'h1'
+          - r.greeting == 'hello 40'
+          - r.connection == 'local'
+          - not r.check
+          - looped.results | map(attribute='sum') | list == [2, 3]
+          - looped.results[1].item == 2
+          - b is failed
+          - \"b.msg == 'Task failed: it broke'\"
+  handlers:
+    - name: computed
+      debug: {msg: handler ran}
+",
+    );
+}
+
+#[test]
+fn action_plugins_beside_the_playbook_run_as_ansible_runs_them() {
+    let Some(python) = ansible_core_python() else {
+        return;
+    };
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = host_with_ansible_core(&python);
+    with_action_plugins(&s);
+    // The playbook's own assertions hold with Ansible itself.
+    s.ansible_playbook(&ansible_playbook, &["site.yml", "-i", "hosts"], &[]);
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    );
+    run.assert_code(0);
+    assert_eq!(run.counts("h1"), (6, 2, 0, 0, 0, 1), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("[ERROR]: Task failed: it broke"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.messages().contains(&"handler ran".to_string()));
+}
+
+#[test]
+fn without_ansible_core_an_action_plugin_says_how_to_get_it_and_an_alias_still_runs() {
+    let s = one_host();
+    with_action_plugins(&s);
+    let env = [("SETTLE_ANSIBLE_PYTHON", "/nonexistent/python3")];
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &env);
+    run.assert_code(4);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("\"compute\" is an Ansible action plugin")
+            && all.contains("SETTLE_ANSIBLE_PYTHON"),
+        "{all}"
+    );
+    s.write(
+        "alias.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - say: msg=\"said {{ 40 }}\"\n",
+    );
+    let run = s.settle_with_env(&["alias.yml", "-i", "hosts"], &env);
+    run.assert_code(0);
+    assert!(
+        run.messages().contains(&"said 40".to_string()),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn with_first_found_skips_undefined_terms_and_looks_where_the_action_name_says() {
+    let s = one_host();
+    s.write("files/b.txt", "b\n");
+    s.write("files/f.txt", "f\n");
+    s.write("vars/f.txt", "f\n");
+    s.write(
+        "action_plugins/show_var.py",
+        "from ansible.plugins.action.debug import ActionModule\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: false
+  vars:
+    lazy: [\"{{ missing }}a.txt\", b.txt]
+  tasks:
+    - debug: var=item
+      with_first_found: [\"{{ missing }}x\", b.txt]
+      register: r1
+    - debug: var=item
+      with_first_found: [{files: \"{{ lazy }}\"}]
+      register: r2
+    - show_var: {var: item}
+      with_first_found: [f.txt]
+      register: r3
+    - debug: var=item
+      with_first_found: [f.txt]
+      register: r4
+    - assert:
+        that:
+          - r1.results[0].item is search('/files/b.txt$')
+          - r2.results[0].item is search('/files/b.txt$')
+          - r3.results[0].item is search('/vars/f.txt$')
+          - r4.results[0].item is search('/files/f.txt$')
+",
+    );
+    if let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") {
+        s.ansible_playbook(&ansible_playbook, &["site.yml", "-i", "hosts"], &[]);
+    }
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.counts("h1").0, 5, "{}", run.stdout);
+}

@@ -11,7 +11,8 @@ use settle_modules::{AsyncJob, Outcome, Plan, Request};
 use settle_playbooks::{Task, search_paths};
 
 use crate::Vars;
-use crate::connection::ConnectionError;
+use crate::ansible_modules::action::ActionPlugin;
+use crate::connection::{Become, ConnectionError, Target};
 use crate::template::{OMIT, Scope, is_template, templar};
 use crate::value_text;
 
@@ -196,6 +197,28 @@ pub fn native_modules() -> Vec<ModuleArguments> {
 /// Checks a task's module and argument names before anything runs. A module settle does not
 /// have must be one of Ansible's it can find (which checks its own arguments).
 pub(crate) fn validate(task: &Task, play_dir: &Path) -> Result<(), String> {
+    // An action plugin of the playbook's checks its own arguments; one that re-exports a
+    // builtin action takes that action's.
+    let aliased;
+    let task = match crate::ansible_modules::action::find(task, play_dir) {
+        // Refused before the run without ansible-core, as a module nobody can run is.
+        Some(ActionPlugin::Python(path)) => {
+            return crate::ansible_modules::ansible_core()
+                .map(|_| ())
+                .map_err(|why| {
+                    crate::ansible_modules::action::without_ansible_core(
+                        &task.module_as_written,
+                        &path,
+                        why,
+                    )
+                });
+        }
+        Some(ActionPlugin::Alias(builtin)) => {
+            aliased = with_module(task, &builtin);
+            &aliased
+        }
+        None => task,
+    };
     let module = task.module.as_str();
     let Some(ModuleArguments {
         accepted,
@@ -212,8 +235,14 @@ pub(crate) fn validate(task: &Task, play_dir: &Path) -> Result<(), String> {
                 continue;
             }
             if key == "_raw_params" {
+                // Ansible's words, with the action's full name.
+                let fqcn = match module.split('.').count() {
+                    1 => format!("ansible.builtin.{module}"),
+                    _ => module.to_string(),
+                };
                 return Err(format!(
-                    "{module} does not take free-form text; give its arguments as key: value"
+                    "Action '{fqcn}' does not support raw params; give its \
+                     arguments as key: value"
                 ));
             }
             if unsupported.contains(&key.as_str()) {
@@ -273,6 +302,10 @@ pub(crate) struct ActionContext<'a> {
     pub no_log: bool,
     pub environment: std::collections::BTreeMap<String, String>,
     pub run_module: &'a dyn Fn(&Request) -> Result<Outcome, ConnectionError>,
+    /// Where and how `run_module` reaches the host, for Ansible's action plugins, which
+    /// connect by themselves.
+    pub target: &'a Target,
+    pub become_: Option<&'a Become>,
     /// Drops the host's connection: the next module call opens a new one.
     pub reset_connection: &'a dyn Fn(),
     /// Variables the action sets on the host (`set_fact`, `include_vars`).
@@ -369,7 +402,15 @@ fn rendered_args(ctx: &ActionContext, skip: &[&str]) -> Result<Vars, String> {
         let value = if skip.contains(&k.as_str()) {
             v.clone()
         } else {
-            render(ctx, v)?
+            // An undefined value in an argument, in Ansible 2.19's words.
+            templar()
+                .render(v, ctx.scope)
+                .map_err(|e| match e.undefined_message() {
+                    Some(undefined) => {
+                        format!("Error while resolving value for '{k}': {undefined}")
+                    }
+                    None => e.message,
+                })?
         };
         if value.as_str() != Some(OMIT) {
             out.insert(k.clone(), value);
@@ -400,7 +441,32 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
             ctx.task.module_as_written
         ));
     }
-    let result = match ctx.task.module.as_str() {
+    let result = match crate::ansible_modules::action::find(ctx.task, ctx.play_dir) {
+        Some(ActionPlugin::Python(_)) => action_plugin(ctx),
+        _ => run_native(ctx),
+    };
+    // Errors here are the playbook's (a template, a missing file): say which task and where,
+    // unless the message is Ansible's own, complete as it is.
+    result.unwrap_or_else(|e| match e.strip_prefix(NO_TASK_SUFFIX) {
+        Some(msg) => failed(msg),
+        None => failed(format!(
+            "{e} (task {:?} at {})",
+            ctx.task.display_name(),
+            ctx.task.location
+        )),
+    })
+}
+
+/// The task with another action: what an action plugin that re-exports a builtin one stands
+/// for (`module_as_written` keeps the name the playbook gave).
+pub(crate) fn with_module(task: &Task, module: &str) -> Task {
+    let mut task = task.clone();
+    task.module = module.to_string();
+    task
+}
+
+fn run_native(ctx: &ActionContext) -> Result<ActionResult, String> {
+    match ctx.task.module.as_str() {
         "debug" => debug(ctx),
         "ansible._protomatter.debug" => protomatter_debug(ctx),
         "assert" => assert(ctx),
@@ -441,17 +507,7 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
         "uri" => uri(ctx),
         name if settle_modules::spec(name).is_none() => ansible_module(ctx),
         _ => module(ctx, rendered_args(ctx, &[])),
-    };
-    // Errors here are the playbook's (a template, a missing file): say which task and where,
-    // unless the message is Ansible's own, complete as it is.
-    result.unwrap_or_else(|e| match e.strip_prefix(NO_TASK_SUFFIX) {
-        Some(msg) => failed(msg),
-        None => failed(format!(
-            "{e} (task {:?} at {})",
-            ctx.task.display_name(),
-            ctx.task.location
-        )),
-    })
+    }
 }
 
 /// Opens an action's error that is complete as it is: the task's failure message, with no
@@ -1950,6 +2006,79 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
         other => other,
     })
 }
+
+/// An action plugin of the playbook's, run by ansible-core on the controller with the task's
+/// rendered arguments, the host's variables and the connection settle would use.
+fn action_plugin(ctx: &ActionContext) -> Result<ActionResult, String> {
+    use crate::ansible_modules::action;
+    if ctx.async_task.is_some() {
+        return Ok(failed(format!(
+            "{} is an Ansible action plugin: settle does not run those as async jobs",
+            ctx.task.module_as_written
+        )));
+    }
+    let args = rendered_args(ctx, &[])?;
+    // Values from hosts and results are final; what people wrote stays a template that
+    // Ansible renders if the plugin reads it (as its task_vars hold it).
+    let (mut vars, mut templates) = (Map::new(), Map::new());
+    for name in ctx.scope.names() {
+        match ctx.scope.entry(&name) {
+            Some((raw, false)) if crate::template::needs_render(&raw) => {
+                templates.insert(name, raw.into_owned());
+            }
+            Some(_) => {
+                if let Ok(Some(value)) = ctx.scope.get(&name) {
+                    vars.insert(name, value);
+                }
+            }
+            None => {}
+        }
+    }
+    let host = match ctx.scope.get("inventory_hostname") {
+        Ok(Some(name)) => value_text(&name),
+        _ => ctx.target.address.clone(),
+    };
+    let mut result = action::run(action::Call {
+        task: ctx.task,
+        play_dir: ctx.play_dir,
+        host,
+        args,
+        vars,
+        templates,
+        target: ctx.target,
+        become_: ctx.become_,
+        check_mode: ctx.check_mode,
+        diff: ctx.diff,
+        no_log: ctx.no_log,
+        verbosity: ctx.verbosity,
+        environment: &ctx.environment,
+        timeout: ctx
+            .task
+            .keywords
+            .timeout
+            .as_ref()
+            .and_then(|t| render(ctx, t).ok())
+            .and_then(|t| t.as_u64().or_else(|| t.as_str()?.trim().parse().ok()))
+            .filter(|t| *t > 0),
+    })?;
+    if result
+        .get("unreachable")
+        .is_some_and(crate::template::json_truthy)
+    {
+        let msg = result.get("msg").map(value_text).unwrap_or_default();
+        return Ok(ActionResult::Unreachable(msg));
+    }
+    let mut plan = Plan::default();
+    from_ansible_module(&result, &mut plan);
+    if let Some(ActionPlugin::Python(path)) = action::find(ctx.task, ctx.play_dir) {
+        result.insert(ANSIBLE_MODULE_KEY.into(), path.display().to_string().into());
+    }
+    result.insert(ACTION_PLUGIN_KEY.into(), true.into());
+    Ok(ActionResult::Done(result, plan))
+}
+
+/// The hidden key of a result that came from one of Ansible's action plugins.
+pub(crate) const ACTION_PLUGIN_KEY: &str = "_settle_action_plugin";
 
 /// The hidden key of a result that came from one of Ansible's modules: its file.
 pub(crate) const ANSIBLE_MODULE_KEY: &str = "_settle_ansible_module";

@@ -48,7 +48,24 @@ pub(crate) fn register(env: &mut Environment<'static>) {
 /// Runs a lookup for a `with_<name>` loop: `terms` are already rendered. A string becomes a
 /// one-element list (stripped), a list stays as it is, anything else is wrapped in a list, as
 /// Ansible's task executor does. The result is always the list of loop items.
+#[cfg(test)]
 pub fn query_in_scope(name: &str, terms: Value, scope: &Arc<Scope>) -> Result<Vec<Value>, String> {
+    query_for_action(name, terms, scope, "")
+}
+
+/// [`query_in_scope`] for a task's loop: the task's action as written picks the folder that
+/// `first_found` looks in, as Ansible's task executor sets it (`templates` for an action whose
+/// name holds "template", `vars` for "var", else `files`).
+pub fn query_for_action(
+    name: &str,
+    terms: Value,
+    scope: &Arc<Scope>,
+    action: &str,
+) -> Result<Vec<Value>, String> {
+    let subdir = ["template", "var", "file"]
+        .into_iter()
+        .find(|s| action.contains(s))
+        .unwrap_or("file");
     let terms = match terms {
         Value::String(s) => vec![Value::String(s.trim().to_string())],
         Value::Array(items) => items,
@@ -56,7 +73,11 @@ pub fn query_in_scope(name: &str, terms: Value, scope: &Arc<Scope>) -> Result<Ve
     };
     let ctx = Ctx {
         vars: scope,
-        as_with: true,
+        as_with: Some(match subdir {
+            "template" => "templates",
+            "var" => "vars",
+            _ => "files",
+        }),
     };
     run(name, terms, &Map::new(), &ctx).map_err(|e| e.message(name))
 }
@@ -130,8 +151,8 @@ impl LookupVars for State<'_, '_> {
 /// What a lookup runs with.
 struct Ctx<'a> {
     vars: &'a dyn LookupVars,
-    /// Run for a `with_` loop rather than from a template.
-    as_with: bool,
+    /// Run for a `with_` loop rather than from a template: the folder `first_found` looks in.
+    as_with: Option<&'static str>,
 }
 
 impl Ctx<'_> {
@@ -312,7 +333,7 @@ fn call(
     }
     let ctx = Ctx {
         vars: state,
-        as_with: false,
+        as_with: None,
     };
     match run(name, terms, &kwargs, &ctx) {
         Ok(items) => Ok(shape(items, wantlist)),
@@ -663,7 +684,7 @@ fn split_on(value: &Value, seps: &[char]) -> Vec<String> {
 
 fn first_found(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<Value>, Fail> {
     // In a with_ loop the folder searched is the task's kind of file; from a template, none.
-    let subdir = if ctx.as_with { Some("files") } else { None };
+    let subdir = ctx.as_with;
     let mut skip = opt_bool(opts, "skip", false);
     let global_files = opt(opts, "files")
         .cloned()

@@ -30,6 +30,8 @@ use serde_json::Value;
 use settle_modules::{ModulePayload, ModuleStyle};
 use settle_playbooks::Task;
 
+pub(crate) mod action;
+
 const PACKER: &str = include_str!("pack.py");
 
 /// ansible-core on the controller.
@@ -93,6 +95,7 @@ pub fn add_module_paths(paths: impl IntoIterator<Item = PathBuf>) {
 
 /// Remembers a role's `library/` folder: its modules are known to every task of the run.
 pub(crate) fn remember_role(role_path: &Path) {
+    action::remember_role(role_path);
     let library = role_path.join("library");
     let mut state = state().lock().expect("module state");
     if library.is_dir() && !state.role_libraries.contains(&library) {
@@ -385,7 +388,7 @@ fn action_plugin_error(written: &str, plugin: &Path) -> String {
 }
 
 /// The folders that hold `ansible_collections/`, in Ansible's order.
-fn collection_roots(play_dir: &Path, core: &AnsibleCore) -> Vec<PathBuf> {
+pub(super) fn collection_roots(play_dir: &Path, core: &AnsibleCore) -> Vec<PathBuf> {
     let mut roots = vec![play_dir.join("collections")];
     let configured = std::env::var("ANSIBLE_COLLECTIONS_PATH")
         .or_else(|_| std::env::var("ANSIBLE_COLLECTIONS_PATHS"))

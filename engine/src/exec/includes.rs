@@ -162,7 +162,7 @@ impl PlayRun<'_> {
             let vars_scope = scope.with_layer_of(vars.clone());
             let (looped, shown_items) = match &include.keywords.loop_ {
                 None => (Vec::new(), Vec::new()),
-                Some(l) => match loop_items(l, &vars_scope) {
+                Some(l) => match loop_items(l, &vars_scope, &fake_task.module_as_written) {
                     Ok(items) => (trusted_items(l, &items, &vars_scope), items),
                     // As for a task: a loop that cannot be rendered fails the include only
                     // when its `when` (without the loop variable) does not skip it.

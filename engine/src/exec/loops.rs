@@ -17,12 +17,26 @@ use crate::template::{Layer, Scope, python_repr, templar};
 
 /// The items of a loop: `loop:` renders to the list itself; `with_<lookup>:` renders its terms
 /// and hands them to that lookup, as Ansible does.
-pub(super) fn loop_items(spec: &Loop, scope: &Arc<Scope>) -> Result<Vec<Value>, String> {
-    let rendered = templar()
-        .render(&spec.items, scope)
-        .map_err(|e| format!("loop: {}", e.message))?;
+pub(super) fn loop_items(
+    spec: &Loop,
+    scope: &Arc<Scope>,
+    action: &str,
+) -> Result<Vec<Value>, String> {
+    // first_found skips terms that are undefined (Ansible's are lazy): each undefined part
+    // becomes a marker, which names no file.
+    let rendered = if spec.lookup.as_deref() == Some("first_found") {
+        let items = lazy_terms(&spec.items, scope, 8);
+        templar().render_marking_undefined(&items, scope, &mut Vec::new())
+    } else {
+        templar().render(&spec.items, scope)
+    };
+    // Ansible's words for a template that fails for another reason than an undefined value.
+    let rendered = rendered.map_err(|e| match e.undefined_message() {
+        Some(_) => format!("loop: {}", e.message),
+        None => format!("loop: Error rendering template: {}", e.message),
+    })?;
     match &spec.lookup {
-        Some(name) => crate::lookups::query_in_scope(name, rendered, scope),
+        Some(name) => crate::lookups::query_for_action(name, rendered, scope, action),
         None => match rendered {
             Value::Array(items) => Ok(items),
             other => Err(format!(
@@ -32,6 +46,39 @@ pub(super) fn loop_items(spec: &Loop, scope: &Arc<Scope>) -> Result<Vec<Value>, 
                 value_text(&other)
             )),
         },
+    }
+}
+
+/// Terms with each `{{ name }}` that names a list or mapping written in the playbook replaced
+/// by what was written, so that its undefined parts are skipped one by one, as Ansible's lazy
+/// containers let first_found skip them.
+fn lazy_terms(value: &Value, scope: &Arc<Scope>, depth: u8) -> Value {
+    match value {
+        Value::String(s) if depth > 0 => {
+            let name = s
+                .trim()
+                .strip_prefix("{{")
+                .and_then(|t| t.strip_suffix("}}"))
+                .map(str::trim)
+                .filter(|n| {
+                    !n.is_empty() && n.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+                });
+            match name.and_then(|n| scope.entry(n)) {
+                Some((raw, false)) if raw.is_array() || raw.is_object() => {
+                    lazy_terms(&raw, scope, depth - 1)
+                }
+                _ => value.clone(),
+            }
+        }
+        Value::Array(items) => {
+            Value::Array(items.iter().map(|v| lazy_terms(v, scope, depth)).collect())
+        }
+        Value::Object(map) => Value::Object(
+            map.iter()
+                .map(|(k, v)| (k.clone(), lazy_terms(v, scope, depth)))
+                .collect(),
+        ),
+        other => other.clone(),
     }
 }
 
@@ -164,6 +211,7 @@ impl PlayRun<'_> {
         let mut results = Vec::with_capacity(items.len());
         let (mut unreachable, mut ignore_unreachable) = (None, true);
         let mut combined_plan = settle_modules::Plan::default();
+        let mut any_no_log = false;
         for (index, item) in items.iter().cloned().enumerate() {
             let layer = item_layer(lc, &loop_var, &kept, index);
             // An item's result carries its index and `ansible_loop` as well, as Ansible's.
@@ -213,6 +261,13 @@ impl PlayRun<'_> {
             r.result
                 .insert("ansible_loop_var".into(), loop_var.clone().into());
             r.result.extend(loop_keys);
+            // An action may ask for its own result to be hidden, as Ansible's honour.
+            let action_no_log = r
+                .result
+                .get("_ansible_no_log")
+                .is_some_and(crate::template::json_truthy);
+            any_no_log |= action_no_log;
+            let no_log = no_log || action_no_log;
             let label = item_label(task, no_log, &item, &item_scope, &mut r.result);
             if item_unreachable.is_some() {
                 let shown = Value::Object(r.result.clone());
@@ -272,6 +327,9 @@ impl PlayRun<'_> {
             "results".into(),
             Value::Array(results.into_iter().map(|(_, v)| v).collect()),
         );
+        if any_no_log {
+            result.insert("_ansible_no_log".into(), true.into());
+        }
         // Each item as the loop variable held it, so the registered result keeps its trust.
         result.insert(KEPT_ITEMS.into(), Value::Array(kept));
         if unreachable.is_some() {

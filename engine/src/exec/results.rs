@@ -307,6 +307,8 @@ impl PlayRun<'_> {
         (handler, started): (bool, Instant),
     ) -> StepOutcome {
         let kept_items = result.remove(super::loops::KEPT_ITEMS);
+        // An action may ask for its own result to be hidden, as Ansible's honour.
+        let no_log = no_log || result.get("_ansible_no_log").is_some_and(json_truthy);
         let display = result.clone();
         let cacheable = result
             .get("_ansible_facts_cacheable")
@@ -438,7 +440,10 @@ impl PlayRun<'_> {
 
     /// Ansible 2.19's `[ERROR]: Task failed: …` block before a failure is printed.
     pub(super) fn show_task_error(&self, task: &Task, item: &ItemResult, no_log: bool) {
-        let what = if actions::runs_no_module(&task.module) || item.flag(ACTION_FAILED) {
+        let what = if actions::runs_no_module(&task.module)
+            || item.flag(ACTION_FAILED)
+            || item.result.contains_key(actions::ACTION_PLUGIN_KEY)
+        {
             "Action failed"
         } else {
             "Module failed"
@@ -448,6 +453,12 @@ impl PlayRun<'_> {
             Some(msg) if !msg.is_empty() => msg,
             _ => String::new(),
         };
+        // A message Ansible already worded as the task's failure (an exception an action
+        // raised) is shown whole.
+        if let Some(whole) = msg.strip_prefix("Task failed: ") {
+            self.engine.out.task_error("", whole, Some(&task.location));
+            return;
+        }
         // Without a message, Ansible's error type says its default sentence.
         let what = if msg.is_empty() {
             format!("{what}.")

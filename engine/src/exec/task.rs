@@ -139,7 +139,8 @@ impl PlayRun<'_> {
             Ok(t) => t,
             Err(e) => return fail(e),
         };
-        let with_defaults = with_module_defaults(resolved.as_ref());
+        let aliased = resolve_alias(resolved.as_ref(), &self.play.dir);
+        let with_defaults = with_module_defaults(aliased.as_ref());
         let task = with_defaults.as_ref();
         // Arguments the module does not take fail the task here, as in Ansible.
         if let Err(e) = actions::validate(task, &self.play.dir) {
@@ -158,7 +159,7 @@ impl PlayRun<'_> {
         }
         let items = match &task.keywords.loop_ {
             None => None,
-            Some(l) => match loop_items(l, &scope) {
+            Some(l) => match loop_items(l, &scope, &task.module_as_written) {
                 Ok(items) => Some(items),
                 // As Ansible: a loop that cannot be rendered fails the task only when its
                 // `when` (without the loop variable) does not already skip it.
@@ -409,6 +410,8 @@ impl PlayRun<'_> {
             }),
             environment,
             run_module: &run_module,
+            target: &target,
+            become_: become_.as_ref(),
             reset_connection: &reset_connection,
             set_var: &set_var,
             set_trusted_var: &set_trusted_var,
@@ -438,12 +441,10 @@ impl PlayRun<'_> {
                 .unwrap_or(5.0),
             None => 5.0,
         };
-        // As Ansible 2.19 counts: the first attempt, then `retries` more (3 unless given).
-        let attempts_allowed = if task.keywords.until.is_empty() {
-            1
-        } else {
-            retries + 1
-        };
+        // As Ansible 2.19 counts: the first attempt, then `retries` more (3 unless given);
+        // `retries` without `until` retries until the task succeeds.
+        let retrying = !task.keywords.until.is_empty() || task.keywords.retries.is_some();
+        let attempts_allowed = if retrying { retries + 1 } else { 1 };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -477,7 +478,7 @@ impl PlayRun<'_> {
             {
                 item = self.poll_job(host, item, job, &ctx);
             }
-            if !task.keywords.until.is_empty() {
+            if retrying && attempts_allowed > 1 {
                 // Seen by changed_when and failed_when too, as in Ansible.
                 item.result.insert("attempts".into(), attempt.into());
             }
@@ -489,11 +490,15 @@ impl PlayRun<'_> {
             if item.flag("failed") && !module_failed {
                 item.result.insert(ACTION_FAILED.into(), true.into());
             }
-            if task.keywords.until.is_empty() {
+            if !retrying || attempts_allowed <= 1 {
                 return item;
             }
             let reg_scope = register_scope(task, scope, &item.result);
-            match self.conditions_hold(&task.keywords.until, &reg_scope) {
+            let done = match task.keywords.until.is_empty() {
+                true => Ok(!item.flag("failed")),
+                false => self.conditions_hold(&task.keywords.until, &reg_scope),
+            };
+            match done {
                 Ok(true) => {
                     item.result.insert("attempts".into(), attempt.into());
                     return item;
@@ -708,6 +713,17 @@ fn resolve_module<'t>(
     task.module = settle_playbooks::short_module_name(name.trim()).to_string();
     task.module_as_written = name.trim().to_string();
     Ok(std::borrow::Cow::Owned(task))
+}
+
+/// The task as the builtin action its action plugin re-exports
+/// (`from ansible.plugins.action.debug import ActionModule`), under the name it was given.
+fn resolve_alias<'t>(task: &'t Task, play_dir: &std::path::Path) -> std::borrow::Cow<'t, Task> {
+    match crate::ansible_modules::action::find(task, play_dir) {
+        Some(crate::ansible_modules::action::ActionPlugin::Alias(builtin)) => {
+            std::borrow::Cow::Owned(actions::with_module(task, &builtin))
+        }
+        _ => std::borrow::Cow::Borrowed(task),
+    }
 }
 
 /// The task with its `module_defaults` applied, as Ansible's `get_action_args_with_defaults`
