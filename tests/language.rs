@@ -4811,13 +4811,15 @@ const PLUGINS_PLAYBOOK: &str = "\
         msg: \"{{ lookup('greet', 'a', 'b', punct='!') }} {{ query('greet', 'c') }} {{ [1, 2] | map('shout') | list }}\"
     - debug:
         msg: \"{{ lookup('basedir') }}\"
+    - debug:
+        msg: \"{{ ['a', 'b'] | map('twice') | list }} {{ ['aa', 'ab'] | select('palindrome') | list }} {{ {'k': 1} | ansible.builtin.to_json }}\"
 ";
 
 /// Writes filter, test and lookup plugins beside a playbook that uses them.
 fn with_python_plugins(s: &Scratch) {
     s.write(
         "filter_plugins/words.py",
-        "class FilterModule:\n    def filters(self):\n        return {'shout': lambda v: str(v).upper() + '!', 'wrap': lambda v, a, b: a + v + b}\n",
+        "class FilterModule:\n    def filters(self):\n        return {'shout': lambda v: str(v).upper() + '!', 'wrap': lambda v, a, b: a + v + b, 'twice': lambda v: v * 2}\n",
     );
     s.write(
         "test_plugins/mirror.py",
@@ -4864,7 +4866,7 @@ fn python_filter_test_and_lookup_plugins_beside_the_playbook_run_as_in_ansible()
     let expected = msgs(&String::from_utf8_lossy(&theirs.stdout));
     assert_eq!(
         expected.len(),
-        3,
+        4,
         "{}",
         String::from_utf8_lossy(&theirs.stdout)
     );

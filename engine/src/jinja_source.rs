@@ -143,6 +143,59 @@ pub fn templates_only_in_lookup_args(expr: &str) -> bool {
     !(rest.contains("{{") || rest.contains("{%") || rest.contains("{#"))
 }
 
+/// The string literals a template gives `map`/`select`/`reject` (filters: `map`; tests: the
+/// others) or `selectattr`/`rejectattr` (their second) as a filter's or test's name.
+pub fn names_given_to_higher_order(source: &str, filters: bool) -> Vec<String> {
+    let calls: &[(&str, usize)] = if filters {
+        &[("map(", 0)]
+    } else {
+        &[
+            ("select(", 0),
+            ("reject(", 0),
+            ("selectattr(", 1),
+            ("rejectattr(", 1),
+        ]
+    };
+    let bytes = source.as_bytes();
+    let mut names = Vec::new();
+    for (call, position) in calls {
+        let mut from = 0;
+        while let Some(found) = source[from..].find(call) {
+            let start = from + found + call.len();
+            from = start;
+            if found > 0 && is_ident(bytes[from - call.len() - 1]) {
+                continue;
+            }
+            // The literal at argument `position`.
+            let mut i = start;
+            let mut argument = 0;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'\'' | b'"' => {
+                        let end = string_end(bytes, i);
+                        if argument == *position {
+                            let name = &source[i + 1..end.saturating_sub(1).max(i + 1)];
+                            if !name.is_empty() && name.bytes().all(|b| is_ident(b) || b == b'.') {
+                                names.push(name.to_string());
+                            }
+                            break;
+                        }
+                        i = end;
+                    }
+                    b',' => {
+                        argument += 1;
+                        i += 1;
+                    }
+                    b')' => break,
+                    b'(' | b'[' | b'{' => break,
+                    _ => i += 1,
+                }
+            }
+        }
+    }
+    names
+}
+
 /// Unary plus (`[-2.5, +2.5]`), which minijinja does not parse: dropped, as it changes no
 /// number. A `+` is unary after an opening bracket, a comma, a colon, an operator or a
 /// keyword, or at the start.

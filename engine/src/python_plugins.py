@@ -62,6 +62,43 @@ def _plain(value):
     return str(value)
 
 
+_plugins = {}
+
+
+def _call(kind, name, value, args, kwargs):
+    # The plugin's function called directly (compiling an expression per call costs ~100
+    # times more); one that wants Jinja's context or environment goes through a templar.
+    key = (kind, name)
+    if key not in _plugins:
+        plugin_loader = _loader.filter_loader if kind == 'filter' else _loader.test_loader
+        plugin = plugin_loader.get(name)
+        function = getattr(plugin, 'j2_function', None)
+        if function is not None and getattr(function, 'jinja_pass_arg', None) is not None:
+            function = None
+        _plugins[key] = function
+    function = _plugins[key]
+    if function is None:
+        return _jinja_call(kind, name, value, args, kwargs)
+    try:
+        result = function(value, *args, **kwargs)
+        if kind == 'filter' and not isinstance(result, (str, bytes, dict, list)) and hasattr(result, '__iter__'):
+            result = list(result)
+    except Exception as ex:
+        raise RuntimeError(f'The {kind} plugin {name!r} failed: {_message(ex)}') from None
+    return bool(result) if kind == 'test' else result
+
+
+def _missing_collection(ex):
+    # An FQCN whose collection is not installed: Ansible says the plugin is not found.
+    while ex is not None:
+        if isinstance(ex, ModuleNotFoundError) and str(getattr(ex, 'name', '')).startswith('ansible_collections'):
+            return True
+        if 'unable to locate collection' in str(ex):
+            return True
+        ex = ex.__cause__ or ex.__context__
+    return False
+
+
 def _jinja_call(kind, name, value, args, kwargs, variables=None):
     templar = Templar(loader=_dataloader, variables=variables or {})
     op = '|' if kind == 'filter' else 'is'
@@ -77,6 +114,8 @@ def _has(kind, name):
     try:
         plugin = plugin_loader.get(name)
     except Exception as ex:
+        if _missing_collection(ex):
+            return {'found': False}
         return {'error': f'The {kind} plugin {name!r} failed to load: {_message(ex)}'}
     if plugin is None:
         return {'found': False}
@@ -100,6 +139,8 @@ def _lookup(req):
     try:
         instance = _loader.lookup_loader.get(name, loader=loader, templar=templar)
     except Exception as ex:
+        if _missing_collection(ex):
+            return {'not_found': True}
         return {'error': f'The lookup plugin {name!r} failed to load: {_message(ex)}'}
     if instance is None:
         return {'not_found': True}
@@ -122,7 +163,7 @@ def _answer(req):
         return _has(req['kind'], req['name'])
     if op in ('filter', 'test'):
         try:
-            value = _jinja_call(op, req['name'], req.get('value'), req.get('args') or [], req.get('kwargs') or {})
+            value = _call(op, req['name'], req.get('value'), req.get('args') or [], req.get('kwargs') or {})
         except Exception as ex:
             return {'error': _message(ex)}
         return {'value': _plain(value)}

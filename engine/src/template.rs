@@ -537,6 +537,12 @@ fn install_python_plugins() -> &'static Templar {
             add_python_plugin(env, kind, &name);
         }
     }
+    let aliases = ALIASES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (kind, name, short) in aliases {
+        for env in std::iter::once(&mut env).chain(variants.iter_mut()) {
+            add_alias(env, kind, &name, &short);
+        }
+    }
     let templar: &'static Templar = Box::leak(Box::new(Templar { env, variants }));
     *current = Some(templar);
     templar
@@ -566,7 +572,56 @@ fn add_python_plugin(
     }
 }
 
-/// The filter or test an error says is unknown: `filter x is unknown`.
+/// `ansible.builtin.X` and `ansible.legacy.X` names of settle's own filters and tests, found
+/// so far: (kind, the name used, settle's name).
+static ALIASES: Mutex<Vec<(crate::python_plugins::Kind, String, String)>> = Mutex::new(Vec::new());
+
+/// settle's own filter or test an `ansible.builtin.`/`ansible.legacy.` name stands for.
+fn native_alias(kind: crate::python_plugins::Kind, name: &str) -> Option<String> {
+    use crate::python_plugins::Kind;
+    let short = name
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))?;
+    let mut state = TEMPLAR.get_or_init(Templar::new).env.empty_state();
+    let missing = match kind {
+        Kind::Filter => state.apply_filter(short, &[]).err().map(|e| e.kind()),
+        Kind::Test => state.perform_test(short, &[]).err().map(|e| e.kind()),
+    };
+    (!matches!(
+        missing,
+        Some(ErrorKind::UnknownFilter | ErrorKind::UnknownTest)
+    ))
+    .then(|| short.to_string())
+}
+
+fn add_alias(
+    env: &mut Environment<'static>,
+    kind: crate::python_plugins::Kind,
+    name: &str,
+    short: &str,
+) {
+    use crate::python_plugins::Kind;
+    let short = short.to_string();
+    match kind {
+        Kind::Filter => env.add_filter(
+            name.to_string(),
+            move |state: &minijinja::State, args: minijinja::value::Rest<Mj>| {
+                // A fresh state: minijinja lends no mutable one to a filter.
+                state.env().empty_state().apply_filter(&short, &args)
+            },
+        ),
+        Kind::Test => env.add_test(
+            name.to_string(),
+            move |state: &minijinja::State, args: minijinja::value::Rest<Mj>| {
+                state.env().empty_state().perform_test(&short, &args)
+            },
+        ),
+    }
+}
+
+/// The filter or test an error says is unknown: `filter x is unknown`. `map('x')` and
+/// `select('x')` fail without the name: then the first name given to one of those in the
+/// template that settle lacks.
 fn unknown_plugin(err: &minijinja::Error) -> Option<(crate::python_plugins::Kind, String)> {
     use crate::python_plugins::Kind;
     let kind = match err.kind() {
@@ -574,12 +629,28 @@ fn unknown_plugin(err: &minijinja::Error) -> Option<(crate::python_plugins::Kind
         ErrorKind::UnknownTest => Kind::Test,
         _ => return None,
     };
-    let name = err
-        .detail()?
-        .strip_prefix(kind.word())?
-        .strip_suffix(" is unknown")?
-        .trim();
-    Some((kind, name.to_string()))
+    if let Some(name) = err
+        .detail()
+        .and_then(|d| d.strip_prefix(kind.word()))
+        .and_then(|d| d.strip_suffix(" is unknown"))
+    {
+        return Some((kind, name.trim().to_string()));
+    }
+    let source = err.template_source()?;
+    let mut state = templar().env.empty_state();
+    crate::jinja_source::names_given_to_higher_order(source, kind == Kind::Filter)
+        .into_iter()
+        .find(|name| {
+            let kind_of = match kind {
+                Kind::Filter => state.apply_filter(name, &[]).err().map(|e| e.kind()),
+                Kind::Test => state.perform_test(name, &[]).err().map(|e| e.kind()),
+            };
+            matches!(
+                kind_of,
+                Some(ErrorKind::UnknownFilter | ErrorKind::UnknownTest)
+            )
+        })
+        .map(|name| (kind, name))
 }
 
 impl Templar {
@@ -657,14 +728,22 @@ impl Templar {
             let Some((kind, name)) = unknown_plugin(&err) else {
                 break;
             };
-            match crate::python_plugins::provides(kind, &name, scope) {
-                Ok(true) => current = install_python_plugins(),
-                Ok(false) => break,
-                Err(message) => {
-                    let shown: String = source.chars().take(120).collect();
-                    return Err(TemplateError {
-                        message: format!("{message} (in template {shown:?})"),
-                    });
+            if let Some(short) = native_alias(kind, &name) {
+                ALIASES
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((kind, name.clone(), short));
+                current = install_python_plugins();
+            } else {
+                match crate::python_plugins::provides(kind, &name, scope) {
+                    Ok(true) => current = install_python_plugins(),
+                    Ok(false) => break,
+                    Err(message) => {
+                        let shown: String = source.chars().take(120).collect();
+                        return Err(TemplateError {
+                            message: format!("{message} (in template {shown:?})"),
+                        });
+                    }
                 }
             }
             match f(current) {
@@ -703,6 +782,14 @@ impl Templar {
                 if let Some((plugin, name)) = failed_plugin(&err) =>
             {
                 format!("Syntax error in template: No {plugin} named '{name}'.")
+            }
+            (ErrorKind::UnknownFilter | ErrorKind::UnknownTest, _)
+                if let Some((kind, name)) = unknown_plugin(&err) =>
+            {
+                format!(
+                    "Syntax error in template: No {} named '{name}'.",
+                    kind.word()
+                )
             }
             (ErrorKind::InvalidOperation, Some(d)) if python_zero_division(&d).is_some() => {
                 python_zero_division(&d).unwrap_or_default().to_string()
@@ -1481,7 +1568,11 @@ fn failed_plugin(err: &minijinja::Error) -> Option<(&'static str, &str)> {
     let source = err.template_source()?;
     let range = err.range()?;
     let name = source.get(range.clone())?;
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    {
         return None;
     }
     let before = source.get(..range.start)?.trim_end();
