@@ -5095,3 +5095,118 @@ fn with_first_found_skips_undefined_terms_and_looks_where_the_action_name_says()
     run.assert_code(0);
     assert_eq!(run.counts("h1").0, 5, "{}", run.stdout);
 }
+
+const PLUGINS_PLAYBOOK: &str = "\
+- hosts: localhost
+  gather_facts: false
+  vars:
+    word: settle
+  tasks:
+    - debug:
+        msg: \"{{ word | shout }} {{ word | wrap('[', ']') }} {{ 'abc' is palindrome }} {{ 'aba' is palindrome }}\"
+    - debug:
+        msg: \"{{ lookup('greet', 'a', 'b', punct='!') }} {{ query('greet', 'c') }} {{ [1, 2] | map('shout') | list }}\"
+    - debug:
+        msg: \"{{ lookup('basedir') }}\"
+    - debug:
+        msg: \"{{ ['a', 'b'] | map('twice') | list }} {{ ['aa', 'ab'] | select('palindrome') | list }} {{ {'k': 1} | ansible.builtin.to_json }}\"
+";
+
+/// Writes filter, test and lookup plugins beside a playbook that uses them.
+fn with_python_plugins(s: &Scratch) {
+    s.write(
+        "filter_plugins/words.py",
+        "class FilterModule:\n    def filters(self):\n        return {'shout': lambda v: str(v).upper() + '!', 'wrap': lambda v, a, b: a + v + b, 'twice': lambda v: v * 2}\n",
+    );
+    s.write(
+        "test_plugins/mirror.py",
+        "class TestModule:\n    def tests(self):\n        return {'palindrome': lambda v: v == v[::-1]}\n",
+    );
+    s.write(
+        "lookup_plugins/greet.py",
+        "from ansible.plugins.lookup import LookupBase\n\nclass LookupModule(LookupBase):\n    def run(self, terms, variables=None, punct='.', **kwargs):\n        return ['hi %s from %s%s' % (t, variables['word'], punct) for t in terms]\n",
+    );
+    s.write(
+        "lookup_plugins/basedir.py",
+        "import os\nfrom ansible.plugins.lookup import LookupBase\n\nclass LookupModule(LookupBase):\n    def run(self, terms, variables=None, **kwargs):\n        return [os.path.basename(self._loader.get_basedir()) == os.path.basename(variables['playbook_dir'])]\n",
+    );
+    s.write("site.yml", PLUGINS_PLAYBOOK);
+}
+
+#[test]
+fn python_filter_test_and_lookup_plugins_beside_the_playbook_run_as_in_ansible() {
+    let Some(python) = ansible_core_python() else {
+        return;
+    };
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    with_python_plugins(&s);
+    let ours = s.settle_with_env(
+        &["site.yml", "-i", "localhost,", "-c", "local"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    );
+    ours.assert_code(0);
+    let theirs = std::process::Command::new(&ansible_playbook)
+        .args(["site.yml", "-i", "localhost,", "-c", "local"])
+        .current_dir(s.path(""))
+        .env("ANSIBLE_NOCOLOR", "1")
+        .output()
+        .unwrap();
+    let msgs = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.trim_start().starts_with("\"msg\""))
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    let expected = msgs(&String::from_utf8_lossy(&theirs.stdout));
+    assert_eq!(
+        expected.len(),
+        4,
+        "{}",
+        String::from_utf8_lossy(&theirs.stdout)
+    );
+    assert_eq!(msgs(&ours.stdout), expected, "{}", ours.stdout);
+}
+
+#[test]
+fn a_python_plugin_that_fails_to_load_fails_the_task_with_ansibles_words() {
+    let Some(python) = ansible_core_python() else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "filter_plugins/broken.py",
+        "class Broken:\n    @property\n    def accept_args_markers(self):\n        raise Exception('boom')\n\nclass FilterModule:\n    def filters(self):\n        return {'broken': Broken()}\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - debug: {msg: \"{{ '' | broken }}\"}\n      register: a\n      ignore_errors: true\n    - debug: {msg: \"{{ '' | nope }}\"}\n      register: b\n      ignore_errors: true\n    - assert:\n        that:\n          - \"a.msg.startswith('The filter plugin ' ~ q ~ 'broken' ~ q ~ ' failed to load: boom')\"\n          - \"b.msg is contains('No filter named ' ~ q ~ 'nope')\"\n      vars: {q: \"'\"}\n",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "localhost,", "-c", "local"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    );
+    run.assert_code(0);
+}
+
+#[test]
+fn without_ansible_core_a_python_filter_plugin_names_what_is_missing() {
+    let s = Scratch::new();
+    with_python_plugins(&s);
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "localhost,", "-c", "local"],
+        &[("SETTLE_ANSIBLE_PYTHON", "/nonexistent/python3")],
+    );
+    run.assert_code(2);
+    assert!(
+        run.stdout.contains("No filter named 'shout'")
+            && run
+                .stdout
+                .contains("no Python on this machine can import ansible")
+            && run.stdout.contains("pip install ansible-core"),
+        "{}",
+        run.stdout
+    );
+}

@@ -115,6 +115,134 @@ fn template_lookup_args(expr: &str) -> Cow<'_, str> {
     }
 }
 
+/// Whether the only templates in an expression are string arguments of lookups (`lookup('x',
+/// '{{ y }}')`): then it is an expression, and the lookup renders them, not a template.
+pub fn templates_only_in_lookup_args(expr: &str) -> bool {
+    let wrapped = template_lookup_args(expr);
+    if !matches!(wrapped, Cow::Owned(_)) {
+        return false;
+    }
+    let bytes = wrapped.as_bytes();
+    let mut rest = String::with_capacity(wrapped.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if wrapped[i..].starts_with(LOOKUP_TEMPLATE) {
+            let open = i + LOOKUP_TEMPLATE.len();
+            let end = group_end(bytes, open, b'(', b')');
+            i = end.min(bytes.len());
+            continue;
+        }
+        if bytes[i] == b'\'' || bytes[i] == b'"' {
+            let end = string_end(bytes, i);
+            rest.push_str(&wrapped[i..end]);
+            i = end;
+            continue;
+        }
+        i = push_char(&mut rest, &wrapped, i);
+    }
+    !(rest.contains("{{") || rest.contains("{%") || rest.contains("{#"))
+}
+
+/// The string literals a template gives `map`/`select`/`reject` (filters: `map`; tests: the
+/// others) or `selectattr`/`rejectattr` (their second) as a filter's or test's name.
+pub fn names_given_to_higher_order(source: &str, filters: bool) -> Vec<String> {
+    let calls: &[(&str, usize)] = if filters {
+        &[("map(", 0)]
+    } else {
+        &[
+            ("select(", 0),
+            ("reject(", 0),
+            ("selectattr(", 1),
+            ("rejectattr(", 1),
+        ]
+    };
+    let bytes = source.as_bytes();
+    let mut names = Vec::new();
+    for (call, position) in calls {
+        let mut from = 0;
+        while let Some(found) = source[from..].find(call) {
+            let start = from + found + call.len();
+            from = start;
+            if found > 0 && is_ident(bytes[from - call.len() - 1]) {
+                continue;
+            }
+            // The literal at argument `position`.
+            let mut i = start;
+            let mut argument = 0;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'\'' | b'"' => {
+                        let end = string_end(bytes, i);
+                        if argument == *position {
+                            let name = &source[i + 1..end.saturating_sub(1).max(i + 1)];
+                            if !name.is_empty() && name.bytes().all(|b| is_ident(b) || b == b'.') {
+                                names.push(name.to_string());
+                            }
+                            break;
+                        }
+                        i = end;
+                    }
+                    b',' => {
+                        argument += 1;
+                        i += 1;
+                    }
+                    b')' => break,
+                    b'(' | b'[' | b'{' => break,
+                    _ => i += 1,
+                }
+            }
+        }
+    }
+    names
+}
+
+/// Unary plus (`[-2.5, +2.5]`), which minijinja does not parse: dropped, as it changes no
+/// number. A `+` is unary after an opening bracket, a comma, a colon, an operator or a
+/// keyword, or at the start.
+fn unary_plus(expr: &str) -> Cow<'_, str> {
+    if !expr.contains('+') {
+        return Cow::Borrowed(expr);
+    }
+    let bytes = expr.as_bytes();
+    let mut out = String::with_capacity(expr.len());
+    let mut i = 0;
+    let mut changed = false;
+    while i < bytes.len() {
+        let c = bytes[i];
+        if c == b'\'' || c == b'"' {
+            let end = string_end(bytes, i);
+            out.push_str(&expr[i..end]);
+            i = end;
+            continue;
+        }
+        if c == b'+' {
+            let before = out.trim_end();
+            let word_start = before
+                .rfind(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .map_or(0, |p| p + 1);
+            let word = &before[word_start..];
+            let unary = match before.as_bytes().last() {
+                None => true,
+                Some(b'(' | b'[' | b'{' | b',' | b':' | b'+' | b'-' | b'*' | b'/' | b'%')
+                | Some(b'~' | b'<' | b'>' | b'=' | b'|') => true,
+                _ => matches!(word, "and" | "or" | "not" | "in" | "if" | "else" | "is"),
+            };
+            // `a ++ b` is not Jinja either; only a `+` before a number or a name is dropped.
+            let next = expr[i + 1..].trim_start().as_bytes().first().copied();
+            if unary && next.is_some_and(|n| n.is_ascii_alphanumeric() || n == b'.' || n == b'(') {
+                changed = true;
+                i += 1;
+                continue;
+            }
+        }
+        i = push_char(&mut out, expr, i);
+    }
+    match changed {
+        true => Cow::Owned(out),
+        false => Cow::Borrowed(expr),
+    }
+}
+
 /// Whether a source may hold a chain or a `'text' % args` worth rewriting (cheap, so most
 /// templates skip the scan).
 fn may_chain(source: &str) -> bool {
@@ -130,7 +258,10 @@ fn may_chain(source: &str) -> bool {
 
 /// A bare expression (`when:`), its chains rewritten.
 pub fn expression(expr: &str) -> Cow<'_, str> {
-    let expr = template_lookup_args(expr);
+    let expr = match unary_plus(expr) {
+        Cow::Borrowed(expr) => template_lookup_args(expr),
+        Cow::Owned(expr) => Cow::Owned(template_lookup_args(&expr).into_owned()),
+    };
     if !may_chain(&expr) {
         return expr;
     }
@@ -170,7 +301,8 @@ fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
     let chain = may_chain(source);
     let escape = escape && source.contains('\\');
     let lookups = may_template_lookup_args(source);
-    if !chain && !escape && !lookups {
+    let plus = source.contains('+');
+    if !chain && !escape && !lookups && !plus {
         return Cow::Borrowed(source);
     }
     let mut out = String::with_capacity(source.len() + 32);
@@ -192,7 +324,10 @@ fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
         } else if in_raw {
             out.push_str(&from[..2 + end + 2]);
         } else {
-            let inner = template_lookup_args(inner);
+            let inner = match unary_plus(inner) {
+                Cow::Borrowed(inner) => template_lookup_args(inner),
+                Cow::Owned(inner) => Cow::Owned(template_lookup_args(&inner).into_owned()),
+            };
             let mut inner = if chain {
                 rewrite(&inner)
             } else {
@@ -645,6 +780,24 @@ mod tests {
             "__settle_percent('%s', (x | upper)) == 'A'"
         );
         assert_eq!(expression("'100%'"), "'100%'");
+    }
+
+    #[test]
+    fn unary_plus_is_dropped_and_addition_kept() {
+        assert_eq!(expression("[-2.5, +2.5, 1 + 2.5]"), "[-2.5, 2.5, 1 + 2.5]");
+        assert_eq!(expression("x if +1 else '+1'"), "x if 1 else '+1'");
+        assert_eq!(template("{{ [+x] }} + {{ a+b }}"), "{{ [x] }} + {{ a+b }}");
+    }
+
+    #[test]
+    fn templates_in_lookup_arguments_leave_an_expression() {
+        assert!(templates_only_in_lookup_args(
+            "lookup('yield_terms', '{{ bang }}', 42)[1] == 42"
+        ));
+        assert!(!templates_only_in_lookup_args(
+            "'{{ a }}' == lookup('x', '{{ b }}')"
+        ));
+        assert!(!templates_only_in_lookup_args("{{ x }}"));
     }
 
     #[test]

@@ -33,6 +33,7 @@ mod lookups;
 mod native_macros;
 pub mod output;
 pub mod plan;
+mod python_plugins;
 pub mod recap;
 pub mod report;
 pub mod template;

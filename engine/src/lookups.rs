@@ -293,6 +293,7 @@ fn call(
     force_list: bool,
 ) -> Result<Mj, Error> {
     let mut terms = Vec::new();
+    let mut undefined_terms = Vec::new();
     let mut kwargs = Map::new();
     // An undefined `default=`: why it is undefined, when `undef('hint')` said.
     let mut undefined_default: Option<Option<String>> = None;
@@ -313,9 +314,15 @@ fn call(
                 kwargs.insert(key, to_json(&v)?);
             }
         } else {
-            // Ansible hands the first undefined argument back instead of running the lookup.
+            // Ansible hands the first undefined argument back instead of running the lookup,
+            // unless the plugin takes Ansible's markers: a Python one says (None stands in).
             if value.is_undefined() {
-                return Ok(Mj::UNDEFINED);
+                if native(name) {
+                    return Ok(Mj::UNDEFINED);
+                }
+                undefined_terms.push(terms.len());
+                terms.push(Value::Null);
+                continue;
             }
             terms.push(to_json(&value)?);
         }
@@ -335,7 +342,16 @@ fn call(
         vars: state,
         as_with: None,
     };
-    match run(name, terms, &kwargs, &ctx) {
+    let result = if undefined_terms.is_empty() {
+        run(name, terms, &kwargs, &ctx)
+    } else {
+        let reason = crate::template::undefined_argument_reason();
+        python(name, terms, &undefined_terms, &kwargs, &ctx).map_err(|fail| match fail {
+            Fail::Undefined(_) => Fail::Undefined(reason.unwrap_or_default()),
+            other => other,
+        })
+    };
+    match result {
         Ok(items) => Ok(shape(items, wantlist)),
         Err(Fail::Undefined(reason)) => {
             crate::template::note_undefined_reason(reason);
@@ -466,7 +482,7 @@ fn run(
         "inventory_hostnames" => inventory_hostnames(&terms, ctx),
         "config" => config(&terms, opts, ctx),
         "unvault" => unvault(&terms, ctx),
-        _ => Err(Fail::NotFound),
+        _ => python(name, terms, &[], opts, ctx),
     }?;
     if items.len() > MAX_ITEMS {
         return Err(plugin(format!(
@@ -475,6 +491,64 @@ fn run(
         )));
     }
     Ok(items)
+}
+
+/// The lookups settle has itself.
+const NATIVE: &[&str] = &[
+    "file",
+    "env",
+    "pipe",
+    "lines",
+    "template",
+    "vars",
+    "varnames",
+    "fileglob",
+    "first_found",
+    "items",
+    "list",
+    "dict",
+    "indexed_items",
+    "sequence",
+    "subelements",
+    "together",
+    "nested",
+    "random_choice",
+    "password",
+    "ini",
+    "csvfile",
+    "inventory_hostnames",
+    "config",
+    "unvault",
+];
+
+fn native(name: &str) -> bool {
+    let short = name
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))
+        .unwrap_or(name);
+    NATIVE.contains(&short)
+}
+
+/// A lookup settle lacks, asked of ansible-core's Python plugins (`lookup_plugins/`,
+/// collections): see [`crate::python_plugins`].
+fn python(
+    name: &str,
+    terms: Vec<Value>,
+    undefined: &[usize],
+    opts: &Map<String, Value>,
+    ctx: &Ctx,
+) -> Result<Vec<Value>, Fail> {
+    use crate::python_plugins::Lookup;
+    let mut kwargs = opts.clone();
+    kwargs.remove(UNDEFINED_DEFAULT);
+    let var = |n: &str| ctx.vars.var(n).ok().flatten();
+    let names = || ctx.vars.var_names();
+    match crate::python_plugins::lookup(name, terms, undefined, &kwargs, &var, &names) {
+        Lookup::Items(items) => Ok(items),
+        Lookup::NotFound => Err(Fail::NotFound),
+        Lookup::Undefined => Err(Fail::Undefined(String::new())),
+        Lookup::Failed(message) => Err(Fail::Plain(message)),
+    }
 }
 
 fn opt<'a>(opts: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {

@@ -515,8 +515,142 @@ pub struct Templar {
 
 static TEMPLAR: OnceLock<Templar> = OnceLock::new();
 
+/// The templar with the Python filters and tests found so far (see [`crate::python_plugins`]):
+/// a new one, leaked, each time the worker names more (a few per run at most).
+static WITH_PLUGINS: std::sync::RwLock<Option<&'static Templar>> = std::sync::RwLock::new(None);
+
 pub fn templar() -> &'static Templar {
+    if let Some(current) = *WITH_PLUGINS.read().unwrap_or_else(|e| e.into_inner()) {
+        return current;
+    }
     TEMPLAR.get_or_init(Templar::new)
+}
+
+/// Adds the Python filters and tests the worker provides to a new current templar.
+fn install_python_plugins() -> &'static Templar {
+    let mut current = WITH_PLUGINS.write().unwrap_or_else(|e| e.into_inner());
+    let base = TEMPLAR.get_or_init(Templar::new);
+    let mut env = base.env.clone();
+    let mut variants = base.variants.clone();
+    for (kind, name) in crate::python_plugins::provided() {
+        for env in std::iter::once(&mut env).chain(variants.iter_mut()) {
+            add_python_plugin(env, kind, &name);
+        }
+    }
+    let aliases = ALIASES.lock().unwrap_or_else(|e| e.into_inner()).clone();
+    for (kind, name, short) in aliases {
+        for env in std::iter::once(&mut env).chain(variants.iter_mut()) {
+            add_alias(env, kind, &name, &short);
+        }
+    }
+    let templar: &'static Templar = Box::leak(Box::new(Templar { env, variants }));
+    *current = Some(templar);
+    templar
+}
+
+fn add_python_plugin(
+    env: &mut Environment<'static>,
+    kind: crate::python_plugins::Kind,
+    name: &str,
+) {
+    use crate::python_plugins::{Kind, call};
+    use minijinja::value::{Rest, ValueOrKwargs};
+    let owned = name.to_string();
+    match kind {
+        Kind::Filter => env.add_filter(
+            owned.clone(),
+            move |state: &minijinja::State, args: Rest<ValueOrKwargs>| {
+                call(Kind::Filter, &owned, state, args)
+            },
+        ),
+        Kind::Test => env.add_test(
+            owned.clone(),
+            move |state: &minijinja::State, args: Rest<ValueOrKwargs>| {
+                call(Kind::Test, &owned, state, args).map(|v| v.is_true())
+            },
+        ),
+    }
+}
+
+/// `ansible.builtin.X` and `ansible.legacy.X` names of settle's own filters and tests, found
+/// so far: (kind, the name used, settle's name).
+static ALIASES: Mutex<Vec<(crate::python_plugins::Kind, String, String)>> = Mutex::new(Vec::new());
+
+/// settle's own filter or test an `ansible.builtin.`/`ansible.legacy.` name stands for.
+fn native_alias(kind: crate::python_plugins::Kind, name: &str) -> Option<String> {
+    use crate::python_plugins::Kind;
+    let short = name
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| name.strip_prefix("ansible.legacy."))?;
+    let mut state = TEMPLAR.get_or_init(Templar::new).env.empty_state();
+    let missing = match kind {
+        Kind::Filter => state.apply_filter(short, &[]).err().map(|e| e.kind()),
+        Kind::Test => state.perform_test(short, &[]).err().map(|e| e.kind()),
+    };
+    (!matches!(
+        missing,
+        Some(ErrorKind::UnknownFilter | ErrorKind::UnknownTest)
+    ))
+    .then(|| short.to_string())
+}
+
+fn add_alias(
+    env: &mut Environment<'static>,
+    kind: crate::python_plugins::Kind,
+    name: &str,
+    short: &str,
+) {
+    use crate::python_plugins::Kind;
+    let short = short.to_string();
+    match kind {
+        Kind::Filter => env.add_filter(
+            name.to_string(),
+            move |state: &minijinja::State, args: minijinja::value::Rest<Mj>| {
+                // A fresh state: minijinja lends no mutable one to a filter.
+                state.env().empty_state().apply_filter(&short, &args)
+            },
+        ),
+        Kind::Test => env.add_test(
+            name.to_string(),
+            move |state: &minijinja::State, args: minijinja::value::Rest<Mj>| {
+                state.env().empty_state().perform_test(&short, &args)
+            },
+        ),
+    }
+}
+
+/// The filter or test an error says is unknown: `filter x is unknown`. `map('x')` and
+/// `select('x')` fail without the name: then the first name given to one of those in the
+/// template that settle lacks.
+fn unknown_plugin(err: &minijinja::Error) -> Option<(crate::python_plugins::Kind, String)> {
+    use crate::python_plugins::Kind;
+    let kind = match err.kind() {
+        ErrorKind::UnknownFilter => Kind::Filter,
+        ErrorKind::UnknownTest => Kind::Test,
+        _ => return None,
+    };
+    if let Some(name) = err
+        .detail()
+        .and_then(|d| d.strip_prefix(kind.word()))
+        .and_then(|d| d.strip_suffix(" is unknown"))
+    {
+        return Some((kind, name.trim().to_string()));
+    }
+    let source = err.template_source()?;
+    let mut state = templar().env.empty_state();
+    crate::jinja_source::names_given_to_higher_order(source, kind == Kind::Filter)
+        .into_iter()
+        .find(|name| {
+            let kind_of = match kind {
+                Kind::Filter => state.apply_filter(name, &[]).err().map(|e| e.kind()),
+                Kind::Test => state.perform_test(name, &[]).err().map(|e| e.kind()),
+            };
+            matches!(
+                kind_of,
+                Some(ErrorKind::UnknownFilter | ErrorKind::UnknownTest)
+            )
+        })
+        .map(|name| (kind, name))
 }
 
 impl Templar {
@@ -579,6 +713,47 @@ impl Templar {
         &self.env
     }
 
+    /// After `err`: when it is about a filter or test settle lacks and a Python plugin
+    /// provides it, runs `f` again with a templar that has the plugin (once per name per run:
+    /// what ran before the unknown name runs twice then). Else `err`, as Ansible words it.
+    fn recover<T>(
+        &self,
+        mut err: minijinja::Error,
+        scope: &Arc<Scope>,
+        source: &str,
+        f: impl Fn(&Templar) -> Result<T, minijinja::Error>,
+    ) -> Result<T, TemplateError> {
+        let mut current = self;
+        for _ in 0..16 {
+            let Some((kind, name)) = unknown_plugin(&err) else {
+                break;
+            };
+            if let Some(short) = native_alias(kind, &name) {
+                ALIASES
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .push((kind, name.clone(), short));
+                current = install_python_plugins();
+            } else {
+                match crate::python_plugins::provides(kind, &name, scope) {
+                    Ok(true) => current = install_python_plugins(),
+                    Ok(false) => break,
+                    Err(message) => {
+                        let shown: String = source.chars().take(120).collect();
+                        return Err(TemplateError {
+                            message: format!("{message} (in template {shown:?})"),
+                        });
+                    }
+                }
+            }
+            match f(current) {
+                Ok(value) => return Ok(value),
+                Err(e) => err = e,
+            }
+        }
+        Err(current.error(err, scope, source))
+    }
+
     fn error(&self, err: minijinja::Error, scope: &Arc<Scope>, source: &str) -> TemplateError {
         if let Some(inner) = scope.take_inner_error() {
             return TemplateError { message: inner };
@@ -607,6 +782,14 @@ impl Templar {
                 if let Some((plugin, name)) = failed_plugin(&err) =>
             {
                 format!("Syntax error in template: No {plugin} named '{name}'.")
+            }
+            (ErrorKind::UnknownFilter | ErrorKind::UnknownTest, _)
+                if let Some((kind, name)) = unknown_plugin(&err) =>
+            {
+                format!(
+                    "Syntax error in template: No {} named '{name}'.",
+                    kind.word()
+                )
             }
             (ErrorKind::InvalidOperation, Some(d)) if python_zero_division(&d).is_some() => {
                 python_zero_division(&d).unwrap_or_default().to_string()
@@ -643,7 +826,18 @@ impl Templar {
                 (None, None) => return Some(format!("'{name}' is undefined")),
                 (None, Some(p)) => {
                     let kind = python_type(p);
-                    return Some(format!("object of type '{kind}' has no attribute '{name}'"));
+                    let step = &path[..end];
+                    let index = step.ends_with(']')
+                        && !step.ends_with("']")
+                        && !step.ends_with("\"]")
+                        && name.parse::<i64>().is_ok();
+                    // Jinja's words for a missing index: Ansible words only a name that
+                    // Python counts as true, so `[0]` keeps Jinja's.
+                    return Some(match (index, name.as_str()) {
+                        (true, "0") => format!("{kind} object has no element 0"),
+                        (true, _) => format!("object of type '{kind}' has no attribute {name}"),
+                        _ => format!("object of type '{kind}' has no attribute '{name}'"),
+                    });
                 }
             }
         }
@@ -747,9 +941,17 @@ impl Templar {
                 crate::jinja_source::yaml_expression(expr)
             ))
         {
-            let result = compiled
-                .eval(Mj::from_dyn_object(scope.clone()))
-                .map_err(|e| self.error(e, scope, s))?;
+            let result = match compiled.eval(Mj::from_dyn_object(scope.clone())) {
+                Ok(result) => result,
+                Err(e) => self.recover(e, scope, s, |t| {
+                    t.env
+                        .compile_expression_owned(format!(
+                            "{WHOLE}(({}))",
+                            crate::jinja_source::yaml_expression(expr)
+                        ))?
+                        .eval(Mj::from_dyn_object(scope.clone()))
+                })?,
+            };
             // Ansible 2.19 fails when the result holds an undefined value anywhere (a list made
             // by `map(attribute=...)` over items lacking it), not only when it is undefined.
             if result.is_undefined() || list_holds_undefined(&result) {
@@ -799,13 +1001,15 @@ impl Templar {
             return Ok(s.to_string());
         }
         forget_undefined_reason();
-        let text = self
-            .env
-            .render_str(
-                &crate::jinja_source::yaml_template(s),
-                Mj::from_dyn_object(scope.clone()),
-            )
-            .map_err(|e| self.error(e, scope, s))?;
+        let source = crate::jinja_source::yaml_template(s);
+        let render = |t: &Templar| {
+            t.env
+                .render_str(&source, Mj::from_dyn_object(scope.clone()))
+        };
+        let text = match render(self) {
+            Ok(text) => text,
+            Err(e) => self.recover(e, scope, s, render)?,
+        };
         refuse_undecryptable(text, s)
     }
 
@@ -830,23 +1034,33 @@ impl Templar {
         lstrip_blocks: bool,
         searchpath: &[PathBuf],
     ) -> Result<String, TemplateError> {
-        let env = &self.variants[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)];
-        let searching;
-        let env = if searchpath.is_empty() {
-            env
-        } else {
-            let mut copy = env.clone();
-            copy.set_loader(search_loader(searchpath.to_vec()));
-            searching = copy;
-            &searching
+        let rewritten = crate::jinja_source::template(source);
+        let render = |t: &Templar| {
+            let env = &t.variants[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)];
+            let searching;
+            let env = if searchpath.is_empty() {
+                env
+            } else {
+                let mut copy = env.clone();
+                copy.set_loader(search_loader(searchpath.to_vec()));
+                searching = copy;
+                &searching
+            };
+            env.render_named_str(name, &rewritten, Mj::from_dyn_object(scope.clone()))
         };
-        let text = env
-            .render_named_str(
-                name,
-                &crate::jinja_source::template(source),
-                Mj::from_dyn_object(scope.clone()),
-            )
-            .map_err(|e| self.file_error(name, e, scope))?;
+        let text = match render(self) {
+            Ok(text) => text,
+            Err(e) if unknown_plugin(&e).is_some() => {
+                self.recover(e, scope, "", render).map_err(|mut te| {
+                    te.message = format!(
+                        "{name}: {}",
+                        te.message.trim_end_matches(" (in template \"\")")
+                    );
+                    te
+                })?
+            }
+            Err(e) => return Err(self.file_error(name, e, scope)),
+        };
         refuse_undecryptable(keep_newlines(source, text), "").map_err(|mut e| {
             e.message = format!(
                 "{name}: {}",
@@ -952,39 +1166,40 @@ impl Templar {
                 });
             }
         };
-        let result = if is_template(expr) {
-            let rendered = self.render_string(expr, scope)?;
-            *wrapped = !matches!(rendered, Value::String(_))
-                && (expr.starts_with("{{") || expr.starts_with("{%"))
-                && (expr.ends_with("}}") || expr.ends_with("%}"));
-            match rendered {
-                Value::Bool(b) => return Ok(b),
-                Value::String(text) if self.renders_trusted_text(expr, scope) => {
-                    self.eval_condition(text.trim(), scope, expr)?
+        let result =
+            if is_template(expr) && !crate::jinja_source::templates_only_in_lookup_args(expr) {
+                let rendered = self.render_string(expr, scope)?;
+                *wrapped = !matches!(rendered, Value::String(_))
+                    && (expr.starts_with("{{") || expr.starts_with("{%"))
+                    && (expr.ends_with("}}") || expr.ends_with("%}"));
+                match rendered {
+                    Value::Bool(b) => return Ok(b),
+                    Value::String(text) if self.renders_trusted_text(expr, scope) => {
+                        self.eval_condition(text.trim(), scope, expr)?
+                    }
+                    // An expression with templates inside (`"{{ 'hi' }}" == "hi"`): evaluated once
+                    // rendered, unless what the templates put in came from host data.
+                    // Text wholly inside delimiters (`{{ 'a' }} == {{ 'b' }}`) is meta-templating,
+                    // which Ansible 2.19 refuses as untrusted.
+                    Value::String(text)
+                        if single_expression(expr).is_none()
+                            && !meta_template(expr)
+                            && !expr.starts_with("{%")
+                            && !embeds_data(expr, scope) =>
+                    {
+                        self.eval_condition(text.trim(), scope, expr)?
+                    }
+                    // Text a template computed, or host data: Ansible 2.19 will not evaluate it.
+                    Value::String(_) => {
+                        return Err(TemplateError {
+                            message: "Encountered untrusted template or expression.".into(),
+                        });
+                    }
+                    other => Mj::from(minijinja::value::Serde(&other)),
                 }
-                // An expression with templates inside (`"{{ 'hi' }}" == "hi"`): evaluated once
-                // rendered, unless what the templates put in came from host data.
-                // Text wholly inside delimiters (`{{ 'a' }} == {{ 'b' }}`) is meta-templating,
-                // which Ansible 2.19 refuses as untrusted.
-                Value::String(text)
-                    if single_expression(expr).is_none()
-                        && !meta_template(expr)
-                        && !expr.starts_with("{%")
-                        && !embeds_data(expr, scope) =>
-                {
-                    self.eval_condition(text.trim(), scope, expr)?
-                }
-                // Text a template computed, or host data: Ansible 2.19 will not evaluate it.
-                Value::String(_) => {
-                    return Err(TemplateError {
-                        message: "Encountered untrusted template or expression.".into(),
-                    });
-                }
-                other => Mj::from(minijinja::value::Serde(&other)),
-            }
-        } else {
-            self.eval_condition(expr, scope, expr)?
-        };
+            } else {
+                self.eval_condition(expr, scope, expr)?
+            };
         match result.kind() {
             ValueKind::Bool => Ok(result.is_true()),
             // ANSIBLE_ALLOW_BROKEN_CONDITIONALS: Ansible before 2.19 took any truthy value.
@@ -1010,9 +1225,14 @@ impl Templar {
             .env
             .compile_expression_owned(crate::jinja_source::expression(expr).into_owned())
             .map_err(|e| self.error(e, scope, source))?;
-        let result = compiled
-            .eval(Mj::from_dyn_object(scope.clone()))
-            .map_err(|e| self.error(e, scope, source))?;
+        let result = match compiled.eval(Mj::from_dyn_object(scope.clone())) {
+            Ok(result) => result,
+            Err(e) => self.recover(e, scope, source, |t| {
+                t.env
+                    .compile_expression_owned(crate::jinja_source::expression(expr).into_owned())?
+                    .eval(Mj::from_dyn_object(scope.clone()))
+            })?,
+        };
         if result.is_undefined() {
             return Err(TemplateError {
                 message: format!("'{expr}' is undefined"),
@@ -1081,10 +1301,19 @@ fn lookup_template(state: &minijinja::State, text: String) -> Result<Mj, minijin
     else {
         return Ok(Mj::from(text));
     };
-    templar()
-        .render_text(&text, &scope)
-        .map(Mj::from)
-        .map_err(|e| minijinja::Error::new(ErrorKind::InvalidOperation, e.message))
+    match templar().render_text(&text, &scope) {
+        Ok(text) => Ok(Mj::from(text)),
+        // Ansible renders such a term with markers allowed: an undefined one is handed to the
+        // lookup, which gives it back (or, if it takes markers, uses it).
+        Err(e) if let Some(reason) = e.undefined_message() => {
+            note_undefined_reason(reason);
+            Ok(Mj::UNDEFINED)
+        }
+        Err(e) => Err(minijinja::Error::new(
+            ErrorKind::InvalidOperation,
+            e.message,
+        )),
+    }
 }
 
 /// The text of `{% raw %}text{% endraw %}` when nothing else is inside (no other tag).
@@ -1339,7 +1568,11 @@ fn failed_plugin(err: &minijinja::Error) -> Option<(&'static str, &str)> {
     let source = err.template_source()?;
     let range = err.range()?;
     let name = source.get(range.clone())?;
-    if name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+    if name.is_empty()
+        || !name
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b'.')
+    {
         return None;
     }
     let before = source.get(..range.start)?.trim_end();
