@@ -220,12 +220,11 @@ impl AgentPipe {
         loop {
             let mut line = Vec::new();
             let read = read_line_or_prompt(&mut reader, &mut line, become_);
-            let read = match deadline {
-                Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
+            let read = match become_.zip(deadline) {
+                Some((become_, deadline)) => match tokio::time::timeout_at(deadline, read).await {
                     Ok(read) => read,
                     Err(_) => {
                         seen.push_str(String::from_utf8_lossy(&line).trim());
-                        let become_ = become_.expect("a deadline comes with become");
                         let waiting_for_prompt = become_.password.is_some() && !sent_password;
                         return Err(ConnectionError::Unreachable(become_failure(
                             "Timed out",

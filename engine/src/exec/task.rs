@@ -15,6 +15,7 @@ use super::results::ItemResult;
 use super::results::{CENSORED, NO_TRACEBACK};
 use super::scope::register_scope;
 use super::{PlayRun, StepOutcome, bool_of, value_text};
+use crate::Unpoisoned;
 use crate::actions::{self, ActionContext, ActionResult};
 use crate::hosts::HostState;
 use crate::template::{Layer, Scope, templar};
@@ -573,7 +574,7 @@ impl PlayRun<'_> {
             Ok(changed) => {
                 if changed {
                     // group_names and hostvars follow the new inventory.
-                    self.magic.lock().expect("magic lock").clear();
+                    self.magic.lock().unpoisoned().clear();
                 }
                 item.result.insert("changed".into(), changed.into());
             }
@@ -590,7 +591,7 @@ impl PlayRun<'_> {
         let stats = &result["ansible_stats"];
         let per_host = stats["per_host"].as_bool().unwrap_or(false).then_some(host);
         let aggregate = stats["aggregate"].as_bool().unwrap_or(true);
-        let mut all = self.engine.stats.lock().expect("stats lock");
+        let mut all = self.engine.stats.lock().unpoisoned();
         for (k, v) in data {
             if aggregate {
                 all.update_custom(per_host, k, v.clone());
