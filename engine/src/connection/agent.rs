@@ -212,8 +212,10 @@ impl AgentPipe {
         become_: Option<&Become>,
     ) -> Result<Started, ConnectionError> {
         let mut reader = BufReader::new(reader);
-        let deadline = become_.map(|b| {
-            tokio::time::Instant::now() + std::time::Duration::from_secs(b.timeout_secs.max(1))
+        // A timeout past what the clock holds is no deadline.
+        let deadline = become_.and_then(|b| {
+            tokio::time::Instant::now()
+                .checked_add(std::time::Duration::from_secs(b.timeout_secs.max(1)))
         });
         let mut seen = String::new();
         let mut sent_password = false;

@@ -445,7 +445,7 @@ impl PlayRun<'_> {
         // As Ansible 2.19 counts: the first attempt, then `retries` more (3 unless given);
         // `retries` without `until` retries until the task succeeds.
         let retrying = !task.keywords.until.is_empty() || task.keywords.retries.is_some();
-        let attempts_allowed = if retrying { retries + 1 } else { 1 };
+        let attempts_allowed = if retrying { retries.saturating_add(1) } else { 1 };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -505,12 +505,18 @@ impl PlayRun<'_> {
                     return item;
                 }
                 Ok(false) if attempt < attempts_allowed => {
+                    // `delay: inf` or `1e300` is no time to sleep (Ansible's sleep raises too).
+                    let Ok(pause) = Duration::try_from_secs_f64(delay.max(0.0)) else {
+                        return ItemResult::failed(format!(
+                            "delay must be a number of seconds, not {delay}"
+                        ));
+                    };
                     self.engine.out.print(&format!(
                         "FAILED - RETRYING: [{host}]: {} ({} retries left).",
                         task.display_name(),
                         attempts_allowed - attempt
                     ));
-                    std::thread::sleep(Duration::from_secs_f64(delay.max(0.0)));
+                    std::thread::sleep(pause);
                 }
                 Ok(false) => {
                     // Ansible's count once retries run out: one less than the attempts made.
