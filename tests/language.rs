@@ -560,6 +560,13 @@ fn run_once_serial_and_hostvars() {
         2,
         "one per serial batch"
     );
+    s.write(
+        "huge.yml",
+        "- hosts: all\n  gather_facts: no\n  serial: [1, 1.0e+300]\n  tasks:\n    - debug: msg=\"{{ ansible_play_batch | length }}\"\n",
+    );
+    let run = s.settle(&["huge.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["1", "2", "2"], "{}", run.stdout);
 }
 
 #[test]

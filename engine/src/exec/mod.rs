@@ -567,8 +567,9 @@ fn serial_batches(serial: Option<&Value>, hosts: &[String]) -> Vec<Vec<String>> 
     let mut k = 0;
     while i < total {
         let size = sizes[k.min(sizes.len() - 1)];
-        batches.push(hosts[i..(i + size).min(total)].to_vec());
-        i += size;
+        // `serial: 1.0e+300` is every host left, not an overflow.
+        batches.push(hosts[i..i.saturating_add(size).min(total)].to_vec());
+        i = i.saturating_add(size);
         k += 1;
     }
     batches
