@@ -445,7 +445,11 @@ impl PlayRun<'_> {
         // As Ansible 2.19 counts: the first attempt, then `retries` more (3 unless given);
         // `retries` without `until` retries until the task succeeds.
         let retrying = !task.keywords.until.is_empty() || task.keywords.retries.is_some();
-        let attempts_allowed = if retrying { retries.saturating_add(1) } else { 1 };
+        let attempts_allowed = if retrying {
+            retries.saturating_add(1)
+        } else {
+            1
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
