@@ -560,6 +560,13 @@ fn run_once_serial_and_hostvars() {
         2,
         "one per serial batch"
     );
+    s.write(
+        "huge.yml",
+        "- hosts: all\n  gather_facts: no\n  serial: [1, 1.0e+300]\n  tasks:\n    - debug: msg=\"{{ ansible_play_batch | length }}\"\n",
+    );
+    let run = s.settle(&["huge.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["1", "2", "2"], "{}", run.stdout);
 }
 
 #[test]
@@ -2577,6 +2584,15 @@ fn cacheable_set_fact_is_read_back_from_the_jsonfile_cache_by_a_later_run() {
     assert_eq!(cached, serde_json::json!({"kept": "from the cache"}));
     s.settle_with_env(&["second.yml", "-i", "hosts"], &env)
         .assert_code(0);
+    // A timeout longer than a clock holds is "never expires", not a crash.
+    let forever = [
+        env[0],
+        env[1],
+        env[2],
+        ("ANSIBLE_CACHE_PLUGIN_TIMEOUT", "inf"),
+    ];
+    s.settle_with_env(&["second.yml", "-i", "hosts"], &forever)
+        .assert_code(0);
     s.settle_with_env(&["flushed.yml", "-i", "hosts", "--flush-cache"], &env)
         .assert_code(0);
 }
@@ -3082,6 +3098,34 @@ fn failed_when_outranks_until_running_out_and_a_folded_expression_keeps_its_type
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     run.assert_code(0);
     assert_eq!(run.recap("h1")["failed"], 0, "{}", run.stdout);
+}
+
+#[test]
+fn a_retry_delay_no_clock_can_hold_fails_the_task_instead_of_the_run() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: 'true'
+      register: r
+      until: 1 == 0
+      retries: 2
+      delay: inf
+      ignore_errors: true
+    - assert: {that: ['r is failed', \"r.msg is contains('delay must be a number of seconds')\"]}
+    - command: 'true'
+      until: 1 == 0
+      retries: 18446744073709551615
+      delay: 1e300
+      ignore_errors: true
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.recap("h1")["ignored"], 2, "{}", run.stdout);
 }
 
 #[test]
@@ -3953,6 +3997,7 @@ fn wait_for_connection_pings_on_the_controller_and_checks_its_arguments() {
     - wait_for_connection:
       check_mode: yes
       register: checked
+    - wait_for_connection: {timeout: 18446744073709551615}
     - assert:
         that:
           - up is not failed and up is not changed

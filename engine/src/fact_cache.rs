@@ -107,7 +107,8 @@ impl FactCache {
             })?),
         }
         .filter(|secs| *secs > 0.0)
-        .map(Duration::from_secs_f64);
+        // Longer than a Duration holds (`inf`, `1e300`) is as good as never expiring.
+        .and_then(|secs| Duration::try_from_secs_f64(secs).ok());
         Ok(Some(FactCache {
             dir,
             prefix: var("ANSIBLE_CACHE_PLUGIN_PREFIX").unwrap_or_default(),

@@ -8,6 +8,7 @@ use std::sync::{Arc, Mutex, RwLock};
 use serde_json::Value;
 use settle_inventory::Inventory;
 
+use crate::Unpoisoned;
 use crate::Vars;
 use crate::connection::{Connection, ConnectionError, Target, connect};
 use crate::fact_cache::FactCache;
@@ -45,46 +46,46 @@ fn no_facts() -> Arc<Vars> {
 
 impl HostState {
     pub fn inventory_vars(&self) -> Arc<Vars> {
-        self.inventory_vars.read().expect("vars lock").clone()
+        self.inventory_vars.read().unpoisoned().clone()
     }
 
     pub fn facts(&self) -> Arc<Vars> {
-        self.facts.read().expect("facts lock").clone()
+        self.facts.read().unpoisoned().clone()
     }
 
     pub fn task_vars(&self) -> Arc<Vars> {
-        self.task_vars.read().expect("vars lock").clone()
+        self.task_vars.read().unpoisoned().clone()
     }
 
     pub fn included_vars(&self) -> Arc<Vars> {
-        self.included_vars.read().expect("vars lock").clone()
+        self.included_vars.read().unpoisoned().clone()
     }
 
     pub fn set_included_var(&self, name: &str, value: Value) {
-        let mut guard = self.included_vars.write().expect("vars lock");
+        let mut guard = self.included_vars.write().unpoisoned();
         Arc::make_mut(&mut guard).insert(name.to_string(), value);
     }
 
     pub fn set_task_var(&self, name: &str, value: Value) {
-        let mut trusted = self.trusted_results.write().expect("vars lock");
+        let mut trusted = self.trusted_results.write().unpoisoned();
         if trusted.contains_key(name) {
             Arc::make_mut(&mut trusted).remove(name);
         }
-        let mut guard = self.task_vars.write().expect("vars lock");
+        let mut guard = self.task_vars.write().unpoisoned();
         Arc::make_mut(&mut guard).insert(name.to_string(), value);
     }
 
     pub fn trusted_results(&self) -> Arc<Vars> {
-        self.trusted_results.read().expect("vars lock").clone()
+        self.trusted_results.read().unpoisoned().clone()
     }
 
     /// Registers a result whose strings are templates as written (see `trusted_results`).
     pub fn set_trusted_result(&self, name: &str, value: Value) {
-        let mut plain = self.task_vars.write().expect("vars lock");
+        let mut plain = self.task_vars.write().unpoisoned();
         if plain.contains_key(name) {
             Arc::make_mut(&mut plain).remove(name);
         }
-        let mut guard = self.trusted_results.write().expect("vars lock");
+        let mut guard = self.trusted_results.write().unpoisoned();
         Arc::make_mut(&mut guard).insert(name.to_string(), value);
     }
 
@@ -92,7 +93,7 @@ impl HostState {
     /// key as a variable of its own (`ansible_distribution`, `getent_passwd`), and under
     /// `ansible_facts` without its `ansible_` prefix (`ansible_facts.distribution`).
     pub fn set_facts(&self, returned: &serde_json::Map<String, Value>) {
-        let mut guard = self.facts.write().expect("facts lock");
+        let mut guard = self.facts.write().unpoisoned();
         let facts = Arc::make_mut(&mut guard);
         let mut all = facts
             .get("ansible_facts")
@@ -113,7 +114,7 @@ impl HostState {
     }
 
     pub fn clear_facts(&self) {
-        *self.facts.write().expect("facts lock") = no_facts();
+        *self.facts.write().unpoisoned() = no_facts();
         if let Some(cache) = &self.fact_cache {
             cache.remove(&self.name);
         }
@@ -121,7 +122,7 @@ impl HostState {
 
     /// The host's connection, opened on first use and kept for the run.
     pub fn connection(&self, target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> {
-        let mut slot = self.connection.lock().expect("connection lock");
+        let mut slot = self.connection.lock().unpoisoned();
         if let Some(c) = slot.as_ref() {
             return Ok(c.clone());
         }
@@ -131,7 +132,7 @@ impl HostState {
     }
 
     pub fn reset_connection(&self) {
-        *self.connection.lock().expect("connection lock") = None;
+        *self.connection.lock().unpoisoned() = None;
     }
 
     pub fn is_out(&self) -> bool {
@@ -184,7 +185,7 @@ impl Hosts {
 
     /// The inventory as it stands now.
     pub fn inventory(&self) -> Arc<Inventory> {
-        self.inventory.read().expect("inventory lock").clone()
+        self.inventory.read().unpoisoned().clone()
     }
 
     /// Changes the inventory while the run goes (`add_host`, `group_by`): `change` edits a copy
@@ -195,7 +196,7 @@ impl Hosts {
         &self,
         change: impl FnOnce(&mut Inventory) -> Result<bool, T>,
     ) -> Result<bool, T> {
-        let mut slot = self.inventory.write().expect("inventory lock");
+        let mut slot = self.inventory.write().unpoisoned();
         let mut copy = Inventory::clone(&slot);
         if !change(&mut copy)? {
             return Ok(false);
@@ -205,13 +206,12 @@ impl Hosts {
         // `groups` and the hosts' variables follow while the inventory is still held: two
         // hosts changing it at once (group_by) must not leave the older copy's `groups` last.
         {
-            let mut globals = self.globals.write().expect("globals lock");
+            let mut globals = self.globals.write().unpoisoned();
             Arc::make_mut(&mut globals)
                 .insert("groups".into(), Value::Object(inventory.groups_var()));
         }
-        for state in self.states.read().expect("hosts lock").values() {
-            *state.inventory_vars.write().expect("vars lock") =
-                Arc::new(inventory.host_vars(&state.name));
+        for state in self.states.read().unpoisoned().values() {
+            *state.inventory_vars.write().unpoisoned() = Arc::new(inventory.host_vars(&state.name));
         }
         drop(slot);
         Ok(true)
@@ -237,10 +237,10 @@ impl Hosts {
     }
 
     pub fn get(&self, name: &str) -> Arc<HostState> {
-        if let Some(state) = self.states.read().expect("hosts lock").get(name) {
+        if let Some(state) = self.states.read().unpoisoned().get(name) {
             return state.clone();
         }
-        let mut states = self.states.write().expect("hosts lock");
+        let mut states = self.states.write().unpoisoned();
         states
             .entry(name.to_string())
             .or_insert_with(|| {
@@ -281,7 +281,7 @@ impl Hosts {
     pub fn scope_of(self: &Arc<Self>, host: &str) -> Arc<Scope> {
         let state = self.get(host);
         let layers = vec![
-            Layer::data(self.globals.read().expect("globals lock").clone()),
+            Layer::data(self.globals.read().unpoisoned().clone()),
             Layer::template(state.inventory_vars()),
             Layer::data(state.facts()),
             Layer::template(state.included_vars()),
@@ -297,7 +297,7 @@ impl Hosts {
 impl HostVarsSource for Hosts {
     fn scope_for(self: Arc<Self>, host: &str) -> Option<Arc<Scope>> {
         let known = self.inventory().host(host).is_some()
-            || self.states.read().expect("hosts lock").contains_key(host);
+            || self.states.read().unpoisoned().contains_key(host);
         known.then(|| self.scope_of(host))
     }
 

@@ -19,6 +19,9 @@
 //! std::process::exit(code);
 //! ```
 
+// Input from a playbook, inventory or host must never panic the run: handle the error instead.
+#![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
+
 mod actions;
 pub mod ansible_modules;
 pub mod connection;
@@ -51,6 +54,18 @@ pub use plan::Selection;
 
 /// Variables: names to values.
 pub type Vars = serde_json::Map<String, Value>;
+
+/// The guard of a lock whose holder panicked: the engine's locks guard plain collections that no
+/// update leaves half done, so the run goes on with them rather than panicking a second time.
+pub(crate) trait Unpoisoned<Guard> {
+    fn unpoisoned(self) -> Guard;
+}
+
+impl<Guard> Unpoisoned<Guard> for std::sync::LockResult<Guard> {
+    fn unpoisoned(self) -> Guard {
+        self.unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+}
 
 /// Everything the command line says about a run.
 #[derive(Debug, Clone)]
@@ -337,8 +352,8 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
     if let Some(code) = engine.aborted() {
         return code.into();
     }
-    let stats = engine.stats.lock().expect("stats lock").clone();
-    let records = std::mem::take(&mut *engine.records.lock().expect("records lock"));
+    let stats = engine.stats.lock().unpoisoned().clone();
+    let records = std::mem::take(&mut *engine.records.lock().unpoisoned());
     engine.out.recap(&stats);
     engine.out.custom_stats(&stats);
     if let Some(name) = &opts.selection.start_at_task

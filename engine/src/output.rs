@@ -5,6 +5,7 @@ use std::sync::Mutex;
 
 use serde_json::Value;
 
+use crate::Unpoisoned;
 use crate::recap::Stats;
 use crate::value_text;
 
@@ -144,7 +145,7 @@ impl Output {
     /// One event of the `--output json` stream (nothing in text mode).
     pub fn event(&self, event: &Value) {
         if self.json {
-            let _guard = self.lock.lock().expect("output lock");
+            let _guard = self.lock.lock().unpoisoned();
             let mut out = std::io::stdout().lock();
             // Vault-decrypted values never reach the screen.
             let _ = writeln!(out, "{}", settle_vault::redact(&event.to_string()));
@@ -162,14 +163,14 @@ impl Output {
 
     /// Holds the screen while a question is asked (`--step`).
     pub fn lock_for_prompt(&self) -> std::sync::MutexGuard<'_, ()> {
-        self.lock.lock().expect("output lock")
+        self.lock.lock().unpoisoned()
     }
 
     pub fn print(&self, text: &str) {
         if self.json {
             return;
         }
-        let _guard = self.lock.lock().expect("output lock");
+        let _guard = self.lock.lock().unpoisoned();
         let mut out = std::io::stdout().lock();
         // Vault-decrypted values never reach the screen (results, `debug`, diffs, -v).
         let _ = writeln!(out, "{}", settle_vault::redact(text));
@@ -189,18 +190,13 @@ impl Output {
     /// A warning printed once per run however often it is met, as Ansible's display
     /// deduplicates its warnings.
     pub fn warning_once(&self, text: &str) {
-        if self
-            .warned
-            .lock()
-            .expect("warned lock")
-            .insert(text.to_string())
-        {
+        if self.warned.lock().unpoisoned().insert(text.to_string()) {
             self.warning(text);
         }
     }
 
     pub fn warning(&self, text: &str) {
-        let _guard = self.lock.lock().expect("output lock");
+        let _guard = self.lock.lock().unpoisoned();
         let line = format!("[WARNING]: {}", settle_vault::redact(text));
         eprintln!("{}", self.paint(MAGENTA, &line));
     }
@@ -301,7 +297,7 @@ impl Output {
     }
 
     pub fn error(&self, text: &str) {
-        let _guard = self.lock.lock().expect("output lock");
+        let _guard = self.lock.lock().unpoisoned();
         let text = settle_vault::redact(text);
         eprintln!("{}", self.paint(BRIGHT_RED, &format!("[ERROR]: {text}")));
     }

@@ -20,6 +20,7 @@ use minijinja::value::{Enumerator, Object, ObjectRepr, ValueKind};
 use minijinja::{Environment, ErrorKind, UndefinedBehavior, Value as Mj};
 use serde_json::Value;
 
+use crate::Unpoisoned;
 use crate::Vars;
 
 /// The marker `omit` renders to; arguments equal to it are dropped.
@@ -297,15 +298,15 @@ impl Scope {
         if let Some(layer) = self.layers.iter().rev().find(|l| l.vars.contains_key(name)) {
             crate::filters::protomatter::note_read(&layer.vars, name, layer.data);
         }
-        if let Some(v) = self.cache.lock().expect("cache lock").get(name) {
+        if let Some(v) = self.cache.lock().unpoisoned().get(name) {
             return Some(v.clone());
         }
         let (raw, data) = self.entry(name)?;
         let value = if !data && needs_render(&raw) {
             {
-                let mut resolving = self.resolving.lock().expect("resolving lock");
+                let mut resolving = self.resolving.lock().unpoisoned();
                 if resolving.iter().any(|n| n == name) {
-                    *self.inner_error.lock().expect("error lock") = Some(format!(
+                    *self.inner_error.lock().unpoisoned() = Some(format!(
                         "recursive loop detected in template: {name} refers to itself"
                     ));
                     return None;
@@ -313,14 +314,11 @@ impl Scope {
                 resolving.push(name.to_string());
             }
             let rendered = templar().render_keeping_vaulted(&raw, self);
-            self.resolving
-                .lock()
-                .expect("resolving lock")
-                .retain(|n| n != name);
+            self.resolving.lock().unpoisoned().retain(|n| n != name);
             match rendered {
                 Ok(v) => crate::vaulted::to_template_value(&v),
                 Err(e) => {
-                    let mut slot = self.inner_error.lock().expect("error lock");
+                    let mut slot = self.inner_error.lock().unpoisoned();
                     if slot.is_none() {
                         *slot = Some(format!("while rendering variable '{name}': {}", e.message));
                     }
@@ -332,13 +330,13 @@ impl Scope {
         };
         self.cache
             .lock()
-            .expect("cache lock")
+            .unpoisoned()
             .insert(name.to_string(), value.clone());
         Some(value)
     }
 
     fn take_inner_error(&self) -> Option<String> {
-        self.inner_error.lock().expect("error lock").take()
+        self.inner_error.lock().unpoisoned().take()
     }
 }
 
@@ -657,6 +655,8 @@ impl Templar {
     fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Only custom delimiters can make the syntax config fail, and these are the defaults.
+        #[allow(clippy::expect_used)]
         env.set_syntax(
             minijinja::syntax::SyntaxConfig::builder()
                 .trim_blocks(true)
@@ -694,6 +694,8 @@ impl Templar {
         let variants = (0..4)
             .map(|i| {
                 let mut variant = env.clone();
+                // As above: the default delimiters cannot fail.
+                #[allow(clippy::expect_used)]
                 variant.set_syntax(
                     minijinja::syntax::SyntaxConfig::builder()
                         .trim_blocks(i / 2 == 1)

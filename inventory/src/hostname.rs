@@ -175,12 +175,14 @@ fn expand_one(line: &str) -> Result<Vec<String>, String> {
     match alpha {
         Some(letters) => items.extend(letters.into_iter().map(String::from)),
         None => {
+            // Python's range(b, e + 1, s), in i128 so that no step past an i64 end overflows.
             let (b, e, s) = (python_int(beg)?, python_int(end)?, python_int(step)?);
+            let (b, e, s) = (i128::from(b), i128::from(e), i128::from(s));
             if s == 0 {
                 return Err("range() arg 3 must not be zero".into());
             }
             let mut i = b;
-            while (s > 0 && i <= e) || (s < 0 && i < e + 1 && i > e) {
+            while (s > 0 && i <= e) || (s < 0 && i > e + 1) {
                 items.push(zfill(i, width));
                 if items.len() > MAX_HOSTS {
                     return Err(format!(
@@ -231,7 +233,7 @@ fn python_int(text: &str) -> Result<i64, String> {
     Ok(if negative { -value } else { value })
 }
 
-fn zfill(i: i64, width: usize) -> String {
+fn zfill(i: i128, width: usize) -> String {
     if i < 0 {
         format!("-{:0>w$}", i.unsigned_abs(), w = width.saturating_sub(1))
     } else {

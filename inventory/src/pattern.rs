@@ -161,7 +161,7 @@ fn match_one(inventory: &Inventory, term: &str) -> Result<Vec<String>, PatternEr
             let end = if end == -1 { len - 1 } else { end };
             let (s, e) = (
                 start.clamp(0, len) as usize,
-                (end + 1).clamp(0, len) as usize,
+                end.saturating_add(1).clamp(0, len) as usize,
             );
             Ok(hosts
                 .get(s..e.max(s))

@@ -62,7 +62,7 @@ pub(super) fn pause(ctx: &ActionContext) -> Result<ActionResult, String> {
         })?,
     };
     let (seconds, unit) = match (int("minutes")?, int("seconds")?) {
-        (Some(m), _) => (Some(m * 60), "minutes"),
+        (Some(m), _) => (Some(m.saturating_mul(60)), "minutes"),
         (None, Some(s)) => (Some(s), "seconds"),
         (None, None) => (None, "minutes"),
     };
@@ -210,7 +210,8 @@ impl Terminal {
         }
         let interrupt_key = interrupt.unwrap_or(original.c_cc[libc::VINTR]);
         let erase = original.c_cc[libc::VERASE];
-        let deadline = seconds.map(|s| Instant::now() + Duration::from_secs(s));
+        // A pause past what the clock holds waits as one without a time.
+        let deadline = seconds.and_then(|s| Instant::now().checked_add(Duration::from_secs(s)));
         let mut typed: Vec<u8> = Vec::new();
         let outcome = loop {
             let wait = match deadline {

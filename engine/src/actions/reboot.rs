@@ -298,9 +298,10 @@ fn until(
     what: &str,
     attempt: impl Fn(&ActionContext) -> Result<(), String>,
 ) -> Result<(), String> {
-    let deadline = Instant::now() + timeout;
+    // A timeout past what the clock holds never passes.
+    let deadline = Instant::now().checked_add(timeout);
     let mut fails: u32 = 0;
-    while Instant::now() < deadline {
+    while deadline.is_none_or(|d| Instant::now() < d) {
         match attempt(ctx) {
             Ok(()) => return Ok(()),
             Err(_) => {

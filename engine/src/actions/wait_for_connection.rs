@@ -84,9 +84,10 @@ fn seconds(v: &Value) -> Option<u64> {
 
 /// Pings until the host answers or `timeout` passes; the last error if it never did.
 fn until_pong(ctx: &ActionContext, timeout: Duration, sleep: Duration) -> Option<String> {
-    let deadline = Instant::now() + timeout;
+    // A timeout past what the clock holds never passes.
+    let deadline = Instant::now().checked_add(timeout);
     let mut error = String::from("no attempt was made");
-    while Instant::now() < deadline {
+    while deadline.is_none_or(|d| Instant::now() < d) {
         (ctx.reset_connection)();
         match ping(ctx) {
             Ok(()) => return None,

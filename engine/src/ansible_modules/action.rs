@@ -28,6 +28,7 @@ use std::sync::{Mutex, OnceLock};
 use serde_json::{Map, Value, json};
 use settle_playbooks::Task;
 
+use crate::Unpoisoned;
 use crate::connection::{Become, HostKeyPolicy, Target};
 
 const WORKER: &str = include_str!("action_worker.py");
@@ -55,7 +56,7 @@ fn found() -> &'static Mutex<Found> {
 
 /// Remembers a role: its `action_plugins/` are known to every task of the run.
 pub(crate) fn remember_role(role_path: &Path) {
-    let mut found = found().lock().expect("action plugin state");
+    let mut found = found().lock().unpoisoned();
     if !found.roles.iter().any(|r| r == role_path) {
         found.roles.push(role_path.to_path_buf());
     }
@@ -71,7 +72,7 @@ pub(crate) fn find(task: &Task, play_dir: &Path) -> Option<ActionPlugin> {
     }
     let role = task.role.as_ref().map(|r| r.path.clone());
     let key = (written.to_string(), role.clone(), play_dir.to_path_buf());
-    if let Some(hit) = found().lock().expect("action plugin state").found.get(&key) {
+    if let Some(hit) = found().lock().unpoisoned().found.get(&key) {
         return hit.clone();
     }
     let path = plugin_file(written, role.as_deref(), play_dir);
@@ -81,11 +82,7 @@ pub(crate) fn find(task: &Task, play_dir: &Path) -> Option<ActionPlugin> {
     });
     // `normal` is what runs a module without a plugin of its own.
     let hit = hit.filter(|h| *h != ActionPlugin::Alias("normal".into()));
-    found()
-        .lock()
-        .expect("action plugin state")
-        .found
-        .insert(key, hit.clone());
+    found().lock().unpoisoned().found.insert(key, hit.clone());
     hit
 }
 
@@ -113,7 +110,7 @@ fn plugin_file(written: &str, role: Option<&Path>, play_dir: &Path) -> Option<Pa
     dirs.extend(
         found()
             .lock()
-            .expect("action plugin state")
+            .unpoisoned()
             .roles
             .iter()
             .map(|r| r.join("action_plugins")),
@@ -304,7 +301,7 @@ fn request(call: &Call) -> Value {
     plugin_dirs.extend(
         found()
             .lock()
-            .expect("action plugin state")
+            .unpoisoned()
             .roles
             .iter()
             .map(|r| r.display().to_string()),

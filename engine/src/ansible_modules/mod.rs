@@ -30,6 +30,8 @@ use serde_json::Value;
 use settle_modules::{ModulePayload, ModuleStyle};
 use settle_playbooks::Task;
 
+use crate::Unpoisoned;
+
 pub(crate) mod action;
 
 const PACKER: &str = include_str!("pack.py");
@@ -86,18 +88,14 @@ fn state() -> &'static Mutex<State> {
 
 /// `-M`/`--module-path`: folders searched before `ANSIBLE_LIBRARY`'s.
 pub fn add_module_paths(paths: impl IntoIterator<Item = PathBuf>) {
-    state()
-        .lock()
-        .expect("module state")
-        .module_paths
-        .extend(paths);
+    state().lock().unpoisoned().module_paths.extend(paths);
 }
 
 /// Remembers a role's `library/` folder: its modules are known to every task of the run.
 pub(crate) fn remember_role(role_path: &Path) {
     action::remember_role(role_path);
     let library = role_path.join("library");
-    let mut state = state().lock().expect("module state");
+    let mut state = state().lock().unpoisoned();
     if library.is_dir() && !state.role_libraries.contains(&library) {
         state.role_libraries.push(library);
     }
@@ -220,18 +218,14 @@ pub(crate) fn find(task: &Task, play_dir: &Path) -> Result<FoundModule, String> 
         role.clone(),
         play_dir.to_path_buf(),
     );
-    if let Some(found) = state().lock().expect("module state").found.get(&key) {
+    if let Some(found) = state().lock().unpoisoned().found.get(&key) {
         return found.clone();
     }
     if let Some(role) = &role {
         remember_role(role);
     }
     let found = find_uncached(&task.module_as_written, role.as_deref(), play_dir);
-    state()
-        .lock()
-        .expect("module state")
-        .found
-        .insert(key, found.clone());
+    state().lock().unpoisoned().found.insert(key, found.clone());
     found
 }
 
@@ -257,7 +251,7 @@ fn find_uncached(
         }
         dirs.push(play_dir.join("library"));
         {
-            let state = state().lock().expect("module state");
+            let state = state().lock().unpoisoned();
             dirs.extend(state.module_paths.iter().cloned());
         }
         if let Ok(library) = std::env::var("ANSIBLE_LIBRARY") {
@@ -268,14 +262,7 @@ fn find_uncached(
                     .map(|d| PathBuf::from(crate::connection::expand_home(d))),
             );
         }
-        dirs.extend(
-            state()
-                .lock()
-                .expect("module state")
-                .role_libraries
-                .iter()
-                .cloned(),
-        );
+        dirs.extend(state().lock().unpoisoned().role_libraries.iter().cloned());
         for dir in &dirs {
             if let Some(path) = module_file(dir, short) {
                 return Ok(FoundModule {
@@ -484,18 +471,13 @@ fn builtin_redirect(core: &AnsibleCore, name: &str) -> Option<String> {
 
 /// The payload of a found module, packed once per run.
 pub(crate) fn pack(found: &FoundModule, play_dir: &Path) -> Result<Arc<Packed>, String> {
-    if let Some(packed) = state()
-        .lock()
-        .expect("module state")
-        .packed
-        .get(&found.path)
-    {
+    if let Some(packed) = state().lock().unpoisoned().packed.get(&found.path) {
         return packed.clone();
     }
     let packed = pack_uncached(found, play_dir).map(Arc::new);
     state()
         .lock()
-        .expect("module state")
+        .unpoisoned()
         .packed
         .insert(found.path.clone(), packed.clone());
     packed

@@ -212,20 +212,21 @@ impl AgentPipe {
         become_: Option<&Become>,
     ) -> Result<Started, ConnectionError> {
         let mut reader = BufReader::new(reader);
-        let deadline = become_.map(|b| {
-            tokio::time::Instant::now() + std::time::Duration::from_secs(b.timeout_secs.max(1))
+        // A timeout past what the clock holds is no deadline.
+        let deadline = become_.and_then(|b| {
+            tokio::time::Instant::now()
+                .checked_add(std::time::Duration::from_secs(b.timeout_secs.max(1)))
         });
         let mut seen = String::new();
         let mut sent_password = false;
         loop {
             let mut line = Vec::new();
             let read = read_line_or_prompt(&mut reader, &mut line, become_);
-            let read = match deadline {
-                Some(deadline) => match tokio::time::timeout_at(deadline, read).await {
+            let read = match become_.zip(deadline) {
+                Some((become_, deadline)) => match tokio::time::timeout_at(deadline, read).await {
                     Ok(read) => read,
                     Err(_) => {
                         seen.push_str(String::from_utf8_lossy(&line).trim());
-                        let become_ = become_.expect("a deadline comes with become");
                         let waiting_for_prompt = become_.password.is_some() && !sent_password;
                         return Err(ConnectionError::Unreachable(become_failure(
                             "Timed out",

@@ -46,7 +46,7 @@ impl Connection for Local {
                 .run(request, Some(b)),
             _ => {
                 if let Some(agents) = self.agents.get() {
-                    runtime().block_on(agents.retire_agents_of_removed_user(request));
+                    runtime()?.block_on(agents.retire_agents_of_removed_user(request));
                 }
                 Ok(settle_modules::run(request))
             }
@@ -80,8 +80,11 @@ impl Transport for LocalShell {
                 .stderr(Stdio::null())
                 .spawn()
                 .map_err(|e| ConnectionError::Failed(format!("cannot run /bin/sh: {e}")))?;
-            let stdin = child.stdin.take().expect("piped stdin");
-            let stdout = child.stdout.take().expect("piped stdout");
+            let (Some(stdin), Some(stdout)) = (child.stdin.take(), child.stdout.take()) else {
+                return Err(ConnectionError::Failed(
+                    "/bin/sh started without its pipes".into(),
+                ));
+            };
             Ok(Exec {
                 stdin: Box::new(stdin),
                 stdout: Box::new(stdout),
@@ -98,7 +101,12 @@ impl Transport for LocalShell {
                 .stderr(Stdio::piped())
                 .spawn()
                 .map_err(|e| ConnectionError::Failed(format!("cannot run /bin/sh: {e}")))?;
-            let mut stdin: Writer = Box::new(child.stdin.take().expect("piped stdin"));
+            let Some(stdin) = child.stdin.take() else {
+                return Err(ConnectionError::Failed(
+                    "/bin/sh started without its stdin".into(),
+                ));
+            };
+            let mut stdin: Writer = Box::new(stdin);
             feed(&mut stdin, input).await?;
             drop(stdin);
             let mut stderr = String::new();

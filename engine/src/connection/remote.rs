@@ -13,18 +13,23 @@ use super::agent::{
     AgentBinary, AgentPipe, Reader, Started, Writer, agent_binary, start_command, upload_command,
 };
 use super::{Become, Connection, ConnectionError};
+use crate::Unpoisoned;
 
 /// The runtime the transports' async I/O runs on; callers block on it from worker threads.
-pub(crate) fn runtime() -> &'static tokio::runtime::Runtime {
-    static RUNTIME: OnceLock<tokio::runtime::Runtime> = OnceLock::new();
-    RUNTIME.get_or_init(|| {
-        tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .thread_name("settle-io")
-            .enable_all()
-            .build()
-            .expect("the I/O runtime starts")
-    })
+/// Starting it fails only when the system refuses threads: an error for the host at hand.
+pub(crate) fn runtime() -> Result<&'static tokio::runtime::Runtime, ConnectionError> {
+    static RUNTIME: OnceLock<Result<tokio::runtime::Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(2)
+                .thread_name("settle-io")
+                .enable_all()
+                .build()
+                .map_err(|e| e.to_string())
+        })
+        .as_ref()
+        .map_err(|e| ConnectionError::Failed(format!("cannot start the I/O runtime: {e}")))
 }
 
 /// A remote command's standard input and (merged) output, and what keeps it alive.
@@ -70,12 +75,15 @@ impl<T: Transport> RemoteConnection<T> {
         }
     }
 
-    fn transport(&self) -> &T {
-        self.transport.as_ref().expect("transport lives until drop")
+    /// The transport lives until drop; only `Drop` takes it.
+    fn transport(&self) -> Result<&T, ConnectionError> {
+        self.transport.as_ref().ok_or_else(|| {
+            ConnectionError::Failed(format!("{}: the connection is closed", self.label))
+        })
     }
 
     async fn start_agent(&self, become_: Option<&Become>) -> Result<AgentPipe, ConnectionError> {
-        let binary = self.transport().agent_binary()?;
+        let binary = self.transport()?.agent_binary()?;
         let command = start_command(&binary.hash, become_);
         if super::verbosity() >= 4 {
             println!(
@@ -85,7 +93,7 @@ impl<T: Transport> RemoteConnection<T> {
             );
         }
         for attempt in 0..2 {
-            let exec = self.transport().exec(&command).await?;
+            let exec = self.transport()?.exec(&command).await?;
             match AgentPipe::start(exec.stdin, exec.stdout, exec.keep, become_).await? {
                 Started::Running(pipe) => return Ok(pipe),
                 Started::NeedsUpload(arch) if attempt == 0 => {
@@ -96,7 +104,7 @@ impl<T: Transport> RemoteConnection<T> {
                             binary.arch
                         )));
                     }
-                    self.transport()
+                    self.transport()?
                         .run_with_input(&upload_command(&binary.hash), binary.bytes()?)
                         .await?;
                 }
@@ -121,14 +129,14 @@ impl<T: Transport> RemoteConnection<T> {
                 || super::become_allow_same_user()
         });
         let key = become_.cloned();
-        if let Some(agent) = self.agents.lock().expect("agents lock").get(&key) {
+        if let Some(agent) = self.agents.lock().unpoisoned().get(&key) {
             return Ok(agent.clone());
         }
         let pipe = Arc::new(tokio::sync::Mutex::new(self.start_agent(become_).await?));
         Ok(self
             .agents
             .lock()
-            .expect("agents lock")
+            .unpoisoned()
             .entry(key)
             .or_insert(pipe)
             .clone())
@@ -149,7 +157,7 @@ impl<T: Transport> RemoteConnection<T> {
         let retired: Vec<_> = self
             .agents
             .lock()
-            .expect("agents lock")
+            .unpoisoned()
             .extract_if(|key, _| key.as_ref().is_some_and(|b| b.effective_user() == name))
             .map(|(_, agent)| agent)
             .collect();
@@ -161,16 +169,17 @@ impl<T: Transport> RemoteConnection<T> {
 
 impl<T: Transport> Drop for RemoteConnection<T> {
     fn drop(&mut self) {
-        // Closing channels and sessions spawns tasks: do it where the runtime is.
-        let _guard = runtime().enter();
-        self.agents.get_mut().expect("agents lock").clear();
+        // Closing channels and sessions spawns tasks: do it where the runtime is (there is a
+        // connection to drop only if the runtime started).
+        let _guard = runtime().ok().map(|r| r.enter());
+        self.agents.get_mut().unpoisoned().clear();
         drop(self.transport.take());
     }
 }
 
 impl<T: Transport> Connection for RemoteConnection<T> {
     fn run(&self, request: &Request, become_: Option<&Become>) -> Result<Outcome, ConnectionError> {
-        runtime().block_on(async {
+        runtime()?.block_on(async {
             self.retire_agents_of_removed_user(request).await;
             let agent = self.agent(become_).await?;
             let mut pipe = agent.lock().await;

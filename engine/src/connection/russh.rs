@@ -94,7 +94,7 @@ pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<Russh>, Connec
         ))
     })?;
     let timeout = Duration::from_secs(target.timeout_secs.max(1));
-    let (handle, jumps) = runtime()
+    let (handle, jumps) = runtime()?
         .block_on(open(resolved, timeout))
         .map_err(ConnectionError::Unreachable)?;
     Ok(RemoteConnection::new(

@@ -172,7 +172,7 @@ fn run_master(target: &Target, options: &MasterOptions) -> Result<Session, Conne
     if let Some(file) = &options.config_file {
         builder.config_file(file);
     }
-    runtime()
+    runtime()?
         .block_on(builder.connect_mux(&target.address))
         .map_err(|e| {
             ConnectionError::Unreachable(format!(
@@ -204,7 +204,7 @@ fn persistent_master(
         })?;
     let resumed = Session::resume_mux(path.clone().into_boxed_path(), None);
     if path.exists() {
-        if runtime().block_on(resumed.check()).is_ok() {
+        if runtime()?.block_on(resumed.check()).is_ok() {
             if super::verbosity() >= 3 {
                 println!(
                     "<{}> SSH: reusing the master at {}",
@@ -426,8 +426,11 @@ impl Transport for SystemSsh {
                 .spawn()
                 .await
                 .map_err(|e| ConnectionError::Unreachable(describe(&e)))?;
-            let stdin = child.stdin().take().expect("piped stdin");
-            let stdout = child.stdout().take().expect("piped stdout");
+            let (Some(stdin), Some(stdout)) = (child.stdin().take(), child.stdout().take()) else {
+                return Err(ConnectionError::Failed(
+                    "ssh started without its pipes".into(),
+                ));
+            };
             Ok(Exec {
                 stdin: Box::new(stdin),
                 stdout: Box::new(stdout),
@@ -447,8 +450,12 @@ impl Transport for SystemSsh {
                 .spawn()
                 .await
                 .map_err(|e| ConnectionError::Unreachable(describe(&e)))?;
-            let mut stdin: super::agent::Writer =
-                Box::new(child.stdin().take().expect("piped stdin"));
+            let Some(stdin) = child.stdin().take() else {
+                return Err(ConnectionError::Failed(
+                    "ssh started without its stdin".into(),
+                ));
+            };
+            let mut stdin: super::agent::Writer = Box::new(stdin);
             feed(&mut stdin, input).await?;
             drop(stdin);
             let mut stderr = String::new();

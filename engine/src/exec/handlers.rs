@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde_json::{Value, json};
 
 use super::{PlayRun, StepOutcome};
+use crate::Unpoisoned;
 use crate::hosts::HostState;
 use crate::template::{Layer, Scope, is_template, templar};
 use settle_playbooks::Task;
@@ -63,7 +64,7 @@ impl PlayRun<'_> {
 
     /// Every handler of the play: its own, then those of the roles `include_role` has read.
     fn all_handlers(&self) -> Vec<Task> {
-        let included = self.included_handlers.lock().expect("handlers lock");
+        let included = self.included_handlers.lock().unpoisoned();
         self.play
             .handlers
             .iter()
@@ -78,8 +79,8 @@ impl PlayRun<'_> {
     fn handler_scope(&self, handler: &Task) -> Arc<Scope> {
         let hosts = &self.engine.hosts;
         let mut layers = vec![
-            Layer::data(hosts.globals.read().expect("globals").clone()),
-            Layer::template(self.role_defaults.lock().expect("role vars lock").clone()),
+            Layer::data(hosts.globals.read().unpoisoned().clone()),
+            Layer::template(self.role_defaults.lock().unpoisoned().clone()),
         ];
         if let Some(role) = &handler.role {
             layers.push(Layer::template(role.defaults.clone()));
@@ -88,9 +89,7 @@ impl PlayRun<'_> {
         if let Some(vf) = self.play_hosts.first().and_then(|h| self.vars_files.get(h)) {
             layers.push(Layer::template(vf.clone()));
         }
-        layers.push(Layer::template(
-            self.role_vars.lock().expect("role vars lock").clone(),
-        ));
+        layers.push(Layer::template(self.role_vars.lock().unpoisoned().clone()));
         if let Some(role) = &handler.role {
             layers.push(Layer::template(role.vars.clone()));
             layers.push(Layer::template(role.params.clone()));
@@ -196,7 +195,7 @@ impl PlayRun<'_> {
         if !std::env::var("ANSIBLE_DEBUG").is_ok_and(|v| crate::template::json_bool(&v.into())) {
             return;
         }
-        let notified = self.notified.lock().expect("notify lock");
+        let notified = self.notified.lock().unpoisoned();
         for host in batch {
             let message = match notified.get(host).is_some_and(|set| !set.is_empty()) {
                 true => format!("META: triggered running handlers for {host}"),
@@ -262,7 +261,7 @@ impl PlayRun<'_> {
         let mut progressed = false;
         for (index, handler) in handlers.iter().enumerate() {
             let hosts: Vec<String> = {
-                let notified = self.notified.lock().expect("notify lock");
+                let notified = self.notified.lock().unpoisoned();
                 batch
                     .iter()
                     .filter(|h| outcomes.get(*h) == Some(&StepOutcome::Ok))
@@ -330,7 +329,7 @@ impl PlayRun<'_> {
         by_name: &[Vec<String>],
         ran: &HashMap<String, HashSet<usize>>,
     ) {
-        let mut notified = self.notified.lock().expect("notify lock");
+        let mut notified = self.notified.lock().unpoisoned();
         for h in batch {
             if outcomes.get(h) == Some(&StepOutcome::Ok) {
                 notified.remove(h);

@@ -10,6 +10,7 @@ use settle_playbooks::{Include, RoleInclude, Task, TaskNode};
 
 use super::loops::{item_layer, loop_items, loop_var_name, trusted_items};
 use super::{End, PlayRun, StepOutcome, absolute, bool_of, value_text};
+use crate::Unpoisoned;
 use crate::Vars;
 use crate::actions::{self};
 use crate::output::Status;
@@ -398,7 +399,7 @@ impl PlayRun<'_> {
             (&self.role_defaults, &role.defaults),
             (&self.role_vars, &role.vars),
         ] {
-            let mut slot = mine.lock().expect("role vars lock");
+            let mut slot = mine.lock().unpoisoned();
             let mut merged = Vars::clone(&slot);
             merged.extend(theirs.iter().map(|(k, v)| (k.clone(), v.clone())));
             *slot = Arc::new(merged);
@@ -426,7 +427,7 @@ impl PlayRun<'_> {
                 ))
             ),
         );
-        if let Some(t) = self.included.lock().expect("include lock").get(&key) {
+        if let Some(t) = self.included.lock().unpoisoned().get(&key) {
             return Ok(t.clone());
         }
         let tasks = match &include.role_include {
@@ -448,7 +449,7 @@ impl PlayRun<'_> {
                     &include.apply,
                 )
                 .map_err(IncludeError::of)?;
-                let mut known = self.included_handlers.lock().expect("handlers lock");
+                let mut known = self.included_handlers.lock().unpoisoned();
                 for handler in handlers {
                     let registered = self.play.handlers.iter().chain(known.iter()).any(|h| {
                         h.name == handler.name
@@ -476,10 +477,7 @@ impl PlayRun<'_> {
             }
         }
         let tasks = Arc::new(tasks);
-        self.included
-            .lock()
-            .expect("include lock")
-            .insert(key, tasks.clone());
+        self.included.lock().unpoisoned().insert(key, tasks.clone());
         Ok(tasks)
     }
 }

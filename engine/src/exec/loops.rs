@@ -302,7 +302,8 @@ impl PlayRun<'_> {
                 }
             }
             if let Some(pause) = lc.pause {
-                std::thread::sleep(Duration::from_secs_f64(pause));
+                // The parser keeps a pause between 0 and a year; nothing else reaches here.
+                std::thread::sleep(Duration::try_from_secs_f64(pause).unwrap_or_default());
             }
         }
         let any = |s: Status| results.iter().any(|(st, _)| *st == s);

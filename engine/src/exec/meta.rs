@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use super::delegate::target_of;
 use super::{FACTS, PlayRun, StepOutcome, bool_of};
+use crate::Unpoisoned;
 use crate::actions::host_python;
 use crate::connection::ConnectionError;
 use crate::fact_cache::Gathering;
@@ -284,7 +285,7 @@ impl PlayRun<'_> {
                 "clear_host_errors" => StepOutcome::ErrorsCleared,
                 "refresh_inventory" if i == 0 => match self.engine.hosts.refresh_inventory() {
                     Ok(()) => {
-                        self.magic.lock().expect("magic lock").clear();
+                        self.magic.lock().unpoisoned().clear();
                         self.forget_play_magic();
                         StepOutcome::Ok
                     }

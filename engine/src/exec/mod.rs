@@ -32,6 +32,7 @@ use indexmap::IndexSet;
 use serde_json::{Value, json};
 use settle_playbooks::{Location, Play, Strategy, Task, TaskNode};
 
+use crate::Unpoisoned;
 use crate::hosts::Hosts;
 use crate::output::{Output, Status};
 use crate::plan::Plan;
@@ -221,7 +222,7 @@ impl<'a> Engine<'a> {
             }
         };
         let plan = {
-            let mut started = self.started.lock().expect("start lock");
+            let mut started = self.started.lock().unpoisoned();
             Plan::for_play(play, &self.opts.selection, &mut started)
         };
         let (role_defaults, role_vars) = play_role_vars(play);
@@ -270,7 +271,7 @@ impl<'a> Engine<'a> {
                         &json!({"changed": false, "msg": e}),
                         false,
                     );
-                    self.stats.lock().expect("stats").host(host).failures += 1;
+                    self.stats.lock().unpoisoned().host(host).failures += 1;
                     self.hosts.get(host).leave_run();
                 }
             }
@@ -284,7 +285,7 @@ impl<'a> Engine<'a> {
                 self.out.banner(&format!("PLAY [{name}]"));
             }
             pr.end_batch.store(false, Ordering::SeqCst);
-            *pr.batch.lock().expect("batch lock") = batch.clone();
+            *pr.batch.lock().unpoisoned() = batch.clone();
             pr.forget_play_magic();
             let ends = pr.walk(&plan, &batch, &HashMap::new());
             if play.force_handlers.unwrap_or(self.opts.force_handlers)
@@ -382,11 +383,11 @@ impl<'a> Engine<'a> {
 
     /// Whether `--start-at-task` found its task (always, without the option).
     pub fn start_at_task_found(&self) -> bool {
-        *self.started.lock().expect("start lock")
+        *self.started.lock().unpoisoned()
     }
 
     fn count(&self, host: &str, f: impl FnOnce(&mut crate::recap::HostStats)) {
-        f(self.stats.lock().expect("stats lock").host(host));
+        f(self.stats.lock().unpoisoned().host(host));
     }
 
     /// `--step`: asks before each task; "c" stops asking.
@@ -418,7 +419,7 @@ impl PlayRun<'_> {
                 && self
                     .role_runs
                     .lock()
-                    .expect("role runs lock")
+                    .unpoisoned()
                     .get(&role.instance)
                     .is_some_and(|run| run.completed.contains(host))
         })
@@ -436,7 +437,7 @@ impl PlayRun<'_> {
         };
         let Some(r) = role else { return false };
         let key = (host.to_string(), r.instance.clone());
-        let mut ended = self.ended_roles.lock().expect("ended roles lock");
+        let mut ended = self.ended_roles.lock().unpoisoned();
         if ended.contains(&key) {
             if !complete {
                 return true;
@@ -452,7 +453,7 @@ impl PlayRun<'_> {
     fn end_role(&self, role: &settle_playbooks::Role, host: &str) {
         self.ended_roles
             .lock()
-            .expect("ended roles lock")
+            .unpoisoned()
             .insert((host.to_string(), role.instance.clone()));
     }
 
@@ -461,7 +462,7 @@ impl PlayRun<'_> {
         if let Some(role) = role {
             self.role_runs
                 .lock()
-                .expect("role runs lock")
+                .unpoisoned()
                 .entry(role.instance.clone())
                 .or_default()
                 .ran_a_task
@@ -472,11 +473,7 @@ impl PlayRun<'_> {
     /// The implicit `role_complete` step: hosts that ran a task of the role have run it.
     fn complete_role(&self, role: Option<&Arc<settle_playbooks::Role>>, hosts: &[String]) {
         if let Some(role) = role
-            && let Some(run) = self
-                .role_runs
-                .lock()
-                .expect("role runs lock")
-                .get_mut(&role.instance)
+            && let Some(run) = self.role_runs.lock().unpoisoned().get_mut(&role.instance)
         {
             for host in hosts {
                 if run.ran_a_task.contains(host) {
@@ -570,8 +567,9 @@ fn serial_batches(serial: Option<&Value>, hosts: &[String]) -> Vec<Vec<String>> 
     let mut k = 0;
     while i < total {
         let size = sizes[k.min(sizes.len() - 1)];
-        batches.push(hosts[i..(i + size).min(total)].to_vec());
-        i += size;
+        // `serial: 1.0e+300` is every host left, not an overflow.
+        batches.push(hosts[i..i.saturating_add(size).min(total)].to_vec());
+        i = i.saturating_add(size);
         k += 1;
     }
     batches

@@ -7,6 +7,7 @@ use serde_json::{Map, Value, json};
 use settle_playbooks::{Location, Task};
 
 use super::{PlayRun, StepOutcome, value_text};
+use crate::Unpoisoned;
 use crate::actions::{self};
 use crate::hosts::HostState;
 use crate::output::Status;
@@ -219,11 +220,7 @@ impl PlayRun<'_> {
         self.engine
             .out
             .event(&json!({"event": "task_result", "result": &record}));
-        self.engine
-            .records
-            .lock()
-            .expect("records lock")
-            .push(record);
+        self.engine.records.lock().unpoisoned().push(record);
     }
 
     pub(super) fn report_failure(
@@ -356,7 +353,7 @@ impl PlayRun<'_> {
                 self.engine.abort_run(&message, None, 1);
                 return StepOutcome::Ended;
             }
-            let mut notified = self.notified.lock().expect("notify lock");
+            let mut notified = self.notified.lock().unpoisoned();
             notified.entry(host.to_string()).or_default().extend(names);
         }
         let ignored = status == Status::Failed && ignore_errors;

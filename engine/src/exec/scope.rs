@@ -7,6 +7,7 @@ use serde_json::{Map, Value};
 use settle_playbooks::Task;
 
 use super::{PlayRun, absolute};
+use crate::Unpoisoned;
 use crate::Vars;
 use crate::hosts::HostState;
 use crate::template::{Layer, Scope, templar};
@@ -80,13 +81,13 @@ impl PlayRun<'_> {
 
     /// A host's own magic variables (`inventory_hostname`, `group_names`, …), kept per host.
     pub(super) fn magic(&self, host: &str) -> Arc<Vars> {
-        if let Some(m) = self.magic.lock().expect("magic lock").get(host) {
+        if let Some(m) = self.magic.lock().unpoisoned().get(host) {
             return m.clone();
         }
         let m = Arc::new(self.engine.hosts.magic(host));
         self.magic
             .lock()
-            .expect("magic lock")
+            .unpoisoned()
             .insert(host.to_string(), m.clone());
         m
     }
@@ -94,13 +95,13 @@ impl PlayRun<'_> {
     /// The play's magic variables, the same for every host: one copy shared by all of them, so
     /// memory grows with the hosts, not with their square (each host list is as long as the play).
     pub(super) fn play_magic(&self) -> Arc<Vars> {
-        if let Some(m) = &*self.play_magic.lock().expect("magic lock") {
+        if let Some(m) = &*self.play_magic.lock().unpoisoned() {
             return m.clone();
         }
         let mut m = Vars::new();
         // ansible_play_hosts and ansible_play_batch leave out the hosts that failed or were
         // unreachable; ansible_play_hosts_all keeps every host the play started with.
-        let failed = self.failed_hosts.lock().expect("failed lock").clone();
+        let failed = self.failed_hosts.lock().unpoisoned().clone();
         let active = |hosts: &[String]| -> Value {
             hosts
                 .iter()
@@ -114,7 +115,7 @@ impl PlayRun<'_> {
         m.insert("ansible_play_hosts".into(), play_hosts);
         m.insert(
             "ansible_play_batch".into(),
-            active(&self.batch.lock().expect("batch lock")),
+            active(&self.batch.lock().unpoisoned()),
         );
         m.insert(
             "ansible_play_hosts_all".into(),
@@ -147,21 +148,21 @@ impl PlayRun<'_> {
         m.insert("ansible_role_names".into(), all.into());
         m.insert("playbook_dir".into(), absolute(&self.play.dir).into());
         let m = Arc::new(m);
-        *self.play_magic.lock().expect("magic lock") = Some(m.clone());
+        *self.play_magic.lock().unpoisoned() = Some(m.clone());
         m
     }
 
     /// The play's host lists changed (a new batch, hosts that failed): made anew when next used.
     pub(super) fn forget_play_magic(&self) {
-        *self.play_magic.lock().expect("magic lock") = None;
+        *self.play_magic.lock().unpoisoned() = None;
     }
 
     /// The variables the play's fact gathering sees on a host: the play's, without a task's.
     pub(super) fn fact_scope(&self, host: &HostState) -> Arc<Scope> {
         let hosts = &self.engine.hosts;
         let mut layers = vec![
-            Layer::data(hosts.globals.read().expect("globals").clone()),
-            Layer::template(self.role_defaults.lock().expect("role vars lock").clone()),
+            Layer::data(hosts.globals.read().unpoisoned().clone()),
+            Layer::template(self.role_defaults.lock().unpoisoned().clone()),
             Layer::template(host.inventory_vars()),
             Layer::data(host.facts()),
             Layer::template(self.play_vars.clone()),
@@ -170,7 +171,7 @@ impl PlayRun<'_> {
             layers.push(Layer::template(vf.clone()));
         }
         layers.extend([
-            Layer::template(self.role_vars.lock().expect("role vars lock").clone()),
+            Layer::template(self.role_vars.lock().unpoisoned().clone()),
             Layer::template(host.included_vars()),
             Layer::template(host.trusted_results()),
             Layer::data(host.task_vars()),
@@ -185,7 +186,7 @@ impl PlayRun<'_> {
     pub(super) fn scope(&self, host: &HostState, task: &Task, extra: &[Layer]) -> Arc<Scope> {
         let hosts = &self.engine.hosts;
         let mut layers = Vec::with_capacity(16);
-        layers.push(Layer::data(hosts.globals.read().expect("globals").clone()));
+        layers.push(Layer::data(hosts.globals.read().unpoisoned().clone()));
         // Ansible's PlayContext fills in the connection's variables a task's vars lack: the
         // address is the inventory name when nothing sets `ansible_host`.
         let mut connection = Vars::new();
@@ -193,7 +194,7 @@ impl PlayRun<'_> {
         layers.push(Layer::data(Arc::new(connection)));
         // Every role's defaults and vars are the play's; the task's own role wins over others.
         layers.push(Layer::template(
-            self.role_defaults.lock().expect("role vars lock").clone(),
+            self.role_defaults.lock().unpoisoned().clone(),
         ));
         // A role's defaults and vars come with those of the roles that brought it in (its
         // dependency chain, outermost first), as Ansible's `get_default_vars(dep_chain)`.
@@ -206,9 +207,7 @@ impl PlayRun<'_> {
         if let Some(vf) = self.vars_files.get(&host.name) {
             layers.push(Layer::template(vf.clone()));
         }
-        layers.push(Layer::template(
-            self.role_vars.lock().expect("role vars lock").clone(),
-        ));
+        layers.push(Layer::template(self.role_vars.lock().unpoisoned().clone()));
         if let Some(role) = &task.role {
             layers.push(Layer::template(role.task_vars()));
         }

@@ -13,6 +13,7 @@ use settle_playbooks::{Strategy, Task};
 
 use super::includes::include_name;
 use super::{End, PlayRun, StepOutcome, bool_of};
+use crate::Unpoisoned;
 use crate::Vars;
 use crate::hosts::HostState;
 use crate::plan::{Edge, Plan, Step};
@@ -30,10 +31,10 @@ impl PlayRun<'_> {
             let ends = Mutex::new(HashMap::new());
             self.parallel(hosts, |h| {
                 let one = self.walk_linear(plan, &[h.to_string()], extra);
-                ends.lock().expect("ends lock").extend(one);
+                ends.lock().unpoisoned().extend(one);
                 StepOutcome::Ok
             });
-            return ends.into_inner().expect("ends lock");
+            return ends.into_inner().unpoisoned();
         }
         self.walk_linear(plan, hosts, extra)
     }
@@ -101,10 +102,9 @@ impl PlayRun<'_> {
                 ) {
                     failing.push(host.clone());
                 }
-                let cursor = cursors
-                    .iter_mut()
-                    .find(|c| c.host == host)
-                    .expect("host in walk");
+                let Some(cursor) = cursors.iter_mut().find(|c| c.host == host) else {
+                    continue;
+                };
                 match outcome {
                     StepOutcome::Ok => {
                         if cursor.carrying && node.ends_always {
@@ -218,7 +218,7 @@ impl PlayRun<'_> {
     /// Hosts that failed leave `ansible_play_hosts` (their magic variables are made anew) and
     /// the run: later plays pass them over.
     fn note_failures(&self, ends: &HashMap<String, End>) {
-        let mut failed = self.failed_hosts.lock().expect("failed lock");
+        let mut failed = self.failed_hosts.lock().unpoisoned();
         let mut changed = false;
         for (host, _) in ends.iter().filter(|(_, e)| **e != End::Done) {
             if failed.insert(host.clone()) {
@@ -236,7 +236,7 @@ impl PlayRun<'_> {
     /// in Ansible, they stay out of this play's `ansible_play_hosts`). The run's exit code no
     /// longer counts their failures so far.
     fn clear_host_errors(&self, host: &str) {
-        self.failed_hosts.lock().expect("failed lock").remove(host);
+        self.failed_hosts.lock().unpoisoned().remove(host);
         self.forget_play_magic();
         for h in &self.play_hosts_all {
             let state = self.engine.hosts.get(h);
@@ -267,12 +267,12 @@ impl PlayRun<'_> {
                             break;
                         }
                         let outcome = f(&hosts[i]);
-                        results.lock().expect("results lock")[i] = Some(outcome);
+                        results.lock().unpoisoned()[i] = Some(outcome);
                     }
                 });
             }
         });
-        let results = results.into_inner().expect("results lock");
+        let results = results.into_inner().unpoisoned();
         hosts
             .iter()
             .cloned()
@@ -454,14 +454,14 @@ impl PlayRun<'_> {
     /// strategy walks each host on its own thread).
     fn throttled(&self, task: &Task, limit: u64, f: impl FnOnce() -> StepOutcome) -> StepOutcome {
         let key = task as *const Task as usize;
-        let mut running = self.throttled.lock().expect("throttle lock");
+        let mut running = self.throttled.lock().unpoisoned();
         while running.get(&key).copied().unwrap_or(0) as u64 >= limit {
-            running = self.throttle_freed.wait(running).expect("throttle lock");
+            running = self.throttle_freed.wait(running).unpoisoned();
         }
         *running.entry(key).or_default() += 1;
         drop(running);
         let outcome = f();
-        let mut running = self.throttled.lock().expect("throttle lock");
+        let mut running = self.throttled.lock().unpoisoned();
         if let Some(n) = running.get_mut(&key) {
             *n = n.saturating_sub(1);
         }
@@ -503,8 +503,8 @@ impl PlayRun<'_> {
     fn run_once_targets(&self, batch: &[String]) -> Vec<String> {
         let mut hosts = batch.to_vec();
         if self.strategy == Strategy::Linear {
-            let failed = self.failed_hosts.lock().expect("failed lock").clone();
-            for h in self.batch.lock().expect("batch lock").iter() {
+            let failed = self.failed_hosts.lock().unpoisoned().clone();
+            for h in self.batch.lock().unpoisoned().iter() {
                 if !hosts.contains(h) && !failed.contains(h) {
                     hosts.push(h.clone());
                 }

@@ -15,6 +15,7 @@ use super::results::ItemResult;
 use super::results::{CENSORED, NO_TRACEBACK};
 use super::scope::register_scope;
 use super::{PlayRun, StepOutcome, bool_of, value_text};
+use crate::Unpoisoned;
 use crate::actions::{self, ActionContext, ActionResult};
 use crate::hosts::HostState;
 use crate::template::{Layer, Scope, templar};
@@ -444,7 +445,11 @@ impl PlayRun<'_> {
         // As Ansible 2.19 counts: the first attempt, then `retries` more (3 unless given);
         // `retries` without `until` retries until the task succeeds.
         let retrying = !task.keywords.until.is_empty() || task.keywords.retries.is_some();
-        let attempts_allowed = if retrying { retries + 1 } else { 1 };
+        let attempts_allowed = if retrying {
+            retries.saturating_add(1)
+        } else {
+            1
+        };
         let mut attempt = 0;
         loop {
             attempt += 1;
@@ -504,12 +509,18 @@ impl PlayRun<'_> {
                     return item;
                 }
                 Ok(false) if attempt < attempts_allowed => {
+                    // `delay: inf` or `1e300` is no time to sleep (Ansible's sleep raises too).
+                    let Ok(pause) = Duration::try_from_secs_f64(delay.max(0.0)) else {
+                        return ItemResult::failed(format!(
+                            "delay must be a number of seconds, not {delay}"
+                        ));
+                    };
                     self.engine.out.print(&format!(
                         "FAILED - RETRYING: [{host}]: {} ({} retries left).",
                         task.display_name(),
                         attempts_allowed - attempt
                     ));
-                    std::thread::sleep(Duration::from_secs_f64(delay.max(0.0)));
+                    std::thread::sleep(pause);
                 }
                 Ok(false) => {
                     // Ansible's count once retries run out: one less than the attempts made.
@@ -573,7 +584,7 @@ impl PlayRun<'_> {
             Ok(changed) => {
                 if changed {
                     // group_names and hostvars follow the new inventory.
-                    self.magic.lock().expect("magic lock").clear();
+                    self.magic.lock().unpoisoned().clear();
                 }
                 item.result.insert("changed".into(), changed.into());
             }
@@ -590,7 +601,7 @@ impl PlayRun<'_> {
         let stats = &result["ansible_stats"];
         let per_host = stats["per_host"].as_bool().unwrap_or(false).then_some(host);
         let aggregate = stats["aggregate"].as_bool().unwrap_or(true);
-        let mut all = self.engine.stats.lock().expect("stats lock");
+        let mut all = self.engine.stats.lock().unpoisoned();
         for (k, v) in data {
             if aggregate {
                 all.update_custom(per_host, k, v.clone());

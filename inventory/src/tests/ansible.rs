@@ -103,6 +103,7 @@ fn host_ranges() {
     assert_eq!(hosts_of("n[:3]\n"), ["n0", "n1", "n2", "n3"]);
     assert_eq!(hosts_of("a[1:2]b[a:b]\n"), ["a1ba", "a1bb", "a2ba", "a2bb"]);
     assert_eq!(hosts_of("q[3:1]\n"), Vec::<String>::new());
+    assert_eq!(hosts_of("d[5:1:-2]\n"), ["d5", "d3"]);
     assert_eq!(hosts_of("g]x\n"), ["g]x"]);
     assert_eq!(hosts_of("fe80::1\n"), ["fe80::1"]);
     let (_d, inv) = ok(&[("hosts", "h[1:3]:2222\n[::1]:22\n")]);
@@ -446,6 +447,15 @@ fn hostile_input_never_panics_or_recurses() {
     }
     assert!(load(&[("hosts", &"a[".repeat(10_000))]).1.is_err());
     assert!(load(&[("hosts", "a[0:99999999999]\n")]).1.is_err());
+    // Steps and ends at the edge of i64: Python's range has no overflow, and neither do we.
+    let huge = "a[9223372036854775806:9223372036854775807:9223372036854775807]\n";
+    assert_eq!(hosts_of(huge), ["a9223372036854775806"]);
+    assert_eq!(
+        hosts_of("b[0:9223372036854775807:-1]\n"),
+        Vec::<String>::new()
+    );
+    let (_d, inv) = ok(&[("hosts", "h1\nh2\n")]);
+    assert_eq!(inv.select("all[1:9223372036854775807]").unwrap(), ["h2"]);
 }
 
 #[test]
