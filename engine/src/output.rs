@@ -221,9 +221,10 @@ impl Output {
                 self.warning_once(warning.trim());
             }
         }
-        let result: &Value = &without_notices(result);
+        // Warnings and deprecations are left out where the result is shown, not taken out of a
+        // copy of it here (a command's result can hold megabytes of output).
         if let Some(module) = &self.minimal {
-            return self.minimal_result(module, host, status, result);
+            return self.minimal_result(module, host, status, &without_notices(result));
         }
         let item_part = item.map(|i| format!(" => (item={i})")).unwrap_or_default();
         let (word, colour) = match status {
@@ -238,7 +239,7 @@ impl Output {
         let visible = || match result {
             Value::Object(map) => {
                 let mut map = map.clone();
-                map.retain(|k, _| !k.starts_with('_'));
+                map.retain(|k, _| !k.starts_with('_') && !NOTICES.contains(&k.as_str()));
                 if status == Status::Failed {
                     map.remove("failed");
                 }
@@ -465,6 +466,9 @@ pub fn ansible_diff_text(diff: &Value) -> String {
     out
 }
 
+/// The keys of a result that Ansible's callbacks print as lines of their own, not in the result.
+const NOTICES: [&str; 2] = ["warnings", "deprecations"];
+
 /// A result without the warnings and deprecations the display has dealt with.
 fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
     match result {
@@ -492,7 +496,7 @@ fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> 
     }
     if verbosity > 0 {
         let mut all = map.clone();
-        all.retain(|k, _| !k.starts_with('_'));
+        all.retain(|k, _| !k.starts_with('_') && !NOTICES.contains(&k.as_str()));
         if status == Status::Skipped {
             all.remove("skipped");
         }

@@ -215,7 +215,7 @@ impl PlayRun<'_> {
                 if r.status() == crate::output::Status::Failed {
                     self.show_task_error(task, &r, no_log);
                 }
-                self.print_result(host, &r, Some(&label), no_log, false);
+                self.print_result(host, &mut r, Some(&label), no_log, false);
             }
             combined_plan.changes.extend(r.plan.changes.iter().cloned());
             combined_plan.content.extend(r.plan.content.iter().cloned());

@@ -304,7 +304,6 @@ impl PlayRun<'_> {
         (handler, started): (bool, Instant),
     ) -> StepOutcome {
         let kept_items = result.remove(super::loops::KEPT_ITEMS);
-        let display = result.clone();
         let cacheable = result
             .get("_ansible_facts_cacheable")
             .is_some_and(json_truthy);
@@ -313,7 +312,6 @@ impl PlayRun<'_> {
             .and_then(Value::as_str)
             .map(|to| self.engine.hosts.get(to));
         let facts_state = facts_host.as_deref().unwrap_or(state);
-        result.retain(|k, _| !k.starts_with('_'));
         // Facts a module returns become the host's facts (the delegate's with `delegate_facts`) (set_fact and include_vars have set
         // their variables already; `set_fact: cacheable: true` makes them facts as well).
         // `debug: var=ansible_facts` shows facts, it does not set them.
@@ -324,21 +322,10 @@ impl PlayRun<'_> {
         {
             facts_state.set_facts(facts);
         }
-        if let Some(reg) = &task.keywords.register {
-            let mut registered = result.clone();
-            add_exception(&mut registered);
-            match trusted_result(task, &registered) {
-                Some(trusted) => state.set_trusted_result(reg, Value::Object(trusted)),
-                None => match kept_items {
-                    Some(Value::Array(kept)) => {
-                        state.set_trusted_result(reg, loop_result_with_trust(&registered, kept))
-                    }
-                    _ => state.set_task_var(reg, Value::Object(registered)),
-                },
-            }
-        }
-        let item = ItemResult {
-            result: display,
+        // The result is held once: shown first, then moved into the registered variable (a
+        // command's captured output can be megabytes).
+        let mut item = ItemResult {
+            result,
             plan: plan.unwrap_or_default(),
             unreachable: None,
             meta: None,
@@ -366,7 +353,9 @@ impl PlayRun<'_> {
                        "action": task.module_as_written,
                        "args": Value::Object(task.args.clone())}),
             );
-            state.set_task_var("ansible_failed_result", Value::Object(result.clone()));
+            let mut failed = item.result.clone();
+            failed.retain(|k, _| !k.starts_with('_'));
+            state.set_task_var("ansible_failed_result", Value::Object(failed));
         }
         self.engine.count(host, |s| match status {
             Status::Ok => s.ok += 1,
@@ -417,9 +406,23 @@ impl PlayRun<'_> {
             if status == Status::Failed && !item.flag("_error_shown") {
                 self.show_task_error(task, &item, no_log);
             }
-            self.print_result(host, &item, None, no_log, ignored);
+            self.print_result(host, &mut item, None, no_log, ignored);
         } else if ignored {
             self.engine.out.print("...ignoring");
+        }
+        if let Some(reg) = &task.keywords.register {
+            let mut registered = item.result;
+            registered.retain(|k, _| !k.starts_with('_'));
+            add_exception(&mut registered);
+            match trusted_result(task, &registered) {
+                Some(trusted) => state.set_trusted_result(reg, Value::Object(trusted)),
+                None => match kept_items {
+                    Some(Value::Array(kept)) => {
+                        state.set_trusted_result(reg, loop_result_with_trust(&registered, kept))
+                    }
+                    _ => state.set_task_var(reg, Value::Object(registered)),
+                },
+            }
         }
         match status {
             Status::Failed if !ignored => StepOutcome::Failed { counted: false },
@@ -452,7 +455,7 @@ impl PlayRun<'_> {
     pub(super) fn print_result(
         &self,
         host: &str,
-        item: &ItemResult,
+        item: &mut ItemResult,
         label: Option<&str>,
         no_log: bool,
         ignored: bool,
@@ -474,15 +477,19 @@ impl PlayRun<'_> {
                 None => out.diff(&actions::diff_text(&item.plan)),
             }
         }
-        let shown = if no_log {
-            censored
-        } else {
-            Value::Object(item.result.clone())
-        };
         let host = match item.result.get("_ansible_delegated_label") {
             Some(to) => format!("{host} -> {}", value_text(to)),
             None => host.to_string(),
         };
+        if no_log {
+            out.result(&host, status, label, &censored, ignored);
+            return;
+        }
+        // Lent to the output as a Value and taken back, not copied.
+        let shown = Value::Object(std::mem::take(&mut item.result));
         out.result(&host, status, label, &shown, ignored);
+        if let Value::Object(result) = shown {
+            item.result = result;
+        }
     }
 }
