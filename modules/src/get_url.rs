@@ -3,9 +3,11 @@
 //! With a `checksum` that the existing file already has, nothing is downloaded (only owner,
 //! group and mode are compared). Otherwise the URL is fetched (with `If-Modified-Since` for an
 //! existing file unless `force`; a `304` leaves it), and the download replaces `dest` when its
-//! content differs. Writing goes through [`Copy`], so attributes, `backup`, the diff and the
-//! atomic rename are copy's. Check mode downloads too (without writing) so its prediction is the
-//! real run's, where Ansible's compares with an empty file.
+//! content differs. The download goes to a temporary file as it arrives, hashed on the way, and
+//! the existing file is hashed in pieces: neither is ever held in memory. Writing goes through
+//! [`Copy`], so attributes, `backup`, the diff and the atomic rename are copy's. Check mode
+//! downloads too (into the system's temporary folder, removed after) so its prediction is the
+//! real run's, where Ansible's makes a HEAD request and compares nothing.
 
 use std::fs;
 use std::io::Write;
