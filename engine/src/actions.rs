@@ -1469,7 +1469,7 @@ fn copy(ctx: &ActionContext) -> Result<ActionResult, String> {
 }
 
 /// Ansible's `unarchive` action: a controller `src` (found as `copy` finds it, decrypted when
-/// vaulted) goes to the host as bytes; with `remote_src` (or `copy: no`) the host reads it
+/// vaulted) goes to the host as bytes (in pieces, as `copy` sends a file); with `remote_src` (or `copy: no`) the host reads it
 /// itself, or downloads it when it is a URL.
 fn unarchive(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut args = rendered_args(ctx, &[])?;
@@ -1494,15 +1494,11 @@ fn unarchive(ctx: &ActionContext) -> Result<ActionResult, String> {
             Ok(path) => path,
             Err(msg) => return Ok(failed(msg)),
         };
-        let bytes = std::fs::read(&path)
-            .map_err(|e| format!("unarchive: could not read {}: {e}", path.display()))?;
-        let bytes = decrypt_source(&args, &path, bytes)?;
-        args.insert(
-            "_content_base64".into(),
-            base64::engine::general_purpose::STANDARD
-                .encode(bytes)
-                .into(),
-        );
+        // In pieces when it is larger than one, as copy sends a file.
+        let source = copy_source(&args, &path)?;
+        if let Some(stopped) = transfer::attach_file(ctx, &mut args, source)? {
+            return Ok(stopped);
+        }
         args.insert(
             "_src_name".into(),
             path.file_name()

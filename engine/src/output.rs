@@ -217,9 +217,10 @@ impl Output {
                 self.warning_once(warning.trim());
             }
         }
-        let result: &Value = &without_notices(result);
+        // Warnings and deprecations are left out where the result is shown, not taken out of a
+        // copy of it here (a command's result can hold megabytes of output).
         if let Some(module) = &self.minimal {
-            return self.minimal_result(module, host, status, result);
+            return self.minimal_result(module, host, status, &without_notices(result));
         }
         // Ansible's callback ends a skipped item's line with a space (`(item=x) `).
         let item_part = match (item, status) {
@@ -239,7 +240,7 @@ impl Output {
         let visible = || match result {
             Value::Object(map) => {
                 let mut map = map.clone();
-                map.retain(|k, _| !k.starts_with('_'));
+                map.retain(|k, _| !k.starts_with('_') && !NOTICES.contains(&k.as_str()));
                 if status == Status::Failed {
                     map.remove("failed");
                 }
@@ -461,6 +462,9 @@ pub fn ansible_diff_text(diff: &Value) -> String {
     out
 }
 
+/// The keys of a result that Ansible's callbacks print as lines of their own, not in the result.
+const NOTICES: [&str; 2] = ["warnings", "deprecations"];
+
 /// A result without the warnings and deprecations the display has dealt with.
 fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
     match result {
@@ -488,7 +492,7 @@ fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> 
     }
     if verbosity > 0 {
         let mut all = map.clone();
-        all.retain(|k, _| !k.starts_with('_'));
+        all.retain(|k, _| !k.starts_with('_') && !NOTICES.contains(&k.as_str()));
         if status == Status::Skipped {
             all.remove("skipped");
         }

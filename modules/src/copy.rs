@@ -225,6 +225,14 @@ impl Copy {
         }
     }
 
+    /// A copy of a file on this host that another module made (get_url's download): read in
+    /// pieces, never held whole. The file is the caller's to remove.
+    pub(crate) fn of_file(dest: PathBuf, path: PathBuf, attrs: FileAttrs) -> Copy {
+        let mut copy = Copy::of_content(dest, Vec::new(), attrs);
+        copy.body = Body::File(path);
+        copy
+    }
+
     /// Makes the missing folders above the file when writing it (`create: true`).
     pub(crate) fn making_parents(mut self) -> Copy {
         self.make_parents = true;

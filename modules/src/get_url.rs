@@ -3,21 +3,25 @@
 //! With a `checksum` that the existing file already has, nothing is downloaded (only owner,
 //! group and mode are compared). Otherwise the URL is fetched (with `If-Modified-Since` for an
 //! existing file unless `force`; a `304` leaves it), and the download replaces `dest` when its
-//! content differs. Writing goes through [`Copy`], so attributes, `backup`, the diff and the
-//! atomic rename are copy's. Check mode downloads too (without writing) so its prediction is the
-//! real run's, where Ansible's compares with an empty file.
+//! content differs. The download goes to a temporary file as it arrives, hashed on the way, and
+//! the existing file is hashed in pieces: neither is ever held in memory. Writing goes through
+//! [`Copy`], so attributes, `backup`, the diff and the atomic rename are copy's. Check mode
+//! downloads too (into the system's temporary folder, removed after) so its prediction is the
+//! real run's, where Ansible's makes a HEAD request and compares nothing.
 
 use std::fs;
-use std::path::PathBuf;
+use std::io::Write;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
+use sha2::digest::DynDigest;
 
 use crate::args::{Mode, boolean, text};
 use crate::copy::{Copy, FileAttrs};
 use crate::file::Attributes;
-use crate::fsutil::{self, sha1_hex};
+use crate::fsutil;
 use crate::resource::{Plan, Resource};
 use crate::urls::{self, Follow, Options, Reply};
 use crate::{ModuleError, ModuleSpec};
@@ -108,6 +112,8 @@ pub(crate) struct GetUrl {
     unsafe_writes: bool,
     #[serde(skip)]
     found: Found,
+    #[serde(skip)]
+    check_mode: bool,
 }
 
 fn required_text<'de, D: serde::Deserializer<'de>>(d: D) -> Result<String, D::Error> {
@@ -127,21 +133,20 @@ struct Found {
     elapsed: u64,
     /// The write, when the download is to be written.
     copy: Option<Copy>,
+    /// The download, in a temporary file (beside `dest` for a real run, so the copy's rename
+    /// stays on one file system), removed when the module is done.
+    download: Option<tempfile::NamedTempFile>,
 }
 
-/// A digest algorithm by Ansible's (hashlib's) name.
-fn digest(algorithm: &str, bytes: &[u8]) -> Result<String, ModuleError> {
-    use sha2::Digest as _;
-    fn hex(d: &[u8]) -> String {
-        d.iter().map(|b| format!("{b:02x}")).collect()
-    }
+/// A digest by Ansible's (hashlib's) name, fed in pieces.
+fn hasher(algorithm: &str) -> Result<Box<dyn DynDigest>, ModuleError> {
     Ok(match algorithm.to_ascii_lowercase().as_str() {
-        "md5" => hex(&md5::Md5::digest(bytes)),
-        "sha1" => hex(&sha1::Sha1::digest(bytes)),
-        "sha224" => hex(&sha2::Sha224::digest(bytes)),
-        "sha256" => hex(&sha2::Sha256::digest(bytes)),
-        "sha384" => hex(&sha2::Sha384::digest(bytes)),
-        "sha512" => hex(&sha2::Sha512::digest(bytes)),
+        "md5" => Box::new(md5::Md5::default()),
+        "sha1" => Box::new(sha1::Sha1::default()),
+        "sha224" => Box::new(sha2::Sha224::default()),
+        "sha256" => Box::new(sha2::Sha256::default()),
+        "sha384" => Box::new(sha2::Sha384::default()),
+        "sha512" => Box::new(sha2::Sha512::default()),
         other => {
             return Err(ModuleError::Failed(format!(
                 "Could not hash file with algorithm '{other}'. Available algorithms: md5, sha1, \
@@ -149,6 +154,62 @@ fn digest(algorithm: &str, bytes: &[u8]) -> Result<String, ModuleError> {
             )));
         }
     })
+}
+
+fn hex(digest: &[u8]) -> String {
+    digest.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// A writer that hashes what passes through it: SHA-1 (Ansible's `checksum_src` and
+/// `checksum_dest`) and, given one, the task's `checksum` algorithm.
+struct Hashing<W> {
+    inner: W,
+    sha1: sha1::Sha1,
+    wanted: Option<Box<dyn DynDigest>>,
+}
+
+impl<W: Write> Hashing<W> {
+    fn new(inner: W, algorithm: Option<&str>) -> Result<Self, ModuleError> {
+        Ok(Hashing {
+            inner,
+            sha1: sha1::Sha1::default(),
+            wanted: algorithm.map(hasher).transpose()?,
+        })
+    }
+
+    /// (SHA-1, the `checksum` algorithm's digest) as lower-case hex, and the writer.
+    fn finish(self) -> (String, Option<String>, W) {
+        let wanted = self.wanted.map(|d| hex(&d.finalize()));
+        (hex(&sha2::Digest::finalize(self.sha1)), wanted, self.inner)
+    }
+}
+
+impl<W: Write> Write for Hashing<W> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        let n = self.inner.write(buf)?;
+        sha2::Digest::update(&mut self.sha1, &buf[..n]);
+        if let Some(wanted) = &mut self.wanted {
+            wanted.update(&buf[..n]);
+        }
+        Ok(n)
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        self.inner.flush()
+    }
+}
+
+/// A file's (SHA-1, `algorithm` digest), read in pieces.
+fn file_digests(
+    path: &Path,
+    algorithm: Option<&str>,
+) -> Result<(String, Option<String>), ModuleError> {
+    let context = || format!("read {}", path.display());
+    let mut file = fs::File::open(path).map_err(|e| ModuleError::io(context(), e))?;
+    let mut hashing = Hashing::new(std::io::sink(), algorithm)?;
+    std::io::copy(&mut file, &mut hashing).map_err(|e| ModuleError::io(context(), e))?;
+    let (sha1, wanted, _) = hashing.finish();
+    Ok((sha1, wanted))
 }
 
 /// Ansible's `parse_digest_lines`: a checksum file's `(digest, file name)` pairs, GNU or BSD
@@ -273,8 +334,21 @@ impl GetUrl {
         if value.is_empty() || !value.chars().all(|c| c.is_ascii_hexdigit()) {
             return Err(self.failed("The checksum format is invalid", None));
         }
-        digest(algorithm, b"")?;
+        hasher(algorithm)?;
         Ok(Some((algorithm.to_string(), value)))
+    }
+}
+
+impl GetUrl {
+    /// Ansible's "Destination … does not exist" for a missing folder above `dest`.
+    fn dest_folder_exists(&self) -> Result<(), ModuleError> {
+        match self.dest.parent().filter(|f| !f.as_os_str().is_empty()) {
+            Some(folder) if !folder.is_dir() => Err(self.failed(
+                format!("Destination {} does not exist", folder.display()),
+                None,
+            )),
+            _ => Ok(()),
+        }
     }
 }
 
@@ -292,14 +366,15 @@ impl Resource for GetUrl {
         let checksum = self.wanted_checksum()?;
         let dest_is_dir = self.dest.is_dir();
         let mut options = self.options();
+        let algorithm = checksum.as_ref().map(|(a, _)| a.as_str());
         if !dest_is_dir && let Ok(meta) = fs::metadata(&self.dest) {
-            let current = fs::read(&self.dest)
-                .map_err(|e| ModuleError::io(format!("read {}", self.dest.display()), e))?;
-            self.found.checksum_dest = Some(sha1_hex(&current));
-            if let Some((algorithm, wanted)) = &checksum
+            // Hashed in pieces: the file on the host is never read whole.
+            let (sha1, current) = file_digests(&self.dest, algorithm)?;
+            self.found.checksum_dest = Some(sha1);
+            if let Some((_, wanted)) = &checksum
                 && !self.force
             {
-                if digest(algorithm, &current)? == *wanted {
+                if current.as_ref() == Some(wanted) {
                     // The file is there with the right content: only its attributes count.
                     let mut plan = Plan::default();
                     self.attributes().check(
@@ -321,9 +396,39 @@ impl Resource for GetUrl {
             }
             options.last_modified = meta.modified().ok();
         }
+        if !dest_is_dir {
+            self.dest_folder_exists()?;
+        }
+        // The download goes to a temporary file while it is hashed, never into memory: in
+        // `tmp_dest` when given, else beside `dest` (one file system for the rename), or in the
+        // system's temporary folder in check mode, which leaves the host's folders alone.
+        let staging = match &self.tmp_dest {
+            Some(tmp) => tmp.clone(),
+            None if self.check_mode => std::env::temp_dir(),
+            None if dest_is_dir => self.dest.clone(),
+            None => self
+                .dest
+                .parent()
+                .filter(|f| !f.as_os_str().is_empty())
+                .map_or_else(|| PathBuf::from("."), Path::to_path_buf),
+        };
+        let download = tempfile::Builder::new()
+            .prefix(".settle-get_url.")
+            .tempfile_in(&staging)
+            .map_err(|e| {
+                ModuleError::io(
+                    format!("create a temporary file in {}", staging.display()),
+                    e,
+                )
+            })?;
+        let file = download
+            .reopen()
+            .map_err(|e| ModuleError::io(format!("open {}", download.path().display()), e))?;
+        let mut sink = Hashing::new(std::io::BufWriter::new(file), algorithm)?;
         let started = Instant::now();
-        let reply = urls::fetch(&options, "GET", &self.url, None);
+        let reply = urls::fetch_to(&options, "GET", &self.url, None, &mut sink);
         self.found.elapsed = started.elapsed().as_secs();
+        let (sha1, got, _) = sink.finish();
         self.found.msg = reply.msg.clone();
         self.found.status = Some(reply.status);
         if reply.status == 304 {
@@ -341,29 +446,24 @@ impl Resource for GetUrl {
                 .unwrap_or_else(|| urls::url_filename(&reply.url));
             self.dest = self.dest.join(name);
             self.found.dest = self.dest.clone();
-            self.found.checksum_dest = fs::read(&self.dest).ok().map(|c| sha1_hex(&c));
+            self.found.checksum_dest = match self.dest.is_file() {
+                true => Some(file_digests(&self.dest, None)?.0),
+                false => None,
+            };
+            self.dest_folder_exists()?;
         }
-        if let Some((algorithm, wanted)) = &checksum {
-            let got = digest(algorithm, &reply.body)?;
-            if got != *wanted {
-                return Err(self.failed(
-                    format!(
-                        "The checksum for {} did not match {wanted}; it was {got}.",
-                        self.dest.display()
-                    ),
-                    None,
-                ));
-            }
-        }
-        if let Some(folder) = self.dest.parent().filter(|f| !f.as_os_str().is_empty())
-            && !folder.is_dir()
+        if let (Some((_, wanted)), Some(got)) = (&checksum, got)
+            && got != *wanted
         {
             return Err(self.failed(
-                format!("Destination {} does not exist", folder.display()),
+                format!(
+                    "The checksum for {} did not match {wanted}; it was {got}.",
+                    self.dest.display()
+                ),
                 None,
             ));
         }
-        self.found.checksum_src = Some(sha1_hex(&reply.body));
+        self.found.checksum_src = Some(sha1);
         let attrs = FileAttrs {
             owner: self.owner.clone(),
             group: self.group.clone(),
@@ -372,9 +472,10 @@ impl Resource for GetUrl {
             validate: None,
             unsafe_writes: self.unsafe_writes,
         };
-        let mut copy = Copy::of_content(self.dest.clone(), reply.body, attrs);
+        let mut copy = Copy::of_file(self.dest.clone(), download.path().to_path_buf(), attrs);
         let plan = copy.check(want_diff)?;
         self.found.copy = Some(copy);
+        self.found.download = Some(download);
         Ok(plan)
     }
 
@@ -408,6 +509,10 @@ impl Resource for GetUrl {
         if let Some(status) = self.found.status {
             values.insert("status_code".into(), status.into());
         }
+    }
+
+    fn dry_run(&mut self, check_mode: bool) {
+        self.check_mode = check_mode;
     }
 
     fn validate(&self) -> Result<(), ModuleError> {
@@ -457,7 +562,7 @@ mod tests {
         let first = get_url(args.clone(), false);
         assert!(first.changed, "{first:?}");
         assert_eq!(fs::read_to_string(&dest).unwrap(), "payload\n");
-        assert_eq!(first.values["checksum_src"], sha1_hex(b"payload\n"));
+        assert_eq!(first.values["checksum_src"], fsutil::sha1_hex(b"payload\n"));
         let again = get_url(args.clone(), false);
         assert!(!again.changed, "{again:?}");
         assert_eq!(again.values["msg"], "file already exists");

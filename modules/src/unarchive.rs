@@ -44,6 +44,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "mode",
         "unsafe_writes",
         "_content_base64",
+        "_content_file",
         "_src_name",
     ],
     unsupported: &[
@@ -101,11 +102,29 @@ pub(crate) struct Unarchive {
     unsafe_writes: bool,
     #[serde(rename = "_content_base64")]
     content_base64: Option<String>,
+    /// A controller archive larger than a piece, uploaded in pieces and staged on this host
+    /// (removed after).
+    #[serde(rename = "_content_file")]
+    content_file: Option<PathBuf>,
     #[serde(rename = "_src_name")]
     #[allow(dead_code)]
     src_name: Option<String>,
     #[serde(skip)]
     state: State,
+}
+
+/// A staged upload is this call's to remove, whatever came of it.
+impl Drop for Unarchive {
+    fn drop(&mut self) {
+        if let Some(staged) = self
+            .content_file
+            .as_deref()
+            .map(fsutil::expand_path)
+            .filter(|p| crate::transfer::is_staged(p))
+        {
+            let _ = fs::remove_file(staged);
+        }
+    }
 }
 
 #[derive(Debug, Default)]
@@ -205,28 +224,22 @@ impl Unarchive {
         }
     }
 
-    /// Puts the archive on this host: the controller's bytes or a URL's into a scratch folder.
+    /// Puts the archive on this host: the controller's bytes or a URL's into a scratch folder
+    /// (a download goes there as it arrives), or the controller's staged upload as it is.
     fn fetch_archive(&mut self) -> Result<(), ModuleError> {
         let src = self.src.clone().unwrap_or_default();
-        let bytes = if let Some(encoded) = &self.content_base64 {
-            base64::engine::general_purpose::STANDARD
-                .decode(encoded)
-                .map_err(|e| ModuleError::Args(format!("unarchive: _content_base64: {e}")))?
-        } else if src.contains("://") {
-            let options = Options {
-                validate_certs: self.validate_certs,
-                ..Options::default()
-            };
-            let reply = urls::fetch(&options, "GET", &src, None);
-            if reply.status != 200 {
-                return Err(ModuleError::Failed(format!(
-                    "Failure downloading {}, {}",
-                    urls::mask_url(&src),
-                    reply.msg
+        if let Some(staged) = &self.content_file {
+            let staged = fsutil::expand_path(staged);
+            if !crate::transfer::is_staged(&staged) {
+                return Err(ModuleError::Args(format!(
+                    "unarchive: _content_file {} is not a staged upload",
+                    staged.display()
                 )));
             }
-            reply.body
-        } else {
+            self.state.archive = Some(staged);
+            return Ok(());
+        }
+        if !src.contains("://") && self.content_base64.is_none() {
             let path = fsutil::expand_path(Path::new(&src));
             if !path.exists() {
                 return Err(ModuleError::Failed(format!(
@@ -236,15 +249,35 @@ impl Unarchive {
             }
             self.state.archive = Some(path);
             return Ok(());
-        };
+        }
         let scratch = tempfile::Builder::new()
             .prefix("settle-unarchive")
             .tempdir()
             .map_err(|e| ModuleError::io("make a scratch folder", e))?;
         let name = urls::url_filename(&src);
         let path = scratch.path().join(name);
-        fs::write(&path, bytes)
-            .map_err(|e| ModuleError::io(format!("write {}", path.display()), e))?;
+        let context = || format!("write {}", path.display());
+        if let Some(encoded) = &self.content_base64 {
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(encoded)
+                .map_err(|e| ModuleError::Args(format!("unarchive: _content_base64: {e}")))?;
+            fs::write(&path, bytes).map_err(|e| ModuleError::io(context(), e))?;
+        } else {
+            let options = Options {
+                validate_certs: self.validate_certs,
+                ..Options::default()
+            };
+            let file = fs::File::create(&path).map_err(|e| ModuleError::io(context(), e))?;
+            let mut sink = std::io::BufWriter::new(file);
+            let reply = urls::fetch_to(&options, "GET", &src, None, &mut sink);
+            if reply.status != 200 {
+                return Err(ModuleError::Failed(format!(
+                    "Failure downloading {}, {}",
+                    urls::mask_url(&src),
+                    reply.msg
+                )));
+            }
+        }
         self.state.archive = Some(path);
         self.state._scratch = Some(scratch);
         Ok(())
@@ -467,7 +500,10 @@ fn crc32(bytes: &[u8]) -> u32 {
 
 impl Resource for Unarchive {
     fn validate(&self) -> Result<(), ModuleError> {
-        if self.src.as_deref().is_none_or(str::is_empty) && self.content_base64.is_none() {
+        if self.src.as_deref().is_none_or(str::is_empty)
+            && self.content_base64.is_none()
+            && self.content_file.is_none()
+        {
             return Err(ModuleError::Args("missing required arguments: src".into()));
         }
         Ok(())

@@ -288,6 +288,27 @@ fn cookies(headers: &[(String, String)]) -> (Map<String, Value>, String) {
     (map, text)
 }
 
+/// A temporary file for a download meant for `dest`: in `dest` when it is a folder, else in
+/// its folder, else in the system's temporary folder. Removed when dropped.
+fn stage_beside(dest: &std::path::Path) -> Result<tempfile::NamedTempFile, ModuleError> {
+    let folder = if dest.is_dir() {
+        dest.to_path_buf()
+    } else {
+        dest.parent()
+            .filter(|f| !f.as_os_str().is_empty() && f.is_dir())
+            .map_or_else(std::env::temp_dir, std::path::Path::to_path_buf)
+    };
+    tempfile::Builder::new()
+        .prefix(".settle-uri.")
+        .tempfile_in(&folder)
+        .map_err(|e| {
+            ModuleError::io(
+                format!("create a temporary file in {}", folder.display()),
+                e,
+            )
+        })
+}
+
 pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     let args: Args = parse_args("uri", &request.args)?;
     let url = args
@@ -432,9 +453,27 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         force: args.force,
         use_netrc: args.use_netrc,
     };
+    // With a `dest`, a successful answer's body goes to a temporary file beside it as it
+    // arrives (as Ansible's module streams it there), never whole into memory.
+    let staged = match &dest {
+        Some(dest) => Some(stage_beside(dest)?),
+        None => None,
+    };
     let started = Instant::now();
-    let reply = urls::fetch(&options, &method, &url, body);
+    let reply = match &staged {
+        Some(file) => {
+            let opened = file
+                .reopen()
+                .map_err(|e| ModuleError::io(format!("open {}", file.path().display()), e))?;
+            let mut sink = std::io::BufWriter::new(opened);
+            urls::fetch_to(&options, &method, &url, body, &mut sink)
+        }
+        None => urls::fetch(&options, &method, &url, body),
+    };
     let elapsed = started.elapsed().as_secs();
+    let streamed = staged
+        .as_ref()
+        .filter(|_| (200..300).contains(&reply.status));
 
     let masked = urls::mask_url(&url);
     let mut values = Map::new();
@@ -485,7 +524,10 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
                 validate: None,
                 unsafe_writes: args.unsafe_writes,
             };
-            let mut copy = Copy::of_content(path.clone(), reply.body.clone(), attrs);
+            let mut copy = match streamed {
+                Some(file) => Copy::of_file(path.clone(), file.path().to_path_buf(), attrs),
+                None => Copy::of_content(path.clone(), reply.body.clone(), attrs),
+            };
             plan = copy.check(request.diff)?;
             if !plan.is_empty() {
                 copy.apply(&plan)?;
@@ -495,7 +537,15 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         values.insert("path".into(), path.display().to_string().into());
     }
     let shows_content = maybe_json || args.return_content || !codes.contains(&reply.status);
-    let content = shows_content.then(|| String::from_utf8_lossy(&reply.body).into_owned());
+    let content = match streamed {
+        // Only what is shown is read back: JSON, `return_content`, or an unexpected status.
+        Some(file) if shows_content => {
+            let bytes = std::fs::read(file.path())
+                .map_err(|e| ModuleError::io(format!("read {}", file.path().display()), e))?;
+            Some(String::from_utf8_lossy(&bytes).into_owned())
+        }
+        _ => shows_content.then(|| String::from_utf8_lossy(&reply.body).into_owned()),
+    };
     if maybe_json
         && let Some(text) = &content
         && let Ok(json) = serde_json::from_str::<Value>(text)

@@ -7,7 +7,7 @@
 //! Redirects are followed here, not by the client, so the rules and `unredirected_headers` are
 //! Ansible's and the final URL is known.
 
-use std::io::Read;
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -387,9 +387,32 @@ pub(crate) fn get_bytes(url: &str, validate_certs: bool) -> Result<Vec<u8>, Stri
 /// Makes a request as Ansible's `fetch_url` does; never fails: a request that got no answer
 /// has status -1 and says why in `msg`.
 pub(crate) fn fetch(options: &Options, method: &str, url: &str, body: Option<Vec<u8>>) -> Reply {
+    fetch_into(options, method, url, body, None)
+}
+
+/// [`fetch`], with a successful (2xx) answer's body written to `sink` as it arrives instead of
+/// kept in [`Reply::body`] (a download of any size in bounded memory). Other answers' bodies
+/// are kept as usual; a failure to write ends the request with status -1.
+pub(crate) fn fetch_to(
+    options: &Options,
+    method: &str,
+    url: &str,
+    body: Option<Vec<u8>>,
+    sink: &mut dyn Write,
+) -> Reply {
+    fetch_into(options, method, url, body, Some(sink))
+}
+
+fn fetch_into(
+    options: &Options,
+    method: &str,
+    url: &str,
+    body: Option<Vec<u8>>,
+    mut sink: Option<&mut dyn Write>,
+) -> Reply {
     let masked = mask_url(url);
     if let Some(path) = url.strip_prefix("file://") {
-        return local_file(url, &percent_decode(path));
+        return local_file(url, &percent_decode(path), sink);
     }
     let (clean, credentials) = split_credentials(url);
     let (mut username, mut password) = (options.username.clone(), options.password.clone());
@@ -505,7 +528,12 @@ pub(crate) fn fetch(options: &Options, method: &str, url: &str, body: Option<Vec
             continue;
         }
         let mut bytes = Vec::new();
-        if let Err(e) = response.into_body().into_reader().read_to_end(&mut bytes) {
+        let mut reader = response.into_body().into_reader();
+        let read = match sink.take() {
+            Some(sink) if (200..300).contains(&status) => copy_body(&mut reader, sink),
+            _ => reader.read_to_end(&mut bytes).map(|_| ()),
+        };
+        if let Err(e) = read {
             return Reply::failure(
                 &mask_url(&current),
                 format!("Connection failure: failed to read the response: {e}"),
@@ -534,14 +562,39 @@ pub(crate) fn fetch(options: &Options, method: &str, url: &str, body: Option<Vec
     )
 }
 
-/// A `file://` URL, as urllib's file handler answers it.
-fn local_file(url: &str, path: &str) -> Reply {
-    match std::fs::read(path) {
-        Ok(body) => Reply {
+/// Moves a body into `sink` in pieces; an error names the side that failed.
+fn copy_body(reader: &mut dyn Read, sink: &mut dyn Write) -> std::io::Result<()> {
+    let mut buf = vec![0u8; 1 << 16];
+    loop {
+        let n = reader.read(&mut buf)?;
+        if n == 0 {
+            return sink.flush();
+        }
+        sink.write_all(&buf[..n]).map_err(|e| {
+            std::io::Error::new(e.kind(), format!("cannot write the download: {e}"))
+        })?;
+    }
+}
+
+/// A `file://` URL, as urllib's file handler answers it (its bytes into `sink`, when given).
+fn local_file(url: &str, path: &str, sink: Option<&mut dyn Write>) -> Reply {
+    let read = match sink {
+        Some(sink) => std::fs::File::open(path).and_then(|mut file| {
+            let len = file.metadata()?.len();
+            copy_body(&mut file, sink)?;
+            Ok((Vec::new(), len))
+        }),
+        None => std::fs::read(path).map(|body| {
+            let len = body.len() as u64;
+            (body, len)
+        }),
+    };
+    match read {
+        Ok((body, len)) => Reply {
             status: 200,
             url: url.to_string(),
-            msg: format!("OK ({} bytes)", body.len()),
-            headers: vec![("content-length".into(), body.len().to_string())],
+            msg: format!("OK ({len} bytes)"),
+            headers: vec![("content-length".into(), len.to_string())],
             body,
         },
         Err(e) => Reply::failure(

@@ -87,6 +87,38 @@ pub(super) fn copy_content(
     module_call(ctx, "copy", args)
 }
 
+/// Gives a module that needs a controller file whole on the host (`unarchive`) its bytes:
+/// inline (`_content_base64`) when they fit a piece, else uploaded a piece per call to a file
+/// staged in the host's temporary folder (`_content_file`, which the module removes). Answers
+/// the result that stopped an upload, if one did.
+pub(super) fn attach_file(
+    ctx: &ActionContext,
+    args: &mut Vars,
+    source: Source<'_>,
+) -> Result<Option<ActionResult>, String> {
+    if source.len()? <= CHUNK as u64 {
+        let mut bytes = Vec::new();
+        source
+            .reader()?
+            .read_to_end(&mut bytes)
+            .map_err(|e| format!("could not read the source: {e}"))?;
+        args.insert(
+            "_content_base64".into(),
+            base64::engine::general_purpose::STANDARD
+                .encode(bytes)
+                .into(),
+        );
+        return Ok(None);
+    }
+    match upload(ctx, source.reader()?, "")? {
+        Ok(staged) => {
+            args.insert("_content_file".into(), staged.into());
+            Ok(None)
+        }
+        Err(stopped) => Ok(Some(stopped)),
+    }
+}
+
 /// SHA-1 and size of what `reader` gives, read in pieces.
 fn sha1_of(mut reader: impl Read) -> Result<(String, u64), String> {
     use sha1::Digest as _;

@@ -278,7 +278,7 @@ impl PlayRun<'_> {
                 if r.status() == crate::output::Status::Failed {
                     self.show_task_error(task, &r, no_log);
                 }
-                self.print_result(host, task, &r, Some(&label), no_log, false);
+                self.print_result(host, task, &mut r, Some(&label), no_log, false);
             }
             combined_plan.changes.extend(r.plan.changes.iter().cloned());
             combined_plan.content.extend(r.plan.content.iter().cloned());

@@ -306,7 +306,6 @@ impl PlayRun<'_> {
         let kept_items = result.remove(super::loops::KEPT_ITEMS);
         // An action may ask for its own result to be hidden, as Ansible's honour.
         let no_log = no_log || result.get("_ansible_no_log").is_some_and(json_truthy);
-        let display = result.clone();
         let cacheable = result
             .get("_ansible_facts_cacheable")
             .is_some_and(json_truthy);
@@ -315,7 +314,6 @@ impl PlayRun<'_> {
             .and_then(Value::as_str)
             .map(|to| self.engine.hosts.get(to));
         let facts_state = facts_host.as_deref().unwrap_or(state);
-        result.retain(|k, _| !k.starts_with('_'));
         // Facts a module returns become the host's facts (the delegate's with `delegate_facts`) (set_fact and include_vars have set
         // their variables already; `set_fact: cacheable: true` makes them facts as well).
         // `debug: var=ansible_facts` shows facts, it does not set them.
@@ -326,21 +324,10 @@ impl PlayRun<'_> {
         {
             facts_state.set_facts(facts);
         }
-        if let Some(reg) = &task.keywords.register {
-            let mut registered = result.clone();
-            add_exception(&mut registered);
-            match trusted_result(task, &registered) {
-                Some(trusted) => state.set_trusted_result(reg, Value::Object(trusted)),
-                None => match kept_items {
-                    Some(Value::Array(kept)) => {
-                        state.set_trusted_result(reg, loop_result_with_trust(&registered, kept))
-                    }
-                    _ => state.set_task_var(reg, Value::Object(registered)),
-                },
-            }
-        }
-        let item = ItemResult {
-            result: display,
+        // The result is held once: shown first, then moved into the registered variable (a
+        // command's captured output can be megabytes).
+        let mut item = ItemResult {
+            result,
             plan: plan.unwrap_or_default(),
             unreachable: None,
             meta: None,
@@ -368,7 +355,9 @@ impl PlayRun<'_> {
                        "action": task.module_as_written,
                        "args": Value::Object(task.args.clone())}),
             );
-            state.set_task_var("ansible_failed_result", Value::Object(result.clone()));
+            let mut failed = item.result.clone();
+            failed.retain(|k, _| !k.starts_with('_'));
+            state.set_task_var("ansible_failed_result", Value::Object(failed));
         }
         self.engine.count(host, |s| match status {
             Status::Ok => s.ok += 1,
@@ -419,15 +408,31 @@ impl PlayRun<'_> {
             if status == Status::Failed && !item.flag("_error_shown") {
                 self.show_task_error(task, &item, no_log);
             }
-            self.print_result(host, task, &item, None, no_log, ignored);
+            self.print_result(host, task, &mut item, None, no_log, ignored);
         } else if ignored {
             self.engine.out.print("...ignoring");
         } else if status == Status::Skipped {
             // A loop whose items were all skipped (or that had none) ends with the task's own
             // `skipping: [h]`, its items left out, as Ansible's callback prints it.
-            let mut whole = item;
-            whole.result.remove("results");
-            self.print_result(host, task, &whole, None, no_log, false);
+            let results = item.result.remove("results");
+            self.print_result(host, task, &mut item, None, no_log, false);
+            if let Some(results) = results {
+                item.result.insert("results".into(), results);
+            }
+        }
+        if let Some(reg) = &task.keywords.register {
+            let mut registered = item.result;
+            registered.retain(|k, _| !k.starts_with('_'));
+            add_exception(&mut registered);
+            match trusted_result(task, &registered) {
+                Some(trusted) => state.set_trusted_result(reg, Value::Object(trusted)),
+                None => match kept_items {
+                    Some(Value::Array(kept)) => {
+                        state.set_trusted_result(reg, loop_result_with_trust(&registered, kept))
+                    }
+                    _ => state.set_task_var(reg, Value::Object(registered)),
+                },
+            }
         }
         match status {
             Status::Failed if !ignored => StepOutcome::Failed { counted: false },
@@ -471,7 +476,7 @@ impl PlayRun<'_> {
         &self,
         host: &str,
         task: &Task,
-        item: &ItemResult,
+        item: &mut ItemResult,
         label: Option<&str>,
         no_log: bool,
         ignored: bool,
@@ -493,20 +498,25 @@ impl PlayRun<'_> {
                 None => out.diff(&actions::diff_text(&item.plan)),
             }
         }
-        let shown = match no_log {
-            true => censored,
-            false
-                if task.module == "debug" && matches!(status, Status::Skipped | Status::Failed) =>
-            {
-                Value::Object(debug_cleaned(&item.result))
-            }
-            false => Value::Object(item.result.clone()),
-        };
         let host = match item.result.get("_ansible_delegated_label") {
             Some(to) => format!("{host} -> {}", value_text(to)),
             None => host.to_string(),
         };
+        if no_log {
+            out.result(&host, status, label, &censored, ignored);
+            return;
+        }
+        if task.module == "debug" && matches!(status, Status::Skipped | Status::Failed) {
+            let cleaned = Value::Object(debug_cleaned(&item.result));
+            out.result(&host, status, label, &cleaned, ignored);
+            return;
+        }
+        // Lent to the output as a Value and taken back, not copied.
+        let shown = Value::Object(std::mem::take(&mut item.result));
         out.result(&host, status, label, &shown, ignored);
+        if let Value::Object(result) = shown {
+            item.result = result;
+        }
     }
 }
 
