@@ -71,6 +71,9 @@ pub(crate) struct Packed {
     pub shebang: Option<(String, Vec<String>)>,
 }
 
+/// A module's packing, done once per run and shared by every host that runs it.
+type PackResult = Result<Arc<Packed>, String>;
+
 #[derive(Default)]
 struct State {
     /// `-M`: module folders from the command line, before `ANSIBLE_LIBRARY`'s.
@@ -78,7 +81,7 @@ struct State {
     /// The `library/` folders of every role seen so far.
     role_libraries: Vec<PathBuf>,
     found: HashMap<(String, Option<PathBuf>, PathBuf), Result<FoundModule, String>>,
-    packed: HashMap<PathBuf, Result<Arc<Packed>, String>>,
+    packed: HashMap<PathBuf, Arc<OnceLock<PackResult>>>,
 }
 
 fn state() -> &'static Mutex<State> {
@@ -471,16 +474,18 @@ fn builtin_redirect(core: &AnsibleCore, name: &str) -> Option<String> {
 
 /// The payload of a found module, packed once per run.
 pub(crate) fn pack(found: &FoundModule, play_dir: &Path) -> Result<Arc<Packed>, String> {
-    if let Some(packed) = state().lock().unpoisoned().packed.get(&found.path) {
-        return packed.clone();
-    }
-    let packed = pack_uncached(found, play_dir).map(Arc::new);
-    state()
+    // Once per module per run, as Ansible's ansiballz cache: the hosts that reach the task
+    // together wait for the first one's packing instead of each running the packer (seconds
+    // of Python each; bench/fallback).
+    let once = state()
         .lock()
         .unpoisoned()
         .packed
-        .insert(found.path.clone(), packed.clone());
-    packed
+        .entry(found.path.clone())
+        .or_default()
+        .clone();
+    once.get_or_init(|| pack_uncached(found, play_dir).map(Arc::new))
+        .clone()
 }
 
 fn pack_uncached(found: &FoundModule, play_dir: &Path) -> Result<Packed, String> {
