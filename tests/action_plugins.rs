@@ -18,24 +18,9 @@ class ActionModule(ActionBase):
         return result
 "#;
 
-fn ansible_core_python() -> Option<String> {
-    let cache =
-        std::env::var("SETTLE_COMPAT_CACHE").unwrap_or_else(|_| "/var/cache/settle-compat".into());
-    let python = format!("{cache}/venv/bin/python");
-    let works = std::process::Command::new(&python)
-        .args(["-c", "import ansible"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !works {
-        eprintln!("skipped: no ansible-core at {python} (tests/compat/install makes it)");
-        return None;
-    }
-    Some(python)
-}
-
 #[test]
 fn an_action_plugin_reaches_the_host_through_settles_connection_settings() {
-    let Some(python) = ansible_core_python() else {
+    let Some(python) = common::ansible_core_python() else {
         return;
     };
     let hosts = test_hosts();

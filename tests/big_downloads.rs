@@ -15,19 +15,6 @@ use common::scenario::{SNAPSHOT, Scenario, TURN, changed, prove, run};
 
 const MB: usize = 1 << 20;
 
-/// Bytes that do not repeat in any short period, so a piece written twice or out of order shows.
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as u8
-        })
-        .collect()
-}
-
 fn digest(tool: &str, bytes: &[u8]) -> String {
     let mut child = std::process::Command::new(tool)
         .stdin(std::process::Stdio::piped())
@@ -46,7 +33,7 @@ fn digest(tool: &str, bytes: &[u8]) -> String {
 /// A file of 3 MiB and a few bytes: several pieces and a short last one.
 fn big() -> &'static [u8] {
     static BIG: OnceLock<Vec<u8>> = OnceLock::new();
-    BIG.get_or_init(|| pseudo_random(3 * MB + 17, 7))
+    BIG.get_or_init(|| common::pseudo_random(3 * MB + 17, 7))
 }
 
 /// An HTTP server on this machine (the test hosts share its network) serving `/big.bin`.

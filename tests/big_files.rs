@@ -12,19 +12,6 @@ use common::Scratch;
 use common::hosts::test_hosts;
 use common::scenario::{TURN, changed, run};
 
-/// Bytes that do not repeat in any short period, so a piece sent twice or out of order shows.
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
-    let mut state = seed;
-    (0..len)
-        .map(|_| {
-            state = state
-                .wrapping_mul(6_364_136_223_846_793_005)
-                .wrapping_add(1_442_695_040_888_963_407);
-            (state >> 33) as u8
-        })
-        .collect()
-}
-
 fn sha1_of(path: &Path) -> String {
     let out = std::process::Command::new("sha1sum")
         .arg(path)
@@ -47,10 +34,14 @@ fn big_files_copy_and_fetch_intact_and_a_second_run_moves_nothing() {
     let s = hosts.scratch();
     std::fs::create_dir_all(s.path("files/tree/sub")).unwrap();
     // 50 MiB and a few bytes: many pieces and a short last one.
-    std::fs::write(s.path("files/big.bin"), pseudo_random(50 * MB + 17, 1)).unwrap();
+    std::fs::write(
+        s.path("files/big.bin"),
+        common::pseudo_random(50 * MB + 17, 1),
+    )
+    .unwrap();
     std::fs::write(
         s.path("files/tree/sub/middle.bin"),
-        pseudo_random(3 * MB, 2),
+        common::pseudo_random(3 * MB, 2),
     )
     .unwrap();
     std::fs::write(s.path("files/tree/small.txt"), "small\n").unwrap();
@@ -126,7 +117,7 @@ fn big_files_copy_and_fetch_intact_and_a_second_run_moves_nothing() {
 #[test]
 fn a_big_file_copies_and_fetches_on_the_local_connection() {
     let s = Scratch::new();
-    std::fs::write(s.path("big.bin"), pseudo_random(5 * MB + 3, 3)).unwrap();
+    std::fs::write(s.path("big.bin"), common::pseudo_random(5 * MB + 3, 3)).unwrap();
     s.write("inv", "localhost ansible_connection=local\n");
     s.write(
         "site.yml",

@@ -1719,23 +1719,6 @@ fn a_module_name_may_be_a_template() {
 
 // ---- Every other module: Ansible's own code ----
 
-/// The Python of the ansible-core that tests/compat/install puts in the compat cache (scripts/test
-/// installs it before the tests run), or `None` (and a note) when it is not there.
-fn ansible_core_python() -> Option<String> {
-    let cache =
-        std::env::var("SETTLE_COMPAT_CACHE").unwrap_or_else(|_| "/var/cache/settle-compat".into());
-    let python = format!("{cache}/venv/bin/python");
-    let works = std::process::Command::new(&python)
-        .args(["-c", "import ansible"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if !works {
-        eprintln!("skipped: no ansible-core at {python} (tests/compat/install makes it)");
-        return None;
-    }
-    Some(python)
-}
-
 /// One local host whose modules run with ansible-core's Python, and settle told where it is.
 fn host_with_ansible_core(python: &str) -> Scratch {
     let s = Scratch::new();
@@ -1771,7 +1754,7 @@ main()
 
 #[test]
 fn a_library_module_beside_the_playbook_runs_as_ansible_runs_it() {
-    let Some(python) = ansible_core_python() else {
+    let Some(python) = common::ansible_core_python() else {
         return;
     };
     let s = host_with_ansible_core(&python);
@@ -1806,7 +1789,7 @@ fn a_library_module_beside_the_playbook_runs_as_ansible_runs_it() {
 
 #[test]
 fn check_mode_reaches_ansibles_module_and_an_unsupporting_one_skips() {
-    let Some(python) = ansible_core_python() else {
+    let Some(python) = common::ansible_core_python() else {
         return;
     };
     let s = host_with_ansible_core(&python);
@@ -1829,7 +1812,7 @@ fn check_mode_reaches_ansibles_module_and_an_unsupporting_one_skips() {
 
 #[test]
 fn an_ansible_core_module_settle_lacks_converges_and_keeps_check_mode_honest() {
-    let Some(python) = ansible_core_python() else {
+    let Some(python) = common::ansible_core_python() else {
         return;
     };
     let s = host_with_ansible_core(&python);
@@ -1856,7 +1839,7 @@ fn an_ansible_core_module_settle_lacks_converges_and_keeps_check_mode_honest() {
 
 #[test]
 fn a_failing_ansible_module_fails_the_task_with_its_message() {
-    let Some(python) = ansible_core_python() else {
+    let Some(python) = common::ansible_core_python() else {
         return;
     };
     let s = host_with_ansible_core(&python);
@@ -4829,18 +4812,8 @@ fn file_module_diffs_are_ansibles_byte_for_byte() {
         let ours = s.settle(&args);
         ours.assert_code(0);
         prepare();
-        let theirs = std::process::Command::new(&ansible_playbook)
-            .args(&args)
-            .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
-            .current_dir(s.path(""))
-            .env("ANSIBLE_NOCOLOR", "1")
-            .output()
-            .unwrap();
-        assert_eq!(
-            tasks(&ours.stdout),
-            tasks(&String::from_utf8_lossy(&theirs.stdout)),
-            "{mode:?}"
-        );
+        let theirs = s.ansible_stdout(&ansible_playbook, &args);
+        assert_eq!(tasks(&ours.stdout), tasks(&theirs), "{mode:?}");
     }
 }
 
@@ -4890,18 +4863,8 @@ fn skipped_loops_print_and_register_as_ansibles() {
         args.extend_from_slice(verbose);
         let ours = s.settle(&args);
         ours.assert_code(0);
-        let theirs = std::process::Command::new(&ansible_playbook)
-            .args(&args)
-            .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
-            .current_dir(s.path(""))
-            .env("ANSIBLE_NOCOLOR", "1")
-            .output()
-            .unwrap();
-        assert_eq!(
-            tasks(&ours.stdout),
-            tasks(&String::from_utf8_lossy(&theirs.stdout)),
-            "{verbose:?}"
-        );
+        let theirs = s.ansible_stdout(&ansible_playbook, &args);
+        assert_eq!(tasks(&ours.stdout), tasks(&theirs), "{verbose:?}");
     }
 }
 
@@ -4929,21 +4892,12 @@ fn looped_includes_print_every_included_line_first_as_ansible() {
     let args = ["site.yml", "-i", "localhost,", "-c", "local"];
     let ours = s.settle(&args);
     ours.assert_code(0);
-    let theirs = std::process::Command::new(&ansible_playbook)
-        .args(args)
-        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
-        .current_dir(s.path(""))
-        .env("ANSIBLE_NOCOLOR", "1")
-        .output()
-        .unwrap();
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
     let tasks = |out: &str| {
         let end = out.find("PLAY RECAP").unwrap_or(out.len());
         out[..end].replace(&s.root(), "ROOT")
     };
-    assert_eq!(
-        tasks(&ours.stdout),
-        tasks(&String::from_utf8_lossy(&theirs.stdout))
-    );
+    assert_eq!(tasks(&ours.stdout), tasks(&theirs));
 }
 
 #[test]
@@ -5045,7 +4999,7 @@ fn with_action_plugins(s: &Scratch) {
 
 #[test]
 fn action_plugins_beside_the_playbook_run_as_ansible_runs_them() {
-    let Some(python) = ansible_core_python() else {
+    let Some(python) = common::ansible_core_python() else {
         return;
     };
     let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
@@ -5180,7 +5134,7 @@ fn with_python_plugins(s: &Scratch) {
 
 #[test]
 fn python_filter_test_and_lookup_plugins_beside_the_playbook_run_as_in_ansible() {
-    let Some(python) = ansible_core_python() else {
+    let Some(python) = common::ansible_core_python() else {
         return;
     };
     let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
@@ -5193,31 +5147,24 @@ fn python_filter_test_and_lookup_plugins_beside_the_playbook_run_as_in_ansible()
         &[("SETTLE_ANSIBLE_PYTHON", &python)],
     );
     ours.assert_code(0);
-    let theirs = std::process::Command::new(&ansible_playbook)
-        .args(["site.yml", "-i", "localhost,", "-c", "local"])
-        .current_dir(s.path(""))
-        .env("ANSIBLE_NOCOLOR", "1")
-        .output()
-        .unwrap();
+    let theirs = s.ansible_stdout(
+        &ansible_playbook,
+        &["site.yml", "-i", "localhost,", "-c", "local"],
+    );
     let msgs = |out: &str| -> Vec<String> {
         out.lines()
             .filter(|l| l.trim_start().starts_with("\"msg\""))
             .map(|l| l.trim().to_string())
             .collect()
     };
-    let expected = msgs(&String::from_utf8_lossy(&theirs.stdout));
-    assert_eq!(
-        expected.len(),
-        4,
-        "{}",
-        String::from_utf8_lossy(&theirs.stdout)
-    );
+    let expected = msgs(&theirs);
+    assert_eq!(expected.len(), 4, "{theirs}");
     assert_eq!(msgs(&ours.stdout), expected, "{}", ours.stdout);
 }
 
 #[test]
 fn a_python_plugin_that_fails_to_load_fails_the_task_with_ansibles_words() {
-    let Some(python) = ansible_core_python() else {
+    let Some(python) = common::ansible_core_python() else {
         return;
     };
     let s = Scratch::new();

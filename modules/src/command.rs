@@ -231,15 +231,7 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     });
     let output = match wait_for(child, stdin, request.timeout, OUTPUT_CAP) {
         Ok(output) => output,
-        Err(Waited::TimedOut(seconds)) => {
-            let mut outcome = Outcome::failed(format!(
-                "Timed out after {seconds} second{}",
-                if seconds == 1 { "" } else { "s" }
-            ));
-            values.insert("timedout".into(), serde_json::json!({"period": seconds}));
-            outcome.values = values;
-            return Ok(outcome);
-        }
+        Err(Waited::TimedOut(seconds)) => return Ok(timed_out(seconds, values)),
         Err(Waited::Io(e)) => return Err(ModuleError::io(format!("run {}", argv[0]), e)),
     };
     let rc = output.status.code().unwrap_or_else(|| {
@@ -588,6 +580,17 @@ pub(crate) fn now_string() -> String {
             ts.tv_nsec / 1000
         )
     }
+}
+
+/// A command the task's `timeout:` ended, in Ansible's words, with what it had said so far.
+pub(crate) fn timed_out(seconds: u64, mut values: Map<String, Value>) -> Outcome {
+    let mut outcome = Outcome::failed(format!(
+        "Timed out after {seconds} second{}",
+        if seconds == 1 { "" } else { "s" }
+    ));
+    values.insert("timedout".into(), serde_json::json!({"period": seconds}));
+    outcome.values = values;
+    outcome
 }
 
 #[cfg(test)]

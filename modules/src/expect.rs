@@ -444,13 +444,7 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     };
     if let Some(seconds) = talk.hit_limit {
         // As `command` words the task's own timeout.
-        let mut outcome = Outcome::failed(format!(
-            "Timed out after {seconds} second{}",
-            if seconds == 1 { "" } else { "s" }
-        ));
-        values.insert("timedout".into(), serde_json::json!({"period": seconds}));
-        outcome.values = values;
-        return Ok(outcome);
+        return Ok(crate::command::timed_out(seconds, values));
     }
     if let Some((question, said)) = &talk.out_of_answers {
         return Err(ModuleError::Failed(format!(

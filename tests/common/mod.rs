@@ -30,6 +30,36 @@ pub fn ansible_tool(name: &str) -> Option<PathBuf> {
     None
 }
 
+/// The Python of the ansible-core that tests/compat/install puts in the compat cache (scripts/test
+/// installs it before the tests run), or `None` (and a note) when it is not there.
+pub fn ansible_core_python() -> Option<String> {
+    let cache =
+        std::env::var("SETTLE_COMPAT_CACHE").unwrap_or_else(|_| "/var/cache/settle-compat".into());
+    let python = format!("{cache}/venv/bin/python");
+    let works = std::process::Command::new(&python)
+        .args(["-c", "import ansible"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if !works {
+        eprintln!("skipped: no ansible-core at {python} (tests/compat/install makes it)");
+        return None;
+    }
+    Some(python)
+}
+
+/// Bytes that do not repeat in any short period, so a piece sent or written twice or out of order shows.
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+    let mut state = seed;
+    (0..len)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6_364_136_223_846_793_005)
+                .wrapping_add(1_442_695_040_888_963_407);
+            (state >> 33) as u8
+        })
+        .collect()
+}
+
 pub struct Scratch {
     pub dir: tempfile::TempDir,
 }
@@ -90,6 +120,19 @@ impl Scratch {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+
+    /// What the real ansible-playbook prints on stdout for `args`, run in this folder with the
+    /// machine's Python for the local connection and without colour, to compare with settle's.
+    pub fn ansible_stdout(&self, program: &Path, args: &[&str]) -> String {
+        let out = Command::new(program)
+            .args(args)
+            .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+            .current_dir(self.dir.path())
+            .env("ANSIBLE_NOCOLOR", "1")
+            .output()
+            .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     pub fn settle_with_env(&self, args: &[&str], env: &[(&str, &str)]) -> Run {

@@ -332,30 +332,19 @@ impl PlayRun<'_> {
                 (Some(self.engine.hosts.get(name)), delegate_scope.clone())
             }
         };
-        let target = match target_of(
-            &exec_scope,
-            opts,
-            &task
-                .keywords
-                .connection
-                .clone()
-                .or(self.play.keywords.connection.clone()),
-        ) {
+        let connection = task
+            .keywords
+            .connection
+            .clone()
+            .or(self.play.keywords.connection.clone());
+        let target = match target_of(&exec_scope, opts, &connection) {
             Ok(t) => t,
             Err(e) => return ItemResult::failed(e),
         };
         // The host's own target, for actions that reach it themselves (`synchronize`).
         let host_target = match delegate {
             None => target.clone(),
-            Some(_) => match target_of(
-                scope,
-                opts,
-                &task
-                    .keywords
-                    .connection
-                    .clone()
-                    .or(self.play.keywords.connection.clone()),
-            ) {
+            Some(_) => match target_of(scope, opts, &connection) {
                 Ok(t) => t,
                 Err(e) => return ItemResult::failed(e),
             },
