@@ -5202,3 +5202,34 @@ fn without_ansible_core_a_python_filter_plugin_names_what_is_missing() {
         run.stdout
     );
 }
+
+#[test]
+fn a_missing_first_element_is_undefined_in_conditions_and_debug() {
+    // `mylist[0]` of an empty list is Ansible's undefined value ("list object has no element
+    // 0"): `is defined` skips, `is undefined` runs, and debug shows it instead of failing.
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  vars:
+    mylist: []
+  tasks:
+    - debug: var=mylist[0]
+      when: mylist[0] is defined
+      register: skipped
+    - debug: var=mylist[0]
+      when: mylist[0] is undefined
+    - assert:
+        that: skipped is skipped
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "localhost,", "-c", "local"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("list object has no element 0"),
+        "{}",
+        run.stdout
+    );
+}

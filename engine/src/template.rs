@@ -45,6 +45,7 @@ impl TemplateError {
         let text = text.split(" (in template ").next().unwrap_or(text);
         (text.ends_with(" is undefined")
             || text.contains(" has no attribute ")
+            || text.ends_with(" object has no element 0")
             || was_undefined_reason(text))
         .then(|| text.to_string())
     }
