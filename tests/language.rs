@@ -5233,3 +5233,26 @@ fn a_missing_first_element_is_undefined_in_conditions_and_debug() {
         run.stdout
     );
 }
+
+#[test]
+fn module_times_no_clock_holds_are_clamped_not_a_panic() {
+    // `timeout: 1e300` and a timeout past u64's seconds in a module's own arguments: the
+    // deadline is "never", not an overflow that kills the run.
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - wait_for: path=/etc/passwd timeout=1e300
+    - expect:
+        command: 'true'
+        responses: {}
+        timeout: 18446744073709551615
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "localhost,", "-c", "local"]);
+    run.assert_code(0);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}

@@ -377,7 +377,7 @@ pub(crate) fn wait_for(
     });
     let deadline = timeout
         .filter(|t| *t > 0)
-        .map(|t| (t, Instant::now() + std::time::Duration::from_secs(t)));
+        .map(|t| (t, Instant::now() + crate::clock::whole_seconds(t)));
     let mut status = None;
     let mut open_pipes = 2;
     while status.is_none() || open_pipes > 0 {

@@ -140,7 +140,7 @@ pub(crate) fn converse(
     let started = Instant::now();
     let limit_at = limit
         .filter(|l| *l > 0)
-        .map(|l| started + Duration::from_secs(l));
+        .map(|l| started + crate::clock::whole_seconds(l));
     let mut waiting_since = Instant::now();
     let mut output = String::new();
     // Bytes of a character cut in two between reads.
@@ -152,7 +152,7 @@ pub(crate) fn converse(
     let mut first_invalid = None;
     let mut hit_limit = None;
     'talk: loop {
-        let prompt_at = timeout.map(|t| waiting_since + Duration::from_secs(t));
+        let prompt_at = timeout.map(|t| waiting_since + crate::clock::whole_seconds(t));
         let deadline = match (prompt_at, limit_at) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -207,11 +207,14 @@ fn now_seconds() -> f64 {
 }
 
 fn to_system_time(seconds: f64) -> std::time::SystemTime {
-    let d = std::time::Duration::from_secs_f64(seconds.abs());
+    // Clamped: a time no clock holds (`1e300`) is a hundred years from the epoch.
+    let d = crate::clock::seconds(seconds.abs());
     if seconds >= 0.0 {
         std::time::UNIX_EPOCH + d
     } else {
-        std::time::UNIX_EPOCH - d
+        std::time::UNIX_EPOCH
+            .checked_sub(d)
+            .unwrap_or(std::time::UNIX_EPOCH)
     }
 }
 

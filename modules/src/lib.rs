@@ -40,6 +40,7 @@ mod authorized_key;
 mod backup;
 mod bin_path;
 pub mod children;
+pub(crate) mod clock;
 mod command;
 mod copy;
 mod cron;

@@ -11,7 +11,6 @@
 
 use std::collections::HashMap;
 use std::path::Path;
-use std::time::Duration;
 
 use regex::Regex;
 use serde::Deserialize;
@@ -435,7 +434,7 @@ fn sized(mount: &str, timeout: Option<f64>) -> Option<Map<String, Value>> {
     std::thread::spawn(move || {
         let _ = send.send(hardware::mount_size(&path));
     });
-    receive.recv_timeout(Duration::from_secs_f64(seconds)).ok()
+    receive.recv_timeout(crate::clock::seconds(seconds)).ok()
 }
 
 /// `blkid --uuid UUID`'s output as Ansible keeps it (its newline too), when blkid knows it.

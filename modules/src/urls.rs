@@ -10,7 +10,7 @@
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::{Duration, SystemTime};
+use std::time::SystemTime;
 
 use base64::Engine as _;
 use ureq::http;
@@ -341,7 +341,7 @@ fn agent(options: &Options) -> Result<ureq::Agent, String> {
     } else {
         tls = tls.disable_verification(true);
     }
-    let timeout = Some(Duration::from_secs(options.timeout.max(1)));
+    let timeout = Some(crate::clock::whole_seconds(options.timeout.max(1)));
     let proxy = if options.use_proxy {
         ureq::Proxy::try_from_env()
     } else {
@@ -692,7 +692,7 @@ mod tests {
 
     #[test]
     fn dates_are_http_dates() {
-        let t = SystemTime::UNIX_EPOCH + Duration::from_secs(784_111_777);
+        let t = SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(784_111_777);
         assert_eq!(http_date(t), "Sun, 06 Nov 1994 08:49:37 GMT");
     }
 }

@@ -3,7 +3,7 @@
 
 use std::net::{TcpStream, ToSocketAddrs};
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use serde::Deserialize;
 use serde_json::{Map, Value};
@@ -141,7 +141,7 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         .map_err(|e| ModuleError::Args(format!("Invalid regular expression: {e}")))?;
     let path = args.path.as_deref().map(crate::fsutil::expand_path);
     let start = Instant::now();
-    std::thread::sleep(Duration::from_secs_f64(args.delay.max(0.0)));
+    std::thread::sleep(crate::clock::seconds(args.delay));
     let mut groups = Value::Array(Vec::new());
     let mut groupdict = Value::Object(Map::new());
     if args.state == "drained" {
@@ -150,9 +150,9 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
         }
     } else if path.is_none() && args.port.is_none() {
         // Nothing to wait for but the time itself, as Ansible's `wait_for: timeout=N`.
-        std::thread::sleep(Duration::from_secs_f64(args.timeout.max(0.0)));
+        std::thread::sleep(crate::clock::seconds(args.timeout));
     } else {
-        let deadline = start + Duration::from_secs_f64(args.timeout.max(0.0));
+        let deadline = start + crate::clock::seconds(args.timeout);
         let mut present = || -> bool {
             if let Some(path) = &path {
                 let Some(re) = &regex else {
@@ -185,7 +185,7 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
                 return addrs.next().is_some_and(|a| {
                     TcpStream::connect_timeout(
                         &a,
-                        Duration::from_secs_f64(args.connect_timeout.max(0.1)),
+                        crate::clock::seconds(args.connect_timeout.max(0.1)),
                     )
                     .is_ok()
                 });
@@ -217,7 +217,7 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
                     .insert("elapsed".into(), start.elapsed().as_secs().into());
                 return Ok(outcome);
             }
-            std::thread::sleep(Duration::from_secs_f64(args.sleep.max(0.05)));
+            std::thread::sleep(crate::clock::seconds(args.sleep.max(0.05)));
         }
     }
     // Ansible's result keys, null where not given.
@@ -333,12 +333,12 @@ fn wait_drained(args: &Args, start: Instant) -> Option<Outcome> {
         .iter()
         .filter_map(|s| tcp_state_id(s))
         .collect();
-    let deadline = start + Duration::from_secs_f64(args.timeout.max(0.0));
+    let deadline = start + crate::clock::seconds(args.timeout);
     while Instant::now() < deadline {
         if active_connections(port, &ips, &exclude, &states) == 0 {
             return None;
         }
-        std::thread::sleep(Duration::from_secs_f64(args.sleep.max(0.05)));
+        std::thread::sleep(crate::clock::seconds(args.sleep.max(0.05)));
     }
     let msg = args
         .msg
@@ -385,7 +385,7 @@ mod tests {
     fn only_a_timeout_waits_that_long() {
         let started = Instant::now();
         let out = call(serde_json::json!({"timeout": 1}));
-        assert!(!out.failed && started.elapsed() >= Duration::from_secs(1));
+        assert!(!out.failed && started.elapsed() >= std::time::Duration::from_secs(1));
         assert_eq!(out.values["elapsed"], 1);
         assert_eq!(out.values["path"], Value::Null);
     }
