@@ -165,7 +165,9 @@ fn apt_upgrade_clean_and_policy_rc_d() {
             diff_shows: "upgrade: ",
         },
     );
-    // only_upgrade leaves a package that is not installed alone.
+    // only_upgrade leaves a package that is not installed alone (in turn with the other
+    // scenarios: they use dpkg on the same host).
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
     let s = hosts.scratch();
     let host = hosts.names()[0];
     s.write(
