@@ -5256,3 +5256,23 @@ fn module_times_no_clock_holds_are_clamped_not_a_panic() {
     run.assert_code(0);
     assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
 }
+
+#[test]
+fn loop_pause_waits_between_items_not_after_the_last() {
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - debug: msg={{ item }}
+      loop: [1]
+      loop_control: {pause: 3}
+",
+    );
+    let started = std::time::Instant::now();
+    s.settle(&["site.yml", "-i", "localhost,", "-c", "local"])
+        .assert_code(0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}

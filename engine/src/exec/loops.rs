@@ -301,7 +301,10 @@ impl PlayRun<'_> {
                     }
                 }
             }
-            if let Some(pause) = lc.pause {
+            // Between items, as Ansible: not after the last.
+            if let Some(pause) = lc.pause
+                && index + 1 < items.len()
+            {
                 // The parser keeps a pause between 0 and a year; nothing else reaches here.
                 std::thread::sleep(Duration::try_from_secs_f64(pause).unwrap_or_default());
             }
