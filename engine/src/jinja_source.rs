@@ -217,9 +217,11 @@ fn unary_plus(expr: &str) -> Cow<'_, str> {
         }
         if c == b'+' {
             let before = out.trim_end();
+            // After the last character that is not part of a name (which may be several bytes).
             let word_start = before
-                .rfind(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
-                .map_or(0, |p| p + 1);
+                .char_indices()
+                .rfind(|(_, ch)| !(ch.is_ascii_alphanumeric() || *ch == '_'))
+                .map_or(0, |(p, ch)| p + ch.len_utf8());
             let word = &before[word_start..];
             let unary = match before.as_bytes().last() {
                 None => true,
@@ -787,6 +789,9 @@ mod tests {
         assert_eq!(expression("[-2.5, +2.5, 1 + 2.5]"), "[-2.5, 2.5, 1 + 2.5]");
         assert_eq!(expression("x if +1 else '+1'"), "x if 1 else '+1'");
         assert_eq!(template("{{ [+x] }} + {{ a+b }}"), "{{ [x] }} + {{ a+b }}");
+        // A name after a character of several bytes (a fuzz finding: the cut fell inside it).
+        assert_eq!(expression("-\u{453}aw+"), "-\u{453}aw+");
+        assert_eq!(expression("\u{453} and +1"), "\u{453} and 1");
     }
 
     #[test]
