@@ -266,18 +266,7 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     }
     values.insert("start".into(), started_at.into());
     values.insert("end".into(), now_string().into());
-    let delta = start.elapsed();
-    values.insert(
-        "delta".into(),
-        format!(
-            "{}:{:02}:{:02}.{:06}",
-            delta.as_secs() / 3600,
-            delta.as_secs() / 60 % 60,
-            delta.as_secs() % 60,
-            delta.subsec_micros()
-        )
-        .into(),
-    );
+    values.insert("delta".into(), delta_text(start.elapsed()).into());
     let failed = rc != 0;
     Ok(Outcome {
         changed: true,
@@ -580,6 +569,17 @@ pub(crate) fn now_string() -> String {
             ts.tv_nsec / 1000
         )
     }
+}
+
+/// Python's `str(timedelta)`, as Ansible's `delta`: `0:00:01.234567`.
+pub(crate) fn delta_text(delta: std::time::Duration) -> String {
+    format!(
+        "{}:{:02}:{:02}.{:06}",
+        delta.as_secs() / 3600,
+        delta.as_secs() / 60 % 60,
+        delta.as_secs() % 60,
+        delta.subsec_micros()
+    )
 }
 
 /// A command the task's `timeout:` ended, in Ansible's words, with what it had said so far.

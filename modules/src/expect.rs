@@ -311,17 +311,6 @@ fn open_pty(echo: bool) -> std::io::Result<(File, File)> {
     }
 }
 
-/// Python's `str(timedelta)`: `0:00:01.234567`.
-fn delta_text(delta: Duration) -> String {
-    format!(
-        "{}:{:02}:{:02}.{:06}",
-        delta.as_secs() / 3600,
-        delta.as_secs() / 60 % 60,
-        delta.as_secs() % 60,
-        delta.subsec_micros()
-    )
-}
-
 /// An answer as Ansible's module takes it: a string, or a list answered in turn.
 fn answer_of(value: &Value) -> Answer {
     // Ansible converts each answer with `to_bytes`: Python's `str()` of it.
@@ -468,7 +457,10 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
     values.insert("rc".into(), talk.rc.map_or(Value::Null, Value::from));
     values.insert("start".into(), started_at.into());
     values.insert("end".into(), crate::command::now_string().into());
-    values.insert("delta".into(), delta_text(start.elapsed()).into());
+    values.insert(
+        "delta".into(),
+        crate::command::delta_text(start.elapsed()).into(),
+    );
     let msg = match talk.rc {
         None => Some("command exceeded timeout"),
         Some(0) => None,
