@@ -270,7 +270,11 @@ impl PlayRun<'_> {
             let no_log = no_log || action_no_log;
             let label = item_label(task, no_log, &item, &item_scope, &mut r.result);
             if item_unreachable.is_some() {
-                let shown = Value::Object(r.result.clone());
+                // The item (a password, say) is in the result: hidden as every no_log result is.
+                let shown = match no_log {
+                    true => json!({"censored": super::results::CENSORED, "changed": false}),
+                    false => Value::Object(r.result.clone()),
+                };
                 self.engine
                     .out
                     .result(host, Status::Failed, Some(&label), &shown, false);
