@@ -854,6 +854,19 @@ fn no_log_fails_closed_and_hides_early_errors() {
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
     assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
+    // An unreachable host's loop items are results too (Ansible's no_log target).
+    s.write(
+        "fake",
+        "fake ansible_connection=ssh ansible_host=settle-no-such-host.invalid\n",
+    );
+    s.write(
+        "down.yml",
+        "- hosts: fake\n  gather_facts: no\n  tasks:\n    - lineinfile: path=/dev/null line={{ item }}\n      loop: [hunter2-secret]\n      no_log: true\n",
+    );
+    let run = s.settle(&["down.yml", "-i", "fake", "-vvv"]);
+    assert!(run.stdout.contains("UNREACHABLE"), "{}", run.stdout);
+    assert!(!run.stdout.contains("hunter2"), "{}", run.stdout);
+    assert!(!run.stderr.contains("hunter2"), "{}", run.stderr);
 }
 
 #[test]
