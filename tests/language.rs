@@ -5276,3 +5276,62 @@ fn loop_pause_waits_between_items_not_after_the_last() {
         .assert_code(0);
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
+
+#[test]
+fn a_macro_that_includes_a_template_gives_it_the_templates_names_as_jinja_does() {
+    // Jinja2 looks a macro's names up in its template when it is called, so a template the
+    // macro includes sees the including template's imports and top-level `set`s, even those
+    // assigned after the macro (ansible-core's `template` target, issue 72262). An error inside
+    // the included template is that template's own, not "error in \"x.j2\"".
+    let s = Scratch::new();
+    s.write(
+        "templates/vars.j2",
+        "{% set test = \"I'm test variable\" %}\n",
+    );
+    s.write("templates/uses_vars.j2", "{{ vars.test }} {{ later }}\n");
+    s.write(
+        "templates/top.j2",
+        "{% import 'vars.j2' as vars with context %}\n\
+         {% macro included() %}{% include 'uses_vars.j2' %}{% endmacro %}\n\
+         {% macro stripped(x) -%}\n   {% include 'uses_vars.j2' %}{{ x }}\n{%- endmacro %}\n\
+         {% set later = 'set after' %}\n\
+         {{ included()|indent }}[{{ stripped(1) }}]\n",
+    );
+    s.write("templates/undefined.j2", "{{ nope }}\n");
+    s.write("templates/outer.j2", "a\n{% include 'undefined.j2' %}\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - debug: msg=\"{{ lookup('template', 'top.j2') }}\"
+    - debug: msg=\"{{ lookup('template', 'outer.j2') }}\"
+      ignore_errors: true
+      register: failed
+    - assert:
+        that: failed.msg is contains(\"'nope' is undefined\")
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    assert!(
+        ours.stdout
+            .contains("\"msg\": \"I'm test variable set after[I'm test variable set after1]\\n\""),
+        "{}",
+        ours.stdout
+    );
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let first_task = |out: &str| {
+        let start = out.find("TASK [").unwrap_or(0);
+        let end = out[start + 1..]
+            .find("TASK [")
+            .map_or(out.len(), |e| e + start + 1);
+        out[start..end].to_string()
+    };
+    assert_eq!(first_task(&ours.stdout), first_task(&theirs), "{theirs}");
+}

@@ -284,9 +284,17 @@ pub fn template(source: &str) -> Cow<'_, str> {
     with_native_macros(source, false)
 }
 
-/// Macros whose body is one expression made to return its value (see
+/// Macros that include templates made to see the template's names ([`enclose_for_includes`]),
+/// macros whose body is one expression made to return its value (see
 /// [`crate::native_macros`]), then the blocks rewritten.
 fn with_native_macros(source: &str, escape: bool) -> Cow<'_, str> {
+    if let Cow::Owned(enclosed) = enclose_for_includes(source) {
+        return Cow::Owned(native_then_blocks(&enclosed, escape).into_owned());
+    }
+    native_then_blocks(source, escape)
+}
+
+fn native_then_blocks(source: &str, escape: bool) -> Cow<'_, str> {
     match crate::native_macros::rewrite(source) {
         Cow::Borrowed(source) => blocks(source, escape),
         Cow::Owned(rewritten) => Cow::Owned(blocks(&rewritten, escape).into_owned()),
@@ -718,6 +726,108 @@ fn ends_in_test(rest: &str) -> bool {
         return word_after(test, "defined") || word_after(test, "undefined");
     }
     false
+}
+
+/// Jinja2 looks a macro's names up when it is called, in its template's context, so a template
+/// the macro includes sees what the including template assigned at its top level (`{% import
+/// 'vars.j2' as vars %}{% macro m() %}{% include 'uses_vars.j2' %}{% endmacro %}`).
+/// minijinja's macros capture, when they are defined, only the names their own body mentions,
+/// and an included template's names are not in the body. So a macro that includes a template
+/// is made to mention every name its template assigns at the top level, in a branch that never
+/// runs: minijinja then captures them in the closure all macros of that level share (by
+/// reference, and later assignments update it), without copying anything per call.
+pub fn enclose_for_includes(source: &str) -> Cow<'_, str> {
+    if !source.contains("include") || !source.contains("macro") {
+        return Cow::Borrowed(source);
+    }
+    // Top-level names, and per macro: where its body starts, whether its tag strips the
+    // whitespace after it, whether its body includes a template.
+    let mut names: Vec<&str> = Vec::new();
+    let mut macros: Vec<(usize, bool, bool)> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut in_raw = false;
+    let mut search = 0;
+    while let Some(found) = source[search..].find("{%") {
+        let at = search + found;
+        let Some((inner, _, strip_after, end)) = crate::native_macros::tag_at(source, at) else {
+            break;
+        };
+        search = end;
+        let (word, rest) = inner.split_once(char::is_whitespace).unwrap_or((inner, ""));
+        if in_raw {
+            in_raw = word != "endraw";
+            continue;
+        }
+        let top = open.is_empty();
+        match word {
+            "raw" => in_raw = true,
+            "macro" => {
+                if top {
+                    names.extend(rest.split('(').next().map(str::trim));
+                }
+                open.push(macros.len());
+                macros.push((end, strip_after, false));
+            }
+            "endmacro" => {
+                open.pop();
+            }
+            "include" => {
+                for &m in &open {
+                    macros[m].2 = true;
+                }
+            }
+            "set" if top => {
+                let targets = rest.split('=').next().unwrap_or_default();
+                names.extend(targets.split(',').map(str::trim));
+            }
+            "import" if top => {
+                names.extend(
+                    rest.rsplit_once(" as ")
+                        .and_then(|(_, n)| n.split_whitespace().next()),
+                );
+            }
+            "from" if top => {
+                if let Some((_, imported)) = rest.split_once(" import ") {
+                    let imported = imported
+                        .trim_end()
+                        .trim_end_matches("without context")
+                        .trim_end_matches("with context");
+                    names.extend(imported.split(',').filter_map(|item| {
+                        item.rsplit_once(" as ")
+                            .map_or(item, |(_, alias)| alias)
+                            .split_whitespace()
+                            .next()
+                    }));
+                }
+            }
+            _ => {}
+        }
+    }
+    names.retain(|n| {
+        n.bytes().next().is_some_and(is_ident_start)
+            && n.bytes().all(is_ident)
+            && !KEYWORDS.contains(n)
+    });
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() || !macros.iter().any(|m| m.2) {
+        return Cow::Borrowed(source);
+    }
+    let mention: String = names.iter().map(|n| format!("{{{{ {n} }}}}")).collect();
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut copied = 0;
+    for (body, strip_after, includes) in macros {
+        if !includes {
+            continue;
+        }
+        out.push_str(&source[copied..body]);
+        // The last tag before the body strips the whitespace after it as the macro's did.
+        let close = if strip_after { "-%}" } else { "%}" };
+        out.push_str(&format!("{{% if false %}}{mention}{{% endif {close}"));
+        copied = body;
+    }
+    out.push_str(&source[copied..]);
+    Cow::Owned(out)
 }
 
 #[cfg(test)]

@@ -89,7 +89,7 @@ impl Object for NativeMacro {
 
 /// A `{% … %}` tag starting at `at`: its inside (without `{%`, `%}` and `-` marks), whether
 /// it strips the whitespace before and after it, and where it ends.
-fn tag_at(source: &str, at: usize) -> Option<(&str, bool, bool, usize)> {
+pub(crate) fn tag_at(source: &str, at: usize) -> Option<(&str, bool, bool, usize)> {
     let rest = source.get(at..)?.strip_prefix("{%")?;
     let close = rest.find("%}")?;
     let inner = &rest[..close];

@@ -758,11 +758,12 @@ impl Templar {
     }
 
     fn error(&self, err: minijinja::Error, scope: &Arc<Scope>, source: &str) -> TemplateError {
+        let err = included_cause(&err);
         if let Some(inner) = scope.take_inner_error() {
             return TemplateError { message: inner };
         }
         if let Some(naming) =
-            std::error::Error::source(&err).and_then(|s| s.downcast_ref::<NamingUndefined>())
+            std::error::Error::source(err).and_then(|s| s.downcast_ref::<NamingUndefined>())
         {
             let shown: String = source.chars().take(120).collect();
             return TemplateError {
@@ -773,7 +774,7 @@ impl Templar {
             };
         }
         let detail = err.detail().map(str::to_string);
-        let plain = std::error::Error::source(&err).is_some_and(|s| s.is::<PlainMessage>());
+        let plain = std::error::Error::source(err).is_some_and(|s| s.is::<PlainMessage>());
         let reason = forget_undefined_reason().filter(|_| err.kind() == ErrorKind::UndefinedError);
         let message = match (err.kind(), reason.or(detail)) {
             (ErrorKind::UndefinedError, Some(d)) => {
@@ -782,12 +783,12 @@ impl Templar {
             }
             (_, Some(d)) if plain => d,
             (ErrorKind::UnknownFilter | ErrorKind::UnknownTest, _)
-                if let Some((plugin, name)) = failed_plugin(&err) =>
+                if let Some((plugin, name)) = failed_plugin(err) =>
             {
                 format!("Syntax error in template: No {plugin} named '{name}'.")
             }
             (ErrorKind::UnknownFilter | ErrorKind::UnknownTest, _)
-                if let Some((kind, name)) = unknown_plugin(&err) =>
+                if let Some((kind, name)) = unknown_plugin(err) =>
             {
                 format!(
                     "Syntax error in template: No {} named '{name}'.",
@@ -797,7 +798,7 @@ impl Templar {
             (ErrorKind::InvalidOperation, Some(d)) if python_zero_division(&d).is_some() => {
                 python_zero_division(&d).unwrap_or_default().to_string()
             }
-            (_, Some(d)) if let Some((kind, name)) = failed_plugin(&err) => format!(
+            (_, Some(d)) if let Some((kind, name)) = failed_plugin(err) => format!(
                 "The {kind} plugin 'ansible.builtin.{name}' failed: {}",
                 d.replace('`', "'")
             ),
@@ -1075,7 +1076,10 @@ impl Templar {
 
     /// A template file's error, naming the file and line.
     fn file_error(&self, name: &str, e: minijinja::Error, scope: &Arc<Scope>) -> TemplateError {
-        let line = e
+        // An error in an included template is that template's, at its line.
+        let cause = included_cause(&e);
+        let name = cause.name().unwrap_or(name);
+        let line = cause
             .line()
             .map(|l| format!("{name}:{l}: "))
             .unwrap_or_else(|| format!("{name}: "));
@@ -1534,6 +1538,19 @@ pub(crate) fn search_loader(
         }
         Ok(Some(crate::jinja_source::template(&text).into_owned()))
     }
+}
+
+/// The error inside the templates `{% include %}` brought in: minijinja wraps it as "error in
+/// \"x.j2\"", and the cause is what a person needs to read.
+pub(crate) fn included_cause(err: &minijinja::Error) -> &minijinja::Error {
+    let mut err = err;
+    while err.kind() == ErrorKind::BadInclude
+        && let Some(inner) =
+            std::error::Error::source(err).and_then(|s| s.downcast_ref::<minijinja::Error>())
+    {
+        err = inner;
+    }
+    err
 }
 
 /// `{{ expr }}` alone → `expr`, when the text between the outer braces could be one
