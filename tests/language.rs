@@ -5335,3 +5335,65 @@ fn a_macro_that_includes_a_template_gives_it_the_templates_names_as_jinja_does()
     };
     assert_eq!(first_task(&ours.stdout), first_task(&theirs), "{theirs}");
 }
+
+#[test]
+fn template_errors_and_constant_templates_in_lookup_args_are_ansibles() {
+    // From ansible-core's `templating` target: a keyword argument given twice, a test name that
+    // cannot exist, a variable that refers to itself and a syntax error fail in Ansible's
+    // words; string constants holding templates inside list and dict literals given to a
+    // lookup are rendered, keeping their type; `{% set %}` lines before a conditional
+    // template's one expression leave its value a boolean.
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  vars:
+    v1: one
+  tasks:
+    - debug:
+        msg: \"{{ lookup('vars', 'v1', default='', default='') }}\"
+      ignore_errors: true
+      register: repeated
+    - raw: echo {{ [{}] | selectattr('failed', 'asdf ', true) }}
+      ignore_errors: true
+      register: no_test
+    - raw: echo {{ cycle }}
+      vars:
+        cycle: '{{ cycle }}'
+      ignore_errors: true
+      register: cycle
+    - raw: echo {{ {{ 1 }} }}
+      ignore_errors: true
+      register: syntax
+    - debug:
+        msg: \"{{ lookup('list', ['{{ 1 }}']) }}\"
+      register: in_list
+    - debug:
+        msg: \"{{ lookup('dict', {'key': '{{ 1 }}'}) }}\"
+      register: in_dict
+    - assert:
+        that:
+          - \"'keyword argument repeated' in repeated.msg\"
+          - no_test.msg is contains(\"No test named 'asdf '\")
+          - cycle.msg is contains('Recursive loop detected in template')
+          - syntax.msg is contains('Syntax error in template')
+          - in_list.msg == [1]
+          - in_dict.msg.value == 1
+    - assert:
+        that: |-
+          {% set a = '{{ 1 }}' %}
+          {% set b = '{{ 2 }}' %}
+          {{ a + b == ('{' ~ '{ 1 }}{' ~ '{ 2 }}') }}
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    assert!(theirs.contains("failed=0"), "{theirs}");
+}

@@ -57,8 +57,8 @@ fn template_lookup_args(expr: &str) -> Cow<'_, str> {
     }
     let bytes = expr.as_bytes();
     let mut out = String::with_capacity(expr.len() + 32);
-    // Per open bracket: whether it is a lookup call's, and which argument is being read.
-    let mut stack: Vec<(bool, usize)> = Vec::new();
+    // Per open bracket: what it opens, and which argument or item is being read.
+    let mut stack: Vec<(Bracket, usize)> = Vec::new();
     let mut i = 0;
     let mut changed = false;
     while i < bytes.len() {
@@ -67,7 +67,12 @@ fn template_lookup_args(expr: &str) -> Cow<'_, str> {
             b'\'' | b'"' => {
                 let end = string_end(bytes, i);
                 let literal = &expr[i..end];
-                let in_args = stack.last().is_some_and(|(call, arg)| *call && *arg > 0);
+                // Directly, or inside list and dict literals (`lookup('list', ['{{ 1 }}'])`).
+                let in_args = stack
+                    .iter()
+                    .rev()
+                    .find(|(kind, _)| *kind != Bracket::Literal)
+                    .is_some_and(|(kind, arg)| *kind == Bracket::Lookup && *arg > 0);
                 if in_args && (literal.contains("{{") || literal.contains("{%")) {
                     out.push_str(LOOKUP_TEMPLATE);
                     out.push('(');
@@ -92,9 +97,29 @@ fn template_lookup_args(expr: &str) -> Cow<'_, str> {
                 let name = &out[name_start..name_end];
                 let after_dot = out[..name_start].ends_with('.');
                 let call = !after_dot && matches!(name, "lookup" | "query" | "q");
-                stack.push((call, 0));
+                stack.push((
+                    if call {
+                        Bracket::Lookup
+                    } else {
+                        Bracket::Other
+                    },
+                    0,
+                ));
             }
-            b'[' | b'{' => stack.push((false, 0)),
+            b'[' | b'{' => {
+                // A subscript (`x[0]`) is no literal; a list after `(`, `,`, `:`, `[`, `{` is.
+                let before = out.trim_end().bytes().next_back();
+                let literal = c == b'{'
+                    || before.is_none_or(|b| matches!(b, b'(' | b',' | b':' | b'[' | b'{'));
+                stack.push((
+                    if literal {
+                        Bracket::Literal
+                    } else {
+                        Bracket::Other
+                    },
+                    0,
+                ));
+            }
             b')' | b']' | b'}' => {
                 stack.pop();
             }
@@ -113,6 +138,17 @@ fn template_lookup_args(expr: &str) -> Cow<'_, str> {
         true => Cow::Owned(out),
         false => Cow::Borrowed(expr),
     }
+}
+
+/// What an open bracket of an expression opens, for [`template_lookup_args`].
+#[derive(Clone, Copy, PartialEq)]
+enum Bracket {
+    /// The arguments of `lookup()`, `query()` or `q()`.
+    Lookup,
+    /// A list or dict literal.
+    Literal,
+    /// Anything else: another call, a subscript, parentheses.
+    Other,
 }
 
 /// Whether the only templates in an expression are string arguments of lookups (`lookup('x',
@@ -175,7 +211,9 @@ pub fn names_given_to_higher_order(source: &str, filters: bool) -> Vec<String> {
                         let end = string_end(bytes, i);
                         if argument == *position {
                             let name = &source[i + 1..end.saturating_sub(1).max(i + 1)];
-                            if !name.is_empty() && name.bytes().all(|b| is_ident(b) || b == b'.') {
+                            // Any text names a test or filter, one that cannot exist too
+                            // (`selectattr('failed', 'asdf ', true)`): it is the one missing.
+                            if !name.is_empty() && !name.contains(['\\', '\n']) {
                                 names.push(name.to_string());
                             }
                             break;
@@ -828,6 +866,74 @@ pub fn enclose_for_includes(source: &str) -> Cow<'_, str> {
     }
     out.push_str(&source[copied..]);
     Cow::Owned(out)
+}
+
+/// A keyword argument given twice in one call (`lookup('vars', 'x', default='', default='')`),
+/// which Jinja refuses when it compiles the template ("keyword argument repeated") and
+/// minijinja would take, the last one winning. `expression` says whether `source` is one
+/// expression (a condition) rather than a template with `{{ }}`/`{% %}` blocks.
+pub fn repeated_keyword(source: &str, expression: bool) -> Option<&str> {
+    source.matches('=').nth(1)?;
+    if expression {
+        return repeated_keyword_in(source);
+    }
+    let mut rest = source;
+    while let Some(open) = find_open(rest) {
+        let from = &rest[open..];
+        let close_mark = if from.starts_with("{{") { "}}" } else { "%}" };
+        let end = block_end(&from[2..], close_mark)?;
+        if let Some(name) = repeated_keyword_in(&from[2..2 + end]) {
+            return Some(name);
+        }
+        rest = &from[2 + end + 2..];
+    }
+    None
+}
+
+fn repeated_keyword_in(expr: &str) -> Option<&str> {
+    let bytes = expr.as_bytes();
+    // Per open bracket: the keywords given so far when it is a call's parenthesis.
+    let mut calls: Vec<Option<Vec<&str>>> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => i = string_end(bytes, i),
+            b'(' => {
+                let called = expr[..i]
+                    .trim_end()
+                    .bytes()
+                    .next_back()
+                    .is_some_and(is_ident);
+                calls.push(called.then(Vec::new));
+                i += 1;
+            }
+            b'[' | b'{' => {
+                calls.push(None);
+                i += 1;
+            }
+            b')' | b']' | b'}' => {
+                calls.pop();
+                i += 1;
+            }
+            c if is_ident_start(c) && (i == 0 || !is_ident(bytes[i - 1])) => {
+                let start = i;
+                while i < bytes.len() && is_ident(bytes[i]) {
+                    i += 1;
+                }
+                let name = &expr[start..i];
+                let after = expr[i..].trim_start();
+                let keyword = after.starts_with('=') && !after.starts_with("==");
+                if keyword && let Some(Some(given)) = calls.last_mut() {
+                    if given.contains(&name) {
+                        return Some(name);
+                    }
+                    given.push(name);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
 }
 
 #[cfg(test)]

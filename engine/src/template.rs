@@ -308,7 +308,7 @@ impl Scope {
                 let mut resolving = self.resolving.lock().unpoisoned();
                 if resolving.iter().any(|n| n == name) {
                     *self.inner_error.lock().unpoisoned() = Some(format!(
-                        "recursive loop detected in template: {name} refers to itself"
+                        "Recursive loop detected in template: {name} refers to itself"
                     ));
                     return None;
                 }
@@ -731,6 +731,13 @@ impl Templar {
             let Some((kind, name)) = unknown_plugin(&err) else {
                 break;
             };
+            // No plugin can have a name that is not a (dotted) identifier.
+            if !name.split('.').all(|part| {
+                part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            }) {
+                break;
+            }
             if let Some(short) = native_alias(kind, &name) {
                 ALIASES
                     .lock()
@@ -802,6 +809,10 @@ impl Templar {
                 "The {kind} plugin 'ansible.builtin.{name}' failed: {}",
                 d.replace('`', "'")
             ),
+            // Ansible's words for what Jinja could not parse.
+            (ErrorKind::SyntaxError, Some(d)) => {
+                format!("Syntax error in template: {}", d.replace('`', "'"))
+            }
             (_, Some(d)) => format!("{}: {}", err.kind(), d.replace('`', "'")),
             (kind, None) => kind.to_string(),
         };
@@ -928,6 +939,7 @@ impl Templar {
     }
 
     fn render_string(&self, s: &str, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
+        refuse_repeated_keyword(s, false)?;
         // `{{ expr }}` alone keeps the expression's type. Whether the text between the outer
         // braces is one expression is the parser's call: `{{ a | combine({'b': {'c': 1}}) }}`
         // is one, `{{ a }} {{ b }}` is not.
@@ -1004,6 +1016,7 @@ impl Templar {
         if !is_template(s) {
             return Ok(s.to_string());
         }
+        refuse_repeated_keyword(s, false)?;
         forget_undefined_reason();
         let source = crate::jinja_source::yaml_template(s);
         let render = |t: &Templar| {
@@ -1228,6 +1241,7 @@ impl Templar {
         scope: &Arc<Scope>,
         source: &str,
     ) -> Result<Mj, TemplateError> {
+        refuse_repeated_keyword(expr, true)?;
         let compiled = self
             .env
             .compile_expression_owned(crate::jinja_source::expression(expr).into_owned())
@@ -1308,8 +1322,10 @@ fn lookup_template(state: &minijinja::State, text: String) -> Result<Mj, minijin
     else {
         return Ok(Mj::from(text));
     };
-    match templar().render_text(&text, &scope) {
-        Ok(text) => Ok(Mj::from(text)),
+    // Rendered as any template is: one expression keeps its type (`['{{ 1 }}']` is `[1]`).
+    match templar().render_string(&text, &scope) {
+        Ok(Value::String(text)) => Ok(Mj::from(text)),
+        Ok(other) => Ok(crate::vaulted::to_template_value(&other)),
         // Ansible renders such a term with markers allowed: an undefined one is handed to the
         // lookup, which gives it back (or, if it takes markers, uses it).
         Err(e) if let Some(reason) = e.undefined_message() => {
@@ -1540,6 +1556,22 @@ pub(crate) fn search_loader(
     }
 }
 
+/// Jinja's compile error for a keyword argument given twice in one call.
+fn refuse_repeated_keyword(source: &str, expression: bool) -> Result<(), TemplateError> {
+    match crate::jinja_source::repeated_keyword(source, expression) {
+        None => Ok(()),
+        Some(name) => {
+            let shown: String = source.chars().take(120).collect();
+            Err(TemplateError {
+                message: format!(
+                    "Syntax error in template: keyword argument repeated: {name} \
+                     (in template {shown:?})"
+                ),
+            })
+        }
+    }
+}
+
 /// The error inside the templates `{% include %}` brought in: minijinja wraps it as "error in
 /// \"x.j2\"", and the cause is what a person needs to read.
 pub(crate) fn included_cause(err: &minijinja::Error) -> &minijinja::Error {
@@ -1559,7 +1591,23 @@ fn single_expression(s: &str) -> Option<&str> {
     let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
-    (!inner.contains("{{") && !inner.contains("{%")).then_some(inner)
+    // Braces inside string literals are text (`{{ lookup('list', ['{{ 1 }}']) }}`).
+    let bytes = inner.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'{' if matches!(bytes.get(i + 1), Some(b'{' | b'%')) => return None,
+            _ => i += 1,
+        }
+    }
+    Some(inner)
 }
 
 /// Python's `ZeroDivisionError` message for minijinja's `unable to calculate a / 0`.
@@ -2018,7 +2066,7 @@ mod tests {
                 .render(&json!("{{ a }}"), &s)
                 .unwrap_err()
                 .message
-                .contains("recursive loop")
+                .contains("Recursive loop")
         );
     }
 
