@@ -5397,3 +5397,60 @@ fn template_errors_and_constant_templates_in_lookup_args_are_ansibles() {
     let theirs = s.ansible_stdout(&ansible_playbook, &args);
     assert!(theirs.contains("failed=0"), "{theirs}");
 }
+
+#[test]
+fn dump_object_shows_an_error_as_a_value_as_ansible_does() {
+    // ansible-core's `templating` target: in Ansible 2.19 an error raised while computing a
+    // value (a variable whose template does not parse, `undef` given a number, a failing
+    // lookup, `from_json` of bad text) is a value that `ansible._protomatter.dump_object` shows
+    // as `{'exception': …}`; `from_json` fails in Python's words, with its position.
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - assert:
+        that:
+          - (syntax_error | ansible._protomatter.dump_object).exception.message is contains 'Syntax error in template'
+          - (undef(0) | ansible._protomatter.dump_object).exception.message is contains 'argument must be of type'
+          - (lookup('pipe', 'exit 1') | ansible._protomatter.dump_object).exception.message is contains \"lookup plugin 'pipe' failed\"
+          - ('{' | from_json | ansible._protomatter.dump_object).exception.message is contains 'Expecting property name enclosed in double quotes'
+          - ([1] | ansible._protomatter.dump_object) == [1]
+      vars:
+        syntax_error: \"{{ #' \"
+    - debug:
+        msg: \"{{ (item | from_json | ansible._protomatter.dump_object).exception.message }}\"
+      loop: ['{', \"{'a':1}\", '', '[1,', '{\"a\" 1}', '[1 2]', '1 2']
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    for expected in [
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        "Expecting value: line 1 column 1 (char 0)",
+        "Expecting value: line 1 column 4 (char 3)",
+        "Expecting ':' delimiter: line 1 column 6 (char 5)",
+        "Expecting ',' delimiter: line 1 column 4 (char 3)",
+        "Extra data: line 1 column 3 (char 2)",
+    ] {
+        assert!(
+            ours.stdout.contains(expected),
+            "{expected}\n{}",
+            ours.stdout
+        );
+    }
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    assert!(theirs.contains("failed=0"), "{theirs}");
+    for expected in [
+        "Expecting value: line 1 column 4 (char 3)",
+        "Extra data: line 1 column 3 (char 2)",
+    ] {
+        assert!(theirs.contains(expected), "{expected}\n{theirs}");
+    }
+}

@@ -298,6 +298,13 @@ fn may_chain(source: &str) -> bool {
 
 /// A bare expression (`when:`), its chains rewritten.
 pub fn expression(expr: &str) -> Cow<'_, str> {
+    expression_with(expr, false)
+}
+
+fn expression_with(expr: &str, escape: bool) -> Cow<'_, str> {
+    if let Cow::Owned(captured) = dump_object_operands(expr, escape) {
+        return Cow::Owned(expression_with(&captured, escape).into_owned());
+    }
     let expr = match unary_plus(expr) {
         Cow::Borrowed(expr) => template_lookup_args(expr),
         Cow::Owned(expr) => Cow::Owned(template_lookup_args(&expr).into_owned()),
@@ -310,7 +317,7 @@ pub fn expression(expr: &str) -> Cow<'_, str> {
 
 /// The inside of a YAML value's `{{ expr }}`: chains rewritten, backslashes escaped.
 pub fn yaml_expression(expr: &str) -> Cow<'_, str> {
-    let chained = expression(expr);
+    let chained = expression_with(expr, true);
     if !chained.contains('\\') {
         return chained;
     }
@@ -350,7 +357,8 @@ fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
     let escape = escape && source.contains('\\');
     let lookups = may_template_lookup_args(source);
     let plus = source.contains('+');
-    if !chain && !escape && !lookups && !plus {
+    let dump = source.contains(DUMP_OBJECT_FILTER);
+    if !chain && !escape && !lookups && !plus && !dump {
         return Cow::Borrowed(source);
     }
     let mut out = String::with_capacity(source.len() + 32);
@@ -372,7 +380,8 @@ fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
         } else if in_raw {
             out.push_str(&from[..2 + end + 2]);
         } else {
-            let inner = match unary_plus(inner) {
+            let captured = dump_object_operands(inner, escape);
+            let inner = match unary_plus(&captured) {
                 Cow::Borrowed(inner) => template_lookup_args(inner),
                 Cow::Owned(inner) => Cow::Owned(template_lookup_args(&inner).into_owned()),
             };
@@ -934,6 +943,88 @@ fn repeated_keyword_in(expr: &str) -> Option<&str> {
         }
     }
     None
+}
+
+/// The test-only filter of ansible-core that shows an error as a value.
+const DUMP_OBJECT_FILTER: &str = "ansible._protomatter.dump_object";
+/// The function an operand of [`DUMP_OBJECT_FILTER`] is handed to, as hex-encoded source.
+pub const DUMP_OBJECT: &str = "__settle_dump_object";
+
+/// `x | ansible._protomatter.dump_object` → `__settle_dump_object('<x's source in hex>',
+/// escape)`. In Ansible 2.19 an error raised while computing `x` (a variable whose template
+/// does not parse, a failing lookup or filter) is a value, a marker that fails only where it is
+/// used, and `dump_object` shows it as `{'exception': …}`. minijinja stops at the first error,
+/// so the operand is evaluated apart, by the function, which catches its error. Hex keeps the
+/// source free of quotes and backslashes whatever escaping comes after. The operand is found
+/// by walking back from the `|` to an unmatched bracket, a comma, an operator or a keyword;
+/// it sees the template's variables, not its `{% set %}` locals.
+fn dump_object_operands(expr: &str, escape: bool) -> Cow<'_, str> {
+    if !expr.contains(DUMP_OBJECT_FILTER) {
+        return Cow::Borrowed(expr);
+    }
+    let mut out = expr.to_string();
+    let mut from = 0;
+    while let Some(found) = out[from..].find(DUMP_OBJECT_FILTER) {
+        let at = from + found;
+        from = at + DUMP_OBJECT_FILTER.len();
+        let before = out[..at].trim_end();
+        let Some(pipe) = before.strip_suffix('|') else {
+            continue;
+        };
+        let pipe = pipe.len();
+        let start = operand_start(&out, pipe);
+        let operand = out[start..pipe].trim();
+        if operand.is_empty() {
+            continue;
+        }
+        let hex: String = operand.bytes().map(|b| format!("{b:02x}")).collect();
+        let call = format!(" {DUMP_OBJECT}('{hex}', {escape}) ");
+        out.replace_range(start..from, &call);
+        from = start + call.len();
+    }
+    Cow::Owned(out)
+}
+
+/// Where the operand of the filter whose `|` is at `end` starts.
+fn operand_start(text: &str, end: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = end;
+    while i > 0 {
+        let c = bytes[i - 1];
+        match c {
+            b'\'' | b'"' => {
+                // Back to the quote that opens the literal.
+                i -= 1;
+                while i > 0 && bytes[i - 1] != c {
+                    i -= 1;
+                }
+                i = i.saturating_sub(1);
+                continue;
+            }
+            b')' | b']' | b'}' => depth += 1,
+            b'(' | b'[' | b'{' if depth == 0 => return i,
+            b'(' | b'[' | b'{' => depth -= 1,
+            b',' | b'~' | b'+' | b'-' | b'*' | b'/' | b'%' | b'=' | b'!' | b'<' | b'>' | b':'
+                if depth == 0 =>
+            {
+                return i;
+            }
+            c if depth == 0 && c.is_ascii_whitespace() => {
+                let word_start = text[..i - 1]
+                    .trim_end()
+                    .rfind(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                    .map_or(0, |p| p + 1);
+                let word = text[word_start..i - 1].trim_end();
+                if ["and", "or", "not", "in", "is", "if", "else"].contains(&word) {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+        i -= 1;
+    }
+    0
 }
 
 #[cfg(test)]

@@ -131,11 +131,20 @@ fn was_undefined_reason(text: &str) -> bool {
 
 /// Ansible's `undef(hint)`: an undefined value whose error, when used, is the hint.
 pub(crate) fn undef(
-    hint: Option<String>,
+    hint: Option<Mj>,
     kwargs: minijinja::value::Kwargs,
 ) -> Result<Mj, minijinja::Error> {
     let hint = match hint {
-        Some(hint) => hint,
+        Some(hint) if hint.is_none() => UNDEF_DEFAULT_HINT.into(),
+        Some(hint) => match hint.as_str() {
+            Some(text) => text.to_string(),
+            None => {
+                return Err(plain_error(format!(
+                    "The 'hint' argument must be of type 'str', not '{}'.",
+                    python_type(&hint)
+                )));
+            }
+        },
         None => kwargs
             .get::<Option<String>>("hint")?
             .unwrap_or_else(|| UNDEF_DEFAULT_HINT.into()),
@@ -673,6 +682,10 @@ impl Templar {
         crate::filters::register(&mut env);
         env.add_function(crate::jinja_source::CHAIN, crate::jinja_source::chain);
         env.add_function(crate::jinja_source::LOOKUP_TEMPLATE, lookup_template);
+        env.add_function(crate::jinja_source::DUMP_OBJECT, dump_object);
+        // Where the source could not be rewritten (`map('ansible._protomatter.dump_object')`),
+        // values without errors pass through as in Ansible.
+        env.add_filter("ansible._protomatter.dump_object", |v: Mj| v);
         env.add_function(WHOLE, whole);
         env.add_function(crate::native_macros::KEEP, crate::native_macros::keep);
         env.add_function(
@@ -1336,6 +1349,46 @@ fn lookup_template(state: &minijinja::State, text: String) -> Result<Mj, minijin
             ErrorKind::InvalidOperation,
             e.message,
         )),
+    }
+}
+
+/// `ansible._protomatter.dump_object` of an operand (see `jinja_source`): its value, or when
+/// computing it failed, `{'exception': {'message': …}}` as Ansible shows an error captured as
+/// a value.
+fn dump_object(
+    state: &minijinja::State,
+    hex: String,
+    escape: bool,
+) -> Result<Mj, minijinja::Error> {
+    let source: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    let source = String::from_utf8_lossy(&source).into_owned();
+    let Some(scope) = state
+        .lookup("vars")
+        .and_then(|v| v.downcast_object::<Scope>())
+    else {
+        return Err(plain_error(format!("cannot evaluate {source:?} here")));
+    };
+    let expr = match escape {
+        true => crate::jinja_source::yaml_expression(&source),
+        false => crate::jinja_source::expression(&source),
+    };
+    let t = templar();
+    let exception = |message: String| {
+        crate::vaulted::to_template_value(&serde_json::json!({"exception": {"message": message}}))
+    };
+    match t
+        .env
+        .compile_expression(&expr)
+        .and_then(|c| c.eval(Mj::from_dyn_object(scope.clone())))
+    {
+        Ok(value) if value.is_undefined() => Ok(match scope.take_inner_error() {
+            Some(inner) => exception(inner),
+            None => value,
+        }),
+        Ok(value) => Ok(value),
+        Err(e) => Ok(exception(t.error(e, &scope, &source).message)),
     }
 }
 
