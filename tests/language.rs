@@ -5454,3 +5454,36 @@ fn dump_object_shows_an_error_as_a_value_as_ansible_does() {
         assert!(theirs.contains(expected), "{expected}\n{theirs}");
     }
 }
+
+#[test]
+fn vars_holds_hostvars_when_flattened_as_in_ansible() {
+    // `{{ vars }}` lists `hostvars` as Ansible's does; a host's variables inside it do not
+    // list `hostvars` again (which would never end).
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  vars:
+    mine: 1
+  tasks:
+    - debug:
+        msg: '{{ vars }}'
+      register: vars_result
+    - assert:
+        that:
+          - vars_result.msg | type_debug == 'dict'
+          - vars_result.msg.mine == 1
+          - vars_result.msg.hostvars.localhost.inventory_hostname == 'localhost'
+          - vars_result.msg.hostvars.localhost.hostvars is undefined
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    s.settle(&args).assert_code(0);
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    assert!(theirs.contains("failed=0"), "{theirs}");
+}

@@ -198,6 +198,9 @@ pub struct Scope {
     cache: Mutex<HashMap<String, Mj>>,
     resolving: Mutex<Vec<String>>,
     inner_error: Mutex<Option<String>>,
+    /// Whether this scope is a host's in `hostvars`, whose listing leaves `hostvars` out (as
+    /// Ansible's does): else `{{ vars }}` would list hostvars inside hostvars without end.
+    in_hostvars: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Scope {
@@ -220,6 +223,7 @@ impl Scope {
             cache: Mutex::default(),
             resolving: Mutex::default(),
             inner_error: Mutex::default(),
+            in_hostvars: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -368,7 +372,15 @@ impl Object for Scope {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.names().into_iter().map(Mj::from).collect())
+        let mut names = self.names();
+        // `{{ vars }}` holds `hostvars`, as Ansible's does.
+        if self.hostvars.is_some()
+            && !self.in_hostvars.load(std::sync::atomic::Ordering::Relaxed)
+            && !names.iter().any(|n| n == "hostvars")
+        {
+            names.push("hostvars".into());
+        }
+        Enumerator::Values(names.into_iter().map(Mj::from).collect())
     }
 }
 
@@ -382,10 +394,11 @@ impl Object for HostVars {
     }
 
     fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
-        self.0
-            .clone()
-            .scope_for(key.as_str()?)
-            .map(Mj::from_dyn_object)
+        let scope = self.0.clone().scope_for(key.as_str()?)?;
+        scope
+            .in_hostvars
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Some(Mj::from_dyn_object(scope))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
