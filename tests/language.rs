@@ -5487,3 +5487,75 @@ fn vars_holds_hostvars_when_flattened_as_in_ansible() {
     let theirs = s.ansible_stdout(&ansible_playbook, &args);
     assert!(theirs.contains("failed=0"), "{theirs}");
 }
+
+#[test]
+fn a_variables_mapping_renders_only_the_items_used_as_in_ansible() {
+    // Ansible 2.19 renders a variable's mapping or list lazily, through any number of
+    // `{{ other }}` indirections: `{{ top.key1 }}` never runs the lookup in `top.key2`
+    // (ansible-core's `templating` target). An item that fails fails where it is used, and
+    // printing the whole value uses every item. A host's templated mapping read through
+    // `hostvars` renders in that host's scope.
+    let s = Scratch::new();
+    let root = s.root();
+    s.write(
+        "hosts",
+        "h1 ansible_connection=local\nh2 ansible_connection=local\n",
+    );
+    s.write(
+        "host_vars/h2.yml",
+        "d:\n  key: \"{{ 'templated' | upper }}\"\n  other: \"{{ inventory_hostname }}\"\n  deep: [\"{{ 1 + 1 }}\", {n: \"{{ 'x' * 2 }}\"}]\n",
+    );
+    s.write(
+        "site.yml",
+        &format!(
+            "\
+- hosts: h1
+  gather_facts: no
+  vars:
+    top: '{{{{ intermediate }}}}'
+    intermediate: '{{{{ lowest }}}}'
+    lowest:
+      key1: static data
+      key2:
+        tripwire: '{{{{ lookup(\"pipe\", \"touch {root}/bang\") }}}}'
+        bad: '{{{{ undefined_thing }}}}'
+    items: ['{{{{ 1 }}}}', '{{{{ lowest.key1 }}}}', 3]
+  tasks:
+    - set_fact:
+        lazy: '{{{{ top.key1 }}}}'
+    - stat: path={root}/bang
+      register: bang
+    - assert:
+        that:
+          - lazy == 'static data'
+          - not bang.stat.exists
+          - items == [1, 'static data', 3]
+          - items[-1] == 3 and items | length == 3
+          - hostvars['h2'].d.key == 'TEMPLATED'
+          - hostvars['h2'].d.other == 'h2'
+          - hostvars.h2.d.deep[1].n == 'xx'
+          - \"hostvars.h2.d == {{'key': 'TEMPLATED', 'other': 'h2', 'deep': [2, {{'n': 'xx'}}]}}\"
+    - debug:
+        msg: '{{{{ top }}}}'
+      register: whole
+      ignore_errors: true
+    - debug:
+        msg: 'text {{{{ top }}}}'
+      register: text
+      ignore_errors: true
+    - assert:
+        that:
+          - whole is failed and whole.msg is contains(\"'undefined_thing' is undefined\")
+          - text is failed and text.msg is contains(\"'undefined_thing' is undefined\")
+"
+        ),
+    );
+    let args = ["site.yml", "-i", "hosts"];
+    s.settle(&args).assert_code(0);
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let _ = std::fs::remove_file(s.path("bang"));
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    assert!(theirs.contains("failed=0"), "{theirs}");
+}

@@ -52,6 +52,9 @@ impl TemplateError {
 }
 
 thread_local! {
+    /// The error of the first item of a lazy mapping or list that failed to render while a
+    /// value was being turned into JSON ([`mj_to_json`]).
+    static LAZY_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
     /// Why the last undefined value of this thread's render is undefined, when a lookup knows
     /// better than "'expr' is undefined" (`No variable named 'x' was found.`).
     static UNDEFINED_REASON: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
@@ -313,7 +316,7 @@ impl Scope {
             crate::filters::protomatter::note_read(&layer.vars, name, layer.data);
         }
         if let Some(v) = self.cache.lock().unpoisoned().get(name) {
-            return Some(v.clone());
+            return Some(Lazy::from_cache(v, self));
         }
         let (raw, data) = self.entry(name)?;
         let value = if !data && needs_render(&raw) {
@@ -327,10 +330,10 @@ impl Scope {
                 }
                 resolving.push(name.to_string());
             }
-            let rendered = templar().render_keeping_vaulted(&raw, self);
+            let rendered = templar().render_lazily(&raw, self);
             self.resolving.lock().unpoisoned().retain(|n| n != name);
             match rendered {
-                Ok(v) => crate::vaulted::to_template_value(&v),
+                Ok(v) => v,
                 Err(e) => {
                     let mut slot = self.inner_error.lock().unpoisoned();
                     if slot.is_none() {
@@ -345,7 +348,7 @@ impl Scope {
         self.cache
             .lock()
             .unpoisoned()
-            .insert(name.to_string(), value.clone());
+            .insert(name.to_string(), Lazy::for_cache(&value, self));
         Some(value)
     }
 
@@ -715,6 +718,14 @@ impl Templar {
             {
                 return minijinja::escape_formatter(out, state, value);
             }
+            // A lazy mapping or list is rendered whole when printed: an error inside is raised.
+            if value.downcast_object_ref::<Lazy>().is_some() {
+                let json = mj_to_json(value).map_err(|e| plain_error(e.message))?;
+                let rendered = crate::vaulted::to_template_value(&json);
+                return out
+                    .write_str(&python_repr(&rendered, true))
+                    .map_err(minijinja::Error::from);
+            }
             out.write_str(&python_repr(value, true))
                 .map_err(minijinja::Error::from)
         });
@@ -976,37 +987,12 @@ impl Templar {
             _ => (s, false),
         };
         forget_undefined_reason();
-        if let Some(expr) = single_expression(body)
-            && self.env.compile_expression(expr).is_ok()
-            && let Ok(compiled) = self.env.compile_expression_owned(format!(
-                "{WHOLE}(({}))",
-                crate::jinja_source::yaml_expression(expr)
-            ))
-        {
-            let result = match compiled.eval(Mj::from_dyn_object(scope.clone())) {
-                Ok(result) => result,
-                Err(e) => self.recover(e, scope, s, |t| {
-                    t.env
-                        .compile_expression_owned(format!(
-                            "{WHOLE}(({}))",
-                            crate::jinja_source::yaml_expression(expr)
-                        ))?
-                        .eval(Mj::from_dyn_object(scope.clone()))
-                })?,
-            };
-            // Ansible 2.19 fails when the result holds an undefined value anywhere (a list made
-            // by `map(attribute=...)` over items lacking it), not only when it is undefined.
-            if result.is_undefined() || list_holds_undefined(&result) {
-                return Err(self.error(
-                    minijinja::Error::new(
-                        ErrorKind::UndefinedError,
-                        format!("'{}' is undefined", expr.trim()),
-                    ),
-                    scope,
-                    s,
-                ));
-            }
-            return match mj_to_json(&result)? {
+        if let Some(result) = self.single_expression_value(body, s, scope) {
+            let json = mj_to_json(&result?).map_err(|e| match scope.take_inner_error() {
+                Some(message) => TemplateError { message },
+                None => e,
+            })?;
+            return match json {
                 Value::String(text) if newline && !text.ends_with('\n') => {
                     Ok(Value::String(text + "\n"))
                 }
@@ -1035,6 +1021,71 @@ impl Templar {
             };
         }
         self.render_text(s, scope).map(Value::String)
+    }
+
+    /// The value of `body` when it is one `{{ expression }}` (`None` when it is not); `s` is
+    /// the template as written, for messages.
+    fn single_expression_value(
+        &self,
+        body: &str,
+        s: &str,
+        scope: &Arc<Scope>,
+    ) -> Option<Result<Mj, TemplateError>> {
+        let expr = single_expression(body)?;
+        self.env.compile_expression(expr).ok()?;
+        let source = format!("{WHOLE}(({}))", crate::jinja_source::yaml_expression(expr));
+        let compiled = self.env.compile_expression_owned(source.clone()).ok()?;
+        let result = match compiled.eval(Mj::from_dyn_object(scope.clone())) {
+            Ok(result) => result,
+            Err(e) => match self.recover(e, scope, s, |t| {
+                t.env
+                    .compile_expression_owned(source.clone())?
+                    .eval(Mj::from_dyn_object(scope.clone()))
+            }) {
+                Ok(result) => result,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        // Ansible 2.19 fails when the result holds an undefined value anywhere (a list made
+        // by `map(attribute=...)` over items lacking it), not only when it is undefined.
+        if result.is_undefined() || list_holds_undefined(&result) {
+            return Some(Err(self.error(
+                minijinja::Error::new(
+                    ErrorKind::UndefinedError,
+                    format!("'{}' is undefined", expr.trim()),
+                ),
+                scope,
+                s,
+            )));
+        }
+        Some(Ok(result))
+    }
+
+    /// A variable's value as templates see it, rendered only as far as it is used: a mapping
+    /// or list holding templates renders each item when it is read, and `{{ other }}` naming
+    /// such a value gives it as it is. Ansible 2.19 is as lazy: `{{ top.key1 }}` never runs
+    /// the lookup in `top.key2`.
+    fn render_lazily(&self, raw: &Value, scope: &Arc<Scope>) -> Result<Mj, TemplateError> {
+        match raw {
+            Value::Object(map) if !map.keys().any(|k| is_template(k)) => {
+                return Ok(Mj::from_object(Lazy::new(raw.clone(), scope)));
+            }
+            Value::Array(_) => return Ok(Mj::from_object(Lazy::new(raw.clone(), scope))),
+            Value::String(s) if plain_raw(s).is_none() && !s.ends_with('\n') => {
+                refuse_repeated_keyword(s, false)?;
+                forget_undefined_reason();
+                if let Some(result) = self.single_expression_value(s, s, scope) {
+                    let result = result?;
+                    if result.downcast_object_ref::<Lazy>().is_some() {
+                        return Ok(result);
+                    }
+                    return Ok(crate::vaulted::to_template_value(&mj_to_json(&result)?));
+                }
+            }
+            _ => {}
+        }
+        self.render_keeping_vaulted(raw, scope)
+            .map(|v| crate::vaulted::to_template_value(&v))
     }
 
     /// Renders a template to text.
@@ -1767,6 +1818,130 @@ pub(crate) fn reject_inner_undefined(value: &Mj) -> Result<(), minijinja::Error>
 pub(crate) fn is_variables(value: &Mj) -> bool {
     value.downcast_object_ref::<Scope>().is_some()
         || value.downcast_object_ref::<HostVars>().is_some()
+        || value.downcast_object_ref::<Lazy>().is_some()
+}
+
+/// A variable's mapping or list whose items are rendered when read (see
+/// [`Templar::render_lazily`]), each once.
+///
+/// It renders in its scope, which it holds; but a scope caches the values of its variables,
+/// so a cached value refers to its own scope as `None` (no reference cycle), and the scope
+/// hands it out with itself filled in ([`Lazy::for_cache`], [`Lazy::from_cache`]).
+#[derive(Debug)]
+struct Lazy {
+    inner: Arc<LazyItems>,
+    scope: Option<Arc<Scope>>,
+}
+
+#[derive(Debug)]
+struct LazyItems {
+    raw: Value,
+    rendered: Mutex<HashMap<String, Mj>>,
+}
+
+impl Lazy {
+    fn new(raw: Value, scope: &Arc<Scope>) -> Self {
+        Lazy {
+            inner: Arc::new(LazyItems {
+                raw,
+                rendered: Mutex::default(),
+            }),
+            scope: Some(scope.clone()),
+        }
+    }
+
+    /// `value` as `owner` keeps it in a cache: a lazy value of `owner`'s without it.
+    fn for_cache(value: &Mj, owner: &Arc<Scope>) -> Mj {
+        match value.downcast_object_ref::<Lazy>() {
+            Some(lazy) if lazy.scope.as_ref().is_some_and(|s| Arc::ptr_eq(s, owner)) => {
+                Mj::from_object(Lazy {
+                    inner: lazy.inner.clone(),
+                    scope: None,
+                })
+            }
+            _ => value.clone(),
+        }
+    }
+
+    /// A value from `owner`'s cache, handed out: a lazy value of `owner`'s with it again.
+    fn from_cache(value: &Mj, owner: &Arc<Scope>) -> Mj {
+        match value.downcast_object_ref::<Lazy>() {
+            Some(lazy) if lazy.scope.is_none() => Mj::from_object(Lazy {
+                inner: lazy.inner.clone(),
+                scope: Some(owner.clone()),
+            }),
+            _ => value.clone(),
+        }
+    }
+
+    /// The item under `key` (a mapping's key, a list's index).
+    fn item(&self, key: String, child: &Value) -> Option<Mj> {
+        if !needs_render(child) {
+            return Some(crate::vaulted::to_template_value(child));
+        }
+        let scope = self.scope.as_ref()?;
+        if let Some(v) = self.inner.rendered.lock().unpoisoned().get(&key) {
+            return Some(Lazy::from_cache(v, scope));
+        }
+        match templar().render_lazily(child, scope) {
+            Ok(v) => {
+                let kept = Lazy::for_cache(&v, scope);
+                self.inner.rendered.lock().unpoisoned().insert(key, kept);
+                Some(v)
+            }
+            // An invalid value: the error is raised where the item is used (read, printed,
+            // serialized), as Ansible's marker is, and not before.
+            Err(e) => {
+                let mut slot = scope.inner_error.lock().unpoisoned();
+                if slot.is_none() {
+                    *slot = Some(e.message.clone());
+                }
+                // minijinja serializes a mapping's invalid values as nothing: say it here.
+                LAZY_ERROR.with(|l| {
+                    l.borrow_mut().get_or_insert_with(|| e.message.clone());
+                });
+                Some(Mj::from(plain_error(e.message)))
+            }
+        }
+    }
+}
+
+impl Object for Lazy {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        match self.inner.raw {
+            Value::Array(_) => ObjectRepr::Seq,
+            _ => ObjectRepr::Map,
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
+        match &self.inner.raw {
+            Value::Object(map) => {
+                let key = key.as_str()?;
+                self.item(key.to_string(), map.get(key)?)
+            }
+            Value::Array(items) => {
+                let i = key.as_i64()?;
+                let index = if i < 0 {
+                    items.len().checked_sub(i.unsigned_abs() as usize)?
+                } else {
+                    usize::try_from(i).ok()?
+                };
+                self.item(index.to_string(), items.get(index)?)
+            }
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match &self.inner.raw {
+            Value::Object(map) => {
+                Enumerator::Values(map.keys().map(|k| Mj::from(k.as_str())).collect())
+            }
+            Value::Array(items) => Enumerator::Seq(items.len()),
+            _ => Enumerator::Empty,
+        }
+    }
 }
 
 /// The first undefined value inside a list or a map (at any depth). Variables (`vars`,
@@ -1798,7 +1973,14 @@ fn list_holds_undefined(value: &Mj) -> bool {
 }
 
 pub(crate) fn mj_to_json(value: &Mj) -> Result<Value, TemplateError> {
-    let json = serde_json::to_value(value).map_err(|e| TemplateError {
+    let outer = LAZY_ERROR.with(|l| l.borrow_mut().take());
+    let json = serde_json::to_value(value);
+    // An item of a lazy mapping or list that could not be rendered.
+    let failed = LAZY_ERROR.with(|l| std::mem::replace(&mut *l.borrow_mut(), outer));
+    if let Some(message) = failed {
+        return Err(TemplateError { message });
+    }
+    let json = json.map_err(|e| TemplateError {
         message: format!("cannot use the result: {e}"),
     })?;
     match crate::vaulted::poisoned_json(&json) {
