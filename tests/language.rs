@@ -5545,6 +5545,8 @@ fn a_variables_mapping_renders_only_the_items_used_as_in_ansible() {
       ignore_errors: true
     - assert:
         that:
+          - lowest.key2.bad | default('x') == 'x'
+          - lowest.key2.bad is undefined
           - whole is failed and whole.msg is contains(\"'undefined_thing' is undefined\")
           - text is failed and text.msg is contains(\"'undefined_thing' is undefined\")
 "

@@ -3,6 +3,8 @@
 //! - Variables are looked up lazily through a [`Scope`]: a stack of layers in precedence order.
 //!   A variable whose value is itself a template is rendered when it is used, in the scope of the
 //!   use, as Ansible does (`vars: {a: "{{ b }}"}`).
+//!   A mapping or list holding templates renders each item only when it is read, through any
+//!   number of `{{ other }}` indirections, as Ansible 2.19 does.
 //! - A string that is exactly one `{{ expression }}` keeps the expression's type (a list stays a
 //!   list); anything else renders to text.
 //! - Undefined variables are errors that name the variable; `default`, `is defined` and `omit`
@@ -717,6 +719,14 @@ impl Templar {
             if value.is_undefined() || matches!(value.kind(), ValueKind::String) || value.is_safe()
             {
                 return minijinja::escape_formatter(out, state, value);
+            }
+            // An item of a lazy mapping or list that failed: its error.
+            if value.kind() == ValueKind::Invalid {
+                let error = Mj::from(vec![value.clone()])
+                    .try_iter()
+                    .ok()
+                    .and_then(|items| items.checked().find_map(Result::err));
+                return Err(error.unwrap_or_else(|| plain_error("invalid value".into())));
             }
             // A lazy mapping or list is rendered whole when printed: an error inside is raised.
             if value.downcast_object_ref::<Lazy>().is_some() {
@@ -1889,7 +1899,18 @@ impl Lazy {
                 self.inner.rendered.lock().unpoisoned().insert(key, kept);
                 Some(v)
             }
-            // An invalid value: the error is raised where the item is used (read, printed,
+            // Undefined, as Ansible's undefined marker: `default` and `is defined` take it.
+            Err(e) if e.undefined_message().is_some() => {
+                let mut slot = scope.inner_error.lock().unpoisoned();
+                if slot.is_none() {
+                    *slot = Some(e.message.clone());
+                }
+                LAZY_ERROR.with(|l| {
+                    l.borrow_mut().get_or_insert_with(|| e.message.clone());
+                });
+                None
+            }
+            // Any other error: an invalid value, raised where the item is used (read, printed,
             // serialized), as Ansible's marker is, and not before.
             Err(e) => {
                 let mut slot = scope.inner_error.lock().unpoisoned();
