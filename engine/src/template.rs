@@ -332,6 +332,9 @@ impl Scope {
                 }
                 resolving.push(name.to_string());
             }
+            // An error left by an earlier, handled look-up (`x | default(…)`) is not this
+            // render's: the render below must not report it as its own.
+            self.take_inner_error();
             let rendered = templar().render_lazily(&raw, self);
             self.resolving.lock().unpoisoned().retain(|n| n != name);
             match rendered {
@@ -803,6 +806,10 @@ impl Templar {
                     }
                 }
             }
+            // What the failed attempt left is not this attempt's: a variable it could not
+            // render would else be reported inside itself ("while rendering variable 'x':
+            // while rendering variable 'x': …").
+            scope.take_inner_error();
             match f(current) {
                 Ok(value) => return Ok(value),
                 Err(e) => err = e,
