@@ -5289,3 +5289,288 @@ fn loop_pause_waits_between_items_not_after_the_last() {
         .assert_code(0);
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
+
+#[test]
+fn a_macro_that_includes_a_template_gives_it_the_templates_names_as_jinja_does() {
+    // Jinja2 looks a macro's names up in its template when it is called, so a template the
+    // macro includes sees the including template's imports and top-level `set`s, even those
+    // assigned after the macro (ansible-core's `template` target, issue 72262). An error inside
+    // the included template is that template's own, not "error in \"x.j2\"".
+    let s = Scratch::new();
+    s.write(
+        "templates/vars.j2",
+        "{% set test = \"I'm test variable\" %}\n",
+    );
+    s.write("templates/uses_vars.j2", "{{ vars.test }} {{ later }}\n");
+    s.write(
+        "templates/top.j2",
+        "{% import 'vars.j2' as vars with context %}\n\
+         {% macro included() %}{% include 'uses_vars.j2' %}{% endmacro %}\n\
+         {% macro stripped(x) -%}\n   {% include 'uses_vars.j2' %}{{ x }}\n{%- endmacro %}\n\
+         {% set later = 'set after' %}\n\
+         {{ included()|indent }}[{{ stripped(1) }}]\n",
+    );
+    s.write("templates/undefined.j2", "{{ nope }}\n");
+    s.write("templates/outer.j2", "a\n{% include 'undefined.j2' %}\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - debug: msg=\"{{ lookup('template', 'top.j2') }}\"
+    - debug: msg=\"{{ lookup('template', 'outer.j2') }}\"
+      ignore_errors: true
+      register: failed
+    - assert:
+        that: failed.msg is contains(\"'nope' is undefined\")
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    assert!(
+        ours.stdout
+            .contains("\"msg\": \"I'm test variable set after[I'm test variable set after1]\\n\""),
+        "{}",
+        ours.stdout
+    );
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let first_task = |out: &str| {
+        let start = out.find("TASK [").unwrap_or(0);
+        let end = out[start + 1..]
+            .find("TASK [")
+            .map_or(out.len(), |e| e + start + 1);
+        out[start..end].to_string()
+    };
+    assert_eq!(first_task(&ours.stdout), first_task(&theirs), "{theirs}");
+}
+
+#[test]
+fn template_errors_and_constant_templates_in_lookup_args_are_ansibles() {
+    // From ansible-core's `templating` target: a keyword argument given twice, a test name that
+    // cannot exist, a variable that refers to itself and a syntax error fail in Ansible's
+    // words; string constants holding templates inside list and dict literals given to a
+    // lookup are rendered, keeping their type; `{% set %}` lines before a conditional
+    // template's one expression leave its value a boolean.
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  vars:
+    v1: one
+  tasks:
+    - debug:
+        msg: \"{{ lookup('vars', 'v1', default='', default='') }}\"
+      ignore_errors: true
+      register: repeated
+    - raw: echo {{ [{}] | selectattr('failed', 'asdf ', true) }}
+      ignore_errors: true
+      register: no_test
+    - raw: echo {{ cycle }}
+      vars:
+        cycle: '{{ cycle }}'
+      ignore_errors: true
+      register: cycle
+    - raw: echo {{ {{ 1 }} }}
+      ignore_errors: true
+      register: syntax
+    - debug:
+        msg: \"{{ lookup('list', ['{{ 1 }}']) }}\"
+      register: in_list
+    - debug:
+        msg: \"{{ lookup('dict', {'key': '{{ 1 }}'}) }}\"
+      register: in_dict
+    - assert:
+        that:
+          - \"'keyword argument repeated' in repeated.msg\"
+          - no_test.msg is contains(\"No test named 'asdf '\")
+          - cycle.msg is contains('Recursive loop detected in template')
+          - syntax.msg is contains('Syntax error in template')
+          - in_list.msg == [1]
+          - in_dict.msg.value == 1
+    - assert:
+        that: |-
+          {% set a = '{{ 1 }}' %}
+          {% set b = '{{ 2 }}' %}
+          {{ a + b == ('{' ~ '{ 1 }}{' ~ '{ 2 }}') }}
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    assert!(theirs.contains("failed=0"), "{theirs}");
+}
+
+#[test]
+fn dump_object_shows_an_error_as_a_value_as_ansible_does() {
+    // ansible-core's `templating` target: in Ansible 2.19 an error raised while computing a
+    // value (a variable whose template does not parse, `undef` given a number, a failing
+    // lookup, `from_json` of bad text) is a value that `ansible._protomatter.dump_object` shows
+    // as `{'exception': …}`; `from_json` fails in Python's words, with its position.
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - assert:
+        that:
+          - (syntax_error | ansible._protomatter.dump_object).exception.message is contains 'Syntax error in template'
+          - (undef(0) | ansible._protomatter.dump_object).exception.message is contains 'argument must be of type'
+          - (lookup('pipe', 'exit 1') | ansible._protomatter.dump_object).exception.message is contains \"lookup plugin 'pipe' failed\"
+          - ('{' | from_json | ansible._protomatter.dump_object).exception.message is contains 'Expecting property name enclosed in double quotes'
+          - ([1] | ansible._protomatter.dump_object) == [1]
+      vars:
+        syntax_error: \"{{ #' \"
+    - debug:
+        msg: \"{{ (item | from_json | ansible._protomatter.dump_object).exception.message }}\"
+      loop: ['{', \"{'a':1}\", '', '[1,', '{\"a\" 1}', '[1 2]', '1 2']
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    for expected in [
+        "Expecting property name enclosed in double quotes: line 1 column 2 (char 1)",
+        "Expecting value: line 1 column 1 (char 0)",
+        "Expecting value: line 1 column 4 (char 3)",
+        "Expecting ':' delimiter: line 1 column 6 (char 5)",
+        "Expecting ',' delimiter: line 1 column 4 (char 3)",
+        "Extra data: line 1 column 3 (char 2)",
+    ] {
+        assert!(
+            ours.stdout.contains(expected),
+            "{expected}\n{}",
+            ours.stdout
+        );
+    }
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    assert!(theirs.contains("failed=0"), "{theirs}");
+    for expected in [
+        "Expecting value: line 1 column 4 (char 3)",
+        "Extra data: line 1 column 3 (char 2)",
+    ] {
+        assert!(theirs.contains(expected), "{expected}\n{theirs}");
+    }
+}
+
+#[test]
+fn vars_holds_hostvars_when_flattened_as_in_ansible() {
+    // `{{ vars }}` lists `hostvars` as Ansible's does; a host's variables inside it do not
+    // list `hostvars` again (which would never end).
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  vars:
+    mine: 1
+  tasks:
+    - debug:
+        msg: '{{ vars }}'
+      register: vars_result
+    - assert:
+        that:
+          - vars_result.msg | type_debug == 'dict'
+          - vars_result.msg.mine == 1
+          - vars_result.msg.hostvars.localhost.inventory_hostname == 'localhost'
+          - vars_result.msg.hostvars.localhost.hostvars is undefined
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    s.settle(&args).assert_code(0);
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    assert!(theirs.contains("failed=0"), "{theirs}");
+}
+
+#[test]
+fn a_variables_mapping_renders_only_the_items_used_as_in_ansible() {
+    // Ansible 2.19 renders a variable's mapping or list lazily, through any number of
+    // `{{ other }}` indirections: `{{ top.key1 }}` never runs the lookup in `top.key2`
+    // (ansible-core's `templating` target). An item that fails fails where it is used, and
+    // printing the whole value uses every item. A host's templated mapping read through
+    // `hostvars` renders in that host's scope.
+    let s = Scratch::new();
+    let root = s.root();
+    s.write(
+        "hosts",
+        "h1 ansible_connection=local\nh2 ansible_connection=local\n",
+    );
+    s.write(
+        "host_vars/h2.yml",
+        "d:\n  key: \"{{ 'templated' | upper }}\"\n  other: \"{{ inventory_hostname }}\"\n  deep: [\"{{ 1 + 1 }}\", {n: \"{{ 'x' * 2 }}\"}]\n",
+    );
+    s.write(
+        "site.yml",
+        &format!(
+            "\
+- hosts: h1
+  gather_facts: no
+  vars:
+    top: '{{{{ intermediate }}}}'
+    intermediate: '{{{{ lowest }}}}'
+    lowest:
+      key1: static data
+      key2:
+        tripwire: '{{{{ lookup(\"pipe\", \"touch {root}/bang\") }}}}'
+        bad: '{{{{ undefined_thing }}}}'
+    items: ['{{{{ 1 }}}}', '{{{{ lowest.key1 }}}}', 3]
+  tasks:
+    - set_fact:
+        lazy: '{{{{ top.key1 }}}}'
+    - stat: path={root}/bang
+      register: bang
+    - assert:
+        that:
+          - lazy == 'static data'
+          - not bang.stat.exists
+          - items == [1, 'static data', 3]
+          - items[-1] == 3 and items | length == 3
+          - hostvars['h2'].d.key == 'TEMPLATED'
+          - hostvars['h2'].d.other == 'h2'
+          - hostvars.h2.d.deep[1].n == 'xx'
+          - \"hostvars.h2.d == {{'key': 'TEMPLATED', 'other': 'h2', 'deep': [2, {{'n': 'xx'}}]}}\"
+    - debug:
+        msg: '{{{{ top }}}}'
+      register: whole
+      ignore_errors: true
+    - debug:
+        msg: 'text {{{{ top }}}}'
+      register: text
+      ignore_errors: true
+    - assert:
+        that:
+          - lowest.key2.bad | default('x') == 'x'
+          - lowest.key2.bad is undefined
+          - whole is failed and whole.msg is contains(\"'undefined_thing' is undefined\")
+          - text is failed and text.msg is contains(\"'undefined_thing' is undefined\")
+"
+        ),
+    );
+    let args = ["site.yml", "-i", "hosts"];
+    s.settle(&args).assert_code(0);
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let _ = std::fs::remove_file(s.path("bang"));
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    assert!(theirs.contains("failed=0"), "{theirs}");
+}

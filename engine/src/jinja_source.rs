@@ -57,8 +57,8 @@ fn template_lookup_args(expr: &str) -> Cow<'_, str> {
     }
     let bytes = expr.as_bytes();
     let mut out = String::with_capacity(expr.len() + 32);
-    // Per open bracket: whether it is a lookup call's, and which argument is being read.
-    let mut stack: Vec<(bool, usize)> = Vec::new();
+    // Per open bracket: what it opens, and which argument or item is being read.
+    let mut stack: Vec<(Bracket, usize)> = Vec::new();
     let mut i = 0;
     let mut changed = false;
     while i < bytes.len() {
@@ -67,7 +67,12 @@ fn template_lookup_args(expr: &str) -> Cow<'_, str> {
             b'\'' | b'"' => {
                 let end = string_end(bytes, i);
                 let literal = &expr[i..end];
-                let in_args = stack.last().is_some_and(|(call, arg)| *call && *arg > 0);
+                // Directly, or inside list and dict literals (`lookup('list', ['{{ 1 }}'])`).
+                let in_args = stack
+                    .iter()
+                    .rev()
+                    .find(|(kind, _)| *kind != Bracket::Literal)
+                    .is_some_and(|(kind, arg)| *kind == Bracket::Lookup && *arg > 0);
                 if in_args && (literal.contains("{{") || literal.contains("{%")) {
                     out.push_str(LOOKUP_TEMPLATE);
                     out.push('(');
@@ -92,9 +97,29 @@ fn template_lookup_args(expr: &str) -> Cow<'_, str> {
                 let name = &out[name_start..name_end];
                 let after_dot = out[..name_start].ends_with('.');
                 let call = !after_dot && matches!(name, "lookup" | "query" | "q");
-                stack.push((call, 0));
+                stack.push((
+                    if call {
+                        Bracket::Lookup
+                    } else {
+                        Bracket::Other
+                    },
+                    0,
+                ));
             }
-            b'[' | b'{' => stack.push((false, 0)),
+            b'[' | b'{' => {
+                // A subscript (`x[0]`) is no literal; a list after `(`, `,`, `:`, `[`, `{` is.
+                let before = out.trim_end().bytes().next_back();
+                let literal = c == b'{'
+                    || before.is_none_or(|b| matches!(b, b'(' | b',' | b':' | b'[' | b'{'));
+                stack.push((
+                    if literal {
+                        Bracket::Literal
+                    } else {
+                        Bracket::Other
+                    },
+                    0,
+                ));
+            }
             b')' | b']' | b'}' => {
                 stack.pop();
             }
@@ -113,6 +138,17 @@ fn template_lookup_args(expr: &str) -> Cow<'_, str> {
         true => Cow::Owned(out),
         false => Cow::Borrowed(expr),
     }
+}
+
+/// What an open bracket of an expression opens, for [`template_lookup_args`].
+#[derive(Clone, Copy, PartialEq)]
+enum Bracket {
+    /// The arguments of `lookup()`, `query()` or `q()`.
+    Lookup,
+    /// A list or dict literal.
+    Literal,
+    /// Anything else: another call, a subscript, parentheses.
+    Other,
 }
 
 /// Whether the only templates in an expression are string arguments of lookups (`lookup('x',
@@ -175,7 +211,9 @@ pub fn names_given_to_higher_order(source: &str, filters: bool) -> Vec<String> {
                         let end = string_end(bytes, i);
                         if argument == *position {
                             let name = &source[i + 1..end.saturating_sub(1).max(i + 1)];
-                            if !name.is_empty() && name.bytes().all(|b| is_ident(b) || b == b'.') {
+                            // Any text names a test or filter, one that cannot exist too
+                            // (`selectattr('failed', 'asdf ', true)`): it is the one missing.
+                            if !name.is_empty() && !name.contains(['\\', '\n']) {
                                 names.push(name.to_string());
                             }
                             break;
@@ -260,6 +298,13 @@ fn may_chain(source: &str) -> bool {
 
 /// A bare expression (`when:`), its chains rewritten.
 pub fn expression(expr: &str) -> Cow<'_, str> {
+    expression_with(expr, false)
+}
+
+fn expression_with(expr: &str, escape: bool) -> Cow<'_, str> {
+    if let Cow::Owned(captured) = dump_object_operands(expr, escape) {
+        return Cow::Owned(expression_with(&captured, escape).into_owned());
+    }
     let expr = match unary_plus(expr) {
         Cow::Borrowed(expr) => template_lookup_args(expr),
         Cow::Owned(expr) => Cow::Owned(template_lookup_args(&expr).into_owned()),
@@ -272,7 +317,7 @@ pub fn expression(expr: &str) -> Cow<'_, str> {
 
 /// The inside of a YAML value's `{{ expr }}`: chains rewritten, backslashes escaped.
 pub fn yaml_expression(expr: &str) -> Cow<'_, str> {
-    let chained = expression(expr);
+    let chained = expression_with(expr, true);
     if !chained.contains('\\') {
         return chained;
     }
@@ -284,9 +329,17 @@ pub fn template(source: &str) -> Cow<'_, str> {
     with_native_macros(source, false)
 }
 
-/// Macros whose body is one expression made to return its value (see
+/// Macros that include templates made to see the template's names ([`enclose_for_includes`]),
+/// macros whose body is one expression made to return its value (see
 /// [`crate::native_macros`]), then the blocks rewritten.
 fn with_native_macros(source: &str, escape: bool) -> Cow<'_, str> {
+    if let Cow::Owned(enclosed) = enclose_for_includes(source) {
+        return Cow::Owned(native_then_blocks(&enclosed, escape).into_owned());
+    }
+    native_then_blocks(source, escape)
+}
+
+fn native_then_blocks(source: &str, escape: bool) -> Cow<'_, str> {
     match crate::native_macros::rewrite(source) {
         Cow::Borrowed(source) => blocks(source, escape),
         Cow::Owned(rewritten) => Cow::Owned(blocks(&rewritten, escape).into_owned()),
@@ -304,7 +357,8 @@ fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
     let escape = escape && source.contains('\\');
     let lookups = may_template_lookup_args(source);
     let plus = source.contains('+');
-    if !chain && !escape && !lookups && !plus {
+    let dump = source.contains(DUMP_OBJECT_FILTER);
+    if !chain && !escape && !lookups && !plus && !dump {
         return Cow::Borrowed(source);
     }
     let mut out = String::with_capacity(source.len() + 32);
@@ -326,7 +380,8 @@ fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
         } else if in_raw {
             out.push_str(&from[..2 + end + 2]);
         } else {
-            let inner = match unary_plus(inner) {
+            let captured = dump_object_operands(inner, escape);
+            let inner = match unary_plus(&captured) {
                 Cow::Borrowed(inner) => template_lookup_args(inner),
                 Cow::Owned(inner) => Cow::Owned(template_lookup_args(&inner).into_owned()),
             };
@@ -718,6 +773,258 @@ fn ends_in_test(rest: &str) -> bool {
         return word_after(test, "defined") || word_after(test, "undefined");
     }
     false
+}
+
+/// Jinja2 looks a macro's names up when it is called, in its template's context, so a template
+/// the macro includes sees what the including template assigned at its top level (`{% import
+/// 'vars.j2' as vars %}{% macro m() %}{% include 'uses_vars.j2' %}{% endmacro %}`).
+/// minijinja's macros capture, when they are defined, only the names their own body mentions,
+/// and an included template's names are not in the body. So a macro that includes a template
+/// is made to mention every name its template assigns at the top level, in a branch that never
+/// runs: minijinja then captures them in the closure all macros of that level share (by
+/// reference, and later assignments update it), without copying anything per call.
+pub fn enclose_for_includes(source: &str) -> Cow<'_, str> {
+    if !source.contains("include") || !source.contains("macro") {
+        return Cow::Borrowed(source);
+    }
+    // Top-level names, and per macro: where its body starts, whether its tag strips the
+    // whitespace after it, whether its body includes a template.
+    let mut names: Vec<&str> = Vec::new();
+    let mut macros: Vec<(usize, bool, bool)> = Vec::new();
+    let mut open: Vec<usize> = Vec::new();
+    let mut in_raw = false;
+    let mut search = 0;
+    while let Some(found) = source[search..].find("{%") {
+        let at = search + found;
+        let Some((inner, _, strip_after, end)) = crate::native_macros::tag_at(source, at) else {
+            break;
+        };
+        search = end;
+        let (word, rest) = inner.split_once(char::is_whitespace).unwrap_or((inner, ""));
+        if in_raw {
+            in_raw = word != "endraw";
+            continue;
+        }
+        let top = open.is_empty();
+        match word {
+            "raw" => in_raw = true,
+            "macro" => {
+                if top {
+                    names.extend(rest.split('(').next().map(str::trim));
+                }
+                open.push(macros.len());
+                macros.push((end, strip_after, false));
+            }
+            "endmacro" => {
+                open.pop();
+            }
+            "include" => {
+                for &m in &open {
+                    macros[m].2 = true;
+                }
+            }
+            "set" if top => {
+                let targets = rest.split('=').next().unwrap_or_default();
+                names.extend(targets.split(',').map(str::trim));
+            }
+            "import" if top => {
+                names.extend(
+                    rest.rsplit_once(" as ")
+                        .and_then(|(_, n)| n.split_whitespace().next()),
+                );
+            }
+            "from" if top => {
+                if let Some((_, imported)) = rest.split_once(" import ") {
+                    let imported = imported
+                        .trim_end()
+                        .trim_end_matches("without context")
+                        .trim_end_matches("with context");
+                    names.extend(imported.split(',').filter_map(|item| {
+                        item.rsplit_once(" as ")
+                            .map_or(item, |(_, alias)| alias)
+                            .split_whitespace()
+                            .next()
+                    }));
+                }
+            }
+            _ => {}
+        }
+    }
+    names.retain(|n| {
+        n.bytes().next().is_some_and(is_ident_start)
+            && n.bytes().all(is_ident)
+            && !KEYWORDS.contains(n)
+    });
+    names.sort_unstable();
+    names.dedup();
+    if names.is_empty() || !macros.iter().any(|m| m.2) {
+        return Cow::Borrowed(source);
+    }
+    let mention: String = names.iter().map(|n| format!("{{{{ {n} }}}}")).collect();
+    let mut out = String::with_capacity(source.len() + 64);
+    let mut copied = 0;
+    for (body, strip_after, includes) in macros {
+        if !includes {
+            continue;
+        }
+        out.push_str(&source[copied..body]);
+        // The last tag before the body strips the whitespace after it as the macro's did.
+        let close = if strip_after { "-%}" } else { "%}" };
+        out.push_str(&format!("{{% if false %}}{mention}{{% endif {close}"));
+        copied = body;
+    }
+    out.push_str(&source[copied..]);
+    Cow::Owned(out)
+}
+
+/// A keyword argument given twice in one call (`lookup('vars', 'x', default='', default='')`),
+/// which Jinja refuses when it compiles the template ("keyword argument repeated") and
+/// minijinja would take, the last one winning. `expression` says whether `source` is one
+/// expression (a condition) rather than a template with `{{ }}`/`{% %}` blocks.
+pub fn repeated_keyword(source: &str, expression: bool) -> Option<&str> {
+    source.matches('=').nth(1)?;
+    if expression {
+        return repeated_keyword_in(source);
+    }
+    let mut rest = source;
+    while let Some(open) = find_open(rest) {
+        let from = &rest[open..];
+        let close_mark = if from.starts_with("{{") { "}}" } else { "%}" };
+        let end = block_end(&from[2..], close_mark)?;
+        if let Some(name) = repeated_keyword_in(&from[2..2 + end]) {
+            return Some(name);
+        }
+        rest = &from[2 + end + 2..];
+    }
+    None
+}
+
+fn repeated_keyword_in(expr: &str) -> Option<&str> {
+    let bytes = expr.as_bytes();
+    // Per open bracket: the keywords given so far when it is a call's parenthesis.
+    let mut calls: Vec<Option<Vec<&str>>> = Vec::new();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => i = string_end(bytes, i),
+            b'(' => {
+                let called = expr[..i]
+                    .trim_end()
+                    .bytes()
+                    .next_back()
+                    .is_some_and(is_ident);
+                calls.push(called.then(Vec::new));
+                i += 1;
+            }
+            b'[' | b'{' => {
+                calls.push(None);
+                i += 1;
+            }
+            b')' | b']' | b'}' => {
+                calls.pop();
+                i += 1;
+            }
+            c if is_ident_start(c) && (i == 0 || !is_ident(bytes[i - 1])) => {
+                let start = i;
+                while i < bytes.len() && is_ident(bytes[i]) {
+                    i += 1;
+                }
+                let name = &expr[start..i];
+                let after = expr[i..].trim_start();
+                let keyword = after.starts_with('=') && !after.starts_with("==");
+                if keyword && let Some(Some(given)) = calls.last_mut() {
+                    if given.contains(&name) {
+                        return Some(name);
+                    }
+                    given.push(name);
+                }
+            }
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// The test-only filter of ansible-core that shows an error as a value.
+const DUMP_OBJECT_FILTER: &str = "ansible._protomatter.dump_object";
+/// The function an operand of [`DUMP_OBJECT_FILTER`] is handed to, as hex-encoded source.
+pub const DUMP_OBJECT: &str = "__settle_dump_object";
+
+/// `x | ansible._protomatter.dump_object` → `__settle_dump_object('<x's source in hex>',
+/// escape)`. In Ansible 2.19 an error raised while computing `x` (a variable whose template
+/// does not parse, a failing lookup or filter) is a value, a marker that fails only where it is
+/// used, and `dump_object` shows it as `{'exception': …}`. minijinja stops at the first error,
+/// so the operand is evaluated apart, by the function, which catches its error. Hex keeps the
+/// source free of quotes and backslashes whatever escaping comes after. The operand is found
+/// by walking back from the `|` to an unmatched bracket, a comma, an operator or a keyword;
+/// it sees the template's variables, not its `{% set %}` locals.
+fn dump_object_operands(expr: &str, escape: bool) -> Cow<'_, str> {
+    if !expr.contains(DUMP_OBJECT_FILTER) {
+        return Cow::Borrowed(expr);
+    }
+    let mut out = expr.to_string();
+    let mut from = 0;
+    while let Some(found) = out[from..].find(DUMP_OBJECT_FILTER) {
+        let at = from + found;
+        from = at + DUMP_OBJECT_FILTER.len();
+        let before = out[..at].trim_end();
+        let Some(pipe) = before.strip_suffix('|') else {
+            continue;
+        };
+        let pipe = pipe.len();
+        let start = operand_start(&out, pipe);
+        let operand = out[start..pipe].trim();
+        if operand.is_empty() {
+            continue;
+        }
+        let hex: String = operand.bytes().map(|b| format!("{b:02x}")).collect();
+        let call = format!(" {DUMP_OBJECT}('{hex}', {escape}) ");
+        out.replace_range(start..from, &call);
+        from = start + call.len();
+    }
+    Cow::Owned(out)
+}
+
+/// Where the operand of the filter whose `|` is at `end` starts.
+fn operand_start(text: &str, end: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = end;
+    while i > 0 {
+        let c = bytes[i - 1];
+        match c {
+            b'\'' | b'"' => {
+                // Back to the quote that opens the literal.
+                i -= 1;
+                while i > 0 && bytes[i - 1] != c {
+                    i -= 1;
+                }
+                i = i.saturating_sub(1);
+                continue;
+            }
+            b')' | b']' | b'}' => depth += 1,
+            b'(' | b'[' | b'{' if depth == 0 => return i,
+            b'(' | b'[' | b'{' => depth -= 1,
+            b',' | b'~' | b'+' | b'-' | b'*' | b'/' | b'%' | b'=' | b'!' | b'<' | b'>' | b':'
+                if depth == 0 =>
+            {
+                return i;
+            }
+            c if depth == 0 && c.is_ascii_whitespace() => {
+                let word_start = text[..i - 1]
+                    .trim_end()
+                    .rfind(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                    .map_or(0, |p| p + 1);
+                let word = text[word_start..i - 1].trim_end();
+                if ["and", "or", "not", "in", "is", "if", "else"].contains(&word) {
+                    return i;
+                }
+            }
+            _ => {}
+        }
+        i -= 1;
+    }
+    0
 }
 
 #[cfg(test)]

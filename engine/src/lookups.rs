@@ -1163,6 +1163,8 @@ fn render_template(
     let text = env
         .render_named_str(name, &source, Mj::from_dyn_object(scope.clone()))
         .map_err(|e| {
+            let e = crate::template::included_cause(&e);
+            let name = e.name().unwrap_or(name);
             let detail = e
                 .detail()
                 .map(str::to_string)

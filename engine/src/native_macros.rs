@@ -89,7 +89,7 @@ impl Object for NativeMacro {
 
 /// A `{% … %}` tag starting at `at`: its inside (without `{%`, `%}` and `-` marks), whether
 /// it strips the whitespace before and after it, and where it ends.
-fn tag_at(source: &str, at: usize) -> Option<(&str, bool, bool, usize)> {
+pub(crate) fn tag_at(source: &str, at: usize) -> Option<(&str, bool, bool, usize)> {
     let rest = source.get(at..)?.strip_prefix("{%")?;
     let close = rest.find("%}")?;
     let inner = &rest[..close];
@@ -184,14 +184,22 @@ pub fn rewrite(source: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
-/// How much of `source` is macro definitions, each with the newline after it (which
-/// trim_blocks drops): what comes after is the template's output.
+/// How much of `source` is macro definitions and one-line `{% set x = … %}` assignments, each
+/// with the newline after it (which trim_blocks drops): what comes after is the template's
+/// output.
 pub fn leading_definitions(source: &str) -> usize {
     let mut at = 0;
     loop {
-        let Some((inner, _, _, _)) = tag_at(source, at) else {
+        let Some((inner, _, _, tag_end)) = tag_at(source, at) else {
             return at;
         };
+        if inner
+            .strip_prefix("set")
+            .is_some_and(|rest| rest.starts_with(char::is_whitespace) && rest.contains('='))
+        {
+            at = tag_end + usize::from(source[tag_end..].starts_with('\n'));
+            continue;
+        }
         let Some(name) = inner
             .strip_prefix("macro")
             .filter(|s| s.starts_with(char::is_whitespace))

@@ -3,6 +3,8 @@
 //! - Variables are looked up lazily through a [`Scope`]: a stack of layers in precedence order.
 //!   A variable whose value is itself a template is rendered when it is used, in the scope of the
 //!   use, as Ansible does (`vars: {a: "{{ b }}"}`).
+//!   A mapping or list holding templates renders each item only when it is read, through any
+//!   number of `{{ other }}` indirections, as Ansible 2.19 does.
 //! - A string that is exactly one `{{ expression }}` keeps the expression's type (a list stays a
 //!   list); anything else renders to text.
 //! - Undefined variables are errors that name the variable; `default`, `is defined` and `omit`
@@ -52,6 +54,9 @@ impl TemplateError {
 }
 
 thread_local! {
+    /// The error of the first item of a lazy mapping or list that failed to render while a
+    /// value was being turned into JSON ([`mj_to_json`]).
+    static LAZY_ERROR: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
     /// Why the last undefined value of this thread's render is undefined, when a lookup knows
     /// better than "'expr' is undefined" (`No variable named 'x' was found.`).
     static UNDEFINED_REASON: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
@@ -131,11 +136,20 @@ fn was_undefined_reason(text: &str) -> bool {
 
 /// Ansible's `undef(hint)`: an undefined value whose error, when used, is the hint.
 pub(crate) fn undef(
-    hint: Option<String>,
+    hint: Option<Mj>,
     kwargs: minijinja::value::Kwargs,
 ) -> Result<Mj, minijinja::Error> {
     let hint = match hint {
-        Some(hint) => hint,
+        Some(hint) if hint.is_none() => UNDEF_DEFAULT_HINT.into(),
+        Some(hint) => match hint.as_str() {
+            Some(text) => text.to_string(),
+            None => {
+                return Err(plain_error(format!(
+                    "The 'hint' argument must be of type 'str', not '{}'.",
+                    python_type(&hint)
+                )));
+            }
+        },
         None => kwargs
             .get::<Option<String>>("hint")?
             .unwrap_or_else(|| UNDEF_DEFAULT_HINT.into()),
@@ -189,6 +203,9 @@ pub struct Scope {
     cache: Mutex<HashMap<String, Mj>>,
     resolving: Mutex<Vec<String>>,
     inner_error: Mutex<Option<String>>,
+    /// Whether this scope is a host's in `hostvars`, whose listing leaves `hostvars` out (as
+    /// Ansible's does): else `{{ vars }}` would list hostvars inside hostvars without end.
+    in_hostvars: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for Scope {
@@ -211,6 +228,7 @@ impl Scope {
             cache: Mutex::default(),
             resolving: Mutex::default(),
             inner_error: Mutex::default(),
+            in_hostvars: std::sync::atomic::AtomicBool::new(false),
         })
     }
 
@@ -300,7 +318,7 @@ impl Scope {
             crate::filters::protomatter::note_read(&layer.vars, name, layer.data);
         }
         if let Some(v) = self.cache.lock().unpoisoned().get(name) {
-            return Some(v.clone());
+            return Some(Lazy::from_cache(v, self));
         }
         let (raw, data) = self.entry(name)?;
         let value = if !data && needs_render(&raw) {
@@ -308,16 +326,19 @@ impl Scope {
                 let mut resolving = self.resolving.lock().unpoisoned();
                 if resolving.iter().any(|n| n == name) {
                     *self.inner_error.lock().unpoisoned() = Some(format!(
-                        "recursive loop detected in template: {name} refers to itself"
+                        "Recursive loop detected in template: {name} refers to itself"
                     ));
                     return None;
                 }
                 resolving.push(name.to_string());
             }
-            let rendered = templar().render_keeping_vaulted(&raw, self);
+            // An error left by an earlier, handled look-up (`x | default(…)`) is not this
+            // render's: the render below must not report it as its own.
+            self.take_inner_error();
+            let rendered = templar().render_lazily(&raw, self);
             self.resolving.lock().unpoisoned().retain(|n| n != name);
             match rendered {
-                Ok(v) => crate::vaulted::to_template_value(&v),
+                Ok(v) => v,
                 Err(e) => {
                     let mut slot = self.inner_error.lock().unpoisoned();
                     if slot.is_none() {
@@ -332,7 +353,7 @@ impl Scope {
         self.cache
             .lock()
             .unpoisoned()
-            .insert(name.to_string(), value.clone());
+            .insert(name.to_string(), Lazy::for_cache(&value, self));
         Some(value)
     }
 
@@ -359,7 +380,15 @@ impl Object for Scope {
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
-        Enumerator::Values(self.names().into_iter().map(Mj::from).collect())
+        let mut names = self.names();
+        // `{{ vars }}` holds `hostvars`, as Ansible's does.
+        if self.hostvars.is_some()
+            && !self.in_hostvars.load(std::sync::atomic::Ordering::Relaxed)
+            && !names.iter().any(|n| n == "hostvars")
+        {
+            names.push("hostvars".into());
+        }
+        Enumerator::Values(names.into_iter().map(Mj::from).collect())
     }
 }
 
@@ -373,10 +402,11 @@ impl Object for HostVars {
     }
 
     fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
-        self.0
-            .clone()
-            .scope_for(key.as_str()?)
-            .map(Mj::from_dyn_object)
+        let scope = self.0.clone().scope_for(key.as_str()?)?;
+        scope
+            .in_hostvars
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        Some(Mj::from_dyn_object(scope))
     }
 
     fn enumerate(self: &Arc<Self>) -> Enumerator {
@@ -673,6 +703,10 @@ impl Templar {
         crate::filters::register(&mut env);
         env.add_function(crate::jinja_source::CHAIN, crate::jinja_source::chain);
         env.add_function(crate::jinja_source::LOOKUP_TEMPLATE, lookup_template);
+        env.add_function(crate::jinja_source::DUMP_OBJECT, dump_object);
+        // Where the source could not be rewritten (`map('ansible._protomatter.dump_object')`),
+        // values without errors pass through as in Ansible.
+        env.add_filter("ansible._protomatter.dump_object", |v: Mj| v);
         env.add_function(WHOLE, whole);
         env.add_function(crate::native_macros::KEEP, crate::native_macros::keep);
         env.add_function(
@@ -688,6 +722,22 @@ impl Templar {
             if value.is_undefined() || matches!(value.kind(), ValueKind::String) || value.is_safe()
             {
                 return minijinja::escape_formatter(out, state, value);
+            }
+            // An item of a lazy mapping or list that failed: its error.
+            if value.kind() == ValueKind::Invalid {
+                let error = Mj::from(vec![value.clone()])
+                    .try_iter()
+                    .ok()
+                    .and_then(|items| items.checked().find_map(Result::err));
+                return Err(error.unwrap_or_else(|| plain_error("invalid value".into())));
+            }
+            // A lazy mapping or list is rendered whole when printed: an error inside is raised.
+            if value.downcast_object_ref::<Lazy>().is_some() {
+                let json = mj_to_json(value).map_err(|e| plain_error(e.message))?;
+                let rendered = crate::vaulted::to_template_value(&json);
+                return out
+                    .write_str(&python_repr(&rendered, true))
+                    .map_err(minijinja::Error::from);
             }
             out.write_str(&python_repr(value, true))
                 .map_err(minijinja::Error::from)
@@ -731,6 +781,13 @@ impl Templar {
             let Some((kind, name)) = unknown_plugin(&err) else {
                 break;
             };
+            // No plugin can have a name that is not a (dotted) identifier.
+            if !name.split('.').all(|part| {
+                part.starts_with(|c: char| c.is_ascii_alphabetic() || c == '_')
+                    && part.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            }) {
+                break;
+            }
             if let Some(short) = native_alias(kind, &name) {
                 ALIASES
                     .lock()
@@ -749,6 +806,10 @@ impl Templar {
                     }
                 }
             }
+            // What the failed attempt left is not this attempt's: a variable it could not
+            // render would else be reported inside itself ("while rendering variable 'x':
+            // while rendering variable 'x': …").
+            scope.take_inner_error();
             match f(current) {
                 Ok(value) => return Ok(value),
                 Err(e) => err = e,
@@ -758,11 +819,12 @@ impl Templar {
     }
 
     fn error(&self, err: minijinja::Error, scope: &Arc<Scope>, source: &str) -> TemplateError {
+        let err = included_cause(&err);
         if let Some(inner) = scope.take_inner_error() {
             return TemplateError { message: inner };
         }
         if let Some(naming) =
-            std::error::Error::source(&err).and_then(|s| s.downcast_ref::<NamingUndefined>())
+            std::error::Error::source(err).and_then(|s| s.downcast_ref::<NamingUndefined>())
         {
             let shown: String = source.chars().take(120).collect();
             return TemplateError {
@@ -773,7 +835,7 @@ impl Templar {
             };
         }
         let detail = err.detail().map(str::to_string);
-        let plain = std::error::Error::source(&err).is_some_and(|s| s.is::<PlainMessage>());
+        let plain = std::error::Error::source(err).is_some_and(|s| s.is::<PlainMessage>());
         let reason = forget_undefined_reason().filter(|_| err.kind() == ErrorKind::UndefinedError);
         let message = match (err.kind(), reason.or(detail)) {
             (ErrorKind::UndefinedError, Some(d)) => {
@@ -782,12 +844,12 @@ impl Templar {
             }
             (_, Some(d)) if plain => d,
             (ErrorKind::UnknownFilter | ErrorKind::UnknownTest, _)
-                if let Some((plugin, name)) = failed_plugin(&err) =>
+                if let Some((plugin, name)) = failed_plugin(err) =>
             {
                 format!("Syntax error in template: No {plugin} named '{name}'.")
             }
             (ErrorKind::UnknownFilter | ErrorKind::UnknownTest, _)
-                if let Some((kind, name)) = unknown_plugin(&err) =>
+                if let Some((kind, name)) = unknown_plugin(err) =>
             {
                 format!(
                     "Syntax error in template: No {} named '{name}'.",
@@ -797,10 +859,14 @@ impl Templar {
             (ErrorKind::InvalidOperation, Some(d)) if python_zero_division(&d).is_some() => {
                 python_zero_division(&d).unwrap_or_default().to_string()
             }
-            (_, Some(d)) if let Some((kind, name)) = failed_plugin(&err) => format!(
+            (_, Some(d)) if let Some((kind, name)) = failed_plugin(err) => format!(
                 "The {kind} plugin 'ansible.builtin.{name}' failed: {}",
                 d.replace('`', "'")
             ),
+            // Ansible's words for what Jinja could not parse.
+            (ErrorKind::SyntaxError, Some(d)) => {
+                format!("Syntax error in template: {}", d.replace('`', "'"))
+            }
             (_, Some(d)) => format!("{}: {}", err.kind(), d.replace('`', "'")),
             (kind, None) => kind.to_string(),
         };
@@ -927,6 +993,7 @@ impl Templar {
     }
 
     fn render_string(&self, s: &str, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
+        refuse_repeated_keyword(s, false)?;
         // `{{ expr }}` alone keeps the expression's type. Whether the text between the outer
         // braces is one expression is the parser's call: `{{ a | combine({'b': {'c': 1}}) }}`
         // is one, `{{ a }} {{ b }}` is not.
@@ -937,37 +1004,12 @@ impl Templar {
             _ => (s, false),
         };
         forget_undefined_reason();
-        if let Some(expr) = single_expression(body)
-            && self.env.compile_expression(expr).is_ok()
-            && let Ok(compiled) = self.env.compile_expression_owned(format!(
-                "{WHOLE}(({}))",
-                crate::jinja_source::yaml_expression(expr)
-            ))
-        {
-            let result = match compiled.eval(Mj::from_dyn_object(scope.clone())) {
-                Ok(result) => result,
-                Err(e) => self.recover(e, scope, s, |t| {
-                    t.env
-                        .compile_expression_owned(format!(
-                            "{WHOLE}(({}))",
-                            crate::jinja_source::yaml_expression(expr)
-                        ))?
-                        .eval(Mj::from_dyn_object(scope.clone()))
-                })?,
-            };
-            // Ansible 2.19 fails when the result holds an undefined value anywhere (a list made
-            // by `map(attribute=...)` over items lacking it), not only when it is undefined.
-            if result.is_undefined() || list_holds_undefined(&result) {
-                return Err(self.error(
-                    minijinja::Error::new(
-                        ErrorKind::UndefinedError,
-                        format!("'{}' is undefined", expr.trim()),
-                    ),
-                    scope,
-                    s,
-                ));
-            }
-            return match mj_to_json(&result)? {
+        if let Some(result) = self.single_expression_value(body, s, scope) {
+            let json = mj_to_json(&result?).map_err(|e| match scope.take_inner_error() {
+                Some(message) => TemplateError { message },
+                None => e,
+            })?;
+            return match json {
                 Value::String(text) if newline && !text.ends_with('\n') => {
                     Ok(Value::String(text + "\n"))
                 }
@@ -998,11 +1040,77 @@ impl Templar {
         self.render_text(s, scope).map(Value::String)
     }
 
+    /// The value of `body` when it is one `{{ expression }}` (`None` when it is not); `s` is
+    /// the template as written, for messages.
+    fn single_expression_value(
+        &self,
+        body: &str,
+        s: &str,
+        scope: &Arc<Scope>,
+    ) -> Option<Result<Mj, TemplateError>> {
+        let expr = single_expression(body)?;
+        self.env.compile_expression(expr).ok()?;
+        let source = format!("{WHOLE}(({}))", crate::jinja_source::yaml_expression(expr));
+        let compiled = self.env.compile_expression_owned(source.clone()).ok()?;
+        let result = match compiled.eval(Mj::from_dyn_object(scope.clone())) {
+            Ok(result) => result,
+            Err(e) => match self.recover(e, scope, s, |t| {
+                t.env
+                    .compile_expression_owned(source.clone())?
+                    .eval(Mj::from_dyn_object(scope.clone()))
+            }) {
+                Ok(result) => result,
+                Err(e) => return Some(Err(e)),
+            },
+        };
+        // Ansible 2.19 fails when the result holds an undefined value anywhere (a list made
+        // by `map(attribute=...)` over items lacking it), not only when it is undefined.
+        if result.is_undefined() || list_holds_undefined(&result) {
+            return Some(Err(self.error(
+                minijinja::Error::new(
+                    ErrorKind::UndefinedError,
+                    format!("'{}' is undefined", expr.trim()),
+                ),
+                scope,
+                s,
+            )));
+        }
+        Some(Ok(result))
+    }
+
+    /// A variable's value as templates see it, rendered only as far as it is used: a mapping
+    /// or list holding templates renders each item when it is read, and `{{ other }}` naming
+    /// such a value gives it as it is. Ansible 2.19 is as lazy: `{{ top.key1 }}` never runs
+    /// the lookup in `top.key2`.
+    fn render_lazily(&self, raw: &Value, scope: &Arc<Scope>) -> Result<Mj, TemplateError> {
+        match raw {
+            Value::Object(map) if !map.keys().any(|k| is_template(k)) => {
+                return Ok(Mj::from_object(Lazy::new(raw.clone(), scope)));
+            }
+            Value::Array(_) => return Ok(Mj::from_object(Lazy::new(raw.clone(), scope))),
+            Value::String(s) if plain_raw(s).is_none() && !s.ends_with('\n') => {
+                refuse_repeated_keyword(s, false)?;
+                forget_undefined_reason();
+                if let Some(result) = self.single_expression_value(s, s, scope) {
+                    let result = result?;
+                    if result.downcast_object_ref::<Lazy>().is_some() {
+                        return Ok(result);
+                    }
+                    return Ok(crate::vaulted::to_template_value(&mj_to_json(&result)?));
+                }
+            }
+            _ => {}
+        }
+        self.render_keeping_vaulted(raw, scope)
+            .map(|v| crate::vaulted::to_template_value(&v))
+    }
+
     /// Renders a template to text.
     pub fn render_text(&self, s: &str, scope: &Arc<Scope>) -> Result<String, TemplateError> {
         if !is_template(s) {
             return Ok(s.to_string());
         }
+        refuse_repeated_keyword(s, false)?;
         forget_undefined_reason();
         let source = crate::jinja_source::yaml_template(s);
         let render = |t: &Templar| {
@@ -1075,7 +1183,10 @@ impl Templar {
 
     /// A template file's error, naming the file and line.
     fn file_error(&self, name: &str, e: minijinja::Error, scope: &Arc<Scope>) -> TemplateError {
-        let line = e
+        // An error in an included template is that template's, at its line.
+        let cause = included_cause(&e);
+        let name = cause.name().unwrap_or(name);
+        let line = cause
             .line()
             .map(|l| format!("{name}:{l}: "))
             .unwrap_or_else(|| format!("{name}: "));
@@ -1224,6 +1335,7 @@ impl Templar {
         scope: &Arc<Scope>,
         source: &str,
     ) -> Result<Mj, TemplateError> {
+        refuse_repeated_keyword(expr, true)?;
         let compiled = self
             .env
             .compile_expression_owned(crate::jinja_source::expression(expr).into_owned())
@@ -1304,8 +1416,10 @@ fn lookup_template(state: &minijinja::State, text: String) -> Result<Mj, minijin
     else {
         return Ok(Mj::from(text));
     };
-    match templar().render_text(&text, &scope) {
-        Ok(text) => Ok(Mj::from(text)),
+    // Rendered as any template is: one expression keeps its type (`['{{ 1 }}']` is `[1]`).
+    match templar().render_string(&text, &scope) {
+        Ok(Value::String(text)) => Ok(Mj::from(text)),
+        Ok(other) => Ok(crate::vaulted::to_template_value(&other)),
         // Ansible renders such a term with markers allowed: an undefined one is handed to the
         // lookup, which gives it back (or, if it takes markers, uses it).
         Err(e) if let Some(reason) = e.undefined_message() => {
@@ -1316,6 +1430,46 @@ fn lookup_template(state: &minijinja::State, text: String) -> Result<Mj, minijin
             ErrorKind::InvalidOperation,
             e.message,
         )),
+    }
+}
+
+/// `ansible._protomatter.dump_object` of an operand (see `jinja_source`): its value, or when
+/// computing it failed, `{'exception': {'message': …}}` as Ansible shows an error captured as
+/// a value.
+fn dump_object(
+    state: &minijinja::State,
+    hex: String,
+    escape: bool,
+) -> Result<Mj, minijinja::Error> {
+    let source: Vec<u8> = (0..hex.len() / 2)
+        .filter_map(|i| u8::from_str_radix(hex.get(2 * i..2 * i + 2)?, 16).ok())
+        .collect();
+    let source = String::from_utf8_lossy(&source).into_owned();
+    let Some(scope) = state
+        .lookup("vars")
+        .and_then(|v| v.downcast_object::<Scope>())
+    else {
+        return Err(plain_error(format!("cannot evaluate {source:?} here")));
+    };
+    let expr = match escape {
+        true => crate::jinja_source::yaml_expression(&source),
+        false => crate::jinja_source::expression(&source),
+    };
+    let t = templar();
+    let exception = |message: String| {
+        crate::vaulted::to_template_value(&serde_json::json!({"exception": {"message": message}}))
+    };
+    match t
+        .env
+        .compile_expression(&expr)
+        .and_then(|c| c.eval(Mj::from_dyn_object(scope.clone())))
+    {
+        Ok(value) if value.is_undefined() => Ok(match scope.take_inner_error() {
+            Some(inner) => exception(inner),
+            None => value,
+        }),
+        Ok(value) => Ok(value),
+        Err(e) => Ok(exception(t.error(e, &scope, &source).message)),
     }
 }
 
@@ -1536,13 +1690,58 @@ pub(crate) fn search_loader(
     }
 }
 
+/// Jinja's compile error for a keyword argument given twice in one call.
+fn refuse_repeated_keyword(source: &str, expression: bool) -> Result<(), TemplateError> {
+    match crate::jinja_source::repeated_keyword(source, expression) {
+        None => Ok(()),
+        Some(name) => {
+            let shown: String = source.chars().take(120).collect();
+            Err(TemplateError {
+                message: format!(
+                    "Syntax error in template: keyword argument repeated: {name} \
+                     (in template {shown:?})"
+                ),
+            })
+        }
+    }
+}
+
+/// The error inside the templates `{% include %}` brought in: minijinja wraps it as "error in
+/// \"x.j2\"", and the cause is what a person needs to read.
+pub(crate) fn included_cause(err: &minijinja::Error) -> &minijinja::Error {
+    let mut err = err;
+    while err.kind() == ErrorKind::BadInclude
+        && let Some(inner) =
+            std::error::Error::source(err).and_then(|s| s.downcast_ref::<minijinja::Error>())
+    {
+        err = inner;
+    }
+    err
+}
+
 /// `{{ expr }}` alone → `expr`, when the text between the outer braces could be one
 /// expression (the parser decides for sure).
 fn single_expression(s: &str) -> Option<&str> {
     let inner = s.strip_prefix("{{")?.strip_suffix("}}")?;
     let inner = inner.strip_prefix('-').unwrap_or(inner);
     let inner = inner.strip_suffix('-').unwrap_or(inner);
-    (!inner.contains("{{") && !inner.contains("{%")).then_some(inner)
+    // Braces inside string literals are text (`{{ lookup('list', ['{{ 1 }}']) }}`).
+    let bytes = inner.as_bytes();
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            quote @ (b'\'' | b'"') => {
+                i += 1;
+                while i < bytes.len() && bytes[i] != quote {
+                    i += if bytes[i] == b'\\' { 2 } else { 1 };
+                }
+                i += 1;
+            }
+            b'{' if matches!(bytes.get(i + 1), Some(b'{' | b'%')) => return None,
+            _ => i += 1,
+        }
+    }
+    Some(inner)
 }
 
 /// Python's `ZeroDivisionError` message for minijinja's `unable to calculate a / 0`.
@@ -1636,6 +1835,141 @@ pub(crate) fn reject_inner_undefined(value: &Mj) -> Result<(), minijinja::Error>
 pub(crate) fn is_variables(value: &Mj) -> bool {
     value.downcast_object_ref::<Scope>().is_some()
         || value.downcast_object_ref::<HostVars>().is_some()
+        || value.downcast_object_ref::<Lazy>().is_some()
+}
+
+/// A variable's mapping or list whose items are rendered when read (see
+/// [`Templar::render_lazily`]), each once.
+///
+/// It renders in its scope, which it holds; but a scope caches the values of its variables,
+/// so a cached value refers to its own scope as `None` (no reference cycle), and the scope
+/// hands it out with itself filled in ([`Lazy::for_cache`], [`Lazy::from_cache`]).
+#[derive(Debug)]
+struct Lazy {
+    inner: Arc<LazyItems>,
+    scope: Option<Arc<Scope>>,
+}
+
+#[derive(Debug)]
+struct LazyItems {
+    raw: Value,
+    rendered: Mutex<HashMap<String, Mj>>,
+}
+
+impl Lazy {
+    fn new(raw: Value, scope: &Arc<Scope>) -> Self {
+        Lazy {
+            inner: Arc::new(LazyItems {
+                raw,
+                rendered: Mutex::default(),
+            }),
+            scope: Some(scope.clone()),
+        }
+    }
+
+    /// `value` as `owner` keeps it in a cache: a lazy value of `owner`'s without it.
+    fn for_cache(value: &Mj, owner: &Arc<Scope>) -> Mj {
+        match value.downcast_object_ref::<Lazy>() {
+            Some(lazy) if lazy.scope.as_ref().is_some_and(|s| Arc::ptr_eq(s, owner)) => {
+                Mj::from_object(Lazy {
+                    inner: lazy.inner.clone(),
+                    scope: None,
+                })
+            }
+            _ => value.clone(),
+        }
+    }
+
+    /// A value from `owner`'s cache, handed out: a lazy value of `owner`'s with it again.
+    fn from_cache(value: &Mj, owner: &Arc<Scope>) -> Mj {
+        match value.downcast_object_ref::<Lazy>() {
+            Some(lazy) if lazy.scope.is_none() => Mj::from_object(Lazy {
+                inner: lazy.inner.clone(),
+                scope: Some(owner.clone()),
+            }),
+            _ => value.clone(),
+        }
+    }
+
+    /// The item under `key` (a mapping's key, a list's index).
+    fn item(&self, key: String, child: &Value) -> Option<Mj> {
+        if !needs_render(child) {
+            return Some(crate::vaulted::to_template_value(child));
+        }
+        let scope = self.scope.as_ref()?;
+        if let Some(v) = self.inner.rendered.lock().unpoisoned().get(&key) {
+            return Some(Lazy::from_cache(v, scope));
+        }
+        match templar().render_lazily(child, scope) {
+            Ok(v) => {
+                let kept = Lazy::for_cache(&v, scope);
+                self.inner.rendered.lock().unpoisoned().insert(key, kept);
+                Some(v)
+            }
+            // Undefined, as Ansible's undefined marker: `default` and `is defined` take it.
+            Err(e) if e.undefined_message().is_some() => {
+                let mut slot = scope.inner_error.lock().unpoisoned();
+                if slot.is_none() {
+                    *slot = Some(e.message.clone());
+                }
+                LAZY_ERROR.with(|l| {
+                    l.borrow_mut().get_or_insert_with(|| e.message.clone());
+                });
+                None
+            }
+            // Any other error: an invalid value, raised where the item is used (read, printed,
+            // serialized), as Ansible's marker is, and not before.
+            Err(e) => {
+                let mut slot = scope.inner_error.lock().unpoisoned();
+                if slot.is_none() {
+                    *slot = Some(e.message.clone());
+                }
+                // minijinja serializes a mapping's invalid values as nothing: say it here.
+                LAZY_ERROR.with(|l| {
+                    l.borrow_mut().get_or_insert_with(|| e.message.clone());
+                });
+                Some(Mj::from(plain_error(e.message)))
+            }
+        }
+    }
+}
+
+impl Object for Lazy {
+    fn repr(self: &Arc<Self>) -> ObjectRepr {
+        match self.inner.raw {
+            Value::Array(_) => ObjectRepr::Seq,
+            _ => ObjectRepr::Map,
+        }
+    }
+
+    fn get_value(self: &Arc<Self>, key: &Mj) -> Option<Mj> {
+        match &self.inner.raw {
+            Value::Object(map) => {
+                let key = key.as_str()?;
+                self.item(key.to_string(), map.get(key)?)
+            }
+            Value::Array(items) => {
+                let i = key.as_i64()?;
+                let index = if i < 0 {
+                    items.len().checked_sub(i.unsigned_abs() as usize)?
+                } else {
+                    usize::try_from(i).ok()?
+                };
+                self.item(index.to_string(), items.get(index)?)
+            }
+            _ => None,
+        }
+    }
+
+    fn enumerate(self: &Arc<Self>) -> Enumerator {
+        match &self.inner.raw {
+            Value::Object(map) => {
+                Enumerator::Values(map.keys().map(|k| Mj::from(k.as_str())).collect())
+            }
+            Value::Array(items) => Enumerator::Seq(items.len()),
+            _ => Enumerator::Empty,
+        }
+    }
 }
 
 /// The first undefined value inside a list or a map (at any depth). Variables (`vars`,
@@ -1667,7 +2001,14 @@ fn list_holds_undefined(value: &Mj) -> bool {
 }
 
 pub(crate) fn mj_to_json(value: &Mj) -> Result<Value, TemplateError> {
-    let json = serde_json::to_value(value).map_err(|e| TemplateError {
+    let outer = LAZY_ERROR.with(|l| l.borrow_mut().take());
+    let json = serde_json::to_value(value);
+    // An item of a lazy mapping or list that could not be rendered.
+    let failed = LAZY_ERROR.with(|l| std::mem::replace(&mut *l.borrow_mut(), outer));
+    if let Some(message) = failed {
+        return Err(TemplateError { message });
+    }
+    let json = json.map_err(|e| TemplateError {
         message: format!("cannot use the result: {e}"),
     })?;
     match crate::vaulted::poisoned_json(&json) {
@@ -2001,7 +2342,7 @@ mod tests {
                 .render(&json!("{{ a }}"), &s)
                 .unwrap_err()
                 .message
-                .contains("recursive loop")
+                .contains("Recursive loop")
         );
     }
 

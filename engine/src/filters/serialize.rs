@@ -293,6 +293,43 @@ fn keep_legacy_trust(v: &serde_json::Value) -> serde_json::Value {
     }
 }
 
+/// Python's `json.loads` words for what serde_json could not parse, with its position
+/// (`Expecting property name enclosed in double quotes: line 1 column 2 (char 1)`).
+fn python_json_error(text: &str, e: &serde_json::Error) -> String {
+    let detail = e.to_string();
+    let what = if detail.starts_with("EOF while parsing an object")
+        || detail.starts_with("key must be a string")
+    {
+        "Expecting property name enclosed in double quotes"
+    } else if detail.starts_with("expected `:`") {
+        "Expecting ':' delimiter"
+    } else if detail.starts_with("expected `,`") {
+        "Expecting ',' delimiter"
+    } else if detail.starts_with("trailing characters") {
+        "Extra data"
+    } else {
+        "Expecting value"
+    };
+    // serde_json points at the last character read; Python at the one it expected, which at
+    // the end of the text is just past it.
+    let (line, column) = if e.is_eof() {
+        let lines: Vec<&str> = text.split('\n').collect();
+        let last = lines.last().map_or(0, |l| l.chars().count());
+        (lines.len(), last + 1)
+    } else {
+        (e.line(), e.column().max(1))
+    };
+    let before: usize = text
+        .split('\n')
+        .take(line.saturating_sub(1))
+        .map(|l| l.chars().count() + 1)
+        .sum();
+    format!(
+        "{what}: line {line} column {column} (char {})",
+        before + column - 1
+    )
+}
+
 pub(super) fn register(env: &mut Environment<'static>) {
     env.add_filter("to_json", |v: Value, kw: Kwargs| dumps(&v, &kw, false));
     env.add_filter("to_nice_json", |v: Value, kw: Kwargs| dumps(&v, &kw, true));
@@ -300,7 +337,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
         "from_json",
         |s: String, kw: Kwargs| -> Result<Value, Error> {
             let mut v: serde_json::Value =
-                serde_json::from_str(&s).map_err(|e| err(format!("from_json: {e}")))?;
+                serde_json::from_str(&s).map_err(|e| err(python_json_error(&s, &e)))?;
             let profile: Option<String> = kw.get("profile")?;
             if matches!(profile.as_deref(), Some("inventory_legacy" | "legacy")) {
                 let trusted = super::protomatter::is_trusted_text(&s);
