@@ -2182,6 +2182,41 @@ const NO_LOG_ARGS: &[(&str, &[&str])] = &[
     ("uri", &["url_password", "password"]),
 ];
 
+/// The arguments of Ansible's module spec (`argument_spec`) with their defaults (`null` for
+/// none), which `invocation.module_args` lists whether the task gave them or not. Only modules
+/// whose spec is written here; others show the arguments given.
+const SPEC_DEFAULTS: &[(&str, &str)] = &[
+    (
+        "command",
+        r#"{"_raw_params": null, "_uses_shell": false, "argv": null, "chdir": null,
+            "cmd": null, "creates": null, "executable": null, "expand_argument_vars": true,
+            "removes": null, "stdin": null, "stdin_add_newline": true, "strip_empty_ends": true}"#,
+    ),
+    (
+        "shell",
+        r#"{"_raw_params": null, "_uses_shell": true, "argv": null, "chdir": null,
+            "cmd": null, "creates": null, "executable": null, "expand_argument_vars": true,
+            "removes": null, "stdin": null, "stdin_add_newline": true, "strip_empty_ends": true}"#,
+    ),
+    ("ping", r#"{"data": "pong"}"#),
+];
+
+/// The spec's arguments and defaults of a module, from [`SPEC_DEFAULTS`].
+fn spec_defaults(module: &str) -> Map<String, Value> {
+    let module = module
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| module.strip_prefix("ansible.legacy."))
+        .unwrap_or(module);
+    SPEC_DEFAULTS
+        .iter()
+        .find(|(name, _)| *name == module)
+        .and_then(|(_, json)| match serde_json::from_str(json) {
+            Ok(Value::Object(map)) => Some(map),
+            _ => None,
+        })
+        .unwrap_or_default()
+}
+
 /// A module call's arguments as `invocation.module_args` shows them: `no_log` ones masked as
 /// Ansible masks them, the engine's internal ones (a file's bytes) left out.
 fn invocation_args(request: &Request) -> Value {
@@ -2191,6 +2226,10 @@ fn invocation_args(request: &Request) -> Value {
         .map_or(&[][..], |(_, args)| *args);
     let mut args = request.args.clone();
     args.retain(|k, _| !k.starts_with("_content") && k != "_src_name");
+    // Every argument of the module's spec, as Ansible's validated parameters hold them.
+    for (k, v) in spec_defaults(&request.module) {
+        args.entry(k).or_insert(v);
+    }
     // debconf's answer is a secret when it is a password.
     let password = request.module == "debconf"
         && request.args.get("vtype").and_then(Value::as_str) == Some("password");
@@ -2392,4 +2431,17 @@ fn is_variable_name(name: &str) -> bool {
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_alphanumeric() || c == '_')
         && !RESERVED.contains(&name)
+}
+
+#[cfg(test)]
+mod spec_default_tests {
+    use super::*;
+
+    #[test]
+    fn every_written_spec_is_a_json_mapping() {
+        for (module, _) in SPEC_DEFAULTS {
+            assert!(!spec_defaults(module).is_empty(), "{module}");
+        }
+        assert_eq!(spec_defaults("ansible.builtin.ping")["data"], "pong");
+    }
 }
