@@ -5276,3 +5276,103 @@ fn loop_pause_waits_between_items_not_after_the_last() {
         .assert_code(0);
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
+
+#[test]
+fn verbose_results_print_as_ansibles_default_callback() {
+    // From -vvv every result is one key a line (failed ones, no_log ones too), a module's
+    // invocation lists its whole spec with defaults, `task path:` follows each banner (from
+    // -vv), fact gathering shows no result, and a censored failure's [ERROR] says Ansible's
+    // default sentence. Connection chatter (`<host> …`) and module packing lines are Ansible's
+    // own and left out of the comparison, as are the times a command reports.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  tasks:
+    - shell: echo LOG_ME
+    - command: echo failing
+      failed_when: true
+      ignore_errors: true
+    - shell: echo {{ item }}
+      loop: [one, two]
+      failed_when: item == 'two'
+      ignore_errors: true
+    - command: echo hidden
+      no_log: true
+      failed_when: true
+      ignore_errors: true
+    - ping:
+",
+    );
+    let compared = |out: &str| -> String {
+        let start = out.find("PLAY [").unwrap_or(0);
+        let end = out.find("PLAY RECAP").unwrap_or(out.len());
+        out[start..end]
+            .replace(&s.root(), "ROOT")
+            .lines()
+            .filter(|l| {
+                !l.starts_with('<')
+                    && !l.starts_with("Including module_utils")
+                    && !l.starts_with("Using module file")
+                    && !l.starts_with("Pipelining")
+                    && !["\"delta\": ", "\"start\": ", "\"end\": "]
+                        .iter()
+                        .any(|k| l.contains(k))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for v in ["-vv", "-vvv"] {
+        let args = ["site.yml", "-i", "localhost,", "-c", "local", v];
+        let ours = s.settle(&args);
+        ours.assert_code(0);
+        let theirs = s.ansible_stdout(&ansible_playbook, &args);
+        assert_eq!(compared(&ours.stdout), compared(&theirs), "{v}");
+    }
+}
+
+#[test]
+fn ansible_no_log_sets_the_default_no_log_as_ansibles() {
+    // ANSIBLE_NO_LOG=1 hides every result whose task and play say nothing; `no_log: false`
+    // still shows its own.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - debug: msg=shown
+      no_log: false
+    - debug: msg=hidden
+    - command: echo hidden
+      loop: [1, 2]
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local", "-v"];
+    let env = [("ANSIBLE_NO_LOG", "1"), ("ANSIBLE_NOCOLOR", "1")];
+    let ours = s.settle_with_env(&args, &env);
+    ours.assert_code(0);
+    let theirs = std::process::Command::new(&ansible_playbook)
+        .args(args)
+        .envs(env)
+        .current_dir(s.root())
+        .output()
+        .expect("run ansible-playbook");
+    let theirs = String::from_utf8_lossy(&theirs.stdout);
+    let count = |out: &str, what: &str| out.matches(what).count();
+    assert_eq!(count(&ours.stdout, "shown"), count(&theirs, "shown"));
+    assert_eq!(count(&ours.stdout, "output has been hidden"), 3);
+    assert_eq!(
+        count(&ours.stdout, "output has been hidden"),
+        count(&theirs, "output has been hidden")
+    );
+    assert_eq!(count(&ours.stdout, "hidden\""), 0, "{}", ours.stdout);
+}

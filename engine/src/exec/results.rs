@@ -451,7 +451,8 @@ impl PlayRun<'_> {
             "Module failed"
         };
         let msg = match item.result.get("msg").map(value_text) {
-            _ if no_log => CENSORED.to_string(),
+            // A censored result has no message: Ansible says its default sentence.
+            _ if no_log => String::new(),
             Some(msg) if !msg.is_empty() => msg,
             _ => String::new(),
         };
