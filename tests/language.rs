@@ -5378,3 +5378,32 @@ fn ansible_no_log_sets_the_default_no_log_as_ansibles() {
     );
     assert_eq!(count(&ours.stdout, "hidden\""), 0, "{}", ours.stdout);
 }
+
+#[test]
+fn an_error_excerpts_empty_line_is_its_number_alone_as_ansibles() {
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "- hosts: localhost\n  gather_facts: no\n  tasks:\n    - debug: msg=one\n\n    - command: 'false'\n      ignore_errors: true\n",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let excerpt = |out: &str| -> Vec<String> {
+        out.lines()
+            .skip_while(|l| !l.starts_with("Origin:"))
+            .take(5)
+            .map(|l| l.replace(&s.root(), "ROOT"))
+            .collect()
+    };
+    assert!(
+        excerpt(&ours.stdout).contains(&"5".to_string()),
+        "{}",
+        ours.stdout
+    );
+    assert_eq!(excerpt(&ours.stdout), excerpt(&theirs));
+}

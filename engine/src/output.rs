@@ -562,7 +562,12 @@ pub fn source_excerpt(at: &settle_yaml::Location) -> Vec<String> {
             } else {
                 src
             };
-            lines.push(format!("{n:>width$} {src}"));
+            // An empty line is its number alone, without the space after it (as Ansible).
+            if src.is_empty() {
+                lines.push(format!("{n:>width$}"));
+            } else {
+                lines.push(format!("{n:>width$} {src}"));
+            }
         }
     }
     lines.push(format!(
