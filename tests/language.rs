@@ -5407,3 +5407,45 @@ fn an_error_excerpts_empty_line_is_its_number_alone_as_ansibles() {
     );
     assert_eq!(excerpt(&ours.stdout), excerpt(&theirs));
 }
+
+#[test]
+fn error_blocks_are_printed_once_and_unreachable_hosts_get_one_as_ansibles() {
+    // Ansible's display prints the same [ERROR] block once per run (three loop items failing
+    // alike print one), and an unreachable host gets its block too.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - command: 'false'
+      loop: [1, 2, 3]
+      ignore_errors: true
+- hosts: nowhere
+  gather_facts: no
+  tasks:
+    - ping:
+",
+    );
+    let args = ["site.yml", "-i", "localhost,nowhere,"];
+    // `nowhere` goes over ssh to a port nothing listens on; localhost stays local.
+    s.write(
+        "host_vars/nowhere.yml",
+        "ansible_host: 127.0.0.1\nansible_port: 9\n",
+    );
+    s.write("host_vars/localhost.yml", "ansible_connection: local\n");
+    let ours = s.settle(&args);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let blocks = |out: &str| {
+        out.lines()
+            .filter(|l| l.starts_with("[ERROR]: Task failed:"))
+            .map(|l| l.split(" via ").next().unwrap_or(l).to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(blocks(&ours.stdout).len(), 2, "{}", ours.stdout);
+    assert_eq!(blocks(&ours.stdout), blocks(&theirs), "{theirs}");
+}

@@ -35,6 +35,8 @@ pub struct Output {
     lock: Mutex<()>,
     /// The warnings [`Output::warning_once`] has printed.
     warned: Mutex<std::collections::HashSet<String>>,
+    /// The `[ERROR]` blocks [`Output::task_error`] has printed.
+    errored: Mutex<std::collections::HashSet<String>>,
 }
 
 /// How one host's task (or loop item) ended, as the result line shows it.
@@ -60,6 +62,7 @@ impl Output {
             oneline: false,
             lock: Mutex::new(()),
             warned: Mutex::default(),
+            errored: Mutex::default(),
         }
     }
 
@@ -370,7 +373,12 @@ impl Output {
             lines.extend(source_excerpt(at));
         }
         lines.push(String::new());
-        self.print(&lines.join("\n"));
+        // Once per run, as Ansible's display deduplicates its errors (the same failure of
+        // several loop items or hosts is one block).
+        let text = lines.join("\n");
+        if self.errored.lock().unpoisoned().insert(text.clone()) {
+            self.print(&text);
+        }
     }
 
     /// `PLAY RECAP`, one line per host, then a blank line, exactly as Ansible prints it.

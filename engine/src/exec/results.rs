@@ -280,6 +280,12 @@ impl PlayRun<'_> {
             None,
         );
         self.engine.count(host, |s| s.unreachable += 1);
+        // Ansible's `[ERROR]` block, but not for a loop (its items had theirs).
+        if msg != "All items completed" {
+            self.engine
+                .out
+                .task_error("", msg.trim_start_matches("Task failed: "), task.1);
+        }
         self.engine.out.result(
             host,
             Status::Unreachable,
@@ -542,4 +548,18 @@ fn debug_cleaned(result: &Map<String, Value>) -> Map<String, Value> {
         false => !HIDDEN.contains(&k.as_str()),
     });
     cleaned
+}
+
+/// An unreachable host's error as a no_log task shows it: what failed, not what the
+/// connection said (Ansible's `<error censored due to no log>`).
+pub(super) fn censored_connection_error(msg: &str) -> String {
+    const CENSORED_ERROR: &str = "<error censored due to no log>";
+    let msg = msg.trim_start_matches("Task failed: ");
+    match msg.strip_prefix("Failed to connect to the host via ") {
+        Some(rest) => match rest.split_once(": ") {
+            Some((via, _)) => format!("Failed to connect to the host via {via}: {CENSORED_ERROR}"),
+            None => CENSORED_ERROR.to_string(),
+        },
+        None => CENSORED_ERROR.to_string(),
+    }
 }
