@@ -490,7 +490,12 @@ impl PlayRun<'_> {
     ) {
         let status = item.status();
         let out = &self.engine.out;
-        let censored = json!({"censored": CENSORED, "changed": item.flag("changed")});
+        // Ansible's callback takes `changed` out of debug's results (a censored one has no
+        // `msg` to keep it alone).
+        let censored = match settle_playbooks::short_module_name(&task.module) {
+            "debug" => json!({"censored": CENSORED}),
+            _ => json!({"censored": CENSORED, "changed": item.flag("changed")}),
+        };
         if out.show_diff && !no_log && matches!(status, Status::Changed) {
             // What the task registers as its diff is what Ansible's callback prints; settle's
             // own view of the plan where there is none.
