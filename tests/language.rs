@@ -5456,3 +5456,26 @@ fn error_blocks_are_printed_once_and_unreachable_hosts_get_one_as_ansibles() {
     assert_eq!(blocks(&ours.stdout).len(), 2, "{}", ours.stdout);
     assert_eq!(blocks(&ours.stdout), blocks(&theirs), "{theirs}");
 }
+
+#[test]
+fn vvv_prints_the_local_connection_but_not_into_a_json_stream() {
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "- hosts: localhost\n  gather_facts: no\n  tasks:\n    - ping:\n",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local", "-vvv"];
+    let text = s.settle(&args);
+    text.assert_code(0);
+    assert!(
+        text.stdout
+            .contains("<localhost> ESTABLISH LOCAL CONNECTION FOR USER: "),
+        "{}",
+        text.stdout
+    );
+    let mut json_args = args.to_vec();
+    json_args.extend(["--output", "json"]);
+    let json = s.settle(&json_args);
+    json.assert_code(0);
+    assert!(!json.stdout.contains("ESTABLISH"), "{}", json.stdout);
+}
