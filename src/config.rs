@@ -237,6 +237,7 @@ const SETTINGS: &[Setting] = &[
         Some("ANSIBLE_VAULT_IDENTITY_LIST"),
     ),
     setting("defaults", "force_handlers", Some("ANSIBLE_FORCE_HANDLERS")),
+    setting("defaults", "no_log", Some("ANSIBLE_NO_LOG")),
     setting(
         "defaults",
         "error_on_missing_handler",

@@ -5574,3 +5574,1433 @@ fn a_variables_mapping_renders_only_the_items_used_as_in_ansible() {
     let theirs = s.ansible_stdout(&ansible_playbook, &args);
     assert!(theirs.contains("failed=0"), "{theirs}");
 }
+    // As Ansible's copy action shows it: the content went to the host as a file.
+    assert!(run.stdout.contains("\"content\": null"), "{}", run.stdout);
+}
+
+#[test]
+fn a_modules_own_diff_is_registered_as_it_returned_it() {
+    let s = one_host();
+    s.write("gone/sub/f", "x\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - file: {path: '{{ playbook_dir }}/gone', state: absent}
+      register: r
+    - assert:
+        that:
+          - r.diff.before.path_content.files == [playbook_dir ~ '/gone/sub/f']
+          - r.diff.after.state == 'absent'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "--diff"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn package_takes_its_manager_from_ansible_package_use() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - package: {name: doesnotmatter}
+      vars: {ansible_package_use: lola}
+      register: r
+      ignore_errors: yes
+    - assert:
+        that:
+          - r is failed
+          - \"'Could not find a matching action for the \\\"lola\\\" package manager.' == r.msg\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn a_role_handler_includes_tasks_named_from_the_role_folder() {
+    let s = one_host();
+    s.write(
+        "roles/r/tasks/main.yml",
+        "- command: 'true'\n  notify: do_include\n",
+    );
+    s.write(
+        "roles/r/tasks/handlers.yml",
+        "- debug: {msg: included handler}\n",
+    );
+    s.write(
+        "roles/r/handlers/main.yml",
+        "- name: do_include\n  include_tasks: tasks/handlers.yml\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: [r]\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["included handler"], "{}", run.stdout);
+}
+
+#[test]
+fn debug_checks_var_and_splatted_args_as_ansible() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    indirect_omit: '{{ omit }}'
+    splat: {msg: '{{ omit }}', var: shown}
+    shown: yes
+  tasks:
+    - debug: {var: {a: 1}}
+      register: r
+      ignore_errors: yes
+    - assert:
+        that:
+          - r is failed
+          - \"r.msg is contains 'is not a string and conversion is not allowed'\"
+    - debug:
+      args: '{{ \"a string\" }}'
+      register: r
+      ignore_errors: yes
+    - assert:
+        that: r.msg is contains \"Task args must resolve to a 'dict' not 'str'\"
+    - debug:
+      args: '{{ splat }}'
+      register: r
+    - assert:
+        that: r.shown
+    - debug: {var: indirect_omit}
+      register: r
+    - assert:
+        that: [r.indirect_omit == '<<Omit>>', r.warnings | length == 1]
+    - debug: {var: '{{ \"shown\" }}'}
+      register: r
+      ignore_errors: yes
+    - assert:
+        that: r.msg is contains 'untrusted template or expression'
+    - set_fact: {ansible_facts: {nonfact: 1}}
+    - debug: {var: ansible_facts}
+    - assert:
+        that: nonfact is not defined
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn an_undefined_lookup_default_names_the_missing_variable() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - debug:
+        msg: \"{{ lookup('env', 'SETTLE_SURELY_UNSET', default=bogus_var) }}\"
+      register: r
+      ignore_errors: yes
+    - assert:
+        that: r.msg is contains \"'bogus_var' is undefined\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn a_boolean_keyword_that_is_no_boolean_fails_its_task() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  user: nobody_needed_locally
+  tasks:
+    - debug: {msg: fine}
+      diff: yes
+      register: good
+    - debug: {msg: not important}
+      diff: yes.
+      ignore_errors: true
+      register: bad
+    - assert:
+        that:
+          - good is success
+          - bad is failed
+          - bad.msg is contains \"The value 'yes.' could not be converted to 'bool'\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn malformed_plays_are_refused_in_ansibles_words() {
+    let s = one_host();
+    let cases = [
+        ("[]\n", "A playbook must contain at least one play", 4),
+        (
+            "- hosts: []\n  tasks: []\n",
+            "Hosts list cannot be empty. Please check your playbook",
+            4,
+        ),
+        (
+            "- hosts: all\n  tasks: 123\n",
+            "A malformed block was encountered while loading tasks: 123 should be a list or None",
+            4,
+        ),
+        (
+            "- hosts: all\n  roles: 123\n",
+            "A malformed role declaration was encountered",
+            4,
+        ),
+        (
+            "- hosts: all\n  roles: ['foo,bar']\n",
+            "Invalid old style role requirement: foo,bar",
+            1,
+        ),
+        (
+            "- hosts: all\n  vars_prompt:\n    - foo: bar\n",
+            "Invalid vars_prompt data structure, missing 'name' key",
+            4,
+        ),
+        (
+            "- hosts: all\n  user: a\n  remote_user: b\n",
+            "both 'user' and 'remote_user' are set for this play.",
+            4,
+        ),
+    ];
+    for (playbook, message, code) in cases {
+        s.write("site.yml", playbook);
+        let run = s.settle(&["site.yml", "-i", "hosts"]);
+        run.assert_code(code);
+        assert!(run.stderr.contains(message), "{playbook}: {}", run.stderr);
+    }
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  roles: null\n  vars_prompt: null\n  tasks: []\n",
+    );
+    s.settle(&["site.yml", "-i", "hosts"]).assert_code(0);
+}
+
+#[test]
+fn delegate_facts_gives_set_facts_to_the_delegate_also_from_a_block() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1", "h2"]));
+    s.write(
+        "site.yml",
+        "\
+- hosts: h1
+  gather_facts: no
+  tasks:
+    - set_fact: {direct: 1}
+      delegate_to: h2
+      delegate_facts: true
+    - block:
+        - set_fact: {inherited: 2}
+      delegate_to: h2
+      delegate_facts: true
+    - set_fact: {per_item: '{{ item }}'}
+      delegate_to: '{{ item }}'
+      delegate_facts: true
+      loop: [h2]
+    - assert:
+        that:
+          - direct is undefined and inherited is undefined and per_item is undefined
+          - hostvars.h2.direct == 1
+          - hostvars.h2.inherited == 2
+          - hostvars.h2.per_item == 'h2'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn skipping_a_plays_tag_skips_its_fact_gathering_and_handler_flushes() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: yes
+  tags: the_whole_play
+  tasks:
+    - debug: {msg: tagged}
+      changed_when: true
+      notify: h
+  handlers:
+    - name: h
+      debug: {msg: handler_ran}
+",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "--skip-tags", "the_whole_play"],
+        &[("ANSIBLE_DEBUG", "1")],
+    );
+    run.assert_code(0);
+    assert!(!run.stdout.contains("Gathering Facts"), "{}", run.stdout);
+    assert!(
+        !run.stdout.contains("handler notifications"),
+        "{}",
+        run.stdout
+    );
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &[("ANSIBLE_DEBUG", "1")]);
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout
+            .matches("META: triggered running handlers for h1")
+            .count(),
+        1,
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_macro_whose_body_is_one_expression_returns_its_value() {
+    let s = one_host();
+    s.write(
+        "templates/json_macro.j2",
+        "{% macro m() %}{{ {\"foo\": \"bar\"} }}{% endmacro %}\n{{ m() }}\n",
+    );
+    s.write(
+        "templates/mixed.j2",
+        "{% macro m() %}{{ [1, 2] }}{% endmacro %}\n{% macro t() %}text {{ 1 }}{% endmacro %}\n{{ m() | length }} {{ t() }} {{ m()[0] }}\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    data_converted: \"{{ lookup('template', 'json_macro.j2') }}\"
+    inline: \"{% macro m() %}{{ [1] }}{% endmacro %}{{ m() | length }}\"
+  tasks:
+    - assert:
+        that:
+          - data_converted['foo'] == 'bar'
+          - lookup('template', 'mixed.j2') == '2 text 1 1\\n'
+          - inline == 1
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn pause_checks_its_arguments_and_waits_for_no_one_without_a_terminal() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - pause:
+      register: prompt
+    - pause: {seconds: 0.1}
+      register: short
+    - pause: {seconds: hello}
+      register: bad_int
+      ignore_errors: yes
+    - pause: {minutes: 1, seconds: 1}
+      register: exclusive
+      ignore_errors: yes
+    - pause: {foo: bar}
+      register: invalid
+      ignore_errors: yes
+    - assert:
+        that:
+          - prompt.user_input == ''
+          - short.stdout is search('Paused for \\d+\\.\\d+ seconds')
+          - \"'unable to convert to int' in bad_int.msg\"
+          - '\"parameters are mutually exclusive: minutes|seconds\" in exclusive.msg'
+          - '\"Unsupported parameters for (pause) module: foo.\" in invalid.msg'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("Not waiting for response to prompt as stdin is not interactive"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn a_boolean_keyword_that_renders_to_omit_keeps_its_default() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: 'false'
+      ignore_errors: \"{{ nope | default(omit) }}\"
+      check_mode: \"{{ None }}\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+}
+
+#[test]
+fn assert_without_a_condition_says_so_in_ansibles_words() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - assert: {}
+      register: missing
+      ignore_errors: yes
+    - assert: {that: }
+      register: empty
+      ignore_errors: yes
+    - assert:
+        that:
+          - \"missing.msg == 'missing required arguments: that'\"
+          - empty.msg is contains('Empty conditional expression')
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn loop_items_keep_the_trust_of_each_value() {
+    // Ansible 2.19: a loop item written in the playbook is a trusted expression, one a template
+    // computed is not; a list of conditions reached through the item is used as written.
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    a_var: one
+  tasks:
+    - assert: '{{ item }}'
+      loop:
+        - that: a_var == 'one'
+        - that: ['1 == 1', '{{ a_var == \"one\" }}']
+    - assert: '{{ item }}'
+      loop:
+        - that: \"'hi' == '{{ 'hi' }}'\"
+      register: computed
+      ignore_errors: true
+    - assert:
+        that: '{{ item }}'
+      loop: ['1 == 1', '1 == 42']
+      register: indirect
+      ignore_errors: true
+    - assert:
+        that: '{{ item.checks }}'
+      loop:
+        - checks: ['a_var is defined', 'a_var == \"one\"']
+    - include_tasks: checks.yml
+      loop:
+        - checks: ['a_var == \"one\"']
+    - assert:
+        that:
+          - computed is failed
+          - computed.results[0].msg is contains 'untrusted'
+          - indirect.results[0] is success
+          - indirect.results[1].msg is contains 'Assertion failed'
+          - indirect.results[1].item == '1 == 42'
+",
+    );
+    s.write(
+        "checks.yml",
+        "\
+- assert:
+    that: '{{ item.checks }}'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn json_from_trusted_text_keeps_the_legacy_unsafe_marker_untrusted() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    text: !unsafe '{\"plain\": \"avalue\", \"marked\": {\"__ansible_unsafe\": \"{{ not_rendered }}\"}}'
+  tasks:
+    - set_fact:
+        data: '{{ text | ansible._protomatter.apply_trust | from_json(profile=\"inventory_legacy\") }}'
+    - assert:
+        that:
+          - data.plain == 'avalue'
+          - data.plain is ansible._protomatter.tagged_with 'TrustedAsTemplate'
+          - data.marked == '{' ~ '{ not_rendered }}'
+          - data.marked is not ansible._protomatter.tagged_with 'TrustedAsTemplate'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn a_role_with_argument_specs_checks_its_arguments_first() {
+    let s = one_host();
+    s.write(
+        "roles/b/meta/argument_specs.yml",
+        "\
+argument_specs:
+  main:
+    short_description: Main entry point for role B.
+    options:
+      b_str: {type: str, required: true}
+      b_int: {type: int, required: true}
+      nested:
+        type: dict
+        options:
+          inner: {type: dict, options: {level: {type: int, required: true}}}
+",
+    );
+    s.write("roles/b/tasks/main.yml", "- debug: msg=ran\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - include_role: {name: b}
+      vars: {b_str: x, b_int: '5'}
+    - block:
+        - import_role: {name: b}
+          vars:
+            b_int: ~
+            nested: {inner: {other: true}}
+        - fail: msg='not reached'
+      rescue:
+        - assert:
+            that:
+              - ansible_failed_task.name == \"Validating arguments against arg spec 'main' - Main entry point for role B.\"
+              - ansible_failed_result.argument_errors | length == 4
+              - \"'missing required arguments: b_str' in ansible_failed_result.argument_errors\"
+              - \"'missing required arguments: level found in nested -> inner' in ansible_failed_result.argument_errors\"
+              - \"'nested.inner.other. Supported parameters include: level.' in ansible_failed_result.argument_errors\"
+              - ansible_failed_result.argument_errors[1] is search('b_int. is of type NoneType and we were unable to convert to int')
+              - ansible_failed_result.validate_args_context.name == 'b'
+              - ansible_failed_result.argument_spec_data.b_int.type == 'int'
+    - import_role: {name: b, rolespec_validate: false}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    // Tagged `always`: it runs whatever `--tags` selects.
+    s.write(
+        "tagged.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - import_role: {name: b}
+      vars: {b_str: x, b_int: 5}
+",
+    );
+    let run = s.settle(&["tagged.yml", "-i", "hosts", "--tags", "nothing"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains(
+            "TASK [b : Validating arguments against arg spec 'main' - Main entry point for role B.]"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_registered_loop_keeps_its_items_trusted_and_host_output_untrusted() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - command: echo '{{ '{{' }} 1 == 1 }}'
+      loop:
+        - checks: ['item is success', \"item.stdout is contains('1 == 1')\"]
+      register: ran
+    - assert:
+        that: '{{ item.item.checks }}'
+      loop: '{{ ran.results }}'
+    - assert:
+        that: '{{ item.stdout }}'
+      loop: '{{ ran.results }}'
+      register: hostile
+      ignore_errors: true
+    - assert:
+        that: \"{{ 'a' }} == {{ 'a' }}\"
+      register: meta
+      ignore_errors: true
+    - assert:
+        that:
+          - hostile is failed
+          - meta.msg is contains 'untrusted template or expression'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn templated_lookup_arguments_render_and_wrapped_conditions_are_deprecated() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    word: dude
+    ansible_deprecation_warnings: true
+  tasks:
+    - debug:
+        msg: \"{{ lookup('pipe', 'echo {{ word }}') }}\"
+      register: piped
+    - assert:
+        that:
+          - |
+            {{ query('pipe', 'echo {{ \"dude\" }}') == [\"dude\"] }}
+          - piped.msg == 'dude'
+    - assert:
+        that: '{{ word == \"dude\" }}'
+      register: wrapped
+    - assert:
+        that:
+          - wrapped.deprecations | length == 1
+          - wrapped.deprecations[0].msg is contains 'should not be surrounded by templating delimiters'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stderr
+            .contains("[DEPRECATION WARNING]: Conditionals should not be surrounded"),
+        "{}",
+        run.stderr
+    );
+}
+
+#[test]
+fn ssh_arguments_ssh_cannot_take_make_the_host_unreachable() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - ping:
+      vars:
+        ansible_connection: ssh
+        ansible_host: 127.0.0.1
+        ansible_ssh_common_args: MEEEEEE
+      register: bad_args
+      ignore_unreachable: true
+    - assert:
+        that:
+          - bad_args is unreachable
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn the_config_lookup_reads_the_sudo_become_plugins_options() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - assert:
+        that:
+          - lookup('config', 'become_flags', plugin_type='become', plugin_name='sudo') == '-H -S -n'
+          - lookup('config', 'become_exe', plugin_type='become', plugin_name='ansible.builtin.sudo') == 'sudo'
+    - assert:
+        that:
+          - lookup('config', 'become_flags', plugin_type='become', plugin_name='sudo') == '-n'
+      vars:
+        ansible_become_flags: '-n'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+}
+
+#[test]
+fn module_warnings_are_printed_once_and_kept_in_the_registered_result() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - find: paths=@@/missing-dir
+      register: found
+      loop: [1, 2]
+    - assert:
+        that: found.results[0].warnings[0] is search('missing-dir')
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "-v"]);
+    run.assert_code(0);
+    let warning = "[WARNING]: Skipped '";
+    assert_eq!(run.stderr.matches(warning).count(), 1, "{}", run.stderr);
+    // Shown as a warning, not again inside the result line.
+    assert!(!run.stdout.contains("\"warnings\""), "{}", run.stdout);
+}
+
+#[test]
+fn file_module_diffs_are_ansibles_byte_for_byte() {
+    // Attribute changes as indented JSON mappings, `(content)`/`(file attributes)` headers for
+    // line and block edits, no "before" header for a file that did not exist: as
+    // ansible-playbook 2.19 prints them, for a real run and a dry run.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    let root = s.root();
+    s.write("t.j2", "hello {{ 1 + 1 }}\n");
+    s.write(
+        "site.yml",
+        &format!(
+            "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - file: path={root}/x mode=0600
+    - copy: dest={root}/y content=\"same\\n\" mode=0600
+    - lineinfile: path={root}/y line=more mode=0644
+    - blockinfile: path={root}/y block=blk mode=0600
+    - replace: path={root}/y regexp=more replace=less
+    - template: src=t.j2 dest={root}/z mode=0640
+    - file: path={root}/w state=directory mode=0755
+    - file: path={root}/w state=absent
+    - copy: dest={root}/new content=n
+"
+        ),
+    );
+    let prepare = || {
+        let _ = std::fs::remove_file(s.path("new"));
+        for (name, text) in [("x", ""), ("y", "same\n"), ("z", "hello 2\n")] {
+            s.write(name, text);
+            std::fs::set_permissions(
+                s.path(name),
+                std::os::unix::fs::PermissionsExt::from_mode(0o644),
+            )
+            .unwrap();
+        }
+    };
+    let tasks = |out: &str| {
+        let start = out.find("TASK [").unwrap_or(0);
+        let end = out.find("PLAY RECAP").unwrap_or(out.len());
+        out[start..end].to_string()
+    };
+    for mode in [&["--diff"][..], &["--check", "--diff"][..]] {
+        prepare();
+        let mut args = vec!["site.yml", "-i", "localhost,", "-c", "local"];
+        args.extend_from_slice(mode);
+        let ours = s.settle(&args);
+        ours.assert_code(0);
+        prepare();
+        let theirs = s.ansible_stdout(&ansible_playbook, &args);
+        assert_eq!(tasks(&ours.stdout), tasks(&theirs), "{mode:?}");
+    }
+}
+
+#[test]
+fn skipped_loops_print_and_register_as_ansibles() {
+    // A skipped item's line ends with a space; a loop with every item skipped, or none, ends
+    // with the task's own `skipping: [h]`; a debug task's skipped results are cleaned as
+    // Ansible's callback cleans them (-v); a registered loop says `skipped` and "All items
+    // skipped"; -v opens with which configuration is in force.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - command: echo {{ item }}
+      loop: [a, b]
+      when: item == 'b'
+      register: some
+    - debug: msg=x
+      loop: [1]
+      when: false
+      register: nothing
+    - command: 'true'
+      loop: []
+    - debug: var=some.skipped
+    - debug: var=nothing
+",
+    );
+    let tasks = |out: &str| {
+        let out = out
+            .lines()
+            .filter(|l| {
+                !l.contains("\"start\"") && !l.contains("\"end\"") && !l.contains("\"delta\"")
+            })
+            .collect::<Vec<_>>()
+            .join("\n");
+        let end = out.find("PLAY RECAP").unwrap_or(out.len());
+        out[..end].to_string()
+    };
+    for verbose in [&[][..], &["-v"][..]] {
+        let mut args = vec!["site.yml", "-i", "localhost,", "-c", "local"];
+        args.extend_from_slice(verbose);
+        let ours = s.settle(&args);
+        ours.assert_code(0);
+        let theirs = s.ansible_stdout(&ansible_playbook, &args);
+        assert_eq!(tasks(&ours.stdout), tasks(&theirs), "{verbose:?}");
+    }
+}
+
+#[test]
+fn looped_includes_print_every_included_line_first_as_ansible() {
+    // Ansible's linear strategy: all `included:` lines of a looped include_tasks (a repeated
+    // item is its own file again), then the included tasks file after file. (With several
+    // hosts Ansible orders the lines as the hosts' results arrive, which no test can pin.)
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write("inc.yml", "- debug: msg=\"inc {{ item }}\"\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - include_tasks: inc.yml
+      loop: [1, 2, 2]
+    - debug: msg=done
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let tasks = |out: &str| {
+        let end = out.find("PLAY RECAP").unwrap_or(out.len());
+        out[..end].replace(&s.root(), "ROOT")
+    };
+    assert_eq!(tasks(&ours.stdout), tasks(&theirs));
+}
+
+#[test]
+fn loop_results_carry_index_var_and_extended_loop_as_ansibles() {
+    // Each registered item has its `index_var` and (under `extended`) `ansible_loop`;
+    // without `extended` there is no `ansible_loop` at all.
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - debug: msg={{ item }}
+      loop: [a, b]
+      loop_control: {index_var: i, extended: true}
+      register: rr
+    - debug:
+        msg: \"{{ rr.results | map(attribute='i') | list }} {{ rr.results[1].ansible_index_var }} {{ rr.results[0].ansible_loop.nextitem }}\"
+    - debug:
+        msg: \"{{ ansible_loop | default('none') }}\"
+      loop: [1]
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "localhost,", "-c", "local"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("\"msg\": \"[0, 1] i b\""),
+        "{}",
+        run.stdout
+    );
+    assert!(run.stdout.contains("\"msg\": \"none\""), "{}", run.stdout);
+}
+
+const COMPUTE_ACTION: &str = r#"from ansible.plugins.action import ActionBase
+
+
+class ActionModule(ActionBase):
+    def run(self, tmp=None, task_vars=None):
+        result = super().run(tmp, task_vars)
+        args = self._task.args
+        result.update(changed=True, sum=int(args['a']) + int(args['b']),
+                      host=task_vars['inventory_hostname'], greeting=self._templar.template(task_vars['greeting']),
+                      check=self._play_context.check_mode, connection=self._connection.transport)
+        return result
+"#;
+
+/// A playbook with an `action_plugins/` folder: a plugin that re-exports `debug`, one that
+/// computes its result on the controller, and one that raises.
+fn with_action_plugins(s: &Scratch) {
+    s.write(
+        "action_plugins/say.py",
+        "from __future__ import annotations\n\nfrom ansible.plugins.action.debug import ActionModule\n\nassert ActionModule\n",
+    );
+    s.write("action_plugins/compute.py", COMPUTE_ACTION);
+    s.write(
+        "action_plugins/broken.py",
+        "from ansible.plugins.action import ActionBase\n\nclass ActionModule(ActionBase):\n    def run(self, tmp=None, task_vars=None):\n        raise Exception('it broke')\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: false
+  vars:
+    base: 40
+    greeting: \"hello {{ base }}\"
+  tasks:
+    - say: msg=\"said {{ base }}\"
+      register: said
+    - compute: {a: \"{{ base }}\", b: 2}
+      register: r
+      notify: computed
+    - compute: {a: \"{{ item }}\", b: 1}
+      loop: [1, 2]
+      register: looped
+    - broken:
+      register: b
+      ignore_errors: true
+    - assert:
+        that:
+          - said.msg == 'said 40'
+          - r is changed
+          - r.sum == 42
+          - r.host == 'h1'
+          - r.greeting == 'hello 40'
+          - r.connection == 'local'
+          - not r.check
+          - looped.results | map(attribute='sum') | list == [2, 3]
+          - looped.results[1].item == 2
+          - b is failed
+          - \"b.msg == 'Task failed: it broke'\"
+  handlers:
+    - name: computed
+      debug: {msg: handler ran}
+",
+    );
+}
+
+#[test]
+fn action_plugins_beside_the_playbook_run_as_ansible_runs_them() {
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = host_with_ansible_core(&python);
+    with_action_plugins(&s);
+    // The playbook's own assertions hold with Ansible itself.
+    s.ansible_playbook(&ansible_playbook, &["site.yml", "-i", "hosts"], &[]);
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    );
+    run.assert_code(0);
+    assert_eq!(run.counts("h1"), (6, 2, 0, 0, 0, 1), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("[ERROR]: Task failed: it broke"),
+        "{}",
+        run.stdout
+    );
+    assert!(run.messages().contains(&"handler ran".to_string()));
+}
+
+#[test]
+fn without_ansible_core_an_action_plugin_says_how_to_get_it_and_an_alias_still_runs() {
+    let s = one_host();
+    with_action_plugins(&s);
+    let env = [("SETTLE_ANSIBLE_PYTHON", "/nonexistent/python3")];
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &env);
+    run.assert_code(4);
+    let all = format!("{}{}", run.stdout, run.stderr);
+    assert!(
+        all.contains("\"compute\" is an Ansible action plugin")
+            && all.contains("SETTLE_ANSIBLE_PYTHON"),
+        "{all}"
+    );
+    s.write(
+        "alias.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - say: msg=\"said {{ 40 }}\"\n",
+    );
+    let run = s.settle_with_env(&["alias.yml", "-i", "hosts"], &env);
+    run.assert_code(0);
+    assert!(
+        run.messages().contains(&"said 40".to_string()),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn with_first_found_skips_undefined_terms_and_looks_where_the_action_name_says() {
+    let s = one_host();
+    s.write("files/b.txt", "b\n");
+    s.write("files/f.txt", "f\n");
+    s.write("vars/f.txt", "f\n");
+    s.write(
+        "action_plugins/show_var.py",
+        "from ansible.plugins.action.debug import ActionModule\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: false
+  vars:
+    lazy: [\"{{ missing }}a.txt\", b.txt]
+  tasks:
+    - debug: var=item
+      with_first_found: [\"{{ missing }}x\", b.txt]
+      register: r1
+    - debug: var=item
+      with_first_found: [{files: \"{{ lazy }}\"}]
+      register: r2
+    - show_var: {var: item}
+      with_first_found: [f.txt]
+      register: r3
+    - debug: var=item
+      with_first_found: [f.txt]
+      register: r4
+    - assert:
+        that:
+          - r1.results[0].item is search('/files/b.txt$')
+          - r2.results[0].item is search('/files/b.txt$')
+          - r3.results[0].item is search('/vars/f.txt$')
+          - r4.results[0].item is search('/files/f.txt$')
+",
+    );
+    if let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") {
+        s.ansible_playbook(&ansible_playbook, &["site.yml", "-i", "hosts"], &[]);
+    }
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.counts("h1").0, 5, "{}", run.stdout);
+}
+
+const PLUGINS_PLAYBOOK: &str = "\
+- hosts: localhost
+  gather_facts: false
+  vars:
+    word: settle
+  tasks:
+    - debug:
+        msg: \"{{ word | shout }} {{ word | wrap('[', ']') }} {{ 'abc' is palindrome }} {{ 'aba' is palindrome }}\"
+    - debug:
+        msg: \"{{ lookup('greet', 'a', 'b', punct='!') }} {{ query('greet', 'c') }} {{ [1, 2] | map('shout') | list }}\"
+    - debug:
+        msg: \"{{ lookup('basedir') }}\"
+    - debug:
+        msg: \"{{ ['a', 'b'] | map('twice') | list }} {{ ['aa', 'ab'] | select('palindrome') | list }} {{ {'k': 1} | ansible.builtin.to_json }}\"
+";
+
+/// Writes filter, test and lookup plugins beside a playbook that uses them.
+fn with_python_plugins(s: &Scratch) {
+    s.write(
+        "filter_plugins/words.py",
+        "class FilterModule:\n    def filters(self):\n        return {'shout': lambda v: str(v).upper() + '!', 'wrap': lambda v, a, b: a + v + b, 'twice': lambda v: v * 2}\n",
+    );
+    s.write(
+        "test_plugins/mirror.py",
+        "class TestModule:\n    def tests(self):\n        return {'palindrome': lambda v: v == v[::-1]}\n",
+    );
+    s.write(
+        "lookup_plugins/greet.py",
+        "from ansible.plugins.lookup import LookupBase\n\nclass LookupModule(LookupBase):\n    def run(self, terms, variables=None, punct='.', **kwargs):\n        return ['hi %s from %s%s' % (t, variables['word'], punct) for t in terms]\n",
+    );
+    s.write(
+        "lookup_plugins/basedir.py",
+        "import os\nfrom ansible.plugins.lookup import LookupBase\n\nclass LookupModule(LookupBase):\n    def run(self, terms, variables=None, **kwargs):\n        return [os.path.basename(self._loader.get_basedir()) == os.path.basename(variables['playbook_dir'])]\n",
+    );
+    s.write("site.yml", PLUGINS_PLAYBOOK);
+}
+
+#[test]
+fn python_filter_test_and_lookup_plugins_beside_the_playbook_run_as_in_ansible() {
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    with_python_plugins(&s);
+    let ours = s.settle_with_env(
+        &["site.yml", "-i", "localhost,", "-c", "local"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    );
+    ours.assert_code(0);
+    let theirs = s.ansible_stdout(
+        &ansible_playbook,
+        &["site.yml", "-i", "localhost,", "-c", "local"],
+    );
+    let msgs = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.trim_start().starts_with("\"msg\""))
+            .map(|l| l.trim().to_string())
+            .collect()
+    };
+    let expected = msgs(&theirs);
+    assert_eq!(expected.len(), 4, "{theirs}");
+    assert_eq!(msgs(&ours.stdout), expected, "{}", ours.stdout);
+}
+
+#[test]
+fn a_python_plugin_that_fails_to_load_fails_the_task_with_ansibles_words() {
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "filter_plugins/broken.py",
+        "class Broken:\n    @property\n    def accept_args_markers(self):\n        raise Exception('boom')\n\nclass FilterModule:\n    def filters(self):\n        return {'broken': Broken()}\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: localhost\n  gather_facts: false\n  tasks:\n    - debug: {msg: \"{{ '' | broken }}\"}\n      register: a\n      ignore_errors: true\n    - debug: {msg: \"{{ '' | nope }}\"}\n      register: b\n      ignore_errors: true\n    - assert:\n        that:\n          - \"a.msg.startswith('The filter plugin ' ~ q ~ 'broken' ~ q ~ ' failed to load: boom')\"\n          - \"b.msg is contains('No filter named ' ~ q ~ 'nope')\"\n      vars: {q: \"'\"}\n",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "localhost,", "-c", "local"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    );
+    run.assert_code(0);
+}
+
+#[test]
+fn without_ansible_core_a_python_filter_plugin_names_what_is_missing() {
+    let s = Scratch::new();
+    with_python_plugins(&s);
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "localhost,", "-c", "local"],
+        &[("SETTLE_ANSIBLE_PYTHON", "/nonexistent/python3")],
+    );
+    run.assert_code(2);
+    assert!(
+        run.stdout.contains("No filter named 'shout'")
+            && run
+                .stdout
+                .contains("no Python on this machine can import ansible")
+            && run.stdout.contains("pip install ansible-core"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_missing_first_element_is_undefined_in_conditions_and_debug() {
+    // `mylist[0]` of an empty list is Ansible's undefined value ("list object has no element
+    // 0"): `is defined` skips, `is undefined` runs, and debug shows it instead of failing.
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  vars:
+    mylist: []
+  tasks:
+    - debug: var=mylist[0]
+      when: mylist[0] is defined
+      register: skipped
+    - debug: var=mylist[0]
+      when: mylist[0] is undefined
+    - assert:
+        that: skipped is skipped
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "localhost,", "-c", "local"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains("list object has no element 0"),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn module_times_no_clock_holds_are_clamped_not_a_panic() {
+    // `timeout: 1e300` and a timeout past u64's seconds in a module's own arguments: the
+    // deadline is "never", not an overflow that kills the run.
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - wait_for: path=/etc/passwd timeout=1e300
+    - expect:
+        command: 'true'
+        responses: {}
+        timeout: 18446744073709551615
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "localhost,", "-c", "local"]);
+    run.assert_code(0);
+    assert!(!run.stderr.contains("panicked"), "{}", run.stderr);
+}
+
+#[test]
+fn loop_pause_waits_between_items_not_after_the_last() {
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - debug: msg={{ item }}
+      loop: [1]
+      loop_control: {pause: 3}
+",
+    );
+    let started = std::time::Instant::now();
+    s.settle(&["site.yml", "-i", "localhost,", "-c", "local"])
+        .assert_code(0);
+    assert!(started.elapsed() < std::time::Duration::from_secs(3));
+}
+
+#[test]
+fn verbose_results_print_as_ansibles_default_callback() {
+    // From -vvv every result is one key a line (failed ones, no_log ones too), a module's
+    // invocation lists its whole spec with defaults, `task path:` follows each banner (from
+    // -vv), fact gathering shows no result, and a censored failure's [ERROR] says Ansible's
+    // default sentence. Connection chatter (`<host> …`) and module packing lines are Ansible's
+    // own and left out of the comparison, as are the times a command reports.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  tasks:
+    - shell: echo LOG_ME
+    - command: echo failing
+      failed_when: true
+      ignore_errors: true
+    - shell: echo {{ item }}
+      loop: [one, two]
+      failed_when: item == 'two'
+      ignore_errors: true
+    - command: echo hidden
+      no_log: true
+      failed_when: true
+      ignore_errors: true
+    - ping:
+    - file: dest={{ playbook_dir }}/made state=directory mode=0755
+    - wait_for: timeout=0
+    - raw: echo raw
+",
+    );
+    let compared = |out: &str| -> String {
+        let start = out.find("PLAY [").unwrap_or(0);
+        let end = out.find("PLAY RECAP").unwrap_or(out.len());
+        out[start..end]
+            .replace(&s.root(), "ROOT")
+            .lines()
+            .filter(|l| {
+                !l.starts_with('<')
+                    && !l.starts_with("Including module_utils")
+                    && !l.starts_with("Using module file")
+                    && !l.starts_with("Pipelining")
+                    && !["\"delta\": ", "\"start\": ", "\"end\": "]
+                        .iter()
+                        .any(|k| l.contains(k))
+            })
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    for v in ["-vv", "-vvv"] {
+        let args = ["site.yml", "-i", "localhost,", "-c", "local", v];
+        let _ = std::fs::remove_dir(s.path("made"));
+        let ours = s.settle(&args);
+        ours.assert_code(0);
+        let _ = std::fs::remove_dir(s.path("made"));
+        let theirs = s.ansible_stdout(&ansible_playbook, &args);
+        assert_eq!(compared(&ours.stdout), compared(&theirs), "{v}");
+    }
+}
+
+#[test]
+fn ansible_no_log_sets_the_default_no_log_as_ansibles() {
+    // ANSIBLE_NO_LOG=1 hides every result whose task and play say nothing; `no_log: false`
+    // still shows its own.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - debug: msg=shown
+      no_log: false
+    - debug: msg=hidden
+    - command: echo hidden
+      loop: [1, 2]
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local", "-v"];
+    let env = [("ANSIBLE_NO_LOG", "1"), ("ANSIBLE_NOCOLOR", "1")];
+    let ours = s.settle_with_env(&args, &env);
+    ours.assert_code(0);
+    let theirs = std::process::Command::new(&ansible_playbook)
+        .args(args)
+        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .envs(env)
+        .current_dir(s.root())
+        .output()
+        .expect("run ansible-playbook");
+    let theirs = String::from_utf8_lossy(&theirs.stdout);
+    let count = |out: &str, what: &str| out.matches(what).count();
+    assert_eq!(count(&ours.stdout, "shown"), count(&theirs, "shown"));
+    assert_eq!(count(&ours.stdout, "output has been hidden"), 3);
+    assert_eq!(
+        count(&ours.stdout, "output has been hidden"),
+        count(&theirs, "output has been hidden")
+    );
+    assert_eq!(count(&ours.stdout, "hidden\""), 0, "{}", ours.stdout);
+    let tasks = |out: &str| {
+        let start = out.find("PLAY [").unwrap_or(0);
+        let end = out.find("PLAY RECAP").unwrap_or(out.len());
+        out[start..end].to_string()
+    };
+    assert_eq!(tasks(&ours.stdout), tasks(&theirs));
+}
+
+#[test]
+fn an_error_excerpts_empty_line_is_its_number_alone_as_ansibles() {
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "- hosts: localhost\n  gather_facts: no\n  tasks:\n    - debug: msg=one\n\n    - command: 'false'\n      ignore_errors: true\n",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let excerpt = |out: &str| -> Vec<String> {
+        out.lines()
+            .skip_while(|l| !l.starts_with("Origin:"))
+            .take(5)
+            .map(|l| l.replace(&s.root(), "ROOT"))
+            .collect()
+    };
+    assert!(
+        excerpt(&ours.stdout).contains(&"5".to_string()),
+        "{}",
+        ours.stdout
+    );
+    assert_eq!(excerpt(&ours.stdout), excerpt(&theirs));
+}
+
+#[test]
+fn error_blocks_are_printed_once_and_unreachable_hosts_get_one_as_ansibles() {
+    // Ansible's display prints the same [ERROR] block once per run (three loop items failing
+    // alike print one), and an unreachable host gets its block too.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - command: 'false'
+      loop: [1, 2, 3]
+      ignore_errors: true
+- hosts: nowhere
+  gather_facts: no
+  tasks:
+    - ping:
+",
+    );
+    let args = ["site.yml", "-i", "localhost,nowhere,"];
+    // `nowhere` goes over ssh to a port nothing listens on; localhost stays local.
+    s.write(
+        "host_vars/nowhere.yml",
+        "ansible_host: 127.0.0.1\nansible_port: 9\n",
+    );
+    s.write("host_vars/localhost.yml", "ansible_connection: local\n");
+    let ours = s.settle(&args);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let blocks = |out: &str| {
+        out.lines()
+            .filter(|l| l.starts_with("[ERROR]: Task failed:"))
+            .map(|l| l.split(" via ").next().unwrap_or(l).to_string())
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(blocks(&ours.stdout).len(), 2, "{}", ours.stdout);
+    assert_eq!(blocks(&ours.stdout), blocks(&theirs), "{theirs}");
+}
+
+#[test]
+fn vvv_prints_the_local_connection_but_not_into_a_json_stream() {
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "- hosts: localhost\n  gather_facts: no\n  tasks:\n    - ping:\n",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local", "-vvv"];
+    let text = s.settle(&args);
+    text.assert_code(0);
+    assert!(
+        text.stdout
+            .contains("<localhost> ESTABLISH LOCAL CONNECTION FOR USER: "),
+        "{}",
+        text.stdout
+    );
+    let mut json_args = args.to_vec();
+    json_args.extend(["--output", "json"]);
+    let json = s.settle(&json_args);
+    json.assert_code(0);
+    assert!(!json.stdout.contains("ESTABLISH"), "{}", json.stdout);
+}

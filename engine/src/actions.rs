@@ -2163,8 +2163,11 @@ fn call(ctx: &ActionContext, mut request: Request) -> Result<ActionResult, Strin
                 result.insert("diff".into(), diff);
             }
             // As Ansible's modules report them, shown from -vvv on (Ansible's own modules
-            // report theirs).
-            if ctx.verbosity >= 3 && !ctx.no_log && request.ansible_module.is_none() {
+            // report theirs). raw, script and fetch are Ansible actions that run no module
+            // whose arguments they could report.
+            let action_only = matches!(request.module.as_str(), "raw" | "script" | "fetch");
+            if ctx.verbosity >= 3 && !ctx.no_log && !action_only && request.ansible_module.is_none()
+            {
                 result
                     .entry("invocation")
                     .or_insert_with(|| json!({"module_args": invocation_args(&request)}));
@@ -2182,6 +2185,88 @@ const NO_LOG_ARGS: &[(&str, &[&str])] = &[
     ("uri", &["url_password", "password"]),
 ];
 
+/// The arguments of Ansible's module specs (`argument_spec`, with the common file arguments
+/// where the module adds them) and their defaults (`null` for none), which
+/// `invocation.module_args` lists whether the task gave them or not, and the arguments the spec
+/// marks `no_log`. Made from ansible-core 2.19.14's modules (`shell` is `command` with
+/// `_uses_shell`); a module not in it shows the arguments given.
+const SPEC_DEFAULTS: &str = include_str!("module_spec_defaults.json");
+
+/// A module's entry of [`SPEC_DEFAULTS`].
+#[derive(Default)]
+struct ModuleSpecDefaults {
+    /// Every argument with its default.
+    defaults: Map<String, Value>,
+    /// The arguments the spec marks `no_log`.
+    no_log: Vec<String>,
+    /// Alias → the argument it names.
+    aliases: Map<String, Value>,
+    /// The arguments of type `int`, `float` or `bool`, which Ansible converts.
+    types: Map<String, Value>,
+}
+
+fn module_spec(module: &str) -> Option<&'static ModuleSpecDefaults> {
+    static SPECS: std::sync::OnceLock<std::collections::HashMap<String, ModuleSpecDefaults>> =
+        std::sync::OnceLock::new();
+    let specs = SPECS.get_or_init(|| {
+        let Ok(Value::Object(all)) = serde_json::from_str(SPEC_DEFAULTS) else {
+            return std::collections::HashMap::new();
+        };
+        let map = |spec: &Value, key: &str| {
+            spec.get(key)
+                .and_then(Value::as_object)
+                .cloned()
+                .unwrap_or_default()
+        };
+        all.into_iter()
+            .map(|(name, spec)| {
+                let no_log = spec
+                    .get("no_log")
+                    .and_then(Value::as_array)
+                    .into_iter()
+                    .flatten()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect();
+                let entry = ModuleSpecDefaults {
+                    defaults: map(&spec, "defaults"),
+                    no_log,
+                    aliases: map(&spec, "aliases"),
+                    types: map(&spec, "types"),
+                };
+                (name, entry)
+            })
+            .collect()
+    });
+    let module = module
+        .strip_prefix("ansible.builtin.")
+        .or_else(|| module.strip_prefix("ansible.legacy."))
+        .unwrap_or(module);
+    specs.get(module)
+}
+
+/// A given value as Ansible's argument validation converts it to the spec's type (a string
+/// `"5"` for an `int`, `"yes"` for a `bool`); anything else as it is.
+fn spec_typed(value: &Value, kind: Option<&str>) -> Value {
+    let Value::String(text) = value else {
+        return value.clone();
+    };
+    let text = text.trim();
+    match kind {
+        Some("int") => text
+            .parse::<i64>()
+            .map_or_else(|_| value.clone(), Value::from),
+        Some("float") => text
+            .parse::<f64>()
+            .map_or_else(|_| value.clone(), Value::from),
+        Some("bool") => match text.to_ascii_lowercase().as_str() {
+            "yes" | "on" | "1" | "true" | "y" | "t" => true.into(),
+            "no" | "off" | "0" | "false" | "n" | "f" => false.into(),
+            _ => value.clone(),
+        },
+        _ => value.clone(),
+    }
+}
+
 /// A module call's arguments as `invocation.module_args` shows them: `no_log` ones masked as
 /// Ansible masks them, the engine's internal ones (a file's bytes) left out.
 fn invocation_args(request: &Request) -> Value {
@@ -2191,12 +2276,36 @@ fn invocation_args(request: &Request) -> Value {
         .map_or(&[][..], |(_, args)| *args);
     let mut args = request.args.clone();
     args.retain(|k, _| !k.starts_with("_content") && k != "_src_name");
+    // As Ansible's validated parameters hold them: a value given under an alias under the
+    // argument's name too, given values converted to the spec's type, every argument of the
+    // spec (with its default when not given).
+    let spec = module_spec(&request.module);
+    if let Some(spec) = spec {
+        for (alias, name) in &spec.aliases {
+            if let (Some(value), Some(name)) = (args.get(alias).cloned(), name.as_str()) {
+                args.entry(name.to_string()).or_insert(value);
+            }
+        }
+        for (k, v) in args.iter_mut() {
+            let name = spec.aliases.get(k).and_then(Value::as_str).unwrap_or(k);
+            *v = spec_typed(v, spec.types.get(name).and_then(Value::as_str));
+        }
+        for (k, v) in &spec.defaults {
+            args.entry(k.clone()).or_insert_with(|| v.clone());
+        }
+    }
+    // copy's action sends the content as a file, not as an argument.
+    if request.module == "copy" && args.contains_key("content") {
+        args.insert("content".into(), Value::Null);
+    }
+    let spec_secret = spec.map_or(&[][..], |spec| spec.no_log.as_slice());
     // debconf's answer is a secret when it is a password.
     let password = request.module == "debconf"
         && request.args.get("vtype").and_then(Value::as_str) == Some("password");
     for (k, v) in args.iter_mut() {
         let answer = password && matches!(k.as_str(), "value" | "answer");
-        if (secret.contains(&k.as_str()) || answer) && !v.is_null() {
+        let spec_says = spec_secret.iter().any(|s| s == k);
+        if (secret.contains(&k.as_str()) || spec_says || answer) && !v.is_null() {
             *v = "VALUE_SPECIFIED_IN_NO_LOG_PARAMETER".into();
         }
     }
@@ -2392,4 +2501,34 @@ fn is_variable_name(name: &str) -> bool {
         && !name.starts_with(|c: char| c.is_ascii_digit())
         && name.chars().all(|c| c.is_alphanumeric() || c == '_')
         && !RESERVED.contains(&name)
+}
+
+#[cfg(test)]
+mod spec_default_tests {
+    use super::*;
+
+    #[test]
+    fn the_module_specs_are_read() {
+        let Value::Object(all) = serde_json::from_str(SPEC_DEFAULTS).unwrap() else {
+            panic!("not a mapping");
+        };
+        for module in all.keys() {
+            assert!(module_spec(module).is_some(), "{module}");
+        }
+        assert_eq!(
+            module_spec("ansible.builtin.ping").unwrap().defaults["data"],
+            "pong"
+        );
+        assert_eq!(module_spec("shell").unwrap().defaults["_uses_shell"], true);
+        assert!(
+            module_spec("user")
+                .unwrap()
+                .no_log
+                .contains(&"password".to_string())
+        );
+        assert_eq!(module_spec("file").unwrap().aliases["dest"], "path");
+        assert_eq!(spec_typed(&"0".into(), Some("int")), json!(0));
+        assert_eq!(spec_typed(&"yes".into(), Some("bool")), json!(true));
+        assert_eq!(spec_typed(&"0755".into(), None), json!("0755"));
+    }
 }

@@ -322,7 +322,8 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
             cache.remove(&host.name);
         }
     }
-    connection::set_verbosity(opts.verbosity);
+    // The connections' -vvv lines are text for people: none in a JSON event stream.
+    connection::set_verbosity(if opts.json_output { 0 } else { opts.verbosity });
     let hosts = hosts::Hosts::new(
         inventory,
         Arc::new(opts.extra_vars.clone()),

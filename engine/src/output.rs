@@ -16,6 +16,8 @@ pub(crate) const RED: &str = "\x1b[0;31m";
 pub(crate) const CYAN: &str = "\x1b[0;36m";
 pub(crate) const MAGENTA: &str = "\x1b[0;35m";
 const BRIGHT_RED: &str = "\x1b[1;31m";
+/// Ansible's COLOR_DEBUG (dark gray).
+const DARK_GRAY: &str = "\x1b[1;30m";
 
 /// The screen: one lock so lines from parallel hosts never interleave.
 pub struct Output {
@@ -33,6 +35,8 @@ pub struct Output {
     lock: Mutex<()>,
     /// The warnings [`Output::warning_once`] has printed.
     warned: Mutex<std::collections::HashSet<String>>,
+    /// The `[ERROR]` blocks [`Output::task_error`] has printed.
+    errored: Mutex<std::collections::HashSet<String>>,
 }
 
 /// How one host's task (or loop item) ended, as the result line shows it.
@@ -58,6 +62,7 @@ impl Output {
             oneline: false,
             lock: Mutex::new(()),
             warned: Mutex::default(),
+            errored: Mutex::default(),
         }
     }
 
@@ -187,6 +192,17 @@ impl Output {
         self.print(&format!("\n{text} {}", "*".repeat(stars)));
     }
 
+    /// `task path: /abs/file.yml:LINE` under a task's banner from -vv on, as Ansible's default
+    /// callback prints it.
+    pub fn task_path(&self, at: &settle_yaml::Location) {
+        if self.minimal.is_some() || self.verbosity < 2 {
+            return;
+        }
+        let file = std::path::absolute(&at.file).unwrap_or_else(|_| at.file.to_path_buf());
+        let line = format!("task path: {}:{}", file.display(), at.line);
+        self.print(&self.paint(DARK_GRAY, &line));
+    }
+
     /// A warning printed once per run however often it is met, as Ansible's display
     /// deduplicates its warnings.
     pub fn warning_once(&self, text: &str) {
@@ -244,8 +260,10 @@ impl Output {
                 if status == Status::Failed {
                     map.remove("failed");
                 }
-                // debug's results are always shown one key a line, failed ones too.
-                let indent = result.get("_debug_output").map(|_| 4);
+                // As Ansible's `_dump_results`: one key a line for debug's results (failed ones
+                // too) and for every result from -vvv on, else one line.
+                let indent =
+                    (result.get("_debug_output").is_some() || self.verbosity > 2).then_some(4);
                 py_json(&Value::Object(map), indent)
             }
             other => py_json(other, None),
@@ -355,7 +373,12 @@ impl Output {
             lines.extend(source_excerpt(at));
         }
         lines.push(String::new());
-        self.print(&lines.join("\n"));
+        // Once per run, as Ansible's display deduplicates its errors (the same failure of
+        // several loop items or hosts is one block).
+        let text = lines.join("\n");
+        if self.errored.lock().unpoisoned().insert(text.clone()) {
+            self.print(&text);
+        }
     }
 
     /// `PLAY RECAP`, one line per host, then a blank line, exactly as Ansible prints it.
@@ -481,7 +504,10 @@ fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
 /// What a result line shows after `=>` at this verbosity: debug's message, or (with -v) it all.
 fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> {
     let map = result.as_object()?;
-    if matches!(status, Status::Failed | Status::Unreachable) {
+    // Fact gathering's result is never shown (Ansible's `_ansible_verbose_override`).
+    if matches!(status, Status::Failed | Status::Unreachable)
+        || map.contains_key("_ansible_verbose_override")
+    {
         return None;
     }
     // debug and assert show what they were meant to (Ansible's callback cleans debug's result).
@@ -544,7 +570,12 @@ pub fn source_excerpt(at: &settle_yaml::Location) -> Vec<String> {
             } else {
                 src
             };
-            lines.push(format!("{n:>width$} {src}"));
+            // An empty line is its number alone, without the space after it (as Ansible).
+            if src.is_empty() {
+                lines.push(format!("{n:>width$}"));
+            } else {
+                lines.push(format!("{n:>width$} {src}"));
+            }
         }
     }
     lines.push(format!(

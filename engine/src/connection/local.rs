@@ -18,6 +18,8 @@ pub struct Local {
     me: String,
     /// The agents for other users, made on the first task that becomes one.
     agents: OnceLock<RemoteConnection<LocalShell>>,
+    /// The host as -vvv shows it: `<address> ESTABLISH LOCAL CONNECTION …`.
+    label: String,
 }
 
 impl Local {
@@ -25,6 +27,15 @@ impl Local {
         Local {
             me: current_user(),
             agents: OnceLock::new(),
+            label: "localhost".into(),
+        }
+    }
+
+    /// The controller, reached as the inventory's `address` (what -vvv shows).
+    pub fn for_address(address: &str) -> Self {
+        Local {
+            label: address.to_string(),
+            ..Local::new()
         }
     }
 }
@@ -37,6 +48,13 @@ impl Default for Local {
 
 impl Connection for Local {
     fn run(&self, request: &Request, become_: Option<&Become>) -> Result<Outcome, ConnectionError> {
+        // As Ansible's local connection says it for each module it runs.
+        if super::verbosity() >= 3 {
+            println!(
+                "<{}> ESTABLISH LOCAL CONNECTION FOR USER: {}",
+                self.label, self.me
+            );
+        }
         match become_ {
             Some(b) if b.effective_user() != self.me || super::become_allow_same_user() => self
                 .agents

@@ -137,7 +137,7 @@ pub struct Target {
 /// Opens a connection for a target.
 pub fn connect(target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> {
     match target.transport.as_str() {
-        "local" => Ok(Arc::new(Local::new())),
+        "local" => Ok(Arc::new(Local::for_address(&target.address))),
         "ssh" | "paramiko" => Ok(Arc::new(ssh::connect(target)?)),
         "russh" => Ok(Arc::new(russh::connect(target)?)),
         // The fastest transport that reaches the host as OpenSSH would: russh, unless the ssh

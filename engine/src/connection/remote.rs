@@ -59,7 +59,7 @@ pub(crate) struct RemoteConnection<T: Transport> {
     transport: Option<T>,
     /// The user we log in as, so `become` to the same user needs no sudo.
     login_user: Option<String>,
-    /// The host as -vvvv shows it: `<address> EXEC …`.
+    /// The host as -vvv shows it: `<address> EXEC …`.
     label: String,
     /// One agent per way of becoming (none, or a user with a method, flags and password).
     agents: Mutex<HashMap<Option<Become>, Arc<tokio::sync::Mutex<AgentPipe>>>>,
@@ -85,7 +85,9 @@ impl<T: Transport> RemoteConnection<T> {
     async fn start_agent(&self, become_: Option<&Become>) -> Result<AgentPipe, ConnectionError> {
         let binary = self.transport()?.agent_binary()?;
         let command = start_command(&binary.hash, become_);
-        if super::verbosity() >= 4 {
+        // The command that starts the agent, from -vvv on as Ansible shows the commands it
+        // runs on a host.
+        if super::verbosity() >= 3 {
             println!(
                 "<{}> EXEC /bin/sh -c {}",
                 self.label,

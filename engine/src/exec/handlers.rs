@@ -282,6 +282,7 @@ impl PlayRun<'_> {
             self.engine
                 .out
                 .banner(&format!("RUNNING HANDLER [{title}]"));
+            self.engine.out.task_path(&handler.location);
             self.engine.out.event(&json!({"event": "handler_start", "task": title, "location": handler.location.to_string()}));
             if handler.module == "meta"
                 && handler.args.get("_raw_params").and_then(Value::as_str) == Some("flush_handlers")

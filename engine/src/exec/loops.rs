@@ -269,7 +269,12 @@ impl PlayRun<'_> {
             any_no_log |= action_no_log;
             let no_log = no_log || action_no_log;
             let label = item_label(task, no_log, &item, &item_scope, &mut r.result);
-            if item_unreachable.is_some() {
+            if let Some(msg) = &item_unreachable {
+                let error = match no_log {
+                    true => super::results::censored_connection_error(msg),
+                    false => msg.trim_start_matches("Task failed: ").to_string(),
+                };
+                self.engine.out.task_error("", &error, Some(&task.location));
                 // The item (a password, say) is in the result: hidden as every no_log result is.
                 let shown = match no_log {
                     true => json!({"censored": super::results::CENSORED, "changed": false}),

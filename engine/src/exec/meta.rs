@@ -131,9 +131,13 @@ impl PlayRun<'_> {
         state.set_facts(&facts);
         self.engine.count(host, |s| s.ok += 1);
         self.record(host, FACTS, "ok", false, None, None, 0.0, false, None);
-        self.engine
-            .out
-            .result(host, Status::Ok, None, &json!({}), false);
+        self.engine.out.result(
+            host,
+            Status::Ok,
+            None,
+            &json!({"_ansible_verbose_override": true}),
+            false,
+        );
         StepOutcome::Ok
     }
 
@@ -226,6 +230,7 @@ impl PlayRun<'_> {
         for (i, h) in batch.iter().enumerate() {
             if !handler && (per_host || i == 0) {
                 self.engine.out.banner(&title);
+                self.engine.out.task_path(&task.location);
             }
             let state = self.engine.hosts.get(h);
             let scope = self.scope(&state, task, extra.get(h).unwrap_or(&no_extra));

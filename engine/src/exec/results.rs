@@ -280,6 +280,12 @@ impl PlayRun<'_> {
             None,
         );
         self.engine.count(host, |s| s.unreachable += 1);
+        // Ansible's `[ERROR]` block, but not for a loop (its items had theirs).
+        if msg != "All items completed" {
+            self.engine
+                .out
+                .task_error("", msg.trim_start_matches("Task failed: "), task.1);
+        }
         self.engine.out.result(
             host,
             Status::Unreachable,
@@ -451,7 +457,8 @@ impl PlayRun<'_> {
             "Module failed"
         };
         let msg = match item.result.get("msg").map(value_text) {
-            _ if no_log => CENSORED.to_string(),
+            // A censored result has no message: Ansible says its default sentence.
+            _ if no_log => String::new(),
             Some(msg) if !msg.is_empty() => msg,
             _ => String::new(),
         };
@@ -483,7 +490,12 @@ impl PlayRun<'_> {
     ) {
         let status = item.status();
         let out = &self.engine.out;
-        let censored = json!({"censored": CENSORED, "changed": item.flag("changed")});
+        // Ansible's callback takes `changed` out of debug's results (a censored one has no
+        // `msg` to keep it alone).
+        let censored = match settle_playbooks::short_module_name(&task.module) {
+            "debug" => json!({"censored": CENSORED}),
+            _ => json!({"censored": CENSORED, "changed": item.flag("changed")}),
+        };
         if out.show_diff && !no_log && matches!(status, Status::Changed) {
             // What the task registers as its diff is what Ansible's callback prints; settle's
             // own view of the plan where there is none.
@@ -541,4 +553,18 @@ fn debug_cleaned(result: &Map<String, Value>) -> Map<String, Value> {
         false => !HIDDEN.contains(&k.as_str()),
     });
     cleaned
+}
+
+/// An unreachable host's error as a no_log task shows it: what failed, not what the
+/// connection said (Ansible's `<error censored due to no log>`).
+pub(super) fn censored_connection_error(msg: &str) -> String {
+    const CENSORED_ERROR: &str = "<error censored due to no log>";
+    let msg = msg.trim_start_matches("Task failed: ");
+    match msg.strip_prefix("Failed to connect to the host via ") {
+        Some(rest) => match rest.split_once(": ") {
+            Some((via, _)) => format!("Failed to connect to the host via {via}: {CENSORED_ERROR}"),
+            None => CENSORED_ERROR.to_string(),
+        },
+        None => CENSORED_ERROR.to_string(),
+    }
 }

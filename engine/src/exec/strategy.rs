@@ -324,6 +324,7 @@ impl PlayRun<'_> {
         match step {
             Step::GatherFacts => {
                 self.engine.out.banner("TASK [Gathering Facts]");
+                self.engine.out.task_path(&self.play.location);
                 self.engine
                     .out
                     .event(&json!({"event": "task_start", "task": "Gathering Facts"}));
@@ -367,6 +368,7 @@ impl PlayRun<'_> {
                 self.engine
                     .out
                     .banner(&format!("{word} [{}]", task.display_name()));
+                self.engine.out.task_path(&task.location);
                 self.engine.out.event(&json!({"event": "task_start", "task": task.display_name(), "location": task.location.to_string()}));
                 self.run_task_on(task, batch, extra, super::handlers::running_handlers())
             }
@@ -374,6 +376,7 @@ impl PlayRun<'_> {
                 let name = include_name(include);
                 let word = super::handlers::banner_word();
                 self.engine.out.banner(&format!("{word} [{name}]"));
+                self.engine.out.task_path(&include.location);
                 self.engine.out.event(&json!({"event": "task_start", "task": name, "location": include.location.to_string()}));
                 self.run_include(include, batch, extra)
             }

@@ -83,7 +83,7 @@ impl PlayRun<'_> {
     /// output (with a warning) rather than showing what it was meant to hide.
     fn no_log(&self, task: &Task, scope: &Arc<Scope>) -> bool {
         let Some(value) = &task.keywords.no_log else {
-            return false;
+            return default_no_log();
         };
         match templar()
             .render(value, scope)
@@ -391,13 +391,17 @@ impl PlayRun<'_> {
             check_mode,
             diff,
             verbosity: opts.verbosity,
-            no_log: task.keywords.no_log.as_ref().is_some_and(|v| {
-                templar()
-                    .render(v, scope)
-                    .ok()
-                    .and_then(|v| crate::template::strict_bool(&v))
-                    .unwrap_or(true)
-            }),
+            no_log: task
+                .keywords
+                .no_log
+                .as_ref()
+                .map_or_else(default_no_log, |v| {
+                    templar()
+                        .render(v, scope)
+                        .ok()
+                        .and_then(|v| crate::template::strict_bool(&v))
+                        .unwrap_or(true)
+                }),
             environment,
             run_module: &run_module,
             target: &target,
@@ -768,4 +772,10 @@ fn with_module_defaults(task: &Task) -> std::borrow::Cow<'_, Task> {
         }
     }
     std::borrow::Cow::Owned(task)
+}
+
+/// `no_log` where neither task nor play sets it: Ansible's DEFAULT_NO_LOG (`ANSIBLE_NO_LOG`,
+/// `[defaults] no_log`).
+fn default_no_log() -> bool {
+    crate::template::env_flag("ANSIBLE_NO_LOG")
 }
