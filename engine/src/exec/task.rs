@@ -337,14 +337,37 @@ impl PlayRun<'_> {
             .connection
             .clone()
             .or(self.play.keywords.connection.clone());
-        let target = match target_of(&exec_scope, opts, &connection) {
+        let remote_user = task.keywords.remote_user.as_ref().or(self
+            .play
+            .keywords
+            .remote_user
+            .as_ref());
+        // As Ansible's executor: a delegated task's connection keywords are rendered with the
+        // delegate's variables and the task's, `inventory_hostname` still the task's host.
+        let user_scope = match delegate {
+            None => scope.clone(),
+            Some((_, delegate_scope)) => {
+                let mut host_name = crate::Vars::new();
+                host_name.insert("inventory_hostname".into(), host.into());
+                delegate_scope
+                    .with_layer_of(Layer::template(Arc::new(task.keywords.vars.clone())))
+                    .with_layer_of(Layer::data(Arc::new(host_name)))
+            }
+        };
+        let exec_user = match super::delegate::remote_user_of(remote_user, &user_scope) {
+            Ok(u) => u,
+            Err(e) => return ItemResult::failed(e),
+        };
+        let target = match target_of(&exec_scope, opts, &connection, exec_user) {
             Ok(t) => t,
             Err(e) => return ItemResult::failed(e),
         };
         // The host's own target, for actions that reach it themselves (`synchronize`).
         let host_target = match delegate {
             None => target.clone(),
-            Some(_) => match target_of(scope, opts, &connection) {
+            Some(_) => match super::delegate::remote_user_of(remote_user, scope)
+                .and_then(|user| target_of(scope, opts, &connection, user))
+            {
                 Ok(t) => t,
                 Err(e) => return ItemResult::failed(e),
             },
@@ -354,6 +377,7 @@ impl PlayRun<'_> {
             exec: target.clone(),
             delegate_to: delegate.map(|(name, _)| name.clone()),
             become_: become_.clone(),
+            delegate_scope: delegate.map(|_| user_scope.clone()),
         };
         let timeout = match task_timeout(task, scope) {
             Ok(t) => t,
