@@ -3083,6 +3083,35 @@ mod tests {
     }
 
     #[test]
+    fn config_knows_the_ssh_and_local_connection_options() {
+        let s = scope(json!({"ansible_local_become_success_timeout": "3"}));
+        assert_eq!(
+            q(
+                &s,
+                "{{ lookup('config', 'ssh_transfer_method', plugin_type='connection', plugin_name='ssh') }}"
+            ),
+            json!("smart")
+        );
+        // A variable's text takes the option's type.
+        assert_eq!(
+            q(
+                &s,
+                "{{ q('config', 'become_success_timeout', plugin_type='connection', plugin_name='ansible.builtin.local', show_origin=True) }}"
+            ),
+            json!([[3, "var: ansible_local_become_success_timeout"]])
+        );
+        let e = render(
+            &s,
+            "{{ lookup('config', 'nope', plugin_type='connection', plugin_name='ssh') }}",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("No config definition exists for 'nope' for 'ssh' connection plugin."),
+            "{e}"
+        );
+    }
+
+    #[test]
     fn ini_reads_latin1() {
         let dir = play_dir();
         std::fs::write(
