@@ -328,3 +328,43 @@ fn the_remote_user_keyword_is_the_login_user_below_ansible_user() {
     run.assert_code(0);
     assert_eq!(run.messages(), ["root"], "{}", run.stdout);
 }
+
+#[test]
+fn a_delegated_task_sees_the_delegates_address_as_ansible_host() {
+    let s = Scratch::new();
+    s.write(
+        "inv",
+        "one\ntwo ansible_host=127.0.0.2\n[all:vars]\nansible_connection=local\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: one
+  gather_facts: false
+  tasks:
+    - debug: msg='{{ ansible_host }}'
+    - debug: msg='{{ ansible_host }}'
+      delegate_to: two
+    - set_fact: {a: '{{ ansible_host }}'}
+      delegate_to: two
+    - debug: msg='{{ a }}'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "inv"]);
+    run.assert_code(0);
+    assert_eq!(
+        run.messages(),
+        ["one", "127.0.0.2", "127.0.0.2"],
+        "{}",
+        run.stdout
+    );
+    if let Some(ansible) = common::ansible_tool("ansible-playbook") {
+        let theirs = s.ansible_stdout(&ansible, &["site.yml", "-i", "inv"]);
+        let messages: Vec<&str> = theirs
+            .lines()
+            .filter_map(|l| l.trim().strip_prefix("\"msg\": "))
+            .map(|m| m.trim_matches('"'))
+            .collect();
+        assert_eq!(messages, run.messages(), "ansible:\n{theirs}");
+    }
+}

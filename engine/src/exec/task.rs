@@ -408,9 +408,28 @@ impl PlayRun<'_> {
         let set_var = |k: &str, v: Value| facts_state.set_task_var(k, v);
         let set_trusted_var = |k: &str, v: Value| facts_state.set_trusted_result(k, v);
         let include_var = |k: &str, v: Value| facts_state.set_included_var(k, v);
+        // A delegated task whose host sets no `ansible_host` sees the delegate's address there,
+        // as Ansible's PlayContext fills it in from the connection it opens.
+        let action_scope = match delegate {
+            Some(_)
+                if !state.inventory_vars().contains_key("ansible_host")
+                    && scope
+                        .get("ansible_host")
+                        .ok()
+                        .flatten()
+                        .as_ref()
+                        .map(value_text)
+                        == Some(host.to_string()) =>
+            {
+                let mut address = crate::Vars::new();
+                address.insert("ansible_host".into(), target.address.clone().into());
+                scope.with_layer_of(Layer::data(Arc::new(address)))
+            }
+            _ => scope.clone(),
+        };
         let ctx = ActionContext {
             task,
-            scope,
+            scope: &action_scope,
             play_dir: &self.play.dir,
             check_mode,
             diff,
