@@ -368,3 +368,33 @@ fn a_delegated_task_sees_the_delegates_address_as_ansible_host() {
         assert_eq!(messages, run.messages(), "ansible:\n{theirs}");
     }
 }
+
+#[test]
+fn a_hosts_ansible_ssh_args_are_handed_to_openssh() {
+    let hosts = test_hosts();
+    let host = hosts.names()[0];
+    let s = hosts.scratch();
+    s.write("refuse.cfg", "Host *\n  ProxyCommand /bin/false\n");
+    s.write(
+        "site.yml",
+        &format!(
+            "\
+- hosts: {host}
+  gather_facts: false
+  tasks:
+    - ping:
+    - meta: reset_connection
+    - ping:
+      vars:
+        ansible_ssh_args: '-F {{{{ playbook_dir }}}}/refuse.cfg'
+      ignore_unreachable: true
+      register: r
+    - debug:
+        msg: '{{{{ r is unreachable }}}}'
+"
+        ),
+    );
+    let run = s.settle(&["site.yml", "-i", "inv"]);
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["true"], "{}", run.stdout);
+}

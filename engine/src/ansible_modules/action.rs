@@ -416,6 +416,9 @@ fn connection_vars(target: &Target) -> Vec<(String, Value)> {
     if let Some(args) = &target.ssh_common_args {
         vars.push(("ansible_ssh_common_args".into(), args.clone().into()));
     }
+    if let Some(args) = &target.ssh_args {
+        vars.push(("ansible_ssh_args".into(), args.clone().into()));
+    }
     match crate::connection::host_key_policy() {
         HostKeyPolicy::Off => vars.push(("ansible_host_key_checking".into(), false.into())),
         HostKeyPolicy::AcceptNew => vars.push((
@@ -525,6 +528,7 @@ mod tests {
             user: Some("deploy".into()),
             private_key_file: Some("/k/id".into()),
             ssh_common_args: None,
+            ssh_args: None,
             timeout_secs: 10,
         };
         let vars: Map<String, Value> = connection_vars(&target).into_iter().collect();

@@ -132,6 +132,8 @@ pub struct Target {
     pub user: Option<String>,
     pub private_key_file: Option<String>,
     pub ssh_common_args: Option<String>,
+    /// `ansible_ssh_args`: replaces `ssh_args` (`ANSIBLE_SSH_ARGS`, ansible.cfg) for this host.
+    pub ssh_args: Option<String>,
     pub timeout_secs: u64,
 }
 

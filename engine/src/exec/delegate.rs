@@ -249,6 +249,7 @@ pub(super) fn target_of(
             .or(get("ansible_private_key_file")?)
             .or(opts.private_key_file.clone()),
         ssh_common_args: get("ansible_ssh_common_args")?,
+        ssh_args: get("ansible_ssh_args")?,
         timeout_secs: opts.timeout,
     })
 }
