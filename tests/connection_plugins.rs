@@ -299,6 +299,8 @@ fn the_remote_user_keyword_is_the_login_user_below_ansible_user() {
   gather_facts: false
   remote_user: root
   tasks:
+    # A task's `user:` is the module, not the play's old name for remote_user.
+    - user: name=settle-h3-nobody state=absent
     - command: id -un
       register: who
     - debug:
