@@ -400,3 +400,46 @@ fn a_hosts_ansible_ssh_args_are_handed_to_openssh() {
     run.assert_code(0);
     assert_eq!(run.messages(), ["true"], "{}", run.stdout);
 }
+
+#[test]
+fn a_become_that_outlasts_the_ssh_timeout_is_unreachable_in_the_ssh_plugins_words() {
+    let hosts = test_hosts();
+    let host = hosts.names()[1];
+    // A user whose login shell takes 5 seconds to start (become_flags -i reads .bash_profile).
+    hosts.ssh(
+        host,
+        "id slowlogin >/dev/null 2>&1 || useradd -m -s /bin/bash slowlogin; \
+         echo 'sleep 5' > ~slowlogin/.bash_profile",
+    );
+    let s = hosts.scratch();
+    s.write(
+        "site.yml",
+        &format!(
+            "\
+- hosts: {host}
+  gather_facts: false
+  vars:
+    ansible_ssh_timeout: 1
+  tasks:
+    - command: whoami
+      become: true
+      become_user: slowlogin
+      become_flags: -i
+      ignore_unreachable: true
+      register: r
+    - debug:
+        msg: '{{{{ r is unreachable }}}} {{{{ r.msg }}}}'
+"
+        ),
+    );
+    let run = s.settle(&["site.yml", "-i", "inv"]);
+    run.assert_code(0);
+    let messages = run.messages();
+    assert!(
+        messages.len() == 1
+            && messages[0]
+                .starts_with("True Timeout (3s) waiting for privilege escalation prompt:"),
+        "{}",
+        run.stdout
+    );
+}

@@ -233,6 +233,14 @@ pub(super) fn target_of(
         ),
         None => None,
     };
+    // The ssh plugin's `timeout` (`ansible_ssh_timeout`), else the run's.
+    let timeout_secs = match get("ansible_ssh_timeout")? {
+        Some(t) if transport != "local" => t
+            .trim()
+            .parse()
+            .map_err(|_| format!("ansible_ssh_timeout {t:?} is not a number of seconds"))?,
+        _ => opts.timeout,
+    };
     Ok(Target {
         transport,
         // Of the two, ansible_ssh_host wins, as in the ssh plugin (and `ansible_host` is the
@@ -250,7 +258,7 @@ pub(super) fn target_of(
             .or(opts.private_key_file.clone()),
         ssh_common_args: get("ansible_ssh_common_args")?,
         ssh_args: get("ansible_ssh_args")?,
-        timeout_secs: opts.timeout,
+        timeout_secs,
     })
 }
 

@@ -362,6 +362,14 @@ impl PlayRun<'_> {
             Ok(t) => t,
             Err(e) => return ItemResult::failed(e),
         };
+        // Over SSH, become has the connection's timeout and 2 seconds to succeed, as in
+        // Ansible's ssh plugin (`ansible_local_become_success_timeout` is the local one's).
+        let become_ = become_.map(|mut b| {
+            if target.transport != "local" {
+                b.timeout_secs = target.timeout_secs.saturating_add(2);
+            }
+            b
+        });
         // The host's own target, for actions that reach it themselves (`synchronize`).
         let host_target = match delegate {
             None => target.clone(),
