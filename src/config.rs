@@ -349,7 +349,71 @@ const SETTINGS: &[Setting] = &[
     ),
     setting("ssh_connection", "pipelining", None),
     setting("ssh_connection", "scp_if_ssh", None),
-    setting("ssh_connection", "transfer_method", None),
+    // The ssh connection plugin's options, handed on for the `config` lookup (settle's own
+    // transports read only the ones above).
+    setting(
+        "ssh_connection",
+        "transfer_method",
+        Some("ANSIBLE_SSH_TRANSFER_METHOD"),
+    ),
+    setting(
+        "ssh_connection",
+        "ssh_common_args",
+        Some("ANSIBLE_SSH_COMMON_ARGS"),
+    ),
+    setting(
+        "ssh_connection",
+        "ssh_extra_args",
+        Some("ANSIBLE_SSH_EXTRA_ARGS"),
+    ),
+    setting(
+        "ssh_connection",
+        "scp_extra_args",
+        Some("ANSIBLE_SCP_EXTRA_ARGS"),
+    ),
+    setting(
+        "ssh_connection",
+        "sftp_extra_args",
+        Some("ANSIBLE_SFTP_EXTRA_ARGS"),
+    ),
+    setting(
+        "ssh_connection",
+        "ssh_executable",
+        Some("ANSIBLE_SSH_EXECUTABLE"),
+    ),
+    setting(
+        "ssh_connection",
+        "scp_executable",
+        Some("ANSIBLE_SCP_EXECUTABLE"),
+    ),
+    setting(
+        "ssh_connection",
+        "sftp_executable",
+        Some("ANSIBLE_SFTP_EXECUTABLE"),
+    ),
+    setting(
+        "ssh_connection",
+        "sftp_batch_mode",
+        Some("ANSIBLE_SFTP_BATCH_MODE"),
+    ),
+    setting("ssh_connection", "retries", Some("ANSIBLE_SSH_RETRIES")),
+    setting("ssh_connection", "usetty", Some("ANSIBLE_SSH_USETTY")),
+    setting("ssh_connection", "verbosity", Some("ANSIBLE_SSH_VERBOSITY")),
+    setting(
+        "ssh_connection",
+        "password_mechanism",
+        Some("ANSIBLE_SSH_PASSWORD_MECHANISM"),
+    ),
+    setting(
+        "ssh_connection",
+        "sshpass_prompt",
+        Some("ANSIBLE_SSHPASS_PROMPT"),
+    ),
+    setting(
+        "ssh_connection",
+        "pkcs11_provider",
+        Some("ANSIBLE_PKCS11_PROVIDER"),
+    ),
     setting("connection", "pipelining", None),
 ];
 

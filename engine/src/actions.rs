@@ -332,6 +332,14 @@ pub(crate) struct Reach {
     pub exec: crate::connection::Target,
     pub delegate_to: Option<String>,
     pub become_: Option<crate::connection::Become>,
+    /// A delegated task's variables as its delegate has them (with the task's own): where the
+    /// module's Python comes from (`ansible_*_interpreter`), as Ansible's executor takes it.
+    pub delegate_scope: Option<Arc<Scope>>,
+}
+
+/// The variables that say which Python runs a task's modules: the delegate's when delegated.
+fn interpreter_scope<'a>(ctx: &'a ActionContext) -> &'a Arc<Scope> {
+    ctx.reach.delegate_scope.as_ref().unwrap_or(ctx.scope)
 }
 
 /// A task's `async` and `poll`, and where its host keeps job files.
@@ -443,7 +451,21 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
     }
     let result = match crate::ansible_modules::action::find(ctx.task, ctx.play_dir) {
         Some(ActionPlugin::Python(_)) => action_plugin(ctx),
-        _ => run_native(ctx),
+        _ => match python_connection(ctx) {
+            // A host reached through a Python connection plugin: the whole task runs in
+            // ansible-core's executor, which loads the plugin.
+            Some(plugin) => match crate::ansible_modules::ansible_core() {
+                Ok(_) => action_plugin(ctx),
+                Err(why) => Ok(failed(
+                    crate::ansible_modules::action::connection_without_ansible_core(
+                        &ctx.target.transport,
+                        &plugin,
+                        why,
+                    ),
+                )),
+            },
+            None => run_native(ctx),
+        },
     };
     // Errors here are the playbook's (a template, a missing file): say which task and where,
     // unless the message is Ansible's own, complete as it is.
@@ -455,6 +477,34 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
             ctx.task.location
         )),
     })
+}
+
+/// The actions that never reach the host: they run as settle's own whatever the connection.
+fn never_connects(module: &str) -> bool {
+    matches!(
+        module,
+        "debug"
+            | "ansible._protomatter.debug"
+            | "assert"
+            | "fail"
+            | "set_fact"
+            | "validate_argument_spec"
+            | "meta"
+            | "pause"
+            | "include_vars"
+            | "add_host"
+            | "group_by"
+            | "set_stats"
+    )
+}
+
+/// The Python connection plugin the task's host is reached through, for a task that connects.
+fn python_connection(ctx: &ActionContext) -> Option<std::path::PathBuf> {
+    if never_connects(&ctx.task.module) {
+        return None;
+    }
+    let role = ctx.task.role.as_ref().map(|r| r.path.as_path());
+    crate::ansible_modules::action::connection_plugin(&ctx.target.transport, role, ctx.play_dir)
 }
 
 /// The task with another action: what an action plugin that re-exports a builtin one stands
@@ -1222,7 +1272,7 @@ fn gather_facts(ctx: &ActionContext) -> Result<ActionResult, String> {
             "gather_subset" | "filter" | "fact_path" | "gather_timeout"
         )
     });
-    if let Some(python) = host_python(ctx.scope) {
+    if let Some(python) = host_python(interpreter_scope(ctx)) {
         args.insert("_settle_python".into(), python.into());
     }
     module_call(ctx, "setup", args)
@@ -1929,7 +1979,7 @@ fn module(ctx: &ActionContext, args: Result<Vars, String>) -> Result<ActionResul
     let mut args = args?;
     // Ansible's pip runs the pip of the Python its module runs with.
     if ctx.task.module == "pip"
-        && let Some(python) = host_python(ctx.scope)
+        && let Some(python) = host_python(interpreter_scope(ctx))
     {
         args.insert("_settle_python".into(), python.into());
     }
@@ -1948,13 +1998,13 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
     let packed = ansible_modules::pack(&found, ctx.play_dir)?;
     let var = |name: &str| -> Option<String> {
         let probe = Value::String(format!("{{{{ {name} | default(None) }}}}"));
-        match templar().render(&probe, ctx.scope) {
+        match templar().render(&probe, interpreter_scope(ctx)) {
             Ok(Value::String(s)) if !s.is_empty() && s != "None" => Some(s),
             _ => None,
         }
     };
     // As Ansible: the interpreter named for the host, else the one discovered there before.
-    let python = host_python(ctx.scope);
+    let python = host_python(interpreter_scope(ctx));
     let payload = ansible_modules::payload(&packed, &ctx.task.module_as_written, python, |base| {
         var(&format!("ansible_{base}_interpreter"))
     });
@@ -2019,7 +2069,13 @@ fn action_plugin(ctx: &ActionContext) -> Result<ActionResult, String> {
     let (mut vars, mut templates) = (Map::new(), Map::new());
     for name in ctx.scope.names() {
         match ctx.scope.entry(&name) {
-            Some((raw, false)) if crate::template::needs_render(&raw) => {
+            // Connection settings settle can render are given rendered (they may use
+            // `hostvars`, which the worker lacks).
+            Some((raw, false))
+                if crate::template::needs_render(&raw)
+                    && !(name.starts_with("ansible_")
+                        && ctx.scope.get(&name).is_ok_and(|v| v.is_some())) =>
+            {
                 templates.insert(name, raw.into_owned());
             }
             Some(_) => {
@@ -2068,8 +2124,8 @@ fn action_plugin(ctx: &ActionContext) -> Result<ActionResult, String> {
     from_ansible_module(&result, &mut plan);
     if let Some(ActionPlugin::Python(path)) = action::find(ctx.task, ctx.play_dir) {
         result.insert(ANSIBLE_MODULE_KEY.into(), path.display().to_string().into());
+        result.insert(ACTION_PLUGIN_KEY.into(), true.into());
     }
-    result.insert(ACTION_PLUGIN_KEY.into(), true.into());
     Ok(ActionResult::Done(result, plan))
 }
 

@@ -29,7 +29,9 @@ pub struct HostState {
     /// wrote: templates, with every string they computed wrapped to render as itself (and so
     /// count as untrusted). A name is here or in `task_vars`, never both.
     pub trusted_results: RwLock<Arc<Vars>>,
-    connection: Mutex<Option<Arc<dyn Connection>>>,
+    /// The connections opened, one per way of reaching the host (a task's own `remote_user`
+    /// or `ansible_port` is another login, as in Ansible).
+    connection: Mutex<Vec<(Target, Arc<dyn Connection>)>>,
     /// Where the host's facts are kept between runs (`fact_caching = jsonfile`).
     fact_cache: Option<Arc<FactCache>>,
     /// Failed or unreachable: left out of the rest of the run, as in Ansible.
@@ -122,17 +124,17 @@ impl HostState {
 
     /// The host's connection, opened on first use and kept for the run.
     pub fn connection(&self, target: &Target) -> Result<Arc<dyn Connection>, ConnectionError> {
-        let mut slot = self.connection.lock().unpoisoned();
-        if let Some(c) = slot.as_ref() {
+        let mut open = self.connection.lock().unpoisoned();
+        if let Some((_, c)) = open.iter().find(|(t, _)| t == target) {
             return Ok(c.clone());
         }
         let c = connect(target)?;
-        *slot = Some(c.clone());
+        open.push((target.clone(), c.clone()));
         Ok(c)
     }
 
     pub fn reset_connection(&self) {
-        *self.connection.lock().unpoisoned() = None;
+        self.connection.lock().unpoisoned().clear();
     }
 
     pub fn is_out(&self) -> bool {
@@ -251,7 +253,7 @@ impl Hosts {
                     task_vars: RwLock::default(),
                     included_vars: RwLock::default(),
                     trusted_results: RwLock::default(),
-                    connection: Mutex::new(None),
+                    connection: Mutex::new(Vec::new()),
                     fact_cache: self.fact_cache.clone(),
                     out_of_run: AtomicBool::new(false),
                 };

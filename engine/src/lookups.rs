@@ -2668,16 +2668,7 @@ fn plugin_setting(kind: &str, name: &str, key: &str) -> Option<Option<Setting>> 
         .unwrap_or(name);
     let null = || Value::Null;
     Some(match (kind, short, key) {
-        ("connection", "ssh", "remote_user") => Some(Setting {
-            vars: &["ansible_user", "ansible_ssh_user"],
-            env: Some("ANSIBLE_REMOTE_USER"),
-            default: null,
-        }),
-        ("connection", "ssh", "port") => Some(Setting {
-            vars: &["ansible_port", "ansible_ssh_port"],
-            env: Some("ANSIBLE_REMOTE_PORT"),
-            default: null,
-        }),
+        // Their options are in `connection::options` (read in `config`).
         ("connection", "ssh" | "local", _) => None,
         // The sudo become plugin's options (ansible.builtin.sudo's DOCUMENTATION).
         ("become", "sudo", "become_flags") => Some(Setting {
@@ -2815,7 +2806,34 @@ fn config(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec<V
                 settle_yaml::python_type(term)
             )));
         };
+        let connection_option = match &target {
+            Some((kind, name)) if kind == "connection" => {
+                crate::connection::options::find(name, key)
+            }
+            _ => None,
+        };
         let found = match &target {
+            Some(_) if connection_option.is_some() => match connection_option {
+                Some(option) => {
+                    let mut found = (option.default_value(), "default".to_string());
+                    for env in option.env {
+                        if let Ok(v) = std::env::var(env) {
+                            found = (option.typed(&v), format!("env: {env}"));
+                        }
+                    }
+                    for var in option.vars.iter().filter(|v| !v.contains('[')) {
+                        if let Some(v) = ctx.var(var)? {
+                            let v = match v {
+                                Value::String(text) => option.typed(&text),
+                                other => other,
+                            };
+                            found = (v, format!("var: {var}"));
+                        }
+                    }
+                    Some(found)
+                }
+                None => None,
+            },
             Some((kind, name)) => match plugin_setting(kind, name, key).flatten() {
                 Some(setting) => {
                     let mut found = ((setting.default)(), "default".to_string());
@@ -3063,6 +3081,35 @@ mod tests {
             q(&s, "{{ lookup('config', 'ANSIBLE_COW_ACCEPTLIST') }}")
                 .as_array()
                 .is_some_and(|l| l.contains(&json!("meow")))
+        );
+    }
+
+    #[test]
+    fn config_knows_the_ssh_and_local_connection_options() {
+        let s = scope(json!({"ansible_local_become_success_timeout": "3"}));
+        assert_eq!(
+            q(
+                &s,
+                "{{ lookup('config', 'ssh_transfer_method', plugin_type='connection', plugin_name='ssh') }}"
+            ),
+            json!("smart")
+        );
+        // A variable's text takes the option's type.
+        assert_eq!(
+            q(
+                &s,
+                "{{ q('config', 'become_success_timeout', plugin_type='connection', plugin_name='ansible.builtin.local', show_origin=True) }}"
+            ),
+            json!([[3, "var: ansible_local_become_success_timeout"]])
+        );
+        let e = render(
+            &s,
+            "{{ lookup('config', 'nope', plugin_type='connection', plugin_name='ssh') }}",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("No config definition exists for 'nope' for 'ssh' connection plugin."),
+            "{e}"
         );
     }
 

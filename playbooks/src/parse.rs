@@ -534,6 +534,9 @@ fn parse_play(
     }
     let mut keywords = Keywords::default();
     parse_shared_keywords(map, &mut keywords, &scope, play_name.as_deref())?;
+    if let Some(user) = map.get("user") {
+        keywords.remote_user = Some(user.to_value());
+    }
     let vars = mapping(map.get("vars"), &scope, "vars")?;
     let mut known = vars.clone();
     known.extend(scope.play_vars.iter().map(|(k, v)| (k.clone(), v.clone())));
@@ -792,7 +795,9 @@ fn parse_shared_keywords(
             "check_mode" => kw.check_mode = Some(value()),
             "diff" => kw.diff = Some(value()),
             "any_errors_fatal" => kw.any_errors_fatal = Some(truthy(&value())),
-            "remote_user" | "user" => kw.remote_user = Some(value()),
+            // (`user`, the play's old name for it, is read with the play: in a task it is the
+            // module.)
+            "remote_user" => kw.remote_user = Some(value()),
             "delegate_facts" => kw.delegate_facts = Some(truthy(&value())),
             "connection" => kw.connection = Some(string()?),
             "timeout" => kw.timeout = Some(value()),

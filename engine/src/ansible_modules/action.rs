@@ -87,20 +87,52 @@ pub(crate) fn find(task: &Task, play_dir: &Path) -> Option<ActionPlugin> {
 }
 
 fn plugin_file(written: &str, role: Option<&Path>, play_dir: &Path) -> Option<PathBuf> {
+    plugin_of(PluginKind::Action, written, role, play_dir)
+}
+
+/// The kinds of Python plugin settle looks for on the controller.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum PluginKind {
+    Action,
+    Connection,
+}
+
+impl PluginKind {
+    /// `action`, `connection`: the word in `action_plugins/`, `plugins/action/`,
+    /// `ANSIBLE_ACTION_PLUGINS`.
+    fn word(self) -> &'static str {
+        match self {
+            PluginKind::Action => "action",
+            PluginKind::Connection => "connection",
+        }
+    }
+}
+
+/// The file of the Python plugin `written` of this kind, looked for where Ansible looks: the
+/// role's and the playbook's `KIND_plugins/`, `ANSIBLE_KIND_PLUGINS` (else the user's and the
+/// system's plugin folders), every role seen so far, and installed collections by FQCN.
+pub(crate) fn plugin_of(
+    kind: PluginKind,
+    written: &str,
+    role: Option<&Path>,
+    play_dir: &Path,
+) -> Option<PathBuf> {
     let short = written.strip_prefix("ansible.legacy.").unwrap_or(written);
     if short.split('.').count() >= 3 {
-        return collection_plugin(short, play_dir);
+        return collection_plugin(kind, short, play_dir);
     }
-    if short.contains('.') || short.contains('/') {
+    if short.contains('.') || short.contains('/') || short.is_empty() {
         return None;
     }
+    let word = kind.word();
+    let folder = format!("{word}_plugins");
     let mut dirs: Vec<PathBuf> = Vec::new();
     if let Some(role) = role {
-        dirs.push(role.join("action_plugins"));
+        dirs.push(role.join(&folder));
     }
-    dirs.push(play_dir.join("action_plugins"));
-    let configured = std::env::var("ANSIBLE_ACTION_PLUGINS")
-        .unwrap_or_else(|_| "~/.ansible/plugins/action:/usr/share/ansible/plugins/action".into());
+    dirs.push(play_dir.join(&folder));
+    let configured = std::env::var(format!("ANSIBLE_{}_PLUGINS", word.to_uppercase()))
+        .unwrap_or_else(|_| format!("~/.ansible/plugins/{word}:/usr/share/ansible/plugins/{word}"));
     dirs.extend(
         configured
             .split(':')
@@ -113,16 +145,16 @@ fn plugin_file(written: &str, role: Option<&Path>, play_dir: &Path) -> Option<Pa
             .unpoisoned()
             .roles
             .iter()
-            .map(|r| r.join("action_plugins")),
+            .map(|r| r.join(&folder)),
     );
     dirs.into_iter()
         .map(|d| d.join(format!("{short}.py")))
         .find(|p| p.is_file())
 }
 
-/// `ns.coll.name`: `ansible_collections/ns/coll/plugins/action/name.py` in the installed
+/// `ns.coll.name`: `ansible_collections/ns/coll/plugins/KIND/name.py` in the installed
 /// collections (only when ansible-core is there to run it, or to say it is missing).
-fn collection_plugin(fqcn: &str, play_dir: &Path) -> Option<PathBuf> {
+fn collection_plugin(kind: PluginKind, fqcn: &str, play_dir: &Path) -> Option<PathBuf> {
     let parts: Vec<&str> = fqcn.split('.').collect();
     let mut roots = vec![play_dir.join("collections")];
     if let Ok(core) = super::ansible_core() {
@@ -133,13 +165,38 @@ fn collection_plugin(fqcn: &str, play_dir: &Path) -> Option<PathBuf> {
             .join("ansible_collections")
             .join(parts[0])
             .join(parts[1])
-            .join("plugins/action");
+            .join("plugins")
+            .join(kind.word());
         for sub in &parts[2..parts.len() - 1] {
             path = path.join(sub);
         }
         let path = path.join(format!("{}.py", parts[parts.len() - 1]));
         path.is_file().then_some(path)
     })
+}
+
+/// The Python connection plugin (`connection_plugins/NAME.py`, `ANSIBLE_CONNECTION_PLUGINS`, a
+/// collection's) a host's `ansible_connection` names, when settle has no transport of that name.
+/// A task that reaches such a host runs whole through ansible-core's executor ([`run`]).
+pub(crate) fn connection_plugin(
+    transport: &str,
+    role: Option<&Path>,
+    play_dir: &Path,
+) -> Option<PathBuf> {
+    if crate::connection::is_native(transport) || transport.contains("{{") {
+        return None;
+    }
+    plugin_of(PluginKind::Connection, transport, role, play_dir)
+}
+
+/// A task for a host whose connection is a Python plugin, without ansible-core to run it.
+pub(crate) fn connection_without_ansible_core(transport: &str, plugin: &Path, why: &str) -> String {
+    format!(
+        "the connection plugin '{transport}' ({}) is Python that runs inside ansible-playbook \
+         on the controller; settle runs tasks on such hosts with ansible-core, but {why}: {}",
+        plugin.display(),
+        super::HOW_TO_GET
+    )
 }
 
 /// `from ansible.plugins.action.NAME import ActionModule` and nothing else (but comments,
@@ -359,6 +416,9 @@ fn connection_vars(target: &Target) -> Vec<(String, Value)> {
     if let Some(args) = &target.ssh_common_args {
         vars.push(("ansible_ssh_common_args".into(), args.clone().into()));
     }
+    if let Some(args) = &target.ssh_args {
+        vars.push(("ansible_ssh_args".into(), args.clone().into()));
+    }
     match crate::connection::host_key_policy() {
         HostKeyPolicy::Off => vars.push(("ansible_host_key_checking".into(), false.into())),
         HostKeyPolicy::AcceptNew => vars.push((
@@ -468,6 +528,7 @@ mod tests {
             user: Some("deploy".into()),
             private_key_file: Some("/k/id".into()),
             ssh_common_args: None,
+            ssh_args: None,
             timeout_secs: 10,
         };
         let vars: Map<String, Value> = connection_vars(&target).into_iter().collect();

@@ -89,6 +89,10 @@ impl LocalShell {
 }
 
 impl Transport for LocalShell {
+    fn speaks_ssh(&self) -> bool {
+        false
+    }
+
     fn exec<'a>(&'a self, command: &'a str) -> ExecFuture<'a> {
         Box::pin(async move {
             // What sudo, su and the shell say before the agent's greeting comes on one stream.

@@ -8,6 +8,7 @@
 
 mod agent;
 mod local;
+pub mod options;
 mod remote;
 mod russh;
 mod ssh;
@@ -131,7 +132,15 @@ pub struct Target {
     pub user: Option<String>,
     pub private_key_file: Option<String>,
     pub ssh_common_args: Option<String>,
+    /// `ansible_ssh_args`: replaces `ssh_args` (`ANSIBLE_SSH_ARGS`, ansible.cfg) for this host.
+    pub ssh_args: Option<String>,
     pub timeout_secs: u64,
+}
+
+/// Whether settle has the transport `name` itself (else it may be a Python connection plugin,
+/// run through ansible-core: `crate::ansible_modules::action::connection_plugin`).
+pub fn is_native(name: &str) -> bool {
+    matches!(name, "local" | "ssh" | "paramiko" | "russh" | "smart")
 }
 
 /// Opens a connection for a target.

@@ -52,6 +52,10 @@ pub(crate) trait Transport: Send + Sync {
     fn agent_binary(&self) -> Result<&'static AgentBinary, ConnectionError> {
         agent_binary()
     }
+    /// Whether errors are worded as Ansible's ssh plugin words them (the local one has its own).
+    fn speaks_ssh(&self) -> bool {
+        true
+    }
 }
 
 pub(crate) struct RemoteConnection<T: Transport> {
@@ -96,7 +100,12 @@ impl<T: Transport> RemoteConnection<T> {
         }
         for attempt in 0..2 {
             let exec = self.transport()?.exec(&command).await?;
-            match AgentPipe::start(exec.stdin, exec.stdout, exec.keep, become_).await? {
+            let started = AgentPipe::start(exec.stdin, exec.stdout, exec.keep, become_).await;
+            let started = match self.transport()?.speaks_ssh() {
+                true => started.map_err(|e| in_ssh_words(e, become_)),
+                false => started,
+            };
+            match started? {
                 Started::Running(pipe) => return Ok(pipe),
                 Started::NeedsUpload(arch) if attempt == 0 => {
                     if !arch.is_empty() && arch != binary.arch {
@@ -201,4 +210,49 @@ pub(crate) async fn feed(stdin: &mut Writer, input: &[u8]) -> Result<(), Connect
         .await
         .map_err(|e| ConnectionError::Unreachable(format!("upload: {e}")))?;
     Ok(())
+}
+
+/// A become that timed out over SSH, in the ssh plugin's words: `Timeout (5s) waiting for
+/// privilege escalation prompt: OUTPUT` (the local connection keeps its own).
+fn in_ssh_words(error: ConnectionError, become_: Option<&Become>) -> ConnectionError {
+    match (error, become_) {
+        (ConnectionError::Unreachable(msg), Some(b))
+            if msg.starts_with("Timed out waiting for become") =>
+        {
+            let seen = msg
+                .split_once(">>> Standard Output\n")
+                .map(|(_, out)| out)
+                .unwrap_or_default();
+            ConnectionError::Unreachable(format!(
+                "Timeout ({}s) waiting for privilege escalation prompt: {seen}",
+                b.timeout_secs.max(1)
+            ))
+        }
+        (error, _) => error,
+    }
+}
+
+#[cfg(test)]
+mod ssh_words {
+    use super::*;
+
+    #[test]
+    fn a_become_timeout_reads_as_the_ssh_plugins() {
+        let b = Become {
+            timeout_secs: 5,
+            ..Become::sudo("x")
+        };
+        let e = in_ssh_words(
+            ConnectionError::Unreachable(
+                "Timed out waiting for become success.\n>>> Standard Output\nhello".into(),
+            ),
+            Some(&b),
+        );
+        assert_eq!(
+            e.to_string(),
+            "Timeout (5s) waiting for privilege escalation prompt: hello"
+        );
+        let other = in_ssh_words(ConnectionError::Failed("no".into()), Some(&b));
+        assert_eq!(other.to_string(), "no");
+    }
 }

@@ -152,6 +152,7 @@ fn jump_target(
         user,
         private_key_file: None,
         ssh_common_args: config_arg,
+        ssh_args: None,
         timeout_secs,
     })
 }

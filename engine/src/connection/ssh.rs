@@ -53,7 +53,10 @@ const DEFAULT_SSH_ARGS: &str = "-o ControlMaster=auto -o ControlPersist=60s";
 
 impl MasterOptions {
     fn of(target: &Target) -> Result<Self, ConnectionError> {
-        let ssh_args = std::env::var("ANSIBLE_SSH_ARGS").ok();
+        let ssh_args = target
+            .ssh_args
+            .clone()
+            .or_else(|| std::env::var("ANSIBLE_SSH_ARGS").ok());
         let ssh_args = CommonArgs::parse_setting(
             "ssh_args",
             Some(ssh_args.as_deref().unwrap_or(DEFAULT_SSH_ARGS)),

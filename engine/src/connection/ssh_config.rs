@@ -69,6 +69,14 @@ const HARMLESS: &[&str] = &[
 
 /// Resolves `target` through the configuration; `Err` names what only OpenSSH can honour.
 pub(crate) fn resolve(target: &Target) -> Result<Resolved, String> {
+    // A host's own `ssh_args` (`-F`, `-o` …) are OpenSSH's to read.
+    if target
+        .ssh_args
+        .as_deref()
+        .is_some_and(|a| !a.trim().is_empty())
+    {
+        return Err("ansible_ssh_args".into());
+    }
     let common = CommonArgs::parse(target.ssh_common_args.as_deref()).map_err(|e| e.to_string())?;
     let mut options: HashMap<String, String> = HashMap::new();
     for (k, v) in &common.options {
@@ -384,6 +392,7 @@ mod tests {
             user: None,
             private_key_file: None,
             ssh_common_args: common.map(str::to_string),
+            ssh_args: None,
             timeout_secs: 10,
         }
     }

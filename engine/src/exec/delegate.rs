@@ -204,10 +204,13 @@ pub(super) fn delegate_label(to: &str, delegate_scope: &Arc<Scope>) -> String {
 }
 
 /// How to reach a host, from its variables (`ansible_connection`, `ansible_host`, …).
+/// `keyword` is the `connection` keyword, `remote_user` the rendered `remote_user` keyword: the
+/// host's variables win over both, and both over the command line's.
 pub(super) fn target_of(
     scope: &Arc<Scope>,
     opts: &RunOptions,
     keyword: &Option<String>,
+    remote_user: Option<String>,
 ) -> Result<Target, String> {
     let get = |name: &str| -> Result<Option<String>, String> {
         Ok(scope
@@ -230,6 +233,14 @@ pub(super) fn target_of(
         ),
         None => None,
     };
+    // The ssh plugin's `timeout` (`ansible_ssh_timeout`), else the run's.
+    let timeout_secs = match get("ansible_ssh_timeout")? {
+        Some(t) if transport != "local" => t
+            .trim()
+            .parse()
+            .map_err(|_| format!("ansible_ssh_timeout {t:?} is not a number of seconds"))?,
+        _ => opts.timeout,
+    };
     Ok(Target {
         transport,
         // Of the two, ansible_ssh_host wins, as in the ssh plugin (and `ansible_host` is the
@@ -240,12 +251,32 @@ pub(super) fn target_of(
         port,
         user: get("ansible_user")?
             .or(get("ansible_ssh_user")?)
+            .or(remote_user)
             .or(opts.remote_user.clone()),
         private_key_file: get("ansible_ssh_private_key_file")?
             .or(get("ansible_private_key_file")?)
             .or(opts.private_key_file.clone()),
         ssh_common_args: get("ansible_ssh_common_args")?,
-        timeout_secs: opts.timeout,
+        ssh_args: get("ansible_ssh_args")?,
+        timeout_secs,
+    })
+}
+
+/// The `remote_user` keyword (the task's, else its play's), rendered in `scope`; `omit` and
+/// an empty value are as if it were not there.
+pub(super) fn remote_user_of(
+    keyword: Option<&Value>,
+    scope: &Arc<Scope>,
+) -> Result<Option<String>, String> {
+    let Some(keyword) = keyword else {
+        return Ok(None);
+    };
+    let user = templar()
+        .render(keyword, scope)
+        .map_err(|e| format!("remote_user: {}", e.message))?;
+    Ok(match user {
+        Value::Null => None,
+        user => Some(value_text(&user)).filter(|u| !u.is_empty() && u != crate::template::OMIT),
     })
 }
 

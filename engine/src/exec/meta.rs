@@ -26,7 +26,19 @@ impl PlayRun<'_> {
             return StepOutcome::Ok;
         }
         let scope = self.engine.hosts.scope_of(host);
-        let target = match target_of(&scope, self.engine.opts, &self.play.keywords.connection) {
+        let remote_user = match super::delegate::remote_user_of(
+            self.play.keywords.remote_user.as_ref(),
+            &scope,
+        ) {
+            Ok(u) => u,
+            Err(e) => return self.report_failure(host, FACTS, &e),
+        };
+        let target = match target_of(
+            &scope,
+            self.engine.opts,
+            &self.play.keywords.connection,
+            remote_user,
+        ) {
             Ok(t) => t,
             Err(e) => return self.report_failure(host, FACTS, &e),
         };
@@ -74,7 +86,13 @@ impl PlayRun<'_> {
             Ok(modules) => modules,
             Err(e) => return self.report_failure(host, FACTS, &e),
         };
-        if modules.iter().any(|m| !is_setup(m)) {
+        // A Python connection plugin's host gathers through ansible-core, as a setup task.
+        let python_connection = crate::ansible_modules::action::connection_plugin(
+            &target.transport,
+            None,
+            &self.play.dir,
+        );
+        if modules.iter().any(|m| !is_setup(m)) || python_connection.is_some() {
             return self.gather_with_modules(host, &state, &scope, &modules, &args);
         }
         if let Some(python) = host_python(&scope) {
@@ -174,7 +192,16 @@ impl PlayRun<'_> {
             };
             let outcome = self.run_here_or_delegated(host, state, &task, scope, None);
             if let Some(reason) = &outcome.unreachable {
-                return self.report_unreachable(host, FACTS, reason);
+                let outcome = self.report_unreachable(host, FACTS, reason);
+                // The play's `ignore_unreachable` holds for its fact gathering too.
+                return match bool_of(
+                    "ignore_unreachable",
+                    &self.play.keywords.ignore_unreachable,
+                    scope,
+                ) {
+                    Ok(Some(true)) => self.ignore_unreachable(host),
+                    _ => outcome,
+                };
             }
             if outcome.flag("failed") {
                 failed.push(module.as_str());

@@ -337,14 +337,45 @@ impl PlayRun<'_> {
             .connection
             .clone()
             .or(self.play.keywords.connection.clone());
-        let target = match target_of(&exec_scope, opts, &connection) {
+        let remote_user = task.keywords.remote_user.as_ref().or(self
+            .play
+            .keywords
+            .remote_user
+            .as_ref());
+        // As Ansible's executor: a delegated task's connection keywords are rendered with the
+        // delegate's variables and the task's, `inventory_hostname` still the task's host.
+        let user_scope = match delegate {
+            None => scope.clone(),
+            Some((_, delegate_scope)) => {
+                let mut host_name = crate::Vars::new();
+                host_name.insert("inventory_hostname".into(), host.into());
+                delegate_scope
+                    .with_layer_of(Layer::template(Arc::new(task.keywords.vars.clone())))
+                    .with_layer_of(Layer::data(Arc::new(host_name)))
+            }
+        };
+        let exec_user = match super::delegate::remote_user_of(remote_user, &user_scope) {
+            Ok(u) => u,
+            Err(e) => return ItemResult::failed(e),
+        };
+        let target = match target_of(&exec_scope, opts, &connection, exec_user) {
             Ok(t) => t,
             Err(e) => return ItemResult::failed(e),
         };
+        // Over SSH, become has the connection's timeout and 2 seconds to succeed, as in
+        // Ansible's ssh plugin (`ansible_local_become_success_timeout` is the local one's).
+        let become_ = become_.map(|mut b| {
+            if target.transport != "local" {
+                b.timeout_secs = target.timeout_secs.saturating_add(2);
+            }
+            b
+        });
         // The host's own target, for actions that reach it themselves (`synchronize`).
         let host_target = match delegate {
             None => target.clone(),
-            Some(_) => match target_of(scope, opts, &connection) {
+            Some(_) => match super::delegate::remote_user_of(remote_user, scope)
+                .and_then(|user| target_of(scope, opts, &connection, user))
+            {
                 Ok(t) => t,
                 Err(e) => return ItemResult::failed(e),
             },
@@ -354,6 +385,7 @@ impl PlayRun<'_> {
             exec: target.clone(),
             delegate_to: delegate.map(|(name, _)| name.clone()),
             become_: become_.clone(),
+            delegate_scope: delegate.map(|_| user_scope.clone()),
         };
         let timeout = match task_timeout(task, scope) {
             Ok(t) => t,
@@ -384,9 +416,28 @@ impl PlayRun<'_> {
         let set_var = |k: &str, v: Value| facts_state.set_task_var(k, v);
         let set_trusted_var = |k: &str, v: Value| facts_state.set_trusted_result(k, v);
         let include_var = |k: &str, v: Value| facts_state.set_included_var(k, v);
+        // A delegated task whose host sets no `ansible_host` sees the delegate's address there,
+        // as Ansible's PlayContext fills it in from the connection it opens.
+        let action_scope = match delegate {
+            Some(_)
+                if !state.inventory_vars().contains_key("ansible_host")
+                    && scope
+                        .get("ansible_host")
+                        .ok()
+                        .flatten()
+                        .as_ref()
+                        .map(value_text)
+                        == Some(host.to_string()) =>
+            {
+                let mut address = crate::Vars::new();
+                address.insert("ansible_host".into(), target.address.clone().into());
+                scope.with_layer_of(Layer::data(Arc::new(address)))
+            }
+            _ => scope.clone(),
+        };
         let ctx = ActionContext {
             task,
-            scope,
+            scope: &action_scope,
             play_dir: &self.play.dir,
             check_mode,
             diff,
