@@ -18,6 +18,7 @@ use crate::value_text;
 
 mod argument_spec;
 mod fetch;
+mod interpreter;
 mod pause;
 mod reboot;
 mod script;
@@ -441,9 +442,55 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
             ctx.task.module_as_written
         ));
     }
-    let result = match crate::ansible_modules::action::find(ctx.task, ctx.play_dir) {
-        Some(ActionPlugin::Python(_)) => action_plugin(ctx),
-        _ => run_native(ctx),
+    let plugin = crate::ansible_modules::action::find(ctx.task, ctx.play_dir);
+    let python_plugin = matches!(plugin, Some(ActionPlugin::Python(_)));
+    // Interpreter discovery, before the module, when the task asks for it (Ansible's action
+    // plugins discover by themselves).
+    let discovered = match runs_python_module(&ctx.task.module) && !python_plugin {
+        false => None,
+        true => match interpreter::wanted(ctx) {
+            Err(e) => return failed(e),
+            Ok(None) => None,
+            Ok(Some(mode)) => match interpreter::discover(ctx, &mode) {
+                Ok(d) => Some(d),
+                Err(ConnectionError::Unreachable(msg)) => return ActionResult::Unreachable(msg),
+                Err(ConnectionError::Failed(msg)) => return failed(msg),
+            },
+        },
+    };
+    // The module runs with the interpreter just discovered, as a fact of the host's.
+    let scope_with_python = discovered.as_ref().map(|d| {
+        let mut facts = match ctx.scope.get("ansible_facts") {
+            Ok(Some(Value::Object(facts))) => facts,
+            _ => Map::new(),
+        };
+        facts.insert(
+            "discovered_interpreter_python".into(),
+            d.python.clone().into(),
+        );
+        let mut layer = Vars::new();
+        layer.insert("ansible_facts".into(), Value::Object(facts));
+        ctx.scope.with_data(Arc::new(layer))
+    });
+    let with_python = scope_with_python.as_ref().map(|scope| ActionContext {
+        scope,
+        environment: ctx.environment.clone(),
+        ..*ctx
+    });
+    let ctx = with_python.as_ref().unwrap_or(ctx);
+    let result = match python_plugin {
+        true => action_plugin(ctx),
+        false => run_native(ctx),
+    };
+    let result = match result {
+        Ok(ActionResult::Done(mut result, plan)) if runs_python_module(&ctx.task.module) => {
+            interpreter::drop_module_discoveries(&mut result);
+            if let Some(discovered) = discovered {
+                discovered.into_result(&mut result);
+            }
+            Ok(ActionResult::Done(result, plan))
+        }
+        other => other,
     };
     // Errors here are the playbook's (a template, a missing file): say which task and where,
     // unless the message is Ansible's own, complete as it is.
@@ -455,6 +502,16 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
             ctx.task.location
         )),
     })
+}
+
+/// Whether Ansible runs this action through a Python module on the host (and so discovers the
+/// host's Python first): not the controller's own actions, `raw` or `script`.
+fn runs_python_module(module: &str) -> bool {
+    !matches!(
+        module,
+        "raw" | "script" | "meta" | "include_tasks" | "import_tasks"
+    ) && !runs_no_module(module)
+        && module != "ansible.posix.synchronize"
 }
 
 /// The task with another action: what an action plugin that re-exports a builtin one stands
@@ -1245,7 +1302,7 @@ pub(crate) fn host_python(scope: &Arc<Scope>) -> Option<String> {
                 .ok()
                 .filter(|p| !p.is_empty())
         })
-        .filter(|p| !p.starts_with("auto"))
+        .filter(|p| !p.starts_with("auto") && p != OMIT)
         .or_else(|| var("(ansible_facts | default({})).discovered_interpreter_python"))
 }
 
@@ -1949,10 +2006,18 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
     let var = |name: &str| -> Option<String> {
         let probe = Value::String(format!("{{{{ {name} | default(None) }}}}"));
         match templar().render(&probe, ctx.scope) {
-            Ok(Value::String(s)) if !s.is_empty() && s != "None" => Some(s),
+            Ok(Value::String(s)) if !s.is_empty() && s != "None" && s != OMIT => Some(s),
             _ => None,
         }
     };
+    // An interpreter variable that does not render fails the task, in Ansible's words.
+    if let Some((interpreter, _)) = &packed.shebang
+        && !ansible_modules::is_python(interpreter)
+        && let Some(base) = Path::new(interpreter).file_name().and_then(|n| n.to_str())
+        && let Err(e) = ctx.scope.get(&format!("ansible_{base}_interpreter"))
+    {
+        return Err(format!("{}{}", NO_TASK_SUFFIX, e.message));
+    }
     // As Ansible: the interpreter named for the host, else the one discovered there before.
     let python = host_python(ctx.scope);
     let payload = ansible_modules::payload(&packed, &ctx.task.module_as_written, python, |base| {

@@ -240,11 +240,18 @@ pub(crate) fn run(request: &Request, payload: &ModulePayload) -> Result<Outcome,
     let child = match command.spawn() {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Outcome::failed(format!(
+            let mut outcome = Outcome::failed(format!(
                 "The module interpreter '{}' was not found. Consider overriding the configured \
                  interpreter path for this host (ansible_python_interpreter).",
                 argv[0]
-            )));
+            ));
+            // What the shell says where Ansible runs the module with it (`rc` 127).
+            let values = &mut outcome.values;
+            values.insert("module_stdout".into(), "".into());
+            let stderr = format!("/bin/sh: 1: {}: not found\n", argv[0]);
+            values.insert("module_stderr".into(), stderr.into());
+            values.insert("rc".into(), 127.into());
+            return Ok(outcome);
         }
         Err(e) => return Err(ModuleError::io(format!("run {}", argv[0]), e)),
     };

@@ -1,0 +1,148 @@
+//! Facts a task's result carries beside its module's own: Ansible's Python interpreter
+//! discovery (`ansible_python_interpreter: auto`, `auto_silent`, `auto_legacy`, a fallback list
+//! that finds nothing), compared on a real test host with what the real `ansible-playbook`
+//! reports for the same play. Skipped (with a note) when the real ansible-core is not
+//! installed (tests/compat/install puts it in the compat cache).
+
+mod common;
+
+use common::Scratch;
+use common::hosts::test_hosts;
+use serde_json::Value;
+
+/// Each case clears the facts, runs `ping` twice with the interpreter setting given, and keeps
+/// what Ansible's discovery leaves in the two results: the fact, the warnings, the
+/// deprecations.
+const CASES: &[&str] = &[
+    "{ansible_python_interpreter: auto}",
+    "{ansible_python_interpreter: auto_silent}",
+    "{ansible_python_interpreter: auto_legacy, ansible_deprecation_warnings: false}",
+    "{ansible_python_interpreter: auto, ansible_interpreter_python_fallback: [/usr/bin/does_not_exist]}",
+    "{ansible_python_interpreter: auto_silent, ansible_interpreter_python_fallback: [/usr/bin/does_not_exist]}",
+    "{ansible_python_interpreter: auto, ansible_interpreter_python_fallback: [\"'i_have_a_single_quote\"]}",
+    "{ansible_python_interpreter: /usr/bin/python3}",
+];
+
+fn play(host: &str) -> String {
+    let mut text = format!("- hosts: {host}\n  gather_facts: no\n  tasks:\n");
+    for (n, vars) in CASES.iter().enumerate() {
+        text.push_str(&format!(
+            "    - meta: clear_facts\n\
+             \x20   - ping:\n      vars: {vars}\n      register: first{n}\n\
+             \x20   - ping:\n      vars: {vars}\n      register: second{n}\n\
+             \x20   - copy:\n        content: \"{{{{ {{'first': first{n} | dict2items | selectattr('key', 'in', keys) | items2dict, \
+             'second': second{n} | dict2items | selectattr('key', 'in', keys) | items2dict, \
+             'fact': discovered_interpreter_python | default('none')}} | to_json }}}}\"\n\
+             \x20       dest: '{{{{ out }}}}/{n}.json'\n      delegate_to: localhost\n\
+             \x20     vars:\n        keys: [ansible_facts, warnings, deprecations]\n"
+        ));
+    }
+    text
+}
+
+/// Ansible's deprecation entries carry a date and collection settle does not pin: compare
+/// their messages.
+fn normalized(mut v: Value) -> Value {
+    for which in ["first", "second"] {
+        if let Some(Value::Array(list)) = v.pointer_mut(&format!("/{which}/deprecations")) {
+            for d in list.iter_mut() {
+                let msg = d.get("msg").cloned().unwrap_or(Value::Null);
+                *d = msg;
+            }
+        }
+    }
+    v
+}
+
+#[test]
+fn interpreter_discovery_reports_what_ansibles_reports() {
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let hosts = test_hosts();
+    let host = hosts.names()[0];
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    s.write("discovery.yml", &play(host));
+    for side in ["ansible", "settle"] {
+        std::fs::create_dir_all(s.path(side)).unwrap_or_else(|e| panic!("{e}"));
+    }
+    let ansible_out = format!("out={}", s.path("ansible").display());
+    s.ansible_playbook(
+        &ansible_playbook,
+        &["discovery.yml", "-i", "inv", "-e", &ansible_out],
+        &[("ANSIBLE_HOST_KEY_CHECKING", "1")],
+    );
+    let settle_out = format!("out={}", s.path("settle").display());
+    s.settle(&["discovery.yml", "-i", "inv", "-e", &settle_out])
+        .assert_code(0);
+    let mut report = Vec::new();
+    for (n, case) in CASES.iter().enumerate() {
+        let read = |side: &str| -> Value {
+            let text = s.read(&format!("{side}/{n}.json"));
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{side}/{n}.json: {e}"))
+        };
+        let (ansible, settle) = (normalized(read("ansible")), normalized(read("settle")));
+        if ansible != settle {
+            report.push(format!(
+                "{case}:\n  Ansible: {ansible}\n  settle:  {settle}"
+            ));
+        }
+    }
+    assert!(
+        report.is_empty(),
+        "settle's interpreter discovery differs from Ansible's on {host}:\n{}",
+        report.join("\n")
+    );
+}
+
+/// A module of the playbook's own that returns the facts it is given.
+const ECHO_FACTS: &str = "#!/usr/bin/python3
+from ansible.module_utils.basic import AnsibleModule
+module = AnsibleModule(argument_spec=dict(facts=dict(type='dict', default={})))
+module.exit_json(changed=False, ansible_facts=module.params['facts'])
+";
+
+#[test]
+fn a_module_cannot_set_the_discovered_interpreter_or_an_interpreter_variable() {
+    // The playbook's module is Ansible's kind: packed with ansible-core's module_utils.
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let hosts = test_hosts();
+    let host = hosts.names()[0];
+    let s = Scratch::new();
+    s.write(
+        "inv",
+        &hosts.inventory(
+            "root",
+            &["ansible_python_interpreter=/usr/bin/python3"],
+            &[],
+        ),
+    );
+    s.write("library/echo_facts.py", ECHO_FACTS);
+    s.write(
+        "play.yml",
+        &format!(
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n\
+             \x20   - echo_facts:\n        facts:\n\
+             \x20         ansible_discovered_interpreter_bogus: from module\n\
+             \x20         discovered_interpreter_bogus: from module\n\
+             \x20         ansible_bogus_interpreter: from module\n\
+             \x20         test_fact: from module\n      register: r\n\
+             \x20   - assert:\n        that:\n\
+             \x20         - test_fact == 'from module'\n\
+             \x20         - r.ansible_facts.test_fact == 'from module'\n\
+             \x20         - r.ansible_facts.discovered_interpreter_bogus is not defined\n\
+             \x20         - discovered_interpreter_bogus | default('nope') == 'nope'\n\
+             \x20         - ansible_bogus_interpreter | default('nope') == 'nope'\n\
+             \x20         - ansible_facts['ansible_bogus_interpreter'] | default('nope') == 'nope'\n\
+             \x20         - ansible_facts['discovered_interpreter_bogus'] | default('nope') == 'nope'\n"
+        ),
+    );
+    s.settle_with_env(
+        &["play.yml", "-i", "inv"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    )
+    .assert_code(0);
+}
