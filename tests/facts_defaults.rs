@@ -146,3 +146,81 @@ fn a_module_cannot_set_the_discovered_interpreter_or_an_interpreter_variable() {
     )
     .assert_code(0);
 }
+
+/// Fact modules of the playbook's own, in shell: two that each wait for the other (they only
+/// finish when run side by side), one too slow for a `gather_timeout` of 1, and a network OS's
+/// facts module that reports the `gather_subset` it was given.
+const FACT_MODULES: &[(&str, &str)] = &[
+    (
+        "library/facts_a",
+        "#!/bin/sh\ntouch /tmp/settle-gf-a\nn=0\nuntil [ -e /tmp/settle-gf-b ] || [ $n -gt 100 ]; do sleep 0.1; n=$((n+1)); done\n\
+         echo '{\"changed\": false, \"ansible_facts\": {\"a\": 1, \"both\": [\"a\"], \"saw_b\": '$([ -e /tmp/settle-gf-b ] && echo true || echo false)'}}'\n",
+    ),
+    (
+        "library/facts_b",
+        "#!/bin/sh\ntouch /tmp/settle-gf-b\nn=0\nuntil [ -e /tmp/settle-gf-a ] || [ $n -gt 100 ]; do sleep 0.1; n=$((n+1)); done\n\
+         echo '{\"changed\": false, \"ansible_facts\": {\"b\": 2, \"both\": [\"b\"]}}'\n",
+    ),
+    (
+        "library/slow_facts",
+        "#!/bin/sh\nsleep 4\necho '{\"changed\": false, \"ansible_facts\": {\"slow\": true}}'\n",
+    ),
+    (
+        "collections/ansible_collections/cisco/ios/plugins/modules/ios_facts.py",
+        "#!/bin/sh\n. \"$1\"\necho \"{\\\"changed\\\": false, \\\"ansible_facts\\\": {\\\"gather_subset\\\": \\\"${gather_subset:-!config}\\\"}}\"\n",
+    ),
+];
+
+#[test]
+fn gather_facts_runs_the_fact_modules_ansible_facts_modules_names() {
+    // A collection's module is found as ansible-core finds it.
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let hosts = test_hosts();
+    let host = hosts.names()[0];
+    let s = Scratch::new();
+    s.write("inv", &hosts.inventory("root", &[], &[]));
+    for (path, text) in FACT_MODULES {
+        s.write(path, text);
+    }
+    s.write(
+        "play.yml",
+        &format!(
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n\
+             \x20   - file: {{path: '{{{{ item }}}}', state: absent}}\n      loop: [/tmp/settle-gf-a, /tmp/settle-gf-b]\n\
+             \x20   - name: two modules side by side, their facts merged\n\
+             \x20     gather_facts: {{parallel: true}}\n\
+             \x20     vars: {{ansible_facts_modules: [facts_a, facts_b]}}\n      register: both\n\
+             \x20   - assert:\n        that:\n\
+             \x20         - both.ansible_facts.a == 1 and both.ansible_facts.b == 2\n\
+             \x20         - both.ansible_facts.saw_b\n\
+             \x20         - both.ansible_facts.both == ['a', 'b'] or both.ansible_facts.both == ['b', 'a']\n\
+             \x20         - ansible_facts.b == 2\n\
+             \x20   - name: a module past gather_timeout fails, named\n\
+             \x20     gather_facts: {{parallel: true, gather_timeout: 1}}\n\
+             \x20     vars: {{ansible_facts_modules: [slow_facts]}}\n      register: slow\n      ignore_errors: true\n\
+             \x20   - assert:\n        that:\n\
+             \x20         - slow is failed\n\
+             \x20         - \"slow.msg == 'The following modules failed to execute: slow_facts.'\"\n\
+             \x20         - slow.failed_modules.slow_facts.msg == 'Timeout exceeded'\n\
+             \x20         - slow.warnings == ['Not passing timeout(1) to slow_facts']\n\
+             \x20   - name: smart picks the network OS's module, without the task's subset\n\
+             \x20     gather_facts: {{gather_subset: min}}\n\
+             \x20     vars: {{ansible_network_os: cisco.ios.ios}}\n      register: net\n\
+             \x20   - assert:\n        that:\n\
+             \x20         - ansible_facts.gather_subset == '!config'\n\
+             \x20         - net.warnings == ['Not passing subset(min) to cisco.ios.ios_facts']\n\
+             \x20   - name: but with its module_defaults\n\
+             \x20     gather_facts:\n\
+             \x20     vars: {{ansible_network_os: cisco.ios.ios}}\n\
+             \x20     module_defaults: {{cisco.ios.ios_facts: {{gather_subset: min}}}}\n\
+             \x20   - assert:\n        that: ansible_facts.gather_subset == 'min'\n"
+        ),
+    );
+    s.settle_with_env(
+        &["play.yml", "-i", "inv"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    )
+    .assert_code(0);
+}

@@ -18,6 +18,7 @@ use crate::value_text;
 
 mod argument_spec;
 mod fetch;
+pub(crate) mod gather;
 mod interpreter;
 mod pause;
 mod reboot;
@@ -1272,6 +1273,26 @@ fn include_vars_dir(
 }
 
 fn gather_facts(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let (modules, warnings) = gather::facts_modules_noting(ctx.scope)?;
+    let result = match modules.iter().any(|m| !gather::is_setup(m)) {
+        true => gather::with_modules(ctx, &modules)?,
+        false => setup_for_gather_facts(ctx)?,
+    };
+    Ok(match result {
+        ActionResult::Done(mut result, plan) if !warnings.is_empty() => {
+            let list = result.entry("warnings").or_insert_with(|| json!([]));
+            if let Value::Array(list) = list {
+                let notes = warnings.into_iter().map(Value::from);
+                *list = notes.chain(list.drain(..)).collect();
+            }
+            ActionResult::Done(result, plan)
+        }
+        other => other,
+    })
+}
+
+/// The `gather_facts` task's `setup`: its own arguments, the host's Python for the facts of it.
+fn setup_for_gather_facts(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut args = rendered_args(ctx, &[])?;
     args.retain(|k, _| {
         matches!(
