@@ -224,3 +224,46 @@ fn gather_facts_runs_the_fact_modules_ansible_facts_modules_names() {
     )
     .assert_code(0);
 }
+
+/// A module of the playbook's own that says the temporary folder it was given.
+const SAY_TMPDIR: &str = "#!/usr/bin/python3
+from ansible.module_utils.basic import AnsibleModule
+module = AnsibleModule(argument_spec={})
+module.exit_json(changed=False, tmpdir=module.tmpdir)
+";
+
+#[test]
+fn ansibles_modules_run_in_ansible_remote_tmp_and_leave_nothing_there() {
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let hosts = test_hosts();
+    let host = hosts.names()[0];
+    let s = Scratch::new();
+    s.write(
+        "inv",
+        &hosts.inventory(
+            "root",
+            &["ansible_python_interpreter=/usr/bin/python3"],
+            &[],
+        ),
+    );
+    s.write("library/say_tmpdir.py", SAY_TMPDIR);
+    s.write(
+        "play.yml",
+        &format!(
+            "- hosts: {host}\n  gather_facts: no\n  vars:\n    ansible_remote_tmp: /tmp/settle-remote-tmp\n  tasks:\n\
+             \x20   - file: {{path: /tmp/settle-remote-tmp, state: absent}}\n\
+             \x20   - say_tmpdir:\n      register: r\n\
+             \x20   - find: {{paths: /tmp/settle-remote-tmp, file_type: any, recurse: true}}\n      register: left\n\
+             \x20   - assert:\n        that:\n\
+             \x20         - r.tmpdir.startswith('/tmp/settle-remote-tmp/ansible-tmp-')\n\
+             \x20         - left.files == []\n"
+        ),
+    );
+    s.settle_with_env(
+        &["play.yml", "-i", "inv"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    )
+    .assert_code(0);
+}

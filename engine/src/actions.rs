@@ -2048,7 +2048,13 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
     let version = ansible_modules::ansible_core()
         .map(|core| core.version.clone())
         .unwrap_or_else(|_| "2.19.0".into());
-    let remote_tmp = var("ansible_remote_tmp").unwrap_or_else(|| "~/.ansible/tmp".into());
+    let remote_tmp = var("ansible_remote_tmp")
+        .or_else(|| {
+            std::env::var("ANSIBLE_REMOTE_TEMP")
+                .ok()
+                .filter(|t| !t.is_empty())
+        })
+        .unwrap_or_else(|| "~/.ansible/tmp".into());
     let internal = json!({
         "_ansible_no_log": ctx.no_log,
         "_ansible_debug": false,
