@@ -5276,3 +5276,38 @@ fn loop_pause_waits_between_items_not_after_the_last() {
         .assert_code(0);
     assert!(started.elapsed() < std::time::Duration::from_secs(3));
 }
+
+#[test]
+fn module_defaults_written_as_one_template_are_rendered_for_the_host() {
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - ping:
+      module_defaults:
+        ansible.builtin.ping: '{{ ping_defaults }}'
+      vars:
+        ping_defaults: {data: '{{ word }}'}
+        word: individual
+      register: r
+    - assert:
+        that: r.ping == 'individual'
+    - ping:
+      module_defaults:
+        ping: '{{ not_a_mapping }}'
+      vars:
+        not_a_mapping: [1]
+      register: bad
+      ignore_errors: true
+    - assert:
+        that:
+          - bad is failed
+          - bad.msg is search('the module_defaults of ping must be a mapping, not list')
+",
+    );
+    s.settle(&["site.yml", "-i", "localhost,", "-c", "local"])
+        .assert_code(0);
+}
