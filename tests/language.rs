@@ -5311,3 +5311,52 @@ fn module_defaults_written_as_one_template_are_rendered_for_the_host() {
     s.settle(&["site.yml", "-i", "localhost,", "-c", "local"])
         .assert_code(0);
 }
+
+#[test]
+fn module_defaults_of_an_action_group_apply_to_its_actions() {
+    // A collection's groups are found where ansible-core finds collections.
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "collections/ansible_collections/my/coll/meta/runtime.yml",
+        "\
+action_groups:
+  pings:
+    - ansible.builtin.ping
+  everything:
+    - metadata:
+        extend_group: my.coll.pings
+    - ansible.builtin.debug
+",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  module_defaults:
+    group/my.coll.everything: {data: from the group}
+  tasks:
+    - ping:
+      register: grouped
+    - ping:
+      module_defaults:
+        ping: {data: its own}
+      register: own
+    - command: echo not in the group
+      register: other
+    - assert:
+        that:
+          - grouped.ping == 'from the group'
+          - own.ping == 'its own'
+          - other is succeeded
+",
+    );
+    s.settle_with_env(
+        &["site.yml", "-i", "localhost,", "-c", "local"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    )
+    .assert_code(0);
+}

@@ -141,7 +141,7 @@ impl PlayRun<'_> {
             Err(e) => return fail(e),
         };
         let aliased = resolve_alias(resolved.as_ref(), &self.play.dir);
-        let with_defaults = match with_module_defaults(aliased.as_ref(), &scope) {
+        let with_defaults = match with_module_defaults(aliased.as_ref(), &scope, &self.play.dir) {
             Ok(t) => t,
             Err(e) => return fail(e),
         };
@@ -739,15 +739,20 @@ fn resolve_alias<'t>(task: &'t Task, play_dir: &std::path::Path) -> std::borrow:
 fn with_module_defaults<'t>(
     task: &'t Task,
     scope: &Arc<Scope>,
+    play_dir: &std::path::Path,
 ) -> Result<std::borrow::Cow<'t, Task>, String> {
     if task.keywords.module_defaults.is_empty() {
         return Ok(std::borrow::Cow::Borrowed(task));
     }
     let short = |name: &str| settle_playbooks::short_module_name(name).to_string();
     let mut by_module: std::collections::HashMap<String, &Value> = std::collections::HashMap::new();
+    let mut groups: Vec<String> = Vec::new();
     for level in &task.keywords.module_defaults {
         for (module, args) in level {
             by_module.insert(short(module), args);
+            if module.starts_with("group/") && !groups.contains(module) {
+                groups.push(module.clone());
+            }
         }
     }
     // The `gather_facts` action passes its arguments to `setup`, whose defaults fill in what
@@ -756,6 +761,20 @@ fn with_module_defaults<'t>(
     let mut names = vec![module.as_str()];
     if module == "gather_facts" {
         names.push("setup");
+    }
+    // Then the groups the action is in, a later group's defaults over an earlier one's (the
+    // action's own defaults win over all of them).
+    let fqcn = match task.module_as_written.split('.').count() {
+        n if n >= 3 && !task.module_as_written.starts_with("ansible.legacy.") => {
+            task.module_as_written.clone()
+        }
+        _ => format!("ansible.builtin.{module}"),
+    };
+    for group in groups.iter().rev() {
+        let name = group.trim_start_matches("group/");
+        if crate::ansible_modules::action_groups::actions_of(name, play_dir).contains(&fqcn) {
+            names.push(group.as_str());
+        }
     }
     let mut defaults: Vec<Map<String, Value>> = Vec::new();
     for name in &names {
