@@ -156,6 +156,10 @@ struct Cli {
     /// An ad-hoc command's results one line per host.
     #[arg(short = 'o', long = "one-line", requires = "adhoc")]
     one_line: bool,
+    /// The folder an ad-hoc command's play stands in, as a playbook's folder: where its
+    /// `library/`, `collections/` and relative paths are found (default: the current one).
+    #[arg(long = "playbook-dir", value_name = "DIR", requires = "adhoc")]
+    playbook_dir: Option<PathBuf>,
 }
 
 /// The names Ansible's commands have: settle installed (or linked) under one of them behaves
@@ -270,8 +274,11 @@ fn adhoc_playbook(cli: &Cli) -> Result<Playbook, Failure> {
         "tasks": [{ module: cli.module_args.clone() }],
     }]);
     let text = settle_yaml::to_string(&play).map_err(|e| (EXIT_ERROR, e))?;
-    settle_playbooks::playbook_from_text(&text, Path::new("<adhoc>"))
-        .map_err(|e| (EXIT_PARSE, e.to_string()))
+    let path = match &cli.playbook_dir {
+        Some(dir) => dir.join("<adhoc>"),
+        None => PathBuf::from("<adhoc>"),
+    };
+    settle_playbooks::playbook_from_text(&text, &path).map_err(|e| (EXIT_PARSE, e.to_string()))
 }
 
 /// Loads the inventory. A file that cannot be read is an error for a run; with

@@ -7004,3 +7004,87 @@ fn vvv_prints_the_local_connection_but_not_into_a_json_stream() {
     json.assert_code(0);
     assert!(!json.stdout.contains("ESTABLISH"), "{}", json.stdout);
 }
+
+#[test]
+fn module_defaults_written_as_one_template_are_rendered_for_the_host() {
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  tasks:
+    - ping:
+      module_defaults:
+        ansible.builtin.ping: '{{ ping_defaults }}'
+      vars:
+        ping_defaults: {data: '{{ word }}'}
+        word: individual
+      register: r
+    - assert:
+        that: r.ping == 'individual'
+    - ping:
+      module_defaults:
+        ping: '{{ not_a_mapping }}'
+      vars:
+        not_a_mapping: [1]
+      register: bad
+      ignore_errors: true
+    - assert:
+        that:
+          - bad is failed
+          - bad.msg is search('the module_defaults of ping must be a mapping, not list')
+",
+    );
+    s.settle(&["site.yml", "-i", "localhost,", "-c", "local"])
+        .assert_code(0);
+}
+
+#[test]
+fn module_defaults_of_an_action_group_apply_to_its_actions() {
+    // A collection's groups are found where ansible-core finds collections.
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "collections/ansible_collections/my/coll/meta/runtime.yml",
+        "\
+action_groups:
+  pings:
+    - ansible.builtin.ping
+  everything:
+    - metadata:
+        extend_group: my.coll.pings
+    - ansible.builtin.debug
+",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  module_defaults:
+    group/my.coll.everything: {data: from the group}
+  tasks:
+    - ping:
+      register: grouped
+    - ping:
+      module_defaults:
+        ping: {data: its own}
+      register: own
+    - command: echo not in the group
+      register: other
+    - assert:
+        that:
+          - grouped.ping == 'from the group'
+          - own.ping == 'its own'
+          - other is succeeded
+",
+    );
+    s.settle_with_env(
+        &["site.yml", "-i", "localhost,", "-c", "local"],
+        &[("SETTLE_ANSIBLE_PYTHON", &python)],
+    )
+    .assert_code(0);
+}

@@ -18,6 +18,8 @@ use crate::value_text;
 
 mod argument_spec;
 mod fetch;
+pub(crate) mod gather;
+mod interpreter;
 mod pause;
 mod reboot;
 mod script;
@@ -466,6 +468,55 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
             },
             None => run_native(ctx),
         },
+    let plugin = crate::ansible_modules::action::find(ctx.task, ctx.play_dir);
+    let python_plugin = matches!(plugin, Some(ActionPlugin::Python(_)));
+    // Interpreter discovery, before the module, when the task asks for it (Ansible's action
+    // plugins discover by themselves).
+    let discovered = match runs_python_module(&ctx.task.module) && !python_plugin {
+        false => None,
+        true => match interpreter::wanted(ctx) {
+            Err(e) => return failed(e),
+            Ok(None) => None,
+            Ok(Some(mode)) => match interpreter::discover(ctx, &mode) {
+                Ok(d) => Some(d),
+                Err(ConnectionError::Unreachable(msg)) => return ActionResult::Unreachable(msg),
+                Err(ConnectionError::Failed(msg)) => return failed(msg),
+            },
+        },
+    };
+    // The module runs with the interpreter just discovered, as a fact of the host's.
+    let scope_with_python = discovered.as_ref().map(|d| {
+        let mut facts = match ctx.scope.get("ansible_facts") {
+            Ok(Some(Value::Object(facts))) => facts,
+            _ => Map::new(),
+        };
+        facts.insert(
+            "discovered_interpreter_python".into(),
+            d.python.clone().into(),
+        );
+        let mut layer = Vars::new();
+        layer.insert("ansible_facts".into(), Value::Object(facts));
+        ctx.scope.with_data(Arc::new(layer))
+    });
+    let with_python = scope_with_python.as_ref().map(|scope| ActionContext {
+        scope,
+        environment: ctx.environment.clone(),
+        ..*ctx
+    });
+    let ctx = with_python.as_ref().unwrap_or(ctx);
+    let result = match python_plugin {
+        true => action_plugin(ctx),
+        false => run_native(ctx),
+    };
+    let result = match result {
+        Ok(ActionResult::Done(mut result, plan)) if runs_python_module(&ctx.task.module) => {
+            interpreter::drop_module_discoveries(&mut result);
+            if let Some(discovered) = discovered {
+                discovered.into_result(&mut result);
+            }
+            Ok(ActionResult::Done(result, plan))
+        }
+        other => other,
     };
     // Errors here are the playbook's (a template, a missing file): say which task and where,
     // unless the message is Ansible's own, complete as it is.
@@ -505,6 +556,14 @@ fn python_connection(ctx: &ActionContext) -> Option<std::path::PathBuf> {
     }
     let role = ctx.task.role.as_ref().map(|r| r.path.as_path());
     crate::ansible_modules::action::connection_plugin(&ctx.target.transport, role, ctx.play_dir)
+/// Whether Ansible runs this action through a Python module on the host (and so discovers the
+/// host's Python first): not the controller's own actions, `raw` or `script`.
+fn runs_python_module(module: &str) -> bool {
+    !matches!(
+        module,
+        "raw" | "script" | "meta" | "include_tasks" | "import_tasks"
+    ) && !runs_no_module(module)
+        && module != "ansible.posix.synchronize"
 }
 
 /// The task with another action: what an action plugin that re-exports a builtin one stands
@@ -1265,6 +1324,26 @@ fn include_vars_dir(
 }
 
 fn gather_facts(ctx: &ActionContext) -> Result<ActionResult, String> {
+    let (modules, warnings) = gather::facts_modules_noting(ctx.scope)?;
+    let result = match modules.iter().any(|m| !gather::is_setup(m)) {
+        true => gather::with_modules(ctx, &modules)?,
+        false => setup_for_gather_facts(ctx)?,
+    };
+    Ok(match result {
+        ActionResult::Done(mut result, plan) if !warnings.is_empty() => {
+            let list = result.entry("warnings").or_insert_with(|| json!([]));
+            if let Value::Array(list) = list {
+                let notes = warnings.into_iter().map(Value::from);
+                *list = notes.chain(list.drain(..)).collect();
+            }
+            ActionResult::Done(result, plan)
+        }
+        other => other,
+    })
+}
+
+/// The `gather_facts` task's `setup`: its own arguments, the host's Python for the facts of it.
+fn setup_for_gather_facts(ctx: &ActionContext) -> Result<ActionResult, String> {
     let mut args = rendered_args(ctx, &[])?;
     args.retain(|k, _| {
         matches!(
@@ -1295,7 +1374,7 @@ pub(crate) fn host_python(scope: &Arc<Scope>) -> Option<String> {
                 .ok()
                 .filter(|p| !p.is_empty())
         })
-        .filter(|p| !p.starts_with("auto"))
+        .filter(|p| !p.starts_with("auto") && p != OMIT)
         .or_else(|| var("(ansible_facts | default({})).discovered_interpreter_python"))
 }
 
@@ -2000,9 +2079,19 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
         let probe = Value::String(format!("{{{{ {name} | default(None) }}}}"));
         match templar().render(&probe, interpreter_scope(ctx)) {
             Ok(Value::String(s)) if !s.is_empty() && s != "None" => Some(s),
+        match templar().render(&probe, ctx.scope) {
+            Ok(Value::String(s)) if !s.is_empty() && s != "None" && s != OMIT => Some(s),
             _ => None,
         }
     };
+    // An interpreter variable that does not render fails the task, in Ansible's words.
+    if let Some((interpreter, _)) = &packed.shebang
+        && !ansible_modules::is_python(interpreter)
+        && let Some(base) = Path::new(interpreter).file_name().and_then(|n| n.to_str())
+        && let Err(e) = ctx.scope.get(&format!("ansible_{base}_interpreter"))
+    {
+        return Err(format!("{}{}", NO_TASK_SUFFIX, e.message));
+    }
     // As Ansible: the interpreter named for the host, else the one discovered there before.
     let python = host_python(interpreter_scope(ctx));
     let payload = ansible_modules::payload(&packed, &ctx.task.module_as_written, python, |base| {
@@ -2012,7 +2101,13 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
     let version = ansible_modules::ansible_core()
         .map(|core| core.version.clone())
         .unwrap_or_else(|_| "2.19.0".into());
-    let remote_tmp = var("ansible_remote_tmp").unwrap_or_else(|| "~/.ansible/tmp".into());
+    let remote_tmp = var("ansible_remote_tmp")
+        .or_else(|| {
+            std::env::var("ANSIBLE_REMOTE_TEMP")
+                .ok()
+                .filter(|t| !t.is_empty())
+        })
+        .unwrap_or_else(|| "~/.ansible/tmp".into());
     let internal = json!({
         "_ansible_no_log": ctx.no_log,
         "_ansible_debug": false,

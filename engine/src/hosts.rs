@@ -105,7 +105,11 @@ impl HostState {
         for (k, v) in returned {
             let short = k.strip_prefix("ansible_").unwrap_or(k);
             all.insert(short.to_string(), v.clone());
-            facts.insert(k.clone(), v.clone());
+            // As Ansible's clean_facts: a fact may not become a host's interpreter variable.
+            let interpreter = k.starts_with("ansible_") && k.ends_with("_interpreter");
+            if !interpreter {
+                facts.insert(k.clone(), v.clone());
+            }
         }
         facts.insert("ansible_facts".into(), Value::Object(all));
         if let Some(cache) = &self.fact_cache {

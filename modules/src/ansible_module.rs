@@ -147,7 +147,12 @@ pub(crate) fn run(request: &Request, payload: &ModulePayload) -> Result<Outcome,
                 payload.name
             ))
         })?;
-    let tmp = private_tmp()?;
+    let remote_tmp = request
+        .args
+        .get("_ansible_remote_tmp")
+        .and_then(Value::as_str)
+        .unwrap_or("~/.ansible/tmp");
+    let tmp = private_tmp(remote_tmp)?;
     let mut args = request.args.clone();
     args.insert("_ansible_check_mode".into(), request.check_mode.into());
     args.insert("_ansible_diff".into(), request.diff.into());
@@ -240,11 +245,18 @@ pub(crate) fn run(request: &Request, payload: &ModulePayload) -> Result<Outcome,
     let child = match command.spawn() {
         Ok(child) => child,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
-            return Ok(Outcome::failed(format!(
+            let mut outcome = Outcome::failed(format!(
                 "The module interpreter '{}' was not found. Consider overriding the configured \
                  interpreter path for this host (ansible_python_interpreter).",
                 argv[0]
-            )));
+            ));
+            // What the shell says where Ansible runs the module with it (`rc` 127).
+            let values = &mut outcome.values;
+            values.insert("module_stdout".into(), "".into());
+            let stderr = format!("/bin/sh: 1: {}: not found\n", argv[0]);
+            values.insert("module_stderr".into(), stderr.into());
+            values.insert("rc".into(), 127.into());
+            return Ok(outcome);
         }
         Err(e) => return Err(ModuleError::io(format!("run {}", argv[0]), e)),
     };
@@ -520,13 +532,12 @@ pub fn host_python() -> Result<String, ModuleError> {
     ))
 }
 
-/// A fresh folder only this user can read, under `~/.ansible/tmp` as Ansible's `remote_tmp`
-/// (else the system's temporary folder); removed, with what the module left in it, when
-/// dropped.
-fn private_tmp() -> Result<tempfile::TempDir, ModuleError> {
-    let home_tmp = std::env::var_os("HOME").map(|h| Path::new(&h).join(".ansible/tmp"));
-    if let Some(dir) = home_tmp
-        && std::fs::create_dir_all(&dir).is_ok()
+/// A fresh folder only this user can read, under Ansible's `remote_tmp` (`ansible_remote_tmp`,
+/// `~/.ansible/tmp` unless set; else the system's temporary folder); removed, with what the
+/// module left in it, when dropped.
+fn private_tmp(remote_tmp: &str) -> Result<tempfile::TempDir, ModuleError> {
+    let dir = crate::fsutil::expand_path(Path::new(remote_tmp));
+    if std::fs::create_dir_all(&dir).is_ok()
         && let Ok(tmp) = tempfile::Builder::new()
             .prefix("ansible-tmp-")
             .tempdir_in(&dir)

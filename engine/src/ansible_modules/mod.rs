@@ -33,6 +33,7 @@ use settle_playbooks::Task;
 use crate::Unpoisoned;
 
 pub(crate) mod action;
+pub(crate) mod action_groups;
 
 const PACKER: &str = include_str!("pack.py");
 

@@ -11,6 +11,7 @@ use std::sync::Arc;
 use super::delegate::target_of;
 use super::{FACTS, PlayRun, StepOutcome, bool_of};
 use crate::Unpoisoned;
+use crate::actions::gather::{facts_modules, is_setup, merge_facts, short_module_name};
 use crate::actions::host_python;
 use crate::connection::ConnectionError;
 use crate::fact_cache::Gathering;
@@ -384,113 +385,5 @@ fn meta_message(action: &str, host: &str, role: &str, holds: bool) -> (String, O
             Some(skip),
         ),
         false => (action.to_string(), Some(skip)),
-    }
-}
-
-/// `setup` under any of its names.
-fn is_setup(module: &str) -> bool {
-    short_module_name(module) == "setup"
-}
-
-fn short_module_name(module: &str) -> &str {
-    module
-        .strip_prefix("ansible.builtin.")
-        .or_else(|| module.strip_prefix("ansible.legacy."))
-        .unwrap_or(module)
-}
-
-/// The fact modules a host's facts come from: `ansible_facts_modules`, else
-/// `ANSIBLE_FACTS_MODULES`, else `smart`; `smart` is the network OS's module when
-/// `ansible_network_os` names one Ansible knows, else `setup` (unless one is listed already).
-fn facts_modules(scope: &Arc<Scope>) -> Result<Vec<String>, String> {
-    let probe = Value::String("{{ ansible_facts_modules | default(None) }}".into());
-    let configured = match templar().render(&probe, scope) {
-        Ok(Value::Array(items)) => items
-            .iter()
-            .map(|v| v.as_str().map_or_else(|| v.to_string(), str::to_string))
-            .collect(),
-        Ok(Value::String(s)) if !s.is_empty() && s != "None" => comma_words(&s),
-        _ => std::env::var("ANSIBLE_FACTS_MODULES")
-            .ok()
-            .map(|s| comma_words(&s))
-            .unwrap_or_default(),
-    };
-    let mut modules: Vec<String> = if configured.is_empty() {
-        vec!["smart".into()]
-    } else {
-        configured
-    };
-    if let Some(i) = modules.iter().position(|m| m == "smart") {
-        modules.remove(i);
-        let probe = Value::String("{{ ansible_network_os | default(None) }}".into());
-        let network_os = match templar().render(&probe, scope) {
-            Ok(Value::String(s)) if !s.is_empty() && s != "None" => Some(s),
-            _ => None,
-        };
-        match network_os {
-            Some(os) if modules.is_empty() => {
-                return Err(format!(
-                    "No fact modules available and we could not find a fact module for your \
-                     network OS ({os}), try setting one via the `FACTS_MODULES` configuration."
-                ));
-            }
-            Some(_) => {}
-            None if !modules.iter().any(|m| is_setup(m)) => {
-                modules.push("ansible.legacy.setup".into())
-            }
-            None => {}
-        }
-    }
-    Ok(modules)
-}
-
-fn comma_words(text: &str) -> Vec<String> {
-    text.split(',')
-        .map(|w| w.trim().to_string())
-        .filter(|w| !w.is_empty())
-        .collect()
-}
-
-/// Ansible's `merge_hash(…, list_merge='append_rp')`: dictionaries merge key by key, lists
-/// are the earlier list without the items the later one has, then the later one; anything
-/// else is replaced.
-fn merge_facts(into: &mut Value, from: &Value) {
-    match (into, from) {
-        (Value::Object(a), Value::Object(b)) => {
-            for (k, v) in b {
-                match a.get_mut(k) {
-                    Some(existing) if existing.is_object() || existing.is_array() => {
-                        merge_facts(existing, v)
-                    }
-                    _ => {
-                        a.insert(k.clone(), v.clone());
-                    }
-                }
-            }
-        }
-        (Value::Array(a), Value::Array(b)) => {
-            let mut merged: Vec<Value> = a.iter().filter(|x| !b.contains(x)).cloned().collect();
-            merged.extend(b.iter().cloned());
-            *a = merged;
-        }
-        (slot, other) => *slot = other.clone(),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn facts_merge_as_ansibles_append_rp() {
-        let mut facts = json!({"d": {"one": 1, "two": 1}, "l": ["one", "three", "five"], "s": "a"});
-        merge_facts(
-            &mut facts,
-            &json!({"d": {"two": 2, "four": 2}, "l": ["one", "two", "four"], "s": "b"}),
-        );
-        assert_eq!(
-            facts,
-            json!({"d": {"one": 1, "two": 2, "four": 2}, "l": ["three", "five", "one", "two", "four"], "s": "b"})
-        );
     }
 }

@@ -141,7 +141,10 @@ impl PlayRun<'_> {
             Err(e) => return fail(e),
         };
         let aliased = resolve_alias(resolved.as_ref(), &self.play.dir);
-        let with_defaults = with_module_defaults(aliased.as_ref());
+        let with_defaults = match with_module_defaults(aliased.as_ref(), &scope, &self.play.dir) {
+            Ok(t) => t,
+            Err(e) => return fail(e),
+        };
         let task = with_defaults.as_ref();
         // Arguments the module does not take fail the task here, as in Ansible.
         if let Err(e) = actions::validate(task, &self.play.dir) {
@@ -786,15 +789,25 @@ fn resolve_alias<'t>(task: &'t Task, play_dir: &std::path::Path) -> std::borrow:
 /// replacing an outer one's, and the task's own arguments win over the defaults. Names are
 /// matched with or without `ansible.builtin.`/`ansible.legacy.`; `group/…` entries name action
 /// groups, which settle's builtin modules belong to none of.
-fn with_module_defaults(task: &Task) -> std::borrow::Cow<'_, Task> {
+/// A module's defaults written as one template (`ping: '{{ ping_defaults }}'`) are rendered
+/// for the host first.
+fn with_module_defaults<'t>(
+    task: &'t Task,
+    scope: &Arc<Scope>,
+    play_dir: &std::path::Path,
+) -> Result<std::borrow::Cow<'t, Task>, String> {
     if task.keywords.module_defaults.is_empty() {
-        return std::borrow::Cow::Borrowed(task);
+        return Ok(std::borrow::Cow::Borrowed(task));
     }
     let short = |name: &str| settle_playbooks::short_module_name(name).to_string();
     let mut by_module: std::collections::HashMap<String, &Value> = std::collections::HashMap::new();
+    let mut groups: Vec<String> = Vec::new();
     for level in &task.keywords.module_defaults {
         for (module, args) in level {
             by_module.insert(short(module), args);
+            if module.starts_with("group/") && !groups.contains(module) {
+                groups.push(module.clone());
+            }
         }
     }
     // The `gather_facts` action passes its arguments to `setup`, whose defaults fill in what
@@ -804,25 +817,57 @@ fn with_module_defaults(task: &Task) -> std::borrow::Cow<'_, Task> {
     if module == "gather_facts" {
         names.push("setup");
     }
-    let defaults: Vec<&Map<String, Value>> = names
-        .iter()
-        .filter_map(|name| match by_module.get(*name) {
-            Some(Value::Object(defaults)) => Some(defaults),
-            _ => None,
-        })
-        .collect();
+    // Then the groups the action is in, a later group's defaults over an earlier one's (the
+    // action's own defaults win over all of them).
+    let fqcn = match task.module_as_written.split('.').count() {
+        n if n >= 3 && !task.module_as_written.starts_with("ansible.legacy.") => {
+            task.module_as_written.clone()
+        }
+        _ => format!("ansible.builtin.{module}"),
+    };
+    for group in groups.iter().rev() {
+        let name = group.trim_start_matches("group/");
+        if crate::ansible_modules::action_groups::actions_of(name, play_dir).contains(&fqcn) {
+            names.push(group.as_str());
+        }
+    }
+    let mut defaults: Vec<Map<String, Value>> = Vec::new();
+    for name in &names {
+        match by_module.get(*name) {
+            Some(Value::Object(d)) => defaults.push(d.clone()),
+            Some(Value::String(text)) if text.contains("{{") => {
+                let value = Value::String(text.clone());
+                match templar().render(&value, scope) {
+                    // What the template gave is data: it is not rendered again.
+                    Ok(Value::Object(d)) => defaults.push(
+                        d.into_iter()
+                            .map(|(k, v)| (k, crate::template::untrusted(&v)))
+                            .collect(),
+                    ),
+                    Ok(other) => {
+                        return Err(format!(
+                            "the module_defaults of {name} must be a mapping, not {}",
+                            settle_yaml::python_type(&other)
+                        ));
+                    }
+                    Err(e) => return Err(e.message),
+                }
+            }
+            _ => {}
+        }
+    }
     if defaults.is_empty() {
-        return std::borrow::Cow::Borrowed(task);
+        return Ok(std::borrow::Cow::Borrowed(task));
     }
     let mut task = task.clone();
     for defaults in defaults {
         for (key, value) in defaults {
-            if !task.args.contains_key(key) {
-                task.args.insert(key.clone(), value.clone());
+            if !task.args.contains_key(&key) {
+                task.args.insert(key, value);
             }
         }
     }
-    std::borrow::Cow::Owned(task)
+    Ok(std::borrow::Cow::Owned(task))
 }
 
 /// `no_log` where neither task nor play sets it: Ansible's DEFAULT_NO_LOG (`ANSIBLE_NO_LOG`,

@@ -1,0 +1,104 @@
+//! Action groups (`module_defaults: {group/NAME: …}`): the actions a collection's
+//! `meta/runtime.yml` (or ansible-core's own `config/ansible_builtin_runtime.yml` for an
+//! unqualified name) lists under `action_groups.NAME`, with the groups its `metadata:
+//! {extend_group: …}` entry names, as Ansible's `Base._resolve_group` reads them.
+
+use std::collections::HashSet;
+use std::path::{Path, PathBuf};
+
+use super::{AnsibleCore, ansible_core, collection_roots};
+
+/// The fully qualified actions of the group `name` (`testgroup`: ansible.builtin's;
+/// `ns.coll.testgroup`: that collection's). Empty when the group or its collection is not
+/// found (Ansible fails the play then; settle's own modules belong to none).
+pub(crate) fn actions_of(name: &str, play_dir: &Path) -> Vec<String> {
+    let Ok(core) = ansible_core() else {
+        return Vec::new();
+    };
+    let mut seen = HashSet::new();
+    let mut out = Vec::new();
+    collect(core, play_dir, &qualified(name), &mut seen, &mut out);
+    out
+}
+
+fn qualified(group: &str) -> String {
+    match group.split('.').count() {
+        n if n >= 3 => group.to_string(),
+        _ => format!("ansible.builtin.{group}"),
+    }
+}
+
+fn collect(
+    core: &AnsibleCore,
+    play_dir: &Path,
+    fq_group: &str,
+    seen: &mut HashSet<String>,
+    out: &mut Vec<String>,
+) {
+    if !seen.insert(fq_group.to_string()) {
+        return;
+    }
+    let mut parts = fq_group.splitn(3, '.');
+    let (Some(ns), Some(coll), Some(group)) = (parts.next(), parts.next(), parts.next()) else {
+        return;
+    };
+    let collection = format!("{ns}.{coll}");
+    let Some(runtime) = runtime_file(core, play_dir, ns, coll) else {
+        return;
+    };
+    let Ok(meta) = settle_yaml::load_file(&runtime) else {
+        return;
+    };
+    let Some(groups) = meta.get("action_groups") else {
+        return;
+    };
+    let Some(entries) = groups
+        .get(fq_group)
+        .or_else(|| groups.get(group))
+        .and_then(|g| g.as_seq())
+    else {
+        return;
+    };
+    for entry in entries {
+        if let Some(action) = entry.as_str() {
+            let action = match action.split('.').count() {
+                n if n >= 3 => action.to_string(),
+                _ => format!("{collection}.{action}"),
+            };
+            if !out.contains(&action) {
+                out.push(action);
+            }
+            continue;
+        }
+        let extended = entry.get("metadata").and_then(|m| m.get("extend_group"));
+        let names: Vec<String> = match extended {
+            Some(node) => match (node.as_str(), node.as_seq()) {
+                (Some(one), _) => vec![one.to_string()],
+                (_, Some(many)) => many
+                    .iter()
+                    .filter_map(|n| n.as_str().map(str::to_string))
+                    .collect(),
+                _ => Vec::new(),
+            },
+            None => Vec::new(),
+        };
+        for name in names {
+            collect(core, play_dir, &qualified(&name), seen, out);
+        }
+    }
+}
+
+fn runtime_file(core: &AnsibleCore, play_dir: &Path, ns: &str, coll: &str) -> Option<PathBuf> {
+    if (ns, coll) == ("ansible", "builtin") {
+        return Some(core.package.join("config/ansible_builtin_runtime.yml"));
+    }
+    collection_roots(play_dir, core)
+        .into_iter()
+        .map(|root| {
+            root.join("ansible_collections")
+                .join(ns)
+                .join(coll)
+                .join("meta/runtime.yml")
+        })
+        .find(|p| p.is_file())
+}
