@@ -634,6 +634,60 @@ async fn read_line_or_prompt(
 mod tests {
     use super::*;
 
+    fn reply_line(id: u64, stdout: &str) -> String {
+        let mut outcome = Outcome::default();
+        outcome.values.insert("stdout".into(), stdout.into());
+        let mut line = serde_json::to_string(&Reply { id, outcome }).unwrap();
+        line.push('\n');
+        line
+    }
+
+    fn reader_of(text: String) -> BufReader<Reader> {
+        BufReader::new(Box::new(std::io::Cursor::new(text.into_bytes())) as Reader)
+    }
+
+    #[tokio::test]
+    async fn a_long_reply_is_parsed_while_read_and_the_next_one_follows() {
+        let long = "x".repeat(3 * PARSE_WHILE_READING + 17);
+        let mut reader = reader_of(reply_line(1, &long) + &reply_line(2, "short"));
+        let first = read_reply(&mut reader).await.unwrap();
+        assert_eq!(first.id, 1);
+        assert_eq!(first.outcome.values["stdout"], long.as_str());
+        let second = read_reply(&mut reader).await.unwrap();
+        assert_eq!(
+            (second.id, &second.outcome.values["stdout"]),
+            (2, &"short".into())
+        );
+        assert!(matches!(
+            read_reply(&mut reader).await,
+            Err(ConnectionError::Unreachable(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_long_line_that_is_no_reply_is_an_error_and_the_next_reply_still_reads() {
+        let junk = format!("panicked at {}\n", "y".repeat(2 * PARSE_WHILE_READING));
+        let mut reader = reader_of(junk + &reply_line(5, "ok"));
+        match read_reply(&mut reader).await {
+            Err(ConnectionError::Failed(msg)) => {
+                assert!(msg.starts_with("agent: unreadable reply"), "{msg}");
+                assert!(msg.contains("panicked at yyy") && msg.len() < 600, "{msg}");
+            }
+            other => panic!("{:?}", other.map(|r| r.id)),
+        }
+        assert_eq!(read_reply(&mut reader).await.unwrap().id, 5);
+    }
+
+    #[tokio::test]
+    async fn a_long_reply_cut_short_is_a_lost_connection() {
+        let line = reply_line(1, &"z".repeat(2 * PARSE_WHILE_READING));
+        let mut reader = reader_of(line[..line.len() - 10].to_string());
+        assert!(matches!(
+            read_reply(&mut reader).await,
+            Err(ConnectionError::Unreachable(_))
+        ));
+    }
+
     fn become_(method: BecomeMethod, user: &str) -> Become {
         Become {
             method,
