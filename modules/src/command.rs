@@ -420,6 +420,12 @@ pub(crate) fn wait_for(
 /// so the command never blocks on a full pipe, and the result says so (see [`truncation_note`]).
 pub(crate) const OUTPUT_CAP: usize = 10 << 20;
 
+/// How many lines of each stream are kept, besides the bytes: every line is also an item of
+/// `stdout_lines` (or `stderr_lines`), which costs far more than its bytes where it is held (on
+/// the host, and on the controller that keeps the result), so that 10 MiB of one-letter lines
+/// would cost hundreds of MB. 256 Ki lines are about 16 MB of `stdout_lines` at worst.
+pub(crate) const OUTPUT_LINE_CAP: usize = 1 << 18;
+
 /// A command's exit status and the output kept of it.
 pub(crate) struct Captured {
     pub status: std::process::ExitStatus,
@@ -434,11 +440,32 @@ pub(crate) struct Captured {
 struct Kept {
     bytes: Vec<u8>,
     dropped: u64,
+    /// Newlines kept so far.
+    lines: usize,
 }
 
 impl Kept {
     fn add(&mut self, data: &[u8], cap: usize) {
-        let room = cap.saturating_sub(self.bytes.len()).min(data.len());
+        self.add_up_to(data, cap, OUTPUT_LINE_CAP);
+    }
+
+    /// Keeps what fits in `cap` bytes and `line_cap` lines (a line ends at its newline).
+    fn add_up_to(&mut self, data: &[u8], cap: usize, line_cap: usize) {
+        let mut room = cap.saturating_sub(self.bytes.len()).min(data.len());
+        if self.lines >= line_cap {
+            room = 0;
+        }
+        for (at, _) in data[..room]
+            .iter()
+            .enumerate()
+            .filter(|(_, b)| **b == b'\n')
+        {
+            self.lines += 1;
+            if self.lines >= line_cap {
+                room = at + 1;
+                break;
+            }
+        }
         self.bytes.extend_from_slice(&data[..room]);
         self.dropped += (data.len() - room) as u64;
     }
@@ -454,8 +481,9 @@ pub(crate) fn truncation_note(dropped: [u64; 2], cap: usize) -> Option<String> {
         .collect();
     (!parts.is_empty()).then(|| {
         format!(
-            "output truncated: settle keeps the first {} MiB of each stream; {}",
+            "output truncated: settle keeps the first {} MiB and {} lines of each stream; {}",
             cap >> 20,
+            OUTPUT_LINE_CAP,
             parts.join(", ")
         )
     })
@@ -608,6 +636,16 @@ mod tests {
         assert_eq!(truncation_note([0, 0], 6), None);
         let note = truncation_note([0, 4], OUTPUT_CAP).unwrap();
         assert!(note.contains("first 10 MiB") && note.contains("stderr (the last 4 bytes"));
+    }
+
+    #[test]
+    fn output_past_the_line_cap_is_counted_not_kept() {
+        let mut kept = Kept::default();
+        kept.add_up_to(b"a\nb", 100, 3);
+        kept.add_up_to(b"\nc\nd\n", 100, 3);
+        kept.add_up_to(b"e\n", 100, 3);
+        assert_eq!(kept.bytes, b"a\nb\nc\n");
+        assert_eq!(kept.dropped, 4);
     }
 
     #[test]

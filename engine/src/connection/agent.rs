@@ -323,18 +323,7 @@ impl AgentPipe {
             .await
             .map_err(io_lost)?;
         self.writer.flush().await.map_err(io_lost)?;
-        let mut answer = String::new();
-        let n = self.reader.read_line(&mut answer).await.map_err(io_lost)?;
-        if n == 0 {
-            return Err(ConnectionError::Unreachable(
-                "the connection to the host's agent was lost".into(),
-            ));
-        }
-        let reply: Reply = serde_json::from_str(answer.trim()).map_err(|e| {
-            // Not a reply: most likely the agent's last words (a panic's message).
-            let text: String = answer.trim().chars().take(400).collect();
-            ConnectionError::Failed(format!("agent: unreadable reply ({e}): {text}"))
-        })?;
+        let reply = read_reply(&mut self.reader).await?;
         if reply.id != id {
             return Err(ConnectionError::Failed(format!(
                 "agent: reply {} to call {id}",
@@ -342,6 +331,136 @@ impl AgentPipe {
             )));
         }
         Ok(reply.outcome)
+    }
+}
+
+/// A reply longer than this is parsed while it is read (on a blocking thread), instead of being
+/// held whole as a line and then parsed: a command's 10 MiB of output (and its `stdout_lines`)
+/// would otherwise cost the controller the line and its parsed tree at once.
+const PARSE_WHILE_READING: usize = 1 << 20;
+
+/// Reads one reply line from the agent. Short replies are parsed from the line; a long one is
+/// handed to the parser in pieces as they arrive, so the controller never holds its text whole.
+async fn read_reply(reader: &mut BufReader<Reader>) -> Result<Reply, ConnectionError> {
+    let mut head = Vec::new();
+    loop {
+        let buf = reader.fill_buf().await.map_err(io_lost)?;
+        if buf.is_empty() {
+            return Err(ConnectionError::Unreachable(
+                "the connection to the host's agent was lost".into(),
+            ));
+        }
+        if let Some(end) = buf.iter().position(|&b| b == b'\n') {
+            let reply = if head.is_empty() {
+                parse_reply(&buf[..end])
+            } else {
+                head.extend_from_slice(&buf[..end]);
+                parse_reply(&head)
+            };
+            reader.consume(end + 1);
+            return reply;
+        }
+        head.extend_from_slice(buf);
+        let n = buf.len();
+        reader.consume(n);
+        if head.len() > PARSE_WHILE_READING {
+            return stream_reply(reader, head).await;
+        }
+    }
+}
+
+fn parse_reply(line: &[u8]) -> Result<Reply, ConnectionError> {
+    serde_json::from_slice(line.trim_ascii()).map_err(|e| unreadable_reply(e, line))
+}
+
+/// Not a reply: most likely the agent's last words (a panic's message).
+fn unreadable_reply(e: serde_json::Error, line: &[u8]) -> ConnectionError {
+    let head = &line[..line.len().min(1600)];
+    let text: String = String::from_utf8_lossy(head)
+        .trim()
+        .chars()
+        .take(400)
+        .collect();
+    ConnectionError::Failed(format!("agent: unreadable reply ({e}): {text}"))
+}
+
+/// Parses the rest of a long reply line on a blocking thread while it is read: the pieces go
+/// through a short queue, so at most a few of them are in memory besides the parsed reply.
+async fn stream_reply(
+    reader: &mut BufReader<Reader>,
+    head: Vec<u8>,
+) -> Result<Reply, ConnectionError> {
+    let start = head[..head.len().min(1600)].to_vec();
+    let (tx, rx) = tokio::sync::mpsc::channel::<Vec<u8>>(8);
+    let parser = tokio::task::spawn_blocking(move || {
+        let pieces = Pieces {
+            rx,
+            piece: head,
+            at: 0,
+        };
+        serde_json::from_reader::<_, Reply>(std::io::BufReader::with_capacity(64 * 1024, pieces))
+    });
+    let mut parser_gone = false;
+    loop {
+        let buf = match reader.fill_buf().await {
+            Ok(buf) => buf,
+            Err(e) => {
+                parser.abort();
+                return Err(io_lost(e));
+            }
+        };
+        if buf.is_empty() {
+            parser.abort();
+            return Err(ConnectionError::Unreachable(
+                "the connection to the host's agent was lost".into(),
+            ));
+        }
+        let (piece, used, last) = match buf.iter().position(|&b| b == b'\n') {
+            Some(end) => (buf[..end].to_vec(), end + 1, true),
+            None => (buf.to_vec(), buf.len(), false),
+        };
+        reader.consume(used);
+        // A parser that stopped early (on an error) still has the line read to its end, so
+        // that the next reply starts where it should.
+        if !parser_gone && tx.send(piece).await.is_err() {
+            parser_gone = true;
+        }
+        if last {
+            break;
+        }
+    }
+    drop(tx);
+    match parser.await {
+        Ok(Ok(reply)) => Ok(reply),
+        Ok(Err(e)) => Err(unreadable_reply(e, &start)),
+        Err(e) => Err(ConnectionError::Failed(format!(
+            "agent: reading a reply failed: {e}"
+        ))),
+    }
+}
+
+/// The pieces of a reply line as one `Read`: ends when the reader has sent the line's last.
+struct Pieces {
+    rx: tokio::sync::mpsc::Receiver<Vec<u8>>,
+    piece: Vec<u8>,
+    at: usize,
+}
+
+impl std::io::Read for Pieces {
+    fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+        while self.at >= self.piece.len() {
+            match self.rx.blocking_recv() {
+                Some(piece) => {
+                    self.piece = piece;
+                    self.at = 0;
+                }
+                None => return Ok(0),
+            }
+        }
+        let n = out.len().min(self.piece.len() - self.at);
+        out[..n].copy_from_slice(&self.piece[self.at..self.at + n]);
+        self.at += n;
+        Ok(n)
     }
 }
 
@@ -514,6 +633,60 @@ async fn read_line_or_prompt(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn reply_line(id: u64, stdout: &str) -> String {
+        let mut outcome = Outcome::default();
+        outcome.values.insert("stdout".into(), stdout.into());
+        let mut line = serde_json::to_string(&Reply { id, outcome }).unwrap();
+        line.push('\n');
+        line
+    }
+
+    fn reader_of(text: String) -> BufReader<Reader> {
+        BufReader::new(Box::new(std::io::Cursor::new(text.into_bytes())) as Reader)
+    }
+
+    #[tokio::test]
+    async fn a_long_reply_is_parsed_while_read_and_the_next_one_follows() {
+        let long = "x".repeat(3 * PARSE_WHILE_READING + 17);
+        let mut reader = reader_of(reply_line(1, &long) + &reply_line(2, "short"));
+        let first = read_reply(&mut reader).await.unwrap();
+        assert_eq!(first.id, 1);
+        assert_eq!(first.outcome.values["stdout"], long.as_str());
+        let second = read_reply(&mut reader).await.unwrap();
+        assert_eq!(
+            (second.id, &second.outcome.values["stdout"]),
+            (2, &"short".into())
+        );
+        assert!(matches!(
+            read_reply(&mut reader).await,
+            Err(ConnectionError::Unreachable(_))
+        ));
+    }
+
+    #[tokio::test]
+    async fn a_long_line_that_is_no_reply_is_an_error_and_the_next_reply_still_reads() {
+        let junk = format!("panicked at {}\n", "y".repeat(2 * PARSE_WHILE_READING));
+        let mut reader = reader_of(junk + &reply_line(5, "ok"));
+        match read_reply(&mut reader).await {
+            Err(ConnectionError::Failed(msg)) => {
+                assert!(msg.starts_with("agent: unreadable reply"), "{msg}");
+                assert!(msg.contains("panicked at yyy") && msg.len() < 600, "{msg}");
+            }
+            other => panic!("{:?}", other.map(|r| r.id)),
+        }
+        assert_eq!(read_reply(&mut reader).await.unwrap().id, 5);
+    }
+
+    #[tokio::test]
+    async fn a_long_reply_cut_short_is_a_lost_connection() {
+        let line = reply_line(1, &"z".repeat(2 * PARSE_WHILE_READING));
+        let mut reader = reader_of(line[..line.len() - 10].to_string());
+        assert!(matches!(
+            read_reply(&mut reader).await,
+            Err(ConnectionError::Unreachable(_))
+        ));
+    }
 
     fn become_(method: BecomeMethod, user: &str) -> Become {
         Become {
