@@ -53,6 +53,8 @@ struct Case<'a> {
     reset: &'a str,
     tasks: &'a [&'a str],
     verify: &'a str,
+    /// Files beside the playbook on the controller: (path, content).
+    files: &'a [(&'a str, &'a str)],
     /// Differences settle keeps on purpose (each said why where the case is): a report line
     /// that contains one of these is accepted.
     accepted: &'a [&'a str],
@@ -144,6 +146,12 @@ fn compare(hosts: &TestHosts, case: Case) {
         ),
     );
     s.write("play.yml", &play(host, case.tasks));
+    for (path, content) in case.files {
+        if let Some(dir) = s.path(path).parent() {
+            std::fs::create_dir_all(dir).unwrap_or_else(|e| panic!("{e}"));
+        }
+        s.write(path, content);
+    }
     let collections = collections.display().to_string();
     let env = [
         ("ANSIBLE_HOST_KEY_CHECKING", "1"),
@@ -228,6 +236,7 @@ fn authorized_key_results_match_ansible_posix() {
             ),
             tasks: &[&add, &options, &exclusive, &remove],
             verify: "cd /home/alice/.ssh && for f in *; do echo \"== $f\"; cat $f; done; stat -c '%n %U %a' . *",
+            files: &[],
             accepted: &[],
         },
     );
@@ -247,6 +256,7 @@ fn sysctl_results_match_ansible_posix() {
                 "ansible.posix.sysctl: {name: kernel.c_old, state: absent, sysctl_file: /etc/sysctl.d/90-c-sysctl.conf, reload: no}",
             ],
             verify: "cat /etc/sysctl.d/90-c-sysctl.conf",
+            files: &[],
             accepted: &[],
         },
     );
@@ -268,6 +278,7 @@ fn mount_results_match_ansible_posix() {
                 "ansible.posix.mount: {path: /mnt/c-u, state: unmounted}",
             ],
             verify: "grep c- /etc/fstab; findmnt -n -r -o SOURCE,FSTYPE /mnt/c-data; findmnt /mnt/c-u || echo c-u unmounted; ls -d /mnt/c-* ; true",
+            files: &[],
             accepted: &[],
         },
     );
@@ -288,6 +299,7 @@ fn make_results_match_community_general() {
                 "community.general.make: {chdir: /srv/c-make, target: nothing-to-do}",
             ],
             verify: "cat /srv/c-make/out.txt",
+            files: &[],
             accepted: &[],
         },
     );
@@ -311,6 +323,7 @@ fn locale_gen_results_match_community_general() {
             // changed (`check_mode_skip`, then comparing the state before and after): it says
             // `changed: false` for a locale it would generate. settle's dry run says what the
             // real run would do, as every module's does.
+            files: &[],
             accepted: &[
                 "[check] community.general.locale_gen: {name: [de_CH.UTF-8, nl_NL.UTF-8]}: changed",
                 "[check] community.general.locale_gen: {name: fr_FR.UTF-8, state: absent}: changed",
@@ -329,21 +342,69 @@ fn timezone_results_match_community_general() {
             reset: "timedatectl set-timezone Etc/UTC",
             tasks: &["community.general.timezone: {name: Asia/Tokyo}"],
             verify: "timedatectl show -p Timezone --value; readlink /etc/localtime; timedatectl set-timezone Etc/UTC",
+            files: &[],
             accepted: &[],
         },
     );
 }
 
+/// The test hosts run on this machine's kernel, which has no loadable modules: no
+/// `/proc/modules`, no `/lib/modules`. Both modules ask "is it loaded?" first, so what can be
+/// compared here is that they fail alike, without modprobe and with it (kmod installed), for
+/// every state and `persistent`; loading, unloading and the persistent files are proven by
+/// modprobe.rs's unit tests on a folder standing for `/`.
 #[test]
-fn modprobe_results_match_community_general_without_loading_a_module() {
+fn modprobe_fails_as_community_generals_on_a_kernel_without_modules() {
+    let hosts = test_hosts();
+    let tasks = [
+        "community.general.modprobe: {name: c_dummy, state: absent}",
+        "community.general.modprobe: {name: c_dummy, state: present, params: numdummies=2}",
+        "community.general.modprobe: {name: c_dummy, state: absent, persistent: absent}",
+    ];
+    // The first host has no kmod (the base image has none); the second gets it.
+    for (host, setup) in [
+        (0, "true"),
+        (
+            1,
+            "command -v modprobe >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q kmod >/dev/null 2>&1",
+        ),
+    ] {
+        compare(
+            hosts,
+            Case {
+                host,
+                reset: &format!(
+                    "{setup}; rm -f /etc/modules-load.d/c_dummy.conf /etc/modprobe.d/c_dummy.conf"
+                ),
+                tasks: &tasks,
+                verify: "ls /etc/modules-load.d /etc/modprobe.d 2>&1; test -e /proc/modules || echo no /proc/modules",
+                // Python's traceback of the failure, which settle has not.
+                files: &[],
+                accepted: &["settle's result lacks exception"],
+            },
+        );
+    }
+}
+
+#[test]
+fn synchronize_results_match_ansible_posix() {
     let hosts = test_hosts();
     compare(
         hosts,
         Case {
-            host: 1,
-            reset: "rm -f /etc/modules-load.d/c-dummy*.conf /etc/modprobe.d/c-dummy*.conf",
-            tasks: &["community.general.modprobe: {name: c_dummy_not_loaded, state: absent}"],
-            verify: "ls /etc/modules-load.d /etc/modprobe.d 2>&1; true",
+            host: 2,
+            reset: "command -v rsync >/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -q rsync >/dev/null 2>&1; \
+                    rm -rf /srv/c-sync /srv/c-sync-del; mkdir -p /srv/c-sync /srv/c-sync-del; echo stale > /srv/c-sync/old.txt; echo stale > /srv/c-sync-del/old.txt; \
+                    touch -d 2001-01-01 /srv/c-sync /srv/c-sync-del",
+            tasks: &[
+                "ansible.posix.synchronize: {src: files/, dest: /srv/c-sync/}",
+                "ansible.posix.synchronize: {src: files/, dest: /srv/c-sync-del/, delete: true, checksum: true}",
+            ],
+            verify: "cd /srv && find c-sync c-sync-del -type f | sort && cat c-sync/hello.txt",
+            files: &[
+                ("files/hello.txt", "hello\n"),
+                ("files/sub/deep.txt", "deep\n"),
+            ],
             accepted: &[],
         },
     );
