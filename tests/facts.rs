@@ -42,7 +42,8 @@ const HOST_ENV: &[&str] = &["HOME", "LOGNAME", "PATH", "SHELL", "USER"];
 
 /// Facts Ansible gathers that settle does not yet (see modules/src/network_facts.rs).
 /// `features`, `timestamping` and `hw_timestamp_filters` of an interface come from `ethtool`,
-/// which the test hosts do not have, so they do not show here.
+/// which the first test host does not have: tests/facts_ethtool.rs compares them on a host
+/// that has it.
 const NOT_GATHERED: &[&str] = &[];
 
 /// The arguments of the play's setup tasks, in order (YAML flow mappings).

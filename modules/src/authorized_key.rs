@@ -87,6 +87,8 @@ pub(crate) struct AuthorizedKey {
     #[serde(skip)]
     check_mode: bool,
     #[serde(skip)]
+    diff_mode: bool,
+    #[serde(skip)]
     keyfile: Option<PathBuf>,
     #[serde(skip)]
     new_content: String,
@@ -347,6 +349,10 @@ impl Resource for AuthorizedKey {
         self.check_mode = check_mode;
     }
 
+    fn diff_mode(&mut self, diff: bool) {
+        self.diff_mode = diff;
+    }
+
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
         let keyfile = self.locate()?;
         let existing_content = read_text(&keyfile)?;
@@ -416,12 +422,15 @@ impl Resource for AuthorizedKey {
                     after: Some(self.new_content.clone()),
                     summary: None,
                 });
-                self.diff = Some(serde_json::json!({
-                    "before_header": keyfile.display().to_string(),
-                    "after_header": target.display().to_string(),
-                    "before": existing_content,
-                    "after": self.new_content,
-                }));
+                // In the result only when --diff asked (Ansible's `module._diff`).
+                self.diff = self.diff_mode.then(|| {
+                    serde_json::json!({
+                        "before_header": keyfile.display().to_string(),
+                        "after_header": target.display().to_string(),
+                        "before": existing_content,
+                        "after": self.new_content,
+                    })
+                });
             }
         }
         self.keyfile = Some(keyfile);
@@ -492,6 +501,11 @@ impl Resource for AuthorizedKey {
         }
         if let Some(diff) = &self.diff {
             values.insert("diff".into(), diff.clone());
+        }
+        // Ansible adds the file's attributes to a result with a `path` (`add_path_info`): here
+        // only when the task named one.
+        if let Some(path) = &self.path {
+            crate::fsutil::path_info(Path::new(path), values);
         }
     }
 }

@@ -472,6 +472,29 @@ pub(crate) fn attribute_values(
     }
 }
 
+/// What Ansible's `add_path_info` adds to a result whose `path` exists: the file's attributes,
+/// and `state` replaced by what the path is (`file`, `directory`, `link` or `hard`).
+pub(crate) fn path_info(path: &Path, values: &mut serde_json::Map<String, serde_json::Value>) {
+    let Ok(meta) = fs::symlink_metadata(path) else {
+        return;
+    };
+    // os.path.exists follows a link: a dangling one adds nothing.
+    if meta.file_type().is_symlink() && fs::metadata(path).is_err() {
+        return;
+    }
+    attribute_values(path, values);
+    let state = if meta.file_type().is_symlink() {
+        "link"
+    } else if meta.is_dir() {
+        "directory"
+    } else if meta.nlink() > 1 {
+        "hard"
+    } else {
+        "file"
+    };
+    values.insert("state".into(), state.into());
+}
+
 /// `$VAR` and `${VAR}` replaced by what `lookup` gives; a name it does not know stays as
 /// written, as Python's `os.path.expandvars` leaves it.
 pub(crate) fn expand_vars(text: &str, lookup: impl Fn(&str) -> Option<String>) -> String {

@@ -417,7 +417,7 @@ pub fn run(request: &Request) -> Outcome {
             "settle has no module named {other:?} on the host"
         ))),
     };
-    result.unwrap_or_else(|e| match e {
+    let mut outcome = result.unwrap_or_else(|e| match e {
         ModuleError::FailedWith { msg, values } => Outcome {
             values,
             ..Outcome::failed(msg)
@@ -426,12 +426,72 @@ pub fn run(request: &Request) -> Outcome {
             bad_arguments: matches!(e, ModuleError::Args(_)),
             ..Outcome::failed(e.to_string())
         },
-    })
+    });
+    add_output_lines(&mut outcome.values);
+    outcome
+}
+
+/// `stdout_lines`/`stderr_lines` beside a result's `stdout`/`stderr`, as Ansible's controller
+/// adds them to every module's result (failed ones too) that has not its own.
+fn add_output_lines(values: &mut Map<String, serde_json::Value>) {
+    for (text, lines) in [("stdout", "stdout_lines"), ("stderr", "stderr_lines")] {
+        if values.contains_key(lines) {
+            continue;
+        }
+        if let Some(value) = values.get(text) {
+            // Python's `(value or '').splitlines()`: a value that is not text has no lines.
+            let split = value.as_str().map(python_splitlines).unwrap_or_default();
+            values.insert(lines.into(), split.into());
+        }
+    }
+}
+
+/// Python's `str.splitlines()`: lines end at any of Python's line boundaries (`\r\n` is one).
+fn python_splitlines(text: &str) -> Vec<String> {
+    const BREAKS: &[char] = &[
+        '\n', '\r', '\u{0b}', '\u{0c}', '\u{1c}', '\u{1d}', '\u{1e}', '\u{85}', '\u{2028}',
+        '\u{2029}',
+    ];
+    let mut lines = Vec::new();
+    let mut rest = text;
+    while !rest.is_empty() {
+        match rest.find(BREAKS) {
+            Some(at) => {
+                lines.push(rest[..at].to_string());
+                let after = &rest[at..];
+                let width = if after.starts_with("\r\n") {
+                    2
+                } else {
+                    after.chars().next().map_or(1, char::len_utf8)
+                };
+                rest = &after[width..];
+            }
+            None => {
+                lines.push(rest.to_string());
+                rest = "";
+            }
+        }
+    }
+    lines
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn output_lines_are_split_as_python_splits_them() {
+        assert_eq!(python_splitlines("a\nb\r\nc\rd\n"), ["a", "b", "c", "d"]);
+        assert_eq!(python_splitlines(""), Vec::<String>::new());
+        assert_eq!(python_splitlines("x\n\n"), ["x", ""]);
+        let mut values = Map::new();
+        values.insert("stdout".into(), "one\ntwo".into());
+        values.insert("stderr".into(), serde_json::Value::Null);
+        values.insert("stdout_lines".into(), serde_json::json!(["kept"]));
+        add_output_lines(&mut values);
+        assert_eq!(values["stdout_lines"], serde_json::json!(["kept"]));
+        assert_eq!(values["stderr_lines"], serde_json::json!([]));
+    }
 
     #[test]
     fn unsafe_writes_falls_back_to_the_environment() {

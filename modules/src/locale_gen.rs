@@ -1,8 +1,9 @@
 //! `community.general.locale_gen`: locales generated (or not) on Debian-like hosts, as Ansible's
-//! module does it: the locales must be available (a line of `/etc/locale.gen`, or of
-//! `/usr/share/i18n/SUPPORTED` on Ubuntu), are present when `locale -a` lists them all, and are
-//! made by uncommenting (or commenting) their lines in `/etc/locale.gen` and running
-//! `locale-gen`. On Ubuntu (`/var/lib/locales/supported.d/`) `locale-gen` itself keeps the list.
+//! module (community.general 11) does it: the locales must be available (a line of
+//! `/usr/share/i18n/SUPPORTED`, or listed by `locale -a`), are present when `locale -a` lists
+//! them all, and are made by uncommenting (or commenting) their lines in `/etc/locale.gen` and
+//! running `locale-gen`. Without `/etc/locale.gen` but with `/var/lib/locales/supported.d/`
+//! (old Ubuntu), `locale-gen` itself keeps the list.
 
 use std::os::unix::fs::MetadataExt;
 use std::path::Path;
@@ -83,8 +84,9 @@ fn installed() -> Result<Vec<String>, ModuleError> {
     Ok(ran.stdout.lines().map(fix_case).collect())
 }
 
-/// `^#?\s*(\S+[._\S]+) (\S+)\s*$`'s locale: an available locale's line.
+/// `^\s*#?\s*(\S+[._\S]+) (\S+)\s*$`'s locale: an available locale's line.
 fn available_locale(line: &str) -> Option<&str> {
+    let line = line.trim_start();
     let rest = line.strip_prefix('#').unwrap_or(line).trim_start();
     let rest = rest.trim_end();
     let (locale, charset) = rest.split_once(' ')?;
@@ -134,24 +136,23 @@ impl Resource for LocaleGen {
     }
 
     fn check(&mut self, want_diff: bool) -> Result<Plan, ModuleError> {
-        self.ubuntu = Path::new(SUPPORTED_DIR).exists();
+        // `/etc/locale.gen` decides (glibc's way), else Ubuntu's folder (its old way).
+        self.ubuntu = !Path::new(LOCALE_GEN).exists() && Path::new(SUPPORTED_DIR).exists();
         if !self.ubuntu && !Path::new(LOCALE_GEN).exists() {
             return Err(ModuleError::Failed(format!(
-                "{SUPPORTED_DIR} and {LOCALE_GEN} are missing. Is the package \"locales\" installed?"
+                "{} and {LOCALE_GEN} are missing. Is the package \"locales\" installed?",
+                SUPPORTED_DIR.trim_end_matches('/')
             )));
         }
-        let list = if self.ubuntu {
-            "/usr/share/i18n/SUPPORTED"
-        } else {
-            LOCALE_GEN
-        };
-        let text = std::fs::read_to_string(list)
+        // Both ways take the available locales from glibc's list (community.general 11).
+        let list = "/usr/share/i18n/SUPPORTED";
+        let supported = std::fs::read_to_string(list)
             .map_err(|e| ModuleError::io(format!("cannot read {list}"), e))?;
         let not_listed: Vec<String> = self
             .names()
             .iter()
             .filter(|n| {
-                !text
+                !supported
                     .lines()
                     .any(|l| available_locale(l) == Some(n.as_str()))
             })
@@ -160,7 +161,7 @@ impl Resource for LocaleGen {
         let unavailable = self.missing(&not_listed)?;
         if !unavailable.is_empty() {
             return Err(ModuleError::Failed(format!(
-                "The following locales you've entered are not available on your system: {}",
+                "The following locales you have entered are not available on your system: {}",
                 unavailable.join(", ")
             )));
         }
@@ -173,6 +174,8 @@ impl Resource for LocaleGen {
         let word = |p: bool| if p { "present" } else { "absent" }.to_string();
         plan.change("state", Some(word(present)), Some(word(want)));
         if !self.ubuntu {
+            let text = std::fs::read_to_string(LOCALE_GEN)
+                .map_err(|e| ModuleError::io(format!("cannot read {LOCALE_GEN}"), e))?;
             let new = set_locales(&text, self.names(), want);
             if want_diff && new != text {
                 plan.content.push(ContentDiff {
@@ -229,6 +232,14 @@ impl Resource for LocaleGen {
 
     fn values(&self, values: &mut Map<String, Value>) {
         values.insert("name".into(), Value::from(self.names().to_vec()));
+        // Which of the module's two ways it took (community.general 10.2 and later).
+        values.insert("ubuntu_mode".into(), self.ubuntu.into());
+        let mechanism = if self.ubuntu {
+            "ubuntu_legacy"
+        } else {
+            "glibc"
+        };
+        values.insert("mechanism".into(), mechanism.into());
     }
 }
 

@@ -43,6 +43,10 @@ pub(crate) struct Make {
     stdout: String,
     #[serde(skip)]
     stderr: String,
+    /// The last run's output as it came, which a failure reports (Ansible's `run_command`
+    /// failing with `check_rc`); the module's own result strips trailing newlines.
+    #[serde(skip)]
+    raw_output: (String, String),
 }
 
 /// Python's `str()` of a parameter's value.
@@ -90,6 +94,10 @@ impl Make {
         };
         self.stdout = clean(&output.stdout);
         self.stderr = clean(&output.stderr);
+        self.raw_output = (
+            String::from_utf8_lossy(&output.stdout).into_owned(),
+            String::from_utf8_lossy(&output.stderr).into_owned(),
+        );
         Ok(output.status.code().unwrap_or(-1))
     }
 }
@@ -157,8 +165,8 @@ impl Resource for Make {
         if rc != 0 {
             let mut values = Map::new();
             values.insert("rc".into(), rc.into());
-            values.insert("stdout".into(), self.stdout.clone().into());
-            values.insert("stderr".into(), self.stderr.clone().into());
+            values.insert("stdout".into(), self.raw_output.0.clone().into());
+            values.insert("stderr".into(), self.raw_output.1.clone().into());
             values.insert("cmd".into(), self.command.join(" ").into());
             return Err(ModuleError::FailedWith {
                 msg: self.stderr.trim_end().to_string(),

@@ -113,19 +113,33 @@ impl Modprobe {
         root.join(path.trim_start_matches('/'))
     }
 
+    /// Ansible's failure when a file it must read is not there (a kernel without modules has
+    /// no `/proc/modules`): Python's own words, with the module's result.
+    fn unreadable(&self, path: &Path, e: &std::io::Error) -> ModuleError {
+        let text = e.to_string();
+        let msg = match e.raw_os_error() {
+            Some(code) => {
+                let message = text.split(" (os error").next().unwrap_or(&text);
+                format!("[Errno {code}] {message}: '{}'", path.display())
+            }
+            None => format!("{}: {text}", path.display()),
+        };
+        let mut values = Map::new();
+        self.values(&mut values);
+        ModuleError::FailedWith { msg, values }
+    }
+
     fn loaded(&self) -> Result<bool, ModuleError> {
         let proc_modules = self.at("/proc/modules");
-        let text = std::fs::read_to_string(&proc_modules).map_err(|e| {
-            ModuleError::Failed(format!("cannot read {}: {e}", proc_modules.display()))
-        })?;
+        let text = std::fs::read_to_string(&proc_modules)
+            .map_err(|e| self.unreadable(&proc_modules, &e))?;
         let prefix = format!("{} ", self.name().replace('-', "_"));
         if text.lines().any(|l| l.starts_with(&prefix)) {
             return Ok(true);
         }
         let release = std::fs::read_to_string("/proc/sys/kernel/osrelease").unwrap_or_default();
         let builtin = self.at(&format!("/lib/modules/{}/modules.builtin", release.trim()));
-        let text = std::fs::read_to_string(&builtin)
-            .map_err(|e| ModuleError::Failed(format!("cannot read {}: {e}", builtin.display())))?;
+        let text = std::fs::read_to_string(&builtin).map_err(|e| self.unreadable(&builtin, &e))?;
         let file = format!("/{}.ko", self.name());
         Ok(text.lines().any(|l| l.trim_end().ends_with(&file)))
     }

@@ -3,8 +3,9 @@
 //! `all_ipv6_addresses`, `default_ipv4`/`default_ipv6` (the route to 8.8.8.8 and to
 //! ipv6.google.com, as Ansible asks `ip route get`) and `locally_reachable_ips`. Where Ansible
 //! runs `ip`, settle asks the kernel the same questions over netlink (`netlink.rs`), so the
-//! values are the ones `ip` prints. Ansible's `features`/`timestamping` (from `ethtool`, when
-//! the host has it) are not gathered.
+//! values are the ones `ip` prints. When the host has `ethtool`, each interface also gets
+//! Ansible's `features` (`ethtool -k`), `timestamping`, `hw_timestamp_filters` and `phc_index`
+//! (`ethtool -T`), read from ethtool's own output as Ansible reads it.
 
 use std::fs;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
@@ -13,6 +14,7 @@ use std::path::Path;
 use serde_json::{Map, Value, json};
 
 use crate::netlink::{self, Address, IFA_F_SECONDARY, RT_TABLE_LOCAL, RTN_LOCAL, RTN_UNICAST};
+use crate::{bin_path, process};
 
 /// The destinations whose routes Ansible takes as the default ones.
 const DEFAULT_V4: Ipv4Addr = Ipv4Addr::new(8, 8, 8, 8);
@@ -120,7 +122,88 @@ fn device_facts(dir: &Path, device: &str) -> Map<String, Value> {
     {
         facts.insert("promisc".into(), (flags & 0x100 != 0).into());
     }
+    if let Some(ethtool) = bin_path::find("ethtool") {
+        ethtool_facts(&ethtool.display().to_string(), device, &mut facts);
+    }
     facts
+}
+
+/// What `ethtool -k` and `ethtool -T` say of an interface, added when each succeeds (as
+/// Ansible's `get_ethtool_data` adds them).
+fn ethtool_facts(ethtool: &str, device: &str, facts: &mut Map<String, Value>) {
+    if let Ok(ran) = process::run(&[ethtool, "-k", device], &[])
+        && ran.ok()
+    {
+        facts.insert(
+            "features".into(),
+            Value::Object(ethtool_features(&ran.stdout)),
+        );
+    }
+    if let Ok(ran) = process::run(&[ethtool, "-T", device], &[])
+        && ran.ok()
+    {
+        for (key, value) in ethtool_timestamping(&ran.stdout) {
+            facts.insert(key.into(), value);
+        }
+    }
+}
+
+/// `ethtool -k`'s lines `name: value` (sub-features indented), names with `-` turned into `_`;
+/// headings (ending in `:`) and lines without a value are left out.
+fn ethtool_features(stdout: &str) -> Map<String, Value> {
+    let mut features = Map::new();
+    for line in stdout.trim().lines() {
+        if line.is_empty() || line.ends_with(':') {
+            continue;
+        }
+        // Ansible splits on ": " and takes exactly two parts; a line that has not
+        // (ethtool prints none) is left out rather than failing the facts.
+        let mut parts = line.split(": ");
+        let (Some(key), Some(value), None) = (parts.next(), parts.next(), parts.next()) else {
+            continue;
+        };
+        if value.is_empty() {
+            continue;
+        }
+        features.insert(key.trim().replace('-', "_"), value.trim().into());
+    }
+    features
+}
+
+/// `ethtool -T`'s `SOF_TIMESTAMPING_*` and `HWTSTAMP_FILTER_*` names (lower case, in order)
+/// and the PTP hardware clock's index when it has one.
+fn ethtool_timestamping(stdout: &str) -> Vec<(&'static str, Value)> {
+    let names = |prefix: &str| -> Value {
+        let mut found = Vec::new();
+        let mut rest = stdout;
+        while let Some(at) = rest.find(prefix) {
+            let after = &rest[at + prefix.len()..];
+            let word: String = after
+                .chars()
+                .take_while(|c| c.is_alphanumeric() || *c == '_')
+                .collect();
+            if !word.is_empty() {
+                found.push(Value::from(word.to_lowercase()));
+            }
+            rest = &after[word.len()..];
+        }
+        Value::Array(found)
+    };
+    let mut out = vec![
+        ("timestamping", names("SOF_TIMESTAMPING_")),
+        ("hw_timestamp_filters", names("HWTSTAMP_FILTER_")),
+    ];
+    let clock = stdout
+        .split("PTP Hardware Clock: ")
+        .skip(1)
+        .find_map(|after| {
+            let digits: String = after.chars().take_while(char::is_ascii_digit).collect();
+            digits.parse::<i64>().ok()
+        });
+    if let Some(index) = clock {
+        out.push(("phc_index", index.into()));
+    }
+    out
 }
 
 /// An IPv4 address's facts: `{address, broadcast, netmask, network, prefix}`.
@@ -471,5 +554,43 @@ mod tests {
         assert_eq!(scope_name(254), "host");
         assert_eq!(interface_type("772"), "loopback");
         assert_eq!(interface_type("776"), "unknown");
+    }
+
+    #[test]
+    fn ethtool_features_are_named_with_underscores_and_keep_fixed() {
+        let out = "Features for lo:\nrx-checksumming: on [fixed]\ntx-checksumming: on\n\ttx-checksum-ipv4: off [fixed]\n\ttx-checksum-ip-generic: on [fixed]\nscatter-gather: on\n";
+        let features = ethtool_features(out);
+        assert_eq!(
+            Value::Object(features),
+            json!({
+                "rx_checksumming": "on [fixed]",
+                "tx_checksumming": "on",
+                "tx_checksum_ipv4": "off [fixed]",
+                "tx_checksum_ip_generic": "on [fixed]",
+                "scatter_gather": "on",
+            })
+        );
+    }
+
+    #[test]
+    fn ethtool_timestamping_takes_the_kernel_names_and_the_clock() {
+        // ethtool 5 (ioctl) names the flags; ethtool 6 (netlink) prints no such names.
+        let old = "Time stamping parameters for eth0:\nCapabilities:\n\thardware-transmit     (SOF_TIMESTAMPING_TX_HARDWARE)\n\tsoftware-receive      (SOF_TIMESTAMPING_RX_SOFTWARE)\nPTP Hardware Clock: 2\nHardware Transmit Timestamp Modes:\n\toff                   (HWTSTAMP_TX_OFF)\nHardware Receive Filter Modes:\n\tnone                  (HWTSTAMP_FILTER_NONE)\n\tall                   (HWTSTAMP_FILTER_ALL)\n";
+        assert_eq!(
+            ethtool_timestamping(old),
+            vec![
+                ("timestamping", json!(["tx_hardware", "rx_software"])),
+                ("hw_timestamp_filters", json!(["none", "all"])),
+                ("phc_index", json!(2)),
+            ]
+        );
+        let new = "Time stamping parameters for lo:\nCapabilities:\n\tsoftware-transmit\n\tsoftware-receive\nPTP Hardware Clock: none\nHardware Transmit Timestamp Modes: none\nHardware Receive Filter Modes: none\n";
+        assert_eq!(
+            ethtool_timestamping(new),
+            vec![
+                ("timestamping", json!([])),
+                ("hw_timestamp_filters", json!([]))
+            ]
+        );
     }
 }

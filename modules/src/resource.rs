@@ -78,6 +78,9 @@ pub(crate) trait Resource: DeserializeOwned {
     }
     /// Told before `check` whether this is a dry run, for modules that say more in one.
     fn dry_run(&mut self, _check_mode: bool) {}
+    /// Told before `check` whether `--diff` asked for differences, for modules whose result
+    /// carries a `diff` only then (`check` is asked for one in every dry run too).
+    fn diff_mode(&mut self, _diff: bool) {}
 }
 
 /// Deserializes a module's arguments, converting types as Ansible's argument spec does
@@ -102,6 +105,7 @@ pub(crate) fn run<R: Resource>(request: &Request) -> Result<Outcome, ModuleError
     let mut resource: R = parse_args(&request.module, &request.args)?;
     resource.validate()?;
     resource.dry_run(request.check_mode);
+    resource.diff_mode(request.diff);
     let plan = resource.check(request.diff || request.check_mode)?;
     if (!plan.is_empty() || !plan.quiet.is_empty()) && !request.check_mode {
         resource.apply(&plan)?;

@@ -223,12 +223,21 @@ pub(super) fn synchronize(ctx: &ActionContext) -> Result<ActionResult, String> {
     cmd.push(format!("--out-format={CHANGED_MARKER}%i %n%L"));
     cmd.push(src);
     cmd.push(dest);
-    // The command as Ansible shows it: words quoted for a shell.
-    let shown = cmd
-        .iter()
-        .map(|w| shell_quote(w))
-        .collect::<Vec<_>>()
-        .join(" ");
+    // rsync and ssh by their full paths on the machine that runs them, as the module's
+    // `get_bin_path` finds them (known here only when that is this one).
+    if runs_locally {
+        if let Some(path) = full_path(&cmd[0]) {
+            cmd[0] = path;
+        }
+        for word in cmd.iter_mut() {
+            if let Some(rest) = word.strip_prefix("--rsh=ssh ")
+                && let Some(ssh) = full_path("ssh")
+            {
+                *word = format!("--rsh={} {rest}", shell_quote(&ssh));
+            }
+        }
+    }
+    let shown = shown_command(&cmd);
 
     let (rc, stdout, stderr) = if runs_locally {
         run_here(&cmd)?
@@ -257,6 +266,7 @@ pub(super) fn synchronize(ctx: &ActionContext) -> Result<ActionResult, String> {
     let lines: Vec<&str> = clean.split('\n').filter(|l| !l.is_empty()).collect();
     let mut result = json!({
         "changed": changed,
+        "failed": false,
         "msg": clean,
         "rc": 0,
         "cmd": shown,
@@ -418,6 +428,46 @@ fn known_hosts_file(options: &str) -> Option<String> {
 }
 
 /// rsync on the controller.
+/// The command as the module puts it together and shows it: the values of `--rsh`,
+/// `--rsync-path` and `--out-format`, and the two paths, quoted for a shell; the other words as
+/// they are.
+fn shown_command(cmd: &[String]) -> String {
+    let paths = cmd.len().saturating_sub(2);
+    cmd.iter()
+        .enumerate()
+        .map(|(n, word)| {
+            if n >= paths {
+                return shell_quote(word);
+            }
+            for option in ["--rsh=", "--rsync-path=", "--out-format="] {
+                if let Some(value) = word.strip_prefix(option) {
+                    return format!("{option}{}", shell_quote(value));
+                }
+            }
+            word.clone()
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+/// A program's full path as Ansible's `get_bin_path` finds it (`PATH`, then the sbin
+/// folders); a name with a `/` is taken as it is.
+fn full_path(name: &str) -> Option<String> {
+    use std::os::unix::fs::PermissionsExt;
+    if name.contains('/') {
+        return None;
+    }
+    let path = std::env::var("PATH").unwrap_or_default();
+    path.split(':')
+        .filter(|d| !d.is_empty())
+        .chain(["/sbin", "/usr/sbin", "/usr/local/sbin"])
+        .map(|dir| std::path::Path::new(dir).join(name))
+        .find(|p| {
+            std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+        .map(|p| p.display().to_string())
+}
+
 fn run_here(cmd: &[String]) -> Result<(i64, String, String), String> {
     let out = std::process::Command::new(&cmd[0])
         .args(&cmd[1..])
