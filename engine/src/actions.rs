@@ -451,25 +451,26 @@ pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
             ctx.task.module_as_written
         ));
     }
-    let result = match crate::ansible_modules::action::find(ctx.task, ctx.play_dir) {
-        Some(ActionPlugin::Python(_)) => action_plugin(ctx),
-        _ => match python_connection(ctx) {
-            // A host reached through a Python connection plugin: the whole task runs in
-            // ansible-core's executor, which loads the plugin.
-            Some(plugin) => match crate::ansible_modules::ansible_core() {
-                Ok(_) => action_plugin(ctx),
-                Err(why) => Ok(failed(
-                    crate::ansible_modules::action::connection_without_ansible_core(
-                        &ctx.target.transport,
-                        &plugin,
-                        why,
-                    ),
-                )),
-            },
-            None => run_native(ctx),
-        },
     let plugin = crate::ansible_modules::action::find(ctx.task, ctx.play_dir);
-    let python_plugin = matches!(plugin, Some(ActionPlugin::Python(_)));
+    // A host reached through a Python connection plugin: the whole task runs in ansible-core's
+    // executor, which loads the plugin (and discovers the host's Python itself).
+    let connection_plugin = match plugin {
+        Some(ActionPlugin::Python(_)) => None,
+        _ => python_connection(ctx),
+    };
+    if let Some(plugin) = &connection_plugin
+        && let Err(why) = crate::ansible_modules::ansible_core()
+    {
+        return failed(
+            crate::ansible_modules::action::connection_without_ansible_core(
+                &ctx.target.transport,
+                plugin,
+                why,
+            ),
+        );
+    }
+    let python_plugin =
+        matches!(plugin, Some(ActionPlugin::Python(_))) || connection_plugin.is_some();
     // Interpreter discovery, before the module, when the task asks for it (Ansible's action
     // plugins discover by themselves).
     let discovered = match runs_python_module(&ctx.task.module) && !python_plugin {
@@ -556,6 +557,8 @@ fn python_connection(ctx: &ActionContext) -> Option<std::path::PathBuf> {
     }
     let role = ctx.task.role.as_ref().map(|r| r.path.as_path());
     crate::ansible_modules::action::connection_plugin(&ctx.target.transport, role, ctx.play_dir)
+}
+
 /// Whether Ansible runs this action through a Python module on the host (and so discovers the
 /// host's Python first): not the controller's own actions, `raw` or `script`.
 fn runs_python_module(module: &str) -> bool {
@@ -2078,8 +2081,6 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
     let var = |name: &str| -> Option<String> {
         let probe = Value::String(format!("{{{{ {name} | default(None) }}}}"));
         match templar().render(&probe, interpreter_scope(ctx)) {
-            Ok(Value::String(s)) if !s.is_empty() && s != "None" => Some(s),
-        match templar().render(&probe, ctx.scope) {
             Ok(Value::String(s)) if !s.is_empty() && s != "None" && s != OMIT => Some(s),
             _ => None,
         }
@@ -2088,7 +2089,7 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
     if let Some((interpreter, _)) = &packed.shebang
         && !ansible_modules::is_python(interpreter)
         && let Some(base) = Path::new(interpreter).file_name().and_then(|n| n.to_str())
-        && let Err(e) = ctx.scope.get(&format!("ansible_{base}_interpreter"))
+        && let Err(e) = interpreter_scope(ctx).get(&format!("ansible_{base}_interpreter"))
     {
         return Err(format!("{}{}", NO_TASK_SUFFIX, e.message));
     }
