@@ -1,6 +1,7 @@
 //! Helpers for driving the `settle` binary on playbooks written into a scratch folder.
 #![allow(dead_code)]
 
+pub mod firewall;
 pub mod hosts;
 pub mod scenario;
 
