@@ -185,25 +185,13 @@ pub(super) fn with_modules(
             .filter(|t| *t > 0),
         _ => None,
     };
-    let mut facts = Value::Object(Map::new());
-    let mut warnings: Vec<Value> = Vec::new();
-    let mut deprecations: Vec<Value> = Vec::new();
-    let mut failed = Map::new();
-    let mut skipped = Map::new();
+    let mut gathered = Gathered::default();
     let dir = super::async_dir(ctx.scope)?;
     let mut jobs: Vec<(String, String)> = Vec::new();
     for module in modules {
         if is_setup(module) {
             match super::setup_for_gather_facts(ctx)? {
-                ActionResult::Done(result, _) => take(
-                    module,
-                    result,
-                    &mut facts,
-                    &mut warnings,
-                    &mut deprecations,
-                    &mut failed,
-                    &mut skipped,
-                ),
+                ActionResult::Done(result, _) => gathered.take(module, result),
                 other => return Ok(other),
             }
             continue;
@@ -214,12 +202,13 @@ pub(super) fn with_modules(
         if let Some(subset) = subset
             .filter(|s| !matches!(s, Value::Null) && *s != json!("all") && *s != json!(["all"]))
         {
-            warnings
+            gathered
+                .warnings
                 .push(format!("Not passing subset({}) to {module}", python_repr(&subset)).into());
         }
         for (key, word) in [("gather_timeout", "timeout"), ("filter", "filter")] {
             if let Some(value) = module_args.remove(key) {
-                warnings.push(
+                gathered.warnings.push(
                     format!("Not passing {word}({}) to {module}", python_repr(&value)).into(),
                 );
             }
@@ -258,15 +247,7 @@ pub(super) fn with_modules(
                 ..*ctx
             };
             match super::run(&sub) {
-                ActionResult::Done(result, _) => take(
-                    module,
-                    result,
-                    &mut facts,
-                    &mut warnings,
-                    &mut deprecations,
-                    &mut failed,
-                    &mut skipped,
-                ),
+                ActionResult::Done(result, _) => gathered.take(module, result),
                 ActionResult::Unreachable(msg) => return Ok(ActionResult::Unreachable(msg)),
                 ActionResult::Meta(_) => {}
             }
@@ -288,15 +269,7 @@ pub(super) fn with_modules(
         match super::run(&sub) {
             ActionResult::Done(result, _) => match result.get("ansible_job_id") {
                 Some(jid) => jobs.push((module.clone(), crate::value_text(jid))),
-                None => take(
-                    module,
-                    result,
-                    &mut facts,
-                    &mut warnings,
-                    &mut deprecations,
-                    &mut failed,
-                    &mut skipped,
-                ),
+                None => gathered.take(module, result),
             },
             ActionResult::Unreachable(msg) => return Ok(ActionResult::Unreachable(msg)),
             ActionResult::Meta(_) => {}
@@ -324,15 +297,7 @@ pub(super) fn with_modules(
                     ] {
                         result.remove(key);
                     }
-                    take(
-                        module,
-                        result,
-                        &mut facts,
-                        &mut warnings,
-                        &mut deprecations,
-                        &mut failed,
-                        &mut skipped,
-                    );
+                    gathered.take(module, result);
                     jobs.remove(i);
                 }
                 ActionResult::Unreachable(msg) => return Ok(ActionResult::Unreachable(msg)),
@@ -343,74 +308,100 @@ pub(super) fn with_modules(
             std::thread::sleep(std::time::Duration::from_millis(200));
         }
     }
-    let mut result = Map::new();
-    if let Value::Object(facts) = &mut facts {
-        facts.insert("_ansible_facts_gathered".into(), true.into());
-    }
-    result.insert("ansible_facts".into(), facts);
-    result.insert("changed".into(), false.into());
-    if !skipped.is_empty() {
-        let names: Vec<&str> = skipped.keys().map(String::as_str).collect();
-        result.insert(
-            "msg".into(),
-            format!("The following modules were skipped: {}.", names.join(", ")).into(),
-        );
-        if skipped.len() == modules.len() {
-            result.insert("skipped".into(), true.into());
-        }
-        result.insert("skipped_modules".into(), Value::Object(skipped));
-    }
-    let any_failed = !failed.is_empty();
-    if any_failed {
-        let names: Vec<&str> = failed.keys().map(String::as_str).collect();
-        result.insert(
-            "msg".into(),
-            format!(
-                "The following modules failed to execute: {}.",
-                names.join(", ")
-            )
-            .into(),
-        );
-        result.insert("failed_modules".into(), Value::Object(failed));
-    }
-    result.insert("failed".into(), any_failed.into());
-    if !warnings.is_empty() {
-        result.insert("warnings".into(), Value::Array(warnings));
-    }
-    if !deprecations.is_empty() {
-        result.insert("deprecations".into(), Value::Array(deprecations));
-    }
-    Ok(ActionResult::Done(result, Default::default()))
+    Ok(ActionResult::Done(
+        gathered.into_result(modules.len()),
+        Default::default(),
+    ))
 }
 
-/// One fact module's result into the gathering's: its facts merged (on success), its notices
-/// kept, a failure or skip filed under the module's name.
-fn take(
-    module: &str,
-    mut result: Map<String, Value>,
-    facts: &mut Value,
-    warnings: &mut Vec<Value>,
-    deprecations: &mut Vec<Value>,
-    failed: &mut Map<String, Value>,
-    skipped: &mut Map<String, Value>,
-) {
-    let flag = |r: &Map<String, Value>, k: &str| r.get(k).is_some_and(crate::template::json_truthy);
-    if flag(&result, "failed") {
-        failed.insert(module.to_string(), Value::Object(result));
-        return;
+/// What the fact modules of one gathering returned, merged as Ansible merges them.
+struct Gathered {
+    facts: Value,
+    warnings: Vec<Value>,
+    deprecations: Vec<Value>,
+    failed: Map<String, Value>,
+    skipped: Map<String, Value>,
+}
+
+impl Default for Gathered {
+    fn default() -> Self {
+        Gathered {
+            facts: Value::Object(Map::new()),
+            warnings: Vec::new(),
+            deprecations: Vec::new(),
+            failed: Map::new(),
+            skipped: Map::new(),
+        }
     }
-    if flag(&result, "skipped") {
-        skipped.insert(module.to_string(), Value::Object(result));
-        return;
+}
+
+impl Gathered {
+    /// One fact module's result into the gathering's: its facts merged (on success), its
+    /// notices kept, a failure or skip filed under the module's name.
+    fn take(&mut self, module: &str, mut result: Map<String, Value>) {
+        let flag =
+            |r: &Map<String, Value>, k: &str| r.get(k).is_some_and(crate::template::json_truthy);
+        if flag(&result, "failed") {
+            self.failed
+                .insert(module.to_string(), Value::Object(result));
+            return;
+        }
+        if flag(&result, "skipped") {
+            self.skipped
+                .insert(module.to_string(), Value::Object(result));
+            return;
+        }
+        if let Some(Value::Array(list)) = result.remove("warnings") {
+            self.warnings.extend(list);
+        }
+        if let Some(Value::Array(list)) = result.remove("deprecations") {
+            self.deprecations.extend(list);
+        }
+        if let Some(returned) = result.get("ansible_facts") {
+            merge_facts(&mut self.facts, returned);
+        }
     }
-    if let Some(Value::Array(list)) = result.remove("warnings") {
-        warnings.extend(list);
-    }
-    if let Some(Value::Array(list)) = result.remove("deprecations") {
-        deprecations.extend(list);
-    }
-    if let Some(returned) = result.get("ansible_facts") {
-        merge_facts(facts, returned);
+
+    /// The gathering's result, for `modules` fact modules in all.
+    fn into_result(mut self, modules: usize) -> Map<String, Value> {
+        let mut result = Map::new();
+        if let Value::Object(facts) = &mut self.facts {
+            facts.insert("_ansible_facts_gathered".into(), true.into());
+        }
+        result.insert("ansible_facts".into(), self.facts);
+        result.insert("changed".into(), false.into());
+        if !self.skipped.is_empty() {
+            let names: Vec<&str> = self.skipped.keys().map(String::as_str).collect();
+            result.insert(
+                "msg".into(),
+                format!("The following modules were skipped: {}.", names.join(", ")).into(),
+            );
+            if self.skipped.len() == modules {
+                result.insert("skipped".into(), true.into());
+            }
+            result.insert("skipped_modules".into(), Value::Object(self.skipped));
+        }
+        let any_failed = !self.failed.is_empty();
+        if any_failed {
+            let names: Vec<&str> = self.failed.keys().map(String::as_str).collect();
+            result.insert(
+                "msg".into(),
+                format!(
+                    "The following modules failed to execute: {}.",
+                    names.join(", ")
+                )
+                .into(),
+            );
+            result.insert("failed_modules".into(), Value::Object(self.failed));
+        }
+        result.insert("failed".into(), any_failed.into());
+        if !self.warnings.is_empty() {
+            result.insert("warnings".into(), Value::Array(self.warnings));
+        }
+        if !self.deprecations.is_empty() {
+            result.insert("deprecations".into(), Value::Array(self.deprecations));
+        }
+        result
     }
 }
 
