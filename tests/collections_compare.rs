@@ -137,14 +137,7 @@ fn compare(hosts: &TestHosts, case: Case) {
     };
     let host = hosts.names()[case.host];
     let s = Scratch::new();
-    s.write(
-        "inv",
-        &hosts.inventory(
-            "root",
-            &["ansible_python_interpreter=/usr/bin/python3"],
-            &[],
-        ),
-    );
+    s.write("inv", &hosts.python_inventory());
     s.write("play.yml", &play(host, case.tasks));
     for (path, content) in case.files {
         if let Some(dir) = s.path(path).parent() {

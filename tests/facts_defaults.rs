@@ -112,14 +112,7 @@ fn a_module_cannot_set_the_discovered_interpreter_or_an_interpreter_variable() {
     let hosts = test_hosts();
     let host = hosts.names()[0];
     let s = Scratch::new();
-    s.write(
-        "inv",
-        &hosts.inventory(
-            "root",
-            &["ansible_python_interpreter=/usr/bin/python3"],
-            &[],
-        ),
-    );
+    s.write("inv", &hosts.python_inventory());
     s.write("library/echo_facts.py", ECHO_FACTS);
     s.write(
         "play.yml",
@@ -240,14 +233,7 @@ fn ansibles_modules_run_in_ansible_remote_tmp_and_leave_nothing_there() {
     let hosts = test_hosts();
     let host = hosts.names()[0];
     let s = Scratch::new();
-    s.write(
-        "inv",
-        &hosts.inventory(
-            "root",
-            &["ansible_python_interpreter=/usr/bin/python3"],
-            &[],
-        ),
-    );
+    s.write("inv", &hosts.python_inventory());
     s.write("library/say_tmpdir.py", SAY_TMPDIR);
     s.write(
         "play.yml",

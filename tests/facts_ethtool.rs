@@ -90,14 +90,7 @@ fn interface_features_and_timestamping_match_ansibles_when_the_host_has_ethtool(
     install_deb(hosts, host, &deb);
 
     let s = Scratch::new();
-    s.write(
-        "inv",
-        &hosts.inventory(
-            "root",
-            &["ansible_python_interpreter=/usr/bin/python3"],
-            &[],
-        ),
-    );
+    s.write("inv", &hosts.python_inventory());
     s.write(
         "facts.yml",
         &format!(

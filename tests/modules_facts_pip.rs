@@ -100,14 +100,7 @@ fn facts_modules_match_ansibles() {
         "python3 -c 'import apt' 2>/dev/null || DEBIAN_FRONTEND=noninteractive apt-get install -y -qq python3-apt >/dev/null 2>&1; true",
     );
     let s = Scratch::new();
-    s.write(
-        "inv",
-        &hosts.inventory(
-            "root",
-            &["ansible_python_interpreter=/usr/bin/python3"],
-            &[],
-        ),
-    );
+    s.write("inv", &hosts.python_inventory());
     s.write(
         "facts.yml",
         &format!(

@@ -156,6 +156,16 @@ impl TestHosts {
         s
     }
 
+    /// An inventory of the test hosts as root, where Ansible (and settle's Python fallback) runs
+    /// modules with the hosts' own Python 3, for comparisons with the real ansible-playbook.
+    pub fn python_inventory(&self) -> String {
+        self.inventory(
+            "root",
+            &["ansible_python_interpreter=/usr/bin/python3"],
+            &[],
+        )
+    }
+
     /// An inventory of the test hosts, logging in as `user`, with extra lines for the group vars
     /// and any extra host lines.
     pub fn inventory(&self, user: &str, vars: &[&str], extra_hosts: &[&str]) -> String {
