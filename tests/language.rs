@@ -5861,3 +5861,41 @@ action_groups:
     )
     .assert_code(0);
 }
+
+#[test]
+fn default_none_gives_none_as_jinja_does() {
+    // `default(None)` is None, by position or by name (it was '', silently: an argument that
+    // is none read as no argument); the other forms keep their meaning.
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: no
+  vars:
+    empty: ''
+  tasks:
+    - debug:
+        msg: \"{{ [nope | default(None), nope | default(default_value=None), empty | default('x', true), empty | default(boolean=true, default_value='y'), empty | d('z'), nope | d, {'a': nope | default(None)}] | to_json }}\"
+    - debug:
+        var: x
+      vars:
+        x: '{{ nope | default(None) }}'
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    assert!(
+        ours.stdout
+            .contains(r#""msg": "[null, null, \"x\", \"y\", \"\", \"\", {\"a\": null}]""#),
+        "{}",
+        ours.stdout
+    );
+    assert!(ours.stdout.contains("\"x\": null"), "{}", ours.stdout);
+    if let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") {
+        let theirs = s.ansible_stdout(&ansible_playbook, &args);
+        let tasks = |out: &str| out[..out.find("PLAY RECAP").unwrap_or(out.len())].to_string();
+        assert_eq!(tasks(&ours.stdout), tasks(&theirs));
+    }
+}

@@ -394,18 +394,24 @@ pub(super) fn register(env: &mut Environment<'static>) {
     for name in ["default", "d"] {
         env.add_filter(
             name,
-            |v: Value,
-             dv: Option<Value>,
-             boolean: Option<Value>,
-             kw: Kwargs|
-             -> Result<Value, Error> {
-                let dv = match dv {
-                    Some(d) => d,
-                    None => kw
-                        .get::<Option<Value>>("default_value")?
-                        .unwrap_or_else(|| Value::from("")),
+            |v: Value, args: minijinja::value::Rest<Value>, kw: Kwargs| -> Result<Value, Error> {
+                // By position as given: an `Option` argument would read `default(None)` as no
+                // argument at all (and give ''), where Jinja gives None.
+                if args.len() > 2 {
+                    return Err(Error::new(
+                        minijinja::ErrorKind::TooManyArguments,
+                        "default takes at most two arguments",
+                    ));
+                }
+                let dv = match args.first() {
+                    Some(d) => d.clone(),
+                    None => match kw.get::<Option<Value>>("default_value")? {
+                        Some(d) => d,
+                        None if kw.has("default_value") => Value::from(()),
+                        None => Value::from(""),
+                    },
                 };
-                let boolean = match boolean {
+                let boolean = match args.get(1) {
                     Some(b) => b.is_true(),
                     None => kw
                         .get::<Option<Value>>("boolean")?
