@@ -437,8 +437,9 @@ fn a_become_that_outlasts_the_ssh_timeout_is_unreachable_in_the_ssh_plugins_word
     let messages = run.messages();
     assert!(
         messages.len() == 1
-            && messages[0]
-                .starts_with("True Timeout (3s) waiting for privilege escalation prompt:"),
+            && messages[0].starts_with(
+                "True Task failed: Timeout (3s) waiting for privilege escalation prompt:"
+            ),
         "{}",
         run.stdout
     );

@@ -1480,8 +1480,9 @@ fn su_s_password_prompt_is_answered_and_a_wrong_password_named() {
     );
     assert!(msgs[2].starts_with("Missing su password"), "{}", run.stdout);
     assert!(
-        msgs[3].starts_with("Timed out waiting for become success or become password prompt.")
-            && msgs[3].ends_with(" True"),
+        msgs[3].starts_with(
+            "Task failed: Timed out waiting for become success or become password prompt."
+        ) && msgs[3].ends_with(" True"),
         "{}",
         run.stdout
     );
@@ -5896,6 +5897,57 @@ fn default_none_gives_none_as_jinja_does() {
     if let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") {
         let theirs = s.ansible_stdout(&ansible_playbook, &args);
         let tasks = |out: &str| out[..out.find("PLAY RECAP").unwrap_or(out.len())].to_string();
+        assert_eq!(tasks(&ours.stdout), tasks(&theirs));
+    }
+}
+
+#[test]
+fn an_unreachable_host_is_reported_and_registered_as_ansibles() {
+    // "Task failed: …" in results and registered values, an `exception` on the task (or on each
+    // item of a loop), a loop's items in its final UNREACHABLE! line, and under no_log all of
+    // it censored: printed byte for byte as ansible-playbook prints it.
+    let s = Scratch::new();
+    s.write(
+        "inv",
+        "fake ansible_connection=ssh ansible_host=settle-no-such-host.invalid\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: fake
+  gather_facts: no
+  tasks:
+    - ping:
+      register: one
+      ignore_unreachable: true
+    - lineinfile: path=/dev/null line={{ item }}
+      loop: [a, b]
+      register: looped
+      ignore_unreachable: true
+    - lineinfile: path=/dev/null line={{ item }}
+      loop: [hunter2-secret]
+      no_log: true
+      ignore_unreachable: true
+    - debug:
+        msg: \"{{ [one.msg, one.exception, looped.results[1].msg, looped.exception is undefined] }}\"
+",
+    );
+    let args = ["site.yml", "-i", "inv"];
+    let ours = s.settle(&args);
+    assert!(!ours.stdout.contains("hunter2"), "{}", ours.stdout);
+    assert!(
+        ours.stdout
+            .contains("\"Task failed: Failed to connect to the host via ssh: "),
+        "{}",
+        ours.stdout
+    );
+    if let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") {
+        let theirs = s.ansible_stdout(&ansible_playbook, &args);
+        let tasks = |out: &str| {
+            out[..out.find("PLAY RECAP").unwrap_or(out.len())]
+                .replace(&s.root(), "ROOT")
+                .to_string()
+        };
         assert_eq!(tasks(&ours.stdout), tasks(&theirs));
     }
 }

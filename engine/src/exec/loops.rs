@@ -252,7 +252,7 @@ impl PlayRun<'_> {
                 .unwrap_or(false);
                 ignore_unreachable = ignore_unreachable && ignore;
                 unreachable.get_or_insert_with(|| msg.clone());
-                r.result = json!({"changed": false, "unreachable": true, "msg": msg})
+                r.result = json!({"changed": false, "unreachable": true, "msg": super::results::task_failed(msg)})
                     .as_object()
                     .cloned()
                     .unwrap_or_default();

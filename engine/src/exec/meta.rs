@@ -123,7 +123,7 @@ impl PlayRun<'_> {
                 outcome.msg.as_deref().unwrap_or("fact gathering failed"),
             ),
             Err(ConnectionError::Unreachable(msg)) => {
-                let outcome = self.report_unreachable(host, FACTS, &msg);
+                let outcome = self.report_unreachable(host, FACTS, &msg, None);
                 // The play's `ignore_unreachable` holds for its fact gathering too.
                 match bool_of(
                     "ignore_unreachable",
@@ -193,7 +193,7 @@ impl PlayRun<'_> {
             };
             let outcome = self.run_here_or_delegated(host, state, &task, scope, None);
             if let Some(reason) = &outcome.unreachable {
-                let outcome = self.report_unreachable(host, FACTS, reason);
+                let outcome = self.report_unreachable(host, FACTS, reason, None);
                 // The play's `ignore_unreachable` holds for its fact gathering too.
                 return match bool_of(
                     "ignore_unreachable",

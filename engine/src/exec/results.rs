@@ -24,10 +24,36 @@ pub(super) const NO_TRACEBACK: &str = "(traceback unavailable)";
 /// Ansible calls that an action's failure.
 pub(super) const ACTION_FAILED: &str = "_settle_action_failed";
 
+/// An unreachable host's message as Ansible 2.19 words it in results: the task's failure.
+pub(super) fn task_failed(msg: &str) -> String {
+    match msg.starts_with("Task failed: ") {
+        true => msg.to_string(),
+        false => format!("Task failed: {msg}"),
+    }
+}
+
+/// An unreachable result under no_log, as Ansible's callback shows it: censored, and so is
+/// each of a loop's items.
+pub(super) fn censored_unreachable(result: &Map<String, Value>) -> Value {
+    let mut shown = Map::new();
+    shown.insert("censored".into(), CENSORED.into());
+    shown.insert("changed".into(), false.into());
+    if let Some(Value::Array(items)) = result.get("results") {
+        let items = items
+            .iter()
+            .map(|_| json!({"censored": CENSORED, "changed": false, "exception": NO_TRACEBACK}))
+            .collect();
+        shown.insert("results".into(), Value::Array(items));
+    }
+    Value::Object(shown)
+}
+
 /// A registered failure has an `exception` (Ansible 2.19 gives every failed result one, so
 /// `result.exception is defined` holds), and so has each failed item of a loop.
-fn add_exception(result: &mut Map<String, Value>) {
-    if result.get("failed").is_some_and(json_truthy) {
+pub(super) fn add_exception(result: &mut Map<String, Value>) {
+    if result.get("failed").is_some_and(json_truthy)
+        || result.get("unreachable").is_some_and(json_truthy)
+    {
         result
             .entry("exception")
             .or_insert_with(|| NO_TRACEBACK.into());
@@ -267,6 +293,7 @@ impl PlayRun<'_> {
         host: &str,
         task: (&str, Option<&Location>),
         msg: &str,
+        shown: Option<&Value>,
     ) -> StepOutcome {
         self.record(
             host,
@@ -281,16 +308,18 @@ impl PlayRun<'_> {
         );
         self.engine.count(host, |s| s.unreachable += 1);
         // Ansible's `[ERROR]` block, but not for a loop (its items had theirs).
-        if msg != "All items completed" {
+        let looped = shown.is_some_and(|s| s.get("results").is_some());
+        if !looped {
             self.engine
                 .out
                 .task_error("", msg.trim_start_matches("Task failed: "), task.1);
         }
+        let plain = json!({"changed": false, "msg": task_failed(msg), "unreachable": true});
         self.engine.out.result(
             host,
             Status::Unreachable,
             None,
-            &json!({"changed": false, "msg": msg, "unreachable": true}),
+            shown.unwrap_or(&plain),
             false,
         );
         StepOutcome::Unreachable

@@ -205,7 +205,7 @@ impl PlayRun<'_> {
             Some(items) => self.run_loop(host, &state, task, (&scope, extra), items, no_log),
         };
         if let Some(msg) = unreachable {
-            return self.unreachable_task(host, task, &scope, result, &msg);
+            return self.unreachable_task(host, task, (&scope, no_log), result, &msg);
         }
         self.finish(
             host,
@@ -226,7 +226,7 @@ impl PlayRun<'_> {
         &self,
         host: &str,
         task: &Task,
-        scope: &Arc<Scope>,
+        (scope, no_log): (&Arc<Scope>, bool),
         mut result: Map<String, Value>,
         msg: &str,
     ) -> StepOutcome {
@@ -242,17 +242,40 @@ impl PlayRun<'_> {
             .flatten()
             .unwrap_or(false),
         };
+        // As Ansible 2.19 words and registers it: the task's failure, with an `exception`.
         let looped = result.contains_key("results");
-        if let Some(reg) = &task.keywords.register {
-            let registered = match looped {
-                true => Value::Object(result),
-                false => json!({"changed": false, "unreachable": true, "msg": msg}),
-            };
-            self.engine.hosts.get(host).set_task_var(reg, registered);
+        if !looped {
+            result = json!({"changed": false, "msg": super::results::task_failed(msg), "unreachable": true})
+                .as_object()
+                .cloned()
+                .unwrap_or_default();
         }
-        let msg = if looped { "All items completed" } else { msg };
-        let outcome =
-            self.report_unreachable(host, (&task.display_name(), Some(&task.location)), msg);
+        super::results::add_exception(&mut result);
+        if looped {
+            // Only its items have one.
+            result.remove("exception");
+        }
+        // Printed as the callback prints it: without the exception or a loop's `skipped`, a
+        // loop's items included, everything hidden under no_log.
+        let mut shown = result.clone();
+        shown.remove("exception");
+        shown.remove("skipped");
+        let shown = match no_log {
+            true => super::results::censored_unreachable(&shown),
+            false => Value::Object(shown),
+        };
+        if let Some(reg) = &task.keywords.register {
+            self.engine
+                .hosts
+                .get(host)
+                .set_task_var(reg, Value::Object(result));
+        }
+        let outcome = self.report_unreachable(
+            host,
+            (&task.display_name(), Some(&task.location)),
+            msg,
+            Some(&shown),
+        );
         match ignore {
             true => self.ignore_unreachable(host),
             false => outcome,
