@@ -5951,3 +5951,34 @@ fn an_unreachable_host_is_reported_and_registered_as_ansibles() {
         assert_eq!(tasks(&ours.stdout), tasks(&theirs));
     }
 }
+
+#[test]
+fn a_delegated_tasks_remote_user_sees_the_plays_variables() {
+    // Ansible renders it with the delegate's variables and the task's, the play's included
+    // (the copy target's `remote_user: '{{ remote_unprivileged_user }}'` over a delegated
+    // task); extra vars win over the delegate's inventory.
+    let s = Scratch::new();
+    s.write(
+        "hosts",
+        "h1 ansible_connection=local\nother ansible_connection=local who=nobody-such\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: h1
+  gather_facts: no
+  vars:
+    deploy_user: root
+  remote_user: '{{ deploy_user }}'
+  tasks:
+    - command: echo one
+      delegate_to: localhost
+    - command: echo two
+      delegate_to: other
+      remote_user: '{{ who }}'
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "-e", "who=root"]);
+    run.assert_code(0);
+    assert_eq!(run.recap("h1")["changed"], 2, "{}", run.stdout);
+}

@@ -369,15 +369,18 @@ impl PlayRun<'_> {
             .remote_user
             .as_ref());
         // As Ansible's executor: a delegated task's connection keywords are rendered with the
-        // delegate's variables and the task's, `inventory_hostname` still the task's host.
+        // delegate's variables and the task's (the play's, its roles' and blocks' included),
+        // `inventory_hostname` still the task's host. The delegate's inventory variables and
+        // facts stand over the task's host's; the task's and the extra vars over both.
         let user_scope = match delegate {
             None => scope.clone(),
-            Some((_, delegate_scope)) => {
-                let mut host_name = crate::Vars::new();
-                host_name.insert("inventory_hostname".into(), host.into());
-                delegate_scope
+            Some((name, _)) => {
+                let to = self.engine.hosts.get(name);
+                scope
+                    .with_layer_of(Layer::template(to.inventory_vars()))
+                    .with_layer_of(Layer::data(to.facts()))
                     .with_layer_of(Layer::template(Arc::new(task.keywords.vars.clone())))
-                    .with_layer_of(Layer::data(Arc::new(host_name)))
+                    .with_layer_of(Layer::template(self.engine.hosts.extra_vars()))
             }
         };
         let exec_user = match super::delegate::remote_user_of(remote_user, &user_scope) {
