@@ -238,6 +238,18 @@ impl Task {
             && self.args.get("_raw_params").and_then(Value::as_str) == Some("role_complete")
     }
 
+    /// The name to look the module up by: the full name the `collections` search gave an
+    /// unqualified one, else the name as written.
+    pub fn lookup_name(&self) -> &str {
+        if self.module.split('.').count() >= 3
+            && short_module_name(&self.module_as_written) != self.module
+        {
+            &self.module
+        } else {
+            &self.module_as_written
+        }
+    }
+
     /// The name Ansible shows in `TASK [...]`: `role : name`, or the module when unnamed.
     pub fn display_name(&self) -> String {
         let name = self
@@ -444,12 +456,18 @@ pub struct Keywords {
     pub poll: Option<Value>,
     /// `throttle`: at most this many hosts run the task at once (a template; 0 is no limit).
     pub throttle: Option<Value>,
+    /// `collections`: where an unqualified module name is looked for first (a static list; the
+    /// nearest level that sets it wins, and a role starts from its own, not the play's).
+    pub collections: Option<Vec<String>>,
 }
 
 impl Keywords {
     /// Hands a parent's keywords (block, import, role, play) down to a child: conditions and tags
     /// add up, vars merge under the child's own, and the child's settings win over the parent's.
     pub fn inherit(&mut self, parent: &Keywords) {
+        if self.collections.is_none() {
+            self.collections = parent.collections.clone();
+        }
         let mut when = parent.when.clone();
         when.append(&mut self.when);
         self.when = when;

@@ -65,7 +65,7 @@ pub(crate) fn remember_role(role_path: &Path) {
 /// The action plugin a task's action names, if any (looked for once per name, role and
 /// playbook folder).
 pub(crate) fn find(task: &Task, play_dir: &Path) -> Option<ActionPlugin> {
-    let written = task.module_as_written.as_str();
+    let written = task.lookup_name();
     // settle's own names and ansible-core's: no plugin of the user's can be meant.
     if written.starts_with("ansible.builtin.") || written.contains("{{") || written.is_empty() {
         return None;

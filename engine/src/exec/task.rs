@@ -819,9 +819,9 @@ fn with_module_defaults<'t>(
     }
     // Then the groups the action is in, a later group's defaults over an earlier one's (the
     // action's own defaults win over all of them).
-    let fqcn = match task.module_as_written.split('.').count() {
-        n if n >= 3 && !task.module_as_written.starts_with("ansible.legacy.") => {
-            task.module_as_written.clone()
+    let fqcn = match task.lookup_name().split('.').count() {
+        n if n >= 3 && !task.lookup_name().starts_with("ansible.legacy.") => {
+            task.lookup_name().to_string()
         }
         _ => format!("ansible.builtin.{module}"),
     };
