@@ -2406,15 +2406,35 @@ fn in_collections(module: &str, list: &[String], play_dir: &Path) -> Option<Stri
                 return None;
             };
             let found = collection_roots(play_dir).into_iter().any(|root| {
-                let base = root.join(namespace).join(name).join("plugins");
+                let base = root.join(namespace).join(name);
                 ["modules", "action"].iter().any(|kind| {
-                    let dir = base.join(kind);
+                    let dir = base.join("plugins").join(kind);
                     dir.join(format!("{module}.py")).is_file()
                         || (*kind == "modules" && dir.join(module).is_file())
-                })
+                }) || routed(&base, module)
             });
             found.then(|| format!("{collection}.{module}"))
         })
+}
+
+/// Whether a collection's `meta/runtime.yml` routes this module or action name
+/// (`plugin_routing.modules.NAME` or `plugin_routing.action.NAME`): Ansible finds the name in
+/// the collection and follows the routing from there.
+fn routed(collection: &Path, name: &str) -> bool {
+    let file = collection.join("meta/runtime.yml");
+    if !file.is_file() {
+        return false;
+    }
+    let Ok(doc) = settle_yaml::load_file(&file) else {
+        return false;
+    };
+    let routing = doc.get("plugin_routing");
+    ["modules", "action"].iter().any(|kind| {
+        routing
+            .and_then(|r| r.get(kind))
+            .and_then(|k| k.get(name))
+            .is_some()
+    })
 }
 
 /// The `ansible_collections` folders: the playbook's `collections/`, then

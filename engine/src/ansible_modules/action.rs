@@ -331,6 +331,10 @@ fn request(call: &Call) -> Value {
         "diff": call.diff,
         "no_log": call.no_log,
     });
+    // The plugin is found by the task's `collections` search, as Ansible finds it.
+    if let Some(collections) = &task.keywords.collections {
+        task_ds["collections"] = json!(collections);
+    }
     if let Some(seconds) = call.timeout {
         task_ds["timeout"] = seconds.into();
     }
