@@ -5899,3 +5899,78 @@ fn default_none_gives_none_as_jinja_does() {
         assert_eq!(tasks(&ours.stdout), tasks(&theirs));
     }
 }
+
+#[test]
+fn collections_keyword_searches_listed_collections_for_unqualified_modules_as_ansible() {
+    // `collections:` on the play reaches its blocks and tasks (the nearest list wins; an empty
+    // one searches nothing); a role takes its meta/main.yml's list, not the play's; a collection
+    // that has the module wins over the builtin of that name; a `module_defaults` key that is
+    // not qualified names the builtin, not what the search found.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "collections/ansible_collections/ns/coll/plugins/modules/ping.py",
+        "\
+#!/usr/bin/python
+from ansible.module_utils.basic import AnsibleModule
+def main():
+    m = AnsibleModule(argument_spec=dict(data=dict(default='x')))
+    m.exit_json(changed=False, ping='coll', data=m.params['data'])
+main()
+",
+    );
+    s.write("roles/listing/meta/main.yml", "collections: [ns.coll]\n");
+    let role_tasks = "- ping:\n  register: r\n- debug: msg=\"role {{ r.ping }}\"\n";
+    s.write("roles/listing/tasks/main.yml", role_tasks);
+    s.write("roles/plain/tasks/main.yml", role_tasks);
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: false
+  collections: [ns.coll]
+  tasks:
+    - ping:
+      register: a
+    - debug: msg=\"play {{ a.ping }}\"
+    - block:
+        - ping:
+          register: b
+        - debug: msg=\"block {{ b.ping }}\"
+      collections: [ansible.builtin]
+    - ping:
+      collections: []
+      register: c
+    - debug: msg=\"task {{ c.ping }}\"
+    - import_role: name=listing
+    - import_role: name=plain
+    - ping:
+      module_defaults:
+        ping: {data: builtin}
+        ns.coll.ping: {data: collection}
+      register: d
+    - debug: msg=\"defaults {{ d.data }}\"
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle_with_env(&args, &[("SETTLE_ANSIBLE_PYTHON", &python)]);
+    ours.assert_code(0);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    for msg in [
+        "play coll",
+        "block pong",
+        "task pong",
+        "role coll",
+        "role pong",
+        "defaults collection",
+    ] {
+        assert!(theirs.contains(msg), "{msg}: {theirs}");
+    }
+    let tasks = |out: &str| out[..out.find("PLAY RECAP").unwrap_or(out.len())].to_string();
+    assert_eq!(tasks(&ours.stdout), tasks(&theirs));
+}
