@@ -2411,7 +2411,7 @@ fn in_collections(module: &str, list: &[String], play_dir: &Path) -> Option<Stri
                     let dir = base.join("plugins").join(kind);
                     dir.join(format!("{module}.py")).is_file()
                         || (*kind == "modules" && dir.join(module).is_file())
-                }) || routed(&base, module)
+                }) || collection_routes(&base, module)
             });
             found.then(|| format!("{collection}.{module}"))
         })
@@ -2420,7 +2420,7 @@ fn in_collections(module: &str, list: &[String], play_dir: &Path) -> Option<Stri
 /// Whether a collection's `meta/runtime.yml` routes this module or action name
 /// (`plugin_routing.modules.NAME` or `plugin_routing.action.NAME`): Ansible finds the name in
 /// the collection and follows the routing from there.
-fn routed(collection: &Path, name: &str) -> bool {
+pub fn collection_routes(collection: &Path, name: &str) -> bool {
     let file = collection.join("meta/runtime.yml");
     if !file.is_file() {
         return false;

@@ -171,7 +171,19 @@ fn collection_plugin(kind: PluginKind, fqcn: &str, play_dir: &Path) -> Option<Pa
             path = path.join(sub);
         }
         let path = path.join(format!("{}.py", parts[parts.len() - 1]));
-        path.is_file().then_some(path)
+        if path.is_file() {
+            return Some(path);
+        }
+        // A name the collection's meta/runtime.yml routes (a redirect, an `action_plugin`):
+        // ansible-core follows the routing when it runs the task.
+        let collection = root
+            .join("ansible_collections")
+            .join(parts[0])
+            .join(parts[1]);
+        (kind == PluginKind::Action
+            && parts.len() == 3
+            && settle_playbooks::collection_routes(&collection, parts[2]))
+        .then(|| collection.join("meta/runtime.yml"))
     })
 }
 

@@ -26,6 +26,19 @@ pub(super) const ACTION_FAILED: &str = "_settle_action_failed";
 
 /// A registered failure has an `exception` (Ansible 2.19 gives every failed result one, so
 /// `result.exception is defined` holds), and so has each failed item of a loop.
+/// Ansible's `strip_internal_keys` on a registered result: `_ansible_*` keys go at every depth
+/// (a module that echoes its arguments returns them).
+fn strip_internal_keys(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !k.starts_with("_ansible_"));
+            map.values_mut().for_each(strip_internal_keys);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_internal_keys),
+        _ => {}
+    }
+}
+
 fn add_exception(result: &mut Map<String, Value>) {
     if result.get("failed").is_some_and(json_truthy) {
         result
@@ -429,6 +442,7 @@ impl PlayRun<'_> {
         if let Some(reg) = &task.keywords.register {
             let mut registered = item.result;
             registered.retain(|k, _| !k.starts_with('_'));
+            registered.values_mut().for_each(strip_internal_keys);
             add_exception(&mut registered);
             match trusted_result(task, &registered) {
                 Some(trusted) => state.set_trusted_result(reg, Value::Object(trusted)),

@@ -802,8 +802,21 @@ fn with_module_defaults<'t>(
     let short = |name: &str| settle_playbooks::short_module_name(name).to_string();
     let mut by_module: std::collections::HashMap<String, &Value> = std::collections::HashMap::new();
     let mut groups: Vec<String> = Vec::new();
+    // `ansible.builtin.X` defaults are not for a task whose `X` is the playbook's own (an
+    // `action_plugins/` or `library/` one, which is `ansible.legacy.X`).
+    let written = task.lookup_name();
+    let legacy_override = || {
+        !written.starts_with("ansible.builtin.")
+            && (written.starts_with("ansible.legacy.") || !written.contains('.'))
+            && (crate::ansible_modules::action::find(task, play_dir).is_some()
+                || crate::ansible_modules::find(task, play_dir)
+                    .is_ok_and(|found| found.python_name.starts_with("ansible.legacy.")))
+    };
     for level in &task.keywords.module_defaults {
         for (module, args) in level {
+            if module.starts_with("ansible.builtin.") && legacy_override() {
+                continue;
+            }
             by_module.insert(short(module), args);
             if module.starts_with("group/") && !groups.contains(module) {
                 groups.push(module.clone());
@@ -822,6 +835,13 @@ fn with_module_defaults<'t>(
     let fqcn = match task.lookup_name().split('.').count() {
         n if n >= 3 && !task.lookup_name().starts_with("ansible.legacy.") => {
             task.lookup_name().to_string()
+        }
+        // A module of a `library/` folder is `ansible.legacy.NAME`, in no builtin group.
+        _ if !groups.is_empty()
+            && crate::ansible_modules::find(task, play_dir)
+                .is_ok_and(|found| found.python_name.starts_with("ansible.legacy.")) =>
+        {
+            format!("ansible.legacy.{module}")
         }
         _ => format!("ansible.builtin.{module}"),
     };
