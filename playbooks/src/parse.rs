@@ -885,7 +885,8 @@ fn parse_task_entry(
         .collections
         .as_ref()
         .or(inherited.collections.as_ref());
-    if let Some(fqcn) = search.and_then(|list| in_collections(&task.module, list, &scope.play_dir))
+    if let Some(fqcn) =
+        search.and_then(|list| in_collections(&task.module_as_written, list, &scope.play_dir))
     {
         task.module = fqcn;
     }

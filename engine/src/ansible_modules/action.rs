@@ -396,7 +396,7 @@ fn request(call: &Call) -> Value {
         }
     }
     json!({
-        "play_dir": call.play_dir,
+        "play_dir": std::path::absolute(call.play_dir).unwrap_or_else(|_| call.play_dir.to_path_buf()),
         "plugin_dirs": plugin_dirs,
         "search_path": search_path,
         "host": call.host,

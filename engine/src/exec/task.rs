@@ -883,6 +883,11 @@ fn with_module_defaults<'t>(
     for defaults in defaults {
         for (key, value) in defaults {
             if !task.args.contains_key(&key) {
+                // Ansible templates the defaults before the action sees any argument: a
+                // default that cannot render fails the task first.
+                if value.as_str().is_some_and(|t| t.contains("{{")) {
+                    templar().render(&value, scope).map_err(|e| e.message)?;
+                }
                 task.args.insert(key, value);
             }
         }
