@@ -88,6 +88,44 @@ fn collect(
     }
 }
 
+/// A collection module's name after its collection's `plugin_routing.modules.NAME.redirect`
+/// (followed while it names another collection module): Ansible resolves both a task's action
+/// and a `module_defaults` key this way before matching them.
+pub(crate) fn canonical_module(fqcn: &str, play_dir: &Path) -> String {
+    let mut name = fqcn.to_string();
+    let Ok(core) = ansible_core() else {
+        return name;
+    };
+    for _ in 0..8 {
+        let parts: Vec<&str> = name.split('.').collect();
+        let [ns, coll, module] = parts[..] else {
+            break;
+        };
+        if ns == "ansible" {
+            break;
+        }
+        let Some(runtime) = runtime_file(core, play_dir, ns, coll) else {
+            break;
+        };
+        let Ok(meta) = settle_yaml::load_file(&runtime) else {
+            break;
+        };
+        let target = meta
+            .get("plugin_routing")
+            .and_then(|r| r.get("modules"))
+            .and_then(|m| m.get(module))
+            .and_then(|m| m.get("redirect"))
+            .and_then(|r| r.as_str())
+            .filter(|t| t.split('.').count() == 3 && *t != name)
+            .map(str::to_string);
+        match target {
+            Some(target) => name = target,
+            None => break,
+        }
+    }
+    name
+}
+
 fn runtime_file(core: &AnsibleCore, play_dir: &Path, ns: &str, coll: &str) -> Option<PathBuf> {
     if (ns, coll) == ("ansible", "builtin") {
         return Some(core.package.join("config/ansible_builtin_runtime.yml"));

@@ -817,7 +817,13 @@ fn with_module_defaults<'t>(
             if module.starts_with("ansible.builtin.") && legacy_override() {
                 continue;
             }
-            by_module.insert(short(module), args);
+            let key = short(module);
+            if key.split('.').count() == 3 {
+                let canonical =
+                    crate::ansible_modules::action_groups::canonical_module(&key, play_dir);
+                by_module.insert(canonical, args);
+            }
+            by_module.insert(key, args);
             if module.starts_with("group/") && !groups.contains(module) {
                 groups.push(module.clone());
             }
@@ -826,7 +832,14 @@ fn with_module_defaults<'t>(
     // The `gather_facts` action passes its arguments to `setup`, whose defaults fill in what
     // neither the task nor the action's own defaults gave.
     let module = short(&task.module);
+    let canonical = match module.split('.').count() {
+        3 => crate::ansible_modules::action_groups::canonical_module(&module, play_dir),
+        _ => module.clone(),
+    };
     let mut names = vec![module.as_str()];
+    if canonical != module {
+        names.push(canonical.as_str());
+    }
     if module == "gather_facts" {
         names.push("setup");
     }
