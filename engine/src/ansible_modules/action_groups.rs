@@ -88,14 +88,38 @@ fn collect(
     }
 }
 
-/// A collection module's name after its collection's `plugin_routing.modules.NAME.redirect`
-/// (followed while it names another collection module): Ansible resolves both a task's action
-/// and a `module_defaults` key this way before matching them.
+/// A collection action's resolved name, as Ansible's `_resolve_action` gives it: the action
+/// plugin the collection's `plugin_routing.action` redirects lead to when that plugin exists,
+/// else the module its `plugin_routing.modules` redirects lead to. Both a task's action and a
+/// `module_defaults` key are resolved so before they are matched.
 pub(crate) fn canonical_module(fqcn: &str, play_dir: &Path) -> String {
-    let mut name = fqcn.to_string();
     let Ok(core) = ansible_core() else {
-        return name;
+        return fqcn.to_string();
     };
+    let action = follow(core, play_dir, "action", fqcn);
+    let has_plugin = |name: &str| {
+        let parts: Vec<&str> = name.split('.').collect();
+        let [ns, coll, plugin] = parts[..] else {
+            return false;
+        };
+        collection_roots(play_dir, core).iter().any(|root| {
+            root.join("ansible_collections")
+                .join(ns)
+                .join(coll)
+                .join("plugins/action")
+                .join(format!("{plugin}.py"))
+                .is_file()
+        })
+    };
+    if has_plugin(&action) {
+        return action;
+    }
+    follow(core, play_dir, "modules", fqcn)
+}
+
+/// A name after the `plugin_routing.KIND.NAME.redirect`s of its collections.
+fn follow(core: &AnsibleCore, play_dir: &Path, kind: &str, fqcn: &str) -> String {
+    let mut name = fqcn.to_string();
     for _ in 0..8 {
         let parts: Vec<&str> = name.split('.').collect();
         let [ns, coll, module] = parts[..] else {
@@ -112,7 +136,7 @@ pub(crate) fn canonical_module(fqcn: &str, play_dir: &Path) -> String {
         };
         let target = meta
             .get("plugin_routing")
-            .and_then(|r| r.get("modules"))
+            .and_then(|r| r.get(kind))
             .and_then(|m| m.get(module))
             .and_then(|m| m.get("redirect"))
             .and_then(|r| r.as_str())
