@@ -7,6 +7,7 @@ use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
 use super::{AnsibleCore, ansible_core, collection_roots};
+use crate::Unpoisoned;
 
 /// The fully qualified actions of the group `name` (`testgroup`: ansible.builtin's;
 /// `ns.coll.testgroup`: that collection's). Empty when the group or its collection is not
@@ -117,15 +118,29 @@ pub(crate) fn canonical_module(fqcn: &str, play_dir: &Path) -> String {
     follow(core, play_dir, "modules", fqcn)
 }
 
-/// A name after the `plugin_routing.KIND.NAME.redirect`s of its collections.
+/// A name after the `plugin_routing.KIND.NAME.redirect`s of its collections (ansible-core's
+/// own for `ansible.builtin`), remembered per name: the builtin runtime file is large.
 fn follow(core: &AnsibleCore, play_dir: &Path, kind: &str, fqcn: &str) -> String {
+    type Seen = std::sync::Mutex<std::collections::HashMap<(String, String, PathBuf), String>>;
+    static SEEN: std::sync::OnceLock<Seen> = std::sync::OnceLock::new();
+    let key = (kind.to_string(), fqcn.to_string(), play_dir.to_path_buf());
+    let seen = SEEN.get_or_init(Default::default);
+    if let Some(name) = seen.lock().unpoisoned().get(&key) {
+        return name.clone();
+    }
+    let name = follow_uncached(core, play_dir, kind, fqcn);
+    seen.lock().unpoisoned().insert(key, name.clone());
+    name
+}
+
+fn follow_uncached(core: &AnsibleCore, play_dir: &Path, kind: &str, fqcn: &str) -> String {
     let mut name = fqcn.to_string();
     for _ in 0..8 {
         let parts: Vec<&str> = name.split('.').collect();
         let [ns, coll, module] = parts[..] else {
             break;
         };
-        if ns == "ansible" {
+        if (ns, coll) == ("ansible", "legacy") {
             break;
         }
         let Some(runtime) = runtime_file(core, play_dir, ns, coll) else {

@@ -860,7 +860,17 @@ fn with_module_defaults<'t>(
     };
     for group in groups.iter().rev() {
         let name = group.trim_start_matches("group/");
-        if crate::ansible_modules::action_groups::actions_of(name, play_dir).contains(&fqcn) {
+        // Both sides resolved as Ansible resolves them (`formerly_core_ping` is the
+        // collection module ansible-core redirects it to).
+        let resolved = crate::ansible_modules::action_groups::canonical_module(&fqcn, play_dir);
+        if crate::ansible_modules::action_groups::actions_of(name, play_dir)
+            .iter()
+            .any(|a| {
+                *a == fqcn
+                    || crate::ansible_modules::action_groups::canonical_module(a, play_dir)
+                        == resolved
+            })
+        {
             names.push(group.as_str());
         }
     }
