@@ -862,13 +862,22 @@ fn with_module_defaults<'t>(
         let name = group.trim_start_matches("group/");
         // Both sides resolved as Ansible resolves them (`formerly_core_ping` is the
         // collection module ansible-core redirects it to).
-        let resolved = crate::ansible_modules::action_groups::canonical_module(&fqcn, play_dir);
+        // `gather_facts` hands the groups of `setup` on to it as well.
+        let mut ours = vec![fqcn.clone()];
+        if module == "gather_facts" {
+            ours.push("ansible.builtin.setup".into());
+        }
+        let resolved: Vec<String> = ours
+            .iter()
+            .map(|a| crate::ansible_modules::action_groups::canonical_module(a, play_dir))
+            .collect();
         if crate::ansible_modules::action_groups::actions_of(name, play_dir)
             .iter()
             .any(|a| {
-                *a == fqcn
-                    || crate::ansible_modules::action_groups::canonical_module(a, play_dir)
-                        == resolved
+                ours.contains(a)
+                    || resolved.contains(&crate::ansible_modules::action_groups::canonical_module(
+                        a, play_dir,
+                    ))
             })
         {
             names.push(group.as_str());
