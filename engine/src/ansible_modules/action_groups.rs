@@ -60,7 +60,12 @@ fn collect(
     else {
         return;
     };
+    let mut found_metadata = false;
     for entry in entries {
+        if entry.as_str().is_none() {
+            check_metadata(&entry.to_value(), found_metadata, fq_group);
+            found_metadata |= entry.get("metadata").is_some_and(|m| m.as_map().is_some());
+        }
         if let Some(action) = entry.as_str() {
             let action = match action.split('.').count() {
                 n if n >= 3 => action.to_string(),
@@ -163,6 +168,106 @@ fn follow_uncached(core: &AnsibleCore, play_dir: &Path, kind: &str, fqcn: &str) 
         }
     }
     name
+}
+
+/// Ansible's warnings for a group's `metadata` entry that is not `{metadata: {extend_group:
+/// NAME or [NAMES]}}`, kept for the run to show ([`take_warnings`]).
+fn check_metadata(entry: &serde_json::Value, found_before: bool, fq_group: &str) {
+    use serde_json::Value;
+    let mut problems = Vec::new();
+    let keys: Vec<&String> = entry
+        .as_object()
+        .map(|m| m.keys().collect())
+        .unwrap_or_default();
+    let metadata = entry.get("metadata");
+    if keys.len() != 1 || metadata.is_none() {
+        let mut sorted: Vec<&str> = keys.iter().map(|k| k.as_str()).collect();
+        sorted.sort();
+        problems.push(format!(
+            "The only expected key is metadata, but got keys: {}",
+            sorted.join(", ")
+        ));
+    } else if let Some(metadata) = metadata {
+        if found_before {
+            problems.push("The group contains multiple metadata entries.".to_string());
+        }
+        match metadata {
+            Value::Object(map) => {
+                let unexpected: Vec<&str> = map
+                    .keys()
+                    .filter(|k| *k != "extend_group")
+                    .map(String::as_str)
+                    .collect();
+                if !unexpected.is_empty() {
+                    problems.push(format!(
+                        "The metadata contains unexpected keys: {}",
+                        unexpected.join(", ")
+                    ));
+                }
+                if let Some(value) = map
+                    .get("extend_group")
+                    .filter(|v| !matches!(v, Value::String(_) | Value::Array(_)))
+                {
+                    problems.push(format!(
+                        "The metadata contains unexpected key types: extend_group is {} \
+                         (expected type list)",
+                        py_str(value)
+                    ));
+                }
+            }
+            other => problems.push(format!(
+                "The metadata is not a dictionary. Got {}",
+                py_str(other)
+            )),
+        }
+    }
+    if !problems.is_empty() {
+        problems.insert(
+            0,
+            format!(
+                "Invalid metadata was found for action_group {fq_group} while loading \
+                 module_defaults."
+            ),
+        );
+        WARNINGS.lock().unpoisoned().push(problems.join(" "));
+    }
+}
+
+/// A value as Python's `%s` shows it: a string bare, containers as their repr.
+fn py_str(value: &serde_json::Value) -> String {
+    match value {
+        serde_json::Value::String(s) => s.clone(),
+        other => py_repr(other),
+    }
+}
+
+fn py_repr(value: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match value {
+        Value::String(s) => format!("'{s}'"),
+        Value::Array(items) => format!(
+            "[{}]",
+            items.iter().map(py_repr).collect::<Vec<_>>().join(", ")
+        ),
+        Value::Object(map) => format!(
+            "{{{}}}",
+            map.iter()
+                .map(|(k, v)| format!("'{k}': {}", py_repr(v)))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Null => "None".into(),
+        other => other.to_string(),
+    }
+}
+
+static WARNINGS: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+/// The warnings reading action groups gave since the last call.
+pub(crate) fn take_warnings() -> Vec<String> {
+    std::mem::take(&mut *WARNINGS.lock().unpoisoned())
 }
 
 fn runtime_file(core: &AnsibleCore, play_dir: &Path, ns: &str, coll: &str) -> Option<PathBuf> {

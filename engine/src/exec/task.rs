@@ -141,7 +141,11 @@ impl PlayRun<'_> {
             Err(e) => return fail(e),
         };
         let aliased = resolve_alias(resolved.as_ref(), &self.play.dir);
-        let with_defaults = match with_module_defaults(aliased.as_ref(), &scope, &self.play.dir) {
+        let with_defaults = with_module_defaults(aliased.as_ref(), &scope, &self.play.dir);
+        for warning in crate::ansible_modules::action_groups::take_warnings() {
+            self.engine.out.warning_once(&warning);
+        }
+        let with_defaults = match with_defaults {
             Ok(t) => t,
             Err(e) => return fail(e),
         };
