@@ -1874,11 +1874,11 @@ fn an_old_style_library_module_needs_no_ansible_core() {
     let s = one_host();
     s.write(
         "library/shout.sh",
-        "#!/bin/sh\n# WANT_JSON\necho 'noise before'\nprintf '{\"changed\": true, \"args\": %s}\\n' \"$(cat \"$1\")\"\n",
+        "#!/bin/sh\n# WANT_JSON\necho 'noise before'\nprintf '{\"changed\": true, \"args\": %s, \"internal\": \"%s\"}\\n' \"$(cat \"$1\")\" \"$(grep -c _ansible_check_mode \"$1\")\"\n",
     );
     s.write(
         "site.yml",
-        "- hosts: all\n  gather_facts: false\n  tasks:\n    - shout: {word: hey}\n      register: r\n    - assert: {that: [r is changed, r.args.word == 'hey', not r.args._ansible_check_mode]}\n",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - shout: {word: hey}\n      register: r\n    - assert: {that: [r is changed, r.args.word == 'hey', r.internal == '1', r.args._ansible_check_mode is not defined]}\n",
     );
     let run = s.settle_with_env(
         &["site.yml", "-i", "hosts"],

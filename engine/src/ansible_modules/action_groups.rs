@@ -62,7 +62,11 @@ fn collect(
     };
     let mut found_metadata = false;
     for entry in entries {
-        if entry.as_str().is_none() {
+        // VALIDATE_ACTION_GROUP_METADATA, on unless turned off.
+        let validate = std::env::var("ANSIBLE_VALIDATE_ACTION_GROUP_METADATA").map_or(true, |v| {
+            crate::template::json_bool(&serde_json::Value::String(v))
+        });
+        if validate && entry.as_str().is_none() {
             check_metadata(&entry.to_value(), found_metadata, fq_group);
             found_metadata |= entry.get("metadata").is_some_and(|m| m.as_map().is_some());
         }
