@@ -240,6 +240,11 @@ const SETTINGS: &[Setting] = &[
     setting("defaults", "no_log", Some("ANSIBLE_NO_LOG")),
     setting(
         "defaults",
+        "validate_action_group_metadata",
+        Some("ANSIBLE_VALIDATE_ACTION_GROUP_METADATA"),
+    ),
+    setting(
+        "defaults",
         "error_on_missing_handler",
         Some("ANSIBLE_ERROR_ON_MISSING_HANDLER"),
     ),

@@ -635,8 +635,8 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
         .shift_remove("_variable_params")
         .unwrap_or_default();
     // Ansible names the module by its full name; settle's own modules are all builtins.
-    let fqcn = if task.module_as_written.contains('.') {
-        task.module_as_written.clone()
+    let fqcn = if task.lookup_name().contains('.') {
+        task.lookup_name().to_string()
     } else {
         format!("ansible.builtin.{}", task.module)
     };

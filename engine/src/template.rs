@@ -686,6 +686,9 @@ impl Templar {
     fn new() -> Self {
         let mut env = Environment::new();
         env.set_undefined_behavior(UndefinedBehavior::Strict);
+        // Jinja as Ansible sets it up never escapes: minijinja's default escapes by the
+        // template's name (`x.yml.j2` would quote every string as JSON).
+        env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
         // Only custom delimiters can make the syntax config fail, and these are the defaults.
         #[allow(clippy::expect_used)]
         env.set_syntax(

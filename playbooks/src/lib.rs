@@ -36,8 +36,8 @@ pub use settle_yaml::Location;
 
 pub use kv::parse_kv;
 pub use parse::{
-    StaticRenderer, TASK_KEYWORDS, load_included_role, load_playbook, load_tasks_file,
-    playbook_from_text, set_static_renderer,
+    StaticRenderer, TASK_KEYWORDS, collection_routes, load_included_role, load_playbook,
+    load_tasks_file, playbook_from_text, set_static_renderer,
 };
 
 /// Variables: names to values (values may be templates).
@@ -236,6 +236,18 @@ impl Task {
         self.module == "meta"
             && self.name.is_none()
             && self.args.get("_raw_params").and_then(Value::as_str) == Some("role_complete")
+    }
+
+    /// The name to look the module up by: the full name the `collections` search gave an
+    /// unqualified one, else the name as written.
+    pub fn lookup_name(&self) -> &str {
+        if self.module.split('.').count() >= 3
+            && short_module_name(&self.module_as_written) != self.module
+        {
+            &self.module
+        } else {
+            &self.module_as_written
+        }
     }
 
     /// The name Ansible shows in `TASK [...]`: `role : name`, or the module when unnamed.
@@ -444,12 +456,18 @@ pub struct Keywords {
     pub poll: Option<Value>,
     /// `throttle`: at most this many hosts run the task at once (a template; 0 is no limit).
     pub throttle: Option<Value>,
+    /// `collections`: where an unqualified module name is looked for first (a static list; the
+    /// nearest level that sets it wins, and a role starts from its own, not the play's).
+    pub collections: Option<Vec<String>>,
 }
 
 impl Keywords {
     /// Hands a parent's keywords (block, import, role, play) down to a child: conditions and tags
     /// add up, vars merge under the child's own, and the child's settings win over the parent's.
     pub fn inherit(&mut self, parent: &Keywords) {
+        if self.collections.is_none() {
+            self.collections = parent.collections.clone();
+        }
         let mut when = parent.when.clone();
         when.append(&mut self.when);
         self.when = when;

@@ -88,6 +88,7 @@ const BLOCK_KEYWORDS: &[&str] = &[
     "module_defaults",
     "notify",
     "throttle",
+    "collections",
 ];
 
 const PLAY_KEYWORDS: &[&str] = &[
@@ -761,6 +762,8 @@ fn parse_shared_keywords(
                 .ok_or_else(|| scope.error(node, name, format!("{key} must be a string")))
         };
         match key.as_str() {
+            // A static list: Ansible does not template it.
+            "collections" if !node.is_null() => kw.collections = Some(list_of_strings(node, false)),
             "when" => kw.when = list_of_values(node),
             "tags" => kw.tags = list_of_strings(node, true),
             "ignore_errors" => kw.ignore_errors = Some(value()),
@@ -877,6 +880,16 @@ fn parse_task_entry(
         return Ok(());
     }
     let mut task = parse_task(node, map, scope, name)?;
+    let search = task
+        .keywords
+        .collections
+        .as_ref()
+        .or(inherited.collections.as_ref());
+    if let Some(fqcn) =
+        search.and_then(|list| in_collections(&task.module_as_written, list, &scope.play_dir))
+    {
+        task.module = fqcn;
+    }
     if scope.handlers != Handlers::No
         && matches!(task.module.as_str(), "import_role" | "include_role")
     {
@@ -1373,7 +1386,8 @@ fn parse_task(
             "name" | "when" | "tags" | "ignore_errors" | "ignore_unreachable" | "become"
             | "become_user" | "become_method" | "become_exe" | "become_flags" | "no_log"
             | "run_once" | "environment" | "check_mode" | "diff" | "any_errors_fatal"
-            | "remote_user" | "connection" | "timeout" | "throttle" | "module_defaults" => {}
+            | "remote_user" | "connection" | "timeout" | "throttle" | "module_defaults"
+            | "collections" => {}
             "delegate_to" | "delegate_facts" => {}
             "loop" => set_loop(&mut keywords, None, value, scope, name)?,
             k if k.starts_with("with_") && k.len() > 5 => {
@@ -2057,6 +2071,14 @@ impl RoleLoader {
         with_handlers: bool,
     ) -> Result<(Vec<TaskNode>, Vec<Task>), PlaybookError> {
         let (name, path, tasks_from) = (&role.name, &role.path, files.tasks.as_str());
+        // A role does not take the play's `collections`: it searches its own collection (when
+        // it is in one), then those its `meta/main.yml` names.
+        let mut own_keywords = keywords.clone();
+        own_keywords.collections = Some(role_collections(
+            path,
+            meta.as_ref().and_then(|(doc, _)| doc.get("collections")),
+        ));
+        let keywords = &own_keywords;
         let (mut tasks, mut handlers) = (Vec::new(), Vec::new());
         let argument_specs = match files.validate {
             true => role_argument_specs(path, meta.as_ref().map(|(doc, _)| doc))?,
@@ -2348,6 +2370,91 @@ fn roles_path() -> Vec<PathBuf> {
                 PathBuf::from(format!("{home}{rest}"))
             }
             _ => PathBuf::from(p),
+        })
+        .collect()
+}
+
+/// The collections a role searches: its own (a role in
+/// `ansible_collections/NS/COLL/roles/NAME`), then those of its `meta/main.yml`.
+fn role_collections(path: &Path, meta: Option<&Node>) -> Vec<String> {
+    let mut list = Vec::new();
+    let parts: Vec<&str> = path
+        .components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .collect();
+    if let [.., "ansible_collections", namespace, collection, "roles", _] = parts[..] {
+        list.push(format!("{namespace}.{collection}"));
+    }
+    for name in meta.map(|n| list_of_strings(n, false)).unwrap_or_default() {
+        if !list.contains(&name) {
+            list.push(name);
+        }
+    }
+    list
+}
+
+/// An unqualified module name looked for in a `collections` list, as Ansible does: the first
+/// installed collection with that module or action plugin gives its full name. `None` leaves
+/// the name as it is (`ansible.builtin` and `ansible.legacy` are always searched last).
+fn in_collections(module: &str, list: &[String], play_dir: &Path) -> Option<String> {
+    if module.is_empty() || module.contains('.') || module.contains("{{") {
+        return None;
+    }
+    list.iter()
+        .filter(|c| !matches!(c.as_str(), "ansible.builtin" | "ansible.legacy"))
+        .find_map(|collection| {
+            let [namespace, name] = collection.split('.').collect::<Vec<_>>()[..] else {
+                return None;
+            };
+            let found = collection_roots(play_dir).into_iter().any(|root| {
+                let base = root.join(namespace).join(name);
+                ["modules", "action"].iter().any(|kind| {
+                    let dir = base.join("plugins").join(kind);
+                    dir.join(format!("{module}.py")).is_file()
+                        || (*kind == "modules" && dir.join(module).is_file())
+                }) || collection_routes(&base, module)
+            });
+            found.then(|| format!("{collection}.{module}"))
+        })
+}
+
+/// Whether a collection's `meta/runtime.yml` routes this module or action name
+/// (`plugin_routing.modules.NAME` or `plugin_routing.action.NAME`): Ansible finds the name in
+/// the collection and follows the routing from there.
+pub fn collection_routes(collection: &Path, name: &str) -> bool {
+    let file = collection.join("meta/runtime.yml");
+    if !file.is_file() {
+        return false;
+    }
+    let Ok(doc) = settle_yaml::load_file(&file) else {
+        return false;
+    };
+    let routing = doc.get("plugin_routing");
+    ["modules", "action"].iter().any(|kind| {
+        routing
+            .and_then(|r| r.get(kind))
+            .and_then(|k| k.get(name))
+            .is_some()
+    })
+}
+
+/// The `ansible_collections` folders: the playbook's `collections/`, then
+/// `ANSIBLE_COLLECTIONS_PATH` (default `~/.ansible/collections:/usr/share/ansible/collections`).
+fn collection_roots(play_dir: &Path) -> Vec<PathBuf> {
+    let configured = std::env::var("ANSIBLE_COLLECTIONS_PATH")
+        .or_else(|_| std::env::var("ANSIBLE_COLLECTIONS_PATHS"))
+        .unwrap_or_else(|_| "~/.ansible/collections:/usr/share/ansible/collections".into());
+    let home = std::env::var("HOME").unwrap_or_default();
+    std::iter::once(play_dir.join("collections"))
+        .chain(
+            configured
+                .split(':')
+                .filter(|d| !d.is_empty())
+                .map(|d| PathBuf::from(d.replacen('~', &home, usize::from(d.starts_with('~'))))),
+        )
+        .map(|root| match root.file_name().and_then(|n| n.to_str()) {
+            Some("ansible_collections") => root,
+            _ => root.join("ansible_collections"),
         })
         .collect()
 }

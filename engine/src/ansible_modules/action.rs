@@ -65,7 +65,7 @@ pub(crate) fn remember_role(role_path: &Path) {
 /// The action plugin a task's action names, if any (looked for once per name, role and
 /// playbook folder).
 pub(crate) fn find(task: &Task, play_dir: &Path) -> Option<ActionPlugin> {
-    let written = task.module_as_written.as_str();
+    let written = task.lookup_name();
     // settle's own names and ansible-core's: no plugin of the user's can be meant.
     if written.starts_with("ansible.builtin.") || written.contains("{{") || written.is_empty() {
         return None;
@@ -171,7 +171,19 @@ fn collection_plugin(kind: PluginKind, fqcn: &str, play_dir: &Path) -> Option<Pa
             path = path.join(sub);
         }
         let path = path.join(format!("{}.py", parts[parts.len() - 1]));
-        path.is_file().then_some(path)
+        if path.is_file() {
+            return Some(path);
+        }
+        // A name the collection's meta/runtime.yml routes (a redirect, an `action_plugin`):
+        // ansible-core follows the routing when it runs the task.
+        let collection = root
+            .join("ansible_collections")
+            .join(parts[0])
+            .join(parts[1]);
+        (kind == PluginKind::Action
+            && parts.len() == 3
+            && settle_playbooks::collection_routes(&collection, parts[2]))
+        .then(|| collection.join("meta/runtime.yml"))
     })
 }
 
@@ -331,6 +343,10 @@ fn request(call: &Call) -> Value {
         "diff": call.diff,
         "no_log": call.no_log,
     });
+    // The plugin is found by the task's `collections` search, as Ansible finds it.
+    if let Some(collections) = &task.keywords.collections {
+        task_ds["collections"] = json!(collections);
+    }
     if let Some(seconds) = call.timeout {
         task_ds["timeout"] = seconds.into();
     }
@@ -380,7 +396,7 @@ fn request(call: &Call) -> Value {
         }
     }
     json!({
-        "play_dir": call.play_dir,
+        "play_dir": std::path::absolute(call.play_dir).unwrap_or_else(|_| call.play_dir.to_path_buf()),
         "plugin_dirs": plugin_dirs,
         "search_path": search_path,
         "host": call.host,

@@ -218,7 +218,7 @@ pub(crate) const HOW_TO_GET: &str = "install ansible-core on the controller (`pi
 pub(crate) fn find(task: &Task, play_dir: &Path) -> Result<FoundModule, String> {
     let role = task.role.as_ref().map(|r| r.path.clone());
     let key = (
-        task.module_as_written.clone(),
+        task.lookup_name().to_string(),
         role.clone(),
         play_dir.to_path_buf(),
     );
@@ -228,7 +228,7 @@ pub(crate) fn find(task: &Task, play_dir: &Path) -> Result<FoundModule, String> 
     if let Some(role) = &role {
         remember_role(role);
     }
-    let found = find_uncached(&task.module_as_written, role.as_deref(), play_dir);
+    let found = find_uncached(task.lookup_name(), role.as_deref(), play_dir);
     state().lock().unpoisoned().found.insert(key, found.clone());
     found
 }

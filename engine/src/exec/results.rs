@@ -54,6 +54,21 @@ pub(super) fn add_exception(result: &mut Map<String, Value>) {
     if result.get("failed").is_some_and(json_truthy)
         || result.get("unreachable").is_some_and(json_truthy)
     {
+/// Ansible's `strip_internal_keys` on a registered result: `_ansible_*` keys go at every depth
+/// (a module that echoes its arguments returns them).
+fn strip_internal_keys(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !k.starts_with("_ansible_"));
+            map.values_mut().for_each(strip_internal_keys);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_internal_keys),
+        _ => {}
+    }
+}
+
+fn add_exception(result: &mut Map<String, Value>) {
+    if result.get("failed").is_some_and(json_truthy) {
         result
             .entry("exception")
             .or_insert_with(|| NO_TRACEBACK.into());
@@ -458,6 +473,7 @@ impl PlayRun<'_> {
         if let Some(reg) = &task.keywords.register {
             let mut registered = item.result;
             registered.retain(|k, _| !k.starts_with('_'));
+            registered.values_mut().for_each(strip_internal_keys);
             add_exception(&mut registered);
             match trusted_result(task, &registered) {
                 Some(trusted) => state.set_trusted_result(reg, Value::Object(trusted)),

@@ -141,7 +141,11 @@ impl PlayRun<'_> {
             Err(e) => return fail(e),
         };
         let aliased = resolve_alias(resolved.as_ref(), &self.play.dir);
-        let with_defaults = match with_module_defaults(aliased.as_ref(), &scope, &self.play.dir) {
+        let with_defaults = with_module_defaults(aliased.as_ref(), &scope, &self.play.dir);
+        for warning in crate::ansible_modules::action_groups::take_warnings() {
+            self.engine.out.warning_once(&warning);
+        }
+        let with_defaults = match with_defaults {
             Ok(t) => t,
             Err(e) => return fail(e),
         };
@@ -828,9 +832,28 @@ fn with_module_defaults<'t>(
     let short = |name: &str| settle_playbooks::short_module_name(name).to_string();
     let mut by_module: std::collections::HashMap<String, &Value> = std::collections::HashMap::new();
     let mut groups: Vec<String> = Vec::new();
+    // `ansible.builtin.X` defaults are not for a task whose `X` is the playbook's own (an
+    // `action_plugins/` or `library/` one, which is `ansible.legacy.X`).
+    let written = task.lookup_name();
+    let legacy_override = || {
+        !written.starts_with("ansible.builtin.")
+            && (written.starts_with("ansible.legacy.") || !written.contains('.'))
+            && (crate::ansible_modules::action::find(task, play_dir).is_some()
+                || crate::ansible_modules::find(task, play_dir)
+                    .is_ok_and(|found| found.python_name.starts_with("ansible.legacy.")))
+    };
     for level in &task.keywords.module_defaults {
         for (module, args) in level {
-            by_module.insert(short(module), args);
+            if module.starts_with("ansible.builtin.") && legacy_override() {
+                continue;
+            }
+            let key = short(module);
+            if key.split('.').count() == 3 {
+                let canonical =
+                    crate::ansible_modules::action_groups::canonical_module(&key, play_dir);
+                by_module.insert(canonical, args);
+            }
+            by_module.insert(key, args);
             if module.starts_with("group/") && !groups.contains(module) {
                 groups.push(module.clone());
             }
@@ -839,21 +862,54 @@ fn with_module_defaults<'t>(
     // The `gather_facts` action passes its arguments to `setup`, whose defaults fill in what
     // neither the task nor the action's own defaults gave.
     let module = short(&task.module);
+    let canonical = match module.split('.').count() {
+        3 => crate::ansible_modules::action_groups::canonical_module(&module, play_dir),
+        _ => module.clone(),
+    };
     let mut names = vec![module.as_str()];
+    if canonical != module {
+        names.push(canonical.as_str());
+    }
     if module == "gather_facts" {
         names.push("setup");
     }
     // Then the groups the action is in, a later group's defaults over an earlier one's (the
     // action's own defaults win over all of them).
-    let fqcn = match task.module_as_written.split('.').count() {
-        n if n >= 3 && !task.module_as_written.starts_with("ansible.legacy.") => {
-            task.module_as_written.clone()
+    let fqcn = match task.lookup_name().split('.').count() {
+        n if n >= 3 && !task.lookup_name().starts_with("ansible.legacy.") => {
+            task.lookup_name().to_string()
+        }
+        // A module of a `library/` folder is `ansible.legacy.NAME`, in no builtin group.
+        _ if !groups.is_empty()
+            && crate::ansible_modules::find(task, play_dir)
+                .is_ok_and(|found| found.python_name.starts_with("ansible.legacy.")) =>
+        {
+            format!("ansible.legacy.{module}")
         }
         _ => format!("ansible.builtin.{module}"),
     };
     for group in groups.iter().rev() {
         let name = group.trim_start_matches("group/");
-        if crate::ansible_modules::action_groups::actions_of(name, play_dir).contains(&fqcn) {
+        // Both sides resolved as Ansible resolves them (`formerly_core_ping` is the
+        // collection module ansible-core redirects it to).
+        // `gather_facts` hands the groups of `setup` on to it as well.
+        let mut ours = vec![fqcn.clone()];
+        if module == "gather_facts" {
+            ours.push("ansible.builtin.setup".into());
+        }
+        let resolved: Vec<String> = ours
+            .iter()
+            .map(|a| crate::ansible_modules::action_groups::canonical_module(a, play_dir))
+            .collect();
+        if crate::ansible_modules::action_groups::actions_of(name, play_dir)
+            .iter()
+            .any(|a| {
+                ours.contains(a)
+                    || resolved.contains(&crate::ansible_modules::action_groups::canonical_module(
+                        a, play_dir,
+                    ))
+            })
+        {
             names.push(group.as_str());
         }
     }
@@ -889,6 +945,11 @@ fn with_module_defaults<'t>(
     for defaults in defaults {
         for (key, value) in defaults {
             if !task.args.contains_key(&key) {
+                // Ansible templates the defaults before the action sees any argument: a
+                // default that cannot render fails the task first.
+                if value.as_str().is_some_and(|t| t.contains("{{")) {
+                    templar().render(&value, scope).map_err(|e| e.message)?;
+                }
                 task.args.insert(key, value);
             }
         }
