@@ -48,12 +48,6 @@ pub(super) fn censored_unreachable(result: &Map<String, Value>) -> Value {
     Value::Object(shown)
 }
 
-/// A registered failure has an `exception` (Ansible 2.19 gives every failed result one, so
-/// `result.exception is defined` holds), and so has each failed item of a loop.
-pub(super) fn add_exception(result: &mut Map<String, Value>) {
-    if result.get("failed").is_some_and(json_truthy)
-        || result.get("unreachable").is_some_and(json_truthy)
-    {
 /// Ansible's `strip_internal_keys` on a registered result: `_ansible_*` keys go at every depth
 /// (a module that echoes its arguments returns them).
 fn strip_internal_keys(value: &mut Value) {
@@ -67,8 +61,12 @@ fn strip_internal_keys(value: &mut Value) {
     }
 }
 
-fn add_exception(result: &mut Map<String, Value>) {
-    if result.get("failed").is_some_and(json_truthy) {
+/// A registered failure has an `exception` (Ansible 2.19 gives every failed result one, so
+/// `result.exception is defined` holds), and so has each failed item of a loop.
+pub(super) fn add_exception(result: &mut Map<String, Value>) {
+    if result.get("failed").is_some_and(json_truthy)
+        || result.get("unreachable").is_some_and(json_truthy)
+    {
         result
             .entry("exception")
             .or_insert_with(|| NO_TRACEBACK.into());
