@@ -302,9 +302,16 @@ pub fn expression(expr: &str) -> Cow<'_, str> {
 }
 
 fn expression_with(expr: &str, escape: bool) -> Cow<'_, str> {
-    if let Cow::Owned(captured) = dump_object_operands(expr, escape) {
-        return Cow::Owned(expression_with(&captured, escape).into_owned());
+    // Once: a `dump_object` whose operand was not rewritten stays as it is (a second pass
+    // would find it again, and never end).
+    match dump_object_operands(expr, escape) {
+        Cow::Owned(captured) => Cow::Owned(rewritten(&captured).into_owned()),
+        Cow::Borrowed(expr) => rewritten(expr),
     }
+}
+
+/// An expression's chains, unary pluses and template lookup arguments rewritten.
+fn rewritten(expr: &str) -> Cow<'_, str> {
     let expr = match unary_plus(expr) {
         Cow::Borrowed(expr) => template_lookup_args(expr),
         Cow::Owned(expr) => Cow::Owned(template_lookup_args(&expr).into_owned()),
@@ -964,6 +971,7 @@ fn dump_object_operands(expr: &str, escape: bool) -> Cow<'_, str> {
     }
     let mut out = expr.to_string();
     let mut from = 0;
+    let mut changed = false;
     while let Some(found) = out[from..].find(DUMP_OBJECT_FILTER) {
         let at = from + found;
         from = at + DUMP_OBJECT_FILTER.len();
@@ -981,8 +989,12 @@ fn dump_object_operands(expr: &str, escape: bool) -> Cow<'_, str> {
         let call = format!(" {DUMP_OBJECT}('{hex}', {escape}) ");
         out.replace_range(start..from, &call);
         from = start + call.len();
+        changed = true;
     }
-    Cow::Owned(out)
+    match changed {
+        true => Cow::Owned(out),
+        false => Cow::Borrowed(expr),
+    }
 }
 
 /// Where the operand of the filter whose `|` is at `end` starts.
@@ -1030,6 +1042,21 @@ fn operand_start(text: &str, end: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_dump_object_without_an_operand_is_left_as_written_and_the_rewrite_ends() {
+        // Found by fuzz/run: a filter name with nothing to capture made the rewrite start over
+        // on its own output, until the stack ran out.
+        for expr in [
+            "ansible._protomatter.dump_object(1)",
+            "| ansible._protomatter.dump_object",
+            "(| ansible._protomatter.dump_object) + +x",
+        ] {
+            assert_eq!(dump_object_operands(expr, false), Cow::Borrowed(expr));
+            let _ = expression(expr);
+        }
+        assert!(expression("x | ansible._protomatter.dump_object").contains("78"));
+    }
 
     #[test]
     fn a_call_after_a_wide_character_is_rewritten_without_a_panic() {
