@@ -374,17 +374,16 @@ impl PlayRun<'_> {
             .as_ref());
         // As Ansible's executor: a delegated task's connection keywords are rendered with the
         // delegate's variables and the task's (the play's, its roles' and blocks' included),
-        // `inventory_hostname` still the task's host. The delegate's inventory variables and
-        // facts stand over the task's host's; the task's and the extra vars over both.
+        // `inventory_hostname` still the task's host: the play's (its roles', the task's)
+        // variables with the delegate's host variables, never the task's host's (a fact set on
+        // the task's host is undefined there, as in Ansible's delegate_to target).
         let user_scope = match delegate {
             None => scope.clone(),
             Some((name, _)) => {
-                let to = self.engine.hosts.get(name);
-                scope
-                    .with_layer_of(Layer::template(to.inventory_vars()))
-                    .with_layer_of(Layer::data(to.facts()))
-                    .with_layer_of(Layer::template(Arc::new(task.keywords.vars.clone())))
-                    .with_layer_of(Layer::template(self.engine.hosts.extra_vars()))
+                let mut host_name = crate::Vars::new();
+                host_name.insert("inventory_hostname".into(), host.into());
+                self.scope(&self.engine.hosts.get(name), task, &[])
+                    .with_layer_of(Layer::data(Arc::new(host_name)))
             }
         };
         let exec_user = match super::delegate::remote_user_of(remote_user, &user_scope) {
