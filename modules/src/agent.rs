@@ -99,7 +99,8 @@ fn serve_calls(
                 return 2;
             }
         };
-        let outcome = crate::run(&call.request);
+        // The controller splits `stdout_lines` from `stdout` when it reads the reply.
+        let outcome = crate::run_without_lines(&call.request);
         // Keep serving even if the controller went away mid-call: the next read ends the loop.
         let _ = write_line(
             out,

@@ -250,14 +250,9 @@ pub(crate) fn run(request: &Request, shell: bool) -> Result<Outcome, ModuleError
     };
     let (stdout, stderr) = (clean(output.stdout), clean(output.stderr));
     values.insert("rc".into(), rc.into());
-    values.insert(
-        "stdout_lines".into(),
-        stdout.lines().collect::<Vec<_>>().into(),
-    );
-    values.insert(
-        "stderr_lines".into(),
-        stderr.lines().collect::<Vec<_>>().into(),
-    );
+    // No `stdout_lines`/`stderr_lines` here: as Ansible's controller does, they are split from
+    // the text where the result is kept (`crate::run` in-process, the controller for a result
+    // from a host's agent), so they are neither held twice on the host nor sent beside the text.
     values.insert("stdout".into(), stdout.into());
     values.insert("stderr".into(), stderr.into());
     let truncated = truncation_note(output.dropped, OUTPUT_CAP);
@@ -400,7 +395,10 @@ pub(crate) fn wait_for(
     };
     match status {
         Some(status) => {
-            let (stdout, stderr) = (taken(stdout), taken(stderr));
+            let (mut stdout, mut stderr) = (taken(stdout), taken(stderr));
+            if cap != usize::MAX {
+                Kept::share(&mut stdout, &mut stderr, cap, OUTPUT_LINE_CAP);
+            }
             Ok(Captured {
                 status,
                 stdout: stdout.bytes,
@@ -414,16 +412,20 @@ pub(crate) fn wait_for(
     }
 }
 
-/// How much of each of a command's streams is kept: 10 MiB, far more than a playbook reads
-/// from a command, and a bound on what a command that prints without end costs the host and
-/// the controller (the result travels and is kept there too). The rest is read and dropped,
+/// How much of a command's output is kept: 10 MiB, far more than a playbook reads from a
+/// command, and a bound on what a command that prints without end costs the host and the
+/// controller (the result travels and is kept there too). stdout and stderr share it: each may
+/// have all of it, but when both are long each keeps half (see [`Kept::share`]), so a command
+/// filling both streams costs what one filling one stream does. The rest is read and dropped,
 /// so the command never blocks on a full pipe, and the result says so (see [`truncation_note`]).
 pub(crate) const OUTPUT_CAP: usize = 10 << 20;
 
-/// How many lines of each stream are kept, besides the bytes: every line is also an item of
-/// `stdout_lines` (or `stderr_lines`), which costs far more than its bytes where it is held (on
-/// the host, and on the controller that keeps the result), so that 10 MiB of one-letter lines
-/// would cost hundreds of MB. 256 Ki lines are about 16 MB of `stdout_lines` at worst.
+/// How many lines of output are kept, besides the bytes (shared by the streams as the bytes
+/// are): every line is also an item of `stdout_lines` (or `stderr_lines`), which costs far more
+/// than its bytes where it is held (the controller that keeps the result, or the process that
+/// runs the module on the local connection), so that 10 MiB of one-letter lines would cost
+/// hundreds of MB. 256 Ki lines are about 30 MB of `stdout_lines` at worst. Lines end where
+/// Python's `str.splitlines()` ends them, as the controller splits them.
 pub(crate) const OUTPUT_LINE_CAP: usize = 1 << 18;
 
 /// A command's exit status and the output kept of it.
@@ -440,26 +442,58 @@ pub(crate) struct Captured {
 struct Kept {
     bytes: Vec<u8>,
     dropped: u64,
-    /// Newlines kept so far.
+    /// Line breaks kept so far.
     lines: usize,
+}
+
+/// Where the line breaks of `data` end (the index of each break's last byte), as Python's
+/// `str.splitlines()` sees them in UTF-8: `\n`, `\r` (`\r\n` is one break), `\v`, `\f`,
+/// `\x1c`-`\x1e`, U+0085, U+2028 and U+2029. `before` is the two bytes that came before `data`.
+fn line_breaks(data: &[u8], before: [u8; 2]) -> impl Iterator<Item = usize> + '_ {
+    (0..data.len()).filter(move |&i| {
+        let back = |n: usize| {
+            if i >= n {
+                data[i - n]
+            } else {
+                before[2 - (n - i)]
+            }
+        };
+        match data[i] {
+            b'\n' => back(1) != b'\r',
+            b'\r' | 0x0b | 0x0c | 0x1c..=0x1e => true,
+            0x85 => back(1) == 0xc2,
+            0xa8 | 0xa9 => back(1) == 0x80 && back(2) == 0xe2,
+            _ => false,
+        }
+    })
 }
 
 impl Kept {
     fn add(&mut self, data: &[u8], cap: usize) {
-        self.add_up_to(data, cap, OUTPUT_LINE_CAP);
+        let line_cap = if cap == usize::MAX {
+            usize::MAX
+        } else {
+            OUTPUT_LINE_CAP
+        };
+        self.add_up_to(data, cap, line_cap);
     }
 
-    /// Keeps what fits in `cap` bytes and `line_cap` lines (a line ends at its newline).
+    /// The two bytes kept last (for a break split between two reads).
+    fn last_two(&self) -> [u8; 2] {
+        match self.bytes.as_slice() {
+            [.., a, b] => [*a, *b],
+            [b] => [0, *b],
+            [] => [0, 0],
+        }
+    }
+
+    /// Keeps what fits in `cap` bytes and `line_cap` lines (a line ends at its break).
     fn add_up_to(&mut self, data: &[u8], cap: usize, line_cap: usize) {
         let mut room = cap.saturating_sub(self.bytes.len()).min(data.len());
         if self.lines >= line_cap {
             room = 0;
         }
-        for (at, _) in data[..room]
-            .iter()
-            .enumerate()
-            .filter(|(_, b)| **b == b'\n')
-        {
+        for at in line_breaks(&data[..room], self.last_two()) {
             self.lines += 1;
             if self.lines >= line_cap {
                 room = at + 1;
@@ -468,6 +502,38 @@ impl Kept {
         }
         self.bytes.extend_from_slice(&data[..room]);
         self.dropped += (data.len() - room) as u64;
+    }
+
+    /// Cuts what is kept to its first `cap` bytes and `line_cap` lines.
+    fn cut(&mut self, cap: usize, line_cap: usize) {
+        let mut keep = self.bytes.len().min(cap);
+        let mut lines = 0;
+        for at in line_breaks(&self.bytes[..keep], [0, 0]) {
+            lines += 1;
+            if lines >= line_cap {
+                keep = at + 1;
+                break;
+            }
+        }
+        self.dropped += (self.bytes.len() - keep) as u64;
+        self.bytes.truncate(keep);
+        self.bytes.shrink_to_fit();
+        self.lines = lines.min(self.lines);
+    }
+
+    /// Shares `cap` bytes and `line_cap` lines between two streams, each kept to `cap` and
+    /// `line_cap` on its own: a stream keeps what the other leaves, and at least half. Only
+    /// what was kept is looked at, so the cut is the same however the reads interleaved.
+    fn share(one: &mut Kept, other: &mut Kept, cap: usize, line_cap: usize) {
+        let budget = |of: &Kept| {
+            (
+                (cap / 2).max(cap.saturating_sub(of.bytes.len())),
+                (line_cap / 2).max(line_cap.saturating_sub(of.lines)),
+            )
+        };
+        let (for_one, for_other) = (budget(other), budget(one));
+        one.cut(for_one.0, for_one.1);
+        other.cut(for_other.0, for_other.1);
     }
 }
 
@@ -481,7 +547,8 @@ pub(crate) fn truncation_note(dropped: [u64; 2], cap: usize) -> Option<String> {
         .collect();
     (!parts.is_empty()).then(|| {
         format!(
-            "output truncated: settle keeps the first {} MiB and {} lines of each stream; {}",
+            "output truncated: settle keeps the first {} MiB and {} lines of output (stdout and \
+             stderr share them, each at least half); {}",
             cap >> 20,
             OUTPUT_LINE_CAP,
             parts.join(", ")
@@ -655,13 +722,55 @@ mod tests {
         });
         let out = crate::run(&Request::new("shell", args.as_object().unwrap().clone()));
         assert!(!out.failed, "{out:?}");
-        assert_eq!(out.values["stdout"].as_str().unwrap().len(), OUTPUT_CAP);
+        // stderr's "done\n" takes its 5 bytes of the 10 MiB the streams share.
+        assert_eq!(out.values["stdout"].as_str().unwrap().len(), OUTPUT_CAP - 5);
         assert_eq!(out.values["stderr"], "done");
+        assert_eq!(out.values["stderr_lines"], serde_json::json!(["done"]));
         assert!(
             out.msg
                 .unwrap()
-                .contains("stdout (the last 5000 bytes dropped)")
+                .contains("stdout (the last 5005 bytes dropped)")
         );
+    }
+
+    #[test]
+    fn lines_break_where_python_breaks_them_also_across_reads() {
+        let text = "a\nb\r\nc\rd\u{0b}e\u{85}f\u{2028}g\u{2029}h\u{1c}i";
+        let breaks: Vec<usize> = line_breaks(text.as_bytes(), [0, 0]).collect();
+        assert_eq!(breaks.len(), 8, "{breaks:?}");
+        // A `\r\n` or a U+2028 split between two reads is still one break.
+        let mut kept = Kept::default();
+        for piece in [&b"x\r"[..], b"\ny\xe2\x80", b"\xa8z"] {
+            kept.add_up_to(piece, 100, 100);
+        }
+        assert_eq!(kept.lines, 2);
+        // Ten thousand lone `\r`s are ten thousand lines: the line cap holds for them too.
+        let mut kept = Kept::default();
+        kept.add_up_to(&[b'\r'; 10_000], 1 << 20, 100);
+        assert_eq!((kept.bytes.len(), kept.dropped), (100, 9_900));
+    }
+
+    #[test]
+    fn two_long_streams_share_the_cap_and_a_short_one_leaves_the_rest_to_the_other() {
+        let stream = |bytes: &[u8]| {
+            let mut kept = Kept::default();
+            kept.add_up_to(bytes, 100, 10);
+            kept
+        };
+        // Both long: half each, whichever read first.
+        let (mut out, mut err) = (stream(&[b'o'; 300]), stream(&[b'e'; 300]));
+        Kept::share(&mut out, &mut err, 100, 10);
+        assert_eq!((out.bytes.len(), out.dropped), (50, 250));
+        assert_eq!((err.bytes.len(), err.dropped), (50, 250));
+        // One short: the other keeps the rest.
+        let (mut out, mut err) = (stream(&[b'o'; 300]), stream(b"done\n"));
+        Kept::share(&mut out, &mut err, 100, 10);
+        assert_eq!((out.bytes.len(), err.bytes.len()), (95, 5));
+        // Lines are shared the same way: 20 lines each, 5 kept each.
+        let (mut out, mut err) = (stream(&[b'\n'; 20]), stream(&[b'\n'; 20]));
+        Kept::share(&mut out, &mut err, 100, 10);
+        assert_eq!((out.bytes.len(), err.bytes.len()), (5, 5));
+        assert_eq!((out.dropped, err.dropped), (15, 15));
     }
 
     #[test]
@@ -674,7 +783,7 @@ mod tests {
         .unwrap();
         assert!(out.changed && !out.failed);
         assert_eq!(out.values["stdout"], "hi\n");
-        assert_eq!(out.values["stderr_lines"], serde_json::json!(["err"]));
+        assert_eq!(out.values["stderr"], "err\n");
         let args = serde_json::json!({"_raw_params": "exit 3"});
         let out = run_raw(&Request::new(
             "raw",

@@ -339,8 +339,18 @@ fn with_env_fallbacks(request: &Request) -> std::borrow::Cow<'_, Request> {
     std::borrow::Cow::Owned(request)
 }
 
-/// Runs one module call on this machine.
+/// Runs one module call on this machine, with `stdout_lines`/`stderr_lines` split from its
+/// output as Ansible's controller adds them.
 pub fn run(request: &Request) -> Outcome {
+    let mut outcome = run_without_lines(request);
+    add_output_lines(&mut outcome.values);
+    outcome
+}
+
+/// Runs one module call on this machine, without the `stdout_lines`/`stderr_lines` that
+/// [`run`] adds: the agent sends a result so, and the controller splits the lines from the text
+/// it received ([`add_output_lines`]), so they neither travel nor are held twice on the host.
+pub(crate) fn run_without_lines(request: &Request) -> Outcome {
     let request = &*with_env_fallbacks(request);
     // Modules that read a file, change it and write it back take turns on its folder, so two
     // runs editing one file at once do not lose each other's edits.
@@ -417,7 +427,7 @@ pub fn run(request: &Request) -> Outcome {
             "settle has no module named {other:?} on the host"
         ))),
     };
-    let mut outcome = result.unwrap_or_else(|e| match e {
+    result.unwrap_or_else(|e| match e {
         ModuleError::FailedWith { msg, values } => Outcome {
             values,
             ..Outcome::failed(msg)
@@ -426,38 +436,47 @@ pub fn run(request: &Request) -> Outcome {
             bad_arguments: matches!(e, ModuleError::Args(_)),
             ..Outcome::failed(e.to_string())
         },
-    });
-    add_output_lines(&mut outcome.values);
-    outcome
+    })
 }
 
 /// `stdout_lines`/`stderr_lines` beside a result's `stdout`/`stderr`, as Ansible's controller
 /// adds them to every module's result (failed ones too) that has not its own.
-fn add_output_lines(values: &mut Map<String, serde_json::Value>) {
+pub fn add_output_lines(values: &mut Map<String, serde_json::Value>) {
     for (text, lines) in [("stdout", "stdout_lines"), ("stderr", "stderr_lines")] {
         if values.contains_key(lines) {
             continue;
         }
         if let Some(value) = values.get(text) {
             // Python's `(value or '').splitlines()`: a value that is not text has no lines.
-            let split = value.as_str().map(python_splitlines).unwrap_or_default();
-            values.insert(lines.into(), split.into());
+            // Counted first, so the list is made once at its size (it can hold 256 Ki lines).
+            let text = value.as_str().unwrap_or_default();
+            let mut split = Vec::with_capacity(python_lines(text).count());
+            split.extend(python_lines(text).map(|line| Value::String(line.to_owned())));
+            values.insert(lines.into(), Value::Array(split));
         }
     }
 }
 
 /// Python's `str.splitlines()`: lines end at any of Python's line boundaries (`\r\n` is one).
+#[cfg(test)]
 fn python_splitlines(text: &str) -> Vec<String> {
+    python_lines(text).map(str::to_owned).collect()
+}
+
+/// The lines of `text` as Python's `str.splitlines()` splits them.
+fn python_lines(text: &str) -> impl Iterator<Item = &str> {
     const BREAKS: &[char] = &[
         '\n', '\r', '\u{0b}', '\u{0c}', '\u{1c}', '\u{1d}', '\u{1e}', '\u{85}', '\u{2028}',
         '\u{2029}',
     ];
-    let mut lines = Vec::new();
     let mut rest = text;
-    while !rest.is_empty() {
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
         match rest.find(BREAKS) {
             Some(at) => {
-                lines.push(rest[..at].to_string());
+                let line = &rest[..at];
                 let after = &rest[at..];
                 let width = if after.starts_with("\r\n") {
                     2
@@ -465,14 +484,15 @@ fn python_splitlines(text: &str) -> Vec<String> {
                     after.chars().next().map_or(1, char::len_utf8)
                 };
                 rest = &after[width..];
+                Some(line)
             }
             None => {
-                lines.push(rest.to_string());
+                let line = rest;
                 rest = "";
+                Some(line)
             }
         }
-    }
-    lines
+    })
 }
 
 #[cfg(test)]

@@ -323,13 +323,16 @@ impl AgentPipe {
             .await
             .map_err(io_lost)?;
         self.writer.flush().await.map_err(io_lost)?;
-        let reply = read_reply(&mut self.reader).await?;
+        let mut reply = read_reply(&mut self.reader).await?;
         if reply.id != id {
             return Err(ConnectionError::Failed(format!(
                 "agent: reply {} to call {id}",
                 reply.id
             )));
         }
+        // The agent sends `stdout` without `stdout_lines` (and `stderr` likewise): they are
+        // split here, as Ansible's controller splits them, so a command's output travels once.
+        settle_modules::add_output_lines(&mut reply.outcome.values);
         Ok(reply.outcome)
     }
 }
