@@ -29,6 +29,8 @@ mod vault_cli;
 /// Exit codes, as `ansible-playbook` gives them.
 const EXIT_ERROR: u8 = 1;
 const EXIT_PARSE: u8 = 4;
+/// Options that cannot be used (Ansible's `AnsibleOptionsError`).
+const EXIT_OPTIONS: u8 = 5;
 
 #[derive(Parser, Debug)]
 #[command(
@@ -39,7 +41,7 @@ const EXIT_PARSE: u8 = 4;
     after_help = "Exit codes are ansible-playbook's: 0 success (also when no host matched, and in --check \
                   even if changes are predicted), 1 error, 2 a host failed or bad options, 3 drift \
                   found with --fail-on-change, 4 a host unreachable or a playbook that cannot be parsed, \
-                  99 interrupted."
+                  5 extra vars that are not a mapping, 99 interrupted (143 on SIGTERM)."
 )]
 struct Cli {
     #[command(subcommand)]
@@ -608,16 +610,25 @@ fn extra_vars(values: &[String]) -> Result<Vars, Failure> {
                 .map_err(|e| (EXIT_ERROR, format!("extra vars: {e}")))?;
             vars.extend(loaded);
         } else if value.starts_with('{') || value.starts_with('[') || value.starts_with("---") {
+            // Ansible's exit codes: 4 for text it cannot parse, 5 for data of the wrong shape.
             match settle_yaml::parse_str(value, "<extra vars>")
-                .map_err(|e| (EXIT_ERROR, e.to_string()))?
+                .map_err(|e| (EXIT_PARSE, e.to_string()))?
                 .to_value()
             {
                 Value::Object(map) => vars.extend(map),
-                _ => return Err((EXIT_ERROR, format!("extra vars must be a mapping: {value}"))),
+                _ => {
+                    return Err((
+                        EXIT_OPTIONS,
+                        format!(
+                            "Invalid extra vars data supplied. '{value}' could not be made into \
+                             a dictionary"
+                        ),
+                    ));
+                }
             }
         } else {
             let pairs = settle_playbooks::parse_kv(value, false)
-                .map_err(|e| (EXIT_ERROR, format!("extra vars: {e}")))?;
+                .map_err(|e| (EXIT_PARSE, format!("extra vars: {e}")))?;
             if let Some(raw) = pairs.get("_raw_params") {
                 return Err((
                     EXIT_ERROR,

@@ -920,6 +920,9 @@ fn parse_task_entry(
             let mut keywords = task.keywords.clone();
             keywords.inherit(inherited);
             let path = scope.import_path(&file);
+            let Some(_importing) = Importing::enter(&path) else {
+                return Err(scope.error(node, name, Importing::cycle_message(&path)));
+            };
             out.extend(load_tasks_in(&path, scope, &keywords).map_err(|e| match e {
                 PlaybookError::Yaml(settle_yaml::YamlError::Read { .. }) => scope.missing(
                     node,
@@ -1268,6 +1271,70 @@ fn task_file_arg(
             Ok(file)
         }
         _ => Err(scope.error(node, name, "import_tasks needs a file name")),
+    }
+}
+
+thread_local! {
+    /// The task files being imported, outermost first: a static import is always expanded, so
+    /// a file that imports itself (or one of the files importing it) never ends.
+    static IMPORTING: std::cell::RefCell<Vec<PathBuf>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// One task file on the import stack, taken off when dropped.
+struct Importing;
+
+impl Importing {
+    /// How deep imports may nest, cycles aside: far more than a playbook needs, and a bound on
+    /// the recursion that reads them.
+    const MAX_DEPTH: usize = 64;
+
+    /// Puts `path` on the stack, or nothing when it is there already (or the stack is full).
+    fn enter(path: &Path) -> Option<Importing> {
+        let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        IMPORTING.with_borrow_mut(|stack| {
+            if stack.contains(&path) || stack.len() >= Self::MAX_DEPTH {
+                return None;
+            }
+            stack.push(path);
+            Some(Importing)
+        })
+    }
+
+    /// The error for a file that cannot be entered: the chain of imports that leads back to it.
+    fn cycle_message(path: &Path) -> String {
+        let path = path.canonicalize().unwrap_or_else(|_| path.to_path_buf());
+        IMPORTING.with_borrow(|stack| {
+            let from = stack.iter().position(|p| *p == path).unwrap_or(0);
+            let mut chain: Vec<String> = stack[from..]
+                .iter()
+                .chain(std::iter::once(&path))
+                .map(|p| p.display().to_string())
+                .collect();
+            // A short message even for a long chain: its three first files and three last.
+            if chain.len() > 6 {
+                chain.splice(3..chain.len() - 3, ["...".to_string()]);
+            }
+            if stack.contains(&path) {
+                format!(
+                    "import_tasks: a task file imports itself: {}",
+                    chain.join(" -> ")
+                )
+            } else {
+                format!(
+                    "import_tasks: imports nest deeper than {} files: {}",
+                    Self::MAX_DEPTH,
+                    chain.join(" -> ")
+                )
+            }
+        })
+    }
+}
+
+impl Drop for Importing {
+    fn drop(&mut self) {
+        IMPORTING.with_borrow_mut(|stack| {
+            stack.pop();
+        });
     }
 }
 

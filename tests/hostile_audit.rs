@@ -1,0 +1,359 @@
+//! Hostile input, item by item (issue 15): each test reproduces one report of the issue on the
+//! local connection and pins what settle does now: one error with Ansible's exit code (or the
+//! run going on), never a panic, a stack overflow or a hang. The items that need a test host,
+//! a signal or a benchmark are tested where the README's "Failure and security model" says.
+
+mod common;
+
+use common::{Run, Scratch, local_inventory};
+
+fn one_host() -> Scratch {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1"]));
+    s
+}
+
+/// Neither a panic nor a stack overflow: the process ended on its own terms.
+fn assert_no_crash(run: &Run) {
+    for words in ["panicked", "overflowed its stack", "RUST_BACKTRACE"] {
+        assert!(
+            !run.stderr.contains(words) && !run.stdout.contains(words),
+            "{words}:\n{}\n{}",
+            run.stdout,
+            run.stderr
+        );
+    }
+    assert!(run.code >= 0, "killed by a signal:\n{}", run.stderr);
+}
+
+#[test]
+fn a_task_file_importing_itself_is_one_error_naming_the_chain() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - import_tasks: a.yml\n",
+    );
+    s.write("a.yml", "- debug: {msg: a}\n- import_tasks: b.yml\n");
+    s.write("b.yml", "- import_tasks: a.yml\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_no_crash(&run);
+    assert_eq!(run.code, 4, "{}", run.stderr);
+    let root = s.dir.path().canonicalize().unwrap();
+    let chain = format!(
+        "a task file imports itself: {0}/a.yml -> {0}/b.yml -> {0}/a.yml",
+        root.display()
+    );
+    assert!(run.stderr.contains(&chain), "{}", run.stderr);
+    assert!(run.stderr.lines().count() < 12, "{}", run.stderr);
+    // The same file imported twice, one after the other, is no cycle.
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - import_tasks: c.yml\n    - import_tasks: c.yml\n",
+    );
+    s.write("c.yml", "- debug: {msg: c}\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert_eq!(run.counts("h1").0, 2);
+}
+
+#[test]
+fn a_host_variable_referring_to_itself_through_hostvars_fails_the_task_not_the_run() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    me: \"{{ hostvars[inventory_hostname].me }}\"
+  tasks:
+    - debug: {msg: \"{{ me }}\"}
+      ignore_errors: true
+    - debug: {msg: after}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_no_crash(&run);
+    run.assert_code(0);
+    assert_eq!(run.recap("h1")["ignored"], 1, "{}", run.stdout);
+    assert!(run.messages().contains(&"after".to_string()));
+}
+
+#[test]
+fn a_loop_pause_that_is_no_time_is_an_error_naming_it() {
+    for pause in ["-1", "1e300", ".inf"] {
+        let s = one_host();
+        s.write(
+            "site.yml",
+            &format!(
+                "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: {{msg: \"{{{{ item }}}}\"}}\n      \
+                 loop: [1, 2]\n      loop_control: {{pause: {pause}}}\n"
+            ),
+        );
+        let run = s.settle(&["site.yml", "-i", "hosts"]);
+        assert_no_crash(&run);
+        assert_eq!(run.code, 4, "pause {pause}: {}", run.stderr);
+        assert!(run.stderr.contains("pause"), "{}", run.stderr);
+    }
+}
+
+#[test]
+fn bad_command_line_values_exit_with_ansibles_codes() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: {msg: hi}\n",
+    );
+    // (arguments, exit code, words of the error): ansible-playbook 2.19's codes for each.
+    let cases: &[(&[&str], i32, &str)] = &[
+        (&["--limit", "~("], 1, "Invalid host list pattern: ~("),
+        (
+            &["--limit", "@no-such-file"],
+            1,
+            "Unable to find limit file",
+        ),
+        (
+            &["-e", "a=\"unterminated"],
+            4,
+            "failed at splitting arguments, either an unbalanced jinja2 block or quotes",
+        ),
+        (&["-e", "{a: [}"], 4, "<extra vars>"),
+        (
+            &["-e", "[1]"],
+            5,
+            "Invalid extra vars data supplied. '[1]' could not be made into a dictionary",
+        ),
+    ];
+    for (args, code, words) in cases {
+        let mut all = vec!["site.yml", "-i", "hosts"];
+        all.extend_from_slice(args);
+        let run = s.settle(&all);
+        assert_no_crash(&run);
+        assert_eq!(run.code, *code, "{args:?}: {}", run.stderr);
+        assert!(run.stderr.contains(words), "{args:?}: {}", run.stderr);
+        assert!(!run.stdout.contains("PLAY ["), "{args:?} ran the play");
+    }
+}
+
+#[test]
+fn an_inventory_host_range_left_open_is_an_error_naming_file_and_line() {
+    let s = Scratch::new();
+    s.write("hosts", "[web]\nok1 ansible_connection=local\nweb[a:b\n");
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: {msg: hi}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_no_crash(&run);
+    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert!(
+        run.stderr
+            .contains("hosts:3: invalid host range in 'web[a:b'"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("PLAY ["), "the play ran");
+}
+
+#[test]
+fn a_link_to_itself_is_refused_and_a_copy_below_a_file_says_why() {
+    let s = one_host();
+    s.write("plain", "x\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - file: {path: '@@/self', src: '@@/self', state: link}
+      register: link
+      ignore_errors: true
+    - copy: {content: x, dest: '@@/plain/sub'}
+      register: below
+      ignore_errors: true
+    - debug: {msg: \"LINK {{ link.msg }}\"}
+    - debug: {msg: \"BELOW {{ below.msg }}\"}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_no_crash(&run);
+    run.assert_code(0);
+    let root = s.root();
+    let messages = run.messages();
+    assert!(
+        messages.contains(&format!(
+            "LINK src file does not exist, use 'force=yes' if you really want to create the \
+             link: {root}/self"
+        )),
+        "{messages:?}"
+    );
+    assert!(
+        messages.contains(&format!(
+            "BELOW Failed to get information on remote file ({root}/plain/sub): Not a directory"
+        )),
+        "{messages:?}"
+    );
+    assert!(std::fs::symlink_metadata(s.path("self")).is_err());
+    assert_eq!(s.read("plain"), "x\n");
+}
+
+#[test]
+fn a_vars_file_with_a_300_000_item_list_and_a_50_mb_playbook_load() {
+    let s = one_host();
+    let mut vars = String::from("items:\n");
+    for i in 0..300_000 {
+        vars.push_str(&format!("  - {i}\n"));
+    }
+    s.write("big_vars.yml", &vars);
+    let mut play = String::from(
+        "- hosts: all\n  gather_facts: no\n  vars_files: [big_vars.yml]\n  vars:\n    names:\n",
+    );
+    let line = format!("      - {}\n", "x".repeat(40));
+    let count = (50 << 20) / line.len() + 1;
+    play.push_str(&line.repeat(count));
+    play.push_str(
+        "  tasks:\n    - debug: {msg: \"SIZES {{ items | length }} {{ names | length }}\"}\n",
+    );
+    s.write("site.yml", &play);
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_no_crash(&run);
+    run.assert_code(0);
+    assert!(
+        run.messages().contains(&format!("SIZES 300000 {count}")),
+        "{}",
+        run.stdout
+    );
+}
+
+#[test]
+fn a_sequence_of_a_billion_items_is_an_error_not_an_abort() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - debug: {msg: \"{{ item }}\"}
+      with_sequence: end=1000000000
+      ignore_errors: true
+    - debug: {msg: \"{{ range(10 ** 12) | length }}\"}
+      ignore_errors: true
+    - debug: {msg: after}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_no_crash(&run);
+    run.assert_code(0);
+    assert_eq!(run.recap("h1")["ignored"], 2, "{}", run.stdout);
+    assert!(run.messages().contains(&"after".to_string()));
+}
+
+#[test]
+fn a_no_log_task_s_errors_hide_the_secret_in_every_output() {
+    let s = one_host();
+    // Errors in loop, when and ignore_errors of no_log tasks, and a no_log that cannot be
+    // evaluated: each message would quote the password.
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    password: hunter2-secret
+  tasks:
+    - debug: {msg: x}
+      loop: \"{{ password | int + missing }}\"
+      no_log: true
+      ignore_errors: true
+    - debug: {msg: x}
+      when: password + 1
+      no_log: true
+      ignore_errors: true
+    - debug: {msg: \"{{ password }}\"}
+      no_log: \"{{ undefined_thing }}\"
+    - debug: {msg: x}
+      ignore_errors: \"{{ password + 1 }}\"
+      no_log: true
+",
+    );
+    for output in ["text", "json"] {
+        let run = s.settle(&[
+            "site.yml",
+            "-i",
+            "hosts",
+            "-vvv",
+            "--output",
+            output,
+            "--report",
+            "json=report.json",
+            "--report",
+            "junit=report.xml",
+        ]);
+        assert_no_crash(&run);
+        // The ignore_errors that cannot be evaluated fails its host: exit 2.
+        assert_eq!(run.code, 2, "{output}: {}", run.stderr);
+        for (what, text) in [
+            ("stdout", run.stdout.clone()),
+            ("stderr", run.stderr.clone()),
+            ("report.json", s.read("report.json")),
+            ("report.xml", s.read("report.xml")),
+        ] {
+            assert!(!text.contains("hunter2"), "{output}: {what}:\n{text}");
+        }
+    }
+}
+
+#[test]
+fn a_controller_killed_mid_command_leaves_no_command_running_on_the_host() {
+    let hosts = common::hosts::test_hosts();
+    let host = hosts.names()[1];
+    let s = hosts.scratch();
+    let marker = "/tmp/settle-orphan-test.pid";
+    hosts.ssh(host, &format!("rm -f {marker}"));
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n    - shell: 'echo $$ > {marker}.tmp && mv {marker}.tmp {marker} && sleep 300 | cat'\n"
+        ),
+    );
+    for transport in ["russh", "ssh"] {
+        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
+            .args(["site.yml", "-i", "inv", "-c", transport])
+            .current_dir(s.dir.path())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let mut pid = String::new();
+        for _ in 0..300 {
+            pid = hosts.ssh(host, &format!("cat {marker} 2>/dev/null || true"));
+            if !pid.trim().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let pid = pid.trim().to_string();
+        assert!(!pid.is_empty(), "{transport}: the command never started");
+        // SIGKILL: the controller has no word to say; the host's agent sees its input end.
+        let _ = child.kill();
+        let _ = child.wait();
+        let mut left = String::new();
+        for _ in 0..50 {
+            left = hosts.ssh(
+                host,
+                &format!("test -d /proc/{pid} && echo running; pgrep -f 'sleep [3]00' || true"),
+            );
+            if left.trim().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(200));
+        }
+        assert_eq!(
+            left.trim(),
+            "",
+            "{transport}: the command outlived its controller"
+        );
+        hosts.ssh(host, &format!("rm -f {marker}"));
+    }
+}
