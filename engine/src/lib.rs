@@ -27,6 +27,7 @@ pub mod ansible_modules;
 pub mod connection;
 mod exec;
 pub mod fact_cache;
+mod facts;
 mod filters;
 mod hosts;
 pub mod interrupt;

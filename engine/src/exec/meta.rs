@@ -23,7 +23,7 @@ impl PlayRun<'_> {
     pub(super) fn gather_facts(&self, host: &str) -> StepOutcome {
         let state = self.engine.hosts.get(host);
         // `gathering: smart` leaves hosts whose facts were gathered before alone.
-        if !Gathering::from_env().gathers_on(&state.facts()) {
+        if !Gathering::from_env().gathers_on(state.facts().gathered()) {
             return StepOutcome::Ok;
         }
         let scope = self.engine.hosts.scope_of(host);
