@@ -319,6 +319,11 @@ const SETTINGS: &[Setting] = &[
     setting("defaults", "callback_whitelist", None),
     setting("defaults", "log_path", None),
     setting("defaults", "gathering", Some("ANSIBLE_GATHERING")),
+    setting(
+        "defaults",
+        "inject_facts_as_vars",
+        Some("ANSIBLE_INJECT_FACT_VARS"),
+    ),
     setting("defaults", "fact_caching", Some("ANSIBLE_CACHE_PLUGIN")),
     setting(
         "defaults",

@@ -6057,3 +6057,67 @@ main()
     let tasks = |out: &str| out[..out.find("PLAY RECAP").unwrap_or(out.len())].to_string();
     assert_eq!(tasks(&ours.stdout), tasks(&theirs));
 }
+
+/// A host's facts are one map, seen two ways as in Ansible: `ansible_facts` (each fact without
+/// its `ansible_` prefix, `ansible_local` keeping it) and, unless `inject_facts_as_vars` is
+/// off, each fact as a variable of its own (in `vars` and `hostvars` too). Without injection
+/// only `ansible_local` stays a variable, `{}` before any facts. `set_fact` values are
+/// variables either way, and facts too with `cacheable`. Compared with ansible-playbook when
+/// it is installed.
+#[test]
+fn facts_are_one_map_seen_as_ansible_facts_and_as_variables_unless_injection_is_off() {
+    let play = "\
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - debug: msg=\"before {{ ansible_local | default('UNDEF') }} {{ ansible_facts }}\"
+    - setup: {fact_path: \"{{ playbook_dir }}/facts.d\", gather_subset: [min, local]}
+    - debug: msg=\"local {{ ansible_facts.keys() | select('match', '.*local.*') | list }} {{ ansible_local.pref.general.asdf }}\"
+    - debug: msg=\"distribution {{ ansible_distribution is defined }} {{ ansible_facts.distribution is defined }}\"
+    - set_fact: {ansible_foo: 1, plain_c: 2}
+    - debug: msg=\"set_fact {{ ansible_facts.foo | default('UNDEF') }} {{ ansible_facts.plain_c | default('UNDEF') }} {{ ansible_foo }} {{ plain_c }}\"
+    - set_fact: {ansible_bar: 1, plain_d: 2, cacheable: true}
+    - debug: msg=\"cacheable {{ ansible_facts.bar }} {{ ansible_facts.plain_d }} {{ ansible_bar }} {{ plain_d }}\"
+    - debug: msg=\"hostvars {{ hostvars['localhost'].ansible_distribution is defined }} {{ hostvars['localhost'].ansible_facts.distribution is defined }} {{ vars.ansible_distribution is defined }} {{ 'ansible_distribution' in vars }}\"
+";
+    let expected = |inject: bool| -> Vec<String> {
+        let (t, before) = match inject {
+            true => ("True", "UNDEF"),
+            false => ("False", "{}"),
+        };
+        vec![
+            format!("before {before} {{}}"),
+            "local ['ansible_local'] 1".into(),
+            format!("distribution {t} True"),
+            "set_fact UNDEF UNDEF 1 2".into(),
+            "cacheable 1 2 1 2".into(),
+            format!("hostvars {t} True {t} {t}"),
+        ]
+    };
+    let ansible_playbook = common::ansible_tool("ansible-playbook");
+    for inject in [true, false] {
+        let s = Scratch::new();
+        s.write("facts.d/pref.fact", "[general]\nasdf=1\n");
+        s.write("site.yml", play);
+        if !inject {
+            s.write("ansible.cfg", "[defaults]\ninject_facts_as_vars = False\n");
+        }
+        let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+        let ours = s.settle(&args);
+        ours.assert_code(0);
+        assert_eq!(ours.messages(), expected(inject), "{}", ours.stdout);
+        if let Some(ansible_playbook) = &ansible_playbook {
+            let theirs = s.ansible_stdout(ansible_playbook, &args);
+            let theirs: Vec<String> = theirs
+                .lines()
+                .filter_map(|l| l.trim().strip_prefix("\"msg\": \""))
+                .map(|m| m.trim_end_matches('"').to_string())
+                .collect();
+            assert_eq!(
+                theirs,
+                expected(inject),
+                "ansible-playbook, inject {inject}"
+            );
+        }
+    }
+}

@@ -50,14 +50,9 @@ impl Gathering {
         }
     }
 
-    /// Whether the step gathers on a host whose facts are `facts` (Ansible looks for the
-    /// `_ansible_facts_gathered` mark its `gather_facts` leaves).
-    pub fn gathers_on(self, facts: &Vars) -> bool {
-        let gathered = facts
-            .get("ansible_facts")
-            .and_then(|f| f.get("_ansible_facts_gathered"))
-            .and_then(serde_json::Value::as_bool)
-            .unwrap_or(false);
+    /// Whether the step gathers on a host, given whether its facts were `gathered` before
+    /// (Ansible looks for the `_ansible_facts_gathered` mark its `gather_facts` leaves).
+    pub fn gathers_on(self, gathered: bool) -> bool {
         self != Gathering::Smart || !gathered
     }
 }
@@ -178,13 +173,8 @@ mod tests {
         assert!(!Gathering::Explicit.plans(None));
         assert!(Gathering::Explicit.plans(Some(true)));
         assert!(Gathering::Smart.plans(None));
-        let mut gathered = Vars::new();
-        gathered.insert(
-            "ansible_facts".into(),
-            serde_json::json!({"_ansible_facts_gathered": true}),
-        );
-        assert!(!Gathering::Smart.gathers_on(&gathered));
-        assert!(Gathering::Implicit.gathers_on(&gathered));
-        assert!(Gathering::Smart.gathers_on(&Vars::new()));
+        assert!(!Gathering::Smart.gathers_on(true));
+        assert!(Gathering::Implicit.gathers_on(true));
+        assert!(Gathering::Smart.gathers_on(false));
     }
 }

@@ -12,6 +12,7 @@ use crate::Unpoisoned;
 use crate::Vars;
 use crate::connection::{Connection, ConnectionError, Target, connect};
 use crate::fact_cache::FactCache;
+use crate::facts::Facts;
 use crate::template::{HostVarsSource, Layer, Scope};
 
 /// One host through the whole run (across plays).
@@ -19,8 +20,9 @@ pub struct HostState {
     pub name: String,
     /// The inventory's variables for the host; made anew when `add_host`/`group_by` change it.
     inventory_vars: RwLock<Arc<Vars>>,
-    /// `ansible_facts` and the `ansible_*` names, from fact gathering.
-    pub facts: RwLock<Arc<Vars>>,
+    /// The facts modules returned (gathering, `setup`, `*_facts`, `set_fact: cacheable`),
+    /// held once: they answer `ansible_facts` and the `ansible_*` names.
+    facts: RwLock<Arc<Facts>>,
     /// `set_fact`, `register` and `include_vars` results.
     pub task_vars: RwLock<Arc<Vars>>,
     /// `include_vars` results: variables from files, templates like any vars file.
@@ -38,20 +40,15 @@ pub struct HostState {
     pub out_of_run: AtomicBool,
 }
 
-/// A host's facts before any are gathered: `ansible_facts` is still there, empty, as Ansible
-/// always defines it (`when: ansible_facts == {}` is how roles ask whether to gather).
-fn no_facts() -> Arc<Vars> {
-    let mut facts = Vars::new();
-    facts.insert("ansible_facts".into(), Value::Object(Default::default()));
-    Arc::new(facts)
-}
-
 impl HostState {
     pub fn inventory_vars(&self) -> Arc<Vars> {
         self.inventory_vars.read().unpoisoned().clone()
     }
 
-    pub fn facts(&self) -> Arc<Vars> {
+    /// The host's facts. Before any are gathered `ansible_facts` is still there, empty, as
+    /// Ansible always defines it (`when: ansible_facts == {}` is how roles ask whether to
+    /// gather).
+    pub fn facts(&self) -> Arc<Facts> {
         self.facts.read().unpoisoned().clone()
     }
 
@@ -92,35 +89,20 @@ impl HostState {
     }
 
     /// Facts a module returned (`ansible_facts` of its result), as Ansible files them: each
-    /// key as a variable of its own (`ansible_distribution`, `getent_passwd`), and under
-    /// `ansible_facts` without its `ansible_` prefix (`ansible_facts.distribution`).
+    /// under the name it came by, seen as a variable of its own (`ansible_distribution`,
+    /// `getent_passwd`) and under `ansible_facts` without its `ansible_` prefix
+    /// (`ansible_facts.distribution`); see [`Facts`].
     pub fn set_facts(&self, returned: &serde_json::Map<String, Value>) {
         let mut guard = self.facts.write().unpoisoned();
         let facts = Arc::make_mut(&mut guard);
-        let mut all = facts
-            .get("ansible_facts")
-            .and_then(Value::as_object)
-            .cloned()
-            .unwrap_or_default();
-        for (k, v) in returned {
-            let short = k.strip_prefix("ansible_").unwrap_or(k);
-            all.insert(short.to_string(), v.clone());
-            // As Ansible's clean_facts: a fact may not become a host's interpreter variable.
-            let interpreter = k.starts_with("ansible_") && k.ends_with("_interpreter");
-            if !interpreter {
-                facts.insert(k.clone(), v.clone());
-            }
-        }
-        facts.insert("ansible_facts".into(), Value::Object(all));
+        facts.set(returned);
         if let Some(cache) = &self.fact_cache {
-            let mut cached = facts.clone();
-            cached.remove("ansible_facts");
-            cache.store(&self.name, &cached);
+            cache.store(&self.name, &facts.by_name());
         }
     }
 
     pub fn clear_facts(&self) {
-        *self.facts.write().unpoisoned() = no_facts();
+        *self.facts.write().unpoisoned() = Arc::default();
         if let Some(cache) = &self.fact_cache {
             cache.remove(&self.name);
         }
@@ -253,7 +235,7 @@ impl Hosts {
                 let state = HostState {
                     name: name.to_string(),
                     inventory_vars: RwLock::new(Arc::new(self.inventory().host_vars(name))),
-                    facts: RwLock::new(no_facts()),
+                    facts: RwLock::default(),
                     task_vars: RwLock::default(),
                     included_vars: RwLock::default(),
                     trusted_results: RwLock::default(),
@@ -289,7 +271,7 @@ impl Hosts {
         let layers = vec![
             Layer::data(self.globals.read().unpoisoned().clone()),
             Layer::template(state.inventory_vars()),
-            Layer::data(state.facts()),
+            Layer::facts(state.facts()),
             Layer::template(state.included_vars()),
             Layer::template(state.trusted_results()),
             Layer::data(state.task_vars()),

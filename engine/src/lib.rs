@@ -27,6 +27,7 @@ pub mod ansible_modules;
 pub mod connection;
 mod exec;
 pub mod fact_cache;
+mod facts;
 mod filters;
 mod hosts;
 pub mod interrupt;
@@ -400,9 +401,13 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
     {
         engine.out.print(&summary.human());
     }
-    engine
-        .out
-        .event(&serde_json::json!({"event": "run_end", "report": summary.to_json()}));
+    // The report of every host × task is built only for those who read it (at a thousand
+    // hosts it is tens of MB, made at the end of the run when everything else is still held).
+    if opts.json_output {
+        engine
+            .out
+            .event(&serde_json::json!({"event": "run_end", "report": summary.to_json()}));
+    }
     for target in &opts.reports {
         let (path, text) = match target {
             report::ReportTarget::Json(p) => (

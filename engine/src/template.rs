@@ -181,18 +181,63 @@ pub trait HostVarsSource: Send + Sync + fmt::Debug {
 #[derive(Clone)]
 pub struct Layer {
     vars: Arc<Vars>,
+    /// A host's facts, which answer `ansible_facts` and the `ansible_*` names from one map
+    /// (`vars` is empty then).
+    facts: Option<Arc<crate::facts::Facts>>,
     data: bool,
 }
 
 impl Layer {
     /// Variables whose string values are templates.
     pub fn template(vars: Arc<Vars>) -> Self {
-        Layer { vars, data: false }
+        Layer {
+            vars,
+            facts: None,
+            data: false,
+        }
     }
 
     /// Variables whose values are final: never rendered.
     pub fn data(vars: Arc<Vars>) -> Self {
-        Layer { vars, data: true }
+        Layer {
+            vars,
+            facts: None,
+            data: true,
+        }
+    }
+
+    /// A host's facts: data.
+    pub(crate) fn facts(facts: Arc<crate::facts::Facts>) -> Self {
+        Layer {
+            vars: Arc::default(),
+            facts: Some(facts),
+            data: true,
+        }
+    }
+
+    fn get(&self, name: &str) -> Option<Cow<'_, Value>> {
+        match &self.facts {
+            Some(facts) => facts.get(name).map(Cow::Owned),
+            None => self.vars.get(name).map(Cow::Borrowed),
+        }
+    }
+
+    fn defines(&self, name: &str) -> bool {
+        match &self.facts {
+            Some(facts) => facts.defines(name),
+            None => self.vars.contains_key(name),
+        }
+    }
+
+    fn names(&self) -> Vec<Cow<'_, str>> {
+        match &self.facts {
+            Some(facts) => facts.names().into_iter().map(Cow::Owned).collect(),
+            None => self
+                .vars
+                .keys()
+                .map(|k| Cow::Borrowed(k.as_str()))
+                .collect(),
+        }
     }
 }
 
@@ -262,10 +307,10 @@ impl Scope {
             .layers
             .iter()
             .rev()
-            .filter_map(|l| l.vars.get(name).map(|v| (v, l.data)));
+            .filter_map(|l| l.get(name).map(|v| (v, l.data)));
         let (top, data) = found.next()?;
         if !top.is_object() || !hash_behaviour_merge() {
-            return Some((Cow::Borrowed(top), data));
+            return Some((top, data));
         }
         let mut below = Vec::new();
         let mut all_data = data;
@@ -274,11 +319,11 @@ impl Scope {
             all_data &= layer_data;
         }
         if below.is_empty() {
-            return Some((Cow::Borrowed(top), data));
+            return Some((top, data));
         }
         let mut merged = Value::Object(serde_json::Map::new());
         for value in below.into_iter().rev().chain([top]) {
-            merge_hash(&mut merged, value);
+            merge_hash(&mut merged, &value);
         }
         Some((Cow::Owned(merged), all_data))
     }
@@ -298,9 +343,9 @@ impl Scope {
     pub fn names(&self) -> Vec<String> {
         let mut names: Vec<String> = Vec::new();
         for layer in &self.layers {
-            for k in layer.vars.keys() {
-                if !names.contains(k) {
-                    names.push(k.clone());
+            for k in layer.names() {
+                if !names.iter().any(|n| *n == k) {
+                    names.push(k.into_owned());
                 }
             }
         }
@@ -314,7 +359,10 @@ impl Scope {
             "omit" => return Some(Mj::from(OMIT)),
             _ => {}
         }
-        if let Some(layer) = self.layers.iter().rev().find(|l| l.vars.contains_key(name)) {
+        // (A read of facts leaves no note: they are data, which has no tags to find.)
+        if let Some(layer) = self.layers.iter().rev().find(|l| l.defines(name))
+            && layer.facts.is_none()
+        {
             crate::filters::protomatter::note_read(&layer.vars, name, layer.data);
         }
         if let Some(v) = self.cache.lock().unpoisoned().get(name) {

@@ -164,7 +164,7 @@ impl PlayRun<'_> {
             Layer::data(hosts.globals.read().unpoisoned().clone()),
             Layer::template(self.role_defaults.lock().unpoisoned().clone()),
             Layer::template(host.inventory_vars()),
-            Layer::data(host.facts()),
+            Layer::facts(host.facts()),
             Layer::template(self.play_vars.clone()),
         ];
         if let Some(vf) = self.vars_files.get(&host.name) {
@@ -202,7 +202,7 @@ impl PlayRun<'_> {
             layers.push(Layer::template(role.task_defaults()));
         }
         layers.push(Layer::template(host.inventory_vars()));
-        layers.push(Layer::data(host.facts()));
+        layers.push(Layer::facts(host.facts()));
         layers.push(Layer::template(self.play_vars.clone()));
         if let Some(vf) = self.vars_files.get(&host.name) {
             layers.push(Layer::template(vf.clone()));

@@ -15,6 +15,7 @@ use super::includes::include_name;
 use super::{End, PlayRun, StepOutcome, bool_of};
 use crate::Unpoisoned;
 use crate::Vars;
+use crate::facts::Facts;
 use crate::hosts::HostState;
 use crate::plan::{Edge, Plan, Step};
 use crate::template::{Layer, templar};
@@ -520,7 +521,7 @@ impl PlayRun<'_> {
 /// A host's variables that a task can set (facts, set_fact/register results, include_vars),
 /// taken before a `run_once` task to see what it set.
 struct RunOnceVars {
-    facts: Arc<Vars>,
+    facts: Arc<Facts>,
     task_vars: Arc<Vars>,
     included: Arc<Vars>,
     trusted: Arc<Vars>,
@@ -536,8 +537,9 @@ impl RunOnceVars {
         }
     }
 
-    /// What changed since `self` was taken, as a `RunOnceVars` of only the changed names.
-    fn changes(&self, state: &HostState) -> Self {
+    /// What changed since `self` was taken: the facts and variables of only the changed
+    /// names.
+    fn changes(&self, state: &HostState) -> RunOnceChanges {
         let diff = |before: &Vars, after: Arc<Vars>| -> Arc<Vars> {
             let mut out = Vars::new();
             for (k, v) in after.iter() {
@@ -547,16 +549,29 @@ impl RunOnceVars {
             }
             Arc::new(out)
         };
-        let mut facts = diff(&self.facts, state.facts());
-        Arc::make_mut(&mut facts).remove("ansible_facts");
-        RunOnceVars {
+        let after = state.facts();
+        let facts = match Arc::ptr_eq(&self.facts, &after) {
+            true => Arc::default(),
+            false => diff(&self.facts.by_name(), Arc::new(after.by_name())),
+        };
+        RunOnceChanges {
             facts,
             task_vars: diff(&self.task_vars, state.task_vars()),
             included: diff(&self.included, state.included_vars()),
             trusted: diff(&self.trusted, state.trusted_results()),
         }
     }
+}
 
+/// What a `run_once` task set, to be copied to the other hosts.
+struct RunOnceChanges {
+    facts: Arc<Vars>,
+    task_vars: Arc<Vars>,
+    included: Arc<Vars>,
+    trusted: Arc<Vars>,
+}
+
+impl RunOnceChanges {
     fn apply(&self, state: &HostState) {
         if !self.facts.is_empty() {
             state.set_facts(&self.facts);
