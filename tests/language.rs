@@ -6057,3 +6057,71 @@ main()
     let tasks = |out: &str| out[..out.find("PLAY RECAP").unwrap_or(out.len())].to_string();
     assert_eq!(tasks(&ours.stdout), tasks(&theirs));
 }
+
+#[test]
+fn handler_notifications_print_as_ansibles_at_vv() {
+    // -vv: `Notification for handler … has been saved.` for each result that notifies (each
+    // item of a loop that ran), `NOTIFIED HANDLER … for host` at the flush (before the host's
+    // `META:` line for `meta: flush_handlers`) or at once while handlers run, role and listen
+    // handlers named as Ansible names them; a handler that a later one notifies waits for the
+    // next flush (none after post_tasks' own), as Ansible's single pass over its handlers.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "roles/r/tasks/main.yml",
+        "- debug: msg=role\n  changed_when: true\n  notify: r_h\n",
+    );
+    s.write(
+        "roles/r/handlers/main.yml",
+        "- name: r_h\n  debug: msg=rolehandler\n  listen: topic\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  roles: [r]
+  tasks:
+    - debug: msg={{ item }}
+      loop: [1, 2, 3]
+      when: item != 2
+      changed_when: true
+      notify: [h1, topic]
+    - meta: flush_handlers
+    - debug: msg=again
+      changed_when: true
+      notify: [h2, 'r : r_h', h1]
+  post_tasks:
+    - debug: msg=post
+      changed_when: true
+      notify: h2
+  handlers:
+    - name: h1
+      debug: msg=h1
+    - name: h2
+      debug: msg=h2
+      changed_when: true
+      notify: [h1, h3]
+    - name: h3
+      debug: msg=h3
+    - name: lis
+      debug: msg=lis
+      listen: topic
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local", "-vv"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let run = |out: &str| {
+        let from = out.find("No config file found").unwrap_or(0);
+        out[from..out.find("PLAY RECAP").unwrap_or(out.len())].to_string()
+    };
+    assert!(
+        theirs.contains("NOTIFIED HANDLER r : r_h for localhost"),
+        "{theirs}"
+    );
+    assert_eq!(run(&ours.stdout), run(&theirs));
+}

@@ -138,7 +138,9 @@ impl Output {
             let mut map = result.as_object().cloned().unwrap_or_default();
             map.retain(|k, _| !k.starts_with('_') && k != "failed");
             let json = if self.oneline {
-                py_json(&Value::Object(map), Some(0)).replace('\n', "")
+                // Ansible's `_dump_results` indents by 4 from -vvv on, whatever it is asked.
+                let indent = if self.verbosity > 2 { 4 } else { 0 };
+                py_json(&Value::Object(map), Some(indent)).replace('\n', "")
             } else {
                 py_json(&Value::Object(map), Some(4))
             };
@@ -180,6 +182,34 @@ impl Output {
         // Vault-decrypted values never reach the screen (results, `debug`, diffs, -v).
         let _ = writeln!(out, "{}", settle_vault::redact(text));
         let _ = out.flush();
+    }
+
+    /// With -vv, what Ansible says as it loads its callbacks before the first playbook: it
+    /// keeps one stdout callback (`default`; `minimal` for an ad-hoc command, `oneline` with
+    /// `-o`) and skips ansible-core's other two.
+    pub fn callbacks_loaded(&self) {
+        let kept = match (&self.minimal, self.oneline) {
+            (None, _) => "default",
+            (Some(_), false) => "minimal",
+            (Some(_), true) => "oneline",
+        };
+        if self.verbosity >= 2 {
+            for name in ["default", "minimal", "oneline"]
+                .into_iter()
+                .filter(|n| *n != kept)
+            {
+                self.print(&format!(
+                    "Skipping callback '{name}', as we already have a stdout callback."
+                ));
+            }
+        }
+    }
+
+    /// `N plays in PATH` under the `PLAYBOOK:` banner (-vv); an ad-hoc command has neither.
+    pub fn playbook_plays(&self, plays: usize, path: &std::path::Path) {
+        if self.minimal.is_none() {
+            self.print(&format!("{plays} plays in {}", path.display()));
+        }
     }
 
     /// `\nPLAY [name] *****` filled with stars to 80 columns, as Ansible's banner.

@@ -277,6 +277,11 @@ impl PlayRun<'_> {
                 .map(|r| r.name.as_str())
                 .unwrap_or_default();
             let (msg, skip_reason) = meta_message(action, h, role, holds);
+            if action == "flush_handlers" && skip_reason.is_none() {
+                // Ansible's flush notifies the saved handlers host by host (`NOTIFIED HANDLER`
+                // lines before the host's `META:` line).
+                self.notify_saved(h);
+            }
             if per_host || i == 0 {
                 let header = skip_reason.as_deref().unwrap_or(&msg);
                 if self.engine.opts.verbosity >= 2 {

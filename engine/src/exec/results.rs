@@ -388,8 +388,20 @@ impl PlayRun<'_> {
                 self.engine.abort_run(&message, None, 1);
                 return StepOutcome::Ended;
             }
-            let mut notified = self.notified.lock().unpoisoned();
-            notified.entry(host.to_string()).or_default().extend(names);
+            if handler || super::handlers::running_handlers() {
+                self.notify_now(host, &names);
+            } else {
+                // Each result that carries the notifications says so: every item of a loop
+                // that ran (one its `when` skipped carries none).
+                let results = match item.result.get("results") {
+                    Some(Value::Array(items)) if is_loop => items
+                        .iter()
+                        .filter(|i| !i.get("skipped").is_some_and(json_truthy))
+                        .count(),
+                    _ => 1,
+                };
+                self.save_notifications(host, &names, results);
+            }
         }
         let ignored = status == Status::Failed && ignore_errors;
         if !handler && matches!(status, Status::Ok | Status::Changed | Status::Failed) {
