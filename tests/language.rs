@@ -6125,3 +6125,76 @@ fn handler_notifications_print_as_ansibles_at_vv() {
     );
     assert_eq!(run(&ours.stdout), run(&theirs));
 }
+
+#[test]
+fn deprecation_warnings_print_as_ansibles() {
+    // ansible-core 2.19's deprecations settle can know before a task runs: a deprecated
+    // setting in the environment or ansible.cfg, `module: k=v` beside `args:`, an empty `args:`
+    // and `action:` as a mapping; each once, after the one-time hint, on standard error, and
+    // none with `deprecation_warnings = False`.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write("ansible.cfg", "[defaults]\nnull_representation = x\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - file: path=@@/x state=touch
+      args:
+        mode: '0644'
+    - action: {module: debug, msg: hi}
+    - debug: msg=empty
+      args:
+    - file: path=@@/x state=touch
+      args:
+        mode: '0644'
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let env = [("ANSIBLE_JINJA2_NATIVE", "1"), ("ANSIBLE_NOCOLOR", "1")];
+    let ours = s.settle_with_env(&args, &env);
+    ours.assert_code(0);
+    let theirs = std::process::Command::new(&ansible_playbook)
+        .args(args)
+        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .envs(env)
+        .current_dir(s.path(""))
+        .output()
+        .expect("ansible-playbook");
+    let theirs = String::from_utf8_lossy(&theirs.stderr);
+    assert!(
+        theirs.contains("Merging legacy k=v args ('path', 'state')"),
+        "{theirs}"
+    );
+    assert_eq!(ours.stderr, theirs);
+    s.write("ansible.cfg", "[defaults]\ndeprecation_warnings = False\n");
+    let quiet = s.settle_with_env(&args, &env);
+    assert!(!quiet.stderr.contains("DEPRECATION"), "{}", quiet.stderr);
+}
+
+#[test]
+fn a_failed_fact_gathering_reports_as_ansibles_gather_facts_action() {
+    // Ansible gathers through its gather_facts action even with `setup` alone: a failure is the
+    // action's ("Action failed"), names the module as `smart` resolves it, shows the module's
+    // failure as a sub-event, and the result holds `failed_modules` (with the module's
+    // invocation) and the facts without Ansible's internal `_ansible_*` keys.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_subset: [bogus]\n  tasks:\n    - debug: msg=x\n",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(2);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let tasks = |out: &str| out[..out.find("PLAY RECAP").unwrap_or(out.len())].to_string();
+    assert!(theirs.contains("Action failed"), "{theirs}");
+    assert_eq!(tasks(&ours.stdout), tasks(&theirs));
+}

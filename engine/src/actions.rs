@@ -1023,12 +1023,7 @@ fn conditional_as_template(ctx: &ActionContext) -> Value {
             .map(|v| crate::template::json_truthy(&Value::String(v)))
             .unwrap_or(true),
     };
-    if enabled {
-        eprintln!(
-            "[DEPRECATION WARNING]: {MSG} This feature will be removed from ansible-core version \
-             2.23."
-        );
-    }
+    settle_yaml::deprecation::deprecated(MSG, "2.23", None, None, Some(enabled));
     json!({"msg": MSG, "version": "2.23", "collection_name": "ansible.builtin"})
 }
 

@@ -576,44 +576,7 @@ pub use settle_yaml::py_json;
 /// it with a caret under the column. Unlike Ansible, a source line that may carry a secret (it
 /// names a password, a secret, a token or a vault) is replaced by a note.
 pub fn source_excerpt(at: &settle_yaml::Location) -> Vec<String> {
-    let file = std::path::absolute(&*at.file).unwrap_or_else(|_| at.file.to_path_buf());
-    let mut lines = vec![format!(
-        "Origin: {}:{}:{}",
-        file.display(),
-        at.line,
-        at.column
-    )];
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return lines;
-    };
-    let line = at.line as usize;
-    let width = line.to_string().len();
-    lines.push(String::new());
-    for n in line.saturating_sub(2).max(1)..=line {
-        if let Some(src) = text.lines().nth(n - 1) {
-            let lower = src.to_ascii_lowercase();
-            let src = if ["pass", "secret", "token", "vault"]
-                .iter()
-                .any(|w| lower.contains(w))
-            {
-                "(line not shown: it may hold a secret)"
-            } else {
-                src
-            };
-            // An empty line is its number alone, without the space after it (as Ansible).
-            if src.is_empty() {
-                lines.push(format!("{n:>width$}"));
-            } else {
-                lines.push(format!("{n:>width$} {src}"));
-            }
-        }
-    }
-    lines.push(format!(
-        "{}^ column {}",
-        " ".repeat(width + at.column as usize),
-        at.column
-    ));
-    lines
+    settle_yaml::deprecation::source_excerpt(at)
 }
 
 #[cfg(test)]

@@ -1491,9 +1491,38 @@ fn parse_task(
         let at = misspelt.and_then(|w| map.get(*w)).unwrap_or(node);
         return Err(scope.error(at, name, message));
     }
+    if let Some(args) = map.get("args")
+        && matches!(args.to_value(), Value::Null)
+    {
+        settle_yaml::deprecation::deprecated(
+            "Ignoring empty task `args` keyword.",
+            "2.23",
+            Some(&scope.location(node)),
+            Some("A mapping or template which resolves to a mapping is required."),
+            None,
+        );
+    }
     if let Some(key) = candidates.first() {
         let short = short_module_name(key).to_string();
         let args = module_args(&short, &map[*key], scope, name)?;
+        if map.contains_key("args") && map[*key].as_str().is_some() {
+            // Ansible's words for `module: k=v` beside `args:` (Python's repr of each key).
+            let mut keys: Vec<&String> = args.keys().filter(|k| *k != "_raw_params").collect();
+            keys.sort();
+            if !keys.is_empty() {
+                let keys: Vec<String> = keys.iter().map(|k| format!("'{k}'")).collect();
+                settle_yaml::deprecation::deprecated(
+                    &format!(
+                        "Merging legacy k=v args ({}) into task args.",
+                        keys.join(", ")
+                    ),
+                    "2.23",
+                    Some(&scope.location(&map[*key])),
+                    Some("Include all task args in the task `args` mapping."),
+                    None,
+                );
+            }
+        }
         module = Some((key.to_string(), args));
     }
     let Some((written, mut args)) = module else {
@@ -1674,19 +1703,28 @@ fn parse_action_keyword(
                 .map_err(|e| scope.error(node, name, e))?;
             Ok((module.to_string(), args))
         }
-        Value::Object(mut map) => match map.remove("module") {
-            Some(Value::String(module)) => {
-                // `action: {module: x, args: {...}}`: the nested args are the module's too.
-                if let Some(Value::Object(args)) = map.get("args").cloned() {
-                    map.shift_remove("args");
-                    for (k, v) in args {
-                        map.entry(k).or_insert(v);
+        Value::Object(mut map) => {
+            settle_yaml::deprecation::deprecated(
+                "Using a mapping for `action` is deprecated.",
+                "2.23",
+                Some(&scope.location(node)),
+                Some("Use a string value for `action`."),
+                None,
+            );
+            match map.remove("module") {
+                Some(Value::String(module)) => {
+                    // `action: {module: x, args: {...}}`: the nested args are the module's too.
+                    if let Some(Value::Object(args)) = map.get("args").cloned() {
+                        map.shift_remove("args");
+                        for (k, v) in args {
+                            map.entry(k).or_insert(v);
+                        }
                     }
+                    Ok((module, map))
                 }
-                Ok((module, map))
+                _ => Err(scope.error(node, name, "action as a mapping needs `module:`")),
             }
-            _ => Err(scope.error(node, name, "action as a mapping needs `module:`")),
-        },
+        }
         _ => Err(scope.error(node, name, "action must be a string or a mapping")),
     }
 }

@@ -301,6 +301,70 @@ impl PlayRun<'_> {
         StepOutcome::Failed { counted: false }
     }
 
+    /// Fact gathering whose modules failed, as Ansible's `gather_facts` action reports it: an
+    /// action's failure naming the modules, each module's failure a sub-event of it, and the
+    /// result with the facts the others gathered and each failed module's own result.
+    pub(super) fn report_gather_failure(
+        &self,
+        host: &str,
+        facts: Map<String, Value>,
+        failed: Map<String, Value>,
+    ) -> StepOutcome {
+        let names: Vec<&str> = failed.keys().map(String::as_str).collect();
+        let msg = format!(
+            "The following modules failed to execute: {}.",
+            names.join(", ")
+        );
+        self.record(
+            host,
+            super::FACTS,
+            "failed",
+            false,
+            None,
+            Some(&msg),
+            0.0,
+            false,
+            None,
+        );
+        let count = failed.len();
+        let mut lines = vec![format!(
+            "Task failed: Action failed.\n\n<<< caused by >>>\n\n{msg}\n"
+        )];
+        for (i, result) in failed.values().enumerate() {
+            let sub = result.get("msg").map(value_text).unwrap_or_default();
+            lines.push(format!("+--[ Sub-Event {} of {count} ]---\n| ", i + 1));
+            lines.extend(sub.lines().map(|l| format!("| {l}")));
+            lines.push("| \n+--[ End Sub-Event ]---".to_string());
+        }
+        self.engine.out.task_error(
+            "Action failed: ",
+            &format!("{msg}\n\n{}", lines.join("\n")),
+            None,
+        );
+        let failed: Map<String, Value> = failed
+            .into_iter()
+            .map(|(module, mut result)| {
+                if let Value::Object(r) = &mut result {
+                    r.retain(|k, _| !k.starts_with('_'));
+                    add_exception(r);
+                }
+                (module, result)
+            })
+            .collect();
+        let mut facts = Value::Object(facts);
+        strip_internal_keys(&mut facts);
+        let shown = json!({
+            "ansible_facts": facts,
+            "changed": false,
+            "failed_modules": failed,
+            "msg": msg,
+        });
+        self.engine
+            .out
+            .result(host, Status::Failed, None, &shown, false);
+        StepOutcome::Failed { counted: false }
+    }
+
     pub(super) fn report_unreachable(
         &self,
         host: &str,
