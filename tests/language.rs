@@ -6198,3 +6198,58 @@ fn a_failed_fact_gathering_reports_as_ansibles_gather_facts_action() {
     assert!(theirs.contains("Action failed"), "{theirs}");
     assert_eq!(tasks(&ours.stdout), tasks(&theirs));
 }
+
+#[test]
+fn file_module_results_and_registered_keys_are_ansibles() {
+    // A copy or template whose file already holds the content is reported by Ansible's file
+    // module (`path`, no `md5sum`, a template no `src`), changed or not; a module's own
+    // `_`-prefixed keys are registered (only `_ansible_*` ones go).
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write("t.j2", "port={{ 1 }}\n");
+    s.write(
+        "library/underscore.py",
+        "\
+#!/usr/bin/python
+from ansible.module_utils.basic import AnsibleModule
+m = AnsibleModule(argument_spec={})
+m.exit_json(changed=False, _own='kept', plain=1)
+",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - copy: {content: \"x\\n\", dest: '@@/a', mode: '0644'}
+    - copy: {content: \"x\\n\", dest: '@@/a', mode: '0644'}
+      register: same
+    - copy: {content: \"x\\n\", dest: '@@/a', mode: '0600'}
+      register: moded
+    - template: {src: t.j2, dest: '@@/t'}
+    - template: {src: t.j2, dest: '@@/t'}
+      register: tpl
+    - underscore:
+      register: u
+    - debug:
+        msg: \"{{ [same.path is defined, same.md5sum is defined, moded.path is defined,
+                   tpl.src is defined, tpl.path is defined, u._own | default('gone')] }}\"
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle_with_env(&args, &[("SETTLE_ANSIBLE_PYTHON", &python)]);
+    ours.assert_code(0);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let last = |out: &str| {
+        let at = out.rfind("TASK [debug]").unwrap_or(0);
+        out[at..out.find("PLAY RECAP").unwrap_or(out.len())].to_string()
+    };
+    assert!(theirs.contains("\"kept\""), "{theirs}");
+    assert_eq!(last(&ours.stdout), last(&theirs));
+}

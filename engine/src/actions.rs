@@ -1506,7 +1506,10 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         );
     }
     let mut result = transfer::copy_content(ctx, args, transfer::Source::Bytes(bytes))?;
-    if let ActionResult::Done(map, _) = &mut result {
+    // A file that already held the text is reported by Ansible's file module: no `src`.
+    if let ActionResult::Done(map, _) = &mut result
+        && !map.contains_key("path")
+    {
         map.insert("src".into(), path.display().to_string().into());
     }
     Ok(result)

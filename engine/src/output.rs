@@ -136,7 +136,7 @@ impl Output {
                 caption
             };
             let mut map = result.as_object().cloned().unwrap_or_default();
-            map.retain(|k, _| !k.starts_with('_') && k != "failed");
+            map.retain(|k, _| !is_internal_key(k) && k != "failed");
             let json = if self.oneline {
                 // Ansible's `_dump_results` indents by 4 from -vvv on, whatever it is asked.
                 let indent = if self.verbosity > 2 { 4 } else { 0 };
@@ -286,7 +286,7 @@ impl Output {
         let visible = || match result {
             Value::Object(map) => {
                 let mut map = map.clone();
-                map.retain(|k, _| !k.starts_with('_') && !NOTICES.contains(&k.as_str()));
+                map.retain(|k, _| !is_internal_key(k) && !NOTICES.contains(&k.as_str()));
                 if status == Status::Failed {
                     map.remove("failed");
                 }
@@ -518,6 +518,14 @@ pub fn ansible_diff_text(diff: &Value) -> String {
 /// The keys of a result that Ansible's callbacks print as lines of their own, not in the result.
 const NOTICES: [&str; 2] = ["warnings", "deprecations"];
 
+/// A key of a result that is nobody's to see or register: Ansible's `_ansible_*` and settle's
+/// own notes for the display. A module's other keys, `_`-prefixed or not, are its result.
+pub(crate) fn is_internal_key(key: &str) -> bool {
+    key.starts_with("_ansible_")
+        || key.starts_with("_settle_")
+        || matches!(key, "_debug_output" | "_error_shown")
+}
+
 /// A result without the warnings and deprecations the display has dealt with.
 fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
     match result {
@@ -548,7 +556,7 @@ fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> 
     }
     if verbosity > 0 {
         let mut all = map.clone();
-        all.retain(|k, _| !k.starts_with('_') && !NOTICES.contains(&k.as_str()));
+        all.retain(|k, _| !is_internal_key(k) && !NOTICES.contains(&k.as_str()));
         if status == Status::Skipped {
             all.remove("skipped");
         }

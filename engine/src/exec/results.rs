@@ -480,7 +480,7 @@ impl PlayRun<'_> {
                        "args": Value::Object(task.args.clone())}),
             );
             let mut failed = item.result.clone();
-            failed.retain(|k, _| !k.starts_with('_'));
+            failed.retain(|k, _| !crate::output::is_internal_key(k));
             state.set_task_var("ansible_failed_result", Value::Object(failed));
         }
         self.engine.count(host, |s| match status {
@@ -546,7 +546,7 @@ impl PlayRun<'_> {
         }
         if let Some(reg) = &task.keywords.register {
             let mut registered = item.result;
-            registered.retain(|k, _| !k.starts_with('_'));
+            registered.retain(|k, _| !crate::output::is_internal_key(k));
             registered.values_mut().for_each(strip_internal_keys);
             add_exception(&mut registered);
             match trusted_result(task, &registered) {
