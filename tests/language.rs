@@ -6253,3 +6253,44 @@ m.exit_json(changed=False, _own='kept', plain=1)
     assert!(theirs.contains("\"kept\""), "{theirs}");
     assert_eq!(last(&ours.stdout), last(&theirs));
 }
+
+#[test]
+fn user_results_have_ansibles_keys() {
+    // The user module's result says what it did as Ansible's does: `system` and `create_home`
+    // on a creation, `append` and `move_home` on a modification, `force` and `remove` on a
+    // removal, only name and state when nothing was there (as root, on a scratch user).
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: the user module needs root");
+        return;
+    }
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - user: {name: settle_h3_scratch, state: absent}
+    - user: {name: settle_h3_scratch, create_home: false}
+    - user: {name: settle_h3_scratch, create_home: false}
+    - user: {name: settle_h3_scratch, comment: x y, create_home: false}
+    - user: {name: settle_h3_scratch, state: absent}
+    - user: {name: settle_h3_scratch, state: absent}
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local", "-v"];
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    let results = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("ok:") || l.starts_with("changed:"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(results(&theirs).len(), 6, "{theirs}");
+    assert_eq!(results(&ours.stdout), results(&theirs));
+}
