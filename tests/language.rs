@@ -6128,10 +6128,11 @@ fn handler_notifications_print_as_ansibles_at_vv() {
 
 #[test]
 fn deprecation_warnings_print_as_ansibles() {
-    // ansible-core 2.19's deprecations settle can know before a task runs: a deprecated
-    // setting in the environment or ansible.cfg, `module: k=v` beside `args:`, an empty `args:`
-    // and `action:` as a mapping; each once, after the one-time hint, on standard error, and
-    // none with `deprecation_warnings = False`.
+    // ansible-core 2.19's deprecations: a deprecated setting in the environment or
+    // ansible.cfg, `module: k=v` beside `args:`, an empty `args:`, `action:` as a mapping, and
+    // a condition in `{{ }}` that gives a value (each place it is written, a block's too);
+    // each once, after the one-time hint, on standard error, and none with
+    // `deprecation_warnings = False`.
     let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
         return;
     };
@@ -6152,6 +6153,14 @@ fn deprecation_warnings_print_as_ansibles() {
     - file: path=@@/x state=touch
       args:
         mode: '0644'
+    - debug: msg=x
+      when: \"{{ 1 == 1 }}\"
+      failed_when: \"{{ false }}\"
+    - block:
+        - debug: msg=y
+          loop: [1, 2]
+          changed_when: \"{{ 1 == 1 }}\"
+      when: \"{{ 1 == 1 }}\"
 ",
     );
     let args = ["site.yml", "-i", "localhost,", "-c", "local"];
@@ -6168,6 +6177,11 @@ fn deprecation_warnings_print_as_ansibles() {
     let theirs = String::from_utf8_lossy(&theirs.stderr);
     assert!(
         theirs.contains("Merging legacy k=v args ('path', 'state')"),
+        "{theirs}"
+    );
+    assert_eq!(
+        theirs.matches("Conditionals should not be").count(),
+        4,
         "{theirs}"
     );
     assert_eq!(ours.stderr, theirs);
