@@ -6129,7 +6129,7 @@ fn handler_notifications_print_as_ansibles_at_vv() {
 #[test]
 fn deprecation_warnings_print_as_ansibles() {
     // ansible-core 2.19's deprecations: a deprecated setting in the environment or
-    // ansible.cfg, `module: k=v` beside `args:`, an empty `args:`, `action:` as a mapping, and
+    // ansible.cfg, an INI inventory variable whose name is not valid, `module: k=v` beside `args:`, an empty `args:`, `action:` as a mapping, and
     // a condition in `{{ }}` that gives a value (each place it is written, a block's too);
     // each once, after the one-time hint, on standard error, and none with
     // `deprecation_warnings = False`.
@@ -6163,7 +6163,11 @@ fn deprecation_warnings_print_as_ansibles() {
       when: \"{{ 1 == 1 }}\"
 ",
     );
-    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    s.write(
+        "inv",
+        "localhost ansible_connection=local foo-bar=1\n[g]\nlocalhost\n[g:vars]\nx.y=2\n",
+    );
+    let args = ["site.yml", "-i", "inv", "-c", "local"];
     let env = [("ANSIBLE_JINJA2_NATIVE", "1"), ("ANSIBLE_NOCOLOR", "1")];
     let ours = s.settle_with_env(&args, &env);
     ours.assert_code(0);
@@ -6184,6 +6188,7 @@ fn deprecation_warnings_print_as_ansibles() {
         4,
         "{theirs}"
     );
+    assert!(theirs.contains("invalid name 'x.y'"), "{theirs}");
     assert_eq!(ours.stderr, theirs);
     s.write("ansible.cfg", "[defaults]\ndeprecation_warnings = False\n");
     let quiet = s.settle_with_env(&args, &env);

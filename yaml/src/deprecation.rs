@@ -47,6 +47,53 @@ pub fn deprecated(
     show(&text, enabled);
 }
 
+/// [`deprecated`] for a whole line of a file that is not YAML (an INI inventory): `Origin:`
+/// names the line, and carets underline all of it, as Ansible shows such a place.
+pub fn deprecated_at_line(
+    msg: &str,
+    version: &str,
+    path: &std::path::Path,
+    line: usize,
+    help: &str,
+) {
+    let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut text = format!(
+        "[DEPRECATION WARNING]: {msg} This feature will be removed from ansible-core version {version}.\nOrigin: {}:{line}",
+        file.display()
+    );
+    if let Ok(source) = std::fs::read_to_string(&file) {
+        let width = line.to_string().len();
+        text.push('\n');
+        for n in line.saturating_sub(2).max(1)..=line {
+            if let Some(src) = source.lines().nth(n - 1) {
+                text.push_str(&format!("\n{n:>width$} {src}"));
+            }
+        }
+        let len = source
+            .lines()
+            .nth(line - 1)
+            .map_or(0, |l| l.chars().count());
+        text.push_str(&format!("\n{}{}", " ".repeat(width + 1), "^".repeat(len)));
+    }
+    text.push_str(&format!("\n\n{help}\n"));
+    show(&text, None);
+}
+
+/// Whether Ansible takes `name` as a variable's name (`validate_variable_name`): a Python
+/// identifier in ASCII, and not one of Jinja's own words.
+pub fn valid_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    first_ok
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !matches!(
+            name,
+            "true" | "false" | "none" | "True" | "False" | "None" | "not"
+        )
+}
+
 /// Prints a deprecation already worded (`[DEPRECATION WARNING]: …`), once per run.
 pub fn show(text: &str, enabled: Option<bool>) {
     if !enabled.unwrap_or_else(self::enabled) {
