@@ -6313,3 +6313,41 @@ fn user_results_have_ansibles_keys() {
     assert_eq!(results(&theirs).len(), 6, "{theirs}");
     assert_eq!(results(&ours.stdout), results(&theirs));
 }
+
+#[test]
+fn an_adhoc_one_line_run_prints_ansibles_deprecations() {
+    // `ansible -o`: the option and the oneline callback are both deprecated in 2.19, one line
+    // each (a one-line message takes its help text on the same line).
+    let Some(ansible) = common::ansible_tool("ansible") else {
+        return;
+    };
+    let s = Scratch::new();
+    let args = [
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "localhost",
+        "-m",
+        "ping",
+        "-o",
+    ];
+    let env = [("ANSIBLE_NOCOLOR", "1")];
+    let mut ours = vec!["--adhoc"];
+    ours.extend(args);
+    let ours = s.settle_with_env(&ours, &env);
+    ours.assert_code(0);
+    let theirs = std::process::Command::new(&ansible)
+        .args(args)
+        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .envs(env)
+        .current_dir(s.path(""))
+        .output()
+        .expect("ansible");
+    let theirs = String::from_utf8_lossy(&theirs.stderr);
+    assert!(
+        theirs.contains("The '-o' argument is deprecated."),
+        "{theirs}"
+    );
+    assert_eq!(ours.stderr, theirs);
+}

@@ -193,6 +193,15 @@ impl Output {
             (Some(_), false) => "minimal",
             (Some(_), true) => "oneline",
         };
+        if kept == "oneline" {
+            settle_yaml::deprecation::deprecated(
+                "The oneline callback plugin is deprecated.",
+                "2.23",
+                None,
+                None,
+                None,
+            );
+        }
         if self.verbosity >= 2 {
             for name in ["default", "minimal", "oneline"]
                 .into_iter()

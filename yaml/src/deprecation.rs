@@ -32,18 +32,30 @@ pub fn deprecated(
     help: Option<&str>,
     enabled: Option<bool>,
 ) {
+    // Ansible's event formatting: help text joins a one-line message when there is no
+    // place to show; a message of several lines is followed by a blank line.
     let mut text = format!(
         "[DEPRECATION WARNING]: {msg} This feature will be removed from ansible-core version {version}."
     );
-    if let Some(at) = origin {
+    match (origin, help) {
+        (None, Some(help)) if !text.contains('\n') && !help.contains('\n') => {
+            text.push(' ');
+            text.push_str(help);
+        }
+        _ => {
+            if let Some(at) = origin {
+                text.push('\n');
+                text.push_str(&source_excerpt(at).join("\n"));
+            }
+            if let Some(help) = help {
+                text.push_str("\n\n");
+                text.push_str(help);
+            }
+        }
+    }
+    if text.contains('\n') {
         text.push('\n');
-        text.push_str(&source_excerpt(at).join("\n"));
     }
-    if let Some(help) = help {
-        text.push_str("\n\n");
-        text.push_str(help);
-    }
-    text.push('\n');
     show(&text, enabled);
 }
 
