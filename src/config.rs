@@ -37,6 +37,11 @@ const NAMES: &[(&str, &str, Kind)] = &[
     ),
     ("ANSIBLE_FORCE_COLOR", "ANSIBLE_FORCE_COLOR", Kind::Bool),
     (
+        "ANSIBLE_DEPRECATION_WARNINGS",
+        "DEPRECATION_WARNINGS",
+        Kind::Bool,
+    ),
+    (
         "ANSIBLE_HASH_BEHAVIOUR",
         "DEFAULT_HASH_BEHAVIOUR",
         Kind::Text,
@@ -341,7 +346,11 @@ const SETTINGS: &[Setting] = &[
         Some("ANSIBLE_CACHE_PLUGIN_TIMEOUT"),
     ),
     setting("defaults", "any_errors_fatal", None),
-    setting("defaults", "deprecation_warnings", None),
+    setting(
+        "defaults",
+        "deprecation_warnings",
+        Some("ANSIBLE_DEPRECATION_WARNINGS"),
+    ),
     setting("defaults", "command_warnings", None),
     setting("defaults", "localhost_warning", None),
     setting("defaults", "host_pattern_mismatch", None),
@@ -451,9 +460,146 @@ fn find() -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
+/// Name, environment variable, section, key, why, version, alternatives.
+type DeprecatedSetting = (
+    &'static str,
+    Option<&'static str>,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+);
+
+/// The settings ansible-core 2.19 deprecates (its `base.yml`): name, environment variable,
+/// file section and key, why, the version that removes it, and what to use instead. Ansible
+/// says so when one is set, in the environment or the file; settle has no use for them.
+const DEPRECATED: &[DeprecatedSetting] = &[
+    (
+        "ANSIBLE_CONNECTION_PATH",
+        Some("ANSIBLE_CONNECTION_PATH"),
+        "persistent_connection",
+        "ansible_connection_path",
+        "This setting has no effect.",
+        "2.22",
+        "none",
+    ),
+    (
+        "DEFAULT_ALLOW_UNSAFE_LOOKUPS",
+        None,
+        "defaults",
+        "allow_unsafe_lookups",
+        "This option is no longer used in the Ansible Core code base.",
+        "2.23",
+        "Lookup plugins are responsible for tagging strings containing templates to allow evaluation as a template.",
+    ),
+    (
+        "DEFAULT_JINJA2_EXTENSIONS",
+        Some("ANSIBLE_JINJA2_EXTENSIONS"),
+        "defaults",
+        "jinja2_extensions",
+        "Jinja2 extensions have been deprecated",
+        "2.23",
+        "Ansible-supported Jinja plugins (tests, filters, lookups)",
+    ),
+    (
+        "DEFAULT_JINJA2_NATIVE",
+        Some("ANSIBLE_JINJA2_NATIVE"),
+        "defaults",
+        "jinja2_native",
+        "This option is no longer used in the Ansible Core code base.",
+        "2.23",
+        "Jinja2 native mode is now the default and only option.",
+    ),
+    (
+        "DEFAULT_LIBVIRT_LXC_NOSECLABEL",
+        Some("ANSIBLE_LIBVIRT_LXC_NOSECLABEL"),
+        "selinux",
+        "libvirt_lxc_noseclabel",
+        "This option was moved to the plugin itself",
+        "2.22",
+        "Use the option from the plugin itself.",
+    ),
+    (
+        "DEFAULT_MANAGED_STR",
+        None,
+        "defaults",
+        "ansible_managed",
+        "The `ansible_managed` variable can be set just like any other variable, or a different variable can be used.",
+        "2.23",
+        "Set the `ansible_managed` variable, or use any custom variable in templates.",
+    ),
+    (
+        "DEFAULT_NULL_REPRESENTATION",
+        Some("ANSIBLE_NULL_REPRESENTATION"),
+        "defaults",
+        "null_representation",
+        "This option is no longer used in the Ansible Core code base.",
+        "2.23",
+        "There is no alternative at the moment. A different mechanism would have to be implemented in the current code base.",
+    ),
+    (
+        "DEFAULT_UNDEFINED_VAR_BEHAVIOR",
+        Some("ANSIBLE_ERROR_ON_UNDEFINED_VARS"),
+        "defaults",
+        "error_on_undefined_vars",
+        "This option is no longer used in the Ansible Core code base.",
+        "2.23",
+        "There is no alternative at the moment. A different mechanism would have to be implemented in the current code base.",
+    ),
+    (
+        "PARAMIKO_HOST_KEY_AUTO_ADD",
+        Some("ANSIBLE_PARAMIKO_HOST_KEY_AUTO_ADD"),
+        "paramiko_connection",
+        "host_key_auto_add",
+        "This option was moved to the plugin itself",
+        "2.20",
+        "Use the option from the plugin itself.",
+    ),
+    (
+        "PARAMIKO_LOOK_FOR_KEYS",
+        Some("ANSIBLE_PARAMIKO_LOOK_FOR_KEYS"),
+        "paramiko_connection",
+        "look_for_keys",
+        "This option was moved to the plugin itself",
+        "2.20",
+        "Use the option from the plugin itself.",
+    ),
+    (
+        "STRING_TYPE_FILTERS",
+        Some("ANSIBLE_STRING_TYPE_FILTERS"),
+        "jinja2",
+        "dont_type_filters",
+        "This option has no effect.",
+        "2.23",
+        "None; native types returned from filters are always preserved.",
+    ),
+];
+
 /// Reads the configuration file, if there is one, and hands its settings on as `ANSIBLE_*`
-/// variables where the environment has none. Returns the file read.
+/// variables where the environment has none; then Ansible's deprecation of each deprecated
+/// setting that is set. Returns the file read.
 pub fn apply() -> Result<Option<PathBuf>, String> {
+    let mut in_file = Vec::new();
+    let path = apply_file(&mut in_file)?;
+    for (name, env, section, key, why, version, alternatives) in DEPRECATED {
+        let set = env.is_some_and(|e| std::env::var_os(e).is_some())
+            || in_file.iter().any(|(s, k)| s == section && k == key);
+        if set {
+            settle_yaml::deprecation::deprecated(
+                &format!("{name} option. Reason: {why}\nAlternatives: {alternatives}"),
+                version,
+                None,
+                None,
+                None,
+            );
+        }
+    }
+    Ok(path)
+}
+
+/// [`apply`] for the file; `in_file` gets the deprecated settings it sets.
+fn apply_file(in_file: &mut Vec<(String, String)>) -> Result<Option<PathBuf>, String> {
     let Some(path) = find() else {
         return Ok(None);
     };
@@ -462,10 +608,17 @@ pub fn apply() -> Result<Option<PathBuf>, String> {
     let base = path.parent().map(Path::to_path_buf).unwrap_or_default();
     let mut handed_on: Vec<&'static str> = Vec::new();
     for (section, key, value) in parse(&text) {
+        let deprecated = DEPRECATED.iter().any(|d| d.2 == section && d.3 == key);
+        if deprecated {
+            in_file.push((section.clone(), key.clone()));
+        }
         let Some(known) = SETTINGS
             .iter()
             .find(|s| s.section == section && s.key == key)
         else {
+            if deprecated {
+                continue;
+            }
             eprintln!(
                 "[WARNING]: {}: settle does not know the setting [{section}] {key}; it is ignored",
                 path.display()

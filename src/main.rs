@@ -365,6 +365,15 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         // environment's own win; the command line wins over both).
         config_file = config::apply().map_err(|e| (EXIT_ERROR, format!("ansible.cfg: {e}")))?;
     }
+    if cli.adhoc && cli.one_line {
+        settle_yaml::deprecation::deprecated(
+            "The '-o' argument is deprecated.",
+            "2.23",
+            None,
+            Some("Use callback configuration to enable the oneline callback instead."),
+            None,
+        );
+    }
     match &cli.command {
         Some(Command::Agent) => return Ok(settle_modules::agent::serve() as u8),
         Some(Command::AsyncJob { stage }) => {

@@ -6121,3 +6121,297 @@ fn facts_are_one_map_seen_as_ansible_facts_and_as_variables_unless_injection_is_
         }
     }
 }
+
+#[test]
+fn handler_notifications_print_as_ansibles_at_vv() {
+    // -vv: `Notification for handler … has been saved.` for each result that notifies (each
+    // item of a loop that ran), `NOTIFIED HANDLER … for host` at the flush (before the host's
+    // `META:` line for `meta: flush_handlers`) or at once while handlers run, role and listen
+    // handlers named as Ansible names them; a handler that a later one notifies waits for the
+    // next flush (none after post_tasks' own), as Ansible's single pass over its handlers.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "roles/r/tasks/main.yml",
+        "- debug: msg=role\n  changed_when: true\n  notify: r_h\n",
+    );
+    s.write(
+        "roles/r/handlers/main.yml",
+        "- name: r_h\n  debug: msg=rolehandler\n  listen: topic\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  roles: [r]
+  tasks:
+    - debug: msg={{ item }}
+      loop: [1, 2, 3]
+      when: item != 2
+      changed_when: true
+      notify: [h1, topic]
+    - meta: flush_handlers
+    - debug: msg=again
+      changed_when: true
+      notify: [h2, 'r : r_h', h1]
+  post_tasks:
+    - debug: msg=post
+      changed_when: true
+      notify: h2
+  handlers:
+    - name: h1
+      debug: msg=h1
+    - name: h2
+      debug: msg=h2
+      changed_when: true
+      notify: [h1, h3]
+    - name: h3
+      debug: msg=h3
+    - name: lis
+      debug: msg=lis
+      listen: topic
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local", "-vv"];
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let run = |out: &str| {
+        let from = out.find("No config file found").unwrap_or(0);
+        out[from..out.find("PLAY RECAP").unwrap_or(out.len())].to_string()
+    };
+    assert!(
+        theirs.contains("NOTIFIED HANDLER r : r_h for localhost"),
+        "{theirs}"
+    );
+    assert_eq!(run(&ours.stdout), run(&theirs));
+}
+
+#[test]
+fn deprecation_warnings_print_as_ansibles() {
+    // ansible-core 2.19's deprecations: a deprecated setting in the environment or
+    // ansible.cfg, an INI inventory variable whose name is not valid, `module: k=v` beside `args:`, an empty `args:`, `action:` as a mapping, and
+    // a condition in `{{ }}` that gives a value (each place it is written, a block's too);
+    // each once, after the one-time hint, on standard error, and none with
+    // `deprecation_warnings = False`.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write("ansible.cfg", "[defaults]\nnull_representation = x\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - file: path=@@/x state=touch
+      args:
+        mode: '0644'
+    - action: {module: debug, msg: hi}
+    - debug: msg=empty
+      args:
+    - file: path=@@/x state=touch
+      args:
+        mode: '0644'
+    - debug: msg=x
+      when: \"{{ 1 == 1 }}\"
+      failed_when: \"{{ false }}\"
+    - block:
+        - debug: msg=y
+          loop: [1, 2]
+          changed_when: \"{{ 1 == 1 }}\"
+      when: \"{{ 1 == 1 }}\"
+",
+    );
+    s.write(
+        "inv",
+        "localhost ansible_connection=local foo-bar=1\n[g]\nlocalhost\n[g:vars]\nx.y=2\n",
+    );
+    let args = ["site.yml", "-i", "inv", "-c", "local"];
+    let env = [("ANSIBLE_JINJA2_NATIVE", "1"), ("ANSIBLE_NOCOLOR", "1")];
+    let ours = s.settle_with_env(&args, &env);
+    ours.assert_code(0);
+    let theirs = std::process::Command::new(&ansible_playbook)
+        .args(args)
+        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .envs(env)
+        .current_dir(s.path(""))
+        .output()
+        .expect("ansible-playbook");
+    let theirs = String::from_utf8_lossy(&theirs.stderr);
+    assert!(
+        theirs.contains("Merging legacy k=v args ('path', 'state')"),
+        "{theirs}"
+    );
+    assert_eq!(
+        theirs.matches("Conditionals should not be").count(),
+        4,
+        "{theirs}"
+    );
+    assert!(theirs.contains("invalid name 'x.y'"), "{theirs}");
+    assert_eq!(ours.stderr, theirs);
+    s.write("ansible.cfg", "[defaults]\ndeprecation_warnings = False\n");
+    let quiet = s.settle_with_env(&args, &env);
+    assert!(!quiet.stderr.contains("DEPRECATION"), "{}", quiet.stderr);
+}
+
+#[test]
+fn a_failed_fact_gathering_reports_as_ansibles_gather_facts_action() {
+    // Ansible gathers through its gather_facts action even with `setup` alone: a failure is the
+    // action's ("Action failed"), names the module as `smart` resolves it, shows the module's
+    // failure as a sub-event, and the result holds `failed_modules` (with the module's
+    // invocation) and the facts without Ansible's internal `_ansible_*` keys.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_subset: [bogus]\n  tasks:\n    - debug: msg=x\n",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle(&args);
+    ours.assert_code(2);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let tasks = |out: &str| out[..out.find("PLAY RECAP").unwrap_or(out.len())].to_string();
+    assert!(theirs.contains("Action failed"), "{theirs}");
+    assert_eq!(tasks(&ours.stdout), tasks(&theirs));
+}
+
+#[test]
+fn file_module_results_and_registered_keys_are_ansibles() {
+    // A copy or template whose file already holds the content is reported by Ansible's file
+    // module (`path`, no `md5sum`, a template no `src`), changed or not; a module's own
+    // `_`-prefixed keys are registered (only `_ansible_*` ones go).
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write("t.j2", "port={{ 1 }}\n");
+    s.write(
+        "library/underscore.py",
+        "\
+#!/usr/bin/python
+from ansible.module_utils.basic import AnsibleModule
+m = AnsibleModule(argument_spec={})
+m.exit_json(changed=False, _own='kept', plain=1)
+",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - copy: {content: \"x\\n\", dest: '@@/a', mode: '0644'}
+    - copy: {content: \"x\\n\", dest: '@@/a', mode: '0644'}
+      register: same
+    - copy: {content: \"x\\n\", dest: '@@/a', mode: '0600'}
+      register: moded
+    - template: {src: t.j2, dest: '@@/t'}
+    - template: {src: t.j2, dest: '@@/t'}
+      register: tpl
+    - underscore:
+      register: u
+    - debug:
+        msg: \"{{ [same.path is defined, same.md5sum is defined, moded.path is defined,
+                   tpl.src is defined, tpl.path is defined, u._own | default('gone')] }}\"
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = s.settle_with_env(&args, &[("SETTLE_ANSIBLE_PYTHON", &python)]);
+    ours.assert_code(0);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let last = |out: &str| {
+        let at = out.rfind("TASK [debug]").unwrap_or(0);
+        out[at..out.find("PLAY RECAP").unwrap_or(out.len())].to_string()
+    };
+    assert!(theirs.contains("\"kept\""), "{theirs}");
+    assert_eq!(last(&ours.stdout), last(&theirs));
+}
+
+#[test]
+fn user_results_have_ansibles_keys() {
+    // The user module's result says what it did as Ansible's does: `system` and `create_home`
+    // on a creation, `append` and `move_home` on a modification, `force` and `remove` on a
+    // removal, only name and state when nothing was there (as root, on a scratch user).
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    if unsafe { libc::geteuid() } != 0 {
+        eprintln!("skipped: the user module needs root");
+        return;
+    }
+    let s = Scratch::new();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - user: {name: settle_h3_scratch, state: absent}
+    - user: {name: settle_h3_scratch, create_home: false}
+    - user: {name: settle_h3_scratch, create_home: false}
+    - user: {name: settle_h3_scratch, comment: x y, create_home: false}
+    - user: {name: settle_h3_scratch, state: absent}
+    - user: {name: settle_h3_scratch, state: absent}
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local", "-v"];
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    let ours = s.settle(&args);
+    ours.assert_code(0);
+    let results = |out: &str| -> Vec<String> {
+        out.lines()
+            .filter(|l| l.starts_with("ok:") || l.starts_with("changed:"))
+            .map(str::to_string)
+            .collect()
+    };
+    assert_eq!(results(&theirs).len(), 6, "{theirs}");
+    assert_eq!(results(&ours.stdout), results(&theirs));
+}
+
+#[test]
+fn an_adhoc_one_line_run_prints_ansibles_deprecations() {
+    // `ansible -o`: the option and the oneline callback are both deprecated in 2.19, one line
+    // each (a one-line message takes its help text on the same line).
+    let Some(ansible) = common::ansible_tool("ansible") else {
+        return;
+    };
+    let s = Scratch::new();
+    let args = [
+        "-i",
+        "localhost,",
+        "-c",
+        "local",
+        "localhost",
+        "-m",
+        "ping",
+        "-o",
+    ];
+    let env = [("ANSIBLE_NOCOLOR", "1")];
+    let mut ours = vec!["--adhoc"];
+    ours.extend(args);
+    let ours = s.settle_with_env(&ours, &env);
+    ours.assert_code(0);
+    let theirs = std::process::Command::new(&ansible)
+        .args(args)
+        .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+        .envs(env)
+        .current_dir(s.path(""))
+        .output()
+        .expect("ansible");
+    let theirs = String::from_utf8_lossy(&theirs.stderr);
+    assert!(
+        theirs.contains("The '-o' argument is deprecated."),
+        "{theirs}"
+    );
+    assert_eq!(ours.stderr, theirs);
+}

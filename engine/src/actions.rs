@@ -1023,12 +1023,7 @@ fn conditional_as_template(ctx: &ActionContext) -> Value {
             .map(|v| crate::template::json_truthy(&Value::String(v)))
             .unwrap_or(true),
     };
-    if enabled {
-        eprintln!(
-            "[DEPRECATION WARNING]: {MSG} This feature will be removed from ansible-core version \
-             2.23."
-        );
-    }
+    settle_yaml::deprecation::deprecated(MSG, "2.23", None, None, Some(enabled));
     json!({"msg": MSG, "version": "2.23", "collection_name": "ansible.builtin"})
 }
 
@@ -1511,7 +1506,10 @@ fn template(ctx: &ActionContext) -> Result<ActionResult, String> {
         );
     }
     let mut result = transfer::copy_content(ctx, args, transfer::Source::Bytes(bytes))?;
-    if let ActionResult::Done(map, _) = &mut result {
+    // A file that already held the text is reported by Ansible's file module: no `src`.
+    if let ActionResult::Done(map, _) = &mut result
+        && !map.contains_key("path")
+    {
         map.insert("src".into(), path.display().to_string().into());
     }
     Ok(result)

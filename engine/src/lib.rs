@@ -332,6 +332,9 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         opts.fact_cache.clone(),
     );
     let engine = exec::Engine::new(opts, hosts);
+    if !playbooks.is_empty() {
+        engine.out.callbacks_loaded();
+    }
     for playbook in playbooks {
         // -vv: which playbook, and how many plays, as ansible-playbook says it.
         if opts.verbosity >= 2 {
@@ -341,11 +344,9 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             engine.out.banner(&format!("PLAYBOOK: {name}"));
-            engine.out.print(&format!(
-                "{} plays in {}",
-                playbook.plays.len(),
-                playbook.path.display()
-            ));
+            engine
+                .out
+                .playbook_plays(playbook.plays.len(), &playbook.path);
         }
         for play in &playbook.plays {
             engine.run_play(play);

@@ -136,9 +136,11 @@ impl Output {
                 caption
             };
             let mut map = result.as_object().cloned().unwrap_or_default();
-            map.retain(|k, _| !k.starts_with('_') && k != "failed");
+            map.retain(|k, _| !is_internal_key(k) && k != "failed");
             let json = if self.oneline {
-                py_json(&Value::Object(map), Some(0)).replace('\n', "")
+                // Ansible's `_dump_results` indents by 4 from -vvv on, whatever it is asked.
+                let indent = if self.verbosity > 2 { 4 } else { 0 };
+                py_json(&Value::Object(map), Some(indent)).replace('\n', "")
             } else {
                 py_json(&Value::Object(map), Some(4))
             };
@@ -180,6 +182,43 @@ impl Output {
         // Vault-decrypted values never reach the screen (results, `debug`, diffs, -v).
         let _ = writeln!(out, "{}", settle_vault::redact(text));
         let _ = out.flush();
+    }
+
+    /// With -vv, what Ansible says as it loads its callbacks before the first playbook: it
+    /// keeps one stdout callback (`default`; `minimal` for an ad-hoc command, `oneline` with
+    /// `-o`) and skips ansible-core's other two.
+    pub fn callbacks_loaded(&self) {
+        let kept = match (&self.minimal, self.oneline) {
+            (None, _) => "default",
+            (Some(_), false) => "minimal",
+            (Some(_), true) => "oneline",
+        };
+        if kept == "oneline" {
+            settle_yaml::deprecation::deprecated(
+                "The oneline callback plugin is deprecated.",
+                "2.23",
+                None,
+                None,
+                None,
+            );
+        }
+        if self.verbosity >= 2 {
+            for name in ["default", "minimal", "oneline"]
+                .into_iter()
+                .filter(|n| *n != kept)
+            {
+                self.print(&format!(
+                    "Skipping callback '{name}', as we already have a stdout callback."
+                ));
+            }
+        }
+    }
+
+    /// `N plays in PATH` under the `PLAYBOOK:` banner (-vv); an ad-hoc command has neither.
+    pub fn playbook_plays(&self, plays: usize, path: &std::path::Path) {
+        if self.minimal.is_none() {
+            self.print(&format!("{plays} plays in {}", path.display()));
+        }
     }
 
     /// `\nPLAY [name] *****` filled with stars to 80 columns, as Ansible's banner.
@@ -256,7 +295,7 @@ impl Output {
         let visible = || match result {
             Value::Object(map) => {
                 let mut map = map.clone();
-                map.retain(|k, _| !k.starts_with('_') && !NOTICES.contains(&k.as_str()));
+                map.retain(|k, _| !is_internal_key(k) && !NOTICES.contains(&k.as_str()));
                 if status == Status::Failed {
                     map.remove("failed");
                 }
@@ -488,6 +527,14 @@ pub fn ansible_diff_text(diff: &Value) -> String {
 /// The keys of a result that Ansible's callbacks print as lines of their own, not in the result.
 const NOTICES: [&str; 2] = ["warnings", "deprecations"];
 
+/// A key of a result that is nobody's to see or register: Ansible's `_ansible_*` and settle's
+/// own notes for the display. A module's other keys, `_`-prefixed or not, are its result.
+pub(crate) fn is_internal_key(key: &str) -> bool {
+    key.starts_with("_ansible_")
+        || key.starts_with("_settle_")
+        || matches!(key, "_debug_output" | "_error_shown")
+}
+
 /// A result without the warnings and deprecations the display has dealt with.
 fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
     match result {
@@ -518,7 +565,7 @@ fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> 
     }
     if verbosity > 0 {
         let mut all = map.clone();
-        all.retain(|k, _| !k.starts_with('_') && !NOTICES.contains(&k.as_str()));
+        all.retain(|k, _| !is_internal_key(k) && !NOTICES.contains(&k.as_str()));
         if status == Status::Skipped {
             all.remove("skipped");
         }
@@ -546,44 +593,7 @@ pub use settle_yaml::py_json;
 /// it with a caret under the column. Unlike Ansible, a source line that may carry a secret (it
 /// names a password, a secret, a token or a vault) is replaced by a note.
 pub fn source_excerpt(at: &settle_yaml::Location) -> Vec<String> {
-    let file = std::path::absolute(&*at.file).unwrap_or_else(|_| at.file.to_path_buf());
-    let mut lines = vec![format!(
-        "Origin: {}:{}:{}",
-        file.display(),
-        at.line,
-        at.column
-    )];
-    let Ok(text) = std::fs::read_to_string(&file) else {
-        return lines;
-    };
-    let line = at.line as usize;
-    let width = line.to_string().len();
-    lines.push(String::new());
-    for n in line.saturating_sub(2).max(1)..=line {
-        if let Some(src) = text.lines().nth(n - 1) {
-            let lower = src.to_ascii_lowercase();
-            let src = if ["pass", "secret", "token", "vault"]
-                .iter()
-                .any(|w| lower.contains(w))
-            {
-                "(line not shown: it may hold a secret)"
-            } else {
-                src
-            };
-            // An empty line is its number alone, without the space after it (as Ansible).
-            if src.is_empty() {
-                lines.push(format!("{n:>width$}"));
-            } else {
-                lines.push(format!("{n:>width$} {src}"));
-            }
-        }
-    }
-    lines.push(format!(
-        "{}^ column {}",
-        " ".repeat(width + at.column as usize),
-        at.column
-    ));
-    lines
+    settle_yaml::deprecation::source_excerpt(at)
 }
 
 #[cfg(test)]

@@ -111,6 +111,7 @@ pub(crate) fn load(
                             "Expected key=value host variable assignment, got: {token}"
                         )));
                     };
+                    invalid_name(key, path, line_no);
                     vars.insert(key.to_string(), parse_value(value));
                 }
                 for name in names {
@@ -122,6 +123,7 @@ pub(crate) fn load(
                     return Err(error(format!("Expected key=value, got: {line}")));
                 };
                 let value = parse_value(value.trim());
+                invalid_name(key.trim(), path, line_no);
                 inventory.set_group_var(&group, key.trim(), value);
             }
             State::Children => {
@@ -160,6 +162,20 @@ pub(crate) fn load(
         });
     }
     Ok(())
+}
+
+/// Ansible 2.19 still takes an inventory variable whose name is not a valid one, and says it
+/// is deprecated.
+fn invalid_name(key: &str, path: &Path, line: usize) {
+    if !settle_yaml::deprecation::valid_variable_name(key) {
+        settle_yaml::deprecation::deprecated_at_line(
+            &format!("Accepting inventory variable with invalid name '{key}'."),
+            "2.23",
+            path,
+            line,
+            "Variable names must be strings starting with a letter or underscore character, and contain only letters, numbers and underscores.",
+        );
+    }
 }
 
 /// A declared group settles what was waiting for it: its pending parents adopt it.

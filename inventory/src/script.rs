@@ -177,13 +177,14 @@ fn deprecation(path: &Path, message: &str) {
             )
         })
         .unwrap_or(true);
-    if enabled {
-        eprintln!(
+    settle_yaml::deprecation::show(
+        &format!(
             "[DEPRECATION WARNING]: {message} This feature will be removed from inventory plugin \
              'script' in ansible-core version 2.23.\nOrigin: <inventory script output from '{}'>\n",
             crate::absolute(path).display()
-        );
-    }
+        ),
+        Some(enabled),
+    );
 }
 
 /// Runs the script and adds what it gives to the inventory.

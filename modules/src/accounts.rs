@@ -663,25 +663,40 @@ impl Resource for User {
     }
 
     fn values(&self, values: &mut Map<String, Value>) {
+        // The keys Ansible's user module returns, which depend on what it did: a removal
+        // says `force` and `remove`, a creation `system` and `create_home`, a modification
+        // `append` and `move_home`; a present user its passwd fields, and `groups` when asked.
         values.insert("name".into(), self.name.clone().into());
         values.insert("state".into(), self.state.word().into());
-        if let Some(p) = passwd(&self.name) {
+        match (self.state == Presence::Present, self.existed) {
+            (false, true) => {
+                values.insert("force".into(), self.force.into());
+                values.insert("remove".into(), self.remove.into());
+            }
+            (false, false) => {}
+            (true, false) => {
+                values.insert("system".into(), self.system.into());
+                values.insert("create_home".into(), self.create_home.into());
+            }
+            (true, true) => {
+                values.insert("append".into(), self.append.into());
+                values.insert("move_home".into(), self.move_home.into());
+            }
+        }
+        if self.state == Presence::Present
+            && let Some(p) = passwd(&self.name)
+        {
             values.insert("uid".into(), p.uid.into());
             values.insert("group".into(), p.gid.into());
             values.insert("home".into(), p.home.into());
             values.insert("shell".into(), p.shell.into());
             values.insert("comment".into(), p.comment.into());
-            values.insert("groups".into(), self.supplementary().join(",").into());
+            if let Some(groups) = &self.groups {
+                values.insert("groups".into(), groups.names().join(",").into());
+            }
         }
         if self.password.is_some() {
             values.insert("password".into(), "NOT_LOGGING_PASSWORD".into());
-        }
-        values.insert("system".into(), self.system.into());
-        values.insert("append".into(), self.append.into());
-        values.insert("create_home".into(), self.create_home.into());
-        if self.state == Presence::Absent && self.existed {
-            values.insert("remove".into(), self.remove.into());
-            values.insert("force".into(), self.force.into());
         }
         if self.generate_ssh_key && self.state == Presence::Present {
             let key = self.ssh_key_path();

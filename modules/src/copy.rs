@@ -135,6 +135,10 @@ pub(crate) struct Copy {
     /// A folder copy, when `remote_src` names a folder: decided by `check`.
     #[serde(skip)]
     folder: Option<FolderCopy>,
+    /// Whether the file already held the content (`check` decides): Ansible's copy action
+    /// then hands the attributes to its file module, whose result has `path` and no `md5sum`.
+    #[serde(skip)]
+    content_there: bool,
 }
 
 /// Where a copy's new content is.
@@ -222,6 +226,7 @@ impl Copy {
             make_parents: false,
             directory_mode: None,
             folder: None,
+            content_there: false,
         }
     }
 
@@ -412,6 +417,7 @@ impl Resource for Copy {
             None => None,
         };
         let differs = current.as_deref() != Some(want_sum.as_str());
+        self.content_there = !differs;
         if differs && (self.force || current.is_none()) {
             plan.change("content", current.clone(), Some(want_sum));
             if want_diff {
@@ -546,7 +552,10 @@ impl Resource for Copy {
             // The content was already there: the file's own.
             Body::Absent => fsutil::hash_file::<md5::Md5>(&target).ok(),
         };
-        if let Some(md5sum) = md5sum {
+        let file_module = self.content_there && !self.remote_src;
+        if file_module {
+            values.insert("path".into(), target.display().to_string().into());
+        } else if let Some(md5sum) = md5sum {
             values.insert("md5sum".into(), md5sum.into());
         }
         if let Some(src) = &self.src {

@@ -1,6 +1,6 @@
 //! From YAML nodes to plays and tasks, checking every key on the way.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock, PoisonError};
 
@@ -693,6 +693,59 @@ fn mapping(node: Option<&Node>, scope: &Scope, what: &str) -> Result<Vars, Playb
     }
 }
 
+/// A conditional keyword's list, each text's place noted (see [`condition_origin`]).
+fn condition_values(keyword: &str, node: &Node, scope: &Scope) -> Vec<Value> {
+    let items: Vec<&Node> = match &node.kind {
+        settle_yaml::Kind::Seq(items) => items.iter().collect(),
+        _ => vec![node],
+    };
+    if let Ok(mut origins) = condition_origins().lock() {
+        for item in items {
+            if let Some(text) = item.as_str() {
+                origins
+                    .entry((keyword.to_string(), text.trim().to_string()))
+                    .or_default()
+                    .push(scope.location(item));
+            }
+        }
+    }
+    list_of_values(node)
+}
+
+/// Each condition's keyword and text, and the places it was written.
+type Origins = std::sync::Mutex<HashMap<(String, String), Vec<Location>>>;
+
+fn condition_origins() -> &'static Origins {
+    static ORIGINS: std::sync::OnceLock<Origins> = std::sync::OnceLock::new();
+    ORIGINS.get_or_init(Default::default)
+}
+
+/// Where a condition (`keyword: text`) was written (for Ansible's `Origin:` in a deprecation), as near
+/// as its text tells: of the places it was written, the first at or after `task` in the
+/// task's file, else the last before it there (a block's or an import's), else the first.
+pub fn condition_origin(keyword: &str, text: &str, task: Option<&Location>) -> Option<Location> {
+    let origins = condition_origins().lock().ok()?;
+    let places = origins.get(&(keyword.to_string(), text.trim().to_string()))?;
+    let Some(task) = task else {
+        return places.first().cloned();
+    };
+    let here = |l: &&Location| l.file == task.file;
+    places
+        .iter()
+        .filter(here)
+        .filter(|l| l.line >= task.line)
+        .min_by_key(|l| l.line)
+        .or_else(|| {
+            places
+                .iter()
+                .filter(here)
+                .filter(|l| l.line < task.line)
+                .max_by_key(|l| l.line)
+        })
+        .or_else(|| places.first())
+        .cloned()
+}
+
 fn list_of_values(node: &Node) -> Vec<Value> {
     match node.to_value() {
         Value::Array(items) => items,
@@ -764,7 +817,7 @@ fn parse_shared_keywords(
         match key.as_str() {
             // A static list: Ansible does not template it.
             "collections" if !node.is_null() => kw.collections = Some(list_of_strings(node, false)),
-            "when" => kw.when = list_of_values(node),
+            "when" => kw.when = condition_values("when", node, scope),
             "tags" => kw.tags = list_of_strings(node, true),
             "ignore_errors" => kw.ignore_errors = Some(value()),
             "ignore_unreachable" => kw.ignore_unreachable = Some(value()),
@@ -1482,9 +1535,11 @@ fn parse_task(
             }
             "notify" => keywords.notify = list_of_strings(value, false),
             "listen" => listen = list_of_strings(value, false),
-            "changed_when" => keywords.changed_when = list_of_values(value),
-            "failed_when" => keywords.failed_when = list_of_values(value),
-            "until" => keywords.until = list_of_values(value),
+            "changed_when" => {
+                keywords.changed_when = condition_values("changed_when", value, scope)
+            }
+            "failed_when" => keywords.failed_when = condition_values("failed_when", value, scope),
+            "until" => keywords.until = condition_values("until", value, scope),
             "retries" => keywords.retries = Some(value.to_value()),
             "delay" => keywords.delay = Some(value.to_value()),
             "async" => keywords.async_ = Some(value.to_value()),
@@ -1558,9 +1613,38 @@ fn parse_task(
         let at = misspelt.and_then(|w| map.get(*w)).unwrap_or(node);
         return Err(scope.error(at, name, message));
     }
+    if let Some(args) = map.get("args")
+        && matches!(args.to_value(), Value::Null)
+    {
+        settle_yaml::deprecation::deprecated(
+            "Ignoring empty task `args` keyword.",
+            "2.23",
+            Some(&scope.location(node)),
+            Some("A mapping or template which resolves to a mapping is required."),
+            None,
+        );
+    }
     if let Some(key) = candidates.first() {
         let short = short_module_name(key).to_string();
         let args = module_args(&short, &map[*key], scope, name)?;
+        if map.contains_key("args") && map[*key].as_str().is_some() {
+            // Ansible's words for `module: k=v` beside `args:` (Python's repr of each key).
+            let mut keys: Vec<&String> = args.keys().filter(|k| *k != "_raw_params").collect();
+            keys.sort();
+            if !keys.is_empty() {
+                let keys: Vec<String> = keys.iter().map(|k| format!("'{k}'")).collect();
+                settle_yaml::deprecation::deprecated(
+                    &format!(
+                        "Merging legacy k=v args ({}) into task args.",
+                        keys.join(", ")
+                    ),
+                    "2.23",
+                    Some(&scope.location(&map[*key])),
+                    Some("Include all task args in the task `args` mapping."),
+                    None,
+                );
+            }
+        }
         module = Some((key.to_string(), args));
     }
     let Some((written, mut args)) = module else {
@@ -1741,19 +1825,28 @@ fn parse_action_keyword(
                 .map_err(|e| scope.error(node, name, e))?;
             Ok((module.to_string(), args))
         }
-        Value::Object(mut map) => match map.remove("module") {
-            Some(Value::String(module)) => {
-                // `action: {module: x, args: {...}}`: the nested args are the module's too.
-                if let Some(Value::Object(args)) = map.get("args").cloned() {
-                    map.shift_remove("args");
-                    for (k, v) in args {
-                        map.entry(k).or_insert(v);
+        Value::Object(mut map) => {
+            settle_yaml::deprecation::deprecated(
+                "Using a mapping for `action` is deprecated.",
+                "2.23",
+                Some(&scope.location(node)),
+                Some("Use a string value for `action`."),
+                None,
+            );
+            match map.remove("module") {
+                Some(Value::String(module)) => {
+                    // `action: {module: x, args: {...}}`: the nested args are the module's too.
+                    if let Some(Value::Object(args)) = map.get("args").cloned() {
+                        map.shift_remove("args");
+                        for (k, v) in args {
+                            map.entry(k).or_insert(v);
+                        }
                     }
+                    Ok((module, map))
                 }
-                Ok((module, map))
+                _ => Err(scope.error(node, name, "action as a mapping needs `module:`")),
             }
-            _ => Err(scope.error(node, name, "action as a mapping needs `module:`")),
-        },
+        }
         _ => Err(scope.error(node, name, "action must be a string or a mapping")),
     }
 }

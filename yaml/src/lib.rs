@@ -20,6 +20,7 @@
 // unwrap. Tests may unwrap.
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
+pub mod deprecation;
 mod pyjson;
 
 pub use pyjson::{py_json, py_json_with, python_type, write_json_string};

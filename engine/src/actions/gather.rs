@@ -285,10 +285,11 @@ pub(super) fn with_modules(
                     if result.get("finished") == Some(&json!(true)) =>
                 {
                     super::job_status(ctx, jid, "cleanup", &dir);
+                    // Ansible polls with the async_status module itself: a failed or skipped
+                    // module's result keeps its `ansible_job_id` and `finished`, nothing of
+                    // the async_status action's.
                     for key in [
                         "started",
-                        "finished",
-                        "ansible_job_id",
                         "results_file",
                         "stdout",
                         "stderr",

@@ -121,12 +121,13 @@ pub(super) fn discover(ctx: &ActionContext, mode: &str) -> Result<Discovered, Co
         let msg = format!(
             "The '{mode}' option for 'INTERPRETER_PYTHON' now has the same effect as 'auto'."
         );
-        if deprecation_warnings(ctx) {
-            eprintln!(
-                "[DEPRECATION WARNING]: {msg} This feature will be removed from ansible-core \
-                 version 2.21."
-            );
-        }
+        settle_yaml::deprecation::deprecated(
+            &msg,
+            "2.21",
+            None,
+            None,
+            Some(deprecation_warnings(ctx)),
+        );
         deprecations
             .push(json!({"msg": msg, "version": "2.21", "collection_name": "ansible.builtin"}));
     }

@@ -196,8 +196,11 @@ impl PlayRun<'_> {
             return;
         }
         let notified = self.notified.lock().unpoisoned();
+        let pending = self.pending_handlers.lock().unpoisoned();
         for host in batch {
-            let message = match notified.get(host).is_some_and(|set| !set.is_empty()) {
+            let waiting = notified.get(host).is_some_and(|set| !set.is_empty())
+                || pending.get(host).is_some_and(|set| !set.is_empty());
+            let message = match waiting {
                 true => format!("META: triggered running handlers for {host}"),
                 false => format!("No handler notifications for {host}, skipping."),
             };
@@ -211,34 +214,124 @@ impl PlayRun<'_> {
         }
     }
 
-    /// Runs the handlers notified on these hosts, in the order they are defined.
+    /// A changed task's notifications on a host, made outside a flush: saved for the next one,
+    /// with -vv Ansible's `Notification for handler … has been saved.` for each that reaches a
+    /// handler, once per result that carries them (each item of a loop that ran).
+    pub(super) fn save_notifications(&self, host: &str, names: &[String], results: usize) {
+        if self.engine.opts.verbosity >= 2 {
+            let all = self.all_handlers();
+            for _ in 0..results {
+                for name in names {
+                    if self.notification_reaches(&all, name) {
+                        self.engine
+                            .out
+                            .print(&format!("Notification for handler {name} has been saved."));
+                    }
+                }
+            }
+        }
+        let mut notified = self.notified.lock().unpoisoned();
+        notified
+            .entry(host.to_string())
+            .or_default()
+            .extend(names.iter().cloned());
+    }
+
+    /// Notifications made while handlers run (by a handler, or a task a handler includes):
+    /// as in Ansible they notify the handlers at once, to run later in this flush or, for a
+    /// handler already passed, in the next one.
+    pub(super) fn notify_now(&self, host: &str, names: &[String]) {
+        let all = self.all_handlers();
+        let handlers: Vec<&Task> = all.iter().collect();
+        let by_name = self.names_by_handler(&handlers);
+        for name in names {
+            self.notify_handlers(host, &handlers, &by_name, name);
+        }
+    }
+
+    /// At a flush (the implicit one or `meta: flush_handlers`), the notifications a host has
+    /// saved notify their handlers, in the order they were made, and are spent; with -vv
+    /// Ansible's `NOTIFIED HANDLER … for host` for each handler not already notified.
+    pub(super) fn notify_saved(&self, host: &str) {
+        let Some(names) = self.notified.lock().unpoisoned().remove(host) else {
+            return;
+        };
+        let all = self.all_handlers();
+        let handlers: Vec<&Task> = all.iter().collect();
+        let by_name = self.names_by_handler(&handlers);
+        for name in &names {
+            self.notify_handlers(host, &handlers, &by_name, name);
+        }
+    }
+
+    /// Every handler's names, a templated name rendered; none for one that does not render.
+    fn names_by_handler(&self, handlers: &[&Task]) -> Vec<Vec<String>> {
+        handlers
+            .iter()
+            .map(|t| self.handler_names_rendered(t, false).unwrap_or_default())
+            .collect()
+    }
+
+    /// Notifies the handlers `notification` reaches on `host` (Ansible's `notify_host`).
+    fn notify_handlers(
+        &self,
+        host: &str,
+        handlers: &[&Task],
+        by_name: &[Vec<String>],
+        notification: &str,
+    ) {
+        for index in reached_by(handlers, by_name, notification) {
+            let new = self
+                .pending_handlers
+                .lock()
+                .unpoisoned()
+                .entry(host.to_string())
+                .or_default()
+                .insert(index);
+            if new && self.engine.opts.verbosity >= 2 {
+                let title = self.handler_title(handlers[index]);
+                self.engine
+                    .out
+                    .print(&format!("NOTIFIED HANDLER {title} for {host}"));
+            }
+        }
+    }
+
+    /// Runs the handlers notified on these hosts: one pass in the order they are defined, as
+    /// Ansible's handler iteration. A handler runs on the hosts it is notified on and is then
+    /// no longer notified there; what a handler notifies that was defined before it stays
+    /// notified until the next flush, and so do the handlers of a host that failed.
     pub(super) fn flush_handlers(&self, batch: &[String]) -> Vec<(String, StepOutcome)> {
+        for host in batch {
+            self.notify_saved(host);
+        }
         let mut outcomes: HashMap<String, StepOutcome> =
             batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
         let all = self.all_handlers();
-        let handlers: Vec<&Task> = all.iter().collect();
-        // Every handler's names, a templated name rendered; none for one that does not render.
-        let by_name: Vec<Vec<String>> = handlers
-            .iter()
-            .map(|t| self.handler_names_rendered(t, false).unwrap_or_default())
-            .collect();
-        // Per host, the handlers that ran on it in this flush.
-        let mut ran: HashMap<String, HashSet<usize>> = HashMap::new();
-        // A handler may notify one defined before it: passes go on while one has a handler
-        // to run that has not run on that host in this flush.
-        loop {
-            match self.flush_pass(batch, &handlers, &by_name, &mut outcomes, &mut ran) {
-                None => {
-                    return batch
-                        .iter()
-                        .map(|h| (h.clone(), StepOutcome::Ended))
-                        .collect();
-                }
-                Some(false) => break,
-                Some(true) => {}
+        for (index, handler) in all.iter().enumerate() {
+            let hosts: Vec<String> = {
+                let mut pending = self.pending_handlers.lock().unpoisoned();
+                batch
+                    .iter()
+                    .filter(|h| outcomes.get(*h) == Some(&StepOutcome::Ok))
+                    .filter(|h| {
+                        pending
+                            .get_mut(*h)
+                            .is_some_and(|set| set.shift_remove(&index))
+                    })
+                    .cloned()
+                    .collect()
+            };
+            if hosts.is_empty() {
+                continue;
+            }
+            if !self.run_handler(handler, &hosts, &mut outcomes) {
+                return batch
+                    .iter()
+                    .map(|h| (h.clone(), StepOutcome::Ended))
+                    .collect();
             }
         }
-        self.consume_notifications(batch, &outcomes, &handlers, &by_name, &ran);
         batch
             .iter()
             .map(|h| (h.clone(), outcomes.remove(h).unwrap_or(StepOutcome::Ok)))
@@ -247,111 +340,89 @@ impl PlayRun<'_> {
 }
 
 impl PlayRun<'_> {
-    /// One pass over the handlers in the order they are defined: each runs on the hosts still
-    /// going whose notifications reach it and on which it has not run in this flush. Whether
-    /// one ran; `None` when the run was ended.
-    fn flush_pass(
+    /// Runs one handler on `hosts` under its `RUNNING HANDLER` banner, noting in `outcomes`
+    /// the hosts that did not come through. `false` when the run was ended.
+    fn run_handler(
         &self,
-        batch: &[String],
-        handlers: &[&Task],
-        by_name: &[Vec<String>],
+        handler: &Task,
+        hosts: &[String],
         outcomes: &mut HashMap<String, StepOutcome>,
-        ran: &mut HashMap<String, HashSet<usize>>,
-    ) -> Option<bool> {
-        let mut progressed = false;
-        for (index, handler) in handlers.iter().enumerate() {
-            let hosts: Vec<String> = {
-                let notified = self.notified.lock().unpoisoned();
-                batch
-                    .iter()
-                    .filter(|h| outcomes.get(*h) == Some(&StepOutcome::Ok))
-                    .filter(|h| !ran.get(*h).is_some_and(|r| r.contains(&index)))
-                    .filter(|h| {
-                        notified
-                            .get(*h)
-                            .is_some_and(|set| answers(handlers, index, by_name, set))
-                    })
-                    .cloned()
-                    .collect()
-            };
-            if hosts.is_empty() {
-                continue;
-            }
-            progressed = true;
-            let title = self.handler_title(handler);
-            self.engine
-                .out
-                .banner(&format!("RUNNING HANDLER [{title}]"));
-            self.engine.out.task_path(&handler.location);
-            self.engine.out.event(&json!({"event": "handler_start", "task": title, "location": handler.location.to_string()}));
-            if handler.module == "meta"
-                && handler.args.get("_raw_params").and_then(Value::as_str) == Some("flush_handlers")
-            {
-                self.engine.abort_run(
-                    "flush_handlers cannot be used as a handler",
-                    Some(&handler.location),
-                    1,
-                );
-                return None;
-            }
-            let results = match &handler.include {
-                _ if handler.module == "meta" => {
-                    self.run_meta(handler, &hosts, &HashMap::new(), true)
+    ) -> bool {
+        let title = self.handler_title(handler);
+        self.engine
+            .out
+            .banner(&format!("RUNNING HANDLER [{title}]"));
+        self.engine.out.task_path(&handler.location);
+        self.engine.out.event(&json!({"event": "handler_start", "task": title, "location": handler.location.to_string()}));
+        if handler.module == "meta"
+            && handler.args.get("_raw_params").and_then(Value::as_str) == Some("flush_handlers")
+        {
+            self.engine.abort_run(
+                "flush_handlers cannot be used as a handler",
+                Some(&handler.location),
+                1,
+            );
+            return false;
+        }
+        let results = match &handler.include {
+            _ if handler.module == "meta" => self.run_meta(handler, hosts, &HashMap::new(), true),
+            Some(include) => as_handlers(|| self.run_include(include, hosts, &HashMap::new())),
+            None => self.run_task_on(handler, hosts, &HashMap::new(), true),
+        };
+        for (h, outcome) in results {
+            if let StepOutcome::Failed { counted } = outcome {
+                if !counted {
+                    self.engine.count(&h, |s| s.failures += 1);
                 }
-                Some(include) => as_handlers(|| self.run_include(include, &hosts, &HashMap::new())),
-                None => self.run_task_on(handler, &hosts, &HashMap::new(), true),
-            };
-            for h in &hosts {
-                ran.entry(h.clone()).or_default().insert(index);
-            }
-            for (h, outcome) in results {
-                if let StepOutcome::Failed { counted } = outcome {
-                    if !counted {
-                        self.engine.count(&h, |s| s.failures += 1);
-                    }
-                    outcomes.insert(h, StepOutcome::Failed { counted: true });
-                } else if outcome != StepOutcome::Ok {
-                    outcomes.insert(h, outcome);
-                }
+                outcomes.insert(h, StepOutcome::Failed { counted: true });
+            } else if outcome != StepOutcome::Ok {
+                outcomes.insert(h, outcome);
             }
         }
-        Some(progressed)
+        true
     }
+}
 
-    /// After a flush, what each host was notified of is spent: all of it when the host came
-    /// through; for a host that failed, the notifications whose handlers all ran (each handler
-    /// runs once per notification, whatever its result), the rest kept for `force_handlers`.
-    /// Topics no handler listens to are dropped with the rest.
-    fn consume_notifications(
-        &self,
-        batch: &[String],
-        outcomes: &HashMap<String, StepOutcome>,
-        handlers: &[&Task],
-        by_name: &[Vec<String>],
-        ran: &HashMap<String, HashSet<usize>>,
-    ) {
-        let mut notified = self.notified.lock().unpoisoned();
-        for h in batch {
-            if outcomes.get(h) == Some(&StepOutcome::Ok) {
-                notified.remove(h);
-                continue;
-            }
-            let (Some(set), Some(done)) = (notified.get_mut(h), ran.get(h)) else {
-                continue;
-            };
-            set.retain(|name| {
-                let one = indexmap::IndexSet::from([name.clone()]);
-                (0..handlers.len())
-                    .any(|i| !done.contains(&i) && answers(handlers, i, by_name, &one))
-            });
+/// The handlers a notification reaches, in the order Ansible's
+/// `search_handlers_by_notification` yields them: the first of that name the search meets
+/// (block by block from the last, in order within a block), then those listening to it as a
+/// topic, in the same order and one per handler name.
+fn reached_by(handlers: &[&Task], by_name: &[Vec<String>], notification: &str) -> Vec<usize> {
+    let order = search_order(handlers);
+    let mut reached: Vec<usize> = order
+        .iter()
+        .copied()
+        .find(|&i| by_name[i].iter().any(|n| n == notification))
+        .into_iter()
+        .collect();
+    let mut seen = HashSet::new();
+    for i in order {
+        if !handlers[i]
+            .handler_names_by(true)
+            .iter()
+            .any(|n| n == notification)
+        {
+            continue;
+        }
+        if let Some(name) = &handlers[i].name
+            && !seen.insert(name.as_str())
+        {
+            continue;
+        }
+        if !reached.contains(&i) {
+            reached.push(i);
         }
     }
+    reached
 }
 
 /// The order Ansible searches handlers by name: block by block from the last (a role's
 /// handlers are a block, the play's own another), in order within a block.
-fn search_order(handlers: &[Task]) -> Vec<usize> {
-    let block = |i: usize| handlers[i].role.as_ref().map(|r| r.instance.as_str());
+fn search_order<T: std::borrow::Borrow<Task>>(handlers: &[T]) -> Vec<usize> {
+    let block = |i: usize| {
+        let handler: &Task = handlers[i].borrow();
+        handler.role.as_ref().map(|r| r.instance.as_str())
+    };
     let mut blocks: Vec<Vec<usize>> = Vec::new();
     for i in 0..handlers.len() {
         match blocks.last_mut() {
@@ -360,34 +431,4 @@ fn search_order(handlers: &[Task]) -> Vec<usize> {
         }
     }
     blocks.into_iter().rev().flatten().collect()
-}
-
-/// Whether a host's notifications reach handler `index`: a topic it listens to, or a name of
-/// it that no other handler takes first. As in Ansible, the handlers are searched by name
-/// block by block from the last (a role's handlers are a block, the play's own another), and
-/// within a block the first of that name wins.
-fn answers(
-    handlers: &[&Task],
-    index: usize,
-    by_name: &[Vec<String>],
-    notified: &indexmap::IndexSet<String>,
-) -> bool {
-    let block = |i: usize| handlers[i].role.as_ref().map(|r| r.instance.as_str());
-    let chosen = |n: &String| {
-        let last = (0..handlers.len())
-            .rev()
-            .find(|&i| by_name[i].contains(n))?;
-        (0..=last)
-            .rev()
-            .take_while(|&i| block(i) == block(last))
-            .filter(|&i| by_name[i].contains(n))
-            .last()
-    };
-    handlers[index]
-        .handler_names_by(true)
-        .iter()
-        .any(|n| notified.contains(n))
-        || by_name[index]
-            .iter()
-            .any(|n| notified.contains(n) && chosen(n) == Some(index))
 }

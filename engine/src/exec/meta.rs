@@ -99,6 +99,21 @@ impl PlayRun<'_> {
         if let Some(python) = host_python(&scope) {
             args.insert("_settle_python".into(), python.into());
         }
+        // What Ansible's failed setup shows as its `invocation`: its defaults, then the play's.
+        let mut invocation = json!({"fact_path": "/etc/ansible/facts.d", "filter": [],
+            "gather_subset": ["all"], "gather_timeout": 10});
+        for (key, value) in args.iter().filter(|(k, _)| !k.starts_with('_')) {
+            let value = match (key.as_str(), value) {
+                ("gather_subset" | "filter", Value::String(s)) => {
+                    json!(s.split(',').map(str::trim).collect::<Vec<_>>())
+                }
+                ("gather_timeout", Value::String(s)) => {
+                    s.trim().parse::<i64>().map_or(value.clone(), Value::from)
+                }
+                _ => value.clone(),
+            };
+            invocation[key] = value;
+        }
         let mut request = Request::new("setup", args);
         // The play's `environment:` applies to fact gathering too.
         request.environment =
@@ -120,11 +135,24 @@ impl PlayRun<'_> {
                 drop(outcome);
                 self.gathered(host, &state, facts)
             }
-            Ok(outcome) => self.report_failure(
-                host,
-                FACTS,
-                outcome.msg.as_deref().unwrap_or("fact gathering failed"),
-            ),
+            // Ansible gathers with its `gather_facts` action even for `setup` alone: the
+            // module's failure is the action's, under the name `smart` resolves to.
+            Ok(outcome) => {
+                let mut result = outcome.values.clone();
+                result.insert("failed".into(), true.into());
+                result.insert("invocation".into(), json!({"module_args": invocation}));
+                result.insert(
+                    "msg".into(),
+                    outcome
+                        .msg
+                        .as_deref()
+                        .unwrap_or("fact gathering failed")
+                        .into(),
+                );
+                let failed =
+                    Map::from_iter([("ansible.legacy.setup".to_string(), Value::Object(result))]);
+                self.report_gather_failure(host, Map::new(), failed)
+            }
             Err(ConnectionError::Unreachable(msg)) => {
                 let outcome = self.report_unreachable(host, FACTS, &msg, None);
                 // The play's `ignore_unreachable` holds for its fact gathering too.
@@ -175,7 +203,7 @@ impl PlayRun<'_> {
         options: &Map<String, Value>,
     ) -> StepOutcome {
         let mut facts = Value::Object(Map::new());
-        let mut failed = Vec::new();
+        let mut failed = Map::new();
         for module in modules {
             let mut args = options.clone();
             if !is_setup(module) {
@@ -208,7 +236,7 @@ impl PlayRun<'_> {
                 };
             }
             if outcome.flag("failed") {
-                failed.push(module.as_str());
+                failed.insert(module.clone(), Value::Object(outcome.result.clone()));
                 continue;
             }
             if let Some(returned) = outcome.result.get("ansible_facts") {
@@ -216,11 +244,11 @@ impl PlayRun<'_> {
             }
         }
         if !failed.is_empty() {
-            let msg = format!(
-                "The following modules failed to execute: {}.",
-                failed.join(", ")
-            );
-            return self.report_failure(host, FACTS, &msg);
+            let facts = match facts {
+                Value::Object(facts) => facts,
+                _ => Map::new(),
+            };
+            return self.report_gather_failure(host, facts, failed);
         }
         match facts {
             Value::Object(facts) => self.gathered(host, state, facts),
@@ -280,6 +308,11 @@ impl PlayRun<'_> {
                 .map(|r| r.name.as_str())
                 .unwrap_or_default();
             let (msg, skip_reason) = meta_message(action, h, role, holds);
+            if action == "flush_handlers" && skip_reason.is_none() {
+                // Ansible's flush notifies the saved handlers host by host (`NOTIFIED HANDLER`
+                // lines before the host's `META:` line).
+                self.notify_saved(h);
+            }
             if per_host || i == 0 {
                 let header = skip_reason.as_deref().unwrap_or(&msg);
                 if self.engine.opts.verbosity >= 2 {

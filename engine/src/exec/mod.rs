@@ -105,7 +105,12 @@ struct PlayRun<'a> {
     strategy: Strategy,
     /// The `serial` batch being run (`ansible_play_batch`).
     batch: Mutex<Vec<String>>,
+    /// Per host, the notifications saved by tasks until the next flush (in the order made).
     notified: Mutex<HashMap<String, IndexSet<String>>>,
+    /// Per host, the handlers notified and not yet run (Ansible's `Handler.notified_hosts`),
+    /// by their index in the play's handlers: a flush runs them in one pass, so a handler that
+    /// one defined after it notifies waits for the next flush.
+    pending_handlers: Mutex<HashMap<String, IndexSet<usize>>>,
     end_play: AtomicBool,
     /// `meta: end_batch`: the batch in hand ends; the next one (`serial`) starts.
     end_batch: AtomicBool,
@@ -245,6 +250,7 @@ impl<'a> Engine<'a> {
             strategy,
             batch: Mutex::default(),
             notified: Mutex::default(),
+            pending_handlers: Mutex::default(),
             end_play: AtomicBool::new(false),
             end_batch: AtomicBool::new(false),
             throttled: Mutex::default(),

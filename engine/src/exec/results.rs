@@ -301,6 +301,70 @@ impl PlayRun<'_> {
         StepOutcome::Failed { counted: false }
     }
 
+    /// Fact gathering whose modules failed, as Ansible's `gather_facts` action reports it: an
+    /// action's failure naming the modules, each module's failure a sub-event of it, and the
+    /// result with the facts the others gathered and each failed module's own result.
+    pub(super) fn report_gather_failure(
+        &self,
+        host: &str,
+        facts: Map<String, Value>,
+        failed: Map<String, Value>,
+    ) -> StepOutcome {
+        let names: Vec<&str> = failed.keys().map(String::as_str).collect();
+        let msg = format!(
+            "The following modules failed to execute: {}.",
+            names.join(", ")
+        );
+        self.record(
+            host,
+            super::FACTS,
+            "failed",
+            false,
+            None,
+            Some(&msg),
+            0.0,
+            false,
+            None,
+        );
+        let count = failed.len();
+        let mut lines = vec![format!(
+            "Task failed: Action failed.\n\n<<< caused by >>>\n\n{msg}\n"
+        )];
+        for (i, result) in failed.values().enumerate() {
+            let sub = result.get("msg").map(value_text).unwrap_or_default();
+            lines.push(format!("+--[ Sub-Event {} of {count} ]---\n| ", i + 1));
+            lines.extend(sub.lines().map(|l| format!("| {l}")));
+            lines.push("| \n+--[ End Sub-Event ]---".to_string());
+        }
+        self.engine.out.task_error(
+            "Action failed: ",
+            &format!("{msg}\n\n{}", lines.join("\n")),
+            None,
+        );
+        let failed: Map<String, Value> = failed
+            .into_iter()
+            .map(|(module, mut result)| {
+                if let Value::Object(r) = &mut result {
+                    r.retain(|k, _| !k.starts_with('_'));
+                    add_exception(r);
+                }
+                (module, result)
+            })
+            .collect();
+        let mut facts = Value::Object(facts);
+        strip_internal_keys(&mut facts);
+        let shown = json!({
+            "ansible_facts": facts,
+            "changed": false,
+            "failed_modules": failed,
+            "msg": msg,
+        });
+        self.engine
+            .out
+            .result(host, Status::Failed, None, &shown, false);
+        StepOutcome::Failed { counted: false }
+    }
+
     pub(super) fn report_unreachable(
         &self,
         host: &str,
@@ -388,8 +452,20 @@ impl PlayRun<'_> {
                 self.engine.abort_run(&message, None, 1);
                 return StepOutcome::Ended;
             }
-            let mut notified = self.notified.lock().unpoisoned();
-            notified.entry(host.to_string()).or_default().extend(names);
+            if handler || super::handlers::running_handlers() {
+                self.notify_now(host, &names);
+            } else {
+                // Each result that carries the notifications says so: every item of a loop
+                // that ran (one its `when` skipped carries none).
+                let results = match item.result.get("results") {
+                    Some(Value::Array(items)) if is_loop => items
+                        .iter()
+                        .filter(|i| !i.get("skipped").is_some_and(json_truthy))
+                        .count(),
+                    _ => 1,
+                };
+                self.save_notifications(host, &names, results);
+            }
         }
         let ignored = status == Status::Failed && ignore_errors;
         if !handler && matches!(status, Status::Ok | Status::Changed | Status::Failed) {
@@ -404,7 +480,7 @@ impl PlayRun<'_> {
                        "args": Value::Object(task.args.clone())}),
             );
             let mut failed = item.result.clone();
-            failed.retain(|k, _| !k.starts_with('_'));
+            failed.retain(|k, _| !crate::output::is_internal_key(k));
             state.set_task_var("ansible_failed_result", Value::Object(failed));
         }
         self.engine.count(host, |s| match status {
@@ -470,7 +546,7 @@ impl PlayRun<'_> {
         }
         if let Some(reg) = &task.keywords.register {
             let mut registered = item.result;
-            registered.retain(|k, _| !k.starts_with('_'));
+            registered.retain(|k, _| !crate::output::is_internal_key(k));
             registered.values_mut().for_each(strip_internal_keys);
             add_exception(&mut registered);
             match trusted_result(task, &registered) {

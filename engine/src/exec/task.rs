@@ -113,6 +113,7 @@ impl PlayRun<'_> {
             return StepOutcome::Ended;
         }
         let started = Instant::now();
+        CURRENT_TASK.with(|t| *t.borrow_mut() = Some(task.location.clone()));
         let state = self.engine.hosts.get(host);
         let scope = self.scope(&state, task, extra);
         let no_log = self.no_log(task, &scope);
@@ -303,15 +304,7 @@ impl PlayRun<'_> {
         conditions: &[Value],
         scope: &Arc<Scope>,
     ) -> Result<bool, String> {
-        for condition in conditions {
-            if !templar()
-                .condition(condition, scope)
-                .map_err(|e| e.message)?
-            {
-                return Ok(false);
-            }
-        }
-        Ok(true)
+        conditions_hold_as("when", conditions, scope)
     }
 
     /// The first `when` condition that is false, for the skipped result.
@@ -321,10 +314,7 @@ impl PlayRun<'_> {
         scope: &Arc<Scope>,
     ) -> Result<Option<Value>, String> {
         for condition in conditions {
-            if !templar()
-                .condition(condition, scope)
-                .map_err(|e| e.message)?
-            {
+            if !condition_holds("when", condition, scope)? {
                 return Ok(Some(condition.clone()));
             }
         }
@@ -577,7 +567,7 @@ impl PlayRun<'_> {
             let reg_scope = register_scope(task, scope, &item.result);
             let done = match task.keywords.until.is_empty() {
                 true => Ok(!item.flag("failed")),
-                false => self.conditions_hold(&task.keywords.until, &reg_scope),
+                false => conditions_hold_as("until", &task.keywords.until, &reg_scope),
             };
             match done {
                 Ok(true) => {
@@ -746,7 +736,7 @@ impl PlayRun<'_> {
         conditions: &[Value],
         scope: &Arc<Scope>,
     ) -> Result<bool, String> {
-        self.conditions_hold(conditions, scope)
+        conditions_hold_as("changed_when", conditions, scope)
     }
 
     /// `failed_when` as a list: the task fails if any holds (Ansible's "or" for failed_when).
@@ -756,7 +746,7 @@ impl PlayRun<'_> {
         scope: &Arc<Scope>,
     ) -> Result<bool, String> {
         for c in conditions {
-            if templar().condition(c, scope).map_err(|e| e.message)? {
+            if condition_holds("failed_when", c, scope)? {
                 return Ok(true);
             }
         }
@@ -960,4 +950,46 @@ fn with_module_defaults<'t>(
 /// `[defaults] no_log`).
 fn default_no_log() -> bool {
     crate::template::env_flag("ANSIBLE_NO_LOG")
+}
+
+thread_local! {
+    /// Where the task this thread runs now was written: a condition's deprecation points near
+    /// it (see [`settle_playbooks::condition_origin`]).
+    static CURRENT_TASK: std::cell::RefCell<Option<settle_playbooks::Location>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// One condition, with Ansible 2.19's deprecation of a `{{ }}` template that gives a value
+/// rather than an expression, pointing at where the condition was written.
+fn conditions_hold_as(
+    keyword: &str,
+    conditions: &[Value],
+    scope: &Arc<Scope>,
+) -> Result<bool, String> {
+    for condition in conditions {
+        if !condition_holds(keyword, condition, scope)? {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+fn condition_holds(keyword: &str, condition: &Value, scope: &Arc<Scope>) -> Result<bool, String> {
+    let (holds, wrapped) = templar()
+        .condition_noting(condition, scope)
+        .map_err(|e| e.message)?;
+    if wrapped && let Value::String(text) = condition {
+        let origin = CURRENT_TASK
+            .with(|t| settle_playbooks::condition_origin(keyword, text, t.borrow().as_ref()));
+        // Ansible's conditions are evaluated outside the task's own warning context: the
+        // `ansible_deprecation_warnings` variable does not reach them.
+        settle_yaml::deprecation::deprecated(
+            "Conditionals should not be surrounded by templating delimiters such as {{ }} or {% %}.",
+            "2.23",
+            origin.as_ref(),
+            None,
+            None,
+        );
+    }
+    Ok(holds)
 }

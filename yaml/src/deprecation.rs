@@ -1,0 +1,180 @@
+//! Ansible 2.19's `[DEPRECATION WARNING]`s, shared by every crate that finds one (the
+//! configuration, the playbook parser, the engine): worded and laid out as ansible-core's
+//! display prints them on standard error, each once per run, after a one-time hint on how to
+//! turn them off, and none when `deprecation_warnings` is off.
+
+use std::collections::HashSet;
+use std::io::{IsTerminal, Write};
+use std::sync::{Mutex, OnceLock};
+
+use crate::Location;
+
+/// Whether deprecation warnings are shown: `ANSIBLE_DEPRECATION_WARNINGS` (the configuration
+/// file's `deprecation_warnings` is handed on as it), on unless a false word.
+pub fn enabled() -> bool {
+    std::env::var("ANSIBLE_DEPRECATION_WARNINGS").map_or(true, |v| !is_false_word(&v))
+}
+
+fn is_false_word(v: &str) -> bool {
+    matches!(
+        v.trim().to_ascii_lowercase().as_str(),
+        "0" | "false" | "no" | "off" | "n" | "f"
+    )
+}
+
+/// One deprecation of ansible-core: `msg`, the version that removes the feature, where it is
+/// (`Origin:` and the lines above it, a caret under the column) and what to do instead.
+/// `enabled` overrides the setting (a task's `ansible_deprecation_warnings`).
+pub fn deprecated(
+    msg: &str,
+    version: &str,
+    origin: Option<&Location>,
+    help: Option<&str>,
+    enabled: Option<bool>,
+) {
+    // Ansible's event formatting: help text joins a one-line message when there is no
+    // place to show; a message of several lines is followed by a blank line.
+    let mut text = format!(
+        "[DEPRECATION WARNING]: {msg} This feature will be removed from ansible-core version {version}."
+    );
+    match (origin, help) {
+        (None, Some(help)) if !text.contains('\n') && !help.contains('\n') => {
+            text.push(' ');
+            text.push_str(help);
+        }
+        _ => {
+            if let Some(at) = origin {
+                text.push('\n');
+                text.push_str(&source_excerpt(at).join("\n"));
+            }
+            if let Some(help) = help {
+                text.push_str("\n\n");
+                text.push_str(help);
+            }
+        }
+    }
+    if text.contains('\n') {
+        text.push('\n');
+    }
+    show(&text, enabled);
+}
+
+/// [`deprecated`] for a whole line of a file that is not YAML (an INI inventory): `Origin:`
+/// names the line, and carets underline all of it, as Ansible shows such a place.
+pub fn deprecated_at_line(
+    msg: &str,
+    version: &str,
+    path: &std::path::Path,
+    line: usize,
+    help: &str,
+) {
+    let file = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    let mut text = format!(
+        "[DEPRECATION WARNING]: {msg} This feature will be removed from ansible-core version {version}.\nOrigin: {}:{line}",
+        file.display()
+    );
+    if let Ok(source) = std::fs::read_to_string(&file) {
+        let width = line.to_string().len();
+        text.push('\n');
+        for n in line.saturating_sub(2).max(1)..=line {
+            if let Some(src) = source.lines().nth(n - 1) {
+                text.push_str(&format!("\n{n:>width$} {src}"));
+            }
+        }
+        let len = source
+            .lines()
+            .nth(line - 1)
+            .map_or(0, |l| l.chars().count());
+        text.push_str(&format!("\n{}{}", " ".repeat(width + 1), "^".repeat(len)));
+    }
+    text.push_str(&format!("\n\n{help}\n"));
+    show(&text, None);
+}
+
+/// Whether Ansible takes `name` as a variable's name (`validate_variable_name`): a Python
+/// identifier in ASCII, and not one of Jinja's own words.
+pub fn valid_variable_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    let first_ok = chars
+        .next()
+        .is_some_and(|c| c.is_ascii_alphabetic() || c == '_');
+    first_ok
+        && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
+        && !matches!(
+            name,
+            "true" | "false" | "none" | "True" | "False" | "None" | "not"
+        )
+}
+
+/// Prints a deprecation already worded (`[DEPRECATION WARNING]: …`), once per run.
+pub fn show(text: &str, enabled: Option<bool>) {
+    if !enabled.unwrap_or_else(self::enabled) {
+        return;
+    }
+    static SEEN: OnceLock<Mutex<(bool, HashSet<String>)>> = OnceLock::new();
+    let seen = SEEN.get_or_init(Default::default);
+    let Ok(mut seen) = seen.lock() else {
+        return;
+    };
+    let colour = std::io::stderr().is_terminal()
+        && std::env::var_os("NO_COLOR").is_none()
+        && std::env::var("ANSIBLE_NOCOLOR").map_or(true, |v| is_false_word(&v));
+    let paint = |t: &str| match colour {
+        true => format!("\x1b[0;35m{t}\x1b[0m"),
+        false => t.to_string(),
+    };
+    let mut err = std::io::stderr().lock();
+    if !seen.0 {
+        seen.0 = true;
+        let hint = "[WARNING]: Deprecation warnings can be disabled by setting `deprecation_warnings=False` in ansible.cfg.";
+        let _ = writeln!(err, "{}", paint(hint));
+    }
+    if seen.1.insert(text.to_string()) {
+        let _ = writeln!(err, "{}", paint(text));
+    }
+}
+
+/// Ansible's `Origin:` block for a place in a file: the path, line and column, then up to two
+/// lines before it and the line itself, numbered, and a caret under the column. A source line
+/// that may carry a secret (it names a password, a secret, a token or a vault) is replaced by
+/// a note.
+pub fn source_excerpt(at: &Location) -> Vec<String> {
+    let file = std::path::absolute(&*at.file).unwrap_or_else(|_| at.file.to_path_buf());
+    let mut lines = vec![format!(
+        "Origin: {}:{}:{}",
+        file.display(),
+        at.line,
+        at.column
+    )];
+    let Ok(text) = std::fs::read_to_string(&file) else {
+        return lines;
+    };
+    let line = at.line as usize;
+    let width = line.to_string().len();
+    lines.push(String::new());
+    for n in line.saturating_sub(2).max(1)..=line {
+        if let Some(src) = text.lines().nth(n - 1) {
+            let lower = src.to_ascii_lowercase();
+            let src = if ["pass", "secret", "token", "vault"]
+                .iter()
+                .any(|w| lower.contains(w))
+            {
+                "(line not shown: it may hold a secret)"
+            } else {
+                src
+            };
+            // An empty line is its number alone, without the space after it (as Ansible).
+            if src.is_empty() {
+                lines.push(format!("{n:>width$}"));
+            } else {
+                lines.push(format!("{n:>width$} {src}"));
+            }
+        }
+    }
+    lines.push(format!(
+        "{}^ column {}",
+        " ".repeat(width + at.column as usize),
+        at.column
+    ));
+    lines
+}
