@@ -6057,3 +6057,151 @@ main()
     let tasks = |out: &str| out[..out.find("PLAY RECAP").unwrap_or(out.len())].to_string();
     assert_eq!(tasks(&ours.stdout), tasks(&theirs));
 }
+
+/// What each task of a run did, by task name, from its output: `ok <msg as JSON>` for a `debug`
+/// that printed a message, `ok`, `failed: <message>` or `skipped` otherwise. For tables of
+/// cases run by settle and by ansible-playbook: one task a case, `ignore_errors` on each.
+fn outcomes(stdout: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut task = String::new();
+    let mut lines = stdout.lines();
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("TASK [") {
+            task = rest[..rest.rfind(']').unwrap_or(rest.len())].to_string();
+        } else if line.starts_with("ok: [") && line.ends_with(" => {") {
+            let mut body = String::from("{");
+            for inner in lines.by_ref() {
+                body.push_str(inner);
+                if inner == "}" {
+                    break;
+                }
+            }
+            let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            out.push((task.clone(), format!("ok {}", value["msg"])));
+        } else if line.starts_with("ok: [") {
+            out.push((task.clone(), "ok".into()));
+        } else if let Some(rest) = line.strip_prefix("fatal: [") {
+            let message = rest
+                .split_once("FAILED! => ")
+                .and_then(|(_, json)| serde_json::from_str::<serde_json::Value>(json).ok())
+                .and_then(|v| v["msg"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            out.push((task.clone(), format!("failed: {message}")));
+        } else if line.starts_with("skipping: [") {
+            out.push((task.clone(), "skipped".into()));
+        }
+    }
+    out
+}
+
+/// Runs a play of `debug` tasks (`expressions`, one task each, named after it, errors ignored;
+/// `vars` the play's, one `name: value` line each)
+/// with settle and with ansible-playbook, and asserts that each task ends the same: the same
+/// message, or failed in both (settle's message holding the words `words` gives for that
+/// expression, when it gives some). `None` when ansible-playbook is not installed.
+fn compare_expressions(vars: &[&str], expressions: &[&str], words: &[(&str, &str)]) -> Option<()> {
+    let ansible_playbook = common::ansible_tool("ansible-playbook")?;
+    let s = Scratch::new();
+    let mut play = String::from("- hosts: localhost\n  gather_facts: false\n  vars:\n");
+    for var in vars {
+        play.push_str(&format!("    {var}\n"));
+    }
+    play.push_str("  tasks:\n");
+    for expr in expressions {
+        let quoted = serde_json::to_string(&format!("{{{{ {expr} }}}}")).unwrap_or_default();
+        let name = serde_json::to_string(expr).unwrap_or_default();
+        play.push_str(&format!(
+            "    - name: {name}\n      debug:\n        msg: {quoted}\n      ignore_errors: true\n"
+        ));
+    }
+    s.write("site.yml", &play);
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = outcomes(&s.settle(&args).stdout);
+    let real = s.ansible_stdout(&ansible_playbook, &args);
+    let theirs = outcomes(&real);
+    assert_eq!(theirs.len(), expressions.len(), "{real}");
+    let mut wrong = Vec::new();
+    for ((task, mine), (_, real)) in ours.iter().zip(&theirs) {
+        let same = match (mine.strip_prefix("failed: "), real.starts_with("failed: ")) {
+            (Some(message), true) => words
+                .iter()
+                .filter(|(expr, _)| expr == task)
+                .all(|(_, w)| message.contains(w)),
+            (None, false) => mine == real,
+            _ => false,
+        };
+        if !same {
+            wrong.push(format!("{task}: settle {mine} / ansible {real}"));
+        }
+    }
+    assert_eq!(ours.len(), theirs.len(), "{ours:?}");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    Some(())
+}
+
+#[test]
+fn a_variable_whose_template_fails_otherwise_than_undefined_is_an_error_even_to_defined_and_default()
+ {
+    // Ansible 2.19 makes such a variable a captured-exception marker: `is defined`, `is
+    // undefined` and `default` let it through and the template fails; only an undefined
+    // value inside (`{{ nobody }}`, an unknown function or method) makes it undefined. A
+    // mapping or list holding one is defined: its items render when read.
+    let vars = [
+        "syntax: '{{ 1 + }}'",
+        "statement: '{% if %}x{% endif %}'",
+        "zero: '{{ 1 / 0 }}'",
+        "text: 'a {{ 1 / 0 }} b'",
+        "nested: 'x{{ syntax }}'",
+        "filter: '{{ 1 | nosuchfilter }}'",
+        "failing: \"{{ 'abc' | from_json }}\"",
+        "lookup: \"{{ lookup('file', '/nonexistent/x') }}\"",
+        "loop: '{{ loop }}'",
+        "items: ['{{ 1 + }}']",
+        "mapping: {a: '{{ 1 + }}'}",
+        "nobody_text: 'a {{ nobody }} b'",
+        "function: '{{ nosuchfn() }}'",
+        "method: \"{{ 'a'.nosuchmethod() }}\"",
+        "undefined_call: '{{ nobody.x() }}'",
+    ];
+    let mut expressions = Vec::new();
+    for name in [
+        "syntax",
+        "statement",
+        "zero",
+        "text",
+        "nested",
+        "filter",
+        "failing",
+        "lookup",
+        "loop",
+        "nobody_text",
+        "function",
+        "method",
+        "undefined_call",
+    ] {
+        expressions.push(format!("{name} is defined"));
+        expressions.push(format!("{name} is undefined"));
+        expressions.push(format!("{name} | default('d')"));
+    }
+    for more in [
+        "items is defined",
+        "mapping is defined",
+        "mapping.a is defined",
+        "mapping.a | default('d')",
+        "syntax.x | default('d')",
+        "lookup('vars', 'syntax', default='d')",
+        "vars['syntax'] | default('d')",
+    ] {
+        expressions.push(more.to_string());
+    }
+    let expressions: Vec<&str> = expressions.iter().map(String::as_str).collect();
+    compare_expressions(
+        &vars,
+        &expressions,
+        &[
+            ("syntax is defined", "Syntax error in template"),
+            ("zero | default('d')", "division by zero"),
+            ("loop is defined", "Recursive loop detected"),
+        ],
+    );
+}

@@ -325,10 +325,10 @@ impl Scope {
             {
                 let mut resolving = self.resolving.lock().unpoisoned();
                 if resolving.iter().any(|n| n == name) {
-                    *self.inner_error.lock().unpoisoned() = Some(format!(
-                        "Recursive loop detected in template: {name} refers to itself"
-                    ));
-                    return None;
+                    let message =
+                        format!("Recursive loop detected in template: {name} refers to itself");
+                    *self.inner_error.lock().unpoisoned() = Some(message.clone());
+                    return Some(Mj::from(plain_error(message)));
                 }
                 resolving.push(name.to_string());
             }
@@ -340,11 +340,19 @@ impl Scope {
             match rendered {
                 Ok(v) => v,
                 Err(e) => {
+                    let message = format!("while rendering variable '{name}': {}", e.message);
                     let mut slot = self.inner_error.lock().unpoisoned();
                     if slot.is_none() {
-                        *slot = Some(format!("while rendering variable '{name}': {}", e.message));
+                        *slot = Some(message.clone());
                     }
-                    return None;
+                    // An undefined value inside makes the variable undefined (`default` and
+                    // `is defined` take it); any other error (a syntax error, a failed filter
+                    // or lookup) is Ansible 2.19's captured-exception marker: an invalid value,
+                    // which fails the template that looks the variable up, `is defined` too.
+                    if e.undefined_message().is_some() {
+                        return None;
+                    }
+                    return Some(Mj::from(plain_error(message)));
                 }
             }
         } else {
@@ -728,11 +736,7 @@ impl Templar {
             }
             // An item of a lazy mapping or list that failed: its error.
             if value.kind() == ValueKind::Invalid {
-                let error = Mj::from(vec![value.clone()])
-                    .try_iter()
-                    .ok()
-                    .and_then(|items| items.checked().find_map(Result::err));
-                return Err(error.unwrap_or_else(|| plain_error("invalid value".into())));
+                return Err(crate::jinja_source::invalid_error(value.clone()));
             }
             // A lazy mapping or list is rendered whole when printed: an error inside is raised.
             if value.downcast_object_ref::<Lazy>().is_some() {
@@ -858,6 +862,13 @@ impl Templar {
                     "Syntax error in template: No {} named '{name}'.",
                     kind.word()
                 )
+            }
+            // Jinja calls what a name or an attribute gives: an unknown one is undefined.
+            (ErrorKind::UnknownFunction, Some(d)) if d.ends_with(" is unknown") => {
+                format!("'{}' is undefined", d.trim_end_matches(" is unknown"))
+            }
+            (ErrorKind::UnknownMethod, Some(d)) if let Some(message) = unknown_method(&d) => {
+                message
             }
             (ErrorKind::InvalidOperation, Some(d)) if python_zero_division(&d).is_some() => {
                 python_zero_division(&d).unwrap_or_default().to_string()
@@ -1745,6 +1756,33 @@ fn single_expression(s: &str) -> Option<&str> {
         }
     }
     Some(inner)
+}
+
+/// Jinja's words for a method a value lacks (minijinja's `string has no method named x`): the
+/// attribute is undefined, so calling it fails on the undefined value (`'x' is undefined`
+/// when the value itself was, from the detail's origin).
+fn unknown_method(detail: &str) -> Option<String> {
+    let (kind, rest) = detail.split_once(" has no method named ")?;
+    if kind == "undefined" {
+        let origin = rest.split_once(" (")?.1.strip_suffix(')')?;
+        return origin
+            .ends_with(" is undefined")
+            .then(|| origin.replace('`', "'"));
+    }
+    let name = rest.split(' ').next()?;
+    let python = match kind {
+        "string" => "str",
+        "map" => "dict",
+        "sequence" => "list",
+        "bool" => "bool",
+        "none" => "NoneType",
+        "number" => "int",
+        "bytes" => "bytes",
+        _ => return None,
+    };
+    Some(format!(
+        "object of type '{python}' has no attribute '{name}'"
+    ))
 }
 
 /// Python's `ZeroDivisionError` message for minijinja's `unable to calculate a / 0`.
