@@ -6102,7 +6102,10 @@ fn outcomes(stdout: &str) -> Vec<(String, String)> {
 fn compare_expressions(vars: &[&str], expressions: &[&str], words: &[(&str, &str)]) -> Option<()> {
     let ansible_playbook = common::ansible_tool("ansible-playbook")?;
     let s = Scratch::new();
-    let mut play = String::from("- hosts: localhost\n  gather_facts: false\n  vars:\n");
+    let mut play = String::from("- hosts: localhost\n  gather_facts: false\n");
+    if !vars.is_empty() {
+        play.push_str("  vars:\n");
+    }
     for var in vars {
         play.push_str(&format!("    {var}\n"));
     }
@@ -6202,6 +6205,126 @@ fn a_variable_whose_template_fails_otherwise_than_undefined_is_an_error_even_to_
             ("syntax is defined", "Syntax error in template"),
             ("zero | default('d')", "division by zero"),
             ("loop is defined", "Recursive loop detected"),
+        ],
+    );
+}
+
+#[test]
+fn filters_and_tests_give_an_undefined_argument_back_or_fail_on_it_as_ansible() {
+    // Ansible 2.19 calls a filter only when none of its arguments is undefined, else the
+    // undefined value is the result (`x | f | default(d)` is `d`; `x | f` fails naming `x`);
+    // `default`, `mandatory`, `ternary` and `type_debug` take it; a test fails on it, but
+    // `defined` and `undefined`.
+    let mut expressions: Vec<String> = Vec::new();
+    for filter in [
+        "b64decode",
+        "b64encode",
+        "basename",
+        "bool",
+        "checksum",
+        "combinations(2)",
+        "comment",
+        "dict2items",
+        "difference([1])",
+        "dirname",
+        "e",
+        "escape",
+        "expanduser",
+        "fileglob",
+        "first",
+        "flatten",
+        "from_yaml_all",
+        "hash('sha1')",
+        "indent",
+        "int",
+        "intersect([1])",
+        "length",
+        "lower",
+        "map('string')",
+        "md5",
+        "normpath",
+        "permutations",
+        "pprint",
+        "product",
+        "quote",
+        "realpath",
+        "regex_escape",
+        "regex_findall('x')",
+        "regex_replace('a', 'b')",
+        "regex_search('x')",
+        "sha1",
+        "shuffle",
+        "splitext",
+        "symmetric_difference([1])",
+        "to_json",
+        "to_uuid",
+        "tojson",
+        "truncate",
+        "union([1])",
+        "urldecode",
+        "urlencode",
+        "urlsplit",
+        "win_basename",
+        "win_splitdrive",
+        "zip([1])",
+        "zip_longest([1])",
+        "ternary(1, 2)",
+    ] {
+        expressions.push(format!("nobody | {filter}"));
+        expressions.push(format!("nobody | {filter} | default('d')"));
+    }
+    for test in [
+        "abs",
+        "all",
+        "any",
+        "boolean",
+        "contains(1)",
+        "directory",
+        "divisibleby(2)",
+        "eq(1)",
+        "even",
+        "exists",
+        "falsy",
+        "file",
+        "in([1])",
+        "iterable",
+        "le(1)",
+        "match('x')",
+        "mapping",
+        "none",
+        "number",
+        "issubset([1])",
+        "sequence",
+        "string",
+        "truthy",
+        "uri",
+        "version('1.0', '>')",
+        "vault_encrypted",
+    ] {
+        expressions.push(format!("nobody is {test}"));
+    }
+    for more in [
+        "[1] | union(nobody) | default('d')",
+        "'x' | regex_replace('x', nobody) | default('d')",
+        "[1] | join(nobody) | default('d')",
+        "{'a': 1} | combine(nobody) | default('d')",
+        "[3] | map('add', nobody) | default('d')",
+        "true | ternary(1, nobody)",
+        "nobody | type_debug",
+        "nobody | default(nobody) | default('e')",
+        "1 is eq(nobody)",
+        "nobody is defined",
+    ] {
+        expressions.push(more.to_string());
+    }
+    let expressions: Vec<&str> = expressions.iter().map(String::as_str).collect();
+    compare_expressions(
+        &[],
+        &expressions,
+        &[
+            ("nobody | comment", "'nobody' is undefined"),
+            ("nobody | map('string')", "'nobody' is undefined"),
+            ("nobody is abs", "'nobody' is undefined"),
         ],
     );
 }

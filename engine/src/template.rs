@@ -162,6 +162,12 @@ pub(crate) fn undef(
 /// The hint `undef()` gives without one.
 pub(crate) const UNDEF_DEFAULT_HINT: &str = "Mandatory variable has not been overridden";
 
+/// A render begins: what earlier renders left about undefined values is not this one's.
+fn start_render() {
+    forget_undefined_reason();
+    LAST_MISSING_NAME.with(|n| n.borrow_mut().take());
+}
+
 pub(crate) fn forget_undefined_reason() -> Option<String> {
     UNDEFINED_REASON.with(|r| r.borrow_mut().take())
 }
@@ -1017,7 +1023,7 @@ impl Templar {
             Some(body) if single_expression(body).is_some() => (body, true),
             _ => (s, false),
         };
-        forget_undefined_reason();
+        start_render();
         if let Some(result) = self.single_expression_value(body, s, scope) {
             let json = mj_to_json(&result?).map_err(|e| match scope.take_inner_error() {
                 Some(message) => TemplateError { message },
@@ -1104,7 +1110,7 @@ impl Templar {
             Value::Array(_) => return Ok(Mj::from_object(Lazy::new(raw.clone(), scope))),
             Value::String(s) if plain_raw(s).is_none() && !s.ends_with('\n') => {
                 refuse_repeated_keyword(s, false)?;
-                forget_undefined_reason();
+                start_render();
                 if let Some(result) = self.single_expression_value(s, s, scope) {
                     let result = result?;
                     if result.downcast_object_ref::<Lazy>().is_some() {
@@ -1125,7 +1131,7 @@ impl Templar {
             return Ok(s.to_string());
         }
         refuse_repeated_keyword(s, false)?;
-        forget_undefined_reason();
+        start_render();
         let source = crate::jinja_source::yaml_template(s);
         let render = |t: &Templar| {
             t.env
@@ -1364,7 +1370,8 @@ impl Templar {
         };
         if result.is_undefined() {
             return Err(TemplateError {
-                message: format!("'{expr}' is undefined"),
+                message: forget_undefined_reason()
+                    .unwrap_or_else(|| format!("'{expr}' is undefined")),
             });
         }
         Ok(result)

@@ -27,8 +27,225 @@ pub(crate) use time::local_datetime_text;
 mod vault;
 mod versions;
 
-use minijinja::value::ValueKind;
-use minijinja::{Environment, Error, ErrorKind, Value};
+use minijinja::value::{Kwargs, Rest, ValueKind, ValueOrKwargs};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
+
+/// The filters that take an undefined argument as it is (Ansible's `accept_args_markers`):
+/// every other filter gives its first undefined argument back as its result.
+const TAKE_UNDEFINED: &[&str] = &[
+    "default",
+    "d",
+    "mandatory",
+    "ternary",
+    "type_debug",
+    "unvault",
+];
+
+/// The first undefined value among a filter's or test's arguments (keyword arguments too).
+fn first_undefined(args: &[Value]) -> Option<Value> {
+    args.iter().find_map(|arg| {
+        if arg.is_undefined() {
+            return Some(arg.clone());
+        }
+        let kwargs = Kwargs::try_from(arg.clone()).ok()?;
+        kwargs
+            .args()
+            .filter_map(|key| kwargs.peek::<Value>(key).ok())
+            .find(Value::is_undefined)
+    })
+}
+
+/// Registers a filter with Ansible 2.19's manners for undefined arguments: Ansible calls a
+/// filter only when none of its arguments is undefined, and else gives the undefined value
+/// back, so `x | f | default(d)` is `d` and `x | f` fails naming `x` (`'x' is undefined`).
+/// A filter of [`TAKE_UNDEFINED`], or of the `ansible._protomatter` collection, sees them.
+pub(crate) fn add_filter<F, Rv, Args>(
+    env: &mut Environment<'static>,
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    f: F,
+) where
+    F: minijinja::functions::Function<Rv, Args>,
+    Rv: minijinja::value::FunctionResult,
+    Args: for<'a> minijinja::value::FunctionArgs<'a>,
+{
+    let name = name.into();
+    if TAKE_UNDEFINED.contains(&name.as_ref()) || name.starts_with("ansible._protomatter.") {
+        env.add_filter(name, f);
+        return;
+    }
+    let inner = Value::from_function(f);
+    env.add_filter(
+        name,
+        move |state: &mut State, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
+            let args = args.into_values();
+            match first_undefined(&args) {
+                Some(undefined) => {
+                    // Why, for the error when the result is used: minijinja's undefined value
+                    // does not say which variable it was.
+                    if let Some(reason) = crate::template::undefined_argument_reason() {
+                        crate::template::note_undefined_reason(reason);
+                    }
+                    Ok(undefined)
+                }
+                None => inner.call(state, &args),
+            }
+        },
+    );
+}
+
+/// Registers a test that fails on an undefined argument, naming it, as Ansible's do (but for
+/// `defined` and `undefined`): an undefined value is not, say, a string or not a string.
+pub(crate) fn add_test<F, Rv, Args>(
+    env: &mut Environment<'static>,
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    f: F,
+) where
+    F: minijinja::functions::Function<Rv, Args>,
+    Rv: minijinja::value::FunctionResult,
+    Args: for<'a> minijinja::value::FunctionArgs<'a>,
+{
+    let inner = Value::from_function(f);
+    env.add_test(
+        name,
+        move |state: &mut State, args: Rest<ValueOrKwargs>| -> Result<bool, Error> {
+            let args = args.into_values();
+            if let Some(undefined) = first_undefined(&args) {
+                return Err(undefined_error(&undefined));
+            }
+            inner.call(state, &args).map(|v| v.is_true())
+        },
+    );
+}
+
+/// The error of using an undefined value; minijinja names the expression that gave it.
+fn undefined_error(undefined: &Value) -> Error {
+    match undefined.get_attr("") {
+        Err(e) => e,
+        Ok(_) => Error::from(ErrorKind::UndefinedError),
+    }
+}
+
+/// minijinja's own filters and tests (and minijinja-contrib's), with Ansible's manners for
+/// undefined arguments ([`add_filter`], [`add_test`]): each is registered again, calling the
+/// original in an environment of only those.
+fn pass_undefined_through_builtins(env: &mut Environment<'static>) {
+    static BUILTINS: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    fn builtins() -> &'static Environment<'static> {
+        BUILTINS.get_or_init(|| {
+            let mut env = Environment::new();
+            env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+            env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+            minijinja_contrib::add_to_environment(&mut env);
+            env
+        })
+    }
+    const FILTERS: &[&str] = &[
+        "safe",
+        "escape",
+        "e",
+        "lower",
+        "upper",
+        "title",
+        "capitalize",
+        "replace",
+        "length",
+        "count",
+        "dictsort",
+        "items",
+        "reverse",
+        "trim",
+        "join",
+        "split",
+        "lines",
+        "round",
+        "abs",
+        "int",
+        "float",
+        "attr",
+        "first",
+        "last",
+        "min",
+        "max",
+        "sort",
+        "list",
+        "string",
+        "batch",
+        "slice",
+        "sum",
+        "indent",
+        "groupby",
+        "chain",
+        "zip",
+        "pprint",
+        "format",
+        "tojson",
+        "pluralize",
+        "filesizeformat",
+        "truncate",
+        "striptags",
+        "wordcount",
+        "wordwrap",
+        "datetimeformat",
+        "timeformat",
+        "dateformat",
+    ];
+    // Not `defined`/`undefined`, which take undefined values, nor `filter`/`test`, which ask
+    // the environment that runs them.
+    const TESTS: &[&str] = &[
+        "none",
+        "safe",
+        "escaped",
+        "boolean",
+        "odd",
+        "even",
+        "divisibleby",
+        "number",
+        "integer",
+        "int",
+        "float",
+        "string",
+        "sequence",
+        "iterable",
+        "mapping",
+        "startingwith",
+        "endingwith",
+        "lower",
+        "upper",
+        "sameas",
+        "eq",
+        "equalto",
+        "==",
+        "ne",
+        "!=",
+        "lt",
+        "lessthan",
+        "<",
+        "le",
+        "<=",
+        "gt",
+        "greaterthan",
+        ">",
+        "ge",
+        ">=",
+        "in",
+        "true",
+        "false",
+    ];
+    for name in FILTERS {
+        add_filter(env, *name, move |args: Rest<ValueOrKwargs>| {
+            builtins()
+                .empty_state()
+                .apply_filter(name, &args.into_values())
+        });
+    }
+    for name in TESTS {
+        add_test(env, *name, move |args: Rest<ValueOrKwargs>| {
+            builtins()
+                .empty_state()
+                .perform_test(name, &args.into_values())
+        });
+    }
+}
 
 pub(crate) fn err(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
@@ -118,6 +335,7 @@ pub(crate) fn python_float_repr(f: f64) -> String {
 }
 
 pub(crate) fn register(env: &mut Environment<'static>) {
+    pass_undefined_through_builtins(env);
     data::register(env);
     text::register(env);
     paths::register(env);
