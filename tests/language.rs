@@ -6328,3 +6328,196 @@ fn filters_and_tests_give_an_undefined_argument_back_or_fail_on_it_as_ansible() 
         ],
     );
 }
+
+#[test]
+fn collections_keyword_searches_ansible_cores_installed_collections_and_the_playbooks_own() {
+    // Ansible 2.19 searches the collections on its Python's path too (where `pip install
+    // ansible` puts them); reads a templated `collections` entry as written, warning; and
+    // searches first the collection a playbook lives in (`ansible_collections/NS/COLL/
+    // playbooks/x.yml` under a collection root), even before a `collections` list.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let s = Scratch::new();
+    for (dir, said) in [
+        ("site/ansible_collections/ns/inst", "inst"),
+        ("root/ansible_collections/ns/home", "home"),
+    ] {
+        s.write(
+            &format!("{dir}/plugins/modules/hello.py"),
+            &format!(
+                "#!/usr/bin/python\nfrom ansible.module_utils.basic import AnsibleModule\n\
+                 AnsibleModule(argument_spec={{}}).exit_json(changed=False, said='{said}')\n"
+            ),
+        );
+    }
+    s.write(
+        "root/ansible_collections/ns/home/playbooks/site.yml",
+        "\
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - hello:
+      register: a
+    - debug: msg=\"default {{ a.said }}\"
+    - hello:
+      collections: [ns.inst]
+      register: b
+    - debug: msg=\"listed {{ b.said }}\"
+- hosts: localhost
+  gather_facts: false
+  collections: [ns.inst]
+  tasks:
+    - hello:
+      register: c
+    - debug: msg=\"play {{ c.said }}\"
+",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: false
+  vars:
+    coll: ns.home
+  collections: ['{{ coll }}', ns.inst]
+  tasks:
+    - hello:
+      register: a
+    - debug: msg=\"installed {{ a.said }}\"
+",
+    );
+    let site = s.root() + "/site";
+    let root = s.root() + "/root";
+    let env = [
+        ("PYTHONPATH", site.as_str()),
+        ("ANSIBLE_COLLECTIONS_PATH", root.as_str()),
+        ("SETTLE_ANSIBLE_PYTHON", python.as_str()),
+    ];
+    let tasks = |out: &str| out[..out.find("PLAY RECAP").unwrap_or(out.len())].to_string();
+    for playbook in [
+        "site.yml",
+        "root/ansible_collections/ns/home/playbooks/site.yml",
+    ] {
+        let args = [playbook, "-i", "localhost,", "-c", "local"];
+        let ours = s.settle_with_env(&args, &env);
+        ours.assert_code(0);
+        let theirs = std::process::Command::new(&ansible_playbook)
+            .args(args)
+            .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+            .envs(env)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .current_dir(s.dir.path())
+            .output()
+            .expect("run ansible-playbook");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&theirs.stdout),
+            String::from_utf8_lossy(&theirs.stderr),
+        );
+        assert_eq!(tasks(&ours.stdout), tasks(&stdout), "{stderr}");
+        for line in stderr.lines().filter(|l| l.starts_with("[WARNING]: ")) {
+            assert!(ours.stderr.contains(line), "{line}\n{}", ours.stderr);
+        }
+    }
+}
+
+#[test]
+fn filters_and_tests_given_none_answer_as_ansibles_python_does() {
+    // Ansible's filters and tests are Python: given None, most fail as Python fails (`none |
+    // basename` is not "None"), a few answer (`none | string`, `none is uri`).
+    let mut expressions: Vec<String> = Vec::new();
+    for filter in [
+        "basename",
+        "batch(2)",
+        "bool",
+        "combinations(2)",
+        "comment",
+        "difference([1])",
+        "dirname",
+        "expanduser",
+        "fileglob",
+        "first",
+        "flatten",
+        "indent",
+        "int",
+        "intersect([1])",
+        "join",
+        "length",
+        "list",
+        "normpath",
+        "permutations",
+        "product",
+        "realpath",
+        "relpath",
+        "shuffle",
+        "slice(2)",
+        "sort",
+        "splitext",
+        "string",
+        "strftime",
+        "sum",
+        "symmetric_difference([1])",
+        "to_json",
+        "truncate",
+        "union([1])",
+        "urldecode",
+        "win_basename",
+        "win_dirname",
+        "win_splitdrive",
+        "zip([1])",
+        "zip_longest([1])",
+        "ternary(1, 2)",
+        "type_debug",
+    ] {
+        expressions.push(format!("none | {filter}"));
+    }
+    for test in [
+        "abs",
+        "all",
+        "any",
+        "contains(1)",
+        "directory",
+        "divisibleby(2)",
+        "even",
+        "exists",
+        "file",
+        "ge(1)",
+        "gt(1)",
+        "issubset([1])",
+        "issuperset([1])",
+        "iterable",
+        "le(1)",
+        "link",
+        "link_exists",
+        "lt(1)",
+        "mount",
+        "none",
+        "odd",
+        "string",
+        "uri",
+        "url",
+        "version('1.0', '>')",
+    ] {
+        expressions.push(format!("none is {test}"));
+    }
+    let expressions: Vec<&str> = expressions.iter().map(String::as_str).collect();
+    compare_expressions(
+        &[],
+        &expressions,
+        &[
+            (
+                "none | basename",
+                "The filter plugin 'ansible.builtin.basename' failed: expected str, bytes or \
+                 os.PathLike object, not NoneType",
+            ),
+            ("none | join", "'NoneType' object is not iterable"),
+            (
+                "none is exists",
+                "stat: path should be string, bytes, os.PathLike or integer, not NoneType",
+            ),
+        ],
+    );
+}
