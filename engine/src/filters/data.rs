@@ -988,6 +988,10 @@ pub(super) fn register(env: &mut Environment<'static>) {
         "shuffle",
         |v: Value, kw: Kwargs| -> Result<Value, Error> {
             let seed = kw.get::<Option<Value>>("seed")?;
+            // Ansible's `shuffle` gives back what it cannot shuffle (None too).
+            if v.is_none() {
+                return Ok(v);
+            }
             let Ok(iter) = v.try_iter() else { return Ok(v) };
             if v.kind() == ValueKind::String {
                 return Ok(v);

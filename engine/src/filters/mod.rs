@@ -55,6 +55,68 @@ fn first_undefined(args: &[Value]) -> Option<Value> {
     })
 }
 
+/// What Python says when these filters and tests are given `None` (Ansible runs them in
+/// Python: `none | basename` fails where a text filter written in Rust would read "None").
+fn refuses_none(kind: &str, name: &str) -> Option<&'static str> {
+    const NOT_ITERABLE: &str = "'NoneType' object is not iterable";
+    const PATH: &str = "expected str, bytes or os.PathLike object, not NoneType";
+    const STAT: &str = "stat: path should be string, bytes, os.PathLike or integer, not NoneType";
+    const LSTAT: &str = "lstat: path should be string, bytes or os.PathLike, not NoneType";
+    Some(match (kind, name) {
+        (
+            "filter",
+            "batch"
+            | "combinations"
+            | "difference"
+            | "flatten"
+            | "groupby"
+            | "intersect"
+            | "join"
+            | "list"
+            | "permutations"
+            | "product"
+            | "slice"
+            | "sort"
+            | "sum"
+            | "symmetric_difference"
+            | "zip"
+            | "zip_longest",
+        )
+        | ("test", "all" | "any" | "subset" | "issubset" | "superset" | "issuperset") => {
+            NOT_ITERABLE
+        }
+        (
+            "filter",
+            "basename" | "dirname" | "expanduser" | "expandvars" | "normpath" | "realpath"
+            | "splitext" | "win_basename" | "win_dirname" | "win_splitdrive",
+        )
+        | ("test", "abs" | "is_abs") => PATH,
+        ("test", "file" | "is_file" | "directory" | "is_dir" | "exists") => STAT,
+        ("test", "link" | "is_link" | "link_exists" | "mount" | "is_mount") => LSTAT,
+        ("filter", "comment" | "urldecode") => "'NoneType' object has no attribute 'replace'",
+        ("filter", "fileglob") => "'NoneType' object is not subscriptable",
+        ("filter", "indent") => "unsupported operand type(s) for +=: 'NoneType' and 'str'",
+        ("filter", "truncate") => "object of type 'NoneType' has no len()",
+        ("filter", "strftime") => "strftime() argument 1 must be str, not None",
+        ("filter", "union") => "unsupported operand type(s) for +: 'NoneType' and 'list'",
+        ("filter", "relpath") => "no path specified",
+        ("test", "contains") => "argument of type 'NoneType' is not iterable",
+        ("test", "version" | "version_compare") => "Input version value cannot be empty",
+        ("test", "even" | "odd" | "divisibleby") => {
+            "unsupported operand type(s) for %: 'NoneType' and 'int'"
+        }
+        ("test", "ge" | ">=") => "'>=' not supported between instances of 'NoneType' and 'int'",
+        ("test", "gt" | "greaterthan" | ">") => {
+            "'>' not supported between instances of 'NoneType' and 'int'"
+        }
+        ("test", "le" | "<=") => "'<=' not supported between instances of 'NoneType' and 'int'",
+        ("test", "lt" | "lessthan" | "<") => {
+            "'<' not supported between instances of 'NoneType' and 'int'"
+        }
+        _ => return None,
+    })
+}
+
 /// Registers a filter with Ansible 2.19's manners for undefined arguments: Ansible calls a
 /// filter only when none of its arguments is undefined, and else gives the undefined value
 /// back, so `x | f | default(d)` is `d` and `x | f` fails naming `x` (`'x' is undefined`).
@@ -74,6 +136,7 @@ pub(crate) fn add_filter<F, Rv, Args>(
         return;
     }
     let inner = Value::from_function(f);
+    let on_none = refuses_none("filter", &name);
     env.add_filter(
         name,
         move |state: &mut State, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
@@ -86,6 +149,11 @@ pub(crate) fn add_filter<F, Rv, Args>(
                         crate::template::note_undefined_reason(reason);
                     }
                     Ok(undefined)
+                }
+                None if let Some(message) = on_none
+                    && args.first().is_some_and(Value::is_none) =>
+                {
+                    Err(err(message))
                 }
                 None => inner.call(state, &args),
             }
@@ -104,13 +172,20 @@ pub(crate) fn add_test<F, Rv, Args>(
     Rv: minijinja::value::FunctionResult,
     Args: for<'a> minijinja::value::FunctionArgs<'a>,
 {
+    let name = name.into();
     let inner = Value::from_function(f);
+    let on_none = refuses_none("test", &name);
     env.add_test(
         name,
         move |state: &mut State, args: Rest<ValueOrKwargs>| -> Result<bool, Error> {
             let args = args.into_values();
             if let Some(undefined) = first_undefined(&args) {
                 return Err(undefined_error(&undefined));
+            }
+            if let Some(message) = on_none
+                && args.first().is_some_and(Value::is_none)
+            {
+                return Err(err(message));
             }
             inner.call(state, &args).map(|v| v.is_true())
         },
@@ -205,7 +280,6 @@ fn pass_undefined_through_builtins(env: &mut Environment<'static>) {
         "float",
         "string",
         "sequence",
-        "iterable",
         "mapping",
         "startingwith",
         "endingwith",
@@ -238,6 +312,14 @@ fn pass_undefined_through_builtins(env: &mut Environment<'static>) {
                 .apply_filter(name, &args.into_values())
         });
     }
+    // Jinja's `iterable` asks Python's `iter()`, which None fails.
+    add_test(env, "iterable", |v: Value| {
+        !v.is_none()
+            && builtins()
+                .empty_state()
+                .perform_test("iterable", &[v])
+                .unwrap_or(false)
+    });
     for name in TESTS {
         add_test(env, *name, move |args: Rest<ValueOrKwargs>| {
             builtins()

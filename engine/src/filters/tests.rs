@@ -374,7 +374,12 @@ pub(super) fn register(env: &mut Environment<'static>) {
         super::add_test(env, name, |v: Value| is_mount(&path_arg(&v)));
     }
     super::add_test(env, "uri", |v: Value, schemes: Option<Vec<String>>| {
-        is_uri(&v, schemes)
+        // Python's `urlparse(None)` parses as empty bytes, whose empty scheme and path are
+        // not None: Ansible's `uri` holds for None without schemes.
+        match v.is_none() {
+            true => schemes.is_none_or(|s| s.iter().any(String::is_empty)),
+            false => is_uri(&v, schemes),
+        }
     });
     super::add_test(env, "url", |v: Value, schemes: Option<Vec<String>>| {
         is_url(&v, schemes)
