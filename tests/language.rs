@@ -6202,7 +6202,14 @@ fn a_variable_whose_template_fails_otherwise_than_undefined_is_an_error_even_to_
         &vars,
         &expressions,
         &[
-            ("syntax is defined", "Syntax error in template"),
+            (
+                "syntax is defined",
+                "Syntax error in template: unexpected 'end of print statement'",
+            ),
+            (
+                "statement | default('d')",
+                "Syntax error in template: Expected an expression, got 'end of statement block'",
+            ),
             ("zero | default('d')", "division by zero"),
             ("loop is defined", "Recursive loop detected"),
         ],

@@ -8,7 +8,8 @@
 //! - A string that is exactly one `{{ expression }}` keeps the expression's type (a list stays a
 //!   list); anything else renders to text.
 //! - Undefined variables are errors that name the variable; `default`, `is defined` and `omit`
-//!   work as in Ansible.
+//!   work as in Ansible. A variable whose template fails for another reason (a syntax error,
+//!   a failed filter or lookup) is an invalid value: any use of it fails, `is defined` too.
 //! - Template files render with `trim_blocks` on, `lstrip_blocks` off, and keep their trailing
 //!   newline, so output matches Ansible's `template` module byte for byte.
 
@@ -885,6 +886,14 @@ impl Templar {
             ),
             // Ansible's words for what Jinja could not parse.
             (ErrorKind::SyntaxError, Some(d)) => {
+                // Jinja's words where an expression was wanted and the tag ended.
+                let d = match d.as_str() {
+                    "unexpected end of variable block" => "unexpected 'end of print statement'",
+                    "unexpected end of block" => {
+                        "Expected an expression, got 'end of statement block'"
+                    }
+                    other => other,
+                };
                 format!("Syntax error in template: {}", d.replace('`', "'"))
             }
             (_, Some(d)) => format!("{}: {}", err.kind(), d.replace('`', "'")),

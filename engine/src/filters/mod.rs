@@ -9,6 +9,12 @@
 //! - `percent`: Python's `'%s' % x` string formatting
 //! - `vault`: `vault`/`unvault`, encrypting and decrypting with a password the template gives
 //! - `tests`: the Jinja tests (`is changed`, `is file`, `is subset`, `is version`, …)
+//!
+//! Every filter and test (minijinja's own too) is registered through [`add_filter`] and
+//! [`add_test`], which give them Ansible 2.19's manners: a filter given an undefined argument
+//! is not called and the undefined value is its result (but `default`, `mandatory`,
+//! `ternary`, `type_debug`); a test fails on one (but `defined`, `undefined`); and those
+//! Ansible runs as Python fail on None with Python's words ([`refuses_none`]).
 
 pub(crate) mod crypt;
 pub(crate) mod data;
