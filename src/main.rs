@@ -429,6 +429,10 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     set_vault_secrets(&cli.vault)?;
     let mut inventory = load_inventory(&cli.inventory, false).map_err(vault_exit)?;
     let extra = extra_vars(&cli.extra_vars).map_err(vault_exit)?;
+    // `collections:` searches the collections installed with ansible-core too.
+    settle_playbooks::set_installed_collection_roots(
+        settle_engine::ansible_modules::installed_collection_roots,
+    );
     // Static imports name their files with the variables known while the playbook is read.
     let known = std::sync::Arc::new(extra.clone());
     settle_playbooks::set_static_renderer(Box::new(move |text, vars| {

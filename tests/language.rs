@@ -6415,3 +6415,474 @@ fn an_adhoc_one_line_run_prints_ansibles_deprecations() {
     );
     assert_eq!(ours.stderr, theirs);
 }
+
+/// What each task of a run did, by task name, from its output: `ok <msg as JSON>` for a `debug`
+/// that printed a message, `ok`, `failed: <message>` or `skipped` otherwise. For tables of
+/// cases run by settle and by ansible-playbook: one task a case, `ignore_errors` on each.
+fn outcomes(stdout: &str) -> Vec<(String, String)> {
+    let mut out: Vec<(String, String)> = Vec::new();
+    let mut task = String::new();
+    let mut lines = stdout.lines();
+    while let Some(line) = lines.next() {
+        if let Some(rest) = line.strip_prefix("TASK [") {
+            task = rest[..rest.rfind(']').unwrap_or(rest.len())].to_string();
+        } else if line.starts_with("ok: [") && line.ends_with(" => {") {
+            let mut body = String::from("{");
+            for inner in lines.by_ref() {
+                body.push_str(inner);
+                if inner == "}" {
+                    break;
+                }
+            }
+            let value: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+            out.push((task.clone(), format!("ok {}", value["msg"])));
+        } else if line.starts_with("ok: [") {
+            out.push((task.clone(), "ok".into()));
+        } else if let Some(rest) = line.strip_prefix("fatal: [") {
+            let message = rest
+                .split_once("FAILED! => ")
+                .and_then(|(_, json)| serde_json::from_str::<serde_json::Value>(json).ok())
+                .and_then(|v| v["msg"].as_str().map(str::to_string))
+                .unwrap_or_default();
+            out.push((task.clone(), format!("failed: {message}")));
+        } else if line.starts_with("skipping: [") {
+            out.push((task.clone(), "skipped".into()));
+        }
+    }
+    out
+}
+
+/// Runs a play of `debug` tasks (`expressions`, one task each, named after it, errors ignored;
+/// `vars` the play's, one `name: value` line each)
+/// with settle and with ansible-playbook, and asserts that each task ends the same: the same
+/// message, or failed in both (settle's message holding the words `words` gives for that
+/// expression, when it gives some). `None` when ansible-playbook is not installed.
+fn compare_expressions(vars: &[&str], expressions: &[&str], words: &[(&str, &str)]) -> Option<()> {
+    let ansible_playbook = common::ansible_tool("ansible-playbook")?;
+    let s = Scratch::new();
+    let mut play = String::from("- hosts: localhost\n  gather_facts: false\n");
+    if !vars.is_empty() {
+        play.push_str("  vars:\n");
+    }
+    for var in vars {
+        play.push_str(&format!("    {var}\n"));
+    }
+    play.push_str("  tasks:\n");
+    for expr in expressions {
+        let quoted = serde_json::to_string(&format!("{{{{ {expr} }}}}")).unwrap_or_default();
+        let name = serde_json::to_string(expr).unwrap_or_default();
+        play.push_str(&format!(
+            "    - name: {name}\n      debug:\n        msg: {quoted}\n      ignore_errors: true\n"
+        ));
+    }
+    s.write("site.yml", &play);
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let ours = outcomes(&s.settle(&args).stdout);
+    let real = s.ansible_stdout(&ansible_playbook, &args);
+    let theirs = outcomes(&real);
+    assert_eq!(theirs.len(), expressions.len(), "{real}");
+    let mut wrong = Vec::new();
+    for ((task, mine), (_, real)) in ours.iter().zip(&theirs) {
+        let same = match (mine.strip_prefix("failed: "), real.starts_with("failed: ")) {
+            (Some(message), true) => words
+                .iter()
+                .filter(|(expr, _)| expr == task)
+                .all(|(_, w)| message.contains(w)),
+            (None, false) => mine == real,
+            _ => false,
+        };
+        if !same {
+            wrong.push(format!("{task}: settle {mine} / ansible {real}"));
+        }
+    }
+    assert_eq!(ours.len(), theirs.len(), "{ours:?}");
+    assert!(wrong.is_empty(), "{}", wrong.join("\n"));
+    Some(())
+}
+
+#[test]
+fn a_variable_whose_template_fails_otherwise_than_undefined_is_an_error_even_to_defined_and_default()
+ {
+    // Ansible 2.19 makes such a variable a captured-exception marker: `is defined`, `is
+    // undefined` and `default` let it through and the template fails; only an undefined
+    // value inside (`{{ nobody }}`, an unknown function or method) makes it undefined. A
+    // mapping or list holding one is defined: its items render when read.
+    let vars = [
+        "syntax: '{{ 1 + }}'",
+        "statement: '{% if %}x{% endif %}'",
+        "zero: '{{ 1 / 0 }}'",
+        "text: 'a {{ 1 / 0 }} b'",
+        "nested: 'x{{ syntax }}'",
+        "filter: '{{ 1 | nosuchfilter }}'",
+        "failing: \"{{ 'abc' | from_json }}\"",
+        "lookup: \"{{ lookup('file', '/nonexistent/x') }}\"",
+        "loop: '{{ loop }}'",
+        "items: ['{{ 1 + }}']",
+        "mapping: {a: '{{ 1 + }}'}",
+        "nobody_text: 'a {{ nobody }} b'",
+        "function: '{{ nosuchfn() }}'",
+        "method: \"{{ 'a'.nosuchmethod() }}\"",
+        "undefined_call: '{{ nobody.x() }}'",
+    ];
+    let mut expressions = Vec::new();
+    for name in [
+        "syntax",
+        "statement",
+        "zero",
+        "text",
+        "nested",
+        "filter",
+        "failing",
+        "lookup",
+        "loop",
+        "nobody_text",
+        "function",
+        "method",
+        "undefined_call",
+    ] {
+        expressions.push(format!("{name} is defined"));
+        expressions.push(format!("{name} is undefined"));
+        expressions.push(format!("{name} | default('d')"));
+    }
+    for more in [
+        "items is defined",
+        "mapping is defined",
+        "mapping.a is defined",
+        "mapping.a | default('d')",
+        "syntax.x | default('d')",
+        "lookup('vars', 'syntax', default='d')",
+        "vars['syntax'] | default('d')",
+    ] {
+        expressions.push(more.to_string());
+    }
+    let expressions: Vec<&str> = expressions.iter().map(String::as_str).collect();
+    compare_expressions(
+        &vars,
+        &expressions,
+        &[
+            (
+                "syntax is defined",
+                "Syntax error in template: unexpected 'end of print statement'",
+            ),
+            (
+                "statement | default('d')",
+                "Syntax error in template: Expected an expression, got 'end of statement block'",
+            ),
+            ("zero | default('d')", "division by zero"),
+            ("loop is defined", "Recursive loop detected"),
+        ],
+    );
+}
+
+#[test]
+fn filters_and_tests_give_an_undefined_argument_back_or_fail_on_it_as_ansible() {
+    // Ansible 2.19 calls a filter only when none of its arguments is undefined, else the
+    // undefined value is the result (`x | f | default(d)` is `d`; `x | f` fails naming `x`);
+    // `default`, `mandatory`, `ternary` and `type_debug` take it; a test fails on it, but
+    // `defined` and `undefined`.
+    let mut expressions: Vec<String> = Vec::new();
+    for filter in [
+        "b64decode",
+        "b64encode",
+        "basename",
+        "bool",
+        "checksum",
+        "combinations(2)",
+        "comment",
+        "dict2items",
+        "difference([1])",
+        "dirname",
+        "e",
+        "escape",
+        "expanduser",
+        "fileglob",
+        "first",
+        "flatten",
+        "from_yaml_all",
+        "hash('sha1')",
+        "indent",
+        "int",
+        "intersect([1])",
+        "length",
+        "lower",
+        "map('string')",
+        "md5",
+        "normpath",
+        "permutations",
+        "pprint",
+        "product",
+        "quote",
+        "realpath",
+        "regex_escape",
+        "regex_findall('x')",
+        "regex_replace('a', 'b')",
+        "regex_search('x')",
+        "sha1",
+        "shuffle",
+        "splitext",
+        "symmetric_difference([1])",
+        "to_json",
+        "to_uuid",
+        "tojson",
+        "truncate",
+        "union([1])",
+        "urldecode",
+        "urlencode",
+        "urlsplit",
+        "win_basename",
+        "win_splitdrive",
+        "zip([1])",
+        "zip_longest([1])",
+        "ternary(1, 2)",
+    ] {
+        expressions.push(format!("nobody | {filter}"));
+        expressions.push(format!("nobody | {filter} | default('d')"));
+    }
+    for test in [
+        "abs",
+        "all",
+        "any",
+        "boolean",
+        "contains(1)",
+        "directory",
+        "divisibleby(2)",
+        "eq(1)",
+        "even",
+        "exists",
+        "falsy",
+        "file",
+        "in([1])",
+        "iterable",
+        "le(1)",
+        "match('x')",
+        "mapping",
+        "none",
+        "number",
+        "issubset([1])",
+        "sequence",
+        "string",
+        "truthy",
+        "uri",
+        "version('1.0', '>')",
+        "vault_encrypted",
+    ] {
+        expressions.push(format!("nobody is {test}"));
+    }
+    for more in [
+        "[1] | union(nobody) | default('d')",
+        "'x' | regex_replace('x', nobody) | default('d')",
+        "[1] | join(nobody) | default('d')",
+        "{'a': 1} | combine(nobody) | default('d')",
+        "[3] | map('add', nobody) | default('d')",
+        "true | ternary(1, nobody)",
+        "nobody | type_debug",
+        "nobody | default(nobody) | default('e')",
+        "1 is eq(nobody)",
+        "nobody is defined",
+    ] {
+        expressions.push(more.to_string());
+    }
+    let expressions: Vec<&str> = expressions.iter().map(String::as_str).collect();
+    compare_expressions(
+        &[],
+        &expressions,
+        &[
+            ("nobody | comment", "'nobody' is undefined"),
+            ("nobody | map('string')", "'nobody' is undefined"),
+            ("nobody is abs", "'nobody' is undefined"),
+        ],
+    );
+}
+
+#[test]
+fn collections_keyword_searches_ansible_cores_installed_collections_and_the_playbooks_own() {
+    // Ansible 2.19 searches the collections on its Python's path too (where `pip install
+    // ansible` puts them); reads a templated `collections` entry as written, warning; and
+    // searches first the collection a playbook lives in (`ansible_collections/NS/COLL/
+    // playbooks/x.yml` under a collection root), even before a `collections` list.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let s = Scratch::new();
+    for (dir, said) in [
+        ("site/ansible_collections/ns/inst", "inst"),
+        ("root/ansible_collections/ns/home", "home"),
+    ] {
+        s.write(
+            &format!("{dir}/plugins/modules/hello.py"),
+            &format!(
+                "#!/usr/bin/python\nfrom ansible.module_utils.basic import AnsibleModule\n\
+                 AnsibleModule(argument_spec={{}}).exit_json(changed=False, said='{said}')\n"
+            ),
+        );
+    }
+    s.write(
+        "root/ansible_collections/ns/home/playbooks/site.yml",
+        "\
+- hosts: localhost
+  gather_facts: false
+  tasks:
+    - hello:
+      register: a
+    - debug: msg=\"default {{ a.said }}\"
+    - hello:
+      collections: [ns.inst]
+      register: b
+    - debug: msg=\"listed {{ b.said }}\"
+- hosts: localhost
+  gather_facts: false
+  collections: [ns.inst]
+  tasks:
+    - hello:
+      register: c
+    - debug: msg=\"play {{ c.said }}\"
+",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: localhost
+  gather_facts: false
+  vars:
+    coll: ns.home
+  collections: ['{{ coll }}', ns.inst]
+  tasks:
+    - hello:
+      register: a
+    - debug: msg=\"installed {{ a.said }}\"
+",
+    );
+    let site = s.root() + "/site";
+    let root = s.root() + "/root";
+    let env = [
+        ("PYTHONPATH", site.as_str()),
+        ("ANSIBLE_COLLECTIONS_PATH", root.as_str()),
+        ("SETTLE_ANSIBLE_PYTHON", python.as_str()),
+    ];
+    let tasks = |out: &str| out[..out.find("PLAY RECAP").unwrap_or(out.len())].to_string();
+    for playbook in [
+        "site.yml",
+        "root/ansible_collections/ns/home/playbooks/site.yml",
+    ] {
+        let args = [playbook, "-i", "localhost,", "-c", "local"];
+        let ours = s.settle_with_env(&args, &env);
+        ours.assert_code(0);
+        let theirs = std::process::Command::new(&ansible_playbook)
+            .args(args)
+            .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
+            .envs(env)
+            .env("ANSIBLE_NOCOLOR", "1")
+            .current_dir(s.dir.path())
+            .output()
+            .expect("run ansible-playbook");
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&theirs.stdout),
+            String::from_utf8_lossy(&theirs.stderr),
+        );
+        assert_eq!(tasks(&ours.stdout), tasks(&stdout), "{stderr}");
+        for line in stderr.lines().filter(|l| l.starts_with("[WARNING]: ")) {
+            assert!(ours.stderr.contains(line), "{line}\n{}", ours.stderr);
+        }
+    }
+}
+
+#[test]
+fn filters_and_tests_given_none_answer_as_ansibles_python_does() {
+    // Ansible's filters and tests are Python: given None, most fail as Python fails (`none |
+    // basename` is not "None"), a few answer (`none | string`, `none is uri`).
+    let mut expressions: Vec<String> = Vec::new();
+    for filter in [
+        "basename",
+        "batch(2)",
+        "bool",
+        "combinations(2)",
+        "comment",
+        "difference([1])",
+        "dirname",
+        "expanduser",
+        "fileglob",
+        "first",
+        "flatten",
+        "indent",
+        "int",
+        "intersect([1])",
+        "join",
+        "length",
+        "list",
+        "normpath",
+        "permutations",
+        "product",
+        "realpath",
+        "relpath",
+        "shuffle",
+        "slice(2)",
+        "sort",
+        "splitext",
+        "string",
+        "strftime",
+        "sum",
+        "symmetric_difference([1])",
+        "to_json",
+        "truncate",
+        "union([1])",
+        "urldecode",
+        "win_basename",
+        "win_dirname",
+        "win_splitdrive",
+        "zip([1])",
+        "zip_longest([1])",
+        "ternary(1, 2)",
+        "type_debug",
+    ] {
+        expressions.push(format!("none | {filter}"));
+    }
+    for test in [
+        "abs",
+        "all",
+        "any",
+        "contains(1)",
+        "directory",
+        "divisibleby(2)",
+        "even",
+        "exists",
+        "file",
+        "ge(1)",
+        "gt(1)",
+        "issubset([1])",
+        "issuperset([1])",
+        "iterable",
+        "le(1)",
+        "link",
+        "link_exists",
+        "lt(1)",
+        "mount",
+        "none",
+        "odd",
+        "string",
+        "uri",
+        "url",
+        "version('1.0', '>')",
+    ] {
+        expressions.push(format!("none is {test}"));
+    }
+    let expressions: Vec<&str> = expressions.iter().map(String::as_str).collect();
+    compare_expressions(
+        &[],
+        &expressions,
+        &[
+            (
+                "none | basename",
+                "The filter plugin 'ansible.builtin.basename' failed: expected str, bytes or \
+                 os.PathLike object, not NoneType",
+            ),
+            ("none | join", "'NoneType' object is not iterable"),
+            (
+                "none is exists",
+                "stat: path should be string, bytes, os.PathLike or integer, not NoneType",
+            ),
+        ],
+    );
+}

@@ -24,18 +24,35 @@ use minijinja::value::Rest;
 pub const CHAIN: &str = "__settle_chain";
 
 /// `__settle_chain(root, key, …)`: `root[key]…`, undefined at the first step that is missing.
-pub fn chain(root: Value, keys: Rest<Value>) -> Value {
+/// A step that could not be rendered for another reason than an undefined value (an invalid
+/// value: a syntax error in a variable's template) is that error, as in Ansible 2.19, where
+/// `is defined` and `default` let only undefined values through.
+pub fn chain(root: Value, keys: Rest<Value>) -> Result<Value, minijinja::Error> {
     let mut current = root;
     for key in keys.iter() {
         if current.is_undefined() || current.is_none() {
-            return Value::UNDEFINED;
+            return Ok(Value::UNDEFINED);
         }
         current = match current.get_item(key) {
+            Ok(v) if v.kind() == minijinja::value::ValueKind::Invalid => {
+                return Err(invalid_error(v));
+            }
             Ok(v) => v,
-            Err(_) => return Value::UNDEFINED,
+            Err(_) => return Ok(Value::UNDEFINED),
         };
     }
-    current
+    Ok(current)
+}
+
+/// The error an invalid value holds (minijinja gives it out only through a checked iteration).
+pub(crate) fn invalid_error(value: Value) -> minijinja::Error {
+    Value::from(vec![value])
+        .try_iter()
+        .ok()
+        .and_then(|items| items.checked().find_map(Result::err))
+        .unwrap_or_else(|| {
+            minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, "invalid value")
+        })
 }
 
 /// The function a lookup's templated string argument is wrapped in.

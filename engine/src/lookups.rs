@@ -99,6 +99,13 @@ fn scope_var(scope: &Arc<Scope>, name: &str) -> Result<Option<Value>, String> {
     // Through the object interface: cached, and a variable that refers to itself is caught.
     match scope.get_value(&Mj::from(name)) {
         Some(v) if v.is_undefined() => Ok(None),
+        // A variable whose template failed otherwise than undefined: its error.
+        Some(v) if v.kind() == minijinja::value::ValueKind::Invalid => {
+            let error = crate::jinja_source::invalid_error(v);
+            Err(error
+                .detail()
+                .map_or_else(|| error.to_string(), str::to_string))
+        }
         Some(v) => serde_json::to_value(&v)
             .map(Some)
             .map_err(|e| format!("cannot use the variable '{name}': {e}")),

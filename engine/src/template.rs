@@ -8,7 +8,8 @@
 //! - A string that is exactly one `{{ expression }}` keeps the expression's type (a list stays a
 //!   list); anything else renders to text.
 //! - Undefined variables are errors that name the variable; `default`, `is defined` and `omit`
-//!   work as in Ansible.
+//!   work as in Ansible. A variable whose template fails for another reason (a syntax error,
+//!   a failed filter or lookup) is an invalid value: any use of it fails, `is defined` too.
 //! - Template files render with `trim_blocks` on, `lstrip_blocks` off, and keep their trailing
 //!   newline, so output matches Ansible's `template` module byte for byte.
 
@@ -161,6 +162,12 @@ pub(crate) fn undef(
 
 /// The hint `undef()` gives without one.
 pub(crate) const UNDEF_DEFAULT_HINT: &str = "Mandatory variable has not been overridden";
+
+/// A render begins: what earlier renders left about undefined values is not this one's.
+fn start_render() {
+    forget_undefined_reason();
+    LAST_MISSING_NAME.with(|n| n.borrow_mut().take());
+}
 
 pub(crate) fn forget_undefined_reason() -> Option<String> {
     UNDEFINED_REASON.with(|r| r.borrow_mut().take())
@@ -373,10 +380,10 @@ impl Scope {
             {
                 let mut resolving = self.resolving.lock().unpoisoned();
                 if resolving.iter().any(|n| n == name) {
-                    *self.inner_error.lock().unpoisoned() = Some(format!(
-                        "Recursive loop detected in template: {name} refers to itself"
-                    ));
-                    return None;
+                    let message =
+                        format!("Recursive loop detected in template: {name} refers to itself");
+                    *self.inner_error.lock().unpoisoned() = Some(message.clone());
+                    return Some(Mj::from(plain_error(message)));
                 }
                 resolving.push(name.to_string());
             }
@@ -388,11 +395,19 @@ impl Scope {
             match rendered {
                 Ok(v) => v,
                 Err(e) => {
+                    let message = format!("while rendering variable '{name}': {}", e.message);
                     let mut slot = self.inner_error.lock().unpoisoned();
                     if slot.is_none() {
-                        *slot = Some(format!("while rendering variable '{name}': {}", e.message));
+                        *slot = Some(message.clone());
                     }
-                    return None;
+                    // An undefined value inside makes the variable undefined (`default` and
+                    // `is defined` take it); any other error (a syntax error, a failed filter
+                    // or lookup) is Ansible 2.19's captured-exception marker: an invalid value,
+                    // which fails the template that looks the variable up, `is defined` too.
+                    if e.undefined_message().is_some() {
+                        return None;
+                    }
+                    return Some(Mj::from(plain_error(message)));
                 }
             }
         } else {
@@ -776,11 +791,7 @@ impl Templar {
             }
             // An item of a lazy mapping or list that failed: its error.
             if value.kind() == ValueKind::Invalid {
-                let error = Mj::from(vec![value.clone()])
-                    .try_iter()
-                    .ok()
-                    .and_then(|items| items.checked().find_map(Result::err));
-                return Err(error.unwrap_or_else(|| plain_error("invalid value".into())));
+                return Err(crate::jinja_source::invalid_error(value.clone()));
             }
             // A lazy mapping or list is rendered whole when printed: an error inside is raised.
             if value.downcast_object_ref::<Lazy>().is_some() {
@@ -907,6 +918,13 @@ impl Templar {
                     kind.word()
                 )
             }
+            // Jinja calls what a name or an attribute gives: an unknown one is undefined.
+            (ErrorKind::UnknownFunction, Some(d)) if d.ends_with(" is unknown") => {
+                format!("'{}' is undefined", d.trim_end_matches(" is unknown"))
+            }
+            (ErrorKind::UnknownMethod, Some(d)) if let Some(message) = unknown_method(&d) => {
+                message
+            }
             (ErrorKind::InvalidOperation, Some(d)) if python_zero_division(&d).is_some() => {
                 python_zero_division(&d).unwrap_or_default().to_string()
             }
@@ -916,6 +934,14 @@ impl Templar {
             ),
             // Ansible's words for what Jinja could not parse.
             (ErrorKind::SyntaxError, Some(d)) => {
+                // Jinja's words where an expression was wanted and the tag ended.
+                let d = match d.as_str() {
+                    "unexpected end of variable block" => "unexpected 'end of print statement'",
+                    "unexpected end of block" => {
+                        "Expected an expression, got 'end of statement block'"
+                    }
+                    other => other,
+                };
                 format!("Syntax error in template: {}", d.replace('`', "'"))
             }
             (_, Some(d)) => format!("{}: {}", err.kind(), d.replace('`', "'")),
@@ -1054,7 +1080,7 @@ impl Templar {
             Some(body) if single_expression(body).is_some() => (body, true),
             _ => (s, false),
         };
-        forget_undefined_reason();
+        start_render();
         if let Some(result) = self.single_expression_value(body, s, scope) {
             let json = mj_to_json(&result?).map_err(|e| match scope.take_inner_error() {
                 Some(message) => TemplateError { message },
@@ -1141,7 +1167,7 @@ impl Templar {
             Value::Array(_) => return Ok(Mj::from_object(Lazy::new(raw.clone(), scope))),
             Value::String(s) if plain_raw(s).is_none() && !s.ends_with('\n') => {
                 refuse_repeated_keyword(s, false)?;
-                forget_undefined_reason();
+                start_render();
                 if let Some(result) = self.single_expression_value(s, s, scope) {
                     let result = result?;
                     if result.downcast_object_ref::<Lazy>().is_some() {
@@ -1162,7 +1188,7 @@ impl Templar {
             return Ok(s.to_string());
         }
         refuse_repeated_keyword(s, false)?;
-        forget_undefined_reason();
+        start_render();
         let source = crate::jinja_source::yaml_template(s);
         let render = |t: &Templar| {
             t.env
@@ -1401,7 +1427,8 @@ impl Templar {
         };
         if result.is_undefined() {
             return Err(TemplateError {
-                message: format!("'{expr}' is undefined"),
+                message: forget_undefined_reason()
+                    .unwrap_or_else(|| format!("'{expr}' is undefined")),
             });
         }
         Ok(result)
@@ -1793,6 +1820,33 @@ fn single_expression(s: &str) -> Option<&str> {
         }
     }
     Some(inner)
+}
+
+/// Jinja's words for a method a value lacks (minijinja's `string has no method named x`): the
+/// attribute is undefined, so calling it fails on the undefined value (`'x' is undefined`
+/// when the value itself was, from the detail's origin).
+fn unknown_method(detail: &str) -> Option<String> {
+    let (kind, rest) = detail.split_once(" has no method named ")?;
+    if kind == "undefined" {
+        let origin = rest.split_once(" (")?.1.strip_suffix(')')?;
+        return origin
+            .ends_with(" is undefined")
+            .then(|| origin.replace('`', "'"));
+    }
+    let name = rest.split(' ').next()?;
+    let python = match kind {
+        "string" => "str",
+        "map" => "dict",
+        "sequence" => "list",
+        "bool" => "bool",
+        "none" => "NoneType",
+        "number" => "int",
+        "bytes" => "bytes",
+        _ => return None,
+    };
+    Some(format!(
+        "object of type '{python}' has no attribute '{name}'"
+    ))
 }
 
 /// Python's `ZeroDivisionError` message for minijinja's `unable to calculate a / 0`.

@@ -37,7 +37,8 @@ pub use settle_yaml::Location;
 pub use kv::parse_kv;
 pub use parse::{
     StaticRenderer, TASK_KEYWORDS, collection_routes, condition_origin, load_included_role,
-    load_playbook, load_tasks_file, playbook_from_text, set_static_renderer,
+    load_playbook, load_tasks_file, playbook_from_text, set_installed_collection_roots,
+    set_static_renderer,
 };
 
 /// Variables: names to values (values may be templates).

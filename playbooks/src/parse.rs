@@ -264,6 +264,7 @@ impl Scope {
 
 /// Reads a playbook and everything it imports.
 pub fn load_playbook(path: &Path) -> Result<Playbook, PlaybookError> {
+    DEFAULT_COLLECTION.with(|d| *d.borrow_mut() = playbook_collection(path));
     let mut seen = Vec::new();
     let plays = load_plays(path, None, &mut seen, &Vars::new())?;
     Ok(Playbook {
@@ -816,7 +817,11 @@ fn parse_shared_keywords(
         };
         match key.as_str() {
             // A static list: Ansible does not template it.
-            "collections" if !node.is_null() => kw.collections = Some(list_of_strings(node, false)),
+            "collections" if !node.is_null() => {
+                let list = list_of_strings(node, false);
+                warn_templated_collections(&list);
+                kw.collections = Some(list);
+            }
             "when" => kw.when = condition_values("when", node, scope),
             "tags" => kw.tags = list_of_strings(node, true),
             "ignore_errors" => kw.ignore_errors = Some(value()),
@@ -933,13 +938,19 @@ fn parse_task_entry(
         return Ok(());
     }
     let mut task = parse_task(node, map, scope, name)?;
-    let search = task
+    let mut search = task
         .keywords
         .collections
         .as_ref()
-        .or(inherited.collections.as_ref());
-    if let Some(fqcn) =
-        search.and_then(|list| in_collections(&task.module_as_written, list, &scope.play_dir))
+        .or(inherited.collections.as_ref())
+        .cloned();
+    // Outside roles, the collection the playbook lives in comes first (roles put it in theirs).
+    if scope.role.is_none() {
+        search = with_default_collection(search);
+    }
+    if let Some(fqcn) = search
+        .as_ref()
+        .and_then(|list| in_collections(&task.module_as_written, list, &scope.play_dir))
     {
         task.module = fqcn;
     }
@@ -2544,6 +2555,8 @@ fn role_collections(path: &Path, meta: Option<&Node>) -> Vec<String> {
         .collect();
     if let [.., "ansible_collections", namespace, collection, "roles", _] = parts[..] {
         list.push(format!("{namespace}.{collection}"));
+    } else if let Some(default) = DEFAULT_COLLECTION.with(|d| d.borrow().clone()) {
+        list.push(default);
     }
     for name in meta.map(|n| list_of_strings(n, false)).unwrap_or_default() {
         if !list.contains(&name) {
@@ -2563,19 +2576,142 @@ fn in_collections(module: &str, list: &[String], play_dir: &Path) -> Option<Stri
     list.iter()
         .filter(|c| !matches!(c.as_str(), "ansible.builtin" | "ansible.legacy"))
         .find_map(|collection| {
-            let [namespace, name] = collection.split('.').collect::<Vec<_>>()[..] else {
+            let parts: Vec<&str> = collection.split('.').collect();
+            let [namespace, name] = parts[..] else {
+                warn_once(&format!(
+                    "Error loading plugin '{module}': {collection}.{module} is not a valid \
+                     collection reference"
+                ));
                 return None;
             };
-            let found = collection_roots(play_dir).into_iter().any(|root| {
+            if !parts.iter().all(|p| is_identifier(p)) {
+                warn_once(&format!(
+                    "Error loading plugin '{module}': {collection}.{module} is not a valid \
+                     collection reference"
+                ));
+                return None;
+            }
+            let has = |root: &Path| {
                 let base = root.join(namespace).join(name);
                 ["modules", "action"].iter().any(|kind| {
                     let dir = base.join("plugins").join(kind);
                     dir.join(format!("{module}.py")).is_file()
                         || (*kind == "modules" && dir.join(module).is_file())
                 }) || collection_routes(&base, module)
-            });
+            };
+            let found = collection_roots(play_dir).iter().any(|root| has(root))
+                || installed_roots().iter().any(|root| has(root));
             found.then(|| format!("{collection}.{module}"))
         })
+}
+
+thread_local! {
+    /// The collection the playbook being read lives in (`ansible_collections/NS/COLL/...`
+    /// under a collection root), which Ansible searches first: its "default collection".
+    static DEFAULT_COLLECTION: std::cell::RefCell<Option<String>> =
+        const { std::cell::RefCell::new(None) };
+}
+
+/// The collection a playbook lives in, as Ansible's `_get_collection_name_from_path` finds
+/// it: the path holds one `ansible_collections` folder, followed by a namespace and a name,
+/// and that collection, looked up in the collection roots, is this very folder (a copy of
+/// the same name found first elsewhere masks it).
+fn playbook_collection(path: &Path) -> Option<String> {
+    let absolute = std::path::absolute(path).ok()?;
+    let parts: Vec<&str> = absolute
+        .components()
+        .filter_map(|c| c.as_os_str().to_str())
+        .collect();
+    if parts
+        .iter()
+        .filter(|p| **p == "ansible_collections")
+        .count()
+        != 1
+    {
+        return None;
+    }
+    let at = parts.iter().position(|p| *p == "ansible_collections")?;
+    let (namespace, name) = (parts.get(at + 1)?, parts.get(at + 2)?);
+    let mut here = PathBuf::from("/");
+    here.extend(&parts[1..=at + 2]);
+    let play_dir = absolute.parent()?;
+    let first = collection_roots(play_dir)
+        .into_iter()
+        .chain(installed_roots().iter().cloned())
+        .map(|root| root.join(namespace).join(name))
+        .find(|dir| dir.is_dir())?;
+    let same = |p: &Path| p.canonicalize().ok();
+    (same(&first)? == same(&here)?).then(|| format!("{namespace}.{name}"))
+}
+
+/// A task's `collections` search with the playbook's default collection put first, as
+/// Ansible's `_ensure_default_collection` does.
+fn with_default_collection(list: Option<Vec<String>>) -> Option<Vec<String>> {
+    let Some(default) = DEFAULT_COLLECTION.with(|d| d.borrow().clone()) else {
+        return list;
+    };
+    let mut list = list.unwrap_or_default();
+    if !list.contains(&default) {
+        list.insert(0, default);
+    }
+    Some(list)
+}
+
+/// Ansible's warning for a `collections` entry that is a template: the keyword is static, so
+/// the entry is used as written (and names no collection). The list as Ansible shows it, with
+/// its default collection first and `ansible.legacy` last.
+fn warn_templated_collections(list: &[String]) {
+    if !list.iter().any(|c| c.contains("{{") || c.contains("{%")) {
+        return;
+    }
+    let mut shown = with_default_collection(Some(list.to_vec())).unwrap_or_default();
+    if !shown
+        .iter()
+        .any(|c| c == "ansible.builtin" || c == "ansible.legacy")
+    {
+        shown.push("ansible.legacy".into());
+    }
+    let items: Vec<String> = shown.iter().map(|c| python_str_repr(c)).collect();
+    warn_once(&format!(
+        "\"collections\" is not templatable, but we found: [{}], it will not be templated and \
+         will be used \"as is\".",
+        items.join(", ")
+    ));
+}
+
+/// Python's `repr` of a string, as Ansible's messages show lists of them.
+fn python_str_repr(text: &str) -> String {
+    let quote = if text.contains('\'') && !text.contains('"') {
+        '"'
+    } else {
+        '\''
+    };
+    let mut out = String::from(quote);
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            c if c == quote => {
+                out.push('\\');
+                out.push(c);
+            }
+            c => out.push(c),
+        }
+    }
+    out.push(quote);
+    out
+}
+
+/// A warning printed once per run (Ansible's display says a thing once).
+fn warn_once(message: &str) {
+    static SEEN: std::sync::OnceLock<std::sync::Mutex<HashSet<String>>> =
+        std::sync::OnceLock::new();
+    if let Ok(mut seen) = SEEN.get_or_init(Default::default).lock()
+        && !seen.insert(message.to_string())
+    {
+        return;
+    }
+    eprintln!("[WARNING]: {message}");
 }
 
 /// Whether a collection's `meta/runtime.yml` routes this module or action name
@@ -2598,8 +2734,34 @@ pub fn collection_routes(collection: &Path, name: &str) -> bool {
     })
 }
 
+/// Where the collections installed with ansible-core are: the folders of its Python's path
+/// that hold `ansible_collections/` (`pip install ansible` puts them in its site-packages).
+/// Only the engine knows that Python: the program says how to ask, once.
+static INSTALLED_ROOTS: std::sync::OnceLock<fn() -> Vec<PathBuf>> = std::sync::OnceLock::new();
+
+/// Tells the parser where ansible-core's installed collections are ([`INSTALLED_ROOTS`]),
+/// asked only when a collection is not in the playbook's folder or the collections path.
+pub fn set_installed_collection_roots(roots: fn() -> Vec<PathBuf>) {
+    let _ = INSTALLED_ROOTS.set(roots);
+}
+
+/// The `ansible_collections` folders of ansible-core's Python path, asked once.
+fn installed_roots() -> &'static [PathBuf] {
+    static ROOTS: std::sync::OnceLock<Vec<PathBuf>> = std::sync::OnceLock::new();
+    ROOTS.get_or_init(|| {
+        INSTALLED_ROOTS
+            .get()
+            .map(|roots| roots())
+            .unwrap_or_default()
+            .into_iter()
+            .map(|root| root.join("ansible_collections"))
+            .collect()
+    })
+}
+
 /// The `ansible_collections` folders: the playbook's `collections/`, then
 /// `ANSIBLE_COLLECTIONS_PATH` (default `~/.ansible/collections:/usr/share/ansible/collections`).
+/// ansible-core's own ([`installed_roots`]) come after these, looked at only when needed.
 fn collection_roots(play_dir: &Path) -> Vec<PathBuf> {
     let configured = std::env::var("ANSIBLE_COLLECTIONS_PATH")
         .or_else(|_| std::env::var("ANSIBLE_COLLECTIONS_PATHS"))
@@ -2642,6 +2804,7 @@ fn collection_role_dirs(name: &str, play_dir: &Path) -> Vec<PathBuf> {
             Some("ansible_collections") => root,
             _ => root.join("ansible_collections"),
         })
+        .chain(installed_roots().iter().cloned())
         .map(|root| {
             root.join(namespace)
                 .join(collection)

@@ -114,6 +114,21 @@ pub(crate) fn ansible_core() -> Result<&'static AnsibleCore, &'static str> {
         .map_err(String::as_str)
 }
 
+/// The folders of ansible-core's Python path that hold `ansible_collections/` (where `pip
+/// install ansible` puts its collections), for the `collections` keyword's search; nothing
+/// when there is no ansible-core.
+pub fn installed_collection_roots() -> Vec<PathBuf> {
+    ansible_core()
+        .map(|core| {
+            core.sys_path
+                .iter()
+                .filter(|r| r.join("ansible_collections").is_dir())
+                .cloned()
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// Which ansible-core the run used, and why that one, if it needed one.
 pub(crate) fn ansible_core_used() -> Option<String> {
     let core = CORE.get()?.as_ref().ok()?;

@@ -310,10 +310,11 @@ fn number(v: &Value, what: &str) -> Result<f64, Error> {
 }
 
 pub(super) fn register(env: &mut Environment<'static>) {
-    env.add_filter("bool", |v: Value| ansible_bool(&v));
-    env.add_filter("unique", unique);
+    super::add_filter(env, "bool", |v: Value| ansible_bool(&v));
+    super::add_filter(env, "unique", unique);
     // Ansible 2.19 wraps these Jinja filters: an undefined input gives an undefined result.
-    env.add_filter(
+    super::add_filter(
+        env,
         "map",
         |state: &mut State, value: Value, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
             if value.is_undefined() {
@@ -350,7 +351,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
         ("select", minijinja::filters::select as SelectFn),
         ("reject", minijinja::filters::reject as SelectFn),
     ] {
-        env.add_filter(
+        super::add_filter(
+            env,
             name,
             move |state: &mut State,
                   value: Value,
@@ -375,7 +377,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
         ("selectattr", minijinja::filters::selectattr as SelectAttrFn),
         ("rejectattr", minijinja::filters::rejectattr as SelectAttrFn),
     ] {
-        env.add_filter(
+        super::add_filter(
+            env,
             name,
             move |state: &mut State,
                   value: Value,
@@ -392,7 +395,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
     }
     // Jinja's `default(default_value='', boolean=False)`, by position or by name.
     for name in ["default", "d"] {
-        env.add_filter(
+        super::add_filter(
+            env,
             name,
             |v: Value, args: minijinja::value::Rest<Value>, kw: Kwargs| -> Result<Value, Error> {
                 // By position as given: an `Option` argument would read `default(None)` as no
@@ -428,33 +432,42 @@ pub(super) fn register(env: &mut Environment<'static>) {
     }
     // Ansible's explicit top-level finalize: plain lists and dicts all the way down
     // (`groupby`'s tuples become lists).
-    env.add_filter("ansible._protomatter.finalize", |v: Value| {
+    super::add_filter(env, "ansible._protomatter.finalize", |v: Value| {
         Value::from(minijinja::value::Serde(&v))
     });
-    env.add_filter("union", |a: Value, b: Value| -> Result<Value, Error> {
+    super::add_filter(env, "union", |a: Value, b: Value| -> Result<Value, Error> {
         let mut out = Vec::new();
         for v in items(&a)?.into_iter().chain(items(&b)?) {
             unique_push(&mut out, v);
         }
         Ok(Value::from(out))
     });
-    env.add_filter("intersect", |a: Value, b: Value| -> Result<Value, Error> {
-        let other = items(&b)?;
-        let mut out = Vec::new();
-        for v in items(&a)?.into_iter().filter(|v| other.contains(v)) {
-            unique_push(&mut out, v);
-        }
-        Ok(Value::from(out))
-    });
-    env.add_filter("difference", |a: Value, b: Value| -> Result<Value, Error> {
-        let other = items(&b)?;
-        let mut out = Vec::new();
-        for v in items(&a)?.into_iter().filter(|v| !other.contains(v)) {
-            unique_push(&mut out, v);
-        }
-        Ok(Value::from(out))
-    });
-    env.add_filter(
+    super::add_filter(
+        env,
+        "intersect",
+        |a: Value, b: Value| -> Result<Value, Error> {
+            let other = items(&b)?;
+            let mut out = Vec::new();
+            for v in items(&a)?.into_iter().filter(|v| other.contains(v)) {
+                unique_push(&mut out, v);
+            }
+            Ok(Value::from(out))
+        },
+    );
+    super::add_filter(
+        env,
+        "difference",
+        |a: Value, b: Value| -> Result<Value, Error> {
+            let other = items(&b)?;
+            let mut out = Vec::new();
+            for v in items(&a)?.into_iter().filter(|v| !other.contains(v)) {
+                unique_push(&mut out, v);
+            }
+            Ok(Value::from(out))
+        },
+    );
+    super::add_filter(
+        env,
         "symmetric_difference",
         |a: Value, b: Value| -> Result<Value, Error> {
             let (x, y) = (items(&a)?, items(&b)?);
@@ -469,7 +482,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(Value::from(out))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "flatten",
         |v: Value, levels: Option<i64>, kw: Kwargs| -> Result<Value, Error> {
             let levels = match levels {
@@ -482,7 +496,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(Value::from(out))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "combine",
         |base: Value, others: Rest<Value>, kw: Kwargs| -> Result<Value, Error> {
             let recursive = kw.get::<Option<bool>>("recursive")?.unwrap_or(false);
@@ -524,7 +539,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             )))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "dict2items",
         |v: Value, kw: Kwargs| -> Result<Value, Error> {
             let key_name = kw
@@ -550,10 +566,13 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(Value::from(out))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "items2dict",
         |v: Value, kw: Kwargs| -> Result<Value, Error> {
-            let key_name = kw.get::<Option<String>>("key_name")?.unwrap_or_else(|| "key".into());
+            let key_name = kw
+                .get::<Option<String>>("key_name")?
+                .unwrap_or_else(|| "key".into());
             let value_name = kw
                 .get::<Option<String>>("value_name")?
                 .unwrap_or_else(|| "value".into());
@@ -582,7 +601,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(super::map_value(out))
         },
     );
-    env.add_filter("dict", |v: Value| -> Result<Value, Error> {
+    super::add_filter(env, "dict", |v: Value| -> Result<Value, Error> {
         let mut out = Vec::new();
         for pair in items(&v)? {
             let pair = items(&pair)?;
@@ -592,7 +611,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
         }
         Ok(super::map_value(out))
     });
-    env.add_filter(
+    super::add_filter(
+        env,
         "extract",
         |item: Value, container: Value, morekeys: Option<Value>| -> Result<Value, Error> {
             let mut keys = vec![item];
@@ -611,7 +631,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(value)
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "subelements",
         |obj: Value, sub: Value, skip_missing: Option<bool>, kw: Kwargs| -> Result<Value, Error> {
             let skip_missing = match skip_missing {
@@ -680,7 +701,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(Value::from(out))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "product",
         |first: Value, rest: Rest<Value>, kw: Kwargs| -> Result<Value, Error> {
             let repeat = kw.get::<Option<usize>>("repeat")?.unwrap_or(1);
@@ -712,7 +734,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
         },
     );
     for (name, ordered) in [("combinations", false), ("permutations", true)] {
-        env.add_filter(
+        super::add_filter(
+            env,
             name,
             move |v: Value, r: Option<usize>| -> Result<Value, Error> {
                 let pool = items(&v)?;
@@ -733,7 +756,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             },
         );
     }
-    env.add_filter(
+    super::add_filter(
+        env,
         "zip_longest",
         |first: Value, rest: Rest<Value>, kw: Kwargs| -> Result<Value, Error> {
             let fill = kw
@@ -758,7 +782,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             ))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "rekey_on_member",
         |data: Value, key: Value, kw: Kwargs| -> Result<Value, Error> {
             let duplicates = kw
@@ -808,7 +833,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(super::map_value(out))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "log",
         |x: Value, base: Option<Value>| -> Result<f64, Error> {
             let x = number(&x, "log")?;
@@ -825,10 +851,11 @@ pub(super) fn register(env: &mut Environment<'static>) {
             })
         },
     );
-    env.add_filter("pow", |x: Value, y: Value| -> Result<f64, Error> {
+    super::add_filter(env, "pow", |x: Value, y: Value| -> Result<f64, Error> {
         Ok(number(&x, "pow")?.powf(number(&y, "pow")?))
     });
-    env.add_filter(
+    super::add_filter(
+        env,
         "root",
         |x: Value, base: Option<Value>| -> Result<f64, Error> {
             let x = number(&x, "root")?;
@@ -841,7 +868,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             })
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "human_readable",
         |size: Value,
          isbits: Option<bool>,
@@ -870,7 +898,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(size_range(n, isbits, unit.as_deref()))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "human_to_bytes",
         |size: Value, default_unit: Option<String>, kw: Kwargs| -> Result<i64, Error> {
             let default_unit = match default_unit {
@@ -882,7 +911,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 .map_err(|e| err(format!("human_to_bytes() can't interpret the input: {e}")))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "random",
         |end: Value,
          start: Option<Value>,
@@ -953,21 +983,30 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Err(err("random can only be used on sequences and integers"))
         },
     );
-    env.add_filter("shuffle", |v: Value, kw: Kwargs| -> Result<Value, Error> {
-        let seed = kw.get::<Option<Value>>("seed")?;
-        let Ok(iter) = v.try_iter() else { return Ok(v) };
-        if v.kind() == ValueKind::String {
-            return Ok(v);
-        }
-        let mut list: Vec<Value> = iter.collect();
-        let mut rng = match seed.filter(|s| s.is_true()) {
-            Some(s) => PyRandom::from_seed(&s),
-            None => PyRandom::from_entropy(),
-        };
-        rng.shuffle(&mut list);
-        Ok(Value::from(list))
-    });
-    env.add_filter(
+    super::add_filter(
+        env,
+        "shuffle",
+        |v: Value, kw: Kwargs| -> Result<Value, Error> {
+            let seed = kw.get::<Option<Value>>("seed")?;
+            // Ansible's `shuffle` gives back what it cannot shuffle (None too).
+            if v.is_none() {
+                return Ok(v);
+            }
+            let Ok(iter) = v.try_iter() else { return Ok(v) };
+            if v.kind() == ValueKind::String {
+                return Ok(v);
+            }
+            let mut list: Vec<Value> = iter.collect();
+            let mut rng = match seed.filter(|s| s.is_true()) {
+                Some(s) => PyRandom::from_seed(&s),
+                None => PyRandom::from_entropy(),
+            };
+            rng.shuffle(&mut list);
+            Ok(Value::from(list))
+        },
+    );
+    super::add_filter(
+        env,
         "mandatory",
         |v: Value, msg: Option<String>| -> Result<Value, Error> {
             if v.is_undefined() {
@@ -982,9 +1021,15 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(v)
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "ternary",
         |v: Value, yes: Value, no: Value, none: Option<Value>| {
+            // Ansible's `ternary` takes undefined values, but an undefined condition has no
+            // truth: it is the result (the chosen value may be undefined too).
+            if v.is_undefined() {
+                return v;
+            }
             if v.is_none()
                 && let Some(n) = none.filter(|n| !n.is_none())
             {
@@ -993,7 +1038,11 @@ pub(super) fn register(env: &mut Environment<'static>) {
             if v.is_true() { yes } else { no }
         },
     );
-    env.add_filter("type_debug", |v: Value| type_name(&v).to_string());
+    // Ansible 2.19 names an undefined value by its marker's class.
+    super::add_filter(env, "type_debug", |v: Value| match v.is_undefined() {
+        true => "UndefinedMarker".to_string(),
+        false => type_name(&v).to_string(),
+    });
 }
 
 /// Python's type name for a value.

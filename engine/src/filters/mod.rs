@@ -9,6 +9,12 @@
 //! - `percent`: Python's `'%s' % x` string formatting
 //! - `vault`: `vault`/`unvault`, encrypting and decrypting with a password the template gives
 //! - `tests`: the Jinja tests (`is changed`, `is file`, `is subset`, `is version`, …)
+//!
+//! Every filter and test (minijinja's own too) is registered through [`add_filter`] and
+//! [`add_test`], which give them Ansible 2.19's manners: a filter given an undefined argument
+//! is not called and the undefined value is its result (but `default`, `mandatory`,
+//! `ternary`, `type_debug`); a test fails on one (but `defined`, `undefined`); and those
+//! Ansible runs as Python fail on None with Python's words ([`refuses_none`]).
 
 pub(crate) mod crypt;
 pub(crate) mod data;
@@ -27,8 +33,307 @@ pub(crate) use time::local_datetime_text;
 mod vault;
 mod versions;
 
-use minijinja::value::ValueKind;
-use minijinja::{Environment, Error, ErrorKind, Value};
+use minijinja::value::{Kwargs, Rest, ValueKind, ValueOrKwargs};
+use minijinja::{Environment, Error, ErrorKind, State, Value};
+
+/// The filters that take an undefined argument as it is (Ansible's `accept_args_markers`):
+/// every other filter gives its first undefined argument back as its result.
+const TAKE_UNDEFINED: &[&str] = &[
+    "default",
+    "d",
+    "mandatory",
+    "ternary",
+    "type_debug",
+    "unvault",
+];
+
+/// The first undefined value among a filter's or test's arguments (keyword arguments too).
+fn first_undefined(args: &[Value]) -> Option<Value> {
+    args.iter().find_map(|arg| {
+        if arg.is_undefined() {
+            return Some(arg.clone());
+        }
+        let kwargs = Kwargs::try_from(arg.clone()).ok()?;
+        kwargs
+            .args()
+            .filter_map(|key| kwargs.peek::<Value>(key).ok())
+            .find(Value::is_undefined)
+    })
+}
+
+/// What Python says when these filters and tests are given `None` (Ansible runs them in
+/// Python: `none | basename` fails where a text filter written in Rust would read "None").
+fn refuses_none(kind: &str, name: &str) -> Option<&'static str> {
+    const NOT_ITERABLE: &str = "'NoneType' object is not iterable";
+    const PATH: &str = "expected str, bytes or os.PathLike object, not NoneType";
+    const STAT: &str = "stat: path should be string, bytes, os.PathLike or integer, not NoneType";
+    const LSTAT: &str = "lstat: path should be string, bytes or os.PathLike, not NoneType";
+    Some(match (kind, name) {
+        (
+            "filter",
+            "batch"
+            | "combinations"
+            | "difference"
+            | "flatten"
+            | "groupby"
+            | "intersect"
+            | "join"
+            | "list"
+            | "permutations"
+            | "product"
+            | "slice"
+            | "sort"
+            | "sum"
+            | "symmetric_difference"
+            | "zip"
+            | "zip_longest",
+        )
+        | ("test", "all" | "any" | "subset" | "issubset" | "superset" | "issuperset") => {
+            NOT_ITERABLE
+        }
+        (
+            "filter",
+            "basename" | "dirname" | "expanduser" | "expandvars" | "normpath" | "realpath"
+            | "splitext" | "win_basename" | "win_dirname" | "win_splitdrive",
+        )
+        | ("test", "abs" | "is_abs") => PATH,
+        ("test", "file" | "is_file" | "directory" | "is_dir" | "exists") => STAT,
+        ("test", "link" | "is_link" | "link_exists" | "mount" | "is_mount") => LSTAT,
+        ("filter", "comment" | "urldecode") => "'NoneType' object has no attribute 'replace'",
+        ("filter", "fileglob") => "'NoneType' object is not subscriptable",
+        ("filter", "indent") => "unsupported operand type(s) for +=: 'NoneType' and 'str'",
+        ("filter", "truncate") => "object of type 'NoneType' has no len()",
+        ("filter", "strftime") => "strftime() argument 1 must be str, not None",
+        ("filter", "union") => "unsupported operand type(s) for +: 'NoneType' and 'list'",
+        ("filter", "relpath") => "no path specified",
+        ("test", "contains") => "argument of type 'NoneType' is not iterable",
+        ("test", "version" | "version_compare") => "Input version value cannot be empty",
+        ("test", "even" | "odd" | "divisibleby") => {
+            "unsupported operand type(s) for %: 'NoneType' and 'int'"
+        }
+        ("test", "ge" | ">=") => "'>=' not supported between instances of 'NoneType' and 'int'",
+        ("test", "gt" | "greaterthan" | ">") => {
+            "'>' not supported between instances of 'NoneType' and 'int'"
+        }
+        ("test", "le" | "<=") => "'<=' not supported between instances of 'NoneType' and 'int'",
+        ("test", "lt" | "lessthan" | "<") => {
+            "'<' not supported between instances of 'NoneType' and 'int'"
+        }
+        _ => return None,
+    })
+}
+
+/// Registers a filter with Ansible 2.19's manners for undefined arguments: Ansible calls a
+/// filter only when none of its arguments is undefined, and else gives the undefined value
+/// back, so `x | f | default(d)` is `d` and `x | f` fails naming `x` (`'x' is undefined`).
+/// A filter of [`TAKE_UNDEFINED`], or of the `ansible._protomatter` collection, sees them.
+pub(crate) fn add_filter<F, Rv, Args>(
+    env: &mut Environment<'static>,
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    f: F,
+) where
+    F: minijinja::functions::Function<Rv, Args>,
+    Rv: minijinja::value::FunctionResult,
+    Args: for<'a> minijinja::value::FunctionArgs<'a>,
+{
+    let name = name.into();
+    if TAKE_UNDEFINED.contains(&name.as_ref()) || name.starts_with("ansible._protomatter.") {
+        env.add_filter(name, f);
+        return;
+    }
+    let inner = Value::from_function(f);
+    let on_none = refuses_none("filter", &name);
+    env.add_filter(
+        name,
+        move |state: &mut State, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
+            let args = args.into_values();
+            match first_undefined(&args) {
+                Some(undefined) => {
+                    // Why, for the error when the result is used: minijinja's undefined value
+                    // does not say which variable it was.
+                    if let Some(reason) = crate::template::undefined_argument_reason() {
+                        crate::template::note_undefined_reason(reason);
+                    }
+                    Ok(undefined)
+                }
+                None if let Some(message) = on_none
+                    && args.first().is_some_and(Value::is_none) =>
+                {
+                    Err(err(message))
+                }
+                None => inner.call(state, &args),
+            }
+        },
+    );
+}
+
+/// Registers a test that fails on an undefined argument, naming it, as Ansible's do (but for
+/// `defined` and `undefined`): an undefined value is not, say, a string or not a string.
+pub(crate) fn add_test<F, Rv, Args>(
+    env: &mut Environment<'static>,
+    name: impl Into<std::borrow::Cow<'static, str>>,
+    f: F,
+) where
+    F: minijinja::functions::Function<Rv, Args>,
+    Rv: minijinja::value::FunctionResult,
+    Args: for<'a> minijinja::value::FunctionArgs<'a>,
+{
+    let name = name.into();
+    let inner = Value::from_function(f);
+    let on_none = refuses_none("test", &name);
+    env.add_test(
+        name,
+        move |state: &mut State, args: Rest<ValueOrKwargs>| -> Result<bool, Error> {
+            let args = args.into_values();
+            if let Some(undefined) = first_undefined(&args) {
+                return Err(undefined_error(&undefined));
+            }
+            if let Some(message) = on_none
+                && args.first().is_some_and(Value::is_none)
+            {
+                return Err(err(message));
+            }
+            inner.call(state, &args).map(|v| v.is_true())
+        },
+    );
+}
+
+/// The error of using an undefined value; minijinja names the expression that gave it.
+fn undefined_error(undefined: &Value) -> Error {
+    match undefined.get_attr("") {
+        Err(e) => e,
+        Ok(_) => Error::from(ErrorKind::UndefinedError),
+    }
+}
+
+/// minijinja's own filters and tests (and minijinja-contrib's), with Ansible's manners for
+/// undefined arguments ([`add_filter`], [`add_test`]): each is registered again, calling the
+/// original in an environment of only those.
+fn pass_undefined_through_builtins(env: &mut Environment<'static>) {
+    static BUILTINS: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
+    fn builtins() -> &'static Environment<'static> {
+        BUILTINS.get_or_init(|| {
+            let mut env = Environment::new();
+            env.set_undefined_behavior(minijinja::UndefinedBehavior::Strict);
+            env.set_auto_escape_callback(|_| minijinja::AutoEscape::None);
+            minijinja_contrib::add_to_environment(&mut env);
+            env
+        })
+    }
+    const FILTERS: &[&str] = &[
+        "safe",
+        "escape",
+        "e",
+        "lower",
+        "upper",
+        "title",
+        "capitalize",
+        "replace",
+        "length",
+        "count",
+        "dictsort",
+        "items",
+        "reverse",
+        "trim",
+        "join",
+        "split",
+        "lines",
+        "round",
+        "abs",
+        "int",
+        "float",
+        "attr",
+        "first",
+        "last",
+        "min",
+        "max",
+        "sort",
+        "list",
+        "string",
+        "batch",
+        "slice",
+        "sum",
+        "indent",
+        "groupby",
+        "chain",
+        "zip",
+        "pprint",
+        "format",
+        "tojson",
+        "pluralize",
+        "filesizeformat",
+        "truncate",
+        "striptags",
+        "wordcount",
+        "wordwrap",
+        "datetimeformat",
+        "timeformat",
+        "dateformat",
+    ];
+    // Not `defined`/`undefined`, which take undefined values, nor `filter`/`test`, which ask
+    // the environment that runs them.
+    const TESTS: &[&str] = &[
+        "none",
+        "safe",
+        "escaped",
+        "boolean",
+        "odd",
+        "even",
+        "divisibleby",
+        "number",
+        "integer",
+        "int",
+        "float",
+        "string",
+        "sequence",
+        "mapping",
+        "startingwith",
+        "endingwith",
+        "lower",
+        "upper",
+        "sameas",
+        "eq",
+        "equalto",
+        "==",
+        "ne",
+        "!=",
+        "lt",
+        "lessthan",
+        "<",
+        "le",
+        "<=",
+        "gt",
+        "greaterthan",
+        ">",
+        "ge",
+        ">=",
+        "in",
+        "true",
+        "false",
+    ];
+    for name in FILTERS {
+        add_filter(env, *name, move |args: Rest<ValueOrKwargs>| {
+            builtins()
+                .empty_state()
+                .apply_filter(name, &args.into_values())
+        });
+    }
+    // Jinja's `iterable` asks Python's `iter()`, which None fails.
+    add_test(env, "iterable", |v: Value| {
+        !v.is_none()
+            && builtins()
+                .empty_state()
+                .perform_test("iterable", &[v])
+                .unwrap_or(false)
+    });
+    for name in TESTS {
+        add_test(env, *name, move |args: Rest<ValueOrKwargs>| {
+            builtins()
+                .empty_state()
+                .perform_test(name, &args.into_values())
+        });
+    }
+}
 
 pub(crate) fn err(msg: impl Into<String>) -> Error {
     Error::new(ErrorKind::InvalidOperation, msg.into())
@@ -118,6 +423,7 @@ pub(crate) fn python_float_repr(f: f64) -> String {
 }
 
 pub(crate) fn register(env: &mut Environment<'static>) {
+    pass_undefined_through_builtins(env);
     data::register(env);
     text::register(env);
     paths::register(env);

@@ -249,20 +249,21 @@ fn text(v: &Value) -> String {
 }
 
 pub(super) fn register(env: &mut Environment<'static>) {
-    env.add_filter("basename", |s: Value| basename(&text(&s)));
-    env.add_filter("dirname", |s: Value| dirname(&text(&s)));
-    env.add_filter("expanduser", |s: Value| expanduser(&text(&s)));
-    env.add_filter("expandvars", |s: Value| expandvars(&text(&s)));
-    env.add_filter("realpath", |s: Value| realpath(&text(&s)));
-    env.add_filter("normpath", |s: Value| normpath(&text(&s)));
-    env.add_filter("relpath", |s: Value, start: Option<String>| {
+    super::add_filter(env, "basename", |s: Value| basename(&text(&s)));
+    super::add_filter(env, "dirname", |s: Value| dirname(&text(&s)));
+    super::add_filter(env, "expanduser", |s: Value| expanduser(&text(&s)));
+    super::add_filter(env, "expandvars", |s: Value| expandvars(&text(&s)));
+    super::add_filter(env, "realpath", |s: Value| realpath(&text(&s)));
+    super::add_filter(env, "normpath", |s: Value| normpath(&text(&s)));
+    super::add_filter(env, "relpath", |s: Value, start: Option<String>| {
         relpath(&text(&s), start.as_deref().unwrap_or("."))
     });
-    env.add_filter("splitext", |s: Value| {
+    super::add_filter(env, "splitext", |s: Value| {
         let (a, b) = splitext(&text(&s));
         vec![a, b]
     });
-    env.add_filter(
+    super::add_filter(
+        env,
         "path_join",
         |v: Value, _rest: Rest<Value>| -> Result<String, Error> {
             match v.kind() {
@@ -277,7 +278,7 @@ pub(super) fn register(env: &mut Environment<'static>) {
             }
         },
     );
-    env.add_filter("commonpath", |v: Value| -> Result<String, Error> {
+    super::add_filter(env, "commonpath", |v: Value| -> Result<String, Error> {
         if v.kind() != ValueKind::Seq {
             return Err(err(format!(
                 "|commonpath expects sequence, got {} instead.",
@@ -311,13 +312,13 @@ pub(super) fn register(env: &mut Environment<'static>) {
             common.join("/")
         ))
     });
-    env.add_filter("win_basename", |s: Value| win_split(&text(&s)).1);
-    env.add_filter("win_dirname", |s: Value| win_split(&text(&s)).0);
-    env.add_filter("win_splitdrive", |s: Value| {
+    super::add_filter(env, "win_basename", |s: Value| win_split(&text(&s)).1);
+    super::add_filter(env, "win_dirname", |s: Value| win_split(&text(&s)).0);
+    super::add_filter(env, "win_splitdrive", |s: Value| {
         let (a, b) = win_splitdrive(&text(&s));
         vec![a, b]
     });
-    env.add_filter("fileglob", |s: Value| -> Vec<String> {
+    super::add_filter(env, "fileglob", |s: Value| -> Vec<String> {
         glob::glob(&text(&s))
             .map(|paths| {
                 paths

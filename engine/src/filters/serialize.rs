@@ -331,9 +331,12 @@ fn python_json_error(text: &str, e: &serde_json::Error) -> String {
 }
 
 pub(super) fn register(env: &mut Environment<'static>) {
-    env.add_filter("to_json", |v: Value, kw: Kwargs| dumps(&v, &kw, false));
-    env.add_filter("to_nice_json", |v: Value, kw: Kwargs| dumps(&v, &kw, true));
-    env.add_filter(
+    super::add_filter(env, "to_json", |v: Value, kw: Kwargs| dumps(&v, &kw, false));
+    super::add_filter(env, "to_nice_json", |v: Value, kw: Kwargs| {
+        dumps(&v, &kw, true)
+    });
+    super::add_filter(
+        env,
         "from_json",
         |s: String, kw: Kwargs| -> Result<Value, Error> {
             let mut v: serde_json::Value =
@@ -350,20 +353,23 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(Value::from(minijinja::value::Serde(&v)))
         },
     );
-    env.add_filter("to_yaml", |v: Value, kw: Kwargs| -> Result<String, Error> {
-        dump(&v, &yaml_opts(&kw, false)?)
-    });
-    env.add_filter(
+    super::add_filter(
+        env,
+        "to_yaml",
+        |v: Value, kw: Kwargs| -> Result<String, Error> { dump(&v, &yaml_opts(&kw, false)?) },
+    );
+    super::add_filter(
+        env,
         "to_nice_yaml",
         |v: Value, kw: Kwargs| -> Result<String, Error> { dump(&v, &yaml_opts(&kw, true)?) },
     );
-    env.add_filter("from_yaml", |v: Value| -> Result<Value, Error> {
+    super::add_filter(env, "from_yaml", |v: Value| -> Result<Value, Error> {
         match v.as_str() {
             Some(s) => from_yaml_text(s),
             None => Ok(v),
         }
     });
-    env.add_filter("from_yaml_all", |v: Value| -> Result<Value, Error> {
+    super::add_filter(env, "from_yaml_all", |v: Value| -> Result<Value, Error> {
         if v.is_none() || v.is_undefined() {
             return Ok(Value::from(Vec::<Value>::new()));
         }

@@ -223,35 +223,35 @@ fn is_url(v: &Value, schemes: Option<Vec<String>>) -> bool {
 }
 
 pub(super) fn register(env: &mut Environment<'static>) {
-    env.add_test("version", version_test);
-    env.add_test("version_compare", version_test);
-    env.add_filter("version_compare", version_test);
+    super::add_test(env, "version", version_test);
+    super::add_test(env, "version_compare", version_test);
+    super::add_filter(env, "version_compare", version_test);
     for name in ["failed", "failure"] {
-        env.add_test(name, |v: Value| -> Result<bool, Error> {
+        super::add_test(env, name, |v: Value| -> Result<bool, Error> {
             Ok(flag(result_map(&v, "failed")?, "failed"))
         });
     }
     for name in ["succeeded", "success", "successful"] {
-        env.add_test(name, |v: Value| -> Result<bool, Error> {
+        super::add_test(env, name, |v: Value| -> Result<bool, Error> {
             Ok(!flag(result_map(&v, "success")?, "failed"))
         });
     }
-    env.add_test("unreachable", |v: Value| -> Result<bool, Error> {
+    super::add_test(env, "unreachable", |v: Value| -> Result<bool, Error> {
         Ok(flag(result_map(&v, "unreachable")?, "unreachable"))
     });
-    env.add_test("reachable", |v: Value| -> Result<bool, Error> {
+    super::add_test(env, "reachable", |v: Value| -> Result<bool, Error> {
         Ok(!flag(result_map(&v, "reachable")?, "unreachable"))
     });
     for name in ["changed", "change"] {
-        env.add_test(name, |v: Value| changed(&v));
+        super::add_test(env, name, |v: Value| changed(&v));
     }
     for name in ["skipped", "skip"] {
-        env.add_test(name, |v: Value| -> Result<bool, Error> {
+        super::add_test(env, name, |v: Value| -> Result<bool, Error> {
             Ok(flag(result_map(&v, "skipped")?, "skipped"))
         });
     }
     for name in ["finished", "started"] {
-        env.add_test(name, move |v: Value| -> Result<bool, Error> {
+        super::add_test(env, name, move |v: Value| -> Result<bool, Error> {
             let v = result_map(&v, name)?;
             let f = v.get_attr(name).unwrap_or(Value::UNDEFINED);
             Ok(f.is_undefined()
@@ -259,42 +259,47 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 || (f.kind() == ValueKind::Bool && f.is_true()))
         });
     }
-    env.add_test("timedout", |v: Value| -> Result<bool, Error> {
+    super::add_test(env, "timedout", |v: Value| -> Result<bool, Error> {
         let v = result_map(&v, "timedout")?;
         let t = v.get_attr("timedout").unwrap_or(Value::UNDEFINED);
         Ok(!t.is_undefined() && !t.is_none() && flag(&t, "period"))
     });
     for name in ["truthy", "falsy"] {
         let want = name == "truthy";
-        env.add_test(name, move |v: Value, kw: Kwargs| -> Result<bool, Error> {
-            let convert = kw.get::<Option<bool>>("convert_bool")?.unwrap_or(false);
-            let truth = if convert
-                && matches!(
-                    v.kind(),
-                    ValueKind::String | ValueKind::Number | ValueKind::Bool
-                ) {
-                let s = v.to_string().to_lowercase();
-                match s.as_str() {
-                    "yes" | "on" | "1" | "true" | "y" | "t" | "1.0" => true,
-                    "no" | "off" | "0" | "false" | "n" | "f" | "0.0" => false,
-                    _ => v.is_true(),
-                }
-            } else {
-                v.is_true()
-            };
-            Ok(truth == want)
-        });
+        super::add_test(
+            env,
+            name,
+            move |v: Value, kw: Kwargs| -> Result<bool, Error> {
+                let convert = kw.get::<Option<bool>>("convert_bool")?.unwrap_or(false);
+                let truth = if convert
+                    && matches!(
+                        v.kind(),
+                        ValueKind::String | ValueKind::Number | ValueKind::Bool
+                    ) {
+                    let s = v.to_string().to_lowercase();
+                    match s.as_str() {
+                        "yes" | "on" | "1" | "true" | "y" | "t" | "1.0" => true,
+                        "no" | "off" | "0" | "false" | "n" | "f" | "0.0" => false,
+                        _ => v.is_true(),
+                    }
+                } else {
+                    v.is_true()
+                };
+                Ok(truth == want)
+            },
+        );
     }
-    env.add_test("match", |v: Value, pattern: String, kw: Kwargs| {
+    super::add_test(env, "match", |v: Value, pattern: String, kw: Kwargs| {
         regex_test(&v, &pattern, &kw, true)
     });
     for name in ["search", "regex"] {
-        env.add_test(name, |v: Value, pattern: String, kw: Kwargs| {
+        super::add_test(env, name, |v: Value, pattern: String, kw: Kwargs| {
             regex_test(&v, &pattern, &kw, false)
         });
     }
     // Python's `item in seq`: a substring of a string, a key of a dict, an item of a list.
-    env.add_test(
+    super::add_test(
+        env,
         "contains",
         |seq: Value, item: Value| -> Result<bool, Error> {
             if let Some(text) = seq.as_str() {
@@ -310,54 +315,54 @@ pub(super) fn register(env: &mut Environment<'static>) {
         },
     );
     for name in ["subset", "issubset"] {
-        env.add_test(name, |a: Value, b: Value| -> Result<bool, Error> {
+        super::add_test(env, name, |a: Value, b: Value| -> Result<bool, Error> {
             let other = items(&b)?;
             Ok(items(&a)?.iter().all(|v| other.contains(v)))
         });
     }
     for name in ["superset", "issuperset"] {
-        env.add_test(name, |a: Value, b: Value| -> Result<bool, Error> {
+        super::add_test(env, name, |a: Value, b: Value| -> Result<bool, Error> {
             let mine = items(&a)?;
             Ok(items(&b)?.iter().all(|v| mine.contains(v)))
         });
     }
-    env.add_test("any", |v: Value| -> Result<bool, Error> {
+    super::add_test(env, "any", |v: Value| -> Result<bool, Error> {
         Ok(items(&v)?.iter().any(Value::is_true))
     });
-    env.add_test("all", |v: Value| -> Result<bool, Error> {
+    super::add_test(env, "all", |v: Value| -> Result<bool, Error> {
         Ok(items(&v)?.iter().all(Value::is_true))
     });
     for name in ["nan", "isnan"] {
-        env.add_test(name, |v: Value| {
+        super::add_test(env, name, |v: Value| {
             v.kind() == ValueKind::Number && f64::try_from(v).is_ok_and(f64::is_nan)
         });
     }
     for name in ["file", "is_file"] {
-        env.add_test(name, |v: Value| {
+        super::add_test(env, name, |v: Value| {
             std::path::Path::new(&path_arg(&v)).is_file()
         });
     }
     for name in ["directory", "is_dir"] {
-        env.add_test(name, |v: Value| {
+        super::add_test(env, name, |v: Value| {
             std::path::Path::new(&path_arg(&v)).is_dir()
         });
     }
     for name in ["link", "is_link"] {
-        env.add_test(name, |v: Value| {
+        super::add_test(env, name, |v: Value| {
             std::fs::symlink_metadata(path_arg(&v)).is_ok_and(|m| m.file_type().is_symlink())
         });
     }
-    env.add_test("exists", |v: Value| {
+    super::add_test(env, "exists", |v: Value| {
         std::path::Path::new(&path_arg(&v)).exists()
     });
-    env.add_test("link_exists", |v: Value| {
+    super::add_test(env, "link_exists", |v: Value| {
         std::fs::symlink_metadata(path_arg(&v)).is_ok()
     });
     for name in ["abs", "is_abs"] {
-        env.add_test(name, |v: Value| path_arg(&v).starts_with('/'));
+        super::add_test(env, name, |v: Value| path_arg(&v).starts_with('/'));
     }
     for name in ["same_file", "is_same_file"] {
-        env.add_test(name, |a: Value, b: Value| -> Result<bool, Error> {
+        super::add_test(env, name, |a: Value, b: Value| -> Result<bool, Error> {
             let (x, y) = (
                 std::fs::metadata(path_arg(&a)).map_err(|e| err(format!("{e}: '{a}'")))?,
                 std::fs::metadata(path_arg(&b)).map_err(|e| err(format!("{e}: '{b}'")))?,
@@ -366,21 +371,26 @@ pub(super) fn register(env: &mut Environment<'static>) {
         });
     }
     for name in ["mount", "is_mount"] {
-        env.add_test(name, |v: Value| is_mount(&path_arg(&v)));
+        super::add_test(env, name, |v: Value| is_mount(&path_arg(&v)));
     }
-    env.add_test("uri", |v: Value, schemes: Option<Vec<String>>| {
-        is_uri(&v, schemes)
+    super::add_test(env, "uri", |v: Value, schemes: Option<Vec<String>>| {
+        // Python's `urlparse(None)` parses as empty bytes, whose empty scheme and path are
+        // not None: Ansible's `uri` holds for None without schemes.
+        match v.is_none() {
+            true => schemes.is_none_or(|s| s.iter().any(String::is_empty)),
+            false => is_uri(&v, schemes),
+        }
     });
-    env.add_test("url", |v: Value, schemes: Option<Vec<String>>| {
+    super::add_test(env, "url", |v: Value, schemes: Option<Vec<String>>| {
         is_url(&v, schemes)
     });
-    env.add_test("urn", |v: Value| is_uri(&v, Some(vec!["urn".into()])));
+    super::add_test(env, "urn", |v: Value| is_uri(&v, Some(vec!["urn".into()])));
     // A value that came from `!vault` (decrypted or not), as 2.19 has it: text that merely
     // looks like a vault is not one.
-    env.add_test("vault_encrypted", |v: Value| {
+    super::add_test(env, "vault_encrypted", |v: Value| {
         crate::vaulted::ciphertext_of(&v).is_some()
     });
-    env.add_test("vaulted_file", |v: Value| {
+    super::add_test(env, "vaulted_file", |v: Value| {
         std::fs::read(path_arg(&v)).is_ok_and(|b| b.starts_with(b"$ANSIBLE_VAULT;"))
     });
 }

@@ -394,7 +394,8 @@ fn decode_bytes(b: &[u8], encoding: &str) -> Result<String, Error> {
 }
 
 pub(super) fn register(env: &mut Environment<'static>) {
-    env.add_filter(
+    super::add_filter(
+        env,
         "b64encode",
         |s: Value, kw: Kwargs| -> Result<String, Error> {
             let encoding = kw
@@ -404,7 +405,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(b64_engine(urlsafe).encode(encode_text(&text_of(&s), &encoding)?))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "b64decode",
         |s: Value, kw: Kwargs| -> Result<String, Error> {
             let encoding = kw
@@ -418,9 +420,14 @@ pub(super) fn register(env: &mut Environment<'static>) {
             decode_bytes(&bytes, &encoding)
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "regex_replace",
-        |s: Value, pattern: String, replacement: Option<String>, kw: Kwargs| -> Result<String, Error> {
+        |s: Value,
+         pattern: String,
+         replacement: Option<String>,
+         kw: Kwargs|
+         -> Result<String, Error> {
             let (ic, ml) = flags(&kw)?;
             let re = regex(&pattern, ic, ml)?;
             let count = kw.get::<Option<usize>>("count")?.unwrap_or(0);
@@ -435,7 +442,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(out)
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "regex_search",
         |s: Value, pattern: String, groups: Rest<String>, kw: Kwargs| -> Result<Value, Error> {
             let mut wanted = Vec::new();
@@ -478,7 +486,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(Value::from(out))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "regex_findall",
         |s: Value, pattern: String, kw: Kwargs| -> Result<Value, Error> {
             let (ic, ml) = flags(&kw)?;
@@ -497,7 +506,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             Ok(Value::from(out))
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "regex_escape",
         |s: Value, kw: Kwargs| -> Result<String, Error> {
             let re_type = kw
@@ -524,13 +534,14 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 .collect())
         },
     );
-    env.add_filter("hash", |s: Value, algorithm: Option<String>| {
+    super::add_filter(env, "hash", |s: Value, algorithm: Option<String>| {
         hash_with(&text_of(&s), algorithm.as_deref().unwrap_or("sha1"))
     });
-    env.add_filter("checksum", |s: Value| hash_with(&text_of(&s), "sha1"));
-    env.add_filter("md5", |s: Value| hash_with(&text_of(&s), "md5"));
-    env.add_filter("sha1", |s: Value| hash_with(&text_of(&s), "sha1"));
-    env.add_filter(
+    super::add_filter(env, "checksum", |s: Value| hash_with(&text_of(&s), "sha1"));
+    super::add_filter(env, "md5", |s: Value| hash_with(&text_of(&s), "md5"));
+    super::add_filter(env, "sha1", |s: Value| hash_with(&text_of(&s), "sha1"));
+    super::add_filter(
+        env,
         "password_hash",
         |password: Value,
          hashtype: Option<String>,
@@ -575,7 +586,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             )
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "to_uuid",
         |s: Value, namespace: Option<Value>, kw: Kwargs| -> Result<String, Error> {
             let namespace = match namespace {
@@ -594,13 +606,14 @@ pub(super) fn register(env: &mut Environment<'static>) {
             to_uuid(&text_of(&s), &ns)
         },
     );
-    env.add_filter("quote", |s: Value| {
+    super::add_filter(env, "quote", |s: Value| {
         if s.is_none() {
             return "''".to_string();
         }
         shell_quote(&text_of(&s))
     });
-    env.add_filter(
+    super::add_filter(
+        env,
         "comment",
         |text: Value, style: Option<String>, kw: Kwargs| -> Result<String, Error> {
             let style = match style {
@@ -612,7 +625,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             comment(&text_of(&text), &style, &kw)
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "urlsplit",
         |url: Value, query: Option<String>| -> Result<Value, Error> {
             let parts = urlsplit(&text_of(&url));
@@ -626,8 +640,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             }
         },
     );
-    env.add_filter("urldecode", |s: Value| unquote_plus(&text_of(&s)));
-    env.add_filter("urlencode", urlencode);
+    super::add_filter(env, "urldecode", |s: Value| unquote_plus(&text_of(&s)));
+    super::add_filter(env, "urlencode", urlencode);
 }
 
 #[cfg(test)]

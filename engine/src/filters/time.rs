@@ -410,7 +410,8 @@ fn epoch_of(v: &Value) -> Result<f64, Error> {
 }
 
 pub(super) fn register(env: &mut Environment<'static>) {
-    env.add_filter(
+    super::add_filter(
+        env,
         "strftime",
         |fmt: String, second: Option<Value>, kw: Kwargs| -> Result<String, Error> {
             let second = match second {
@@ -425,7 +426,8 @@ pub(super) fn register(env: &mut Environment<'static>) {
             dt.strftime(&fmt)
         },
     );
-    env.add_filter(
+    super::add_filter(
+        env,
         "to_datetime",
         |s: String, format: Option<String>| -> Result<Value, Error> {
             let dt = strptime(&s, format.as_deref().unwrap_or("%Y-%m-%d %H:%M:%S"))?;

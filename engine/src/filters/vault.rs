@@ -79,8 +79,8 @@ fn unvault(vaulted: Value, secret: Value, kw: Kwargs) -> Result<Value, Error> {
 }
 
 pub(crate) fn register(env: &mut Environment<'static>) {
-    env.add_filter("vault", vault);
-    env.add_filter("unvault", unvault);
+    super::add_filter(env, "vault", vault);
+    super::add_filter(env, "unvault", unvault);
 }
 
 #[cfg(test)]
