@@ -579,6 +579,9 @@ pub(crate) fn lock_folder_of(path: &Path) -> Option<fs::File> {
 /// `attributes:` (chattr flags: `A`, `+i`, `-a`, `=e`), compared as Ansible's
 /// `set_attributes_if_different` does: the flags `lsattr -d` shows against those given, and
 /// always a change for `-`. Adds an `attributes` change to `plan`; empty flags change nothing.
+/// Every module that writes a file (file, copy, template, lineinfile, blockinfile, replace,
+/// assemble, unarchive, get_url, uri) plans its flags here and sets them with
+/// [`apply_file_flags`] once the file is written.
 pub(crate) fn check_file_flags(path: &Path, wanted: &str, plan: &mut crate::Plan) {
     let (op, flags) = match wanted.strip_prefix(['+', '-']) {
         Some(rest) => (&wanted[..1], rest),
@@ -589,7 +592,9 @@ pub(crate) fn check_file_flags(path: &Path, wanted: &str, plan: &mut crate::Plan
         && (existing != flags || op == "-")
         && crate::bin_path::find("chattr").is_some()
     {
-        plan.change("attributes", Some(existing), Some(format!("{op}{flags}")));
+        // A file about to be made has no flags yet (Ansible's check mode: "changed").
+        let before = fs::symlink_metadata(path).is_ok().then_some(existing);
+        plan.change("attributes", before, Some(format!("{op}{flags}")));
     }
 }
 
