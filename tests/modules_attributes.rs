@@ -239,3 +239,39 @@ fn service_drops_other_init_systems_arguments_on_a_systemd_host() {
         "systemctl disable --now m-h5svc 2>/dev/null; rm -f /etc/systemd/system/m-h5svc.service; systemctl daemon-reload",
     );
 }
+
+/// Where Ansible's modules fail, settle's fail the same way: `seuser` is useradd's `-Z`, which a
+/// kernel without SELinux refuses; `local` with a GID range is refused before anything runs.
+#[test]
+fn account_arguments_fail_where_ansibles_do() {
+    let hosts = test_hosts();
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let host = hosts.names()[2];
+    let s = hosts.scratch();
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n\
+             \x20   - user: {{name: m-seuser, seuser: user_u}}\n      ignore_errors: yes\n\
+             \x20   - group: {{name: m-range, local: yes, gid_min: 5}}\n      ignore_errors: yes\n\
+             \x20   - user: {{name: m-range, local: yes, uid_max: 5}}\n      ignore_errors: yes\n"
+        ),
+    );
+    hosts.ssh(host, "userdel m-seuser 2>/dev/null; true");
+    let out = run(&s, &[]);
+    out.assert_code(0);
+    for msg in [
+        "useradd: -Z requires SELinux enabled kernel",
+        "'gid_min' can not be used with 'local'",
+        "'uid_max' can not be used with 'local'",
+    ] {
+        assert!(out.stdout.contains(msg), "{msg}:\n{}", out.stdout);
+    }
+    assert_eq!(
+        hosts.ssh(
+            host,
+            "getent passwd m-seuser m-range; getent group m-range; echo done"
+        ),
+        "done\n"
+    );
+}

@@ -677,6 +677,38 @@ mod tests {
         )));
     }
 
+    #[test]
+    fn flags_compare_as_ansibles_set_attributes_if_different() {
+        if crate::bin_path::find("lsattr").is_none() || crate::bin_path::find("chattr").is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, "x").unwrap();
+        let Some(existing) = file_flags(&path) else {
+            return; // a file system without flags
+        };
+        let plan_for = |wanted: &str, path: &Path| {
+            let mut plan = crate::Plan::default();
+            check_file_flags(path, wanted, &mut plan);
+            plan
+        };
+        // Empty flags change nothing; the flags the file has already, nothing.
+        assert!(plan_for("", &path).is_empty());
+        if !existing.is_empty() {
+            assert!(plan_for(&existing, &path).is_empty());
+            assert!(plan_for(&format!("+{existing}"), &path).is_empty());
+        }
+        // `-` is always a change, as in Ansible.
+        let minus = plan_for("-d", &path);
+        assert_eq!(minus.changes[0].after.as_deref(), Some("-d"));
+        assert_eq!(minus.changes[0].before.as_deref(), Some(existing.as_str()));
+        // A file about to be made has no flags before.
+        let new = plan_for("A", &dir.path().join("new"));
+        assert_eq!(new.changes[0].before, None);
+        assert_eq!(new.changes[0].after.as_deref(), Some("=A"));
+    }
+
     /// Takes the immutable flag off again, whatever the test did.
     struct Mutable<'a>(&'a Path);
 
