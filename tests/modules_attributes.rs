@@ -224,12 +224,12 @@ fn service_drops_other_init_systems_arguments_on_a_systemd_host() {
     s.write(
         "site.yml",
         &format!(
-            "- hosts: {host}\n  gather_facts: no\n  tasks:\n    - service: {{name: m-h5svc, state: started, pattern: x, args: y, runlevel: z}}\n"
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n    - service: {{name: m-h5svc, state: started, pattern: x, args: y, arguments: w, runlevel: z, sleep: 1}}\n"
         ),
     );
     let out = run(&s, &[]);
     out.assert_code(0);
-    for name in ["pattern", "runlevel", "arguments"] {
+    for name in ["pattern", "runlevel", "sleep", "arguments", "args"] {
         let warning = format!("Ignoring \"{name}\" as it is not used in \"systemd\"");
         let said = format!("{}{}", out.stdout, out.stderr);
         assert!(said.contains(&warning), "{warning}:\n{said}");

@@ -89,14 +89,17 @@ pub(crate) struct Systemd {
     /// `service`'s extras.
     #[serde(default, rename = "use")]
     manager: Option<String>,
+    /// Ignored on a systemd host, as below.
     #[serde(default)]
     sleep: Option<u64>,
     /// `service`'s arguments for other init systems: on a systemd host Ansible's service action
     /// drops them with a warning before it runs the systemd module, and so does settle.
     #[serde(default, deserialize_with = "crate::args::text")]
     pattern: Option<String>,
-    #[serde(default, alias = "args", deserialize_with = "crate::args::text")]
+    #[serde(default, deserialize_with = "crate::args::text")]
     arguments: Option<String>,
+    #[serde(default, deserialize_with = "crate::args::text")]
+    args: Option<String>,
     #[serde(default, deserialize_with = "crate::args::text")]
     runlevel: Option<String>,
     #[serde(skip)]
@@ -110,7 +113,9 @@ impl Systemd {
         [
             ("pattern", self.pattern.is_some()),
             ("runlevel", self.runlevel.is_some()),
+            ("sleep", self.sleep.is_some()),
             ("arguments", self.arguments.is_some()),
+            ("args", self.args.is_some()),
         ]
         .into_iter()
         .filter(|(_, given)| *given)
@@ -324,9 +329,6 @@ impl Resource for Systemd {
                 None => return Ok(()),
             };
             self.ctl(verb, Some(&name))?;
-            if let Some(s) = self.sleep {
-                std::thread::sleep(std::time::Duration::from_secs(s));
-            }
         }
         Ok(())
     }
