@@ -104,12 +104,18 @@ pub(crate) const CONTROLLER_ACTIONS: &[(&str, Option<&[&str]>)] = &[
             "comment_end_string",
             "output_encoding",
             "unsafe_writes",
+            "attributes",
+            "attr",
+            "seuser",
+            "serole",
+            "setype",
+            "selevel",
         ]),
     ),
 ];
 
 /// Arguments Ansible's controller actions have that settle's do not: refused by name.
-const CONTROLLER_UNSUPPORTED: &[(&str, &[&str])] = &[("template", settle_modules::FILE_ATTRIBUTES)];
+const CONTROLLER_UNSUPPORTED: &[(&str, &[&str])] = &[];
 
 const META_ACTIONS: &[&str] = &[
     "flush_handlers",

@@ -48,9 +48,6 @@ pub(crate) static USER_SPEC: ModuleSpec = ModuleSpec {
         "password_expire_account_disable",
         "uid_min",
         "uid_max",
-    ],
-    // For other systems (macOS, BSD, Solaris) or `luseradd`.
-    unsupported: &[
         "local",
         "seuser",
         "login_class",
@@ -59,13 +56,24 @@ pub(crate) static USER_SPEC: ModuleSpec = ModuleSpec {
         "profile",
         "role",
     ],
+    unsupported: &[],
     free_form: false,
 };
 
 pub(crate) static GROUP_SPEC: ModuleSpec = ModuleSpec {
     name: "group",
-    args: &["name", "gid", "system", "state", "non_unique", "force"],
-    unsupported: &["local", "gid_min", "gid_max"],
+    args: &[
+        "name",
+        "gid",
+        "system",
+        "state",
+        "non_unique",
+        "force",
+        "local",
+        "gid_min",
+        "gid_max",
+    ],
+    unsupported: &[],
     free_form: false,
 };
 
@@ -245,8 +253,36 @@ pub(crate) struct User {
     ssh_key_file: Option<String>,
     ssh_key_comment: Option<String>,
     ssh_key_passphrase: Option<String>,
+    /// Local accounts only, with libuser's luseradd/lusermod/luserdel (Ansible's `local`).
+    #[serde(default, deserialize_with = "boolean")]
+    local: bool,
+    /// useradd's `-Z` (the SELinux user) for a new account, as Ansible passes it.
+    #[serde(default, deserialize_with = "text")]
+    seuser: Option<String>,
+    /// Arguments of Ansible's user module for other systems (BSD login classes, macOS hidden
+    /// users, Solaris profiles, authorizations and roles): its Linux class never reads them.
+    #[serde(default, rename = "login_class", deserialize_with = "text")]
+    _login_class: Option<String>,
+    #[serde(default, rename = "hidden", deserialize_with = "optional_boolean")]
+    _hidden: Option<bool>,
+    #[serde(default, rename = "authorization", deserialize_with = "text")]
+    _authorization: Option<String>,
+    #[serde(default, rename = "profile", deserialize_with = "text")]
+    _profile: Option<String>,
+    #[serde(default, rename = "role", deserialize_with = "text")]
+    _role: Option<String>,
     #[serde(skip)]
     existed: bool,
+}
+
+/// The command for an account change: shadow-utils' (`useradd`), or libuser's (`luseradd`)
+/// with `local`.
+fn tool(local: bool, name: &str) -> String {
+    if local {
+        format!("l{name}")
+    } else {
+        name.to_string()
+    }
 }
 
 fn rsa() -> String {
@@ -410,6 +446,19 @@ impl Resource for User {
                 "user: update_password must be always or on_create".into(),
             ));
         }
+        if self.local {
+            for (name, given) in [
+                ("umask", self.umask.is_some()),
+                ("uid_min", self.uid_min.is_some()),
+                ("uid_max", self.uid_max.is_some()),
+            ] {
+                if given {
+                    return Err(ModuleError::Failed(format!(
+                        "'{name}' can not be used with 'local'"
+                    )));
+                }
+            }
+        }
         Ok(())
     }
 
@@ -540,126 +589,20 @@ impl Resource for User {
         let name = self.name.clone();
         if plan.has("state") {
             if self.state == Presence::Absent {
-                let mut argv = vec!["userdel"];
+                let mut argv = vec![tool(self.local, "userdel")];
+                if self.force && !self.local {
+                    argv.push("-f".into());
+                }
                 if self.remove {
-                    argv.push("-r");
+                    argv.push("-r".into());
                 }
-                if self.force {
-                    argv.push("-f");
-                }
-                argv.push(&name);
+                argv.push(name);
                 run_ok(&argv, &[])?;
                 return Ok(());
             }
-            let mut args: Vec<String> = vec!["useradd".into()];
-            if let Some(uid) = &self.uid {
-                args.extend(["-u".into(), uid.clone()]);
-                if self.non_unique {
-                    args.push("-o".into());
-                }
-            }
-            if let Some(g) = &self.group {
-                args.extend(["-g".into(), g.clone()]);
-            }
-            if let Some(list) = &self.groups {
-                let names = list.names();
-                if !names.is_empty() {
-                    args.extend(["-G".into(), names.join(",")]);
-                }
-            }
-            for (flag, value) in [
-                ("-s", &self.shell),
-                ("-d", &self.home),
-                ("-c", &self.comment),
-                ("-p", &self.password),
-            ] {
-                if let Some(v) = value {
-                    args.extend([flag.into(), v.clone()]);
-                }
-            }
-            if let Some(Some(days)) = self.wanted_expiry_days() {
-                args.extend(["-e".into(), date_of_days(days)]);
-            }
-            if let Some(days) = self.password_expire_account_disable {
-                args.extend(["-f".into(), days.to_string()]);
-            }
-            if self.system {
-                args.push("-r".into());
-            }
-            if self.create_home {
-                args.push("-m".into());
-                if let Some(skeleton) = &self.skeleton {
-                    args.extend(["-k".into(), skeleton.clone()]);
-                }
-                if let Some(umask) = &self.umask {
-                    args.extend(["-K".into(), format!("UMASK={umask}")]);
-                }
-            } else {
-                args.push("-M".into());
-            }
-            for (key, value) in [("UID_MIN", self.uid_min), ("UID_MAX", self.uid_max)] {
-                if let Some(value) = value {
-                    args.extend(["-K".into(), format!("{key}={value}")]);
-                }
-            }
-            args.push(name.clone());
-            run_ok(&args, &[])?;
-            if self.password_lock == Some(true) {
-                run_ok(&["usermod", "-L", &name], &[])?;
-            }
-            self.chage(plan)?;
-            if plan.has("ssh_key") {
-                self.generate_key()?;
-            }
-            return Ok(());
+            return self.create(plan);
         }
-        let mut args: Vec<String> = vec!["usermod".into()];
-        for change in &plan.changes {
-            match change.field.as_str() {
-                "uid" => {
-                    args.extend(["-u".into(), change.after.clone().unwrap_or_default()]);
-                    if self.non_unique {
-                        args.push("-o".into());
-                    }
-                }
-                "group" => args.extend(["-g".into(), self.group.clone().unwrap_or_default()]),
-                "groups" => args.extend(["-G".into(), change.after.clone().unwrap_or_default()]),
-                "shell" => args.extend(["-s".into(), change.after.clone().unwrap_or_default()]),
-                "home" => {
-                    args.extend(["-d".into(), change.after.clone().unwrap_or_default()]);
-                    if self.move_home {
-                        args.push("-m".into());
-                    }
-                }
-                "comment" => args.extend(["-c".into(), change.after.clone().unwrap_or_default()]),
-                "password" => args.extend(["-p".into(), self.password.clone().unwrap_or_default()]),
-                "password_lock" => args.push(if self.password_lock == Some(true) {
-                    "-L".into()
-                } else {
-                    "-U".into()
-                }),
-                "expires" => args.extend([
-                    "-e".into(),
-                    match self.wanted_expiry_days().flatten() {
-                        Some(days) => date_of_days(days),
-                        None => String::new(),
-                    },
-                ]),
-                "password_expire_account_disable" => {
-                    args.extend(["-f".into(), change.after.clone().unwrap_or_default()])
-                }
-                _ => {}
-            }
-        }
-        if args.len() > 1 {
-            args.push(name);
-            run_ok(&args, &[])?;
-        }
-        self.chage(plan)?;
-        if plan.has("ssh_key") {
-            self.generate_key()?;
-        }
-        Ok(())
+        self.modify(plan)
     }
 
     fn values(&self, values: &mut Map<String, Value>) {
@@ -752,6 +695,181 @@ impl User {
     }
 }
 
+impl User {
+    /// useradd (luseradd with `local`, which takes groups and expiry separately, as Ansible's
+    /// `create_user_useradd` does).
+    fn create(&self, plan: &Plan) -> Result<(), ModuleError> {
+        let name = self.name.clone();
+        let local = self.local;
+        let mut args: Vec<String> = vec![tool(local, "useradd")];
+        if let Some(uid) = &self.uid {
+            args.extend(["-u".into(), uid.clone()]);
+            if self.non_unique {
+                args.push("-o".into());
+            }
+        }
+        if let Some(seuser) = &self.seuser {
+            args.extend(["-Z".into(), seuser.clone()]);
+        }
+        if let Some(g) = &self.group {
+            args.extend(["-g".into(), g.clone()]);
+        } else if local && groups().iter().any(|g| g.name == name) {
+            // luseradd would make the user's own group and fail on the one that exists.
+            args.push("-n".into());
+        }
+        let wanted_groups = self.groups.as_ref().map(GroupList::names);
+        if let Some(names) = wanted_groups.as_ref().filter(|n| !n.is_empty() && !local) {
+            args.extend(["-G".into(), names.join(",")]);
+        }
+        for (flag, value) in [
+            ("-s", &self.shell),
+            ("-d", &self.home),
+            ("-c", &self.comment),
+        ] {
+            if let Some(v) = value {
+                args.extend([flag.into(), v.clone()]);
+            }
+        }
+        if let Some(Some(days)) = self.wanted_expiry_days().filter(|_| !local) {
+            args.extend(["-e".into(), date_of_days(days)]);
+        }
+        if let Some(days) = self.password_expire_account_disable {
+            args.extend(["-f".into(), days.to_string()]);
+        }
+        if let Some(password) = &self.password {
+            args.extend(["-p".into(), password.clone()]);
+        }
+        if self.system {
+            args.push("-r".into());
+        }
+        if self.create_home {
+            if !local {
+                args.push("-m".into());
+            }
+            if let Some(skeleton) = &self.skeleton {
+                args.extend(["-k".into(), skeleton.clone()]);
+            }
+            if let Some(umask) = &self.umask {
+                args.extend(["-K".into(), format!("UMASK={umask}")]);
+            }
+        } else {
+            args.push("-M".into());
+        }
+        for (key, value) in [("UID_MIN", self.uid_min), ("UID_MAX", self.uid_max)] {
+            if let Some(value) = value {
+                args.extend(["-K".into(), format!("{key}={value}")]);
+            }
+        }
+        args.push(name.clone());
+        run_ok(&args, &[])?;
+        if local {
+            if let Some(days) = self.wanted_expiry_days() {
+                let days = days.map_or_else(|| "-1".to_string(), |d| d.to_string());
+                run_ok(&["lchage", "-E", &days, &name], &[])?;
+            }
+            for group in wanted_groups.unwrap_or_default() {
+                run_ok(&["lgroupmod", "-M", &name, &group], &[])?;
+            }
+        }
+        if self.password_lock == Some(true) {
+            run_ok(&[tool(local, "usermod").as_str(), "-L", &name], &[])?;
+        }
+        self.chage(plan)?;
+        if plan.has("ssh_key") {
+            self.generate_key()?;
+        }
+        Ok(())
+    }
+
+    /// usermod (lusermod with `local`, groups through lgroupmod and expiry through lchage) for
+    /// what `check` found different.
+    fn modify(&self, plan: &Plan) -> Result<(), ModuleError> {
+        let name = self.name.clone();
+        let local = self.local;
+        let mut args: Vec<String> = vec![tool(local, "usermod")];
+        let mut later: Vec<Vec<String>> = Vec::new();
+        for change in &plan.changes {
+            let after = change.after.clone().unwrap_or_default();
+            match change.field.as_str() {
+                "uid" => {
+                    args.extend(["-u".into(), after]);
+                    if self.non_unique {
+                        args.push("-o".into());
+                    }
+                }
+                "group" => args.extend(["-g".into(), self.group.clone().unwrap_or_default()]),
+                "groups" if local => {
+                    let before: Vec<&str> = change
+                        .before
+                        .as_deref()
+                        .unwrap_or("")
+                        .split(',')
+                        .filter(|g| !g.is_empty())
+                        .collect();
+                    let after: Vec<&str> = after.split(',').filter(|g| !g.is_empty()).collect();
+                    for group in after.iter().filter(|g| !before.contains(g)) {
+                        later.push(vec![
+                            "lgroupmod".into(),
+                            "-M".into(),
+                            name.clone(),
+                            (*group).into(),
+                        ]);
+                    }
+                    for group in before.iter().filter(|g| !after.contains(g)) {
+                        later.push(vec![
+                            "lgroupmod".into(),
+                            "-m".into(),
+                            name.clone(),
+                            (*group).into(),
+                        ]);
+                    }
+                }
+                "groups" => args.extend(["-G".into(), after]),
+                "shell" => args.extend(["-s".into(), after]),
+                "home" => {
+                    args.extend(["-d".into(), after]);
+                    if self.move_home {
+                        args.push("-m".into());
+                    }
+                }
+                "comment" => args.extend(["-c".into(), after]),
+                "password" => args.extend(["-p".into(), self.password.clone().unwrap_or_default()]),
+                "password_lock" => args.push(if self.password_lock == Some(true) {
+                    "-L".into()
+                } else {
+                    "-U".into()
+                }),
+                "expires" if local => {
+                    let days = self.wanted_expiry_days().flatten();
+                    let days = days.map_or_else(|| "-1".to_string(), |d| d.to_string());
+                    later.push(vec!["lchage".into(), "-E".into(), days, name.clone()]);
+                }
+                "expires" => args.extend([
+                    "-e".into(),
+                    match self.wanted_expiry_days().flatten() {
+                        Some(days) => date_of_days(days),
+                        None => String::new(),
+                    },
+                ]),
+                "password_expire_account_disable" => args.extend(["-f".into(), after]),
+                _ => {}
+            }
+        }
+        if args.len() > 1 {
+            args.push(name);
+            run_ok(&args, &[])?;
+        }
+        for argv in later {
+            run_ok(&argv, &[])?;
+        }
+        self.chage(plan)?;
+        if plan.has("ssh_key") {
+            self.generate_key()?;
+        }
+        Ok(())
+    }
+}
+
 /// Ansible's default key comment: `ansible-generated on <the host's name>`.
 fn default_comment() -> String {
     let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
@@ -772,11 +890,47 @@ pub(crate) struct Group {
     non_unique: bool,
     #[serde(default, deserialize_with = "boolean")]
     force: bool,
+    /// Local groups only, with libuser's lgroupadd/lgroupmod/lgroupdel (Ansible's `local`).
+    #[serde(default, deserialize_with = "boolean")]
+    local: bool,
+    /// groupadd's `-K GID_MIN=…`/`-K GID_MAX=…` for a new group's number.
+    gid_min: Option<u32>,
+    gid_max: Option<u32>,
 }
 
 impl Resource for Group {
+    fn validate(&self) -> Result<(), ModuleError> {
+        if self.local {
+            for (name, given) in [
+                ("gid_min", self.gid_min.is_some()),
+                ("gid_max", self.gid_max.is_some()),
+            ] {
+                if given {
+                    return Err(ModuleError::Failed(format!(
+                        "'{name}' can not be used with 'local'"
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+
     fn check(&mut self, _want_diff: bool) -> Result<Plan, ModuleError> {
         let mut plan = Plan::default();
+        // With `local`, a gid another local group has is refused, as Ansible's
+        // `_local_check_gid_exists` does (libuser would not).
+        if let Some(gid) = self.gid.as_deref().and_then(|g| g.parse::<u32>().ok())
+            && self.local
+            && self.state == Presence::Present
+            && let Some(other) = groups()
+                .into_iter()
+                .find(|g| g.gid == gid && g.name != self.name)
+        {
+            return Err(ModuleError::Failed(format!(
+                "GID '{gid}' already exists with group '{}'",
+                other.name
+            )));
+        }
         let current = groups().into_iter().find(|g| g.name == self.name);
         match (current, self.state) {
             (None, Presence::Present) => {
@@ -803,22 +957,20 @@ impl Resource for Group {
     fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
         let name = self.name.clone();
         if plan.has("state") && self.state == Presence::Absent {
-            let mut argv = vec!["groupdel"];
-            if self.force {
-                argv.push("-f");
+            let mut argv = vec![tool(self.local, "groupdel")];
+            if self.force && !self.local {
+                argv.push("-f".into());
             }
-            argv.push(&name);
+            argv.push(name);
             run_ok(&argv, &[])?;
             return Ok(());
         }
-        let mut args: Vec<String> = vec![
-            if plan.has("state") {
-                "groupadd"
-            } else {
-                "groupmod"
-            }
-            .into(),
-        ];
+        let verb = if plan.has("state") {
+            "groupadd"
+        } else {
+            "groupmod"
+        };
+        let mut args: Vec<String> = vec![tool(self.local, verb)];
         if let Some(gid) = &self.gid {
             args.extend(["-g".into(), gid.clone()]);
             if self.non_unique {
@@ -827,6 +979,13 @@ impl Resource for Group {
         }
         if self.system && plan.has("state") {
             args.push("-r".into());
+        }
+        if plan.has("state") {
+            for (key, value) in [("GID_MIN", self.gid_min), ("GID_MAX", self.gid_max)] {
+                if let Some(value) = value {
+                    args.extend(["-K".into(), format!("{key}={value}")]);
+                }
+            }
         }
         args.push(name);
         run_ok(&args, &[])?;

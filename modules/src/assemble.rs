@@ -31,8 +31,14 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "mode",
         "decrypt",
         "unsafe_writes",
+        "attributes",
+        "attr",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
     ],
-    unsupported: crate::FILE_ATTRIBUTES,
+    unsupported: &[],
     free_form: false,
 };
 

@@ -41,8 +41,6 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "decrypt",
         "unsafe_writes",
         "local_follow",
-    ],
-    unsupported: &[
         "checksum",
         "attributes",
         "attr",
@@ -51,6 +49,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "setype",
         "selevel",
     ],
+    unsupported: &[],
     free_form: false,
 };
 
@@ -68,6 +67,9 @@ pub(crate) struct FileAttrs {
     /// Ansible's `unsafe_writes`: write in place when the atomic rename is refused.
     #[serde(default, deserialize_with = "boolean")]
     pub unsafe_writes: bool,
+    /// chattr flags (`A`, `+i`, `-a`), as [`fsutil::check_file_flags`] compares them.
+    #[serde(default, alias = "attr", deserialize_with = "text")]
+    pub attributes: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -109,6 +111,12 @@ pub(crate) struct Copy {
     follow: bool,
     #[serde(default, deserialize_with = "boolean")]
     unsafe_writes: bool,
+    /// chattr flags (`A`, `+i`, `-a`), as [`fsutil::check_file_flags`] compares them.
+    #[serde(default, alias = "attr", deserialize_with = "text")]
+    attributes: Option<String>,
+    /// The SHA-1 the source must have: a copy whose source differs fails, as Ansible's does.
+    #[serde(default, deserialize_with = "text")]
+    checksum: Option<String>,
     #[serde(skip)]
     bytes: Vec<u8>,
     /// Where the new content is: `bytes`, a file on this host, or not here yet.
@@ -217,6 +225,8 @@ impl Copy {
             validate: attrs.validate,
             follow: true,
             unsafe_writes: attrs.unsafe_writes,
+            attributes: attrs.attributes,
+            checksum: None,
             bytes,
             body: Body::Bytes,
             wanted: None,
@@ -322,6 +332,46 @@ impl Copy {
             fs::symlink_metadata(&target).ok()
         }
     }
+
+    /// The path chattr flags go on: the file written (a link's target when following).
+    fn flags_path(&self) -> PathBuf {
+        let target = self.target();
+        match self.follow {
+            true => fs::canonicalize(&target).unwrap_or(target),
+            false => target,
+        }
+    }
+
+    /// Plans `attributes` (chattr flags) of `path`.
+    fn check_flags(&self, path: &Path, plan: &mut Plan) {
+        if let Some(flags) = &self.attributes {
+            fsutil::check_file_flags(path, flags, plan);
+        }
+    }
+
+    /// Ansible's `checksum`: the source's SHA-1 must be the one given, or the copy fails
+    /// (checked where Ansible's module sees the source: whenever it would write, and always for
+    /// a `remote_src`).
+    fn verify_checksum(&self, source_sum: &str, writes: bool) -> Result<(), ModuleError> {
+        match &self.checksum {
+            Some(expected) if (writes || self.remote_src) && expected != source_sum => {
+                Err(ModuleError::FailedWith {
+                    msg: "Copied file does not match the expected checksum. Transfer failed."
+                        .into(),
+                    values: [
+                        ("checksum".to_string(), Value::from(source_sum)),
+                        (
+                            "expected_checksum".to_string(),
+                            Value::from(expected.as_str()),
+                        ),
+                    ]
+                    .into_iter()
+                    .collect(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
 }
 
 impl Resource for Copy {
@@ -418,6 +468,7 @@ impl Resource for Copy {
         };
         let differs = current.as_deref() != Some(want_sum.as_str());
         self.content_there = !differs;
+        self.verify_checksum(&want_sum, differs && (self.force || current.is_none()))?;
         if differs && (self.force || current.is_none()) {
             plan.change("content", current.clone(), Some(want_sum));
             if want_diff {
@@ -446,6 +497,7 @@ impl Resource for Copy {
         if plan.has("content") || current.is_some() {
             self.attributes()
                 .check(meta.as_ref(), false, default_mode, &mut plan)?;
+            self.check_flags(&self.flags_path(), &mut plan);
         }
         Ok(plan)
     }
@@ -457,7 +509,8 @@ impl Resource for Copy {
         let target = self.target();
         let meta = self.target_metadata();
         if !plan.has("content") {
-            return self.attributes().apply(&target, plan, self.follow);
+            self.attributes().apply(&target, plan, self.follow)?;
+            return fsutil::apply_file_flags(&self.flags_path(), plan);
         }
         // Without the bytes nothing is done: the engine sends them and calls again.
         self.content()?;
@@ -506,7 +559,8 @@ impl Resource for Copy {
                     ModuleError::io(format!("Error creating {}", folder.display()), e)
                 })?;
                 let owner = (mode, uid, gid);
-                return fsutil::write_file_from(&dest, content, owner, self.unsafe_writes);
+                fsutil::write_file_from(&dest, content, owner, self.unsafe_writes)?;
+                return fsutil::apply_file_flags(&dest, plan);
             }
             // A file where a folder should be: Ansible's words for it.
             if folder.ancestors().any(|a| a.is_file()) {
@@ -521,7 +575,8 @@ impl Resource for Copy {
                 folder.display()
             )));
         }
-        fsutil::write_file_from(&dest, content, (mode, uid, gid), self.unsafe_writes)
+        fsutil::write_file_from(&dest, content, (mode, uid, gid), self.unsafe_writes)?;
+        fsutil::apply_file_flags(&dest, plan)
     }
 
     fn values(&self, values: &mut Map<String, Value>) {
@@ -777,6 +832,7 @@ impl Copy {
             self.attributes()
                 .check(Some(&meta), meta.is_dir(), 0, &mut plan)?;
         }
+        self.check_flags(&reported, &mut plan);
         self.folder = Some(FolderCopy {
             from: src.to_path_buf(),
             to,
@@ -859,7 +915,9 @@ impl Copy {
                 .check(Some(&meta), meta.is_dir(), 0, &mut sub)?;
             self.attributes().apply(&folder.reported, &sub, true)?;
         }
-        Ok(())
+        let mut flags = Plan::default();
+        self.check_flags(&folder.reported, &mut flags);
+        fsutil::apply_file_flags(&folder.reported, &flags)
     }
 
     /// Runs `validate` (with `%s` as a temporary copy of the new content) and fails on non-zero.

@@ -35,8 +35,12 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "attributes",
         "attr",
         "unsafe_writes",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
     ],
-    unsupported: &["seuser", "serole", "setype", "selevel"],
+    unsupported: &[],
     free_form: false,
 };
 

@@ -579,6 +579,9 @@ pub(crate) fn lock_folder_of(path: &Path) -> Option<fs::File> {
 /// `attributes:` (chattr flags: `A`, `+i`, `-a`, `=e`), compared as Ansible's
 /// `set_attributes_if_different` does: the flags `lsattr -d` shows against those given, and
 /// always a change for `-`. Adds an `attributes` change to `plan`; empty flags change nothing.
+/// Every module that writes a file (file, copy, template, lineinfile, blockinfile, replace,
+/// assemble, unarchive, get_url, uri) plans its flags here and sets them with
+/// [`apply_file_flags`] once the file is written.
 pub(crate) fn check_file_flags(path: &Path, wanted: &str, plan: &mut crate::Plan) {
     let (op, flags) = match wanted.strip_prefix(['+', '-']) {
         Some(rest) => (&wanted[..1], rest),
@@ -589,7 +592,9 @@ pub(crate) fn check_file_flags(path: &Path, wanted: &str, plan: &mut crate::Plan
         && (existing != flags || op == "-")
         && crate::bin_path::find("chattr").is_some()
     {
-        plan.change("attributes", Some(existing), Some(format!("{op}{flags}")));
+        // A file about to be made has no flags yet (Ansible's check mode: "changed").
+        let before = fs::symlink_metadata(path).is_ok().then_some(existing);
+        plan.change("attributes", before, Some(format!("{op}{flags}")));
     }
 }
 
@@ -670,6 +675,38 @@ mod tests {
         assert!(!refused_atomic(&std::io::Error::from_raw_os_error(
             libc::ENOSPC
         )));
+    }
+
+    #[test]
+    fn flags_compare_as_ansibles_set_attributes_if_different() {
+        if crate::bin_path::find("lsattr").is_none() || crate::bin_path::find("chattr").is_none() {
+            return;
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("f");
+        fs::write(&path, "x").unwrap();
+        let Some(existing) = file_flags(&path) else {
+            return; // a file system without flags
+        };
+        let plan_for = |wanted: &str, path: &Path| {
+            let mut plan = crate::Plan::default();
+            check_file_flags(path, wanted, &mut plan);
+            plan
+        };
+        // Empty flags change nothing; the flags the file has already, nothing.
+        assert!(plan_for("", &path).is_empty());
+        if !existing.is_empty() {
+            assert!(plan_for(&existing, &path).is_empty());
+            assert!(plan_for(&format!("+{existing}"), &path).is_empty());
+        }
+        // `-` is always a change, as in Ansible.
+        let minus = plan_for("-d", &path);
+        assert_eq!(minus.changes[0].after.as_deref(), Some("-d"));
+        assert_eq!(minus.changes[0].before.as_deref(), Some(existing.as_str()));
+        // A file about to be made has no flags before.
+        let new = plan_for("A", &dir.path().join("new"));
+        assert_eq!(new.changes[0].before, None);
+        assert_eq!(new.changes[0].after.as_deref(), Some("=A"));
     }
 
     /// Takes the immutable flag off again, whatever the test did.

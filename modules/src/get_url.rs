@@ -52,12 +52,6 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "group",
         "mode",
         "unsafe_writes",
-    ],
-    unsupported: &[
-        "ciphers",
-        "client_cert",
-        "client_key",
-        "use_gssapi",
         "attributes",
         "attr",
         "seuser",
@@ -65,6 +59,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "setype",
         "selevel",
     ],
+    unsupported: &["ciphers", "client_cert", "client_key", "use_gssapi"],
     free_form: false,
 };
 
@@ -110,6 +105,8 @@ pub(crate) struct GetUrl {
     mode: Option<Mode>,
     #[serde(default, deserialize_with = "boolean")]
     unsafe_writes: bool,
+    #[serde(default, alias = "attr", deserialize_with = "text")]
+    attributes: Option<String>,
     #[serde(skip)]
     found: Found,
     #[serde(skip)]
@@ -383,6 +380,9 @@ impl Resource for GetUrl {
                         fsutil::default_file_mode(),
                         &mut plan,
                     )?;
+                    if let Some(flags) = &self.attributes {
+                        fsutil::check_file_flags(&self.dest, flags, &mut plan);
+                    }
                     self.found.msg = if plan.is_empty() {
                         "file already exists".into()
                     } else {
@@ -471,6 +471,7 @@ impl Resource for GetUrl {
             backup: self.backup,
             validate: None,
             unsafe_writes: self.unsafe_writes,
+            attributes: self.attributes.clone(),
         };
         let mut copy = Copy::of_file(self.dest.clone(), download.path().to_path_buf(), attrs);
         let plan = copy.check(want_diff)?;
@@ -482,7 +483,10 @@ impl Resource for GetUrl {
     fn apply(&mut self, plan: &Plan) -> Result<(), ModuleError> {
         match &mut self.found.copy {
             Some(copy) => copy.apply(plan),
-            None => self.attributes().apply(&self.dest, plan, true),
+            None => self
+                .attributes()
+                .apply(&self.dest, plan, true)
+                .and_then(|()| fsutil::apply_file_flags(&self.dest, plan)),
         }
     }
 

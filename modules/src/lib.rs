@@ -242,8 +242,9 @@ pub struct ModuleSpec {
     pub free_form: bool,
 }
 
-/// The common file arguments settle does not take yet (extended attributes and SELinux
-/// contexts): refused by name by every module that writes a file.
+/// The common file arguments of every module that writes a file: chattr flags and the SELinux
+/// context. Flags are set by [`fsutil::check_file_flags`]/[`fsutil::apply_file_flags`]; the
+/// SELinux ones are handled for every module at once by [`selinux_context`].
 pub const FILE_ATTRIBUTES: &[&str] = &[
     "attributes",
     "attr",
@@ -252,6 +253,54 @@ pub const FILE_ATTRIBUTES: &[&str] = &[
     "setype",
     "selevel",
 ];
+
+/// The SELinux file context arguments (`seuser`, `serole`, `setype`, `selevel`).
+const SELINUX_CONTEXT: &[&str] = &["seuser", "serole", "setype", "selevel"];
+
+/// Whether SELinux is on, as libselinux's `is_selinux_enabled` sees it: its file system is
+/// mounted under `root` (`/sys/fs/selinux`) and says whether it enforces.
+fn selinux_enabled_at(root: &std::path::Path) -> bool {
+    std::fs::read_to_string(root.join("enforce")).is_ok()
+}
+
+/// The SELinux context arguments of a module that writes files. Where SELinux is off (no
+/// selinuxfs: most Debian hosts), Ansible's `set_context_if_different` does nothing and reports
+/// nothing, so they are dropped here; where it is on, settle cannot set a context and says so
+/// by name rather than pretend. (`user`'s `seuser` is useradd's `-Z`, not a file context: only
+/// modules that take `setype` are concerned.)
+fn selinux_context(request: &Request) -> Result<std::borrow::Cow<'_, Request>, ModuleError> {
+    selinux_context_at(request, std::path::Path::new("/sys/fs/selinux"))
+}
+
+fn selinux_context_at<'r>(
+    request: &'r Request,
+    root: &std::path::Path,
+) -> Result<std::borrow::Cow<'r, Request>, ModuleError> {
+    let takes = spec(&request.module).is_some_and(|s| s.args.contains(&"setype"));
+    let given: Vec<&str> = SELINUX_CONTEXT
+        .iter()
+        .copied()
+        .filter(|k| request.args.contains_key(*k))
+        .collect();
+    if !takes || given.is_empty() {
+        return Ok(std::borrow::Cow::Borrowed(request));
+    }
+    if let Some(named) = given
+        .iter()
+        .find(|k| !request.args[**k].is_null())
+        .filter(|_| selinux_enabled_at(root))
+    {
+        return Err(ModuleError::Failed(format!(
+            "{}: the argument {named} is not supported by settle on a host with SELinux enabled",
+            request.module
+        )));
+    }
+    let mut request = request.clone();
+    for key in given {
+        request.args.remove(key);
+    }
+    Ok(std::borrow::Cow::Owned(request))
+}
 
 /// The modules this crate runs on hosts.
 pub static MODULES: &[&ModuleSpec] = &[
@@ -352,6 +401,10 @@ pub fn run(request: &Request) -> Outcome {
 /// it received ([`add_output_lines`]), so they neither travel nor are held twice on the host.
 pub(crate) fn run_without_lines(request: &Request) -> Outcome {
     let request = &*with_env_fallbacks(request);
+    let request = &*match selinux_context(request) {
+        Ok(request) => request,
+        Err(e) => return Outcome::failed(e.to_string()),
+    };
     // Modules that read a file, change it and write it back take turns on its folder, so two
     // runs editing one file at once do not lose each other's edits.
     let file_keys: &[&str] = match request.module.as_str() {
@@ -511,6 +564,35 @@ mod tests {
         add_output_lines(&mut values);
         assert_eq!(values["stdout_lines"], serde_json::json!(["kept"]));
         assert_eq!(values["stderr_lines"], serde_json::json!([]));
+    }
+
+    #[test]
+    fn selinux_context_is_dropped_where_selinux_is_off_and_refused_where_it_is_on() {
+        let off = tempfile::tempdir().unwrap();
+        let on = tempfile::tempdir().unwrap();
+        std::fs::write(on.path().join("enforce"), "1").unwrap();
+        assert!(!selinux_enabled_at(off.path()));
+        assert!(selinux_enabled_at(on.path()));
+        let args = serde_json::json!({"dest": "/x", "content": "a", "setype": "etc_t"});
+        let request = Request::new("copy", args.as_object().cloned().unwrap());
+        let kept = selinux_context_at(&request, off.path()).unwrap();
+        assert!(!kept.args.contains_key("setype"));
+        assert_eq!(kept.args["dest"], "/x");
+        let refused = selinux_context_at(&request, on.path()).unwrap_err();
+        assert_eq!(
+            refused.to_string(),
+            "copy: the argument setype is not supported by settle on a host with SELinux enabled"
+        );
+        // user's seuser is useradd -Z, not a file context: left to the module.
+        let user = Request::new(
+            "user",
+            serde_json::json!({"name": "a", "seuser": "user_u"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+        );
+        let left = selinux_context_at(&user, on.path()).unwrap();
+        assert_eq!(left.args["seuser"], "user_u");
     }
 
     #[test]

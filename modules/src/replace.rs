@@ -32,8 +32,14 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "group",
         "mode",
         "unsafe_writes",
+        "attributes",
+        "attr",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
     ],
-    unsupported: crate::FILE_ATTRIBUTES,
+    unsupported: &[],
     free_form: false,
 };
 

@@ -42,8 +42,18 @@ pub(crate) static SYSTEMD_SERVICE_SPEC: ModuleSpec = ModuleSpec {
 
 pub(crate) static SERVICE_SPEC: ModuleSpec = ModuleSpec {
     name: "service",
-    args: &["name", "state", "enabled", "use", "sleep"],
-    unsupported: &["pattern", "arguments", "args", "runlevel"],
+    args: &[
+        "name",
+        "state",
+        "enabled",
+        "use",
+        "sleep",
+        "pattern",
+        "arguments",
+        "args",
+        "runlevel",
+    ],
+    unsupported: &[],
     free_form: false,
 };
 
@@ -79,10 +89,39 @@ pub(crate) struct Systemd {
     /// `service`'s extras.
     #[serde(default, rename = "use")]
     manager: Option<String>,
+    /// Ignored on a systemd host, as below.
     #[serde(default)]
     sleep: Option<u64>,
+    /// `service`'s arguments for other init systems: on a systemd host Ansible's service action
+    /// drops them with a warning before it runs the systemd module, and so does settle.
+    #[serde(default, deserialize_with = "crate::args::text")]
+    pattern: Option<String>,
+    #[serde(default, deserialize_with = "crate::args::text")]
+    arguments: Option<String>,
+    #[serde(default, deserialize_with = "crate::args::text")]
+    args: Option<String>,
+    #[serde(default, deserialize_with = "crate::args::text")]
+    runlevel: Option<String>,
     #[serde(skip)]
     status: Map<String, Value>,
+}
+
+impl Systemd {
+    /// Ansible's service action's warnings for the arguments systemd does not use (in the
+    /// order of its `UNUSED_PARAMS`).
+    fn ignored_warnings(&self) -> Vec<String> {
+        [
+            ("pattern", self.pattern.is_some()),
+            ("runlevel", self.runlevel.is_some()),
+            ("sleep", self.sleep.is_some()),
+            ("arguments", self.arguments.is_some()),
+            ("args", self.args.is_some()),
+        ]
+        .into_iter()
+        .filter(|(_, given)| *given)
+        .map(|(name, _)| format!("Ignoring \"{name}\" as it is not used in \"systemd\""))
+        .collect()
+    }
 }
 
 fn system() -> String {
@@ -290,14 +329,15 @@ impl Resource for Systemd {
                 None => return Ok(()),
             };
             self.ctl(verb, Some(&name))?;
-            if let Some(s) = self.sleep {
-                std::thread::sleep(std::time::Duration::from_secs(s));
-            }
         }
         Ok(())
     }
 
     fn values(&self, values: &mut Map<String, Value>) {
+        let warnings = self.ignored_warnings();
+        if !warnings.is_empty() {
+            values.insert("warnings".into(), warnings.into());
+        }
         if let Some(name) = &self.name {
             values.insert("name".into(), name.clone().into());
             let status = self.show(name).unwrap_or_else(|_| self.status.clone());

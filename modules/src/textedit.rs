@@ -38,8 +38,14 @@ pub(crate) static LINEINFILE_SPEC: ModuleSpec = ModuleSpec {
         "mode",
         "validate",
         "unsafe_writes",
+        "attributes",
+        "attr",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
     ],
-    unsupported: crate::FILE_ATTRIBUTES,
+    unsupported: &[],
     free_form: false,
 };
 
@@ -67,8 +73,14 @@ pub(crate) static BLOCKINFILE_SPEC: ModuleSpec = ModuleSpec {
         "append_newline",
         "prepend_newline",
         "unsafe_writes",
+        "attributes",
+        "attr",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
     ],
-    unsupported: crate::FILE_ATTRIBUTES,
+    unsupported: &[],
     free_form: false,
 };
 

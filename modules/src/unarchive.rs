@@ -46,8 +46,6 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "_content_base64",
         "_content_file",
         "_src_name",
-    ],
-    unsupported: &[
         "io_buffer_size",
         "attributes",
         "attr",
@@ -56,6 +54,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "setype",
         "selevel",
     ],
+    unsupported: &[],
     free_form: false,
 };
 
@@ -109,8 +108,19 @@ pub(crate) struct Unarchive {
     #[serde(rename = "_src_name")]
     #[allow(dead_code)]
     src_name: Option<String>,
+    /// How much of a file is read at a time when comparing it with a zip member's CRC.
+    #[serde(default = "io_buffer_size")]
+    io_buffer_size: usize,
+    /// chattr flags set on every member, as Ansible's `set_fs_attributes_if_different` does.
+    #[serde(default, alias = "attr", deserialize_with = "text")]
+    attributes: Option<String>,
     #[serde(skip)]
     state: State,
+}
+
+/// Ansible's default `io_buffer_size`: 64 KiB.
+fn io_buffer_size() -> usize {
+    65_536
 }
 
 /// A staged upload is this call's to remove, whatever came of it.
@@ -413,16 +423,20 @@ impl Unarchive {
                 }
                 continue;
             }
-            let Ok(bytes) = fs::read(&path) else {
+            let Ok(meta) = fs::metadata(&path) else {
                 found.push(format!(
                     "{name}: Warning: Cannot stat: No such file or directory"
                 ));
                 continue;
             };
             let size: u64 = fields[0].parse().unwrap_or(0);
-            if bytes.len() as u64 != size {
+            if meta.len() != size {
                 found.push(format!("{name}: Size differs"));
-            } else if format!("{:08x}", crc32(&bytes)) != fields[6].to_ascii_lowercase() {
+                continue;
+            }
+            let crc = crc32_file(&path, self.io_buffer_size)
+                .map_err(|e| ModuleError::io(format!("read {}", path.display()), e))?;
+            if format!("{crc:08x}") != fields[6].to_ascii_lowercase() {
                 found.push(format!("{name}: Contents differ"));
             }
         }
@@ -430,7 +444,11 @@ impl Unarchive {
     }
 
     fn member_attribute_plans(&self) -> Result<Vec<(PathBuf, Plan)>, ModuleError> {
-        if self.owner.is_none() && self.group.is_none() && self.mode.is_none() {
+        if self.owner.is_none()
+            && self.group.is_none()
+            && self.mode.is_none()
+            && self.attributes.is_none()
+        {
             return Ok(Vec::new());
         }
         let mut plans = Vec::new();
@@ -445,6 +463,9 @@ impl Unarchive {
             let mut plan = Plan::default();
             self.attributes()
                 .check(Some(&meta), meta.is_dir(), 0o644, &mut plan)?;
+            if let Some(flags) = &self.attributes {
+                fsutil::check_file_flags(&path, flags, &mut plan);
+            }
             if !plan.is_empty() {
                 plans.push((path, plan));
             }
@@ -477,8 +498,35 @@ pub(crate) fn run(request: &crate::Request) -> Result<crate::Outcome, ModuleErro
     crate::resource::run::<Unarchive>(request)
 }
 
+/// A file's CRC-32, read `buffer_size` bytes at a time (Ansible's `io_buffer_size`).
+fn crc32_file(path: &Path, buffer_size: usize) -> std::io::Result<u32> {
+    let mut file = fs::File::open(path)?;
+    let mut buffer = vec![0u8; buffer_size.max(1)];
+    let table = crc_table();
+    let mut crc = !0u32;
+    loop {
+        let got = file.read(&mut buffer)?;
+        if got == 0 {
+            return Ok(!crc);
+        }
+        crc = crc_update(&table, crc, &buffer[..got]);
+    }
+}
+
 /// CRC-32 (IEEE), as zip stores it.
+#[cfg(test)]
 fn crc32(bytes: &[u8]) -> u32 {
+    !crc_update(&crc_table(), !0u32, bytes)
+}
+
+fn crc_update(table: &[u32; 256], mut crc: u32, bytes: &[u8]) -> u32 {
+    for b in bytes {
+        crc = table[((crc ^ u32::from(*b)) & 0xff) as usize] ^ (crc >> 8);
+    }
+    crc
+}
+
+fn crc_table() -> [u32; 256] {
     let mut table = [0u32; 256];
     for (i, slot) in table.iter_mut().enumerate() {
         let mut c = i as u32;
@@ -491,11 +539,7 @@ fn crc32(bytes: &[u8]) -> u32 {
         }
         *slot = c;
     }
-    let mut crc = !0u32;
-    for b in bytes {
-        crc = table[((crc ^ u32::from(*b)) & 0xff) as usize] ^ (crc >> 8);
-    }
-    !crc
+    table
 }
 
 impl Resource for Unarchive {
@@ -585,6 +629,7 @@ impl Resource for Unarchive {
         }
         for (path, member) in &self.state.attribute_plans {
             self.attributes().apply(path, member, false)?;
+            fsutil::apply_file_flags(path, member)?;
         }
         Ok(())
     }

@@ -49,6 +49,12 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "group",
         "mode",
         "unsafe_writes",
+        "attributes",
+        "attr",
+        "seuser",
+        "serole",
+        "setype",
+        "selevel",
         "src",
         "remote_src",
         "_content_base64",
@@ -59,12 +65,6 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "client_cert",
         "client_key",
         "use_gssapi",
-        "attributes",
-        "attr",
-        "seuser",
-        "serole",
-        "setype",
-        "selevel",
     ],
     free_form: false,
 };
@@ -119,6 +119,8 @@ struct Args {
     mode: Option<Mode>,
     #[serde(default, deserialize_with = "boolean")]
     unsafe_writes: bool,
+    #[serde(default, alias = "attr", deserialize_with = "text")]
+    attributes: Option<String>,
     /// The body from a file: on this host with `remote_src`, else sent by the engine as
     /// `_content_base64`.
     src: Option<PathBuf>,
@@ -523,6 +525,7 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
                 backup: false,
                 validate: None,
                 unsafe_writes: args.unsafe_writes,
+                attributes: args.attributes.clone(),
             };
             let mut copy = match streamed {
                 Some(file) => Copy::of_file(path.clone(), file.path().to_path_buf(), attrs),
