@@ -947,14 +947,18 @@ impl Resource for Git {
             want = full;
         }
         // Reading must not write: a plain `git status` refreshes .git/index as the module's user.
-        let dirty = !self
-            .in_dest(&[
-                "--no-optional-locks",
-                "status",
-                "--porcelain",
-                "--untracked-files=no",
-            ])?
-            .is_empty();
+        // Submodules at other commits are not local modifications when they are this module's
+        // to put back (`recursive`): that is the submodule check's.
+        let mut status = vec![
+            "--no-optional-locks",
+            "status",
+            "--porcelain",
+            "--untracked-files=no",
+        ];
+        if self.recursive {
+            status.push("--ignore-submodules=all");
+        }
+        let dirty = !self.in_dest(&status)?.is_empty();
         if dirty && !self.force {
             return Err(ModuleError::Failed(format!(
                 "Local modifications exist in the repository (force=no): {}",

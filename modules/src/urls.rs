@@ -1088,7 +1088,10 @@ mod tests {
         assert_eq!(one[0], "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
         // TLS 1.3 stays on when the list names none of its suites, as with OpenSSL.
         assert_eq!(one.len(), 4);
-        assert_eq!(names("TLS_AES_256_GCM_SHA384"), ["TLS13_AES_256_GCM_SHA384"]);
+        assert_eq!(
+            names("TLS_AES_256_GCM_SHA384"),
+            ["TLS13_AES_256_GCM_SHA384"]
+        );
         let high = names("HIGH:!aECDSA:!MD5:!RC4");
         assert!(high.iter().all(|n| !n.contains("ECDSA")), "{high:?}");
         assert_eq!(high.len(), 6);
