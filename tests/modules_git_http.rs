@@ -125,8 +125,8 @@ fn git_archive_is_made_with_its_prefix_under_the_umask() {
             reset: "rm -rf /srv/gh-arc",
             tasks: "    - git: {repo: /srv/gh-src/app.git, dest: /srv/gh-arc/app, archive: /srv/gh-arc/app.tar.gz, archive_prefix: app/, umask: '0027'}\n",
             verify: "tar tzf /srv/gh-arc/app.tar.gz; tar xzOf /srv/gh-arc/app.tar.gz app/app.txt; \
-                     stat -c '%a %n' /srv/gh-arc/app.tar.gz /srv/gh-arc/app/app.txt /srv/gh-arc/app",
-            expected: "app/\napp/app.txt\ntwo\n640 /srv/gh-arc/app.tar.gz\n640 /srv/gh-arc/app/app.txt\n750 /srv/gh-arc/app\n",
+                     stat -c '%a %n' /srv/gh-arc/app.tar.gz /srv/gh-arc/app/app.txt /srv/gh-arc/app /srv/gh-arc",
+            expected: "app/\napp/app.txt\ntwo\n640 /srv/gh-arc/app.tar.gz\n640 /srv/gh-arc/app/app.txt\n750 /srv/gh-arc/app\n750 /srv/gh-arc\n",
             drift: "rm /srv/gh-arc/app.tar.gz",
             diff_shows: "archive",
         },

@@ -711,11 +711,32 @@ impl Git {
         Ok(())
     }
 
+    /// Creates `path` and its missing parents, with the modes `umask` gives (Ansible sets the
+    /// module's umask before anything else).
+    fn make_folders(&self, path: &Path) -> Result<(), ModuleError> {
+        if path.as_os_str().is_empty() || path.is_dir() {
+            return Ok(());
+        }
+        if let Some(parent) = path.parent() {
+            self.make_folders(parent)?;
+        }
+        let mkdir = |e| ModuleError::io(format!("mkdir {}", path.display()), e);
+        match std::fs::create_dir(path) {
+            Err(e) if e.kind() != std::io::ErrorKind::AlreadyExists => return Err(mkdir(e)),
+            _ => {}
+        }
+        if let Some(mask) = self.found.mask {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o777 & !mask))
+                .map_err(mkdir)?;
+        }
+        Ok(())
+    }
+
     fn clone_repo(&self) -> Result<(), ModuleError> {
         let dest = self.dest.display().to_string();
         if let Some(parent) = self.dest.parent() {
-            std::fs::create_dir_all(parent)
-                .map_err(|e| ModuleError::io(format!("mkdir {}", parent.display()), e))?;
+            self.make_folders(parent)?;
         }
         let depth = self.depth.map(|d| d.to_string());
         let separate = self
