@@ -981,10 +981,13 @@ impl Resource for Git {
         }
         let dirty = !self.in_dest(&status)?.is_empty();
         if dirty && !self.force {
-            return Err(ModuleError::Failed(format!(
-                "Local modifications exist in the repository (force=no): {}",
-                self.dest.display()
-            )));
+            return Err(ModuleError::with(
+                format!(
+                    "Local modifications exist in the destination: {} (force=no).",
+                    self.dest.display()
+                ),
+                &[("before", current.as_deref().unwrap_or(""))],
+            ));
         }
         let moves = current.as_deref() != Some(want.as_str());
         if moves {
@@ -1050,7 +1053,11 @@ impl Resource for Git {
                 self.verify_signature()?;
             }
         }
-        if !self.bare && self.recursive && (moved || plan.has("submodules")) {
+        if !self.bare
+            && self.recursive
+            && (moved || plan.has("submodules"))
+            && self.dest.join(".gitmodules").is_file()
+        {
             self.update_submodules()?;
             self.found.submodules_changed = true;
         }
