@@ -1,19 +1,18 @@
 //! get_url, uri and unarchive against real HTTP(S) servers this test starts on the machine the
 //! test hosts share the network with (never the internet): a small HTTP server in this process
 //! (redirects, basic auth, JSON, checksums, If-Modified-Since) and `openssl s_server` with a
-//! test CA for TLS.
+//! test CA for TLS (tests/common/http.rs).
 
 mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::sync::OnceLock;
 
 use common::hosts::test_hosts;
+use common::http::{HELLO, tls_server};
 use common::scenario::{Scenario, TURN, changed, prove, run};
-
-const HELLO: &str = "hello over http\n";
 
 /// The server's files: name → bytes.
 struct Served {
@@ -338,83 +337,6 @@ fn unarchive_a_controller_file_with_mode_and_list_files() {
     let second = run(&s, &[]);
     second.assert_code(0);
     assert_eq!(changed(&second, host), 0, "{}", second.stdout);
-}
-
-/// A test CA and a server certificate for 127.0.0.1, made with the openssl CLI, served by
-/// `openssl s_server -WWW` from a folder holding `hello.txt`.
-struct TlsServer {
-    child: Child,
-    port: u16,
-    _dir: tempfile::TempDir,
-    ca: String,
-}
-
-impl Drop for TlsServer {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn tls_server() -> TlsServer {
-    let dir = tempfile::tempdir().unwrap();
-    let sh = |cmd: &str| {
-        let out = Command::new("sh")
-            .arg("-c")
-            .arg(cmd)
-            .current_dir(dir.path())
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{cmd}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-    };
-    sh(
-        "openssl req -x509 -newkey rsa:2048 -nodes -keyout ca.key -out ca.pem -days 2 -subj '/CN=settle test CA' 2>/dev/null",
-    );
-    sh(
-        "openssl req -newkey rsa:2048 -nodes -keyout server.key -out server.csr -subj '/CN=127.0.0.1' 2>/dev/null",
-    );
-    sh(
-        "printf 'subjectAltName=IP:127.0.0.1\\nbasicConstraints=CA:FALSE\\n' > ext.cnf && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key -CAcreateserial -out server.pem -days 2 -extfile ext.cnf 2>/dev/null",
-    );
-    std::fs::write(dir.path().join("hello.txt"), HELLO).unwrap();
-    let port = {
-        let l = TcpListener::bind("127.0.0.1:0").unwrap();
-        l.local_addr().unwrap().port()
-    };
-    let child = Command::new("openssl")
-        .args([
-            "s_server",
-            "-quiet",
-            "-WWW",
-            "-cert",
-            "server.pem",
-            "-key",
-            "server.key",
-        ])
-        .args(["-accept", &format!("127.0.0.1:{port}")])
-        .current_dir(dir.path())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    for _ in 0..50 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            break;
-        }
-        std::thread::sleep(std::time::Duration::from_millis(100));
-    }
-    let ca = std::fs::read_to_string(dir.path().join("ca.pem")).unwrap();
-    TlsServer {
-        child,
-        port,
-        _dir: dir,
-        ca,
-    }
 }
 
 #[test]

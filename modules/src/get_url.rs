@@ -48,6 +48,10 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "unredirected_headers",
         "decompress",
         "use_netrc",
+        "ciphers",
+        "client_cert",
+        "client_key",
+        "use_gssapi",
         "owner",
         "group",
         "mode",
@@ -59,7 +63,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "setype",
         "selevel",
     ],
-    unsupported: &["ciphers", "client_cert", "client_key", "use_gssapi"],
+    unsupported: &[],
     free_form: false,
 };
 
@@ -98,6 +102,12 @@ pub(crate) struct GetUrl {
     decompress: bool,
     #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     use_netrc: bool,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    #[serde(default)]
+    ciphers: Vec<String>,
+    #[serde(default, deserialize_with = "boolean")]
+    use_gssapi: bool,
     #[serde(default, deserialize_with = "text")]
     owner: Option<String>,
     #[serde(default, deserialize_with = "text")]
@@ -264,6 +274,11 @@ impl GetUrl {
             last_modified: None,
             force: self.force,
             use_netrc: self.use_netrc,
+            client_cert: self.client_cert.clone(),
+            client_key: self.client_key.clone(),
+            ciphers: self.ciphers.clone(),
+            unix_socket: None,
+            use_gssapi: self.use_gssapi,
         }
     }
 

@@ -45,6 +45,11 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "unredirected_headers",
         "decompress",
         "use_netrc",
+        "unix_socket",
+        "ciphers",
+        "client_cert",
+        "client_key",
+        "use_gssapi",
         "owner",
         "group",
         "mode",
@@ -59,13 +64,7 @@ pub(crate) static SPEC: ModuleSpec = ModuleSpec {
         "remote_src",
         "_content_base64",
     ],
-    unsupported: &[
-        "unix_socket",
-        "ciphers",
-        "client_cert",
-        "client_key",
-        "use_gssapi",
-    ],
+    unsupported: &[],
     free_form: false,
 };
 
@@ -112,6 +111,13 @@ struct Args {
     decompress: bool,
     #[serde(default = "crate::args::yes", deserialize_with = "boolean")]
     use_netrc: bool,
+    client_cert: Option<PathBuf>,
+    client_key: Option<PathBuf>,
+    #[serde(default)]
+    ciphers: Vec<String>,
+    unix_socket: Option<PathBuf>,
+    #[serde(default, deserialize_with = "boolean")]
+    use_gssapi: bool,
     #[serde(default, deserialize_with = "text")]
     owner: Option<String>,
     #[serde(default, deserialize_with = "text")]
@@ -334,6 +340,9 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
             "Parameter 'method' needs to be a single word in uppercase, like GET or POST.".into(),
         ));
     }
+    if args.use_gssapi {
+        return Err(ModuleError::Failed(urls::GSSAPI_UNAVAILABLE.into()));
+    }
     let codes = status_codes(args.status_code.as_ref())?;
     let mut headers: Vec<(String, String)> = args
         .headers
@@ -454,6 +463,11 @@ pub(crate) fn run(request: &Request) -> Result<Outcome, ModuleError> {
             .and_then(|m| m.modified().ok()),
         force: args.force,
         use_netrc: args.use_netrc,
+        client_cert: args.client_cert.clone(),
+        client_key: args.client_key.clone(),
+        ciphers: args.ciphers.clone(),
+        unix_socket: args.unix_socket.clone(),
+        use_gssapi: args.use_gssapi,
     };
     // With a `dest`, a successful answer's body goes to a temporary file beside it as it
     // arrives (as Ansible's module streams it there), never whole into memory.

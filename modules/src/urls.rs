@@ -8,7 +8,7 @@
 //! Ansible's and the final URL is known.
 
 use std::io::{Read, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::SystemTime;
 
@@ -58,6 +58,15 @@ pub(crate) struct Options {
     pub force: bool,
     /// Credentials from `$NETRC` or `~/.netrc` for a URL that names none.
     pub use_netrc: bool,
+    /// A PEM certificate (chain) to authenticate with, and its key (or the key is in it).
+    pub client_cert: Option<PathBuf>,
+    pub client_key: Option<PathBuf>,
+    /// OpenSSL cipher names and keywords (see [`cipher_suites`]).
+    pub ciphers: Vec<String>,
+    /// HTTP over this Unix socket instead of TCP (the URL's host only names the site).
+    pub unix_socket: Option<PathBuf>,
+    /// Kerberos/Negotiate authentication: refused (see [`GSSAPI_UNAVAILABLE`]).
+    pub use_gssapi: bool,
 }
 
 impl Default for Options {
@@ -77,9 +86,21 @@ impl Default for Options {
             last_modified: None,
             force: false,
             use_netrc: true,
+            client_cert: None,
+            client_key: None,
+            ciphers: Vec::new(),
+            unix_socket: None,
+            use_gssapi: false,
         }
     }
 }
+
+/// What `use_gssapi: true` fails with: settle has no GSSAPI, as Ansible fails on a host whose
+/// Python lacks the `gssapi` library (the same advice, in settle's words).
+pub(crate) const GSSAPI_UNAVAILABLE: &str = "use_gssapi=True needs GSSAPI (Kerberos/SPNEGO) \
+     authentication, which settle does not have (Ansible fails the same way when the host's \
+     Python lacks the gssapi library, https://pypi.org/project/gssapi/). Authenticate with \
+     url_username/url_password or client_cert/client_key instead.";
 
 /// A response, as Ansible's `fetch_url` describes it in its `info`.
 #[derive(Debug)]
@@ -331,10 +352,255 @@ fn root_certs(ca_path: Option<&PathBuf>) -> Result<Vec<ureq::tls::Certificate<'s
     Ok(certs)
 }
 
+/// The cipher suites of settle's TLS library (rustls with *ring*), TLS 1.3's first. These have
+/// no keywords: OpenSSL's cipher list leaves TLS 1.3 alone, and so does a `ciphers` that names
+/// no TLS 1.3 suite.
+fn known_suites() -> Vec<Suite> {
+    use rustls::crypto::ring::cipher_suite as cs;
+    const RSA: &[&str] = &["aRSA", "RSA"];
+    const ECDSA: &[&str] = &["aECDSA", "ECDSA"];
+    const GCM256: &[&str] = &["AES256", "AESGCM", "AES", "SHA384"];
+    const GCM128: &[&str] = &["AES128", "AESGCM", "AES", "SHA256"];
+    const CHACHA: &[&str] = &["CHACHA20", "SHA256"];
+    vec![
+        (
+            "TLS_AES_256_GCM_SHA384",
+            cs::TLS13_AES_256_GCM_SHA384,
+            &[],
+            &[],
+        ),
+        (
+            "TLS_AES_128_GCM_SHA256",
+            cs::TLS13_AES_128_GCM_SHA256,
+            &[],
+            &[],
+        ),
+        (
+            "TLS_CHACHA20_POLY1305_SHA256",
+            cs::TLS13_CHACHA20_POLY1305_SHA256,
+            &[],
+            &[],
+        ),
+        (
+            "ECDHE-ECDSA-AES256-GCM-SHA384",
+            cs::TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+            ECDSA,
+            GCM256,
+        ),
+        (
+            "ECDHE-ECDSA-AES128-GCM-SHA256",
+            cs::TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+            ECDSA,
+            GCM128,
+        ),
+        (
+            "ECDHE-ECDSA-CHACHA20-POLY1305",
+            cs::TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+            ECDSA,
+            CHACHA,
+        ),
+        (
+            "ECDHE-RSA-AES256-GCM-SHA384",
+            cs::TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+            RSA,
+            GCM256,
+        ),
+        (
+            "ECDHE-RSA-AES128-GCM-SHA256",
+            cs::TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+            RSA,
+            GCM128,
+        ),
+        (
+            "ECDHE-RSA-CHACHA20-POLY1305",
+            cs::TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+            RSA,
+            CHACHA,
+        ),
+    ]
+}
+
+/// OpenSSL's name, the suite, and the keywords that select it (with [`TLS12_KEYWORDS`]).
+type Suite = (
+    &'static str,
+    rustls::SupportedCipherSuite,
+    &'static [&'static str],
+    &'static [&'static str],
+);
+
+/// Keywords every TLS 1.2 suite settle has answers to (all are ECDHE, AEAD, "HIGH").
+const TLS12_KEYWORDS: &[&str] = &[
+    "ALL", "DEFAULT", "HIGH", "ECDHE", "EECDH", "kECDHE", "kEECDH", "TLSv1.2",
+];
+
+/// The cipher suites an OpenSSL cipher list (Ansible's `ciphers`, joined with `:`) selects
+/// among those settle's TLS library has, in its order. Names are OpenSSL's or IANA's; the
+/// keywords `ALL`, `DEFAULT`, `HIGH`, `ECDHE`, `aRSA`, `aECDSA`, `AESGCM`, `AES128`, `AES256`,
+/// `CHACHA20`, … and `A+B` (both), `!X` and `-X` (without), `+X` (last) work as in OpenSSL. A
+/// cipher settle's TLS lacks (CBC, RSA key exchange, 3DES, …) is an error that names it;
+/// excluding one is harmless. TLS 1.3 suites stay on unless the list names some.
+pub(crate) fn cipher_suites(
+    ciphers: &[String],
+) -> Result<Vec<rustls::SupportedCipherSuite>, String> {
+    let known = known_suites();
+    let matches = |word: &str| -> Option<Vec<usize>> {
+        let mut all: Option<Vec<usize>> = None;
+        for part in word.split('+') {
+            let hits: Vec<usize> = known
+                .iter()
+                .enumerate()
+                .filter(|(i, (name, suite, auth, tags))| {
+                    name.eq_ignore_ascii_case(part)
+                        || format!("{:?}", suite.suite()).eq_ignore_ascii_case(part)
+                        || auth.contains(&part)
+                        || tags.contains(&part)
+                        || (*i >= 3 && TLS12_KEYWORDS.contains(&part))
+                })
+                .map(|(i, _)| i)
+                .collect();
+            if hits.is_empty() {
+                return None;
+            }
+            all = Some(match all {
+                None => hits,
+                Some(prev) => prev.into_iter().filter(|i| hits.contains(i)).collect(),
+            });
+        }
+        all
+    };
+    let mut chosen: Vec<usize> = Vec::new();
+    let mut banned: Vec<usize> = Vec::new();
+    let mut unknown: Vec<String> = Vec::new();
+    for word in ciphers
+        .iter()
+        .flat_map(|c| c.split([':', ',', ' ']))
+        .filter(|w| !w.is_empty() && !w.starts_with('@'))
+    {
+        let (op, name) = match word.chars().next() {
+            Some(c @ ('!' | '-' | '+')) if word.len() > 1 => (c, &word[1..]),
+            _ => (' ', word),
+        };
+        let Some(hits) = matches(name) else {
+            if op == ' ' || op == '+' {
+                unknown.push(name.to_string());
+            }
+            continue;
+        };
+        match op {
+            '!' => {
+                chosen.retain(|i| !hits.contains(i));
+                banned.extend(hits);
+            }
+            '-' => chosen.retain(|i| !hits.contains(i)),
+            '+' => {
+                let (moved, kept): (Vec<usize>, Vec<usize>) =
+                    chosen.iter().partition(|i| hits.contains(i));
+                chosen = kept.into_iter().chain(moved).collect();
+            }
+            _ => {
+                for i in hits {
+                    if !chosen.contains(&i) && !banned.contains(&i) {
+                        chosen.push(i);
+                    }
+                }
+            }
+        }
+    }
+    if !unknown.is_empty() {
+        let offered: Vec<&str> = known.iter().map(|(n, ..)| *n).collect();
+        return Err(format!(
+            "ciphers: {} not available in settle's TLS library (rustls), which has only these \
+             suites (OpenSSL names): {}",
+            unknown.join(", "),
+            offered.join(", ")
+        ));
+    }
+    let names_tls13 = chosen.iter().any(|i| *i < 3);
+    if !names_tls13 {
+        chosen.extend(0..3);
+    }
+    Ok(chosen.into_iter().map(|i| known[i].1).collect())
+}
+
+/// The client certificate (chain) and key of `client_cert`/`client_key`, checked to load and
+/// to match each other.
+fn client_identity(
+    cert: &Path,
+    key: Option<&Path>,
+    provider: &rustls::crypto::CryptoProvider,
+) -> Result<ureq::tls::ClientCert, String> {
+    use rustls::pki_types::pem::PemObject;
+    let read = |p: &Path| {
+        std::fs::read(p).map_err(|e| {
+            format!(
+                "Failed to read the client certificate file {}: {e}",
+                p.display()
+            )
+        })
+    };
+    let cert_pem = read(cert)?;
+    let key_path = key.unwrap_or(cert);
+    let key_pem = match key {
+        Some(k) => read(k)?,
+        None => cert_pem.clone(),
+    };
+    let chain: Vec<ureq::tls::Certificate<'static>> = ureq::tls::parse_pem(&cert_pem)
+        .filter_map(|item| match item {
+            Ok(ureq::tls::PemItem::Certificate(c)) => Some(c),
+            _ => None,
+        })
+        .collect();
+    if chain.is_empty() {
+        return Err(format!(
+            "client_cert {}: no PEM certificate in it",
+            cert.display()
+        ));
+    }
+    let no_key = || {
+        format!(
+            "client_key {}: no unencrypted PEM private key in it{}",
+            key_path.display(),
+            if key.is_none() {
+                " (give client_key, or put the key in client_cert's file)"
+            } else {
+                ""
+            }
+        )
+    };
+    let key_der =
+        rustls::pki_types::PrivateKeyDer::from_pem_slice(&key_pem).map_err(|_| no_key())?;
+    let ders = chain
+        .iter()
+        .map(|c| rustls::pki_types::CertificateDer::from(c.der().to_vec()))
+        .collect();
+    rustls::sign::CertifiedKey::from_der(ders, key_der, provider).map_err(|e| {
+        format!(
+            "client_cert {} and client_key {} cannot be used together: {e}",
+            cert.display(),
+            key_path.display()
+        )
+    })?;
+    let key = ureq::tls::PrivateKey::from_pem(&key_pem).map_err(|_| no_key())?;
+    Ok(ureq::tls::ClientCert::new_with_certs(&chain, key))
+}
+
 fn agent(options: &Options) -> Result<ureq::Agent, String> {
+    let mut provider = rustls::crypto::ring::default_provider();
+    if !options.ciphers.is_empty() {
+        provider.cipher_suites = cipher_suites(&options.ciphers)?;
+    }
+    let identity = match &options.client_cert {
+        Some(cert) => Some(client_identity(
+            cert,
+            options.client_key.as_deref(),
+            &provider,
+        )?),
+        None => None,
+    };
     let mut tls = ureq::tls::TlsConfig::builder()
         .provider(ureq::tls::TlsProvider::Rustls)
-        .unversioned_rustls_crypto_provider(Arc::new(rustls::crypto::ring::default_provider()));
+        .unversioned_rustls_crypto_provider(Arc::new(provider))
+        .client_cert(identity);
     if options.validate_certs {
         let certs = root_certs(options.ca_path.as_ref())?;
         tls = tls.root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)));
@@ -342,7 +608,7 @@ fn agent(options: &Options) -> Result<ureq::Agent, String> {
         tls = tls.disable_verification(true);
     }
     let timeout = Some(crate::clock::whole_seconds(options.timeout.max(1)));
-    let proxy = if options.use_proxy {
+    let proxy = if options.use_proxy && options.unix_socket.is_none() {
         ureq::Proxy::try_from_env()
     } else {
         None
@@ -358,7 +624,123 @@ fn agent(options: &Options) -> Result<ureq::Agent, String> {
         .timeout_per_read(timeout)
         .timeout_per_write(timeout)
         .build();
-    Ok(config.new_agent())
+    Ok(match &options.unix_socket {
+        Some(socket) => {
+            use ureq::unversioned::transport::{Connector, RustlsConnector};
+            let connector = unix::UnixConnector(socket.clone()).chain(RustlsConnector::default());
+            ureq::Agent::with_parts(config, connector, unix::NoResolver)
+        }
+        None => config.new_agent(),
+    })
+}
+
+/// HTTP over a Unix socket (Ansible's `UnixHTTPConnection`): ureq's transport on a
+/// `UnixStream`, TLS on top for `https` URLs, and no name lookup.
+mod unix {
+    use std::io::{Read, Write};
+    use std::os::unix::net::UnixStream;
+    use std::path::PathBuf;
+
+    use ureq::Error;
+    use ureq::config::Config;
+    use ureq::http::Uri;
+    use ureq::unversioned::resolver::{ResolvedSocketAddrs, Resolver};
+    use ureq::unversioned::transport::{
+        Buffers, ConnectionDetails, Connector, LazyBuffers, NextTimeout, Transport,
+    };
+
+    #[derive(Debug)]
+    pub(super) struct UnixConnector(pub PathBuf);
+
+    impl Connector<()> for UnixConnector {
+        type Out = UnixTransport;
+
+        fn connect(
+            &self,
+            details: &ConnectionDetails,
+            _chained: Option<()>,
+        ) -> Result<Option<UnixTransport>, Error> {
+            let stream = UnixStream::connect(&self.0).map_err(|e| {
+                Error::Io(std::io::Error::new(
+                    e.kind(),
+                    format!("Invalid Socket File ({}): {e}", self.0.display()),
+                ))
+            })?;
+            let config = details.config;
+            Ok(Some(UnixTransport {
+                stream,
+                buffers: LazyBuffers::new(config.input_buffer_size(), config.output_buffer_size()),
+            }))
+        }
+    }
+
+    #[derive(Debug)]
+    pub(super) struct UnixTransport {
+        stream: UnixStream,
+        buffers: LazyBuffers,
+    }
+
+    fn timed_out(e: std::io::Error, timeout: NextTimeout) -> Error {
+        match e.kind() {
+            std::io::ErrorKind::TimedOut | std::io::ErrorKind::WouldBlock => {
+                Error::Timeout(timeout.reason)
+            }
+            _ => Error::Io(e),
+        }
+    }
+
+    impl Transport for UnixTransport {
+        fn buffers(&mut self) -> &mut dyn Buffers {
+            &mut self.buffers
+        }
+
+        fn transmit_output(&mut self, amount: usize, timeout: NextTimeout) -> Result<(), Error> {
+            let timeout = timeout.for_write();
+            self.stream
+                .set_write_timeout(timeout.not_zero().map(|t| *t))?;
+            let output = &self.buffers.output()[..amount];
+            self.stream
+                .write_all(output)
+                .map_err(|e| timed_out(e, timeout))
+        }
+
+        fn await_input(&mut self, timeout: NextTimeout) -> Result<bool, Error> {
+            let timeout = timeout.for_read();
+            self.stream
+                .set_read_timeout(timeout.not_zero().map(|t| *t))?;
+            let input = self.buffers.input_append_buf();
+            let amount = loop {
+                match self.stream.read(input) {
+                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                    other => break other.map_err(|e| timed_out(e, timeout))?,
+                }
+            };
+            self.buffers.input_appended(amount);
+            Ok(amount > 0)
+        }
+
+        fn is_open(&mut self) -> bool {
+            // A pooled connection is not reused: each request opens the socket anew.
+            false
+        }
+    }
+
+    /// The URL's host is not looked up: the socket is the way there.
+    #[derive(Debug)]
+    pub(super) struct NoResolver;
+
+    impl Resolver for NoResolver {
+        fn resolve(
+            &self,
+            _uri: &Uri,
+            _config: &Config,
+            _timeout: NextTimeout,
+        ) -> Result<ResolvedSocketAddrs, Error> {
+            let mut addrs = self.empty();
+            addrs.push(std::net::SocketAddr::from(([127, 0, 0, 1], 0)));
+            Ok(addrs)
+        }
+    }
 }
 
 /// Python's `http.client.responses` reason phrase, for `HTTP Error 404: Not Found`.
@@ -411,6 +793,9 @@ fn fetch_into(
     mut sink: Option<&mut dyn Write>,
 ) -> Reply {
     let masked = mask_url(url);
+    if options.use_gssapi {
+        return Reply::failure(&masked, GSSAPI_UNAVAILABLE.into());
+    }
     if let Some(path) = url.strip_prefix("file://") {
         return local_file(url, &percent_decode(path), sink);
     }
@@ -688,6 +1073,31 @@ mod tests {
         );
         assert_eq!(netrc_entry("machine h login only\n", "h"), None);
         assert_eq!(url_host("https://u@Repo.example:8443/x"), "repo.example");
+    }
+
+    #[test]
+    fn openssl_cipher_lists_select_rustls_suites() {
+        let names = |list: &str| -> Vec<String> {
+            cipher_suites(&[list.to_string()])
+                .unwrap()
+                .iter()
+                .map(|s| format!("{:?}", s.suite()))
+                .collect()
+        };
+        let one = names("ECDHE-RSA-AES128-GCM-SHA256");
+        assert_eq!(one[0], "TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256");
+        // TLS 1.3 stays on when the list names none of its suites, as with OpenSSL.
+        assert_eq!(one.len(), 4);
+        assert_eq!(
+            names("TLS_AES_256_GCM_SHA384"),
+            ["TLS13_AES_256_GCM_SHA384"]
+        );
+        let high = names("HIGH:!aECDSA:!MD5:!RC4");
+        assert!(high.iter().all(|n| !n.contains("ECDSA")), "{high:?}");
+        assert_eq!(high.len(), 6);
+        assert_eq!(names("ECDHE+AESGCM:-aRSA").len(), 5);
+        let err = cipher_suites(&["AES256-SHA".into(), "HIGH".into()]).unwrap_err();
+        assert!(err.contains("AES256-SHA not available"), "{err}");
     }
 
     #[test]

@@ -3,6 +3,7 @@
 
 pub mod firewall;
 pub mod hosts;
+pub mod http;
 pub mod scenario;
 
 use std::collections::BTreeMap;
