@@ -155,7 +155,7 @@ fn become_exec(b: &Become) -> String {
 
 /// sudo's flags without `-n`/`--non-interactive` (also inside `-Hn`), as Ansible drops them
 /// when it has a password to give.
-fn interactive_sudo_flags(flags: &str) -> String {
+pub(crate) fn interactive_sudo_flags(flags: &str) -> String {
     let Ok(words) = shell_words::split(flags) else {
         return flags.to_string();
     };
@@ -507,7 +507,7 @@ const SU_PROMPTS: &[&str] = &[
 
 /// Whether output so far (a line, or the start of one) ends with the become program asking for
 /// its password: sudo with our own prompt, su with a localized `Password:`.
-fn is_password_prompt(b: &Become, text: &str) -> bool {
+pub(crate) fn is_password_prompt(b: &Become, text: &str) -> bool {
     match b.method {
         BecomeMethod::Sudo => text.trim().starts_with(BECOME_PROMPT),
         BecomeMethod::Su => {

@@ -7,6 +7,7 @@
 //! so local and remote runs share every line of module code.
 
 mod agent;
+mod become_command;
 mod local;
 pub mod options;
 mod remote;
@@ -38,6 +39,12 @@ pub struct Become {
     /// How long to wait for the agent to answer through sudo or su
     /// (`ansible_local_become_success_timeout`, 10 seconds by default).
     pub timeout_secs: u64,
+    /// `ansible_pipelining` of the local connection: without it, a `raw` command that becomes
+    /// with a password gets a pty for its standard input, as Ansible's local connection gives it.
+    pub pipelining: bool,
+    /// `ansible_local_become_strip_preamble`: whether what the become program says before the
+    /// command runs is left out of a `raw` command's output (the default).
+    pub strip_preamble: bool,
 }
 
 /// `become_method`: the ways settle can become another user.
@@ -77,6 +84,8 @@ impl Become {
             prompts: Vec::new(),
             chdir: None,
             timeout_secs: 10,
+            pipelining: false,
+            strip_preamble: true,
         }
     }
 

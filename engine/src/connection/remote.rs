@@ -139,7 +139,12 @@ impl<T: Transport> RemoteConnection<T> {
             self.login_user.as_deref() != Some(b.effective_user())
                 || super::become_allow_same_user()
         });
-        let key = become_.cloned();
+        // How a `raw` command under become is watched is no part of the agent's identity.
+        let key = become_.map(|b| Become {
+            pipelining: false,
+            strip_preamble: true,
+            ..b.clone()
+        });
         if let Some(agent) = self.agents.lock().unpoisoned().get(&key) {
             return Ok(agent.clone());
         }

@@ -177,6 +177,14 @@ pub(super) fn become_of(
         },
         None => 10,
     };
+    let pipelining = match var(&["ansible_pipelining"])? {
+        Some(v) => json_bool(&v),
+        None => crate::template::env_flag("ANSIBLE_PIPELINING"),
+    };
+    let strip_preamble = match var(&["ansible_local_become_strip_preamble"])? {
+        Some(v) if !v.is_null() => json_bool(&v),
+        _ => true,
+    };
     Ok(Some(Become {
         user,
         method,
@@ -186,6 +194,8 @@ pub(super) fn become_of(
         prompts,
         chdir,
         timeout_secs,
+        pipelining,
+        strip_preamble,
     }))
 }
 
