@@ -13,6 +13,9 @@ use super::{Become, BecomeMethod, ConnectionError};
 const BECOME_PROMPT: &str = "[settle-become-password]";
 /// What the start command prints when the host has no agent of this version yet.
 const NEED_AGENT: &str = "SETTLE-NEED-AGENT";
+/// What the start command prints, under become, before sudo or su replaces its shell: the
+/// process (and process group) to end when the become program stalls.
+const STARTED_PID: &str = "SETTLE-BECOME-PID";
 
 pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -105,9 +108,20 @@ pub(crate) fn start_command(hash: &str, become_: Option<&Become>) -> String {
         // Merged, as under become: what the agent (or the host's loader) says before its
         // greeting is the reason it did not start.
         None => "exec \"$P\" __agent 2>&1".to_string(),
-        Some(b) => become_exec(b),
+        // The shell leads its process group (sshd and the local transport start it so): the
+        // group is what a become that stalls leaves behind on the host.
+        Some(b) => format!("echo {STARTED_PID} $$; {}", become_exec(b)),
     };
     format!("P={path}; if [ -x \"$P\" ]; then {exec}; else echo {NEED_AGENT} \"$(uname -m)\"; fi")
+}
+
+/// The command that ends what a become that stalled left running: the start command's process
+/// group (sudo or su, and what they started), as ssh's `-tt` pty ends Ansible's.
+pub(crate) fn end_command(pid: u32) -> String {
+    format!(
+        "kill -TERM -- -{pid} 2>/dev/null || kill -TERM {pid} 2>/dev/null; sleep 1; \
+         kill -KILL -- -{pid} 2>/dev/null; true"
+    )
 }
 
 /// `exec sudo … "$P" __agent` or `exec su … -c "exec $P __agent"`, built as Ansible's become
@@ -210,6 +224,7 @@ impl AgentPipe {
         reader: Reader,
         keep: Box<dyn Send>,
         become_: Option<&Become>,
+        become_pid: &mut Option<u32>,
     ) -> Result<Started, ConnectionError> {
         let mut reader = BufReader::new(reader);
         // A timeout past what the clock holds is no deadline.
@@ -265,6 +280,10 @@ impl AgentPipe {
                     .map_err(io_lost)?;
                 writer.flush().await.map_err(io_lost)?;
                 sent_password = true;
+                continue;
+            }
+            if let Some(pid) = trimmed.strip_prefix(STARTED_PID) {
+                *become_pid = pid.trim().parse().ok();
                 continue;
             }
             if let Some(arch) = trimmed.strip_prefix(NEED_AGENT) {
