@@ -115,12 +115,19 @@ pub(crate) fn start_command(hash: &str, become_: Option<&Become>) -> String {
     format!("P={path}; if [ -x \"$P\" ]; then {exec}; else echo {NEED_AGENT} \"$(uname -m)\"; fi")
 }
 
-/// The command that ends what a become that stalled left running: the start command's process
-/// group (sudo or su, and what they started), as ssh's `-tt` pty ends Ansible's.
+/// The command that ends what a become that stalled left running, as ssh's `-tt` pty ends
+/// Ansible's: the start command's process (sudo or su) and every process under it. The tree is
+/// read from /proc first (sudo's own pty puts the command in a session of its own, out of reach
+/// of a process-group kill), then sudo is asked to end (it passes the signal on to what it
+/// runs, which a login user other than root may not signal), then whatever is left is killed.
 pub(crate) fn end_command(pid: u32) -> String {
     format!(
-        "kill -TERM -- -{pid} 2>/dev/null || kill -TERM {pid} 2>/dev/null; sleep 1; \
-         kill -KILL -- -{pid} 2>/dev/null; true"
+        "L=' {pid} '; more=1; while [ $more = 1 ]; do more=0; \
+         for s in /proc/[0-9]*/stat; do read -r l < \"$s\" 2>/dev/null || continue; \
+         p=${{s#/proc/}}; p=${{p%/stat}}; r=${{l##*') '}}; set -- $r; \
+         case \"$L\" in *\" $p \"*) continue;; esac; \
+         case \"$L\" in *\" $2 \"*) L=\"$L$p \"; more=1;; esac; done; done; \
+         kill -TERM {pid} 2>/dev/null; sleep 1; kill -KILL $L 2>/dev/null; true"
     )
 }
 

@@ -110,6 +110,11 @@ pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<Russh>, Connec
 /// Whether the ssh configuration lets russh reach this host as OpenSSH would; `Err` names the
 /// option only OpenSSH honours.
 pub(crate) fn can_honour(target: &Target) -> Result<(), String> {
+    // `ssh_args` from the environment or ansible.cfg (handed on as ANSIBLE_SSH_ARGS) are words
+    // for OpenSSH, as a host's own `ansible_ssh_args` are.
+    if std::env::var("ANSIBLE_SSH_ARGS").is_ok_and(|a| !a.trim().is_empty()) {
+        return Err("ssh_args (ANSIBLE_SSH_ARGS or ansible.cfg's [ssh_connection])".into());
+    }
     ssh_config::resolve(target).map(|_| ())
 }
 
