@@ -203,3 +203,114 @@ fn a_become_that_stalls_over_ssh_leaves_nothing_running_on_the_host() {
     }
     hosts.ssh(host, "userdel -r stalling");
 }
+
+#[test]
+fn a_password_logs_in_over_openssh_and_russh_and_a_wrong_one_is_unreachable() {
+    let hosts = test_hosts();
+    let host = hosts.names()[1];
+    // Password logins are off on the test hosts: on for this test only (a drop-in read before
+    // settle.conf, whose first value wins).
+    hosts.exec(
+        host,
+        "id pwlogin >/dev/null 2>&1 || useradd -m -s /bin/sh pwlogin; \
+         echo 'pwlogin:Secret-1' | chpasswd; \
+         echo 'PasswordAuthentication yes' > /etc/ssh/sshd_config.d/00-password-test.conf; \
+         systemctl reload ssh",
+    );
+    let s = hosts.scratch();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: id -un\n      register: r\n    - debug: msg={{ r.stdout }}\n",
+    );
+    let mut inventory = String::from("[testhosts]\n");
+    for (name, port, address) in &hosts.hosts {
+        if name == host {
+            inventory.push_str(&format!(
+                "{name} ansible_host={address} ansible_port={port}\n"
+            ));
+        }
+    }
+    inventory.push_str(&format!(
+        "[testhosts:vars]\nansible_user=pwlogin\nansible_ssh_common_args=-o UserKnownHostsFile={}\n",
+        hosts.known_hosts().display()
+    ));
+    s.write("pw", &inventory);
+    for transport in ["ssh", "russh"] {
+        // A control folder of its own for each run: no master of an earlier run is reused.
+        let cp = Scratch::new();
+        let env = [("ANSIBLE_SSH_CONTROL_PATH_DIR", cp.root())];
+        let env: Vec<(&str, &str)> = env.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        let wrong = s.settle_with_env(
+            &[
+                "site.yml",
+                "-i",
+                "pw",
+                "-c",
+                transport,
+                "-e",
+                "ansible_password=wrong",
+            ],
+            &env,
+        );
+        wrong.assert_code(4);
+        assert!(
+            wrong.stdout.contains("UNREACHABLE") && wrong.stdout.contains("Permission denied"),
+            "{transport}: {}",
+            wrong.stdout
+        );
+        let right = s.settle_with_env(
+            &[
+                "site.yml",
+                "-i",
+                "pw",
+                "-c",
+                transport,
+                "-e",
+                "ansible_password=Secret-1",
+                "-vvv",
+            ],
+            &env,
+        );
+        right.assert_code(0);
+        assert!(
+            right.messages().contains(&"pwlogin".to_string()),
+            "{transport}: {}",
+            right.stdout
+        );
+        if transport == "ssh" {
+            assert!(right.stdout.contains("SSH: EXEC ssh "), "{}", right.stdout);
+            assert!(!right.stdout.contains("Secret-1"), "{}", right.stdout);
+        }
+    }
+    hosts.exec(
+        host,
+        "rm -f /etc/ssh/sshd_config.d/00-password-test.conf; systemctl reload ssh",
+    );
+}
+
+#[test]
+fn ssh_args_from_the_environment_send_smart_through_openssh() {
+    let hosts = test_hosts();
+    let s = hosts.scratch();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - command: true\n",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "inv", "-c", "smart", "-vvv"],
+        &[(
+            "ANSIBLE_SSH_ARGS",
+            "-o ControlMaster=auto -o ControlPersist=30s",
+        )],
+    );
+    run.assert_code(0);
+    assert!(
+        run.stdout
+            .contains("using OpenSSH: the russh transport cannot honour ssh_args"),
+        "{}",
+        run.stdout
+    );
+    let run = s.settle(&["site.yml", "-i", "inv", "-c", "smart", "-vvv"]);
+    run.assert_code(0);
+    assert!(!run.stdout.contains("using OpenSSH"), "{}", run.stdout);
+}

@@ -546,6 +546,7 @@ mod tests {
             ssh_common_args: None,
             ssh_args: None,
             timeout_secs: 10,
+            password: None,
         };
         let vars: Map<String, Value> = connection_vars(&target).into_iter().collect();
         assert_eq!(vars["ansible_connection"], "ssh");

@@ -19,6 +19,7 @@ use std::sync::Arc;
 
 pub use local::Local;
 use settle_modules::{Outcome, Request};
+pub use ssh::answer_ssh_askpass;
 
 /// `become`: run as another user, through sudo or su. Equal values share one agent process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -144,6 +145,18 @@ pub struct Target {
     /// `ansible_ssh_args`: replaces `ssh_args` (`ANSIBLE_SSH_ARGS`, ansible.cfg) for this host.
     pub ssh_args: Option<String>,
     pub timeout_secs: u64,
+    /// `ansible_password` (or `-k`): the login password, when keys do not let us in.
+    pub password: Option<Password>,
+}
+
+/// A login password: never shown, not even in debug output.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(********)")
+    }
 }
 
 /// Whether settle has the transport `name` itself (else it may be a Python connection plugin,

@@ -11,7 +11,7 @@ use super::results::ItemResult;
 use super::{PlayRun, bool_of, type_name, value_text};
 use crate::RunOptions;
 use crate::Vars;
-use crate::connection::{Become, BecomeMethod, Target};
+use crate::connection::{Become, BecomeMethod, Password, Target};
 use crate::hosts::HostState;
 use crate::template::{Layer, OMIT, Scope, json_bool, templar};
 
@@ -269,6 +269,13 @@ pub(super) fn target_of(
         ssh_common_args: get("ansible_ssh_common_args")?,
         ssh_args: get("ansible_ssh_args")?,
         timeout_secs,
+        // The ssh plugin's `password`, else -k's.
+        password: get("ansible_ssh_password")?
+            .or(get("ansible_ssh_pass")?)
+            .or(get("ansible_password")?)
+            .filter(|p| !p.is_empty())
+            .or(opts.connection_password.clone())
+            .map(Password),
     })
 }
 
