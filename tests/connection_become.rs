@@ -314,3 +314,46 @@ fn ssh_args_from_the_environment_send_smart_through_openssh() {
     run.assert_code(0);
     assert!(!run.stdout.contains("using OpenSSH"), "{}", run.stdout);
 }
+
+#[test]
+fn ansible_ssh_verbosity_shows_openssh_s_own_debug_lines() {
+    let hosts = test_hosts();
+    let s = hosts.scratch();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - raw: whoami\n",
+    );
+    let cp = Scratch::new();
+    let dir = cp.root();
+    let quiet = s.settle_with_env(
+        &["site.yml", "-i", "inv", "-c", "ssh", "-vvvvv"],
+        &[("ANSIBLE_SSH_CONTROL_PATH_DIR", &dir)],
+    );
+    quiet.assert_code(0);
+    assert!(!quiet.stdout.contains("debug1:"), "{}", quiet.stdout);
+    let one = s.settle_with_env(
+        &["site.yml", "-i", "inv", "-c", "ssh", "-vvvvv"],
+        &[
+            ("ANSIBLE_SSH_CONTROL_PATH_DIR", &dir),
+            ("ANSIBLE_SSH_VERBOSITY", "1"),
+        ],
+    );
+    one.assert_code(0);
+    assert!(one.stdout.contains("debug1:"), "{}", one.stdout);
+    assert!(!one.stdout.contains("debug2:"), "{}", one.stdout);
+    let three = s.settle_with_env(
+        &[
+            "site.yml",
+            "-i",
+            "inv",
+            "-c",
+            "ssh",
+            "-vvvvv",
+            "-e",
+            "ansible_ssh_verbosity=3",
+        ],
+        &[("ANSIBLE_SSH_CONTROL_PATH_DIR", &dir)],
+    );
+    three.assert_code(0);
+    assert!(three.stdout.contains("debug3:"), "{}", three.stdout);
+}

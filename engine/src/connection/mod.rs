@@ -147,6 +147,8 @@ pub struct Target {
     pub timeout_secs: u64,
     /// `ansible_password` (or `-k`): the login password, when keys do not let us in.
     pub password: Option<Password>,
+    /// `ansible_ssh_verbosity` (ANSIBLE_SSH_VERBOSITY): OpenSSH's own `-v` count, 0 to 3.
+    pub ssh_verbosity: u8,
 }
 
 /// A login password: never shown, not even in debug output.

@@ -115,6 +115,10 @@ pub(crate) fn can_honour(target: &Target) -> Result<(), String> {
     if std::env::var("ANSIBLE_SSH_ARGS").is_ok_and(|a| !a.trim().is_empty()) {
         return Err("ssh_args (ANSIBLE_SSH_ARGS or ansible.cfg's [ssh_connection])".into());
     }
+    // Only OpenSSH has debug lines of its own to show.
+    if target.ssh_verbosity > 0 {
+        return Err("ansible_ssh_verbosity".into());
+    }
     ssh_config::resolve(target).map(|_| ())
 }
 
@@ -160,6 +164,7 @@ fn jump_target(
         ssh_args: None,
         timeout_secs,
         password: None,
+        ssh_verbosity: 0,
     })
 }
 

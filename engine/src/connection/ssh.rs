@@ -130,12 +130,15 @@ impl MasterOptions {
 
 pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<SystemSsh>, ConnectionError> {
     let options = MasterOptions::of(target)?;
-    let session = match (&options.persist, &target.password) {
-        (Some(persist), _) => persistent_master(target, &options, persist)?,
-        // The openssh crate's master runs in batch mode, which asks no password: a master of
-        // our own then, that ends a second after this run's last session.
-        (None, Some(_)) => persistent_master(target, &options, "1")?,
-        (None, None) => run_master(target, &options)?,
+    let session = match &options.persist {
+        Some(persist) => persistent_master(target, &options, persist)?,
+        // The openssh crate's master runs in batch mode, which asks no password, and says
+        // nothing of how it connects: a master of our own then, that ends a second after this
+        // run's last session.
+        None if target.password.is_some() || target.ssh_verbosity > 0 => {
+            persistent_master(target, &options, "1")?
+        }
+        None => run_master(target, &options)?,
     };
     Ok(RemoteConnection::new(
         SystemSsh {
@@ -258,6 +261,9 @@ fn start_master(
         .arg("-o")
         .arg(format!("ConnectTimeout={}", target.timeout_secs.max(1)))
         .args(["-o", "ServerAliveInterval=15"]);
+    if target.ssh_verbosity > 0 {
+        ssh.arg(format!("-{}", "v".repeat(target.ssh_verbosity.into())));
+    }
     if let Some(port) = target.port {
         ssh.arg("-p").arg(port.to_string());
     }
@@ -322,6 +328,12 @@ fn start_master(
     // The master keeps writing its log; the name is not needed once it runs.
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let _ = std::fs::remove_file(&log);
+    // What ssh said about connecting, when asked to say it (`ansible_ssh_verbosity`).
+    if target.ssh_verbosity > 0 && super::verbosity() >= 3 {
+        for line in text.lines() {
+            println!("<{}> SSH: {line}", target.address);
+        }
+    }
     if status.success() {
         return Ok(());
     }
@@ -412,7 +424,7 @@ fn claim_control_path(
         None => {
             use sha1::Digest;
             let identity = format!(
-                "{}\0{port}\0{user}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{}",
+                "{}\0{port}\0{user}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{}{}",
                 target.address,
                 target.private_key_file,
                 target.ssh_common_args,
@@ -421,6 +433,11 @@ fn claim_control_path(
                 options.config_lines,
                 options.jump_hosts,
                 options.compression,
+                // A master started to show ssh's debug lines is not one started without.
+                match target.ssh_verbosity {
+                    0 => String::new(),
+                    n => format!("\0-v{n}"),
+                },
             );
             let digest = sha1::Sha1::digest(identity.as_bytes());
             let hex: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();

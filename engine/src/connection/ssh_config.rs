@@ -398,6 +398,7 @@ mod tests {
             ssh_args: None,
             timeout_secs: 10,
             password: None,
+            ssh_verbosity: 0,
         }
     }
 

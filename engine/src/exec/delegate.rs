@@ -276,6 +276,16 @@ pub(super) fn target_of(
             .filter(|p| !p.is_empty())
             .or(opts.connection_password.clone())
             .map(Password),
+        ssh_verbosity: match get("ansible_ssh_verbosity")?
+            .or_else(|| std::env::var("ANSIBLE_SSH_VERBOSITY").ok())
+        {
+            Some(v) => v
+                .trim()
+                .parse::<u8>()
+                .map_err(|_| format!("ansible_ssh_verbosity {v:?} is not a number from 0 to 3"))?
+                .min(3),
+            None => 0,
+        },
     })
 }
 
