@@ -287,8 +287,6 @@ fn start_master(
     if let Some(file) = &options.known_hosts_file {
         ssh.arg("-o").arg(format!("UserKnownHostsFile={file}"));
     }
-    // `--` keeps an address from being read as an option.
-    ssh.arg("--").arg(&target.address);
     // A password (`ansible_password`, -k) is asked for once, through SSH_ASKPASS: settle
     // itself, reading it from a file only we can read, removed as soon as it is read (or when
     // ssh is done).
@@ -307,6 +305,8 @@ fn start_master(
     } else {
         ssh.args(["-o", "BatchMode=yes"]);
     }
+    // `--` keeps an address from being read as an option.
+    ssh.arg("--").arg(&target.address);
     if super::verbosity() >= 3 {
         let words: Vec<String> = std::iter::once(ssh.get_program())
             .chain(ssh.get_args())
