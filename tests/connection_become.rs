@@ -146,18 +146,29 @@ fn become_failures_are_ansible_s() {
       vars: {ansible_become_exe: /bogus}
       ignore_errors: true
       register: gone
+    - raw: sleep 30
+      timeout: 1
+      ignore_errors: true
+      register: slow
     - debug:
         msg: '{{ wrong is failed }} {{ wrong.msg is contains ''Duplicate become password prompt encountered'' }}'
     - debug:
         msg: '{{ stalled is unreachable }} {{ stalled.rc is defined }} {{ stalled.msg is contains ''Timed out waiting for become success or become password prompt'' }} {{ stalled.msg is contains ''BOGUSPROMPT'' }}'
     - debug:
         msg: '{{ gone is failed }} {{ gone.msg is contains ''Premature end of stream waiting for become success'' }}'
+    - debug:
+        msg: '{{ slow is failed }} {{ slow.msg }}'
 ",
     );
     run.assert_code(0);
     assert_eq!(
         run.messages(),
-        ["True True", "True False True True", "True True"],
+        [
+            "True True",
+            "True False True True",
+            "True True",
+            "True Timed out after 1 second"
+        ],
         "{}",
         run.stdout
     );

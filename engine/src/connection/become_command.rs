@@ -203,7 +203,18 @@ pub(crate) fn run_raw_locally(request: &Request, b: &Become) -> Result<Outcome, 
     if super::verbosity() >= 3 {
         println!("<localhost> EXEC {}", wrapped.command);
     }
-    let (rc, stdout, stderr) = run_wrapped(&wrapped, b)?;
+    let Some((rc, stdout, stderr)) = run_wrapped(&wrapped, b, request.timeout)? else {
+        // The task's `timeout`, as the raw module words it.
+        let seconds = request.timeout.unwrap_or_default();
+        let mut outcome = Outcome::failed(format!(
+            "Timed out after {seconds} second{}",
+            if seconds == 1 { "" } else { "s" }
+        ));
+        outcome
+            .values
+            .insert("timedout".into(), serde_json::json!({"period": seconds}));
+        return Ok(outcome);
+    };
     let mut stdout = String::from_utf8_lossy(&stdout).into_owned();
     // Ansible's `_strip_success_message`: a marker the preamble strip left in.
     if stdout.trim().starts_with("BECOME-SUCCESS-") {
@@ -230,9 +241,17 @@ pub(crate) fn run_raw_locally(request: &Request, b: &Become) -> Result<Outcome, 
     Ok(outcome)
 }
 
+/// What the wrapped command gave: (rc, stdout, stderr).
+type Ran = (i32, Vec<u8>, Vec<u8>);
+
 /// Starts the wrapped command, waits for the success marker (answering the prompt on the way),
-/// then collects the rest: (rc, stdout, stderr).
-fn run_wrapped(w: &Wrapped, b: &Become) -> Result<(i32, Vec<u8>, Vec<u8>), ConnectionError> {
+/// then collects the rest; `None` when it outlived the task's `timeout` (and was ended).
+fn run_wrapped(
+    w: &Wrapped,
+    b: &Become,
+    timeout: Option<u64>,
+) -> Result<Option<Ran>, ConnectionError> {
+    let started = Instant::now();
     let expect_prompt = w.prompt.is_some();
     let pty = match expect_prompt && !b.pipelining {
         // As Ansible: no pty when one cannot be had; sudo then reads the password from a pipe.
@@ -396,12 +415,27 @@ fn run_wrapped(w: &Wrapped, b: &Become) -> Result<(i32, Vec<u8>, Vec<u8>), Conne
     drop(stdin);
     let mut rest_out = Vec::new();
     let mut rest_err = Vec::new();
+    let task_deadline = timeout.map(|t| started + Duration::from_secs(t));
     while open > 0 {
-        match rx.recv() {
+        let next = match task_deadline {
+            Some(deadline) => {
+                let left = deadline.saturating_duration_since(Instant::now());
+                match rx.recv_timeout(left) {
+                    Ok(next) => Ok(next),
+                    Err(mpsc::RecvTimeoutError::Timeout) => {
+                        end(&mut child);
+                        return Ok(None);
+                    }
+                    Err(mpsc::RecvTimeoutError::Disconnected) => Err(()),
+                }
+            }
+            None => rx.recv().map_err(|_| ()),
+        };
+        match next {
             Ok((Stream::Out, Some(chunk))) => rest_out.extend_from_slice(&chunk),
             Ok((Stream::Err, Some(chunk))) => rest_err.extend_from_slice(&chunk),
             Ok((_, None)) => open -= 1,
-            Err(_) => break,
+            Err(()) => break,
         }
     }
     let status = child
@@ -417,7 +451,7 @@ fn run_wrapped(w: &Wrapped, b: &Become) -> Result<(i32, Vec<u8>, Vec<u8>), Conne
     };
     before_out.extend_from_slice(&rest_out);
     before_err.extend_from_slice(&rest_err);
-    Ok((rc, before_out, before_err))
+    Ok(Some((rc, before_out, before_err)))
 }
 
 #[cfg(test)]
