@@ -378,3 +378,30 @@ fn ansible_ssh_verbosity_shows_openssh_s_own_debug_lines() {
     three.assert_code(0);
     assert!(three.stdout.contains("debug3:"), "{}", three.stdout);
 }
+
+#[test]
+fn raw_under_su_answers_its_localized_prompt() {
+    let s = shim_scratch();
+    // A stand-in for su: `su [FLAGS] USER -c COMMAND`, asking `Passwort:` on stderr.
+    s.write(
+        "fakesu",
+        "#!/bin/bash\nwhile [ \"$1\" != -c ]; do shift; done\nprintf 'Passwort: ' >&2\nIFS= read -r pw || exit 1\n[ \"$pw\" = right ] || { echo >&2 'su: Authentication failure'; exit 1; }\nexec /bin/sh -c \"$2\"\n",
+    );
+    std::fs::set_permissions(
+        s.path("fakesu"),
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let run = run_tasks(
+        &s,
+        "    - raw: echo ran as su
+      vars:
+        ansible_become_method: su
+        ansible_become_exe: '@@/fakesu'
+      register: r
+    - debug: msg={{ r.stdout | trim }}
+",
+    );
+    run.assert_code(0);
+    assert_eq!(run.messages(), ["ran as su"], "{}", run.stdout);
+}
