@@ -83,6 +83,9 @@ struct Cli {
     /// Ask for the become (sudo or su) password.
     #[arg(short = 'K', long)]
     ask_become_pass: bool,
+    /// Ask for the SSH login password (`ansible_password` for every host that sets none).
+    #[arg(short = 'k', long)]
+    ask_pass: bool,
     /// How to become: sudo (the default) or su.
     #[arg(long, value_name = "BECOME_METHOD")]
     become_method: Option<String>,
@@ -242,6 +245,10 @@ enum Command {
 }
 
 fn main() -> ExitCode {
+    // OpenSSH asking for a login password through SSH_ASKPASS (settle is its own askpass).
+    if let Some(code) = settle_engine::connection::answer_ssh_askpass() {
+        return ExitCode::from(code);
+    }
     let cli = Cli::parse_from(as_ansible_command(std::env::args_os().collect()));
     if !matches!(cli.command, Some(Command::Agent | Command::AsyncJob { .. })) {
         settle_engine::interrupt::install();
@@ -524,6 +531,14 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         list(&cli, &playbooks, &inventory, &selection);
         return Ok(0);
     }
+    let connection_password = if cli.ask_pass {
+        Some(
+            prompt::secret("SSH password: ")
+                .map_err(|e| (EXIT_ERROR, format!("cannot read the password: {e}")))?,
+        )
+    } else {
+        None
+    };
     let become_password = if cli.ask_become_pass {
         Some(
             prompt::secret("BECOME password: ")
@@ -549,6 +564,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             .clone()
             .or_else(|| config::env_value("ANSIBLE_BECOME_USER")),
         become_password,
+        connection_password,
         become_method: cli
             .become_method
             .clone()

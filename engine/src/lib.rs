@@ -80,6 +80,8 @@ pub struct RunOptions {
     pub become_: bool,
     pub become_user: Option<String>,
     pub become_password: Option<String>,
+    /// `-k`: the SSH login password for hosts that set no `ansible_password`.
+    pub connection_password: Option<String>,
     /// `--become-method` (or `ANSIBLE_BECOME_METHOD`): `sudo` unless a host or task says otherwise.
     pub become_method: Option<String>,
     /// `ANSIBLE_BECOME_EXE` and `ANSIBLE_BECOME_FLAGS`, for tasks and hosts that set none.
@@ -125,6 +127,7 @@ impl Default for RunOptions {
             become_: false,
             become_user: None,
             become_password: None,
+            connection_password: None,
             become_method: None,
             become_exe: None,
             become_flags: None,

@@ -546,6 +546,8 @@ mod tests {
             ssh_common_args: None,
             ssh_args: None,
             timeout_secs: 10,
+            password: None,
+            ssh_verbosity: 0,
         };
         let vars: Map<String, Value> = connection_vars(&target).into_iter().collect();
         assert_eq!(vars["ansible_connection"], "ssh");

@@ -13,6 +13,9 @@ use super::{Become, BecomeMethod, ConnectionError};
 const BECOME_PROMPT: &str = "[settle-become-password]";
 /// What the start command prints when the host has no agent of this version yet.
 const NEED_AGENT: &str = "SETTLE-NEED-AGENT";
+/// What the start command prints, under become, before sudo or su replaces its shell: the
+/// process (and process group) to end when the become program stalls.
+const STARTED_PID: &str = "SETTLE-BECOME-PID";
 
 pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
@@ -105,9 +108,27 @@ pub(crate) fn start_command(hash: &str, become_: Option<&Become>) -> String {
         // Merged, as under become: what the agent (or the host's loader) says before its
         // greeting is the reason it did not start.
         None => "exec \"$P\" __agent 2>&1".to_string(),
-        Some(b) => become_exec(b),
+        // The shell leads its process group (sshd and the local transport start it so): the
+        // group is what a become that stalls leaves behind on the host.
+        Some(b) => format!("echo {STARTED_PID} $$; {}", become_exec(b)),
     };
     format!("P={path}; if [ -x \"$P\" ]; then {exec}; else echo {NEED_AGENT} \"$(uname -m)\"; fi")
+}
+
+/// The command that ends what a become that stalled left running, as ssh's `-tt` pty ends
+/// Ansible's: the start command's process (sudo or su) and every process under it. The tree is
+/// read from /proc first (sudo's own pty puts the command in a session of its own, out of reach
+/// of a process-group kill), then sudo is asked to end (it passes the signal on to what it
+/// runs, which a login user other than root may not signal), then whatever is left is killed.
+pub(crate) fn end_command(pid: u32) -> String {
+    format!(
+        "L=' {pid} '; more=1; while [ $more = 1 ]; do more=0; \
+         for s in /proc/[0-9]*/stat; do read -r l < \"$s\" 2>/dev/null || continue; \
+         p=${{s#/proc/}}; p=${{p%/stat}}; r=${{l##*') '}}; set -- $r; \
+         case \"$L\" in *\" $p \"*) continue;; esac; \
+         case \"$L\" in *\" $2 \"*) L=\"$L$p \"; more=1;; esac; done; done; \
+         kill -TERM {pid} 2>/dev/null; sleep 1; kill -KILL $L 2>/dev/null; true"
+    )
 }
 
 /// `exec sudo … "$P" __agent` or `exec su … -c "exec $P __agent"`, built as Ansible's become
@@ -155,7 +176,7 @@ fn become_exec(b: &Become) -> String {
 
 /// sudo's flags without `-n`/`--non-interactive` (also inside `-Hn`), as Ansible drops them
 /// when it has a password to give.
-fn interactive_sudo_flags(flags: &str) -> String {
+pub(crate) fn interactive_sudo_flags(flags: &str) -> String {
     let Ok(words) = shell_words::split(flags) else {
         return flags.to_string();
     };
@@ -210,6 +231,7 @@ impl AgentPipe {
         reader: Reader,
         keep: Box<dyn Send>,
         become_: Option<&Become>,
+        become_pid: &mut Option<u32>,
     ) -> Result<Started, ConnectionError> {
         let mut reader = BufReader::new(reader);
         // A timeout past what the clock holds is no deadline.
@@ -265,6 +287,10 @@ impl AgentPipe {
                     .map_err(io_lost)?;
                 writer.flush().await.map_err(io_lost)?;
                 sent_password = true;
+                continue;
+            }
+            if let Some(pid) = trimmed.strip_prefix(STARTED_PID) {
+                *become_pid = pid.trim().parse().ok();
                 continue;
             }
             if let Some(arch) = trimmed.strip_prefix(NEED_AGENT) {
@@ -510,7 +536,7 @@ const SU_PROMPTS: &[&str] = &[
 
 /// Whether output so far (a line, or the start of one) ends with the become program asking for
 /// its password: sudo with our own prompt, su with a localized `Password:`.
-fn is_password_prompt(b: &Become, text: &str) -> bool {
+pub(crate) fn is_password_prompt(b: &Become, text: &str) -> bool {
     match b.method {
         BecomeMethod::Sudo => text.trim().starts_with(BECOME_PROMPT),
         BecomeMethod::Su => {

@@ -56,6 +56,14 @@ impl Connection for Local {
             );
         }
         match become_ {
+            // `raw` is the become program's own output too: run as Ansible runs it.
+            Some(b)
+                if request.module == "raw"
+                    && !request.check_mode
+                    && (b.effective_user() != self.me || super::become_allow_same_user()) =>
+            {
+                super::become_command::run_raw_locally(request, b)
+            }
             Some(b) if b.effective_user() != self.me || super::become_allow_same_user() => self
                 .agents
                 .get_or_init(|| {

@@ -7,6 +7,7 @@
 //! so local and remote runs share every line of module code.
 
 mod agent;
+mod become_command;
 mod local;
 pub mod options;
 mod remote;
@@ -18,6 +19,7 @@ use std::sync::Arc;
 
 pub use local::Local;
 use settle_modules::{Outcome, Request};
+pub use ssh::answer_ssh_askpass;
 
 /// `become`: run as another user, through sudo or su. Equal values share one agent process.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
@@ -38,6 +40,12 @@ pub struct Become {
     /// How long to wait for the agent to answer through sudo or su
     /// (`ansible_local_become_success_timeout`, 10 seconds by default).
     pub timeout_secs: u64,
+    /// `ansible_pipelining` of the local connection: without it, a `raw` command that becomes
+    /// with a password gets a pty for its standard input, as Ansible's local connection gives it.
+    pub pipelining: bool,
+    /// `ansible_local_become_strip_preamble`: whether what the become program says before the
+    /// command runs is left out of a `raw` command's output (the default).
+    pub strip_preamble: bool,
 }
 
 /// `become_method`: the ways settle can become another user.
@@ -77,6 +85,8 @@ impl Become {
             prompts: Vec::new(),
             chdir: None,
             timeout_secs: 10,
+            pipelining: false,
+            strip_preamble: true,
         }
     }
 
@@ -135,6 +145,20 @@ pub struct Target {
     /// `ansible_ssh_args`: replaces `ssh_args` (`ANSIBLE_SSH_ARGS`, ansible.cfg) for this host.
     pub ssh_args: Option<String>,
     pub timeout_secs: u64,
+    /// `ansible_password` (or `-k`): the login password, when keys do not let us in.
+    pub password: Option<Password>,
+    /// `ansible_ssh_verbosity` (ANSIBLE_SSH_VERBOSITY): OpenSSH's own `-v` count, 0 to 3.
+    pub ssh_verbosity: u8,
+}
+
+/// A login password: never shown, not even in debug output.
+#[derive(Clone, PartialEq, Eq, Hash)]
+pub struct Password(pub String);
+
+impl std::fmt::Debug for Password {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Password(********)")
+    }
 }
 
 /// Whether settle has the transport `name` itself (else it may be a Python connection plugin,

@@ -10,7 +10,8 @@ use settle_modules::{Outcome, Request};
 use tokio::io::AsyncWriteExt;
 
 use super::agent::{
-    AgentBinary, AgentPipe, Reader, Started, Writer, agent_binary, start_command, upload_command,
+    AgentBinary, AgentPipe, Reader, Started, Writer, agent_binary, end_command, start_command,
+    upload_command,
 };
 use super::{Become, Connection, ConnectionError};
 use crate::Unpoisoned;
@@ -100,7 +101,18 @@ impl<T: Transport> RemoteConnection<T> {
         }
         for attempt in 0..2 {
             let exec = self.transport()?.exec(&command).await?;
-            let started = AgentPipe::start(exec.stdin, exec.stdout, exec.keep, become_).await;
+            let mut become_pid = None;
+            let started =
+                AgentPipe::start(exec.stdin, exec.stdout, exec.keep, become_, &mut become_pid)
+                    .await;
+            // Ansible's `-tt` pty ends the remote side when it gives up on become; here the
+            // process group of the start command ends.
+            if let (Err(ConnectionError::Unreachable(_)), Some(pid)) = (&started, become_pid) {
+                let _ = self
+                    .transport()?
+                    .run_with_input(&end_command(pid), b"")
+                    .await;
+            }
             let started = match self.transport()?.speaks_ssh() {
                 true => started.map_err(|e| in_ssh_words(e, become_)),
                 false => started,
@@ -139,7 +151,12 @@ impl<T: Transport> RemoteConnection<T> {
             self.login_user.as_deref() != Some(b.effective_user())
                 || super::become_allow_same_user()
         });
-        let key = become_.cloned();
+        // How a `raw` command under become is watched is no part of the agent's identity.
+        let key = become_.map(|b| Become {
+            pipelining: false,
+            strip_preamble: true,
+            ..b.clone()
+        });
         if let Some(agent) = self.agents.lock().unpoisoned().get(&key) {
             return Ok(agent.clone());
         }

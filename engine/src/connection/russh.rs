@@ -110,6 +110,15 @@ pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<Russh>, Connec
 /// Whether the ssh configuration lets russh reach this host as OpenSSH would; `Err` names the
 /// option only OpenSSH honours.
 pub(crate) fn can_honour(target: &Target) -> Result<(), String> {
+    // `ssh_args` from the environment or ansible.cfg (handed on as ANSIBLE_SSH_ARGS) are words
+    // for OpenSSH, as a host's own `ansible_ssh_args` are.
+    if std::env::var("ANSIBLE_SSH_ARGS").is_ok_and(|a| !a.trim().is_empty()) {
+        return Err("ssh_args (ANSIBLE_SSH_ARGS or ansible.cfg's [ssh_connection])".into());
+    }
+    // Only OpenSSH has debug lines of its own to show.
+    if target.ssh_verbosity > 0 {
+        return Err("ansible_ssh_verbosity".into());
+    }
     ssh_config::resolve(target).map(|_| ())
 }
 
@@ -154,6 +163,8 @@ fn jump_target(
         ssh_common_args: config_arg,
         ssh_args: None,
         timeout_secs,
+        password: None,
+        ssh_verbosity: 0,
     })
 }
 
@@ -270,10 +281,51 @@ async fn authenticate(
         {
             return Ok(());
         }
-        return Err(format!(
-            "Permission denied (publickey) for {user} with {file}"
-        ));
+        if hop.password.is_none() {
+            return Err(format!(
+                "Permission denied (publickey) for {user} with {file}"
+            ));
+        }
+        tried.push(file.clone());
+    } else if try_default_keys(handle, hop, rsa_hash, &mut tried).await? {
+        return Ok(());
     }
+    // As OpenSSH with Ansible's password: keys first, then the password, asked once.
+    if let Some(password) = &hop.password {
+        if handle
+            .authenticate_password(user, password.0.clone())
+            .await
+            .map_err(|e| e.to_string())?
+            .success()
+        {
+            return Ok(());
+        }
+        return Err(format!("{user}: Permission denied (publickey,password)."));
+    }
+    Err(format!(
+        "Permission denied (publickey) for {user}; tried {}",
+        if tried.is_empty() {
+            "no keys".into()
+        } else {
+            tried.join(", ")
+        }
+    ))
+}
+
+/// The ssh-agent's keys and the configured or default key files: whether one let us in
+/// (`tried` names those refused).
+async fn try_default_keys(
+    handle: &mut Handle<HostKeyCheck>,
+    hop: &ssh_config::Resolved,
+    rsa_hash: Option<russh::keys::HashAlg>,
+    tried: &mut Vec<String>,
+) -> Result<bool, String> {
+    let user = hop.user.as_str();
+    let try_file = |path: String| async move {
+        let key = russh::keys::load_secret_key(&path, None)
+            .map_err(|e| format!("cannot load the key {path}: {e}"))?;
+        Ok::<_, String>(PrivateKeyWithHashAlg::new(Arc::new(key), rsa_hash))
+    };
     if !hop.identities_only
         && std::env::var_os("SSH_AUTH_SOCK").is_some()
         && let Ok(mut agent) = russh::keys::agent::client::AgentClient::connect_env().await
@@ -285,7 +337,7 @@ async fn authenticate(
                     .await
                 && result.success()
             {
-                return Ok(());
+                return Ok(true);
             }
         }
         tried.push("the ssh-agent".to_string());
@@ -309,18 +361,11 @@ async fn authenticate(
                 .map_err(|e| e.to_string())?
                 .success()
         {
-            return Ok(());
+            return Ok(true);
         }
         tried.push(path);
     }
-    Err(format!(
-        "Permission denied (publickey) for {user}; tried {}",
-        if tried.is_empty() {
-            "no keys".into()
-        } else {
-            tried.join(", ")
-        }
-    ))
+    Ok(false)
 }
 
 fn lost(e: russh::Error) -> ConnectionError {

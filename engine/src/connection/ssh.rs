@@ -132,6 +132,12 @@ pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<SystemSsh>, Co
     let options = MasterOptions::of(target)?;
     let session = match &options.persist {
         Some(persist) => persistent_master(target, &options, persist)?,
+        // The openssh crate's master runs in batch mode, which asks no password, and says
+        // nothing of how it connects: a master of our own then, that ends a second after this
+        // run's last session.
+        None if target.password.is_some() || target.ssh_verbosity > 0 => {
+            persistent_master(target, &options, "1")?
+        }
         None => run_master(target, &options)?,
     };
     Ok(RemoteConnection::new(
@@ -251,10 +257,13 @@ fn start_master(
         .arg(path)
         .args(["-M", "-f", "-N", "-o"])
         .arg(format!("ControlPersist={persist}"))
-        .args(["-o", "BatchMode=yes", "-o", options.known_hosts_option()])
+        .args(["-o", options.known_hosts_option()])
         .arg("-o")
         .arg(format!("ConnectTimeout={}", target.timeout_secs.max(1)))
         .args(["-o", "ServerAliveInterval=15"]);
+    if target.ssh_verbosity > 0 {
+        ssh.arg(format!("-{}", "v".repeat(target.ssh_verbosity.into())));
+    }
     if let Some(port) = target.port {
         ssh.arg("-p").arg(port.to_string());
     }
@@ -278,14 +287,53 @@ fn start_master(
     if let Some(file) = &options.known_hosts_file {
         ssh.arg("-o").arg(format!("UserKnownHostsFile={file}"));
     }
+    // A password (`ansible_password`, -k) is asked for once, through SSH_ASKPASS: settle
+    // itself, reading it from a file only we can read, removed as soon as it is read (or when
+    // ssh is done).
+    let askpass = match &target.password {
+        Some(password) => Some(askpass_file(&password.0)?),
+        None => None,
+    };
+    if let Some(file) = &askpass {
+        let me = std::env::current_exe().map_err(|e| {
+            ConnectionError::Failed(format!("cannot find settle's own executable: {e}"))
+        })?;
+        ssh.args(["-o", "BatchMode=no", "-o", "NumberOfPasswordPrompts=1"])
+            .env("SSH_ASKPASS", me)
+            .env("SSH_ASKPASS_REQUIRE", "force")
+            .env(ASKPASS_FILE, file);
+    } else {
+        ssh.args(["-o", "BatchMode=yes"]);
+    }
     // `--` keeps an address from being read as an option.
     ssh.arg("--").arg(&target.address);
-    let status = ssh.status().map_err(|e| {
+    if super::verbosity() >= 3 {
+        let words: Vec<String> = std::iter::once(ssh.get_program())
+            .chain(ssh.get_args())
+            .map(|w| w.to_string_lossy().into_owned())
+            .collect();
+        println!(
+            "<{}> SSH: EXEC {}",
+            target.address,
+            shell_words::join(words)
+        );
+    }
+    let status = ssh.status();
+    if let Some(file) = &askpass {
+        let _ = std::fs::remove_file(file);
+    }
+    let status = status.map_err(|e| {
         ConnectionError::Unreachable(format!("Failed to connect to the host via ssh: {e}"))
     })?;
     // The master keeps writing its log; the name is not needed once it runs.
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let _ = std::fs::remove_file(&log);
+    // What ssh said about connecting, when asked to say it (`ansible_ssh_verbosity`).
+    if target.ssh_verbosity > 0 && super::verbosity() >= 3 {
+        for line in text.lines() {
+            println!("<{}> SSH: {line}", target.address);
+        }
+    }
     if status.success() {
         return Ok(());
     }
@@ -299,6 +347,43 @@ fn start_master(
         "Failed to connect to the host via ssh: {}",
         text.trim()
     )))
+}
+
+/// Where settle, run by ssh as its SSH_ASKPASS, finds the password to give.
+const ASKPASS_FILE: &str = "SETTLE_SSH_ASKPASS_FILE";
+
+/// Writes a login password to a file of this run's 0700 folder that only we can read.
+fn askpass_file(password: &str) -> Result<PathBuf, ConnectionError> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let path = control_dir().join(format!("askpass-{n}"));
+    let _ = std::fs::remove_file(&path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&path)
+        .and_then(|mut f| f.write_all(password.as_bytes()))
+        .map_err(|e| ConnectionError::Failed(format!("cannot hand the password to ssh: {e}")))?;
+    Ok(path)
+}
+
+/// When settle runs as OpenSSH's SSH_ASKPASS (for a master that logs in with a password):
+/// prints the password once and says how to exit. `None`: this is an ordinary run.
+pub fn answer_ssh_askpass() -> Option<u8> {
+    let file = std::env::var_os(ASKPASS_FILE)?;
+    // The password is given once: a second prompt (a wrong password) gets nothing.
+    let password = std::fs::read_to_string(&file).ok();
+    let _ = std::fs::remove_file(&file);
+    match password {
+        Some(p) => {
+            println!("{p}");
+            Some(0)
+        }
+        None => Some(1),
+    }
 }
 
 /// The control socket for this target: under `control_path_dir` (`~/.settle/cp`), named by a
@@ -339,7 +424,7 @@ fn claim_control_path(
         None => {
             use sha1::Digest;
             let identity = format!(
-                "{}\0{port}\0{user}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{}",
+                "{}\0{port}\0{user}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{:?}\0{}{}",
                 target.address,
                 target.private_key_file,
                 target.ssh_common_args,
@@ -348,6 +433,11 @@ fn claim_control_path(
                 options.config_lines,
                 options.jump_hosts,
                 options.compression,
+                // A master started to show ssh's debug lines is not one started without.
+                match target.ssh_verbosity {
+                    0 => String::new(),
+                    n => format!("\0-v{n}"),
+                },
             );
             let digest = sha1::Sha1::digest(identity.as_bytes());
             let hex: String = digest.iter().take(5).map(|b| format!("{b:02x}")).collect();

@@ -34,6 +34,8 @@ pub(crate) struct Resolved {
     pub global_known_hosts: Vec<PathBuf>,
     /// `-F FILE`, which jump hosts are read through too (as `ssh -J` passes it on).
     pub config_arg: Option<String>,
+    /// `ansible_password`: tried when no key lets us in.
+    pub password: Option<super::Password>,
 }
 
 /// Options that change nothing russh does: it never forwards, never uses a password or GSSAPI
@@ -184,6 +186,7 @@ pub(crate) fn resolve(target: &Target) -> Result<Resolved, String> {
             .config_file
             .as_ref()
             .map(|f| format!("-F {}", shell_words::quote(f))),
+        password: target.password.clone(),
     })
 }
 
@@ -394,6 +397,8 @@ mod tests {
             ssh_common_args: common.map(str::to_string),
             ssh_args: None,
             timeout_secs: 10,
+            password: None,
+            ssh_verbosity: 0,
         }
     }
 

@@ -11,7 +11,7 @@ use super::results::ItemResult;
 use super::{PlayRun, bool_of, type_name, value_text};
 use crate::RunOptions;
 use crate::Vars;
-use crate::connection::{Become, BecomeMethod, Target};
+use crate::connection::{Become, BecomeMethod, Password, Target};
 use crate::hosts::HostState;
 use crate::template::{Layer, OMIT, Scope, json_bool, templar};
 
@@ -177,6 +177,14 @@ pub(super) fn become_of(
         },
         None => 10,
     };
+    let pipelining = match var(&["ansible_pipelining"])? {
+        Some(v) => json_bool(&v),
+        None => crate::template::env_flag("ANSIBLE_PIPELINING"),
+    };
+    let strip_preamble = match var(&["ansible_local_become_strip_preamble"])? {
+        Some(v) if !v.is_null() => json_bool(&v),
+        _ => true,
+    };
     Ok(Some(Become {
         user,
         method,
@@ -186,6 +194,8 @@ pub(super) fn become_of(
         prompts,
         chdir,
         timeout_secs,
+        pipelining,
+        strip_preamble,
     }))
 }
 
@@ -259,6 +269,23 @@ pub(super) fn target_of(
         ssh_common_args: get("ansible_ssh_common_args")?,
         ssh_args: get("ansible_ssh_args")?,
         timeout_secs,
+        // The ssh plugin's `password`, else -k's.
+        password: get("ansible_ssh_password")?
+            .or(get("ansible_ssh_pass")?)
+            .or(get("ansible_password")?)
+            .filter(|p| !p.is_empty())
+            .or(opts.connection_password.clone())
+            .map(Password),
+        ssh_verbosity: match get("ansible_ssh_verbosity")?
+            .or_else(|| std::env::var("ANSIBLE_SSH_VERBOSITY").ok())
+        {
+            Some(v) => v
+                .trim()
+                .parse::<u8>()
+                .map_err(|_| format!("ansible_ssh_verbosity {v:?} is not a number from 0 to 3"))?
+                .min(3),
+            None => 0,
+        },
     })
 }
 
