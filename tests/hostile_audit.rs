@@ -57,6 +57,42 @@ fn a_task_file_importing_itself_is_one_error_naming_the_chain() {
 }
 
 #[test]
+fn a_file_including_itself_is_one_error_naming_the_chain() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - include_tasks: a.yml\n",
+    );
+    s.write("a.yml", "- debug: {msg: a}\n- include_tasks: b.yml\n");
+    s.write("b.yml", "- include_tasks: a.yml\n");
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_no_crash(&run);
+    // Ansible dies with a Python RecursionError, exit 250, at about 250 nested files.
+    assert_eq!(run.code, 250, "{}", run.stderr);
+    let root = s.dir.path().canonicalize().unwrap();
+    let chain = format!("{0}/a.yml -> {0}/b.yml -> {0}/a.yml", root.display());
+    assert!(
+        run.stderr.contains("includes nested more than 100 deep"),
+        "{}",
+        run.stderr
+    );
+    assert!(run.stderr.contains(&chain), "{}", run.stderr);
+    assert!(run.stderr.lines().count() < 12, "{}", run.stderr);
+    // An include of its own file with a condition that ends it is fine.
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - include_tasks: r.yml\n    - debug: {msg: \"n={{ n }}\"}\n",
+    );
+    s.write(
+        "r.yml",
+        "- set_fact: {n: \"{{ (n | default(0)) | int + 1 }}\"}\n- include_tasks: r.yml\n  when: n | int < 60\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("\"msg\": \"n=60\""), "{}", run.stdout);
+}
+
+#[test]
 fn a_host_variable_referring_to_itself_through_hostvars_fails_the_task_not_the_run() {
     let s = one_host();
     s.write(

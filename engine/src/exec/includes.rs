@@ -17,6 +17,32 @@ use crate::output::Status;
 use crate::plan::Plan;
 use crate::template::{Layer, OMIT, Scope, is_template, python_repr, templar};
 
+/// How deep includes may nest (`include_tasks`/`include_role` inside included files): an
+/// include of its own file with no condition that ends it stops here with one error, where
+/// Ansible dies at about 250 with a Python `RecursionError` (exit 250).
+const MAX_INCLUDE_DEPTH: usize = 100;
+
+thread_local! {
+    /// The files included and being walked on this thread, outermost first.
+    static INCLUDING: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
+/// The end of an include chain that went too deep, for its error: the last files in order.
+fn include_chain(files: &[String], next: &str) -> String {
+    let shown = 6.min(files.len());
+    let mut chain: Vec<&str> = files[files.len() - shown..]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    chain.push(next);
+    let skipped = files.len() - shown;
+    let head = match skipped {
+        0 => String::new(),
+        n => format!("({n} more) -> "),
+    };
+    format!("{head}{}", chain.join(" -> "))
+}
+
 /// The include's name as Ansible shows it: `include_role : web` for an unnamed include_role,
 /// `include_tasks` (with its role's prefix) for an unnamed include_tasks.
 pub(super) fn include_name(include: &Include) -> String {
@@ -311,6 +337,17 @@ impl PlayRun<'_> {
             } else {
                 absolute(&path)
             };
+            let depth = INCLUDING.with(|s| s.borrow().len());
+            if depth >= MAX_INCLUDE_DEPTH {
+                let chain = INCLUDING.with(|s| include_chain(&s.borrow(), &shown));
+                let message = format!(
+                    "includes nested more than {MAX_INCLUDE_DEPTH} deep (an include of its own \
+                     file needs a condition that ends it): {chain}"
+                );
+                self.engine
+                    .abort_run(&message, Some(&include.location), 250);
+                return Vec::new();
+            }
             // A file or role that cannot be read fails the include: no `included:` line.
             let rendered;
             let include = match files {
@@ -346,9 +383,9 @@ impl PlayRun<'_> {
             for h in &hosts {
                 self.engine.count(h, |s| s.ok += 1);
             }
-            loaded.push((tasks, hosts, layers));
+            loaded.push((tasks, hosts, layers, shown));
         }
-        for (tasks, hosts, layers) in loaded {
+        for (tasks, hosts, layers, shown) in loaded {
             // A host that failed in an earlier file's tasks runs no later one.
             let hosts: Vec<String> = hosts
                 .into_iter()
@@ -358,7 +395,9 @@ impl PlayRun<'_> {
                 continue;
             }
             let plan = Plan::for_tasks(&tasks, &self.engine.opts.selection);
+            INCLUDING.with(|s| s.borrow_mut().push(shown));
             let ends = self.walk_linear(&plan, &hosts, &layers);
+            INCLUDING.with(|s| s.borrow_mut().pop());
             for (h, end) in ends {
                 let outcome = match end {
                     End::Done => StepOutcome::Ok,
