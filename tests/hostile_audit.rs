@@ -115,6 +115,59 @@ fn a_host_variable_referring_to_itself_through_hostvars_fails_the_task_not_the_r
     assert!(run.messages().contains(&"after".to_string()));
 }
 
+/// A play whose variables `v0`..`v{n}` are each defined by the next, `v{n}` being `last`.
+fn chained_variables(n: usize, last: &str) -> String {
+    let mut play = String::from("- hosts: all\n  gather_facts: no\n  vars:\n");
+    for i in 0..n {
+        play += &format!("    v{i}: \"{{{{ v{} }}}}\"\n", i + 1);
+    }
+    play += &format!("    v{n}: \"{last}\"\n  tasks:\n    - debug: {{msg: \"{{{{ v0 }}}}\"}}\n");
+    play
+}
+
+#[test]
+fn a_chain_of_a_thousand_variables_fails_the_task_and_a_cycle_fails_fast() {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1", "h2", "h3"]));
+    // 100 nested variables resolve, on the hosts' worker threads too.
+    s.write("site.yml", &chained_variables(100, "end"));
+    let run = s.settle(&["site.yml", "-i", "hosts", "-f", "3"]);
+    run.assert_code(0);
+    assert_eq!(
+        run.stdout.matches("\"msg\": \"end\"").count(),
+        3,
+        "{}",
+        run.stdout
+    );
+    // 1,000 are an error of each host's task, one line long, as Ansible's "maximum recursion
+    // depth exceeded" (it stops between 80 and 90).
+    s.write("site.yml", &chained_variables(1000, "end"));
+    let run = s.settle(&["site.yml", "-i", "hosts", "-f", "3"]);
+    assert_no_crash(&run);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    let fatal: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("fatal:"))
+        .collect();
+    assert_eq!(fatal.len(), 3, "{}", run.stdout);
+    for line in fatal {
+        assert!(line.contains("maximum recursion depth exceeded (variables nested more than 100 deep: v0 -> v1 -> v2 -> ... -> v98 -> v99 -> v100)"), "{line}");
+        assert!(line.len() < 400, "{line}");
+    }
+    // A cycle through 40 variables: each fails once (the time doubled with each before).
+    s.write("site.yml", &chained_variables(40, "{{ v0 }}"));
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    assert_eq!(run.code, 2, "{}\n{}", run.stdout, run.stderr);
+    assert!(
+        run.stdout.contains(
+            "(through 'v1' and 39 more): Recursive loop detected in template: v0 refers to itself"
+        ),
+        "{}",
+        run.stdout
+    );
+}
+
 #[test]
 fn a_loop_pause_that_is_no_time_is_an_error_naming_it() {
     for pause in ["-1", "1e300", ".inf"] {

@@ -54,6 +54,58 @@ impl TemplateError {
     }
 }
 
+/// How many variables one look-up may go through, each defined by the next: a longer chain is
+/// an error, not a stack overflow (Ansible stops between 80 and 90, at Python's recursion limit).
+const MAX_VARIABLE_DEPTH: usize = 100;
+
+/// The error of a variable whose template failed, naming it; through a chain of variables
+/// only the outermost few are named (the cause names the chain when it is too deep).
+fn rendering_variable(name: &str, inner: &str) -> String {
+    const PREFIX: &str = "while rendering variable '";
+    let mut rest = inner;
+    // The variables the error came through, and how many more a shortened message stood for.
+    let mut through = Vec::new();
+    let mut more = 0;
+    while let Some(after) = rest.strip_prefix(PREFIX)
+        && let Some((inner_name, tail)) = after.split_once('\'')
+    {
+        if let Some(cause) = tail.strip_prefix(": ") {
+            rest = cause;
+        } else if let Some(short) = tail.strip_prefix(" (through '")
+            && let Some((_, counted)) = short.split_once("' and ")
+            && let Some((n, cause)) = counted.split_once(" more): ")
+            && let Ok(n) = n.parse::<usize>()
+        {
+            more += n + 1;
+            rest = cause;
+        } else {
+            break;
+        }
+        through.push(inner_name);
+    }
+    match through.len() + more {
+        0..=3 => format!("{PREFIX}{name}': {inner}"),
+        n => format!(
+            "{PREFIX}{name}' (through '{}' and {} more): {rest}",
+            through[0],
+            n - 1
+        ),
+    }
+}
+
+/// A chain of variables too deep to follow, for its error: its first and last few names.
+fn variable_chain(names: &[String], next: &str) -> String {
+    let all: Vec<&str> = names.iter().map(String::as_str).chain([next]).collect();
+    match all.len() {
+        0..=8 => all.join(" -> "),
+        n => format!(
+            "{} -> ... -> {}",
+            all[..3].join(" -> "),
+            all[n - 3..].join(" -> ")
+        ),
+    }
+}
+
 thread_local! {
     /// The error of the first item of a lazy mapping or list that failed to render while a
     /// value was being turned into JSON ([`mj_to_json`]).
@@ -254,6 +306,10 @@ pub struct Scope {
     hostvars: Option<Arc<dyn HostVarsSource>>,
     cache: Mutex<HashMap<String, Mj>>,
     resolving: Mutex<Vec<String>>,
+    /// Variables whose templates failed, with their error (none: undefined), so that each
+    /// fails once: a cycle or chain of failing variables is else tried again at every level,
+    /// in time that doubles with each.
+    failed: Mutex<HashMap<String, Option<String>>>,
     inner_error: Mutex<Option<String>>,
     /// Whether this scope is a host's in `hostvars`, whose listing leaves `hostvars` out (as
     /// Ansible's does): else `{{ vars }}` would list hostvars inside hostvars without end.
@@ -279,6 +335,7 @@ impl Scope {
             hostvars,
             cache: Mutex::default(),
             resolving: Mutex::default(),
+            failed: Mutex::default(),
             inner_error: Mutex::default(),
             in_hostvars: std::sync::atomic::AtomicBool::new(false),
         })
@@ -375,6 +432,14 @@ impl Scope {
         if let Some(v) = self.cache.lock().unpoisoned().get(name) {
             return Some(Lazy::from_cache(v, self));
         }
+        if let Some(failure) = self.failed.lock().unpoisoned().get(name).cloned() {
+            let message = failure?;
+            let mut slot = self.inner_error.lock().unpoisoned();
+            if slot.is_none() {
+                *slot = Some(message.clone());
+            }
+            return Some(Mj::from(plain_error(message)));
+        }
         let (raw, data) = self.entry(name)?;
         let value = if !data && needs_render(&raw) {
             {
@@ -382,6 +447,15 @@ impl Scope {
                 if resolving.iter().any(|n| n == name) {
                     let message =
                         format!("Recursive loop detected in template: {name} refers to itself");
+                    *self.inner_error.lock().unpoisoned() = Some(message.clone());
+                    return Some(Mj::from(plain_error(message)));
+                }
+                if resolving.len() >= MAX_VARIABLE_DEPTH {
+                    let message = format!(
+                        "Recursive loop detected in template: maximum recursion depth exceeded \
+                         (variables nested more than {MAX_VARIABLE_DEPTH} deep: {})",
+                        variable_chain(&resolving, name)
+                    );
                     *self.inner_error.lock().unpoisoned() = Some(message.clone());
                     return Some(Mj::from(plain_error(message)));
                 }
@@ -395,7 +469,7 @@ impl Scope {
             match rendered {
                 Ok(v) => v,
                 Err(e) => {
-                    let message = format!("while rendering variable '{name}': {}", e.message);
+                    let message = rendering_variable(name, &e.message);
                     let mut slot = self.inner_error.lock().unpoisoned();
                     if slot.is_none() {
                         *slot = Some(message.clone());
@@ -404,7 +478,12 @@ impl Scope {
                     // `is defined` take it); any other error (a syntax error, a failed filter
                     // or lookup) is Ansible 2.19's captured-exception marker: an invalid value,
                     // which fails the template that looks the variable up, `is defined` too.
-                    if e.undefined_message().is_some() {
+                    let undefined = e.undefined_message().is_some();
+                    self.failed
+                        .lock()
+                        .unpoisoned()
+                        .insert(name.to_string(), (!undefined).then(|| message.clone()));
+                    if undefined {
                         return None;
                     }
                     return Some(Mj::from(plain_error(message)));
@@ -2448,6 +2527,66 @@ mod tests {
                 .unwrap_err()
                 .message
                 .contains("Recursive loop")
+        );
+    }
+
+    /// Variables each defined by the next: `n` links, the last one plain.
+    fn chain(n: usize, last: Value) -> Value {
+        let mut vars = serde_json::Map::new();
+        for i in 0..n {
+            vars.insert(format!("v{i}"), json!(format!("{{{{ v{} }}}}", i + 1)));
+        }
+        vars.insert(format!("v{n}"), last);
+        Value::Object(vars)
+    }
+
+    #[test]
+    fn long_chains_and_cycles_of_variables_fail_once_and_fast() {
+        // On a stack as large as the threads that run tasks have (a test's is 2 MiB).
+        std::thread::Builder::new()
+            .stack_size(8 << 20)
+            .spawn(long_chains_and_cycles)
+            .unwrap()
+            .join()
+            .unwrap();
+    }
+
+    fn long_chains_and_cycles() {
+        // A chain as deep as the limit resolves.
+        let s = scope(chain(MAX_VARIABLE_DEPTH, json!("end")));
+        assert_eq!(
+            templar().render(&json!("{{ v0 }}"), &s).unwrap(),
+            json!("end")
+        );
+        // One more is an error naming the chain's ends, not a stack overflow.
+        let s = scope(chain(MAX_VARIABLE_DEPTH + 1, json!("end")));
+        let err = templar()
+            .render(&json!("{{ v0 }}"), &s)
+            .unwrap_err()
+            .message;
+        assert!(err.contains("maximum recursion depth exceeded"), "{err}");
+        assert!(
+            err.contains("v0 -> v1 -> v2 -> ... -> v98 -> v99 -> v100"),
+            "{err}"
+        );
+        assert!(err.starts_with("while rendering variable 'v0' (through 'v1' and 98 more): "));
+        // A cycle of 40: each variable fails once (it took twice as long per variable before).
+        let s = scope(chain(40, json!("{{ v0 }}")));
+        let err = templar()
+            .render(&json!("{{ v0 }}"), &s)
+            .unwrap_err()
+            .message;
+        assert!(err.contains("Recursive loop detected in template: v0 refers to itself"));
+        assert!(err.len() < 200, "{err}");
+        // A short chain keeps every name.
+        let s = scope(chain(2, json!("{{ v0 }}")));
+        let err = templar()
+            .render(&json!("{{ v0 }}"), &s)
+            .unwrap_err()
+            .message;
+        assert!(
+            err.starts_with("while rendering variable 'v0': while rendering variable 'v1': "),
+            "{err}"
         );
     }
 

@@ -20,6 +20,9 @@ use crate::hosts::HostState;
 use crate::plan::{Edge, Plan, Step};
 use crate::template::{Layer, templar};
 
+/// The stack of a thread that runs hosts' tasks: as large as the main thread's.
+const WORKER_STACK: usize = 8 << 20;
+
 impl PlayRun<'_> {
     /// Walks a plan with a set of hosts; returns how each host ended.
     pub(super) fn walk(
@@ -259,18 +262,27 @@ impl PlayRun<'_> {
         let next = AtomicUsize::new(0);
         let results: Mutex<Vec<Option<StepOutcome>>> = Mutex::new(vec![None; hosts.len()]);
         let workers = self.engine.opts.forks.max(1).min(hosts.len());
+        let work = || {
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                if i >= hosts.len() || crate::interrupt::interrupted() {
+                    break;
+                }
+                let outcome = f(&hosts[i]);
+                results.lock().unpoisoned()[i] = Some(outcome);
+            }
+        };
         std::thread::scope(|s| {
             for _ in 0..workers {
-                s.spawn(|| {
-                    loop {
-                        let i = next.fetch_add(1, Ordering::SeqCst);
-                        if i >= hosts.len() || crate::interrupt::interrupted() {
-                            break;
-                        }
-                        let outcome = f(&hosts[i]);
-                        results.lock().unpoisoned()[i] = Some(outcome);
-                    }
-                });
+                // The main thread's stack size, not a spawned thread's 2 MiB: the nesting limits
+                // on includes and variables are sized for it. Untouched stack costs no memory.
+                let spawned = std::thread::Builder::new()
+                    .stack_size(WORKER_STACK)
+                    .spawn_scoped(s, work);
+                if spawned.is_err() {
+                    // No thread to be had: this one works through the hosts left.
+                    work();
+                }
             }
         });
         let results = results.into_inner().unpoisoned();
