@@ -85,6 +85,7 @@ mod stat;
 mod sysctl;
 mod system_facts;
 mod systemd;
+mod sysv_service;
 mod textedit;
 mod timezone;
 pub mod transfer;
@@ -434,6 +435,9 @@ pub(crate) fn run_without_lines(request: &Request) -> Outcome {
         "apt" => resource::run::<packages::Apt>(request),
         "package" => resource::run::<packages::Package>(request),
         "dnf" => resource::run::<dnf::Dnf>(request),
+        "service" if sysv_service::applies(&request.args) => {
+            resource::run::<sysv_service::SysvService>(request)
+        }
         "systemd" | "systemd_service" | "service" => resource::run::<systemd::Systemd>(request),
         "lineinfile" => resource::run::<textedit::LineInFile>(request),
         "blockinfile" => resource::run::<textedit::BlockInFile>(request),

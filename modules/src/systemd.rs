@@ -186,7 +186,7 @@ impl Resource for Systemd {
             .filter(|m| !matches!(*m, "auto" | "systemd"))
         {
             return Err(ModuleError::Args(format!(
-                "service: use={m} is not supported; settle manages systemd hosts"
+                "service: use={m} is not supported; settle manages systemd hosts and init scripts (use: sysvinit)"
             )));
         }
         if !matches!(self.scope.as_str(), "system" | "user" | "global") {
