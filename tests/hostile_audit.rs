@@ -5,13 +5,7 @@
 
 mod common;
 
-use common::{Run, Scratch, local_inventory};
-
-fn one_host() -> Scratch {
-    let s = Scratch::new();
-    s.write("hosts", &local_inventory(&["h1"]));
-    s
-}
+use common::{Run, Scratch, local_inventory, one_host};
 
 /// Neither a panic nor a stack overflow: the process ended on its own terms.
 fn assert_no_crash(run: &Run) {

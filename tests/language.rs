@@ -3,13 +3,7 @@
 
 mod common;
 
-use common::{Scratch, local_inventory};
-
-fn one_host() -> Scratch {
-    let s = Scratch::new();
-    s.write("hosts", &local_inventory(&["h1"]));
-    s
-}
+use common::{Scratch, local_inventory, one_host};
 
 #[test]
 fn recap_line_is_byte_for_byte_ansibles() {

@@ -59,7 +59,7 @@ pub(crate) static SERVICE_SPEC: ModuleSpec = ModuleSpec {
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
 #[serde(rename_all = "lowercase")]
-enum State {
+pub(crate) enum State {
     Started,
     Stopped,
     Restarted,

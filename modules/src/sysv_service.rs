@@ -12,6 +12,7 @@ use crate::ModuleError;
 use crate::args::optional_boolean;
 use crate::process::run;
 use crate::resource::{Plan, Resource};
+use crate::systemd::State;
 
 /// Whether this host is one for this module: systemd does not run it.
 pub(crate) fn applies(args: &Map<String, Value>) -> bool {
@@ -21,15 +22,6 @@ pub(crate) fn applies(args: &Map<String, Value>) -> bool {
         "auto" => !Path::new("/run/systemd/system").is_dir(),
         _ => false,
     }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum State {
-    Started,
-    Stopped,
-    Restarted,
-    Reloaded,
 }
 
 #[derive(Debug, Deserialize)]

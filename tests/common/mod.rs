@@ -227,6 +227,13 @@ impl Run {
 }
 
 /// An inventory of local-connection hosts, for testing the language without SSH.
+/// A scratch folder with an inventory (`hosts`) of one local-connection host, `h1`.
+pub fn one_host() -> Scratch {
+    let s = Scratch::new();
+    s.write("hosts", &local_inventory(&["h1"]));
+    s
+}
+
 pub fn local_inventory(hosts: &[&str]) -> String {
     let mut text = String::from("[all:vars]\nansible_connection=local\n\n[group]\n");
     for h in hosts {
