@@ -107,6 +107,28 @@ fn a_host_variable_referring_to_itself_through_hostvars_fails_the_task_not_the_r
     run.assert_code(0);
     assert_eq!(run.recap("h1")["ignored"], 1, "{}", run.stdout);
     assert!(run.messages().contains(&"after".to_string()));
+    // An inventory variable of each host: every look-up through `hostvars` is a new scope of
+    // the host, so only the depth across scopes stops it (it overflowed the stack).
+    s.write(
+        "hosts",
+        "[all]\nh1 me=\"{{ hostvars[inventory_hostname].me }}\"\nh2 me=\"{{ hostvars['h1'].me }}\"\n[all:vars]\nansible_connection=local\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "-f", "2"]);
+    assert_no_crash(&run);
+    run.assert_code(0);
+    for host in ["h1", "h2"] {
+        assert_eq!(run.recap(host)["ignored"], 1, "{}", run.stdout);
+    }
+    let fatal: Vec<&str> = run
+        .stdout
+        .lines()
+        .filter(|l| l.starts_with("fatal:"))
+        .collect();
+    assert_eq!(fatal.len(), 2, "{}", run.stdout);
+    for line in fatal {
+        assert!(line.contains("Recursive loop detected in template: maximum recursion depth exceeded (variables nested more than 100 deep: me -> me -> me -> ... -> me -> me -> me)"), "{line}");
+        assert!(line.len() < 500, "{line}");
+    }
 }
 
 /// A play whose variables `v0`..`v{n}` are each defined by the next, `v{n}` being `last`.

@@ -58,6 +58,11 @@ impl TemplateError {
 /// an error, not a stack overflow (Ansible stops between 80 and 90, at Python's recursion limit).
 const MAX_VARIABLE_DEPTH: usize = 100;
 
+thread_local! {
+    /// The variables being rendered on this thread, outermost first, whatever their scope.
+    static RESOLVING: std::cell::RefCell<Vec<String>> = const { std::cell::RefCell::new(Vec::new()) };
+}
+
 /// The error of a variable whose template failed, naming it; through a chain of variables
 /// only the outermost few are named (the cause names the chain when it is too deep).
 fn rendering_variable(name: &str, inner: &str) -> String {
@@ -450,11 +455,16 @@ impl Scope {
                     *self.inner_error.lock().unpoisoned() = Some(message.clone());
                     return Some(Mj::from(plain_error(message)));
                 }
-                if resolving.len() >= MAX_VARIABLE_DEPTH {
+                // Counted on the thread, across scopes: `hostvars[h].x` looks `x` up in a new
+                // scope of `h`, where this one's chain is not seen.
+                let chain = RESOLVING.with(|c| {
+                    let c = c.borrow();
+                    (c.len() >= MAX_VARIABLE_DEPTH).then(|| variable_chain(&c, name))
+                });
+                if let Some(chain) = chain {
                     let message = format!(
                         "Recursive loop detected in template: maximum recursion depth exceeded \
-                         (variables nested more than {MAX_VARIABLE_DEPTH} deep: {})",
-                        variable_chain(&resolving, name)
+                         (variables nested more than {MAX_VARIABLE_DEPTH} deep: {chain})"
                     );
                     *self.inner_error.lock().unpoisoned() = Some(message.clone());
                     return Some(Mj::from(plain_error(message)));
@@ -464,7 +474,9 @@ impl Scope {
             // An error left by an earlier, handled look-up (`x | default(…)`) is not this
             // render's: the render below must not report it as its own.
             self.take_inner_error();
+            RESOLVING.with(|c| c.borrow_mut().push(name.to_string()));
             let rendered = templar().render_lazily(&raw, self);
+            RESOLVING.with(|c| c.borrow_mut().pop());
             self.resolving.lock().unpoisoned().retain(|n| n != name);
             match rendered {
                 Ok(v) => v,
@@ -1027,8 +1039,13 @@ impl Templar {
             (kind, None) => kind.to_string(),
         };
         let shown: String = source.chars().take(120).collect();
-        TemplateError {
-            message: format!("{message} (in template {shown:?})"),
+        let origin = format!(" (in template {shown:?})");
+        // Through `hostvars` a template's error comes back through the same template again.
+        match message.ends_with(&origin) {
+            true => TemplateError { message },
+            false => TemplateError {
+                message: message + &origin,
+            },
         }
     }
 
