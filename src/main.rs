@@ -494,6 +494,9 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     }
     // --limit is checked (and `@file` read) before anything runs, as ansible-playbook does:
     // an invalid pattern, a missing file or no host left is an error (exit 1).
+    for term in (cli.limit.as_deref()).map_or(Vec::new(), |l| inventory.unmatched_terms(l)) {
+        eprintln!("[WARNING]: Could not match supplied host pattern, ignoring: {term}");
+    }
     let limit = (cli.limit.as_deref())
         .map(|limit| inventory.resolve_limit(limit))
         .transpose()

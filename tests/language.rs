@@ -6880,3 +6880,38 @@ fn filters_and_tests_given_none_answer_as_ansibles_python_does() {
         ],
     );
 }
+
+#[test]
+fn each_pattern_term_that_matches_nothing_is_warned_about_before_its_play() {
+    let s = Scratch::new();
+    s.write(
+        "hosts",
+        "[web]\nw1 ansible_connection=local\nw2 ansible_connection=local\n",
+    );
+    s.write(
+        "site.yml",
+        "- hosts: nope1,web\n  gather_facts: no\n  tasks: [{debug: {msg: a}}]\n- hosts: nope2\n  gather_facts: no\n  tasks: [{debug: {msg: b}}]\n",
+    );
+    // As ansible-playbook 2.19: one warning per term (not the whole pattern), for a play's
+    // pattern before its banner (compared by hand: the two streams are apart here), and for
+    // each `--limit` term before anything runs.
+    let run = s.settle(&["site.yml", "-i", "hosts", "-l", "w1,nope3,!nope4"]);
+    run.assert_code(0);
+    let warned: Vec<&str> = run
+        .stderr
+        .lines()
+        .filter_map(|l| {
+            l.strip_prefix("[WARNING]: Could not match supplied host pattern, ignoring: ")
+        })
+        .collect();
+    assert_eq!(
+        warned,
+        ["nope3", "nope4", "nope1", "nope2"],
+        "{}",
+        run.stderr
+    );
+    assert_eq!(run.messages(), ["a"]);
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &[]);
+    let both = format!("{}{}", run.stderr, run.stdout);
+    assert!(!both.contains("ignoring: nope1,web"), "{both}");
+}

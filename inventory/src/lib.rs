@@ -858,6 +858,11 @@ impl Inventory {
         pattern::resolve_limit(self, limit)
     }
 
+    /// The terms of a pattern or `--limit` that match no host, for Ansible's warning about each.
+    pub fn unmatched_terms(&self, limit: &str) -> Vec<String> {
+        pattern::unmatched_terms(self, limit)
+    }
+
     /// `ansible-inventory --list`: every group with its hosts and children, and `_meta.hostvars`.
     pub fn to_list_json(&self) -> Value {
         let mut out = Map::new();

@@ -68,6 +68,34 @@ pub(crate) fn resolve_limit(inventory: &Inventory, limit: &str) -> Result<String
     Ok(terms.join(","))
 }
 
+/// The terms of a pattern or a `--limit` (its `@file` lines too) that match no host, each as Ansible's
+/// "Could not match supplied host pattern, ignoring: X" warning names it (without `!`, `&`
+/// or a subscript).
+pub(crate) fn unmatched_terms(inventory: &Inventory, limit: &str) -> Vec<String> {
+    let mut terms = Vec::new();
+    for term in split(limit) {
+        match term.strip_prefix('@') {
+            Some(file) => terms.extend(
+                std::fs::read_to_string(file)
+                    .unwrap_or_default()
+                    .split('\n')
+                    .map(str::trim)
+                    .filter(|l| !l.is_empty())
+                    .map(str::to_string),
+            ),
+            None => terms.push(term),
+        }
+    }
+    terms
+        .iter()
+        .map(|t| t.trim_start_matches(['!', '&']))
+        .filter(|t| !t.is_empty() && !inventory.hosts.contains_key(*t))
+        .map(|t| split_subscript(t).0)
+        .filter(|expr| enumerate(inventory, expr).is_ok_and(|hosts| hosts.is_empty()))
+        .map(str::to_string)
+        .collect()
+}
+
 /// Ansible's `split_host_pattern`.
 fn split(pattern: &str) -> Vec<String> {
     let pieces: Vec<String> = if pattern.contains(',') {

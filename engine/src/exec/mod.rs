@@ -197,11 +197,13 @@ impl<'a> Engine<'a> {
                 .unwrap_or_else(|_| play.name.clone()),
             false => play.name.clone(),
         };
+        // The pattern's warnings come before the play's banner, as Ansible's.
+        let all_hosts = self.play_hosts(play);
         self.out.banner(&format!("PLAY [{name}]"));
         self.out.event(
             &json!({"event": "play_start", "play": name, "location": play.location.to_string()}),
         );
-        let all_hosts = match self.play_hosts(play) {
+        let all_hosts = match all_hosts {
             Ok(h) => h,
             Err(e) => {
                 self.out.error(&e);
@@ -347,9 +349,9 @@ impl<'a> Engine<'a> {
             other => value_text(&other),
         };
         let mut hosts = inventory.select(&pattern).map_err(|e| e.to_string())?;
-        if hosts.is_empty() {
+        for term in inventory.unmatched_terms(&pattern) {
             self.out.warning(&format!(
-                "Could not match supplied host pattern, ignoring: {pattern}"
+                "Could not match supplied host pattern, ignoring: {term}"
             ));
         }
         if let Some(limit) = &self.opts.limit {
