@@ -258,7 +258,7 @@ pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> 
 const MAX_NODES: usize = 4_000_000;
 
 fn syntax_error(text: &str, path: &Path, err: &serde_saphyr::Error) -> YamlError {
-    let (line, column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
+    let (mut line, mut column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
     let rendered = err.without_snippet().to_string();
     let first = rendered.lines().next().unwrap_or("invalid YAML").trim();
     let first = first.strip_prefix("error: ").unwrap_or(first);
@@ -282,14 +282,38 @@ fn syntax_error(text: &str, path: &Path, err: &serde_saphyr::Error) -> YamlError
         message.truncate(cut);
         message.push('…');
     }
-    let source_line = text.lines().nth(line.saturating_sub(1) as usize);
-    let tab_in_indent = source_line.is_some_and(|l| {
+    // A second document: said in words (serde-saphyr names its own functions), at its `---`.
+    if message.starts_with("multiple YAML documents detected") {
+        message = "the file holds more than one YAML document (a `---` line starts another); \
+                   it must be one"
+            .into();
+        let lines: Vec<&str> = text.lines().collect();
+        let before = (line as usize).min(lines.len());
+        if let Some(at) = lines[..before].iter().rposition(|l| l.starts_with("---")) {
+            (line, column) = (at as u64 + 1, 1);
+        }
+    }
+    // A tab in the indentation: pointed at where the tab is, not where the parser gave up
+    // (which may be the end of the line before).
+    let indent_tab = |number: u64| {
+        let l = text.lines().nth(number.saturating_sub(1) as usize)?;
         let indent: String = l.chars().take_while(|c| c.is_whitespace()).collect();
-        indent.contains('\t')
-    });
-    if message.contains("tab") || tab_in_indent {
+        indent
+            .find('\t')
+            .map(|at| indent[..at].chars().count() as u64 + 1)
+    };
+    let tab_at = match indent_tab(line) {
+        Some(at) => Some((line, at)),
+        None if message.contains("tab") => indent_tab(line + 1).map(|at| (line + 1, at)),
+        None => None,
+    };
+    if let Some(at) = tab_at {
+        message = "found a tab character; YAML indents with spaces, not tabs".into();
+        (line, column) = at;
+    } else if message.contains("tab") {
         message = format!("found a tab character; YAML indents with spaces, not tabs ({message})");
     }
+    let source_line = text.lines().nth(line.saturating_sub(1) as usize);
     let snippet = match source_line {
         Some(src) if line > 0 => {
             let caret = " ".repeat(column.saturating_sub(1) as usize);
@@ -519,10 +543,13 @@ fn duplicate_key(key: &str, path: &Path, line: u32, column: u32) -> Result<(), Y
             snippet: String::new(),
         }),
         _ => {
-            eprintln!(
-                "[WARNING]: {message}\nOrigin: {}:{line}:{column}",
-                path.display()
-            );
+            let at = Location {
+                file: Arc::from(path),
+                line,
+                column,
+            };
+            let origin = deprecation::source_excerpt(&at).join("\n");
+            eprintln!("[WARNING]: {message}\n{origin}\n\nUsing last defined value only.\n");
             Ok(())
         }
     }
@@ -852,8 +879,25 @@ mod tests {
         let err = parse_str("- hosts: all\n\ttasks: []\n", "site.yml")
             .unwrap_err()
             .to_string();
-        assert!(err.starts_with("site.yml:"), "{err}");
+        // At the tab itself, as Ansible's error points (line 2, column 1).
+        assert!(err.starts_with("site.yml:2:1: "), "{err}");
         assert!(err.contains("YAML indents with spaces, not tabs"), "{err}");
+        let err = parse_str("- hosts: all\n  tasks:\n  \t- ping:\n", "site.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("site.yml:3:3: "), "{err}");
+    }
+
+    #[test]
+    fn a_second_document_is_a_sentence_at_its_dashes() {
+        let err = parse_str("- hosts: all\n---\n- hosts: web\n", "site.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("site.yml:2:1: the file holds more than one YAML document"),
+            "{err}"
+        );
+        assert!(!err.contains("from_str"), "{err}");
     }
 
     #[test]
