@@ -6915,3 +6915,34 @@ fn each_pattern_term_that_matches_nothing_is_warned_about_before_its_play() {
     let both = format!("{}{}", run.stderr, run.stdout);
     assert!(!both.contains("ignoring: nope1,web"), "{both}");
 }
+
+#[test]
+fn a_result_shows_its_diff_key_only_from_vvv_on() {
+    let s = one_host();
+    let path = s.dir.path().join("f");
+    std::fs::write(&path, "").unwrap();
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: all\n  gather_facts: no\n  tasks:\n    - file: {{path: {}, mode: '0600'}}\n",
+            path.display()
+        ),
+    );
+    // As Ansible's `_dump_results`: `--diff` prints the diff; the result line leaves it out
+    // below -vvv.
+    let run = s.settle(&["site.yml", "-i", "hosts", "-v", "--diff"]);
+    run.assert_code(0);
+    let line = run
+        .stdout
+        .lines()
+        .find(|l| l.starts_with("changed: [h1] => {"))
+        .unwrap();
+    assert!(!line.contains("\"diff\""), "{line}");
+    assert!(run.stdout.contains("+++ after"), "{}", run.stdout);
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let run = s.settle(&["site.yml", "-i", "hosts", "-vvv", "--diff"]);
+    run.assert_code(0);
+    assert_eq!(run.counts("h1").1, 1, "{}", run.stdout);
+    assert!(run.stdout.contains("    \"diff\": {"), "{}", run.stdout);
+}

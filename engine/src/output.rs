@@ -294,8 +294,7 @@ impl Output {
         // Ansible's callback drops `failed` from a failure it already calls FAILED.
         let visible = || match result {
             Value::Object(map) => {
-                let mut map = map.clone();
-                map.retain(|k, _| !is_internal_key(k) && !NOTICES.contains(&k.as_str()));
+                let mut map = displayed(map, self.verbosity);
                 if status == Status::Failed {
                     map.remove("failed");
                 }
@@ -549,6 +548,21 @@ fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
 }
 
 /// What a result line shows after `=>` at this verbosity: debug's message, or (with -v) it all.
+/// A result's keys as the callback prints them: without settle's own notes (`_` keys) and the
+/// notices printed apart, and, as Ansible's `_dump_results`, without `diff` before -vvv (a diff
+/// is for `--diff` to show).
+fn displayed(
+    map: &serde_json::Map<String, Value>,
+    verbosity: u8,
+) -> serde_json::Map<String, Value> {
+    let mut shown = map.clone();
+    shown.retain(|k, _| !is_internal_key(k) && !NOTICES.contains(&k.as_str()));
+    if verbosity < 3 {
+        shown.remove("diff");
+    }
+    shown
+}
+
 fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> {
     let map = result.as_object()?;
     // Fact gathering's result is never shown (Ansible's `_ansible_verbose_override`).
@@ -564,8 +578,7 @@ fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> 
         return Some(Value::Object(shown.clone()));
     }
     if verbosity > 0 {
-        let mut all = map.clone();
-        all.retain(|k, _| !is_internal_key(k) && !NOTICES.contains(&k.as_str()));
+        let mut all = displayed(map, verbosity);
         if status == Status::Skipped {
             all.remove("skipped");
         }
