@@ -1986,6 +1986,7 @@ fn password(terms: &[Value], opts: &Map<String, Value>, ctx: &Ctx) -> Result<Vec
                 salt.as_deref(),
                 None,
                 None,
+                ident.as_deref(),
             )
             .map_err(|e| plugin(e.detail().unwrap_or("cannot hash the password").to_string()))?,
             None => plaintext,

@@ -1,5 +1,6 @@
-//! `password_hash`: SHA-512/SHA-256 crypt (`$6$`, `$5$`, Drepper's algorithm) and MD5 crypt
-//! (`$1$`), the strings `crypt(3)` and passlib write, with 5000 implicit rounds as Ansible asks.
+//! `password_hash`: SHA-512/SHA-256 crypt (`$6$`, `$5$`, Drepper's algorithm), MD5 crypt
+//! (`$1$`) and bcrypt (`$2b$`, through the `bcrypt` crate), the strings `crypt(3)` and passlib
+//! write, with 5000 implicit rounds for SHA crypt and a cost of 12 for bcrypt, as Ansible asks.
 
 use minijinja::Error;
 use sha2::Digest;
@@ -197,21 +198,72 @@ fn random_salt(size: usize) -> String {
         .collect()
 }
 
-/// Ansible's `password_hash(hashtype, salt, salt_size, rounds)`.
+/// bcrypt's own base64 alphabet (not crypt's `ITOA64`).
+const BCRYPT64: &[u8] = b"./ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789";
+
+/// bcrypt (`$2b$`, or the `ident` asked for): a salt of 22 characters of bcrypt's alphabet (its
+/// last one's unused bits cleared, as passlib and crypt(3) do), a cost of 4 to 31 (12 unless
+/// given).
+fn bcrypt_hash(
+    password: &str,
+    salt: Option<&str>,
+    rounds: Option<usize>,
+    ident: Option<&str>,
+) -> Result<String, Error> {
+    let version = match ident.unwrap_or("2b") {
+        "2a" => bcrypt::Version::TwoA,
+        "2x" => bcrypt::Version::TwoX,
+        "2y" => bcrypt::Version::TwoY,
+        "2b" => bcrypt::Version::TwoB,
+        other => return Err(err(format!("invalid ident for bcrypt: {other:?}"))),
+    };
+    let cost = rounds.unwrap_or(12);
+    if !(4..=31).contains(&cost) {
+        return Err(err("Could not hash the secret."));
+    }
+    let salt = match salt {
+        None => {
+            let mut rng = super::pyrandom::PyRandom::from_entropy();
+            std::array::from_fn(|_| rng.below(256) as u8)
+        }
+        Some(text) => {
+            let digits: Option<Vec<u32>> = text
+                .bytes()
+                .map(|b| BCRYPT64.iter().position(|c| *c == b).map(|p| p as u32))
+                .collect();
+            let digits = digits
+                .filter(|d| d.len() == 22)
+                .ok_or_else(|| err("invalid salt for bcrypt: 22 characters of [./A-Za-z0-9]"))?;
+            // 22 digits of 6 bits: 128 bits of salt and 4 unused.
+            let mut bits: u128 = 0;
+            for d in &digits[..21] {
+                bits = (bits << 6) | u128::from(*d);
+            }
+            bits = (bits << 2) | u128::from(digits[21] >> 4);
+            bits.to_be_bytes()
+        }
+    };
+    // The crate takes at most 72 bytes of the password, as bcrypt does (passlib truncates too).
+    let bytes = password.as_bytes();
+    let hashed = bcrypt::hash_with_salt(&bytes[..bytes.len().min(72)], cost as u32, salt)
+        .map_err(|e| err(format!("Could not hash the secret: {e}")))?;
+    Ok(hashed.format_for_version(version))
+}
+
+/// Ansible's `password_hash(hashtype, salt, salt_size, rounds, ident)`.
 pub(crate) fn password_hash(
     password: &str,
     hashtype: &str,
     salt: Option<&str>,
     salt_size: Option<usize>,
     rounds: Option<usize>,
+    ident: Option<&str>,
 ) -> Result<String, Error> {
     let algo = match hashtype {
         "sha512" | "sha512_crypt" => "6",
         "sha256" | "sha256_crypt" => "5",
         "md5" | "md5_crypt" => "1",
-        "blowfish" | "bcrypt" => {
-            return Err(err("password_hash: bcrypt is not supported by settle"));
-        }
+        "blowfish" | "bcrypt" => return bcrypt_hash(password, salt, rounds, ident),
         other => {
             return Err(err(format!(
                 "{other} is not in the list of supported passlib algorithms: md5, blowfish, sha256, sha512"
@@ -259,7 +311,7 @@ mod unit {
 
     #[test]
     fn rounds_out_of_range_are_refused() {
-        let e = password_hash("hey", "sha512", None, None, Some(1)).unwrap_err();
+        let e = password_hash("hey", "sha512", None, None, Some(1), None).unwrap_err();
         assert!(e.to_string().contains("Could not hash the secret"), "{e}");
     }
 
@@ -267,33 +319,61 @@ mod unit {
     fn matches_crypt3() {
         // python3 -c 'import crypt; print(crypt.crypt("hey", "$6$saltsalt$"))'
         assert_eq!(
-            password_hash("hey", "sha512", Some("saltsalt"), None, None).unwrap(),
+            password_hash("hey", "sha512", Some("saltsalt"), None, None, None).unwrap(),
             "$6$saltsalt$WniIeM9CZWOsKgrF0UewkHh3c5iDe8wsfY2yDky8YhCJikf7lVRPJBMkvYGEl6Ud1MgbVt7NuMctpBFA5RTcD0"
         );
         assert_eq!(
-            password_hash("hey", "sha256", Some("saltsalt"), None, None).unwrap(),
+            password_hash("hey", "sha256", Some("saltsalt"), None, None, None).unwrap(),
             SHA256
         );
         assert_eq!(
-            password_hash("hey", "md5", Some("saltsalt"), None, None).unwrap(),
+            password_hash("hey", "md5", Some("saltsalt"), None, None, None).unwrap(),
             MD5
         );
         assert_eq!(
-            password_hash("hey", "sha512", Some("saltsalt"), None, Some(10000)).unwrap(),
+            password_hash("hey", "sha512", Some("saltsalt"), None, Some(10000), None).unwrap(),
             SHA512_R
         );
         assert_eq!(
-            password_hash("what in the WORLD is up?", "sha512", None, None, None)
+            password_hash("what in the WORLD is up?", "sha512", None, None, None, None)
                 .unwrap()
                 .len(),
             106
         );
         assert!(
-            password_hash("hey", "msdcc", None, None, None)
+            password_hash("hey", "msdcc", None, None, None, None)
                 .unwrap_err()
                 .to_string()
                 .contains("msdcc is not in the list of supported passlib algorithms")
         );
+    }
+
+    #[test]
+    fn bcrypt_matches_crypt3() {
+        // python3 -c 'import crypt; print(crypt.crypt("secret", "$2b$12$abcdefghijklmnopqrstuu"))'
+        let hash = |salt, rounds, ident| {
+            password_hash("secret", "bcrypt", Some(salt), None, rounds, ident).unwrap()
+        };
+        assert_eq!(
+            hash("abcdefghijklmnopqrstuu", None, None),
+            "$2b$12$abcdefghijklmnopqrstuuT1Iwu6o8Wx7BoOyIMHfgVJq6JO/IJhW"
+        );
+        // The salt's unused bits are cleared ('v' reads as 'u'), as crypt(3) and passlib do.
+        assert_eq!(
+            hash("abcdefghijklmnopqrstuv", Some(4), None),
+            "$2b$04$abcdefghijklmnopqrstuu2r9OfJnfCsdneAXAGHnS4UpFFP8WIrW"
+        );
+        assert_eq!(
+            hash("abcdefghijklmnopqrstuu", Some(5), Some("2a")),
+            "$2a$05$abcdefghijklmnopqrstuuOQiyCxlgf/oeuTqixKmWdcYUh4Hjl0a"
+        );
+        let random = password_hash("secret", "blowfish", None, None, Some(4), None).unwrap();
+        assert!(
+            random.starts_with("$2b$04$") && random.len() == 60,
+            "{random}"
+        );
+        assert!(password_hash("secret", "bcrypt", Some("short"), None, None, None).is_err());
+        assert!(password_hash("secret", "bcrypt", None, None, Some(3), None).is_err());
     }
 
     const SHA256: &str = "$5$saltsalt$OGlTw4JnmSjnIpltqLLdk2dbmwFhvwA4yiQKXsxzmeB";

@@ -576,13 +576,14 @@ pub(super) fn register(env: &mut Environment<'static>) {
                 ),
                 None => None,
             };
-            let _: Option<Value> = kw.get("ident")?;
+            let ident = kw.get::<Option<Value>>("ident")?.filter(|i| !i.is_none());
             super::crypt::password_hash(
                 &text_of(&password),
                 &hashtype,
                 salt.map(|s| text_of(&s)).as_deref(),
                 salt_size,
                 rounds,
+                ident.map(|i| text_of(&i)).as_deref(),
             )
         },
     );
