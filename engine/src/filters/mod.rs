@@ -18,6 +18,7 @@
 
 pub(crate) mod crypt;
 pub(crate) mod data;
+mod jinja_builtins;
 mod paths;
 pub(crate) mod percent;
 
@@ -433,6 +434,7 @@ pub(crate) fn register(env: &mut Environment<'static>) {
     vault::register(env);
     percent::register(env);
     protomatter::register(env);
+    jinja_builtins::register(env);
 }
 
 #[cfg(test)]
