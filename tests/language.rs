@@ -6946,3 +6946,53 @@ fn a_result_shows_its_diff_key_only_from_vvv_on() {
     assert_eq!(run.counts("h1").1, 1, "{}", run.stdout);
     assert!(run.stdout.contains("    \"diff\": {"), "{}", run.stdout);
 }
+
+#[test]
+fn the_to_datetime_examples_of_ansibles_documentation_give_ansibles_numbers() {
+    // ansible-doc -t filter to_datetime: the difference of two dates, in seconds and days; the
+    // values below are what ansible-playbook 2.19 printed for this playbook.
+    let s = one_host();
+    s.write(
+        "site.yml",
+        r#"- hosts: all
+  gather_facts: no
+  vars:
+    date1: '2022-11-15T03:23:13.6869568Z'
+    date2: '2021-12-15T16:06:24.400087Z'
+    date1_short: '{{ date1|regex_replace("([^.]+)(\.\d{6})(\d*)(.+)", "\1\2\4") }}'
+    iso8601format: '%Y-%m-%dT%H:%M:%S.%fZ'
+    date_diff_isoed: '{{ (date1_short|to_datetime(iso8601format) - date2|to_datetime(iso8601format)).total_seconds() }}'
+    delta: '{{ ("2016-08-14 20:00:12" | to_datetime) - ("2015-12-25" | to_datetime("%Y-%m-%d")) }}'
+  tasks:
+    - debug:
+        msg:
+          - '{{ (("2016-08-14 20:00:12" | to_datetime) - ("2015-12-25" | to_datetime("%Y-%m-%d"))).total_seconds() }}'
+          - '{{ (("2016-08-14 20:00:12" | to_datetime) - ("2016-08-14 18:00:00" | to_datetime)).seconds }}'
+          - '{{ (("2016-08-14 20:00:12" | to_datetime) - ("2015-12-25" | to_datetime("%Y-%m-%d"))).days }}'
+          - '{{ date_diff_isoed }}'
+          - 'x {{ ("2015-12-25" | to_datetime("%Y-%m-%d")) - ("2016-08-14 20:00:12" | to_datetime) }}'
+          - '{{ "2016-08-14 20:00:12" | to_datetime }}'
+          - '{{ 0.00001 }}'
+    - debug:
+        var: delta
+      ignore_errors: true
+"#,
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        run.stdout.contains(
+            "        20203212.0,\n        7212,\n        233,\n        28898209.286869,\n        \
+             \"x -234 days, 3:59:48\",\n        \"2016-08-14T20:00:12\",\n        1e-05\n"
+        ),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout
+            .contains("Type 'timedelta' is unsupported for variable storage."),
+        "{}",
+        run.stdout
+    );
+    assert_eq!(run.counts("h1").5, 1, "{}", run.stdout);
+}

@@ -14,6 +14,10 @@
 //! subscripts right before `| default`, `| d`, `is defined` or `is undefined`, are rewritten
 //! into a call of [`CHAIN`], which walks the chain and gives undefined at the first missing
 //! step. Text outside `{{ }}`/`{% %}`, string literals and `{% raw %}` sections are left alone.
+//!
+//! **Date arithmetic.** Where an expression makes dates (`to_datetime`, `now()`), each binary
+//! `-` becomes a call of [`MINUS`] with its two operands, so that two datetimes subtract to a
+//! timedelta as in Python; minijinja's `-` knows only numbers.
 
 use std::borrow::Cow;
 
@@ -53,6 +57,178 @@ pub(crate) fn invalid_error(value: Value) -> minijinja::Error {
         .unwrap_or_else(|| {
             minijinja::Error::new(minijinja::ErrorKind::InvalidOperation, "invalid value")
         })
+}
+
+/// The function a binary `-` is rewritten to where dates are made ([`date_minus`]).
+pub const MINUS: &str = "__settle_minus";
+
+/// Whether an expression may make dates, so that its `-` is worth rewriting.
+fn makes_dates(expr: &str) -> bool {
+    expr.contains('-') && (expr.contains("to_datetime") || expr.contains("now("))
+}
+
+/// Every binary `-` of an expression that makes dates, rewritten to `MINUS((a), (b))` with
+/// the operands Jinja would give it: `+`, `-` and everything looser (comparisons, `and`,
+/// `not`, `if`, commas, brackets) end an operand; filters, calls, `~`, `*`, `/`, `%` are
+/// inside it. `a - b - c` becomes `MINUS((MINUS((a), (b))), (c))`.
+fn date_minus(expr: &str) -> Cow<'_, str> {
+    if !makes_dates(expr) {
+        return Cow::Borrowed(expr);
+    }
+    let mut out = expr.to_string();
+    let mut from = 0;
+    // Each rewrite removes one `-` and adds none, so this ends.
+    while let Some(at) = next_minus(&out, from) {
+        from = at + 1;
+        if !binary_before(&out, at) {
+            continue;
+        }
+        let start = minus_left_start(&out, at);
+        let end = minus_right_end(&out, at + 1);
+        let (left, right) = (out[start..at].trim(), out[at + 1..end].trim());
+        if left.is_empty() || right.is_empty() {
+            continue;
+        }
+        let call = format!("{MINUS}(({left}), ({right}))");
+        out.replace_range(start..end, &call);
+        // Operands may hold a `-` of their own (inside brackets): scan them too.
+        from = start + MINUS.len();
+    }
+    Cow::Owned(out)
+}
+
+/// The next `-` at or after `from` outside string literals.
+fn next_minus(text: &str, from: usize) -> Option<usize> {
+    let bytes = text.as_bytes();
+    let mut i = from;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                i = string_end(bytes, i);
+                continue;
+            }
+            b'-' => return Some(i),
+            _ => i += 1,
+        }
+    }
+    None
+}
+
+/// Whether the `-` at `at` has an operand before it (binary), rather than an operator, an
+/// opening bracket, a keyword or nothing (unary, or a `{{-` trim mark); the `-` of `1e-5` is
+/// part of the number.
+fn binary_before(text: &str, at: usize) -> bool {
+    let before = text[..at].trim_end();
+    let Some(&last) = before.as_bytes().last() else {
+        return false;
+    };
+    if matches!(last, b')' | b']' | b'}' | b'\'' | b'"') {
+        return true;
+    }
+    if !is_ident(last) {
+        return false;
+    }
+    let word_start = before
+        .bytes()
+        .rposition(|c| !(is_ident(c) || c == b'.'))
+        .map_or(0, |p| p + 1);
+    !exponent_sign(text, at) && !KEYWORDS.contains(&&before[word_start..])
+}
+
+/// Whether the sign at `at` is a number's exponent (`1e-5`, `2.5E+3`).
+fn exponent_sign(text: &str, at: usize) -> bool {
+    let before = &text[..at];
+    let start = before
+        .bytes()
+        .rposition(|c| !(is_ident(c) || c == b'.'))
+        .map_or(0, |p| p + 1);
+    let word = &before[start..];
+    word.as_bytes().first().is_some_and(u8::is_ascii_digit) && word.ends_with(['e', 'E'])
+}
+
+/// The words that end an operand of `-` (they bind looser).
+const LOOSER_WORDS: &[&str] = &["and", "or", "not", "in", "is", "if", "else"];
+
+/// Where the left operand of the `-` at `at` starts.
+fn minus_left_start(text: &str, at: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut depth = 0usize;
+    let mut i = at;
+    while i > 0 {
+        let c = bytes[i - 1];
+        match c {
+            b'\'' | b'"' => {
+                i -= 1;
+                while i > 0 && bytes[i - 1] != c {
+                    i -= 1;
+                }
+                i = i.saturating_sub(1);
+                continue;
+            }
+            b')' | b']' | b'}' => depth += 1,
+            b'(' | b'[' | b'{' if depth == 0 => return i,
+            b'(' | b'[' | b'{' => depth -= 1,
+            // A sign is part of the operand (`-a - b` is `(-a) - b`); a binary `+`/`-` ends it.
+            b'+' | b'-' if depth == 0 && !exponent_sign(text, i - 1) => {
+                return if binary_before(text, i - 1) { i } else { i - 1 };
+            }
+            b',' | b'=' | b'!' | b'<' | b'>' | b':' if depth == 0 => return i,
+            c if depth == 0 && is_ident(c) => {
+                let word_start = text[..i]
+                    .bytes()
+                    .rposition(|b| !is_ident(b))
+                    .map_or(0, |p| p + 1);
+                let word = &text[word_start..i];
+                let attribute = text[..word_start].ends_with('.');
+                if !attribute && LOOSER_WORDS.contains(&word) {
+                    return i;
+                }
+                i = word_start;
+                continue;
+            }
+            _ => {}
+        }
+        i -= 1;
+    }
+    0
+}
+
+/// Where the right operand of a `-` whose text starts at `from` ends.
+fn minus_right_end(text: &str, from: usize) -> usize {
+    let bytes = text.as_bytes();
+    let mut i = from;
+    // A sign of the operand itself.
+    while i < bytes.len() && (bytes[i].is_ascii_whitespace() || matches!(bytes[i], b'-' | b'+')) {
+        i += 1;
+    }
+    while i < bytes.len() {
+        match bytes[i] {
+            b'\'' | b'"' => {
+                i = string_end(bytes, i);
+                continue;
+            }
+            b'(' => i = group_end(bytes, i, b'(', b')'),
+            b'[' => i = group_end(bytes, i, b'[', b']'),
+            b'{' => i = group_end(bytes, i, b'{', b'}'),
+            b'+' | b'-' if exponent_sign(text, i) => i += 1,
+            b')' | b']' | b'}' | b'+' | b'-' | b',' | b'=' | b'!' | b'<' | b'>' | b':' => {
+                return i;
+            }
+            c if is_ident_start(c) && (i == 0 || !is_ident(bytes[i - 1])) => {
+                let mut j = i;
+                while j < bytes.len() && is_ident(bytes[j]) {
+                    j += 1;
+                }
+                let attribute = text[..i].trim_end().ends_with('.');
+                if !attribute && LOOSER_WORDS.contains(&&text[i..j]) {
+                    return i;
+                }
+                i = j;
+            }
+            _ => i += 1,
+        }
+    }
+    bytes.len().min(i)
 }
 
 /// The function a lookup's templated string argument is wrapped in.
@@ -333,6 +509,10 @@ fn rewritten(expr: &str) -> Cow<'_, str> {
         Cow::Borrowed(expr) => template_lookup_args(expr),
         Cow::Owned(expr) => Cow::Owned(template_lookup_args(&expr).into_owned()),
     };
+    let expr = match makes_dates(&expr) {
+        true => Cow::Owned(date_minus(&expr).into_owned()),
+        false => expr,
+    };
     if !may_chain(&expr) {
         return expr;
     }
@@ -382,7 +562,8 @@ fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
     let lookups = may_template_lookup_args(source);
     let plus = source.contains('+');
     let dump = source.contains(DUMP_OBJECT_FILTER);
-    if !chain && !escape && !lookups && !plus && !dump {
+    let dates = makes_dates(source);
+    if !chain && !escape && !lookups && !plus && !dump && !dates {
         return Cow::Borrowed(source);
     }
     let mut out = String::with_capacity(source.len() + 32);
@@ -408,6 +589,10 @@ fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
             let inner = match unary_plus(&captured) {
                 Cow::Borrowed(inner) => template_lookup_args(inner),
                 Cow::Owned(inner) => Cow::Owned(template_lookup_args(&inner).into_owned()),
+            };
+            let inner = match dates {
+                true => Cow::Owned(date_minus(&inner).into_owned()),
+                false => inner,
             };
             let mut inner = if chain {
                 rewrite(&inner)

@@ -861,6 +861,7 @@ impl Templar {
         env.add_function(crate::jinja_source::CHAIN, crate::jinja_source::chain);
         env.add_function(crate::jinja_source::LOOKUP_TEMPLATE, lookup_template);
         env.add_function(crate::jinja_source::DUMP_OBJECT, dump_object);
+        env.add_function(crate::jinja_source::MINUS, crate::filters::time::subtract);
         // Where the source could not be rewritten (`map('ansible._protomatter.dump_object')`),
         // values without errors pass through as in Ansible.
         env.add_filter("ansible._protomatter.dump_object", |v: Mj| v);
@@ -1995,6 +1996,9 @@ const WHOLE: &str = "__settle_whole";
 /// list built around an undefined variable): Ansible 2.19 fails then, naming the variable,
 /// and the error raised here, inside the template, lets minijinja name it.
 fn whole(value: Mj) -> Result<Mj, minijinja::Error> {
+    if let Some(stored) = crate::filters::time::stored(&value) {
+        return stored;
+    }
     reject_inner_undefined(&value)?;
     if let Some(message) = crate::vaulted::undecryptable_in(&value) {
         return Err(plain_error(message));
@@ -2332,14 +2336,10 @@ pub fn python_repr(value: &Mj, top: bool) -> String {
         ValueKind::Bool => if value.is_true() { "True" } else { "False" }.into(),
         ValueKind::String if top => value.as_str().unwrap_or("").to_string(),
         ValueKind::String => python_str(value.as_str().unwrap_or("")),
-        ValueKind::Number => {
-            let text = value.to_string();
-            if value.as_i64().is_none() && !text.contains(['.', 'e', 'n', 'i']) {
-                format!("{text}.0")
-            } else {
-                text
-            }
-        }
+        ValueKind::Number => match value.is_integer() {
+            true => value.to_string(),
+            false => crate::filters::python_float_repr(f64::try_from(value.clone()).unwrap_or(0.0)),
+        },
         ValueKind::Seq | ValueKind::Iterable => {
             let items: Vec<String> = value
                 .try_iter()
@@ -2451,6 +2451,82 @@ mod tests {
                 .render(&json!("{{ port | string }}\n"), &s)
                 .unwrap(),
             json!("80\n")
+        );
+    }
+
+    #[test]
+    fn datetimes_subtract_to_timedeltas_as_in_python() {
+        // As Ansible's documentation counts the days between two dates.
+        let s = scope(json!({"n": 2}));
+        let r = |t: &str| match templar().render(&json!(t), &s) {
+            Ok(v) => v,
+            Err(e) => json!(e.message),
+        };
+        let dates =
+            "(('2016-08-14 20:00:12' | to_datetime) - ('2015-12-25' | to_datetime('%Y-%m-%d')))";
+        assert_eq!(
+            r(&format!("{{{{ {dates}.total_seconds() }}}}")),
+            json!(20203212.0)
+        );
+        assert_eq!(
+            r(&format!("{{{{ {dates}.days }}}} {{{{ {dates} }}}}")),
+            json!("233 233 days, 20:00:12")
+        );
+        assert_eq!(
+            r(
+                "x {{ '2015-12-25' | to_datetime('%Y-%m-%d') - '2016-08-14 20:00:12' | to_datetime }}"
+            ),
+            json!("x -234 days, 3:59:48")
+        );
+        assert_eq!(
+            r(
+                "{{ ('2016-08-14 20:00:12.5' | to_datetime('%Y-%m-%d %H:%M:%S.%f') \
+               - '2016-08-14 20:00:12' | to_datetime).total_seconds() }}"
+            ),
+            json!(0.5)
+        );
+        // Left to right, with numbers, signs and exponents on the way; datetime − timedelta.
+        let a = "'2016-08-14 20:00:12' | to_datetime";
+        let b = "'2016-08-14 20:00:10' | to_datetime";
+        assert_eq!(
+            r(&format!("{{{{ ({a} - {b}).seconds - 1 - n }}}}")),
+            json!(-1)
+        );
+        assert_eq!(
+            r(&format!("{{{{ -1 - -2 - 1e-1 + 0 * ({a} - {b}).days }}}}")),
+            json!(0.9)
+        );
+        assert_eq!(
+            r(&format!("{{{{ {a} - ({a} - {b}) }}}}")),
+            json!("2016-08-14T20:00:10")
+        );
+        assert_eq!(
+            r(&format!(
+                "{{{{ ({a} - {b}) > ({a} - {a}) and ({b} - {a}).days == -1 }}}}"
+            )),
+            json!(true)
+        );
+        assert_eq!(
+            r("{{ (now() - '2020-01-01' | to_datetime('%Y-%m-%d')).days > 1000 }}"),
+            json!(true)
+        );
+        // A whole value: a datetime is kept as its ISO form, a timedelta refused, as 2.19.
+        assert_eq!(r(&format!("{{{{ {a} }}}}")), json!("2016-08-14T20:00:12"));
+        let refused = r(&format!("{{{{ {a} - {b} }}}}"));
+        assert!(
+            refused
+                .as_str()
+                .unwrap()
+                .starts_with("Type 'timedelta' is unsupported for variable storage."),
+            "{refused}"
+        );
+        let mixed = r(&format!("{{{{ ({a}) - 3 }}}}"));
+        assert!(
+            mixed
+                .as_str()
+                .unwrap()
+                .starts_with("unsupported operand type(s) for -: 'datetime.datetime' and 'int'"),
+            "{mixed}"
         );
     }
 

@@ -23,7 +23,7 @@
 pub mod deprecation;
 mod pyjson;
 
-pub use pyjson::{py_json, py_json_with, python_type, write_json_string};
+pub use pyjson::{py_json, py_json_with, python_float_repr, python_type, write_json_string};
 
 use std::fmt;
 use std::path::{Path, PathBuf};
