@@ -6996,3 +6996,53 @@ fn the_to_datetime_examples_of_ansibles_documentation_give_ansibles_numbers() {
     );
     assert_eq!(run.counts("h1").5, 1, "{}", run.stdout);
 }
+
+#[test]
+fn a_touch_diff_shows_the_state_found_the_mode_and_the_times_as_ansible() {
+    // ansible-playbook 2.19 --diff for file state=touch: the state it found and `touch`, the
+    // mode a new file was made with, atime and mtime as numbers; an unchanged touch registers
+    // the states alone.
+    let s = one_host();
+    std::fs::write(s.path("old"), "").unwrap();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - file: {path: '@@/new', state: touch, mode: '0600'}\n    - file: {path: '@@/old', state: touch, modification_time: '202001011200.00'}\n    - file: {path: '@@/old', state: touch, modification_time: preserve, access_time: preserve}\n      register: r\n    - debug: {var: r.diff}\n",
+    );
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts", "--diff"], &[("TZ", "UTC")]);
+    run.assert_code(0);
+    let out = &run.stdout;
+    let new = out.split("TASK [file]").nth(1).unwrap();
+    for line in [
+        "-    \"mode\": \"0644\",",
+        "+    \"mode\": \"0600\",",
+        "-    \"state\": \"absent\"",
+        "+    \"state\": \"touch\"",
+    ] {
+        assert!(new.contains(line), "{line} in {new}");
+    }
+    let number = |text: &str, key: &str| {
+        text.lines()
+            .filter(|l| l.contains(&format!("\"{key}\": ")))
+            .all(|l| {
+                l.trim_end_matches(',')
+                    .rsplit(' ')
+                    .next()
+                    .unwrap()
+                    .parse::<f64>()
+                    .is_ok()
+            })
+    };
+    assert!(number(new, "atime") && number(new, "mtime"), "{new}");
+    let old = out.split("TASK [file]").nth(2).unwrap();
+    assert!(old.contains("+    \"mtime\": 1577880000.0,"), "{old}");
+    assert!(
+        old.contains("-    \"state\": \"file\"\n+    \"state\": \"touch\""),
+        "{old}"
+    );
+    assert!(
+        out.contains("\"after\": {\n            \"path\": ")
+            && out.contains("\"state\": \"touch\"\n        },\n        \"before\": {"),
+        "{out}"
+    );
+    assert_eq!(run.counts("h1").1, 2, "{out}");
+}

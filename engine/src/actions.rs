@@ -2314,7 +2314,7 @@ fn call(ctx: &ActionContext, mut request: Request) -> Result<ActionResult, Strin
             if ctx.diff
                 && request.ansible_module.is_none()
                 && !result.contains_key("diff")
-                && let Some(diff) = result_diff(module, &result, &outcome.plan)
+                && let Some(diff) = result_diff(module, &result, &outcome.plan, &request)
             {
                 result.insert("diff".into(), diff);
             }
@@ -2531,7 +2531,15 @@ pub(crate) fn job_status(ctx: &ActionContext, jid: &str, mode: &str, dir: &str) 
 /// content (`PATH (content)`) and then the changed attributes (`PATH (file attributes)`);
 /// `copy`/`template` their content under the plain path, or, when only attributes changed,
 /// what the `file` module they call returns; others their content under the plain path.
-fn result_diff(module: &str, result: &Map<String, Value>, plan: &Plan) -> Option<Value> {
+/// `file state=touch` shows the state it found (`absent`, `file`…) and `touch`, with every
+/// changed attribute and the times as numbers, even for a file it creates; in check mode it
+/// shows nothing for a file it would create, as Ansible's `execute_touch` returns early.
+fn result_diff(
+    module: &str,
+    result: &Map<String, Value>,
+    plan: &Plan,
+    request: &Request,
+) -> Option<Value> {
     let path = result
         .get("path")
         .or_else(|| result.get("dest"))
@@ -2546,15 +2554,34 @@ fn result_diff(module: &str, result: &Map<String, Value>, plan: &Plan) -> Option
         .changes
         .iter()
         .any(|c| c.field == "state" && c.before.as_deref() == Some("absent"));
-    let shown = |field: &str| field != "content" && (!appears || field == "state");
+    let touch =
+        module == "file" && request.args.get("state").and_then(Value::as_str) == Some("touch");
+    if touch && appears && request.check_mode {
+        return None;
+    }
+    let shown = |field: &str| field != "content" && (touch || !appears || field == "state");
+    // Times are numbers, as `os.stat` gives them.
+    let value = |field: &str, text: &String| match field {
+        "atime" | "mtime" => text
+            .parse::<f64>()
+            .ok()
+            .and_then(|t| serde_json::Number::from_f64(t).map(Value::Number))
+            .unwrap_or_else(|| text.clone().into()),
+        _ => text.clone().into(),
+    };
     for change in plan.changes.iter().filter(|c| shown(&c.field)) {
         let field = change.field.as_str();
         if let Some(b) = &change.before {
-            before.insert(field.into(), b.clone().into());
+            before.insert(field.into(), value(field, b));
         }
         if let Some(a) = &change.after {
-            after.insert(field.into(), a.clone().into());
+            after.insert(field.into(), value(field, a));
         }
+    }
+    if touch && !after.contains_key("state") {
+        let found = result.get("state").map(value_text).unwrap_or_default();
+        before.insert("state".into(), found.into());
+        after.insert("state".into(), "touch".into());
     }
     let with_path = |mut map: Map<String, Value>| {
         map.insert("path".into(), path.clone().into());

@@ -594,9 +594,17 @@ impl File {
         };
         let (want_m, want_a) = (want(mtime, before_m), want(atime, before_a));
         self.times = Some((want_a, want_m));
-        if meta.is_none() {
-            return Ok(());
-        }
+        // A file touched into being was made now, then given its times (Ansible's diff shows
+        // both); other new paths show their state alone.
+        let (before_m, before_a, want_m, want_a) = match meta {
+            Some(_) => (before_m, before_a, want_m, want_a),
+            None if touch => {
+                let later = now_seconds();
+                let at = |s: Stamp, want: f64| if s == Stamp::Now { later } else { want };
+                (Some(now), Some(now), at(mtime, want_m), at(atime, want_a))
+            }
+            None => return Ok(()),
+        };
         let show = |v: Option<f64>| v.map(|t| t.to_string());
         if before_m != Some(want_m) || mtime == Stamp::Now {
             plan.change("mtime", show(before_m), Some(want_m.to_string()));
@@ -692,6 +700,19 @@ impl File {
                     fsutil::default_file_mode(),
                     &mut plan,
                 )?;
+                // A new file is made with the umask's mode first (Ansible's diff shows it as
+                // the mode before), and keeps it when that is the mode asked for.
+                if meta.is_none() {
+                    let made = format!("{:04o}", fsutil::default_file_mode());
+                    plan.changes.retain(|c| {
+                        !(c.field == "mode"
+                            && c.before.is_none()
+                            && c.after.as_ref() == Some(&made))
+                    });
+                    for change in plan.changes.iter_mut().filter(|c| c.field == "mode") {
+                        change.before.get_or_insert(made.clone());
+                    }
+                }
             }
             State::Link => {
                 // No src: an existing link keeps (and, with follow, is described by) its target.
