@@ -7046,3 +7046,85 @@ fn a_touch_diff_shows_the_state_found_the_mode_and_the_times_as_ansible() {
     );
     assert_eq!(run.counts("h1").1, 2, "{out}");
 }
+
+#[test]
+fn conditions_and_play_hosts_fail_and_warn_in_ansible_2_19s_words_at_their_own_place() {
+    // Each block as ansible-playbook 2.19 printed it for this playbook (paths aside).
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - debug: msg=\"{{ play_hosts }}\"\n    - debug: msg=x\n      when: \"'a'\"\n    - debug: msg=x\n      when: nope\n      ignore_errors: true\n",
+    );
+    let root = s.path("site.yml").display().to_string();
+    let env = [
+        ("ANSIBLE_DEPRECATION_WARNINGS", "1"),
+        ("ANSIBLE_NOCOLOR", "1"),
+    ];
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &env);
+    run.assert_code(2);
+    let deprecation = format!(
+        "[DEPRECATION WARNING]: The `play_hosts` magic variable is deprecated. This feature will be removed from ansible-core version 2.23.
+Origin: {root}:4:14
+
+2   gather_facts: false
+3   tasks:
+4     - debug: msg=\"{{{{ play_hosts }}}}\"
+               ^ column 14
+
+Use `ansible_play_batch` instead.
+"
+    );
+    assert!(run.stderr.contains(&deprecation), "{}", run.stderr);
+    let broken = format!(
+        "Conditional result (True) was derived from value of type 'str' at '{root}:6:13'. Conditionals must have a boolean result."
+    );
+    let block = format!(
+        "[ERROR]: Task failed: {broken}
+
+Task failed.
+Origin: {root}:5:7
+
+3   tasks:
+4     - debug: msg=\"{{{{ play_hosts }}}}\"
+5     - debug: msg=x
+        ^ column 7
+
+<<< caused by >>>
+
+{broken}
+Origin: {root}:6:13
+
+4     - debug: msg=\"{{{{ play_hosts }}}}\"
+5     - debug: msg=x
+6       when: \"'a'\"
+              ^ column 13
+
+Broken conditionals can be temporarily allowed with the `ALLOW_BROKEN_CONDITIONALS` configuration option.
+
+fatal: [h1]: FAILED!"
+    );
+    assert!(run.stdout.contains(&block), "{}", run.stdout);
+    // Let through, the broken conditional is a deprecation at the same place.
+    let env = [("ANSIBLE_ALLOW_BROKEN_CONDITIONALS", "1"), env[0], env[1]];
+    let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &env);
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains(&format!(
+            "[DEPRECATION WARNING]: {broken} This feature will be removed from ansible-core version 2.23.\nOrigin: {root}:6:13\n"
+        )) && run.stderr.contains(
+            "\n\nBroken conditionals are currently allowed because the `ALLOW_BROKEN_CONDITIONALS` configuration option is enabled.\n"
+        ),
+        "{}",
+        run.stderr
+    );
+    // Any other error is one while evaluating the conditional, shown where the `when` is.
+    assert!(
+        run.stdout.contains(&format!(
+            "[ERROR]: Task failed: Error while evaluating conditional: 'nope' is undefined\n\nTask failed.\nOrigin: {root}:7:7\n"
+        )) && run.stdout.contains(&format!(
+            "<<< caused by >>>\n\nError while evaluating conditional: 'nope' is undefined\nOrigin: {root}:8:13\n"
+        )),
+        "{}",
+        run.stdout
+    );
+}

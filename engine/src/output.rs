@@ -419,6 +419,39 @@ impl Output {
         }
     }
 
+    /// Ansible 2.19's error block for a task failed by something written apart from it (a
+    /// `when`): the message, the task's place, then the cause with its own place and a hint.
+    pub fn task_error_caused(
+        &self,
+        msg: &str,
+        task: &settle_yaml::Location,
+        cause: Option<&settle_yaml::Location>,
+        help: Option<&str>,
+    ) {
+        if self.minimal.is_some() {
+            return;
+        }
+        let mut lines = vec![
+            self.paint(BRIGHT_RED, &format!("[ERROR]: Task failed: {msg}")),
+            String::new(),
+            "Task failed.".to_string(),
+        ];
+        lines.extend(source_excerpt(task));
+        lines.extend([String::new(), "<<< caused by >>>".into(), String::new()]);
+        lines.push(msg.to_string());
+        if let Some(at) = cause {
+            lines.extend(source_excerpt(at));
+        }
+        if let Some(help) = help {
+            lines.extend([String::new(), help.to_string()]);
+        }
+        lines.push(String::new());
+        let text = lines.join("\n");
+        if self.errored.lock().unpoisoned().insert(text.clone()) {
+            self.print(&text);
+        }
+    }
+
     /// `PLAY RECAP`, one line per host, then a blank line, exactly as Ansible prints it.
     pub fn recap(&self, stats: &Stats) {
         if self.minimal.is_some() {

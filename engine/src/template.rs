@@ -663,6 +663,31 @@ pub fn needs_render(value: &Value) -> bool {
 
 /// `ALLOW_BROKEN_CONDITIONALS` (`ANSIBLE_ALLOW_BROKEN_CONDITIONALS`, default false): a
 /// condition whose result is not a boolean counts by its truthiness instead of failing.
+/// Ansible 2.19's deprecation of a magic variable a template names (`play_hosts`), at the
+/// place the template was written.
+fn deprecated_variables(source: &str) {
+    if source.contains("play_hosts") {
+        settle_yaml::deprecation::deprecated_variables_in(
+            source,
+            crate::exec::current_task_location().as_ref(),
+        );
+    }
+}
+
+/// How Ansible 2.19's message for a condition whose result is not a boolean begins.
+pub const BROKEN_CONDITIONAL: &str = "Conditional result";
+
+thread_local! {
+    /// The message of the last condition whose result was not a boolean and was let through
+    /// by `ALLOW_BROKEN_CONDITIONALS`, for the caller that knows where it was written.
+    static ALLOWED_BROKEN: std::cell::RefCell<Option<String>> = const { std::cell::RefCell::new(None) };
+}
+
+/// [`ALLOWED_BROKEN`]'s message, once.
+pub fn take_allowed_broken_conditional() -> Option<String> {
+    ALLOWED_BROKEN.with(|b| b.borrow_mut().take())
+}
+
 pub fn allow_broken_conditionals() -> bool {
     env_flag("ANSIBLE_ALLOW_BROKEN_CONDITIONALS")
 }
@@ -1168,6 +1193,7 @@ impl Templar {
 
     fn render_string(&self, s: &str, scope: &Arc<Scope>) -> Result<Value, TemplateError> {
         refuse_repeated_keyword(s, false)?;
+        deprecated_variables(s);
         // `{{ expr }}` alone keeps the expression's type. Whether the text between the outer
         // braces is one expression is the parser's call: `{{ a | combine({'b': {'c': 1}}) }}`
         // is one, `{{ a }} {{ b }}` is not.
@@ -1490,16 +1516,21 @@ impl Templar {
             };
         match result.kind() {
             ValueKind::Bool => Ok(result.is_true()),
-            // ANSIBLE_ALLOW_BROKEN_CONDITIONALS: Ansible before 2.19 took any truthy value.
-            _ if allow_broken_conditionals() => Ok(result.is_true()),
-            _ => Err(TemplateError {
-                message: format!(
-                    "Conditional result ({}) was derived from value of type '{}' at '<unknown>'. \
+            // ANSIBLE_ALLOW_BROKEN_CONDITIONALS: Ansible before 2.19 took any truthy value,
+            // and 2.19 says it is deprecated.
+            _ => {
+                let message = format!(
+                    "{BROKEN_CONDITIONAL} ({}) was derived from value of type '{}' at '<unknown>'. \
                      Conditionals must have a boolean result.",
                     if result.is_true() { "True" } else { "False" },
                     python_type(&result)
-                ),
-            }),
+                );
+                if !allow_broken_conditionals() {
+                    return Err(TemplateError { message });
+                }
+                ALLOWED_BROKEN.with(|b| *b.borrow_mut() = Some(message));
+                Ok(result.is_true())
+            }
         }
     }
 
@@ -1510,6 +1541,7 @@ impl Templar {
         source: &str,
     ) -> Result<Mj, TemplateError> {
         refuse_repeated_keyword(expr, true)?;
+        deprecated_variables(expr);
         let compiled = self
             .env
             .compile_expression_owned(crate::jinja_source::expression(expr).into_owned())

@@ -7,7 +7,7 @@ use std::collections::HashSet;
 use std::io::{IsTerminal, Write};
 use std::sync::{Mutex, OnceLock};
 
-use crate::Location;
+use crate::{Kind, Location, Node};
 
 /// Whether deprecation warnings are shown: `ANSIBLE_DEPRECATION_WARNINGS` (the configuration
 /// file's `deprecation_warnings` is handed on as it), on unless a false word.
@@ -177,4 +177,97 @@ pub fn source_excerpt(at: &Location) -> Vec<String> {
         at.column
     ));
     lines
+}
+
+/// Magic variables Ansible 2.19 deprecates, with what to use instead.
+pub const DEPRECATED_VARIABLES: &[(&str, &str)] =
+    &[("play_hosts", "Use `ansible_play_batch` instead.")];
+
+/// Each text of a file that names a deprecated variable, and where it is.
+type Named = Mutex<Vec<(String, Location)>>;
+
+fn named() -> &'static Named {
+    static NAMED: OnceLock<Named> = OnceLock::new();
+    NAMED.get_or_init(Default::default)
+}
+
+/// Whether `text` names `name` as a variable: not as part of a longer name
+/// (`ansible_play_hosts`) or as an attribute.
+pub fn names_variable(text: &str, name: &str) -> bool {
+    text.match_indices(name).any(|(at, _)| {
+        let before = text[..at].chars().next_back();
+        let after = text[at + name.len()..].chars().next();
+        !before.is_some_and(|c| c.is_alphanumeric() || c == '_' || c == '.')
+            && !after.is_some_and(|c| c.is_alphanumeric() || c == '_')
+    })
+}
+
+/// Notes the strings of a parsed file that name a deprecated variable, for the `Origin:` of
+/// the deprecation when one is rendered (cheap: most files name none).
+pub(crate) fn note_deprecated_names(text: &str, node: &Node, path: &std::path::Path) {
+    if !DEPRECATED_VARIABLES
+        .iter()
+        .any(|(name, _)| text.contains(name))
+    {
+        return;
+    }
+    let file: std::sync::Arc<std::path::Path> = std::path::absolute(path)
+        .unwrap_or_else(|_| path.to_path_buf())
+        .into();
+    fn walk(
+        node: &Node,
+        file: &std::sync::Arc<std::path::Path>,
+        out: &mut Vec<(String, Location)>,
+    ) {
+        match &node.kind {
+            Kind::Str(s)
+                if DEPRECATED_VARIABLES
+                    .iter()
+                    .any(|(n, _)| names_variable(s, n)) =>
+            {
+                out.push((s.clone(), Location::new(file, node)));
+            }
+            Kind::Seq(items) => items.iter().for_each(|n| walk(n, file, out)),
+            Kind::Map(map) => map.values().for_each(|n| walk(n, file, out)),
+            _ => {}
+        }
+    }
+    if let Ok(mut named) = named().lock() {
+        walk(node, &file, &mut named);
+    }
+}
+
+/// Ansible 2.19's deprecation of each deprecated variable a template (`source`) names, at the
+/// place its text was written: of the places whose text holds it, the first at or after
+/// `near` (the task) in its file, else the first.
+pub fn deprecated_variables_in(source: &str, near: Option<&Location>) {
+    for (name, help) in DEPRECATED_VARIABLES {
+        if !source.contains(name) || !names_variable(source, name) {
+            continue;
+        }
+        let origin = named().lock().ok().and_then(|named| {
+            let places: Vec<&Location> = named
+                .iter()
+                .filter(|(text, _)| text.contains(source.trim()))
+                .map(|(_, at)| at)
+                .collect();
+            let near_file = near.map(|n| std::path::absolute(&*n.file).unwrap_or_default());
+            let after = |at: &&&Location| {
+                near.is_some_and(|n| near_file.as_deref() == Some(&*at.file) && at.line >= n.line)
+            };
+            places
+                .iter()
+                .filter(after)
+                .min_by_key(|at| at.line)
+                .or(places.first())
+                .map(|at| (**at).clone())
+        });
+        deprecated(
+            &format!("The `{name}` magic variable is deprecated."),
+            "2.23",
+            origin.as_ref(),
+            Some(help),
+            None,
+        );
+    }
 }

@@ -230,7 +230,9 @@ pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> 
         text,
         options.clone(),
     ) {
-        Ok(spanned) => convert(spanned, text, path),
+        Ok(spanned) => convert(spanned, text, path).inspect(|node| {
+            deprecation::note_deprecated_names(text, node, path);
+        }),
         // `!!binary` that is not text (an image): Python loads bytes, which settle has not;
         // the value is kept as its base64 text, so the file loads as it does in Ansible.
         Err(err)

@@ -228,7 +228,7 @@ impl PlayRun<'_> {
             };
             let item_scope = base.with_layer(Arc::new(layer));
             let mut r = match self.false_condition(&task.keywords.when, &item_scope) {
-                Err(e) => ItemResult::failed(format!("the conditional check failed: {e}")),
+                Err(e) => ItemResult::failed(e.worded()),
                 Ok(Some(cond)) => ItemResult {
                     result: json!({"changed": false, "skipped": true, "skip_reason": "Conditional result was False", "false_condition": cond})
                         .as_object().cloned().unwrap_or_default(),

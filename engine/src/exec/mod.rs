@@ -21,6 +21,7 @@ mod results;
 mod scope;
 mod strategy;
 mod task;
+pub(crate) use task::current_task_location;
 
 use std::collections::{HashMap, HashSet};
 use std::io::BufRead;

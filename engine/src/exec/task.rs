@@ -44,6 +44,38 @@ impl PlayRun<'_> {
         )
     }
 
+    /// A task whose `when` could not be evaluated: Ansible 2.19's error block with the
+    /// condition's own place as the cause.
+    fn fail_on_condition(
+        &self,
+        host: &str,
+        task: &Task,
+        state: &HostState,
+        error: ConditionError,
+        (no_log, ignore_errors): (bool, bool),
+        timing: (bool, Instant),
+    ) -> StepOutcome {
+        let msg = error.worded();
+        let help = msg
+            .starts_with(crate::template::BROKEN_CONDITIONAL)
+            .then_some(
+                "Broken conditionals can be temporarily allowed with the \
+             `ALLOW_BROKEN_CONDITIONALS` configuration option.",
+            );
+        match no_log {
+            true => self
+                .engine
+                .out
+                .task_error("", CENSORED, Some(&task.location)),
+            false => {
+                self.engine
+                    .out
+                    .task_error_caused(&msg, &task.location, error.origin.as_ref(), help)
+            }
+        }
+        self.failed_early(host, task, state, msg, no_log, ignore_errors, timing)
+    }
+
     /// A task that failed before its module ran (a template in `loop` or `when`).
     #[allow(clippy::too_many_arguments)]
     pub(super) fn fail_early(
@@ -61,6 +93,21 @@ impl PlayRun<'_> {
             if no_log { CENSORED } else { &msg },
             Some(&task.location),
         );
+        self.failed_early(host, task, state, msg, no_log, ignore_errors, timing)
+    }
+
+    /// The failed result of a task that failed before its module ran, its error shown.
+    #[allow(clippy::too_many_arguments)]
+    fn failed_early(
+        &self,
+        host: &str,
+        task: &Task,
+        state: &HostState,
+        msg: String,
+        no_log: bool,
+        ignore_errors: bool,
+        timing: (bool, Instant),
+    ) -> StepOutcome {
         let msg = format!(
             "{msg} (task {:?} at {})",
             task.display_name(),
@@ -190,7 +237,16 @@ impl PlayRun<'_> {
         let (result, plan, unreachable) = match items {
             None => {
                 match self.false_condition(&task.keywords.when, &scope) {
-                    Err(e) => return fail(format!("the conditional check failed: {e}")),
+                    Err(e) => {
+                        return self.fail_on_condition(
+                            host,
+                            task,
+                            &state,
+                            e,
+                            (no_log, ignore_errors),
+                            (handler, started),
+                        );
+                    }
                     Ok(Some(cond)) => {
                         self.skip(
                             host,
@@ -312,7 +368,7 @@ impl PlayRun<'_> {
         &self,
         conditions: &[Value],
         scope: &Arc<Scope>,
-    ) -> Result<Option<Value>, String> {
+    ) -> Result<Option<Value>, ConditionError> {
         for condition in conditions {
             if !condition_holds("when", condition, scope)? {
                 return Ok(Some(condition.clone()));
@@ -959,6 +1015,11 @@ thread_local! {
         const { std::cell::RefCell::new(None) };
 }
 
+/// Where the task this thread runs now was written, for a deprecation found while rendering.
+pub(crate) fn current_task_location() -> Option<settle_playbooks::Location> {
+    CURRENT_TASK.with(|t| t.borrow().clone())
+}
+
 /// One condition, with Ansible 2.19's deprecation of a `{{ }}` template that gives a value
 /// rather than an expression, pointing at where the condition was written.
 fn conditions_hold_as(
@@ -974,10 +1035,73 @@ fn conditions_hold_as(
     Ok(true)
 }
 
-fn condition_holds(keyword: &str, condition: &Value, scope: &Arc<Scope>) -> Result<bool, String> {
-    let (holds, wrapped) = templar()
-        .condition_noting(condition, scope)
-        .map_err(|e| e.message)?;
+/// A condition that could not be evaluated: the template's message (a broken conditional's
+/// naming where the condition was written) and that place, as Ansible 2.19 shows them.
+pub(super) struct ConditionError {
+    pub message: String,
+    pub origin: Option<settle_playbooks::Location>,
+}
+
+impl ConditionError {
+    /// As a failed `when` words it: a broken conditional as it is, any other error as an
+    /// error while evaluating the conditional.
+    pub(super) fn worded(&self) -> String {
+        match self
+            .message
+            .starts_with(crate::template::BROKEN_CONDITIONAL)
+        {
+            true => self.message.clone(),
+            false => format!("Error while evaluating conditional: {}", self.message),
+        }
+    }
+}
+
+impl From<ConditionError> for String {
+    fn from(e: ConditionError) -> String {
+        e.message
+    }
+}
+
+fn condition_holds(
+    keyword: &str,
+    condition: &Value,
+    scope: &Arc<Scope>,
+) -> Result<bool, ConditionError> {
+    let origin = || match condition {
+        Value::String(text) => CURRENT_TASK
+            .with(|t| settle_playbooks::condition_origin(keyword, text, t.borrow().as_ref())),
+        _ => None,
+    };
+    // `path:line:column` where Ansible's message says `at '<unknown>'` without a place.
+    let placed = |message: String, origin: Option<&settle_playbooks::Location>| match origin {
+        Some(at) => {
+            let file = std::path::absolute(&*at.file).unwrap_or_else(|_| at.file.to_path_buf());
+            let place = format!("at '{}:{}:{}'", file.display(), at.line, at.column);
+            message.replacen("at '<unknown>'", &place, 1)
+        }
+        None => message,
+    };
+    let (holds, wrapped) = match templar().condition_noting(condition, scope) {
+        Ok(noted) => noted,
+        Err(e) => {
+            let origin = origin();
+            let message = placed(e.message, origin.as_ref());
+            return Err(ConditionError { message, origin });
+        }
+    };
+    if let Some(broken) = crate::template::take_allowed_broken_conditional() {
+        let origin = origin();
+        settle_yaml::deprecation::deprecated(
+            &placed(broken, origin.as_ref()),
+            "2.23",
+            origin.as_ref(),
+            Some(
+                "Broken conditionals are currently allowed because the \
+                 `ALLOW_BROKEN_CONDITIONALS` configuration option is enabled.",
+            ),
+            None,
+        );
+    }
     if wrapped && let Value::String(text) = condition {
         let origin = CURRENT_TASK
             .with(|t| settle_playbooks::condition_origin(keyword, text, t.borrow().as_ref()));
