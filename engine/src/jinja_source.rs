@@ -146,18 +146,54 @@ fn exponent_sign(text: &str, at: usize) -> bool {
     word.as_bytes().first().is_some_and(u8::is_ascii_digit) && word.ends_with(['e', 'E'])
 }
 
-/// The words that end an operand of `-` (they bind looser).
+/// The words that end an operand (they bind looser than arithmetic and filters).
 const LOOSER_WORDS: &[&str] = &["and", "or", "not", "in", "is", "if", "else"];
 
 /// Where the left operand of the `-` at `at` starts.
 fn minus_left_start(text: &str, at: usize) -> usize {
+    walk_back(text, at, |i, c| match c {
+        // A sign is part of the operand (`-a - b` is `(-a) - b`); a binary `+`/`-` ends it.
+        b'+' | b'-' if !exponent_sign(text, i - 1) => {
+            Back::Stop(if binary_before(text, i - 1) { i } else { i - 1 })
+        }
+        b',' | b'=' | b'!' | b'<' | b'>' | b':' => Back::Stop(i),
+        c if is_ident(c) => {
+            let word_start = text[..i]
+                .bytes()
+                .rposition(|b| !is_ident(b))
+                .map_or(0, |p| p + 1);
+            let attribute = text[..word_start].ends_with('.');
+            match !attribute && LOOSER_WORDS.contains(&&text[word_start..i]) {
+                true => Back::Stop(i),
+                false => Back::Jump(word_start),
+            }
+        }
+        _ => Back::On,
+    })
+}
+
+/// What [`walk_back`] does at a byte outside brackets and string literals.
+enum Back {
+    /// The operand starts here.
+    Stop(usize),
+    /// Go on from here (past a word).
+    Jump(usize),
+    /// Go on with the byte before.
+    On,
+}
+
+/// Walks back from `end` to where the operand that ends there starts: past string literals
+/// and bracketed groups, to just after an unmatched opening bracket, or where `step` (given
+/// the index just past a byte outside brackets, and the byte) stops it.
+fn walk_back(text: &str, end: usize, step: impl Fn(usize, u8) -> Back) -> usize {
     let bytes = text.as_bytes();
     let mut depth = 0usize;
-    let mut i = at;
+    let mut i = end;
     while i > 0 {
         let c = bytes[i - 1];
         match c {
             b'\'' | b'"' => {
+                // Back to the quote that opens the literal.
                 i -= 1;
                 while i > 0 && bytes[i - 1] != c {
                     i -= 1;
@@ -168,24 +204,14 @@ fn minus_left_start(text: &str, at: usize) -> usize {
             b')' | b']' | b'}' => depth += 1,
             b'(' | b'[' | b'{' if depth == 0 => return i,
             b'(' | b'[' | b'{' => depth -= 1,
-            // A sign is part of the operand (`-a - b` is `(-a) - b`); a binary `+`/`-` ends it.
-            b'+' | b'-' if depth == 0 && !exponent_sign(text, i - 1) => {
-                return if binary_before(text, i - 1) { i } else { i - 1 };
-            }
-            b',' | b'=' | b'!' | b'<' | b'>' | b':' if depth == 0 => return i,
-            c if depth == 0 && is_ident(c) => {
-                let word_start = text[..i]
-                    .bytes()
-                    .rposition(|b| !is_ident(b))
-                    .map_or(0, |p| p + 1);
-                let word = &text[word_start..i];
-                let attribute = text[..word_start].ends_with('.');
-                if !attribute && LOOSER_WORDS.contains(&word) {
-                    return i;
+            _ if depth == 0 => match step(i, c) {
+                Back::Stop(at) => return at,
+                Back::Jump(to) => {
+                    i = to;
+                    continue;
                 }
-                i = word_start;
-                continue;
-            }
+                Back::On => {}
+            },
             _ => {}
         }
         i -= 1;
@@ -1201,44 +1227,23 @@ fn dump_object_operands(expr: &str, escape: bool) -> Cow<'_, str> {
 
 /// Where the operand of the filter whose `|` is at `end` starts.
 fn operand_start(text: &str, end: usize) -> usize {
-    let bytes = text.as_bytes();
-    let mut depth = 0usize;
-    let mut i = end;
-    while i > 0 {
-        let c = bytes[i - 1];
-        match c {
-            b'\'' | b'"' => {
-                // Back to the quote that opens the literal.
-                i -= 1;
-                while i > 0 && bytes[i - 1] != c {
-                    i -= 1;
-                }
-                i = i.saturating_sub(1);
-                continue;
-            }
-            b')' | b']' | b'}' => depth += 1,
-            b'(' | b'[' | b'{' if depth == 0 => return i,
-            b'(' | b'[' | b'{' => depth -= 1,
-            b',' | b'~' | b'+' | b'-' | b'*' | b'/' | b'%' | b'=' | b'!' | b'<' | b'>' | b':'
-                if depth == 0 =>
-            {
-                return i;
-            }
-            c if depth == 0 && c.is_ascii_whitespace() => {
-                let word_start = text[..i - 1]
-                    .trim_end()
-                    .rfind(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
-                    .map_or(0, |p| p + 1);
-                let word = text[word_start..i - 1].trim_end();
-                if ["and", "or", "not", "in", "is", "if", "else"].contains(&word) {
-                    return i;
-                }
-            }
-            _ => {}
+    walk_back(text, end, |i, c| match c {
+        b',' | b'~' | b'+' | b'-' | b'*' | b'/' | b'%' | b'=' | b'!' | b'<' | b'>' | b':' => {
+            Back::Stop(i)
         }
-        i -= 1;
-    }
-    0
+        c if c.is_ascii_whitespace() => {
+            let word_start = text[..i - 1]
+                .trim_end()
+                .rfind(|ch: char| !(ch.is_ascii_alphanumeric() || ch == '_'))
+                .map_or(0, |p| p + 1);
+            let word = text[word_start..i - 1].trim_end();
+            match LOOSER_WORDS.contains(&word) {
+                true => Back::Stop(i),
+                false => Back::On,
+            }
+        }
+        _ => Back::On,
+    })
 }
 
 #[cfg(test)]

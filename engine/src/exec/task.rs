@@ -44,70 +44,39 @@ impl PlayRun<'_> {
         )
     }
 
-    /// A task whose `when` could not be evaluated: Ansible 2.19's error block with the
-    /// condition's own place as the cause.
-    fn fail_on_condition(
-        &self,
-        host: &str,
-        task: &Task,
-        state: &HostState,
-        error: ConditionError,
-        (no_log, ignore_errors): (bool, bool),
-        timing: (bool, Instant),
-    ) -> StepOutcome {
-        let msg = error.worded();
-        let help = msg
-            .starts_with(crate::template::BROKEN_CONDITIONAL)
-            .then_some(
-                "Broken conditionals can be temporarily allowed with the \
-             `ALLOW_BROKEN_CONDITIONALS` configuration option.",
-            );
-        match no_log {
-            true => self
-                .engine
-                .out
-                .task_error("", CENSORED, Some(&task.location)),
-            false => {
-                self.engine
-                    .out
-                    .task_error_caused(&msg, &task.location, error.origin.as_ref(), help)
-            }
-        }
-        self.failed_early(host, task, state, msg, no_log, ignore_errors, timing)
-    }
-
-    /// A task that failed before its module ran (a template in `loop` or `when`).
+    /// A task that failed before its module ran (a template in `loop` or `when`), its error
+    /// shown: a `when` that could not be evaluated in Ansible 2.19's block with the condition's
+    /// own place as the cause.
     #[allow(clippy::too_many_arguments)]
     pub(super) fn fail_early(
         &self,
         host: &str,
         task: &Task,
         state: &HostState,
-        msg: String,
+        failure: impl Into<EarlyFailure>,
         no_log: bool,
         ignore_errors: bool,
         timing: (bool, Instant),
     ) -> StepOutcome {
-        self.engine.out.task_error(
-            "",
-            if no_log { CENSORED } else { &msg },
-            Some(&task.location),
-        );
-        self.failed_early(host, task, state, msg, no_log, ignore_errors, timing)
-    }
-
-    /// The failed result of a task that failed before its module ran, its error shown.
-    #[allow(clippy::too_many_arguments)]
-    fn failed_early(
-        &self,
-        host: &str,
-        task: &Task,
-        state: &HostState,
-        msg: String,
-        no_log: bool,
-        ignore_errors: bool,
-        timing: (bool, Instant),
-    ) -> StepOutcome {
+        let out = &self.engine.out;
+        let failure = failure.into();
+        let msg = match &failure {
+            EarlyFailure::Text(msg) => msg.clone(),
+            EarlyFailure::Condition(error) => error.worded(),
+        };
+        match failure {
+            _ if no_log => out.task_error("", CENSORED, Some(&task.location)),
+            EarlyFailure::Text(_) => out.task_error("", &msg, Some(&task.location)),
+            EarlyFailure::Condition(error) => {
+                let help = msg
+                    .starts_with(crate::template::BROKEN_CONDITIONAL)
+                    .then_some(
+                        "Broken conditionals can be temporarily allowed with the \
+                     `ALLOW_BROKEN_CONDITIONALS` configuration option.",
+                    );
+                out.task_error_caused(&msg, &task.location, error.origin.as_ref(), help);
+            }
+        }
         let msg = format!(
             "{msg} (task {:?} at {})",
             task.display_name(),
@@ -238,12 +207,13 @@ impl PlayRun<'_> {
             None => {
                 match self.false_condition(&task.keywords.when, &scope) {
                     Err(e) => {
-                        return self.fail_on_condition(
+                        return self.fail_early(
                             host,
                             task,
                             &state,
                             e,
-                            (no_log, ignore_errors),
+                            no_log,
+                            ignore_errors,
                             (handler, started),
                         );
                     }
@@ -1053,6 +1023,24 @@ impl ConditionError {
             true => self.message.clone(),
             false => format!("Error while evaluating conditional: {}", self.message),
         }
+    }
+}
+
+/// Why a task failed before its module ran.
+pub(super) enum EarlyFailure {
+    Text(String),
+    Condition(ConditionError),
+}
+
+impl From<String> for EarlyFailure {
+    fn from(msg: String) -> Self {
+        EarlyFailure::Text(msg)
+    }
+}
+
+impl From<ConditionError> for EarlyFailure {
+    fn from(error: ConditionError) -> Self {
+        EarlyFailure::Condition(error)
     }
 }
 
