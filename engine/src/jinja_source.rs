@@ -97,6 +97,20 @@ fn date_minus(expr: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// [`date_minus`] of a block's inside, its whitespace marks (`{{-`, `-%}`) kept apart: they
+/// are not signs.
+fn date_minus_inside_marks(inner: &str) -> String {
+    let lead = usize::from(inner.starts_with(['-', '+']));
+    let trail = usize::from(inner.len() > lead && inner.ends_with(['-', '+']));
+    let end = inner.len() - trail;
+    format!(
+        "{}{}{}",
+        &inner[..lead],
+        date_minus(&inner[lead..end]),
+        &inner[end..]
+    )
+}
+
 /// The next `-` at or after `from` outside string literals.
 fn next_minus(text: &str, from: usize) -> Option<usize> {
     let bytes = text.as_bytes();
@@ -617,7 +631,7 @@ fn blocks(source: &str, escape: bool) -> Cow<'_, str> {
                 Cow::Owned(inner) => Cow::Owned(template_lookup_args(&inner).into_owned()),
             };
             let inner = match dates {
-                true => Cow::Owned(date_minus(&inner).into_owned()),
+                true => Cow::Owned(date_minus_inside_marks(&inner)),
                 false => inner,
             };
             let mut inner = if chain {
@@ -1249,6 +1263,56 @@ fn operand_start(text: &str, end: usize) -> usize {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_date_minus_rewrite_ends_and_never_panics_on_any_mix_of_its_characters() {
+        // Every string of these pieces up to a length, and a pseudo-random sample beyond it.
+        let pieces = [
+            "-",
+            "+",
+            "(",
+            ")",
+            "[",
+            "]",
+            "{",
+            "}",
+            "'",
+            "\"",
+            " ",
+            "a",
+            "1e",
+            "é",
+            ".",
+            "|",
+            "to_datetime",
+            "now()",
+            "and",
+            ",",
+            "<",
+            "~",
+            "*",
+            "{{",
+            "}}",
+            "%",
+        ];
+        let mut seed = 7u64;
+        for _ in 0..20_000 {
+            let mut text = String::from("to_datetime");
+            for _ in 0..(seed % 12) {
+                seed = seed
+                    .wrapping_mul(6364136223846793005)
+                    .wrapping_add(1442695040888963407);
+                text.push_str(pieces[(seed >> 33) as usize % pieces.len()]);
+            }
+            let _ = date_minus(&text);
+            let _ = date_minus_inside_marks(&text);
+            let _ = template(&format!("{{{{{text}}}}}"));
+        }
+        assert_eq!(
+            date_minus("x|to_datetime - y - -z"),
+            format!("{MINUS}(({MINUS}((x|to_datetime), (y))), (-z))")
+        );
+    }
 
     #[test]
     fn a_dump_object_without_an_operand_is_left_as_written_and_the_rewrite_ends() {

@@ -2542,6 +2542,21 @@ mod tests {
             r("{{ (now() - '2020-01-01' | to_datetime('%Y-%m-%d')).days > 1000 }}"),
             json!(true)
         );
+        // Whitespace marks are not signs; other blocks of the template keep their `-`.
+        assert_eq!(
+            r(&format!(
+                "a {{{{- ({a} - {b}).seconds -}}}} b {{%- if n - 1 -%}}{{{{ n - 3 }}}}{{%- endif %}}"
+            )),
+            json!("a2b-1")
+        );
+        assert!(
+            r("{{ now() - nope }}")
+                .as_str()
+                .unwrap()
+                .contains("'nope' is undefined"),
+            "{}",
+            r("{{ now() - nope }}")
+        );
         // A whole value: a datetime is kept as its ISO form, a timedelta refused, as 2.19.
         assert_eq!(r(&format!("{{{{ {a} }}}}")), json!("2016-08-14T20:00:12"));
         let refused = r(&format!("{{{{ {a} - {b} }}}}"));

@@ -339,6 +339,13 @@ impl Object for TimeDelta {
 /// timedelta, datetime − timedelta a datetime, timedelta − timedelta a timedelta; a date with
 /// anything else is Python's `TypeError`; numbers and the rest are Jinja's own `-`.
 pub(crate) fn subtract(a: Value, b: Value) -> Result<Value, Error> {
+    // As a filter: an undefined operand is given back, to fail where it is used, naming it.
+    if let Some(undefined) = [&a, &b].into_iter().find(|v| v.is_undefined()) {
+        if let Some(reason) = crate::template::undefined_argument_reason() {
+            crate::template::note_undefined_reason(reason);
+        }
+        return Ok(undefined.clone());
+    }
     let date = |v: &Value| v.downcast_object_ref::<DateTime>().copied();
     let delta = |v: &Value| v.downcast_object_ref::<TimeDelta>().copied();
     let of = |micros: Option<i64>| {
@@ -374,12 +381,6 @@ fn python_type(v: &Value) -> &'static str {
 
 /// Jinja's `-` as minijinja computes it, for operands that are not dates.
 fn jinja_minus(a: Value, b: Value) -> Result<Value, Error> {
-    if a.is_undefined() {
-        return Ok(a);
-    }
-    if b.is_undefined() {
-        return Ok(b);
-    }
     static PLAIN: std::sync::OnceLock<Environment<'static>> = std::sync::OnceLock::new();
     let env = PLAIN.get_or_init(Environment::new);
     env.compile_expression("a - b")?
