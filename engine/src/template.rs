@@ -714,7 +714,12 @@ pub struct FileSyntax {
 
 /// The one template environment, with Ansible's filters and manners.
 pub struct Templar {
-    env: Environment<'static>,
+    /// Leaked (a handful per run), so that what it compiles can be kept for the run.
+    env: &'static Environment<'static>,
+    /// Expressions compiled from their source (each task's conditions and `{{ expr }}`s are
+    /// rendered for every host), up to [`COMPILED_KEPT`] of them.
+    expressions: Compiled<minijinja::Expression<'static, 'static>>,
+
     /// The environments of template files, one per `trim_blocks`/`lstrip_blocks` setting:
     /// indexed by `trim * 2 + lstrip`. Jinja drops the file's last newline there, and
     /// [`keep_newlines`] puts back what the source ended with, as Ansible does.
@@ -722,6 +727,34 @@ pub struct Templar {
 }
 
 static TEMPLAR: OnceLock<Templar> = OnceLock::new();
+
+/// Compiled templates and expressions by their source, shared by the run's threads.
+type Compiled<T> = std::sync::RwLock<HashMap<String, Arc<T>>>;
+
+/// How many compiled templates and expressions a templar keeps: far more than a playbook
+/// has; sources past it (generated ones) are compiled each time.
+const COMPILED_KEPT: usize = 20_000;
+
+/// The name under which a template's source is its own name for the environment's loader,
+/// which keeps it compiled (a byte no playbook's `{% include %}` names).
+const SOURCE_NAME: &str = "\u{1}source:";
+
+/// What a condition's text is kept under among compiled expressions.
+const CONDITION_KEY: &str = "\u{1}condition:";
+
+/// The loader of the main environment: a name made of [`SOURCE_NAME`] and a source is that
+/// source; no other name is a template.
+fn source_loader(name: &str) -> Result<Option<String>, minijinja::Error> {
+    let source = name.strip_prefix(SOURCE_NAME).map(str::to_string);
+    if source.is_some() {
+        TEMPLATES_KEPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+    Ok(source)
+}
+
+/// How many templates the environments keep compiled by their source (the loader counts
+/// each it loads), up to [`COMPILED_KEPT`].
+static TEMPLATES_KEPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
 /// The templar with the Python filters and tests found so far (see [`crate::python_plugins`]):
 /// a new one, leaked, each time the worker names more (a few per run at most).
@@ -751,7 +784,7 @@ fn install_python_plugins() -> &'static Templar {
             add_alias(env, kind, &name, &short);
         }
     }
-    let templar: &'static Templar = Box::leak(Box::new(Templar { env, variants }));
+    let templar: &'static Templar = Box::leak(Box::new(Templar::with(env, variants)));
     *current = Some(templar);
     templar
 }
@@ -937,12 +970,64 @@ impl Templar {
                 variant
             })
             .collect();
-        Templar { env, variants }
+        env.set_loader(source_loader);
+        Templar::with(env, variants)
+    }
+
+    fn with(env: Environment<'static>, variants: Vec<Environment<'static>>) -> Self {
+        Templar {
+            env: Box::leak(Box::new(env)),
+            expressions: Default::default(),
+            variants,
+        }
+    }
+
+    /// The expression compiled from `source`, kept for the next time.
+    fn compiled_expression(
+        &self,
+        source: &str,
+    ) -> Result<Arc<minijinja::Expression<'static, 'static>>, minijinja::Error> {
+        self.compiled_expression_by(source, || source.to_string())
+    }
+
+    /// The expression compiled from the source `make` gives, kept under `key` (the text it
+    /// was made from) for the next time, so that the making is done once too.
+    fn compiled_expression_by(
+        &self,
+        key: &str,
+        make: impl FnOnce() -> String,
+    ) -> Result<Arc<minijinja::Expression<'static, 'static>>, minijinja::Error> {
+        let read = self.expressions.read().unwrap_or_else(|e| e.into_inner());
+        if let Some(compiled) = read.get(key) {
+            return Ok(compiled.clone());
+        }
+        let full = read.len() >= COMPILED_KEPT;
+        drop(read);
+        let compiled = Arc::new(self.env.compile_expression_owned(make())?);
+        if !full {
+            self.expressions
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key.to_string(), compiled.clone());
+        }
+        Ok(compiled)
+    }
+
+    /// `source` rendered, compiled once for the run through the environment's loader (up to
+    /// [`COMPILED_KEPT`] sources; a long one, or one past that, is compiled each time).
+    fn render_source(&self, source: &str, ctx: Mj) -> Result<String, minijinja::Error> {
+        use std::sync::atomic::Ordering::Relaxed;
+        if source.len() > 4096 || TEMPLATES_KEPT.load(Relaxed) >= COMPILED_KEPT {
+            return self.env.render_str(source, ctx);
+        }
+        self.env
+            .get_template(&format!("{SOURCE_NAME}{source}"))?
+            .render(ctx)
     }
 
     /// The environment itself, for lookups that render with other delimiters.
     pub(crate) fn environment(&self) -> &Environment<'static> {
-        &self.env
+        self.env
     }
 
     /// After `err`: when it is about a filter or test settle lacks and a Python plugin
@@ -1221,7 +1306,7 @@ impl Templar {
         let lead = crate::native_macros::leading_definitions(body);
         if lead > 0
             && let Some(expr) = single_expression(&body[lead..])
-            && self.env.compile_expression(expr).is_ok()
+            && self.compiled_expression(expr).is_ok()
         {
             let text = self.render_text(
                 &format!(
@@ -1249,14 +1334,13 @@ impl Templar {
         scope: &Arc<Scope>,
     ) -> Option<Result<Mj, TemplateError>> {
         let expr = single_expression(body)?;
-        self.env.compile_expression(expr).ok()?;
+        self.compiled_expression(expr).ok()?;
         let source = format!("{WHOLE}(({}))", crate::jinja_source::yaml_expression(expr));
-        let compiled = self.env.compile_expression_owned(source.clone()).ok()?;
+        let compiled = self.compiled_expression(&source).ok()?;
         let result = match compiled.eval(Mj::from_dyn_object(scope.clone())) {
             Ok(result) => result,
             Err(e) => match self.recover(e, scope, s, |t| {
-                t.env
-                    .compile_expression_owned(source.clone())?
+                t.compiled_expression(&source)?
                     .eval(Mj::from_dyn_object(scope.clone()))
             }) {
                 Ok(result) => result,
@@ -1313,10 +1397,7 @@ impl Templar {
         refuse_repeated_keyword(s, false)?;
         start_render();
         let source = crate::jinja_source::yaml_template(s);
-        let render = |t: &Templar| {
-            t.env
-                .render_str(&source, Mj::from_dyn_object(scope.clone()))
-        };
+        let render = |t: &Templar| t.render_source(&source, Mj::from_dyn_object(scope.clone()));
         let text = match render(self) {
             Ok(text) => text,
             Err(e) => self.recover(e, scope, s, render)?,
@@ -1542,16 +1623,16 @@ impl Templar {
     ) -> Result<Mj, TemplateError> {
         refuse_repeated_keyword(expr, true)?;
         deprecated_variables(expr);
-        let compiled = self
-            .env
-            .compile_expression_owned(crate::jinja_source::expression(expr).into_owned())
-            .map_err(|e| self.error(e, scope, source))?;
+        // Keyed apart from `{{ }}` expressions: a condition's text is rewritten otherwise.
+        let key = format!("{CONDITION_KEY}{expr}");
+        let compile = |t: &Templar| {
+            t.compiled_expression_by(&key, || crate::jinja_source::expression(expr).into_owned())
+        };
+        let compiled = compile(self).map_err(|e| self.error(e, scope, source))?;
         let result = match compiled.eval(Mj::from_dyn_object(scope.clone())) {
             Ok(result) => result,
             Err(e) => self.recover(e, scope, source, |t| {
-                t.env
-                    .compile_expression_owned(crate::jinja_source::expression(expr).into_owned())?
-                    .eval(Mj::from_dyn_object(scope.clone()))
+                compile(t)?.eval(Mj::from_dyn_object(scope.clone()))
             })?,
         };
         if result.is_undefined() {

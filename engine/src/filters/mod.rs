@@ -55,6 +55,10 @@ fn first_undefined(args: &[Value]) -> Option<Value> {
         if arg.is_undefined() {
             return Some(arg.clone());
         }
+        // Most arguments are not keyword arguments: asking a value to be one costs an error.
+        if !arg.is_kwargs() {
+            return None;
+        }
         let kwargs = Kwargs::try_from(arg.clone()).ok()?;
         kwargs
             .args()
