@@ -741,11 +741,16 @@ const SOURCE_NAME: &str = "\u{1}source:";
 
 /// What a condition's text is kept under among compiled expressions.
 const CONDITION_KEY: &str = "\u{1}condition:";
+/// What a single expression's text (`{{ expr }}` alone) is kept under, compiled as its value.
+const WHOLE_KEY: &str = "\u{1}whole:";
 
-/// The loader of the main environment: a name made of [`SOURCE_NAME`] and a source is that
-/// source; no other name is a template.
+/// The loader of the main environment: a name made of [`SOURCE_NAME`] and the text of a
+/// YAML value is that text as a template ([`crate::jinja_source::yaml_template`]); no other
+/// name is a template.
 fn source_loader(name: &str) -> Result<Option<String>, minijinja::Error> {
-    let source = name.strip_prefix(SOURCE_NAME).map(str::to_string);
+    let source = name
+        .strip_prefix(SOURCE_NAME)
+        .map(|text| crate::jinja_source::yaml_template(text).into_owned());
     if source.is_some() {
         TEMPLATES_KEPT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     }
@@ -1013,15 +1018,17 @@ impl Templar {
         Ok(compiled)
     }
 
-    /// `source` rendered, compiled once for the run through the environment's loader (up to
-    /// [`COMPILED_KEPT`] sources; a long one, or one past that, is compiled each time).
-    fn render_source(&self, source: &str, ctx: Mj) -> Result<String, minijinja::Error> {
+    /// A template from a YAML value rendered ([`crate::jinja_source::yaml_template`]'s
+    /// rewrite of it), rewritten and compiled once for the run through the environment's
+    /// loader (up to [`COMPILED_KEPT`] texts; a long one, or one past that, each time).
+    fn render_yaml_template(&self, text: &str, ctx: Mj) -> Result<String, minijinja::Error> {
         use std::sync::atomic::Ordering::Relaxed;
-        if source.len() > 4096 || TEMPLATES_KEPT.load(Relaxed) >= COMPILED_KEPT {
-            return self.env.render_str(source, ctx);
+        if text.len() > 4096 || TEMPLATES_KEPT.load(Relaxed) >= COMPILED_KEPT {
+            let source = crate::jinja_source::yaml_template(text);
+            return self.env.render_str(&source, ctx);
         }
         self.env
-            .get_template(&format!("{SOURCE_NAME}{source}"))?
+            .get_template(&format!("{SOURCE_NAME}{text}"))?
             .render(ctx)
     }
 
@@ -1335,12 +1342,14 @@ impl Templar {
     ) -> Option<Result<Mj, TemplateError>> {
         let expr = single_expression(body)?;
         self.compiled_expression(expr).ok()?;
-        let source = format!("{WHOLE}(({}))", crate::jinja_source::yaml_expression(expr));
-        let compiled = self.compiled_expression(&source).ok()?;
+        // Kept under the expression's own text: the rewrite is done once too.
+        let key = format!("{WHOLE_KEY}{expr}");
+        let source = || format!("{WHOLE}(({}))", crate::jinja_source::yaml_expression(expr));
+        let compiled = self.compiled_expression_by(&key, source).ok()?;
         let result = match compiled.eval(Mj::from_dyn_object(scope.clone())) {
             Ok(result) => result,
             Err(e) => match self.recover(e, scope, s, |t| {
-                t.compiled_expression(&source)?
+                t.compiled_expression_by(&key, source)?
                     .eval(Mj::from_dyn_object(scope.clone()))
             }) {
                 Ok(result) => result,
@@ -1396,8 +1405,7 @@ impl Templar {
         }
         refuse_repeated_keyword(s, false)?;
         start_render();
-        let source = crate::jinja_source::yaml_template(s);
-        let render = |t: &Templar| t.render_source(&source, Mj::from_dyn_object(scope.clone()));
+        let render = |t: &Templar| t.render_yaml_template(s, Mj::from_dyn_object(scope.clone()));
         let text = match render(self) {
             Ok(text) => text,
             Err(e) => self.recover(e, scope, s, render)?,
