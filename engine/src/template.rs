@@ -1549,6 +1549,8 @@ impl Templar {
         scope: &Arc<Scope>,
     ) -> Result<(bool, bool), TemplateError> {
         let mut wrapped = false;
+        // Only this condition's, for a caller that takes it.
+        ALLOWED_BROKEN.with(|b| b.borrow_mut().take());
         let holds = self.condition_inner(cond, scope, &mut wrapped)?;
         Ok((holds, wrapped))
     }
