@@ -1090,9 +1090,8 @@ fn condition_holds(
             None,
         );
     }
-    if wrapped && let Value::String(text) = condition {
-        let origin = CURRENT_TASK
-            .with(|t| settle_playbooks::condition_origin(keyword, text, t.borrow().as_ref()));
+    if wrapped {
+        let origin = origin();
         // Ansible's conditions are evaluated outside the task's own warning context: the
         // `ansible_deprecation_warnings` variable does not reach them.
         settle_yaml::deprecation::deprecated(
