@@ -7,7 +7,7 @@ mod common;
 
 use std::path::Path;
 
-use common::{Scratch, local_inventory};
+use common::one_host;
 
 /// An init script with an LSB header (update-rc.d wants one) running a `sleep` in the background.
 fn init_script(name: &str) -> String {
@@ -75,8 +75,7 @@ fn service_runs_init_scripts_where_systemd_does_not_run() {
         .args(["755", &format!("/etc/init.d/{name}")])
         .status()
         .unwrap();
-    let s = Scratch::new();
-    s.write("hosts", &local_inventory(&["h1"]));
+    let s = one_host();
     s.write(
         "site.yml",
         &format!(

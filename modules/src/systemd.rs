@@ -66,6 +66,26 @@ pub(crate) enum State {
     Reloaded,
 }
 
+impl State {
+    /// The word a task gives for it.
+    pub(crate) fn word(self) -> &'static str {
+        match self {
+            State::Started => "started",
+            State::Stopped => "stopped",
+            State::Restarted => "restarted",
+            State::Reloaded => "reloaded",
+        }
+    }
+
+    /// The state a result reports after it: a restarted or reloaded service is started.
+    pub(crate) fn reported(self) -> &'static str {
+        match self {
+            State::Stopped => "stopped",
+            State::Started | State::Restarted | State::Reloaded => "started",
+        }
+    }
+}
+
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct Systemd {
@@ -270,20 +290,13 @@ impl Resource for Systemd {
         if let Some(state) = self.state {
             let active = self.prop("ActiveState");
             let running = matches!(active, "active" | "activating" | "reloading");
-            match state {
-                State::Started if !running => {
-                    plan.change("state", Some(active.into()), Some("started".into()))
-                }
-                State::Stopped if running => {
-                    plan.change("state", Some(active.into()), Some("stopped".into()))
-                }
-                State::Restarted => {
-                    plan.change("state", Some(active.into()), Some("restarted".into()))
-                }
-                State::Reloaded => {
-                    plan.change("state", Some(active.into()), Some("reloaded".into()))
-                }
-                _ => {}
+            let change = match state {
+                State::Started => !running,
+                State::Stopped => running,
+                State::Restarted | State::Reloaded => true,
+            };
+            if change {
+                plan.change("state", Some(active.into()), Some(state.word().into()));
             }
         }
         Ok(plan)
@@ -342,11 +355,7 @@ impl Resource for Systemd {
             values.insert("name".into(), name.clone().into());
             let status = self.show(name).unwrap_or_else(|_| self.status.clone());
             if let Some(state) = self.state {
-                let word = match state {
-                    State::Started | State::Restarted | State::Reloaded => "started",
-                    State::Stopped => "stopped",
-                };
-                values.insert("state".into(), word.into());
+                values.insert("state".into(), state.reported().into());
             }
             if let Some(e) = self.enabled {
                 values.insert("enabled".into(), e.into());

@@ -156,8 +156,7 @@ impl Resource for SysvService {
                 State::Restarted | State::Reloaded => true,
             };
             if change {
-                let word = format!("{state:?}").to_lowercase();
-                plan.change("state", Some(now.into()), Some(word));
+                plan.change("state", Some(now.into()), Some(state.word().into()));
             }
         }
         Ok(plan)
@@ -191,11 +190,7 @@ impl Resource for SysvService {
     fn values(&self, values: &mut Map<String, Value>) {
         values.insert("name".into(), self.name.clone().into());
         if let Some(state) = self.state {
-            let word = match state {
-                State::Stopped => "stopped",
-                _ => "started",
-            };
-            values.insert("state".into(), word.into());
+            values.insert("state".into(), state.reported().into());
         }
         if let Some(e) = self.enabled {
             values.insert("enabled".into(), e.into());
