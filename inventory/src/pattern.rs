@@ -40,24 +40,9 @@ pub(crate) fn select(inventory: &Inventory, pattern: &str) -> Result<Vec<String>
 pub(crate) fn resolve_limit(inventory: &Inventory, limit: &str) -> Result<String, PatternError> {
     let mut terms: Vec<String> = Vec::new();
     for term in split(limit) {
-        if let Some(file) = term.strip_prefix('@') {
-            let path = std::path::Path::new(file);
-            if !path.exists() {
-                return Err(PatternError::LimitFileMissing(file.to_string()));
-            }
-            if !path.is_file() {
-                return Err(PatternError::LimitFileIsDir(file.to_string()));
-            }
-            let text = std::fs::read_to_string(path)
-                .map_err(|_| PatternError::LimitFileMissing(file.to_string()))?;
-            terms.extend(
-                text.split('\n')
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_string),
-            );
-        } else {
-            terms.push(term);
+        match term.strip_prefix('@') {
+            Some(file) => terms.extend(file_terms(file)?),
+            None => terms.push(term),
         }
     }
     let allowed: IndexSet<String> = evaluate(inventory, &terms)?.into_iter().collect();
@@ -75,14 +60,8 @@ pub(crate) fn unmatched_terms(inventory: &Inventory, limit: &str) -> Vec<String>
     let mut terms = Vec::new();
     for term in split(limit) {
         match term.strip_prefix('@') {
-            Some(file) => terms.extend(
-                std::fs::read_to_string(file)
-                    .unwrap_or_default()
-                    .split('\n')
-                    .map(str::trim)
-                    .filter(|l| !l.is_empty())
-                    .map(str::to_string),
-            ),
+            // A file that cannot be read is `resolve_limit`'s error to give.
+            Some(file) => terms.extend(file_terms(file).unwrap_or_default()),
             None => terms.push(term),
         }
     }
@@ -94,6 +73,25 @@ pub(crate) fn unmatched_terms(inventory: &Inventory, limit: &str) -> Vec<String>
         .filter(|expr| enumerate(inventory, expr).is_ok_and(|hosts| hosts.is_empty()))
         .map(str::to_string)
         .collect()
+}
+
+/// The terms of a `--limit @file`: its lines, trimmed, empty ones left out.
+fn file_terms(file: &str) -> Result<Vec<String>, PatternError> {
+    let path = std::path::Path::new(file);
+    if !path.exists() {
+        return Err(PatternError::LimitFileMissing(file.to_string()));
+    }
+    if !path.is_file() {
+        return Err(PatternError::LimitFileIsDir(file.to_string()));
+    }
+    let text = std::fs::read_to_string(path)
+        .map_err(|_| PatternError::LimitFileMissing(file.to_string()))?;
+    Ok(text
+        .split('\n')
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
 }
 
 /// Ansible's `split_host_pattern`.
