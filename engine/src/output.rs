@@ -580,7 +580,6 @@ fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
     }
 }
 
-/// What a result line shows after `=>` at this verbosity: debug's message, or (with -v) it all.
 /// A result's keys as the callback prints them: without settle's own notes (`_` keys) and the
 /// notices printed apart, and, as Ansible's `_dump_results`, without `diff` before -vvv (a diff
 /// is for `--diff` to show).
@@ -596,6 +595,7 @@ fn displayed(
     shown
 }
 
+/// What a result line shows after `=>` at this verbosity: debug's message, or (with -v) it all.
 fn shown_fields(result: &Value, status: Status, verbosity: u8) -> Option<Value> {
     let map = result.as_object()?;
     // Fact gathering's result is never shown (Ansible's `_ansible_verbose_override`).

@@ -661,17 +661,10 @@ pub fn needs_render(value: &Value) -> bool {
     }
 }
 
-/// `ALLOW_BROKEN_CONDITIONALS` (`ANSIBLE_ALLOW_BROKEN_CONDITIONALS`, default false): a
-/// condition whose result is not a boolean counts by its truthiness instead of failing.
 /// Ansible 2.19's deprecation of a magic variable a template names (`play_hosts`), at the
 /// place the template was written.
 fn deprecated_variables(source: &str) {
-    if source.contains("play_hosts") {
-        settle_yaml::deprecation::deprecated_variables_in(
-            source,
-            crate::exec::current_task_location().as_ref(),
-        );
-    }
+    settle_yaml::deprecation::deprecated_variables_in(source, crate::exec::current_task_location);
 }
 
 /// How Ansible 2.19's message for a condition whose result is not a boolean begins.
@@ -688,6 +681,8 @@ pub fn take_allowed_broken_conditional() -> Option<String> {
     ALLOWED_BROKEN.with(|b| b.borrow_mut().take())
 }
 
+/// `ALLOW_BROKEN_CONDITIONALS` (`ANSIBLE_ALLOW_BROKEN_CONDITIONALS`, default false): a
+/// condition whose result is not a boolean counts by its truthiness instead of failing.
 pub fn allow_broken_conditionals() -> bool {
     env_flag("ANSIBLE_ALLOW_BROKEN_CONDITIONALS")
 }
@@ -719,7 +714,6 @@ pub struct Templar {
     /// Expressions compiled from their source (each task's conditions and `{{ expr }}`s are
     /// rendered for every host), up to [`COMPILED_KEPT`] of them.
     expressions: Compiled<minijinja::Expression<'static, 'static>>,
-
     /// The environments of template files, one per `trim_blocks`/`lstrip_blocks` setting:
     /// indexed by `trim * 2 + lstrip`. Jinja drops the file's last newline there, and
     /// [`keep_newlines`] puts back what the source ended with, as Ansible does.

@@ -239,12 +239,14 @@ pub(crate) fn note_deprecated_names(text: &str, node: &Node, path: &std::path::P
 
 /// Ansible 2.19's deprecation of each deprecated variable a template (`source`) names, at the
 /// place its text was written: of the places whose text holds it, the first at or after
-/// `near` (the task) in its file, else the first.
-pub fn deprecated_variables_in(source: &str, near: Option<&Location>) {
+/// `near` (the task; asked only when a name is found) in its file, else the first.
+pub fn deprecated_variables_in(source: &str, near: impl Fn() -> Option<Location>) {
     for (name, help) in DEPRECATED_VARIABLES {
         if !source.contains(name) || !names_variable(source, name) {
             continue;
         }
+        let near = near();
+        let near = near.as_ref();
         let origin = named().lock().ok().and_then(|named| {
             let places: Vec<&Location> = named
                 .iter()

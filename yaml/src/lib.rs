@@ -226,13 +226,11 @@ pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> 
             max_total_scalar_bytes: MAX_NODES * 64,
         },
     };
-    match serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<RawNode>>(
+    let parsed = match serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<RawNode>>(
         text,
         options.clone(),
     ) {
-        Ok(spanned) => convert(spanned, text, path).inspect(|node| {
-            deprecation::note_deprecated_names(text, node, path);
-        }),
+        Ok(spanned) => convert(spanned, text, path),
         // `!!binary` that is not text (an image): Python loads bytes, which settle has not;
         // the value is kept as its base64 text, so the file loads as it does in Ansible.
         Err(err)
@@ -251,7 +249,11 @@ pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> 
             }
         }
         Err(err) => Err(syntax_error(text, path, &err)),
+    };
+    if let Ok(node) = &parsed {
+        deprecation::note_deprecated_names(text, node, path);
     }
+    parsed
 }
 
 /// The most YAML nodes one file may hold: far beyond real files (a 50 MB playbook, a vars
