@@ -755,6 +755,48 @@ fn source_loader(name: &str) -> Result<Option<String>, minijinja::Error> {
 /// each it loads), up to [`COMPILED_KEPT`].
 static TEMPLATES_KEPT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 
+/// The name under which a template file is kept compiled by the environments of
+/// [`Templar::render_file_with`]: this, the file's name, a NUL, then its text (the key
+/// changes when the text does, so an edited file is compiled afresh).
+const FILE_NAME: &str = "\u{1}file:";
+
+/// How many bytes of template files the environments keep compiled, at most; past that a
+/// file is compiled each time it is rendered.
+const FILE_BYTES_KEPT: usize = 32 << 20;
+
+/// The bytes of template files kept so far (the loader counts them).
+static FILE_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// The loader of the template-file environments: a [`FILE_NAME`] key gives the file's text
+/// rewritten as [`crate::jinja_source::template`] rewrites it; no other name is a template
+/// (`{% include %}` and its kin are never kept: see [`kept_file_key`]).
+fn file_loader(key: &str) -> Result<Option<String>, minijinja::Error> {
+    let Some((_, source)) = key.strip_prefix(FILE_NAME).and_then(|k| k.split_once('\0')) else {
+        return Ok(None);
+    };
+    FILE_BYTES.fetch_add(key.len(), std::sync::atomic::Ordering::Relaxed);
+    Ok(Some(crate::jinja_source::template(source).into_owned()))
+}
+
+/// The key a template file is kept compiled under, or `None` when it is rendered without
+/// keeping: it loads other templates (which may change on disk during the run, and are read
+/// afresh each time, as Ansible reads them), or the bytes kept are spent.
+fn kept_file_key(name: &str, source: &str) -> Option<String> {
+    let loads = ["include", "import", "extends"]
+        .iter()
+        .any(|word| source.contains(word));
+    let spent = FILE_BYTES.load(std::sync::atomic::Ordering::Relaxed) + source.len()
+        > FILE_BYTES_KEPT;
+    (!loads && !spent && !name.contains('\0')).then(|| format!("{FILE_NAME}{name}\0{source}"))
+}
+
+/// The file's own name in a template error's name: a kept file's key is more than that.
+fn file_name_of(name: &str) -> &str {
+    name.strip_prefix(FILE_NAME)
+        .and_then(|k| k.split_once('\0'))
+        .map_or(name, |(name, _)| name)
+}
+
 /// The templar with the Python filters and tests found so far (see [`crate::python_plugins`]):
 /// a new one, leaked, each time the worker names more (a few per run at most).
 static WITH_PLUGINS: std::sync::RwLock<Option<&'static Templar>> = std::sync::RwLock::new(None);
@@ -966,6 +1008,7 @@ impl Templar {
                         .build()
                         .expect("static syntax config"),
                 );
+                variant.set_loader(file_loader);
                 variant
             })
             .collect();
@@ -1428,9 +1471,18 @@ impl Templar {
         lstrip_blocks: bool,
         searchpath: &[PathBuf],
     ) -> Result<String, TemplateError> {
-        let rewritten = crate::jinja_source::template(source);
+        let kept = kept_file_key(name, source);
+        let rewritten = match kept {
+            Some(_) => std::borrow::Cow::Borrowed(source),
+            None => crate::jinja_source::template(source),
+        };
         let render = |t: &Templar| {
             let env = &t.variants[usize::from(trim_blocks) * 2 + usize::from(lstrip_blocks)];
+            if let Some(key) = &kept {
+                return env
+                    .get_template(key)?
+                    .render(Mj::from_dyn_object(scope.clone()));
+            }
             let searching;
             let env = if searchpath.is_empty() {
                 env
@@ -1468,7 +1520,7 @@ impl Templar {
     fn file_error(&self, name: &str, e: minijinja::Error, scope: &Arc<Scope>) -> TemplateError {
         // An error in an included template is that template's, at its line.
         let cause = included_cause(&e);
-        let name = cause.name().unwrap_or(name);
+        let name = cause.name().map_or(name, file_name_of);
         let line = cause
             .line()
             .map(|l| format!("{name}:{l}: "))
@@ -2838,6 +2890,32 @@ mod tests {
             .render_file("t.j2", "a\n{% if true %}\n  b\n{% endif %}\nc\n\n", &s)
             .unwrap();
         assert_eq!(out, "a\n  b\nc\n\n");
+    }
+
+    #[test]
+    fn template_files_kept_compiled_render_their_own_text_and_name_their_errors() {
+        let s = scope(json!({"x": 1}));
+        let t = templar();
+        for _ in 0..2 {
+            assert_eq!(t.render_file("k.j2", "x={{ x }}\n", &s).unwrap(), "x=1\n");
+        }
+        // The same name with another text (the file changed during the run) is that text.
+        assert_eq!(t.render_file("k.j2", "y={{ x }}\n", &s).unwrap(), "y=1\n");
+        for _ in 0..2 {
+            let err = t
+                .render_file("k.j2", "a\n{{ nope }}\n", &s)
+                .unwrap_err()
+                .message;
+            assert!(err.starts_with("k.j2:2: "), "{err}");
+            // As a file that is not kept (one that names `import`) words it.
+            let unkept = t
+                .render_file("k.j2", "a{# import #}\n{{ nope }}\n", &s)
+                .unwrap_err()
+                .message;
+            assert_eq!(err, unkept);
+            let err = t.render_file("k.j2", "a\n{% if %}\n", &s).unwrap_err().message;
+            assert!(err.starts_with("k.j2:2: "), "{err}");
+        }
     }
 
     #[test]
