@@ -35,7 +35,7 @@ pub(crate) use time::local_datetime_text;
 mod vault;
 mod versions;
 
-use minijinja::value::{Kwargs, Rest, ValueKind, ValueOrKwargs};
+use minijinja::value::{Kwargs, ValueKind};
 use minijinja::{Environment, Error, ErrorKind, State, Value};
 
 /// The filters that take an undefined argument as it is (Ansible's `accept_args_markers`):
@@ -148,12 +148,21 @@ pub(crate) fn add_filter<F, Rv, Args>(
         return;
     }
     let inner = Value::from_function(f);
+    guard_filter(env, name, move |state, args| inner.call(state, args));
+}
+
+/// Registers `call` as the filter `name` with Ansible's manners for undefined arguments and
+/// None ([`add_filter`]).
+fn guard_filter(
+    env: &mut Environment<'static>,
+    name: std::borrow::Cow<'static, str>,
+    call: impl Fn(&mut State, &[Value]) -> Result<Value, Error> + Send + Sync + 'static,
+) {
     let on_none = refuses_none("filter", &name);
     env.add_filter(
         name,
-        move |state: &mut State, args: Rest<ValueOrKwargs>| -> Result<Value, Error> {
-            let args = args.into_values();
-            match first_undefined(&args) {
+        move |state: &mut State, Passed(args): Passed| -> Result<Value, Error> {
+            match first_undefined(args) {
                 Some(undefined) => {
                     // Why, for the error when the result is used: minijinja's undefined value
                     // does not say which variable it was.
@@ -167,7 +176,7 @@ pub(crate) fn add_filter<F, Rv, Args>(
                 {
                     Err(err(message))
                 }
-                None => inner.call(state, &args),
+                None => call(state, args),
             }
         },
     );
@@ -184,14 +193,24 @@ pub(crate) fn add_test<F, Rv, Args>(
     Rv: minijinja::value::FunctionResult,
     Args: for<'a> minijinja::value::FunctionArgs<'a>,
 {
-    let name = name.into();
     let inner = Value::from_function(f);
+    guard_test(env, name.into(), move |state, args| {
+        inner.call(state, args).map(|v| v.is_true())
+    });
+}
+
+/// Registers `call` as the test `name` with Ansible's manners for undefined arguments and
+/// None ([`add_test`]).
+fn guard_test(
+    env: &mut Environment<'static>,
+    name: std::borrow::Cow<'static, str>,
+    call: impl Fn(&mut State, &[Value]) -> Result<bool, Error> + Send + Sync + 'static,
+) {
     let on_none = refuses_none("test", &name);
     env.add_test(
         name,
-        move |state: &mut State, args: Rest<ValueOrKwargs>| -> Result<bool, Error> {
-            let args = args.into_values();
-            if let Some(undefined) = first_undefined(&args) {
+        move |state: &mut State, Passed(args): Passed| -> Result<bool, Error> {
+            if let Some(undefined) = first_undefined(args) {
                 return Err(undefined_error(&undefined));
             }
             if let Some(message) = on_none
@@ -199,9 +218,42 @@ pub(crate) fn add_test<F, Rv, Args>(
             {
                 return Err(err(message));
             }
-            inner.call(state, &args).map(|v| v.is_true())
+            call(state, args)
         },
     );
+}
+
+/// Every argument a filter or test is given, keyword arguments too, as the caller passed
+/// them: what `Rest<ValueOrKwargs>` holds, without copying them into a new list
+/// (each filter call of a template pays for that).
+struct Passed<'a>(&'a [Value]);
+
+// minijinja reads a function's arguments through `ArgType`'s hidden methods; these are the
+// ones `Rest` implements, taking the slice as it is.
+impl<'a> minijinja::value::ArgType<'a> for Passed<'_> {
+    type Output = Passed<'a>;
+
+    fn from_value(value: Option<&'a Value>) -> Result<Self::Output, Error> {
+        Ok(Passed(value.map(std::slice::from_ref).unwrap_or_default()))
+    }
+
+    fn from_state_and_values(
+        _state: Option<&'a State>,
+        values: &'a [Value],
+        offset: usize,
+    ) -> Result<(Self::Output, usize), Error> {
+        let args = values.get(offset..).unwrap_or_default();
+        Ok((Passed(args), args.len()))
+    }
+
+    fn from_state_and_values_mut(
+        _state: Option<&State>,
+        values: &'a [Value],
+        offset: usize,
+    ) -> Result<(Self::Output, usize), Error> {
+        let args = values.get(offset..).unwrap_or_default();
+        Ok((Passed(args), args.len()))
+    }
 }
 
 /// The error of using an undefined value; minijinja names the expression that gave it.
@@ -318,10 +370,8 @@ fn pass_undefined_through_builtins(env: &mut Environment<'static>) {
         "false",
     ];
     for name in FILTERS {
-        add_filter(env, *name, move |args: Rest<ValueOrKwargs>| {
-            builtins()
-                .empty_state()
-                .apply_filter(name, &args.into_values())
+        guard_filter(env, (*name).into(), move |_, args| {
+            builtins().empty_state().apply_filter(name, args)
         });
     }
     // Jinja's `iterable` asks Python's `iter()`, which None fails.
@@ -333,10 +383,8 @@ fn pass_undefined_through_builtins(env: &mut Environment<'static>) {
                 .unwrap_or(false)
     });
     for name in TESTS {
-        add_test(env, *name, move |args: Rest<ValueOrKwargs>| {
-            builtins()
-                .empty_state()
-                .perform_test(name, &args.into_values())
+        guard_test(env, (*name).into(), move |_, args| {
+            builtins().empty_state().perform_test(name, args)
         });
     }
 }
