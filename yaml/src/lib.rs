@@ -428,29 +428,36 @@ fn pyyaml_base_60(raw: &str) -> Option<Kind> {
     }
 }
 
+/// The text a tree is converted from, and which tags it holds at all: most files hold none,
+/// and [`tagged`] looks at the text before each value.
+struct Source<'a> {
+    text: &'a str,
+    path: &'a Path,
+    vault: bool,
+    unsafe_: bool,
+}
+
 fn convert(
     spanned: serde_saphyr::Spanned<RawNode>,
     text: &str,
     path: &Path,
 ) -> Result<Node, YamlError> {
-    convert_node(spanned, text, path, true)
+    let source = Source {
+        text,
+        path,
+        vault: text.contains("!vault"),
+        unsafe_: text.contains("!unsafe"),
+    };
+    convert_node(spanned, &source, true)
 }
 
-/// The same as [`convert`] for a node whose `!unsafe` tag is already handled.
-fn convert_plain(
-    spanned: serde_saphyr::Spanned<RawNode>,
-    text: &str,
-    path: &Path,
-) -> Result<Node, YamlError> {
-    convert_node(spanned, text, path, false)
-}
-
+/// `see_tags` is false for a node whose `!unsafe` tag is already handled.
 fn convert_node(
     spanned: serde_saphyr::Spanned<RawNode>,
-    text: &str,
-    path: &Path,
+    source: &Source,
     see_tags: bool,
 ) -> Result<Node, YamlError> {
+    let Source { text, path, .. } = *source;
     let line = spanned.referenced.line() as u32;
     let column = spanned.referenced.column() as u32;
     // What was written, at the anchor for a node reached through an alias (`*b` says nothing).
@@ -478,13 +485,13 @@ fn convert_node(
             }
             _ => Kind::Float(f),
         },
-        RawNode::Str(s) if tagged(text, &spanned.defined, "!vault") => {
+        RawNode::Str(s) if source.vault && tagged(text, &spanned.defined, "!vault") => {
             vault_marker(s, line, column)
         }
-        _ if see_tags && tagged(text, &spanned.defined, "!unsafe") => {
+        _ if see_tags && source.unsafe_ && tagged(text, &spanned.defined, "!unsafe") => {
             // `!unsafe`: never a template. Its strings are wrapped so that rendering gives them
             // back as written, once; rendered values are data from then on.
-            let mut node = convert_plain(spanned, text, path)?;
+            let mut node = convert_node(spanned, source, false)?;
             node.make_unsafe();
             return Ok(node);
         }
@@ -496,7 +503,7 @@ fn convert_node(
         RawNode::Seq(items) => Kind::Seq(
             items
                 .into_iter()
-                .map(|i| convert(i, text, path))
+                .map(|i| convert_node(i, source, true))
                 .collect::<Result<_, _>>()?,
         ),
         RawNode::Map(entries) => {
@@ -516,7 +523,7 @@ fn convert_node(
                 if map.shift_remove(&key).is_some() {
                     duplicate_key(&key, path, key_line, key_column)?;
                 }
-                let mut value = convert(value, text, path)?;
+                let mut value = convert_node(value, source, true)?;
                 value.key_at = Some((key_line, key_column));
                 map.insert(key, value);
             }
