@@ -165,11 +165,19 @@ pub fn render_tags(playbooks: &mut [Playbook], extra_vars: &Vars) -> Result<(), 
     fn walk(nodes: &mut [TaskNode], scope: &Arc<template::Scope>) -> Result<(), String> {
         for node in nodes {
             match node {
-                TaskNode::Task(task) => render(&mut task.keywords.tags, scope)?,
-                TaskNode::Include(include) => {
+                // Only a task with a templated tag is written to (tasks are shared).
+                TaskNode::Task(task) if templated(&task.keywords.tags) => {
+                    render(&mut Arc::make_mut(task).keywords.tags, scope)?
+                }
+                TaskNode::Task(_) => {}
+                TaskNode::Include(include)
+                    if templated(&include.keywords.tags) || templated(&include.apply.tags) =>
+                {
+                    let include = Arc::make_mut(include);
                     render(&mut include.keywords.tags, scope)?;
                     render(&mut include.apply.tags, scope)?;
                 }
+                TaskNode::Include(_) => {}
                 TaskNode::Block(block) => {
                     walk(&mut block.block, scope)?;
                     walk(&mut block.rescue, scope)?;
@@ -179,8 +187,11 @@ pub fn render_tags(playbooks: &mut [Playbook], extra_vars: &Vars) -> Result<(), 
         }
         Ok(())
     }
+    fn templated(tags: &[String]) -> bool {
+        tags.iter().any(|t| template::is_template(t))
+    }
     fn render(tags: &mut Vec<String>, scope: &Arc<template::Scope>) -> Result<(), String> {
-        if !tags.iter().any(|t| template::is_template(t)) {
+        if !templated(tags) {
             return Ok(());
         }
         let mut out = Vec::with_capacity(tags.len());

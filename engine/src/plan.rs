@@ -219,13 +219,13 @@ impl Builder<'_> {
                 if !self.selection.selects(&task.keywords.tags) && !task.is_role_complete() {
                     return Built::default();
                 }
-                self.single(Step::Task(Arc::new(task.clone())))
+                self.single(Step::Task(Arc::clone(task)))
             }
             TaskNode::Include(include) => {
                 if !*self.started || !self.selection.selects(&include.keywords.tags) {
                     return Built::default();
                 }
-                self.single(Step::Include(Arc::new(include.clone())))
+                self.single(Step::Include(Arc::clone(include)))
             }
             TaskNode::Block(block) => {
                 let body = self.list(&block.block);

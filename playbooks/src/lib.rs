@@ -150,15 +150,15 @@ pub struct Play {
     pub keywords: Keywords,
 }
 
-/// A node of a task list.
-// Tasks are by far the most common node; boxing them would cost an allocation each for nothing.
-#[allow(clippy::large_enum_variant)]
+/// A node of a task list. Tasks and includes are shared: every node of a list is as large as
+/// the largest variant, a task's keywords take 2 KB, lists are moved as they are built, and
+/// each plan of a play holds every task again.
 #[derive(Debug, Clone)]
 pub enum TaskNode {
-    Task(Task),
+    Task(Arc<Task>),
     Block(Block),
     /// `include_tasks`: read and run when reached, once per host (and loop item).
-    Include(Include),
+    Include(Arc<Include>),
 }
 
 /// `block`, with what runs when it fails (`rescue`) and what runs in any case (`always`).
@@ -425,38 +425,38 @@ pub struct Keywords {
     pub tags: Vec<String>,
     pub changed_when: Vec<Value>,
     pub failed_when: Vec<Value>,
-    pub ignore_errors: Option<Value>,
-    pub ignore_unreachable: Option<Value>,
-    pub become_: Option<Value>,
-    pub become_user: Option<Value>,
+    pub ignore_errors: Option<Box<Value>>,
+    pub ignore_unreachable: Option<Box<Value>>,
+    pub become_: Option<Box<Value>>,
+    pub become_user: Option<Box<Value>>,
     pub become_method: Option<String>,
-    pub become_exe: Option<Value>,
-    pub become_flags: Option<Value>,
-    pub no_log: Option<Value>,
-    pub delegate_to: Option<Value>,
+    pub become_exe: Option<Box<Value>>,
+    pub become_flags: Option<Box<Value>>,
+    pub no_log: Option<Box<Value>>,
+    pub delegate_to: Option<Box<Value>>,
     pub delegate_facts: Option<bool>,
-    pub run_once: Option<Value>,
+    pub run_once: Option<Box<Value>>,
     /// Block vars, then task vars (later wins).
     pub vars: Vars,
     pub environment: Vec<Value>,
     /// `module_defaults` of the play, blocks, role and task, outermost first.
     pub module_defaults: Vec<Vars>,
-    pub check_mode: Option<Value>,
-    pub diff: Option<Value>,
+    pub check_mode: Option<Box<Value>>,
+    pub diff: Option<Box<Value>>,
     pub any_errors_fatal: Option<bool>,
     pub until: Vec<Value>,
-    pub retries: Option<Value>,
-    pub delay: Option<Value>,
-    pub remote_user: Option<Value>,
+    pub retries: Option<Box<Value>>,
+    pub delay: Option<Box<Value>>,
+    pub remote_user: Option<Box<Value>>,
     pub connection: Option<String>,
-    pub timeout: Option<Value>,
+    pub timeout: Option<Box<Value>>,
     /// `async`: run the module in the background for at most this many seconds. Like `poll`,
     /// the task's own: Ansible hands neither down from blocks (they may not carry them).
-    pub async_: Option<Value>,
+    pub async_: Option<Box<Value>>,
     /// `poll`: seconds between looks at an `async` job; 0 leaves it running.
-    pub poll: Option<Value>,
+    pub poll: Option<Box<Value>>,
     /// `throttle`: at most this many hosts run the task at once (a template; 0 is no limit).
-    pub throttle: Option<Value>,
+    pub throttle: Option<Box<Value>>,
     /// `collections`: where an unqualified module name is looked for first (a static list; the
     /// nearest level that sets it wins, and a role starts from its own, not the play's).
     pub collections: Option<Vec<String>>,
@@ -494,7 +494,7 @@ impl Keywords {
         }
         // `become: '{{ omit }}'` is as if the keyword were not there: the parent's value holds.
         macro_rules! forget_omitted {
-            ($($field:ident),*) => { $( if self.$field.as_ref().is_some_and(is_omit) { self.$field = None; } )* };
+            ($($field:ident),*) => { $( if self.$field.as_deref().is_some_and(is_omit) { self.$field = None; } )* };
         }
         forget_omitted!(
             ignore_errors,

@@ -421,8 +421,8 @@ fn add_to_tasks(nodes: &mut [TaskNode], when: &[Value], tags: &[String]) {
     };
     for node in nodes {
         match node {
-            TaskNode::Task(task) => add(&mut task.keywords),
-            TaskNode::Include(include) => add(&mut include.keywords),
+            TaskNode::Task(task) => add(&mut Arc::make_mut(task).keywords),
+            TaskNode::Include(include) => add(&mut Arc::make_mut(include).keywords),
             TaskNode::Block(block) => {
                 for part in [&mut block.block, &mut block.rescue, &mut block.always] {
                     add_to_tasks(part, when, tags);
@@ -537,7 +537,7 @@ fn parse_play(
     let mut keywords = Keywords::default();
     parse_shared_keywords(map, &mut keywords, &scope, play_name.as_deref())?;
     if let Some(user) = map.get("user") {
-        keywords.remote_user = Some(user.to_value());
+        keywords.remote_user = Some(Box::new(user.to_value()));
     }
     let vars = mapping(map.get("vars"), &scope, "vars")?;
     let mut known = vars.clone();
@@ -824,10 +824,10 @@ fn parse_shared_keywords(
             }
             "when" => kw.when = condition_values("when", node, scope),
             "tags" => kw.tags = list_of_strings(node, true),
-            "ignore_errors" => kw.ignore_errors = Some(value()),
-            "ignore_unreachable" => kw.ignore_unreachable = Some(value()),
-            "become" => kw.become_ = Some(value()),
-            "become_user" => kw.become_user = Some(value()),
+            "ignore_errors" => kw.ignore_errors = Some(Box::new(value())),
+            "ignore_unreachable" => kw.ignore_unreachable = Some(Box::new(value())),
+            "become" => kw.become_ = Some(Box::new(value())),
+            "become_user" => kw.become_user = Some(Box::new(value())),
             "become_method" => {
                 let method = string()?;
                 // A template is rendered (and checked) when the task runs.
@@ -846,23 +846,23 @@ fn parse_shared_keywords(
                 }
                 kw.become_method = Some(method);
             }
-            "become_exe" => kw.become_exe = Some(value()),
-            "become_flags" => kw.become_flags = Some(value()),
-            "no_log" => kw.no_log = Some(value()),
-            "delegate_to" => kw.delegate_to = Some(value()),
-            "run_once" => kw.run_once = Some(value()),
+            "become_exe" => kw.become_exe = Some(Box::new(value())),
+            "become_flags" => kw.become_flags = Some(Box::new(value())),
+            "no_log" => kw.no_log = Some(Box::new(value())),
+            "delegate_to" => kw.delegate_to = Some(Box::new(value())),
+            "run_once" => kw.run_once = Some(Box::new(value())),
             "environment" => kw.environment = vec![value()],
             "module_defaults" => kw.module_defaults = module_defaults(node, scope, name)?,
-            "check_mode" => kw.check_mode = Some(value()),
-            "diff" => kw.diff = Some(value()),
+            "check_mode" => kw.check_mode = Some(Box::new(value())),
+            "diff" => kw.diff = Some(Box::new(value())),
             "any_errors_fatal" => kw.any_errors_fatal = Some(truthy(&value())),
             // (`user`, the play's old name for it, is read with the play: in a task it is the
             // module.)
-            "remote_user" => kw.remote_user = Some(value()),
+            "remote_user" => kw.remote_user = Some(Box::new(value())),
             "delegate_facts" => kw.delegate_facts = Some(truthy(&value())),
             "connection" => kw.connection = Some(string()?),
-            "timeout" => kw.timeout = Some(value()),
-            "throttle" => kw.throttle = Some(value()),
+            "timeout" => kw.timeout = Some(Box::new(value())),
+            "throttle" => kw.throttle = Some(Box::new(value())),
             _ => {}
         }
     }
@@ -1025,7 +1025,7 @@ fn parse_task_entry(
             let mut parent = inherited.clone();
             parent.when.clear();
             apply.inherit(&parent);
-            out.push(TaskNode::Include(Include {
+            out.push(TaskNode::Include(Arc::new(Include {
                 name: task.name.clone(),
                 location: task.location.clone(),
                 file,
@@ -1036,7 +1036,7 @@ fn parse_task_entry(
                 listen: task.listen,
                 role_include: None,
                 handler: scope.handlers != Handlers::No,
-            }));
+            })));
         }
         "import_role" | "include_role" => {
             // `role:` is Ansible's other spelling of `name:` (IncludeRole.BASE).
@@ -1166,7 +1166,7 @@ fn parse_task_entry(
                         &mut handlers,
                     )?;
                 }
-                out.push(TaskNode::Include(Include {
+                out.push(TaskNode::Include(Arc::new(Include {
                     name: task.name.clone(),
                     location: task.location.clone(),
                     file: Value::String(role_name.to_string()),
@@ -1186,7 +1186,7 @@ fn parse_task_entry(
                         identity: own.clone(),
                         rolespec_validate: files.validate,
                     }),
-                }));
+                })));
             } else {
                 let mut loader = RoleLoader {
                     included_by: scope.role.clone(),
@@ -1240,7 +1240,7 @@ fn parse_task_entry(
                 });
             }
             task.keywords.inherit(inherited);
-            out.push(TaskNode::Task(task));
+            out.push(TaskNode::Task(Arc::new(task)));
         }
     }
     Ok(())
@@ -1551,10 +1551,10 @@ fn parse_task(
             }
             "failed_when" => keywords.failed_when = condition_values("failed_when", value, scope),
             "until" => keywords.until = condition_values("until", value, scope),
-            "retries" => keywords.retries = Some(value.to_value()),
-            "delay" => keywords.delay = Some(value.to_value()),
-            "async" => keywords.async_ = Some(value.to_value()),
-            "poll" => keywords.poll = Some(value.to_value()),
+            "retries" => keywords.retries = Some(Box::new(value.to_value())),
+            "delay" => keywords.delay = Some(Box::new(value.to_value())),
+            "async" => keywords.async_ = Some(Box::new(value.to_value())),
+            "poll" => keywords.poll = Some(Box::new(value.to_value())),
             "vars" => keywords.vars = mapping(Some(value), scope, "vars")?,
             // `args: '{{ splatted }}'`: a mapping a template gives at run time, as the module's
             // own arguments may be (what the module names beside it wins).
@@ -1578,7 +1578,7 @@ fn parse_task(
             "action" | "local_action" => {
                 let (m, args) = parse_action_keyword(value, scope, name)?;
                 if key == "local_action" {
-                    keywords.delegate_to = Some(Value::String("localhost".into()));
+                    keywords.delegate_to = Some(Box::new(Value::String("localhost".into())));
                 }
                 if module.replace((m, args)).is_some() {
                     return Err(scope.error(
@@ -1940,7 +1940,7 @@ fn parse_handlers(
 
 fn flatten_handlers(node: TaskNode, out: &mut Vec<Task>) -> Result<(), PlaybookError> {
     match node {
-        TaskNode::Task(task) => out.push(task),
+        TaskNode::Task(task) => out.push(Arc::unwrap_or_clone(task)),
         TaskNode::Block(block) if block.rescue.is_empty() && block.always.is_empty() => {
             for inner in block.block {
                 flatten_handlers(inner, out)?;
@@ -1962,7 +1962,7 @@ fn flatten_handlers(node: TaskNode, out: &mut Vec<Task>) -> Result<(), PlaybookE
             location: include.location.clone(),
             role: include.role.clone(),
             listen: include.listen.clone(),
-            include: Some(Arc::new(include)),
+            include: Some(include),
         }),
     }
     Ok(())
@@ -2292,14 +2292,14 @@ impl RoleLoader {
             .and_then(|specs| specs.get(tasks_from))
             .filter(|spec| !spec.is_null())
         {
-            tasks.push(TaskNode::Task(validation_task(
+            tasks.push(TaskNode::Task(Arc::new(validation_task(
                 role,
                 tasks_from,
                 spec,
                 own_params,
                 keywords,
                 scope.location(at),
-            )));
+            ))));
         }
         let found = role_file(&path.join("tasks"), tasks_from, name);
         if let Some(file) = found.map_err(|e| scope.error(at, None, e))? {
@@ -2318,7 +2318,10 @@ impl RoleLoader {
                 format!("the role {name:?} has no tasks/{tasks_from}.yml"),
             ));
         }
-        tasks.push(TaskNode::Task(role_complete(role, scope.location(at))));
+        tasks.push(TaskNode::Task(Arc::new(role_complete(
+            role,
+            scope.location(at),
+        ))));
         if !with_handlers {
             return Ok((tasks, handlers));
         }

@@ -102,9 +102,8 @@ pub(super) fn become_of(
         }
         Ok(None)
     };
-    let keyword = |v: &Option<Value>| -> Result<Option<String>, String> {
-        v.as_ref()
-            .map(|v| {
+    let keyword = |v: Option<&Value>| -> Result<Option<String>, String> {
+        v.map(|v| {
                 Ok(value_text(
                     &templar().render(v, scope).map_err(|e| e.message)?,
                 ))
@@ -113,7 +112,7 @@ pub(super) fn become_of(
     };
     let wanted = match var(&["ansible_become"])? {
         Some(v) => json_bool(&v),
-        None => bool_of("become", &task.keywords.become_, scope)?.unwrap_or(opts.become_),
+        None => bool_of("become", task.keywords.become_.as_deref(), scope)?.unwrap_or(opts.become_),
     };
     if !wanted {
         return Ok(None);
@@ -121,7 +120,7 @@ pub(super) fn become_of(
     let method_name = match var(&["ansible_become_method"])? {
         Some(m) => value_text(&m),
         None => match &task.keywords.become_method {
-            Some(m) => keyword(&Some(Value::String(m.clone())))?.unwrap_or_default(),
+            Some(m) => keyword(Some(&Value::String(m.clone())))?.unwrap_or_default(),
             None => opts.become_method.clone().unwrap_or_else(|| "sudo".into()),
         },
     };
@@ -133,21 +132,21 @@ pub(super) fn become_of(
     let text = |v: Option<Value>| v.filter(|v| !v.is_null()).map(|v| value_text(&v));
     let user = match var(&["ansible_become_user", &format!("ansible_{m}_user")])? {
         Some(u) => value_text(&u),
-        None => match keyword(&task.keywords.become_user)? {
+        None => match keyword(task.keywords.become_user.as_deref())? {
             Some(u) => u,
             None => opts.become_user.clone().unwrap_or_else(|| "root".into()),
         },
     };
     let exe = match text(var(&["ansible_become_exe", &format!("ansible_{m}_exe")])?) {
         Some(e) => Some(e),
-        None => keyword(&task.keywords.become_exe)?.or(opts.become_exe.clone()),
+        None => keyword(task.keywords.become_exe.as_deref())?.or(opts.become_exe.clone()),
     };
     let flags = match text(var(&[
         "ansible_become_flags",
         &format!("ansible_{m}_flags"),
     ])?) {
         Some(f) => Some(f),
-        None => keyword(&task.keywords.become_flags)?.or(opts.become_flags.clone()),
+        None => keyword(task.keywords.become_flags.as_deref())?.or(opts.become_flags.clone()),
     };
     let password = text(var(&[
         "ansible_become_password",

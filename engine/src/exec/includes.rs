@@ -73,7 +73,7 @@ type IncludeGroup = (IncludeKey, Vec<String>, HashMap<String, Vec<Layer>>);
 pub(super) type IncludeList = Vec<(PathBuf, Vec<Layer>, Option<String>, Option<RoleInclude>)>;
 
 pub(super) fn tasks_of(nodes: &[TaskNode]) -> Vec<&Task> {
-    let mut out = Vec::new();
+    let mut out: Vec<&Task> = Vec::new();
     for n in nodes {
         match n {
             TaskNode::Task(t) => out.push(t),
@@ -152,7 +152,7 @@ impl PlayRun<'_> {
                     &fake_task,
                     extra.get(first).unwrap_or(&no_extra),
                 );
-                bool_of("run_once", &include.keywords.run_once, &scope)
+                bool_of("run_once", include.keywords.run_once.as_deref(), &scope)
                     .ok()
                     .flatten()
                     .unwrap_or(false)
@@ -166,7 +166,7 @@ impl PlayRun<'_> {
         let fail_include = |host: &str, e: &str| {
             let state = self.engine.hosts.get(host);
             let scope = self.scope(&state, &fake_task, extra.get(host).unwrap_or(&no_extra));
-            let ignore = bool_of("ignore_errors", &include.keywords.ignore_errors, &scope)
+            let ignore = bool_of("ignore_errors", include.keywords.ignore_errors.as_deref(), &scope)
                 .ok()
                 .flatten()
                 .unwrap_or(false);

@@ -244,7 +244,7 @@ impl PlayRun<'_> {
             if let Some(msg) = &item_unreachable {
                 let ignore = super::bool_of(
                     "ignore_unreachable",
-                    &task.keywords.ignore_unreachable,
+                    task.keywords.ignore_unreachable.as_deref(),
                     &item_scope,
                 )
                 .ok()

@@ -28,7 +28,7 @@ impl PlayRun<'_> {
         }
         let scope = self.engine.hosts.scope_of(host);
         let remote_user = match super::delegate::remote_user_of(
-            self.play.keywords.remote_user.as_ref(),
+            self.play.keywords.remote_user.as_deref(),
             &scope,
         ) {
             Ok(u) => u,
@@ -158,7 +158,7 @@ impl PlayRun<'_> {
                 // The play's `ignore_unreachable` holds for its fact gathering too.
                 match bool_of(
                     "ignore_unreachable",
-                    &self.play.keywords.ignore_unreachable,
+                    self.play.keywords.ignore_unreachable.as_deref(),
                     &scope,
                 ) {
                     Ok(Some(true)) => self.ignore_unreachable(host),
@@ -228,7 +228,7 @@ impl PlayRun<'_> {
                 // The play's `ignore_unreachable` holds for its fact gathering too.
                 return match bool_of(
                     "ignore_unreachable",
-                    &self.play.keywords.ignore_unreachable,
+                    self.play.keywords.ignore_unreachable.as_deref(),
                     scope,
                 ) {
                     Ok(Some(true)) => self.ignore_unreachable(host),

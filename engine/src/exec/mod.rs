@@ -593,7 +593,7 @@ const FACTS: (&str, Option<&Location>) = ("Gathering Facts", None);
 /// default.
 fn bool_of(
     keyword: &str,
-    value: &Option<Value>,
+    value: Option<&Value>,
     scope: &Arc<Scope>,
 ) -> Result<Option<bool>, String> {
     let Some(v) = value else {

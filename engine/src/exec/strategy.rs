@@ -411,7 +411,7 @@ impl PlayRun<'_> {
             let scope = self.scope(&state, task, extra_of(&first));
             // add_host runs once for the batch, as Ansible's BYPASS_HOST_LOOP actions do.
             task.module == "add_host"
-                || bool_of("run_once", &task.keywords.run_once, &scope)
+                || bool_of("run_once", task.keywords.run_once.as_deref(), &scope)
                     .ok()
                     .flatten()
                     .unwrap_or(false)

@@ -133,7 +133,7 @@ impl PlayRun<'_> {
         let state = self.engine.hosts.get(host);
         let scope = self.scope(&state, task, extra);
         let no_log = self.no_log(task, &scope);
-        let ignore_errors = match bool_of("ignore_errors", &task.keywords.ignore_errors, &scope) {
+        let ignore_errors = match bool_of("ignore_errors", task.keywords.ignore_errors.as_deref(), &scope) {
             Ok(v) => v.unwrap_or(false),
             Err(e) => {
                 return self.fail_early(host, task, &state, e, no_log, false, (handler, started));
@@ -266,7 +266,7 @@ impl PlayRun<'_> {
             Some(v) => crate::template::json_truthy(&v),
             None => bool_of(
                 "ignore_unreachable",
-                &task.keywords.ignore_unreachable,
+                task.keywords.ignore_unreachable.as_deref(),
                 scope,
             )
             .ok()
@@ -356,11 +356,11 @@ impl PlayRun<'_> {
         delegate: Option<&(String, Arc<Scope>)>,
     ) -> ItemResult {
         let opts = self.engine.opts;
-        let check_mode = match bool_of("check_mode", &task.keywords.check_mode, scope) {
+        let check_mode = match bool_of("check_mode", task.keywords.check_mode.as_deref(), scope) {
             Ok(v) => v.unwrap_or(opts.check),
             Err(e) => return ItemResult::failed(e),
         };
-        let diff = match bool_of("diff", &task.keywords.diff, scope) {
+        let diff = match bool_of("diff", task.keywords.diff.as_deref(), scope) {
             Ok(v) => v.unwrap_or(opts.diff),
             Err(e) => return ItemResult::failed(e),
         };
@@ -383,11 +383,11 @@ impl PlayRun<'_> {
             .connection
             .clone()
             .or(self.play.keywords.connection.clone());
-        let remote_user = task.keywords.remote_user.as_ref().or(self
+        let remote_user = task.keywords.remote_user.as_deref().or(self
             .play
             .keywords
             .remote_user
-            .as_ref());
+            .as_deref());
         // As Ansible's executor: a delegated task's connection keywords are rendered with the
         // delegate's variables and the task's (the play's, its roles' and blocks' included),
         // `inventory_hostname` still the task's host: the play's (its roles', the task's)
