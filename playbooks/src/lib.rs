@@ -151,8 +151,8 @@ pub struct Play {
 }
 
 /// A node of a task list. Tasks and includes are shared: every node of a list is as large as
-/// the largest variant, a task's keywords take 2 KB, lists are moved as they are built, and
-/// each plan of a play holds every task again.
+/// the largest variant, lists are moved as they are built, and each plan of a play holds every
+/// task again.
 #[derive(Debug, Clone)]
 pub enum TaskNode {
     Task(Arc<Task>),
@@ -413,7 +413,8 @@ impl Default for LoopControl {
 }
 
 /// The task keywords that change how a module call runs. Blocks, imports and roles hand theirs
-/// down with [`Keywords::inherit`].
+/// down with [`Keywords::inherit`]. The values most tasks leave unset are boxed: unboxed, the
+/// keywords took 2 KB per task, which parsing and planning copied around.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Keywords {
     /// All must hold (a block's conditions come before the task's own).
