@@ -760,9 +760,9 @@ static TEMPLATES_KEPT: std::sync::atomic::AtomicUsize = std::sync::atomic::Atomi
 /// changes when the text does, so an edited file is compiled afresh).
 const FILE_NAME: &str = "\u{1}file:";
 
-/// How many bytes of template files the environments keep compiled, at most; past that a
-/// file is compiled each time it is rendered.
-const FILE_BYTES_KEPT: usize = 32 << 20;
+/// How many bytes of template files the environments keep compiled, at most (their compiled
+/// form takes a few times that); past that a file is compiled each time it is rendered.
+const FILE_BYTES_KEPT: usize = 8 << 20;
 
 /// The bytes of template files kept so far (the loader counts them).
 static FILE_BYTES: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
