@@ -785,8 +785,8 @@ fn kept_file_key(name: &str, source: &str) -> Option<String> {
     let loads = ["include", "import", "extends"]
         .iter()
         .any(|word| source.contains(word));
-    let spent = FILE_BYTES.load(std::sync::atomic::Ordering::Relaxed) + source.len()
-        > FILE_BYTES_KEPT;
+    let spent =
+        FILE_BYTES.load(std::sync::atomic::Ordering::Relaxed) + source.len() > FILE_BYTES_KEPT;
     (!loads && !spent && !name.contains('\0')).then(|| format!("{FILE_NAME}{name}\0{source}"))
 }
 
@@ -2913,7 +2913,10 @@ mod tests {
                 .unwrap_err()
                 .message;
             assert_eq!(err, unkept);
-            let err = t.render_file("k.j2", "a\n{% if %}\n", &s).unwrap_err().message;
+            let err = t
+                .render_file("k.j2", "a\n{% if %}\n", &s)
+                .unwrap_err()
+                .message;
             assert!(err.starts_with("k.j2:2: "), "{err}");
         }
     }

@@ -104,11 +104,11 @@ pub(super) fn become_of(
     };
     let keyword = |v: Option<&Value>| -> Result<Option<String>, String> {
         v.map(|v| {
-                Ok(value_text(
-                    &templar().render(v, scope).map_err(|e| e.message)?,
-                ))
-            })
-            .transpose()
+            Ok(value_text(
+                &templar().render(v, scope).map_err(|e| e.message)?,
+            ))
+        })
+        .transpose()
     };
     let wanted = match var(&["ansible_become"])? {
         Some(v) => json_bool(&v),

@@ -166,10 +166,14 @@ impl PlayRun<'_> {
         let fail_include = |host: &str, e: &str| {
             let state = self.engine.hosts.get(host);
             let scope = self.scope(&state, &fake_task, extra.get(host).unwrap_or(&no_extra));
-            let ignore = bool_of("ignore_errors", include.keywords.ignore_errors.as_deref(), &scope)
-                .ok()
-                .flatten()
-                .unwrap_or(false);
+            let ignore = bool_of(
+                "ignore_errors",
+                include.keywords.ignore_errors.as_deref(),
+                &scope,
+            )
+            .ok()
+            .flatten()
+            .unwrap_or(false);
             let timing = (false, std::time::Instant::now());
             self.fail_early(
                 host,

@@ -133,7 +133,11 @@ impl PlayRun<'_> {
         let state = self.engine.hosts.get(host);
         let scope = self.scope(&state, task, extra);
         let no_log = self.no_log(task, &scope);
-        let ignore_errors = match bool_of("ignore_errors", task.keywords.ignore_errors.as_deref(), &scope) {
+        let ignore_errors = match bool_of(
+            "ignore_errors",
+            task.keywords.ignore_errors.as_deref(),
+            &scope,
+        ) {
             Ok(v) => v.unwrap_or(false),
             Err(e) => {
                 return self.fail_early(host, task, &state, e, no_log, false, (handler, started));

@@ -371,7 +371,10 @@ fn pass_undefined_through_builtins(env: &mut Environment<'static>) {
     ];
     for name in FILTERS {
         // These are guarded without the exceptions `add_filter` makes.
-        debug_assert!(!TAKE_UNDEFINED.contains(name), "{name} takes undefined values");
+        debug_assert!(
+            !TAKE_UNDEFINED.contains(name),
+            "{name} takes undefined values"
+        );
         guard_filter(env, (*name).into(), move |_, args| {
             builtins().empty_state().apply_filter(name, args)
         });
