@@ -9,12 +9,17 @@
 //!
 //! Gathered facts are most of what a host costs the controller (a hundred facts, 14 KB of JSON,
 //! ten times that as parsed values), so they are held once, each fact as its JSON text, and
-//! parsed when a task reads it: both views are answered from the one map.
+//! parsed when a task reads it: both views are answered from the one map. Hosts of one fleet
+//! report mostly the same names and values (the distribution, the kernel, the Python), so each
+//! text is shared by every host that has it rather than copied into each.
 
-use std::sync::OnceLock;
+use std::collections::HashSet;
+use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
+
+use crate::Unpoisoned;
 
 use crate::Vars;
 
@@ -22,7 +27,7 @@ use crate::Vars;
 #[derive(Clone, Debug, Default)]
 pub struct Facts {
     /// Each fact under its name in `ansible_facts`, in the order the names first came.
-    entries: IndexMap<Box<str>, Fact>,
+    entries: IndexMap<Arc<str>, Fact>,
     /// A variable whose slot in `ansible_facts` a fact of the other spelling took (a module
     /// returned both `foo` and `ansible_foo`): its own value, by its full name. Rarely any.
     shadowed: IndexMap<Box<str>, Box<str>>,
@@ -31,7 +36,7 @@ pub struct Facts {
 #[derive(Clone, Debug)]
 struct Fact {
     /// The value as JSON text.
-    json: Box<str>,
+    json: Arc<str>,
     /// Whether the fact's own name is `ansible_` and its key (else the key itself).
     prefixed: bool,
 }
@@ -72,10 +77,31 @@ fn parse(json: &str) -> Value {
     serde_json::from_str(json).unwrap_or(Value::Null)
 }
 
-fn text(value: &Value) -> Box<str> {
-    serde_json::to_string(value)
-        .unwrap_or_else(|_| "null".into())
-        .into_boxed_str()
+fn text(value: &Value) -> Arc<str> {
+    shared(&serde_json::to_string(value).unwrap_or_else(|_| "null".into()))
+}
+
+/// Texts up to this long are shared between hosts; longer ones are rarely the same twice.
+const SHARED_TEXT_MAX: usize = 4096;
+/// At most this many texts are kept for sharing, so a run that sets ever new facts (set_fact
+/// in a long loop) cannot grow the pool without end: past it, new texts are each host's own.
+const SHARED_TEXTS_MAX: usize = 100_000;
+
+/// The one copy of `text` for the run (see the module's page).
+fn shared(text: &str) -> Arc<str> {
+    static POOL: LazyLock<Mutex<HashSet<Arc<str>>>> = LazyLock::new(Mutex::default);
+    if text.len() > SHARED_TEXT_MAX {
+        return text.into();
+    }
+    let mut pool = POOL.lock().unpoisoned();
+    if let Some(kept) = pool.get(text) {
+        return Arc::clone(kept);
+    }
+    let new: Arc<str> = text.into();
+    if pool.len() < SHARED_TEXTS_MAX {
+        pool.insert(Arc::clone(&new));
+    }
+    new
 }
 
 impl Facts {
@@ -95,12 +121,14 @@ impl Facts {
                     // `foo` and `ansible_foo`: the newer takes `ansible_facts.foo`, the older
                     // keeps its value as a variable.
                     let old = std::mem::replace(old, fact);
-                    self.shadowed
-                        .insert(name_of(key, old.prefixed).into_boxed_str(), old.json);
+                    self.shadowed.insert(
+                        name_of(key, old.prefixed).into_boxed_str(),
+                        old.json.as_ref().into(),
+                    );
                 }
                 Some(old) => *old = fact,
                 None => {
-                    self.entries.insert(key.into(), fact);
+                    self.entries.insert(shared(key), fact);
                 }
             }
         }

@@ -214,6 +214,8 @@ pub(crate) enum Started {
     NeedsUpload(String),
 }
 
+const READ_BUFFER: usize = 2048;
+
 /// A running agent: one request at a time.
 pub(crate) struct AgentPipe {
     writer: Writer,
@@ -233,7 +235,9 @@ impl AgentPipe {
         become_: Option<&Become>,
         become_pid: &mut Option<u32>,
     ) -> Result<Started, ConnectionError> {
-        let mut reader = BufReader::new(reader);
+        // Replies are read a line at a time and long ones parsed as they come: a small buffer
+        // does (each host's agent keeps one for the run; tokio's default is 8 KB).
+        let mut reader = BufReader::with_capacity(READ_BUFFER, reader);
         // A timeout past what the clock holds is no deadline.
         let deadline = become_.and_then(|b| {
             tokio::time::Instant::now()

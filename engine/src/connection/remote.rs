@@ -207,12 +207,15 @@ impl<T: Transport> Drop for RemoteConnection<T> {
 
 impl<T: Transport> Connection for RemoteConnection<T> {
     fn run(&self, request: &Request, become_: Option<&Become>) -> Result<Outcome, ConnectionError> {
-        runtime()?.block_on(async {
+        // Boxed: `block_on` keeps the future where it is, and this one (starting an agent,
+        // placing it, a call) is many KB; on the worker thread's stack, which is resident for
+        // the thread's life, it cost each of a thousand hosts' threads that much.
+        runtime()?.block_on(Box::pin(async {
             self.retire_agents_of_removed_user(request).await;
             let agent = self.agent(become_).await?;
             let mut pipe = agent.lock().await;
             pipe.call(request).await
-        })
+        }))
     }
 }
 

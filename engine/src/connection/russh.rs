@@ -95,7 +95,8 @@ pub(crate) fn connect(target: &Target) -> Result<RemoteConnection<Russh>, Connec
     })?;
     let timeout = Duration::from_secs(target.timeout_secs.max(1));
     let (handle, jumps) = runtime()?
-        .block_on(open(resolved, timeout))
+        // Boxed, as `RemoteConnection::run`'s future: the handshake's is larger still.
+        .block_on(Box::pin(open(resolved, timeout)))
         .map_err(ConnectionError::Unreachable)?;
     Ok(RemoteConnection::new(
         Russh {
