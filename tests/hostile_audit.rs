@@ -462,3 +462,73 @@ fn a_controller_killed_mid_command_leaves_no_command_running_on_the_host() {
         hosts.ssh(host, &format!("rm -f {marker}"));
     }
 }
+
+#[test]
+fn an_interrupted_controller_ends_the_command_on_the_host_and_prints_the_recap() {
+    let hosts = common::hosts::test_hosts();
+    let host = hosts.names()[1];
+    let s = hosts.scratch();
+    let marker = "/tmp/settle-interrupt-test.pid";
+    s.write(
+        "site.yml",
+        &format!(
+            "- hosts: {host}\n  gather_facts: no\n  tasks:\n    - shell: 'echo $$ > {marker}.tmp && mv {marker}.tmp {marker} && sleep 300 | cat'\n    - file: {{path: /tmp/settle-interrupt-never, state: touch}}\n"
+        ),
+    );
+    for (transport, signal, code) in [
+        ("russh", libc::SIGINT, 99),
+        ("russh", libc::SIGTERM, 143),
+        ("ssh", libc::SIGINT, 99),
+        ("ssh", libc::SIGTERM, 143),
+    ] {
+        hosts.ssh(host, &format!("rm -f {marker} /tmp/settle-interrupt-never"));
+        let child = std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
+            .args(["site.yml", "-i", "inv", "-c", transport])
+            .current_dir(s.dir.path())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let mut pid = String::new();
+        for _ in 0..300 {
+            pid = hosts.ssh(host, &format!("cat {marker} 2>/dev/null || true"));
+            if !pid.trim().is_empty() {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+        let pid = pid.trim().to_string();
+        assert!(!pid.is_empty(), "{transport}: the command never started");
+        let sent = std::time::Instant::now();
+        // SAFETY: kill(2) on the child this test started.
+        unsafe { libc::kill(child.id() as libc::pid_t, signal) };
+        let out = child.wait_with_output().unwrap();
+        let (stdout, stderr) = (
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr),
+        );
+        // Not the 300 s the command would have taken.
+        assert!(
+            sent.elapsed() < std::time::Duration::from_secs(30),
+            "{transport}: the run waited for the command"
+        );
+        assert_eq!(
+            out.status.code(),
+            Some(code),
+            "{transport}:\n{stdout}\n{stderr}"
+        );
+        assert!(stdout.contains("PLAY RECAP"), "{transport}:\n{stdout}");
+        assert!(
+            stderr.contains("[ERROR]: User interrupted execution"),
+            "{transport}:\n{stderr}"
+        );
+        let left = hosts.ssh(
+            host,
+            &format!(
+                "test -d /proc/{pid} && echo running; pgrep -f 'sleep [3]00' || true; test -e /tmp/settle-interrupt-never && echo next task ran; true"
+            ),
+        );
+        assert_eq!(left.trim(), "", "{transport}: after the signal");
+    }
+    hosts.ssh(host, &format!("rm -f {marker}"));
+}

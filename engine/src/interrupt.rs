@@ -4,9 +4,12 @@
 //! left behind), starts no new task, prints the recap so far and exits with
 //! `ansible-playbook`'s code for an interrupted run: 99 (143 for SIGTERM). A second signal
 //! exits at once, and so does the first before the run starts (at a prompt, while reading the
-//! inventory).
+//! inventory). On a remote host, the agent's input is closed: it ends the commands it started and
+//! answers the call in hand, as a local command's end is answered.
 
+use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+use std::time::Duration;
 
 static SIGNAL: AtomicI32 = AtomicI32::new(0);
 static RUNNING: AtomicBool = AtomicBool::new(false);
@@ -39,6 +42,36 @@ pub fn install() {
 /// From here on, a signal stops the run in order instead of ending the process.
 pub(crate) fn run_started() {
     RUNNING.store(true, Ordering::SeqCst);
+    // The handler may only touch atomics: a thread of its own passes the signal on to the
+    // waiters of `signalled`.
+    SIGNALLED.get_or_init(|| {
+        let _ = std::thread::Builder::new()
+            .name("settle-signal".into())
+            .spawn(|| {
+                while !interrupted() {
+                    std::thread::sleep(Duration::from_millis(50));
+                }
+                if let Some(notify) = SIGNALLED.get() {
+                    notify.notify_waiters();
+                }
+            });
+        tokio::sync::Notify::new()
+    });
+}
+
+static SIGNALLED: OnceLock<tokio::sync::Notify> = OnceLock::new();
+
+/// Resolves when the run is interrupted (never before the run starts).
+pub(crate) async fn signalled() {
+    let Some(notify) = SIGNALLED.get() else {
+        return std::future::pending().await;
+    };
+    // Registered before the check, so a signal between the two is not missed.
+    let notified = notify.notified();
+    if interrupted() {
+        return;
+    }
+    notified.await
 }
 
 /// The signal that interrupted the run, if one did.

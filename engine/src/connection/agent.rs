@@ -353,7 +353,21 @@ impl AgentPipe {
             .await
             .map_err(io_lost)?;
         self.writer.flush().await.map_err(io_lost)?;
-        let mut reply = read_reply(&mut self.reader).await?;
+        // Ctrl-C or SIGTERM while the call runs: the agent's input is closed, so it ends the
+        // commands it started and answers this call, which is read as any other (the read is
+        // never cancelled half way through a reply).
+        let writer = &mut self.writer;
+        let close_on_signal = async {
+            crate::interrupt::signalled().await;
+            let _ = writer.shutdown().await;
+            // Some writers (a child's stdin) only close when dropped.
+            *writer = Box::new(tokio::io::sink());
+            std::future::pending::<std::convert::Infallible>().await
+        };
+        let mut reply = tokio::select! {
+            reply = read_reply(&mut self.reader) => reply?,
+            never = close_on_signal => match never {},
+        };
         if reply.id != id {
             return Err(ConnectionError::Failed(format!(
                 "agent: reply {} to call {id}",
