@@ -290,11 +290,11 @@ fn adhoc_playbook(cli: &Cli) -> Result<Playbook, Failure> {
     settle_playbooks::playbook_from_text(&text, &path).map_err(|e| (EXIT_PARSE, e.to_string()))
 }
 
-/// Loads the inventory. A file that cannot be read is an error for a run; with
-/// `skip_unparsed` (`settle inventory`, as `ansible-inventory`) it is a warning and left out,
-/// unless ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED (or, when nothing could be read,
+/// Loads the inventory. A source that cannot be read (a syntax error, a group that is its own
+/// ancestor) is a warning and left out, as every Ansible command leaves it out, unless
+/// ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED (or, when nothing could be read,
 /// ANSIBLE_INVENTORY_UNPARSED_FAILED) says otherwise.
-fn load_inventory(args: &InventoryArgs, skip_unparsed: bool) -> Result<Inventory, Failure> {
+fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
     let mut sources = args.inventory.clone();
     if sources.is_empty() {
         for var in ["SETTLE_INVENTORY", "ANSIBLE_INVENTORY"] {
@@ -326,12 +326,16 @@ fn load_inventory(args: &InventoryArgs, skip_unparsed: bool) -> Result<Inventory
     let jinja =
         Some(&settle_engine::inventory_jinja::InventoryJinja as &dyn settle_inventory::Evaluator);
     let failed = |e: settle_inventory::InventoryError| (EXIT_ERROR, format!("inventory: {e}"));
-    if !skip_unparsed || config::env_flag("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED") == Some(true)
-    {
+    if config::env_flag("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED") == Some(true) {
         return Inventory::load_with(&sources, jinja).map_err(failed);
     }
     let mut unparsed = 0;
     let inventory = Inventory::load_skipping_unparsed(&sources, jinja, &mut |path, error| {
+        // A wrong vault password stops everything (issue 14's promise), where Ansible would
+        // leave the source out.
+        if settle_vault::decrypt_failed() {
+            return Err(error);
+        }
         let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
         eprintln!("[WARNING]: Failed to parse inventory: {error}");
         eprintln!(
@@ -434,7 +438,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         }
     }
     set_vault_secrets(&cli.vault)?;
-    let mut inventory = load_inventory(&cli.inventory, false).map_err(vault_exit)?;
+    let mut inventory = load_inventory(&cli.inventory).map_err(vault_exit)?;
     let extra = extra_vars(&cli.extra_vars).map_err(vault_exit)?;
     // `collections:` searches the collections installed with ansible-core too.
     settle_playbooks::set_installed_collection_roots(

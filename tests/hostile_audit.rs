@@ -241,22 +241,36 @@ fn bad_command_line_values_exit_with_ansibles_codes() {
 }
 
 #[test]
-fn an_inventory_host_range_left_open_is_an_error_naming_file_and_line() {
+fn an_inventory_host_range_left_open_is_refused_naming_file_and_line() {
     let s = Scratch::new();
     s.write("hosts", "[web]\nok1 ansible_connection=local\nweb[a:b\n");
     s.write(
         "site.yml",
         "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: {msg: hi}\n",
     );
+    // As ansible-playbook: the source is refused with a warning naming the error (not a host
+    // called `web[a:b`), left out, and the run goes on without it (exit 0, no hosts).
     let run = s.settle(&["site.yml", "-i", "hosts"]);
     assert_no_crash(&run);
-    assert_eq!(run.code, 1, "{}", run.stderr);
+    assert_eq!(run.code, 0, "{}", run.stderr);
+    for words in [
+        "hosts:3: invalid host range in 'web[a:b'",
+        "Unable to parse",
+    ] {
+        assert!(run.stderr.contains(words), "{words}:\n{}", run.stderr);
+    }
     assert!(
-        run.stderr
-            .contains("hosts:3: invalid host range in 'web[a:b'"),
-        "{}",
-        run.stderr
+        !run.stdout.contains("ok: ["),
+        "a host of the refused source ran:\n{}",
+        run.stdout
     );
+    // Ansible's setting makes it fatal, before any play.
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[("ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED", "true")],
+    );
+    assert_no_crash(&run);
+    assert_eq!(run.code, 1, "{}", run.stderr);
     assert!(!run.stdout.contains("PLAY ["), "the play ran");
 }
 

@@ -261,3 +261,71 @@ fn yaml_and_toml_views_nest_and_flatten_groups_as_ansible_inventory_does() {
         ],
     );
 }
+
+#[test]
+fn a_group_cycle_is_a_warning_and_the_run_goes_on_without_its_source_as_in_ansible() {
+    // A group that is its own child, and two groups each the other's: as every Ansible command,
+    // settle leaves such a source out with a warning and goes on with the others, for a run as
+    // for `settle inventory`.
+    let files: &[(&str, &str)] = &[
+        ("self.ini", "[a:children]\na\n[a]\nh1\n"),
+        ("pair.ini", "[a:children]\nb\n[b:children]\na\n[a]\nh2\n"),
+        ("good.ini", "[web]\nw1 ansible_connection=local\n"),
+    ];
+    let sources = &["self.ini", "pair.ini", "good.ini"];
+    compare(files, sources, &[&["--graph"], &["--list"]]);
+    compare(files, &["self.ini"], &[&["--graph"]]);
+
+    let Some(real) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    for (name, text) in files {
+        std::fs::write(dir.path().join(name), text).unwrap();
+    }
+    std::fs::write(
+        dir.path().join("site.yml"),
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: msg=ran\n",
+    )
+    .unwrap();
+    let run = |program: &Path, pre: &[&str]| {
+        let mut cmd = Command::new(program);
+        cmd.args(pre);
+        for source in sources {
+            cmd.args(["-i", source]);
+        }
+        let out = cmd
+            .arg("site.yml")
+            .current_dir(dir.path())
+            .env_remove("ANSIBLE_INVENTORY")
+            .env_remove("ANSIBLE_CONFIG")
+            .env("ANSIBLE_NOCOLOR", "1")
+            .output()
+            .unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ours, theirs) = (
+        run(Path::new(env!("CARGO_BIN_EXE_settle")), &[]),
+        run(&real, &[]),
+    );
+    assert_eq!(ours.0, theirs.0, "exit codes:\n{ours:?}\n{theirs:?}");
+    for (code, stdout, stderr) in [&ours, &theirs] {
+        assert_eq!(*code, Some(0), "{stdout}\n{stderr}");
+        assert!(stdout.contains("ok: [w1]"), "{stdout}");
+        assert!(
+            !stdout.contains("[h1]") && !stdout.contains("[h2]"),
+            "{stdout}"
+        );
+        for words in [
+            "can't add group to itself",
+            "creates a recursive dependency loop.",
+            "Unable to parse",
+        ] {
+            assert!(stderr.contains(words), "{words}:\n{stderr}");
+        }
+    }
+}
