@@ -224,6 +224,7 @@ pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> 
             max_events: MAX_NODES * 2,
             max_nodes: MAX_NODES,
             max_total_scalar_bytes: MAX_NODES * 64,
+            max_depth: MAX_DEPTH,
         },
     };
     let parsed = match serde_saphyr::from_str_with_options::<serde_saphyr::Spanned<RawNode>>(
@@ -261,6 +262,10 @@ pub fn parse_str(text: &str, path: impl AsRef<Path>) -> Result<Node, YamlError> 
 /// alias's nodes count, so a billion laughs stops here, at a few hundred MB).
 const MAX_NODES: usize = 4_000_000;
 
+/// The deepest nesting of lists and mappings one file may hold: real files stay within a few
+/// dozen levels; deeper ones would only spend the stack of every reader after the parser.
+const MAX_DEPTH: usize = 64;
+
 fn syntax_error(text: &str, path: &Path, err: &serde_saphyr::Error) -> YamlError {
     let (mut line, mut column) = err.location().map_or((0, 0), |l| (l.line(), l.column()));
     let rendered = err.without_snippet().to_string();
@@ -272,11 +277,17 @@ fn syntax_error(text: &str, path: &Path, err: &serde_saphyr::Error) -> YamlError
         _ => first.to_string(),
     };
     // A breached budget reads as a Rust value ("budget breached: Nodes { nodes: 250001 }").
-    if message.starts_with("budget breached") {
-        message = format!(
-            "the document is too large: more than {MAX_NODES} values once aliases are expanded \
-             (settle's limit against YAML alias bombs)"
-        );
+    if let serde_saphyr::Error::Budget { breach, .. } = err.without_snippet() {
+        message = match breach {
+            serde_saphyr::budget::BudgetBreach::Depth { .. } => format!(
+                "the document nests lists and mappings more than {MAX_DEPTH} levels deep \
+                 (settle's limit)"
+            ),
+            _ => format!(
+                "the document is too large: more than {MAX_NODES} values once aliases are \
+                 expanded (settle's limit against YAML alias bombs)"
+            ),
+        };
     }
     if message.len() > 300 {
         let cut = (0..=300)
@@ -834,6 +845,19 @@ mod tests {
         }
         let err = parse_str(&bomb, "bomb.yml").unwrap_err().to_string();
         assert!(err.contains("too large"), "{err}");
+        assert!(err.lines().count() <= 3 && err.len() < 500, "{err}");
+    }
+
+    #[test]
+    fn nesting_is_limited_and_said_so_in_words() {
+        let nested = |depth: usize| format!("a: {}{}\n", "[".repeat(depth), "]".repeat(depth));
+        // The mapping is one level, so 63 lists inside it are the 64 allowed.
+        assert!(parse_str(&nested(MAX_DEPTH - 1), "deep.yml").is_ok());
+        let err = parse_str(&nested(MAX_DEPTH + 1), "deep.yml")
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("more than 64 levels deep"), "{err}");
+        assert!(!err.contains("too large"), "{err}");
         assert!(err.lines().count() <= 3 && err.len() < 500, "{err}");
     }
 
