@@ -1,6 +1,8 @@
 //! The agent's JSON protocol: each side reads one line at a time from the other (the agent a
 //! `Call`, the controller a `Hello`, then `Reply`s). Any line decodes or is an error, never a
-//! panic, and whatever decodes encodes back to a line that decodes to the same message.
+//! panic, and whatever decodes encodes back to a line that decodes to the same message. The
+//! controller's own reader (the greeting with sudo's or su's password prompt, then replies,
+//! short and parsed-while-read long ones) takes the same bytes as an agent's output.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -23,6 +25,7 @@ fn round_trip<T: Serialize + DeserializeOwned>(line: &str) {
 }
 
 fuzz_target!(|data: &[u8]| {
+    settle_engine::connection::fuzz_agent_output(data);
     let Ok(text) = std::str::from_utf8(data) else {
         return;
     };

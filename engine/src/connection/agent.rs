@@ -677,6 +677,42 @@ async fn read_line_or_prompt(
     }
 }
 
+/// The controller's side of the agent protocol on any bytes, for the fuzz target: the greeting
+/// is read as `start` reads it (with and without a become password prompt to answer), then
+/// every reply line as `call` reads them, short and long. Any input ends in messages or errors,
+/// never a panic or a hang.
+#[doc(hidden)]
+pub fn fuzz_agent_output(bytes: &[u8]) {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
+        return;
+    };
+    let sudo = Become {
+        password: Some("pw".into()),
+        ..Become::sudo("root")
+    };
+    let su = Become {
+        method: super::BecomeMethod::Su,
+        ..sudo.clone()
+    };
+    runtime.block_on(async {
+        for become_ in [None, Some(&sudo), Some(&su)] {
+            let reader = Box::new(std::io::Cursor::new(bytes.to_vec())) as Reader;
+            let writer = Box::new(tokio::io::sink()) as Writer;
+            let mut pid = None;
+            let started = AgentPipe::start(writer, reader, Box::new(()), become_, &mut pid);
+            if let Ok(Started::Running(mut pipe)) = started.await {
+                // Each reply read consumes input; the end of it is a lost connection.
+                for _ in 0..=bytes.len() {
+                    if let Err(ConnectionError::Unreachable(_)) = read_reply(&mut pipe.reader).await
+                    {
+                        break;
+                    }
+                }
+            }
+        }
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,6 +7,8 @@
 //! so local and remote runs share every line of module code.
 
 mod agent;
+#[doc(hidden)]
+pub use agent::fuzz_agent_output;
 mod become_command;
 mod local;
 pub mod options;
