@@ -113,6 +113,21 @@ fn host_ranges() {
 }
 
 #[test]
+fn huge_host_ranges_are_errors_not_a_machine_out_of_memory() {
+    // One range past a million hosts, and ranges that multiply past it: refused as soon as the
+    // count passes it, never a machine out of memory.
+    assert_eq!(
+        err("[g]\nweb[0:99999999999]\n"),
+        "2: host range in 'web[0:99999999999]' makes more than 1000000 hosts"
+    );
+    assert!(
+        err("a[0:999]b[0:999]c[0:9]\n").contains("makes more than 1000000 hosts"),
+        "{}",
+        err("a[0:999]b[0:999]c[0:9]\n")
+    );
+}
+
+#[test]
 fn bad_host_names_are_errors_naming_file_and_line() {
     assert!(err("[g]\nok1\nweb[a:b\n").starts_with("3: invalid host range in 'web[a:b'"));
     assert_eq!(err("[g]\nv[Z:a]\n"), "2: host range must have begin <= end");
