@@ -423,6 +423,36 @@ fn a_no_log_task_s_errors_hide_the_secret_in_every_output() {
     }
 }
 
+/// Starts settle on `site.yml` over `transport` and waits until the host's command has
+/// written its shell's pid to `marker`: the child and that pid.
+fn start_until_marked(
+    hosts: &common::hosts::TestHosts,
+    s: &Scratch,
+    host: &str,
+    marker: &str,
+    transport: &str,
+    output: fn() -> std::process::Stdio,
+) -> (std::process::Child, String) {
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
+        .args(["site.yml", "-i", "inv", "-c", transport])
+        .current_dir(s.dir.path())
+        .stdout(output())
+        .stderr(output())
+        .spawn()
+        .unwrap();
+    let mut pid = String::new();
+    for _ in 0..300 {
+        pid = hosts.ssh(host, &format!("cat {marker} 2>/dev/null || true"));
+        if !pid.trim().is_empty() {
+            break;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
+    }
+    let pid = pid.trim().to_string();
+    assert!(!pid.is_empty(), "{transport}: the command never started");
+    (child, pid)
+}
+
 #[test]
 fn a_controller_killed_mid_command_leaves_no_command_running_on_the_host() {
     let hosts = common::hosts::test_hosts();
@@ -437,23 +467,14 @@ fn a_controller_killed_mid_command_leaves_no_command_running_on_the_host() {
         ),
     );
     for transport in ["russh", "ssh"] {
-        let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
-            .args(["site.yml", "-i", "inv", "-c", transport])
-            .current_dir(s.dir.path())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .unwrap();
-        let mut pid = String::new();
-        for _ in 0..300 {
-            pid = hosts.ssh(host, &format!("cat {marker} 2>/dev/null || true"));
-            if !pid.trim().is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let pid = pid.trim().to_string();
-        assert!(!pid.is_empty(), "{transport}: the command never started");
+        let (mut child, pid) = start_until_marked(
+            hosts,
+            &s,
+            host,
+            marker,
+            transport,
+            std::process::Stdio::null,
+        );
         // SIGKILL: the controller has no word to say; the host's agent sees its input end.
         let _ = child.kill();
         let _ = child.wait();
@@ -496,23 +517,14 @@ fn an_interrupted_controller_ends_the_command_on_the_host_and_prints_the_recap()
         ("ssh", libc::SIGTERM, 143),
     ] {
         hosts.ssh(host, &format!("rm -f {marker} /tmp/settle-interrupt-never"));
-        let child = std::process::Command::new(env!("CARGO_BIN_EXE_settle"))
-            .args(["site.yml", "-i", "inv", "-c", transport])
-            .current_dir(s.dir.path())
-            .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::piped())
-            .spawn()
-            .unwrap();
-        let mut pid = String::new();
-        for _ in 0..300 {
-            pid = hosts.ssh(host, &format!("cat {marker} 2>/dev/null || true"));
-            if !pid.trim().is_empty() {
-                break;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(100));
-        }
-        let pid = pid.trim().to_string();
-        assert!(!pid.is_empty(), "{transport}: the command never started");
+        let (child, pid) = start_until_marked(
+            hosts,
+            &s,
+            host,
+            marker,
+            transport,
+            std::process::Stdio::piped,
+        );
         let sent = std::time::Instant::now();
         // SAFETY: kill(2) on the child this test started.
         unsafe { libc::kill(child.id() as libc::pid_t, signal) };
