@@ -183,9 +183,9 @@ impl Inventory {
     }
 
     /// Loads every source as [`load_with`](Self::load_with) does, but a file that cannot be
-    /// read is handed to `unparsed` with its error and the load goes on without anything of that
-    /// file, as Ansible's commands warn and go on; `unparsed` may still make it an error by
-    /// returning one.
+    /// read is handed to `unparsed` with its error and the load goes on (keeping what the file
+    /// gave before the error), as `ansible-inventory` warns and goes on; `unparsed` may still
+    /// make it an error by returning one.
     pub fn load_skipping_unparsed<S: AsRef<str>>(
         sources: &[S],
         evaluator: Option<&dyn Evaluator>,
@@ -246,25 +246,16 @@ impl Inventory {
     }
 
     /// Loads one file; when it cannot be read and there is an `unparsed` to decide, that says
-    /// whether it is an error.
+    /// whether it is an error. What the file gave before its error stays, as in Ansible.
     fn load_file_or_skip(
         &mut self,
         path: &Path,
         evaluator: Option<&dyn Evaluator>,
         unparsed: Option<&mut Unparsed<'_>>,
     ) -> Result<(), InventoryError> {
-        let Some(unparsed) = unparsed else {
-            return self.load_file(path, evaluator);
-        };
-        // A source that fails gives nothing, not the hosts and groups read before its error:
-        // Ansible keeps none of them either.
-        let before = self.clone();
-        match self.load_file(path, evaluator) {
-            Err(error) => {
-                *self = before;
-                unparsed(path, error)
-            }
-            ok => ok,
+        match (self.load_file(path, evaluator), unparsed) {
+            (Err(error), Some(unparsed)) => unparsed(path, error),
+            (result, _) => result,
         }
     }
 

@@ -271,33 +271,3 @@ fn yaml_host_names_written_as_numbers_are_refused_as_ansible_refuses_them() {
         assert!(load(text).is_ok(), "{text}");
     }
 }
-
-#[test]
-fn a_source_left_out_gives_nothing_not_what_came_before_its_error() {
-    // As Ansible: an INI file whose third line is an open range, a YAML file whose group has
-    // list `vars`: neither keeps the hosts it named before the error; the good file stays.
-    let dir = tempfile::tempdir().unwrap();
-    let files = [
-        ("a.ini", "[web]\nok1\nweb[a:b\n"),
-        (
-            "b.yml",
-            "all:\n  hosts:\n    y1:\n  children:\n    g:\n      hosts:\n        y2:\n      vars: [1, 2]\n",
-        ),
-        ("c.ini", "[db]\nd1\n"),
-    ];
-    let mut sources = Vec::new();
-    for (name, text) in files {
-        let path = dir.path().join(name);
-        fs::write(&path, text).unwrap();
-        sources.push(path.to_str().unwrap().to_string());
-    }
-    let mut left_out = Vec::new();
-    let inv = Inventory::load_skipping_unparsed(&sources, None, &mut |path, _| {
-        left_out.push(path.file_name().unwrap().to_string_lossy().into_owned());
-        Ok(())
-    })
-    .unwrap();
-    assert_eq!(left_out, ["a.ini", "b.yml"]);
-    assert_eq!(inv.select("all").unwrap(), ["d1"]);
-    assert!(inv.group_hosts("web").is_empty() && inv.group_hosts("g").is_empty());
-}
