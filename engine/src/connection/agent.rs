@@ -683,7 +683,11 @@ async fn read_line_or_prompt(
 /// never a panic or a hang.
 #[doc(hidden)]
 pub fn fuzz_agent_output(bytes: &[u8]) {
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().build() else {
+    // Timers: `start` waits for a become prompt with a deadline.
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread()
+        .enable_time()
+        .build()
+    else {
         return;
     };
     let sudo = Become {
