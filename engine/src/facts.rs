@@ -19,9 +19,7 @@ use std::sync::{Arc, LazyLock, Mutex, OnceLock};
 use indexmap::IndexMap;
 use serde_json::{Map, Value};
 
-use crate::Unpoisoned;
-
-use crate::Vars;
+use crate::{Unpoisoned, Vars};
 
 /// A host's facts (see the module's page).
 #[derive(Clone, Debug, Default)]
