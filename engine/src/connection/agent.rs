@@ -328,9 +328,7 @@ impl AgentPipe {
     /// Ends the agent: closes its input and waits until its output closes, which is when it
     /// (and sudo or su around it) has exited.
     pub(crate) async fn close(&mut self) {
-        let _ = self.writer.shutdown().await;
-        // Some writers (a child's stdin) only close when dropped.
-        self.writer = Box::new(tokio::io::sink());
+        close_input(&mut self.writer).await;
         let mut rest = Vec::new();
         let _ = tokio::time::timeout(
             std::time::Duration::from_secs(10),
@@ -359,9 +357,7 @@ impl AgentPipe {
         let writer = &mut self.writer;
         let close_on_signal = async {
             crate::interrupt::signalled().await;
-            let _ = writer.shutdown().await;
-            // Some writers (a child's stdin) only close when dropped.
-            *writer = Box::new(tokio::io::sink());
+            close_input(writer).await;
             std::future::pending::<std::convert::Infallible>().await
         };
         let mut reply = tokio::select! {
@@ -379,6 +375,14 @@ impl AgentPipe {
         settle_modules::add_output_lines(&mut reply.outcome.values);
         Ok(reply.outcome)
     }
+}
+
+/// Closes the agent's input: it ends the commands it started, answers the call in hand and
+/// exits.
+async fn close_input(writer: &mut Writer) {
+    let _ = writer.shutdown().await;
+    // Some writers (a child's stdin) only close when dropped.
+    *writer = Box::new(tokio::io::sink());
 }
 
 /// A reply longer than this is parsed while it is read (on a blocking thread), instead of being
