@@ -511,7 +511,9 @@ pub(crate) fn date_time() -> Map<String, Value> {
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .unwrap_or_default();
-    let epoch = now.as_secs() as libc::time_t;
+    // time_t is i64 on the 64-bit targets settle builds for (glibc and musl alike; musl's
+    // alias is deprecated, so it is not named).
+    let epoch = i64::try_from(now.as_secs()).unwrap_or(i64::MAX);
     let micros = format!("{:06}", now.subsec_micros());
     // SAFETY: tzset reads TZ; localtime_r/gmtime_r fill structs we own.
     let (local, utc) = unsafe {
