@@ -20,13 +20,13 @@ const STARTED_PID: &str = "SETTLE-BECOME-PID";
 pub(crate) type Writer = Box<dyn AsyncWrite + Send + Unpin>;
 pub(crate) type Reader = Box<dyn AsyncRead + Send + Unpin>;
 
-/// The agent binary sent to hosts: this very executable, unless SETTLE_AGENT_BINARY names
-/// another build (for hosts of another architecture). Its hash names it on hosts; its bytes are
-/// read only when a host lacks it, so a run on hosts that have it never holds the file in memory.
+/// One agent binary settle can place on hosts. Its hash names it on hosts; its bytes are read
+/// only when a host lacks it, so a run on hosts that have it never holds the file in memory.
 pub(crate) struct AgentBinary {
     path: std::path::PathBuf,
     bytes: OnceLock<Result<Vec<u8>, String>>,
     pub hash: String,
+    /// The `uname -m` of the hosts it runs on.
     pub arch: String,
 }
 
@@ -44,29 +44,128 @@ impl AgentBinary {
     }
 }
 
-pub(crate) fn agent_binary() -> Result<&'static AgentBinary, ConnectionError> {
-    static BINARY: OnceLock<Result<AgentBinary, String>> = OnceLock::new();
-    BINARY
-        .get_or_init(|| match std::env::var_os("SETTLE_AGENT_BINARY") {
-            Some(p) => AgentBinary::load(
-                std::path::PathBuf::from(p),
-                std::env::var("SETTLE_AGENT_ARCH")
-                    .unwrap_or_else(|_| std::env::consts::ARCH.into()),
-            ),
-            None => {
-                own_binary_path().and_then(|p| AgentBinary::load(p, std::env::consts::ARCH.into()))
+/// The agents settle places on hosts: its own executable (or SETTLE_AGENT_BINARY's build, for
+/// SETTLE_AGENT_ARCH) and those of an agents folder, one per architecture, chosen by the
+/// host's `uname -m`.
+pub(crate) struct Agents {
+    pub default: AgentBinary,
+    /// `settle-agent-ARCH` files (packaging/build-agents: static builds for x86_64 and
+    /// aarch64, musl hosts included) from SETTLE_AGENT_DIR or, beside an installed settle,
+    /// `../lib/settle/agents`. They go before the default for their architecture.
+    pub by_arch: Vec<AgentBinary>,
+}
+
+/// What agent files in an agents folder are called: `settle-agent-` and the `uname -m` of the
+/// hosts they run on.
+const AGENT_FILE_PREFIX: &str = "settle-agent-";
+
+impl Agents {
+    /// The agent for a host whose `uname -m` is `arch`.
+    pub(crate) fn for_arch(&self, arch: &str) -> Option<&AgentBinary> {
+        self.by_arch
+            .iter()
+            .find(|a| a.arch == arch)
+            .or(Some(&self.default).filter(|a| a.arch == arch))
+    }
+
+    /// The architectures there are agents for, as a message lists them.
+    pub(crate) fn arches(&self) -> String {
+        let mut arches: Vec<&str> = self.by_arch.iter().map(|a| a.arch.as_str()).collect();
+        if !arches.contains(&self.default.arch.as_str()) {
+            arches.insert(0, &self.default.arch);
+        }
+        arches.join(", ")
+    }
+
+    /// The shell text that sets `H` to the hash of the agent for the host it runs on: the
+    /// default's alone, or a `case` on `uname -m` when a folder offers agents.
+    fn choose_hash(&self) -> String {
+        if self.by_arch.is_empty() {
+            return format!("H={}", self.default.hash);
+        }
+        let mut arms: Vec<String> = self
+            .by_arch
+            .iter()
+            .map(|a| format!("{}) H={};;", sh_quote(&a.arch), a.hash))
+            .collect();
+        arms.push(format!("*) H={};;", self.default.hash));
+        format!("case \"$(uname -m)\" in {} esac", arms.join(" "))
+    }
+
+    fn load_folder(
+        default: AgentBinary,
+        folder: Option<std::path::PathBuf>,
+    ) -> Result<Agents, String> {
+        let mut by_arch = Vec::new();
+        if let Some(folder) = folder {
+            let entries = std::fs::read_dir(&folder)
+                .map_err(|e| format!("cannot read the agents folder {}: {e}", folder.display()))?;
+            let mut files: Vec<(String, std::path::PathBuf)> = entries
+                .filter_map(Result::ok)
+                .filter_map(|entry| {
+                    let name = entry.file_name().into_string().ok()?;
+                    let arch = name.strip_prefix(AGENT_FILE_PREFIX)?;
+                    // Only names a shell `case` takes as they are.
+                    let plain = !arch.is_empty()
+                        && arch
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_' || c == '-');
+                    plain.then(|| (arch.to_string(), entry.path()))
+                })
+                .collect();
+            files.sort();
+            for (arch, path) in files {
+                by_arch.push(AgentBinary::load(path, arch)?);
             }
+        }
+        Ok(Agents { default, by_arch })
+    }
+}
+
+/// The agents for remote hosts: settle's own executable unless SETTLE_AGENT_BINARY names
+/// another build (for SETTLE_AGENT_ARCH), and an agents folder's when there is one.
+pub(crate) fn agents() -> Result<&'static Agents, ConnectionError> {
+    static AGENTS: OnceLock<Result<Agents, String>> = OnceLock::new();
+    AGENTS
+        .get_or_init(|| {
+            let default = match std::env::var_os("SETTLE_AGENT_BINARY") {
+                Some(p) => AgentBinary::load(
+                    std::path::PathBuf::from(p),
+                    std::env::var("SETTLE_AGENT_ARCH")
+                        .unwrap_or_else(|_| std::env::consts::ARCH.into()),
+                )?,
+                None => own_binary_path()
+                    .and_then(|p| AgentBinary::load(p, std::env::consts::ARCH.into()))?,
+            };
+            Agents::load_folder(default, agents_folder())
         })
         .as_ref()
         .map_err(|e| ConnectionError::Failed(e.clone()))
 }
 
-/// This very executable, whatever SETTLE_AGENT_BINARY says: the agent for the controller itself.
-pub(crate) fn own_binary() -> Result<&'static AgentBinary, ConnectionError> {
-    static BINARY: OnceLock<Result<AgentBinary, String>> = OnceLock::new();
-    BINARY
+/// SETTLE_AGENT_DIR (which must exist), or the folder an installed settle's agents are in
+/// (`/usr/bin/settle` → `/usr/lib/settle/agents`), when there is one.
+fn agents_folder() -> Option<std::path::PathBuf> {
+    if let Some(dir) = std::env::var_os("SETTLE_AGENT_DIR").filter(|d| !d.is_empty()) {
+        return Some(dir.into());
+    }
+    let exe = std::env::current_exe().ok()?;
+    let folder = exe.parent()?.parent()?.join("lib/settle/agents");
+    folder.is_dir().then_some(folder)
+}
+
+/// This very executable, whatever SETTLE_AGENT_BINARY or an agents folder says: the agent for
+/// the controller itself.
+pub(crate) fn own_agents() -> Result<&'static Agents, ConnectionError> {
+    static AGENTS: OnceLock<Result<Agents, String>> = OnceLock::new();
+    AGENTS
         .get_or_init(|| {
-            own_binary_path().and_then(|p| AgentBinary::load(p, std::env::consts::ARCH.into()))
+            let default = own_binary_path()
+                .and_then(|p| AgentBinary::load(p, std::env::consts::ARCH.into()))?;
+            Ok(Agents {
+                default,
+                by_arch: Vec::new(),
+            })
         })
         .as_ref()
         .map_err(|e| ConnectionError::Failed(e.clone()))
@@ -102,8 +201,9 @@ pub(crate) fn sh_quote(s: &str) -> String {
 const AGENT_DIR: &str = "/var/tmp/settle-agent-$(id -u)";
 
 /// The command that starts the agent if this version is on the host, or says it is missing.
-pub(crate) fn start_command(hash: &str, become_: Option<&Become>) -> String {
-    let path = format!("{AGENT_DIR}/agent-{hash}");
+pub(crate) fn start_command(agents: &Agents, become_: Option<&Become>) -> String {
+    let path = format!("{AGENT_DIR}/agent-$H");
+    let choose = agents.choose_hash();
     let exec = match become_ {
         // Merged, as under become: what the agent (or the host's loader) says before its
         // greeting is the reason it did not start.
@@ -112,7 +212,9 @@ pub(crate) fn start_command(hash: &str, become_: Option<&Become>) -> String {
         // group is what a become that stalls leaves behind on the host.
         Some(b) => format!("echo {STARTED_PID} $$; {}", become_exec(b)),
     };
-    format!("P={path}; if [ -x \"$P\" ]; then {exec}; else echo {NEED_AGENT} \"$(uname -m)\"; fi")
+    format!(
+        "{choose}; P={path}; if [ -x \"$P\" ]; then {exec}; else echo {NEED_AGENT} \"$(uname -m)\"; fi"
+    )
 }
 
 /// The command that ends what a become that stalled left running, as ssh's `-tt` pty ends
@@ -724,6 +826,85 @@ pub fn fuzz_agent_output(bytes: &[u8]) {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn agents_with_folder(files: &[(&str, &[u8])]) -> (tempfile::TempDir, Agents) {
+        let dir = tempfile::tempdir().unwrap();
+        let own = dir.path().join("settle");
+        std::fs::write(&own, b"own").unwrap();
+        let folder = dir.path().join("agents");
+        std::fs::create_dir(&folder).unwrap();
+        for (name, bytes) in files {
+            std::fs::write(folder.join(name), bytes).unwrap();
+        }
+        let default = AgentBinary::load(own, "x86_64".into()).unwrap();
+        let agents = Agents::load_folder(default, Some(folder)).unwrap();
+        (dir, agents)
+    }
+
+    #[test]
+    fn without_an_agents_folder_the_host_gets_settle_itself() {
+        let (_dir, agents) = agents_with_folder(&[]);
+        let command = start_command(&agents, None);
+        assert!(
+            command.starts_with(&format!("H={}; P=", agents.default.hash)),
+            "{command}"
+        );
+        assert!(!command.contains("case"), "{command}");
+        assert_eq!(
+            agents.for_arch("x86_64").map(|a| &a.hash),
+            Some(&agents.default.hash)
+        );
+        assert!(agents.for_arch("aarch64").is_none());
+        assert_eq!(agents.arches(), "x86_64");
+    }
+
+    #[test]
+    fn an_agents_folder_gives_each_architecture_its_agent_by_uname() {
+        let (_dir, agents) = agents_with_folder(&[
+            ("settle-agent-aarch64", b"arm"),
+            ("settle-agent-x86_64", b"static"),
+            // Not agents: another name, and an architecture a shell `case` would misread.
+            ("README", b"text"),
+            ("settle-agent-x86*", b"odd"),
+        ]);
+        let arches: Vec<&str> = agents.by_arch.iter().map(|a| a.arch.as_str()).collect();
+        assert_eq!(arches, ["aarch64", "x86_64"]);
+        let arm = &agents.by_arch[0];
+        let static_x86 = &agents.by_arch[1];
+        // The folder's x86_64 agent goes before settle's own (it runs on musl hosts too).
+        assert_eq!(
+            agents.for_arch("x86_64").map(|a| &a.hash),
+            Some(&static_x86.hash)
+        );
+        assert_eq!(agents.for_arch("aarch64").map(|a| &a.hash), Some(&arm.hash));
+        assert!(agents.for_arch("riscv64").is_none());
+        assert_eq!(agents.arches(), "aarch64, x86_64");
+        let command = start_command(&agents, None);
+        assert!(
+            command.starts_with(&format!(
+                "case \"$(uname -m)\" in 'aarch64') H={};; 'x86_64') H={};; *) H={};; esac; P=",
+                arm.hash, static_x86.hash, agents.default.hash
+            )),
+            "{command}"
+        );
+    }
+
+    #[test]
+    fn the_start_command_picks_the_agent_in_a_real_shell() {
+        let (_dir, agents) = agents_with_folder(&[("settle-agent-aarch64", b"arm")]);
+        let own = std::env::consts::ARCH;
+        let command = format!("{}; echo \"$H\"", agents.choose_hash());
+        let out = std::process::Command::new("sh")
+            .arg("-c")
+            .arg(&command)
+            .output()
+            .unwrap();
+        let chosen = String::from_utf8(out.stdout).unwrap();
+        let expected = agents
+            .for_arch(own)
+            .map_or(&agents.default.hash, |a| &a.hash);
+        assert_eq!(chosen.trim(), expected);
+    }
 
     fn reply_line(id: u64, stdout: &str) -> String {
         let mut outcome = Outcome::default();

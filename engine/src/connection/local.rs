@@ -9,7 +9,7 @@ use std::sync::OnceLock;
 use settle_modules::{Outcome, Request};
 use tokio::io::AsyncReadExt;
 
-use super::agent::{AgentBinary, Writer, own_binary};
+use super::agent::{Agents, Writer, own_agents};
 use super::remote::{Exec, ExecFuture, RemoteConnection, StatusFuture, Transport, feed, runtime};
 use super::{Become, Connection, ConnectionError};
 
@@ -157,9 +157,10 @@ impl Transport for LocalShell {
         })
     }
 
-    /// The agent for the controller is this executable, whatever SETTLE_AGENT_BINARY says.
-    fn agent_binary(&self) -> Result<&'static AgentBinary, ConnectionError> {
-        own_binary()
+    /// The agent for the controller is this executable, whatever SETTLE_AGENT_BINARY or an
+    /// agents folder says.
+    fn agents(&self) -> Result<&'static Agents, ConnectionError> {
+        own_agents()
     }
 }
 

@@ -10,8 +10,7 @@ use settle_modules::{Outcome, Request};
 use tokio::io::AsyncWriteExt;
 
 use super::agent::{
-    AgentBinary, AgentPipe, Reader, Started, Writer, agent_binary, end_command, start_command,
-    upload_command,
+    AgentPipe, Agents, Reader, Started, Writer, agents, end_command, start_command, upload_command,
 };
 use super::{Become, Connection, ConnectionError};
 use crate::Unpoisoned;
@@ -49,9 +48,9 @@ pub(crate) type StatusFuture<'a> =
 pub(crate) trait Transport: Send + Sync {
     fn exec<'a>(&'a self, command: &'a str) -> ExecFuture<'a>;
     fn run_with_input<'a>(&'a self, command: &'a str, input: &'a [u8]) -> StatusFuture<'a>;
-    /// The agent to place on this host.
-    fn agent_binary(&self) -> Result<&'static AgentBinary, ConnectionError> {
-        agent_binary()
+    /// The agents to place on this host, one of them chosen by its architecture.
+    fn agents(&self) -> Result<&'static Agents, ConnectionError> {
+        agents()
     }
     /// Whether errors are worded as Ansible's ssh plugin words them (the local one has its own).
     fn speaks_ssh(&self) -> bool {
@@ -88,8 +87,8 @@ impl<T: Transport> RemoteConnection<T> {
     }
 
     async fn start_agent(&self, become_: Option<&Become>) -> Result<AgentPipe, ConnectionError> {
-        let binary = self.transport()?.agent_binary()?;
-        let command = start_command(&binary.hash, become_);
+        let agents = self.transport()?.agents()?;
+        let command = start_command(agents, become_);
         // The command that starts the agent, from -vvv on as Ansible shows the commands it
         // runs on a host.
         if super::verbosity() >= 3 {
@@ -120,13 +119,19 @@ impl<T: Transport> RemoteConnection<T> {
             match started? {
                 Started::Running(pipe) => return Ok(pipe),
                 Started::NeedsUpload(arch) if attempt == 0 => {
-                    if !arch.is_empty() && arch != binary.arch {
+                    // A host whose `uname` said nothing took the start command's default.
+                    let binary = match arch.is_empty() {
+                        true => Some(&agents.default),
+                        false => agents.for_arch(&arch),
+                    };
+                    let Some(binary) = binary else {
                         return Err(ConnectionError::Failed(format!(
-                            "the host runs on {arch}, and settle's agent here is built for {}: set SETTLE_AGENT_BINARY \
-                             (and SETTLE_AGENT_ARCH) to an agent build for {arch}",
-                            binary.arch
+                            "the host runs on {arch}, and settle has agents here for {} only: \
+                             install settle's agents for {arch} (packaging/build-agent --agents) and set \
+                             SETTLE_AGENT_DIR to their folder",
+                            agents.arches()
                         )));
-                    }
+                    };
                     self.transport()?
                         .run_with_input(&upload_command(&binary.hash), binary.bytes()?)
                         .await?;
