@@ -77,11 +77,19 @@ fn deb_has_the_binary_man_pages_and_completions() {
         return;
     }
     let out = tempfile::tempdir().unwrap();
+    // Stand-ins for `packaging/build-agent --agents`' builds (tests/agents.rs runs real ones).
+    let agents = out.path().join("agents");
+    std::fs::create_dir(&agents).unwrap();
+    for arch in ["x86_64", "aarch64"] {
+        std::fs::write(agents.join(format!("settle-agent-{arch}")), arch).unwrap();
+    }
     // Uncompressed: xz over a debug binary takes minutes on a small machine.
     let built = run(Command::new(repo().join("packaging/build-deb"))
         .args(["--compression", "none"])
         .arg("--binary")
         .arg(settle())
+        .arg("--agents")
+        .arg(&agents)
         .arg("--out")
         .arg(out.path()));
     let deb = PathBuf::from(text(&built).trim());
@@ -115,6 +123,11 @@ fn deb_has_the_binary_man_pages_and_completions() {
             .to_string()
     };
     assert!(entry("usr/bin/settle").starts_with("-rwxr-xr-x root/root"));
+    // Beside /usr/bin/settle as settle looks for them: ../lib/settle/agents.
+    for arch in ["x86_64", "aarch64"] {
+        let path = format!("usr/lib/settle/agents/settle-agent-{arch}");
+        assert!(entry(&path).starts_with("-rwxr-xr-x root/root"), "{path}");
+    }
     for path in [
         "usr/share/man/man1/settle.1.gz",
         "usr/share/man/man1/settle-vault-encrypt.1.gz",

@@ -70,6 +70,20 @@ pub fn old_hosts() -> &'static TestHosts {
     })
 }
 
+/// One aarch64 Debian 12 host, run under qemu's user-mode emulation (`tests/hosts/up --arch
+/// arm64`), for the agents built for other architectures (tests/agents.rs).
+pub fn arm_hosts() -> &'static TestHosts {
+    static HOSTS: OnceLock<TestHosts> = OnceLock::new();
+    HOSTS.get_or_init(|| {
+        boot(
+            "SETTLE_ARM_STATE",
+            "arm",
+            &["-n", "1", "--arch", "arm64"],
+            16,
+        )
+    })
+}
+
 /// Two hosts with networks of their own (`tests/hosts/up --private-network`), whose firewalls
 /// tests may change without touching this machine's (tests/modules_firewall.rs).
 pub fn firewall_hosts() -> &'static TestHosts {
@@ -95,7 +109,7 @@ fn boot(env: &str, tag: &str, what: &[&str], port_offset: u32) -> TestHosts {
             // Below the kernel's ephemeral range (32768 and up), so no outgoing connection
             // can hold a test host's port; twenty ports per process id, the first three for
             // the general hosts, the next six for the ha-webapp ones, then four for pull's, then
-            // the old (bullseye) one, then the two private-network ones.
+            // the old (bullseye) one, then the two private-network ones, then the arm64 one.
             let port_base = 10_000 + (pid % 1_000) * 20 + port_offset;
             OWN_PREFIXES
                 .lock()
