@@ -13,30 +13,11 @@
 //! `cargo test --test agents -- --ignored`; run on its own, this file builds and boots both.
 mod common;
 
-use std::path::PathBuf;
 use std::process::Command;
 
 use common::Scratch;
 use common::hosts::{TestHosts, arm_hosts, old_hosts};
 use common::scenario::{SNAPSHOT, TURN};
-
-/// The folder of static agents (built now if they are not up to date: a no-op under
-/// scripts/test).
-fn agents() -> PathBuf {
-    let out = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/packaging/build-agent"
-    ))
-    .arg("--agents")
-    .output()
-    .expect("run packaging/build-agent --agents");
-    assert!(
-        out.status.success(),
-        "packaging/build-agent --agents failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
 
 const PLAYBOOK: &str = r#"- hosts: all
   tasks:
@@ -120,7 +101,7 @@ fn sha256(path: &std::path::Path) -> String {
 #[test]
 #[ignore = "needs the static agents and an aarch64 host under emulation: scripts/test runs it"]
 fn each_host_gets_the_static_agent_of_its_architecture() {
-    let agents = agents();
+    let agents = common::build_agent(&["--agents"]);
     let arm = arm_hosts();
     let old = old_hosts();
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
@@ -214,7 +195,7 @@ fn a_host_with_no_agent_for_its_architecture_is_told_what_to_install() {
 #[test]
 #[ignore = "needs the static agents (and, for aarch64, qemu registered with binfmt_misc): scripts/test runs it"]
 fn the_static_agents_need_nothing_from_the_host() {
-    let agents = agents();
+    let agents = common::build_agent(&["--agents"]);
     // The aarch64 agent runs here under qemu, which the emulated host's set-up registers.
     let _ = arm_hosts();
     for arch in ["x86_64", "aarch64"] {

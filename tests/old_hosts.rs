@@ -8,28 +8,9 @@
 //! `cargo test --test old_hosts -- --ignored`; run on its own, this file builds and boots both.
 mod common;
 
-use std::path::PathBuf;
-use std::process::Command;
-
 use common::Scratch;
 use common::hosts::{TestHosts, old_hosts};
 use common::scenario::{SNAPSHOT, TURN};
-
-/// The glibc 2.17 settle (built now if it is not up to date: a no-op under scripts/test).
-fn agent() -> PathBuf {
-    let out = Command::new(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/packaging/build-agent"
-    ))
-    .output()
-    .expect("run packaging/build-agent");
-    assert!(
-        out.status.success(),
-        "packaging/build-agent failed:\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
-}
 
 const PLAYBOOK: &str = r#"- hosts: all
   tasks:
@@ -89,7 +70,7 @@ fn glibc_of(hosts: &TestHosts, host: &str) -> String {
 #[test]
 #[ignore = "needs packaging/build-agent's release build and a bullseye host: scripts/test runs it"]
 fn the_glibc_2_17_agent_converges_a_debian_11_host() {
-    let agent = agent();
+    let agent = common::build_agent(&[]);
     let agent = agent.to_str().expect("a UTF-8 path");
     let hosts = old_hosts();
     let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());

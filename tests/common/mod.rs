@@ -10,6 +10,25 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+/// What `packaging/build-agent ARGS` prints: the path of the release build (or, with
+/// `--agents`, the folder of static agents) it made, built now if it is not up to date (a no-op
+/// under scripts/test, which builds them first).
+pub fn build_agent(args: &[&str]) -> PathBuf {
+    let out = Command::new(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/packaging/build-agent"
+    ))
+    .args(args)
+    .output()
+    .expect("run packaging/build-agent");
+    assert!(
+        out.status.success(),
+        "packaging/build-agent {args:?} failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    PathBuf::from(String::from_utf8_lossy(&out.stdout).trim())
+}
+
 /// One of the real Ansible tools that tests/compat/install puts in its virtual environment
 /// (`ansible-playbook`, `ansible-doc`, …), or `None` and a note when it is not there. Under CI,
 /// whose suite installs them, a missing tool fails the test instead of skipping it.
