@@ -42,6 +42,24 @@ const PLAYBOOK: &str = r#"- hosts: all
     - name: it says what the facts say
       assert:
         that: uname.stdout == arch
+    - name: the agent under sudo, as another user
+      command: id -un
+      become: true
+      become_user: deploy
+      register: who
+      changed_when: false
+      check_mode: false
+    - name: a job in the background (the agent starts itself as __async_job)
+      command: echo done
+      async: 30
+      poll: 1
+      register: job
+      changed_when: false
+      check_mode: false
+    - assert:
+        that:
+          - who.stdout == 'deploy'
+          - job.stdout == 'done'
 "#;
 
 const RESET: &str = "rm -rf /srv/agents /var/tmp/settle-agent-*";
