@@ -14,13 +14,41 @@ use std::process::Command;
 /// `--agents`, the folder of static agents) it made, built now if it is not up to date (a no-op
 /// under scripts/test, which builds them first).
 pub fn build_agent(args: &[&str]) -> PathBuf {
-    let out = Command::new(concat!(
+    let mut command = Command::new(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/packaging/build-agent"
-    ))
-    .args(args)
-    .output()
-    .expect("run packaging/build-agent");
+    ));
+    // What `cargo test` sets for this test binary would change the builds' fingerprints and
+    // rebuild them (minutes): the script sees the environment a shell gives it.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        let set_by_cargo_test = name == "CARGO"
+            || [
+                "CARGO_PKG_",
+                "CARGO_BIN_",
+                "CARGO_MANIFEST_",
+                "CARGO_CRATE_",
+                "CARGO_PRIMARY_",
+            ]
+            .iter()
+            .any(|prefix| name.starts_with(prefix))
+            // OUT_DIR and the build script's own (build.rs) are set for this test too.
+            || [
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+                "SETTLE_COMMIT",
+                "SETTLE_COMMIT_DATE",
+            ]
+            .contains(&&*name);
+        if set_by_cargo_test {
+            command.env_remove(&*name);
+        }
+    }
+    let out = command
+        .args(args)
+        .output()
+        .expect("run packaging/build-agent");
     assert!(
         out.status.success(),
         "packaging/build-agent {args:?} failed:\n{}",
