@@ -10,7 +10,7 @@ mod common;
 
 use common::Scratch;
 use common::hosts::{TestHosts, old_hosts};
-use common::scenario::{SNAPSHOT, TURN};
+use common::scenario::{TURN, check_then_fix};
 
 const PLAYBOOK: &str = r#"- hosts: all
   tasks:
@@ -97,23 +97,13 @@ fn the_glibc_2_17_agent_converges_a_debian_11_host() {
         host,
         "sed -i s/^extra=yes/extra=no/ /srv/old/settings && dpkg -r hello >/dev/null",
     );
-    let before = hosts.ssh(host, SNAPSHOT);
-    let check = settle(&["--check", "--diff"]);
-    check.assert_code(0);
-    assert_eq!(check.recap(host)["changed"], 2, "{}", check.stdout);
-    for shown in ["-extra=no", "+extra=yes", "hello"] {
-        assert!(check.stdout.contains(shown), "{shown} in\n{}", check.stdout);
-    }
-    assert_eq!(
-        hosts.ssh(host, SNAPSHOT),
-        before,
-        "--check touches nothing:\n{}",
-        check.stdout
+    check_then_fix(
+        hosts,
+        host,
+        2,
+        &["-extra=no", "+extra=yes", "hello"],
+        settle,
     );
-
-    let fix = settle(&[]);
-    fix.assert_code(0);
-    assert_eq!(fix.recap(host)["changed"], 2, "{}", fix.stdout);
     assert_eq!(hosts.ssh(host, VERIFY), expected, "the state after the fix");
 }
 

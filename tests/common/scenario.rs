@@ -135,6 +135,36 @@ pub fn prove(hosts: &TestHosts, scenario: Scenario) {
     );
 }
 
+/// Steps 3 and 4 for a playbook already applied and drifted by hand on `host`: the dry run
+/// (`settle(["--check", "--diff"])`) predicts `changes` changes there, shows each of `shown`
+/// and leaves the host exactly as it was; the real run then makes those changes. Returns both
+/// runs, for what else the caller checks.
+pub fn check_then_fix(
+    hosts: &TestHosts,
+    host: &str,
+    changes: usize,
+    shown: &[&str],
+    settle: impl Fn(&[&str]) -> Run,
+) -> (Run, Run) {
+    let before = hosts.ssh(host, SNAPSHOT);
+    let check = settle(&["--check", "--diff"]);
+    check.assert_code(0);
+    assert_eq!(changed(&check, host), changes, "{}", check.stdout);
+    for part in shown {
+        assert!(check.stdout.contains(part), "{part} in\n{}", check.stdout);
+    }
+    assert_eq!(
+        hosts.ssh(host, SNAPSHOT),
+        before,
+        "--check touches nothing:\n{}",
+        check.stdout
+    );
+    let fix = settle(&[]);
+    fix.assert_code(0);
+    assert_eq!(changed(&fix, host), changes, "{}", fix.stdout);
+    (check, fix)
+}
+
 /// Runs a play on the first test host: with `--check` and then for real, each changes nothing
 /// and fails nothing, and the dry run leaves the host exactly as it was.
 pub fn read_only(hosts: &TestHosts, setup: &str, tasks: &str) {
