@@ -48,8 +48,9 @@ impl AgentBinary {
 /// SETTLE_AGENT_ARCH) and those of an agents folder, one per architecture, chosen by the
 /// host's `uname -m`.
 pub(crate) struct Agents {
-    pub default: AgentBinary,
-    /// `settle-agent-ARCH` files (packaging/build-agents: static builds for x86_64 and
+    /// Shared by the local and the remote agents, so settle's own file is hashed once a run.
+    pub default: &'static AgentBinary,
+    /// `settle-agent-ARCH` files (`packaging/build-agent --agents`: static builds for x86_64 and
     /// aarch64, musl hosts included) from SETTLE_AGENT_DIR or, beside an installed settle,
     /// `../lib/settle/agents`. They go before the default for their architecture.
     pub by_arch: Vec<AgentBinary>,
@@ -65,7 +66,7 @@ impl Agents {
         self.by_arch
             .iter()
             .find(|a| a.arch == arch)
-            .or(Some(&self.default).filter(|a| a.arch == arch))
+            .or(Some(self.default).filter(|a| a.arch == arch))
     }
 
     /// The architectures there are agents for, as a message lists them.
@@ -93,7 +94,7 @@ impl Agents {
     }
 
     fn load_folder(
-        default: AgentBinary,
+        default: &'static AgentBinary,
         folder: Option<std::path::PathBuf>,
     ) -> Result<Agents, String> {
         let mut by_arch = Vec::new();
@@ -125,17 +126,22 @@ impl Agents {
 /// The agents for remote hosts: settle's own executable unless SETTLE_AGENT_BINARY names
 /// another build (for SETTLE_AGENT_ARCH), and an agents folder's when there is one.
 pub(crate) fn agents() -> Result<&'static Agents, ConnectionError> {
+    static OTHER: OnceLock<Result<AgentBinary, String>> = OnceLock::new();
     static AGENTS: OnceLock<Result<Agents, String>> = OnceLock::new();
     AGENTS
         .get_or_init(|| {
             let default = match std::env::var_os("SETTLE_AGENT_BINARY") {
-                Some(p) => AgentBinary::load(
-                    std::path::PathBuf::from(p),
-                    std::env::var("SETTLE_AGENT_ARCH")
-                        .unwrap_or_else(|_| std::env::consts::ARCH.into()),
-                )?,
-                None => own_binary_path()
-                    .and_then(|p| AgentBinary::load(p, std::env::consts::ARCH.into()))?,
+                Some(p) => OTHER
+                    .get_or_init(|| {
+                        AgentBinary::load(
+                            std::path::PathBuf::from(p),
+                            std::env::var("SETTLE_AGENT_ARCH")
+                                .unwrap_or_else(|_| std::env::consts::ARCH.into()),
+                        )
+                    })
+                    .as_ref()
+                    .map_err(Clone::clone)?,
+                None => own_binary()?,
             };
             Agents::load_folder(default, agents_folder())
         })
@@ -160,15 +166,23 @@ pub(crate) fn own_agents() -> Result<&'static Agents, ConnectionError> {
     static AGENTS: OnceLock<Result<Agents, String>> = OnceLock::new();
     AGENTS
         .get_or_init(|| {
-            let default = own_binary_path()
-                .and_then(|p| AgentBinary::load(p, std::env::consts::ARCH.into()))?;
             Ok(Agents {
-                default,
+                default: own_binary()?,
                 by_arch: Vec::new(),
             })
         })
         .as_ref()
         .map_err(|e| ConnectionError::Failed(e.clone()))
+}
+
+/// settle's own executable as an agent, hashed once for every use.
+fn own_binary() -> Result<&'static AgentBinary, String> {
+    static OWN: OnceLock<Result<AgentBinary, String>> = OnceLock::new();
+    OWN.get_or_init(|| {
+        own_binary_path().and_then(|p| AgentBinary::load(p, std::env::consts::ARCH.into()))
+    })
+    .as_ref()
+    .map_err(Clone::clone)
 }
 
 fn own_binary_path() -> Result<std::path::PathBuf, String> {
@@ -836,7 +850,8 @@ mod tests {
         for (name, bytes) in files {
             std::fs::write(folder.join(name), bytes).unwrap();
         }
-        let default = AgentBinary::load(own, "x86_64".into()).unwrap();
+        let default: &'static AgentBinary =
+            Box::leak(Box::new(AgentBinary::load(own, "x86_64".into()).unwrap()));
         let agents = Agents::load_folder(default, Some(folder)).unwrap();
         (dir, agents)
     }

@@ -121,7 +121,7 @@ impl<T: Transport> RemoteConnection<T> {
                 Started::NeedsUpload(arch) if attempt == 0 => {
                     // A host whose `uname` said nothing took the start command's default.
                     let binary = match arch.is_empty() {
-                        true => Some(&agents.default),
+                        true => Some(agents.default),
                         false => agents.for_arch(&arch),
                     };
                     let Some(binary) = binary else {

@@ -1,9 +1,10 @@
 //! The agent alone, for hosts of another architecture or libc than the controller's.
 //!
 //! `settle __agent` is the agent the controller places on hosts like itself. For the others
-//! (aarch64 when the controller is x86_64, Alpine's musl) `packaging/build-agents` builds this
-//! binary statically for each architecture: it serves the same calls with the same code, and
-//! leaves out everything only the controller needs, so it is a fraction of settle's size.
+//! (aarch64 when the controller is x86_64, Alpine's musl) `packaging/build-agent --agents`
+//! builds this binary statically for each architecture: it serves the same calls with the same
+//! code, and leaves out everything only the controller needs, so it is a fraction of settle's
+//! size.
 //! The controller picks one by the host's `uname -m` (settle-engine's `connection::agent`).
 
 use std::process::ExitCode;
