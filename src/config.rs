@@ -110,6 +110,7 @@ const NAMES: &[(&str, &str, Kind)] = &[
         Kind::Path,
     ),
     ("ANSIBLE_DIFF_ALWAYS", "DIFF_ALWAYS", Kind::Bool),
+    ("ANSIBLE_DISPLAY_TRACEBACK", "DISPLAY_TRACEBACK", Kind::List),
     (
         "ANSIBLE_DUPLICATE_YAML_DICT_KEY",
         "DUPLICATE_YAML_DICT_KEY",
@@ -350,6 +351,12 @@ const SETTINGS: &[Setting] = &[
         "defaults",
         "deprecation_warnings",
         Some("ANSIBLE_DEPRECATION_WARNINGS"),
+    ),
+    // Which events carry tracebacks: Ansible's modules are told (`_ansible_tracebacks_for`).
+    setting(
+        "defaults",
+        "display_traceback",
+        Some("ANSIBLE_DISPLAY_TRACEBACK"),
     ),
     setting("defaults", "command_warnings", None),
     setting("defaults", "localhost_warning", None),

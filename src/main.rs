@@ -375,6 +375,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         // ansible.cfg's settings reach everything below as ANSIBLE_* variables (the
         // environment's own win; the command line wins over both).
         config_file = config::apply().map_err(|e| (EXIT_ERROR, format!("ansible.cfg: {e}")))?;
+        settle_engine::output::tracebacks_for().map_err(|e| (EXIT_OPTIONS, e))?;
     }
     if cli.adhoc && cli.one_line {
         settle_yaml::deprecation::deprecated(

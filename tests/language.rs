@@ -1844,7 +1844,7 @@ fn a_library_module_beside_the_playbook_runs_as_ansible_runs_it() {
     s.write("library/hello.py", HELLO_MODULE);
     s.write(
         "site.yml",
-        "- hosts: all\n  gather_facts: false\n  tasks:\n    - hello: name=world\n      register: r\n      notify: greeted\n    - assert:\n        that:\n          - r is changed\n          - r.greeting == 'hello world'\n          - greeted == 'world'\n          - r.invocation.module_args.name == 'world'\n    - name: a secret\n      hello: {name: x, secret: hunter2}\n      no_log: true\n  handlers:\n    - name: greeted\n      debug: {msg: handler ran}\n",
+        "- hosts: all\n  gather_facts: false\n  tasks:\n    - hello: name=world\n      register: r\n      notify: greeted\n    - assert:\n        that:\n          - r is changed\n          - r.greeting == 'hello world'\n          - greeted == 'world'\n          - r.invocation is undefined\n    - name: a secret\n      hello: {name: x, secret: hunter2}\n      no_log: true\n  handlers:\n    - name: greeted\n      debug: {msg: handler ran}\n",
     );
     let run = s.settle_with_env(
         &["site.yml", "-i", "hosts", "--report", "json=report.json"],
@@ -6349,6 +6349,116 @@ fn a_failed_fact_gathering_reports_as_ansibles_gather_facts_action() {
     let tasks = |out: &str| out[..out.find("PLAY RECAP").unwrap_or(out.len())].to_string();
     assert!(theirs.contains("Action failed"), "{theirs}");
     assert_eq!(tasks(&ours.stdout), tasks(&theirs));
+}
+
+/// A fact module of the playbook's own that fails.
+const FAILING_FACTS: &str = "\
+#!/usr/bin/python
+from ansible.module_utils.basic import AnsibleModule
+AnsibleModule(argument_spec={}).fail_json('the module went bang')
+";
+
+#[test]
+fn a_gather_facts_task_whose_modules_fail_reports_as_ansible_with_tracebacks_when_asked() {
+    // Each module's failure is a sub-event of the action's, its result filed under
+    // `failed_modules` with an `exception` and none of settle's own keys. With
+    // DISPLAY_TRACEBACK asking for errors' tracebacks, Ansible's modules are told
+    // (`_ansible_tracebacks_for`) and their own tracebacks, from the host, are registered and
+    // shown; settle, not being Python, has none of its own (Ansible's `(traceback missing)`).
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let Some(python) = common::ansible_core_python() else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write("library/fail_a.py", FAILING_FACTS);
+    s.write("library/fail_b.py", FAILING_FACTS);
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - gather_facts:
+        parallel: false
+      vars:
+        ansible_facts_modules: [fail_a, fail_b]
+      ignore_errors: true
+      register: g
+    - fail_a:
+      ignore_errors: true
+      register: m
+    - debug:
+        msg: \"{{ [g.exception.startswith('(traceback missing)'),
+                   g.failed_modules.fail_a.exception.startswith('Traceback (most recent'),
+                   m.exception.startswith('Traceback (most recent')] }}\"
+",
+    );
+    let args = ["site.yml", "-i", "localhost,", "-c", "local"];
+    let with_python = [("SETTLE_ANSIBLE_PYTHON", python.as_str())];
+    let ours = s.settle_with_env(
+        &[
+            &args[..],
+            &["-e", "ansible_python_interpreter=/usr/bin/python3"],
+        ]
+        .concat(),
+        &with_python,
+    );
+    ours.assert_code(0);
+    let theirs = s.ansible_stdout(&ansible_playbook, &args);
+    assert!(theirs.contains("+--[ Sub-Event 2 of 2 ]---"), "{theirs}");
+    // Line for line but the failed modules' results, where settle says `changed` (false)
+    // though the module did not.
+    let unlike = |out: &str| {
+        out.lines()
+            .filter(|l| !l.contains("\"failed_modules\""))
+            .collect::<Vec<_>>()
+            .join("\n")
+    };
+    assert_eq!(unlike(&ours.stdout), unlike(&theirs));
+    assert!(
+        ours.stdout
+            .contains("\"fail_b\": {\"changed\": false, \"exception\": \"(traceback unavailable)\", \
+                       \"failed\": true, \"invocation\": {\"module_args\": {}}, \"msg\": \"the module went bang\"}}"),
+        "{}",
+        ours.stdout
+    );
+
+    let traced = [with_python[0], ("ANSIBLE_DISPLAY_TRACEBACK", "error")];
+    let ours = s.settle_with_env(&args, &traced);
+    ours.assert_code(0);
+    let shown = &ours.stdout;
+    for expected in [
+        "+--[ Sub-Event 2 of 2 ]---",
+        "(traceback missing)\n\n+--[ Sub-Traceback 1 of 2 ]---\n| \n| Traceback (most recent call last):",
+        "| Message: the module went bang\n| \n+--[ End Sub-Traceback ]---",
+        "        ^ column 7\n\nTraceback (most recent call last):",
+        "\"msg\": [\n        true,\n        true,\n        true\n    ]",
+    ] {
+        assert!(shown.contains(expected), "{expected:?} not in:\n{shown}");
+    }
+    // The module's traceback is in the error block, not in the result after it.
+    assert!(
+        !shown.contains("FAILED! => {\"changed\": false, \"exception\""),
+        "{shown}"
+    );
+    // Ansible's own shows the same parts, its controller's traceback between them.
+    let theirs = s.ansible_stdout_with_env(&ansible_playbook, &args, &traced[1..]);
+    assert!(
+        theirs.contains("+--[ Sub-Traceback 2 of 2 ]---"),
+        "{theirs}"
+    );
+
+    // A value Ansible does not know stops the run before it starts, as Ansible's does.
+    let bad = s.settle_with_env(&args, &[("ANSIBLE_DISPLAY_TRACEBACK", "sometimes")]);
+    bad.assert_code(5);
+    assert!(
+        bad.stderr
+            .contains("Invalid value ['sometimes'] for config 'DISPLAY_TRACEBACK'"),
+        "{}",
+        bad.stderr
+    );
 }
 
 #[test]

@@ -624,6 +624,10 @@ fn run_native(ctx: &ActionContext) -> Result<ActionResult, String> {
         "unarchive" => unarchive(ctx),
         "uri" => uri(ctx),
         name if settle_modules::spec(name).is_none() => ansible_module(ctx),
+        // The playbook's own module of that name, as Ansible finds it first.
+        _ if crate::ansible_modules::in_library(ctx.task, ctx.play_dir).is_some() => {
+            ansible_module(ctx)
+        }
         _ => module(ctx, rendered_args(ctx, &[])),
     }
 }
@@ -1018,18 +1022,23 @@ fn assert(ctx: &ActionContext) -> Result<ActionResult, String> {
     Ok(done(result))
 }
 
+/// Whether deprecations are shown for this task: its `ansible_deprecation_warnings`, else the
+/// setting (`ANSIBLE_DEPRECATION_WARNINGS`, ansible.cfg's `deprecation_warnings`).
+fn deprecation_warnings(ctx: &ActionContext) -> bool {
+    match ctx.scope.get("ansible_deprecation_warnings") {
+        Ok(Some(v)) => crate::template::json_truthy(&v),
+        _ => std::env::var("ANSIBLE_DEPRECATION_WARNINGS")
+            .map(|v| crate::template::json_truthy(&Value::String(v)))
+            .unwrap_or(true),
+    }
+}
+
 /// Ansible 2.19's deprecation of a condition in `{{ }}` that gives a value, not an expression,
 /// shown (unless deprecation warnings are off) and kept in the result's `deprecations`.
 fn conditional_as_template(ctx: &ActionContext) -> Value {
     const MSG: &str =
         "Conditionals should not be surrounded by templating delimiters such as {{ }} or {% %}.";
-    let enabled = match ctx.scope.get("ansible_deprecation_warnings") {
-        Ok(Some(v)) => crate::template::json_truthy(&v),
-        _ => std::env::var("ANSIBLE_DEPRECATION_WARNINGS")
-            .map(|v| crate::template::json_truthy(&Value::String(v)))
-            .unwrap_or(true),
-    };
-    settle_yaml::deprecation::deprecated(MSG, "2.23", None, None, Some(enabled));
+    settle_yaml::deprecation::deprecated(MSG, "2.23", None, None, Some(deprecation_warnings(ctx)));
     json!({"msg": MSG, "version": "2.23", "collection_name": "ansible.builtin"})
 }
 
@@ -1058,7 +1067,10 @@ fn set_fact(ctx: &ActionContext) -> Result<ActionResult, String> {
             ));
         }
         let value = render(ctx, v)?;
-        facts.insert(key, value);
+        // As any action's arguments: one that renders to `omit` is not given.
+        if value.as_str() != Some(OMIT) {
+            facts.insert(key, value);
+        }
     }
     for (k, v) in &facts {
         // A value decoded from text `apply_trust` vouched for keeps its trust per value.
@@ -2127,7 +2139,7 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
         "_ansible_remote_tmp": remote_tmp,
         "_ansible_ignore_unknown_opts": false,
         "_ansible_target_log_info": null,
-        "_ansible_tracebacks_for": [],
+        "_ansible_tracebacks_for": crate::output::tracebacks_for().unwrap_or_default(),
     });
     // Only those the installed ansible-core knows: its modules reject any other.
     let known = ansible_modules::ansible_core().map(|core| &core.pass_vars);
@@ -2143,6 +2155,14 @@ fn ansible_module(ctx: &ActionContext) -> Result<ActionResult, String> {
     Ok(match result {
         ActionResult::Done(mut result, mut plan) => {
             from_ansible_module(&result, &mut plan);
+            // The module's deprecations are shown with its result, unless the task turns
+            // them off.
+            if result.contains_key("deprecations") {
+                result.insert(
+                    crate::output::SHOW_DEPRECATIONS.into(),
+                    deprecation_warnings(ctx).into(),
+                );
+            }
             result.insert(
                 ANSIBLE_MODULE_KEY.into(),
                 found.path.display().to_string().into(),

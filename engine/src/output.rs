@@ -136,7 +136,11 @@ impl Output {
                 caption
             };
             let mut map = result.as_object().cloned().unwrap_or_default();
-            map.retain(|k, _| !is_internal_key(k) && k != "failed");
+            map.retain(|k, _| !is_internal_key(k) && k != "failed" && k != "exception");
+            map.values_mut().for_each(strip_internal_keys);
+            if self.verbosity < 3 {
+                map.remove("invocation");
+            }
             let json = if self.oneline {
                 // Ansible's `_dump_results` indents by 4 from -vvv on, whatever it is asked.
                 let indent = if self.verbosity > 2 { 4 } else { 0 };
@@ -252,7 +256,13 @@ impl Output {
 
     pub fn warning(&self, text: &str) {
         let _guard = self.lock.lock().unpoisoned();
-        let line = format!("[WARNING]: {}", settle_vault::redact(text));
+        // As Ansible's display: Windows line ends become `\n` (a lone `\r` stays), and a
+        // warning of several lines is followed by a blank one.
+        let text = text.trim().replace("\r\n", "\n");
+        let mut line = format!("[WARNING]: {}", settle_vault::redact(&text));
+        if text.contains('\n') {
+            line.push('\n');
+        }
         eprintln!("{}", self.paint(MAGENTA, &line));
     }
 
@@ -270,6 +280,23 @@ impl Output {
         if let Some(Value::Array(warnings)) = result.get("warnings") {
             for warning in warnings.iter().filter_map(Value::as_str) {
                 self.warning_once(warning.trim());
+            }
+        }
+        // Then an Ansible module's deprecations (settle's own are shown where they arise).
+        if let Some(Value::Bool(enabled)) = result.get(SHOW_DEPRECATIONS)
+            && let Some(Value::Array(deprecations)) = result.get("deprecations")
+        {
+            for d in deprecations {
+                let text = |k: &str| d.get(k).and_then(Value::as_str);
+                let by = |k: &str| d["deprecator"].get(k).and_then(Value::as_str);
+                settle_yaml::deprecation::show_removal(
+                    text("msg").unwrap_or_default(),
+                    text("version"),
+                    text("date"),
+                    by("resolved_name"),
+                    by("type"),
+                    *enabled,
+                );
             }
         }
         // Warnings and deprecations are left out where the result is shown, not taken out of a
@@ -403,6 +430,18 @@ impl Output {
     /// Unlike Ansible, a source line that may carry a secret (it names a password, a secret, a
     /// token or a vault) is replaced by a note.
     pub fn task_error(&self, what: &str, msg: &str, origin: Option<&settle_yaml::Location>) {
+        self.task_error_traced(what, msg, origin, None);
+    }
+
+    /// [`Output::task_error`], followed by the failure's traceback when there is one to show
+    /// (see [`traceback_of`]): a Python module's own, from the host.
+    pub fn task_error_traced(
+        &self,
+        what: &str,
+        msg: &str,
+        origin: Option<&settle_yaml::Location>,
+        traceback: Option<&str>,
+    ) {
         if self.minimal.is_some() {
             return;
         }
@@ -410,9 +449,67 @@ impl Output {
         if let Some(at) = origin {
             lines.extend(source_excerpt(at));
         }
+        if let Some(traceback) = traceback {
+            lines.extend([String::new(), traceback.trim_end().to_string()]);
+        }
         lines.push(String::new());
-        // Once per run, as Ansible's display deduplicates its errors (the same failure of
-        // several loop items or hosts is one block).
+        self.print_error_once(lines);
+    }
+
+    /// Ansible 2.19's block for an action failed by the failures of others (a `gather_facts`
+    /// whose modules failed): the action's message, the task's place, then the cause, each
+    /// failure under it a sub-event, and the traceback when there is one to show.
+    ///
+    /// ```text
+    /// [ERROR]: Task failed: Action failed: The following modules failed to execute: fail1.
+    ///
+    /// Task failed: Action failed.
+    /// Origin: /play/site.yml:8:7
+    /// …
+    /// <<< caused by >>>
+    ///
+    /// The following modules failed to execute: fail1.
+    ///
+    /// +--[ Sub-Event 1 of 1 ]---
+    /// |
+    /// | the fail1 module went bang
+    /// |
+    /// +--[ End Sub-Event ]---
+    /// ```
+    pub fn task_error_events(
+        &self,
+        msg: &str,
+        origin: Option<&settle_yaml::Location>,
+        events: &[String],
+        traceback: Option<&str>,
+    ) {
+        if self.minimal.is_some() {
+            return;
+        }
+        let mut lines = vec![
+            self.paint(
+                BRIGHT_RED,
+                &format!("[ERROR]: Task failed: Action failed: {msg}"),
+            ),
+            String::new(),
+            "Task failed: Action failed.".to_string(),
+        ];
+        if let Some(at) = origin {
+            lines.extend(source_excerpt(at));
+        }
+        lines.extend([String::new(), "<<< caused by >>>".into(), String::new()]);
+        let children = event_children("Sub-Event", events);
+        lines.push(format!("{msg}\n{}", children.trim_end()));
+        if let Some(traceback) = traceback {
+            lines.extend([String::new(), traceback.trim_end().to_string()]);
+        }
+        lines.push(String::new());
+        self.print_error_once(lines);
+    }
+
+    /// Once per run, as Ansible's display deduplicates its errors (the same failure of
+    /// several loop items or hosts is one block).
+    fn print_error_once(&self, lines: Vec<String>) {
         let text = lines.join("\n");
         if self.errored.lock().unpoisoned().insert(text.clone()) {
             self.print(&text);
@@ -446,10 +543,7 @@ impl Output {
             lines.extend([String::new(), help.to_string()]);
         }
         lines.push(String::new());
-        let text = lines.join("\n");
-        if self.errored.lock().unpoisoned().insert(text.clone()) {
-            self.print(&text);
-        }
+        self.print_error_once(lines);
     }
 
     /// `PLAY RECAP`, one line per host, then a blank line, exactly as Ansible prints it.
@@ -567,6 +661,19 @@ pub(crate) fn is_internal_key(key: &str) -> bool {
         || matches!(key, "_debug_output" | "_error_shown")
 }
 
+/// Ansible's `strip_internal_keys`, on a result registered or shown: `_ansible_*` keys go at
+/// every depth (a module that echoes its arguments returns them).
+pub(crate) fn strip_internal_keys(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            map.retain(|k, _| !k.starts_with("_ansible_"));
+            map.values_mut().for_each(strip_internal_keys);
+        }
+        Value::Array(items) => items.iter_mut().for_each(strip_internal_keys),
+        _ => {}
+    }
+}
+
 /// A result without the warnings and deprecations the display has dealt with.
 fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
     match result {
@@ -581,16 +688,20 @@ fn without_notices(result: &Value) -> std::borrow::Cow<'_, Value> {
 }
 
 /// A result's keys as the callback prints them: without settle's own notes (`_` keys) and the
-/// notices printed apart, and, as Ansible's `_dump_results`, without `diff` before -vvv (a diff
-/// is for `--diff` to show).
+/// notices printed apart, and, as Ansible's `_dump_results`, without `diff` (a diff is for
+/// `--diff` to show) and a module's `invocation` before -vvv.
 fn displayed(
     map: &serde_json::Map<String, Value>,
     verbosity: u8,
 ) -> serde_json::Map<String, Value> {
     let mut shown = map.clone();
-    shown.retain(|k, _| !is_internal_key(k) && !NOTICES.contains(&k.as_str()));
+    // The exception is shown in the error block before the result, as Ansible's callback
+    // takes it out.
+    shown.retain(|k, _| !is_internal_key(k) && !NOTICES.contains(&k.as_str()) && k != "exception");
+    shown.values_mut().for_each(strip_internal_keys);
     if verbosity < 3 {
         shown.remove("diff");
+        shown.remove("invocation");
     }
     shown
 }
@@ -642,9 +753,122 @@ pub fn source_excerpt(at: &settle_yaml::Location) -> Vec<String> {
     settle_yaml::deprecation::source_excerpt(at)
 }
 
+/// Marks a result whose `deprecations` an Ansible module reported, and whether the task shows
+/// deprecations.
+pub(crate) const SHOW_DEPRECATIONS: &str = "_settle_show_deprecations";
+
+/// What a failure's `exception` is when there is no traceback to give: Ansible's words for a
+/// failure whose traceback was not asked for, or that has none (settle's own failures).
+pub const NO_TRACEBACK: &str = "(traceback unavailable)";
+
+/// The events whose tracebacks Ansible's `DISPLAY_TRACEBACK` setting asks for
+/// (`ANSIBLE_DISPLAY_TRACEBACK`, or `display_traceback` in ansible.cfg), in Ansible's order
+/// and as its `_ansible_tracebacks_for`: `always` is every event, `never` (the default) none,
+/// `deprecated_value` brings `deprecated`. An unknown value is Ansible's error.
+pub fn tracebacks_for() -> Result<&'static [&'static str], String> {
+    static READ: std::sync::OnceLock<Result<Vec<&'static str>, String>> =
+        std::sync::OnceLock::new();
+    READ.get_or_init(|| {
+        parse_tracebacks_for(&std::env::var("ANSIBLE_DISPLAY_TRACEBACK").unwrap_or_default())
+    })
+    .as_deref()
+    .map_err(Clone::clone)
+}
+
+/// [`tracebacks_for`] of a setting's comma-separated value.
+fn parse_tracebacks_for(setting: &str) -> Result<Vec<&'static str>, String> {
+    const EVENTS: [&str; 4] = ["error", "warning", "deprecated", "deprecated_value"];
+    let given: Vec<&str> = setting
+        .split(',')
+        .map(str::trim)
+        .filter(|v| !v.is_empty())
+        .collect();
+    if given
+        .iter()
+        .any(|v| !EVENTS.contains(v) && !matches!(*v, "always" | "never"))
+    {
+        let listed: Vec<String> = given.iter().map(|v| format!("'{v}'")).collect();
+        return Err(format!(
+            "Invalid value [{}] for config 'DISPLAY_TRACEBACK'. Valid values are: {}, always, \
+             never",
+            listed.join(", "),
+            EVENTS.join(", ")
+        ));
+    }
+    if given.contains(&"always") {
+        return Ok(EVENTS.to_vec());
+    }
+    if given.contains(&"never") {
+        return Ok(Vec::new());
+    }
+    let wanted = |event: &&str| {
+        given.contains(event) || (*event == "deprecated" && given.contains(&"deprecated_value"))
+    };
+    Ok(EVENTS.iter().copied().filter(wanted).collect())
+}
+
+/// A failed result's traceback, when `DISPLAY_TRACEBACK` asks for those of errors and the
+/// result has one (a Python module's, from the host).
+pub fn traceback_of(result: &serde_json::Map<String, Value>) -> Option<&str> {
+    let wanted = tracebacks_for().is_ok_and(|events| events.contains(&"error"));
+    match result.get("exception") {
+        Some(Value::String(tb)) if wanted && tb != NO_TRACEBACK && !tb.is_empty() => Some(tb),
+        _ => None,
+    }
+}
+
+/// Ansible 2.19's list of an error's sub-events or sub-tracebacks, each indented under a
+/// `+--[ Sub-Event 1 of 2 ]---` line (`_format_event_children`).
+pub fn event_children(label: &str, children: &[String]) -> String {
+    let mut text = String::from("\n");
+    for (i, child) in children.iter().enumerate() {
+        text.push_str(&format!(
+            "+--[ {label} {} of {} ]---\n",
+            i + 1,
+            children.len()
+        ));
+        // Python's `textwrap.indent` of "\n{child}\n": every line, blank ones too.
+        let body = format!("\n{}\n\n", child.trim_end_matches('\n'));
+        for line in body.split('\n').take(body.matches('\n').count()) {
+            text.push_str(&format!("| {line}\n"));
+        }
+    }
+    text.push_str(&format!("+--[ End {label} ]---\n"));
+    text
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn display_traceback_is_read_as_ansible_reads_it() {
+        let read = |v: &str| parse_tracebacks_for(v).unwrap();
+        assert!(read("").is_empty());
+        assert!(read("never").is_empty());
+        assert!(read("never,error").is_empty());
+        assert_eq!(read("error"), ["error"]);
+        assert_eq!(
+            read("deprecated_value, error"),
+            ["error", "deprecated", "deprecated_value"]
+        );
+        assert_eq!(read("always,never").len(), 4);
+        assert_eq!(
+            parse_tracebacks_for("foo").unwrap_err(),
+            "Invalid value ['foo'] for config 'DISPLAY_TRACEBACK'. Valid values are: error, \
+             warning, deprecated, deprecated_value, always, never"
+        );
+    }
+
+    #[test]
+    fn sub_events_are_indented_as_ansible_indents_them() {
+        let text = event_children("Sub-Event", &["one\n".into(), "two\nlines".into()]);
+        assert_eq!(
+            text,
+            "\n+--[ Sub-Event 1 of 2 ]---\n| \n| one\n| \n+--[ Sub-Event 2 of 2 ]---\n| \n\
+             | two\n| lines\n| \n+--[ End Sub-Event ]---\n"
+        );
+    }
     use serde_json::json;
 
     #[test]

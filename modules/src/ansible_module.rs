@@ -343,6 +343,7 @@ pub(crate) fn outcome_of(stdout: &str, stderr: &str, rc: i32) -> Outcome {
                 .into(),
         );
     }
+    registered_notices(&mut values);
     if !warnings.is_empty() {
         let mut all: Vec<Value> = match values.remove("warnings") {
             Some(Value::Array(list)) => list,
@@ -449,6 +450,71 @@ fn utf8_len(lead: u8) -> usize {
         0xf0.. => 4,
         0xe0.. => 3,
         _ => 2,
+    }
+}
+
+/// ansible-core 2.19's warnings and deprecations (`WarningSummary`, `DeprecationSummary`) as
+/// its controller registers them: a warning is its message; a deprecation is its message,
+/// the collection it is of, its `version` or `date`, and who deprecates (`deprecator`).
+fn registered_notices(values: &mut Map<String, Value>) {
+    // An event's brief message: its own, then those it follows from, repeated parts once.
+    fn brief(event: &Value) -> String {
+        let mut parts: Vec<&str> = Vec::new();
+        let mut at = Some(event);
+        while let Some(event) = at {
+            if let Some(msg) = event.get("msg").and_then(Value::as_str)
+                && !parts.contains(&msg)
+            {
+                parts.push(msg);
+            }
+            at = event
+                .get("chain")
+                .filter(|c| c.get("follow") == Some(&Value::Bool(true)))
+                .and_then(|c| c.get("event"));
+        }
+        parts.join(": ")
+    }
+    let summary = |v: &Value, kind: &str| {
+        v.get("__ansible_type").and_then(Value::as_str) == Some(kind) && v.get("event").is_some()
+    };
+    if let Some(Value::Array(warnings)) = values.get_mut("warnings") {
+        for warning in warnings.iter_mut() {
+            if summary(warning, "WarningSummary") {
+                *warning = brief(&warning["event"]).into();
+            }
+        }
+    }
+    if let Some(Value::Array(deprecations)) = values.get_mut("deprecations") {
+        for deprecation in deprecations.iter_mut() {
+            if !summary(deprecation, "DeprecationSummary") {
+                continue;
+            }
+            let by = &deprecation["deprecator"];
+            let resolved = by.get("resolved_name").and_then(Value::as_str);
+            let kind = match by.get("type") {
+                Some(Value::Object(t)) => t.get("value").cloned().unwrap_or(Value::Null),
+                Some(Value::String(t)) => Value::String(t.clone()),
+                _ => Value::Null,
+            };
+            let collection = resolved
+                .map(|name| name.split('.').take(2).collect::<Vec<_>>().join("."))
+                .map_or(Value::Null, Value::from);
+            let mut shaped = Map::new();
+            shaped.insert("msg".into(), brief(&deprecation["event"]).into());
+            shaped.insert("collection_name".into(), collection);
+            match deprecation.get("date").filter(|d| !d.is_null()) {
+                Some(date) => shaped.insert("date".into(), date.clone()),
+                None => shaped.insert(
+                    "version".into(),
+                    deprecation.get("version").cloned().unwrap_or(Value::Null),
+                ),
+            };
+            shaped.insert(
+                "deprecator".into(),
+                serde_json::json!({"resolved_name": resolved, "type": kind}),
+            );
+            *deprecation = Value::Object(shaped);
+        }
     }
 }
 

@@ -174,11 +174,21 @@ impl Scratch {
     /// What the real ansible-playbook prints on stdout for `args`, run in this folder with the
     /// machine's Python for the local connection and without colour, to compare with settle's.
     pub fn ansible_stdout(&self, program: &Path, args: &[&str]) -> String {
+        self.ansible_stdout_with_env(program, args, &[])
+    }
+
+    pub fn ansible_stdout_with_env(
+        &self,
+        program: &Path,
+        args: &[&str],
+        env: &[(&str, &str)],
+    ) -> String {
         let out = Command::new(program)
             .args(args)
             .args(["-e", "ansible_python_interpreter=/usr/bin/python3"])
             .current_dir(self.dir.path())
             .env("ANSIBLE_NOCOLOR", "1")
+            .envs(env.iter().copied())
             .output()
             .unwrap_or_else(|e| panic!("run {}: {e}", program.display()));
         String::from_utf8_lossy(&out.stdout).into_owned()

@@ -59,6 +59,99 @@ pub fn deprecated(
     show(&text, enabled);
 }
 
+/// A deprecation a plugin or module of Ansible's reports, shown as ansible-core 2.19 words it:
+/// the message, then what is removed from where and when, from its deprecator (the plugin's
+/// resolved name and type, or only a collection's name).
+pub fn show_removal(
+    msg: &str,
+    version: Option<&str>,
+    date: Option<&str>,
+    resolved_name: Option<&str>,
+    kind: Option<&str>,
+    enabled: bool,
+) {
+    let removal = removal_sentence(version, date, resolved_name, kind);
+    show(
+        &format!("[DEPRECATION WARNING]: {}", join_sentences(msg, &removal)),
+        Some(enabled),
+    );
+}
+
+/// "This feature will be removed from module 'x' in collection 'a.b' version 1.0." as Ansible's
+/// `get_deprecation_message_with_plugin_info` builds it.
+fn removal_sentence(
+    version: Option<&str>,
+    date: Option<&str>,
+    resolved_name: Option<&str>,
+    kind: Option<&str>,
+) -> String {
+    let type_name = |kind: &str| match kind {
+        "module" => "module".to_string(),
+        other => format!("{other} plugin"),
+    };
+    let (collection, plugin) = match (resolved_name, kind) {
+        (name, None) => (name.map(str::to_string), String::new()),
+        (Some("ansible.builtin"), Some(kind)) => (
+            Some("ansible.builtin".to_string()),
+            format!("the {} API", type_name(kind)),
+        ),
+        (Some(name), Some(kind)) => {
+            let parts: Vec<&str> = name.split('.').collect();
+            let collection = (parts.len() > 2).then(|| parts[..2].join("."));
+            let plugin = parts.last().copied().unwrap_or_default();
+            (collection, format!("{} '{plugin}'", type_name(kind)))
+        }
+        (None, Some(_)) => (None, String::new()),
+    };
+    let plugin = match (&collection, plugin.is_empty()) {
+        (Some(_), false) => format!("{plugin} in"),
+        _ => plugin,
+    };
+    let from_collection = match collection.as_deref() {
+        Some("ansible.builtin") => "ansible-core".to_string(),
+        Some(c) => format!("collection '{c}'"),
+        None => String::new(),
+    };
+    let when = match (collection.is_some(), date, version) {
+        (false, _, _) => "in the future".to_string(),
+        (true, Some(date), _) => format!("in a release after {date}"),
+        (true, None, Some(version)) => format!("version {version}"),
+        (true, None, None) => "in a future release".to_string(),
+    };
+    let from = match plugin.is_empty() && from_collection.is_empty() {
+        true => "",
+        false => "from",
+    };
+    let words: Vec<&str> = [
+        "This feature will be removed",
+        from,
+        &plugin,
+        &from_collection,
+        &when,
+    ]
+    .into_iter()
+    .filter(|w| !w.is_empty())
+    .collect();
+    format!("{}.", words.join(" "))
+}
+
+/// Two sentences as Ansible's `join_sentences` puts them together, each ended by a stop.
+fn join_sentences(first: &str, second: &str) -> String {
+    let end = |s: &str| {
+        let s = s.trim();
+        match s.chars().last() {
+            Some('!' | '?' | '.') | None => s.to_string(),
+            Some(_) => format!("{s}."),
+        }
+    };
+    let (first, second) = (end(first), end(second));
+    match (first.is_empty(), second.is_empty()) {
+        (false, true) => first,
+        (true, _) => second,
+        (false, false) => format!("{first} {second}"),
+    }
+}
+
 /// [`deprecated`] for a whole line of a file that is not YAML (an INI inventory): `Origin:`
 /// names the line, and carets underline all of it, as Ansible shows such a place.
 pub fn deprecated_at_line(
@@ -270,6 +363,74 @@ pub fn deprecated_variables_in(source: &str, near: impl Fn() -> Option<Location>
             origin.as_ref(),
             Some(help),
             None,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn removals_are_worded_as_ansible_words_them() {
+        let said = |msg, version, date, name, kind| {
+            join_sentences(msg, &removal_sentence(version, date, name, kind))
+        };
+        assert_eq!(
+            said(
+                "the olden way",
+                Some("2.99"),
+                None,
+                Some("ansible.legacy.olden"),
+                Some("module")
+            ),
+            "the olden way. This feature will be removed from module 'olden' in collection \
+             'ansible.legacy' version 2.99."
+        );
+        assert_eq!(
+            said(
+                "a thing",
+                Some("3.0.0"),
+                None,
+                Some("community.general"),
+                None
+            ),
+            "a thing. This feature will be removed from collection 'community.general' version 3.0.0."
+        );
+        assert_eq!(
+            said(
+                "dated!",
+                None,
+                Some("2027-01-01"),
+                Some("community.general"),
+                None
+            ),
+            "dated! This feature will be removed from collection 'community.general' in a \
+             release after 2027-01-01."
+        );
+        assert_eq!(
+            said(
+                "x",
+                Some("2.23"),
+                None,
+                Some("ansible.builtin.apt"),
+                Some("module")
+            ),
+            "x. This feature will be removed from module 'apt' in ansible-core version 2.23."
+        );
+        assert_eq!(
+            said(
+                "x",
+                Some("2.23"),
+                None,
+                Some("ansible.builtin"),
+                Some("lookup")
+            ),
+            "x. This feature will be removed from the lookup plugin API in ansible-core version 2.23."
+        );
+        assert_eq!(
+            said("x", None, None, None, None),
+            "x. This feature will be removed in the future."
         );
     }
 }

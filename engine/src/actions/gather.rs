@@ -9,9 +9,11 @@ use settle_playbooks::Task;
 
 use super::{ActionContext, ActionResult, AsyncTask, rendered_args};
 
+use crate::output::{NO_TRACEBACK, event_children, tracebacks_for};
+use crate::template::{Scope, templar};
+
 /// A background fact module's time limit when `gather_timeout` sets none: a day.
 const UNLIMITED: u64 = 86_400;
-use crate::template::{Scope, templar};
 
 /// `setup` under any of its names.
 pub(crate) fn is_setup(module: &str) -> bool {
@@ -366,6 +368,22 @@ impl Gathered {
     /// The gathering's result, for `modules` fact modules in all.
     fn into_result(mut self, modules: usize) -> Map<String, Value> {
         let mut result = Map::new();
+        // Each module's result as Ansible files it: without settle's own keys, a failure with
+        // its `exception`.
+        for sub in self.failed.values_mut().chain(self.skipped.values_mut()) {
+            if let Value::Object(sub) = sub {
+                sub.retain(|k, _| !crate::output::is_internal_key(k));
+            }
+        }
+        for sub in self.failed.values_mut() {
+            if let Value::Object(sub) = sub {
+                sub.entry("exception")
+                    .or_insert_with(|| NO_TRACEBACK.into());
+            }
+        }
+        if let Some(traceback) = failed_modules_traceback(&self.failed) {
+            result.insert("exception".into(), traceback.into());
+        }
         if let Value::Object(facts) = &mut self.facts {
             facts.insert("_ansible_facts_gathered".into(), true.into());
         }
@@ -404,6 +422,36 @@ impl Gathered {
         }
         result
     }
+}
+
+/// The failed fact modules' messages, each a sub-event of the gathering's failure.
+pub(crate) fn failure_events(failed: &Map<String, Value>) -> Vec<String> {
+    failed
+        .values()
+        .map(|r| r.get("msg").map(crate::value_text).unwrap_or_default())
+        .collect()
+}
+
+/// The gathering's traceback, when `DISPLAY_TRACEBACK` asks for those of errors, as Ansible
+/// formats its event's: its own (settle, not being Python, has none: Ansible's
+/// `(traceback missing)`), then each failed module's as a sub-traceback (a Python module's
+/// own, from the host).
+pub(crate) fn failed_modules_traceback(failed: &Map<String, Value>) -> Option<String> {
+    let wanted = tracebacks_for().is_ok_and(|events| events.contains(&"error"));
+    if !wanted || failed.is_empty() {
+        return None;
+    }
+    let subs: Vec<String> = failed
+        .values()
+        .map(|r| match r.get("exception") {
+            Some(Value::String(tb)) if tb != NO_TRACEBACK && !tb.is_empty() => tb.clone(),
+            _ => "(traceback missing)\n".into(),
+        })
+        .collect();
+    Some(format!(
+        "(traceback missing)\n{}",
+        event_children("Sub-Traceback", &subs)
+    ))
 }
 
 /// A value as Python's `%s` shows it in Ansible's warnings (`min`, `['a', 'b']`).

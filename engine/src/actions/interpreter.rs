@@ -126,7 +126,7 @@ pub(super) fn discover(ctx: &ActionContext, mode: &str) -> Result<Discovered, Co
             "2.21",
             None,
             None,
-            Some(deprecation_warnings(ctx)),
+            Some(super::deprecation_warnings(ctx)),
         );
         deprecations
             .push(json!({"msg": msg, "version": "2.21", "collection_name": "ansible.builtin"}));
@@ -210,14 +210,5 @@ fn candidates(ctx: &ActionContext) -> Vec<String> {
             .filter(|w| !w.is_empty())
             .collect(),
         _ => DEFAULT_CANDIDATES.iter().map(|s| s.to_string()).collect(),
-    }
-}
-
-fn deprecation_warnings(ctx: &ActionContext) -> bool {
-    match ctx.scope.get("ansible_deprecation_warnings") {
-        Ok(Some(v)) => crate::template::json_truthy(&v),
-        _ => std::env::var("ANSIBLE_DEPRECATION_WARNINGS")
-            .map(|v| crate::template::json_truthy(&Value::String(v)))
-            .unwrap_or(true),
     }
 }

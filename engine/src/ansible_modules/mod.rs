@@ -3,9 +3,9 @@
 //! run on the host by `settle_modules::ansible_module` (a [`ModulePayload`] in the request).
 //!
 //! Where a module is looked for, first hit wins:
-//! 1. the `library/` folder of the task's role, then the one beside the playbook, then the
-//!    folders of `-M`/`ANSIBLE_LIBRARY`, then the `library/` of every other role of the run
-//!    (Ansible adds each loaded role's to one module path);
+//! 1. the `library/` folder beside the playbook, then the `library/` of every role of the run
+//!    in the order they were loaded (Ansible adds each loaded role's to one module path, so
+//!    a task of one role may run another's), then the folders of `-M`/`ANSIBLE_LIBRARY`;
 //! 2. ansible-core's `ansible/modules/` (short names and `ansible.builtin.*`), following the
 //!    redirects of its `config/ansible_builtin_runtime.yml` into collections;
 //! 3. for `ns.coll.name`: `ansible_collections/ns/coll/plugins/modules/` in the folders of
@@ -82,6 +82,8 @@ struct State {
     /// The `library/` folders of every role seen so far.
     role_libraries: Vec<PathBuf>,
     found: HashMap<(String, Option<PathBuf>, PathBuf), Result<FoundModule, String>>,
+    /// What [`in_library`] found, by the same key.
+    in_library: HashMap<(String, Option<PathBuf>, PathBuf), Option<FoundModule>>,
     packed: HashMap<PathBuf, Arc<OnceLock<PackResult>>>,
 }
 
@@ -248,6 +250,60 @@ pub(crate) fn find(task: &Task, play_dir: &Path) -> Result<FoundModule, String> 
     found
 }
 
+/// The module a task's name finds in a `library/` folder or a folder of `-M`/`ANSIBLE_LIBRARY`,
+/// which Ansible's module path holds before its own modules: a module of the playbook's named
+/// like one settle runs natively (`library/ping.py`) replaces it, as it replaces Ansible's.
+/// `ansible.builtin.X` and collections' names are never the playbook's.
+pub(crate) fn in_library(task: &Task, play_dir: &Path) -> Option<FoundModule> {
+    let written = task.lookup_name();
+    let short = written.strip_prefix("ansible.legacy.").unwrap_or(written);
+    if short.contains('.') || short.contains("{{") || short.is_empty() {
+        return None;
+    }
+    let role = task.role.as_ref().map(|r| r.path.clone());
+    let key = (short.to_string(), role.clone(), play_dir.to_path_buf());
+    if let Some(hit) = state().lock().unpoisoned().in_library.get(&key) {
+        return hit.clone();
+    }
+    let hit = library_module(short, role.as_deref(), play_dir);
+    state()
+        .lock()
+        .unpoisoned()
+        .in_library
+        .insert(key, hit.clone());
+    hit
+}
+
+/// A module named `short` in the library folders, in the order of Ansible's module path: the
+/// playbook's, every role's in the order the roles were loaded (the task's own role is not
+/// preferred: in Ansible the first role that has the module wins), then `-M`'s and
+/// `ANSIBLE_LIBRARY`'s.
+fn library_module(short: &str, role: Option<&Path>, play_dir: &Path) -> Option<FoundModule> {
+    if let Some(role) = role {
+        remember_role(role);
+    }
+    let mut dirs: Vec<PathBuf> = vec![play_dir.join("library")];
+    {
+        let state = state().lock().unpoisoned();
+        dirs.extend(state.role_libraries.iter().cloned());
+        dirs.extend(state.module_paths.iter().cloned());
+    }
+    if let Ok(library) = std::env::var("ANSIBLE_LIBRARY") {
+        dirs.extend(
+            library
+                .split(':')
+                .filter(|d| !d.is_empty())
+                .map(|d| PathBuf::from(crate::connection::expand_home(d))),
+        );
+    }
+    let path = dirs.iter().find_map(|dir| module_file(dir, short))?;
+    Some(FoundModule {
+        path: std::fs::canonicalize(&path).unwrap_or(path),
+        python_name: format!("ansible.legacy.{short}"),
+        module_name: short.to_string(),
+    })
+}
+
 fn find_uncached(
     written: &str,
     role: Option<&Path>,
@@ -263,34 +319,11 @@ fn find_uncached(
         .or_else(|| written.strip_prefix("ansible.legacy."))
         .unwrap_or(written);
     let is_fqcn = builtin.is_none() && short.split('.').count() >= 3;
-    if !is_fqcn && builtin.is_none() {
-        let mut dirs: Vec<PathBuf> = Vec::new();
-        if let Some(role) = role {
-            dirs.push(role.join("library"));
-        }
-        dirs.push(play_dir.join("library"));
-        {
-            let state = state().lock().unpoisoned();
-            dirs.extend(state.module_paths.iter().cloned());
-        }
-        if let Ok(library) = std::env::var("ANSIBLE_LIBRARY") {
-            dirs.extend(
-                library
-                    .split(':')
-                    .filter(|d| !d.is_empty())
-                    .map(|d| PathBuf::from(crate::connection::expand_home(d))),
-            );
-        }
-        dirs.extend(state().lock().unpoisoned().role_libraries.iter().cloned());
-        for dir in &dirs {
-            if let Some(path) = module_file(dir, short) {
-                return Ok(FoundModule {
-                    path: std::fs::canonicalize(&path).unwrap_or(path),
-                    python_name: format!("ansible.legacy.{short}"),
-                    module_name: short.to_string(),
-                });
-            }
-        }
+    if !is_fqcn
+        && builtin.is_none()
+        && let Some(found) = library_module(short, role, play_dir)
+    {
+        return Ok(found);
     }
     let unknown = |why: &str| {
         let hint = super::actions::did_you_mean(short, super::actions::known_modules());

@@ -127,6 +127,18 @@ impl PlayRun<'_> {
         Some(rendered)
     }
 
+    /// A task's `TASK` title, a templated name rendered with the play's variables and the
+    /// extra vars, as Ansible's strategy renders it (kept as written when it cannot be).
+    pub(super) fn task_title(&self, task: &Task) -> String {
+        let title = task.display_name();
+        if !is_template(&title) {
+            return title;
+        }
+        templar()
+            .render_text(&title, &self.engine.play_scope(self.play))
+            .unwrap_or(title)
+    }
+
     /// A handler's `RUNNING HANDLER` title, a templated name rendered.
     fn handler_title(&self, handler: &Task) -> String {
         let title = handler.display_name();

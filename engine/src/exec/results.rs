@@ -10,7 +10,7 @@ use super::{PlayRun, StepOutcome, value_text};
 use crate::Unpoisoned;
 use crate::actions::{self};
 use crate::hosts::HostState;
-use crate::output::Status;
+use crate::output::{Status, strip_internal_keys};
 use crate::report::Record;
 use crate::template::json_truthy;
 
@@ -19,7 +19,7 @@ pub(super) const CENSORED: &str =
     "the output has been hidden due to the fact that 'no_log: true' was specified for this result";
 
 /// What Ansible 2.19 registers as the `exception` of a failure that raised none.
-pub(super) const NO_TRACEBACK: &str = "(traceback unavailable)";
+pub(super) use crate::output::NO_TRACEBACK;
 /// Marks a result whose failure came from `failed_when` or `until`, not from its module:
 /// Ansible calls that an action's failure.
 pub(super) const ACTION_FAILED: &str = "_settle_action_failed";
@@ -46,19 +46,6 @@ pub(super) fn censored_unreachable(result: &Map<String, Value>) -> Value {
         shown.insert("results".into(), Value::Array(items));
     }
     Value::Object(shown)
-}
-
-/// Ansible's `strip_internal_keys` on a registered result: `_ansible_*` keys go at every depth
-/// (a module that echoes its arguments returns them).
-fn strip_internal_keys(value: &mut Value) {
-    match value {
-        Value::Object(map) => {
-            map.retain(|k, _| !k.starts_with("_ansible_"));
-            map.values_mut().for_each(strip_internal_keys);
-        }
-        Value::Array(items) => items.iter_mut().for_each(strip_internal_keys),
-        _ => {}
-    }
 }
 
 /// A registered failure has an `exception` (Ansible 2.19 gives every failed result one, so
@@ -326,21 +313,11 @@ impl PlayRun<'_> {
             false,
             None,
         );
-        let count = failed.len();
-        let mut lines = vec![format!(
-            "Task failed: Action failed.\n\n<<< caused by >>>\n\n{msg}\n"
-        )];
-        for (i, result) in failed.values().enumerate() {
-            let sub = result.get("msg").map(value_text).unwrap_or_default();
-            lines.push(format!("+--[ Sub-Event {} of {count} ]---\n| ", i + 1));
-            lines.extend(sub.lines().map(|l| format!("| {l}")));
-            lines.push("| \n+--[ End Sub-Event ]---".to_string());
-        }
-        self.engine.out.task_error(
-            "Action failed: ",
-            &format!("{msg}\n\n{}", lines.join("\n")),
-            None,
-        );
+        let events = actions::gather::failure_events(&failed);
+        let traceback = actions::gather::failed_modules_traceback(&failed);
+        self.engine
+            .out
+            .task_error_events(&msg, None, &events, traceback.as_deref());
         let failed: Map<String, Value> = failed
             .into_iter()
             .map(|(module, mut result)| {
@@ -546,7 +523,9 @@ impl PlayRun<'_> {
         }
         if let Some(reg) = &task.keywords.register {
             let mut registered = item.result;
-            registered.retain(|k, _| !crate::output::is_internal_key(k));
+            // As Ansible's strategy registers it: without a module's `invocation` (its loop
+            // items keep theirs).
+            registered.retain(|k, _| !crate::output::is_internal_key(k) && k != "invocation");
             registered.values_mut().for_each(strip_internal_keys);
             add_exception(&mut registered);
             match trusted_result(task, &registered) {
@@ -581,10 +560,21 @@ impl PlayRun<'_> {
             Some(msg) if !msg.is_empty() => msg,
             _ => String::new(),
         };
+        let out = &self.engine.out;
+        let traceback = crate::output::traceback_of(&item.result);
         // A message Ansible already worded as the task's failure (an exception an action
         // raised) is shown whole.
         if let Some(whole) = msg.strip_prefix("Task failed: ") {
-            self.engine.out.task_error("", whole, Some(&task.location));
+            out.task_error_traced("", whole, Some(&task.location), traceback);
+            return;
+        }
+        // A `gather_facts` whose modules failed: each module's failure a sub-event.
+        if let Some(Value::Object(failed)) = item.result.get("failed_modules")
+            && !failed.is_empty()
+            && !no_log
+        {
+            let events = actions::gather::failure_events(failed);
+            out.task_error_events(&msg, Some(&task.location), &events, traceback);
             return;
         }
         // Without a message, Ansible's error type says its default sentence.
@@ -593,9 +583,7 @@ impl PlayRun<'_> {
         } else {
             format!("{what}: ")
         };
-        self.engine
-            .out
-            .task_error(&what, &msg, Some(&task.location));
+        out.task_error_traced(&what, &msg, Some(&task.location), traceback);
     }
 
     pub(super) fn print_result(

@@ -380,7 +380,7 @@ impl PlayRun<'_> {
                 let word = super::handlers::banner_word();
                 self.engine
                     .out
-                    .banner(&format!("{word} [{}]", task.display_name()));
+                    .banner(&format!("{word} [{}]", self.task_title(task)));
                 self.engine.out.task_path(&task.location);
                 self.engine.out.event(&json!({"event": "task_start", "task": task.display_name(), "location": task.location.to_string()}));
                 self.run_task_on(task, batch, extra, super::handlers::running_handlers())
