@@ -326,7 +326,10 @@ pub(crate) fn outcome_of(stdout: &str, stderr: &str, rc: i32) -> Outcome {
     let raised = match values.get("exception") {
         Some(Value::Object(summary)) => summary.get("event").map(|event| {
             let text = |k: &str| event.get(k).and_then(Value::as_str).map(str::to_string);
-            (text("msg"), text("formatted_traceback"))
+            (
+                event.get("msg").is_some().then(|| brief(event)),
+                text("formatted_traceback"),
+            )
         }),
         _ => None,
     };
@@ -453,27 +456,34 @@ fn utf8_len(lead: u8) -> usize {
     }
 }
 
+/// An ansible-core 2.19 event's brief message (`format_event_brief_message`): its own, then
+/// those of the events it follows from, each joined by ": " unless it already ends with the
+/// rest.
+fn brief(event: &Value) -> String {
+    let mut parts: Vec<&str> = Vec::new();
+    let mut at = Some(event);
+    while let Some(event) = at {
+        parts.push(event.get("msg").and_then(Value::as_str).unwrap_or_default());
+        at = event
+            .get("chain")
+            .filter(|c| c.get("follow") == Some(&Value::Bool(true)))
+            .and_then(|c| c.get("event"));
+    }
+    let mut parts = parts.into_iter().rev();
+    let mut message = parts.next().unwrap_or_default().to_string();
+    for part in parts {
+        message = match part.ends_with(message.as_str()) {
+            true => part.to_string(),
+            false => format!("{}: {message}", part.trim_end_matches(['.', ' '])),
+        };
+    }
+    message
+}
+
 /// ansible-core 2.19's warnings and deprecations (`WarningSummary`, `DeprecationSummary`) as
 /// its controller registers them: a warning is its message; a deprecation is its message,
 /// the collection it is of, its `version` or `date`, and who deprecates (`deprecator`).
 fn registered_notices(values: &mut Map<String, Value>) {
-    // An event's brief message: its own, then those it follows from, repeated parts once.
-    fn brief(event: &Value) -> String {
-        let mut parts: Vec<&str> = Vec::new();
-        let mut at = Some(event);
-        while let Some(event) = at {
-            if let Some(msg) = event.get("msg").and_then(Value::as_str)
-                && !parts.contains(&msg)
-            {
-                parts.push(msg);
-            }
-            at = event
-                .get("chain")
-                .filter(|c| c.get("follow") == Some(&Value::Bool(true)))
-                .and_then(|c| c.get("event"));
-        }
-        parts.join(": ")
-    }
     let summary = |v: &Value, kind: &str| {
         v.get("__ansible_type").and_then(Value::as_str) == Some(kind) && v.get("event").is_some()
     };
@@ -637,6 +647,24 @@ mod tests {
             Some((0xd800, 4))
         );
         assert_eq!(lone_surrogate(r#"{"a": "\ud83d\ude00 \u00e9"}"#), None);
+    }
+
+    #[test]
+    fn a_chained_exception_is_worded_and_notices_registered_as_ansible_does() {
+        let out = r#"{"failed": true, "exception": {"__ansible_type": "ErrorSummary", "event": {"msg": "one", "chain": {"follow": true, "event": {"msg": "two"}}}}, "warnings": [{"__ansible_type": "WarningSummary", "event": {"msg": "careful"}}], "deprecations": [{"__ansible_type": "DeprecationSummary", "event": {"msg": "old"}, "version": "2.0", "deprecator": {"resolved_name": "ns.coll.mod", "type": {"value": "module"}}}]}"#;
+        let outcome = outcome_of(out, "", 1);
+        assert_eq!(
+            outcome.msg.as_deref(),
+            Some("Task failed: Module failed: one: two")
+        );
+        assert_eq!(outcome.values["warnings"], serde_json::json!(["careful"]));
+        assert_eq!(
+            outcome.values["deprecations"],
+            serde_json::json!([{"msg": "old", "collection_name": "ns.coll", "version": "2.0",
+                "deprecator": {"resolved_name": "ns.coll.mod", "type": "module"}}])
+        );
+        let repeated = serde_json::json!({"msg": "two: one", "chain": {"follow": true, "event": {"msg": "one"}}});
+        assert_eq!(brief(&repeated), "two: one");
     }
 
     #[test]

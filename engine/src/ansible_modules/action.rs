@@ -133,12 +133,7 @@ pub(crate) fn plugin_of(
     dirs.push(play_dir.join(&folder));
     let configured = std::env::var(format!("ANSIBLE_{}_PLUGINS", word.to_uppercase()))
         .unwrap_or_else(|_| format!("~/.ansible/plugins/{word}:/usr/share/ansible/plugins/{word}"));
-    dirs.extend(
-        configured
-            .split(':')
-            .filter(|d| !d.is_empty())
-            .map(|d| PathBuf::from(crate::connection::expand_home(d))),
-    );
+    dirs.extend(super::path_list(&configured));
     dirs.extend(
         found()
             .lock()

@@ -211,6 +211,15 @@ fn find_ansible_core() -> Result<AnsibleCore, String> {
     ))
 }
 
+/// The folders a colon-separated path setting names (`ANSIBLE_LIBRARY`), `~` expanded.
+pub(super) fn path_list(value: &str) -> Vec<PathBuf> {
+    value
+        .split(':')
+        .filter(|d| !d.is_empty())
+        .map(|d| PathBuf::from(crate::connection::expand_home(d)))
+        .collect()
+}
+
 fn on_path(program: &str) -> Option<PathBuf> {
     let path = std::env::var_os("PATH")?;
     std::env::split_paths(&path)
@@ -288,14 +297,9 @@ fn library_module(short: &str, role: Option<&Path>, play_dir: &Path) -> Option<F
         dirs.extend(state.role_libraries.iter().cloned());
         dirs.extend(state.module_paths.iter().cloned());
     }
-    if let Ok(library) = std::env::var("ANSIBLE_LIBRARY") {
-        dirs.extend(
-            library
-                .split(':')
-                .filter(|d| !d.is_empty())
-                .map(|d| PathBuf::from(crate::connection::expand_home(d))),
-        );
-    }
+    dirs.extend(path_list(
+        &std::env::var("ANSIBLE_LIBRARY").unwrap_or_default(),
+    ));
     let path = dirs.iter().find_map(|dir| module_file(dir, short))?;
     Some(FoundModule {
         path: std::fs::canonicalize(&path).unwrap_or(path),
@@ -432,12 +436,7 @@ pub(super) fn collection_roots(play_dir: &Path, core: &AnsibleCore) -> Vec<PathB
     let configured = std::env::var("ANSIBLE_COLLECTIONS_PATH")
         .or_else(|_| std::env::var("ANSIBLE_COLLECTIONS_PATHS"))
         .unwrap_or_else(|_| "~/.ansible/collections:/usr/share/ansible/collections".into());
-    roots.extend(
-        configured
-            .split(':')
-            .filter(|d| !d.is_empty())
-            .map(|d| PathBuf::from(crate::connection::expand_home(d))),
-    );
+    roots.extend(path_list(&configured));
     roots.extend(core.sys_path.iter().cloned());
     // A path may name the `ansible_collections` folder itself.
     roots
@@ -574,14 +573,9 @@ fn zip(found: &FoundModule, play_dir: &Path) -> Result<Vec<u8>, String> {
     if let Some(parent) = found.path.parent().and_then(Path::parent) {
         utils_dirs.push(parent.join("module_utils"));
     }
-    if let Ok(paths) = std::env::var("ANSIBLE_MODULE_UTILS") {
-        utils_dirs.extend(
-            paths
-                .split(':')
-                .filter(|d| !d.is_empty())
-                .map(|d| PathBuf::from(crate::connection::expand_home(d))),
-        );
-    }
+    utils_dirs.extend(path_list(
+        &std::env::var("ANSIBLE_MODULE_UTILS").unwrap_or_default(),
+    ));
     let utils_dirs: Vec<String> = utils_dirs
         .into_iter()
         .filter(|d| d.is_dir() && !d.starts_with(&core.package))
