@@ -110,6 +110,12 @@ const NAMES: &[(&str, &str, Kind)] = &[
         Kind::Path,
     ),
     ("ANSIBLE_DIFF_ALWAYS", "DIFF_ALWAYS", Kind::Bool),
+    ("ANSIBLE_LOCALHOST_WARNING", "LOCALHOST_WARNING", Kind::Bool),
+    (
+        "ANSIBLE_INVENTORY_UNPARSED_WARNING",
+        "INVENTORY_UNPARSED_WARNING",
+        Kind::Bool,
+    ),
     ("ANSIBLE_DISPLAY_TRACEBACK", "DISPLAY_TRACEBACK", Kind::List),
     (
         "ANSIBLE_DUPLICATE_YAML_DICT_KEY",
@@ -209,6 +215,11 @@ const SETTINGS: &[Setting] = &[
         "inventory",
         "unparsed_is_failed",
         Some("ANSIBLE_INVENTORY_UNPARSED_FAILED"),
+    ),
+    setting(
+        "inventory",
+        "inventory_unparsed_warning",
+        Some("ANSIBLE_INVENTORY_UNPARSED_WARNING"),
     ),
     setting("defaults", "hostfile", Some("ANSIBLE_INVENTORY")),
     setting("defaults", "remote_user", Some("ANSIBLE_REMOTE_USER")),
@@ -359,7 +370,11 @@ const SETTINGS: &[Setting] = &[
         Some("ANSIBLE_DISPLAY_TRACEBACK"),
     ),
     setting("defaults", "command_warnings", None),
-    setting("defaults", "localhost_warning", None),
+    setting(
+        "defaults",
+        "localhost_warning",
+        Some("ANSIBLE_LOCALHOST_WARNING"),
+    ),
     setting("defaults", "host_pattern_mismatch", None),
     // How the ssh transport keeps its masters between runs (`ControlPersist`).
     setting("ssh_connection", "ssh_args", Some("ANSIBLE_SSH_ARGS")),

@@ -304,7 +304,12 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
             }
         }
     }
+    // Ansible's default inventory, where there is one.
+    if sources.is_empty() && Path::new(DEFAULT_INVENTORY).is_file() {
+        sources.push(DEFAULT_INVENTORY.into());
+    }
     if sources.is_empty() {
+        unparsed_warning();
         return Ok(Inventory::empty());
     }
     // As ansible-playbook: a source that does not exist is a warning, and with none left only
@@ -320,7 +325,7 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
         usable
     });
     if sources.is_empty() {
-        eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
+        unparsed_warning();
         return Ok(Inventory::empty());
     }
     let jinja =
@@ -353,9 +358,36 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
                 "Completely failed to parse inventory source(s)".into(),
             ));
         }
-        eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
+        unparsed_warning();
     }
     Ok(inventory)
+}
+
+/// Where Ansible looks for an inventory when none is given (`DEFAULT_HOST_LIST`).
+const DEFAULT_INVENTORY: &str = "/etc/ansible/hosts";
+
+/// Ansible's warning when no inventory source could be read (unless
+/// `ANSIBLE_INVENTORY_UNPARSED_WARNING`, ansible.cfg's `inventory_unparsed_warning`, is false).
+fn unparsed_warning() {
+    if config::env_flag("ANSIBLE_INVENTORY_UNPARSED_WARNING") != Some(false) {
+        eprintln!("[WARNING]: No inventory was parsed, only implicit localhost is available");
+    }
+}
+
+/// Ansible's note when the inventory has no host (unless `ANSIBLE_LOCALHOST_WARNING`,
+/// ansible.cfg's `localhost_warning`, is false): only the implicit localhost is there. An
+/// ad-hoc command aimed at localhost itself is not warned.
+fn empty_inventory_warning(inventory: &Inventory, adhoc_pattern: Option<&str>) {
+    let at_localhost = matches!(adhoc_pattern, Some("localhost" | "127.0.0.1" | "::1"));
+    if inventory.hosts().next().is_none()
+        && !at_localhost
+        && config::env_flag("ANSIBLE_LOCALHOST_WARNING") != Some(false)
+    {
+        eprintln!(
+            "[WARNING]: provided hosts list is empty, only localhost is available. Note that \
+             the implicit localhost does not match 'all'"
+        );
+    }
 }
 
 fn run(cli: Cli) -> Result<u8, Failure> {
@@ -440,6 +472,11 @@ fn run(cli: Cli) -> Result<u8, Failure> {
     }
     set_vault_secrets(&cli.vault)?;
     let mut inventory = load_inventory(&cli.inventory).map_err(vault_exit)?;
+    let adhoc_pattern = cli
+        .adhoc
+        .then(|| cli.playbooks.first().and_then(|p| p.to_str()))
+        .flatten();
+    empty_inventory_warning(&inventory, adhoc_pattern);
     let extra = extra_vars(&cli.extra_vars).map_err(vault_exit)?;
     // `collections:` searches the collections installed with ansible-core too.
     settle_playbooks::set_installed_collection_roots(

@@ -324,3 +324,50 @@ fn a_group_cycle_is_a_warning_and_the_run_goes_on_without_its_source_as_in_ansib
         }
     }
 }
+
+#[test]
+fn no_inventory_or_an_empty_one_is_warned_of_as_ansible_playbook_warns() {
+    // Only the implicit localhost: both notes on standard error, line for line, unless
+    // ansible.cfg turns them off.
+    let Some(real) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("empty.ini"), "[web]\n").unwrap();
+    std::fs::write(
+        dir.path().join("site.yml"),
+        "- hosts: localhost\n  gather_facts: no\n  tasks:\n    - debug: msg=ran\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("quiet.cfg"),
+        "[defaults]\nlocalhost_warning = False\n[inventory]\ninventory_unparsed_warning = False\n",
+    )
+    .unwrap();
+    let run = |program: &Path, args: &[&str], config: Option<&str>| {
+        let mut cmd = Command::new(program);
+        cmd.args(args)
+            .arg("site.yml")
+            .current_dir(dir.path())
+            .env_remove("ANSIBLE_INVENTORY")
+            .env_remove("SETTLE_INVENTORY")
+            .env_remove("ANSIBLE_CONFIG")
+            .env("ANSIBLE_NOCOLOR", "1");
+        if let Some(config) = config {
+            cmd.env("ANSIBLE_CONFIG", dir.path().join(config));
+        }
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{cmd:?}");
+        String::from_utf8_lossy(&out.stderr).into_owned()
+    };
+    let settle = Path::new(env!("CARGO_BIN_EXE_settle"));
+    for args in [&[][..], &["-i", "empty.ini"], &["-i", "missing.ini"]] {
+        let theirs = run(&real, args, None);
+        assert!(theirs.contains("provided hosts list is empty"), "{theirs}");
+        assert_eq!(run(settle, args, None), theirs, "{args:?}");
+        assert_eq!(
+            run(settle, args, Some("quiet.cfg")),
+            run(&real, args, Some("quiet.cfg"))
+        );
+    }
+}
