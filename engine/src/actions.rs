@@ -1190,9 +1190,15 @@ fn include_vars(ctx: &ActionContext) -> Result<ActionResult, String> {
     for (k, v) in &facts {
         (ctx.include_var)(k, v.clone());
     }
-    Ok(done(
-        json!({"changed": false, "failed": false, "ansible_facts": facts, "ansible_included_var_files": included}),
-    ))
+    // As Ansible's action: when any file was a vault, the whole result is hidden.
+    let vaulted = included.iter().any(|path| {
+        std::fs::read_to_string(path).is_ok_and(|text| settle_vault::is_encrypted(&text))
+    });
+    let mut result = json!({"changed": false, "failed": false, "ansible_facts": facts, "ansible_included_var_files": included});
+    if vaulted {
+        result["_ansible_no_log"] = true.into();
+    }
+    Ok(done(result))
 }
 
 /// A vars file that must hold a mapping (an empty file is an empty one). Reserved names in

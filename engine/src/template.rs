@@ -2724,6 +2724,10 @@ mod tests {
             "{% endraw \u{b} %} and {%\tendraw\n%}",
             "\u{1b}{% endraw \u{1b} %}",
             "{% raw %}{% endraw %}",
+            // A line end right after a block tag is what trim_blocks takes (found by proptest).
+            "\n{%",
+            "\r\nx {% endraw %}\n{{ y }}",
+            "{%\nendraw %}",
         ] {
             let literal = settle_yaml::literal_template(text);
             assert_eq!(

@@ -633,8 +633,8 @@ pub fn literal_template(text: &str) -> String {
 fn raw_template(text: &str) -> String {
     // Inside {% raw %} only an endraw tag ends the raw text: such a tag's `{%` is given as a
     // string, and the rest of the tag, raw again, ends nothing.
-    let mut out = String::from("{% raw %}");
-    let mut rest = text;
+    let mut out = String::new();
+    let mut rest = open_raw(&mut out, text);
     while let Some(at) = rest.find("{%") {
         let (before, tag) = (&rest[..at], &rest[at + 2..]);
         // The tag's end is after its start: in `{%}` the `%}` overlaps the `{%`, no tag.
@@ -642,16 +642,28 @@ fn raw_template(text: &str) -> String {
             tag[..e].trim_matches(|c: char| c == '-' || c == '+' || c.is_whitespace()) == "endraw"
         });
         out.push_str(before);
-        out.push_str(if is_endraw {
-            "{% endraw %}{{ '{%' }}{% raw %}"
+        rest = if is_endraw {
+            out.push_str("{% endraw %}{{ '{%' }}");
+            open_raw(&mut out, tag)
         } else {
-            "{%"
-        });
-        rest = tag;
+            out.push_str("{%");
+            tag
+        };
     }
     out.push_str(rest);
     out.push_str("{% endraw %}");
     out
+}
+
+/// Opens a raw block before `text`: a line end `text` starts with goes before the tag, where
+/// `trim_blocks` (on in Ansible's templates) cannot take it. Returns the rest of `text`.
+fn open_raw<'t>(out: &mut String, text: &'t str) -> &'t str {
+    let line_end = ["\r\n", "\n"].into_iter().find(|e| text.starts_with(e));
+    if let Some(end) = line_end {
+        out.push_str(end);
+    }
+    out.push_str("{% raw %}");
+    &text[line_end.map_or(0, str::len)..]
 }
 
 // ----- `!vault` ----------------------------------------------------------------------------
