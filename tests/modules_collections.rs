@@ -2,14 +2,14 @@
 //! on real test hosts in the four steps of tests/common/scenario.rs, by their full names and by
 //! the short names ansible-core routes to them. No collection is installed on the controller.
 //!
-//! Test hosts share this machine's kernel: `sysctl` here writes only a file (`reload: no`,
-//! `sysctl_set: no`), and `modprobe` is proven by its unit tests (containers have no
-//! `/proc/modules` and cannot load modules).
+//! The container test hosts share this machine's kernel: on them `sysctl` writes only a file
+//! (`reload: no`, `sysctl_set: no`). What changes a kernel, `modprobe` and `sysctl` setting
+//! values, is proven on a virtual machine with a Debian kernel of its own (`vm_hosts`).
 
 mod common;
 
-use common::hosts::{TestHosts, test_hosts};
-use common::scenario::{Scenario, prove};
+use common::hosts::{TestHosts, test_hosts, vm_hosts};
+use common::scenario::{Scenario, TURN, prove};
 
 const K1: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIEIxGumpH0DfLVyh8gDhyDeLQWsXjaceGBak5WaXx6Gf";
 const K2: &str = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIIrVygWvdvI8726423fi0XPJk21fq4MuA36Y92qJXT2R";
@@ -155,6 +155,62 @@ fn mount_unmounted_and_absent_undo_live_mounts() {
             expected: "m-u unmounted\nm-abs gone\n0\n",
             drift: "mount -t tmpfs tmpfs /mnt/m-u",
             diff_shows: "state: mounted → unmounted",
+        },
+    );
+}
+
+#[test]
+fn modprobe_loads_and_unloads_kernel_modules_and_keeps_them_across_boots() {
+    let hosts = vm_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[0],
+            reset: "modprobe -r nbd; modprobe veth; \
+                    rm -f /etc/modules-load.d/nbd.conf /etc/modprobe.d/nbd.conf; \
+                    printf 'options nbd nbds_max=5\\n' > /etc/modprobe.d/old-nbd.conf",
+            tasks: "    - community.general.modprobe: {name: nbd, params: nbds_max=2, persistent: present}\n    - modprobe: {name: veth, state: absent}\n",
+            verify: "lsmod | awk '$1 == \"nbd\" || $1 == \"veth\" {print $1}'; cat /sys/module/nbd/parameters/nbds_max; \
+                     cat /etc/modules-load.d/nbd.conf /etc/modprobe.d/nbd.conf /etc/modprobe.d/old-nbd.conf",
+            expected: "nbd\n2\nnbd\noptions nbd nbds_max=2\n#options nbd nbds_max=5\n",
+            drift: "modprobe -r nbd",
+            diff_shows: "state: unloaded → loaded",
+        },
+    );
+    // What `persistent` wrote is what the kernel goes by at the next boot: nbd loads, with the
+    // options settle left in /etc/modprobe.d and not the commented-out ones. (Not `dummy`:
+    // systemd's own /usr/lib/modprobe.d/systemd.conf gives it numdummies=0, which wins.)
+    let _turn = TURN.lock().unwrap_or_else(|e| e.into_inner());
+    let host = hosts.names()[0];
+    let s = hosts.scratch();
+    s.write(
+        "reboot.yml",
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - reboot: {reboot_timeout: 600}\n",
+    );
+    s.settle(&["reboot.yml", "-i", "inv"]).assert_code(0);
+    assert_eq!(
+        hosts.ssh(
+            host,
+            "lsmod | awk '$1 == \"nbd\" {print $1}'; cat /sys/module/nbd/parameters/nbds_max"
+        ),
+        "nbd\n2\n"
+    );
+}
+
+#[test]
+fn sysctl_sets_the_running_kernel_and_its_file() {
+    let hosts = vm_hosts();
+    prove(
+        hosts,
+        Scenario {
+            host: hosts.names()[0],
+            reset: "sysctl -qw vm.swappiness=60 net.ipv4.ip_forward=0; rm -f /etc/sysctl.d/90-vm.conf",
+            tasks: "    - ansible.posix.sysctl: {name: vm.swappiness, value: '10', sysctl_file: /etc/sysctl.d/90-vm.conf, sysctl_set: true}\n    - sysctl: {name: net.ipv4.ip_forward, value: 1, sysctl_file: /etc/sysctl.d/90-vm.conf, reload: true}\n",
+            verify: "sysctl -n vm.swappiness net.ipv4.ip_forward; cat /etc/sysctl.d/90-vm.conf",
+            expected: "10\n1\nvm.swappiness=10\nnet.ipv4.ip_forward=1\n",
+            // The file still says 10; only the running kernel drifted.
+            drift: "sysctl -qw vm.swappiness=33",
+            diff_shows: "33",
         },
     );
 }

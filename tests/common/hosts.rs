@@ -98,6 +98,13 @@ pub fn firewall_hosts() -> &'static TestHosts {
     })
 }
 
+/// One virtual machine with a Debian kernel of its own (`tests/hosts/up --vm`, emulated by
+/// qemu), for modules that change the kernel: loading modules, kernel settings.
+pub fn vm_hosts() -> &'static TestHosts {
+    static HOSTS: OnceLock<TestHosts> = OnceLock::new();
+    HOSTS.get_or_init(|| boot("SETTLE_VM_STATE", "vm", &["-n", "1", "--vm"], 17))
+}
+
 /// The hosts `scripts/test` booted (their state folder in `env`), or, for a test binary run on
 /// its own, a set it boots now and removes at exit.
 fn boot(env: &str, tag: &str, what: &[&str], port_offset: u32) -> TestHosts {
@@ -109,7 +116,8 @@ fn boot(env: &str, tag: &str, what: &[&str], port_offset: u32) -> TestHosts {
             // Below the kernel's ephemeral range (32768 and up), so no outgoing connection
             // can hold a test host's port; twenty ports per process id, the first three for
             // the general hosts, the next six for the ha-webapp ones, then four for pull's, then
-            // the old (bullseye) one, then the two private-network ones, then the arm64 one.
+            // the old (bullseye) one, then the two private-network ones, then the arm64 one,
+            // then the virtual machine.
             let port_base = 10_000 + (pid % 1_000) * 20 + port_offset;
             OWN_PREFIXES
                 .lock()
