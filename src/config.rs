@@ -112,6 +112,11 @@ const NAMES: &[(&str, &str, Kind)] = &[
     ("ANSIBLE_DIFF_ALWAYS", "DIFF_ALWAYS", Kind::Bool),
     ("ANSIBLE_LOCALHOST_WARNING", "LOCALHOST_WARNING", Kind::Bool),
     (
+        "ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS",
+        "TRANSFORM_INVALID_GROUP_CHARS",
+        Kind::Text,
+    ),
+    (
         "ANSIBLE_INVENTORY_UNPARSED_WARNING",
         "INVENTORY_UNPARSED_WARNING",
         Kind::Bool,
@@ -376,6 +381,12 @@ const SETTINGS: &[Setting] = &[
         Some("ANSIBLE_LOCALHOST_WARNING"),
     ),
     setting("defaults", "host_pattern_mismatch", None),
+    // Group names that could not be variable names: kept or replaced, warned of or not.
+    setting(
+        "defaults",
+        "force_valid_group_names",
+        Some("ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS"),
+    ),
     // How the ssh transport keeps its masters between runs (`ControlPersist`).
     setting("ssh_connection", "ssh_args", Some("ANSIBLE_SSH_ARGS")),
     setting(

@@ -82,7 +82,8 @@ pub(crate) fn run(cmd: &InventoryCommand) -> Result<u8, Failure> {
         }
     }
     crate::set_vault_secrets(&cmd.vault)?;
-    let mut inventory = crate::load_inventory(&cmd.inventory).map_err(crate::vault_exit)?;
+    let mut inventory =
+        crate::load_inventory(&cmd.inventory, cmd.verbose).map_err(crate::vault_exit)?;
     if let Some(dir) = &cmd.playbook_dir {
         inventory
             .add_playbook_vars_dir(dir)

@@ -294,7 +294,29 @@ fn adhoc_playbook(cli: &Cli) -> Result<Playbook, Failure> {
 /// ancestor) is a warning and left out, as every Ansible command leaves it out, unless
 /// ANSIBLE_INVENTORY_ANY_UNPARSED_IS_FAILED (or, when nothing could be read,
 /// ANSIBLE_INVENTORY_UNPARSED_FAILED) says otherwise.
-fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
+fn load_inventory(args: &InventoryArgs, verbose: u8) -> Result<Inventory, Failure> {
+    let inventory = load_inventory_sources(args, verbose)?;
+    group_name_warning(verbose);
+    Ok(inventory)
+}
+
+/// Ansible's warning about group names that could not be variable names, once, as soon as
+/// one was read (before a source's parse error, as Ansible shows it), with the details at -vvvv.
+fn group_name_warning(verbose: u8) {
+    static SHOWN: std::sync::Once = std::sync::Once::new();
+    if let Some((warning, details)) = settle_inventory::groupname::warning() {
+        SHOWN.call_once(|| {
+            if verbose >= 4 {
+                for line in details {
+                    println!("{line}");
+                }
+            }
+            eprintln!("[WARNING]: {warning}");
+        });
+    }
+}
+
+fn load_inventory_sources(args: &InventoryArgs, verbose: u8) -> Result<Inventory, Failure> {
     let mut sources = args.inventory.clone();
     if sources.is_empty() {
         for var in ["SETTLE_INVENTORY", "ANSIBLE_INVENTORY"] {
@@ -342,6 +364,7 @@ fn load_inventory(args: &InventoryArgs) -> Result<Inventory, Failure> {
             return Err(error);
         }
         let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        group_name_warning(verbose);
         eprintln!("[WARNING]: Failed to parse inventory: {error}");
         eprintln!(
             "[WARNING]: Unable to parse {} as an inventory source",
@@ -408,6 +431,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         // environment's own win; the command line wins over both).
         config_file = config::apply().map_err(|e| (EXIT_ERROR, format!("ansible.cfg: {e}")))?;
         settle_engine::output::tracebacks_for().map_err(|e| (EXIT_OPTIONS, e))?;
+        settle_inventory::groupname::Transform::configured().map_err(|e| (EXIT_OPTIONS, e))?;
     }
     if cli.adhoc && cli.one_line {
         settle_yaml::deprecation::deprecated(
@@ -471,7 +495,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
         }
     }
     set_vault_secrets(&cli.vault)?;
-    let mut inventory = load_inventory(&cli.inventory).map_err(vault_exit)?;
+    let mut inventory = load_inventory(&cli.inventory, cli.verbose).map_err(vault_exit)?;
     let adhoc_pattern = cli
         .adhoc
         .then(|| cli.playbooks.first().and_then(|p| p.to_str()))

@@ -371,3 +371,108 @@ fn no_inventory_or_an_empty_one_is_warned_of_as_ansible_playbook_warns() {
         );
     }
 }
+
+#[test]
+fn group_names_that_are_not_variable_names_are_kept_or_replaced_as_ansible_does() {
+    // TRANSFORM_INVALID_GROUP_CHARS in each of its four words, from the environment and from
+    // ansible.cfg's force_valid_group_names: the same warning (or none) and the same groups, in
+    // INI and YAML inventories; a word Ansible does not know is its options error.
+    let Some(real) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(
+        dir.path().join("hosts.ini"),
+        "[web-servers]\nw1 ansible_connection=local\n[2fast]\nw1\nw2 ansible_connection=local\n[2fast:vars]\nspeed=2\n",
+    )
+    .unwrap();
+    // An INI `:children` line names the group as written: with `always` there is no such group
+    // any more, and the file cannot be read.
+    std::fs::write(
+        dir.path().join("children.ini"),
+        "[web-servers]\nw1 ansible_connection=local\n[2fast:children]\nweb-servers\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("hosts.yml"),
+        "all:\n  children:\n    db.main:\n      hosts:\n        d1: {ansible_connection: local}\n      children:\n        db-replicas:\n          hosts:\n            d2: {ansible_connection: local}\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("site.yml"),
+        "- hosts: all\n  gather_facts: no\n  tasks:\n    - debug: {msg: \"{{ group_names }} {{ groups | dict2items | map(attribute='key') | sort }} {{ speed | default('-') }}\"}\n",
+    )
+    .unwrap();
+    let settle = Path::new(env!("CARGO_BIN_EXE_settle"));
+    let run = |program: &Path, inventory: &str, setting: Option<&str>, from_file: bool| {
+        let mut cmd = Command::new(program);
+        cmd.args(["-f", "1", "-i", inventory, "site.yml"])
+            .current_dir(dir.path())
+            .env_remove("ANSIBLE_CONFIG")
+            .env_remove("ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS")
+            .env("ANSIBLE_NOCOLOR", "1");
+        match (setting, from_file) {
+            (Some(word), true) => {
+                let cfg = dir.path().join(format!("{word}.cfg"));
+                std::fs::write(
+                    &cfg,
+                    format!("[defaults]\nforce_valid_group_names = {word}\n"),
+                )
+                .unwrap();
+                cmd.env("ANSIBLE_CONFIG", cfg);
+            }
+            (Some(word), false) => {
+                cmd.env("ANSIBLE_TRANSFORM_INVALID_GROUP_CHARS", word);
+            }
+            (None, _) => {}
+        }
+        let out = cmd.output().unwrap();
+        (
+            out.status.code(),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    for inventory in ["hosts.ini", "hosts.yml"] {
+        for setting in [
+            None,
+            Some("never"),
+            Some("always"),
+            Some("ignore"),
+            Some("silently"),
+        ] {
+            for from_file in [false, true] {
+                let theirs = run(&real, inventory, setting, from_file);
+                assert_eq!(theirs.0, Some(0), "{inventory} {setting:?}: {theirs:?}");
+                assert_eq!(
+                    run(settle, inventory, setting, from_file),
+                    theirs,
+                    "{inventory} {setting:?} from ansible.cfg: {from_file}"
+                );
+            }
+        }
+    }
+    let theirs = run(&real, "children.ini", Some("always"), false);
+    let ours = run(settle, "children.ini", Some("always"), false);
+    assert_eq!((&ours.0, &ours.1), (&theirs.0, &theirs.1));
+    for words in [
+        "[WARNING]: Invalid characters were found in group names and automatically replaced",
+        "Section [_fast:children] includes undefined group 'web-servers'.",
+        "[WARNING]: No inventory was parsed, only implicit localhost is available",
+    ] {
+        assert!(theirs.2.contains(words), "{}", theirs.2);
+        assert!(ours.2.contains(words), "{}", ours.2);
+    }
+    assert_eq!(ours.2.lines().next(), theirs.2.lines().next());
+    let theirs = run(&real, "hosts.ini", Some("bogus"), false);
+    let ours = run(settle, "hosts.ini", Some("bogus"), false);
+    assert_eq!((ours.0, theirs.0), (Some(5), Some(5)));
+    assert!(
+        ours.2.contains(
+            "Invalid value 'bogus' for config 'TRANSFORM_INVALID_GROUP_CHARS'. Valid values are: \
+             always, never, ignore, silently"
+        ),
+        "{}",
+        ours.2
+    );
+}

@@ -7099,6 +7099,16 @@ fn each_pattern_term_that_matches_nothing_is_warned_about_before_its_play() {
     let run = s.settle_with_env(&["site.yml", "-i", "hosts"], &[]);
     let both = format!("{}{}", run.stderr, run.stdout);
     assert!(!both.contains("ignoring: nope1,web"), "{both}");
+    // An empty group, and `all` of an inventory without hosts, match no host but are no
+    // mismatch.
+    s.write("empty", "[db]\n");
+    s.write(
+        "none.yml",
+        "- hosts: db:all\n  gather_facts: no\n  tasks: []\n",
+    );
+    let run = s.settle(&["none.yml", "-i", "empty"]);
+    run.assert_code(0);
+    assert!(!run.stderr.contains("Could not match"), "{}", run.stderr);
 }
 
 #[test]

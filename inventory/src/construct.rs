@@ -13,6 +13,7 @@ use std::path::Path;
 use serde_json::Value;
 use settle_yaml::Node;
 
+use crate::groupname::replace_invalid;
 use crate::{Inventory, InventoryError, Vars, absolute};
 
 /// Evaluates the Jinja of a `constructed` file against a host's variables.
@@ -141,22 +142,6 @@ fn expression_text(value: &Value) -> String {
     }
 }
 
-/// Ansible's `to_safe_group_name` as constructed uses it: a leading digit or non-word
-/// character, and any other non-word character, becomes `_`.
-pub(crate) fn safe_group_name(name: &str) -> String {
-    name.chars()
-        .enumerate()
-        .map(|(i, c)| {
-            let word = c.is_alphanumeric() || c == '_';
-            if !word || (i == 0 && c.is_numeric()) {
-                '_'
-            } else {
-                c
-            }
-        })
-        .collect()
-}
-
 impl Inventory {
     /// The variables `constructed` evaluates against: the host's groups' variables (by depth,
     /// priority, name), then its own, then `inventory_hostname`, `inventory_hostname_short`
@@ -222,7 +207,7 @@ fn construct_host(
     }
     let vars = inventory.construct_vars(host, config.use_vars_plugins);
     for (name, condition) in &config.groups {
-        let group = safe_group_name(name);
+        let group = replace_invalid(name);
         let result = match condition {
             Value::Bool(b) => Ok(*b),
             other => evaluator.conditional(&expression_text(other), &vars),
@@ -353,10 +338,10 @@ fn keyed_group(
         if prefix.is_empty() && !config.leading_separator {
             sep.clear();
         }
-        let group = safe_group_name(&format!("{prefix}{sep}{bare}"));
+        let group = replace_invalid(&format!("{prefix}{sep}{bare}"));
         inventory.construct_membership(&group, host);
         if let Some(parent) = &parent {
-            let parent = safe_group_name(parent);
+            let parent = replace_invalid(parent);
             inventory.ensure_group(&parent);
             inventory.add_child(&parent, &group)?;
         }

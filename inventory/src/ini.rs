@@ -56,6 +56,10 @@ pub(crate) fn load(
                     )));
                 }
             };
+            // As Ansible's: the section's name is checked (and maybe replaced); the names on
+            // `:children` lines are taken as written.
+            let name = inventory.group_name(name);
+            let name = name.as_str();
             group = name.to_string();
             if inventory.group(name).is_none() {
                 if state == State::Vars && !pending.contains_key(name) {

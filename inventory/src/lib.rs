@@ -26,6 +26,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod construct;
+pub mod groupname;
 mod hashmerge;
 mod hostname;
 mod ini;
@@ -208,6 +209,8 @@ impl Inventory {
         inventory
             .add_child("all", "ungrouped")
             .map_err(InventoryError::Other)?;
+        // Whether some file was read, and some was not.
+        let (mut read, mut unread) = (false, false);
         for source in sources {
             let source = source.as_ref();
             let path = Path::new(source);
@@ -216,6 +219,7 @@ impl Inventory {
                 for name in source.split(',').map(str::trim).filter(|s| !s.is_empty()) {
                     inventory.add_host(name, "ungrouped", Vars::new());
                 }
+                read = true;
             } else if path.is_dir() {
                 let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
                     .map_err(|source| InventoryError::Read {
@@ -227,11 +231,17 @@ impl Inventory {
                     .collect();
                 entries.sort();
                 for file in entries {
-                    inventory.load_file_or_skip(&file, evaluator, unparsed.as_deref_mut())?;
+                    match inventory.load_file_or_skip(&file, evaluator, unparsed.as_deref_mut())? {
+                        true => read = true,
+                        false => unread = true,
+                    }
                 }
                 inventory.inventory_vars.push(VarsDir::load(path)?);
             } else {
-                inventory.load_file_or_skip(path, evaluator, unparsed.as_deref_mut())?;
+                match inventory.load_file_or_skip(path, evaluator, unparsed.as_deref_mut())? {
+                    true => read = true,
+                    false => unread = true,
+                }
                 let dir = path
                     .parent()
                     .filter(|p| !p.as_os_str().is_empty())
@@ -240,6 +250,16 @@ impl Inventory {
             }
             inventory.adopt_top_groups();
         }
+        // As Ansible: when no file could be read, what the failed ones gave before their errors
+        // is out of reach (only the implicit localhost is there); with one read, it stays.
+        if unread && !read {
+            let vars = std::mem::take(&mut inventory.inventory_vars);
+            inventory = Inventory {
+                sources: inventory.sources,
+                inventory_vars: vars,
+                ..Inventory::empty()
+            };
+        }
         inventory.current_source = None;
         inventory.finish();
         Ok(inventory)
@@ -247,15 +267,16 @@ impl Inventory {
 
     /// Loads one file; when it cannot be read and there is an `unparsed` to decide, that says
     /// whether it is an error. What the file gave before its error stays, as in Ansible.
+    /// Returns whether the file was read.
     fn load_file_or_skip(
         &mut self,
         path: &Path,
         evaluator: Option<&dyn Evaluator>,
         unparsed: Option<&mut Unparsed<'_>>,
-    ) -> Result<(), InventoryError> {
+    ) -> Result<bool, InventoryError> {
         match (self.load_file(path, evaluator), unparsed) {
-            (Err(error), Some(unparsed)) => unparsed(path, error),
-            (result, _) => result,
+            (Err(error), Some(unparsed)) => unparsed(path, error).map(|()| false),
+            (result, _) => result.map(|()| true),
         }
     }
 
@@ -361,6 +382,12 @@ impl Inventory {
         } else {
             ini::load(self, text, path)
         }
+    }
+
+    /// The name a group a source declares goes by, as `TRANSFORM_INVALID_GROUP_CHARS` has it
+    /// (see [`groupname`]).
+    pub(crate) fn group_name(&mut self, declared: &str) -> String {
+        groupname::declared(declared)
     }
 
     pub(crate) fn ensure_group(&mut self, name: &str) -> &mut Group {

@@ -53,9 +53,9 @@ pub(crate) fn resolve_limit(inventory: &Inventory, limit: &str) -> Result<String
     Ok(terms.join(","))
 }
 
-/// The terms of a pattern or a `--limit` (its `@file` lines too) that match no host, each as Ansible's
-/// "Could not match supplied host pattern, ignoring: X" warning names it (without `!`, `&`
-/// or a subscript).
+/// The terms of a pattern or a `--limit` (its `@file` lines too) that match no host and no group
+/// (an empty group is no mismatch, nor is `all`), each as Ansible's "Could not match supplied
+/// host pattern, ignoring: X" warning names it (without `!`, `&` or a subscript).
 pub(crate) fn unmatched_terms(inventory: &Inventory, limit: &str) -> Vec<String> {
     let mut terms = Vec::new();
     for term in split(limit) {
@@ -70,7 +70,11 @@ pub(crate) fn unmatched_terms(inventory: &Inventory, limit: &str) -> Vec<String>
         .map(|t| t.trim_start_matches(['!', '&']))
         .filter(|t| !t.is_empty() && !inventory.hosts.contains_key(*t))
         .map(|t| split_subscript(t).0)
+        .filter(|expr| *expr != "all")
         .filter(|expr| enumerate(inventory, expr).is_ok_and(|hosts| hosts.is_empty()))
+        .filter(|expr| {
+            Matcher::new(expr).is_ok_and(|m| !inventory.groups.keys().any(|g| m.matches(g)))
+        })
         .map(str::to_string)
         .collect()
 }

@@ -255,6 +255,8 @@ fn load_group(
     body: Value,
     hosts: &mut Vec<String>,
 ) -> Result<(), String> {
+    let group = inventory.group_name(group);
+    let group = group.as_str();
     inventory.ensure_group(group);
     let body = match body {
         Value::Object(map)
@@ -317,6 +319,7 @@ fn load_group(
         }
     }
     for child in children(body.get("children")) {
+        let child = inventory.group_name(&child);
         inventory.ensure_group(&child);
         inventory.add_child(group, &child)?;
     }

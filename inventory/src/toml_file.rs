@@ -78,6 +78,8 @@ fn load_group(
     group: &Table,
     source: &Source,
 ) -> Result<(), InventoryError> {
+    let name = inventory.group_name(name);
+    let name = name.as_str();
     inventory.ensure_group(name);
     let invalid = |key: &str, wanted: &str, found: &toml::Value| {
         source.error(
@@ -113,9 +115,10 @@ fn load_group(
                             ),
                         ));
                     };
-                    inventory.ensure_group(child);
+                    let child = inventory.group_name(child);
+                    inventory.ensure_group(&child);
                     inventory
-                        .add_child(name, child)
+                        .add_child(name, &child)
                         .map_err(|m| source.error(&[name, key], m))?;
                 }
             }

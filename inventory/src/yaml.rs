@@ -80,16 +80,19 @@ fn parse_error(path: &Path, node: &Node, message: &str) -> InventoryError {
     }
 }
 
+/// Reads one group; returns the name it goes by (see [`Inventory::group_name`]).
 fn load_group(
     inventory: &mut Inventory,
-    name: &str,
+    declared: &str,
     node: &Node,
     source: &Source,
-) -> Result<(), InventoryError> {
+) -> Result<String, InventoryError> {
     let path = source.path;
+    let name = inventory.group_name(declared);
+    let name = name.as_str();
     inventory.ensure_group(name);
     if node.is_null() {
-        return Ok(());
+        return Ok(name.to_string());
     }
     let Some(map) = node.as_map() else {
         return Err(parse_error(
@@ -169,9 +172,9 @@ fn load_group(
                 };
                 for (child, body) in children {
                     // As Ansible: the child is read first, then adopted (a cycle fails here).
-                    load_group(inventory, child, body, source)?;
+                    let child = load_group(inventory, child, body, source)?;
                     inventory
-                        .add_child(name, child)
+                        .add_child(name, &child)
                         .map_err(|m| parse_error(path, body, &m))?;
                 }
             }
@@ -186,5 +189,5 @@ fn load_group(
             }
         }
     }
-    Ok(())
+    Ok(name.to_string())
 }
