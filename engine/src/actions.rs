@@ -422,9 +422,11 @@ fn rendered_args(ctx: &ActionContext, skip: &[&str]) -> Result<Vars, String> {
             templar()
                 .render(v, ctx.scope)
                 .map_err(|e| match e.undefined_message() {
-                    Some(undefined) => {
-                        format!("Error while resolving value for '{k}': {undefined}")
-                    }
+                    Some(undefined) => format!(
+                        "Task failed: Finalization of task args for '{}' failed: Error while \
+                         resolving value for '{k}': {undefined}",
+                        full_name(ctx.task)
+                    ),
                     None => e.message,
                 })?
         };
@@ -644,12 +646,7 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
         .args
         .shift_remove("_variable_params")
         .unwrap_or_default();
-    // Ansible names the module by its full name; settle's own modules are all builtins.
-    let fqcn = if task.lookup_name().contains('.') {
-        task.lookup_name().to_string()
-    } else {
-        format!("ansible.builtin.{}", task.module)
-    };
+    let fqcn = full_name(&task);
     let written = template
         .as_str()
         .and_then(|t| templar().trusted_mapping(t.trim(), ctx.scope));
@@ -682,6 +679,16 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
              resolve to a 'dict' not '{}'.",
             settle_yaml::python_type(&other)
         )),
+    }
+}
+
+/// The action's full name, as Ansible's messages name it; settle's own modules are all
+/// builtins.
+fn full_name(task: &Task) -> String {
+    if task.lookup_name().contains('.') {
+        task.lookup_name().to_string()
+    } else {
+        format!("ansible.builtin.{}", task.module)
     }
 }
 

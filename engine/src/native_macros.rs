@@ -260,3 +260,75 @@ mod tests {
         assert_eq!(keep(Value::from("text")), Value::from("text"));
     }
 }
+
+thread_local! {
+    /// For each render that asked (innermost last): the values printed by `{{ … }}` so far, as
+    /// far as it matters: none, one (with its text), or more.
+    static PRINTED: RefCell<Vec<Printed>> = const { RefCell::new(Vec::new()) };
+}
+
+enum Printed {
+    Nothing,
+    One(Value, String),
+    Several,
+}
+
+/// Notes a value the formatter printed as `text` (a None prints nothing and is no output, as in
+/// Ansible), for [`single_output`].
+pub fn note_printed(value: &Value, text: &str) {
+    if value.is_none() {
+        return;
+    }
+    PRINTED.with(|printed| {
+        if let Some(last) = printed.borrow_mut().last_mut() {
+            *last = match last {
+                Printed::Nothing => Printed::One(value.clone(), text.to_string()),
+                _ => Printed::Several,
+            };
+        }
+    });
+}
+
+/// Whether Ansible would give the value of a template with tags rather than its text: the
+/// tags are only conditions, loops and variable settings (no macro, call, filter or capturing
+/// block, whose output is text of their own).
+pub fn may_give_a_value(source: &str) -> bool {
+    let mut at = 0;
+    while let Some(found) = source[at..].find("{%") {
+        let start = at + found;
+        let Some((inner, _, _, end)) = tag_at(source, start) else {
+            return false;
+        };
+        let keyword = inner.split_whitespace().next().unwrap_or("");
+        let fine = match keyword {
+            "if" | "elif" | "else" | "endif" | "for" | "endfor" | "with" | "endwith" => true,
+            "set" => inner.contains('='),
+            _ => false,
+        };
+        if !fine {
+            return false;
+        }
+        at = end;
+    }
+    true
+}
+
+/// Runs a render of a template with tags; when all it printed is one `{{ … }}` value and the
+/// text is that value's text alone (no other text around it), that value too: Ansible's
+/// native rendering gives a template's only output node as it is (`{% for x in [1] %}{{ x
+/// }}{% endfor %}` is the number 1; two nodes are joined as text), and a template with no
+/// output node at all (`{% if false %}…{% endif %}`) is None.
+pub fn single_output<E>(
+    render: impl FnOnce() -> Result<String, E>,
+) -> Result<(String, Option<Value>), E> {
+    PRINTED.with(|printed| printed.borrow_mut().push(Printed::Nothing));
+    let text = render();
+    let printed = PRINTED.with(|printed| printed.borrow_mut().pop());
+    let text = text?;
+    let value = match printed {
+        Some(Printed::One(value, written)) if written == text => Some(value),
+        Some(Printed::Nothing) if text.is_empty() => Some(Value::from(())),
+        _ => None,
+    };
+    Ok((text, value))
+}

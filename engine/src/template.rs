@@ -978,6 +978,7 @@ impl Templar {
             }
             if value.is_undefined() || matches!(value.kind(), ValueKind::String) || value.is_safe()
             {
+                crate::native_macros::note_printed(value, value.as_str().unwrap_or(""));
                 return minijinja::escape_formatter(out, state, value);
             }
             // An item of a lazy mapping or list that failed: its error.
@@ -988,12 +989,20 @@ impl Templar {
             if value.downcast_object_ref::<Lazy>().is_some() {
                 let json = mj_to_json(value).map_err(|e| plain_error(e.message))?;
                 let rendered = crate::vaulted::to_template_value(&json);
-                return out
-                    .write_str(&python_repr(&rendered, true))
-                    .map_err(minijinja::Error::from);
+                let text = python_repr(&rendered, true);
+                crate::native_macros::note_printed(&rendered, &text);
+                return out.write_str(&text).map_err(minijinja::Error::from);
             }
-            out.write_str(&python_repr(value, true))
-                .map_err(minijinja::Error::from)
+            // As Ansible 2.19: a list or mapping printed with an undefined value inside fails
+            // (`{{ [nope] }} x`), as it does alone.
+            if holds_undefined(value) {
+                let reason =
+                    undefined_argument_reason().unwrap_or_else(|| "an undefined value".to_string());
+                return Err(minijinja::Error::new(ErrorKind::UndefinedError, reason));
+            }
+            let text = python_repr(value, true);
+            crate::native_macros::note_printed(value, &text);
+            out.write_str(&text).map_err(minijinja::Error::from)
         });
         let variants = (0..4)
             .map(|i| {
@@ -1363,6 +1372,14 @@ impl Templar {
             return match crate::native_macros::take(&text) {
                 Some(value) => mj_to_json(&value),
                 None if newline && !text.ends_with('\n') => Ok(Value::String(text + "\n")),
+                None => Ok(Value::String(text)),
+            };
+        }
+        // Tags around one printed value: the value, when it is all the output.
+        if s.contains("{%") && crate::native_macros::may_give_a_value(s) {
+            let (text, value) = crate::native_macros::single_output(|| self.render_text(s, scope))?;
+            return match value {
+                Some(value) => mj_to_json(&value),
                 None => Ok(Value::String(text)),
             };
         }
@@ -2367,6 +2384,20 @@ fn inner_undefined(value: &Mj) -> Option<Mj> {
 }
 
 /// Whether a list (at any depth of lists) holds an undefined value.
+/// Whether a list or mapping holds an undefined value, at any depth.
+fn holds_undefined(value: &Mj) -> bool {
+    let undefined = |v: &Mj| v.is_undefined() || holds_undefined(v);
+    match value.kind() {
+        ValueKind::Seq => value
+            .try_iter()
+            .is_ok_and(|mut items| items.any(|v| undefined(&v))),
+        ValueKind::Map => value
+            .try_iter()
+            .is_ok_and(|mut keys| keys.any(|k| value.get_item(&k).is_ok_and(|v| undefined(&v)))),
+        _ => false,
+    }
+}
+
 fn list_holds_undefined(value: &Mj) -> bool {
     value.kind() == ValueKind::Seq
         && value
@@ -2621,6 +2652,46 @@ mod tests {
                 .unwrap(),
             json!("80\n")
         );
+    }
+
+    #[test]
+    fn a_template_s_only_output_node_keeps_its_type() {
+        // Compared with ansible-playbook 2.19: one node is the value, several are text, none
+        // is None; a filter block's output is its own text.
+        let s = scope(json!({"one": [1], "two": [4, 2], "d": {"a": 1}}));
+        for (template, rendered) in [
+            ("{% for x in one %}{{ x }}{% endfor %}", json!(1)),
+            ("{% for x in two %}{{ x }}{% endfor %}", json!("42")),
+            ("{% if true %}{{ d }}{% endif %}", json!({"a": 1})),
+            ("{% if true %} {{ d }}{% endif %}", json!(" {'a': 1}")),
+            ("{% if false %}{{ d }}{% endif %}", json!(null)),
+            ("{% if true %}{{ none }}{% endif %}", json!(null)),
+            ("{% if true %}[1, 2]{% endif %}", json!("[1, 2]")),
+            ("{% set y = 3 %}{{ y }}", json!(3)),
+            ("{% if true %}{{ true }}{% endif %}\n", json!(true)),
+            ("{% if true %}\n{{ 5 }}\n{% endif %}", json!("5\n")),
+            ("{% if true %}{{ 1.5 }}{% endif %}x", json!("1.5x")),
+            ("{% filter upper %}{{ 5 }}{% endfilter %}", json!("5")),
+        ] {
+            assert_eq!(
+                templar().render(&json!(template), &s).unwrap(),
+                rendered,
+                "{template}"
+            );
+        }
+    }
+
+    #[test]
+    fn a_list_or_mapping_printed_with_an_undefined_value_inside_fails() {
+        let s = scope(json!({}));
+        for template in ["{{ [nope] }} x", "x {{ {'k': [nope]} }}"] {
+            let err = templar().render(&json!(template), &s).unwrap_err();
+            assert!(
+                err.message.starts_with("'nope' is undefined"),
+                "{template}: {}",
+                err.message
+            );
+        }
     }
 
     #[test]
