@@ -7323,3 +7323,65 @@ fatal: [h1]: FAILED!"
         run.stdout
     );
 }
+
+#[test]
+fn vars_files_are_read_as_ansible_reads_them() {
+    // Compared with ansible-playbook 2.19: a file that exists nowhere is left out without a
+    // word; one named by a fact is read once facts are gathered (after a warning); one named by
+    // a variable nobody defines is left out with that warning; a file that does not parse ends
+    // the run before the play starts, exit 4.
+    let Some(ansible_playbook) = common::ansible_tool("ansible-playbook") else {
+        return;
+    };
+    let s = Scratch::new();
+    s.write("vars/Debian.yml", "os_word: from the Debian file\n");
+    s.write("vars/RedHat.yml", "os_word: from the RedHat file\n");
+    s.write("vars/common.yml", "common: here\n");
+    s.write("broken.yml", "a: [\n");
+    let play = |vars_files: &str, gather: bool| {
+        format!(
+            "- hosts: localhost\n  gather_facts: {gather}\n  vars_files: {vars_files}\n  tasks:\n    - debug: {{msg: \"{{{{ os_word | default('none') }}}} {{{{ common | default('none') }}}}\"}}\n"
+        )
+    };
+    let cases = [
+        (
+            "missing.yml",
+            play("[missing.yml, vars/common.yml]", false),
+            false,
+        ),
+        (
+            "by_fact.yml",
+            play(
+                "['vars/{{ ansible_os_family }}.yml', vars/common.yml]",
+                true,
+            ),
+            true,
+        ),
+        ("undefined.yml", play("['{{ nobody }}.yml']", false), true),
+        (
+            "first_found.yml",
+            play("[[gone.yml, vars/common.yml]]", false),
+            false,
+        ),
+    ];
+    for (name, text, warned) in cases {
+        s.write(name, &text);
+        let args = ["-i", "localhost,", "-c", "local", name];
+        let ours = s.settle(&args);
+        ours.assert_code(0);
+        let theirs = s.ansible_stdout(&ansible_playbook, &args);
+        assert_eq!(ours.stdout, theirs, "{name}");
+        assert_eq!(
+            ours.stderr
+                .contains("[WARNING]: skipping vars_files item due to an undefined variable"),
+            warned,
+            "{name}: {}",
+            ours.stderr
+        );
+    }
+    s.write("broken_play.yml", &play("[broken.yml]", false));
+    let ours = s.settle(&["-i", "localhost,", "-c", "local", "broken_play.yml"]);
+    ours.assert_code(4);
+    assert!(ours.stderr.contains("broken.yml:1:4"), "{}", ours.stderr);
+    assert!(!ours.stdout.contains("PLAY ["), "{}", ours.stdout);
+}

@@ -86,8 +86,8 @@ impl PlayRun<'_> {
             layers.push(Layer::template(role.defaults.clone()));
         }
         layers.push(Layer::template(self.play_vars.clone()));
-        if let Some(vf) = self.play_hosts.first().and_then(|h| self.vars_files.get(h)) {
-            layers.push(Layer::template(vf.clone()));
+        if let Some(vf) = self.play_hosts.first().and_then(|h| self.vars_files_of(h)) {
+            layers.push(Layer::template(vf));
         }
         layers.push(Layer::template(self.role_vars.lock().unpoisoned().clone()));
         if let Some(role) = &handler.role {

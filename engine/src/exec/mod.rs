@@ -35,7 +35,7 @@ use settle_playbooks::{Location, Play, Strategy, Task, TaskNode};
 
 use crate::Unpoisoned;
 use crate::hosts::Hosts;
-use crate::output::{Output, Status};
+use crate::output::Output;
 use crate::plan::Plan;
 use crate::recap::Stats;
 use crate::report::Record;
@@ -94,7 +94,7 @@ struct PlayRun<'a> {
     engine: &'a Engine<'a>,
     play: &'a Play,
     play_vars: Arc<Vars>,
-    vars_files: HashMap<String, Arc<Vars>>,
+    vars_files: Mutex<HashMap<String, scope::HostVarsFiles>>,
     /// Each host's own magic variables, and the play's (shared by all hosts).
     magic: Mutex<HashMap<String, Arc<Vars>>>,
     play_magic: Mutex<Option<Arc<Vars>>>,
@@ -200,6 +200,19 @@ impl<'a> Engine<'a> {
         };
         // The pattern's warnings come before the play's banner, as Ansible's.
         let all_hosts = self.play_hosts(play);
+        // As are the play's vars_files, read once with the play's variables alone: a file
+        // that does not parse ends the run here; an item naming a variable no host has yet
+        // is warned of (and tried again for each host, and for each task until it is read).
+        let mut unnamed = false;
+        let read = scope::read_vars_files(play, &self.play_scope(play), &mut |_| unnamed = true);
+        if unnamed {
+            self.out
+                .warning("skipping vars_files item due to an undefined variable");
+        }
+        if let Err((message, code)) = read {
+            self.abort_run(&message, None, code);
+            return;
+        }
         self.out.banner(&format!("PLAY [{name}]"));
         self.out.event(
             &json!({"event": "play_start", "play": name, "location": play.location.to_string()}),
@@ -234,11 +247,11 @@ impl<'a> Engine<'a> {
             Plan::for_play(play, &self.opts.selection, &mut started)
         };
         let (role_defaults, role_vars) = play_role_vars(play);
-        let mut pr = PlayRun {
+        let pr = PlayRun {
             engine: self,
             play,
             play_vars: Arc::new(play.vars.clone()),
-            vars_files: HashMap::new(),
+            vars_files: Mutex::default(),
             magic: Mutex::default(),
             play_magic: Mutex::default(),
             play_hosts: hosts.clone(),
@@ -269,19 +282,12 @@ impl<'a> Engine<'a> {
         for host in &hosts {
             match pr.load_vars_files(host) {
                 Ok(vars) => {
-                    pr.vars_files.insert(host.clone(), vars);
+                    pr.vars_files.lock().unpoisoned().insert(host.clone(), vars);
                     runnable.push(host.clone());
                 }
-                Err(e) => {
-                    self.out.result(
-                        host,
-                        Status::Failed,
-                        None,
-                        &json!({"changed": false, "msg": e}),
-                        false,
-                    );
-                    self.stats.lock().unpoisoned().host(host).failures += 1;
-                    self.hosts.get(host).leave_run();
+                Err((message, code)) => {
+                    self.abort_run(&message, None, code);
+                    return;
                 }
             }
         }

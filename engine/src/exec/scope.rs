@@ -29,54 +29,102 @@ pub(super) fn register_scope(
     }
 }
 
+/// A host's `vars_files`, as far as they could be read so far.
+pub(super) struct HostVarsFiles {
+    pub vars: Arc<Vars>,
+    /// An item named a variable the host does not have yet (a fact, before gathering): it is
+    /// read again when a task next asks, as Ansible reads a play's vars_files for every task.
+    pub pending: bool,
+}
+
+/// Reads a play's `vars_files` as Ansible 2.19 does: an item is a file or a list of files of
+/// which the first that exists is read; one that exists nowhere is left out without a word; one
+/// whose name needs an undefined variable is left out and handed to `undefined` (with the item);
+/// a file that cannot be read ends the run: the message and the exit code (4 for YAML that
+/// does not parse, as Ansible's parser error; 1 otherwise).
+pub(super) fn read_vars_files(
+    play: &settle_playbooks::Play,
+    scope: &Arc<Scope>,
+    undefined: &mut dyn FnMut(&Value),
+) -> Result<Vars, (String, u8)> {
+    let mut vars = Vars::new();
+    'items: for entry in &play.vars_files {
+        let candidates: Vec<Value> = match entry {
+            Value::Array(items) => items.clone(),
+            other => vec![other.clone()],
+        };
+        for candidate in &candidates {
+            let name = match templar().render_text(candidate.as_str().unwrap_or(""), scope) {
+                Ok(name) => name,
+                Err(e) if e.undefined_message().is_some() => {
+                    undefined(entry);
+                    continue 'items;
+                }
+                Err(e) => return Err((format!("vars_files: {}", e.message), 1)),
+            };
+            let path = play.dir.join(&name);
+            if !path.is_file() {
+                continue;
+            }
+            let file_vars = settle_inventory::load_play_vars_file(&path).map_err(|e| {
+                let code = match e {
+                    settle_inventory::InventoryError::Yaml(_)
+                    | settle_inventory::InventoryError::Parse { .. } => 4,
+                    _ => 1,
+                };
+                (e.to_string(), code)
+            })?;
+            settle_playbooks::reserved::warn_reserved_in_file(&path, file_vars.keys());
+            settle_inventory::combine_vars(&mut vars, file_vars);
+            continue 'items;
+        }
+    }
+    Ok(vars)
+}
+
 impl PlayRun<'_> {
-    pub(super) fn load_vars_files(&self, host: &str) -> Result<Arc<Vars>, String> {
+    /// A host's `vars_files`, read with its variables and facts.
+    pub(super) fn load_vars_files(&self, host: &str) -> Result<HostVarsFiles, (String, u8)> {
         if self.play.vars_files.is_empty() {
-            return Ok(Arc::new(Vars::new()));
+            return Ok(HostVarsFiles {
+                vars: Arc::new(Vars::new()),
+                pending: false,
+            });
         }
         let state = self.engine.hosts.get(host);
-        let scope = Scope::new(
+        let scope = Scope::of_layers(
             vec![
-                state.inventory_vars(),
-                self.play_vars.clone(),
-                self.engine.hosts.extra_vars(),
-                Arc::new(self.engine.hosts.magic(host)),
+                Layer::template(state.inventory_vars()),
+                Layer::facts(state.facts()),
+                Layer::template(self.play_vars.clone()),
+                Layer::template(self.engine.hosts.extra_vars()),
+                Layer::data(Arc::new(self.engine.hosts.magic(host))),
             ],
             None,
         );
-        let mut vars = Vars::new();
-        for entry in &self.play.vars_files {
-            // A list inside vars_files means "the first of these that exists".
-            let candidates: Vec<Value> = match entry {
-                Value::Array(items) => items.clone(),
-                other => vec![other.clone()],
-            };
-            let mut loaded = false;
-            for candidate in &candidates {
-                let name = templar()
-                    .render_text(candidate.as_str().unwrap_or(""), &scope)
-                    .map_err(|e| format!("vars_files: {}", e.message))?;
-                let path = self.play.dir.join(&name);
-                if path.is_file() {
-                    let file_vars =
-                        settle_inventory::load_play_vars_file(&path).map_err(|e| e.to_string())?;
-                    settle_playbooks::reserved::warn_reserved_in_file(&path, file_vars.keys());
-                    settle_inventory::combine_vars(&mut vars, file_vars);
-                    loaded = true;
-                    break;
+        let mut pending = false;
+        let vars = read_vars_files(self.play, &scope, &mut |_| pending = true)?;
+        Ok(HostVarsFiles {
+            vars: Arc::new(vars),
+            pending,
+        })
+    }
+
+    /// The vars_files layer of a host's scope; an item left out for an undefined variable is
+    /// tried again first (a fact gathered since may name its file now).
+    pub(super) fn vars_files_of(&self, host: &str) -> Option<Arc<Vars>> {
+        let mut all = self.vars_files.lock().unpoisoned();
+        let entry = all.get_mut(host)?;
+        if entry.pending {
+            match self.load_vars_files(host) {
+                Ok(again) => *entry = again,
+                Err((message, code)) => {
+                    entry.pending = false;
+                    self.engine.abort_run(&message, None, code);
                 }
-                if candidates.len() == 1 {
-                    return Err(format!(
-                        "vars file {name} was not found (looked in {})",
-                        self.play.dir.display()
-                    ));
-                }
-            }
-            if !loaded {
-                return Err(format!("none of the vars files {candidates:?} was found"));
             }
         }
-        Ok(Arc::new(vars))
+        Some(entry.vars.clone())
     }
 
     /// A host's own magic variables (`inventory_hostname`, `group_names`, …), kept per host.
@@ -167,8 +215,8 @@ impl PlayRun<'_> {
             Layer::facts(host.facts()),
             Layer::template(self.play_vars.clone()),
         ];
-        if let Some(vf) = self.vars_files.get(&host.name) {
-            layers.push(Layer::template(vf.clone()));
+        if let Some(vf) = self.vars_files_of(&host.name) {
+            layers.push(Layer::template(vf));
         }
         layers.extend([
             Layer::template(self.role_vars.lock().unpoisoned().clone()),
@@ -204,8 +252,8 @@ impl PlayRun<'_> {
         layers.push(Layer::template(host.inventory_vars()));
         layers.push(Layer::facts(host.facts()));
         layers.push(Layer::template(self.play_vars.clone()));
-        if let Some(vf) = self.vars_files.get(&host.name) {
-            layers.push(Layer::template(vf.clone()));
+        if let Some(vf) = self.vars_files_of(&host.name) {
+            layers.push(Layer::template(vf));
         }
         layers.push(Layer::template(self.role_vars.lock().unpoisoned().clone()));
         if let Some(role) = &task.role {
