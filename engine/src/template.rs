@@ -1377,7 +1377,7 @@ impl Templar {
         }
         // Tags around one printed value: the value, when it is all the output.
         if s.contains("{%") && crate::native_macros::may_give_a_value(s) {
-            let (text, value) = crate::native_macros::single_output(|| self.render_text(s, scope))?;
+            let (text, value) = self.render_text_noting(s, scope)?;
             return match value {
                 Some(value) => mj_to_json(&value),
                 None => Ok(Value::String(text)),
@@ -1454,17 +1454,31 @@ impl Templar {
 
     /// Renders a template to text.
     pub fn render_text(&self, s: &str, scope: &Arc<Scope>) -> Result<String, TemplateError> {
+        self.render_text_noting(s, scope).map(|(text, _)| text)
+    }
+
+    /// Renders a template to text, and gives the value it printed when that value alone is
+    /// the text (see [`crate::native_macros::single_output`]). What templates rendered on the
+    /// way (a variable's own) print is theirs, not this one's.
+    fn render_text_noting(
+        &self,
+        s: &str,
+        scope: &Arc<Scope>,
+    ) -> Result<(String, Option<Mj>), TemplateError> {
         if !is_template(s) {
-            return Ok(s.to_string());
+            return Ok((s.to_string(), None));
         }
         refuse_repeated_keyword(s, false)?;
         start_render();
-        let render = |t: &Templar| t.render_yaml_template(s, Mj::from_dyn_object(scope.clone()));
-        let text = match render(self) {
-            Ok(text) => text,
-            Err(e) => self.recover(e, scope, s, render)?,
-        };
-        refuse_undecryptable(text, s)
+        crate::native_macros::single_output(|| {
+            let render =
+                |t: &Templar| t.render_yaml_template(s, Mj::from_dyn_object(scope.clone()));
+            let text = match render(self) {
+                Ok(text) => text,
+                Err(e) => self.recover(e, scope, s, render)?,
+            };
+            refuse_undecryptable(text, s)
+        })
     }
 
     /// Renders a template file (the `template` module): the text the host will get.
@@ -2658,7 +2672,10 @@ mod tests {
     fn a_template_s_only_output_node_keeps_its_type() {
         // Compared with ansible-playbook 2.19: one node is the value, several are text, none
         // is None; a filter block's output is its own text.
-        let s = scope(json!({"one": [1], "two": [4, 2], "d": {"a": 1}}));
+        let s = scope(
+            json!({"one": [1], "two": [4, 2], "d": {"a": 1}, "a": 1, "b": 2,
+            "v": "{{ a }}-{{ b }}"}),
+        );
         for (template, rendered) in [
             ("{% for x in one %}{{ x }}{% endfor %}", json!(1)),
             ("{% for x in two %}{{ x }}{% endfor %}", json!("42")),
@@ -2672,6 +2689,8 @@ mod tests {
             ("{% if true %}\n{{ 5 }}\n{% endif %}", json!("5\n")),
             ("{% if true %}{{ 1.5 }}{% endif %}x", json!("1.5x")),
             ("{% filter upper %}{{ 5 }}{% endfilter %}", json!("5")),
+            // What a variable's own template prints is not this template's output.
+            ("{% if true %}{{ [v] }}{% endif %}", json!(["1-2"])),
         ] {
             assert_eq!(
                 templar().render(&json!(template), &s).unwrap(),
