@@ -4255,6 +4255,52 @@ fn debug_checks_var_and_splatted_args_as_ansible() {
     run.assert_code(0);
 }
 
+/// Arguments from templates are layered as Ansible 2.19 layers them: the `args:` keyword's
+/// template under the action's own, and both under what is written out; `omit` in a layer takes
+/// an argument away.
+#[test]
+fn templated_task_args_are_layered_as_ansible() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  vars:
+    vp: {that: true, success_msg: from vp, quiet: true}
+    rp: {success_msg: from rp, fail_msg: from rp, quiet: false}
+  tasks:
+    - assert: '{{ vp }}'
+      args: '{{ rp }}'
+      register: r
+    - assert:
+        that: r.msg == 'from vp'
+    - assert: '{{ vp }} success_msg=from_kv quiet={{ omit }}'
+      args: {success_msg: masked, fail_msg: shown}
+      register: r
+    - assert:
+        that: r.msg == 'from_kv'
+    - action:
+        module: assert that=true
+        args: {success_msg: from action args}
+        success_msg: masked
+      register: r
+    - assert:
+        that: r.msg == 'from action args'
+    - assert: '{{ [vp] }}'
+      register: r
+      ignore_errors: yes
+    - assert:
+        that: >-
+          r.msg == \"Task failed: Finalization of task args for 'ansible.builtin.assert' failed:
+          Task args must resolve to a 'dict' not 'list'.\"
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(!run.stderr.contains("_params"), "{}", run.stderr);
+}
+
 #[test]
 fn an_undefined_lookup_default_names_the_missing_variable() {
     let s = one_host();

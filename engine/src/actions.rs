@@ -239,7 +239,14 @@ pub(crate) fn validate(task: &Task, play_dir: &Path) -> Result<(), String> {
     if let Some(accepted) = accepted {
         for key in task.args.keys() {
             // Arguments from a template are checked once rendered.
-            if accepted.contains(&key.as_str()) || key == "_variable_params" {
+            if accepted.contains(&key.as_str()) || key == VARIABLE_PARAMS {
+                continue;
+            }
+            if key == "_raw_params"
+                && task.args[key]
+                    .as_str()
+                    .is_some_and(is_possibly_all_template)
+            {
                 continue;
             }
             if key == "_raw_params" {
@@ -425,7 +432,7 @@ fn rendered_args(ctx: &ActionContext, skip: &[&str]) -> Result<Vars, String> {
                     Some(undefined) => format!(
                         "Task failed: Finalization of task args for '{}' failed: Error while \
                          resolving value for '{k}': {undefined}",
-                        full_name(ctx.task)
+                        full_name(ctx.task, ctx.play_dir)
                     ),
                     None => e.message,
                 })?
@@ -438,8 +445,8 @@ fn rendered_args(ctx: &ActionContext, skip: &[&str]) -> Result<Vars, String> {
 }
 
 pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
-    if ctx.task.args.contains_key("_variable_params") {
-        return match splat_args(ctx) {
+    if ctx.task.args.contains_key(VARIABLE_PARAMS) || raw_params_to_finalize(ctx) {
+        return match finalize_args(ctx) {
             Ok(task) => {
                 if let Err(e) = validate(&task, ctx.play_dir) {
                     return failed(e);
@@ -638,15 +645,64 @@ fn run_native(ctx: &ActionContext) -> Result<ActionResult, String> {
 /// task and place added (Ansible's own words, which tests compare whole).
 const NO_TASK_SUFFIX: &str = "\u{1}complete:";
 
-/// The task with its arguments from a template (`assert: '{{ item }}'`), rendered for this
-/// host and item; arguments given beside it (`args:`) win, as in Ansible.
-fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
+/// Where the parser puts a template given as the task's `args:` keyword.
+const VARIABLE_PARAMS: &str = "_variable_params";
+
+/// Whether the task's free-form text is a template of its arguments, to be rendered into them
+/// (`assert: '{{ item }}'`, `echo: '{{ vp }} a=1'`): it is for an action that takes no free-form
+/// text, as Ansible's `supports_raw_params` says.
+fn raw_params_to_finalize(ctx: &ActionContext) -> bool {
+    ctx.task.args.contains_key("_raw_params") && !takes_raw_params(ctx.task, ctx.play_dir)
+}
+
+/// Whether an action takes free-form text (`_raw_params`) as it is: settle's own that accept
+/// it, and Ansible action plugins that say `supports_raw_params = True`.
+fn takes_raw_params(task: &Task, play_dir: &Path) -> bool {
+    let module = match crate::ansible_modules::action::find(task, play_dir) {
+        Some(ActionPlugin::Python(path)) => {
+            return crate::ansible_modules::action::supports_raw_params(&path);
+        }
+        Some(ActionPlugin::Alias(builtin)) => builtin,
+        None => task.module.clone(),
+    };
+    module_arguments(&module)
+        .and_then(|m| m.accepted)
+        .is_some_and(|accepted| accepted.contains(&"_raw_params"))
+}
+
+/// The task with its arguments finalized as Ansible 2.19 finalizes them, for this host and item:
+/// layered, each layer over the one before, are the mapping the `args:` keyword's template gives,
+/// the mapping the action's own free-form template gives (for an action that takes no free-form
+/// text), and the arguments written out (`key=value` words and the `args:` mapping). A value of
+/// `omit` in a layer takes the argument away, whatever the layers below say.
+fn finalize_args(ctx: &ActionContext) -> Result<Task, String> {
     let mut task = ctx.task.clone();
-    let template = task
-        .args
-        .shift_remove("_variable_params")
-        .unwrap_or_default();
-    let fqcn = full_name(&task);
+    let fqcn = full_name(&task, ctx.play_dir);
+    let mut layers = Vec::new();
+    layers.extend(task.args.shift_remove(VARIABLE_PARAMS));
+    if !takes_raw_params(&task, ctx.play_dir)
+        && let Some(raw) = task.args.shift_remove("_raw_params")
+    {
+        if !raw.as_str().is_some_and(is_possibly_all_template) {
+            return Err(format!(
+                "{NO_TASK_SUFFIX}Task failed: Action '{fqcn}' does not support raw params."
+            ));
+        }
+        layers.push(raw);
+    }
+    let mut args = Vars::new();
+    for layer in layers {
+        args.extend(template_args(ctx, &layer, &fqcn)?);
+    }
+    args.extend(std::mem::take(&mut task.args));
+    // Omitted arguments are dropped before the action checks them.
+    args.retain(|_, v| v.as_str() != Some(OMIT));
+    task.args = args;
+    Ok(task)
+}
+
+/// The mapping one template of arguments gives (`omit` gives none).
+fn template_args(ctx: &ActionContext, template: &Value, fqcn: &str) -> Result<Vars, String> {
     let written = template
         .as_str()
         .and_then(|t| templar().trusted_mapping(t.trim(), ctx.scope));
@@ -662,30 +718,36 @@ fn splat_args(ctx: &ActionContext) -> Result<Task, String> {
             args.retain(|k, _| !omitted.contains(k));
             Value::Object(args)
         }
-        None => render(ctx, &template)?,
+        None => render(ctx, template)?,
     };
     match rendered {
-        Value::Object(mut args) => {
-            // Omitted arguments are dropped before the action checks them.
-            args.retain(|_, v| v.as_str() != Some(OMIT));
-            args.extend(std::mem::take(&mut task.args));
-            task.args = args;
-            Ok(task)
-        }
-        // `args: '{{ omit }}'` leaves the arguments written beside it.
-        Value::String(s) if s == OMIT => Ok(task),
+        Value::Object(args) => Ok(args),
+        Value::String(s) if s == OMIT => Ok(Vars::new()),
         other => Err(format!(
-            "{NO_TASK_SUFFIX}Finalization of task args for '{fqcn}' failed: Task args must \
-             resolve to a 'dict' not '{}'.",
+            "{NO_TASK_SUFFIX}Task failed: Finalization of task args for '{fqcn}' failed: Task \
+             args must resolve to a 'dict' not '{}'.",
             settle_yaml::python_type(&other)
         )),
     }
 }
 
-/// The action's full name, as Ansible's messages name it; settle's own modules are all
-/// builtins.
-fn full_name(task: &Task) -> String {
-    if task.lookup_name().contains('.') {
+/// Text that may be nothing but a template, as Ansible's `is_possibly_all_template` judges:
+/// it opens with a Jinja override header, or starts and ends with Jinja's delimiters (of an
+/// expression, a statement or a comment).
+fn is_possibly_all_template(text: &str) -> bool {
+    text.starts_with("#jinja2:")
+        || ["{{", "{%", "{#"].iter().any(|open| text.starts_with(open))
+            && ["}}", "%}", "#}"].iter().any(|close| text.ends_with(close))
+}
+
+/// The action's full name, as Ansible's messages name it: the playbook's own action plugins and
+/// modules as the task names them, the rest are builtins.
+fn full_name(task: &Task, play_dir: &Path) -> String {
+    let own = matches!(
+        crate::ansible_modules::action::find(task, play_dir),
+        Some(ActionPlugin::Python(_))
+    ) || crate::ansible_modules::in_library(task, play_dir).is_some();
+    if task.lookup_name().contains('.') || own {
         task.lookup_name().to_string()
     } else {
         format!("ansible.builtin.{}", task.module)

@@ -1834,6 +1834,7 @@ fn parse_action_keyword(
             let short = short_module_name(module);
             let args = parse_kv(rest, COMMAND_MODULES.contains(&short))
                 .map_err(|e| scope.error(node, name, e))?;
+            let args = with_nested_args(args).map_err(|e| scope.error(node, name, e))?;
             Ok((module.to_string(), args))
         }
         Value::Object(mut map) => {
@@ -1844,16 +1845,17 @@ fn parse_action_keyword(
                 Some("Use a string value for `action`."),
                 None,
             );
-            match map.remove("module") {
-                Some(Value::String(module)) => {
-                    // `action: {module: x, args: {...}}`: the nested args are the module's too.
-                    if let Some(Value::Object(args)) = map.get("args").cloned() {
-                        map.shift_remove("args");
-                        for (k, v) in args {
-                            map.entry(k).or_insert(v);
-                        }
-                    }
-                    Ok((module, map))
+            match map.shift_remove("module") {
+                // `action: {module: copy src=a, dest: b}`: the module's own `key=value` words
+                // over the keys beside it.
+                Some(Value::String(text)) => {
+                    let (module, rest) = split_module_word(text.trim());
+                    let short = short_module_name(module);
+                    let words = parse_kv(rest, COMMAND_MODULES.contains(&short))
+                        .map_err(|e| scope.error(node, name, e))?;
+                    map.extend(words);
+                    let args = with_nested_args(map).map_err(|e| scope.error(node, name, e))?;
+                    Ok((module.to_string(), args))
                 }
                 _ => Err(scope.error(node, name, "action as a mapping needs `module:`")),
             }
@@ -1862,14 +1864,19 @@ fn parse_action_keyword(
     }
 }
 
-/// Text that is one `{{ … }}` expression and nothing else.
-fn is_whole_template(text: &str) -> bool {
-    let t = text.trim();
-    t.len() >= 4
-        && t.starts_with("{{")
-        && t.ends_with("}}")
-        && !t[2..t.len() - 2].contains("{{")
-        && !t[2..t.len() - 2].contains("}}")
+/// An `action:`'s arguments with an `args` among them (`action: {module: x, args: …}`) opened
+/// up, as Ansible opens it: a mapping's keys, or the `key=value` words of a string, over the
+/// others.
+fn with_nested_args(mut args: Vars) -> Result<Vars, String> {
+    match args.shift_remove("args") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(nested)) => args.extend(nested),
+        Some(Value::String(text)) => args.extend(parse_kv(&text, false)?),
+        Some(_) => {
+            return Err("the `args` of an action must be a mapping or key=value text".into());
+        }
+    }
+    Ok(args)
 }
 
 fn module_args(
@@ -1884,13 +1891,8 @@ fn module_args(
     match node.to_value() {
         Value::Null => Ok(Vars::new()),
         Value::Object(map) => Ok(map),
-        // `assert: '{{ item }}'`: the arguments are a mapping a template gives at run time.
-        Value::String(text) if is_whole_template(&text) && !FREE_FORM_MODULES.contains(&module) => {
-            Ok(Vars::from_iter([(
-                "_variable_params".to_string(),
-                Value::String(text.trim().to_string()),
-            )]))
-        }
+        // `assert: '{{ item }}'` gives the template as free-form text: for an action that takes
+        // none, the mapping it renders to is the arguments (see the engine's finalizing).
         Value::String(text) => parse_kv(&text, COMMAND_MODULES.contains(&module))
             .map_err(|e| scope.error(node, name, e)),
         Value::Array(_) if module == "command" => {

@@ -86,6 +86,19 @@ pub(crate) fn find(task: &Task, play_dir: &Path) -> Option<ActionPlugin> {
     hit
 }
 
+/// Whether an action plugin takes free-form text as it is (`supports_raw_params = True` in its
+/// class); without it, a template there is rendered into the plugin's arguments.
+pub(crate) fn supports_raw_params(path: &Path) -> bool {
+    std::fs::read_to_string(path).is_ok_and(|source| {
+        source.lines().any(|line| {
+            line.trim()
+                .strip_prefix("supports_raw_params")
+                .and_then(|rest| rest.trim_start().strip_prefix('='))
+                .is_some_and(|value| value.trim() == "True")
+        })
+    })
+}
+
 fn plugin_file(written: &str, role: Option<&Path>, play_dir: &Path) -> Option<PathBuf> {
     plugin_of(PluginKind::Action, written, role, play_dir)
 }
