@@ -124,6 +124,22 @@ fn script_constructed_and_a_folder_mixing_sources() {
 }
 
 #[test]
+fn generator_plugin_files_make_hosts_and_nested_groups_from_layers() {
+    compare(
+        &[(
+            "generator.yml",
+            "plugin: ansible.builtin.generator\nhosts:\n  name: \"{{ op }}_{{ app }}_{{ env }}_runner\"\n\
+             \x20 parents:\n    - name: \"{{ op }}_{{ app }}\"\n      parents:\n\
+             \x20       - name: \"{{ op }}\"\n        - name: \"{{ app }}\"\n\
+             \x20         vars: {app: \"{{ app }}\", later: [\"{{ play_var }}\"], n: 3}\n\
+             \x20   - name: runner\nlayers:\n  op: [build, launch]\n  env: [dev, prod]\n  app: [web, api]\n",
+        )],
+        &["generator.yml"],
+        VIEWS,
+    );
+}
+
+#[test]
 fn toml_as_the_toml_plugin_reads_it() {
     // Ansible's documented examples, with what else TOML has: dotted and inline tables, host
     // ranges and ports, typed values, a folder mixing TOML with INI and group_vars.

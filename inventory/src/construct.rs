@@ -1,6 +1,6 @@
-//! Inventory plugin files (a YAML mapping with `plugin:`), and the one settle runs:
-//! `constructed`, which adds variables (`compose`) and groups (`groups`, `keyed_groups`) to
-//! the hosts the sources before it loaded, from Jinja expressions.
+//! Inventory plugin files (a YAML mapping with `plugin:`), and the ones settle runs: `generator`
+//! (see [`crate::generator`]) and `constructed`, which adds variables (`compose`) and groups
+//! (`groups`, `keyed_groups`) to the hosts the sources before it loaded, from Jinja expressions.
 //!
 //! The expressions are evaluated by an [`Evaluator`] the caller gives: the engine has the
 //! template engine with Ansible's filters and tests, and the inventory must not depend on it
@@ -16,7 +16,7 @@ use settle_yaml::Node;
 use crate::groupname::replace_invalid;
 use crate::{Inventory, InventoryError, Vars, absolute};
 
-/// Evaluates the Jinja of a `constructed` file against a host's variables.
+/// Evaluates the Jinja of a plugin file (`constructed`, `generator`) against variables.
 pub trait Evaluator {
     /// An expression's value (Ansible's `evaluate_expression`): `compose` and `key`.
     fn expression(&self, expr: &str, vars: &Vars) -> Result<Value, String>;
@@ -31,7 +31,8 @@ pub(crate) fn plugin_name(doc: &Node) -> Option<&str> {
     doc.get("plugin")?.as_str()
 }
 
-/// Runs a plugin file: `constructed`, or a warning and nothing for any other plugin.
+/// Runs a plugin file: `generator`, `constructed`, or a warning and nothing for any other
+/// plugin.
 pub(crate) fn load(
     inventory: &mut Inventory,
     doc: &Node,
@@ -41,6 +42,14 @@ pub(crate) fn load(
     let name = plugin_name(doc).unwrap_or("");
     let shown = absolute(path).display().to_string();
     let short = name.strip_prefix("ansible.builtin.").unwrap_or(name);
+    if short == "generator" {
+        let Some(evaluator) = evaluator else {
+            return Err(InventoryError::Other(format!(
+                "{shown}: the generator inventory plugin needs a template engine"
+            )));
+        };
+        return crate::generator::load(inventory, doc, path, evaluator);
+    }
     if short != "constructed" {
         let why = if BUILTIN_SOURCES.contains(&short) {
             "Plugin configuration YAML file, not YAML inventory".to_string()

@@ -26,6 +26,7 @@
 #![cfg_attr(not(test), deny(clippy::unwrap_used, clippy::expect_used))]
 
 mod construct;
+mod generator;
 pub mod groupname;
 mod hashmerge;
 mod hostname;
