@@ -223,6 +223,11 @@ const SETTINGS: &[Setting] = &[
     ),
     setting(
         "inventory",
+        "enable_plugins",
+        Some("ANSIBLE_INVENTORY_ENABLED"),
+    ),
+    setting(
+        "inventory",
         "inventory_unparsed_warning",
         Some("ANSIBLE_INVENTORY_UNPARSED_WARNING"),
     ),
@@ -336,7 +341,17 @@ const SETTINGS: &[Setting] = &[
     // Accepted; settle has no use for them (no Python on hosts, no retry files, its own SSH).
     setting("defaults", "interpreter_python", None),
     setting("defaults", "retry_files_enabled", None),
-    setting("defaults", "stdout_callback", None),
+    // Read for ad-hoc commands only (the `oneline` callback with `bin_ansible_callbacks`).
+    setting(
+        "defaults",
+        "stdout_callback",
+        Some("ANSIBLE_STDOUT_CALLBACK"),
+    ),
+    setting(
+        "defaults",
+        "bin_ansible_callbacks",
+        Some("ANSIBLE_LOAD_CALLBACK_PLUGINS"),
+    ),
     setting("defaults", "callbacks_enabled", None),
     setting("defaults", "callback_whitelist", None),
     setting("defaults", "log_path", None),

@@ -363,9 +363,13 @@ fn load_inventory_sources(args: &InventoryArgs, verbose: u8) -> Result<Inventory
         if settle_vault::decrypt_failed() {
             return Err(error);
         }
-        let shown = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+        // A host list is shown as given, a file by its full path.
+        let shown = match path.exists() || !path.to_string_lossy().contains(',') {
+            true => std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()),
+            false => path.to_path_buf(),
+        };
         group_name_warning(verbose);
-        eprintln!("[WARNING]: Failed to parse inventory: {error}");
+        eprintln!("[WARNING]: {}", error.warning());
         eprintln!(
             "[WARNING]: Unable to parse {} as an inventory source",
             shown.display()
@@ -383,7 +387,22 @@ fn load_inventory_sources(args: &InventoryArgs, verbose: u8) -> Result<Inventory
         }
         unparsed_warning();
     }
+    if verbose >= 3 {
+        for note in inventory.notes_vvv() {
+            println!("{note}");
+        }
+    }
     Ok(inventory)
+}
+
+/// Whether an ad-hoc command's output is the `oneline` callback's by configuration, as with
+/// `-o`: `ANSIBLE_STDOUT_CALLBACK=oneline` (ansible.cfg's `stdout_callback`), which ad-hoc
+/// commands heed only with `ANSIBLE_LOAD_CALLBACK_PLUGINS` (`bin_ansible_callbacks`).
+fn oneline_callback_configured() -> bool {
+    config::env_flag("ANSIBLE_LOAD_CALLBACK_PLUGINS") == Some(true)
+        && config::env_value("ANSIBLE_STDOUT_CALLBACK").is_some_and(|callback| {
+            matches!(callback.trim(), "oneline" | "ansible.builtin.oneline")
+        })
 }
 
 /// Where Ansible looks for an inventory when none is given (`DEFAULT_HOST_LIST`).
@@ -668,7 +687,7 @@ fn run(cli: Cli) -> Result<u8, Failure> {
             .collect::<Result<_, _>>()
             .map_err(|e| (EXIT_ERROR, e))?,
         json_output: cli.output == "json",
-        one_line: cli.one_line,
+        one_line: cli.one_line || cli.adhoc && oneline_callback_configured(),
         adhoc_module: cli.adhoc.then(|| {
             settle_playbooks::short_module_name(cli.module_name.as_deref().unwrap_or("command"))
                 .to_string()

@@ -27,6 +27,11 @@ fn stdout_of(mut cmd: Command, dir: &Path) -> String {
 
 /// Writes the files (a name ending in `*` is made executable) and compares each view.
 fn compare(files: &[(&str, &str)], sources: &[&str], views: &[&[&str]]) {
+    compare_with(files, sources, views, &[]);
+}
+
+/// [`compare`], with these environment variables set for both commands.
+fn compare_with(files: &[(&str, &str)], sources: &[&str], views: &[&[&str]], env: &[(&str, &str)]) {
     let Some(real) = common::ansible_tool("ansible-inventory") else {
         return;
     };
@@ -50,9 +55,9 @@ fn compare(files: &[(&str, &str)], sources: &[&str], views: &[&[&str]]) {
         }
         args.extend(view.iter());
         let mut ours = Command::new(env!("CARGO_BIN_EXE_settle"));
-        ours.arg("inventory").args(&args);
+        ours.arg("inventory").args(&args).envs(env.iter().copied());
         let mut theirs = Command::new(&real);
-        theirs.args(&args);
+        theirs.args(&args).envs(env.iter().copied());
         assert_eq!(
             stdout_of(ours, dir.path()),
             stdout_of(theirs, dir.path()),
@@ -136,6 +141,18 @@ fn generator_plugin_files_make_hosts_and_nested_groups_from_layers() {
         )],
         &["generator.yml"],
         VIEWS,
+    );
+}
+
+#[test]
+fn host_lists_take_ports_and_with_advanced_host_list_ranges() {
+    let list = "web1:2222,[::1]:22,[::2],db[1:3],x[a:c]:2200,local[1:],";
+    compare(&[], &[list], VIEWS);
+    compare_with(
+        &[],
+        &[list],
+        VIEWS,
+        &[("ANSIBLE_INVENTORY_ENABLED", "advanced_host_list")],
     );
 }
 

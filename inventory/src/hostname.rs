@@ -213,6 +213,12 @@ fn slice_step(seq: &[char], step: i64) -> Vec<char> {
 }
 
 /// Python's `int(text)`: optional sign, digits with single underscores, spaces around.
+/// Whether an error of [`expand_hostpattern`] is one Python raises as a `ValueError` (a bound
+/// that is not a number, a zero step) rather than Ansible's own error about the range.
+pub(crate) fn is_value_error(message: &str) -> bool {
+    message.starts_with("invalid literal for int()") || message.starts_with("range() arg 3")
+}
+
 fn python_int(text: &str) -> Result<i64, String> {
     let bad = || format!("invalid literal for int() with base 10: '{text}'");
     let t = text.trim();

@@ -29,6 +29,7 @@ mod construct;
 mod generator;
 pub mod groupname;
 mod hashmerge;
+mod host_list;
 mod hostname;
 mod ini;
 mod pattern;
@@ -70,8 +71,26 @@ pub enum InventoryError {
     },
     #[error(transparent)]
     Yaml(#[from] settle_yaml::YamlError),
+    /// A source an inventory plugin could not read, in Ansible's words.
+    #[error("{message}")]
+    Plugin {
+        plugin: &'static str,
+        message: String,
+    },
     #[error("{0}")]
     Other(String),
+}
+
+impl InventoryError {
+    /// The warning Ansible's commands show when they leave a source out for this error.
+    pub fn warning(&self) -> String {
+        match self {
+            InventoryError::Plugin { plugin, message } => {
+                format!("Failed to parse inventory with '{plugin}' plugin: {message}")
+            }
+            other => format!("Failed to parse inventory: {other}"),
+        }
+    }
 }
 
 /// One managed machine, as the inventory names it.
@@ -123,6 +142,8 @@ pub struct Inventory {
     /// Hosts `add_host` added while the run went: Ansible puts them in `all` itself, so they
     /// come first in `groups['all']`.
     added: Vec<String>,
+    /// What reading the sources noted for `-vvv` (Ansible's `display.vvv`), in order.
+    notes: Vec<String>,
     /// The sources [`Inventory::load`] read, for [`Inventory::reloaded`].
     sources: Vec<String>,
     /// What `add_host` and `group_by` changed, in order, for [`Inventory::reloaded`].
@@ -217,10 +238,17 @@ impl Inventory {
             let path = Path::new(source);
             if !path.exists() && source.contains(',') {
                 inventory.current_source = Some((source.to_string(), None));
-                for name in source.split(',').map(str::trim).filter(|s| !s.is_empty()) {
-                    inventory.add_host(name, "ungrouped", Vars::new());
+                match (
+                    host_list::load(&mut inventory, source),
+                    unparsed.as_deref_mut(),
+                ) {
+                    (Ok(()), _) => read = true,
+                    (Err(error), Some(unparsed)) => {
+                        unparsed(path, error)?;
+                        unread = true;
+                    }
+                    (Err(error), None) => return Err(error),
                 }
-                read = true;
             } else if path.is_dir() {
                 let mut entries: Vec<PathBuf> = std::fs::read_dir(path)
                     .map_err(|source| InventoryError::Read {
@@ -258,6 +286,7 @@ impl Inventory {
             inventory = Inventory {
                 sources: inventory.sources,
                 inventory_vars: vars,
+                notes: inventory.notes,
                 ..Inventory::empty()
             };
         }
@@ -389,6 +418,16 @@ impl Inventory {
     /// (see [`groupname`]).
     pub(crate) fn group_name(&mut self, declared: &str) -> String {
         groupname::declared(declared)
+    }
+
+    /// Notes a line for `-vvv`.
+    pub(crate) fn note_vvv(&mut self, line: &str) {
+        self.notes.push(line.to_string());
+    }
+
+    /// What reading the sources noted for `-vvv`, to show at that verbosity.
+    pub fn notes_vvv(&self) -> &[String] {
+        &self.notes
     }
 
     pub(crate) fn ensure_group(&mut self, name: &str) -> &mut Group {
