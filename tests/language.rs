@@ -4255,6 +4255,54 @@ fn debug_checks_var_and_splatted_args_as_ansible() {
     run.assert_code(0);
 }
 
+/// A task's own `diff` keyword shows (or hides) its diff whatever `--diff` says, and a failed
+/// debug loop ends with the task's own line, as Ansible's default callback prints them.
+#[test]
+fn the_diff_keyword_and_a_failed_debug_loop_print_as_ansible() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - copy: {dest: '@@/shown.txt', content: foo}
+      diff: true
+    - copy: {dest: '@@/hidden.txt', content: bar}
+    - debug: {msg: 'item {{ item }}'}
+      failed_when: item == 2
+      ignore_errors: true
+      loop: [1, 2]
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("+foo"), "{}", run.stdout);
+    assert!(!run.stdout.contains("+bar"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains(
+            "fatal: [h1]: FAILED! => {\"msg\": \"One or more items failed\"}\n...ignoring"
+        ),
+        "{}",
+        run.stdout
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - copy: {dest: '@@/shown.txt', content: foo2}
+    - copy: {dest: '@@/hidden.txt', content: bar2}
+      diff: false
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts", "--diff"]);
+    run.assert_code(0);
+    assert!(run.stdout.contains("+foo2"), "{}", run.stdout);
+    assert!(!run.stdout.contains("+bar2"), "{}", run.stdout);
+}
+
 /// Arguments from templates are layered as Ansible 2.19 layers them: the `args:` keyword's
 /// template under the action's own, and both under what is written out; `omit` in a layer takes
 /// an argument away.

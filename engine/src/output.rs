@@ -25,7 +25,6 @@ pub struct Output {
     /// `--output json`: one JSON object per line instead of the text for people.
     json: bool,
     pub verbosity: u8,
-    pub show_diff: bool,
     /// Ad-hoc mode, Ansible's `minimal` callback: the module the command runs. No banners, no
     /// recap; results as `host | CHANGED => {…}`, or for command, shell and raw
     /// `host | CHANGED | rc=0 >>` and what the command printed.
@@ -50,14 +49,13 @@ pub enum Status {
 }
 
 impl Output {
-    pub fn new(verbosity: u8, show_diff: bool, json: bool) -> Self {
+    pub fn new(verbosity: u8, json: bool) -> Self {
         let colour =
             !json && std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none();
         Output {
             colour,
             json,
             verbosity,
-            show_diff,
             minimal: None,
             oneline: false,
             lock: Mutex::new(()),

@@ -147,7 +147,7 @@ impl<'a> Engine<'a> {
     pub fn new(opts: &'a RunOptions, hosts: Arc<Hosts>) -> Self {
         Engine {
             opts,
-            out: Output::new(opts.verbosity, opts.diff, opts.json_output)
+            out: Output::new(opts.verbosity, opts.json_output)
                 .minimal(opts.adhoc_module.clone(), opts.one_line),
             stats: Mutex::new(Stats::default()),
             hosts,

@@ -20,6 +20,8 @@ pub(super) const CENSORED: &str =
 
 /// What Ansible 2.19 registers as the `exception` of a failure that raised none.
 pub(super) use crate::output::NO_TRACEBACK;
+/// Marks a result of a task that shows its diff (the `diff` keyword, else `--diff`).
+pub(super) const SHOW_DIFF: &str = "_settle_show_diff";
 /// Marks a result whose failure came from `failed_when` or `until`, not from its module:
 /// Ansible calls that an action's failure.
 pub(super) const ACTION_FAILED: &str = "_settle_action_failed";
@@ -510,6 +512,11 @@ impl PlayRun<'_> {
                 self.show_task_error(task, &item, no_log);
             }
             self.print_result(host, task, &mut item, None, no_log, ignored);
+        } else if status == Status::Failed && task.module == "debug" && !no_log {
+            // Ansible's callback cleans a debug task's result down to its message before it
+            // looks for the items, so a failed debug loop ends with the task's own line:
+            // `fatal: [h]: FAILED! => {"msg": "One or more items failed"}`.
+            self.print_result(host, task, &mut item, None, no_log, ignored);
         } else if ignored {
             self.engine.out.print("...ignoring");
         } else if status == Status::Skipped {
@@ -603,7 +610,7 @@ impl PlayRun<'_> {
             "debug" => json!({"censored": CENSORED}),
             _ => json!({"censored": CENSORED, "changed": item.flag("changed")}),
         };
-        if out.show_diff && !no_log && matches!(status, Status::Changed) {
+        if item.flag(SHOW_DIFF) && !no_log && matches!(status, Status::Changed) {
             // What the task registers as its diff is what Ansible's callback prints; settle's
             // own view of the plan where there is none.
             match item

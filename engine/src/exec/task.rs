@@ -10,8 +10,8 @@ use settle_playbooks::Task;
 
 use super::delegate::{become_of, environment_of, target_of};
 use super::loops::loop_items;
-use super::results::ACTION_FAILED;
 use super::results::ItemResult;
+use super::results::{ACTION_FAILED, SHOW_DIFF};
 use super::results::{CENSORED, NO_TRACEBACK};
 use super::scope::register_scope;
 use super::{PlayRun, StepOutcome, bool_of, value_text};
@@ -571,6 +571,10 @@ impl PlayRun<'_> {
             };
             if item.unreachable.is_some() || item.meta.is_some() {
                 return item;
+            }
+            // The task's own `diff` says whether its diff is shown, over `--diff`.
+            if diff {
+                item.result.insert(SHOW_DIFF.into(), true.into());
             }
             if let Some(job) = &async_task
                 && job.poll > 0
