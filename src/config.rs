@@ -341,6 +341,27 @@ const SETTINGS: &[Setting] = &[
     // Accepted; settle has no use for them (no Python on hosts, no retry files, its own SSH).
     setting("defaults", "interpreter_python", None),
     setting("defaults", "retry_files_enabled", None),
+    // The default callback's: results it leaves out.
+    setting(
+        "defaults",
+        "display_ok_hosts",
+        Some("ANSIBLE_DISPLAY_OK_HOSTS"),
+    ),
+    setting(
+        "defaults",
+        "display_skipped_hosts",
+        Some("ANSIBLE_DISPLAY_SKIPPED_HOSTS"),
+    ),
+    setting(
+        "defaults",
+        "display_failed_stderr",
+        Some("ANSIBLE_DISPLAY_FAILED_STDERR"),
+    ),
+    setting(
+        "defaults",
+        "show_task_path_on_failure",
+        Some("ANSIBLE_SHOW_TASK_PATH_ON_FAILURE"),
+    ),
     // Read for ad-hoc commands only (the `oneline` callback with `bin_ansible_callbacks`).
     setting(
         "defaults",

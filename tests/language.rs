@@ -4303,6 +4303,72 @@ fn the_diff_keyword_and_a_failed_debug_loop_print_as_ansible() {
     assert!(!run.stdout.contains("+bar2"), "{}", run.stdout);
 }
 
+/// The default callback's display settings, as ansible.cfg or the environment give them: `ok`
+/// and `skipping` results left out (a task that shows nothing shows no banner), failures on
+/// standard error, and a failed task's path before its line.
+#[test]
+fn display_settings_leave_out_results_and_move_failures_as_ansible() {
+    let s = one_host();
+    s.write(
+        "ansible.cfg",
+        "[defaults]\ndisplay_ok_hosts = false\ndisplay_skipped_hosts = false\n",
+    );
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: false
+  tasks:
+    - name: quiet
+      debug: {msg: hidden}
+    - name: skipped
+      debug: {msg: hidden}
+      when: false
+    - name: loud
+      command: echo hi
+    - name: broken
+      fail: {msg: shown}
+      ignore_errors: true
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(0);
+    assert!(
+        !run.stdout.contains("TASK [quiet]") && !run.stdout.contains("TASK [skipped]"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("TASK [loud]") && run.stdout.contains("changed: [h1]"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stdout.contains("fatal: [h1]: FAILED!"),
+        "{}",
+        run.stdout
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts"],
+        &[
+            ("ANSIBLE_DISPLAY_FAILED_STDERR", "1"),
+            ("ANSIBLE_SHOW_TASK_PATH_ON_FAILURE", "1"),
+        ],
+    );
+    run.assert_code(0);
+    assert!(
+        run.stderr.contains("fatal: [h1]: FAILED!"),
+        "{}",
+        run.stderr
+    );
+    assert!(!run.stdout.contains("fatal:"), "{}", run.stdout);
+    assert!(
+        run.stdout.contains("TASK [broken]") && run.stdout.contains("site.yml:11\n...ignoring"),
+        "{}",
+        run.stdout
+    );
+}
+
 /// Arguments from templates are layered as Ansible 2.19 layers them: the `args:` keyword's
 /// template under the action's own, and both under what is written out; `omit` in a layer takes
 /// an argument away.

@@ -36,6 +36,48 @@ pub struct Output {
     warned: Mutex<std::collections::HashSet<String>>,
     /// The `[ERROR]` blocks [`Output::task_error`] has printed.
     errored: Mutex<std::collections::HashSet<String>>,
+    /// What the default callback leaves out: `ok` and `skipping` results when
+    /// `display_ok_hosts`/`display_skipped_hosts` are off.
+    callback: CallbackOptions,
+    /// While results are hidden: the banner (and task path) of the task under way, printed
+    /// before the first line shown for it, so a task that shows nothing shows no banner.
+    pending: Mutex<Vec<String>>,
+}
+
+/// The default callback's options that change what is shown, and where.
+#[derive(Debug, Clone, Copy, Default)]
+struct CallbackOptions {
+    /// `display_ok_hosts` off: `ok` results are left out.
+    ok: bool,
+    /// `display_skipped_hosts` off: `skipping` results are left out.
+    skipped: bool,
+    /// `display_failed_stderr`: failures (their result lines and error blocks) go to
+    /// standard error.
+    failed_to_stderr: bool,
+    /// `show_task_path_on_failure`: a task's failure line follows its `task path:` (below
+    /// -vv, which shows it under every banner).
+    task_path_on_failure: bool,
+}
+
+impl CallbackOptions {
+    /// From `ANSIBLE_DISPLAY_OK_HOSTS`, `ANSIBLE_DISPLAY_SKIPPED_HOSTS` (both shown unless set
+    /// false), `ANSIBLE_DISPLAY_FAILED_STDERR` and `ANSIBLE_SHOW_TASK_PATH_ON_FAILURE`, where
+    /// ansible.cfg's settings arrive too.
+    fn configured() -> Self {
+        let off = |name: &str| {
+            std::env::var(name).is_ok_and(|v| !crate::template::json_bool(&Value::String(v)))
+        };
+        CallbackOptions {
+            ok: off("ANSIBLE_DISPLAY_OK_HOSTS"),
+            skipped: off("ANSIBLE_DISPLAY_SKIPPED_HOSTS"),
+            failed_to_stderr: crate::template::env_flag("ANSIBLE_DISPLAY_FAILED_STDERR"),
+            task_path_on_failure: crate::template::env_flag("ANSIBLE_SHOW_TASK_PATH_ON_FAILURE"),
+        }
+    }
+
+    fn any(self) -> bool {
+        self.ok || self.skipped
+    }
 }
 
 /// How one host's task (or loop item) ended, as the result line shows it.
@@ -61,6 +103,8 @@ impl Output {
             lock: Mutex::new(()),
             warned: Mutex::default(),
             errored: Mutex::default(),
+            callback: CallbackOptions::configured(),
+            pending: Mutex::default(),
         }
     }
 
@@ -176,13 +220,29 @@ impl Output {
     }
 
     pub fn print(&self, text: &str) {
+        self.print_to(text, false);
+    }
+
+    /// A line on standard output, or on standard error (a failure, with the default callback's
+    /// `display_failed_stderr`).
+    fn print_to(&self, text: &str, stderr: bool) {
         if self.json {
             return;
         }
         let _guard = self.lock.lock().unpoisoned();
         let mut out = std::io::stdout().lock();
+        // The banner of the task this line belongs to, when it waited for one.
+        for line in std::mem::take(&mut *self.pending.lock().unpoisoned()) {
+            let _ = writeln!(out, "{line}");
+        }
         // Vault-decrypted values never reach the screen (results, `debug`, diffs, -v).
-        let _ = writeln!(out, "{}", settle_vault::redact(text));
+        let text = settle_vault::redact(text);
+        if stderr {
+            let _ = out.flush();
+            eprintln!("{text}");
+        } else {
+            let _ = writeln!(out, "{text}");
+        }
         let _ = out.flush();
     }
 
@@ -230,7 +290,20 @@ impl Output {
         }
         let text = text.trim();
         let stars = 79usize.saturating_sub(text.chars().count()).max(3);
-        self.print(&format!("\n{text} {}", "*".repeat(stars)));
+        let banner = format!("\n{text} {}", "*".repeat(stars));
+        let mut pending = self.pending.lock().unpoisoned();
+        pending.clear();
+        // With results hidden, a task's banner waits for the first line shown for it; any other
+        // banner (a play, the recap) is shown, and the waiting one of a task that showed
+        // nothing is dropped.
+        if self.callback.any()
+            && (text.starts_with("TASK [") || text.starts_with("RUNNING HANDLER ["))
+        {
+            pending.push(banner);
+            return;
+        }
+        drop(pending);
+        self.print(&banner);
     }
 
     /// `task path: /abs/file.yml:LINE` under a task's banner from -vv on, as Ansible's default
@@ -239,9 +312,32 @@ impl Output {
         if self.minimal.is_some() || self.verbosity < 2 {
             return;
         }
+        let line = self.task_path_line(at);
+        let mut pending = self.pending.lock().unpoisoned();
+        match pending.is_empty() {
+            true => {
+                drop(pending);
+                self.print(&line);
+            }
+            false => pending.push(line),
+        }
+    }
+
+    /// `task path: /abs/file.yml:LINE` before a task's failure line, when
+    /// `show_task_path_on_failure` asks for it and -vv has not shown it already.
+    pub fn task_path_on_failure(&self, at: &settle_yaml::Location) {
+        if self.minimal.is_some() || self.verbosity >= 2 || !self.callback.task_path_on_failure {
+            return;
+        }
+        self.print(&self.task_path_line(at));
+    }
+
+    fn task_path_line(&self, at: &settle_yaml::Location) -> String {
         let file = std::path::absolute(&at.file).unwrap_or_else(|_| at.file.to_path_buf());
-        let line = format!("task path: {}:{}", file.display(), at.line);
-        self.print(&self.paint(DARK_GRAY, &line));
+        self.paint(
+            DARK_GRAY,
+            &format!("task path: {}:{}", file.display(), at.line),
+        )
     }
 
     /// A warning printed once per run however often it is met, as Ansible's display
@@ -273,6 +369,13 @@ impl Output {
         result: &Value,
         ignored: bool,
     ) {
+        // Left out, warnings and all, as the default callback leaves them out.
+        if self.minimal.is_none()
+            && (status == Status::Ok && self.callback.ok
+                || status == Status::Skipped && self.callback.skipped)
+        {
+            return;
+        }
         // A module's warnings, before its result line, once per run (Ansible's callbacks take
         // them out of the result they show).
         if let Some(Value::Array(warnings)) = result.get("warnings") {
@@ -350,11 +453,20 @@ impl Output {
             let indent = (always || self.verbosity > 2).then_some(4);
             text.push_str(&format!(" => {}", py_json(&shown, indent)));
         }
-        let mut lines = vec![self.paint(colour, &text)];
-        if ignored {
-            lines.push(self.paint(CYAN, "...ignoring"));
+        let line = self.paint(colour, &text);
+        let ignoring = self.paint(CYAN, "...ignoring");
+        match ignored {
+            _ if self.callback.failed_to_stderr
+                && matches!(status, Status::Failed | Status::Unreachable) =>
+            {
+                self.print_to(&line, true);
+                if ignored {
+                    self.print(&ignoring);
+                }
+            }
+            true => self.print(&format!("{line}\n{ignoring}")),
+            false => self.print(&line),
         }
-        self.print(&lines.join("\n"));
     }
 
     pub fn diff(&self, text: &str) {
@@ -510,7 +622,7 @@ impl Output {
     fn print_error_once(&self, lines: Vec<String>) {
         let text = lines.join("\n");
         if self.errored.lock().unpoisoned().insert(text.clone()) {
-            self.print(&text);
+            self.print_to(&text, self.callback.failed_to_stderr);
         }
     }
 

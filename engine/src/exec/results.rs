@@ -628,6 +628,9 @@ impl PlayRun<'_> {
             Some(to) => format!("{host} -> {}", value_text(to)),
             None => host.to_string(),
         };
+        if status == Status::Failed && label.is_none() {
+            out.task_path_on_failure(&task.location);
+        }
         if no_log {
             out.result(&host, status, label, &censored, ignored);
             return;
