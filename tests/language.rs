@@ -1115,7 +1115,8 @@ fn ansible_cfg_is_read_as_ansible_reads_it() {
     let run = s.settle_with_env(&["site.yml"], &[("ANSIBLE_ROLES_PATH", "/nonexistent")]);
     run.assert_code(1);
     assert!(
-        run.stderr.contains("\"hello\" was not found"),
+        run.stderr.contains("the role 'hello' was not found in ")
+            && run.stderr.contains(":/nonexistent:"),
         "{}",
         run.stderr
     );

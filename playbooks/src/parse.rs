@@ -2108,14 +2108,7 @@ impl RoleLoader {
             (None, _) => default_public(true),
         };
         let Some(path) = find_role(name, scope) else {
-            return Err(scope.missing(
-                at,
-                None,
-                format!(
-                    "the role {name:?} was not found in {}/roles or ANSIBLE_ROLES_PATH",
-                    scope.play_dir.display()
-                ),
-            ));
+            return Err(scope.missing(at, None, role_not_found(name, scope)));
         };
         let read_file = |dir: &str, file: &Path| -> Result<Vars, PlaybookError> {
             let doc = settle_yaml::load_file(file)?;
@@ -2508,13 +2501,38 @@ fn main_file(dir: &Path, stem: &str) -> Option<PathBuf> {
     .find(|p| p.is_file())
 }
 
-fn find_role(name: &str, scope: &Scope) -> Option<PathBuf> {
-    let mut candidates = vec![scope.play_dir.join("roles").join(name)];
+/// The folders a role is looked for in, in Ansible's order: the playbook's `roles/`, the roles
+/// path, the folder of the role that names it (its siblings), the playbook's own folder.
+fn role_search_paths(scope: &Scope) -> Vec<PathBuf> {
+    let mut paths = vec![scope.play_dir.join("roles")];
+    paths.extend(roles_path());
     if let Some(parent) = scope.role.as_ref().and_then(|r| r.path.parent()) {
-        candidates.push(parent.join(name));
+        paths.push(parent.to_path_buf());
     }
-    candidates.extend(roles_path().into_iter().map(|p| p.join(name)));
-    candidates.push(scope.play_dir.join(name));
+    paths.push(scope.play_dir.clone());
+    paths
+}
+
+/// Ansible's words for a role none of [`role_search_paths`] holds.
+fn role_not_found(name: &str, scope: &Scope) -> String {
+    let searched: Vec<String> = role_search_paths(scope)
+        .iter()
+        .map(|p| {
+            std::path::absolute(p)
+                .map(|p| lexical(&p))
+                .unwrap_or_else(|_| p.clone())
+                .display()
+                .to_string()
+        })
+        .collect();
+    format!("the role '{name}' was not found in {}", searched.join(":"))
+}
+
+fn find_role(name: &str, scope: &Scope) -> Option<PathBuf> {
+    let mut candidates: Vec<PathBuf> = role_search_paths(scope)
+        .into_iter()
+        .map(|p| p.join(name))
+        .collect();
     candidates.extend(collection_role_dirs(name, &scope.play_dir));
     // A role is a folder with any of the role folders: one with only vars/ is a role too.
     candidates.into_iter().find(|p| {
