@@ -38,7 +38,11 @@ pub(crate) fn load(
         line: doc.get(key).map_or(doc.line, |n| n.line) as usize,
         message: format!("the generator plugin's option '{key}' must be {want}"),
     };
-    let Some(Value::Object(hosts)) = config.get("hosts") else {
+    let Some((hosts, host_name)) = config
+        .get("hosts")
+        .and_then(Value::as_object)
+        .and_then(|hosts| Some((hosts, hosts.get("name")?)))
+    else {
         return Err(bad("hosts", "a mapping with a `name`"));
     };
     let Some(Value::Object(layers)) = config.get("layers") else {
@@ -54,7 +58,7 @@ pub(crate) fn load(
         })
         .collect();
     for combination in product(&layers) {
-        let name = generator.text(hosts.get("name").unwrap_or(&Value::Null), &combination)?;
+        let name = generator.text(host_name, &combination)?;
         inventory.add_host(&name, "ungrouped", Vars::new());
         generator.add_parents(inventory, Child::Host(&name), &parents, &combination)?;
     }
