@@ -445,8 +445,10 @@ fn rendered_args(ctx: &ActionContext, skip: &[&str]) -> Result<Vars, String> {
 }
 
 pub(crate) fn run(ctx: &ActionContext) -> ActionResult {
-    if ctx.task.args.contains_key(VARIABLE_PARAMS) || raw_params_to_finalize(ctx) {
-        return match finalize_args(ctx) {
+    let raw_args =
+        ctx.task.args.contains_key("_raw_params") && !takes_raw_params(ctx.task, ctx.play_dir);
+    if ctx.task.args.contains_key(VARIABLE_PARAMS) || raw_args {
+        return match finalize_args(ctx, raw_args) {
             Ok(task) => {
                 if let Err(e) = validate(&task, ctx.play_dir) {
                     return failed(e);
@@ -648,13 +650,6 @@ const NO_TASK_SUFFIX: &str = "\u{1}complete:";
 /// Where the parser puts a template given as the task's `args:` keyword.
 const VARIABLE_PARAMS: &str = "_variable_params";
 
-/// Whether the task's free-form text is a template of its arguments, to be rendered into them
-/// (`assert: '{{ item }}'`, `echo: '{{ vp }} a=1'`): it is for an action that takes no free-form
-/// text, as Ansible's `supports_raw_params` says.
-fn raw_params_to_finalize(ctx: &ActionContext) -> bool {
-    ctx.task.args.contains_key("_raw_params") && !takes_raw_params(ctx.task, ctx.play_dir)
-}
-
 /// Whether an action takes free-form text (`_raw_params`) as it is: settle's own that accept
 /// it, and Ansible action plugins that say `supports_raw_params = True`.
 fn takes_raw_params(task: &Task, play_dir: &Path) -> bool {
@@ -674,15 +669,15 @@ fn takes_raw_params(task: &Task, play_dir: &Path) -> bool {
 /// layered, each layer over the one before, are the mapping the `args:` keyword's template gives,
 /// the mapping the action's own free-form template gives (for an action that takes no free-form
 /// text), and the arguments written out (`key=value` words and the `args:` mapping). A value of
-/// `omit` in a layer takes the argument away, whatever the layers below say.
-fn finalize_args(ctx: &ActionContext) -> Result<Task, String> {
+/// `omit` in a layer takes the argument away, whatever the layers below say. `raw_args`: the
+/// task's free-form text is such a template (`assert: '{{ item }}'`), as it is for an action
+/// that takes no free-form text.
+fn finalize_args(ctx: &ActionContext, raw_args: bool) -> Result<Task, String> {
     let mut task = ctx.task.clone();
     let fqcn = full_name(&task, ctx.play_dir);
     let mut layers = Vec::new();
     layers.extend(task.args.shift_remove(VARIABLE_PARAMS));
-    if !takes_raw_params(&task, ctx.play_dir)
-        && let Some(raw) = task.args.shift_remove("_raw_params")
-    {
+    if raw_args && let Some(raw) = task.args.shift_remove("_raw_params") {
         if !raw.as_str().is_some_and(is_possibly_all_template) {
             return Err(format!(
                 "{NO_TASK_SUFFIX}Task failed: Action '{fqcn}' does not support raw params."
