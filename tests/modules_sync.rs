@@ -24,7 +24,7 @@ fn synchronize_pushes_a_folder_and_a_dry_run_lists_the_drift() {
             ),
             verify: "cd /srv/m-sync && find . -type f | sort && cat hello.txt && stat -c %a stamp.sh",
             expected: "./hello.txt\n./stamp.sh\nhello from the controller\n644\n",
-            drift: "echo edited by hand > /srv/m-sync/hello.txt",
+            drift: "echo edited by hand > /srv/m-sync/hello.txt; touch -d @1000000000 /srv/m-sync/hello.txt",
             // rsync's itemized change: a file sent for its size and time.
             diff_shows: "<f.st...... hello.txt",
         },
@@ -77,7 +77,10 @@ fn synchronize_pulls_a_folder_from_the_host() {
     second.assert_code(0);
     assert_eq!(changed(&second, host), 0, "{}", second.stdout);
 
-    hosts.ssh(host, "echo three > /srv/m-pull/sub/b.txt");
+    hosts.ssh(
+        host,
+        "echo three > /srv/m-pull/sub/b.txt; touch -d @1000000000 /srv/m-pull/sub/b.txt",
+    );
     let check = run(&s, &["--check", "--diff"]);
     check.assert_code(0);
     assert_eq!(changed(&check, host), 1, "{}", check.stdout);
@@ -112,7 +115,7 @@ fn synchronize_delegated_to_the_host_copies_within_it() {
             ),
             verify: "cat /srv/m-sync-to/f.txt",
             expected: "local\n",
-            drift: "echo drifted > /srv/m-sync-to/f.txt",
+            drift: "echo drifted > /srv/m-sync-to/f.txt; touch -d @1000000000 /srv/m-sync-to/f.txt",
             diff_shows: ">f.st...... f.txt",
         },
     );
