@@ -2952,7 +2952,7 @@ fn static_imports_name_files_with_the_variables_known_when_read() {
     s.write("tasks/t.yml", "- debug: {msg: 'tasks {{ play_var }}'}\n");
     s.write(
         "site.yml",
-        "- import_playbook: '{{ pb }}'\n  vars: {who: first}\n- ansible.builtin.import_playbook: inner.yml\n  vars: {who: never}\n  when: false\n- hosts: all\n  gather_facts: no\n  vars: {play_var: tasks/t.yml}\n  tasks:\n    - import_tasks: '{{ play_var }}'\n    - include_tasks: missing.yml\n      ignore_errors: true\n      register: r\n    - assert: {that: [r is failed]}\n",
+        "- import_playbook: '{{ pb }}'\n  vars: {who: first}\n- ansible.builtin.import_playbook: inner.yml\n  vars: {who: never}\n  when: false\n- hosts: all\n  gather_facts: no\n  vars: {play_var: tasks/t.yml}\n  tasks:\n    - import_tasks: '{{ play_var }}'\n    - block:\n        - include_tasks: missing.yml\n          ignore_errors: true\n          register: r\n      rescue:\n        - assert: {that: [r is not failed, \"r.include == 'missing.yml'\"]}\n",
     );
     let run = s.settle(&["site.yml", "-i", "hosts", "-e", "pb=inner.yml"]);
     run.assert_code(0);
@@ -2966,7 +2966,14 @@ fn static_imports_name_files_with_the_variables_known_when_read() {
         "{}",
         run.stdout
     );
-    assert!(run.stdout.contains("ignored=1"), "{}", run.stdout);
+    // As Ansible 2.19: a file that is not there fails the include whatever `ignore_errors`
+    // says, and stays counted when a rescue takes it (without counting a rescue).
+    assert!(
+        run.stdout
+            .contains("failed=1    skipped=1    rescued=0    ignored=0"),
+        "{}",
+        run.stdout
+    );
 }
 
 #[test]
@@ -7545,4 +7552,75 @@ fn vars_files_are_read_as_ansible_reads_them() {
     ours.assert_code(4);
     assert!(ours.stderr.contains("broken.yml:1:4"), "{}", ours.stderr);
     assert!(!ours.stdout.contains("PLAY ["), "{}", ours.stdout);
+}
+
+/// An include whose file or role is not there fails as Ansible 2.19's strategy fails it: the
+/// error once on standard error (a role's with where its name is written), `reason` in the
+/// result, no line for a loop's items, each failure counted and kept when a rescue takes it;
+/// what an include registers is what it was asked to include.
+#[test]
+fn a_missing_include_fails_as_ansible_whatever_ignore_errors_says() {
+    let s = one_host();
+    s.write("ok.yml", "- debug: {msg: 'in ok {{ r.include }}'}\n");
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - include_tasks: ok.yml
+      register: r
+    - block:
+        - include_role:
+            name: not-there
+          ignore_errors: true
+      rescue:
+        - debug: {msg: rescued}
+    - block:
+        - include_tasks: '{{ item }}.yml'
+          loop: [m1, m2]
+          register: looped
+      rescue:
+        - debug: {msg: '{{ looped.results | map(attribute=\"include\") | join(\",\") }}'}
+    - include_tasks: m3.yml
+    - debug: {msg: never}
+",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    assert_eq!(
+        run.messages(),
+        ["in ok ok.yml", "rescued", "m1.yml,m2.yml"],
+        "{}",
+        run.stdout
+    );
+    assert!(
+        run.stderr
+            .contains("[ERROR]: the role 'not-there' was not found in ")
+            && run.stderr.contains("site.yml:8:19\n"),
+        "{}",
+        run.stderr
+    );
+    let m3 = s.path("m3.yml").display().to_string();
+    let reason = format!(
+        "Could not find or access '{m3}' on the Ansible Controller: Unable to retrieve file \
+         contents.\\nCould not find or access '{m3}' on the Ansible Controller.\\nIf you are using \
+         a module and expect the file to exist on the remote, see the remote_src option: [Errno \
+         2] No such file or directory: '{m3}'"
+    );
+    assert!(
+        run.stdout.contains(&format!(
+            "fatal: [h1]: FAILED! => {{\"changed\": false, \"include\": \"m3.yml\", \"reason\": \"{reason}\"}}"
+        )),
+        "{}",
+        run.stdout
+    );
+    assert!(!run.stdout.contains("...ignoring"), "{}", run.stdout);
+    assert_eq!(run.stdout.matches("FAILED!").count(), 2, "{}", run.stdout);
+    assert!(
+        run.stdout
+            .contains("failed=4    skipped=0    rescued=0    ignored=0"),
+        "{}",
+        run.stdout
+    );
 }

@@ -496,6 +496,24 @@ impl Output {
         eprintln!("{}", self.paint(BRIGHT_RED, &format!("[ERROR]: {text}")));
     }
 
+    /// An error Ansible's display prints on standard error, with the place it names and the
+    /// lines around it, once per run (as its display deduplicates errors).
+    pub fn error_at(&self, text: &str, origin: Option<&settle_yaml::Location>) {
+        if self.minimal.is_some() {
+            return self.error(text);
+        }
+        let mut lines = vec![self.paint(BRIGHT_RED, &format!("[ERROR]: {text}"))];
+        if let Some(at) = origin {
+            lines.extend(source_excerpt(at));
+        }
+        lines.push(String::new());
+        let text = settle_vault::redact(&lines.join("\n")).to_string();
+        if self.errored.lock().unpoisoned().insert(text.clone()) {
+            let _guard = self.lock.lock().unpoisoned();
+            eprintln!("{text}");
+        }
+    }
+
     /// `CUSTOM STATS`, when `show_custom_stats` is on (`ANSIBLE_SHOW_CUSTOM_STATS`, or the
     /// ansible.cfg key): each host's, then the run's, as Ansible prints them.
     pub fn custom_stats(&self, stats: &Stats) {

@@ -37,8 +37,8 @@ pub use settle_yaml::Location;
 pub use kv::parse_kv;
 pub use parse::{
     StaticRenderer, TASK_KEYWORDS, collection_routes, condition_origin, load_included_role,
-    load_playbook, load_tasks_file, playbook_from_text, set_installed_collection_roots,
-    set_static_renderer,
+    load_playbook, load_tasks_file, not_found_on_controller, playbook_from_text,
+    set_installed_collection_roots, set_static_renderer,
 };
 
 /// Variables: names to values (values may be templates).
@@ -190,6 +190,11 @@ pub struct Include {
     pub role_include: Option<RoleInclude>,
     /// The include is a handler: the file it reads holds handlers.
     pub handler: bool,
+    /// The arguments its registered result shows as `include_args` (as written: all but the
+    /// file and `apply`).
+    pub args: Vars,
+    /// Where the role's name is written, for the error when that role is not found.
+    pub name_at: Option<Location>,
 }
 
 /// The files an `include_role` reads from the role (`tasks_from`, …; `main` by default).

@@ -991,7 +991,7 @@ fn parse_task_entry(
                 PlaybookError::Yaml(settle_yaml::YamlError::Read { .. }) => scope.missing(
                     node,
                     name,
-                    not_found_on_controller(&scope.play_dir.join(&file)),
+                    not_found_on_controller(&scope.play_dir.join(&file), None),
                 ),
                 other => other,
             })?);
@@ -1036,6 +1036,8 @@ fn parse_task_entry(
                 listen: task.listen,
                 role_include: None,
                 handler: scope.handlers != Handlers::No,
+                args: include_args(&task.args),
+                name_at: None,
             })));
         }
         "import_role" | "include_role" => {
@@ -1176,6 +1178,8 @@ fn parse_task_entry(
                     role: scope.role.clone(),
                     listen: task.listen.clone(),
                     handler: false,
+                    args: include_args(&task.args),
+                    name_at: role_name_at(map, &task.module_as_written).map(|n| scope.location(n)),
                     role_include: Some(RoleInclude {
                         tasks_from: files.tasks.clone(),
                         vars_from: files.vars.clone(),
@@ -2443,16 +2447,42 @@ fn role_complete(role: &Arc<Role>, location: Location) -> Task {
     }
 }
 
-/// Ansible's words for a file to import that is nowhere it looked (it names the last place:
-/// the playbook's folder).
-fn not_found_on_controller(path: &Path) -> String {
+/// An include's arguments as its registered result shows them (`include_args`): all but the
+/// file it names and `apply`, which Ansible takes out as it reads the task.
+fn include_args(args: &Vars) -> Vars {
+    args.iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "file" | "_raw_params" | "apply"))
+        .map(|(k, v)| (k.clone(), v.clone()))
+        .collect()
+}
+
+/// Where an `include_role` names its role: the `name` (or `role`) value of its arguments, or
+/// the `key=value` text that holds it.
+fn role_name_at<'a>(map: &'a IndexMap<String, Node>, action: &str) -> Option<&'a Node> {
+    let named = |n: &'a Node| n.get("name").or_else(|| n.get("role"));
+    let written = map.get(action).or_else(|| map.get("action"));
+    map.get("args")
+        .and_then(named)
+        .or_else(|| written.and_then(|w| named(w).or(Some(w))))
+}
+
+/// Ansible's words for a task file that is nowhere it looked (an import names the last place:
+/// the playbook's folder), or that could not be read (`error`, in Python's words).
+pub fn not_found_on_controller(path: &Path, error: Option<&std::io::Error>) -> String {
     let path = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
     let path = path.display();
+    let (errno, reason) = match error.and_then(|e| Some((e.raw_os_error()?, e.to_string()))) {
+        Some((n, text)) => {
+            let suffix = format!(" (os error {n})");
+            (n, text.strip_suffix(&suffix).unwrap_or(&text).to_string())
+        }
+        None => (2, "No such file or directory".to_string()),
+    };
     format!(
         "Could not find or access '{path}' on the Ansible Controller: Unable to retrieve file \
          contents.\nCould not find or access '{path}' on the Ansible Controller.\nIf you are \
          using a module and expect the file to exist on the remote, see the remote_src option: \
-         [Errno 2] No such file or directory: '{path}'"
+         [Errno {errno}] {reason}: '{path}'"
     )
 }
 

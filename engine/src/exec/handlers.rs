@@ -382,8 +382,8 @@ impl PlayRun<'_> {
             None => self.run_task_on(handler, hosts, &HashMap::new(), true),
         };
         for (h, outcome) in results {
-            if let StepOutcome::Failed { counted } = outcome {
-                if !counted {
+            if let StepOutcome::Failed { .. } | StepOutcome::NotLoaded { .. } = outcome {
+                if outcome == (StepOutcome::Failed { counted: false }) {
                     self.engine.count(&h, |s| s.failures += 1);
                 }
                 outcomes.insert(h, StepOutcome::Failed { counted: true });

@@ -5,7 +5,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use serde_json::{Map, json};
+use serde_json::{Map, Value, json};
 use settle_playbooks::{Include, RoleInclude, Task, TaskNode};
 
 use super::loops::{item_layer, loop_items, loop_var_name, trusted_items};
@@ -89,8 +89,8 @@ pub(super) fn tasks_of(nodes: &[TaskNode]) -> Vec<&Task> {
 }
 
 /// Why an included file or role could not be read. As in Ansible, one that is not there
-/// fails the include on its hosts (a `rescue` can take it); one that does not parse (bad YAML,
-/// an unknown module or keyword) ends the run.
+/// fails the include on its hosts, whatever `ignore_errors` says (a `rescue` can take it); one
+/// that does not parse (bad YAML, an unknown module or keyword) ends the run.
 pub(super) enum IncludeError {
     Failed(String),
     /// The message, and where in the file the problem is, when that is known.
@@ -101,8 +101,12 @@ impl IncludeError {
     fn of(e: settle_playbooks::PlaybookError) -> Self {
         use settle_playbooks::PlaybookError as E;
         match e {
-            E::Read { .. } | E::Missing { .. } | E::Yaml(settle_yaml::YamlError::Read { .. }) => {
-                IncludeError::Failed(e.to_string())
+            E::Missing { message, .. } => IncludeError::Failed(message),
+            E::Read { path, source } | E::Yaml(settle_yaml::YamlError::Read { path, source }) => {
+                IncludeError::Failed(settle_playbooks::not_found_on_controller(
+                    &path,
+                    Some(&source),
+                ))
             }
             E::Invalid {
                 location, message, ..
@@ -141,6 +145,8 @@ impl PlayRun<'_> {
         let no_extra = Vec::new();
         // Each host's list of (file, variables) to include, in order.
         let mut plans: Vec<(String, IncludeList)> = Vec::new();
+        // Each file (or role) as the include named it, for its failure.
+        let mut written: HashMap<PathBuf, String> = HashMap::new();
         let mut outcomes: HashMap<String, StepOutcome> = HashMap::new();
         let fake_task = include_as_task(include);
         // `run_once` on an include: only the first host reads it, so only it runs the tasks
@@ -221,6 +227,9 @@ impl PlayRun<'_> {
             };
             let mut list = Vec::new();
             let mut failed = None;
+            // What `register` keeps: each item's include (or skip), as Ansible's worker
+            // returns it before the file is read.
+            let mut registered: Vec<Value> = Vec::new();
             for item in items {
                 // The include's vars are templates; its loop item keeps each value's trust:
                 // what a template computed renders as itself.
@@ -234,8 +243,26 @@ impl PlayRun<'_> {
                 let item_scope = layers
                     .iter()
                     .fold(scope.clone(), |s, l| s.with_layer_of(l.clone()));
+                let loop_vars = || match item {
+                    Some(index) => item_layer(
+                        &include.keywords.loop_control,
+                        &loop_var,
+                        &shown_items,
+                        index,
+                    ),
+                    None => Map::new(),
+                };
                 match self.conditions_hold(&include.keywords.when, &item_scope) {
-                    Ok(false) => continue,
+                    Ok(false) => {
+                        if let Ok(Some(cond)) =
+                            self.false_condition(&include.keywords.when, &item_scope)
+                        {
+                            let mut skipped = loop_vars();
+                            skipped.extend(skipped_result(cond));
+                            registered.push(Value::Object(skipped));
+                        }
+                        continue;
+                    }
                     Err(e) => {
                         failed = Some(e);
                         break;
@@ -249,6 +276,14 @@ impl PlayRun<'_> {
                         break;
                     }
                 };
+                let mut result = loop_vars();
+                if include.role_include.is_none() {
+                    result.insert("include".into(), file.clone().into());
+                }
+                let args = Value::Object(include.args.clone());
+                let args = templar().render(&args, &item_scope).unwrap_or(args);
+                result.insert("include_args".into(), args);
+                registered.push(Value::Object(result));
                 let path = include.base_dir.join(&file);
                 let path = if include.role_include.is_some() {
                     // include_role: the "file" is the role's name.
@@ -284,11 +319,17 @@ impl PlayRun<'_> {
                         }
                     },
                 };
+                written.insert(path.clone(), file);
                 list.push((path, layers, label, files));
             }
             if let Some(e) = failed {
                 outcomes.insert(host.clone(), fail_include(host, &e));
                 continue;
+            }
+            if let Some(reg) = &include.keywords.register
+                && (!list.is_empty() || include.keywords.loop_.is_some())
+            {
+                state.set_task_var(reg, registered_include(include, registered));
             }
             if list.is_empty() {
                 let cond = match include.keywords.loop_ {
@@ -366,9 +407,15 @@ impl PlayRun<'_> {
             };
             let tasks = match self.load_included(&path, include) {
                 Ok(t) => t,
-                Err(IncludeError::Failed(e)) => {
-                    for h in &hosts {
-                        outcomes.insert(h.clone(), fail_include(h, &e));
+                Err(IncludeError::Failed(reason)) => {
+                    let file = written.get(&path).map(String::as_str).unwrap_or_default();
+                    self.include_not_loaded(include, &hosts, file, &reason, label.is_some());
+                    for h in hosts {
+                        let failures = match outcomes.get(&h) {
+                            Some(StepOutcome::NotLoaded { failures }) => failures + 1,
+                            _ => 1,
+                        };
+                        outcomes.insert(h, StepOutcome::NotLoaded { failures });
                     }
                     continue;
                 }
@@ -417,15 +464,42 @@ impl PlayRun<'_> {
             .collect()
     }
 
+    /// A file or role an include could not read, as Ansible's strategy fails it: the error
+    /// once (on standard error, with where the role is named), then each host failed and
+    /// counted, whatever `ignore_errors` says. A loop's items show no result line.
+    fn include_not_loaded(
+        &self,
+        include: &Include,
+        hosts: &[String],
+        file: &str,
+        reason: &str,
+        looped: bool,
+    ) {
+        let origin = include.role_include.as_ref().and(include.name_at.as_ref());
+        self.engine.out.error_at(reason, origin);
+        let mut result = Map::new();
+        result.insert("changed".into(), false.into());
+        if include.role_include.is_none() {
+            result.insert("include".into(), file.into());
+        }
+        result.insert("reason".into(), reason.into());
+        let result = Value::Object(result);
+        for h in hosts {
+            self.engine.count(h, |s| s.failures += 1);
+            if !looped {
+                self.engine
+                    .out
+                    .result(h, Status::Failed, None, &result, false);
+            }
+        }
+    }
+
     /// An include its `when` skips on a host: counted, shown, and registered as Ansible
     /// registers a skipped task.
     fn skip_include(&self, host: &str, include: &Include, condition: serde_json::Value) {
         if let Some(reg) = &include.keywords.register {
-            self.engine.hosts.get(host).set_task_var(
-                reg,
-                json!({"changed": false, "false_condition": condition,
-                       "skip_reason": "Conditional result was False", "skipped": true}),
-            );
+            let skipped = Value::Object(skipped_result(condition));
+            self.engine.hosts.get(host).set_task_var(reg, skipped);
         }
         self.engine.count(host, |s| s.skipped += 1);
         self.engine
@@ -523,6 +597,32 @@ impl PlayRun<'_> {
         self.included.lock().unpoisoned().insert(key, tasks.clone());
         Ok(tasks)
     }
+}
+
+/// What a task its `when` skipped returns.
+fn skipped_result(condition: Value) -> Map<String, Value> {
+    let result = json!({"changed": false, "false_condition": condition,
+                        "skip_reason": "Conditional result was False", "skipped": true});
+    result.as_object().cloned().unwrap_or_default()
+}
+
+/// What an include registers: its own result, or a loop's, each item's under `results`.
+fn registered_include(include: &Include, mut items: Vec<Value>) -> Value {
+    if include.keywords.loop_.is_none() {
+        let mut result = match items.pop() {
+            Some(Value::Object(result)) => result,
+            _ => Map::new(),
+        };
+        result.insert("changed".into(), false.into());
+        return Value::Object(result);
+    }
+    let skipped = |v: &Value| v.get("skipped") == Some(&Value::Bool(true));
+    let all_skipped = items.iter().all(skipped);
+    let msg = match all_skipped {
+        true => "All items skipped",
+        false => "All items completed",
+    };
+    json!({"changed": false, "msg": msg, "results": items, "skipped": all_skipped})
 }
 
 /// An `include_role`'s `tasks_from`, `vars_from`, `defaults_from` and `handlers_from`, each

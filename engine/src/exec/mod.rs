@@ -52,6 +52,12 @@ enum StepOutcome {
         counted: bool,
     },
     Unreachable,
+    /// An include whose file or role could not be read: counted as failed already (once per
+    /// file or loop item that failed), and it stays in the recap when a `rescue` takes it
+    /// (which counts no rescue), as in Ansible; only the exit code forgets it then.
+    NotLoaded {
+        failures: usize,
+    },
     /// `meta: end_host`, or the play was ended.
     Ended,
     /// `meta: clear_host_errors`: a failure carried through `always` is forgotten, and the run's

@@ -102,7 +102,9 @@ impl PlayRun<'_> {
             for (host, outcome) in outcomes {
                 if matches!(
                     outcome,
-                    StepOutcome::Failed { .. } | StepOutcome::Unreachable
+                    StepOutcome::Failed { .. }
+                        | StepOutcome::NotLoaded { .. }
+                        | StepOutcome::Unreachable
                 ) {
                     failing.push(host.clone());
                 }
@@ -128,6 +130,19 @@ impl PlayRun<'_> {
                             }
                         } else {
                             cursor.node = plan.follow(next, Edge::Next);
+                        }
+                    }
+                    StepOutcome::NotLoaded { failures } => {
+                        if let Some(target) = plan.follow(next, Edge::Rescue) {
+                            self.engine.count(&host, |s| s.cleared += failures);
+                            cursor.node = Some(target);
+                        } else if let Some(target) = plan.follow(next, Edge::Always) {
+                            cursor.carrying = true;
+                            cursor.node = Some(target);
+                        } else {
+                            cursor.node = None;
+                            ends.insert(host, End::Failed);
+                            newly_failed += 1;
                         }
                     }
                     StepOutcome::Failed { counted } => {
