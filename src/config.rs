@@ -362,6 +362,21 @@ const SETTINGS: &[Setting] = &[
         "show_task_path_on_failure",
         Some("ANSIBLE_SHOW_TASK_PATH_ON_FAILURE"),
     ),
+    setting(
+        "defaults",
+        "check_mode_markers",
+        Some("ANSIBLE_CHECK_MODE_MARKERS"),
+    ),
+    setting(
+        "defaults",
+        "callback_result_format",
+        Some("ANSIBLE_CALLBACK_RESULT_FORMAT"),
+    ),
+    setting(
+        "defaults",
+        "callback_format_pretty",
+        Some("ANSIBLE_CALLBACK_FORMAT_PRETTY"),
+    ),
     // Read for ad-hoc commands only (the `oneline` callback with `bin_ansible_callbacks`).
     setting(
         "defaults",
@@ -377,6 +392,7 @@ const SETTINGS: &[Setting] = &[
     setting("defaults", "callback_whitelist", None),
     setting("defaults", "log_path", None),
     setting("defaults", "gathering", Some("ANSIBLE_GATHERING")),
+    setting("defaults", "strategy", Some("ANSIBLE_STRATEGY")),
     setting(
         "defaults",
         "inject_facts_as_vars",

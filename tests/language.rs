@@ -7624,3 +7624,68 @@ fn a_missing_include_fails_as_ansible_whatever_ignore_errors_says() {
         run.stdout
     );
 }
+
+/// The default callback's `result_format = yaml` (pretty: multi-line text as blocks, output
+/// lines left out), `check_mode_markers` (`DRY RUN` around a `--check` run, `[CHECK MODE]`
+/// after what checks) and a free play's banners, byte for byte as ansible-playbook 2.19
+/// prints them (checked against it by hand; times masked).
+#[test]
+fn yaml_results_check_markers_and_free_banners_print_as_ansible() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "\
+- hosts: all
+  gather_facts: no
+  tasks:
+    - debug: {msg: \"first line\\nsecond line  \\nthird\\tx\"}
+    - command: printf 'hi\\nthere'
+      check_mode: false
+      changed_when: false
+      register: r
+    - debug: {var: r.stdout_lines}
+      check_mode: true
+- hosts: all
+  gather_facts: no
+  strategy: free
+  tasks:
+    - debug: {msg: one}
+    - debug: {msg: two}
+",
+    );
+    let run = s.settle_with_env(
+        &["site.yml", "-i", "hosts", "--check", "-v"],
+        &[
+            ("ANSIBLE_CALLBACK_RESULT_FORMAT", "yaml"),
+            ("ANSIBLE_CHECK_MODE_MARKERS", "1"),
+        ],
+    );
+    run.assert_code(0);
+    // (-v starts with the line about the configuration file, as Ansible's does.)
+    let shown: String = run
+        .stdout
+        .lines()
+        .skip_while(|line| line.starts_with("No config file found"))
+        .map(|line| match line.split_once(": '") {
+            Some((key, _)) if ["    delta", "    end", "    start"].contains(&key) => {
+                format!("{key}: 'T'\n")
+            }
+            _ => format!("{line}\n"),
+        })
+        .collect();
+    let stars = |title: &str| format!("{title} {}", "*".repeat(79 - title.len()));
+    let expected = format!(
+        "\n{}\n\n{}\n\n{}\nok: [h1] => \n    msg: |-\n        first line\n        second line\n        third   x\n\n{}\nok: [h1] => \n    changed: false\n    cmd:\n    - printf\n    - hi\\nthere\n    delta: 'T'\n    end: 'T'\n    msg: ''\n    rc: 0\n    start: 'T'\n    stderr: ''\n    stderr_lines: <omitted>\n    stdout: |-\n        hi\n        there\n    stdout_lines: <omitted>\n\n{}\nok: [h1] => \n    r.stdout_lines:\n    - hi\n    - there\n\n{}\n\n{}\nok: [h1] => \n    msg: one\n\n{}\nok: [h1] => \n    msg: two\n\n{}\nh1                         : ok=5    changed=0    unreachable=0    failed=0    skipped=0    rescued=0    ignored=0   \n\n\n{}\n",
+        stars("DRY RUN"),
+        stars("PLAY [all] [CHECK MODE]"),
+        stars("TASK [debug] [CHECK MODE]"),
+        stars("TASK [command]"),
+        stars("TASK [debug] [CHECK MODE]"),
+        stars("PLAY [all] [CHECK MODE]"),
+        stars("TASK [debug] [CHECK MODE]"),
+        stars("TASK [debug] [CHECK MODE]"),
+        stars("PLAY RECAP"),
+        stars("DRY RUN"),
+    );
+    assert_eq!(shown, expected);
+}

@@ -358,6 +358,11 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
                 .map(|n| n.to_string_lossy().into_owned())
                 .unwrap_or_default();
             engine.out.banner(&format!("PLAYBOOK: {name}"));
+        }
+        if opts.check {
+            engine.out.dry_run_banner();
+        }
+        if opts.verbosity >= 2 {
             engine
                 .out
                 .playbook_plays(playbook.plays.len(), &playbook.path);
@@ -373,6 +378,9 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
     let records = std::mem::take(&mut *engine.records.lock().unpoisoned());
     engine.out.recap(&stats);
     engine.out.custom_stats(&stats);
+    if opts.check && !playbooks.is_empty() {
+        engine.out.dry_run_banner();
+    }
     if let Some(name) = &opts.selection.start_at_task
         && !engine.start_at_task_found()
     {
@@ -410,10 +418,9 @@ pub fn run(playbooks: &[Playbook], inventory: Arc<Inventory>, opts: &RunOptions)
         summary.exit_code = EXIT_DRIFT;
     }
     // settle's own trailer (what changed where, wall time) comes after the recap, and only
-    // for people: scripts that parse Ansible's output see Ansible's output.
-    if (opts.verbosity > 0 || std::io::IsTerminal::is_terminal(&std::io::stdout()))
-        && opts.adhoc_module.is_none()
-    {
+    // for people at a terminal: scripts and logs that take Ansible's output (at any -v) see
+    // Ansible's output.
+    if std::io::IsTerminal::is_terminal(&std::io::stdout()) && opts.adhoc_module.is_none() {
         engine.out.print(&summary.human());
     }
     // The report of every host × task is built only for those who read it (at a thousand

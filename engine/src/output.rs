@@ -42,6 +42,13 @@ pub struct Output {
     /// While results are hidden: the banner (and task path) of the task under way, printed
     /// before the first line shown for it, so a task that shows nothing shows no banner.
     pending: Mutex<Vec<String>>,
+    /// A free (or host_pinned) play: as Ansible's callback there, a task's banner waits for a
+    /// result of that task, and comes again whenever a result follows another task's.
+    lazy_banners: std::sync::atomic::AtomicBool,
+    /// In such a play, each host's task under way: its banner, and where the task is.
+    host_banners: Mutex<std::collections::HashMap<String, (String, settle_yaml::Location)>>,
+    /// Which task's banner was printed last, in such a play.
+    last_banner: Mutex<String>,
 }
 
 /// The default callback's options that change what is shown, and where.
@@ -57,6 +64,9 @@ struct CallbackOptions {
     /// `show_task_path_on_failure`: a task's failure line follows its `task path:` (below
     /// -vv, which shows it under every banner).
     task_path_on_failure: bool,
+    /// `check_mode_markers`: ` [CHECK MODE]` after the banner of a play or task in check
+    /// mode, and `DRY RUN` banners around a `--check` run.
+    check_markers: bool,
 }
 
 impl CallbackOptions {
@@ -72,12 +82,45 @@ impl CallbackOptions {
             skipped: off("ANSIBLE_DISPLAY_SKIPPED_HOSTS"),
             failed_to_stderr: crate::template::env_flag("ANSIBLE_DISPLAY_FAILED_STDERR"),
             task_path_on_failure: crate::template::env_flag("ANSIBLE_SHOW_TASK_PATH_ON_FAILURE"),
+            check_markers: crate::template::env_flag("ANSIBLE_CHECK_MODE_MARKERS"),
         }
     }
 
     fn any(self) -> bool {
         self.ok || self.skipped
     }
+}
+
+/// The default callback's `result_format` (`ANSIBLE_CALLBACK_RESULT_FORMAT`, ansible.cfg's
+/// `callback_result_format`: `json` or `yaml`) and `pretty_results`
+/// (`ANSIBLE_CALLBACK_FORMAT_PRETTY`, `callback_format_pretty`), read once.
+#[derive(Debug, Clone, Copy, Default)]
+struct ResultFormat {
+    yaml: bool,
+    pretty: Option<bool>,
+}
+
+impl ResultFormat {
+    fn configured() -> Self {
+        static FORMAT: std::sync::OnceLock<ResultFormat> = std::sync::OnceLock::new();
+        *FORMAT.get_or_init(|| ResultFormat {
+            yaml: std::env::var("ANSIBLE_CALLBACK_RESULT_FORMAT")
+                .is_ok_and(|v| v.trim().eq_ignore_ascii_case("yaml")),
+            pretty: std::env::var("ANSIBLE_CALLBACK_FORMAT_PRETTY")
+                .ok()
+                .map(|v| crate::template::json_bool(&Value::String(v))),
+        })
+    }
+}
+
+/// Python's `textwrap.indent`: each line that is not blank, prefixed.
+fn indent_lines(text: &str, prefix: &str) -> String {
+    text.split_inclusive('\n')
+        .map(|line| match line.trim().is_empty() {
+            true => line.to_string(),
+            false => format!("{prefix}{line}"),
+        })
+        .collect()
 }
 
 /// How one host's task (or loop item) ended, as the result line shows it.
@@ -105,6 +148,9 @@ impl Output {
             errored: Mutex::default(),
             callback: CallbackOptions::configured(),
             pending: Mutex::default(),
+            lazy_banners: Default::default(),
+            host_banners: Mutex::default(),
+            last_banner: Mutex::default(),
         }
     }
 
@@ -306,6 +352,61 @@ impl Output {
         self.print(&banner);
     }
 
+    /// Whether the play under way is a free one, whose task banners wait for results.
+    pub fn set_lazy_banners(&self, on: bool) {
+        self.lazy_banners
+            .store(on, std::sync::atomic::Ordering::SeqCst);
+        self.host_banners.lock().unpoisoned().clear();
+        self.last_banner.lock().unpoisoned().clear();
+    }
+
+    /// A task's banner as `hosts` start it, with its `task path:` line from -vv on. In a free
+    /// play it waits for the task's first result (see `lazy_banners`).
+    pub fn task_banner(&self, text: &str, at: &settle_yaml::Location, hosts: &[String]) {
+        if !self.lazy_banners.load(std::sync::atomic::Ordering::SeqCst) {
+            self.banner(text);
+            return self.task_path(at);
+        }
+        let mut banners = self.host_banners.lock().unpoisoned();
+        for host in hosts {
+            banners.insert(host.clone(), (text.to_string(), at.clone()));
+        }
+    }
+
+    /// In a free play, the banner of the host's task before its result (or `included:`
+    /// line), unless the last one printed was that task's.
+    pub fn host_banner(&self, host: &str) {
+        if !self.lazy_banners.load(std::sync::atomic::Ordering::SeqCst) {
+            return;
+        }
+        let Some((text, at)) = self.host_banners.lock().unpoisoned().get(host).cloned() else {
+            return;
+        };
+        let task = format!("{text} {at}");
+        let mut last = self.last_banner.lock().unpoisoned();
+        if *last != task {
+            *last = task;
+            self.banner(&text);
+            self.task_path(&at);
+        }
+    }
+
+    /// What follows a play's or task's banner title: ` [CHECK MODE]` when it is in check mode
+    /// and `check_mode_markers` is on.
+    pub fn check_marker(&self, checking: bool) -> &'static str {
+        match checking && self.callback.check_markers {
+            true => " [CHECK MODE]",
+            false => "",
+        }
+    }
+
+    /// The `DRY RUN` banner a `--check` run starts and ends with under `check_mode_markers`.
+    pub fn dry_run_banner(&self) {
+        if self.callback.check_markers {
+            self.banner("DRY RUN");
+        }
+    }
+
     /// `task path: /abs/file.yml:LINE` under a task's banner from -vv on, as Ansible's default
     /// callback prints it.
     pub fn task_path(&self, at: &settle_yaml::Location) {
@@ -376,6 +477,7 @@ impl Output {
         {
             return;
         }
+        self.host_banner(host);
         // A module's warnings, before its result line, once per run (Ansible's callbacks take
         // them out of the result they show).
         if let Some(Value::Array(warnings)) = result.get("warnings") {
@@ -426,11 +528,8 @@ impl Output {
                 if status == Status::Failed {
                     map.remove("failed");
                 }
-                // As Ansible's `_dump_results`: one key a line for debug's results (failed ones
-                // too) and for every result from -vvv on, else one line.
-                let indent =
-                    (result.get("_debug_output").is_some() || self.verbosity > 2).then_some(4);
-                py_json(&Value::Object(map), indent)
+                let always = result.get("_debug_output").is_some();
+                self.dump_result(Value::Object(map), always)
             }
             other => py_json(other, None),
         };
@@ -447,11 +546,8 @@ impl Output {
         };
         let shown = shown_fields(result, status, self.verbosity);
         if let Some(shown) = shown {
-            // As Ansible's callback: one key a line for what is always shown (debug, assert)
-            // or from -vvv on, else one line.
             let always = result.get("_debug_output").is_some();
-            let indent = (always || self.verbosity > 2).then_some(4);
-            text.push_str(&format!(" => {}", py_json(&shown, indent)));
+            text.push_str(&format!(" => {}", self.dump_result(shown, always)));
         }
         let line = self.paint(colour, &text);
         let ignoring = self.paint(CYAN, "...ignoring");
@@ -467,6 +563,38 @@ impl Output {
             true => self.print(&format!("{line}\n{ignoring}")),
             false => self.print(&line),
         }
+    }
+
+    /// Ansible's `_dump_results`: a result as the default callback shows it after ` => `. As
+    /// JSON, one key a line for what is always shown (debug, assert), from -vvv on, or with
+    /// `pretty_results`, else one line; as YAML (`result_format = yaml`), always a block
+    /// below the line.
+    fn dump_result(&self, mut result: Value, always: bool) -> String {
+        let format = ResultFormat::configured();
+        let pretty = always || format.yaml || self.verbosity > 2;
+        let indent = match format.pretty {
+            Some(false) => None,
+            Some(true) => Some(4),
+            None => pretty.then_some(4),
+        };
+        if !format.yaml {
+            return py_json(&result, indent);
+        }
+        let lossy = format.pretty != Some(false);
+        if lossy && let Value::Object(map) = &mut result {
+            // Ansible's pretty YAML leaves out the lines of output it already shows whole.
+            for (text, lines) in [("stdout", "stdout_lines"), ("stderr", "stderr_lines")] {
+                if map.contains_key(text) && map.contains_key(lines) {
+                    map.insert(lines.into(), "<omitted>".into());
+                }
+            }
+        }
+        let dumped = crate::filters::callback_yaml(&result, indent.unwrap_or(2), lossy);
+        let prefix = " ".repeat(indent.unwrap_or(4));
+        format!(
+            "\n{}",
+            indent_lines(&dumped, &prefix).trim_end_matches('\n')
+        )
     }
 
     pub fn diff(&self, text: &str) {
@@ -745,6 +873,10 @@ pub fn ansible_diff_text(diff: &Value) -> String {
         }
         if let (Some(before), Some(after)) = (diff.get("before"), diff.get("after")) {
             let text = |v: &Value| match v {
+                Value::Object(_) if ResultFormat::configured().yaml => {
+                    let lossy = ResultFormat::configured().pretty != Some(false);
+                    indent_lines(&crate::filters::callback_yaml(v, 4, lossy), "    ") + "\n"
+                }
                 Value::Object(_) => py_json(v, Some(4)) + "\n",
                 Value::Null => String::new(),
                 Value::String(s) => s.clone(),

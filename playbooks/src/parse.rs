@@ -551,14 +551,14 @@ fn parse_play(
         Some(Value::Array(items)) => items,
         Some(other) => vec![other],
     };
-    let strategy = map
-        .get("strategy")
-        .and_then(Node::as_str)
-        .unwrap_or("linear")
-        .to_string();
+    // Without one, the configured default (`ANSIBLE_STRATEGY`, ansible.cfg's `strategy`).
+    let strategy = match map.get("strategy").and_then(Node::as_str) {
+        Some(written) => written.to_string(),
+        None => std::env::var("ANSIBLE_STRATEGY").unwrap_or_else(|_| "linear".into()),
+    };
     if !strategy.contains("{{") && Strategy::named(&strategy).is_none() {
         return Err(scope.error(
-            &map["strategy"],
+            map.get("strategy").unwrap_or(node),
             None,
             format!("Invalid play strategy specified: {strategy}"),
         ));

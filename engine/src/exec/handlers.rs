@@ -361,10 +361,12 @@ impl PlayRun<'_> {
         outcomes: &mut HashMap<String, StepOutcome>,
     ) -> bool {
         let title = self.handler_title(handler);
-        self.engine
-            .out
-            .banner(&format!("RUNNING HANDLER [{title}]"));
-        self.engine.out.task_path(&handler.location);
+        let marker = self.engine.check_marker(&handler.keywords);
+        self.engine.out.task_banner(
+            &format!("RUNNING HANDLER [{title}]{marker}"),
+            &handler.location,
+            hosts,
+        );
         self.engine.out.event(&json!({"event": "handler_start", "task": title, "location": handler.location.to_string()}));
         if handler.module == "meta"
             && handler.args.get("_raw_params").and_then(Value::as_str) == Some("flush_handlers")

@@ -428,6 +428,9 @@ impl PlayRun<'_> {
                 self.make_public(&tasks);
             }
             let item = label.map(|l| format!(" => (item={l})")).unwrap_or_default();
+            if let Some(first) = hosts.first() {
+                self.engine.out.host_banner(first);
+            }
             self.engine
                 .out
                 .print(&format!("included: {shown} for {}{item}", hosts.join(", ")));

@@ -282,7 +282,8 @@ impl PlayRun<'_> {
                 | "role_complete"
                 | "reset_connection"
         );
-        let title = format!("TASK [{}]", task.display_name());
+        let marker = self.engine.check_marker(&task.keywords);
+        let title = format!("TASK [{}]{marker}", task.display_name());
         let no_extra = Vec::new();
         let mut outcomes = Vec::new();
         let mut flush = Vec::new();

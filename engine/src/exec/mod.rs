@@ -73,6 +73,15 @@ enum End {
     Unreachable,
 }
 
+/// Whether a play or task is in check mode as Ansible's callback sees it when it shows its
+/// banner: its `check_mode` as written (or inherited), taken for its truth, else `--check`.
+fn checking(keywords: &settle_playbooks::Keywords, check: bool) -> bool {
+    keywords
+        .check_mode
+        .as_deref()
+        .map_or(check, crate::template::json_truthy)
+}
+
 pub(crate) struct Engine<'a> {
     pub opts: &'a RunOptions,
     pub out: Output,
@@ -150,6 +159,11 @@ struct RoleRun {
 }
 
 impl<'a> Engine<'a> {
+    /// ` [CHECK MODE]` after a banner, when markers are on and these keywords check.
+    pub(super) fn check_marker(&self, keywords: &settle_playbooks::Keywords) -> &'static str {
+        self.out.check_marker(checking(keywords, self.opts.check))
+    }
+
     pub fn new(opts: &'a RunOptions, hosts: Arc<Hosts>) -> Self {
         Engine {
             opts,
@@ -219,7 +233,10 @@ impl<'a> Engine<'a> {
             self.abort_run(&message, None, code);
             return;
         }
-        self.out.banner(&format!("PLAY [{name}]"));
+        self.out.banner(&format!(
+            "PLAY [{name}]{}",
+            self.check_marker(&play.keywords)
+        ));
         self.out.event(
             &json!({"event": "play_start", "play": name, "location": play.location.to_string()}),
         );
@@ -248,6 +265,7 @@ impl<'a> Engine<'a> {
                 return;
             }
         };
+        self.out.set_lazy_banners(strategy == Strategy::Free);
         let plan = {
             let mut started = self.started.lock().unpoisoned();
             Plan::for_play(play, &self.opts.selection, &mut started)
@@ -303,7 +321,10 @@ impl<'a> Engine<'a> {
         {
             // Each batch after the first is announced as Ansible does: the play's banner again.
             if n > 0 {
-                self.out.banner(&format!("PLAY [{name}]"));
+                self.out.banner(&format!(
+                    "PLAY [{name}]{}",
+                    self.check_marker(&play.keywords)
+                ));
             }
             pr.end_batch.store(false, Ordering::SeqCst);
             *pr.batch.lock().unpoisoned() = batch.clone();

@@ -351,8 +351,12 @@ impl PlayRun<'_> {
     ) -> Vec<(String, StepOutcome)> {
         match step {
             Step::GatherFacts => {
-                self.engine.out.banner("TASK [Gathering Facts]");
-                self.engine.out.task_path(&self.play.location);
+                let marker = self.engine.check_marker(&self.play.keywords);
+                self.engine.out.task_banner(
+                    &format!("TASK [Gathering Facts]{marker}"),
+                    &self.play.location,
+                    batch,
+                );
                 self.engine
                     .out
                     .event(&json!({"event": "task_start", "task": "Gathering Facts"}));
@@ -393,18 +397,24 @@ impl PlayRun<'_> {
                     return batch.iter().map(|h| (h.clone(), StepOutcome::Ok)).collect();
                 }
                 let word = super::handlers::banner_word();
-                self.engine
-                    .out
-                    .banner(&format!("{word} [{}]", self.task_title(task)));
-                self.engine.out.task_path(&task.location);
+                let marker = self.engine.check_marker(&task.keywords);
+                self.engine.out.task_banner(
+                    &format!("{word} [{}]{marker}", self.task_title(task)),
+                    &task.location,
+                    batch,
+                );
                 self.engine.out.event(&json!({"event": "task_start", "task": task.display_name(), "location": task.location.to_string()}));
                 self.run_task_on(task, batch, extra, super::handlers::running_handlers())
             }
             Step::Include(include) => {
                 let name = include_name(include);
                 let word = super::handlers::banner_word();
-                self.engine.out.banner(&format!("{word} [{name}]"));
-                self.engine.out.task_path(&include.location);
+                let marker = self.engine.check_marker(&include.keywords);
+                self.engine.out.task_banner(
+                    &format!("{word} [{name}]{marker}"),
+                    &include.location,
+                    batch,
+                );
                 self.engine.out.event(&json!({"event": "task_start", "task": name, "location": include.location.to_string()}));
                 self.run_include(include, batch, extra)
             }

@@ -505,6 +505,21 @@ pub fn yaml_dump_block(value: &serde_json::Value) -> Result<String, String> {
     .map_err(|e| e.to_string())
 }
 
+/// The YAML Ansible's default callback shows a result in (`result_format = yaml`): block
+/// style, keys sorted, `indent` spaces a level, multi-line strings as literal blocks (made to
+/// fit one when `lossy`, as its pretty results do).
+pub(crate) fn callback_yaml(value: &serde_json::Value, indent: usize, lossy: bool) -> String {
+    let opts = pyyaml::DumpOptions {
+        indent,
+        default_flow_style: Some(false),
+        block_multiline: true,
+        lossy,
+        ..pyyaml::DumpOptions::default()
+    };
+    let value = minijinja::Value::from(minijinja::value::Serde(value));
+    pyyaml::dump(&value, &opts).unwrap_or_else(|e| e.to_string())
+}
+
 #[cfg(test)]
 mod unit {
     use super::*;

@@ -23,6 +23,13 @@ pub(crate) struct DumpOptions {
     /// YAML's canonical form: every node tagged, every scalar double-quoted, every collection
     /// in flow style with one item a line.
     pub canonical: bool,
+    /// Ansible's callback dumper: a string with a line break asks for the literal block style
+    /// (`|`), which the emitter takes when the text allows it.
+    pub block_multiline: bool,
+    /// With `block_multiline`, the callback's lossy pretty printing: such a string loses what
+    /// would keep it out of the block style (trailing spaces, tabs, unprintable characters,
+    /// spaces before a line break).
+    pub lossy: bool,
 }
 
 impl Default for DumpOptions {
@@ -37,6 +44,8 @@ impl Default for DumpOptions {
             explicit_end: false,
             default_style: None,
             canonical: false,
+            block_multiline: false,
+            lossy: false,
         }
     }
 }
@@ -46,6 +55,8 @@ enum Node {
         text: String,
         implicit: bool,
         tag: &'static str,
+        /// The style the representer asks for (`|`), else the dump's default style.
+        style: Option<char>,
     },
     Seq(Vec<Node>, bool),
     Map(Vec<(Node, Node)>, bool),
@@ -61,6 +72,7 @@ fn represent(value: &Value, opts: &DumpOptions, depth: usize) -> Result<Node, Er
         text,
         implicit: true,
         tag,
+        style: None,
     };
     Ok(match value.kind() {
         ValueKind::Undefined => return Err(err("to_yaml: the value is undefined")),
@@ -78,12 +90,20 @@ fn represent(value: &Value, opts: &DumpOptions, depth: usize) -> Result<Node, Er
             }
         }
         ValueKind::String => {
-            let s = value.as_str().unwrap_or_default().to_string();
+            let mut s = value.as_str().unwrap_or_default().to_string();
+            let mut style = None;
+            if opts.block_multiline && s.chars().any(is_line_break) {
+                style = Some('|');
+                if opts.lossy {
+                    s = lossy_block_text(&s);
+                }
+            }
             let implicit = resolves_to_str(&s);
             Node::Scalar {
                 text: s,
                 implicit,
                 tag: "str",
+                style,
             }
         }
         ValueKind::Bytes => {
@@ -93,6 +113,7 @@ fn represent(value: &Value, opts: &DumpOptions, depth: usize) -> Result<Node, Er
                 text: s,
                 implicit,
                 tag: "str",
+                style: None,
             }
         }
         ValueKind::Map => {
@@ -141,9 +162,62 @@ fn represent(value: &Value, opts: &DumpOptions, depth: usize) -> Result<Node, Er
                 text: s,
                 implicit,
                 tag: "str",
+                style: None,
             }
         }
     })
+}
+
+/// The breaks Ansible's callback dumper looks for to choose the block style.
+fn is_line_break(c: char) -> bool {
+    matches!(c, '\n' | '\u{85}' | '\u{2028}' | '\u{2029}')
+}
+
+/// Ansible's `_munge_data_for_lossy_yaml`: the text made fit for the block style (readable
+/// rather than exact): trailing whitespace cut, tabs expanded, characters the emitter would
+/// quote dropped, and spaces before a line break removed.
+fn lossy_block_text(text: &str) -> String {
+    // Python's `str.isspace`: Unicode's White_Space and the separators \x1c to \x1f.
+    let trimmed =
+        text.trim_end_matches(|c: char| c.is_whitespace() || ('\x1c'..='\x1f').contains(&c));
+    let mut expanded = String::with_capacity(trimmed.len());
+    let mut column = 0;
+    for c in trimmed.chars() {
+        match c {
+            '\t' => {
+                let spaces = 8 - column % 8;
+                expanded.extend(std::iter::repeat_n(' ', spaces));
+                column += spaces;
+            }
+            '\n' | '\r' => {
+                expanded.push(c);
+                column = 0;
+            }
+            _ => {
+                expanded.push(c);
+                column += 1;
+            }
+        }
+    }
+    let kept = expanded.chars().filter(|&c| is_printable(c));
+    let mut out = String::with_capacity(expanded.len());
+    let mut spaces = 0;
+    for c in kept {
+        match c {
+            ' ' => spaces += 1,
+            c if is_line_break(c) => {
+                spaces = 0;
+                out.push(c);
+            }
+            c => {
+                out.extend(std::iter::repeat_n(' ', spaces));
+                spaces = 0;
+                out.push(c);
+            }
+        }
+    }
+    out.extend(std::iter::repeat_n(' ', spaces));
+    out
 }
 
 /// PyYAML's `represent_float`.
@@ -432,10 +506,11 @@ impl Emitter<'_> {
                 text,
                 implicit,
                 tag,
+                style,
             } => {
                 self.tag(tag);
                 self.increase_indent(true, false);
-                self.scalar(text, *implicit, ctx);
+                self.scalar(text, *implicit, *style, ctx);
                 self.pop_indent();
             }
             Node::Seq(items, flow) => {
@@ -541,9 +616,9 @@ impl Emitter<'_> {
         self.indicator(mark, false, false, false);
     }
 
-    fn scalar(&mut self, text: &str, implicit: bool, ctx: Ctx) {
+    fn scalar(&mut self, text: &str, implicit: bool, asked: Option<char>, ctx: Ctx) {
         let a = analyze(text, self.opts.allow_unicode);
-        let mut style = self.opts.default_style.unwrap_or(' ');
+        let mut style = asked.or(self.opts.default_style).unwrap_or(' ');
         if self.opts.canonical {
             style = '"';
         }
@@ -786,4 +861,17 @@ pub(crate) fn dump(value: &Value, opts: &DumpOptions) -> Result<String, Error> {
         e.write_indent();
     }
     Ok(e.out)
+}
+
+#[cfg(test)]
+mod unit {
+    use super::*;
+
+    /// Ansible's `_munge_data_for_lossy_yaml`, case by case.
+    #[test]
+    fn lossy_text_fits_the_block_style_as_ansible_makes_it() {
+        assert_eq!(lossy_block_text("a  \nb\t|\n\n"), "a\nb       |");
+        assert_eq!(lossy_block_text("x\r\ny\u{7}z \u{2028}"), "x\nyz");
+        assert_eq!(lossy_block_text("ab\tc\n\td"), "ab      c\n        d");
+    }
 }
