@@ -2602,6 +2602,20 @@ fn debug_var_shows_undefined_values_as_numbered_error_markers() {
         "{}",
         run.stderr
     );
+    // Once each (not again from the result), and where `var` names what is undefined.
+    assert_eq!(
+        run.stderr.matches("[WARNING]: Encountered").count(),
+        3,
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stderr
+            .contains("error 1 - 'not_set' is undefined\nOrigin: ")
+            && run.stderr.contains("site.yml:6:14\n"),
+        "{}",
+        run.stderr
+    );
 }
 
 #[test]

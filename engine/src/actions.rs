@@ -958,6 +958,7 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
     let shown = if let Some(name) = name {
         // Ansible 2.19 shows what is undefined, at any depth, as a numbered marker and warns.
         let mut markers = Vec::new();
+        let defined = ctx.scope.entry(name.trim()).is_some();
         let value = match ctx.scope.entry(name.trim()) {
             Some((raw, false)) => templar()
                 .render_marking_undefined(&raw, ctx.scope, &mut markers)
@@ -970,10 +971,22 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
                 )
                 .map_err(|e| e.message)?,
         };
+        // Ansible's debug warns as it runs, naming where the template is written (its result
+        // keeps the words alone): `var` itself, or for what is undefined, `var` when it names
+        // it (a variable's own templates are written where settle keeps no place).
+        let origin = ctx.task.arg_origin("var").map(|at| {
+            let mut lines = crate::output::source_excerpt(at);
+            lines.insert(0, String::new());
+            lines.join("\n")
+        });
         let value = if value.as_str() == Some(OMIT) {
             let warning = "The result of the `var` expression could not be omitted; a \
                            placeholder was used instead.";
-            eprintln!("[WARNING]: {warning}");
+            let at = origin.clone().unwrap_or_default();
+            eprintln!(
+                "[WARNING]: {warning}{at}{}",
+                if at.is_empty() { "" } else { "\n" }
+            );
             warnings.push(warning.to_string());
             Value::String("<<Omit>>".into())
         } else {
@@ -988,7 +1001,8 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
             for (n, message) in markers.iter().enumerate() {
                 warning.push_str(&format!("\nerror {} - {message}", n + 1));
             }
-            eprintln!("[WARNING]: {warning}");
+            let at = origin.filter(|_| !defined).unwrap_or_default();
+            eprintln!("[WARNING]: {warning}{at}\n");
             warnings.push(warning);
         }
         json!({ name: value })
@@ -1000,6 +1014,7 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
     result.insert("failed".into(), false.into());
     if !warnings.is_empty() {
         result.insert("warnings".into(), json!(warnings));
+        result.insert(crate::output::WARNINGS_SHOWN.into(), true.into());
     }
     result.insert("_debug_output".into(), shown);
     Ok(ActionResult::Done(result, Plan::default()))

@@ -91,6 +91,10 @@ impl CallbackOptions {
     }
 }
 
+/// A result's note that its `warnings` were shown as they arose (with where they point), so
+/// its result line shows them not again.
+pub(crate) const WARNINGS_SHOWN: &str = "_settle_warnings_shown";
+
 /// The default callback's `result_format` (`ANSIBLE_CALLBACK_RESULT_FORMAT`, ansible.cfg's
 /// `callback_result_format`: `json` or `yaml`) and `pretty_results`
 /// (`ANSIBLE_CALLBACK_FORMAT_PRETTY`, `callback_format_pretty`), read once.
@@ -480,7 +484,9 @@ impl Output {
         self.host_banner(host);
         // A module's warnings, before its result line, once per run (Ansible's callbacks take
         // them out of the result they show).
-        if let Some(Value::Array(warnings)) = result.get("warnings") {
+        if let Some(Value::Array(warnings)) = result.get("warnings")
+            && result.get(WARNINGS_SHOWN).is_none()
+        {
             for warning in warnings.iter().filter_map(Value::as_str) {
                 self.warning_once(warning.trim());
             }

@@ -233,9 +233,20 @@ pub struct Task {
     pub listen: Vec<String>,
     /// A handler that is an `include_tasks`: the include it runs when notified.
     pub include: Option<Arc<Include>>,
+    /// Where each argument's value is written (the whole `key=value` text for those written
+    /// so), for messages that point at an argument as Ansible's do.
+    pub arg_origins: Arc<Vec<(String, Location)>>,
 }
 
 impl Task {
+    /// Where the argument `key` is written, when the task was read from a file.
+    pub fn arg_origin(&self, key: &str) -> Option<&Location> {
+        self.arg_origins
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, at)| at)
+    }
+
     /// The step Ansible adds after a role's tasks (an implicit `meta: role_complete`): hosts
     /// that ran a task of the role have run the role from here on.
     pub fn is_role_complete(&self) -> bool {

@@ -1675,6 +1675,7 @@ fn parse_task(
     if keywords.loop_control != LoopControl::default() && keywords.loop_.is_none() {
         return Err(scope.error(node, name, "loop_control needs a loop"));
     }
+    let arg_origins = arg_origins(&args, map, &written, scope);
     Ok(Task {
         name: name.map(str::to_string),
         module: short_module_name(&written).to_string(),
@@ -1685,7 +1686,29 @@ fn parse_task(
         role: scope.role.clone(),
         listen,
         include: None,
+        arg_origins: Arc::new(arg_origins),
     })
+}
+
+/// Where each argument is written: its value in the `args:` mapping or the module's, else the
+/// module's `key=value` text (or the `action:` text) as a whole.
+fn arg_origins(
+    args: &Vars,
+    map: &IndexMap<String, Node>,
+    written: &str,
+    scope: &Scope,
+) -> Vec<(String, Location)> {
+    let module = map.get(written).or_else(|| map.get("action"));
+    let given = map.get("args");
+    args.keys()
+        .filter_map(|key| {
+            let node = given
+                .and_then(|g| g.get(key))
+                .or_else(|| module.and_then(|m| m.get(key)))
+                .or(module.filter(|m| m.as_str().is_some()))?;
+            Some((key.clone(), scope.location(node)))
+        })
+        .collect()
 }
 
 /// `apply:` of an include: keywords for every included task.
@@ -1969,6 +1992,7 @@ fn flatten_handlers(node: TaskNode, out: &mut Vec<Task>) -> Result<(), PlaybookE
             role: include.role.clone(),
             listen: include.listen.clone(),
             include: Some(include),
+            arg_origins: Default::default(),
         }),
     }
     Ok(())
@@ -2419,6 +2443,7 @@ fn validation_task(
         role: Some(role.clone()),
         listen: Vec::new(),
         include: None,
+        arg_origins: Default::default(),
     }
 }
 
@@ -2444,6 +2469,7 @@ fn role_complete(role: &Arc<Role>, location: Location) -> Task {
         role: Some(role.clone()),
         listen: Vec::new(),
         include: None,
+        arg_origins: Default::default(),
     }
 }
 

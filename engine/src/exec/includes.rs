@@ -132,6 +132,7 @@ pub(super) fn include_as_task(include: &Include) -> Task {
         role: include.role.clone(),
         listen: Vec::new(),
         include: None,
+        arg_origins: Default::default(),
     }
 }
 

@@ -221,6 +221,7 @@ impl PlayRun<'_> {
                 role: None,
                 listen: Vec::new(),
                 include: None,
+                arg_origins: Default::default(),
             };
             let outcome = self.run_here_or_delegated(host, state, &task, scope, None);
             if let Some(reason) = &outcome.unreachable {
