@@ -1179,7 +1179,10 @@ fn parse_task_entry(
                     listen: task.listen.clone(),
                     handler: false,
                     args: include_args(&task.args),
-                    name_at: role_name_at(map, &task.module_as_written).map(|n| scope.location(n)),
+                    name_at: task
+                        .arg_origin("name")
+                        .or_else(|| task.arg_origin("role"))
+                        .cloned(),
                     role_include: Some(RoleInclude {
                         tasks_from: files.tasks.clone(),
                         vars_from: files.vars.clone(),
@@ -2480,16 +2483,6 @@ fn include_args(args: &Vars) -> Vars {
         .filter(|(k, _)| !matches!(k.as_str(), "file" | "_raw_params" | "apply"))
         .map(|(k, v)| (k.clone(), v.clone()))
         .collect()
-}
-
-/// Where an `include_role` names its role: the `name` (or `role`) value of its arguments, or
-/// the `key=value` text that holds it.
-fn role_name_at<'a>(map: &'a IndexMap<String, Node>, action: &str) -> Option<&'a Node> {
-    let named = |n: &'a Node| n.get("name").or_else(|| n.get("role"));
-    let written = map.get(action).or_else(|| map.get("action"));
-    map.get("args")
-        .and_then(named)
-        .or_else(|| written.and_then(|w| named(w).or(Some(w))))
 }
 
 /// Ansible's words for a task file that is nowhere it looked (an import names the last place:
