@@ -23,6 +23,38 @@ use crate::template::{Layer, templar};
 /// The stack of a thread that runs hosts' tasks: as large as the main thread's.
 const WORKER_STACK: usize = 8 << 20;
 
+/// Where a failure sent a host.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Fate {
+    /// Into its block's `rescue`.
+    Rescued,
+    /// Into its block's `always`, carrying the failure on.
+    Carried,
+    /// Nowhere: the host has failed.
+    Failed,
+}
+
+/// Sends a host that failed at `from` to its block's `rescue`, else its `always` (carrying
+/// the failure), else stops it (`node` is then `None`).
+fn fail_over(
+    node: &mut Option<NodeIndex>,
+    carrying: &mut bool,
+    plan: &Plan,
+    from: NodeIndex,
+) -> Fate {
+    if let Some(target) = plan.follow(from, Edge::Rescue) {
+        *node = Some(target);
+        Fate::Rescued
+    } else if let Some(target) = plan.follow(from, Edge::Always) {
+        *carrying = true;
+        *node = Some(target);
+        Fate::Carried
+    } else {
+        *node = None;
+        Fate::Failed
+    }
+}
+
 impl PlayRun<'_> {
     /// Walks a plan with a set of hosts; returns how each host ended.
     pub(super) fn walk(
@@ -133,37 +165,31 @@ impl PlayRun<'_> {
                         }
                     }
                     StepOutcome::NotLoaded { failures } => {
-                        if let Some(target) = plan.follow(next, Edge::Rescue) {
-                            self.engine.count(&host, |s| s.cleared += failures);
-                            cursor.node = Some(target);
-                        } else if let Some(target) = plan.follow(next, Edge::Always) {
-                            cursor.carrying = true;
-                            cursor.node = Some(target);
-                        } else {
-                            cursor.node = None;
-                            ends.insert(host, End::Failed);
-                            newly_failed += 1;
+                        match fail_over(&mut cursor.node, &mut cursor.carrying, plan, next) {
+                            Fate::Rescued => self.engine.count(&host, |s| s.cleared += failures),
+                            Fate::Carried => {}
+                            Fate::Failed => {
+                                ends.insert(host, End::Failed);
+                                newly_failed += 1;
+                            }
                         }
                     }
                     StepOutcome::Failed { counted } => {
-                        if let Some(target) = plan.follow(next, Edge::Rescue) {
-                            if counted {
-                                self.engine
-                                    .count(&host, |s| s.failures = s.failures.saturating_sub(1));
-                            }
-                            self.engine.count(&host, |s| s.rescued += 1);
-                            cursor.node = Some(target);
-                        } else {
-                            if !counted {
-                                self.engine.count(&host, |s| s.failures += 1);
-                            }
-                            if let Some(target) = plan.follow(next, Edge::Always) {
-                                cursor.carrying = true;
-                                cursor.node = Some(target);
-                            } else {
-                                cursor.node = None;
-                                ends.insert(host, End::Failed);
-                                newly_failed += 1;
+                        match fail_over(&mut cursor.node, &mut cursor.carrying, plan, next) {
+                            Fate::Rescued => self.engine.count(&host, |s| {
+                                if counted {
+                                    s.failures = s.failures.saturating_sub(1);
+                                }
+                                s.rescued += 1;
+                            }),
+                            fate => {
+                                if !counted {
+                                    self.engine.count(&host, |s| s.failures += 1);
+                                }
+                                if fate == Fate::Failed {
+                                    ends.insert(host, End::Failed);
+                                    newly_failed += 1;
+                                }
                             }
                         }
                     }
@@ -198,13 +224,8 @@ impl PlayRun<'_> {
                     } else {
                         at
                     };
-                    if let Some(target) = plan.follow(from, Edge::Rescue) {
-                        cursor.node = Some(target);
-                    } else if let Some(target) = plan.follow(from, Edge::Always) {
-                        cursor.carrying = true;
-                        cursor.node = Some(target);
-                    } else {
-                        cursor.node = None;
+                    if fail_over(&mut cursor.node, &mut cursor.carrying, plan, from) == Fate::Failed
+                    {
                         ends.insert(cursor.host.clone(), End::Failed);
                         newly_failed += 1;
                     }
