@@ -383,6 +383,8 @@ impl Output {
         if !self.lazy_banners.load(std::sync::atomic::Ordering::SeqCst) {
             return;
         }
+        // A delegated task's result names the host `h1 -> h2`.
+        let host = host.split(" -> ").next().unwrap_or(host);
         let Some((text, at)) = self.host_banners.lock().unpoisoned().get(host).cloned() else {
             return;
         };

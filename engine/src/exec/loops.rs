@@ -274,6 +274,7 @@ impl PlayRun<'_> {
                     true => super::results::censored_connection_error(msg),
                     false => msg.trim_start_matches("Task failed: ").to_string(),
                 };
+                self.engine.out.host_banner(host);
                 self.engine.out.task_error("", &error, Some(&task.location));
                 // The item (a password, say) is in the result: hidden as every no_log result is.
                 let shown = match no_log {
@@ -285,7 +286,7 @@ impl PlayRun<'_> {
                     .result(host, Status::Failed, Some(&label), &shown, false);
             } else {
                 if r.status() == crate::output::Status::Failed {
-                    self.show_task_error(task, &r, no_log);
+                    self.show_task_error(host, task, &r, no_log);
                 }
                 self.print_result(host, task, &mut r, Some(&label), no_log, false);
             }

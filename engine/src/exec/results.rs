@@ -317,6 +317,7 @@ impl PlayRun<'_> {
         );
         let events = actions::gather::failure_events(&failed);
         let traceback = actions::gather::failed_modules_traceback(&failed);
+        self.engine.out.host_banner(host);
         self.engine
             .out
             .task_error_events(&msg, None, &events, traceback.as_deref());
@@ -366,6 +367,7 @@ impl PlayRun<'_> {
         // Ansible's `[ERROR]` block, but not for a loop (its items had theirs).
         let looped = shown.is_some_and(|s| s.get("results").is_some());
         if !looped {
+            self.engine.out.host_banner(host);
             self.engine
                 .out
                 .task_error("", msg.trim_start_matches("Task failed: "), task.1);
@@ -509,7 +511,7 @@ impl PlayRun<'_> {
         }
         if !is_loop {
             if status == Status::Failed && !item.flag("_error_shown") {
-                self.show_task_error(task, &item, no_log);
+                self.show_task_error(host, task, &item, no_log);
             }
             self.print_result(host, task, &mut item, None, no_log, ignored);
         } else if status == Status::Failed && task.module == "debug" && !no_log {
@@ -552,7 +554,9 @@ impl PlayRun<'_> {
     }
 
     /// Ansible 2.19's `[ERROR]: Task failed: …` block before a failure is printed.
-    pub(super) fn show_task_error(&self, task: &Task, item: &ItemResult, no_log: bool) {
+    pub(super) fn show_task_error(&self, host: &str, task: &Task, item: &ItemResult, no_log: bool) {
+        // In a free play, the banner of the task comes first.
+        self.engine.out.host_banner(host);
         let what = if actions::runs_no_module(&task.module)
             || item.flag(ACTION_FAILED)
             || item.result.contains_key(actions::ACTION_PLUGIN_KEY)
@@ -611,6 +615,7 @@ impl PlayRun<'_> {
             _ => json!({"censored": CENSORED, "changed": item.flag("changed")}),
         };
         if item.flag(SHOW_DIFF) && !no_log && matches!(status, Status::Changed) {
+            out.host_banner(host);
             // What the task registers as its diff is what Ansible's callback prints; settle's
             // own view of the plan where there is none.
             match item

@@ -64,6 +64,7 @@ impl PlayRun<'_> {
             EarlyFailure::Text(msg) => msg.clone(),
             EarlyFailure::Condition(error) => error.worded(),
         };
+        out.host_banner(host);
         match failure {
             _ if no_log => out.task_error("", CENSORED, Some(&task.location)),
             EarlyFailure::Text(_) => out.task_error("", &msg, Some(&task.location)),
