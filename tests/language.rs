@@ -7703,3 +7703,34 @@ fn yaml_results_check_markers_and_free_banners_print_as_ansible() {
     );
     assert_eq!(shown, expected);
 }
+
+/// In a free play the banner waits for the task's first output, and that includes the error
+/// block of a failure and a diff, not only the result line.
+#[test]
+fn a_free_play_shows_each_banner_before_everything_its_task_prints() {
+    let s = one_host();
+    s.write(
+        "site.yml",
+        "- hosts: all\n  gather_facts: no\n  strategy: free\n  tasks:\n    - copy: {content: \"x\\n\", dest: '@@/out'}\n      diff: true\n    - fail: {msg: boom}\n",
+    );
+    let run = s.settle(&["site.yml", "-i", "hosts"]);
+    run.assert_code(2);
+    let at = |text: &str| {
+        run.stdout
+            .find(text)
+            .unwrap_or_else(|| panic!("{text}: {}", run.stdout))
+    };
+    assert!(at("TASK [copy]") < at("+++ after"), "{}", run.stdout);
+    assert!(at("+++ after") < at("changed: [h1]"), "{}", run.stdout);
+    assert!(at("changed: [h1]") < at("TASK [fail]"), "{}", run.stdout);
+    assert!(
+        at("TASK [fail]") < at("[ERROR]: Task failed"),
+        "{}",
+        run.stdout
+    );
+    assert!(
+        at("[ERROR]: Task failed") < at("fatal: [h1]"),
+        "{}",
+        run.stdout
+    );
+}
