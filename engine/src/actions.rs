@@ -958,8 +958,9 @@ fn debug(ctx: &ActionContext) -> Result<ActionResult, String> {
     let shown = if let Some(name) = name {
         // Ansible 2.19 shows what is undefined, at any depth, as a numbered marker and warns.
         let mut markers = Vec::new();
-        let defined = ctx.scope.entry(name.trim()).is_some();
-        let value = match ctx.scope.entry(name.trim()) {
+        let entry = ctx.scope.entry(name.trim());
+        let defined = entry.is_some();
+        let value = match entry {
             Some((raw, false)) => templar()
                 .render_marking_undefined(&raw, ctx.scope, &mut markers)
                 .map_err(|e| e.message)?,

@@ -643,11 +643,7 @@ impl Output {
             lines.extend(source_excerpt(at));
         }
         lines.push(String::new());
-        let text = settle_vault::redact(&lines.join("\n")).to_string();
-        if self.errored.lock().unpoisoned().insert(text.clone()) {
-            let _guard = self.lock.lock().unpoisoned();
-            eprintln!("{text}");
-        }
+        self.print_error_once(lines, true);
     }
 
     /// `CUSTOM STATS`, when `show_custom_stats` is on (`ANSIBLE_SHOW_CUSTOM_STATS`, or the
@@ -717,7 +713,7 @@ impl Output {
             lines.extend([String::new(), traceback.trim_end().to_string()]);
         }
         lines.push(String::new());
-        self.print_error_once(lines);
+        self.print_error_once(lines, self.callback.failed_to_stderr);
     }
 
     /// Ansible 2.19's block for an action failed by the failures of others (a `gather_facts`
@@ -768,15 +764,15 @@ impl Output {
             lines.extend([String::new(), traceback.trim_end().to_string()]);
         }
         lines.push(String::new());
-        self.print_error_once(lines);
+        self.print_error_once(lines, self.callback.failed_to_stderr);
     }
 
     /// Once per run, as Ansible's display deduplicates its errors (the same failure of
     /// several loop items or hosts is one block).
-    fn print_error_once(&self, lines: Vec<String>) {
+    fn print_error_once(&self, lines: Vec<String>, stderr: bool) {
         let text = lines.join("\n");
         if self.errored.lock().unpoisoned().insert(text.clone()) {
-            self.print_to(&text, self.callback.failed_to_stderr);
+            self.print_to(&text, stderr);
         }
     }
 
@@ -807,7 +803,7 @@ impl Output {
             lines.extend([String::new(), help.to_string()]);
         }
         lines.push(String::new());
-        self.print_error_once(lines);
+        self.print_error_once(lines, self.callback.failed_to_stderr);
     }
 
     /// `PLAY RECAP`, one line per host, then a blank line, exactly as Ansible prints it.

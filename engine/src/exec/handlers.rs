@@ -384,14 +384,17 @@ impl PlayRun<'_> {
             None => self.run_task_on(handler, hosts, &HashMap::new(), true),
         };
         for (h, outcome) in results {
-            if let StepOutcome::Failed { .. } | StepOutcome::NotLoaded { .. } = outcome {
-                if outcome == (StepOutcome::Failed { counted: false }) {
+            // A failed handler is a counted failure from here on.
+            let outcome = match outcome {
+                StepOutcome::Ok => continue,
+                StepOutcome::Failed { counted: false } => {
                     self.engine.count(&h, |s| s.failures += 1);
+                    StepOutcome::Failed { counted: true }
                 }
-                outcomes.insert(h, StepOutcome::Failed { counted: true });
-            } else if outcome != StepOutcome::Ok {
-                outcomes.insert(h, outcome);
-            }
+                StepOutcome::NotLoaded { .. } => StepOutcome::Failed { counted: true },
+                other => other,
+            };
+            outcomes.insert(h, outcome);
         }
         true
     }
